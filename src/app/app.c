@@ -1,0 +1,52 @@
+#include "app.h"
+
+#include "auth.h"
+#include "declare.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
+{
+    store *s = NULL;
+    cx_err e = store_open(path, &s, err, errlen);
+    if (e == CX_OK)
+        e = auth_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = decl_migrate(s, err, errlen);
+    if (e != CX_OK) {
+        store_free(s);
+        return e;
+    }
+    *out = s;
+    return CX_OK;
+}
+
+int app_usage(const char *cmd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "customs %s: %s\nTry 'customs %s --help'.\n", cmd, msg, cmd);
+    return 2;
+}
+
+int app_fail(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "customs %s: %s\n", cmd, msg);
+    return 1;
+}
+
+void app_getopt_reset(void)
+{
+    optind = 0; /* glibc: full reinitialisation */
+    opterr = 0;
+}

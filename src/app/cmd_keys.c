@@ -1,0 +1,134 @@
+/* customs keys: API keys for organisations and roles. */
+#include "app.h"
+
+#include "auth.h"
+
+#include <jansson.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "Usage:\n"
+    "  customs keys create --db PATH --org ORG --role ROLE [--name LABEL]\n"
+    "  customs keys list   --db PATH [--json]\n"
+    "  customs keys revoke --db PATH ID\n"
+    "\n"
+    "create prints the new bearer token alone on stdout; it is shown once and\n"
+    "only its hash is stored. Roles: admin, officer, trader, carrier, bank, device.\n"
+    "\n"
+    "Options:\n"
+    "  --db PATH      SQLite database file (created if missing)\n"
+    "  --org ORG      organisation the key acts for (A-Z a-z 0-9 . _ -, 1..64)\n"
+    "  --role ROLE    what the key may do\n"
+    "  --name LABEL   a label for people reading 'keys list'\n"
+    "  --json         list as JSON lines\n"
+    "\n"
+    "Example:\n"
+    "  TOKEN=$(customs keys create --db var/customs.db --org ACME --role trader --name erp)\n";
+
+static void keys__print(void *ctx, const auth_key_info *k)
+{
+    bool json = *(bool *)ctx;
+    if (json) {
+        json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s?}", "id", (json_int_t)k->id, "org",
+                              k->org, "role", cx_role_name(k->role), "name",
+                              k->name ? k->name : "", "created_at", k->created_at,
+                              "revoked_at", k->revoked_at);
+        char *line = o ? cx_json_dump(o, NULL) : NULL;
+        if (line)
+            printf("%s\n", line);
+        free(line);
+        json_decref(o);
+        return;
+    }
+    printf("%-6lld %-20s %-8s %-24s %-24s %s\n", (long long)k->id, k->org, cx_role_name(k->role),
+           k->created_at, k->revoked_at ? k->revoked_at : "-", k->name ? k->name : "");
+}
+
+int app_cmd_keys(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},   {"org", required_argument, NULL, 'o'},
+        {"role", required_argument, NULL, 'r'}, {"name", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    if (argc < 2) {
+        fputs(help, stderr);
+        return 2;
+    }
+    const char *action = argv[1];
+    if (strcmp(action, "--help") == 0 || strcmp(action, "-h") == 0) {
+        fputs(help, stdout);
+        return 0;
+    }
+    const char *db = NULL, *org = NULL, *role_s = NULL, *name = "";
+    bool json = false;
+    app_getopt_reset();
+    int c;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'o': org = optarg; break;
+        case 'r': role_s = optarg; break;
+        case 'n': name = optarg; break;
+        case 'j': json = true; break;
+        case 'h': fputs(help, stdout); return 0;
+        default: return app_usage("keys", "unknown or incomplete option '%s'", argv[optind]);
+        }
+    }
+    int rest = argc - 1 - optind;
+    char **args = argv + 1 + optind;
+    if (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "revoke"))
+        return app_usage("keys", "unknown action '%s' (create, list or revoke)", action);
+    if (!db)
+        return app_usage("keys", "--db PATH is required");
+    cx_role role = CX_ROLE_NONE;
+    int64_t id = 0;
+    if (strcmp(action, "create") == 0) {
+        if (!org || !cx_org_valid(org))
+            return app_usage("keys", "--org ORG is required: 1 to 64 characters of A-Z a-z 0-9 . _ -");
+        if (!role_s || !cx_role_parse(role_s, &role))
+            return app_usage("keys", "--role must be one of admin, officer, trader, carrier, "
+                                     "bank, device");
+    } else if (strcmp(action, "revoke") == 0) {
+        if (rest != 1 || !cx_parse_i64(args[0], &id))
+            return app_usage("keys", "revoke takes one key ID (see 'customs keys list')");
+    }
+    char err[512];
+    store *s = NULL;
+    if (app_open_store(db, &s, err, sizeof err) != CX_OK)
+        return app_fail("keys", "%s", err);
+    int rc = 0;
+    if (strcmp(action, "create") == 0) {
+        char token[AUTH_TOKEN_LEN + 1];
+        int64_t kid;
+        cx_err e = auth_key_create(s, org, role, name, token, &kid);
+        if (e == CX_EINVAL)
+            rc = app_usage("keys", "--name must be at most 128 characters without control "
+                                   "characters");
+        else if (e != CX_OK)
+            rc = app_fail("keys", "cannot create the key: %s", cx_strerror(e));
+        else
+            printf("%s\n", token);
+    } else if (strcmp(action, "list") == 0) {
+        if (!json)
+            printf("%-6s %-20s %-8s %-24s %-24s %s\n", "ID", "ORG", "ROLE", "CREATED", "REVOKED",
+                   "NAME");
+        if (auth_key_list(s, keys__print, &json) != CX_OK)
+            rc = app_fail("keys", "cannot list keys");
+    } else {
+        cx_err e = auth_key_revoke(s, id);
+        if (e == CX_ENOTFOUND)
+            rc = app_fail("keys", "no key with id %lld", (long long)id);
+        else if (e == CX_ESTATE)
+            rc = app_fail("keys", "key %lld is already revoked", (long long)id);
+        else if (e != CX_OK)
+            rc = app_fail("keys", "cannot revoke: %s", cx_strerror(e));
+        else
+            fprintf(stderr, "revoked key %lld\n", (long long)id);
+    }
+    store_free(s);
+    return rc;
+}

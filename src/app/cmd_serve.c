@@ -1,0 +1,188 @@
+/* customs serve: the HTTP API. */
+#include "app.h"
+
+#include "auth.h"
+#include "declare.h"
+#include "http.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
+    "                     [--threads N] [--port-file F] [--quiet]\n"
+    "\n"
+    "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
+    "flight finish, flushes pending commits and exits 0.\n"
+    "\n"
+    "Options:\n"
+    "  --db PATH          SQLite database file (created and migrated if needed)\n"
+    "  --listen HOST:PORT address to listen on (default 127.0.0.1:8080; port 0 = any)\n"
+    "  --tls-cert FILE    PEM certificate; with --tls-key serves HTTPS\n"
+    "  --tls-key FILE     PEM private key\n"
+    "  --threads N        HTTP worker threads (default: number of CPUs)\n"
+    "  --port-file FILE   write the port actually bound (useful with port 0)\n"
+    "  --quiet            no access log\n"
+    "\n"
+    "Example:\n"
+    "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
+
+static void h_healthz(http_req *r, void *ctx)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    http_reply_copy(r, 200, "application/json", ok, sizeof ok - 1);
+}
+
+static void h_metrics(http_req *r, void *ctx)
+{
+    http_server *srv = ctx;
+    cx_buf out;
+    cx_buf_init(&out, (size_t)16 << 20);
+    http_metrics_render(srv, &out);
+    size_t n;
+    char *s = cx_buf_steal(&out, &n);
+    http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", s, n);
+}
+
+static void serve__store_metrics(void *ctx, cx_buf *out)
+{
+    store_stats st;
+    store_get_stats(ctx, &st);
+    cx_buf_puts(out, "# HELP customs_store_commit_batch_size Jobs committed per transaction "
+                     "(group commit).\n"
+                     "# TYPE customs_store_commit_batch_size histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < 12; b++) {
+        cum += st.batch_hist[b];
+        if (b < 11)
+            cx_buf_printf(out, "customs_store_commit_batch_size_bucket{le=\"%u\"} %llu\n",
+                          store_batch_bounds[b], (unsigned long long)cum);
+        else
+            cx_buf_printf(out, "customs_store_commit_batch_size_bucket{le=\"+Inf\"} %llu\n",
+                          (unsigned long long)cum);
+    }
+    cx_buf_printf(out,
+                  "customs_store_commit_batch_size_sum %llu\n"
+                  "customs_store_commit_batch_size_count %llu\n"
+                  "# HELP customs_store_commits_failed_total Transactions that failed to commit.\n"
+                  "# TYPE customs_store_commits_failed_total counter\n"
+                  "customs_store_commits_failed_total %llu\n",
+                  (unsigned long long)st.batch_sum, (unsigned long long)st.commits,
+                  (unsigned long long)st.failed_commits);
+}
+
+typedef struct {
+    const char *db, *listen, *tls_cert, *tls_key, *port_file;
+    unsigned threads;
+    bool quiet;
+} serve_opts;
+
+static int serve__parse(int argc, char **argv, serve_opts *o)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
+        {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
+        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    app_getopt_reset();
+    int c;
+    int64_t n;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->db = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'c': o->tls_cert = optarg; break;
+        case 'k': o->tls_key = optarg; break;
+        case 'p': o->port_file = optarg; break;
+        case 'q': o->quiet = true; break;
+        case 't':
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 256)
+                return app_usage("serve", "--threads must be 1 to 256");
+            o->threads = (unsigned)n;
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        default: return app_usage("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return app_usage("serve", "unexpected argument '%s'", argv[optind]);
+    if (!o->db)
+        return app_usage("serve", "--db PATH is required");
+    return -1;
+}
+
+int app_cmd_serve(int argc, char **argv)
+{
+    serve_opts o = {.listen = "127.0.0.1:8080"};
+    int rc = serve__parse(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+
+    /* Signals are taken by sigwait in this thread only: block them before
+     * any other thread exists so every thread inherits the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
+        return app_fail("serve", "%s", err);
+    store *s = NULL;
+    if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
+        return app_fail("serve", "%s", err);
+    http_config hc = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
+                      .threads = o.threads, .quiet = o.quiet};
+    http_server *srv = NULL;
+    if (http_server_new(&hc, &srv, err, sizeof err) != CX_OK) {
+        store_free(s);
+        return app_fail("serve", "%s", err);
+    }
+    decl_service *decl = decl_service_new(s);
+    http_set_auth(srv, auth_lookup, s);
+    cx_err e = decl ? CX_OK : CX_ENOMEM;
+    if (!e)
+        e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
+    if (!e)
+        e = http_route(srv, "GET", "/metrics", 0, h_metrics, srv);
+    if (!e)
+        e = decl_routes(decl, srv);
+    http_add_metrics(srv, serve__store_metrics, s);
+    if (!e)
+        e = http_server_start(srv, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
+    if (e) {
+        http_server_free(srv);
+        decl_service_free(decl);
+        store_free(s);
+        return app_fail("serve", "%s", err);
+    }
+    if (o.port_file) {
+        FILE *pf = fopen(o.port_file, "w");
+        if (pf) {
+            fprintf(pf, "%u\n", http_server_port(srv));
+            fclose(pf);
+        }
+    }
+    cx_log(CX_LOG_INFO, "listening on %s://%s (port %u), database %s, %s",
+           http_server_tls(srv) ? "https" : "http", o.listen, http_server_port(srv), o.db,
+           "ready");
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    http_server_drain(srv, 10000);
+    http_server_free(srv);
+    decl_service_free(decl);
+    store_free(s); /* flushes the write queue */
+    cx_log(CX_LOG_INFO, "stopped cleanly");
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* customs — an open smart-border platform. Entry point and command table. */
+#include "app.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+static const app_command commands[] = {
+    {"serve", app_cmd_serve, "run the HTTP API server"},
+    {"keys", app_cmd_keys, "create, list and revoke API keys"},
+    {"import", app_cmd_import, "bulk-load declarations from JSONL or CSV"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void main__help(FILE *out)
+{
+    fprintf(out, "customs %s — an open smart-border platform\n\n"
+                 "Usage: customs COMMAND [OPTIONS]\n\nCommands:\n",
+            CUSTOMS_VERSION);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'customs COMMAND --help' for a command's options and an example.\n"
+                 "Global: --help, --version.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        main__help(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        main__help(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("customs %s\n", CUSTOMS_VERSION);
+        return 0;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "customs: libsodium failed to initialise\n");
+        return 1;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "customs: unknown command '%s'\n\n", argv[1]);
+    main__help(stderr);
+    return 2;
+}

@@ -1,0 +1,43 @@
+/*
+ * auth.h — the door of the auth module: API keys (bearer tokens) bound to an
+ * organisation and a role. Tokens are 256-bit random values shown once;
+ * the database keeps only their BLAKE2b-256 hash, compared in constant time.
+ * Public names carry the prefix auth_.
+ */
+#ifndef CUSTOMS_AUTH_H
+#define CUSTOMS_AUTH_H
+
+#include "core.h"
+#include "store.h"
+
+/* "cst_" + 43 base64url characters (32 random bytes). */
+#define AUTH_TOKEN_LEN 47
+
+cx_err auth_migrate(store *s, char *err, size_t errlen);
+
+/* Creates a key; writes the token (NUL-terminated) into token and the new
+ * key's id into *id. CX_EINVAL if org or name is not valid. */
+cx_err auth_key_create(store *s, const char *org, cx_role role, const char *name,
+                       char token[AUTH_TOKEN_LEN + 1], int64_t *id);
+
+/* CX_ENOTFOUND if no such key, CX_ESTATE if already revoked. */
+cx_err auth_key_revoke(store *s, int64_t id);
+
+typedef struct {
+    int64_t id;
+    const char *org;
+    cx_role role;
+    const char *name;       /* may be empty */
+    const char *created_at; /* RFC 3339 */
+    const char *revoked_at; /* NULL while valid */
+} auth_key_info;
+
+/* Calls fn for every key in id order; strings live only during the call. */
+cx_err auth_key_list(store *s, void (*fn)(void *ctx, const auth_key_info *k), void *ctx);
+
+/* Resolves a token through this thread's read connection. CX_EAUTH if the
+ * token is malformed, unknown or revoked. Usable as an http_auth_fn with the
+ * store as ctx. */
+cx_err auth_lookup(void *store_ctx, const char *token, cx_principal *out);
+
+#endif

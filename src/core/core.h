@@ -1,0 +1,170 @@
+/*
+ * core.h — the door of the core module: errors, bounded buffers, the clock,
+ * time formats, logging, progress bars, identifiers and the principal type
+ * every module shares. Public names carry the prefix cx_.
+ *
+ * Memory rules (SQLite style): every function that returns memory says who
+ * frees it; every x_free(NULL) is a no-op.
+ */
+#ifndef CUSTOMS_CORE_H
+#define CUSTOMS_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef CUSTOMS_VERSION
+#define CUSTOMS_VERSION "0.0.0"
+#endif
+
+#if defined(__GNUC__)
+#define CX_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CX_PRINTF(a, b)
+#endif
+
+/* ---- errors: one enum for the whole program ---------------------------- */
+typedef enum {
+    CX_OK = 0,
+    CX_ENOMEM,     /* out of memory */
+    CX_EINVAL,     /* invalid argument or input */
+    CX_EIO,        /* I/O error (file, socket, fsync) */
+    CX_ENOTFOUND,  /* no such object */
+    CX_EEXIST,     /* object already exists (duplicate) */
+    CX_ETOOBIG,    /* input or buffer over its cap */
+    CX_EDB,        /* database error */
+    CX_EPARSE,     /* malformed input that could not be decoded */
+    CX_EAUTH,      /* missing or invalid credentials */
+    CX_EFORBIDDEN, /* authenticated but not allowed */
+    CX_EBUSY,      /* resource busy (port taken, lock held) */
+    CX_ESTATE,     /* operation not valid in the current state */
+    CX_ECRYPTO,    /* signature or hash check failed */
+    CX_EUNAVAIL,   /* feature or dependency not available */
+    CX_ESHUTDOWN,  /* component is stopping */
+    CX_ERR__COUNT
+} cx_err;
+
+/* Static string; never NULL, even for unknown values. */
+const char *cx_strerror(cx_err e);
+
+/* ---- bounded growing buffer (curl's dynbuf habit) ----------------------- */
+typedef struct {
+    char *data; /* NUL-terminated after every successful append */
+    size_t len;
+    size_t cap;
+    size_t max; /* hard cap on len, fixed at init */
+} cx_buf;
+
+void cx_buf_init(cx_buf *b, size_t max);
+cx_err cx_buf_append(cx_buf *b, const void *p, size_t n);
+cx_err cx_buf_puts(cx_buf *b, const char *s);
+cx_err cx_buf_printf(cx_buf *b, const char *fmt, ...) CX_PRINTF(2, 3);
+void cx_buf_reset(cx_buf *b); /* len = 0, memory kept */
+void cx_buf_free(cx_buf *b);  /* releases memory; buffer reusable after init */
+/* Hands the bytes to the caller (free() them); the buffer is left empty. */
+char *cx_buf_steal(cx_buf *b, size_t *len);
+
+/* ---- clock ---------------------------------------------------------------
+ * Wall time in microseconds since the Unix epoch. Tests (and the binary, via
+ * CUSTOMS_FAKE_NOW=RFC3339) may freeze it so that time-based rules are tested
+ * without sleeping. cx_mono_us() is monotonic and never faked: use it for
+ * measuring durations only. */
+int64_t cx_now_us(void);
+void cx_clock_set(int64_t us);
+void cx_clock_advance(int64_t us);
+void cx_clock_release(void);
+int64_t cx_mono_us(void);
+
+/* ---- dates and times ----------------------------------------------------- */
+/* Strict YYYY-MM-DD naming a real Gregorian date (1..9999). */
+bool cx_date_parse(const char *s, int *y, int *m, int *d);
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+int64_t cx_days_from_civil(int y, int m, int d);
+void cx_civil_from_days(int64_t days, int *y, int *m, int *d);
+/* RFC 3339 date-time with a zone (Z or ±hh:mm), optional fraction. */
+cx_err cx_rfc3339_parse(const char *s, int64_t *us);
+/* Formats as YYYY-MM-DDThh:mm:ss.mmmZ; out needs 25 bytes. */
+void cx_rfc3339_format(int64_t us, char out[32]);
+
+/* ---- text ---------------------------------------------------------------- */
+/* Number of code points in valid UTF-8 s[0..n); false if not valid UTF-8. */
+bool cx_utf8_count(const char *s, size_t n, size_t *count);
+/* Strict decimal parsing of a whole string; false on junk or overflow. */
+bool cx_parse_i64(const char *s, int64_t *out);
+bool cx_parse_double(const char *s, double *out);
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void cx_hex(const uint8_t *in, size_t n, char *out);
+bool cx_unhex(const char *hex, uint8_t *out, size_t n);
+
+/* ---- identifiers ----------------------------------------------------------
+ * 26-char Crockford base32 ids: 48-bit millisecond time then 80 random bits,
+ * so ids sort by creation time and cannot be guessed. */
+#define CX_ID_LEN 26
+void cx_id_new(char out[CX_ID_LEN + 1]);
+
+/* ---- logging (one line per call to stderr, single write) ---------------- */
+typedef enum { CX_LOG_DEBUG, CX_LOG_INFO, CX_LOG_WARN, CX_LOG_ERROR } cx_log_level;
+void cx_log_set_level(cx_log_level lvl);
+void cx_log(cx_log_level lvl, const char *fmt, ...) CX_PRINTF(2, 3);
+
+/* ---- progress bar on a terminal ------------------------------------------
+ * Draws to stderr only when stderr is a tty. total may be 0 (unknown).
+ * Returns NULL only on allocation failure; every function accepts NULL. */
+typedef struct cx_progress cx_progress;
+cx_progress *cx_progress_new(const char *label, uint64_t total, const char *unit);
+void cx_progress_set(cx_progress *p, uint64_t done, uint64_t items);
+void cx_progress_free(cx_progress *p);
+
+/* ---- who is calling ------------------------------------------------------ */
+typedef enum {
+    CX_ROLE_NONE = 0,
+    CX_ROLE_ADMIN,
+    CX_ROLE_OFFICER,
+    CX_ROLE_TRADER,
+    CX_ROLE_CARRIER,
+    CX_ROLE_BANK,
+    CX_ROLE_DEVICE,
+    CX_ROLE__COUNT
+} cx_role;
+
+#define CX_ORG_MAX 64
+typedef struct {
+    int64_t key_id;
+    cx_role role;
+    char org[CX_ORG_MAX + 1];
+} cx_principal;
+
+const char *cx_role_name(cx_role r);        /* "admin", …; "none" */
+bool cx_role_parse(const char *s, cx_role *out);
+/* 1..64 chars of A-Z a-z 0-9 . _ - */
+bool cx_org_valid(const char *s);
+
+/* ---- JSON (jansson) -------------------------------------------------------- */
+struct json_t;
+/* Compact JSON text; reals use the fewest digits (15..17) that read back
+ * to the same double, so 0.1 stays "0.1". Caller frees with free(). */
+char *cx_json_dump(const struct json_t *j, size_t *len);
+/* Appends "/" + token to an RFC 6901 JSON Pointer, escaping ~ and /.
+ * Truncates safely if out is too small. */
+void cx_jptr_push(char *out, size_t cap, const char *token);
+void cx_jptr_index(char *out, size_t cap, size_t index);
+
+/* ---- CSV (libcsv) -----------------------------------------------------------
+ * Reads RFC 4180 CSV row by row. Fields are NUL-terminated and kept exactly
+ * (no trimming); a field longer than max_field, or a row of more than 256
+ * fields, stops the read with CX_ETOOBIG. fn returns false to stop early. line is the physical line on
+ * which the row starts; offset is the number of bytes consumed so far (for
+ * progress bars). Strings live only during the call. */
+typedef bool (*cx_csv_row_fn)(void *ctx, char **fields, size_t n, uint64_t line,
+                              uint64_t offset);
+/* On a syntax error returns CX_EPARSE and sets *err_line. */
+cx_err cx_csv_read(FILE *f, size_t max_field, cx_csv_row_fn fn, void *ctx, uint64_t *err_line);
+
+/* ---- paths ---------------------------------------------------------------- */
+/* The reference-data directory: $CUSTOMS_DATA_DIR, else the source tree's
+ * data/ (compiled in), else /usr/share/customs. Static string. */
+const char *cx_data_dir(void);
+
+#endif

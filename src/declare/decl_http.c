@@ -1,0 +1,149 @@
+/* /v1/declarations over HTTP. */
+#include "decl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool http__may_declare(const cx_principal *p)
+{
+    return p->role == CX_ROLE_TRADER || p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN;
+}
+
+static void decl__http_done(void *arg, cx_err result)
+{
+    decl_write *dw = arg;
+    http_req *r = dw->req;
+    if (result == CX_OK) {
+        http_reply(r, 201, "application/json", dw->text, dw->len);
+        dw->text = NULL;
+    } else if (result == CX_EEXIST) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "a declaration with reference %s already exists for %s",
+                 json_string_value(json_object_get(dw->doc, "reference")),
+                 json_string_value(json_object_get(dw->doc, "org")));
+        http_reply_error1(r, 409, "duplicate_reference", msg, "/reference",
+                          "already used by this organisation");
+    } else {
+        cx_log(CX_LOG_ERROR, "declaration not stored: %s", cx_strerror(result));
+        http_reply_error(r, 503, "unavailable", "the declaration could not be stored; retry",
+                         NULL);
+    }
+    decl__write_free(dw);
+    http_resume(r);
+}
+
+static void h_create(http_req *r, void *ctx)
+{
+    decl_service *d = ctx;
+    const cx_principal *who = http_principal(r);
+    if (!http__may_declare(who)) {
+        http_reply_error(r, 403, "forbidden", "this role cannot submit declarations", NULL);
+        return;
+    }
+    size_t len;
+    const char *body = http_body(r, &len);
+    char msg[200];
+    json_t *doc = decl_parse(body, len, msg, sizeof msg);
+    if (!doc) {
+        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+        return;
+    }
+    json_t *problems = json_array();
+    if (!decl_validate(doc, problems)) {
+        json_decref(doc);
+        char m[96];
+        snprintf(m, sizeof m, "the declaration has %zu problem%s", json_array_size(problems),
+                 json_array_size(problems) == 1 ? "" : "s");
+        http_reply_error(r, 400, "invalid_declaration", m, problems);
+        return;
+    }
+    json_decref(problems);
+    decl_write *dw;
+    cx_err e = decl__write_new(d, who, doc, &dw);
+    json_decref(doc);
+    if (e != CX_OK) {
+        http_reply_error(r, 500, "internal", cx_strerror(e), NULL);
+        return;
+    }
+    dw->req = r;
+    dw->job.done = decl__http_done;
+    http_defer(r);
+    e = store_submit(d->store, &dw->job);
+    if (e != CX_OK) {
+        decl__write_free(dw);
+        http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
+        http_resume(r);
+    }
+}
+
+static void h_get(http_req *r, void *ctx)
+{
+    decl_service *d = ctx;
+    const cx_principal *who = http_principal(r);
+    if (!http__may_declare(who)) {
+        http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
+        return;
+    }
+    char *json = NULL;
+    cx_err e = decl_get(d, who, http_param(r, "id"), &json);
+    if (e == CX_OK)
+        http_reply(r, 200, "application/json", json, strlen(json));
+    else if (e == CX_ENOTFOUND)
+        http_reply_error(r, 404, "not_found", "no such declaration", NULL);
+    else
+        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+}
+
+static void h_list(http_req *r, void *ctx)
+{
+    decl_service *d = ctx;
+    const cx_principal *who = http_principal(r);
+    if (!http__may_declare(who)) {
+        http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
+        return;
+    }
+    int64_t limit = 100, after = 0;
+    const char *ls = http_query(r, "limit"), *cs = http_query(r, "cursor");
+    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 1000)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/limit",
+                          "must be an integer from 1 to 1000");
+        return;
+    }
+    if (cs && (!cx_parse_i64(cs, &after) || after < 0)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/cursor",
+                          "must be a next_cursor value returned by this endpoint");
+        return;
+    }
+    cx_buf out;
+    cx_buf_init(&out, (size_t)64 << 20);
+    cx_err e = decl__list(d, who, after, (int)limit, &out);
+    if (e != CX_OK) {
+        cx_buf_free(&out);
+        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+        return;
+    }
+    size_t n;
+    char *s = cx_buf_steal(&out, &n);
+    http_reply(r, 200, "application/json", s, n);
+}
+
+static void decl__metrics(void *ctx, cx_buf *out)
+{
+    decl_service *d = ctx;
+    cx_buf_printf(out, "# HELP customs_declarations_stored Declarations in the database.\n"
+                       "# TYPE customs_declarations_stored gauge\n"
+                       "customs_declarations_stored %lld\n",
+                  (long long)decl_count(d));
+}
+
+cx_err decl_routes(decl_service *d, http_server *srv)
+{
+    cx_err e = http_route(srv, "POST", "/v1/declarations", HTTP_AUTH | HTTP_JSON, h_create, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/declarations", HTTP_AUTH, h_list, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/declarations/{id}", HTTP_AUTH, h_get, d);
+    http_add_metrics(srv, decl__metrics, d);
+    return e;
+}

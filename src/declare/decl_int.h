@@ -1,0 +1,42 @@
+/* Internal to the declare module. */
+#ifndef CUSTOMS_DECL_INT_H
+#define CUSTOMS_DECL_INT_H
+
+#include "declare.h"
+
+#define DECL_MAX_HOOKS 8
+
+struct decl_service {
+    store *store;
+    decl_hooks hooks[DECL_MAX_HOOKS];
+    size_t nhooks;
+};
+
+/* One declaration on its way to the writer. */
+typedef struct {
+    store_job job;
+    decl_service *d;
+    json_t *doc; /* the stored form, with server members */
+    char *text;  /* its JSON text, as stored and echoed */
+    size_t len;
+    int64_t seq;
+    http_req *req;         /* HTTP submissions */
+    decl_done_fn user_done; /* bulk submissions */
+    void *user_arg;
+    decl_after_fn after;
+    void *after_ctx;
+    json_t *extra;
+} decl_write;
+
+cx_err decl__prepare(decl_service *d, const cx_principal *who, json_t *doc);
+cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, decl_write **out);
+void decl__write_free(decl_write *dw);
+cx_err decl__insert(store_conn *w, void *arg);
+cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
+                    void *arg, decl_after_fn after, void *after_ctx, json_t *extra);
+cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *err,
+                        size_t errlen);
+cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int limit,
+                  cx_buf *out);
+
+#endif

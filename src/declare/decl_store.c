@@ -1,0 +1,310 @@
+/* Durable storage of declarations through the group-committing writer. */
+#include "decl_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const store_migration decl_migrations[] = {
+    {1, "CREATE TABLE declarations("
+        " seq INTEGER PRIMARY KEY,"
+        " id TEXT NOT NULL UNIQUE,"
+        " org TEXT NOT NULL,"
+        " reference TEXT NOT NULL,"
+        " type TEXT NOT NULL,"
+        " date TEXT NOT NULL,"
+        " status TEXT NOT NULL,"
+        " received_at TEXT NOT NULL,"
+        " doc TEXT NOT NULL,"
+        " UNIQUE(org, reference));"
+        "CREATE INDEX declarations_org ON declarations(org);"
+        "CREATE TABLE declaration_containers("
+        " container TEXT NOT NULL,"
+        " seq INTEGER NOT NULL REFERENCES declarations(seq),"
+        " PRIMARY KEY(container, seq)) WITHOUT ROWID;"},
+};
+
+cx_err decl_migrate(store *s, char *err, size_t errlen)
+{
+    return store_migrate(s, "declare", decl_migrations,
+                         sizeof decl_migrations / sizeof decl_migrations[0], err, errlen);
+}
+
+decl_service *decl_service_new(store *s)
+{
+    decl_service *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->store = s;
+    return d;
+}
+
+void decl_service_free(decl_service *d)
+{
+    free(d);
+}
+
+void decl_service_add_hooks(decl_service *d, const decl_hooks *h)
+{
+    if (d->nhooks < DECL_MAX_HOOKS)
+        d->hooks[d->nhooks++] = *h;
+}
+
+store *decl_service_store(decl_service *d)
+{
+    return d->store;
+}
+
+/* Turns a validated submission into the stored form: the server's members
+ * (id first, then org, status and received_at after the submitted ones). */
+cx_err decl__prepare(decl_service *d, const cx_principal *who, json_t *doc)
+{
+    char id[CX_ID_LEN + 1], now[32];
+    cx_id_new(id);
+    cx_rfc3339_format(cx_now_us(), now);
+    json_t *copy = json_object();
+    if (!copy)
+        return CX_ENOMEM;
+    json_object_set_new(copy, "id", json_string(id));
+    json_object_update(copy, doc);
+    json_object_clear(doc);
+    json_object_update(doc, copy);
+    json_decref(copy);
+    json_object_set_new(doc, "org", json_string(who->org));
+    json_object_set_new(doc, "status", json_string("submitted"));
+    json_object_set_new(doc, "received_at", json_string(now));
+    for (size_t i = 0; i < d->nhooks; i++)
+        if (d->hooks[i].enrich)
+            d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
+    return CX_OK;
+}
+
+static const char *decl__str(const json_t *doc, const char *key)
+{
+    const char *s = json_string_value(json_object_get(doc, key));
+    return s ? s : "";
+}
+
+cx_err decl__insert(store_conn *w, void *arg)
+{
+    decl_write *dw = arg;
+    const json_t *doc = dw->doc;
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO declarations(id, org, reference, type, date, "
+                                     "status, received_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, decl__str(doc, "id"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, decl__str(doc, "org"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, decl__str(doc, "reference"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, decl__str(doc, "type"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, decl__str(doc, "date"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, decl__str(doc, "status"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, decl__str(doc, "received_at"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, dw->text, (int)dw->len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return strstr(sqlite3_errmsg(store_conn_db(w)), "reference") ? CX_EEXIST : CX_EDB;
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    dw->seq = sqlite3_last_insert_rowid(store_conn_db(w));
+    const json_t *containers = json_object_get(doc, "containers");
+    size_t i;
+    const json_t *c;
+    json_array_foreach(containers, i, c)
+    {
+        st = store_stmt(w, "INSERT OR IGNORE INTO declaration_containers(container, seq) "
+                           "VALUES(?1, ?2)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_text(st, 1, json_string_value(c), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, dw->seq);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return CX_EDB;
+    }
+    for (size_t k = 0; k < dw->d->nhooks; k++) {
+        if (!dw->d->hooks[k].indexed)
+            continue;
+        cx_err e = dw->d->hooks[k].indexed(dw->d->hooks[k].ctx, w, dw->seq, doc);
+        if (e != CX_OK)
+            return e;
+    }
+    if (dw->after) {
+        cx_err e = dw->after(dw->after_ctx, w, dw->seq, doc, dw->extra);
+        if (e != CX_OK)
+            return e;
+    }
+    return CX_OK;
+}
+
+void decl__write_free(decl_write *dw)
+{
+    if (!dw)
+        return;
+    json_decref(dw->doc);
+    json_decref(dw->extra);
+    free(dw->text);
+    free(dw);
+}
+
+/* Builds the write record; takes a reference on doc. */
+cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, decl_write **out)
+{
+    decl_write *dw = calloc(1, sizeof *dw);
+    if (!dw)
+        return CX_ENOMEM;
+    dw->d = d;
+    dw->doc = json_incref(doc);
+    cx_err e = decl__prepare(d, who, doc);
+    if (e == CX_OK && !(dw->text = cx_json_dump(doc, &dw->len)))
+        e = CX_ENOMEM;
+    if (e != CX_OK) {
+        decl__write_free(dw);
+        return e;
+    }
+    dw->job.fn = decl__insert;
+    dw->job.arg = dw;
+    *out = dw;
+    return CX_OK;
+}
+
+typedef struct {
+    decl_write *dw;
+} sync_ctx;
+
+cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, char **stored)
+{
+    decl_write *dw;
+    cx_err e = decl__write_new(d, who, doc, &dw);
+    if (e != CX_OK)
+        return e;
+    e = store_write(d->store, decl__insert, dw);
+    if (e == CX_OK && stored) {
+        *stored = dw->text;
+        dw->text = NULL;
+    }
+    decl__write_free(dw);
+    return e;
+}
+
+static void decl__async_done(void *arg, cx_err result)
+{
+    decl_write *dw = arg;
+    dw->user_done(dw->user_arg, result, dw->doc);
+    decl__write_free(dw);
+}
+
+cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
+                    void *arg, decl_after_fn after, void *after_ctx, json_t *extra)
+{
+    decl_write *dw;
+    cx_err e = decl__write_new(d, who, doc, &dw);
+    if (e != CX_OK) {
+        json_decref(extra);
+        return e;
+    }
+    dw->user_done = done;
+    dw->user_arg = arg;
+    dw->after = after;
+    dw->after_ctx = after_ctx;
+    dw->extra = extra;
+    dw->job.done = decl__async_done;
+    e = store_submit(d->store, &dw->job);
+    if (e != CX_OK)
+        decl__write_free(dw);
+    return e;
+}
+
+cx_err decl_store_async(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
+                        void *arg)
+{
+    return decl__submit(d, who, doc, done, arg, NULL, NULL, NULL);
+}
+
+static bool decl__visible(const cx_principal *who, const char *org)
+{
+    if (!who || who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER)
+        return true;
+    return who->role == CX_ROLE_TRADER && strcmp(who->org, org) == 0;
+}
+
+cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char **json)
+{
+    store_conn *c = store_reader(d->store);
+    if (!c)
+        return CX_EDB;
+    sqlite3_stmt *st = store_stmt(c, "SELECT org, doc FROM declarations WHERE id=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    cx_err e = CX_ENOTFOUND;
+    if (rc == SQLITE_ROW && decl__visible(who, (const char *)sqlite3_column_text(st, 0))) {
+        *json = strdup((const char *)sqlite3_column_text(st, 1));
+        e = *json ? CX_OK : CX_ENOMEM;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        e = CX_EDB;
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int limit, cx_buf *out)
+{
+    store_conn *c = store_reader(d->store);
+    if (!c)
+        return CX_EDB;
+    bool all = who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER;
+    sqlite3_stmt *st =
+        all ? store_stmt(c, "SELECT seq, doc FROM declarations WHERE seq > ?1 "
+                            "ORDER BY seq LIMIT ?2")
+            : store_stmt(c, "SELECT seq, doc FROM declarations WHERE org = ?3 AND seq > ?1 "
+                            "ORDER BY seq LIMIT ?2");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit + 1);
+    if (!all)
+        sqlite3_bind_text(st, 3, who->org, -1, SQLITE_STATIC);
+    cx_err e = cx_buf_puts(out, "{\"items\":[");
+    int n = 0, rc;
+    int64_t last = 0;
+    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            n++; /* one more exists: there is a next page */
+            break;
+        }
+        if (n)
+            e = cx_buf_puts(out, ",");
+        if (e == CX_OK)
+            e = cx_buf_append(out, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+        last = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        e = CX_EDB;
+    sqlite3_reset(st);
+    if (e == CX_OK) {
+        if (n > limit)
+            e = cx_buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
+        else
+            e = cx_buf_puts(out, "],\"next_cursor\":null}");
+    }
+    return e;
+}
+
+int64_t decl_count(decl_service *d)
+{
+    store_conn *c = store_reader(d->store);
+    if (!c)
+        return -1;
+    /* No row is ever deleted and seq grows by one per insert, so the largest
+     * seq is the count, found in O(log n). */
+    sqlite3_stmt *st = store_stmt(c, "SELECT coalesce(max(seq), 0) FROM declarations");
+    if (!st)
+        return -1;
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return n;
+}

@@ -1,0 +1,141 @@
+/*
+ * declare.h — the door of the declarations module: reference data (ISO 3166-1
+ * countries, ISO 4217 currencies, HS 2022), validation of a declaration with
+ * every problem named by JSON Pointer, durable storage through the group
+ * committing writer, the /v1/declarations API and bulk import.
+ * Public names carry the prefix decl_.
+ */
+#ifndef CUSTOMS_DECLARE_H
+#define CUSTOMS_DECLARE_H
+
+#include "core.h"
+#include "http.h"
+#include "store.h"
+
+#include <jansson.h>
+
+/* ---- reference data ----------------------------------------------------------
+ * Loaded once per process (later calls return the first result). Countries
+ * and currencies come from iso-codes (/usr/share/iso-codes/json, or
+ * $CUSTOMS_ISO_CODES_DIR); HS 2022 from data_dir/hs/harmonized-system.csv. */
+cx_err decl_refdata_load(const char *data_dir, char *err, size_t errlen);
+
+bool decl_country_valid(const char *s);  /* ISO 3166-1 alpha-2, or ZZ (unknown) */
+bool decl_currency_valid(const char *s); /* ISO 4217 alpha-3 */
+bool decl_hs6_known(const char *six);    /* an HS 2022 subheading, 6 digits */
+bool decl_hs_chapter_known(const char *two);
+
+typedef struct {
+    const char *code;        /* "01", "0101", "010121" */
+    const char *description;
+    const char *parent;      /* "TOTAL" for chapters */
+    int level;               /* 2, 4 or 6 */
+} decl_hs_entry;
+size_t decl_hs_count(void);
+const decl_hs_entry *decl_hs_at(size_t i);
+const decl_hs_entry *decl_hs_find(const char *code); /* NULL if unknown */
+
+/* ISO 6346: 3-letter owner code, category U/J/Z, 6-digit serial, check digit. */
+bool decl_container_valid(const char *s);
+/* Check digit of the first 10 characters; -1 if they are malformed. */
+int decl_iso6346_check_digit(const char *first10);
+
+/* ---- decoding and validation ---------------------------------------------------- */
+#define DECL_MAX_ITEMS 999
+#define DECL_MAX_CONTAINERS 256
+
+/* Parses JSON text; on failure returns NULL and writes a sentence (with line
+ * and column) into msg. Rejects duplicate keys, NUL in strings and invalid
+ * UTF-8. Caller owns the result (json_decref). */
+json_t *decl_parse(const char *text, size_t len, char *msg, size_t msglen);
+
+/* Checks doc against every rule; appends {"path","message"} objects to
+ * problems (a JSON array) and returns true if there were none. */
+bool decl_validate(const json_t *doc, json_t *problems);
+
+/* ---- the service ---------------------------------------------------------------- */
+typedef struct decl_service decl_service;
+
+cx_err decl_migrate(store *s, char *err, size_t errlen);
+
+/* Hooks let later modules join the spine without declare knowing them.
+ * enrich runs on the submitting thread after validation and before the
+ * write; it may add server-computed members (e.g. "risk") to doc.
+ * indexed runs on the writer thread inside the transaction, after the row
+ * is inserted (seq is its arrival number); an error rolls the row back. */
+typedef struct {
+    void (*enrich)(void *ctx, const cx_principal *who, json_t *doc);
+    cx_err (*indexed)(void *ctx, store_conn *w, int64_t seq, const json_t *doc);
+    void *ctx;
+} decl_hooks;
+
+/* The service borrows s; free the service before the store. */
+decl_service *decl_service_new(store *s);
+void decl_service_free(decl_service *d);
+void decl_service_add_hooks(decl_service *d, const decl_hooks *h);
+store *decl_service_store(decl_service *d);
+
+/* POST/GET /v1/declarations, GET /v1/declarations/{id}; metrics. */
+cx_err decl_routes(decl_service *d, http_server *srv);
+
+/* Stores one validated declaration for org, blocking until durable.
+ * doc gains id, org, status and received_at. CX_EEXIST on a duplicate
+ * reference. The stored JSON text is returned in *stored if not NULL
+ * (caller frees). */
+cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, char **stored);
+
+/* Asynchronous form for bulk loads: done(arg, result, doc) runs on the
+ * writer thread after the commit. doc is borrowed by the call until done. */
+typedef void (*decl_done_fn)(void *arg, cx_err result, json_t *doc);
+cx_err decl_store_async(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
+                        void *arg);
+
+/* Reads one declaration as the API shows it to who (NULL = no restriction).
+ * CX_ENOTFOUND if unknown or not visible. *json is freed by the caller. */
+cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char **json);
+
+/* Number of declarations stored. */
+int64_t decl_count(decl_service *d);
+
+/* ---- bulk import -----------------------------------------------------------------
+ * Formats: "jsonl" (one declaration per line) and "csv" (docs/declaration.md,
+ * one row per item, rows grouped by reference). */
+typedef struct {
+    const char *path;
+    const char *format;      /* NULL: from the file extension */
+    const char *org;         /* declarations are stored for this org */
+    const char *rejects;     /* JSONL file of rejected declarations; NULL = none */
+    bool progress;           /* progress bar on a terminal */
+} decl_import_opts;
+
+typedef struct {
+    uint64_t imported;
+    uint64_t rejected;
+} decl_import_result;
+
+/* Validates each declaration as over HTTP and stores each atomically. Bad
+ * ones are skipped, reported to stderr with their line and written to
+ * rejects. Returns an error only if the file cannot be read at all. */
+cx_err decl_import(decl_service *d, const decl_import_opts *o, decl_import_result *res,
+                   char *err, size_t errlen);
+
+/* Import formats register here, so modules can add theirs (e.g. "kcs").
+ * A reader turns the file into declarations and hands each to emit with the
+ * line it came from. emit steals doc, problems and extra (each may be NULL):
+ * problems the reader found itself reject the declaration; extra travels to
+ * the run's after-hook. emit returns false to stop the read. */
+typedef struct decl_import_run decl_import_run;
+typedef bool (*decl_emit_fn)(decl_import_run *run, json_t *doc, uint64_t line,
+                             json_t *problems, json_t *extra);
+typedef cx_err (*decl_reader_fn)(FILE *f, decl_import_run *run, decl_emit_fn emit,
+                                 char *err, size_t errlen);
+cx_err decl_import_register(const char *format, decl_reader_fn reader);
+/* Progress of the reader, in bytes of the file. */
+void decl_import_progress(decl_import_run *run, uint64_t offset);
+/* Per-declaration extra work for a format (e.g. KCS outcomes): runs on the
+ * writer thread in the declaration's own savepoint, after the insert. */
+typedef cx_err (*decl_after_fn)(void *ctx, store_conn *w, int64_t seq, const json_t *doc,
+                                const json_t *extra);
+void decl_import_set_after(decl_import_run *run, decl_after_fn fn, void *ctx);
+
+#endif

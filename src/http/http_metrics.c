@@ -1,0 +1,90 @@
+/* Request metrics per route, rendered in the Prometheus text format. */
+#include "http_int.h"
+
+#include <stdio.h>
+
+const unsigned http_status_slots[HTTP_NSTATUS] = {200, 201, 202, 204, 304, 400, 401, 403, 404,
+                                                  405, 409, 413, 415, 422, 429, 500, 503, 0};
+const double http_latency_bounds[HTTP_NBUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                   0.005,  0.01,    0.025,  0.05,  0.1,
+                                                   0.25,   0.5,     1.0,    5.0};
+
+void http__observe(http_server *s, const http_route_t *rt, unsigned status, int64_t us)
+{
+    http_route_metrics *m = rt ? rt->m : &s->other;
+    int slot = HTTP_NSTATUS - 1;
+    for (int i = 0; i < HTTP_NSTATUS - 1; i++)
+        if (http_status_slots[i] == status) {
+            slot = i;
+            break;
+        }
+    atomic_fetch_add_explicit(&m->count[slot], 1, memory_order_relaxed);
+    double secs = (double)us / 1e6;
+    int b = 0;
+    while (b < HTTP_NBUCKETS && secs > http_latency_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&m->hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->sum_us, (uint64_t)us, memory_order_relaxed);
+}
+
+static void metrics__route(cx_buf *out, const char *method, const char *route,
+                           http_route_metrics *m, bool counts)
+{
+    if (counts) {
+        for (int i = 0; i < HTTP_NSTATUS; i++) {
+            uint64_t c = atomic_load_explicit(&m->count[i], memory_order_relaxed);
+            if (!c)
+                continue;
+            char code[16];
+            if (http_status_slots[i])
+                snprintf(code, sizeof code, "%u", http_status_slots[i]);
+            else
+                snprintf(code, sizeof code, "other");
+            cx_buf_printf(out,
+                          "customs_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
+                          "%llu\n",
+                          method, route, code, (unsigned long long)c);
+        }
+        return;
+    }
+    uint64_t cum = 0;
+    for (int b = 0; b <= HTTP_NBUCKETS; b++) {
+        cum += atomic_load_explicit(&m->hist[b], memory_order_relaxed);
+        if (b < HTTP_NBUCKETS)
+            cx_buf_printf(out,
+                          "customs_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+                          "le=\"%g\"} %llu\n",
+                          method, route, http_latency_bounds[b], (unsigned long long)cum);
+        else
+            cx_buf_printf(out,
+                          "customs_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+                          "le=\"+Inf\"} %llu\n",
+                          method, route, (unsigned long long)cum);
+    }
+    cx_buf_printf(out,
+                  "customs_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+                  "customs_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
+                  method, route,
+                  (double)atomic_load_explicit(&m->sum_us, memory_order_relaxed) / 1e6, method,
+                  route, (unsigned long long)cum);
+}
+
+void http_metrics_render(http_server *s, cx_buf *out)
+{
+    cx_buf_puts(out, "# HELP customs_http_requests_total HTTP requests by route and status.\n"
+                     "# TYPE customs_http_requests_total counter\n");
+    for (size_t i = 0; i < s->nroutes; i++)
+        metrics__route(out, s->routes[i].method, s->routes[i].pattern, s->routes[i].m, true);
+    metrics__route(out, "any", "unmatched", &s->other, true);
+    cx_buf_puts(out, "# HELP customs_http_request_duration_seconds Time from first byte to "
+                     "completion.\n"
+                     "# TYPE customs_http_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < s->nroutes; i++)
+        metrics__route(out, s->routes[i].method, s->routes[i].pattern, s->routes[i].m, false);
+    cx_buf_printf(out, "# HELP customs_http_requests_in_flight Requests being served.\n"
+                       "# TYPE customs_http_requests_in_flight gauge\n"
+                       "customs_http_requests_in_flight %ld\n",
+                  (long)atomic_load(&s->inflight));
+    for (size_t i = 0; i < s->nextras; i++)
+        s->extras[i].fn(s->extras[i].ctx, out);
+}

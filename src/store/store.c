@@ -1,0 +1,508 @@
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_MAX_BATCH 4096
+#define STORE_BUSY_MS 30000
+
+const unsigned store_batch_bounds[11] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+
+typedef struct {
+    const char *key;
+    sqlite3_stmt *stmt;
+} stmt_slot;
+
+struct store_conn {
+    sqlite3 *db;
+    stmt_slot *slots;
+    size_t nslots; /* power of two */
+    size_t used;
+    struct store_conn *next_reader;
+};
+
+struct store {
+    char *path;
+    uint64_t uid; /* tells this store's thread-local reader apart from a freed one's */
+    store_conn *writer;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    store_job *head, *tail;
+    bool stopping;
+    pthread_t thread;
+    bool thread_started;
+
+    pthread_mutex_t readers_mu;
+    store_conn *readers;
+
+    pthread_mutex_t stats_mu;
+    store_stats stats;
+};
+
+static _Atomic uint64_t next_uid = 1;
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void conn__free(store_conn *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].stmt)
+            sqlite3_finalize(c->slots[i].stmt);
+    free(c->slots);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+static cx_err conn__open(const char *path, bool writer, store_conn **out, char *err, size_t errlen)
+{
+    store_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return CX_ENOMEM;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        conn__free(c);
+        return CX_EDB;
+    }
+    sqlite3_busy_timeout(c->db, STORE_BUSY_MS);
+    sqlite3_extended_result_codes(c->db, 1);
+    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                   "PRAGMA foreign_keys=ON;"
+                                 : "PRAGMA foreign_keys=ON;";
+    char *msg = NULL;
+    rc = sqlite3_exec(c->db, pragmas, NULL, NULL, &msg);
+    if (rc == SQLITE_OK && writer) {
+        /* journal_mode answers with the mode it got; anything but wal is a
+         * file we must not trust our durability rules to. */
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &st, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+            strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
+            rc = SQLITE_ERROR;
+        sqlite3_finalize(st);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 msg ? msg : sqlite3_errmsg(c->db));
+        sqlite3_free(msg);
+        conn__free(c);
+        return CX_EDB;
+    }
+    *out = c;
+    return CX_OK;
+}
+
+sqlite3 *store_conn_db(store_conn *c)
+{
+    return c->db;
+}
+
+static size_t conn__hash(const char *key, size_t mask)
+{
+    uintptr_t h = (uintptr_t)key;
+    h ^= h >> 17;
+    h *= (uintptr_t)0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 7) & mask;
+}
+
+static cx_err conn__grow(store_conn *c)
+{
+    size_t n = c->nslots ? c->nslots * 2 : 32;
+    stmt_slot *slots = calloc(n, sizeof *slots);
+    if (!slots)
+        return CX_ENOMEM;
+    for (size_t i = 0; i < c->nslots; i++) {
+        if (!c->slots[i].key)
+            continue;
+        size_t j = conn__hash(c->slots[i].key, n - 1);
+        while (slots[j].key)
+            j = (j + 1) & (n - 1);
+        slots[j] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->nslots = n;
+    return CX_OK;
+}
+
+sqlite3_stmt *store_stmt(store_conn *c, const char *sql)
+{
+    if (c->nslots) {
+        size_t j = conn__hash(sql, c->nslots - 1);
+        while (c->slots[j].key) {
+            if (c->slots[j].key == sql) {
+                sqlite3_stmt *st = c->slots[j].stmt;
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+                return st;
+            }
+            j = (j + 1) & (c->nslots - 1);
+        }
+    }
+    if ((c->used + 1) * 2 > c->nslots && conn__grow(c) != CX_OK)
+        return NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        cx_log(CX_LOG_ERROR, "sql prepare failed: %s: %s", sqlite3_errmsg(c->db), sql);
+        return NULL;
+    }
+    size_t j = conn__hash(sql, c->nslots - 1);
+    while (c->slots[j].key)
+        j = (j + 1) & (c->nslots - 1);
+    c->slots[j].key = sql;
+    c->slots[j].stmt = st;
+    c->used++;
+    return st;
+}
+
+cx_err store_exec(store_conn *c, const char *sql)
+{
+    sqlite3_stmt *st = store_stmt(c, sql);
+    if (!st)
+        return CX_EDB;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        cx_log(CX_LOG_ERROR, "sql failed: %s: %s", sqlite3_errmsg(c->db), sql);
+        return CX_EDB;
+    }
+    return CX_OK;
+}
+
+/* One read connection per (thread, store). A thread rarely sees more than a
+ * couple of stores (tests open several), so a tiny array is enough. */
+#define TLS_SLOTS 4
+static _Thread_local struct {
+    uint64_t uid;
+    store_conn *conn;
+} tls_readers[TLS_SLOTS];
+
+store_conn *store_reader(store *s)
+{
+    int free_slot = -1;
+    for (int i = 0; i < TLS_SLOTS; i++) {
+        if (tls_readers[i].uid == s->uid)
+            return tls_readers[i].conn;
+        if (free_slot < 0 && tls_readers[i].uid == 0)
+            free_slot = i;
+    }
+    char err[256];
+    store_conn *c = NULL;
+    if (conn__open(s->path, false, &c, err, sizeof err) != CX_OK) {
+        cx_log(CX_LOG_ERROR, "%s", err);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->readers_mu);
+    c->next_reader = s->readers;
+    s->readers = c;
+    pthread_mutex_unlock(&s->readers_mu);
+    /* Slots of stores that no longer exist are reused round-robin; their
+     * connections were closed by store_free. */
+    if (free_slot < 0)
+        free_slot = (int)(s->uid % TLS_SLOTS);
+    tls_readers[free_slot].uid = s->uid;
+    tls_readers[free_slot].conn = c;
+    return c;
+}
+
+/* ---- the writer ----------------------------------------------------------- */
+
+static void writer__stats(store *s, size_t n, bool ok)
+{
+    pthread_mutex_lock(&s->stats_mu);
+    s->stats.commits++;
+    s->stats.jobs += n;
+    s->stats.batch_sum += n;
+    if (!ok)
+        s->stats.failed_commits++;
+    int b = 0;
+    while (b < 11 && n > store_batch_bounds[b])
+        b++;
+    s->stats.batch_hist[b]++;
+    pthread_mutex_unlock(&s->stats_mu);
+}
+
+static void writer__run_batch(store *s, store_job *batch, size_t n)
+{
+    cx_err results[STORE_MAX_BATCH];
+    store_conn *w = s->writer;
+    cx_err txe = store_exec(w, "BEGIN IMMEDIATE");
+    size_t i = 0;
+    for (store_job *j = batch; j; j = j->next, i++) {
+        if (txe) {
+            results[i] = txe;
+            continue;
+        }
+        if (store_exec(w, "SAVEPOINT job") != CX_OK) {
+            results[i] = CX_EDB;
+            continue;
+        }
+        cx_err r = j->fn(w, j->arg);
+        if (r != CX_OK)
+            store_exec(w, "ROLLBACK TO job");
+        store_exec(w, "RELEASE job");
+        results[i] = r;
+    }
+    bool ok = true;
+    if (!txe && store_exec(w, "COMMIT") != CX_OK) {
+        ok = false;
+        sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+        for (size_t k = 0; k < n; k++)
+            if (results[k] == CX_OK)
+                results[k] = CX_EIO;
+    }
+    writer__stats(s, n, ok && !txe);
+    i = 0;
+    for (store_job *j = batch, *next; j; j = next, i++) {
+        next = j->next; /* done may free the job */
+        if (j->done)
+            j->done(j->arg, results[i]);
+    }
+}
+
+static void *writer__main(void *arg)
+{
+    store *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->head && s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        store_job *batch = s->head, *last = s->head;
+        size_t n = 1;
+        while (last->next && n < STORE_MAX_BATCH) {
+            last = last->next;
+            n++;
+        }
+        s->head = last->next;
+        if (!s->head)
+            s->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&s->mu);
+        writer__run_batch(s, batch, n);
+    }
+    return NULL;
+}
+
+cx_err store_submit(store *s, store_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return CX_ESHUTDOWN;
+    }
+    if (s->tail)
+        s->tail->next = job;
+    else
+        s->head = job;
+    s->tail = job;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return CX_OK;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    cx_err result;
+} write_wait;
+
+static void write__done(void *arg, cx_err result)
+{
+    write_wait *ww = arg;
+    pthread_mutex_lock(&ww->mu);
+    ww->done = true;
+    ww->result = result;
+    pthread_cond_signal(&ww->cv);
+    pthread_mutex_unlock(&ww->mu);
+}
+
+typedef struct {
+    store_job_fn fn;
+    void *arg;
+    write_wait wait;
+} write_call;
+
+static cx_err write__trampoline(store_conn *w, void *arg)
+{
+    write_call *wc = arg;
+    return wc->fn(w, wc->arg);
+}
+
+static void write__trampoline_done(void *arg, cx_err result)
+{
+    write_call *wc = arg;
+    write__done(&wc->wait, result);
+}
+
+cx_err store_write(store *s, store_job_fn fn, void *arg)
+{
+    write_call wc = {.fn = fn, .arg = arg};
+    pthread_mutex_init(&wc.wait.mu, NULL);
+    pthread_cond_init(&wc.wait.cv, NULL);
+    store_job job = {.fn = write__trampoline, .done = write__trampoline_done, .arg = &wc};
+    cx_err e = store_submit(s, &job);
+    if (e == CX_OK) {
+        pthread_mutex_lock(&wc.wait.mu);
+        while (!wc.wait.done)
+            pthread_cond_wait(&wc.wait.cv, &wc.wait.mu);
+        e = wc.wait.result;
+        pthread_mutex_unlock(&wc.wait.mu);
+    }
+    pthread_mutex_destroy(&wc.wait.mu);
+    pthread_cond_destroy(&wc.wait.cv);
+    return e;
+}
+
+void store_get_stats(store *s, store_stats *out)
+{
+    pthread_mutex_lock(&s->stats_mu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->stats_mu);
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+cx_err store_open(const char *path, store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (sqlite3_threadsafe() == 0) {
+        snprintf(err, errlen, "SQLite was built without thread support");
+        return CX_EUNAVAIL;
+    }
+    store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return CX_ENOMEM;
+    }
+    s->uid = atomic_fetch_add(&next_uid, 1);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->readers_mu, NULL);
+    pthread_mutex_init(&s->stats_mu, NULL);
+    cx_err e = conn__open(path, true, &s->writer, err, errlen);
+    if (e == CX_OK &&
+        store_exec(s->writer, "CREATE TABLE IF NOT EXISTS schema_migrations("
+                              "module TEXT PRIMARY KEY, version INTEGER NOT NULL)") != CX_OK) {
+        snprintf(err, errlen, "cannot initialise database %s: %s", path,
+                 sqlite3_errmsg(s->writer->db));
+        e = CX_EDB;
+    }
+    if (e == CX_OK && pthread_create(&s->thread, NULL, writer__main, s) != 0) {
+        snprintf(err, errlen, "cannot start the database writer thread");
+        e = CX_EUNAVAIL;
+    }
+    if (e != CX_OK) {
+        store_free(s);
+        return e;
+    }
+    s->thread_started = true;
+    *out = s;
+    return CX_OK;
+}
+
+void store_free(store *s)
+{
+    if (!s)
+        return;
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    for (store_conn *c = s->readers, *next; c; c = next) {
+        next = c->next_reader;
+        conn__free(c);
+    }
+    conn__free(s->writer);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->readers_mu);
+    pthread_mutex_destroy(&s->stats_mu);
+    free(s->path);
+    free(s);
+}
+
+const char *store_path(const store *s)
+{
+    return s->path;
+}
+
+/* ---- migrations ------------------------------------------------------------- */
+
+typedef struct {
+    const char *module;
+    const store_migration *steps;
+    size_t n;
+    char *err;
+    size_t errlen;
+} migrate_job;
+
+static cx_err migrate__run(store_conn *w, void *arg)
+{
+    migrate_job *m = arg;
+    sqlite3_stmt *st = store_stmt(w, "SELECT version FROM schema_migrations WHERE module=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, m->module, -1, SQLITE_STATIC);
+    int have = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        have = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    if (have > (int)m->n) {
+        snprintf(m->err, m->errlen,
+                 "database schema for %s is version %d, newer than this binary knows (%zu)",
+                 m->module, have, m->n);
+        return CX_ESTATE;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->steps[i].version <= have)
+            continue;
+        char *msg = NULL;
+        if (sqlite3_exec(w->db, m->steps[i].sql, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(m->err, m->errlen, "migration %s/%d failed: %s", m->module,
+                     m->steps[i].version, msg ? msg : "?");
+            sqlite3_free(msg);
+            return CX_EDB;
+        }
+        have = m->steps[i].version;
+    }
+    st = store_stmt(w, "INSERT INTO schema_migrations(module, version) VALUES(?1, ?2) "
+                       "ON CONFLICT(module) DO UPDATE SET version=excluded.version");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, m->module, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, have);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+cx_err store_migrate(store *s, const char *module, const store_migration *steps, size_t n,
+                     char *err, size_t errlen)
+{
+    migrate_job m = {module, steps, n, err, errlen};
+    if (errlen)
+        err[0] = '\0';
+    cx_err e = store_write(s, migrate__run, &m);
+    if (e != CX_OK && errlen && !err[0])
+        snprintf(err, errlen, "migration of %s failed: %s", module, cx_strerror(e));
+    return e;
+}

@@ -1,0 +1,93 @@
+/*
+ * store.h — the door of the storage module: one SQLite database in WAL mode,
+ * per-module schema migrations, per-thread read connections and a single
+ * group-committing writer. Public names carry the prefix store_.
+ *
+ * Durability: the writer runs with synchronous=FULL, so when a job's done
+ * callback (or store_write) reports CX_OK its rows have been fsynced.
+ * Many jobs share one transaction and one fsync (group commit); each job runs
+ * in a savepoint of its own, so one failing job rolls back alone.
+ */
+#ifndef CUSTOMS_STORE_H
+#define CUSTOMS_STORE_H
+
+#include "core.h"
+
+#include <sqlite3.h>
+
+typedef struct store store;
+typedef struct store_conn store_conn;
+
+/* Opens (creating if needed) the database at path and starts the writer.
+ * On failure returns an error and writes a sentence into err.
+ * *out is freed with store_free(). */
+cx_err store_open(const char *path, store **out, char *err, size_t errlen);
+
+/* Drains the write queue, stops the writer, closes every connection.
+ * No other thread may use the store or its connections after this. */
+void store_free(store *s);
+
+const char *store_path(const store *s);
+
+/* ---- schema ---------------------------------------------------------------
+ * A module's migrations are numbered 1..n; step i runs once, in a transaction
+ * together with the bump of that module's version in schema_migrations. */
+typedef struct {
+    int version;
+    const char *sql;
+} store_migration;
+
+cx_err store_migrate(store *s, const char *module, const store_migration *steps, size_t n,
+                     char *err, size_t errlen);
+
+/* ---- connections ----------------------------------------------------------
+ * store_reader returns this thread's read connection (opened on first use,
+ * owned by the store, closed by store_free). */
+store_conn *store_reader(store *s);
+sqlite3 *store_conn_db(store_conn *c);
+
+/* A prepared statement cached on the connection, keyed by the address of sql
+ * (pass string literals). It comes back reset with bindings cleared; it is
+ * owned by the connection: do not finalize it. NULL on a prepare error (the
+ * message is logged). */
+sqlite3_stmt *store_stmt(store_conn *c, const char *sql);
+
+/* Runs a statement that returns no rows; CX_OK on success. */
+cx_err store_exec(store_conn *c, const char *sql);
+
+/* ---- the writer -----------------------------------------------------------
+ * A job runs on the writer thread inside the open transaction and its own
+ * savepoint. Returning anything but CX_OK rolls back only this job's writes. */
+typedef cx_err (*store_job_fn)(store_conn *w, void *arg);
+/* Called on the writer thread once the outcome is final: after the commit's
+ * fsync (CX_OK), or with the job's own error, or with CX_EIO/CX_EDB if the
+ * commit failed. Must not block; it may hand work to other threads. */
+typedef void (*store_done_fn)(void *arg, cx_err result);
+
+/* Caller-owned job record; must stay alive until done is called. */
+typedef struct store_job {
+    store_job_fn fn;
+    store_done_fn done;
+    void *arg;
+    struct store_job *next;
+} store_job;
+
+/* Queues a job; returns CX_ESHUTDOWN if the store is closing (done is then
+ * not called). */
+cx_err store_submit(store *s, store_job *job);
+
+/* Queues fn and blocks until it is durable or has failed. */
+cx_err store_write(store *s, store_job_fn fn, void *arg);
+
+/* Writer counters for /metrics. */
+typedef struct {
+    uint64_t commits;
+    uint64_t jobs;
+    uint64_t failed_commits;
+    uint64_t batch_hist[12]; /* batch size buckets: <=1,2,4,…,1024,+Inf */
+    uint64_t batch_sum;
+} store_stats;
+void store_get_stats(store *s, store_stats *out);
+extern const unsigned store_batch_bounds[11];
+
+#endif

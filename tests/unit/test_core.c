@@ -1,0 +1,256 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+static void test_dates(void **state)
+{
+    int y, m, d;
+    assert_true(cx_date_parse("2024-02-29", &y, &m, &d));
+    assert_int_equal(y, 2024);
+    assert_int_equal(m, 2);
+    assert_int_equal(d, 29);
+    assert_true(cx_date_parse("2000-02-29", NULL, NULL, NULL));
+    assert_false(cx_date_parse("1900-02-29", NULL, NULL, NULL));
+    assert_false(cx_date_parse("2023-02-29", NULL, NULL, NULL));
+    assert_false(cx_date_parse("2024-04-31", NULL, NULL, NULL));
+    assert_false(cx_date_parse("2024-13-01", NULL, NULL, NULL));
+    assert_false(cx_date_parse("2024-00-10", NULL, NULL, NULL));
+    assert_false(cx_date_parse("2024-1-01", NULL, NULL, NULL));
+    assert_false(cx_date_parse("2024-01-01x", NULL, NULL, NULL));
+    assert_false(cx_date_parse("0000-01-01", NULL, NULL, NULL));
+    assert_false(cx_date_parse("", NULL, NULL, NULL));
+    assert_false(cx_date_parse(NULL, NULL, NULL, NULL));
+    assert_false(cx_date_parse("2024-01-0\xff", NULL, NULL, NULL));
+}
+
+static void test_civil_roundtrip(void **state)
+{
+    assert_int_equal(cx_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(cx_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(cx_days_from_civil(1969, 12, 31), -1);
+    for (int64_t z = -800000; z < 800000; z += 997) {
+        int y, m, d;
+        cx_civil_from_days(z, &y, &m, &d);
+        assert_int_equal(cx_days_from_civil(y, m, d), z);
+    }
+}
+
+static void test_rfc3339(void **state)
+{
+    int64_t us;
+    assert_int_equal(cx_rfc3339_parse("1970-01-01T00:00:00Z", &us), CX_OK);
+    assert_int_equal(us, 0);
+    assert_int_equal(cx_rfc3339_parse("2026-11-22T05:09:08.123456Z", &us), CX_OK);
+    char out[32];
+    cx_rfc3339_format(us, out);
+    assert_string_equal(out, "2026-11-22T05:09:08.123Z");
+    int64_t us2;
+    assert_int_equal(cx_rfc3339_parse("2026-11-22T07:09:08.123456+02:00", &us2), CX_OK);
+    assert_true(us == us2);
+    assert_int_equal(cx_rfc3339_parse("2026-11-22t05:09:08z", &us2), CX_OK);
+    assert_int_equal(cx_rfc3339_parse("2026-11-22T05:09:08", &us2), CX_EPARSE);
+    assert_int_equal(cx_rfc3339_parse("2026-11-22T24:00:00Z", &us2), CX_EPARSE);
+    assert_int_equal(cx_rfc3339_parse("2026-02-30T00:00:00Z", &us2), CX_EPARSE);
+    assert_int_equal(cx_rfc3339_parse("2026-11-22T05:09:08.Z", &us2), CX_EPARSE);
+    assert_int_equal(cx_rfc3339_parse("2026-11-22T05:09:08+0200", &us2), CX_EPARSE);
+    cx_rfc3339_format(-1000, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+}
+
+static void test_clock(void **state)
+{
+    cx_clock_set(1000000);
+    assert_int_equal(cx_now_us(), 1000000);
+    cx_clock_advance(5);
+    assert_int_equal(cx_now_us(), 1000005);
+    cx_clock_release();
+    assert_true(cx_now_us() > 1700000000LL * 1000000);
+}
+
+static void test_buf_cap(void **state)
+{
+    cx_buf b;
+    cx_buf_init(&b, 10);
+    assert_int_equal(cx_buf_puts(&b, "hello"), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, "world"), CX_OK);
+    assert_int_equal(b.len, 10);
+    assert_int_equal(cx_buf_puts(&b, "!"), CX_ETOOBIG);
+    assert_int_equal(cx_buf_printf(&b, "%d", 1), CX_ETOOBIG);
+    assert_string_equal(b.data, "helloworld");
+    cx_buf_reset(&b);
+    assert_int_equal(cx_buf_printf(&b, "%05d", 42), CX_OK);
+    assert_string_equal(b.data, "00042");
+    size_t n;
+    char *s = cx_buf_steal(&b, &n);
+    assert_int_equal(n, 5);
+    free(s);
+    assert_null(b.data);
+    cx_buf_free(&b);
+    cx_buf_free(NULL);
+}
+
+static void test_utf8(void **state)
+{
+    size_t n;
+    assert_true(cx_utf8_count("abc", 3, &n));
+    assert_int_equal(n, 3);
+    assert_true(cx_utf8_count("\xc3\xa9t\xc3\xa9", 5, &n)); /* été */
+    assert_int_equal(n, 3);
+    assert_true(cx_utf8_count("\xf0\x9f\x9a\xa2", 4, &n)); /* ship emoji */
+    assert_int_equal(n, 1);
+    assert_false(cx_utf8_count("\xc0\xaf", 2, &n));         /* overlong */
+    assert_false(cx_utf8_count("\xed\xa0\x80", 3, &n));     /* surrogate */
+    assert_false(cx_utf8_count("\xf4\x90\x80\x80", 4, &n)); /* > U+10FFFF */
+    assert_false(cx_utf8_count("\xe2\x82", 2, &n));         /* truncated */
+}
+
+static void test_numbers(void **state)
+{
+    int64_t i;
+    double d;
+    assert_true(cx_parse_i64("123", &i));
+    assert_int_equal(i, 123);
+    assert_true(cx_parse_i64("-5", &i));
+    assert_false(cx_parse_i64("", &i));
+    assert_false(cx_parse_i64("12a", &i));
+    assert_false(cx_parse_i64(" 1", &i));
+    assert_false(cx_parse_i64("99999999999999999999", &i));
+    assert_true(cx_parse_double("372254.4", &d));
+    assert_true(d == 372254.4);
+    assert_true(cx_parse_double("1e3", &d));
+    assert_false(cx_parse_double("nan", &d));
+    assert_false(cx_parse_double("inf", &d));
+    assert_false(cx_parse_double("0x10", &d));
+    assert_false(cx_parse_double("1e999", &d));
+    assert_false(cx_parse_double("1,5", &d));
+}
+
+static void test_json_dump_shortest(void **state)
+{
+    json_t *j = json_loads("{\"a\":0.1,\"b\":5.0,\"c\":12.5,\"d\":3}", 0, NULL);
+    char *s = cx_json_dump(j, NULL);
+    assert_string_equal(s, "{\"a\":0.1,\"b\":5.0,\"c\":12.5,\"d\":3}");
+    free(s);
+    json_decref(j);
+    /* A double that needs 17 digits keeps them, so it reads back the same. */
+    double x = 0.1 + 0.2;
+    j = json_real(x);
+    s = cx_json_dump(j, NULL);
+    assert_true(strtod(s, NULL) == x);
+    free(s);
+    json_decref(j);
+}
+
+static void test_jptr(void **state)
+{
+    char p[64] = "";
+    cx_jptr_push(p, sizeof p, "items");
+    cx_jptr_index(p, sizeof p, 3);
+    cx_jptr_push(p, sizeof p, "a/b~c");
+    assert_string_equal(p, "/items/3/a~1b~0c");
+    char small[6] = "";
+    cx_jptr_push(small, sizeof small, "abcdefgh");
+    assert_int_equal(strlen(small), 5);
+}
+
+static void test_ids(void **state)
+{
+    char a[CX_ID_LEN + 1], b[CX_ID_LEN + 1];
+    cx_clock_set(1700000000000000LL);
+    cx_id_new(a);
+    cx_clock_advance(1000);
+    cx_id_new(b);
+    cx_clock_release();
+    assert_int_equal(strlen(a), CX_ID_LEN);
+    assert_true(strcmp(a, b) < 0); /* later ids sort after */
+    assert_int_equal(strspn(a, "0123456789ABCDEFGHJKMNPQRSTVWXYZ"), CX_ID_LEN);
+}
+
+static void test_roles_orgs(void **state)
+{
+    cx_role r;
+    assert_true(cx_role_parse("officer", &r));
+    assert_int_equal(r, CX_ROLE_OFFICER);
+    assert_false(cx_role_parse("root", &r));
+    assert_false(cx_role_parse("none", &r));
+    assert_string_equal(cx_role_name(CX_ROLE_DEVICE), "device");
+    assert_true(cx_org_valid("ACME-Corp_1.kr"));
+    assert_false(cx_org_valid(""));
+    assert_false(cx_org_valid("a b"));
+    char long_org[70];
+    memset(long_org, 'a', 65);
+    long_org[65] = '\0';
+    assert_false(cx_org_valid(long_org));
+}
+
+static void test_strerror(void **state)
+{
+    for (int e = 0; e < CX_ERR__COUNT; e++)
+        assert_non_null(cx_strerror((cx_err)e));
+    assert_string_equal(cx_strerror((cx_err)999), "unknown error");
+}
+
+typedef struct {
+    int rows;
+    char first[64];
+    uint64_t lines[8];
+} csv_seen;
+
+static bool csv_row(void *ctx, char **f, size_t n, uint64_t line, uint64_t off)
+{
+    csv_seen *s = ctx;
+    if (s->rows == 1)
+        snprintf(s->first, sizeof s->first, "%s|%s|%zu", f[0], f[1], n);
+    if (s->rows < 8)
+        s->lines[s->rows] = line;
+    s->rows++;
+    return true;
+}
+
+static void test_csv(void **state)
+{
+    const char text[] = "a,b\n\" x \",\"multi\nline\"\n c ,d\n";
+    FILE *f = fmemopen((void *)text, sizeof text - 1, "r");
+    csv_seen s = {0};
+    assert_int_equal(cx_csv_read(f, 100, csv_row, &s, NULL), CX_OK);
+    fclose(f);
+    assert_int_equal(s.rows, 3);
+    assert_string_equal(s.first, " x |multi\nline|2"); /* spaces kept exactly */
+    assert_int_equal(s.lines[1], 2);
+    assert_int_equal(s.lines[2], 4);
+
+    const char big[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,b\n";
+    f = fmemopen((void *)big, sizeof big - 1, "r");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(cx_csv_read(f, 16, csv_row, &s, NULL), CX_ETOOBIG);
+    fclose(f);
+
+    const char bad[] = "a,b\n\"unterminated,c\n";
+    f = fmemopen((void *)bad, sizeof bad - 1, "r");
+    uint64_t line = 0;
+    assert_int_equal(cx_csv_read(f, 100, csv_row, &s, &line), CX_EPARSE);
+    fclose(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dates),       cmocka_unit_test(test_civil_roundtrip),
+        cmocka_unit_test(test_rfc3339),     cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_buf_cap),     cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_numbers),     cmocka_unit_test(test_json_dump_shortest),
+        cmocka_unit_test(test_jptr),        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_roles_orgs),  cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_csv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

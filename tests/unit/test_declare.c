@@ -1,0 +1,378 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "declare.h"
+
+static const char *valid_doc =
+    "{\"reference\":\"REF-1\",\"type\":\"import\",\"date\":\"2024-03-01\",\"office\":\"KRPUS\","
+    "\"declarant_id\":\"DCL1\",\"importer_id\":\"IMP1\",\"containers\":[\"CSQU3054383\"],"
+    "\"transport_document\":{\"type\":\"BL\",\"number\":\"MAEU123\"},"
+    "\"procedure\":{\"process_type\":\"B\",\"payment_type\":\"11\"},"
+    "\"items\":[{\"hs_code\":\"690722\",\"description\":\"tiles\",\"country_of_origin\":\"CN\","
+    "\"net_mass_kg\":100,\"gross_mass_kg\":110,\"value\":1000.5,\"currency\":\"USD\","
+    "\"quantity\":10,\"unit\":\"MTK\",\"tax_rate\":8,\"tax_type\":\"A\",\"origin_indicator\":"
+    "\"Y\"}]}";
+
+static int setup(void **state)
+{
+    char err[256];
+    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Validates text after applying a JSON merge of patch onto valid_doc, and
+ * returns the problems array (caller decrefs). */
+static json_t *check(const char *patch)
+{
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    if (patch) {
+        json_t *p = json_loads(patch, 0, NULL);
+        assert_non_null(p);
+        json_object_update(doc, p);
+        json_decref(p);
+    }
+    json_t *problems = json_array();
+    decl_validate(doc, problems);
+    json_decref(doc);
+    return problems;
+}
+
+static bool has_problem(json_t *problems, const char *path, const char *needle)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(problems, i, p)
+    {
+        if (strcmp(json_string_value(json_object_get(p, "path")), path) == 0 &&
+            (!needle || strstr(json_string_value(json_object_get(p, "message")), needle)))
+            return true;
+    }
+    return false;
+}
+
+static void expect_one(const char *patch, const char *path, const char *needle)
+{
+    json_t *pr = check(patch);
+    if (!has_problem(pr, path, needle) || json_array_size(pr) != 1) {
+        char *s = json_dumps(pr, 0);
+        fail_msg("patch %s: expected exactly one problem at %s (%s), got %s", patch, path,
+                 needle ? needle : "", s);
+    }
+    json_decref(pr);
+}
+
+static void test_valid_document(void **state)
+{
+    json_t *pr = check(NULL);
+    assert_int_equal(json_array_size(pr), 0);
+    json_decref(pr);
+}
+
+static void test_iso6346(void **state)
+{
+    /* The worked example of ISO 6346 (BIC): CSQU 305438 check digit 3. */
+    assert_int_equal(decl_iso6346_check_digit("CSQU305438"), 3);
+    assert_true(decl_container_valid("CSQU3054383"));
+    assert_false(decl_container_valid("CSQU3054384"));
+    /* Sum mod 11 = 10 is written as check digit 0. */
+    assert_true(decl_container_valid("CSQU0000070"));
+    assert_false(decl_container_valid("CSQX3054383")); /* category must be U, J or Z */
+    assert_false(decl_container_valid("csqu3054383"));
+    assert_false(decl_container_valid("CSQU305438"));
+    assert_false(decl_container_valid("CSQU30543833"));
+    assert_false(decl_container_valid(NULL));
+    assert_int_equal(decl_iso6346_check_digit("CS1U305438"), -1);
+}
+
+static void test_reference_and_header(void **state)
+{
+    expect_one("{\"reference\":\"\"}", "/reference", "1 to 64");
+    expect_one("{\"reference\":\"has space\"}", "/reference", NULL);
+    expect_one("{\"reference\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}",
+               "/reference", NULL); /* 65 chars */
+    expect_one("{\"reference\":5}", "/reference", "string");
+    expect_one("{\"type\":\"smuggle\"}", "/type", "import, export, transit");
+    expect_one("{\"date\":\"2023-02-29\"}", "/date", "calendar");
+    expect_one("{\"office\":\"KR-PUS\"}", "/office", NULL);
+    expect_one("{\"office\":\"ABCDEFGHIJKLMNOPQ\"}", "/office", NULL);
+    expect_one("{\"declarant_id\":\"\"}", "/declarant_id", NULL);
+    expect_one("{\"country_of_departure\":\"XX\"}", "/country_of_departure", "ISO 3166-1");
+    expect_one("{\"country_of_departure\":\"cn\"}", "/country_of_departure", NULL);
+    expect_one("{\"transport_mode\":10}", "/transport_mode", "string");
+    expect_one("{\"extra\":1}", "/extra", "unknown field");
+    expect_one("{\"id\":\"x\"}", "/id", "assigned by the server");
+    expect_one("{\"seller_id\":null}", "/seller_id", "null");
+    expect_one("{\"procedure\":{\"process_type\":\"B\",\"x\":\"1\"}}", "/procedure/x",
+               "unknown field");
+    expect_one("{\"transport_document\":{\"type\":\"SHIP\",\"number\":\"1\"}}",
+               "/transport_document/type", "BL, AWB, CMR, RWB");
+    expect_one("{\"transport_document\":{\"type\":\"BL\"}}", "/transport_document/number",
+               "required");
+    /* ZZ (unknown) is accepted where real data uses it */
+    json_t *pr = check("{\"country_of_departure\":\"ZZ\"}");
+    assert_int_equal(json_array_size(pr), 0);
+    json_decref(pr);
+}
+
+static void test_importer_required_for_import(void **state)
+{
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_object_del(doc, "importer_id");
+    json_t *pr = json_array();
+    assert_false(decl_validate(doc, pr));
+    assert_true(has_problem(pr, "/importer_id", "import"));
+    json_decref(pr);
+    json_object_set_new(doc, "type", json_string("export"));
+    pr = json_array();
+    assert_true(decl_validate(doc, pr));
+    json_decref(pr);
+    json_decref(doc);
+}
+
+static void test_containers(void **state)
+{
+    expect_one("{\"containers\":[\"CSQU3054384\"]}", "/containers/0", "expected 3");
+    expect_one("{\"containers\":[\"CSQU3054383\",\"CSQU3054383\"]}", "/containers/1", "twice");
+    expect_one("{\"containers\":[\"ABC\"]}", "/containers/0", "ISO 6346");
+    expect_one("{\"containers\":\"CSQU3054383\"}", "/containers", "array");
+}
+
+static void test_items(void **state)
+{
+    expect_one("{\"items\":[]}", "/items", "1 to 999");
+    expect_one("{\"items\":{}}", "/items", "array");
+    expect_one("{\"items\":[5]}", "/items/0", "object");
+    const char *base = "{\"hs_code\":\"690722\",\"country_of_origin\":\"CN\","
+                       "\"net_mass_kg\":1,\"value\":1,\"currency\":\"EUR\"";
+    char patch[512];
+    snprintf(patch, sizeof patch, "{\"items\":[%s},%s,\"value\":-1}]}", base, base);
+    expect_one(patch, "/items/1/value", "0 or more");
+    snprintf(patch, sizeof patch, "{\"items\":[%s,\"gross_mass_kg\":0.5}]}", base);
+    expect_one(patch, "/items/0/gross_mass_kg", "net_mass_kg");
+    snprintf(patch, sizeof patch, "{\"items\":[%s,\"tax_rate\":1000.5}]}", base);
+    expect_one(patch, "/items/0/tax_rate", "0 to 1000");
+    snprintf(patch, sizeof patch, "{\"items\":[%s,\"unit\":\"kilograms\"}]}", base);
+    expect_one(patch, "/items/0/unit", "Recommendation 20");
+    snprintf(patch, sizeof patch, "{\"items\":[%s,\"currency\":\"EURO\"}]}", base);
+    expect_one(patch, "/items/0/currency", "4217");
+    snprintf(patch, sizeof patch, "{\"items\":[%s,\"value\":\"12\"}]}", base);
+    expect_one(patch, "/items/0/value", "number");
+
+    /* every problem is listed, not just the first */
+    json_t *pr = check("{\"items\":[{\"hs_code\":\"12\",\"value\":-1}]}");
+    assert_true(has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
+    assert_true(has_problem(pr, "/items/0/value", NULL));
+    assert_true(has_problem(pr, "/items/0/country_of_origin", "required"));
+    assert_true(has_problem(pr, "/items/0/net_mass_kg", "required"));
+    assert_true(has_problem(pr, "/items/0/currency", "required"));
+    assert_int_equal(json_array_size(pr), 5);
+    json_decref(pr);
+}
+
+static void test_description_length_in_characters(void **state)
+{
+    /* 512 two-byte characters are fine; 513 are not */
+    char patch[4096];
+    char desc[1100];
+    size_t k = 0;
+    for (int i = 0; i < 512; i++) {
+        desc[k++] = (char)0xc3;
+        desc[k++] = (char)0xa9;
+    }
+    desc[k] = '\0';
+    const char *base = "\"hs_code\":\"690722\",\"country_of_origin\":\"CN\","
+                       "\"net_mass_kg\":1,\"value\":1,\"currency\":\"EUR\"";
+    snprintf(patch, sizeof patch, "{\"items\":[{%s,\"description\":\"%s\"}]}", base, desc);
+    json_t *pr = check(patch);
+    assert_int_equal(json_array_size(pr), 0);
+    json_decref(pr);
+    snprintf(patch, sizeof patch, "{\"items\":[{%s,\"description\":\"%sx\"}]}", base, desc);
+    expect_one(patch, "/items/0/description", "512");
+}
+
+static void test_hs_rules(void **state)
+{
+    assert_true(decl_hs6_known("880610")); /* drones: new in HS 2022 */
+    assert_false(decl_hs6_known("010110")); /* split up long before HS 2022 */
+    assert_true(decl_hs_chapter_known("01"));
+    assert_false(decl_hs_chapter_known("77")); /* reserved chapter */
+    const char *item = "\"country_of_origin\":\"CN\",\"net_mass_kg\":1,\"value\":1,"
+                       "\"currency\":\"EUR\"";
+    char patch[512];
+    /* From 2022-01-01 the first six digits must be an HS 2022 subheading. */
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2022-01-01\",\"items\":[{\"hs_code\":\"0101100000\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "HS 2022");
+    /* Before that only the chapter must exist. */
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2021-12-31\",\"items\":[{\"hs_code\":\"0101100000\",%s}]}", item);
+    json_t *pr = check(patch);
+    assert_int_equal(json_array_size(pr), 0);
+    json_decref(pr);
+    snprintf(patch, sizeof patch, "{\"date\":\"2021-12-31\",\"items\":[{\"hs_code\":\"770000\",%s}]}",
+             item);
+    expect_one(patch, "/items/0/hs_code", "chapter 77");
+    /* Leading zeros are significant: 010121 is a code, 10121 is not 6 digits. */
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"010121\",%s}]}", item);
+    pr = check(patch);
+    assert_int_equal(json_array_size(pr), 0);
+    json_decref(pr);
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"10121\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "6 to 10 digits");
+}
+
+static void test_countries_currencies(void **state)
+{
+    assert_true(decl_country_valid("KR"));
+    assert_true(decl_country_valid("ZZ"));
+    assert_false(decl_country_valid("UK")); /* ISO says GB */
+    assert_false(decl_country_valid("K"));
+    assert_true(decl_currency_valid("KRW"));
+    assert_false(decl_currency_valid("ABC"));
+    assert_false(decl_currency_valid("krw"));
+}
+
+static void test_parse_edge_cases(void **state)
+{
+    char msg[200];
+    json_t *j;
+    assert_null(decl_parse("{\"a\":1,\"a\":2}", 13, msg, sizeof msg)); /* duplicate key */
+    assert_non_null(strstr(msg, "duplicate"));
+    assert_null(decl_parse("{\"a\":\"\\u0000\"}", 13, msg, sizeof msg)); /* NUL in string */
+    assert_null(decl_parse("{\"a\":\"\xff\"}", 8, msg, sizeof msg));       /* bad UTF-8 */
+    assert_null(decl_parse("{\"a\":1e400}", 11, msg, sizeof msg));          /* not finite */
+    assert_null(decl_parse("{\"a\":NaN}", 9, msg, sizeof msg));
+    assert_null(decl_parse("{\"a\":1} x", 9, msg, sizeof msg)); /* trailing garbage */
+    assert_null(decl_parse("", 0, msg, sizeof msg));
+    assert_null(decl_parse("{\"a\":1", 6, msg, sizeof msg));
+    assert_non_null(strstr(msg, "line 1"));
+    /* deep nesting is refused without blowing the stack */
+    size_t depth = 100000;
+    char *deep = malloc(depth * 2 + 1);
+    memset(deep, '[', depth);
+    memset(deep + depth, ']', depth);
+    deep[2 * depth] = '\0';
+    assert_null(decl_parse(deep, 2 * depth, msg, sizeof msg));
+    free(deep);
+    /* A top-level array parses but is not a declaration. */
+    j = decl_parse("[1]", 3, msg, sizeof msg);
+    assert_non_null(j);
+    json_t *pr = json_array();
+    assert_false(decl_validate(j, pr));
+    assert_true(has_problem(pr, "", "JSON object"));
+    json_decref(pr);
+    json_decref(j);
+    /* Strings are kept exactly, escapes and all non-ASCII included. */
+    const char *esc = "{\"d\":\"<img src=x onerror=alert(1)> \\u00e9\\t\"}";
+    j = decl_parse(esc, strlen(esc), msg, sizeof msg);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "d")),
+                        "<img src=x onerror=alert(1)> \xc3\xa9\t");
+    json_decref(j);
+}
+
+static void test_problem_cap(void **state)
+{
+    /* 999 bad items produce many problems; the list is capped, not endless */
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_t *items = json_array();
+    for (int i = 0; i < 999; i++)
+        json_array_append_new(items, json_pack("{s:i}", "x", i));
+    json_object_set_new(doc, "items", items);
+    json_t *pr = json_array();
+    assert_false(decl_validate(doc, pr));
+    assert_true(json_array_size(pr) <= 1000);
+    assert_true(json_array_size(pr) >= 999);
+    json_decref(pr);
+    json_decref(doc);
+}
+
+/* ---- storage through the service ------------------------------------------------ */
+
+static void test_store_get_visibility(void **state)
+{
+    char path[] = "/tmp/customs-test-declXXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    char err[256];
+    store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
+    assert_int_equal(decl_migrate(s, err, sizeof err), CX_OK);
+    decl_service *d = decl_service_new(s);
+
+    cx_principal acme = {.role = CX_ROLE_TRADER, .org = "ACME"};
+    cx_principal other = {.role = CX_ROLE_TRADER, .org = "OTHER"};
+    cx_principal officer = {.role = CX_ROLE_OFFICER, .org = "KCS"};
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    char *stored = NULL;
+    assert_int_equal(decl_store_one(d, &acme, doc, &stored), CX_OK);
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    assert_non_null(id);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "submitted");
+    assert_string_equal(json_string_value(json_object_get(doc, "org")), "ACME");
+    /* the first member of the stored text is the id */
+    assert_int_equal(strncmp(stored, "{\"id\":", 6), 0);
+
+    char *got = NULL;
+    assert_int_equal(decl_get(d, &acme, id, &got), CX_OK);
+    assert_string_equal(got, stored);
+    free(got);
+    assert_int_equal(decl_get(d, &officer, id, &got), CX_OK);
+    free(got);
+    assert_int_equal(decl_get(d, &other, id, &got), CX_ENOTFOUND);
+    assert_int_equal(decl_get(d, &acme, "nope", &got), CX_ENOTFOUND);
+
+    /* same org and reference again: refused, nothing written */
+    json_t *again = json_loads(valid_doc, 0, NULL);
+    assert_int_equal(decl_store_one(d, &acme, again, NULL), CX_EEXIST);
+    json_decref(again);
+    assert_int_equal(decl_count(d), 1);
+    /* the same reference is fine for another org */
+    again = json_loads(valid_doc, 0, NULL);
+    assert_int_equal(decl_store_one(d, &other, again, NULL), CX_OK);
+    json_decref(again);
+    assert_int_equal(decl_count(d), 2);
+
+    free(stored);
+    json_decref(doc);
+    decl_service_free(d);
+    decl_service_free(NULL);
+    store_free(s);
+    unlink(path);
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_document),
+        cmocka_unit_test(test_iso6346),
+        cmocka_unit_test(test_reference_and_header),
+        cmocka_unit_test(test_importer_required_for_import),
+        cmocka_unit_test(test_containers),
+        cmocka_unit_test(test_items),
+        cmocka_unit_test(test_description_length_in_characters),
+        cmocka_unit_test(test_hs_rules),
+        cmocka_unit_test(test_countries_currencies),
+        cmocka_unit_test(test_parse_edge_cases),
+        cmocka_unit_test(test_problem_cap),
+        cmocka_unit_test(test_store_get_visibility),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,254 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+typedef struct {
+    char path[64];
+    store *s;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->path, sizeof f->path, "/tmp/customs-test-storeXXXXXX");
+    int fd = mkstemp(f->path);
+    close(fd);
+    unlink(f->path);
+    char err[256];
+    if (store_open(f->path, &f->s, err, sizeof err) != CX_OK)
+        return -1;
+    static const store_migration m[] = {
+        {1, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)"}};
+    if (store_migrate(f->s, "test", m, 1, err, sizeof err) != CX_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_free(f->s);
+    char p[96];
+    unlink(f->path);
+    snprintf(p, sizeof p, "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", f->path);
+    unlink(p);
+    free(f);
+    return 0;
+}
+
+static cx_err insert_v(store_conn *w, void *arg)
+{
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO t(v) VALUES(?1)");
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : CX_EEXIST;
+}
+
+static int64_t count_rows(store *s)
+{
+    store_conn *c = store_reader(s);
+    sqlite3_stmt *st = store_stmt(c, "SELECT count(*) FROM t");
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return n;
+}
+
+static void test_write_and_read(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(store_write(f->s, insert_v, "a"), CX_OK);
+    assert_int_equal(store_write(f->s, insert_v, "a"), CX_EEXIST);
+    assert_int_equal(store_write(f->s, insert_v, "b"), CX_OK);
+    assert_int_equal(count_rows(f->s), 2);
+}
+
+/* Two writes in one transaction after the first failed: the failure rolls
+ * back only its own savepoint. */
+static cx_err insert_two_then_fail(store_conn *w, void *arg)
+{
+    insert_v(w, "x1");
+    insert_v(w, "x2");
+    return CX_EINVAL;
+}
+
+static void test_failed_job_rolls_back_alone(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(store_write(f->s, insert_two_then_fail, NULL), CX_EINVAL);
+    assert_int_equal(count_rows(f->s), 0);
+    assert_int_equal(store_write(f->s, insert_v, "x1"), CX_OK);
+    assert_int_equal(count_rows(f->s), 1);
+}
+
+typedef struct {
+    store *s;
+    int id;
+    int n;
+    int ok;
+} writer_arg;
+
+static void *writer_thread(void *p)
+{
+    writer_arg *a = p;
+    char v[32];
+    for (int i = 0; i < a->n; i++) {
+        snprintf(v, sizeof v, "w%d-%d", a->id, i);
+        if (store_write(a->s, insert_v, v) == CX_OK)
+            a->ok++;
+    }
+    return NULL;
+}
+
+/* Many concurrent writers share commits: fewer commits than jobs. */
+static void test_group_commit(void **state)
+{
+    fixture *f = *state;
+    enum { T = 16, N = 100 };
+    pthread_t th[T];
+    writer_arg args[T];
+    store_stats before, after;
+    store_get_stats(f->s, &before);
+    for (int i = 0; i < T; i++) {
+        args[i] = (writer_arg){f->s, i, N, 0};
+        pthread_create(&th[i], NULL, writer_thread, &args[i]);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].ok, N);
+    }
+    store_get_stats(f->s, &after);
+    assert_int_equal(count_rows(f->s), T * N);
+    assert_int_equal(after.jobs - before.jobs, T * N);
+    assert_true(after.commits - before.commits < (uint64_t)(T * N));
+}
+
+typedef struct {
+    int calls;
+} done_box;
+
+typedef struct {
+    store_job job;
+    char v[16];
+    done_box *box;
+} flush_job;
+
+static cx_err flush_fn(store_conn *w, void *arg)
+{
+    flush_job *j = arg;
+    return insert_v(w, j->v);
+}
+
+static void flush_done(void *arg, cx_err e)
+{
+    flush_job *j = arg;
+    if (e == CX_OK)
+        j->box->calls++;
+}
+
+static void test_free_flushes_queue(void **state)
+{
+    char path[] = "/tmp/customs-test-store3XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    char err[256];
+    store *s;
+    assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
+    static const store_migration m[] = {{1, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT)"}};
+    assert_int_equal(store_migrate(s, "test", m, 1, err, sizeof err), CX_OK);
+    done_box box = {0};
+    flush_job jobs[200];
+    for (int i = 0; i < 200; i++) {
+        jobs[i].job = (store_job){.fn = flush_fn, .done = flush_done, .arg = &jobs[i]};
+        snprintf(jobs[i].v, sizeof jobs[i].v, "v%d", i);
+        jobs[i].box = &box;
+        assert_int_equal(store_submit(s, &jobs[i].job), CX_OK);
+    }
+    store_free(s); /* must run every queued job before returning */
+    assert_int_equal(box.calls, 200);
+    /* and they are on disk */
+    assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
+    store_conn *c = store_reader(s);
+    sqlite3_stmt *st = store_stmt(c, "SELECT count(*) FROM t");
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 200);
+    sqlite3_reset(st);
+    store_free(s);
+    unlink(path);
+    char p[96];
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
+static void test_migrations(void **state)
+{
+    fixture *f = *state;
+    char err[256];
+    static const store_migration m2[] = {
+        {1, "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)"},
+        {2, "ALTER TABLE t ADD COLUMN w TEXT"}};
+    /* step 1 already ran: only step 2 runs now, and twice is harmless */
+    assert_int_equal(store_migrate(f->s, "test", m2, 2, err, sizeof err), CX_OK);
+    assert_int_equal(store_migrate(f->s, "test", m2, 2, err, sizeof err), CX_OK);
+    /* a binary that knows fewer steps than the database refuses */
+    assert_int_equal(store_migrate(f->s, "test", m2, 1, err, sizeof err), CX_ESTATE);
+    assert_non_null(strstr(err, "newer"));
+    /* a broken step fails with its name and changes nothing */
+    static const store_migration bad[] = {{1, "CREATE TABLE u(a)"}, {2, "CREATE TABLE u(a)"}};
+    assert_int_equal(store_migrate(f->s, "bad", bad, 2, err, sizeof err), CX_EDB);
+    assert_non_null(strstr(err, "bad/2"));
+    store_conn *c = store_reader(f->s);
+    sqlite3_stmt *st = store_stmt(c, "SELECT count(*) FROM sqlite_master WHERE name='u'");
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_reset(st);
+}
+
+static void test_open_errors(void **state)
+{
+    char err[256];
+    store *s = NULL;
+    assert_int_not_equal(store_open("/nonexistent-dir/x.db", &s, err, sizeof err), CX_OK);
+    assert_null(s);
+    assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+    /* a file that is not a database */
+    char path[] = "/tmp/customs-test-notdbXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(write(fd, "this is not sqlite, just some text that is long enough to be a header"
+                          " of a file",
+                      80) > 0);
+    close(fd);
+    assert_int_not_equal(store_open(path, &s, err, sizeof err), CX_OK);
+    assert_non_null(strstr(err, path));
+    unlink(path);
+    store_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_write_and_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+        cmocka_unit_test(test_free_flushes_queue),
+        cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
