@@ -20,6 +20,7 @@ static const char help[] =
     "  --format FMT     jsonl (one declaration per line) or csv (docs/declaration.md);\n"
     "                   default: from the extension (.jsonl, .ndjson, .csv)\n"
     "  --rejects FILE   write every rejected declaration, with its errors, as JSONL\n"
+    "  --dry-run        validate and report only; store nothing\n"
     "  --no-progress    no progress bar even on a terminal\n"
     "\n"
     "Exit status: 0 all imported, 3 some rejected, 1 the file could not be read.\n"
@@ -33,6 +34,7 @@ int app_cmd_import(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},      {"org", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, 'f'},  {"rejects", required_argument, NULL, 'r'},
         {"no-progress", no_argument, NULL, 'P'},   {"help", no_argument, NULL, 'h'},
+        {"dry-run", no_argument, NULL, 'n'},
         {NULL, 0, NULL, 0}};
     decl_import_opts o = {.progress = true};
     const char *db = NULL;
@@ -45,11 +47,12 @@ int app_cmd_import(int argc, char **argv)
         case 'f': o.format = optarg; break;
         case 'r': o.rejects = optarg; break;
         case 'P': o.progress = false; break;
+        case 'n': o.dry_run = true; break;
         case 'h': fputs(help, stdout); return 0;
         default: return app_usage("import", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (!db)
+    if (!db && !o.dry_run)
         return app_usage("import", "--db PATH is required");
     if (!o.org)
         return app_usage("import", "--org ORG is required");
@@ -60,11 +63,11 @@ int app_cmd_import(int argc, char **argv)
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
     store *s = NULL;
-    if (app_open_store(db, &s, err, sizeof err) != CX_OK)
+    if (db && app_open_store(db, &s, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
-    decl_service *d = decl_service_new(s);
+    decl_service *d = s ? decl_service_new(s) : NULL;
     decl_import_result res = {0};
-    cx_err e = d ? decl_import(d, &o, &res, err, sizeof err) : CX_ENOMEM;
+    cx_err e = d || o.dry_run ? decl_import(d, &o, &res, err, sizeof err) : CX_ENOMEM;
     decl_service_free(d);
     store_free(s);
     if (e != CX_OK) {

@@ -17,7 +17,10 @@ typedef struct {
     store_job job;
     decl_service *d;
     json_t *doc; /* the stored form, with server members */
-    char *text;  /* its JSON text, as stored and echoed */
+    char *doc_text;  /* JSON text stored in the doc column (no risk) */
+    size_t doc_len;
+    char *risk_text; /* the risk member, stored in its own column; may be NULL */
+    char *text;      /* what the API shows: doc with risk */
     size_t len;
     int64_t seq;
     http_req *req;         /* HTTP submissions */
@@ -36,6 +39,10 @@ cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, decl_
                     void *arg, decl_after_fn after, void *after_ctx, json_t *extra);
 cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *err,
                         size_t errlen);
+/* Appends the API form of a stored declaration: doc, risk, decorations
+ * (decorations only when r is not NULL). */
+cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
+                     const char *risk, cx_buf *out);
 cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int limit,
                   cx_buf *out);
 

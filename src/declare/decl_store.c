@@ -1,6 +1,7 @@
 /* Durable storage of declarations through the group-committing writer. */
 #include "decl_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ static const store_migration decl_migrations[] = {
         " status TEXT NOT NULL,"
         " received_at TEXT NOT NULL,"
         " doc TEXT NOT NULL,"
+        " risk TEXT,"
         " UNIQUE(org, reference));"
         "CREATE INDEX declarations_org ON declarations(org);"
         "CREATE TABLE declaration_containers("
@@ -78,6 +80,25 @@ cx_err decl__prepare(decl_service *d, const cx_principal *who, json_t *doc)
     return CX_OK;
 }
 
+cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
+                     const char *risk, cx_buf *out)
+{
+    if (len < 2 || doc[len - 1] != '}')
+        return CX_EINVAL;
+    cx_err e = cx_buf_append(out, doc, len - 1);
+    if (e == CX_OK && risk) {
+        e = cx_buf_puts(out, ",\"risk\":");
+        if (e == CX_OK)
+            e = cx_buf_puts(out, risk);
+    }
+    for (size_t i = 0; r && e == CX_OK && i < d->nhooks; i++)
+        if (d->hooks[i].decorate)
+            e = d->hooks[i].decorate(d->hooks[i].ctx, r, seq, out);
+    if (e == CX_OK)
+        e = cx_buf_puts(out, "}");
+    return e;
+}
+
 static const char *decl__str(const json_t *doc, const char *key)
 {
     const char *s = json_string_value(json_object_get(doc, key));
@@ -89,7 +110,8 @@ cx_err decl__insert(store_conn *w, void *arg)
     decl_write *dw = arg;
     const json_t *doc = dw->doc;
     sqlite3_stmt *st = store_stmt(w, "INSERT INTO declarations(id, org, reference, type, date, "
-                                     "status, received_at, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+                                     "status, received_at, doc, risk) "
+                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, decl__str(doc, "id"), -1, SQLITE_STATIC);
@@ -99,7 +121,9 @@ cx_err decl__insert(store_conn *w, void *arg)
     sqlite3_bind_text(st, 5, decl__str(doc, "date"), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, decl__str(doc, "status"), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, decl__str(doc, "received_at"), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, dw->text, (int)dw->len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, dw->doc_text, (int)dw->doc_len, SQLITE_STATIC);
+    if (dw->risk_text)
+        sqlite3_bind_text(st, 9, dw->risk_text, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -145,6 +169,8 @@ void decl__write_free(decl_write *dw)
     json_decref(dw->doc);
     json_decref(dw->extra);
     free(dw->text);
+    free(dw->doc_text);
+    free(dw->risk_text);
     free(dw);
 }
 
@@ -157,8 +183,24 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, de
     dw->d = d;
     dw->doc = json_incref(doc);
     cx_err e = decl__prepare(d, who, doc);
-    if (e == CX_OK && !(dw->text = cx_json_dump(doc, &dw->len)))
+    /* The risk member lives in its own column so that it can change
+     * (decl_raise_lane) while the submitted document stays as stored. */
+    json_t *risk = json_incref(json_object_get(doc, "risk"));
+    if (risk) {
+        json_object_del(doc, "risk");
+        if (!(dw->risk_text = cx_json_dump(risk, NULL)))
+            e = CX_ENOMEM;
+    }
+    if (e == CX_OK && !(dw->doc_text = cx_json_dump(doc, &dw->doc_len)))
         e = CX_ENOMEM;
+    if (risk)
+        json_object_set_new(doc, "risk", risk);
+    if (e == CX_OK) {
+        cx_buf api;
+        cx_buf_init(&api, SIZE_MAX / 2);
+        e = decl__compose(d, NULL, 0, dw->doc_text, dw->doc_len, dw->risk_text, &api);
+        dw->text = cx_buf_steal(&api, &dw->len);
+    }
     if (e != CX_OK) {
         decl__write_free(dw);
         return e;
@@ -234,19 +276,126 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
     store_conn *c = store_reader(d->store);
     if (!c)
         return CX_EDB;
-    sqlite3_stmt *st = store_stmt(c, "SELECT org, doc FROM declarations WHERE id=?1");
+    sqlite3_stmt *st =
+        store_stmt(c, "SELECT seq, org, doc, risk FROM declarations WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     cx_err e = CX_ENOTFOUND;
-    if (rc == SQLITE_ROW && decl__visible(who, (const char *)sqlite3_column_text(st, 0))) {
-        *json = strdup((const char *)sqlite3_column_text(st, 1));
-        e = *json ? CX_OK : CX_ENOMEM;
+    if (rc == SQLITE_ROW && decl__visible(who, (const char *)sqlite3_column_text(st, 1))) {
+        cx_buf out;
+        cx_buf_init(&out, (size_t)16 << 20);
+        e = decl__compose(d, c, sqlite3_column_int64(st, 0),
+                          (const char *)sqlite3_column_text(st, 2),
+                          (size_t)sqlite3_column_bytes(st, 2),
+                          (const char *)sqlite3_column_text(st, 3), &out);
+        if (e == CX_OK)
+            *json = cx_buf_steal(&out, NULL);
+        cx_buf_free(&out);
     } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         e = CX_EDB;
     }
     sqlite3_reset(st);
+    return e;
+}
+
+cx_err decl_lookup(decl_service *d, const char *id, int64_t *seq, char org[CX_ORG_MAX + 1])
+{
+    store_conn *c = store_reader(d->store);
+    if (!c)
+        return CX_EDB;
+    sqlite3_stmt *st = store_stmt(c, "SELECT seq, org FROM declarations WHERE id=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK) {
+        if (seq)
+            *seq = sqlite3_column_int64(st, 0);
+        if (org)
+            snprintf(org, CX_ORG_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+static int decl__lane_rank(const char *lane)
+{
+    if (!lane)
+        return -1;
+    if (strcmp(lane, "green") == 0)
+        return 0;
+    if (strcmp(lane, "yellow") == 0)
+        return 1;
+    if (strcmp(lane, "red") == 0)
+        return 2;
+    return -1;
+}
+
+typedef struct {
+    const char *id;
+    const char *lane;
+    json_t *reason;
+} raise_job;
+
+static cx_err decl__raise(store_conn *w, void *arg)
+{
+    raise_job *j = arg;
+    sqlite3_stmt *st = store_stmt(w, "SELECT seq, risk FROM declarations WHERE id=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    }
+    int64_t seq = sqlite3_column_int64(st, 0);
+    const char *text = (const char *)sqlite3_column_text(st, 1);
+    json_t *risk = text ? json_loads(text, 0, NULL) : NULL;
+    sqlite3_reset(st);
+    if (!json_is_object(risk)) {
+        json_decref(risk);
+        risk = json_object();
+    }
+    const char *have = json_string_value(json_object_get(risk, "lane"));
+    if (decl__lane_rank(j->lane) > decl__lane_rank(have))
+        json_object_set_new(risk, "lane", json_string(j->lane));
+    json_t *reasons = json_object_get(risk, "reasons");
+    if (!json_is_array(reasons)) {
+        reasons = json_array();
+        json_object_set_new(risk, "reasons", reasons);
+    }
+    if (j->reason)
+        json_array_append(reasons, j->reason);
+    char *out = cx_json_dump(risk, NULL);
+    json_decref(risk);
+    if (!out)
+        return CX_ENOMEM;
+    st = store_stmt(w, "UPDATE declarations SET risk=?2 WHERE seq=?1");
+    if (!st) {
+        free(out);
+        return CX_EDB;
+    }
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, out, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(out);
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t *reason)
+{
+    if (decl__lane_rank(lane) < 0) {
+        json_decref(reason);
+        return CX_EINVAL;
+    }
+    raise_job j = {id, lane, reason};
+    cx_err e = store_write(d->store, decl__raise, &j);
+    json_decref(reason);
     return e;
 }
 
@@ -257,10 +406,10 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int l
         return CX_EDB;
     bool all = who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER;
     sqlite3_stmt *st =
-        all ? store_stmt(c, "SELECT seq, doc FROM declarations WHERE seq > ?1 "
+        all ? store_stmt(c, "SELECT seq, doc, risk FROM declarations WHERE seq > ?1 "
                             "ORDER BY seq LIMIT ?2")
-            : store_stmt(c, "SELECT seq, doc FROM declarations WHERE org = ?3 AND seq > ?1 "
-                            "ORDER BY seq LIMIT ?2");
+            : store_stmt(c, "SELECT seq, doc, risk FROM declarations WHERE org = ?3 AND "
+                            "seq > ?1 ORDER BY seq LIMIT ?2");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, after);
@@ -277,9 +426,11 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int l
         }
         if (n)
             e = cx_buf_puts(out, ",");
-        if (e == CX_OK)
-            e = cx_buf_append(out, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
         last = sqlite3_column_int64(st, 0);
+        if (e == CX_OK)
+            e = decl__compose(d, c, last, (const char *)sqlite3_column_text(st, 1),
+                              (size_t)sqlite3_column_bytes(st, 1),
+                              (const char *)sqlite3_column_text(st, 2), out);
         n++;
     }
     if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -60,12 +60,17 @@ cx_err decl_migrate(store *s, char *err, size_t errlen);
 
 /* Hooks let later modules join the spine without declare knowing them.
  * enrich runs on the submitting thread after validation and before the
- * write; it may add server-computed members (e.g. "risk") to doc.
+ *   write; it may add server-computed members to doc. A "risk" member is
+ *   kept in its own column (see decl_raise_lane) and shown with the doc.
  * indexed runs on the writer thread inside the transaction, after the row
- * is inserted (seq is its arrival number); an error rolls the row back. */
+ *   is inserted (seq is its arrival number); an error rolls the row back.
+ * decorate runs whenever a declaration is read for the API (GET one, list)
+ *   on the reader's connection; it appends members to the object as JSON
+ *   text, each written as ,"name":value (e.g. "inspection"). */
 typedef struct {
     void (*enrich)(void *ctx, const cx_principal *who, json_t *doc);
     cx_err (*indexed)(void *ctx, store_conn *w, int64_t seq, const json_t *doc);
+    cx_err (*decorate)(void *ctx, store_conn *r, int64_t seq, cx_buf *members);
     void *ctx;
 } decl_hooks;
 
@@ -94,6 +99,15 @@ cx_err decl_store_async(decl_service *d, const cx_principal *who, json_t *doc, d
  * CX_ENOTFOUND if unknown or not visible. *json is freed by the caller. */
 cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char **json);
 
+/* Finds a declaration's arrival number and org by id; CX_ENOTFOUND. */
+cx_err decl_lookup(decl_service *d, const char *id, int64_t *seq, char org[CX_ORG_MAX + 1]);
+
+/* Raises (never lowers) the risk lane of a declaration: green < yellow <
+ * red. reason (stolen) is appended to risk.reasons, e.g.
+ * {"feature":"alert.seal_opened","contribution":1,"detail":"…"}. Durable
+ * when it returns CX_OK. CX_ENOTFOUND for an unknown id. */
+cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t *reason);
+
 /* Number of declarations stored. */
 int64_t decl_count(decl_service *d);
 
@@ -101,11 +115,14 @@ int64_t decl_count(decl_service *d);
  * Formats: "jsonl" (one declaration per line) and "csv" (docs/declaration.md,
  * one row per item, rows grouped by reference). */
 typedef struct {
-    const char *path;
+    const char *path;        /* shown in messages; opened unless file is set */
+    FILE *file;              /* read this instead of opening path (not closed) */
+    bool dry_run;            /* validate and report only; nothing is stored */
     const char *format;      /* NULL: from the file extension */
     const char *org;         /* declarations are stored for this org */
     const char *rejects;     /* JSONL file of rejected declarations; NULL = none */
     bool progress;           /* progress bar on a terminal */
+    bool quiet;              /* no reports on stderr (rejects file still written) */
 } decl_import_opts;
 
 typedef struct {
@@ -115,7 +132,8 @@ typedef struct {
 
 /* Validates each declaration as over HTTP and stores each atomically. Bad
  * ones are skipped, reported to stderr with their line and written to
- * rejects. Returns an error only if the file cannot be read at all. */
+ * rejects. Returns an error only if the file cannot be read at all.
+ * With dry_run, d may be NULL and "imported" counts the valid ones. */
 cx_err decl_import(decl_service *d, const decl_import_opts *o, decl_import_result *res,
                    char *err, size_t errlen);
 

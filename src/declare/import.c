@@ -82,7 +82,9 @@ static void import__report(decl_import_run *run, uint64_t line, const char *refe
 {
     /* Called with run->mu held. */
     run->rejected++;
-    if (run->rejected <= IMPORT_STDERR_MAX) {
+    if (run->o->quiet) {
+        /* counted and written to the rejects file only */
+    } else if (run->rejected <= IMPORT_STDERR_MAX) {
         char first[256] = "";
         json_t *d0 = json_array_get(details, 0);
         if (d0)
@@ -169,6 +171,14 @@ static bool import__emit(decl_import_run *run, json_t *doc, uint64_t line, json_
         return true;
     }
     json_decref(problems);
+    if (run->o->dry_run) {
+        pthread_mutex_lock(&run->mu);
+        run->imported++;
+        pthread_mutex_unlock(&run->mu);
+        json_decref(doc);
+        json_decref(extra);
+        return true;
+    }
     pthread_mutex_lock(&run->mu);
     while (run->inflight >= IMPORT_WINDOW && !run->failed)
         pthread_cond_wait(&run->cv, &run->mu);
@@ -283,11 +293,15 @@ cx_err decl_import(decl_service *d, const decl_import_opts *o, decl_import_resul
         snprintf(err, errlen, "unknown format %s", fmt);
         return CX_EINVAL;
     }
+    if (!o->dry_run && !d) {
+        snprintf(err, errlen, "no database to import into");
+        return CX_EINVAL;
+    }
     if (!cx_org_valid(o->org)) {
         snprintf(err, errlen, "--org %s: 1 to 64 characters of A-Z a-z 0-9 . _ -", o->org);
         return CX_EINVAL;
     }
-    FILE *f = fopen(o->path, "rb");
+    FILE *f = o->file ? o->file : fopen(o->path, "rb");
     if (!f) {
         snprintf(err, errlen, "cannot open %s: %s", o->path, strerror(errno));
         return CX_EIO;
@@ -299,7 +313,8 @@ cx_err decl_import(decl_service *d, const decl_import_opts *o, decl_import_resul
     pthread_cond_init(&run.cv, NULL);
     if (o->rejects && !(run.rejects = fopen(o->rejects, "w"))) {
         snprintf(err, errlen, "cannot write %s: %s", o->rejects, strerror(errno));
-        fclose(f);
+        if (!o->file)
+            fclose(f);
         return CX_EIO;
     }
     struct stat st;
@@ -313,7 +328,8 @@ cx_err decl_import(decl_service *d, const decl_import_opts *o, decl_import_resul
         pthread_cond_wait(&run.cv, &run.mu);
     pthread_mutex_unlock(&run.mu);
     cx_progress_free(run.progress);
-    fclose(f);
+    if (!o->file)
+        fclose(f);
     if (run.rejects && fclose(run.rejects) != 0 && e == CX_OK) {
         snprintf(err, errlen, "cannot write %s", o->rejects);
         e = CX_EIO;
