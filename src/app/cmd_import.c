@@ -63,7 +63,7 @@ int app_cmd_import(int argc, char **argv)
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
     store *s = NULL;
-    if (db && app_open_store(db, &s, err, sizeof err) != CX_OK)
+    if (db && !o.dry_run && app_open_store(db, &s, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
     decl_service *d = s ? decl_service_new(s) : NULL;
     decl_import_result res = {0};

@@ -171,9 +171,13 @@ int app_cmd_serve(int argc, char **argv)
             fclose(pf);
         }
     }
-    cx_log(CX_LOG_INFO, "listening on %s://%s (port %u), database %s, %s",
-           http_server_tls(srv) ? "https" : "http", o.listen, http_server_port(srv), o.db,
-           "ready");
+    char host[256];
+    snprintf(host, sizeof host, "%s", o.listen);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    cx_log(CX_LOG_INFO, "listening on %s://%s:%u/ with database %s",
+           http_server_tls(srv) ? "https" : "http", host, http_server_port(srv), o.db);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)

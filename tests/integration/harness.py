@@ -93,7 +93,8 @@ class Server:
         raise AssertionError("server did not start:\n" + self.output())
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
