@@ -23,7 +23,8 @@ static const char help[] =
     "  --listen HOST:PORT address to listen on (default 127.0.0.1:8080; port 0 = any)\n"
     "  --tls-cert FILE    PEM certificate; with --tls-key serves HTTPS\n"
     "  --tls-key FILE     PEM private key\n"
-    "  --threads N        HTTP worker threads (default: number of CPUs)\n"
+    "  --threads N        connection threads, one per simultaneous connection\n"
+    "                     (default 1024; more clients wait to be accepted)\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
     "  --quiet            no access log\n"
     "\n"
@@ -100,8 +101,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'p': o->port_file = optarg; break;
         case 'q': o->quiet = true; break;
         case 't':
-            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 256)
-                return app_usage("serve", "--threads must be 1 to 256");
+            if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
+                return app_usage("serve", "--threads must be 2 to 65536");
             o->threads = (unsigned)n;
             break;
         case 'h': fputs(help, stdout); return 0;
