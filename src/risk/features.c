@@ -544,8 +544,45 @@ bool risk__nearest(const risk_tables *t, int w, const risk_near_group *g, double
 
 /* ---- per-case features -------------------------------------------------------- */
 
-static void features__plain(const risk_tables *t, const risk_case *c, float *x,
-                            risk_feature_info *info)
+/* Every key of a case hashed once; the table slots are prefetched before
+ * any is probed, so that the cache misses of the 17 lookups overlap. */
+typedef struct {
+    uint64_t h[RK__COUNT];
+    int len[RK__COUNT]; /* -1: key absent */
+    int64_t te[RK__COUNT], uv[2], near[2];
+} case_lookup;
+
+static void features__lookup(const risk_tables *t, const risk_case *c, case_lookup *L)
+{
+    char key[KEY_MAX];
+    for (int k = 0; k < RK__COUNT; k++) {
+        L->len[k] = risk__case_key(c, k, key, sizeof key);
+        L->h[k] = L->len[k] >= 0 ? risk__hash(key, (size_t)L->len[k]) : 0;
+        if (L->len[k] >= 0)
+            risk__map_prefetch(&t->keys[k], L->h[k]);
+    }
+    static const int uvk[2] = {RK_HS6, RK_HS6_ORIGIN}, nk[2] = {RK_ROUTE, RK_HS6};
+    for (int u = 0; u < 2; u++) {
+        if (L->len[uvk[u]] >= 0)
+            risk__map_prefetch(&t->uv_keys[u], L->h[uvk[u]]);
+        if (L->len[nk[u]] >= 0)
+            risk__map_prefetch(&t->near_keys[u], L->h[nk[u]]);
+    }
+    for (int k = 0; k < RK__COUNT; k++)
+        L->te[k] = L->len[k] >= 0 ? risk__map_find_hashed(&t->keys[k], L->h[k], (size_t)L->len[k])
+                                  : -1;
+    for (int u = 0; u < 2; u++) {
+        L->uv[u] = L->len[uvk[u]] >= 0 ? risk__map_find_hashed(&t->uv_keys[u], L->h[uvk[u]],
+                                                               (size_t)L->len[uvk[u]])
+                                       : -1;
+        L->near[u] = L->len[nk[u]] >= 0 ? risk__map_find_hashed(&t->near_keys[u], L->h[nk[u]],
+                                                                (size_t)L->len[nk[u]])
+                                        : -1;
+    }
+}
+
+static void features__plain(const risk_tables *t, const risk_case *c, const case_lookup *L,
+                            float *x, risk_feature_info *info)
 {
     double lv = risk__log_value(c->value), lm = risk__log_value(c->mass);
     double lu = lv - lm;
@@ -553,13 +590,9 @@ static void features__plain(const risk_tables *t, const risk_case *c, float *x,
     x[RF_MASS_LOG] = (float)lm;
     x[RF_UNIT_VALUE_LOG] = (float)lu;
     x[RF_TAX_RATE] = (float)c->tax_rate;
-    char key[KEY_MAX];
     for (int u = 0; u < 2; u++) {
         float z = NAN;
-        int len = isfinite(lu) ? risk__case_key(c, u == 0 ? RK_HS6 : RK_HS6_ORIGIN, key,
-                                                sizeof key)
-                               : -1;
-        int64_t g = len >= 0 ? risk__map_find(&t->uv_keys[u], key, (size_t)len) : -1;
+        int64_t g = isfinite(lu) ? L->uv[u] : -1;
         if (g >= 0 && t->uv_n[u][g] >= 3)
             z = (float)((lu - t->uv_median[u][g]) / (1.4826 * t->uv_mad[u][g] + 0.05));
         x[RF_UV_DEV_HS6 + u] = z;
@@ -574,27 +607,23 @@ static void features__plain(const risk_tables *t, const risk_case *c, float *x,
         (float)(strcmp(c->origin, "ZZ") == 0 || strcmp(c->departure, "ZZ") == 0);
     x[RF_HS_UNKNOWN] = (float)!decl_hs6_known(c->hs6);
     double mode = NAN;
-    if (c->transport[0] && strspn(c->transport, "0123456789") == strlen(c->transport) &&
-        strlen(c->transport) <= 6)
+    size_t tl = strlen(c->transport);
+    if (tl && tl <= 6 && strspn(c->transport, "0123456789") == tl)
         mode = atof(c->transport);
     x[RF_TRANSPORT_MODE] = (float)mode;
     x[RF_SELLER_MISSING] = (float)(c->seller[0] == '\0');
     x[RF_COURIER_PRESENT] = (float)(c->courier[0] != '\0');
 }
 
-static void features__near(const risk_tables *t, const risk_case *c, int64_t skip, float *x,
-                           risk_feature_info *info)
+static void features__near(const risk_tables *t, const risk_case *c, const case_lookup *L,
+                           int64_t skip, float *x, risk_feature_info *info)
 {
     double lv = risk__log_value(c->value), lm = risk__log_value(c->mass);
-    char key[KEY_MAX];
     for (int w = 0; w < 2; w++) {
         float fr = NAN, dist = NAN;
         int64_t nn = 0, np = 0;
         double d = NAN;
-        int len = isfinite(lv) && isfinite(lm)
-                      ? risk__case_key(c, w == 0 ? RK_ROUTE : RK_HS6, key, sizeof key)
-                      : -1;
-        int64_t g = len >= 0 ? risk__map_find(&t->near_keys[w], key, (size_t)len) : -1;
+        int64_t g = isfinite(lv) && isfinite(lm) ? L->near[w] : -1;
         if (g >= 0 && risk__nearest(t, w, &t->near_groups[w][g], lv, lm, skip, &nn, &np, &d)) {
             fr = (float)((double)np / (double)nn);
             dist = (float)d;
@@ -621,14 +650,14 @@ void risk_features_score(const risk_tables *t, const risk_case *c, float *x,
         memset(info, 0, sizeof *info);
         info->prior = t->prior;
     }
-    features__plain(t, c, x, info);
-    char key[KEY_MAX];
+    case_lookup L;
+    features__lookup(t, c, &L);
+    features__plain(t, c, &L, x, info);
     for (int k = 0; k < RK__COUNT; k++) {
-        int len = risk__case_key(c, k, key, sizeof key);
         float te = NAN, cnt = NAN;
         int64_t n = 0, pos = 0;
-        if (len >= 0) {
-            int64_t idx = risk__map_find(&t->keys[k], key, (size_t)len);
+        if (L.len[k] >= 0) {
+            int64_t idx = L.te[k];
             if (idx >= 0) {
                 n = t->n[k][idx];
                 pos = t->pos[k][idx];
@@ -654,7 +683,7 @@ void risk_features_score(const risk_tables *t, const risk_case *c, float *x,
             info->hist_pos[h] = info->pos[k];
         }
     }
-    features__near(t, c, 0, x, info);
+    features__near(t, c, &L, 0, x, info);
 }
 
 /* ---- training features ----------------------------------------------------------- */
@@ -753,7 +782,9 @@ cx_err risk_features_train(const risk_case *cases, size_t n, const risk_feature_
         for (size_t i = 0; i < n; i++) {
             const risk_case *c = &cases[i];
             float *x = out + i * RISK_NFEATURES;
-            features__plain(t, c, x, NULL);
+            case_lookup L;
+            features__lookup(t, c, &L);
+            features__plain(t, c, &L, x, NULL);
             double pr = prior_f[fold[i]];
             for (int k = 0; k < RK__COUNT; k++) {
                 int64_t idx = kidx[i * RK__COUNT + (size_t)k];
@@ -770,7 +801,7 @@ cx_err risk_features_train(const risk_case *cases, size_t n, const risk_feature_
                 x[RF_TE_FIRST + 2 * k] = te;
                 x[RF_TE_FIRST + 2 * k + 1] = cnt;
             }
-            features__near(t, c, c->group, x, NULL);
+            features__near(t, c, &L, c->group, x, NULL);
         }
         /* History: walk the days in order; a day's cases see only earlier days. */
         for (size_t i = 0; i < n; i++)

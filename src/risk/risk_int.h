@@ -21,9 +21,13 @@ char *risk__arena_strndup(risk_arena *a, const char *s, size_t n);
 
 /* ---- string -> index map (open addressing, keys copied into an arena) ---------- */
 typedef struct {
-    uint64_t *hash;  /* per slot; 0 = empty (hashes are forced non-zero) */
-    uint32_t *index; /* per slot */
-    size_t cap;      /* power of two */
+    uint64_t hash; /* 0 = empty (hashes are forced non-zero) */
+    uint32_t index;
+    uint32_t len;
+} risk_map_slot;
+typedef struct {
+    risk_map_slot *slots; /* hash, index and length side by side: one cache line */
+    size_t cap;           /* power of two, at most half full */
     size_t n;
     const char **keys; /* by index */
     size_t keys_cap;
@@ -34,6 +38,16 @@ void risk__map_free(risk_map *m);
 uint64_t risk__hash(const char *s, size_t n);
 /* Index of key, or -1. */
 int64_t risk__map_find(const risk_map *m, const char *key, size_t n);
+/* The same from the key's risk__hash and length. A key matches on its 64-bit
+ * hash and length alone: a false match needs two keys of equal length with
+ * equal 64-bit hashes (about 2^-64 per lookup), and skipping the string
+ * comparison saves a cache miss on the scoring hot path. */
+int64_t risk__map_find_hashed(const risk_map *m, uint64_t h, size_t n);
+static inline void risk__map_prefetch(const risk_map *m, uint64_t h)
+{
+    if (m->cap)
+        __builtin_prefetch(&m->slots[(size_t)h & (m->cap - 1)]);
+}
 /* Index of key, inserting it if new (*added says so); -1 on allocation failure. */
 int64_t risk__map_put(risk_map *m, const char *key, size_t n, bool *added);
 

@@ -89,8 +89,7 @@ void risk__map_init(risk_map *m)
 
 void risk__map_free(risk_map *m)
 {
-    free(m->hash);
-    free(m->index);
+    free(m->slots);
     free(m->keys);
     risk__arena_free(&m->arena);
     memset(m, 0, sizeof *m);
@@ -103,39 +102,44 @@ int64_t risk__map_find(const risk_map *m, const char *key, size_t n)
     uint64_t h = risk__hash(key, n);
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        if (m->hash[i] == 0)
+        const risk_map_slot *s = &m->slots[i];
+        if (s->hash == 0)
             return -1;
-        if (m->hash[i] == h) {
-            const char *k = m->keys[m->index[i]];
-            if (strncmp(k, key, n) == 0 && k[n] == '\0')
-                return m->index[i];
-        }
+        if (s->hash == h && s->len == n && memcmp(m->keys[s->index], key, n) == 0)
+            return s->index;
+    }
+}
+
+int64_t risk__map_find_hashed(const risk_map *m, uint64_t h, size_t n)
+{
+    if (!m->cap)
+        return -1;
+    size_t mask = m->cap - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        const risk_map_slot *s = &m->slots[i];
+        if (s->hash == 0)
+            return -1;
+        if (s->hash == h && s->len == n)
+            return s->index;
     }
 }
 
 static bool map__grow(risk_map *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 64;
-    uint64_t *hash = calloc(cap, sizeof *hash);
-    uint32_t *index = malloc(cap * sizeof *index);
-    if (!hash || !index) {
-        free(hash);
-        free(index);
+    risk_map_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
         return false;
-    }
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->hash[i])
+        if (!m->slots[i].hash)
             continue;
-        size_t j = (size_t)m->hash[i] & (cap - 1);
-        while (hash[j])
+        size_t j = (size_t)m->slots[i].hash & (cap - 1);
+        while (slots[j].hash)
             j = (j + 1) & (cap - 1);
-        hash[j] = m->hash[i];
-        index[j] = m->index[i];
+        slots[j] = m->slots[i];
     }
-    free(m->hash);
-    free(m->index);
-    m->hash = hash;
-    m->index = index;
+    free(m->slots);
+    m->slots = slots;
     m->cap = cap;
     return true;
 }
@@ -147,9 +151,9 @@ int64_t risk__map_put(risk_map *m, const char *key, size_t n, bool *added)
     int64_t found = risk__map_find(m, key, n);
     if (found >= 0)
         return found;
-    if (m->n >= UINT32_MAX - 1)
+    if (m->n >= UINT32_MAX - 1 || n > UINT32_MAX)
         return -1;
-    if ((m->n + 1) * 4 > m->cap * 3 && !map__grow(m)) /* load <= 3/4 */
+    if ((m->n + 1) * 2 > m->cap && !map__grow(m)) /* load <= 1/2: short probes */
         return -1;
     if (m->n == m->keys_cap) {
         size_t kc = m->keys_cap ? m->keys_cap * 2 : 64;
@@ -164,10 +168,9 @@ int64_t risk__map_put(risk_map *m, const char *key, size_t n, bool *added)
         return -1;
     uint64_t h = risk__hash(key, n);
     size_t mask = m->cap - 1, i = (size_t)h & mask;
-    while (m->hash[i])
+    while (m->slots[i].hash)
         i = (i + 1) & mask;
-    m->hash[i] = h;
-    m->index[i] = (uint32_t)m->n;
+    m->slots[i] = (risk_map_slot){h, (uint32_t)m->n, (uint32_t)n};
     m->keys[m->n] = copy;
     if (added)
         *added = true;
