@@ -59,15 +59,21 @@ cx_err risk_migrate(store *s, char *err, size_t errlen)
 
 const char *risk__xgb_error(void)
 {
+    static _Thread_local char line[256];
     const char *m = XGBGetLastError();
     if (!m || !*m)
         return "unknown XGBoost error";
-    /* XGBoost prefixes "[time] file:line: "; keep the sentence. */
-    const char *p = strstr(m, ": ");
-    const char *q = p ? strstr(p + 2, ": ") : NULL;
-    if (m[0] == '[' && q)
-        return q + 2;
-    return m;
+    /* XGBoost writes "[time] file:line: message" and a stack trace: keep the
+     * message's first line. */
+    if (m[0] == '[') {
+        const char *p = strchr(m, ']');
+        const char *q = p ? strstr(p, ": ") : NULL;
+        if (q)
+            m = q + 2;
+    }
+    size_t n = strcspn(m, "\n");
+    snprintf(line, sizeof line, "%.*s", (int)n, m);
+    return line;
 }
 
 cx_err risk__booster_load(const char *json, size_t len, int nthread, void **out, char *err,

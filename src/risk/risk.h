@@ -248,6 +248,7 @@ typedef struct {
     int reload_ms;           /* poll the registry for a new active model every
                               * reload_ms (0 = 2000); negative: never */
     bool score_declarations; /* false: no enrich hook (inspection API only) */
+    bool quiet;              /* log which model scores at debug level only (CLI) */
 } risk_config;
 
 typedef struct risk_service risk_service;

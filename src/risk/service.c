@@ -146,9 +146,10 @@ static cx_err svc__active_id(risk_service *r, char out[CX_ID_LEN + 1])
 
 static void svc__load_active(risk_service *r, const char *id)
 {
+    cx_log_level info = r->cfg.quiet ? CX_LOG_DEBUG : CX_LOG_INFO;
     if (!id[0]) {
         svc__swap(r, NULL, "", "no active model");
-        cx_log(CX_LOG_INFO, "risk: no active model: lanes by rules");
+        cx_log(info, "risk: no active model: lanes by rules");
         return;
     }
     risk_model *m = NULL;
@@ -161,7 +162,7 @@ static void svc__load_active(risk_service *r, const char *id)
         return;
     }
     svc__swap(r, m, id, NULL);
-    cx_log(CX_LOG_INFO, "risk: scoring with model %s (red above %.4g, yellow above %.4g)", id,
+    cx_log(info, "risk: scoring with model %s (red above %.4g, yellow above %.4g)", id,
            r->th.red, r->th.yellow);
 }
 
@@ -225,13 +226,6 @@ static const char *svc__rules(risk_service *r, const json_t *doc, const risk_cas
         char where[32] = "";
         if (n > 1)
             snprintf(where, sizeof where, "item %zu: ", i + 1);
-        if (!decl_hs6_known(c->hs6)) {
-            json_array_append_new(reasons, svc__reason("rule.hs_unknown", 1,
-                                                       "%sHS %s is not an HS 2022 subheading",
-                                                       where, c->hs6));
-            if (lane_rank(lane) < 1)
-                lane = "yellow";
-        }
         if (strcmp(c->origin, "ZZ") == 0 || strcmp(c->departure, "ZZ") == 0) {
             json_array_append_new(reasons,
                                   svc__reason("rule.country_unknown", 1,
