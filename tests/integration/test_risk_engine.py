@@ -119,6 +119,11 @@ class RiskCase(TempDirTestCase):
         self.assertEqual(len(active), 1, p.stdout)
         return active[0]["id"]
 
+    def stop_clean(self, srv):
+        rc = srv.stop()
+        with open(srv.log_path) as f:
+            self.assertEqual(rc, 0, f.read())
+
     def sql(self, query, args=()):
         con = sqlite3.connect(self.db)
         try:
@@ -324,6 +329,7 @@ class TestScoring(RiskCase):
         m = srv.get("/metrics").body
         self.assertIn('customs_risk_lane_total{lane="green"}', m)
         self.assertIn("customs_risk_assess_seconds_count 30", m)
+        self.stop_clean(srv)  # clean exit (and no leak under ASan)
 
     def test_no_model_lane_by_rules(self):
         self.keys()
@@ -365,6 +371,7 @@ class TestScoring(RiskCase):
             time.sleep(0.2)
         self.assertEqual(r.json["serving"]["model"], new)
         self.assertEqual(self.submit(srv, 1)[0][1]["risk"]["model"], new)
+        self.stop_clean(srv)
 
     def test_hs_mismatch_reason(self):
         self.trained()
@@ -402,6 +409,7 @@ class TestBadModels(RiskCase):
         detail = risk["reasons"][0]["detail"]
         self.assertTrue(detail.startswith("no model: lane by rules"), detail)
         self.assertIn("corrupt", detail)
+        self.stop_clean(srv)
 
     def test_feature_mismatch(self):
         self.trained()
