@@ -6,6 +6,7 @@ the same output ("Declaration ID,score,lane"). Written as a data scientist
 would: vectorised pandas, no Python loop per row.
 
 Usage: score.py DB INPUT.csv OUTPUT.csv [MODEL_ID]
+THREADS=N sets XGBoost's threads (default: xgboost's own, all CPUs).
 Needs Debian's python3-xgboost, python3-pandas and python3-numpy.
 """
 import json
@@ -211,6 +212,8 @@ def main():
     df = pd.read_csv(src, dtype={**{c: str for c in pd.read_csv(src, nrows=0).columns}, **num},
                      keep_default_na=False, na_values={c: [""] for c in num},
                      float_precision="round_trip")
+    if os.environ.get("THREADS"):
+        booster.set_param({"nthread": int(os.environ["THREADS"])})
     X = features(df, T, names)
     score = booster.inplace_predict(X, missing=np.nan)
     lane = lanes(score, thresholds(metrics["score_quantiles"]))

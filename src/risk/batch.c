@@ -54,7 +54,7 @@ static void batch__report(batch *b, uint64_t line, const char *msg)
 static cx_err batch__explain_block(batch *b, float *contrib)
 {
     DMatrixHandle dm = NULL;
-    if (XGDMatrixCreateFromMat_omp(b->x, b->n, RISK_NFEATURES, NAN, &dm, b->o->nthread) != 0)
+    if (XGDMatrixCreateFromMat_omp(b->x, b->n, RISK_NFEATURES, NAN, &dm, b->m->nthread) != 0)
         return CX_EUNAVAIL;
     static const char cfg[] = "{\"type\":2,\"training\":false,\"iteration_begin\":0,"
                               "\"iteration_end\":0,\"strict_shape\":false}";
@@ -215,7 +215,8 @@ static cx_err batch__run(store *s, const risk_score_opts *o, risk_score_result *
         return CX_EINVAL;
     }
     batch b = {.o = o, .res = res, .eval = eval, .rng = 0x5eed};
-    cx_err e = risk_model_load(s, o->model, o->nthread, &b.m, err, errlen);
+    cx_err e = risk_model_load(s, o->model, o->nthread > 0 ? o->nthread : risk__default_threads(),
+                               &b.m, err, errlen);
     if (e != CX_OK)
         return e;
     snprintf(res->model_id, sizeof res->model_id, "%s", b.m->id);

@@ -141,9 +141,9 @@ typedef struct {
     const char *until;      /* YYYY-MM-DD: only declarations dated on or before */
     const char *valid_from; /* YYYY-MM-DD: validate on [valid_from, until], train before */
     int rounds;             /* boosting rounds (default 100) */
-    int max_depth;          /* default 5 */
-    double eta;             /* default 0.1 */
-    int nthread;            /* 0 = all CPUs */
+    int max_depth;          /* default 3 */
+    double eta;             /* default 0.2 */
+    int nthread;            /* 0 = the CPUs not already busy */
     bool progress;          /* progress bar on a terminal */
     bool activate;          /* make the new model active (default in the CLI) */
     const char *created_by; /* shown in the registry */
@@ -208,7 +208,7 @@ typedef struct {
     bool reasons;        /* add the top reasons (SHAP) column */
     bool progress;
     bool quiet;          /* no per-row reports on stderr */
-    int nthread;         /* 0 = all CPUs */
+    int nthread;         /* 0 = the CPUs not already busy */
 } risk_score_opts;
 
 typedef struct {
@@ -255,7 +255,10 @@ typedef struct risk_service risk_service;
 
 /* Loads the active model (a broken one is logged and replaced by the rules)
  * and joins the declarations spine: enrich (the "risk" member), indexed (the
- * risk queue) and decorate ("inspection"). Free before d and s. */
+ * risk queue, and the HS check of item descriptions, which runs on a worker
+ * thread after the write and raises the lane with decl_raise_lane) and
+ * decorate ("inspection"). Free before d and s: freeing finishes the queued
+ * HS checks. */
 risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg);
 void risk_service_free(risk_service *r);
 /* Scores one validated declaration document as enrich does; the risk

@@ -2,7 +2,13 @@
  * declaration before it is stored, the indexed hook files it in the risk
  * queue, the decorate hook shows the latest inspection. The active model is
  * swapped in when the registry changes (no restart); without a usable model
- * lanes come from rules and the risk member says so. */
+ * lanes come from rules and the risk member says so.
+ *
+ * The HS check of item descriptions (hs_mismatch) is a full-text ranking of
+ * the nomenclature that takes 0.1 to 2 ms, several times the model's own
+ * cost, so it runs after the declaration is stored, on a worker thread, and
+ * raises the lane to yellow through decl_raise_lane when the declared chapter
+ * ranks poorly; submissions do not wait for it. */
 #include "risk_int.h"
 
 #include <stdatomic.h>
@@ -27,8 +33,14 @@ struct risk_service {
     bool reloader_started, stop;
     pthread_cond_t cv;
     risk_hs_index *hs;
+    /* the HS check: declarations waiting for it (FIFO) and its worker */
+    struct hs_job *hs_head, *hs_tail;
+    size_t hs_queued;
+    bool hs_stop, hs_started;
+    pthread_t hs_worker;
+    pthread_cond_t hs_cv;
     /* metrics */
-    atomic_uint_fast64_t lanes[3], explored, rules, hs_mismatch;
+    atomic_uint_fast64_t lanes[3], explored, rules, hs_mismatch, hs_checked, hs_dropped;
     atomic_uint_fast64_t lat_hist[NLAT + 1], lat_count;
     atomic_uint_fast64_t lat_sum_ns;
 };
@@ -217,10 +229,8 @@ static int lane_rank(const char *lane)
 
 /* Rules that hold with or without a model; they raise the lane to yellow
  * (a document check) and add a reason with contribution 1. */
-static const char *svc__rules(risk_service *r, const json_t *doc, const risk_case *cases,
-                              size_t n, json_t *reasons, const char *lane)
+static const char *svc__rules(const risk_case *cases, size_t n, json_t *reasons, const char *lane)
 {
-    const json_t *items = json_object_get(doc, "items");
     for (size_t i = 0; i < n; i++) {
         const risk_case *c = &cases[i];
         char where[32] = "";
@@ -233,33 +243,6 @@ static const char *svc__rules(risk_service *r, const json_t *doc, const risk_cas
                                               where));
             if (lane_rank(lane) < 1)
                 lane = "yellow";
-        }
-        const char *desc = jstr(json_array_get(items, i), "description");
-        if (r->hs && strlen(desc) >= 3) {
-            risk_hs_hit hits[10];
-            size_t nh = 0;
-            if (risk_hs_search(r->hs, desc, hits, 10, &nh) == CX_OK && nh > 0) {
-                /* The declared chapter should be among the first few answers
-                 * when the description matches anything at all. */
-                bool seen = false;
-                for (size_t k = 0; k < nh && k < 5; k++)
-                    seen = seen || strncmp(hits[k].code, c->hs6, 2) == 0;
-                if (!seen) {
-                    const decl_hs_entry *ch = NULL;
-                    char two[3] = {c->hs6[0], c->hs6[1], 0};
-                    ch = decl_hs_find(two);
-                    json_array_append_new(
-                        reasons,
-                        svc__reason("hs_mismatch", 1,
-                                    "%sthe description \"%.80s\" reads like HS %s (%.80s), "
-                                    "not chapter %s (%.60s) as declared",
-                                    where, desc, hits[0].code, hits[0].description, two,
-                                    ch ? ch->description : "unknown"));
-                    atomic_fetch_add(&r->hs_mismatch, 1);
-                    if (lane_rank(lane) < 1)
-                        lane = "yellow";
-                }
-            }
         }
     }
     return lane;
@@ -359,7 +342,7 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
         json_object_set_new(risk, "score", json_null());
         json_object_set_new(risk, "model", json_null());
     }
-    const char *ruled = svc__rules(r, doc, cases, n, reasons, lane);
+    const char *ruled = svc__rules(cases, n, reasons, lane);
     if (lane_rank(ruled) > lane_rank(lane))
         lane = ruled;
     json_object_set_new(risk, "lane", json_string(lane));
@@ -385,6 +368,135 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
     return risk;
 }
 
+/* ---- the HS check, after the write ------------------------------------------------ */
+
+#define HS_QUEUE_MAX 10000
+
+typedef struct hs_job {
+    struct hs_job *next;
+    char id[CX_ID_LEN + 1];
+    json_t *items; /* [{"hs6","description"}] in item order */
+} hs_job;
+
+/* The declared chapter should be among the first five answers when the
+ * description matches anything at all; returns the reason, or NULL. */
+static json_t *svc__hs_check(risk_service *r, const char *hs6, const char *desc, size_t item,
+                             size_t nitems)
+{
+    risk_hs_hit hits[10];
+    size_t nh = 0;
+    if (risk_hs_search(r->hs, desc, hits, 10, &nh) != CX_OK || nh == 0)
+        return NULL;
+    for (size_t k = 0; k < nh && k < 5; k++)
+        if (strncmp(hits[k].code, hs6, 2) == 0)
+            return NULL;
+    char two[3] = {hs6[0], hs6[1], 0}, where[32] = "";
+    if (nitems > 1)
+        snprintf(where, sizeof where, "item %zu: ", item + 1);
+    const decl_hs_entry *ch = decl_hs_find(two);
+    return svc__reason("hs_mismatch", 1,
+                       "%sthe description \"%.80s\" reads like HS %s (%.80s), not chapter %s "
+                       "(%.60s) as declared",
+                       where, desc, hits[0].code, hits[0].description, two,
+                       ch ? ch->description : "unknown");
+}
+
+static void svc__hs_run(risk_service *r, hs_job *j)
+{
+    size_t n = json_array_size(j->items), i;
+    json_t *it;
+    json_array_foreach(j->items, i, it)
+    {
+        const char *desc = jstr(it, "description");
+        if (strlen(desc) < 3)
+            continue;
+        json_t *reason = svc__hs_check(r, jstr(it, "hs6"), desc, i, n);
+        atomic_fetch_add(&r->hs_checked, 1);
+        if (!reason)
+            continue;
+        atomic_fetch_add(&r->hs_mismatch, 1);
+        cx_err e = decl_raise_lane(r->d, j->id, "yellow", reason);
+        if (e != CX_OK && e != CX_ENOTFOUND)
+            cx_log(CX_LOG_WARN, "risk: cannot add hs_mismatch to %s: %s", j->id, cx_strerror(e));
+    }
+}
+
+static void *svc__hs_worker(void *arg)
+{
+    risk_service *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->hs_head && !r->hs_stop)
+            pthread_cond_wait(&r->hs_cv, &r->mu);
+        hs_job *j = r->hs_head;
+        if (!j)
+            break; /* stopping, and nothing left: queued checks are never lost */
+        r->hs_head = j->next;
+        if (!r->hs_head)
+            r->hs_tail = NULL;
+        r->hs_queued--;
+        pthread_mutex_unlock(&r->mu);
+        svc__hs_run(r, j);
+        json_decref(j->items);
+        free(j);
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Queues the HS check of a stored declaration's described items. */
+static void svc__hs_enqueue(risk_service *r, const json_t *doc)
+{
+    if (!r->hs_started)
+        return;
+    const json_t *items = json_object_get(doc, "items");
+    json_t *list = NULL;
+    size_t i;
+    const json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *desc = jstr(it, "description");
+        if (strlen(desc) >= 3) {
+            if (!list)
+                list = json_array();
+            /* keep positions: item numbers in reasons are 1-based positions */
+            while (json_array_size(list) < i)
+                json_array_append_new(list, json_object());
+            char hs6[7];
+            snprintf(hs6, sizeof hs6, "%.6s", jstr(it, "hs_code"));
+            json_array_append_new(list, json_pack("{s:s,s:s}", "hs6", hs6, "description", desc));
+        }
+    }
+    if (!list)
+        return;
+    hs_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(list);
+        atomic_fetch_add(&r->hs_dropped, 1);
+        return;
+    }
+    snprintf(j->id, sizeof j->id, "%s", jstr(doc, "id"));
+    j->items = list;
+    pthread_mutex_lock(&r->mu);
+    bool full = r->hs_queued >= HS_QUEUE_MAX;
+    if (!full) {
+        if (r->hs_tail)
+            r->hs_tail->next = j;
+        else
+            r->hs_head = j;
+        r->hs_tail = j;
+        r->hs_queued++;
+        pthread_cond_signal(&r->hs_cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (full) {
+        json_decref(j->items);
+        free(j);
+        atomic_fetch_add(&r->hs_dropped, 1);
+    }
+}
+
 /* ---- hooks -------------------------------------------------------------------------- */
 
 static void svc__enrich(void *ctx, const cx_principal *who, json_t *doc)
@@ -395,7 +507,7 @@ static void svc__enrich(void *ctx, const cx_principal *who, json_t *doc)
 
 static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
 {
-    (void)ctx;
+    svc__hs_enqueue(ctx, doc);
     const json_t *risk = json_object_get(doc, "risk");
     if (!json_is_object(risk))
         return CX_OK;
@@ -438,9 +550,13 @@ risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg
     r->cfg = *cfg;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    pthread_cond_init(&r->hs_cv, NULL);
     char err[256];
     if (risk_hs_open(&r->hs, err, sizeof err) != CX_OK)
         cx_log(CX_LOG_WARN, "risk: %s: no hs_mismatch reasons, no /v1/hs/search", err);
+    else if (d && cfg->score_declarations &&
+             pthread_create(&r->hs_worker, NULL, svc__hs_worker, r) == 0)
+        r->hs_started = true;
     char id[CX_ID_LEN + 1];
     if (svc__active_id(r, id) != CX_OK)
         cx_log(CX_LOG_ERROR, "risk: cannot read the model registry");
@@ -470,6 +586,15 @@ void risk_service_free(risk_service *r)
         pthread_mutex_unlock(&r->mu);
         pthread_join(r->reloader, NULL);
     }
+    if (r->hs_started) {
+        /* the worker finishes what is queued, then stops */
+        pthread_mutex_lock(&r->mu);
+        r->hs_stop = true;
+        pthread_cond_signal(&r->hs_cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->hs_worker, NULL);
+    }
+    pthread_cond_destroy(&r->hs_cv);
     risk_model_free(r->model);
     risk_hs_free(r->hs);
     pthread_mutex_destroy(&r->mu);
@@ -539,13 +664,23 @@ void risk__service_metrics(void *ctx, cx_buf *out)
                   "# HELP customs_risk_rules_total Declarations assessed without a model.\n"
                   "# TYPE customs_risk_rules_total counter\n"
                   "customs_risk_rules_total %llu\n"
+                  "# HELP customs_risk_hs_checked_total Item descriptions checked against "
+                  "their HS chapter.\n"
+                  "# TYPE customs_risk_hs_checked_total counter\n"
+                  "customs_risk_hs_checked_total %llu\n"
                   "# HELP customs_risk_hs_mismatch_total Items whose description reads like "
                   "another HS chapter.\n"
                   "# TYPE customs_risk_hs_mismatch_total counter\n"
-                  "customs_risk_hs_mismatch_total %llu\n",
+                  "customs_risk_hs_mismatch_total %llu\n"
+                  "# HELP customs_risk_hs_dropped_total Declarations not HS-checked because "
+                  "the queue was full.\n"
+                  "# TYPE customs_risk_hs_dropped_total counter\n"
+                  "customs_risk_hs_dropped_total %llu\n",
                   (unsigned long long)atomic_load(&r->explored),
                   (unsigned long long)atomic_load(&r->rules),
-                  (unsigned long long)atomic_load(&r->hs_mismatch));
+                  (unsigned long long)atomic_load(&r->hs_checked),
+                  (unsigned long long)atomic_load(&r->hs_mismatch),
+                  (unsigned long long)atomic_load(&r->hs_dropped));
     pthread_mutex_lock(&r->mu);
     bool have = r->model != NULL;
     pthread_mutex_unlock(&r->mu);

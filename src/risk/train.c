@@ -294,9 +294,11 @@ cx_err risk_train(store *s, const risk_train_opts *oin, risk_train_result *res, 
     if (o.rounds <= 0)
         o.rounds = 100;
     if (o.max_depth <= 0)
-        o.max_depth = 5;
+        o.max_depth = 3;
     if (!(o.eta > 0))
-        o.eta = 0.1;
+        o.eta = 0.2;
+    if (o.nthread <= 0)
+        o.nthread = risk__default_threads();
     int32_t until_day = 0, valid_day = 0;
     if (o.until && !risk__day(o.until, &until_day)) {
         snprintf(err, errlen, "--until %s: not a date written YYYY-MM-DD", o.until);

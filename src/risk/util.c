@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct risk_arena_block {
     risk_arena_block *next;
@@ -175,6 +176,22 @@ int64_t risk__map_put(risk_map *m, const char *key, size_t n, bool *added)
     if (added)
         *added = true;
     return (int64_t)m->n++;
+}
+
+int risk__default_threads(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = 0;
+        fclose(f);
+    }
+    long idle = cpus - (long)(load + 0.5);
+    return (int)(idle < 1 ? 1 : idle > cpus ? cpus : idle);
 }
 
 bool risk__day(const char *s, int32_t *day)

@@ -374,20 +374,36 @@ class TestScoring(RiskCase):
         self.stop_clean(srv)
 
     def test_hs_mismatch_reason(self):
+        """The HS check runs after the write and raises the lane to yellow."""
         self.trained()
         self.keys()
-        srv = self.serve()
+        srv = self.serve("--inspect-rate", "0", "--yellow-rate", "0", "--explore-rate", "0")
         row = list(BASE["valid_rows"][0])
         row[12] = "690722"  # ceramic tiles
-        d = declaration(row, "HS-1", "frozen boneless beef")
-        r = srv.post("/v1/declarations", d, token=self.trader)
-        reasons = {x["feature"]: x for x in r.json["risk"]["reasons"]}
-        self.assertIn("hs_mismatch", reasons)
-        self.assertIn("020230", reasons["hs_mismatch"]["detail"])
-        self.assertIn(r.json["risk"]["lane"], ("yellow", "red"))
-        d = declaration(row, "HS-2", "glazed ceramic wall tiles")
-        r = srv.post("/v1/declarations", d, token=self.trader)
-        self.assertNotIn("hs_mismatch", [x["feature"] for x in r.json["risk"]["reasons"]])
+        bad = srv.post("/v1/declarations", declaration(row, "HS-1", "frozen boneless beef"),
+                       token=self.trader).json
+        self.assertEqual(bad["risk"]["lane"], "green")  # nothing red or yellow by score
+        good = srv.post("/v1/declarations", declaration(row, "HS-2", "glazed ceramic wall tiles"),
+                        token=self.trader).json
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            m = srv.get("/metrics").body
+            if "customs_risk_hs_checked_total 2" in m:
+                break
+            time.sleep(0.1)
+        self.assertIn("customs_risk_hs_checked_total 2", m)
+        self.assertIn("customs_risk_hs_mismatch_total 1", m)
+        risk = srv.get(f"/v1/declarations/{bad['id']}", token=self.officer).json["risk"]
+        self.assertEqual(risk["lane"], "yellow")
+        reason = risk["reasons"][-1]
+        self.assertEqual(reason["feature"], "hs_mismatch")
+        self.assertEqual(reason["contribution"], 1)
+        self.assertIn("020230", reason["detail"])
+        self.assertEqual(risk["reasons"][:-1], bad["risk"]["reasons"])
+        risk = srv.get(f"/v1/declarations/{good['id']}", token=self.officer).json["risk"]
+        self.assertEqual(risk, good["risk"])
+        r = srv.get("/v1/risk/queue?lane=yellow&org=ACME", token=self.officer)
+        self.assertEqual([i["id"] for i in r.json["items"]], [bad["id"]])
 
 
 class TestBadModels(RiskCase):
