@@ -117,7 +117,7 @@ static void sentence(const family *f, const risk_case *c, const float *x,
             snprintf(d, cap, "value not comparable with earlier declarations (not in KRW)");
         else if (in->n[RK_SAME] > 0)
             snprintf(d, cap, "%lld earlier declaration%s with the same goods (HS %s), route "
-                             "(%s from %s), tax, value and mass: %lld fraudulent",
+                             "(%s origin, from %s), tax, value and mass: %lld fraudulent",
                      (long long)in->n[RK_SAME], in->n[RK_SAME] == 1 ? "" : "s", c->hs6,
                      c->origin, c->departure[0] ? c->departure : "?",
                      (long long)in->pos[RK_SAME]);
@@ -177,14 +177,19 @@ static void sentence(const family *f, const risk_case *c, const float *x,
         }
         fmt_amount(in->median_uv[u], b, sizeof b);
         double ratio = uv / in->median_uv[u];
-        if (u == 1)
-            snprintf(d, cap, "declared unit value is %.2g× the median for HS %s from %s (%s "
-                             "KRW/kg against %s KRW/kg)",
-                     ratio, c->hs6, c->origin, a, b);
+        char r[32];
+        if (ratio < 10)
+            snprintf(r, sizeof r, "%.2f", ratio);
         else
-            snprintf(d, cap, "declared unit value is %.2g× the median for HS %s (%s KRW/kg "
+            snprintf(r, sizeof r, "%.0f", ratio);
+        if (u == 1)
+            snprintf(d, cap, "declared unit value is %s× the median for HS %s from %s (%s "
+                             "KRW/kg against %s KRW/kg)",
+                     r, c->hs6, c->origin, a, b);
+        else
+            snprintf(d, cap, "declared unit value is %s× the median for HS %s (%s KRW/kg "
                              "against %s KRW/kg)",
-                     ratio, c->hs6, a, b);
+                     r, c->hs6, a, b);
     } else if (strcmp(name, "value") == 0) {
         fmt_amount(c->value, a, sizeof a);
         if (isfinite(c->value))
