@@ -329,11 +329,19 @@ static bool kcs__row_cb(void *ctx, char **f, size_t n, uint64_t line, uint64_t o
     json_t *problems = json_array();
     decl_validate(doc, problems);
     const char *hs = kcs__cell(&x->h, f, KCS_HS6);
-    if (strlen(hs) != 6 && strspn(hs, "0123456789") == strlen(hs) && hs[0]) {
+    if (strlen(hs) != 6 || strspn(hs, "0123456789") != 6) {
+        /* KCS codes are HS6 exactly: this says more than the generic rule */
+        for (size_t i = json_array_size(problems); i-- > 0;)
+            if (strcmp(json_string_value(json_object_get(json_array_get(problems, i), "path")),
+                       "/items/0/hs_code") == 0)
+                json_array_remove(problems, i);
         char msg[128];
         snprintf(msg, sizeof msg, "must be exactly 6 digits%s",
-                 strlen(hs) == 5 ? " (a leading zero was lost?)" : "");
-        kcs__problem(problems, "/items/0/hs_code", "HS6 Code", msg);
+                 strlen(hs) == 5 && strspn(hs, "0123456789") == 5 ? " (a leading zero was lost?)"
+                                                                  : "");
+        json_t *p = json_pack("{s:s,s:s,s:s}", "path", "/items/0/hs_code", "message", msg,
+                              "column", "HS6 Code");
+        json_array_insert_new(problems, 0, p);
     }
     json_t *extra = NULL;
     if (x->h.labels) {

@@ -289,8 +289,21 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
     bool scored = false;
     if (m && x && score) {
         for (size_t i = 0; i < n; i++)
-            risk_features_score(risk_model_tables(m), &cases[i], x + i * RISK_NFEATURES, NULL);
-        if (risk_model_predict(m, x, n, score) == CX_OK) {
+            risk_features_score(risk_model_tables(m), &cases[i], x + i * RISK_NFEATURES,
+                                n == 1 ? &info : NULL);
+        if (n == 1) {
+            /* One item: its SHAP values sum to the margin, so one call gives
+             * both the score and the reasons. */
+            if (risk_model_explain(m, x, contrib) == CX_OK) {
+                double margin = 0;
+                for (int f = 0; f <= RISK_NFEATURES; f++)
+                    margin += contrib[f];
+                score[0] = (float)(1 / (1 + exp(-margin)));
+                json_decref(reasons);
+                reasons = risk__reasons(&cases[0], x, contrib, &info, 0, 1);
+                scored = true;
+            }
+        } else if (risk_model_predict(m, x, n, score) == CX_OK) {
             for (size_t i = 1; i < n; i++)
                 if (score[i] > score[best])
                     best = i;
@@ -303,9 +316,9 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
                                         best, n);
             }
             scored = true;
-        } else {
-            snprintf(why, sizeof why, "model %s failed to predict", risk_model_id(m));
         }
+        if (!scored)
+            snprintf(why, sizeof why, "model %s failed to predict", risk_model_id(m));
     }
     if (scored) {
         double s = round((double)score[best] * 1e6) / 1e6;
