@@ -506,7 +506,10 @@ static void svc__hs_enqueue(risk_service *r, const json_t *doc)
     if (full) {
         json_decref(j->items);
         free(j);
-        atomic_fetch_add(&r->hs_dropped, 1);
+        if (atomic_fetch_add(&r->hs_dropped, 1) == 0)
+            cx_log(CX_LOG_WARN, "risk: %d declarations wait for the HS check: newer ones skip "
+                                "it (customs_risk_hs_dropped_total counts them)",
+                   HS_QUEUE_MAX);
     }
 }
 
