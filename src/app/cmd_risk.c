@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char help[] =
     "Usage:\n"
@@ -30,7 +31,7 @@ static const char help[] =
     "registry as the active model (servers pick it up within seconds).\n"
     "  --until DATE        use declarations dated on or before DATE (YYYY-MM-DD)\n"
     "  --valid-from DATE   train before DATE, measure on DATE..until; without it the\n"
-    "                      last ~20%% of days are held out to measure, then the model is\n"
+    "                      last ~20% of days are held out to measure, then the model is\n"
     "                      trained on everything\n"
     "  --rounds N          boosting rounds (default 100); --max-depth N (default 3);\n"
     "                      --eta X learning rate (default 0.2)\n"
@@ -38,7 +39,7 @@ static const char help[] =
     "\n"
     "score writes \"Declaration ID,score,lane\" for every row of a KCS file (to --out\n"
     "or stdout); --reasons adds the three strongest SHAP contributions. eval scores a\n"
-    "labelled file and prints precision@1/5/10%%, recall@5/10%% and AUC; --json prints\n"
+    "labelled file and prints precision@1/5/10%, recall@5/10% and AUC; --json prints\n"
     "one JSON object; --plot draws precision and recall against the share inspected.\n"
     "Rows that cannot be read are skipped and reported with their line numbers.\n"
     "  --model ID          a model other than the active one\n"
@@ -175,9 +176,14 @@ static int risk__batch(risk_opts *o, const char *action, const char *file)
         return app_fail("risk", "%s", err);
     bool eval = strcmp(action, "eval") == 0;
     FILE *out = stdout;
-    if (!eval && o->out && !(out = fopen(o->out, "w"))) {
-        store_free(s);
-        return app_fail("risk", "cannot write %s: %s", o->out, strerror(errno));
+    /* --out FILE appears whole or not at all: written aside, renamed at the end */
+    char tmp[4096] = "";
+    if (!eval && o->out) {
+        snprintf(tmp, sizeof tmp, "%s.partial", o->out);
+        if (!(out = fopen(tmp, "w"))) {
+            store_free(s);
+            return app_fail("risk", "cannot write %s: %s", tmp, strerror(errno));
+        }
     }
     risk_score_opts so = {.path = file, .format = o->format, .model = o->model, .out = out,
                           .policy = o->policy, .reasons = o->reasons, .progress = o->progress,
@@ -193,6 +199,12 @@ static int risk__batch(risk_opts *o, const char *action, const char *file)
         snprintf(err, sizeof err, "cannot write %s: %s", o->out, strerror(errno));
         e = CX_EIO;
     }
+    if (out != stdout && e == CX_OK && rename(tmp, o->out) != 0) {
+        snprintf(err, sizeof err, "cannot write %s: %s", o->out, strerror(errno));
+        e = CX_EIO;
+    }
+    if (out != stdout && e != CX_OK)
+        unlink(tmp);
     if (e != CX_OK) {
         free(r);
         return app_fail("risk", "%s: %s", action, err[0] ? err : cx_strerror(e));

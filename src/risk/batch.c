@@ -162,6 +162,15 @@ static bool batch__row(void *ctx, char **f, size_t n, uint64_t line, uint64_t of
             return false;
         }
         b->header_done = true;
+        /* the output starts only once the input is known to be KCS */
+        if (!b->eval && fputs(b->o->reasons ? "Declaration ID,score,lane,reasons\n"
+                                            : "Declaration ID,score,lane\n",
+                              b->o->out) < 0) {
+            b->failed = CX_EIO;
+            snprintf(b->fail_msg, sizeof b->fail_msg, "cannot write the scores: %s",
+                     strerror(errno));
+            return false;
+        }
         return true;
     }
     b->res->rows++;
@@ -236,14 +245,6 @@ static cx_err batch__run(store *s, const risk_score_opts *o, risk_score_result *
     if (!b.x || !b.ref || !b.score) {
         e = CX_ENOMEM;
         snprintf(err, errlen, "out of memory");
-    }
-    if (e == CX_OK && !eval) {
-        const char *hdr = o->reasons ? "Declaration ID,score,lane,reasons\n"
-                                     : "Declaration ID,score,lane\n";
-        if (fputs(hdr, o->out) < 0) {
-            snprintf(err, errlen, "cannot write the scores: %s", strerror(errno));
-            e = CX_EIO;
-        }
     }
     if (e == CX_OK) {
         struct stat st;
