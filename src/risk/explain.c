@@ -305,5 +305,11 @@ json_t *risk__reasons(const risk_case *c, const float *x, const float *contrib,
         json_array_append_new(a, json_pack("{s:s,s:f,s:s}", "feature", families[r[i].f].name,
                                            "contribution", rounded, "detail", full));
     }
+    if (json_array_size(a) == 0) /* e.g. a model trained without any fraud */
+        json_array_append_new(a, json_pack("{s:s,s:f,s:s}", "feature", "baseline",
+                                           "contribution", 0.0, "detail",
+                                           "no feature moves this score away from the model's "
+                                           "baseline: the model scores every declaration "
+                                           "alike"));
     return a;
 }

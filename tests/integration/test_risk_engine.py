@@ -311,6 +311,9 @@ class TestTraining(RiskCase):
             self.assertEqual(risk["model"], model)
             self.assertIn(risk["lane"], ("red", "yellow", "green"))
             self.assertTrue(0.0 <= risk["score"] <= 1.0)
+            self.assertTrue(risk["reasons"])
+            for r in risk["reasons"]:
+                self.assertEqual(set(r), {"feature", "contribution", "detail"})
         self.assertEqual(srv.get("/healthz").status, 200)
 
 
