@@ -89,9 +89,10 @@ void risk_features_score(const risk_tables *t, const risk_case *c, float *out,
 /* ---- models ---------------------------------------------------------------- */
 typedef struct risk_model risk_model;
 
-/* Loads a model from the registry: id, or the active one when id is NULL.
- * CX_ENOTFOUND when there is none; other errors (corrupt booster, feature
- * list mismatch) say why in err. nthread 0 = all CPUs. */
+/* Loads a model from the registry: id, or the active one when id is NULL;
+ * *out is freed with risk_model_free. CX_ENOTFOUND when there is none; other
+ * errors (corrupt booster, feature list mismatch) say why in err. nthread 0 =
+ * XGBoost's default (all CPUs). */
 cx_err risk_model_load(store *s, const char *id, int nthread, risk_model **out, char *err,
                        size_t errlen);
 void risk_model_free(risk_model *m);
@@ -194,7 +195,9 @@ void risk_metrics_compute(const float *score, const int8_t *label, size_t n, ris
  * threshold at each share. */
 void risk_metrics_curve(const float *score, const int8_t *label, size_t n, double *precision,
                         double *recall, double *threshold);
-/* Draws precision and recall against the share inspected; .svg or .png. */
+/* Draws precision and recall against the share inspected; .svg or .png.
+ * Releases fontconfig's caches when done: not for use while other threads
+ * draw text. */
 cx_err risk_plot_curve(const char *path, const double *precision, const double *recall,
                        const char *title, double mark_share, char *err, size_t errlen);
 
@@ -227,7 +230,8 @@ cx_err risk_eval_file(store *s, const risk_score_opts *o, risk_score_result *res
 /* ---- the HS classification assistant ------------------------------------------- */
 typedef struct risk_hs_index risk_hs_index;
 /* Builds an in-memory FTS5 index of the HS 2022 subheadings, with each
- * parent heading's and chapter's words counted in (needs decl_refdata_load). */
+ * parent heading's and chapter's words counted in (needs decl_refdata_load).
+ * *out is freed with risk_hs_free. */
 cx_err risk_hs_open(risk_hs_index **out, char *err, size_t errlen);
 void risk_hs_free(risk_hs_index *ix);
 typedef struct {
@@ -257,8 +261,8 @@ typedef struct risk_service risk_service;
  * and joins the declarations spine: enrich (the "risk" member), indexed (the
  * risk queue, and the HS check of item descriptions, which runs on a worker
  * thread after the write and raises the lane with decl_raise_lane) and
- * decorate ("inspection"). Free before d and s: freeing finishes the queued
- * HS checks. */
+ * decorate ("inspection"). Free with risk_service_free, before d and s:
+ * freeing finishes the queued HS checks. NULL on allocation failure. */
 risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg);
 void risk_service_free(risk_service *r);
 /* Scores one validated declaration document as enrich does; the risk
