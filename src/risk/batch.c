@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define BLOCK 16384
+#define BLOCK 65536
 #define REPORT_MAX 50
 #define REF_MAX 64
 
