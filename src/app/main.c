@@ -9,6 +9,8 @@ static const app_command commands[] = {
     {"serve", app_cmd_serve, "run the HTTP API server"},
     {"keys", app_cmd_keys, "create, list and revoke API keys"},
     {"import", app_cmd_import, "bulk-load declarations from JSONL or CSV"},
+    {"risk", app_cmd_risk, "train, score and evaluate risk models"},
+    {"hs", app_cmd_hs, "search HS 2022 subheadings for a goods description"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
