@@ -11,6 +11,9 @@ const PAGES = {
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
 };
+// Pages whose API only officers and administrators may read.
+const OFFICER_PAGES = new Set(['queue', 'map', 'model']);
+export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
 const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model' };
 
 const main = document.getElementById('main');
@@ -34,7 +37,7 @@ function showSignIn(message) {
   document.title = 'Sign in — customs console';
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true,
     spellcheck: 'false', 'aria-describedby': 'token-help' });
-  const status = h('div', { class: 'form-status', role: 'alert' });
+  const status = h('div', { class: 'form-status' });
   if (message) status.append(errorBox({ message }));
   const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
   const form = h('form', { class: 'signin card', on: { submit: async (e) => {
@@ -94,6 +97,11 @@ async function route() {
     if (gen !== generation) return;
   }
   nav.hidden = false;
+  const officer = isOfficer(ctx.me);
+  for (const a of nav.querySelectorAll('a')) {
+    const target = a.getAttribute('href').slice(2);
+    a.hidden = !officer && OFFICER_PAGES.has(target);
+  }
   renderWho();
   const { page, rest, query } = parseHash();
   const load = PAGES[page];
@@ -107,6 +115,11 @@ async function route() {
     return;
   }
   document.title = `${TITLES[page]} — customs console`;
+  if (OFFICER_PAGES.has(page) && !isOfficer(ctx.me)) {
+    fill(main, h('h1', null, TITLES[page]), h('p', { class: 'empty' },
+      `This page is for customs officers and administrators; your key’s role is ${ctx.me.role}. `, h('a', { href: '#/overview' }, 'Go to the overview.')));
+    return;
+  }
   let mod;
   try { mod = await load(); } catch (err) {
     fill(main, errorBox({ message: 'This page could not be loaded: ' + err.message }));

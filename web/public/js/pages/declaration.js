@@ -53,7 +53,9 @@ export async function render(main, { rest }, ctx) {
 
   const tasks = [ledgerSection(ledgerBody, d, signal)];
   let mapCleanup = null;
-  tasks.push(import('../track.js').then(async (m) => {
+  const officer = ctx.me && (ctx.me.role === 'officer' || ctx.me.role === 'admin');
+  if (!officer) fill(mapBody, empty('Only officers and administrators see the tracks of consignments.'));
+  else tasks.push(import('../track.js').then(async (m) => {
     mapCleanup = await m.declarationMap(mapBody, d, signal);
   }).catch((err) => { if (err.name !== 'AbortError') fill(mapBody, errorBox(err)); }));
   await Promise.all(tasks);

@@ -113,12 +113,25 @@ async function modelCard(el, signal) {
     h('p', null, h('a', { href: '#/model' }, 'See the model')));
 }
 
-export async function render(main, params, { signal }) {
-  const cards = [
+async function ownCard(el, signal) {
+  const r = await api('/v1/declarations' + qs({ limit: 10 }), { signal });
+  if (!r.items.length) { fill(el, empty('Your organisation has lodged no declaration yet.')); return; }
+  fill(el, h('p', null, 'Your organisation’s first declarations (your key sees only its own):'),
+    h('ul', { class: 'plain' }, r.items.map((d) => h('li', null,
+      h('a', { href: '#/declarations/' + encodeURIComponent(d.id) }, d.reference), ' ',
+      laneBadge(d.risk && d.risk.lane), ' ', h('span', { class: 'muted' }, `${d.date} · ${d.status}`)))));
+}
+
+export async function render(main, params, { signal, me }) {
+  const officer = me && (me.role === 'officer' || me.role === 'admin');
+  const cards = officer ? [
     ['Declarations today', declarationsCard],
     ['Open alerts', alertsCard],
     ['Ledger', ledgerCard],
     ['Risk model', modelCard],
+  ] : [
+    ['Declarations', ownCard],
+    ...(me && me.role === 'device' ? [] : [['Ledger', ledgerCard]]),
   ];
   const grid = h('div', { class: 'grid' });
   main.append(h('h1', null, 'Overview'), grid);

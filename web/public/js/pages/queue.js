@@ -86,7 +86,7 @@ function table(items, offset) {
       const r = d.risk || {};
       const top = (r.reasons || [])[0];
       const score = typeof r.score === 'number' ? r.score : null;
-      return h('tr', { 'data-id': d.id },
+      return h('tr', { 'data-id': d.id, 'data-score': score === null ? '' : String(score), 'data-lane': r.lane || '' },
         h('td', { class: 'num', 'data-label': '#' }, num(offset + i + 1)),
         h('td', { class: 'score', 'data-label': 'Risk' },
           score === null ? h('span', { class: 'muted' }, 'no score') : [bar(score, `risk ${pct(score)}`, 'risk'), ' ', pct(score)]),
