@@ -109,3 +109,38 @@ export function shortId(id) {
   const s = String(id ?? '');
   return s.length > 12 ? s.slice(0, 6) + '…' + s.slice(-4) : s;
 }
+
+const km = (m) => (m >= 1000 ? `${num(m / 1000, 1)} km` : `${num(Math.round(m))} m`);
+const mins = (s) => (s >= 3600 ? `${num(s / 3600, 1)} h` : s >= 60 ? `${num(Math.round(s / 60))} min` : `${num(Math.round(s))} s`);
+
+/** An alert's detail (docs/track.md, Rules) in words. */
+export function alertDetail(a) {
+  const d = a && a.detail;
+  if (!d || typeof d !== 'object') return typeof d === 'string' ? d : '';
+  const n = (v) => Number.isFinite(Number(v));
+  const zones = Array.isArray(d.zones) && d.zones.length ? ` in ${d.zones.map((z) => (typeof z === 'string' ? z : z.name || z.id)).join(', ')}` : '';
+  switch (a.type) {
+    case 'zone_enter':
+    case 'zone_exit':
+      return `${a.type === 'zone_enter' ? 'Entered' : 'Left'} ${d.zone_name || d.zone || 'a zone'}${d.zone_kind ? ` (${String(d.zone_kind).replace(/-/g, ' ')})` : ''}.`;
+    case 'corridor_deviation':
+      return `${n(d.distance_m) ? km(d.distance_m) : 'Some distance'} outside its ${n(d.corridor_m) ? km(d.corridor_m) : ''} corridor${n(d.outside_s) ? ` for ${mins(d.outside_s)}` : ''}.`;
+    case 'unscheduled_stop':
+      return `Stood still${n(d.duration_s) ? ` for ${mins(d.duration_s)}` : ''}${n(d.radius_m) ? ` within ${km(d.radius_m)}` : ''}, outside any allowed zone.`;
+    case 'seal_opened':
+    case 'seal_tampered':
+      return `Seal ${d.seal || (a.type === 'seal_opened' ? 'open' : 'tampered')}${d.previous ? ` (was ${d.previous})` : ''}${zones}.`;
+    case 'door_open':
+      return `Door ${d.door || 'open'}${d.previous ? ` (was ${d.previous})` : ''}${zones}.`;
+    case 'temperature':
+      return `${n(d.temp_c) ? `${num(d.temp_c, 1)} °C` : 'Temperature'} outside the declared ${n(d.min_c) ? num(d.min_c, 1) : '…'} to ${n(d.max_c) ? num(d.max_c, 1) : '…'} °C.`;
+    case 'signal_loss':
+      return `No report${n(d.silent_s) ? ` for ${mins(d.silent_s)}` : ''}${d.last_report ? ` since ${when(d.last_report)}` : ''}.`;
+    case 'impossible_jump':
+      return `Moved ${n(d.distance_m) ? km(d.distance_m) : 'far'}${n(d.seconds) ? ` in ${mins(d.seconds)}` : ''}${n(d.speed_kmh) ? ` (${num(Math.round(d.speed_kmh))} km/h)` : ''}: a spoofed or moved tracker?`;
+    case 'overdue':
+      return `Expected by ${when(d.expected_arrival)}${n(d.grace_s) ? ` (+${mins(d.grace_s)} grace)` : ''}; not arrived.`;
+    default:
+      return Object.entries(d).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('; ');
+  }
+}

@@ -6,14 +6,14 @@ import * as L from '../vendor/leaflet.js';
 import { feature } from '../vendor/topojson/index.js';
 import { api, qs } from './api.js';
 import { h, fill, empty, errorBox } from './dom.js';
-import { when, alertTitle, sevBadge, num } from './format.js';
+import { when, alertTitle, alertDetail, sevBadge, num } from './format.js';
 
 let countries = null;
 function loadCountries() {
   countries ??= fetch('vendor/countries-50m.json', { cache: 'force-cache' }).then((r) => {
     if (!r.ok) throw new Error('the country borders (vendor/countries-50m.json) are missing: run scripts/install-deps and rebuild');
     return r.json();
-  }).then((t) => feature(t, t.objects.countries));
+  }).then((t) => unwrapRings(feature(t, t.objects.countries)));
   countries.catch(() => { countries = null; });
   return countries;
 }
@@ -29,6 +29,28 @@ export function unwrap(coords) {
     prev = lon;
   }
   return out;
+}
+
+/**
+ * Natural Earth cuts the polygons that cross the antimeridian (Fiji,
+ * Chukotka) so that a ring jumps from 180 to -180: drawn as is, that edge
+ * is a line across the whole world. Such rings are made continuous (their
+ * longitudes run past 180); rings around a pole (Antarctica), which cannot
+ * be, are kept as they are.
+ */
+function unwrapRings(fc) {
+  const fix = (ring) => {
+    if (!ring.some((p, i) => i > 0 && Math.abs(p[0] - ring[i - 1][0]) > 180)) return ring;
+    const u = unwrap(ring).map(([lat, lon]) => [lon, lat]);
+    return Math.abs(u[u.length - 1][0] - u[0][0]) > 1 ? ring : u;
+  };
+  for (const f of fc.features) {
+    const g = f.geometry;
+    if (!g) continue;
+    if (g.type === 'Polygon') g.coordinates = g.coordinates.map(fix);
+    else if (g.type === 'MultiPolygon') g.coordinates = g.coordinates.map((poly) => poly.map(fix));
+  }
+  return fc;
 }
 
 /** The rings and lines of a GeoJSON geometry as one list of coordinate lists. */
@@ -100,7 +122,7 @@ function alertIcon(a) {
 export function alertSummary(a) {
   return h('span', null, h('strong', null, alertTitle(a.type)), h('br'),
     [a.container, a.device, a.consignment].filter(Boolean).join(' · '), h('br'), when(a.time),
-    a.detail ? [h('br'), typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail)] : null);
+    a.detail ? [h('br'), alertDetail(a)] : null);
 }
 
 /**

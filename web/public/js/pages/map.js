@@ -3,7 +3,7 @@
 // selecting an alert replays its consignment's track.
 import { api, qs, stream } from '../api.js';
 import { h, fill, errorBox, empty, loading, announce } from '../dom.js';
-import { when, ago, alertTitle, num } from '../format.js';
+import { when, ago, alertTitle, alertDetail, num } from '../format.js';
 import { L, baseMap, zoneLayer, allPages, drawTrack, animate, alertSummary, unwrap } from '../track.js';
 
 const MAX_ALERTS = 200;
@@ -14,10 +14,10 @@ export async function render(main, params, { signal, me }) {
   const listEl = h('ol', { class: 'alerts', id: 'alerts', 'aria-label': 'Alerts, newest first' });
   const liveEl = h('span', { class: 'live off', id: 'live-state' }, 'connecting');
   const replayBar = h('div', { class: 'replay-bar', hidden: true, 'aria-live': 'polite' });
-  const layersForm = h('fieldset', { class: 'layers' }, h('legend', null, 'Show'));
+  const layersForm = h('fieldset', { class: 'layers' }, h('legend', { class: 'visually-hidden' }, 'Layers shown on the map'));
   main.append(h('h1', null, 'Live map'),
     h('div', { class: 'map-layout' },
-      h('div', { class: 'map-col' }, mapEl, replayBar, status, layersForm),
+      h('div', { class: 'map-col' }, h('div', { class: 'map-tools' }, layersForm), replayBar, mapEl, status),
       h('aside', { class: 'alerts-col', 'aria-labelledby': 'alerts-h' },
         h('h2', { id: 'alerts-h' }, 'Alerts ', liveEl),
         h('p', { class: 'hint' }, 'Newest first. Select one to replay its consignment’s track.'),
@@ -59,6 +59,16 @@ export async function render(main, params, { signal, me }) {
   }
   zoneLayer(zones).addTo(zonesG);
   mapEl.dataset.zones = String(zones.length);
+  // Zones are small at world scale: a list to fly to each (keyboard-friendly too).
+  if (zones.length) {
+    const go = h('select', { id: 'zoom-to', on: { change: () => {
+      const z = zones.find((x) => x.id === go.value);
+      if (!go.value) { const all = zonesG.getBounds(); if (all.isValid()) map.fitBounds(all.pad(0.1)); return; }
+      if (z && z.geometry) { const b = L.geoJSON(z.geometry).getBounds(); if (b.isValid()) map.fitBounds(b.pad(1.5), { maxZoom: 13 }); }
+    } } }, h('option', { value: '' }, 'All zones'),
+    zones.map((z) => h('option', { value: z.id }, `${z.name || z.id} (${String(z.kind || '').replace(/-/g, ' ')})`)));
+    layersForm.after(h('div', { class: 'zoom-to' }, h('label', { for: 'zoom-to' }, 'Zoom to'), ' ', go));
+  }
   const cBounds = [];
   await Promise.all(cons.slice(0, 200).map(async (c) => {
     try {
@@ -130,15 +140,17 @@ export async function render(main, params, { signal, me }) {
       setTimeout(() => pulse.remove(), 15000);
     }
   };
+  let lastSeq = 0;
   try {
     const r = await api('/v1/alerts' + qs({ order: 'desc', limit: 50 }), { signal });
     for (const a of r.items || []) addAlert(a, false);
+    lastSeq = Math.max(0, ...(r.items || []).map((a) => Number(a.seq) || 0));
     if (!r.items.length) listEl.append(h('li', { class: 'empty' }, 'No alerts yet. New ones appear here as they are raised.'));
   } catch (err) {
     if (err.name === 'AbortError') return cleanup;
     listEl.append(h('li', null, errorBox(err, 'Alerts could not be loaded')));
   }
-  stream('/v1/alerts/stream', {
+  stream('/v1/alerts/stream' + qs({ after: lastSeq || undefined }), {
     signal,
     onState: (s, err) => {
       liveEl.className = `live ${s === 'open' ? 'on' : 'off'}`;
@@ -206,13 +218,13 @@ function deviceTip(p) {
 }
 
 function alertItem(a, fresh, officer, { replay, signal }) {
-  const li = h('li', { class: ['alert', `sev-${a.severity}`, fresh ? 'new' : null, a.acked_at ? 'acked' : null], 'data-id': a.id, 'data-type': a.type });
+  const li = h('li', { class: ['alert', `alert-${a.severity}`, fresh ? 'new' : null, a.acked_at ? 'acked' : null], 'data-id': a.id, 'data-type': a.type });
   const main = h('button', { type: 'button', class: 'alert-main', on: { click: replay },
     'aria-label': `${a.severity} alert: ${alertTitle(a.type)}, ${a.container || a.device || ''}, ${when(a.time)}. Replay the track.` },
   h('span', { class: ['sev', `sev-${a.severity}`] }, a.severity), ' ',
   h('span', { class: 'alert-title' }, alertTitle(a.type)),
-  h('span', { class: 'alert-where' }, [a.container, a.device].filter(Boolean).join(' · ')),
-  a.consignment ? h('span', { class: 'alert-cons' }, a.consignment) : null,
+  h('span', { class: 'alert-where' }, [a.container, a.device, a.consignment].filter(Boolean).join(' · ')),
+  a.detail ? h('span', { class: 'alert-detail' }, alertDetail(a)) : null,
   h('span', { class: 'alert-time', title: when(a.time) }, ago(a.time)));
   li.append(main);
   if (officer && !a.acked_at) {
