@@ -1,7 +1,7 @@
 // Declaration detail: header and items, the risk score with its reasons, the
 // inspection form, the ledger anchor with an in-browser proof check, and a
 // map of its containers' tracks and alerts.
-import { api } from '../api.js';
+import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, bar, announce } from '../dom.js';
 import { num, pct, money, when, laneBadge, featureTitle, sentence } from '../format.js';
 import { checkEntryInLog } from '../verify.js';
@@ -203,18 +203,26 @@ function inspectionOf(d, ctx, reload) {
 }
 
 async function ledgerSection(el, d, signal) {
+  const anchorOf = async () => {
+    const r = await api('/v1/ledger/anchors' + qs({ declaration_id: d.id }), { signal });
+    return (r.items || [])[0] || null;
+  };
   let a;
   try {
-    a = await api('/v1/ledger/anchors/' + encodeURIComponent(d.id), { signal });
+    a = await anchorOf();
   } catch (err) {
     if (err.name === 'AbortError') return;
-    if (err.status === 404) {
-      fill(el, empty(err.code === 'not_found' && /anchor/i.test(err.message)
-        ? 'This declaration is not anchored on the ledger.'
-        : 'This declaration is not anchored on the ledger (or this server has no ledger).'));
-      return;
+    fill(el, err.status === 404 ? empty('This server has no ledger module (its API answered 404).')
+      : errorBox(err, 'The anchor could not be loaded'));
+    return;
+  }
+  if (!a) {
+    // Findings can exist without an anchor (e.g. containers missing from the bill of lading).
+    let f = null;
+    try { f = await api('/v1/ledger/findings' + qs({ declaration_id: d.id }), { signal }); } catch (err) {
+      if (err.name === 'AbortError') return;
     }
-    fill(el, errorBox(err, 'The anchor could not be loaded'));
+    fill(el, empty('This declaration is not anchored on the ledger.'), findingsList((f && f.items) || []));
     return;
   }
   const cp = a.checkpoint;
@@ -225,10 +233,8 @@ async function ledgerSection(el, d, signal) {
     fill(result, loading('Checking in this browser…'));
     try {
       // Fresh data for every check: the anchor, its proof and the members' keys.
-      const [fresh, trust] = await Promise.all([
-        api('/v1/ledger/anchors/' + encodeURIComponent(d.id), { signal }),
-        api('/v1/ledger/trust', { signal }),
-      ]);
+      const [fresh, trust] = await Promise.all([anchorOf(), api('/v1/ledger/trust', { signal })]);
+      if (!fresh) throw new Error('the anchor is no longer on the ledger');
       const res = await checkEntryInLog(fresh, trust, (entry) => [
         entry.type === 'declaration.anchor' && entry.body && entry.body.declaration_id === d.id,
         `the entry is a ${entry.type} for ${entry.body && entry.body.declaration_id}, not this declaration's anchor`]);
@@ -247,11 +253,16 @@ async function ledgerSection(el, d, signal) {
       ['Leaf hash', h('code', { class: 'hash' }, a.leaf_hash)],
       ['Checkpoint', cp ? `size ${num(cp.tree_size)}, cosigned by ${(cp.cosignatures || []).map((c) => c.org).join(', ')}` : 'none yet'],
     ]),
-    findings.length ? [h('h3', null, 'Findings'), h('ul', { class: 'findings' }, findings.map((f) => h('li', null,
-      h('span', { class: ['sev', `sev-${f.severity === 'high' ? 'critical' : f.severity === 'medium' ? 'warning' : 'info'}`] }, f.severity), ' ',
-      sentence(f.message || f.rule))))] : null,
+    findingsList(findings),
     h('p', { class: 'hint' }, 'Verify recomputes the entry’s leaf hash and the RFC 6962 inclusion proof with this browser’s WebCrypto SHA-256, checks the entry’s and the checkpoint’s Ed25519 signatures with the members’ keys, and compares the root with the cosigned checkpoint.'),
     button, result);
+}
+
+function findingsList(findings) {
+  if (!findings.length) return null;
+  return [h('h3', null, 'Ledger findings'), h('ul', { class: 'findings' }, findings.map((f) => h('li', null,
+    h('span', { class: ['sev', `sev-${f.severity === 'high' ? 'critical' : f.severity === 'medium' ? 'warning' : 'info'}`] }, f.severity), ' ',
+    h('strong', null, String(f.rule || '').replace(/_/g, ' ')), ' — ', sentence(f.message || f.rule))))];
 }
 
 export function verdict(res, a) {

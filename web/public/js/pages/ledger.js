@@ -121,7 +121,8 @@ function bundleSection(el, trust) {
     }
   }
   fill(el, zone, input,
-    h('div', { class: 'field' }, h('label', { for: 'trust-file' }, 'Trust file (optional: public keys you got elsewhere, from `customs ledger trust`)'), trustInput),
+    h('div', { class: 'field' }, h('label', { for: 'trust-file' }, 'Trust file (optional)'), trustInput,
+      h('span', { class: 'hint' }, 'Members’ public keys you got elsewhere (customs ledger trust). Without one, this server’s trust list is used.')),
     result);
 }
 

@@ -92,11 +92,16 @@ export async function render(main, params, { signal, me }) {
     let m = markers.get(p.device);
     const cls = `device seal-${p.seal || 'none'}`;
     if (!m) {
-      m = L.circleMarker([p.lat, p.lon], { radius: 5, className: cls, weight: 1.5 }).addTo(devicesG);
+      m = L.circleMarker([p.lat, p.lon], { radius: 5, className: cls, weight: 1.5 });
+      // (the element is made anew each time the layer is shown)
+      m.on('add', () => { const el = m.getElement(); if (el) { el.dataset.device = p.device; el.setAttribute('class', `${m.cls} leaflet-interactive`); } });
+      m.cls = cls;
+      m.addTo(devicesG);
       m.bindTooltip(() => deviceTip(m.pos));
       markers.set(p.device, m);
     } else {
       m.setLatLng([p.lat, p.lon]);
+      m.cls = cls;
       const el = m.getElement();
       if (el) el.setAttribute('class', `${cls} leaflet-interactive`);
     }
