@@ -52,6 +52,7 @@ test('sign in: a wrong key is refused with a sentence, the right one opens the o
   await page.keyboard.type('cst_' + 'x'.repeat(43));
   await page.keyboard.press('Enter');
   await page.getByRole('alert').filter({ hasText: 'This key was not accepted' }).waitFor();
+  await shot(page, 'sign-in-refused');
   // the refused sign-in is the one expected failed request
   assert.deepEqual(page.problems, ['console: Failed to load resource: the server responded with a status of 401 (Unauthorized)']);
   page.problems.length = 0;

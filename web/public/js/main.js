@@ -133,6 +133,8 @@ async function route() {
   cleanup = () => { ac.abort(); if (typeof pageCleanup === 'function') pageCleanup(); };
   try {
     pageCleanup = await mod.render(main, { rest, query }, { ...ctx, signal: ac.signal, navigate });
+    // left before it finished loading: its cleanup ran without the page's part
+    if (gen !== generation && typeof pageCleanup === 'function') pageCleanup();
   } catch (err) {
     if (err && err.name === 'AbortError') return;
     if (gen !== generation) return;

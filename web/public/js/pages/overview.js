@@ -77,6 +77,10 @@ async function ledgerCard(el, signal) {
     if (m) { fill(el, m); return; }
     throw err;
   }
+  if (!l.tree_size) {
+    fill(el, empty('The ledger has no entries yet: it starts with `customs ledger init` (or `customs ledger demo`).'));
+    return;
+  }
   const cp = l.checkpoint;
   const findings = Object.entries(l.findings_by_severity || {});
   fill(el,
