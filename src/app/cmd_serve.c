@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "declare.h"
 #include "http.h"
+#include "ledger.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -145,14 +146,17 @@ int app_cmd_serve(int argc, char **argv)
         return app_fail("serve", "%s", err);
     }
     decl_service *decl = decl_service_new(s);
+    ledger *lg = decl ? ledger_new(s, decl) : NULL; /* adds declaration hooks: before routes */
     http_set_auth(srv, auth_lookup, s);
-    cx_err e = decl ? CX_OK : CX_ENOMEM;
+    cx_err e = decl && lg ? CX_OK : CX_ENOMEM;
     if (!e)
         e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
     if (!e)
         e = http_route(srv, "GET", "/metrics", 0, h_metrics, srv);
     if (!e)
         e = decl_routes(decl, srv);
+    if (!e)
+        e = ledger_routes(lg, srv);
     http_add_metrics(srv, serve__store_metrics, s);
     if (!e)
         e = http_server_start(srv, err, sizeof err);
@@ -160,6 +164,7 @@ int app_cmd_serve(int argc, char **argv)
         snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
     if (e) {
         http_server_free(srv);
+        ledger_free(lg);
         decl_service_free(decl);
         store_free(s);
         return app_fail("serve", "%s", err);
@@ -185,8 +190,9 @@ int app_cmd_serve(int argc, char **argv)
     cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_drain(srv, 10000);
     http_server_free(srv);
+    store_free(s); /* flushes the write queue: ledger jobs still use the services */
+    ledger_free(lg);
     decl_service_free(decl);
-    store_free(s); /* flushes the write queue */
     cx_log(CX_LOG_INFO, "stopped cleanly");
     return 0;
 }

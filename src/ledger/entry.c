@@ -78,10 +78,6 @@ cx_err ledger__entry_from_json(json_t *doc, lentry **out, json_t *problems)
                 break;
             }
     }
-    if (e->type != LT_INIT && e->nsigs == 0) {
-        entry__problem(problems, "/signatures", "at least one signature is required");
-        ok = false;
-    }
     if (!ok) {
         ledger__entry_free(e);
         return CX_EINVAL;

@@ -204,9 +204,14 @@ cx_err ledger_checkpoint_latest(ledger *lg, json_t **out);
  * Commitment to one field: SHA-256("customs.ledger.field.v1" 0x00 || salt ||
  * name || 0x00 || JCS(value)), hex. */
 /* Builds the body of a declaration.anchor for a stored declaration: a
- * salted commitment per leaf field. *salts maps each field's JSON Pointer to
- * its base64 salt. Both returned objects are owned by the caller. */
+ * salted commitment per leaf field (all but status, risk and inspection,
+ * which change after lodging). *salts maps each field's JSON Pointer to
+ * {"salt": base64, "value": the value}. Both objects are the caller's. */
 cx_err ledger_anchor_body(const json_t *declaration, json_t **body, json_t **salts);
+/* The same for a parcel.manifest: one commitment per parcel object, named
+ * "/parcels/<i>". */
+cx_err ledger_parcels_body(const char *manifest_id, const json_t *parcels, json_t **body,
+                           json_t **salts);
 /* Keeps the salts of entry index in this node's salt store (the owner's). */
 cx_err ledger_salts_put(ledger *lg, int64_t index, const json_t *salts);
 /* Deletes salts (all of the entry's if name is NULL): the hidden values can

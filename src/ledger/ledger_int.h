@@ -149,6 +149,10 @@ void ledger__reg_free(lreg *r);
 const lreg_org *ledger__reg_org(const lreg *r, const char *org);
 const lreg_key *ledger__reg_key(const lreg *r, const uint8_t pk[32]);
 int ledger__reg_gov(const lreg *r, const uint8_t pk[32]); /* index or -1 */
+cx_err ledger__reg_add_org(lreg *r, const char *org, lrole role, int64_t idx);
+cx_err ledger__reg_add_key(lreg *r, const char *org, const uint8_t pk[32], int64_t added,
+                           int64_t revoked);
+void ledger__reg_revoke_key(lreg *r, const uint8_t pk[32], int64_t idx);
 void ledger__policy_defaults(lpolicy p[LT__COUNT]);
 bool ledger__policy_parse(const json_t *j, lpolicy *p);
 json_t *ledger__policy_json(const lpolicy *p);
@@ -208,16 +212,18 @@ int64_t ledger__tree_size(store_conn *c);
 cx_err ledger__frontier_load(store_conn *c, ledger_frontier *f);
 
 /* ---- findings ----------------------------------------------------------------------------- */
-typedef struct lfinding_ctx lfinding_ctx;
 /* Runs the cross-document checks an accepted entry triggers; appends each
  * new finding (as the API shows it) to out. decl is the declaration the
  * entry names, read before the writer (NULL if not stored here). */
 cx_err ledger__findings_entry(ledger *lg, store_conn *w, const lentry *e, int64_t idx,
                               const json_t *decl, json_t *out);
-cx_err ledger__finding_insert(store_conn *w, const char *rule, const char *severity,
-                              const char *decl_id, int64_t idx, const char *subject,
-                              const char *message, json_t *details, json_t *out,
-                              bool raise_lane);
+/* Records a finding once per (rule, declaration, subject); raises the
+ * declaration's lane (red for high, yellow for medium). details is stolen.
+ * New findings are appended to out (may be NULL) as the API shows them. */
+cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rule,
+                              const char *severity, const char *decl_id, int64_t idx,
+                              const char *subject, const char *message, json_t *details,
+                              json_t *out);
 extern const decl_hooks ledger__decl_hooks_template;
 
 /* ---- the service -------------------------------------------------------------------------- */
@@ -254,6 +260,16 @@ struct ledger {
 /* "origin\nsize\nbase64(root)\n" */
 void ledger__checkpoint_text(const char *origin, uint64_t size, const uint8_t root[32],
                              char *out, size_t cap);
+
+bool ledger__key_valid_at_size(int64_t added, int64_t revoked, int64_t size);
+/* Splits a checkpoint note into its text (up to the last blank line), the
+ * three lines it starts with, and the signature lines (*sigs). */
+bool ledger__note_parse(const char *note, char *text, size_t textcap, uint64_t *size,
+                        uint8_t root[32], char origin[LEDGER_ORIGIN_MAX + 1], const char **sigs);
+/* Reads one "— name base64\n" line at *p (68-byte Ed25519 blobs only). */
+bool ledger__note_sig_next(const char **p, char name[CX_ORG_MAX + 1], uint8_t blob[68]);
+bool ledger__note_sig_verify(const char *name, const uint8_t pk[32], const uint8_t blob[68],
+                             const char *text);
 
 /* ---- field commitments ------------------------------------------------------------------- */
 cx_err ledger__commit(const uint8_t salt[32], const char *name, const json_t *value,
