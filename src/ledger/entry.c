@@ -37,6 +37,26 @@ void ledger__entry_free(lentry *e)
     free(e);
 }
 
+/* jansson quotes the offending input in its messages, which may not be
+ * UTF-8; a JSON string must be. */
+static void entry__clean(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        if (len && i + len <= n && cx_utf8_count(s + i, len, NULL)) {
+            i += len;
+            continue;
+        }
+        s[i++] = '?';
+    }
+}
+
 static void entry__problem(json_t *problems, const char *path, const char *msg)
 {
     if (problems)
@@ -111,6 +131,7 @@ cx_err ledger__entry_decode(const char *text, size_t len, lentry **out, json_t *
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!doc) {
         snprintf(msg, msglen, "line %d, column %d: %s", je.line, je.column, je.text);
+        entry__clean(msg);
         return CX_EPARSE;
     }
     cx_err e = ledger__entry_from_json(doc, out, problems);
@@ -134,6 +155,29 @@ cx_err ledger__entry_check_sigs(const lentry *e, json_t *problems)
                        "was made with another key");
         r = CX_ECRYPTO;
     }
+    return r;
+}
+
+cx_err ledger_entry_decode(const char *text, size_t len, json_t *problems, char **canonical,
+                           size_t *canonical_len, uint8_t entry_hash[32], uint8_t leaf_hash[32])
+{
+    lentry *e = NULL;
+    char msg[200];
+    *canonical = NULL;
+    cx_err r = ledger__entry_decode(text, len, &e, problems, msg, sizeof msg);
+    if (r == CX_EPARSE || r == CX_ETOOBIG)
+        entry__problem(problems, "", msg);
+    if (r == CX_OK)
+        r = ledger__entry_check_sigs(e, problems);
+    if (r == CX_OK) {
+        *canonical = e->canon;
+        if (canonical_len)
+            *canonical_len = e->canon_len;
+        e->canon = NULL;
+        memcpy(entry_hash, e->entry_hash, 32);
+        memcpy(leaf_hash, e->leaf_hash, 32);
+    }
+    ledger__entry_free(e);
     return r;
 }
 

@@ -112,6 +112,16 @@ void ledger_note_sign(const char *name, const ledger_key *key, const char *text,
 cx_err ledger_sign(const char *text, size_t len, const ledger_key *key, const char *org,
                    char **out, char *err, size_t errlen);
 
+/* Decodes and checks an entry without a ledger: the envelope and body
+ * rules, the canonical form, the signing and leaf hashes, and each signature
+ * against its own key (not whether that key is registered: that needs the
+ * ledger's state). On success *canonical is the RFC 8785 text (caller frees).
+ * Returns CX_EPARSE (not JSON), CX_EINVAL (problems name each rule broken),
+ * CX_ETOOBIG or CX_ECRYPTO (a signature does not verify). problems may be
+ * NULL. */
+cx_err ledger_entry_decode(const char *text, size_t len, json_t *problems, char **canonical,
+                           size_t *canonical_len, uint8_t entry_hash[32], uint8_t leaf_hash[32]);
+
 /* ---- the service --------------------------------------------------------------- */
 typedef struct ledger ledger;
 
