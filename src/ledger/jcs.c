@@ -313,11 +313,17 @@ static cx_err jcs__value_out(const json_t *v, cx_buf *out, int depth)
     case JSON_FALSE: return cx_buf_append(out, "false", 5);
     case JSON_INTEGER: {
         json_int_t i = json_integer_value(v);
-        /* I-JSON: beyond 2^53 a double cannot hold the integer exactly, and
-         * canonicalising would silently change the value. */
-        if (i > LEDGER_MAX_SAFE_INT || i < -LEDGER_MAX_SAFE_INT)
-            return CX_EINVAL;
         int len = snprintf(num, sizeof num, "%lld", (long long)i);
+        if (i > LEDGER_MAX_SAFE_INT || i < -LEDGER_MAX_SAFE_INT) {
+            /* JCS numbers are doubles. Beyond 2^53 an integer keeps its
+             * canonical form only if it is already what ECMAScript writes
+             * for the nearest double (20000000000000000 is; 9007199254740993
+             * is not): anything else would be signed as another value. */
+            char as_double[LEDGER_NUMBER_MAX];
+            ledger_jcs_number((double)i, as_double);
+            if (strcmp(as_double, num) != 0)
+                return CX_EINVAL;
+        }
         return cx_buf_append(out, num, (size_t)len);
     }
     case JSON_REAL: {

@@ -36,7 +36,9 @@
 
 /* ---- RFC 8785 canonical JSON ---------------------------------------------------
  * Appends the canonical form of v. CX_EINVAL for values with no canonical
- * form (non-finite numbers, integers beyond ±2^53 that a double cannot hold);
+ * form (non-finite numbers) and for integers beyond ±2^53 whose canonical
+ * form would differ from how they were written (9007199254740993 would
+ * become ...992);
  * CX_ETOOBIG past 64 levels of nesting or out's cap. */
 cx_err ledger_jcs(const json_t *v, cx_buf *out);
 /* ECMAScript Number.prototype.toString of a finite double; returns the

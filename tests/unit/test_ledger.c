@@ -147,6 +147,22 @@ static void test_jcs_numbers(void **state)
     json_t *big = json_integer(9007199254740993LL);
     assert_int_equal(ledger_jcs(big, &b), CX_EINVAL);
     json_decref(big);
+    /* large integers that are their own canonical form are kept */
+    static const long long fixed[] = {20000000000000000LL, 1152921504606847000LL,
+                                      -9007199254740994LL};
+    for (size_t i = 0; i < 3; i++) {
+        cx_buf_reset(&b);
+        big = json_integer(fixed[i]);
+        assert_int_equal(ledger_jcs(big, &b), CX_OK);
+        char want[32];
+        snprintf(want, sizeof want, "%lld", fixed[i]);
+        assert_string_equal(b.data, want);
+        json_decref(big);
+    }
+    cx_buf_reset(&b);
+    big = json_integer(1152921504606846976LL); /* 2^60: ECMAScript writes ...847000 */
+    assert_int_equal(ledger_jcs(big, &b), CX_EINVAL);
+    json_decref(big);
     json_decref(inf);
     cx_buf_free(&b);
 }
