@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -387,7 +388,7 @@ int main(int argc, char **argv)
 
     double raw_before = raw_rate(2, 2.0);
     uint64_t total_sigs = 0, total_bytes = 0, done = 0;
-    double timed = 0;
+    double timed = 0, cpu = 0;
     window w = {.inflight = 0};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
@@ -406,6 +407,8 @@ int main(int argc, char **argv)
         total_bytes += ch.bytes;
         _Atomic uint64_t next = 0;
         submitter sub = {lg, &ch, &w, (int)window_size, &next};
+        struct rusage ru0, ru1;
+        getrusage(RUSAGE_SELF, &ru0);
         int64_t t0 = cx_mono_us();
         for (int i = 0; i < threads; i++)
             pthread_create(&th[i], NULL, submit_worker, &sub);
@@ -416,6 +419,11 @@ int main(int argc, char **argv)
             pthread_cond_wait(&w.cv, &w.mu);
         pthread_mutex_unlock(&w.mu);
         timed += (double)(cx_mono_us() - t0) / 1e6;
+        getrusage(RUSAGE_SELF, &ru1);
+        cpu += (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+                        ru0.ru_stime.tv_sec) +
+               (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+                        ru0.ru_stime.tv_usec) / 1e6;
         for (uint64_t i = 0; i < ch.n; i++)
             free(ch.text[i]);
         free(ch.text);
@@ -432,6 +440,8 @@ int main(int argc, char **argv)
     double sigs_per_entry = (double)total_sigs / (double)done;
     printf("appended:             %llu accepted, %llu rejected, %.1f s\n", (unsigned long long)ok,
            (unsigned long long)bad, timed);
+    printf("cpu while appending:  %.2f cores busy (%.1f us of CPU per entry)\n", cpu / timed,
+           cpu / (double)done * 1e6);
     printf("entry size:           %.0f bytes on average, %.2f signatures per entry\n",
            (double)total_bytes / (double)done, sigs_per_entry);
     printf("commits:              %llu (%.1f entries per fsync)\n",

@@ -87,11 +87,19 @@ cx_err ledger__entry_from_json(json_t *doc, lentry **out, json_t *problems)
     {
         lsig *g = &e->sigs[e->nsigs++];
         snprintf(g->org, sizeof g->org, "%s", json_string_value(json_object_get(s, "org")));
-        ledger__b64_decode(json_string_value(json_object_get(s, "key")), g->pk, 32);
-        ledger__b64_decode(json_string_value(json_object_get(s, "sig")), g->sig, 64);
+        char p[64];
+        if (!ledger__b64_decode(json_string_value(json_object_get(s, "key")), g->pk, 32)) {
+            snprintf(p, sizeof p, "/signatures/%zu/key", i);
+            entry__problem(problems, p, "must be an Ed25519 public key: base64 of 32 bytes");
+            ok = false;
+        }
+        if (!ledger__b64_decode(json_string_value(json_object_get(s, "sig")), g->sig, 64)) {
+            snprintf(p, sizeof p, "/signatures/%zu/sig", i);
+            entry__problem(problems, p, "must be an Ed25519 signature: base64 of 64 bytes");
+            ok = false;
+        }
         for (size_t k = 0; k + 1 < e->nsigs; k++)
             if (memcmp(e->sigs[k].pk, g->pk, 32) == 0) {
-                char p[64];
                 snprintf(p, sizeof p, "/signatures/%zu/key", i);
                 entry__problem(problems, p, "this key has already signed the entry");
                 ok = false;

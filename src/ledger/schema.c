@@ -20,6 +20,7 @@ typedef enum {
     S_HEX32,     /* 64 lowercase hex digits */
     S_KEY,       /* base64 of 32 bytes */
     S_SIG,       /* base64 of 64 bytes */
+    S_STRING,    /* any string; checked by the caller */
     S_AMOUNT,    /* number in (0, max] */
     S_INT,       /* integer in [min, max] */
     S_ENUM,      /* one of enums */
@@ -293,6 +294,9 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
             sc__add(c, path, "must be an Ed25519 signature: base64 of 64 bytes");
         return;
     }
+    case S_STRING:
+        sc__str(c, v, path);
+        return;
     case S_AMOUNT: {
         if (!json_is_number(v)) {
             sc__add(c, path, "must be a number");
@@ -534,8 +538,9 @@ bool ledger__body_validate(ltype t, const json_t *body, json_t *problems, const 
     return c.count == 0;
 }
 
-static const sfield sig_fields[] = {F("org", S_ORG, true), F("key", S_KEY, true),
-                                    F("sig", S_SIG, true), END};
+/* key and sig are decoded (once) by the entry decoder */
+static const sfield sig_fields[] = {F("org", S_ORG, true), F("key", S_STRING, true),
+                                    F("sig", S_STRING, true), END};
 
 /* The envelope around the body; body and signatures are checked by the
  * caller (they need the type and the decoded keys). */

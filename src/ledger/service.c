@@ -169,26 +169,6 @@ ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, led
     p->e = e;
     p->done = done;
     p->arg = arg;
-    /* A replay is refused here already when it is committed; the writer
-     * checks again for one still in flight. */
-    store_conn *c = store_reader(lg->s);
-    sqlite3_stmt *st =
-        c ? store_stmt(c, "SELECT idx FROM ledger_entries WHERE entry_hash=?1") : NULL;
-    if (st) {
-        sqlite3_bind_blob(st, 1, e->entry_hash, 32, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            char m[160];
-            snprintf(m, sizeof m, "this entry is already on the ledger at index %lld",
-                     (long long)sqlite3_column_int64(st, 0));
-            res__set(res, 409, "duplicate_entry", m,
-                     json_pack("[{s:s,s:s}]", "path", "", "message", m));
-        }
-        sqlite3_reset(st);
-    }
-    if (res->status) {
-        pending__free(p);
-        return NULL;
-    }
     p->decl = pending__declaration(lg, e);
     if (p->decl && e->type == LT_DECL_ANCHOR) {
         /* Only the declarant may anchor a declaration lodged here. */
@@ -263,14 +243,33 @@ static cx_err svc__job(store_conn *w, void *arg)
         res__set(&p->res, 503, "unavailable", "the ledger state could not be loaded", NULL);
         return err;
     }
-    sqlite3_stmt *st = store_stmt(w, "SELECT idx FROM ledger_entries WHERE entry_hash=?1");
+    /* The leaf goes in first: its unique signing hash refuses a replay
+     * before any rule runs, and a rejection below rolls it back. */
+    int64_t idx = (int64_t)lg->tree.size;
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO ledger_entries(idx, entry_hash, leaf_hash, type, "
+                                     "org, entry, received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!st)
         return CX_EDB;
-    sqlite3_bind_blob(st, 1, e->entry_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, idx);
+    sqlite3_bind_blob(st, 2, e->entry_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, e->leaf_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ledger__type_names[e->type], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, e->canon, (int)e->canon_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    int64_t dup = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
-    if (dup >= 0) {
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        st = store_stmt(w, "SELECT idx FROM ledger_entries WHERE entry_hash=?1");
+        int64_t dup = -1;
+        if (st) {
+            sqlite3_bind_blob(st, 1, e->entry_hash, 32, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW)
+                dup = sqlite3_column_int64(st, 0);
+            sqlite3_reset(st);
+        }
         char m[160];
         snprintf(m, sizeof m, "this entry is already on the ledger at index %lld",
                  (long long)dup);
@@ -278,7 +277,10 @@ static cx_err svc__job(store_conn *w, void *arg)
                  json_pack("[{s:s,s:s}]", "path", "", "message", m));
         return CX_EEXIST;
     }
-    int64_t idx = (int64_t)lg->tree.size;
+    if (rc != SQLITE_DONE) {
+        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
+        return CX_EDB;
+    }
     lconn c = {.sc = w};
     lapply a = {.c = &c, .reg = lg->reg, .e = e, .idx = idx, .serving = true};
     err = ledger__apply(&a);
@@ -290,25 +292,6 @@ static cx_err svc__job(store_conn *w, void *arg)
     if (err != CX_OK) {
         res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
         return err;
-    }
-    char now[32];
-    cx_rfc3339_format(cx_now_us(), now);
-    st = store_stmt(w, "INSERT INTO ledger_entries(idx, entry_hash, leaf_hash, type, org, entry, "
-                       "received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, idx);
-    sqlite3_bind_blob(st, 2, e->entry_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, e->leaf_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, ledger__type_names[e->type], -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, e->org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, e->canon, (int)e->canon_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
-        return CX_EDB;
     }
     ledger_frontier next = lg->tree;
     err = ledger_frontier_append(&next, e->leaf_hash, svc__emit_node, w);
