@@ -388,7 +388,7 @@ int main(int argc, char **argv)
 
     double raw_before = raw_rate(2, 2.0);
     uint64_t total_sigs = 0, total_bytes = 0, done = 0;
-    double timed = 0, cpu = 0;
+    double timed = 0, cpu = 0, sys = 0;
     window w = {.inflight = 0};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
@@ -420,10 +420,12 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&w.mu);
         timed += (double)(cx_mono_us() - t0) / 1e6;
         getrusage(RUSAGE_SELF, &ru1);
-        cpu += (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-                        ru0.ru_stime.tv_sec) +
-               (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                        ru0.ru_stime.tv_usec) / 1e6;
+        double us = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+                    (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6;
+        double sy = (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                    (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+        cpu += us + sy;
+        sys += sy;
         for (uint64_t i = 0; i < ch.n; i++)
             free(ch.text[i]);
         free(ch.text);
@@ -440,8 +442,9 @@ int main(int argc, char **argv)
     double sigs_per_entry = (double)total_sigs / (double)done;
     printf("appended:             %llu accepted, %llu rejected, %.1f s\n", (unsigned long long)ok,
            (unsigned long long)bad, timed);
-    printf("cpu while appending:  %.2f cores busy (%.1f us of CPU per entry)\n", cpu / timed,
-           cpu / (double)done * 1e6);
+    printf("cpu while appending:  %.2f cores busy, %.1f us of CPU per entry (%.1f us in the "
+           "kernel)\n",
+           cpu / timed, cpu / (double)done * 1e6, sys / (double)done * 1e6);
     printf("entry size:           %.0f bytes on average, %.2f signatures per entry\n",
            (double)total_bytes / (double)done, sigs_per_entry);
     printf("commits:              %llu (%.1f entries per fsync)\n",
