@@ -202,7 +202,8 @@ static void *gen_worker(void *arg)
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int inflight;
+    int inflight, low; /* submitters wait for inflight to fall to low */
+    int waiting;
     _Atomic uint64_t ok, bad;
 } window;
 
@@ -215,7 +216,9 @@ static void on_done(void *arg, ledger_result *res)
         fprintf(stderr, "bench: rejected %u %s: %s\n", res->status, res->code, res->message);
     pthread_mutex_lock(&w->mu);
     w->inflight--;
-    pthread_cond_broadcast(&w->cv);
+    /* wake submitters in bulk, like a client with a window, not per entry */
+    if (w->waiting && w->inflight <= w->low)
+        pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -233,8 +236,12 @@ static void *submit_worker(void *arg)
     uint64_t i;
     while ((i = atomic_fetch_add(s->next, 1)) < s->c->n) {
         pthread_mutex_lock(&s->w->mu);
-        while (s->w->inflight >= s->max_inflight)
-            pthread_cond_wait(&s->w->cv, &s->w->mu);
+        if (s->w->inflight >= s->max_inflight) {
+            s->w->waiting++;
+            while (s->w->inflight > s->w->low)
+                pthread_cond_wait(&s->w->cv, &s->w->mu);
+            s->w->waiting--;
+        }
         s->w->inflight++;
         pthread_mutex_unlock(&s->w->mu);
         const char *t = s->c->text[i];
@@ -389,7 +396,7 @@ int main(int argc, char **argv)
     double raw_before = raw_rate(2, 2.0);
     uint64_t total_sigs = 0, total_bytes = 0, done = 0;
     double timed = 0, cpu = 0, sys = 0;
-    window w = {.inflight = 0};
+    window w = {.inflight = 0, .low = (int)window_size / 2};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     store_stats st0;
@@ -415,8 +422,12 @@ int main(int argc, char **argv)
         for (int i = 0; i < threads; i++)
             pthread_join(th[i], NULL);
         pthread_mutex_lock(&w.mu);
+        w.low = 0;
+        w.waiting++;
         while (w.inflight > 0)
             pthread_cond_wait(&w.cv, &w.mu);
+        w.waiting--;
+        w.low = (int)window_size / 2;
         pthread_mutex_unlock(&w.mu);
         timed += (double)(cx_mono_us() - t0) / 1e6;
         getrusage(RUSAGE_SELF, &ru1);

@@ -182,7 +182,10 @@ const char *ledger_pending_bytes(const ledger_pending *p, size_t *len);
 /* Queues the state transition and append on the writer. */
 cx_err ledger_pending_append(ledger *lg, ledger_pending *p);
 
-/* ---- reads ------------------------------------------------------------------------ */
+/* ---- reads ------------------------------------------------------------------------
+ * On this thread's read connection. JSON results (*out) belong to the
+ * caller (json_decref). CX_ENOTFOUND for an unknown index, CX_EINVAL for
+ * sizes outside 1..ledger_size(). */
 int64_t ledger_size(ledger *lg);
 /* {"index","type","org","leaf_hash","entry_hash","received_at","canonical","entry"} */
 cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out);
@@ -209,7 +212,8 @@ void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_gov
  * its signatures (caller frees). */
 cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, char *err,
                               size_t errlen);
-/* The latest checkpoint as the API shows it; CX_ENOTFOUND if none. */
+/* The latest checkpoint as the API shows it (*out: caller decrefs);
+ * CX_ENOTFOUND if none. */
 cx_err ledger_checkpoint_latest(ledger *lg, json_t **out);
 
 /* ---- privacy: anchors, salts, bundles --------------------------------------------------
@@ -230,11 +234,13 @@ cx_err ledger_salts_put(ledger *lg, int64_t index, const json_t *salts);
  * no longer be proven. *deleted counts them. */
 cx_err ledger_salts_erase(ledger *lg, int64_t index, const char *name, int64_t *deleted);
 /* A disclosure bundle revealing the named fields of entry index with their
- * salts, an inclusion proof and the latest cosigned checkpoint. */
+ * salts, an inclusion proof and the latest cosigned checkpoint (*out: caller
+ * decrefs). CX_ESTATE if no checkpoint covers the entry, CX_ENOTFOUND if a
+ * field has no salt here. */
 cx_err ledger_bundle(ledger *lg, int64_t index, const char *const *names, size_t n,
                      json_t **out, char *err, size_t errlen);
 /* The trust file of this ledger: origin and every member's current public
- * keys. */
+ * keys (*out: caller decrefs). */
 cx_err ledger_trust(ledger *lg, json_t **out);
 /* Verifies a bundle offline with nothing but a trust file. Writes a one-line
  * report (what was proven, or the first failure) into report. */

@@ -453,11 +453,32 @@ static json_t *svc__hex_array(uint8_t (*path)[32], size_t n)
     return a;
 }
 
+/* One read transaction for the O(log n) lookups of a proof: one snapshot,
+ * one acquisition of SQLite's locks instead of one per lookup. */
+static cx_err svc__read_begin(store_conn *c)
+{
+    return store_exec(c, "BEGIN");
+}
+
+static void svc__read_end(store_conn *c)
+{
+    store_exec(c, "COMMIT");
+}
+
+static cx_err svc__proof(store_conn *c, int64_t index, int64_t size, json_t **out);
+
 cx_err ledger_proof(ledger *lg, int64_t index, int64_t size, json_t **out)
 {
     store_conn *c = store_reader(lg->s);
-    if (!c)
+    if (!c || svc__read_begin(c) != CX_OK)
         return CX_EDB;
+    cx_err e = svc__proof(c, index, size, out);
+    svc__read_end(c);
+    return e;
+}
+
+static cx_err svc__proof(store_conn *c, int64_t index, int64_t size, json_t **out)
+{
     int64_t have = ledger__tree_size(c);
     if (have < 0)
         return CX_EDB;
@@ -479,11 +500,20 @@ cx_err ledger_proof(ledger *lg, int64_t index, int64_t size, json_t **out)
     return *out ? CX_OK : CX_ENOMEM;
 }
 
+static cx_err svc__consistency(store_conn *c, int64_t from, int64_t to, json_t **out);
+
 cx_err ledger_consistency(ledger *lg, int64_t from, int64_t to, json_t **out)
 {
     store_conn *c = store_reader(lg->s);
-    if (!c)
+    if (!c || svc__read_begin(c) != CX_OK)
         return CX_EDB;
+    cx_err e = svc__consistency(c, from, to, out);
+    svc__read_end(c);
+    return e;
+}
+
+static cx_err svc__consistency(store_conn *c, int64_t from, int64_t to, json_t **out)
+{
     int64_t have = ledger__tree_size(c);
     if (have < 0)
         return CX_EDB;
@@ -502,17 +532,18 @@ cx_err ledger_consistency(ledger *lg, int64_t from, int64_t to, json_t **out)
 cx_err ledger_root(ledger *lg, int64_t size, uint8_t out[32])
 {
     store_conn *c = store_reader(lg->s);
-    if (!c)
+    if (!c || svc__read_begin(c) != CX_OK)
         return CX_EDB;
     int64_t have = ledger__tree_size(c);
+    cx_err e = CX_OK;
     if (size < 0 || size > have)
-        return CX_EINVAL;
-    if (size == 0) {
+        e = CX_EINVAL;
+    else if (size == 0)
         crypto_hash_sha256(out, NULL, 0);
-        return CX_OK;
-    }
-    cx_err e = ledger_tree_hash(ledger__node_read, c, 0, (uint64_t)size, out);
-    return e == CX_ENOTFOUND ? CX_EDB : e;
+    else if ((e = ledger_tree_hash(ledger__node_read, c, 0, (uint64_t)size, out)) == CX_ENOTFOUND)
+        e = CX_EDB;
+    svc__read_end(c);
+    return e;
 }
 
 /* ---- genesis ------------------------------------------------------------------------------ */
