@@ -252,6 +252,11 @@ struct ledger {
     int64_t data_version;
     ledger_frontier tree;
     lreg *reg;
+    /* the replay set: first 8 bytes of every signing hash on the log and
+     * its index (open addressing; a match is confirmed against the row) */
+    uint64_t *seen_key;
+    int64_t *seen_idx;
+    size_t seen_cap, seen_n;
     /* counters */
     _Atomic uint64_t n_accepted, n_rejected, n_findings;
 };

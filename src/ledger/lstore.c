@@ -38,8 +38,11 @@
 
 static const store_migration ledger_migrations[] = {
     {1,
-     /* the log: canonical entries (the leaf data) and the tree's nodes */
-     "CREATE TABLE ledger_entries(idx INTEGER PRIMARY KEY, entry_hash BLOB NOT NULL UNIQUE,"
+     /* the log: canonical entries (the leaf data) and the tree's nodes.
+      * entry_hash (the signing hash) is unique, enforced by the writer's
+      * replay set: an index over random hashes would cost a random page
+      * write per append. */
+     "CREATE TABLE ledger_entries(idx INTEGER PRIMARY KEY, entry_hash BLOB NOT NULL,"
      " leaf_hash BLOB NOT NULL, type TEXT NOT NULL, org TEXT NOT NULL, entry TEXT NOT NULL,"
      " received_at TEXT NOT NULL);"
      "CREATE INDEX ledger_entries_type ON ledger_entries(type, idx);"

@@ -78,6 +78,8 @@ void ledger_free(ledger *lg)
 {
     if (!lg)
         return;
+    free(lg->seen_key);
+    free(lg->seen_idx);
     ledger__reg_free(lg->reg);
     free(lg);
 }
@@ -196,6 +198,92 @@ const char *ledger_pending_bytes(const ledger_pending *p, size_t *len)
 
 /* ---- the writer job ------------------------------------------------------------------------- */
 
+/* ---- the replay set (writer thread) ------------------------------------------------------- */
+
+static uint64_t seen__key(const uint8_t h[32])
+{
+    uint64_t k;
+    memcpy(&k, h, 8);
+    return k | 1; /* 0 marks an empty slot */
+}
+
+static cx_err seen__put(ledger *lg, const uint8_t h[32], int64_t idx)
+{
+    if ((lg->seen_n + 1) * 2 > lg->seen_cap) {
+        size_t cap = lg->seen_cap ? lg->seen_cap * 2 : 1024;
+        uint64_t *k = calloc(cap, sizeof *k);
+        int64_t *v = calloc(cap, sizeof *v);
+        if (!k || !v) {
+            free(k);
+            free(v);
+            return CX_ENOMEM;
+        }
+        for (size_t i = 0; i < lg->seen_cap; i++) {
+            if (!lg->seen_key[i])
+                continue;
+            size_t j = (size_t)(lg->seen_key[i] * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
+            while (k[j])
+                j = (j + 1) & (cap - 1);
+            k[j] = lg->seen_key[i];
+            v[j] = lg->seen_idx[i];
+        }
+        free(lg->seen_key);
+        free(lg->seen_idx);
+        lg->seen_key = k;
+        lg->seen_idx = v;
+        lg->seen_cap = cap;
+    }
+    uint64_t key = seen__key(h);
+    size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 20) & (lg->seen_cap - 1);
+    while (lg->seen_key[j])
+        j = (j + 1) & (lg->seen_cap - 1);
+    lg->seen_key[j] = key;
+    lg->seen_idx[j] = idx;
+    lg->seen_n++;
+    return CX_OK;
+}
+
+/* The index of the entry with signing hash h, or -1. */
+static int64_t seen__find(ledger *lg, store_conn *w, const uint8_t h[32])
+{
+    if (!lg->seen_cap)
+        return -1;
+    uint64_t key = seen__key(h);
+    size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 20) & (lg->seen_cap - 1);
+    for (; lg->seen_key[j]; j = (j + 1) & (lg->seen_cap - 1)) {
+        if (lg->seen_key[j] != key)
+            continue;
+        /* 64 bits match: compare the whole hash as stored */
+        sqlite3_stmt *st = store_stmt(w, "SELECT entry_hash FROM ledger_entries WHERE idx=?1");
+        if (!st)
+            return -2;
+        sqlite3_bind_int64(st, 1, lg->seen_idx[j]);
+        bool same = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32 &&
+                    memcmp(sqlite3_column_blob(st, 0), h, 32) == 0;
+        sqlite3_reset(st);
+        if (same)
+            return lg->seen_idx[j];
+    }
+    return -1;
+}
+
+/* Adds the signing hashes of entries from index `from` on. */
+static cx_err seen__load(ledger *lg, store_conn *w, int64_t from)
+{
+    sqlite3_stmt *st =
+        store_stmt(w, "SELECT idx, entry_hash FROM ledger_entries WHERE idx >= ?1 ORDER BY idx");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, from);
+    cx_err e = CX_OK;
+    int rc;
+    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (sqlite3_column_bytes(st, 1) == 32)
+            e = seen__put(lg, sqlite3_column_blob(st, 1), sqlite3_column_int64(st, 0));
+    sqlite3_reset(st);
+    return e;
+}
+
 /* Writer-thread state follows the database: reloaded on first use, after a
  * failed commit, and when another process (a CLI next to the server) has
  * committed in the meantime. */
@@ -210,10 +298,25 @@ static cx_err svc__refresh(ledger *lg, store_conn *w)
         return CX_OK;
     lconn c = {.sc = w};
     cx_err e = ledger__reg_load(&c, lg->reg);
+    int64_t known = (int64_t)lg->tree.size;
+    if (!lg->loaded || lg->stale) {
+        /* memory may hold what a failed commit lost: start over */
+        free(lg->seen_key);
+        free(lg->seen_idx);
+        lg->seen_key = NULL;
+        lg->seen_idx = NULL;
+        lg->seen_cap = lg->seen_n = 0;
+        known = 0;
+    }
     if (e == CX_OK)
         e = ledger__frontier_load(w, &lg->tree);
-    if (e != CX_OK)
+    /* entries are only ever appended: another process added [known, size) */
+    if (e == CX_OK)
+        e = seen__load(lg, w, known);
+    if (e != CX_OK) {
+        lg->stale = true;
         return e;
+    }
     lg->loaded = true;
     lg->stale = false;
     lg->data_version = dv;
@@ -243,8 +346,17 @@ static cx_err svc__job(store_conn *w, void *arg)
         res__set(&p->res, 503, "unavailable", "the ledger state could not be loaded", NULL);
         return err;
     }
-    /* The leaf goes in first: its unique signing hash refuses a replay
-     * before any rule runs, and a rejection below rolls it back. */
+    int64_t dup = seen__find(lg, w, e->entry_hash);
+    if (dup < -1)
+        return CX_EDB;
+    if (dup >= 0) {
+        char m[160];
+        snprintf(m, sizeof m, "this entry is already on the ledger at index %lld",
+                 (long long)dup);
+        res__set(&p->res, 409, "duplicate_entry", m,
+                 json_pack("[{s:s,s:s}]", "path", "", "message", m));
+        return CX_EEXIST;
+    }
     int64_t idx = (int64_t)lg->tree.size;
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
@@ -261,22 +373,6 @@ static cx_err svc__job(store_conn *w, void *arg)
     sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        st = store_stmt(w, "SELECT idx FROM ledger_entries WHERE entry_hash=?1");
-        int64_t dup = -1;
-        if (st) {
-            sqlite3_bind_blob(st, 1, e->entry_hash, 32, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW)
-                dup = sqlite3_column_int64(st, 0);
-            sqlite3_reset(st);
-        }
-        char m[160];
-        snprintf(m, sizeof m, "this entry is already on the ledger at index %lld",
-                 (long long)dup);
-        res__set(&p->res, 409, "duplicate_entry", m,
-                 json_pack("[{s:s,s:s}]", "path", "", "message", m));
-        return CX_EEXIST;
-    }
     if (rc != SQLITE_DONE) {
         res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
         return CX_EDB;
@@ -304,6 +400,12 @@ static cx_err svc__job(store_conn *w, void *arg)
         return err;
     }
     /* Everything in SQL succeeded: memory may follow. */
+    if (seen__put(lg, e->entry_hash, idx) != CX_OK) {
+        json_decref(findings);
+        lg->stale = true;
+        res__set(&p->res, 503, "unavailable", "out of memory", NULL);
+        return CX_ENOMEM;
+    }
     if (a.commit)
         a.commit(lg->reg, e, idx);
     lg->tree = next;
