@@ -2,6 +2,7 @@
 
 #include "auth.h"
 #include "declare.h"
+#include "risk.h"
 #include "ledger.h"
 
 #include <stdio.h>
@@ -16,6 +17,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = auth_migrate(s, err, errlen);
     if (e == CX_OK)
         e = decl_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = risk_migrate(s, err, errlen);
     if (e == CX_OK)
         e = ledger_migrate(s, err, errlen);
     if (e != CX_OK) {

@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include "declare.h"
+#include "risk.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static const char help[] =
     "Options:\n"
     "  --db PATH        SQLite database file\n"
     "  --org ORG        organisation the declarations are stored for\n"
-    "  --format FMT     jsonl (one declaration per line) or csv (docs/declaration.md);\n"
+    "  --format FMT     jsonl (one declaration per line), csv (docs/declaration.md)\n"
+    "                   or kcs (KCS layout with inspection outcomes, docs/risk.md);\n"
     "                   default: from the extension (.jsonl, .ndjson, .csv)\n"
     "  --rejects FILE   write every rejected declaration, with its errors, as JSONL\n"
     "  --dry-run        validate and report only; store nothing\n"
@@ -62,12 +64,18 @@ int app_cmd_import(int argc, char **argv)
     char err[512];
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
+    risk_kcs_register();
     store *s = NULL;
     if (db && !o.dry_run && app_open_store(db, &s, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
     decl_service *d = s ? decl_service_new(s) : NULL;
+    /* imported declarations are assessed like submitted ones */
+    risk_config rcfg = {.policy = {10, 15, 2}, .score_declarations = true, .reload_ms = -1,
+                        .quiet = true};
+    risk_service *risk = d ? risk_service_new(s, d, &rcfg) : NULL;
     decl_import_result res = {0};
     cx_err e = d || o.dry_run ? decl_import(d, &o, &res, err, sizeof err) : CX_ENOMEM;
+    risk_service_free(risk);
     decl_service_free(d);
     store_free(s);
     if (e != CX_OK) {

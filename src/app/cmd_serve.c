@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "declare.h"
 #include "http.h"
+#include "risk.h"
 #include "ledger.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 static const char help[] =
     "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
     "                     [--threads N] [--port-file F] [--quiet]\n"
+    "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -24,9 +26,14 @@ static const char help[] =
     "  --listen HOST:PORT address to listen on (default 127.0.0.1:8080; port 0 = any)\n"
     "  --tls-cert FILE    PEM certificate; with --tls-key serves HTTPS\n"
     "  --tls-key FILE     PEM private key\n"
-    "  --threads N        HTTP worker threads (default: number of CPUs)\n"
+    "  --threads N        connection threads, one per simultaneous connection\n"
+    "                     (default 1024; more clients wait to be accepted)\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
     "  --quiet            no access log\n"
+    "  --inspect-rate P   percent of declarations the risk model sends red (default 10)\n"
+    "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
+    "  --explore-rate P   percent of otherwise green declarations sent red at random\n"
+    "                     so that the model keeps learning (default 2)\n"
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
@@ -79,6 +86,7 @@ typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file;
     unsigned threads;
     bool quiet;
+    risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
 } serve_opts;
 
 static int serve__parse(int argc, char **argv, serve_opts *o)
@@ -88,10 +96,14 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"inspect-rate", required_argument, NULL, 'I'},
+        {"yellow-rate", required_argument, NULL, 'Y'},
+        {"explore-rate", required_argument, NULL, 'E'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
     int64_t n;
+    double rate;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': o->db = optarg; break;
@@ -101,9 +113,19 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'p': o->port_file = optarg; break;
         case 'q': o->quiet = true; break;
         case 't':
-            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 256)
-                return app_usage("serve", "--threads must be 1 to 256");
+            if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
+                return app_usage("serve", "--threads must be 2 to 65536");
             o->threads = (unsigned)n;
+            break;
+        case 'I':
+        case 'Y':
+        case 'E':
+            if (!cx_parse_double(optarg, &rate) || rate < 0 || rate > 100)
+                return app_usage("serve", "--%s must be a percentage from 0 to 100",
+                                 c == 'I' ? "inspect-rate" : c == 'Y' ? "yellow-rate"
+                                                                      : "explore-rate");
+            *(c == 'I' ? &o->risk.inspect_rate : c == 'Y' ? &o->risk.yellow_rate
+                                                          : &o->risk.explore_rate) = rate;
             break;
         case 'h': fputs(help, stdout); return 0;
         default: return app_usage("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -118,7 +140,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
 
 int app_cmd_serve(int argc, char **argv)
 {
-    serve_opts o = {.listen = "127.0.0.1:8080"};
+    serve_opts o = {.listen = "127.0.0.1:8080", .risk = {10, 15, 2}};
     int rc = serve__parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -146,15 +168,22 @@ int app_cmd_serve(int argc, char **argv)
         return app_fail("serve", "%s", err);
     }
     decl_service *decl = decl_service_new(s);
-    ledger *lg = decl ? ledger_new(s, decl) : NULL; /* adds declaration hooks: before routes */
     http_set_auth(srv, auth_lookup, s);
-    cx_err e = decl && lg ? CX_OK : CX_ENOMEM;
+    /* risk: scores every submission (enrich hook) before it is stored */
+    risk_config rcfg = {.policy = o.risk, .score_declarations = true};
+    risk_service *risk = decl ? risk_service_new(s, decl, &rcfg) : NULL;
+    /* ledger: cross-document findings when declarations arrive (indexed
+     * hook, after risk's so that its lane raises come last) */
+    ledger *lg = decl ? ledger_new(s, decl) : NULL;
+    cx_err e = decl && risk && lg ? CX_OK : CX_ENOMEM;
     if (!e)
         e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
     if (!e)
         e = http_route(srv, "GET", "/metrics", 0, h_metrics, srv);
     if (!e)
         e = decl_routes(decl, srv);
+    if (!e)
+        e = risk_routes(risk, srv);
     if (!e)
         e = ledger_routes(lg, srv);
     http_add_metrics(srv, serve__store_metrics, s);
@@ -164,6 +193,7 @@ int app_cmd_serve(int argc, char **argv)
         snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
     if (e) {
         http_server_free(srv);
+        risk_service_free(risk);
         ledger_free(lg);
         decl_service_free(decl);
         store_free(s);
@@ -190,7 +220,8 @@ int app_cmd_serve(int argc, char **argv)
     cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_drain(srv, 10000);
     http_server_free(srv);
-    store_free(s); /* flushes the write queue: ledger jobs still use the services */
+    risk_service_free(risk); /* its workers finish their writes first */
+    store_free(s);           /* flushes the write queue: ledger jobs still use the services */
     ledger_free(lg);
     decl_service_free(decl);
     cx_log(CX_LOG_INFO, "stopped cleanly");

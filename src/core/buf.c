@@ -31,6 +31,20 @@ static cx_err buf__grow(cx_buf *b, size_t need)
     return CX_OK;
 }
 
+cx_err cx_buf_reserve(cx_buf *b, size_t n)
+{
+    if (n > b->max - b->len)
+        return CX_ETOOBIG;
+    if (b->len + n + 1 <= b->cap)
+        return CX_OK;
+    char *p = realloc(b->data, b->len + n + 1);
+    if (!p)
+        return CX_ENOMEM;
+    b->data = p;
+    b->cap = b->len + n + 1;
+    return CX_OK;
+}
+
 cx_err cx_buf_append(cx_buf *b, const void *p, size_t n)
 {
     if (n > b->max - b->len)

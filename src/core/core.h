@@ -61,6 +61,8 @@ void cx_buf_init(cx_buf *b, size_t max);
 cx_err cx_buf_append(cx_buf *b, const void *p, size_t n);
 cx_err cx_buf_puts(cx_buf *b, const char *s);
 cx_err cx_buf_printf(cx_buf *b, const char *fmt, ...) CX_PRINTF(2, 3);
+/* Makes room for n more bytes in one allocation (still within max). */
+cx_err cx_buf_reserve(cx_buf *b, size_t n);
 void cx_buf_reset(cx_buf *b); /* len = 0, memory kept */
 void cx_buf_free(cx_buf *b);  /* releases memory; buffer reusable after init */
 /* Hands the bytes to the caller (free() them); the buffer is left empty. */

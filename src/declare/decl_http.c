@@ -10,13 +10,24 @@ static bool http__may_declare(const cx_principal *p)
     return p->role == CX_ROLE_TRADER || p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN;
 }
 
+static void decl__write_free_cb(void *arg)
+{
+    decl__write_free(arg);
+}
+
 static void decl__http_done(void *arg, cx_err result)
 {
     decl_write *dw = arg;
     http_req *r = dw->req;
     if (result == CX_OK) {
-        http_reply(r, 201, "application/json", dw->text, dw->len);
-        dw->text = NULL;
+        /* the reply takes the text; without a risk member it is the stored text */
+        if (dw->text) {
+            http_reply(r, 201, "application/json", dw->text, dw->len);
+            dw->text = NULL;
+        } else {
+            http_reply(r, 201, "application/json", dw->doc_text, dw->doc_len);
+            dw->doc_text = NULL;
+        }
     } else if (result == CX_EEXIST) {
         char msg[160];
         snprintf(msg, sizeof msg, "a declaration with reference %s already exists for %s",
@@ -29,7 +40,8 @@ static void decl__http_done(void *arg, cx_err result)
         http_reply_error(r, 503, "unavailable", "the declaration could not be stored; retry",
                          NULL);
     }
-    decl__write_free(dw);
+    /* freeing the document is left to the worker: the writer is the one
+     * thread every declaration waits for */
     http_resume(r);
 }
 
@@ -60,7 +72,7 @@ static void h_create(http_req *r, void *ctx)
     }
     json_decref(problems);
     decl_write *dw;
-    cx_err e = decl__write_new(d, who, doc, &dw);
+    cx_err e = decl__write_new(d, who, doc, body, len, &dw);
     json_decref(doc);
     if (e != CX_OK) {
         http_reply_error(r, 500, "internal", cx_strerror(e), NULL);
@@ -68,10 +80,10 @@ static void h_create(http_req *r, void *ctx)
     }
     dw->req = r;
     dw->job.done = decl__http_done;
+    http_on_done(r, decl__write_free_cb, dw);
     http_defer(r);
     e = store_submit(d->store, &dw->job);
     if (e != CX_OK) {
-        decl__write_free(dw);
         http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
         http_resume(r);
     }

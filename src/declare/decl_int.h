@@ -20,7 +20,7 @@ typedef struct {
     char *doc_text;  /* JSON text stored in the doc column (no risk) */
     size_t doc_len;
     char *risk_text; /* the risk member, stored in its own column; may be NULL */
-    char *text;      /* what the API shows: doc with risk */
+    char *text;      /* what the API shows: doc with risk; NULL when no risk */
     size_t len;
     int64_t seq;
     http_req *req;         /* HTTP submissions */
@@ -31,12 +31,14 @@ typedef struct {
     json_t *extra;
 } decl_write;
 
-cx_err decl__prepare(decl_service *d, const cx_principal *who, json_t *doc);
-cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, decl_write **out);
+/* raw: the submitted JSON text if there is one (stored verbatim), else NULL. */
+cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
+                       size_t rawlen, decl_write **out);
 void decl__write_free(decl_write *dw);
 cx_err decl__insert(store_conn *w, void *arg);
-cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
-                    void *arg, decl_after_fn after, void *after_ctx, json_t *extra);
+cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
+                    size_t rawlen, decl_done_fn done, void *arg, decl_after_fn after,
+                    void *after_ctx, json_t *extra);
 cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *err,
                         size_t errlen);
 /* Appends the API form of a stored declaration: doc, risk, decorations

@@ -59,30 +59,6 @@ store *decl_service_store(decl_service *d)
     return d->store;
 }
 
-/* Turns a validated submission into the stored form: the server's members
- * (id first, then org, status and received_at after the submitted ones). */
-cx_err decl__prepare(decl_service *d, const cx_principal *who, json_t *doc)
-{
-    char id[CX_ID_LEN + 1], now[32];
-    cx_id_new(id);
-    cx_rfc3339_format(cx_now_us(), now);
-    json_t *copy = json_object();
-    if (!copy)
-        return CX_ENOMEM;
-    json_object_set_new(copy, "id", json_string(id));
-    json_object_update(copy, doc);
-    json_object_clear(doc);
-    json_object_update(doc, copy);
-    json_decref(copy);
-    json_object_set_new(doc, "org", json_string(who->org));
-    json_object_set_new(doc, "status", json_string("submitted"));
-    json_object_set_new(doc, "received_at", json_string(now));
-    for (size_t i = 0; i < d->nhooks; i++)
-        if (d->hooks[i].enrich)
-            d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
-    return CX_OK;
-}
-
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
                      const char *risk, cx_buf *out)
 {
@@ -177,28 +153,95 @@ void decl__write_free(decl_write *dw)
     free(dw);
 }
 
-/* Builds the write record; takes a reference on doc. */
-cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, decl_write **out)
+/* The stored text is the submitted JSON as the client wrote it (so every
+ * string and number is echoed exactly, and nothing is re-serialised on the
+ * hot path), followed by the server's members. Without a raw text (CSV
+ * import) the parsed document is serialised instead. */
+static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char *raw,
+                                size_t rawlen, cx_buf *out)
+{
+    cx_err e;
+    if (raw) {
+        while (rawlen && (raw[rawlen - 1] == ' ' || raw[rawlen - 1] == '\n' ||
+                          raw[rawlen - 1] == '\r' || raw[rawlen - 1] == '\t'))
+            rawlen--;
+        if (rawlen < 2 || raw[rawlen - 1] != '}')
+            return CX_EINVAL;
+        e = cx_buf_append(out, raw, rawlen - 1);
+    } else {
+        size_t n;
+        json_t *sub = json_object();
+        const char *k;
+        json_t *v;
+        size_t i = 0;
+        json_object_foreach((json_t *)doc, k, v)
+        {
+            if (i++ < submitted)
+                json_object_set(sub, k, v);
+        }
+        char *t = cx_json_dump(sub, &n);
+        json_decref(sub);
+        if (!t)
+            return CX_ENOMEM;
+        e = cx_buf_append(out, t, n - 1);
+        free(t);
+    }
+    /* server members, then whatever enrich hooks added (risk has a column) */
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)doc, k, v)
+    {
+        if (i++ < submitted || strcmp(k, "risk") == 0 || e != CX_OK)
+            continue;
+        json_t *key = json_string(k);
+        char *ks = cx_json_dump(key, NULL), *vs = cx_json_dump(v, NULL);
+        json_decref(key);
+        if (ks && vs)
+            e = cx_buf_printf(out, ",%s:%s", ks, vs);
+        else
+            e = CX_ENOMEM;
+        free(ks);
+        free(vs);
+    }
+    return e == CX_OK ? cx_buf_puts(out, "}") : e;
+}
+
+/* Builds the write record; takes a reference on doc and adds the server's
+ * members to it (id, org, status, received_at, and the enrich hooks'). */
+cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
+                       size_t rawlen, decl_write **out)
 {
     decl_write *dw = calloc(1, sizeof *dw);
     if (!dw)
         return CX_ENOMEM;
     dw->d = d;
     dw->doc = json_incref(doc);
-    cx_err e = decl__prepare(d, who, doc);
+    char id[CX_ID_LEN + 1], now[32];
+    cx_id_new(id);
+    cx_rfc3339_format(cx_now_us(), now);
+    size_t submitted = json_object_size(doc);
+    json_object_set_new(doc, "id", json_string(id));
+    json_object_set_new(doc, "org", json_string(who->org));
+    json_object_set_new(doc, "status", json_string("submitted"));
+    json_object_set_new(doc, "received_at", json_string(now));
+    for (size_t i = 0; i < d->nhooks; i++)
+        if (d->hooks[i].enrich)
+            d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
+    cx_err e = CX_OK;
     /* The risk member lives in its own column so that it can change
      * (decl_raise_lane) while the submitted document stays as stored. */
-    json_t *risk = json_incref(json_object_get(doc, "risk"));
-    if (risk) {
-        json_object_del(doc, "risk");
-        if (!(dw->risk_text = cx_json_dump(risk, NULL)))
-            e = CX_ENOMEM;
-    }
-    if (e == CX_OK && !(dw->doc_text = cx_json_dump(doc, &dw->doc_len)))
+    json_t *risk = json_object_get(doc, "risk");
+    if (risk && !(dw->risk_text = cx_json_dump(risk, NULL)))
         e = CX_ENOMEM;
-    if (risk)
-        json_object_set_new(doc, "risk", risk);
-    if (e == CX_OK) {
+    cx_buf text;
+    cx_buf_init(&text, SIZE_MAX / 2);
+    cx_buf_reserve(&text, rawlen + 160);
+    if (e == CX_OK)
+        e = decl__stored_text(doc, submitted, raw, rawlen, &text);
+    dw->doc_text = cx_buf_steal(&text, &dw->doc_len);
+    /* The API form differs from the stored text only by the risk member. */
+    if (e == CX_OK && dw->risk_text) {
         cx_buf api;
         cx_buf_init(&api, SIZE_MAX / 2);
         e = decl__compose(d, NULL, 0, dw->doc_text, dw->doc_len, dw->risk_text, &api);
@@ -214,20 +257,21 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, de
     return CX_OK;
 }
 
-typedef struct {
-    decl_write *dw;
-} sync_ctx;
-
 cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, char **stored)
 {
     decl_write *dw;
-    cx_err e = decl__write_new(d, who, doc, &dw);
+    cx_err e = decl__write_new(d, who, doc, NULL, 0, &dw);
     if (e != CX_OK)
         return e;
     e = store_write(d->store, decl__insert, dw);
     if (e == CX_OK && stored) {
-        *stored = dw->text;
-        dw->text = NULL;
+        if (dw->text) {
+            *stored = dw->text;
+            dw->text = NULL;
+        } else {
+            *stored = dw->doc_text;
+            dw->doc_text = NULL;
+        }
     }
     decl__write_free(dw);
     return e;
@@ -240,11 +284,12 @@ static void decl__async_done(void *arg, cx_err result)
     decl__write_free(dw);
 }
 
-cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
-                    void *arg, decl_after_fn after, void *after_ctx, json_t *extra)
+cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
+                    size_t rawlen, decl_done_fn done, void *arg, decl_after_fn after,
+                    void *after_ctx, json_t *extra)
 {
     decl_write *dw;
-    cx_err e = decl__write_new(d, who, doc, &dw);
+    cx_err e = decl__write_new(d, who, doc, raw, rawlen, &dw);
     if (e != CX_OK) {
         json_decref(extra);
         return e;
@@ -264,7 +309,7 @@ cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, decl_
 cx_err decl_store_async(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
                         void *arg)
 {
-    return decl__submit(d, who, doc, done, arg, NULL, NULL, NULL);
+    return decl__submit(d, who, doc, NULL, 0, done, arg, NULL, NULL, NULL);
 }
 
 static bool decl__visible(const cx_principal *who, const char *org)

@@ -147,8 +147,8 @@ static void import__done(void *arg, cx_err result, json_t *doc)
     free(p);
 }
 
-static bool import__emit(decl_import_run *run, json_t *doc, uint64_t line, json_t *problems,
-                         json_t *extra)
+static bool import__emit_raw(decl_import_run *run, json_t *doc, uint64_t line,
+                             json_t *problems, json_t *extra, const char *raw, size_t rawlen)
 {
     run->seen++;
     cx_progress_set(run->progress, run->offset, run->seen);
@@ -196,8 +196,8 @@ static bool import__emit(decl_import_run *run, json_t *doc, uint64_t line, json_
     if (p) {
         p->run = run;
         p->line = line;
-        e = decl__submit(run->d, &run->who, doc, import__done, p, run->after, run->after_ctx,
-                         extra);
+        e = decl__submit(run->d, &run->who, doc, raw, rawlen, import__done, p, run->after,
+                         run->after_ctx, extra);
     } else {
         json_decref(extra);
     }
@@ -213,6 +213,12 @@ static bool import__emit(decl_import_run *run, json_t *doc, uint64_t line, json_
         return false;
     }
     return true;
+}
+
+static bool import__emit(decl_import_run *run, json_t *doc, uint64_t line, json_t *problems,
+                         json_t *extra)
+{
+    return import__emit_raw(run, doc, line, problems, extra, NULL, 0);
 }
 
 /* ---- JSON Lines ------------------------------------------------------------------ */
@@ -251,7 +257,9 @@ static cx_err import__jsonl(FILE *f, decl_import_run *run, decl_emit_fn emit, ch
             go = emit(run, NULL, lineno, p, NULL);
             continue;
         }
-        go = emit(run, doc, lineno, NULL, NULL);
+        /* the line itself is stored, as an HTTP body would be */
+        go = emit == import__emit ? import__emit_raw(run, doc, lineno, NULL, NULL, line, n)
+                                  : emit(run, doc, lineno, NULL, NULL);
     }
     free(line);
     if (ferror(f)) {

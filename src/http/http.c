@@ -129,9 +129,7 @@ cx_err http_server_new(const http_config *cfg, http_server **out, char *err, siz
     if (!s)
         return CX_ENOMEM;
     s->listen_fd = -1;
-    s->threads = cfg->threads ? cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-    if (s->threads < 1)
-        s->threads = 1;
+    s->threads = cfg->threads ? cfg->threads : 1024;
     s->max_body = cfg->max_body ? cfg->max_body : (size_t)1 << 20;
     s->quiet = cfg->quiet;
     pthread_mutex_init(&s->drain_mu, NULL);
@@ -197,7 +195,11 @@ static void http__mhd_log(void *cls, const char *fmt, va_list ap)
 
 cx_err http_server_start(http_server *s, char *err, size_t errlen)
 {
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* A thread per connection: a request waiting for the group commit, or
+     * a Server-Sent Events stream, blocks only its own thread. (Suspend and
+     * resume in MHD 0.9.75's epoll thread pool lost wake-ups under load.) */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (s->tls_cert)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[16];
@@ -205,11 +207,11 @@ cx_err http_server_start(http_server *s, char *err, size_t errlen)
     /* The logger must come first so that MHD logs nothing on its own. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http__mhd_log, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->threads, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_STACK_SIZE, 1 << 20, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
                                         (intptr_t)http__completed, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, 10000, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->threads, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
     if (s->tls_cert) {
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};

@@ -24,7 +24,7 @@ typedef struct {
     const char *listen;   /* "HOST:PORT" ("[::1]:8080" for IPv6); port 0 = any free port */
     const char *tls_cert; /* PEM file; with tls_key enables HTTPS */
     const char *tls_key;
-    unsigned threads;     /* worker threads; 0 = number of CPUs */
+    unsigned threads;     /* connection threads = simultaneous connections; 0 = 1024 */
     size_t max_body;      /* request body cap in bytes; 0 = 1 MiB */
     bool quiet;           /* no access log */
 } http_config;
@@ -92,6 +92,10 @@ void http_reply_error(http_req *r, unsigned status, const char *code, const char
 /* Same, with one detail {path, message}. */
 void http_reply_error1(http_req *r, unsigned status, const char *code, const char *message,
                        const char *path, const char *detail);
+
+/* fn(arg) runs on a worker thread once the request is over (answered or
+ * aborted): a place to free what a deferred reply still pointed into. */
+void http_on_done(http_req *r, void (*fn)(void *), void *arg);
 
 /* The reply will come from another thread. After replying, that thread must
  * call http_resume(r) exactly once; r must not be touched afterwards. */

@@ -38,7 +38,7 @@ typedef struct {
 struct http_server {
     int listen_fd;
     uint16_t port;
-    unsigned threads;
+    unsigned threads; /* connection threads, i.e. simultaneous connections */
     size_t max_body;
     bool quiet;
     char *tls_cert, *tls_key;
@@ -69,7 +69,7 @@ typedef enum {
     REQ_NEW,      /* headers seen, body arriving */
     REQ_HANDLING, /* handler running */
     REQ_DEFERRED, /* handler returned, reply will come from another thread */
-    REQ_SUSPENDED,/* connection parked in MHD */
+    REQ_WAITING,  /* its connection thread waits for the reply */
     REQ_READY,    /* reply set, to be queued */
     REQ_QUEUED    /* handed to MHD */
 } req_state;
@@ -91,12 +91,15 @@ struct http_req {
     int64_t start_us;
 
     pthread_mutex_t mu;
+    pthread_cond_t cv;
     req_state state;
     unsigned status;
     struct MHD_Response *resp;
     char *hdr_names[HTTP_MAX_HEADERS], *hdr_values[HTTP_MAX_HEADERS];
     int nhdrs;
     struct http_stream *stream;
+    void (*cleanup)(void *);
+    void *cleanup_arg;
 };
 
 struct http_stream {
@@ -106,7 +109,7 @@ struct http_stream {
     void *ctx;
     void (*free_ctx)(void *);
     pthread_mutex_t mu;
-    bool suspended;
+    pthread_cond_t cv;
     bool wake_pending;
     bool ended;
     struct http_stream *prev, *next;

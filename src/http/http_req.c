@@ -141,6 +141,12 @@ void http_reply_error1(http_req *r, unsigned status, const char *code, const cha
     http_reply_error(r, status, code, message, d);
 }
 
+void http_on_done(http_req *r, void (*fn)(void *), void *arg)
+{
+    r->cleanup = fn;
+    r->cleanup_arg = arg;
+}
+
 void http_defer(http_req *r)
 {
     pthread_mutex_lock(&r->mu);
@@ -152,12 +158,8 @@ void http_defer(http_req *r)
 void http_resume(http_req *r)
 {
     pthread_mutex_lock(&r->mu);
-    if (r->state == REQ_SUSPENDED) {
-        r->state = REQ_READY;
-        MHD_resume_connection(r->conn);
-    } else if (r->state == REQ_DEFERRED) {
-        r->state = REQ_READY; /* the worker has not parked yet: it will queue */
-    }
+    r->state = REQ_READY;
+    pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -275,6 +277,9 @@ static void req__begin(http_server *s, http_req *r)
         char msg[96];
         snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes", s->max_body);
         http_reply_error(r, 413, "payload_too_large", msg, NULL);
+    } else if (cl && len > 0) {
+        /* one allocation of the announced size instead of a doubling chain */
+        cx_buf_reserve(&r->body, (size_t)len);
     }
 }
 
@@ -295,6 +300,7 @@ enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, const char 
         r->start_us = cx_mono_us();
         cx_buf_init(&r->body, s->max_body);
         pthread_mutex_init(&r->mu, NULL);
+        pthread_cond_init(&r->cv, NULL);
         atomic_fetch_add(&s->inflight, 1);
         *con_cls = r;
         if (!r->path)
@@ -334,12 +340,12 @@ enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, const char 
             r->route->fn(r, r->route->ctx);
         }
         pthread_mutex_lock(&r->mu);
-        if (r->state == REQ_DEFERRED) {
-            r->state = REQ_SUSPENDED;
-            MHD_suspend_connection(conn);
-            pthread_mutex_unlock(&r->mu);
-            return MHD_YES;
-        }
+        /* Each connection has a thread of its own: waiting here for a
+         * deferred reply (e.g. a group commit) holds up no one else. */
+        if (r->state == REQ_DEFERRED)
+            r->state = REQ_WAITING;
+        while (r->state == REQ_WAITING)
+            pthread_cond_wait(&r->cv, &r->mu);
     }
     enum MHD_Result ok = MHD_YES;
     if (r->state == REQ_HANDLING || r->state == REQ_READY)
@@ -365,6 +371,8 @@ void http__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                answered ? "" : " (connection closed early)");
     if (r->resp)
         MHD_destroy_response(r->resp);
+    if (r->cleanup)
+        r->cleanup(r->cleanup_arg);
     for (int i = 0; i < r->nhdrs; i++) {
         free(r->hdr_names[i]);
         free(r->hdr_values[i]);
@@ -374,6 +382,7 @@ void http__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cx_buf_free(&r->body);
     free(r->path);
     pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
     free(r);
     if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->draining)) {
         pthread_mutex_lock(&s->drain_mu);

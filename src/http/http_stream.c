@@ -3,26 +3,35 @@
 #include "http_int.h"
 
 #include <stdlib.h>
+#include <time.h>
 
+/* Runs on the connection's own thread, so it may block: it waits for a
+ * wake-up (or a second, so the source can send heartbeats) instead of
+ * returning 0, which MHD would turn into a busy loop. */
 static ssize_t stream__read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     http_stream *st = cls;
-    if (atomic_load(&st->srv->draining))
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    ssize_t n = st->fn(st->ctx, buf, max);
-    if (n > 0)
-        return n;
-    if (n < 0)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    pthread_mutex_lock(&st->mu);
-    if (st->wake_pending) {
-        st->wake_pending = false; /* something arrived meanwhile: ask again */
-    } else if (!st->ended) {
-        st->suspended = true;
-        MHD_suspend_connection(st->conn);
+    for (;;) {
+        if (atomic_load(&st->srv->draining))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        ssize_t n = st->fn(st->ctx, buf, max);
+        if (n > 0)
+            return n;
+        if (n < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&st->mu);
+        if (!st->wake_pending && !st->ended) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+        }
+        st->wake_pending = false;
+        bool ended = st->ended;
+        pthread_mutex_unlock(&st->mu);
+        if (ended)
+            return MHD_CONTENT_READER_END_OF_STREAM;
     }
-    pthread_mutex_unlock(&st->mu);
-    return 0;
 }
 
 static void stream__free(void *cls)
@@ -40,6 +49,7 @@ static void stream__free(void *cls)
         st->next->prev = st->prev;
     pthread_mutex_unlock(&s->streams_mu);
     pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
     free(st);
 }
 
@@ -59,6 +69,7 @@ http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,
     st->ctx = ctx;
     st->free_ctx = free_ctx;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream__read, st,
                                           stream__free);
@@ -92,12 +103,8 @@ void http_stream_wake(http_stream *st)
     if (!st)
         return;
     pthread_mutex_lock(&st->mu);
-    if (st->suspended) {
-        st->suspended = false;
-        MHD_resume_connection(st->conn);
-    } else {
-        st->wake_pending = true;
-    }
+    st->wake_pending = true;
+    pthread_cond_signal(&st->cv);
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -107,10 +114,7 @@ void http__streams_end(http_server *s)
     for (http_stream *st = s->streams; st; st = st->next) {
         pthread_mutex_lock(&st->mu);
         st->ended = true;
-        if (st->suspended) {
-            st->suspended = false;
-            MHD_resume_connection(st->conn);
-        }
+        pthread_cond_signal(&st->cv);
         pthread_mutex_unlock(&st->mu);
     }
     pthread_mutex_unlock(&s->streams_mu);

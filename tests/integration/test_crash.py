@@ -59,7 +59,8 @@ class CrashTest(TempDirTestCase):
         for d in acked:
             r = srv.get("/v1/declarations/" + d["id"], token=officer, conn=c)
             self.assertEqual(r.status, 200, f"acknowledged {d['id']} lost")
-            self.assertEqual(r.json, d)
+            got = {k: v for k, v in r.json.items() if k not in ("risk", "inspection")}
+            self.assertEqual(got, {k: v for k, v in d.items() if k != "risk"})
         # arrival order is intact and nothing half-written is visible
         stored, cursor = [], None
         while True:

@@ -1,0 +1,158 @@
+/* bench_risk_latency: what the risk assessment adds to a declaration
+ * submission. Runs the enrich hook's own code (risk_service_assess: features,
+ * prediction, SHAP reasons, lane, rules) on declarations built from a KCS file
+ * and prints p50/p90/p99 in microseconds. Also times the HS check of an item
+ * description (the bm25 search behind hs_mismatch), which runs after the
+ * write on a worker thread and so adds nothing to the submission.
+ *
+ * Usage: bench_risk_latency DB KCS.csv [N]   (DB with an active model) */
+#include "declare.h"
+#include "risk.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_DOCS 20000
+
+typedef struct {
+    json_t *docs[MAX_DOCS];
+    size_t n, want;
+    bool header;
+} rows;
+
+static bool row_cb(void *ctx, char **f, size_t n, uint64_t line, uint64_t offset)
+{
+    rows *r = ctx;
+    (void)line;
+    (void)offset;
+    if (!r->header) {
+        r->header = true;
+        return true;
+    }
+    if (n < 20 || r->n >= r->want)
+        return r->n < r->want;
+    json_t *item = json_pack("{s:s,s:s,s:s,s:f,s:f,s:s,s:f,s:s}", "hs_code", f[12],
+                             "country_of_origin", f[14], "origin_indicator", f[17],
+                             "net_mass_kg", atof(f[18]), "value", atof(f[19]), "currency", "KRW",
+                             "tax_rate", atof(f[15]), "tax_type", f[16]);
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s},s:[o]}",
+                            "reference", f[0], "type", "import", "date", f[1], "office", f[2],
+                            "declarant_id", f[8], "importer_id", f[9], "country_of_departure",
+                            f[13], "transport_mode", f[7], "procedure", "process_type", f[3],
+                            "import_type", f[4], "import_use", f[5], "payment_type", f[6],
+                            "items", item);
+    if (f[10][0])
+        json_object_set_new(doc, "seller_id", json_string(f[10]));
+    r->docs[r->n++] = doc;
+    return true;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void measure(risk_service *svc, rows *r, const char *label)
+{
+    int64_t *t = malloc(r->n * sizeof *t);
+    for (size_t i = 0; i < 200 && i < r->n; i++) /* warm caches */
+        json_decref(risk_service_assess(svc, r->docs[i]));
+    for (size_t i = 0; i < r->n; i++) {
+        int64_t t0 = now_ns();
+        json_t *risk = risk_service_assess(svc, r->docs[i]);
+        t[i] = now_ns() - t0;
+        json_decref(risk);
+    }
+    qsort(t, r->n, sizeof *t, cmp_i64);
+    printf("risk latency %-18s n=%zu p50=%.1f us p90=%.1f us p99=%.1f us\n", label, r->n,
+           (double)t[r->n / 2] / 1e3, (double)t[r->n * 9 / 10] / 1e3,
+           (double)t[r->n * 99 / 100] / 1e3);
+    free(t);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_risk_latency DB KCS.csv [N]\n");
+        return 2;
+    }
+    char err[512];
+    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    store *s = NULL;
+    if (store_open(argv[1], &s, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    rows *r = calloc(1, sizeof *r);
+    r->want = argc > 3 ? (size_t)atol(argv[3]) : 5000;
+    if (r->want > MAX_DOCS)
+        r->want = MAX_DOCS;
+    FILE *f = fopen(argv[2], "rb");
+    uint64_t line;
+    if (!f || cx_csv_read(f, 4096, row_cb, r, &line) != CX_OK || r->n == 0) {
+        fprintf(stderr, "cannot read %s\n", argv[2]);
+        return 1;
+    }
+    fclose(f);
+    risk_config cfg = {.policy = {10, 15, 2}, .score_declarations = true, .reload_ms = -1,
+                       .quiet = true};
+    risk_service *svc = risk_service_new(s, NULL, &cfg);
+    json_t *probe = risk_service_assess(svc, r->docs[0]);
+    if (json_is_null(json_object_get(probe, "model"))) {
+        fprintf(stderr, "no active model in %s\n", argv[1]);
+        return 1;
+    }
+    json_decref(probe);
+    measure(svc, r, "(submission)");
+    /* Descriptions as traders write them vary: take the first words of each
+     * item's own HS subheading text. */
+    risk_hs_index *ix = NULL;
+    if (risk_hs_open(&ix, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int64_t *t = malloc(r->n * sizeof *t);
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *item = json_array_get(json_object_get(r->docs[i], "items"), 0);
+        const decl_hs_entry *h = decl_hs_find(json_string_value(json_object_get(item, "hs_code")));
+        char text[80];
+        snprintf(text, sizeof text, "%s", h ? h->description : "assorted goods in cartons");
+        char *cut = text;
+        for (int w = 0; w < 5 && cut; w++)
+            cut = strchr(cut + 1, ' ');
+        if (cut)
+            *cut = '\0';
+        risk_hs_hit hits[10];
+        size_t nh;
+        int64_t t0 = now_ns();
+        risk_hs_search(ix, text, hits, 10, &nh);
+        t[i] = now_ns() - t0;
+    }
+    qsort(t, r->n, sizeof *t, cmp_i64);
+    printf("risk latency %-18s n=%zu p50=%.1f us p90=%.1f us p99=%.1f us (after the write, "
+           "not in the submission)\n",
+           "(HS check, 1 item)", r->n, (double)t[r->n / 2] / 1e3, (double)t[r->n * 9 / 10] / 1e3,
+           (double)t[r->n * 99 / 100] / 1e3);
+    free(t);
+    risk_hs_free(ix);
+    for (size_t i = 0; i < r->n; i++)
+        json_decref(r->docs[i]);
+    free(r);
+    risk_service_free(svc);
+    store_free(s);
+    return 0;
+}

@@ -1,0 +1,103 @@
+/* Inspection outcomes: recorded by officers over HTTP or imported with KCS
+ * data, append-only (the latest one counts), shown on the declaration as
+ * "inspection" and used as labels for training. */
+#include "risk_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+cx_err risk__inspection_insert(store_conn *w, risk_inspection *in)
+{
+    sqlite3_stmt *st = store_stmt(
+        w, "INSERT INTO risk_inspections(seq, result, critical, revenue_recovered, notes, "
+           "source, by_org, by_role, by_key, inspected_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, in->seq);
+    sqlite3_bind_text(st, 2, in->fraud ? "fraud" : "compliant", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, in->critical ? 1 : 0);
+    if (isfinite(in->revenue))
+        sqlite3_bind_double(st, 4, in->revenue);
+    if (in->notes)
+        sqlite3_bind_text(st, 5, in->notes, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, in->source, -1, SQLITE_STATIC);
+    if (in->by_org)
+        sqlite3_bind_text(st, 7, in->by_org, -1, SQLITE_STATIC);
+    if (in->by_role)
+        sqlite3_bind_text(st, 8, in->by_role, -1, SQLITE_STATIC);
+    if (in->by_key)
+        sqlite3_bind_int64(st, 9, in->by_key);
+    sqlite3_bind_text(st, 10, in->at, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    in->id_out = sqlite3_last_insert_rowid(store_conn_db(w));
+    return CX_OK;
+}
+
+/* The inspection object of the API from a row of
+ * SELECT result, critical, revenue_recovered, notes, source, by_org, by_role,
+ * by_key, inspected_at starting at column col. */
+static json_t *inspect__object(sqlite3_stmt *st, int col)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "result", json_string((const char *)sqlite3_column_text(st, col)));
+    json_object_set_new(o, "critical", json_boolean(sqlite3_column_int(st, col + 1)));
+    if (sqlite3_column_type(st, col + 2) != SQLITE_NULL)
+        json_object_set_new(o, "revenue_recovered", json_real(sqlite3_column_double(st, col + 2)));
+    if (sqlite3_column_type(st, col + 3) != SQLITE_NULL)
+        json_object_set_new(o, "notes", json_string((const char *)sqlite3_column_text(st, col + 3)));
+    json_object_set_new(o, "source", json_string((const char *)sqlite3_column_text(st, col + 4)));
+    json_t *by = json_object();
+    if (sqlite3_column_type(st, col + 5) != SQLITE_NULL)
+        json_object_set_new(by, "org", json_string((const char *)sqlite3_column_text(st, col + 5)));
+    if (sqlite3_column_type(st, col + 6) != SQLITE_NULL)
+        json_object_set_new(by, "role",
+                            json_string((const char *)sqlite3_column_text(st, col + 6)));
+    if (sqlite3_column_type(st, col + 7) != SQLITE_NULL)
+        json_object_set_new(by, "key_id", json_integer(sqlite3_column_int64(st, col + 7)));
+    json_object_set_new(o, "inspected_by", by);
+    json_object_set_new(o, "inspected_at",
+                        json_string((const char *)sqlite3_column_text(st, col + 8)));
+    return o;
+}
+
+json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err)
+{
+    *err = CX_OK;
+    sqlite3_stmt *st = store_stmt(
+        r, "SELECT result, critical, revenue_recovered, notes, source, by_org, by_role, by_key, "
+           "inspected_at, (SELECT count(*) FROM risk_inspections WHERE seq=?1) "
+           "FROM risk_inspections WHERE seq=?1 ORDER BY id DESC LIMIT 1");
+    if (!st) {
+        *err = CX_EDB;
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    json_t *o = NULL;
+    if (rc == SQLITE_ROW) {
+        o = inspect__object(st, 0);
+        json_object_set_new(o, "inspections", json_integer(sqlite3_column_int64(st, 9)));
+    } else if (rc != SQLITE_DONE) {
+        *err = CX_EDB;
+    }
+    sqlite3_reset(st);
+    return o;
+}
+
+cx_err risk__inspection_decorate(store_conn *r, int64_t seq, cx_buf *out)
+{
+    cx_err e;
+    json_t *o = risk__inspection_json(r, seq, &e);
+    if (!o)
+        return e;
+    char *text = cx_json_dump(o, NULL);
+    json_decref(o);
+    e = text ? cx_buf_puts(out, ",\"inspection\":") : CX_ENOMEM;
+    if (e == CX_OK)
+        e = cx_buf_puts(out, text);
+    free(text);
+    return e;
+}

@@ -1,0 +1,494 @@
+/* The risk API: inspection feedback, the risk queue, the model registry and
+ * the HS classification assistant (docs/risk.md has the shapes). */
+#include "risk_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NOTES_MAX 2000
+
+static bool http__officer(const cx_principal *p)
+{
+    return p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN;
+}
+
+static void http__forbidden(http_req *r, const char *what)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "only officers and admins may %s", what);
+    http_reply_error(r, 403, "forbidden", msg, NULL);
+}
+
+static void http__problem(json_t *problems, const char *path, const char *msg)
+{
+    json_array_append_new(problems, json_pack("{s:s,s:s}", "path", path, "message", msg));
+}
+
+/* ---- POST /v1/declarations/{id}/inspection ------------------------------------------ */
+
+typedef struct {
+    store_job job;
+    http_req *req;
+    risk_inspection in;
+    char declaration[CX_ID_LEN + 8];
+    char *notes;
+    char org[CX_ORG_MAX + 1];
+    char at[32];
+} inspect_write;
+
+static cx_err inspect__job(store_conn *w, void *arg)
+{
+    inspect_write *iw = arg;
+    return risk__inspection_insert(w, &iw->in);
+}
+
+static void inspect__done(void *arg, cx_err result)
+{
+    inspect_write *iw = arg;
+    http_req *r = iw->req;
+    if (result == CX_OK) {
+        json_t *o = json_pack("{s:s,s:s,s:b}", "declaration", iw->declaration, "result",
+                              iw->in.fraud ? "fraud" : "compliant", "critical", iw->in.critical);
+        if (isfinite(iw->in.revenue))
+            json_object_set_new(o, "revenue_recovered", json_real(iw->in.revenue));
+        if (iw->notes)
+            json_object_set_new(o, "notes", json_string(iw->notes));
+        json_object_set_new(o, "source", json_string("officer"));
+        json_object_set_new(o, "inspected_by",
+                            json_pack("{s:s,s:s,s:I}", "org", iw->org, "role", iw->in.by_role,
+                                      "key_id", (json_int_t)iw->in.by_key));
+        json_object_set_new(o, "inspected_at", json_string(iw->at));
+        http_reply_json(r, 201, o);
+    } else {
+        cx_log(CX_LOG_ERROR, "inspection not stored: %s", cx_strerror(result));
+        http_reply_error(r, 503, "unavailable", "the inspection could not be stored; retry",
+                         NULL);
+    }
+    free(iw->notes);
+    free(iw);
+    http_resume(r);
+}
+
+static void h_inspection(http_req *r, void *ctx)
+{
+    risk_service *svc = ctx;
+    const cx_principal *who = http_principal(r);
+    if (!http__officer(who)) {
+        http__forbidden(r, "record inspections");
+        return;
+    }
+    size_t len;
+    const char *body = http_body(r, &len);
+    char msg[200];
+    json_t *doc = decl_parse(body, len, msg, sizeof msg);
+    if (!doc) {
+        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+        return;
+    }
+    json_t *problems = json_array();
+    if (!json_is_object(doc)) {
+        http__problem(problems, "", "must be an object");
+    } else {
+        const char *key;
+        json_t *v;
+        json_object_foreach(doc, key, v)
+        {
+            if (strcmp(key, "result") && strcmp(key, "critical") &&
+                strcmp(key, "revenue_recovered") && strcmp(key, "notes")) {
+                char p[128] = "";
+                cx_jptr_push(p, sizeof p, key);
+                http__problem(problems, p, "unknown field");
+            }
+        }
+    }
+    const json_t *res = json_object_get(doc, "result");
+    const char *rs = json_string_value(res);
+    if (!res)
+        http__problem(problems, "/result", "is required");
+    else if (!rs || (strcmp(rs, "fraud") && strcmp(rs, "compliant")))
+        http__problem(problems, "/result", "must be \"fraud\" or \"compliant\"");
+    const json_t *crit = json_object_get(doc, "critical");
+    if (crit && !json_is_boolean(crit))
+        http__problem(problems, "/critical", "must be true or false");
+    else if (json_is_true(crit) && rs && strcmp(rs, "compliant") == 0)
+        http__problem(problems, "/critical", "can be true only when result is \"fraud\"");
+    const json_t *rev = json_object_get(doc, "revenue_recovered");
+    if (rev && (!json_is_number(rev) || !isfinite(json_number_value(rev)) ||
+                json_number_value(rev) < 0))
+        http__problem(problems, "/revenue_recovered", "must be a number of 0 or more");
+    const json_t *notes = json_object_get(doc, "notes");
+    size_t chars = 0;
+    if (notes && (!json_is_string(notes) ||
+                  !cx_utf8_count(json_string_value(notes), json_string_length(notes), &chars) ||
+                  chars > NOTES_MAX))
+        http__problem(problems, "/notes", "must be a string of at most 2000 characters");
+    if (json_array_size(problems)) {
+        char m[96];
+        snprintf(m, sizeof m, "the inspection has %zu problem%s", json_array_size(problems),
+                 json_array_size(problems) == 1 ? "" : "s");
+        json_decref(doc);
+        http_reply_error(r, 400, "invalid_inspection", m, problems);
+        return;
+    }
+    json_decref(problems);
+    const char *id = http_param(r, "id");
+    int64_t seq;
+    cx_err e = decl_lookup(risk__service_decl(svc), id, &seq, NULL);
+    if (e != CX_OK) {
+        json_decref(doc);
+        if (e == CX_ENOTFOUND)
+            http_reply_error(r, 404, "not_found", "no such declaration", NULL);
+        else
+            http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+        return;
+    }
+    inspect_write *iw = calloc(1, sizeof *iw);
+    if (!iw || (notes && !(iw->notes = strdup(json_string_value(notes))))) {
+        free(iw);
+        json_decref(doc);
+        http_reply_error(r, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    iw->req = r;
+    snprintf(iw->declaration, sizeof iw->declaration, "%s", id);
+    snprintf(iw->org, sizeof iw->org, "%s", who->org);
+    cx_rfc3339_format(cx_now_us(), iw->at);
+    iw->in = (risk_inspection){
+        .seq = seq,
+        .fraud = strcmp(rs, "fraud") == 0,
+        .critical = json_is_true(crit),
+        .revenue = rev ? json_number_value(rev) : NAN,
+        .notes = iw->notes,
+        .source = "officer",
+        .by_org = iw->org,
+        .by_role = cx_role_name(who->role),
+        .by_key = who->key_id,
+        .at = iw->at,
+    };
+    json_decref(doc);
+    iw->job.fn = inspect__job;
+    iw->job.done = inspect__done;
+    iw->job.arg = iw;
+    http_defer(r);
+    if (store_submit(risk__service_store(svc), &iw->job) != CX_OK) {
+        free(iw->notes);
+        free(iw);
+        http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
+        http_resume(r);
+    }
+}
+
+/* ---- GET /v1/risk/queue ------------------------------------------------------------ */
+
+static bool http__charset(const char *s, size_t max, const char *extra)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              (extra && strchr(extra, c))))
+            return false;
+    }
+    return true;
+}
+
+static void h_queue(http_req *r, void *ctx)
+{
+    risk_service *svc = ctx;
+    if (!http__officer(http_principal(r))) {
+        http__forbidden(r, "read the risk queue");
+        return;
+    }
+    const char *lane = http_query(r, "lane"), *status = http_query(r, "status");
+    const char *office = http_query(r, "office"), *org = http_query(r, "org");
+    const char *insp = http_query(r, "inspected"), *ls = http_query(r, "limit");
+    const char *cs = http_query(r, "cursor");
+    json_t *problems = json_array();
+    if (lane && strcmp(lane, "red") && strcmp(lane, "yellow") && strcmp(lane, "green"))
+        http__problem(problems, "/lane", "must be red, yellow or green");
+    if (status && !http__charset(status, 32, "_-"))
+        http__problem(problems, "/status", "must be a declaration status such as submitted");
+    if (office && !http__charset(office, 16, NULL))
+        http__problem(problems, "/office", "must be an office code of 1 to 16 letters or digits");
+    if (org && !cx_org_valid(org))
+        http__problem(problems, "/org", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+    if (insp && strcmp(insp, "true") && strcmp(insp, "false"))
+        http__problem(problems, "/inspected", "must be true or false");
+    int64_t limit = 50;
+    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 500))
+        http__problem(problems, "/limit", "must be an integer from 1 to 500");
+    double rank = 1e308;
+    int64_t after = INT64_MAX;
+    if (cs) {
+        const char *colon = strchr(cs, ':');
+        char num[64];
+        if (!colon || (size_t)(colon - cs) >= sizeof num) {
+            http__problem(problems, "/cursor", "must be a next_cursor value returned by this "
+                                               "endpoint");
+        } else {
+            memcpy(num, cs, (size_t)(colon - cs));
+            num[colon - cs] = '\0';
+            if (!cx_parse_double(num, &rank) || !cx_parse_i64(colon + 1, &after))
+                http__problem(problems, "/cursor", "must be a next_cursor value returned by "
+                                                   "this endpoint");
+        }
+    }
+    if (json_array_size(problems)) {
+        http_reply_error(r, 400, "invalid_parameter", "bad query parameter", problems);
+        return;
+    }
+    json_decref(problems);
+    store_conn *c = store_reader(risk__service_store(svc));
+    sqlite3_stmt *st =
+        c ? store_stmt(c,
+                       "SELECT s.seq, s.score, s.rank, s.office, d.id, d.org, d.reference, "
+                       "d.date, d.status, d.received_at, d.risk "
+                       "FROM risk_scores s JOIN declarations d ON d.seq = s.seq "
+                       "WHERE (s.rank, s.seq) < (?1, ?2) "
+                       "AND (?3 IS NULL OR json_extract(d.risk, '$.lane') = ?3) "
+                       "AND (?4 IS NULL OR d.status = ?4) "
+                       "AND (?5 IS NULL OR s.office = ?5) "
+                       "AND (?6 IS NULL OR d.org = ?6) "
+                       "AND (?7 IS NULL OR EXISTS(SELECT 1 FROM risk_inspections i "
+                       "WHERE i.seq = s.seq) = ?7) "
+                       "ORDER BY s.rank DESC, s.seq DESC LIMIT ?8")
+          : NULL;
+    if (!st) {
+        http_reply_error(r, 503, "unavailable", "cannot read the risk queue", NULL);
+        return;
+    }
+    sqlite3_bind_double(st, 1, rank);
+    sqlite3_bind_int64(st, 2, after);
+    if (lane)
+        sqlite3_bind_text(st, 3, lane, -1, SQLITE_STATIC);
+    if (status)
+        sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
+    if (office)
+        sqlite3_bind_text(st, 5, office, -1, SQLITE_STATIC);
+    if (org)
+        sqlite3_bind_text(st, 6, org, -1, SQLITE_STATIC);
+    if (insp)
+        sqlite3_bind_int(st, 7, strcmp(insp, "true") == 0);
+    sqlite3_bind_int64(st, 8, limit + 1);
+    json_t *items = json_array();
+    int rc, n = 0;
+    double last_rank = 0;
+    int64_t last_seq = 0;
+    bool more = false;
+    cx_err e = CX_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == limit) {
+            more = true;
+            break;
+        }
+        int64_t seq = sqlite3_column_int64(st, 0);
+        last_seq = seq;
+        last_rank = sqlite3_column_double(st, 2);
+        json_t *it = json_object();
+        json_object_set_new(it, "id", json_string((const char *)sqlite3_column_text(st, 4)));
+        json_object_set_new(it, "reference",
+                            json_string((const char *)sqlite3_column_text(st, 6)));
+        json_object_set_new(it, "org", json_string((const char *)sqlite3_column_text(st, 5)));
+        json_object_set_new(it, "office", json_string((const char *)sqlite3_column_text(st, 3)));
+        json_object_set_new(it, "date", json_string((const char *)sqlite3_column_text(st, 7)));
+        json_object_set_new(it, "status", json_string((const char *)sqlite3_column_text(st, 8)));
+        json_object_set_new(it, "received_at",
+                            json_string((const char *)sqlite3_column_text(st, 9)));
+        const char *risk = (const char *)sqlite3_column_text(st, 10);
+        json_t *rj = risk ? json_loads(risk, 0, NULL) : NULL;
+        json_object_set_new(it, "risk", rj ? rj : json_null());
+        cx_err ie;
+        json_t *ij = risk__inspection_json(c, seq, &ie);
+        if (ie != CX_OK)
+            e = ie;
+        json_object_set_new(it, "inspection", ij ? ij : json_null());
+        json_array_append_new(items, it);
+        n++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        e = CX_EDB;
+    sqlite3_reset(st);
+    if (e != CX_OK) {
+        json_decref(items);
+        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "items", items);
+    if (more) {
+        char cur[96];
+        snprintf(cur, sizeof cur, "%.17g:%lld", last_rank, (long long)last_seq);
+        json_object_set_new(o, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(o, "next_cursor", json_null());
+    }
+    http_reply_json(r, 200, o);
+}
+
+/* ---- the model registry ----------------------------------------------------------------- */
+
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static void models__add(void *ctx, const risk_model_info *m)
+{
+    json_t *items = ctx;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(m->id));
+    json_object_set_new(o, "created_at", json_string(m->created_at));
+    json_object_set_new(o, "created_by", m->created_by ? json_string(m->created_by) : json_null());
+    json_object_set_new(o, "train_from", m->train_from ? json_string(m->train_from) : json_null());
+    json_object_set_new(o, "train_until",
+                        m->train_until ? json_string(m->train_until) : json_null());
+    json_object_set_new(o, "valid_from", m->valid_from ? json_string(m->valid_from) : json_null());
+    json_object_set_new(o, "valid_until",
+                        m->valid_until ? json_string(m->valid_until) : json_null());
+    json_object_set_new(o, "n_train", json_integer(m->n_train));
+    json_object_set_new(o, "n_fraud", json_integer(m->n_fraud));
+    json_object_set_new(o, "active", json_boolean(m->active));
+    json_object_set_new(o, "auc", jnum(m->auc));
+    json_object_set_new(o, "precision_at_10", jnum(m->precision_at_10));
+    json_array_append_new(items, o);
+}
+
+static void h_models(http_req *r, void *ctx)
+{
+    risk_service *svc = ctx;
+    if (!http__officer(http_principal(r))) {
+        http__forbidden(r, "read the model registry");
+        return;
+    }
+    json_t *items = json_array();
+    if (risk_models_list(risk__service_store(svc), models__add, items) != CX_OK) {
+        json_decref(items);
+        http_reply_error(r, 503, "unavailable", "cannot read the model registry", NULL);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+static void h_model(http_req *r, void *ctx)
+{
+    risk_service *svc = ctx;
+    if (!http__officer(http_principal(r))) {
+        http__forbidden(r, "read the model registry");
+        return;
+    }
+    const char *id = http_param(r, "id"); /* NULL on /active */
+    json_t *o = NULL;
+    cx_err e = risk_model_describe(risk__service_store(svc), id, false, &o);
+    if (e == CX_ENOTFOUND) {
+        http_reply_error(r, 404, "not_found",
+                         id ? "no such model" : "no active model: train one with customs risk "
+                                                "train",
+                         NULL);
+        return;
+    }
+    if (e != CX_OK) {
+        http_reply_error(r, 503, "unavailable", "cannot read the model registry", NULL);
+        return;
+    }
+    /* what this server scores with right now, and its lane thresholds */
+    json_object_set_new(o, "serving", risk__service_status(svc));
+    http_reply_json(r, 200, o);
+}
+
+static void h_activate(http_req *r, void *ctx)
+{
+    risk_service *svc = ctx;
+    const cx_principal *who = http_principal(r);
+    if (who->role != CX_ROLE_ADMIN) {
+        http_reply_error(r, 403, "forbidden", "only admins may activate a model", NULL);
+        return;
+    }
+    char err[512], by[CX_ORG_MAX + 32];
+    snprintf(by, sizeof by, "%s (key %lld)", who->org, (long long)who->key_id);
+    cx_err e = risk_model_activate(risk__service_store(svc), http_param(r, "id"), by, err,
+                                   sizeof err);
+    if (e == CX_ENOTFOUND) {
+        http_reply_error(r, 404, "not_found", "no such model", NULL);
+        return;
+    }
+    if (e == CX_EINVAL || e == CX_EPARSE) {
+        http_reply_error(r, 409, "unusable_model", err, NULL);
+        return;
+    }
+    if (e != CX_OK) {
+        http_reply_error(r, 503, "unavailable", err, NULL);
+        return;
+    }
+    risk__service_reload(svc);
+    http_reply_json(r, 200, json_pack("{s:s,s:o}", "active", http_param(r, "id"), "serving",
+                                      risk__service_status(svc)));
+}
+
+/* ---- GET /v1/hs/search ---------------------------------------------------------------------- */
+
+static void h_hs_search(http_req *r, void *ctx)
+{
+    risk_service *svc = ctx;
+    risk_hs_index *ix = risk__service_hs(svc);
+    const char *q = http_query(r, "q"), *ls = http_query(r, "limit");
+    size_t chars = 0;
+    if (!q || !q[0] || !cx_utf8_count(q, strlen(q), &chars) || chars > 512) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/q",
+                          "is required: a goods description of 1 to 512 characters");
+        return;
+    }
+    int64_t limit = 10;
+    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 50)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/limit",
+                          "must be an integer from 1 to 50");
+        return;
+    }
+    if (!ix) {
+        http_reply_error(r, 503, "unavailable", "the HS index is not available", NULL);
+        return;
+    }
+    risk_hs_hit hits[50];
+    size_t n = 0;
+    if (risk_hs_search(ix, q, hits, (size_t)limit, &n) != CX_OK) {
+        http_reply_error(r, 503, "unavailable", "the HS search failed", NULL);
+        return;
+    }
+    json_t *res = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char four[5], two[3];
+        memcpy(four, hits[i].code, 4);
+        four[4] = '\0';
+        memcpy(two, hits[i].code, 2);
+        two[2] = '\0';
+        const decl_hs_entry *h4 = decl_hs_find(four), *h2 = decl_hs_find(two);
+        json_array_append_new(
+            res, json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:f}", "code", hits[i].code,
+                           "description", hits[i].description, "heading", "code", four,
+                           "description", h4 ? h4->description : "", "chapter", "code", two,
+                           "description", h2 ? h2->description : "", "score",
+                           round(hits[i].score * 1000) / 1000));
+    }
+    http_reply_json(r, 200, json_pack("{s:s,s:o}", "query", q, "results", res));
+}
+
+cx_err risk_routes(risk_service *svc, http_server *srv)
+{
+    cx_err e = http_route(srv, "POST", "/v1/declarations/{id}/inspection", HTTP_AUTH | HTTP_JSON,
+                          h_inspection, svc);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/risk/queue", HTTP_AUTH, h_queue, svc);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/risk/models", HTTP_AUTH, h_models, svc);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/risk/models/active", HTTP_AUTH, h_model, svc);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/risk/models/{id}", HTTP_AUTH, h_model, svc);
+    if (!e)
+        e = http_route(srv, "POST", "/v1/risk/models/{id}/activate", HTTP_AUTH, h_activate, svc);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/hs/search", HTTP_AUTH, h_hs_search, svc);
+    http_add_metrics(srv, risk__service_metrics, svc);
+    return e;
+}
