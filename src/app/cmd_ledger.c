@@ -82,7 +82,8 @@ static const char ledger_help[] =
     "  customs ledger verify-bundle BUNDLE.json --trust KEYS.json [--quorum N]\n"
     "  customs ledger trust --db PATH\n"
     "  customs ledger erase --db PATH --index N [--field POINTER]\n"
-    "  customs ledger demo --db PATH [--keys-dir DIR]\n"
+    "  customs ledger demo --db PATH [--keys-dir DIR] [--customs ORG] [--importer ORG]\n"
+    "                      [--exporter ORG] [--carrier ORG] [--bank ORG] [--chamber ORG]\n"
     "\n"
     "The shared trade ledger (docs/ledger.md): a signed, verifiable Merkle log of\n"
     "entries by customs administrations, traders, carriers, banks and chambers.\n"
@@ -110,7 +111,8 @@ static const char ledger_help[] =
     "  verify-bundle  checks a bundle offline against a trust file of public keys\n"
     "  trust          prints the trust file (origin, members' public keys)\n"
     "  erase          deletes salts: the hidden values can no longer be proven\n"
-    "  demo           seeds a demo consortium and a realistic flow\n"
+    "  demo           seeds a demo consortium and a realistic flow on an empty ledger;\n"
+    "                 anchors up to three declarations the importer lodged before\n"
     "\n"
     "Example:\n"
     "  customs keygen --out kcs.key --org KCS\n"
@@ -119,6 +121,7 @@ static const char ledger_help[] =
 
 typedef struct {
     const char *db, *key, *org, *origin, *out, *trust, *keys_dir, *declaration;
+    const char *customs, *importer, *exporter, *carrier, *bank, *chamber;
     int64_t threshold, index, size, from, to, threads, quorum;
     const char *governors[LEDGER_MAX_GOVERNORS];
     size_t ngov;
@@ -142,6 +145,9 @@ static int ledger__parse(int argc, char **argv, lopts *o)
         {"quorum", required_argument, NULL, 'q'},     {"field", required_argument, NULL, 'F'},
         {"threads", required_argument, NULL, 'n'},    {"keys-dir", required_argument, NULL, 'K'},
         {"declaration", required_argument, NULL, 'D'}, {"coo", required_argument, NULL, 'C'},
+        {"customs", required_argument, NULL, 1},      {"importer", required_argument, NULL, 2},
+        {"exporter", required_argument, NULL, 3},     {"carrier", required_argument, NULL, 4},
+        {"bank", required_argument, NULL, 5},         {"chamber", required_argument, NULL, 6},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -157,6 +163,12 @@ static int ledger__parse(int argc, char **argv, lopts *o)
         case 'r': o->trust = optarg; break;
         case 'K': o->keys_dir = optarg; break;
         case 'D': o->declaration = optarg; break;
+        case 1: o->customs = optarg; break;
+        case 2: o->importer = optarg; break;
+        case 3: o->exporter = optarg; break;
+        case 4: o->carrier = optarg; break;
+        case 5: o->bank = optarg; break;
+        case 6: o->chamber = optarg; break;
         case 'T': num = &o->threshold; break;
         case 'i': num = &o->index; break;
         case 's': num = &o->size; break;
@@ -707,7 +719,9 @@ int app_cmd_ledger(int argc, char **argv)
             snprintf(dir, sizeof dir, "%s", o.keys_dir);
         else
             snprintf(dir, sizeof dir, "%s.ledger-keys", o.db);
-        e = ledger_demo(env.lg, dir, stdout, err, sizeof err);
+        ledger_demo_opts d = {dir,        o.customs, o.importer, o.exporter,
+                              o.carrier, o.bank,    o.chamber};
+        e = ledger_demo(env.lg, &d, stdout, err, sizeof err);
         if (e == CX_EEXIST)
             fprintf(stderr, "customs ledger demo: %s\n", err);
         else if (e != CX_OK)

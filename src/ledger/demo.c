@@ -244,43 +244,38 @@ static cx_err demo__anchor(demo *d, dorg who, const char *id, json_t *certs)
     return e;
 }
 
-/* Declarations lodged before the demo: the first two declarant orgs, and
- * up to max ids of importer's (when importer is set). */
+/* Up to max declarations the importer lodged before the demo. */
 typedef struct {
-    json_t *orgs, *ids;
+    json_t *ids;
     const char *importer;
+    char needle[CX_ORG_MAX + 16];
     size_t max;
 } existing_ctx;
 
 static bool demo__existing_one(void *ctx, const char *id, const char *doc, size_t len)
 {
     existing_ctx *x = ctx;
+    if (!strstr(doc, x->needle)) /* cheap filter before parsing */
+        return true;
     json_t *d = json_loadb(doc, len, 0, NULL);
     const char *org = json_string_value(json_object_get(d, "org"));
-    if (org) {
-        bool seen = false;
-        size_t i;
-        json_t *o;
-        json_array_foreach(x->orgs, i, o) seen = seen || strcmp(json_string_value(o), org) == 0;
-        if (!seen && json_array_size(x->orgs) < 2)
-            json_array_append_new(x->orgs, json_string(org));
-        if (x->importer && strcmp(org, x->importer) == 0 && json_array_size(x->ids) < x->max)
-            json_array_append_new(x->ids, json_string(id));
-    }
+    if (org && strcmp(org, x->importer) == 0)
+        json_array_append_new(x->ids, json_string(id));
     json_decref(d);
-    return x->importer ? json_array_size(x->ids) < x->max : json_array_size(x->orgs) < 2;
+    return json_array_size(x->ids) < x->max;
 }
 
-static cx_err demo__existing(ledger *lg, json_t *orgs, json_t *ids, const char *importer,
-                             size_t max)
+static cx_err demo__existing(ledger *lg, json_t *ids, const char *importer, size_t max)
 {
     store_conn *c = store_reader(lg->s);
-    existing_ctx x = {orgs, ids, importer, max};
+    existing_ctx x = {ids, importer, "", max};
+    snprintf(x.needle, sizeof x.needle, "\"%s\"", importer);
     return c ? decl_scan(c, demo__existing_one, &x) : CX_EDB;
 }
 
-cx_err ledger_demo(ledger *lg, const char *keys_dir, FILE *out, char *err, size_t errlen)
+cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, size_t errlen)
 {
+    const char *keys_dir = o->keys_dir;
     int64_t size = ledger_size(lg);
     if (size < 0) {
         snprintf(err, errlen, "cannot read the ledger");
@@ -317,30 +312,30 @@ cx_err ledger_demo(ledger *lg, const char *keys_dir, FILE *out, char *err, size_
         d.m[i].country = cast[i].country;
         d.m[i].file = cast[i].file;
     }
-    /* Declarations lodged before the demo: their declarants become the
-     * consortium's traders, and some of the first one's are anchored. */
-    json_t *orgs = json_array(), *existing = json_array();
-    cx_err e = demo__existing(lg, orgs, existing, NULL, 0);
-    size_t i;
-    json_t *x;
-    json_array_foreach(orgs, i, x)
-    {
-        const char *o = json_string_value(x);
-        if (i == 0 && cx_org_valid(o))
-            snprintf(d.m[D_IMPORTER].org, sizeof d.m[0].org, "%s", o);
-        else if (i == 1 && cx_org_valid(o) && strcmp(o, d.m[D_IMPORTER].org) != 0)
-            snprintf(d.m[D_EXPORTER].org, sizeof d.m[0].org, "%s", o);
+    const char *names[D__COUNT] = {o->customs, o->importer, o->exporter,
+                                   o->carrier, o->bank,     o->chamber};
+    for (int i = 0; i < D__COUNT; i++) {
+        if (!names[i])
+            continue;
+        if (!cx_org_valid(names[i])) {
+            snprintf(err, errlen, "'%s' is not an organisation name", names[i]);
+            json_decref(d.findings);
+            json_decref(d.anchored);
+            return CX_EINVAL;
+        }
+        snprintf(d.m[i].org, sizeof d.m[i].org, "%s", names[i]);
     }
-    for (int a = 0; a < D__COUNT; a++) /* a trader named like another member: keep the cast */
-        for (int b = 0; b < D__COUNT; b++)
-            if (a != b && (a == D_IMPORTER || a == D_EXPORTER) &&
-                strcmp(d.m[a].org, d.m[b].org) == 0)
-                snprintf(d.m[a].org, sizeof d.m[a].org, "%s", cast[a].org);
-    json_decref(orgs);
-    orgs = json_array();
-    if (e == CX_OK)
-        e = demo__existing(lg, orgs, existing, d.m[D_IMPORTER].org, 3);
-    json_decref(orgs);
+    for (int a = 0; a < D__COUNT; a++)
+        for (int b = a + 1; b < D__COUNT; b++)
+            if (strcmp(d.m[a].org, d.m[b].org) == 0) {
+                snprintf(err, errlen, "%s cannot play two parts in the demo", d.m[a].org);
+                json_decref(d.findings);
+                json_decref(d.anchored);
+                return CX_EINVAL;
+            }
+    json_t *existing = json_array(), *x;
+    size_t i;
+    cx_err e = demo__existing(lg, existing, d.m[D_IMPORTER].org, 3);
     if (e == CX_OK && mkdir(keys_dir, 0700) != 0 && errno != EEXIST)
         e = demo__fail(&d, "cannot create %s: %s", keys_dir, strerror(errno));
     for (int k = 0; e == CX_OK && k < D__COUNT; k++)
