@@ -330,6 +330,11 @@ static cx_err jcs__value_out(const json_t *v, cx_buf *out, int depth)
         double d = json_real_value(v);
         if (!isfinite(d))
             return CX_EINVAL;
+        /* From 2^63 up to 1e21 ECMAScript writes a double as an integer
+         * literal that no 64-bit JSON reader (jansson included) reads back:
+         * refuse it here rather than log an entry nobody can verify. */
+        if (fabs(d) >= 9223372036854775808.0 && fabs(d) < 1e21)
+            return CX_EINVAL;
         size_t len = ledger_jcs_number(d, num);
         return cx_buf_append(out, num, len);
     }

@@ -38,7 +38,8 @@
  * Appends the canonical form of v. CX_EINVAL for values with no canonical
  * form (non-finite numbers) and for integers beyond ±2^53 whose canonical
  * form would differ from how they were written (9007199254740993 would
- * become ...992);
+ * become ...992), and for magnitudes from 2^63 to 1e21, which ECMAScript
+ * writes as integers too long for 64-bit JSON readers to read back;
  * CX_ETOOBIG past 64 levels of nesting or out's cap. */
 cx_err ledger_jcs(const json_t *v, cx_buf *out);
 /* ECMAScript Number.prototype.toString of a finite double; returns the

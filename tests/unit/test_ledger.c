@@ -163,6 +163,14 @@ static void test_jcs_numbers(void **state)
     big = json_integer(1152921504606846976LL); /* 2^60: ECMAScript writes ...847000 */
     assert_int_equal(ledger_jcs(big, &b), CX_EINVAL);
     json_decref(big);
+    big = json_real(2e19); /* "20000000000000000000": beyond what readers take back */
+    assert_int_equal(ledger_jcs(big, &b), CX_EINVAL);
+    json_decref(big);
+    cx_buf_reset(&b);
+    big = json_real(1e21);
+    assert_int_equal(ledger_jcs(big, &b), CX_OK);
+    assert_string_equal(b.data, "1e+21");
+    json_decref(big);
     json_decref(inf);
     cx_buf_free(&b);
 }
