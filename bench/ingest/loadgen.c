@@ -61,8 +61,21 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
+/* HS 2022 subheadings with descriptions a trader would write for them */
 static const char *hs[] = {"690722", "940360", "850440", "847130", "620342", "030617",
                            "870323", "392690", "640399", "851713", "220421", "090111"};
+static const char *goods[] = {"Glazed ceramic floor tiles",
+                              "Wooden bedroom furniture",
+                              "Static converters, power supplies",
+                              "Portable laptop computers",
+                              "Men's cotton trousers",
+                              "Frozen shrimps and prawns",
+                              "Passenger motor cars, petrol engine",
+                              "Plastic articles, household",
+                              "Leather footwear",
+                              "Smartphones for cellular networks",
+                              "Red wine in bottles",
+                              "Coffee beans, not roasted"};
 static const char *origins[] = {"CN", "VN", "US", "DE", "JP", "IN", "TR", "BR", "KR", "ZZ"};
 static const char *currencies[] = {"USD", "EUR", "KRW", "CNY", "JPY"};
 
@@ -83,13 +96,14 @@ static size_t make_body(conn *c, char *body, size_t cap)
         (unsigned long long)(rnd() % 1000000000));
     for (int i = 0; i < items; i++) {
         double mass = 10 + (double)(rnd() % 2000000) / 100.0;
+        int g = (int)(rnd() % 12);
         n += (size_t)snprintf(
             body + n, cap - n,
-            "%s{\"hs_code\":\"%s\",\"description\":\"Commercial goods lot %d, packed in "
-            "cartons\",\"country_of_origin\":\"%s\",\"origin_indicator\":\"Y\","
+            "%s{\"hs_code\":\"%s\",\"description\":\"%s, lot %d\","
+            "\"country_of_origin\":\"%s\",\"origin_indicator\":\"Y\","
             "\"quantity\":%llu,\"unit\":\"NAR\",\"net_mass_kg\":%.2f,\"gross_mass_kg\":%.2f,"
             "\"value\":%.2f,\"currency\":\"%s\",\"tax_rate\":%.1f,\"tax_type\":\"A\"}",
-            i ? "," : "", hs[rnd() % 12], i, origins[rnd() % 10],
+            i ? "," : "", hs[g], goods[g], i, origins[rnd() % 10],
             (unsigned long long)(1 + rnd() % 500), mass, mass * 1.06,
             (double)(rnd() % 100000000) / 100.0, currencies[rnd() % 5],
             (double)(rnd() % 300) / 10.0);

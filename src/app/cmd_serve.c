@@ -6,6 +6,7 @@
 #include "http.h"
 #include "risk.h"
 #include "ledger.h"
+#include "web.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,6 +31,7 @@ static const char help[] =
     "                     (default 1024; more clients wait to be accepted)\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
     "  --quiet            no access log\n"
+    "  --web-dir DIR      the console's files (default: the build's web/)\n"
     "  --inspect-rate P   percent of declarations the risk model sends red (default 10)\n"
     "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
     "  --explore-rate P   percent of otherwise green declarations sent red at random\n"
@@ -83,7 +85,7 @@ static void serve__store_metrics(void *ctx, cx_buf *out)
 }
 
 typedef struct {
-    const char *db, *listen, *tls_cert, *tls_key, *port_file;
+    const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     unsigned threads;
     bool quiet;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -99,6 +101,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"inspect-rate", required_argument, NULL, 'I'},
         {"yellow-rate", required_argument, NULL, 'Y'},
         {"explore-rate", required_argument, NULL, 'E'},
+        {"web-dir", required_argument, NULL, 'W'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -112,6 +115,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'k': o->tls_key = optarg; break;
         case 'p': o->port_file = optarg; break;
         case 'q': o->quiet = true; break;
+        case 'W': o->web_dir = optarg; break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
                 return app_usage("serve", "--threads must be 2 to 65536");
@@ -186,6 +190,9 @@ int app_cmd_serve(int argc, char **argv)
         e = risk_routes(risk, srv);
     if (!e)
         e = ledger_routes(lg, srv);
+    /* The console's catch-all file route goes last: API routes win. */
+    if (!e)
+        e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
     http_add_metrics(srv, serve__store_metrics, s);
     if (!e)
         e = http_server_start(srv, err, sizeof err);

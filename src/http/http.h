@@ -36,10 +36,12 @@ cx_err http_server_new(const http_config *cfg, http_server **out, char *err, siz
 /* Route flags. */
 #define HTTP_AUTH 1u /* needs Authorization: Bearer <token>; 401 otherwise */
 #define HTTP_JSON 2u /* POST body must be application/json; 415 otherwise */
+#define HTTP_FALLBACK 4u /* a catch-all: other methods on it get 404, not 405 */
 
 typedef void (*http_handler)(http_req *r, void *ctx);
 
-/* Patterns are literal segments and {name} captures: "/v1/declarations/{id}".
+/* Patterns are literal segments and {name} captures: "/v1/declarations/{id}";
+ * a last capture written {name*} takes the rest of the path ("a/b.js").
  * Routes are matched in the order added. Call before http_server_start. */
 cx_err http_route(http_server *s, const char *method, const char *pattern, unsigned flags,
                   http_handler h, void *ctx);

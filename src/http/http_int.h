@@ -29,6 +29,7 @@ typedef struct {
     char *segs[HTTP_MAX_SEGS];  /* literal segments; NULL where a capture is */
     char *names[HTTP_MAX_SEGS]; /* capture names; NULL where a literal is */
     int nsegs;
+    bool rest; /* the last capture takes the rest of the path */
     unsigned flags;
     http_handler fn;
     void *ctx;

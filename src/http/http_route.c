@@ -51,6 +51,15 @@ cx_err http_route(http_server *s, const char *method, const char *pattern, unsig
         }
         if (n > 2 && seg[0] == '{' && seg[n - 1] == '}') {
             seg[n - 1] = '\0';
+            if (seg[n - 2] == '*') { /* {name*}: the rest of the path, last only */
+                seg[n - 2] = '\0';
+                if (p[n] != '\0') {
+                    free(seg);
+                    http__route_free(rt);
+                    return CX_EINVAL;
+                }
+                rt->rest = true;
+            }
             rt->names[rt->nsegs] = strdup(seg + 1);
             free(seg);
         } else {
@@ -76,7 +85,8 @@ static bool route__match_path(const http_route_t *rt, const char *path,
     const char *p = path + 1;
     *ncaps = 0;
     for (int i = 0; i < rt->nsegs; i++) {
-        size_t n = strcspn(p, "/");
+        bool rest = rt->rest && i + 1 == rt->nsegs;
+        size_t n = rest ? strlen(p) : strcspn(p, "/");
         if (rt->segs[i]) {
             if (strlen(rt->segs[i]) != n || memcmp(rt->segs[i], p, n) != 0)
                 return false;
@@ -111,6 +121,8 @@ const http_route_t *http__match(http_server *s, http_req *r, bool *method_mismat
         if (!route__match_path(rt, r->path, caps, caplen, &ncaps))
             continue;
         if (strcmp(rt->method, r->method) != 0) {
+            if (rt->flags & HTTP_FALLBACK)
+                continue;
             *method_mismatch = true;
             if (!strstr(allow, rt->method)) {
                 size_t n = strlen(allow);

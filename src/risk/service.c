@@ -11,6 +11,8 @@
  * ranks poorly; submissions do not wait for it. */
 #include "risk_int.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +439,12 @@ static void svc__hs_run(risk_service *r, hs_job *j)
 static void *svc__hs_worker(void *arg)
 {
     risk_service *r = arg;
+    /* A hint for the officer, not part of the submission: it runs only on
+     * otherwise idle CPU, so it never takes capacity from ingestion (under
+     * sustained load its queue fills and newer checks are skipped, counted). */
+    struct sched_param sp = {0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+        cx_log(CX_LOG_WARN, "risk: cannot give the HS check idle priority");
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (!r->hs_head && !r->hs_stop)

@@ -231,7 +231,7 @@ class ApiTest(TempDirTestCase):
 
     def test_not_found_and_method_not_allowed(self):
         self.assertError(self.srv.get("/v1/nothing-here", token=self.acme), 404, "not_found")
-        self.assertError(self.srv.get("/", token=self.acme), 404, "not_found")
+        self.assertError(self.srv.get("/v1", token=self.acme), 404, "not_found")
         r = self.srv.request("DELETE", "/v1/declarations", token=self.acme)
         self.assertError(r, 405, "method_not_allowed")
         self.assertEqual(sorted(x.strip() for x in r.headers["allow"].split(",")),
@@ -320,6 +320,21 @@ class ApiTest(TempDirTestCase):
         self.assertEqual(errors, [])
         self.assertEqual(len(set(ids)), 200)
         self.assertEqual(self.count(), 200)
+
+
+class ConsoleFilesTest(TempDirTestCase):
+    def test_static_files_are_confined(self):
+        srv = self.serve()
+        r = srv.get("/")
+        self.assertEqual(r.status, 200)
+        self.assertIn("script-src 'self'", r.headers["content-security-policy"])
+        self.assertNotIn("unsafe-inline", r.headers["content-security-policy"])
+        for path in ("/../etc/passwd", "/vendor/../../../etc/passwd", "/%2e%2e/etc/passwd",
+                     "/.hidden", "/index.html/", "/nope.html", "/x.exe"):
+            r = srv.get(path)
+            self.assertEqual(r.status, 404, path)
+        # unknown paths with other methods are 404, not 405 from the file route
+        self.assertEqual(srv.request("POST", "/nothing", body="{}").status, 404)
 
 
 class ServerLifecycleTest(TempDirTestCase):

@@ -1,0 +1,136 @@
+/* Static files of the console. Small and few: each request reads its file
+ * (bounded) instead of caching, so a rebuilt console shows up at once. */
+#include "web.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef CUSTOMS_WEB_BUILD_DIR
+#define CUSTOMS_WEB_BUILD_DIR "web"
+#endif
+
+#define WEB_MAX_FILE ((size_t)8 << 20)
+
+const char web_csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
+                       "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+                       "object-src 'none'; base-uri 'none'; form-action 'self'; "
+                       "frame-ancestors 'none'";
+
+const char *web_default_dir(void)
+{
+    const char *env = getenv("CUSTOMS_WEB_DIR");
+    if (env && *env)
+        return env;
+    struct stat st;
+    if (stat(CUSTOMS_WEB_BUILD_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+        return CUSTOMS_WEB_BUILD_DIR;
+    return "/usr/share/customs/web";
+}
+
+static const char *web__type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"},
+        {".map", "application/json"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return NULL;
+}
+
+/* Safe relative paths only: segments of [A-Za-z0-9._-], none "." or "..". */
+static bool web__path_ok(const char *p)
+{
+    if (!*p || strlen(p) > 200)
+        return false;
+    const char *seg = p;
+    for (const char *c = p;; c++) {
+        if (*c == '/' || *c == '\0') {
+            size_t n = (size_t)(c - seg);
+            if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+                return false;
+            if (*c == '\0')
+                return true;
+            seg = c + 1;
+        } else if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                     (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-')) {
+            return false;
+        }
+    }
+}
+
+static void web__send(http_req *r, const char *dir, const char *rel)
+{
+    const char *type = web__type(rel);
+    if (!web__path_ok(rel) || !type) {
+        http_reply_error(r, 404, "not_found", "no such resource", NULL);
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (size_t)st.st_size > WEB_MAX_FILE) {
+        if (fd >= 0)
+            close(fd);
+        http_reply_error(r, 404, "not_found", "no such resource", NULL);
+        return;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        free(buf);
+        http_reply_error(r, 500, "internal", "cannot read the file", NULL);
+        return;
+    }
+    http_reply_header(r, "Content-Security-Policy", web_csp);
+    http_reply_header(r, "Referrer-Policy", "no-referrer");
+    http_reply_header(r, "X-Frame-Options", "DENY");
+    http_reply_header(r, "Cache-Control", "no-cache");
+    http_reply(r, 200, type, buf, got);
+}
+
+static void h_index(http_req *r, void *ctx)
+{
+    web__send(r, ctx, "index.html");
+}
+
+static void h_file(http_req *r, void *ctx)
+{
+    web__send(r, ctx, http_param(r, "path"));
+}
+
+cx_err web_routes(http_server *srv, const char *dir)
+{
+    cx_err e = http_route(srv, "GET", "/", 0, h_index, (void *)dir);
+    /* Registered last, so every API route wins over a file name. */
+    if (!e)
+        e = http_route(srv, "GET", "/{path*}", HTTP_FALLBACK, h_file, (void *)dir);
+    return e;
+}

@@ -1,0 +1,23 @@
+/*
+ * web.h — the door of the web module: serves the officers' console (static
+ * files assembled into a directory at build time) with a Content-Security-
+ * Policy that forbids inline scripts. Public names carry the prefix web_.
+ */
+#ifndef CUSTOMS_WEB_H
+#define CUSTOMS_WEB_H
+
+#include "core.h"
+#include "http.h"
+
+/* The console's directory: $CUSTOMS_WEB_DIR, else the build tree's web/
+ * (compiled in), else /usr/share/customs/web. Static string. */
+const char *web_default_dir(void);
+
+/* GET / and GET /{path*} from dir (borrowed; must outlive the server).
+ * Only regular files below dir are served; no listing, no "..". */
+cx_err web_routes(http_server *srv, const char *dir);
+
+/* The policy sent with every console response. */
+extern const char web_csp[];
+
+#endif
