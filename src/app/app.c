@@ -3,6 +3,7 @@
 #include "auth.h"
 #include "declare.h"
 #include "risk.h"
+#include "ledger.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = decl_migrate(s, err, errlen);
     if (e == CX_OK)
         e = risk_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = ledger_migrate(s, err, errlen);
     if (e != CX_OK) {
         store_free(s);
         return e;

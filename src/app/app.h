@@ -33,5 +33,8 @@ int app_cmd_import(int argc, char **argv);
 /* risk (issue 3) */
 int app_cmd_risk(int argc, char **argv);
 int app_cmd_hs(int argc, char **argv);
+/* ledger (issue 4) */
+int app_cmd_keygen(int argc, char **argv);
+int app_cmd_ledger(int argc, char **argv);
 
 #endif

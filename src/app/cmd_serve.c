@@ -5,6 +5,7 @@
 #include "declare.h"
 #include "http.h"
 #include "risk.h"
+#include "ledger.h"
 #include "web.h"
 
 #include <errno.h>
@@ -175,7 +176,10 @@ int app_cmd_serve(int argc, char **argv)
     /* risk: scores every submission (enrich hook) before it is stored */
     risk_config rcfg = {.policy = o.risk, .score_declarations = true};
     risk_service *risk = decl ? risk_service_new(s, decl, &rcfg) : NULL;
-    cx_err e = decl && risk ? CX_OK : CX_ENOMEM;
+    /* ledger: cross-document findings when declarations arrive (indexed
+     * hook, after risk's so that its lane raises come last) */
+    ledger *lg = decl ? ledger_new(s, decl) : NULL;
+    cx_err e = decl && risk && lg ? CX_OK : CX_ENOMEM;
     if (!e)
         e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
     if (!e)
@@ -184,6 +188,8 @@ int app_cmd_serve(int argc, char **argv)
         e = decl_routes(decl, srv);
     if (!e)
         e = risk_routes(risk, srv);
+    if (!e)
+        e = ledger_routes(lg, srv);
     /* The console's catch-all file route goes last: API routes win. */
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
@@ -195,6 +201,7 @@ int app_cmd_serve(int argc, char **argv)
     if (e) {
         http_server_free(srv);
         risk_service_free(risk);
+        ledger_free(lg);
         decl_service_free(decl);
         store_free(s);
         return app_fail("serve", "%s", err);
@@ -220,9 +227,10 @@ int app_cmd_serve(int argc, char **argv)
     cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_drain(srv, 10000);
     http_server_free(srv);
-    risk_service_free(risk);
+    risk_service_free(risk); /* its workers finish their writes first */
+    store_free(s);           /* flushes the write queue: ledger jobs still use the services */
+    ledger_free(lg);
     decl_service_free(decl);
-    store_free(s); /* flushes the write queue */
     cx_log(CX_LOG_INFO, "stopped cleanly");
     return 0;
 }

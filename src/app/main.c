@@ -11,6 +11,8 @@ static const app_command commands[] = {
     {"import", app_cmd_import, "bulk-load declarations from JSONL or CSV"},
     {"risk", app_cmd_risk, "train, score and evaluate risk models"},
     {"hs", app_cmd_hs, "search HS 2022 subheadings for a goods description"},
+    {"keygen", app_cmd_keygen, "create an Ed25519 signing key for the trade ledger"},
+    {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -23,6 +23,9 @@ static const store_migration decl_migrations[] = {
         " container TEXT NOT NULL,"
         " seq INTEGER NOT NULL REFERENCES declarations(seq),"
         " PRIMARY KEY(container, seq)) WITHOUT ROWID;"},
+    /* other modules look declarations up by their transport document */
+    {2, "CREATE INDEX declarations_tdoc ON declarations("
+        "json_extract(doc, '$.transport_document.number'));"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
@@ -432,6 +435,14 @@ static cx_err decl__raise(store_conn *w, void *arg)
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
+cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const json_t *reason)
+{
+    if (decl__lane_rank(lane) < 0)
+        return CX_EINVAL;
+    raise_job j = {id, lane, (json_t *)reason};
+    return decl__raise(w, &j);
+}
+
 cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t *reason)
 {
     if (decl__lane_rank(lane) < 0) {
@@ -488,6 +499,52 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int l
             e = cx_buf_puts(out, "],\"next_cursor\":null}");
     }
     return e;
+}
+
+cx_err decl_find_by_transport_doc(store_conn *c, const char *number, decl_doc_fn fn, void *ctx)
+{
+    /* the expression must match the index of migration 2 */
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations WHERE "
+                                     "json_extract(doc, '$.transport_document.number') = ?1 "
+                                     "ORDER BY seq");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)))
+            break;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+cx_err decl_doc(store_conn *c, const char *id, decl_doc_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations WHERE id=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        fn(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+           (size_t)sqlite3_column_bytes(st, 1));
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+}
+
+cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations ORDER BY seq");
+    if (!st)
+        return CX_EDB;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)))
+            break;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
 int64_t decl_count(decl_service *d)

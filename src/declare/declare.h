@@ -108,6 +108,23 @@ cx_err decl_lookup(decl_service *d, const char *id, int64_t *seq, char org[CX_OR
  * when it returns CX_OK. CX_ENOTFOUND for an unknown id. */
 cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t *reason);
 
+/* The same inside a writer job of another module (w is the writer's
+ * connection), so the raise commits or rolls back with that job. reason is
+ * borrowed. */
+cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const json_t *reason);
+
+/* Declarations whose transport document has this number (any document
+ * type), in arrival order, read on c: this thread's reader, or the writer's
+ * connection inside a job. fn gets each one's id and stored JSON text (the
+ * submitted document with id, org, status, received_at; no risk) and
+ * returns false to stop. Strings live only during the call. */
+typedef bool (*decl_doc_fn)(void *ctx, const char *id, const char *doc, size_t len);
+cx_err decl_find_by_transport_doc(store_conn *c, const char *number, decl_doc_fn fn, void *ctx);
+/* The stored JSON text of one declaration, the same way; CX_ENOTFOUND. */
+cx_err decl_doc(store_conn *c, const char *id, decl_doc_fn fn, void *ctx);
+/* Every declaration in arrival order, the same way, until fn returns false. */
+cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx);
+
 /* Number of declarations stored. */
 int64_t decl_count(decl_service *d);
 

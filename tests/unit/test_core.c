@@ -158,6 +158,14 @@ static void test_jptr(void **state)
     assert_string_equal(p, "/items/3/a~1b~0c");
     char small[6] = "";
     cx_jptr_push(small, sizeof small, "abcdefgh");
+    /* a cut never splits a UTF-8 character */
+    char cut[6] = "";
+    cx_jptr_push(cut, sizeof cut, "ab\xc3\xa9\xc3\xa9");
+    assert_true(cx_utf8_count(cut, strlen(cut), NULL));
+    assert_string_equal(cut, "/ab\xc3\xa9");
+    char cut2[5] = "";
+    cx_jptr_push(cut2, sizeof cut2, "ab\xe2\x82\xac");
+    assert_string_equal(cut2, "/ab");
     assert_int_equal(strlen(small), 5);
 }
 

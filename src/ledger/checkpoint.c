@@ -1,0 +1,293 @@
+/* Checkpoints: C2SP tlog-checkpoint signed notes over the tree head,
+ * cosigned by member organisations (key name = the organisation). */
+#include "ledger_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cx_err cp__origin(store_conn *c, char origin[LEDGER_ORIGIN_MAX + 1])
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='origin'");
+    if (!st)
+        return CX_EDB;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(origin, LEDGER_ORIGIN_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+}
+
+bool ledger__key_valid_at_size(int64_t added, int64_t revoked, int64_t size)
+{
+    /* valid for the last entry the checkpoint covers */
+    return size > 0 && added < size && (revoked == INT64_MAX || revoked >= size - 1);
+}
+
+typedef struct {
+    int64_t size;
+    uint8_t root[32];
+    char org[CX_ORG_MAX + 1];
+    const uint8_t *pk;
+    char line[256];
+    bool retry;
+    bool already;
+} cosign_job;
+
+static cx_err cp__store(store_conn *w, void *arg)
+{
+    cosign_job *j = arg;
+    sqlite3_stmt *st = store_stmt(w, "SELECT max(size) FROM ledger_checkpoints");
+    if (!st)
+        return CX_EDB;
+    int64_t latest = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (latest > j->size) { /* a newer head was checkpointed meanwhile */
+        j->retry = true;
+        return CX_ESTATE;
+    }
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    if (latest < j->size) {
+        st = store_stmt(w, "INSERT INTO ledger_checkpoints(size, root, created_at) "
+                           "VALUES(?1, ?2, ?3)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_int64(st, 1, j->size);
+        sqlite3_bind_blob(st, 2, j->root, 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return CX_EDB;
+    }
+    st = store_stmt(w, "INSERT OR IGNORE INTO ledger_cosignatures(size, org, key, line, "
+                       "created_at) VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, j->size);
+    sqlite3_bind_text(st, 2, j->org, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, j->pk, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, j->line, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    j->already = sqlite3_changes(store_conn_db(w)) == 0;
+    return CX_OK;
+}
+
+/* The signed note of checkpoint size with every cosignature; NULL if none. */
+static char *cp__note(store_conn *c, const char *origin, int64_t size, const uint8_t root[32])
+{
+    char text[LEDGER_ORIGIN_MAX + 128];
+    ledger__checkpoint_text(origin, (uint64_t)size, root, text, sizeof text);
+    cx_buf b;
+    cx_buf_init(&b, 1 << 20);
+    cx_buf_puts(&b, text);
+    cx_buf_puts(&b, "\n");
+    sqlite3_stmt *st = store_stmt(c, "SELECT line FROM ledger_cosignatures WHERE size=?1 "
+                                     "ORDER BY created_at, org");
+    if (!st) {
+        cx_buf_free(&b);
+        return NULL;
+    }
+    sqlite3_bind_int64(st, 1, size);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cx_buf_puts(&b, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return cx_buf_steal(&b, NULL);
+}
+
+cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, char *err,
+                              size_t errlen)
+{
+    *note = NULL;
+    store_conn *c = store_reader(lg->s);
+    if (!c)
+        return CX_EDB;
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    if (cp__origin(c, origin) != CX_OK) {
+        snprintf(err, errlen, "the ledger is not initialised (customs ledger init)");
+        return CX_ESTATE;
+    }
+    sqlite3_stmt *st = store_stmt(c, "SELECT org, added_idx, revoked_idx FROM ledger_keys "
+                                     "WHERE key=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_blob(st, 1, key->pk, 32, SQLITE_STATIC);
+    cosign_job j = {.pk = key->pk};
+    int64_t added = -1, revoked = INT64_MAX;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(j.org, sizeof j.org, "%s", (const char *)sqlite3_column_text(st, 0));
+        added = sqlite3_column_int64(st, 1);
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+            revoked = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    if (added < 0) {
+        snprintf(err, errlen, "this key is not registered to any member of the ledger");
+        return CX_EAUTH;
+    }
+    if (revoked != INT64_MAX) {
+        snprintf(err, errlen, "this key of %s was revoked at entry %lld", j.org,
+                 (long long)revoked);
+        return CX_EAUTH;
+    }
+    for (int attempt = 0; attempt < 8; attempt++) {
+        j.size = ledger__tree_size(c);
+        if (j.size <= 0) {
+            snprintf(err, errlen, "the ledger is empty");
+            return CX_ESTATE;
+        }
+        if (!ledger__key_valid_at_size(added, revoked, j.size)) {
+            snprintf(err, errlen, "the key was registered after the current tree head");
+            return CX_EAUTH;
+        }
+        cx_err e = ledger_tree_hash(ledger__node_read, c, 0, (uint64_t)j.size, j.root);
+        if (e != CX_OK)
+            return CX_EDB;
+        char text[LEDGER_ORIGIN_MAX + 128];
+        ledger__checkpoint_text(origin, (uint64_t)j.size, j.root, text, sizeof text);
+        ledger_note_sign(j.org, key, text, j.line, sizeof j.line);
+        j.retry = false;
+        e = store_write(lg->s, cp__store, &j);
+        if (e == CX_ESTATE && j.retry)
+            continue;
+        if (e != CX_OK) {
+            snprintf(err, errlen, "cannot store the checkpoint: %s", cx_strerror(e));
+            return e;
+        }
+        *note = cp__note(c, origin, j.size, j.root);
+        return *note ? CX_OK : CX_ENOMEM;
+    }
+    snprintf(err, errlen, "the log keeps growing; try again");
+    return CX_EBUSY;
+}
+
+cx_err ledger_checkpoint_latest(ledger *lg, json_t **out)
+{
+    store_conn *c = store_reader(lg->s);
+    if (!c)
+        return CX_EDB;
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    cx_err e = cp__origin(c, origin);
+    if (e != CX_OK)
+        return e;
+    sqlite3_stmt *st = store_stmt(c, "SELECT size, root, created_at FROM ledger_checkpoints "
+                                     "ORDER BY size DESC LIMIT 1");
+    if (!st)
+        return CX_EDB;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 1) != 32) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    }
+    int64_t size = sqlite3_column_int64(st, 0);
+    uint8_t root[32];
+    memcpy(root, sqlite3_column_blob(st, 1), 32);
+    char created[40];
+    snprintf(created, sizeof created, "%s", (const char *)sqlite3_column_text(st, 2));
+    sqlite3_reset(st);
+    char hex[65], b64[LEDGER_B64_32 + 1];
+    ledger__hex(root, hex);
+    ledger__b64_encode(root, 32, b64);
+    json_t *cos = json_array();
+    st = store_stmt(c, "SELECT c.org, c.key, c.line, c.created_at, m.role FROM "
+                       "ledger_cosignatures c LEFT JOIN ledger_members m ON m.org = c.org "
+                       "WHERE c.size=?1 ORDER BY c.created_at, c.org");
+    if (!st) {
+        json_decref(cos);
+        return CX_EDB;
+    }
+    sqlite3_bind_int64(st, 1, size);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char pk[LEDGER_B64_32 + 1] = "", kid[9];
+        const char *org = (const char *)sqlite3_column_text(st, 0);
+        if (sqlite3_column_bytes(st, 1) == 32) {
+            ledger__b64_encode(sqlite3_column_blob(st, 1), 32, pk);
+            snprintf(kid, sizeof kid, "%08x", ledger_note_key_id(org, sqlite3_column_blob(st, 1)));
+        } else {
+            kid[0] = '\0';
+        }
+        json_array_append_new(cos, json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s}", "org", org, "role",
+                                             (const char *)sqlite3_column_text(st, 4), "key", pk,
+                                             "key_id", kid, "line",
+                                             (const char *)sqlite3_column_text(st, 2),
+                                             "created_at",
+                                             (const char *)sqlite3_column_text(st, 3)));
+    }
+    sqlite3_reset(st);
+    char *note = cp__note(c, origin, size, root);
+    *out = json_pack("{s:s,s:I,s:s,s:s,s:s,s:o,s:s}", "origin", origin, "tree_size",
+                     (json_int_t)size, "root_hash", hex, "root", b64, "note", note ? note : "",
+                     "cosignatures", cos, "created_at", created);
+    free(note);
+    return *out ? CX_OK : CX_ENOMEM;
+}
+
+/* ---- reading notes (verify, bundles) ----------------------------------------------------- */
+
+bool ledger__note_parse(const char *note, char *text, size_t textcap, uint64_t *size,
+                        uint8_t root[32], char origin[LEDGER_ORIGIN_MAX + 1], const char **sigs)
+{
+    /* text ends at the last blank line ("\n\n") */
+    const char *sep = NULL;
+    for (const char *p = strstr(note, "\n\n"); p; p = strstr(p + 1, "\n\n"))
+        sep = p;
+    if (!sep || (size_t)(sep + 1 - note) >= textcap)
+        return false;
+    size_t tlen = (size_t)(sep + 1 - note);
+    memcpy(text, note, tlen);
+    text[tlen] = '\0';
+    *sigs = sep + 2;
+    char *save = NULL;
+    char copy[LEDGER_ORIGIN_MAX + 128];
+    if (tlen >= sizeof copy)
+        return false;
+    memcpy(copy, text, tlen + 1);
+    char *l1 = strtok_r(copy, "\n", &save), *l2 = strtok_r(NULL, "\n", &save),
+         *l3 = strtok_r(NULL, "\n", &save);
+    if (!l1 || !l2 || !l3 || !ledger__origin_valid(l1))
+        return false;
+    int64_t n;
+    if (!cx_parse_i64(l2, &n) || n < 0 || (l2[0] == '0' && l2[1]))
+        return false;
+    snprintf(origin, LEDGER_ORIGIN_MAX + 1, "%s", l1);
+    *size = (uint64_t)n;
+    return ledger__b64_decode(l3, root, 32);
+}
+
+/* One "— name base64\n" line starting at *p; advances *p. */
+bool ledger__note_sig_next(const char **p, char name[CX_ORG_MAX + 1], uint8_t blob[68])
+{
+    const char *s = *p;
+    if (strncmp(s, "\xE2\x80\x94 ", 4) != 0)
+        return false;
+    s += 4;
+    const char *sp = strchr(s, ' '), *nl = strchr(s, '\n');
+    if (!sp || !nl || sp > nl || (size_t)(sp - s) > CX_ORG_MAX || sp == s)
+        return false;
+    memcpy(name, s, (size_t)(sp - s));
+    name[sp - s] = '\0';
+    char b64[128];
+    size_t blen = (size_t)(nl - sp - 1);
+    if (blen >= sizeof b64)
+        return false;
+    memcpy(b64, sp + 1, blen);
+    b64[blen] = '\0';
+    if (!ledger__b64_decode(b64, blob, 68))
+        return false;
+    *p = nl + 1;
+    return true;
+}
+
+bool ledger__note_sig_verify(const char *name, const uint8_t pk[32], const uint8_t blob[68],
+                             const char *text)
+{
+    uint32_t id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 |
+                  blob[3];
+    return id == ledger_note_key_id(name, pk) &&
+           crypto_sign_verify_detached(blob + 4, (const uint8_t *)text, strlen(text), pk) == 0;
+}

@@ -1,0 +1,281 @@
+/*
+ * ledger.h — the door of the ledger module: a signed, verifiable Merkle log
+ * shared by customs administrations, traders, carriers, banks and chambers.
+ * Public names carry the prefix ledger_. docs/ledger.md describes the
+ * envelope, the canonical form, the entry types and rules, checkpoints,
+ * bundles and the HTTP API.
+ *
+ * Entries are JSON envelopes {"type","org","body","signatures"[,"time",
+ * "ledger"]} signed with Ed25519 over a domain-separated SHA-256 of the
+ * RFC 8785 (JCS) form of everything but "signatures". A deterministic state
+ * machine accepts or rejects each one; accepted entries become leaves of an
+ * RFC 6962 Merkle tree (the leaf data is the JCS form of the whole entry)
+ * whose heads are published as C2SP tlog-checkpoint notes cosigned by
+ * member organisations.
+ */
+#ifndef CUSTOMS_LEDGER_H
+#define CUSTOMS_LEDGER_H
+
+#include "core.h"
+#include "declare.h"
+#include "http.h"
+#include "store.h"
+
+#include <jansson.h>
+
+#define LEDGER_MAX_ENTRY ((size_t)1 << 20) /* bytes of one entry's JSON text */
+#define LEDGER_MAX_SIGNATURES 16
+#define LEDGER_MAX_GOVERNORS 16
+#define LEDGER_ORIGIN_MAX 128
+#define LEDGER_NUMBER_MAX 32
+/* Export and import declarations of one transport document whose values
+ * differ by more than this share of the larger raise a mirror finding. */
+#define LEDGER_MIRROR_TOLERANCE 0.10
+/* Paying less than the assessed duty by more than this raises a finding. */
+#define LEDGER_DUTY_TOLERANCE 0.01
+
+/* ---- RFC 8785 canonical JSON ---------------------------------------------------
+ * Appends the canonical form of v. CX_EINVAL for values with no canonical
+ * form (non-finite numbers) and for integers beyond ±2^53 whose canonical
+ * form would differ from how they were written (9007199254740993 would
+ * become ...992), and for magnitudes from 2^63 to 1e21, which ECMAScript
+ * writes as integers too long for 64-bit JSON readers to read back;
+ * CX_ETOOBIG past 64 levels of nesting or out's cap. */
+cx_err ledger_jcs(const json_t *v, cx_buf *out);
+/* ECMAScript Number.prototype.toString of a finite double; returns the
+ * length written to out (NUL-terminated). */
+size_t ledger_jcs_number(double v, char out[LEDGER_NUMBER_MAX]);
+/* Order of member names: UTF-16 code units (a and b are valid UTF-8). */
+int ledger_jcs_keycmp(const char *a, const char *b);
+
+/* ---- RFC 6962 hashing and proof verification ------------------------------------ */
+void ledger_leaf_hash(const void *data, size_t len, uint8_t out[32]);
+void ledger_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32]);
+/* RFC 9162 §2.1.3.2 and §2.1.4.2. */
+bool ledger_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[32],
+                             const uint8_t path[][32], size_t n, const uint8_t root[32]);
+bool ledger_verify_consistency(uint64_t m, uint64_t n, const uint8_t root_m[32],
+                               const uint8_t root_n[32], const uint8_t proof[][32], size_t k);
+
+/* Proof generation over any store of perfect subtree hashes: node returns
+ * the hash of the 2^level leaves starting at index << level (level 0: the
+ * leaf hash). Every proof costs O(log n) calls. */
+#define LEDGER_TREE_LEVELS 64
+typedef cx_err (*ledger_node_fn)(void *ctx, unsigned level, uint64_t index, uint8_t out[32]);
+/* MTH(D[lo:hi]) */
+cx_err ledger_tree_hash(ledger_node_fn node, void *ctx, uint64_t lo, uint64_t hi,
+                        uint8_t out[32]);
+/* PATH(index, D[0:size]) into path (room for LEDGER_TREE_LEVELS); *n hashes. */
+cx_err ledger_tree_inclusion(ledger_node_fn node, void *ctx, uint64_t index, uint64_t size,
+                             uint8_t path[][32], size_t *n);
+/* PROOF(m, D[0:n]) for 0 < m <= n. */
+cx_err ledger_tree_consistency(ledger_node_fn node, void *ctx, uint64_t m, uint64_t n,
+                               uint8_t path[][32], size_t *k);
+
+/* The right edge of a tree: for each set bit L of size, the root of the
+ * perfect subtree of 2^L leaves there. Appending a leaf costs O(1) amortised
+ * hashes and hands each completed node to emit (which may be NULL). */
+typedef struct {
+    uint64_t size;
+    uint8_t h[LEDGER_TREE_LEVELS][32];
+} ledger_frontier;
+typedef cx_err (*ledger_emit_fn)(void *ctx, unsigned level, uint64_t index, const uint8_t h[32]);
+cx_err ledger_frontier_append(ledger_frontier *f, const uint8_t leaf[32], ledger_emit_fn emit,
+                              void *ctx);
+void ledger_frontier_root(const ledger_frontier *f, uint8_t out[32]);
+
+/* ---- Ed25519 keys ----------------------------------------------------------------
+ * A key file is JSON {"kty":"Ed25519","public":B64,"seed":B64[,"org":ORG]},
+ * mode 0600. */
+typedef struct {
+    uint8_t pk[32];
+    uint8_t sk[64];
+    char org[CX_ORG_MAX + 1]; /* "" if the file names none */
+} ledger_key;
+
+void ledger_key_generate(ledger_key *k);
+/* Creates path with O_EXCL and mode 0600: CX_EEXIST if it exists. */
+cx_err ledger_key_save(const ledger_key *k, const char *path, char *err, size_t errlen);
+cx_err ledger_key_load(const char *path, ledger_key *k, char *err, size_t errlen);
+/* Base64 of the public key; out needs 45 bytes. */
+void ledger_key_public(const ledger_key *k, char out[45]);
+bool ledger_key_parse_public(const char *b64, uint8_t pk[32]);
+
+/* C2SP signed-note Ed25519 signatures (type 0x01): the key ID is
+ * SHA-256(name || 0x0A || 0x01 || pk)[:4]; the line is
+ * "— name base64(key ID || signature over text)\n". */
+uint32_t ledger_note_key_id(const char *name, const uint8_t pk[32]);
+void ledger_note_sign(const char *name, const ledger_key *key, const char *text, char *out,
+                      size_t cap);
+
+/* Adds a signature by key for org (NULL: the key file's org, else the
+ * entry's "org") to an entry given as JSON text. The entry must decode and
+ * its existing signatures must verify. On success *out is the signed entry
+ * as canonical JSON text (caller frees). On failure err says why. */
+cx_err ledger_sign(const char *text, size_t len, const ledger_key *key, const char *org,
+                   char **out, char *err, size_t errlen);
+
+/* Decodes and checks an entry without a ledger: the envelope and body
+ * rules, the canonical form, the signing and leaf hashes, and each signature
+ * against its own key (not whether that key is registered: that needs the
+ * ledger's state). On success *canonical is the RFC 8785 text (caller frees).
+ * Returns CX_EPARSE (not JSON), CX_EINVAL (problems name each rule broken),
+ * CX_ETOOBIG or CX_ECRYPTO (a signature does not verify). problems may be
+ * NULL. */
+cx_err ledger_entry_decode(const char *text, size_t len, json_t *problems, char **canonical,
+                           size_t *canonical_len, uint8_t entry_hash[32], uint8_t leaf_hash[32]);
+
+/* ---- the service --------------------------------------------------------------- */
+typedef struct ledger ledger;
+
+cx_err ledger_migrate(store *s, char *err, size_t errlen);
+
+/* The service borrows s and decl (decl may be NULL: no cross-document
+ * findings). With decl it adds declaration hooks, so create it before the
+ * server starts. Free it before decl and the store. */
+ledger *ledger_new(store *s, decl_service *decl);
+void ledger_free(ledger *lg);
+store *ledger_store(ledger *lg);
+
+/* The outcome of one submission. */
+typedef struct {
+    unsigned status;  /* 201 accepted; 400, 403, 409 rejected; 503 not stored */
+    char code[32];    /* "" on success, else the rule that failed */
+    char message[256];
+    json_t *details;  /* [{"path","message"}], owned */
+    int64_t index;    /* on success */
+    uint8_t leaf_hash[32];
+    json_t *findings; /* array of findings raised, owned */
+} ledger_result;
+void ledger_result_clear(ledger_result *r);
+/* {"index","leaf_hash","findings"} or the error body; caller decrefs. */
+json_t *ledger_result_json(const ledger_result *r);
+
+/* Decodes, verifies every signature and appends one entry (JSON text),
+ * blocking until it is durable or rejected. Signature checks and parsing run
+ * on the calling thread. res must be cleared by the caller. */
+void ledger_submit(ledger *lg, const char *text, size_t len, ledger_result *res);
+
+/* Asynchronous form: done runs on the writer thread once the outcome is
+ * final (must not block); res is valid only during the call. */
+typedef void (*ledger_done_fn)(void *arg, ledger_result *res);
+void ledger_submit_async(ledger *lg, const char *text, size_t len, ledger_done_fn done,
+                         void *arg);
+
+/* ---- ordering -------------------------------------------------------------------
+ * Appends are ordered by an orderer. The embedded one hands every prepared
+ * entry straight to the store's writer, whose single thread fixes the order.
+ * A replicated orderer (e.g. NATS JetStream) publishes ledger_pending_bytes()
+ * and, as each message comes back in stream order, calls
+ * ledger_pending_append() on every node (remote nodes first rebuild the
+ * pending entry with ledger_pending_new()). */
+typedef struct ledger_pending ledger_pending;
+typedef struct {
+    cx_err (*order)(void *self, ledger_pending *p);
+    void *self;
+} ledger_orderer;
+void ledger_set_orderer(ledger *lg, const ledger_orderer *o);
+/* Validates and prepares text off the writer (parse, canonical form,
+ * signatures); on rejection returns NULL and fills res. */
+ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len,
+                                   ledger_done_fn done, void *arg, ledger_result *res);
+const char *ledger_pending_bytes(const ledger_pending *p, size_t *len);
+/* Queues the state transition and append on the writer. */
+cx_err ledger_pending_append(ledger *lg, ledger_pending *p);
+
+/* ---- reads ------------------------------------------------------------------------
+ * On this thread's read connection. JSON results (*out) belong to the
+ * caller (json_decref). CX_ENOTFOUND for an unknown index, CX_EINVAL for
+ * sizes outside 1..ledger_size(). */
+int64_t ledger_size(ledger *lg);
+/* {"index","type","org","leaf_hash","entry_hash","received_at","canonical","entry"} */
+cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out);
+/* {"index","tree_size","leaf_hash","audit_path":[hex…]}; size 0 = current. */
+cx_err ledger_proof(ledger *lg, int64_t index, int64_t size, json_t **out);
+/* {"from","to","proof":[hex…]} */
+cx_err ledger_consistency(ledger *lg, int64_t from, int64_t to, json_t **out);
+cx_err ledger_root(ledger *lg, int64_t size, uint8_t out[32]);
+
+/* ---- consortium set-up -------------------------------------------------------------- */
+typedef struct {
+    char holder[CX_ORG_MAX + 1];
+    uint8_t pk[32];
+} ledger_governor;
+/* Appends the genesis entry (index 0): origin, M-of-N governance keys and
+ * the default endorsement policies. */
+void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_governor *gov,
+                 size_t ngov, ledger_result *res);
+
+/* ---- checkpoints -------------------------------------------------------------------- */
+/* Cosigns the current tree head with key (for the org registered for that
+ * key): adds the signature to the latest checkpoint if it is at the current
+ * size, otherwise starts a new checkpoint. *note is the signed note with all
+ * its signatures (caller frees). */
+cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, char *err,
+                              size_t errlen);
+/* The latest checkpoint as the API shows it (*out: caller decrefs);
+ * CX_ENOTFOUND if none. */
+cx_err ledger_checkpoint_latest(ledger *lg, json_t **out);
+
+/* ---- privacy: anchors, salts, bundles --------------------------------------------------
+ * Commitment to one field: SHA-256("customs.ledger.field.v1" 0x00 || salt ||
+ * name || 0x00 || JCS(value)), hex. */
+/* Builds the body of a declaration.anchor for a stored declaration: a
+ * salted commitment per leaf field (all but status, risk and inspection,
+ * which change after lodging). *salts maps each field's JSON Pointer to
+ * {"salt": base64, "value": the value}. Both objects are the caller's. */
+cx_err ledger_anchor_body(const json_t *declaration, json_t **body, json_t **salts);
+/* The same for a parcel.manifest: one commitment per parcel object, named
+ * "/parcels/<i>". */
+cx_err ledger_parcels_body(const char *manifest_id, const json_t *parcels, json_t **body,
+                           json_t **salts);
+/* Keeps the salts of entry index in this node's salt store (the owner's). */
+cx_err ledger_salts_put(ledger *lg, int64_t index, const json_t *salts);
+/* Deletes salts (all of the entry's if name is NULL): the hidden values can
+ * no longer be proven. *deleted counts them. */
+cx_err ledger_salts_erase(ledger *lg, int64_t index, const char *name, int64_t *deleted);
+/* A disclosure bundle revealing the named fields of entry index with their
+ * salts, an inclusion proof and the latest cosigned checkpoint (*out: caller
+ * decrefs). CX_ESTATE if no checkpoint covers the entry, CX_ENOTFOUND if a
+ * field has no salt here. */
+cx_err ledger_bundle(ledger *lg, int64_t index, const char *const *names, size_t n,
+                     json_t **out, char *err, size_t errlen);
+/* The trust file of this ledger: origin and every member's current public
+ * keys (*out: caller decrefs). */
+cx_err ledger_trust(ledger *lg, json_t **out);
+/* Verifies a bundle offline with nothing but a trust file. Writes a one-line
+ * report (what was proven, or the first failure) into report. */
+bool ledger_bundle_verify(const json_t *bundle, const json_t *trust, int quorum, char *report,
+                          size_t cap);
+
+/* ---- verification from scratch ------------------------------------------------------------ */
+typedef struct {
+    int64_t entries;
+    uint8_t root[32];
+    int64_t checkpoints;
+    int64_t bad_index; /* -1 when ok or when the failure has no index */
+    char why[512];
+} ledger_verify_report;
+/* Recomputes every leaf, node, signature, policy and state transition and
+ * checks every checkpoint of the database at path (opened read-only).
+ * threads 0 = number of CPUs. Returns true if everything holds. */
+bool ledger_verify_db(const char *path, unsigned threads, bool progress,
+                      ledger_verify_report *rep);
+
+/* ---- demo ----------------------------------------------------------------------------------- */
+/* Seeds the demo consortium and a realistic flow on an empty ledger; key
+ * files (mode 0600) go to keys_dir. Organisation names default to KCS, ACME,
+ * SAIGON-TEXTILE, OCEANIC, HANSEONG-BANK and VCCI-HCM; up to three
+ * declarations the importer lodged before the demo are anchored too.
+ * Prints a summary to out. CX_EEXIST if the ledger is not empty. */
+typedef struct {
+    const char *keys_dir;
+    const char *customs, *importer, *exporter, *carrier, *bank, *chamber; /* NULL: default */
+} ledger_demo_opts;
+cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, size_t errlen);
+
+/* ---- HTTP ------------------------------------------------------------------------------------ */
+/* POST /v1/ledger/entries and the GET endpoints of docs/ledger.md. */
+cx_err ledger_routes(ledger *lg, http_server *srv);
+
+#endif

@@ -1,0 +1,703 @@
+/* /v1/ledger over HTTP. Any authenticated caller may submit: an entry's
+ * authority comes from its signatures, never from the bearer token. Reads
+ * are open to every authenticated role but device. */
+#include "ledger_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_MAX 1000
+
+static bool h__may_read(http_req *r)
+{
+    const cx_principal *p = http_principal(r);
+    if (p && p->role != CX_ROLE_DEVICE)
+        return true;
+    http_reply_error(r, 403, "forbidden", "devices cannot read the ledger", NULL);
+    return false;
+}
+
+static void h__unavailable(http_req *r, cx_err e)
+{
+    http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+}
+
+/* Strict non-negative integer parameter; replies 400 and returns false. */
+static bool h__int(http_req *r, const char *value, const char *name, int64_t lo, int64_t hi,
+                   int64_t *out, const char *rule)
+{
+    if (!value)
+        return true;
+    int64_t v;
+    if (!cx_parse_i64(value, &v) || v < lo || v > hi) {
+        char path[64];
+        snprintf(path, sizeof path, "/%s", name);
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", path, rule);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- POST /v1/ledger/entries ---------------------------------------------------------------- */
+
+static void h__post_done(void *arg, ledger_result *res)
+{
+    http_req *r = arg;
+    json_t *body = ledger_result_json(res);
+    http_reply_json(r, res->status, body);
+    http_resume(r);
+}
+
+static void h_post(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    size_t len;
+    const char *body = http_body(r, &len);
+    http_defer(r);
+    ledger_submit_async(lg, body, len, h__post_done, r);
+}
+
+/* ---- entries ------------------------------------------------------------------------------------ */
+
+static void h_entry(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    int64_t idx = -1;
+    if (!h__int(r, http_param(r, "index"), "index", 0, INT64_MAX, &idx,
+                "must be an entry index: an integer from 0"))
+        return;
+    json_t *out = NULL;
+    cx_err e = ledger_entry_get(lg, idx, &out);
+    if (e == CX_ENOTFOUND)
+        http_reply_error(r, 404, "not_found", "no such entry", NULL);
+    else if (e != CX_OK)
+        h__unavailable(r, e);
+    else
+        http_reply_json(r, 200, out);
+}
+
+static void h_proof(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    int64_t idx = -1, size = 0;
+    if (!h__int(r, http_param(r, "index"), "index", 0, INT64_MAX, &idx,
+                "must be an entry index: an integer from 0") ||
+        !h__int(r, http_query(r, "tree_size"), "tree_size", 1, INT64_MAX, &size,
+                "must be a tree size: an integer from 1"))
+        return;
+    int64_t have = ledger_size(lg);
+    if (idx >= have) {
+        http_reply_error(r, 404, "not_found", "no such entry", NULL);
+        return;
+    }
+    if (size > have || (size && idx >= size)) {
+        char m[160];
+        snprintf(m, sizeof m, "must be above the index (%lld) and at most the tree size (%lld)",
+                 (long long)idx, (long long)have);
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/tree_size", m);
+        return;
+    }
+    json_t *out = NULL;
+    cx_err e = ledger_proof(lg, idx, size, &out);
+    if (e != CX_OK)
+        h__unavailable(r, e);
+    else
+        http_reply_json(r, 200, out);
+}
+
+static void h_consistency(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    int64_t from = -1, to = -1;
+    if (!h__int(r, http_query(r, "from"), "from", 1, INT64_MAX, &from,
+                "must be a tree size: an integer from 1") ||
+        !h__int(r, http_query(r, "to"), "to", 1, INT64_MAX, &to,
+                "must be a tree size: an integer from 1"))
+        return;
+    if (from < 0 || to < 0) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", from < 0 ? "/from" : "/to",
+                          "is required");
+        return;
+    }
+    int64_t have = ledger_size(lg);
+    if (to > have || from > to) {
+        char m[160];
+        snprintf(m, sizeof m, "from must be at most to, and to at most the tree size (%lld)",
+                 (long long)have);
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter",
+                          to > have ? "/to" : "/from", m);
+        return;
+    }
+    json_t *out = NULL;
+    cx_err e = ledger_consistency(lg, from, to, &out);
+    if (e != CX_OK)
+        h__unavailable(r, e);
+    else
+        http_reply_json(r, 200, out);
+}
+
+/* GET /v1/ledger/entries?type=&org=&cursor=&limit=&order= */
+static void h_list(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    const char *type = http_query(r, "type"), *org = http_query(r, "org");
+    const char *order = http_query(r, "order");
+    int64_t limit = 100, cursor = -1;
+    ltype t;
+    if (type && !ledger__type_parse(type, &t)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/type",
+                          "must be an entry type such as bl.issue");
+        return;
+    }
+    if (org && !cx_org_valid(org)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/org",
+                          "must be an organisation name");
+        return;
+    }
+    if (order && strcmp(order, "asc") && strcmp(order, "desc")) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/order",
+                          "must be asc or desc");
+        return;
+    }
+    if (!h__int(r, http_query(r, "limit"), "limit", 1, LIST_MAX, &limit,
+                "must be an integer from 1 to 1000") ||
+        !h__int(r, http_query(r, "cursor"), "cursor", 0, INT64_MAX, &cursor,
+                "must be a next_cursor value returned by this endpoint"))
+        return;
+    bool desc = order && strcmp(order, "desc") == 0;
+    store_conn *c = store_reader(lg->s);
+    if (!c) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    /* one statement per shape so each uses its index */
+    sqlite3_stmt *st;
+    if (desc)
+        st = type ? store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
+                                  "ledger_entries WHERE type=?1 AND idx < ?2 AND (?3 IS NULL OR "
+                                  "org=?3) ORDER BY type DESC, idx DESC LIMIT ?4")
+                  : store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
+                                  "ledger_entries WHERE idx < ?2 AND (?3 IS NULL OR org=?3) "
+                                  "ORDER BY idx DESC LIMIT ?4");
+    else
+        st = type ? store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
+                                  "ledger_entries WHERE type=?1 AND idx > ?2 AND (?3 IS NULL OR "
+                                  "org=?3) ORDER BY type, idx LIMIT ?4")
+                  : store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
+                                  "ledger_entries WHERE idx > ?2 AND (?3 IS NULL OR org=?3) "
+                                  "ORDER BY idx LIMIT ?4");
+    if (!st) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    if (type)
+        sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, cursor >= 0 ? cursor : desc ? INT64_MAX : -1);
+    if (org)
+        sqlite3_bind_text(st, 3, org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, limit + 1);
+    json_t *items = json_array();
+    int64_t last = -1;
+    bool more = false;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((int64_t)json_array_size(items) == limit) {
+            more = true;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
+        char leaf[65] = "";
+        if (sqlite3_column_bytes(st, 3) == 32)
+            ledger__hex(sqlite3_column_blob(st, 3), leaf);
+        json_t *entry = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+        json_array_append_new(items, json_pack("{s:I,s:s,s:s,s:s,s:s,s:o}", "index",
+                                               (json_int_t)last, "type",
+                                               (const char *)sqlite3_column_text(st, 1), "org",
+                                               (const char *)sqlite3_column_text(st, 2),
+                                               "leaf_hash", leaf, "received_at",
+                                               (const char *)sqlite3_column_text(st, 5), "entry",
+                                               entry ? entry : json_null()));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(items);
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    json_t *out = json_pack("{s:o,s:I}", "items", items, "tree_size", (json_int_t)ledger_size(lg));
+    if (more) {
+        char cur[24];
+        snprintf(cur, sizeof cur, "%lld", (long long)last);
+        json_object_set_new(out, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(out, "next_cursor", json_null());
+    }
+    http_reply_json(r, 200, out);
+}
+
+/* ---- checkpoint, summary, members, trust ------------------------------------------------------ */
+
+static void h_checkpoint(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    json_t *out = NULL;
+    cx_err e = ledger_checkpoint_latest(lg, &out);
+    if (e == CX_ENOTFOUND)
+        http_reply_error(r, 404, "no_checkpoint",
+                         "no checkpoint has been cosigned yet (customs ledger checkpoint)", NULL);
+    else if (e != CX_OK)
+        h__unavailable(r, e);
+    else
+        http_reply_json(r, 200, out);
+}
+
+static void h_summary(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    store_conn *c = store_reader(lg->s);
+    if (!c) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    int64_t size = ledger__tree_size(c);
+    uint8_t root[32];
+    char hex[65] = "";
+    if (ledger_root(lg, size, root) == CX_OK)
+        ledger__hex(root, hex);
+    json_t *types = json_object();
+    sqlite3_stmt *st = store_stmt(c, "SELECT type, count(*) FROM ledger_entries GROUP BY type");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_object_set_new(types, (const char *)sqlite3_column_text(st, 0),
+                            json_integer(sqlite3_column_int64(st, 1)));
+    if (st)
+        sqlite3_reset(st);
+    json_t *findings = json_object();
+    st = store_stmt(c, "SELECT severity, count(*) FROM ledger_findings GROUP BY severity");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_object_set_new(findings, (const char *)sqlite3_column_text(st, 0),
+                            json_integer(sqlite3_column_int64(st, 1)));
+    if (st)
+        sqlite3_reset(st);
+    int64_t members = 0;
+    st = store_stmt(c, "SELECT count(*) FROM ledger_members");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        members = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    const char *origin = NULL;
+    char obuf[LEDGER_ORIGIN_MAX + 1];
+    st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='origin'");
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(obuf, sizeof obuf, "%s", (const char *)sqlite3_column_text(st, 0));
+        origin = obuf;
+    }
+    if (st)
+        sqlite3_reset(st);
+    json_t *cp = NULL;
+    if (ledger_checkpoint_latest(lg, &cp) == CX_OK) {
+        json_object_del(cp, "note");
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(cp, "cosignatures"), i, x) json_object_del(x, "line");
+    }
+    http_reply_json(r, 200,
+                    json_pack("{s:s?,s:I,s:s,s:o,s:I,s:o,s:o}", "origin", origin, "tree_size",
+                              (json_int_t)size, "root_hash", hex, "entries_by_type", types,
+                              "members", (json_int_t)members, "findings_by_severity", findings,
+                              "checkpoint", cp ? cp : json_null()));
+}
+
+static void h_members(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    store_conn *c = store_reader(lg->s);
+    if (!c) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    json_t *members = json_array();
+    sqlite3_stmt *st = store_stmt(c, "SELECT org, role, name, country, idx FROM ledger_members "
+                                     "ORDER BY org");
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(members,
+                              json_pack("{s:s,s:s,s:s,s:s?,s:I,s:[]}", "org",
+                                        (const char *)sqlite3_column_text(st, 0), "role",
+                                        (const char *)sqlite3_column_text(st, 1), "name",
+                                        (const char *)sqlite3_column_text(st, 2), "country",
+                                        (const char *)sqlite3_column_text(st, 3),
+                                        "registered_at_index",
+                                        (json_int_t)sqlite3_column_int64(st, 4), "keys"));
+    if (st)
+        sqlite3_reset(st);
+    st = store_stmt(c, "SELECT org, key, added_idx, revoked_idx FROM ledger_keys "
+                       "ORDER BY org, added_idx");
+    size_t i;
+    json_t *m;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *org = (const char *)sqlite3_column_text(st, 0);
+        if (sqlite3_column_bytes(st, 1) != 32)
+            continue;
+        char pk[LEDGER_B64_32 + 1], kid[9];
+        ledger__b64_encode(sqlite3_column_blob(st, 1), 32, pk);
+        snprintf(kid, sizeof kid, "%08x", ledger_note_key_id(org, sqlite3_column_blob(st, 1)));
+        json_t *k = json_pack("{s:s,s:s,s:I}", "key", pk, "note_key_id", kid, "added_at_index",
+                              (json_int_t)sqlite3_column_int64(st, 2));
+        json_object_set_new(k, "revoked_at_index",
+                            sqlite3_column_type(st, 3) == SQLITE_NULL
+                                ? json_null()
+                                : json_integer(sqlite3_column_int64(st, 3)));
+        json_array_foreach(members, i, m) if (strcmp(json_string_value(json_object_get(m, "org")),
+                                                     org) == 0)
+            json_array_append(json_object_get(m, "keys"), k);
+        json_decref(k);
+    }
+    if (st)
+        sqlite3_reset(st);
+    json_t *gov = json_array();
+    int threshold = 0;
+    st = store_stmt(c, "SELECT holder, key FROM ledger_governors ORDER BY rowid");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        char pk[LEDGER_B64_32 + 1] = "";
+        if (sqlite3_column_bytes(st, 1) == 32)
+            ledger__b64_encode(sqlite3_column_blob(st, 1), 32, pk);
+        json_array_append_new(gov, json_pack("{s:s,s:s}", "holder",
+                                             (const char *)sqlite3_column_text(st, 0), "key", pk));
+    }
+    if (st)
+        sqlite3_reset(st);
+    st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='threshold'");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        threshold = atoi((const char *)sqlite3_column_text(st, 0));
+    if (st)
+        sqlite3_reset(st);
+    json_t *policies = json_object();
+    st = store_stmt(c, "SELECT type, policy, idx FROM ledger_policies ORDER BY type");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *p = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+        if (p) {
+            json_object_set_new(p, "set_at_index", json_integer(sqlite3_column_int64(st, 2)));
+            json_object_set_new(policies, (const char *)sqlite3_column_text(st, 0), p);
+        }
+    }
+    if (st)
+        sqlite3_reset(st);
+    http_reply_json(r, 200,
+                    json_pack("{s:{s:i,s:o},s:o,s:o}", "governance", "threshold", threshold,
+                              "keys", gov, "members", members, "policies", policies));
+}
+
+static void h_trust(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    json_t *out = NULL;
+    cx_err e = ledger_trust(lg, &out);
+    if (e == CX_ENOTFOUND)
+        http_reply_error(r, 404, "not_found", "the ledger is not initialised", NULL);
+    else if (e != CX_OK)
+        h__unavailable(r, e);
+    else
+        http_reply_json(r, 200, out);
+}
+
+/* ---- findings ------------------------------------------------------------------------------------ */
+
+static json_t *h__finding_row(sqlite3_stmt *st)
+{
+    const char *decl = (const char *)sqlite3_column_text(st, 3);
+    json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
+    json_t *f = json_pack("{s:I,s:s,s:s,s:s?,s:s,s:s,s:o,s:s,s:s}", "id",
+                          (json_int_t)sqlite3_column_int64(st, 0), "rule",
+                          (const char *)sqlite3_column_text(st, 1), "severity",
+                          (const char *)sqlite3_column_text(st, 2), "declaration_id",
+                          decl && decl[0] ? decl : NULL, "subject",
+                          (const char *)sqlite3_column_text(st, 5), "message",
+                          (const char *)sqlite3_column_text(st, 6), "details",
+                          details ? details : json_object(), "source",
+                          (const char *)sqlite3_column_text(st, 8), "created_at",
+                          (const char *)sqlite3_column_text(st, 9));
+    json_object_set_new(f, "entry_index", sqlite3_column_type(st, 4) == SQLITE_NULL
+                                              ? json_null()
+                                              : json_integer(sqlite3_column_int64(st, 4)));
+    return f;
+}
+
+static void h_findings(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    const char *decl = http_query(r, "declaration_id"), *rule = http_query(r, "rule");
+    const char *sev = http_query(r, "severity");
+    int64_t limit = 100, cursor = 0;
+    if (sev && strcmp(sev, "low") && strcmp(sev, "medium") && strcmp(sev, "high")) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/severity",
+                          "must be low, medium or high");
+        return;
+    }
+    if (!h__int(r, http_query(r, "limit"), "limit", 1, LIST_MAX, &limit,
+                "must be an integer from 1 to 1000") ||
+        !h__int(r, http_query(r, "cursor"), "cursor", 0, INT64_MAX, &cursor,
+                "must be a next_cursor value returned by this endpoint"))
+        return;
+    store_conn *c = store_reader(lg->s);
+    sqlite3_stmt *st =
+        c ? store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
+                          "message, details, source, created_at FROM ledger_findings "
+                          "WHERE id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
+                          "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
+                          "ORDER BY id LIMIT ?5")
+          : NULL;
+    if (!st) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, cursor);
+    if (decl)
+        sqlite3_bind_text(st, 2, decl, -1, SQLITE_STATIC);
+    if (rule)
+        sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
+    if (sev)
+        sqlite3_bind_text(st, 4, sev, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, limit + 1);
+    json_t *items = json_array();
+    int64_t last = 0;
+    bool more = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if ((int64_t)json_array_size(items) == limit) {
+            more = true;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
+        json_array_append_new(items, h__finding_row(st));
+    }
+    sqlite3_reset(st);
+    json_t *out = json_pack("{s:o}", "items", items);
+    char cur[24];
+    snprintf(cur, sizeof cur, "%lld", (long long)last);
+    json_object_set_new(out, "next_cursor", more ? json_string(cur) : json_null());
+    http_reply_json(r, 200, out);
+}
+
+/* ---- anchors, bills of lading, bundles -------------------------------------------------------- */
+
+static void h_anchor(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    const char *id = http_param(r, "declaration_id");
+    store_conn *c = store_reader(lg->s);
+    sqlite3_stmt *st =
+        c ? store_stmt(c, "SELECT idx FROM ledger_anchors WHERE declaration_id=?1") : NULL;
+    if (!st) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int64_t idx = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (idx < 0) {
+        http_reply_error(r, 404, "not_found", "this declaration is not anchored on the ledger",
+                         NULL);
+        return;
+    }
+    json_t *out = NULL, *cp = NULL, *proof = NULL;
+    cx_err e = ledger_entry_get(lg, idx, &out);
+    if (e != CX_OK) {
+        h__unavailable(r, e);
+        return;
+    }
+    json_object_set_new(out, "declaration_id", json_string(id));
+    /* what an offline check needs: the cosigned head and the path to it */
+    if (ledger_checkpoint_latest(lg, &cp) == CX_OK &&
+        json_integer_value(json_object_get(cp, "tree_size")) > idx &&
+        ledger_proof(lg, idx, json_integer_value(json_object_get(cp, "tree_size")), &proof) ==
+            CX_OK) {
+        json_object_set_new(out, "checkpoint", cp);
+        json_object_set_new(out, "proof", proof);
+    } else {
+        json_decref(cp);
+        json_object_set_new(out, "checkpoint", json_null());
+        json_object_set_new(out, "proof", json_null());
+    }
+    json_t *findings = json_array();
+    st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, "
+                       "details, source, created_at FROM ledger_findings "
+                       "WHERE declaration_id=?1 ORDER BY id LIMIT 1000");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(findings, h__finding_row(st));
+        sqlite3_reset(st);
+    }
+    json_object_set_new(out, "findings", findings);
+    http_reply_json(r, 200, out);
+}
+
+static void h_bl(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    const char *number = http_param(r, "number");
+    store_conn *c = store_reader(lg->s);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT carrier, holder, status, containers, issue_idx, "
+                                         "last_idx, last_leaf FROM ledger_bls WHERE number=?1")
+                         : NULL;
+    if (!st) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        http_reply_error(r, 404, "not_found", "no such bill of lading on the ledger", NULL);
+        return;
+    }
+    char leaf[65] = "";
+    if (sqlite3_column_bytes(st, 6) == 32)
+        ledger__hex(sqlite3_column_blob(st, 6), leaf);
+    json_t *out = json_pack(
+        "{s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:s}", "number", number, "carrier",
+        (const char *)sqlite3_column_text(st, 0), "holder", (const char *)sqlite3_column_text(st, 1),
+        "status", (const char *)sqlite3_column_text(st, 2), "containers",
+        json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL), "issued_at_index",
+        (json_int_t)sqlite3_column_int64(st, 4), "last_index",
+        (json_int_t)sqlite3_column_int64(st, 5), "last_leaf_hash", leaf);
+    sqlite3_reset(st);
+    json_t *hist = json_array();
+    st = store_stmt(c, "SELECT idx FROM ledger_bl_events WHERE number=?1 ORDER BY idx");
+    if (st) {
+        sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(hist, json_integer(sqlite3_column_int64(st, 0)));
+        sqlite3_reset(st);
+    }
+    json_object_set_new(out, "history", hist);
+    http_reply_json(r, 200, out);
+}
+
+/* GET /v1/ledger/entries/{index}/bundle?fields=/a,/b — salts are private to
+ * the entry's author: only a key of that org (or an admin) gets them. */
+static void h_bundle(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    int64_t idx = -1;
+    if (!h__int(r, http_param(r, "index"), "index", 0, INT64_MAX, &idx,
+                "must be an entry index: an integer from 0"))
+        return;
+    json_t *entry = NULL;
+    cx_err e = ledger_entry_get(lg, idx, &entry);
+    if (e == CX_ENOTFOUND) {
+        http_reply_error(r, 404, "not_found", "no such entry", NULL);
+        return;
+    }
+    if (e != CX_OK) {
+        h__unavailable(r, e);
+        return;
+    }
+    const cx_principal *who = http_principal(r);
+    const char *owner = json_string_value(json_object_get(entry, "org"));
+    bool allowed = who->role == CX_ROLE_ADMIN || (owner && strcmp(owner, who->org) == 0);
+    json_decref(entry);
+    if (!allowed) {
+        http_reply_error(r, 403, "forbidden",
+                         "only the entry's author may disclose its fields", NULL);
+        return;
+    }
+    const char *fields = http_query(r, "fields");
+    char buf[4096];
+    const char *names[64];
+    size_t n = 0;
+    if (fields) {
+        snprintf(buf, sizeof buf, "%s", fields);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 64;
+             t = strtok_r(NULL, ",", &save))
+            names[n++] = t;
+    }
+    json_t *out = NULL;
+    char err[256] = "";
+    e = ledger_bundle(lg, idx, names, n, &out, err, sizeof err);
+    if (e == CX_OK)
+        http_reply_json(r, 200, out);
+    else if (e == CX_ENOTFOUND)
+        http_reply_error1(r, 404, "not_found", err, "/fields", "no salt for this field here");
+    else if (e == CX_ESTATE)
+        http_reply_error(r, 409, "no_checkpoint", err, NULL);
+    else
+        h__unavailable(r, e);
+}
+
+/* ---- metrics -------------------------------------------------------------------------------------- */
+
+static void h__metrics(void *ctx, cx_buf *out)
+{
+    ledger *lg = ctx;
+    cx_buf_printf(out,
+                  "# HELP customs_ledger_entries Entries on the ledger (tree size).\n"
+                  "# TYPE customs_ledger_entries gauge\n"
+                  "customs_ledger_entries %lld\n"
+                  "# HELP customs_ledger_submissions_total Submissions by outcome.\n"
+                  "# TYPE customs_ledger_submissions_total counter\n"
+                  "customs_ledger_submissions_total{outcome=\"accepted\"} %llu\n"
+                  "customs_ledger_submissions_total{outcome=\"rejected\"} %llu\n"
+                  "# HELP customs_ledger_findings_total Cross-document findings raised by "
+                  "entries.\n"
+                  "# TYPE customs_ledger_findings_total counter\n"
+                  "customs_ledger_findings_total %llu\n",
+                  (long long)ledger_size(lg),
+                  (unsigned long long)atomic_load(&lg->n_accepted),
+                  (unsigned long long)atomic_load(&lg->n_rejected),
+                  (unsigned long long)atomic_load(&lg->n_findings));
+}
+
+cx_err ledger_routes(ledger *lg, http_server *srv)
+{
+    static const struct {
+        const char *method, *pattern;
+        unsigned flags;
+        http_handler h;
+    } routes[] = {
+        {"POST", "/v1/ledger/entries", HTTP_AUTH | HTTP_JSON, h_post},
+        {"GET", "/v1/ledger", HTTP_AUTH, h_summary},
+        {"GET", "/v1/ledger/entries", HTTP_AUTH, h_list},
+        {"GET", "/v1/ledger/entries/{index}", HTTP_AUTH, h_entry},
+        {"GET", "/v1/ledger/entries/{index}/proof", HTTP_AUTH, h_proof},
+        {"GET", "/v1/ledger/entries/{index}/bundle", HTTP_AUTH, h_bundle},
+        {"GET", "/v1/ledger/consistency", HTTP_AUTH, h_consistency},
+        {"GET", "/v1/ledger/checkpoint", HTTP_AUTH, h_checkpoint},
+        {"GET", "/v1/ledger/findings", HTTP_AUTH, h_findings},
+        {"GET", "/v1/ledger/anchors/{declaration_id}", HTTP_AUTH, h_anchor},
+        {"GET", "/v1/ledger/bls/{number}", HTTP_AUTH, h_bl},
+        {"GET", "/v1/ledger/members", HTTP_AUTH, h_members},
+        {"GET", "/v1/ledger/trust", HTTP_AUTH, h_trust},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        cx_err e = http_route(srv, routes[i].method, routes[i].pattern, routes[i].flags,
+                              routes[i].h, lg);
+        if (e != CX_OK)
+            return e;
+    }
+    http_add_metrics(srv, h__metrics, lg);
+    return CX_OK;
+}

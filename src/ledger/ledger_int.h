@@ -1,0 +1,283 @@
+/* Internal to the ledger module. */
+#ifndef CUSTOMS_LEDGER_INT_H
+#define CUSTOMS_LEDGER_INT_H
+
+#include "ledger.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+
+#define LEDGER_MAX_SAFE_INT 9007199254740992LL /* 2^53 */
+
+/* ---- entry types and roles ------------------------------------------------------ */
+typedef enum {
+    LT_INIT,
+    LT_MEMBER_REGISTER,
+    LT_KEY_ROTATE,
+    LT_KEY_REVOKE,
+    LT_POLICY_SET,
+    LT_DECL_ANCHOR,
+    LT_BL_ISSUE,
+    LT_BL_TRANSFER,
+    LT_BL_SURRENDER,
+    LT_COO_ISSUE,
+    LT_COO_REVOKE,
+    LT_AEO_STATUS,
+    LT_PAYMENT,
+    LT_PARCELS,
+    LT_IPR,
+    LT_FINDING,
+    LT__COUNT
+} ltype;
+
+typedef enum {
+    LR_CUSTOMS,
+    LR_TRADER,
+    LR_CARRIER,
+    LR_BANK,
+    LR_CHAMBER,
+    LR_AGENCY,
+    LR__COUNT
+} lrole;
+
+extern const char *const ledger__type_names[LT__COUNT];
+extern const char *const ledger__role_names[LR__COUNT];
+bool ledger__type_parse(const char *s, ltype *out);
+bool ledger__role_parse(const char *s, lrole *out);
+/* Governance types: signed by M of the N governance keys of the genesis. */
+bool ledger__type_governance(ltype t);
+
+/* ---- small helpers ---------------------------------------------------------------- */
+#define LEDGER_B64_32 44 /* base64 (with padding) of 32 bytes */
+#define LEDGER_B64_64 88
+/* Standard base64 with padding; false if s is not the canonical encoding of
+ * exactly n bytes. */
+bool ledger__b64_decode(const char *s, uint8_t *out, size_t n);
+/* out needs sodium_base64_ENCODED_LEN(n, ORIGINAL) bytes */
+void ledger__b64_encode(const uint8_t *in, size_t n, char *out);
+void ledger__hex(const uint8_t h[32], char out[65]);
+
+/* ---- decoded entries -------------------------------------------------------------- */
+typedef struct {
+    char org[CX_ORG_MAX + 1];
+    uint8_t pk[32];
+    uint8_t sig[64];
+} lsig;
+
+typedef struct lentry {
+    json_t *doc;        /* the envelope as parsed */
+    ltype type;
+    const char *org;    /* envelope org, borrowed from doc */
+    const json_t *body; /* borrowed from doc */
+    lsig sigs[LEDGER_MAX_SIGNATURES];
+    size_t nsigs;
+    char *canon;            /* RFC 8785 form of the whole entry: the leaf data */
+    size_t canon_len;
+    size_t sig_lo, sig_hi;  /* bytes of ,"signatures":[…] inside canon */
+    uint8_t entry_hash[32]; /* the signing hash */
+    uint8_t leaf_hash[32];  /* RFC 6962 leaf hash of canon */
+} lentry;
+
+/* Decodes, validates and canonicalises. On failure returns CX_EPARSE (not
+ * JSON), CX_EINVAL (a rule of the envelope or body; problems filled) or
+ * CX_ETOOBIG. problems may be NULL. *out is freed with ledger__entry_free. */
+cx_err ledger__entry_decode(const char *text, size_t len, lentry **out, json_t *problems,
+                            char *msg, size_t msglen);
+/* Builds from a parsed envelope (stolen) the same way. */
+cx_err ledger__entry_from_json(json_t *doc, lentry **out, json_t *problems);
+void ledger__entry_free(lentry *e);
+/* Checks every signature against its own key over entry_hash; appends a
+ * problem per bad one. CX_ECRYPTO if any fails. */
+cx_err ledger__entry_check_sigs(const lentry *e, json_t *problems);
+/* Body schema of one type; appends problems under base. */
+bool ledger__body_validate(ltype t, const json_t *body, json_t *problems, const char *base);
+/* The signing hash of an envelope's canonical text without signatures. */
+void ledger__signing_hash(const char *canon, size_t len, size_t sig_lo, size_t sig_hi,
+                          uint8_t out[32]);
+
+/* Canonical form of an object, reporting the bytes [lo, hi) that member mark
+ * (with one separating comma) occupies; both 0 if absent. */
+cx_err ledger__jcs_top(const json_t *obj, cx_buf *out, const char *mark, size_t *lo, size_t *hi);
+bool ledger__envelope_validate(const json_t *doc, json_t *problems);
+bool ledger__origin_valid(const char *s);
+
+/* ---- registry: members, keys, governance, policies ------------------------------------ */
+typedef struct {
+    unsigned authors; /* bit per lrole */
+    struct {
+        lrole role;
+        int min;
+    } req[LR__COUNT];
+    int nreq;
+} lpolicy;
+
+typedef struct {
+    char org[CX_ORG_MAX + 1];
+    lrole role;
+    int64_t idx;
+} lreg_org;
+
+typedef struct {
+    uint8_t pk[32];
+    int32_t org; /* index into orgs */
+    int64_t added, revoked; /* entry indexes; revoked = INT64_MAX while valid */
+} lreg_key;
+
+typedef struct {
+    uint8_t pk[32];
+    char holder[CX_ORG_MAX + 1];
+} lreg_gov;
+
+typedef struct lreg {
+    bool initialised;
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    int threshold;
+    lreg_gov gov[LEDGER_MAX_GOVERNORS];
+    int ngov;
+    lreg_org *orgs;
+    size_t norgs, corgs;
+    int32_t *org_index; /* open addressing over orgs, size corgs*2 */
+    lreg_key *keys;
+    size_t nkeys, ckeys;
+    int32_t *key_index;
+    lpolicy policy[LT__COUNT];
+} lreg;
+
+lreg *ledger__reg_new(void);
+void ledger__reg_free(lreg *r);
+const lreg_org *ledger__reg_org(const lreg *r, const char *org);
+const lreg_key *ledger__reg_key(const lreg *r, const uint8_t pk[32]);
+int ledger__reg_gov(const lreg *r, const uint8_t pk[32]); /* index or -1 */
+cx_err ledger__reg_add_org(lreg *r, const char *org, lrole role, int64_t idx);
+cx_err ledger__reg_add_key(lreg *r, const char *org, const uint8_t pk[32], int64_t added,
+                           int64_t revoked);
+void ledger__reg_revoke_key(lreg *r, const uint8_t pk[32], int64_t idx);
+void ledger__policy_defaults(lpolicy p[LT__COUNT]);
+bool ledger__policy_parse(const json_t *j, lpolicy *p);
+json_t *ledger__policy_json(const lpolicy *p);
+
+/* A verdict on an entry: 0 means accepted. */
+typedef struct {
+    unsigned status; /* 400, 403, 409 */
+    const char *code;
+    char message[256];
+    json_t *details; /* array, owned */
+} lverdict;
+void ledger__verdict(lverdict *v, unsigned status, const char *code, const char *path,
+                     const char *fmt, ...) CX_PRINTF(5, 6);
+void ledger__verdict_clear(lverdict *v);
+
+/* ---- connections the state machine runs on --------------------------------------------
+ * The serving node runs it on the store writer (store_stmt); `ledger verify`
+ * runs the very same code on a scratch database of its own. */
+typedef struct {
+    store_conn *sc;      /* or */
+    sqlite3 *db;         /* a scratch connection with its own statement cache */
+    sqlite3_stmt **cache;
+    const char **cache_keys;
+    size_t ncache;
+} lconn;
+sqlite3_stmt *ledger__stmt(lconn *c, const char *sql);
+sqlite3 *ledger__db(lconn *c);
+void ledger__conn_close_scratch(lconn *c);
+cx_err ledger__conn_open_scratch(lconn *c, char *err, size_t errlen);
+
+/* The context of one entry through the state machine. */
+typedef struct {
+    lconn *c;
+    lreg *reg;
+    const lentry *e;
+    int64_t idx;
+    bool serving;      /* mirror registry changes into tables, keep history */
+    lverdict v;
+    /* set by apply when the registry must change after the SQL succeeded */
+    void (*commit)(lreg *r, const lentry *e, int64_t idx);
+} lapply;
+
+/* Authorisation (signatures against the registry, policy) and the
+ * type's state transition. Returns CX_OK if accepted; CX_ESTATE with a.v
+ * filled if rejected; CX_EDB on database errors. Changes nothing in memory:
+ * a.commit (if set) does, once the caller knows the writes will stay. */
+cx_err ledger__apply(lapply *a);
+/* Reloads the registry from its tables. */
+cx_err ledger__reg_load(lconn *c, lreg *r);
+
+/* ---- storage ----------------------------------------------------------------------------- */
+cx_err ledger__scratch_schema(sqlite3 *db, char *err, size_t errlen);
+/* Perfect subtree hash from the tables: level 0 from entries, others from
+ * nodes. ctx is a store_conn*. */
+cx_err ledger__node_read(void *ctx, unsigned level, uint64_t index, uint8_t out[32]);
+int64_t ledger__tree_size(store_conn *c);
+cx_err ledger__frontier_load(store_conn *c, ledger_frontier *f);
+
+/* ---- findings ----------------------------------------------------------------------------- */
+/* Runs the cross-document checks an accepted entry triggers; appends each
+ * new finding (as the API shows it) to out. decl is the declaration the
+ * entry names, read before the writer (NULL if not stored here). */
+cx_err ledger__findings_entry(ledger *lg, store_conn *w, const lentry *e, int64_t idx,
+                              const json_t *decl, json_t *out);
+/* Records a finding once per (rule, declaration, subject); raises the
+ * declaration's lane (red for high, yellow for medium). details is stolen.
+ * New findings are appended to out (may be NULL) as the API shows them. */
+cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rule,
+                              const char *severity, const char *decl_id, int64_t idx,
+                              const char *subject, const char *message, json_t *details,
+                              json_t *out);
+extern const decl_hooks ledger__decl_hooks_template;
+
+/* ---- the service -------------------------------------------------------------------------- */
+struct ledger_pending {
+    store_job job;
+    ledger *lg;
+    lentry *e;
+    json_t *decl;
+    ledger_result res;
+    ledger_done_fn done;
+    void *arg;
+    bool job_ok;
+    /* blocking callers */
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
+    bool *finished;
+};
+
+struct ledger {
+    store *s;
+    decl_service *decl;
+    ledger_orderer orderer;
+    /* writer-thread state: only the writer thread touches these */
+    bool loaded;
+    bool stale;
+    int64_t data_version;
+    ledger_frontier tree;
+    lreg *reg;
+    /* the replay set: first 8 bytes of every signing hash on the log and
+     * its index (open addressing; a match is confirmed against the row) */
+    uint64_t *seen_key;
+    int64_t *seen_idx;
+    size_t seen_cap, seen_n;
+    /* counters */
+    _Atomic uint64_t n_accepted, n_rejected, n_findings;
+};
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+/* "origin\nsize\nbase64(root)\n" */
+void ledger__checkpoint_text(const char *origin, uint64_t size, const uint8_t root[32],
+                             char *out, size_t cap);
+
+bool ledger__key_valid_at_size(int64_t added, int64_t revoked, int64_t size);
+/* Splits a checkpoint note into its text (up to the last blank line), the
+ * three lines it starts with, and the signature lines (*sigs). */
+bool ledger__note_parse(const char *note, char *text, size_t textcap, uint64_t *size,
+                        uint8_t root[32], char origin[LEDGER_ORIGIN_MAX + 1], const char **sigs);
+/* Reads one "— name base64\n" line at *p (68-byte Ed25519 blobs only). */
+bool ledger__note_sig_next(const char **p, char name[CX_ORG_MAX + 1], uint8_t blob[68]);
+bool ledger__note_sig_verify(const char *name, const uint8_t pk[32], const uint8_t blob[68],
+                             const char *text);
+
+/* ---- field commitments ------------------------------------------------------------------- */
+cx_err ledger__commit(const uint8_t salt[32], const char *name, const json_t *value,
+                      uint8_t out[32]);
+
+#endif

@@ -1,0 +1,879 @@
+/* The deterministic state machine: who may sign what (the registry and the
+ * endorsement policies) and each entry type's transition. It reads only the
+ * log's own state, so `ledger verify` replays it from scratch and must reach
+ * the same verdict for every entry; a rejected entry writes nothing. */
+#include "ledger_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DENY(a, status, code, path, ...)                                                       \
+    do {                                                                                       \
+        ledger__verdict(&(a)->v, status, code, path, __VA_ARGS__);                             \
+        return CX_ESTATE;                                                                      \
+    } while (0)
+
+static const char *r__str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Runs a statement expecting no rows. */
+static cx_err r__exec(sqlite3_stmt *st)
+{
+    if (!st)
+        return CX_EDB;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+static void r__bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* ---- authorisation ------------------------------------------------------------------------- */
+
+static cx_err r__governance(lapply *a)
+{
+    const lentry *e = a->e;
+    const lreg *reg = a->reg;
+    bool proposer = false;
+    int count = 0;
+    for (size_t i = 0; i < e->nsigs; i++) {
+        char p[48];
+        snprintf(p, sizeof p, "/signatures/%zu/key", i);
+        int g = ledger__reg_gov(reg, e->sigs[i].pk);
+        if (g < 0)
+            DENY(a, 403, "not_governor", p, "is not one of the consortium's governance keys");
+        if (strcmp(e->sigs[i].org, reg->gov[g].holder) != 0) {
+            snprintf(p, sizeof p, "/signatures/%zu/org", i);
+            DENY(a, 403, "not_governor", p, "this governance key is held by %s",
+                 reg->gov[g].holder);
+        }
+        count++;
+        if (strcmp(e->org, reg->gov[g].holder) == 0)
+            proposer = true;
+    }
+    if (!proposer)
+        DENY(a, 403, "not_authorised", "/org",
+             "%s must be a governance key holder and sign its own proposal", e->org);
+    if (count < reg->threshold)
+        DENY(a, 403, "policy_unsatisfied", "/signatures",
+             "governance entries need %d of the %d governance signatures; this one has %d",
+             reg->threshold, reg->ngov, count);
+    return CX_OK;
+}
+
+static cx_err r__operational(lapply *a)
+{
+    const lentry *e = a->e;
+    const lreg *reg = a->reg;
+    int per_role[LR__COUNT] = {0};
+    int32_t seen[LEDGER_MAX_SIGNATURES];
+    int nseen = 0;
+    bool author_signed = false;
+    for (size_t i = 0; i < e->nsigs; i++) {
+        char p[48];
+        snprintf(p, sizeof p, "/signatures/%zu/key", i);
+        const lreg_key *k = ledger__reg_key(reg, e->sigs[i].pk);
+        if (!k)
+            DENY(a, 403, "unknown_key", p, "is not a registered key of any member");
+        const lreg_org *o = &reg->orgs[k->org];
+        if (strcmp(o->org, e->sigs[i].org) != 0) {
+            snprintf(p, sizeof p, "/signatures/%zu/org", i);
+            DENY(a, 403, "unknown_key", p, "the key is registered to %s, not %s", o->org,
+                 e->sigs[i].org);
+        }
+        if (a->idx > k->revoked)
+            DENY(a, 403, "key_revoked", p, "was revoked at entry %lld and can no longer sign",
+                 (long long)k->revoked);
+        bool dup = false;
+        for (int s = 0; s < nseen; s++)
+            dup = dup || seen[s] == k->org;
+        if (!dup) {
+            seen[nseen++] = k->org;
+            per_role[o->role]++;
+        }
+        if (strcmp(o->org, e->org) == 0)
+            author_signed = true;
+    }
+    const lreg_org *author = ledger__reg_org(reg, e->org);
+    if (!author)
+        DENY(a, 403, "not_authorised", "/org", "%s is not a member of the consortium", e->org);
+    if (!author_signed)
+        DENY(a, 403, "not_authorised", "/signatures", "the author %s must sign its own entry",
+             e->org);
+    const lpolicy *pol = &reg->policy[e->type];
+    if (!(pol->authors & (1u << author->role))) {
+        char roles[128] = "";
+        for (int r = 0; r < LR__COUNT; r++)
+            if (pol->authors & (1u << r)) {
+                if (roles[0])
+                    strncat(roles, ", ", sizeof roles - strlen(roles) - 1);
+                strncat(roles, ledger__role_names[r], sizeof roles - strlen(roles) - 1);
+            }
+        DENY(a, 403, "policy_unsatisfied", "/org",
+             "%s is a %s; %s entries may be authored by: %s", e->org,
+             ledger__role_names[author->role], ledger__type_names[e->type], roles);
+    }
+    for (int i = 0; i < pol->nreq; i++)
+        if (per_role[pol->req[i].role] < pol->req[i].min)
+            DENY(a, 403, "policy_unsatisfied", "/signatures",
+                 "%s entries need signatures of %d %s organisation%s; this one has %d",
+                 ledger__type_names[e->type], pol->req[i].min,
+                 ledger__role_names[pol->req[i].role], pol->req[i].min == 1 ? "" : "s",
+                 per_role[pol->req[i].role]);
+    return CX_OK;
+}
+
+/* ---- governance transitions ---------------------------------------------------------------- */
+
+static void r__commit_init(lreg *r, const lentry *e, int64_t idx)
+{
+    const json_t *gov = json_object_get(e->body, "governance");
+    snprintf(r->origin, sizeof r->origin, "%s", r__str(e->body, "origin"));
+    r->threshold = (int)json_integer_value(json_object_get(gov, "threshold"));
+    r->ngov = 0;
+    size_t i;
+    const json_t *k;
+    json_array_foreach(json_object_get(gov, "keys"), i, k)
+    {
+        ledger__b64_decode(r__str(k, "key"), r->gov[r->ngov].pk, 32);
+        snprintf(r->gov[r->ngov].holder, sizeof r->gov[0].holder, "%s", r__str(k, "holder"));
+        r->ngov++;
+    }
+    ledger__policy_defaults(r->policy);
+    const char *t;
+    const json_t *p;
+    json_object_foreach((json_t *)json_object_get(e->body, "policies"), t, p)
+    {
+        ltype ty;
+        if (ledger__type_parse(t, &ty))
+            ledger__policy_parse(p, &r->policy[ty]);
+    }
+    r->initialised = true;
+}
+
+static cx_err r__init(lapply *a)
+{
+    const lentry *e = a->e;
+    const json_t *gov = json_object_get(e->body, "governance");
+    const json_t *keys = json_object_get(gov, "keys");
+    int threshold = (int)json_integer_value(json_object_get(gov, "threshold"));
+    if ((size_t)threshold > json_array_size(keys))
+        DENY(a, 400, "invalid_entry", "/body/governance/threshold",
+             "cannot exceed the number of governance keys (%zu)", json_array_size(keys));
+    uint8_t pks[LEDGER_MAX_GOVERNORS][32];
+    size_t i;
+    const json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        ledger__b64_decode(r__str(k, "key"), pks[i], 32);
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(pks[i], pks[j], 32) == 0) {
+                char p[64];
+                snprintf(p, sizeof p, "/body/governance/keys/%zu/key", i);
+                DENY(a, 400, "invalid_entry", p, "is listed twice");
+            }
+    }
+    const char *target = r__str(e->doc, "ledger");
+    if (target && strcmp(target, r__str(e->body, "origin")) != 0)
+        DENY(a, 400, "invalid_entry", "/ledger", "must equal /body/origin");
+    /* signatures are optional on the genesis; any there must be governors' */
+    for (size_t s = 0; s < e->nsigs; s++) {
+        bool ok = false;
+        json_array_foreach(keys, i, k) ok = ok || (memcmp(pks[i], e->sigs[s].pk, 32) == 0 &&
+                                                   strcmp(r__str(k, "holder"), e->sigs[s].org) == 0);
+        if (!ok) {
+            char p[48];
+            snprintf(p, sizeof p, "/signatures/%zu", s);
+            DENY(a, 403, "not_governor", p, "is not by one of the governance keys it lists");
+        }
+    }
+    if (a->serving) {
+        sqlite3_stmt *st =
+            ledger__stmt(a->c, "INSERT INTO ledger_meta(k, v) VALUES('origin', ?1), "
+                               "('threshold', ?2)");
+        if (!st)
+            return CX_EDB;
+        r__bind_text(st, 1, r__str(e->body, "origin"));
+        char th[16];
+        snprintf(th, sizeof th, "%d", threshold);
+        r__bind_text(st, 2, th);
+        if (r__exec(st) != CX_OK)
+            return CX_EDB;
+        json_array_foreach(keys, i, k)
+        {
+            st = ledger__stmt(a->c, "INSERT INTO ledger_governors(key, holder) VALUES(?1, ?2)");
+            if (!st)
+                return CX_EDB;
+            sqlite3_bind_blob(st, 1, pks[i], 32, SQLITE_STATIC);
+            r__bind_text(st, 2, r__str(k, "holder"));
+            if (r__exec(st) != CX_OK)
+                return CX_EDB;
+        }
+        lpolicy pol[LT__COUNT];
+        ledger__policy_defaults(pol);
+        const char *t;
+        const json_t *p;
+        json_object_foreach((json_t *)json_object_get(e->body, "policies"), t, p)
+        {
+            ltype ty;
+            if (ledger__type_parse(t, &ty))
+                ledger__policy_parse(p, &pol[ty]);
+        }
+        for (int ty = 0; ty < LT__COUNT; ty++) {
+            if (ledger__type_governance((ltype)ty))
+                continue;
+            json_t *pj = ledger__policy_json(&pol[ty]);
+            char *text = cx_json_dump(pj, NULL);
+            json_decref(pj);
+            st = ledger__stmt(a->c, "INSERT INTO ledger_policies(type, policy, idx) "
+                                    "VALUES(?1, ?2, 0)");
+            if (!st || !text) {
+                free(text);
+                return CX_EDB;
+            }
+            r__bind_text(st, 1, ledger__type_names[ty]);
+            r__bind_text(st, 2, text);
+            cx_err x = r__exec(st);
+            free(text);
+            if (x != CX_OK)
+                return x;
+        }
+    }
+    a->commit = r__commit_init;
+    return CX_OK;
+}
+
+static cx_err r__mirror_key(lapply *a, const char *org, const uint8_t pk[32])
+{
+    sqlite3_stmt *st =
+        ledger__stmt(a->c, "INSERT INTO ledger_keys(key, org, added_idx) VALUES(?1, ?2, ?3)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_blob(st, 1, pk, 32, SQLITE_STATIC);
+    r__bind_text(st, 2, org);
+    sqlite3_bind_int64(st, 3, a->idx);
+    return r__exec(st);
+}
+
+static cx_err r__mirror_revoke(lapply *a, const uint8_t pk[32])
+{
+    sqlite3_stmt *st = ledger__stmt(a->c, "UPDATE ledger_keys SET revoked_idx=?2 WHERE key=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_blob(st, 1, pk, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, a->idx);
+    return r__exec(st);
+}
+
+/* A key may belong to one member only, and never double as a governance key. */
+static cx_err r__key_free(lapply *a, const uint8_t pk[32], const char *path)
+{
+    const lreg_key *k = ledger__reg_key(a->reg, pk);
+    if (k)
+        DENY(a, 409, "state_conflict", path, "is already registered to %s",
+             a->reg->orgs[k->org].org);
+    if (ledger__reg_gov(a->reg, pk) >= 0)
+        DENY(a, 409, "state_conflict", path, "is a governance key; members need keys of their own");
+    return CX_OK;
+}
+
+static void r__commit_member(lreg *r, const lentry *e, int64_t idx)
+{
+    lrole role;
+    ledger__role_parse(r__str(e->body, "role"), &role);
+    const char *org = r__str(e->body, "org");
+    ledger__reg_add_org(r, org, role, idx);
+    size_t i;
+    const json_t *k;
+    json_array_foreach(json_object_get(e->body, "keys"), i, k)
+    {
+        uint8_t pk[32];
+        ledger__b64_decode(json_string_value(k), pk, 32);
+        ledger__reg_add_key(r, org, pk, idx, INT64_MAX);
+    }
+}
+
+static cx_err r__member_register(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *org = r__str(b, "org");
+    const lreg_org *o = ledger__reg_org(a->reg, org);
+    if (o)
+        DENY(a, 409, "state_conflict", "/body/org", "%s is already a member (entry %lld)", org,
+             (long long)o->idx);
+    uint8_t pks[8][32];
+    size_t i;
+    const json_t *k;
+    json_array_foreach(json_object_get(b, "keys"), i, k)
+    {
+        char p[48];
+        snprintf(p, sizeof p, "/body/keys/%zu", i);
+        ledger__b64_decode(json_string_value(k), pks[i], 32);
+        cx_err x = r__key_free(a, pks[i], p);
+        if (x != CX_OK)
+            return x;
+    }
+    if (a->serving) {
+        sqlite3_stmt *st = ledger__stmt(a->c, "INSERT INTO ledger_members(org, role, name, "
+                                              "country, idx) VALUES(?1, ?2, ?3, ?4, ?5)");
+        if (!st)
+            return CX_EDB;
+        r__bind_text(st, 1, org);
+        r__bind_text(st, 2, r__str(b, "role"));
+        r__bind_text(st, 3, r__str(b, "name"));
+        r__bind_text(st, 4, r__str(b, "country"));
+        sqlite3_bind_int64(st, 5, a->idx);
+        if (r__exec(st) != CX_OK)
+            return CX_EDB;
+        json_array_foreach(json_object_get(b, "keys"), i, k) if (r__mirror_key(a, org, pks[i]) !=
+                                                                 CX_OK) return CX_EDB;
+    }
+    a->commit = r__commit_member;
+    return CX_OK;
+}
+
+static void r__commit_rotate(lreg *r, const lentry *e, int64_t idx)
+{
+    uint8_t pk[32];
+    ledger__b64_decode(r__str(e->body, "add"), pk, 32);
+    ledger__reg_add_key(r, r__str(e->body, "org"), pk, idx, INT64_MAX);
+    if (ledger__b64_decode(r__str(e->body, "retire"), pk, 32))
+        ledger__reg_revoke_key(r, pk, idx);
+}
+
+/* The key must be one of org's and still valid. */
+static cx_err r__own_key(lapply *a, const char *org, const uint8_t pk[32], const char *path)
+{
+    const lreg_key *k = ledger__reg_key(a->reg, pk);
+    if (!k || strcmp(a->reg->orgs[k->org].org, org) != 0)
+        DENY(a, 409, "state_conflict", path, "is not a key of %s", org);
+    if (k->revoked != INT64_MAX)
+        DENY(a, 409, "state_conflict", path, "was already revoked at entry %lld",
+             (long long)k->revoked);
+    return CX_OK;
+}
+
+static cx_err r__key_rotate(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *org = r__str(b, "org");
+    if (!ledger__reg_org(a->reg, org))
+        DENY(a, 409, "state_conflict", "/body/org", "%s is not a member", org);
+    uint8_t add[32], retire[32];
+    ledger__b64_decode(r__str(b, "add"), add, 32);
+    cx_err x = r__key_free(a, add, "/body/add");
+    bool has_retire = ledger__b64_decode(r__str(b, "retire"), retire, 32);
+    if (x == CX_OK && has_retire)
+        x = r__own_key(a, org, retire, "/body/retire");
+    if (x != CX_OK)
+        return x;
+    if (a->serving) {
+        if (r__mirror_key(a, org, add) != CX_OK)
+            return CX_EDB;
+        if (has_retire && r__mirror_revoke(a, retire) != CX_OK)
+            return CX_EDB;
+    }
+    a->commit = r__commit_rotate;
+    return CX_OK;
+}
+
+static void r__commit_revoke(lreg *r, const lentry *e, int64_t idx)
+{
+    uint8_t pk[32];
+    ledger__b64_decode(r__str(e->body, "key"), pk, 32);
+    ledger__reg_revoke_key(r, pk, idx);
+}
+
+static cx_err r__key_revoke(lapply *a)
+{
+    const json_t *b = a->e->body;
+    uint8_t pk[32];
+    ledger__b64_decode(r__str(b, "key"), pk, 32);
+    cx_err x = r__own_key(a, r__str(b, "org"), pk, "/body/key");
+    if (x != CX_OK)
+        return x;
+    if (a->serving && r__mirror_revoke(a, pk) != CX_OK)
+        return CX_EDB;
+    a->commit = r__commit_revoke;
+    return CX_OK;
+}
+
+static void r__commit_policy(lreg *r, const lentry *e, int64_t idx)
+{
+    ltype t;
+    if (ledger__type_parse(r__str(e->body, "type"), &t))
+        ledger__policy_parse(json_object_get(e->body, "policy"), &r->policy[t]);
+}
+
+static cx_err r__policy_set(lapply *a)
+{
+    const json_t *b = a->e->body;
+    lpolicy p;
+    if (!ledger__policy_parse(json_object_get(b, "policy"), &p))
+        DENY(a, 400, "invalid_entry", "/body/policy", "must name at least one author role");
+    if (a->serving) {
+        json_t *pj = ledger__policy_json(&p);
+        char *text = cx_json_dump(pj, NULL);
+        json_decref(pj);
+        sqlite3_stmt *st = ledger__stmt(a->c, "INSERT INTO ledger_policies(type, policy, idx) "
+                                              "VALUES(?1, ?2, ?3) ON CONFLICT(type) DO UPDATE "
+                                              "SET policy=excluded.policy, idx=excluded.idx");
+        if (!st || !text) {
+            free(text);
+            return CX_EDB;
+        }
+        r__bind_text(st, 1, r__str(b, "type"));
+        r__bind_text(st, 2, text);
+        sqlite3_bind_int64(st, 3, a->idx);
+        cx_err x = r__exec(st);
+        free(text);
+        if (x != CX_OK)
+            return x;
+    }
+    a->commit = r__commit_policy;
+    return CX_OK;
+}
+
+/* ---- operational transitions ------------------------------------------------------------------ */
+
+static cx_err r__anchor(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *id = r__str(b, "declaration_id");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT idx FROM ledger_anchors WHERE declaration_id=?1");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (at >= 0)
+        DENY(a, 409, "state_conflict", "/body/declaration_id",
+             "declaration %s is already anchored at entry %lld", id, (long long)at);
+    st = ledger__stmt(a->c, "INSERT INTO ledger_anchors(declaration_id, org, idx) "
+                            "VALUES(?1, ?2, ?3)");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, id);
+    r__bind_text(st, 2, a->e->org);
+    sqlite3_bind_int64(st, 3, a->idx);
+    if (r__exec(st) != CX_OK)
+        return CX_EDB;
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(b, "certificates"), i, c)
+    {
+        st = ledger__stmt(a->c, "INSERT OR IGNORE INTO ledger_anchor_certs(issuer, number, "
+                                "declaration_id, idx) VALUES(?1, ?2, ?3, ?4)");
+        if (!st)
+            return CX_EDB;
+        r__bind_text(st, 1, r__str(c, "issuer"));
+        r__bind_text(st, 2, r__str(c, "number"));
+        r__bind_text(st, 3, id);
+        sqlite3_bind_int64(st, 4, a->idx);
+        if (r__exec(st) != CX_OK)
+            return CX_EDB;
+    }
+    return CX_OK;
+}
+
+static cx_err r__bl_event(lapply *a, const char *number)
+{
+    sqlite3_stmt *st =
+        ledger__stmt(a->c, "INSERT INTO ledger_bl_events(number, idx) VALUES(?1, ?2)");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, number);
+    sqlite3_bind_int64(st, 2, a->idx);
+    return r__exec(st);
+}
+
+static cx_err r__bl_issue(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *number = r__str(b, "number"), *holder = r__str(b, "holder");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT issue_idx FROM ledger_bls WHERE number=?1");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, number);
+    int rc = sqlite3_step(st);
+    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (at >= 0)
+        DENY(a, 409, "state_conflict", "/body/number",
+             "bill of lading %s was already issued at entry %lld", number, (long long)at);
+    if (!ledger__reg_org(a->reg, holder))
+        DENY(a, 409, "state_conflict", "/body/holder",
+             "%s is not a member: an electronic bill of lading can only be held by one", holder);
+    cx_buf cont;
+    cx_buf_init(&cont, 1 << 16);
+    if (ledger_jcs(json_object_get(b, "containers"), &cont) != CX_OK) {
+        cx_buf_free(&cont);
+        return CX_ENOMEM;
+    }
+    st = ledger__stmt(a->c, "INSERT INTO ledger_bls(number, carrier, holder, status, containers, "
+                            "issue_idx, last_idx, last_leaf) "
+                            "VALUES(?1, ?2, ?3, 'issued', ?4, ?5, ?5, ?6)");
+    cx_err x = CX_EDB;
+    if (st) {
+        r__bind_text(st, 1, number);
+        r__bind_text(st, 2, a->e->org);
+        r__bind_text(st, 3, holder);
+        sqlite3_bind_text(st, 4, cont.data, (int)cont.len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, a->idx);
+        sqlite3_bind_blob(st, 6, a->e->leaf_hash, 32, SQLITE_STATIC);
+        x = r__exec(st);
+    }
+    cx_buf_free(&cont);
+    return x == CX_OK ? r__bl_event(a, number) : x;
+}
+
+/* Transfer and surrender: only the current holder, only from the latest
+ * state of the bill (prev names its last event's leaf hash, so a second
+ * transfer signed against the same state — a double transfer — or one
+ * replayed after the bill came back is refused). */
+static cx_err r__bl_move(lapply *a, bool surrender)
+{
+    const json_t *b = a->e->body;
+    const char *number = r__str(b, "number");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT carrier, holder, status, last_idx, last_leaf "
+                                          "FROM ledger_bls WHERE number=?1");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, number);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return CX_EDB;
+        DENY(a, 409, "state_conflict", "/body/number", "no bill of lading %s on the ledger",
+             number);
+    }
+    char carrier[CX_ORG_MAX + 1], holder[CX_ORG_MAX + 1], status[16];
+    snprintf(carrier, sizeof carrier, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(holder, sizeof holder, "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 2));
+    int64_t last = sqlite3_column_int64(st, 3);
+    uint8_t last_leaf[32] = {0};
+    if (sqlite3_column_bytes(st, 4) == 32)
+        memcpy(last_leaf, sqlite3_column_blob(st, 4), 32);
+    sqlite3_reset(st);
+    if (strcmp(status, "issued") != 0)
+        DENY(a, 409, "state_conflict", "/body/number",
+             "bill of lading %s was surrendered at entry %lld and can no longer move", number,
+             (long long)last);
+    if (strcmp(a->e->org, holder) != 0)
+        DENY(a, 403, "not_authorised", "/org",
+             "only the current holder of bill of lading %s (%s) may %s it", number, holder,
+             surrender ? "surrender" : "transfer");
+    uint8_t prev[32];
+    if (!cx_unhex(r__str(b, "prev"), prev, 32) || memcmp(prev, last_leaf, 32) != 0) {
+        char hex[65];
+        cx_hex(last_leaf, 32, hex);
+        DENY(a, 409, "state_conflict", "/body/prev",
+             "is not the latest event of bill of lading %s (entry %lld, leaf %s): it has moved "
+             "since this %s was signed",
+             number, (long long)last, hex, surrender ? "surrender" : "transfer");
+    }
+    const char *to = surrender ? carrier : r__str(b, "to");
+    if (surrender) {
+        bool countersigned = false;
+        for (size_t i = 0; i < a->e->nsigs; i++)
+            countersigned = countersigned || strcmp(a->e->sigs[i].org, carrier) == 0;
+        if (!countersigned)
+            DENY(a, 403, "policy_unsatisfied", "/signatures",
+                 "the issuing carrier %s must countersign the surrender", carrier);
+    } else {
+        if (strcmp(to, holder) == 0)
+            DENY(a, 409, "state_conflict", "/body/to", "%s already holds bill of lading %s", to,
+                 number);
+        if (!ledger__reg_org(a->reg, to))
+            DENY(a, 409, "state_conflict", "/body/to", "%s is not a member of the consortium",
+                 to);
+    }
+    st = ledger__stmt(a->c, "UPDATE ledger_bls SET holder=?2, status=?3, last_idx=?4, "
+                            "last_leaf=?5 WHERE number=?1");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, number);
+    r__bind_text(st, 2, to);
+    r__bind_text(st, 3, surrender ? "surrendered" : "issued");
+    sqlite3_bind_int64(st, 4, a->idx);
+    sqlite3_bind_blob(st, 5, a->e->leaf_hash, 32, SQLITE_STATIC);
+    cx_err x = r__exec(st);
+    return x == CX_OK ? r__bl_event(a, number) : x;
+}
+
+static cx_err r__coo_issue(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *number = r__str(b, "number");
+    sqlite3_stmt *st =
+        ledger__stmt(a->c, "SELECT issue_idx FROM ledger_coos WHERE issuer=?1 AND number=?2");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, number);
+    int rc = sqlite3_step(st);
+    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (at >= 0)
+        DENY(a, 409, "state_conflict", "/body/number",
+             "%s already issued certificate %s at entry %lld", a->e->org, number, (long long)at);
+    char hs[100 * 11 + 1] = "";
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(b, "goods"), i, g)
+    {
+        if (hs[0])
+            strncat(hs, ",", sizeof hs - strlen(hs) - 1);
+        strncat(hs, r__str(g, "hs_code"), sizeof hs - strlen(hs) - 1);
+    }
+    st = ledger__stmt(a->c, "INSERT INTO ledger_coos(issuer, number, country, hs, status, "
+                            "issue_idx) VALUES(?1, ?2, ?3, ?4, 'valid', ?5)");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, number);
+    r__bind_text(st, 3, r__str(b, "country_of_origin"));
+    r__bind_text(st, 4, hs);
+    sqlite3_bind_int64(st, 5, a->idx);
+    return r__exec(st);
+}
+
+static cx_err r__coo_revoke(lapply *a)
+{
+    const char *number = r__str(a->e->body, "number");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT status, revoke_idx FROM ledger_coos "
+                                          "WHERE issuer=?1 AND number=?2");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, number);
+    int rc = sqlite3_step(st);
+    bool found = rc == SQLITE_ROW;
+    bool revoked = found && strcmp((const char *)sqlite3_column_text(st, 0), "revoked") == 0;
+    int64_t at = found ? sqlite3_column_int64(st, 1) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (!found)
+        DENY(a, 409, "state_conflict", "/body/number",
+             "%s has issued no certificate %s: only the issuing chamber may revoke it",
+             a->e->org, number);
+    if (revoked)
+        DENY(a, 409, "state_conflict", "/body/number",
+             "certificate %s was already revoked at entry %lld", number, (long long)at);
+    st = ledger__stmt(a->c, "UPDATE ledger_coos SET status='revoked', revoke_idx=?3 "
+                            "WHERE issuer=?1 AND number=?2");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, number);
+    sqlite3_bind_int64(st, 3, a->idx);
+    return r__exec(st);
+}
+
+/* granted → suspended | revoked; suspended → granted | revoked;
+ * revoked → granted (a new certification). Each administration manages the
+ * statuses it granted; findings read every administration's (CADENA). */
+static cx_err r__aeo(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *op = r__str(b, "operator_id"), *want = r__str(b, "status");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT status FROM ledger_aeo "
+                                          "WHERE authority=?1 AND operator_id=?2");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, op);
+    int rc = sqlite3_step(st);
+    char have[16] = "";
+    if (rc == SQLITE_ROW)
+        snprintf(have, sizeof have, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (!have[0] && strcmp(want, "granted") != 0)
+        DENY(a, 409, "state_conflict", "/body/status",
+             "%s has granted operator %s no AEO status to %s", a->e->org, op,
+             strcmp(want, "revoked") == 0 ? "revoke" : "suspend");
+    if (strcmp(have, want) == 0)
+        DENY(a, 409, "state_conflict", "/body/status", "operator %s is already %s by %s", op,
+             want, a->e->org);
+    if (strcmp(have, "revoked") == 0 && strcmp(want, "suspended") == 0)
+        DENY(a, 409, "state_conflict", "/body/status",
+             "a revoked AEO status cannot be suspended; grant it again first");
+    st = ledger__stmt(a->c, "INSERT INTO ledger_aeo(authority, operator_id, status, program, "
+                            "org, idx) VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+                            "ON CONFLICT(authority, operator_id) DO UPDATE SET "
+                            "status=excluded.status, program=excluded.program, "
+                            "org=excluded.org, idx=excluded.idx");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, op);
+    r__bind_text(st, 3, want);
+    r__bind_text(st, 4, r__str(b, "program"));
+    r__bind_text(st, 5, r__str(b, "org"));
+    sqlite3_bind_int64(st, 6, a->idx);
+    return r__exec(st);
+}
+
+static cx_err r__unique(lapply *a, const char *select, const char *insert, const char *k1,
+                        const char *k2, const char *path, const char *what)
+{
+    sqlite3_stmt *st = ledger__stmt(a->c, select);
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, k1);
+    r__bind_text(st, 2, k2);
+    int rc = sqlite3_step(st);
+    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (at >= 0)
+        DENY(a, 409, "state_conflict", path, "%s %s is already on the ledger at entry %lld", what,
+             k2, (long long)at);
+    st = ledger__stmt(a->c, insert);
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, k1);
+    r__bind_text(st, 2, k2);
+    sqlite3_bind_int64(st, 3, a->idx);
+    return r__exec(st);
+}
+
+static cx_err r__payment(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *receipt = r__str(b, "receipt_no");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT idx FROM ledger_payments "
+                                          "WHERE bank=?1 AND receipt_no=?2");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, receipt);
+    int rc = sqlite3_step(st);
+    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (at >= 0)
+        DENY(a, 409, "state_conflict", "/body/receipt_no",
+             "receipt %s of %s is already on the ledger at entry %lld", receipt, a->e->org,
+             (long long)at);
+    st = ledger__stmt(a->c, "INSERT INTO ledger_payments(bank, receipt_no, declaration_id, "
+                            "amount, currency, idx) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, receipt);
+    r__bind_text(st, 3, r__str(b, "declaration_id"));
+    sqlite3_bind_double(st, 4, json_number_value(json_object_get(b, "amount")));
+    r__bind_text(st, 5, r__str(b, "currency"));
+    sqlite3_bind_int64(st, 6, a->idx);
+    return r__exec(st);
+}
+
+static cx_err r__ipr(lapply *a)
+{
+    const json_t *b = a->e->body;
+    const char *reg = r__str(b, "registration_no");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT idx, holder_org FROM ledger_iprs "
+                                          "WHERE registration_no=?1");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, reg);
+    int rc = sqlite3_step(st);
+    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (at >= 0)
+        DENY(a, 409, "state_conflict", "/body/registration_no",
+             "registration %s is already on the ledger at entry %lld", reg, (long long)at);
+    st = ledger__stmt(a->c, "INSERT INTO ledger_iprs(registration_no, holder_org, kind, mark, "
+                            "idx) VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, reg);
+    r__bind_text(st, 2, a->e->org);
+    r__bind_text(st, 3, r__str(b, "kind"));
+    r__bind_text(st, 4, r__str(b, "mark"));
+    sqlite3_bind_int64(st, 5, a->idx);
+    return r__exec(st);
+}
+
+static cx_err r__finding(lapply *a)
+{
+    size_t i;
+    const json_t *x;
+    json_array_foreach(json_object_get(a->e->body, "evidence"), i, x)
+    {
+        if (json_integer_value(x) < a->idx)
+            continue;
+        char p[48];
+        snprintf(p, sizeof p, "/body/evidence/%zu", i);
+        DENY(a, 409, "state_conflict", p, "entry %lld is not on the ledger before this finding",
+             (long long)json_integer_value(x));
+    }
+    return CX_OK;
+}
+
+cx_err ledger__apply(lapply *a)
+{
+    const lentry *e = a->e;
+    a->commit = NULL;
+    if (e->type == LT_INIT) {
+        if (a->idx != 0 || a->reg->initialised)
+            DENY(a, 409, "state_conflict", "/type", "the ledger is already initialised");
+        return r__init(a);
+    }
+    if (!a->reg->initialised || a->idx == 0)
+        DENY(a, 409, "state_conflict", "/type",
+             "the ledger is not initialised: its first entry must be ledger.init "
+             "(customs ledger init)");
+    const char *target = r__str(e->doc, "ledger");
+    if (target && strcmp(target, a->reg->origin) != 0)
+        DENY(a, 409, "state_conflict", "/ledger", "this entry is for ledger %s; this is %s",
+             target, a->reg->origin);
+    cx_err x = ledger__type_governance(e->type) ? r__governance(a) : r__operational(a);
+    if (x != CX_OK)
+        return x;
+    switch (e->type) {
+    case LT_MEMBER_REGISTER: return r__member_register(a);
+    case LT_KEY_ROTATE: return r__key_rotate(a);
+    case LT_KEY_REVOKE: return r__key_revoke(a);
+    case LT_POLICY_SET: return r__policy_set(a);
+    case LT_DECL_ANCHOR: return r__anchor(a);
+    case LT_BL_ISSUE: return r__bl_issue(a);
+    case LT_BL_TRANSFER: return r__bl_move(a, false);
+    case LT_BL_SURRENDER: return r__bl_move(a, true);
+    case LT_COO_ISSUE: return r__coo_issue(a);
+    case LT_COO_REVOKE: return r__coo_revoke(a);
+    case LT_AEO_STATUS: return r__aeo(a);
+    case LT_PAYMENT: return r__payment(a);
+    case LT_PARCELS:
+        return r__unique(a, "SELECT idx FROM ledger_manifests WHERE org=?1 AND manifest_id=?2",
+                         "INSERT INTO ledger_manifests(org, manifest_id, idx) VALUES(?1, ?2, ?3)",
+                         e->org, r__str(e->body, "manifest_id"), "/body/manifest_id", "manifest");
+    case LT_IPR: return r__ipr(a);
+    case LT_FINDING: return r__finding(a);
+    default: break;
+    }
+    return CX_OK;
+}
