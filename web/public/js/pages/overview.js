@@ -105,7 +105,7 @@ async function modelCard(el, signal) {
   const m = await api('/v1/risk/models/' + encodeURIComponent(active.id), { signal });
   const met = m.metrics || {};
   fill(el,
-    h('p', { class: 'big' }, h('strong', null, pct(met.precision_at_10)), ' precision when inspecting 10 %'),
+    h('p', { class: 'big' }, h('strong', null, pct(met.precision_at_10)), ' precision when inspecting 10\u00a0%'),
     dl([
       ['Model', shortId(m.id)],
       ['Trained on', `${num(m.n_train)} declarations, ${m.train_from} to ${m.train_until}`],
