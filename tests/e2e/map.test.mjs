@@ -113,6 +113,14 @@ test('selecting an alert replays its consignment\'s track', async () => {
   const first = await mark.getAttribute('d');
   await until(async () => (await mark.getAttribute('d')) !== first, 'the replay marker moving along the track');
   await shot(page, 'map-replay');
+  // acknowledged from the list: the server records who and when
+  const li = page.locator('li.alert[data-type="seal_opened"]');
+  await li.getByRole('button', { name: 'Acknowledge' }).click();
+  await li.getByText('acknowledged').waitFor();
+  const id = await li.getAttribute('data-id');
+  const a = (await srv.api('GET', `/v1/alerts/${id}`, srv.keys.officer)).body;
+  assert.ok(a.acked_at, JSON.stringify(a));
+  assert.match(a.acked_by, /^KCS\//);
   assert.deepEqual(page.problems, []);
 
   const phone = await newPage(browser, PHONE);
