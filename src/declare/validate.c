@@ -432,7 +432,14 @@ json_t *decl_parse(const char *text, size_t len, char *msg, size_t msglen)
 {
     json_error_t je;
     json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!j)
+    if (!j) {
         snprintf(msg, msglen, "line %d, column %d: %s", je.line, je.column, je.text);
+        /* jansson quotes the input near the error, which may be the very
+         * bytes that are not UTF-8; an error body must stay valid JSON */
+        if (!cx_utf8_count(msg, strlen(msg), NULL))
+            for (char *p = msg; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                    *p = '?';
+    }
     return j;
 }

@@ -174,7 +174,8 @@ class ApiTest(TempDirTestCase):
         for body in ('{"reference": ', '{"a":1,"a":2}', '{"v":1e999}', '[1,2', 'null x',
                      b'{"r":"\xff"}', '{"r":"\\u0000"}'):
             r = self.srv.post("/v1/declarations", body, token=self.acme)
-            self.assertError(r, 400, "invalid_json")
+            err = self.assertError(r, 400, "invalid_json")
+            self.assertEqual(len(err["details"]), 1, r)  # says where, even for bad bytes
         self.assertEqual(self.count(), 0)
 
     def test_invalid_declaration_lists_every_problem(self):
