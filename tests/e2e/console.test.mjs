@@ -3,7 +3,7 @@
 // reasons, the inspection form, escaping, the model page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, newPage, shot, signIn, visit, until, seedRisk, demoDeclarations, PHONE } from './harness.mjs';
+import { startServer, launch, newPage, shot, signIn, visit, settled, until, seedRisk, demoDeclarations, PHONE } from './harness.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
 let srv, browser;
@@ -93,8 +93,8 @@ test('the risk queue lists declarations by risk, filters by lane and pages on th
 
   await page.getByLabel('Lane').selectOption('red');
   await page.getByLabel('Organisation').fill('KCS-2021');
-  await page.getByRole('button', { name: 'Apply' }).click();
-  await until(() => page.url().includes('lane=red') && page.url().includes('org=KCS-2021'), 'the filters in the URL');
+  await settled(page, () => page.getByRole('button', { name: 'Apply' }).click());
+  assert.ok(page.url().includes('lane=red') && page.url().includes('org=KCS-2021'), 'the filters in the URL');
   await page.locator('table.queue tbody tr').first().waitFor();
   const lanes = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.lane));
   assert.ok(lanes.length > 0 && lanes.every((l) => l === 'red'), `only red: ${lanes}`);

@@ -105,9 +105,21 @@ export async function signIn(page, base, token) {
   await page.locator('#nav:not([hidden])').waitFor();
 }
 
-/** Opens a console page by its hash and waits for selector. */
+/** Runs action (which navigates inside the console) and waits until the new
+ * page has rendered: the router numbers each page it shows and marks <main>
+ * aria-busy while it renders. */
+export async function settled(page, action) {
+  const prev = await page.evaluate(() => document.getElementById('main')?.dataset.gen || '');
+  await action();
+  await page.waitForFunction((p) => {
+    const m = document.getElementById('main');
+    return m && m.dataset.gen && m.dataset.gen !== p && m.getAttribute('aria-busy') === 'false';
+  }, prev);
+}
+
+/** Opens a console page by its hash, waits for it to render, then for selector. */
 export async function visit(page, base, hash, selector) {
-  await page.goto(base + '/' + hash);
+  await settled(page, () => page.goto(base + '/' + hash));
   if (selector) await page.locator(selector).first().waitFor();
 }
 

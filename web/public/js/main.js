@@ -85,6 +85,15 @@ function renderWho() {
 
 async function route() {
   const gen = ++generation;
+  // busy while a page renders (assistive technology, and tests, wait for it)
+  main.setAttribute('aria-busy', 'true');
+  main.dataset.gen = String(gen);
+  try { await show(gen); } finally {
+    if (gen === generation) main.setAttribute('aria-busy', 'false');
+  }
+}
+
+async function show(gen) {
   if (cleanup) { try { cleanup(); } catch (e) { reportError(e); } cleanup = null; }
   if (!getToken()) { showSignIn(); return; }
   if (!ctx.me) {
