@@ -2,6 +2,7 @@
 
 #include "auth.h"
 #include "declare.h"
+#include "track.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = auth_migrate(s, err, errlen);
     if (e == CX_OK)
         e = decl_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = track_migrate(s, err, errlen);
     if (e != CX_OK) {
         store_free(s);
         return e;

@@ -30,5 +30,6 @@ void app_getopt_reset(void);
 int app_cmd_serve(int argc, char **argv);
 int app_cmd_keys(int argc, char **argv);
 int app_cmd_import(int argc, char **argv);
+int app_cmd_track(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "declare.h"
 #include "http.h"
+#include "track.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 static const char help[] =
     "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
     "                     [--threads N] [--port-file F] [--quiet]\n"
+    "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -26,6 +28,11 @@ static const char help[] =
     "  --threads N        HTTP worker threads (default: number of CPUs)\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
     "  --quiet            no access log\n"
+    "  --mqtt URL         take telemetry from an MQTT broker: subscribes to\n"
+    "                     customs/telemetry/+ at QoS 1 on a persistent session;\n"
+    "                     mqtt://[user[:password]@]host[:port]\n"
+    "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
+    "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
@@ -76,6 +83,7 @@ static void serve__store_metrics(void *ctx, cx_buf *out)
 
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file;
+    const char *mqtt, *mqtt_client_id, *track_config;
     unsigned threads;
     bool quiet;
 } serve_opts;
@@ -87,6 +95,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
+        {"track-config", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -99,6 +109,9 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'k': o->tls_key = optarg; break;
         case 'p': o->port_file = optarg; break;
         case 'q': o->quiet = true; break;
+        case 'm': o->mqtt = optarg; break;
+        case 'i': o->mqtt_client_id = optarg; break;
+        case 'r': o->track_config = optarg; break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 1 || n > 256)
                 return app_usage("serve", "--threads must be 1 to 256");
@@ -134,6 +147,10 @@ int app_cmd_serve(int argc, char **argv)
     char err[512];
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
+    track_config tcfg;
+    track_config_defaults(&tcfg);
+    if (o.track_config && track_config_load(&tcfg, o.track_config, err, sizeof err) != CX_OK)
+        return app_fail("serve", "%s", err);
     store *s = NULL;
     if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
@@ -147,19 +164,31 @@ int app_cmd_serve(int argc, char **argv)
     decl_service *decl = decl_service_new(s);
     http_set_auth(srv, auth_lookup, s);
     cx_err e = decl ? CX_OK : CX_ENOMEM;
+    track_service *track = NULL;
+    if (!e && (e = track_service_new(s, decl, &tcfg, &track, err, sizeof err)) != CX_OK) {
+        http_server_free(srv);
+        decl_service_free(decl);
+        store_free(s);
+        return app_fail("serve", "tracking: %s", err);
+    }
     if (!e)
         e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
     if (!e)
         e = http_route(srv, "GET", "/metrics", 0, h_metrics, srv);
     if (!e)
         e = decl_routes(decl, srv);
+    if (!e)
+        e = track_routes(track, srv);
     http_add_metrics(srv, serve__store_metrics, s);
     if (!e)
         e = http_server_start(srv, err, sizeof err);
     else
         snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
+    if (!e && o.mqtt)
+        e = track_mqtt_start(track, o.mqtt, o.mqtt_client_id, err, sizeof err);
     if (e) {
         http_server_free(srv);
+        track_service_free(track);
         decl_service_free(decl);
         store_free(s);
         return app_fail("serve", "%s", err);
@@ -180,7 +209,9 @@ int app_cmd_serve(int argc, char **argv)
         ;
     cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_drain(srv, 10000);
+    track_service_stop(track); /* MQTT off, pipeline drained, last acks sent */
     http_server_free(srv);
+    track_service_free(track);
     decl_service_free(decl);
     store_free(s); /* flushes the write queue */
     cx_log(CX_LOG_INFO, "stopped cleanly");

@@ -9,6 +9,7 @@ static const app_command commands[] = {
     {"serve", app_cmd_serve, "run the HTTP API server"},
     {"keys", app_cmd_keys, "create, list and revoke API keys"},
     {"import", app_cmd_import, "bulk-load declarations from JSONL or CSV"},
+    {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

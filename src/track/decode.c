@@ -498,3 +498,26 @@ cx_err track_osmand_json(const char *text, size_t len, int64_t now_ms, int64_t s
     json_decref(o);
     return r;
 }
+
+char *track__payload_text(const char *p, size_t len)
+{
+    bool capped = len > 1024;
+    if (capped)
+        len = 1024;
+    size_t cp, use = 0;
+    bool text = false;
+    /* a cap in the middle of a UTF-8 sequence still leaves text */
+    for (size_t k = 0; k <= (capped ? 3u : 0u) && k <= len && !text; k++)
+        if (cx_utf8_count(p, len - k, &cp) && !memchr(p, '\0', len - k)) {
+            text = true;
+            use = len - k;
+        }
+    if (text)
+        return strndup(p, use);
+    char *out = malloc(4 + 2 * len + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, "hex:", 4);
+    cx_hex((const uint8_t *)p, len, out + 4);
+    return out;
+}

@@ -500,7 +500,11 @@ void track__engine_take_dirty(track_engine *e, track_dirty_dev_fn dev, track_dir
         d->dirty = false;
         if (!dev)
             continue;
-        track_dirty_dev r = {.key = d->key, .id = d->id, .org = d->org, .ts_ms = d->st.ts,
+        const eng_cons *c = eng__bound(e, d);
+        track_dirty_dev r = {.key = d->key, .id = d->id, .org = d->org,
+                             .container = d->container[0] ? d->container : NULL,
+                             .consignment = c && !c->arrived_ms ? c->id : NULL,
+                             .ts_ms = d->st.ts,
                              .lat = d->st.lat, .lon = d->st.lon, .speed_kmh = d->st.speed,
                              .heading = d->st.heading, .temp_c = d->st.temp,
                              .battery_pct = d->st.batt, .seal = d->st.seal, .door = d->st.door,

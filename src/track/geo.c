@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,7 @@ double track_distance_m(double lat1, double lon1, double lat2, double lon2)
 /* ---- shapes ------------------------------------------------------------------------ */
 
 struct track_shape {
+    _Atomic int refs;
     GEOSGeometry *geom;               /* MultiPolygon, longitudes in [-180, 180] */
     const GEOSPreparedGeometry *prep;
     GEOSGeometry *route;              /* corridors: the route, unwrapped longitudes */
@@ -197,9 +199,16 @@ struct track_shape {
     track_env *parts;                 /* envelope of each polygon, for the STRtree */
 };
 
+track_shape *track__shape_ref(track_shape *s)
+{
+    if (s)
+        atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
 void track_shape_free(track_shape *s)
 {
-    if (!s)
+    if (!s || atomic_fetch_sub(&s->refs, 1) > 1)
         return;
     GEOSContextHandle_t h = track__geos();
     if (s->prep)
@@ -315,6 +324,7 @@ static track_shape *geo__shape(GEOSContextHandle_t h, GEOSGeometry *g, GEOSGeome
         free(s);
         return NULL;
     }
+    atomic_init(&s->refs, 1);
     s->geom = g;
     s->route = route;
     for (int i = 0; i < np; i++) {

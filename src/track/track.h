@@ -327,6 +327,10 @@ typedef struct {
     bool register_all;  /* create zones, devices and consignments first */
     bool quiet;
     unsigned connections; /* MQTT connections to spread devices over */
+    unsigned extra_zones; /* checkpoint zones added along the routes */
+    bool live_clock;      /* stamp the wall clock at publish (not reproducible) */
+    const char *anomaly_kinds; /* comma list limiting injected anomalies */
+    double anomaly_period_s;   /* seal_cycle period */
     const char *client_prefix;
     const char *decl_ref_prefix; /* link consignments to these declarations (demo) */
 } track_sim_opts;

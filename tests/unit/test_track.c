@@ -832,7 +832,7 @@ static void test_rule_antimeridian_journey(void **state)
     fx *f = *state;
     json_t *route = J("{\"type\":\"LineString\",\"coordinates\":[[179.85,-16.85],[180,-16.8],"
                       "[-179.9,-16.78]]}");
-    const char *containers[] = {"MSCU1234565"};
+    const char *containers[] = {"MSCU1234566"};
     track_consignment_def c = {.key = 11, .id = "CONS-FJ", .containers = containers,
                                .ncontainers = 1, .corridor_m = 2000, .temp_min_c = NAN,
                                .temp_max_c = NAN, .route = route};
@@ -840,7 +840,7 @@ static void test_rule_antimeridian_journey(void **state)
     assert_int_equal(track_engine_consignment(f->e, &c, track_shape_corridor(route, 2000, "", p)),
                      CX_OK);
     json_decref(p);
-    track_device_def d = {.key = 102, .id = "FJ-1", .org = "C", .container = "MSCU1234565",
+    track_device_def d = {.key = 102, .id = "FJ-1", .org = "C", .container = "MSCU1234566",
                           .temp_min_c = NAN, .temp_max_c = NAN};
     assert_int_equal(track_engine_device(f->e, &d), CX_OK);
     assert_string_equal(track_engine_device_consignment(f->e, "FJ-1"), "CONS-FJ");
