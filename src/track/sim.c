@@ -65,11 +65,11 @@ typedef struct {
 
 typedef enum {
     AN_NONE, AN_DEVIATION, AN_STOP, AN_SEAL_OPEN, AN_SILENCE, AN_JUMP, AN_DOOR, AN_TEMP,
-    AN_SEAL_CYCLE, AN__COUNT
+    AN_SEAL_CYCLE, AN_OVERDUE, AN__COUNT
 } sim_anomaly;
 static const char *const an_names[AN__COUNT] = {"none",    "deviation", "stop", "seal_open",
                                                 "silence", "jump",      "door", "temperature",
-                                                "seal_cycle"};
+                                                "seal_cycle", "overdue"};
 
 typedef struct {
     sim_anomaly kind;
@@ -286,7 +286,8 @@ static sim_anomaly sim__pick_restricted(uint64_t *rng, track_device_kind kind, c
 
 static sim_anomaly sim__pick_anomaly(uint64_t *rng, track_device_kind kind)
 {
-    static const sim_anomaly tracker[] = {AN_DEVIATION, AN_STOP, AN_SILENCE, AN_JUMP};
+    static const sim_anomaly tracker[] = {AN_DEVIATION, AN_STOP, AN_SILENCE, AN_JUMP,
+                                          AN_OVERDUE};
     static const sim_anomaly eseal[] = {AN_SEAL_OPEN, AN_DEVIATION, AN_STOP, AN_SILENCE,
                                         AN_JUMP, AN_DOOR};
     static const sim_anomaly reefer[] = {AN_TEMP, AN_DOOR, AN_DEVIATION, AN_STOP};
@@ -295,7 +296,7 @@ static sim_anomaly sim__pick_anomaly(uint64_t *rng, track_device_kind kind)
         return eseal[(size_t)(u * 6) % 6];
     if (kind == TRACK_KIND_REEFER)
         return reefer[(size_t)(u * 4) % 4];
-    return tracker[(size_t)(u * 4) % 4];
+    return tracker[(size_t)(u * 5) % 5];
 }
 
 static void sim__make_devices(sim *S)
@@ -782,8 +783,20 @@ static int sim__register(sim *S)
         const sim_route *r = &S->routes[d->route];
         double hours = (r->length - d->offset_m) / (d->speed_kmh / 3.6) / 3600.0;
         char eta[32];
-        /* due a generous hour after the plan; overdue anomalies show when late */
-        cx_rfc3339_format((S->start_ms + (int64_t)((hours + 1) * 3600000)) * 1000, eta);
+        /* Due a generous hour after the plan, and never before an hour from
+         * now: a run that starts in the past replays it faster than the wall
+         * clock, which must not find it late. An "overdue" anomaly declares
+         * half the time the journey needs. */
+        int64_t due = S->start_ms + (int64_t)((hours + 1) * 3600000);
+        int64_t floor_ms = cx_now_us() / 1000 + 3600000;
+        bool late = false;
+        for (int k = 0; k < d->nan; k++)
+            late = late || d->an[k].kind == AN_OVERDUE;
+        if (late)
+            due = S->start_ms + (int64_t)(hours * 0.5 * 3600000);
+        else if (due < floor_ms)
+            due = floor_ms;
+        cx_rfc3339_format(due * 1000, eta);
         json_t *cj = json_pack("{s:s,s:[s],s:O,s:f,s:s,s:s,s:s,s:s}", "id", "", "containers",
                                d->container, "route", r->geometry, "corridor_m", r->corridor_m,
                                "origin_zone", r->origin, "destination_zone", r->dest,
