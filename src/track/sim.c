@@ -790,8 +790,8 @@ static int sim__register(sim *S)
         int64_t due = S->start_ms + (int64_t)((hours + 1) * 3600000);
         int64_t floor_ms = cx_now_us() / 1000 + 3600000;
         bool late = false;
-        for (int k = 0; k < d->nan; k++)
-            late = late || d->an[k].kind == AN_OVERDUE;
+        for (int a = 0; a < d->nan; a++)
+            late = late || d->an[a].kind == AN_OVERDUE;
         if (late)
             due = S->start_ms + (int64_t)(hours * 0.5 * 3600000);
         else if (due < floor_ms)
