@@ -861,6 +861,115 @@ static void test_rule_antimeridian_journey(void **state)
     json_decref(route);
 }
 
+/* ---- retention and thresholds ------------------------------------------------------------ */
+
+typedef struct {
+    int64_t from, n, step;
+} pos_fill;
+
+static cx_err fill_positions(store_conn *w, void *arg)
+{
+    pos_fill *f = arg;
+    if (store_exec(w, "INSERT OR IGNORE INTO track_devices(idx, id, org, kind, doc, created_at) "
+                      "VALUES(1, 'D1', 'O', 'e-seal', '{}', 'x')") != CX_OK)
+        return CX_EDB;
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO track_positions(dev, ts, lat, lon, src) "
+                                     "VALUES(1, ?1, 1, 2, 0)");
+    for (int64_t i = 0; i < f->n; i++) {
+        sqlite3_bind_int64(st, 1, f->from + i * f->step);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return CX_EDB;
+        sqlite3_reset(st);
+    }
+    /* an alert on an old report keeps that report */
+    st = store_stmt(w, "INSERT INTO track_alerts(seq, id, type, severity, time, dev, doc, "
+                       "created) VALUES(1, 'A1', 'seal_opened', 'critical', ?1, 1, '{}', 0)");
+    sqlite3_bind_int64(st, 1, f->from + 7 * f->step);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    return store_exec(w, "INSERT INTO track_dead_letters(received_at, source, reason, message) "
+                         "VALUES(0, 'http', 'bad_field', 'old'), "
+                         "(9000000000000000, 'http', 'bad_field', 'new')");
+}
+
+static int64_t count_sql(store *s, const char *sql)
+{
+    sqlite3_stmt *st = store_stmt(store_reader(s), sql);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return n;
+}
+
+static void test_retention_thins_old_positions(void **state)
+{
+    char path[] = "/tmp/customs-test-trackXXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    unlink(path);
+    char err[256];
+    store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
+    assert_int_equal(track_migrate(s, err, sizeof err), CX_OK);
+    /* 40 days of one report a minute */
+    int64_t day = 86400000LL;
+    pos_fill f = {.from = T0, .n = 40 * 1440, .step = MIN};
+    assert_int_equal(store_write(s, fill_positions, &f), CX_OK);
+    track_config cfg;
+    track_config_defaults(&cfg); /* 30 days raw, then one per 5 minutes */
+    int64_t now_us = (T0 + 40 * day) * 1000;
+    track_retention_stats st;
+    assert_int_equal(track_retention_run(s, &cfg, now_us, &st), CX_OK);
+    /* the first 10 days: 2880 buckets of 5 minutes, plus the alert's report */
+    assert_int_equal(count_sql(s, "SELECT count(*) FROM track_positions WHERE ts < "
+                                  "1710115200000"),
+                     10 * 288 + 1);
+    assert_int_equal(st.positions_deleted, 10 * 1440 - (10 * 288 + 1));
+    assert_int_equal(count_sql(s, "SELECT count(*) FROM track_positions WHERE ts >= "
+                                  "1710115200000"),
+                     30 * 1440);
+    assert_int_equal(count_sql(s, "SELECT count(*) FROM track_positions WHERE ts = "
+                                  "1709251620000"),
+                     1); /* 00:07, where the alert fired */
+    assert_int_equal(st.dead_letters_deleted, 1);
+    /* running again changes nothing; a day later thins one more day */
+    assert_int_equal(track_retention_run(s, &cfg, now_us, &st), CX_OK);
+    assert_int_equal(st.positions_deleted, 0);
+    assert_int_equal(track_retention_run(s, &cfg, now_us + day * 1000, &st), CX_OK);
+    assert_int_equal(st.positions_deleted, 1440 - 288);
+    store_free(s);
+    char p2[300];
+    unlink(path);
+    snprintf(p2, sizeof p2, "%s-wal", path);
+    unlink(p2);
+    snprintf(p2, sizeof p2, "%s-shm", path);
+    unlink(p2);
+}
+
+static void test_config_overrides(void **state)
+{
+    track_config c;
+    track_config_defaults(&c);
+    json_t *p = json_array();
+    json_t *j = J("{\"stop_min_s\":600,\"corridor_critical_m\":2500.5,\"jump_max_kmh\":-1,"
+                  "\"zone_debounce_s\":1.5,\"nonsense\":1}");
+    assert_false(track_config_apply(&c, j, p));
+    assert_int_equal(c.stop_min_s, 600);
+    assert_true(c.corridor_critical_m == 2500.5);
+    assert_true(c.jump_max_kmh == 250);  /* refused, default kept */
+    assert_int_equal(c.zone_debounce_s, 30);
+    assert_true(has_path(p, "/jump_max_kmh", "from 1"));
+    assert_true(has_path(p, "/zone_debounce_s", "whole number"));
+    assert_true(has_path(p, "/nonsense", "unknown"));
+    json_t *out = track_config_json(&c);
+    assert_int_equal(json_integer_value(json_object_get(out, "stop_min_s")), 600);
+    assert_int_equal(json_integer_value(json_object_get(out, "signal_loss_s")), 900);
+    json_decref(out);
+    json_decref(j);
+    json_decref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -874,6 +983,8 @@ int main(void)
         cmocka_unit_test(test_corridor_long_route),
         cmocka_unit_test(test_decode_json),
         cmocka_unit_test(test_decode_osmand),
+        cmocka_unit_test(test_retention_thins_old_positions),
+        cmocka_unit_test(test_config_overrides),
         cmocka_unit_test_setup_teardown(test_rule_zone_debounce, setup_engine, teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_zone_hole, setup_engine, teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_restricted_zone_critical, setup_engine,
