@@ -435,9 +435,19 @@ static const char *api__container_cons(store_conn *c, const char *container, cha
     return res;
 }
 
+static void api__num(cx_buf *out, const char *name, double v)
+{
+    if (isnan(v))
+        cx_buf_printf(out, ",\"%s\":null", name);
+    else
+        cx_buf_printf(out, ",\"%s\":%.10g", name, v);
+}
+
 /* Appends a device row (columns: idx, doc, container, ts, lat, lon, speed,
- * heading, seal, door, temp, battery, recv) as the API shows it. */
-static void api__device_item(store_conn *c, sqlite3_stmt *st, cx_buf *out)
+ * heading, seal, door, temp, battery, recv) as the API shows it; the last
+ * report comes from memory when the device has reported since the start
+ * (the stored state lags position-only changes by up to 10 s). */
+static void api__device_item(track_service *t, store_conn *c, sqlite3_stmt *st, cx_buf *out)
 {
     const char *doc = (const char *)sqlite3_column_text(st, 1);
     size_t len = (size_t)sqlite3_column_bytes(st, 1);
@@ -449,6 +459,24 @@ static void api__device_item(store_conn *c, sqlite3_stmt *st, cx_buf *out)
         cx_buf_printf(out, ",\"consignment\":\"%s\"", cid);
     else
         cx_buf_puts(out, ",\"consignment\":null");
+    track_state_row live;
+    if (track__poshub_get(t->positions, sqlite3_column_int64(st, 0), &live)) {
+        char lt[32];
+        cx_rfc3339_format(live.ts * 1000, lt);
+        cx_buf_printf(out, ",\"last\":{\"time\":\"%s\",\"lat\":%.7f,\"lon\":%.7f", lt,
+                      live.lat, live.lon);
+        api__num(out, "speed_kmh", live.speed);
+        api__num(out, "heading", live.heading);
+        const char *sv = api__seal_name(live.seal);
+        cx_buf_printf(out, ",\"seal\":%s%s%s", sv ? "\"" : "", sv ? sv : "null", sv ? "\"" : "");
+        const char *dv = live.door == TRACK_DOOR_OPEN ? "open"
+                         : live.door == TRACK_DOOR_CLOSED ? "closed" : NULL;
+        cx_buf_printf(out, ",\"door\":%s%s%s", dv ? "\"" : "", dv ? dv : "null", dv ? "\"" : "");
+        api__num(out, "temp_c", live.temp);
+        api__num(out, "battery_pct", live.batt);
+        cx_buf_puts(out, "}}");
+        return;
+    }
     if (sqlite3_column_type(st, 3) == SQLITE_NULL) {
         cx_buf_puts(out, ",\"last\":null}");
         return;
@@ -456,8 +484,9 @@ static void api__device_item(store_conn *c, sqlite3_stmt *st, cx_buf *out)
     char tm[32], rv[32];
     cx_rfc3339_format(sqlite3_column_int64(st, 3) * 1000, tm);
     cx_rfc3339_format(sqlite3_column_int64(st, 12), rv);
-    cx_buf_printf(out, ",\"last\":{\"time\":\"%s\",\"received_at\":\"%s\",\"lat\":%.7f,\"lon\":%.7f",
-                  tm, rv, sqlite3_column_double(st, 4), sqlite3_column_double(st, 5));
+    (void)rv;
+    cx_buf_printf(out, ",\"last\":{\"time\":\"%s\",\"lat\":%.7f,\"lon\":%.7f", tm,
+                  sqlite3_column_double(st, 4), sqlite3_column_double(st, 5));
     static const char *const nums[] = {"speed_kmh", "heading", NULL, NULL, "temp_c",
                                        "battery_pct"};
     for (int k = 0; k < 6; k++) {
@@ -532,7 +561,7 @@ static void h_devices_list(http_req *r, void *ctx)
         if (n++)
             cx_buf_puts(&out, ",");
         last = sqlite3_column_int64(st, 0);
-        api__device_item(c, st, &out);
+        api__device_item(t, c, st, &out);
     }
     sqlite3_reset(st);
     if (more)
@@ -568,7 +597,7 @@ static void h_device_get(http_req *r, void *ctx)
     }
     cx_buf out;
     cx_buf_init(&out, (size_t)1 << 20);
-    api__device_item(c, st, &out);
+    api__device_item(t, c, st, &out);
     sqlite3_reset(st);
     api__reply_buf(r, 200, &out);
 }

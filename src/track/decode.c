@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,15 +77,73 @@ static bool dec__number(const json_t *v, double *out)
     return true;
 }
 
-/* An optional number in [lo, hi]; null counts as absent. */
-static cx_err dec__opt(const json_t *obj, const char *key, double lo, double hi, const char *ptr,
-                       double *out, track_reject *why)
+/* The members of a telemetry object, whichever parser found them. */
+enum { FV_ABSENT, FV_NULL, FV_STRING, FV_NUMBER, FV_OTHER };
+typedef struct {
+    int type;
+    const char *s; /* FV_STRING: not NUL-terminated */
+    size_t slen;
+    double num;
+} fval;
+typedef struct {
+    fval device, ts, lat, lon, speed, heading, temp, batt, seal, door;
+} fields;
+
+static const struct {
+    const char *name;
+    size_t off;
+} field_names[] = {
+    {"device", offsetof(fields, device)}, {"ts", offsetof(fields, ts)},
+    {"lat", offsetof(fields, lat)},       {"lon", offsetof(fields, lon)},
+    {"speed_kmh", offsetof(fields, speed)}, {"heading", offsetof(fields, heading)},
+    {"temp_c", offsetof(fields, temp)},   {"battery_pct", offsetof(fields, batt)},
+    {"seal", offsetof(fields, seal)},     {"door", offsetof(fields, door)},
+};
+#define NFIELD_NAMES (sizeof field_names / sizeof field_names[0])
+
+static void dec__from_json(const json_t *obj, fields *f)
 {
-    const json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
+    memset(f, 0, sizeof *f);
+    for (size_t i = 0; i < NFIELD_NAMES; i++) {
+        const json_t *v = json_object_get(obj, field_names[i].name);
+        fval *fv = (fval *)((char *)f + field_names[i].off);
+        if (!v)
+            continue;
+        if (json_is_null(v))
+            fv->type = FV_NULL;
+        else if (json_is_string(v)) {
+            fv->type = FV_STRING;
+            fv->s = json_string_value(v);
+            fv->slen = json_string_length(v);
+        } else if (json_is_number(v)) {
+            fv->type = FV_NUMBER;
+            fv->num = json_number_value(v);
+        } else
+            fv->type = FV_OTHER;
+    }
+}
+
+static bool fv__eq(const fval *v, const char *lit)
+{
+    size_t n = strlen(lit);
+    return v->type == FV_STRING && v->slen == n && memcmp(v->s, lit, n) == 0;
+}
+
+static bool fv__number(const fval *v, double *out)
+{
+    if (v->type != FV_NUMBER || !isfinite(v->num))
+        return false;
+    *out = v->num;
+    return true;
+}
+
+static cx_err fv__opt(const fval *v, const char *key, double lo, double hi, const char *ptr,
+                      double *out, track_reject *why)
+{
+    if (v->type == FV_ABSENT || v->type == FV_NULL)
         return CX_OK;
     double d;
-    if (!dec__number(v, &d) || d < lo || d > hi) {
+    if (!fv__number(v, &d) || d < lo || d > hi) {
         track__reject(why, "bad_field", "%s/%s: must be a number from %g to %g", ptr, key, lo, hi);
         return CX_EPARSE;
     }
@@ -92,20 +151,116 @@ static cx_err dec__opt(const json_t *obj, const char *key, double lo, double hi,
     return CX_OK;
 }
 
-cx_err track__parse_ts(const json_t *v, int64_t *ms)
+static cx_err fv__ts(const fval *v, int64_t *ms)
 {
-    if (json_is_string(v)) {
+    if (v->type == FV_STRING) {
+        char buf[72];
+        if (v->slen >= sizeof buf || memchr(v->s, '\0', v->slen))
+            return CX_EPARSE;
+        memcpy(buf, v->s, v->slen);
+        buf[v->slen] = '\0';
         int64_t us;
-        if (cx_rfc3339_parse(json_string_value(v), &us) != CX_OK)
+        if (cx_rfc3339_parse(buf, &us) != CX_OK)
             return CX_EPARSE;
         *ms = us / 1000 - (us % 1000 < 0); /* floor */
         return CX_OK;
     }
     double d;
-    if (!dec__number(v, &d) || d < 0 || d > 253402300799999.0)
+    if (!fv__number(v, &d) || d < 0 || d > 253402300799999.0)
         return CX_EPARSE;
     *ms = (int64_t)d;
     return CX_OK;
+}
+
+cx_err track__parse_ts(const json_t *v, int64_t *ms)
+{
+    fval fv = {FV_OTHER, NULL, 0, 0};
+    if (json_is_string(v)) {
+        fv.type = FV_STRING;
+        fv.s = json_string_value(v);
+        fv.slen = json_string_length(v);
+    } else if (json_is_number(v)) {
+        fv.type = FV_NUMBER;
+        fv.num = json_number_value(v);
+    }
+    return fv__ts(&fv, ms);
+}
+
+/* Every rule for a telemetry message, once for both parsers. */
+static cx_err dec__validate(const fields *f, int64_t now_ms, int64_t skew_ms, const char *ptr,
+                            track_msg *out, track_reject *why)
+{
+    if (f->device.type == FV_ABSENT) {
+        track__reject(why, "missing_field", "%s/device: is required", ptr);
+        return CX_EPARSE;
+    }
+    char dev[TRACK_ID_MAX + 1];
+    if (f->device.type != FV_STRING || f->device.slen > TRACK_ID_MAX) {
+        track__reject(why, "bad_device", "%s/device: must be a registered device id (1-64 of "
+                      "A-Z a-z 0-9 . _ : -)", ptr);
+        return CX_EPARSE;
+    }
+    memcpy(dev, f->device.s, f->device.slen);
+    dev[f->device.slen] = '\0';
+    if (!track_id_valid(dev) || strlen(dev) != f->device.slen) {
+        track__reject(why, "bad_device", "%s/device: must be a registered device id (1-64 of "
+                      "A-Z a-z 0-9 . _ : -)", ptr);
+        return CX_EPARSE;
+    }
+    memcpy(out->device, dev, f->device.slen + 1);
+    if (f->ts.type == FV_ABSENT) {
+        track__reject(why, "missing_field", "%s/ts: is required (RFC 3339 or epoch ms)", ptr);
+        return CX_EPARSE;
+    }
+    if (fv__ts(&f->ts, &out->ts_ms) != CX_OK) {
+        track__reject(why, "bad_timestamp", "%s/ts: must be an RFC 3339 date-time with a zone "
+                      "or milliseconds since the epoch", ptr);
+        return CX_EPARSE;
+    }
+    static const char *const need[2] = {"lat", "lon"};
+    const fval *src[2] = {&f->lat, &f->lon};
+    double *dst[2] = {&out->lat, &out->lon};
+    const double lim[2] = {90, 180};
+    for (int i = 0; i < 2; i++) {
+        if (src[i]->type == FV_ABSENT) {
+            track__reject(why, "missing_field", "%s/%s: is required", ptr, need[i]);
+            return CX_EPARSE;
+        }
+        if (!fv__number(src[i], dst[i]) || *dst[i] < -lim[i] || *dst[i] > lim[i]) {
+            track__reject(why, "bad_coordinates", "%s/%s: must be a number from %g to %g", ptr,
+                          need[i], -lim[i], lim[i]);
+            return CX_EPARSE;
+        }
+    }
+    if (fv__opt(&f->speed, "speed_kmh", 0, 2000, ptr, &out->speed_kmh, why) ||
+        fv__opt(&f->heading, "heading", 0, 360, ptr, &out->heading, why) ||
+        fv__opt(&f->temp, "temp_c", -100, 150, ptr, &out->temp_c, why) ||
+        fv__opt(&f->batt, "battery_pct", 0, 100, ptr, &out->battery_pct, why))
+        return CX_EPARSE;
+    if (f->seal.type != FV_ABSENT && f->seal.type != FV_NULL) {
+        if (fv__eq(&f->seal, "closed"))
+            out->seal = TRACK_SEAL_CLOSED;
+        else if (fv__eq(&f->seal, "open"))
+            out->seal = TRACK_SEAL_OPEN;
+        else if (fv__eq(&f->seal, "tampered"))
+            out->seal = TRACK_SEAL_TAMPERED;
+        else {
+            track__reject(why, "bad_field", "%s/seal: must be \"closed\", \"open\" or "
+                          "\"tampered\"", ptr);
+            return CX_EPARSE;
+        }
+    }
+    if (f->door.type != FV_ABSENT && f->door.type != FV_NULL) {
+        if (fv__eq(&f->door, "closed"))
+            out->door = TRACK_DOOR_CLOSED;
+        else if (fv__eq(&f->door, "open"))
+            out->door = TRACK_DOOR_OPEN;
+        else {
+            track__reject(why, "bad_field", "%s/door: must be \"closed\" or \"open\"", ptr);
+            return CX_EPARSE;
+        }
+    }
+    return msg__plausible(out, now_ms, skew_ms, ptr, why);
 }
 
 cx_err track_decode_object(const json_t *obj, int64_t now_ms, int64_t skew_ms, const char *ptr,
@@ -119,91 +274,191 @@ cx_err track_decode_object(const json_t *obj, int64_t now_ms, int64_t skew_ms, c
                       ptr[0] ? ptr : "/");
         return CX_EPARSE;
     }
-    const json_t *dev = json_object_get(obj, "device");
-    if (!dev) {
-        track__reject(why, "missing_field", "%s/device: is required", ptr);
-        return CX_EPARSE;
+    fields f;
+    dec__from_json(obj, &f);
+    return dec__validate(&f, now_ms, skew_ms, ptr, out, why);
+}
+
+/* ---- the fast path ----------------------------------------------------------------------
+ * Telemetry is nearly always a flat object of plain strings and numbers;
+ * parsing it with jansson costs a dozen allocations. This scanner takes
+ * exactly that shape (no escapes, ASCII strings, no nesting, no repeated
+ * member) and gives up on anything else, which then goes to jansson. The
+ * fuzz target checks that both paths always agree. */
+
+static const char *fp__ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A plain string: returns the closing quote, or NULL to give up. */
+static const char *fp__str(const char *p, const char *e)
+{
+    for (; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p;
+        if (c == '\\' || c < 0x20 || c >= 0x80)
+            return NULL;
     }
-    if (!json_is_string(dev) || !track_id_valid(json_string_value(dev))) {
-        track__reject(why, "bad_device", "%s/device: must be a registered device id (1-64 of "
-                      "A-Z a-z 0-9 . _ : -)", ptr);
-        return CX_EPARSE;
+    return NULL;
+}
+
+/* A JSON number by the grammar; NULL to give up (also on very long
+ * integers, which jansson refuses as too big). */
+static const char *fp__num(const char *p, const char *e, double *out)
+{
+    const char *s = p;
+    bool frac = false;
+    if (p < e && *p == '-')
+        p++;
+    if (p >= e)
+        return NULL;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (p < e && *p == '.') {
+        frac = true;
+        p++;
+        if (p >= e || *p < '0' || *p > '9')
+            return NULL;
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
     }
-    snprintf(out->device, sizeof out->device, "%s", json_string_value(dev));
-    const json_t *ts = json_object_get(obj, "ts");
-    if (!ts) {
-        track__reject(why, "missing_field", "%s/ts: is required (RFC 3339 or epoch ms)", ptr);
-        return CX_EPARSE;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        frac = true;
+        p++;
+        if (p < e && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= e || *p < '0' || *p > '9')
+            return NULL;
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
     }
-    if (track__parse_ts(ts, &out->ts_ms) != CX_OK) {
-        track__reject(why, "bad_timestamp", "%s/ts: must be an RFC 3339 date-time with a zone "
-                      "or milliseconds since the epoch", ptr);
-        return CX_EPARSE;
+    size_t n = (size_t)(p - s);
+    if (n >= 64 || (!frac && n > 18))
+        return NULL;
+    char buf[64];
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    double d = strtod(buf, NULL);
+    if (!isfinite(d))
+        return NULL;
+    *out = d;
+    return p;
+}
+
+static bool dec__fast(const char *p, size_t len, fields *f)
+{
+    const char *e = p + len;
+    memset(f, 0, sizeof *f);
+    struct {
+        const char *k;
+        size_t n;
+    } other[16];
+    size_t nother = 0;
+    p = fp__ws(p, e);
+    if (p >= e || *p != '{')
+        return false;
+    p = fp__ws(p + 1, e);
+    if (p < e && *p == '}') {
+        p = fp__ws(p + 1, e);
+        return p == e;
     }
-    static const char *const need[2] = {"lat", "lon"};
-    double *dst[2] = {&out->lat, &out->lon};
-    const double lim[2] = {90, 180};
-    for (int i = 0; i < 2; i++) {
-        const json_t *v = json_object_get(obj, need[i]);
-        if (!v) {
-            track__reject(why, "missing_field", "%s/%s: is required", ptr, need[i]);
-            return CX_EPARSE;
+    for (;;) {
+        if (p >= e || *p != '"')
+            return false;
+        const char *k = p + 1, *ke = fp__str(k, e);
+        if (!ke)
+            return false;
+        size_t kn = (size_t)(ke - k);
+        p = fp__ws(ke + 1, e);
+        if (p >= e || *p != ':')
+            return false;
+        p = fp__ws(p + 1, e);
+        fval v = {FV_OTHER, NULL, 0, 0};
+        if (p < e && *p == '"') {
+            const char *ve = fp__str(p + 1, e);
+            if (!ve)
+                return false;
+            v.type = FV_STRING;
+            v.s = p + 1;
+            v.slen = (size_t)(ve - p - 1);
+            p = ve + 1;
+        } else if (p < e && (*p == '-' || (*p >= '0' && *p <= '9'))) {
+            v.type = FV_NUMBER;
+            if (!(p = fp__num(p, e, &v.num)))
+                return false;
+        } else if (e - p >= 4 && memcmp(p, "null", 4) == 0) {
+            v.type = FV_NULL;
+            p += 4;
+        } else if (e - p >= 4 && memcmp(p, "true", 4) == 0) {
+            p += 4;
+        } else if (e - p >= 5 && memcmp(p, "false", 5) == 0) {
+            p += 5;
+        } else {
+            return false; /* nested, or not JSON: jansson decides */
         }
-        if (!dec__number(v, dst[i]) || *dst[i] < -lim[i] || *dst[i] > lim[i]) {
-            track__reject(why, "bad_coordinates", "%s/%s: must be a number from %g to %g", ptr,
-                          need[i], -lim[i], lim[i]);
-            return CX_EPARSE;
+        fval *slot = NULL;
+        for (size_t i = 0; i < NFIELD_NAMES; i++)
+            if (strlen(field_names[i].name) == kn && memcmp(field_names[i].name, k, kn) == 0)
+                slot = (fval *)((char *)f + field_names[i].off);
+        if (slot) {
+            if (slot->type != FV_ABSENT)
+                return false; /* repeated member */
+            *slot = v;
+        } else {
+            for (size_t i = 0; i < nother; i++)
+                if (other[i].n == kn && memcmp(other[i].k, k, kn) == 0)
+                    return false;
+            if (nother == 16)
+                return false;
+            other[nother].k = k;
+            other[nother].n = kn;
+            nother++;
         }
+        p = fp__ws(p, e);
+        if (p < e && *p == ',') {
+            p = fp__ws(p + 1, e);
+            continue;
+        }
+        if (p < e && *p == '}') {
+            p = fp__ws(p + 1, e);
+            return p == e;
+        }
+        return false;
     }
-    if (dec__opt(obj, "speed_kmh", 0, 2000, ptr, &out->speed_kmh, why) ||
-        dec__opt(obj, "heading", 0, 360, ptr, &out->heading, why) ||
-        dec__opt(obj, "temp_c", -100, 150, ptr, &out->temp_c, why) ||
-        dec__opt(obj, "battery_pct", 0, 100, ptr, &out->battery_pct, why))
+}
+
+cx_err track__decode_text(const char *text, size_t len, int64_t now_ms, int64_t skew_ms,
+                          const char *ptr, track_msg *out, track_reject *why)
+{
+    fields f;
+    msg__clear(out);
+    if (dec__fast(text, len, &f))
+        return dec__validate(&f, now_ms, skew_ms, ptr, out, why);
+    json_error_t e;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+    if (!o) {
+        track__reject(why, "malformed_json", "not valid JSON: %s (line %d, column %d)", e.text,
+                      e.line, e.column);
         return CX_EPARSE;
-    const json_t *seal = json_object_get(obj, "seal");
-    if (seal && !json_is_null(seal)) {
-        const char *s = json_string_value(seal);
-        if (s && strcmp(s, "closed") == 0)
-            out->seal = TRACK_SEAL_CLOSED;
-        else if (s && strcmp(s, "open") == 0)
-            out->seal = TRACK_SEAL_OPEN;
-        else if (s && strcmp(s, "tampered") == 0)
-            out->seal = TRACK_SEAL_TAMPERED;
-        else {
-            track__reject(why, "bad_field", "%s/seal: must be \"closed\", \"open\" or "
-                          "\"tampered\"", ptr);
-            return CX_EPARSE;
-        }
     }
-    const json_t *door = json_object_get(obj, "door");
-    if (door && !json_is_null(door)) {
-        const char *s = json_string_value(door);
-        if (s && strcmp(s, "closed") == 0)
-            out->door = TRACK_DOOR_CLOSED;
-        else if (s && strcmp(s, "open") == 0)
-            out->door = TRACK_DOOR_OPEN;
-        else {
-            track__reject(why, "bad_field", "%s/door: must be \"closed\" or \"open\"", ptr);
-            return CX_EPARSE;
-        }
-    }
-    return msg__plausible(out, now_ms, skew_ms, ptr, why);
+    cx_err r = track_decode_object(o, now_ms, skew_ms, ptr, out, why);
+    json_decref(o);
+    return r;
 }
 
 cx_err track_decode_json(const char *text, size_t len, int64_t now_ms, int64_t skew_ms,
                          track_msg *out, track_reject *why)
 {
-    json_error_t e;
-    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
-    if (!o) {
-        msg__clear(out);
-        track__reject(why, "malformed_json", "not valid JSON: %s (line %d, column %d)", e.text,
-                      e.line, e.column);
-        return CX_EPARSE;
-    }
-    cx_err r = track_decode_object(o, now_ms, skew_ms, "", out, why);
-    json_decref(o);
-    return r;
+    return track__decode_text(text, len, now_ms, skew_ms, "", out, why);
 }
 
 /* ---- Traccar / OsmAnd ------------------------------------------------------------ */

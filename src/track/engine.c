@@ -43,7 +43,9 @@ typedef struct {
     track_device_kind kind;
     double tmin, tmax;
     int64_t cons; /* bound consignment index, -1 */
-    bool dirty;
+    bool dirty;    /* changes not yet handed out for storage */
+    bool in_hot, in_cold;
+    int64_t due;   /* when a cold change is handed out anyway (mono us) */
     eng_state st;
 } eng_dev;
 
@@ -60,6 +62,7 @@ typedef struct {
     char **containers;
     size_t ncontainers;
     char *origin, *dest;
+    int64_t origin_key, dest_key; /* zone keys, 0 while the zone is unknown */
     int64_t expected_ms;
     double corridor_m, tmin, tmax;
     track_shape *corridor;
@@ -83,7 +86,8 @@ struct track_engine {
     eng_cons *cons;
     size_t ncons, capc;
     track_map cons_by_id, cons_by_key, cons_by_container;
-    size_t *dirty_devs, ndirty, capdirty;
+    size_t *hot, nhot, caphot;       /* devices whose rule state changed */
+    size_t *cold, cold_head, ncold, capcold; /* FIFO of devices with position-only changes */
     size_t *dirty_cons, ndirty_cons, capdirty_cons;
     int hits[ENG_HITS_MAX];
     size_t nhits;
@@ -210,7 +214,8 @@ void track_engine_free(track_engine *e)
     free(e->zones);
     free(e->devs);
     free(e->cons);
-    free(e->dirty_devs);
+    free(e->hot);
+    free(e->cold);
     free(e->dirty_cons);
     track__map_free(&e->zone_by_key);
     track__map_free(&e->zone_by_id);
@@ -241,6 +246,8 @@ static char *eng__strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
+
+static void eng__cons_zones(track_engine *e, eng_cons *c);
 
 /* ---- registration ----------------------------------------------------------------- */
 
@@ -276,6 +283,8 @@ cx_err track_engine_zone(track_engine *e, const track_zone_def *z, track_shape *
     if (track__imap_put(&e->zone_by_key, z->key, i) || track__map_put(&e->zone_by_id, id, i))
         return CX_ENOMEM;
     eng__tree_drop(e); /* rebuilt before the next query */
+    for (size_t k = 0; k < e->ncons; k++)
+        eng__cons_zones(e, &e->cons[k]);
     return CX_OK;
 }
 
@@ -396,6 +405,7 @@ cx_err track_engine_consignment(track_engine *e, const track_consignment_def *de
     c->arrived_ms = def->arrived_ms;
     c->overdue_fired = def->overdue_fired;
     c->last_dev = -1;
+    eng__cons_zones(e, c);
     e->ncons++;
     if (track__imap_put(&e->cons_by_key, c->key, (int64_t)ci) ||
         track__map_put(&e->cons_by_id, c->id, (int64_t)ci))
@@ -471,14 +481,51 @@ size_t track__engine_nconsignments(const track_engine *e)
 
 /* ---- dirty tracking ------------------------------------------------------------------- */
 
-static void eng__dirty(track_engine *e, size_t di)
+/* Position-only changes wait up to this long before they are stored;
+ * anything the rules depend on goes with the batch it happened in. */
+#define ENG_COLD_US 10000000
+
+static void eng__dirty(track_engine *e, size_t di, bool hot)
 {
-    if (e->devs[di].dirty)
-        return;
-    if (!eng__grow((void **)&e->dirty_devs, &e->capdirty, e->ndirty + 1, sizeof(size_t)))
-        return; /* persisted with the next change instead */
-    e->devs[di].dirty = true;
-    e->dirty_devs[e->ndirty++] = di;
+    eng_dev *d = &e->devs[di];
+    d->dirty = true;
+    if (hot && !d->in_hot &&
+        eng__grow((void **)&e->hot, &e->caphot, e->nhot + 1, sizeof(size_t))) {
+        d->in_hot = true;
+        e->hot[e->nhot++] = di;
+    }
+    if (!d->in_cold) {
+        if (e->ncold == e->capcold) {
+            /* grow the ring, keeping its order */
+            size_t nc = e->capcold ? e->capcold * 2 : 256;
+            size_t *nr = malloc(nc * sizeof *nr);
+            if (!nr)
+                return;
+            for (size_t k = 0; k < e->ncold; k++)
+                nr[k] = e->cold[(e->cold_head + k) % e->capcold];
+            free(e->cold);
+            e->cold = nr;
+            e->capcold = nc;
+            e->cold_head = 0;
+        }
+        d->in_cold = true;
+        d->due = cx_mono_us() + ENG_COLD_US;
+        e->cold[(e->cold_head + e->ncold) % e->capcold] = di;
+        e->ncold++;
+    }
+}
+
+/* Fields the rules depend on (not positions or timers): when these change
+ * the state is stored with the batch, so a crash cannot replay an alert. */
+static uint64_t eng__hot_print(const eng_state *st)
+{
+    uint64_t h = (uint64_t)st->have | (uint64_t)st->seal << 8 | (uint64_t)st->door << 16 |
+                 (uint64_t)st->dev_fired << 24 | (uint64_t)st->stop_fired << 32 |
+                 (uint64_t)st->t_fired << 40 | (uint64_t)st->lost << 48 | (uint64_t)st->nz << 56;
+    h ^= (uint64_t)st->jump_ts * 0x9E3779B97F4A7C15ULL;
+    for (uint8_t k = 0; k < st->nz && k < ENG_ZS_MAX; k++)
+        h = h * 1099511628211ULL + (uint64_t)st->zs[k].zone * 2 + st->zs[k].in;
+    return h;
 }
 
 static void eng__dirty_cons(track_engine *e, eng_cons *c)
@@ -492,27 +539,44 @@ static void eng__dirty_cons(track_engine *e, eng_cons *c)
     e->dirty_cons[e->ndirty_cons++] = (size_t)(c - e->cons);
 }
 
-void track__engine_take_dirty(track_engine *e, track_dirty_dev_fn dev, track_dirty_cons_fn cons,
-                              void *ctx)
+static void eng__hand_out(track_engine *e, eng_dev *d, track_dirty_dev_fn dev, void *ctx)
 {
-    for (size_t k = 0; k < e->ndirty; k++) {
-        eng_dev *d = &e->devs[e->dirty_devs[k]];
-        d->dirty = false;
-        if (!dev)
-            continue;
-        const eng_cons *c = eng__bound(e, d);
-        track_dirty_dev r = {.key = d->key, .id = d->id, .org = d->org,
-                             .container = d->container[0] ? d->container : NULL,
-                             .consignment = c && !c->arrived_ms ? c->id : NULL,
-                             .ts_ms = d->st.ts,
-                             .lat = d->st.lat, .lon = d->st.lon, .speed_kmh = d->st.speed,
-                             .heading = d->st.heading, .temp_c = d->st.temp,
-                             .battery_pct = d->st.batt, .seal = d->st.seal, .door = d->st.door,
-                             .recv_us = d->st.recv_us, .state = &d->st,
-                             .state_len = sizeof d->st};
-        dev(ctx, &r);
+    d->dirty = false;
+    if (!dev)
+        return;
+    const eng_cons *c = eng__bound(e, d);
+    track_dirty_dev r = {.key = d->key, .id = d->id, .org = d->org,
+                         .container = d->container[0] ? d->container : NULL,
+                         .consignment = c && !c->arrived_ms ? c->id : NULL,
+                         .ts_ms = d->st.ts, .lat = d->st.lat, .lon = d->st.lon,
+                         .speed_kmh = d->st.speed, .heading = d->st.heading,
+                         .temp_c = d->st.temp, .battery_pct = d->st.batt, .seal = d->st.seal,
+                         .door = d->st.door, .recv_us = d->st.recv_us, .state = &d->st,
+                         .state_len = sizeof d->st};
+    dev(ctx, &r);
+}
+
+void track__engine_take_dirty(track_engine *e, bool all, track_dirty_dev_fn dev,
+                              track_dirty_cons_fn cons, void *ctx)
+{
+    for (size_t k = 0; k < e->nhot; k++) {
+        eng_dev *d = &e->devs[e->hot[k]];
+        d->in_hot = false;
+        if (d->dirty)
+            eng__hand_out(e, d, dev, ctx);
     }
-    e->ndirty = 0;
+    e->nhot = 0;
+    int64_t now = cx_mono_us();
+    while (e->ncold) {
+        eng_dev *d = &e->devs[e->cold[e->cold_head]];
+        if (!all && d->due > now)
+            break;
+        d->in_cold = false;
+        e->cold_head = (e->cold_head + 1) % e->capcold;
+        e->ncold--;
+        if (d->dirty)
+            eng__hand_out(e, d, dev, ctx);
+    }
     for (size_t k = 0; k < e->ndirty_cons; k++) {
         eng_cons *c = &e->cons[e->dirty_cons[k]];
         c->dirty = false;
@@ -582,18 +646,25 @@ static bool eng__in_hits(const track_engine *e, int64_t zone_key)
     return false;
 }
 
-static bool eng__in_zone_id(const track_engine *e, const char *id)
+/* Resolves a consignment's origin and destination zones (by id, once). */
+static void eng__cons_zones(track_engine *e, eng_cons *c)
 {
-    if (!id)
-        return false;
-    int64_t zi = track__map_get(&e->zone_by_id, id);
-    return zi >= 0 && eng__in_hits(e, e->zones[zi].key);
+    int64_t zi;
+    if (c->origin && !c->origin_key && (zi = track__map_get(&e->zone_by_id, c->origin)) >= 0)
+        c->origin_key = e->zones[zi].key;
+    if (c->dest && !c->dest_key && (zi = track__map_get(&e->zone_by_id, c->dest)) >= 0)
+        c->dest_key = e->zones[zi].key;
+}
+
+static bool eng__in_zone_key(const track_engine *e, int64_t key)
+{
+    return key && eng__in_hits(e, key);
 }
 
 /* Inside the destination or a zone under customs control. */
 static bool eng__customs_place(const track_engine *e, const eng_cons *c)
 {
-    if (c && eng__in_zone_id(e, c->dest))
+    if (c && eng__in_zone_key(e, c->dest_key))
         return true;
     for (size_t k = 0; k < e->nhits; k++) {
         track_zone_kind kd = e->zones[e->hits[k]].kind;
@@ -633,7 +704,7 @@ static void eng__zones(track_engine *e, eng_dev *d, eng_cons *c, const track_msg
         s->zone = z->key;
         s->in = first; /* the first report sets the baseline without alerts */
         s->since = 0;
-        if (first && c && c->arrived_ms == 0 && c->dest && strcmp(c->dest, z->id) == 0) {
+        if (first && c && c->arrived_ms == 0 && c->dest_key == z->key) {
             c->arrived_ms = m->ts_ms;
             eng__dirty_cons(e, c);
         }
@@ -659,7 +730,7 @@ static void eng__zones(track_engine *e, eng_dev *d, eng_cons *c, const track_msg
                     sev = TRACK_SEV_CRITICAL;
                 eng__emit(e, fn, ctx, obs ? TRACK_A_ZONE_ENTER : TRACK_A_ZONE_EXIT, sev, m->ts_ms,
                           d, c, m->lat, m->lon, eng__zone_detail(z, s->since));
-                if (obs && c && c->arrived_ms == 0 && c->dest && strcmp(c->dest, z->id) == 0) {
+                if (obs && c && c->arrived_ms == 0 && c->dest_key == z->key) {
                     c->arrived_ms = s->since;
                     eng__dirty_cons(e, c);
                 }
@@ -678,8 +749,8 @@ static void eng__corridor(track_engine *e, GEOSContextHandle_t h, const GEOSGeom
                           track_alert_fn fn, void *ctx)
 {
     eng_state *st = &d->st;
-    bool inside = track__shape_covers_pt(h, c->corridor, pt) || eng__in_zone_id(e, c->origin) ||
-                  eng__in_zone_id(e, c->dest);
+    bool inside = track__shape_covers_pt(h, c->corridor, pt) ||
+                  eng__in_zone_key(e, c->origin_key) || eng__in_zone_key(e, c->dest_key);
     if (!inside) {
         st->in_since = 0;
         if (st->out_since == 0)
@@ -853,15 +924,27 @@ static void eng__signal_loss(track_engine *e, eng_dev *d, eng_cons *c, int64_t s
 track_outcome track_engine_process(track_engine *e, const track_msg *m, int64_t recv_us,
                                    track_alert_fn fn, void *ctx)
 {
+    return track__engine_apply(e, m, recv_us, NULL, NULL, fn, ctx);
+}
+
+track_outcome track__engine_apply(track_engine *e, const track_msg *m, int64_t recv_us,
+                                  const char *only_org, int64_t *key, track_alert_fn fn,
+                                  void *ctx)
+{
     int64_t di = track__map_get(&e->dev_by_id, m->device);
     if (di < 0)
         return TRACK_UNKNOWN;
     eng_dev *d = &e->devs[di];
+    if (key)
+        *key = d->key;
+    if (only_org && strcmp(only_org, d->org) != 0)
+        return (track_outcome)TRACK__FORBIDDEN;
     eng_state *st = &d->st;
     if (st->have && m->ts_ms < st->ts)
         return TRACK_LATE;
     if (st->have && m->ts_ms == st->ts)
         return TRACK_DUPLICATE;
+    uint64_t hot_before = eng__hot_print(st);
     GEOSContextHandle_t h = track__geos();
     if (!e->tree && e->nzones && eng__tree_build(e, h) != CX_OK)
         eng__tree_drop(e);
@@ -933,7 +1016,7 @@ track_outcome track_engine_process(track_engine *e, const track_msg *m, int64_t 
     st->temp = m->temp_c;
     st->batt = m->battery_pct;
     st->recv_us = recv_us;
-    eng__dirty(e, (size_t)di);
+    eng__dirty(e, (size_t)di, eng__hot_print(st) != hot_before);
     return TRACK_APPLIED;
 }
 
@@ -947,7 +1030,7 @@ void track_engine_tick(track_engine *e, int64_t now_us, track_alert_fn fn, void 
         int64_t silent = now_us - d->st.recv_us;
         if (silent > c->rules.signal_loss_s * 1000000) {
             eng__signal_loss(e, d, c, silent / 1000, "wall_clock", fn, ctx);
-            eng__dirty(e, i);
+            eng__dirty(e, i, true);
         }
     }
     int64_t now_ms = now_us / 1000;

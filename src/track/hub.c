@@ -441,9 +441,8 @@ void track__poshub_free(track_poshub *p)
 }
 
 void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n,
-                          track_service *t)
+                          const track_pos_row *pos, size_t npos)
 {
-    (void)t;
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < n; i++) {
         const track_state_row *r = &rows[i];
@@ -461,25 +460,75 @@ void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n
             if (track__imap_put(&p->by_key, r->dev, k) != CX_OK)
                 continue;
             p->n++;
+            memset(&p->v[k], 0, sizeof p->v[k]);
         }
         pos_slot *s = &p->v[k];
         s->key = r->dev;
-        s->gen = ++p->gen;
         memcpy(s->id, r->id, sizeof s->id);
         memcpy(s->org, r->org, sizeof s->org);
         memcpy(s->container, r->container, sizeof s->container);
         memcpy(s->consignment, r->consignment, sizeof s->consignment);
+        if (r->ts >= s->ts) {
+            s->gen = ++p->gen;
+            s->ts = r->ts;
+            s->lat = r->lat;
+            s->lon = r->lon;
+            s->speed = r->speed;
+            s->heading = r->heading;
+            s->temp = r->temp;
+            s->batt = r->batt;
+            s->seal = r->seal;
+            s->door = r->door;
+        }
+    }
+    /* every committed report, in order; a late one does not move a device back */
+    for (size_t i = 0; i < npos; i++) {
+        const track_pos_row *r = &pos[i];
+        int64_t k = track__imap_get(&p->by_key, r->dev);
+        if (k < 0)
+            continue;
+        pos_slot *s = &p->v[k];
+        if (r->ts < s->ts)
+            continue;
+        s->gen = ++p->gen;
         s->ts = r->ts;
         s->lat = r->lat;
         s->lon = r->lon;
         s->speed = r->speed;
         s->heading = r->heading;
-        s->temp = r->temp;
-        s->batt = r->batt;
-        s->seal = r->seal;
-        s->door = r->door;
+        if (!isnan(r->temp))
+            s->temp = r->temp;
+        if (!isnan(r->batt))
+            s->batt = r->batt;
+        if (r->seal)
+            s->seal = r->seal;
+        if (r->door)
+            s->door = r->door;
     }
     pthread_mutex_unlock(&p->mu);
+}
+
+bool track__poshub_get(track_poshub *p, int64_t key, track_state_row *out)
+{
+    pthread_mutex_lock(&p->mu);
+    int64_t k = track__imap_get(&p->by_key, key);
+    bool ok = k >= 0 && p->v[k].ts > 0;
+    if (ok) {
+        const pos_slot *s = &p->v[k];
+        memset(out, 0, sizeof *out);
+        out->dev = key;
+        out->ts = s->ts;
+        out->lat = s->lat;
+        out->lon = s->lon;
+        out->speed = s->speed;
+        out->heading = s->heading;
+        out->temp = s->temp;
+        out->batt = s->batt;
+        out->seal = s->seal;
+        out->door = s->door;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 void track__poshub_tick(track_poshub *p)

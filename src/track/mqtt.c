@@ -118,6 +118,31 @@ size_t track__decode_payload(const char *topic_device, const char *payload, size
         mq__dead(&out[0], "too_large", "the payload is over 64 KiB", topic_device, payload, len);
         return 1;
     }
+    size_t lead = 0;
+    while (lead < len && (payload[lead] == ' ' || payload[lead] == '\t' ||
+                          payload[lead] == '\n' || payload[lead] == '\r'))
+        lead++;
+    if (lead < len && payload[lead] == '{') {
+        /* one report: the fast decoder, no JSON tree */
+        track_entry *e = &out[0];
+        track_reject why;
+        memset(e, 0, sizeof *e);
+        char dev[TRACK_ID_MAX + 1];
+        if (track__decode_text(payload, len, now_ms, skew_ms, "", &e->m, &why) != CX_OK) {
+            snprintf(dev, sizeof dev, "%s", e->m.device[0] ? e->m.device : topic_device);
+            mq__dead(e, why.code, why.message, dev, payload, len);
+        } else if (topic_device && topic_device[0] && strcmp(topic_device, e->m.device) != 0) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "/device: %s, but the topic names %s", e->m.device,
+                     topic_device);
+            snprintf(dev, sizeof dev, "%s", e->m.device);
+            mq__dead(e, "topic_mismatch", msg, dev, payload, len);
+        } else {
+            e->kind = TRACK_ENT_MSG;
+            e->source = TRACK_SRC_MQTT;
+        }
+        return 1;
+    }
     json_error_t je;
     json_t *j = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
@@ -356,14 +381,16 @@ static void mq__serve(track_mqtt *m)
         struct pollfd p = {fd, POLLIN, 0};
         int n = poll(&p, 1, durable ? 100 : 2);
         if (n > 0) {
+            /* read packets until the socket is drained: libmosquitto reports
+             * a read that would block through errno, as its own loop does */
             for (int k = 0; k < MQ_BURST; k++) {
+                errno = 0;
                 int rc = mosquitto_loop_read(m->mosq, 1);
                 if (rc != MOSQ_ERR_SUCCESS) {
                     mq__lost(m, rc);
                     return;
                 }
-                struct pollfd q = {fd, POLLIN, 0};
-                if (poll(&q, 1, 0) <= 0)
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
                     break;
             }
             mq__flush(m);

@@ -19,7 +19,10 @@
 #define PIPE_TAKE 2048        /* entries the engine takes per lock */
 #define PIPE_BATCH_MAX 4096   /* positions per batch */
 #define PIPE_INFLIGHT 8       /* batches handed to the writer and not yet done */
-#define PIPE_FLUSH_US 5000    /* a batch waits at most this long for more */
+#define PIPE_FLUSH_US 10000   /* a batch waits at most this long for more */
+#define PIPE_GATHER_US 2000   /* ...and at least this long, unless it is big, so that a
+                               * busy stream does not cost one fsync per message */
+#define PIPE_GATHER_N 512
 #define PIPE_TICK_US 1000000  /* wall-clock rules */
 #define PIPE_DEAD_PAYLOAD 1024
 #define DECL_LOOKBACK_DAYS 30 /* container-matched declarations: dated since creation - 30 d */
@@ -506,11 +509,14 @@ static void pipe__entry(track_service *t, track_batch *b, track_entry *e)
         return;
     }
     int64_t key = 0;
-    const char *org = track_engine_device_org(t->engine, e->m.device, &key);
-    if (!org || (e->w && e->w->restricted && strcmp(org, e->w->org) != 0)) {
+    alert_ctx ac = {t, b};
+    track_outcome o = track__engine_apply(t->engine, &e->m, e->recv_us,
+                                          e->w && e->w->restricted ? e->w->org : NULL, &key,
+                                          pipe__on_alert, &ac);
+    if (o == TRACK_UNKNOWN || (int)o == TRACK__FORBIDDEN) {
         track_dead d;
         memset(&d, 0, sizeof d);
-        if (!org) {
+        if (o == TRACK_UNKNOWN) {
             snprintf(d.code, sizeof d.code, "unknown_device");
             snprintf(d.message, sizeof d.message, "/device: no device %s is registered",
                      e->m.device);
@@ -524,8 +530,6 @@ static void pipe__entry(track_service *t, track_batch *b, track_entry *e)
         pipe__dead_row(t, b, e, &d);
         return;
     }
-    alert_ctx ac = {t, b};
-    track_outcome o = track_engine_process(t->engine, &e->m, e->recv_us, pipe__on_alert, &ac);
     if (o == TRACK_DUPLICATE) {
         atomic_fetch_add(&t->m_dup, 1);
         if (e->w)
@@ -608,7 +612,7 @@ static void pipe__batch_done(void *arg, cx_err result)
             if (a->decls)
                 track__escalate(t, a);
         }
-        track__poshub_update(t->positions, b->state, b->nstate, t);
+        track__poshub_update(t->positions, b->state, b->nstate, b->pos, b->npos);
         atomic_fetch_add(&t->m_positions, b->npos);
         if (b->first_recv_us) {
             int64_t us = cx_now_us() - b->first_recv_us;
@@ -627,11 +631,19 @@ static void pipe__batch_done(void *arg, cx_err result)
     for (size_t i = 0; i < b->nwaiters; i++)
         pipe__waiter_release(t, b->waiters[i].w, b->waiters[i].n, !ok);
     pipe__batch_put(t, b);
+    /* the writer is free: the engine may hand over what it gathered */
+    pthread_mutex_lock(&t->qmu);
+    t->inflight--;
+    pthread_cond_signal(&t->q_data);
+    pthread_mutex_unlock(&t->qmu);
 }
 
-static void pipe__submit(track_service *t, track_batch *b)
+static void pipe__submit(track_service *t, track_batch *b, bool all)
 {
-    track__engine_take_dirty(t->engine, pipe__dirty_dev, pipe__dirty_cons, b);
+    track__engine_take_dirty(t->engine, all, pipe__dirty_dev, pipe__dirty_cons, b);
+    pthread_mutex_lock(&t->qmu);
+    t->inflight++;
+    pthread_mutex_unlock(&t->qmu);
     b->job.fn = track__batch_write;
     b->job.done = pipe__batch_done;
     b->job.arg = b;
@@ -708,6 +720,10 @@ void track__apply(track_service *t, track_cmd *c)
                c->id, cx_strerror(e));
 }
 
+/* Batching: a batch goes to the writer as soon as the writer is idle (low
+ * latency when quiet), and otherwise gathers messages while the previous
+ * commit runs (big batches, one fsync each, under load); it never waits
+ * more than PIPE_FLUSH_US or grows past PIPE_BATCH_MAX. */
 static void *pipe__engine_main(void *arg)
 {
     track_service *t = arg;
@@ -717,14 +733,21 @@ static void *pipe__engine_main(void *arg)
         return NULL;
     }
     track_batch *b = NULL;
-    int64_t next_tick = cx_mono_us() + PIPE_TICK_US, deadline = 0;
+    int64_t next_tick = cx_mono_us() + PIPE_TICK_US, deadline = 0, gather_until = 0;
     for (;;) {
         pthread_mutex_lock(&t->qmu);
-        while (!t->cmd_head && !t->qlen && !t->stopping) {
+        for (;;) {
+            if (t->cmd_head || t->qlen || t->stopping)
+                break;
             int64_t now = cx_mono_us();
+            if (b && !pipe__batch_empty(b) && t->inflight == 0 &&
+                (b->npos >= PIPE_GATHER_N || now >= gather_until))
+                break; /* the writer is idle: hand the batch over now */
             int64_t wake = next_tick;
             if (b && deadline && deadline < wake)
                 wake = deadline;
+            if (b && t->inflight == 0 && gather_until > now && gather_until < wake)
+                wake = gather_until;
             if (now >= wake)
                 break;
             struct timespec ts;
@@ -739,6 +762,7 @@ static void *pipe__engine_main(void *arg)
         t->qhead = (t->qhead + n) % t->qcap;
         t->qlen -= n;
         bool more = t->qlen > 0, stopping = t->stopping;
+        int inflight = t->inflight;
         if (n)
             pthread_cond_broadcast(&t->q_space);
         pthread_mutex_unlock(&t->qmu);
@@ -761,11 +785,18 @@ static void *pipe__engine_main(void *arg)
                 }
                 continue;
             }
+            if (!deadline) {
+                int64_t t0 = cx_mono_us();
+                deadline = t0 + PIPE_FLUSH_US;
+                /* a lone message on a quiet stream goes at once */
+                gather_until = local[i].mqtt_seq ? t0 + PIPE_GATHER_US : t0;
+            }
             pipe__entry(t, b, &local[i]);
             if (b->npos >= PIPE_BATCH_MAX) {
-                pipe__submit(t, b);
+                pipe__submit(t, b, false);
                 b = NULL;
                 deadline = 0;
+                inflight++;
             }
         }
         int64_t now = cx_mono_us();
@@ -775,32 +806,29 @@ static void *pipe__engine_main(void *arg)
             if (b) {
                 alert_ctx ac = {t, b};
                 track_engine_tick(t->engine, cx_now_us(), pipe__on_alert, &ac);
+                /* position-only state that is due, even when nothing arrives */
+                track__engine_take_dirty(t->engine, false, pipe__dirty_dev, pipe__dirty_cons, b);
+                if (!deadline && (b->nalerts || b->nstate || b->ncons))
+                    deadline = now;
             }
             next_tick = now + PIPE_TICK_US;
         }
-        if (b && pipe__batch_empty(b) && !stopping) {
-            /* keep it for the next message; but don't hold a tick's batch
-             * with only dirty state forever */
-            track__engine_take_dirty(t->engine, pipe__dirty_dev, pipe__dirty_cons, b);
-            if (b->nstate || b->ncons) {
-                pipe__submit(t, b);
-                b = NULL;
-                deadline = 0;
-            }
-        } else if (b) {
-            if (!deadline)
-                deadline = now + PIPE_FLUSH_US;
-            if (!more || now >= deadline || stopping) {
-                pipe__submit(t, b);
-                b = NULL;
-                deadline = 0;
-            }
+        bool full = b && (!pipe__batch_empty(b) || b->nstate || b->ncons);
+        if (full && (stopping || now >= deadline ||
+                     (inflight == 0 && !more &&
+                      (b->npos >= PIPE_GATHER_N || now >= gather_until)))) {
+            pipe__submit(t, b, stopping);
+            b = NULL;
+            deadline = 0;
         }
         if (stopping && !more && !n && !cmds) {
+            if (!b)
+                b = pipe__batch_get(t);
             if (b) {
-                track__engine_take_dirty(t->engine, pipe__dirty_dev, pipe__dirty_cons, b);
+                /* everything still dirty goes with the last batch */
+                track__engine_take_dirty(t->engine, true, pipe__dirty_dev, pipe__dirty_cons, b);
                 if (!pipe__batch_empty(b) || b->nstate || b->ncons)
-                    pipe__submit(t, b);
+                    pipe__submit(t, b, true);
                 else
                     pipe__batch_put(t, b);
             }

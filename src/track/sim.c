@@ -1152,8 +1152,10 @@ int track_simulate(const track_sim_opts *o)
             uint64_t j = q / S.ndevs;
             double phase = (double)(q % S.ndevs) / (double)S.ndevs;
             int64_t ts = S.start_ms + (int64_t)(((double)j + phase) * S.interval_ms);
-            if (S.live_clock)
-                ts = cx_now_us() / 1000;
+            int64_t wall = cx_now_us() / 1000;
+            /* a replay faster than time catches up with the clock and goes on live */
+            if (S.live_clock || ts > wall)
+                ts = wall;
             if (!sim__report(&S, d, j, ts, line, sizeof line, &len)) {
                 silent++;
                 continue;

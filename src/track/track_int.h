@@ -26,6 +26,10 @@ void track__problem(json_t *problems, const char *path, const char *fmt, ...) CX
 void track__reject(track_reject *why, const char *code, const char *fmt, ...) CX_PRINTF(3, 4);
 /* RFC 3339 string or epoch-ms number. */
 cx_err track__parse_ts(const json_t *v, int64_t *ms);
+/* One telemetry object from JSON text: a fast path for the flat shape
+ * trackers send, jansson for anything else; same answers either way. */
+cx_err track__decode_text(const char *text, size_t len, int64_t now_ms, int64_t skew_ms,
+                          const char *ptr, track_msg *out, track_reject *why);
 
 /* ---- hash maps --------------------------------------------------------------------- */
 typedef struct {
@@ -63,10 +67,19 @@ typedef struct {
 typedef void (*track_dirty_dev_fn)(void *ctx, const track_dirty_dev *d);
 typedef void (*track_dirty_cons_fn)(void *ctx, int64_t key, int64_t arrived_ms,
                                     bool overdue_fired);
-void track__engine_take_dirty(track_engine *e, track_dirty_dev_fn dev, track_dirty_cons_fn cons,
-                              void *ctx);
+/* Hands out devices whose rule state changed, and those with position-only
+ * changes older than 10 s (all of them when all is true). */
+void track__engine_take_dirty(track_engine *e, bool all, track_dirty_dev_fn dev,
+                              track_dirty_cons_fn cons, void *ctx);
 /* Restores a device's rule state saved from a dirty record. */
 void track__engine_restore(track_engine *e, int64_t key, const void *state, size_t len);
+/* track_engine_process with one device lookup for the service: the
+ * device's key comes back in *key, and a device outside only_org (when not
+ * NULL) is refused with TRACK__FORBIDDEN before any rule runs. */
+#define TRACK__FORBIDDEN 100
+track_outcome track__engine_apply(track_engine *e, const track_msg *m, int64_t recv_us,
+                                  const char *only_org, int64_t *key, track_alert_fn fn,
+                                  void *ctx);
 /* Latest per-message extras the service needs. */
 const char *track__engine_device_container(const track_engine *e, int64_t key);
 size_t track__engine_ndevices(const track_engine *e);
@@ -172,6 +185,7 @@ struct track_service {
     pthread_cond_t bcv;
     track_batch *free_batches;
     int batches_out;
+    int inflight; /* batches handed to the writer and not done (under qmu) */
 
     int64_t next_alert_seq;    /* engine thread */
     void *consinfo;            /* engine thread: declarations per consignment */
@@ -311,8 +325,12 @@ void track__hub_serve(track_service *t, track_hub *h, http_req *r);
 
 track_poshub *track__poshub_new(void);
 void track__poshub_free(track_poshub *p);
+/* Latest positions from a committed batch: device details from its state
+ * rows, positions from its position rows. */
 void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n,
-                          track_service *t);
+                          const track_pos_row *pos, size_t npos);
+/* Copies a device's latest position; false if none is known. */
+bool track__poshub_get(track_poshub *p, int64_t key, track_state_row *out);
 void track__poshub_tick(track_poshub *p);
 void track__poshub_heartbeat(track_poshub *p);
 /* {"items":[...]} of every visible device's latest position; caller frees. */

@@ -380,7 +380,7 @@ static cx_err ld__devices(track_service *t, store_conn *c, char *err, size_t err
         snprintf(r->org, sizeof r->org, "%s", (const char *)sqlite3_column_text(st, 13));
     }
     sqlite3_reset(st);
-    track__poshub_update(t->positions, rows, n, t);
+    track__poshub_update(t->positions, rows, n, NULL, 0);
     free(rows);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         snprintf(err, errlen, "cannot load device state");
@@ -414,7 +414,7 @@ cx_err track__load(track_service *t, char *err, size_t errlen)
     }
     t->next_alert_seq = sqlite3_column_int64(st, 0) + 1;
     sqlite3_reset(st);
-    track__engine_take_dirty(t->engine, NULL, NULL, NULL);
+    track__engine_take_dirty(t->engine, true, NULL, NULL, NULL);
     cx_log(CX_LOG_INFO, "track: %zu zones, %zu consignments, %zu devices loaded",
            track__engine_nzones(t->engine), track__engine_nconsignments(t->engine),
            track__engine_ndevices(t->engine));
