@@ -996,8 +996,9 @@ static int sim__mq_open(sim *S, sim_mq *M)
     return 0;
 }
 
-static void sim__mq_close(sim_mq *M, bool quiet)
+static bool sim__mq_close(sim_mq *M, bool quiet)
 {
+    bool all = true;
     /* every message acknowledged (resent after reconnects if need be) */
     int64_t until = cx_mono_us() + 120 * 1000000LL;
     for (;;) {
@@ -1007,9 +1008,9 @@ static void sim__mq_close(sim_mq *M, bool quiet)
         if (pend == 0)
             break;
         if (cx_mono_us() > until) {
-            if (!quiet)
-                fprintf(stderr, "simulate: %llu messages were never acknowledged\n",
-                        (unsigned long long)pend);
+            fprintf(stderr, "customs track simulate: %llu messages were never acknowledged\n",
+                    (unsigned long long)pend);
+            all = false;
             break;
         }
         sim__mq_service(M, 20000);
@@ -1023,6 +1024,7 @@ static void sim__mq_close(sim_mq *M, bool quiet)
     }
     free(M->c);
     mosquitto_lib_cleanup();
+    return all;
 }
 
 /* ---- the run --------------------------------------------------------------------------------- */
@@ -1172,13 +1174,36 @@ int track_simulate(const track_sim_opts *o)
             for (const char *p = devid ? devid : ""; *p; p++)
                 h = (h ^ (unsigned char)*p) * 1099511628211ULL;
             sim_conn *c = &M.c[h % M.n];
-            while (c->published - c->acked >= SIM_WINDOW || !c->up)
+            int64_t stuck = cx_mono_us();
+            uint64_t acked0 = c->acked;
+            while (c->published - c->acked >= SIM_WINDOW || !c->up) {
                 sim__mq_service(&M, 5000);
+                if (c->acked != acked0 || c->up) {
+                    stuck = cx_mono_us();
+                    acked0 = c->acked;
+                }
+                if (cx_mono_us() - stuck > 120 * 1000000LL) {
+                    fprintf(stderr, "customs track simulate: no progress with %s for 120 s; "
+                            "giving up\n", o->mqtt_url);
+                    rc = 1;
+                    goto done;
+                }
+            }
             char topic[160];
             snprintf(topic, sizeof topic, "customs/telemetry/%s", devid ? devid : "unknown");
             int prc = mosquitto_publish_v5(c->mosq, NULL, topic, (int)len, line, 1, false, NULL);
-            if (prc == MOSQ_ERR_SUCCESS || prc == MOSQ_ERR_NO_CONN)
-                c->published++; /* queued: sent now or after the reconnect */
+            if (prc == MOSQ_ERR_INVAL || prc == MOSQ_ERR_NOMEM || prc == MOSQ_ERR_PAYLOAD_SIZE ||
+                prc == MOSQ_ERR_MALFORMED_UTF8 || prc == MOSQ_ERR_OVERSIZE_PACKET ||
+                prc == MOSQ_ERR_QOS_NOT_SUPPORTED) {
+                fprintf(stderr, "customs track simulate: cannot publish: %s\n",
+                        mosquitto_strerror(prc));
+                rc = 1;
+                goto done;
+            }
+            /* Any other outcome (a lost connection too) leaves the message in
+             * libmosquitto's queue: it goes out, again if need be, after the
+             * reconnect, and the run waits for its PUBACK. */
+            c->published++;
             if ((sent & 255) == 0)
                 sim__mq_service(&M, 0);
         } else if (http) {
@@ -1191,6 +1216,7 @@ int track_simulate(const track_sim_opts *o)
             }
         }
     }
+done:
     if (http && batch.len) {
         cx_buf_puts(&batch, "]");
         sim__http_post(&H, "/v1/telemetry", cx_buf_steal(&batch, NULL), "telemetry", o->quiet);
@@ -1198,10 +1224,8 @@ int track_simulate(const track_sim_opts *o)
     cx_buf_free(&batch);
     double secs = (double)(cx_mono_us() - t0) / 1e6;
     uint64_t acked = 0;
-    if (M.c) {
-        sim__mq_close(&M, o->quiet);
-        acked = 0;
-    }
+    if (M.c && !sim__mq_close(&M, o->quiet))
+        rc = 1;
     if (http) {
         sim__http_finish(&H, o->quiet);
         if (H.failed)

@@ -27,13 +27,14 @@ def free_port():
     return port
 
 
-def wait_for(cond, what, limit=60.0, step=0.05):
-    """Polls cond() until it returns a truthy value; fails naming what."""
+def wait_for(cond, what, limit=60.0, step=0.05, done=bool):
+    """Polls cond() until done(value) holds (by default: a truthy value);
+    fails naming what and the last value seen."""
     deadline = time.time() + limit
     last = None
     while time.time() < deadline:
         last = cond()
-        if last:
+        if done(last):
             return last
         time.sleep(step)
     raise AssertionError(f"gave up waiting for {what}; last saw {last!r}")
