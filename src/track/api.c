@@ -2,6 +2,7 @@
 #include "track_int.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -818,6 +819,7 @@ typedef struct {
     http_req *r;
     json_t *doc;
     char *corridor;
+    char corridor_key[33]; /* BLAKE2b-128 of the corridor's GeoJSON, hex */
     track_shape *shape;
     int64_t key;
     int64_t created_ms;
@@ -826,11 +828,28 @@ typedef struct {
 static cx_err api__cons_insert(store_conn *w, void *arg)
 {
     cons_write *cw = arg;
+    sqlite3_stmt *st = store_stmt(w, "SELECT 1 FROM track_corridors WHERE key = ?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, cw->corridor_key, -1, SQLITE_STATIC);
+    int have = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    if (!have) {
+        st = store_stmt(w, "INSERT INTO track_corridors(key, geojson) VALUES(?1, ?2)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_text(st, 1, cw->corridor_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, cw->corridor, -1, SQLITE_STATIC);
+        int rc0 = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc0 != SQLITE_DONE)
+            return CX_EDB;
+    }
     char *text = cx_json_dump(cw->doc, NULL);
     if (!text)
         return CX_ENOMEM;
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO track_consignments(id, org, doc, corridor, "
-                                     "created_at) VALUES(?1,?2,?3,?4,?5)");
+    st = store_stmt(w, "INSERT INTO track_consignments(id, org, doc, corridor_key, "
+                       "created_at) VALUES(?1,?2,?3,?4,?5)");
     if (!st) {
         free(text);
         return CX_EDB;
@@ -840,7 +859,7 @@ static cx_err api__cons_insert(store_conn *w, void *arg)
     sqlite3_bind_text(st, 2, json_string_value(json_object_get(cw->doc, "org")), -1,
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, cw->corridor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, cw->corridor_key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, json_string_value(json_object_get(cw->doc, "created_at")), -1,
                       SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -1059,6 +1078,9 @@ static void h_cons_post(http_req *r, void *ctx)
     cw->r = r;
     cw->doc = doc;
     cw->corridor = corridor;
+    unsigned char h[16];
+    crypto_generichash(h, sizeof h, (const unsigned char *)corridor, strlen(corridor), NULL, 0);
+    cx_hex(h, sizeof h, cw->corridor_key);
     cw->shape = shape;
     cw->created_ms = now_us / 1000;
     cw->job.fn = api__cons_insert;
@@ -1135,8 +1157,9 @@ static void h_cons_list(http_req *r, void *ctx)
 static json_t *api__cons_load(store_conn *c, const char *id, int64_t *key, int64_t *arrived,
                               bool *overdue, char **corridor)
 {
-    sqlite3_stmt *st = store_stmt(c, "SELECT idx, doc, arrived_ms, overdue, corridor FROM "
-                                     "track_consignments WHERE id = ?1");
+    sqlite3_stmt *st = store_stmt(c, "SELECT c.idx, c.doc, c.arrived_ms, c.overdue, k.geojson "
+                                     "FROM track_consignments c LEFT JOIN track_corridors k "
+                                     "ON k.key = c.corridor_key WHERE c.id = ?1");
     if (!st)
         return NULL;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -1403,7 +1426,10 @@ static void h_cons_track(http_req *r, void *ctx)
                   json_number_value(json_object_get(doc, "corridor_m")));
     free(route);
     json_t *devs = api__cons_devices(c, doc);
+    /* the indexed positions and the journal not yet moved into them */
     sqlite3_stmt *st = store_stmt(c, "SELECT ts, lat, lon FROM track_positions WHERE dev = ?1 "
+                                     "AND ts >= ?2 AND ts <= ?3 UNION "
+                                     "SELECT ts, lat, lon FROM track_journal WHERE dev = ?1 "
                                      "AND ts >= ?2 AND ts <= ?3 ORDER BY ts");
     size_t i;
     json_t *dv;

@@ -25,7 +25,7 @@
 
 #define MQ_RECEIVE_MAX 65535
 #define MQ_MAX_UNACKED 30000     /* read but not acknowledged, before we pause reading */
-#define MQ_ACK_DELAY_US 20000    /* longest stretch of reading before acknowledging */
+#define MQ_ACK_DELAY_US 100000   /* longest stretch of reading before acknowledging */
 #define MQ_BURST 8192            /* packets per read burst */
 #define MQ_PEND 4096             /* entries gathered before handing them to the engine */
 #define MQ_MAX_PAYLOAD 65536
@@ -568,7 +568,9 @@ cx_err track_mqtt_start(track_service *t, const char *url, const char *client_id
     mosquitto_message_v5_callback_set(m->mosq, mq__on_message);
     mosquitto_subscribe_v5_callback_set(m->mosq, mq__on_subscribe);
     t->mqtt = m;
-    if (pthread_create(&m->thread, NULL, mq__main, m) != 0) {
+    if (pthread_create(&m->thread, NULL, mq__main, m) == 0)
+        pthread_setname_np(m->thread, "trk-mqtt"); /* top -H, perf */
+    else {
         t->mqtt = NULL;
         mosquitto_destroy(m->mosq);
         free(m->pend);

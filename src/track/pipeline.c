@@ -614,6 +614,11 @@ static void pipe__batch_done(void *arg, cx_err result)
         }
         track__poshub_update(t->positions, b->state, b->nstate, b->pos, b->npos);
         atomic_fetch_add(&t->m_positions, b->npos);
+        if (atomic_fetch_add(&t->journal_pending, (int64_t)b->npos) + (int64_t)b->npos >= 200000) {
+            pthread_mutex_lock(&t->imu);
+            pthread_cond_signal(&t->icv); /* a big backlog: move it now */
+            pthread_mutex_unlock(&t->imu);
+        }
         if (b->first_recv_us) {
             int64_t us = cx_now_us() - b->first_recv_us;
             if (us < 0)
@@ -1135,6 +1140,8 @@ cx_err track_service_new(store *s, decl_service *decl, const track_config *cfg,
     pipe__cond_init(&t->tcv);
     pthread_mutex_init(&t->mmu, NULL);
     pthread_cond_init(&t->mcv, NULL);
+    pthread_mutex_init(&t->imu, NULL);
+    pipe__cond_init(&t->icv);
     if (!t->ring || !t->engine || !t->consinfo || !t->alerts || !t->positions) {
         snprintf(err, errlen, "out of memory");
         track_service_free(t);
@@ -1145,13 +1152,20 @@ cx_err track_service_new(store *s, decl_service *decl, const track_config *cfg,
         track_service_free(t);
         return e;
     }
-    if (pthread_create(&t->engine_thread, NULL, pipe__engine_main, t) == 0)
+    /* named, for top -H and perf */
+    if (pthread_create(&t->engine_thread, NULL, pipe__engine_main, t) == 0) {
         t->engine_started = true;
-    if (t->engine_started && pthread_create(&t->esc_thread, NULL, pipe__esc_main, t) == 0)
+        pthread_setname_np(t->engine_thread, "trk-engine");
+    }
+    if (t->engine_started && pthread_create(&t->esc_thread, NULL, pipe__esc_main, t) == 0) {
         t->esc_started = true;
-    if (t->esc_started && pthread_create(&t->ticker, NULL, pipe__ticker_main, t) == 0)
+        pthread_setname_np(t->esc_thread, "trk-escalate");
+    }
+    if (t->esc_started && pthread_create(&t->ticker, NULL, pipe__ticker_main, t) == 0) {
         t->ticker_started = true;
-    if (!t->ticker_started) {
+        pthread_setname_np(t->ticker, "trk-ticker");
+    }
+    if (!t->ticker_started || track__indexer_start(t) != CX_OK) {
         snprintf(err, errlen, "cannot start the tracking threads");
         track_service_free(t);
         return CX_EUNAVAIL;
@@ -1175,6 +1189,7 @@ void track_service_stop(track_service *t)
     if (t->engine_started)
         pthread_join(t->engine_thread, NULL);
     t->engine_started = false;
+    track__indexer_stop(t); /* what is left in the journal moves at the next start */
     if (t->mqtt)
         track__mqtt_free(t->mqtt); /* sends the last acknowledgements, disconnects */
     t->mqtt = NULL;
@@ -1239,6 +1254,8 @@ void track_service_free(track_service *t)
     pthread_cond_destroy(&t->tcv);
     pthread_mutex_destroy(&t->mmu);
     pthread_cond_destroy(&t->mcv);
+    pthread_mutex_destroy(&t->imu);
+    pthread_cond_destroy(&t->icv);
     track__geos_release();
     free(t);
 }

@@ -213,6 +213,13 @@ struct track_service {
     pthread_cond_t tcv;
     bool ticker_stop;
 
+    /* the journal indexer (positions.c) */
+    pthread_t idx_thread;
+    bool idx_started, idx_stop;
+    pthread_mutex_t imu;
+    pthread_cond_t icv;
+    _Atomic int64_t journal_pending;
+
     /* MQTT acknowledgement: highest MQTT sequence number that is durable */
     _Atomic uint64_t mqtt_committed;
     _Atomic bool mqtt_commit_failed;
@@ -360,6 +367,12 @@ void track__escalate(track_service *t, const track_alert_row *a);
 /* Appends a stored alert document with its acknowledgement members. */
 cx_err track__alert_compose(cx_buf *out, const char *doc, size_t len, const char *acked_at,
                             const char *acked_by);
+
+/* journal indexer (positions.c) */
+cx_err track__indexer_start(track_service *t);
+void track__indexer_stop(track_service *t);
+/* Moves (part of) the journal into track_positions now; reports read, -1 on error. */
+int64_t track__index_once(store *s);
 
 /* HTTP (api.c) */
 cx_err track__routes(track_service *t, http_server *srv);

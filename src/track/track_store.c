@@ -23,12 +23,17 @@ const store_migration track_migrations[] = {
         " kind TEXT NOT NULL,"
         " doc TEXT NOT NULL,"
         " created_at TEXT NOT NULL);"
+        /* corridors are big (a densified polygon) and shared by every
+         * consignment on the same route and width: stored once */
+        "CREATE TABLE track_corridors("
+        " key TEXT PRIMARY KEY,"
+        " geojson TEXT NOT NULL);"
         "CREATE TABLE track_consignments("
         " idx INTEGER PRIMARY KEY,"
         " id TEXT NOT NULL UNIQUE,"
         " org TEXT NOT NULL,"
         " doc TEXT NOT NULL,"
-        " corridor TEXT,"
+        " corridor_key TEXT REFERENCES track_corridors(key),"
         " created_at TEXT NOT NULL,"
         " arrived_ms INTEGER,"
         " overdue INTEGER NOT NULL DEFAULT 0);"
@@ -36,16 +41,31 @@ const store_migration track_migrations[] = {
         " container TEXT NOT NULL,"
         " cons INTEGER NOT NULL REFERENCES track_consignments(idx),"
         " PRIMARY KEY(container, cons)) WITHOUT ROWID;"
-        /* one row per device and event time: a redelivered message is the
-         * same row (INSERT OR IGNORE), and replay reads one key range */
+        /* Rows in arrival order (appends touch few pages per commit) and
+         * one row per device and event time through the unique index: a
+         * redelivered message is the same row (INSERT OR IGNORE), and a
+         * replay reads one key range of the index. */
         "CREATE TABLE track_positions("
         " dev INTEGER NOT NULL,"
         " ts INTEGER NOT NULL,"
         " lat REAL NOT NULL,"
         " lon REAL NOT NULL,"
         " speed REAL, heading REAL, seal INTEGER, door INTEGER, temp REAL, battery REAL,"
-        " src INTEGER NOT NULL,"
-        " PRIMARY KEY(dev, ts)) WITHOUT ROWID;"
+        " src INTEGER NOT NULL);"
+        "CREATE UNIQUE INDEX track_positions_dev_ts ON track_positions(dev, ts);"
+        /* reports land here first, in arrival order (positions.c) */
+        "CREATE TABLE track_journal("
+        " dev INTEGER NOT NULL,"
+        " ts INTEGER NOT NULL,"
+        " lat REAL NOT NULL,"
+        " lon REAL NOT NULL,"
+        " speed REAL, heading REAL, seal INTEGER, door INTEGER, temp REAL, battery REAL,"
+        " src INTEGER NOT NULL);"
+        "CREATE VIEW track_positions_all AS"
+        " SELECT dev, ts, lat, lon, speed, heading, seal, door, temp, battery, src"
+        " FROM track_positions UNION"
+        " SELECT dev, ts, lat, lon, speed, heading, seal, door, temp, battery, src"
+        " FROM track_journal;"
         "CREATE TABLE track_device_state("
         " dev INTEGER PRIMARY KEY,"
         " ts INTEGER NOT NULL,"
@@ -115,7 +135,7 @@ cx_err track__batch_write(store_conn *w, void *arg)
     track_batch *b = arg;
     sqlite3_stmt *st;
     if (b->npos) {
-        st = store_stmt(w, "INSERT OR IGNORE INTO track_positions(dev, ts, lat, lon, speed, "
+        st = store_stmt(w, "INSERT INTO track_journal(dev, ts, lat, lon, speed, "
                            "heading, seal, door, temp, battery, src) "
                            "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
         if (!st)

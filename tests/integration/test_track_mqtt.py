@@ -44,12 +44,13 @@ class TrackMqttTest(TempDirTestCase):
                         "-V", "mqttv311", "-t", topic, *body], check=True, timeout=30)
 
     def positions(self):
-        return db_rows(self.db, "SELECT count(*) FROM track_positions")[0][0]
+        return db_rows(self.db, "SELECT count(*) FROM (SELECT DISTINCT dev, ts FROM "
+                                "track_positions_all)")[0][0]
 
     def gaps(self):
         """Where each device's reports skip (for failure messages)."""
         per = {}
-        for dev, ts in db_rows(self.db, "SELECT d.id, p.ts FROM track_positions p "
+        for dev, ts in db_rows(self.db, "SELECT DISTINCT d.id, p.ts FROM track_positions_all p "
                                         "JOIN track_devices d ON d.idx = p.dev ORDER BY 1, 2"):
             per.setdefault(dev, []).append(ts)
         out = {}
@@ -98,7 +99,7 @@ class TrackMqttTest(TempDirTestCase):
                  % (t + 4, t + 5))
         wait_for(lambda: metric(srv, 'customs_track_messages_total{source="mqtt"}') == 8,
                  "eight messages through the pipeline")
-        wait_for(lambda: db_rows(self.db, "SELECT (SELECT count(*) FROM track_positions), "
+        wait_for(lambda: db_rows(self.db, "SELECT (SELECT count(*) FROM track_positions_all), "
                                           "(SELECT count(*) FROM track_dead_letters)")[0] == (3, 5),
                  "three positions and five dead letters stored")
         dl = srv.get("/v1/telemetry/dead-letters", token=self.officer).json["items"]
