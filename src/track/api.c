@@ -1513,7 +1513,7 @@ static void api__ingest(track_service *t, http_req *r, track_waiter *w, track_en
                         size_t n)
 {
     http_defer(r);
-    cx_err e = track__enqueue(t, ents, n, API_ENQUEUE_WAIT_MS);
+    cx_err e = track__enqueue(t, ents, n, API_ENQUEUE_WAIT_MS, NULL); /* all or none */
     if (e != CX_OK) {
         /* nothing was queued only if the queue stayed full or we are stopping;
          * partial queues cannot happen with one call per request below the cap */

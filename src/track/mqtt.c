@@ -182,11 +182,13 @@ static void mq__flush(track_mqtt *m)
     if (!m->npend)
         return;
     uint64_t last = m->pend[m->npend - 1].mqtt_seq;
-    cx_err e = track__enqueue(m->t, m->pend, m->npend, -1);
+    size_t taken = 0;
+    cx_err e = track__enqueue(m->t, m->pend, m->npend, -1, &taken);
     if (e == CX_OK) {
         m->enqueued_seq = last;
     } else {
-        for (size_t i = 0; i < m->npend; i++)
+        /* stopping: what was not taken is redelivered later (no PUBACK) */
+        for (size_t i = taken; i < m->npend; i++)
             if (m->pend[i].dead) {
                 free(m->pend[i].dead->payload);
                 free(m->pend[i].dead);
@@ -311,7 +313,7 @@ void track__mqtt_committed(track_service *t, uint64_t seq, bool ok)
 static void mq__lost(track_mqtt *m, int rc)
 {
     if (atomic_exchange(&m->connected, false) || m->sock)
-        cx_log(CX_LOG_WARN, "mqtt: connection to %s:%d lost: %s; reconnecting", m->host, m->port,
+        cx_log(CX_LOG_WARN, "mqtt: connection to %s:%d lost (%s), reconnecting", m->host, m->port,
                rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
     atomic_fetch_add(&m->m_losses, 1);
     m->sock = false;

@@ -59,19 +59,29 @@ static void pipe__cond_init(pthread_cond_t *cv)
 
 /* ---- queue -------------------------------------------------------------------------- */
 
-cx_err track__enqueue(track_service *t, const track_entry *e, size_t n, int wait_ms)
+cx_err track__enqueue(track_service *t, const track_entry *e, size_t n, int wait_ms,
+                      size_t *taken)
 {
     int64_t deadline = wait_ms >= 0 ? cx_mono_us() + (int64_t)wait_ms * 1000 : INT64_MAX;
+    /* With a time limit it is all or nothing: the entries of an HTTP
+     * request share a waiter that is freed if they are refused. */
+    bool whole = wait_ms >= 0;
+    if (whole && n > t->qcap)
+        return CX_ETOOBIG;
     pthread_mutex_lock(&t->qmu);
     size_t done = 0;
     while (done < n) {
         if (t->stopping) {
             pthread_mutex_unlock(&t->qmu);
+            if (taken)
+                *taken = done; /* the queue owns these now */
             return CX_ESHUTDOWN;
         }
-        if (t->qlen == t->qcap) {
+        if (t->qlen == t->qcap || (whole && t->qcap - t->qlen < n)) {
             if (cx_mono_us() >= deadline) {
                 pthread_mutex_unlock(&t->qmu);
+                if (taken)
+                    *taken = done;
                 return CX_EBUSY;
             }
             struct timespec ts;
@@ -89,6 +99,8 @@ cx_err track__enqueue(track_service *t, const track_entry *e, size_t n, int wait
         pthread_cond_signal(&t->q_data);
     }
     pthread_mutex_unlock(&t->qmu);
+    if (taken)
+        *taken = done;
     return CX_OK;
 }
 

@@ -237,8 +237,11 @@ struct track_service {
 };
 
 /* Queue entries for the engine. Blocks while the queue is full (up to
- * wait_ms; -1 = forever); CX_ESHUTDOWN when stopping, CX_EBUSY on timeout. */
-cx_err track__enqueue(track_service *t, const track_entry *e, size_t n, int wait_ms);
+ * wait_ms; -1 = forever); CX_ESHUTDOWN when stopping, CX_EBUSY on timeout.
+ * With a time limit it takes all or none; *taken (may be NULL) says how
+ * many the queue took (and now owns). */
+cx_err track__enqueue(track_service *t, const track_entry *e, size_t n, int wait_ms,
+                      size_t *taken);
 void track__command(track_service *t, track_cmd *c);
 void track__cmd_free(track_cmd *c);
 track_waiter *track__waiter_new(http_req *r, uint32_t n, const cx_principal *who, bool osmand);
