@@ -861,6 +861,48 @@ static void test_rule_antimeridian_journey(void **state)
     json_decref(route);
 }
 
+/* A truck following a route that goes out and comes back on a parallel
+ * road 3 km north raises nothing; cutting across the field between the
+ * two legs (1.5 km from each) is a deviation. */
+static void test_rule_corridor_doubling_back(void **state)
+{
+    fx *f = *state;
+    double back = north_deg(0, 3000);
+    char geo[256];
+    snprintf(geo, sizeof geo,
+             "{\"type\":\"LineString\",\"coordinates\":[[40,0],[40.3,0],[40.3,%.9f],"
+             "[40,%.9f]]}",
+             back, back);
+    json_t *route = J(geo);
+    const char *containers[] = {"TGHU1234569"};
+    track_consignment_def c = {.key = 12, .id = "CONS-UTURN", .containers = containers,
+                               .ncontainers = 1, .corridor_m = 2000, .temp_min_c = NAN,
+                               .temp_max_c = NAN, .route = route};
+    json_t *p = json_array();
+    assert_int_equal(track_engine_consignment(f->e, &c, track_shape_corridor(route, 2000, "", p)),
+                     CX_OK);
+    json_decref(p);
+    track_device_def d = {.key = 103, .id = "UT-1", .org = "C", .container = "TGHU1234569",
+                          .temp_min_c = NAN, .temp_max_c = NAN};
+    assert_int_equal(track_engine_device(f->e, &d), CX_OK);
+    int64_t t = T0;
+    /* out along the first leg, up the turn, back along the second */
+    for (int i = 0; i <= 30; i++, t += MIN)
+        send(f, "UT-1", t, 0, 40 + i * 0.01, NULL);
+    for (int i = 1; i <= 3; i++, t += MIN)
+        send(f, "UT-1", t, back * i / 3, 40.3, NULL);
+    for (int i = 1; i <= 30; i++, t += MIN)
+        send(f, "UT-1", t, back, 40.3 - i * 0.01, NULL);
+    assert_int_equal(count(&f->s, TRACK_A_CORRIDOR_DEVIATION), 0);
+    /* now across the middle, between the legs */
+    for (int i = 1; i <= 6; i++, t += MIN)
+        send(f, "UT-1", t, back / 2, 40 + i * 0.01, NULL);
+    assert_int_equal(count(&f->s, TRACK_A_CORRIDOR_DEVIATION), 1);
+    int k = find(&f->s, TRACK_A_CORRIDOR_DEVIATION);
+    assert_non_null(strstr(f->s.detail[k], "\"distance_m\": 1500"));
+    json_decref(route);
+}
+
 /* ---- retention and thresholds ------------------------------------------------------------ */
 
 typedef struct {
@@ -1004,6 +1046,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_order_and_duplicates, setup_engine,
                                         teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_antimeridian_journey, setup_engine,
+                                        teardown_engine),
+        cmocka_unit_test_setup_teardown(test_rule_corridor_doubling_back, setup_engine,
                                         teardown_engine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
