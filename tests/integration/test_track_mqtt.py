@@ -29,7 +29,7 @@ class TrackMqttTest(TempDirTestCase):
         self.broker.close()
 
     def serve_mqtt(self, client_id="customs-test"):
-        return self.serve("--mqtt", self.broker.url, "--mqtt-client-id", client_id, "--quiet")
+        return self.serve("--mqtt", self.broker.url, "--mqtt-client-id", client_id)
 
     def pub(self, topic, payload):
         """One QoS 1 message (bytes go through a file: they may hold NUL)."""
@@ -114,7 +114,20 @@ class TrackMqttTest(TempDirTestCase):
         self.assertEqual([a["type"] for a in alerts], ["seal_opened"])
         self.assertIn('customs_track_mqtt_connects_total 1', srv.get("/metrics").body)
 
-    def test_broker_restart_loses_no_message(self):
+    def check_all_stored(self, srv, n):
+        try:
+            wait_for(lambda: self.positions() == n or (self.positions(), n),
+                     f"all {n} positions stored", limit=120, done=lambda v: v is True)
+        except AssertionError as e:
+            with open(srv.log_path) as f:
+                raise AssertionError(f"{e}; gaps {self.gaps()}; broker:\n"
+                                     f"{self.broker.output()[-4000:]}\nserver:\n"
+                                     f"{f.read()[-3000:]}") from None
+        self.assertEqual(metric(srv, "customs_track_dead_letters_total"), 0)
+
+    def test_broker_restart_mid_stream(self):
+        """The broker restarts while the simulator publishes: both clients
+        reconnect, and whatever was not acknowledged is sent again."""
         srv = self.serve_mqtt()
         self.register(srv)
         wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "a subscription")
@@ -127,20 +140,40 @@ class TrackMqttTest(TempDirTestCase):
         log.close()
         with open(log.name) as f:
             self.assertIn(f"sent={n} ", f.read())
-        try:
-            wait_for(lambda: self.positions() == n or (self.positions(), n),
-                     f"all {n} positions stored", limit=120, done=lambda v: v is True)
-        except AssertionError as e:
-            with open(srv.log_path) as f:
-                raise AssertionError(f"{e}; gaps {self.gaps()}; broker:\n"
-                                     f"{self.broker.output()[-4000:]}\nserver:\n"
-                                     f"{f.read()[-3000:]}") from None
-        self.assertEqual(metric(srv, "customs_track_dead_letters_total"), 0)
+        self.check_all_stored(srv, n)
         wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "the resubscription")
         self.assertGreaterEqual(metric(srv, "customs_track_mqtt_connects_total"), 2)
         rc = srv.stop()
         with open(srv.log_path) as f:
             self.assertEqual(rc, 0, f.read()[-3000:])
+
+    def test_broker_restart_keeps_the_backlog(self):
+        """Customs cannot store anything (its database's write lock is held
+        from outside) while 20,000 messages arrive: the broker queues them
+        for customs' session, is restarted (saving and restoring them), and
+        once the lock is released every one of them is stored."""
+        srv = self.serve_mqtt()
+        self.register(srv)
+        wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "a subscription")
+        blocker = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        n = 20000
+        try:
+            sim, log = self.simulate(n, 0, seed=13)
+            self.assertEqual(sim.wait(timeout=300), 0)  # the broker has them all
+            log.close()
+            self.broker.restart()
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        self.check_all_stored(srv, n)
+        self.assertIn("Saving in-memory database", self.broker.output())
+        self.assertNotIn("Error saving", self.broker.output())
+        rc = srv.stop()
+        with open(srv.log_path) as f:
+            text = f.read()
+        self.assertEqual(rc, 0, text[-3000:])
+        self.assertIn("(session resumed)", text)
 
     def test_customs_killed_loses_no_acknowledged_message(self):
         """The database's write lock is taken from outside so that nothing

@@ -47,6 +47,9 @@ class Mosquitto:
 
     def __init__(self, port=None):
         self.dir = tempfile.mkdtemp(prefix="customs-mqtt-")
+        # started as root, mosquitto runs as the mosquitto user: it must be
+        # able to write its persistence file here
+        os.chmod(self.dir, 0o777)
         self.port = port or free_port()
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         with open(self.conf, "w") as f:
