@@ -595,6 +595,11 @@ void track__engine_restore(track_engine *e, int64_t key, const void *state, size
     memcpy(&st, state, sizeof st);
     if (st.version != ENG_STATE_VERSION || st.size != sizeof st || st.nz > ENG_ZS_MAX)
         return; /* another layout: start this device afresh */
+    /* the silence while we were down was ours, not the device's: its wall
+     * clock for signal loss starts again now */
+    int64_t now = cx_now_us();
+    if (st.recv_us < now)
+        st.recv_us = now;
     e->devs[i].st = st;
 }
 

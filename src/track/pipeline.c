@@ -24,6 +24,8 @@
                                * busy stream does not cost one fsync per message */
 #define PIPE_GATHER_N 512
 #define PIPE_TICK_US 1000000  /* wall-clock rules */
+#define PIPE_WARMUP_US 60000000 /* ...not in the first minute: a backlog queued at the
+                                 * broker while we were down comes in first */
 #define PIPE_DEAD_PAYLOAD 1024
 #define DECL_LOOKBACK_DAYS 30 /* container-matched declarations: dated since creation - 30 d */
 
@@ -751,6 +753,7 @@ static void *pipe__engine_main(void *arg)
     }
     track_batch *b = NULL;
     int64_t next_tick = cx_mono_us() + PIPE_TICK_US, deadline = 0, gather_until = 0;
+    int64_t wall_rules_from = cx_mono_us() + PIPE_WARMUP_US;
     for (;;) {
         pthread_mutex_lock(&t->qmu);
         for (;;) {
@@ -822,7 +825,8 @@ static void *pipe__engine_main(void *arg)
                 b = pipe__batch_get(t);
             if (b) {
                 alert_ctx ac = {t, b};
-                track_engine_tick(t->engine, cx_now_us(), pipe__on_alert, &ac);
+                if (now >= wall_rules_from)
+                    track_engine_tick(t->engine, cx_now_us(), pipe__on_alert, &ac);
                 /* position-only state that is due, even when nothing arrives */
                 track__engine_take_dirty(t->engine, false, pipe__dirty_dev, pipe__dirty_cons, b);
                 if (!deadline && (b->nalerts || b->nstate || b->ncons))
