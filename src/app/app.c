@@ -4,6 +4,7 @@
 #include "declare.h"
 #include "risk.h"
 #include "ledger.h"
+#include "track.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = risk_migrate(s, err, errlen);
     if (e == CX_OK)
         e = ledger_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = track_migrate(s, err, errlen);
     if (e != CX_OK) {
         store_free(s);
         return e;

@@ -36,5 +36,6 @@ int app_cmd_hs(int argc, char **argv);
 /* ledger (issue 4) */
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
+int app_cmd_track(int argc, char **argv);
 
 #endif

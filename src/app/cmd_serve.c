@@ -7,6 +7,7 @@
 #include "risk.h"
 #include "ledger.h"
 #include "web.h"
+#include "track.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +19,7 @@ static const char help[] =
     "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
     "                     [--threads N] [--port-file F] [--quiet]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
+    "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -36,6 +38,11 @@ static const char help[] =
     "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
     "  --explore-rate P   percent of otherwise green declarations sent red at random\n"
     "                     so that the model keeps learning (default 2)\n"
+    "  --mqtt URL         take telemetry from an MQTT broker: subscribes to\n"
+    "                     customs/telemetry/+ at QoS 1 on a persistent session;\n"
+    "                     mqtt://[user[:password]@]host[:port]\n"
+    "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
+    "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
@@ -86,6 +93,7 @@ static void serve__store_metrics(void *ctx, cx_buf *out)
 
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
+    const char *mqtt, *mqtt_client_id, *track_config;
     unsigned threads;
     bool quiet;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -102,6 +110,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"yellow-rate", required_argument, NULL, 'Y'},
         {"explore-rate", required_argument, NULL, 'E'},
         {"web-dir", required_argument, NULL, 'W'},
+        {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
+        {"track-config", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -116,6 +126,9 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'p': o->port_file = optarg; break;
         case 'q': o->quiet = true; break;
         case 'W': o->web_dir = optarg; break;
+        case 'm': o->mqtt = optarg; break;
+        case 'i': o->mqtt_client_id = optarg; break;
+        case 'r': o->track_config = optarg; break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
                 return app_usage("serve", "--threads must be 2 to 65536");
@@ -161,6 +174,10 @@ int app_cmd_serve(int argc, char **argv)
     char err[512];
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
+    track_config tcfg;
+    track_config_defaults(&tcfg);
+    if (o.track_config && track_config_load(&tcfg, o.track_config, err, sizeof err) != CX_OK)
+        return app_fail("serve", "%s", err);
     store *s = NULL;
     if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
@@ -180,6 +197,16 @@ int app_cmd_serve(int argc, char **argv)
      * hook, after risk's so that its lane raises come last) */
     ledger *lg = decl ? ledger_new(s, decl) : NULL;
     cx_err e = decl && risk && lg ? CX_OK : CX_ENOMEM;
+    /* track: telemetry pipeline, rules and alerts; raises lanes through declare */
+    track_service *track = NULL;
+    if (!e && (e = track_service_new(s, decl, &tcfg, &track, err, sizeof err)) != CX_OK) {
+        http_server_free(srv);
+        ledger_free(lg);
+        risk_service_free(risk);
+        decl_service_free(decl);
+        store_free(s);
+        return app_fail("serve", "tracking: %s", err);
+    }
     if (!e)
         e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
     if (!e)
@@ -190,6 +217,8 @@ int app_cmd_serve(int argc, char **argv)
         e = risk_routes(risk, srv);
     if (!e)
         e = ledger_routes(lg, srv);
+    if (!e)
+        e = track_routes(track, srv);
     /* The console's catch-all file route goes last: API routes win. */
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
@@ -198,8 +227,11 @@ int app_cmd_serve(int argc, char **argv)
         e = http_server_start(srv, err, sizeof err);
     else
         snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
+    if (!e && o.mqtt)
+        e = track_mqtt_start(track, o.mqtt, o.mqtt_client_id, err, sizeof err);
     if (e) {
         http_server_free(srv);
+        track_service_free(track);
         risk_service_free(risk);
         ledger_free(lg);
         decl_service_free(decl);
@@ -226,8 +258,10 @@ int app_cmd_serve(int argc, char **argv)
         ;
     cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_drain(srv, 10000);
+    track_service_stop(track); /* MQTT off, pipeline drained, last acks sent */
     http_server_free(srv);
     risk_service_free(risk); /* its workers finish their writes first */
+    track_service_free(track);
     store_free(s);           /* flushes the write queue: ledger jobs still use the services */
     ledger_free(lg);
     decl_service_free(decl);

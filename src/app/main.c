@@ -13,6 +13,7 @@ static const app_command commands[] = {
     {"hs", app_cmd_hs, "search HS 2022 subheadings for a goods description"},
     {"keygen", app_cmd_keygen, "create an Ed25519 signing key for the trade ledger"},
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
+    {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -369,6 +369,27 @@ cx_err decl_lookup(decl_service *d, const char *id, int64_t *seq, char org[CX_OR
     return e;
 }
 
+cx_err decl_find_by_container(decl_service *d, const char *container, decl_container_fn fn,
+                              void *ctx)
+{
+    store_conn *c = store_reader(d->store);
+    if (!c)
+        return CX_EDB;
+    sqlite3_stmt *st = store_stmt(c, "SELECT d.id, d.date FROM declaration_containers k "
+                                     "JOIN declarations d ON d.seq = k.seq "
+                                     "WHERE k.container = ?1 ORDER BY k.seq");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, container, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1)))
+            break;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
 static int decl__lane_rank(const char *lane)
 {
     if (!lane)

@@ -102,6 +102,13 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
 /* Finds a declaration's arrival number and org by id; CX_ENOTFOUND. */
 cx_err decl_lookup(decl_service *d, const char *id, int64_t *seq, char org[CX_ORG_MAX + 1]);
 
+/* Calls fn with the id and date (YYYY-MM-DD) of every declaration that
+ * lists container, in arrival order; fn returns false to stop. Strings live
+ * only during the call. Uses this thread's read connection. */
+typedef bool (*decl_container_fn)(void *ctx, const char *id, const char *date);
+cx_err decl_find_by_container(decl_service *d, const char *container, decl_container_fn fn,
+                              void *ctx);
+
 /* Raises (never lowers) the risk lane of a declaration: green < yellow <
  * red. reason (stolen) is appended to risk.reasons, e.g.
  * {"feature":"alert.seal_opened","contribution":1,"detail":"…"}. Durable

@@ -71,6 +71,10 @@ const char *http_method(const http_req *r);
 const char *http_path(const http_req *r);
 const char *http_param(const http_req *r, const char *name);
 const char *http_query(const http_req *r, const char *name);
+/* Calls fn for every query-string argument in order (decoded; value "" when
+ * the argument has no '='); fn returns false to stop. */
+typedef bool (*http_kv_fn)(void *ctx, const char *key, const char *value);
+void http_query_each(const http_req *r, http_kv_fn fn, void *ctx);
 const char *http_header(const http_req *r, const char *name);
 const char *http_body(const http_req *r, size_t *len);
 /* The caller, on HTTP_AUTH routes; NULL elsewhere. */

@@ -37,6 +37,25 @@ const char *http_query(const http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+typedef struct {
+    http_kv_fn fn;
+    void *ctx;
+} req_kv;
+
+static enum MHD_Result req__kv(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    req_kv *kv = cls;
+    (void)kind;
+    return kv->fn(kv->ctx, key, value ? value : "") ? MHD_YES : MHD_NO;
+}
+
+void http_query_each(const http_req *r, http_kv_fn fn, void *ctx)
+{
+    req_kv kv = {fn, ctx};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, req__kv, &kv);
+}
+
 const char *http_header(const http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);

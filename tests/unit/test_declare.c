@@ -300,6 +300,23 @@ static void test_problem_cap(void **state)
 
 /* ---- storage through the service ------------------------------------------------ */
 
+struct found_box {
+    int n;
+    char ids[4][CX_ID_LEN + 1];
+    char date[11];
+    int stop_after;
+};
+
+static bool found_fn(void *ctx, const char *id, const char *date)
+{
+    struct found_box *f = ctx;
+    if (f->n < 4)
+        snprintf(f->ids[f->n], sizeof f->ids[f->n], "%s", id);
+    snprintf(f->date, sizeof f->date, "%s", date);
+    f->n++;
+    return f->n < f->stop_after;
+}
+
 static void test_store_get_visibility(void **state)
 {
     char path[] = "/tmp/customs-test-declXXXXXX";
@@ -345,6 +362,18 @@ static void test_store_get_visibility(void **state)
     assert_int_equal(decl_store_one(d, &other, again, NULL), CX_OK);
     json_decref(again);
     assert_int_equal(decl_count(d), 2);
+
+    /* lookup by container: both declarations list CSQU3054383, none lists
+     * another box; the callback can stop early */
+    struct found_box fd1 = {.stop_after = 99}, fd2 = {.stop_after = 1}, none = {.stop_after = 99};
+    assert_int_equal(decl_find_by_container(d, "CSQU3054383", found_fn, &fd1), CX_OK);
+    assert_int_equal(fd1.n, 2);
+    assert_string_equal(fd1.ids[0], id);
+    assert_string_equal(fd1.date, "2024-03-01");
+    assert_int_equal(decl_find_by_container(d, "CSQU3054383", found_fn, &fd2), CX_OK);
+    assert_int_equal(fd2.n, 1);
+    assert_int_equal(decl_find_by_container(d, "MSCU1234565", found_fn, &none), CX_OK);
+    assert_int_equal(none.n, 0);
 
     free(stored);
     json_decref(doc);

@@ -1,0 +1,383 @@
+/* Internal to the track module: shared by its files, never included elsewhere. */
+#ifndef CUSTOMS_TRACK_INT_H
+#define CUSTOMS_TRACK_INT_H
+
+#include "track.h"
+
+#include <geos_c.h>
+
+/* ---- GEOS ------------------------------------------------------------------------ */
+/* This thread's GEOS context (created on first use, finished at thread exit). */
+GEOSContextHandle_t track__geos(void);
+/* Finishes this thread's context now (threads that end before the process). */
+void track__geos_release(void);
+
+typedef struct {
+    double minx, miny, maxx, maxy;
+} track_env;
+size_t track__shape_parts(const track_shape *s, const track_env **parts);
+bool track__shape_covers_pt(GEOSContextHandle_t h, const track_shape *s, const GEOSGeometry *pt);
+double track__shape_route_distance(GEOSContextHandle_t h, const track_shape *s, double lat,
+                                   double lon);
+int track__shift_cb(double *x, double *y, void *ud);
+
+/* Appends {path, message} to problems (capped). */
+void track__problem(json_t *problems, const char *path, const char *fmt, ...) CX_PRINTF(3, 4);
+void track__reject(track_reject *why, const char *code, const char *fmt, ...) CX_PRINTF(3, 4);
+/* RFC 3339 string or epoch-ms number. */
+cx_err track__parse_ts(const json_t *v, int64_t *ms);
+/* One telemetry object from JSON text: a fast path for the flat shape
+ * trackers send, jansson for anything else; same answers either way. */
+cx_err track__decode_text(const char *text, size_t len, int64_t now_ms, int64_t skew_ms,
+                          const char *ptr, track_msg *out, track_reject *why);
+
+/* ---- hash maps --------------------------------------------------------------------- */
+typedef struct {
+    const char *skey;
+    int64_t ikey;
+    int64_t val; /* -1 = empty slot */
+} track_map_slot;
+typedef struct {
+    track_map_slot *slots;
+    size_t cap, used;
+    bool strings;
+} track_map;
+void track__map_free(track_map *m);
+int64_t track__map_get(const track_map *m, const char *key); /* -1 if absent */
+cx_err track__map_put(track_map *m, const char *key, int64_t val);
+int64_t track__imap_get(const track_map *m, int64_t key);
+cx_err track__imap_put(track_map *m, int64_t key, int64_t val);
+
+/* ---- engine internals used by the service ------------------------------------------ */
+/* A device whose state changed since the last call: its latest report and
+ * the opaque rule state to persist. */
+typedef struct {
+    int64_t key;
+    const char *id;
+    const char *org;
+    const char *container;   /* or NULL */
+    const char *consignment; /* in transit, or NULL */
+    int64_t ts_ms;
+    double lat, lon, speed_kmh, heading, temp_c, battery_pct;
+    uint8_t seal, door;
+    int64_t recv_us;
+    const void *state;
+    size_t state_len;
+} track_dirty_dev;
+typedef void (*track_dirty_dev_fn)(void *ctx, const track_dirty_dev *d);
+typedef void (*track_dirty_cons_fn)(void *ctx, int64_t key, int64_t arrived_ms,
+                                    bool overdue_fired);
+/* Hands out devices whose rule state changed, and those with position-only
+ * changes older than 10 s (all of them when all is true). */
+void track__engine_take_dirty(track_engine *e, bool all, track_dirty_dev_fn dev,
+                              track_dirty_cons_fn cons, void *ctx);
+/* Restores a device's rule state saved from a dirty record. */
+void track__engine_restore(track_engine *e, int64_t key, const void *state, size_t len);
+/* track_engine_process with one device lookup for the service: the
+ * device's key comes back in *key, and a device outside only_org (when not
+ * NULL) is refused with TRACK__FORBIDDEN before any rule runs. */
+#define TRACK__FORBIDDEN 100
+track_outcome track__engine_apply(track_engine *e, const track_msg *m, int64_t recv_us,
+                                  const char *only_org, int64_t *key, track_alert_fn fn,
+                                  void *ctx);
+/* Latest per-message extras the service needs. */
+const char *track__engine_device_container(const track_engine *e, int64_t key);
+size_t track__engine_ndevices(const track_engine *e);
+size_t track__engine_nzones(const track_engine *e);
+size_t track__engine_nconsignments(const track_engine *e);
+
+/* Shapes are reference-counted so consignments on the same route share
+ * one corridor; track_shape_free drops a reference. */
+track_shape *track__shape_ref(track_shape *s);
+
+/* ---- the pipeline ------------------------------------------------------------------- */
+#include <pthread.h>
+#include <stdatomic.h>
+
+enum { TRACK_SRC_MQTT, TRACK_SRC_OSMAND, TRACK_SRC_HTTP, TRACK_SRC__COUNT };
+extern const char *const track_src_names[TRACK_SRC__COUNT];
+
+/* Refusal reasons counted in metrics (dead_letters.reason). */
+enum {
+    TRACK_R_MALFORMED_JSON, TRACK_R_NOT_OBJECT, TRACK_R_MISSING_FIELD, TRACK_R_BAD_FIELD,
+    TRACK_R_BAD_DEVICE, TRACK_R_BAD_COORDINATES, TRACK_R_BAD_TIMESTAMP,
+    TRACK_R_FUTURE_TIMESTAMP, TRACK_R_INVALID_FIX, TRACK_R_UNKNOWN_DEVICE,
+    TRACK_R_FORBIDDEN_DEVICE, TRACK_R_TOPIC_MISMATCH, TRACK_R_TOO_LARGE, TRACK_R_OTHER,
+    TRACK_R__COUNT
+};
+extern const char *const track_reason_names[TRACK_R__COUNT];
+int track__reason_index(const char *code);
+
+/* An HTTP request waiting for its messages to be durable. */
+enum { TRACK_OUT_ACCEPTED, TRACK_OUT_DUPLICATE, TRACK_OUT_LATE, TRACK_OUT_REJECTED };
+typedef struct track_waiter {
+    http_req *req;
+    bool osmand;
+    bool whole_body;             /* the body itself was refused (400 after storing it) */
+    bool restricted;             /* device/carrier key: only its org's devices */
+    char org[CX_ORG_MAX + 1];
+    uint32_t n;
+    _Atomic int64_t pending;     /* entries not yet committed */
+    _Atomic bool failed;
+    uint8_t *outcome;            /* per entry */
+    char (*code)[32];            /* per entry, for rejections */
+    char (*message)[200];
+} track_waiter;
+
+typedef struct {
+    char code[32];
+    char message[200];
+    char device[TRACK_ID_MAX + 1];
+    char *payload; /* malloc'ed, capped */
+} track_dead;
+
+enum { TRACK_ENT_MSG, TRACK_ENT_DEAD };
+typedef struct {
+    uint8_t kind, source;
+    uint32_t widx;
+    track_msg m;
+    int64_t recv_us;
+    uint64_t mqtt_seq; /* 0 when not from MQTT */
+    track_waiter *w;
+    track_dead *dead;
+} track_entry;
+
+/* Commands applied on the engine thread, in order with messages. */
+enum { TRACK_CMD_ZONE, TRACK_CMD_DEVICE, TRACK_CMD_CONS };
+typedef struct track_cmd {
+    int kind;
+    struct track_cmd *next;
+    int64_t key;
+    char id[TRACK_ID_MAX + 1], org[CX_ORG_MAX + 1], container[16];
+    char *name;
+    track_zone_kind zkind;
+    track_device_kind dkind;
+    double tmin, tmax;
+    track_shape *shape;
+    json_t *doc; /* consignment document */
+    int64_t created_ms, arrived_ms;
+    bool overdue_fired;
+} track_cmd;
+
+typedef struct track_service track_service;
+typedef struct track_hub track_hub;
+typedef struct track_poshub track_poshub;
+typedef struct track_mqtt track_mqtt;
+typedef struct track_batch track_batch;
+
+struct track_service {
+    store *store;
+    decl_service *decl;
+    track_config cfg;
+    track_engine *engine; /* engine thread only, after start */
+
+    pthread_mutex_t qmu;
+    pthread_cond_t q_data, q_space;
+    track_entry *ring;
+    size_t qcap, qhead, qlen;
+    track_cmd *cmd_head, *cmd_tail;
+    bool stopping;
+    bool stopped;
+    pthread_t engine_thread;
+    bool engine_started;
+
+    pthread_mutex_t bmu;
+    pthread_cond_t bcv;
+    track_batch *free_batches;
+    int batches_out;
+    int inflight; /* batches handed to the writer and not done (under qmu) */
+
+    int64_t next_alert_seq;    /* engine thread */
+    void *consinfo;            /* engine thread: declarations per consignment */
+
+    track_hub *alerts;
+    track_poshub *positions;
+    track_mqtt *mqtt;
+
+    /* corridor cache: route + width -> shape */
+    pthread_mutex_t cmu;
+    void *corridors;
+
+    /* escalation of critical alerts to declarations */
+    pthread_mutex_t emu;
+    pthread_cond_t ecv;
+    void *esc_head, *esc_tail;
+    bool esc_stop;
+    pthread_t esc_thread;
+    bool esc_started;
+
+    /* heartbeats and position ticks */
+    pthread_t ticker;
+    bool ticker_started;
+    pthread_mutex_t tmu;
+    pthread_cond_t tcv;
+    bool ticker_stop;
+
+    /* the journal indexer (positions.c) */
+    pthread_t idx_thread;
+    bool idx_started, idx_stop;
+    pthread_mutex_t imu;
+    pthread_cond_t icv;
+    _Atomic int64_t journal_pending;
+
+    /* MQTT acknowledgement: highest MQTT sequence number that is durable */
+    _Atomic uint64_t mqtt_committed;
+    _Atomic bool mqtt_commit_failed;
+    pthread_mutex_t mmu;
+    pthread_cond_t mcv;
+
+    /* metrics */
+    _Atomic uint64_t m_msgs[TRACK_SRC__COUNT];
+    _Atomic uint64_t m_dead[TRACK_R__COUNT];
+    _Atomic uint64_t m_alerts[TRACK_A__COUNT][TRACK_SEV__COUNT];
+    _Atomic uint64_t m_late, m_dup, m_batches, m_batch_failed, m_positions;
+    _Atomic uint64_t m_escalations, m_escalation_failed;
+    _Atomic uint64_t m_lat_hist[16], m_lat_sum_us, m_lat_count;
+    _Atomic int64_t m_queue_hwm;
+};
+
+/* Queue entries for the engine. Blocks while the queue is full (up to
+ * wait_ms; -1 = forever); CX_ESHUTDOWN when stopping, CX_EBUSY on timeout.
+ * With a time limit it takes all or none; *taken (may be NULL) says how
+ * many the queue took (and now owns). */
+cx_err track__enqueue(track_service *t, const track_entry *e, size_t n, int wait_ms,
+                      size_t *taken);
+void track__command(track_service *t, track_cmd *c);
+void track__cmd_free(track_cmd *c);
+track_waiter *track__waiter_new(http_req *r, uint32_t n, const cx_principal *who, bool osmand);
+/* Called when a waiter's last entry is durable (writer thread). */
+void track__waiter_done(track_service *t, track_waiter *w);
+
+/* Builds (or reuses) the corridor for a route; returns a new reference and
+ * its GeoJSON text (caller frees). NULL with problems. */
+track_shape *track__corridor(track_service *t, const json_t *route, double width_m,
+                             char **geojson, json_t *problems);
+
+void track__apply(track_service *t, track_cmd *c);
+void track__device_cmd(track_cmd *cmd, int64_t key, const json_t *doc);
+
+/* storage (track_store.c) */
+extern const store_migration track_migrations[];
+extern const size_t track_nmigrations;
+cx_err track__load(track_service *t, char *err, size_t errlen);
+cx_err track__batch_write(store_conn *w, void *arg);
+
+/* batches (pipeline.c) */
+typedef struct {
+    int64_t dev, ts;
+    double lat, lon, speed, heading, temp, batt;
+    uint8_t seal, door, src;
+} track_pos_row;
+typedef struct {
+    int64_t seq, time, dev, created_us;
+    char id[CX_ID_LEN + 1];
+    uint8_t type, sev;
+    char org[CX_ORG_MAX + 1];
+    char consignment[TRACK_ID_MAX + 1];
+    char *doc;      /* JSON text */
+    json_t *decls;  /* declarations to escalate (critical), may be NULL */
+} track_alert_row;
+typedef struct {
+    int64_t recv_us;
+    uint8_t src;
+    track_dead d;
+} track_dead_row;
+typedef struct {
+    int64_t dev, ts, recv;
+    char id[TRACK_ID_MAX + 1];
+    char org[CX_ORG_MAX + 1];
+    char container[16];
+    char consignment[TRACK_ID_MAX + 1];
+    double lat, lon, speed, heading, temp, batt;
+    uint8_t seal, door;
+    size_t state_off, state_len;
+} track_state_row;
+typedef struct {
+    int64_t key, arrived_ms;
+    bool overdue;
+} track_cons_row;
+
+struct track_batch {
+    store_job job;
+    track_service *t;
+    track_pos_row *pos;
+    size_t npos, cappos;
+    track_alert_row *alerts;
+    size_t nalerts, capalerts;
+    track_dead_row *dead;
+    size_t ndead, capdead;
+    track_state_row *state;
+    size_t nstate, capstate;
+    track_cons_row *cons;
+    size_t ncons, capcons;
+    unsigned char *arena;
+    size_t alen, acap;
+    struct {
+        track_waiter *w;
+        uint32_t n;
+    } * waiters;
+    size_t nwaiters, capwaiters;
+    uint64_t mqtt_max;
+    int64_t first_recv_us;
+    track_batch *next_free;
+};
+
+/* hubs (hub.c) */
+track_hub *track__hub_new(void);
+void track__hub_free(track_hub *h);
+void track__hub_publish_alert(track_hub *h, int64_t seq, track_severity sev, const char *org,
+                              const char *json, size_t len);
+void track__hub_publish_ack(track_hub *h, const char *org, const char *json, size_t len);
+void track__hub_heartbeat(track_hub *h);
+size_t track__hub_clients(track_hub *h);
+/* Starts an SSE reply for GET /v1/alerts/stream. */
+void track__hub_serve(track_service *t, track_hub *h, http_req *r);
+
+track_poshub *track__poshub_new(void);
+void track__poshub_free(track_poshub *p);
+/* Latest positions from a committed batch: device details from its state
+ * rows, positions from its position rows. */
+void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n,
+                          const track_pos_row *pos, size_t npos);
+/* Copies a device's latest position; false if none is known. */
+bool track__poshub_get(track_poshub *p, int64_t key, track_state_row *out);
+void track__poshub_tick(track_poshub *p);
+void track__poshub_heartbeat(track_poshub *p);
+/* {"items":[...]} of every visible device's latest position; caller frees. */
+char *track__positions_json(track_poshub *p, const cx_principal *who, size_t *len);
+size_t track__poshub_clients(track_poshub *p);
+void track__poshub_serve(track_service *t, track_poshub *p, http_req *r);
+
+/* MQTT (mqtt.c) */
+void track__mqtt_stop(track_mqtt *m);
+void track__mqtt_free(track_mqtt *m);
+void track__mqtt_metrics(track_mqtt *m, cx_buf *out);
+/* The writer tells MQTT that messages up to seq are durable. */
+void track__mqtt_committed(track_service *t, uint64_t seq, bool ok);
+
+/* Decodes one MQTT payload (object or array) into entries (mqtt.c and the
+ * fuzz target's seam). */
+size_t track__decode_payload(const char *topic_device, const char *payload, size_t len,
+                             int64_t now_ms, int64_t skew_ms, track_entry *out, size_t max);
+
+/* A payload as storable text: itself if it is UTF-8 without NUL, else
+ * "hex:" and its bytes in hex; capped at 1 KiB of input. Caller frees. */
+char *track__payload_text(const char *p, size_t len);
+
+/* escalation (pipeline.c) */
+void track__escalate(track_service *t, const track_alert_row *a);
+
+/* Appends a stored alert document with its acknowledgement members. */
+cx_err track__alert_compose(cx_buf *out, const char *doc, size_t len, const char *acked_at,
+                            const char *acked_by);
+
+/* journal indexer (positions.c) */
+cx_err track__indexer_start(track_service *t);
+void track__indexer_stop(track_service *t);
+/* Moves (part of) the journal into track_positions now; reports read, -1 on error. */
+int64_t track__index_once(store *s);
+
+/* HTTP (api.c) */
+cx_err track__routes(track_service *t, http_server *srv);
+
+#endif

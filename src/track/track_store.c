@@ -1,0 +1,442 @@
+/* Storage of the track module: schema, loading at start, the batch job. */
+#include "track_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const store_migration track_migrations[] = {
+    {1, "CREATE TABLE track_devices("
+        " idx INTEGER PRIMARY KEY,"
+        " id TEXT NOT NULL UNIQUE,"
+        " org TEXT NOT NULL,"
+        " kind TEXT NOT NULL,"
+        " container TEXT,"
+        " doc TEXT NOT NULL,"
+        " created_at TEXT NOT NULL);"
+        "CREATE INDEX track_devices_org ON track_devices(org, idx);"
+        "CREATE INDEX track_devices_container ON track_devices(container);"
+        "CREATE TABLE track_zones("
+        " idx INTEGER PRIMARY KEY,"
+        " id TEXT NOT NULL UNIQUE,"
+        " kind TEXT NOT NULL,"
+        " doc TEXT NOT NULL,"
+        " created_at TEXT NOT NULL);"
+        /* corridors are big (a densified polygon) and shared by every
+         * consignment on the same route and width: stored once */
+        "CREATE TABLE track_corridors("
+        " key TEXT PRIMARY KEY,"
+        " geojson TEXT NOT NULL);"
+        "CREATE TABLE track_consignments("
+        " idx INTEGER PRIMARY KEY,"
+        " id TEXT NOT NULL UNIQUE,"
+        " org TEXT NOT NULL,"
+        " doc TEXT NOT NULL,"
+        " corridor_key TEXT REFERENCES track_corridors(key),"
+        " created_at TEXT NOT NULL,"
+        " arrived_ms INTEGER,"
+        " overdue INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE track_consignment_containers("
+        " container TEXT NOT NULL,"
+        " cons INTEGER NOT NULL REFERENCES track_consignments(idx),"
+        " PRIMARY KEY(container, cons)) WITHOUT ROWID;"
+        /* Rows in arrival order (appends touch few pages per commit) and
+         * one row per device and event time through the unique index: a
+         * redelivered message is the same row (INSERT OR IGNORE), and a
+         * replay reads one key range of the index. */
+        "CREATE TABLE track_positions("
+        " dev INTEGER NOT NULL,"
+        " ts INTEGER NOT NULL,"
+        " lat REAL NOT NULL,"
+        " lon REAL NOT NULL,"
+        " speed REAL, heading REAL, seal INTEGER, door INTEGER, temp REAL, battery REAL,"
+        " src INTEGER NOT NULL);"
+        "CREATE UNIQUE INDEX track_positions_dev_ts ON track_positions(dev, ts);"
+        /* reports land here first, in arrival order (positions.c) */
+        "CREATE TABLE track_journal("
+        " dev INTEGER NOT NULL,"
+        " ts INTEGER NOT NULL,"
+        " lat REAL NOT NULL,"
+        " lon REAL NOT NULL,"
+        " speed REAL, heading REAL, seal INTEGER, door INTEGER, temp REAL, battery REAL,"
+        " src INTEGER NOT NULL);"
+        "CREATE VIEW track_positions_all AS"
+        " SELECT dev, ts, lat, lon, speed, heading, seal, door, temp, battery, src"
+        " FROM track_positions UNION"
+        " SELECT dev, ts, lat, lon, speed, heading, seal, door, temp, battery, src"
+        " FROM track_journal;"
+        "CREATE TABLE track_device_state("
+        " dev INTEGER PRIMARY KEY,"
+        " ts INTEGER NOT NULL,"
+        " lat REAL, lon REAL, speed REAL, heading REAL, seal INTEGER, door INTEGER,"
+        " temp REAL, battery REAL,"
+        " recv INTEGER NOT NULL,"
+        " state BLOB);"
+        "CREATE TABLE track_alerts("
+        " seq INTEGER PRIMARY KEY,"
+        " id TEXT NOT NULL UNIQUE,"
+        " type TEXT NOT NULL,"
+        " severity TEXT NOT NULL,"
+        " time INTEGER NOT NULL,"
+        " dev INTEGER,"
+        " org TEXT,"
+        " consignment TEXT,"
+        " doc TEXT NOT NULL,"
+        " created INTEGER NOT NULL,"
+        " acked_at TEXT, acked_by TEXT, ack_note TEXT,"
+        " escalated INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX track_alerts_time ON track_alerts(time);"
+        "CREATE INDEX track_alerts_cons ON track_alerts(consignment, time)"
+        " WHERE consignment IS NOT NULL;"
+        "CREATE INDEX track_alerts_dev ON track_alerts(dev, time);"
+        "CREATE INDEX track_alerts_unescalated ON track_alerts(seq)"
+        " WHERE escalated = 0 AND severity = 'critical';"
+        "CREATE TABLE track_dead_letters("
+        " seq INTEGER PRIMARY KEY,"
+        " received_at INTEGER NOT NULL,"
+        " source TEXT NOT NULL,"
+        " reason TEXT NOT NULL,"
+        " message TEXT NOT NULL,"
+        " device TEXT,"
+        " payload TEXT);"
+        "CREATE INDEX track_dead_letters_time ON track_dead_letters(received_at);"
+        "CREATE TABLE track_meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"},
+};
+const size_t track_nmigrations = sizeof track_migrations / sizeof track_migrations[0];
+
+/* ---- the batch job (writer thread) ---------------------------------------------------- */
+
+static void st__real(sqlite3_stmt *st, int i, double v)
+{
+    if (isnan(v))
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_double(st, i, v);
+}
+
+static void st__small(sqlite3_stmt *st, int i, uint8_t v)
+{
+    if (v)
+        sqlite3_bind_int(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static cx_err st__step(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+cx_err track__batch_write(store_conn *w, void *arg)
+{
+    track_batch *b = arg;
+    sqlite3_stmt *st;
+    if (b->npos) {
+        st = store_stmt(w, "INSERT INTO track_journal(dev, ts, lat, lon, speed, "
+                           "heading, seal, door, temp, battery, src) "
+                           "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+        if (!st)
+            return CX_EDB;
+        for (size_t i = 0; i < b->npos; i++) {
+            const track_pos_row *p = &b->pos[i];
+            sqlite3_bind_int64(st, 1, p->dev);
+            sqlite3_bind_int64(st, 2, p->ts);
+            sqlite3_bind_double(st, 3, p->lat);
+            sqlite3_bind_double(st, 4, p->lon);
+            st__real(st, 5, p->speed);
+            st__real(st, 6, p->heading);
+            st__small(st, 7, p->seal);
+            st__small(st, 8, p->door);
+            st__real(st, 9, p->temp);
+            st__real(st, 10, p->batt);
+            sqlite3_bind_int(st, 11, p->src);
+            if (st__step(st) != CX_OK)
+                return CX_EDB;
+        }
+    }
+    if (b->nalerts) {
+        st = store_stmt(w, "INSERT INTO track_alerts(seq, id, type, severity, time, dev, org, "
+                           "consignment, doc, created) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+        if (!st)
+            return CX_EDB;
+        for (size_t i = 0; i < b->nalerts; i++) {
+            const track_alert_row *a = &b->alerts[i];
+            sqlite3_bind_int64(st, 1, a->seq);
+            sqlite3_bind_text(st, 2, a->id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, track_alert_type_name((track_alert_type)a->type), -1,
+                              SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, track_severity_name((track_severity)a->sev), -1,
+                              SQLITE_STATIC);
+            sqlite3_bind_int64(st, 5, a->time);
+            if (a->dev)
+                sqlite3_bind_int64(st, 6, a->dev);
+            if (a->org[0])
+                sqlite3_bind_text(st, 7, a->org, -1, SQLITE_STATIC);
+            if (a->consignment[0])
+                sqlite3_bind_text(st, 8, a->consignment, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 9, a->doc, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 10, a->created_us);
+            if (st__step(st) != CX_OK)
+                return CX_EDB;
+        }
+    }
+    if (b->ndead) {
+        st = store_stmt(w, "INSERT INTO track_dead_letters(received_at, source, reason, message, "
+                           "device, payload) VALUES(?1,?2,?3,?4,?5,?6)");
+        if (!st)
+            return CX_EDB;
+        for (size_t i = 0; i < b->ndead; i++) {
+            const track_dead_row *d = &b->dead[i];
+            sqlite3_bind_int64(st, 1, d->recv_us);
+            sqlite3_bind_text(st, 2, track_src_names[d->src], -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, d->d.code, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, d->d.message, -1, SQLITE_STATIC);
+            if (d->d.device[0])
+                sqlite3_bind_text(st, 5, d->d.device, -1, SQLITE_STATIC);
+            if (d->d.payload)
+                sqlite3_bind_text(st, 6, d->d.payload, -1, SQLITE_STATIC);
+            if (st__step(st) != CX_OK)
+                return CX_EDB;
+        }
+    }
+    if (b->nstate) {
+        st = store_stmt(w, "INSERT INTO track_device_state(dev, ts, lat, lon, speed, heading, "
+                           "seal, door, temp, battery, recv, state) "
+                           "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+                           "ON CONFLICT(dev) DO UPDATE SET ts=excluded.ts, lat=excluded.lat, "
+                           "lon=excluded.lon, speed=excluded.speed, heading=excluded.heading, "
+                           "seal=excluded.seal, door=excluded.door, temp=excluded.temp, "
+                           "battery=excluded.battery, recv=excluded.recv, state=excluded.state");
+        if (!st)
+            return CX_EDB;
+        for (size_t i = 0; i < b->nstate; i++) {
+            const track_state_row *r = &b->state[i];
+            sqlite3_bind_int64(st, 1, r->dev);
+            sqlite3_bind_int64(st, 2, r->ts);
+            sqlite3_bind_double(st, 3, r->lat);
+            sqlite3_bind_double(st, 4, r->lon);
+            st__real(st, 5, r->speed);
+            st__real(st, 6, r->heading);
+            st__small(st, 7, r->seal);
+            st__small(st, 8, r->door);
+            st__real(st, 9, r->temp);
+            st__real(st, 10, r->batt);
+            sqlite3_bind_int64(st, 11, r->recv);
+            sqlite3_bind_blob(st, 12, b->arena + r->state_off, (int)r->state_len, SQLITE_STATIC);
+            if (st__step(st) != CX_OK)
+                return CX_EDB;
+        }
+    }
+    if (b->ncons) {
+        st = store_stmt(w, "UPDATE track_consignments SET arrived_ms=?2, overdue=?3 WHERE idx=?1");
+        if (!st)
+            return CX_EDB;
+        for (size_t i = 0; i < b->ncons; i++) {
+            sqlite3_bind_int64(st, 1, b->cons[i].key);
+            if (b->cons[i].arrived_ms)
+                sqlite3_bind_int64(st, 2, b->cons[i].arrived_ms);
+            sqlite3_bind_int(st, 3, b->cons[i].overdue);
+            if (st__step(st) != CX_OK)
+                return CX_EDB;
+        }
+    }
+    return CX_OK;
+}
+
+/* ---- loading at start ------------------------------------------------------------------ */
+
+static cx_err ld__zones(track_service *t, store_conn *c, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT idx, id, kind, doc FROM track_zones ORDER BY idx");
+    if (!st)
+        return CX_EDB;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+        json_t *problems = json_array();
+        track_shape *s = doc ? track_shape_zone(json_object_get(doc, "geometry"), "/geometry",
+                                                problems)
+                             : NULL;
+        track_cmd *cmd = calloc(1, sizeof *cmd);
+        if (!s || !cmd) {
+            cx_log(CX_LOG_ERROR, "track: zone %s cannot be loaded; skipped",
+                   (const char *)sqlite3_column_text(st, 1));
+            track_shape_free(s);
+            free(cmd);
+        } else {
+            cmd->kind = TRACK_CMD_ZONE;
+            cmd->key = sqlite3_column_int64(st, 0);
+            snprintf(cmd->id, sizeof cmd->id, "%s", (const char *)sqlite3_column_text(st, 1));
+            const char *name = json_string_value(json_object_get(doc, "name"));
+            cmd->name = strdup(name ? name : cmd->id);
+            track_zone_kind_parse((const char *)sqlite3_column_text(st, 2), &cmd->zkind);
+            cmd->shape = s;
+            track__apply(t, cmd);
+            track__cmd_free(cmd);
+        }
+        json_decref(problems);
+        json_decref(doc);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        snprintf(err, errlen, "cannot load zones");
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+static cx_err ld__consignments(track_service *t, store_conn *c, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT idx, id, doc, created_at, arrived_ms, overdue "
+                                     "FROM track_consignments ORDER BY idx");
+    if (!st)
+        return CX_EDB;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+        track_cmd *cmd = calloc(1, sizeof *cmd);
+        if (!doc || !cmd) {
+            json_decref(doc);
+            free(cmd);
+            continue;
+        }
+        json_t *problems = json_array();
+        char *gj = NULL;
+        cmd->shape = track__corridor(t, json_object_get(doc, "route"),
+                                     json_number_value(json_object_get(doc, "corridor_m")), &gj,
+                                     problems);
+        free(gj);
+        json_decref(problems);
+        cmd->kind = TRACK_CMD_CONS;
+        cmd->key = sqlite3_column_int64(st, 0);
+        snprintf(cmd->id, sizeof cmd->id, "%s", (const char *)sqlite3_column_text(st, 1));
+        int64_t us = 0;
+        cx_rfc3339_parse((const char *)sqlite3_column_text(st, 3), &us);
+        cmd->created_ms = us / 1000;
+        cmd->arrived_ms = sqlite3_column_int64(st, 4);
+        cmd->overdue_fired = sqlite3_column_int(st, 5) != 0;
+        cmd->doc = doc;
+        track__apply(t, cmd);
+        track__cmd_free(cmd);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        snprintf(err, errlen, "cannot load consignments");
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+static double ld__temp(const json_t *doc, const char *which)
+{
+    const json_t *v = json_object_get(json_object_get(doc, "temperature_c"), which);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+void track__device_cmd(track_cmd *cmd, int64_t key, const json_t *doc)
+{
+    cmd->kind = TRACK_CMD_DEVICE;
+    cmd->key = key;
+    snprintf(cmd->id, sizeof cmd->id, "%s", json_string_value(json_object_get(doc, "id")));
+    snprintf(cmd->org, sizeof cmd->org, "%s", json_string_value(json_object_get(doc, "org")));
+    const char *ct = json_string_value(json_object_get(doc, "container"));
+    snprintf(cmd->container, sizeof cmd->container, "%s", ct ? ct : "");
+    track_device_kind_parse(json_string_value(json_object_get(doc, "kind")), &cmd->dkind);
+    cmd->tmin = ld__temp(doc, "min");
+    cmd->tmax = ld__temp(doc, "max");
+}
+
+static cx_err ld__devices(track_service *t, store_conn *c, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT idx, doc FROM track_devices ORDER BY idx");
+    if (!st)
+        return CX_EDB;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+        track_cmd cmd = {0};
+        if (doc) {
+            track__device_cmd(&cmd, sqlite3_column_int64(st, 0), doc);
+            track__apply(t, &cmd);
+        }
+        json_decref(doc);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot load devices");
+        return CX_EDB;
+    }
+    st = store_stmt(c, "SELECT s.dev, s.state, s.ts, s.lat, s.lon, s.speed, s.heading, s.seal, "
+                       "s.door, s.temp, s.battery, s.recv, d.id, d.org FROM track_device_state s "
+                       "JOIN track_devices d ON d.idx = s.dev");
+    if (!st)
+        return CX_EDB;
+    track_state_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t key = sqlite3_column_int64(st, 0);
+        track__engine_restore(t->engine, key, sqlite3_column_blob(st, 1),
+                              (size_t)sqlite3_column_bytes(st, 1));
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            track_state_row *nr = realloc(rows, cap * sizeof *nr);
+            if (!nr)
+                break;
+            rows = nr;
+        }
+        track_state_row *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        r->dev = key;
+        r->ts = sqlite3_column_int64(st, 2);
+        r->lat = sqlite3_column_double(st, 3);
+        r->lon = sqlite3_column_double(st, 4);
+        r->speed = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5);
+        r->heading = sqlite3_column_type(st, 6) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 6);
+        r->seal = (uint8_t)sqlite3_column_int(st, 7);
+        r->door = (uint8_t)sqlite3_column_int(st, 8);
+        r->temp = sqlite3_column_type(st, 9) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 9);
+        r->batt = sqlite3_column_type(st, 10) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 10);
+        r->recv = sqlite3_column_int64(st, 11);
+        snprintf(r->id, sizeof r->id, "%s", (const char *)sqlite3_column_text(st, 12));
+        snprintf(r->org, sizeof r->org, "%s", (const char *)sqlite3_column_text(st, 13));
+    }
+    sqlite3_reset(st);
+    track__poshub_update(t->positions, rows, n, NULL, 0);
+    free(rows);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        snprintf(err, errlen, "cannot load device state");
+        return CX_EDB;
+    }
+    return CX_OK;
+}
+
+cx_err track__load(track_service *t, char *err, size_t errlen)
+{
+    store_conn *c = store_reader(t->store);
+    if (!c) {
+        snprintf(err, errlen, "cannot open a read connection");
+        return CX_EDB;
+    }
+    /* zones first (consignments name them), consignments before devices
+     * (devices bind to the consignment of their container when added) */
+    cx_err e = ld__zones(t, c, err, errlen);
+    if (e == CX_OK)
+        e = ld__consignments(t, c, err, errlen);
+    if (e == CX_OK)
+        e = ld__devices(t, c, err, errlen);
+    if (e != CX_OK)
+        return e;
+    sqlite3_stmt *st = store_stmt(c, "SELECT coalesce(max(seq), 0) FROM track_alerts");
+    if (!st || sqlite3_step(st) != SQLITE_ROW) {
+        if (st)
+            sqlite3_reset(st);
+        snprintf(err, errlen, "cannot read the alert sequence");
+        return CX_EDB;
+    }
+    t->next_alert_seq = sqlite3_column_int64(st, 0) + 1;
+    sqlite3_reset(st);
+    track__engine_take_dirty(t->engine, true, NULL, NULL, NULL);
+    cx_log(CX_LOG_INFO, "track: %zu zones, %zu consignments, %zu devices loaded",
+           track__engine_nzones(t->engine), track__engine_nconsignments(t->engine),
+           track__engine_ndevices(t->engine));
+    return CX_OK;
+}

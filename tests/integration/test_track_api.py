@@ -1,0 +1,465 @@
+"""Tracking over HTTP against the real binary: registration and validation,
+batch telemetry and dead letters, Traccar/OsmAnd compatibility, alerts with
+acknowledgement and lane raising, replay as GeoJSON, state across a
+restart, and a recorded journey replayed at once."""
+import json
+import os
+import sys
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import TempDirTestCase, create_key, declaration  # noqa: E402
+from trackkit import SSE, db_rows, metric, now_ms, setup_world, square, wait_for  # noqa: E402
+
+T0 = 1709251200000  # 2024-03-01T00:00:00Z
+MIN = 60000
+
+
+def msg(ts, lat, lon, device="TRK-1", **extra):
+    m = {"device": device, "ts": ts, "lat": lat, "lon": lon}
+    m.update(extra)
+    return m
+
+
+def north(m):
+    """Degrees of latitude for m metres at the equator (meridional radius)."""
+    return m / 6335439.327 * 57.29577951308232
+
+
+class TrackApiTest(TempDirTestCase):
+    def setUp(self):
+        super().setUp()
+        self.officer = create_key(self.db, "KCS", "officer")
+        self.srv = self.serve()
+
+    def post(self, path, body, token=None):
+        return self.srv.post(path, body, token=token or self.officer)
+
+    def get(self, path, token=None):
+        return self.srv.get(path, token=token or self.officer)
+
+    def telemetry(self, msgs, token=None):
+        r = self.post("/v1/telemetry", msgs, token)
+        self.assertEqual(r.status, 200, r)
+        return r.json
+
+    def alerts(self, **q):
+        r = self.get("/v1/alerts?" + urllib.parse.urlencode(q))
+        self.assertEqual(r.status, 200, r)
+        return r.json["items"]
+
+    # ---- registration ------------------------------------------------------------------
+
+    def test_registration_validates_every_field(self):
+        r = self.post("/v1/zones", {"id": "Z1", "kind": "port", "geometry": {
+            "type": "Polygon", "coordinates": [[[0, 1], [1, 1], [1, 2], [0, 2]]]}})
+        self.assertEqual(r.status, 400, r)
+        paths = [d["path"] for d in r.json["error"]["details"]]
+        self.assertIn("/geometry/coordinates/0/3", paths)
+        r = self.post("/v1/zones", {"id": "Z1", "kind": "harbour", "geometry": square(0, 1, .1)})
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/kind"])
+        # a yard with a hole, and a zone cut at the antimeridian
+        r = self.post("/v1/zones", {"id": "YARD", "name": "Yard", "kind": "port", "geometry": {
+            "type": "Polygon", "coordinates": [
+                [[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]],
+                [[.4, .4], [.4, .6], [.6, .6], [.6, .4], [.4, .4]]]}})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.post("/v1/zones", {"id": "YARD", "kind": "port",
+                                                 "geometry": square(5, 5, .1)}).status, 409)
+        r = self.post("/v1/zones", {"id": "FJ", "kind": "customs-office", "geometry": {
+            "type": "Polygon", "coordinates": [[[179.9, -16.9], [-179.9, -16.9], [-179.9, -16.7],
+                                                [179.9, -16.7], [179.9, -16.9]]]}})
+        self.assertEqual(r.status, 201, r)
+
+        r = self.post("/v1/devices", {"id": "TRK 1", "kind": "gps-tracker",
+                                      "container": "CSQU3054384", "contianer": "x"})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(sorted(d["path"] for d in r.json["error"]["details"]),
+                         ["/container", "/contianer", "/id"])
+        r = self.post("/v1/devices", {"id": "TRK-1", "kind": "gps-tracker",
+                                      "container": "CSQU3054383"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["org"], "KCS")
+        self.assertEqual(self.post("/v1/devices", {"id": "TRK-1", "kind": "e-seal"}).status, 409)
+        # bulk, with the carrier named as owner
+        r = self.post("/v1/devices", [{"id": f"B-{i}", "kind": "reefer", "org": "CARRIER-A",
+                                       "temperature_c": {"min": 2, "max": 8}} for i in range(3)])
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual([d["id"] for d in r.json["items"]], ["B-0", "B-1", "B-2"])
+        r = self.post("/v1/devices", [{"id": "C-1", "kind": "reefer"},
+                                      {"id": "C-1", "kind": "reefer"}])
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/1/id"])
+
+        r = self.post("/v1/consignments", {
+            "id": "CONS-1", "containers": ["CSQU3054383", "CSQU3054383"],
+            "declarations": ["nope"], "corridor_m": 5,
+            "route": {"type": "LineString", "coordinates": [[0, 0]]},
+            "origin_zone": "YARD", "destination_zone": "ATLANTIS",
+            "expected_arrival": "tomorrow", "rules": {"stop_min_s": -1, "colour": 1}})
+        self.assertEqual(r.status, 400, r)
+        paths = sorted(d["path"] for d in r.json["error"]["details"])
+        for p in ["/containers/1", "/declarations/0", "/corridor_m", "/destination_zone",
+                  "/expected_arrival", "/rules/stop_min_s", "/rules/colour"]:
+            self.assertIn(p, paths)
+        r = self.post("/v1/consignments", {
+            "id": "CONS-1", "containers": ["CSQU3054383"], "corridor_m": 2000,
+            "route": {"type": "LineString", "coordinates": [[0.5, 0.1], [3, 0.1]]},
+            "origin_zone": "YARD", "destination_zone": "FJ",
+            "expected_arrival": "2099-01-01T00:00:00Z", "temperature_c": {"min": 2, "max": 8},
+            "rules": {"stop_min_s": 600}})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["status"], "in_transit")
+        r = self.get("/v1/consignments/CONS-1")
+        self.assertEqual(r.json["devices"], ["TRK-1"])
+        r = self.get("/v1/consignments/CONS-1/corridor")
+        self.assertEqual(r.json["geometry"]["type"], "MultiPolygon")
+        self.assertEqual(r.json["properties"]["corridor_m"], 2000)
+        r = self.get("/v1/devices/TRK-1")
+        self.assertEqual(r.json["consignment"], "CONS-1")
+        self.assertIsNone(r.json["last"])
+        self.assertEqual(len(self.get("/v1/zones").json["items"]), 2)
+
+        trader = create_key(self.db, "ACME", "trader")
+        self.assertEqual(self.post("/v1/devices", {"id": "X", "kind": "e-seal"}, trader).status,
+                         403)
+        self.assertEqual(self.get("/v1/consignments", trader).status, 403)
+        self.assertEqual(self.get("/v1/alerts", trader).status, 403)
+
+    # ---- telemetry and dead letters -------------------------------------------------------
+
+    def test_batches_dead_letters_and_device_keys(self):
+        setup_world(self.srv, self.officer)
+        self.post("/v1/devices", {"id": "CAR-1", "kind": "gps-tracker", "org": "CARRIER-A"})
+        t = now_ms()
+        res = self.telemetry([
+            msg(t - 5000, 0, 30.3),
+            msg(t - 4000, 0, 0),                                   # null island
+            msg(t - 3000, 91, 30.3),                               # impossible
+            msg(t + 3600 * 1000, 0, 30.3),                         # an hour ahead
+            {"device": "TRK-1", "ts": "last tuesday", "lat": 0, "lon": 30.3},
+            msg(t - 2000, 0, 30.3, device="GHOST"),                # not registered
+            "not an object",
+            msg(t - 1000, 0, 30.31),
+        ])
+        self.assertEqual(res["accepted"], 2)
+        got = {x["index"]: x["reason"] for x in res["rejected"]}
+        self.assertEqual(got, {1: "bad_coordinates", 2: "bad_coordinates", 3: "future_timestamp",
+                               4: "bad_timestamp", 5: "unknown_device", 6: "not_object"})
+        # a body that is not JSON at all: refused, and kept too
+        r = self.srv.request("POST", "/v1/telemetry", body="{\"device\": ", token=self.officer)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["error"]["code"], "malformed_json")
+        dl = self.get("/v1/telemetry/dead-letters").json["items"]
+        self.assertEqual([d["reason"] for d in dl], ["bad_coordinates", "bad_coordinates",
+                                                     "future_timestamp", "bad_timestamp",
+                                                     "unknown_device", "not_object",
+                                                     "malformed_json"])
+        self.assertEqual(dl[4]["device"], "GHOST")
+        self.assertIn("GHOST", dl[4]["payload"])
+        self.assertEqual(dl[6]["payload"], "{\"device\": ")
+        self.assertEqual(metric(self.srv, "customs_track_dead_letters_total"), 7)
+        # ingestion goes on: the device's last position is the newest good one
+        last = self.get("/v1/devices/TRK-1").json["last"]
+        self.assertEqual(last["lon"], 30.31)
+        # duplicates (QoS 1 redelivery) and late reports
+        res = self.telemetry([msg(t - 1000, 0, 30.31), msg(t - 3000, 0, 30.305)])
+        self.assertEqual((res["accepted"], res["duplicates"], res["late"]), (0, 1, 1))
+        self.assertEqual(db_rows(self.db, "SELECT count(*) FROM (SELECT DISTINCT dev, ts FROM "
+                                          "track_positions_all)")[0][0], 3)
+
+        # a device key may only speak for its organisation's devices
+        dev = create_key(self.db, "CARRIER-A", "device")
+        res = self.telemetry([msg(t, 0.5, 30.5, device="CAR-1"), msg(t, 0, 30.32)], dev)
+        self.assertEqual(res["accepted"], 1)
+        self.assertEqual(res["rejected"][0]["reason"], "forbidden_device")
+        self.assertEqual(self.get("/v1/alerts", dev).status, 403)
+        self.assertEqual(self.get("/v1/devices", dev).json["items"][0]["id"], "CAR-1")
+        carrier = create_key(self.db, "CARRIER-A", "carrier")
+        self.assertEqual([d["device"] for d in self.get("/v1/positions", carrier).json["items"]],
+                         ["CAR-1"])
+        self.assertEqual(len(self.get("/v1/positions").json["items"]), 2)
+
+    # ---- Traccar / OsmAnd ---------------------------------------------------------------------
+
+    def test_osmand_traccar_clients(self):
+        for d in ["902064", "123456", "353861053849681", "861001000719969", "8737767034",
+                  "123456789012345"]:
+            self.assertEqual(self.post("/v1/devices", {"id": d, "kind": "gps-tracker"}).status,
+                             201)
+        # query strings as Traccar's own decoder tests and the Traccar Client apps send them
+        queries = [
+            "/osmand?id=902064&lat=42.06288&lon=-88.23412&timestamp=2016-01-27T18%3A55%3A47Z"
+            "&hdop=6.0&altitude=224.0&speed=0.0",
+            "/osmand?id=902064&lat=42.06288&lon=-88.23412&timestamp=1453921000000&hdop=6.0"
+            "&altitude=224.0&speed=0.0",
+            "/osmand?lat=49.60688&lon=6.15788&timestamp=2014-06-04+09%3A10%3A11&altitude=384.7"
+            "&speed=0.0&id=353861053849681",
+            "/osmand?id=123456&timestamp=1377177267&lat=60.0&lon=30.0&speed=0.0&bearing=0.0"
+            "&altitude=0&hdop=0.0",
+            "/osmand?id=861001000719969&lat=41.666667&lon=-0.883333&altitude=350.059479"
+            "&speed=0.000000&batt=87",
+            "/osmand?id=123456789012345&timestamp=1504763810&lat=40.7232948571"
+            "&lon=-74.0061408571&bearing=7.19889788244&speed=40&ignition=true&rpm=933&fuel=24",
+        ]
+        for q in queries:
+            r = self.srv.request("GET", q)
+            self.assertEqual(r.status, 200, (q, r))
+        # POST with the query string (Traccar Client for Android), and with a form body
+        r = self.srv.request("POST", "/osmand?id=123456&timestamp=1377177300&lat=60.001"
+                                     "&lon=30.001&speed=10&bearing=90", body="")
+        self.assertEqual(r.status, 200, r)
+        r = self.srv.request("POST", "/osmand", body="id=123456&timestamp=1377177360"
+                             "&location=60.002,30.002", content_type="application/x-www-form"
+                             "-urlencoded")
+        self.assertEqual(r.status, 200, r)
+        # the JSON body of Traccar Client 9
+        body = {"location": {"event": "motionchange", "is_moving": False,
+                             "timestamp": "2021-07-21T08:06:34.444Z", "odometer": 0,
+                             "coords": {"latitude": -6.1148096, "longitude": 106.6837015,
+                                        "accuracy": 3.8, "speed": 18.67, "heading": 63,
+                                        "altitude": 35.7},
+                             "battery": {"is_charging": False, "level": 0.79}, "extras": {}},
+                "device_id": "8737767034"}
+        r = self.srv.request("POST", "/osmand", body=json.dumps(body))
+        self.assertEqual(r.status, 200, r)
+
+        last = self.get("/v1/devices/902064").json["last"]
+        self.assertEqual(last["time"], "2016-01-27T18:56:40.000Z")
+        self.assertEqual((last["lat"], last["lon"]), (42.06288, -88.23412))
+        last = self.get("/v1/devices/123456789012345").json["last"]
+        self.assertAlmostEqual(last["speed_kmh"], 40 * 1.852)  # Traccar reads knots
+        self.assertAlmostEqual(last["heading"], 7.19889788244)
+        last = self.get("/v1/devices/123456").json["last"]
+        self.assertEqual((last["lat"], last["lon"]), (60.002, 30.002))
+        last = self.get("/v1/devices/8737767034").json["last"]
+        self.assertAlmostEqual(last["battery_pct"], 79)
+        self.assertAlmostEqual(last["speed_kmh"], 18.67 * 3.6)
+        self.assertEqual(last["time"], "2021-07-21T08:06:34.444Z")
+        self.assertEqual(self.get("/v1/devices/861001000719969").json["last"]["battery_pct"], 87)
+
+        # unknown id, like Traccar: 400, and a dead letter
+        r = self.srv.request("GET", "/osmand?id=999999&lat=1&lon=2&timestamp=1377177267")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("unknown_device", r.body)
+        r = self.srv.request("GET", "/osmand?timestamp=1377177267&lat=60.0&lon=30.0")
+        self.assertEqual(r.status, 400, r)
+        dl = self.get("/v1/telemetry/dead-letters").json["items"]
+        self.assertEqual([(d["source"], d["reason"]) for d in dl],
+                         [("osmand", "unknown_device"), ("osmand", "missing_field")])
+        self.assertEqual(metric(self.srv, 'customs_track_messages_total{source="osmand"}'), 11)
+
+    # ---- alerts, acknowledgement, lane raising ------------------------------------------------
+
+    def test_critical_alert_streams_acks_and_raises_the_lane(self):
+        trader = create_key(self.db, "ACME", "trader")
+        r = self.srv.post("/v1/declarations", declaration("REF-TRACK-1"), token=trader)
+        self.assertEqual(r.status, 201, r)
+        decl = r.json["id"]
+        setup_world(self.srv, self.officer, declarations=[decl])
+        sse = SSE(self.srv, "/v1/alerts/stream", self.officer)
+        self.assertEqual(sse.status, 200)
+        self.assertTrue(sse.headers["content-type"].startswith("text/event-stream"))
+        t = now_ms()
+        self.telemetry([msg(t - 2000, 0, 30.3, seal="closed"), msg(t - 1000, 0, 30.31, seal="open")])
+        ev, a = sse.next_event()
+        self.assertEqual((a["type"], a["severity"], a["device"], a["container"], a["consignment"]),
+                         ("seal_opened", "critical", "TRK-1", "CSQU3054383", "CONS-1"))
+        self.assertEqual(a["declarations"], [decl])
+        self.assertEqual(ev["id"], str(a["seq"]))
+        self.assertEqual((a["lat"], a["lon"]), (0, 30.31))
+        self.assertIsNone(a["acked_at"])
+        listed = self.alerts()
+        self.assertEqual(listed, [a])
+        self.assertEqual(self.get("/v1/alerts/" + a["id"]).json, a)
+        # the same open seal again is the same episode
+        self.telemetry([msg(t, 0, 30.32, seal="open")])
+        self.assertEqual(len(self.alerts()), 1)
+
+        r = self.srv.post(f"/v1/alerts/{a['id']}/ack", {"note": "inspected at Voi"},
+                          token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNotNone(r.json["acked_at"])
+        self.assertTrue(r.json["acked_by"].startswith("KCS/"))
+        ev, ack = sse.next_event("ack")
+        self.assertEqual(ack["id"], a["id"])
+        self.assertIsNone(ev["id"])
+        self.assertEqual(self.alerts(acked="true")[0]["id"], a["id"])
+        self.assertEqual(self.alerts(acked="false"), [])
+        self.assertEqual(self.srv.post("/v1/alerts/nope/ack", {}, token=self.officer).status, 404)
+        sse.close()
+
+        def raised():
+            d = self.srv.get(f"/v1/declarations/{decl}", token=self.officer).json
+            return d.get("risk", {}).get("lane") == "red" and d["risk"]
+        risk = wait_for(raised, "the declaration's lane to turn red")
+        reason = [x for x in risk["reasons"] if x["feature"] == "alert.seal_opened"][0]
+        self.assertEqual(reason["alert"], a["id"])
+        self.assertIn("CONS-1", reason["detail"])
+        wait_for(lambda: db_rows(self.db, "SELECT escalated FROM track_alerts")[0][0] == 1,
+                 "the alert to be marked escalated")
+
+    # ---- replay ------------------------------------------------------------------------------------
+
+    def test_replay_as_geojson(self):
+        setup_world(self.srv, self.officer)
+        track = []
+        t = T0
+        lon = 30.05
+        for i in range(20):                         # driving east, 1 km a minute
+            track.append(msg(t, 0, lon))
+            t += MIN
+            lon += 0.009
+        for i in range(6):                          # a 25-minute stop on the road
+            track.append(msg(t, north(10 * (i % 2)), lon))
+            t += 5 * MIN
+        for i in range(8):                          # a detour 5 km north
+            track.append(msg(t, north(5000), lon + i * 0.009))
+            t += MIN
+        self.telemetry(track)
+        # (the first report is already out of the port: it sets the baseline)
+        types = [a["type"] for a in self.alerts()]
+        self.assertEqual(types, ["unscheduled_stop", "corridor_deviation"])
+
+        fc = self.get("/v1/consignments/CONS-1/track").json
+        # reports are first in the journal, then moved into the indexed
+        # table: the replay is the same before and after
+        wait_for(lambda: db_rows(self.db, "SELECT count(*) FROM track_journal")[0][0] == 0,
+                 "the journal to be moved")
+        self.assertEqual(db_rows(self.db, "SELECT count(*) FROM track_positions")[0][0],
+                         len(track))
+        self.assertEqual(self.get("/v1/consignments/CONS-1/track").json, fc)
+        self.assertEqual(fc["type"], "FeatureCollection")
+        kinds = [f["properties"]["kind"] for f in fc["features"]]
+        self.assertEqual(kinds, ["route", "path", "stop", "alert", "alert"])
+        path = fc["features"][1]
+        self.assertEqual(path["geometry"]["type"], "LineString")
+        self.assertEqual(len(path["geometry"]["coordinates"]), len(track))
+        self.assertEqual(path["geometry"]["coordinates"][0], [30.05, 0])
+        self.assertEqual(len(path["properties"]["times"]), len(track))
+        self.assertEqual(path["properties"]["from"], "2024-03-01T00:00:00.000Z")
+        stop = fc["features"][2]["properties"]
+        self.assertEqual(stop["duration_s"], 25 * 60)
+        alert_pt = fc["features"][4]
+        self.assertEqual(alert_pt["properties"]["alert"]["type"], "corridor_deviation")
+        self.assertEqual(alert_pt["geometry"]["type"], "Point")
+        # a window, and thinning for a map
+        fc = self.get("/v1/consignments/CONS-1/track?from=2024-03-01T00:05:00Z"
+                      "&to=2024-03-01T00:10:00Z").json
+        self.assertEqual(len(fc["features"][1]["geometry"]["coordinates"]), 6)
+        fc = self.get("/v1/consignments/CONS-1/track?max_points=10").json
+        coords = fc["features"][1]["geometry"]["coordinates"]
+        self.assertLessEqual(len(coords), 10)
+        self.assertEqual(coords[-1], path["geometry"]["coordinates"][-1])
+        self.assertEqual(self.get("/v1/consignments/NOPE/track").status, 404)
+        self.assertEqual(self.get("/v1/consignments/CONS-1/track?from=yesterday").status, 400)
+
+    def test_antimeridian_journey(self):
+        for z in [{"id": "MATEI", "kind": "port", "geometry": square(-179.877, -16.69, 0.005)},
+                  {"id": "WAIYEVO", "kind": "customs-office", "geometry": {
+                      "type": "MultiPolygon", "coordinates": [
+                          [[[179.97, -16.80], [180, -16.80], [180, -16.78], [179.97, -16.78],
+                            [179.97, -16.80]]],
+                          [[[-180, -16.80], [-179.995, -16.80], [-179.995, -16.78],
+                            [-180, -16.78], [-180, -16.80]]]]}}]:
+            self.assertEqual(self.post("/v1/zones", z).status, 201)
+        self.post("/v1/devices", {"id": "FJ-1", "kind": "e-seal", "container": "MSCU1234566"})
+        route = [[-179.877, -16.690], [-179.950, -16.742], [-179.975, -16.760],
+                 [179.990, -16.775], [179.985, -16.790]]
+        r = self.post("/v1/consignments", {
+            "id": "CONS-FJ", "containers": ["MSCU1234566"], "corridor_m": 1000,
+            "route": {"type": "LineString", "coordinates": route},
+            "origin_zone": "MATEI", "destination_zone": "WAIYEVO",
+            "expected_arrival": "2099-01-01T00:00:00Z"})
+        self.assertEqual(r.status, 201, r)
+        track = []
+        t = T0
+        for i in range(len(route) - 1):
+            a, b = route[i], route[i + 1]
+            bx = b[0] + (360 if b[0] - a[0] < -180 else -360 if b[0] - a[0] > 180 else 0)
+            for k in range(10):
+                f = k / 10
+                lon = a[0] + f * (bx - a[0])
+                lon = lon - 360 if lon > 180 else lon + 360 if lon < -180 else lon
+                track.append(msg(t, a[1] + f * (b[1] - a[1]), lon, device="FJ-1", seal="closed"))
+                t += 20000
+        for k in range(4):  # parked in the wharf compound, seal cut for inspection
+            track.append(msg(t, -16.790, 179.985, device="FJ-1",
+                             seal="open" if k > 1 else "closed"))
+            t += 20000
+        self.telemetry(track)
+        types = [(a["type"], a["severity"]) for a in self.alerts()]
+        self.assertEqual(types, [("zone_exit", "info"), ("zone_enter", "info"),
+                                 ("seal_opened", "info")])
+        self.assertEqual(self.get("/v1/consignments/CONS-FJ").json["status"], "arrived")
+        fc = self.get("/v1/consignments/CONS-FJ/track").json
+        path = fc["features"][1]["geometry"]
+        self.assertEqual(path["type"], "MultiLineString")
+        self.assertEqual(len(path["coordinates"]), 2)
+        self.assertEqual(path["coordinates"][0][-1][0], -180.0)
+        self.assertEqual(path["coordinates"][1][0][0], 180.0)
+
+    # ---- restart -------------------------------------------------------------------------------------
+
+    def test_rule_state_survives_a_restart(self):
+        setup_world(self.srv, self.officer)
+        t = now_ms() - 60000
+        self.telemetry([msg(t, 0, 30.0, seal="closed"), msg(t + 1000, 0, 30.001, seal="open")])
+        self.assertEqual([a["type"] for a in self.alerts()], ["seal_opened"])
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv = self.serve()
+        # still open, still in the port: same episode, same baseline
+        self.telemetry([msg(t + 2000, 0, 30.002, seal="open")])
+        self.assertEqual(len(self.alerts()), 1)
+        self.telemetry([msg(t + 3000, 0, 30.003, seal="closed"),
+                        msg(t + 4000, 0, 30.004, seal="open")])
+        self.assertEqual([a["type"] for a in self.alerts()], ["seal_opened", "seal_opened"])
+        self.assertEqual(self.alerts()[1]["seq"], 2)
+
+    # ---- a recorded journey, replayed at once ---------------------------------------------------------
+
+    def test_recorded_journey_replayed_in_one_go(self):
+        """Two hours of reports posted in one request raise, on event time,
+        exactly the alerts a live run would: the exit from the port, a
+        silence of 20 minutes (jammer), a jump, a stop, an overdue arrival."""
+        setup_world(self.srv, self.officer, with_consignment=False)
+        r = self.post("/v1/consignments", {
+            "id": "CONS-2", "containers": ["CSQU3054383"], "corridor_m": 2000,
+            "route": {"type": "LineString", "coordinates": [[30.0, 0.0], [31.0, 0.0]]},
+            "origin_zone": "ORIGIN", "destination_zone": "DEST",
+            "expected_arrival": "2024-03-01T01:00:00Z", "rules": {"overdue_grace_s": 600,
+                                                                  "signal_loss_s": 900}})
+        self.assertEqual(r.status, 201, r)
+        t = T0
+        lon = 30.0
+        track = []
+        for i in range(30):              # 0:00-0:29 out of the port along the road
+            track.append(msg(t, 0, lon, seal="closed"))
+            t += MIN
+            lon += 0.012
+        t += 20 * MIN                    # 0:50 back after a 20-minute silence
+        for i in range(10):
+            track.append(msg(t, 0, lon, seal="closed"))
+            t += MIN
+            lon += 0.012
+        track.append(msg(t, 0.6, lon, seal="closed"))   # 67 km off in a minute
+        t += MIN
+        for i in range(40):              # 1:01-1:40 parked by the road
+            track.append(msg(t, 0, lon, seal="closed"))
+            t += MIN
+        self.telemetry(track)
+        # by event time: the wall clock may already have seen the 2024
+        # deadline pass, which raises the same overdue alert at the same time
+        got = sorted((a["time"], a["type"]) for a in self.alerts())
+        self.assertEqual(got, [
+            ("2024-03-01T00:03:00.000Z", "zone_exit"),
+            ("2024-03-01T00:44:00.000Z", "signal_loss"),
+            ("2024-03-01T01:00:00.000Z", "impossible_jump"),
+            ("2024-03-01T01:10:00.000Z", "overdue"),
+            ("2024-03-01T01:21:00.000Z", "unscheduled_stop"),
+        ])
+
+
+if __name__ == "__main__":
+    unittest.main()
