@@ -52,7 +52,7 @@ export async function api(path, { method = 'GET', body, signal, token } = {}) {
     });
   } catch (e) {
     if (e && e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', 'The server could not be reached. Is `customs serve` running?');
+    throw new ApiError(0, 'network', 'The server could not be reached. Is “customs serve” running?');
   }
   const text = await res.text();
   let data = null;

@@ -63,7 +63,7 @@ function showSignIn(message) {
   h('p', null, 'Officers sign in with their API key. The key stays in this browser tab only (session storage) and is sent to the server in the Authorization header.'),
   h('label', { for: 'token' }, 'API key'),
   input,
-  h('p', { id: 'token-help', class: 'hint' }, 'A key starts with cst_. `make run` prints demo keys and saves them in var/demo-keys.txt.'),
+  h('p', { id: 'token-help', class: 'hint' }, 'A key starts with cst_. “make run” prints demo keys and saves them in var/demo-keys.txt.'),
   button, status);
   fill(main, form);
   input.focus();

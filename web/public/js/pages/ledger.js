@@ -16,6 +16,10 @@ export async function render(main, { query }, { signal, navigate }) {
     main.append(err.status === 404 ? empty('This server has no ledger module (its API answered 404).') : errorBox(err, 'The ledger could not be loaded'));
     return;
   }
+  if (!summary.tree_size) {
+    main.append(empty('The ledger has no entries yet: it starts with “customs ledger init” (or “customs ledger demo”). Entries, findings and checkpoints will appear here.'));
+    return;
+  }
   let trustP = null;
   const trust = () => (trustP ??= api('/v1/ledger/trust', { signal }));
 
@@ -41,7 +45,7 @@ export async function render(main, { query }, { signal, navigate }) {
 function checkpointSection(el, summary, trust, signal) {
   const cp = summary.checkpoint;
   if (!cp) {
-    fill(el, empty('No checkpoint has been cosigned yet (`customs ledger checkpoint --db … --key …`).'),
+    fill(el, empty('No checkpoint has been cosigned yet (“customs ledger checkpoint --db … --key …”).'),
       dl([['Tree size', num(summary.tree_size)], ['Root hash', h('code', { class: 'hash' }, summary.root_hash)]]));
     return;
   }

@@ -84,7 +84,8 @@ export async function render(main, params, { signal, me }) {
   const zb = zonesG.getBounds();
   if (zb.isValid()) map.fitBounds(zb.pad(0.1));
   await bordersDone;
-  fill(status, `${num(zones.length)} zones, ${num(cons.length)} consignments with corridors.`, problems);
+  fill(status, zones.length || cons.length ? `${num(zones.length)} zones, ${num(cons.length)} consignments with corridors.`
+    : 'No zones or consignments are registered yet (POST /v1/zones, /v1/consignments): only the borders are drawn.', problems);
 
   // Positions: a snapshot, then live updates.
   const place = (p) => {

@@ -28,7 +28,7 @@ export async function render(main, params, { signal }) {
   }
   const active = (models.items || []).find((m) => m.active);
   if (!active) {
-    main.append(empty('No model is active: declarations are assessed by rules, and there is nothing to measure. Train one with `customs risk train --db …`.'));
+    main.append(empty('No model is active: declarations are assessed by rules, and there is nothing to measure. Train one with “customs risk train --db …”.'));
     if ((models.items || []).length) main.append(registry(models.items));
     return;
   }

@@ -78,7 +78,7 @@ async function ledgerCard(el, signal) {
     throw err;
   }
   if (!l.tree_size) {
-    fill(el, empty('The ledger has no entries yet: it starts with `customs ledger init` (or `customs ledger demo`).'));
+    fill(el, empty('The ledger has no entries yet: it starts with “customs ledger init” (or “customs ledger demo”).'));
     return;
   }
   const cp = l.checkpoint;
@@ -99,7 +99,7 @@ async function modelCard(el, signal) {
   const models = await api('/v1/risk/models', { signal });
   const active = (models.items || []).find((m) => m.active);
   if (!active) {
-    fill(el, empty('No model is active: lanes are set by rules. Train one with `customs risk train`.'));
+    fill(el, empty('No model is active: lanes are set by rules. Train one with “customs risk train”.'));
     return;
   }
   const m = await api('/v1/risk/models/' + encodeURIComponent(active.id), { signal });
