@@ -96,6 +96,8 @@ test('the risk queue lists declarations by risk, filters by lane and pages on th
   await settled(page, () => page.getByRole('button', { name: 'Apply' }).click());
   assert.ok(page.url().includes('lane=red') && page.url().includes('org=KCS-2021'), 'the filters in the URL');
   await page.locator('table.queue tbody tr').first().waitFor();
+  assert.equal(await page.getByLabel('Lane').inputValue(), 'red', 'the form shows the filters of the URL');
+  assert.equal(await page.getByLabel('Organisation').inputValue(), 'KCS-2021');
   const lanes = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.lane));
   assert.ok(lanes.length > 0 && lanes.every((l) => l === 'red'), `only red: ${lanes}`);
   const api = await srv.api('GET', '/v1/risk/queue?lane=red&org=KCS-2021&limit=25', srv.keys.officer);
