@@ -26,6 +26,7 @@ struct store_conn {
     size_t used;
     struct store *owner;          /* readers only */
     struct store_conn *next_reader, *prev_reader;
+    struct store_conn *next_idle; /* in the store's idle pool */
 };
 
 struct store {
@@ -42,7 +43,9 @@ struct store {
     bool thread_started;
 
     pthread_mutex_t readers_mu;
-    store_conn *readers;
+    store_conn *readers; /* every reader, in use or idle: closed by store_free */
+    store_conn *idle;    /* readers of ended threads, kept for the next thread */
+    size_t nidle;
 
     pthread_mutex_t stats_mu;
     store_stats stats;
@@ -198,14 +201,26 @@ static void reader__unlink(store *s, store_conn *c)
         c->next_reader->prev_reader = c->prev_reader;
 }
 
+#define STORE_IDLE_READERS 64
+
+/* A thread ended: its reader (prepared statements and all) waits in a small
+ * pool for the next connection thread; beyond the pool it is closed. */
 static void reader__thread_end(void *p)
 {
     store_conn *c = p;
     store *s = c->owner;
     pthread_mutex_lock(&s->readers_mu);
-    reader__unlink(s, c);
+    bool keep = s->nidle < STORE_IDLE_READERS;
+    if (keep) {
+        c->next_idle = s->idle;
+        s->idle = c;
+        s->nidle++;
+    } else {
+        reader__unlink(s, c);
+    }
     pthread_mutex_unlock(&s->readers_mu);
-    conn__free(c);
+    if (!keep)
+        conn__free(c);
 }
 
 store_conn *store_reader(store *s)
@@ -213,6 +228,20 @@ store_conn *store_reader(store *s)
     store_conn *c = pthread_getspecific(s->reader_key);
     if (c)
         return c;
+    pthread_mutex_lock(&s->readers_mu);
+    c = s->idle;
+    if (c) {
+        s->idle = c->next_idle;
+        s->nidle--;
+    }
+    pthread_mutex_unlock(&s->readers_mu);
+    if (c) {
+        if (pthread_setspecific(s->reader_key, c) != 0) {
+            reader__thread_end(c);
+            return NULL;
+        }
+        return c;
+    }
     char err[256];
     if (conn__open(s->path, false, &c, err, sizeof err) != CX_OK) {
         cx_log(CX_LOG_ERROR, "%s", err);
@@ -238,6 +267,7 @@ size_t store_reader_count(store *s)
     pthread_mutex_lock(&s->readers_mu);
     for (store_conn *c = s->readers; c; c = c->next_reader)
         n++;
+    n -= s->nidle;
     pthread_mutex_unlock(&s->readers_mu);
     return n;
 }

@@ -45,7 +45,8 @@ cx_err store_migrate(store *s, const char *module, const store_migration *steps,
  * owned by the store, closed when the thread ends or by store_free). */
 store_conn *store_reader(store *s);
 sqlite3 *store_conn_db(store_conn *c);
-/* Read connections open now (one per live thread that read). */
+/* Read connections in use now (one per live thread that read); readers of
+ * ended threads wait in a bounded idle pool and are not counted. */
 size_t store_reader_count(store *s);
 
 /* A prepared statement cached on the connection, keyed by the address of sql
