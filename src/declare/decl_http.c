@@ -128,7 +128,7 @@ static void h_list(http_req *r, void *ctx)
         return;
     }
     cx_buf out;
-    cx_buf_init(&out, (size_t)64 << 20);
+    cx_buf_init(&out, (size_t)64 << 20); /* pages stop at 8 MiB plus one item */
     cx_err e = decl__list(d, who, after, (int)limit, &out);
     if (e != CX_OK) {
         cx_buf_free(&out);

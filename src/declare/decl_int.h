@@ -5,6 +5,7 @@
 #include "declare.h"
 
 #define DECL_MAX_HOOKS 8
+#define DECL_PAGE_BYTES ((size_t)8 << 20) /* a list page stops growing here */
 
 struct decl_service {
     store *store;

@@ -84,6 +84,36 @@ static const char *decl__str(const json_t *doc, const char *key)
     return s ? s : "";
 }
 
+/* Lane raises made on this (the writer) thread; lets an insert notice that a
+ * hook raised the lane of the declaration it is inserting. */
+static _Thread_local unsigned decl_raises;
+
+/* Rebuilds the API form after a hook changed the stored risk member, so the
+ * 201 shows what the database holds. */
+static cx_err decl__refresh_risk(store_conn *w, decl_write *dw)
+{
+    sqlite3_stmt *st = store_stmt(w, "SELECT risk FROM declarations WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, dw->seq);
+    cx_err e = CX_OK;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        const char *risk = (const char *)sqlite3_column_text(st, 0);
+        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0) {
+            cx_buf api;
+            cx_buf_init(&api, SIZE_MAX / 2);
+            e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len, risk, &api);
+            if (e == CX_OK) {
+                free(dw->text);
+                dw->text = cx_buf_steal(&api, &dw->len);
+            }
+            cx_buf_free(&api);
+        }
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
 cx_err decl__insert(store_conn *w, void *arg)
 {
     decl_write *dw = arg;
@@ -126,6 +156,7 @@ cx_err decl__insert(store_conn *w, void *arg)
         if (rc != SQLITE_DONE)
             return CX_EDB;
     }
+    unsigned raises = decl_raises;
     for (size_t k = 0; k < dw->d->nhooks; k++) {
         if (!dw->d->hooks[k].indexed)
             continue;
@@ -138,7 +169,7 @@ cx_err decl__insert(store_conn *w, void *arg)
         if (e != CX_OK)
             return e;
     }
-    return CX_OK;
+    return raises != decl_raises ? decl__refresh_risk(w, dw) : CX_OK;
 }
 
 void decl__write_free(decl_write *dw)
@@ -153,9 +184,39 @@ void decl__write_free(decl_write *dw)
     free(dw);
 }
 
-/* The stored text is the submitted JSON as the client wrote it (so every
- * string and number is echoed exactly, and nothing is re-serialised on the
- * hot path), followed by the server's members. Without a raw text (CSV
+/* Appends valid JSON text without the whitespace between its tokens; string
+ * and number lexemes are copied exactly. Only for text jansson accepted. */
+static cx_err decl__minify(cx_buf *out, const char *in, size_t n)
+{
+    cx_err e = cx_buf_reserve(out, n);
+    if (e != CX_OK)
+        return e;
+    char *o = out->data + out->len;
+    bool str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+        if (str) {
+            *o++ = c;
+            if (c == '\\' && i + 1 < n)
+                *o++ = in[++i];
+            else if (c == '"')
+                str = false;
+        } else if (c == '"') {
+            str = true;
+            *o++ = c;
+        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            *o++ = c;
+        }
+    }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = '\0';
+    return CX_OK;
+}
+
+/* The stored text is the submitted JSON as the client wrote it, less the
+ * whitespace between tokens (so every string and number is echoed exactly,
+ * and nothing is re-serialised on the hot path), followed by the server's
+ * members. Without a raw text (CSV
  * import) the parsed document is serialised instead. */
 static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char *raw,
                                 size_t rawlen, cx_buf *out)
@@ -167,7 +228,8 @@ static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char 
             rawlen--;
         if (rawlen < 2 || raw[rawlen - 1] != '}')
             return CX_EINVAL;
-        e = cx_buf_append(out, raw, rawlen - 1);
+        /* padding cannot inflate what is stored and listed */
+        e = decl__minify(out, raw, rawlen - 1);
     } else {
         size_t n;
         json_t *sub = json_object();
@@ -411,6 +473,7 @@ typedef struct {
 
 static cx_err decl__raise(store_conn *w, void *arg)
 {
+    decl_raises++;
     raise_job *j = arg;
     sqlite3_stmt *st = store_stmt(w, "SELECT seq, risk FROM declarations WHERE id=?1");
     if (!st)
@@ -496,9 +559,12 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int l
     cx_err e = cx_buf_puts(out, "{\"items\":[");
     int n = 0, rc;
     int64_t last = 0;
+    bool more = false;
     while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == limit) {
-            n++; /* one more exists: there is a next page */
+        /* a page ends at limit items or once it holds DECL_PAGE_BYTES: a
+         * client follows next_cursor either way */
+        if (n == limit || (n > 0 && out->len >= DECL_PAGE_BYTES)) {
+            more = true;
             break;
         }
         if (n)
@@ -514,7 +580,7 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int l
         e = CX_EDB;
     sqlite3_reset(st);
     if (e == CX_OK) {
-        if (n > limit)
+        if (more)
             e = cx_buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
         else
             e = cx_buf_puts(out, "],\"next_cursor\":null}");

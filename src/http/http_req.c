@@ -373,6 +373,23 @@ enum MHD_Result http__access(void *cls, struct MHD_Connection *conn, const char 
     return ok;
 }
 
+/* The path is logged decoded; a %0A in it must not start a forged line. */
+static void req__log_safe(char *out, size_t cap, const char *in)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 4 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == ' ' || *p == '%') {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    out[n] = '\0';
+}
+
 void http__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                      enum MHD_RequestTerminationCode toe)
 {
@@ -384,10 +401,14 @@ void http__completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int64_t us = cx_mono_us() - r->start_us;
     bool answered = r->status != 0 && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     http__observe(s, r->route, r->status, us);
-    if (!s->quiet)
-        cx_log(CX_LOG_INFO, "http %s %s %u %lldus %s%s", r->method, r->path,
-               answered ? r->status : 0, (long long)us, r->log_org[0] ? r->log_org : "-",
+    if (!s->quiet) {
+        char method[32], path[512];
+        req__log_safe(method, sizeof method, r->method);
+        req__log_safe(path, sizeof path, r->path);
+        cx_log(CX_LOG_INFO, "http %s %s %u %lldus %s%s", method, path, answered ? r->status : 0,
+               (long long)us, r->log_org[0] ? r->log_org : "-",
                answered ? "" : " (connection closed early)");
+    }
     if (r->resp)
         MHD_destroy_response(r->resp);
     if (r->cleanup)

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define STORE_MAX_BATCH 4096
 #define STORE_BUSY_MS 30000
@@ -21,12 +24,15 @@ struct store_conn {
     stmt_slot *slots;
     size_t nslots; /* power of two */
     size_t used;
-    struct store_conn *next_reader;
+    struct store *owner;          /* readers only */
+    struct store_conn *next_reader, *prev_reader;
+    struct store_conn *next_idle; /* in the store's idle pool */
 };
 
 struct store {
     char *path;
-    uint64_t uid; /* tells this store's thread-local reader apart from a freed one's */
+    pthread_key_t reader_key; /* this thread's read connection; closed when the thread ends */
+    bool reader_key_made;
     store_conn *writer;
 
     pthread_mutex_t mu;
@@ -37,13 +43,14 @@ struct store {
     bool thread_started;
 
     pthread_mutex_t readers_mu;
-    store_conn *readers;
+    store_conn *readers; /* every reader, in use or idle: closed by store_free */
+    store_conn *idle;    /* readers of ended threads, kept for the next thread */
+    size_t nidle;
 
     pthread_mutex_t stats_mu;
     store_stats stats;
 };
 
-static _Atomic uint64_t next_uid = 1;
 
 /* ---- connections ---------------------------------------------------------- */
 
@@ -181,40 +188,88 @@ cx_err store_exec(store_conn *c, const char *sql)
     return CX_OK;
 }
 
-/* One read connection per (thread, store). A thread rarely sees more than a
- * couple of stores (tests open several), so a tiny array is enough. */
-#define TLS_SLOTS 4
-static _Thread_local struct {
-    uint64_t uid;
-    store_conn *conn;
-} tls_readers[TLS_SLOTS];
+/* One read connection per (thread, store), found through a thread-specific
+ * key. Connection threads come and go (one per HTTP connection), so the key's
+ * destructor closes a thread's connection when the thread ends. */
+static void reader__unlink(store *s, store_conn *c)
+{
+    if (c->prev_reader)
+        c->prev_reader->next_reader = c->next_reader;
+    else
+        s->readers = c->next_reader;
+    if (c->next_reader)
+        c->next_reader->prev_reader = c->prev_reader;
+}
+
+#define STORE_IDLE_READERS 64
+
+/* A thread ended: its reader (prepared statements and all) waits in a small
+ * pool for the next connection thread; beyond the pool it is closed. */
+static void reader__thread_end(void *p)
+{
+    store_conn *c = p;
+    store *s = c->owner;
+    pthread_mutex_lock(&s->readers_mu);
+    bool keep = s->nidle < STORE_IDLE_READERS;
+    if (keep) {
+        c->next_idle = s->idle;
+        s->idle = c;
+        s->nidle++;
+    } else {
+        reader__unlink(s, c);
+    }
+    pthread_mutex_unlock(&s->readers_mu);
+    if (!keep)
+        conn__free(c);
+}
 
 store_conn *store_reader(store *s)
 {
-    int free_slot = -1;
-    for (int i = 0; i < TLS_SLOTS; i++) {
-        if (tls_readers[i].uid == s->uid)
-            return tls_readers[i].conn;
-        if (free_slot < 0 && tls_readers[i].uid == 0)
-            free_slot = i;
+    store_conn *c = pthread_getspecific(s->reader_key);
+    if (c)
+        return c;
+    pthread_mutex_lock(&s->readers_mu);
+    c = s->idle;
+    if (c) {
+        s->idle = c->next_idle;
+        s->nidle--;
+    }
+    pthread_mutex_unlock(&s->readers_mu);
+    if (c) {
+        if (pthread_setspecific(s->reader_key, c) != 0) {
+            reader__thread_end(c);
+            return NULL;
+        }
+        return c;
     }
     char err[256];
-    store_conn *c = NULL;
     if (conn__open(s->path, false, &c, err, sizeof err) != CX_OK) {
         cx_log(CX_LOG_ERROR, "%s", err);
         return NULL;
     }
+    c->owner = s;
     pthread_mutex_lock(&s->readers_mu);
     c->next_reader = s->readers;
+    if (s->readers)
+        s->readers->prev_reader = c;
     s->readers = c;
     pthread_mutex_unlock(&s->readers_mu);
-    /* Slots of stores that no longer exist are reused round-robin; their
-     * connections were closed by store_free. */
-    if (free_slot < 0)
-        free_slot = (int)(s->uid % TLS_SLOTS);
-    tls_readers[free_slot].uid = s->uid;
-    tls_readers[free_slot].conn = c;
+    if (pthread_setspecific(s->reader_key, c) != 0) {
+        reader__thread_end(c);
+        return NULL;
+    }
     return c;
+}
+
+size_t store_reader_count(store *s)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&s->readers_mu);
+    for (store_conn *c = s->readers; c; c = c->next_reader)
+        n++;
+    n -= s->nidle;
+    pthread_mutex_unlock(&s->readers_mu);
+    return n;
 }
 
 /* ---- the writer ----------------------------------------------------------- */
@@ -250,13 +305,24 @@ static void writer__run_batch(store *s, store_job *batch, size_t n)
             continue;
         }
         cx_err r = j->fn(w, j->arg);
-        if (r != CX_OK)
-            store_exec(w, "ROLLBACK TO job");
-        store_exec(w, "RELEASE job");
+        if (r != CX_OK && store_exec(w, "ROLLBACK TO job") != CX_OK)
+            r = CX_EDB;
+        if (store_exec(w, "RELEASE job") != CX_OK && r == CX_OK)
+            r = CX_EDB;
         results[i] = r;
+        /* An I/O or memory error can make SQLite roll the whole transaction
+         * back; the jobs before this one are gone, and a later SAVEPOINT
+         * would open a transaction of its own and commit alone. Stop. */
+        if (sqlite3_get_autocommit(w->db)) {
+            txe = CX_EIO;
+            for (size_t k = 0; k <= i; k++)
+                results[k] = CX_EIO;
+        }
     }
     bool ok = true;
-    if (!txe && store_exec(w, "COMMIT") != CX_OK) {
+    if (txe == CX_EIO && sqlite3_get_autocommit(w->db)) {
+        ok = false; /* rolled back under us: nothing of this batch is stored */
+    } else if (!txe && store_exec(w, "COMMIT") != CX_OK) {
         ok = false;
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         for (size_t k = 0; k < n; k++)
@@ -392,11 +458,27 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
         free(s);
         return CX_ENOMEM;
     }
-    s->uid = atomic_fetch_add(&next_uid, 1);
+    if (pthread_key_create(&s->reader_key, reader__thread_end) != 0) {
+        free(s->path);
+        free(s);
+        snprintf(err, errlen, "cannot create a thread key for database readers");
+        return CX_EUNAVAIL;
+    }
+    s->reader_key_made = true;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->readers_mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
+    /* Declarations, inspection notes and ledger salts live here: a new
+     * database (and the WAL and SHM files SQLite derives from its mode) is
+     * private to the service's user. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
+        cx_log(CX_LOG_WARN, "database %s is readable by other users (mode %03o); "
+                            "chmod 600 it", path, (unsigned)(st.st_mode & 0777));
     cx_err e = conn__open(path, true, &s->writer, err, errlen);
     if (e == CX_OK &&
         store_exec(s->writer, "CREATE TABLE IF NOT EXISTS schema_migrations("
@@ -429,6 +511,10 @@ void store_free(store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
+    /* Threads still alive keep a dangling value under a deleted key: never
+     * read again, as no thread may use the store after this. */
+    if (s->reader_key_made)
+        pthread_key_delete(s->reader_key);
     for (store_conn *c = s->readers, *next; c; c = next) {
         next = c->next_reader;
         conn__free(c);

@@ -42,9 +42,12 @@ cx_err store_migrate(store *s, const char *module, const store_migration *steps,
 
 /* ---- connections ----------------------------------------------------------
  * store_reader returns this thread's read connection (opened on first use,
- * owned by the store, closed by store_free). */
+ * owned by the store, closed when the thread ends or by store_free). */
 store_conn *store_reader(store *s);
 sqlite3 *store_conn_db(store_conn *c);
+/* Read connections in use now (one per live thread that read); readers of
+ * ended threads wait in a bounded idle pool and are not counted. */
+size_t store_reader_count(store *s);
 
 /* A prepared statement cached on the connection, keyed by the address of sql
  * (pass string literals). It comes back reset with bindings cleared; it is

@@ -77,7 +77,7 @@ class ApiTest(TempDirTestCase):
         self.assertEqual(set(body) - set(d), {"id", "status", "org", "received_at", "risk"})
         self.assertIn(body["risk"]["lane"], ("green", "yellow", "red"))
         # numbers come back as written, not as 0.10000000000000001
-        self.assertIn('"value": 0.1,', r.body)
+        self.assertIn('"value":0.1,', r.body)
         # GET returns the same object
         g = self.srv.get("/v1/declarations/" + body["id"], token=self.acme)
         self.assertEqual(g.status, 200)
@@ -92,13 +92,50 @@ class ApiTest(TempDirTestCase):
             '"Glazed ceramic tiles, lot 0"', '"Glazed \\u0063eramic tiles \\/ lot 0"')
         r = self.srv.post("/v1/declarations", d + "\n\n", token=self.acme)
         self.assertEqual(r.status, 201, r)
-        for written in ('"value": 18250.750', '"tax_rate": 8E0',
+        # whitespace between tokens is dropped; lexemes stay as written
+        for written in ('"value":18250.750', '"tax_rate":8E0',
                         '"Glazed \\u0063eramic tiles \\/ lot 0"'):
             self.assertIn(written, r.body)
+        self.assertNotIn("\n", r.body)
         self.assertEqual(r.json["items"][0]["description"], "Glazed ceramic tiles / lot 0")
         g = self.srv.get("/v1/declarations/" + r.json["id"], token=self.acme)
         # the stored text is the same; only risk may have been raised since
         self.assertEqual(g.body.split(',"risk":')[0], r.body.split(',"risk":')[0])
+
+    def test_padding_does_not_break_listing(self):
+        # a megabyte of spaces per declaration is accepted but not stored,
+        # and pages stay within their byte budget
+        pad = " " * 1000000
+        for i in range(12):
+            body = json.dumps(declaration(f"PAD-{i}")).replace(",", "," + pad, 1)
+            self.assertEqual(self.srv.post("/v1/declarations", body, token=self.acme).status, 201)
+        r = self.srv.get("/v1/declarations?limit=1000", token=self.officer)
+        self.assertEqual(r.status, 200)
+        self.assertLess(len(r.body), 200000)
+        self.assertEqual(len(r.json["items"]), 12)
+
+    def test_pages_stop_at_their_byte_budget(self):
+        # 40 of the largest declarations (999 items) make ~16 MB: a page of
+        # up to 1000 ends early at its 8 MiB budget and the cursor goes on
+        c = self.srv.connection()
+        for i in range(40):
+            d = declaration(f"BIG-{i}", items=999)
+            self.assertEqual(self.srv.post("/v1/declarations", d, token=self.acme, conn=c).status,
+                             201)
+        seen, cursor, pages = 0, None, 0
+        while True:
+            q = "/v1/declarations?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+            r = self.srv.get(q, token=self.officer, conn=c)
+            self.assertEqual(r.status, 200)
+            self.assertLess(len(r.body), 9 << 20)
+            seen += len(r.json["items"])
+            pages += 1
+            cursor = r.json["next_cursor"]
+            if not cursor:
+                break
+        c.close()
+        self.assertEqual(seen, 40)
+        self.assertGreaterEqual(pages, 2)
 
     def test_officer_and_admin_may_declare(self):
         for i, tok in enumerate((self.officer, self.admin)):
@@ -300,6 +337,22 @@ class ApiTest(TempDirTestCase):
         self.assertRegex(t, r"customs_store_commit_batch_size_count \d+")
         self.assertIn("# TYPE customs_store_commit_batch_size histogram", t)
 
+    def test_connections_do_not_leak_resources(self):
+        # every connection gets a thread of its own; what the thread opened
+        # (its database reader) must close with it
+        def fds():
+            return len(os.listdir(f"/proc/{self.srv.proc.pid}/fd"))
+        for _ in range(5):
+            self.srv.get("/v1/declarations?limit=1", token=self.acme)
+        time.sleep(0.2)
+        before = fds()
+        for _ in range(300):
+            self.assertEqual(self.srv.get("/v1/declarations?limit=1", token=self.acme).status, 200)
+        deadline = time.time() + 10
+        while fds() > before + 10 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertLessEqual(fds(), before + 10)
+
     def test_concurrent_submissions(self):
         ids, errors = [], []
         lock = threading.Lock()
@@ -405,6 +458,14 @@ class ServerLifecycleTest(TempDirTestCase):
         srv.stop()
         line = [x for x in srv.output().splitlines() if "POST /v1/declarations" in x][0]
         self.assertRegex(line, r"POST /v1/declarations 201 \d+us ACME$")
+
+    def test_access_log_cannot_be_forged(self):
+        srv = self.serve()
+        srv.get("/x%0A2026-01-01T00:00:00.000Z%20info%20http%20POST%20/v1/declarations%20201%201us%20ACME")
+        srv.stop()
+        lines = srv.output().splitlines()
+        self.assertFalse([x for x in lines if x.startswith("2026-01-01")], lines)
+        self.assertTrue([x for x in lines if "/x%0A2026-01-01" in x], lines)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -196,6 +197,98 @@ static void test_free_flushes_queue(void **state)
     unlink(p);
 }
 
+static void *reader_thread(void *p)
+{
+    store *s = p;
+    return store_reader(s) ? p : NULL;
+}
+
+/* Connection threads come and go: their read connections must go with them. */
+static void test_readers_close_with_their_threads(void **state)
+{
+    fixture *f = *state;
+    assert_non_null(store_reader(f->s));
+    size_t base = store_reader_count(f->s);
+    for (int i = 0; i < 200; i++) {
+        pthread_t t;
+        void *ok;
+        assert_int_equal(pthread_create(&t, NULL, reader_thread, f->s), 0);
+        pthread_join(t, &ok);
+        assert_non_null(ok);
+    }
+    assert_int_equal(store_reader_count(f->s), base);
+}
+
+/* ---- a batch whose transaction SQLite rolls back midway -------------------- */
+
+typedef struct {
+    store_job job;
+    int kind; /* 0: hold the writer, 1: insert, 2: roll the transaction back */
+    const char *v;
+    cx_err result;
+    bool done;
+} fault_job;
+
+static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fault_cv = PTHREAD_COND_INITIALIZER;
+static bool fault_release;
+
+static cx_err fault_fn(store_conn *w, void *arg)
+{
+    fault_job *j = arg;
+    if (j->kind == 0) {
+        pthread_mutex_lock(&fault_mu);
+        while (!fault_release)
+            pthread_cond_wait(&fault_cv, &fault_mu);
+        pthread_mutex_unlock(&fault_mu);
+        return CX_OK;
+    }
+    if (j->kind == 2) {
+        /* what SQLite does by itself on some I/O and memory errors */
+        sqlite3_exec(store_conn_db(w), "ROLLBACK", NULL, NULL, NULL);
+        return CX_EIO;
+    }
+    return insert_v(w, (void *)j->v);
+}
+
+static void fault_done(void *arg, cx_err e)
+{
+    fault_job *j = arg;
+    pthread_mutex_lock(&fault_mu);
+    j->result = e;
+    j->done = true;
+    pthread_cond_broadcast(&fault_cv);
+    pthread_mutex_unlock(&fault_mu);
+}
+
+static void test_whole_transaction_rolled_back(void **state)
+{
+    fixture *f = *state;
+    fault_job jobs[5] = {{.kind = 0}, {.kind = 1, .v = "f1"}, {.kind = 2},
+                         {.kind = 1, .v = "f3"}, {.kind = 1, .v = "f4"}};
+    fault_release = false;
+    for (int i = 0; i < 5; i++) {
+        jobs[i].job = (store_job){.fn = fault_fn, .done = fault_done, .arg = &jobs[i]};
+        assert_int_equal(store_submit(f->s, &jobs[i].job), CX_OK);
+    }
+    /* jobs 1-4 queue up behind job 0 and so form one batch */
+    pthread_mutex_lock(&fault_mu);
+    fault_release = true;
+    pthread_cond_broadcast(&fault_cv);
+    for (int i = 0; i < 5; i++)
+        while (!jobs[i].done)
+            pthread_cond_wait(&fault_cv, &fault_mu);
+    pthread_mutex_unlock(&fault_mu);
+    /* nothing after the rollback may commit on its own, and nobody is told
+     * "stored" for rows that are not there */
+    assert_int_equal(count_rows(f->s), 0);
+    for (int i = 1; i < 5; i++)
+        assert_int_not_equal(jobs[i].result, CX_OK);
+    /* the writer carries on */
+    assert_int_equal(store_write(f->s, insert_v, "after"), CX_OK);
+    assert_int_equal(count_rows(f->s), 1);
+}
+
 static void test_migrations(void **state)
 {
     fixture *f = *state;
@@ -218,6 +311,18 @@ static void test_migrations(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 0);
     sqlite3_reset(st);
+}
+
+static void test_new_database_is_private(void **state)
+{
+    fixture *f = *state;
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char wal[96];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
 }
 
 static void test_open_errors(void **state)
@@ -247,8 +352,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readers_close_with_their_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_whole_transaction_rolled_back, setup, teardown),
         cmocka_unit_test(test_free_flushes_queue),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test_setup_teardown(test_new_database_is_private, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
