@@ -498,45 +498,36 @@ static void h_findings(http_req *r, void *ctx)
 
 /* ---- anchors, bills of lading, bundles -------------------------------------------------------- */
 
-static void h_anchor(http_req *r, void *ctx)
+/* The anchor of a declaration with what a browser needs to check it: *out is
+ * NULL (CX_OK) when the declaration is not anchored. */
+static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, json_t **out)
 {
-    ledger *lg = ctx;
-    if (!h__may_read(r))
-        return;
-    const char *id = http_param(r, "declaration_id");
-    store_conn *c = store_reader(lg->s);
+    *out = NULL;
     sqlite3_stmt *st =
         c ? store_stmt(c, "SELECT idx FROM ledger_anchors WHERE declaration_id=?1") : NULL;
-    if (!st) {
-        h__unavailable(r, CX_EDB);
-        return;
-    }
+    if (!st)
+        return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int64_t idx = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
-    if (idx < 0) {
-        http_reply_error(r, 404, "not_found", "this declaration is not anchored on the ledger",
-                         NULL);
-        return;
-    }
-    json_t *out = NULL, *cp = NULL, *proof = NULL;
-    cx_err e = ledger_entry_get(lg, idx, &out);
-    if (e != CX_OK) {
-        h__unavailable(r, e);
-        return;
-    }
-    json_object_set_new(out, "declaration_id", json_string(id));
+    if (idx < 0)
+        return CX_OK;
+    json_t *o = NULL, *cp = NULL, *proof = NULL;
+    cx_err e = ledger_entry_get(lg, idx, &o);
+    if (e != CX_OK)
+        return e;
+    json_object_set_new(o, "declaration_id", json_string(id));
     /* what an offline check needs: the cosigned head and the path to it */
     if (ledger_checkpoint_latest(lg, &cp) == CX_OK &&
         json_integer_value(json_object_get(cp, "tree_size")) > idx &&
         ledger_proof(lg, idx, json_integer_value(json_object_get(cp, "tree_size")), &proof) ==
             CX_OK) {
-        json_object_set_new(out, "checkpoint", cp);
-        json_object_set_new(out, "proof", proof);
+        json_object_set_new(o, "checkpoint", cp);
+        json_object_set_new(o, "proof", proof);
     } else {
         json_decref(cp);
-        json_object_set_new(out, "checkpoint", json_null());
-        json_object_set_new(out, "proof", json_null());
+        json_object_set_new(o, "checkpoint", json_null());
+        json_object_set_new(o, "proof", json_null());
     }
     json_t *findings = json_array();
     st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, "
@@ -548,8 +539,51 @@ static void h_anchor(http_req *r, void *ctx)
             json_array_append_new(findings, h__finding_row(st));
         sqlite3_reset(st);
     }
-    json_object_set_new(out, "findings", findings);
-    http_reply_json(r, 200, out);
+    json_object_set_new(o, "findings", findings);
+    *out = o;
+    return CX_OK;
+}
+
+static void h_anchor(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    json_t *out;
+    cx_err e = h__anchor(lg, store_reader(lg->s), http_param(r, "declaration_id"), &out);
+    if (e != CX_OK)
+        h__unavailable(r, e);
+    else if (!out)
+        http_reply_error(r, 404, "not_found", "this declaration is not anchored on the ledger",
+                         NULL);
+    else
+        http_reply_json(r, 200, out);
+}
+
+/* GET /v1/ledger/anchors?declaration_id=ID: the same as a list of 0 or 1, so
+ * that asking about a declaration that is not anchored is not an error (the
+ * console asks for every declaration it shows). */
+static void h_anchors(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    const char *id = http_query(r, "declaration_id");
+    if (!id || !*id || strlen(id) > 64) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/declaration_id",
+                          "is required: a declaration id");
+        return;
+    }
+    json_t *out;
+    cx_err e = h__anchor(lg, store_reader(lg->s), id, &out);
+    if (e != CX_OK) {
+        h__unavailable(r, e);
+        return;
+    }
+    json_t *items = json_array();
+    if (out)
+        json_array_append_new(items, out);
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
 static void h_bl(http_req *r, void *ctx)
@@ -687,6 +721,7 @@ cx_err ledger_routes(ledger *lg, http_server *srv)
         {"GET", "/v1/ledger/consistency", HTTP_AUTH, h_consistency},
         {"GET", "/v1/ledger/checkpoint", HTTP_AUTH, h_checkpoint},
         {"GET", "/v1/ledger/findings", HTTP_AUTH, h_findings},
+        {"GET", "/v1/ledger/anchors", HTTP_AUTH, h_anchors},
         {"GET", "/v1/ledger/anchors/{declaration_id}", HTTP_AUTH, h_anchor},
         {"GET", "/v1/ledger/bls/{number}", HTTP_AUTH, h_bl},
         {"GET", "/v1/ledger/members", HTTP_AUTH, h_members},

@@ -3,6 +3,7 @@
 #include "web.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +127,20 @@ static void h_file(http_req *r, void *ctx)
     web__send(r, ctx, http_param(r, "path"));
 }
 
+/* Who the bearer token is: the console shows it and offers only what the role may do. */
+static void h_whoami(http_req *r, void *ctx)
+{
+    (void)ctx;
+    const cx_principal *p = http_principal(r);
+    http_reply_json(r, 200, json_pack("{s:s,s:s,s:I}", "org", p->org, "role",
+                                      cx_role_name(p->role), "key_id", (json_int_t)p->key_id));
+}
+
 cx_err web_routes(http_server *srv, const char *dir)
 {
-    cx_err e = http_route(srv, "GET", "/", 0, h_index, (void *)dir);
+    cx_err e = http_route(srv, "GET", "/v1/whoami", HTTP_AUTH, h_whoami, NULL);
+    if (!e)
+        e = http_route(srv, "GET", "/", 0, h_index, (void *)dir);
     /* Registered last, so every API route wins over a file name. */
     if (!e)
         e = http_route(srv, "GET", "/{path*}", HTTP_FALLBACK, h_file, (void *)dir);

@@ -13,7 +13,8 @@
  * (compiled in), else /usr/share/customs/web. Static string. */
 const char *web_default_dir(void);
 
-/* GET / and GET /{path*} from dir (borrowed; must outlive the server).
+/* GET /v1/whoami (the bearer token's org, role and key id: docs/web.md), then
+ * GET / and GET /{path*} from dir (borrowed; must outlive the server).
  * Only regular files below dir are served; no listing, no "..". */
 cx_err web_routes(http_server *srv, const char *dir);
 

@@ -1,9 +1,23 @@
+// The console's declarations and risk pages in Chromium against a real
+// `customs serve`: sign-in, overview, the risk queue, a declaration's
+// reasons, the inspection form, escaping, the model page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, newPage, shot } from './harness.mjs';
+import { startServer, launch, newPage, shot, signIn, visit, settled, until, seedRisk, demoDeclarations, PHONE } from './harness.mjs';
 
+const XSS = '<img src=x onerror=alert(1)>';
 let srv, browser;
-before(async () => { srv = await startServer(); browser = await launch(); });
+const posted = [];
+
+before(async () => {
+  srv = await startServer({ seed: ({ db, dir }) => seedRisk(db, dir) });
+  for (const d of demoDeclarations(12)) {
+    const r = await srv.api('POST', '/v1/declarations', srv.keys.trader, d);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    posted.push(r.body);
+  }
+  browser = await launch();
+});
 after(async () => { await browser?.close(); await srv?.stop(); });
 
 test('the console is served with a CSP that forbids inline scripts', async () => {
@@ -11,9 +25,234 @@ test('the console is served with a CSP that forbids inline scripts', async () =>
   assert.equal(res.status, 200);
   const csp = res.headers.get('content-security-policy');
   assert.match(csp, /script-src 'self'/);
-  assert.doesNotMatch(csp, /unsafe-inline/);
+  assert.match(csp, /style-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  const html = await res.text();
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, 'no inline <script>');
+  assert.doesNotMatch(html, /\sstyle=|<style/i, 'no inline style');
+});
+
+test('GET /v1/whoami names the key\'s organisation and role', async () => {
+  const r = await srv.api('GET', '/v1/whoami', srv.keys.officer);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.org, 'KCS');
+  assert.equal(r.body.role, 'officer');
+  assert.ok(Number.isInteger(r.body.key_id));
+  assert.equal((await srv.api('GET', '/v1/whoami', 'cst_nonsense')).status, 401);
+});
+
+test('sign in: a wrong key is refused with a sentence, the right one opens the overview; the key stays out of the URL', async () => {
   const page = await newPage(browser);
   await page.goto(srv.base + '/');
-  await shot(page, 'console-home');
+  const input = page.getByLabel('API key');
+  await input.waitFor();
+  assert.equal(await input.getAttribute('type'), 'password');
+  // keyboard only: type the key and press Enter
+  await input.focus();
+  await page.keyboard.type('cst_' + 'x'.repeat(43));
+  await page.keyboard.press('Enter');
+  await page.getByRole('alert').filter({ hasText: 'This key was not accepted' }).waitFor();
+  await shot(page, 'sign-in-refused');
+  // the refused sign-in is the one expected failed request
+  assert.deepEqual(page.problems, ['console: Failed to load resource: the server responded with a status of 401 (Unauthorized)']);
+  page.problems.length = 0;
+
+  await input.fill(srv.keys.officer);
+  await page.keyboard.press('Enter');
+  const count = page.getByTestId('decl-today');
+  await count.waitFor();
+  const midnight = await page.evaluate(() => { const d = new Date(); d.setHours(0, 0, 0, 0); return d.toISOString(); });
+  const today = (await srv.api('GET', `/v1/risk/summary?since=${midnight}`, srv.keys.officer)).body.declarations;
+  assert.ok(today >= 4312, `${today} declarations received today`);
+  assert.equal(await count.textContent(), today.toLocaleString('en'));
+  await page.locator('.card', { hasText: 'Risk model' }).getByText('precision when inspecting 10').waitFor();
+  assert.equal(await page.locator('#who').textContent(), 'KCS officerSign out');
+  assert.ok(!page.url().includes(srv.keys.officer), 'the key is not in the URL');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('customs.token')), srv.keys.officer);
+  await shot(page, 'overview');
+  // a reload keeps the session; signing out forgets the key
+  await page.reload();
+  await page.getByTestId('decl-today').waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('customs.token')), null);
   assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('the risk queue lists declarations by risk, filters by lane and pages on the cursor', async () => {
+  const page = await newPage(browser);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, '#/queue', 'table.queue tbody tr');
+  const rows = page.locator('table.queue tbody tr');
+  assert.equal(await rows.count(), 25);
+  const scores = (await rows.evaluateAll((trs) => trs.map((t) => t.dataset.score))).map(Number);
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a), 'highest risk first');
+  assert.ok(scores[0] > 0.5);
+  await shot(page, 'queue');
+
+  await page.getByLabel('Lane').selectOption('red');
+  await page.getByLabel('Organisation').fill('KCS-2021');
+  await settled(page, () => page.getByRole('button', { name: 'Apply' }).click());
+  assert.ok(page.url().includes('lane=red') && page.url().includes('org=KCS-2021'), 'the filters in the URL');
+  await page.locator('table.queue tbody tr').first().waitFor();
+  assert.equal(await page.getByLabel('Lane').inputValue(), 'red', 'the form shows the filters of the URL');
+  assert.equal(await page.getByLabel('Organisation').inputValue(), 'KCS-2021');
+  const lanes = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.lane));
+  assert.ok(lanes.length > 0 && lanes.every((l) => l === 'red'), `only red: ${lanes}`);
+  const api = await srv.api('GET', '/v1/risk/queue?lane=red&org=KCS-2021&limit=25', srv.keys.officer);
+  assert.deepEqual(await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id)),
+    api.body.items.map((i) => i.id));
+
+  // next page on the cursor, and back
+  await visit(page, srv.base, '#/queue?org=KCS-2021', 'table.queue tbody tr');
+  const first = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id));
+  await page.getByRole('button', { name: 'Next ›' }).click();
+  await page.getByText('Page 2').waitFor();
+  await page.locator('table.queue tbody tr td:first-child', { hasText: /^26$/ }).waitFor();
+  const second = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id));
+  assert.equal(second.length, 25);
+  assert.ok(second.every((id) => !first.includes(id)), 'page 2 holds other declarations');
+  const p2 = await srv.api('GET', `/v1/risk/queue?org=KCS-2021&limit=25&cursor=${encodeURIComponent(
+    (await srv.api('GET', '/v1/risk/queue?org=KCS-2021&limit=25', srv.keys.officer)).body.next_cursor)}`, srv.keys.officer);
+  assert.deepEqual(second, p2.body.items.map((i) => i.id));
+  await page.getByRole('button', { name: '‹ Previous' }).click();
+  await page.getByText('Page 1').waitFor();
+  await page.locator('table.queue tbody tr td:first-child', { hasText: /^1$/ }).waitFor();
+
+  // a filter nothing matches says so
+  await visit(page, srv.base, '#/queue?office=NOWHERE', '.results .empty');
+  assert.equal(await page.locator('.results .empty').textContent(), 'No declaration matches these filters.');
+  assert.deepEqual(page.problems, []);
+
+  const phone = await newPage(browser, PHONE);
+  await signIn(phone, srv.base, srv.keys.officer);
+  await visit(phone, srv.base, '#/queue', 'table.queue tbody tr');
+  await shot(phone, 'queue-phone');
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no sideways scrolling on a phone (${overflow}px too wide)`);
+  assert.deepEqual(phone.problems, []);
+  await phone.context().close();
+  await page.context().close();
+});
+
+test('a declaration shows its risk reasons as sentences with bars', async () => {
+  const q = await srv.api('GET', '/v1/risk/queue?org=KCS-2021&limit=1', srv.keys.officer);
+  const top = q.body.items[0];
+  const page = await newPage(browser);
+  await signIn(page, srv.base, srv.keys.officer);
+  await page.locator('#nav').getByRole('link', { name: 'Risk queue' }).click();
+  await page.locator(`table.queue tr[data-id="${top.id}"] a`).click();
+  await page.locator('li.reason').first().waitFor();
+  assert.equal(await page.locator('h1').textContent(), `Declaration ${top.reference}`);
+  const reasons = await page.locator('li.reason').evaluateAll((lis) => lis.map((li) => ({
+    title: li.querySelector('.reason-title').textContent,
+    text: li.querySelector('.reason-text').textContent,
+    width: parseFloat(li.querySelector('.bar-fill').style.width),
+  })));
+  assert.equal(reasons.length, top.risk.reasons.length);
+  top.risk.reasons.forEach((r, i) => {
+    const want = r.detail.charAt(0).toUpperCase() + r.detail.slice(1);
+    assert.ok(reasons[i].text.startsWith(want), `reason ${i}: ${reasons[i].text}`);
+    assert.match(reasons[i].text, /[.)]$/);
+    assert.ok(reasons[i].width > 0 && reasons[i].width <= 100);
+  });
+  assert.equal(reasons[0].width, 100, 'the strongest reason fills its bar');
+  assert.ok(await page.getByText(/estimated probability of fraud/).isVisible());
+  await shot(page, 'declaration-reasons');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('an inspection submitted from the form changes the declaration', async () => {
+  const d = posted[3];
+  const page = await newPage(browser);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, `#/declarations/${d.id}`, 'form.inspection-form');
+  assert.equal(await page.locator('.card', { hasText: 'Inspection' }).getByText('Not inspected yet.').count(), 1);
+  await page.getByLabel('Fraud found').check();
+  await page.getByLabel('Critical fraud').check();
+  await page.getByLabel('Revenue recovered').fill('1250');
+  await page.getByLabel('Notes').fill('Invoice shows three times the declared value.');
+  await page.getByRole('button', { name: 'Record inspection' }).click();
+  await page.getByText('Inspection recorded: fraud.').waitFor();
+  await page.locator('.inspection-latest', { hasText: 'fraud' }).waitFor();
+  assert.match(await page.locator('.decl-meta').textContent(), /inspected: fraud/);
+  const r = await srv.api('GET', `/v1/declarations/${d.id}`, srv.keys.officer);
+  assert.equal(r.body.inspection.result, 'fraud');
+  assert.equal(r.body.inspection.critical, true);
+  assert.equal(r.body.inspection.revenue_recovered, 1250);
+  assert.equal(r.body.inspection.notes, 'Invoice shows three times the declared value.');
+  assert.equal(r.body.inspection.inspected_by.role, 'officer');
+  await shot(page, 'declaration-inspected');
+
+  // a trader's key sees the outcome but gets no form
+  const trader = await newPage(browser);
+  await signIn(trader, srv.base, srv.keys.trader);
+  await visit(trader, srv.base, `#/declarations/${d.id}`, '.inspection-latest');
+  assert.equal(await trader.locator('form.inspection-form').count(), 0);
+  await trader.getByText('Only officers and administrators record inspections.').waitFor();
+  assert.deepEqual(trader.problems, []);
+  await trader.context().close();
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('a description written as HTML is shown as text', async () => {
+  const d = { ...demoDeclarations(1)[0], reference: 'XSS-1' };
+  d.items = [{ ...d.items[0], description: XSS }];
+  const r = await srv.api('POST', '/v1/declarations', srv.keys.trader, d);
+  assert.equal(r.status, 201);
+  const page = await newPage(browser);
+  let dialogs = 0;
+  page.on('dialog', (dlg) => { dialogs++; dlg.dismiss(); });
+  const requested = [];
+  page.on('request', (req) => requested.push(new URL(req.url()).pathname));
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, `#/declarations/${r.body.id}`, 'td.desc');
+  assert.equal(await page.locator('td.desc').textContent(), XSS);
+  assert.equal(await page.locator('main img').count(), 0, 'no <img> element was made from the data');
+  await shot(page, 'xss-as-text');
+  assert.equal(dialogs, 0);
+  assert.ok(!requested.includes('/x'), 'the browser never tried to load the image');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('the model page charts precision and recall and projects inspection capacity', async () => {
+  const page = await newPage(browser);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, '#/model', '.chart canvas');
+  const m = (await srv.api('GET', '/v1/risk/models/active', srv.keys.officer)).body;
+  const volume = page.getByLabel('Declarations in the period');
+  await volume.fill('1000');
+  const slider = page.getByLabel('Inspection capacity (share of declarations inspected)');
+  assert.equal(await slider.inputValue(), '10');
+  await slider.focus();
+  for (let i = 0; i < 10; i++) await page.keyboard.press('ArrowRight');
+  assert.equal(await slider.inputValue(), '20');
+  const at20 = m.metrics.curve.find((c) => c.share === 20);
+  await until(async () => (await page.getByTestId('whatif-inspected').textContent()) === '200', '200 inspections at 20 %');
+  assert.equal(await page.getByTestId('whatif-frauds').textContent(), String(Math.round(at20.precision * 200)));
+  assert.ok(await page.locator('ol.importance li').count() >= 5);
+  await shot(page, 'model');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('every page works on a phone without console errors', async () => {
+  const page = await newPage(browser, PHONE);
+  await signIn(page, srv.base, srv.keys.officer);
+  for (const [hash, ready, name] of [
+    ['#/overview', '[data-testid=decl-today]', 'overview-phone'],
+    [`#/declarations/${posted[0].id}`, 'li.reason', 'declaration-phone'],
+    ['#/model', '.chart canvas', 'model-phone'],
+  ]) {
+    await visit(page, srv.base, hash, ready);
+    await shot(page, name);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${hash}: no sideways scrolling (${overflow}px too wide)`);
+  }
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
 });

@@ -2,7 +2,7 @@
 // Chromium through playwright-core. Node's standard library plus
 // playwright-core only (from web/node_modules).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,4 +82,70 @@ export async function newPage(browser, viewport = { width: 1280, height: 800 }) 
 export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+export const PHONE = { width: 390, height: 844 };
+
+/** Waits for cond() to be truthy (polling), up to ms; returns its value or throws with what. */
+export async function until(cond, what, ms = 10000, every = 50) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** Signs in through the form, the way an officer does. */
+export async function signIn(page, base, token) {
+  await page.goto(base + '/');
+  await page.getByLabel('API key').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#nav:not([hidden])').waitFor();
+}
+
+/** Runs action (which navigates inside the console) and waits until the new
+ * page has rendered: the router numbers each page it shows and marks <main>
+ * aria-busy while it renders. */
+export async function settled(page, action) {
+  const prev = await page.evaluate(() => document.getElementById('main')?.dataset.gen || '');
+  await action();
+  await page.waitForFunction((p) => {
+    const m = document.getElementById('main');
+    return m && m.dataset.gen && m.dataset.gen !== p && m.getAttribute('aria-busy') === 'false';
+  }, prev);
+}
+
+/** Opens a console page by its hash, waits for it to render, then for selector. */
+export async function visit(page, base, hash, selector) {
+  await settled(page, () => page.goto(base + '/' + hash));
+  if (selector) await page.locator(selector).first().waitFor();
+}
+
+/** The first n data rows of a KCS CSV file, written to path (columns cut to keep). */
+export function kcsSlice(src, path, { from = 0, n, columns } = {}) {
+  const lines = readFileSync(src, 'utf8').split('\n');
+  const pick = (l) => (columns ? l.split(',').slice(0, columns).join(',') : l);
+  const rows = lines.slice(1 + from, 1 + from + n).filter(Boolean);
+  writeFileSync(path, [lines[0], ...rows].map(pick).join('\n') + '\n');
+  return rows.length;
+}
+
+/** A trained risk model and scored declarations: a slice of the KCS data with
+ * outcomes (org KCS), `customs risk train`, then a later slice without outcomes
+ * (org KCS-2021) imported and scored. */
+export function seedRisk(db, dir, { train = 4000, score = 300 } = {}) {
+  const data = join(SOURCE, 'data', 'customs-fraud');
+  kcsSlice(join(data, 'df_syn_train_eng.csv'), join(dir, 'train.csv'), { n: train });
+  customs('import', '--db', db, '--org', 'KCS', '--format', 'kcs', '--no-progress', join(dir, 'train.csv'));
+  customs('risk', 'train', '--db', db);
+  kcsSlice(join(data, 'df_syn_valid_eng.csv'), join(dir, 'score.csv'), { n: score, columns: 20 });
+  customs('import', '--db', db, '--org', 'KCS-2021', '--format', 'kcs', '--no-progress', join(dir, 'score.csv'));
+}
+
+/** The demo declarations of data/demo/acme-kr.jsonl (parsed). */
+export function demoDeclarations(n) {
+  return readFileSync(join(SOURCE, 'data', 'demo', 'acme-kr.jsonl'), 'utf8').split('\n').filter(Boolean)
+    .slice(0, n).map((l) => JSON.parse(l));
 }

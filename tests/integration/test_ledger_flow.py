@@ -335,6 +335,16 @@ class DemoTest(LedgerCase):
                                          leaf_hash(a["canonical"].encode()),
                                          [bytes.fromhex(h) for h in a["proof"]["audit_path"]],
                                          root))
+        # the same as a list of one; a declaration without an anchor is an empty list
+        listed = srv.get("/v1/ledger/anchors?declaration_id=" + did, token=tok)
+        self.assertEqual((listed.status, listed.json["items"]), (200, [a]))
+        none = srv.get("/v1/ledger/anchors?declaration_id=01NOTANCHOREDATALL0000000", token=tok)
+        self.assertEqual((none.status, none.json), (200, {"items": []}))
+        self.assertEqual(srv.get("/v1/ledger/anchors?declaration_id=01NOTANCHOREDATALL0000000",
+                                 token=create_key(self.db, "MAERSK", "device")).status, 403)
+        bad = srv.get("/v1/ledger/anchors", token=tok)
+        self.assertEqual((bad.status, bad.json["error"]["details"][0]["path"]),
+                         (400, "/declaration_id"))
         decl = srv.get("/v1/declarations/" + did, token=tok).json
         self.assertEqual(decl["id"], did)
         flagged = srv.get("/v1/ledger/findings?rule=origin_mismatch", token=tok).json["items"][0]

@@ -663,6 +663,44 @@ class TestApi(RiskCase):
         self.assertEqual({p["path"] for p in r.json["error"]["details"]},
                          {"/lane", "/limit", "/cursor"})
 
+    def test_risk_summary(self):
+        """Declarations received since a moment by lane and status, inspected and fraud:
+        the console's overview. The clock is frozen on a later day, so only this test's
+        submissions are "today"."""
+        self.trained()
+        self.keys()
+        srv = self.serve(env={"CUSTOMS_FAKE_NOW": "2031-05-06T10:00:00Z"})
+        self.assertEqual(srv.get("/v1/risk/summary", token=self.trader).status, 403)
+        subs = self.submit(srv, 6)
+        srv.post(f"/v1/declarations/{subs[0][1]['id']}/inspection", {"result": "fraud"},
+                 token=self.officer)
+        srv.post(f"/v1/declarations/{subs[1][1]['id']}/inspection", {"result": "fraud"},
+                 token=self.officer)
+        srv.post(f"/v1/declarations/{subs[1][1]['id']}/inspection", {"result": "compliant"},
+                 token=self.officer)
+        r = srv.get("/v1/risk/summary", token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        s = r.json
+        self.assertEqual(s["since"], "2031-05-06T00:00:00.000Z")
+        self.assertEqual((s["declarations"], s["inspected"], s["fraud"]), (6, 2, 1))
+        lanes = {}
+        for d in (d for _, d in subs):
+            lanes[d["risk"]["lane"]] = lanes.get(d["risk"]["lane"], 0) + 1
+        self.assertEqual({g["lane"]: g["count"] for g in s["groups"]}, lanes)
+        self.assertTrue(all(g["status"] == "submitted" for g in s["groups"]))
+        self.assertEqual(sum(g["inspected"] for g in s["groups"]), 2)
+        # an explicit moment in any zone; the training data of 2020 was received earlier
+        r = srv.get("/v1/risk/summary?since=2031-05-06T12:00:00%2B02:00", token=self.officer)
+        self.assertEqual((r.json["since"], r.json["declarations"]),
+                         ("2031-05-06T10:00:00.000Z", 6))
+        r = srv.get("/v1/risk/summary?since=2000-01-01T00:00:00Z", token=self.officer)
+        self.assertEqual(r.json["declarations"], SLICE + 6)
+        r = srv.get("/v1/risk/summary?since=2031-05-07T00:00:00Z", token=self.officer)
+        self.assertEqual((r.json["declarations"], r.json["groups"]), (0, []))
+        r = srv.get("/v1/risk/summary?since=yesterday", token=self.officer)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json["error"]["details"][0]["path"], "/since")
+
     def test_models_api(self):
         self.trained()
         self.keys()

@@ -1,0 +1,103 @@
+// Risk queue: declarations by risk, highest first; filters by lane, status,
+// office and organisation; paging on the API's cursor.
+import { api, qs } from '../api.js';
+import { h, fill, errorBox, empty, loading, bar, announce } from '../dom.js';
+import { num, pct, laneBadge, featureTitle } from '../format.js';
+
+const FILTERS = ['lane', 'status', 'office', 'org', 'inspected'];
+
+function field(id, label, control, hint) {
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control, hint ? h('span', { class: 'hint' }, hint) : null);
+}
+
+export async function render(main, { query }, { signal, navigate }) {
+  const f = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) || '']));
+  const limit = Math.min(500, Math.max(1, Number(query.get('limit')) || 25));
+  const select = (id, opts, value) => h('select', { id, name: id },
+    opts.map(([v, t]) => h('option', { value: v, selected: v === value }, t)));
+  const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the risk queue', on: { submit: (e) => {
+    e.preventDefault();
+    const fd = new FormData(form);
+    const p = {};
+    for (const k of FILTERS) p[k] = String(fd.get(k) || '').trim();
+    navigate('#/queue' + qs(p));
+  } } },
+  field('lane', 'Lane', select('lane', [['', 'Any lane'], ['red', 'Red'], ['yellow', 'Yellow'], ['green', 'Green']], f.lane)),
+  field('status', 'Status', h('input', { id: 'status', name: 'status', value: f.status, list: 'statuses', placeholder: 'any', autocomplete: 'off' })),
+  h('datalist', { id: 'statuses' }, h('option', { value: 'submitted' })),
+  field('office', 'Office', h('input', { id: 'office', name: 'office', value: f.office, placeholder: 'any', autocomplete: 'off', maxlength: 16 })),
+  field('org', 'Organisation', h('input', { id: 'org', name: 'org', value: f.org, placeholder: 'any', autocomplete: 'off', maxlength: 64 })),
+  field('inspected', 'Inspected', select('inspected', [['', 'Either'], ['false', 'Not yet'], ['true', 'Inspected']], f.inspected)),
+  h('div', { class: 'field actions' }, h('button', { type: 'submit', class: 'primary' }, 'Apply'),
+    h('button', { type: 'button', on: { click: () => navigate('#/queue') } }, 'Clear')));
+
+  const results = h('div', { class: 'results', 'aria-live': 'polite' });
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Queue pages' });
+  main.append(h('h1', null, 'Risk queue'),
+    h('p', { class: 'lead' }, 'Declarations ordered by their risk score, highest first. Select a reference to see why it scored so and to record an inspection.'),
+    form, results, pager);
+
+  const cursors = [null];
+  let pageNo = 0;
+
+  async function load() {
+    fill(results, loading('Loading the queue…'));
+    pager.replaceChildren();
+    let data;
+    try {
+      data = await api('/v1/risk/queue' + qs({ ...f, limit, cursor: cursors[pageNo] }), { signal });
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      fill(results, errorBox(err, 'The queue could not be loaded'));
+      return;
+    }
+    if (!data.items.length) {
+      const filtered = FILTERS.some((k) => f[k]);
+      fill(results, empty(pageNo ? 'There are no more declarations.'
+        : filtered ? 'No declaration matches these filters.' : 'The queue is empty: no declaration has been assessed yet.'));
+    } else {
+      fill(results, table(data.items, pageNo * limit));
+    }
+    if (data.next_cursor) cursors[pageNo + 1] = data.next_cursor;
+    fill(pager,
+      h('button', { type: 'button', disabled: pageNo === 0, on: { click: () => { pageNo = 0; load(); } } }, 'First'),
+      h('button', { type: 'button', disabled: pageNo === 0, on: { click: () => { pageNo--; load(); } } }, '‹ Previous'),
+      h('span', { class: 'pageno' }, `Page ${pageNo + 1}`),
+      h('button', { type: 'button', disabled: !data.next_cursor, on: { click: () => { pageNo++; load(); } } }, 'Next ›'));
+    announce(`Page ${pageNo + 1} of the risk queue: ${data.items.length} declarations`);
+  }
+  await load();
+}
+
+function table(items, offset) {
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'queue' },
+    h('caption', { class: 'visually-hidden' }, 'Declarations by risk'),
+    h('thead', null, h('tr', null,
+      h('th', { scope: 'col', class: 'num' }, '#'),
+      h('th', { scope: 'col' }, 'Risk'),
+      h('th', { scope: 'col' }, 'Lane'),
+      h('th', { scope: 'col' }, 'Reference'),
+      h('th', { scope: 'col' }, 'Organisation'),
+      h('th', { scope: 'col' }, 'Office'),
+      h('th', { scope: 'col' }, 'Date'),
+      h('th', { scope: 'col' }, 'Main reason'),
+      h('th', { scope: 'col' }, 'Inspection'))),
+    h('tbody', null, items.map((d, i) => {
+      const r = d.risk || {};
+      const top = (r.reasons || [])[0];
+      const score = typeof r.score === 'number' ? r.score : null;
+      return h('tr', { 'data-id': d.id, 'data-score': score === null ? '' : String(score), 'data-lane': r.lane || '' },
+        h('td', { class: 'num', 'data-label': '#' }, num(offset + i + 1)),
+        h('td', { class: 'score', 'data-label': 'Risk' },
+          score === null ? h('span', { class: 'muted' }, 'no score') : [bar(score, `risk ${pct(score)}`, 'risk'), ' ', pct(score)]),
+        h('td', { 'data-label': 'Lane' }, laneBadge(r.lane), r.explore ? h('span', { class: 'tag', title: 'Selected at random so the model keeps learning' }, 'explore') : null),
+        h('td', { 'data-label': 'Reference' }, h('a', { href: '#/declarations/' + encodeURIComponent(d.id) }, d.reference)),
+        h('td', { 'data-label': 'Organisation' }, d.org),
+        h('td', { 'data-label': 'Office' }, d.office),
+        h('td', { 'data-label': 'Date' }, d.date),
+        h('td', { class: 'reason', 'data-label': 'Main reason' }, top ? featureTitle(top.feature) : '—'),
+        h('td', { 'data-label': 'Inspection' }, d.inspection
+          ? h('span', { class: ['outcome', `outcome-${d.inspection.result}`] }, d.inspection.result)
+          : h('span', { class: 'muted' }, 'not inspected')));
+    }))));
+}
