@@ -153,7 +153,8 @@ json_t *ledger_result_json(const ledger_result *r);
 
 /* Decodes, verifies every signature and appends one entry (JSON text),
  * blocking until it is durable or rejected. Signature checks and parsing run
- * on the calling thread. res must be cleared by the caller. */
+ * on the calling thread. res must be cleared by the caller. A ledger.init is
+ * refused (403 forbidden, /type): the genesis comes from ledger_init only. */
 void ledger_submit(ledger *lg, const char *text, size_t len, ledger_result *res);
 
 /* Asynchronous form: done runs on the writer thread once the outcome is
@@ -200,9 +201,14 @@ cx_err ledger_root(ledger *lg, int64_t size, uint8_t out[32]);
 typedef struct {
     char holder[CX_ORG_MAX + 1];
     uint8_t pk[32];
+    const ledger_key *key; /* its secret key if held here (borrowed), else NULL */
 } ledger_governor;
 /* Appends the genesis entry (index 0): origin, M-of-N governance keys and
- * the default endorsement policies. */
+ * the default endorsement policies, signed by every governor whose key is
+ * given; the rules refuse a genesis signed by fewer than threshold of them.
+ * This is the only way in for a genesis: ledger_submit, ledger_submit_async
+ * and ledger_pending_new refuse ledger.init (403 forbidden), so no API
+ * caller can claim the governance of an empty ledger. */
 void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_governor *gov,
                  size_t ngov, ledger_result *res);
 

@@ -1,6 +1,8 @@
 /* /v1/ledger over HTTP. Any authenticated caller may submit: an entry's
- * authority comes from its signatures, never from the bearer token. Reads
- * are open to every authenticated role but device. */
+ * authority comes from its signatures, never from the bearer token (the
+ * service refuses a ledger.init from anyone: the genesis comes only from
+ * customs ledger init). Reads are open to every authenticated role but
+ * device. */
 #include "ledger_int.h"
 
 #include <stdio.h>

@@ -151,6 +151,47 @@ class KeygenTest(LedgerCase):
         self.assertEqual(run("keygen", check=False).returncode, 2)
 
 
+class GenesisTest(LedgerCase):
+    def test_genesis_is_refused_over_http_and_needs_threshold_signatures(self):
+        srv = self.serve()
+        device = create_key(self.db, "SENSOR", "device")
+        trader = create_key(self.db, "MALLORY", "trader")
+        officer = create_key(self.db, "KCS", "officer")
+        key, pub = self.keygen("mallory-gov", "MALLORY")
+        genesis = {"type": "ledger.init", "org": "MALLORY",
+                   "body": {"origin": ORIGIN,
+                            "governance": {"threshold": 1,
+                                           "keys": [{"holder": "MALLORY", "key": pub}]}},
+                   "signatures": []}
+        # an empty ledger cannot be claimed through the API, signed or not
+        for body, token in ((genesis, device), (self.sign(genesis, key), trader),
+                            (self.sign(genesis, key), officer)):
+            r = srv.post("/v1/ledger/entries", body, token=token)
+            self.assertEqual(r.status, 403, r)
+            self.assertEqual(r.json["error"]["code"], "forbidden")
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/type"])
+        # nor through `ledger submit`
+        r = run("ledger", "submit", "--db", self.db, "-", input=self.sign(genesis, key),
+                check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("forbidden", r.stdout)
+        self.assertEqual(srv.get("/v1/ledger", token=officer).json["tree_size"], 0)
+        # `ledger init` signs with the governors' key files: fewer than the
+        # threshold is refused
+        kcs, _ = self.keygen("gov-kcs", "KCS")
+        _, bank = self.keygen("gov-bank", "BANK")
+        r = run("ledger", "init", "--db", self.db, "--origin", ORIGIN, "--threshold", "2",
+                "--governor", "KCS=" + kcs, "--governor", "BANK=" + bank, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(srv.get("/v1/ledger", token=officer).json["tree_size"], 0)
+        r = run("ledger", "init", "--db", self.db, "--origin", ORIGIN, "--threshold", "1",
+                "--governor", "KCS=" + kcs, "--governor", "BANK=" + bank)
+        self.assertEqual(json.loads(r.stdout)["index"], 0)
+        g = srv.get("/v1/ledger/entries/0", token=officer).json["entry"]
+        self.assertEqual([s["org"] for s in g["signatures"]], ["KCS"])
+        self.assertTrue(run("ledger", "verify", "--db", self.db).stdout.startswith("ok 1 "))
+
+
 class FlowTest(LedgerCase):
     def setUp(self):
         super().setUp()

@@ -732,7 +732,8 @@ static int setup_service(void **state)
         ledger_key_generate(&f->gov[i]);
     for (int i = 0; i < NORG; i++)
         ledger_key_generate(&f->k[i]);
-    ledger_governor g[3] = {{"KCS", {0}}, {"BANK", {0}}, {"CHAMBER", {0}}};
+    ledger_governor g[3] = {{"KCS", {0}, &f->gov[0]}, {"BANK", {0}, &f->gov[1]},
+                            {"CHAMBER", {0}, NULL}};
     for (int i = 0; i < 3; i++)
         memcpy(g[i].pk, f->gov[i].pk, 32);
     ledger_init(f->lg, "ledger.test.example/unit", 2, g, 3, &f->res);
@@ -848,7 +849,7 @@ static void test_decoder_rejections(void **state)
 static void test_genesis_and_governance(void **state)
 {
     fx *f = *state;
-    ledger_governor g = {"KCS", {0}};
+    ledger_governor g = {"KCS", {0}, &f->gov[0]};
     memcpy(g.pk, f->gov[0].pk, 32);
     ledger_result r;
     ledger_init(f->lg, "ledger.test.example/again", 1, &g, 1, &r);
@@ -941,6 +942,82 @@ static void test_genesis_and_governance(void **state)
                             "mark", "X", "valid_until", "2031-01-01"),
                   1, BY(SAIGON)),
            403, "not_authorised");
+}
+
+/* An empty ledger: the store and the service, no genesis yet. */
+static int setup_empty(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->path, sizeof f->path, "/tmp/customs-test-ledgerXXXXXX");
+    int fd = mkstemp(f->path);
+    close(fd);
+    unlink(f->path);
+    char err[256];
+    if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
+        decl_migrate(f->s, err, sizeof err) != CX_OK ||
+        ledger_migrate(f->s, err, sizeof err) != CX_OK)
+        return -1;
+    f->d = decl_service_new(f->s);
+    f->lg = ledger_new(f->s, f->d);
+    for (int i = 0; i < 3; i++)
+        ledger_key_generate(&f->gov[i]);
+    *state = f;
+    return 0;
+}
+
+static int teardown_service(void **state);
+
+/* Nobody takes over an empty ledger by submitting a genesis: ledger.init is
+ * refused whoever signs it, and ledger_init needs threshold governors'
+ * signatures. */
+static void test_genesis_only_from_init(void **state)
+{
+    fx *f = *state;
+    char pk[45];
+    ledger_key_public(&f->gov[0], pk);
+    json_t *body = json_pack("{s:s,s:{s:i,s:[{s:s,s:s}]}}", "origin", "ledger.test.example/x",
+                             "governance", "threshold", 1, "keys", "holder", "MALLORY", "key",
+                             pk);
+    /* unsigned, as an API caller could send it */
+    char *t = entry_text(f, "ledger.init", "MALLORY", json_deep_copy(body), 0);
+    REJECT(submit_text(f, t), 403, "forbidden");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(f->res.details, 0),
+                                                          "path")),
+                        "/type");
+    free(t);
+    /* signed by the governance key it names itself: still not by submission */
+    t = entry_text(f, "ledger.init", "MALLORY", body, 1, &f->gov[0], "MALLORY");
+    REJECT(submit_text(f, t), 403, "forbidden");
+    free(t);
+    assert_int_equal(ledger_size(f->lg), 0);
+    /* ledger_init with fewer governors' keys than the threshold */
+    ledger_governor g[3] = {{"KCS", {0}, &f->gov[0]}, {"BANK", {0}, NULL},
+                            {"CHAMBER", {0}, NULL}};
+    for (int i = 0; i < 3; i++)
+        memcpy(g[i].pk, f->gov[i].pk, 32);
+    ledger_result_clear(&f->res);
+    ledger_init(f->lg, "ledger.test.example/x", 2, g, 3, &f->res);
+    REJECT(f->res.status, 403, "policy_unsatisfied");
+    ledger_result_clear(&f->res);
+    g[0].key = NULL;
+    ledger_init(f->lg, "ledger.test.example/x", 1, g, 3, &f->res);
+    assert_int_equal(f->res.status, 400); /* no signature at all */
+    assert_int_equal(ledger_size(f->lg), 0);
+    /* a signature by a key listed for another holder */
+    g[0].key = &f->gov[1];
+    ledger_result_clear(&f->res);
+    ledger_init(f->lg, "ledger.test.example/x", 1, g, 3, &f->res);
+    REJECT(f->res.status, 403, "not_governor");
+    assert_int_equal(ledger_size(f->lg), 0);
+    /* two of three governors sign: the genesis is appended and verifies */
+    g[0].key = &f->gov[0];
+    g[1].key = &f->gov[1];
+    ledger_result_clear(&f->res);
+    ledger_init(f->lg, "ledger.test.example/x", 2, g, 3, &f->res);
+    OK(f->res.status);
+    assert_int_equal(ledger_size(f->lg), 1);
+    ledger_verify_report rep;
+    assert_true(ledger_verify_db(f->path, 1, false, &rep));
 }
 
 static json_t *bl_body(const char *number, const char *holder, const char *c1)
@@ -1785,6 +1862,8 @@ int main(void)
         cmocka_unit_test(test_key_files),
         cmocka_unit_test_setup_teardown(test_decoder_rejections, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_genesis_and_governance, setup_service,
+                                        teardown_service),
+        cmocka_unit_test_setup_teardown(test_genesis_only_from_init, setup_empty,
                                         teardown_service),
         cmocka_unit_test_setup_teardown(test_bill_of_lading, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_certificates_aeo_payments, setup_service,
