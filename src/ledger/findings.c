@@ -25,6 +25,32 @@ static const char *f__str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+static bool f__org_of(void *ctx, const char *id, const char *doc, size_t len)
+{
+    (void)id;
+    json_t *d = json_loadb(doc, len, 0, NULL);
+    const char *org = f__str(d, "org");
+    snprintf(ctx, CX_ORG_MAX + 1, "%s", org ? org : "");
+    json_decref(d);
+    return false;
+}
+
+const char *ledger__findings_scope(const cx_principal *who)
+{
+    if (!who || who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER)
+        return NULL;
+    return who->org;
+}
+
+cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX + 1])
+{
+    org[0] = '\0';
+    if (!decl_id || !decl_id[0])
+        return CX_OK;
+    cx_err e = decl_doc(c, decl_id, f__org_of, org);
+    return e == CX_ENOTFOUND ? CX_OK : e;
+}
+
 /* raise: whether the declaration's lane follows the finding. */
 static cx_err f__insert(store_conn *w, const char *source, const char *rule, const char *severity,
                         const char *decl_id, int64_t idx, const char *subject,
@@ -32,17 +58,27 @@ static cx_err f__insert(store_conn *w, const char *source, const char *rule, con
 {
     if (!details)
         details = json_object();
+    /* who may read it besides customs: the org that lodged the declaration */
+    char org[CX_ORG_MAX + 1];
+    cx_err oe = ledger__decl_org(w, decl_id, org);
+    if (oe != CX_OK) {
+        json_decref(details);
+        return oe;
+    }
     char *dtext = cx_json_dump(details, NULL);
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
     sqlite3_stmt *st = store_stmt(w, "INSERT OR IGNORE INTO ledger_findings(rule, severity, "
                                      "declaration_id, entry_idx, subject, message, details, "
-                                     "source, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+                                     "source, created_at, org) "
+                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
     if (!st || !dtext) {
         free(dtext);
         json_decref(details);
         return st ? CX_ENOMEM : CX_EDB;
     }
+    if (org[0])
+        sqlite3_bind_text(st, 10, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, severity, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, decl_id ? decl_id : "", -1, SQLITE_STATIC);

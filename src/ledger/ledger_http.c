@@ -288,7 +288,11 @@ static void h_summary(http_req *r, void *ctx)
     if (st)
         sqlite3_reset(st);
     json_t *findings = json_object();
-    st = store_stmt(c, "SELECT severity, count(*) FROM ledger_findings GROUP BY severity");
+    const char *scope = ledger__findings_scope(http_principal(r));
+    st = store_stmt(c, "SELECT severity, count(*) FROM ledger_findings "
+                       "WHERE ?1 IS NULL OR org=?1 GROUP BY severity");
+    if (st && scope)
+        sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
     while (st && sqlite3_step(st) == SQLITE_ROW)
         json_object_set_new(findings, (const char *)sqlite3_column_text(st, 0),
                             json_integer(sqlite3_column_int64(st, 1)));
@@ -459,18 +463,29 @@ static void h_findings(http_req *r, void *ctx)
         !h__int(r, http_query(r, "cursor"), "cursor", 0, INT64_MAX, &cursor,
                 "must be a next_cursor value returned by this endpoint"))
         return;
+    /* findings are for customs: anyone else reads those about its own
+     * org's declarations only (one statement per shape, each on its index) */
+    const char *scope = ledger__findings_scope(http_principal(r));
     store_conn *c = store_reader(lg->s);
-    sqlite3_stmt *st =
-        c ? store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
-                          "message, details, source, created_at FROM ledger_findings "
-                          "WHERE id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
-                          "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
-                          "ORDER BY id LIMIT ?5")
-          : NULL;
+    sqlite3_stmt *st = NULL;
+    if (c && !scope)
+        st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
+                           "message, details, source, created_at FROM ledger_findings "
+                           "WHERE id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
+                           "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
+                           "ORDER BY id LIMIT ?5");
+    else if (c)
+        st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
+                           "message, details, source, created_at FROM ledger_findings "
+                           "WHERE org=?6 AND id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
+                           "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
+                           "ORDER BY id LIMIT ?5");
     if (!st) {
         h__unavailable(r, CX_EDB);
         return;
     }
+    if (scope)
+        sqlite3_bind_text(st, 6, scope, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 1, cursor);
     if (decl)
         sqlite3_bind_text(st, 2, decl, -1, SQLITE_STATIC);
@@ -540,12 +555,17 @@ static void h_anchor(http_req *r, void *ctx)
         json_object_set_new(out, "checkpoint", json_null());
         json_object_set_new(out, "proof", json_null());
     }
+    /* the anchor's leaf is public on the log; the findings about the
+     * declaration are for customs and the org that lodged it */
+    const char *scope = ledger__findings_scope(http_principal(r));
     json_t *findings = json_array();
     st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, "
                        "details, source, created_at FROM ledger_findings "
-                       "WHERE declaration_id=?1 ORDER BY id LIMIT 1000");
+                       "WHERE declaration_id=?1 AND (?2 IS NULL OR org=?2) ORDER BY id LIMIT 1000");
     if (st) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (scope)
+            sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
             json_array_append_new(findings, h__finding_row(st));
         sqlite3_reset(st);

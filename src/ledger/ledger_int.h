@@ -224,6 +224,12 @@ cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rul
                               const char *severity, const char *decl_id, int64_t idx,
                               const char *subject, const char *message, json_t *details,
                               json_t *out);
+/* Findings are for customs: NULL (every finding) for an officer or admin,
+ * else the caller's org, whose declarations' findings alone it may read. */
+const char *ledger__findings_scope(const cx_principal *who);
+/* The org that lodged declaration decl_id on this node, read on c (the
+ * writer's connection in a job); "" if it is not stored here. */
+cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX + 1]);
 extern const decl_hooks ledger__decl_hooks_template;
 
 /* ---- the service -------------------------------------------------------------------------- */

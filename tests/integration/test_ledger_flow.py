@@ -261,6 +261,65 @@ class FlowTest(LedgerCase):
         bl = s.get("/v1/ledger/bls/BL-H1", token=self.trader).json
         self.assertEqual((bl["holder"], bl["status"], bl["history"]), ("ACME", "issued", [idx]))
 
+    def test_findings_are_for_customs_and_the_declarant(self):
+        """Findings about one org's declaration are not another org's to read,
+        not through the findings, the anchors, the summary nor the risk
+        reasons, and a mismatching mirror lodged by one trader does not move
+        another's lane."""
+        s = self.srv
+        beta = create_key(self.db, "BETA", "trader")
+        bank = create_key(self.db, "BANK", "bank")
+        td = {"type": "BL", "number": "BL-SCOPE"}
+        d = declaration("SCOPE-IMP", transport_document=td)
+        d["items"][0]["value"] = 12345.67
+        imp = s.post("/v1/declarations", d, token=self.trader).json["id"]
+        d = declaration("SCOPE-EXP", type="export", office="VNSGN", transport_document=td)
+        d["items"][0]["value"] = 98.76
+        exp = s.post("/v1/declarations", d, token=beta).json["id"]
+
+        def findings(token, q=""):
+            r = s.get("/v1/ledger/findings" + q, token=token)
+            self.assertEqual(r.status, 200, r)
+            return r.json["items"]
+
+        def clean(items, *secrets):
+            text = json.dumps(items)
+            for x in secrets:
+                self.assertNotIn(x, text)
+
+        mirror = findings(self.officer, "?rule=mirror_value_mismatch")
+        self.assertEqual({f["declaration_id"] for f in mirror}, {imp, exp})
+        mine = findings(beta)
+        self.assertEqual({f["declaration_id"] for f in mine}, {exp})
+        self.assertIn("99.2%", mine[0]["message"])
+        clean(mine, imp, "12345", "KRPUS")
+        acme = findings(self.trader)
+        self.assertEqual({f["declaration_id"] for f in acme}, {imp})
+        clean(acme, exp, "98.76", "VNSGN")
+        self.assertEqual(findings(bank), [])
+        self.assertEqual(findings(bank, "?declaration_id=" + imp), [])
+        self.assertEqual(s.get("/v1/ledger", token=beta).json["findings_by_severity"], {"high": 1})
+        self.assertEqual(s.get("/v1/ledger", token=self.officer).json["findings_by_severity"],
+                         {"high": 2})
+        # the export arrived last: its lane takes the finding, the import's does not
+        reasons = s.get("/v1/declarations/" + exp, token=beta).json["risk"]["reasons"]
+        ledger = [x for x in reasons if x["feature"] == "ledger.mirror_value_mismatch"]
+        self.assertEqual(len(ledger), 1)
+        clean(ledger, imp, "12345", "KRPUS")
+        reasons = s.get("/v1/declarations/" + imp, token=self.trader).json["risk"]["reasons"]
+        self.assertEqual([x for x in reasons if x["feature"].startswith("ledger.")], [])
+        # an anchor is public, the findings about it are not
+        run("ledger", "anchor", "--db", self.db, "--declaration", imp, "--key",
+            self.members["ACME"])
+        a = s.get("/v1/ledger/anchors/" + imp, token=beta)
+        self.assertEqual(a.status, 200, a)
+        self.assertEqual(a.json["findings"], [])
+        own = s.get("/v1/ledger/anchors/" + imp, token=self.trader).json["findings"]
+        self.assertEqual([(f["rule"], f["declaration_id"]) for f in own],
+                         [("mirror_value_mismatch", imp)])
+        self.assertEqual(s.get("/v1/ledger/anchors/" + imp, token=self.officer).json["findings"],
+                         own)
+
     def test_proofs_verify_independently(self):
         s = self.srv
         for i in range(12):
