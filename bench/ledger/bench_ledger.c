@@ -245,7 +245,7 @@ static void *submit_worker(void *arg)
         s->w->inflight++;
         pthread_mutex_unlock(&s->w->mu);
         const char *t = s->c->text[i];
-        ledger_submit_async(s->lg, t, strlen(t), on_done, s->w);
+        ledger_submit_async(s->lg, NULL, t, strlen(t), on_done, s->w);
     }
     return NULL;
 }

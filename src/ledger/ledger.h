@@ -158,10 +158,13 @@ json_t *ledger_result_json(const ledger_result *r);
 void ledger_submit(ledger *lg, const char *text, size_t len, ledger_result *res);
 
 /* Asynchronous form: done runs on the writer thread once the outcome is
- * final (must not block); res is valid only during the call. */
+ * final (must not block); res is valid only during the call. who is the API
+ * caller (NULL: no restriction): findings are for customs, so unless who is
+ * an officer or admin res->findings keeps only those about declarations
+ * its own org lodged (every finding is recorded all the same). */
 typedef void (*ledger_done_fn)(void *arg, ledger_result *res);
-void ledger_submit_async(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                         void *arg);
+void ledger_submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
+                         ledger_done_fn done, void *arg);
 
 /* ---- ordering -------------------------------------------------------------------
  * Appends are ordered by an orderer. The embedded one hands every prepared

@@ -58,7 +58,7 @@ static void h_post(http_req *r, void *ctx)
     size_t len;
     const char *body = http_body(r, &len);
     http_defer(r);
-    ledger_submit_async(lg, body, len, h__post_done, r);
+    ledger_submit_async(lg, http_principal(r), body, len, h__post_done, r);
 }
 
 /* ---- entries ------------------------------------------------------------------------------------ */

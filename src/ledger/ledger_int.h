@@ -242,6 +242,10 @@ struct ledger_pending {
     ledger_done_fn done;
     void *arg;
     bool job_ok;
+    /* the API caller's org when it may see only its own declarations'
+     * findings (see ledger__findings_scope); "" for every finding */
+    char scope[CX_ORG_MAX + 1];
+    size_t nraised; /* findings recorded, before scoping */
     /* blocking callers */
     pthread_mutex_t *mu;
     pthread_cond_t *cv;

@@ -129,7 +129,8 @@ static json_t *pending__declaration(ledger *lg, const lentry *e)
  * init) lets one through: a genesis that arrived over the API would let any
  * caller name the governance of an empty ledger. */
 static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                                    void *arg, ledger_result *res, bool genesis)
+                                    void *arg, ledger_result *res, const cx_principal *who,
+                                    bool genesis)
 {
     memset(res, 0, sizeof *res);
     json_t *problems = json_array();
@@ -183,6 +184,8 @@ static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, le
     p->e = e;
     p->done = done;
     p->arg = arg;
+    const char *scope = ledger__findings_scope(who);
+    snprintf(p->scope, sizeof p->scope, "%s", scope ? scope : "");
     p->decl = pending__declaration(lg, e);
     if (p->decl && e->type == LT_DECL_ANCHOR) {
         /* Only the declarant may anchor a declaration lodged here. */
@@ -204,7 +207,7 @@ static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, le
 ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
                                    void *arg, ledger_result *res)
 {
-    return pending__new(lg, text, len, done, arg, res, false);
+    return pending__new(lg, text, len, done, arg, res, NULL, false);
 }
 
 const char *ledger_pending_bytes(const ledger_pending *p, size_t *len)
@@ -354,6 +357,23 @@ static cx_err svc__emit_node(void *ctx, unsigned level, uint64_t index, const ui
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
+/* Findings are for customs: an API caller that is not gets back only those
+ * about declarations its own org lodged. */
+static cx_err svc__scope_findings(store_conn *w, const char *org, json_t *findings)
+{
+    for (size_t i = json_array_size(findings); i-- > 0;) {
+        char owner[CX_ORG_MAX + 1];
+        const json_t *f = json_array_get(findings, i);
+        cx_err e = ledger__decl_org(w, json_string_value(json_object_get(f, "declaration_id")),
+                                    owner);
+        if (e != CX_OK)
+            return e;
+        if (strcmp(owner, org) != 0)
+            json_array_remove(findings, i);
+    }
+    return CX_OK;
+}
+
 static cx_err svc__job(store_conn *w, void *arg)
 {
     ledger_pending *p = arg;
@@ -417,6 +437,14 @@ static cx_err svc__job(store_conn *w, void *arg)
         res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
         return err;
     }
+    p->nraised = json_array_size(findings);
+    if (p->scope[0])
+        err = svc__scope_findings(w, p->scope, findings);
+    if (err != CX_OK) {
+        json_decref(findings);
+        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
+        return err;
+    }
     /* Everything in SQL succeeded: memory may follow. */
     if (seen__put(lg, e->entry_hash, idx) != CX_OK) {
         json_decref(findings);
@@ -451,8 +479,7 @@ static void svc__done(void *arg, cx_err result)
     }
     if (p->res.status == 201) {
         atomic_fetch_add(&lg->n_accepted, 1);
-        if (p->res.findings)
-            atomic_fetch_add(&lg->n_findings, json_array_size(p->res.findings));
+        atomic_fetch_add(&lg->n_findings, p->nraised);
     } else {
         atomic_fetch_add(&lg->n_rejected, 1);
     }
@@ -469,11 +496,11 @@ cx_err ledger_pending_append(ledger *lg, ledger_pending *p)
     return store_submit(lg->s, &p->job);
 }
 
-static void svc__submit_async(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                              void *arg, bool genesis)
+static void svc__submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
+                              ledger_done_fn done, void *arg, bool genesis)
 {
     ledger_result res;
-    ledger_pending *p = pending__new(lg, text, len, done, arg, &res, genesis);
+    ledger_pending *p = pending__new(lg, text, len, done, arg, &res, who, genesis);
     if (!p) {
         atomic_fetch_add(&lg->n_rejected, 1);
         done(arg, &res);
@@ -488,10 +515,10 @@ static void svc__submit_async(ledger *lg, const char *text, size_t len, ledger_d
     }
 }
 
-void ledger_submit_async(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                         void *arg)
+void ledger_submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
+                         ledger_done_fn done, void *arg)
 {
-    svc__submit_async(lg, text, len, done, arg, false);
+    svc__submit_async(lg, who, text, len, done, arg, false);
 }
 
 typedef struct {
@@ -518,7 +545,7 @@ static void svc__submit(ledger *lg, const char *text, size_t len, ledger_result 
     sync_wait w = {.out = res};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    svc__submit_async(lg, text, len, svc__sync_done, &w, genesis);
+    svc__submit_async(lg, NULL, text, len, svc__sync_done, &w, genesis);
     pthread_mutex_lock(&w.mu);
     while (!w.finished)
         pthread_cond_wait(&w.cv, &w.mu);

@@ -320,6 +320,26 @@ class FlowTest(LedgerCase):
         self.assertEqual(s.get("/v1/ledger/anchors/" + imp, token=self.officer).json["findings"],
                          own)
 
+    def test_submit_reply_carries_only_the_callers_findings(self):
+        s = self.srv
+        beta = create_key(self.db, "BETA", "trader")
+        td = {"type": "BL", "number": "BL-REPLY"}
+        imp = s.post("/v1/declarations", declaration("REPLY-IMP", transport_document=td),
+                     token=self.trader).json["id"]
+        exp = s.post("/v1/declarations",
+                     declaration("REPLY-EXP", type="export", transport_document=td),
+                     token=beta).json["id"]
+        # a bill of lading without the declarations' container raises a
+        # finding on each; the reply to BETA's submission names only BETA's
+        bl = self.bl("BL-REPLY")
+        bl["body"]["containers"] = ["MSKU4242420"]
+        r = s.post("/v1/ledger/entries", self.sign(bl, self.members["OCEANIC"]), token=beta)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual([f["declaration_id"] for f in r.json["findings"]], [exp])
+        self.assertNotIn(imp, json.dumps(r.json))
+        both = s.get("/v1/ledger/findings?rule=containers_not_on_bl", token=self.officer).json
+        self.assertEqual({f["declaration_id"] for f in both["items"]}, {imp, exp})
+
     def test_proofs_verify_independently(self):
         s = self.srv
         for i in range(12):
