@@ -245,7 +245,7 @@ static void *submit_worker(void *arg)
         s->w->inflight++;
         pthread_mutex_unlock(&s->w->mu);
         const char *t = s->c->text[i];
-        ledger_submit_async(s->lg, t, strlen(t), on_done, s->w);
+        ledger_submit_async(s->lg, NULL, t, strlen(t), on_done, s->w);
     }
     return NULL;
 }
@@ -364,7 +364,7 @@ int main(int argc, char **argv)
         ledger_key_generate(&keys[i]);
     ledger_key_generate(&gov[0]);
     ledger_key_generate(&gov[1]);
-    ledger_governor g[2] = {{"KCS", {0}}, {"BANK", {0}}};
+    ledger_governor g[2] = {{"KCS", {0}, &gov[0]}, {"BANK", {0}, &gov[1]}};
     memcpy(g[0].pk, gov[0].pk, 32);
     memcpy(g[1].pk, gov[1].pk, 32);
     ledger_result r;

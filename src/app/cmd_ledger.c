@@ -89,7 +89,9 @@ static const char ledger_help[] =
     "entries by customs administrations, traders, carriers, banks and chambers.\n"
     "\n"
     "  init           appends the genesis: the log's origin and its M-of-N governance\n"
-    "                 keys (KEY is a base64 public key or a key file)\n"
+    "                 keys (KEY is a base64 public key or a key file); the governors\n"
+    "                 given as key files sign it, and at least M must. The only way\n"
+    "                 to create a genesis: submit and the API refuse ledger.init\n"
     "  sign           prints ENTRY with one more signature (canonical JSON); several\n"
     "                 organisations endorse an entry by signing in turn. A file of\n"
     "                 JSON lines is signed line by line.\n"
@@ -375,7 +377,9 @@ static int ledger__init(lopts *o)
     if (!o->origin || o->threshold < 1 || o->ngov == 0)
         return app_usage("ledger", "init needs --origin NAME, --threshold M and at least one "
                                    "--governor HOLDER=KEY");
-    ledger_governor gov[LEDGER_MAX_GOVERNORS];
+    ledger_governor gov[LEDGER_MAX_GOVERNORS] = {0};
+    /* governors given as key files sign the genesis; threshold of them must */
+    ledger_key keys[LEDGER_MAX_GOVERNORS];
     for (size_t i = 0; i < o->ngov; i++) {
         const char *eq = strchr(o->governors[i], '=');
         size_t hl = eq ? (size_t)(eq - o->governors[i]) : 0;
@@ -388,27 +392,42 @@ static int ledger__init(lopts *o)
                                        "A-Z a-z 0-9 . _ -", gov[i].holder);
         struct stat st;
         if (!ledger_key_parse_public(eq + 1, gov[i].pk)) {
-            ledger_key k;
             char err[512];
             if (stat(eq + 1, &st) != 0)
                 return app_usage("ledger", "governor %s: '%s' is neither a base64 public key nor "
                                            "a key file", gov[i].holder, eq + 1);
-            if (ledger_key_load(eq + 1, &k, err, sizeof err) != CX_OK)
+            if (ledger_key_load(eq + 1, &keys[i], err, sizeof err) != CX_OK) {
+                sodium_memzero(keys, sizeof keys);
                 return app_fail("ledger init", "%s", err);
-            memcpy(gov[i].pk, k.pk, 32);
-            sodium_memzero(&k, sizeof k);
+            }
+            memcpy(gov[i].pk, keys[i].pk, 32);
+            gov[i].key = &keys[i];
         }
+    }
+    size_t signers = 0;
+    for (size_t i = 0; i < o->ngov; i++)
+        signers += gov[i].key != NULL;
+    if ((int64_t)signers < o->threshold) {
+        sodium_memzero(keys, sizeof keys);
+        return app_usage("ledger", "the genesis must be signed by %lld governance keys: give at "
+                                   "least that many --governor HOLDER=FILE.key (%zu given as "
+                                   "key files)",
+                         (long long)o->threshold, signers);
     }
     lenv env;
     int rc = ledger__open("ledger init", o->db, &env);
-    if (rc >= 0)
+    if (rc >= 0) {
+        sodium_memzero(keys, sizeof keys);
         return rc;
+    }
     if (ledger_size(env.lg) > 0) {
+        sodium_memzero(keys, sizeof keys);
         ledger__close(&env);
         return app_fail("ledger init", "%s already holds a ledger", o->db);
     }
     ledger_result res;
     ledger_init(env.lg, o->origin, (int)o->threshold, gov, o->ngov, &res);
+    sodium_memzero(keys, sizeof keys);
     json_t *j = ledger_result_json(&res);
     ledger__print_json(stdout, j, false);
     json_decref(j);

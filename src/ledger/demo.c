@@ -355,6 +355,7 @@ cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, 
     for (int k = 0; k < 3; k++) {
         snprintf(gov[k].holder, sizeof gov[k].holder, "%s", d.gov_holder[k]);
         memcpy(gov[k].pk, d.gov[k].pk, 32);
+        gov[k].key = &d.gov[k];
     }
     ledger_result res;
     ledger_init(lg, DEMO_ORIGIN, 2, gov, 3, &res);

@@ -25,24 +25,60 @@ static const char *f__str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rule,
-                              const char *severity, const char *decl_id, int64_t idx,
-                              const char *subject, const char *message, json_t *details,
-                              json_t *out)
+static bool f__org_of(void *ctx, const char *id, const char *doc, size_t len)
+{
+    (void)id;
+    json_t *d = json_loadb(doc, len, 0, NULL);
+    const char *org = f__str(d, "org");
+    snprintf(ctx, CX_ORG_MAX + 1, "%s", org ? org : "");
+    json_decref(d);
+    return false;
+}
+
+const char *ledger__findings_scope(const cx_principal *who)
+{
+    if (!who || who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER)
+        return NULL;
+    return who->org;
+}
+
+cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX + 1])
+{
+    org[0] = '\0';
+    if (!decl_id || !decl_id[0])
+        return CX_OK;
+    cx_err e = decl_doc(c, decl_id, f__org_of, org);
+    return e == CX_ENOTFOUND ? CX_OK : e;
+}
+
+/* raise: whether the declaration's lane follows the finding. */
+static cx_err f__insert(store_conn *w, const char *source, const char *rule, const char *severity,
+                        const char *decl_id, int64_t idx, const char *subject,
+                        const char *message, json_t *details, json_t *out, bool raise)
 {
     if (!details)
         details = json_object();
+    /* who may read it besides customs: the org that lodged the declaration */
+    char org[CX_ORG_MAX + 1];
+    cx_err oe = ledger__decl_org(w, decl_id, org);
+    if (oe != CX_OK) {
+        json_decref(details);
+        return oe;
+    }
     char *dtext = cx_json_dump(details, NULL);
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
     sqlite3_stmt *st = store_stmt(w, "INSERT OR IGNORE INTO ledger_findings(rule, severity, "
                                      "declaration_id, entry_idx, subject, message, details, "
-                                     "source, created_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+                                     "source, created_at, org) "
+                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
     if (!st || !dtext) {
         free(dtext);
         json_decref(details);
         return st ? CX_ENOMEM : CX_EDB;
     }
+    if (org[0])
+        sqlite3_bind_text(st, 10, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, severity, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, decl_id ? decl_id : "", -1, SQLITE_STATIC);
@@ -65,7 +101,7 @@ cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rul
         return CX_OK;
     }
     int64_t id = sqlite3_last_insert_rowid(store_conn_db(w));
-    if (decl_id && decl_id[0] && strcmp(severity, "low") != 0) {
+    if (raise && decl_id && decl_id[0] && strcmp(severity, "low") != 0) {
         char feature[80];
         snprintf(feature, sizeof feature, "ledger.%s", rule);
         json_t *reason = json_pack("{s:s,s:i,s:s}", "feature", feature, "contribution", 1,
@@ -91,6 +127,15 @@ cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rul
     else
         json_decref(f);
     return CX_OK;
+}
+
+cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rule,
+                              const char *severity, const char *decl_id, int64_t idx,
+                              const char *subject, const char *message, json_t *details,
+                              json_t *out)
+{
+    return f__insert(w, source, rule, severity, decl_id, idx, subject, message, details, out,
+                     true);
 }
 
 /* A detector finding: recorded and raising the lane. */
@@ -370,6 +415,25 @@ static bool f__mirror_collect(void *ctx, const char *id, const char *doc, size_t
     return true;
 }
 
+/* The mirror finding on one declaration of the pair, in its own terms. */
+static cx_err f__mirror_record(store_conn *w, const char *decl_id, const char *type,
+                               const char *other, double value, const char *cur,
+                               const char *number, double diff, int64_t idx, const char *subject,
+                               json_t *out, bool raise)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "the mirror %s declaration of transport document %s differs in value from this %s "
+             "declaration by %.1f%% (tolerance %.0f%%)",
+             other, number, type, diff * 100, LEDGER_MIRROR_TOLERANCE * 100);
+    return f__insert(w, "detector", "mirror_value_mismatch", "high", decl_id, idx, subject, msg,
+                     json_pack("{s:s,s:s,s:s,s:f,s:s,s:f,s:f}", "transport_document", number,
+                               "declaration", type, "mirror", other, "value", f__round2(value),
+                               "currency", cur, "difference", round(diff * 1000) / 1000,
+                               "tolerance", LEDGER_MIRROR_TOLERANCE),
+                     out, raise);
+}
+
 static cx_err f__mirror(store_conn *w, const json_t *decl, const char *decl_id, int64_t idx,
                         json_t *out)
 {
@@ -387,34 +451,42 @@ static cx_err f__mirror(store_conn *w, const json_t *decl, const char *decl_id, 
     json_array_foreach(m.others, i, o)
     {
         double theirs;
-        const char *cur2;
-        if (e != CX_OK || !have || !f__total_value(o, &theirs, &cur2) || strcmp(cur, cur2) != 0)
+        const char *cur2, *o_id = f__str(o, "id");
+        if (e != CX_OK || !have || !o_id || !f__total_value(o, &theirs, &cur2) ||
+            strcmp(cur, cur2) != 0)
             continue;
         double hi = mine > theirs ? mine : theirs;
         double diff = hi > 0 ? fabs(mine - theirs) / hi : 0;
         if (diff <= LEDGER_MIRROR_TOLERANCE)
             continue;
+        const char *other = strcmp(type, "export") == 0 ? "import" : "export";
+        /* one subject for the pair on both sides: officers see the two
+         * findings side by side, and anchoring either declaration later finds
+         * the pair recorded. It names neither declaration. */
         bool i_export = strcmp(type, "export") == 0;
-        const json_t *ex = i_export ? decl : o, *im = i_export ? o : decl;
-        double vex = i_export ? mine : theirs, vim = i_export ? theirs : mine;
-        const char *ex_id = f__str(ex, "id") ? f__str(ex, "id") : decl_id;
-        const char *im_id = f__str(im, "id") ? f__str(im, "id") : decl_id;
-        char subject[120];
-        snprintf(subject, sizeof subject, "mirror:%s", ex_id);
-        char ex_office[20] = "", im_office[20] = "";
-        snprintf(ex_office, sizeof ex_office, "%s", f__str(ex, "office") ? f__str(ex, "office") : "");
-        snprintf(im_office, sizeof im_office, "%s", f__str(im, "office") ? f__str(im, "office") : "");
-        e = f__raise(
-            w, "mirror_value_mismatch", "high", im_id, idx, subject,
-            json_pack("{s:s,s:{s:s,s:s,s:f,s:s},s:{s:s,s:s,s:f,s:s},s:f,s:f}", "transport_document",
-                      number, "export", "id", ex_id, "office", ex_office, "value", f__round2(vex),
-                      "currency", cur, "import", "id", im_id, "office", im_office, "value",
-                      f__round2(vim), "currency", cur, "difference", round(diff * 1000) / 1000,
-                      "tolerance", LEDGER_MIRROR_TOLERANCE),
-            out,
-            "export declaration %s (%.2s) values transport document %s at %.2f %s, import "
-            "declaration %s (%.2s) at %.2f %s: %.0f%% apart",
-            ex_id, ex_office, number, vex, cur, im_id, im_office, vim, cur, diff * 100);
+        uint8_t h[32];
+        crypto_hash_sha256_state hs;
+        crypto_hash_sha256_init(&hs);
+        crypto_hash_sha256_update(&hs, (const uint8_t *)"customs.ledger.mirror", 22);
+        crypto_hash_sha256_update(&hs, (const uint8_t *)(i_export ? decl_id : o_id),
+                                  strlen(i_export ? decl_id : o_id) + 1);
+        crypto_hash_sha256_update(&hs, (const uint8_t *)(i_export ? o_id : decl_id),
+                                  strlen(i_export ? o_id : decl_id));
+        crypto_hash_sha256_final(&hs, h);
+        char subject[128], pair[17];
+        cx_hex(h, 8, pair);
+        snprintf(subject, sizeof subject, "mirror:%s:%s", number, pair);
+        /* The arriving declaration (its own org lodged or anchored it) takes
+         * the red lane. The other one, possibly another org's, gets the
+         * finding for officers but no lane change: nobody moves a
+         * competitor's declaration by lodging a mismatching mirror. Neither
+         * finding carries anything of the other declaration but the gap, not
+         * even the entry index of the arriving one's anchor (which names it). */
+        e = f__mirror_record(w, decl_id, type, other, mine, cur, number, diff, idx, subject, out,
+                             true);
+        if (e == CX_OK)
+            e = f__mirror_record(w, o_id, other, type, theirs, cur, number, diff, -1, subject,
+                                 out, false);
     }
     json_decref(m.others);
     return e;

@@ -153,14 +153,18 @@ json_t *ledger_result_json(const ledger_result *r);
 
 /* Decodes, verifies every signature and appends one entry (JSON text),
  * blocking until it is durable or rejected. Signature checks and parsing run
- * on the calling thread. res must be cleared by the caller. */
+ * on the calling thread. res must be cleared by the caller. A ledger.init is
+ * refused (403 forbidden, /type): the genesis comes from ledger_init only. */
 void ledger_submit(ledger *lg, const char *text, size_t len, ledger_result *res);
 
 /* Asynchronous form: done runs on the writer thread once the outcome is
- * final (must not block); res is valid only during the call. */
+ * final (must not block); res is valid only during the call. who is the API
+ * caller (NULL: no restriction): findings are for customs, so unless who is
+ * an officer or admin res->findings keeps only those about declarations
+ * its own org lodged (every finding is recorded all the same). */
 typedef void (*ledger_done_fn)(void *arg, ledger_result *res);
-void ledger_submit_async(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                         void *arg);
+void ledger_submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
+                         ledger_done_fn done, void *arg);
 
 /* ---- ordering -------------------------------------------------------------------
  * Appends are ordered by an orderer. The embedded one hands every prepared
@@ -200,9 +204,14 @@ cx_err ledger_root(ledger *lg, int64_t size, uint8_t out[32]);
 typedef struct {
     char holder[CX_ORG_MAX + 1];
     uint8_t pk[32];
+    const ledger_key *key; /* its secret key if held here (borrowed), else NULL */
 } ledger_governor;
 /* Appends the genesis entry (index 0): origin, M-of-N governance keys and
- * the default endorsement policies. */
+ * the default endorsement policies, signed by every governor whose key is
+ * given; the rules refuse a genesis signed by fewer than threshold of them.
+ * This is the only way in for a genesis: ledger_submit, ledger_submit_async
+ * and ledger_pending_new refuse ledger.init (403 forbidden), so no API
+ * caller can claim the governance of an empty ledger. */
 void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_governor *gov,
                  size_t ngov, ledger_result *res);
 

@@ -1,6 +1,8 @@
 /* /v1/ledger over HTTP. Any authenticated caller may submit: an entry's
- * authority comes from its signatures, never from the bearer token. Reads
- * are open to every authenticated role but device. */
+ * authority comes from its signatures, never from the bearer token (the
+ * service refuses a ledger.init from anyone: the genesis comes only from
+ * customs ledger init). Reads are open to every authenticated role but
+ * device. */
 #include "ledger_int.h"
 
 #include <stdio.h>
@@ -56,7 +58,7 @@ static void h_post(http_req *r, void *ctx)
     size_t len;
     const char *body = http_body(r, &len);
     http_defer(r);
-    ledger_submit_async(lg, body, len, h__post_done, r);
+    ledger_submit_async(lg, http_principal(r), body, len, h__post_done, r);
 }
 
 /* ---- entries ------------------------------------------------------------------------------------ */
@@ -286,7 +288,11 @@ static void h_summary(http_req *r, void *ctx)
     if (st)
         sqlite3_reset(st);
     json_t *findings = json_object();
-    st = store_stmt(c, "SELECT severity, count(*) FROM ledger_findings GROUP BY severity");
+    const char *scope = ledger__findings_scope(http_principal(r));
+    st = store_stmt(c, "SELECT severity, count(*) FROM ledger_findings "
+                       "WHERE ?1 IS NULL OR org=?1 GROUP BY severity");
+    if (st && scope)
+        sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
     while (st && sqlite3_step(st) == SQLITE_ROW)
         json_object_set_new(findings, (const char *)sqlite3_column_text(st, 0),
                             json_integer(sqlite3_column_int64(st, 1)));
@@ -457,18 +463,29 @@ static void h_findings(http_req *r, void *ctx)
         !h__int(r, http_query(r, "cursor"), "cursor", 0, INT64_MAX, &cursor,
                 "must be a next_cursor value returned by this endpoint"))
         return;
+    /* findings are for customs: anyone else reads those about its own
+     * org's declarations only (one statement per shape, each on its index) */
+    const char *scope = ledger__findings_scope(http_principal(r));
     store_conn *c = store_reader(lg->s);
-    sqlite3_stmt *st =
-        c ? store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
-                          "message, details, source, created_at FROM ledger_findings "
-                          "WHERE id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
-                          "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
-                          "ORDER BY id LIMIT ?5")
-          : NULL;
+    sqlite3_stmt *st = NULL;
+    if (c && !scope)
+        st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
+                           "message, details, source, created_at FROM ledger_findings "
+                           "WHERE id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
+                           "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
+                           "ORDER BY id LIMIT ?5");
+    else if (c)
+        st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
+                           "message, details, source, created_at FROM ledger_findings "
+                           "WHERE org=?6 AND id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
+                           "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
+                           "ORDER BY id LIMIT ?5");
     if (!st) {
         h__unavailable(r, CX_EDB);
         return;
     }
+    if (scope)
+        sqlite3_bind_text(st, 6, scope, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 1, cursor);
     if (decl)
         sqlite3_bind_text(st, 2, decl, -1, SQLITE_STATIC);
@@ -529,12 +546,17 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, json_t **out)
         json_object_set_new(o, "checkpoint", json_null());
         json_object_set_new(o, "proof", json_null());
     }
+    /* the anchor's leaf is public on the log; the findings about the
+     * declaration are for customs and the org that lodged it */
+    const char *scope = ledger__findings_scope(http_principal(r));
     json_t *findings = json_array();
     st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, "
                        "details, source, created_at FROM ledger_findings "
-                       "WHERE declaration_id=?1 ORDER BY id LIMIT 1000");
+                       "WHERE declaration_id=?1 AND (?2 IS NULL OR org=?2) ORDER BY id LIMIT 1000");
     if (st) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (scope)
+            sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
         while (sqlite3_step(st) == SQLITE_ROW)
             json_array_append_new(findings, h__finding_row(st));
         sqlite3_reset(st);

@@ -224,6 +224,12 @@ cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rul
                               const char *severity, const char *decl_id, int64_t idx,
                               const char *subject, const char *message, json_t *details,
                               json_t *out);
+/* Findings are for customs: NULL (every finding) for an officer or admin,
+ * else the caller's org, whose declarations' findings alone it may read. */
+const char *ledger__findings_scope(const cx_principal *who);
+/* The org that lodged declaration decl_id on this node, read on c (the
+ * writer's connection in a job); "" if it is not stored here. */
+cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX + 1]);
 extern const decl_hooks ledger__decl_hooks_template;
 
 /* ---- the service -------------------------------------------------------------------------- */
@@ -236,6 +242,10 @@ struct ledger_pending {
     ledger_done_fn done;
     void *arg;
     bool job_ok;
+    /* the API caller's org when it may see only its own declarations'
+     * findings (see ledger__findings_scope); "" for every finding */
+    char scope[CX_ORG_MAX + 1];
+    size_t nraised; /* findings recorded, before scoping */
     /* blocking callers */
     pthread_mutex_t *mu;
     pthread_cond_t *cv;

@@ -73,6 +73,12 @@ static const store_migration ledger_migrations[] = {
      /* a salt and the value it hides: deleting the row erases the value */
      "CREATE TABLE ledger_salts(idx INTEGER NOT NULL, name TEXT NOT NULL, salt BLOB NOT NULL,"
      " value TEXT NOT NULL, PRIMARY KEY(idx, name)) WITHOUT ROWID;"},
+    /* findings are for customs; other roles read only those about their own
+     * org's declarations: the org that lodged the declaration, recorded with
+     * the finding (NULL: no declaration stored here, customs only). Findings
+     * recorded before this step stay NULL. */
+    {2, "ALTER TABLE ledger_findings ADD COLUMN org TEXT;"
+        "CREATE INDEX ledger_findings_org ON ledger_findings(org, id);"},
 };
 
 cx_err ledger_migrate(store *s, char *err, size_t errlen)

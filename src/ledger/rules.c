@@ -182,7 +182,9 @@ static cx_err r__init(lapply *a)
     const char *target = r__str(e->doc, "ledger");
     if (target && strcmp(target, r__str(e->body, "origin")) != 0)
         DENY(a, 400, "invalid_entry", "/ledger", "must equal /body/origin");
-    /* signatures are optional on the genesis; any there must be governors' */
+    /* the governors it names vouch for the genesis: every signature must be
+     * by one of its governance keys, and threshold of them must sign (the
+     * decoder already refuses two signatures by one key) */
     for (size_t s = 0; s < e->nsigs; s++) {
         bool ok = false;
         json_array_foreach(keys, i, k) ok = ok || (memcmp(pks[i], e->sigs[s].pk, 32) == 0 &&
@@ -193,6 +195,11 @@ static cx_err r__init(lapply *a)
             DENY(a, 403, "not_governor", p, "is not by one of the governance keys it lists");
         }
     }
+    if (e->nsigs < (size_t)threshold)
+        DENY(a, 403, "policy_unsatisfied", "/signatures",
+             "the genesis needs signatures by %d of the %zu governance keys it lists; this one "
+             "has %zu",
+             threshold, json_array_size(keys), e->nsigs);
     if (a->serving) {
         sqlite3_stmt *st =
             ledger__stmt(a->c, "INSERT INTO ledger_meta(k, v) VALUES('origin', ?1), "

@@ -125,8 +125,12 @@ static json_t *pending__declaration(ledger *lg, const lentry *e)
     return d;
 }
 
-ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                                   void *arg, ledger_result *res)
+/* genesis: whether a ledger.init may pass. Only ledger_init (customs ledger
+ * init) lets one through: a genesis that arrived over the API would let any
+ * caller name the governance of an empty ledger. */
+static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
+                                    void *arg, ledger_result *res, const cx_principal *who,
+                                    bool genesis)
 {
     memset(res, 0, sizeof *res);
     json_t *problems = json_array();
@@ -147,7 +151,16 @@ ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, led
         res__set(res, err == CX_ENOMEM ? 503 : 400, "invalid_entry", msg, problems);
         return NULL;
     }
-    if (e->type != LT_INIT && e->nsigs == 0) {
+    if (e->type == LT_INIT && !genesis) {
+        json_array_append_new(problems,
+                              json_pack("{s:s,s:s}", "path", "/type", "message",
+                                        "ledger.init cannot be submitted: the genesis is "
+                                        "created with customs ledger init"));
+        res__set(res, 403, "forbidden", "the genesis entry cannot be submitted", problems);
+        ledger__entry_free(e);
+        return NULL;
+    }
+    if (e->nsigs == 0) {
         json_array_append_new(problems, json_pack("{s:s,s:s}", "path", "/signatures", "message",
                                                   "at least one signature is required: sign "
                                                   "with customs ledger sign"));
@@ -171,6 +184,8 @@ ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, led
     p->e = e;
     p->done = done;
     p->arg = arg;
+    const char *scope = ledger__findings_scope(who);
+    snprintf(p->scope, sizeof p->scope, "%s", scope ? scope : "");
     p->decl = pending__declaration(lg, e);
     if (p->decl && e->type == LT_DECL_ANCHOR) {
         /* Only the declarant may anchor a declaration lodged here. */
@@ -187,6 +202,12 @@ ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, led
         }
     }
     return p;
+}
+
+ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
+                                   void *arg, ledger_result *res)
+{
+    return pending__new(lg, text, len, done, arg, res, NULL, false);
 }
 
 const char *ledger_pending_bytes(const ledger_pending *p, size_t *len)
@@ -336,6 +357,23 @@ static cx_err svc__emit_node(void *ctx, unsigned level, uint64_t index, const ui
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
+/* Findings are for customs: an API caller that is not gets back only those
+ * about declarations its own org lodged. */
+static cx_err svc__scope_findings(store_conn *w, const char *org, json_t *findings)
+{
+    for (size_t i = json_array_size(findings); i-- > 0;) {
+        char owner[CX_ORG_MAX + 1];
+        const json_t *f = json_array_get(findings, i);
+        cx_err e = ledger__decl_org(w, json_string_value(json_object_get(f, "declaration_id")),
+                                    owner);
+        if (e != CX_OK)
+            return e;
+        if (strcmp(owner, org) != 0)
+            json_array_remove(findings, i);
+    }
+    return CX_OK;
+}
+
 static cx_err svc__job(store_conn *w, void *arg)
 {
     ledger_pending *p = arg;
@@ -399,6 +437,14 @@ static cx_err svc__job(store_conn *w, void *arg)
         res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
         return err;
     }
+    p->nraised = json_array_size(findings);
+    if (p->scope[0])
+        err = svc__scope_findings(w, p->scope, findings);
+    if (err != CX_OK) {
+        json_decref(findings);
+        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
+        return err;
+    }
     /* Everything in SQL succeeded: memory may follow. */
     if (seen__put(lg, e->entry_hash, idx) != CX_OK) {
         json_decref(findings);
@@ -433,8 +479,7 @@ static void svc__done(void *arg, cx_err result)
     }
     if (p->res.status == 201) {
         atomic_fetch_add(&lg->n_accepted, 1);
-        if (p->res.findings)
-            atomic_fetch_add(&lg->n_findings, json_array_size(p->res.findings));
+        atomic_fetch_add(&lg->n_findings, p->nraised);
     } else {
         atomic_fetch_add(&lg->n_rejected, 1);
     }
@@ -451,11 +496,11 @@ cx_err ledger_pending_append(ledger *lg, ledger_pending *p)
     return store_submit(lg->s, &p->job);
 }
 
-void ledger_submit_async(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                         void *arg)
+static void svc__submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
+                              ledger_done_fn done, void *arg, bool genesis)
 {
     ledger_result res;
-    ledger_pending *p = ledger_pending_new(lg, text, len, done, arg, &res);
+    ledger_pending *p = pending__new(lg, text, len, done, arg, &res, who, genesis);
     if (!p) {
         atomic_fetch_add(&lg->n_rejected, 1);
         done(arg, &res);
@@ -468,6 +513,12 @@ void ledger_submit_async(ledger *lg, const char *text, size_t len, ledger_done_f
         ledger_result_clear(&res);
         pending__free(p);
     }
+}
+
+void ledger_submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
+                         ledger_done_fn done, void *arg)
+{
+    svc__submit_async(lg, who, text, len, done, arg, false);
 }
 
 typedef struct {
@@ -488,19 +539,24 @@ static void svc__sync_done(void *arg, ledger_result *res)
     pthread_mutex_unlock(&w->mu);
 }
 
-void ledger_submit(ledger *lg, const char *text, size_t len, ledger_result *res)
+static void svc__submit(ledger *lg, const char *text, size_t len, ledger_result *res, bool genesis)
 {
     memset(res, 0, sizeof *res);
     sync_wait w = {.out = res};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    ledger_submit_async(lg, text, len, svc__sync_done, &w);
+    svc__submit_async(lg, NULL, text, len, svc__sync_done, &w, genesis);
     pthread_mutex_lock(&w.mu);
     while (!w.finished)
         pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
+}
+
+void ledger_submit(ledger *lg, const char *text, size_t len, ledger_result *res)
+{
+    svc__submit(lg, text, len, res, false);
 }
 
 /* ---- reads ------------------------------------------------------------------------------ */
@@ -653,12 +709,18 @@ cx_err ledger_root(ledger *lg, int64_t size, uint8_t out[32])
 void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_governor *gov,
                  size_t ngov, ledger_result *res)
 {
+    memset(res, 0, sizeof *res);
     json_t *keys = json_array();
+    const char *author = ngov ? gov[0].holder : "consortium";
     for (size_t i = 0; i < ngov; i++) {
         char pk[LEDGER_B64_32 + 1];
         ledger__b64_encode(gov[i].pk, 32, pk);
         json_array_append_new(keys, json_pack("{s:s,s:s}", "holder", gov[i].holder, "key", pk));
     }
+    /* the proposer is a governor who signs */
+    for (size_t i = ngov; i-- > 0;)
+        if (gov[i].key)
+            author = gov[i].holder;
     lpolicy pol[LT__COUNT];
     ledger__policy_defaults(pol);
     json_t *policies = json_object();
@@ -668,16 +730,32 @@ void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_gov
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
     json_t *doc = json_pack("{s:s,s:s,s:s,s:{s:s,s:{s:i,s:o},s:o},s:[]}", "type", "ledger.init",
-                            "org", ngov ? gov[0].holder : "consortium", "time", now, "body",
-                            "origin", origin, "governance", "threshold", threshold, "keys", keys,
-                            "policies", policies, "signatures");
+                            "org", author, "time", now, "body", "origin", origin, "governance",
+                            "threshold", threshold, "keys", keys, "policies", policies,
+                            "signatures");
     char *text = doc ? cx_json_dump(doc, NULL) : NULL;
     json_decref(doc);
+    /* every governor whose key is here signs; the rules want threshold of them */
+    for (size_t i = 0; text && i < ngov; i++) {
+        if (!gov[i].key)
+            continue;
+        char *next = NULL, err[256];
+        if (ledger_sign(text, strlen(text), gov[i].key, gov[i].holder, &next, err, sizeof err) !=
+            CX_OK) {
+            free(text);
+            char path[48];
+            snprintf(path, sizeof path, "/body/governance/keys/%zu", i);
+            res__set(res, 400, "invalid_entry", err,
+                     json_pack("[{s:s,s:s}]", "path", path, "message", err));
+            return;
+        }
+        free(text);
+        text = next;
+    }
     if (!text) {
-        memset(res, 0, sizeof *res);
         res__set(res, 503, "unavailable", "out of memory", NULL);
         return;
     }
-    ledger_submit(lg, text, strlen(text), res);
+    svc__submit(lg, text, strlen(text), res, true);
     free(text);
 }

@@ -151,6 +151,47 @@ class KeygenTest(LedgerCase):
         self.assertEqual(run("keygen", check=False).returncode, 2)
 
 
+class GenesisTest(LedgerCase):
+    def test_genesis_is_refused_over_http_and_needs_threshold_signatures(self):
+        srv = self.serve()
+        device = create_key(self.db, "SENSOR", "device")
+        trader = create_key(self.db, "MALLORY", "trader")
+        officer = create_key(self.db, "KCS", "officer")
+        key, pub = self.keygen("mallory-gov", "MALLORY")
+        genesis = {"type": "ledger.init", "org": "MALLORY",
+                   "body": {"origin": ORIGIN,
+                            "governance": {"threshold": 1,
+                                           "keys": [{"holder": "MALLORY", "key": pub}]}},
+                   "signatures": []}
+        # an empty ledger cannot be claimed through the API, signed or not
+        for body, token in ((genesis, device), (self.sign(genesis, key), trader),
+                            (self.sign(genesis, key), officer)):
+            r = srv.post("/v1/ledger/entries", body, token=token)
+            self.assertEqual(r.status, 403, r)
+            self.assertEqual(r.json["error"]["code"], "forbidden")
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/type"])
+        # nor through `ledger submit`
+        r = run("ledger", "submit", "--db", self.db, "-", input=self.sign(genesis, key),
+                check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("forbidden", r.stdout)
+        self.assertEqual(srv.get("/v1/ledger", token=officer).json["tree_size"], 0)
+        # `ledger init` signs with the governors' key files: fewer than the
+        # threshold is refused
+        kcs, _ = self.keygen("gov-kcs", "KCS")
+        _, bank = self.keygen("gov-bank", "BANK")
+        r = run("ledger", "init", "--db", self.db, "--origin", ORIGIN, "--threshold", "2",
+                "--governor", "KCS=" + kcs, "--governor", "BANK=" + bank, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(srv.get("/v1/ledger", token=officer).json["tree_size"], 0)
+        r = run("ledger", "init", "--db", self.db, "--origin", ORIGIN, "--threshold", "1",
+                "--governor", "KCS=" + kcs, "--governor", "BANK=" + bank)
+        self.assertEqual(json.loads(r.stdout)["index"], 0)
+        g = srv.get("/v1/ledger/entries/0", token=officer).json["entry"]
+        self.assertEqual([s["org"] for s in g["signatures"]], ["KCS"])
+        self.assertTrue(run("ledger", "verify", "--db", self.db).stdout.startswith("ok 1 "))
+
+
 class FlowTest(LedgerCase):
     def setUp(self):
         super().setUp()
@@ -219,6 +260,85 @@ class FlowTest(LedgerCase):
         self.assertEqual(r.json["error"]["details"][0]["path"], "/index")
         bl = s.get("/v1/ledger/bls/BL-H1", token=self.trader).json
         self.assertEqual((bl["holder"], bl["status"], bl["history"]), ("ACME", "issued", [idx]))
+
+    def test_findings_are_for_customs_and_the_declarant(self):
+        """Findings about one org's declaration are not another org's to read,
+        not through the findings, the anchors, the summary nor the risk
+        reasons, and a mismatching mirror lodged by one trader does not move
+        another's lane."""
+        s = self.srv
+        beta = create_key(self.db, "BETA", "trader")
+        bank = create_key(self.db, "BANK", "bank")
+        td = {"type": "BL", "number": "BL-SCOPE"}
+        d = declaration("SCOPE-IMP", transport_document=td)
+        d["items"][0]["value"] = 12345.67
+        imp = s.post("/v1/declarations", d, token=self.trader).json["id"]
+        d = declaration("SCOPE-EXP", type="export", office="VNSGN", transport_document=td)
+        d["items"][0]["value"] = 98.76
+        exp = s.post("/v1/declarations", d, token=beta).json["id"]
+
+        def findings(token, q=""):
+            r = s.get("/v1/ledger/findings" + q, token=token)
+            self.assertEqual(r.status, 200, r)
+            return r.json["items"]
+
+        def clean(items, *secrets):
+            text = json.dumps(items)
+            for x in secrets:
+                self.assertNotIn(x, text)
+
+        mirror = findings(self.officer, "?rule=mirror_value_mismatch")
+        self.assertEqual({f["declaration_id"] for f in mirror}, {imp, exp})
+        mine = findings(beta)
+        self.assertEqual({f["declaration_id"] for f in mine}, {exp})
+        self.assertIn("99.2%", mine[0]["message"])
+        clean(mine, imp, "12345", "KRPUS")
+        acme = findings(self.trader)
+        self.assertEqual({f["declaration_id"] for f in acme}, {imp})
+        clean(acme, exp, "98.76", "VNSGN")
+        self.assertEqual(findings(bank), [])
+        self.assertEqual(findings(bank, "?declaration_id=" + imp), [])
+        self.assertEqual(s.get("/v1/ledger", token=beta).json["findings_by_severity"], {"high": 1})
+        self.assertEqual(s.get("/v1/ledger", token=self.officer).json["findings_by_severity"],
+                         {"high": 2})
+        # the export arrived last: its lane takes the finding, the import's does not
+        reasons = s.get("/v1/declarations/" + exp, token=beta).json["risk"]["reasons"]
+        ledger = [x for x in reasons if x["feature"] == "ledger.mirror_value_mismatch"]
+        self.assertEqual(len(ledger), 1)
+        clean(ledger, imp, "12345", "KRPUS")
+        reasons = s.get("/v1/declarations/" + imp, token=self.trader).json["risk"]["reasons"]
+        self.assertEqual([x for x in reasons if x["feature"].startswith("ledger.")], [])
+        # an anchor is public, the findings about it are not
+        run("ledger", "anchor", "--db", self.db, "--declaration", imp, "--key",
+            self.members["ACME"])
+        a = s.get("/v1/ledger/anchors/" + imp, token=beta)
+        self.assertEqual(a.status, 200, a)
+        self.assertEqual(a.json["findings"], [])
+        own = s.get("/v1/ledger/anchors/" + imp, token=self.trader).json["findings"]
+        self.assertEqual([(f["rule"], f["declaration_id"]) for f in own],
+                         [("mirror_value_mismatch", imp)])
+        self.assertEqual(s.get("/v1/ledger/anchors/" + imp, token=self.officer).json["findings"],
+                         own)
+
+    def test_submit_reply_carries_only_the_callers_findings(self):
+        s = self.srv
+        beta = create_key(self.db, "BETA", "trader")
+        td = {"type": "BL", "number": "BL-REPLY"}
+        imp = s.post("/v1/declarations", declaration("REPLY-IMP", transport_document=td),
+                     token=self.trader).json["id"]
+        exp = s.post("/v1/declarations",
+                     declaration("REPLY-EXP", type="export", transport_document=td),
+                     token=beta).json["id"]
+        # a bill of lading without the declarations' container raises a
+        # finding on each; the reply to BETA's submission names only BETA's
+        bl = self.bl("BL-REPLY")
+        bl["body"]["containers"] = ["MSKU4242420"]
+        r = s.post("/v1/ledger/entries", self.sign(bl, self.members["OCEANIC"]), token=beta)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual([f["declaration_id"] for f in r.json["findings"]], [exp])
+        self.assertNotIn(imp, json.dumps(r.json))
+        both = s.get("/v1/ledger/findings?rule=containers_not_on_bl", token=self.officer).json
+        self.assertEqual({f["declaration_id"] for f in both["items"]}, {imp, exp})
 
     def test_proofs_verify_independently(self):
         s = self.srv

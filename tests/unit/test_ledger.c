@@ -732,7 +732,8 @@ static int setup_service(void **state)
         ledger_key_generate(&f->gov[i]);
     for (int i = 0; i < NORG; i++)
         ledger_key_generate(&f->k[i]);
-    ledger_governor g[3] = {{"KCS", {0}}, {"BANK", {0}}, {"CHAMBER", {0}}};
+    ledger_governor g[3] = {{"KCS", {0}, &f->gov[0]}, {"BANK", {0}, &f->gov[1]},
+                            {"CHAMBER", {0}, NULL}};
     for (int i = 0; i < 3; i++)
         memcpy(g[i].pk, f->gov[i].pk, 32);
     ledger_init(f->lg, "ledger.test.example/unit", 2, g, 3, &f->res);
@@ -848,7 +849,7 @@ static void test_decoder_rejections(void **state)
 static void test_genesis_and_governance(void **state)
 {
     fx *f = *state;
-    ledger_governor g = {"KCS", {0}};
+    ledger_governor g = {"KCS", {0}, &f->gov[0]};
     memcpy(g.pk, f->gov[0].pk, 32);
     ledger_result r;
     ledger_init(f->lg, "ledger.test.example/again", 1, &g, 1, &r);
@@ -941,6 +942,82 @@ static void test_genesis_and_governance(void **state)
                             "mark", "X", "valid_until", "2031-01-01"),
                   1, BY(SAIGON)),
            403, "not_authorised");
+}
+
+/* An empty ledger: the store and the service, no genesis yet. */
+static int setup_empty(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->path, sizeof f->path, "/tmp/customs-test-ledgerXXXXXX");
+    int fd = mkstemp(f->path);
+    close(fd);
+    unlink(f->path);
+    char err[256];
+    if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
+        decl_migrate(f->s, err, sizeof err) != CX_OK ||
+        ledger_migrate(f->s, err, sizeof err) != CX_OK)
+        return -1;
+    f->d = decl_service_new(f->s);
+    f->lg = ledger_new(f->s, f->d);
+    for (int i = 0; i < 3; i++)
+        ledger_key_generate(&f->gov[i]);
+    *state = f;
+    return 0;
+}
+
+static int teardown_service(void **state);
+
+/* Nobody takes over an empty ledger by submitting a genesis: ledger.init is
+ * refused whoever signs it, and ledger_init needs threshold governors'
+ * signatures. */
+static void test_genesis_only_from_init(void **state)
+{
+    fx *f = *state;
+    char pk[45];
+    ledger_key_public(&f->gov[0], pk);
+    json_t *body = json_pack("{s:s,s:{s:i,s:[{s:s,s:s}]}}", "origin", "ledger.test.example/x",
+                             "governance", "threshold", 1, "keys", "holder", "MALLORY", "key",
+                             pk);
+    /* unsigned, as an API caller could send it */
+    char *t = entry_text(f, "ledger.init", "MALLORY", json_deep_copy(body), 0);
+    REJECT(submit_text(f, t), 403, "forbidden");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(f->res.details, 0),
+                                                          "path")),
+                        "/type");
+    free(t);
+    /* signed by the governance key it names itself: still not by submission */
+    t = entry_text(f, "ledger.init", "MALLORY", body, 1, &f->gov[0], "MALLORY");
+    REJECT(submit_text(f, t), 403, "forbidden");
+    free(t);
+    assert_int_equal(ledger_size(f->lg), 0);
+    /* ledger_init with fewer governors' keys than the threshold */
+    ledger_governor g[3] = {{"KCS", {0}, &f->gov[0]}, {"BANK", {0}, NULL},
+                            {"CHAMBER", {0}, NULL}};
+    for (int i = 0; i < 3; i++)
+        memcpy(g[i].pk, f->gov[i].pk, 32);
+    ledger_result_clear(&f->res);
+    ledger_init(f->lg, "ledger.test.example/x", 2, g, 3, &f->res);
+    REJECT(f->res.status, 403, "policy_unsatisfied");
+    ledger_result_clear(&f->res);
+    g[0].key = NULL;
+    ledger_init(f->lg, "ledger.test.example/x", 1, g, 3, &f->res);
+    assert_int_equal(f->res.status, 400); /* no signature at all */
+    assert_int_equal(ledger_size(f->lg), 0);
+    /* a signature by a key listed for another holder */
+    g[0].key = &f->gov[1];
+    ledger_result_clear(&f->res);
+    ledger_init(f->lg, "ledger.test.example/x", 1, g, 3, &f->res);
+    REJECT(f->res.status, 403, "not_governor");
+    assert_int_equal(ledger_size(f->lg), 0);
+    /* two of three governors sign: the genesis is appended and verifies */
+    g[0].key = &f->gov[0];
+    g[1].key = &f->gov[1];
+    ledger_result_clear(&f->res);
+    ledger_init(f->lg, "ledger.test.example/x", 2, g, 3, &f->res);
+    OK(f->res.status);
+    assert_int_equal(ledger_size(f->lg), 1);
+    ledger_verify_report rep;
+    assert_true(ledger_verify_db(f->path, 1, false, &rep));
 }
 
 static json_t *bl_body(const char *number, const char *holder, const char *c1)
@@ -1360,8 +1437,8 @@ static void test_findings_containers_payments_aeo_mirror(void **state)
     char *d5 = lodge(f, "ACME", "A-2", "import", "BL-A2", json_pack("[s]", c[0]), "610910", "VN",
                      1000, 10, "IMP-9");
     assert_int_equal(findings_for(f, d5, "suspended_aeo_used"), 1);
-    /* mirror trade: within the tolerance nothing, beyond it a finding on the
-     * import declaration */
+    /* mirror trade: within the tolerance nothing, beyond it a finding on
+     * the arriving declaration (the import here), which takes the red lane */
     char *e1 = lodge(f, "SAIGON", "M-1X", "export", "BL-M1", json_pack("[s]", c[1]), "610910", "VN",
                      10000, 0, "EXP-1");
     char *i1 = lodge(f, "ACME", "M-1", "import", "BL-M1", json_pack("[s]", c[1]), "610910", "VN",
@@ -1385,6 +1462,104 @@ static void test_findings_containers_payments_aeo_mirror(void **state)
     char *ids[] = {d1, d2, d3, d4, d5, e1, i1, e2, i2};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         free(ids[i]);
+}
+
+/* Subjects, messages and details of a declaration's findings of a rule,
+ * one line each (caller frees). */
+static char *finding_texts(fx *f, const char *decl_id, const char *rule)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT subject || ' ' || message || ' ' || details "
+                                            "|| ' ' || coalesce(entry_idx, '') FROM "
+                                            "ledger_findings WHERE declaration_id=?1 AND rule=?2",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, decl_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
+    cx_buf b;
+    cx_buf_init(&b, 1 << 16);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        cx_buf_printf(&b, "%s\n", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    char *out = strndup(b.data ? b.data : "", b.len);
+    cx_buf_free(&b);
+    return out;
+}
+
+static char *risk_of(fx *f, const char *id)
+{
+    char *json = NULL;
+    assert_int_equal(decl_get(f->d, NULL, id, &json), CX_OK);
+    json_t *d = json_loads(json, 0, NULL);
+    free(json);
+    json_t *risk = json_object_get(d, "risk");
+    char *out = risk ? cx_json_dump(risk, NULL) : strdup("");
+    json_decref(d);
+    return out;
+}
+
+/* A trader cannot move a competitor's declaration, nor learn its content,
+ * by lodging a mismatching mirror declaration of the same transport
+ * document: only the arriving declaration's lane is raised, and neither
+ * finding names or quotes the other declaration. */
+static void test_mirror_other_org(void **state)
+{
+    fx *f = *state;
+    char c[12], first[11];
+    snprintf(first, sizeof first, "MSKU%06d", 424242);
+    snprintf(c, sizeof c, "%s%d", first, decl_iso6346_check_digit(first));
+    char *imp = lodge(f, "ACME", "V-1", "import", "BL-V1", json_pack("[s]", c), "610910", "VN",
+                      12345.67, 13, "IMP-7");
+    char *exp = lodge(f, "SAIGON", "V-1X", "export", "BL-V1", json_pack("[s]", c), "610910", "VN",
+                      98.76, 0, "EXP-7");
+    /* recorded on both for officers; only the export, which arrived, is red */
+    assert_int_equal(findings_for(f, imp, "mirror_value_mismatch"), 1);
+    assert_int_equal(findings_for(f, exp, "mirror_value_mismatch"), 1);
+    char *lane = lane_of(f, imp);
+    assert_string_equal(lane, "none");
+    free(lane);
+    lane = lane_of(f, exp);
+    assert_string_equal(lane, "red");
+    free(lane);
+    /* what each side reads says how far apart, never whose, where or how much */
+    char *ti = finding_texts(f, imp, "mirror_value_mismatch");
+    char *te = finding_texts(f, exp, "mirror_value_mismatch");
+    char *re = risk_of(f, exp), *ri = risk_of(f, imp);
+    assert_non_null(strstr(te, "99.2%"));
+    assert_null(strstr(ti, exp));
+    assert_null(strstr(ti, "98.76"));
+    assert_null(strstr(ti, "VNSGN"));
+    assert_null(strstr(te, imp));
+    assert_null(strstr(te, "12345"));
+    assert_null(strstr(te, "KRPUS"));
+    assert_non_null(strstr(re, "ledger.mirror_value_mismatch"));
+    assert_null(strstr(re, imp));
+    assert_null(strstr(re, "12345"));
+    assert_null(strstr(re, "KRPUS"));
+    assert_null(strstr(ri, "mirror"));
+    free(ti);
+    free(te);
+    free(re);
+    free(ri);
+    /* anchoring either one later moves nothing: the pair is recorded */
+    json_t *salts;
+    json_t *body = anchor_of(f, imp, &salts);
+    json_decref(salts);
+    OK(submit(f, "declaration.anchor", "ACME", body, 1, BY(ACME)));
+    assert_false(has_finding(f->res.findings, "mirror_value_mismatch"));
+    body = anchor_of(f, exp, &salts);
+    json_decref(salts);
+    OK(submit(f, "declaration.anchor", "SAIGON", body, 1, BY(SAIGON)));
+    assert_false(has_finding(f->res.findings, "mirror_value_mismatch"));
+    lane = lane_of(f, imp);
+    assert_string_equal(lane, "none");
+    free(lane);
+    assert_int_equal(findings_for(f, imp, "mirror_value_mismatch"), 1);
+    free(imp);
+    free(exp);
 }
 
 /* ---- proofs, checkpoints, verification from the store ----------------------------------------- */
@@ -1786,6 +1961,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decoder_rejections, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_genesis_and_governance, setup_service,
                                         teardown_service),
+        cmocka_unit_test_setup_teardown(test_genesis_only_from_init, setup_empty,
+                                        teardown_service),
         cmocka_unit_test_setup_teardown(test_bill_of_lading, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_certificates_aeo_payments, setup_service,
                                         teardown_service),
@@ -1796,6 +1973,7 @@ int main(void)
                                         teardown_service),
         cmocka_unit_test_setup_teardown(test_findings_containers_payments_aeo_mirror,
                                         setup_service, teardown_service),
+        cmocka_unit_test_setup_teardown(test_mirror_other_org, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_store_proofs, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_checkpoints, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_verify_tampering, setup_service, teardown_service),
