@@ -517,7 +517,8 @@ static void h_findings(http_req *r, void *ctx)
 
 /* The anchor of a declaration with what a browser needs to check it: *out is
  * NULL (CX_OK) when the declaration is not anchored. */
-static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, json_t **out)
+static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, const char *scope,
+                        json_t **out)
 {
     *out = NULL;
     sqlite3_stmt *st =
@@ -546,9 +547,6 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, json_t **out)
         json_object_set_new(o, "checkpoint", json_null());
         json_object_set_new(o, "proof", json_null());
     }
-    /* the anchor's leaf is public on the log; the findings about the
-     * declaration are for customs and the org that lodged it */
-    const char *scope = ledger__findings_scope(http_principal(r));
     json_t *findings = json_array();
     st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, "
                        "details, source, created_at FROM ledger_findings "
@@ -572,7 +570,8 @@ static void h_anchor(http_req *r, void *ctx)
     if (!h__may_read(r))
         return;
     json_t *out;
-    cx_err e = h__anchor(lg, store_reader(lg->s), http_param(r, "declaration_id"), &out);
+    cx_err e = h__anchor(lg, store_reader(lg->s), http_param(r, "declaration_id"),
+                         ledger__findings_scope(http_principal(r)), &out);
     if (e != CX_OK)
         h__unavailable(r, e);
     else if (!out)
@@ -597,7 +596,8 @@ static void h_anchors(http_req *r, void *ctx)
         return;
     }
     json_t *out;
-    cx_err e = h__anchor(lg, store_reader(lg->s), id, &out);
+    cx_err e = h__anchor(lg, store_reader(lg->s), id, ledger__findings_scope(http_principal(r)),
+                         &out);
     if (e != CX_OK) {
         h__unavailable(r, e);
         return;
