@@ -913,11 +913,17 @@ static void api__cons_done(void *arg, cx_err result)
             c->key = cw->key;
             snprintf(c->id, sizeof c->id, "%s",
                      json_string_value(json_object_get(cw->doc, "id")));
-            c->doc = json_incref(cw->doc);
+            /* A copy of its own: the engine thread keeps and frees it while this
+             * thread still reads and frees cw->doc, and jansson's reference
+             * count orders neither (its decrement is release-only). */
+            c->doc = json_deep_copy(cw->doc);
             c->shape = cw->shape;
             cw->shape = NULL;
             c->created_ms = cw->created_ms;
-            track__command(cw->t, c);
+            if (c->doc)
+                track__command(cw->t, c);
+            else
+                track__cmd_free(c);
         }
         char *text = cx_json_dump(cw->doc, NULL);
         cx_buf out;

@@ -649,12 +649,14 @@ static void pipe__batch_done(void *arg, cx_err result)
         track__mqtt_committed(t, b->mqtt_max, ok);
     for (size_t i = 0; i < b->nwaiters; i++)
         pipe__waiter_release(t, b->waiters[i].w, b->waiters[i].n, !ok);
-    pipe__batch_put(t, b);
     /* the writer is free: the engine may hand over what it gathered */
     pthread_mutex_lock(&t->qmu);
     t->inflight--;
     pthread_cond_signal(&t->q_data);
     pthread_mutex_unlock(&t->qmu);
+    /* Last: once every batch is back, a stopping engine thread returns and
+     * the service may be freed, so nothing of t is touched after this. */
+    pipe__batch_put(t, b);
 }
 
 static void pipe__submit(track_service *t, track_batch *b, bool all)
@@ -876,6 +878,8 @@ typedef struct esc_item {
     json_t *decls;
 } esc_item;
 
+static void pipe__esc_free(esc_item *it);
+
 void track__escalate(track_service *t, const track_alert_row *a)
 {
     if (!t->decl)
@@ -890,7 +894,13 @@ void track__escalate(track_service *t, const track_alert_row *a)
     snprintf(msg, sizeof msg, "tracking alert %s: %s on consignment %s at %s", a->id,
              it->type, a->consignment, tm);
     it->reason_detail = strdup(msg);
-    it->decls = json_incref(a->decls);
+    /* A copy for the escalation thread: the batch frees its own on the writer
+     * thread, and a shared reference count is no happens-before for the free. */
+    it->decls = json_deep_copy(a->decls);
+    if (!it->decls) {
+        pipe__esc_free(it); /* escalated=0 stays: retried at the next start */
+        return;
+    }
     pthread_mutex_lock(&t->emu);
     if (t->esc_tail)
         ((esc_item *)t->esc_tail)->next = it;

@@ -151,6 +151,13 @@ class Server:
         self.proc.wait()
         self.log.close()
 
+    def sanitizer_reports(self):
+        """ThreadSanitizer reports in the server's output (a CUSTOMS_TSAN
+        build prints them and carries on)."""
+        out = self.output()
+        i = out.find("WARNING: ThreadSanitizer:")
+        return out[i:i + 6000] if i >= 0 else ""
+
     def close(self):
         if self.proc.poll() is None:
             self.stop()
@@ -202,9 +209,15 @@ class TempDirTestCase(unittest.TestCase):
         self.servers = []
 
     def tearDown(self):
+        reports = ""
         for s in self.servers:
+            if s.proc.poll() is None:
+                s.stop()
+            reports = reports or s.sanitizer_reports()
             s.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if reports:
+            self.fail("the server raced (ThreadSanitizer):\n" + reports)
 
     def serve(self, *args, **kw):
         s = Server(self.db, args, **kw)
