@@ -1553,7 +1553,8 @@ static void h_telemetry_post(http_req *r, void *ctx)
     size_t len;
     const char *body = http_body(r, &len);
     json_error_t je;
-    json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    /* any JSON text (RFC 8259): a scalar is JSON of the wrong shape, not "not JSON" */
+    json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!in || (!json_is_array(in) && !json_is_object(in))) {
         /* the whole body is a dead letter too */
         track_reject why;

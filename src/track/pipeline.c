@@ -163,10 +163,17 @@ void track__waiter_done(track_service *t, track_waiter *w)
     if (atomic_load(&w->failed)) {
         http_reply_error(r, 503, "unavailable", "telemetry could not be stored; retry", NULL);
     } else if (w->whole_body) {
+        /* The dead letter keeps the decoder's reason; the answer uses the
+         * platform's codes (docs/api.md): invalid_json when the body is not
+         * JSON, invalid_batch when it is JSON of the wrong shape. */
+        bool not_json = strcmp(w->code[0], "malformed_json") == 0;
         json_t *d = json_array();
         json_array_append_new(d, json_pack("{s:s,s:s}", "path", "", "message", w->message[0]));
-        http_reply_error(r, 400, w->code[0][0] ? w->code[0] : "invalid_json",
-                         "the body is not a telemetry message or an array of them", d);
+        if (not_json)
+            http_reply_error(r, 400, "invalid_json", "the body is not valid JSON", d);
+        else
+            http_reply_error(r, 400, "invalid_batch",
+                             "the body is not a telemetry message or an array of them", d);
     } else if (w->osmand) {
         if (w->outcome[0] == TRACK_OUT_REJECTED) {
             char msg[300];

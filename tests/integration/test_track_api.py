@@ -147,19 +147,28 @@ class TrackApiTest(TempDirTestCase):
         got = {x["index"]: x["reason"] for x in res["rejected"]}
         self.assertEqual(got, {1: "bad_coordinates", 2: "bad_coordinates", 3: "future_timestamp",
                                4: "bad_timestamp", 5: "unknown_device", 6: "not_object"})
-        # a body that is not JSON at all: refused, and kept too
+        # a body that is not JSON at all: the platform's invalid_json (issue 2,
+        # docs/api.md), and kept as a dead letter with its own reason
         r = self.srv.request("POST", "/v1/telemetry", body="{\"device\": ", token=self.officer)
         self.assertEqual(r.status, 400, r)
-        self.assertEqual(r.json["error"]["code"], "malformed_json")
+        self.assertEqual(r.json["error"]["code"], "invalid_json")
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], [""])
+        # JSON that is neither a message nor an array of them: invalid_batch
+        for body, path in [("42", ""), ("[]", ""), ('"x"', "")]:
+            r = self.srv.request("POST", "/v1/telemetry", body=body, token=self.officer)
+            self.assertEqual(r.status, 400, (body, r))
+            self.assertEqual(r.json["error"]["code"], "invalid_batch", (body, r))
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], [path], body)
         dl = self.get("/v1/telemetry/dead-letters").json["items"]
         self.assertEqual([d["reason"] for d in dl], ["bad_coordinates", "bad_coordinates",
                                                      "future_timestamp", "bad_timestamp",
                                                      "unknown_device", "not_object",
-                                                     "malformed_json"])
+                                                     "malformed_json", "not_object",
+                                                     "not_object"])
         self.assertEqual(dl[4]["device"], "GHOST")
         self.assertIn("GHOST", dl[4]["payload"])
         self.assertEqual(dl[6]["payload"], "{\"device\": ")
-        self.assertEqual(metric(self.srv, "customs_track_dead_letters_total"), 7)
+        self.assertEqual(metric(self.srv, "customs_track_dead_letters_total"), 9)
         # ingestion goes on: the device's last position is the newest good one
         last = self.get("/v1/devices/TRK-1").json["last"]
         self.assertEqual(last["lon"], 30.31)
