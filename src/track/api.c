@@ -2076,6 +2076,12 @@ static void h_dead_letters(http_req *r, void *ctx)
 static void h_config(http_req *r, void *ctx)
 {
     track_service *t = ctx;
+    /* Not for carriers either: the thresholds tell how long a truck may stop
+     * or leave its corridor before anyone is told. */
+    if (!api__officer(http_principal(r))) {
+        api__forbidden(r, "read the tracking thresholds");
+        return;
+    }
     http_reply_json(r, 200, track_config_json(&t->cfg));
 }
 

@@ -127,6 +127,19 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(self.get("/v1/consignments", trader).status, 403)
         self.assertEqual(self.get("/v1/alerts", trader).status, 403)
 
+    def test_thresholds_are_for_customs_only(self):
+        """The thresholds say how long a truck may stop or stray unseen:
+        officers and admins read them, the tracked parties do not."""
+        r = self.get("/v1/track/config")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["stop_min_s"], 1200)
+        admin = create_key(self.db, "KCS", "admin")
+        self.assertEqual(self.get("/v1/track/config", admin).status, 200)
+        for role in ["carrier", "device", "trader", "bank"]:
+            r = self.get("/v1/track/config", create_key(self.db, "CARRIER-A", role))
+            self.assertEqual(r.status, 403, (role, r))
+            self.assertEqual(r.json["error"]["code"], "forbidden")
+
     # ---- telemetry and dead letters -------------------------------------------------------
 
     def test_batches_dead_letters_and_device_keys(self):
