@@ -1,6 +1,8 @@
 /* The HTTP API of the track module (docs/track.md has every shape). */
 #include "track_int.h"
 
+#include "auth.h"
+
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -281,11 +283,26 @@ static void api__dev_done(void *arg, cx_err result)
     free(dw);
 }
 
-static json_t *api__device_doc(const json_t *in, const cx_principal *who, const char *prefix,
-                               json_t *problems)
+/* key_id: a device key of the device's organisation, not revoked. */
+static void api__device_key(track_service *t, const json_t *kid, const char *org,
+                            const char *path, json_t *problems)
+{
+    cx_principal k;
+    cx_err e = CX_ENOTFOUND;
+    if (json_is_integer(kid) && json_integer_value(kid) > 0)
+        e = auth_key_get(t->store, (int64_t)json_integer_value(kid), &k);
+    if (e == CX_EDB)
+        track__problem(problems, path, "could not be checked (database unavailable); retry");
+    else if (e != CX_OK || k.role != CX_ROLE_DEVICE || strcmp(k.org, org) != 0)
+        track__problem(problems, path, "must be the id of a key of role device of organisation "
+                                       "%s that is not revoked (customs keys list)", org);
+}
+
+static json_t *api__device_doc(track_service *t, const json_t *in, const cx_principal *who,
+                               const char *prefix, json_t *problems)
 {
     static const char *const known[] = {"id", "kind", "container", "org", "name",
-                                        "temperature_c", NULL};
+                                        "temperature_c", "key_id", NULL};
     char path[96];
     if (!json_is_object(in)) {
         track__problem(problems, prefix[0] ? prefix : "", "a device is a JSON object");
@@ -318,6 +335,11 @@ static json_t *api__device_doc(const json_t *in, const cx_principal *who, const 
                  json_string_length(name) > 200))
         track__problem(problems, path, "must be a string of 1 to 200 bytes");
     api__temp_range(in, problems, prefix);
+    const json_t *kid = json_object_get(in, "key_id");
+    snprintf(path, sizeof path, "%s/key_id", prefix);
+    if (kid && !json_is_null(kid))
+        api__device_key(t, kid, json_is_string(org) ? json_string_value(org) : who->org, path,
+                        problems);
     if (json_array_size(problems) > before)
         return NULL;
     char now[32];
@@ -331,6 +353,8 @@ static json_t *api__device_doc(const json_t *in, const cx_principal *who, const 
     const json_t *tr = json_object_get(in, "temperature_c");
     if (tr && !json_is_null(tr))
         json_object_set(doc, "temperature_c", (json_t *)tr);
+    if (kid && !json_is_null(kid))
+        json_object_set(doc, "key_id", (json_t *)kid);
     json_object_set_new(doc, "created_at", json_string(now));
     return doc;
 }
@@ -360,7 +384,7 @@ static void h_devices_post(http_req *r, void *ctx)
         char prefix[32] = "";
         if (!single)
             snprintf(prefix, sizeof prefix, "/%zu", i);
-        json_t *doc = api__device_doc(single ? body : json_array_get(body, i), who, prefix,
+        json_t *doc = api__device_doc(t, single ? body : json_array_get(body, i), who, prefix,
                                       problems);
         if (doc) {
             /* the same id twice in one request */

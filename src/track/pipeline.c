@@ -143,6 +143,9 @@ track_waiter *track__waiter_new(http_req *r, uint32_t n, const cx_principal *who
     if (who && (who->role == CX_ROLE_DEVICE || who->role == CX_ROLE_CARRIER)) {
         w->restricted = true;
         snprintf(w->org, sizeof w->org, "%s", who->org);
+        /* issue 5: a device key posts only for its own devices */
+        if (who->role == CX_ROLE_DEVICE)
+            w->key_id = who->key_id;
     }
     w->outcome = calloc(n ? n : 1, 1);
     w->code = calloc(n ? n : 1, sizeof *w->code);
@@ -532,8 +535,8 @@ static void pipe__entry(track_service *t, track_batch *b, track_entry *e)
     int64_t key = 0;
     alert_ctx ac = {t, b};
     track_outcome o = track__engine_apply(t->engine, &e->m, e->recv_us,
-                                          e->w && e->w->restricted ? e->w->org : NULL, &key,
-                                          pipe__on_alert, &ac);
+                                          e->w && e->w->restricted ? e->w->org : NULL,
+                                          e->w ? e->w->key_id : 0, &key, pipe__on_alert, &ac);
     if (o == TRACK_UNKNOWN || (int)o == TRACK__FORBIDDEN) {
         track_dead d;
         memset(&d, 0, sizeof d);
@@ -543,7 +546,9 @@ static void pipe__entry(track_service *t, track_batch *b, track_entry *e)
                      e->m.device);
         } else {
             snprintf(d.code, sizeof d.code, "forbidden_device");
-            snprintf(d.message, sizeof d.message, "/device: %s belongs to another organisation",
+            snprintf(d.message, sizeof d.message,
+                     e->w && e->w->key_id ? "/device: %s is not bound to this device key"
+                                          : "/device: %s belongs to another organisation",
                      e->m.device);
         }
         snprintf(d.device, sizeof d.device, "%s", e->m.device);
@@ -692,7 +697,8 @@ void track__apply(track_service *t, track_cmd *c)
     case TRACK_CMD_DEVICE: {
         track_device_def d = {.key = c->key, .id = c->id, .org = c->org, .kind = c->dkind,
                               .container = c->container[0] ? c->container : NULL,
-                              .temp_min_c = c->tmin, .temp_max_c = c->tmax};
+                              .temp_min_c = c->tmin, .temp_max_c = c->tmax,
+                              .key_id = c->key_id};
         e = track_engine_device(t->engine, &d);
         break;
     }

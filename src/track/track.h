@@ -197,6 +197,7 @@ typedef struct {
     track_device_kind kind;
     const char *container; /* ISO 6346 or NULL */
     double temp_min_c, temp_max_c; /* NAN if none */
+    int64_t key_id;        /* the device-role API key that may post for it; 0 = none */
 } track_device_def;
 
 typedef struct {

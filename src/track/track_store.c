@@ -343,6 +343,7 @@ void track__device_cmd(track_cmd *cmd, int64_t key, const json_t *doc)
     track_device_kind_parse(json_string_value(json_object_get(doc, "kind")), &cmd->dkind);
     cmd->tmin = ld__temp(doc, "min");
     cmd->tmax = ld__temp(doc, "max");
+    cmd->key_id = (int64_t)json_integer_value(json_object_get(doc, "key_id"));
 }
 
 static cx_err ld__devices(track_service *t, store_conn *c, char *err, size_t errlen)

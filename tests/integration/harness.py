@@ -42,6 +42,14 @@ def create_key(db, org, role, name=""):
     return token
 
 
+def key_id(db, name):
+    """The id of the key labelled name (`customs keys list --json`)."""
+    p = run("keys", "list", "--db", db, "--json")
+    ids = [k["id"] for k in map(json.loads, p.stdout.splitlines()) if k["name"] == name]
+    assert len(ids) == 1, (name, p.stdout)
+    return ids[0]
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status

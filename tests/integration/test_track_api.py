@@ -10,7 +10,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, declaration  # noqa: E402
+from harness import TempDirTestCase, create_key, declaration, key_id, run  # noqa: E402
 from trackkit import SSE, db_rows, metric, now_ms, setup_world, square, wait_for  # noqa: E402
 
 T0 = 1709251200000  # 2024-03-01T00:00:00Z
@@ -144,7 +144,7 @@ class TrackApiTest(TempDirTestCase):
 
     def test_batches_dead_letters_and_device_keys(self):
         setup_world(self.srv, self.officer)
-        self.post("/v1/devices", {"id": "CAR-1", "kind": "gps-tracker", "org": "CARRIER-A"})
+        self.post("/v1/devices", {"id": "CAR-2", "kind": "gps-tracker", "org": "CARRIER-A"})
         t = now_ms()
         res = self.telemetry([
             msg(t - 5000, 0, 30.3),
@@ -191,17 +191,59 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(db_rows(self.db, "SELECT count(*) FROM (SELECT DISTINCT dev, ts FROM "
                                           "track_positions_all)")[0][0], 3)
 
-        # a device key may only speak for its organisation's devices
-        dev = create_key(self.db, "CARRIER-A", "device")
-        res = self.telemetry([msg(t, 0.5, 30.5, device="CAR-1"), msg(t, 0, 30.32)], dev)
+        # a device key speaks only for the devices bound to it (issue 5: "its
+        # own devices"), not for its organisation's others
+        dev = create_key(self.db, "CARRIER-A", "device", "tracker CAR-1")
+        kid = key_id(self.db, "tracker CAR-1")
+        r = self.post("/v1/devices", {"id": "CAR-1", "kind": "gps-tracker", "org": "CARRIER-A",
+                                      "key_id": kid})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["key_id"], kid)
+        res = self.telemetry([msg(t, 0.5, 30.5, device="CAR-1"), msg(t, 0, 30.32),
+                              msg(t, 0.5, 30.6, device="CAR-2")], dev)
+        self.assertEqual(res["accepted"], 1)
+        self.assertEqual([(x["index"], x["reason"]) for x in res["rejected"]],
+                         [(1, "forbidden_device"), (2, "forbidden_device")])
+        self.assertEqual(self.get("/v1/alerts", dev).status, 403)
+        self.assertEqual({d["id"] for d in self.get("/v1/devices", dev).json["items"]},
+                         {"CAR-1", "CAR-2"})
+        # a carrier key keeps its organisation's devices
+        carrier = create_key(self.db, "CARRIER-A", "carrier")
+        res = self.telemetry([msg(t, 0.5, 30.6, device="CAR-2"), msg(t + 1, 0, 30.33)], carrier)
         self.assertEqual(res["accepted"], 1)
         self.assertEqual(res["rejected"][0]["reason"], "forbidden_device")
-        self.assertEqual(self.get("/v1/alerts", dev).status, 403)
-        self.assertEqual(self.get("/v1/devices", dev).json["items"][0]["id"], "CAR-1")
-        carrier = create_key(self.db, "CARRIER-A", "carrier")
-        self.assertEqual([d["device"] for d in self.get("/v1/positions", carrier).json["items"]],
-                         ["CAR-1"])
-        self.assertEqual(len(self.get("/v1/positions").json["items"]), 2)
+        self.assertEqual(sorted(d["device"] for d in self.get("/v1/positions", carrier)
+                                .json["items"]), ["CAR-1", "CAR-2"])
+        self.assertEqual(len(self.get("/v1/positions").json["items"]), 3)
+        # the binding survives a restart (it is in the stored device)
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv = self.serve()
+        res = self.telemetry([msg(t + 2, 0.5, 30.6, device="CAR-2"),
+                              msg(t + 2, 0.5, 30.5, device="CAR-1")], dev)
+        self.assertEqual((res["accepted"], [x["index"] for x in res["rejected"]]), (1, [0]))
+
+    def test_device_keys_bind_only_to_devices_of_their_org(self):
+        create_key(self.db, "CARRIER-A", "device", "a-dev")
+        create_key(self.db, "CARRIER-B", "device", "b-dev")
+        create_key(self.db, "CARRIER-A", "carrier", "a-car")
+        create_key(self.db, "CARRIER-A", "device", "a-old")
+        old = key_id(self.db, "a-old")
+        run("keys", "revoke", "--db", self.db, str(old))
+        for kid, why in [(key_id(self.db, "b-dev"), "another organisation's key"),
+                         (key_id(self.db, "a-car"), "a carrier key"),
+                         (old, "a revoked key"), (99999, "no such key"), ("7", "a string"),
+                         (0, "zero")]:
+            r = self.post("/v1/devices", {"id": "CAR-9", "kind": "e-seal", "org": "CARRIER-A",
+                                          "key_id": kid})
+            self.assertEqual(r.status, 400, (why, r))
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/key_id"], why)
+        # bulk: pointers name the device
+        r = self.post("/v1/devices", [
+            {"id": "CAR-8", "kind": "e-seal", "org": "CARRIER-A",
+             "key_id": key_id(self.db, "a-dev")},
+            {"id": "CAR-9", "kind": "e-seal", "key_id": key_id(self.db, "a-dev")}])
+        self.assertEqual(r.status, 400, r)   # the second is the officer's org's, not CARRIER-A's
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/1/key_id"])
 
     # ---- Traccar / OsmAnd ---------------------------------------------------------------------
 
