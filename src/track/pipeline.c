@@ -34,7 +34,7 @@ const char *const track_reason_names[TRACK_R__COUNT] = {
     "malformed_json",  "not_object",       "missing_field",  "bad_field",
     "bad_device",      "bad_coordinates",  "bad_timestamp",  "future_timestamp",
     "invalid_fix",     "unknown_device",   "forbidden_device", "topic_mismatch",
-    "too_large",       "other"};
+    "too_large",       "bad_key",          "other"};
 
 int track__reason_index(const char *code)
 {
@@ -180,7 +180,15 @@ void track__waiter_done(track_service *t, track_waiter *w)
     } else if (w->osmand) {
         if (w->outcome[0] == TRACK_OUT_REJECTED) {
             char msg[300];
-            int len = snprintf(msg, sizeof msg, "%s: %s\n", w->code[0], w->message[0]);
+            /* A wrong key reads exactly like an unknown id: /osmand answers
+             * anyone, and must not tell which ids exist (the dead letter
+             * keeps the difference for officers). */
+            bool identity = strcmp(w->code[0], "unknown_device") == 0 ||
+                            strcmp(w->code[0], "bad_key") == 0;
+            int len = identity ? snprintf(msg, sizeof msg, "unknown_device: /id: no such device, "
+                                                           "or a wrong key\n")
+                               : snprintf(msg, sizeof msg, "%s: %s\n", w->code[0],
+                                          w->message[0]);
             http_reply_copy(r, 400, "text/plain; charset=utf-8", msg, (size_t)len);
         } else {
             http_reply_copy(r, 200, "text/plain; charset=utf-8", "", 0);

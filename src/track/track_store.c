@@ -102,6 +102,9 @@ const store_migration track_migrations[] = {
         " payload TEXT);"
         "CREATE INDEX track_dead_letters_time ON track_dead_letters(received_at);"
         "CREATE TABLE track_meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"},
+    /* a device's /osmand secret: 16 bytes of salt and BLAKE2b-256 keyed with
+     * them (docs/track.md); NULL for devices without one */
+    {2, "ALTER TABLE track_devices ADD COLUMN osmand_key BLOB"},
 };
 const size_t track_nmigrations = sizeof track_migrations / sizeof track_migrations[0];
 

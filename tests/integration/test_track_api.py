@@ -314,6 +314,100 @@ class TrackApiTest(TempDirTestCase):
                          [("osmand", "unknown_device"), ("osmand", "missing_field")])
         self.assertEqual(metric(self.srv, 'customs_track_messages_total{source="osmand"}'), 11)
 
+    def test_osmand_device_keys(self):
+        """/osmand has no bearer token (trackers cannot send headers): a device
+        registered with an osmand_key must carry it as key= in its server
+        URL, and a report without it can neither blind the device's rules
+        nor tell an attacker which ids exist."""
+        key = "Zt4-rK9q_W2x.Lm7~Pb5"
+        r = self.post("/v1/devices", {"id": "TRK-K", "kind": "e-seal", "osmand_key": key})
+        self.assertEqual(r.status, 201, r)
+        self.assertNotIn("osmand_key", r.json)
+        self.assertNotIn(key, r.body)
+        self.assertEqual(self.post("/v1/devices", {"id": "TRK-N", "kind": "gps-tracker"}).status,
+                         201)
+        for bad in ["short", "x" * 129, "has space in it!!", 12345678901234567]:
+            r = self.post("/v1/devices", {"id": "TRK-X", "kind": "e-seal", "osmand_key": bad})
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/osmand_key"])
+        self.assertNotIn(key, self.get("/v1/devices/TRK-K").body)
+        # stored only as a salted hash
+        (doc, stored), = db_rows(self.db, "SELECT doc, osmand_key FROM track_devices "
+                                          "WHERE id = 'TRK-K'")
+        self.assertNotIn(key, doc)
+        self.assertEqual(len(stored), 48)
+        self.assertNotIn(key.encode(), stored)
+
+        def osm(dev, ts_s, lat, k=None, **extra):
+            q = {"id": dev, "lat": lat, "lon": 30.3, "timestamp": ts_s, **extra}
+            if k is not None:
+                q["key"] = k
+            return self.srv.request("GET", "/osmand?" + urllib.parse.urlencode(q))
+
+        now = now_ms() // 1000
+        self.assertEqual(osm("TRK-K", now - 60, 0.1, key).status, 200)
+        # a wrong or missing key answers exactly like an id that does not exist
+        wrong, missing = osm("TRK-K", now - 50, 0.2, "Zt4-rK9q_W2x.Lm7~Pb6"), osm("TRK-K", now - 50, 0.2)
+        ghost = osm("GHOST-9", now - 50, 0.2, "Zt4-rK9q_W2x.Lm7~Pb6")
+        for r in (wrong, missing, ghost):
+            self.assertEqual((r.status, r.body), (ghost.status, ghost.body))
+        self.assertEqual(ghost.status, 400)
+        self.assertTrue(ghost.body.startswith("unknown_device"), ghost)
+        self.assertEqual(self.get("/v1/devices/TRK-K").json["last"]["lat"], 0.1)
+
+        # the blinding attack: a forged report stamped minutes ahead would
+        # make every genuine report "late". Unauthenticated reports may be
+        # at most osmand_future_skew_s (30 s) ahead; keyed ones future_skew_s.
+        self.assertEqual(self.get("/v1/track/config").json["osmand_future_skew_s"], 30)
+        r = osm("TRK-N", now + 240, 0.3)
+        self.assertEqual(r.status, 400, r)
+        self.assertTrue(r.body.startswith("future_timestamp"), r)
+        r = osm("TRK-K", now + 240, 0.3)                        # no key: same answer
+        self.assertTrue(r.body.startswith("future_timestamp"), r)
+        r = osm("GHOST-9", now + 240, 0.3)
+        self.assertTrue(r.body.startswith("future_timestamp"), r)
+        self.assertEqual(osm("TRK-N", now - 40, 0.4).status, 200)  # genuine: applied
+        self.assertEqual(self.get("/v1/devices/TRK-N").json["last"]["lat"], 0.4)
+        self.assertEqual(osm("TRK-N", now + 10, 0.5).status, 200)  # a clock a little ahead
+        self.assertEqual(osm("TRK-K", now + 240, 0.6, key).status, 200)
+        self.assertEqual(self.get("/v1/devices/TRK-K").json["last"]["lat"], 0.6)
+
+        # the key in the server URL of clients that POST a form or Traccar
+        # Client 9's JSON body
+        r = self.srv.request("POST", "/osmand?key=" + urllib.parse.quote(key),
+                             body=f"id=TRK-K&timestamp={now + 250}&lat=0.7&lon=30.3",
+                             content_type="application/x-www-form-urlencoded")
+        self.assertEqual(r.status, 200, r)
+        body = {"location": {"timestamp": now * 1000 + 260000,
+                             "coords": {"latitude": 0.8, "longitude": 30.3}},
+                "device_id": "TRK-K"}
+        r = self.srv.request("POST", "/osmand?key=" + urllib.parse.quote(key),
+                             body=json.dumps(body))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.get("/v1/devices/TRK-K").json["last"]["lat"], 0.8)
+        body["location"]["timestamp"] = now * 1000 - 30000
+        r = self.srv.request("POST", "/osmand?key=nope-nope-nope-nope", body=json.dumps(body))
+        self.assertEqual((r.status, r.body), (ghost.status, ghost.body))
+        r = self.srv.request("POST", "/osmand", body=f"id=TRK-K&timestamp={now - 20}&lat=0.9"
+                             "&lon=30.3&k%65y=Zt4-rK9q_W2x.Lm7~Pb6",
+                             content_type="application/x-www-form-urlencoded")
+        self.assertEqual((r.status, r.body), (ghost.status, ghost.body))
+
+        # officers see why, and never the keys that were sent
+        dl = self.get("/v1/telemetry/dead-letters").json["items"]
+        self.assertEqual([(d["reason"], d["device"]) for d in dl],
+                         [("bad_key", "TRK-K"), ("bad_key", "TRK-K"),
+                          ("unknown_device", "GHOST-9"), ("future_timestamp", "TRK-N"),
+                          ("future_timestamp", "TRK-K"), ("future_timestamp", "GHOST-9"),
+                          ("bad_key", "TRK-K"), ("bad_key", "TRK-K")])
+        for d in dl:
+            self.assertNotIn("Pb5", d["payload"] or "")
+            self.assertNotIn("Pb6", d["payload"] or "")
+        self.assertIn("key=(hidden)", dl[0]["payload"])
+        self.assertIn("key=(hidden)", dl[-1]["payload"])
+        self.assertEqual(metric(self.srv, 'customs_track_dead_letters_total{reason="bad_key"}'),
+                         4)
+
     # ---- alerts, acknowledgement, lane raising ------------------------------------------------
 
     def test_critical_alert_streams_acks_and_raises_the_lane(self):
