@@ -167,6 +167,28 @@ cx_err auth_key_list(store *s, void (*fn)(void *ctx, const auth_key_info *k), vo
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
+cx_err auth_key_get(store *s, int64_t id, cx_principal *out)
+{
+    store_conn *c = store_reader(s);
+    if (!c)
+        return CX_EDB;
+    sqlite3_stmt *st = store_stmt(c, "SELECT org, role FROM api_keys "
+                                     "WHERE id=?1 AND revoked_at IS NULL");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (rc == SQLITE_ROW &&
+        cx_role_parse((const char *)sqlite3_column_text(st, 1), &out->role)) {
+        out->key_id = id;
+        snprintf(out->org, sizeof out->org, "%s", (const char *)sqlite3_column_text(st, 0));
+        e = CX_OK;
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
 cx_err auth_lookup(void *store_ctx, const char *token, cx_principal *out)
 {
     if (!token || !auth__token_shape(token))

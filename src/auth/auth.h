@@ -35,6 +35,10 @@ typedef struct {
 /* Calls fn for every key in id order; strings live only during the call. */
 cx_err auth_key_list(store *s, void (*fn)(void *ctx, const auth_key_info *k), void *ctx);
 
+/* Looks a key up by id through this thread's read connection: its id, org
+ * and role in out. CX_ENOTFOUND if there is no such key or it is revoked. */
+cx_err auth_key_get(store *s, int64_t id, cx_principal *out);
+
 /* Resolves a token through this thread's read connection. CX_EAUTH if the
  * token is malformed, unknown or revoked. Usable as an http_auth_fn with the
  * store as ctx. */

@@ -1,6 +1,9 @@
 /* The HTTP API of the track module (docs/track.md has every shape). */
 #include "track_int.h"
 
+#include "auth.h"
+
+#include <ctype.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -10,6 +13,9 @@
 #define API_MAX_ITEMS 10000
 #define API_DEAD_PAYLOAD 1024
 #define API_ENQUEUE_WAIT_MS 2000
+#define API_OKEY_SALT 16                  /* a device's /osmand key is stored as 16 bytes */
+#define API_OKEY_HASH 32                  /* of salt and BLAKE2b-256 keyed with them */
+#define API_OKEY_LEN (API_OKEY_SALT + API_OKEY_HASH)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
@@ -191,6 +197,28 @@ cx_err track__alert_compose(cx_buf *out, const char *doc, size_t len, const char
 
 /* ---- devices -------------------------------------------------------------------------- */
 
+/* A device's /osmand key as stored: salt, then the hash. */
+typedef struct {
+    bool set;
+    uint8_t v[API_OKEY_LEN];
+} api_okey;
+
+static void api__okey_hash(const char *key, const uint8_t salt[API_OKEY_SALT],
+                           uint8_t out[API_OKEY_HASH])
+{
+    /* Keys are random secrets of 16+ characters (not passwords): a keyed fast
+     * hash is enough, and trackers report every few seconds. */
+    crypto_generichash(out, API_OKEY_HASH, (const unsigned char *)key, strlen(key), salt,
+                       API_OKEY_SALT);
+}
+
+static void api__okey_new(const char *key, api_okey *out)
+{
+    randombytes_buf(out->v, API_OKEY_SALT);
+    api__okey_hash(key, out->v, out->v + API_OKEY_SALT);
+    out->set = true;
+}
+
 typedef struct {
     store_job job;
     track_service *t;
@@ -198,6 +226,7 @@ typedef struct {
     json_t *docs;    /* array of stored device documents */
     bool single;
     int64_t *keys;
+    api_okey *okeys; /* per document: its /osmand key, never in the document */
     size_t failed_at;
 } dev_write;
 
@@ -205,7 +234,7 @@ static cx_err api__dev_insert(store_conn *w, void *arg)
 {
     dev_write *dw = arg;
     sqlite3_stmt *st = store_stmt(w, "INSERT INTO track_devices(id, org, kind, container, doc, "
-                                     "created_at) VALUES(?1,?2,?3,?4,?5,?6)");
+                                     "created_at, osmand_key) VALUES(?1,?2,?3,?4,?5,?6,?7)");
     if (!st)
         return CX_EDB;
     size_t i;
@@ -229,6 +258,10 @@ static cx_err api__dev_insert(store_conn *w, void *arg)
         sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 6, json_string_value(json_object_get(doc, "created_at")), -1,
                           SQLITE_STATIC);
+        if (dw->okeys[i].set)
+            sqlite3_bind_blob(st, 7, dw->okeys[i].v, API_OKEY_LEN, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 7);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         free(text);
@@ -278,14 +311,32 @@ static void api__dev_done(void *arg, cx_err result)
     http_resume(r);
     json_decref(dw->docs);
     free(dw->keys);
+    free(dw->okeys);
     free(dw);
 }
 
-static json_t *api__device_doc(const json_t *in, const cx_principal *who, const char *prefix,
-                               json_t *problems)
+/* key_id: a device key of the device's organisation, not revoked. */
+static void api__device_key(track_service *t, const json_t *kid, const char *org,
+                            const char *path, json_t *problems)
+{
+    cx_principal k;
+    cx_err e = CX_ENOTFOUND;
+    if (json_is_integer(kid) && json_integer_value(kid) > 0)
+        e = auth_key_get(t->store, (int64_t)json_integer_value(kid), &k);
+    if (e == CX_EDB)
+        track__problem(problems, path, "could not be checked (database unavailable); retry");
+    else if (e != CX_OK || k.role != CX_ROLE_DEVICE || strcmp(k.org, org) != 0)
+        track__problem(problems, path, "must be the id of a key of role device of organisation "
+                                       "%s that is not revoked (customs keys list)", org);
+}
+
+/* The stored device document; its /osmand key (never in the document) goes
+ * to okey. */
+static json_t *api__device_doc(track_service *t, const json_t *in, const cx_principal *who,
+                               const char *prefix, json_t *problems, api_okey *okey)
 {
     static const char *const known[] = {"id", "kind", "container", "org", "name",
-                                        "temperature_c", NULL};
+                                        "temperature_c", "key_id", "osmand_key", NULL};
     char path[96];
     if (!json_is_object(in)) {
         track__problem(problems, prefix[0] ? prefix : "", "a device is a JSON object");
@@ -318,8 +369,21 @@ static json_t *api__device_doc(const json_t *in, const cx_principal *who, const 
                  json_string_length(name) > 200))
         track__problem(problems, path, "must be a string of 1 to 200 bytes");
     api__temp_range(in, problems, prefix);
+    const json_t *kid = json_object_get(in, "key_id");
+    snprintf(path, sizeof path, "%s/key_id", prefix);
+    if (kid && !json_is_null(kid))
+        api__device_key(t, kid, json_is_string(org) ? json_string_value(org) : who->org, path,
+                        problems);
+    const json_t *ok = json_object_get(in, "osmand_key");
+    snprintf(path, sizeof path, "%s/osmand_key", prefix);
+    if (ok && !json_is_null(ok) && !track_osmand_key_valid(json_string_value(ok)))
+        track__problem(problems, path, "must be a random secret of %d to %d of A-Z a-z 0-9 "
+                       "- . _ ~ (e.g. openssl rand -hex 16)", TRACK_OSMAND_KEY_MIN,
+                       TRACK_OSMAND_KEY_MAX);
     if (json_array_size(problems) > before)
         return NULL;
+    if (ok && !json_is_null(ok))
+        api__okey_new(json_string_value(ok), okey);
     char now[32];
     api__now(now);
     json_t *doc = json_pack("{s:s,s:s,s:o,s:s}", "id", id, "kind", kind, "container",
@@ -331,6 +395,8 @@ static json_t *api__device_doc(const json_t *in, const cx_principal *who, const 
     const json_t *tr = json_object_get(in, "temperature_c");
     if (tr && !json_is_null(tr))
         json_object_set(doc, "temperature_c", (json_t *)tr);
+    if (kid && !json_is_null(kid))
+        json_object_set(doc, "key_id", (json_t *)kid);
     json_object_set_new(doc, "created_at", json_string(now));
     return doc;
 }
@@ -354,14 +420,20 @@ static void h_devices_post(http_req *r, void *ctx)
                           "of 1 to 10000 devices", "", "must be an object or an array");
         return;
     }
-    json_t *problems = json_array(), *docs = json_array();
     size_t n = single ? 1 : json_array_size(body);
+    api_okey *okeys = calloc(n, sizeof *okeys);
+    if (!okeys) {
+        json_decref(body);
+        http_reply_error(r, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    json_t *problems = json_array(), *docs = json_array();
     for (size_t i = 0; i < n; i++) {
         char prefix[32] = "";
         if (!single)
             snprintf(prefix, sizeof prefix, "/%zu", i);
-        json_t *doc = api__device_doc(single ? body : json_array_get(body, i), who, prefix,
-                                      problems);
+        json_t *doc = api__device_doc(t, single ? body : json_array_get(body, i), who, prefix,
+                                      problems, &okeys[i]);
         if (doc) {
             /* the same id twice in one request */
             for (size_t k = 0; k < json_array_size(docs); k++)
@@ -377,6 +449,7 @@ static void h_devices_post(http_req *r, void *ctx)
     json_decref(body);
     if (json_array_size(problems)) {
         json_decref(docs);
+        free(okeys);
         api__problems(r, "invalid_device", single ? "device" : "request", problems);
         return;
     }
@@ -386,6 +459,7 @@ static void h_devices_post(http_req *r, void *ctx)
     if (!dw || !keys) {
         free(dw);
         free(keys);
+        free(okeys);
         json_decref(docs);
         http_reply_error(r, 500, "internal", "out of memory", NULL);
         return;
@@ -395,6 +469,7 @@ static void h_devices_post(http_req *r, void *ctx)
     dw->docs = docs;
     dw->single = single;
     dw->keys = keys;
+    dw->okeys = okeys;
     dw->job.fn = api__dev_insert;
     dw->job.done = api__dev_done;
     dw->job.arg = dw;
@@ -404,6 +479,7 @@ static void h_devices_post(http_req *r, void *ctx)
         http_resume(r);
         json_decref(docs);
         free(keys);
+        free(okeys);
         free(dw);
     }
 }
@@ -913,11 +989,17 @@ static void api__cons_done(void *arg, cx_err result)
             c->key = cw->key;
             snprintf(c->id, sizeof c->id, "%s",
                      json_string_value(json_object_get(cw->doc, "id")));
-            c->doc = json_incref(cw->doc);
+            /* A copy of its own: the engine thread keeps and frees it while this
+             * thread still reads and frees cw->doc, and jansson's reference
+             * count orders neither (its decrement is release-only). */
+            c->doc = json_deep_copy(cw->doc);
             c->shape = cw->shape;
             cw->shape = NULL;
             c->created_ms = cw->created_ms;
-            track__command(cw->t, c);
+            if (c->doc)
+                track__command(cw->t, c);
+            else
+                track__cmd_free(c);
         }
         char *text = cx_json_dump(cw->doc, NULL);
         cx_buf out;
@@ -1547,7 +1629,8 @@ static void h_telemetry_post(http_req *r, void *ctx)
     size_t len;
     const char *body = http_body(r, &len);
     json_error_t je;
-    json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    /* any JSON text (RFC 8259): a scalar is JSON of the wrong shape, not "not JSON" */
+    json_t *in = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!in || (!json_is_array(in) && !json_is_object(in))) {
         /* the whole body is a dead letter too */
         track_reject why;
@@ -1618,15 +1701,102 @@ typedef struct {
     cx_buf *raw;
 } osm_kv;
 
+/* Dead letters are shown to officers: they never keep a device's key. */
+#define API_KEY_HIDDEN "key=(hidden)"
+
 static bool api__osm_kv(void *ctx, const char *key, const char *value)
 {
     osm_kv *kv = ctx;
     track_osmand_param(kv->o, key, value);
-    if (kv->raw->len < API_DEAD_PAYLOAD)
-        cx_buf_printf(kv->raw, "%s%s=%s", kv->raw->len ? "&" : "", key, value);
+    if (kv->raw->len < API_DEAD_PAYLOAD) {
+        if (strcmp(key, "key") == 0)
+            cx_buf_printf(kv->raw, "%s" API_KEY_HIDDEN, kv->raw->len ? "&" : "");
+        else
+            cx_buf_printf(kv->raw, "%s%s=%s", kv->raw->len ? "&" : "", key, value);
+    }
     return true;
 }
 
+/* Is the (form-encoded) name of a pair "key"? */
+static bool api__form_key_name(const char *s, size_t n)
+{
+    char name[8];
+    size_t k = 0;
+    for (size_t i = 0; i < n && s[i] != '='; i++) {
+        char c = s[i];
+        if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            c = (char)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        if (k + 1 == sizeof name)
+            return false;
+        name[k++] = c;
+    }
+    name[k] = '\0';
+    return strcmp(name, "key") == 0;
+}
+
+/* Appends a form body to a dead letter's payload, the key's value hidden. */
+static void api__raw_form(cx_buf *raw, const char *s, size_t len)
+{
+    while (len && raw->len < API_DEAD_PAYLOAD) {
+        size_t n = 0;
+        while (n < len && s[n] != '&')
+            n++;
+        if (raw->len)
+            cx_buf_puts(raw, "&");
+        if (api__form_key_name(s, n))
+            cx_buf_puts(raw, API_KEY_HIDDEN);
+        else
+            cx_buf_append(raw, s, n < API_DEAD_PAYLOAD ? n : API_DEAD_PAYLOAD);
+        s += n;
+        len -= n;
+        if (len) {
+            s++;
+            len--;
+        }
+    }
+}
+
+/* A device's stored /osmand key: CX_OK with it, CX_ENOTFOUND for a device
+ * without one or an id that is not registered. */
+static cx_err api__okey_get(track_service *t, const char *device, uint8_t out[API_OKEY_LEN])
+{
+    store_conn *c = store_reader(t->store);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT osmand_key FROM track_devices WHERE id = ?1")
+                         : NULL;
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == API_OKEY_LEN) {
+        memcpy(out, sqlite3_column_blob(st, 0), API_OKEY_LEN);
+        e = CX_OK;
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+/* Does given match the stored key? The same hashing is done whether or not
+ * the device has a key, and the comparison is constant-time. */
+static bool api__okey_matches(const uint8_t stored[API_OKEY_LEN], bool have, const char *given)
+{
+    static const uint8_t no_salt[API_OKEY_SALT];
+    uint8_t h[API_OKEY_HASH];
+    api__okey_hash(given, have ? stored : no_salt, h);
+    bool same = sodium_memcmp(h, have ? stored + API_OKEY_SALT : h, API_OKEY_HASH) == 0;
+    return have && given[0] && same;
+}
+
+/* Traccar/OsmAnd. Like Traccar, the registered id is the identity; a device
+ * registered with an osmand_key must also send key= (in its server URL).
+ * Reports that are not so authenticated may be at most osmand_future_skew_s
+ * ahead: one stamped further ahead would make the device's genuine reports
+ * "late" and keep its rules blind. A wrong key is answered exactly like an
+ * unknown id, so that neither tells which ids exist. */
 static void h_osmand(http_req *r, void *ctx)
 {
     track_service *t = ctx;
@@ -1643,17 +1813,43 @@ static void h_osmand(http_req *r, void *ctx)
     size_t blen = 0;
     const char *body = http_body(r, &blen);
     const char *ct = http_header(r, "Content-Type");
-    if (raw.len == 0 && blen && ct && strstr(ct, "json")) {
+    /* The body is read when the query string does not name the device (it
+     * may still carry the key: clients append their parameters to a server
+     * URL that holds it). */
+    if (!o.have_id && blen && ct && strstr(ct, "json")) {
         /* Traccar Client 9+: JSON body */
         e = track_osmand_json(body, blen, now / 1000, t->cfg.future_skew_s * 1000, &m, &why);
+        cx_buf_reset(&raw); /* the body is the report; the key stays hidden */
         cx_buf_append(&raw, body, blen < API_DEAD_PAYLOAD ? blen : API_DEAD_PAYLOAD);
     } else {
-        if (raw.len == 0 && blen) {
+        if (!o.have_id && blen) {
             /* parameters in a form body, as Traccar accepts */
             track_osmand_query(&o, body, blen);
-            cx_buf_append(&raw, body, blen < API_DEAD_PAYLOAD ? blen : API_DEAD_PAYLOAD);
+            api__raw_form(&raw, body, blen);
         }
         e = track_osmand_end(&o, now / 1000, t->cfg.future_skew_s * 1000, &m, &why);
+    }
+    if (e == CX_OK) {
+        uint8_t stored[API_OKEY_LEN];
+        cx_err ke = api__okey_get(t, m.device, stored);
+        if (ke == CX_EDB) {
+            cx_buf_free(&raw);
+            http_reply_error(r, 503, "unavailable", "database unavailable; retry", NULL);
+            return;
+        }
+        if (!api__okey_matches(stored, ke == CX_OK, o.key)) {
+            if (m.ts_ms > now / 1000 + t->cfg.osmand_future_skew_s * 1000) {
+                e = CX_EPARSE;
+                track__reject(&why, "future_timestamp", "/timestamp: more than %lld s ahead of "
+                              "the server clock (the limit without a device key)",
+                              (long long)t->cfg.osmand_future_skew_s);
+            } else if (ke == CX_OK) {
+                e = CX_EPARSE;
+                track__reject(&why, "bad_key", "/key: %s", o.key[0]
+                              ? "does not match the device's key"
+                              : "is required: the device is registered with a key");
+            }
+        }
     }
     track_waiter *w = track__waiter_new(r, 1, NULL, true);
     if (!w) {
@@ -2069,6 +2265,12 @@ static void h_dead_letters(http_req *r, void *ctx)
 static void h_config(http_req *r, void *ctx)
 {
     track_service *t = ctx;
+    /* Not for carriers either: the thresholds tell how long a truck may stop
+     * or leave its corridor before anyone is told. */
+    if (!api__officer(http_principal(r))) {
+        api__forbidden(r, "read the tracking thresholds");
+        return;
+    }
     http_reply_json(r, 200, track_config_json(&t->cfg));
 }
 

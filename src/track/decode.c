@@ -463,6 +463,18 @@ cx_err track_decode_json(const char *text, size_t len, int64_t now_ms, int64_t s
 
 /* ---- Traccar / OsmAnd ------------------------------------------------------------ */
 
+bool track_osmand_key_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < TRACK_OSMAND_KEY_MIN || n > TRACK_OSMAND_KEY_MAX)
+        return false;
+    /* URL-safe as it is (RFC 3986 unreserved): it goes into a server URL */
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("-._~", s[i]))
+            return false;
+    return true;
+}
+
 void track_osmand_begin(track_osmand *o)
 {
     memset(o, 0, sizeof *o);
@@ -600,6 +612,12 @@ void track_osmand_param(track_osmand *o, const char *key, const char *value)
             o->m.door = TRACK_DOOR_OPEN;
         else
             osm__bad(o, "bad_field", "/door: must be closed or open");
+    } else if (strcmp(key, "key") == 0) {
+        /* the device's secret, checked by the caller (docs/track.md) */
+        if (strlen(value) <= TRACK_OSMAND_KEY_MAX)
+            snprintf(o->key, sizeof o->key, "%s", value);
+        else
+            o->key[0] = '\0';
     } else if (strcmp(key, "temp_c") == 0 || strcmp(key, "temp") == 0) {
         if (!osm__double(value, &d) || d < -100 || d > 150)
             osm__bad(o, "bad_field", "/%s: must be degrees Celsius from -100 to 150", key);

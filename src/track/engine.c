@@ -39,6 +39,7 @@ typedef struct {
 typedef struct {
     int64_t key;
     char *id, *org;
+    int64_t key_id; /* the device key bound to it, 0 if none */
     char container[16];
     track_device_kind kind;
     double tmin, tmax;
@@ -346,6 +347,7 @@ cx_err track_engine_device(track_engine *e, const track_device_def *def)
     d->key = def->key;
     d->id = id;
     d->org = org;
+    d->key_id = def->key_id;
     d->kind = def->kind;
     snprintf(d->container, sizeof d->container, "%s", def->container ? def->container : "");
     d->tmin = def->temp_min_c;
@@ -929,12 +931,12 @@ static void eng__signal_loss(track_engine *e, eng_dev *d, eng_cons *c, int64_t s
 track_outcome track_engine_process(track_engine *e, const track_msg *m, int64_t recv_us,
                                    track_alert_fn fn, void *ctx)
 {
-    return track__engine_apply(e, m, recv_us, NULL, NULL, fn, ctx);
+    return track__engine_apply(e, m, recv_us, NULL, 0, NULL, fn, ctx);
 }
 
 track_outcome track__engine_apply(track_engine *e, const track_msg *m, int64_t recv_us,
-                                  const char *only_org, int64_t *key, track_alert_fn fn,
-                                  void *ctx)
+                                  const char *only_org, int64_t only_key, int64_t *key,
+                                  track_alert_fn fn, void *ctx)
 {
     int64_t di = track__map_get(&e->dev_by_id, m->device);
     if (di < 0)
@@ -942,7 +944,7 @@ track_outcome track__engine_apply(track_engine *e, const track_msg *m, int64_t r
     eng_dev *d = &e->devs[di];
     if (key)
         *key = d->key;
-    if (only_org && strcmp(only_org, d->org) != 0)
+    if ((only_org && strcmp(only_org, d->org) != 0) || (only_key && only_key != d->key_id))
         return (track_outcome)TRACK__FORBIDDEN;
     eng_state *st = &d->st;
     if (st->have && m->ts_ms < st->ts)

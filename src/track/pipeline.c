@@ -34,7 +34,7 @@ const char *const track_reason_names[TRACK_R__COUNT] = {
     "malformed_json",  "not_object",       "missing_field",  "bad_field",
     "bad_device",      "bad_coordinates",  "bad_timestamp",  "future_timestamp",
     "invalid_fix",     "unknown_device",   "forbidden_device", "topic_mismatch",
-    "too_large",       "other"};
+    "too_large",       "bad_key",          "other"};
 
 int track__reason_index(const char *code)
 {
@@ -143,6 +143,9 @@ track_waiter *track__waiter_new(http_req *r, uint32_t n, const cx_principal *who
     if (who && (who->role == CX_ROLE_DEVICE || who->role == CX_ROLE_CARRIER)) {
         w->restricted = true;
         snprintf(w->org, sizeof w->org, "%s", who->org);
+        /* issue 5: a device key posts only for its own devices */
+        if (who->role == CX_ROLE_DEVICE)
+            w->key_id = who->key_id;
     }
     w->outcome = calloc(n ? n : 1, 1);
     w->code = calloc(n ? n : 1, sizeof *w->code);
@@ -163,14 +166,29 @@ void track__waiter_done(track_service *t, track_waiter *w)
     if (atomic_load(&w->failed)) {
         http_reply_error(r, 503, "unavailable", "telemetry could not be stored; retry", NULL);
     } else if (w->whole_body) {
+        /* The dead letter keeps the decoder's reason; the answer uses the
+         * platform's codes (docs/api.md): invalid_json when the body is not
+         * JSON, invalid_batch when it is JSON of the wrong shape. */
+        bool not_json = strcmp(w->code[0], "malformed_json") == 0;
         json_t *d = json_array();
         json_array_append_new(d, json_pack("{s:s,s:s}", "path", "", "message", w->message[0]));
-        http_reply_error(r, 400, w->code[0][0] ? w->code[0] : "invalid_json",
-                         "the body is not a telemetry message or an array of them", d);
+        if (not_json)
+            http_reply_error(r, 400, "invalid_json", "the body is not valid JSON", d);
+        else
+            http_reply_error(r, 400, "invalid_batch",
+                             "the body is not a telemetry message or an array of them", d);
     } else if (w->osmand) {
         if (w->outcome[0] == TRACK_OUT_REJECTED) {
             char msg[300];
-            int len = snprintf(msg, sizeof msg, "%s: %s\n", w->code[0], w->message[0]);
+            /* A wrong key reads exactly like an unknown id: /osmand answers
+             * anyone, and must not tell which ids exist (the dead letter
+             * keeps the difference for officers). */
+            bool identity = strcmp(w->code[0], "unknown_device") == 0 ||
+                            strcmp(w->code[0], "bad_key") == 0;
+            int len = identity ? snprintf(msg, sizeof msg, "unknown_device: /id: no such device, "
+                                                           "or a wrong key\n")
+                               : snprintf(msg, sizeof msg, "%s: %s\n", w->code[0],
+                                          w->message[0]);
             http_reply_copy(r, 400, "text/plain; charset=utf-8", msg, (size_t)len);
         } else {
             http_reply_copy(r, 200, "text/plain; charset=utf-8", "", 0);
@@ -525,8 +543,8 @@ static void pipe__entry(track_service *t, track_batch *b, track_entry *e)
     int64_t key = 0;
     alert_ctx ac = {t, b};
     track_outcome o = track__engine_apply(t->engine, &e->m, e->recv_us,
-                                          e->w && e->w->restricted ? e->w->org : NULL, &key,
-                                          pipe__on_alert, &ac);
+                                          e->w && e->w->restricted ? e->w->org : NULL,
+                                          e->w ? e->w->key_id : 0, &key, pipe__on_alert, &ac);
     if (o == TRACK_UNKNOWN || (int)o == TRACK__FORBIDDEN) {
         track_dead d;
         memset(&d, 0, sizeof d);
@@ -536,7 +554,9 @@ static void pipe__entry(track_service *t, track_batch *b, track_entry *e)
                      e->m.device);
         } else {
             snprintf(d.code, sizeof d.code, "forbidden_device");
-            snprintf(d.message, sizeof d.message, "/device: %s belongs to another organisation",
+            snprintf(d.message, sizeof d.message,
+                     e->w && e->w->key_id ? "/device: %s is not bound to this device key"
+                                          : "/device: %s belongs to another organisation",
                      e->m.device);
         }
         snprintf(d.device, sizeof d.device, "%s", e->m.device);
@@ -649,12 +669,14 @@ static void pipe__batch_done(void *arg, cx_err result)
         track__mqtt_committed(t, b->mqtt_max, ok);
     for (size_t i = 0; i < b->nwaiters; i++)
         pipe__waiter_release(t, b->waiters[i].w, b->waiters[i].n, !ok);
-    pipe__batch_put(t, b);
     /* the writer is free: the engine may hand over what it gathered */
     pthread_mutex_lock(&t->qmu);
     t->inflight--;
     pthread_cond_signal(&t->q_data);
     pthread_mutex_unlock(&t->qmu);
+    /* Last: once every batch is back, a stopping engine thread returns and
+     * the service may be freed, so nothing of t is touched after this. */
+    pipe__batch_put(t, b);
 }
 
 static void pipe__submit(track_service *t, track_batch *b, bool all)
@@ -683,7 +705,8 @@ void track__apply(track_service *t, track_cmd *c)
     case TRACK_CMD_DEVICE: {
         track_device_def d = {.key = c->key, .id = c->id, .org = c->org, .kind = c->dkind,
                               .container = c->container[0] ? c->container : NULL,
-                              .temp_min_c = c->tmin, .temp_max_c = c->tmax};
+                              .temp_min_c = c->tmin, .temp_max_c = c->tmax,
+                              .key_id = c->key_id};
         e = track_engine_device(t->engine, &d);
         break;
     }
@@ -876,6 +899,8 @@ typedef struct esc_item {
     json_t *decls;
 } esc_item;
 
+static void pipe__esc_free(esc_item *it);
+
 void track__escalate(track_service *t, const track_alert_row *a)
 {
     if (!t->decl)
@@ -890,7 +915,13 @@ void track__escalate(track_service *t, const track_alert_row *a)
     snprintf(msg, sizeof msg, "tracking alert %s: %s on consignment %s at %s", a->id,
              it->type, a->consignment, tm);
     it->reason_detail = strdup(msg);
-    it->decls = json_incref(a->decls);
+    /* A copy for the escalation thread: the batch frees its own on the writer
+     * thread, and a shared reference count is no happens-before for the free. */
+    it->decls = json_deep_copy(a->decls);
+    if (!it->decls) {
+        pipe__esc_free(it); /* escalated=0 stays: retried at the next start */
+        return;
+    }
     pthread_mutex_lock(&t->emu);
     if (t->esc_tail)
         ((esc_item *)t->esc_tail)->next = it;

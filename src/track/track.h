@@ -46,6 +46,7 @@ typedef struct {
     int64_t temp_grace_s;        /* out of the declared range this long (300) */
     int64_t overdue_grace_s;     /* after expected_arrival (1800) */
     int64_t future_skew_s;       /* event times further ahead of the clock are rejected (300) */
+    int64_t osmand_future_skew_s; /* ...for /osmand reports without a device key (30) */
     int64_t retention_days;      /* raw positions kept this long, then thinned (30) */
     int64_t thin_interval_s;     /* thinned: one position per device per interval (300) */
     int64_t dead_letter_days;    /* dead letters kept this long (30) */
@@ -96,8 +97,13 @@ cx_err track_decode_json(const char *text, size_t len, int64_t now_ms, int64_t f
  * or as the JSON body newer Traccar clients send. Speed is in knots, as
  * Traccar reads it; timestamp is epoch seconds, epoch ms, ISO 8601 or
  * "yyyy-MM-dd HH:mm:ss" (UTC); a missing timestamp means now. */
+#define TRACK_OSMAND_KEY_MIN 16  /* a device's /osmand key: 16-128 of A-Z a-z 0-9 - . _ ~ */
+#define TRACK_OSMAND_KEY_MAX 128
+bool track_osmand_key_valid(const char *s);
+
 typedef struct {
     track_msg m;
+    char key[TRACK_OSMAND_KEY_MAX + 1]; /* the key= parameter ("" if absent or too long) */
     bool have_id, have_lat, have_lon, invalid;
     int64_t ts_ms;
     track_reject why; /* first problem seen */
@@ -197,6 +203,7 @@ typedef struct {
     track_device_kind kind;
     const char *container; /* ISO 6346 or NULL */
     double temp_min_c, temp_max_c; /* NAN if none */
+    int64_t key_id;        /* the device-role API key that may post for it; 0 = none */
 } track_device_def;
 
 typedef struct {

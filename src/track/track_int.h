@@ -75,11 +75,12 @@ void track__engine_take_dirty(track_engine *e, bool all, track_dirty_dev_fn dev,
 void track__engine_restore(track_engine *e, int64_t key, const void *state, size_t len);
 /* track_engine_process with one device lookup for the service: the
  * device's key comes back in *key, and a device outside only_org (when not
- * NULL) is refused with TRACK__FORBIDDEN before any rule runs. */
+ * NULL) or not bound to the API key only_key (when not 0) is refused with
+ * TRACK__FORBIDDEN before any rule runs. */
 #define TRACK__FORBIDDEN 100
 track_outcome track__engine_apply(track_engine *e, const track_msg *m, int64_t recv_us,
-                                  const char *only_org, int64_t *key, track_alert_fn fn,
-                                  void *ctx);
+                                  const char *only_org, int64_t only_key, int64_t *key,
+                                  track_alert_fn fn, void *ctx);
 /* Latest per-message extras the service needs. */
 const char *track__engine_device_container(const track_engine *e, int64_t key);
 size_t track__engine_ndevices(const track_engine *e);
@@ -102,7 +103,8 @@ enum {
     TRACK_R_MALFORMED_JSON, TRACK_R_NOT_OBJECT, TRACK_R_MISSING_FIELD, TRACK_R_BAD_FIELD,
     TRACK_R_BAD_DEVICE, TRACK_R_BAD_COORDINATES, TRACK_R_BAD_TIMESTAMP,
     TRACK_R_FUTURE_TIMESTAMP, TRACK_R_INVALID_FIX, TRACK_R_UNKNOWN_DEVICE,
-    TRACK_R_FORBIDDEN_DEVICE, TRACK_R_TOPIC_MISMATCH, TRACK_R_TOO_LARGE, TRACK_R_OTHER,
+    TRACK_R_FORBIDDEN_DEVICE, TRACK_R_TOPIC_MISMATCH, TRACK_R_TOO_LARGE, TRACK_R_BAD_KEY,
+    TRACK_R_OTHER,
     TRACK_R__COUNT
 };
 extern const char *const track_reason_names[TRACK_R__COUNT];
@@ -116,6 +118,7 @@ typedef struct track_waiter {
     bool whole_body;             /* the body itself was refused (400 after storing it) */
     bool restricted;             /* device/carrier key: only its org's devices */
     char org[CX_ORG_MAX + 1];
+    int64_t key_id;              /* device key: only the devices bound to it; else 0 */
     uint32_t n;
     _Atomic int64_t pending;     /* entries not yet committed */
     _Atomic bool failed;
@@ -149,6 +152,7 @@ typedef struct track_cmd {
     struct track_cmd *next;
     int64_t key;
     char id[TRACK_ID_MAX + 1], org[CX_ORG_MAX + 1], container[16];
+    int64_t key_id; /* device: the device key bound to it, 0 if none */
     char *name;
     track_zone_kind zkind;
     track_device_kind dkind;

@@ -102,6 +102,9 @@ const store_migration track_migrations[] = {
         " payload TEXT);"
         "CREATE INDEX track_dead_letters_time ON track_dead_letters(received_at);"
         "CREATE TABLE track_meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"},
+    /* a device's /osmand secret: 16 bytes of salt and BLAKE2b-256 keyed with
+     * them (docs/track.md); NULL for devices without one */
+    {2, "ALTER TABLE track_devices ADD COLUMN osmand_key BLOB"},
 };
 const size_t track_nmigrations = sizeof track_migrations / sizeof track_migrations[0];
 
@@ -343,6 +346,7 @@ void track__device_cmd(track_cmd *cmd, int64_t key, const json_t *doc)
     track_device_kind_parse(json_string_value(json_object_get(doc, "kind")), &cmd->dkind);
     cmd->tmin = ld__temp(doc, "min");
     cmd->tmax = ld__temp(doc, "max");
+    cmd->key_id = (int64_t)json_integer_value(json_object_get(doc, "key_id"));
 }
 
 static cx_err ld__devices(track_service *t, store_conn *c, char *err, size_t errlen)

@@ -42,6 +42,14 @@ def create_key(db, org, role, name=""):
     return token
 
 
+def key_id(db, name):
+    """The id of the key labelled name (`customs keys list --json`)."""
+    p = run("keys", "list", "--db", db, "--json")
+    ids = [k["id"] for k in map(json.loads, p.stdout.splitlines()) if k["name"] == name]
+    assert len(ids) == 1, (name, p.stdout)
+    return ids[0]
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -151,6 +159,13 @@ class Server:
         self.proc.wait()
         self.log.close()
 
+    def sanitizer_reports(self):
+        """ThreadSanitizer reports in the server's output (a CUSTOMS_TSAN
+        build prints them and carries on)."""
+        out = self.output()
+        i = out.find("WARNING: ThreadSanitizer:")
+        return out[i:i + 6000] if i >= 0 else ""
+
     def close(self):
         if self.proc.poll() is None:
             self.stop()
@@ -202,9 +217,15 @@ class TempDirTestCase(unittest.TestCase):
         self.servers = []
 
     def tearDown(self):
+        reports = ""
         for s in self.servers:
+            if s.proc.poll() is None:
+                s.stop()
+            reports = reports or s.sanitizer_reports()
             s.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if reports:
+            self.fail("the server raced (ThreadSanitizer):\n" + reports)
 
     def serve(self, *args, **kw):
         s = Server(self.db, args, **kw)

@@ -10,7 +10,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, declaration  # noqa: E402
+from harness import TempDirTestCase, create_key, declaration, key_id, run  # noqa: E402
 from trackkit import SSE, db_rows, metric, now_ms, setup_world, square, wait_for  # noqa: E402
 
 T0 = 1709251200000  # 2024-03-01T00:00:00Z
@@ -127,11 +127,24 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(self.get("/v1/consignments", trader).status, 403)
         self.assertEqual(self.get("/v1/alerts", trader).status, 403)
 
+    def test_thresholds_are_for_customs_only(self):
+        """The thresholds say how long a truck may stop or stray unseen:
+        officers and admins read them, the tracked parties do not."""
+        r = self.get("/v1/track/config")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["stop_min_s"], 1200)
+        admin = create_key(self.db, "KCS", "admin")
+        self.assertEqual(self.get("/v1/track/config", admin).status, 200)
+        for role in ["carrier", "device", "trader", "bank"]:
+            r = self.get("/v1/track/config", create_key(self.db, "CARRIER-A", role))
+            self.assertEqual(r.status, 403, (role, r))
+            self.assertEqual(r.json["error"]["code"], "forbidden")
+
     # ---- telemetry and dead letters -------------------------------------------------------
 
     def test_batches_dead_letters_and_device_keys(self):
         setup_world(self.srv, self.officer)
-        self.post("/v1/devices", {"id": "CAR-1", "kind": "gps-tracker", "org": "CARRIER-A"})
+        self.post("/v1/devices", {"id": "CAR-2", "kind": "gps-tracker", "org": "CARRIER-A"})
         t = now_ms()
         res = self.telemetry([
             msg(t - 5000, 0, 30.3),
@@ -147,19 +160,28 @@ class TrackApiTest(TempDirTestCase):
         got = {x["index"]: x["reason"] for x in res["rejected"]}
         self.assertEqual(got, {1: "bad_coordinates", 2: "bad_coordinates", 3: "future_timestamp",
                                4: "bad_timestamp", 5: "unknown_device", 6: "not_object"})
-        # a body that is not JSON at all: refused, and kept too
+        # a body that is not JSON at all: the platform's invalid_json (issue 2,
+        # docs/api.md), and kept as a dead letter with its own reason
         r = self.srv.request("POST", "/v1/telemetry", body="{\"device\": ", token=self.officer)
         self.assertEqual(r.status, 400, r)
-        self.assertEqual(r.json["error"]["code"], "malformed_json")
+        self.assertEqual(r.json["error"]["code"], "invalid_json")
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], [""])
+        # JSON that is neither a message nor an array of them: invalid_batch
+        for body, path in [("42", ""), ("[]", ""), ('"x"', "")]:
+            r = self.srv.request("POST", "/v1/telemetry", body=body, token=self.officer)
+            self.assertEqual(r.status, 400, (body, r))
+            self.assertEqual(r.json["error"]["code"], "invalid_batch", (body, r))
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], [path], body)
         dl = self.get("/v1/telemetry/dead-letters").json["items"]
         self.assertEqual([d["reason"] for d in dl], ["bad_coordinates", "bad_coordinates",
                                                      "future_timestamp", "bad_timestamp",
                                                      "unknown_device", "not_object",
-                                                     "malformed_json"])
+                                                     "malformed_json", "not_object",
+                                                     "not_object"])
         self.assertEqual(dl[4]["device"], "GHOST")
         self.assertIn("GHOST", dl[4]["payload"])
         self.assertEqual(dl[6]["payload"], "{\"device\": ")
-        self.assertEqual(metric(self.srv, "customs_track_dead_letters_total"), 7)
+        self.assertEqual(metric(self.srv, "customs_track_dead_letters_total"), 9)
         # ingestion goes on: the device's last position is the newest good one
         last = self.get("/v1/devices/TRK-1").json["last"]
         self.assertEqual(last["lon"], 30.31)
@@ -169,17 +191,59 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(db_rows(self.db, "SELECT count(*) FROM (SELECT DISTINCT dev, ts FROM "
                                           "track_positions_all)")[0][0], 3)
 
-        # a device key may only speak for its organisation's devices
-        dev = create_key(self.db, "CARRIER-A", "device")
-        res = self.telemetry([msg(t, 0.5, 30.5, device="CAR-1"), msg(t, 0, 30.32)], dev)
+        # a device key speaks only for the devices bound to it (issue 5: "its
+        # own devices"), not for its organisation's others
+        dev = create_key(self.db, "CARRIER-A", "device", "tracker CAR-1")
+        kid = key_id(self.db, "tracker CAR-1")
+        r = self.post("/v1/devices", {"id": "CAR-1", "kind": "gps-tracker", "org": "CARRIER-A",
+                                      "key_id": kid})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["key_id"], kid)
+        res = self.telemetry([msg(t, 0.5, 30.5, device="CAR-1"), msg(t, 0, 30.32),
+                              msg(t, 0.5, 30.6, device="CAR-2")], dev)
+        self.assertEqual(res["accepted"], 1)
+        self.assertEqual([(x["index"], x["reason"]) for x in res["rejected"]],
+                         [(1, "forbidden_device"), (2, "forbidden_device")])
+        self.assertEqual(self.get("/v1/alerts", dev).status, 403)
+        self.assertEqual({d["id"] for d in self.get("/v1/devices", dev).json["items"]},
+                         {"CAR-1", "CAR-2"})
+        # a carrier key keeps its organisation's devices
+        carrier = create_key(self.db, "CARRIER-A", "carrier")
+        res = self.telemetry([msg(t, 0.5, 30.6, device="CAR-2"), msg(t + 1, 0, 30.33)], carrier)
         self.assertEqual(res["accepted"], 1)
         self.assertEqual(res["rejected"][0]["reason"], "forbidden_device")
-        self.assertEqual(self.get("/v1/alerts", dev).status, 403)
-        self.assertEqual(self.get("/v1/devices", dev).json["items"][0]["id"], "CAR-1")
-        carrier = create_key(self.db, "CARRIER-A", "carrier")
-        self.assertEqual([d["device"] for d in self.get("/v1/positions", carrier).json["items"]],
-                         ["CAR-1"])
-        self.assertEqual(len(self.get("/v1/positions").json["items"]), 2)
+        self.assertEqual(sorted(d["device"] for d in self.get("/v1/positions", carrier)
+                                .json["items"]), ["CAR-1", "CAR-2"])
+        self.assertEqual(len(self.get("/v1/positions").json["items"]), 3)
+        # the binding survives a restart (it is in the stored device)
+        self.assertEqual(self.srv.stop(), 0)
+        self.srv = self.serve()
+        res = self.telemetry([msg(t + 2, 0.5, 30.6, device="CAR-2"),
+                              msg(t + 2, 0.5, 30.5, device="CAR-1")], dev)
+        self.assertEqual((res["accepted"], [x["index"] for x in res["rejected"]]), (1, [0]))
+
+    def test_device_keys_bind_only_to_devices_of_their_org(self):
+        create_key(self.db, "CARRIER-A", "device", "a-dev")
+        create_key(self.db, "CARRIER-B", "device", "b-dev")
+        create_key(self.db, "CARRIER-A", "carrier", "a-car")
+        create_key(self.db, "CARRIER-A", "device", "a-old")
+        old = key_id(self.db, "a-old")
+        run("keys", "revoke", "--db", self.db, str(old))
+        for kid, why in [(key_id(self.db, "b-dev"), "another organisation's key"),
+                         (key_id(self.db, "a-car"), "a carrier key"),
+                         (old, "a revoked key"), (99999, "no such key"), ("7", "a string"),
+                         (0, "zero")]:
+            r = self.post("/v1/devices", {"id": "CAR-9", "kind": "e-seal", "org": "CARRIER-A",
+                                          "key_id": kid})
+            self.assertEqual(r.status, 400, (why, r))
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/key_id"], why)
+        # bulk: pointers name the device
+        r = self.post("/v1/devices", [
+            {"id": "CAR-8", "kind": "e-seal", "org": "CARRIER-A",
+             "key_id": key_id(self.db, "a-dev")},
+            {"id": "CAR-9", "kind": "e-seal", "key_id": key_id(self.db, "a-dev")}])
+        self.assertEqual(r.status, 400, r)   # the second is the officer's org's, not CARRIER-A's
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/1/key_id"])
 
     # ---- Traccar / OsmAnd ---------------------------------------------------------------------
 
@@ -249,6 +313,100 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual([(d["source"], d["reason"]) for d in dl],
                          [("osmand", "unknown_device"), ("osmand", "missing_field")])
         self.assertEqual(metric(self.srv, 'customs_track_messages_total{source="osmand"}'), 11)
+
+    def test_osmand_device_keys(self):
+        """/osmand has no bearer token (trackers cannot send headers): a device
+        registered with an osmand_key must carry it as key= in its server
+        URL, and a report without it can neither blind the device's rules
+        nor tell an attacker which ids exist."""
+        key = "Zt4-rK9q_W2x.Lm7~Pb5"
+        r = self.post("/v1/devices", {"id": "TRK-K", "kind": "e-seal", "osmand_key": key})
+        self.assertEqual(r.status, 201, r)
+        self.assertNotIn("osmand_key", r.json)
+        self.assertNotIn(key, r.body)
+        self.assertEqual(self.post("/v1/devices", {"id": "TRK-N", "kind": "gps-tracker"}).status,
+                         201)
+        for bad in ["short", "x" * 129, "has space in it!!", 12345678901234567]:
+            r = self.post("/v1/devices", {"id": "TRK-X", "kind": "e-seal", "osmand_key": bad})
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/osmand_key"])
+        self.assertNotIn(key, self.get("/v1/devices/TRK-K").body)
+        # stored only as a salted hash
+        (doc, stored), = db_rows(self.db, "SELECT doc, osmand_key FROM track_devices "
+                                          "WHERE id = 'TRK-K'")
+        self.assertNotIn(key, doc)
+        self.assertEqual(len(stored), 48)
+        self.assertNotIn(key.encode(), stored)
+
+        def osm(dev, ts_s, lat, k=None, **extra):
+            q = {"id": dev, "lat": lat, "lon": 30.3, "timestamp": ts_s, **extra}
+            if k is not None:
+                q["key"] = k
+            return self.srv.request("GET", "/osmand?" + urllib.parse.urlencode(q))
+
+        now = now_ms() // 1000
+        self.assertEqual(osm("TRK-K", now - 60, 0.1, key).status, 200)
+        # a wrong or missing key answers exactly like an id that does not exist
+        wrong, missing = osm("TRK-K", now - 50, 0.2, "Zt4-rK9q_W2x.Lm7~Pb6"), osm("TRK-K", now - 50, 0.2)
+        ghost = osm("GHOST-9", now - 50, 0.2, "Zt4-rK9q_W2x.Lm7~Pb6")
+        for r in (wrong, missing, ghost):
+            self.assertEqual((r.status, r.body), (ghost.status, ghost.body))
+        self.assertEqual(ghost.status, 400)
+        self.assertTrue(ghost.body.startswith("unknown_device"), ghost)
+        self.assertEqual(self.get("/v1/devices/TRK-K").json["last"]["lat"], 0.1)
+
+        # the blinding attack: a forged report stamped minutes ahead would
+        # make every genuine report "late". Unauthenticated reports may be
+        # at most osmand_future_skew_s (30 s) ahead; keyed ones future_skew_s.
+        self.assertEqual(self.get("/v1/track/config").json["osmand_future_skew_s"], 30)
+        r = osm("TRK-N", now + 240, 0.3)
+        self.assertEqual(r.status, 400, r)
+        self.assertTrue(r.body.startswith("future_timestamp"), r)
+        r = osm("TRK-K", now + 240, 0.3)                        # no key: same answer
+        self.assertTrue(r.body.startswith("future_timestamp"), r)
+        r = osm("GHOST-9", now + 240, 0.3)
+        self.assertTrue(r.body.startswith("future_timestamp"), r)
+        self.assertEqual(osm("TRK-N", now - 40, 0.4).status, 200)  # genuine: applied
+        self.assertEqual(self.get("/v1/devices/TRK-N").json["last"]["lat"], 0.4)
+        self.assertEqual(osm("TRK-N", now + 10, 0.5).status, 200)  # a clock a little ahead
+        self.assertEqual(osm("TRK-K", now + 240, 0.6, key).status, 200)
+        self.assertEqual(self.get("/v1/devices/TRK-K").json["last"]["lat"], 0.6)
+
+        # the key in the server URL of clients that POST a form or Traccar
+        # Client 9's JSON body
+        r = self.srv.request("POST", "/osmand?key=" + urllib.parse.quote(key),
+                             body=f"id=TRK-K&timestamp={now + 250}&lat=0.7&lon=30.3",
+                             content_type="application/x-www-form-urlencoded")
+        self.assertEqual(r.status, 200, r)
+        body = {"location": {"timestamp": now * 1000 + 260000,
+                             "coords": {"latitude": 0.8, "longitude": 30.3}},
+                "device_id": "TRK-K"}
+        r = self.srv.request("POST", "/osmand?key=" + urllib.parse.quote(key),
+                             body=json.dumps(body))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.get("/v1/devices/TRK-K").json["last"]["lat"], 0.8)
+        body["location"]["timestamp"] = now * 1000 - 30000
+        r = self.srv.request("POST", "/osmand?key=nope-nope-nope-nope", body=json.dumps(body))
+        self.assertEqual((r.status, r.body), (ghost.status, ghost.body))
+        r = self.srv.request("POST", "/osmand", body=f"id=TRK-K&timestamp={now - 20}&lat=0.9"
+                             "&lon=30.3&k%65y=Zt4-rK9q_W2x.Lm7~Pb6",
+                             content_type="application/x-www-form-urlencoded")
+        self.assertEqual((r.status, r.body), (ghost.status, ghost.body))
+
+        # officers see why, and never the keys that were sent
+        dl = self.get("/v1/telemetry/dead-letters").json["items"]
+        self.assertEqual([(d["reason"], d["device"]) for d in dl],
+                         [("bad_key", "TRK-K"), ("bad_key", "TRK-K"),
+                          ("unknown_device", "GHOST-9"), ("future_timestamp", "TRK-N"),
+                          ("future_timestamp", "TRK-K"), ("future_timestamp", "GHOST-9"),
+                          ("bad_key", "TRK-K"), ("bad_key", "TRK-K")])
+        for d in dl:
+            self.assertNotIn("Pb5", d["payload"] or "")
+            self.assertNotIn("Pb6", d["payload"] or "")
+        self.assertIn("key=(hidden)", dl[0]["payload"])
+        self.assertIn("key=(hidden)", dl[-1]["payload"])
+        self.assertEqual(metric(self.srv, 'customs_track_dead_letters_total{reason="bad_key"}'),
+                         4)
 
     # ---- alerts, acknowledgement, lane raising ------------------------------------------------
 

@@ -25,8 +25,10 @@ class TrackMqttTest(TempDirTestCase):
         self.officer = create_key(self.db, "KCS", "officer")
 
     def tearDown(self):
-        super().tearDown()
-        self.broker.close()
+        try:
+            super().tearDown()
+        finally:
+            self.broker.close()
 
     def serve_mqtt(self, client_id="customs-test"):
         return self.serve("--mqtt", self.broker.url, "--mqtt-client-id", client_id)

@@ -72,6 +72,22 @@ static void test_create_lookup_revoke(void **state)
     assert_int_equal(auth_key_revoke(s, 999999), CX_ENOTFOUND);
 }
 
+static void test_get_by_id(void **state)
+{
+    char token[AUTH_TOKEN_LEN + 1];
+    int64_t id;
+    assert_int_equal(auth_key_create(s, "CARRIER-A", CX_ROLE_DEVICE, "tracker", token, &id),
+                     CX_OK);
+    cx_principal p = {0};
+    assert_int_equal(auth_key_get(s, id, &p), CX_OK);
+    assert_int_equal(p.key_id, id);
+    assert_int_equal(p.role, CX_ROLE_DEVICE);
+    assert_string_equal(p.org, "CARRIER-A");
+    assert_int_equal(auth_key_get(s, id + 1000, &p), CX_ENOTFOUND);
+    assert_int_equal(auth_key_revoke(s, id), CX_OK);
+    assert_int_equal(auth_key_get(s, id, &p), CX_ENOTFOUND); /* revoked keys bind nothing */
+}
+
 static void test_only_hash_stored(void **state)
 {
     char token[AUTH_TOKEN_LEN + 1];
@@ -110,6 +126,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_lookup_revoke),
+        cmocka_unit_test(test_get_by_id),
         cmocka_unit_test(test_only_hash_stored),
         cmocka_unit_test(test_tokens_are_unique),
         cmocka_unit_test(test_invalid_inputs),

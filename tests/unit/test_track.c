@@ -371,6 +371,18 @@ static void test_decode_osmand(void **state)
     assert_true(fabs(m.speed_kmh - 18.52) < 1e-9);
     assert_true(m.heading == 7.5 && m.battery_pct == 87 && m.seal == TRACK_SEAL_OPEN);
     assert_int_equal(m.ts_ms, now); /* no timestamp: now, like Traccar */
+    assert_string_equal(o.key, "");
+    /* key= (the device's secret, in its server URL) is picked up, decoded */
+    track_osmand_begin(&o);
+    q = "key=Zt4-rK9q_W2x.Lm7%7EPb5&id=TRK-9&lat=1.5&lon=2.5";
+    track_osmand_query(&o, q, strlen(q));
+    assert_int_equal(track_osmand_end(&o, now, 300000, &m, &why), CX_OK);
+    assert_string_equal(o.key, "Zt4-rK9q_W2x.Lm7~Pb5");
+    assert_true(track_osmand_key_valid(o.key));
+    assert_false(track_osmand_key_valid("0123456789abcde"));   /* 15 */
+    assert_true(track_osmand_key_valid("0123456789abcdef"));   /* 16 */
+    assert_false(track_osmand_key_valid("0123456789abcdef/"));  /* not URL-safe as it is */
+    assert_false(track_osmand_key_valid(NULL));
     /* refusals */
     static const struct {
         const char *qs, *code;
