@@ -451,11 +451,20 @@ static void *svc__hs_worker(void *arg)
             pthread_cond_wait(&r->hs_cv, &r->mu);
         hs_job *j = r->hs_head;
         if (!j)
-            break; /* stopping, and nothing left: queued checks are never lost */
+            break;
         r->hs_head = j->next;
         if (!r->hs_head)
             r->hs_tail = NULL;
         r->hs_queued--;
+        if (r->hs_stop) {
+            /* stopping: a backlog of hints must not hold up shutdown */
+            json_decref(j->items);
+            free(j);
+            atomic_fetch_add(&r->hs_dropped, 1);
+            if (!r->hs_head)
+                cx_log(CX_LOG_INFO, "risk: HS checks still queued at shutdown were skipped");
+            continue;
+        }
         pthread_mutex_unlock(&r->mu);
         svc__hs_run(r, j);
         json_decref(j->items);
@@ -611,7 +620,7 @@ void risk_service_free(risk_service *r)
         pthread_join(r->reloader, NULL);
     }
     if (r->hs_started) {
-        /* the worker finishes what is queued, then stops */
+        /* the worker finishes the check under way and skips the rest */
         pthread_mutex_lock(&r->mu);
         r->hs_stop = true;
         pthread_cond_signal(&r->hs_cv);
