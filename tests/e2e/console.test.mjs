@@ -108,7 +108,7 @@ test('the risk queue lists declarations by risk, filters by lane and pages on th
   await visit(page, srv.base, '#/queue?org=KCS-2021', 'table.queue tbody tr');
   const first = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id));
   await page.getByRole('button', { name: 'Next ›' }).click();
-  await page.getByText('Page 2').waitFor();
+  await page.getByText('Page 2', { exact: true }).waitFor();
   await page.locator('table.queue tbody tr td:first-child', { hasText: /^26$/ }).waitFor();
   const second = await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id));
   assert.equal(second.length, 25);
@@ -117,7 +117,7 @@ test('the risk queue lists declarations by risk, filters by lane and pages on th
     (await srv.api('GET', '/v1/risk/queue?org=KCS-2021&limit=25', srv.keys.officer)).body.next_cursor)}`, srv.keys.officer);
   assert.deepEqual(second, p2.body.items.map((i) => i.id));
   await page.getByRole('button', { name: '‹ Previous' }).click();
-  await page.getByText('Page 1').waitFor();
+  await page.getByText('Page 1', { exact: true }).waitFor();
   await page.locator('table.queue tbody tr td:first-child', { hasText: /^1$/ }).waitFor();
 
   // a filter nothing matches says so
