@@ -156,6 +156,8 @@ cx_err decl_routes(decl_service *d, http_server *srv)
         e = http_route(srv, "GET", "/v1/declarations", HTTP_AUTH, h_list, d);
     if (!e)
         e = http_route(srv, "GET", "/v1/declarations/{id}", HTTP_AUTH, h_get, d);
+    if (!e)
+        e = decl__decision_routes(d, srv);
     http_add_metrics(srv, decl__metrics, d);
     return e;
 }

@@ -42,10 +42,13 @@ cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const
                     void *after_ctx, json_t *extra);
 cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *err,
                         size_t errlen);
-/* Appends the API form of a stored declaration: doc, risk, decorations
- * (decorations only when r is not NULL). */
+/* Appends the API form of a stored declaration: doc, risk, the latest
+ * decision, decorations (decorations only when r is not NULL). risk and
+ * decision are JSON texts or NULL. */
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *risk, cx_buf *out);
+                     const char *risk, const char *decision, cx_buf *out);
+/* POST /v1/declarations/{id}/decision, GET /v1/declarations/{id}/decisions */
+cx_err decl__decision_routes(decl_service *d, http_server *srv);
 cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int limit,
                   cx_buf *out);
 

@@ -26,6 +26,15 @@ static const store_migration decl_migrations[] = {
     /* other modules look declarations up by their transport document */
     {2, "CREATE INDEX declarations_tdoc ON declarations("
         "json_extract(doc, '$.transport_document.number'));"},
+    /* the officer's decision (release, hold, refuse): the latest beside the
+     * row, every one in the history */
+    {3, "ALTER TABLE declarations ADD COLUMN decision TEXT;"
+        "CREATE TABLE declaration_decisions("
+        " id INTEGER PRIMARY KEY,"
+        " seq INTEGER NOT NULL REFERENCES declarations(seq),"
+        " decision TEXT NOT NULL);"
+        "CREATE INDEX declaration_decisions_seq ON declaration_decisions(seq, id);"
+        "CREATE INDEX declarations_status ON declarations(status);"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
@@ -60,7 +69,7 @@ store *decl_service_store(decl_service *d)
 }
 
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *risk, cx_buf *out)
+                     const char *risk, const char *decision, cx_buf *out)
 {
     if (len < 2 || doc[len - 1] != '}')
         return CX_EINVAL;
@@ -69,6 +78,11 @@ cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *do
         e = cx_buf_puts(out, ",\"risk\":");
         if (e == CX_OK)
             e = cx_buf_puts(out, risk);
+    }
+    if (e == CX_OK && decision) {
+        e = cx_buf_puts(out, ",\"decision\":");
+        if (e == CX_OK)
+            e = cx_buf_puts(out, decision);
     }
     for (size_t i = 0; r && e == CX_OK && i < d->nhooks; i++)
         if (d->hooks[i].decorate)
@@ -102,7 +116,7 @@ static cx_err decl__refresh_risk(store_conn *w, decl_write *dw)
         if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0) {
             cx_buf api;
             cx_buf_init(&api, SIZE_MAX / 2);
-            e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len, risk, &api);
+            e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len, risk, NULL, &api);
             if (e == CX_OK) {
                 free(dw->text);
                 dw->text = cx_buf_steal(&api, &dw->len);
@@ -306,7 +320,7 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     if (e == CX_OK && dw->risk_text) {
         cx_buf api;
         cx_buf_init(&api, SIZE_MAX / 2);
-        e = decl__compose(d, NULL, 0, dw->doc_text, dw->doc_len, dw->risk_text, &api);
+        e = decl__compose(d, NULL, 0, dw->doc_text, dw->doc_len, dw->risk_text, NULL, &api);
         dw->text = cx_buf_steal(&api, &dw->len);
     }
     if (e != CX_OK) {
@@ -387,7 +401,7 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
     if (!c)
         return CX_EDB;
     sqlite3_stmt *st =
-        store_stmt(c, "SELECT seq, org, doc, risk FROM declarations WHERE id=?1");
+        store_stmt(c, "SELECT seq, org, doc, risk, decision FROM declarations WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -399,7 +413,8 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
         e = decl__compose(d, c, sqlite3_column_int64(st, 0),
                           (const char *)sqlite3_column_text(st, 2),
                           (size_t)sqlite3_column_bytes(st, 2),
-                          (const char *)sqlite3_column_text(st, 3), &out);
+                          (const char *)sqlite3_column_text(st, 3),
+                          (const char *)sqlite3_column_text(st, 4), &out);
         if (e == CX_OK)
             *json = cx_buf_steal(&out, NULL);
         cx_buf_free(&out);
@@ -546,9 +561,9 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int l
         return CX_EDB;
     bool all = who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER;
     sqlite3_stmt *st =
-        all ? store_stmt(c, "SELECT seq, doc, risk FROM declarations WHERE seq > ?1 "
+        all ? store_stmt(c, "SELECT seq, doc, risk, decision FROM declarations WHERE seq > ?1 "
                             "ORDER BY seq LIMIT ?2")
-            : store_stmt(c, "SELECT seq, doc, risk FROM declarations WHERE org = ?3 AND "
+            : store_stmt(c, "SELECT seq, doc, risk, decision FROM declarations WHERE org = ?3 AND "
                             "seq > ?1 ORDER BY seq LIMIT ?2");
     if (!st)
         return CX_EDB;
@@ -573,7 +588,8 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int l
         if (e == CX_OK)
             e = decl__compose(d, c, last, (const char *)sqlite3_column_text(st, 1),
                               (size_t)sqlite3_column_bytes(st, 1),
-                              (const char *)sqlite3_column_text(st, 2), out);
+                              (const char *)sqlite3_column_text(st, 2),
+                              (const char *)sqlite3_column_text(st, 3), out);
         n++;
     }
     if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)

@@ -66,11 +66,18 @@ cx_err decl_migrate(store *s, char *err, size_t errlen);
  *   is inserted (seq is its arrival number); an error rolls the row back.
  * decorate runs whenever a declaration is read for the API (GET one, list)
  *   on the reader's connection; it appends members to the object as JSON
- *   text, each written as ,"name":value (e.g. "inspection"). */
+ *   text, each written as ,"name":value (e.g. "inspection").
+ * gate runs on the writer thread inside the decision's transaction before an
+ *   officer's decision ("release", "hold", "refuse") changes the status;
+ *   lane is the declaration's risk lane or NULL. To refuse the decision it
+ *   appends {"path","message"} objects to problems (borrowed) and returns
+ *   CX_ESTATE; any other error aborts the decision. */
 typedef struct {
     void (*enrich)(void *ctx, const cx_principal *who, json_t *doc);
     cx_err (*indexed)(void *ctx, store_conn *w, int64_t seq, const json_t *doc);
     cx_err (*decorate)(void *ctx, store_conn *r, int64_t seq, cx_buf *members);
+    cx_err (*gate)(void *ctx, store_conn *w, int64_t seq, const char *decision, const char *lane,
+                   json_t *problems);
     void *ctx;
 } decl_hooks;
 
@@ -80,7 +87,8 @@ void decl_service_free(decl_service *d);
 void decl_service_add_hooks(decl_service *d, const decl_hooks *h);
 store *decl_service_store(decl_service *d);
 
-/* POST/GET /v1/declarations, GET /v1/declarations/{id}; metrics. */
+/* POST/GET /v1/declarations, GET /v1/declarations/{id}, the officer's
+ * decision (POST /v1/declarations/{id}/decision, GET …/decisions); metrics. */
 cx_err decl_routes(decl_service *d, http_server *srv);
 
 /* Stores one validated declaration for org, blocking until durable.

@@ -639,4 +639,4 @@ static cx_err f__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *do
     return f__declaration(w, doc, id, -1, NULL);
 }
 
-const decl_hooks ledger__decl_hooks_template = {NULL, f__indexed, NULL, NULL};
+const decl_hooks ledger__decl_hooks_template = {.indexed = f__indexed};

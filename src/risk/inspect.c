@@ -101,3 +101,28 @@ cx_err risk__inspection_decorate(store_conn *r, int64_t seq, cx_buf *out)
     free(text);
     return e;
 }
+
+/* A red-lane declaration is released only after an inspection is recorded:
+ * the lane is the selection for physical control. */
+cx_err risk__release_gate(store_conn *w, int64_t seq, const char *decision, const char *lane,
+                          json_t *problems)
+{
+    if (strcmp(decision, "release") != 0 || !lane || strcmp(lane, "red") != 0)
+        return CX_OK;
+    sqlite3_stmt *st = store_stmt(w, "SELECT 1 FROM risk_inspections WHERE seq=?1 LIMIT 1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return CX_OK;
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    json_array_append_new(problems,
+                          json_pack("{s:s,s:s}", "path", "/decision", "message",
+                                    "the declaration is in the red lane: record its inspection "
+                                    "(POST /v1/declarations/{id}/inspection) before releasing "
+                                    "it"));
+    return CX_ESTATE;
+}

@@ -571,6 +571,13 @@ static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *memb
     return risk__inspection_decorate(rd, seq, members);
 }
 
+static cx_err svc__gate(void *ctx, store_conn *w, int64_t seq, const char *decision,
+                        const char *lane, json_t *problems)
+{
+    (void)ctx;
+    return risk__release_gate(w, seq, decision, lane, problems);
+}
+
 /* ---- life cycle ------------------------------------------------------------------------ */
 
 risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg)
@@ -598,6 +605,7 @@ risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg
         .enrich = cfg->score_declarations ? svc__enrich : NULL,
         .indexed = cfg->score_declarations ? svc__indexed : NULL,
         .decorate = svc__decorate,
+        .gate = svc__gate,
         .ctx = r,
     };
     if (d)

@@ -219,6 +219,48 @@ test('a description written as HTML is shown as text', async () => {
   await page.context().close();
 });
 
+test('a decision from the form: a red-lane release waits for the inspection, hold, then release', async () => {
+  const q = await srv.api('GET', '/v1/risk/queue?lane=red&inspected=false&status=submitted&limit=1', srv.keys.officer);
+  assert.equal(q.status, 200);
+  const d = q.body.items[0];
+  assert.ok(d, 'a red declaration without inspection');
+  const page = await newPage(browser);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, `#/declarations/${d.id}`, 'form.decision-form');
+  const card = page.locator('.card', { hasText: 'Decision' });
+  await card.getByText('no decision yet').waitFor();
+  // the server refuses: the sentence names the rule, nothing changes
+  await page.getByLabel('Release the goods').check();
+  await page.getByRole('button', { name: 'Record decision' }).click();
+  await card.getByRole('alert').filter({ hasText: 'red lane' }).waitFor();
+  assert.match(await card.getByRole('alert').textContent(), /\/decision: the declaration is in the red lane: record its inspection/);
+  assert.deepEqual(page.problems, ['console: Failed to load resource: the server responded with a status of 409 (Conflict)']);
+  page.problems.length = 0;
+  assert.equal((await srv.api('GET', `/v1/declarations/${d.id}`, srv.keys.officer)).body.status, 'submitted');
+  // hold with a reason
+  await page.getByLabel('Hold for examination').check();
+  await page.getByLabel('Reason').fill('Seal number differs from the bill of lading.');
+  await page.getByRole('button', { name: 'Record decision' }).click();
+  await page.getByText('Decision recorded: the declaration is held.').waitFor();
+  assert.match(await page.locator('.decl-meta').textContent(), /held/);
+  assert.equal(await page.getByLabel('Hold for examination').count(), 0, 'held is not offered again');
+  // the inspection, then the release
+  await page.getByLabel('Compliant').check();
+  await page.getByRole('button', { name: 'Record inspection' }).click();
+  await page.getByText('Inspection recorded: compliant.').waitFor();
+  await page.getByLabel('Release the goods').check();
+  await page.getByRole('button', { name: 'Record decision' }).click();
+  await page.getByText('Decision recorded: the declaration is released.').waitFor();
+  await card.getByText('that decision is final').waitFor();
+  assert.equal(await page.locator('form.decision-form').count(), 0);
+  const r = await srv.api('GET', `/v1/declarations/${d.id}/decisions`, srv.keys.officer);
+  assert.deepEqual(r.body.items.map((x) => [x.decision, x.status, x.reason ?? null]),
+    [['hold', 'held', 'Seal number differs from the bill of lading.'], ['release', 'released', null]]);
+  await shot(page, 'declaration-released');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
 test('the model page charts precision and recall and projects inspection capacity', async () => {
   const page = await newPage(browser);
   await signIn(page, srv.base, srv.keys.officer);

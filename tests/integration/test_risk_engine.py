@@ -755,5 +755,143 @@ class TestApi(RiskCase):
         self.assertEqual(r.json["results"], [])
 
 
+class TestDecision(RiskCase):
+    """The officer's release / hold / refuse, and the risk module's gate:
+    a red-lane declaration is released only after an inspection."""
+
+    def decide(self, srv, d, body, token=None):
+        return srv.post(f"/v1/declarations/{d['id']}/decision", body,
+                        token=token or self.officer)
+
+    def history(self, srv, d, token=None):
+        r = srv.get(f"/v1/declarations/{d['id']}/decisions", token=token or self.officer)
+        self.assertEqual(r.status, 200, r)
+        return [(x["decision"], x["previous_status"], x["status"]) for x in r.json["items"]]
+
+    def assert_one_status(self, body, want):
+        # the stored text is rewritten, not appended to: one status member
+        pairs = json.loads(body, object_pairs_hook=lambda kv: kv)
+        self.assertEqual([v for k, v in pairs if k == "status"], [want])
+
+    def test_green_release_is_final(self):
+        self.trained()
+        self.keys()
+        srv = self.serve("--inspect-rate", "0", "--yellow-rate", "0", "--explore-rate", "0")
+        d = self.submit(srv, 1)[0][1]
+        self.assertEqual(d["risk"]["lane"], "green")
+        self.assertNotIn("decision", d)
+        r = self.decide(srv, d, {"decision": "release"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["status"], "released")
+        self.assert_one_status(r.body, "released")
+        dec = r.json["decision"]
+        self.assertEqual((dec["decision"], dec["status"], dec["previous_status"]),
+                         ("release", "released", "submitted"))
+        self.assertNotIn("reason", dec)
+        self.assertEqual((dec["decided_by"]["org"], dec["decided_by"]["role"]),
+                         ("CUSTOMS", "officer"))
+        self.assertRegex(dec["decided_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+        # every other member is as submitted
+        self.assertEqual({k: v for k, v in r.json.items() if k not in ("status", "decision")},
+                         {k: v for k, v in d.items() if k != "status"})
+        # the declarant sees the outcome
+        g = srv.get(f"/v1/declarations/{d['id']}", token=self.trader)
+        self.assertEqual(g.json, r.json)
+        self.assert_one_status(g.body, "released")
+        self.assertEqual(self.history(srv, d, self.trader), [("release", "submitted", "released")])
+        # final: a second decision is refused and changes nothing
+        for body in ({"decision": "release"}, {"decision": "hold", "reason": "recheck"},
+                     {"decision": "refuse", "reason": "late finding"}):
+            r = self.decide(srv, d, body)
+            self.assertEqual(r.status, 409, r)
+            self.assertEqual(r.json["error"]["code"], "invalid_transition")
+            self.assertEqual(r.json["error"]["details"][0]["path"], "/decision")
+        self.assertEqual(len(self.history(srv, d)), 1)
+        # the queue filters on the new status; it survives a restart
+        q = srv.get("/v1/risk/queue?status=released", token=self.officer).json["items"]
+        self.assertEqual([x["id"] for x in q], [d["id"]])
+        srv.stop()
+        srv = self.serve()
+        g = srv.get(f"/v1/declarations/{d['id']}", token=self.officer).json
+        self.assertEqual((g["status"], g["decision"]["decision"]), ("released", "release"))
+        lst = srv.get("/v1/declarations?limit=1000", token=self.trader).json["items"]
+        self.assertEqual([x["status"] for x in lst if x["id"] == d["id"]], ["released"])
+
+    def test_red_lane_needs_an_inspection(self):
+        self.trained()
+        self.keys()
+        srv = self.serve("--inspect-rate", "100", "--explore-rate", "0")
+        d = self.submit(srv, 1)[0][1]
+        self.assertEqual(d["risk"]["lane"], "red")
+        r = self.decide(srv, d, {"decision": "release"})
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.json["error"]["code"], "decision_refused")
+        self.assertEqual([x["path"] for x in r.json["error"]["details"]], ["/decision"])
+        self.assertIn("red lane", r.json["error"]["details"][0]["message"])
+        g = srv.get(f"/v1/declarations/{d['id']}", token=self.officer).json
+        self.assertEqual(g["status"], "submitted")
+        self.assertNotIn("decision", g)
+        self.assertEqual(self.history(srv, d), [])
+        # hold while the goods are examined, then release after the inspection
+        r = self.decide(srv, d, {"decision": "hold", "reason": "physical examination"})
+        self.assertEqual((r.status, r.json["status"]), (200, "held"), r)
+        self.assertEqual(r.json["decision"]["reason"], "physical examination")
+        r = self.decide(srv, d, {"decision": "hold", "reason": "again"})
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "invalid_transition"))
+        self.assertEqual(self.decide(srv, d, {"decision": "release"}).status, 409)
+        r = srv.post(f"/v1/declarations/{d['id']}/inspection", {"result": "compliant"},
+                     token=self.officer)
+        self.assertEqual(r.status, 201, r)
+        r = self.decide(srv, d, {"decision": "release", "reason": "examined, compliant"},
+                        token=self.admin)
+        self.assertEqual((r.status, r.json["status"]), (200, "released"), r)
+        self.assertEqual(r.json["inspection"]["result"], "compliant")
+        self.assertEqual(r.json["decision"]["decided_by"]["role"], "admin")
+        self.assertEqual(self.history(srv, d), [("hold", "submitted", "held"),
+                                                ("release", "held", "released")])
+        # refusal needs no inspection
+        e = self.submit(srv, 1, start=1, prefix="R")[0][1]
+        r = self.decide(srv, e, {"decision": "refuse", "reason": "licence missing"})
+        self.assertEqual((r.status, r.json["status"]), (200, "refused"), r)
+        self.assertEqual(self.decide(srv, e, {"decision": "release"}).json["error"]["code"],
+                         "invalid_transition")
+
+    def test_bad_decisions_change_nothing(self):
+        self.keys()
+        other = create_key(self.db, "OTHER", "trader")
+        carrier = create_key(self.db, "SHIP", "carrier")
+        srv = self.serve()
+        d = self.submit(srv, 1)[0][1]
+        cases = [
+            ({}, ["/decision"]),
+            ({"decision": "hold"}, ["/reason"]),
+            ({"decision": "refuse", "reason": ""}, ["/reason"]),
+            ({"decision": "approve", "reason": 5, "note": "x"}, ["/note", "/decision", "/reason"]),
+            ({"decision": "release", "reason": "x" * 1001}, ["/reason"]),
+            ([], [""]),
+        ]
+        for body, paths in cases:
+            r = self.decide(srv, d, body)
+            self.assertEqual(r.status, 400, (body, r))
+            self.assertEqual(r.json["error"]["code"], "invalid_decision")
+            self.assertEqual(sorted(x["path"] for x in r.json["error"]["details"]),
+                             sorted(paths), body)
+        r = srv.request("POST", f"/v1/declarations/{d['id']}/decision", body="{", token=self.officer)
+        self.assertEqual(r.json["error"]["code"], "invalid_json")
+        for tok in (self.trader, carrier):
+            self.assertEqual(self.decide(srv, d, {"decision": "release"}, tok).status, 403)
+        r = srv.post("/v1/declarations/01ZZZZZZZZZZZZZZZZZZZZZZZZ/decision",
+                     {"decision": "release"}, token=self.officer)
+        self.assertEqual(r.status, 404)
+        self.assertEqual(srv.get("/v1/declarations/01ZZZZZZZZZZZZZZZZZZZZZZZZ/decisions",
+                                 token=self.officer).status, 404)
+        # another org's trader learns nothing, not even that it exists
+        self.assertEqual(srv.get(f"/v1/declarations/{d['id']}/decisions", token=other).status,
+                         404)
+        self.assertEqual(self.sql("SELECT status, decision FROM declarations"),
+                         [("submitted", None)])
+        self.assertEqual(self.sql("SELECT count(*) FROM declaration_decisions"), [(0,)])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,6 +1,7 @@
 // Declaration detail: header and items, the risk score with its reasons, the
-// inspection form, the ledger anchor with an in-browser proof check, and a
-// map of its containers' tracks and alerts.
+// inspection form, the officer's decision (release, hold, refuse), the ledger
+// anchor with an in-browser proof check, and a map of its containers' tracks
+// and alerts.
 import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, bar, announce } from '../dom.js';
 import { num, pct, money, when, laneBadge, featureTitle, sentence } from '../format.js';
@@ -24,6 +25,7 @@ export async function render(main, { rest }, ctx) {
   }
   const riskBody = h('div', { class: 'card-body' });
   const inspBody = h('div', { class: 'card-body' });
+  const decisionBody = h('div', { class: 'card-body' });
   const ledgerBody = h('div', { class: 'card-body' }, loading());
   const mapBody = h('div', { class: 'card-body' }, loading());
   const itemsBody = h('div', { class: 'card-body' });
@@ -34,6 +36,7 @@ export async function render(main, { rest }, ctx) {
     fill(head, headerOf(d));
     fill(riskBody, riskOf(d.risk));
     fill(inspBody, inspectionOf(d, ctx, reload));
+    fill(decisionBody, decisionOf(d, ctx, reload));
   };
   async function reload() {
     const fresh = await api('/v1/declarations/' + encodeURIComponent(id), { signal });
@@ -46,6 +49,7 @@ export async function render(main, { rest }, ctx) {
   main.append(h('div', { class: 'detail-grid' },
     card('Risk', riskBody),
     card('Inspection', inspBody),
+    card('Decision', decisionBody),
     card('Declaration', partiesBody),
     card('Items', itemsBody),
     card('Ledger anchor', ledgerBody),
@@ -197,6 +201,70 @@ function inspectionOf(d, ctx, reload) {
     h('input', { id: 'insp-revenue', name: 'revenue_recovered', type: 'number', min: '0', step: 'any', inputmode: 'decimal' })),
   h('div', { class: 'field' }, h('label', { for: 'insp-notes' }, 'Notes'),
     h('textarea', { id: 'insp-notes', name: 'notes', rows: '3', maxlength: '2000' })),
+  submit, status);
+  out.push(form);
+  return out;
+}
+
+const DECISIONS = [
+  ['release', 'Release the goods', 'released'],
+  ['hold', 'Hold for examination', 'held'],
+  ['refuse', 'Refuse the declaration', 'refused'],
+];
+
+// The status and the latest decision; for officers, the decisions the status
+// still allows (released and refused are final). The server has the last
+// word: a red-lane release without an inspection comes back as a sentence.
+function decisionOf(d, ctx, reload) {
+  const out = [];
+  const x = d.decision;
+  if (x) {
+    out.push(h('p', { class: 'decision-latest' },
+      'Status: ', h('strong', { class: ['status', `status-${d.status}`] }, d.status),
+      ` — ${x.decision} decided ${when(x.decided_at)}`,
+      x.decided_by ? ` by ${x.decided_by.org} (${x.decided_by.role})` : '', '.'),
+    dl([['Reason', x.reason], ['Previous status', x.previous_status]]));
+  } else {
+    out.push(h('p', { class: 'decision-latest' }, 'Status: ', h('strong', { class: ['status', `status-${d.status}`] }, d.status), ' — no decision yet.'));
+  }
+  const role = ctx.me && ctx.me.role;
+  if (role !== 'officer' && role !== 'admin') {
+    out.push(h('p', { class: 'hint' }, 'Only officers and administrators decide on a declaration.'));
+    return out;
+  }
+  if (d.status === 'released' || d.status === 'refused') {
+    out.push(h('p', { class: 'hint' }, `The declaration is ${d.status}: that decision is final.`));
+    return out;
+  }
+  const allowed = DECISIONS.filter(([, , st]) => st !== d.status);
+  const status = h('div', { class: 'form-status', 'aria-live': 'polite' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Record decision');
+  const form = h('form', { class: 'decision-form', 'aria-label': 'Decide on the declaration', on: { submit: async (e) => {
+    e.preventDefault();
+    const fd = new FormData(form);
+    const body = { decision: fd.get('decision') };
+    if (!body.decision) { fill(status, errorBox({ message: 'Choose a decision.' })); return; }
+    const reason = String(fd.get('reason') || '').trim();
+    if (reason) body.reason = reason;
+    if (body.decision !== 'release' && !reason) { fill(status, errorBox({ message: 'Give the reason for holding or refusing the declaration.' })); return; }
+    submit.disabled = true;
+    fill(status, loading('Recording…'));
+    try {
+      const rec = await api(`/v1/declarations/${encodeURIComponent(d.id)}/decision`, { method: 'POST', body, signal: ctx.signal });
+      await reload();
+      announce(`Declaration ${rec.status}`);
+      const s = document.querySelector('.decision-latest');
+      if (s) s.after(h('p', { class: 'ok' }, `Decision recorded: the declaration is ${rec.status}.`));
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      fill(status, errorBox(err, 'The decision was not recorded'));
+      submit.disabled = false;
+    }
+  } } },
+  h('fieldset', null, h('legend', null, 'Decision'),
+    allowed.map(([v, label]) => h('label', { class: 'radio' }, h('input', { type: 'radio', name: 'decision', value: v, required: true }), ' ' + label))),
+  h('div', { class: 'field' }, h('label', { for: 'decision-reason' }, 'Reason'),
+    h('textarea', { id: 'decision-reason', name: 'reason', rows: '2', maxlength: '1000' })),
   submit, status);
   out.push(form);
   return out;
