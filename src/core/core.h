@@ -153,6 +153,31 @@ char *cx_json_dump(const struct json_t *j, size_t *len);
 void cx_jptr_push(char *out, size_t cap, const char *token);
 void cx_jptr_index(char *out, size_t cap, size_t index);
 
+/* ---- API problem details ---------------------------------------------------
+ * An API error's details are an array of {"path": JSON Pointer, "message":
+ * rule} (docs/conventions.md). cx_problem_add appends one to `problems`
+ * (borrowed; NULL: nothing happens). The message is printf-formatted and cut
+ * to 255 bytes; a problem that is not valid JSON text (a NULL or non-UTF-8
+ * path or message) is left out. Returns the new problem object, borrowed
+ * (problems owns it), for callers that add members such as "column"; NULL
+ * when nothing was added. */
+struct json_t *cx_problem_add(struct json_t *problems, const char *path, const char *fmt, ...)
+    CX_PRINTF(3, 4);
+struct json_t *cx_problem_addv(struct json_t *problems, const char *path, const char *fmt,
+                               va_list ap) CX_PRINTF(3, 0);
+
+/* A capped problem list for validators that may find thousands: every
+ * problem is counted, the first `max` are kept. With `note`, the max-th kept
+ * entry reads "too many problems; the first <max - 1> are listed" instead of
+ * its own message. The caller owns `list` (NULL: count only). */
+typedef struct {
+    struct json_t *list;
+    size_t count; /* problems reported, kept or not */
+    size_t max;
+    bool note;
+} cx_problems;
+void cx_problems_add(cx_problems *p, const char *path, const char *fmt, ...) CX_PRINTF(3, 4);
+
 /* ---- CSV (libcsv) -----------------------------------------------------------
  * Reads RFC 4180 CSV row by row. Fields are NUL-terminated and kept exactly
  * (no trimming); a field longer than max_field, or a row of more than 256

@@ -204,9 +204,7 @@ static bool csv__row(void *ctx, char **f, size_t n, uint64_t line, uint64_t offs
     if (n != x->width) {
         csv__flush(x);
         json_t *p = json_array();
-        char msg[96];
-        snprintf(msg, sizeof msg, "the row has %zu cells; the header has %zu", n, x->width);
-        json_array_append_new(p, json_pack("{s:s,s:s}", "path", "", "message", msg));
+        cx_problem_add(p, "", "the row has %zu cells; the header has %zu", n, x->width);
         json_t *stub = ref[0] ? json_pack("{s:s}", "reference", ref) : NULL;
         x->go = x->emit(x->run, stub, line, p, NULL) && x->go;
         return x->go;
@@ -249,12 +247,11 @@ static bool csv__row(void *ctx, char **f, size_t n, uint64_t line, uint64_t offs
                 else if (c->place == AT_TDOC)
                     cx_jptr_push(path, sizeof path, "transport_document");
                 cx_jptr_push(path, sizeof path, c->member);
-                char msg[160];
-                snprintf(msg, sizeof msg, "column %s differs between rows of this declaration "
-                                          "(line %llu)", c->column, (unsigned long long)line);
-                json_array_append_new(x->problems,
-                                      json_pack("{s:s,s:s,s:I}", "path", path, "message", msg,
-                                                "line", (json_int_t)line));
+                json_t *p = cx_problem_add(x->problems, path,
+                                           "column %s differs between rows of this declaration "
+                                           "(line %llu)",
+                                           c->column, (unsigned long long)line);
+                json_object_set_new(p, "line", json_integer((json_int_t)line));
             }
             json_decref(value);
         }

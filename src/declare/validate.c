@@ -9,27 +9,6 @@
 #define MAX_PROBLEMS 1000
 #define PATH_MAX_LEN 128
 
-typedef struct {
-    json_t *problems;
-    size_t count;
-} vctx;
-
-static void v__add(vctx *v, const char *path, const char *fmt, ...) CX_PRINTF(3, 4);
-static void v__add(vctx *v, const char *path, const char *fmt, ...)
-{
-    v->count++;
-    if (v->count > MAX_PROBLEMS)
-        return;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (v->count == MAX_PROBLEMS)
-        snprintf(msg, sizeof msg, "too many problems; the first %d are listed", MAX_PROBLEMS - 1);
-    json_array_append_new(v->problems, json_pack("{s:s,s:s}", "path", path, "message", msg));
-}
-
 static void v__path(char *out, const char *base, const char *member)
 {
     snprintf(out, PATH_MAX_LEN, "%s", base);
@@ -125,28 +104,28 @@ static bool v__charset(const char *s, const char *extra)
     return true;
 }
 
-static const char *v__string(vctx *v, const json_t *j, const char *path)
+static const char *v__string(cx_problems *v, const json_t *j, const char *path)
 {
     if (!json_is_string(j)) {
-        v__add(v, path, "must be a string");
+        cx_problems_add(v, path, "must be a string");
         return NULL;
     }
     return json_string_value(j);
 }
 
-static void v__number(vctx *v, const json_t *j, const char *path, double lo, double hi,
+static void v__number(cx_problems *v, const json_t *j, const char *path, double lo, double hi,
                       const char *range)
 {
     if (!json_is_number(j)) {
-        v__add(v, path, "must be a number");
+        cx_problems_add(v, path, "must be a number");
         return;
     }
     double x = json_number_value(j);
     if (!isfinite(x) || x < lo || x > hi)
-        v__add(v, path, "must be %s", range);
+        cx_problems_add(v, path, "must be %s", range);
 }
 
-static void v__leaf(vctx *v, kind k, const json_t *j, const char *path)
+static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
 {
     const char *s;
     size_t n, chars;
@@ -156,59 +135,61 @@ static void v__leaf(vctx *v, kind k, const json_t *j, const char *path)
             return;
         n = strlen(s);
         if (n < 1 || n > 64 || !v__charset(s, "._/-"))
-            v__add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -");
+            cx_problems_add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -");
         return;
     case K_TYPE:
         if (!(s = v__string(v, j, path)))
             return;
         if (strcmp(s, "import") && strcmp(s, "export") && strcmp(s, "transit"))
-            v__add(v, path, "must be one of import, export, transit");
+            cx_problems_add(v, path, "must be one of import, export, transit");
         return;
     case K_DATE:
         if (!(s = v__string(v, j, path)))
             return;
         if (!cx_date_parse(s, NULL, NULL, NULL))
-            v__add(v, path, "must be a real calendar date written YYYY-MM-DD");
+            cx_problems_add(v, path, "must be a real calendar date written YYYY-MM-DD");
         return;
     case K_OFFICE:
         if (!(s = v__string(v, j, path)))
             return;
         n = strlen(s);
         if (n < 1 || n > 16 || !v__charset(s, NULL))
-            v__add(v, path, "must be a customs office code of 1 to 16 letters or digits");
+            cx_problems_add(v, path, "must be a customs office code of 1 to 16 letters or digits");
         return;
     case K_ID:
         if (!(s = v__string(v, j, path)))
             return;
         n = strlen(s);
         if (n < 1 || n > 64 || !v__charset(s, "._/:-"))
-            v__add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / : -");
+            cx_problems_add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / : -");
         return;
     case K_COUNTRY:
         if (!(s = v__string(v, j, path)))
             return;
         if (!decl_country_valid(s))
-            v__add(v, path, "must be an ISO 3166-1 alpha-2 country code (or ZZ for unknown)");
+            cx_problems_add(v, path,
+                            "must be an ISO 3166-1 alpha-2 country code (or ZZ for unknown)");
         return;
     case K_CODE:
         if (!(s = v__string(v, j, path)))
             return;
         n = strlen(s);
         if (n < 1 || n > 16 || !v__charset(s, "._-"))
-            v__add(v, path, "must be a code of 1 to 16 characters of A-Z a-z 0-9 . _ -");
+            cx_problems_add(v, path, "must be a code of 1 to 16 characters of A-Z a-z 0-9 . _ -");
         return;
     case K_TEXT512:
         if (!(s = v__string(v, j, path)))
             return;
         if (!cx_utf8_count(s, strlen(s), &chars) || chars > 512)
-            v__add(v, path, "must be at most 512 characters");
+            cx_problems_add(v, path, "must be at most 512 characters");
         return;
     case K_UNIT:
         if (!(s = v__string(v, j, path)))
             return;
         n = strlen(s);
         if (n < 2 || n > 3 || !v__charset(s, NULL))
-            v__add(v, path, "must be a UN/ECE Recommendation 20 unit code such as KGM or NAR");
+            cx_problems_add(v, path,
+                            "must be a UN/ECE Recommendation 20 unit code such as KGM or NAR");
         return;
     case K_NUM_NONNEG:
         v__number(v, j, path, 0, HUGE_VAL, "a number of 0 or more");
@@ -220,27 +201,27 @@ static void v__leaf(vctx *v, kind k, const json_t *j, const char *path)
         if (!(s = v__string(v, j, path)))
             return;
         if (!decl_currency_valid(s))
-            v__add(v, path, "must be an ISO 4217 currency code such as EUR or KRW");
+            cx_problems_add(v, path, "must be an ISO 4217 currency code such as EUR or KRW");
         return;
     case K_TDOC_TYPE:
         if (!(s = v__string(v, j, path)))
             return;
         if (strcmp(s, "BL") && strcmp(s, "AWB") && strcmp(s, "CMR") && strcmp(s, "RWB"))
-            v__add(v, path, "must be one of BL, AWB, CMR, RWB");
+            cx_problems_add(v, path, "must be one of BL, AWB, CMR, RWB");
         return;
     case K_TDOC_NUMBER:
         if (!(s = v__string(v, j, path)))
             return;
         n = strlen(s);
         if (n < 1 || n > 64 || !v__charset(s, "._/-"))
-            v__add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -");
+            cx_problems_add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -");
         return;
     case K_HS:
         if (!(s = v__string(v, j, path)))
             return;
         n = strlen(s);
         if (n < 6 || n > 10 || strspn(s, "0123456789") != n)
-            v__add(v, path, "must be 6 to 10 digits");
+            cx_problems_add(v, path, "must be 6 to 10 digits");
         return;
     default:
         return; /* containers are handled by their own functions */
@@ -249,9 +230,9 @@ static void v__leaf(vctx *v, kind k, const json_t *j, const char *path)
 
 /* Checks an object's members against a field table: unknown members,
  * missing required ones, and each leaf. Composite kinds call back. */
-static void v__object(vctx *v, const json_t *obj, const char *base, const field *fields,
-                      size_t nfields, void (*composite)(vctx *, kind, const json_t *,
-                                                        const char *, void *),
+static void v__object(cx_problems *v, const json_t *obj, const char *base, const field *fields,
+                      size_t nfields,
+                      void (*composite)(cx_problems *, kind, const json_t *, const char *, void *),
                       void *ctx)
 {
     const char *key;
@@ -269,12 +250,13 @@ static void v__object(vctx *v, const json_t *obj, const char *base, const field 
             if (base[0] == '\0')
                 for (size_t k = 0; k < sizeof server_fields / sizeof *server_fields; k++)
                     server = server || strcmp(server_fields[k], key) == 0;
-            v__add(v, path, server ? "is assigned by the server and cannot be submitted"
+            cx_problems_add(v, path,
+                            server ? "is assigned by the server and cannot be submitted"
                                    : "unknown field");
             continue;
         }
         if (json_is_null(val)) {
-            v__add(v, path, "must not be null; leave the field out instead");
+            cx_problems_add(v, path, "must not be null; leave the field out instead");
             continue;
         }
         kind k = fields[i].k;
@@ -286,7 +268,7 @@ static void v__object(vctx *v, const json_t *obj, const char *base, const field 
     for (size_t i = 0; i < nfields; i++) {
         if (fields[i].required && !json_object_get(obj, fields[i].name)) {
             v__path(path, base, fields[i].name);
-            v__add(v, path, "is required");
+            cx_problems_add(v, path, "is required");
         }
     }
 }
@@ -298,10 +280,10 @@ typedef struct {
     bool hs2022; /* the declaration's date is on or after 2022-01-01 */
 } decl_facts;
 
-static void v__item(vctx *v, const json_t *item, const char *path, const decl_facts *f)
+static void v__item(cx_problems *v, const json_t *item, const char *path, const decl_facts *f)
 {
     if (!json_is_object(item)) {
-        v__add(v, path, "must be an object");
+        cx_problems_add(v, path, "must be an object");
         return;
     }
     v__object(v, item, path, item_fields, sizeof item_fields / sizeof *item_fields, NULL, NULL);
@@ -312,9 +294,9 @@ static void v__item(vctx *v, const json_t *item, const char *path, const decl_fa
         v__path(p, path, "hs_code");
         if (f->date_ok && f->hs2022) {
             if (!decl_hs6_known(hs))
-                v__add(v, p, "first six digits %.6s are not an HS 2022 subheading", hs);
+                cx_problems_add(v, p, "first six digits %.6s are not an HS 2022 subheading", hs);
         } else if (!decl_hs_chapter_known(hs)) {
-            v__add(v, p, "chapter %.2s does not exist in the Harmonized System", hs);
+            cx_problems_add(v, p, "chapter %.2s does not exist in the Harmonized System", hs);
         }
     }
     const json_t *net = json_object_get(item, "net_mass_kg");
@@ -323,11 +305,11 @@ static void v__item(vctx *v, const json_t *item, const char *path, const decl_fa
         json_number_value(gross) < json_number_value(net)) {
         char p[PATH_MAX_LEN];
         v__path(p, path, "gross_mass_kg");
-        v__add(v, p, "must not be less than net_mass_kg");
+        cx_problems_add(v, p, "must not be less than net_mass_kg");
     }
 }
 
-static void v__composite(vctx *v, kind k, const json_t *val, const char *path, void *ctx)
+static void v__composite(cx_problems *v, kind k, const json_t *val, const char *path, void *ctx)
 {
     const decl_facts *f = ctx;
     char p[PATH_MAX_LEN];
@@ -336,7 +318,7 @@ static void v__composite(vctx *v, kind k, const json_t *val, const char *path, v
     switch (k) {
     case K_PROCEDURE:
         if (!json_is_object(val)) {
-            v__add(v, path, "must be an object of codes");
+            cx_problems_add(v, path, "must be an object of codes");
             return;
         }
         v__object(v, val, path, procedure_fields,
@@ -344,7 +326,7 @@ static void v__composite(vctx *v, kind k, const json_t *val, const char *path, v
         return;
     case K_TDOC:
         if (!json_is_object(val)) {
-            v__add(v, path, "must be an object with type and number");
+            cx_problems_add(v, path, "must be an object with type and number");
             return;
         }
         v__object(v, val, path, tdoc_fields, sizeof tdoc_fields / sizeof *tdoc_fields, NULL,
@@ -352,12 +334,12 @@ static void v__composite(vctx *v, kind k, const json_t *val, const char *path, v
         return;
     case K_CONTAINERS:
         if (!json_is_array(val)) {
-            v__add(v, path, "must be an array of ISO 6346 container numbers");
+            cx_problems_add(v, path, "must be an array of ISO 6346 container numbers");
             return;
         }
         n = json_array_size(val);
         if (n > DECL_MAX_CONTAINERS) {
-            v__add(v, path, "must hold at most %d containers", DECL_MAX_CONTAINERS);
+            cx_problems_add(v, path, "must hold at most %d containers", DECL_MAX_CONTAINERS);
             return;
         }
         json_array_foreach(val, i, e)
@@ -369,15 +351,16 @@ static void v__composite(vctx *v, kind k, const json_t *val, const char *path, v
                 continue;
             if (strlen(c) != 11 || decl_iso6346_check_digit(c) < 0 || c[10] < '0' ||
                 c[10] > '9') {
-                v__add(v, p, "must be an ISO 6346 container number: owner code, category U, J "
-                             "or Z, 6-digit serial and check digit (e.g. CSQU3054383)");
+                cx_problems_add(v, p,
+                                "must be an ISO 6346 container number: owner code, category U, J "
+                                "or Z, 6-digit serial and check digit (e.g. CSQU3054383)");
             } else if (!decl_container_valid(c)) {
-                v__add(v, p, "check digit is wrong: expected %d",
-                       decl_iso6346_check_digit(c));
+                cx_problems_add(v, p, "check digit is wrong: expected %d",
+                                decl_iso6346_check_digit(c));
             } else {
                 for (size_t k2 = 0; k2 < i; k2++)
                     if (json_equal(json_array_get(val, k2), e)) {
-                        v__add(v, p, "container is listed twice");
+                        cx_problems_add(v, p, "container is listed twice");
                         break;
                     }
             }
@@ -385,12 +368,12 @@ static void v__composite(vctx *v, kind k, const json_t *val, const char *path, v
         return;
     case K_ITEMS:
         if (!json_is_array(val)) {
-            v__add(v, path, "must be an array of items");
+            cx_problems_add(v, path, "must be an array of items");
             return;
         }
         n = json_array_size(val);
         if (n < 1 || n > DECL_MAX_ITEMS) {
-            v__add(v, path, "must hold 1 to %d items", DECL_MAX_ITEMS);
+            cx_problems_add(v, path, "must hold 1 to %d items", DECL_MAX_ITEMS);
             if (n > DECL_MAX_ITEMS)
                 return;
         }
@@ -408,9 +391,9 @@ static void v__composite(vctx *v, kind k, const json_t *val, const char *path, v
 
 bool decl_validate(const json_t *doc, json_t *problems)
 {
-    vctx v = {.problems = problems};
+    cx_problems v = {.list = problems, .max = MAX_PROBLEMS, .note = true};
     if (!json_is_object(doc)) {
-        v__add(&v, "", "a declaration must be a JSON object");
+        cx_problems_add(&v, "", "a declaration must be a JSON object");
         return false;
     }
     decl_facts f = {0};
@@ -424,7 +407,7 @@ bool decl_validate(const json_t *doc, json_t *problems)
               v__composite, &f);
     const char *type = json_string_value(json_object_get(doc, "type"));
     if (type && strcmp(type, "import") == 0 && !json_object_get(doc, "importer_id"))
-        v__add(&v, "/importer_id", "is required when type is import");
+        cx_problems_add(&v, "/importer_id", "is required when type is import");
     return v.count == 0;
 }
 

@@ -57,12 +57,6 @@ static void entry__clean(char *s)
     }
 }
 
-static void entry__problem(json_t *problems, const char *path, const char *msg)
-{
-    if (problems)
-        json_array_append_new(problems, json_pack("{s:s,s:s}", "path", path, "message", msg));
-}
-
 cx_err ledger__entry_from_json(json_t *doc, lentry **out, json_t *problems)
 {
     *out = NULL;
@@ -90,18 +84,18 @@ cx_err ledger__entry_from_json(json_t *doc, lentry **out, json_t *problems)
         char p[64];
         if (!ledger__b64_decode(json_string_value(json_object_get(s, "key")), g->pk, 32)) {
             snprintf(p, sizeof p, "/signatures/%zu/key", i);
-            entry__problem(problems, p, "must be an Ed25519 public key: base64 of 32 bytes");
+            cx_problem_add(problems, p, "must be an Ed25519 public key: base64 of 32 bytes");
             ok = false;
         }
         if (!ledger__b64_decode(json_string_value(json_object_get(s, "sig")), g->sig, 64)) {
             snprintf(p, sizeof p, "/signatures/%zu/sig", i);
-            entry__problem(problems, p, "must be an Ed25519 signature: base64 of 64 bytes");
+            cx_problem_add(problems, p, "must be an Ed25519 signature: base64 of 64 bytes");
             ok = false;
         }
         for (size_t k = 0; k + 1 < e->nsigs; k++)
             if (memcmp(e->sigs[k].pk, g->pk, 32) == 0) {
                 snprintf(p, sizeof p, "/signatures/%zu/key", i);
-                entry__problem(problems, p, "this key has already signed the entry");
+                cx_problem_add(problems, p, "this key has already signed the entry");
                 ok = false;
                 break;
             }
@@ -115,7 +109,7 @@ cx_err ledger__entry_from_json(json_t *doc, lentry **out, json_t *problems)
     cx_err err = ledger__jcs_top(doc, &b, "signatures", &e->sig_lo, &e->sig_hi);
     if (err != CX_OK) {
         cx_buf_free(&b);
-        entry__problem(problems, "", err == CX_ETOOBIG ? "nested too deeply or too large"
+        cx_problem_add(problems, "", err == CX_ETOOBIG ? "nested too deeply or too large"
                                                        : "has a value with no canonical form");
         ledger__entry_free(e);
         return err == CX_ENOMEM ? CX_ENOMEM : CX_EINVAL;
@@ -158,7 +152,7 @@ cx_err ledger__entry_check_sigs(const lentry *e, json_t *problems)
             continue;
         char p[64];
         snprintf(p, sizeof p, "/signatures/%zu/sig", i);
-        entry__problem(problems, p,
+        cx_problem_add(problems, p,
                        "does not verify: the entry was changed after signing, or the signature "
                        "was made with another key");
         r = CX_ECRYPTO;
@@ -174,7 +168,7 @@ cx_err ledger_entry_decode(const char *text, size_t len, json_t *problems, char 
     *canonical = NULL;
     cx_err r = ledger__entry_decode(text, len, &e, problems, msg, sizeof msg);
     if (r == CX_EPARSE || r == CX_ETOOBIG)
-        entry__problem(problems, "", msg);
+        cx_problem_add(problems, "", "%s", msg);
     if (r == CX_OK)
         r = ledger__entry_check_sigs(e, problems);
     if (r == CX_OK) {

@@ -274,7 +274,7 @@ void ledger__verdict(lverdict *v, unsigned status, const char *code, const char 
     }
     if (!v->details)
         v->details = json_array();
-    json_array_append_new(v->details, json_pack("{s:s,s:s}", "path", path, "message", msg));
+    cx_problem_add(v->details, path, "%s", msg);
 }
 
 void ledger__verdict_clear(lverdict *v)

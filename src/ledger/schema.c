@@ -45,25 +45,6 @@ typedef struct sfield {
     bool unique;
 } sfield;
 
-typedef struct {
-    json_t *problems;
-    size_t count;
-} sctx;
-
-static void sc__add(sctx *c, const char *path, const char *fmt, ...) CX_PRINTF(3, 4);
-static void sc__add(sctx *c, const char *path, const char *fmt, ...)
-{
-    c->count++;
-    if (!c->problems || c->count > SC_MAX_PROBLEMS)
-        return;
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_array_append_new(c->problems, json_pack("{s:s,s:s}", "path", path, "message", msg));
-}
-
 static bool sc__charset(const char *s, const char *extra)
 {
     for (const char *p = s; *p; p++) {
@@ -110,21 +91,21 @@ static bool sc__is_hex32(const char *s)
     return true;
 }
 
-static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *path);
+static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const char *path);
 
-static const char *sc__str(sctx *c, const json_t *v, const char *path)
+static const char *sc__str(cx_problems *c, const json_t *v, const char *path)
 {
     if (!json_is_string(v)) {
-        sc__add(c, path, "must be a string");
+        cx_problems_add(c, path, "must be a string");
         return NULL;
     }
     return json_string_value(v);
 }
 
-static void sc__object(sctx *c, const sfield *fields, const json_t *obj, const char *path)
+static void sc__object(cx_problems *c, const sfield *fields, const json_t *obj, const char *path)
 {
     if (!json_is_object(obj)) {
-        sc__add(c, path[0] ? path : "", "must be an object");
+        cx_problems_add(c, path[0] ? path : "", "must be an object");
         return;
     }
     const char *key;
@@ -138,11 +119,11 @@ static void sc__object(sctx *c, const sfield *fields, const json_t *obj, const c
         snprintf(p, sizeof p, "%s", path);
         cx_jptr_push(p, sizeof p, key);
         if (!f->name) {
-            sc__add(c, p, "unknown field");
+            cx_problems_add(c, p, "unknown field");
             continue;
         }
         if (json_is_null(val)) {
-            sc__add(c, p, "must not be null; leave the field out instead");
+            cx_problems_add(c, p, "must not be null; leave the field out instead");
             continue;
         }
         sc__value(c, f, val, p);
@@ -151,21 +132,21 @@ static void sc__object(sctx *c, const sfield *fields, const json_t *obj, const c
         if (f->required && !json_object_get(obj, f->name)) {
             snprintf(p, sizeof p, "%s", path);
             cx_jptr_push(p, sizeof p, f->name);
-            sc__add(c, p, "is required");
+            cx_problems_add(c, p, "is required");
         }
 }
 
 /* Anchor commitments: {"/json/pointer": "hex"}; names are pointers into
  * the declaration, checked for the RFC 6901 escape rules. */
-static void sc__fields(sctx *c, const sfield *f, const json_t *v, const char *path)
+static void sc__fields(cx_problems *c, const sfield *f, const json_t *v, const char *path)
 {
     if (!json_is_object(v)) {
-        sc__add(c, path, "must be an object of JSON Pointer to hex commitment");
+        cx_problems_add(c, path, "must be an object of JSON Pointer to hex commitment");
         return;
     }
     size_t n = json_object_size(v);
     if (n < (size_t)f->min || n > (size_t)f->max) {
-        sc__add(c, path, "must hold %g to %g fields", f->min, f->max);
+        cx_problems_add(c, path, "must hold %g to %g fields", f->min, f->max);
         return;
     }
     const char *key;
@@ -180,9 +161,10 @@ static void sc__fields(sctx *c, const sfield *f, const json_t *v, const char *pa
             if (*t == '~' && t[1] != '0' && t[1] != '1')
                 ok = false;
         if (!ok)
-            sc__add(c, p, "name must be a JSON Pointer into the declaration, e.g. /items/0/value");
+            cx_problems_add(
+                c, p, "name must be a JSON Pointer into the declaration, e.g. /items/0/value");
         else if (!sc__is_hex32(json_string_value(val)))
-            sc__add(c, p, "must be a commitment: 64 lowercase hex digits");
+            cx_problems_add(c, p, "must be a commitment: 64 lowercase hex digits");
     }
 }
 
@@ -199,10 +181,10 @@ static const sfield policy_fields[] = {
     {NULL, 0, false, 0, 0, NULL, NULL, false},
 };
 
-static void sc__policies(sctx *c, const json_t *v, const char *path)
+static void sc__policies(cx_problems *c, const json_t *v, const char *path)
 {
     if (!json_is_object(v)) {
-        sc__add(c, path, "must be an object of entry type to policy");
+        cx_problems_add(c, path, "must be an object of entry type to policy");
         return;
     }
     const char *key;
@@ -214,14 +196,14 @@ static void sc__policies(sctx *c, const json_t *v, const char *path)
         cx_jptr_push(p, sizeof p, key);
         ltype t;
         if (!ledger__type_parse(key, &t) || ledger__type_governance(t)) {
-            sc__add(c, p, "is not an entry type with an endorsement policy");
+            cx_problems_add(c, p, "is not an entry type with an endorsement policy");
             continue;
         }
         sc__object(c, policy_fields, val, p);
     }
 }
 
-static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *path)
+static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const char *path)
 {
     const char *s;
     size_t n;
@@ -231,59 +213,61 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
             return;
         n = strlen(s);
         if (n < 1 || n > (f->max > 0 ? (size_t)f->max : 64) || !sc__charset(s, "._/:-"))
-            sc__add(c, path, "must be 1 to %g characters of A-Z a-z 0-9 . _ / : -",
-                    f->max > 0 ? f->max : 64);
+            cx_problems_add(c, path, "must be 1 to %g characters of A-Z a-z 0-9 . _ / : -",
+                            f->max > 0 ? f->max : 64);
         return;
     case S_ORG:
         if (!(s = sc__str(c, v, path)))
             return;
         if (!cx_org_valid(s))
-            sc__add(c, path, "must be an organisation: 1 to 64 characters of A-Z a-z 0-9 . _ -");
+            cx_problems_add(c, path,
+                            "must be an organisation: 1 to 64 characters of A-Z a-z 0-9 . _ -");
         return;
     case S_TEXT:
         if (!(s = sc__str(c, v, path)))
             return;
         if (!sc__text_ok(s, json_string_length(v), (size_t)f->max))
-            sc__add(c, path, "must be 1 to %g characters without control characters", f->max);
+            cx_problems_add(c, path, "must be 1 to %g characters without control characters",
+                            f->max);
         return;
     case S_DATE:
         if (!(s = sc__str(c, v, path)))
             return;
         if (!cx_date_parse(s, NULL, NULL, NULL))
-            sc__add(c, path, "must be a real calendar date written YYYY-MM-DD");
+            cx_problems_add(c, path, "must be a real calendar date written YYYY-MM-DD");
         return;
     case S_TIME: {
         if (!(s = sc__str(c, v, path)))
             return;
         int64_t us;
         if (cx_rfc3339_parse(s, &us) != CX_OK)
-            sc__add(c, path, "must be an RFC 3339 date-time such as 2024-03-01T09:30:00Z");
+            cx_problems_add(c, path, "must be an RFC 3339 date-time such as 2024-03-01T09:30:00Z");
         return;
     }
     case S_COUNTRY:
         if (!(s = sc__str(c, v, path)))
             return;
         if (!decl_country_valid(s))
-            sc__add(c, path, "must be an ISO 3166-1 alpha-2 country code");
+            cx_problems_add(c, path, "must be an ISO 3166-1 alpha-2 country code");
         return;
     case S_CURRENCY:
         if (!(s = sc__str(c, v, path)))
             return;
         if (!decl_currency_valid(s))
-            sc__add(c, path, "must be an ISO 4217 currency code such as EUR or KRW");
+            cx_problems_add(c, path, "must be an ISO 4217 currency code such as EUR or KRW");
         return;
     case S_HEX32:
         if (!(s = sc__str(c, v, path)))
             return;
         if (!sc__is_hex32(s))
-            sc__add(c, path, "must be a SHA-256 hash: 64 lowercase hex digits");
+            cx_problems_add(c, path, "must be a SHA-256 hash: 64 lowercase hex digits");
         return;
     case S_KEY: {
         if (!(s = sc__str(c, v, path)))
             return;
         uint8_t pk[32];
         if (!ledger__b64_decode(s, pk, 32))
-            sc__add(c, path, "must be an Ed25519 public key: base64 of 32 bytes");
+            cx_problems_add(c, path, "must be an Ed25519 public key: base64 of 32 bytes");
         return;
     }
     case S_SIG: {
@@ -291,7 +275,7 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
             return;
         uint8_t sig[64];
         if (!ledger__b64_decode(s, sig, 64))
-            sc__add(c, path, "must be an Ed25519 signature: base64 of 64 bytes");
+            cx_problems_add(c, path, "must be an Ed25519 signature: base64 of 64 bytes");
         return;
     }
     case S_STRING:
@@ -299,18 +283,18 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
         return;
     case S_AMOUNT: {
         if (!json_is_number(v)) {
-            sc__add(c, path, "must be a number");
+            cx_problems_add(c, path, "must be a number");
             return;
         }
         double x = json_number_value(v);
         if (!isfinite(x) || x <= 0 || x > f->max)
-            sc__add(c, path, "must be a number above 0 and at most %g", f->max);
+            cx_problems_add(c, path, "must be a number above 0 and at most %g", f->max);
         return;
     }
     case S_INT:
         if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)f->min ||
             json_integer_value(v) > (json_int_t)f->max)
-            sc__add(c, path, "must be an integer from %g to %g", f->min, f->max);
+            cx_problems_add(c, path, "must be an integer from %g to %g", f->min, f->max);
         return;
     case S_ENUM:
         if (!(s = sc__str(c, v, path)))
@@ -325,7 +309,7 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
                     strncat(list, ", ", sizeof list - strlen(list) - 1);
                 strncat(list, *e, sizeof list - strlen(list) - 1);
             }
-            sc__add(c, path, "must be one of %s", list);
+            cx_problems_add(c, path, "must be one of %s", list);
         }
         return;
     case S_ROLE: {
@@ -333,14 +317,16 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
             return;
         lrole r;
         if (!ledger__role_parse(s, &r))
-            sc__add(c, path, "must be one of customs, trader, carrier, bank, chamber, agency");
+            cx_problems_add(c, path,
+                            "must be one of customs, trader, carrier, bank, chamber, agency");
         return;
     }
     case S_CONTAINER:
         if (!(s = sc__str(c, v, path)))
             return;
         if (!decl_container_valid(s))
-            sc__add(c, path, "must be an ISO 6346 container number with a correct check digit");
+            cx_problems_add(c, path,
+                            "must be an ISO 6346 container number with a correct check digit");
         return;
     case S_LOCODE:
         if (!(s = sc__str(c, v, path)))
@@ -348,24 +334,24 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
         n = strlen(s);
         if (n != 5 || !(s[0] >= 'A' && s[0] <= 'Z') || !(s[1] >= 'A' && s[1] <= 'Z') ||
             !sc__charset(s + 2, NULL) || strpbrk(s + 2, "abcdefghijklmnopqrstuvwxyz01"))
-            sc__add(c, path, "must be a UN/LOCODE such as KRPUS");
+            cx_problems_add(c, path, "must be a UN/LOCODE such as KRPUS");
         return;
     case S_HS:
         if (!(s = sc__str(c, v, path)))
             return;
         n = strlen(s);
         if (n < (size_t)f->min || n > (size_t)f->max || strspn(s, "0123456789") != n)
-            sc__add(c, path, "must be %g to %g digits of an HS code", f->min, f->max);
+            cx_problems_add(c, path, "must be %g to %g digits of an HS code", f->min, f->max);
         return;
     case S_OBJECT: sc__object(c, f->sub, v, path); return;
     case S_ARRAY: {
         if (!json_is_array(v)) {
-            sc__add(c, path, "must be an array");
+            cx_problems_add(c, path, "must be an array");
             return;
         }
         n = json_array_size(v);
         if (n < (size_t)f->min || n > (size_t)f->max) {
-            sc__add(c, path, "must hold %g to %g items", f->min, f->max);
+            cx_problems_add(c, path, "must hold %g to %g items", f->min, f->max);
             return;
         }
         size_t i;
@@ -380,7 +366,7 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
             if (f->unique && c->count == before)
                 for (size_t k = 0; k < i; k++)
                     if (json_equal(json_array_get(v, k), x)) {
-                        sc__add(c, p, "is listed twice");
+                        cx_problems_add(c, p, "is listed twice");
                         break;
                     }
         }
@@ -392,7 +378,8 @@ static void sc__value(sctx *c, const sfield *f, const json_t *v, const char *pat
         if (!(s = sc__str(c, v, path)))
             return;
         if (!ledger__origin_valid(s))
-            sc__add(c, path, "must be 1 to 128 printable ASCII characters without spaces or +");
+            cx_problems_add(c, path,
+                            "must be 1 to 128 printable ASCII characters without spaces or +");
         return;
     }
 }
@@ -533,7 +520,7 @@ static const sfield *const type_fields[LT__COUNT] = {
 
 bool ledger__body_validate(ltype t, const json_t *body, json_t *problems, const char *base)
 {
-    sctx c = {problems, 0};
+    cx_problems c = {.list = problems, .max = SC_MAX_PROBLEMS};
     sc__object(&c, type_fields[t], body, base);
     return c.count == 0;
 }
@@ -555,9 +542,9 @@ bool ledger__envelope_validate(const json_t *doc, json_t *problems)
         F("time", S_TIME, false),
         F("ledger", S_ORIGIN, false),
         END};
-    sctx c = {problems, 0};
+    cx_problems c = {.list = problems, .max = SC_MAX_PROBLEMS};
     if (!json_is_object(doc)) {
-        sc__add(&c, "", "an entry must be a JSON object");
+        cx_problems_add(&c, "", "an entry must be a JSON object");
         return false;
     }
     const char *key;
@@ -572,17 +559,19 @@ bool ledger__envelope_validate(const json_t *doc, json_t *problems)
         if (!f->name) {
             p[0] = '\0';
             cx_jptr_push(p, sizeof p, key);
-            sc__add(&c, p, "unknown field");
+            cx_problems_add(&c, p, "unknown field");
         } else if (strcmp(key, "type") == 0) {
             ltype t;
             if (!json_is_string(val) || !ledger__type_parse(json_string_value(val), &t))
-                sc__add(&c, p, "must be an entry type such as bl.issue (see docs/ledger.md)");
+                cx_problems_add(&c, p,
+                                "must be an entry type such as bl.issue (see docs/ledger.md)");
         } else if (strcmp(key, "body") == 0) {
             if (!json_is_object(val))
-                sc__add(&c, p, "must be an object");
+                cx_problems_add(&c, p, "must be an object");
         } else if (strcmp(key, "signatures") == 0) {
             if (!json_is_array(val) || json_array_size(val) > LEDGER_MAX_SIGNATURES) {
-                sc__add(&c, p, "must be an array of at most %d signatures", LEDGER_MAX_SIGNATURES);
+                cx_problems_add(&c, p, "must be an array of at most %d signatures",
+                                LEDGER_MAX_SIGNATURES);
                 continue;
             }
             size_t i;
@@ -600,7 +589,7 @@ bool ledger__envelope_validate(const json_t *doc, json_t *problems)
     for (const sfield *f = env_fields; f->name; f++)
         if (f->required && !json_object_get(doc, f->name)) {
             snprintf(p, sizeof p, "/%s", f->name);
-            sc__add(&c, p, "is required");
+            cx_problems_add(&c, p, "is required");
         }
     return c.count == 0;
 }

@@ -138,12 +138,12 @@ static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, le
     char msg[200];
     cx_err err = ledger__entry_decode(text, len, &e, problems, msg, sizeof msg);
     if (err == CX_EPARSE) {
-        json_array_append_new(problems, json_pack("{s:s,s:s}", "path", "", "message", msg));
+        cx_problem_add(problems, "", "%s", msg);
         res__set(res, 400, "invalid_json", "the body is not valid JSON", problems);
         return NULL;
     }
     if (err == CX_ETOOBIG) {
-        json_array_append_new(problems, json_pack("{s:s,s:s}", "path", "", "message", msg));
+        cx_problem_add(problems, "", "%s", msg);
         res__set(res, 400, "entry_too_large", msg, problems);
         return NULL;
     }
@@ -152,18 +152,16 @@ static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, le
         return NULL;
     }
     if (e->type == LT_INIT && !genesis) {
-        json_array_append_new(problems,
-                              json_pack("{s:s,s:s}", "path", "/type", "message",
-                                        "ledger.init cannot be submitted: the genesis is "
-                                        "created with customs ledger init"));
+        cx_problem_add(problems, "/type",
+                       "ledger.init cannot be submitted: the genesis is created with customs "
+                       "ledger init");
         res__set(res, 403, "forbidden", "the genesis entry cannot be submitted", problems);
         ledger__entry_free(e);
         return NULL;
     }
     if (e->nsigs == 0) {
-        json_array_append_new(problems, json_pack("{s:s,s:s}", "path", "/signatures", "message",
-                                                  "at least one signature is required: sign "
-                                                  "with customs ledger sign"));
+        cx_problem_add(problems, "/signatures",
+                       "at least one signature is required: sign with customs ledger sign");
         res__set(res, 400, "invalid_entry", "the entry is not signed", problems);
         ledger__entry_free(e);
         return NULL;

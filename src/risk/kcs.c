@@ -298,13 +298,6 @@ static void kcs__name_columns(json_t *problems)
     }
 }
 
-static void kcs__problem(json_t *problems, const char *path, const char *column, const char *msg)
-{
-    json_array_append_new(problems,
-                          json_pack("{s:s,s:s,s:s}", "path", path, "message", msg, "column",
-                                    column));
-}
-
 static bool kcs__row_cb(void *ctx, char **f, size_t n, uint64_t line, uint64_t offset)
 {
     kcs_ctx *x = ctx;
@@ -317,9 +310,7 @@ static bool kcs__row_cb(void *ctx, char **f, size_t n, uint64_t line, uint64_t o
     decl_import_progress(x->run, offset);
     if (n != x->h.width) {
         json_t *p = json_array();
-        char msg[96];
-        snprintf(msg, sizeof msg, "the row has %zu cells; the header has %zu", n, x->h.width);
-        json_array_append_new(p, json_pack("{s:s,s:s}", "path", "", "message", msg));
+        cx_problem_add(p, "", "the row has %zu cells; the header has %zu", n, x->h.width);
         const char *ref = x->h.map[KCS_ID] < (int)n ? f[x->h.map[KCS_ID]] : "";
         json_t *stub = ref[0] ? json_pack("{s:s}", "reference", ref) : NULL;
         x->go = x->emit(x->run, stub, line, p, NULL) && x->go;
@@ -350,9 +341,10 @@ static bool kcs__row_cb(void *ctx, char **f, size_t n, uint64_t line, uint64_t o
         if (!kcs__labels(kcs__cell(&x->h, f, KCS_FRAUD), kcs__cell(&x->h, f, KCS_CRITICAL),
                          &fraud, &critical, msg, sizeof msg)) {
             const char *colon = strchr(msg, ':');
-            kcs__problem(problems, "",
-                         strncmp(msg, "column Fraud:", 13) == 0 ? "Fraud" : "Critical Fraud",
-                         colon ? colon + 2 : msg);
+            const char *column =
+                strncmp(msg, "column Fraud:", 13) == 0 ? "Fraud" : "Critical Fraud";
+            json_t *p = cx_problem_add(problems, "", "%s", colon ? colon + 2 : msg);
+            json_object_set_new(p, "column", json_string(column));
         } else if (fraud >= 0) {
             extra = json_pack("{s:b,s:b}", "fraud", fraud == 1, "critical", critical == 2);
         }

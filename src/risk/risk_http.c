@@ -19,11 +19,6 @@ static void http__forbidden(http_req *r, const char *what)
     http_reply_error(r, 403, "forbidden", msg, NULL);
 }
 
-static void http__problem(json_t *problems, const char *path, const char *msg)
-{
-    json_array_append_new(problems, json_pack("{s:s,s:s}", "path", path, "message", msg));
-}
-
 /* ---- POST /v1/declarations/{id}/inspection ------------------------------------------ */
 
 typedef struct {
@@ -87,7 +82,7 @@ static void h_inspection(http_req *r, void *ctx)
     }
     json_t *problems = json_array();
     if (!json_is_object(doc)) {
-        http__problem(problems, "", "must be an object");
+        cx_problem_add(problems, "", "must be an object");
     } else {
         const char *key;
         json_t *v;
@@ -97,31 +92,31 @@ static void h_inspection(http_req *r, void *ctx)
                 strcmp(key, "revenue_recovered") && strcmp(key, "notes")) {
                 char p[128] = "";
                 cx_jptr_push(p, sizeof p, key);
-                http__problem(problems, p, "unknown field");
+                cx_problem_add(problems, p, "unknown field");
             }
         }
     }
     const json_t *res = json_object_get(doc, "result");
     const char *rs = json_string_value(res);
     if (!res)
-        http__problem(problems, "/result", "is required");
+        cx_problem_add(problems, "/result", "is required");
     else if (!rs || (strcmp(rs, "fraud") && strcmp(rs, "compliant")))
-        http__problem(problems, "/result", "must be \"fraud\" or \"compliant\"");
+        cx_problem_add(problems, "/result", "must be \"fraud\" or \"compliant\"");
     const json_t *crit = json_object_get(doc, "critical");
     if (crit && !json_is_boolean(crit))
-        http__problem(problems, "/critical", "must be true or false");
+        cx_problem_add(problems, "/critical", "must be true or false");
     else if (json_is_true(crit) && rs && strcmp(rs, "compliant") == 0)
-        http__problem(problems, "/critical", "can be true only when result is \"fraud\"");
+        cx_problem_add(problems, "/critical", "can be true only when result is \"fraud\"");
     const json_t *rev = json_object_get(doc, "revenue_recovered");
     if (rev && (!json_is_number(rev) || !isfinite(json_number_value(rev)) ||
                 json_number_value(rev) < 0))
-        http__problem(problems, "/revenue_recovered", "must be a number of 0 or more");
+        cx_problem_add(problems, "/revenue_recovered", "must be a number of 0 or more");
     const json_t *notes = json_object_get(doc, "notes");
     size_t chars = 0;
     if (notes && (!json_is_string(notes) ||
                   !cx_utf8_count(json_string_value(notes), json_string_length(notes), &chars) ||
                   chars > NOTES_MAX))
-        http__problem(problems, "/notes", "must be a string of at most 2000 characters");
+        cx_problem_add(problems, "/notes", "must be a string of at most 2000 characters");
     if (json_array_size(problems)) {
         char m[96];
         snprintf(m, sizeof m, "the inspection has %zu problem%s", json_array_size(problems),
@@ -207,32 +202,32 @@ static void h_queue(http_req *r, void *ctx)
     const char *cs = http_query(r, "cursor");
     json_t *problems = json_array();
     if (lane && strcmp(lane, "red") && strcmp(lane, "yellow") && strcmp(lane, "green"))
-        http__problem(problems, "/lane", "must be red, yellow or green");
+        cx_problem_add(problems, "/lane", "must be red, yellow or green");
     if (status && !http__charset(status, 32, "_-"))
-        http__problem(problems, "/status", "must be a declaration status such as submitted");
+        cx_problem_add(problems, "/status", "must be a declaration status such as submitted");
     if (office && !http__charset(office, 16, NULL))
-        http__problem(problems, "/office", "must be an office code of 1 to 16 letters or digits");
+        cx_problem_add(problems, "/office", "must be an office code of 1 to 16 letters or digits");
     if (org && !cx_org_valid(org))
-        http__problem(problems, "/org", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+        cx_problem_add(problems, "/org", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
     if (insp && strcmp(insp, "true") && strcmp(insp, "false"))
-        http__problem(problems, "/inspected", "must be true or false");
+        cx_problem_add(problems, "/inspected", "must be true or false");
     int64_t limit = 50;
     if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 500))
-        http__problem(problems, "/limit", "must be an integer from 1 to 500");
+        cx_problem_add(problems, "/limit", "must be an integer from 1 to 500");
     double rank = 1e308;
     int64_t after = INT64_MAX;
     if (cs) {
         const char *colon = strchr(cs, ':');
         char num[64];
         if (!colon || (size_t)(colon - cs) >= sizeof num) {
-            http__problem(problems, "/cursor", "must be a next_cursor value returned by this "
-                                               "endpoint");
+            cx_problem_add(problems, "/cursor", "must be a next_cursor value returned by this "
+                                                "endpoint");
         } else {
             memcpy(num, cs, (size_t)(colon - cs));
             num[colon - cs] = '\0';
             if (!cx_parse_double(num, &rank) || !cx_parse_i64(colon + 1, &after))
-                http__problem(problems, "/cursor", "must be a next_cursor value returned by "
-                                                   "this endpoint");
+                cx_problem_add(problems, "/cursor", "must be a next_cursor value returned by "
+                                                    "this endpoint");
         }
     }
     if (json_array_size(problems)) {

@@ -63,6 +63,19 @@ static void api__now(char out[32])
     cx_rfc3339_format(cx_now_us(), out);
 }
 
+/* Hands job to the writer with r deferred; its done callback answers. When
+ * the writer is stopping this answers 503 and returns false: the caller
+ * then frees what the job owns. */
+static bool api__submit(track_service *t, http_req *r, store_job *job)
+{
+    http_defer(r);
+    if (store_submit(t->store, job) == CX_OK)
+        return true;
+    http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
+    http_resume(r);
+    return false;
+}
+
 static bool api__limit(http_req *r, int64_t *limit, int64_t def, int64_t max)
 {
     const char *ls = http_query(r, "limit");
@@ -473,10 +486,7 @@ static void h_devices_post(http_req *r, void *ctx)
     dw->job.fn = api__dev_insert;
     dw->job.done = api__dev_done;
     dw->job.arg = dw;
-    http_defer(r);
-    if (store_submit(t->store, &dw->job) != CX_OK) {
-        http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
-        http_resume(r);
+    if (!api__submit(t, r, &dw->job)) {
         json_decref(docs);
         free(keys);
         free(okeys);
@@ -811,10 +821,7 @@ static void h_zones_post(http_req *r, void *ctx)
     zw->job.fn = api__zone_insert;
     zw->job.done = api__zone_done;
     zw->job.arg = zw;
-    http_defer(r);
-    if (store_submit(t->store, &zw->job) != CX_OK) {
-        http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
-        http_resume(r);
+    if (!api__submit(t, r, &zw->job)) {
         track_shape_free(shape);
         json_decref(doc);
         free(zw);
@@ -2157,10 +2164,7 @@ static void h_alert_ack(http_req *r, void *ctx)
     aw->job.fn = api__ack_job;
     aw->job.done = api__ack_done;
     aw->job.arg = aw;
-    http_defer(r);
-    if (store_submit(t->store, &aw->job) != CX_OK) {
-        http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
-        http_resume(r);
+    if (!api__submit(t, r, &aw->job)) {
         cx_buf_free(&aw->out);
         free(aw->note);
         free(aw);

@@ -91,12 +91,10 @@ void track__problem(json_t *problems, const char *path, const char *fmt, ...)
 {
     if (!problems || json_array_size(problems) >= GEO_MAX_PROBLEMS)
         return;
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    cx_problem_addv(problems, path, fmt, ap);
     va_end(ap);
-    json_array_append_new(problems, json_pack("{s:s,s:s}", "path", path, "message", msg));
 }
 
 /* ---- local projection ------------------------------------------------------------ */

@@ -171,7 +171,7 @@ void track__waiter_done(track_service *t, track_waiter *w)
          * JSON, invalid_batch when it is JSON of the wrong shape. */
         bool not_json = strcmp(w->code[0], "malformed_json") == 0;
         json_t *d = json_array();
-        json_array_append_new(d, json_pack("{s:s,s:s}", "path", "", "message", w->message[0]));
+        cx_problem_add(d, "", "%s", w->message[0]);
         if (not_json)
             http_reply_error(r, 400, "invalid_json", "the body is not valid JSON", d);
         else

@@ -21,7 +21,7 @@ double track__shape_route_distance(GEOSContextHandle_t h, const track_shape *s, 
                                    double lon);
 int track__shift_cb(double *x, double *y, void *ud);
 
-/* Appends {path, message} to problems (capped). */
+/* cx_problem_add, but nothing once problems holds 50 (geo.c). */
 void track__problem(json_t *problems, const char *path, const char *fmt, ...) CX_PRINTF(3, 4);
 void track__reject(track_reject *why, const char *code, const char *fmt, ...) CX_PRINTF(3, 4);
 /* RFC 3339 string or epoch-ms number. */
