@@ -13,10 +13,6 @@
 
 #define REASON_MAX 1000
 
-static void decision__problem(json_t *problems, const char *path, const char *msg)
-{
-    json_array_append_new(problems, json_pack("{s:s,s:s}", "path", path, "message", msg));
-}
 
 static const struct {
     const char *decision, *status;
@@ -239,7 +235,7 @@ static const char *decision__check(const json_t *doc, json_t *problems, const ch
 {
     *status = NULL;
     if (!json_is_object(doc)) {
-        decision__problem(problems, "", "must be an object");
+        cx_problem_add(problems, "", "must be an object");
         return NULL;
     }
     const char *key;
@@ -249,22 +245,22 @@ static const char *decision__check(const json_t *doc, json_t *problems, const ch
         if (strcmp(key, "decision") && strcmp(key, "reason")) {
             char p[128] = "";
             cx_jptr_push(p, sizeof p, key);
-            decision__problem(problems, p, "unknown field");
+            cx_problem_add(problems, p, "unknown field");
         }
     }
     const json_t *dec = json_object_get(doc, "decision");
     if (!dec)
-        decision__problem(problems, "/decision", "is required");
+        cx_problem_add(problems, "/decision", "is required");
     else if (!(*status = decision__status(json_string_value(dec))))
-        decision__problem(problems, "/decision", "must be \"release\", \"hold\" or \"refuse\"");
+        cx_problem_add(problems, "/decision", "must be \"release\", \"hold\" or \"refuse\"");
     const json_t *reason = json_object_get(doc, "reason");
     size_t chars = 0;
     const char *rs = json_string_value(reason);
     if (reason && (!rs || !cx_utf8_count(rs, json_string_length(reason), &chars) || chars < 1 ||
                    chars > REASON_MAX))
-        decision__problem(problems, "/reason", "must be a string of 1 to 1000 characters");
+        cx_problem_add(problems, "/reason", "must be a string of 1 to 1000 characters");
     else if (!reason && *status && strcmp(*status, "released") != 0)
-        decision__problem(problems, "/reason", "is required to hold or refuse a declaration");
+        cx_problem_add(problems, "/reason", "is required to hold or refuse a declaration");
     return rs;
 }
 
@@ -277,14 +273,10 @@ static void h_decision(http_req *r, void *ctx)
                                               "declaration", NULL);
         return;
     }
-    size_t blen;
-    const char *body = http_body(r, &blen);
-    char msg[200];
-    json_t *doc = decl_parse(body, blen, msg, sizeof msg);
-    if (!doc) {
-        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+    json_t *doc = decl_parse_body(r);
+    if (!doc)
         return;
-    }
+    char msg[96];
     json_t *problems = json_array();
     const char *status;
     const char *reason = decision__check(doc, problems, &status);

@@ -45,6 +45,17 @@ static void decl__http_done(void *arg, cx_err result)
     http_resume(r);
 }
 
+json_t *decl_parse_body(http_req *r)
+{
+    size_t len;
+    const char *body = http_body(r, &len);
+    char msg[200];
+    json_t *doc = decl_parse(body, len, msg, sizeof msg);
+    if (!doc)
+        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+    return doc;
+}
+
 static void h_create(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
@@ -55,12 +66,9 @@ static void h_create(http_req *r, void *ctx)
     }
     size_t len;
     const char *body = http_body(r, &len);
-    char msg[200];
-    json_t *doc = decl_parse(body, len, msg, sizeof msg);
-    if (!doc) {
-        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+    json_t *doc = decl_parse_body(r);
+    if (!doc)
         return;
-    }
     json_t *problems = json_array();
     if (!decl_validate(doc, problems)) {
         json_decref(doc);

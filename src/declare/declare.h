@@ -48,6 +48,10 @@ int decl_iso6346_check_digit(const char *first10);
  * and column) into msg. Rejects duplicate keys, NUL in strings and invalid
  * UTF-8. Caller owns the result (json_decref). */
 json_t *decl_parse(const char *text, size_t len, char *msg, size_t msglen);
+/* decl_parse of a request's body; when it is not JSON, replies 400
+ * invalid_json (the parser's sentence as the detail) and returns NULL.
+ * Caller owns the result. */
+json_t *decl_parse_body(http_req *r);
 
 /* Checks doc against every rule; appends {"path","message"} objects to
  * problems (a JSON array) and returns true if there were none. */

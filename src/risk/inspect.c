@@ -119,10 +119,8 @@ cx_err risk__release_gate(store_conn *w, int64_t seq, const char *decision, cons
         return CX_OK;
     if (rc != SQLITE_DONE)
         return CX_EDB;
-    json_array_append_new(problems,
-                          json_pack("{s:s,s:s}", "path", "/decision", "message",
-                                    "the declaration is in the red lane: record its inspection "
-                                    "(POST /v1/declarations/{id}/inspection) before releasing "
-                                    "it"));
+    cx_problem_add(problems, "/decision",
+                   "the declaration is in the red lane: record its inspection "
+                   "(POST /v1/declarations/{id}/inspection) before releasing it");
     return CX_ESTATE;
 }

@@ -72,14 +72,9 @@ static void h_inspection(http_req *r, void *ctx)
         http__forbidden(r, "record inspections");
         return;
     }
-    size_t len;
-    const char *body = http_body(r, &len);
-    char msg[200];
-    json_t *doc = decl_parse(body, len, msg, sizeof msg);
-    if (!doc) {
-        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+    json_t *doc = decl_parse_body(r);
+    if (!doc)
         return;
-    }
     json_t *problems = json_array();
     if (!json_is_object(doc)) {
         cx_problem_add(problems, "", "must be an object");
