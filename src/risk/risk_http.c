@@ -198,8 +198,9 @@ static void h_queue(http_req *r, void *ctx)
     json_t *problems = json_array();
     if (lane && strcmp(lane, "red") && strcmp(lane, "yellow") && strcmp(lane, "green"))
         cx_problem_add(problems, "/lane", "must be red, yellow or green");
-    if (status && !http__charset(status, 32, "_-"))
-        cx_problem_add(problems, "/status", "must be a declaration status such as submitted");
+    if (status && !http__charset(status, 64, "_-,"))
+        cx_problem_add(problems, "/status", "must be a declaration status such as submitted, "
+                                            "or several separated by commas");
     if (office && !http__charset(office, 16, NULL))
         cx_problem_add(problems, "/office", "must be an office code of 1 to 16 letters or digits");
     if (org && !cx_org_valid(org))
@@ -238,7 +239,7 @@ static void h_queue(http_req *r, void *ctx)
                        "FROM risk_scores s JOIN declarations d ON d.seq = s.seq "
                        "WHERE (s.rank, s.seq) < (?1, ?2) "
                        "AND (?3 IS NULL OR json_extract(d.risk, '$.lane') = ?3) "
-                       "AND (?4 IS NULL OR d.status = ?4) "
+                       "AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || d.status || ',') > 0) "
                        "AND (?5 IS NULL OR s.office = ?5) "
                        "AND (?6 IS NULL OR d.org = ?6) "
                        "AND (?7 IS NULL OR EXISTS(SELECT 1 FROM risk_inspections i "

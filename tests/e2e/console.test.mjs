@@ -257,6 +257,16 @@ test('a decision from the form: a red-lane release waits for the inspection, hol
   assert.deepEqual(r.body.items.map((x) => [x.decision, x.status, x.reason ?? null]),
     [['hold', 'held', 'Seal number differs from the bill of lading.'], ['release', 'released', null]]);
   await shot(page, 'declaration-released');
+  // the queue's open work no longer lists it; the released filter does
+  await visit(page, srv.base, '#/queue', 'table.queue tbody tr');
+  await page.getByLabel('Status').selectOption('submitted,held');
+  await settled(page, () => page.getByRole('button', { name: 'Apply' }).click());
+  await page.locator('table.queue tbody tr').first().waitFor();
+  assert.ok(page.url().includes('status=submitted%2Cheld') || page.url().includes('status=submitted,held'), page.url());
+  assert.equal(await page.locator(`table.queue tbody tr[data-id="${d.id}"]`).count(), 0);
+  await visit(page, srv.base, '#/queue?status=released', 'table.queue tbody tr');
+  assert.equal(await page.getByLabel('Status').inputValue(), 'released');
+  assert.deepEqual(await page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id)), [d.id]);
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });

@@ -810,6 +810,15 @@ class TestDecision(RiskCase):
         # the queue filters on the new status; it survives a restart
         q = srv.get("/v1/risk/queue?status=released", token=self.officer).json["items"]
         self.assertEqual([x["id"] for x in q], [d["id"]])
+        q = srv.get("/v1/risk/queue?status=submitted,held&limit=500",
+                    token=self.officer).json["items"]
+        self.assertTrue(q)
+        self.assertEqual({x["status"] for x in q}, {"submitted"})
+        self.assertNotIn(d["id"], [x["id"] for x in q])
+        q = srv.get("/v1/risk/queue?status=held,released", token=self.officer).json["items"]
+        self.assertEqual([x["id"] for x in q], [d["id"]])
+        r = srv.get("/v1/risk/queue?status=released;x", token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["details"][0]["path"]), (400, "/status"))
         srv.stop()
         srv = self.serve()
         g = srv.get(f"/v1/declarations/{d['id']}", token=self.officer).json

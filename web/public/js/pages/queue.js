@@ -23,8 +23,8 @@ export async function render(main, { query }, { signal, navigate }) {
     navigate('#/queue' + qs(p));
   } } },
   field('lane', 'Lane', select('lane', [['', 'Any lane'], ['red', 'Red'], ['yellow', 'Yellow'], ['green', 'Green']], f.lane)),
-  field('status', 'Status', h('input', { id: 'status', name: 'status', value: f.status, list: 'statuses', placeholder: 'any', autocomplete: 'off' })),
-  h('datalist', { id: 'statuses' }, h('option', { value: 'submitted' })),
+  field('status', 'Status', select('status', [['', 'Any status'], ['submitted,held', 'Open: submitted or held'],
+    ['submitted', 'Submitted'], ['held', 'Held'], ['released', 'Released'], ['refused', 'Refused']], f.status)),
   field('office', 'Office', h('input', { id: 'office', name: 'office', value: f.office, placeholder: 'any', autocomplete: 'off', maxlength: 16 })),
   field('org', 'Organisation', h('input', { id: 'org', name: 'org', value: f.org, placeholder: 'any', autocomplete: 'off', maxlength: 64 })),
   field('inspected', 'Inspected', select('inspected', [['', 'Either'], ['false', 'Not yet'], ['true', 'Inspected']], f.inspected)),
