@@ -33,8 +33,7 @@ static const store_migration decl_migrations[] = {
         " id INTEGER PRIMARY KEY,"
         " seq INTEGER NOT NULL REFERENCES declarations(seq),"
         " decision TEXT NOT NULL);"
-        "CREATE INDEX declaration_decisions_seq ON declaration_decisions(seq, id);"
-        "CREATE INDEX declarations_status ON declarations(status);"},
+        "CREATE INDEX declaration_decisions_seq ON declaration_decisions(seq, id);"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
