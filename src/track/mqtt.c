@@ -433,11 +433,14 @@ static void *mq__main(void *arg)
         if (!m->sock && !atomic_load(&m->stop))
             mq__sleep(m, 200);
     }
-    /* Stopping: everything read was handed to the engine, which is being
-     * drained; acknowledge only if all of it became durable. */
+    /* Stopping: what was read goes to the engine, which is being drained;
+     * acknowledge only if all of it became durable. A message read after the
+     * engine stopped taking input is never committed, so waiting for it would
+     * only hold the shutdown up: leave it, and what came with it, to the
+     * broker's redelivery. */
     mq__flush(m);
     if (m->sock) {
-        if (mq__wait_committed(m, m->read_seq, 15000000) && m->enqueued_seq == m->read_seq) {
+        if (m->enqueued_seq == m->read_seq && mq__wait_committed(m, m->read_seq, 15000000)) {
             if (mq__write_all(m)) {
                 mosquitto_disconnect(m->mosq);
                 mq__write_all(m);
