@@ -13,20 +13,21 @@
 
 #define REASON_MAX 1000
 
-
-static const struct {
+typedef struct {
     const char *decision, *status;
-} decision_table[] = {
+} decision_kind;
+
+static const decision_kind decision_kinds[] = {
     {"release", "released"},
     {"hold", "held"},
     {"refuse", "refused"},
 };
 
-static const char *decision__status(const char *decision)
+static const decision_kind *decision__kind(const char *decision)
 {
-    for (size_t i = 0; decision && i < sizeof decision_table / sizeof decision_table[0]; i++)
-        if (strcmp(decision, decision_table[i].decision) == 0)
-            return decision_table[i].status;
+    for (size_t i = 0; decision && i < sizeof decision_kinds / sizeof decision_kinds[0]; i++)
+        if (strcmp(decision, decision_kinds[i].decision) == 0)
+            return &decision_kinds[i];
     return NULL;
 }
 
@@ -134,13 +135,15 @@ static cx_err decision__job(store_conn *w, void *arg)
     }
     int64_t seq = sqlite3_column_int64(st, 0);
     snprintf(dw->from, sizeof dw->from, "%s", (const char *)sqlite3_column_text(st, 1));
+    const char *risk_col = (const char *)sqlite3_column_text(st, 3);
+    char *risk = risk_col ? strdup(risk_col) : NULL;
     size_t len = 0;
-    char *doc = NULL;
-    cx_err e = CX_OK;
-    if (decision__final(dw->from) || strcmp(dw->from, dw->status) == 0)
+    char *doc = NULL, *dtext = NULL;
+    cx_err e = risk_col && !risk ? CX_ENOMEM : CX_OK;
+    if (e == CX_OK && (decision__final(dw->from) || strcmp(dw->from, dw->status) == 0))
         e = CX_ESTATE;
-    else
-        e = decision__gates(dw, w, seq, (const char *)sqlite3_column_text(st, 3));
+    if (e == CX_OK)
+        e = decision__gates(dw, w, seq, risk);
     if (e == CX_OK) {
         doc = decision__retext((const char *)sqlite3_column_text(st, 2),
                                (size_t)sqlite3_column_bytes(st, 2), dw->status, &len);
@@ -148,54 +151,47 @@ static cx_err decision__job(store_conn *w, void *arg)
             e = CX_EINVAL;
     }
     sqlite3_reset(st);
-    if (e != CX_OK)
-        return e;
-    json_t *dj = decision__json(dw);
-    char *dtext = cx_json_dump(dj, NULL);
-    json_decref(dj);
-    st = dtext ? store_stmt(w, "UPDATE declarations SET status=?2, doc=?3, decision=?4 "
-                               "WHERE seq=?1")
-               : NULL;
-    if (st) {
+    if (e == CX_OK) {
+        json_t *dj = decision__json(dw);
+        dtext = cx_json_dump(dj, NULL);
+        json_decref(dj);
+        if (!dtext)
+            e = CX_ENOMEM;
+    }
+    if (e == CX_OK) {
+        st = store_stmt(w, "UPDATE declarations SET status=?2, doc=?3, decision=?4 WHERE seq=?1");
+        e = st ? CX_OK : CX_EDB;
+    }
+    if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_text(st, 2, dw->status, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, doc, (int)len, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, dtext, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
-        st = e == CX_OK ? store_stmt(w, "INSERT INTO declaration_decisions(seq, decision) "
-                                        "VALUES(?1, ?2)")
-                        : NULL;
     }
-    if (st) {
+    if (e == CX_OK) {
+        st = store_stmt(w, "INSERT INTO declaration_decisions(seq, decision) VALUES(?1, ?2)");
+        e = st ? CX_OK : CX_EDB;
+    }
+    if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_text(st, 2, dtext, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
-    } else if (e == CX_OK) {
-        e = dtext ? CX_EDB : CX_ENOMEM;
     }
-    free(dtext);
     if (e == CX_OK) {
         /* the reply shows what a GET will show once this commits */
-        st = store_stmt(w, "SELECT risk, decision FROM declarations WHERE seq=?1");
-        if (!st)
-            e = CX_EDB;
-    }
-    if (e == CX_OK) {
-        sqlite3_bind_int64(st, 1, seq);
         cx_buf out;
         cx_buf_init(&out, (size_t)16 << 20);
-        e = sqlite3_step(st) == SQLITE_ROW
-                ? decl__compose(dw->d, w, seq, doc, len, (const char *)sqlite3_column_text(st, 0),
-                                (const char *)sqlite3_column_text(st, 1), &out)
-                : CX_EDB;
-        sqlite3_reset(st);
+        e = decl__compose(dw->d, w, seq, doc, len, risk, dtext, &out);
         if (e == CX_OK)
             dw->text = cx_buf_steal(&out, &dw->len);
         cx_buf_free(&out);
     }
+    free(risk);
     free(doc);
+    free(dtext);
     return e;
 }
 
@@ -231,9 +227,10 @@ static void decision__free_cb(void *arg)
 }
 
 /* Checks the body; appends problems; returns the reason (borrowed) or NULL. */
-static const char *decision__check(const json_t *doc, json_t *problems, const char **status)
+static const char *decision__check(const json_t *doc, json_t *problems,
+                                   const decision_kind **kind)
 {
-    *status = NULL;
+    *kind = NULL;
     if (!json_is_object(doc)) {
         cx_problem_add(problems, "", "must be an object");
         return NULL;
@@ -251,7 +248,7 @@ static const char *decision__check(const json_t *doc, json_t *problems, const ch
     const json_t *dec = json_object_get(doc, "decision");
     if (!dec)
         cx_problem_add(problems, "/decision", "is required");
-    else if (!(*status = decision__status(json_string_value(dec))))
+    else if (!(*kind = decision__kind(json_string_value(dec))))
         cx_problem_add(problems, "/decision", "must be \"release\", \"hold\" or \"refuse\"");
     const json_t *reason = json_object_get(doc, "reason");
     size_t chars = 0;
@@ -259,7 +256,7 @@ static const char *decision__check(const json_t *doc, json_t *problems, const ch
     if (reason && (!rs || !cx_utf8_count(rs, json_string_length(reason), &chars) || chars < 1 ||
                    chars > REASON_MAX))
         cx_problem_add(problems, "/reason", "must be a string of 1 to 1000 characters");
-    else if (!reason && *status && strcmp(*status, "released") != 0)
+    else if (!reason && *kind && strcmp((*kind)->decision, "release") != 0)
         cx_problem_add(problems, "/reason", "is required to hold or refuse a declaration");
     return rs;
 }
@@ -278,8 +275,8 @@ static void h_decision(http_req *r, void *ctx)
         return;
     char msg[96];
     json_t *problems = json_array();
-    const char *status;
-    const char *reason = decision__check(doc, problems, &status);
+    const decision_kind *kind;
+    const char *reason = decision__check(doc, problems, &kind);
     if (json_array_size(problems)) {
         json_decref(doc);
         snprintf(msg, sizeof msg, "the decision has %zu problem%s", json_array_size(problems),
@@ -299,11 +296,8 @@ static void h_decision(http_req *r, void *ctx)
     dw->d = d;
     dw->req = r;
     snprintf(dw->id, sizeof dw->id, "%s", http_param(r, "id"));
-    dw->status = status;
-    dw->decision = json_string_value(json_object_get(doc, "decision"));
-    for (size_t i = 0; i < sizeof decision_table / sizeof decision_table[0]; i++)
-        if (strcmp(decision_table[i].status, status) == 0)
-            dw->decision = decision_table[i].decision;
+    dw->decision = kind->decision;
+    dw->status = kind->status;
     json_decref(doc);
     snprintf(dw->org, sizeof dw->org, "%s", who->org);
     dw->role = cx_role_name(who->role);
@@ -325,8 +319,7 @@ static void h_decisions(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (who->role != CX_ROLE_OFFICER && who->role != CX_ROLE_ADMIN &&
-        who->role != CX_ROLE_TRADER) {
+    if (!decl__may_declare(who)) {
         http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
         return;
     }
@@ -347,8 +340,7 @@ static void h_decisions(http_req *r, void *ctx)
     int rc, n = 0;
     bool found = false;
     while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *org = (const char *)sqlite3_column_text(st, 0);
-        if (who->role == CX_ROLE_TRADER && strcmp(org, who->org) != 0)
+        if (!decl__visible(who, (const char *)sqlite3_column_text(st, 0)))
             break;
         found = true;
         if (sqlite3_column_type(st, 1) == SQLITE_NULL)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool http__may_declare(const cx_principal *p)
+bool decl__may_declare(const cx_principal *p)
 {
     return p->role == CX_ROLE_TRADER || p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN;
 }
@@ -60,7 +60,7 @@ static void h_create(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!http__may_declare(who)) {
+    if (!decl__may_declare(who)) {
         http_reply_error(r, 403, "forbidden", "this role cannot submit declarations", NULL);
         return;
     }
@@ -101,7 +101,7 @@ static void h_get(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!http__may_declare(who)) {
+    if (!decl__may_declare(who)) {
         http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
         return;
     }
@@ -119,7 +119,7 @@ static void h_list(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!http__may_declare(who)) {
+    if (!decl__may_declare(who)) {
         http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
         return;
     }

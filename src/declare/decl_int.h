@@ -47,6 +47,11 @@ cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *
  * decision are JSON texts or NULL. */
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
                      const char *risk, const char *decision, cx_buf *out);
+/* The roles that submit and read declarations: trader, officer, admin. */
+bool decl__may_declare(const cx_principal *p);
+/* Whether who (NULL: no restriction) may see a declaration of org: officers
+ * and admins all, traders their own org's. */
+bool decl__visible(const cx_principal *who, const char *org);
 /* POST /v1/declarations/{id}/decision, GET /v1/declarations/{id}/decisions */
 cx_err decl__decision_routes(decl_service *d, http_server *srv);
 cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int limit,

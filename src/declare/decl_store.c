@@ -387,7 +387,7 @@ cx_err decl_store_async(decl_service *d, const cx_principal *who, json_t *doc, d
     return decl__submit(d, who, doc, NULL, 0, done, arg, NULL, NULL, NULL);
 }
 
-static bool decl__visible(const cx_principal *who, const char *org)
+bool decl__visible(const cx_principal *who, const char *org)
 {
     if (!who || who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER)
         return true;

@@ -95,7 +95,7 @@ void http_reply_json(http_req *r, unsigned status, json_t *j);
 /* {"error":{"code","message","details"}}; details is stolen and may be NULL. */
 void http_reply_error(http_req *r, unsigned status, const char *code, const char *message,
                       json_t *details);
-/* Same, with one detail {path, message} (cx_problem_add: detail is cut to 255 bytes). */
+/* Same, with one detail {path, message}. */
 void http_reply_error1(http_req *r, unsigned status, const char *code, const char *message,
                        const char *path, const char *detail);
 

@@ -156,7 +156,7 @@ void http_reply_error1(http_req *r, unsigned status, const char *code, const cha
                        const char *path, const char *detail)
 {
     json_t *d = json_array();
-    cx_problem_add(d, path, "%s", detail);
+    json_array_append_new(d, json_pack("{s:s,s:s}", "path", path, "message", detail));
     http_reply_error(r, status, code, message, d);
 }
 
