@@ -37,5 +37,7 @@ int app_cmd_hs(int argc, char **argv);
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* drones (issue 10) */
+int app_cmd_drones(int argc, char **argv);
 
 #endif
