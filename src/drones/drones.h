@@ -169,7 +169,7 @@ bool drones_transport_parse(const char *s, drones_transport *out);
 /* A Remote ID payload found in a frame. payload points into the frame. */
 typedef struct {
     drones_transport transport;
-    uint8_t mac[6];      /* the broadcaster's address (transmitted order) */
+    uint8_t mac[6];      /* the broadcaster's address, most significant byte first */
     int rssi;            /* dBm; valid when have_rssi */
     bool have_rssi;
     uint8_t counter;     /* the transport's message counter */
