@@ -218,4 +218,184 @@ typedef bool (*drones_frame_fn)(void *ctx, int64_t ts_us, const drones_rid *rids
 cx_err drones_capture_read(const char *path, drones_frame_fn fn, void *ctx,
                            drones_capture_stats *st, char *err, size_t errlen);
 
+/* ---- thresholds (docs/drones.md lists them with their defaults) ------------------- */
+typedef struct {
+    double drone_drop_zone_m;        /* drop pattern: this close to a territory boundary (5000) */
+    double drone_drop_height_m;      /* ...at most this high above ground or take-off (30) */
+    double drone_hover_mps;          /* ...at most this fast (1) */
+    int64_t drone_hover_s;           /* ...for at least this long (20) */
+    double drone_max_mps;            /* spoofing: implied speed above this (100) */
+    double drone_spoof_min_m;        /* ...over a jump of at least this (200) */
+    double drone_pilot_jump_m;       /* spoofing: the pilot moving more than this (5000) */
+    int64_t drone_pilot_jump_s;      /* ...within this many seconds (10) */
+    int64_t drone_spoof_episode_s;   /* further spoofing within this: same episode (300) */
+    double drone_crossing_margin_m;  /* a side of a boundary counts this far from it (10) */
+    int64_t drone_gap_s;             /* silence that breaks a hover (10) */
+    int64_t drone_flight_gap_s;      /* silence that ends a flight (600) */
+} drones_config;
+
+void drones_config_defaults(drones_config *c);
+/* Applies a JSON object of the names above over c; unknown names and bad
+ * values go to problems ({path, message}); true if there were none. */
+bool drones_config_apply(drones_config *c, const json_t *obj, json_t *problems);
+cx_err drones_config_load(drones_config *c, const char *path, char *err, size_t errlen);
+json_t *drones_config_json(const drones_config *c);
+
+/* ---- the registry of known drones and operators ------------------------------------- */
+typedef struct drones_registry drones_registry;
+drones_registry *drones_registry_new(void);
+void drones_registry_free(drones_registry *r);
+/* valid_until_days: days since 1970-01-01 of the last valid day, or
+ * INT64_MAX for no end. Either id may be NULL or "". */
+cx_err drones_registry_add(drones_registry *r, const char *uas_id, const char *operator_id,
+                           int64_t valid_until_days);
+size_t drones_registry_size(const drones_registry *r);
+/* Registered and valid on the day of at_us. */
+bool drones_registry_has_uas(const drones_registry *r, const char *uas_id, int64_t at_us);
+bool drones_registry_has_operator(const drones_registry *r, const char *op_id, int64_t at_us);
+
+/* ---- zones ---------------------------------------------------------------------------- */
+typedef enum {
+    DRONES_ZONE_TERRITORY,       /* the national territory: crossings, drop pattern */
+    DRONES_ZONE_RESTRICTED,
+    DRONES_ZONE_PORT,
+    DRONES_ZONE_BONDED_WAREHOUSE,
+    DRONES_ZONE_CUSTOMS_OFFICE,
+    DRONES_ZONE_OTHER,           /* kinds drone rules ignore (track's "border") */
+} drones_zone_kind;
+/* "territory", "restricted", "port", "bonded-warehouse", "customs-office";
+ * any other kind parses as DRONES_ZONE_OTHER. */
+drones_zone_kind drones_zone_kind_parse(const char *s);
+const char *drones_zone_kind_name(drones_zone_kind k);
+
+/* ---- the engine: which drone, event time, rules -----------------------------------------
+ * A pure library: no threads, no storage, no clock. One thread at a time. */
+typedef enum {
+    DRONES_A_BORDER_CROSSING,
+    DRONES_A_RESTRICTED_ZONE,
+    DRONES_A_DROP_PATTERN,
+    DRONES_A_UNREGISTERED,
+    DRONES_A_SPOOFING,
+    DRONES_A__COUNT
+} drones_alert_type;
+typedef enum { DRONES_SEV_INFO, DRONES_SEV_WARNING, DRONES_SEV_CRITICAL } drones_severity;
+const char *drones_alert_type_name(drones_alert_type t); /* "drone_border_crossing", … */
+const char *drones_severity_name(drones_severity s);     /* "info", "warning", "critical" */
+
+/* One alert. Strings and detail live only during the callback. */
+typedef struct {
+    drones_alert_type type;
+    drones_severity severity;
+    int64_t time_us;        /* event time */
+    const char *drone;      /* the UAS ID (or mac:<transport>:<MAC>) */
+    int64_t drone_key;
+    double lat, lon;        /* the drone's position, NAN if none yet */
+    json_t *detail;         /* the type's members (docs/drones.md) */
+    /* The drop pattern escalates: its alert went out as a warning and the
+     * drone then crossed the border. Same drone and type, now critical; the
+     * alerting door raises the earlier alert's severity. */
+    bool escalation;
+} drones_alert;
+
+/* Where alerts go: the shared alerting door (alert.h) plugs in here. */
+typedef struct {
+    void (*raise)(void *ctx, const drones_alert *a);
+    void *ctx;
+} drones_alert_sink;
+
+#define DRONES_ID_MAX 64 /* a drone's name: UAS ID or mac:<transport>:<MAC> */
+
+/* What the engine knows of a drone (a snapshot; NAN/0/"" when unknown). */
+typedef struct {
+    int64_t key;
+    char id[DRONES_ID_MAX];
+    bool has_uas;                    /* id is a UAS ID, not mac:… */
+    int id_type, ua_type;            /* -1 until a Basic ID */
+    int64_t first_seen_us, last_seen_us;
+    int64_t pos_time_us;             /* 0: no position yet */
+    double lat, lon, alt_geo_m, height_m, speed_h_mps, speed_v_mps, direction_deg;
+    int64_t op_time_us;
+    double op_lat, op_lon;
+    char operator_id[DRONES_UAS_ID_MAX];
+    char self_id[DRONES_TEXT_MAX];
+    int registered;                  /* -1 unknown (no registry or no id), 0, 1 */
+    /* Authentication, reassembled from its pages when all have been heard */
+    int auth_type;                   /* -1: none complete */
+    int64_t auth_timestamp;
+    uint8_t auth_len;
+    uint8_t auth_data[255 + 23];
+} drones_state;
+
+/* One observation: what a receiver heard from one broadcaster at once. */
+typedef struct {
+    int64_t time_us;            /* frame time, or the receiver's time */
+    drones_transport transport;
+    uint8_t mac[6];
+    const drones_msg *msgs;
+    size_t nmsgs;
+} drones_obs;
+
+/* A position the observation carried, at its refined event time. */
+typedef struct {
+    int64_t time_us;
+    double lat, lon, alt_geo_m, height_m, speed_h_mps, speed_v_mps, direction_deg;
+    bool applied; /* newer than the drone's last: the rules ran on it */
+} drones_fix;
+
+typedef struct {
+    const drones_state *drone; /* NULL if the observation had no message */
+    int64_t merged_key;        /* a drone folded into this one (heard as mac:… first) */
+    bool renamed;              /* drone->id changed (a Basic ID arrived) */
+    size_t nfix, npilot;
+    drones_fix fix[DRONES_PACK_MAX];
+    drones_fix pilot[DRONES_PACK_MAX]; /* the operator's position (System messages) */
+} drones_outcome;
+
+typedef struct drones_engine drones_engine;
+/* cfg is copied; registry is borrowed (may be NULL: no unregistered rule) and
+ * may be swapped with drones_engine_set_registry. NULL on allocation failure. */
+drones_engine *drones_engine_new(const drones_config *cfg, const drones_registry *registry);
+void drones_engine_free(drones_engine *e);
+void drones_engine_set_registry(drones_engine *e, const drones_registry *registry);
+const drones_config *drones_engine_config(const drones_engine *e);
+
+/* Adds or replaces (by id) a zone from a GeoJSON Polygon or MultiPolygon in
+ * longitude/latitude. Problems name the field under ptr. */
+cx_err drones_engine_zone(drones_engine *e, const char *id, const char *name, const char *kind,
+                          const json_t *geometry, const char *ptr, json_t *problems);
+/* The same from a GEOS geometry (polygonal, longitude/latitude), which the
+ * engine owns from now on, also on error. */
+struct GEOSGeom_t;
+cx_err drones_engine_zone_geos(drones_engine *e, const char *id, const char *name,
+                               const char *kind, struct GEOSGeom_t *geometry);
+/* A GeoJSON FeatureCollection whose features have properties id, kind and
+ * optionally name (the format of data/drones/zones.geojson). */
+cx_err drones_engine_zones_file(drones_engine *e, const char *path, char *err, size_t errlen);
+size_t drones_engine_zone_count(const drones_engine *e);
+
+/* Known drones, restored from storage at start: the engine then resumes
+ * their identity (rule state starts afresh). macs: transport and MAC pairs
+ * that map to it. */
+cx_err drones_engine_restore(drones_engine *e, const drones_state *s);
+cx_err drones_engine_restore_mac(drones_engine *e, int64_t key, drones_transport t,
+                                 const uint8_t mac[6]);
+/* Another UAS ID the drone broadcast (a second Basic ID). */
+cx_err drones_engine_restore_alias(drones_engine *e, int64_t key, const char *id);
+/* Keys for new drones start above this (the largest stored key). */
+void drones_engine_set_next_key(drones_engine *e, int64_t next);
+
+/* Runs one observation: identity, state, rules. Alerts go to sink (may be
+ * NULL) in order. out describes what changed, for storage. */
+cx_err drones_engine_process(drones_engine *e, const drones_obs *o, const drones_alert_sink *sink,
+                             drones_outcome *out);
+/* The drone by name (UAS ID, alias or mac:…), or NULL. */
+const drones_state *drones_engine_find(const drones_engine *e, const char *id);
+size_t drones_engine_drone_count(const drones_engine *e);
+
+/* The event time of a Location timestamp (seconds after the hour) near the
+ * observation's time: the candidate within +-30 minutes of it. */
+int64_t drones_event_time(int64_t obs_us, double timestamp_s);
+/* Distance in metres (spherical, mean radius). */
+double drones_distance_m(double lat1, double lon1, double lat2, double lon2);
+
 #endif

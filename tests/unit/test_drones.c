@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "drones.h"
-#include "test_drones.h"
 
 static size_t unhex(const char *h, uint8_t *out)
 {
@@ -575,7 +574,6 @@ int main(void)
         cmocka_unit_test(t_capture_wifi_nan),
         cmocka_unit_test(t_capture_bt5),
         cmocka_unit_test(t_transport_walkers),
-        DRONES_ENGINE_TESTS
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
