@@ -5,7 +5,9 @@
 
 #include "drones.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +77,135 @@ static int drones__decode(int argc, char **argv)
     return rc;
 }
 
+/* --alerts FILE: every alert as a JSON line, once durable. */
+static void drones__alert_line(void *ctx, const drones_alert *a)
+{
+    FILE *f = ctx;
+    char t[32];
+    cx_rfc3339_format(a->time_us, t);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:O,s:b}", "type", drones_alert_type_name(a->type),
+                          "severity", drones_severity_name(a->severity), "time", t, "drone",
+                          a->drone, "detail", a->detail, "escalation", a->escalation);
+    json_object_set_new(j, "lat", isnan(a->lat) ? json_null() : json_real(a->lat));
+    json_object_set_new(j, "lon", isnan(a->lon) ? json_null() : json_real(a->lon));
+    char *s = cx_json_dump(j, NULL);
+    json_decref(j);
+    if (s)
+        fprintf(f, "%s\n", s);
+    free(s);
+}
+
+static void drones__progress(void *ctx, uint64_t bytes, uint64_t frames)
+{
+    cx_progress_set(ctx, bytes, frames);
+}
+
+static int drones__import(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},       {"receiver", required_argument, NULL, 'r'},
+        {"zones", required_argument, NULL, 'z'},    {"drones-config", required_argument, NULL, 'c'},
+        {"alerts", required_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *db = NULL, *rx = NULL, *zones = NULL, *cfgpath = NULL, *alerts = NULL;
+    app_getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'r': rx = optarg; break;
+        case 'z': zones = optarg; break;
+        case 'c': cfgpath = optarg; break;
+        case 'a': alerts = optarg; break;
+        case 'h': fputs(help, stdout); return 0;
+        default:
+            return app_usage("drones import", "unknown or incomplete option '%s'",
+                             argv[optind - 1]);
+        }
+    }
+    if (!db)
+        return app_usage("drones import", "--db PATH is required");
+    if (optind + 1 != argc)
+        return app_usage("drones import", "give exactly one capture file");
+    if (rx && !drones_receiver_id_valid(rx))
+        return app_usage("drones import", "--receiver must be 1 to 64 of A-Z a-z 0-9 . _ : -");
+    const char *path = argv[optind];
+    char err[512];
+    drones_config cfg;
+    drones_config_defaults(&cfg);
+    if (cfgpath && drones_config_load(&cfg, cfgpath, err, sizeof err) != CX_OK)
+        return app_fail("drones import", "%s", err);
+    FILE *af = NULL;
+    if (alerts && !(af = fopen(alerts, "w")))
+        return app_fail("drones import", "%s: cannot create", alerts);
+    store *s = NULL;
+    if (app_open_store(db, &s, err, sizeof err) != CX_OK) {
+        if (af)
+            fclose(af);
+        return app_fail("drones import", "%s", err);
+    }
+    drones_alert_sink sink = {drones__alert_line, af};
+    drones_service *d = NULL;
+    if (drones_service_new(s, &cfg, zones, af ? &sink : NULL, &d, err, sizeof err) != CX_OK) {
+        store_free(s);
+        if (af)
+            fclose(af);
+        return app_fail("drones import", "%s", err);
+    }
+    struct stat sb;
+    cx_progress *pr = cx_progress_new("import", stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0,
+                                      "frames");
+    drones_import_stats st;
+    cx_err e = drones_import(d, path, rx, drones__progress, pr, &st, err, sizeof err);
+    cx_progress_free(pr);
+    drones_service_free(d);
+    store_free(s);
+    if (af)
+        fclose(af);
+    if (e)
+        return app_fail("drones import", "%s", err);
+    printf("frames %llu, remote_id_messages %llu, drones %llu\n", (unsigned long long)st.frames,
+           (unsigned long long)st.messages, (unsigned long long)st.drones);
+    fprintf(stderr, "observations %llu, alerts %llu, frames dropped for a failed CRC %llu\n",
+            (unsigned long long)st.observations, (unsigned long long)st.alerts,
+            (unsigned long long)st.crc_errors);
+    return 0;
+}
+
+static int drones__registry(int argc, char **argv)
+{
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *db = NULL;
+    app_getopt_reset();
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'h': fputs(help, stdout); return 0;
+        default:
+            return app_usage("drones registry", "unknown or incomplete option '%s'",
+                             argv[optind - 1]);
+        }
+    }
+    if (!db)
+        return app_usage("drones registry", "--db PATH is required");
+    if (optind + 1 != argc)
+        return app_usage("drones registry", "give exactly one CSV file");
+    char err[600];
+    store *s = NULL;
+    if (app_open_store(db, &s, err, sizeof err) != CX_OK)
+        return app_fail("drones registry", "%s", err);
+    size_t rows;
+    cx_err e = drones_registry_load_csv(s, argv[optind], &rows, err, sizeof err);
+    store_free(s);
+    if (e)
+        return app_fail("drones registry", "%s", err);
+    printf("registry: %zu entries\n", rows);
+    return 0;
+}
+
 int app_cmd_drones(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -83,6 +214,10 @@ int app_cmd_drones(int argc, char **argv)
     }
     if (strcmp(argv[1], "decode") == 0)
         return drones__decode(argc - 1, argv + 1);
+    if (strcmp(argv[1], "import") == 0)
+        return drones__import(argc - 1, argv + 1);
+    if (strcmp(argv[1], "registry") == 0)
+        return drones__registry(argc - 1, argv + 1);
     return app_usage("drones", "unknown subcommand '%s' (decode, import, registry, simulate)",
                      argv[1]);
 }

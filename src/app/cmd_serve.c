@@ -8,6 +8,7 @@
 #include "ledger.h"
 #include "web.h"
 #include "track.h"
+#include "drones.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -43,6 +44,9 @@ static const char help[] =
     "                     mqtt://[user[:password]@]host[:port]\n"
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
+    "  --drone-zones F    zones for the drone rules (GeoJSON FeatureCollection; kinds\n"
+    "                     territory, restricted, port, bonded-warehouse, customs-office)\n"
+    "  --drones-config F  drone rule thresholds (JSON object; see docs/drones.md)\n"
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
@@ -94,6 +98,7 @@ static void serve__store_metrics(void *ctx, cx_buf *out)
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
+    const char *drone_zones, *drones_config;
     unsigned threads;
     bool quiet;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -112,6 +117,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"web-dir", required_argument, NULL, 'W'},
         {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
         {"track-config", required_argument, NULL, 'r'},
+        {"drone-zones", required_argument, NULL, 'Z'},
+        {"drones-config", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -129,6 +136,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
         case 'r': o->track_config = optarg; break;
+        case 'Z': o->drone_zones = optarg; break;
+        case 'D': o->drones_config = optarg; break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
                 return app_usage("serve", "--threads must be 2 to 65536");
@@ -178,6 +187,10 @@ int app_cmd_serve(int argc, char **argv)
     track_config_defaults(&tcfg);
     if (o.track_config && track_config_load(&tcfg, o.track_config, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
+    drones_config dcfg;
+    drones_config_defaults(&dcfg);
+    if (o.drones_config && drones_config_load(&dcfg, o.drones_config, err, sizeof err) != CX_OK)
+        return app_fail("serve", "%s", err);
     store *s = NULL;
     if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
@@ -207,6 +220,19 @@ int app_cmd_serve(int argc, char **argv)
         store_free(s);
         return app_fail("serve", "tracking: %s", err);
     }
+    /* drones: Remote ID observations, rules, the position stream; its
+     * alerts are logged until the shared alerting door takes them */
+    drones_service *drones = NULL;
+    if (!e && (e = drones_service_new(s, &dcfg, o.drone_zones, NULL, &drones, err,
+                                      sizeof err)) != CX_OK) {
+        http_server_free(srv);
+        track_service_free(track);
+        ledger_free(lg);
+        risk_service_free(risk);
+        decl_service_free(decl);
+        store_free(s);
+        return app_fail("serve", "drones: %s", err);
+    }
     if (!e)
         e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
     if (!e)
@@ -219,6 +245,8 @@ int app_cmd_serve(int argc, char **argv)
         e = ledger_routes(lg, srv);
     if (!e)
         e = track_routes(track, srv);
+    if (!e)
+        e = drones_routes(drones, srv);
     /* The console's catch-all file route goes last: API routes win. */
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
@@ -231,6 +259,7 @@ int app_cmd_serve(int argc, char **argv)
         e = track_mqtt_start(track, o.mqtt, o.mqtt_client_id, err, sizeof err);
     if (e) {
         http_server_free(srv);
+        drones_service_free(drones);
         track_service_free(track);
         risk_service_free(risk);
         ledger_free(lg);
@@ -259,10 +288,12 @@ int app_cmd_serve(int argc, char **argv)
     cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_drain(srv, 10000);
     track_service_stop(track); /* MQTT off, pipeline drained, last acks sent */
+    drones_service_stop(drones);
     http_server_free(srv);
     risk_service_free(risk); /* its workers finish their writes first */
     track_service_free(track);
     store_free(s);           /* flushes the write queue: ledger jobs still use the services */
+    drones_service_free(drones); /* after the queue: its batches' done callbacks use it */
     ledger_free(lg);
     decl_service_free(decl);
     cx_log(CX_LOG_INFO, "stopped cleanly");

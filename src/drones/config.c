@@ -24,6 +24,7 @@ static const cfg_field cfg_fields[] = {
     CFG_R(drone_pilot_jump_m, 1, 1e7),       CFG_I(drone_pilot_jump_s, 1, 86400),
     CFG_I(drone_spoof_episode_s, 0, 86400),  CFG_R(drone_crossing_margin_m, 0, 10000),
     CFG_I(drone_gap_s, 1, 86400),            CFG_I(drone_flight_gap_s, 1, 7 * 86400),
+    CFG_I(drone_time_skew_s, 0, 1800),
 };
 #define NCFG (sizeof cfg_fields / sizeof cfg_fields[0])
 
@@ -42,6 +43,7 @@ void drones_config_defaults(drones_config *c)
         .drone_crossing_margin_m = 10,
         .drone_gap_s = 10,
         .drone_flight_gap_s = 600,
+        .drone_time_skew_s = 300,
     };
 }
 

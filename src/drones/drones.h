@@ -232,6 +232,8 @@ typedef struct {
     double drone_crossing_margin_m;  /* a side of a boundary counts this far from it (10) */
     int64_t drone_gap_s;             /* silence that breaks a hover (10) */
     int64_t drone_flight_gap_s;      /* silence that ends a flight (600) */
+    int64_t drone_time_skew_s;       /* a Location timestamp further than this from the
+                                        frame time is a drone clock not kept (300) */
 } drones_config;
 
 void drones_config_defaults(drones_config *c);
@@ -397,5 +399,50 @@ size_t drones_engine_drone_count(const drones_engine *e);
 int64_t drones_event_time(int64_t obs_us, double timestamp_s);
 /* Distance in metres (spherical, mean radius). */
 double drones_distance_m(double lat1, double lon1, double lat2, double lon2);
+
+/* ---- the service: storage, live observations, routes ----------------------------------- */
+typedef struct drones_service drones_service;
+
+cx_err drones_migrate(store *s, char *err, size_t errlen);
+
+/* Loads the drones and the registry from s and starts the engine. cfg is
+ * copied; zones_path (may be NULL) is a GeoJSON FeatureCollection of zones
+ * (drones_engine_zones_file). Alerts go to sink once durable (NULL: they
+ * are logged); phase 2 hands the shared alerting door in here. */
+cx_err drones_service_new(store *s, const drones_config *cfg, const char *zones_path,
+                          const drones_alert_sink *sink, drones_service **out, char *err,
+                          size_t errlen);
+/* Zones from elsewhere (the track module's zones table, phase 2). */
+cx_err drones_service_zone(drones_service *d, const char *id, const char *name, const char *kind,
+                           const json_t *geometry, json_t *problems);
+/* Reloads the registry from storage (after customs drones registry). */
+cx_err drones_service_reload_registry(drones_service *d);
+/* Waits for pending writes, stops the stream ticker. Safe to call twice. */
+void drones_service_stop(drones_service *d);
+/* Streams must be gone (http_server_free first). NULL is a no-op. */
+void drones_service_free(drones_service *d);
+
+/* POST /v1/drones/observations, POST/GET /v1/drones/receivers, GET
+ * /v1/drones, /v1/drones/{uas_id}, /v1/drones/{uas_id}/track,
+ * /v1/drones/stream, GET /v1/drones/config. */
+cx_err drones_routes(drones_service *d, http_server *srv);
+
+/* Imports a capture as if live: every observation stored, the rules run in
+ * event time. receiver may be NULL. progress (may be NULL) is called now
+ * and then with the file offset reached. */
+typedef struct {
+    uint64_t frames, messages, drones, observations, alerts, crc_errors;
+} drones_import_stats;
+cx_err drones_import(drones_service *d, const char *path, const char *receiver,
+                     void (*progress)(void *ctx, uint64_t bytes, uint64_t frames), void *pctx,
+                     drones_import_stats *st, char *err, size_t errlen);
+
+/* Replaces the registry with a CSV file (uas_id,operator_id,holder,
+ * valid_until); all or nothing. *rows gets the entries loaded. */
+cx_err drones_registry_load_csv(store *s, const char *path, size_t *rows, char *err,
+                                size_t errlen);
+
+/* Receiver ids: 1..64 of A-Z a-z 0-9 . _ : - */
+bool drones_receiver_id_valid(const char *s);
 
 #endif

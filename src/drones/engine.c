@@ -51,6 +51,9 @@ struct drone {
     int64_t spoof_until;
     bool unreg_fired;
     int64_t pilot_stored_us;
+    double loc_ts;      /* the last Location timestamp heard (NAN: none) */
+    int64_t loc_frame;  /* the observation time it was first heard at */
+    bool clock_bad;     /* its timestamps stand still while time goes on */
     uint8_t auth_type, auth_last, auth_length;
     int64_t auth_ts;
     uint16_t auth_pages;
@@ -290,6 +293,7 @@ static drone *eng__new_drone(drones_engine *e, const char *id, int64_t key)
         e->next_key = key + 1;
     snprintf(d->s.id, sizeof d->s.id, "%s", id);
     d->id_rank = 10;
+    d->loc_ts = NAN;
     if (drones__map_put(&e->by_key, &d->s.key, sizeof d->s.key, d) ||
         drones__map_put(&e->by_id, d->s.id, strlen(d->s.id), d)) {
         drones__map_del(&e->by_key, &d->s.key, sizeof d->s.key);
@@ -689,6 +693,24 @@ int64_t drones_event_time(int64_t obs_us, double ts)
     return c;
 }
 
+/* The event time of a position: the frame time refined by the Location
+ * timestamp, unless the drone's clock is not kept (timestamps that stand
+ * still, or far from the frame time: many transmitters send 0). */
+static int64_t eng__loc_time(drones_engine *e, drone *d, int64_t obs_us, double ts)
+{
+    if (isnan(ts))
+        return obs_us;
+    if (isnan(d->loc_ts) || ts != d->loc_ts) {
+        d->loc_ts = ts;
+        d->loc_frame = obs_us; /* when this timestamp was first heard */
+    } else if (obs_us - d->loc_frame >= 2000000) {
+        d->clock_bad = true;
+    }
+    int64_t t = drones_event_time(obs_us, ts);
+    int64_t skew = t > obs_us ? t - obs_us : obs_us - t;
+    return d->clock_bad || skew > e->cfg.drone_time_skew_s * 1000000 ? obs_us : t;
+}
+
 static drone *eng__mac_drone(drones_engine *e, const drones_obs *o)
 {
     char mac[18], id[DRONES_ID_MAX];
@@ -726,7 +748,7 @@ cx_err drones_engine_process(drones_engine *e, const drones_obs *o, const drones
         if (m->type == DRONES_MT_LOCATION && !isnan(m->u.loc.lat)) {
             const drones_loc *l = &m->u.loc;
             drones_fix *f = &out->fix[out->nfix++];
-            *f = (drones_fix){.time_us = drones_event_time(o->time_us, l->timestamp_s),
+            *f = (drones_fix){.time_us = eng__loc_time(e, d, o->time_us, l->timestamp_s),
                               .lat = l->lat, .lon = l->lon, .alt_geo_m = l->alt_geo_m,
                               .height_m = l->height_m, .speed_h_mps = l->speed_h_mps,
                               .speed_v_mps = l->speed_v_mps, .direction_deg = l->direction_deg};

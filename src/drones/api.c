@@ -1,0 +1,853 @@
+/* The /v1/drones routes. Roles: observations from admin, officer, or a
+ * device key bound to the receiver named; receivers by admin and officer;
+ * drones, tracks and the stream for admin and officer only (where drones
+ * fly near the border is surveillance data). */
+#include "drones_svc.h"
+
+#include "auth.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_MAX_OBS 10000
+#define API_FUTURE_S 300
+#define API_PAYLOAD_HEX_MAX (2 * (3 + DRONES_PACK_MAX * DRONES_MSG_SIZE))
+
+static bool api__officer(const cx_principal *p)
+{
+    return p && (p->role == CX_ROLE_ADMIN || p->role == CX_ROLE_OFFICER);
+}
+
+static bool api__need_officer(http_req *r)
+{
+    if (api__officer(http_principal(r)))
+        return true;
+    http_reply_error(r, 403, "forbidden", "drone data is for admin and officer keys", NULL);
+    return false;
+}
+
+static json_t *api__parse(http_req *r)
+{
+    size_t len;
+    const char *body = http_body(r, &len);
+    json_error_t e;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    if (!doc) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s (line %d, column %d)", e.text, e.line, e.column);
+        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+    }
+    return doc;
+}
+
+/* Refuses members not in known (NULL-terminated). */
+static void api__unknown(const json_t *o, const char *const *known, const char *prefix,
+                         json_t *problems)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; known[i] && !ok; i++)
+            ok = strcmp(known[i], k) == 0;
+        if (!ok) {
+            char ptr[128];
+            snprintf(ptr, sizeof ptr, "%s", prefix);
+            cx_jptr_push(ptr, sizeof ptr, k);
+            cx_problem_add(problems, ptr, "unknown member");
+        }
+    }
+}
+
+/* ---- POST /v1/drones/observations ---------------------------------------------------------- */
+
+typedef struct {
+    dbatch b;
+    drones_service *d;
+    http_req *r;
+    size_t accepted;
+    char *rejected; /* JSON text: threads hand each other text */
+    char receiver[65];
+} obs_job;
+
+static void api__obs_free(obs_job *j)
+{
+    drones__batch_free(&j->b);
+    free(j->rejected);
+    free(j);
+}
+
+static void api__reply_accepted(http_req *r, size_t accepted, const char *rejected)
+{
+    json_t *rej = json_loads(rejected ? rejected : "[]", 0, NULL);
+    http_reply_json(r, 202, json_pack("{s:I,s:o}", "accepted", (json_int_t)accepted, "rejected",
+                                      rej ? rej : json_array()));
+}
+
+static void api__obs_done(void *arg, cx_err result)
+{
+    obs_job *j = arg;
+    if (result == CX_OK) {
+        drones__deliver_alerts(j->d, &j->b);
+        for (size_t i = 0; i < j->b.ndrones; i++)
+            if (j->b.drones[i].key)
+                drones__hub_position(j->d->hub, &j->b.drones[i], j->b.drones[i].pos_time_us);
+        api__reply_accepted(j->r, j->accepted, j->rejected);
+    } else {
+        http_reply_error(j->r, 503, "unavailable", "the observations could not be stored; retry",
+                         NULL);
+    }
+    http_resume(j->r);
+    api__obs_free(j);
+}
+
+/* One observation: CX_OK with msgs decoded, or a reason. */
+static bool api__obs_one(const json_t *o, int64_t now, drones_obs *ob, drones_msg *msgs,
+                         uint8_t *payload, size_t *plen, int *rssi, bool *have_rssi,
+                         char *why, size_t wn)
+{
+    static const char *const known[] = {"time", "transport", "mac", "rssi", "payload_hex", NULL};
+    if (!json_is_object(o)) {
+        snprintf(why, wn, "an observation is a JSON object");
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; known[i] && !ok; i++)
+            ok = strcmp(known[i], k) == 0;
+        if (!ok) {
+            snprintf(why, wn, "/%s: unknown member", k);
+            return false;
+        }
+    }
+    const char *t = json_string_value(json_object_get(o, "time"));
+    if (!t || cx_rfc3339_parse(t, &ob->time_us) != CX_OK) {
+        snprintf(why, wn, "/time: required, an RFC 3339 date-time");
+        return false;
+    }
+    if (ob->time_us > now + API_FUTURE_S * 1000000LL) {
+        snprintf(why, wn, "/time: more than %d s in the future", API_FUTURE_S);
+        return false;
+    }
+    const char *tr = json_string_value(json_object_get(o, "transport"));
+    if (!tr || !drones_transport_parse(tr, &ob->transport)) {
+        snprintf(why, wn, "/transport: required, one of wifi_beacon, wifi_nan, ble4, ble5");
+        return false;
+    }
+    const char *mac = json_string_value(json_object_get(o, "mac"));
+    if (!mac || !drones_mac_parse(mac, ob->mac)) {
+        snprintf(why, wn, "/mac: required, six hex bytes like 60:60:1f:00:00:01");
+        return false;
+    }
+    json_t *rs = json_object_get(o, "rssi");
+    *have_rssi = rs && !json_is_null(rs);
+    if (*have_rssi) {
+        if (!json_is_integer(rs) || json_integer_value(rs) < -150 || json_integer_value(rs) > 30) {
+            snprintf(why, wn, "/rssi: an integer from -150 to 30 dBm, or null");
+            return false;
+        }
+        *rssi = (int)json_integer_value(rs);
+    }
+    const char *hex = json_string_value(json_object_get(o, "payload_hex"));
+    size_t n = hex ? strlen(hex) : 0;
+    if (!hex || n == 0 || n % 2 || n > API_PAYLOAD_HEX_MAX || !cx_unhex(hex, payload, n / 2)) {
+        snprintf(why, wn, "/payload_hex: required, a message or message pack in hex (at most "
+                          "%d digits)", API_PAYLOAD_HEX_MAX);
+        return false;
+    }
+    *plen = n / 2;
+    bool pack;
+    char dwhy[160];
+    if (drones_payload_decode(payload, *plen, true, msgs, &ob->nmsgs, &pack, dwhy, sizeof dwhy)) {
+        snprintf(why, wn, "/payload_hex: %s", dwhy);
+        return false;
+    }
+    ob->msgs = msgs;
+    return true;
+}
+
+static void h_observations(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    const cx_principal *who = http_principal(r);
+    if (!api__officer(who) && who->role != CX_ROLE_DEVICE) {
+        http_reply_error(r, 403, "forbidden", "this role cannot post drone observations", NULL);
+        return;
+    }
+    json_t *doc = api__parse(r);
+    if (!doc)
+        return;
+    static const char *const known[] = {"receiver", "observations", NULL};
+    json_t *problems = json_array();
+    if (!json_is_object(doc))
+        cx_problem_add(problems, "", "the body is a JSON object");
+    else
+        api__unknown(doc, known, "", problems);
+    const char *rx = json_string_value(json_object_get(doc, "receiver"));
+    json_t *arr = json_object_get(doc, "observations");
+    if (json_is_object(doc) && !drones_receiver_id_valid(rx))
+        cx_problem_add(problems, "/receiver", "required, 1 to 64 of A-Z a-z 0-9 . _ : -");
+    if (json_is_object(doc) && (!json_is_array(arr) || json_array_size(arr) < 1 ||
+                                json_array_size(arr) > API_MAX_OBS))
+        cx_problem_add(problems, "/observations", "required, an array of 1 to %d observations",
+                       API_MAX_OBS);
+    int64_t key_id = 0;
+    bool known_rx = false;
+    if (!json_array_size(problems)) {
+        sqlite3_stmt *st = store_stmt(store_reader(d->store),
+                                      "SELECT key_id FROM drones_receivers WHERE id = ?1");
+        if (st) {
+            sqlite3_bind_text(st, 1, rx, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                known_rx = true;
+                key_id = sqlite3_column_int64(st, 0);
+            }
+            sqlite3_reset(st);
+        }
+        if (!known_rx)
+            cx_problem_add(problems, "/receiver", "unknown receiver; register it with POST "
+                                                  "/v1/drones/receivers");
+    }
+    if (json_array_size(problems)) {
+        http_reply_error(r, 400, "invalid_observations", "the batch cannot be taken", problems);
+        json_decref(doc);
+        return;
+    }
+    json_decref(problems);
+    if (who->role == CX_ROLE_DEVICE && key_id != who->key_id) {
+        json_decref(doc);
+        http_reply_error1(r, 403, "forbidden", "this device key is not bound to that receiver",
+                          "/receiver", "a device key posts for its own receiver only");
+        return;
+    }
+    obs_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(doc);
+        http_reply_error(r, 503, "unavailable", "out of memory", NULL);
+        return;
+    }
+    drones__batch_init(&j->b);
+    snprintf(j->receiver, sizeof j->receiver, "%s", rx);
+    j->b.receiver = j->receiver;
+    j->d = d;
+    j->r = r;
+    json_t *rejected = json_array();
+    int64_t now = cx_now_us();
+    size_t i;
+    json_t *o;
+    cx_err err = CX_OK;
+    pthread_mutex_lock(&d->mu);
+    json_array_foreach(arr, i, o)
+    {
+        drones_obs ob = {0};
+        drones_msg msgs[DRONES_PACK_MAX];
+        uint8_t payload[3 + DRONES_PACK_MAX * DRONES_MSG_SIZE];
+        size_t plen = 0;
+        int rssi = 0;
+        bool have_rssi = false;
+        char why[240];
+        if (!api__obs_one(o, now, &ob, msgs, payload, &plen, &rssi, &have_rssi, why, sizeof why)) {
+            json_array_append_new(rejected, json_pack("{s:I,s:s}", "index", (json_int_t)i,
+                                                      "reason", why));
+            continue;
+        }
+        if ((err = drones__observe(d->engine, &j->b, &ob, rssi, have_rssi, payload, plen)))
+            break;
+        j->accepted++;
+    }
+    d->obs_total += j->accepted;
+    d->rejected_total += json_array_size(rejected);
+    json_decref(doc);
+    j->rejected = cx_json_dump(rejected, NULL);
+    json_decref(rejected);
+    if (err || !j->rejected) {
+        /* the engine has run on part of the batch: store that part anyway */
+        cx_log(CX_LOG_ERROR, "drones: observation batch cut short: %s", cx_strerror(err));
+    }
+    if (!j->accepted) {
+        pthread_mutex_unlock(&d->mu);
+        api__reply_accepted(r, 0, j->rejected);
+        api__obs_free(j);
+        return;
+    }
+    j->b.job = (store_job){.fn = drones__batch_write, .done = api__obs_done, .arg = j};
+    http_defer(r);
+    cx_err se = store_submit(d->store, &j->b.job);
+    pthread_mutex_unlock(&d->mu);
+    if (se) {
+        http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
+        http_resume(r);
+        api__obs_free(j);
+    }
+}
+
+/* ---- receivers ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *id, *name;
+    double lat, lon;
+    int64_t key_id;
+    char created[32];
+} rx_new;
+
+static cx_err api__rx_job(store_conn *w, void *arg)
+{
+    rx_new *x = arg;
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO drones_receivers(id, name, lat, lon, key_id,"
+                                     " created_at) VALUES(?1,?2,?3,?4,?5,?6)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, x->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, x->name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, x->lat);
+    sqlite3_bind_double(st, 4, x->lon);
+    if (x->key_id)
+        sqlite3_bind_int64(st, 5, x->key_id);
+    sqlite3_bind_text(st, 6, x->created, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : rc == SQLITE_CONSTRAINT ? CX_EEXIST : CX_EDB;
+}
+
+static json_t *api__rx_json(const char *id, const char *name, double lat, double lon,
+                            int64_t key_id, const char *created)
+{
+    return json_pack("{s:s,s:s,s:f,s:f,s:o,s:s}", "id", id, "name", name, "lat", lat, "lon",
+                     lon, "key_id", key_id ? json_integer(key_id) : json_null(), "created_at",
+                     created);
+}
+
+static void h_receivers_post(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!api__need_officer(r))
+        return;
+    json_t *doc = api__parse(r);
+    if (!doc)
+        return;
+    static const char *const known[] = {"id", "name", "lat", "lon", "key_id", NULL};
+    json_t *problems = json_array();
+    rx_new x = {0};
+    if (!json_is_object(doc)) {
+        cx_problem_add(problems, "", "a receiver is a JSON object");
+    } else {
+        api__unknown(doc, known, "", problems);
+        x.id = json_string_value(json_object_get(doc, "id"));
+        if (!drones_receiver_id_valid(x.id))
+            cx_problem_add(problems, "/id", "required, 1 to 64 of A-Z a-z 0-9 . _ : -");
+        x.name = json_string_value(json_object_get(doc, "name"));
+        size_t cp;
+        if (!x.name || !cx_utf8_count(x.name, strlen(x.name), &cp) || cp < 1 || cp > 200)
+            cx_problem_add(problems, "/name", "required, 1 to 200 characters");
+        json_t *la = json_object_get(doc, "lat"), *lo = json_object_get(doc, "lon");
+        x.lat = json_number_value(la);
+        x.lon = json_number_value(lo);
+        if (!json_is_number(la) || !(x.lat >= -90 && x.lat <= 90))
+            cx_problem_add(problems, "/lat", "required, degrees from -90 to 90");
+        if (!json_is_number(lo) || !(x.lon >= -180 && x.lon <= 180))
+            cx_problem_add(problems, "/lon", "required, degrees from -180 to 180");
+        json_t *kid = json_object_get(doc, "key_id");
+        if (kid && !json_is_null(kid)) {
+            cx_principal k;
+            cx_err e = CX_ENOTFOUND;
+            if (json_is_integer(kid) && json_integer_value(kid) > 0)
+                e = auth_key_get(d->store, (int64_t)json_integer_value(kid), &k);
+            if (e != CX_OK || k.role != CX_ROLE_DEVICE)
+                cx_problem_add(problems, "/key_id", "the id of a key of role device that is "
+                                                    "not revoked (customs keys list)");
+            else
+                x.key_id = (int64_t)json_integer_value(kid);
+        }
+    }
+    if (json_array_size(problems)) {
+        http_reply_error(r, 400, "invalid_receiver", "the receiver has problems", problems);
+        json_decref(doc);
+        return;
+    }
+    json_decref(problems);
+    cx_rfc3339_format(cx_now_us(), x.created);
+    cx_err e = store_write(d->store, api__rx_job, &x);
+    if (e == CX_EEXIST)
+        http_reply_error1(r, 409, "conflict", "a receiver with that id, or bound to that key, "
+                          "exists", "/id", "already registered");
+    else if (e)
+        http_reply_error(r, 503, "unavailable", "the receiver could not be stored; retry", NULL);
+    else
+        http_reply_json(r, 201, api__rx_json(x.id, x.name, x.lat, x.lon, x.key_id, x.created));
+    json_decref(doc);
+}
+
+static void h_receivers_get(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!api__need_officer(r))
+        return;
+    sqlite3_stmt *st = store_stmt(store_reader(d->store),
+                                  "SELECT id, name, lat, lon, key_id, created_at FROM"
+                                  " drones_receivers ORDER BY id LIMIT 10000");
+    if (!st) {
+        http_reply_error(r, 503, "unavailable", "database unavailable", NULL);
+        return;
+    }
+    json_t *items = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(items, api__rx_json((const char *)sqlite3_column_text(st, 0),
+                                                  (const char *)sqlite3_column_text(st, 1),
+                                                  sqlite3_column_double(st, 2),
+                                                  sqlite3_column_double(st, 3),
+                                                  sqlite3_column_int64(st, 4),
+                                                  (const char *)sqlite3_column_text(st, 5)));
+    sqlite3_reset(st);
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+/* ---- drones ------------------------------------------------------------------------------------- */
+
+#define DRONE_COLS                                                                          \
+    "idx, uas_id, id_type, ua_type, first_seen, last_seen, pos_time, lat, lon, alt_geo,"    \
+    " height, speed_h, speed_v, direction, op_time, op_lat, op_lon, operator_id, self_id,"  \
+    " registered, auth, has_uas"
+
+static json_t *api__time(int64_t us)
+{
+    if (!us)
+        return json_null();
+    char t[32];
+    cx_rfc3339_format(us, t);
+    return json_string(t);
+}
+
+static json_t *api__col_int(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()
+                                                     : json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *api__col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *api__receivers_of(store_conn *c, int64_t drone)
+{
+    json_t *a = json_array();
+    sqlite3_stmt *st = store_stmt(c, "SELECT receiver FROM drones_heard WHERE drone = ?1"
+                                     " ORDER BY receiver LIMIT 100");
+    if (!st)
+        return a;
+    sqlite3_bind_int64(st, 1, drone);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(a, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_reset(st);
+    return a;
+}
+
+static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full)
+{
+    int64_t idx = sqlite3_column_int64(st, 0);
+    json_t *o = json_object();
+    json_object_set_new(o, "uas_id", api__col_text(st, 1));
+    json_object_set_new(o, "id_type", api__col_int(st, 2));
+    json_object_set_new(o, "ua_type", api__col_int(st, 3));
+    json_object_set_new(o, "first_seen", api__time(sqlite3_column_int64(st, 4)));
+    json_object_set_new(o, "last_seen", api__time(sqlite3_column_int64(st, 5)));
+    json_object_set_new(o, "lat", drones__num(drones__col_real(st, 7)));
+    json_object_set_new(o, "lon", drones__num(drones__col_real(st, 8)));
+    json_object_set_new(o, "height_m", drones__num(drones__col_real(st, 10)));
+    json_object_set_new(o, "speed_h_mps", drones__num(drones__col_real(st, 11)));
+    json_object_set_new(o, "direction_deg", drones__num(drones__col_real(st, 13)));
+    json_object_set_new(o, "operator_lat", drones__num(drones__col_real(st, 15)));
+    json_object_set_new(o, "operator_lon", drones__num(drones__col_real(st, 16)));
+    json_object_set_new(o, "operator_id", api__col_text(st, 17));
+    json_object_set_new(o, "registered", sqlite3_column_type(st, 19) == SQLITE_NULL
+                                             ? json_null()
+                                             : json_boolean(sqlite3_column_int(st, 19)));
+    json_object_set_new(o, "receivers", api__receivers_of(c, idx));
+    if (!full)
+        return o;
+    json_object_set_new(o, "has_uas_id", json_boolean(sqlite3_column_int(st, 21)));
+    json_object_set_new(o, "position_time", api__time(sqlite3_column_int64(st, 6)));
+    json_object_set_new(o, "alt_geo_m", drones__num(drones__col_real(st, 9)));
+    json_object_set_new(o, "speed_v_mps", drones__num(drones__col_real(st, 12)));
+    json_object_set_new(o, "operator_time", api__time(sqlite3_column_int64(st, 14)));
+    json_object_set_new(o, "self_id", api__col_text(st, 18));
+    const unsigned char *auth = sqlite3_column_text(st, 20);
+    json_t *a = auth ? json_loads((const char *)auth, 0, NULL) : NULL;
+    if (a) {
+        int64_t ts = json_integer_value(json_object_get(a, "timestamp"));
+        json_object_set_new(a, "timestamp", ts ? api__time(ts * 1000000) : json_null());
+    }
+    json_object_set_new(o, "authentication", a ? a : json_null());
+    json_t *aliases = json_array(), *macs = json_array();
+    sqlite3_stmt *q = store_stmt(c, "SELECT uas_id FROM drones_aliases WHERE drone = ?1"
+                                    " ORDER BY uas_id LIMIT 100");
+    if (q) {
+        sqlite3_bind_int64(q, 1, idx);
+        while (sqlite3_step(q) == SQLITE_ROW)
+            json_array_append_new(aliases, json_string((const char *)sqlite3_column_text(q, 0)));
+        sqlite3_reset(q);
+    }
+    q = store_stmt(c, "SELECT transport, mac FROM drones_macs WHERE drone = ?1 LIMIT 100");
+    if (q) {
+        sqlite3_bind_int64(q, 1, idx);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            char mac[18] = "";
+            if (sqlite3_column_bytes(q, 1) == 6)
+                drones_mac_format(sqlite3_column_blob(q, 1), mac);
+            json_array_append_new(macs, json_pack("{s:s,s:s}", "transport",
+                                                  drones_transport_name(
+                                                      (drones_transport)sqlite3_column_int(q, 0)),
+                                                  "mac", mac));
+        }
+        sqlite3_reset(q);
+    }
+    json_object_set_new(o, "uas_ids", aliases);
+    json_object_set_new(o, "broadcasters", macs);
+    return o;
+}
+
+typedef struct {
+    http_req *r;
+    int64_t limit;
+    int registered; /* -1 any */
+    int64_t cur_t, cur_idx;
+    bool bad;
+} list_q;
+
+static bool api__list_param(void *ctx, const char *k, const char *v)
+{
+    list_q *q = ctx;
+    int64_t n;
+    if (strcmp(k, "limit") == 0) {
+        if (!cx_parse_i64(v, &n) || n < 1 || n > 1000) {
+            http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", "/limit",
+                              "an integer from 1 to 1000");
+            q->bad = true;
+            return false;
+        }
+        q->limit = n;
+    } else if (strcmp(k, "registered") == 0) {
+        if (strcmp(v, "true") && strcmp(v, "false")) {
+            http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", "/registered",
+                              "true or false");
+            q->bad = true;
+            return false;
+        }
+        q->registered = strcmp(v, "true") == 0;
+    } else if (strcmp(k, "cursor") == 0) {
+        long long a, b;
+        char tail;
+        if (sscanf(v, "%lld.%lld%c", &a, &b, &tail) != 2 || a <= 0 || b <= 0) {
+            http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", "/cursor",
+                              "the next_cursor of a previous page");
+            q->bad = true;
+            return false;
+        }
+        q->cur_t = a;
+        q->cur_idx = b;
+    } else {
+        char ptr[96] = "";
+        cx_jptr_push(ptr, sizeof ptr, k);
+        http_reply_error1(q->r, 400, "invalid_query", "unknown query parameter", ptr,
+                          "allowed: limit, cursor, registered");
+        q->bad = true;
+        return false;
+    }
+    return true;
+}
+
+static void h_drones_list(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!api__need_officer(r))
+        return;
+    list_q q = {.r = r, .limit = 100, .registered = -1, .cur_t = INT64_MAX, .cur_idx = INT64_MAX};
+    http_query_each(r, api__list_param, &q);
+    if (q.bad)
+        return;
+    store_conn *c = store_reader(d->store);
+    sqlite3_stmt *st = store_stmt(c, "SELECT " DRONE_COLS " FROM drones_drones"
+                                     " WHERE (last_seen < ?1 OR (last_seen = ?1 AND idx < ?2))"
+                                     " AND (?3 < 0 OR registered = ?3)"
+                                     " ORDER BY last_seen DESC, idx DESC LIMIT ?4");
+    if (!st) {
+        http_reply_error(r, 503, "unavailable", "database unavailable", NULL);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, q.cur_t);
+    sqlite3_bind_int64(st, 2, q.cur_idx);
+    sqlite3_bind_int(st, 3, q.registered);
+    sqlite3_bind_int64(st, 4, q.limit);
+    json_t *items = json_array();
+    int64_t last_t = 0, last_idx = 0;
+    int64_t n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_array_append_new(items, api__drone_item(c, st, false));
+        last_t = sqlite3_column_int64(st, 5);
+        last_idx = sqlite3_column_int64(st, 0);
+        n++;
+    }
+    sqlite3_reset(st);
+    char cur[64];
+    snprintf(cur, sizeof cur, "%lld.%lld", (long long)last_t, (long long)last_idx);
+    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor",
+                                      n == q.limit ? json_string(cur) : json_null()));
+}
+
+/* The drone's row by its name or one of its UAS IDs; st is stepped. */
+static sqlite3_stmt *api__find(store_conn *c, const char *id)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT " DRONE_COLS " FROM drones_drones WHERE"
+                                     " uas_id = ?1 OR idx = (SELECT drone FROM drones_aliases"
+                                     " WHERE uas_id = ?1)");
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return NULL;
+    }
+    return st;
+}
+
+static void h_drone_get(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!api__need_officer(r))
+        return;
+    store_conn *c = store_reader(d->store);
+    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
+    if (!st) {
+        http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
+                          "no drone was heard with this UAS ID or name");
+        return;
+    }
+    json_t *o = api__drone_item(c, st, true);
+    sqlite3_reset(st);
+    http_reply_json(r, 200, o);
+}
+
+typedef struct {
+    http_req *r;
+    int64_t from, to, max;
+    bool bad;
+} track_q;
+
+static bool api__track_param(void *ctx, const char *k, const char *v)
+{
+    track_q *q = ctx;
+    int64_t n;
+    const char *why = NULL;
+    if (strcmp(k, "from") == 0 || strcmp(k, "to") == 0) {
+        int64_t us;
+        if (cx_rfc3339_parse(v, &us) != CX_OK)
+            why = "an RFC 3339 date-time";
+        else
+            *(k[0] == 'f' ? &q->from : &q->to) = us;
+    } else if (strcmp(k, "max_points") == 0) {
+        if (!cx_parse_i64(v, &n) || n < 2 || n > 20000)
+            why = "an integer from 2 to 20000";
+        else
+            q->max = n;
+    } else {
+        why = "unknown; allowed: from, to, max_points";
+    }
+    if (why) {
+        char ptr[96] = "";
+        cx_jptr_push(ptr, sizeof ptr, k);
+        http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", ptr, why);
+        q->bad = true;
+    }
+    return !why;
+}
+
+/* Rows of a (drone, time) table in [from, to], thinned evenly to max (the
+ * first and last kept). */
+static void api__series(store_conn *c, const char *count_sql, const char *sql, int64_t drone,
+                        const track_q *q, void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
+{
+    sqlite3_stmt *st = store_stmt(c, count_sql);
+    int64_t total = 0;
+    if (st) {
+        sqlite3_bind_int64(st, 1, drone);
+        sqlite3_bind_int64(st, 2, q->from);
+        sqlite3_bind_int64(st, 3, q->to);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            total = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+    }
+    st = store_stmt(c, sql);
+    if (!st || !total)
+        return;
+    sqlite3_bind_int64(st, 1, drone);
+    sqlite3_bind_int64(st, 2, q->from);
+    sqlite3_bind_int64(st, 3, q->to);
+    double step = total > q->max ? (double)(total - 1) / (double)(q->max - 1) : 1.0;
+    double next = 0;
+    for (int64_t i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+        if (i + 1 < total && (double)i + 1e-9 < next)
+            continue;
+        row(ctx, st);
+        next += step;
+    }
+    sqlite3_reset(st);
+}
+
+typedef struct {
+    json_t *coords, *times, *heights;
+} flight_acc;
+
+static void api__flight_row(void *ctx, sqlite3_stmt *st)
+{
+    flight_acc *a = ctx;
+    json_array_append_new(a->coords, json_pack("[f,f]", sqlite3_column_double(st, 2),
+                                               sqlite3_column_double(st, 1)));
+    json_array_append_new(a->times, api__time(sqlite3_column_int64(st, 0)));
+    json_array_append_new(a->heights, drones__num(drones__col_real(st, 3)));
+}
+
+static void api__pilot_row(void *ctx, sqlite3_stmt *st)
+{
+    json_array_append_new(
+        ctx, json_pack("{s:s,s:{s:s,s:o},s:{s:s,s:[f,f]}}", "type", "Feature", "properties",
+                       "kind", "pilot", "time", api__time(sqlite3_column_int64(st, 0)),
+                       "geometry", "type", "Point", "coordinates", sqlite3_column_double(st, 2),
+                       sqlite3_column_double(st, 1)));
+}
+
+static void h_drone_track(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!api__need_officer(r))
+        return;
+    track_q q = {.r = r, .from = INT64_MIN, .to = INT64_MAX, .max = 5000};
+    http_query_each(r, api__track_param, &q);
+    if (q.bad)
+        return;
+    store_conn *c = store_reader(d->store);
+    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
+    if (!st) {
+        http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
+                          "no drone was heard with this UAS ID or name");
+        return;
+    }
+    int64_t idx = sqlite3_column_int64(st, 0);
+    char name[DRONES_ID_MAX];
+    snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 1));
+    sqlite3_reset(st);
+    json_t *features = json_array();
+    flight_acc a = {json_array(), json_array(), json_array()};
+    api__series(c,
+                "SELECT count(*) FROM drones_positions WHERE drone = ?1 AND time BETWEEN ?2 AND ?3",
+                "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time",
+                idx, &q, api__flight_row, &a);
+    size_t np = json_array_size(a.coords);
+    if (np) {
+        json_t *geom = np == 1 ? json_pack("{s:s,s:O}", "type", "Point", "coordinates",
+                                           json_array_get(a.coords, 0))
+                               : json_pack("{s:s,s:O}", "type", "LineString", "coordinates",
+                                           a.coords);
+        json_array_append_new(features,
+                              json_pack("{s:s,s:{s:s,s:s,s:I,s:O,s:O},s:o}", "type", "Feature",
+                                        "properties", "kind", "flight", "uas_id", name,
+                                        "points", (json_int_t)np, "times", a.times, "heights_m",
+                                        a.heights, "geometry", geom));
+    }
+    json_decref(a.coords);
+    json_decref(a.times);
+    json_decref(a.heights);
+    api__series(c,
+                "SELECT count(*) FROM drones_pilots WHERE drone = ?1 AND time BETWEEN ?2 AND ?3",
+                "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time",
+                idx, &q, api__pilot_row, features);
+    /* alerts as Points join here once alerts are stored by the shared
+     * alerting door (phase 2: alert.h's query by drone) */
+    http_reply_json(r, 200, json_pack("{s:s,s:o}", "type", "FeatureCollection", "features",
+                                      features));
+}
+
+static bool api__no_param(void *ctx, const char *k, const char *v)
+{
+    list_q *q = ctx;
+    char ptr[96] = "";
+    cx_jptr_push(ptr, sizeof ptr, k);
+    http_reply_error1(q->r, 400, "invalid_query", "unknown query parameter", ptr,
+                      "this stream takes no parameters");
+    q->bad = true;
+    return false;
+}
+
+static void h_stream(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!api__need_officer(r))
+        return;
+    list_q q = {.r = r};
+    http_query_each(r, api__no_param, &q);
+    if (!q.bad)
+        drones__hub_serve(d->hub, r);
+}
+
+static void h_config(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!api__need_officer(r))
+        return;
+    http_reply_json(r, 200, drones_config_json(&d->cfg));
+}
+
+static void api__metrics(void *ctx, cx_buf *out)
+{
+    drones_service *d = ctx;
+    pthread_mutex_lock(&d->mu);
+    unsigned long long obs = d->obs_total, rej = d->rejected_total, al = d->alerts_total;
+    size_t drones = drones_engine_drone_count(d->engine);
+    pthread_mutex_unlock(&d->mu);
+    cx_buf_printf(out,
+                  "# HELP customs_drones_observations_total Remote ID observations accepted.\n"
+                  "# TYPE customs_drones_observations_total counter\n"
+                  "customs_drones_observations_total %llu\n"
+                  "# HELP customs_drones_rejected_total Observations refused.\n"
+                  "# TYPE customs_drones_rejected_total counter\n"
+                  "customs_drones_rejected_total %llu\n"
+                  "# HELP customs_drones_alerts_total Drone alerts raised.\n"
+                  "# TYPE customs_drones_alerts_total counter\n"
+                  "customs_drones_alerts_total %llu\n"
+                  "# HELP customs_drones_known Drones the engine knows.\n"
+                  "# TYPE customs_drones_known gauge\n"
+                  "customs_drones_known %zu\n",
+                  obs, rej, al, drones);
+}
+
+cx_err drones_routes(drones_service *d, http_server *srv)
+{
+    cx_err e = http_route(srv, "POST", "/v1/drones/observations", HTTP_AUTH | HTTP_JSON,
+                          h_observations, d);
+    if (!e)
+        e = http_route(srv, "POST", "/v1/drones/receivers", HTTP_AUTH | HTTP_JSON,
+                       h_receivers_post, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/drones/receivers", HTTP_AUTH, h_receivers_get, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/drones/stream", HTTP_AUTH, h_stream, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/drones/config", HTTP_AUTH, h_config, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/drones", HTTP_AUTH, h_drones_list, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/drones/{uas_id}/track", HTTP_AUTH, h_drone_track, d);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/drones/{uas_id}", HTTP_AUTH, h_drone_get, d);
+    if (!e)
+        http_add_metrics(srv, api__metrics, d);
+    return e;
+}
