@@ -19,6 +19,7 @@ static const char help[] =
     "  customs drones registry --db PATH FILE.csv\n"
     "  customs drones simulate (--out FILE.pcap | --http URL --token T) [--seed S]\n"
     "                          [--scenario FILE] [--start RFC3339] [--receiver ID]\n"
+    "                          [--frames N] [--realtime] [--quiet]\n"
     "\n"
     "decode prints each ASTM F3411 / ASD-STAN EN 4709-002 message (25 bytes) or\n"
     "Message Pack as one JSON object per line; an invalid one exits 1 with the\n"
@@ -33,7 +34,16 @@ static const char help[] =
     "\n"
     "simulate encodes flights (a legal survey, a smuggling run across the\n"
     "border, a spoofed track) as radiotap + 802.11 Beacon frames with the\n"
-    "Remote ID vendor IE, or POSTs them as observations.\n"
+    "Remote ID vendor IE, or POSTs them as observations (to a receiver that\n"
+    "exists: POST /v1/drones/receivers). --frames repeats the flights with\n"
+    "numbered copies up to N frames (the benchmark uses it); --realtime paces\n"
+    "the POSTs by event time. Files start at 2024-06-01T10:00:00Z unless\n"
+    "--start says otherwise; POSTs 15 minutes ago (now with --realtime).\n"
+    "\n"
+    "Options of import: --receiver ID names the receiver that heard the\n"
+    "capture; --zones FILE.geojson the zones (data/drones/zones.geojson);\n"
+    "--drones-config FILE the thresholds; --alerts FILE writes the alerts as\n"
+    "JSON lines.\n"
     "\n"
     "Examples:\n"
     "  customs drones decode 50004742522d4f502d31323341424344000000000000000000\n"
@@ -206,6 +216,63 @@ static int drones__registry(int argc, char **argv)
     return 0;
 }
 
+static int drones__simulate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},      {"http", required_argument, NULL, 'H'},
+        {"token", required_argument, NULL, 'T'},    {"receiver", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 's'},     {"scenario", required_argument, NULL, 'S'},
+        {"start", required_argument, NULL, 't'},    {"frames", required_argument, NULL, 'n'},
+        {"realtime", no_argument, NULL, 'R'},       {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    app_drones_sim o = {.receiver = "SIM-RX", .seed = 1};
+    bool have_start = false;
+    app_getopt_reset();
+    int c;
+    int64_t n;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.out_path = optarg; break;
+        case 'H': o.http_url = optarg; break;
+        case 'T': o.token = optarg; break;
+        case 'r': o.receiver = optarg; break;
+        case 'S': o.scenario = optarg; break;
+        case 'R': o.realtime = true; break;
+        case 'q': o.quiet = true; break;
+        case 's':
+            if (!cx_parse_i64(optarg, &n) || n < 0)
+                return app_usage("drones simulate", "--seed must be a non-negative integer");
+            o.seed = (uint64_t)n;
+            break;
+        case 'n':
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 100000000)
+                return app_usage("drones simulate", "--frames must be 1 to 100000000");
+            o.frames = (uint64_t)n;
+            break;
+        case 't':
+            if (cx_rfc3339_parse(optarg, &o.start_us) != CX_OK)
+                return app_usage("drones simulate", "--start must be RFC 3339");
+            have_start = true;
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        default:
+            return app_usage("drones simulate", "unknown or incomplete option '%s'",
+                             argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return app_usage("drones simulate", "unexpected argument '%s'", argv[optind]);
+    if (!!o.out_path + !!o.http_url != 1)
+        return app_usage("drones simulate", "give exactly one of --out and --http");
+    if (o.http_url && !o.token)
+        return app_usage("drones simulate", "--http needs --token");
+    if (!drones_receiver_id_valid(o.receiver))
+        return app_usage("drones simulate", "--receiver must be 1 to 64 of A-Z a-z 0-9 . _ : -");
+    if (!have_start) /* files: a fixed day, so a seed reproduces them; live: now */
+        o.start_us = o.out_path ? 1717236000000000LL : cx_now_us() - (o.realtime ? 0 : 900000000LL);
+    return app_drones_simulate(&o);
+}
+
 int app_cmd_drones(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -218,6 +285,8 @@ int app_cmd_drones(int argc, char **argv)
         return drones__import(argc - 1, argv + 1);
     if (strcmp(argv[1], "registry") == 0)
         return drones__registry(argc - 1, argv + 1);
+    if (strcmp(argv[1], "simulate") == 0)
+        return drones__simulate(argc - 1, argv + 1);
     return app_usage("drones", "unknown subcommand '%s' (decode, import, registry, simulate)",
                      argv[1]);
 }
