@@ -172,6 +172,15 @@ static bool api__obs_one(const json_t *o, int64_t now, drones_obs *ob, drones_ms
     return true;
 }
 
+typedef struct {
+    drones_obs ob;
+    drones_msg msgs[DRONES_PACK_MAX];
+    uint8_t payload[3 + DRONES_PACK_MAX * DRONES_MSG_SIZE];
+    size_t plen;
+    int rssi;
+    bool have_rssi, ok;
+} obs_in;
+
 static void h_observations(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
@@ -239,28 +248,45 @@ static void h_observations(http_req *r, void *ctx)
     j->r = r;
     json_t *rejected = json_array();
     int64_t now = cx_now_us();
-    size_t i;
+    size_t i, nin = json_array_size(arr);
     json_t *o;
     cx_err err = CX_OK;
-    pthread_mutex_lock(&d->mu);
+    /* decode and validate outside the engine's lock: only the engine's own
+     * work is serialised */
+    obs_in *in = calloc(nin, sizeof *in);
+    if (!in) {
+        json_decref(doc);
+        json_decref(rejected);
+        api__obs_free(j);
+        http_reply_error(r, 503, "unavailable", "out of memory", NULL);
+        return;
+    }
     json_array_foreach(arr, i, o)
     {
-        drones_obs ob = {0};
-        drones_msg msgs[DRONES_PACK_MAX];
-        uint8_t payload[3 + DRONES_PACK_MAX * DRONES_MSG_SIZE];
-        size_t plen = 0;
-        int rssi = 0;
-        bool have_rssi = false;
         char why[240];
-        if (!api__obs_one(o, now, &ob, msgs, payload, &plen, &rssi, &have_rssi, why, sizeof why)) {
+        obs_in *x = &in[i];
+        x->ok = api__obs_one(o, now, &x->ob, x->msgs, x->payload, &x->plen, &x->rssi,
+                             &x->have_rssi, why, sizeof why);
+        if (!x->ok)
             json_array_append_new(rejected, json_pack("{s:I,s:s}", "index", (json_int_t)i,
                                                       "reason", why));
-            continue;
-        }
-        if ((err = drones__observe(d->engine, &j->b, &ob, rssi, have_rssi, payload, plen)))
-            break;
-        j->accepted++;
     }
+    pthread_mutex_lock(&d->mu);
+    for (i = 0; i < nin && !err; i++) {
+        obs_in *x = &in[i];
+        if (!x->ok)
+            continue;
+        x->ob.msgs = x->msgs;
+        err = drones__observe(d->engine, &j->b, &x->ob, x->rssi, x->have_rssi, x->payload,
+                              x->plen);
+        j->accepted += !err;
+    }
+    for (size_t k = i; err && k < nin; k++) /* what an engine failure left undone */
+        if (in[k].ok)
+            json_array_append_new(rejected,
+                                  json_pack("{s:I,s:s}", "index", (json_int_t)k, "reason",
+                                            "not processed: the server ran out of memory"));
+    free(in);
     d->obs_total += j->accepted;
     d->rejected_total += json_array_size(rejected);
     json_decref(doc);
@@ -312,7 +338,7 @@ static cx_err api__rx_job(store_conn *w, void *arg)
     sqlite3_bind_text(st, 6, x->created, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? CX_OK : rc == SQLITE_CONSTRAINT ? CX_EEXIST : CX_EDB;
+    return rc == SQLITE_DONE ? CX_OK : (rc & 0xff) == SQLITE_CONSTRAINT ? CX_EEXIST : CX_EDB;
 }
 
 static json_t *api__rx_json(const char *id, const char *name, double lat, double lon,
