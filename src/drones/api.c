@@ -42,7 +42,16 @@ static json_t *api__parse(http_req *r)
     return doc;
 }
 
-/* Refuses members not in known (NULL-terminated). */
+/* Whether k is in known (NULL-terminated). */
+static bool api__known(const char *const *known, const char *k)
+{
+    size_t i = 0;
+    while (known[i] && strcmp(known[i], k) != 0)
+        i++;
+    return known[i] != NULL;
+}
+
+/* Refuses members not in known. */
 static void api__unknown(const json_t *o, const char *const *known, const char *prefix,
                          json_t *problems)
 {
@@ -50,10 +59,7 @@ static void api__unknown(const json_t *o, const char *const *known, const char *
     json_t *v;
     json_object_foreach((json_t *)o, k, v)
     {
-        bool ok = false;
-        for (size_t i = 0; known[i] && !ok; i++)
-            ok = strcmp(known[i], k) == 0;
-        if (!ok) {
+        if (!api__known(known, k)) {
             char ptr[128];
             snprintf(ptr, sizeof ptr, "%s", prefix);
             cx_jptr_push(ptr, sizeof ptr, k);
@@ -118,10 +124,7 @@ static bool api__obs_one(const json_t *o, int64_t now, drones_obs *ob, drones_ms
     json_t *v;
     json_object_foreach((json_t *)o, k, v)
     {
-        bool ok = false;
-        for (size_t i = 0; known[i] && !ok; i++)
-            ok = strcmp(known[i], k) == 0;
-        if (!ok) {
+        if (!api__known(known, k)) {
             snprintf(why, wn, "/%s: unknown member", k);
             return false;
         }
@@ -547,44 +550,37 @@ typedef struct {
     bool bad;
 } list_q;
 
+/* Refuses a query parameter: 400 naming it and the rule. */
+static bool api__bad_param(http_req *r, bool *bad, const char *k, const char *why)
+{
+    char ptr[96] = "";
+    cx_jptr_push(ptr, sizeof ptr, k);
+    http_reply_error1(r, 400, "invalid_query", "bad query parameter", ptr, why);
+    *bad = true;
+    return false;
+}
+
 static bool api__list_param(void *ctx, const char *k, const char *v)
 {
     list_q *q = ctx;
     int64_t n;
+    long long a, b;
+    char tail;
     if (strcmp(k, "limit") == 0) {
-        if (!cx_parse_i64(v, &n) || n < 1 || n > 1000) {
-            http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", "/limit",
-                              "an integer from 1 to 1000");
-            q->bad = true;
-            return false;
-        }
+        if (!cx_parse_i64(v, &n) || n < 1 || n > 1000)
+            return api__bad_param(q->r, &q->bad, k, "an integer from 1 to 1000");
         q->limit = n;
     } else if (strcmp(k, "registered") == 0) {
-        if (strcmp(v, "true") && strcmp(v, "false")) {
-            http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", "/registered",
-                              "true or false");
-            q->bad = true;
-            return false;
-        }
+        if (strcmp(v, "true") && strcmp(v, "false"))
+            return api__bad_param(q->r, &q->bad, k, "true or false");
         q->registered = strcmp(v, "true") == 0;
     } else if (strcmp(k, "cursor") == 0) {
-        long long a, b;
-        char tail;
-        if (sscanf(v, "%lld.%lld%c", &a, &b, &tail) != 2 || a <= 0 || b <= 0) {
-            http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", "/cursor",
-                              "the next_cursor of a previous page");
-            q->bad = true;
-            return false;
-        }
+        if (sscanf(v, "%lld.%lld%c", &a, &b, &tail) != 2 || a <= 0 || b <= 0)
+            return api__bad_param(q->r, &q->bad, k, "the next_cursor of a previous page");
         q->cur_t = a;
         q->cur_idx = b;
     } else {
-        char ptr[96] = "";
-        cx_jptr_push(ptr, sizeof ptr, k);
-        http_reply_error1(q->r, 400, "invalid_query", "unknown query parameter", ptr,
-                          "allowed: limit, cursor, registered");
-        q->bad = true;
-        return false;
+        return api__bad_param(q->r, &q->bad, k, "unknown; allowed: limit, cursor, registered");
     }
     return true;
 }
@@ -643,18 +639,25 @@ static sqlite3_stmt *api__find(store_conn *c, const char *id)
     return st;
 }
 
+/* The drone the path names, or a 404 (NULL). */
+static sqlite3_stmt *api__find_or_404(http_req *r, store_conn *c)
+{
+    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
+    if (!st)
+        http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
+                          "no drone was heard with this UAS ID or name");
+    return st;
+}
+
 static void h_drone_get(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
     if (!api__need_officer(r))
         return;
     store_conn *c = store_reader(d->store);
-    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
-    if (!st) {
-        http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
-                          "no drone was heard with this UAS ID or name");
+    sqlite3_stmt *st = api__find_or_404(r, c);
+    if (!st)
         return;
-    }
     json_t *o = api__drone_item(c, st, true);
     sqlite3_reset(st);
     http_reply_json(r, 200, o);
@@ -669,29 +672,19 @@ typedef struct {
 static bool api__track_param(void *ctx, const char *k, const char *v)
 {
     track_q *q = ctx;
-    int64_t n;
-    const char *why = NULL;
+    int64_t n, us;
     if (strcmp(k, "from") == 0 || strcmp(k, "to") == 0) {
-        int64_t us;
         if (cx_rfc3339_parse(v, &us) != CX_OK)
-            why = "an RFC 3339 date-time";
-        else
-            *(k[0] == 'f' ? &q->from : &q->to) = us;
+            return api__bad_param(q->r, &q->bad, k, "an RFC 3339 date-time");
+        *(k[0] == 'f' ? &q->from : &q->to) = us;
     } else if (strcmp(k, "max_points") == 0) {
         if (!cx_parse_i64(v, &n) || n < 2 || n > 20000)
-            why = "an integer from 2 to 20000";
-        else
-            q->max = n;
+            return api__bad_param(q->r, &q->bad, k, "an integer from 2 to 20000");
+        q->max = n;
     } else {
-        why = "unknown; allowed: from, to, max_points";
+        return api__bad_param(q->r, &q->bad, k, "unknown; allowed: from, to, max_points");
     }
-    if (why) {
-        char ptr[96] = "";
-        cx_jptr_push(ptr, sizeof ptr, k);
-        http_reply_error1(q->r, 400, "invalid_query", "bad query parameter", ptr, why);
-        q->bad = true;
-    }
-    return !why;
+    return true;
 }
 
 /* Rows of a (drone, time) table in [from, to], thinned evenly to max (the
@@ -758,12 +751,9 @@ static void h_drone_track(http_req *r, void *ctx)
     if (q.bad)
         return;
     store_conn *c = store_reader(d->store);
-    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
-    if (!st) {
-        http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
-                          "no drone was heard with this UAS ID or name");
+    sqlite3_stmt *st = api__find_or_404(r, c);
+    if (!st)
         return;
-    }
     int64_t idx = sqlite3_column_int64(st, 0);
     char name[DRONES_ID_MAX];
     snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 1));
@@ -804,12 +794,7 @@ static void h_drone_track(http_req *r, void *ctx)
 static bool api__no_param(void *ctx, const char *k, const char *v)
 {
     list_q *q = ctx;
-    char ptr[96] = "";
-    cx_jptr_push(ptr, sizeof ptr, k);
-    http_reply_error1(q->r, 400, "invalid_query", "unknown query parameter", ptr,
-                      "this stream takes no parameters");
-    q->bad = true;
-    return false;
+    return api__bad_param(q->r, &q->bad, k, "unknown; this stream takes no parameters");
 }
 
 static void h_stream(http_req *r, void *ctx)
