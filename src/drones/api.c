@@ -93,14 +93,30 @@ static void api__reply_accepted(http_req *r, size_t accepted, const char *reject
                                       rej ? rej : json_array()));
 }
 
+/* Every new position of the batch to the stream (which thins them), with
+ * what else the drone's snapshot knows (name, pilot). */
+static void api__publish(drones_hub *hub, dbatch *b)
+{
+    for (size_t i = 0; i < b->npos; i++) {
+        const dpos_row *p = &b->pos[i];
+        uintptr_t at = (uintptr_t)drones__map_get(&b->drone_at, &p->drone, sizeof p->drone);
+        if (!p->f.applied || !at || !b->drones[at - 1].key)
+            continue;
+        drones_state s = b->drones[at - 1];
+        s.pos_time_us = p->f.time_us;
+        s.lat = p->f.lat, s.lon = p->f.lon, s.alt_geo_m = p->f.alt_geo_m;
+        s.height_m = p->f.height_m, s.speed_h_mps = p->f.speed_h_mps;
+        s.direction_deg = p->f.direction_deg;
+        drones__hub_position(hub, &s, p->f.time_us);
+    }
+}
+
 static void api__obs_done(void *arg, cx_err result)
 {
     obs_job *j = arg;
     if (result == CX_OK) {
         drones__deliver_alerts(j->d, &j->b);
-        for (size_t i = 0; i < j->b.ndrones; i++)
-            if (j->b.drones[i].key)
-                drones__hub_position(j->d->hub, &j->b.drones[i], j->b.drones[i].pos_time_us);
+        api__publish(j->d->hub, &j->b);
         api__reply_accepted(j->r, j->accepted, j->rejected);
     } else {
         http_reply_error(j->r, 503, "unavailable", "the observations could not be stored; retry",
@@ -820,7 +836,8 @@ static void api__metrics(void *ctx, cx_buf *out)
 {
     drones_service *d = ctx;
     pthread_mutex_lock(&d->mu);
-    unsigned long long obs = d->obs_total, rej = d->rejected_total, al = d->alerts_total;
+    unsigned long long obs = d->obs_total, rej = d->rejected_total;
+    unsigned long long al = atomic_load(&d->alerts_total);
     size_t drones = drones_engine_drone_count(d->engine);
     pthread_mutex_unlock(&d->mu);
     cx_buf_printf(out,

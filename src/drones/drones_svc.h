@@ -6,6 +6,7 @@
 #include "drones_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct {
     int64_t time_us, drone;
@@ -114,7 +115,8 @@ struct drones_service {
     bool ticker_on, stopping;
     pthread_mutex_t tick_mu;
     pthread_cond_t tick_cv;
-    uint64_t obs_total, rejected_total, alerts_total;
+    uint64_t obs_total, rejected_total; /* under mu */
+    _Atomic uint64_t alerts_total;     /* counted on the writer thread */
 };
 
 /* Hands a committed batch's alerts to the sink (or the log). */

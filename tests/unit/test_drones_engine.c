@@ -457,6 +457,41 @@ static void t_unregistered(void **state)
     assert_string_equal(dstr(&f->got.a[2], "uas_id"), "D2");
 }
 
+/* The time a position gets from an observation at T0 + t with a Location
+ * timestamp ts (NAN: none), from a drone of its own (mac). */
+static int64_t fix_time(fx *f, uint8_t mac, double t, double ts)
+{
+    drones_msg m = loc(LAT, 11.0, 50, 5);
+    m.u.loc.timestamp_s = ts;
+    drones_obs o = {.time_us = T0 + (int64_t)llround(t * S), .transport = DRONES_T_BLE4,
+                    .msgs = &m, .nmsgs = 1};
+    o.mac[5] = mac;
+    drones_outcome out;
+    assert_int_equal(drones_engine_process(f->e, &o, NULL, &out), CX_OK);
+    assert_int_equal(out.nfix, 1);
+    return out.fix[0].time_us;
+}
+
+static void t_location_time(void **state)
+{
+    fx *f = *state;
+    /* a kept clock refines the frame time */
+    assert_int_equal(fix_time(f, 1, 62, 61.5), T0 + 61500000);
+    assert_int_equal(fix_time(f, 1, 63, 62.5), T0 + 62500000);
+    /* a frame just before the hour, a timestamp just after it */
+    assert_int_equal(fix_time(f, 2, -2, 0.5), T0 + 500000);
+    /* a timestamp 24 minutes from the frame time: the drone's clock is off */
+    assert_int_equal(fix_time(f, 3, 60, 1500), T0 + 60 * S);
+    /* a timestamp that stands still while frames go on: frame time from
+     * the moment that shows (the first, 60 s off, was within the skew) */
+    assert_int_equal(fix_time(f, 4, 60, 0), T0);
+    assert_int_equal(fix_time(f, 4, 61, 0), T0);
+    assert_int_equal(fix_time(f, 4, 63, 0), T0 + 63 * S);
+    assert_int_equal(fix_time(f, 4, 64, 0), T0 + 64 * S);
+    /* no timestamp (0xFFFF): the frame time */
+    assert_int_equal(fix_time(f, 5, 70, NAN), T0 + 70 * S);
+}
+
 static void t_auth_pages(void **state)
 {
     fx *f = *state;
@@ -498,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_spoofing_pilot, setup, teardown),
         cmocka_unit_test_setup_teardown(t_unregistered, setup, teardown),
         cmocka_unit_test_setup_teardown(t_auth_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_location_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
