@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define API_MAX_OBS 10000
-#define API_FUTURE_S 300
-#define API_PAYLOAD_HEX_MAX (2 * (3 + DRONES_PACK_MAX * DRONES_MSG_SIZE))
 
 static bool api__officer(const cx_principal *p)
 {
@@ -70,136 +67,19 @@ static void api__unknown(const json_t *o, const char *const *known, const char *
 
 /* ---- POST /v1/drones/observations ---------------------------------------------------------- */
 
-typedef struct {
-    dbatch b;
-    drones_service *d;
-    http_req *r;
-    size_t accepted;
-    char *rejected; /* JSON text: threads hand each other text */
-    char receiver[65];
-} obs_job;
-
-static void api__obs_free(obs_job *j)
+static void api__ingested(void *ctx, cx_err result, size_t accepted, const char *rejected)
 {
-    drones__batch_free(&j->b);
-    free(j->rejected);
-    free(j);
-}
-
-static void api__reply_accepted(http_req *r, size_t accepted, const char *rejected)
-{
-    json_t *rej = json_loads(rejected ? rejected : "[]", 0, NULL);
-    http_reply_json(r, 202, json_pack("{s:I,s:o}", "accepted", (json_int_t)accepted, "rejected",
-                                      rej ? rej : json_array()));
-}
-
-/* Every new position of the batch to the stream (which thins them), with
- * what else the drone's snapshot knows (name, pilot). */
-static void api__publish(drones_hub *hub, dbatch *b)
-{
-    for (size_t i = 0; i < b->npos; i++) {
-        const dpos_row *p = &b->pos[i];
-        uintptr_t at = (uintptr_t)drones__map_get(&b->drone_at, &p->drone, sizeof p->drone);
-        if (!p->f.applied || !at || !b->drones[at - 1].key)
-            continue;
-        drones_state s = b->drones[at - 1];
-        s.pos_time_us = p->f.time_us;
-        s.lat = p->f.lat, s.lon = p->f.lon, s.alt_geo_m = p->f.alt_geo_m;
-        s.height_m = p->f.height_m, s.speed_h_mps = p->f.speed_h_mps;
-        s.direction_deg = p->f.direction_deg;
-        drones__hub_position(hub, &s, p->f.time_us);
-    }
-}
-
-static void api__obs_done(void *arg, cx_err result)
-{
-    obs_job *j = arg;
+    http_req *r = ctx;
     if (result == CX_OK) {
-        drones__deliver_alerts(j->d, &j->b);
-        api__publish(j->d->hub, &j->b);
-        api__reply_accepted(j->r, j->accepted, j->rejected);
+        json_t *rej = json_loads(rejected ? rejected : "[]", 0, NULL);
+        http_reply_json(r, 202, json_pack("{s:I,s:o}", "accepted", (json_int_t)accepted,
+                                          "rejected", rej ? rej : json_array()));
     } else {
-        http_reply_error(j->r, 503, "unavailable", "the observations could not be stored; retry",
+        http_reply_error(r, 503, "unavailable", "the observations could not be stored; retry",
                          NULL);
     }
-    http_resume(j->r);
-    api__obs_free(j);
+    http_resume(r);
 }
-
-/* One observation: CX_OK with msgs decoded, or a reason. */
-static bool api__obs_one(const json_t *o, int64_t now, drones_obs *ob, drones_msg *msgs,
-                         uint8_t *payload, size_t *plen, int *rssi, bool *have_rssi,
-                         char *why, size_t wn)
-{
-    static const char *const known[] = {"time", "transport", "mac", "rssi", "payload_hex", NULL};
-    if (!json_is_object(o)) {
-        snprintf(why, wn, "an observation is a JSON object");
-        return false;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        if (!api__known(known, k)) {
-            snprintf(why, wn, "/%s: unknown member", k);
-            return false;
-        }
-    }
-    const char *t = json_string_value(json_object_get(o, "time"));
-    if (!t || cx_rfc3339_parse(t, &ob->time_us) != CX_OK) {
-        snprintf(why, wn, "/time: required, an RFC 3339 date-time");
-        return false;
-    }
-    if (ob->time_us > now + API_FUTURE_S * 1000000LL) {
-        snprintf(why, wn, "/time: more than %d s in the future", API_FUTURE_S);
-        return false;
-    }
-    const char *tr = json_string_value(json_object_get(o, "transport"));
-    if (!tr || !drones_transport_parse(tr, &ob->transport)) {
-        snprintf(why, wn, "/transport: required, one of wifi_beacon, wifi_nan, ble4, ble5");
-        return false;
-    }
-    const char *mac = json_string_value(json_object_get(o, "mac"));
-    if (!mac || !drones_mac_parse(mac, ob->mac)) {
-        snprintf(why, wn, "/mac: required, six hex bytes like 60:60:1f:00:00:01");
-        return false;
-    }
-    json_t *rs = json_object_get(o, "rssi");
-    *have_rssi = rs && !json_is_null(rs);
-    if (*have_rssi) {
-        if (!json_is_integer(rs) || json_integer_value(rs) < -150 || json_integer_value(rs) > 30) {
-            snprintf(why, wn, "/rssi: an integer from -150 to 30 dBm, or null");
-            return false;
-        }
-        *rssi = (int)json_integer_value(rs);
-    }
-    const char *hex = json_string_value(json_object_get(o, "payload_hex"));
-    size_t n = hex ? strlen(hex) : 0;
-    if (!hex || n == 0 || n % 2 || n > API_PAYLOAD_HEX_MAX || !cx_unhex(hex, payload, n / 2)) {
-        snprintf(why, wn, "/payload_hex: required, a message or message pack in hex (at most "
-                          "%d digits)", API_PAYLOAD_HEX_MAX);
-        return false;
-    }
-    *plen = n / 2;
-    bool pack;
-    char dwhy[160];
-    if (drones_payload_decode(payload, *plen, true, msgs, &ob->nmsgs, &pack, dwhy, sizeof dwhy)) {
-        snprintf(why, wn, "/payload_hex: %s", dwhy);
-        return false;
-    }
-    ob->msgs = msgs;
-    return true;
-}
-
-/* A validated observation: its payload is decoded again under the lock
- * (cheap), so a batch costs a few hundred bytes an observation. */
-typedef struct {
-    drones_obs ob;
-    uint8_t payload[3 + DRONES_PACK_MAX * DRONES_MSG_SIZE];
-    size_t plen;
-    int rssi;
-    bool have_rssi, ok;
-} obs_in;
 
 static void h_observations(http_req *r, void *ctx)
 {
@@ -212,129 +92,24 @@ static void h_observations(http_req *r, void *ctx)
     json_t *doc = api__parse(r);
     if (!doc)
         return;
-    static const char *const known[] = {"receiver", "observations", NULL};
     json_t *problems = json_array();
-    if (!json_is_object(doc))
-        cx_problem_add(problems, "", "the body is a JSON object");
-    else
-        api__unknown(doc, known, "", problems);
-    const char *rx = json_string_value(json_object_get(doc, "receiver"));
-    json_t *arr = json_object_get(doc, "observations");
-    if (json_is_object(doc) && !drones_receiver_id_valid(rx))
-        cx_problem_add(problems, "/receiver", "required, 1 to 64 of A-Z a-z 0-9 . _ : -");
-    if (json_is_object(doc) && (!json_is_array(arr) || json_array_size(arr) < 1 ||
-                                json_array_size(arr) > API_MAX_OBS))
-        cx_problem_add(problems, "/observations", "required, an array of 1 to %d observations",
-                       API_MAX_OBS);
-    int64_t key_id = 0;
-    bool known_rx = false;
-    if (!json_array_size(problems)) {
-        sqlite3_stmt *st = store_stmt(store_reader(d->store),
-                                      "SELECT key_id FROM drones_receivers WHERE id = ?1");
-        if (st) {
-            sqlite3_bind_text(st, 1, rx, -1, SQLITE_TRANSIENT);
-            if (sqlite3_step(st) == SQLITE_ROW) {
-                known_rx = true;
-                key_id = sqlite3_column_int64(st, 0);
-            }
-            sqlite3_reset(st);
-        }
-        if (!known_rx)
-            cx_problem_add(problems, "/receiver", "unknown receiver; register it with POST "
-                                                  "/v1/drones/receivers");
-    }
-    if (json_array_size(problems)) {
+    http_defer(r);
+    cx_err e = drones_service_ingest(d, doc, NULL, who->role == CX_ROLE_DEVICE ? who->key_id : 0,
+                                     problems, api__ingested, r);
+    json_decref(doc);
+    if (e == CX_EINVAL)
         http_reply_error(r, 400, "invalid_observations", "the batch cannot be taken", problems);
-        json_decref(doc);
-        return;
-    }
-    json_decref(problems);
-    if (who->role == CX_ROLE_DEVICE && key_id != who->key_id) {
-        json_decref(doc);
+    else
+        json_decref(problems);
+    if (e == CX_EFORBIDDEN)
         http_reply_error1(r, 403, "forbidden", "this device key is not bound to that receiver",
                           "/receiver", "a device key posts for its own receiver only");
-        return;
-    }
-    obs_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        json_decref(doc);
-        http_reply_error(r, 503, "unavailable", "out of memory", NULL);
-        return;
-    }
-    drones__batch_init(&j->b);
-    snprintf(j->receiver, sizeof j->receiver, "%s", rx);
-    j->b.receiver = j->receiver;
-    j->d = d;
-    j->r = r;
-    json_t *rejected = json_array();
-    int64_t now = cx_now_us();
-    size_t i, nin = json_array_size(arr);
-    json_t *o;
-    cx_err err = CX_OK;
-    /* decode and validate outside the engine's lock: only the engine's own
-     * work is serialised */
-    obs_in *in = calloc(nin, sizeof *in);
-    if (!in) {
-        json_decref(doc);
-        json_decref(rejected);
-        api__obs_free(j);
-        http_reply_error(r, 503, "unavailable", "out of memory", NULL);
-        return;
-    }
-    json_array_foreach(arr, i, o)
-    {
-        char why[240];
-        obs_in *x = &in[i];
-        drones_msg msgs[DRONES_PACK_MAX];
-        x->ok = api__obs_one(o, now, &x->ob, msgs, x->payload, &x->plen, &x->rssi,
-                             &x->have_rssi, why, sizeof why);
-        if (!x->ok)
-            json_array_append_new(rejected, json_pack("{s:I,s:s}", "index", (json_int_t)i,
-                                                      "reason", why));
-    }
-    pthread_mutex_lock(&d->mu);
-    for (i = 0; i < nin && !err; i++) {
-        obs_in *x = &in[i];
-        if (!x->ok)
-            continue;
-        drones_msg msgs[DRONES_PACK_MAX];
-        bool pack;
-        drones_payload_decode(x->payload, x->plen, true, msgs, &x->ob.nmsgs, &pack, NULL, 0);
-        x->ob.msgs = msgs;
-        err = drones__observe(d->engine, &j->b, &x->ob, x->rssi, x->have_rssi, x->payload,
-                              x->plen);
-        j->accepted += !err;
-    }
-    for (size_t k = i; err && k < nin; k++) /* what an engine failure left undone */
-        if (in[k].ok)
-            json_array_append_new(rejected,
-                                  json_pack("{s:I,s:s}", "index", (json_int_t)k, "reason",
-                                            "not processed: the server ran out of memory"));
-    free(in);
-    d->obs_total += j->accepted;
-    d->rejected_total += json_array_size(rejected);
-    json_decref(doc);
-    j->rejected = cx_json_dump(rejected, NULL);
-    json_decref(rejected);
-    if (err || !j->rejected) {
-        /* the engine has run on part of the batch: store that part anyway */
-        cx_log(CX_LOG_ERROR, "drones: observation batch cut short: %s", cx_strerror(err));
-    }
-    if (!j->accepted) {
-        pthread_mutex_unlock(&d->mu);
-        api__reply_accepted(r, 0, j->rejected);
-        api__obs_free(j);
-        return;
-    }
-    j->b.job = (store_job){.fn = drones__batch_write, .done = api__obs_done, .arg = j};
-    http_defer(r);
-    cx_err se = store_submit(d->store, &j->b.job);
-    pthread_mutex_unlock(&d->mu);
-    if (se) {
-        http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
+    else if (e != CX_OK && e != CX_EINVAL)
+        http_reply_error(r, 503, "unavailable", e == CX_ESHUTDOWN ? "the server is shutting down"
+                                                                   : "cannot take the batch now",
+                         NULL);
+    if (e != CX_OK)
         http_resume(r);
-        api__obs_free(j);
-    }
 }
 
 /* ---- receivers ---------------------------------------------------------------------------------- */

@@ -422,6 +422,22 @@ void drones_service_stop(drones_service *d);
 /* Streams must be gone (http_server_free first). NULL is a no-op. */
 void drones_service_free(drones_service *d);
 
+/* A batch of observations in the JSON of POST /v1/drones/observations
+ * ({"receiver","observations":[{time, transport, mac, rssi, payload_hex}]}),
+ * from any transport (HTTP here; MQTT customs/remoteid/<receiver> in phase
+ * 2, with receiver = the topic's). device_key > 0: the receiver must be
+ * bound to that key. A whole-batch problem returns CX_EINVAL with problems
+ * ({path, message}) and writes nothing; CX_EFORBIDDEN when the key is not
+ * the receiver's; CX_ESHUTDOWN, CX_ENOMEM, CX_EDB. On CX_OK, done is called
+ * exactly once — at once if nothing was accepted, else from the writer
+ * thread once the batch is durable (result CX_OK) or has failed — with the
+ * count accepted and the rejected ones as JSON text [{"index","reason"}]. */
+typedef void (*drones_ingest_fn)(void *ctx, cx_err result, size_t accepted,
+                                 const char *rejected);
+cx_err drones_service_ingest(drones_service *d, const json_t *doc, const char *receiver,
+                             int64_t device_key, json_t *problems, drones_ingest_fn done,
+                             void *ctx);
+
 /* POST /v1/drones/observations, POST/GET /v1/drones/receivers, GET
  * /v1/drones, /v1/drones/{uas_id}, /v1/drones/{uas_id}/track,
  * /v1/drones/stream, GET /v1/drones/config. */
