@@ -7,7 +7,8 @@
 
 typedef struct {
     const char *out_path;  /* write a pcap file, or */
-    const char *http_url;  /* POST observations to URL/v1/drones/observations */
+    const char *http_url;  /* POST observations to URL/v1/drones/observations, or */
+    const char *mqtt_url;  /* publish them to customs/remoteid/<receiver> at QoS 1 */
     const char *token;
     const char *receiver;  /* the receiver named in the POSTs */
     const char *scenario;  /* JSON flights; NULL = the built-in three */

@@ -17,7 +17,8 @@ static const char help[] =
     "  customs drones import --db PATH [--receiver ID] [--zones FILE.geojson]\n"
     "                        [--drones-config FILE] [--alerts FILE] FILE.pcap|FILE.pcapng\n"
     "  customs drones registry --db PATH FILE.csv\n"
-    "  customs drones simulate (--out FILE.pcap | --http URL --token T) [--seed S]\n"
+    "  customs drones simulate (--out FILE.pcap | --http URL --token T | --mqtt URL)\n"
+    "                          [--seed S]\n"
     "                          [--scenario FILE] [--start RFC3339] [--receiver ID]\n"
     "                          [--frames N] [--realtime] [--quiet]\n"
     "\n"
@@ -35,7 +36,8 @@ static const char help[] =
     "simulate encodes flights (a legal survey, a smuggling run across the\n"
     "border, a spoofed track) as radiotap + 802.11 Beacon frames with the\n"
     "Remote ID vendor IE, or POSTs them as observations (to a receiver that\n"
-    "exists: POST /v1/drones/receivers). --frames repeats the flights with\n"
+    "exists: POST /v1/drones/receivers), or publishes the same JSON to\n"
+    "customs/remoteid/<receiver> at QoS 1 (mqtt://host[:port]). --frames repeats the flights with\n"
     "numbered copies up to N frames (the benchmark uses it); --realtime paces\n"
     "the POSTs by event time. Files start at 2024-06-01T10:00:00Z unless\n"
     "--start says otherwise; POSTs 15 minutes ago (now with --realtime).\n"
@@ -220,6 +222,7 @@ static int drones__simulate(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},      {"http", required_argument, NULL, 'H'},
+        {"mqtt", required_argument, NULL, 'm'},
         {"token", required_argument, NULL, 'T'},    {"receiver", required_argument, NULL, 'r'},
         {"seed", required_argument, NULL, 's'},     {"scenario", required_argument, NULL, 'S'},
         {"start", required_argument, NULL, 't'},    {"frames", required_argument, NULL, 'n'},
@@ -234,6 +237,7 @@ static int drones__simulate(int argc, char **argv)
         switch (c) {
         case 'o': o.out_path = optarg; break;
         case 'H': o.http_url = optarg; break;
+        case 'm': o.mqtt_url = optarg; break;
         case 'T': o.token = optarg; break;
         case 'r': o.receiver = optarg; break;
         case 'S': o.scenario = optarg; break;
@@ -262,14 +266,15 @@ static int drones__simulate(int argc, char **argv)
     }
     if (optind != argc)
         return app_usage("drones simulate", "unexpected argument '%s'", argv[optind]);
-    if (!!o.out_path + !!o.http_url != 1)
-        return app_usage("drones simulate", "give exactly one of --out and --http");
+    if (!!o.out_path + !!o.http_url + !!o.mqtt_url != 1)
+        return app_usage("drones simulate", "give exactly one of --out, --http and --mqtt");
     if (o.http_url && !o.token)
         return app_usage("drones simulate", "--http needs --token");
     if (!drones_receiver_id_valid(o.receiver))
         return app_usage("drones simulate", "--receiver must be 1 to 64 of A-Z a-z 0-9 . _ : -");
     if (!have_start) /* files: a fixed day, so a seed reproduces them; live: now */
-        o.start_us = o.out_path ? 1717236000000000LL : cx_now_us() - (o.realtime ? 0 : 900000000LL);
+        o.start_us = o.out_path ? 1717236000000000LL
+                                : cx_now_us() - (o.realtime ? 0 : 900000000LL);
     return app_drones_simulate(&o);
 }
 

@@ -12,6 +12,8 @@
 #include "app_drones.h"
 
 #include <curl/curl.h>
+#include <mosquitto.h>
+#include <pthread.h>
 #include <math.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -339,9 +341,121 @@ static size_t sim__beacon(const uint8_t mac[6], uint8_t counter, const uint8_t *
 
 /* ---- output ---------------------------------------------------------------------------- */
 
+/* MQTT: QoS 1 publishes, acknowledged by the broker before we exit. */
+typedef struct {
+    struct mosquitto *mosq;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t published, acked;
+    bool up, down;
+    char topic[128];
+} sim_mqtt;
+
+static void sim__mq_on_connect(struct mosquitto *m, void *obj, int rc)
+{
+    sim_mqtt *q = obj;
+    pthread_mutex_lock(&q->mu);
+    q->up = rc == 0;
+    q->down = rc != 0;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void sim__mq_on_publish(struct mosquitto *m, void *obj, int mid)
+{
+    sim_mqtt *q = obj;
+    pthread_mutex_lock(&q->mu);
+    q->acked++;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Waits until cond(q) or 30 s; false on timeout. */
+static bool sim__mq_wait(sim_mqtt *q, bool (*cond)(const sim_mqtt *q))
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    pthread_mutex_lock(&q->mu);
+    int rc = 0;
+    while (!cond(q) && rc == 0)
+        rc = pthread_cond_timedwait(&q->cv, &q->mu, &until);
+    bool ok = cond(q);
+    pthread_mutex_unlock(&q->mu);
+    return ok;
+}
+
+static bool sim__mq_connected(const sim_mqtt *q)
+{
+    return q->up || q->down;
+}
+
+static bool sim__mq_all_acked(const sim_mqtt *q)
+{
+    return q->acked >= q->published;
+}
+
+/* mqtt://host[:port] (plain TCP; the port defaults to 1883). */
+static bool sim__mq_url(const char *url, char *host, size_t hcap, int *port)
+{
+    if (strncmp(url, "mqtt://", 7) != 0)
+        return false;
+    const char *p = url + 7, *colon = strrchr(p, ':');
+    size_t hl = colon ? (size_t)(colon - p) : strlen(p);
+    int64_t v = 1883;
+    if (hl == 0 || hl >= hcap || (colon && (!cx_parse_i64(colon + 1, &v) || v < 1 || v > 65535)))
+        return false;
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    *port = (int)v;
+    return true;
+}
+
+static bool sim__mq_open(sim_mqtt *q, const char *url, const char *receiver)
+{
+    char host[256];
+    int port;
+    if (!sim__mq_url(url, host, sizeof host, &port)) {
+        fprintf(stderr, "customs drones simulate: --mqtt must be mqtt://host[:port]\n");
+        return false;
+    }
+    snprintf(q->topic, sizeof q->topic, "customs/remoteid/%s", receiver);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    mosquitto_lib_init();
+    q->mosq = mosquitto_new(NULL, true, q);
+    if (!q->mosq)
+        return false;
+    mosquitto_connect_callback_set(q->mosq, sim__mq_on_connect);
+    mosquitto_publish_callback_set(q->mosq, sim__mq_on_publish);
+    if (mosquitto_connect(q->mosq, host, port, 30) != MOSQ_ERR_SUCCESS ||
+        mosquitto_loop_start(q->mosq) != MOSQ_ERR_SUCCESS || !sim__mq_wait(q, sim__mq_connected) ||
+        !q->up) {
+        fprintf(stderr, "customs drones simulate: cannot connect to %s\n", url);
+        return false;
+    }
+    return true;
+}
+
+static bool sim__mq_close(sim_mqtt *q)
+{
+    bool ok = true;
+    if (q->mosq) {
+        ok = !q->up || sim__mq_wait(q, sim__mq_all_acked);
+        mosquitto_disconnect(q->mosq);
+        mosquitto_loop_stop(q->mosq, false);
+        mosquitto_destroy(q->mosq);
+        mosquitto_lib_cleanup();
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+    }
+    return ok;
+}
+
 typedef struct {
     pcap_t *pc;
     pcap_dumper_t *dump;
+    sim_mqtt *mq;
     CURL *curl;
     const char *url, *token, *receiver;
     cx_buf body;
@@ -368,6 +482,22 @@ static bool sim__post(sim_out *o)
     if (!o->nbody)
         return true;
     cx_buf_puts(&o->body, "]}");
+    if (o->mq) {
+        pthread_mutex_lock(&o->mq->mu);
+        o->mq->published++;
+        pthread_mutex_unlock(&o->mq->mu);
+        int rc = mosquitto_publish(o->mq->mosq, NULL, o->mq->topic, (int)o->body.len,
+                                   o->body.data, 1, false);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            fprintf(stderr, "customs drones simulate: publish: %s\n", mosquitto_strerror(rc));
+            o->failed += o->nbody;
+        } else {
+            o->sent += o->nbody;
+        }
+        cx_buf_reset(&o->body);
+        o->nbody = 0;
+        return rc == MOSQ_ERR_SUCCESS;
+    }
     char url[1024];
     snprintf(url, sizeof url, "%s/v1/drones/observations", o->url);
     char auth[512];
@@ -474,6 +604,14 @@ int app_drones_simulate(const app_drones_sim *opt)
                 pcap_close(o.pc);
             return app_fail("drones simulate", "%s: cannot create", opt->out_path);
         }
+    } else if (opt->mqtt_url) {
+        static sim_mqtt mq;
+        memset(&mq, 0, sizeof mq);
+        o.mq = &mq;
+        if (!sim__mq_open(&mq, opt->mqtt_url, opt->receiver)) {
+            sim__mq_close(&mq);
+            return 1;
+        }
     } else {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         o.curl = curl_easy_init();
@@ -509,8 +647,12 @@ int app_drones_simulate(const app_drones_sim *opt)
         ok = ok && sim__emit(&o, d, ev[e].k, t_us, seq++, rssi);
     }
     free(ev);
-    if (o.curl)
+    if (o.curl || o.mq)
         ok = sim__post(&o) && ok;
+    if (o.mq && !sim__mq_close(o.mq)) {
+        fprintf(stderr, "customs drones simulate: the broker did not acknowledge every message\n");
+        ok = false;
+    }
     if (o.dump) {
         pcap_dump_close(o.dump);
         pcap_close(o.pc);

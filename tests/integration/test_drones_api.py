@@ -12,6 +12,7 @@ import subprocess
 import unittest
 
 from harness import BIN, SOURCE, TempDirTestCase, create_key, key_id, run
+from trackkit import Mosquitto, wait_for
 
 DATA = os.path.join(SOURCE, "data")
 CAP = os.path.join(DATA, "remoteid")
@@ -187,6 +188,38 @@ class Simulated(TempDirTestCase):
         run("drones", "import", "--db", db2, "--zones", ZONES, "--alerts", alerts2, pcap)
         with open(alerts2) as f:
             self.assertEqual([json.loads(line) for line in f], got)
+
+
+class SimulateMqtt(TempDirTestCase):
+    """simulate --mqtt publishes the observation JSON to a real mosquitto
+    (the server's subscription comes with the shared broker wiring)."""
+
+    def test_publish(self):
+        broker = Mosquitto()
+        try:
+            out = os.path.join(self.tmp, "sub.txt")
+            with open(out, "w") as f:
+                sub = subprocess.Popen(["mosquitto_sub", "-d", "-p", str(broker.port), "-q", "1",
+                                        "-t", "customs/remoteid/#", "-v", "-C", "2"], stdout=f)
+                wait_for(lambda: "SUBACK" in open(out).read(), "the subscription")
+                run("drones", "simulate", "--mqtt", broker.url, "--receiver", "RX-7",
+                    "--frames", "600", "--seed", "2", "--quiet")
+                sub.wait(timeout=30)
+            lines = [x for x in open(out).read().splitlines()
+                     if x.startswith("customs/remoteid/")]
+            self.assertEqual(len(lines), 2)
+            topic, body = lines[0].split(" ", 1)
+            self.assertEqual(topic, "customs/remoteid/RX-7")
+            doc = json.loads(body)
+            self.assertEqual(doc["receiver"], "RX-7")
+            self.assertEqual(len(doc["observations"]), 500)
+            self.assertEqual(len(json.loads(lines[1].split(" ", 1)[1])["observations"]), 100)
+            o = doc["observations"][0]
+            self.assertEqual(set(o), {"time", "transport", "mac", "rssi", "payload_hex"})
+            _, (p,) = decode(o["payload_hex"])
+            self.assertEqual(p["messages"][0]["type"], "basic_id")
+        finally:
+            broker.close()
 
 
 class LiveApi(TempDirTestCase):
