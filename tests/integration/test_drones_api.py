@@ -12,7 +12,7 @@ import subprocess
 import unittest
 
 from harness import BIN, SOURCE, TempDirTestCase, create_key, key_id, run
-from trackkit import Mosquitto, wait_for
+from trackkit import Mosquitto
 
 DATA = os.path.join(SOURCE, "data")
 CAP = os.path.join(DATA, "remoteid")
@@ -197,16 +197,16 @@ class SimulateMqtt(TempDirTestCase):
     def test_publish(self):
         broker = Mosquitto()
         try:
-            out = os.path.join(self.tmp, "sub.txt")
-            with open(out, "w") as f:
-                sub = subprocess.Popen(["mosquitto_sub", "-d", "-p", str(broker.port), "-q", "1",
-                                        "-t", "customs/remoteid/#", "-v", "-C", "2"], stdout=f)
-                wait_for(lambda: "SUBACK" in open(out).read(), "the subscription")
-                run("drones", "simulate", "--mqtt", broker.url, "--receiver", "RX-7",
-                    "--frames", "600", "--seed", "2", "--quiet")
-                sub.wait(timeout=30)
-            lines = [x for x in open(out).read().splitlines()
-                     if x.startswith("customs/remoteid/")]
+            # a persistent session subscribed first: the broker queues what
+            # arrives meanwhile, so nothing races
+            sub = ["mosquitto_sub", "-p", str(broker.port), "-q", "1", "-c", "-i", "drones-t",
+                   "-t", "customs/remoteid/#", "-v"]
+            subprocess.run(sub + ["-E"], check=True, timeout=30)
+            run("drones", "simulate", "--mqtt", broker.url, "--receiver", "RX-7",
+                "--frames", "600", "--seed", "2", "--quiet")
+            got = subprocess.run(sub + ["-C", "2"], capture_output=True, text=True, timeout=30,
+                                 check=True).stdout
+            lines = got.splitlines()
             self.assertEqual(len(lines), 2)
             topic, body = lines[0].split(" ", 1)
             self.assertEqual(topic, "customs/remoteid/RX-7")
