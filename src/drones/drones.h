@@ -306,6 +306,7 @@ typedef struct {
 } drones_alert_sink;
 
 #define DRONES_ID_MAX 64 /* a drone's name: UAS ID or mac:<transport>:<MAC> */
+#define DRONES_RULES_MAX 1024
 
 /* What the engine knows of a drone (a snapshot; NAN/0/"" when unknown). */
 typedef struct {
@@ -326,6 +327,10 @@ typedef struct {
     int64_t auth_timestamp;
     uint8_t auth_len;
     uint8_t auth_data[255 + 23];
+    /* The rules' state (sides of zones, episodes), as JSON text, so a
+     * restart resumes it: storage keeps it, drones_engine_restore reads it
+     * back ("" when there is none). */
+    char rules[DRONES_RULES_MAX];
 } drones_state;
 
 /* One observation: what a receiver heard from one broadcaster at once. */
@@ -375,9 +380,9 @@ cx_err drones_engine_zone_geos(drones_engine *e, const char *id, const char *nam
 cx_err drones_engine_zones_file(drones_engine *e, const char *path, char *err, size_t errlen);
 size_t drones_engine_zone_count(const drones_engine *e);
 
-/* Known drones, restored from storage at start: the engine then resumes
- * their identity (rule state starts afresh). macs: transport and MAC pairs
- * that map to it. */
+/* Known drones, restored from storage at start: the engine resumes their
+ * identity and, from s->rules, the sides of zones (matched by zone id when
+ * the drone is next seen, so zones may be added after) and its episodes. */
 cx_err drones_engine_restore(drones_engine *e, const drones_state *s);
 cx_err drones_engine_restore_mac(drones_engine *e, int64_t key, drones_transport t,
                                  const uint8_t mac[6]);

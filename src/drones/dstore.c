@@ -19,7 +19,8 @@ static const store_migration migrations[] = {
         " speed_h REAL, speed_v REAL, direction REAL,"
         " op_time INTEGER, op_lat REAL, op_lon REAL,"
         " operator_id TEXT, self_id TEXT, registered INTEGER,"
-        " auth TEXT);"
+        " auth TEXT,"
+        " rules TEXT);"   /* the rules' state, JSON (drones_state.rules) */
         "CREATE INDEX drones_drones_last ON drones_drones(last_seen, idx);"
         "CREATE TABLE drones_macs(transport INTEGER NOT NULL, mac BLOB NOT NULL,"
         " drone INTEGER NOT NULL, PRIMARY KEY(transport, mac)) WITHOUT ROWID;"
@@ -124,13 +125,14 @@ static cx_err st__drone(store_conn *w, const drones_state *s)
     sqlite3_stmt *st = store_stmt(
         w, "INSERT INTO drones_drones(idx, uas_id, has_uas, id_type, ua_type, first_seen,"
            " last_seen, pos_time, lat, lon, alt_geo, height, speed_h, speed_v, direction,"
-           " op_time, op_lat, op_lon, operator_id, self_id, registered, auth)"
-           " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)"
+           " op_time, op_lat, op_lon, operator_id, self_id, registered, auth, rules)"
+           " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,"
+           "?23)"
            " ON CONFLICT(idx) DO UPDATE SET uas_id=?2, has_uas=?3, id_type=?4, ua_type=?5,"
            " first_seen=min(first_seen, ?6), last_seen=max(last_seen, ?7), pos_time=?8, lat=?9,"
            " lon=?10, alt_geo=?11, height=?12, speed_h=?13, speed_v=?14, direction=?15,"
            " op_time=?16, op_lat=?17, op_lon=?18, operator_id=?19, self_id=?20,"
-           " registered=?21, auth=coalesce(?22, auth)");
+           " registered=?21, auth=coalesce(?22, auth), rules=coalesce(?23, rules)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, s->key);
@@ -167,6 +169,7 @@ static cx_err st__drone(store_conn *w, const drones_state *s)
                  s->auth_type, (long long)s->auth_timestamp, hex);
         sqlite3_bind_text(st, 22, auth, -1, SQLITE_STATIC);
     }
+    st__text(st, 23, s->rules);
     return st__done(st);
 }
 
@@ -279,7 +282,7 @@ cx_err drones__load(store *s, drones_engine *e)
     sqlite3_stmt *st = store_stmt(
         c, "SELECT idx, uas_id, has_uas, id_type, ua_type, first_seen, last_seen, pos_time, lat,"
            " lon, alt_geo, height, speed_h, speed_v, direction, op_time, op_lat, op_lon,"
-           " operator_id, self_id, registered FROM drones_drones");
+           " operator_id, self_id, registered, rules FROM drones_drones");
     if (!st)
         return CX_EDB;
     int64_t maxkey = 0;
@@ -311,6 +314,8 @@ cx_err drones__load(store *s, drones_engine *e)
         snprintf(d.self_id, sizeof d.self_id, "%s", t ? (const char *)t : "");
         d.registered = sqlite3_column_type(st, 20) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 20);
         d.auth_type = -1;
+        t = sqlite3_column_text(st, 21);
+        snprintf(d.rules, sizeof d.rules, "%s", t ? (const char *)t : "");
         err = drones_engine_restore(e, &d);
         if (d.key > maxkey)
             maxkey = d.key;

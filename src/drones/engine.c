@@ -54,6 +54,8 @@ struct drone {
     double loc_ts;      /* the last Location timestamp heard (NAN: none) */
     int64_t loc_frame;  /* the observation time it was first heard at */
     bool clock_bad;     /* its timestamps stand still while time goes on */
+    bool rules_dirty;   /* s.rules needs writing again */
+    json_t *pending;    /* restored rule state not yet matched to zones */
     uint8_t auth_type, auth_last, auth_length;
     int64_t auth_ts;
     uint16_t auth_pages;
@@ -102,6 +104,7 @@ drones_engine *drones_engine_new(const drones_config *cfg, const drones_registry
 static void eng__free_drone(void *ctx, void *val)
 {
     drone *d = val;
+    json_decref(d->pending);
     free(d->zin);
     free(d);
 }
@@ -312,6 +315,16 @@ cx_err drones_engine_restore(drones_engine *e, const drones_state *s)
     d->s = *s;
     d->id_rank = s->has_uas ? eng__rank(s->id_type) : 10;
     d->pilot_stored_us = s->op_time_us;
+    json_t *r = s->rules[0] ? json_loads(s->rules, 0, NULL) : NULL;
+    if (json_is_object(r)) {
+        d->crossed_us = json_integer_value(json_object_get(r, "crossed"));
+        d->spoof_until = json_integer_value(json_object_get(r, "spoof_until"));
+        d->unreg_fired = json_is_true(json_object_get(r, "unregistered"));
+        d->drop_alert_us = json_integer_value(json_object_get(r, "drop_alert"));
+        d->drop_escalated = json_is_true(json_object_get(r, "drop_escalated"));
+        d->pending = json_incref(json_object_get(r, "zones"));
+    }
+    json_decref(r);
     return CX_OK;
 }
 
@@ -451,6 +464,7 @@ static void eng__alert(const drones_alert_sink *sink, const drone *d, drones_ale
 
 static void eng__new_flight(drone *d)
 {
+    d->rules_dirty = true;
     d->hover_start = d->hover_last = d->hover_clear = 0;
     d->hover_alerted = false;
     d->drop_alert_us = 0;
@@ -461,15 +475,45 @@ static void eng__new_flight(drone *d)
 
 static bool eng__zin_fit(drones_engine *e, drone *d)
 {
-    if (d->nzin >= e->nzones)
-        return true;
-    uint8_t *z = realloc(d->zin, e->nzones);
-    if (!z)
-        return false;
-    memset(z + d->nzin, 0, e->nzones - d->nzin);
-    d->zin = z;
-    d->nzin = e->nzones;
+    if (d->nzin < e->nzones) {
+        uint8_t *z = realloc(d->zin, e->nzones);
+        if (!z)
+            return false;
+        memset(z + d->nzin, 0, e->nzones - d->nzin);
+        d->zin = z;
+        d->nzin = e->nzones;
+    }
+    if (d->pending) { /* sides restored from storage, by zone id */
+        for (size_t i = 0; i < e->nzones; i++) {
+            json_int_t side = json_integer_value(json_object_get(d->pending, e->zones[i].id));
+            if (side == 1 || side == 2)
+                d->zin[i] = (uint8_t)side;
+        }
+        json_decref(d->pending);
+        d->pending = NULL;
+    }
     return true;
+}
+
+/* s.rules: what a restart needs to resume the rules. Zones the drone has
+ * not been placed in yet, and still-pending restored sides, are kept. */
+static void eng__save_rules(drones_engine *e, drone *d)
+{
+    json_t *zones = d->pending ? json_deep_copy(d->pending) : json_object();
+    for (size_t i = 0; i < d->nzin && i < e->nzones; i++)
+        if (d->zin[i])
+            json_object_set_new(zones, e->zones[i].id, json_integer(d->zin[i]));
+    json_t *r = json_pack("{s:I,s:I,s:b,s:I,s:b,s:o}", "crossed", (json_int_t)d->crossed_us,
+                          "spoof_until", (json_int_t)d->spoof_until, "unregistered",
+                          d->unreg_fired, "drop_alert", (json_int_t)d->drop_alert_us,
+                          "drop_escalated", d->drop_escalated, "zones", zones);
+    char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    json_decref(r);
+    /* too many zones to keep: the rest set their side afresh */
+    snprintf(d->s.rules, sizeof d->s.rules, "%s", text && strlen(text) < sizeof d->s.rules
+                                                      ? text : "");
+    free(text);
+    d->rules_dirty = false;
 }
 
 static void eng__spoof(drones_engine *e, drone *d, const drones_alert_sink *sink, int64_t t,
@@ -478,6 +522,7 @@ static void eng__spoof(drones_engine *e, drone *d, const drones_alert_sink *sink
     if (t < d->spoof_until)
         return;
     d->spoof_until = t + e->cfg.drone_spoof_episode_s * 1000000;
+    d->rules_dirty = true;
     json_t *detail = json_object();
     json_object_set_new(detail, what, drones__num(round(value * 100) / 100));
     json_object_set_new(detail, "seconds", drones__num(round(seconds * 1000) / 1000));
@@ -511,16 +556,18 @@ static double eng__zones(drones_engine *e, drone *d, const drones_alert_sink *si
             uint8_t side = in ? 2 : 1;
             if (d->zin[i] == 0) {
                 d->zin[i] = side; /* the first position sets the side */
+                d->rules_dirty = true;
             } else if (side != d->zin[i] && dist >= c->drone_crossing_margin_m) {
                 d->zin[i] = side;
                 d->crossed_us = t;
+                d->rules_dirty = true;
                 json_t *detail = json_pack("{s:s,s:s,s:o}", "zone", z->id, "direction",
                                            in ? "in" : "out", "height_m",
                                            drones__num(d->s.height_m));
                 eng__alert(sink, d, DRONES_A_BORDER_CROSSING, DRONES_SEV_CRITICAL, t, detail,
                            false);
                 if (d->drop_alert_us && !d->drop_escalated) {
-                    d->drop_escalated = true;
+                    d->drop_escalated = true; /* rules_dirty: set by the crossing */
                     eng__alert(sink, d, DRONES_A_DROP_PATTERN, DRONES_SEV_CRITICAL, t,
                                eng__drop_detail(d), true);
                 }
@@ -529,6 +576,7 @@ static double eng__zones(drones_engine *e, drone *d, const drones_alert_sink *si
         }
         if (in && d->zin[i] != 2) {
             d->zin[i] = 2;
+            d->rules_dirty = true;
             json_t *detail = json_pack("{s:s,s:s}", "zone", z->id, "zone_kind",
                                        drones_zone_kind_name(z->kind));
             eng__alert(sink, d, DRONES_A_RESTRICTED_ZONE,
@@ -537,8 +585,10 @@ static double eng__zones(drones_engine *e, drone *d, const drones_alert_sink *si
                        t, detail, false);
         } else if (!in && d->zin[i] != 1) {
             double dist = drones__zone_boundary_m(z->z, lat, lon, c->drone_crossing_margin_m);
-            if (d->zin[i] == 0 || dist >= c->drone_crossing_margin_m)
+            if (d->zin[i] == 0 || dist >= c->drone_crossing_margin_m) {
                 d->zin[i] = 1;
+                d->rules_dirty = true;
+            }
         }
     }
     return nearest;
@@ -574,6 +624,7 @@ static void eng__drop(drones_engine *e, drone *d, const drones_alert_sink *sink,
     d->drop_height = d->s.height_m;
     d->drop_dist = border_m;
     d->drop_escalated = d->crossed_us != 0;
+    d->rules_dirty = true;
     eng__alert(sink, d, DRONES_A_DROP_PATTERN,
                d->crossed_us ? DRONES_SEV_CRITICAL : DRONES_SEV_WARNING, t, eng__drop_detail(d),
                false);
@@ -673,6 +724,7 @@ static void eng__registry(drones_engine *e, drone *d, const drones_alert_sink *s
     if (s->registered || d->unreg_fired)
         return;
     d->unreg_fired = true;
+    d->rules_dirty = true;
     json_t *detail = json_object();
     json_object_set_new(detail, "uas_id", s->has_uas ? json_string(s->id) : json_null());
     json_object_set_new(detail, "operator_id", have_op ? json_string(s->operator_id) : json_null());
@@ -769,6 +821,8 @@ cx_err drones_engine_process(drones_engine *e, const drones_obs *o, const drones
         }
     }
     eng__registry(e, d, sink, o->time_us);
+    if (d->rules_dirty)
+        eng__save_rules(e, d);
     out->drone = s;
     return CX_OK;
 }

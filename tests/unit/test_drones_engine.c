@@ -77,23 +77,29 @@ static const char zones_json[] =
     "{\"type\":\"Feature\",\"properties\":{\"id\":\"POST\",\"kind\":\"border\"},"
     "\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[9,45],[11,45],[11,47],[9,47],[9,45]]]}}]}";
 
-static int setup(void **state)
+static drones_engine *zoned_engine(void)
 {
-    fx *f = calloc(1, sizeof *f);
     drones_config c;
     drones_config_defaults(&c);
-    f->reg = drones_registry_new();
-    f->e = drones_engine_new(&c, NULL);
+    drones_engine *e = drones_engine_new(&c, NULL);
     char path[] = "/tmp/drones-zones-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, zones_json, strlen(zones_json)), (ssize_t)strlen(zones_json));
     close(fd);
     char err[256];
-    if (drones_engine_zones_file(f->e, path, err, sizeof err))
+    if (drones_engine_zones_file(e, path, err, sizeof err))
         fail_msg("%s", err);
     unlink(path);
-    assert_int_equal(drones_engine_zone_count(f->e), 4);
+    assert_int_equal(drones_engine_zone_count(e), 4);
+    return e;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    f->reg = drones_registry_new();
+    f->e = zoned_engine();
     f->sink = (drones_alert_sink){collect, &f->got};
     *state = f;
     return 0;
@@ -492,6 +498,29 @@ static void t_location_time(void **state)
     assert_int_equal(fix_time(f, 5, 70, NAN), T0 + 70 * S);
 }
 
+/* A restart: the drone's identity and rule state come back from what
+ * storage kept (drones_state), so a crossing during the restart counts. */
+static void t_restore(void **state)
+{
+    fx *f = *state;
+    at(f, 0, LAT, east(-2000), 25, 20); /* outside: the side is set */
+    drones_state saved = *drones_engine_find(f->e, "D1");
+    assert_non_null(strstr(saved.rules, "\"XL\":1"));
+    drones_engine_free(f->e);
+    f->e = zoned_engine();
+    assert_int_equal(drones_engine_restore(f->e, &saved), CX_OK);
+    assert_int_equal(drones_engine_restore_mac(f->e, saved.key, DRONES_T_WIFI_BEACON, MAC1),
+                     CX_OK);
+    drones_engine_set_next_key(f->e, saved.key + 1);
+    at(f, 100, LAT, east(1500), 25, 20); /* crossed while the server was down */
+    expect(f, 1);
+    assert_string_equal(dstr(&f->got.a[0], "direction"), "in");
+    assert_int_equal(drones_engine_find(f->e, "D1")->key, saved.key);
+    /* a restored drone that is never placed keeps its sides */
+    drones_state again = *drones_engine_find(f->e, "D1");
+    assert_non_null(strstr(again.rules, "\"XL\":2"));
+}
+
 static void t_auth_pages(void **state)
 {
     fx *f = *state;
@@ -534,6 +563,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_unregistered, setup, teardown),
         cmocka_unit_test_setup_teardown(t_auth_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(t_location_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_restore, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
