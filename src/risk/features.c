@@ -234,16 +234,16 @@ void risk_tables_free(risk_tables *t)
     if (!t)
         return;
     for (int k = 0; k < RK__COUNT; k++) {
-        risk__map_free(&t->keys[k]);
+        cx_map_free(&t->keys[k]);
         free(t->n[k]);
         free(t->pos[k]);
     }
     for (int u = 0; u < 2; u++) {
-        risk__map_free(&t->uv_keys[u]);
+        cx_map_free(&t->uv_keys[u]);
         free(t->uv_median[u]);
         free(t->uv_mad[u]);
         free(t->uv_n[u]);
-        risk__map_free(&t->near_keys[u]);
+        cx_map_free(&t->near_keys[u]);
         free(t->near_groups[u]);
         free(t->near_lv[u]);
         free(t->near_lm[u]);
@@ -262,10 +262,10 @@ static risk_tables *tables__new(const risk_feature_opts *o)
     t->folds = o && o->folds >= 2 ? o->folds : 5;
     snprintf(t->currency, sizeof t->currency, "KRW");
     for (int k = 0; k < RK__COUNT; k++)
-        risk__map_init(&t->keys[k]);
+        cx_map_init(&t->keys[k]);
     for (int u = 0; u < 2; u++) {
-        risk__map_init(&t->uv_keys[u]);
-        risk__map_init(&t->near_keys[u]);
+        cx_map_init(&t->uv_keys[u]);
+        cx_map_init(&t->near_keys[u]);
     }
     return t;
 }
@@ -309,7 +309,7 @@ static cx_err tables__uv(risk_tables *t, const risk_case *cases, size_t n)
             int len = risk__case_key(&cases[i], kf, key, sizeof key);
             if (len < 0)
                 continue;
-            gid[i] = risk__map_put(&t->uv_keys[u], key, (size_t)len, NULL);
+            gid[i] = cx_map_put(&t->uv_keys[u], key, (size_t)len, NULL);
             if (gid[i] < 0) {
                 free(gid);
                 return CX_ENOMEM;
@@ -401,7 +401,7 @@ static cx_err tables__near(risk_tables *t, const risk_case *cases, size_t n)
             int len = risk__case_key(c, kf, key, sizeof key);
             if (len < 0)
                 continue;
-            int64_t g = risk__map_put(&t->near_keys[w], key, (size_t)len, NULL);
+            int64_t g = cx_map_put(&t->near_keys[w], key, (size_t)len, NULL);
             if (g < 0) {
                 free(tmp);
                 return CX_ENOMEM;
@@ -456,7 +456,7 @@ cx_err risk_tables_build(const risk_case *cases, size_t n, const risk_feature_op
             int len = risk__case_key(c, k, key, sizeof key);
             if (len < 0)
                 continue;
-            int64_t idx = risk__map_put(&t->keys[k], key, (size_t)len, NULL);
+            int64_t idx = cx_map_put(&t->keys[k], key, (size_t)len, NULL);
             if (idx < 0 || !tables__counts(t, k, &have[k], t->keys[k].n)) {
                 e = CX_ENOMEM;
                 break;
@@ -557,25 +557,25 @@ static void features__lookup(const risk_tables *t, const risk_case *c, case_look
     char key[KEY_MAX];
     for (int k = 0; k < RK__COUNT; k++) {
         L->len[k] = risk__case_key(c, k, key, sizeof key);
-        L->h[k] = L->len[k] >= 0 ? risk__hash(key, (size_t)L->len[k]) : 0;
+        L->h[k] = L->len[k] >= 0 ? cx_map_hash(key, (size_t)L->len[k]) : 0;
         if (L->len[k] >= 0)
-            risk__map_prefetch(&t->keys[k], L->h[k]);
+            cx_map_prefetch(&t->keys[k], L->h[k]);
     }
     static const int uvk[2] = {RK_HS6, RK_HS6_ORIGIN}, nk[2] = {RK_ROUTE, RK_HS6};
     for (int u = 0; u < 2; u++) {
         if (L->len[uvk[u]] >= 0)
-            risk__map_prefetch(&t->uv_keys[u], L->h[uvk[u]]);
+            cx_map_prefetch(&t->uv_keys[u], L->h[uvk[u]]);
         if (L->len[nk[u]] >= 0)
-            risk__map_prefetch(&t->near_keys[u], L->h[nk[u]]);
+            cx_map_prefetch(&t->near_keys[u], L->h[nk[u]]);
     }
     for (int k = 0; k < RK__COUNT; k++)
-        L->te[k] = L->len[k] >= 0 ? risk__map_find_hashed(&t->keys[k], L->h[k], (size_t)L->len[k])
+        L->te[k] = L->len[k] >= 0 ? cx_map_find_hashed(&t->keys[k], L->h[k], (size_t)L->len[k])
                                   : -1;
     for (int u = 0; u < 2; u++) {
-        L->uv[u] = L->len[uvk[u]] >= 0 ? risk__map_find_hashed(&t->uv_keys[u], L->h[uvk[u]],
+        L->uv[u] = L->len[uvk[u]] >= 0 ? cx_map_find_hashed(&t->uv_keys[u], L->h[uvk[u]],
                                                                (size_t)L->len[uvk[u]])
                                        : -1;
-        L->near[u] = L->len[nk[u]] >= 0 ? risk__map_find_hashed(&t->near_keys[u], L->h[nk[u]],
+        L->near[u] = L->len[nk[u]] >= 0 ? cx_map_find_hashed(&t->near_keys[u], L->h[nk[u]],
                                                                 (size_t)L->len[nk[u]])
                                         : -1;
     }
@@ -688,10 +688,15 @@ void risk_features_score(const risk_tables *t, const risk_case *c, float *x,
 
 /* ---- training features ----------------------------------------------------------- */
 
+/* The fold of a declaration: a fixed mix of its number (splitmix64's
+ * finaliser), not the maps' secret hash, so that training is reproducible. */
 static uint32_t fold_of(int64_t group, int folds)
 {
-    uint64_t g = (uint64_t)group;
-    return (uint32_t)(risk__hash((const char *)&g, sizeof g) % (uint64_t)folds);
+    uint64_t z = (uint64_t)group + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z % (uint64_t)folds);
 }
 
 typedef struct {
@@ -763,7 +768,7 @@ cx_err risk_features_train(const risk_case *cases, size_t n, const risk_feature_
             }
             for (int k = 0; k < RK__COUNT; k++) {
                 int len = risk__case_key(c, k, key, sizeof key);
-                int64_t idx = len >= 0 ? risk__map_find(&t->keys[k], key, (size_t)len) : -1;
+                int64_t idx = len >= 0 ? cx_map_find(&t->keys[k], key, (size_t)len) : -1;
                 kidx[i * RK__COUNT + (size_t)k] = len >= 0 ? (idx >= 0 ? idx : -2) : -1;
                 if (idx >= 0 && c->label >= 0) {
                     fcount[k][(size_t)idx * (size_t)F + fold[i]]++;
@@ -879,11 +884,11 @@ static json_t *json_reals(const double *v, size_t n)
     return a;
 }
 
-static json_t *json_keys(const risk_map *m)
+static json_t *json_keys(const cx_map *m)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < m->n; i++)
-        json_array_append_new(a, json_string(m->keys[i]));
+        json_array_append_new(a, json_string(cx_map_key(m, i)));
     return a;
 }
 
@@ -967,7 +972,7 @@ static const json_t *tj__array(const json_t *o, const char *name, size_t n, bool
     return a;
 }
 
-static cx_err tj__keys(const json_t *a, risk_map *m, char *err, size_t errlen, const char *where)
+static cx_err tj__keys(const json_t *a, cx_map *m, char *err, size_t errlen, const char *where)
 {
     size_t i;
     const json_t *v;
@@ -975,7 +980,7 @@ static cx_err tj__keys(const json_t *a, risk_map *m, char *err, size_t errlen, c
     {
         bool added;
         const char *s = json_string_value(v);
-        if (risk__map_put(m, s, strlen(s), &added) < 0)
+        if (cx_map_put(m, s, strlen(s), &added) < 0)
             return CX_ENOMEM;
         if (!added) {
             snprintf(err, errlen, "model tables: %s key \"%.60s\" is listed twice", where, s);

@@ -1,6 +1,5 @@
-/* Small containers of the risk module: a string arena and a string -> index
- * hash map (the target-encoding tables hold ~10^5 keys and are probed a few
- * million times per batch, so they are flat and allocation-free on lookup). */
+/* Small helpers of the risk module: a string arena (bump allocation for
+ * the training cases' strings), thread counts and dates. */
 #include "risk_int.h"
 
 #include <stdlib.h>
@@ -66,116 +65,6 @@ char *risk__arena_strndup(risk_arena *a, const char *s, size_t n)
     p[n] = '\0';
     a->used += n + 1;
     return p;
-}
-
-/* FNV-1a, then a final mix so that similar keys spread over the table. */
-uint64_t risk__hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h ? h : 1;
-}
-
-void risk__map_init(risk_map *m)
-{
-    memset(m, 0, sizeof *m);
-    risk__arena_init(&m->arena);
-}
-
-void risk__map_free(risk_map *m)
-{
-    free(m->slots);
-    free(m->keys);
-    risk__arena_free(&m->arena);
-    memset(m, 0, sizeof *m);
-}
-
-int64_t risk__map_find(const risk_map *m, const char *key, size_t n)
-{
-    if (!m->cap)
-        return -1;
-    uint64_t h = risk__hash(key, n);
-    size_t mask = m->cap - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        const risk_map_slot *s = &m->slots[i];
-        if (s->hash == 0)
-            return -1;
-        if (s->hash == h && s->len == n && memcmp(m->keys[s->index], key, n) == 0)
-            return s->index;
-    }
-}
-
-int64_t risk__map_find_hashed(const risk_map *m, uint64_t h, size_t n)
-{
-    if (!m->cap)
-        return -1;
-    size_t mask = m->cap - 1;
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        const risk_map_slot *s = &m->slots[i];
-        if (s->hash == 0)
-            return -1;
-        if (s->hash == h && s->len == n)
-            return s->index;
-    }
-}
-
-static bool map__grow(risk_map *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 64;
-    risk_map_slot *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return false;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].hash)
-            continue;
-        size_t j = (size_t)m->slots[i].hash & (cap - 1);
-        while (slots[j].hash)
-            j = (j + 1) & (cap - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = cap;
-    return true;
-}
-
-int64_t risk__map_put(risk_map *m, const char *key, size_t n, bool *added)
-{
-    if (added)
-        *added = false;
-    int64_t found = risk__map_find(m, key, n);
-    if (found >= 0)
-        return found;
-    if (m->n >= UINT32_MAX - 1 || n > UINT32_MAX)
-        return -1;
-    if ((m->n + 1) * 2 > m->cap && !map__grow(m)) /* load <= 1/2: short probes */
-        return -1;
-    if (m->n == m->keys_cap) {
-        size_t kc = m->keys_cap ? m->keys_cap * 2 : 64;
-        const char **keys = realloc(m->keys, kc * sizeof *keys);
-        if (!keys)
-            return -1;
-        m->keys = keys;
-        m->keys_cap = kc;
-    }
-    char *copy = risk__arena_strndup(&m->arena, key, n);
-    if (!copy)
-        return -1;
-    uint64_t h = risk__hash(key, n);
-    size_t mask = m->cap - 1, i = (size_t)h & mask;
-    while (m->slots[i].hash)
-        i = (i + 1) & mask;
-    m->slots[i] = (risk_map_slot){h, (uint32_t)m->n, (uint32_t)n};
-    m->keys[m->n] = copy;
-    if (added)
-        *added = true;
-    return (int64_t)m->n++;
 }
 
 int risk__default_threads(void)

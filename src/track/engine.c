@@ -77,16 +77,16 @@ struct track_engine {
     track_config cfg;
     eng_zone *zones;
     size_t nzones, capz;
-    track_map zone_by_key, zone_by_id;
+    cx_map zone_by_key, zone_by_id;
     GEOSSTRtree *tree;
     GEOSGeometry **tree_geoms;
     size_t ntree_geoms;
     eng_dev *devs;
     size_t ndevs, capd;
-    track_map dev_by_id, dev_by_key;
+    cx_map dev_by_id, dev_by_key;
     eng_cons *cons;
     size_t ncons, capc;
-    track_map cons_by_id, cons_by_key, cons_by_container;
+    cx_map cons_by_id, cons_by_key, cons_by_container;
     size_t *hot, nhot, caphot;       /* devices whose rule state changed */
     size_t *cold, cold_head, ncold, capcold; /* FIFO of devices with position-only changes */
     size_t *dirty_cons, ndirty_cons, capdirty_cons;
@@ -218,13 +218,13 @@ void track_engine_free(track_engine *e)
     free(e->hot);
     free(e->cold);
     free(e->dirty_cons);
-    track__map_free(&e->zone_by_key);
-    track__map_free(&e->zone_by_id);
-    track__map_free(&e->dev_by_id);
-    track__map_free(&e->dev_by_key);
-    track__map_free(&e->cons_by_id);
-    track__map_free(&e->cons_by_key);
-    track__map_free(&e->cons_by_container);
+    cx_map_free(&e->zone_by_key);
+    cx_map_free(&e->zone_by_id);
+    cx_map_free(&e->dev_by_id);
+    cx_map_free(&e->dev_by_key);
+    cx_map_free(&e->cons_by_id);
+    cx_map_free(&e->cons_by_key);
+    cx_map_free(&e->cons_by_container);
     free(e);
 }
 
@@ -256,7 +256,7 @@ cx_err track_engine_zone(track_engine *e, const track_zone_def *z, track_shape *
 {
     if (!shape || !z->id)
         return CX_EINVAL;
-    int64_t i = track__imap_get(&e->zone_by_key, z->key);
+    int64_t i = cx_map_iget(&e->zone_by_key, z->key);
     if (i < 0) {
         if (!eng__grow((void **)&e->zones, &e->capz, e->nzones + 1, sizeof *e->zones)) {
             track_shape_free(shape);
@@ -281,7 +281,7 @@ cx_err track_engine_zone(track_engine *e, const track_zone_def *z, track_shape *
     zn->name = name;
     zn->kind = z->kind;
     zn->shape = shape;
-    if (track__imap_put(&e->zone_by_key, z->key, i) || track__map_put(&e->zone_by_id, id, i))
+    if (cx_map_iset(&e->zone_by_key, z->key, i) || cx_map_set(&e->zone_by_id, id, i))
         return CX_ENOMEM;
     eng__tree_drop(e); /* rebuilt before the next query */
     for (size_t k = 0; k < e->ncons; k++)
@@ -318,14 +318,14 @@ static cx_err eng__tree_build(track_engine *e, GEOSContextHandle_t h)
 static void eng__bind(track_engine *e, size_t di)
 {
     eng_dev *d = &e->devs[di];
-    d->cons = d->container[0] ? track__map_get(&e->cons_by_container, d->container) : -1;
+    d->cons = d->container[0] ? cx_map_get(&e->cons_by_container, d->container) : -1;
 }
 
 cx_err track_engine_device(track_engine *e, const track_device_def *def)
 {
     if (!def->id || !def->org)
         return CX_EINVAL;
-    int64_t i = track__imap_get(&e->dev_by_key, def->key);
+    int64_t i = cx_map_iget(&e->dev_by_key, def->key);
     bool fresh = i < 0;
     if (fresh) {
         if (!eng__grow((void **)&e->devs, &e->capd, e->ndevs + 1, sizeof *e->devs))
@@ -357,7 +357,7 @@ cx_err track_engine_device(track_engine *e, const track_device_def *def)
         d->st.size = sizeof d->st;
     }
     eng__bind(e, (size_t)i);
-    if (track__imap_put(&e->dev_by_key, def->key, i) || track__map_put(&e->dev_by_id, id, i))
+    if (cx_map_iset(&e->dev_by_key, def->key, i) || cx_map_set(&e->dev_by_id, id, i))
         return CX_ENOMEM;
     return CX_OK;
 }
@@ -365,7 +365,7 @@ cx_err track_engine_device(track_engine *e, const track_device_def *def)
 cx_err track_engine_consignment(track_engine *e, const track_consignment_def *def,
                                 track_shape *corridor)
 {
-    if (!def->id || track__imap_get(&e->cons_by_key, def->key) >= 0) {
+    if (!def->id || cx_map_iget(&e->cons_by_key, def->key) >= 0) {
         track_shape_free(corridor);
         return CX_EINVAL;
     }
@@ -409,13 +409,13 @@ cx_err track_engine_consignment(track_engine *e, const track_consignment_def *de
     c->last_dev = -1;
     eng__cons_zones(e, c);
     e->ncons++;
-    if (track__imap_put(&e->cons_by_key, c->key, (int64_t)ci) ||
-        track__map_put(&e->cons_by_id, c->id, (int64_t)ci))
+    if (cx_map_iset(&e->cons_by_key, c->key, (int64_t)ci) ||
+        cx_map_set(&e->cons_by_id, c->id, (int64_t)ci))
         return CX_ENOMEM;
     if (c->arrived_ms == 0) {
         /* The newest consignment in transit owns its containers. */
         for (size_t k = 0; k < c->ncontainers; k++)
-            if (track__map_put(&e->cons_by_container, c->containers[k], (int64_t)ci))
+            if (cx_map_set(&e->cons_by_container, c->containers[k], (int64_t)ci))
                 return CX_ENOMEM;
         for (size_t i = 0; i < e->ndevs; i++)
             eng__bind(e, i);
@@ -427,7 +427,7 @@ cx_err track_engine_consignment(track_engine *e, const track_consignment_def *de
 
 const char *track_engine_device_org(const track_engine *e, const char *device, int64_t *key)
 {
-    int64_t i = track__map_get(&e->dev_by_id, device);
+    int64_t i = cx_map_get(&e->dev_by_id, device);
     if (i < 0)
         return NULL;
     if (key)
@@ -442,7 +442,7 @@ static eng_cons *eng__bound(const track_engine *e, const eng_dev *d)
 
 const char *track_engine_device_consignment(const track_engine *e, const char *device)
 {
-    int64_t i = track__map_get(&e->dev_by_id, device);
+    int64_t i = cx_map_get(&e->dev_by_id, device);
     if (i < 0)
         return NULL;
     eng_cons *c = eng__bound(e, &e->devs[i]);
@@ -452,7 +452,7 @@ const char *track_engine_device_consignment(const track_engine *e, const char *d
 bool track_engine_consignment_state(const track_engine *e, const char *id, int64_t *arrived_ms,
                                     bool *overdue_fired)
 {
-    int64_t i = track__map_get(&e->cons_by_id, id);
+    int64_t i = cx_map_get(&e->cons_by_id, id);
     if (i < 0)
         return false;
     if (arrived_ms)
@@ -464,7 +464,7 @@ bool track_engine_consignment_state(const track_engine *e, const char *id, int64
 
 const char *track__engine_device_container(const track_engine *e, int64_t key)
 {
-    int64_t i = track__imap_get(&e->dev_by_key, key);
+    int64_t i = cx_map_iget(&e->dev_by_key, key);
     return i >= 0 && e->devs[i].container[0] ? e->devs[i].container : NULL;
 }
 
@@ -590,7 +590,7 @@ void track__engine_take_dirty(track_engine *e, bool all, track_dirty_dev_fn dev,
 
 void track__engine_restore(track_engine *e, int64_t key, const void *state, size_t len)
 {
-    int64_t i = track__imap_get(&e->dev_by_key, key);
+    int64_t i = cx_map_iget(&e->dev_by_key, key);
     eng_state st;
     if (i < 0 || len != sizeof st)
         return;
@@ -657,9 +657,9 @@ static bool eng__in_hits(const track_engine *e, int64_t zone_key)
 static void eng__cons_zones(track_engine *e, eng_cons *c)
 {
     int64_t zi;
-    if (c->origin && !c->origin_key && (zi = track__map_get(&e->zone_by_id, c->origin)) >= 0)
+    if (c->origin && !c->origin_key && (zi = cx_map_get(&e->zone_by_id, c->origin)) >= 0)
         c->origin_key = e->zones[zi].key;
-    if (c->dest && !c->dest_key && (zi = track__map_get(&e->zone_by_id, c->dest)) >= 0)
+    if (c->dest && !c->dest_key && (zi = cx_map_get(&e->zone_by_id, c->dest)) >= 0)
         c->dest_key = e->zones[zi].key;
 }
 
@@ -718,7 +718,7 @@ static void eng__zones(track_engine *e, eng_dev *d, eng_cons *c, const track_msg
     }
     for (uint8_t k = 0; k < st->nz;) {
         eng_zs *s = &st->zs[k];
-        int64_t zi = track__imap_get(&e->zone_by_key, s->zone);
+        int64_t zi = cx_map_iget(&e->zone_by_key, s->zone);
         if (zi < 0) { /* zone gone */
             st->zs[k] = st->zs[--st->nz];
             continue;
@@ -938,7 +938,7 @@ track_outcome track__engine_apply(track_engine *e, const track_msg *m, int64_t r
                                   const char *only_org, int64_t only_key, int64_t *key,
                                   track_alert_fn fn, void *ctx)
 {
-    int64_t di = track__map_get(&e->dev_by_id, m->device);
+    int64_t di = cx_map_get(&e->dev_by_id, m->device);
     if (di < 0)
         return TRACK_UNKNOWN;
     eng_dev *d = &e->devs[di];

@@ -414,7 +414,7 @@ struct track_poshub {
     pthread_mutex_t mu;
     pos_slot *v;
     size_t n, cap;
-    track_map by_key;
+    cx_map by_key;
     uint64_t gen;
     pos_sub *subs;
     size_t nsubs;
@@ -435,7 +435,7 @@ void track__poshub_free(track_poshub *p)
     for (pos_sub *s = p->subs; s; s = s->next_sub)
         s->linked = false;
     free(p->v);
-    track__map_free(&p->by_key);
+    cx_map_free(&p->by_key);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
@@ -446,7 +446,7 @@ void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < n; i++) {
         const track_state_row *r = &rows[i];
-        int64_t k = track__imap_get(&p->by_key, r->dev);
+        int64_t k = cx_map_iget(&p->by_key, r->dev);
         if (k < 0) {
             if (p->n == p->cap) {
                 size_t nc = p->cap ? p->cap * 2 : 1024;
@@ -457,7 +457,7 @@ void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n
                 p->cap = nc;
             }
             k = (int64_t)p->n;
-            if (track__imap_put(&p->by_key, r->dev, k) != CX_OK)
+            if (cx_map_iset(&p->by_key, r->dev, k) != CX_OK)
                 continue;
             p->n++;
             memset(&p->v[k], 0, sizeof p->v[k]);
@@ -484,7 +484,7 @@ void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n
     /* every committed report, in order; a late one does not move a device back */
     for (size_t i = 0; i < npos; i++) {
         const track_pos_row *r = &pos[i];
-        int64_t k = track__imap_get(&p->by_key, r->dev);
+        int64_t k = cx_map_iget(&p->by_key, r->dev);
         if (k < 0)
             continue;
         pos_slot *s = &p->v[k];
@@ -511,7 +511,7 @@ void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n
 bool track__poshub_get(track_poshub *p, int64_t key, track_state_row *out)
 {
     pthread_mutex_lock(&p->mu);
-    int64_t k = track__imap_get(&p->by_key, key);
+    int64_t k = cx_map_iget(&p->by_key, key);
     bool ok = k >= 0 && p->v[k].ts > 0;
     if (ok) {
         const pos_slot *s = &p->v[k];

@@ -336,7 +336,7 @@ typedef struct {
 } cons_info;
 
 typedef struct {
-    track_map by_id;
+    cx_map by_id;
     cons_info *v;
     size_t n, cap;
 } cons_infos;
@@ -345,7 +345,7 @@ static void pipe__consinfo_add(track_service *t, const char *id, const json_t *d
                                int64_t created_ms)
 {
     cons_infos *ci = t->consinfo;
-    if (track__map_get(&ci->by_id, id) >= 0)
+    if (cx_map_get(&ci->by_id, id) >= 0)
         return;
     if (!pipe__grow((void **)&ci->v, &ci->cap, ci->n + 1, sizeof *ci->v))
         return;
@@ -359,7 +359,7 @@ static void pipe__consinfo_add(track_service *t, const char *id, const json_t *d
     int y, m, d;
     cx_civil_from_days(created_ms / 86400000 - DECL_LOOKBACK_DAYS, &y, &m, &d);
     snprintf(c->cutoff, sizeof c->cutoff, "%04d-%02d-%02d", y, m, d);
-    if (track__map_put(&ci->by_id, c->id, (int64_t)ci->n) == CX_OK)
+    if (cx_map_set(&ci->by_id, c->id, (int64_t)ci->n) == CX_OK)
         ci->n++;
     else
         free(c->id);
@@ -377,7 +377,7 @@ static void pipe__consinfo_free(track_service *t)
         json_decref(ci->v[i].cached);
     }
     free(ci->v);
-    track__map_free(&ci->by_id);
+    cx_map_free(&ci->by_id);
     free(ci);
     t->consinfo = NULL;
 }
@@ -409,7 +409,7 @@ static bool pipe__decl_found(void *ctx, const char *id, const char *date)
 static json_t *pipe__declarations(track_service *t, const char *cons)
 {
     cons_infos *ci = t->consinfo;
-    int64_t i = cons ? track__map_get(&ci->by_id, cons) : -1;
+    int64_t i = cons ? cx_map_get(&ci->by_id, cons) : -1;
     if (i < 0)
         return NULL;
     cons_info *c = &ci->v[i];

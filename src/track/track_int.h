@@ -31,22 +31,7 @@ cx_err track__parse_ts(const json_t *v, int64_t *ms);
 cx_err track__decode_text(const char *text, size_t len, int64_t now_ms, int64_t skew_ms,
                           const char *ptr, track_msg *out, track_reject *why);
 
-/* ---- hash maps --------------------------------------------------------------------- */
-typedef struct {
-    const char *skey;
-    int64_t ikey;
-    int64_t val; /* -1 = empty slot */
-} track_map_slot;
-typedef struct {
-    track_map_slot *slots;
-    size_t cap, used;
-    bool strings;
-} track_map;
-void track__map_free(track_map *m);
-int64_t track__map_get(const track_map *m, const char *key); /* -1 if absent */
-cx_err track__map_put(track_map *m, const char *key, int64_t val);
-int64_t track__imap_get(const track_map *m, int64_t key);
-cx_err track__imap_put(track_map *m, int64_t key, int64_t val);
+/* Hash maps (ids, containers, keys) are core's cx_map: keyed SipHash. */
 
 /* ---- engine internals used by the service ------------------------------------------ */
 /* A device whose state changed since the last call: its latest report and
