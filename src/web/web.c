@@ -132,8 +132,9 @@ static void h_whoami(http_req *r, void *ctx)
 {
     (void)ctx;
     const cx_principal *p = http_principal(r);
-    http_reply_json(r, 200, json_pack("{s:s,s:s,s:I}", "org", p->org, "role",
-                                      cx_role_name(p->role), "key_id", (json_int_t)p->key_id));
+    http_reply_json(r, 200, json_pack("{s:s,s:s,s:I,s:s?}", "org", p->org, "role",
+                                      cx_role_name(p->role), "key_id", (json_int_t)p->key_id,
+                                      "subject", p->subject[0] ? p->subject : NULL));
 }
 
 cx_err web_routes(http_server *srv, const char *dir)
