@@ -19,6 +19,12 @@ typedef struct {
     sqlite3_stmt *stmt;
 } stmt_slot;
 
+typedef struct {
+    store_done_fn fn;
+    void *arg;
+    size_t job; /* index in the running batch */
+} after_commit;
+
 struct store_conn {
     sqlite3 *db;
     stmt_slot *slots;
@@ -27,6 +33,11 @@ struct store_conn {
     struct store *owner;          /* readers only */
     struct store_conn *next_reader, *prev_reader;
     struct store_conn *next_idle; /* in the store's idle pool */
+    /* writer only: callbacks registered by the batch's jobs */
+    bool in_job;
+    size_t job;
+    after_commit *after;
+    size_t nafter, capafter;
 };
 
 struct store {
@@ -58,6 +69,7 @@ static void conn__free(store_conn *c)
 {
     if (!c)
         return;
+    free(c->after);
     for (size_t i = 0; i < c->nslots; i++)
         if (c->slots[i].stmt)
             sqlite3_finalize(c->slots[i].stmt);
@@ -289,12 +301,29 @@ static void writer__stats(store *s, size_t n, bool ok)
     pthread_mutex_unlock(&s->stats_mu);
 }
 
+cx_err store_after_commit(store_conn *w, store_done_fn fn, void *arg)
+{
+    if (!w->in_job)
+        return CX_EINVAL;
+    if (w->nafter == w->capafter) {
+        size_t cap = w->capafter ? w->capafter * 2 : 64;
+        after_commit *a = realloc(w->after, cap * sizeof *a);
+        if (!a)
+            return CX_ENOMEM;
+        w->after = a;
+        w->capafter = cap;
+    }
+    w->after[w->nafter++] = (after_commit){fn, arg, w->job};
+    return CX_OK;
+}
+
 static void writer__run_batch(store *s, store_job *batch, size_t n)
 {
     cx_err results[STORE_MAX_BATCH];
     store_conn *w = s->writer;
     cx_err txe = store_exec(w, "BEGIN IMMEDIATE");
     size_t i = 0;
+    w->nafter = 0;
     for (store_job *j = batch; j; j = j->next, i++) {
         if (txe) {
             results[i] = txe;
@@ -304,7 +333,10 @@ static void writer__run_batch(store *s, store_job *batch, size_t n)
             results[i] = CX_EDB;
             continue;
         }
+        w->in_job = true;
+        w->job = i;
         cx_err r = j->fn(w, j->arg);
+        w->in_job = false;
         if (r != CX_OK && store_exec(w, "ROLLBACK TO job") != CX_OK)
             r = CX_EDB;
         if (store_exec(w, "RELEASE job") != CX_OK && r == CX_OK)
@@ -331,11 +363,15 @@ static void writer__run_batch(store *s, store_job *batch, size_t n)
     }
     writer__stats(s, n, ok && !txe);
     i = 0;
+    size_t a = 0;
     for (store_job *j = batch, *next; j; j = next, i++) {
         next = j->next; /* done may free the job */
+        for (; a < w->nafter && w->after[a].job == i; a++)
+            w->after[a].fn(w->after[a].arg, results[i]);
         if (j->done)
             j->done(j->arg, results[i]);
     }
+    w->nafter = 0;
 }
 
 static void *writer__main(void *arg)
@@ -435,6 +471,20 @@ cx_err store_write(store *s, store_job_fn fn, void *arg)
     pthread_mutex_destroy(&wc.wait.mu);
     pthread_cond_destroy(&wc.wait.cv);
     return e;
+}
+
+static cx_err drain__noop(store_conn *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    return CX_OK;
+}
+
+void store_drain(store *s)
+{
+    /* Jobs run in order and their done callbacks before the next batch's:
+     * once an empty job queued now is done, so is everything before it. */
+    store_write(s, drain__noop, NULL);
 }
 
 void store_get_stats(store *s, store_stats *out)
