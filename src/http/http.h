@@ -108,6 +108,89 @@ void http_on_done(http_req *r, void (*fn)(void *), void *arg);
 void http_defer(http_req *r);
 void http_resume(http_req *r);
 
+/* ---- one way to do common things -----------------------------------------
+ * Every module's handlers use these, so that the same mistake gets the same
+ * answer everywhere. */
+
+/* Replies with the bytes of b (taken; b is left empty), or, if b failed (an
+ * append past its cap, out of memory), 503 unavailable or 500 internal:
+ * a body that lost a piece never goes out as a 200. */
+void http_reply_buf(http_req *r, unsigned status, const char *ctype, cx_buf *b);
+
+/* A route for http_routes. query names the query parameters the route
+ * takes, separated by spaces ("limit cursor lane"); NULL or "" takes none;
+ * "*" takes any (the handler checks them itself, as /osmand does). A request
+ * with a parameter the route does not take, or with one twice, is answered
+ * 400 invalid_parameter naming it (/name) before the handler runs: unknown
+ * parameters are refused, never ignored. */
+typedef struct {
+    const char *method, *pattern;
+    unsigned flags;
+    http_handler fn;
+    const char *query;
+} http_route_def;
+/* Adds n routes sharing one ctx, in order (http_route takes any query). */
+cx_err http_routes(http_server *s, const http_route_def *defs, size_t n, void *ctx);
+
+/* Role checks on HTTP_AUTH routes: true if the caller's role is in roles
+ * (CX_ROLE_BIT(...) | ..., e.g. CX_ROLES_OFFICER); otherwise replies 403
+ * forbidden "this role (trader) cannot <what>" and returns false. */
+bool http_allow(http_req *r, unsigned roles, const char *what);
+/* Officers and admins only. */
+bool http_allow_officer(http_req *r, const char *what);
+
+/* Query-parameter errors: 400 invalid_parameter "bad query parameter" with
+ * the detail {"/<name>", rule}; several at once with http_bad_queries
+ * (problems built with cx_problem_add; stolen). */
+void http_bad_query(http_req *r, const char *name, const char *fmt, ...) CX_PRINTF(3, 4);
+void http_bad_queries(http_req *r, json_t *problems);
+/* Optional parameters parsed strictly. Each leaves *out alone when the
+ * parameter is absent, and replies 400 and returns false when it is
+ * malformed. http_query_enum stores the index of the value in values (a
+ * NULL-terminated list) and names the choices in its message. */
+bool http_query_int(http_req *r, const char *name, int64_t lo, int64_t hi, int64_t *out);
+bool http_query_time(http_req *r, const char *name, int64_t *us); /* RFC 3339 */
+bool http_query_bool(http_req *r, const char *name, bool *out);   /* true | false */
+bool http_query_enum(http_req *r, const char *name, const char *const *values, int *out);
+
+/* Paging: ?limit= and ?cursor=, one parser and one message for every list.
+ * limit is an integer from 1 to max (def when absent); cursor is what the
+ * previous page said in next_cursor. With HTTP_CURSOR_INT the cursor is the
+ * last key of the previous page (after; 0 on the first page); with
+ * HTTP_CURSOR_TEXT the route decodes it and calls http_page_bad_cursor when
+ * it cannot. */
+typedef struct {
+    int64_t limit;
+    const char *cursor; /* NULL on the first page */
+    int64_t after;
+} http_page;
+enum { HTTP_CURSOR_INT, HTTP_CURSOR_TEXT };
+bool http_page_parse(http_req *r, int kind, int64_t def, int64_t max, http_page *p);
+void http_page_bad_cursor(http_req *r);
+
+/* A page {"items":[...],"next_cursor":...} written into a bounded buffer.
+ * A page ends at limit items or once it holds budget bytes (after its first
+ * item), whichever comes first; the client follows next_cursor either way,
+ * so no list is bounded by memory. Call http_pager_item before each row:
+ * false means the page is full (more is then true: this row starts the next
+ * page); true means append the item's JSON to out. */
+#define HTTP_PAGE_BUDGET ((size_t)4 << 20)
+#define HTTP_PAGE_ITEM_MAX ((size_t)16 << 20) /* one item may exceed the budget by this */
+typedef struct {
+    cx_buf out;
+    int64_t limit, n;
+    size_t budget;
+    bool more;
+} http_pager;
+void http_pager_init(http_pager *pg, int64_t limit, size_t budget);
+bool http_pager_item(http_pager *pg);
+/* Closes the page with next_cursor (text, used only when more) and replies
+ * 200 through http_reply_buf. */
+void http_pager_reply(http_pager *pg, http_req *r, const char *next_cursor);
+/* The same with an integer cursor. */
+void http_pager_reply_after(http_pager *pg, http_req *r, int64_t last);
+void http_pager_free(http_pager *pg);
+
 /* ---- streams -------------------------------------------------------------
  * fn fills buf with up to max bytes and returns the count; 0 means "nothing
  * now" and parks the connection until http_stream_wake(); -1 ends the stream.

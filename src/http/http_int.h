@@ -34,6 +34,7 @@ typedef struct {
     http_handler fn;
     void *ctx;
     http_route_metrics *m;
+    void *owned; /* freed with the route (http_routes' query check) */
 } http_route_t;
 
 struct http_server {

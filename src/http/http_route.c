@@ -14,6 +14,7 @@ void http__route_free(http_route_t *rt)
         free(rt->names[i]);
     }
     free(rt->m);
+    free(rt->owned);
 }
 
 cx_err http_route(http_server *s, const char *method, const char *pattern, unsigned flags,
