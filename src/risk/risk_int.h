@@ -180,10 +180,9 @@ json_t *risk__reasons(const risk_case *c, const float *x, const float *contrib,
 /* Latest inspection of a declaration as JSON members text
  * (,"inspection":{…}) appended to out; nothing when there is none. */
 cx_err risk__inspection_decorate(store_conn *r, int64_t seq, cx_buf *out);
-/* decl_hooks.gate: refuses to release a red-lane declaration that has no
- * inspection. */
-cx_err risk__release_gate(store_conn *w, int64_t seq, const char *decision, const char *lane,
-                          json_t *problems);
+/* The decision gate (declare.h): refuses to release a red-lane declaration
+ * that has no inspection (409 decision_refused). */
+cx_err risk__release_gate(const decl_gate_call *call, decl_gate_refusal *no);
 /* The latest inspection as the API shows it, or NULL (with *err CX_OK when
  * there is none). */
 json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err);

@@ -571,11 +571,10 @@ static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *memb
     return risk__inspection_decorate(rd, seq, members);
 }
 
-static cx_err svc__gate(void *ctx, store_conn *w, int64_t seq, const char *decision,
-                        const char *lane, json_t *problems)
+static cx_err svc__gate(void *ctx, const decl_gate_call *call, decl_gate_refusal *no)
 {
     (void)ctx;
-    return risk__release_gate(w, seq, decision, lane, problems);
+    return risk__release_gate(call, no);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------ */
@@ -602,14 +601,20 @@ risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg
         cx_log(CX_LOG_ERROR, "risk: cannot read the model registry");
     svc__load_active(r, id);
     decl_hooks h = {
+        .name = "risk",
+        .order = DECL_ORDER_RISK,
         .enrich = cfg->score_declarations ? svc__enrich : NULL,
         .indexed = cfg->score_declarations ? svc__indexed : NULL,
         .decorate = svc__decorate,
-        .gate = svc__gate,
         .ctx = r,
     };
-    if (d)
-        decl_service_add_hooks(d, &h);
+    decl_gate g = {.name = "risk.inspection", .order = DECL_GATE_RISK, .check = svc__gate,
+                   .ctx = r};
+    if (d && (decl_service_add_hooks(d, &h) != CX_OK || decl_gate_add(d, &g) != CX_OK)) {
+        cx_log(CX_LOG_ERROR, "risk: cannot join the declarations spine");
+        risk_service_free(r);
+        return NULL;
+    }
     if (cfg->score_declarations && cfg->reload_ms >= 0 &&
         pthread_create(&r->reloader, NULL, svc__reloader, r) == 0)
         r->reloader_started = true;

@@ -74,7 +74,7 @@ static cx_err train__load(store *s, const char *until, caseset *cs, char *err, s
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(
         c, "SELECT d.seq, d.doc, i.result FROM risk_inspections i "
-           "JOIN declarations d ON d.seq = i.seq "
+           "JOIN " DECL_VIEW " d ON d.seq = i.seq "
            "WHERE i.id = (SELECT max(j.id) FROM risk_inspections j WHERE j.seq = i.seq) "
            "AND (?1 IS NULL OR d.date <= ?1) ORDER BY d.date, d.seq");
     if (!st)

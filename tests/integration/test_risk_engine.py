@@ -689,12 +689,18 @@ class TestApi(RiskCase):
         self.assertEqual({g["lane"]: g["count"] for g in s["groups"]}, lanes)
         self.assertTrue(all(g["status"] == "submitted" for g in s["groups"]))
         self.assertEqual(sum(g["inspected"] for g in s["groups"]), 2)
+        self.assertEqual(s["historical"], 0)
         # an explicit moment in any zone; the training data of 2020 was received earlier
         r = srv.get("/v1/risk/summary?since=2031-05-06T12:00:00%2B02:00", token=self.officer)
         self.assertEqual((r.json["since"], r.json["declarations"]),
                          ("2031-05-06T10:00:00.000Z", 6))
+        # the KCS training rows are history: counted apart, never as work
         r = srv.get("/v1/risk/summary?since=2000-01-01T00:00:00Z", token=self.officer)
-        self.assertEqual(r.json["declarations"], SLICE + 6)
+        self.assertEqual((r.json["declarations"], r.json["historical"]), (6, SLICE))
+        hist = [g for g in r.json["groups"] if g["status"] == "historical"]
+        self.assertEqual(sum(g["count"] for g in hist), SLICE)
+        self.assertEqual({g["lane"] for g in hist}, {None})
+        self.assertEqual(sum(g["inspected"] for g in hist), SLICE)
         r = srv.get("/v1/risk/summary?since=2031-05-07T00:00:00Z", token=self.officer)
         self.assertEqual((r.json["declarations"], r.json["groups"]), (0, []))
         r = srv.get("/v1/risk/summary?since=yesterday", token=self.officer)
@@ -777,7 +783,7 @@ class TestDecision(RiskCase):
         self.trained()
         self.keys()
         srv = self.serve("--inspect-rate", "0", "--yellow-rate", "0", "--explore-rate", "0")
-        d = self.submit(srv, 1)[0][1]
+        d, other = (x[1] for x in self.submit(srv, 2))
         self.assertEqual(d["risk"]["lane"], "green")
         self.assertNotIn("decision", d)
         r = self.decide(srv, d, {"decision": "release"})
@@ -812,9 +818,8 @@ class TestDecision(RiskCase):
         self.assertEqual([x["id"] for x in q], [d["id"]])
         q = srv.get("/v1/risk/queue?status=submitted,held&limit=500",
                     token=self.officer).json["items"]
-        self.assertTrue(q)
+        self.assertEqual([x["id"] for x in q], [other["id"]])
         self.assertEqual({x["status"] for x in q}, {"submitted"})
-        self.assertNotIn(d["id"], [x["id"] for x in q])
         q = srv.get("/v1/risk/queue?status=held,released", token=self.officer).json["items"]
         self.assertEqual([x["id"] for x in q], [d["id"]])
         r = srv.get("/v1/risk/queue?status=released;x", token=self.officer)
@@ -864,6 +869,27 @@ class TestDecision(RiskCase):
         self.assertEqual((r.status, r.json["status"]), (200, "refused"), r)
         self.assertEqual(self.decide(srv, e, {"decision": "release"}).json["error"]["code"],
                          "invalid_transition")
+
+    def test_historical_rows_are_records(self):
+        """Rows of a KCS import are history: final, never scored or queued,
+        never decided on; training still learns from their outcomes."""
+        self.trained()
+        self.keys()
+        srv = self.serve()
+        items = srv.get("/v1/declarations?limit=5", token=self.officer).json["items"]
+        self.assertEqual(len(items), 5)
+        for h in items:
+            self.assertEqual(h["status"], "historical")
+            self.assertNotIn("risk", h)
+            self.assertIn("inspection", h)  # the outcome KCS recorded
+            r = self.decide(srv, h, {"decision": "release"})
+            self.assertEqual((r.status, r.json["error"]["code"]), (409, "invalid_transition"))
+            self.assertIn("historical", r.json["error"]["details"][0]["message"])
+        q = srv.get("/v1/risk/queue?limit=500", token=self.officer).json["items"]
+        self.assertEqual(q, [])
+        srv.stop()
+        p = run("risk", "train", "--db", self.db, "--rounds", "5", "--json")
+        self.assertEqual(json.loads(p.stdout)["n_train"], SLICE)
 
     def test_bad_decisions_change_nothing(self):
         self.keys()
