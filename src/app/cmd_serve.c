@@ -1,13 +1,7 @@
 /* customs serve: the HTTP API. */
 #include "app.h"
 
-#include "auth.h"
 #include "declare.h"
-#include "http.h"
-#include "risk.h"
-#include "ledger.h"
-#include "web.h"
-#include "track.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -46,50 +40,6 @@ static const char help[] =
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
-
-static void h_healthz(http_req *r, void *ctx)
-{
-    static const char ok[] = "{\"status\":\"ok\"}";
-    http_reply_copy(r, 200, "application/json", ok, sizeof ok - 1);
-}
-
-static void h_metrics(http_req *r, void *ctx)
-{
-    http_server *srv = ctx;
-    cx_buf out;
-    cx_buf_init(&out, (size_t)16 << 20);
-    http_metrics_render(srv, &out);
-    size_t n;
-    char *s = cx_buf_steal(&out, &n);
-    http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", s, n);
-}
-
-static void serve__store_metrics(void *ctx, cx_buf *out)
-{
-    store_stats st;
-    store_get_stats(ctx, &st);
-    cx_buf_puts(out, "# HELP customs_store_commit_batch_size Jobs committed per transaction "
-                     "(group commit).\n"
-                     "# TYPE customs_store_commit_batch_size histogram\n");
-    uint64_t cum = 0;
-    for (int b = 0; b < 12; b++) {
-        cum += st.batch_hist[b];
-        if (b < 11)
-            cx_buf_printf(out, "customs_store_commit_batch_size_bucket{le=\"%u\"} %llu\n",
-                          store_batch_bounds[b], (unsigned long long)cum);
-        else
-            cx_buf_printf(out, "customs_store_commit_batch_size_bucket{le=\"+Inf\"} %llu\n",
-                          (unsigned long long)cum);
-    }
-    cx_buf_printf(out,
-                  "customs_store_commit_batch_size_sum %llu\n"
-                  "customs_store_commit_batch_size_count %llu\n"
-                  "# HELP customs_store_commits_failed_total Transactions that failed to commit.\n"
-                  "# TYPE customs_store_commits_failed_total counter\n"
-                  "customs_store_commits_failed_total %llu\n",
-                  (unsigned long long)st.batch_sum, (unsigned long long)st.commits,
-                  (unsigned long long)st.failed_commits);
-}
 
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
@@ -174,70 +124,22 @@ int app_cmd_serve(int argc, char **argv)
     char err[512];
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
-    track_config tcfg;
-    track_config_defaults(&tcfg);
-    if (o.track_config && track_config_load(&tcfg, o.track_config, err, sizeof err) != CX_OK)
+    app_config cfg = {
+        .db = o.db,
+        .http = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
+                 .threads = o.threads, .quiet = o.quiet},
+        .web_dir = o.web_dir,
+        .risk = o.risk,
+        .mqtt = o.mqtt,
+        .mqtt_client_id = o.mqtt_client_id,
+    };
+    track_config_defaults(&cfg.track);
+    if (o.track_config && track_config_load(&cfg.track, o.track_config, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
-    store *s = NULL;
-    if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
+    app_services *a = NULL;
+    if (app_services_start(&cfg, &a, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
-    http_config hc = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
-                      .threads = o.threads, .quiet = o.quiet};
-    http_server *srv = NULL;
-    if (http_server_new(&hc, &srv, err, sizeof err) != CX_OK) {
-        store_free(s);
-        return app_fail("serve", "%s", err);
-    }
-    decl_service *decl = decl_service_new(s);
-    http_set_auth(srv, auth_lookup, s);
-    /* risk: scores every submission (enrich hook) before it is stored */
-    risk_config rcfg = {.policy = o.risk, .score_declarations = true};
-    risk_service *risk = decl ? risk_service_new(s, decl, &rcfg) : NULL;
-    /* ledger: cross-document findings when declarations arrive (indexed
-     * hook, after risk's so that its lane raises come last) */
-    ledger *lg = decl ? ledger_new(s, decl) : NULL;
-    cx_err e = decl && risk && lg ? CX_OK : CX_ENOMEM;
-    /* track: telemetry pipeline, rules and alerts; raises lanes through declare */
-    track_service *track = NULL;
-    if (!e && (e = track_service_new(s, decl, &tcfg, &track, err, sizeof err)) != CX_OK) {
-        http_server_free(srv);
-        ledger_free(lg);
-        risk_service_free(risk);
-        decl_service_free(decl);
-        store_free(s);
-        return app_fail("serve", "tracking: %s", err);
-    }
-    if (!e)
-        e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
-    if (!e)
-        e = http_route(srv, "GET", "/metrics", 0, h_metrics, srv);
-    if (!e)
-        e = decl_routes(decl, srv);
-    if (!e)
-        e = risk_routes(risk, srv);
-    if (!e)
-        e = ledger_routes(lg, srv);
-    if (!e)
-        e = track_routes(track, srv);
-    /* The console's catch-all file route goes last: API routes win. */
-    if (!e)
-        e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
-    http_add_metrics(srv, serve__store_metrics, s);
-    if (!e)
-        e = http_server_start(srv, err, sizeof err);
-    else
-        snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
-    if (!e && o.mqtt)
-        e = track_mqtt_start(track, o.mqtt, o.mqtt_client_id, err, sizeof err);
-    if (e) {
-        http_server_free(srv);
-        track_service_free(track);
-        risk_service_free(risk);
-        ledger_free(lg);
-        decl_service_free(decl);
-        store_free(s);
-        return app_fail("serve", "%s", err);
-    }
+    http_server *srv = app_services_http(a);
     if (o.port_file) {
         FILE *pf = fopen(o.port_file, "w");
         if (pf) {
@@ -257,14 +159,7 @@ int app_cmd_serve(int argc, char **argv)
     while (sigwait(&stop, &sig) != 0)
         ;
     cx_log(CX_LOG_INFO, "received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    http_server_drain(srv, 10000);
-    track_service_stop(track); /* MQTT off, pipeline drained, last acks sent */
-    http_server_free(srv);
-    risk_service_free(risk); /* its workers finish their writes first */
-    track_service_free(track);
-    store_free(s);           /* flushes the write queue: ledger jobs still use the services */
-    ledger_free(lg);
-    decl_service_free(decl);
+    app_services_stop(a);
     cx_log(CX_LOG_INFO, "stopped cleanly");
     return 0;
 }

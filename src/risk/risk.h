@@ -264,6 +264,10 @@ typedef struct risk_service risk_service;
  * decorate ("inspection"). Free with risk_service_free, before d and s:
  * freeing finishes the queued HS checks. NULL on allocation failure. */
 risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg);
+/* Stops the model reloader and the HS worker (which finishes the check under
+ * way); nothing of the service starts a write afterwards. Safe to call twice. */
+void risk_service_stop(risk_service *r);
+/* Stops if needed and frees. */
 void risk_service_free(risk_service *r);
 /* Scores one validated declaration document as enrich does; the risk
  * member is returned (caller decrefs). */

@@ -621,7 +621,7 @@ risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg
     return r;
 }
 
-void risk_service_free(risk_service *r)
+void risk_service_stop(risk_service *r)
 {
     if (!r)
         return;
@@ -640,6 +640,14 @@ void risk_service_free(risk_service *r)
         pthread_mutex_unlock(&r->mu);
         pthread_join(r->hs_worker, NULL);
     }
+    r->reloader_started = r->hs_started = false;
+}
+
+void risk_service_free(risk_service *r)
+{
+    if (!r)
+        return;
+    risk_service_stop(r);
     pthread_cond_destroy(&r->hs_cv);
     risk_model_free(r->model);
     risk_hs_free(r->hs);
