@@ -2,6 +2,7 @@
  * (app.h). The table below is the order. */
 #include "app.h"
 
+#include "alert.h"
 #include "auth.h"
 #include "declare.h"
 #include "ledger.h"
@@ -30,6 +31,31 @@ static cx_err svc__declare_routes(void *self, http_server *srv)
 static void svc__declare_free(void *self)
 {
     decl_service_free(self);
+}
+
+/* alert: one alerting door; its stream is fed after each raising commit */
+static cx_err svc__alert_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    alert_config acfg = {.heartbeat_s = app_services_config(a)->track.heartbeat_s};
+    cx_err e = alert_service_new(app_services_store(a), &acfg, (alert_service **)self);
+    if (e != CX_OK)
+        snprintf(err, errlen, "the alert service cannot start: %s", cx_strerror(e));
+    return e;
+}
+
+static cx_err svc__alert_routes(void *self, http_server *srv)
+{
+    return alert_routes(self, srv);
+}
+
+static void svc__alert_stop(void *self)
+{
+    alert_service_stop(self);
+}
+
+static void svc__alert_free(void *self)
+{
+    alert_service_free(self);
 }
 
 /* risk: scores every submission (enrich hook) before it is stored */
@@ -84,8 +110,8 @@ static cx_err svc__track_start(app_services *a, void **self, char *err, size_t e
 {
     char why[400];
     cx_err e = track_service_new(app_services_store(a), app_service(a, "declare"),
-                                 &app_services_config(a)->track, (track_service **)self, why,
-                                 sizeof why);
+                                 app_service(a, "alert"), &app_services_config(a)->track,
+                                 (track_service **)self, why, sizeof why);
     if (e != CX_OK)
         snprintf(err, errlen, "tracking: %s", why);
     return e;
@@ -114,6 +140,7 @@ static void svc__track_free(void *self)
 
 static const app_service_def services[] = {
     {"declare", svc__declare_start, svc__declare_routes, NULL, NULL, svc__declare_free},
+    {"alert", svc__alert_start, svc__alert_routes, NULL, svc__alert_stop, svc__alert_free},
     {"risk", svc__risk_start, svc__risk_routes, NULL, svc__risk_stop, svc__risk_free},
     {"ledger", svc__ledger_start, svc__ledger_routes, NULL, NULL, svc__ledger_free},
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,

@@ -187,27 +187,6 @@ static void api__temp_range(const json_t *doc, json_t *problems, const char *pre
         track__problem(problems, path, "min and max must be degrees Celsius with min < max");
 }
 
-/* ---- stored documents ---------------------------------------------------------------- */
-
-cx_err track__alert_compose(cx_buf *out, const char *doc, size_t len, const char *acked_at,
-                            const char *acked_by)
-{
-    if (len < 2 || doc[len - 1] != '}')
-        return CX_EINVAL;
-    cx_err e = cx_buf_append(out, doc, len - 1);
-    if (e == CX_OK && acked_at) {
-        json_t *by = json_string(acked_by ? acked_by : "");
-        char *bys = by ? json_dumps(by, JSON_ENCODE_ANY) : NULL;
-        e = cx_buf_printf(out, ",\"acked_at\":\"%s\",\"acked_by\":%s}", acked_at,
-                          bys ? bys : "null");
-        free(bys);
-        json_decref(by);
-    } else if (e == CX_OK) {
-        e = cx_buf_puts(out, ",\"acked_at\":null,\"acked_by\":null}");
-    }
-    return e;
-}
-
 /* ---- devices -------------------------------------------------------------------------- */
 
 /* A device's /osmand key as stored: salt, then the hash. */
@@ -1470,6 +1449,25 @@ static void api__stop_features(cx_buf *out, const api_track *tr, const char *dev
     }
 }
 
+/* One alert of the consignment as a feature of its replay. */
+static bool api__alert_feature(void *ctx, const alert_row *a)
+{
+    cx_buf *out = ctx;
+    cx_err e = cx_buf_puts(out, ",{\"type\":\"Feature\",\"geometry\":");
+    if (e == CX_OK && isfinite(a->lat))
+        e = cx_buf_printf(out, "{\"type\":\"Point\",\"coordinates\":[%.7f,%.7f]}", a->lon,
+                          a->lat);
+    else if (e == CX_OK)
+        e = cx_buf_puts(out, "null");
+    if (e == CX_OK)
+        e = cx_buf_puts(out, ",\"properties\":{\"kind\":\"alert\",\"alert\":");
+    if (e == CX_OK)
+        e = cx_buf_append(out, a->json, a->len);
+    if (e == CX_OK)
+        e = cx_buf_puts(out, "}}");
+    return e == CX_OK;
+}
+
 static void h_cons_track(http_req *r, void *ctx)
 {
     track_service *t = ctx;
@@ -1549,31 +1547,8 @@ static void h_cons_track(http_req *r, void *ctx)
         free(tr.ts);
     }
     json_decref(devs);
-    st = store_stmt(c, "SELECT doc, acked_at, acked_by, lat, lon FROM (SELECT doc, acked_at, "
-                       "acked_by, json_extract(doc, '$.lat') AS lat, json_extract(doc, '$.lon') "
-                       "AS lon, seq FROM track_alerts WHERE consignment = ?1 AND time >= ?2 AND "
-                       "time <= ?3) ORDER BY seq");
-    if (st) {
-        sqlite3_bind_text(st, 1, cid, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, from);
-        sqlite3_bind_int64(st, 3, to);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            bool pos = sqlite3_column_type(st, 3) != SQLITE_NULL;
-            cx_buf_puts(&out, ",{\"type\":\"Feature\",\"geometry\":");
-            if (pos)
-                cx_buf_printf(&out, "{\"type\":\"Point\",\"coordinates\":[%.7f,%.7f]}",
-                              sqlite3_column_double(st, 4), sqlite3_column_double(st, 3));
-            else
-                cx_buf_puts(&out, "null");
-            cx_buf_puts(&out, ",\"properties\":{\"kind\":\"alert\",\"alert\":");
-            track__alert_compose(&out, (const char *)sqlite3_column_text(st, 0),
-                                 (size_t)sqlite3_column_bytes(st, 0),
-                                 (const char *)sqlite3_column_text(st, 1),
-                                 (const char *)sqlite3_column_text(st, 2));
-            cx_buf_puts(&out, "}}");
-        }
-        sqlite3_reset(st);
-    }
+    alert_filter af = {.consignment = cid, .from_ms = from, .to_ms = to};
+    alert_each(c, &af, api__alert_feature, &out);
     cx_buf_puts(&out, "]}");
     json_decref(doc);
     api__reply_buf(r, 200, &out);
@@ -1880,305 +1855,6 @@ static void h_osmand(http_req *r, void *ctx)
     api__ingest(t, r, w, &ent, 1);
 }
 
-/* ---- alerts ---------------------------------------------------------------------------------- */
-
-static bool api__alert_reader(http_req *r)
-{
-    const cx_principal *who = http_principal(r);
-    if (!api__tracker_reader(who)) {
-        api__forbidden(r, "read alerts");
-        return false;
-    }
-    return true;
-}
-
-static void h_alerts_list(http_req *r, void *ctx)
-{
-    track_service *t = ctx;
-    if (!api__alert_reader(r))
-        return;
-    const cx_principal *who = http_principal(r);
-    int64_t limit, after = 0, since = 0, until = 0;
-    bool gs, gu;
-    if (!api__limit(r, &limit, 100, 1000) || !api__time_param(r, "since", &since, &gs) ||
-        !api__time_param(r, "until", &until, &gu))
-        return;
-    const char *as = http_query(r, "after"), *cs = http_query(r, "cursor");
-    if (!as)
-        as = cs;
-    if (as && (!cx_parse_i64(as, &after) || after < 0)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/after",
-                          "must be an alert seq");
-        return;
-    }
-    const char *type = http_query(r, "type"), *sev = http_query(r, "severity"),
-               *dev = http_query(r, "device"), *cons = http_query(r, "consignment"),
-               *acked = http_query(r, "acked"), *order = http_query(r, "order");
-    track_alert_type at;
-    track_severity sv;
-    if (type && !track_alert_type_parse(type, &at)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/type",
-                          "must be an alert type");
-        return;
-    }
-    if (sev && !track_severity_parse(sev, &sv)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/severity",
-                          "must be info, warning or critical");
-        return;
-    }
-    if (acked && strcmp(acked, "true") != 0 && strcmp(acked, "false") != 0) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/acked",
-                          "must be true or false");
-        return;
-    }
-    bool desc = false;
-    if (order) {
-        if (strcmp(order, "desc") == 0)
-            desc = true;
-        else if (strcmp(order, "asc") != 0) {
-            http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/order",
-                              "must be asc or desc");
-            return;
-        }
-    }
-    cx_buf sql;
-    cx_buf_init(&sql, 4096);
-    cx_buf_puts(&sql, "SELECT a.seq, a.doc, a.acked_at, a.acked_by FROM track_alerts a WHERE 1");
-    if (as)
-        cx_buf_puts(&sql, desc ? " AND a.seq < ?1" : " AND a.seq > ?1");
-    if (gs)
-        cx_buf_puts(&sql, " AND a.time >= ?2");
-    if (gu)
-        cx_buf_puts(&sql, " AND a.time < ?3");
-    if (type)
-        cx_buf_puts(&sql, " AND a.type = ?4");
-    if (sev)
-        cx_buf_puts(&sql, " AND a.severity = ?5");
-    if (dev)
-        cx_buf_puts(&sql, " AND a.dev = (SELECT idx FROM track_devices WHERE id = ?6)");
-    if (cons)
-        cx_buf_puts(&sql, " AND a.consignment = ?7");
-    if (acked)
-        cx_buf_puts(&sql, strcmp(acked, "true") == 0 ? " AND a.acked_at IS NOT NULL"
-                                                      : " AND a.acked_at IS NULL");
-    if (!api__officer(who))
-        cx_buf_puts(&sql, " AND a.org = ?8");
-    cx_buf_printf(&sql, " ORDER BY a.seq %s LIMIT ?9", desc ? "DESC" : "ASC");
-    store_conn *c = store_reader(t->store);
-    sqlite3_stmt *st = NULL;
-    if (!c || sqlite3_prepare_v2(store_conn_db(c), sql.data, -1, &st, NULL) != SQLITE_OK) {
-        cx_buf_free(&sql);
-        http_reply_error(r, 503, "unavailable", "database unavailable", NULL);
-        return;
-    }
-    cx_buf_free(&sql);
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int64(st, 2, since);
-    sqlite3_bind_int64(st, 3, until);
-    if (type)
-        sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
-    if (sev)
-        sqlite3_bind_text(st, 5, sev, -1, SQLITE_STATIC);
-    if (dev)
-        sqlite3_bind_text(st, 6, dev, -1, SQLITE_STATIC);
-    if (cons)
-        sqlite3_bind_text(st, 7, cons, -1, SQLITE_STATIC);
-    if (!api__officer(who))
-        sqlite3_bind_text(st, 8, who->org, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, limit + 1);
-    cx_buf out;
-    cx_buf_init(&out, (size_t)256 << 20);
-    cx_buf_puts(&out, "{\"items\":[");
-    int64_t n = 0, last = 0;
-    bool more = false;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == limit) {
-            more = true;
-            break;
-        }
-        if (n++)
-            cx_buf_puts(&out, ",");
-        last = sqlite3_column_int64(st, 0);
-        track__alert_compose(&out, (const char *)sqlite3_column_text(st, 1),
-                             (size_t)sqlite3_column_bytes(st, 1),
-                             (const char *)sqlite3_column_text(st, 2),
-                             (const char *)sqlite3_column_text(st, 3));
-    }
-    sqlite3_finalize(st);
-    if (more)
-        cx_buf_printf(&out, "],\"next_cursor\":\"%lld\"}", (long long)last);
-    else
-        cx_buf_puts(&out, "],\"next_cursor\":null}");
-    api__reply_buf(r, 200, &out);
-}
-
-static void h_alert_get(http_req *r, void *ctx)
-{
-    track_service *t = ctx;
-    if (!api__alert_reader(r))
-        return;
-    const cx_principal *who = http_principal(r);
-    store_conn *c = store_reader(t->store);
-    sqlite3_stmt *st = c ? store_stmt(c, "SELECT doc, acked_at, acked_by, org FROM track_alerts "
-                                         "WHERE id = ?1")
-                         : NULL;
-    if (!st) {
-        http_reply_error(r, 503, "unavailable", "database unavailable", NULL);
-        return;
-    }
-    sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_STATIC);
-    const char *org;
-    if (sqlite3_step(st) == SQLITE_ROW &&
-        (api__officer(who) ||
-         ((org = (const char *)sqlite3_column_text(st, 3)) && strcmp(org, who->org) == 0))) {
-        cx_buf out;
-        cx_buf_init(&out, (size_t)1 << 20);
-        track__alert_compose(&out, (const char *)sqlite3_column_text(st, 0),
-                             (size_t)sqlite3_column_bytes(st, 0),
-                             (const char *)sqlite3_column_text(st, 1),
-                             (const char *)sqlite3_column_text(st, 2));
-        sqlite3_reset(st);
-        api__reply_buf(r, 200, &out);
-        return;
-    }
-    sqlite3_reset(st);
-    http_reply_error(r, 404, "not_found", "no such alert", NULL);
-}
-
-typedef struct {
-    store_job job;
-    track_service *t;
-    http_req *r;
-    char id[CX_ID_LEN + 1];
-    char by[CX_ORG_MAX + 32];
-    char now[32];
-    char *note;
-    cx_buf out;
-    char org[CX_ORG_MAX + 1];
-    bool found, fresh;
-} ack_write;
-
-static cx_err api__ack_job(store_conn *w, void *arg)
-{
-    ack_write *aw = arg;
-    sqlite3_stmt *st = store_stmt(w, "UPDATE track_alerts SET acked_at=?2, acked_by=?3, "
-                                     "ack_note=?4 WHERE id=?1 AND acked_at IS NULL");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_text(st, 1, aw->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, aw->now, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, aw->by, -1, SQLITE_STATIC);
-    if (aw->note)
-        sqlite3_bind_text(st, 4, aw->note, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return CX_EDB;
-    aw->fresh = sqlite3_changes(store_conn_db(w)) == 1;
-    st = store_stmt(w, "SELECT doc, acked_at, acked_by, org FROM track_alerts WHERE id=?1");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_text(st, 1, aw->id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        aw->found = true;
-        track__alert_compose(&aw->out, (const char *)sqlite3_column_text(st, 0),
-                             (size_t)sqlite3_column_bytes(st, 0),
-                             (const char *)sqlite3_column_text(st, 1),
-                             (const char *)sqlite3_column_text(st, 2));
-        const char *org = (const char *)sqlite3_column_text(st, 3);
-        snprintf(aw->org, sizeof aw->org, "%s", org ? org : "");
-    }
-    sqlite3_reset(st);
-    return CX_OK;
-}
-
-static void api__ack_done(void *arg, cx_err result)
-{
-    ack_write *aw = arg;
-    http_req *r = aw->r;
-    if (result != CX_OK) {
-        http_reply_error(r, 503, "unavailable", "the acknowledgement could not be stored", NULL);
-    } else if (!aw->found) {
-        http_reply_error(r, 404, "not_found", "no such alert", NULL);
-    } else {
-        if (aw->fresh) {
-            json_t *by = json_string(aw->by);
-            char *bys = json_dumps(by, JSON_ENCODE_ANY);
-            char ev[256];
-            int n = snprintf(ev, sizeof ev, "{\"id\":\"%s\",\"acked_at\":\"%s\",\"acked_by\":%s}",
-                             aw->id, aw->now, bys ? bys : "null");
-            track__hub_publish_ack(aw->t->alerts, aw->org, ev, (size_t)n);
-            free(bys);
-            json_decref(by);
-        }
-        size_t n;
-        char *s = cx_buf_steal(&aw->out, &n);
-        http_reply(r, 200, "application/json", s, n);
-    }
-    http_resume(r);
-    cx_buf_free(&aw->out);
-    free(aw->note);
-    free(aw);
-}
-
-static void h_alert_ack(http_req *r, void *ctx)
-{
-    track_service *t = ctx;
-    const cx_principal *who = http_principal(r);
-    if (!api__officer(who)) {
-        api__forbidden(r, "acknowledge alerts");
-        return;
-    }
-    char *note = NULL;
-    size_t len;
-    http_body(r, &len);
-    if (len) {
-        json_t *in = api__parse(r);
-        if (!in)
-            return;
-        const json_t *nv = json_object_get(in, "note");
-        if (!json_is_object(in) || json_object_size(in) > (nv ? 1u : 0u) ||
-            (nv && (!json_is_string(nv) || json_string_length(nv) > 2000))) {
-            json_decref(in);
-            http_reply_error1(r, 400, "invalid_ack", "the body may only hold a note", "/note",
-                              "must be a string of up to 2000 bytes");
-            return;
-        }
-        if (nv)
-            note = strdup(json_string_value(nv));
-        json_decref(in);
-    }
-    ack_write *aw = calloc(1, sizeof *aw);
-    if (!aw) {
-        free(note);
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    aw->t = t;
-    aw->r = r;
-    aw->note = note;
-    snprintf(aw->id, sizeof aw->id, "%s", http_param(r, "id"));
-    snprintf(aw->by, sizeof aw->by, "%s/key-%lld", who->org, (long long)who->key_id);
-    api__now(aw->now);
-    cx_buf_init(&aw->out, (size_t)1 << 20);
-    aw->job.fn = api__ack_job;
-    aw->job.done = api__ack_done;
-    aw->job.arg = aw;
-    if (!api__submit(t, r, &aw->job)) {
-        cx_buf_free(&aw->out);
-        free(aw->note);
-        free(aw);
-    }
-}
-
-static void h_alerts_stream(http_req *r, void *ctx)
-{
-    track_service *t = ctx;
-    if (!api__alert_reader(r))
-        return;
-    track__hub_serve(t, t->alerts, r);
-}
-
 /* ---- positions, dead letters, config ---------------------------------------------------------- */
 
 static void h_positions(http_req *r, void *ctx)
@@ -2324,9 +2000,8 @@ static void api__metrics(void *ctx, cx_buf *out)
                   "# HELP customs_track_queue_high_water Most entries waiting for the engine.\n"
                   "# TYPE customs_track_queue_high_water gauge\n"
                   "customs_track_queue_high_water %lld\n"
-                  "# HELP customs_track_sse_clients Open alert and position streams.\n"
+                  "# HELP customs_track_sse_clients Open position streams.\n"
                   "# TYPE customs_track_sse_clients gauge\n"
-                  "customs_track_sse_clients{stream=\"alerts\"} %zu\n"
                   "customs_track_sse_clients{stream=\"positions\"} %zu\n",
                   (unsigned long long)atomic_load(&t->m_positions),
                   (unsigned long long)atomic_load(&t->m_late),
@@ -2335,8 +2010,7 @@ static void api__metrics(void *ctx, cx_buf *out)
                   (unsigned long long)atomic_load(&t->m_batch_failed),
                   (unsigned long long)atomic_load(&t->m_escalations),
                   (unsigned long long)atomic_load(&t->m_escalation_failed),
-                  (long long)atomic_load(&t->m_queue_hwm), track__hub_clients(t->alerts),
-                  track__poshub_clients(t->positions));
+                  (long long)atomic_load(&t->m_queue_hwm), track__poshub_clients(t->positions));
     cx_buf_puts(out, "# HELP customs_track_commit_seconds From the oldest message of a batch "
                      "arriving to the batch being durable.\n"
                      "# TYPE customs_track_commit_seconds histogram\n");
@@ -2380,10 +2054,6 @@ cx_err track__routes(track_service *t, http_server *srv)
         {"GET", "/v1/telemetry/dead-letters", HTTP_AUTH, h_dead_letters},
         {"GET", "/osmand", 0, h_osmand},
         {"POST", "/osmand", 0, h_osmand},
-        {"GET", "/v1/alerts", HTTP_AUTH, h_alerts_list},
-        {"GET", "/v1/alerts/stream", HTTP_AUTH, h_alerts_stream},
-        {"GET", "/v1/alerts/{id}", HTTP_AUTH, h_alert_get},
-        {"POST", "/v1/alerts/{id}/ack", HTTP_AUTH, h_alert_ack},
         {"GET", "/v1/positions", HTTP_AUTH, h_positions},
         {"GET", "/v1/positions/stream", HTTP_AUTH, h_positions_stream},
         {"GET", "/v1/track/config", HTTP_AUTH, h_config},

@@ -274,7 +274,7 @@ static track_batch *pipe__batch_get(track_service *t)
 static void pipe__batch_clear(track_batch *b)
 {
     for (size_t i = 0; i < b->nalerts; i++) {
-        free(b->alerts[i].doc);
+        json_decref(b->alerts[i].detail);
         json_decref(b->alerts[i].decls);
     }
     for (size_t i = 0; i < b->ndead; i++)
@@ -449,6 +449,14 @@ static void pipe__fmt_time(int64_t ms, char out[32])
     cx_rfc3339_format(ms * 1000, out);
 }
 
+/* The kinds and types of alerts track raises (alert_register). */
+const char *const track_alert_kinds[] = {"device", "consignment", NULL};
+const char *const track_alert_types[] = {
+    "zone_enter",    "zone_exit",     "corridor_deviation", "unscheduled_stop",
+    "seal_opened",   "seal_tampered", "door_open",          "temperature",
+    "signal_loss",   "impossible_jump", "overdue",          NULL};
+
+/* An alert of the engine as a row of the batch; the batch job raises it. */
 static void pipe__on_alert(void *ctx, const track_alert *a)
 {
     alert_ctx *x = ctx;
@@ -461,40 +469,24 @@ static void pipe__on_alert(void *ctx, const track_alert *a)
     }
     track_alert_row *r = &b->alerts[b->nalerts];
     memset(r, 0, sizeof *r);
-    r->seq = t->next_alert_seq++;
-    cx_id_new(r->id);
     r->type = (uint8_t)a->type;
     r->sev = (uint8_t)a->severity;
     r->time = a->time_ms;
     r->dev = a->device_key;
-    r->created_us = cx_now_us();
+    r->lat = a->lat;
+    r->lon = a->lon;
     snprintf(r->org, sizeof r->org, "%s", a->org ? a->org : "");
+    snprintf(r->device, sizeof r->device, "%s", a->device ? a->device : "");
+    snprintf(r->container, sizeof r->container, "%s", a->container ? a->container : "");
     snprintf(r->consignment, sizeof r->consignment, "%s", a->consignment ? a->consignment : "");
-    char tm[32], created[32];
-    pipe__fmt_time(a->time_ms, tm);
-    cx_rfc3339_format(r->created_us, created);
+    /* copies: the batch is read and freed on the writer thread */
+    r->detail = a->detail ? json_deep_copy(a->detail) : json_object();
     json_t *decls = pipe__declarations(t, a->consignment);
-    json_t *doc = json_object();
-    json_object_set_new(doc, "id", json_string(r->id));
-    json_object_set_new(doc, "seq", json_integer(r->seq));
-    json_object_set_new(doc, "type", json_string(track_alert_type_name(a->type)));
-    json_object_set_new(doc, "severity", json_string(track_severity_name(a->severity)));
-    json_object_set_new(doc, "time", json_string(tm));
-    json_object_set_new(doc, "created_at", json_string(created));
-    json_object_set_new(doc, "device", a->device ? json_string(a->device) : json_null());
-    json_object_set_new(doc, "container", a->container ? json_string(a->container) : json_null());
-    json_object_set_new(doc, "consignment",
-                        a->consignment ? json_string(a->consignment) : json_null());
-    json_object_set_new(doc, "declarations", decls ? json_deep_copy(decls) : json_array());
-    json_object_set_new(doc, "lat", isfinite(a->lat) ? json_real(a->lat) : json_null());
-    json_object_set_new(doc, "lon", isfinite(a->lon) ? json_real(a->lon) : json_null());
-    json_object_set_new(doc, "detail", json_incref(a->detail));
-    r->doc = cx_json_dump(doc, NULL);
-    json_decref(doc);
-    if (!r->doc)
+    r->decls = decls && json_array_size(decls) ? json_deep_copy(decls) : NULL;
+    if (!r->detail) {
+        json_decref(r->decls);
         return;
-    if (a->severity == TRACK_SEV_CRITICAL && decls && json_array_size(decls))
-        r->decls = json_deep_copy(decls);
+    }
     atomic_fetch_add(&t->m_alerts[a->type][a->severity], 1);
     b->nalerts++;
 }
@@ -639,12 +631,12 @@ static void pipe__batch_done(void *arg, cx_err result)
                b->npos, b->nalerts, cx_strerror(result));
     }
     if (ok) {
+        /* the alert module streams the alerts after this same commit */
         for (size_t i = 0; i < b->nalerts; i++) {
-            track_alert_row *a = &b->alerts[i];
-            track__hub_publish_alert(t->alerts, a->seq, (track_severity)a->sev, a->org, a->doc,
-                                     strlen(a->doc));
-            if (a->decls)
-                track__escalate(t, a);
+            const track_alert_row *a = &b->alerts[i];
+            if (a->decls && a->sev == TRACK_SEV_CRITICAL && a->consignment[0])
+                track__escalate(t, a->ref.id, track_alert_type_name((track_alert_type)a->type),
+                                a->consignment, a->time, a->decls);
         }
         track__poshub_update(t->positions, b->state, b->nstate, b->pos, b->npos);
         atomic_fetch_add(&t->m_positions, b->npos);
@@ -901,25 +893,26 @@ typedef struct esc_item {
 
 static void pipe__esc_free(esc_item *it);
 
-void track__escalate(track_service *t, const track_alert_row *a)
+void track__escalate(track_service *t, const char *alert_id, const char *type,
+                     const char *consignment, int64_t time_ms, const json_t *decls)
 {
     if (!t->decl)
         return;
     esc_item *it = calloc(1, sizeof *it);
     if (!it)
         return;
-    snprintf(it->alert, sizeof it->alert, "%s", a->id);
-    snprintf(it->type, sizeof it->type, "%s", track_alert_type_name((track_alert_type)a->type));
+    snprintf(it->alert, sizeof it->alert, "%s", alert_id);
+    snprintf(it->type, sizeof it->type, "%s", type);
     char tm[32], msg[400];
-    pipe__fmt_time(a->time, tm);
-    snprintf(msg, sizeof msg, "tracking alert %s: %s on consignment %s at %s", a->id,
-             it->type, a->consignment, tm);
+    pipe__fmt_time(time_ms, tm);
+    snprintf(msg, sizeof msg, "tracking alert %s: %s on consignment %s at %s", alert_id,
+             it->type, consignment, tm);
     it->reason_detail = strdup(msg);
     /* A copy for the escalation thread: the batch frees its own on the writer
      * thread, and a shared reference count is no happens-before for the free. */
-    it->decls = json_deep_copy(a->decls);
+    it->decls = json_deep_copy(decls);
     if (!it->decls) {
-        pipe__esc_free(it); /* escalated=0 stays: retried at the next start */
+        pipe__esc_free(it); /* its row in track_escalations stays: retried at the next start */
         return;
     }
     pthread_mutex_lock(&t->emu);
@@ -934,7 +927,7 @@ void track__escalate(track_service *t, const track_alert_row *a)
 
 static cx_err pipe__mark_escalated(store_conn *w, void *arg)
 {
-    sqlite3_stmt *st = store_stmt(w, "UPDATE track_alerts SET escalated=1 WHERE id=?1");
+    sqlite3_stmt *st = store_stmt(w, "DELETE FROM track_escalations WHERE alert=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
@@ -976,31 +969,23 @@ static void pipe__esc_free(esc_item *it)
     free(it);
 }
 
-/* Alerts whose escalation did not complete before a stop (escalated=0). */
+/* Escalations that did not complete before a stop (still in track_escalations). */
 static void pipe__esc_pending(track_service *t)
 {
     store_conn *c = store_reader(t->store);
-    sqlite3_stmt *st = c ? store_stmt(c, "SELECT id, type, consignment, time, doc FROM "
-                                         "track_alerts WHERE escalated=0 AND "
-                                         "severity='critical' AND consignment IS NOT NULL "
-                                         "ORDER BY seq LIMIT 10000")
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT alert, type, consignment, time, declarations "
+                                         "FROM track_escalations ORDER BY rowid LIMIT 10000")
                          : NULL;
     if (!st)
         return;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
-        json_t *decls = json_object_get(doc, "declarations");
-        if (json_array_size(decls)) {
-            track_alert_row a = {.time = sqlite3_column_int64(st, 3), .decls = decls};
-            snprintf(a.id, sizeof a.id, "%s", (const char *)sqlite3_column_text(st, 0));
-            track_alert_type ty = TRACK_A_SEAL_OPENED;
-            track_alert_type_parse((const char *)sqlite3_column_text(st, 1), &ty);
-            a.type = (uint8_t)ty;
-            snprintf(a.consignment, sizeof a.consignment, "%s",
-                     (const char *)sqlite3_column_text(st, 2));
-            track__escalate(t, &a);
-        }
-        json_decref(doc);
+        json_t *decls = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+        if (json_array_size(decls))
+            track__escalate(t, (const char *)sqlite3_column_text(st, 0),
+                            (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2),
+                            sqlite3_column_int64(st, 3), decls);
+        json_decref(decls);
     }
     sqlite3_reset(st);
 }
@@ -1066,7 +1051,6 @@ static void *pipe__ticker_main(void *arg)
         pthread_mutex_unlock(&t->tmu);
         track__poshub_tick(t->positions);
         if (cx_mono_us() >= next_hb) {
-            track__hub_heartbeat(t->alerts);
             track__poshub_heartbeat(t->positions);
             next_hb = cx_mono_us() + t->cfg.heartbeat_s * 1000000;
         }
@@ -1156,11 +1140,14 @@ static void pipe__corridors_free(track_service *t)
 
 cx_err track_migrate(store *s, char *err, size_t errlen)
 {
-    return store_migrate(s, "track", track_migrations, track_nmigrations, err, errlen);
+    cx_err e = alert_migrate(s, err, errlen);
+    return e == CX_OK ? store_migrate(s, "track", track_migrations, track_nmigrations, err, errlen)
+                      : e;
 }
 
-cx_err track_service_new(store *s, decl_service *decl, const track_config *cfg,
-                         track_service **out, char *err, size_t errlen)
+cx_err track_service_new(store *s, decl_service *decl, alert_service *alerts,
+                         const track_config *cfg, track_service **out, char *err,
+                         size_t errlen)
 {
     *out = NULL;
     track_service *t = calloc(1, sizeof *t);
@@ -1168,12 +1155,12 @@ cx_err track_service_new(store *s, decl_service *decl, const track_config *cfg,
         return CX_ENOMEM;
     t->store = s;
     t->decl = decl;
+    t->alerts_svc = alerts;
     t->cfg = *cfg;
     t->qcap = PIPE_QUEUE;
     t->ring = calloc(t->qcap, sizeof *t->ring);
     t->engine = track_engine_new(cfg);
     t->consinfo = calloc(1, sizeof(cons_infos));
-    t->alerts = track__hub_new();
     t->positions = track__poshub_new();
     pthread_mutex_init(&t->qmu, NULL);
     pipe__cond_init(&t->q_data);
@@ -1189,10 +1176,15 @@ cx_err track_service_new(store *s, decl_service *decl, const track_config *cfg,
     pthread_cond_init(&t->mcv, NULL);
     pthread_mutex_init(&t->imu, NULL);
     pipe__cond_init(&t->icv);
-    if (!t->ring || !t->engine || !t->consinfo || !t->alerts || !t->positions) {
+    if (!t->ring || !t->engine || !t->consinfo || !t->positions) {
         snprintf(err, errlen, "out of memory");
         track_service_free(t);
         return CX_ENOMEM;
+    }
+    if (!alerts || alert_register(alerts, track_alert_kinds, track_alert_types) != CX_OK) {
+        snprintf(err, errlen, "cannot register the tracking alerts with the alert service");
+        track_service_free(t);
+        return CX_EINVAL;
     }
     cx_err e = track__load(t, err, errlen);
     if (e != CX_OK) {
@@ -1286,7 +1278,6 @@ void track_service_free(track_service *t)
     track_engine_free(t->engine);
     pipe__consinfo_free(t);
     pipe__corridors_free(t);
-    track__hub_free(t->alerts);
     track__poshub_free(t->positions);
     free(t->ring);
     pthread_mutex_destroy(&t->qmu);

@@ -26,8 +26,8 @@ static cx_err ret__thin(store_conn *w, void *arg)
         w, "DELETE FROM track_positions WHERE dev = ?1 AND ts >= ?2 AND ts < ?3 "
            "AND ts NOT IN (SELECT min(ts) FROM track_positions WHERE dev = ?1 AND ts >= ?2 "
            "AND ts < ?3 GROUP BY ts / ?4) "
-           "AND ts NOT IN (SELECT time FROM track_alerts WHERE dev = ?1 AND time >= ?2 "
-           "AND time < ?3)");
+           "AND ts NOT IN (SELECT ts FROM track_alert_marks WHERE dev = ?1 AND ts >= ?2 "
+           "AND ts < ?3)");
     if (!st)
         return CX_EDB;
     j->deleted = 0;

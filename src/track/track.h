@@ -20,6 +20,7 @@
 #ifndef CUSTOMS_TRACK_H
 #define CUSTOMS_TRACK_H
 
+#include "alert.h"
 #include "core.h"
 #include "declare.h"
 #include "http.h"
@@ -280,13 +281,18 @@ bool track_engine_consignment_state(const track_engine *e, const char *id, int64
 /* ---- the service -------------------------------------------------------------- */
 typedef struct track_service track_service;
 
+/* Runs the alert module's migrations first: track's third hands its old
+ * track_alerts rows over to the alerts table. */
 cx_err track_migrate(store *s, char *err, size_t errlen);
 
 /* Loads devices, zones, consignments and rule state from s, starts the
  * pipeline threads. decl may be NULL (no lane raising, no declaration
- * checks). cfg is copied. */
-cx_err track_service_new(store *s, decl_service *decl, const track_config *cfg,
-                         track_service **out, char *err, size_t errlen);
+ * checks). Alerts are raised through alerts (alert.h), each in the same
+ * transaction as the telemetry that raised it; its kinds and types are
+ * registered here. cfg is copied. */
+cx_err track_service_new(store *s, decl_service *decl, alert_service *alerts,
+                         const track_config *cfg, track_service **out, char *err,
+                         size_t errlen);
 /* Stops MQTT, drains the pipeline (every accepted message committed),
  * stops the threads. Safe to call twice. */
 void track_service_stop(track_service *t);
@@ -294,7 +300,8 @@ void track_service_stop(track_service *t);
 void track_service_free(track_service *t);
 
 /* /v1/devices, /v1/zones, /v1/consignments, /v1/telemetry, /osmand,
- * /v1/alerts, /v1/positions, /v1/track/… routes and metrics. */
+ * /v1/positions, /v1/track/… routes and metrics (alerts are the alert
+ * module's). */
 cx_err track_routes(track_service *t, http_server *srv);
 
 /* Subscribes to customs/telemetry/+ at QoS 1 with a persistent session.

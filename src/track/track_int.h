@@ -149,7 +149,6 @@ typedef struct track_cmd {
 } track_cmd;
 
 typedef struct track_service track_service;
-typedef struct track_hub track_hub;
 typedef struct track_poshub track_poshub;
 typedef struct track_mqtt track_mqtt;
 typedef struct track_batch track_batch;
@@ -157,6 +156,7 @@ typedef struct track_batch track_batch;
 struct track_service {
     store *store;
     decl_service *decl;
+    alert_service *alerts_svc;
     track_config cfg;
     track_engine *engine; /* engine thread only, after start */
 
@@ -176,10 +176,8 @@ struct track_service {
     int batches_out;
     int inflight; /* batches handed to the writer and not done (under qmu) */
 
-    int64_t next_alert_seq;    /* engine thread */
     void *consinfo;            /* engine thread: declarations per consignment */
 
-    track_hub *alerts;
     track_poshub *positions;
     track_mqtt *mqtt;
 
@@ -257,14 +255,19 @@ typedef struct {
     double lat, lon, speed, heading, temp, batt;
     uint8_t seal, door, src;
 } track_pos_row;
+/* An alert on its way to the alert module: built on the engine thread,
+ * raised by the batch job on the writer thread (which owns it by then). */
 typedef struct {
-    int64_t seq, time, dev, created_us;
-    char id[CX_ID_LEN + 1];
+    int64_t time, dev;
     uint8_t type, sev;
     char org[CX_ORG_MAX + 1];
-    char consignment[TRACK_ID_MAX + 1];
-    char *doc;      /* JSON text */
-    json_t *decls;  /* declarations to escalate (critical), may be NULL */
+    char device[TRACK_ID_MAX + 1];      /* "" if none */
+    char container[16];                 /* "" if none */
+    char consignment[TRACK_ID_MAX + 1]; /* "" if none */
+    double lat, lon;
+    json_t *detail;
+    json_t *decls;  /* the consignment's declarations; NULL when none */
+    alert_ref ref;  /* filled by the batch job */
 } track_alert_row;
 typedef struct {
     int64_t recv_us;
@@ -311,17 +314,7 @@ struct track_batch {
     track_batch *next_free;
 };
 
-/* hubs (hub.c) */
-track_hub *track__hub_new(void);
-void track__hub_free(track_hub *h);
-void track__hub_publish_alert(track_hub *h, int64_t seq, track_severity sev, const char *org,
-                              const char *json, size_t len);
-void track__hub_publish_ack(track_hub *h, const char *org, const char *json, size_t len);
-void track__hub_heartbeat(track_hub *h);
-size_t track__hub_clients(track_hub *h);
-/* Starts an SSE reply for GET /v1/alerts/stream. */
-void track__hub_serve(track_service *t, track_hub *h, http_req *r);
-
+/* the live positions feed (poshub.c) */
 track_poshub *track__poshub_new(void);
 void track__poshub_free(track_poshub *p);
 /* Latest positions from a committed batch: device details from its state
@@ -353,12 +346,13 @@ size_t track__decode_payload(const char *topic_device, const char *payload, size
  * "hex:" and its bytes in hex; capped at 1 KiB of input. Caller frees. */
 char *track__payload_text(const char *p, size_t len);
 
-/* escalation (pipeline.c) */
-void track__escalate(track_service *t, const track_alert_row *a);
-
-/* Appends a stored alert document with its acknowledgement members. */
-cx_err track__alert_compose(cx_buf *out, const char *doc, size_t len, const char *acked_at,
-                            const char *acked_by);
+/* escalation (pipeline.c): a committed critical alert raises the lane of
+ * its consignment's declarations */
+void track__escalate(track_service *t, const char *alert_id, const char *type,
+                     const char *consignment, int64_t time_ms, const json_t *decls);
+/* The kinds and types track raises, for alert_register. */
+extern const char *const track_alert_kinds[];
+extern const char *const track_alert_types[];
 
 /* journal indexer (positions.c) */
 cx_err track__indexer_start(track_service *t);

@@ -105,6 +105,43 @@ const store_migration track_migrations[] = {
     /* a device's /osmand secret: 16 bytes of salt and BLAKE2b-256 keyed with
      * them (docs/track.md); NULL for devices without one */
     {2, "ALTER TABLE track_devices ADD COLUMN osmand_key BLOB"},
+    /* Alerts belong to the alert module now (alert.h): the rows move to its
+     * table (track_migrate runs alert's migrations first). Track keeps its
+     * own two records: the reports where an alert fired (retention keeps
+     * them) and the critical alerts whose declarations are still to be
+     * raised. */
+    {3, "CREATE TABLE track_alert_marks("
+        " dev INTEGER NOT NULL,"
+        " ts INTEGER NOT NULL,"
+        " PRIMARY KEY(dev, ts)) WITHOUT ROWID;"
+        "CREATE TABLE track_escalations("
+        " alert TEXT PRIMARY KEY,"
+        " type TEXT NOT NULL,"
+        " consignment TEXT NOT NULL,"
+        " time INTEGER NOT NULL,"
+        " declarations TEXT NOT NULL);"
+        "INSERT INTO alerts(seq, id, kind, subject, type, severity, time, device, consignment,"
+        " drone, doc, created, acked_at, acked_by, ack_note)"
+        " SELECT seq, id,"
+        "  CASE WHEN json_extract(doc, '$.device') IS NOT NULL THEN 'device'"
+        "   ELSE 'consignment' END,"
+        "  coalesce(json_extract(doc, '$.device'), consignment, id),"
+        "  type, severity, time, json_extract(doc, '$.device'), consignment, NULL,"
+        "  json_set(doc, '$.subject', json_object("
+        "   'kind', CASE WHEN json_extract(doc, '$.device') IS NOT NULL THEN 'device'"
+        "    ELSE 'consignment' END,"
+        "   'id', coalesce(json_extract(doc, '$.device'), consignment, id)),"
+        "   '$.drone', json('null')),"
+        "  created, acked_at, acked_by, ack_note FROM track_alerts ORDER BY seq;"
+        "INSERT INTO alert_orgs(org, seq) SELECT org, seq FROM track_alerts WHERE org IS NOT NULL;"
+        "INSERT OR IGNORE INTO track_alert_marks(dev, ts)"
+        " SELECT dev, time FROM track_alerts WHERE dev IS NOT NULL;"
+        "INSERT INTO track_escalations(alert, type, consignment, time, declarations)"
+        " SELECT id, type, consignment, time, json_extract(doc, '$.declarations')"
+        " FROM track_alerts WHERE escalated = 0 AND severity = 'critical'"
+        " AND consignment IS NOT NULL"
+        " AND json_array_length(doc, '$.declarations') > 0;"
+        "DROP TABLE track_alerts;"},
 };
 const size_t track_nmigrations = sizeof track_migrations / sizeof track_migrations[0];
 
@@ -131,6 +168,60 @@ static cx_err st__step(sqlite3_stmt *st)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+/* One alert of the batch: raised through the alert module in this job (so
+ * it commits with the telemetry that raised it), the report it sits on
+ * marked for retention, a critical one queued for escalation. */
+static cx_err track__raise(track_service *t, store_conn *w, track_alert_row *a)
+{
+    const char *dev = a->device[0] ? a->device : NULL, *cons = a->consignment[0] ? a->consignment
+                                                                                  : NULL;
+    alert_new n = {
+        .type = track_alert_type_name((track_alert_type)a->type),
+        .severity = a->sev == TRACK_SEV_CRITICAL  ? ALERT_CRITICAL
+                    : a->sev == TRACK_SEV_WARNING ? ALERT_WARNING
+                                                  : ALERT_INFO,
+        .time_ms = a->time,
+        .subject_kind = dev ? "device" : "consignment",
+        .subject_id = dev ? dev : cons ? cons : "unknown",
+        .device = dev,
+        .container = a->container[0] ? a->container : NULL,
+        .consignment = cons,
+        .lat = a->lat,
+        .lon = a->lon,
+        .declarations = a->decls,
+        .detail = a->detail,
+        .orgs = {a->org[0] ? a->org : NULL},
+    };
+    cx_err e = alert_raise_in(t->alerts_svc, w, &n, &a->ref);
+    sqlite3_stmt *st;
+    if (e == CX_OK && a->dev) {
+        st = store_stmt(w, "INSERT OR IGNORE INTO track_alert_marks(dev, ts) VALUES(?1, ?2)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_int64(st, 1, a->dev);
+        sqlite3_bind_int64(st, 2, a->time);
+        e = st__step(st);
+    }
+    if (e == CX_OK && a->decls && a->sev == TRACK_SEV_CRITICAL && cons) {
+        char *decls = cx_json_dump(a->decls, NULL);
+        st = decls ? store_stmt(w, "INSERT INTO track_escalations(alert, type, consignment, "
+                                   "time, declarations) VALUES(?1, ?2, ?3, ?4, ?5)")
+                   : NULL;
+        if (!st) {
+            free(decls);
+            return decls ? CX_EDB : CX_ENOMEM;
+        }
+        sqlite3_bind_text(st, 1, a->ref.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, n.type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, cons, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, a->time);
+        sqlite3_bind_text(st, 5, decls, -1, SQLITE_STATIC);
+        e = st__step(st);
+        free(decls);
+    }
+    return e;
 }
 
 cx_err track__batch_write(store_conn *w, void *arg)
@@ -160,31 +251,10 @@ cx_err track__batch_write(store_conn *w, void *arg)
                 return CX_EDB;
         }
     }
-    if (b->nalerts) {
-        st = store_stmt(w, "INSERT INTO track_alerts(seq, id, type, severity, time, dev, org, "
-                           "consignment, doc, created) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
-        if (!st)
-            return CX_EDB;
-        for (size_t i = 0; i < b->nalerts; i++) {
-            const track_alert_row *a = &b->alerts[i];
-            sqlite3_bind_int64(st, 1, a->seq);
-            sqlite3_bind_text(st, 2, a->id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, track_alert_type_name((track_alert_type)a->type), -1,
-                              SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, track_severity_name((track_severity)a->sev), -1,
-                              SQLITE_STATIC);
-            sqlite3_bind_int64(st, 5, a->time);
-            if (a->dev)
-                sqlite3_bind_int64(st, 6, a->dev);
-            if (a->org[0])
-                sqlite3_bind_text(st, 7, a->org, -1, SQLITE_STATIC);
-            if (a->consignment[0])
-                sqlite3_bind_text(st, 8, a->consignment, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 9, a->doc, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 10, a->created_us);
-            if (st__step(st) != CX_OK)
-                return CX_EDB;
-        }
+    for (size_t i = 0; i < b->nalerts; i++) {
+        cx_err e = track__raise(b->t, w, &b->alerts[i]);
+        if (e != CX_OK)
+            return e;
     }
     if (b->ndead) {
         st = store_stmt(w, "INSERT INTO track_dead_letters(received_at, source, reason, message, "
@@ -429,15 +499,6 @@ cx_err track__load(track_service *t, char *err, size_t errlen)
         e = ld__devices(t, c, err, errlen);
     if (e != CX_OK)
         return e;
-    sqlite3_stmt *st = store_stmt(c, "SELECT coalesce(max(seq), 0) FROM track_alerts");
-    if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        if (st)
-            sqlite3_reset(st);
-        snprintf(err, errlen, "cannot read the alert sequence");
-        return CX_EDB;
-    }
-    t->next_alert_seq = sqlite3_column_int64(st, 0) + 1;
-    sqlite3_reset(st);
     track__engine_take_dirty(t->engine, true, NULL, NULL, NULL);
     cx_log(CX_LOG_INFO, "track: %zu zones, %zu consignments, %zu devices loaded",
            track__engine_nzones(t->engine), track__engine_nconsignments(t->engine),

@@ -936,8 +936,7 @@ static cx_err fill_positions(store_conn *w, void *arg)
         sqlite3_reset(st);
     }
     /* an alert on an old report keeps that report */
-    st = store_stmt(w, "INSERT INTO track_alerts(seq, id, type, severity, time, dev, doc, "
-                       "created) VALUES(1, 'A1', 'seal_opened', 'critical', ?1, 1, '{}', 0)");
+    st = store_stmt(w, "INSERT INTO track_alert_marks(dev, ts) VALUES(1, ?1)");
     sqlite3_bind_int64(st, 1, f->from + 7 * f->step);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);

@@ -1,15 +1,8 @@
-/* Server-Sent Events: the alert stream and the live positions feed.
- *
- * Alerts: a ring of the last HUB_RING events, each already framed as SSE
- * text ("id: <seq>\nevent: alert\ndata: {...}\n\n"); every client has a
- * cursor into it. A client that falls behind the ring is disconnected and
- * resumes with Last-Event-ID, which is served from the database. Comment
- * lines every heartbeat_s keep proxies open and let a write fail on a dead
- * client, which frees its slot.
- *
- * Positions: the latest report of every device with a generation number;
- * each client gets the devices that changed since its last push, at most
- * every interval_ms, optionally within a bounding box. */
+/* The live positions feed (Server-Sent Events) and GET /v1/positions: the
+ * latest durable report of every device with a generation number; each
+ * client gets the devices that changed since its last push, at most every
+ * interval_ms, optionally within a bounding box. Comment lines every
+ * heartbeat_s keep proxies open. (The alert stream is the alert module's.) */
 #include "track_int.h"
 
 #include <math.h>
@@ -17,174 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HUB_RING 8192
-#define HUB_CATCHUP 10000
 #define HUB_PEND_MAX ((size_t)64 << 20)
 
-/* ---- alerts ------------------------------------------------------------------------ */
-
-typedef struct {
-    int64_t seq; /* alert seq; 0 for ack events */
-    uint8_t sev;
-    bool ack;
-    char org[CX_ORG_MAX + 1];
-    char *text;
-    size_t len;
-} hub_ev;
-
-typedef struct hub_sub {
-    track_hub *hub;
-    http_stream *st;
-    uint64_t next;
-    bool hb;
-    bool restricted;
-    char org[CX_ORG_MAX + 1];
-    int min_sev;
-    uint32_t types; /* bit per alert type; 0 = all */
-    cx_buf pend;
-    size_t pend_off;
-    struct hub_sub *prev, *next_sub;
-    bool linked;
-} hub_sub;
-
-struct track_hub {
-    pthread_mutex_t mu;
-    hub_ev *ring;
-    uint64_t head; /* events published so far */
-    int64_t last_seq;
-    hub_sub *subs;
-    size_t nsubs;
-};
-
-track_hub *track__hub_new(void)
-{
-    track_hub *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
-    h->ring = calloc(HUB_RING, sizeof *h->ring);
-    if (!h->ring) {
-        free(h);
-        return NULL;
-    }
-    pthread_mutex_init(&h->mu, NULL);
-    return h;
-}
-
-void track__hub_free(track_hub *h)
-{
-    if (!h)
-        return;
-    for (size_t i = 0; i < HUB_RING; i++)
-        free(h->ring[i].text);
-    /* Streams end before the service is freed (http_server_free first);
-     * a subscriber still here would point at a freed hub. */
-    for (hub_sub *s = h->subs; s; s = s->next_sub)
-        s->linked = false;
-    pthread_mutex_destroy(&h->mu);
-    free(h->ring);
-    free(h);
-}
-
-static void hub__push(track_hub *h, int64_t seq, uint8_t sev, bool ack, const char *org,
-                      const char *json, size_t len)
-{
-    char head[64];
-    int hl = seq ? snprintf(head, sizeof head, "id: %lld\nevent: alert\ndata: ", (long long)seq)
-                 : snprintf(head, sizeof head, "event: ack\ndata: ");
-    /* alerts go out as GET /v1/alerts shows them: with their (empty) ack */
-    static const char acknull[] = ",\"acked_at\":null,\"acked_by\":null}";
-    bool alert = seq && len >= 2 && json[len - 1] == '}';
-    size_t body = alert ? len - 1 + sizeof acknull - 1 : len;
-    char *text = malloc((size_t)hl + body + 3);
-    if (!text)
-        return;
-    memcpy(text, head, (size_t)hl);
-    if (alert) {
-        memcpy(text + hl, json, len - 1);
-        memcpy(text + hl + len - 1, acknull, sizeof acknull - 1);
-    } else {
-        memcpy(text + hl, json, len);
-    }
-    memcpy(text + hl + body, "\n\n", 3);
-    len = body;
-    pthread_mutex_lock(&h->mu);
-    hub_ev *e = &h->ring[h->head % HUB_RING];
-    free(e->text);
-    e->seq = seq;
-    e->sev = sev;
-    e->ack = ack;
-    snprintf(e->org, sizeof e->org, "%s", org ? org : "");
-    e->text = text;
-    e->len = (size_t)hl + len + 2;
-    h->head++;
-    if (seq)
-        h->last_seq = seq;
-    for (hub_sub *s = h->subs; s; s = s->next_sub)
-        http_stream_wake(s->st);
-    pthread_mutex_unlock(&h->mu);
-}
-
-void track__hub_publish_alert(track_hub *h, int64_t seq, track_severity sev, const char *org,
-                              const char *json, size_t len)
-{
-    hub__push(h, seq, (uint8_t)sev, false, org, json, len);
-}
-
-void track__hub_publish_ack(track_hub *h, const char *org, const char *json, size_t len)
-{
-    hub__push(h, 0, 0, true, org, json, len);
-}
-
-void track__hub_heartbeat(track_hub *h)
-{
-    pthread_mutex_lock(&h->mu);
-    for (hub_sub *s = h->subs; s; s = s->next_sub) {
-        s->hb = true;
-        http_stream_wake(s->st);
-    }
-    pthread_mutex_unlock(&h->mu);
-}
-
-size_t track__hub_clients(track_hub *h)
-{
-    pthread_mutex_lock(&h->mu);
-    size_t n = h->nsubs;
-    pthread_mutex_unlock(&h->mu);
-    return n;
-}
-
-static bool hub__pass(const hub_sub *s, const hub_ev *e, const char *type)
-{
-    if (s->restricted && strcmp(s->org, e->org) != 0)
-        return false;
-    if (e->ack)
-        return true;
-    if (e->sev < s->min_sev)
-        return false;
-    if (s->types && type) {
-        track_alert_type t;
-        if (track_alert_type_parse(type, &t) && !(s->types & (1u << t)))
-            return false;
-    }
-    return true;
-}
-
-/* The "type" member of an event's JSON (for the type filter). */
-static bool hub__type(const hub_ev *e, char out[32])
-{
-    const char *p = strstr(e->text, "\"type\":\"");
-    if (!p)
-        return false;
-    p += 8;
-    size_t n = strcspn(p, "\"");
-    if (n >= 32)
-        return false;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return true;
-}
-
-static ssize_t hub__drain_pend(cx_buf *pend, size_t *off, char *buf, size_t max)
+static ssize_t pos__drain_pend(cx_buf *pend, size_t *off, char *buf, size_t max)
 {
     size_t k = pend->len - *off;
     if (k > max)
@@ -196,188 +24,6 @@ static ssize_t hub__drain_pend(cx_buf *pend, size_t *off, char *buf, size_t max)
         *off = 0;
     }
     return (ssize_t)k;
-}
-
-static ssize_t hub__read(void *ctx, char *buf, size_t max)
-{
-    hub_sub *s = ctx;
-    track_hub *h = s->hub;
-    pthread_mutex_lock(&h->mu);
-    if (s->pend_off < s->pend.len) {
-        ssize_t k = hub__drain_pend(&s->pend, &s->pend_off, buf, max);
-        pthread_mutex_unlock(&h->mu);
-        return k;
-    }
-    if (h->head > HUB_RING && s->next < h->head - HUB_RING) {
-        /* Fell behind the ring: end the stream; the client reconnects with
-         * Last-Event-ID and catches up from the database. */
-        pthread_mutex_unlock(&h->mu);
-        return -1;
-    }
-    size_t n = 0;
-    while (s->next < h->head) {
-        const hub_ev *e = &h->ring[s->next % HUB_RING];
-        char type[32];
-        if (!hub__pass(s, e, s->types && hub__type(e, type) ? type : NULL)) {
-            s->next++;
-            continue;
-        }
-        if (n + e->len > max) {
-            if (n == 0 && cx_buf_append(&s->pend, e->text, e->len) == CX_OK) {
-                s->next++;
-                ssize_t k = hub__drain_pend(&s->pend, &s->pend_off, buf, max);
-                pthread_mutex_unlock(&h->mu);
-                return k;
-            }
-            break;
-        }
-        memcpy(buf + n, e->text, e->len);
-        n += e->len;
-        s->next++;
-    }
-    if (n == 0 && s->hb) {
-        char now[32];
-        cx_rfc3339_format(cx_now_us(), now);
-        int k = snprintf(buf, max, ": ping %s\n\n", now);
-        n = k > 0 && (size_t)k < max ? (size_t)k : 0;
-    }
-    s->hb = false;
-    pthread_mutex_unlock(&h->mu);
-    return (ssize_t)n;
-}
-
-static void hub__free(void *ctx)
-{
-    hub_sub *s = ctx;
-    track_hub *h = s->hub;
-    pthread_mutex_lock(&h->mu);
-    if (s->linked) {
-        if (s->prev)
-            s->prev->next_sub = s->next_sub;
-        else
-            h->subs = s->next_sub;
-        if (s->next_sub)
-            s->next_sub->prev = s->prev;
-        h->nsubs--;
-        s->linked = false;
-    }
-    pthread_mutex_unlock(&h->mu);
-    cx_buf_free(&s->pend);
-    free(s);
-}
-
-/* Appends stored alerts (seq in (after, upto]) to the client's pending text. */
-static void hub__catch_up(track_service *t, hub_sub *s, int64_t after, int64_t upto)
-{
-    if (upto <= after)
-        return;
-    int64_t from = after;
-    if (upto - after > HUB_CATCHUP) {
-        from = upto - HUB_CATCHUP;
-        cx_buf_printf(&s->pend, "event: gap\ndata: {\"from_seq\":%lld,\"to_seq\":%lld}\n\n",
-                      (long long)(after + 1), (long long)from);
-    }
-    store_conn *c = store_reader(t->store);
-    sqlite3_stmt *st = c ? store_stmt(c, "SELECT seq, severity, org, doc, acked_at, acked_by "
-                                         "FROM track_alerts WHERE seq > ?1 AND seq <= ?2 "
-                                         "ORDER BY seq")
-                         : NULL;
-    if (!st)
-        return;
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, upto);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        hub_ev e = {.seq = sqlite3_column_int64(st, 0)};
-        track_severity sev = TRACK_SEV_INFO;
-        track_severity_parse((const char *)sqlite3_column_text(st, 1), &sev);
-        e.sev = (uint8_t)sev;
-        const char *org = (const char *)sqlite3_column_text(st, 2);
-        snprintf(e.org, sizeof e.org, "%s", org ? org : "");
-        const char *doc = (const char *)sqlite3_column_text(st, 3);
-        char type[32] = "";
-        e.text = (char *)doc;
-        bool has_type = hub__type(&e, type);
-        if (!hub__pass(s, &e, has_type ? type : NULL))
-            continue;
-        cx_buf_printf(&s->pend, "id: %lld\nevent: alert\ndata: ", (long long)e.seq);
-        track__alert_compose(&s->pend, doc, (size_t)sqlite3_column_bytes(st, 3),
-                             (const char *)sqlite3_column_text(st, 4),
-                             (const char *)sqlite3_column_text(st, 5));
-        cx_buf_puts(&s->pend, "\n\n");
-    }
-    sqlite3_reset(st);
-}
-
-void track__hub_serve(track_service *t, track_hub *h, http_req *r)
-{
-    const cx_principal *who = http_principal(r);
-    int64_t after = -1;
-    const char *a = http_query(r, "after");
-    const char *lei = http_header(r, "Last-Event-ID");
-    if (a && (!cx_parse_i64(a, &after) || after < 0)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/after",
-                          "must be an alert seq (a number)");
-        return;
-    }
-    if (!a && lei && (!cx_parse_i64(lei, &after) || after < 0))
-        after = -1; /* an id we did not send: start live */
-    track_severity min_sev = TRACK_SEV_INFO;
-    const char *ms = http_query(r, "min_severity");
-    if (ms && !track_severity_parse(ms, &min_sev)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/min_severity",
-                          "must be info, warning or critical");
-        return;
-    }
-    uint32_t types = 0;
-    const char *ty = http_query(r, "type");
-    if (ty) {
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", ty);
-        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-             tok = strtok_r(NULL, ",", &save)) {
-            track_alert_type at;
-            if (!track_alert_type_parse(tok, &at)) {
-                http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/type",
-                                  "must be alert types separated by commas");
-                return;
-            }
-            types |= 1u << at;
-        }
-    }
-    hub_sub *s = calloc(1, sizeof *s);
-    if (!s) {
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    s->hub = h;
-    s->min_sev = (int)min_sev;
-    s->types = types;
-    if (who->role == CX_ROLE_CARRIER) {
-        s->restricted = true;
-        snprintf(s->org, sizeof s->org, "%s", who->org);
-    }
-    cx_buf_init(&s->pend, HUB_PEND_MAX);
-    pthread_mutex_lock(&h->mu);
-    s->next = h->head;
-    int64_t upto = h->last_seq;
-    s->next_sub = h->subs;
-    if (h->subs)
-        h->subs->prev = s;
-    h->subs = s;
-    h->nsubs++;
-    s->linked = true;
-    pthread_mutex_unlock(&h->mu);
-    /* retry: tells EventSource to reconnect quickly after a server restart */
-    cx_buf_puts(&s->pend, "retry: 2000\n: customs alert stream\n\n");
-    if (after >= 0)
-        hub__catch_up(t, s, after, upto);
-    http_stream *st = http_reply_stream(r, 200, "text/event-stream; charset=utf-8", hub__read, s,
-                                        hub__free);
-    if (st) {
-        pthread_mutex_lock(&h->mu);
-        s->st = st;
-        pthread_mutex_unlock(&h->mu);
-    }
 }
 
 /* ---- positions --------------------------------------------------------------------- */
@@ -615,7 +261,7 @@ static ssize_t pos__read(void *ctx, char *buf, size_t max)
     track_poshub *p = q->p;
     pthread_mutex_lock(&p->mu);
     if (q->pend_off < q->pend.len) {
-        ssize_t k = hub__drain_pend(&q->pend, &q->pend_off, buf, max);
+        ssize_t k = pos__drain_pend(&q->pend, &q->pend_off, buf, max);
         pthread_mutex_unlock(&p->mu);
         return k;
     }
@@ -637,7 +283,7 @@ static ssize_t pos__read(void *ctx, char *buf, size_t max)
         }
         q->last_gen = p->gen;
         if (q->pend.len) {
-            ssize_t k = hub__drain_pend(&q->pend, &q->pend_off, buf, max);
+            ssize_t k = pos__drain_pend(&q->pend, &q->pend_off, buf, max);
             pthread_mutex_unlock(&p->mu);
             return k;
         }
