@@ -7,6 +7,7 @@
 
 #include "core.h"
 #include "http.h"
+#include "ledger.h"
 #include "risk.h"
 #include "store.h"
 #include "track.h"
@@ -84,6 +85,52 @@ int app_fail(const char *cmd, const char *fmt, ...) CX_PRINTF(2, 3);
 
 /* Resets getopt and parses; returns the getopt_long result. */
 void app_getopt_reset(void);
+
+/* ---- demo and simulator: command-line tools, not library code ------------------- */
+/* The ledger demo (ledger_demo.c). */
+/* Seeds the demo consortium and a realistic flow on an empty ledger; key
+ * files (mode 0600) go to keys_dir. Organisation names default to KCS, ACME,
+ * SAIGON-TEXTILE, OCEANIC, HANSEONG-BANK and VCCI-HCM; up to three
+ * declarations the importer lodged before the demo are anchored too.
+ * Prints a summary to out. CX_EEXIST if the ledger is not empty. */
+typedef struct {
+    const char *keys_dir;
+    const char *customs, *importer, *exporter, *carrier, *bank, *chamber; /* NULL: default */
+} app_ledger_demo_opts;
+cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opts *o, FILE *out,
+                       char *err, size_t errlen);
+
+/* The tracking simulator (track_sim.c): telemetry over MQTT, HTTP or into a file. */
+typedef struct {
+    const char *mqtt_url;  /* publish here, or */
+    const char *http_url;  /* POST /v1/telemetry here (base URL), or */
+    const char *out_path;  /* write JSON lines here ("-" = stdout) */
+    const char *api_url;   /* for --register (defaults to http_url) */
+    const char *token;     /* bearer token for the API */
+    const char *scenario;  /* JSON scenario file; NULL = built-in journeys */
+    const char *data_dir;  /* routes and zones (default cx_data_dir()/track) */
+    unsigned devices;
+    double rate;        /* messages per second in total; 0 = as fast as possible */
+    uint64_t seed;
+    double time_scale;  /* event seconds per wall second (1 = live) */
+    int64_t start_ms;   /* event time of the first report; 0 = now */
+    double duration_s;  /* stop after; 0 = no limit */
+    uint64_t count;     /* stop after this many messages; 0 = no limit */
+    double anomalies;   /* fraction of devices with an injected anomaly */
+    bool register_all;  /* create zones, devices and consignments first */
+    bool quiet;
+    unsigned connections; /* MQTT connections to spread devices over */
+    unsigned extra_zones; /* checkpoint zones added along the routes */
+    bool live_clock;      /* stamp the wall clock at publish (not reproducible) */
+    const char *anomaly_kinds; /* comma list limiting injected anomalies */
+    double anomaly_period_s;   /* seal_cycle period */
+    const char *client_prefix;
+    const char *decl_ref_prefix; /* link consignments to these declarations (demo) */
+} app_sim_opts;
+void app_sim_defaults(app_sim_opts *o);
+/* Returns a process exit code; reports on stderr. */
+int app_track_simulate(const app_sim_opts *o);
+
 
 int app_cmd_serve(int argc, char **argv);
 int app_cmd_keys(int argc, char **argv);

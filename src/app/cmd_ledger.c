@@ -738,9 +738,9 @@ int app_cmd_ledger(int argc, char **argv)
             snprintf(dir, sizeof dir, "%s", o.keys_dir);
         else
             snprintf(dir, sizeof dir, "%s.ledger-keys", o.db);
-        ledger_demo_opts d = {dir,        o.customs, o.importer, o.exporter,
+        app_ledger_demo_opts d = {dir,        o.customs, o.importer, o.exporter,
                               o.carrier, o.bank,    o.chamber};
-        e = ledger_demo(env.lg, &d, stdout, err, sizeof err);
+        e = app_ledger_demo(env.lg, env.decl, &d, stdout, err, sizeof err);
         if (e == CX_EEXIST)
             fprintf(stderr, "customs ledger demo: %s\n", err);
         else if (e != CX_OK)

@@ -104,8 +104,8 @@ static int track__simulate(int argc, char **argv)
         {"anomaly-period", required_argument, NULL, 'P'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    track_sim_opts o;
-    track_sim_defaults(&o);
+    app_sim_opts o;
+    app_sim_defaults(&o);
     app_getopt_reset();
     int c;
     int64_t n;
@@ -195,7 +195,7 @@ static int track__simulate(int argc, char **argv)
         return app_usage("track simulate", "--register needs --api URL (or --http)");
     if (o.register_all && !o.token)
         return app_usage("track simulate", "--register needs --token");
-    return track_simulate(&o);
+    return app_track_simulate(&o);
 }
 
 static int track__retention(int argc, char **argv)

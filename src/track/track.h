@@ -321,35 +321,4 @@ typedef struct {
 cx_err track_retention_run(store *s, const track_config *cfg, int64_t now_us,
                            track_retention_stats *st);
 
-/* ---- simulator ------------------------------------------------------------------- */
-typedef struct {
-    const char *mqtt_url;  /* publish here, or */
-    const char *http_url;  /* POST /v1/telemetry here (base URL), or */
-    const char *out_path;  /* write JSON lines here ("-" = stdout) */
-    const char *api_url;   /* for --register (defaults to http_url) */
-    const char *token;     /* bearer token for the API */
-    const char *scenario;  /* JSON scenario file; NULL = built-in journeys */
-    const char *data_dir;  /* routes and zones (default cx_data_dir()/track) */
-    unsigned devices;
-    double rate;        /* messages per second in total; 0 = as fast as possible */
-    uint64_t seed;
-    double time_scale;  /* event seconds per wall second (1 = live) */
-    int64_t start_ms;   /* event time of the first report; 0 = now */
-    double duration_s;  /* stop after; 0 = no limit */
-    uint64_t count;     /* stop after this many messages; 0 = no limit */
-    double anomalies;   /* fraction of devices with an injected anomaly */
-    bool register_all;  /* create zones, devices and consignments first */
-    bool quiet;
-    unsigned connections; /* MQTT connections to spread devices over */
-    unsigned extra_zones; /* checkpoint zones added along the routes */
-    bool live_clock;      /* stamp the wall clock at publish (not reproducible) */
-    const char *anomaly_kinds; /* comma list limiting injected anomalies */
-    double anomaly_period_s;   /* seal_cycle period */
-    const char *client_prefix;
-    const char *decl_ref_prefix; /* link consignments to these declarations (demo) */
-} track_sim_opts;
-void track_sim_defaults(track_sim_opts *o);
-/* Returns a process exit code; reports on stderr. */
-int track_simulate(const track_sim_opts *o);
-
 #endif

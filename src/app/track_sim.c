@@ -12,7 +12,9 @@
  * libmosquitto), so a publish is a direct write and PUBACKs are read in
  * between; unacknowledged messages are resent after a reconnect, and the
  * run ends only when every message has been acknowledged. */
-#include "track_int.h"
+#include "app.h"
+
+#include "track.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -91,7 +93,7 @@ typedef struct {
 } sim_dev;
 
 typedef struct {
-    const track_sim_opts *o;
+    const app_sim_opts *o;
     sim_route *routes;
     int nroutes;
     json_t *zones; /* array of zone documents */
@@ -301,7 +303,7 @@ static sim_anomaly sim__pick_anomaly(uint64_t *rng, track_device_kind kind)
 
 static void sim__make_devices(sim *S)
 {
-    const track_sim_opts *o = S->o;
+    const app_sim_opts *o = S->o;
     static const char *const owners[] = {"CSQ", "MSC", "MAE", "TGH", "HLX", "ONE", "CMA", "EMC"};
     S->ndevs = o->devices;
     S->devs = calloc(S->ndevs, sizeof *S->devs);
@@ -713,7 +715,7 @@ static char *sim__http_get(const char *base, const char *path, const char *token
 /* Uses stored declarations (oldest first) for the devices' containers. */
 static void sim__link_declarations(sim *S, const char *base)
 {
-    const track_sim_opts *o = S->o;
+    const app_sim_opts *o = S->o;
     size_t used = 0;
     char path[256] = "/v1/declarations?limit=1000";
     for (int page = 0; page < 100 && used < S->ndevs; page++) {
@@ -753,7 +755,7 @@ static void sim__link_declarations(sim *S, const char *base)
 
 static int sim__register(sim *S)
 {
-    const track_sim_opts *o = S->o;
+    const app_sim_opts *o = S->o;
     const char *base = o->api_url ? o->api_url : o->http_url;
     if (o->decl_ref_prefix)
         sim__link_declarations(S, base);
@@ -950,7 +952,7 @@ static void sim__mq_service(sim_mq *M, int64_t wait_us)
 
 static int sim__mq_open(sim *S, sim_mq *M)
 {
-    const track_sim_opts *o = S->o;
+    const app_sim_opts *o = S->o;
     if (!sim__mq_parse(o->mqtt_url, M->host, sizeof M->host, &M->port)) {
         fprintf(stderr, "customs track simulate: --mqtt %s: expected mqtt://host:port\n",
                 o->mqtt_url);
@@ -1043,13 +1045,13 @@ static void sim__free(sim *S)
     json_decref(S->messages);
 }
 
-void track_sim_defaults(track_sim_opts *o)
+void app_sim_defaults(app_sim_opts *o)
 {
-    *o = (track_sim_opts){.devices = 10, .rate = 10, .seed = 1, .time_scale = 1,
+    *o = (app_sim_opts){.devices = 10, .rate = 10, .seed = 1, .time_scale = 1,
                           .connections = 4, .client_prefix = "customs-sim"};
 }
 
-int track_simulate(const track_sim_opts *o)
+int app_track_simulate(const app_sim_opts *o)
 {
     sim S = {.o = o};
     char err[512];
