@@ -199,47 +199,52 @@ size_t track__poshub_clients(track_poshub *p)
     return n;
 }
 
-static void pos__num(cx_buf *b, const char *name, double v, int prec)
+static cx_err pos__num(cx_buf *b, const char *name, double v, int prec)
 {
     if (isnan(v))
-        cx_buf_printf(b, ",\"%s\":null", name);
-    else
-        cx_buf_printf(b, ",\"%s\":%.*f", name, prec, v);
+        return cx_buf_printf(b, ",\"%s\":null", name);
+    return cx_buf_printf(b, ",\"%s\":%.*f", name, prec, v);
+}
+
+static cx_err pos__str(cx_buf *b, const char *name, const char *v)
+{
+    cx_err e = cx_buf_printf(b, ",\"%s\":", name);
+    if (e == CX_OK)
+        e = v && v[0] ? cx_buf_json_str(b, v) : cx_buf_puts(b, "null");
+    return e;
 }
 
 /* One position as JSON (the item of GET /v1/positions and the stream). */
-static void pos__item(cx_buf *b, const pos_slot *s)
+static cx_err pos__item(cx_buf *b, const pos_slot *s)
 {
     static const char *const seals[] = {NULL, "closed", "open", "tampered"};
     static const char *const doors[] = {NULL, "closed", "open"};
     char tm[32];
     cx_rfc3339_format(s->ts * 1000, tm);
-    cx_buf_printf(b, "{\"device\":\"%s\",\"container\":", s->id);
-    if (s->container[0])
-        cx_buf_printf(b, "\"%s\"", s->container);
-    else
-        cx_buf_puts(b, "null");
-    cx_buf_puts(b, ",\"consignment\":");
-    if (s->consignment[0])
-        cx_buf_printf(b, "\"%s\"", s->consignment);
-    else
-        cx_buf_puts(b, "null");
-    cx_buf_printf(b, ",\"time\":\"%s\",\"lat\":%.7f,\"lon\":%.7f", tm, s->lat, s->lon);
-    pos__num(b, "speed_kmh", s->speed, 1);
-    pos__num(b, "heading", s->heading, 1);
-    cx_buf_puts(b, ",\"seal\":");
-    if (s->seal && s->seal < 4)
-        cx_buf_printf(b, "\"%s\"", seals[s->seal]);
-    else
-        cx_buf_puts(b, "null");
-    cx_buf_puts(b, ",\"door\":");
-    if (s->door && s->door < 3)
-        cx_buf_printf(b, "\"%s\"", doors[s->door]);
-    else
-        cx_buf_puts(b, "null");
-    pos__num(b, "temp_c", s->temp, 2);
-    pos__num(b, "battery_pct", s->batt, 1);
-    cx_buf_puts(b, "}");
+    cx_err e = cx_buf_puts(b, "{\"device\":");
+    if (e == CX_OK)
+        e = cx_buf_json_str(b, s->id);
+    if (e == CX_OK)
+        e = pos__str(b, "container", s->container);
+    if (e == CX_OK)
+        e = pos__str(b, "consignment", s->consignment);
+    if (e == CX_OK)
+        e = pos__str(b, "time", tm);
+    if (e == CX_OK)
+        e = cx_buf_printf(b, ",\"lat\":%.7f,\"lon\":%.7f", s->lat, s->lon);
+    if (e == CX_OK)
+        e = pos__num(b, "speed_kmh", s->speed, 1);
+    if (e == CX_OK)
+        e = pos__num(b, "heading", s->heading, 1);
+    if (e == CX_OK)
+        e = pos__str(b, "seal", s->seal && s->seal < 4 ? seals[s->seal] : NULL);
+    if (e == CX_OK)
+        e = pos__str(b, "door", s->door && s->door < 3 ? doors[s->door] : NULL);
+    if (e == CX_OK)
+        e = pos__num(b, "temp_c", s->temp, 2);
+    if (e == CX_OK)
+        e = pos__num(b, "battery_pct", s->batt, 1);
+    return e == CX_OK ? cx_buf_puts(b, "}") : e;
 }
 
 static bool pos__pass(const pos_sub *q, const pos_slot *s)
@@ -268,18 +273,26 @@ static ssize_t pos__read(void *ctx, char *buf, size_t max)
     if (q->due) {
         q->due = false;
         size_t items = 0;
-        for (size_t i = 0; i < p->n; i++) {
+        cx_err e = CX_OK;
+        for (size_t i = 0; i < p->n && e == CX_OK; i++) {
             const pos_slot *s = &p->v[i];
             if (s->gen <= q->last_gen || !pos__pass(q, s))
                 continue;
-            cx_buf_puts(&q->pend, items ? "," : "event: positions\ndata: {\"items\":[");
-            pos__item(&q->pend, s);
+            e = cx_buf_puts(&q->pend, items ? "," : "event: positions\ndata: {\"items\":[");
+            if (e == CX_OK)
+                e = pos__item(&q->pend, s);
             items++;
         }
-        if (items) {
+        if (items && e == CX_OK) {
             char tm[32];
             cx_rfc3339_format(cx_now_us(), tm);
-            cx_buf_printf(&q->pend, "],\"at\":\"%s\"}\n\n", tm);
+            e = cx_buf_printf(&q->pend, "],\"at\":\"%s\"}\n\n", tm);
+        }
+        if (e != CX_OK) {
+            /* a push that does not fit its buffer: end the stream rather than
+             * send half an event; the client reconnects */
+            pthread_mutex_unlock(&p->mu);
+            return -1;
         }
         q->last_gen = p->gen;
         if (q->pend.len) {
@@ -349,9 +362,8 @@ static bool pos__bbox(const char *v, pos_sub *q)
     return true;
 }
 
-void track__poshub_serve(track_service *t, track_poshub *p, http_req *r)
+void track__poshub_serve(track_poshub *p, http_req *r)
 {
-    (void)t;
     const cx_principal *who = http_principal(r);
     pos_sub *q = calloc(1, sizeof *q);
     if (!q) {
@@ -401,27 +413,23 @@ void track__poshub_serve(track_service *t, track_poshub *p, http_req *r)
     }
 }
 
-/* GET /v1/positions: every device's latest durable report. */
-char *track__positions_json(track_poshub *p, const cx_principal *who, size_t *len)
+/* GET /v1/positions: every device's latest durable report, one page. */
+void track__positions_page(track_poshub *p, const cx_principal *who, const http_page *page,
+                           http_pager *pg, int64_t *next)
 {
-    cx_buf b;
-    cx_buf_init(&b, (size_t)256 << 20);
     pos_sub filter = {0};
-    if (who && who->role == CX_ROLE_CARRIER) {
+    if (who && !cx_is_officer(who)) {
         filter.restricted = true;
         snprintf(filter.org, sizeof filter.org, "%s", who->org);
     }
-    cx_buf_puts(&b, "{\"items\":[");
     pthread_mutex_lock(&p->mu);
-    size_t items = 0;
-    for (size_t i = 0; i < p->n; i++) {
+    size_t i = (size_t)page->after;
+    for (; i < p->n; i++) {
         if (!pos__pass(&filter, &p->v[i]))
             continue;
-        if (items++)
-            cx_buf_puts(&b, ",");
-        pos__item(&b, &p->v[i]);
+        if (!http_pager_item(pg) || pos__item(&pg->out, &p->v[i]) != CX_OK)
+            break;
     }
+    *next = (int64_t)i; /* the cursor: slots before it were read */
     pthread_mutex_unlock(&p->mu);
-    cx_buf_puts(&b, "]}");
-    return cx_buf_steal(&b, len);
 }

@@ -147,6 +147,30 @@ double track_shape_route_distance_m(const track_shape *corridor, double lat, dou
 /* Great-circle distance in metres on the local Gaussian sphere. */
 double track_distance_m(double lat1, double lon1, double lat2, double lon2);
 
+/* ---- request validation ------------------------------------------------------
+ * Pure functions (no database, no threads; each has a fuzz target): each
+ * checks a request body member by member, appends every problem to problems
+ * as {path, message} with ptr ("" or "/3") before each JSON Pointer, and on
+ * success returns the document to store (caller decrefs), stamped created_at
+ * now (RFC 3339). What needs the database (a device key's owner, a
+ * consignment's zones and declarations) the handler checks afterwards.
+ *
+ * Devices: {"id","kind","container","org","name","temperature_c","key_id",
+ * "osmand_key"}; org defaults to default_org; *osmand_key (may be NULL) gets
+ * the osmand_key member, which is never stored in the document. */
+json_t *track_device_check(const json_t *in, const char *default_org, const char *now,
+                           const char *ptr, json_t *problems, const char **osmand_key);
+/* Zones: {"id","name","kind","geometry"}; *shape gets the zone's shape
+ * (caller frees) when the document is returned. */
+json_t *track_zone_check(const json_t *in, const char *now, json_t *problems,
+                         track_shape **shape);
+/* Consignments: {"id","containers","declarations","route","corridor_m",
+ * "origin_zone","destination_zone","expected_arrival","temperature_c",
+ * "rules","name"}; rules are checked over base. The route is checked when its
+ * corridor is built (track_shape_corridor). */
+json_t *track_consignment_check(const json_t *in, const track_config *base, const char *org,
+                                const char *now, json_t *problems);
+
 /* ---- the rule engine ----------------------------------------------------------
  * A deliberate seam: the rules as a library, fed messages, producing alerts,
  * with no threads or storage. The service runs one engine on its own thread. */
