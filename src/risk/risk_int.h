@@ -62,6 +62,7 @@ enum {
     RF__COUNT = RF_NEAR_FIRST + 4
 };
 
+#define RISK_KEY_MAX 384 /* bytes of a key's text */
 /* Key text of a case for a target-encoded key into buf; returns its length,
  * or -1 when a component the key needs is missing (the features are then
  * missing too). */
