@@ -167,6 +167,12 @@ typedef struct {
 enum { HTTP_CURSOR_INT, HTTP_CURSOR_TEXT };
 bool http_page_parse(http_req *r, int kind, int64_t def, int64_t max, http_page *p);
 void http_page_bad_cursor(http_req *r);
+/* The same for routes that report every query problem at once: appends to
+ * problems (cx_problem_add) instead of replying; false if it added any.
+ * http_page_cursor_problem appends the one cursor message. */
+bool http_page_check(http_req *r, int kind, int64_t def, int64_t max, http_page *p,
+                     json_t *problems);
+void http_page_cursor_problem(json_t *problems);
 
 /* A page {"items":[...],"next_cursor":...} written into a bounded buffer.
  * A page ends at limit items or once it holds budget bytes (after its first

@@ -220,28 +220,47 @@ bool http_query_enum(http_req *r, const char *name, const char *const *values, i
 
 /* ---- paging ------------------------------------------------------------------------------ */
 
+#define HTTP_CURSOR_RULE "must be a next_cursor value returned by this endpoint"
+
 void http_page_bad_cursor(http_req *r)
 {
-    http_bad_query(r, "cursor", "must be a next_cursor value returned by this endpoint");
+    http_bad_query(r, "cursor", HTTP_CURSOR_RULE);
+}
+
+void http_page_cursor_problem(json_t *problems)
+{
+    cx_problem_add(problems, "/cursor", HTTP_CURSOR_RULE);
+}
+
+bool http_page_check(http_req *r, int kind, int64_t def, int64_t max, http_page *p,
+                     json_t *problems)
+{
+    size_t before = json_array_size(problems);
+    p->limit = def;
+    p->cursor = http_query(r, "cursor");
+    p->after = 0;
+    const char *ls = http_query(r, "limit");
+    int64_t n;
+    if (ls && (!cx_parse_i64(ls, &n) || n < 1 || n > max))
+        cx_problem_add(problems, "/limit", "must be an integer from 1 to %lld", (long long)max);
+    else if (ls)
+        p->limit = n;
+    if (p->cursor && (!p->cursor[0] || (kind == HTTP_CURSOR_INT && (!cx_parse_i64(p->cursor,
+                                                                                  &p->after) ||
+                                                                    p->after < 0))))
+        http_page_cursor_problem(problems);
+    return json_array_size(problems) == before;
 }
 
 bool http_page_parse(http_req *r, int kind, int64_t def, int64_t max, http_page *p)
 {
-    p->limit = def;
-    p->cursor = http_query(r, "cursor");
-    p->after = 0;
-    if (!http_query_int(r, "limit", 1, max, &p->limit))
-        return false;
-    if (p->cursor && kind == HTTP_CURSOR_INT && (!cx_parse_i64(p->cursor, &p->after) ||
-                                                  p->after < 0)) {
-        http_page_bad_cursor(r);
-        return false;
+    json_t *problems = json_array();
+    if (http_page_check(r, kind, def, max, p, problems)) {
+        json_decref(problems);
+        return true;
     }
-    if (p->cursor && !p->cursor[0]) {
-        http_page_bad_cursor(r);
-        return false;
-    }
-    return true;
+    http_bad_queries(r, problems);
+    return false;
 }
 
 void http_pager_init(http_pager *pg, int64_t limit, size_t budget)

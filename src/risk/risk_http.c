@@ -7,18 +7,6 @@
 
 #define NOTES_MAX 2000
 
-static bool http__officer(const cx_principal *p)
-{
-    return p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN;
-}
-
-static void http__forbidden(http_req *r, const char *what)
-{
-    char msg[128];
-    snprintf(msg, sizeof msg, "only officers and admins may %s", what);
-    http_reply_error(r, 403, "forbidden", msg, NULL);
-}
-
 /* ---- POST /v1/declarations/{id}/inspection ------------------------------------------ */
 
 typedef struct {
@@ -68,10 +56,8 @@ static void h_inspection(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
     const cx_principal *who = http_principal(r);
-    if (!http__officer(who)) {
-        http__forbidden(r, "record inspections");
+    if (!http_allow_officer(r, "record inspections"))
         return;
-    }
     json_t *doc = decl_parse_body(r);
     if (!doc)
         return;
@@ -187,15 +173,15 @@ static bool http__charset(const char *s, size_t max, const char *extra)
 static void h_queue(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
-    if (!http__officer(http_principal(r))) {
-        http__forbidden(r, "read the risk queue");
+    if (!http_allow_officer(r, "read the risk queue"))
         return;
-    }
     const char *lane = http_query(r, "lane"), *status = http_query(r, "status");
     const char *office = http_query(r, "office"), *org = http_query(r, "org");
-    const char *insp = http_query(r, "inspected"), *ls = http_query(r, "limit");
-    const char *cs = http_query(r, "cursor");
+    const char *insp = http_query(r, "inspected");
     json_t *problems = json_array();
+    http_page page;
+    /* the cursor is "rank:seq" of the last item, decoded below */
+    http_page_check(r, HTTP_CURSOR_TEXT, 50, 500, &page, problems);
     if (lane && strcmp(lane, "red") && strcmp(lane, "yellow") && strcmp(lane, "green"))
         cx_problem_add(problems, "/lane", "must be red, yellow or green");
     if (status && !http__charset(status, 64, "_-,"))
@@ -207,27 +193,24 @@ static void h_queue(http_req *r, void *ctx)
         cx_problem_add(problems, "/org", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
     if (insp && strcmp(insp, "true") && strcmp(insp, "false"))
         cx_problem_add(problems, "/inspected", "must be true or false");
-    int64_t limit = 50;
-    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 500))
-        cx_problem_add(problems, "/limit", "must be an integer from 1 to 500");
+    int64_t limit = page.limit;
     double rank = 1e308;
     int64_t after = INT64_MAX;
-    if (cs) {
+    const char *cs = page.cursor;
+    if (cs && cs[0]) {
         const char *colon = strchr(cs, ':');
         char num[64];
         if (!colon || (size_t)(colon - cs) >= sizeof num) {
-            cx_problem_add(problems, "/cursor", "must be a next_cursor value returned by this "
-                                                "endpoint");
+            http_page_cursor_problem(problems);
         } else {
             memcpy(num, cs, (size_t)(colon - cs));
             num[colon - cs] = '\0';
             if (!cx_parse_double(num, &rank) || !cx_parse_i64(colon + 1, &after))
-                cx_problem_add(problems, "/cursor", "must be a next_cursor value returned by "
-                                                    "this endpoint");
+                http_page_cursor_problem(problems);
         }
     }
     if (json_array_size(problems)) {
-        http_reply_error(r, 400, "invalid_parameter", "bad query parameter", problems);
+        http_bad_queries(r, problems);
         return;
     }
     json_decref(problems);
@@ -409,10 +392,8 @@ static void models__add(void *ctx, const risk_model_info *m)
 static void h_models(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
-    if (!http__officer(http_principal(r))) {
-        http__forbidden(r, "read the model registry");
+    if (!http_allow_officer(r, "read the model registry"))
         return;
-    }
     json_t *items = json_array();
     if (risk_models_list(risk__service_store(svc), models__add, items) != CX_OK) {
         json_decref(items);
@@ -425,10 +406,8 @@ static void h_models(http_req *r, void *ctx)
 static void h_model(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
-    if (!http__officer(http_principal(r))) {
-        http__forbidden(r, "read the model registry");
+    if (!http_allow_officer(r, "read the model registry"))
         return;
-    }
     const char *id = http_param(r, "id"); /* NULL on /active */
     json_t *o = NULL;
     cx_err e = risk_model_describe(risk__service_store(svc), id, false, &o);
@@ -452,10 +431,8 @@ static void h_activate(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
     const cx_principal *who = http_principal(r);
-    if (who->role != CX_ROLE_ADMIN) {
-        http_reply_error(r, 403, "forbidden", "only admins may activate a model", NULL);
+    if (!http_allow(r, CX_ROLE_BIT(CX_ROLE_ADMIN), "activate a model"))
         return;
-    }
     char err[512], by[CX_ORG_MAX + 32];
     snprintf(by, sizeof by, "%s (key %lld)", who->org, (long long)who->key_id);
     cx_err e = risk_model_activate(risk__service_store(svc), http_param(r, "id"), by, err,
@@ -483,19 +460,15 @@ static void h_hs_search(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
     risk_hs_index *ix = risk__service_hs(svc);
-    const char *q = http_query(r, "q"), *ls = http_query(r, "limit");
+    const char *q = http_query(r, "q");
     size_t chars = 0;
     if (!q || !q[0] || !cx_utf8_count(q, strlen(q), &chars) || chars > 512) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/q",
-                          "is required: a goods description of 1 to 512 characters");
+        http_bad_query(r, "q", "is required: a goods description of 1 to 512 characters");
         return;
     }
     int64_t limit = 10;
-    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 50)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/limit",
-                          "must be an integer from 1 to 50");
+    if (!http_query_int(r, "limit", 1, 50, &limit))
         return;
-    }
     if (!ix) {
         http_reply_error(r, 503, "unavailable", "the HS index is not available", NULL);
         return;
@@ -526,22 +499,19 @@ static void h_hs_search(http_req *r, void *ctx)
 
 cx_err risk_routes(risk_service *svc, http_server *srv)
 {
-    cx_err e = http_route(srv, "POST", "/v1/declarations/{id}/inspection", HTTP_AUTH | HTTP_JSON,
-                          h_inspection, svc);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/risk/queue", HTTP_AUTH, h_queue, svc);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/risk/summary", HTTP_AUTH, h_summary, svc);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/risk/models", HTTP_AUTH, h_models, svc);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/risk/models/active", HTTP_AUTH, h_model, svc);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/risk/models/{id}", HTTP_AUTH, h_model, svc);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/risk/models/{id}/activate", HTTP_AUTH, h_activate, svc);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/hs/search", HTTP_AUTH, h_hs_search, svc);
-    http_add_metrics(srv, risk__service_metrics, svc);
+    static const http_route_def routes[] = {
+        {"POST", "/v1/declarations/{id}/inspection", HTTP_AUTH | HTTP_JSON, h_inspection, NULL},
+        {"GET", "/v1/risk/queue", HTTP_AUTH, h_queue,
+         "lane status office org inspected limit cursor"},
+        {"GET", "/v1/risk/summary", HTTP_AUTH, h_summary, "since"},
+        {"GET", "/v1/risk/models", HTTP_AUTH, h_models, NULL},
+        {"GET", "/v1/risk/models/active", HTTP_AUTH, h_model, NULL},
+        {"GET", "/v1/risk/models/{id}", HTTP_AUTH, h_model, NULL},
+        {"POST", "/v1/risk/models/{id}/activate", HTTP_AUTH, h_activate, NULL},
+        {"GET", "/v1/hs/search", HTTP_AUTH, h_hs_search, "q limit"},
+    };
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], svc);
+    if (e == CX_OK)
+        http_add_metrics(srv, risk__service_metrics, svc);
     return e;
 }

@@ -139,11 +139,18 @@ static void h_whoami(http_req *r, void *ctx)
 
 cx_err web_routes(http_server *srv, const char *dir)
 {
-    cx_err e = http_route(srv, "GET", "/v1/whoami", HTTP_AUTH, h_whoami, NULL);
+    static const http_route_def api[] = {
+        {"GET", "/v1/whoami", HTTP_AUTH, h_whoami, NULL},
+    };
+    /* Files take no query either: the console routes with the fragment (#/queue?…),
+     * which browsers never send. */
+    static const http_route_def files[] = {
+        {"GET", "/", 0, h_index, NULL},
+        /* Registered last, so every API route wins over a file name. */
+        {"GET", "/{path*}", HTTP_FALLBACK, h_file, NULL},
+    };
+    cx_err e = http_routes(srv, api, 1, NULL);
     if (!e)
-        e = http_route(srv, "GET", "/", 0, h_index, (void *)dir);
-    /* Registered last, so every API route wins over a file name. */
-    if (!e)
-        e = http_route(srv, "GET", "/{path*}", HTTP_FALLBACK, h_file, (void *)dir);
+        e = http_routes(srv, files, 2, (void *)dir);
     return e;
 }
