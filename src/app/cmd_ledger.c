@@ -234,9 +234,10 @@ static char *ledger__slurp(const char *path, size_t max, size_t *len, char *err,
         cx_buf_free(&b);
         return NULL;
     }
-    if (!b.data)
-        cx_buf_append(&b, "", 0);
-    return cx_buf_steal(&b, len);
+    char *text = cx_buf_steal(&b, len); /* "" for an empty input */
+    if (!text)
+        snprintf(err, errlen, "%s: out of memory", path);
+    return text;
 }
 
 /* One JSON value, or JSON lines: calls fn for each entry's text. */

@@ -58,7 +58,7 @@ const char *cx_strerror(cx_err e);
  * built from many appends is checked once, at the end (cx_buf_error, or
  * cx_buf_steal returning NULL), and a truncated body can never go out as if
  * it were whole. cx_buf_reset and cx_buf_free clear the error. */
-#if defined(__GNUC__) && defined(CX_ENFORCE_WUR)
+#if defined(__GNUC__)
 #define CX_WUR __attribute__((warn_unused_result))
 #else
 #define CX_WUR

@@ -297,8 +297,10 @@ static void req__begin(http_server *s, http_req *r)
         snprintf(msg, sizeof msg, "the body is over the limit of %zu bytes", s->max_body);
         http_reply_error(r, 413, "payload_too_large", msg, NULL);
     } else if (cl && len > 0) {
-        /* one allocation of the announced size instead of a doubling chain */
-        cx_buf_reserve(&r->body, (size_t)len);
+        /* one allocation of the announced size instead of a doubling chain;
+         * if that fails the body grows as it comes (a reset clears the error) */
+        if (cx_buf_reserve(&r->body, (size_t)len) != CX_OK)
+            cx_buf_reset(&r->body);
     }
 }
 

@@ -694,7 +694,7 @@ static void h_bundle(http_req *r, void *ctx)
 static void h__metrics(void *ctx, cx_buf *out)
 {
     ledger *lg = ctx;
-    cx_buf_printf(out,
+    if (cx_buf_printf(out,
                   "# HELP customs_ledger_entries Entries on the ledger (tree size).\n"
                   "# TYPE customs_ledger_entries gauge\n"
                   "customs_ledger_entries %lld\n"
@@ -709,7 +709,8 @@ static void h__metrics(void *ctx, cx_buf *out)
                   (long long)ledger_size(lg),
                   (unsigned long long)atomic_load(&lg->n_accepted),
                   (unsigned long long)atomic_load(&lg->n_rejected),
-                  (unsigned long long)atomic_load(&lg->n_findings));
+                  (unsigned long long)atomic_load(&lg->n_findings)) != CX_OK)
+        return; /* the failed buffer answers for itself */
 }
 
 cx_err ledger_routes(ledger *lg, http_server *srv)

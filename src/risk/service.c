@@ -706,12 +706,13 @@ void risk__service_metrics(void *ctx, cx_buf *out)
 {
     risk_service *r = ctx;
     static const char *const names[3] = {"green", "yellow", "red"};
-    cx_buf_puts(out, "# HELP customs_risk_lane_total Declarations assessed, by lane.\n"
-                     "# TYPE customs_risk_lane_total counter\n");
-    for (int i = 0; i < 3; i++)
-        cx_buf_printf(out, "customs_risk_lane_total{lane=\"%s\"} %llu\n", names[i],
-                      (unsigned long long)atomic_load(&r->lanes[i]));
-    cx_buf_printf(out,
+    cx_err e = cx_buf_puts(out, "# HELP customs_risk_lane_total Declarations assessed, by "
+                                "lane.\n# TYPE customs_risk_lane_total counter\n");
+    for (int i = 0; e == CX_OK && i < 3; i++)
+        e = cx_buf_printf(out, "customs_risk_lane_total{lane=\"%s\"} %llu\n", names[i],
+                          (unsigned long long)atomic_load(&r->lanes[i]));
+    if (e == CX_OK)
+        e = cx_buf_printf(out,
                   "# HELP customs_risk_explored_total Declarations sent red at random.\n"
                   "# TYPE customs_risk_explored_total counter\n"
                   "customs_risk_explored_total %llu\n"
@@ -738,7 +739,8 @@ void risk__service_metrics(void *ctx, cx_buf *out)
     pthread_mutex_lock(&r->mu);
     bool have = r->model != NULL;
     pthread_mutex_unlock(&r->mu);
-    cx_buf_printf(out,
+    if (e == CX_OK)
+        e = cx_buf_printf(out,
                   "# HELP customs_risk_model_loaded 1 if a model scores submissions.\n"
                   "# TYPE customs_risk_model_loaded gauge\n"
                   "customs_risk_model_loaded %d\n"
@@ -747,16 +749,18 @@ void risk__service_metrics(void *ctx, cx_buf *out)
                   "# TYPE customs_risk_assess_seconds histogram\n",
                   have ? 1 : 0);
     uint64_t cum = 0;
-    for (size_t b = 0; b <= NLAT; b++) {
+    for (size_t b = 0; e == CX_OK && b <= NLAT; b++) {
         cum += atomic_load(&r->lat_hist[b]);
         if (b < NLAT)
-            cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"%g\"} %llu\n",
+            e = cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"%g\"} %llu\n",
                           lat_bounds[b] / 1e6, (unsigned long long)cum);
         else
-            cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"+Inf\"} %llu\n",
+            e = cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"+Inf\"} %llu\n",
                           (unsigned long long)cum);
     }
-    cx_buf_printf(out, "customs_risk_assess_seconds_sum %.9f\ncustoms_risk_assess_seconds_count %llu\n",
+    if (e == CX_OK)
+        e = cx_buf_printf(out, "customs_risk_assess_seconds_sum %.9f\ncustoms_risk_assess_seconds_count %llu\n",
                   (double)atomic_load(&r->lat_sum_ns) / 1e9,
                   (unsigned long long)atomic_load(&r->lat_count));
+    (void)e; /* a failed buffer answers for itself (GET /metrics) */
 }

@@ -393,7 +393,11 @@ void track__poshub_serve(track_poshub *p, http_req *r)
         snprintf(q->org, sizeof q->org, "%s", who->org);
     }
     cx_buf_init(&q->pend, HUB_PEND_MAX);
-    cx_buf_puts(&q->pend, "retry: 2000\n: customs positions stream\n\n");
+    if (cx_buf_puts(&q->pend, "retry: 2000\n: customs positions stream\n\n") != CX_OK) {
+        free(q);
+        http_reply_error(r, 503, "unavailable", "out of memory; retry", NULL);
+        return;
+    }
     q->due = true; /* the first push is every device's latest position */
     pthread_mutex_lock(&p->mu);
     q->next_sub = p->subs;

@@ -177,10 +177,10 @@ void track__on_alert(void *ctx, const track_alert *a)
 
 static void rows__dead_payload(track_dead *d, const track_msg *m)
 {
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "{\"device\":\"%s\",\"ts\":%lld,\"lat\":%.7f,\"lon\":%.7f}",
-                     m->device, (long long)m->ts_ms, m->lat, m->lon);
-    d->payload = n > 0 ? strndup(buf, (size_t)n) : NULL;
+    json_t *j = json_pack("{s:s,s:I,s:f,s:f}", "device", m->device, "ts", (json_int_t)m->ts_ms,
+                          "lat", m->lat, "lon", m->lon);
+    d->payload = j ? cx_json_dump(j, NULL) : NULL;
+    json_decref(j);
 }
 
 static void rows__dead_row(track_service *t, track_batch *b, const track_entry *e, track_dead *d)

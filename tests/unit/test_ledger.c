@@ -1481,7 +1481,8 @@ static char *finding_texts(fx *f, const char *decl_id, const char *rule)
     cx_buf b;
     cx_buf_init(&b, 1 << 16);
     while (sqlite3_step(st) == SQLITE_ROW)
-        cx_buf_printf(&b, "%s\n", (const char *)sqlite3_column_text(st, 0));
+        assert_int_equal(cx_buf_printf(&b, "%s\n", (const char *)sqlite3_column_text(st, 0)),
+                         CX_OK);
     sqlite3_finalize(st);
     sqlite3_close(db);
     char *out = strndup(b.data ? b.data : "", b.len);
