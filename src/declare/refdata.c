@@ -113,8 +113,8 @@ static bool refdata__hs_row(void *ctx, char **f, size_t n, uint64_t line, uint64
         return false;
     }
     const char *code = f[h->col_code];
-    int level = atoi(f[h->col_level]);
-    if (level != 2 && level != 4 && level != 6)
+    int64_t level = 0;
+    if (!cx_parse_i64(f[h->col_level], &level) || (level != 2 && level != 4 && level != 6))
         return true; /* the TOTAL row */
     if (!refdata__digits(code, (size_t)level)) {
         snprintf(h->err, sizeof h->err, "line %llu: bad HS code '%s'", (unsigned long long)line,

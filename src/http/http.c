@@ -44,7 +44,7 @@ static bool http__split_hostport(const char *in, char *host, size_t hostcap, cha
     }
     if (strlen(colon + 1) + 1 > portcap || !colon[1])
         return false;
-    strcpy(port, colon + 1);
+    memcpy(port, colon + 1, strlen(colon + 1) + 1); /* its length was checked above */
     int64_t p;
     return cx_parse_i64(port, &p) && p >= 0 && p <= 65535;
 }

@@ -378,8 +378,10 @@ static void h_members(http_req *r, void *ctx)
     if (st)
         sqlite3_reset(st);
     st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='threshold'");
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        threshold = atoi((const char *)sqlite3_column_text(st, 0));
+    int64_t v = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW &&
+        cx_parse_i64((const char *)sqlite3_column_text(st, 0), &v) && v > 0 && v <= INT32_MAX)
+        threshold = (int)v;
     if (st)
         sqlite3_reset(st);
     json_t *policies = json_object();

@@ -116,7 +116,9 @@ cx_err risk_hs_open(risk_hs_index **out, char *err, size_t errlen)
         char parents[2048];
         snprintf(parents, sizeof parents, "%s; %s", hh ? hh->description : "",
                  ch ? ch->description : "");
-        sqlite3_bind_int64(ins, 1, atoll(h->code));
+        int64_t code = 0;
+        cx_parse_i64(h->code, &code); /* six digits: reference data checked at load */
+        sqlite3_bind_int64(ins, 1, code);
         sqlite3_bind_text(ins, 2, h->description, -1, SQLITE_STATIC);
         sqlite3_bind_text(ins, 3, parents, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(ins) != SQLITE_DONE)
