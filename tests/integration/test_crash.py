@@ -4,10 +4,9 @@ import http.client
 import json
 import sqlite3
 import threading
-import time
 import unittest
 
-from harness import TempDirTestCase, create_key, declaration
+from harness import TempDirTestCase, create_key, declaration, wait_for
 
 WRITERS = 12
 
@@ -41,9 +40,8 @@ class CrashTest(TempDirTestCase):
             before = len(acked)
             threads = self.load(srv, token, f"R{rnd}", acked, stop)
             # let a few hundred commits happen, then pull the plug mid-stream
-            deadline = time.time() + 30
-            while len(acked) - before < 300 and time.time() < deadline:
-                time.sleep(0.01)
+            wait_for(lambda: len(acked) - before, "a few hundred acknowledged commits", limit=30,
+                     step=0.01, done=lambda n: n >= 300)
             srv.kill9()
             stop.set()
             for t in threads:

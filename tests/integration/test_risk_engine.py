@@ -11,11 +11,10 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SOURCE, TempDirTestCase, create_key, run  # noqa: E402
+from harness import SOURCE, TempDirTestCase, create_key, run, wait_for  # noqa: E402
 
 DATA = os.path.join(SOURCE, "data", "customs-fraud")
 TRAIN = os.path.join(DATA, "df_syn_train_eng.csv")
@@ -175,10 +174,18 @@ class TestImport(RiskCase):
         zero = next(r for r in rows if r[12].startswith("0") and r[11])
         srv = self.serve()
         found = {}
+        by_ref, cursor = {}, None
+        while True:  # the API's list, page by page
+            q = "/v1/declarations?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+            page = srv.get(q, token=self.officer).json
+            for d in page["items"]:
+                by_ref.setdefault(d["reference"], []).append(d["id"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
         for ref in (crit[0], zero[0]):
-            ids = self.sql("SELECT id FROM declarations WHERE reference=?", (ref,))
-            self.assertEqual(len(ids), 1)
-            r = srv.get(f"/v1/declarations/{ids[0][0]}", token=self.officer)
+            self.assertEqual(len(by_ref[ref]), 1)
+            r = srv.get(f"/v1/declarations/{by_ref[ref][0]}", token=self.officer)
             self.assertEqual(r.status, 200, r)
             found[ref] = r.json
         d = found[zero[0]]
@@ -404,13 +411,9 @@ class TestScoring(RiskCase):
         p = run("risk", "train", "--db", self.db, "--rounds", "20", "--no-activate", "--json")
         new = json.loads(p.stdout)["model"]
         run("risk", "activate", "--db", self.db, new)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            r = srv.get("/v1/risk/models/active", token=self.officer)
-            if r.json["serving"]["model"] == new:
-                break
-            time.sleep(0.2)
-        self.assertEqual(r.json["serving"]["model"], new)
+        wait_for(lambda: srv.get("/v1/risk/models/active", token=self.officer).json,
+                 "the new model to serve", limit=30, step=0.2,
+                 done=lambda a: a["serving"]["model"] == new)
         self.assertEqual(self.submit(srv, 1)[0][1]["risk"]["model"], new)
         self.stop_clean(srv)
 
@@ -426,13 +429,8 @@ class TestScoring(RiskCase):
         self.assertEqual(bad["risk"]["lane"], "green")  # nothing red or yellow by score
         good = srv.post("/v1/declarations", declaration(row, "HS-2", "glazed ceramic wall tiles"),
                         token=self.trader).json
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            m = srv.get("/metrics").body
-            if "customs_risk_hs_checked_total 2" in m:
-                break
-            time.sleep(0.1)
-        self.assertIn("customs_risk_hs_checked_total 2", m)
+        m = wait_for(lambda: srv.get("/metrics").body, "both HS checks", limit=30,
+                     done=lambda m: "customs_risk_hs_checked_total 2" in m)
         self.assertIn("customs_risk_hs_mismatch_total 1", m)
         risk = srv.get(f"/v1/declarations/{bad['id']}", token=self.officer).json["risk"]
         self.assertEqual(risk["lane"], "yellow")
