@@ -208,5 +208,9 @@ http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,
                                http_stream_fn fn, void *ctx, void (*free_ctx)(void *ctx));
 /* Safe from any thread, any number of times. */
 void http_stream_wake(http_stream *st);
+/* For stream functions that keep text waiting (an event bigger than the
+ * caller's buffer, a catch-up): copies up to max bytes of pend from *off
+ * into buf and returns the count; once all is read, pend is emptied. */
+ssize_t http_stream_drain(cx_buf *pend, size_t *off, char *buf, size_t max);
 
 #endif

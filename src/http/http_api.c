@@ -308,3 +308,19 @@ void http_pager_free(http_pager *pg)
 {
     cx_buf_free(&pg->out);
 }
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+ssize_t http_stream_drain(cx_buf *pend, size_t *off, char *buf, size_t max)
+{
+    size_t k = pend->len - *off;
+    if (k > max)
+        k = max;
+    memcpy(buf, pend->data + *off, k);
+    *off += k;
+    if (*off == pend->len) {
+        cx_buf_reset(pend);
+        *off = 0;
+    }
+    return (ssize_t)k;
+}

@@ -184,6 +184,13 @@ sqlite3_stmt *store_stmt(store_conn *c, const char *sql)
     return st;
 }
 
+cx_err store_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : rc == SQLITE_CONSTRAINT_UNIQUE ? CX_EEXIST : CX_EDB;
+}
+
 cx_err store_exec(store_conn *c, const char *sql)
 {
     sqlite3_stmt *st = store_stmt(c, sql);

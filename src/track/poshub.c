@@ -12,20 +12,6 @@
 
 #define HUB_PEND_MAX ((size_t)64 << 20)
 
-static ssize_t pos__drain_pend(cx_buf *pend, size_t *off, char *buf, size_t max)
-{
-    size_t k = pend->len - *off;
-    if (k > max)
-        k = max;
-    memcpy(buf, pend->data + *off, k);
-    *off += k;
-    if (*off == pend->len) {
-        cx_buf_reset(pend);
-        *off = 0;
-    }
-    return (ssize_t)k;
-}
-
 /* ---- positions --------------------------------------------------------------------- */
 
 typedef struct {
@@ -266,7 +252,7 @@ static ssize_t pos__read(void *ctx, char *buf, size_t max)
     track_poshub *p = q->p;
     pthread_mutex_lock(&p->mu);
     if (q->pend_off < q->pend.len) {
-        ssize_t k = pos__drain_pend(&q->pend, &q->pend_off, buf, max);
+        ssize_t k = http_stream_drain(&q->pend, &q->pend_off, buf, max);
         pthread_mutex_unlock(&p->mu);
         return k;
     }
@@ -296,7 +282,7 @@ static ssize_t pos__read(void *ctx, char *buf, size_t max)
         }
         q->last_gen = p->gen;
         if (q->pend.len) {
-            ssize_t k = pos__drain_pend(&q->pend, &q->pend_off, buf, max);
+            ssize_t k = http_stream_drain(&q->pend, &q->pend_off, buf, max);
             pthread_mutex_unlock(&p->mu);
             return k;
         }

@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzzkit.h"
 #include "track.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void one(const json_t *in, const char *ptr)
 {
@@ -46,18 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
     if (!j)
         return 0;
-    if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            char ptr[24];
-            snprintf(ptr, sizeof ptr, "/%zu", i);
-            one(v, ptr);
-        }
-    } else {
-        one(j, "");
-    }
+    fz_each(j, one);
     json_decref(j);
     return 0;
 }

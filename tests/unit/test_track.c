@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "track.h"
+#include "unitkit.h"
 
 /* 2024-03-01T00:00:00Z */
 #define T0 1709251200000LL
@@ -979,10 +980,8 @@ static int64_t count_sql(store *s, const char *sql)
 
 static void test_retention_thins_old_positions(void **state)
 {
-    char path[] = "/tmp/customs-test-trackXXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
+    char path[64];
+    uk_tmp_path(path, "track");
     char err[256];
     store *s = NULL;
     assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
@@ -1014,12 +1013,7 @@ static void test_retention_thins_old_positions(void **state)
     assert_int_equal(track_retention_run(s, &cfg, now_us + day * 1000, &st), CX_OK);
     assert_int_equal(st.positions_deleted, 1440 - 288);
     store_free(s);
-    char p2[300];
-    unlink(path);
-    snprintf(p2, sizeof p2, "%s-wal", path);
-    unlink(p2);
-    snprintf(p2, sizeof p2, "%s-shm", path);
-    unlink(p2);
+    uk_rm_db(path);
 }
 
 static void test_config_overrides(void **state)
