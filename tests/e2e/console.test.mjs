@@ -62,8 +62,12 @@ test('sign in: a wrong key is refused with a sentence, the right one opens the o
   const count = page.getByTestId('decl-today');
   await count.waitFor();
   const midnight = await page.evaluate(() => { const d = new Date(); d.setHours(0, 0, 0, 0); return d.toISOString(); });
-  const today = (await srv.api('GET', `/v1/risk/summary?since=${midnight}`, srv.keys.officer)).body.declarations;
-  assert.ok(today >= 4312, `${today} declarations received today`);
+  const summary = (await srv.api('GET', `/v1/risk/summary?since=${midnight}`, srv.keys.officer)).body;
+  const today = summary.declarations;
+  // the KCS training rows loaded today are history, counted apart: today's work
+  // is the 300 scored submissions and the demo's own
+  assert.ok(today >= 300 && today < 4000, `${today} declarations received today`);
+  assert.equal(summary.historical, 4000);
   assert.equal(await count.textContent(), today.toLocaleString('en'));
   await page.locator('.card', { hasText: 'Risk model' }).getByText('precision when inspecting 10').waitFor();
   assert.equal(await page.locator('#who').textContent(), 'KCS officerSign out');
