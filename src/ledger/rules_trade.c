@@ -10,22 +10,35 @@
 
 /* ---- operational transitions ------------------------------------------------------------------ */
 
+/* The entry at which a row keyed ?1 (and ?2 if k2) was written, in *at;
+ * -1 if there is none yet. select returns that index first. */
+static cx_err r__seen(lapply *a, const char *select, const char *k1, const char *k2,
+                      int64_t *at)
+{
+    sqlite3_stmt *st = ledger__stmt(a->c, select);
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, k1);
+    if (k2)
+        r__bind_text(st, 2, k2);
+    int rc = sqlite3_step(st);
+    *at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
 cx_err ledger__rule_anchor(lapply *a)
 {
     const json_t *b = a->e->body;
     const char *id = r__str(b, "declaration_id");
-    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT idx FROM ledger_anchors WHERE declaration_id=?1");
-    if (!st)
-        return CX_EDB;
-    r__bind_text(st, 1, id);
-    int rc = sqlite3_step(st);
-    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    int64_t at;
+    if (r__seen(a, "SELECT idx FROM ledger_anchors WHERE declaration_id=?1", id, NULL, &at) !=
+        CX_OK)
         return CX_EDB;
     if (at >= 0)
         DENY(a, 409, "state_conflict", "/body/declaration_id",
              "declaration %s is already anchored at entry %lld", id, (long long)at);
+    sqlite3_stmt *st;
     st = ledger__stmt(a->c, "INSERT INTO ledger_anchors(declaration_id, org, idx) "
                             "VALUES(?1, ?2, ?3)");
     if (!st)
@@ -68,14 +81,9 @@ cx_err ledger__rule_bl_issue(lapply *a)
 {
     const json_t *b = a->e->body;
     const char *number = r__str(b, "number"), *holder = r__str(b, "holder");
-    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT issue_idx FROM ledger_bls WHERE number=?1");
-    if (!st)
-        return CX_EDB;
-    r__bind_text(st, 1, number);
-    int rc = sqlite3_step(st);
-    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    int64_t at;
+    if (r__seen(a, "SELECT issue_idx FROM ledger_bls WHERE number=?1", number, NULL, &at) !=
+        CX_OK)
         return CX_EDB;
     if (at >= 0)
         DENY(a, 409, "state_conflict", "/body/number",
@@ -89,6 +97,7 @@ cx_err ledger__rule_bl_issue(lapply *a)
         cx_buf_free(&cont);
         return CX_ENOMEM;
     }
+    sqlite3_stmt *st;
     st = ledger__stmt(a->c, "INSERT INTO ledger_bls(number, carrier, holder, status, containers, "
                             "issue_idx, last_idx, last_leaf) "
                             "VALUES(?1, ?2, ?3, 'issued', ?4, ?5, ?5, ?6)");
@@ -186,16 +195,9 @@ cx_err ledger__rule_coo_issue(lapply *a)
 {
     const json_t *b = a->e->body;
     const char *number = r__str(b, "number");
-    sqlite3_stmt *st =
-        ledger__stmt(a->c, "SELECT issue_idx FROM ledger_coos WHERE issuer=?1 AND number=?2");
-    if (!st)
-        return CX_EDB;
-    r__bind_text(st, 1, a->e->org);
-    r__bind_text(st, 2, number);
-    int rc = sqlite3_step(st);
-    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    int64_t at;
+    if (r__seen(a, "SELECT issue_idx FROM ledger_coos WHERE issuer=?1 AND number=?2", a->e->org,
+                number, &at) != CX_OK)
         return CX_EDB;
     if (at >= 0)
         DENY(a, 409, "state_conflict", "/body/number",
@@ -209,6 +211,7 @@ cx_err ledger__rule_coo_issue(lapply *a)
             strncat(hs, ",", sizeof hs - strlen(hs) - 1);
         strncat(hs, r__str(g, "hs_code"), sizeof hs - strlen(hs) - 1);
     }
+    sqlite3_stmt *st;
     st = ledger__stmt(a->c, "INSERT INTO ledger_coos(issuer, number, country, hs, status, "
                             "issue_idx) VALUES(?1, ?2, ?3, ?4, 'valid', ?5)");
     if (!st)
@@ -303,20 +306,13 @@ cx_err ledger__rule_aeo(lapply *a)
 static cx_err r__unique(lapply *a, const char *select, const char *insert, const char *k1,
                         const char *k2, const char *path, const char *what)
 {
-    sqlite3_stmt *st = ledger__stmt(a->c, select);
-    if (!st)
-        return CX_EDB;
-    r__bind_text(st, 1, k1);
-    r__bind_text(st, 2, k2);
-    int rc = sqlite3_step(st);
-    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    int64_t at;
+    if (r__seen(a, select, k1, k2, &at) != CX_OK)
         return CX_EDB;
     if (at >= 0)
         DENY(a, 409, "state_conflict", path, "%s %s is already on the ledger at entry %lld", what,
              k2, (long long)at);
-    st = ledger__stmt(a->c, insert);
+    sqlite3_stmt *st = ledger__stmt(a->c, insert);
     if (!st)
         return CX_EDB;
     r__bind_text(st, 1, k1);
@@ -337,21 +333,15 @@ cx_err ledger__rule_payment(lapply *a)
 {
     const json_t *b = a->e->body;
     const char *receipt = r__str(b, "receipt_no");
-    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT idx FROM ledger_payments "
-                                          "WHERE bank=?1 AND receipt_no=?2");
-    if (!st)
-        return CX_EDB;
-    r__bind_text(st, 1, a->e->org);
-    r__bind_text(st, 2, receipt);
-    int rc = sqlite3_step(st);
-    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    int64_t at;
+    if (r__seen(a, "SELECT idx FROM ledger_payments WHERE bank=?1 AND receipt_no=?2", a->e->org,
+                receipt, &at) != CX_OK)
         return CX_EDB;
     if (at >= 0)
         DENY(a, 409, "state_conflict", "/body/receipt_no",
              "receipt %s of %s is already on the ledger at entry %lld", receipt, a->e->org,
              (long long)at);
+    sqlite3_stmt *st;
     st = ledger__stmt(a->c, "INSERT INTO ledger_payments(bank, receipt_no, declaration_id, "
                             "amount, currency, idx) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
     if (!st)
@@ -369,19 +359,14 @@ cx_err ledger__rule_ipr(lapply *a)
 {
     const json_t *b = a->e->body;
     const char *reg = r__str(b, "registration_no");
-    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT idx, holder_org FROM ledger_iprs "
-                                          "WHERE registration_no=?1");
-    if (!st)
-        return CX_EDB;
-    r__bind_text(st, 1, reg);
-    int rc = sqlite3_step(st);
-    int64_t at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    int64_t at;
+    if (r__seen(a, "SELECT idx FROM ledger_iprs WHERE registration_no=?1", reg, NULL, &at) !=
+        CX_OK)
         return CX_EDB;
     if (at >= 0)
         DENY(a, 409, "state_conflict", "/body/registration_no",
              "registration %s is already on the ledger at entry %lld", reg, (long long)at);
+    sqlite3_stmt *st;
     st = ledger__stmt(a->c, "INSERT INTO ledger_iprs(registration_no, holder_org, kind, mark, "
                             "idx) VALUES(?1, ?2, ?3, ?4, ?5)");
     if (!st)
