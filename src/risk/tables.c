@@ -77,22 +77,21 @@ int risk__case_key(const risk_case *c, int key, char *buf, size_t cap)
 {
     keybuf k = {buf, 0, cap, false};
     buf[0] = '\0';
+    /* The keys that are one field of the case, absent when it is empty. */
+    const char *one = key == RK_IMPORTER    ? c->importer
+                      : key == RK_DECLARANT ? c->declarant
+                      : key == RK_SELLER    ? c->seller
+                      : key == RK_OFFICE    ? c->office
+                      : key == RK_ORIGIN    ? c->origin
+                      : key == RK_DEPARTURE ? c->departure
+                                            : NULL;
+    if (one) {
+        if (!one[0])
+            return -1;
+        kb__str(&k, one);
+        return k.overflow ? -1 : (int)k.len;
+    }
     switch (key) {
-    case RK_IMPORTER:
-        if (!c->importer[0])
-            return -1;
-        kb__str(&k, c->importer);
-        break;
-    case RK_DECLARANT:
-        if (!c->declarant[0])
-            return -1;
-        kb__str(&k, c->declarant);
-        break;
-    case RK_SELLER:
-        if (!c->seller[0])
-            return -1;
-        kb__str(&k, c->seller);
-        break;
     case RK_HS6:
         kb__str(&k, c->hs6);
         break;
@@ -107,21 +106,6 @@ int risk__case_key(const risk_case *c, int key, char *buf, size_t cap)
         kb__str(&k, part);
         break;
     }
-    case RK_OFFICE:
-        if (!c->office[0])
-            return -1;
-        kb__str(&k, c->office);
-        break;
-    case RK_ORIGIN:
-        if (!c->origin[0])
-            return -1;
-        kb__str(&k, c->origin);
-        break;
-    case RK_DEPARTURE:
-        if (!c->departure[0])
-            return -1;
-        kb__str(&k, c->departure);
-        break;
     case RK_HS6_ORIGIN:
         if (!c->origin[0])
             return -1;
