@@ -38,7 +38,7 @@ int app_cmd_hs(int argc, char **argv)
     bool json = false;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc - 1, argv + 1, opts, NULL, "hs search")) != -1) {
         switch (c) {
         case 'l':
             if (!cx_parse_i64(optarg, &limit) || limit < 1 || limit > 50)
@@ -46,7 +46,7 @@ int app_cmd_hs(int argc, char **argv)
             break;
         case 'j': json = true; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("hs", "unknown or incomplete option '%s'", argv[optind]);
+        default: return 2; /* app_getopt said why */
         }
     }
     int rest = argc - 1 - optind;

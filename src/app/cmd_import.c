@@ -42,7 +42,7 @@ int app_cmd_import(int argc, char **argv)
     const char *db = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "import")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'o': o.org = optarg; break;
@@ -51,7 +51,7 @@ int app_cmd_import(int argc, char **argv)
         case 'P': o.progress = false; break;
         case 'n': o.dry_run = true; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("import", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (!db && !o.dry_run)

@@ -17,7 +17,7 @@
 
 static const char help[] =
     "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
-    "                     [--threads N] [--port-file F] [--quiet]\n"
+    "                     [--threads N] [--port-file F] [--access-log]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
     "\n"
@@ -32,7 +32,9 @@ static const char help[] =
     "  --threads N        connection threads, one per simultaneous connection\n"
     "                     (default 1024; more clients wait to be accepted)\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
-    "  --quiet            no access log\n"
+    "  --access-log       log every request (method, path, status, time, org) on\n"
+    "                     stderr; off by default\n"
+    "  --quiet            no access log (the default; kept for scripts)\n"
     "  --web-dir DIR      the console's files (default: the build's web/)\n"
     "  --inspect-rate P   percent of declarations the risk model sends red (default 10)\n"
     "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
@@ -95,7 +97,7 @@ typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
     unsigned threads;
-    bool quiet;
+    bool access_log;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
 } serve_opts;
 
@@ -106,6 +108,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"access-log", no_argument, NULL, 'a'},
         {"inspect-rate", required_argument, NULL, 'I'},
         {"yellow-rate", required_argument, NULL, 'Y'},
         {"explore-rate", required_argument, NULL, 'E'},
@@ -117,14 +120,15 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
     int c;
     int64_t n;
     double rate;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "serve")) != -1) {
         switch (c) {
         case 'd': o->db = optarg; break;
         case 'l': o->listen = optarg; break;
         case 'c': o->tls_cert = optarg; break;
         case 'k': o->tls_key = optarg; break;
         case 'p': o->port_file = optarg; break;
-        case 'q': o->quiet = true; break;
+        case 'q': o->access_log = false; break;
+        case 'a': o->access_log = true; break;
         case 'W': o->web_dir = optarg; break;
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
@@ -145,7 +149,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
                                                           : &o->risk.explore_rate) = rate;
             break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -182,7 +186,7 @@ int app_cmd_serve(int argc, char **argv)
     if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
     http_config hc = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
-                      .threads = o.threads, .quiet = o.quiet};
+                      .threads = o.threads, .quiet = !o.access_log};
     http_server *srv = NULL;
     if (http_server_new(&hc, &srv, err, sizeof err) != CX_OK) {
         store_free(s);
