@@ -13,7 +13,9 @@ static const char help[] =
     "Usage: customs hs search [--limit N] [--json] DESCRIPTION...\n"
     "\n"
     "Ranks HS 2022 subheadings for a goods description (SQLite FTS5, bm25 over the\n"
-    "nomenclature text; the words of each subheading's heading and chapter count too).\n"
+    "nomenclature text; the words of each subheading's heading and chapter count too;\n"
+    "state words such as frozen, fresh or dried pick among the goods found). Codes\n"
+    "are printed as a declaration's hs_code takes them: 030617, not 0306.17.\n"
     "\n"
     "Options:\n"
     "  --limit N   how many subheadings (default 10, at most 50)\n"
@@ -89,8 +91,7 @@ int app_cmd_hs(int argc, char **argv)
         printf("no subheading matches \"%s\"\n", q);
     } else {
         for (size_t i = 0; i < n; i++)
-            printf("%.4s.%.2s  %6.2f  %s\n", hits[i].code, hits[i].code + 4, hits[i].score,
-                   hits[i].description);
+            printf("%s  %6.2f  %s\n", hits[i].code, hits[i].score, hits[i].description);
     }
     risk_hs_free(ix);
     return 0;

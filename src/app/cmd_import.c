@@ -69,9 +69,11 @@ int app_cmd_import(int argc, char **argv)
     if (db && !o.dry_run && app_open_store(db, &s, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
     decl_service *d = s ? decl_service_new(s) : NULL;
-    /* imported declarations are assessed like submitted ones */
+    /* imported declarations are assessed like submitted ones; the HS check
+     * of their descriptions runs in the import, not on a queue it would end
+     * before */
     risk_config rcfg = {.policy = {10, 15, 2}, .score_declarations = true, .reload_ms = -1,
-                        .quiet = true};
+                        .quiet = true, .hs_inline = true};
     risk_service *risk = d ? risk_service_new(s, d, &rcfg) : NULL;
     decl_import_result res = {0};
     cx_err e = d || o.dry_run ? decl_import(d, &o, &res, err, sizeof err) : CX_ENOMEM;
