@@ -36,6 +36,9 @@ static const char help[] =
     "                     stderr; off by default\n"
     "  --quiet            no access log (the default; kept for scripts)\n"
     "  --web-dir DIR      the console's files (default: the build's web/)\n"
+    "  --list-routes      print every route this server serves (METHOD PATH, and\n"
+    "                     'token' where a bearer token is needed) and exit; the\n"
+    "                     API is described in docs/openapi.json (GET /openapi.json)\n"
     "  --inspect-rate P   percent of declarations the risk model sends red (default 10)\n"
     "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
     "  --explore-rate P   percent of otherwise green declarations sent red at random\n"
@@ -93,11 +96,17 @@ static void serve__store_metrics(void *ctx, cx_buf *out)
                   (unsigned long long)st.failed_commits);
 }
 
+static void serve__print_route(void *ctx, const char *method, const char *pattern,
+                               unsigned flags)
+{
+    printf("%-6s %s%s\n", method, pattern, flags & HTTP_AUTH ? " token" : "");
+}
+
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
     unsigned threads;
-    bool access_log;
+    bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
 } serve_opts;
 
@@ -108,7 +117,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-        {"access-log", no_argument, NULL, 'a'},
+        {"access-log", no_argument, NULL, 'a'},     {"list-routes", no_argument, NULL, 'R'},
         {"inspect-rate", required_argument, NULL, 'I'},
         {"yellow-rate", required_argument, NULL, 'Y'},
         {"explore-rate", required_argument, NULL, 'E'},
@@ -129,6 +138,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'p': o->port_file = optarg; break;
         case 'q': o->access_log = false; break;
         case 'a': o->access_log = true; break;
+        case 'R': o->list_routes = true; break;
         case 'W': o->web_dir = optarg; break;
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
@@ -185,7 +195,7 @@ int app_cmd_serve(int argc, char **argv)
     store *s = NULL;
     if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
-    http_config hc = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
+    http_config hc = {.listen = o.list_routes ? "127.0.0.1:0" : o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
                       .threads = o.threads, .quiet = !o.access_log};
     http_server *srv = NULL;
     if (http_server_new(&hc, &srv, err, sizeof err) != CX_OK) {
@@ -227,20 +237,22 @@ int app_cmd_serve(int argc, char **argv)
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
     http_add_metrics(srv, serve__store_metrics, s);
-    if (!e)
+    if (!e && o.list_routes)
+        http_routes_each(srv, serve__print_route, NULL);
+    else if (!e)
         e = http_server_start(srv, err, sizeof err);
     else
         snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
-    if (!e && o.mqtt)
+    if (!e && o.mqtt && !o.list_routes)
         e = track_mqtt_start(track, o.mqtt, o.mqtt_client_id, err, sizeof err);
-    if (e) {
+    if (e || o.list_routes) {
         http_server_free(srv);
         track_service_free(track);
         risk_service_free(risk);
         ledger_free(lg);
         decl_service_free(decl);
         store_free(s);
-        return app_fail("serve", "%s", err);
+        return e ? app_fail("serve", "%s", err) : 0;
     }
     if (o.port_file) {
         FILE *pf = fopen(o.port_file, "w");

@@ -143,5 +143,33 @@ class DemoTest(TempDirTestCase):
         self.assertFalse(os.path.exists(os.path.join(var, "demo-keys.txt")))
 
 
+class ConsoleFilesTest(TempDirTestCase):
+    def test_server_names_the_missing_console_files(self):
+        """A build without web/node_modules has no vendor files: the server
+        says which at start (make build fetches them: scripts/install-deps --web)."""
+        web = os.path.join(self.tmp, "web")
+        os.makedirs(os.path.join(web, "js"))
+        for name in ("index.html", "app.css", "js/main.js"):
+            with open(os.path.join(web, name), "w") as f:
+                f.write("x")
+        srv = self.serve("--web-dir", web)
+        self.assertEqual(srv.get("/vendor/leaflet.css").status, 404)
+        self.assertEqual(srv.get("/openapi.json").status, 404)
+        srv.stop()
+        log = srv.output()
+        line = [x for x in log.splitlines() if "console:" in x]
+        self.assertEqual(len(line), 1, log)
+        for name in ("openapi.json", "vendor/leaflet.js", "vendor/leaflet.css", "vendor/uplot.js",
+                     "vendor/countries-50m.json"):
+            self.assertIn(name, line[0])
+        self.assertNotIn("index.html", line[0])
+        self.assertIn("scripts/install-deps --web", line[0])
+        # the build's own console has them all: no warning
+        srv = self.serve()
+        self.assertEqual(srv.get("/vendor/leaflet.css").status, 200)
+        srv.stop()
+        self.assertNotIn("console:", srv.output())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
