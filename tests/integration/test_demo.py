@@ -19,6 +19,12 @@ DEMO = os.path.join(SOURCE, "scripts", "demo")
 # A live step that starts a background "simulator" the way 40-track does.
 SIM_STEP = """#!/bin/sh
 set -eu
+if [ "$1" = prepare ]; then  # a "broker", started before the server
+  setsid sleep 300 >/dev/null 2>&1 &
+  echo "-$!" >> "$DEMO_VAR/demo.pids"
+  echo "$!" >> "$DEMO_VAR/sim-started"
+  exit 0
+fi
 [ "$1" = live ] || exit 0
 echo "demo: sim started"
 setsid sleep 300 >/dev/null 2>&1 &
@@ -121,9 +127,9 @@ class DemoTest(TempDirTestCase):
         self.assertEqual(rc, 0, a.text())
         # Ctrl-C stops everything it started, and frees the demo for the next run
         sims = [int(x) for x in open(os.path.join(var, "sim-started")).read().split()]
-        self.assertEqual(len(sims), 1)
-        wait_for(lambda: not alive(sims[0]) and not alive(int(srv)), "the demo's processes to end",
-                 limit=30)
+        self.assertEqual(len(sims), 2)  # one before the server, one after
+        wait_for(lambda: not any(alive(p) for p in sims + [int(srv)]),
+                 "the demo's processes to end", limit=30)
         self.assertFalse(os.path.exists(os.path.join(var, "demo.pid")))
 
     def test_refuses_when_another_server_has_the_port(self):
