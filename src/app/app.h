@@ -43,9 +43,10 @@ typedef struct {
     const char *name;
     const char *options;
 } app_action;
-/* The options of action name in a table ending with {NULL, NULL}; NULL if
- * the action is not in it. */
-const char *app_action_options(const app_action *actions, const char *name);
+/* The options of action in a table ending with {NULL, NULL}, NULL if the
+ * action is not in it; writes "cmd action" into name (for app_getopt). */
+const char *app_action_options(const app_action *actions, const char *cmd, const char *action,
+                               char *name, size_t cap);
 
 int app_cmd_serve(int argc, char **argv);
 int app_cmd_keys(int argc, char **argv);

@@ -67,11 +67,10 @@ int app_cmd_keys(int argc, char **argv)
                                          {"list", "db json"},
                                          {"revoke", "db"},
                                          {NULL, NULL}};
-    const char *only = app_action_options(actions, action);
+    char cmd[32];
+    const char *only = app_action_options(actions, "keys", action, cmd, sizeof cmd);
     if (!only)
         return app_usage("keys", "unknown action '%s' (create, list or revoke)", action);
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "keys %s", action);
     const char *db = NULL, *org = NULL, *role_s = NULL, *name = "";
     bool json = false;
     app_getopt_reset();

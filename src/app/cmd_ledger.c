@@ -588,11 +588,10 @@ int app_cmd_ledger(int argc, char **argv)
         {"erase", "db index field"},
         {"demo", "db keys-dir customs importer exporter carrier bank chamber"},
         {NULL, NULL}};
-    const char *only = app_action_options(actions, action);
+    char cmd[40];
+    const char *only = app_action_options(actions, "ledger", action, cmd, sizeof cmd);
     if (!only)
         return app_usage("ledger", "unknown action '%s'", action);
-    char cmd[40];
-    snprintf(cmd, sizeof cmd, "ledger %s", action);
     lopts o = {.index = -1, .from = -1, .to = -1};
     int rc = ledger__parse(argc - 1, argv + 1, &o, only, cmd);
     if (rc >= 0)

@@ -294,14 +294,13 @@ int app_cmd_risk(int argc, char **argv)
         {"export", "db model out"},
         {"import", "db"},
         {NULL, NULL}};
-    const char *only = app_action_options(actions, action);
+    char cmd[32];
+    const char *only = app_action_options(actions, "risk", action, cmd, sizeof cmd);
     if (!only)
         return app_usage("risk", "unknown action '%s' (train, models, activate, score, eval, "
                                  "export or import)", action);
     risk_opts o = {.policy = {10, 15, 0}, .progress = true};
     int64_t n;
-    char cmd[32];
-    snprintf(cmd, sizeof cmd, "risk %s", action);
     app_getopt_reset();
     int c;
     while ((c = app_getopt(argc - 1, argv + 1, opts, only, cmd)) != -1) {

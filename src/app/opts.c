@@ -7,7 +7,6 @@
  * lists the ones that do. */
 #include "app.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,23 +48,6 @@ static void opts__valid(const struct option *opts, const char *only)
     fputc('\n', stderr);
 }
 
-static int opts__refuse(const char *cmd, const struct option *opts, const char *only,
-                        const char *fmt, ...) CX_PRINTF(4, 5);
-
-static int opts__refuse(const char *cmd, const struct option *opts, const char *only,
-                        const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "customs %s: %s\n", cmd, msg);
-    opts__valid(opts, only);
-    fprintf(stderr, "Try 'customs %s --help'.\n", cmd);
-    return '?';
-}
-
 int app_getopt(int argc, char **argv, const struct option *opts, const char *only,
                const char *cmd)
 {
@@ -75,35 +57,43 @@ int app_getopt(int argc, char **argv, const struct option *opts, const char *onl
     if (c == -1)
         return -1;
     const char *tok = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-    if (c == ':')
-        return opts__refuse(cmd, opts, only, "option '%s' needs a value", tok);
-    if (c == '?') {
-        if (strncmp(tok, "--", 2) != 0)
-            return opts__refuse(cmd, opts, only, "unknown option '-%c' (options are long: --name)",
-                                optopt ? optopt : '?');
-        /* unknown names and ambiguous prefixes alike */
-        return opts__refuse(cmd, opts, only, "unknown option '%.*s'",
-                            (int)(2 + strcspn(tok + 2, "=")), tok);
+    char msg[256];
+    if (c == ':') {
+        snprintf(msg, sizeof msg, "option '%s' needs a value", tok);
+    } else if (c == '?' && strncmp(tok, "--", 2) != 0) {
+        snprintf(msg, sizeof msg, "unknown option '-%c' (options are long: --name)",
+                 optopt ? optopt : '?');
+    } else if (c == '?') { /* unknown names and ambiguous prefixes alike */
+        snprintf(msg, sizeof msg, "unknown option '%.*s'", (int)(2 + strcspn(tok + 2, "=")),
+                 tok);
+    } else {
+        const struct option *o = &opts[li];
+        /* the token that named the option: the one before its value when
+         * the value came as a separate argument */
+        if (o->has_arg == required_argument && optind >= 2 && optarg == argv[optind - 1])
+            tok = argv[optind - 2];
+        size_t n = strcspn(tok + 2, "=");
+        if (strncmp(tok, "--", 2) != 0 || strlen(o->name) != n || strncmp(tok + 2, o->name, n))
+            snprintf(msg, sizeof msg,
+                     "unknown option '%.*s' (did you mean --%s? options are written in full)",
+                     (int)(2 + n), tok, o->name);
+        else if (!opts__allowed(o, only))
+            snprintf(msg, sizeof msg, "option '--%s' does not apply here", o->name);
+        else
+            return c;
     }
-    const struct option *o = &opts[li];
-    /* the token that named the option: the one before its value when the
-     * value came as a separate argument */
-    if (o->has_arg == required_argument && optind >= 2 && optarg == argv[optind - 1])
-        tok = argv[optind - 2];
-    size_t n = strcspn(tok + 2, "=");
-    if (strncmp(tok, "--", 2) != 0 || strlen(o->name) != n || strncmp(tok + 2, o->name, n) != 0)
-        return opts__refuse(cmd, opts, only,
-                            "unknown option '%.*s' (did you mean --%s? options are written "
-                            "in full)", (int)(2 + n), tok, o->name);
-    if (!opts__allowed(o, only))
-        return opts__refuse(cmd, opts, only, "option '--%s' does not apply here", o->name);
-    return c;
+    fprintf(stderr, "customs %s: %s\n", cmd, msg);
+    opts__valid(opts, only);
+    fprintf(stderr, "Try 'customs %s --help'.\n", cmd);
+    return '?';
 }
 
-const char *app_action_options(const app_action *actions, const char *name)
+const char *app_action_options(const app_action *actions, const char *cmd, const char *action,
+                               char *name, size_t cap)
 {
+    snprintf(name, cap, "%s %s", cmd, action);
     for (const app_action *a = actions; a->name; a++)
-        if (strcmp(a->name, name) == 0)
+        if (strcmp(a->name, action) == 0)
             return a->options;
     return NULL;
 }
