@@ -18,7 +18,11 @@ deps:
 $(BUILD)/Makefile:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 
+# The console's vendor files come from npm (web/node_modules, from the
+# committed lock file): fetched here when missing, so `make build` alone
+# serves a whole console. The Debian packages are `make deps`' job.
 build: $(BUILD)/Makefile
+	@scripts/install-deps --web
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: deps build

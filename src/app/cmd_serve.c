@@ -11,7 +11,7 @@
 
 static const char help[] =
     "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
-    "                     [--threads N] [--port-file F] [--quiet]\n"
+    "                     [--threads N] [--port-file F] [--access-log]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
     "\n"
@@ -26,8 +26,13 @@ static const char help[] =
     "  --threads N        connection threads, one per simultaneous connection\n"
     "                     (default 1024; more clients wait to be accepted)\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
-    "  --quiet            no access log\n"
+    "  --access-log       log every request (method, path, status, time, org) on\n"
+    "                     stderr; off by default\n"
+    "  --quiet            no access log (the default; kept for scripts)\n"
     "  --web-dir DIR      the console's files (default: the build's web/)\n"
+    "  --list-routes      print every route this server serves (METHOD PATH, and\n"
+    "                     'token' where a bearer token is needed) and exit; the\n"
+    "                     API is described in docs/openapi.json (GET /openapi.json)\n"
     "  --inspect-rate P   percent of declarations the risk model sends red (default 10)\n"
     "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
     "  --explore-rate P   percent of otherwise green declarations sent red at random\n"
@@ -41,11 +46,17 @@ static const char help[] =
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
 
+static void serve__print_route(void *ctx, const char *method, const char *pattern,
+                               unsigned flags)
+{
+    printf("%-6s %s%s\n", method, pattern, flags & HTTP_AUTH ? " token" : "");
+}
+
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
     unsigned threads;
-    bool quiet;
+    bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
 } serve_opts;
 
@@ -56,6 +67,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"access-log", no_argument, NULL, 'a'},     {"list-routes", no_argument, NULL, 'R'},
         {"inspect-rate", required_argument, NULL, 'I'},
         {"yellow-rate", required_argument, NULL, 'Y'},
         {"explore-rate", required_argument, NULL, 'E'},
@@ -67,14 +79,16 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
     int c;
     int64_t n;
     double rate;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "serve")) != -1) {
         switch (c) {
         case 'd': o->db = optarg; break;
         case 'l': o->listen = optarg; break;
         case 'c': o->tls_cert = optarg; break;
         case 'k': o->tls_key = optarg; break;
         case 'p': o->port_file = optarg; break;
-        case 'q': o->quiet = true; break;
+        case 'q': o->access_log = false; break;
+        case 'a': o->access_log = true; break;
+        case 'R': o->list_routes = true; break;
         case 'W': o->web_dir = optarg; break;
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
@@ -95,7 +109,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
                                                           : &o->risk.explore_rate) = rate;
             break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -126,12 +140,13 @@ int app_cmd_serve(int argc, char **argv)
         return app_fail("serve", "%s", err);
     app_config cfg = {
         .db = o.db,
-        .http = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
-                 .threads = o.threads, .quiet = o.quiet},
+        .http = {.listen = o.list_routes ? "127.0.0.1:0" : o.listen, .tls_cert = o.tls_cert,
+                 .tls_key = o.tls_key, .threads = o.threads, .quiet = !o.access_log},
         .web_dir = o.web_dir,
         .risk = o.risk,
         .mqtt = o.mqtt,
         .mqtt_client_id = o.mqtt_client_id,
+        .routes_only = o.list_routes,
     };
     track_config_defaults(&cfg.track);
     if (o.track_config && track_config_load(&cfg.track, o.track_config, err, sizeof err) != CX_OK)
@@ -140,6 +155,11 @@ int app_cmd_serve(int argc, char **argv)
     if (app_services_start(&cfg, &a, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
     http_server *srv = app_services_http(a);
+    if (o.list_routes) {
+        http_routes_each(srv, serve__print_route, NULL);
+        app_services_stop(a);
+        return 0;
+    }
     if (o.port_file) {
         FILE *pf = fopen(o.port_file, "w");
         if (pf) {

@@ -46,6 +46,14 @@ typedef void (*http_handler)(http_req *r, void *ctx);
 cx_err http_route(http_server *s, const char *method, const char *pattern, unsigned flags,
                   http_handler h, void *ctx);
 
+/* Calls fn for every route added, in the order added, with its method,
+ * pattern (as given to http_route) and flags; strings live as long as the
+ * server. For listings and for checking the API description against what
+ * is served (docs/openapi.json, `customs serve --list-routes`). */
+typedef void (*http_route_each_fn)(void *ctx, const char *method, const char *pattern,
+                                   unsigned flags);
+void http_routes_each(const http_server *s, http_route_each_fn fn, void *ctx);
+
 /* Resolves a bearer token into a principal; CX_EAUTH if not valid. Called on
  * worker threads. */
 typedef cx_err (*http_auth_fn)(void *ctx, const char *token, cx_principal *out);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -526,13 +527,24 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->readers_mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is a directory: name the database file, e.g. %s/customs.db",
+                 path, path);
+        store_free(s);
+        return CX_EINVAL;
+    }
     /* Declarations, inspection notes and ledger salts live here: a new
      * database (and the WAL and SHM files SQLite derives from its mode) is
      * private to the service's user. */
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);
-    struct stat st;
+    else if (errno == ENOENT) {
+        snprintf(err, errlen, "cannot open database %s: its directory does not exist", path);
+        store_free(s);
+        return CX_EIO;
+    }
     if (stat(path, &st) == 0 && (st.st_mode & 077))
         cx_log(CX_LOG_WARN, "database %s is readable by other users (mode %03o); "
                             "chmod 600 it", path, (unsigned)(st.st_mode & 0777));

@@ -449,14 +449,26 @@ class ServerLifecycleTest(TempDirTestCase):
 
     def test_access_log_line(self):
         tok = create_key(self.db, "ACME", "trader")
-        srv = self.serve()
+        srv = self.serve("--access-log")
         srv.post("/v1/declarations", declaration("LOG-1"), token=tok)
         srv.stop()
         line = [x for x in srv.output().splitlines() if "POST /v1/declarations" in x][0]
         self.assertRegex(line, r"POST /v1/declarations 201 \d+us ACME$")
 
+    def test_no_access_log_by_default(self):
+        # `make run` prints the demo keys: an access log would scroll them away
+        tok = create_key(self.db, "ACME", "trader")
+        for args in ((), ("--quiet",)):  # --quiet is the default, still accepted
+            srv = self.serve(*args)
+            self.assertEqual(srv.post("/v1/declarations", declaration("Q-" + str(len(args))),
+                                      token=tok).status, 201)
+            srv.stop()
+            out = srv.output()
+            self.assertIn("stopped cleanly", out)
+            self.assertNotIn("/v1/declarations", out)
+
     def test_access_log_cannot_be_forged(self):
-        srv = self.serve()
+        srv = self.serve("--access-log")
         srv.get("/x%0A2026-01-01T00:00:00.000Z%20info%20http%20POST%20/v1/declarations%20201%201us%20ACME")
         srv.stop()
         lines = srv.output().splitlines()

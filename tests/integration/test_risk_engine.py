@@ -743,7 +743,10 @@ class TestApi(RiskCase):
         self.assertEqual(res[0]["code"], "020230")
         self.assertEqual(res, sorted(res, key=lambda r: -r["score"]))
         p = run("hs", "search", "glazed ceramic wall tiles")
-        self.assertTrue(p.stdout.startswith("6907."), p.stdout)
+        # printed as a declaration takes it (a dotted code is refused)
+        self.assertRegex(p.stdout, r"^6907\d\d  ", p.stdout)
+        p = run("hs", "search", "frozen", "shrimps", "--limit", "2")
+        self.assertEqual(sorted(x[:6] for x in p.stdout.splitlines()), ["030616", "030617"])
         self.keys()
         srv = self.serve()
         r = srv.get("/v1/hs/search?q=frozen%20boneless%20beef&limit=3", token=self.trader)
@@ -814,14 +817,28 @@ class TestDecision(RiskCase):
         # the queue filters on the new status; it survives a restart
         q = srv.get("/v1/risk/queue?status=released", token=self.officer).json["items"]
         self.assertEqual([x["id"] for x in q], [d["id"]])
-        q = srv.get("/v1/risk/queue?status=submitted,held&limit=500",
-                    token=self.officer).json["items"]
+        q = q_open = srv.get("/v1/risk/queue?status=submitted,held&limit=500",
+                             token=self.officer).json["items"]
         self.assertEqual([x["id"] for x in q], [other["id"]])
         self.assertEqual({x["status"] for x in q}, {"submitted"})
         q = srv.get("/v1/risk/queue?status=held,released", token=self.officer).json["items"]
         self.assertEqual([x["id"] for x in q], [d["id"]])
         r = srv.get("/v1/risk/queue?status=released;x", token=self.officer)
         self.assertEqual((r.status, r.json["error"]["details"][0]["path"]), (400, "/status"))
+        # open is the documented alias of submitted,held; an unknown status is
+        # a 400 that lists the allowed ones, never an empty 200
+        o = srv.get("/v1/risk/queue?status=open&limit=500", token=self.officer).json["items"]
+        self.assertEqual([x["id"] for x in o], [x["id"] for x in q_open])
+        o = srv.get("/v1/risk/queue?status=open,released&limit=500",
+                    token=self.officer).json["items"]
+        self.assertIn(d["id"], [x["id"] for x in o])
+        for bad in ("bogus", "", "submitted,,held", "OPEN", "held,", "x" * 40):
+            r = srv.get("/v1/risk/queue?status=" + bad, token=self.officer)
+            self.assertEqual(r.status, 400, (bad, r))
+            det = r.json["error"]["details"][0]
+            self.assertEqual(det["path"], "/status")
+            for word in ("submitted", "held", "released", "refused", "historical", "open"):
+                self.assertIn(word, det["message"])
         srv.stop()
         srv = self.serve()
         g = srv.get(f"/v1/declarations/{d['id']}", token=self.officer).json

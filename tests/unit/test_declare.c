@@ -231,6 +231,26 @@ static void test_hs_rules(void **state)
     json_decref(pr);
     snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"10121\",%s}]}", item);
     expect_one(patch, "/items/0/hs_code", "6 to 10 digits");
+    /* Stored as sent: the printed form is refused with the form to send. */
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"6907.22\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "write it 690722");
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"0306.17.10\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "write it 03061710");
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"6907.2\",%s}]}", item);
+    pr = check(patch);
+    assert_true(has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
+    assert_false(has_problem(pr, "/items/0/hs_code", "write it"));
+    json_decref(pr);
+    /* UN Comtrade's 999999 "commodities not specified" is not an HS code. */
+    assert_false(decl_hs6_known("999999"));
+    assert_false(decl_hs_chapter_known("99"));
+    assert_null(decl_hs_find("999999"));
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2022-01-01\",\"items\":[{\"hs_code\":\"999999\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "not an HS 2022 subheading");
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2021-12-31\",\"items\":[{\"hs_code\":\"999999\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "chapter 99");
 }
 
 static void test_countries_currencies(void **state)
