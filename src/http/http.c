@@ -194,7 +194,6 @@ cx_err http_server_new(const http_config *cfg, http_server **out, char *err, siz
     http__configure(s, cfg);
     pthread_mutex_init(&s->drain_mu, NULL);
     pthread_cond_init(&s->drain_cv, NULL);
-    pthread_mutex_init(&s->q_mu, NULL);
     const char *tmp = cfg->tmp_dir ? cfg->tmp_dir : getenv("TMPDIR");
     s->tmp_dir = strdup(tmp && *tmp ? tmp : "/var/tmp");
     cx_err e = s->tmp_dir ? CX_OK : CX_ENOMEM;
@@ -319,6 +318,7 @@ void http_server_free(http_server *s)
                    (long)atomic_load(&s->inflight));
         if (!leak) {
             http__conn_free_all(s);
+            http__tasks_flush(s);
             http__pool_free(s->pool); /* runs the last cleanups */
         }
     }
@@ -339,6 +339,5 @@ void http_server_free(http_server *s)
     free(s->tmp_dir);
     pthread_mutex_destroy(&s->drain_mu);
     pthread_cond_destroy(&s->drain_cv);
-    pthread_mutex_destroy(&s->q_mu);
     free(s);
 }

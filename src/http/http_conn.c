@@ -456,7 +456,7 @@ static void conn__dispatch(http_conn *c, req_phase phase)
     c->state = C_WAIT;
     c->req_out = true;
     http__timer_clear(c->srv, c);
-    http__pool_push(c->srv->pool, &r->task);
+    http__task(c->srv, &r->task);
 }
 
 static void conn__start_body(http_conn *c)

@@ -63,8 +63,10 @@ typedef struct http_task {
 
 typedef struct http_pool http_pool;
 cx_err http__pool_new(unsigned threads, http_pool **out);
-/* Queues t; never blocks, never fails (tasks are embedded in their owners). */
-void http__pool_push(http_pool *p, http_task *t);
+/* Queues the n tasks head..tail (linked by next) at once, waking at most n
+ * idle threads; never blocks on work, never fails (tasks are embedded in
+ * their owners). */
+void http__pool_push(http_pool *p, http_task *head, http_task *tail, unsigned n);
 /* Runs what is queued, then joins the threads. */
 void http__pool_free(http_pool *p);
 unsigned http__pool_busy(http_pool *p);
@@ -166,12 +168,12 @@ struct http_server {
     pthread_t loop_thread;
     bool started;
     int epfd, evfd;
-    pthread_mutex_t q_mu; /* the event queue, wake flags of streams */
-    http_event *q_head, *q_tail;
-    bool q_signalled;
+    _Atomic(http_event *) q_top; /* events for the loop: a lock-free stack */
     _Atomic int cmd; /* 1 = drain, 2 = stop */
 
     /* loop thread only */
+    http_task *tasks_head, *tasks_tail; /* for the pool, handed over once a round */
+    unsigned ntasks;
     http_timer_list timers[T_COUNT];
     http_conn *conns;  /* every open connection */
     http_conn *ready;  /* connections to drive again without an epoll event */
@@ -287,8 +289,7 @@ struct http_stream {
     ssize_t got;  /* the last pull's result */
     /* loop thread */
     bool pulling, want_pull, writing, stop, closing, finished;
-    /* under srv->q_mu */
-    bool wake_queued, dead;
+    _Atomic unsigned wake; /* WAKE_QUEUED | WAKE_DEAD */
     http_task task;
     http_event ev_pull, ev_wake;
 };
@@ -353,6 +354,11 @@ struct http_conn {
 void *http__loop_main(void *arg);
 /* Any thread: hands an event to the loop. */
 void http__post(http_server *s, http_event *ev);
+/* Loop thread: queues a task for the pool (handed over at the end of the round). */
+void http__task(http_server *s, http_task *t);
+void http__tasks_flush(http_server *s);
+#define WAKE_QUEUED 1u
+#define WAKE_DEAD 2u
 void http__loop_signal(http_server *s);
 
 void http__conn_accept(http_server *s);

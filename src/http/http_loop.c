@@ -26,28 +26,44 @@ void http__loop_signal(http_server *s)
 
 void http__post(http_server *s, http_event *ev)
 {
-    bool signal = false;
-    pthread_mutex_lock(&s->q_mu);
-    ev->next = NULL;
-    if (s->q_tail)
-        s->q_tail->next = ev;
-    else
-        s->q_head = ev;
-    s->q_tail = ev;
-    if (!s->q_signalled)
-        s->q_signalled = signal = true;
-    pthread_mutex_unlock(&s->q_mu);
-    if (signal)
+    http_event *old = atomic_load(&s->q_top);
+    do
+        ev->next = old;
+    while (!atomic_compare_exchange_weak(&s->q_top, &old, ev));
+    if (!old) /* the first since the loop last looked: it may be asleep */
         http__loop_signal(s);
+}
+
+void http__task(http_server *s, http_task *t)
+{
+    t->next = NULL;
+    if (s->tasks_tail)
+        s->tasks_tail->next = t;
+    else
+        s->tasks_head = t;
+    s->tasks_tail = t;
+    s->ntasks++;
+}
+
+/* One hand-over per round: one lock of the pool instead of one per task. */
+void http__tasks_flush(http_server *s)
+{
+    if (!s->ntasks)
+        return;
+    http__pool_push(s->pool, s->tasks_head, s->tasks_tail, s->ntasks);
+    s->tasks_head = s->tasks_tail = NULL;
+    s->ntasks = 0;
 }
 
 static void loop__events(http_server *s)
 {
-    pthread_mutex_lock(&s->q_mu);
-    http_event *ev = s->q_head;
-    s->q_head = s->q_tail = NULL;
-    s->q_signalled = false;
-    pthread_mutex_unlock(&s->q_mu);
+    http_event *top = atomic_exchange(&s->q_top, NULL), *ev = NULL;
+    while (top) { /* the stack, reversed: events in the order they came */
+        http_event *next = top->next;
+        top->next = ev;
+        ev = top;
+        top = next;
+    }
     while (ev) {
         http_event *next = ev->next;
         switch (ev->kind) {
@@ -203,6 +219,7 @@ void *http__loop_main(void *arg)
             cx_log(CX_LOG_ERROR, "http: epoll_wait: %s", strerror(errno));
             n = 0;
         }
+        http__tasks_flush(s);
         for (int i = 0; i < n; i++) {
             void *tag = evs[i].data.ptr;
             if (tag == &s->listen_fd) {
@@ -215,11 +232,13 @@ void *http__loop_main(void *arg)
                 http__conn_event(tag, evs[i].events);
             }
         }
+        http__tasks_flush(s);
         loop__events(s);
         loop__ready(s);
         now = cx_mono_us();
         loop__timers(s, now);
         http__conn_reap(s);
+        http__tasks_flush(s);
         if (!s->accepting && s->listen_fd >= 0 && now >= s->accept_resume_us) {
             struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
             if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0)

@@ -96,18 +96,18 @@ cx_err http__pool_new(unsigned threads, http_pool **out)
     return CX_OK;
 }
 
-void http__pool_push(http_pool *p, http_task *t)
+void http__pool_push(http_pool *p, http_task *head, http_task *tail, unsigned n)
 {
     pthread_mutex_lock(&p->mu);
-    t->next = NULL;
+    tail->next = NULL;
     if (p->tail)
-        p->tail->next = t;
+        p->tail->next = head;
     else
-        p->head = t;
-    p->tail = t;
-    p->queued++;
-    pool_worker *w = p->nidle ? p->idle[--p->nidle] : NULL;
-    if (w) {
+        p->head = head;
+    p->tail = tail;
+    p->queued += n;
+    for (unsigned i = 0; i < n && p->nidle; i++) {
+        pool_worker *w = p->idle[--p->nidle];
         w->woken = true;
         pthread_cond_signal(&w->cv);
     }

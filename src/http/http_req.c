@@ -116,7 +116,7 @@ void http__req_free(http_req *r)
     }
     if (r->cleanup) { /* on a worker, as the handler's frees were (never the loop's time) */
         r->task.run = req__run_cleanup;
-        http__pool_push(s->pool, &r->task);
+        http__task(s, &r->task);
         return;
     }
     free(r);

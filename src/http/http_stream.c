@@ -44,11 +44,7 @@ static void stream__finish(http_stream *st)
     http_conn *c = st->conn;
     st->conn = NULL;
     /* a wake still queued refers to st: the loop frees it when it gets there */
-    pthread_mutex_lock(&s->q_mu);
-    bool later = st->wake_queued;
-    st->dead = true;
-    pthread_mutex_unlock(&s->q_mu);
-    if (!later)
+    if (!(atomic_fetch_or(&st->wake, WAKE_DEAD) & WAKE_QUEUED))
         stream__free(st);
     if (c) {
         c->stream = NULL;
@@ -86,7 +82,7 @@ static void stream__advance(http_stream *st)
     if (st->want_pull) {
         st->want_pull = false;
         st->pulling = true;
-        http__pool_push(st->srv->pool, &st->task);
+        http__task(st->srv, &st->task);
     }
 }
 
@@ -127,11 +123,7 @@ void http__stream_pulled(http_stream *st)
 
 void http__stream_woken(http_stream *st)
 {
-    pthread_mutex_lock(&st->srv->q_mu);
-    st->wake_queued = false;
-    bool dead = st->dead;
-    pthread_mutex_unlock(&st->srv->q_mu);
-    if (dead) {
+    if (atomic_fetch_and(&st->wake, ~WAKE_QUEUED) & WAKE_DEAD) {
         stream__free(st);
         return;
     }
@@ -221,14 +213,10 @@ void http_stream_wake(http_stream *st)
 {
     if (!st)
         return;
-    http_server *s = st->srv;
-    bool post = false;
-    pthread_mutex_lock(&s->q_mu);
-    if (!st->wake_queued && !st->dead) {
-        st->wake_queued = true;
-        post = true;
-    }
-    pthread_mutex_unlock(&s->q_mu);
-    if (post)
-        http__post(s, &st->ev_wake);
+    unsigned w = atomic_load(&st->wake);
+    do
+        if (w) /* queued already, or over */
+            return;
+    while (!atomic_compare_exchange_weak(&st->wake, &w, WAKE_QUEUED));
+    http__post(st->srv, &st->ev_wake);
 }
