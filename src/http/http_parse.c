@@ -64,12 +64,16 @@ int hp_scan_head(hp_scan *st, const char *buf, size_t len, const hp_limits *lim,
                 BAD(err, "/request-line", "the request line is empty");
                 return -1;
             }
+            if (i + 1 > lim->max_head)
+                break; /* complete, but too large all the same */
             *head_len = i + 1;
             st->scanned = i + 1;
             return 1;
         }
         st->line1_done = true;
         st->line_start = i + 1;
+        if (i + 1 >= lim->max_head)
+            break;
     }
     st->scanned = i;
     if (!st->line1_done && len - st->line_start > lim->max_target + 64) {
@@ -77,7 +81,7 @@ int hp_scan_head(hp_scan *st, const char *buf, size_t len, const hp_limits *lim,
                  "the request line is longer than the server accepts");
         return -1;
     }
-    if (len >= lim->max_head) {
+    if (len >= lim->max_head || i >= lim->max_head) {
         hp__fail(err, 431, "header_fields_too_large", "/headers",
                  "the request head is larger than the server accepts");
         return -1;
@@ -359,6 +363,7 @@ bool hp_decode_path(const char *target, char *path, size_t cap, const char **que
         path[n++] = (char)c;
         path[n] = '\0';
     }
+    path[n] = '\0';
     if (!hp__utf8((const unsigned char *)path, n))
         return BAD(err, "/path", "the path must be UTF-8");
     if (*p == '?')
