@@ -41,8 +41,20 @@ static int hp__hex(unsigned char c)
 int hp_scan_head(hp_scan *st, const char *buf, size_t len, const hp_limits *lim,
                  size_t *head_len, hp_error *err)
 {
+    /* every check is made at a byte's position, so the verdict does not
+     * depend on how the bytes were split into reads */
     size_t i = st->scanned;
     for (; i < len; i++) {
+        if (!st->line1_done && i - st->line_start > lim->max_target + 64) {
+            hp__fail(err, 414, "uri_too_long", "/request-line",
+                     "the request line is longer than the server accepts");
+            return -1;
+        }
+        if (i >= lim->max_head) {
+            hp__fail(err, 431, "header_fields_too_large", "/headers",
+                     "the request head is larger than the server accepts");
+            return -1;
+        }
         char c = buf[i];
         if (c == '\r') {
             if (i + 1 == len)
@@ -64,28 +76,14 @@ int hp_scan_head(hp_scan *st, const char *buf, size_t len, const hp_limits *lim,
                 BAD(err, "/request-line", "the request line is empty");
                 return -1;
             }
-            if (i + 1 > lim->max_head)
-                break; /* complete, but too large all the same */
             *head_len = i + 1;
             st->scanned = i + 1;
             return 1;
         }
         st->line1_done = true;
         st->line_start = i + 1;
-        if (i + 1 >= lim->max_head)
-            break;
     }
     st->scanned = i;
-    if (!st->line1_done && len - st->line_start > lim->max_target + 64) {
-        hp__fail(err, 414, "uri_too_long", "/request-line",
-                 "the request line is longer than the server accepts");
-        return -1;
-    }
-    if (len >= lim->max_head || i >= lim->max_head) {
-        hp__fail(err, 431, "header_fields_too_large", "/headers",
-                 "the request head is larger than the server accepts");
-        return -1;
-    }
     return 0;
 }
 
