@@ -413,7 +413,9 @@ static void conn__queue_reply(http_conn *c, http_req *r)
         r->rbody = NULL;
     }
     c->close_after = !r->keep_alive;
-    c->linger_after = r->has_body && !r->body_done;
+    /* the client may still be sending: read on until it stops, or our
+     * answer could be lost to a reset */
+    c->linger_after = (r->has_body && !r->body_done) || !r->method || c->in_len > c->in_off;
     c->state = C_WRITE;
 }
 
