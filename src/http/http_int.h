@@ -370,6 +370,15 @@ void http__conn_timeout(http_conn *c, int kind, int64_t now);
 void http__conn_close(http_conn *c);
 /* Queues bytes for the connection; owned ones are freed once written. */
 void http__conn_write(http_conn *c, char *data, size_t len, bool owned);
+/* http_io.c: > 0 bytes, 0 end of stream, -1 would block, -2 error */
+ssize_t http__conn_recv(http_conn *c, char *buf, size_t cap);
+/* Reads once into the input buffer, grown up to cap (-3: full). */
+ssize_t http__conn_fill(http_conn *c, size_t cap);
+/* 1 all written, 0 would block, -1 error */
+int http__conn_flush(http_conn *c);
+void http__conn_drop_output(http_conn *c);
+void http__conn_free_input(http_conn *c);
+void http__conn_ready(http_conn *c); /* drive it again next round */
 void http__conn_drain(http_conn *c); /* the server is draining */
 void http__conn_reap(http_server *s); /* frees the closed connections */
 void http__conn_stop_all(http_server *s); /* closes all that wait for nothing */
