@@ -25,6 +25,7 @@ static void conn__queue_reply(http_conn *c, http_req *r)
         http__conn_write(c, r->rbody, r->rlen, true);
         r->rbody = NULL;
     }
+    http__conn_advance(c, r->out_sent); /* what a worker already wrote */
     c->close_after = !r->keep_alive;
     /* the client may still be sending: read on until it stops, or our
      * answer could be lost to a reset */

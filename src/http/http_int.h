@@ -256,6 +256,7 @@ struct http_req {
     /* serialised reply, made by the thread that completes the request */
     char *out_head;
     size_t out_head_len;
+    size_t out_sent; /* bytes of it a worker already wrote */
 
     http_task task;
     http_event ev;
@@ -263,8 +264,10 @@ struct http_req {
 
 http_req *http__req_new(http_server *s, http_conn *c);
 void http__req_free(http_req *r); /* loop thread; runs http_on_done's fn on a worker */
-/* Serialises the reply (500 if there is none) and posts it to the loop. */
-void http__req_complete(http_req *r);
+/* Serialises the reply (500 if there is none) and posts it to the loop. On
+ * a worker (direct), a plain-HTTP reply is also sent right away as far as the
+ * socket takes it: the loop only writes what is left. */
+void http__req_complete(http_req *r, bool direct);
 /* Serialises a reply into r->out_head (status line and headers). */
 void http__req_serialise(http_req *r);
 /* Runs on a worker: authentication (PH_AUTH) or the handler (PH_HANDLE). */
@@ -377,6 +380,7 @@ ssize_t http__conn_fill(http_conn *c, size_t cap);
 /* 1 all written, 0 would block, -1 error */
 int http__conn_flush(http_conn *c);
 void http__conn_drop_output(http_conn *c);
+void http__conn_advance(http_conn *c, size_t n); /* n bytes of the output are out */
 void http__conn_free_input(http_conn *c);
 void http__conn_ready(http_conn *c); /* drive it again next round */
 void http__conn_drain(http_conn *c); /* the server is draining */

@@ -68,7 +68,7 @@ void http__conn_write(http_conn *c, char *data, size_t len, bool owned)
     c->out[c->nout++] = (http_piece){data, len, owned};
 }
 
-static void conn__advance(http_conn *c, size_t n)
+void http__conn_advance(http_conn *c, size_t n)
 {
     while (n && c->nout) {
         size_t left = c->out[0].len - c->out_off;
@@ -121,7 +121,7 @@ int http__conn_flush(http_conn *c)
                 return -1;
             }
         }
-        conn__advance(c, (size_t)n);
+        http__conn_advance(c, (size_t)n);
         if (c->tkind == T_WRITE) /* progress: the send timeout starts again */
             http__timer_set(c->srv, c, T_WRITE, cx_mono_us());
     }

@@ -2,9 +2,12 @@
  * completes the request, written by the loop; deferral; the access log. */
 #include "http_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 void http_reply_header(http_req *r, const char *name, const char *value)
 {
@@ -102,7 +105,7 @@ void http_resume(http_req *r)
     bool finish = !r->in_handler; /* else the handler's return finishes it */
     pthread_mutex_unlock(&r->mu);
     if (finish)
-        http__req_complete(r);
+        http__req_complete(r, false); /* maybe the writer thread: no syscalls here */
 }
 
 /* ---- serialising ------------------------------------------------------------------- */
@@ -193,9 +196,39 @@ void http__req_serialise(http_req *r)
     r->out_head = cx_buf_steal(&b, &r->out_head_len);
 }
 
-void http__req_complete(http_req *r)
+/* The worker writes the reply itself when the socket takes it: the bytes go
+ * out without waiting for the loop, which then has one send less. The loop
+ * does not touch the connection meanwhile (it waits for this request). */
+static void reply__send_now(http_req *r)
+{
+    struct iovec iov[2] = {{r->out_head, r->out_head_len}, {r->rbody, r->rlen}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = r->rlen ? 2 : 1};
+    size_t total = r->out_head_len + r->rlen;
+    while (r->out_sent < total) {
+        ssize_t n = sendmsg(r->conn->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* the loop carries on (and sees any error itself) */
+        r->out_sent += (size_t)n;
+        for (size_t k = (size_t)n; k && mh.msg_iovlen;) { /* skip what went out */
+            size_t take = k < mh.msg_iov->iov_len ? k : mh.msg_iov->iov_len;
+            mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + take;
+            mh.msg_iov->iov_len -= take;
+            k -= take;
+            if (!mh.msg_iov->iov_len) {
+                mh.msg_iov++;
+                mh.msg_iovlen--;
+            }
+        }
+    }
+}
+
+void http__req_complete(http_req *r, bool direct)
 {
     http__req_serialise(r);
+    if (direct && !r->srv->tls && !r->stream)
+        reply__send_now(r);
     r->ev.kind = EV_REPLY;
     http__post(r->srv, &r->ev);
 }

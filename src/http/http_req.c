@@ -238,7 +238,7 @@ void http__req_run(http_task *t)
     http_server *s = r->srv;
     if ((r->route->flags & HTTP_AUTH) && !r->has_principal) {
         if (!req__authenticate(s, r)) {
-            http__req_complete(r);
+            http__req_complete(r, true);
             return;
         }
         if (r->phase == PH_AUTH) { /* the loop reads the body now */
@@ -257,5 +257,5 @@ void http__req_run(http_task *t)
     bool finish = !r->deferred || r->resumed;
     pthread_mutex_unlock(&r->mu);
     if (finish)
-        http__req_complete(r);
+        http__req_complete(r, true);
 }
