@@ -247,9 +247,34 @@ void http_add_metrics(http_server *s, http_metrics_fn fn, void *ctx)
     }
 }
 
+/* A route that spools needs a writable --tmp-dir: say so at start, not on
+ * the first upload. */
+static cx_err http__check_tmp(http_server *s, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->nroutes; i++) {
+        if (!s->routes[i].spool)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/customs-check-XXXXXX", s->tmp_dir);
+        int fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot create files in %s for large uploads (--tmp-dir): %s",
+                     s->tmp_dir, strerror(errno));
+            return CX_EIO;
+        }
+        close(fd);
+        unlink(path);
+        break;
+    }
+    return CX_OK;
+}
+
 cx_err http_server_start(http_server *s, char *err, size_t errlen)
 {
-    cx_err e = http__pool_new(s->threads, &s->pool);
+    cx_err e = http__check_tmp(s, err, errlen);
+    if (e)
+        return e;
+    e = http__pool_new(s->threads, &s->pool);
     if (!e)
         e = http__quota_new(&s->quota);
     if (e) {

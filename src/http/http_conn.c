@@ -325,7 +325,8 @@ static bool conn__body(http_conn *c)
             c->in_off += used;
             c->win_bytes += used;
             if (rc < 0) {
-                atomic_fetch_add(&c->srv->n_refused[REF_FRAMING], 1);
+                if (r->status == 400) /* a malformed chunk; 413 and 503 are not */
+                    atomic_fetch_add(&c->srv->n_refused[REF_FRAMING], 1);
                 conn__answer(c, false);
                 return true;
             }
