@@ -319,6 +319,29 @@ class LimitsTest(EdgeCase):
         for s in streams:
             s.close()
 
+    def test_server_wide_connection_cap_answers_503(self):
+        srv = self.serve("--max-connections", "16")
+        held = [connect(srv.port, f"127.0.1.{i + 1}") for i in range(16)]
+        for h in held:  # each is open on the server side once it answers
+            h.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(read_response(h)[0], 200)
+        s = connect(srv.port, "127.0.1.99")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, h, body = read_response(s)
+        self.assertJsonError(st, h, body, 503, "unavailable")
+        self.assertEqual(h["retry-after"], "1")
+        s.close()
+        held.pop().close()
+        deadline = time.time() + 10
+        while time.time() < deadline:  # the slot frees once the server sees the close
+            st = exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "127.0.1.99")[0]
+            if st == 200:
+                break
+            time.sleep(0.05)
+        self.assertEqual(st, 200)
+        for h in held:
+            h.close()
+
     def test_metrics_token(self):
         tok = os.path.join(self.tmp, "metrics.token")
         with open(tok, "w") as f:
