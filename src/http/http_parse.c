@@ -2,6 +2,8 @@
  * bodies, media types. See http_parse.h for the rules. */
 #include "http_parse.h"
 
+#include "core.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -25,15 +27,12 @@ static bool hp__tchar(unsigned char c)
     return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+/* One hex digit's value, or -1. */
 static int hp__hex(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    char h[3] = {'0', (char)c, '\0'};
+    uint8_t v;
+    return c && cx_unhex(h, &v, 1) ? v : -1;
 }
 
 /* ---- head ------------------------------------------------------------------- */
