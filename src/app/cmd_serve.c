@@ -11,7 +11,7 @@
 
 static const char help[] =
     "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
-    "                     [--threads N] [--port-file F] [--access-log]\n"
+    "                     [--threads N] [--port-file F] [--access-log] [limits and timeouts]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
     "\n"
@@ -23,8 +23,8 @@ static const char help[] =
     "  --listen HOST:PORT address to listen on (default 127.0.0.1:8080; port 0 = any)\n"
     "  --tls-cert FILE    PEM certificate; with --tls-key serves HTTPS\n"
     "  --tls-key FILE     PEM private key\n"
-    "  --threads N        connection threads, one per simultaneous connection\n"
-    "                     (default 1024; more clients wait to be accepted)\n"
+    "  --threads N        worker threads that run requests (default 16); connections\n"
+    "                     cost no thread: one event loop serves them all\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
     "  --access-log       log every request (method, path, status, time, org) on\n"
     "                     stderr; off by default\n"
@@ -43,6 +43,24 @@ static const char help[] =
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
     "\n"
+    "Limits (over one: 429 too_many_requests with Retry-After; see docs/api.md):\n"
+    "  --max-connections N      open connections in all (default 16384)\n"
+    "  --max-conns-per-ip N     per client address, IPv6 per /64 (default 1024)\n"
+    "  --max-inflight-per-key N requests of one API key being served (default 256)\n"
+    "  --max-streams-per-key N  open event streams of one key (default 32)\n"
+    "  --max-streams-per-org N  ... of one organisation (default 256)\n"
+    "  --anon-rate R            requests/s per address on paths without a key\n"
+    "                           (/healthz, /metrics, /osmand, files; default 100; 0 = off)\n"
+    "  --anon-burst N           ... as a burst (default 400)\n"
+    "  --header-timeout S       request line and headers within S seconds (default 10)\n"
+    "  --body-timeout S         window for --body-min-rate (default 10)\n"
+    "  --body-min-rate B        bytes/s a body must keep up (default 1024)\n"
+    "  --idle-timeout S         keep-alive between requests (default 60)\n"
+    "  --send-timeout S         a reply the client does not read (default 60)\n"
+    "  --tmp-dir DIR            where large uploads are spooled (default $TMPDIR or /var/tmp)\n"
+    "  --metrics-token-file F   /metrics needs 'Authorization: Bearer TOKEN', the token\n"
+    "                           read from F (mode 0600)\n"
+    "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
 
@@ -58,7 +76,49 @@ typedef struct {
     unsigned threads;
     bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
+    http_config edge; /* limits and timeouts (issue 17); the rest comes from the above */
 } serve_opts;
+
+/* The edge's limits and timeouts: name, unit scale, [min, max], field. */
+static int serve__edge_opt(int c, const char *arg, http_config *h)
+{
+    static const struct {
+        int c;
+        const char *name;
+        double min, max, scale;
+    } t[] = {{'C', "max-connections", 16, 1e6, 1},   {'A', "max-conns-per-ip", 1, 1e6, 1},
+             {'K', "max-inflight-per-key", 1, 1e6, 1}, {'S', "max-streams-per-key", 1, 1e6, 1},
+             {'O', "max-streams-per-org", 1, 1e6, 1}, {'R', "anon-rate", 0, 1e6, 1},
+             {'B', "anon-burst", 1, 1e6, 1},          {'H', "header-timeout", 1, 3600, 1000},
+             {'T', "body-timeout", 1, 3600, 1000},    {'M', "body-min-rate", 1, 1e9, 1},
+             {'D', "idle-timeout", 1, 86400, 1000},   {'N', "send-timeout", 1, 3600, 1000}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (t[i].c != c)
+            continue;
+        double v;
+        if (!cx_parse_double(arg, &v) || v < t[i].min || v > t[i].max ||
+            (t[i].scale == 1 && c != 'R' && v != (double)(unsigned)v))
+            return app_usage("serve", "--%s must be a number from %g to %g", t[i].name,
+                             t[i].min, t[i].max);
+        unsigned u = (unsigned)(v * t[i].scale);
+        switch (c) {
+        case 'C': h->max_connections = u; break;
+        case 'A': h->max_conns_per_addr = u; break;
+        case 'K': h->max_inflight_per_key = u; break;
+        case 'S': h->max_streams_per_key = u; break;
+        case 'O': h->max_streams_per_org = u; break;
+        case 'R': h->anon_rate = v > 0 ? v : -1; break;
+        case 'B': h->anon_burst = u; break;
+        case 'H': h->header_timeout_ms = u; break;
+        case 'T': h->body_timeout_ms = u; break;
+        case 'M': h->body_min_rate = u; break;
+        case 'D': h->idle_timeout_ms = u; break;
+        case 'N': h->send_timeout_ms = u; break;
+        }
+        return -1;
+    }
+    return app_usage("serve", "unknown option");
+}
 
 static int serve__parse(int argc, char **argv, serve_opts *o)
 {
@@ -67,13 +127,27 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-        {"access-log", no_argument, NULL, 'a'},     {"list-routes", no_argument, NULL, 'R'},
+        {"access-log", no_argument, NULL, 'a'},     {"list-routes", no_argument, NULL, 'L'},
         {"inspect-rate", required_argument, NULL, 'I'},
         {"yellow-rate", required_argument, NULL, 'Y'},
         {"explore-rate", required_argument, NULL, 'E'},
         {"web-dir", required_argument, NULL, 'W'},
         {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
         {"track-config", required_argument, NULL, 'r'},
+        {"max-connections", required_argument, NULL, 'C'},
+        {"max-conns-per-ip", required_argument, NULL, 'A'},
+        {"max-inflight-per-key", required_argument, NULL, 'K'},
+        {"max-streams-per-key", required_argument, NULL, 'S'},
+        {"max-streams-per-org", required_argument, NULL, 'O'},
+        {"anon-rate", required_argument, NULL, 'R'},
+        {"anon-burst", required_argument, NULL, 'B'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"body-timeout", required_argument, NULL, 'T'},
+        {"body-min-rate", required_argument, NULL, 'M'},
+        {"idle-timeout", required_argument, NULL, 'D'},
+        {"send-timeout", required_argument, NULL, 'N'},
+        {"tmp-dir", required_argument, NULL, 'X'},
+        {"metrics-token-file", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -81,6 +155,13 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
     double rate;
     while ((c = app_getopt(argc, argv, opts, NULL, "serve")) != -1) {
         switch (c) {
+        case 'C': case 'A': case 'K': case 'S': case 'O': case 'R': case 'B':
+        case 'H': case 'T': case 'M': case 'D': case 'N':
+            if ((n = serve__edge_opt(c, optarg, &o->edge)) >= 0)
+                return (int)n;
+            break;
+        case 'X': o->edge.tmp_dir = optarg; break;
+        case 'G': o->edge.metrics_token_file = optarg; break;
         case 'd': o->db = optarg; break;
         case 'l': o->listen = optarg; break;
         case 'c': o->tls_cert = optarg; break;
@@ -88,14 +169,14 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'p': o->port_file = optarg; break;
         case 'q': o->access_log = false; break;
         case 'a': o->access_log = true; break;
-        case 'R': o->list_routes = true; break;
+        case 'L': o->list_routes = true; break;
         case 'W': o->web_dir = optarg; break;
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
         case 'r': o->track_config = optarg; break;
         case 't':
-            if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
-                return app_usage("serve", "--threads must be 2 to 65536");
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 1024)
+                return app_usage("serve", "--threads must be 1 to 1024");
             o->threads = (unsigned)n;
             break;
         case 'I':
@@ -140,14 +221,18 @@ int app_cmd_serve(int argc, char **argv)
         return app_fail("serve", "%s", err);
     app_config cfg = {
         .db = o.db,
-        .http = {.listen = o.list_routes ? "127.0.0.1:0" : o.listen, .tls_cert = o.tls_cert,
-                 .tls_key = o.tls_key, .threads = o.threads, .quiet = !o.access_log},
+        .http = o.edge, /* limits and timeouts; the rest below */
         .web_dir = o.web_dir,
         .risk = o.risk,
         .mqtt = o.mqtt,
         .mqtt_client_id = o.mqtt_client_id,
         .routes_only = o.list_routes,
     };
+    cfg.http.listen = o.list_routes ? "127.0.0.1:0" : o.listen;
+    cfg.http.tls_cert = o.tls_cert;
+    cfg.http.tls_key = o.tls_key;
+    cfg.http.threads = o.threads;
+    cfg.http.quiet = !o.access_log;
     track_config_defaults(&cfg.track);
     if (o.track_config && track_config_load(&cfg.track, o.track_config, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);

@@ -232,7 +232,7 @@ static cx_err svc__routes(app_services *a, char *err, size_t errlen)
         {"GET", "/healthz", 0, h_healthz, NULL},
     };
     static const http_route_def metrics[] = {
-        {"GET", "/metrics", 0, h_metrics, NULL},
+        {"GET", "/metrics", HTTP_METRICS, h_metrics, NULL},
     };
     cx_err e = http_routes(a->srv, base, 1, NULL);
     if (!e)
