@@ -73,38 +73,40 @@ static cx_err metrics__route(cx_buf *out, const char *method, const char *route,
 }
 
 /* The edge itself: connections, streams, workers, and who was refused why. */
-static void metrics__edge(http_server *s, cx_buf *out)
+static cx_err metrics__edge(http_server *s, cx_buf *out)
 {
     static const char *const reasons[] = {"max_connections", "connections_per_address",
                                           "rate_per_address", "inflight_per_key",
                                           "streams", "header_timeout", "body_timeout",
                                           "malformed"};
-    cx_buf_printf(out,
-                  "# HELP customs_http_connections Open client connections.\n"
-                  "# TYPE customs_http_connections gauge\n"
-                  "customs_http_connections %ld\n"
-                  "# HELP customs_http_connections_accepted_total Connections accepted.\n"
-                  "# TYPE customs_http_connections_accepted_total counter\n"
-                  "customs_http_connections_accepted_total %llu\n"
-                  "# HELP customs_http_streams Open streams (Server-Sent Events).\n"
-                  "# TYPE customs_http_streams gauge\n"
-                  "customs_http_streams %ld\n"
-                  "# HELP customs_http_workers Handler threads, and how many are busy.\n"
-                  "# TYPE customs_http_workers gauge\n"
-                  "customs_http_workers{state=\"all\"} %u\n"
-                  "customs_http_workers{state=\"busy\"} %u\n"
-                  "# HELP customs_http_worker_queue Tasks waiting for a handler thread.\n"
-                  "# TYPE customs_http_worker_queue gauge\n"
-                  "customs_http_worker_queue %u\n"
-                  "# HELP customs_http_refused_total Callers answered 408/429/503 or a framing "
-                  "error by the edge, by reason.\n"
-                  "# TYPE customs_http_refused_total counter\n",
-                  (long)atomic_load(&s->n_conns), (unsigned long long)atomic_load(&s->n_accepted),
-                  (long)atomic_load(&s->n_streams), s->threads,
-                  s->pool ? http__pool_busy(s->pool) : 0, s->pool ? http__pool_queued(s->pool) : 0);
-    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
-        cx_buf_printf(out, "customs_http_refused_total{reason=\"%s\"} %llu\n", reasons[i],
-                      (unsigned long long)atomic_load(&s->n_refused[i]));
+    cx_err e = cx_buf_printf(
+        out,
+        "# HELP customs_http_connections Open client connections.\n"
+        "# TYPE customs_http_connections gauge\n"
+        "customs_http_connections %ld\n"
+        "# HELP customs_http_connections_accepted_total Connections accepted.\n"
+        "# TYPE customs_http_connections_accepted_total counter\n"
+        "customs_http_connections_accepted_total %llu\n"
+        "# HELP customs_http_streams Open streams (Server-Sent Events).\n"
+        "# TYPE customs_http_streams gauge\n"
+        "customs_http_streams %ld\n"
+        "# HELP customs_http_workers Handler threads, and how many are busy.\n"
+        "# TYPE customs_http_workers gauge\n"
+        "customs_http_workers{state=\"all\"} %u\n"
+        "customs_http_workers{state=\"busy\"} %u\n"
+        "# HELP customs_http_worker_queue Tasks waiting for a handler thread.\n"
+        "# TYPE customs_http_worker_queue gauge\n"
+        "customs_http_worker_queue %u\n"
+        "# HELP customs_http_refused_total Callers answered 408/429/503 or a framing "
+        "error by the edge, by reason.\n"
+        "# TYPE customs_http_refused_total counter\n",
+        (long)atomic_load(&s->n_conns), (unsigned long long)atomic_load(&s->n_accepted),
+        (long)atomic_load(&s->n_streams), s->threads,
+        s->pool ? http__pool_busy(s->pool) : 0, s->pool ? http__pool_queued(s->pool) : 0);
+    for (size_t i = 0; e == CX_OK && i < sizeof reasons / sizeof reasons[0]; i++)
+        e = cx_buf_printf(out, "customs_http_refused_total{reason=\"%s\"} %llu\n", reasons[i],
+                          (unsigned long long)atomic_load(&s->n_refused[i]));
+    return e;
 }
 
 void http_metrics_render(http_server *s, cx_buf *out)
@@ -128,7 +130,7 @@ void http_metrics_render(http_server *s, cx_buf *out)
                                "customs_http_requests_in_flight %ld\n",
                           (long)atomic_load(&s->inflight));
     if (e == CX_OK)
-        metrics__edge(s, out);
+        e = metrics__edge(s, out);
     for (size_t i = 0; e == CX_OK && i < s->nextras; i++)
         s->extras[i].fn(s->extras[i].ctx, out);
 }

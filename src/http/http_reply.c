@@ -161,32 +161,36 @@ void http__req_serialise(http_req *r)
         r->keep_alive = false;
     cx_buf b;
     cx_buf_init(&b, 64 * 1024);
-    cx_buf_printf(&b, "HTTP/1.1 %u %s\r\nDate: %s\r\n", r->status, reply__reason(r->status),
-                  http__date(s));
-    if (r->ctype)
-        cx_buf_printf(&b, "Content-Type: %s\r\n", r->ctype);
-    if (r->stream) {
-        if (r->stream->chunked)
-            cx_buf_puts(&b, "Transfer-Encoding: chunked\r\n");
-        cx_buf_puts(&b, "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n");
-    } else {
-        cx_buf_printf(&b, "Content-Length: %zu\r\n", r->rlen);
-    }
-    cx_buf_puts(&b, "X-Content-Type-Options: nosniff\r\n");
-    for (int i = 0; i < r->nhdrs; i++)
+    /* the buffer stays failed after its first error: checked once, below */
+    cx_err e = cx_buf_printf(&b, "HTTP/1.1 %u %s\r\nDate: %s\r\n", r->status,
+                             reply__reason(r->status), http__date(s));
+    if (!e && r->ctype)
+        e = cx_buf_printf(&b, "Content-Type: %s\r\n", r->ctype);
+    if (!e && r->stream && r->stream->chunked)
+        e = cx_buf_puts(&b, "Transfer-Encoding: chunked\r\n");
+    if (!e)
+        e = r->stream ? cx_buf_puts(&b, "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n")
+                      : cx_buf_printf(&b, "Content-Length: %zu\r\n", r->rlen);
+    if (!e)
+        e = cx_buf_puts(&b, "X-Content-Type-Options: nosniff\r\n");
+    for (int i = 0; !e && i < r->nhdrs; i++)
         if (r->hdr_names[i] && r->hdr_values[i])
-            cx_buf_printf(&b, "%s: %s\r\n", r->hdr_names[i], r->hdr_values[i]);
-    if (!r->keep_alive && !r->stream) /* a stream ends with the connection anyway; clients
-                                           (EventSource, http.client) read it like a body */
-        cx_buf_puts(&b, "Connection: close\r\n");
-    else if (r->rq.minor == 0)
-        cx_buf_puts(&b, "Connection: keep-alive\r\n");
-    if (cx_buf_puts(&b, "\r\n") != CX_OK) { /* a buffer that failed stays failed */
+            e = cx_buf_printf(&b, "%s: %s\r\n", r->hdr_names[i], r->hdr_values[i]);
+    if (!e && !r->keep_alive && !r->stream) /* a stream ends with the connection anyway;
+                                               clients (EventSource, http.client) read it
+                                               like a body */
+        e = cx_buf_puts(&b, "Connection: close\r\n");
+    else if (!e && r->rq.minor == 0)
+        e = cx_buf_puts(&b, "Connection: keep-alive\r\n");
+    if (!e)
+        e = cx_buf_puts(&b, "\r\n");
+    if (e != CX_OK) {
         cx_buf_free(&b);
         static const char bad[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
                                   "Connection: close\r\n\r\n";
         cx_buf_init(&b, sizeof bad);
-        cx_buf_append(&b, bad, sizeof bad - 1);
+        if (cx_buf_append(&b, bad, sizeof bad - 1) != CX_OK)
+            cx_buf_free(&b); /* no memory even for this: nothing is sent, the connection closes */
         r->keep_alive = false;
         free(r->rbody);
         r->rbody = NULL;
