@@ -51,9 +51,17 @@ int main(int argc, char **argv)
     int port = 0, strict = 0;
     const char *mode = "tpc", *port_file = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--port") && i + 1 < argc)
-            port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
+        if (!strcmp(argv[i], "--port") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || v < 0 || v > 65535) {
+                fprintf(stderr, "mhd_peer: --port must be 0 to 65535\n");
+                return 2;
+            }
+            port = (int)v;
+            continue;
+        }
+        if (!strcmp(argv[i], "--mode") && i + 1 < argc)
             mode = argv[++i];
         else if (!strcmp(argv[i], "--port-file") && i + 1 < argc)
             port_file = argv[++i];

@@ -222,17 +222,19 @@ static bool mp__disposition(http_multipart *m, const char *v)
         if (!mp__param_value(&v, val, sizeof val))
             return false;
         if (kl == 4 && strncasecmp(k, "name", 4) == 0) {
-            if (strlen(val) > MP_NAME_MAX)
+            size_t n = strlen(val);
+            if (n > MP_NAME_MAX)
                 return false;
-            strcpy(m->name, val);
+            memcpy(m->name, val, n + 1);
         } else if (kl == 9 && strncasecmp(k, "filename*", 9) == 0) {
             if (!mp__ext_value(val, m->filename, sizeof m->filename))
                 return false;
             m->has_filename = ext = true;
         } else if (kl == 8 && strncasecmp(k, "filename", 8) == 0 && !ext) {
-            if (strlen(val) > MP_NAME_MAX)
+            size_t n = strlen(val);
+            if (n > MP_NAME_MAX)
                 return false;
-            strcpy(m->filename, val);
+            memcpy(m->filename, val, n + 1);
             m->has_filename = true;
         }
     }

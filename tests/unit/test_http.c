@@ -119,10 +119,10 @@ static void test_head_limits(void **state)
     assert_int_equal(head_status(big, &rq), 414);
     snprintf(big, 70000, "GET / HTTP/1.1\r\nHost: x\r\nX: %0*d\r\n\r\n", 20000, 0);
     assert_int_equal(head_status(big, &rq), 431);
-    size_t n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: x\r\n");
+    size_t n = (size_t)snprintf(big, 70000, "GET / HTTP/1.1\r\nHost: x\r\n");
     for (int i = 0; i < 101; i++)
-        n += (size_t)sprintf(big + n, "X-%d: v\r\n", i);
-    strcpy(big + n, "\r\n");
+        n += (size_t)snprintf(big + n, 70000 - n, "X-%d: v\r\n", i);
+    snprintf(big + n, 70000 - n, "\r\n");
     assert_int_equal(head_status(big, &rq), 431);
     free(big);
 }
@@ -175,15 +175,15 @@ static void test_targets(void **state)
     }
     char c[64];
     size_t n;
-    strcpy(c, "a+b%2Bc%26");
+    snprintf(c, sizeof c, "%s", "a+b%2Bc%26");
     n = strlen(c);
     assert_true(hp_decode_component(c, &n));
     assert_string_equal(c, "a b+c&");
     assert_int_equal(n, 6);
-    strcpy(c, "x%00");
+    snprintf(c, sizeof c, "%s", "x%00");
     n = strlen(c);
     assert_false(hp_decode_component(c, &n));
-    strcpy(c, "%ff");
+    snprintf(c, sizeof c, "%s", "%ff");
     n = strlen(c);
     assert_false(hp_decode_component(c, &n));
 }
@@ -373,8 +373,9 @@ static void test_multipart_limits(void **state)
     char *body = malloc(cap), out[64], err[160];
     size_t n = 0;
     for (int i = 0; i < 1001; i++)
-        n += (size_t)sprintf(body + n, "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n\r\n");
-    n += (size_t)sprintf(body + n, "--b--\r\n");
+        n += (size_t)snprintf(body + n, cap - n,
+                              "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n\r\n");
+    n += (size_t)snprintf(body + n, cap - n, "--b--\r\n");
     mem_src src = {body, n, 0, 4096};
     http_multipart *m;
     assert_int_equal(http_multipart_new(ct, mem_read, &src, &m, err, sizeof err), CX_OK);
@@ -387,10 +388,10 @@ static void test_multipart_limits(void **state)
     assert_non_null(strstr(err, "1000"));
     http_multipart_free(m);
     /* a part's headers over 8 KiB */
-    n = (size_t)sprintf(body, "--b\r\nX: ");
+    n = (size_t)snprintf(body, cap, "--b\r\nX: ");
     memset(body + n, 'a', 9000);
     n += 9000;
-    n += (size_t)sprintf(body + n, "\r\n\r\nx\r\n--b--");
+    n += (size_t)snprintf(body + n, cap - n, "\r\n\r\nx\r\n--b--");
     src = (mem_src){body, n, 0, 100000};
     assert_int_equal(http_multipart_new(ct, mem_read, &src, &m, err, sizeof err), CX_OK);
     assert_int_equal(http_multipart_next(m, &p, err, sizeof err), -1);
@@ -503,7 +504,7 @@ static cx_err test_auth(void *ctx, const char *token, cx_principal *out)
     memset(out, 0, sizeof *out);
     out->key_id = 7;
     out->role = CX_ROLE_TRADER;
-    strcpy(out->org, "ORG");
+    snprintf(out->org, sizeof out->org, "ORG");
     return CX_OK;
 }
 
@@ -606,12 +607,12 @@ static void test_server_spools_large_uploads(void **state)
     char *chunked = malloc(cn + 64);
     for (size_t off = 0; off < n; off += 100000) {
         size_t k = n - off < 100000 ? n - off : 100000;
-        cl += (size_t)sprintf(chunked + cl, "%zx\r\n", k);
+        cl += (size_t)snprintf(chunked + cl, cn + 64 - cl, "%zx\r\n", k);
         memcpy(chunked + cl, body + off, k);
         cl += k;
-        cl += (size_t)sprintf(chunked + cl, "\r\n");
+        cl += (size_t)snprintf(chunked + cl, cn + 64 - cl, "\r\n");
     }
-    cl += (size_t)sprintf(chunked + cl, "0\r\n\r\n");
+    cl += (size_t)snprintf(chunked + cl, cn + 64 - cl, "0\r\n\r\n");
     out = roundtrip("POST /upload HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer good\r\n"
                     "Content-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
                     chunked, cl, &len);
@@ -649,13 +650,14 @@ static void test_server_multipart(void **state)
     char *file = big_body(fn);
     size_t cap = fn + 1024, n = 0;
     char *body = malloc(cap);
-    n += (size_t)sprintf(body + n, "--B0undary\r\nContent-Disposition: form-data; name=\"ref\"\r\n\r\n"
-                                   "DECL-1\r\n--B0undary\r\nContent-Disposition: form-data; "
-                                   "name=\"design\"; filename=\"part.stl\"\r\n"
-                                   "Content-Type: model/stl\r\n\r\n");
+    n += (size_t)snprintf(body + n, cap - n,
+                          "--B0undary\r\nContent-Disposition: form-data; name=\"ref\"\r\n\r\n"
+                          "DECL-1\r\n--B0undary\r\nContent-Disposition: form-data; "
+                          "name=\"design\"; filename=\"part.stl\"\r\n"
+                          "Content-Type: model/stl\r\n\r\n");
     memcpy(body + n, file, fn);
     n += fn;
-    n += (size_t)sprintf(body + n, "\r\n--B0undary--\r\n");
+    n += (size_t)snprintf(body + n, cap - n, "\r\n--B0undary--\r\n");
     char head[256];
     snprintf(head, sizeof head, "POST /form HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; "
                                 "boundary=B0undary\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
