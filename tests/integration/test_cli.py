@@ -47,6 +47,11 @@ class CliTest(TempDirTestCase):
         cases = [
             (["serve", "--db=" + self.db, "--liste=127.0.0.1:0"], "'--liste'"),
             (["serve", "--db", self.db, "-q"], "'-q'"),
+            # the edge's limits parse through the same app_getopt
+            (["serve", "--db", self.db, "--max-conn", "64"], "'--max-conn'"),
+            (["serve", "--db", self.db, "--anon-rat=0"], "'--anon-rat' (did you mean --anon-rate?"),
+            (["keys", "create", "--db", self.db, "--org", "A", "--role", "officer",
+              "--subj", "OP-1"], "'--subj'"),
             (["serve", "--db"], "'--db' needs a value"),
             (["import", "--db", self.db, "--or", "ACME", "x.jsonl"], "'--or'"),
             (["keys", "create", "--db", self.db, "--org", "A", "--rol", "trader"], "'--rol'"),
