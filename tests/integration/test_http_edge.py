@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, declaration  # noqa: E402
+from harness import TempDirTestCase, create_key, declaration, wait_for  # noqa: E402
 
 
 def raise_nofile(want):
@@ -332,13 +332,10 @@ class LimitsTest(EdgeCase):
         self.assertEqual(h["retry-after"], "1")
         s.close()
         held.pop().close()
-        deadline = time.time() + 10
-        while time.time() < deadline:  # the slot frees once the server sees the close
-            st = exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "127.0.1.99")[0]
-            if st == 200:
-                break
-            time.sleep(0.05)
-        self.assertEqual(st, 200)
+        # the slot frees once the server sees the close
+        wait_for(lambda: exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                                  "127.0.1.99")[0], "the freed slot to answer 200",
+                 limit=10, done=lambda st: st == 200)
         for h in held:
             h.close()
 
