@@ -48,7 +48,7 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen);
  * Each callback but start may be NULL. */
 typedef struct {
     const char *db;
-    http_config http;        /* listen, TLS, threads, quiet */
+    http_config http;        /* listen, TLS, threads, quiet; the edge's limits and timeouts */
     const char *web_dir;     /* NULL: web_default_dir() */
     risk_policy risk;        /* lanes */
     track_config track;      /* tracking thresholds */
