@@ -78,7 +78,7 @@ cx_err http__pool_new(unsigned threads, http_pool **out)
     }
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, (size_t)1 << 20); /* like the connection threads before */
+    pthread_attr_setstacksize(&attr, (size_t)1 << 20); /* handlers' stacks: 1 MiB each */
     for (unsigned i = 0; i < threads; i++) {
         if (pthread_create(&p->threads[i], &attr, pool__main, &p->workers[i]) != 0)
             break;

@@ -209,8 +209,9 @@ cx_err store_exec(store_conn *c, const char *sql)
 }
 
 /* One read connection per (thread, store), found through a thread-specific
- * key. Connection threads come and go (one per HTTP connection), so the key's
- * destructor closes a thread's connection when the thread ends. */
+ * key. Threads come and go (commands, services' workers; the HTTP edge's
+ * workers are a fixed pool), so the key's destructor closes a thread's
+ * connection when the thread ends. */
 static void reader__unlink(store *s, store_conn *c)
 {
     if (c->prev_reader)
@@ -224,7 +225,7 @@ static void reader__unlink(store *s, store_conn *c)
 #define STORE_IDLE_READERS 64
 
 /* A thread ended: its reader (prepared statements and all) waits in a small
- * pool for the next connection thread; beyond the pool it is closed. */
+ * pool for the next thread; beyond the pool it is closed. */
 static void reader__thread_end(void *p)
 {
     store_conn *c = p;
