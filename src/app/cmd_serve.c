@@ -30,9 +30,10 @@ static const char help[] =
     "                     stderr; off by default\n"
     "  --quiet            no access log (the default; kept for scripts)\n"
     "  --web-dir DIR      the console's files (default: the build's web/)\n"
-    "  --list-routes      print every route this server serves (METHOD PATH, and\n"
-    "                     'token' where a bearer token is needed) and exit; the\n"
-    "                     API is described in docs/openapi.json (GET /openapi.json)\n"
+    "  --list-routes      print every route this server serves (METHOD PATH, 'token'\n"
+    "                     where a bearer token is needed, query=NAME,... the query\n"
+    "                     parameters it takes) and exit; the API is described in\n"
+    "                     docs/openapi.json (GET /openapi.json)\n"
     "  --inspect-rate P   percent of declarations the risk model sends red (default 10)\n"
     "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
     "  --explore-rate P   percent of otherwise green declarations sent red at random\n"
@@ -65,9 +66,21 @@ static const char help[] =
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
 
 static void serve__print_route(void *ctx, const char *method, const char *pattern,
-                               unsigned flags)
+                               unsigned flags, const char *query)
 {
-    printf("%-6s %s%s\n", method, pattern, flags & HTTP_AUTH ? " token" : "");
+    (void)ctx;
+    printf("%-6s %s%s", method, pattern, flags & HTTP_AUTH ? " token" : "");
+    if (query) { /* " limit cursor " -> " query=limit,cursor" */
+        fputs(" query=", stdout);
+        const char *sep = "";
+        for (const char *p = query + strspn(query, " "); *p; p += strspn(p, " ")) {
+            size_t n = strcspn(p, " ");
+            printf("%s%.*s", sep, (int)n, p);
+            sep = ",";
+            p += n;
+        }
+    }
+    putchar('\n');
 }
 
 typedef struct {

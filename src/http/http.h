@@ -73,11 +73,15 @@ cx_err http_route(http_server *s, const char *method, const char *pattern, unsig
                   http_handler h, void *ctx);
 
 /* Calls fn for every route added, in the order added, with its method,
- * pattern (as given to http_route) and flags; strings live as long as the
- * server. For listings and for checking the API description against what
- * is served (docs/openapi.json, `customs serve --list-routes`). */
+ * pattern (as given to http_route), flags and the query parameters it takes
+ * (http_routes' list between spaces, " limit cursor "; "  " none, " * "
+ * any, checked by the handler; NULL for a route added with http_route or
+ * http_route_ex, which passes any query to its handler unchecked); strings
+ * live as long as the server. For listings and for checking the API
+ * description against what is served (docs/openapi.json, `customs serve
+ * --list-routes`). */
 typedef void (*http_route_each_fn)(void *ctx, const char *method, const char *pattern,
-                                   unsigned flags);
+                                   unsigned flags, const char *query);
 void http_routes_each(const http_server *s, http_route_each_fn fn, void *ctx);
 
 /* What a route accepts as a body (http_route_ex). */

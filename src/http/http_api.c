@@ -116,6 +116,7 @@ cx_err http_routes(http_server *s, const http_route_def *defs, size_t n, void *c
             return e;
         }
         s->routes[s->nroutes - 1].owned = q;
+        s->routes[s->nroutes - 1].query = q->names;
     }
     return CX_OK;
 }

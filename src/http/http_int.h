@@ -52,7 +52,8 @@ typedef struct {
     http_handler fn;
     void *ctx;
     http_route_metrics *m;
-    void *owned; /* freed with the route (http_routes' query check) */
+    void *owned;       /* freed with the route (http_routes' query check) */
+    const char *query; /* the query parameters it takes (in owned), NULL: unchecked */
 } http_route_t;
 
 /* ---- worker pool (http_pool.c) -------------------------------------------- */

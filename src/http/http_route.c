@@ -183,5 +183,6 @@ const http_route_t *http__match(http_server *s, http_req *r, bool *method_mismat
 void http_routes_each(const http_server *s, http_route_each_fn fn, void *ctx)
 {
     for (size_t i = 0; i < s->nroutes; i++)
-        fn(ctx, s->routes[i].method, s->routes[i].pattern, s->routes[i].flags);
+        fn(ctx, s->routes[i].method, s->routes[i].pattern, s->routes[i].flags,
+           s->routes[i].query);
 }

@@ -22,14 +22,18 @@ def load_doc():
 
 
 def served_routes(db):
-    """(METHOD, path template, needs a token) for every route of the server."""
+    """(METHOD, path template, needs a token, query parameters) for every
+    route of the server; the parameters are a set, or None when the route
+    passes any query to its handler (query=*, or no list at all)."""
     out = run("serve", "--db", db, "--list-routes").stdout
     routes = []
     for line in out.splitlines():
         parts = line.split()
+        query = [p[len("query="):] for p in parts[2:] if p.startswith("query=")]
+        names = set(filter(None, query[0].split(","))) if query else None
         # the route table writes a rest-of-path capture {name*}; OpenAPI has {name}
         routes.append((parts[0], re.sub(r"\{(\w+)\*\}", r"{\1}", parts[1]),
-                       parts[2:] == ["token"]))
+                       "token" in parts[2:], None if names == {"*"} else names))
     return routes
 
 
@@ -54,7 +58,7 @@ class OpenApiTest(TempDirTestCase):
         doc = load_doc()
         routes = served_routes(self.db)
         self.assertGreater(len(routes), 40)
-        served = {(m, p) for m, p, _ in routes}
+        served = {(m, p) for m, p, _, _ in routes}
         documented = {(m, p) for p, m, _ in operations(doc)}
         missing = sorted(served - documented)
         extra = sorted(documented - served)
@@ -64,8 +68,10 @@ class OpenApiTest(TempDirTestCase):
                          f"  documented but not served: {extra}\n"
                          "Add the routes to docs/openapi.json (tag: the module), then run "
                          "scripts/api-index --write.")
-        # who needs a token is what the document says
-        token = {(m, p): t for m, p, t in routes}
+        # who needs a token, and which query parameters a route takes (the
+        # server refuses any other), are what the document says
+        token = {(m, p): t for m, p, t, _ in routes}
+        query = {(m, p): q for m, p, _, q in routes}
         for path, method, op in operations(doc):
             with self.subTest(route=f"{method} {path}"):
                 if token[(method, path)]:
@@ -73,6 +79,13 @@ class OpenApiTest(TempDirTestCase):
                     self.assertIn("401", op["responses"])
                 else:
                     self.assertEqual(op.get("security"), [])
+                if query[(method, path)] is not None:
+                    params = [resolve(doc, x) for x in
+                              doc["paths"][path].get("parameters", []) + op.get("parameters", [])]
+                    documented = {x["name"] for x in params if x["in"] == "query"}
+                    self.assertEqual(documented, query[(method, path)],
+                                     "the query parameters in docs/openapi.json are not the "
+                                     "ones the route takes")
 
     def test_document_is_complete(self):
         doc = load_doc()
