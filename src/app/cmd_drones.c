@@ -1,6 +1,7 @@
 /* customs drones: decode Remote ID messages, import captures, load the
  * registry, simulate flights (issue 10). */
 #include "app.h"
+#include "alert.h"
 #include "app_drones.h"
 
 #include "drones.h"
@@ -122,7 +123,7 @@ static int drones__import(int argc, char **argv)
     const char *db = NULL, *rx = NULL, *zones = NULL, *cfgpath = NULL, *alerts = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "drones import")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'r': rx = optarg; break;
@@ -130,9 +131,7 @@ static int drones__import(int argc, char **argv)
         case 'c': cfgpath = optarg; break;
         case 'a': alerts = optarg; break;
         case 'h': fputs(help, stdout); return 0;
-        default:
-            return app_usage("drones import", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (!db)
@@ -156,9 +155,18 @@ static int drones__import(int argc, char **argv)
             fclose(af);
         return app_fail("drones import", "%s", err);
     }
+    /* alerts go into the alerts table through the alerting door, as live */
     drones_alert_sink sink = {drones__alert_line, af};
+    alert_service *as = NULL;
     drones_service *d = NULL;
-    if (drones_service_new(s, &cfg, zones, af ? &sink : NULL, &d, err, sizeof err) != CX_OK) {
+    alert_config acfg = {0};
+    cx_err e = alert_service_new(s, &acfg, &as);
+    if (e != CX_OK)
+        snprintf(err, sizeof err, "the alert service cannot start: %s", cx_strerror(e));
+    else
+        e = drones_service_new(s, as, &cfg, zones, af ? &sink : NULL, &d, err, sizeof err);
+    if (e != CX_OK) {
+        alert_service_free(as);
         store_free(s);
         if (af)
             fclose(af);
@@ -168,9 +176,10 @@ static int drones__import(int argc, char **argv)
     cx_progress *pr = cx_progress_new("import", stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0,
                                       "frames");
     drones_import_stats st;
-    cx_err e = drones_import(d, path, rx, drones__progress, pr, &st, err, sizeof err);
+    e = drones_import(d, path, rx, drones__progress, pr, &st, err, sizeof err);
     cx_progress_free(pr);
     drones_service_free(d);
+    alert_service_free(as);
     store_free(s);
     if (af)
         fclose(af);
@@ -192,13 +201,11 @@ static int drones__registry(int argc, char **argv)
     const char *db = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "drones registry")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'h': fputs(help, stdout); return 0;
-        default:
-            return app_usage("drones registry", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (!db)
@@ -233,7 +240,7 @@ static int drones__simulate(int argc, char **argv)
     app_getopt_reset();
     int c;
     int64_t n;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "drones simulate")) != -1) {
         switch (c) {
         case 'o': o.out_path = optarg; break;
         case 'H': o.http_url = optarg; break;
@@ -259,9 +266,7 @@ static int drones__simulate(int argc, char **argv)
             have_start = true;
             break;
         case 'h': fputs(help, stdout); return 0;
-        default:
-            return app_usage("drones simulate", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)

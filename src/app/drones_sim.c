@@ -481,7 +481,10 @@ static bool sim__post(sim_out *o)
 {
     if (!o->nbody)
         return true;
-    cx_buf_puts(&o->body, "]}");
+    if (cx_buf_puts(&o->body, "]}") != CX_OK) {
+        fprintf(stderr, "customs drones simulate: a batch is over its buffer\n");
+        return false;
+    }
     if (o->mq) {
         pthread_mutex_lock(&o->mq->mu);
         o->mq->published++;
@@ -543,12 +546,16 @@ static bool sim__emit(sim_out *o, sim_drone *d, size_t k, int64_t t_us, uint16_t
     cx_hex(pack, plen, hex);
     drones_mac_format(d->mac, mac);
     cx_rfc3339_format(t_us, t);
+    cx_err e = CX_OK;
     if (!o->nbody)
-        cx_buf_printf(&o->body, "{\"receiver\":\"%s\",\"observations\":[", o->receiver);
-    cx_buf_printf(&o->body,
+        e = cx_buf_printf(&o->body, "{\"receiver\":\"%s\",\"observations\":[", o->receiver);
+    if (e == CX_OK)
+        e = cx_buf_printf(&o->body,
                   "%s{\"time\":\"%s\",\"transport\":\"wifi_beacon\",\"mac\":\"%s\","
                   "\"rssi\":%d,\"payload_hex\":\"%s\"}",
                   o->nbody ? "," : "", t, mac, rssi, hex);
+    if (e != CX_OK)
+        return false;
     o->nbody++;
     return o->nbody < 500 || sim__post(o);
 }

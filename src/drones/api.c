@@ -12,19 +12,6 @@
 #include <string.h>
 
 
-static bool api__officer(const cx_principal *p)
-{
-    return p && (p->role == CX_ROLE_ADMIN || p->role == CX_ROLE_OFFICER);
-}
-
-static bool api__need_officer(http_req *r)
-{
-    if (api__officer(http_principal(r)))
-        return true;
-    http_reply_error(r, 403, "forbidden", "drone data is for admin and officer keys", NULL);
-    return false;
-}
-
 static json_t *api__parse(http_req *r)
 {
     size_t len;
@@ -85,10 +72,8 @@ static void h_observations(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!api__officer(who) && who->role != CX_ROLE_DEVICE) {
-        http_reply_error(r, 403, "forbidden", "this role cannot post drone observations", NULL);
+    if (!http_allow(r, CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_DEVICE), "post drone observations"))
         return;
-    }
     json_t *doc = api__parse(r);
     if (!doc)
         return;
@@ -151,7 +136,7 @@ static json_t *api__rx_json(const char *id, const char *name, double lat, double
 static void h_receivers_post(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
-    if (!api__need_officer(r))
+    if (!http_allow_officer(r, "read or manage drone data"))
         return;
     json_t *doc = api__parse(r);
     if (!doc)
@@ -211,7 +196,7 @@ static void h_receivers_post(http_req *r, void *ctx)
 static void h_receivers_get(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
-    if (!api__need_officer(r))
+    if (!http_allow_officer(r, "read or manage drone data"))
         return;
     sqlite3_stmt *st = store_stmt(store_reader(d->store),
                                   "SELECT id, name, lat, lon, key_id, created_at FROM"
@@ -338,58 +323,33 @@ static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full)
     return o;
 }
 
-typedef struct {
-    http_req *r;
-    int64_t limit;
-    int registered; /* -1 any */
-    int64_t cur_t, cur_idx;
-    bool bad;
-} list_q;
-
-/* Refuses a query parameter: 400 naming it and the rule. */
-static bool api__bad_param(http_req *r, bool *bad, const char *k, const char *why)
+/* The list's cursor: "<last_seen µs>.<idx>" of the previous page's last drone. */
+static bool api__list_cursor(const char *v, int64_t *t, int64_t *idx)
 {
-    char ptr[96] = "";
-    cx_jptr_push(ptr, sizeof ptr, k);
-    http_reply_error1(r, 400, "invalid_query", "bad query parameter", ptr, why);
-    *bad = true;
-    return false;
-}
-
-static bool api__list_param(void *ctx, const char *k, const char *v)
-{
-    list_q *q = ctx;
-    int64_t n;
-    long long a, b;
-    char tail;
-    if (strcmp(k, "limit") == 0) {
-        if (!cx_parse_i64(v, &n) || n < 1 || n > 1000)
-            return api__bad_param(q->r, &q->bad, k, "an integer from 1 to 1000");
-        q->limit = n;
-    } else if (strcmp(k, "registered") == 0) {
-        if (strcmp(v, "true") && strcmp(v, "false"))
-            return api__bad_param(q->r, &q->bad, k, "true or false");
-        q->registered = strcmp(v, "true") == 0;
-    } else if (strcmp(k, "cursor") == 0) {
-        if (sscanf(v, "%lld.%lld%c", &a, &b, &tail) != 2 || a <= 0 || b <= 0)
-            return api__bad_param(q->r, &q->bad, k, "the next_cursor of a previous page");
-        q->cur_t = a;
-        q->cur_idx = b;
-    } else {
-        return api__bad_param(q->r, &q->bad, k, "unknown; allowed: limit, cursor, registered");
-    }
-    return true;
+    const char *dot = v ? strchr(v, '.') : NULL;
+    char a[24];
+    if (!dot || (size_t)(dot - v) >= sizeof a)
+        return false;
+    memcpy(a, v, (size_t)(dot - v));
+    a[dot - v] = '\0';
+    return cx_parse_i64(a, t) && cx_parse_i64(dot + 1, idx) && *t > 0 && *idx > 0;
 }
 
 static void h_drones_list(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
-    if (!api__need_officer(r))
+    if (!http_allow_officer(r, "list drones"))
         return;
-    list_q q = {.r = r, .limit = 100, .registered = -1, .cur_t = INT64_MAX, .cur_idx = INT64_MAX};
-    http_query_each(r, api__list_param, &q);
-    if (q.bad)
+    http_page page;
+    bool reg = false;
+    int64_t cur_t = INT64_MAX, cur_idx = INT64_MAX;
+    if (!http_page_parse(r, HTTP_CURSOR_TEXT, 100, 1000, &page) ||
+        !http_query_bool(r, "registered", &reg))
         return;
+    if (page.cursor && !api__list_cursor(page.cursor, &cur_t, &cur_idx)) {
+        http_page_bad_cursor(r);
+        return;
+    }
     store_conn *c = store_reader(d->store);
     sqlite3_stmt *st = store_stmt(c, "SELECT " DRONE_COLS " FROM drones_drones"
                                      " WHERE (last_seen < ?1 OR (last_seen = ?1 AND idx < ?2))"
@@ -399,24 +359,27 @@ static void h_drones_list(http_req *r, void *ctx)
         http_reply_error(r, 503, "unavailable", "database unavailable", NULL);
         return;
     }
-    sqlite3_bind_int64(st, 1, q.cur_t);
-    sqlite3_bind_int64(st, 2, q.cur_idx);
-    sqlite3_bind_int(st, 3, q.registered);
-    sqlite3_bind_int64(st, 4, q.limit);
-    json_t *items = json_array();
+    sqlite3_bind_int64(st, 1, cur_t);
+    sqlite3_bind_int64(st, 2, cur_idx);
+    sqlite3_bind_int(st, 3, http_query(r, "registered") ? reg : -1);
+    sqlite3_bind_int64(st, 4, page.limit + 1);
+    http_pager pg;
+    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last_t = 0, last_idx = 0;
-    int64_t n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        json_array_append_new(items, api__drone_item(c, st, false));
+    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+        json_t *item = api__drone_item(c, st, false);
+        cx_err e = cx_buf_json(&pg.out, item);
+        json_decref(item);
+        if (e != CX_OK)
+            break; /* the failed buffer answers for itself */
         last_t = sqlite3_column_int64(st, 5);
         last_idx = sqlite3_column_int64(st, 0);
-        n++;
     }
     sqlite3_reset(st);
     char cur[64];
     snprintf(cur, sizeof cur, "%lld.%lld", (long long)last_t, (long long)last_idx);
-    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor",
-                                      n == q.limit ? json_string(cur) : json_null()));
+    http_pager_reply(&pg, r, cur);
+    http_pager_free(&pg);
 }
 
 /* The drone's row by its name or one of its UAS IDs; st is stepped. */
@@ -448,7 +411,7 @@ static sqlite3_stmt *api__find_or_404(http_req *r, store_conn *c)
 static void h_drone_get(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
-    if (!api__need_officer(r))
+    if (!http_allow_officer(r, "read or manage drone data"))
         return;
     store_conn *c = store_reader(d->store);
     sqlite3_stmt *st = api__find_or_404(r, c);
@@ -460,28 +423,8 @@ static void h_drone_get(http_req *r, void *ctx)
 }
 
 typedef struct {
-    http_req *r;
     int64_t from, to, max;
-    bool bad;
 } track_q;
-
-static bool api__track_param(void *ctx, const char *k, const char *v)
-{
-    track_q *q = ctx;
-    int64_t n, us;
-    if (strcmp(k, "from") == 0 || strcmp(k, "to") == 0) {
-        if (cx_rfc3339_parse(v, &us) != CX_OK)
-            return api__bad_param(q->r, &q->bad, k, "an RFC 3339 date-time");
-        *(k[0] == 'f' ? &q->from : &q->to) = us;
-    } else if (strcmp(k, "max_points") == 0) {
-        if (!cx_parse_i64(v, &n) || n < 2 || n > 20000)
-            return api__bad_param(q->r, &q->bad, k, "an integer from 2 to 20000");
-        q->max = n;
-    } else {
-        return api__bad_param(q->r, &q->bad, k, "unknown; allowed: from, to, max_points");
-    }
-    return true;
-}
 
 /* Rows of a (drone, time) table in [from, to], thinned evenly to max (the
  * first and last kept). */
@@ -537,14 +480,48 @@ static void api__pilot_row(void *ctx, sqlite3_stmt *st)
                        sqlite3_column_double(st, 1)));
 }
 
+static bool api__alert_row_placed(void *ctx, const alert_row *row)
+{
+    if (!isfinite(row->lat) || !isfinite(row->lon))
+        return true;
+    json_t *alert = json_loadb(row->json, row->len, 0, NULL);
+    if (!alert)
+        return true;
+    json_t *props = json_pack("{s:s,s:O,s:O,s:O,s:O,s:O}", "kind", "alert", "id",
+                              json_object_get(alert, "id"), "type", json_object_get(alert, "type"),
+                              "severity", json_object_get(alert, "severity"), "time",
+                              json_object_get(alert, "time"), "detail",
+                              json_object_get(alert, "detail"));
+    json_array_append_new(ctx, json_pack("{s:s,s:o,s:{s:s,s:[f,f]}}", "type", "Feature",
+                                         "properties", props, "geometry", "type", "Point",
+                                         "coordinates", row->lon, row->lat));
+    json_decref(alert);
+    return json_array_size(ctx) < 25000;
+}
+
+/* The drone's alerts with a place, as Points (the alerting door's rows). */
+static void api__alert_points(drones_service *d, store_conn *c, const char *name,
+                              const track_q *q, json_t *features)
+{
+    if (!d->alerts)
+        return;
+    alert_filter f = {.drone = name,
+                      .from_ms = q->from == INT64_MIN ? 0 : q->from / 1000,
+                      .to_ms = q->to == INT64_MAX ? 0 : q->to / 1000};
+    json_t *points = json_array();
+    if (alert_each(c, &f, api__alert_row_placed, points) == CX_OK)
+        json_array_extend(features, points);
+    json_decref(points);
+}
+
 static void h_drone_track(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
-    if (!api__need_officer(r))
+    if (!http_allow_officer(r, "read or manage drone data"))
         return;
-    track_q q = {.r = r, .from = INT64_MIN, .to = INT64_MAX, .max = 5000};
-    http_query_each(r, api__track_param, &q);
-    if (q.bad)
+    track_q q = {.from = INT64_MIN, .to = INT64_MAX, .max = 5000};
+    if (!http_query_time(r, "from", &q.from) || !http_query_time(r, "to", &q.to) ||
+        !http_query_int(r, "max_points", 2, 20000, &q.max))
         return;
     store_conn *c = store_reader(d->store);
     sqlite3_stmt *st = api__find_or_404(r, c);
@@ -581,33 +558,22 @@ static void h_drone_track(http_req *r, void *ctx)
                 "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
                 " AND time BETWEEN ?2 AND ?3 ORDER BY time",
                 idx, &q, api__pilot_row, features);
-    /* alerts as Points join here once alerts are stored by the shared
-     * alerting door (phase 2: alert.h's query by drone) */
+    api__alert_points(d, c, name, &q, features);
     http_reply_json(r, 200, json_pack("{s:s,s:o}", "type", "FeatureCollection", "features",
                                       features));
-}
-
-static bool api__no_param(void *ctx, const char *k, const char *v)
-{
-    list_q *q = ctx;
-    return api__bad_param(q->r, &q->bad, k, "unknown; this stream takes no parameters");
 }
 
 static void h_stream(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
-    if (!api__need_officer(r))
-        return;
-    list_q q = {.r = r};
-    http_query_each(r, api__no_param, &q);
-    if (!q.bad)
+    if (http_allow_officer(r, "follow drones"))
         drones__hub_serve(d->hub, r);
 }
 
 static void h_config(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
-    if (!api__need_officer(r))
+    if (!http_allow_officer(r, "read or manage drone data"))
         return;
     http_reply_json(r, 200, drones_config_json(&d->cfg));
 }
@@ -620,7 +586,7 @@ static void api__metrics(void *ctx, cx_buf *out)
     unsigned long long al = atomic_load(&d->alerts_total);
     size_t drones = drones_engine_drone_count(d->engine);
     pthread_mutex_unlock(&d->mu);
-    cx_buf_printf(out,
+    cx_err e = cx_buf_printf(out,
                   "# HELP customs_drones_observations_total Remote ID observations accepted.\n"
                   "# TYPE customs_drones_observations_total counter\n"
                   "customs_drones_observations_total %llu\n"
@@ -634,27 +600,22 @@ static void api__metrics(void *ctx, cx_buf *out)
                   "# TYPE customs_drones_known gauge\n"
                   "customs_drones_known %zu\n",
                   obs, rej, al, drones);
+    (void)e; /* a failed buffer answers for itself */
 }
 
 cx_err drones_routes(drones_service *d, http_server *srv)
 {
-    cx_err e = http_route(srv, "POST", "/v1/drones/observations", HTTP_AUTH | HTTP_JSON,
-                          h_observations, d);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/drones/receivers", HTTP_AUTH | HTTP_JSON,
-                       h_receivers_post, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/drones/receivers", HTTP_AUTH, h_receivers_get, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/drones/stream", HTTP_AUTH, h_stream, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/drones/config", HTTP_AUTH, h_config, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/drones", HTTP_AUTH, h_drones_list, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/drones/{uas_id}/track", HTTP_AUTH, h_drone_track, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/drones/{uas_id}", HTTP_AUTH, h_drone_get, d);
+    static const http_route_def routes[] = {
+        {"POST", "/v1/drones/observations", HTTP_AUTH | HTTP_JSON, h_observations, NULL},
+        {"POST", "/v1/drones/receivers", HTTP_AUTH | HTTP_JSON, h_receivers_post, NULL},
+        {"GET", "/v1/drones/receivers", HTTP_AUTH, h_receivers_get, NULL},
+        {"GET", "/v1/drones/stream", HTTP_AUTH, h_stream, NULL},
+        {"GET", "/v1/drones/config", HTTP_AUTH, h_config, NULL},
+        {"GET", "/v1/drones", HTTP_AUTH, h_drones_list, "limit cursor registered"},
+        {"GET", "/v1/drones/{uas_id}/track", HTTP_AUTH, h_drone_track, "from to max_points"},
+        {"GET", "/v1/drones/{uas_id}", HTTP_AUTH, h_drone_get, NULL},
+    };
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], d);
     if (!e)
         http_add_metrics(srv, api__metrics, d);
     return e;

@@ -24,6 +24,7 @@
 #ifndef CUSTOMS_DRONES_H
 #define CUSTOMS_DRONES_H
 
+#include "alert.h"
 #include "core.h"
 #include "http.h"
 #include "store.h"
@@ -412,11 +413,13 @@ cx_err drones_migrate(store *s, char *err, size_t errlen);
 
 /* Loads the drones and the registry from s and starts the engine. cfg is
  * copied; zones_path (may be NULL) is a GeoJSON FeatureCollection of zones
- * (drones_engine_zones_file). Alerts go to sink once durable (NULL: they
- * are logged); phase 2 hands the shared alerting door in here. */
-cx_err drones_service_new(store *s, const drones_config *cfg, const char *zones_path,
-                          const drones_alert_sink *sink, drones_service **out, char *err,
-                          size_t errlen);
+ * (drones_engine_zones_file). Alerts are raised through the alerting door
+ * (borrowed; it must outlive the service) inside each batch's writer job,
+ * with subject kind "drone"; alerts NULL: they are only logged. tap (may be
+ * NULL) also gets each alert once durable (the import's --alerts file). */
+cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *cfg,
+                          const char *zones_path, const drones_alert_sink *tap,
+                          drones_service **out, char *err, size_t errlen);
 /* Zones from elsewhere (the track module's zones table, phase 2). */
 cx_err drones_service_zone(drones_service *d, const char *id, const char *name, const char *kind,
                            const json_t *geometry, json_t *problems);

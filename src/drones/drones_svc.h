@@ -4,6 +4,7 @@
 #define CUSTOMS_DRONES_SVC_H
 
 #include "drones_int.h"
+#include "alert.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,6 +55,7 @@ typedef struct {
  * is reused after a commit. */
 typedef struct dbatch {
     store_job job;
+    alert_service *door; /* where the batch's alerts are raised (NULL: logged) */
     const char *receiver; /* borrowed for the batch's life */
     dobs_row *obs;
     size_t nobs, cobs;
@@ -108,8 +110,8 @@ struct drones_service {
     pthread_mutex_t mu; /* the engine, the registry and the order of jobs */
     drones_engine *engine;
     drones_registry *registry;
-    drones_alert_sink sink;
-    bool have_sink;
+    alert_service *alerts; /* the shared alerting door (NULL: alerts are logged) */
+    drones_alert_sink tap; /* a copy of each alert once durable (import --alerts) */
     drones_hub *hub;
     pthread_t ticker;
     bool ticker_on, stopping;
@@ -119,7 +121,12 @@ struct drones_service {
     _Atomic uint64_t alerts_total;     /* counted on the writer thread */
 };
 
-/* Hands a committed batch's alerts to the sink (or the log). */
+/* Raises the batch's alerts through the alerting door (alerts.c), inside
+ * the batch's writer job; an escalation raises the earlier alert. */
+cx_err drones__raise_alerts(store_conn *w, dbatch *b);
+/* After the commit: counts, the tap (import --alerts), or the log. */
 void drones__deliver_alerts(drones_service *d, dbatch *b);
+/* The alert types and subject kind, registered with the door. */
+cx_err drones__alert_register(alert_service *a);
 
 #endif

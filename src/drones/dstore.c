@@ -271,7 +271,7 @@ cx_err drones__batch_write(store_conn *w, void *arg)
         if (!st)
             return CX_EDB;
     }
-    return CX_OK;
+    return drones__raise_alerts(w, b);
 }
 
 /* ---- loading at start --------------------------------------------------------------------- */

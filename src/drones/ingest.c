@@ -209,6 +209,7 @@ cx_err drones_service_ingest(drones_service *d, const json_t *doc, const char *r
         return CX_ENOMEM;
     }
     drones__batch_init(&j->b);
+    j->b.door = d->alerts;
     snprintf(j->receiver, sizeof j->receiver, "%s", rx);
     j->b.receiver = j->receiver;
     j->d = d;

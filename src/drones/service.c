@@ -214,14 +214,15 @@ void drones__deliver_alerts(drones_service *d, dbatch *b)
     for (size_t i = 0; i < b->nalerts; i++) {
         const dalert_row *r = &b->alerts[i];
         d->alerts_total++;
-        if (d->have_sink) {
+        if (d->tap.raise) {
             json_t *detail = json_loads(r->detail, 0, NULL);
             drones_alert a = {.type = r->type, .severity = r->sev, .time_us = r->time_us,
                               .drone = r->drone, .drone_key = r->drone_key, .lat = r->lat,
                               .lon = r->lon, .detail = detail, .escalation = r->escalation};
-            d->sink.raise(d->sink.ctx, &a);
+            d->tap.raise(d->tap.ctx, &a);
             json_decref(detail);
-        } else {
+        }
+        if (!d->alerts) {
             char t[32];
             cx_rfc3339_format(r->time_us, t);
             cx_log(r->sev == DRONES_SEV_CRITICAL ? CX_LOG_WARN : CX_LOG_INFO,
@@ -250,9 +251,9 @@ static void *svc__ticker(void *arg)
     return NULL;
 }
 
-cx_err drones_service_new(store *s, const drones_config *cfg, const char *zones_path,
-                          const drones_alert_sink *sink, drones_service **out, char *err,
-                          size_t errlen)
+cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *cfg,
+                          const char *zones_path, const drones_alert_sink *tap,
+                          drones_service **out, char *err, size_t errlen)
 {
     drones_service *d = calloc(1, sizeof *d);
     if (!d)
@@ -262,11 +263,12 @@ cx_err drones_service_new(store *s, const drones_config *cfg, const char *zones_
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->tick_mu, NULL);
     pthread_cond_init(&d->tick_cv, NULL);
-    if (sink && sink->raise) {
-        d->sink = *sink;
-        d->have_sink = true;
-    }
-    cx_err e = drones__registry_read(s, &d->registry);
+    d->alerts = alerts;
+    if (tap)
+        d->tap = *tap;
+    cx_err e = alerts ? drones__alert_register(alerts) : CX_OK;
+    if (!e)
+        e = drones__registry_read(s, &d->registry);
     if (!e) {
         d->engine = drones_engine_new(cfg, d->registry);
         d->hub = drones__hub_new();
@@ -436,6 +438,7 @@ cx_err drones_import(drones_service *d, const char *path, const char *receiver,
     memset(st, 0, sizeof *st);
     imp_ctx c = {.d = d, .st = st, .progress = progress, .pctx = pctx};
     drones__batch_init(&c.b);
+    c.b.door = d->alerts;
     c.b.receiver = receiver;
     drones__map_init(&c.seen);
     drones_capture_stats cst;

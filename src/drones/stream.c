@@ -127,29 +127,30 @@ static ssize_t hub__read(void *ctx, char *buf, size_t max)
     if (s->off >= s->pend.len) {
         cx_buf_reset(&s->pend);
         s->off = 0;
+        cx_err e = CX_OK;
         if (!s->hello) {
-            cx_buf_puts(&s->pend, "retry: 2000\n: customs drone positions\n\n");
+            e = cx_buf_puts(&s->pend, "retry: 2000\n: customs drone positions\n\n");
             s->hello = true;
         }
         if (h->head > s->next + HUB_RING) {
             pthread_mutex_unlock(&h->mu);
             return -1; /* too far behind */
         }
-        while (s->next < h->head && s->pend.len < HUB_PEND_MAX / 2)
-            cx_buf_puts(&s->pend, h->ring[s->next++ % HUB_RING]);
+        while (e == CX_OK && s->next < h->head && s->pend.len < HUB_PEND_MAX / 2)
+            e = cx_buf_puts(&s->pend, h->ring[s->next++ % HUB_RING]);
         int64_t now = cx_mono_us();
-        if (!s->pend.len && now - s->last_write >= HUB_PING_S * 1000000LL)
-            cx_buf_puts(&s->pend, ": ping\n\n");
+        if (e == CX_OK && !s->pend.len && now - s->last_write >= HUB_PING_S * 1000000LL)
+            e = cx_buf_puts(&s->pend, ": ping\n\n");
+        if (e != CX_OK) { /* a stream that lost an event ends; the client reconnects */
+            pthread_mutex_unlock(&h->mu);
+            return -1;
+        }
         if (s->pend.len)
             s->last_write = now;
     }
-    size_t n = s->pend.len - s->off;
-    if (n > max)
-        n = max;
-    memcpy(buf, s->pend.data + s->off, n);
-    s->off += n;
+    ssize_t n = http_stream_drain(&s->pend, &s->off, buf, max);
     pthread_mutex_unlock(&h->mu);
-    return (ssize_t)n;
+    return n;
 }
 
 static void hub__free_sub(void *ctx)
