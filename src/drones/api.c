@@ -184,7 +184,7 @@ static void h_receivers_post(http_req *r, void *ctx)
     cx_rfc3339_format(cx_now_us(), x.created);
     cx_err e = store_write(d->store, api__rx_job, &x);
     if (e == CX_EEXIST)
-        http_reply_error1(r, 409, "conflict", "a receiver with that id, or bound to that key, "
+        http_reply_error1(r, 409, "duplicate_receiver", "a receiver with that id, or bound to that key, "
                           "exists", "/id", "already registered");
     else if (e)
         http_reply_error(r, 503, "unavailable", "the receiver could not be stored; retry", NULL);

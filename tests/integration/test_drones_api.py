@@ -188,6 +188,49 @@ class Simulated(TempDirTestCase):
         run("drones", "import", "--db", db2, "--zones", ZONES, "--alerts", alerts2, pcap)
         with open(alerts2) as f:
             self.assertEqual([json.loads(line) for line in f], got)
+        # the same alerts are in the alerting door's table, about the drone
+        srv = self.serve()
+        tok = create_key(self.db, "CUSTOMS", "officer")
+        stored = srv.get("/v1/alerts?drone=" + smug, tok).json["items"]
+        self.assertEqual(sorted((a["type"], a["severity"]) for a in stored),
+                         sorted((a["type"], a["severity"]) for a in got if a["drone"] == smug))
+        for a in stored:
+            self.assertEqual((a["subject"], a["drone"]), ({"kind": "drone", "id": smug}, smug))
+            self.assertEqual((a["device"], a["container"], a["consignment"]), (None, None, None))
+        self.assertEqual(srv.get("/v1/alerts?subject=drone&type=drone_spoofing", tok)
+                         .json["items"][0]["drone"], spoof)
+        # and on the flight's map: alerts as Points
+        feats = srv.get("/v1/drones/%s/track" % smug, tok).json["features"]
+        points = [f for f in feats if f["properties"]["kind"] == "alert"]
+        self.assertEqual(sorted(f["properties"]["id"] for f in points),
+                         sorted(a["id"] for a in stored if a["lat"] is not None))
+        self.assertTrue(all(f["geometry"]["type"] == "Point" for f in points))
+
+    def test_drop_pattern_escalates_one_alert(self):
+        """A hover outside, near the border, then a crossing: the warning
+        becomes critical — one episode, one alert, updated on the stream."""
+        scen = os.path.join(self.tmp, "scenario.json")
+        with open(scen, "w") as f:
+            json.dump({"flights": [{
+                "uas_id": "ESC0000000000001", "pilot_lat": 54.24, "pilot_lon": 25.84,
+                "waypoints": [
+                    {"lat": 54.24, "lon": 25.84, "height_m": 0, "speed_mps": 5},
+                    {"lat": 54.24, "lon": 25.80, "height_m": 10, "speed_mps": 10, "hover_s": 30},
+                    {"lat": 54.24, "lon": 25.70, "height_m": 20, "speed_mps": 15},
+                    {"lat": 54.24, "lon": 25.84, "height_m": 20, "speed_mps": 15}]}]}, f)
+        pcap = os.path.join(self.tmp, "esc.pcap")
+        tap = os.path.join(self.tmp, "esc.jsonl")
+        run("drones", "simulate", "--out", pcap, "--scenario", scen, "--quiet")
+        run("drones", "import", "--db", self.db, "--zones", ZONES, "--alerts", tap, pcap)
+        with open(tap) as f:
+            drops = [json.loads(line) for line in f]
+        drops = [(a["severity"], a["escalation"]) for a in drops
+                 if a["type"] == "drone_drop_pattern"]
+        self.assertEqual(drops, [("warning", False), ("critical", True)])
+        srv = self.serve()
+        tok = create_key(self.db, "CUSTOMS", "officer")
+        stored = srv.get("/v1/alerts?type=drone_drop_pattern&drone=ESC0000000000001", tok)
+        self.assertEqual([a["severity"] for a in stored.json["items"]], ["critical"])
 
 
 class SimulateMqtt(TempDirTestCase):
