@@ -141,6 +141,17 @@ static void svc__track_free(void *self)
 /* drones: Remote ID observations, rules, the position stream; alerts
  * through the alert service, MQTT customs/remoteid/+ through track's broker
  * connection */
+static void svc__remoteid_ack(void *ticket, bool stored)
+{
+    track_mqtt_done(ticket, stored);
+}
+
+static void svc__remoteid(void *self, const char *receiver, const char *payload, size_t len,
+                          track_mqtt_ticket *ticket)
+{
+    drones_service_ingest_message(self, receiver, payload, len, svc__remoteid_ack, ticket);
+}
+
 static cx_err svc__drones_start(app_services *a, void **self, char *err, size_t errlen)
 {
     const app_config *cfg = app_services_config(a);
@@ -150,6 +161,12 @@ static cx_err svc__drones_start(app_services *a, void **self, char *err, size_t 
                                   sizeof why);
     if (e != CX_OK)
         snprintf(err, errlen, "drones: %s", why);
+    else if ((e = track_mqtt_subscribe(app_service(a, "track"), "customs/remoteid/",
+                                       svc__remoteid, *self)) != CX_OK) {
+        snprintf(err, errlen, "drones: cannot share the MQTT connection: %s", cx_strerror(e));
+        drones_service_free(*self);
+        *self = NULL;
+    }
     return e;
 }
 

@@ -432,8 +432,8 @@ void drones_service_free(drones_service *d);
 
 /* A batch of observations in the JSON of POST /v1/drones/observations
  * ({"receiver","observations":[{time, transport, mac, rssi, payload_hex}]}),
- * from any transport (HTTP here; MQTT customs/remoteid/<receiver> in phase
- * 2, with receiver = the topic's). device_key > 0: the receiver must be
+ * from any transport (HTTP; MQTT customs/remoteid/<receiver> with receiver
+ * = the topic's, drones_service_ingest_message). device_key > 0: the receiver must be
  * bound to that key. A whole-batch problem returns CX_EINVAL with problems
  * ({path, message}) and writes nothing; CX_EFORBIDDEN when the key is not
  * the receiver's; CX_ESHUTDOWN, CX_ENOMEM, CX_EDB. On CX_OK, done is called
@@ -445,6 +445,16 @@ typedef void (*drones_ingest_fn)(void *ctx, cx_err result, size_t accepted,
 cx_err drones_service_ingest(drones_service *d, const json_t *doc, const char *receiver,
                              int64_t device_key, json_t *problems, drones_ingest_fn done,
                              void *ctx);
+
+/* The same batch as a message of MQTT topic customs/remoteid/<receiver>
+ * (payload: its JSON text, borrowed for the call). ack(ctx, stored) is
+ * called exactly once: stored true once the batch is durable, or when the
+ * message is refused for good (not JSON, a batch that cannot be taken: it
+ * is logged, since redelivering it would change nothing); false when it
+ * could not be stored now (shutting down, out of memory, a failed commit),
+ * so that the broker redelivers it. */
+void drones_service_ingest_message(drones_service *d, const char *receiver, const char *payload,
+                                   size_t len, void (*ack)(void *ctx, bool stored), void *ctx);
 
 /* POST /v1/drones/observations, POST/GET /v1/drones/receivers, GET
  * /v1/drones, /v1/drones/{uas_id}, /v1/drones/{uas_id}/track,

@@ -1,5 +1,5 @@
 /* Ingestion of receiver observations — the JSON of POST
- * /v1/drones/observations (and, in phase 2, of MQTT customs/remoteid/<rx>):
+ * /v1/drones/observations and of MQTT customs/remoteid/<rx>:
  * each observation validated and decoded outside the engine's lock, then
  * run through the engine in order under it, the batch handed to the writer
  * in that same order, and the caller told once it is durable. */
@@ -267,4 +267,52 @@ cx_err drones_service_ingest(drones_service *d, const json_t *doc, const char *r
         return CX_ESHUTDOWN;
     }
     return CX_OK;
+}
+
+/* ---- MQTT customs/remoteid/<receiver> ------------------------------------------------------ */
+
+typedef struct {
+    void (*ack)(void *ctx, bool stored);
+    void *ctx;
+    char receiver[65];
+} msg_ack;
+
+static void ing__msg_done(void *arg, cx_err result, size_t accepted, const char *rejected)
+{
+    msg_ack *a = arg;
+    if (result == CX_OK && rejected && strcmp(rejected, "[]") != 0)
+        cx_log(CX_LOG_WARN, "drones: MQTT batch of %s: %zu stored, refused %s", a->receiver,
+               accepted, rejected);
+    a->ack(a->ctx, result == CX_OK);
+    free(a);
+}
+
+void drones_service_ingest_message(drones_service *d, const char *receiver, const char *payload,
+                                   size_t len, void (*ack)(void *ctx, bool stored), void *ctx)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *problems = json_array();
+    msg_ack *a = calloc(1, sizeof *a);
+    cx_err e = !a || !problems ? CX_ENOMEM : doc ? CX_OK : CX_EPARSE;
+    if (e == CX_OK) {
+        *a = (msg_ack){ack, ctx, ""};
+        snprintf(a->receiver, sizeof a->receiver, "%s", receiver);
+        e = drones_service_ingest(d, doc, receiver, 0, problems, ing__msg_done, a);
+    }
+    if (e == CX_EPARSE) {
+        cx_log(CX_LOG_WARN, "drones: MQTT message of receiver %.64s is not JSON: %s", receiver,
+               je.text);
+    } else if (e == CX_EINVAL || e == CX_EFORBIDDEN) {
+        char *why = cx_json_dump(problems, NULL);
+        cx_log(CX_LOG_WARN, "drones: MQTT batch of receiver %.64s refused: %s", receiver,
+               why ? why : "");
+        free(why);
+    }
+    if (e != CX_OK) {
+        free(a);
+        ack(ctx, e == CX_EPARSE || e == CX_EINVAL || e == CX_EFORBIDDEN);
+    }
+    json_decref(doc);
+    json_decref(problems);
 }

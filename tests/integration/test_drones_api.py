@@ -11,7 +11,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import BIN, SOURCE, TempDirTestCase, create_key, key_id, run
+from harness import BIN, SOURCE, TempDirTestCase, create_key, key_id, run, wait_for
 from trackkit import Mosquitto
 
 DATA = os.path.join(SOURCE, "data")
@@ -261,6 +261,41 @@ class SimulateMqtt(TempDirTestCase):
             self.assertEqual(set(o), {"time", "transport", "mac", "rssi", "payload_hex"})
             _, (p,) = decode(o["payload_hex"])
             self.assertEqual(p["messages"][0]["type"], "basic_id")
+        finally:
+            broker.close()
+
+
+    def test_server_ingests_remoteid_topic(self):
+        """The server takes customs/remoteid/<receiver> on track's broker
+        connection; a message it can never take is acknowledged (and
+        logged), the rest once stored: a restart gets nothing again."""
+        broker = Mosquitto()
+        try:
+            run("drones", "registry", "--db", self.db, REGISTRY)
+            tok = create_key(self.db, "CUSTOMS", "officer")
+            args = ("--drone-zones", ZONES, "--mqtt", broker.url, "--mqtt-client-id", "srv-d")
+            srv = self.serve(*args)
+            self.assertEqual(srv.post("/v1/drones/receivers", {"id": "RX-7", "name": "Mast 7",
+                                      "lat": 54.2, "lon": 25.7}, tok).status, 201)
+            wait_for(lambda: "customs_track_mqtt_connected 1" in srv.get("/metrics").body,
+                     "the server's MQTT subscription")
+            pub = ["mosquitto_pub", "-p", str(broker.port), "-q", "1"]
+            subprocess.run(pub + ["-t", "customs/remoteid/RX-7", "-m", "not json"], check=True)
+            subprocess.run(pub + ["-t", "customs/remoteid/RX-404", "-m",
+                                  '{"receiver":"RX-404","observations":[]}'], check=True)
+            run("drones", "simulate", "--mqtt", broker.url, "--receiver", "RX-7",
+                "--frames", "1500", "--seed", "2", "--quiet")
+            items = wait_for(lambda: srv.get("/v1/drones", tok).json["items"],
+                             "three drones over MQTT", done=lambda v: len(v) == 3)
+            self.assertTrue(all(d["receivers"] == ["RX-7"] for d in items))
+            wait_for(lambda: srv.get("/v1/alerts?subject=drone", tok).json["items"],
+                     "drone alerts from MQTT")
+            srv.stop()
+            srv = self.serve(*args)
+            wait_for(lambda: "customs_track_mqtt_connected 1" in srv.get("/metrics").body,
+                     "the resumed session")
+            metrics = srv.get("/metrics").body
+            self.assertIn("customs_drones_observations_total 0\n", metrics)
         finally:
             broker.close()
 
