@@ -94,6 +94,8 @@ const ALERTS = {
   unscheduled_stop: 'Unscheduled stop', seal_opened: 'Seal opened', seal_tampered: 'Seal tampered',
   door_open: 'Door opened', temperature: 'Temperature out of range', signal_loss: 'Signal lost',
   impossible_jump: 'Impossible jump (spoofing?)', overdue: 'Arrival overdue',
+  drone_border_crossing: 'Drone crossed the border', drone_restricted_zone: 'Drone in a restricted zone',
+  drone_drop_pattern: 'Drone drop pattern', drone_unregistered: 'Unregistered drone', drone_spoofing: 'Drone spoofing',
 };
 
 /** An alert type in words; an unknown one (a module's new type) as a phrase. */
@@ -178,6 +180,17 @@ export function alertDetail(a) {
       return `Moved ${n(d.distance_m) ? km(d.distance_m) : 'far'}${n(d.seconds) ? ` in ${mins(d.seconds)}` : ''}${n(d.speed_kmh) ? ` (${num(Math.round(d.speed_kmh))} km/h)` : ''}: a spoofed or moved tracker?`;
     case 'overdue':
       return `Expected by ${when(d.expected_arrival)}${n(d.grace_s) ? ` (+${mins(d.grace_s)} grace)` : ''}; not arrived.`;
+    case 'drone_border_crossing':
+      return `Flew ${d.direction === 'out' ? 'out of' : 'into'} ${d.zone || 'the territory'}${n(d.height_m) ? ` at ${num(d.height_m, 0)} m` : ''}.`;
+    case 'drone_restricted_zone':
+      return `Over ${d.zone || 'a zone'}${d.zone_kind ? ` (${String(d.zone_kind).replace(/-/g, ' ')})` : ''}.`;
+    case 'drone_drop_pattern':
+      return `Hovered${n(d.hover_s) ? ` ${mins(d.hover_s)}` : ''}${n(d.height_m) ? ` at ${num(d.height_m, 0)} m` : ''}${n(d.distance_to_border_m) ? `, ${km(d.distance_to_border_m)} from the border` : ''}.`;
+    case 'drone_unregistered':
+      return `${d.uas_id || 'The drone'}${d.operator_id ? ` (operator ${d.operator_id})` : ''} is not in the registry.`;
+    case 'drone_spoofing':
+      return n(d.pilot_jump_m) ? `The pilot moved ${km(d.pilot_jump_m)}${n(d.seconds) ? ` in ${mins(d.seconds)}` : ''}.`
+        : `Implied speed ${n(d.speed_mps) ? `${num(Math.round(d.speed_mps))} m/s` : 'impossible'}${n(d.seconds) ? ` over ${mins(d.seconds)}` : ''}.`;
     default:
       return Object.entries(d).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('; ');
   }

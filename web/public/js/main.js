@@ -8,13 +8,14 @@ const PAGES = {
   queue: () => import('./pages/queue.js'),
   declarations: () => import('./pages/declaration.js'),
   map: () => import('./pages/map.js'),
+  drones: () => import('./pages/drones.js'),
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'model']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'drones', 'model']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', drones: 'Drones', ledger: 'Ledger', model: 'Model' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
