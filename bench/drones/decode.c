@@ -77,10 +77,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_drones_decode plain|decode FILE [ROUNDS]\n");
         return 2;
     }
-    int rounds = argc > 3 ? atoi(argv[3]) : 3;
+    int64_t rounds = 3;
+    if (argc > 3 && (!cx_parse_i64(argv[3], &rounds) || rounds < 1 || rounds > 100)) {
+        fprintf(stderr, "bench_drones_decode: ROUNDS must be 1 to 100\n");
+        return 2;
+    }
     double best = 1e30;
     uint64_t frames = 0, messages = 0;
-    for (int r = 0; r < rounds; r++) {
+    for (int64_t r = 0; r < rounds; r++) {
         double s = strcmp(argv[1], "plain") == 0 ? plain(argv[2], &frames)
                                                  : decode(argv[2], &frames, &messages);
         if (s < best)
