@@ -17,9 +17,9 @@
  *   service   storage (observations, drones, receivers, registry), the
  *             /v1/drones routes and the position stream.
  *
- * Nothing here writes another module's tables. Alerts leave through a
- * drones_alert_sink the caller supplies (the shared alerting door plugs in
- * there). See docs/drones.md.
+ * Nothing here writes another module's tables: alerts are raised through
+ * the alerting door (alert.h) inside the module's own writer jobs. See
+ * docs/drones.md.
  */
 #ifndef CUSTOMS_DRONES_H
 #define CUSTOMS_DRONES_H
@@ -300,7 +300,7 @@ typedef struct {
     bool escalation;
 } drones_alert;
 
-/* Where alerts go: the shared alerting door (alert.h) plugs in here. */
+/* Where the engine's alerts go (the service collects them per batch). */
 typedef struct {
     void (*raise)(void *ctx, const drones_alert *a);
     void *ctx;
@@ -420,9 +420,6 @@ cx_err drones_migrate(store *s, char *err, size_t errlen);
 cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *cfg,
                           const char *zones_path, const drones_alert_sink *tap,
                           drones_service **out, char *err, size_t errlen);
-/* Zones from elsewhere (the track module's zones table, phase 2). */
-cx_err drones_service_zone(drones_service *d, const char *id, const char *name, const char *kind,
-                           const json_t *geometry, json_t *problems);
 /* Reloads the registry from storage (after customs drones registry). */
 cx_err drones_service_reload_registry(drones_service *d);
 /* Waits for pending writes, stops the stream ticker. Safe to call twice. */

@@ -292,15 +292,6 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
     return CX_OK;
 }
 
-cx_err drones_service_zone(drones_service *d, const char *id, const char *name, const char *kind,
-                           const json_t *geometry, json_t *problems)
-{
-    pthread_mutex_lock(&d->mu);
-    cx_err e = drones_engine_zone(d->engine, id, name, kind, geometry, "/geometry", problems);
-    pthread_mutex_unlock(&d->mu);
-    return e;
-}
-
 cx_err drones_service_reload_registry(drones_service *d)
 {
     drones_registry *r;
