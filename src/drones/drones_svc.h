@@ -111,6 +111,7 @@ struct drones_service {
     drones_engine *engine;
     drones_registry *registry;
     alert_service *alerts; /* the shared alerting door (NULL: alerts are logged) */
+    char *zones_json;      /* GET /v1/drones/zones: {"items":[{id,name,kind,geometry}]} */
     drones_alert_sink tap; /* a copy of each alert once durable (import --alerts) */
     drones_hub *hub;
     pthread_t ticker;

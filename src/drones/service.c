@@ -251,6 +251,30 @@ static void *svc__ticker(void *arg)
     return NULL;
 }
 
+/* The zones as GET /v1/drones/zones shows them (the file was checked by
+ * the engine already), in the shape of tracking's zones. */
+static char *svc__zones_json(const char *path)
+{
+    json_t *items = json_array();
+    json_t *fc = path ? json_load_file(path, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(fc, "features"), i, f)
+    {
+        json_t *p = json_object_get(f, "properties");
+        json_t *name = json_object_get(p, "name");
+        json_array_append_new(items, json_pack("{s:O,s:O,s:O,s:O}", "id", json_object_get(p, "id"),
+                                               "name", name ? name : json_null(), "kind",
+                                               json_object_get(p, "kind"), "geometry",
+                                               json_object_get(f, "geometry")));
+    }
+    json_decref(fc);
+    json_t *doc = json_pack("{s:o}", "items", items);
+    char *text = doc ? cx_json_dump(doc, NULL) : NULL;
+    json_decref(doc);
+    return text;
+}
+
 cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *cfg,
                           const char *zones_path, const drones_alert_sink *tap,
                           drones_service **out, char *err, size_t errlen)
@@ -280,6 +304,8 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
         snprintf(err, errlen, "cannot start the drones service: %s", cx_strerror(e));
     if (!e && zones_path)
         e = drones_engine_zones_file(d->engine, zones_path, err, errlen);
+    if (!e && !(d->zones_json = svc__zones_json(zones_path)))
+        e = CX_ENOMEM;
     if (!e) {
         d->ticker_on = pthread_create(&d->ticker, NULL, svc__ticker, d) == 0;
         e = d->ticker_on ? CX_OK : CX_ENOMEM;
@@ -331,6 +357,7 @@ void drones_service_free(drones_service *d)
     drones_engine_free(d->engine);
     drones_registry_free(d->registry);
     drones__hub_free(d->hub);
+    free(d->zones_json);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->tick_mu);
     pthread_cond_destroy(&d->tick_cv);

@@ -36,6 +36,9 @@ test('the live map shows the drones, their pilots and their alerts, and replays 
   assert.equal(await page.locator('path.drone').count(), 3);
   assert.ok(await page.locator('path.pilot-line').count() >= 1, 'a line to a pilot');
   assert.equal(await page.locator('#live-map').getAttribute('data-view'), 'drones');
+  // the zones of the drone rules are drawn: the territory and the restricted airfield
+  assert.equal(await page.locator('path.zone-territory').count(), 1);
+  assert.equal(await page.locator('path.zone-restricted').count(), 1);
   // drone alerts are in the list, named by drone
   const item = page.locator('#alerts li[data-type="drone_drop_pattern"]');
   await item.waitFor();
