@@ -12,20 +12,6 @@
 #include <string.h>
 
 
-static json_t *api__parse(http_req *r)
-{
-    size_t len;
-    const char *body = http_body(r, &len);
-    json_error_t e;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
-    if (!doc) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "%s (line %d, column %d)", e.text, e.line, e.column);
-        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
-    }
-    return doc;
-}
-
 /* Whether k is in known (NULL-terminated). */
 static bool api__known(const char *const *known, const char *k)
 {
@@ -74,7 +60,7 @@ static void h_observations(http_req *r, void *ctx)
     const cx_principal *who = http_principal(r);
     if (!http_allow(r, CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_DEVICE), "post drone observations"))
         return;
-    json_t *doc = api__parse(r);
+    json_t *doc = http_body_json(r);
     if (!doc)
         return;
     json_t *problems = json_array();
@@ -138,7 +124,7 @@ static void h_receivers_post(http_req *r, void *ctx)
     drones_service *d = ctx;
     if (!http_allow_officer(r, "read or manage drone data"))
         return;
-    json_t *doc = api__parse(r);
+    json_t *doc = http_body_json(r);
     if (!doc)
         return;
     static const char *const known[] = {"id", "name", "lat", "lon", "key_id", NULL};
