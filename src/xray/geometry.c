@@ -1,0 +1,204 @@
+/* Where the container is in the image: its outer ends and top from where
+ * the steel begins, the floor from the boards seen edge-on (the sharpest
+ * drop in the scan, boards above the cavity between the cross-members),
+ * the roof under the top rails, and the inner faces of the doors and of the
+ * front wall from the drops at both ends. Everything is measured on the
+ * scan, with the ISO sizes only as search windows and fallbacks. */
+#include "xray_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STEEL_SEEN 1.0 /* g/cm²: less than any container wall, well above noise */
+
+static int geo__px(double mm, double px)
+{
+    return (int)lround(mm / px);
+}
+
+/* Median of column x over rows [y0, y1) stepping by `step`. */
+static float geo__col_median(const xa_scan *s, int x, int y0, int y1, int step, float *tmp)
+{
+    size_t n = 0;
+    for (int y = y0; y < y1; y += step)
+        tmp[n++] = s->a[(size_t)y * s->w + x];
+    return xa__quantile(tmp, n, 0.5);
+}
+
+/* A row's median and its lightest tenth (the floor boards are dense along
+ * the whole container; a load, however dense, leaves gaps). */
+static void geo__row_stats(const xa_scan *s, int y, int x0, int x1, int step, float *tmp,
+                           float *median, float *low)
+{
+    size_t n = 0;
+    const float *row = s->a + (size_t)y * s->w;
+    for (int x = x0; x < x1; x += step)
+        tmp[n++] = row[x];
+    *low = xa__quantile(tmp, n, 0.1);
+    *median = xa__quantile(tmp, n, 0.5);
+}
+
+/* The longest run of v[i] > t, bridging gaps of up to `gap`. */
+static void geo__longest_run(const float *v, int n, float t, int gap, int *a, int *b)
+{
+    int best0 = 0, best1 = 0, start = -1, last = -1;
+    for (int i = 0; i <= n; i++) {
+        bool in = i < n && v[i] > t;
+        if (in) {
+            if (start < 0 || i - last > gap + 1)
+                start = i;
+            last = i;
+            if (last + 1 - start > best1 - best0) {
+                best0 = start;
+                best1 = last + 1;
+            }
+        }
+    }
+    *a = best0;
+    *b = best1;
+}
+
+/* The floor: the strongest drop going down (boards → cavity) of the rows'
+ * lightest tenth, then the boards' top as where that falls below half
+ * their level. */
+static void geo__floor(xa_scan *s, const float *rowmed)
+{
+    int lo = s->top + geo__px(2150, s->px_y), hi = s->top + geo__px(2950, s->px_y);
+    if (hi > s->h - 1)
+        hi = s->h - 1;
+    int k = 2, pb = -1;
+    double best = 0;
+    for (int y = lo + k; y + k <= hi; y++) {
+        double up = 0, down = 0;
+        for (int i = 1; i <= k; i++)
+            up += rowmed[y - i];
+        for (int i = 0; i < k; i++)
+            down += rowmed[y + i];
+        double d = (up - down) / k;
+        if (d > best) {
+            best = d;
+            pb = y;
+        }
+    }
+    if (pb < 0 || best < 5 * STEEL_SEEN) { /* no floor seen: the ISO height */
+        s->floor = s->top + geo__px(2436, s->px_y);
+        s->cavity0 = s->cavity1 = s->floor;
+        return;
+    }
+    double level = (rowmed[pb - 1] + rowmed[pb - 2]) / 2;
+    int y = pb - 1, cap = geo__px(200, s->px_y);
+    while (y > pb - cap && y > s->top && rowmed[y - 1] >= 0.5 * level)
+        y--;
+    s->floor = y > pb - cap ? y : pb - geo__px(28, s->px_y);
+    /* the cavity under the boards, if the profile stays low there */
+    int c1 = pb + geo__px(115, s->px_y);
+    if (c1 > s->h)
+        c1 = s->h;
+    int low = 0;
+    for (int r = pb; r < c1; r++)
+        low += rowmed[r] < 0.3 * level;
+    s->cavity0 = pb;
+    s->cavity1 = low * 2 > c1 - pb ? c1 : pb;
+}
+
+/* The roof: rows under the top that stay well above the level of the
+ * band just below them (rails and the roof sheet seen edge-on). */
+static void geo__roof(xa_scan *s, const float *rowmed)
+{
+    int band0 = s->top + geo__px(150, s->px_y), band1 = s->top + geo__px(350, s->px_y);
+    float tmp[512];
+    size_t n = 0;
+    for (int y = band0; y < band1 && y < s->h && n < 512; y++)
+        tmp[n++] = rowmed[y];
+    float below = n ? xa__quantile(tmp, n, 0.5) : STEEL_SEEN;
+    int last = s->top;
+    for (int y = s->top; y < band0 && y < s->h; y++)
+        if (rowmed[y] > 1.8 * below + STEEL_SEEN)
+            last = y;
+    int min_roof = s->top + geo__px(35, s->px_y);
+    s->roof = last + 1 > min_roof ? last + 1 : min_roof;
+}
+
+/* Inner faces: the innermost drop at each end within 300 mm that is at
+ * least a third of the strongest one there. */
+static int geo__inner(const float *cq, int from, int to, bool door, double fallback)
+{
+    int k = 2, lo = from < to ? from : to, hi = from < to ? to : from;
+    double best = 0;
+    double *d = calloc((size_t)(hi - lo + 1), sizeof *d);
+    if (!d)
+        return (int)fallback;
+    for (int x = lo + k; x + k <= hi; x++) {
+        double out = 0, in = 0;
+        for (int i = 1; i <= k; i++)
+            out += door ? cq[x - i] : cq[x + i - 1];
+        for (int i = 0; i < k; i++)
+            in += door ? cq[x + i] : cq[x - 1 - i];
+        d[x - lo] = (out - in) / k;
+        if (d[x - lo] > best)
+            best = d[x - lo];
+    }
+    int face = -1;
+    if (best >= 3) {
+        if (door) {
+            for (int x = hi - k; x >= lo + k && face < 0; x--)
+                if (d[x - lo] >= best / 3)
+                    face = x;
+        } else {
+            for (int x = lo + k; x + k <= hi && face < 0; x++)
+                if (d[x - lo] >= best / 3)
+                    face = x;
+        }
+    }
+    free(d);
+    return face >= 0 ? face : (int)fallback;
+}
+
+void xa__geometry(xa_scan *s, const xray_meta *m)
+{
+    s->found = false;
+    int big = s->w > s->h ? s->w : s->h;
+    float *tmp = malloc(sizeof(float) * (size_t)big);
+    float *colmed = malloc(sizeof(float) * (size_t)s->w);
+    float *rowmed = malloc(sizeof(float) * (size_t)s->h);
+    float *rowlow = malloc(sizeof(float) * (size_t)s->h);
+    if (!tmp || !colmed || !rowmed || !rowlow)
+        goto done;
+    for (int x = 0; x < s->w; x++)
+        colmed[x] = geo__col_median(s, x, 0, s->h, 3, tmp);
+    geo__longest_run(colmed, s->w, STEEL_SEEN, 3, &s->x0, &s->x1);
+    if ((s->x1 - s->x0) * s->px_x < 3000)
+        goto done;
+    int margin = (s->x1 - s->x0) / 20;
+    for (int y = 0; y < s->h; y++)
+        geo__row_stats(s, y, s->x0 + margin, s->x1 - margin, 3, tmp, &rowmed[y], &rowlow[y]);
+    int r0, r1;
+    geo__longest_run(rowmed, s->h, STEEL_SEEN, 3, &r0, &r1);
+    if ((r1 - r0) * s->px_y < 1500)
+        goto done;
+    s->top = r0;
+    geo__floor(s, rowlow);
+    geo__roof(s, rowmed);
+    if ((s->floor - s->roof) * s->px_y < 1500)
+        goto done;
+    /* the ends, on the middle of the interior's height */
+    int q0 = s->roof + (s->floor - s->roof) / 10, q1 = s->floor - (s->floor - s->roof) / 10;
+    float *cq = colmed; /* reused: only [x0, x1) matters now */
+    for (int x = s->x0; x < s->x1; x++)
+        cq[x] = geo__col_median(s, x, q0, q1, 3, tmp);
+    int win = geo__px(300, s->px_x);
+    s->di = geo__inner(cq, s->x0, s->x0 + win < s->x1 ? s->x0 + win : s->x1, true,
+                       s->x0 + 110 / s->px_x);
+    s->fi = geo__inner(cq, s->x1 - win > s->x0 ? s->x1 - win : s->x0, s->x1, false,
+                       s->x1 - 55 / s->px_x);
+    double len = (s->x1 - s->x0) * s->px_x, height = (s->floor - s->top) * s->px_y;
+    s->type = len < 9000 ? XRAY_CT_20 : height > 2600 ? XRAY_CT_40HC : XRAY_CT_40;
+    s->found = s->fi - s->di > 20 && s->floor - s->roof > 20;
+    (void)m;
+done:
+    free(tmp);
+    free(colmed);
+    free(rowmed);
+    free(rowlow);
+}
