@@ -8,6 +8,7 @@
 #include "ledger.h"
 #include "web.h"
 #include "track.h"
+#include "xray.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -171,7 +172,7 @@ int app_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[512];
+    char err[512] = "";
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
     track_config tcfg;
@@ -219,18 +220,26 @@ int app_cmd_serve(int argc, char **argv)
         e = ledger_routes(lg, srv);
     if (!e)
         e = track_routes(track, srv);
+    /* xray: scans, scanners, outcomes; joins declarations (gate, decorate).
+     * Phase 2: the alerting door and the spooled upload route plug in here. */
+    xray_service *xray = NULL;
+    if (!e && !(xray = xray_service_new(s, decl, &(xray_config){0}, err, sizeof err)))
+        e = CX_EIO;
+    if (!e)
+        e = xray_routes(xray, srv);
     /* The console's catch-all file route goes last: API routes win. */
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
     http_add_metrics(srv, serve__store_metrics, s);
     if (!e)
         e = http_server_start(srv, err, sizeof err);
-    else
+    else if (!err[0] || e != CX_EIO)
         snprintf(err, sizeof err, "cannot set up routes: %s", cx_strerror(e));
     if (!e && o.mqtt)
         e = track_mqtt_start(track, o.mqtt, o.mqtt_client_id, err, sizeof err);
     if (e) {
         http_server_free(srv);
+        xray_service_free(xray);
         track_service_free(track);
         risk_service_free(risk);
         ledger_free(lg);
@@ -260,6 +269,7 @@ int app_cmd_serve(int argc, char **argv)
     http_server_drain(srv, 10000);
     track_service_stop(track); /* MQTT off, pipeline drained, last acks sent */
     http_server_free(srv);
+    xray_service_free(xray);
     risk_service_free(risk); /* its workers finish their writes first */
     track_service_free(track);
     store_free(s);           /* flushes the write queue: ledger jobs still use the services */

@@ -9,7 +9,6 @@
 
 #define MAX_REGIONS 20
 #define MIN_SCORE 0.05        /* regions below this are not reported */
-#define FINDING_SCORE 0.5     /* a region above this is a finding */
 #define DEFAULT_TOLERANCE 0.25
 
 static double logistic(double z)
@@ -126,7 +125,7 @@ static void analyze__findings(const xa_scan *s, xray_result *r, const xray_decla
     }
     for (size_t i = 0; i < r->nregions; i++) {
         const xray_region *g = &r->regions[i];
-        if (g->score < FINDING_SCORE)
+        if (g->score < XRAY_FINDING_SCORE)
             continue;
         char where[64];
         if (g->height_m < 0)

@@ -155,39 +155,67 @@ static int geo__inner(const float *cq, int from, int to, bool door, double fallb
     return face >= 0 ? face : (int)fallback;
 }
 
+/* Fraction of the pixels of column x (or row y) that show steel: a median
+ * above STEEL_SEEN is a fraction above one half, counted without sorting. */
+static float geo__col_steel(const xa_scan *s, int x, int y0, int y1, int step)
+{
+    int n = 0, k = 0;
+    for (int y = y0; y < y1; y += step, n++)
+        k += s->a[(size_t)y * s->w + x] > STEEL_SEEN;
+    return n ? (float)k / n : 0;
+}
+
+static float geo__row_steel(const xa_scan *s, int y, int x0, int x1, int step)
+{
+    int n = 0, k = 0;
+    const float *row = s->a + (size_t)y * s->w;
+    for (int x = x0; x < x1; x += step, n++)
+        k += row[x] > STEEL_SEEN;
+    return n ? (float)k / n : 0;
+}
+
 void xa__geometry(xa_scan *s, const xray_meta *m)
 {
     s->found = false;
     int big = s->w > s->h ? s->w : s->h;
     float *tmp = malloc(sizeof(float) * (size_t)big);
-    float *colmed = malloc(sizeof(float) * (size_t)s->w);
+    float *prof = malloc(sizeof(float) * (size_t)big);
     float *rowmed = malloc(sizeof(float) * (size_t)s->h);
     float *rowlow = malloc(sizeof(float) * (size_t)s->h);
-    if (!tmp || !colmed || !rowmed || !rowlow)
+    if (!tmp || !prof || !rowmed || !rowlow)
         goto done;
     for (int x = 0; x < s->w; x++)
-        colmed[x] = geo__col_median(s, x, 0, s->h, 3, tmp);
-    geo__longest_run(colmed, s->w, STEEL_SEEN, 3, &s->x0, &s->x1);
+        prof[x] = geo__col_steel(s, x, 0, s->h, 2);
+    geo__longest_run(prof, s->w, 0.5f, 3, &s->x0, &s->x1);
     if ((s->x1 - s->x0) * s->px_x < 3000)
         goto done;
     int margin = (s->x1 - s->x0) / 20;
     for (int y = 0; y < s->h; y++)
-        geo__row_stats(s, y, s->x0 + margin, s->x1 - margin, 3, tmp, &rowmed[y], &rowlow[y]);
+        prof[y] = geo__row_steel(s, y, s->x0 + margin, s->x1 - margin, 2);
     int r0, r1;
-    geo__longest_run(rowmed, s->h, STEEL_SEEN, 3, &r0, &r1);
+    geo__longest_run(prof, s->h, 0.5f, 3, &r0, &r1);
     if ((r1 - r0) * s->px_y < 1500)
         goto done;
     s->top = r0;
+    /* row statistics only where the floor and the roof may be */
+    for (int y = 0; y < s->h; y++)
+        rowmed[y] = rowlow[y] = 0;
+    int f0 = s->top + geo__px(1900, s->px_y), f1 = s->top + geo__px(3100, s->px_y);
+    int t1 = s->top + geo__px(360, s->px_y);
+    for (int y = s->top; y < s->h && y < f1; y++)
+        if (y < t1 || y >= f0)
+            geo__row_stats(s, y, s->x0 + margin, s->x1 - margin, 3, tmp, &rowmed[y], &rowlow[y]);
     geo__floor(s, rowlow);
     geo__roof(s, rowmed);
     if ((s->floor - s->roof) * s->px_y < 1500)
         goto done;
-    /* the ends, on the middle of the interior's height */
+    /* the ends, on the middle of the interior's height, within 300 mm */
     int q0 = s->roof + (s->floor - s->roof) / 10, q1 = s->floor - (s->floor - s->roof) / 10;
-    float *cq = colmed; /* reused: only [x0, x1) matters now */
-    for (int x = s->x0; x < s->x1; x++)
-        cq[x] = geo__col_median(s, x, q0, q1, 3, tmp);
     int win = geo__px(300, s->px_x);
+    float *cq = prof; /* only the two end windows of [x0, x1) are filled */
+    for (int x = s->x0; x < s->x1; x++)
+        if (x < s->x0 + win || x >= s->x1 - win)
+            cq[x] = geo__col_median(s, x, q0, q1, 3, tmp);
     s->di = geo__inner(cq, s->x0, s->x0 + win < s->x1 ? s->x0 + win : s->x1, true,
                        s->x0 + 110 / s->px_x);
     s->fi = geo__inner(cq, s->x1 - win > s->x0 ? s->x1 - win : s->x0, s->x1, false,
@@ -198,7 +226,7 @@ void xa__geometry(xa_scan *s, const xray_meta *m)
     (void)m;
 done:
     free(tmp);
-    free(colmed);
+    free(prof);
     free(rowmed);
     free(rowlow);
 }

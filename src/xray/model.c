@@ -153,7 +153,7 @@ static int model__guard(const xa_scan *s, double px)
  * column's own lightest tenth is its walls (capped: more is cargo). */
 static void model__columns(xa_scan *s, double tol, float *tmp)
 {
-    int need = (s->floor - s->roof) / 8 > 6 ? (s->floor - s->roof) / 8 : 6;
+    int need = (s->floor - s->roof) / 16 > 6 ? (s->floor - s->roof) / 16 : 6;
     int gx = model__guard(s, s->px_x), gy = model__guard(s, s->px_y);
     int ends = (int)lround(200 / s->px_x);
     bool *have = calloc((size_t)s->w, sizeof *have);
@@ -170,7 +170,7 @@ static void model__columns(xa_scan *s, double tol, float *tmp)
             ref = fmin(xa__quantile(tmp, n, 0.1), s->wall + 30);
             n = 0;
         }
-        for (int y = s->roof + gy; y < s->floor - gy; y++) {
+        for (int y = s->roof + gy; y < s->floor - gy; y += 2) { /* every other row */
             float v = s->a[(size_t)y * s->w + x] - s->rowc[y];
             if (v < ref + tol)
                 tmp[n++] = v;

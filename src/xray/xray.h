@@ -152,6 +152,10 @@ typedef struct {
     double mass_kg;                   /* extra mass it holds (areal density excess) */
 } xray_region;
 
+/* A region with a score at or above this is a finding (and regions come
+ * by descending score, so those are the first ones). */
+#define XRAY_FINDING_SCORE 0.5
+
 typedef enum { XRAY_SEV_INFO, XRAY_SEV_WARNING, XRAY_SEV_CRITICAL } xray_severity;
 const char *xray_severity_name(xray_severity s);
 
@@ -268,6 +272,7 @@ typedef struct {
     const json_t *meta;
     const uint8_t *image;
     size_t len;
+    const char *image_field; /* named in errors: "/image_base64", "/image" */
 } xray_upload;
 /* Validates, analyses, stores, links and replies (201, 200 when the very
  * same scan was stored before, or an error naming the field). */
