@@ -240,11 +240,13 @@ cx_err read_dicos(const uint8_t *data, size_t len, xray_image **out, json_t **me
     DcmFileFormat ff;
     ff.transferInit();
     OFCondition c = ff.read(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    /* an element cut short leaves the reader waiting for more */
+    bool complete = ff.transferState() == ERW_ready && c != EC_StreamNotifyClient;
     ff.transferEnd();
+    if (!complete)
+        return fail(err, errlen, CX_EPARSE, "DICOS: the file is truncated");
     if (c.bad())
         return fail(err, errlen, CX_EPARSE, "DICOS: %s", c.text());
-    if (!is.eos() || ff.transferState() != ERW_ready)
-        return fail(err, errlen, CX_EPARSE, "DICOS: the file is truncated");
     DcmDataset *ds = ff.getDataset();
     std::string sop;
     get_text(ds, DCM_SOPClassUID, sop);

@@ -165,9 +165,16 @@ static void model__columns(xa_scan *s, double tol, float *tmp)
         }
         double ref = s->wall;
         if (x < s->di + ends || x >= s->fi - ends) {
+            /* the lightest of: the column's lightest twentieth, the band
+             * under the roof (cargo seldom reaches it) */
             for (int y = s->roof + gy; y < s->floor - gy; y++)
                 tmp[n++] = s->a[(size_t)y * s->w + x] - s->rowc[y];
-            ref = fmin(xa__quantile(tmp, n, 0.1), s->wall + 30);
+            double low = xa__quantile(tmp, n, 0.05);
+            n = 0;
+            int band = (int)lround(150 / s->px_y);
+            for (int y = s->roof + gy; y < s->roof + gy + band && y < s->floor; y++)
+                tmp[n++] = s->a[(size_t)y * s->w + x] - s->rowc[y];
+            ref = fmin(fmin(low, xa__quantile(tmp, n, 0.5)), s->wall + 30);
             n = 0;
         }
         for (int y = s->roof + gy; y < s->floor - gy; y += 2) { /* every other row */

@@ -43,6 +43,17 @@ cx_err xray__png_read(const uint8_t *data, size_t len, xray_image **out, char *e
     png__io io = {data, len, 0, err, errlen};
     if (errlen)
         err[0] = '\0';
+    /* IHDR is the first chunk: refuse huge images from it, in our words,
+     * before libpng allocates anything (its own limits stay as a guard) */
+    if (len >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        uint32_t w = (uint32_t)data[16] << 24 | data[17] << 16 | data[18] << 8 | data[19];
+        uint32_t h = (uint32_t)data[20] << 24 | data[21] << 16 | data[22] << 8 | data[23];
+        if (!xray_dims_ok(w, h)) {
+            snprintf(err, errlen, "PNG: %ux%u pixels is over the limit (%u per side, %u in all)",
+                     w, h, XRAY_MAX_DIM, XRAY_MAX_PIXELS);
+            return CX_EPARSE;
+        }
+    }
     png_structp p = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, png__error, png__warning);
     png_infop info = p ? png_create_info_struct(p) : NULL;
     if (!info) {

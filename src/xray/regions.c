@@ -135,6 +135,47 @@ static cx_err reg__smooth(const xa_scan *s, reg_smooth *o)
     return CX_OK;
 }
 
+/* The box at half the excess's peak along each axis, inside the blob's
+ * box: it hugs the object, not the halo the smoothing gave it. */
+static void reg__tighten(const xa_scan *s, double base, int *x0, int *y0, int *x1, int *y1)
+{
+    int w = *x1 - *x0, h = *y1 - *y0;
+    double *col = calloc((size_t)w, sizeof *col), *row = calloc((size_t)h, sizeof *row);
+    if (!col || !row) {
+        free(col);
+        free(row);
+        return;
+    }
+    for (int y = *y0; y < *y1; y++)
+        for (int x = *x0; x < *x1; x++) {
+            double v = s->res[(size_t)y * s->w + x] - base;
+            col[x - *x0] += v;
+            row[y - *y0] += v;
+        }
+    double cm = 0, rm = 0;
+    for (int i = 0; i < w; i++)
+        cm = fmax(cm, col[i]);
+    for (int i = 0; i < h; i++)
+        rm = fmax(rm, row[i]);
+    int a = 0, b = w - 1, c = 0, d = h - 1;
+    while (a < b && col[a] < cm / 2)
+        a++;
+    while (b > a && col[b] < cm / 2)
+        b--;
+    while (c < d && row[c] < rm / 2)
+        c++;
+    while (d > c && row[d] < rm / 2)
+        d--;
+    if (cm > 0 && rm > 0) {
+        *x1 = *x0 + b + 1;
+        *x0 += a;
+        *y1 = *y0 + d + 1;
+        *y0 += c;
+    }
+    free(col);
+    free(row);
+}
+
 /* ---- an empty container: every compact excess ------------------------------------- */
 
 static void reg__empty_objects(const xa_scan *s, const reg_smooth *sm, xa_cands *out)
@@ -153,6 +194,7 @@ static void reg__empty_objects(const xa_scan *s, const reg_smooth *sm, xa_cands 
         if ((double)b[i].n < min_px)
             continue;
         double mean = b[i].sum / (double)b[i].n;
+        reg__tighten(s, 0, &b[i].x0, &b[i].y0, &b[i].x1, &b[i].y1);
         xa_cand c = {b[i].x0, b[i].y0, b[i].x1, b[i].y1, XRAY_ORGANIC_MASS, 0,
                      b[i].sum * s->cell_cm2 / 1000, mean,
                      mean / (s->noise / sqrt((double)b[i].n)), 0};
@@ -259,6 +301,7 @@ static void reg__load_objects(const xa_scan *s, const reg_smooth *sm, xa_cands *
         size_t blk = (size_t)(((b[i].y0 + b[i].y1) / 2 - s->roof) / g.by) * g.gx +
                      (size_t)(((b[i].x0 + b[i].x1) / 2 - s->di) / g.bx);
         double bg = isnan(g.bg[blk]) ? t_cargo : g.bg[blk];
+        reg__tighten(s, bg, &b[i].x0, &b[i].y0, &b[i].x1, &b[i].y1);
         /* a light load (car bodies, empty crates) holds dense parts by
          * design: count it as heterogeneous */
         double hetero = g.texture / fmax(g.level, 1.0) + 5 / fmax(g.level, 1.0);

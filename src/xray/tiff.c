@@ -201,6 +201,22 @@ static cx_err tif__pixels(TIFF *t, xray_image *im, int bits, char *err, size_t e
     return CX_OK;
 }
 
+/* The first directory lies wholly inside the file (libtiff forgives a
+ * missing tail; a cut file is still cut). */
+static bool tif__directory_complete(TIFF *t, const uint8_t *d, size_t len)
+{
+    uint64_t off = TIFFCurrentDirOffset(t);
+    int width = TIFFIsBigTIFF(t) ? 8 : 2; /* bytes of the entry count */
+    if (len < 8 || off + (uint64_t)width > len)
+        return false;
+    bool little = d[0] == 'I';
+    uint64_t n = 0;
+    for (int i = 0; i < width; i++)
+        n |= (uint64_t)d[off + (uint64_t)(little ? i : width - 1 - i)] << (8 * i);
+    uint64_t size = width == 8 ? 8 + 20 * n + 8 : 2 + 12 * n + 4;
+    return n > 0 && n < 4096 && off + size <= len;
+}
+
 cx_err xray__tiff_read(const uint8_t *data, size_t len, xray_image **out, char *err,
                        size_t errlen)
 {
@@ -228,6 +244,8 @@ cx_err xray__tiff_read(const uint8_t *data, size_t len, xray_image **out, char *
                               "black is zero (MinIsBlack)");
     else if ((bits != 8 && bits != 16) || fmt != SAMPLEFORMAT_UINT)
         snprintf(err, errlen, "TIFF: samples must be unsigned integers of 8 or 16 bits");
+    else if (!tif__directory_complete(t, data, len))
+        snprintf(err, errlen, "TIFF: the file is truncated");
     else if (!xray_dims_ok(w, h))
         snprintf(err, errlen, "TIFF: %ux%u pixels is over the limit (%u per side, %u in all)", w,
                  h, XRAY_MAX_DIM, XRAY_MAX_PIXELS);
