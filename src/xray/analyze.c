@@ -212,7 +212,8 @@ static void analyze__regions(const xa_scan *s, xray_result *r, xa_cands *c, bool
         for (size_t i = 0; i < c->n; i++)
             if (c->v[i].kind == XRAY_DENSE_OBJECT && c->v[i].y0 < s->floor)
                 c->v[i].score *= 2.0 / (double)strong;
-    qsort(c->v, c->n, sizeof *c->v, analyze__by_score);
+    if (c->n)
+        qsort(c->v, c->n, sizeof *c->v, analyze__by_score);
     r->regions = calloc(MAX_REGIONS, sizeof *r->regions);
     if (!r->regions)
         return;

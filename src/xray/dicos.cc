@@ -10,7 +10,6 @@
 
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dctk.h"
-#include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/oflog/oflog.h"
 
 #include <cmath>
@@ -20,6 +19,8 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace {
 
@@ -182,7 +183,7 @@ cx_err fail(char *err, size_t errlen, cx_err e, const char *fmt, const char *arg
     return e;
 }
 
-cx_err read_pixels(DcmDataset *ds, xray_image **out, char *err, size_t errlen)
+cx_err read_pixels(DcmDataset *ds, size_t file_len, xray_image **out, char *err, size_t errlen)
 {
     Uint16 rows = 0, cols = 0, spp = 1, alloc = 0, stored = 0, rep = 0;
     ds->findAndGetUint16(DCM_Rows, rows);
@@ -212,6 +213,10 @@ cx_err read_pixels(DcmDataset *ds, xray_image **out, char *err, size_t errlen)
                                             "send an uncompressed transfer syntax",
                     xfer.getXferName());
     size_t n = static_cast<size_t>(rows) * cols;
+    DcmElement *pix = nullptr;
+    if (ds->findAndGetElement(DCM_PixelData, pix).bad() || !pix ||
+        pix->getLength() < n * (alloc / 8) || pix->getLength() > file_len)
+        return fail(err, errlen, CX_EPARSE, "DICOS: the pixel data is missing or truncated");
     unsigned long count = 0;
     const Uint16 *p16 = nullptr;
     const Uint8 *p8 = nullptr;
@@ -230,21 +235,42 @@ cx_err read_pixels(DcmDataset *ds, xray_image **out, char *err, size_t errlen)
     return CX_OK;
 }
 
+/* DCMTK allocates an element's value from its length field when it reads
+ * from memory, so a corrupt length asks for gigabytes. Read from a file
+ * instead (an anonymous one: memfd), where values over 4 KiB stay on
+ * "disk" until asked for, and the pixels are asked for only after their
+ * length has been checked against the image size and the file. */
+struct memfile {
+    int fd = -1;
+    ~memfile()
+    {
+        if (fd >= 0)
+            close(fd);
+    }
+};
+
 cx_err read_dicos(const uint8_t *data, size_t len, xray_image **out, json_t **meta, char *err,
                   size_t errlen)
 {
     dicos_init();
-    DcmInputBufferStream is;
-    is.setBuffer(data, static_cast<offile_off_t>(len));
-    is.setEos();
+    memfile mf;
+    mf.fd = memfd_create("customs-dicos", MFD_CLOEXEC);
+    if (mf.fd < 0)
+        return fail(err, errlen, CX_EIO, "DICOS: no memory file for the reader");
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(mf.fd, data + off, len - off);
+        if (n <= 0)
+            return fail(err, errlen, CX_EIO, "DICOS: could not stage the file");
+        off += static_cast<size_t>(n);
+    }
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", mf.fd);
     DcmFileFormat ff;
-    ff.transferInit();
-    OFCondition c = ff.read(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-    /* an element cut short leaves the reader waiting for more */
-    bool complete = ff.transferState() == ERW_ready && c != EC_StreamNotifyClient;
-    ff.transferEnd();
-    if (!complete)
-        return fail(err, errlen, CX_EPARSE, "DICOS: the file is truncated");
+    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
+    if (c == EC_StreamNotifyClient || c == EC_PrematureSequDelimitationItem ||
+        c == EC_InvalidStream || c == EC_ItemEnd)
+        return fail(err, errlen, CX_EPARSE, "DICOS: the file is truncated or malformed (%s)",
+                    c.text());
     if (c.bad())
         return fail(err, errlen, CX_EPARSE, "DICOS: %s", c.text());
     DcmDataset *ds = ff.getDataset();
@@ -253,7 +279,7 @@ cx_err read_dicos(const uint8_t *data, size_t len, xray_image **out, json_t **me
     if (!is_dicos_dx(OFString(sop.c_str())))
         return fail(err, errlen, CX_EPARSE, "DICOS: not a DICOS digital X-ray image (SOP class "
                                             "'%s')", sop.c_str());
-    cx_err e = read_pixels(ds, out, err, errlen);
+    cx_err e = read_pixels(ds, len, out, err, errlen);
     if (e == CX_OK && meta)
         *meta = meta_from(ds);
     return e;

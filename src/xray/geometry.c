@@ -207,7 +207,9 @@ void xa__geometry(xa_scan *s, const xray_meta *m)
             geo__row_stats(s, y, s->x0 + margin, s->x1 - margin, 3, tmp, &rowmed[y], &rowlow[y]);
     geo__floor(s, rowlow);
     geo__roof(s, rowmed);
-    if ((s->floor - s->roof) * s->px_y < 1500)
+    /* an image cut short of the ISO sizes has no interior to speak of */
+    if (s->floor > s->h || s->cavity1 > s->h || s->roof >= s->floor ||
+        (s->floor - s->roof) * s->px_y < 1500)
         goto done;
     /* the ends, on the middle of the interior's height, within 300 mm */
     int q0 = s->roof + (s->floor - s->roof) / 10, q1 = s->floor - (s->floor - s->roof) / 10;
@@ -222,7 +224,8 @@ void xa__geometry(xa_scan *s, const xray_meta *m)
                        s->x1 - 55 / s->px_x);
     double len = (s->x1 - s->x0) * s->px_x, height = (s->floor - s->top) * s->px_y;
     s->type = len < 9000 ? XRAY_CT_20 : height > 2600 ? XRAY_CT_40HC : XRAY_CT_40;
-    s->found = s->fi - s->di > 20 && s->floor - s->roof > 20;
+    s->found = s->x0 <= s->di && s->di < s->fi && s->fi <= s->x1 && s->fi - s->di > 20 &&
+               s->floor - s->roof > 20;
     (void)m;
 done:
     free(tmp);

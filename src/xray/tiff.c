@@ -46,7 +46,8 @@ static tmsize_t tif__write(thandle_t h, void *buf, tmsize_t n)
     }
     size_t overlap = m->out->len - (size_t)m->off;
     size_t k = (size_t)n < overlap ? (size_t)n : overlap;
-    memcpy(m->out->data + m->off, buf, k);
+    if (k)
+        memcpy(m->out->data + m->off, buf, k);
     if ((size_t)n > k && cx_buf_append(m->out, (const uint8_t *)buf + k, (size_t)n - k) != CX_OK) {
         m->failed = true;
         return -1;
