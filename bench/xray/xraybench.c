@@ -281,6 +281,8 @@ static int bench_quality(int argc, char **argv)
             n_loaded = atol(v);
         else if (strcmp(a, "--concealed") == 0)
             n_conc = atol(v);
+        else if (strcmp(a, "--style") == 0)
+            o.style = atoi(v);
         else if (strcmp(a, "--only") == 0 && xsim_kind_parse(v, &only))
             ; /* one concealment kind (indices stay those of the full run) */
         else {
@@ -300,7 +302,8 @@ static int bench_quality(int argc, char **argv)
         for (long i = 0; i < n_conc; i++, idx++)
             if (only == XSIM__COUNT || only == (xsim_kind)k)
                 bench_one(&q, &o, idx, (xsim_kind)k, verbose);
-    printf("validation seed %llu\n", (unsigned long long)o.seed);
+    printf("validation seed %llu%s\n", (unsigned long long)o.seed,
+           o.style ? " (the other renderer)" : "");
     bench_report(&q);
     free(q.v);
     free(q.mass_err);
@@ -316,6 +319,7 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "quality") == 0)
         return bench_quality(argc, argv);
     fprintf(stderr, "usage: xraybench speed [--n SECONDS] | quality --seed S [--empty N] "
-                    "[--blocks N] [--loaded N] [--concealed N] [--only KIND] [--verbose]\n");
+                    "[--blocks N] [--loaded N] [--concealed N] [--only KIND] [--style 0|1] "
+                    "[--verbose]\n");
     return 2;
 }

@@ -331,6 +331,20 @@ static void sim__container(xsim_world *w)
                 w->y_roof_inner + 60, sim__rods, &rods);
 }
 
+/* The other renderer's container: flat walls of a random gauge, a solid
+ * floor, plain bands for the roof and both ends. */
+static void sim__container_plain(xsim_world *w)
+{
+    xsim_rng *g = &w->rng;
+    const xray_container_spec *s = w->spec;
+    double L = s->ext_l, H = s->ext_h, W = s->int_w;
+    xsim__box(w, XM_STEEL, 7.85, false, 0, L, 0, H, 2 * xsim__range(g, 1.6, 3.0));
+    xsim__box(w, XM_STEEL, 7.85, false, 0, L, w->y_roof_inner, H, xsim__range(g, 40, 80));
+    xsim__box(w, XM_WOOD, xsim__range(g, 0.2, 0.35), false, 0, L, 0, w->y_floor_top, W);
+    xsim__box(w, XM_STEEL, 7.85, false, 0, w->x_door_inner, 0, H, xsim__range(g, 20, 40));
+    xsim__box(w, XM_STEEL, 7.85, false, w->x_front_inner, L, 0, H, xsim__range(g, 30, 60));
+}
+
 /* ---- the trailer ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -428,6 +442,18 @@ static void sim__blur(float *t, int iw, int ih, double sigma)
 /* Photon noise (a Poisson count approximated as Gaussian), the linac's
  * pulse-to-pulse intensity per column, each detector row's residual gain,
  * electronic noise; then the 16-bit ADC. */
+/* The other renderer's detector: relative Gaussian noise, an offset, and
+ * an open beam 2 % off the sidecar's. */
+static void sim__detect_plain(xsim_world *w, const float *t, xray_image *im, double open_beam)
+{
+    xsim_rng *g = &w->rng;
+    double rel = xsim__range(g, 0.005, 0.02), gain = 1.02;
+    for (size_t i = 0; i < (size_t)im->w * im->h; i++) {
+        double v = open_beam * gain * t[i] * (1 + rel * xsim__gauss(g)) + 10 * xsim__gauss(g);
+        im->px[i] = (uint16_t)lround(v < 0 ? 0 : v > 65535 ? 65535 : v);
+    }
+}
+
 static void sim__detect(xsim_world *w, const float *t, xray_image *im, double open_beam)
 {
     xsim_rng *g = &w->rng;
@@ -572,7 +598,10 @@ static void sim__declared(xsim_world *w, xsim_kind kind, xray_meta *m, json_t *t
 static cx_err sim__scene(xsim_world *w, const xsim_opts *o, xsim_kind kind, bool trailer,
                          char *err, size_t errlen)
 {
-    sim__container(w);
+    if (w->style)
+        sim__container_plain(w);
+    else
+        sim__container(w);
     if (trailer)
         sim__trailer(w);
     if (kind == XSIM_LOADED) {
@@ -609,7 +638,8 @@ cx_err xsim_render(const xsim_opts *o, uint64_t index, xsim_kind kind, xsim_scan
         return e;
     m.mu = round(w.mu[XM_CELLULOSE] * 1e5) / 1e5; /* calibrated on organic cargo */
     sim__geometry(&w);
-    bool trailer = xsim__unit(&w.rng) < 0.5;
+    w.style = o->style;
+    bool trailer = !w.style && xsim__unit(&w.rng) < 0.5;
     double ml = xsim__range(&w.rng, 0, 300), mr = xsim__range(&w.rng, 0, 300);
     double mt = xsim__range(&w.rng, 0, 300), below = trailer ? 1300 : xsim__range(&w.rng, 0, 250);
     uint32_t iw = (uint32_t)ceil((ml + w.spec->ext_l + mr) / m.pixel_mm_x);
@@ -632,8 +662,12 @@ cx_err xsim_render(const xsim_opts *o, uint64_t index, xsim_kind kind, xsim_scan
     if ((e = sim__scene(&w, o, kind, trailer, err, errlen)) != CX_OK)
         goto done;
     sim__transmission(&w, t, (int)iw, (int)ih);
-    sim__blur(t, (int)iw, (int)ih, xsim__range(&w.rng, 0.35, 0.9));
-    sim__detect(&w, t, im, m.open_beam);
+    if (w.style) {
+        sim__detect_plain(&w, t, im, m.open_beam);
+    } else {
+        sim__blur(t, (int)iw, (int)ih, xsim__range(&w.rng, 0.35, 0.9));
+        sim__detect(&w, t, im, m.open_beam);
+    }
     if (m.door_right)
         sim__mirror(im);
     json_t *truth = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:f,s:f,s:o}", "scan_id", m.scan_id,

@@ -41,6 +41,9 @@ typedef struct {
     double pixel_mm;       /* 0: drawn per scan (4-8 mm along, 4-6 mm up) */
     xray_ctype container;  /* XRAY_CT_UNKNOWN: drawn per scan */
     double block_mm;       /* XSIM_EMPTY_BLOCK edge; 0: 200-500 mm, mostly 300 */
+    int style;             /* 0: this renderer; 1: "another renderer" for robustness
+                            * checks (flat walls, a solid floor, plain ends, no blur,
+                            * Gaussian noise, a 2 % gain error, no trailer) */
 } xsim_opts;
 
 /* One rendered scan. truth is {"scan_id","kind","what","container_type",

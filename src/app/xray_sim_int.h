@@ -32,6 +32,7 @@ typedef enum {
 /* ---- the scene ----------------------------------------------------------------------- */
 typedef struct {
     xsim_rng rng;
+    int style;
     const xray_container_spec *spec;
     double kev;
     double mu[XM__COUNT]; /* cm²/g */

@@ -27,13 +27,14 @@ static double score__candidate(const xa_cand *c, bool loaded)
     case XRAY_ANOMALY: return logistic(10 * (c->contrast - 0.3)) * logistic((c->snr - 6) / 2);
     default: break;
     }
-    if (!loaded || c->y0 < 0) /* empty container, or under the floor (kg of excess) */
+    if (!loaded || c->source == 'f') /* an empty container, or the floor: kg of excess */
         return logistic(3 * log10(fmax(c->mass_kg, 1e-3) / 1.0)) * logistic((c->snr - 6) / 2);
     /* inside a load: against the load's own texture, a minimum relative
-     * excess, and only in loads uniform enough for an excess to mean
-     * something (machinery and vehicles have dense parts by nature) */
+     * excess, only in loads uniform enough for an excess to mean something
+     * (machinery and vehicles have dense parts by nature), and compact
+     * (long thin excesses are the packaging seen edge-on) */
     return logistic((c->snr - 5) / 1.2) * logistic(15 * (c->contrast - 0.12)) *
-           logistic((0.35 - c->hetero) / 0.08);
+           logistic((0.35 - c->hetero) / 0.08) * logistic((3.0 - c->aspect) / 0.5);
 }
 
 /* ---- from canonical pixels to what is reported ------------------------------------ */
@@ -203,6 +204,8 @@ static void analyze__regions(const xa_scan *s, xray_result *r, xa_cands *c, bool
 {
     size_t strong = 0;
     for (size_t i = 0; i < c->n; i++) {
+        double wmm = (c->v[i].x1 - c->v[i].x0) * s->px_x, hmm = (c->v[i].y1 - c->v[i].y0) * s->px_y;
+        c->v[i].aspect = fmax(wmm, hmm) / fmax(fmin(wmm, hmm), 1);
         c->v[i].score = score__candidate(&c->v[i], loaded);
         strong += loaded && c->v[i].kind == XRAY_DENSE_OBJECT && c->v[i].score >= 0.5;
     }
@@ -210,7 +213,7 @@ static void analyze__regions(const xa_scan *s, xray_result *r, xa_cands *c, bool
      * not one thing hidden in it */
     if (strong >= 3)
         for (size_t i = 0; i < c->n; i++)
-            if (c->v[i].kind == XRAY_DENSE_OBJECT && c->v[i].y0 < s->floor)
+            if (c->v[i].kind == XRAY_DENSE_OBJECT && c->v[i].source == 'o')
                 c->v[i].score *= 2.0 / (double)strong;
     if (c->n)
         qsort(c->v, c->n, sizeof *c->v, analyze__by_score);
@@ -273,7 +276,7 @@ cx_err xray_analyze(const xray_image *im, const xray_meta *m, const xray_declare
     if (loaded)
         xa__segments(&s, &c);
     for (size_t i = 0; i < c.n; i++)
-        if (c.v[i].y0 >= s.floor) /* under the floor: not in the interior's sum */
+        if (c.v[i].source == 'f') /* under the floor: not in the interior's sum */
             r->observed_mass_kg += c.v[i].mass_kg;
     analyze__regions(&s, r, &c, loaded);
     double p = loaded ? logistic((r->observed_mass_kg - 100) / 25) : 0;

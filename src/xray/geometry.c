@@ -59,26 +59,93 @@ static void geo__longest_run(const float *v, int n, float t, int gap, int *a, in
     *b = best1;
 }
 
-/* The floor: the strongest drop going down (boards → cavity) of the rows'
- * lightest tenth, then the boards' top as where that falls below half
- * their level. */
+/* The floor's top where nothing stands on it: in columns that are clear
+ * 30-60 cm above the boards, the first row up from the boards' bottom
+ * below half their level; the median of those columns. A load standing on
+ * the floor (pallet bases) would otherwise pass for more floor. -1 when
+ * fewer than 1 % of the columns (or 5) are clear. */
+static int geo__floor_top_clear(const xa_scan *s, int pb)
+{
+    int above0 = pb - geo__px(600, s->px_y), above1 = pb - geo__px(300, s->px_y);
+    int cap = geo__px(250, s->px_y), n = 0, m = 0;
+    if (above0 <= s->top)
+        return -1;
+    int margin = (s->x1 - s->x0) / 20;
+    float *tops = malloc(sizeof(float) * (size_t)(s->x1 - s->x0));
+    float tmp[4096];
+    if (!tops)
+        return -1;
+    for (int x = s->x0 + margin; x < s->x1 - margin; x += 2, n++) {
+        size_t k = 0;
+        for (int y = above0; y < above1 && k < 4096; y += 2)
+            tmp[k++] = s->a[(size_t)y * s->w + x];
+        if (xa__quantile(tmp, k, 0.5) > 10 * STEEL_SEEN)
+            continue; /* something stands there */
+        float level = s->a[(size_t)(pb - 2) * s->w + x];
+        int y = pb - 2;
+        while (y > pb - cap && s->a[(size_t)(y - 1) * s->w + x] >= 0.5f * level)
+            y--;
+        if (y > pb - cap)
+            tops[m++] = (float)y;
+    }
+    int top = m >= 5 && m * 100 >= n ? (int)lround(xa__quantile(tops, (size_t)m, 0.5)) : -1;
+    free(tops);
+    return top;
+}
+
+/* A cavity under the floor boards is crossed by the cross-members' webs
+ * (steel seen edge-on across the whole width) at least every 60 cm; air
+ * under the container is not. */
+static bool geo__cross_members(const xa_scan *s, int y)
+{
+    if (y < 0 || y >= s->h)
+        return false;
+    const float *row = s->a + (size_t)y * s->w;
+    float tmp[8192];
+    size_t n = 0;
+    for (int x = s->x0; x < s->x1 && n < 8192; x += 2)
+        tmp[n++] = row[x];
+    /* a web is partly a pixel wide: well above the row, not necessarily opaque */
+    float t = fmaxf(15, 3 * xa__quantile(tmp, n, 0.5));
+    int runs = 0;
+    bool in = false;
+    for (int x = s->x0; x < s->x1; x++) {
+        bool web = row[x] > t;
+        runs += web && !in;
+        in = web;
+    }
+    return runs >= (s->x1 - s->x0) * s->px_x / 600;
+}
+
+/* The floor: the strongest drop going down (boards → cavity, or a solid
+ * floor → what is under it) of the rows' lightest tenth; its top from the
+ * clear columns, else where that profile falls below half its level. Under
+ * the boards: the cavity between the cross-members when the profile stays
+ * low there, else the solid floor itself is what can hold something. */
 static void geo__floor(xa_scan *s, const float *rowmed)
 {
-    int lo = s->top + geo__px(2150, s->px_y), hi = s->top + geo__px(2950, s->px_y);
-    if (hi > s->h - 1)
-        hi = s->h - 1;
+    /* where the boards' underside can be: from 10 cm above to 25 cm below
+     * the floor of a standard or a high-cube box (a load standing on
+     * pallets ends higher, so its bottom edge is not taken for the floor) */
     int k = 2, pb = -1;
     double best = 0;
-    for (int y = lo + k; y + k <= hi; y++) {
-        double up = 0, down = 0;
-        for (int i = 1; i <= k; i++)
-            up += rowmed[y - i];
-        for (int i = 0; i < k; i++)
-            down += rowmed[y + i];
-        double d = (up - down) / k;
-        if (d > best) {
-            best = d;
-            pb = y;
+    static const double nominal[] = {2436, 2741};
+    for (int c = 0; c < 2; c++) {
+        int lo = s->top + geo__px(nominal[c] - 100, s->px_y);
+        int hi = s->top + geo__px(nominal[c] + 250, s->px_y);
+        if (hi > s->h - 1)
+            hi = s->h - 1;
+        for (int y = lo + k; y + k <= hi; y++) {
+            double up = 0, down = 0;
+            for (int i = 1; i <= k; i++)
+                up += rowmed[y - i];
+            for (int i = 0; i < k; i++)
+                down += rowmed[y + i];
+            double d = (up - down) / k;
+            if (d > best) {
+                best = d;
+                pb = y;
+            }
         }
     }
     if (pb < 0 || best < 5 * STEEL_SEEN) { /* no floor seen: the ISO height */
@@ -90,16 +157,23 @@ static void geo__floor(xa_scan *s, const float *rowmed)
     int y = pb - 1, cap = geo__px(200, s->px_y);
     while (y > pb - cap && y > s->top && rowmed[y - 1] >= 0.5 * level)
         y--;
-    s->floor = y > pb - cap ? y : pb - geo__px(28, s->px_y);
-    /* the cavity under the boards, if the profile stays low there */
+    int clear = geo__floor_top_clear(s, pb);
+    s->floor = clear >= 0 ? clear : y > pb - cap ? y : pb - geo__px(28, s->px_y);
     int c1 = pb + geo__px(115, s->px_y);
     if (c1 > s->h)
         c1 = s->h;
     int low = 0;
     for (int r = pb; r < c1; r++)
         low += rowmed[r] < 0.3 * level;
-    s->cavity0 = pb;
-    s->cavity1 = low * 2 > c1 - pb ? c1 : pb;
+    if (low * 2 > c1 - pb && geo__cross_members(s, (pb + c1) / 2)) { /* boards over a cavity */
+        s->cavity0 = pb;
+        s->cavity1 = c1;
+    } else if ((pb - s->floor) * s->px_y >= 60) { /* a solid floor */
+        s->cavity0 = s->floor + geo__px(15, s->px_y);
+        s->cavity1 = pb;
+    } else {
+        s->cavity0 = s->cavity1 = pb;
+    }
 }
 
 /* The roof: rows under the top that stay well above the level of the
@@ -200,7 +274,7 @@ void xa__geometry(xa_scan *s, const xray_meta *m)
     /* row statistics only where the floor and the roof may be */
     for (int y = 0; y < s->h; y++)
         rowmed[y] = rowlow[y] = 0;
-    int f0 = s->top + geo__px(1900, s->px_y), f1 = s->top + geo__px(3100, s->px_y);
+    int f0 = s->top + geo__px(2000, s->px_y), f1 = s->top + geo__px(3150, s->px_y);
     int t1 = s->top + geo__px(360, s->px_y);
     for (int y = s->top; y < s->h && y < f1; y++)
         if (y < t1 || y >= f0)

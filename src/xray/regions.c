@@ -197,7 +197,7 @@ static void reg__empty_objects(const xa_scan *s, const reg_smooth *sm, xa_cands 
         reg__tighten(s, 0, &b[i].x0, &b[i].y0, &b[i].x1, &b[i].y1);
         xa_cand c = {b[i].x0, b[i].y0, b[i].x1, b[i].y1, XRAY_ORGANIC_MASS, 0,
                      b[i].sum * s->cell_cm2 / 1000, mean,
-                     mean / (s->noise / sqrt((double)b[i].n)), 0};
+                     mean / (s->noise / sqrt((double)b[i].n)), 0, 0, 'o'};
         /* density if it is as deep as it is wide: steel-like is dense */
         double depth_cm = fmin((c.x1 - c.x0) * s->px_x, (c.y1 - c.y0) * s->px_y) / 10;
         if (mean / depth_cm > 1.6)
@@ -307,7 +307,7 @@ static void reg__load_objects(const xa_scan *s, const reg_smooth *sm, xa_cands *
         double hetero = g.texture / fmax(g.level, 1.0) + 5 / fmax(g.level, 1.0);
         xa_cand c = {b[i].x0, b[i].y0, b[i].x1, b[i].y1, XRAY_DENSE_OBJECT, 0,
                      b[i].sum * s->cell_cm2 / 1000, mean / fmax(bg, 1.0),
-                     mean / fmax(g.texture, sm->sigma), hetero};
+                     mean / fmax(g.texture, sm->sigma), hetero, 0, 'o'};
         xa__cand_add(out, &c);
     }
     free(b);
@@ -384,7 +384,7 @@ void xa__floor(const xa_scan *s, xa_cands *out)
         double mean = sum / (x - a);
         xa_cand c = {s->di + a, s->cavity0, s->di + x, s->cavity1,
                      mean > 150 ? XRAY_DENSE_OBJECT : XRAY_ORGANIC_MASS, 0,
-                     sum * h * s->cell_cm2 / 1000, mean, mean / spread, 0};
+                     sum * h * s->cell_cm2 / 1000, mean, mean / spread, 0, 0, 'f'};
         xa__cand_add(out, &c);
     }
 done:

@@ -62,7 +62,7 @@ void xa__false_walls(const xa_scan *s, xa_cands *out)
             for (int cx = cx0; cx < cx1; cx++)
                 mass += s->res[(size_t)y * s->w + cx];
         xa_cand c = {cx0, s->roof, cx1, s->floor, XRAY_FALSE_WALL, 0,
-                     mass * s->cell_cm2 / 1000, peak, peak / spread, 0};
+                     mass * s->cell_cm2 / 1000, peak, peak / spread, 0, 0, 'w'};
         found[nf++] = c;
     }
     if (nf <= WALLS_MAX_LINES)
@@ -186,7 +186,7 @@ void xa__segments(const xa_scan *s, xa_cands *out)
     if (n - 1 - last < min_len / 3) /* the far segment reaches the front wall */
         last = n - 1;
     xa_cand c = {s->di + sp.at, y0, s->di + last + 1, s->floor, XRAY_ANOMALY, 0,
-                 mass * s->cell_cm2 / 1000, rel, sp.t, 0};
+                 mass * s->cell_cm2 / 1000, rel, sp.t, 0, 0, 's'};
     xa__cand_add(out, &c);
 done:
     free(d);

@@ -74,6 +74,8 @@ typedef struct {
     double contrast;  /* mean excess (g/cm²), or relative to the load around it */
     double snr;       /* against the noise, or against the load's texture */
     double hetero;    /* in a load: its texture relative to its level (0 = uniform) */
+    double aspect;    /* long side over short side, in millimetres (set when scored) */
+    char source;      /* the detector: 'o' objects, 'f' floor, 'w' walls, 's' segments */
 } xa_cand;
 typedef struct {
     xa_cand *v;
