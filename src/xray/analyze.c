@@ -105,7 +105,31 @@ static const char *analyze__kind_words(xray_kind k)
     }
 }
 
-static void analyze__findings(const xa_scan *s, xray_result *r, const xray_declared *d)
+/* A load far denser than any of its declared chapters' goods can stow
+ * (the estimate assumes the load fills the width, so lighter proves
+ * nothing). */
+static void analyze__density(xray_result *r, const xray_declared *d, double cargo_area)
+{
+    if (!d->nchapters || isnan(r->load_density) || cargo_area < 0.05)
+        return;
+    double lo_all = 1e9, hi_all = 0;
+    for (size_t i = 0; i < d->nchapters; i++) {
+        double lo, hi;
+        if (!xray__density_range(d->hs_chapters[i], &lo, &hi))
+            return; /* a chapter without a range: no judgement */
+        lo_all = fmin(lo_all, lo);
+        hi_all = fmax(hi_all, hi);
+    }
+    if (r->load_density > 1.5 * hi_all)
+        analyze__finding(r, "density_mismatch", XRAY_SEV_WARNING,
+                         "the load is about %.2f g/cm³; the declared goods (HS %s%s) stow at "
+                         "%.2f to %.2f g/cm³",
+                         r->load_density, d->hs_chapters[0], d->nchapters > 1 ? " and others" : "",
+                         lo_all, hi_all);
+}
+
+static void analyze__findings(const xa_scan *s, xray_result *r, const xray_declared *d,
+                              double cargo_area)
 {
     if (d->empty == 1 && !r->empty)
         analyze__finding(r, "empty_check_failed", XRAY_SEV_CRITICAL,
@@ -140,6 +164,7 @@ static void analyze__findings(const xa_scan *s, xray_result *r, const xray_decla
                          i + 1, analyze__kind_words(g->kind), g->from_door_m, where, g->length_m,
                          g->score);
     }
+    analyze__density(r, d, cargo_area);
     if (r->opaque_fraction > 0.02)
         analyze__finding(r, "image_saturated", XRAY_SEV_INFO,
                          "%.0f %% of the container is opaque to the scanner: the observed mass "
@@ -185,17 +210,24 @@ static cx_err analyze__calibrate(xa_scan *s, const xray_image *im, const xray_me
  * interior is opaque or holds something. */
 static void analyze__mass(const xa_scan *s, xray_result *r, double *cargo_area)
 {
-    double sum = 0, thr = fmax(5 * s->noise, 1.5);
+    double sum = 0, in_cargo = 0, thr = fmax(5 * s->noise, 1.5);
     size_t opaque = 0, cargo = 0, n = 0;
     for (int y = s->roof; y < s->floor; y++)
         for (int x = s->di; x < s->fi; x++) {
             size_t i = (size_t)y * s->w + x;
             sum += s->res[i];
             opaque += s->a[i] >= s->a_floor - 0.01f;
-            cargo += s->res[i] > thr;
+            if (s->res[i] > thr) {
+                cargo++;
+                in_cargo += s->res[i];
+            }
             n++;
         }
     r->observed_mass_kg = sum * s->cell_cm2 / 1000;
+    /* as if the load filled the width: a lower bound otherwise */
+    const xray_container_spec *spec = xray_container(s->type);
+    if (cargo)
+        r->load_density = in_cargo / (double)cargo / ((spec ? spec->int_w : 2352) / 10);
     r->opaque_fraction = n ? (double)opaque / n : 0;
     *cargo_area = n ? (double)cargo / n : 0;
 }
@@ -287,7 +319,7 @@ cx_err xray_analyze(const xray_image *im, const xray_meta *m, const xray_declare
     if (!isnan(d->mass_kg) && d->mass_kg > 0)
         r->mass_ratio = r->observed_mass_kg / d->mass_kg;
     r->noise = s.noise;
-    analyze__findings(&s, r, d);
+    analyze__findings(&s, r, d, cargo_area);
 done:
     /* the geometry in the image's own columns */
     r->geo = (xray_geometry){s.type, s.x0, s.x1, s.di, s.fi, s.roof, s.floor, s.top, s.found};

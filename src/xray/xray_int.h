@@ -83,6 +83,9 @@ typedef struct {
 } xa_cands;
 void xa__cand_add(xa_cands *c, const xa_cand *x);
 
+/* The stowed density range of an HS chapter's goods (density.c). */
+bool xray__density_range(const char *chapter, double *lo, double *hi);
+
 /* Detectors (regions.c, walls.c): each appends candidates. */
 void xa__objects(const xa_scan *s, bool loaded, xa_cands *out);
 void xa__floor(const xa_scan *s, xa_cands *out);

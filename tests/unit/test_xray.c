@@ -424,6 +424,38 @@ static void test_observed_mass(void **state)
     xsim_scan_free(&s);
 }
 
+static bool has_rule(const xray_result *r, const char *rule)
+{
+    for (size_t i = 0; i < r->nfindings; i++)
+        if (strcmp(r->findings[i].rule, rule) == 0)
+            return true;
+    return false;
+}
+
+/* Cosmetics (0.45-0.7 g/cm³) declared as toys (at most 0.30) stand out;
+ * declared as what they are, they do not. */
+static void test_density_by_hs_chapter(void **state)
+{
+    (void)state;
+    xsim_opts o = {.seed = 79, .pixel_mm = 10, .container = XRAY_CT_20};
+    char err[256];
+    xsim_scan s;
+    assert_int_equal(xsim_render(&o, 4, XSIM_LOADED, &s, err, sizeof err), CX_OK);
+    assert_string_equal(json_string_value(json_object_get(s.truth, "hs_chapter")), "33");
+    xray_declared d = {.empty = 0, .mass_kg = NAN, .nchapters = 1};
+    memcpy(d.hs_chapters[0], "95", 3);
+    xray_result *r = NULL;
+    assert_int_equal(xray_analyze(s.image, &s.meta, &d, &r), CX_OK);
+    assert_true(has_rule(r, "density_mismatch"));
+    assert_true(r->load_density > 0.35 && r->load_density < 0.9);
+    xray_result_free(r);
+    memcpy(d.hs_chapters[0], "33", 3);
+    assert_int_equal(xray_analyze(s.image, &s.meta, &d, &r), CX_OK);
+    assert_false(has_rule(r, "density_mismatch"));
+    xray_result_free(r);
+    xsim_scan_free(&s);
+}
+
 static void test_result_json_and_renderings(void **state)
 {
     (void)state;
@@ -481,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_empty_container_is_empty),
         cmocka_unit_test(test_block_region_geometry),
         cmocka_unit_test(test_observed_mass),
+        cmocka_unit_test(test_density_by_hs_chapter),
         cmocka_unit_test(test_result_json_and_renderings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
