@@ -3,7 +3,9 @@
 #include "xray_int.h"
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,9 +115,25 @@ static void render__label(cairo_t *cr, double x, double y, double size, const ch
     cairo_show_text(cr, text);
 }
 
+/* Labels load fontconfig's caches, shared by every thread that draws
+ * text; they are given back once, when the process ends (leak checkers,
+ * and no thread draws then). */
+static void render__fonts_release(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
+}
+
+static void render__fonts_once(void)
+{
+    atexit(render__fonts_release);
+}
+
 cx_err xray_render_overlay(const xray_image *im, const xray_meta *m, const xray_region *regions,
                            size_t n, cx_buf *out)
 {
+    static pthread_once_t fonts = PTHREAD_ONCE_INIT;
+    pthread_once(&fonts, render__fonts_once);
     if (im->w > 32767 || im->h > 32767)
         return CX_ETOOBIG;
     uint8_t *lut = malloc(65536);

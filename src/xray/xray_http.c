@@ -327,6 +327,7 @@ static void h_scans_post(http_req *r, void *ctx)
     }
     if (json_array_size(problems)) {
         http_reply_error(r, 400, "invalid_scan", "the upload is not valid", problems);
+        problems = NULL; /* the reply has it */
     } else {
         json_decref(problems);
         problems = NULL;
