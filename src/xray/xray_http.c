@@ -414,9 +414,13 @@ static void h_scans_list(http_req *r, void *ctx)
     }
 }
 
-/* The scan named in the path; replies 404 itself. */
+/* The scan named in the path, for a reader, on a route without query
+ * parameters; replies (403, 400, 404, 503) itself when it cannot be had. */
 static bool http__scan(xray_service *x, http_req *r, xray_row *row, store_conn **c)
 {
+    static const char *const allowed[] = {NULL};
+    if (!http__readers_only(r, "read scans") || !xray__params_ok(r, allowed))
+        return false;
     const char *id = http_param(r, "id");
     *c = store_reader(x->store);
     cx_err e = !xray_id_valid(id) ? CX_ENOTFOUND : *c ? xray__row_get(*c, id, row) : CX_EDB;
@@ -430,11 +434,9 @@ static bool http__scan(xray_service *x, http_req *r, xray_row *row, store_conn *
 static void h_scan_get(http_req *r, void *ctx)
 {
     xray_service *x = ctx;
-    static const char *const allowed[] = {NULL};
     xray_row row;
     store_conn *c;
-    if (!http__readers_only(r, "read scans") || !xray__params_ok(r, allowed) ||
-        !http__scan(x, r, &row, &c))
+    if (!http__scan(x, r, &row, &c))
         return;
     cx_buf out;
     cx_buf_init(&out, (size_t)8 << 20);
@@ -480,11 +482,9 @@ cx_err xray__render_stored(xray_service *x, const xray_row *row, bool overlay, c
 
 static void http__render(http_req *r, xray_service *x, bool overlay)
 {
-    static const char *const allowed[] = {NULL};
     xray_row row;
     store_conn *c;
-    if (!http__readers_only(r, "read scans") || !xray__params_ok(r, allowed) ||
-        !http__scan(x, r, &row, &c))
+    if (!http__scan(x, r, &row, &c))
         return;
     char etag[96];
     /* a rendering changes only with its code: the hash of the scan and a version */
