@@ -102,11 +102,13 @@ static void render__kind_colour(xray_kind k, double rgb[3])
 }
 
 static void render__label(cairo_t *cr, double x, double y, double size, const char *text,
-                          const double rgb[3])
+                          const double rgb[3], double width)
 {
     cairo_text_extents_t ext;
     cairo_set_font_size(cr, size);
     cairo_text_extents(cr, text, &ext);
+    if (x + ext.x_advance + 8 > width) /* keep it on the picture */
+        x = fmax(0, width - ext.x_advance - 8);
     cairo_set_source_rgba(cr, 0, 0, 0, 0.7);
     cairo_rectangle(cr, x, y - ext.height - 6, ext.x_advance + 8, ext.height + 8);
     cairo_fill(cr);
@@ -161,7 +163,7 @@ cx_err xray_render_overlay(const xray_image *im, const xray_meta *m, const xray_
     double size = fmax(12, fmin(28, im->h / 28.0)), line = fmax(2, im->h / 250.0);
     double white[3] = {1, 1, 1};
     render__label(cr, m->door_right ? im->w - 7.5 * size : 4, size + 8, size,
-                  m->door_right ? "doors \xe2\x86\x92" : "\xe2\x86\x90 doors", white);
+                  m->door_right ? "doors \xe2\x86\x92" : "\xe2\x86\x90 doors", white, im->w);
     for (size_t i = 0; i < n; i++) {
         const xray_region *r = &regions[i];
         double rgb[3];
@@ -174,7 +176,7 @@ cx_err xray_render_overlay(const xray_image *im, const xray_meta *m, const xray_
         snprintf(text, sizeof text, "%zu %s %.1f m", i + 1, xray_kind_name(r->kind),
                  r->from_door_m);
         double ty = r->y > size + 10 ? r->y - 2 : r->y + r->h + size + 8;
-        render__label(cr, r->x, ty, size, text, rgb);
+        render__label(cr, r->x, ty, size, text, rgb, im->w);
     }
     cairo_destroy(cr);
     render_sink sink = {out, false};
