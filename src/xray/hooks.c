@@ -6,33 +6,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-cx_err xray_decision_gate(void *ctx, store_conn *w, int64_t seq, const char *decision,
-                          const char *lane, json_t *problems)
+/* The release gate (decl_gate "xray.outcomes"): each scan of the
+ * declaration with regions that raised a finding must have an outcome for
+ * every one of them. The first such scan is named; all are in details. */
+cx_err xray__gate(void *ctx, const decl_gate_call *c, decl_gate_refusal *no)
 {
     (void)ctx;
-    (void)lane;
-    if (strcmp(decision, "release") != 0)
+    if (strcmp(c->decision, "release") != 0)
         return CX_OK;
     sqlite3_stmt *st = store_stmt(
-        w, "SELECT s.id, s.flagged, (SELECT count(*) FROM xray_outcomes o WHERE "
-           "o.scan_seq = s.seq AND o.n <= s.flagged) FROM xray_scans s "
-           "WHERE s.decl_seq = ?1 AND s.flagged > 0 ORDER BY s.seq");
+        c->w, "SELECT s.id, s.flagged, (SELECT count(*) FROM xray_outcomes o WHERE "
+              "o.scan_seq = s.seq AND o.n <= s.flagged) FROM xray_scans s "
+              "WHERE s.decl_seq = ?1 AND s.flagged > 0 ORDER BY s.seq");
     if (!st)
         return CX_EDB;
-    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 1, c->seq);
     int rc;
     cx_err e = CX_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int flagged = sqlite3_column_int(st, 1), done = sqlite3_column_int(st, 2);
-        if (done < flagged) {
-            cx_problem_add(problems, "/decision",
-                           "X-ray scan %s has %d region%s without an inspection outcome: record "
-                           "each (POST /v1/xray/scans/%s/regions/{n}/outcome) before releasing",
-                           (const char *)sqlite3_column_text(st, 0), flagged - done,
-                           flagged - done == 1 ? "" : "s",
-                           (const char *)sqlite3_column_text(st, 0));
-            e = CX_ESTATE;
-        }
+        int missing = sqlite3_column_int(st, 1) - sqlite3_column_int(st, 2);
+        if (missing <= 0)
+            continue;
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "X-ray scan %s has %d region%s without an inspection outcome: record each "
+                 "(POST /v1/xray/scans/%s/regions/{n}/outcome) before releasing",
+                 id, missing, missing == 1 ? "" : "s", id);
+        if (e == CX_OK)
+            e = decl_gate_refuse(no, 409, "xray_outcomes_missing", NULL, "%s", msg);
+        if (!no->details)
+            no->details = json_array();
+        cx_problem_add(no->details, "/decision", "%s", msg);
     }
     if (rc != SQLITE_DONE)
         e = CX_EDB;

@@ -43,11 +43,62 @@ static void svc__slot_give(xray_service *x)
 /* ---- the ingest -------------------------------------------------------------------------- */
 
 typedef struct {
+    xray_service *x;
     xray_row row;
     int64_t decl_seq;
-    json_t *raises; /* [{"lane","reason"}] */
-    bool existed;   /* the very same scan was stored before */
+    json_t *raises;           /* [{"lane","reason"}] */
+    const xray_result *res;   /* its findings become alerts */
+    const xray_meta *meta;
+    bool existed;             /* the very same scan was stored before */
 } ingest_job;
+
+/* The kinds and types of alerts xray raises (alert_register): one type per
+ * finding rule that can be of warning or critical severity — the scan-wide
+ * rules and the region kinds (a flagged region is a finding of its kind). */
+static const char *const alert_kinds[] = {"scan", NULL};
+static const char *const alert_types[] = {
+    "xray_empty_check_failed", "xray_goods_missing",  "xray_mass_mismatch",
+    "xray_density_mismatch",   "xray_container_not_found", "xray_dense_object",
+    "xray_organic_mass",       "xray_false_wall",     "xray_anomaly",
+    NULL};
+
+/* Findings of warning or critical severity as alerts on the scan, in the
+ * job that stores it: they commit (and reach the stream) with the row. */
+static cx_err ingest__alerts(store_conn *w, const ingest_job *j)
+{
+    const xray_result *res = j->res;
+    const xray_meta *m = j->meta;
+    cx_err e = CX_OK;
+    for (size_t i = 0; e == CX_OK && i < res->nfindings; i++) {
+        const xray_finding *f = &res->findings[i];
+        if (f->severity == XRAY_SEV_INFO)
+            continue;
+        char type[ALERT_NAME_MAX + 1];
+        snprintf(type, sizeof type, "xray_%s", f->rule);
+        json_t *decls = json_array(), *detail = json_pack(
+            "{s:s,s:s,s:s,s:i}", "rule", f->rule, "message", f->message, "scanner", m->scanner,
+            "flagged", j->row.flagged);
+        if (m->declaration[0])
+            json_array_append_new(decls, json_string(m->declaration));
+        alert_new n = {
+            .type = type,
+            .severity = f->severity == XRAY_SEV_CRITICAL ? ALERT_CRITICAL : ALERT_WARNING,
+            .time_ms = m->time_us / 1000,
+            .subject_kind = "scan",
+            .subject_id = m->scan_id,
+            .container = m->container,
+            .lat = NAN,
+            .lon = NAN,
+            .declarations = decls,
+            .detail = detail,
+            .orgs = {j->row.org},
+        };
+        e = decls && detail ? alert_raise_in(j->x->cfg.alerts, w, &n, NULL) : CX_ENOMEM;
+        json_decref(decls);
+        json_decref(detail);
+    }
+    return e;
+}
 
 static cx_err ingest__write(store_conn *w, void *arg)
 {
@@ -77,6 +128,8 @@ static cx_err ingest__write(store_conn *w, void *arg)
                                json_string_value(json_object_get(r, "lane")),
                                json_object_get(r, "reason"));
     }
+    if (e == CX_OK && j->x->cfg.alerts)
+        e = ingest__alerts(w, j);
     return e;
 }
 
@@ -190,20 +243,6 @@ static json_t *svc__raises(const xray_result *res, const char *scan_id)
     return out;
 }
 
-static void svc__alerts(xray_service *x, const xray_result *res, const xray_meta *m)
-{
-    if (!x->cfg.alerts.raise)
-        return;
-    for (size_t i = 0; i < res->nfindings; i++) {
-        const xray_finding *f = &res->findings[i];
-        if (f->severity == XRAY_SEV_INFO)
-            continue;
-        xray_alert a = {f->rule, f->severity, f->message, m->scan_id, m->container,
-                        m->declaration[0] ? m->declaration : NULL, m->scanner, m->time_us};
-        x->cfg.alerts.raise(x->cfg.alerts.ctx, &a);
-    }
-}
-
 static void svc__fill_row(xray_row *row, const xray_meta *m, const xray_image *im,
                           xray_format fmt, size_t len, const cx_principal *who)
 {
@@ -243,7 +282,7 @@ static void svc__store(xray_service *x, http_req *r, const cx_principal *who, co
         http_reply_error(r, 500, "internal", "the analysis failed", NULL);
         return;
     }
-    ingest_job j = {.decl_seq = decl_seq, .raises = m->declaration[0] ? svc__raises(res, m->scan_id)
+    ingest_job j = {.x = x, .res = res, .meta = m, .decl_seq = decl_seq, .raises = m->declaration[0] ? svc__raises(res, m->scan_id)
                                                                       : json_array()};
     svc__fill_row(&j.row, m, im, xray_sniff(up->image, up->len), up->len, who);
     xray__sha256_hex(up->image, up->len, j.row.sha256);
@@ -272,7 +311,6 @@ static void svc__store(xray_service *x, http_req *r, const cx_principal *who, co
     } else if (e == CX_OK) {
         x->scans++;
         x->raises += json_array_size(j.raises);
-        svc__alerts(x, res, m);
         e = c ? xray__scan_json(c, &j.row, &out) : CX_EDB;
     }
     if (e == CX_OK) {
@@ -358,9 +396,20 @@ xray_service *xray_service_new(store *s, decl_service *decl, const xray_config *
     }
     pthread_mutex_init(&x->lock, NULL);
     pthread_cond_init(&x->freed, NULL);
-    if (decl) {
-        decl_hooks h = {.gate = xray_decision_gate, .decorate = xray__decorate, .ctx = x};
-        decl_service_add_hooks(decl, &h);
+    cx_err e = x->cfg.alerts ? alert_register(x->cfg.alerts, alert_kinds, alert_types) : CX_OK;
+    if (e == CX_OK && decl) {
+        decl_hooks h = {.name = "xray", .order = XRAY_DECL_ORDER, .decorate = xray__decorate,
+                        .ctx = x};
+        decl_gate g = {.name = "xray.outcomes", .order = XRAY_GATE_ORDER, .check = xray__gate,
+                       .ctx = x};
+        e = decl_service_add_hooks(decl, &h);
+        if (e == CX_OK)
+            e = decl_gate_add(decl, &g);
+    }
+    if (e != CX_OK) {
+        snprintf(err, errlen, "cannot join declarations and alerts: %s", cx_strerror(e));
+        xray_service_free(x);
+        return NULL;
     }
     return x;
 }

@@ -16,6 +16,7 @@
 #define CUSTOMS_XRAY_H
 
 #include "core.h"
+#include "alert.h"
 #include "declare.h"
 #include "http.h"
 #include "store.h"
@@ -233,32 +234,22 @@ cx_err xray_render_overlay(const xray_image *im, const xray_meta *m, const xray_
 /* ---- the service ------------------------------------------------------------------- */
 cx_err xray_migrate(store *s, char *err, size_t errlen);
 
-/* Alerts go through a sink the application provides (the alerting module
- * once it exists); the sink is called after the scan is durable, on the
- * thread that stored it. Strings live only during the call. */
-typedef struct {
-    const char *rule;      /* the finding's rule, e.g. "empty_check_failed" */
-    xray_severity severity;
-    const char *message;
-    const char *scan_id, *container, *declaration; /* declaration may be NULL */
-    const char *scanner;
-    int64_t time_us;
-} xray_alert;
-typedef struct {
-    void (*raise)(void *ctx, const xray_alert *a);
-    void *ctx;
-} xray_alert_sink;
-
 typedef struct {
     const char *blob_dir;       /* where images are kept; NULL: "<db>.xray" next to the database */
     unsigned max_concurrent;    /* analyses at once; 0 = 2 */
     double mass_tolerance;      /* 0 = 0.25 */
-    xray_alert_sink alerts;     /* raise may be NULL */
+    /* Findings of warning or critical severity are raised here (subject kind
+     * "scan", types "xray_<rule>") inside the job that stores the scan;
+     * NULL: none are raised. Borrowed; must outlive the service. */
+    alert_service *alerts;
 } xray_config;
 
 typedef struct xray_service xray_service;
 /* Borrows s and decl (may be NULL: no declaration link); free the service
- * before them. Registers declare hooks (decision gate, decorate). NULL with
+ * before them. Registers with declare the decision gate "xray.outcomes"
+ * (an officer's release waits, 409 xray_outcomes_missing, until every
+ * region of the declaration's scans that raised a finding has an
+ * inspection outcome) and the "xray" member of a declaration. NULL with
  * err on failure (the blob directory cannot be created). */
 xray_service *xray_service_new(store *s, decl_service *decl, const xray_config *cfg, char *err,
                                size_t errlen);
@@ -277,11 +268,5 @@ typedef struct {
 /* Validates, analyses, stores, links and replies (201, 200 when the very
  * same scan was stored before, or an error naming the field). */
 void xray_scans_post(xray_service *x, http_req *r, const xray_upload *up);
-
-/* The decision gate (declare's decl_hooks.gate signature): an officer's
- * release of a declaration waits until every region of its scans that
- * raised a finding has an outcome. Registered by xray_service_new. */
-cx_err xray_decision_gate(void *ctx, store_conn *w, int64_t seq, const char *decision,
-                          const char *lane, json_t *problems);
 
 #endif

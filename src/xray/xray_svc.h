@@ -97,7 +97,15 @@ cx_err xray__declaration(store_conn *c, decl_service *d, const char *id, const c
                          xray_decl_view *out, char *msg, size_t msglen);
 bool xray__declares_empty(const json_t *doc);
 
-/* hooks.c: the declaration's "xray" member (decl_hooks.decorate). */
+/* Where xray joins declare's ordered sets: its member after the ledger's
+ * hooks (it only decorates), its gate after risk's inspection gate (the
+ * scan is part of the inspection) and before revenue's payment. */
+#define XRAY_DECL_ORDER (DECL_ORDER_LEDGER + 50)
+#define XRAY_GATE_ORDER (DECL_GATE_RISK + 50)
+
+/* hooks.c: the release gate (decl_gate) and the declaration's "xray"
+ * member (decl_hooks.decorate). */
+cx_err xray__gate(void *ctx, const decl_gate_call *c, decl_gate_refusal *no);
 cx_err xray__decorate(void *ctx, store_conn *r, int64_t seq, cx_buf *members);
 
 /* xray_http.c */

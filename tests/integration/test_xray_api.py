@@ -254,12 +254,21 @@ class XrayApiTest(unittest.TestCase):
         self.assertIn("xray.empty_check_failed", features)
         self.assertEqual(d["xray"][0]["id"], "D-EMPTY-1")
         self.assertIn("empty_check_failed", d["xray"][0]["findings"])
+        # the finding is an alert on the scan, stored with it
+        r = self.srv.get("/v1/alerts?subject=scan&type=xray_empty_check_failed",
+                         token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        mine = [a for a in r.json["items"] if a["subject"]["id"] == "D-EMPTY-1"]
+        self.assertEqual(len(mine), 1, r)
+        self.assertEqual(mine[0]["severity"], "critical")
+        self.assertEqual(mine[0]["container"], container)
+        self.assertEqual(mine[0]["declarations"], [did])
         # release waits for every flagged region's outcome (and the inspection)
         self.srv.post("/v1/declarations/%s/inspection" % did, {"result": "fraud"},
                       token=self.officer)
         r = self.srv.post("/v1/declarations/%s/decision" % did, {"decision": "release"},
                           token=self.officer)
-        self.assertError(r, 409, "decision_refused", "/decision")
+        self.assertError(r, 409, "xray_outcomes_missing", "/decision")
         self.assertIn("D-EMPTY-1", r.json["error"]["details"][0]["message"])
         flagged = d["xray"][0]["flagged"]
         self.assertGreaterEqual(flagged, 1)
