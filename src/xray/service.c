@@ -288,7 +288,8 @@ static void svc__store(xray_service *x, http_req *r, const cx_principal *who, co
     xray__sha256_hex(up->image, up->len, j.row.sha256);
     json_t *mj = xray_meta_json(m), *aj = xray_result_json(res);
     j.row.meta = mj ? cx_json_dump(mj, NULL) : NULL;
-    j.row.analysis = aj ? cx_json_dump(aj, NULL) : NULL;
+    /* as `customs xray analyze` prints it: the figures are rounded (result.c) */
+    j.row.analysis = aj ? json_dumps(aj, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(mj);
     json_decref(aj);
     for (size_t i = 0; i < res->nregions; i++)
@@ -337,11 +338,9 @@ static void svc__store(xray_service *x, http_req *r, const cx_principal *who, co
 
 void xray_scans_post(xray_service *x, http_req *r, const xray_upload *up)
 {
-    const cx_principal *who = http_principal(r);
-    if (!who || (!xray__reader_role(who) && who->role != CX_ROLE_DEVICE)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot post scans", NULL);
+    if (!http_allow(r, CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_DEVICE), "post scans"))
         return;
-    }
+    const cx_principal *who = http_principal(r);
     char err[256] = "";
     xray_image *im = NULL;
     json_t *dicos = NULL, *problems = json_array();
