@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import tempfile
 import unittest
 
@@ -227,6 +228,31 @@ class XrayApiTest(unittest.TestCase):
         r = self.srv.post("/v1/xray/scans", big_json, token=self.officer)
         self.assertError(r, 413, "payload_too_large")
         self.assertIn("multipart", r.json["error"]["message"])
+
+    def test_demo_step(self):
+        """make run's X-ray step (scripts/demo.d/50-xray) against this server:
+        three scans, each on a declaration of its own; the concealment raises
+        its declaration to red, alerts, and gates its release."""
+        var = os.path.join(self.tmp, "demo-var")
+        os.makedirs(var)
+        env = dict(os.environ, DEMO_VAR=var, OFFICER=self.officer, TRADER=self.trader)
+        step = os.path.join(harness.SOURCE, "scripts", "demo.d", "50-xray")
+        p = subprocess.run([step, "live", self.db, harness.BIN, "127.0.0.1:%d" % self.srv.port],
+                           env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        lines = p.stdout.strip().splitlines()
+        self.assertEqual(len(lines), 3, p.stdout)
+        self.assertTrue(lines[0].endswith(": no finding"), lines[0])
+        self.assertIn("anomaly", lines[1])
+        self.assertTrue(lines[2].endswith(": no finding"), lines[2])
+        scans = self.srv.get("/v1/xray/scans?scanner=KRPUS-GATE-2", token=self.officer).json
+        self.assertEqual(len(scans["items"]), 3, scans)
+        hidden = [s for s in scans["items"] if s["id"] == "SIM-2026-000001"][0]
+        d = self.srv.get("/v1/declarations/" + hidden["declaration"], token=self.officer).json
+        self.assertEqual(d["risk"]["lane"], "red")
+        self.assertGreaterEqual(d["xray"][0]["flagged"], 1)
+        r = self.srv.get("/v1/alerts?subject=scan&type=xray_anomaly", token=self.officer)
+        self.assertIn("SIM-2026-000001", [a["subject"]["id"] for a in r.json["items"]])
 
     def test_device_keys_post_as_their_scanner_only(self):
         self.ensure_scanner()
