@@ -12,7 +12,11 @@
 #include <string.h>
 #include <time.h>
 
-#define SLOT_WAIT_S 30 /* an analysis waits this long for a free slot, then 503 */
+/* An analysis waits at most this long for a free slot, and only so many
+ * wait at once (each holds an HTTP worker): the rest get 503 busy at once,
+ * so uploads never starve the other routes of workers. */
+#define SLOT_WAIT_S 10
+#define SLOT_WAITERS_PER_SLOT 2
 
 /* ---- the slots: a bounded number of analyses at once ---------------------------------- */
 
@@ -22,10 +26,15 @@ static bool svc__slot_take(xray_service *x)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += SLOT_WAIT_S;
     pthread_mutex_lock(&x->lock);
-    int rc = 0;
-    while (x->running >= x->cfg.max_concurrent && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&x->freed, &x->lock, &until);
     bool ok = x->running < x->cfg.max_concurrent;
+    if (!ok && x->waiting < x->cfg.max_concurrent * SLOT_WAITERS_PER_SLOT) {
+        x->waiting++;
+        int rc = 0;
+        while (x->running >= x->cfg.max_concurrent && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&x->freed, &x->lock, &until);
+        x->waiting--;
+        ok = x->running < x->cfg.max_concurrent;
+    }
     if (ok)
         x->running++;
     pthread_mutex_unlock(&x->lock);

@@ -55,7 +55,7 @@ struct xray_service {
     /* analyses at once: a counting gate */
     pthread_mutex_t lock;
     pthread_cond_t freed;
-    unsigned running;
+    unsigned running, waiting;
     /* metrics */
     atomic_ullong scans, rejected, duplicates, raises;
     atomic_ullong analysis_us, analyses;
