@@ -169,5 +169,7 @@ int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
 /* drones (issue 10) */
 int app_cmd_drones(int argc, char **argv);
+/* xray (issue 12) */
+int app_cmd_xray(int argc, char **argv);
 
 #endif
