@@ -8,6 +8,7 @@
 #include "ledger.h"
 #include "web.h"
 #include "track.h"
+#include "designs.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -207,6 +208,18 @@ int app_cmd_serve(int argc, char **argv)
         store_free(s);
         return app_fail("serve", "tracking: %s", err);
     }
+    /* designs: uploads and watchlists (issue 14); alerts and findings from
+     * its matches come with alert.h (designs_config.events) */
+    designs_service *designs = NULL;
+    if (!e && (e = designs_service_new(s, NULL, &designs, err, sizeof err)) != CX_OK) {
+        http_server_free(srv);
+        track_service_free(track);
+        ledger_free(lg);
+        risk_service_free(risk);
+        decl_service_free(decl);
+        store_free(s);
+        return app_fail("serve", "designs: %s", err);
+    }
     if (!e)
         e = http_route(srv, "GET", "/healthz", 0, h_healthz, NULL);
     if (!e)
@@ -219,6 +232,8 @@ int app_cmd_serve(int argc, char **argv)
         e = ledger_routes(lg, srv);
     if (!e)
         e = track_routes(track, srv);
+    if (!e)
+        e = designs_routes(designs, srv);
     /* The console's catch-all file route goes last: API routes win. */
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
@@ -231,6 +246,7 @@ int app_cmd_serve(int argc, char **argv)
         e = track_mqtt_start(track, o.mqtt, o.mqtt_client_id, err, sizeof err);
     if (e) {
         http_server_free(srv);
+        designs_service_free(designs);
         track_service_free(track);
         risk_service_free(risk);
         ledger_free(lg);
@@ -260,6 +276,7 @@ int app_cmd_serve(int argc, char **argv)
     http_server_drain(srv, 10000);
     track_service_stop(track); /* MQTT off, pipeline drained, last acks sent */
     http_server_free(srv);
+    designs_service_free(designs);
     risk_service_free(risk); /* its workers finish their writes first */
     track_service_free(track);
     store_free(s);           /* flushes the write queue: ledger jobs still use the services */

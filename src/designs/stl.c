@@ -1,0 +1,237 @@
+/* STL: binary (80-byte header, u32 count, 50 bytes a triangle) and ASCII
+ * (solid … facet normal … outer loop … vertex … endloop endfacet … endsolid). */
+#include "designs_int.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define STL_HEADER 84
+#define STL_RECORD 50
+
+static uint32_t stl__u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static double stl__f32(const uint8_t *p)
+{
+    uint32_t u = stl__u32(p);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+bool designs__looks_binary_stl(const uint8_t *data, size_t len)
+{
+    return len >= STL_HEADER &&
+           (uint64_t)STL_HEADER + (uint64_t)STL_RECORD * stl__u32(data + 80) == len;
+}
+
+bool designs__looks_ascii_stl(const uint8_t *data, size_t len)
+{
+    size_t i = 0;
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+        i = 3;
+    while (i < len && isspace(data[i]))
+        i++;
+    return len - i >= 5 && strncasecmp((const char *)data + i, "solid", 5) == 0 &&
+           (len - i == 5 || isspace(data[i + 5]));
+}
+
+static cx_err stl__binary(const uint8_t *data, size_t len, designs_mesh *m, designs_info *info,
+                          designs_error *why)
+{
+    if (len < STL_HEADER)
+        return designs__fail(why, CX_EPARSE, "truncated",
+                             "a binary STL needs its 84-byte header; the file has %zu bytes", len);
+    uint32_t n = stl__u32(data + 80);
+    uint64_t need = (uint64_t)STL_HEADER + (uint64_t)STL_RECORD * n;
+    if (need > len)
+        return designs__fail(why, CX_EPARSE, "truncated",
+                             "the header claims %u triangles (%llu bytes) but the file has %zu "
+                             "bytes",
+                             n, (unsigned long long)need, len);
+    if (need < len)
+        return designs__fail(why, CX_EPARSE, "count_mismatch",
+                             "the header claims %u triangles (%llu bytes) but the file has %zu "
+                             "bytes: %llu bytes left over",
+                             n, (unsigned long long)need, len,
+                             (unsigned long long)(len - need));
+    if (n == 0)
+        return designs__fail(why, CX_EPARSE, "no_mesh", "the STL has no triangles");
+    cx_err e = designs__mesh_reserve(m, (size_t)n * 3, n);
+    if (e)
+        return designs__mesh_error(why, e, m, "binary STL header");
+    const uint8_t *p = data + STL_HEADER;
+    for (uint32_t t = 0; t < n; t++, p += STL_RECORD) {
+        uint32_t base = (uint32_t)m->nverts;
+        for (int k = 0; k < 3; k++) {
+            const uint8_t *q = p + 12 + 12 * k;
+            e = designs_mesh_add_vertex(m, stl__f32(q), stl__f32(q + 4), stl__f32(q + 8));
+            if (e == CX_EINVAL) {
+                double x = stl__f32(q), y = stl__f32(q + 4), z = stl__f32(q + 8);
+                bool finite = isfinite(x) && isfinite(y) && isfinite(z);
+                return designs__fail(why, CX_EPARSE, finite ? "out_of_range" : "non_finite",
+                                     "triangle %u (byte %zu), vertex %d: %s", t,
+                                     (size_t)(q - data), k + 1,
+                                     finite ? "a coordinate is beyond the ±1e9 mm range"
+                                            : "a coordinate is NaN or infinite");
+            }
+        }
+        designs_mesh_add_triangle(m, base, base + 1, base + 2); /* room reserved above */
+    }
+    info->objects = 1;
+    return CX_OK;
+}
+
+/* ---- ASCII ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *p, *end;
+    size_t line;
+    const char *tok;
+    size_t tlen;
+} stl_lex;
+
+/* Next whitespace-separated token; false at the end. */
+static bool stl__next(stl_lex *x)
+{
+    while (x->p < x->end && isspace((unsigned char)*x->p)) {
+        if (*x->p == '\n')
+            x->line++;
+        x->p++;
+    }
+    if (x->p >= x->end)
+        return false;
+    x->tok = x->p;
+    while (x->p < x->end && !isspace((unsigned char)*x->p))
+        x->p++;
+    x->tlen = (size_t)(x->p - x->tok);
+    return true;
+}
+
+static void stl__skip_line(stl_lex *x)
+{
+    while (x->p < x->end && *x->p != '\n')
+        x->p++;
+}
+
+static bool stl__is(const stl_lex *x, const char *word)
+{
+    size_t n = strlen(word);
+    return x->tlen == n && strncasecmp(x->tok, word, n) == 0;
+}
+
+static cx_err stl__expect(stl_lex *x, const char *word, designs_error *why)
+{
+    if (!stl__next(x))
+        return designs__fail(why, CX_EPARSE, "truncated", "line %zu: the file ends where '%s' "
+                             "was expected", x->line, word);
+    if (!stl__is(x, word))
+        return designs__fail(why, CX_EPARSE, "syntax", "line %zu: '%s' expected, found '%.*s'",
+                             x->line, word, (int)(x->tlen > 40 ? 40 : x->tlen), x->tok);
+    return CX_OK;
+}
+
+static cx_err stl__number(stl_lex *x, double *v, designs_error *why)
+{
+    if (!stl__next(x))
+        return designs__fail(why, CX_EPARSE, "truncated", "line %zu: the file ends inside a "
+                             "facet", x->line);
+    if (designs__number(x->tok, x->tlen, v))
+        return CX_OK;
+    bool nonfinite = false;
+    for (size_t i = 0; i + 3 <= x->tlen; i++)
+        nonfinite = nonfinite || strncasecmp(x->tok + i, "nan", 3) == 0 ||
+                    strncasecmp(x->tok + i, "inf", 3) == 0;
+    return designs__fail(why, CX_EPARSE, nonfinite ? "non_finite" : "syntax",
+                         "line %zu: '%.*s' is not a finite number", x->line,
+                         (int)(x->tlen > 40 ? 40 : x->tlen), x->tok);
+}
+
+static cx_err stl__facet(stl_lex *x, designs_mesh *m, designs_error *why)
+{
+    double v[3];
+    cx_err e = stl__expect(x, "normal", why);
+    for (int i = 0; !e && i < 3; i++)
+        e = stl__number(x, &v[i], why); /* the normal is recomputed: not kept */
+    if (!e)
+        e = stl__expect(x, "outer", why);
+    if (!e)
+        e = stl__expect(x, "loop", why);
+    uint32_t base = (uint32_t)m->nverts;
+    for (int k = 0; !e && k < 3; k++) {
+        e = stl__expect(x, "vertex", why);
+        for (int i = 0; !e && i < 3; i++)
+            e = stl__number(x, &v[i], why);
+        if (!e && (e = designs_mesh_add_vertex(m, v[0], v[1], v[2])) != CX_OK) {
+            char where[48];
+            snprintf(where, sizeof where, "line %zu", x->line);
+            return designs__mesh_error(why, e, m, where);
+        }
+    }
+    if (!e)
+        e = stl__expect(x, "endloop", why);
+    if (!e)
+        e = stl__expect(x, "endfacet", why);
+    if (!e && (e = designs_mesh_add_triangle(m, base, base + 1, base + 2)) != CX_OK) {
+        char where[48];
+        snprintf(where, sizeof where, "line %zu", x->line);
+        return designs__mesh_error(why, e, m, where);
+    }
+    return e;
+}
+
+static cx_err stl__ascii(const uint8_t *data, size_t len, designs_mesh *m, designs_info *info,
+                         designs_error *why)
+{
+    stl_lex x = {.p = (const char *)data, .end = (const char *)data + len, .line = 1};
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+        x.p += 3;
+    cx_err e = CX_OK;
+    while (!e && stl__next(&x)) {
+        if (!stl__is(&x, "solid"))
+            return designs__fail(why, CX_EPARSE, "syntax", "line %zu: 'solid' expected, found "
+                                 "'%.*s'", x.line, (int)(x.tlen > 40 ? 40 : x.tlen), x.tok);
+        stl__skip_line(&x); /* the solid's name */
+        info->objects++;
+        for (;;) {
+            if (!stl__next(&x))
+                return designs__fail(why, CX_EPARSE, "truncated",
+                                     "line %zu: the file ends before 'endsolid'", x.line);
+            if (stl__is(&x, "endsolid")) {
+                stl__skip_line(&x);
+                break;
+            }
+            if (!stl__is(&x, "facet"))
+                return designs__fail(why, CX_EPARSE, "syntax", "line %zu: 'facet' or 'endsolid' "
+                                     "expected, found '%.*s'", x.line,
+                                     (int)(x.tlen > 40 ? 40 : x.tlen), x.tok);
+            if ((e = stl__facet(&x, m, why)) != CX_OK)
+                break;
+        }
+    }
+    if (!e && m->ntris == 0)
+        return designs__fail(why, CX_EPARSE, "no_mesh", "the STL has no triangles");
+    return e;
+}
+
+cx_err designs__read_stl(const uint8_t *data, size_t len, designs_mesh *m, designs_info *info,
+                         designs_error *why)
+{
+    info->format = DESIGNS_FMT_STL;
+    info->unit_assumed = true;
+    snprintf(info->unit, sizeof info->unit, "millimeter");
+    /* A binary STL may begin with "solid" too: its size decides, and text
+     * never holds a NUL byte (a binary file whose count disagrees with its
+     * size is reported as such, not as bad text). */
+    if (!designs__looks_binary_stl(data, len) && designs__looks_ascii_stl(data, len) &&
+        !memchr(data, '\0', len)) {
+        info->ascii = true;
+        return stl__ascii(data, len, m, info, why);
+    }
+    return stl__binary(data, len, m, info, why);
+}
