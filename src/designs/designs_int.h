@@ -12,6 +12,8 @@ cx_err designs__fail(designs_error *why, cx_err err, const char *code, const cha
 
 /* Sets the mesh's caps from lim. */
 void designs__mesh_limits(designs_mesh *m, const designs_limits *lim);
+/* The mesh's triangle cap (its own, or the default). */
+size_t designs__mesh_max_t(const designs_mesh *m);
 /* Reserves room for n more vertices / triangles in one step (within caps). */
 cx_err designs__mesh_reserve(designs_mesh *m, size_t nv, size_t nt);
 /* Refusal of a mesh_add error with a sentence ("where" names the place). */
@@ -79,6 +81,10 @@ void designs__eigen_sym3(double a[3][3], double eval[3], double evec[3][3]);
 /* The double nearest to v written with `decimals` decimals (59.9952, not
  * 59.995199999999997, in JSON). */
 double designs__round(double v, int decimals);
+
+/* L1 distance of two fingerprints' bytes (SSE2 where there is SSE2). */
+uint32_t designs__l1(const uint8_t *a, const uint8_t *b);
+_Static_assert(DESIGNS_FP_DIMS % 16 == 0, "the fingerprint is compared 16 bytes at a time");
 
 /* Quantisation steps (= weights) of the fingerprint's blocks. */
 typedef struct {

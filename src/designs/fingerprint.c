@@ -64,6 +64,32 @@ designs_fp_params designs__fp = {
 #define FP_H 0.07         /* density radius in RMS radii */
 #define FP_CELL_CAP 16    /* points checked per grid cell (evenly strided beyond) */
 
+/* The corners of triangle t in an order of its own shape, from the one
+ * facing the longest edge: the same points are sampled whichever corner
+ * the file starts at and whichever way it winds (a mirrored copy). */
+static void fp__corners(const designs_mesh *m, size_t t, const double *v[3])
+{
+    const double *p[3];
+    double opp[3];
+    for (int k = 0; k < 3; k++)
+        p[k] = m->xyz + 3 * (size_t)m->tri[3 * t + k];
+    for (int k = 0; k < 3; k++) {
+        const double *a = p[(k + 1) % 3], *b = p[(k + 2) % 3];
+        opp[k] = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) +
+                 (a[2] - b[2]) * (a[2] - b[2]);
+    }
+    int o[3] = {0, 1, 2};
+    for (int i = 0; i < 3; i++) /* descending, stable */
+        for (int j = 2; j > i; j--)
+            if (opp[o[j]] > opp[o[j - 1]]) {
+                int x = o[j];
+                o[j] = o[j - 1];
+                o[j - 1] = x;
+            }
+    for (int k = 0; k < 3; k++)
+        v[k] = p[o[k]];
+}
+
 /* FP_M candidates by area: systematic positions along the cumulative area,
  * a Weyl sequence for the second coordinate inside a triangle. */
 static cx_err fp__candidates(const designs_mesh *m, double *cand)
@@ -94,10 +120,10 @@ static cx_err fp__candidates(const designs_mesh *m, double *cand)
         r2 -= floor(r2);
         double s = sqrt(r1 < 0 ? 0 : r1 > 1 ? 1 : r1);
         double ba = 1 - s, bb = s * (1 - r2), bc = s * r2;
-        const double *a = m->xyz + 3 * (size_t)m->tri[3 * t], *b = m->xyz + 3 * (size_t)m->tri[3 * t + 1],
-                     *c = m->xyz + 3 * (size_t)m->tri[3 * t + 2];
+        const double *v[3];
+        fp__corners(m, t, v);
         for (int k = 0; k < 3; k++)
-            cand[3 * i + k] = ba * a[k] + bb * b[k] + bc * c[k];
+            cand[3 * i + k] = ba * v[0][k] + bb * v[1][k] + bc * v[2][k];
     }
     free(cum);
     return CX_OK;
@@ -232,56 +258,80 @@ static cx_err fp__density(const double *cand, double h, double *w)
     return e;
 }
 
-/* FP_N points drawn from the candidates by weight (systematic, in the
- * candidates' order, which follows the surface). */
-static void fp__resample(const double *cand, const double *w, double *pts)
+/* Every (FP_M / FP_N)-th candidate with its weight (renormalised): still
+ * spread by area along the surface, and a small change of the weights is a
+ * small change of the statistics (drawing points by weight would jump). */
+static void fp__subset(const double *cand, const double *w, double *pts, double *pw)
 {
     double total = 0;
-    for (size_t i = 0; i < FP_M; i++)
-        total += w[i];
-    double run = 0;
-    size_t i = 0;
     for (size_t j = 0; j < FP_N; j++) {
-        double target = (j + 0.5) / FP_N * total;
-        while (i + 1 < FP_M && run + w[i] <= target)
-            run += w[i++];
+        size_t i = j * (FP_M / FP_N) + FP_M / FP_N / 2;
         memcpy(pts + 3 * j, cand + 3 * i, 3 * sizeof(double));
+        pw[j] = w[i];
+        total += w[i];
     }
+    for (size_t j = 0; j < FP_N; j++)
+        pw[j] /= total;
 }
 
-/* Centroid and covariance of the points; they are then centred. */
-static void fp__frame(double *pts, designs_moments *mo)
+/* Weighted centroid and covariance of the candidates, which are then
+ * centred. */
+static void fp__frame(double *cand, const double *w, designs_moments *mo)
 {
     memset(mo, 0, sizeof *mo);
-    for (size_t i = 0; i < FP_N; i++)
+    for (size_t i = 0; i < FP_M; i++)
         for (int k = 0; k < 3; k++)
-            mo->centroid[k] += pts[3 * i + k] / FP_N;
-    for (size_t i = 0; i < FP_N; i++) {
-        double *p = pts + 3 * i;
+            mo->centroid[k] += w[i] * cand[3 * i + k];
+    for (size_t i = 0; i < FP_M; i++) {
+        double *p = cand + 3 * i;
         for (int k = 0; k < 3; k++)
             p[k] -= mo->centroid[k];
         for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++)
-                mo->cov[a][b] += p[a] * p[b] / FP_N;
+            for (int b = a; b < 3; b++)
+                mo->cov[a][b] += w[i] * p[a] * p[b];
     }
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < a; b++)
+            mo->cov[a][b] = mo->cov[b][a];
     designs__eigen_sym3(mo->cov, mo->eval, mo->evec);
 }
 
-static cx_err fp__sample(const designs_mesh *m, double r0, double *pts, designs_moments *mo)
+/* The weighted candidates (weights summing to 1), centred, and a subset of
+ * FP_N of them for the pair and triple statistics. */
+typedef struct {
+    double *cand, *w, *pts, *pw;
+    designs_moments mo;
+} fp_sample;
+
+static void fp__sample_free(fp_sample *s)
 {
-    double *cand = malloc(3 * FP_M * sizeof *cand), *w = malloc(FP_M * sizeof *w);
-    cx_err e = cand && w ? CX_OK : CX_ENOMEM;
+    free(s->cand);
+    free(s->w);
+    free(s->pts);
+    free(s->pw);
+}
+
+static cx_err fp__sample(const designs_mesh *m, double r0, fp_sample *s)
+{
+    s->cand = malloc(3 * FP_M * sizeof *s->cand);
+    s->w = malloc(FP_M * sizeof *s->w);
+    s->pts = malloc(3 * FP_N * sizeof *s->pts);
+    s->pw = malloc(FP_N * sizeof *s->pw);
+    cx_err e = s->cand && s->w && s->pts && s->pw ? CX_OK : CX_ENOMEM;
     if (!e)
-        e = fp__candidates(m, cand);
+        e = fp__candidates(m, s->cand);
     if (!e)
-        e = fp__density(cand, FP_H * r0, w);
-    if (!e) {
-        fp__resample(cand, w, pts);
-        fp__frame(pts, mo);
-    }
-    free(cand);
-    free(w);
-    return e;
+        e = fp__density(s->cand, FP_H * r0, s->w);
+    if (e)
+        return e;
+    double total = 0;
+    for (size_t i = 0; i < FP_M; i++)
+        total += s->w[i];
+    for (size_t i = 0; i < FP_M; i++)
+        s->w[i] /= total;
+    fp__frame(s->cand, s->w, &s->mo);
+    fp__subset(s->cand, s->w, s->pts, s->pw);
+    return CX_OK;
 }
 
 /* Adds weight w at position x (in bins) split linearly between neighbours. */
@@ -318,23 +368,23 @@ static void fp__cumulate(double *h, int bins)
 
 /* ---- descriptors --------------------------------------------------------------------- */
 
-/* All pairs: float coordinates and plain bins keep the 2 million distances
- * to a few milliseconds (the compiler vectorises the inner loop). */
-static void fp__d2(const double *p, double inv_r, double *h)
+/* All weighted pairs: float coordinates and plain bins keep the 2 million
+ * distances to a few milliseconds (the compiler vectorises the binning). */
+static void fp__d2(const double *p, const double *pw, double inv_r, double *h)
 {
-    float *x = malloc(3 * FP_N * sizeof *x);
+    float *x = malloc(4 * FP_N * sizeof *x);
     int32_t *bin = malloc(FP_N * sizeof *bin);
-    uint32_t count[FP_D2_BINS] = {0};
     if (!x || !bin) {
         free(x);
         free(bin);
         return;
     }
-    float *y = x + FP_N, *z = y + FP_N;
+    float *y = x + FP_N, *z = y + FP_N, *w = z + FP_N;
     for (size_t i = 0; i < FP_N; i++) {
         x[i] = (float)p[3 * i];
         y[i] = (float)p[3 * i + 1];
         z[i] = (float)p[3 * i + 2];
+        w[i] = (float)pw[i];
     }
     float scale = (float)(FP_D2_BINS / FP_D2_MAX * inv_r);
     for (size_t i = 0; i + 1 < FP_N; i++) {
@@ -346,30 +396,31 @@ static void fp__d2(const double *p, double inv_r, double *h)
             d = d < (float)(FP_D2_BINS - 1) ? d : (float)(FP_D2_BINS - 1);
             bin[j] = (int32_t)d;
         }
+        float row[FP_D2_BINS] = {0};
         for (size_t j = 0; j < n; j++)
-            count[bin[j]]++;
+            row[bin[j]] += w[i + 1 + j];
+        for (int b = 0; b < FP_D2_BINS; b++)
+            h[b] += (double)w[i] * row[b];
     }
-    for (int b = 0; b < FP_D2_BINS; b++)
-        h[b] = count[b];
     free(x);
     free(bin);
     fp__cumulate(h, FP_D2_BINS);
 }
 
-static void fp__d1(const double *p, double inv_r, double *h)
+static void fp__d1(const double *c, const double *w, double inv_r, double *h)
 {
     double scale = FP_D1_BINS / FP_D1_MAX * inv_r;
-    for (size_t i = 0; i < FP_N; i++)
+    for (size_t i = 0; i < FP_M; i++)
         fp__soft(h, FP_D1_BINS,
-                 sqrt(p[3 * i] * p[3 * i] + p[3 * i + 1] * p[3 * i + 1] +
-                      p[3 * i + 2] * p[3 * i + 2]) * scale,
-                 1);
+                 sqrt(c[3 * i] * c[3 * i] + c[3 * i + 1] * c[3 * i + 1] +
+                      c[3 * i + 2] * c[3 * i + 2]) * scale,
+                 w[i]);
     fp__cumulate(h, FP_D1_BINS);
 }
 
 /* Angles at point i between two others far along the sample order: the
  * order follows the cumulative area, so fixed offsets pick unrelated points. */
-static void fp__a3(const double *p, double *h)
+static void fp__a3(const double *p, const double *pw, double *h)
 {
     for (size_t i = 0; i < FP_N; i++)
         for (size_t k = 0; k < FP_A3_OFFSETS; k++) {
@@ -386,7 +437,7 @@ static void fp__a3(const double *p, double *h)
             if (uu <= 0 || vv <= 0)
                 continue;
             double cs = (u[0] * v[0] + u[1] * v[1] + u[2] * v[2]) / sqrt(uu * vv);
-            fp__soft(h, FP_A3_BINS, (cs + 1) / 2 * FP_A3_BINS, 1);
+            fp__soft(h, FP_A3_BINS, (cs + 1) / 2 * FP_A3_BINS, pw[i] * pw[j] * pw[l]);
         }
     fp__cumulate(h, FP_A3_BINS);
 }
@@ -428,12 +479,12 @@ static void fp__ylm(double x, double y, double z, double *out)
     }
 }
 
-static void fp__sh(const double *p, double inv_r, double *e)
+static void fp__sh(const double *p, const double *wt, double inv_r, double *e)
 {
     double c[FP_SH_SHELLS][(FP_SH_L + 1) * (FP_SH_L + 1)];
     memset(c, 0, sizeof c);
     double y[(FP_SH_L + 1) * (FP_SH_L + 1)];
-    for (size_t i = 0; i < FP_N; i++) {
+    for (size_t i = 0; i < FP_M; i++) {
         double r = sqrt(p[3 * i] * p[3 * i] + p[3 * i + 1] * p[3 * i + 1] +
                         p[3 * i + 2] * p[3 * i + 2]);
         if (r <= 0)
@@ -444,7 +495,7 @@ static void fp__sh(const double *p, double inv_r, double *e)
         double f = x - s;
         for (int side = 0; side < 2; side++) {
             int sh = s + side;
-            double w = side ? f : 1 - f;
+            double w = (side ? f : 1 - f) * wt[i];
             if (sh < 0)
                 sh = 0;
             if (sh >= FP_SH_SHELLS)
@@ -458,7 +509,7 @@ static void fp__sh(const double *p, double inv_r, double *e)
             double sum = 0;
             for (int m = -l; m <= l; m++)
                 sum += c[s][l * l + l + m] * c[s][l * l + l + m];
-            e[s * (FP_SH_L + 1) + l] = sqrt(sum) / FP_N;
+            e[s * (FP_SH_L + 1) + l] = sqrt(sum);
         }
 }
 
@@ -490,31 +541,27 @@ static double fp__diag(const designs_mesh *m, const designs_moments *mo)
 cx_err designs_fingerprint(const designs_mesh *m, const designs_inspection *in, designs_fp *out)
 {
     memset(out, 0, sizeof *out);
-    designs_moments exact, mo;
+    designs_moments exact;
     cx_err e = designs__moments(m, &exact);
     double r2 = exact.eval[0] + exact.eval[1] + exact.eval[2];
     if (e || !(r2 > 0))
         return CX_EINVAL;
-    double *pts = malloc(3 * FP_N * sizeof *pts);
-    if (!pts)
-        return CX_ENOMEM;
-    if ((e = fp__sample(m, sqrt(r2), pts, &mo)) != CX_OK) {
-        free(pts);
-        return e;
-    }
-    r2 = mo.eval[0] + mo.eval[1] + mo.eval[2];
-    if (!(r2 > 0)) {
-        free(pts);
-        return CX_EINVAL;
+    fp_sample smp = {0};
+    e = fp__sample(m, sqrt(r2), &smp);
+    r2 = smp.mo.eval[0] + smp.mo.eval[1] + smp.mo.eval[2];
+    if (e || !(r2 > 0)) {
+        fp__sample_free(&smp);
+        return e ? e : CX_EINVAL;
     }
     double inv_r = 1 / sqrt(r2);
     double d2[FP_D2_BINS] = {0}, d1[FP_D1_BINS] = {0}, a3[FP_A3_BINS] = {0};
     double sh[FP_SH_SHELLS * (FP_SH_L + 1)];
-    fp__d2(pts, inv_r, d2);
-    fp__d1(pts, inv_r, d1);
-    fp__a3(pts, a3);
-    fp__sh(pts, inv_r, sh);
-    free(pts);
+    fp__d2(smp.pts, smp.pw, inv_r, d2);
+    fp__d1(smp.cand, smp.w, inv_r, d1);
+    fp__a3(smp.pts, smp.pw, a3);
+    fp__sh(smp.cand, smp.w, inv_r, sh);
+    designs_moments mo = smp.mo;
+    fp__sample_free(&smp);
     const designs_fp_params *w = &designs__fp;
     for (int i = 0; i < FP_D2_BINS; i++)
         out->v[FP_OFF_D2 + i] = fp__byte(d2[i] * w->d2);

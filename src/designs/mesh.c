@@ -50,6 +50,11 @@ static size_t mesh__max_t(const designs_mesh *m)
     return m->max_t ? m->max_t : 5000000;
 }
 
+size_t designs__mesh_max_t(const designs_mesh *m)
+{
+    return mesh__max_t(m);
+}
+
 /* Grows *p (of *cap items of `item` bytes) to hold need items; doubling,
  * never past max. */
 static cx_err mesh__grow(void **p, size_t *cap, size_t need, size_t max, size_t item)

@@ -35,7 +35,14 @@ static designs_format read__sniff(const uint8_t *d, size_t len, const char *name
         return DESIGNS_FMT_STL;
     if (designs__looks_obj(d, len))
         return DESIGNS_FMT_OBJ;
-    return read__by_name(name);
+    designs_format by_name = read__by_name(name);
+    if (by_name != DESIGNS_FMT_UNKNOWN)
+        return by_name;
+    /* binary bytes that are none of the above: most likely an STL whose
+     * count disagrees with its size, which the STL reader says precisely */
+    if (memchr(d, '\0', len < 4096 ? len : 4096))
+        return DESIGNS_FMT_STL;
+    return DESIGNS_FMT_UNKNOWN;
 }
 
 cx_err designs_read(const void *data, size_t len, const char *name, const designs_limits *lim,

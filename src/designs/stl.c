@@ -62,27 +62,33 @@ static cx_err stl__binary(const uint8_t *data, size_t len, designs_mesh *m, desi
                              (unsigned long long)(len - need));
     if (n == 0)
         return designs__fail(why, CX_EPARSE, "no_mesh", "the STL has no triangles");
+    if (n > designs__mesh_max_t(m))
+        return designs__fail(why, CX_ETOOBIG, "too_many_triangles",
+                             "the header claims %u triangles; the limit is %zu", n,
+                             designs__mesh_max_t(m));
     cx_err e = designs__mesh_reserve(m, (size_t)n * 3, n);
     if (e)
         return designs__mesh_error(why, e, m, "binary STL header");
+    /* room was reserved above: fill the arrays directly */
     const uint8_t *p = data + STL_HEADER;
+    double *xyz = m->xyz + 3 * m->nverts;
+    uint32_t *tri = m->tri + 3 * m->ntris, base = (uint32_t)m->nverts;
     for (uint32_t t = 0; t < n; t++, p += STL_RECORD) {
-        uint32_t base = (uint32_t)m->nverts;
-        for (int k = 0; k < 3; k++) {
-            const uint8_t *q = p + 12 + 12 * k;
-            e = designs_mesh_add_vertex(m, stl__f32(q), stl__f32(q + 4), stl__f32(q + 8));
-            if (e == CX_EINVAL) {
-                double x = stl__f32(q), y = stl__f32(q + 4), z = stl__f32(q + 8);
-                bool finite = isfinite(x) && isfinite(y) && isfinite(z);
-                return designs__fail(why, CX_EPARSE, finite ? "out_of_range" : "non_finite",
+        for (int k = 0; k < 9; k++) {
+            double v = stl__f32(p + 12 + 4 * k);
+            if (!(fabs(v) <= DESIGNS_MAX_COORD)) /* NaN fails this too */
+                return designs__fail(why, CX_EPARSE, isfinite(v) ? "out_of_range" : "non_finite",
                                      "triangle %u (byte %zu), vertex %d: %s", t,
-                                     (size_t)(q - data), k + 1,
-                                     finite ? "a coordinate is beyond the ±1e9 mm range"
-                                            : "a coordinate is NaN or infinite");
-            }
+                                     (size_t)(p - data) + 12 + 4 * (size_t)k, k / 3 + 1,
+                                     isfinite(v) ? "a coordinate is beyond the ±1e9 mm range"
+                                                 : "a coordinate is NaN or infinite");
+            xyz[9 * (size_t)t + (size_t)k] = v;
         }
-        designs_mesh_add_triangle(m, base, base + 1, base + 2); /* room reserved above */
+        for (int k = 0; k < 3; k++)
+            tri[3 * (size_t)t + (size_t)k] = base + 3 * t + (uint32_t)k;
     }
+    m->nverts += 3 * (size_t)n;
+    m->ntris += n;
     info->objects = 1;
     return CX_OK;
 }
