@@ -239,5 +239,9 @@ cx_err designs__read_stl(const uint8_t *data, size_t len, designs_mesh *m, desig
         info->ascii = true;
         return stl__ascii(data, len, m, info, why);
     }
+    if (!memchr(data, '\0', len < 4096 ? len : 4096) && !designs__looks_binary_stl(data, len))
+        return designs__fail(why, CX_EPARSE, "unknown_format",
+                             "not an STL file: text that does not begin with 'solid', and not a "
+                             "binary STL either");
     return stl__binary(data, len, m, info, why);
 }

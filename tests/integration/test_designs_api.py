@@ -1,0 +1,413 @@
+"""3D design files against the real binary: `customs designs` inspect,
+register, match and convert, and the /v1/designs API with who sees what.
+The expected measurements and the canonical mesh hash are computed here
+independently, from docs/designs.md; variants (turned, scaled, mirrored,
+re-meshed, converted) are made here too."""
+import hashlib
+import json
+import math
+import os
+import struct
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import SOURCE, TempDirTestCase, create_key, run  # noqa: E402
+
+DATA = os.path.join(SOURCE, "data", "designs")
+INSPECT_KEYS = {"format", "sha256", "mesh_sha256", "triangles", "vertices", "bbox_mm", "area_mm2",
+                "volume_mm3", "watertight", "problems"}
+MATCH_KEYS = {"design_id", "title", "holder", "watchlist", "similarity", "scale", "match"}
+
+
+# ---- STL in Python ---------------------------------------------------------------------
+
+def read_stl(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack_from("<I", data, 80)[0]
+    assert len(data) == 84 + 50 * n, path
+    return [[struct.unpack_from("<3f", data, 84 + 50 * t + 12 + 12 * k) for k in range(3)]
+            for t in range(n)]
+
+
+def stl_bytes(tris):
+    out = [b"test".ljust(80, b" "), struct.pack("<I", len(tris))]
+    for a, b, c in tris:
+        out.append(struct.pack("<12fH", 0, 0, 0, *a, *b, *c, 0))
+    return b"".join(out)
+
+
+def transform(tris, scale=1.0, mirror=False, angles=(0.4, 1.1, 2.0), move=(31, -7, 12)):
+    ax, ay, az = angles
+    ca, sa, cb, sb, cc, sc = (math.cos(ax), math.sin(ax), math.cos(ay), math.sin(ay),
+                              math.cos(az), math.sin(az))
+
+    def f(p):
+        x, y, z = (-p[0] if mirror else p[0]) * scale, p[1] * scale, p[2] * scale
+        y, z = ca * y - sa * z, sa * y + ca * z
+        x, z = cb * x + sb * z, -sb * x + cb * z
+        x, y = cc * x - sc * y, sc * x + cc * y
+        return (x + move[0], y + move[1], z + move[2])
+    out = []
+    for a, b, c in tris:
+        t = (f(a), f(b), f(c))
+        out.append((t[0], t[2], t[1]) if mirror else t)  # a mirror keeps the outside out
+    return out
+
+
+def measures(tris):
+    area = vol = 0.0
+    lo, hi = [math.inf] * 3, [-math.inf] * 3
+    for a, b, c in tris:
+        u = [b[i] - a[i] for i in range(3)]
+        v = [c[i] - a[i] for i in range(3)]
+        n = (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
+        area += 0.5 * math.sqrt(sum(x * x for x in n))
+        vol += (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+                + a[2] * (b[0] * c[1] - b[1] * c[0])) / 6
+        for p in (a, b, c):
+            for i in range(3):
+                lo[i], hi[i] = min(lo[i], p[i]), max(hi[i], p[i])
+    return area, vol, [hi[i] - lo[i] for i in range(3)]
+
+
+def um(x):
+    """Rounded to micrometres, halves away from zero (C's llround)."""
+    v = x * 1000.0
+    return int(math.floor(v + 0.5)) if v >= 0 else -int(math.floor(-v + 0.5))
+
+
+def mesh_sha256(tris):
+    """docs/designs.md: vertices at 1 µm, each triangle rotated to start at its
+    smallest vertex, triangles sorted, nine int64 little-endian each."""
+    canon = []
+    for t in tris:
+        q = [tuple(um(c) for c in p) for p in t]
+        rots = [tuple(q[(r + k) % 3] for k in range(3)) for r in range(3)]
+        canon.append(min(rots))
+    canon.sort()
+    h = hashlib.sha256()
+    for t in canon:
+        h.update(struct.pack("<9q", *(c for p in t for c in p)))
+    return h.hexdigest()
+
+
+# ---- the command line --------------------------------------------------------------------
+
+class DesignsCliTest(TempDirTestCase):
+    def file(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def inspect(self, path):
+        return json.loads(run("designs", "inspect", path, "--json").stdout)
+
+    def register(self, path, watchlist, holder, title, *extra):
+        p = run("designs", "register", "--db", self.db, "--watchlist", watchlist, "--holder",
+                holder, "--title", title, *extra, path)
+        return p.stdout.strip()
+
+    def match(self, path):
+        p = run("designs", "match", "--db", self.db, path, "--json")
+        return [json.loads(line) for line in p.stdout.splitlines()]
+
+    def test_inspect_measures_and_hashes_as_documented(self):
+        path = os.path.join(DATA, "rocket.stl")
+        tris = read_stl(path)
+        got = self.inspect(path)
+        self.assertTrue(INSPECT_KEYS <= set(got), got)
+        area, vol, size = measures(tris)
+        self.assertEqual(got["format"], "stl")
+        self.assertEqual(got["triangles"], len(tris))
+        self.assertEqual(got["vertices"], len({tuple(um(c) for c in p) for t in tris for p in t}))
+        self.assertTrue(got["watertight"])
+        self.assertEqual(got["problems"], [])
+        self.assertAlmostEqual(got["area_mm2"], area, delta=1e-3)
+        self.assertAlmostEqual(got["volume_mm3"], vol, delta=1e-3)
+        for g, w in zip(got["bbox_mm"], size):
+            self.assertAlmostEqual(g, w, delta=1e-5)
+        with open(path, "rb") as f:
+            self.assertEqual(got["sha256"], hashlib.sha256(f.read()).hexdigest())
+        self.assertEqual(got["mesh_sha256"], mesh_sha256(tris))
+
+    def test_same_geometry_same_mesh_hash_in_every_format(self):
+        stl = os.path.join(self.tmp, "bracket.stl")
+        run("designs", "convert", os.path.join(DATA, "bracket.3mf"), "--out", stl)
+        a, b = self.inspect(os.path.join(DATA, "bracket.3mf")), self.inspect(stl)
+        self.assertEqual(a["format"], "3mf")
+        self.assertEqual(a["mesh_sha256"], b["mesh_sha256"])
+        self.assertEqual(b["mesh_sha256"], mesh_sha256(read_stl(stl)))
+        self.assertNotEqual(a["sha256"], b["sha256"])
+        obj = os.path.join(DATA, "key.obj")
+        asc = os.path.join(self.tmp, "key.stl")
+        run("designs", "convert", obj, "--out", asc, "--ascii")
+        self.assertEqual(self.inspect(obj)["mesh_sha256"], self.inspect(asc)["mesh_sha256"])
+        # the same triangles in another order and turned: the same canonical mesh
+        tris = read_stl(os.path.join(DATA, "gear12.stl"))
+        shuffled = [(t[1], t[2], t[0]) for t in reversed(tris)]
+        self.assertEqual(self.inspect(self.file("g.stl", stl_bytes(shuffled)))["mesh_sha256"],
+                         self.inspect(os.path.join(DATA, "gear12.stl"))["mesh_sha256"])
+
+    def test_bad_files_are_refused_with_the_reason(self):
+        with open(os.path.join(DATA, "rocket.stl"), "rb") as f:
+            data = f.read()
+        cases = [(data[:-10], "truncated"), (data + b"\0" * 50, "count_mismatch"),
+                 (b"hello, not a design\n", "unknown_format"), (b"", "empty"),
+                 (data[:80] + struct.pack("<I", 10 ** 9), "truncated")]
+        nan = bytearray(data)
+        nan[84 + 12:84 + 16] = struct.pack("<f", math.nan)
+        cases.append((bytes(nan), "non_finite"))
+        for body, reason in cases:
+            p = run("designs", "inspect", self.file("x.stl", body), check=False)
+            self.assertEqual(p.returncode, 1, p)
+            self.assertIn(f"({reason})", p.stderr)
+
+    def test_register_and_match_through_transformations(self):
+        rocket = self.register(os.path.join(DATA, "rocket.stl"), "ipr", "ACME Toys",
+                               "Rocket figurine", "--registration", "EM 008765432-0001",
+                               "--valid-until", "2099-12-31", "--reference", "R-1")
+        gear = self.register(os.path.join(DATA, "gear12.stl"), "security", "Customs",
+                             "Gear (controlled)")
+        prop = self.register(os.path.join(DATA, "propeller.stl"), "ipr", "AeroParts",
+                             "Propeller")
+        self.assertEqual(len({rocket, gear, prop}), 3)
+        self.assertRegex(rocket, r"^[0-9A-Z]{26}$")
+        tris = read_stl(os.path.join(DATA, "rocket.stl"))
+        cases = [("turned.stl", stl_bytes(transform(tris)), 1.0),
+                 ("scaled.stl", stl_bytes(transform(tris, scale=1.3)), 1.3),
+                 ("mirrored.stl", stl_bytes(transform(tris, scale=0.6, mirror=True)), 0.6)]
+        for name, data, scale in cases:
+            lines = self.match(self.file(name, data))
+            self.assertEqual(len(lines), 3)
+            self.assertEqual(set(lines[0]), MATCH_KEYS)
+            best = lines[0]
+            self.assertEqual(best["design_id"], rocket, name)
+            self.assertTrue(best["match"], best)
+            self.assertGreaterEqual(best["similarity"], 0.8)
+            self.assertAlmostEqual(best["scale"], scale, delta=0.005 * scale)
+            self.assertEqual(best["holder"], "ACME Toys")
+            sims = [x["similarity"] for x in lines]
+            self.assertEqual(sims, sorted(sims, reverse=True))
+            self.assertFalse(any(x["match"] for x in lines[1:]), lines)
+        # re-meshed finer by openscad; and converted to 3MF and OBJ
+        self.assertEqual(self.match(os.path.join(DATA, "rocket-fn96.stl"))[0]["design_id"], rocket)
+        for fmt in ("3mf", "obj"):
+            out = os.path.join(self.tmp, "rocket." + fmt)
+            run("designs", "convert", self.file("t.stl", cases[1][1]), "--out", out)
+            self.assertEqual(self.match(out)[0]["design_id"], rocket)
+        gear_variant = stl_bytes(transform(read_stl(os.path.join(DATA, "gear12.stl")), 2.0, True))
+        best = self.match(self.file("gear.stl", gear_variant))[0]
+        self.assertEqual((best["design_id"], best["watchlist"], best["match"]),
+                         (gear, "security", True))
+        # an unrelated design matches nothing
+        self.assertFalse(any(x["match"] for x in self.match(os.path.join(DATA, "bracket.3mf"))))
+        text = run("designs", "match", "--db", self.db, os.path.join(DATA, "rocket-fn96.stl")).stdout
+        self.assertIn("Rocket figurine (ACME Toys)", text)
+        listed = [json.loads(x) for x in run("designs", "list", "--db", self.db,
+                                              "--json").stdout.splitlines()]
+        self.assertEqual([x["id"] for x in listed], [rocket, gear, prop])
+        self.assertEqual(listed[0]["registration"], "EM 008765432-0001")
+
+    def test_expired_protection_stops_matching(self):
+        self.register(os.path.join(DATA, "rocket.stl"), "ipr", "ACME", "Old rocket",
+                      "--valid-until", "2001-01-31")
+        self.assertEqual(self.match(os.path.join(DATA, "rocket.stl")), [])
+
+    def test_options_are_checked(self):
+        path = os.path.join(DATA, "rocket.stl")
+        for args in (["--watchlist", "ipr", "--title", "T", path],
+                     ["--watchlist", "both", "--holder", "H", "--title", "T", path],
+                     ["--wat", "ipr", "--holder", "H", "--title", "T", path],
+                     ["--watchlist", "ipr", "--holder", "H", "--title", "T", "--valid-until",
+                      "2024-02-30", path],
+                     ["--watchlist", "ipr", "--holder", "H", "--title", "T"]):
+            p = run("designs", "register", "--db", self.db, *args, check=False)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+        self.register(path, "ipr", "H", "T")
+        p = run("designs", "register", "--db", self.db, "--watchlist", "ipr", "--holder", "H",
+                "--title", "T", path, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("already on the ipr watchlist", p.stderr)
+        self.assertEqual(run("designs", "match", path, check=False).returncode, 2)
+        self.assertEqual(run("designs", "inspect", path, "--db", self.db,
+                             check=False).returncode, 2)
+
+
+# ---- the API -------------------------------------------------------------------------------
+
+class DesignsApiTest(TempDirTestCase):
+    def setUp(self):
+        super().setUp()
+        self.officer = create_key(self.db, "KCS", "officer")
+        self.acme = create_key(self.db, "ACME", "trader")
+        self.hanbit = create_key(self.db, "HANBIT", "trader")
+        self.carrier = create_key(self.db, "MAERSK", "carrier")
+        self.srv = self.serve()
+
+    def upload(self, data, token, name="part.stl", ctype="application/octet-stream", query=None):
+        q = query if query is not None else (f"?name={name}" if name else "")
+        return self.srv.request("POST", "/v1/designs" + q, body=data, token=token,
+                                content_type=ctype)
+
+    def register(self, path, watchlist, holder, title, **extra):
+        with open(path, "rb") as f:
+            r = self.upload(f.read(), self.officer, os.path.basename(path))
+        self.assertEqual(r.status, 201, r)
+        body = {"sha256": r.json["inspection"]["sha256"], "watchlist": watchlist,
+                "holder": holder, "title": title, **extra}
+        r = self.srv.post("/v1/designs/watchlist", body, token=self.officer)
+        self.assertEqual(r.status, 201, r)
+        return r.json["id"]
+
+    def variant(self, name, **kw):
+        return stl_bytes(transform(read_stl(os.path.join(DATA, name)), **kw))
+
+    def test_who_sees_what(self):
+        rocket = self.register(os.path.join(DATA, "rocket.stl"), "ipr", "ACME Toys", "Rocket",
+                               registration="EM 1", valid_until="2099-01-01")
+        gear = self.register(os.path.join(DATA, "gear12.stl"), "security", "Customs",
+                             "Controlled gear")
+        # a trader uploading a controlled design learns nothing of it
+        r = self.upload(self.variant("gear12.stl", scale=1.5), self.acme, "g.stl")
+        self.assertEqual(r.status, 201, r)
+        self.assertTrue(INSPECT_KEYS <= set(r.json["inspection"]))
+        self.assertEqual(r.json["matches"], [])
+        self.assertNotIn("security", r.body)
+        self.assertNotIn(gear, r.body)
+        gear_sha = r.json["inspection"]["sha256"]
+        # the officer sees the same file's security match
+        r = self.srv.get(f"/v1/designs/{gear_sha}", token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        best = r.json["matches"][0]
+        self.assertEqual((best["design_id"], best["watchlist"], best["match"]), (gear, "security",
+                                                                                  True))
+        self.assertAlmostEqual(best["scale"], 1.5, delta=0.01)
+        self.assertEqual([u["org"] for u in r.json["uploads"]], ["ACME"])
+        # an ipr match is shown to the trader, with the holder
+        r = self.upload(self.variant("rocket.stl", mirror=True), self.acme, "r.stl")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual([(m["design_id"], m["holder"], m["match"]) for m in r.json["matches"]],
+                         [(rocket, "ACME Toys", True)])
+        self.assertNotIn("security", r.body)
+        # another trader cannot see ACME's uploads
+        self.assertEqual(self.srv.get(f"/v1/designs/{gear_sha}", token=self.hanbit).status, 404)
+        r = self.srv.get(f"/v1/designs/{gear_sha}", token=self.acme)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json["matches"], [])
+        self.assertEqual(self.srv.get(f"/v1/designs/{gear_sha}/file", token=self.hanbit).status,
+                         404)
+        self.assertEqual(self.srv.get(f"/v1/designs/{gear_sha}/file", token=self.acme).status,
+                         200)
+        # the officer sees both lists; the trader only the protected designs
+        r = self.srv.get("/v1/designs/watchlist", token=self.officer)
+        self.assertEqual([e["id"] for e in r.json["items"]], [rocket, gear])
+        r = self.srv.get("/v1/designs/watchlist", token=self.acme)
+        self.assertEqual([e["id"] for e in r.json["items"]], [rocket])
+        self.assertNotIn("sha256", r.json["items"][0])
+        self.assertEqual(self.srv.get("/v1/designs/watchlist?watchlist=security",
+                                      token=self.acme).status, 403)
+        self.assertEqual(self.srv.get("/v1/designs/watchlist", token=self.carrier).status, 403)
+        self.assertIn("customs_designs_matches_total{watchlist=\"security\"} 1",
+                      self.srv.get("/metrics").body)
+
+    def test_file_bytes_come_back(self):
+        with open(os.path.join(DATA, "bracket.3mf"), "rb") as f:
+            data = f.read()
+        r = self.upload(data, self.hanbit, "bracket.3mf", ctype="model/3mf")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["inspection"]["format"], "3mf")
+        self.assertEqual(r.json["name"], "bracket.3mf")
+        sha = r.json["inspection"]["sha256"]
+        c = self.srv.connection()
+        c.request("GET", f"/v1/designs/{sha}/file", headers={"Authorization": "Bearer "
+                                                            + self.hanbit})
+        resp = c.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.read(), data)
+        c.close()
+        self.assertEqual(self.srv.get(f"/v1/designs/{sha}/file", token=self.officer).status, 200)
+        self.assertEqual(self.srv.get(f"/v1/designs/{'0' * 64}", token=self.officer).status, 404)
+        r = self.srv.get("/v1/designs/not-a-hash", token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["details"][0]["path"]), (400, "/sha256"))
+
+    def test_uploads_are_checked(self):
+        with open(os.path.join(DATA, "rocket.stl"), "rb") as f:
+            data = f.read()
+        r = self.upload(data, self.acme, query="?name=a.stl&colour=red")
+        self.assertEqual((r.status, r.json["error"]["details"][0]["path"]), (400, "/colour"))
+        r = self.upload(data, self.acme, query="?name=../etc/passwd")
+        self.assertEqual((r.status, r.json["error"]["details"][0]["path"]), (400, "/name"))
+        self.assertEqual(self.upload(b"{}", self.acme, ctype="application/json").status, 415)
+        self.assertEqual(self.upload(data, self.acme, ctype="multipart/form-data; boundary=x")
+                         .status, 415)
+        self.assertEqual(self.upload(data, self.carrier).status, 403)
+        self.assertEqual(self.upload(data, None).status, 401)
+        for body, reason in ((b"", "empty"), (b"hello", "unknown_format"),
+                             (data[:-3], "truncated")):
+            r = self.upload(body, self.acme)
+            self.assertEqual(r.status, 422, r)
+            self.assertEqual(r.json["error"]["code"], "invalid_design")
+            self.assertEqual(r.json["error"]["details"][0]["reason"], reason)
+        self.assertEqual(self.upload(b"solid x\n" + b" " * (1 << 20), self.acme).status, 413)
+        self.assertIn("customs_designs_refused_total 3", self.srv.get("/metrics").body)
+
+    def test_watchlist_registrations_are_checked(self):
+        with open(os.path.join(DATA, "propeller.stl"), "rb") as f:
+            sha = self.upload(f.read(), self.officer).json["inspection"]["sha256"]
+        good = {"sha256": sha, "watchlist": "ipr", "holder": "AeroParts", "title": "Prop"}
+        self.assertEqual(self.srv.post("/v1/designs/watchlist", good, token=self.acme).status, 403)
+        r = self.srv.post("/v1/designs/watchlist", {"sha256": sha, "watchlist": "both",
+                                                    "title": 7, "valid_until": "2024-02-30",
+                                                    "colour": "red"}, token=self.officer)
+        self.assertEqual(r.status, 400, r)
+        paths = sorted(d["path"] for d in r.json["error"]["details"])
+        self.assertEqual(paths, ["/colour", "/holder", "/title", "/valid_until", "/watchlist"])
+        r = self.srv.post("/v1/designs/watchlist", dict(good, sha256="ab" * 32), token=self.officer)
+        self.assertEqual(r.status, 404)
+        r = self.srv.post("/v1/designs/watchlist", good, token=self.officer)
+        self.assertEqual(r.status, 201, r)
+        entry = r.json["id"]
+        r = self.srv.post("/v1/designs/watchlist", good, token=self.officer)
+        self.assertEqual(r.status, 409)
+        self.assertIn(entry, r.json["error"]["message"])
+        # removed: it no longer matches, and cannot be removed twice
+        variant = self.variant("propeller.stl", scale=0.8)
+        self.assertTrue(self.upload(variant, self.acme).json["matches"][0]["match"])
+        self.assertEqual(self.srv.request("DELETE", f"/v1/designs/watchlist/{entry}",
+                                          token=self.acme).status, 403)
+        r = self.srv.request("DELETE", f"/v1/designs/watchlist/{entry}", token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.upload(variant, self.acme).json["matches"], [])
+        self.assertEqual(self.srv.request("DELETE", f"/v1/designs/watchlist/{entry}",
+                                          token=self.officer).status, 409)
+        self.assertEqual(self.srv.request("DELETE", "/v1/designs/watchlist/NOPE",
+                                          token=self.officer).status, 404)
+
+    def test_paging_and_restart(self):
+        ids = [self.register(os.path.join(DATA, n), "ipr", "H", n)
+               for n in ("rocket.stl", "gear12.stl", "propeller.stl")]
+        seen, cursor = [], None
+        while True:
+            q = "?watchlist=ipr&limit=2" + (f"&cursor={cursor}" if cursor else "")
+            r = self.srv.get("/v1/designs/watchlist" + q, token=self.officer)
+            self.assertEqual(r.status, 200, r)
+            seen += [e["id"] for e in r.json["items"]]
+            cursor = r.json["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(seen, ids)
+        self.assertEqual(self.srv.get("/v1/designs/watchlist?limit=0", token=self.officer).status,
+                         400)
+        # the watchlists come back from the database after a restart
+        self.srv.stop()
+        self.srv = self.serve()
+        r = self.upload(self.variant("gear12.stl", scale=0.7), self.acme)
+        self.assertEqual(r.json["matches"][0]["design_id"], ids[1])
+
+
+if __name__ == "__main__":
+    unittest.main()
