@@ -170,14 +170,20 @@ static void dhttp__not_found(http_req *r)
     http_reply_error(r, 404, "not_found", "no such design", NULL);
 }
 
+/* GET …/{sha256}…: traders and officers, no query parameters, a hash. */
+static bool dhttp__design_request(http_req *r, const cx_principal *who, const char **sha)
+{
+    static const char *const params[] = {NULL};
+    return !dhttp__forbid(r, dhttp__officer(who) || who->role == CX_ROLE_TRADER, "see designs") &&
+           dhttp__params(r, params) && dhttp__sha(r, sha);
+}
+
 static void h_get(http_req *r, void *ctx)
 {
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    static const char *const params[] = {NULL};
     const char *sha;
-    if (dhttp__forbid(r, dhttp__officer(who) || who->role == CX_ROLE_TRADER, "see designs") ||
-        !dhttp__params(r, params) || !dhttp__sha(r, &sha))
+    if (!dhttp__design_request(r, who, &sha))
         return;
     store_conn *c = store_reader(d->store);
     json_t *uploads = json_array();
@@ -235,10 +241,8 @@ static void h_file(http_req *r, void *ctx)
 {
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    static const char *const params[] = {NULL};
     const char *sha;
-    if (dhttp__forbid(r, dhttp__officer(who) || who->role == CX_ROLE_TRADER, "see designs") ||
-        !dhttp__params(r, params) || !dhttp__sha(r, &sha))
+    if (!dhttp__design_request(r, who, &sha))
         return;
     store_conn *c = store_reader(d->store);
     bool visible = false;

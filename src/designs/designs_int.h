@@ -19,6 +19,11 @@ cx_err designs__mesh_reserve(designs_mesh *m, size_t nv, size_t nt);
 /* Refusal of a mesh_add error with a sentence ("where" names the place). */
 cx_err designs__mesh_error(designs_error *why, cx_err e, const designs_mesh *m, const char *where);
 
+/* The same at a text line. */
+cx_err designs__mesh_error_line(designs_error *why, cx_err e, const designs_mesh *m, size_t line);
+/* Formats without units (STL, OBJ): millimetres, assumed. */
+void designs__unitless(designs_info *info, designs_format f);
+
 /* A decimal number of the whole token s[0..n) (strtod syntax without
  * hex floats, infinities or NaN). */
 bool designs__number(const char *s, size_t n, double *out);

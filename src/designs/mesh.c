@@ -152,6 +152,20 @@ cx_err designs__mesh_error(designs_error *why, cx_err e, const designs_mesh *m, 
     }
 }
 
+cx_err designs__mesh_error_line(designs_error *why, cx_err e, const designs_mesh *m, size_t line)
+{
+    char where[48];
+    snprintf(where, sizeof where, "line %zu", line);
+    return designs__mesh_error(why, e, m, where);
+}
+
+void designs__unitless(designs_info *info, designs_format f)
+{
+    info->format = f;
+    info->unit_assumed = true;
+    snprintf(info->unit, sizeof info->unit, "millimeter");
+}
+
 bool designs__number(const char *s, size_t n, double *out)
 {
     char tmp[64];

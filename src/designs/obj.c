@@ -217,11 +217,8 @@ static cx_err obj__face(obj_lex *x, designs_mesh *m, designs_info *info, obj_fac
     for (size_t i = 0; !e && i < nt; i++)
         e = designs_mesh_add_triangle(m, f->corner[f->tris[i][0]], f->corner[f->tris[i][1]],
                                       f->corner[f->tris[i][2]]);
-    if (e) {
-        char where[48];
-        snprintf(where, sizeof where, "line %zu", x->line);
-        return designs__mesh_error(why, e, m, where);
-    }
+    if (e)
+        return designs__mesh_error_line(why, e, m, x->line);
     return CX_OK;
 }
 
@@ -244,20 +241,15 @@ static cx_err obj__vertex(obj_lex *x, designs_mesh *m, designs_error *why)
     }
     /* an optional w, or colours some exporters append, follow: ignored */
     cx_err e = designs_mesh_add_vertex(m, v[0], v[1], v[2]);
-    if (e) {
-        char where[48];
-        snprintf(where, sizeof where, "line %zu", x->line);
-        return designs__mesh_error(why, e, m, where);
-    }
+    if (e)
+        return designs__mesh_error_line(why, e, m, x->line);
     return CX_OK;
 }
 
 cx_err designs__read_obj(const uint8_t *data, size_t len, designs_mesh *m, designs_info *info,
                          designs_error *why)
 {
-    info->format = DESIGNS_FMT_OBJ;
-    info->unit_assumed = true;
-    snprintf(info->unit, sizeof info->unit, "millimeter");
+    designs__unitless(info, DESIGNS_FMT_OBJ);
     if (memchr(data, '\0', len))
         return designs__fail(why, CX_EPARSE, "syntax", "an OBJ file is text: it cannot hold NUL "
                              "bytes");

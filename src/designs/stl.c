@@ -173,21 +173,15 @@ static cx_err stl__facet(stl_lex *x, designs_mesh *m, designs_error *why)
         e = stl__expect(x, "vertex", why);
         for (int i = 0; !e && i < 3; i++)
             e = stl__number(x, &v[i], why);
-        if (!e && (e = designs_mesh_add_vertex(m, v[0], v[1], v[2])) != CX_OK) {
-            char where[48];
-            snprintf(where, sizeof where, "line %zu", x->line);
-            return designs__mesh_error(why, e, m, where);
-        }
+        if (!e && (e = designs_mesh_add_vertex(m, v[0], v[1], v[2])) != CX_OK)
+            return designs__mesh_error_line(why, e, m, x->line);
     }
     if (!e)
         e = stl__expect(x, "endloop", why);
     if (!e)
         e = stl__expect(x, "endfacet", why);
-    if (!e && (e = designs_mesh_add_triangle(m, base, base + 1, base + 2)) != CX_OK) {
-        char where[48];
-        snprintf(where, sizeof where, "line %zu", x->line);
-        return designs__mesh_error(why, e, m, where);
-    }
+    if (!e && (e = designs_mesh_add_triangle(m, base, base + 1, base + 2)) != CX_OK)
+        return designs__mesh_error_line(why, e, m, x->line);
     return e;
 }
 
@@ -228,9 +222,7 @@ static cx_err stl__ascii(const uint8_t *data, size_t len, designs_mesh *m, desig
 cx_err designs__read_stl(const uint8_t *data, size_t len, designs_mesh *m, designs_info *info,
                          designs_error *why)
 {
-    info->format = DESIGNS_FMT_STL;
-    info->unit_assumed = true;
-    snprintf(info->unit, sizeof info->unit, "millimeter");
+    designs__unitless(info, DESIGNS_FMT_STL);
     /* A binary STL may begin with "solid" too: its size decides, and text
      * never holds a NUL byte (a binary file whose count disagrees with its
      * size is reported as such, not as bad text). */
