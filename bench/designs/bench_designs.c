@@ -503,7 +503,10 @@ static void speed_index(const base_t *b, int nb, const query_t *q, int nq, size_
     for (int i = 0; i < nq && i < 200; i++) {
         size_t a = designs_index_query(ix, &q[i].fp, DESIGNS_TOP, NULL, NULL, h1);
         size_t c = designs_index_scan(ix, &q[i].fp, DESIGNS_TOP, NULL, NULL, h2);
-        same += a == c && memcmp(h1, h2, a * sizeof h1[0]) == 0;
+        bool eq = a == c;
+        for (size_t j = 0; eq && j < a; j++)
+            eq = h1[j].key == h2[j].key && h1[j].distance == h2[j].distance;
+        same += eq;
         checked++;
     }
     double rate[2], cpu[2];

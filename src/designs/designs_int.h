@@ -91,10 +91,4 @@ double designs__round(double v, int decimals);
 uint32_t designs__l1(const uint8_t *a, const uint8_t *b);
 _Static_assert(DESIGNS_FP_DIMS % 16 == 0, "the fingerprint is compared 16 bytes at a time");
 
-/* Quantisation steps (= weights) of the fingerprint's blocks. */
-typedef struct {
-    double d2, d1, a3, sh, pc;
-} designs_fp_params;
-extern designs_fp_params designs__fp;
-
 #endif

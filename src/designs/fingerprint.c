@@ -47,9 +47,10 @@ _Static_assert(FP_USED <= DESIGNS_FP_DIMS, "fingerprint layout over its size");
 
 /* Quantisation steps: a value v becomes round(v * step) (clamped to 255).
  * The step is the block's weight in the L1 distance. */
-designs_fp_params designs__fp = {
-    .d2 = 200, .d1 = 120, .a3 = 120, .sh = 600, .pc = 85,
-};
+typedef struct {
+    double d2, d1, a3, sh, pc;
+} fp_steps;
+static const fp_steps fp_step = {.d2 = 200, .d1 = 120, .a3 = 120, .sh = 600, .pc = 85};
 
 /* ---- sampling ------------------------------------------------------------------------
  * Area-weighted samples of a noisy mesh are not spread by area: vertex noise
@@ -562,7 +563,7 @@ cx_err designs_fingerprint(const designs_mesh *m, const designs_inspection *in, 
     fp__sh(smp.cand, smp.w, inv_r, sh);
     designs_moments mo = smp.mo;
     fp__sample_free(&smp);
-    const designs_fp_params *w = &designs__fp;
+    const fp_steps *w = &fp_step;
     for (int i = 0; i < FP_D2_BINS; i++)
         out->v[FP_OFF_D2 + i] = fp__byte(d2[i] * w->d2);
     for (int i = 0; i < FP_D1_BINS; i++)
