@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,36 @@ static double pct(double *v, size_t n, double p)
     return n ? v[(size_t)(p * (double)(n - 1) + 0.5)] : NAN;
 }
 
+/* The fingerprint's blocks (docs/designs.md): how much each separates true
+ * pairs from unrelated ones (mean distance of each, and their ratio). */
+static void blocks(const base_t *b, int nb, const query_t *q, int nq)
+{
+    static const struct {
+        const char *name;
+        int from, to;
+    } blk[] = {{"D2", 0, 64}, {"D1", 64, 96}, {"A3", 96, 128}, {"SH", 128, 182}, {"PC", 182, 188}};
+    printf("blocks (mean L1: true pairs / unrelated pairs / ratio):");
+    for (size_t k = 0; k < sizeof blk / sizeof blk[0]; k++) {
+        double t = 0, u = 0;
+        long nt = 0, nu = 0;
+        for (int i = 0; i < nq; i++)
+            for (int j = 0; j < nb; j++) {
+                int d = 0;
+                for (int x = blk[k].from; x < blk[k].to; x++)
+                    d += abs((int)q[i].fp.v[x] - (int)b[j].fp.v[x]);
+                if (j == q[i].base) {
+                    t += d;
+                    nt++;
+                } else {
+                    u += d;
+                    nu++;
+                }
+            }
+        printf(" %s %.1f/%.1f/%.1f;", blk[k].name, t / nt, u / nu, (u / nu) / (t / nt + 1e-9));
+    }
+    printf("\n");
+}
+
 static void quality(base_t *b, int nb, query_t *q, int nq, bool verbose)
 {
     int top1 = 0, above = 0, kind_ok[MAX_VARIANTS] = {0}, kind_n[MAX_VARIANTS] = {0};
@@ -429,15 +460,8 @@ static void mesh_100k(const base_t *b, int nb, designs_mesh *m, int *which)
     }
 }
 
-static void speed_fingerprint(const base_t *b, int nb, double seconds)
+static void speed_fingerprint(const cx_buf *file, double seconds)
 {
-    designs_mesh m;
-    int pick;
-    mesh_100k(b, nb, &m, &pick);
-    cx_buf file;
-    cx_buf_init(&file, (size_t)1 << 30);
-    designs_write(&m, DESIGNS_FMT_STL, false, &file);
-    designs_mesh_free(&m);
     /* the peer: reading and measuring the same file, which every upload does */
     int n = 0;
     double t0 = now_s(), c0 = cpu_s(), tfp = 0, cfp = 0, tread = 0;
@@ -448,8 +472,8 @@ static void speed_fingerprint(const base_t *b, int nb, double seconds)
         designs_inspection in;
         designs_fp fp;
         double ta = now_s();
-        designs_read(file.data, file.len, NULL, NULL, &r, &info, &why);
-        designs_measure(&r, &info, file.data, file.len, &in);
+        designs_read(file->data, file->len, NULL, NULL, &r, &info, &why);
+        designs_measure(&r, &info, file->data, file->len, &in);
         tread += now_s() - ta;
         double t1 = now_s(), c1 = cpu_s();
         designs_fingerprint(&r, &in, &fp);
@@ -459,14 +483,35 @@ static void speed_fingerprint(const base_t *b, int nb, double seconds)
         n++;
     }
     double all = now_s() - t0, call = cpu_s() - c0;
-    printf("fingerprints (%s subdivided: %zu triangles, binary STL %.1f MB):\n", b[pick].name,
-           (size_t)((file.len - 84) / 50), file.len / 1e6);
     printf("  fingerprint of a read mesh   %.1f per second, %.1f per CPU-second (target >= 20; "
            "ratio %.2f)\n",
            n / tfp, n / cfp, n / tfp / 20);
     printf("  read + measure + fingerprint %.1f per second, %.1f per CPU-second (ratio %.2f); "
            "read + measure alone %.1f per second\n",
            n / all, n / call, n / all / 20, n / tread);
+}
+
+/* Twice: with glibc's default malloc, which hands every block over 128 KiB
+ * back to the kernel when freed (each upload then pays its page faults
+ * again, expensive on a VM), and with freed memory kept for reuse
+ * (M_MMAP_THRESHOLD / M_TRIM_THRESHOLD raised, as a long-running server
+ * may set them). */
+static void speed_fingerprints(const base_t *b, int nb, double seconds)
+{
+    designs_mesh m;
+    int pick;
+    mesh_100k(b, nb, &m, &pick);
+    cx_buf file;
+    cx_buf_init(&file, (size_t)1 << 30);
+    designs_write(&m, DESIGNS_FMT_STL, false, &file);
+    designs_mesh_free(&m);
+    printf("fingerprints (%s subdivided: %zu triangles, binary STL %.1f MB), default malloc:\n",
+           b[pick].name, (size_t)((file.len - 84) / 50), file.len / 1e6);
+    speed_fingerprint(&file, seconds);
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    printf("fingerprints, freed memory kept for reuse:\n");
+    speed_fingerprint(&file, seconds);
     cx_buf_free(&file);
 }
 
@@ -588,8 +633,10 @@ int main(int argc, char **argv)
     printf("designs: %d base designs x %d variants = %d queries (made in %.1f s)\n", nb,
            variants, nq, now_s() - t0);
     quality(b, nb, q, nq, verbose);
+    if (verbose)
+        blocks(b, nb, q, nq);
     if (!quality_only) {
-        speed_fingerprint(b, nb, seconds);
+        speed_fingerprints(b, nb, seconds);
         speed_index(b, nb, q, nq, wl, seconds);
     }
     for (int i = 0; i < nb; i++) {

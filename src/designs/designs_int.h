@@ -67,12 +67,13 @@ void designs__keys_free(designs_keys *k);
 cx_err designs__weld(const designs_mesh *m, const designs_keys *k, uint32_t *weld, size_t *n);
 cx_err designs__canonical_sha256(const designs_mesh *m, const designs_keys *k, uint8_t out[32]);
 
-/* Triangulates the polygon pts[0..n) (3 doubles each; n <= 64 ear-clipped,
- * larger fanned) into out (n - 2 triangles of local corner indices). */
-size_t designs__triangulate(const double *pts, size_t n, uint32_t (*out)[3]);
+/* Triangulates the polygon pts[0..n) (3 doubles each) into out (n - 2
+ * triangles of local corner indices): a fan when convex, else ear clipping
+ * up to 64 corners while *budget (corner tests, decremented) lasts. */
+size_t designs__triangulate(const double *pts, size_t n, uint32_t (*out)[3], size_t *budget);
 
-/* Principal frame of the surface: area-weighted centroid and covariance of
- * the triangles, eigen-decomposed (eigenvalues descending). */
+/* A principal frame: centroid, covariance, its eigenvalues (descending)
+ * and eigenvectors. */
 typedef struct {
     double area;
     double centroid[3];
@@ -80,7 +81,6 @@ typedef struct {
     double eval[3];
     double evec[3][3]; /* evec[i] = axis i */
 } designs_moments;
-cx_err designs__moments(const designs_mesh *m, designs_moments *out);
 void designs__eigen_sym3(double a[3][3], double eval[3], double evec[3][3]);
 
 /* The double nearest to v written with `decimals` decimals (59.9952, not

@@ -109,6 +109,10 @@ static cx_err fp__candidates(const designs_mesh *m, double *cand)
         total += 0.5 * sqrt(n0 * n0 + n1 * n1 + n2 * n2);
         cum[t] = total;
     }
+    if (!(total > 0) || !isfinite(total)) {
+        free(cum);
+        return CX_EINVAL; /* no surface */
+    }
     size_t t = 0;
     double r2 = 0.5;
     for (size_t i = 0; i < FP_M; i++) {
@@ -298,10 +302,11 @@ static void fp__frame(double *cand, const double *w, designs_moments *mo)
 }
 
 /* The weighted candidates (weights summing to 1), centred, and a subset of
- * FP_N of them for the pair and triple statistics. */
+ * FP_N of them for the pair and triple statistics; the weighted frame (mo)
+ * and the raw one (raw). */
 typedef struct {
     double *cand, *w, *pts, *pw;
-    designs_moments mo;
+    designs_moments mo, raw;
 } fp_sample;
 
 static void fp__sample_free(fp_sample *s)
@@ -312,7 +317,28 @@ static void fp__sample_free(fp_sample *s)
     free(s->pw);
 }
 
-static cx_err fp__sample(const designs_mesh *m, double r0, fp_sample *s)
+/* The frame of the candidates as drawn (unweighted): its RMS radius scales
+ * the density radius, and its axes orient the box whose diagonal is the
+ * size of an open mesh. The candidates of a turned or mirrored copy are the
+ * same points turned, so this frame turns with them exactly. */
+static void fp__raw_frame(const double *cand, designs_moments *mo)
+{
+    memset(mo, 0, sizeof *mo);
+    for (size_t i = 0; i < FP_M; i++)
+        for (int k = 0; k < 3; k++)
+            mo->centroid[k] += cand[3 * i + k] / FP_M;
+    for (size_t i = 0; i < FP_M; i++)
+        for (int a = 0; a < 3; a++)
+            for (int b = a; b < 3; b++)
+                mo->cov[a][b] += (cand[3 * i + a] - mo->centroid[a]) *
+                                 (cand[3 * i + b] - mo->centroid[b]) / FP_M;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < a; b++)
+            mo->cov[a][b] = mo->cov[b][a];
+    designs__eigen_sym3(mo->cov, mo->eval, mo->evec);
+}
+
+static cx_err fp__sample(const designs_mesh *m, fp_sample *s)
 {
     s->cand = malloc(3 * FP_M * sizeof *s->cand);
     s->w = malloc(FP_M * sizeof *s->w);
@@ -321,6 +347,11 @@ static cx_err fp__sample(const designs_mesh *m, double r0, fp_sample *s)
     cx_err e = s->cand && s->w && s->pts && s->pw ? CX_OK : CX_ENOMEM;
     if (!e)
         e = fp__candidates(m, s->cand);
+    if (!e)
+        fp__raw_frame(s->cand, &s->raw);
+    double r0 = sqrt(s->raw.eval[0] + s->raw.eval[1] + s->raw.eval[2]);
+    if (!e && !(r0 > 0))
+        e = CX_EINVAL;
     if (!e)
         e = fp__density(s->cand, FP_H * r0, s->w);
     if (e)
@@ -446,7 +477,21 @@ static void fp__a3(const double *p, const double *pw, double *h)
 /* Real spherical harmonics of a unit vector, orthonormal, degrees 0..L:
  * y[l*l + l + m] for m = -l..l. Associated Legendre by the usual stable
  * recurrences in z; cos/sin(m phi) times sin^m(theta) from (x + iy)^m. */
-static void fp__ylm(double x, double y, double z, double *out)
+/* The normalisation sqrt((2l+1)/4pi (l-m)!/(l+m)!) of each (l, m). */
+static void fp__ylm_norm(double k[FP_SH_L + 1][FP_SH_L + 1])
+{
+    for (int l = 0; l <= FP_SH_L; l++) {
+        double fact = 1; /* (l-m)!/(l+m)! built up as m grows */
+        for (int m = 0; m <= l; m++) {
+            if (m > 0)
+                fact /= (double)(l + m) * (l - m + 1);
+            k[l][m] = sqrt((2 * l + 1) / (4 * M_PI) * fact) * (m ? M_SQRT2 : 1);
+        }
+    }
+}
+
+static void fp__ylm(double x, double y, double z, const double k[FP_SH_L + 1][FP_SH_L + 1],
+                    double *out)
 {
     double P[FP_SH_L + 1][FP_SH_L + 1]; /* P[l][m] without sin^m(theta) (x+iy carries it) */
     P[0][0] = 1;
@@ -465,23 +510,18 @@ static void fp__ylm(double x, double y, double z, double *out)
         sm[m] = sm[m - 1] * x + cm[m - 1] * y;
     }
     for (int l = 0; l <= FP_SH_L; l++) {
-        double fact = 1; /* (l-m)!/(l+m)! built up as m grows */
-        for (int m = 0; m <= l; m++) {
-            if (m > 0)
-                fact /= (double)(l + m) * (l - m + 1);
-            double k = sqrt((2 * l + 1) / (4 * M_PI) * fact);
-            if (m == 0)
-                out[l * l + l] = k * P[l][0];
-            else {
-                out[l * l + l + m] = M_SQRT2 * k * P[l][m] * cm[m];
-                out[l * l + l - m] = M_SQRT2 * k * P[l][m] * sm[m];
-            }
+        out[l * l + l] = k[l][0] * P[l][0];
+        for (int m = 1; m <= l; m++) {
+            out[l * l + l + m] = k[l][m] * P[l][m] * cm[m];
+            out[l * l + l - m] = k[l][m] * P[l][m] * sm[m];
         }
     }
 }
 
 static void fp__sh(const double *p, const double *wt, double inv_r, double *e)
 {
+    double norm[FP_SH_L + 1][FP_SH_L + 1];
+    fp__ylm_norm(norm);
     double c[FP_SH_SHELLS][(FP_SH_L + 1) * (FP_SH_L + 1)];
     memset(c, 0, sizeof c);
     double y[(FP_SH_L + 1) * (FP_SH_L + 1)];
@@ -490,7 +530,8 @@ static void fp__sh(const double *p, const double *wt, double inv_r, double *e)
                         p[3 * i + 2] * p[3 * i + 2]);
         if (r <= 0)
             continue;
-        fp__ylm(p[3 * i] / r, p[3 * i + 1] / r, p[3 * i + 2] / r, y);
+        fp__ylm(p[3 * i] / r, p[3 * i + 1] / r, p[3 * i + 2] / r, (const double(*)[FP_SH_L + 1])norm,
+                y);
         double x = r * inv_r * FP_SH_SHELLS / FP_SH_MAX - 0.5;
         int s = (int)floor(x);
         double f = x - s;
@@ -501,8 +542,8 @@ static void fp__sh(const double *p, const double *wt, double inv_r, double *e)
                 sh = 0;
             if (sh >= FP_SH_SHELLS)
                 sh = FP_SH_SHELLS - 1;
-            for (int k = 0; k < (FP_SH_L + 1) * (FP_SH_L + 1); k++)
-                c[sh][k] += w * y[k];
+            for (int j = 0; j < (FP_SH_L + 1) * (FP_SH_L + 1); j++)
+                c[sh][j] += w * y[j];
         }
     }
     for (int s = 0; s < FP_SH_SHELLS; s++)
@@ -542,14 +583,9 @@ static double fp__diag(const designs_mesh *m, const designs_moments *mo)
 cx_err designs_fingerprint(const designs_mesh *m, const designs_inspection *in, designs_fp *out)
 {
     memset(out, 0, sizeof *out);
-    designs_moments exact;
-    cx_err e = designs__moments(m, &exact);
-    double r2 = exact.eval[0] + exact.eval[1] + exact.eval[2];
-    if (e || !(r2 > 0))
-        return CX_EINVAL;
     fp_sample smp = {0};
-    e = fp__sample(m, sqrt(r2), &smp);
-    r2 = smp.mo.eval[0] + smp.mo.eval[1] + smp.mo.eval[2];
+    cx_err e = fp__sample(m, &smp);
+    double r2 = smp.mo.eval[0] + smp.mo.eval[1] + smp.mo.eval[2];
     if (e || !(r2 > 0)) {
         fp__sample_free(&smp);
         return e ? e : CX_EINVAL;
@@ -561,7 +597,7 @@ cx_err designs_fingerprint(const designs_mesh *m, const designs_inspection *in, 
     fp__d1(smp.cand, smp.w, inv_r, d1);
     fp__a3(smp.pts, smp.pw, a3);
     fp__sh(smp.cand, smp.w, inv_r, sh);
-    designs_moments mo = smp.mo;
+    designs_moments mo = smp.mo, raw = smp.raw;
     fp__sample_free(&smp);
     const fp_steps *w = &fp_step;
     for (int i = 0; i < FP_D2_BINS; i++)
@@ -580,6 +616,6 @@ cx_err designs_fingerprint(const designs_mesh *m, const designs_inspection *in, 
             out->v[FP_OFF_PC + 3 * i + k] = b;
     }
     out->size_volume = in && in->watertight ? cbrt(fabs(in->volume_mm3)) : 0;
-    out->size_diag = fp__diag(m, &exact);
+    out->size_diag = fp__diag(m, &raw);
     return CX_OK;
 }

@@ -222,12 +222,14 @@ cx_err designs__weld(const designs_mesh *m, const designs_keys *k, uint32_t *wel
  * triangle; triangles are sorted; each vertex is written as three signed
  * 64-bit little-endian micrometre values, 72 bytes a triangle. */
 
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 static void keys__le64(int64_t v, uint8_t *p)
 {
     uint64_t u = (uint64_t)v;
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(u >> (8 * i));
 }
+#endif
 
 /* Best rotation of three comparable corners: cmp(i, j) < 0 when corner i
  * is smaller. */
@@ -255,8 +257,12 @@ typedef struct {
 
 static void keys__emit(keys_out *o, const int64_t v[9])
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(o->buf + o->fill, v, 72); /* already the layout */
+#else
     for (int k = 0; k < 9; k++)
         keys__le64(v[k], o->buf + o->fill + 8 * k);
+#endif
     o->fill += 72;
     if (o->fill == sizeof o->buf) {
         sha256_update(&o->sha, o->fill, o->buf);
@@ -298,8 +304,19 @@ static cx_err keys__canon_packed(const designs_mesh *m, const designs_keys *k, k
         size_t j = i + 1;
         while (j < n && key[j] == key[i])
             j++;
-        if (j - i > 1)
+        if (j - i > 16) {
             qsort_r(perm + i, j - i, sizeof *perm, keys__cmp_rest, c);
+        } else { /* a handful: insertion sort */
+            for (size_t a = i + 1; a < j; a++) {
+                uint32_t x = perm[a];
+                size_t b = a;
+                while (b > i && keys__cmp_rest(&perm[b - 1], &x, c) > 0) {
+                    perm[b] = perm[b - 1];
+                    b--;
+                }
+                perm[b] = x;
+            }
+        }
         i = j;
     }
     for (size_t i = 0; !e && i < n; i++) {

@@ -1,5 +1,5 @@
-/* Area moments of the surface (exact integrals over the triangles) and the
- * principal axes they give. */
+/* Principal axes: the eigen-decomposition of a symmetric 3x3 matrix (the
+ * covariance of the fingerprint's weighted samples). */
 #include "designs_int.h"
 
 #include <math.h>
@@ -51,51 +51,4 @@ void designs__eigen_sym3(double in[3][3], double eval[3], double evec[3][3])
         for (int k = 0; k < 3; k++)
             evec[i][k] = v[k][order[i]];
     }
-}
-
-cx_err designs__moments(const designs_mesh *m, designs_moments *out)
-{
-    memset(out, 0, sizeof *out);
-    if (m->ntris == 0)
-        return CX_EINVAL;
-    /* integrals about the first vertex: no cancellation far from the origin */
-    const double *o = m->xyz + 3 * (size_t)m->tri[0];
-    double area = 0, s1[3] = {0, 0, 0}, s2[3][3] = {{0}};
-    for (size_t t = 0; t < m->ntris; t++) {
-        double p[3][3];
-        for (int j = 0; j < 3; j++)
-            for (int k = 0; k < 3; k++)
-                p[j][k] = m->xyz[3 * (size_t)m->tri[3 * t + j] + k] - o[k];
-        double u[3] = {p[1][0] - p[0][0], p[1][1] - p[0][1], p[1][2] - p[0][2]};
-        double v[3] = {p[2][0] - p[0][0], p[2][1] - p[0][1], p[2][2] - p[0][2]};
-        double n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2],
-                       u[0] * v[1] - u[1] * v[0]};
-        double a = 0.5 * sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]);
-        if (a == 0)
-            continue;
-        double sum[3];
-        for (int k = 0; k < 3; k++)
-            sum[k] = p[0][k] + p[1][k] + p[2][k];
-        area += a;
-        for (int i = 0; i < 3; i++) {
-            s1[i] += a * sum[i] / 3;
-            for (int j = 0; j < 3; j++)
-                s2[i][j] += a / 12 *
-                            (p[0][i] * p[0][j] + p[1][i] * p[1][j] + p[2][i] * p[2][j] +
-                             sum[i] * sum[j]);
-        }
-    }
-    if (!(area > 0))
-        return CX_EINVAL;
-    out->area = area;
-    double mu[3];
-    for (int i = 0; i < 3; i++) {
-        mu[i] = s1[i] / area;
-        out->centroid[i] = mu[i] + o[i];
-    }
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-            out->cov[i][j] = s2[i][j] / area - mu[i] * mu[j];
-    designs__eigen_sym3(out->cov, out->eval, out->evec);
-    return CX_OK;
 }

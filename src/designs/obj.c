@@ -11,6 +11,7 @@
 
 #define OBJ_MAX_CORNERS 4096 /* corners of one face */
 #define OBJ_EAR_MAX 64       /* faces up to this many corners are ear-clipped */
+#define OBJ_EAR_BUDGET 50000000 /* corner tests a file may spend clipping ears */
 
 bool designs__looks_obj(const uint8_t *data, size_t len)
 {
@@ -50,7 +51,16 @@ static size_t tri__fan(size_t n, uint32_t (*out)[3])
     return n - 2;
 }
 
-size_t designs__triangulate(const double *pts, size_t n, uint32_t (*out)[3])
+/* Convex (or flat) faces need no ears: a fan is exact. */
+static bool tri__convex(const double (*p2)[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tri__cross2(p2[i], p2[(i + 1) % n], p2[(i + 2) % n]) < 0)
+            return false;
+    return true;
+}
+
+size_t designs__triangulate(const double *pts, size_t n, uint32_t (*out)[3], size_t *budget)
 {
     if (n < 3)
         return 0;
@@ -75,13 +85,18 @@ size_t designs__triangulate(const double *pts, size_t n, uint32_t (*out)[3])
         p2[i][0] = pts[3 * i + u];
         p2[i][1] = pts[3 * i + v] * (nrm[ax] > 0 ? 1 : -1); /* make it counter-clockwise */
     }
+    /* clipping costs up to n^3 corner tests: a file of crafted concave
+     * faces gets a budget, and fans once it is spent */
+    if (tri__convex((const double(*)[2])p2, n) || *budget < n * n * n)
+        return tri__fan(n, out);
+    *budget -= n * n * n;
     uint32_t idx[OBJ_EAR_MAX];
     for (size_t i = 0; i < n; i++)
         idx[i] = (uint32_t)i;
-    size_t left = n, count = 0, guard = 0;
-    while (left > 3 && guard < 2 * n * n) {
+    size_t left = n, count = 0;
+    while (left > 3) {
         bool cut = false;
-        for (size_t i = 0; i < left && !cut; i++, guard++) {
+        for (size_t i = 0; i < left && !cut; i++) {
             uint32_t a = idx[(i + left - 1) % left], b = idx[i], c = idx[(i + 1) % left];
             if (tri__cross2(p2[a], p2[b], p2[c]) <= 0)
                 continue; /* reflex or flat corner */
@@ -178,6 +193,7 @@ static bool obj__index(const char *tok, size_t n, size_t nverts, uint32_t *out)
 }
 
 typedef struct {
+    size_t budget; /* ear clipping */
     uint32_t corner[OBJ_MAX_CORNERS];
     double pts[3 * OBJ_MAX_CORNERS];
     uint32_t tris[OBJ_MAX_CORNERS][3];
@@ -210,7 +226,7 @@ static cx_err obj__face(obj_lex *x, designs_mesh *m, designs_info *info, obj_fac
     } else {
         for (size_t i = 0; i < n; i++)
             memcpy(f->pts + 3 * i, m->xyz + 3 * (size_t)f->corner[i], 3 * sizeof(double));
-        nt = designs__triangulate(f->pts, n, f->tris);
+        nt = designs__triangulate(f->pts, n, f->tris, &f->budget);
         info->polygons++;
     }
     cx_err e = designs__mesh_reserve(m, 0, nt);
@@ -256,6 +272,7 @@ cx_err designs__read_obj(const uint8_t *data, size_t len, designs_mesh *m, desig
     obj_face *f = malloc(sizeof *f);
     if (!f)
         return designs__fail(why, CX_ENOMEM, "nomem", "out of memory");
+    f->budget = OBJ_EAR_BUDGET;
     obj_lex x = {.p = (const char *)data, .end = (const char *)data + len, .line = 1};
     cx_err e = CX_OK;
     while (!e && x.p < x.end) {
