@@ -599,7 +599,13 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'b': dir = optarg; break;
-        case 'v': variants = atoi(optarg); break;
+        case 'v': {
+            int64_t v;
+            if (!cx_parse_i64(optarg, &v) || v < 1 || v > 1000)
+                return 2;
+            variants = (int)v;
+            break;
+        }
         case 's': rng_state ^= strtoull(optarg, NULL, 10) * 0xD1B54A32D192ED03ull; break;
         case 'w': wl = strtoull(optarg, NULL, 10); break;
         case 't': seconds = atof(optarg); break;

@@ -48,24 +48,6 @@ static const char help[] =
     "      --title 'Rocket figurine' --registration 'EM 008765432-0001' rocket.3mf\n"
     "  customs designs match --db var/customs.db upload.stl --json\n";
 
-/* The argument that named option o ("--name" or "--name=value"). */
-static const char *designs__opt_arg(char **argv, int optind_after, const struct option *o)
-{
-    const char *arg = argv[optind_after - 1];
-    if (o->has_arg == required_argument && !(strncmp(arg, "--", 2) == 0 && strchr(arg, '=')))
-        arg = argv[optind_after - 2]; /* "--name value": the name is one back */
-    return arg;
-}
-
-/* getopt_long takes "--wat" for "--watchlist": refuse anything but the
- * whole name, so a typo never becomes another option. */
-static bool designs__exact(const char *arg, const struct option *o)
-{
-    size_t n = strlen(o->name);
-    return strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, o->name, n) == 0 &&
-           (arg[2 + n] == '\0' || arg[2 + n] == '=');
-}
-
 typedef struct {
     const char *db, *out, *format, *watchlist, *holder, *title, *reference, *registration,
         *valid_until;
@@ -74,7 +56,7 @@ typedef struct {
 } designs_opts;
 
 /* Parses argv (after the action) into o; returns -1 to go on, else the exit code. */
-static int designs__parse(const char *cmd, int argc, char **argv, const char *allowed,
+static int designs__parse(const char *cmd, int argc, char **argv, const char *only,
                           designs_opts *o)
 {
     static const struct option opts[] = {
@@ -87,18 +69,14 @@ static int designs__parse(const char *cmd, int argc, char **argv, const char *al
         {"ascii", no_argument, NULL, 'a'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
-    int c, li = -1;
-    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
+    int c;
+    while ((c = app_getopt(argc, argv, opts, only, cmd)) != -1) {
         if (c == 'h') {
             fputs(help, stdout);
             return 0;
         }
-        if (c == '?' || c == ':' || li < 0)
-            return app_usage(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-        const char *arg = designs__opt_arg(argv, optind, &opts[li]);
-        if (!designs__exact(arg, &opts[li]) || !strchr(allowed, c))
-            return app_usage(cmd, "unknown option '%s'", arg);
-        li = -1;
+        if (c == '?')
+            return 2;
         switch (c) {
         case 'd': o->db = optarg; break;
         case 'o': o->out = optarg; break;
@@ -145,7 +123,7 @@ static void designs__print_json(json_t *j)
 static int designs__inspect(int argc, char **argv)
 {
     designs_opts o = {0};
-    int rc = designs__parse("designs inspect", argc, argv, "j", &o);
+    int rc = designs__parse("designs inspect", argc, argv, "json", &o);
     if (rc >= 0)
         return rc;
     if (!o.file)
@@ -193,7 +171,7 @@ static int designs__inspect(int argc, char **argv)
 static int designs__convert(int argc, char **argv)
 {
     designs_opts o = {0};
-    int rc = designs__parse("designs convert", argc, argv, "ofa", &o);
+    int rc = designs__parse("designs convert", argc, argv, "out format ascii", &o);
     if (rc >= 0)
         return rc;
     if (!o.file || !o.out)
@@ -252,7 +230,7 @@ static const cx_principal designs_cli = {.role = CX_ROLE_ADMIN, .org = "customs-
 static int designs__register(int argc, char **argv)
 {
     designs_opts o = {0};
-    int rc = designs__parse("designs register", argc, argv, "dwHtrRv", &o);
+    int rc = designs__parse("designs register", argc, argv, "db watchlist holder title reference registration valid-until", &o);
     if (rc >= 0)
         return rc;
     designs_entry e = {.holder = o.holder, .title = o.title, .reference = o.reference,
@@ -305,7 +283,7 @@ static int designs__register(int argc, char **argv)
 static int designs__match(int argc, char **argv)
 {
     designs_opts o = {0};
-    int rc = designs__parse("designs match", argc, argv, "dj", &o);
+    int rc = designs__parse("designs match", argc, argv, "db json", &o);
     if (rc >= 0)
         return rc;
     if (!o.file)
@@ -368,7 +346,7 @@ static int designs__match(int argc, char **argv)
 static int designs__list(int argc, char **argv)
 {
     designs_opts o = {0};
-    int rc = designs__parse("designs list", argc, argv, "dwj", &o);
+    int rc = designs__parse("designs list", argc, argv, "db watchlist json", &o);
     if (rc >= 0)
         return rc;
     designs_watchlist w;

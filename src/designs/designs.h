@@ -15,7 +15,9 @@
 #ifndef CUSTOMS_DESIGNS_H
 #define CUSTOMS_DESIGNS_H
 
+#include "alert.h"
 #include "core.h"
+#include "declare.h"
 #include "http.h"
 #include "store.h"
 
@@ -218,27 +220,13 @@ cx_err designs_migrate(store *s, char *err, size_t errlen);
 
 typedef struct designs_service designs_service;
 
-/* A match on upload, for findings and alerts (phase 2 wires alert.h and
- * the declaration's risk reasons here). Called on the uploading thread
- * after the upload is durable; strings live only during the call. */
-typedef struct {
-    const char *sha256;      /* the uploaded file */
-    const char *name;        /* as uploaded */
-    const char *org;         /* who uploaded it */
-    const char *design_id;   /* the registered design */
-    designs_watchlist watchlist;
-    const char *holder, *title;
-    double similarity, scale;
-} designs_match_event;
-typedef struct {
-    void (*on_match)(void *ctx, const designs_match_event *ev);
-    void *ctx;
-} designs_events;
-
 typedef struct {
     designs_limits limits;
     const char *files_dir; /* where uploaded files are kept; NULL = "<db>.designs" */
-    designs_events events;
+    /* Borrowed, may be NULL: an upload matching a watchlist design raises an
+     * alert (subject kind "design": design_ipr_match warning,
+     * design_security_match critical), in the upload's own transaction. */
+    alert_service *alerts;
 } designs_config;
 void designs_config_default(designs_config *c);
 
@@ -247,6 +235,16 @@ void designs_config_default(designs_config *c);
 cx_err designs_service_new(store *s, const designs_config *cfg, designs_service **out, char *err,
                            size_t errlen);
 void designs_service_free(designs_service *d);
+
+/* Joins the declarations spine (before the server starts): an item's
+ * "design" member is checked against its uploaded file and the watchlists
+ * when the declaration is stored (writer thread, in its savepoint). A
+ * security match raises the lane to red, an ipr match not licensed from its
+ * holder, a file never uploaded or one declared unlike the upload to yellow,
+ * each with a risk reason (a trader reads the reasons: the security one
+ * names no design); security and ipr findings also raise an alert (subject
+ * kind "declaration"). The hooks run between risk's and the ledger's. */
+cx_err designs_join(designs_service *d, decl_service *decl);
 
 /* A registration: holder and title required, the rest optional (NULL). */
 typedef struct {
@@ -291,9 +289,8 @@ json_t *designs_matches_json(designs_service *d, const designs_fp *fp, bool as_t
 cx_err designs_list(designs_service *d, const char *watchlist, int64_t after, int64_t limit,
                     json_t *items, int64_t *last);
 
-/* What the spine needs to know about a declared design (phase 2: the
- * declaration's design member, findings and the red lane). known is false
- * when no file with this hash was uploaded. */
+/* What is known about an uploaded file: its watchlist matches (officers'
+ * view). known is false when no file with this hash was uploaded. */
 typedef struct {
     bool known;
     bool security;           /* matches a security design */

@@ -7,72 +7,47 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define DHTTP_NAME_MAX 255
 #define DHTTP_LIST_MAX 500
+#define DHTTP_UPLOAD_MAX ((size_t)128 << 20) /* issue 14: design uploads up to 128 MiB */
 
-static bool dhttp__officer(const cx_principal *p)
+static const unsigned dhttp_designers = CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_TRADER);
+
+/* POST /v1/designs is added with http_route_ex (it spools its body), which
+ * passes any query on: it takes ?name= only, and refuses the rest here the
+ * way route tables do. */
+static bool dhttp__only_name(void *ctx, const char *key, const char *value)
 {
-    return p->role == CX_ROLE_ADMIN || p->role == CX_ROLE_OFFICER;
-}
-
-static bool dhttp__forbid(http_req *r, bool allowed, const char *what)
-{
-    if (!allowed) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "this role cannot %s", what);
-        http_reply_error(r, 403, "forbidden", msg, NULL);
-    }
-    return !allowed;
-}
-
-typedef struct {
-    const char *const *allowed;
-    const char *bad;
-} dhttp_params;
-
-static bool dhttp__param_kv(void *ctx, const char *key, const char *value)
-{
-    dhttp_params *p = ctx;
-    for (size_t i = 0; p->allowed[i]; i++)
-        if (strcmp(p->allowed[i], key) == 0)
-            return true;
-    p->bad = key;
-    return false;
-}
-
-/* Refuses a query parameter not in allowed (NULL-terminated). */
-static bool dhttp__params(http_req *r, const char *const *allowed)
-{
-    dhttp_params p = {allowed, NULL};
-    http_query_each(r, dhttp__param_kv, &p);
-    if (!p.bad)
+    (void)value;
+    const char **bad = ctx;
+    if (strcmp(key, "name") == 0)
         return true;
-    char path[80] = "";
-    cx_jptr_push(path, sizeof path, p.bad);
-    http_reply_error1(r, 400, "invalid_parameter", "unknown query parameter", path,
-                      "is not a parameter of this endpoint");
+    *bad = key;
     return false;
 }
 
 /* ---- POST /v1/designs ------------------------------------------------------------------ */
 
-/* Media types a design file may come as; JSON, forms and multipart are
- * refused (multipart arrives with the streaming HTTP edge). */
+/* Media types a design file may come as; multipart/form-data carries it as
+ * a file part. Checked by the handler, after the query (an unknown query
+ * parameter is refused first, as on every route). */
+static const char *const dhttp_file_types[] = {
+    "application/octet-stream", "model/stl", "model/x.stl-binary", "model/x.stl-ascii",
+    "application/sla", "application/vnd.ms-pki.stl", "model/3mf",
+    "application/vnd.ms-package.3dmanufacturing-3dmodel+xml", "model/obj", "text/plain",
+    "multipart/form-data", NULL};
+
 static bool dhttp__file_type(const char *ct)
 {
-    static const char *const ok[] = {"application/octet-stream", "model/stl", "model/x.stl-binary",
-                                     "model/x.stl-ascii", "application/sla",
-                                     "application/vnd.ms-pki.stl", "model/3mf",
-                                     "application/vnd.ms-package.3dmanufacturing-3dmodel+xml",
-                                     "model/obj", "text/plain", NULL};
     if (!ct)
         return true;
     size_t n = strcspn(ct, "; \t");
-    for (size_t i = 0; ok[i]; i++)
-        if (strlen(ok[i]) == n && strncasecmp(ct, ok[i], n) == 0)
+    for (size_t i = 0; dhttp_file_types[i]; i++)
+        if (strlen(dhttp_file_types[i]) == n && strncasecmp(ct, dhttp_file_types[i], n) == 0)
             return true;
     return false;
 }
@@ -85,18 +60,6 @@ static bool dhttp__name_ok(const char *s)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == '/' || s[i] == '\\' || s[i] == 0x7f)
             return false;
-    return true;
-}
-
-/* The uploaded file. Today the request's body (at most 1 MiB); the
- * streaming HTTP edge will hand the spooled temporary file here instead
- * (designs_source_map on its path), and nothing below changes. */
-static bool dhttp__source(http_req *r, designs_source *src)
-{
-    memset(src, 0, sizeof *src);
-    src->data = http_body(r, &src->len);
-    if (!src->data)
-        src->data = "";
     return true;
 }
 
@@ -118,33 +81,149 @@ static void dhttp__fail(http_req *r, cx_err e)
         http_reply_error(r, 500, "internal", cx_strerror(e), NULL);
 }
 
+static bool dhttp__write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool dhttp__multipart(const char *ct)
+{
+    return ct && strncasecmp(ct, "multipart/", 10) == 0;
+}
+
+/* The form's file part, copied into an unlinked file beside the kept ones
+ * and mapped: the readers want the whole file, and 128 MiB never sits on
+ * the heap. Other parts: "name" (the file's name) only. Replies 400/413 and
+ * returns false when the form is not one. */
+static bool dhttp__form(designs_service *d, http_req *r, designs_source *src, char *name,
+                        size_t namecap)
+{
+    char err[240];
+    http_multipart *m = NULL;
+    if (http_multipart_open(r, &m, err, sizeof err) != CX_OK) {
+        http_reply_error1(r, 400, "invalid_multipart", "the form cannot be read", "", err);
+        return false;
+    }
+    int fd = -1, rc;
+    size_t len = 0;
+    bool ok = true, file = false;
+    http_part p;
+    char buf[65536];
+    while (ok && (rc = http_multipart_next(m, &p, err, sizeof err)) == 1) {
+        ssize_t n;
+        if (p.filename && !file && strcmp(p.name, "file") == 0) {
+            file = true;
+            if (!name[0])
+                snprintf(name, namecap, "%s", p.filename);
+            fd = open(d->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+            if (fd < 0) {
+                dhttp__fail(r, CX_EIO);
+                ok = false;
+            }
+            while (ok && (n = http_multipart_read(m, buf, sizeof buf)) > 0) {
+                len += (size_t)n;
+                ok = len <= DHTTP_UPLOAD_MAX && dhttp__write_all(fd, buf, (size_t)n);
+            }
+            if (ok && n < 0)
+                rc = -1;
+            else if (!ok)
+                http_reply_error(r, len > DHTTP_UPLOAD_MAX ? 413 : 500,
+                                 len > DHTTP_UPLOAD_MAX ? "payload_too_large" : "internal",
+                                 len > DHTTP_UPLOAD_MAX ? "a design file may have at most 128 MiB"
+                                                        : "the file cannot be kept",
+                                 NULL);
+        } else if (!p.filename && strcmp(p.name, "name") == 0) {
+            size_t k = 0;
+            while ((n = http_multipart_read(m, buf + k, sizeof buf - 1 - k)) > 0 &&
+                   k + (size_t)n < sizeof buf - 1)
+                k += (size_t)n;
+            buf[k] = '\0';
+            snprintf(name, namecap, "%s", buf);
+        } else {
+            char path[140] = "";
+            cx_jptr_push(path, sizeof path, p.name);
+            http_reply_error1(r, 400, "invalid_multipart", "unknown form field", path,
+                              "the form takes a file part named file and an optional name");
+            ok = false;
+        }
+        if (rc < 0)
+            break;
+    }
+    if (ok && rc < 0) {
+        http_reply_error1(r, 400, "invalid_multipart", "the form cannot be read", "", err);
+        ok = false;
+    }
+    http_multipart_free(m);
+    if (ok && !file) {
+        http_reply_error1(r, 400, "invalid_multipart", "the form has no file", "/file",
+                          "is required: the design file as a part with a filename");
+        ok = false;
+    }
+    if (ok && len) {
+        void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            dhttp__fail(r, CX_EIO);
+            ok = false;
+        } else {
+            src->data = map;
+            src->len = len;
+            src->mapped = true;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 static void h_upload(http_req *r, void *ctx)
 {
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    static const char *const params[] = {"name", NULL};
-    if (dhttp__forbid(r, dhttp__officer(who) || who->role == CX_ROLE_TRADER, "upload designs") ||
-        !dhttp__params(r, params))
+    const char *bad = NULL;
+    if (!http_allow(r, dhttp_designers, "upload designs"))
         return;
+    http_query_each(r, dhttp__only_name, &bad);
+    if (bad) {
+        http_bad_query(r, bad, "unknown query parameter; this route takes name");
+        return;
+    }
     const char *ct = http_header(r, "Content-Type");
     if (!dhttp__file_type(ct)) {
         http_reply_error(r, 415, "unsupported_media_type",
                          "send the file's bytes as application/octet-stream (or model/stl, "
-                         "model/3mf, model/obj); multipart uploads are not accepted yet",
+                         "model/3mf, model/obj), or as the file part of multipart/form-data",
                          NULL);
         return;
     }
-    const char *name = http_query(r, "name");
-    if (name && !dhttp__name_ok(name)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/name",
-                          "must be a file name of 1 to 255 characters without / or \\");
+    char name[DHTTP_NAME_MAX * 4 + 1] = "";
+    const char *q = http_query(r, "name");
+    if (q)
+        snprintf(name, sizeof name, "%s", q);
+    designs_source src = {.data = ""};
+    if (dhttp__multipart(ct)) {
+        if (!dhttp__form(d, r, &src, name, sizeof name))
+            return;
+    } else {
+        src.data = http_body(r, &src.len); /* a spooled body is a mapping of its file */
+    }
+    if (name[0] && !dhttp__name_ok(name)) {
+        designs_source_unmap(&src);
+        http_bad_query(r, "name", "must be a file name of 1 to 255 characters without / or \\");
         return;
     }
-    designs_source src;
-    dhttp__source(r, &src);
-    src.name = name;
+    src.name = name[0] ? name : NULL;
     designs_result res;
     cx_err e = designs_upload(d, who, &src, &res);
+    designs_source_unmap(&src);
     if (e == CX_EPARSE || e == CX_ETOOBIG)
         dhttp__refused(r, &res.why);
     else if (e)
@@ -170,12 +249,10 @@ static void dhttp__not_found(http_req *r)
     http_reply_error(r, 404, "not_found", "no such design", NULL);
 }
 
-/* GET …/{sha256}…: traders and officers, no query parameters, a hash. */
-static bool dhttp__design_request(http_req *r, const cx_principal *who, const char **sha)
+/* GET …/{sha256}…: traders and officers, a hash. */
+static bool dhttp__design_request(http_req *r, const char **sha)
 {
-    static const char *const params[] = {NULL};
-    return !dhttp__forbid(r, dhttp__officer(who) || who->role == CX_ROLE_TRADER, "see designs") &&
-           dhttp__params(r, params) && dhttp__sha(r, sha);
+    return http_allow(r, dhttp_designers, "see designs") && dhttp__sha(r, sha);
 }
 
 static void h_get(http_req *r, void *ctx)
@@ -183,7 +260,7 @@ static void h_get(http_req *r, void *ctx)
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
     const char *sha;
-    if (!dhttp__design_request(r, who, &sha))
+    if (!dhttp__design_request(r, &sha))
         return;
     store_conn *c = store_reader(d->store);
     json_t *uploads = json_array();
@@ -191,9 +268,9 @@ static void h_get(http_req *r, void *ctx)
     char *insp = NULL;
     cx_err e = c ? dsvc__read_file(c, sha, &fp, &insp) : CX_EDB;
     if (!e)
-        e = dsvc__uploads(c, sha, dhttp__officer(who) ? NULL : who->org, uploads);
+        e = dsvc__uploads(c, sha, cx_is_officer(who) ? NULL : who->org, uploads);
     /* a trader sees only what its organisation uploaded */
-    if (!e && !dhttp__officer(who) && json_array_size(uploads) == 0)
+    if (!e && !cx_is_officer(who) && json_array_size(uploads) == 0)
         e = CX_ENOTFOUND;
     if (e) {
         json_decref(uploads);
@@ -206,7 +283,7 @@ static void h_get(http_req *r, void *ctx)
     }
     json_error_t je;
     json_t *out = json_pack("{s:o, s:o, s:o}", "inspection", json_loads(insp, 0, &je), "matches",
-                            designs_matches_json(d, &fp, !dhttp__officer(who)), "uploads",
+                            designs_matches_json(d, &fp, !cx_is_officer(who)), "uploads",
                             uploads);
     free(insp);
     if (out)
@@ -242,16 +319,16 @@ static void h_file(http_req *r, void *ctx)
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
     const char *sha;
-    if (!dhttp__design_request(r, who, &sha))
+    if (!dhttp__design_request(r, &sha))
         return;
     store_conn *c = store_reader(d->store);
     bool visible = false;
     if (c) {
         json_t *up = json_array();
-        visible = dsvc__uploads(c, sha, dhttp__officer(who) ? NULL : who->org, up) == CX_OK &&
+        visible = dsvc__uploads(c, sha, cx_is_officer(who) ? NULL : who->org, up) == CX_OK &&
                   json_array_size(up) > 0;
         json_decref(up);
-        visible = visible || (dhttp__officer(who) && dsvc__is_registered(c, sha));
+        visible = visible || (cx_is_officer(who) && dsvc__is_registered(c, sha));
     }
     char path[1200];
     dhttp_file *f = visible ? malloc(sizeof *f) : NULL;
@@ -308,8 +385,7 @@ static void h_register(http_req *r, void *ctx)
 {
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    static const char *const params[] = {NULL};
-    if (dhttp__forbid(r, dhttp__officer(who), "register designs") || !dhttp__params(r, params))
+    if (!http_allow_officer(r, "register designs"))
         return;
     size_t len;
     const char *body = http_body(r, &len);
@@ -373,7 +449,7 @@ static void h_register(http_req *r, void *ctx)
     else if (err == CX_EEXIST) {
         char msg[120];
         snprintf(msg, sizeof msg, "this file is already on that watchlist as %s", res.id);
-        http_reply_error1(r, 409, "conflict", msg, "/sha256", "already registered");
+        http_reply_error1(r, 409, "duplicate_registration", msg, "/sha256", "already registered");
     } else if (err)
         dhttp__fail(r, err);
     else
@@ -384,59 +460,57 @@ static void h_list(http_req *r, void *ctx)
 {
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    static const char *const params[] = {"watchlist", "limit", "cursor", NULL};
-    if (dhttp__forbid(r, dhttp__officer(who) || who->role == CX_ROLE_TRADER,
-                      "see the design watchlists") ||
-        !dhttp__params(r, params))
+    static const char *const lists[] = {"ipr", "security", NULL};
+    int w = -1;
+    http_page page;
+    if (!http_allow(r, dhttp_designers, "see the design watchlists") ||
+        !http_query_enum(r, "watchlist", lists, &w) ||
+        !http_page_parse(r, HTTP_CURSOR_INT, 100, DHTTP_LIST_MAX, &page))
         return;
-    const char *wl = http_query(r, "watchlist"), *ls = http_query(r, "limit"),
-               *cs = http_query(r, "cursor");
-    designs_watchlist w;
-    if (wl && !designs_watchlist_parse(wl, &w)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/watchlist",
-                          "must be ipr or security");
-        return;
-    }
     /* traders see the protected designs, never the controlled ones */
-    if (!dhttp__officer(who)) {
-        if (dhttp__forbid(r, !wl || w == DESIGNS_WL_IPR, "see the security watchlist"))
+    if (!cx_is_officer(who)) {
+        if (w == 1) {
+            http_reply_error(r, 403, "forbidden", "this role (trader) cannot see the security "
+                                                  "watchlist", NULL);
             return;
-        wl = "ipr";
-    }
-    int64_t limit = 100, after = 0;
-    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > DHTTP_LIST_MAX)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/limit",
-                          "must be an integer from 1 to 500");
-        return;
-    }
-    if (cs && (!cx_parse_i64(cs, &after) || after < 0)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/cursor",
-                          "must be a next_cursor value returned by this endpoint");
-        return;
+        }
+        w = 0;
     }
     json_t *items = json_array();
-    int64_t last = 0;
+    int64_t last = 0, rows[DHTTP_LIST_MAX + 1];
     store_conn *c = store_reader(d->store);
-    cx_err e = c ? dsvc__list(c, wl, after, limit, dhttp__officer(who), items, &last) : CX_EDB;
+    cx_err e = c ? dsvc__list(c, w < 0 ? NULL : lists[w], page.after, page.limit + 1,
+                              cx_is_officer(who), items, rows, &last)
+                 : CX_EDB;
     if (e) {
         json_decref(items);
         dhttp__fail(r, e);
         return;
     }
-    char next[24];
-    snprintf(next, sizeof next, "%lld", (long long)last);
-    bool more = (int64_t)json_array_size(items) == limit;
-    http_reply_json(r, 200, json_pack("{s:o, s:s?}", "items", items, "next_cursor",
-                                      more ? next : NULL));
+    http_pager pg;
+    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        if (!http_pager_item(&pg))
+            break;
+        char *text = cx_json_dump(it, NULL);
+        if (!text || cx_buf_puts(&pg.out, text) != CX_OK) {
+            free(text);
+            break; /* the page's buffer has failed: the reply says so */
+        }
+        free(text);
+        last = rows[i];
+    }
+    json_decref(items);
+    http_pager_reply_after(&pg, r, last);
 }
 
 static void h_remove(http_req *r, void *ctx)
 {
     designs_service *d = ctx;
-    const cx_principal *who = http_principal(r);
-    static const char *const params[] = {NULL};
-    if (dhttp__forbid(r, dhttp__officer(who), "remove designs from a watchlist") ||
-        !dhttp__params(r, params))
+    if (!http_allow_officer(r, "remove designs from a watchlist"))
         return;
     const char *id = http_param(r, "id");
     char at[32];
@@ -444,7 +518,7 @@ static void h_remove(http_req *r, void *ctx)
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_found", "no such watchlist entry", NULL);
     else if (e == CX_ESTATE)
-        http_reply_error(r, 409, "conflict", "this entry was already removed", NULL);
+        http_reply_error(r, 409, "state_conflict", "this entry was already removed", NULL);
     else if (e)
         dhttp__fail(r, e);
     else
@@ -459,7 +533,7 @@ static void dhttp__metrics(void *ctx, cx_buf *out)
     for (size_t i = 0; i < d->nmeta; i++)
         n[d->meta[i].watchlist]++;
     pthread_rwlock_unlock(&d->lock);
-    cx_buf_printf(
+    cx_err e = cx_buf_printf(
         out,
         "# HELP customs_designs_uploads_total Design files uploaded and stored.\n"
         "# TYPE customs_designs_uploads_total counter\n"
@@ -479,22 +553,25 @@ static void dhttp__metrics(void *ctx, cx_buf *out)
         (unsigned long long)atomic_load(&d->matches[DESIGNS_WL_IPR]),
         (unsigned long long)atomic_load(&d->matches[DESIGNS_WL_SECURITY]), n[DESIGNS_WL_IPR],
         n[DESIGNS_WL_SECURITY]);
+    (void)e; /* a failed buffer answers for itself (the /metrics handler) */
 }
 
 cx_err designs_routes(designs_service *d, http_server *srv)
 {
     /* the watchlist before {sha256}, which would take "watchlist" too */
-    cx_err e = http_route(srv, "POST", "/v1/designs/watchlist", HTTP_AUTH | HTTP_JSON, h_register, d);
+    static const http_route_def routes[] = {
+        {"POST", "/v1/designs/watchlist", HTTP_AUTH | HTTP_JSON, h_register, NULL},
+        {"GET", "/v1/designs/watchlist", HTTP_AUTH, h_list, "watchlist limit cursor"},
+        {"DELETE", "/v1/designs/watchlist/{id}", HTTP_AUTH, h_remove, NULL},
+        {"GET", "/v1/designs/{sha256}", HTTP_AUTH, h_get, NULL},
+        {"GET", "/v1/designs/{sha256}/file", HTTP_AUTH, h_file, NULL},
+    };
+    /* uploads: up to 128 MiB, spooled to a temporary file as they arrive */
+    const http_route_opts upload = {
+        .max_body = DHTTP_UPLOAD_MAX, .spool = true};
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], d);
     if (!e)
-        e = http_route(srv, "GET", "/v1/designs/watchlist", HTTP_AUTH, h_list, d);
-    if (!e)
-        e = http_route(srv, "DELETE", "/v1/designs/watchlist/{id}", HTTP_AUTH, h_remove, d);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/designs", HTTP_AUTH, h_upload, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/designs/{sha256}", HTTP_AUTH, h_get, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/designs/{sha256}/file", HTTP_AUTH, h_file, d);
+        e = http_route_ex(srv, "POST", "/v1/designs", HTTP_AUTH, &upload, h_upload, d);
     if (!e)
         http_add_metrics(srv, dhttp__metrics, d);
     return e;

@@ -19,8 +19,10 @@ typedef struct {
 } dsvc_file;
 
 typedef struct {
+    designs_service *d;
     dsvc_file file;
     const char *org, *name, *matches;
+    const json_t *match_list; /* the same, read only: the job's alerts */
     int64_t key_id;
     int64_t upload_id; /* out */
 } dsvc_upload_job;
@@ -60,6 +62,8 @@ struct designs_service {
 };
 
 /* service.c */
+json_t *dsvc__matches(designs_service *d, store_conn *r, const designs_fp *fp, bool as_trader);
+cx_err dsvc__verdict(designs_service *d, store_conn *r, const char *sha256, designs_verdict *out);
 cx_err dsvc__add(designs_service *d, int64_t idx, designs_watchlist wl, const char *until,
                  const designs_fp *fp);
 cx_err dsvc__remove(designs_service *d, const char *id, char removed_at[32]);
@@ -73,10 +77,15 @@ cx_err dsvc__job_register(store_conn *w, void *arg);
 cx_err dsvc__job_remove(store_conn *w, void *arg);
 cx_err dsvc__read_file(store_conn *r, const char *sha, designs_fp *fp, char **inspection);
 cx_err dsvc__read_entry(store_conn *r, int64_t idx, bool officer, json_t **out);
+/* rows (may be NULL; room for limit) gets each item's row, the cursor */
 cx_err dsvc__list(store_conn *r, const char *watchlist, int64_t after, int64_t limit, bool officer,
-                  json_t *items, int64_t *last);
+                  json_t *items, int64_t *rows, int64_t *last);
 cx_err dsvc__load(designs_service *d, store_conn *r);
 cx_err dsvc__uploads(store_conn *r, const char *sha, const char *org, json_t *items);
 bool dsvc__is_registered(store_conn *r, const char *sha);
+
+/* spine.c: alerts of an upload's matches (writer thread, in its job) */
+cx_err dsvc__register_alerts(designs_service *d);
+cx_err dsvc__upload_alerts(store_conn *w, const dsvc_upload_job *j);
 
 #endif

@@ -109,7 +109,7 @@ cx_err dsvc__job_upload(store_conn *w, void *arg)
     if ((e = dstore__done(st)) != CX_OK)
         return e;
     j->upload_id = sqlite3_last_insert_rowid(store_conn_db(w));
-    return CX_OK;
+    return dsvc__upload_alerts(w, j);
 }
 
 cx_err dsvc__job_register(store_conn *w, void *arg)
@@ -233,7 +233,7 @@ cx_err dsvc__read_entry(store_conn *r, int64_t idx, bool officer, json_t **out)
 }
 
 cx_err dsvc__list(store_conn *r, const char *watchlist, int64_t after, int64_t limit, bool officer,
-                  json_t *items, int64_t *last)
+                  json_t *items, int64_t *rows, int64_t *last)
 {
     sqlite3_stmt *st =
         watchlist ? store_stmt(r, "SELECT " DSTORE_ENTRY_COLS " FROM designs_watchlist "
@@ -252,6 +252,8 @@ cx_err dsvc__list(store_conn *r, const char *watchlist, int64_t after, int64_t l
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_array_append_new(items, dstore__entry_json(st, officer));
         *last = sqlite3_column_int64(st, 0);
+        if (rows)
+            rows[json_array_size(items) - 1] = *last;
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;

@@ -146,6 +146,11 @@ static int64_t svc__today(void)
 
 json_t *designs_matches_json(designs_service *d, const designs_fp *fp, bool as_trader)
 {
+    return dsvc__matches(d, store_reader(d->store), fp, as_trader);
+}
+
+json_t *dsvc__matches(designs_service *d, store_conn *r, const designs_fp *fp, bool as_trader)
+{
     designs_hit hits[DESIGNS_TOP];
     designs_fp reg[DESIGNS_TOP];
     svc_keep k = {d, as_trader, svc__today()};
@@ -155,7 +160,6 @@ json_t *designs_matches_json(designs_service *d, const designs_fp *fp, bool as_t
         reg[i] = *designs_index_get(d->ix, hits[i].key);
     pthread_rwlock_unlock(&d->lock);
     json_t *arr = json_array();
-    store_conn *r = store_reader(d->store);
     for (size_t i = 0; arr && i < n; i++) {
         double sim = designs_similarity_of_distance(hits[i].distance);
         bool match = sim >= DESIGNS_MATCH_THRESHOLD;
@@ -301,6 +305,8 @@ cx_err designs_service_new(store *s, const designs_config *cfg, designs_service 
         snprintf(err, errlen, "cannot load the design watchlists: %s", cx_strerror(e ? e : CX_EDB));
     if (!e && !r)
         e = CX_EDB;
+    if (!e && (e = dsvc__register_alerts(d)) != CX_OK)
+        snprintf(err, errlen, "cannot register the design alerts: %s", cx_strerror(e));
     if (e) {
         designs_service_free(d);
         return e;
@@ -319,30 +325,17 @@ void designs_service_free(designs_service *d)
     free(d);
 }
 
-static void svc__events(designs_service *d, const dsvc_upload_job *j, const designs_fp *fp,
-                        const json_t *matches)
+static void svc__count(designs_service *d, const json_t *matches)
 {
     json_t *m;
     size_t i;
     json_array_foreach(matches, i, m)
     {
-        if (!json_is_true(json_object_get(m, "match")))
-            continue;
         designs_watchlist wl = DESIGNS_WL_IPR;
         designs_watchlist_parse(json_string_value(json_object_get(m, "watchlist")), &wl);
-        atomic_fetch_add(&d->matches[wl], 1);
-        if (!d->cfg.events.on_match)
-            continue;
-        designs_match_event ev = {
-            .sha256 = j->file.sha, .name = j->name, .org = j->org,
-            .design_id = json_string_value(json_object_get(m, "design_id")), .watchlist = wl,
-            .holder = json_string_value(json_object_get(m, "holder")),
-            .title = json_string_value(json_object_get(m, "title")),
-            .similarity = json_real_value(json_object_get(m, "similarity")),
-            .scale = json_real_value(json_object_get(m, "scale"))};
-        d->cfg.events.on_match(d->cfg.events.ctx, &ev);
+        if (json_is_true(json_object_get(m, "match")))
+            atomic_fetch_add(&d->matches[wl], 1);
     }
-    (void)fp;
 }
 
 static bool svc__officer(const cx_principal *who)
@@ -354,7 +347,7 @@ cx_err designs_upload(designs_service *d, const cx_principal *who, const designs
                       designs_result *res)
 {
     memset(res, 0, sizeof *res);
-    dsvc_upload_job j = {.org = who->org, .key_id = who->key_id, .name = src->name};
+    dsvc_upload_job j = {.d = d, .org = who->org, .key_id = who->key_id, .name = src->name};
     cx_err e = svc__prepare(d, src, &j.file, &res->why);
     if (e) {
         atomic_fetch_add(&d->refused, 1);
@@ -364,12 +357,13 @@ cx_err designs_upload(designs_service *d, const cx_principal *who, const designs
     json_t *matches = designs_matches_json(d, &j.file.fp, false);
     char *mtext = matches ? cx_json_dump(matches, NULL) : NULL;
     j.matches = mtext;
+    j.match_list = matches; /* read, never changed, by the job (its alerts) */
     e = mtext ? svc__keep_bytes(d, src, j.file.sha) : CX_ENOMEM;
     if (!e)
         e = store_write(d->store, dsvc__job_upload, &j);
     if (!e) {
         atomic_fetch_add(&d->uploads, 1);
-        svc__events(d, &j, &j.file.fp, matches);
+        svc__count(d, matches);
         json_t *view = svc__officer(who) ? json_incref(matches) : svc__trader_view(matches);
         json_error_t je;
         res->json = json_pack("{s:I, s:s?, s:s, s:o, s:o}", "upload_id", (json_int_t)j.upload_id,
@@ -458,13 +452,19 @@ cx_err dsvc__remove(designs_service *d, const char *id, char removed_at[32])
 
 cx_err designs_verdict_of(designs_service *d, const char *sha256, designs_verdict *out)
 {
+    store_conn *r = store_reader(d->store);
+    memset(out, 0, sizeof *out);
+    return r ? dsvc__verdict(d, r, sha256, out) : CX_EDB;
+}
+
+cx_err dsvc__verdict(designs_service *d, store_conn *r, const char *sha256, designs_verdict *out)
+{
     memset(out, 0, sizeof *out);
     if (!dsvc__valid_sha(sha256))
         return CX_EINVAL;
     designs_fp fp;
     char *insp = NULL;
-    store_conn *r = store_reader(d->store);
-    cx_err e = r ? dsvc__read_file(r, sha256, &fp, &insp) : CX_EDB;
+    cx_err e = dsvc__read_file(r, sha256, &fp, &insp);
     if (e == CX_ENOTFOUND)
         return CX_OK;
     if (e)
@@ -477,7 +477,7 @@ cx_err designs_verdict_of(designs_service *d, const char *sha256, designs_verdic
              in ? json_string_value(json_object_get(in, "format")) : "");
     out->file_size = (uint64_t)json_integer_value(json_object_get(in, "file_size"));
     json_decref(in);
-    json_t *matches = designs_matches_json(d, &fp, false), *m;
+    json_t *matches = dsvc__matches(d, r, &fp, false), *m;
     size_t i;
     json_array_foreach(matches, i, m)
     {
@@ -507,5 +507,5 @@ cx_err designs_list(designs_service *d, const char *watchlist, int64_t after, in
                     json_t *items, int64_t *last)
 {
     store_conn *r = store_reader(d->store);
-    return r ? dsvc__list(r, watchlist, after, limit, true, items, last) : CX_EDB;
+    return r ? dsvc__list(r, watchlist, after, limit, true, items, NULL, last) : CX_EDB;
 }

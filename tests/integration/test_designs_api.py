@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import SOURCE, TempDirTestCase, create_key, run  # noqa: E402
+from harness import SOURCE, TempDirTestCase, create_key, declaration, run  # noqa: E402
 
 DATA = os.path.join(SOURCE, "data", "designs")
 INSPECT_KEYS = {"format", "sha256", "mesh_sha256", "triangles", "vertices", "bbox_mm", "area_mm2",
@@ -313,6 +313,75 @@ class DesignsApiTest(TempDirTestCase):
         self.assertEqual(self.srv.get("/v1/designs/watchlist", token=self.carrier).status, 403)
         self.assertIn("customs_designs_matches_total{watchlist=\"security\"} 1",
                       self.srv.get("/metrics").body)
+        # each match raised an alert about the uploaded file, for officers
+        r = self.srv.get("/v1/alerts?subject=design", token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        got = sorted((a["type"], a["severity"], a["detail"]["design_id"]) for a in r.json["items"])
+        self.assertEqual(got, [("design_ipr_match", "warning", rocket),
+                               ("design_security_match", "critical", gear)])
+        self.assertEqual(r.json["items"][0]["subject"], {"kind": "design", "id": gear_sha})
+        self.assertEqual(self.srv.get("/v1/alerts", token=self.acme).status, 403)
+
+    def declare(self, ref, design, token=None, **item):
+        doc = declaration(ref)
+        doc["items"][0].update(design=design, **item)
+        return self.srv.post("/v1/declarations", doc, token=token or self.acme)
+
+    def test_declared_designs(self):
+        rocket = self.register(os.path.join(DATA, "rocket.stl"), "ipr", "ACME Toys", "Rocket")
+        self.register(os.path.join(DATA, "gear12.stl"), "security", "Customs", "Controlled gear")
+        files = {}
+        for name, kw in (("gear", {"scale": 2.0}), ("rocket", {"mirror": True})):
+            r = self.upload(self.variant(f"{name}{'12' if name == 'gear' else ''}.stl", **kw),
+                            self.hanbit, f"{name}.stl")
+            ins = r.json["inspection"]
+            files[name] = {"sha256": ins["sha256"], "format": "stl",
+                           "file_size": ins["file_size"], "licence": "sale"}
+        # a controlled design: red, and the trader's reason names no design
+        r = self.declare("D-SEC", files["gear"], token=self.hanbit, transmission=True)
+        self.assertEqual(r.status, 201, r)
+        risk = self.srv.get(f"/v1/declarations/{r.json['id']}", token=self.hanbit).json["risk"]
+        self.assertEqual(risk["lane"], "red")
+        reason = [x for x in risk["reasons"] if x["feature"] == "designs.security"]
+        self.assertEqual(len(reason), 1)
+        self.assertNotIn("gear", json.dumps(risk).lower())
+        self.assertTrue(r.json["items"][0]["transmission"])
+        sec_id = r.json["id"]
+        # a protected design sold without the holder's licence: a reason naming the holder
+        r = self.declare("D-IPR", files["rocket"], token=self.hanbit)
+        risk = r.json["risk"]
+        reason = [x for x in risk["reasons"] if x["feature"] == "designs.ipr"]
+        self.assertEqual(len(reason), 1, risk)
+        self.assertIn("ACME Toys", reason[0]["detail"])
+        self.assertIn(risk["lane"], ("yellow", "red"))
+        # licensed from the holder: no ipr reason
+        licensed = dict(files["rocket"], licence="licence", rights_holder="ACME Toys")
+        r = self.declare("D-LIC", licensed, token=self.hanbit)
+        self.assertFalse([x for x in r.json["risk"]["reasons"]
+                          if x["feature"].startswith("designs.")], r.json["risk"])
+        # a file never uploaded, and one declared unlike its upload
+        r = self.declare("D-MISS", dict(files["rocket"], sha256="ab" * 32), token=self.hanbit)
+        self.assertIn("designs.file_missing", [x["feature"] for x in r.json["risk"]["reasons"]])
+        r = self.declare("D-SIZE", dict(licensed, file_size=7, format="obj"), token=self.hanbit)
+        self.assertIn("designs.declared_file", [x["feature"] for x in r.json["risk"]["reasons"]])
+        # officers get alerts naming the design
+        r = self.srv.get("/v1/alerts?subject=declaration", token=self.officer)
+        got = sorted((a["type"], a["declarations"][0] == sec_id, a["detail"]["design_id"] == rocket)
+                     for a in r.json["items"])
+        self.assertEqual(got, [("declared_design_ipr", False, True),
+                               ("declared_design_security", True, False)])
+        # the member is checked with pointers; a transmission needs a design
+        r = self.declare("D-BAD", {"sha256": "XY", "format": "step", "file_size": -1,
+                                   "licence": "rent", "colour": 1})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(sorted(d["path"] for d in r.json["error"]["details"]),
+                         ["/items/0/design/colour", "/items/0/design/file_size",
+                          "/items/0/design/format", "/items/0/design/licence",
+                          "/items/0/design/sha256"])
+        doc = declaration("D-T")
+        doc["items"][0]["transmission"] = True
+        r = self.srv.post("/v1/declarations", doc, token=self.acme)
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/items/0/transmission"])
 
     def test_file_bytes_come_back(self):
         with open(os.path.join(DATA, "bracket.3mf"), "rb") as f:
@@ -342,8 +411,8 @@ class DesignsApiTest(TempDirTestCase):
         r = self.upload(data, self.acme, query="?name=../etc/passwd")
         self.assertEqual((r.status, r.json["error"]["details"][0]["path"]), (400, "/name"))
         self.assertEqual(self.upload(b"{}", self.acme, ctype="application/json").status, 415)
-        self.assertEqual(self.upload(data, self.acme, ctype="multipart/form-data; boundary=x")
-                         .status, 415)
+        r = self.upload(data, self.acme, ctype="multipart/form-data; boundary=x")
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "invalid_multipart"))
         self.assertEqual(self.upload(data, self.carrier).status, 403)
         self.assertEqual(self.upload(data, None).status, 401)
         for body, reason in ((b"", "empty"), (b"hello", "unknown_format"),
@@ -352,8 +421,45 @@ class DesignsApiTest(TempDirTestCase):
             self.assertEqual(r.status, 422, r)
             self.assertEqual(r.json["error"]["code"], "invalid_design")
             self.assertEqual(r.json["error"]["details"][0]["reason"], reason)
-        self.assertEqual(self.upload(b"solid x\n" + b" " * (1 << 20), self.acme).status, 413)
+        # past 128 MiB the edge answers 413 from the announced length alone
+        c = self.srv.connection()
+        c.putrequest("POST", "/v1/designs?name=big.stl")
+        for k, v in (("Authorization", "Bearer " + self.acme),
+                     ("Content-Type", "application/octet-stream"),
+                     ("Content-Length", str((128 << 20) + 1))):
+            c.putheader(k, v)
+        c.endheaders()
+        self.assertEqual(c.getresponse().status, 413)
+        c.close()
         self.assertIn("customs_designs_refused_total 3", self.srv.get("/metrics").body)
+
+    def test_large_and_multipart_uploads(self):
+        # an ASCII STL over the 1 MiB of ordinary bodies: spooled, read whole
+        tris = transform(read_stl(os.path.join(DATA, "propeller.stl")), scale=1.3)
+        lines = ["solid big"]
+        for a, b, c in tris:
+            lines.append("facet normal 0 0 0\n outer loop")
+            lines += [f"  vertex {p[0]:.6f} {p[1]:.6f} {p[2]:.6f}" for p in (a, b, c)]
+            lines.append(" endloop\nendfacet")
+        body = ("\n".join(lines) + "\nendsolid big\n").encode()
+        body = body.replace(b"\n", b"\n" + b" " * 100)
+        self.assertGreater(len(body), 1 << 20)
+        r = self.upload(body, self.acme, "big.stl")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["inspection"]["triangles"], len(tris))
+        # the same file as a form (the console's upload), named by the form
+        with open(os.path.join(DATA, "gear12.stl"), "rb") as f:
+            data = f.read()
+        form = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gear.stl\"\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\n" + data +
+                b"\r\n--XyZ--\r\n")
+        r = self.upload(form, self.acme, query="", ctype="multipart/form-data; boundary=XyZ")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["name"], "gear.stl")
+        self.assertEqual(r.json["inspection"]["sha256"], hashlib.sha256(data).hexdigest())
+        bad = form.replace(b'name="file"', b'name="colour"')
+        r = self.upload(bad, self.acme, query="", ctype="multipart/form-data; boundary=XyZ")
+        self.assertEqual((r.status, r.json["error"]["details"][0]["path"]), (400, "/colour"))
 
     def test_watchlist_registrations_are_checked(self):
         with open(os.path.join(DATA, "propeller.stl"), "rb") as f:
