@@ -15,7 +15,8 @@ static const char help[] =
     "  customs designs convert FILE --out FILE [--format stl|3mf|obj] [--ascii]\n"
     "  customs designs register --db PATH --watchlist ipr|security --holder H --title T\n"
     "                           [--reference R] [--registration NUMBER]\n"
-    "                           [--valid-until YYYY-MM-DD] FILE\n"
+    "                           [--valid-until YYYY-MM-DD]\n"
+    "                           [--ledger-entry OUT.json --org ORG] FILE\n"
     "  customs designs match --db PATH FILE [--json]\n"
     "  customs designs list --db PATH [--watchlist ipr|security] [--json]\n"
     "\n"
@@ -41,6 +42,11 @@ static const char help[] =
     "  --reference R      the holder's own reference\n"
     "  --registration N   the design's registration number (e.g. an EU design)\n"
     "  --valid-until D    last day of protection; expired ipr designs stop matching\n"
+    "  --ledger-entry F   register: also write an unsigned ipr.register ledger entry\n"
+    "                     with the design's mesh hash and fingerprint, for the holder\n"
+    "                     to sign (customs ledger sign) and submit; needs --org (the\n"
+    "                     holder's ledger organisation), --registration, --valid-until\n"
+    "  --org ORG          the entry's author\n"
     "\n"
     "Examples:\n"
     "  customs designs inspect part.stl --json\n"
@@ -50,7 +56,7 @@ static const char help[] =
 
 typedef struct {
     const char *db, *out, *format, *watchlist, *holder, *title, *reference, *registration,
-        *valid_until;
+        *valid_until, *ledger_entry, *org;
     bool json, ascii;
     const char *file;
 } designs_opts;
@@ -67,6 +73,7 @@ static int designs__parse(const char *cmd, int argc, char **argv, const char *on
         {"registration", required_argument, NULL, 'R'},
         {"valid-until", required_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
         {"ascii", no_argument, NULL, 'a'},           {"help", no_argument, NULL, 'h'},
+        {"ledger-entry", required_argument, NULL, 'L'}, {"org", required_argument, NULL, 'O'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -87,6 +94,8 @@ static int designs__parse(const char *cmd, int argc, char **argv, const char *on
         case 'r': o->reference = optarg; break;
         case 'R': o->registration = optarg; break;
         case 'v': o->valid_until = optarg; break;
+        case 'L': o->ledger_entry = optarg; break;
+        case 'O': o->org = optarg; break;
         case 'j': o->json = true; break;
         case 'a': o->ascii = true; break;
         }
@@ -227,10 +236,41 @@ static void designs__close(store *s, designs_service *d)
 /* The command line acts as customs itself. */
 static const cx_principal designs_cli = {.role = CX_ROLE_ADMIN, .org = "customs-cli"};
 
+/* The ipr.register entry of docs/ledger.md with the design's geometry, unsigned. */
+static int designs__ledger_entry(const designs_opts *o, const designs_source *src)
+{
+    designs_mesh m = {0};
+    designs_info info;
+    designs_error why;
+    designs_inspection in;
+    designs_fp fp;
+    char mesh[65], b64[DESIGNS_FP_B64_LEN + 1];
+    if (designs_read(src->data, src->len, src->name, NULL, &m, &info, &why) != CX_OK ||
+        designs_measure(&m, &info, src->data, src->len, &in) != CX_OK ||
+        designs_fingerprint(&m, &in, &fp) != CX_OK) {
+        designs_mesh_free(&m);
+        return app_fail("designs register", "%s: cannot fingerprint the design", o->file);
+    }
+    designs_mesh_free(&m);
+    cx_hex(in.mesh_sha256, 32, mesh);
+    designs_fp_base64(&fp, b64);
+    json_t *entry = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}, s:[]}",
+                              "type", "ipr.register", "org", o->org, "body", "registration_no",
+                              o->registration, "kind", "design", "mark", o->title, "holder",
+                              o->holder, "valid_until", o->valid_until, "design", "mesh_sha256",
+                              mesh, "fingerprint", b64, "signatures");
+    int rc = entry && json_dump_file(entry, o->ledger_entry, JSON_INDENT(2)) == 0
+                 ? 0
+                 : app_fail("designs register", "cannot write %s", o->ledger_entry);
+    json_decref(entry);
+    return rc;
+}
+
 static int designs__register(int argc, char **argv)
 {
     designs_opts o = {0};
-    int rc = designs__parse("designs register", argc, argv, "db watchlist holder title reference registration valid-until", &o);
+    int rc = designs__parse("designs register", argc, argv, "db watchlist holder title reference registration valid-until "
+                                                     "ledger-entry org", &o);
     if (rc >= 0)
         return rc;
     designs_entry e = {.holder = o.holder, .title = o.title, .reference = o.reference,
@@ -239,6 +279,10 @@ static int designs__register(int argc, char **argv)
         return app_usage("designs register", "FILE is required");
     if (!o.watchlist || !designs_watchlist_parse(o.watchlist, &e.watchlist))
         return app_usage("designs register", "--watchlist must be ipr or security");
+    if (o.ledger_entry && (!o.org || !o.registration || !o.valid_until ||
+                           e.watchlist != DESIGNS_WL_IPR))
+        return app_usage("designs register", "--ledger-entry is for the ipr watchlist and needs "
+                                             "--org, --registration and --valid-until");
     json_t *problems = json_array();
     if (!designs_entry_check(&e, problems)) {
         json_t *p = json_array_get(problems, 0);
@@ -265,6 +309,8 @@ static int designs__register(int argc, char **argv)
         return app_fail("designs register", "%s", why.message);
     }
     err = designs_register(d, &designs_cli, &src, &e, &res);
+    if (!err && o.ledger_entry && designs__ledger_entry(&o, &src) != 0)
+        err = CX_EIO;
     designs_source_unmap(&src);
     designs__close(s, d);
     if (err == CX_EPARSE || err == CX_ETOOBIG)

@@ -166,6 +166,24 @@ class DesignsCliTest(TempDirTestCase):
             self.assertEqual(p.returncode, 1, p)
             self.assertIn(f"({reason})", p.stderr)
 
+    def test_register_writes_the_holders_ledger_entry(self):
+        """The ipr.register entry with the design's geometry (docs/ledger.md)."""
+        entry = os.path.join(self.tmp, "ipr.json")
+        self.register(os.path.join(DATA, "key.obj"), "ipr", "ACME Toys", "Key",
+                      "--registration", "RCD-7", "--valid-until", "2030-01-01",
+                      "--ledger-entry", entry, "--org", "ACME")
+        with open(entry) as f:
+            e = json.load(f)
+        self.assertEqual((e["type"], e["org"], e["body"]["kind"], e["body"]["registration_no"]),
+                         ("ipr.register", "ACME", "design", "RCD-7"))
+        self.assertEqual(e["body"]["design"]["mesh_sha256"],
+                         self.inspect(os.path.join(DATA, "key.obj"))["mesh_sha256"])
+        self.assertRegex(e["body"]["design"]["fingerprint"], r"^[A-Za-z0-9_-]{288}$")
+        p = run("designs", "register", "--db", self.db, "--watchlist", "ipr", "--holder", "H",
+                "--title", "T", "--ledger-entry", entry, os.path.join(DATA, "key.obj"),
+                check=False)
+        self.assertEqual(p.returncode, 2, p)
+
     def test_register_and_match_through_transformations(self):
         rocket = self.register(os.path.join(DATA, "rocket.stl"), "ipr", "ACME Toys",
                                "Rocket figurine", "--registration", "EM 008765432-0001",
