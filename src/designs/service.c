@@ -164,7 +164,8 @@ json_t *dsvc__matches(designs_service *d, store_conn *r, const designs_fp *fp, b
         double sim = designs_similarity_of_distance(hits[i].distance);
         bool match = sim >= DESIGNS_MATCH_THRESHOLD;
         json_t *e = NULL;
-        if ((as_trader && !match) || !r || dsvc__read_entry(r, hits[i].key, false, &e) != CX_OK)
+        if ((as_trader && !match) || !r ||
+            dsvc__read_entry(r, hits[i].key, !as_trader, &e) != CX_OK)
             continue; /* a trader sees matches only; a row removed meanwhile is skipped */
         json_t *o = json_pack("{s:O, s:O, s:O, s:O, s:f, s:f, s:b, s:O, s:O}", "design_id",
                               json_object_get(e, "id"), "title", json_object_get(e, "title"),
@@ -174,6 +175,9 @@ json_t *dsvc__matches(designs_service *d, store_conn *r, const designs_fp *fp, b
                               designs__round(designs_scale(fp, &reg[i]), 4), "match", match,
                               "registration", json_object_get(e, "registration"), "valid_until",
                               json_object_get(e, "valid_until"));
+        /* officers: the registered file, to set beside the upload */
+        if (o && !as_trader)
+            json_object_set(o, "sha256", json_object_get(e, "sha256"));
         json_decref(e);
         if (o)
             json_array_append_new(arr, o);
@@ -189,8 +193,11 @@ static json_t *svc__trader_view(const json_t *matches)
     json_array_foreach(matches, i, m)
     {
         if (json_is_true(json_object_get(m, "match")) &&
-            strcmp(json_string_value(json_object_get(m, "watchlist")), "ipr") == 0)
-            json_array_append(out, m);
+            strcmp(json_string_value(json_object_get(m, "watchlist")), "ipr") == 0) {
+            json_t *c = json_copy(m); /* without the registered file's hash */
+            json_object_del(c, "sha256");
+            json_array_append_new(out, c);
+        }
     }
     return out;
 }

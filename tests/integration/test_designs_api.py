@@ -303,6 +303,7 @@ class DesignsApiTest(TempDirTestCase):
         best = r.json["matches"][0]
         self.assertEqual((best["design_id"], best["watchlist"], best["match"]), (gear, "security",
                                                                                   True))
+        self.assertEqual(len(best["sha256"]), 64)  # the registered file, for the console
         self.assertAlmostEqual(best["scale"], 1.5, delta=0.01)
         self.assertEqual([u["org"] for u in r.json["uploads"]], ["ACME"])
         # an ipr match is shown to the trader, with the holder
@@ -310,6 +311,7 @@ class DesignsApiTest(TempDirTestCase):
         self.assertEqual(r.status, 201, r)
         self.assertEqual([(m["design_id"], m["holder"], m["match"]) for m in r.json["matches"]],
                          [(rocket, "ACME Toys", True)])
+        self.assertNotIn("sha256", r.json["matches"][0])
         self.assertNotIn("security", r.body)
         # another trader cannot see ACME's uploads
         self.assertEqual(self.srv.get(f"/v1/designs/{gear_sha}", token=self.hanbit).status, 404)
