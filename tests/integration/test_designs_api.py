@@ -13,7 +13,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import SOURCE, TempDirTestCase, create_key, declaration, run  # noqa: E402
+from harness import BIN, SOURCE, TempDirTestCase, create_key, declaration, run  # noqa: E402
+import subprocess  # noqa: E402
 
 DATA = os.path.join(SOURCE, "data", "designs")
 INSPECT_KEYS = {"format", "sha256", "mesh_sha256", "triangles", "vertices", "bbox_mm", "area_mm2",
@@ -533,6 +534,26 @@ class DesignsApiTest(TempDirTestCase):
         self.srv = self.serve()
         r = self.upload(self.variant("gear12.stl", scale=0.7), self.acme)
         self.assertEqual(r.json["matches"][0]["design_id"], ids[1])
+
+
+class DesignsDemoTest(TempDirTestCase):
+    def test_make_run_step(self):
+        """scripts/demo.d/50-designs: registered designs, and declarations
+        whose designs match them (red for the controlled gear)."""
+        step = os.path.join(SOURCE, "scripts", "demo.d", "50-designs")
+        env = dict(os.environ, TRADER2=create_key(self.db, "HANBIT", "trader"))
+        officer = create_key(self.db, "KCS", "officer")
+        subprocess.run([step, "prepare", self.db, BIN, "-"], env=env, check=True,
+                       capture_output=True)
+        srv = self.serve()
+        out = subprocess.run([step, "live", self.db, BIN, f"127.0.0.1:{srv.port}"], env=env,
+                             check=True, capture_output=True, text=True).stdout
+        self.assertIn("HB-3DP-0002: lane red", out)
+        items = srv.get("/v1/declarations", token=officer).json["items"]
+        reasons = {d["reference"]: [r["feature"] for r in d["risk"]["reasons"]] for d in items}
+        self.assertIn("designs.ipr", reasons["HB-3DP-0001"])
+        self.assertIn("designs.security", reasons["HB-3DP-0002"])
+        self.assertEqual(len(srv.get("/v1/designs/watchlist", token=officer).json["items"]), 3)
 
 
 if __name__ == "__main__":
