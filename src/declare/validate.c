@@ -144,6 +144,19 @@ static void v__number(cx_problems *v, const json_t *j, const char *path, double 
         cx_problems_add(v, path, "must be %s", range);
 }
 
+/* A string that is one of values (NULL-terminated); rule names them. */
+static void v__one_of(cx_problems *v, const json_t *j, const char *path,
+                      const char *const *values, const char *rule)
+{
+    const char *s = v__string(v, j, path);
+    if (!s)
+        return;
+    for (; *values; values++)
+        if (strcmp(s, *values) == 0)
+            return;
+    cx_problems_add(v, path, "%s", rule);
+}
+
 static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
 {
     const char *s;
@@ -239,10 +252,8 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
             cx_problems_add(v, path, "must be a SHA-256 of 64 lowercase hexadecimal digits");
         return;
     case K_DESIGN_FORMAT:
-        if (!(s = v__string(v, j, path)))
-            return;
-        if (strcmp(s, "stl") && strcmp(s, "3mf") && strcmp(s, "obj"))
-            cx_problems_add(v, path, "must be stl, 3mf or obj");
+        v__one_of(v, j, path, (const char *const[]){"stl", "3mf", "obj", NULL},
+                  "must be stl, 3mf or obj");
         return;
     case K_FILE_SIZE:
         if (!json_is_integer(j) || json_integer_value(j) < 1 ||
@@ -250,10 +261,8 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
             cx_problems_add(v, path, "must be the file's size in bytes, 1 to 134217728");
         return;
     case K_LICENCE:
-        if (!(s = v__string(v, j, path)))
-            return;
-        if (strcmp(s, "sale") && strcmp(s, "licence") && strcmp(s, "free"))
-            cx_problems_add(v, path, "must be sale, licence or free");
+        v__one_of(v, j, path, (const char *const[]){"sale", "licence", "free", NULL},
+                  "must be sale, licence or free");
         return;
     case K_TEXT200:
         if (!(s = v__string(v, j, path)))
