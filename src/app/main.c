@@ -15,6 +15,7 @@ static const app_command commands[] = {
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
     {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
     {"designs", app_cmd_designs, "3D design files: inspect, convert, register, match"},
+    {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
