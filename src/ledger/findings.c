@@ -400,21 +400,41 @@ static cx_err f__aeo(store_conn *w, const json_t *decl, const char *decl_id, int
 }
 
 /* Declarations of the opposite type on the same transport document that
- * the mirror check compares: the newest, read from declare's index. */
+ * the mirror check compares: the newest, read from declare's index; the
+ * newest that differs beyond the tolerance (same currency) makes the pair
+ * recorded. */
 #define F_MIRROR_MAX 16
 
 typedef struct {
     const char *id;
-    json_t *others; /* documents of the opposite type, newest first */
+    double mine;
+    const char *cur;
+    json_t *other; /* the newest of the opposite type beyond the tolerance */
+    double theirs, diff;
 } mirror_ctx;
 
 static bool f__mirror_collect(void *ctx, const char *id, const char *doc, size_t len)
 {
     mirror_ctx *m = ctx;
-    json_t *d = strcmp(id, m->id) != 0 ? json_loadb(doc, len, 0, NULL) : NULL;
-    if (d)
-        json_array_append_new(m->others, d);
-    return true;
+    if (strcmp(id, m->id) == 0)
+        return true;
+    json_t *d = json_loadb(doc, len, 0, NULL);
+    double theirs;
+    const char *cur;
+    if (!f__str(d, "id") || !f__total_value(d, &theirs, &cur) || strcmp(cur, m->cur) != 0) {
+        json_decref(d);
+        return true;
+    }
+    double hi = m->mine > theirs ? m->mine : theirs;
+    double diff = hi > 0 ? fabs(m->mine - theirs) / hi : 0;
+    if (diff <= LEDGER_MIRROR_TOLERANCE) {
+        json_decref(d);
+        return true;
+    }
+    m->other = d;
+    m->theirs = theirs;
+    m->diff = diff;
+    return false;
 }
 
 /* The mirror finding on one declaration of the pair, in its own terms. */
@@ -467,43 +487,38 @@ static cx_err f__mirror(store_conn *w, const json_t *decl, const char *decl_id, 
     const char *cur;
     if (!f__total_value(decl, &mine, &cur))
         return CX_OK;
-    /* only the opposite type, newest first, at most F_MIRROR_MAX of them:
-     * a bill of lading shared by 100,000 declarations costs 16 rows */
-    mirror_ctx m = {decl_id, json_array()};
+    /* only the opposite type, newest first, at most F_MIRROR_MAX of them,
+     * stopping at the first beyond the tolerance: a bill of lading shared
+     * by 100,000 declarations costs at most 16 rows. One pair is the
+     * signal; more would let declarations flooding a bill make every
+     * arrival on it write dozens of rows. */
+    mirror_ctx m = {.id = decl_id, .mine = mine, .cur = cur};
     cx_err e = decl_find_by_transport_doc(w, number, other, F_MIRROR_MAX, f__mirror_collect, &m);
-    const char *my_org = f__str(decl, "org");
-    size_t i;
-    const json_t *o;
-    json_array_foreach(m.others, i, o)
-    {
-        double theirs;
-        const char *cur2, *o_id = f__str(o, "id"), *o_org = f__str(o, "org");
-        if (e != CX_OK || !o_id || !f__total_value(o, &theirs, &cur2) || strcmp(cur, cur2) != 0)
-            continue;
-        double hi = mine > theirs ? mine : theirs;
-        double diff = hi > 0 ? fabs(mine - theirs) / hi : 0;
-        if (diff <= LEDGER_MIRROR_TOLERANCE)
-            continue;
-        char subject[128];
-        f__mirror_subject(number, i_export ? decl_id : o_id, i_export ? o_id : decl_id, subject,
-                          sizeof subject);
-        /* The arriving declaration (its own org lodged or anchored it) takes
-         * the red lane. The other one, possibly another org's, gets the
-         * finding for officers but no lane change: nobody moves a
-         * competitor's declaration by lodging a mismatching mirror. When the
-         * two are of different organisations, both findings and the raise
-         * are for customs alone: the gap is the other's value within a few
-         * percent, and a reply, a reason or a lane the declarant can see
-         * would tell it the other declaration exists. */
-        bool mixed = !my_org || !o_org || strcmp(my_org, o_org) != 0;
-        int how = mixed ? F_CUSTOMS_ONLY : 0;
-        e = f__mirror_record(w, decl_id, type, other, mine, cur, number, diff, idx, subject, out,
-                             how | F_RAISE);
-        if (e == CX_OK)
-            e = f__mirror_record(w, o_id, other, type, theirs, cur, number, diff, -1, subject,
-                                 out, how);
+    if (e != CX_OK || !m.other) {
+        json_decref(m.other);
+        return e;
     }
-    json_decref(m.others);
+    const char *o_id = f__str(m.other, "id"), *o_org = f__str(m.other, "org");
+    const char *my_org = f__str(decl, "org");
+    char subject[128];
+    f__mirror_subject(number, i_export ? decl_id : o_id, i_export ? o_id : decl_id, subject,
+                      sizeof subject);
+    /* The arriving declaration (its own org lodged or anchored it) takes the
+     * red lane. The other one, possibly another org's, gets the finding for
+     * officers but no lane change: nobody moves a competitor's declaration
+     * by lodging a mismatching mirror. When the two are of different
+     * organisations, both findings and the raise are for customs alone: the
+     * gap is the other's value within a few percent, and a reply, a reason
+     * or a lane the declarant can see would tell it the other declaration
+     * exists. */
+    bool mixed = !my_org || !o_org || strcmp(my_org, o_org) != 0;
+    int how = mixed ? F_CUSTOMS_ONLY : 0;
+    e = f__mirror_record(w, decl_id, type, other, mine, cur, number, m.diff, idx, subject, out,
+                         how | F_RAISE);
+    if (e == CX_OK)
+        e = f__mirror_record(w, o_id, other, type, m.theirs, cur, number, m.diff, -1, subject,
+                             out, how);
+    json_decref(m.other);
     return e;
 }
 
