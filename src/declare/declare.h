@@ -42,6 +42,8 @@ int decl_iso6346_check_digit(const char *first10);
 
 /* ---- decoding and validation ---------------------------------------------------- */
 #define DECL_MAX_ITEMS 999
+/* the largest quantity, mass or value an item may state */
+#define DECL_NUM_MAX 1e15
 #define DECL_MAX_CONTAINERS 256
 
 /* Parses JSON text; on failure returns NULL and writes a sentence (with line

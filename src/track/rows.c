@@ -242,6 +242,14 @@ void track__entry(track_service *t, track_batch *b, track_entry *e)
         snprintf(d.device, sizeof d.device, "%s", e->m.device);
         rows__dead_payload(&d, &e->m);
         rows__dead_row(t, b, e, &d);
+        /* Another organisation's device is answered like one that does not
+         * exist: the caller learns no id of another's; officers read the
+         * dead letter's own reason. */
+        if ((int)o == TRACK__FORBIDDEN && !(e->w && e->w->key_id) && e->w) {
+            snprintf(e->w->code[e->widx], sizeof e->w->code[0], "unknown_device");
+            snprintf(e->w->message[e->widx], sizeof e->w->message[0],
+                     "/device: no device %s is registered", e->m.device);
+        }
         return;
     }
     if (o == TRACK_DUPLICATE) {

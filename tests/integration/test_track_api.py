@@ -207,11 +207,19 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(self.get("/v1/alerts", dev).status, 403)
         self.assertEqual({d["id"] for d in self.get("/v1/devices", dev).json["items"]},
                          {"CAR-1", "CAR-2"})
-        # a carrier key keeps its organisation's devices
+        # a carrier key keeps its organisation's devices; another's device is
+        # answered like one that does not exist (issue 17), officers see why
         carrier = create_key(self.db, "CARRIER-A", "carrier")
         res = self.telemetry([msg(t, 0.5, 30.6, device="CAR-2"), msg(t + 1, 0, 30.33)], carrier)
         self.assertEqual(res["accepted"], 1)
-        self.assertEqual(res["rejected"][0]["reason"], "forbidden_device")
+        ghost = self.telemetry([msg(t + 1, 0, 30.33, device="NO-SUCH")], carrier)["rejected"][0]
+        self.assertEqual(res["rejected"][0]["reason"], "unknown_device")
+        self.assertEqual({k: v.replace("TRK-1", "X") for k, v in res["rejected"][0].items()
+                          if k != "index"},
+                         {k: v.replace("NO-SUCH", "X") for k, v in ghost.items() if k != "index"})
+        self.assertEqual(self.get("/v1/telemetry/dead-letters?reason=forbidden_device")
+                         .json["items"][-1]["message"], "/device: TRK-1 belongs to another "
+                                                         "organisation")
         self.assertEqual(sorted(d["device"] for d in self.get("/v1/positions", carrier)
                                 .json["items"]), ["CAR-1", "CAR-2"])
         self.assertEqual(len(self.get("/v1/positions").json["items"]), 3)
