@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key  # noqa: E402
+from harness import TempDirTestCase, create_key, declaration  # noqa: E402
 from trackkit import db_rows  # noqa: E402
 
 
@@ -78,6 +78,50 @@ class TenancyTest(TempDirTestCase):
         self.assertNotIn("Zt4", text)
         ghost5, = [d for d in self.dead_letters(srv) if d["device"] == "GHOST5"]
         self.assertEqual(ghost5["count"], 4)
+
+    def test_cursors_say_nothing_of_other_organisations(self):
+        """next_cursor was the last row number: an organisation paging its own
+        declarations learnt how many the others had lodged in between."""
+        srv = self.serve()
+        acme, beta = create_key(self.db, "ACME", "trader"), create_key(self.db, "BETA", "trader")
+        for i in range(3):
+            self.assertEqual(srv.post("/v1/declarations", declaration(f"A-{i}"), token=acme)
+                             .status, 201)
+            for k in range(i * 5):
+                srv.post("/v1/declarations", declaration(f"B-{i}-{k}"), token=beta)
+        seen, cursors, cursor = [], [], None
+        while True:
+            q = "/v1/declarations?limit=1" + (f"&cursor={cursor}" if cursor else "")
+            page = srv.get(q, token=acme).json
+            seen += [d["reference"] for d in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+            cursors.append(cursor)
+            self.assertRegex(cursor, r"^[A-Za-z0-9_-]{40,}$")
+        self.assertEqual(seen, ["A-0", "A-1", "A-2"])
+        # the same position twice gives two different cursors, both good
+        again = srv.get("/v1/declarations?limit=1", token=acme).json["next_cursor"]
+        self.assertNotEqual(again, cursors[0])
+        page = srv.get("/v1/declarations?limit=1&cursor=" + again, token=acme).json
+        self.assertEqual([d["reference"] for d in page["items"]], ["A-1"])
+        # a row number, or a cursor altered by a bit, is no cursor
+        for bad in ("1", "6", cursors[0][:-1] + ("A" if cursors[0][-1] != "A" else "B")):
+            r = srv.get("/v1/declarations?limit=1&cursor=" + bad, token=acme)
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/cursor"])
+
+    def test_values_that_overflow_a_sum_are_refused(self):
+        srv = self.serve()
+        acme = create_key(self.db, "ACME", "trader")
+        d = declaration("HUGE", items=2)
+        d["items"][1]["value"] = 1.7e308
+        r = srv.post("/v1/declarations", d, token=acme)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual([(x["path"], x["message"]) for x in r.json["error"]["details"]],
+                         [("/items/1/value", "must be a number from 0 to 10^15")])
+        d["items"][1]["value"] = 1e15
+        self.assertEqual(srv.post("/v1/declarations", d, token=acme).status, 201)
 
     def dead_letters(self, srv):
         items, cursor = [], None
