@@ -757,6 +757,37 @@ cx_err decl_find_by_transport_doc(store_conn *c, const char *number, const char 
     return decl__each_doc(st, fn, ctx);
 }
 
+cx_err decl_find_mirrors(store_conn *c, const char *number, const char *type, int limit,
+                         decl_mirror_fn fn, void *ctx)
+{
+    /* the same index as decl_find_by_transport_doc; the total and the one
+     * currency come from SQLite's JSON functions, so the writer builds no
+     * document for the (up to) `limit` rows it reads */
+    sqlite3_stmt *st = store_stmt(
+        c, "SELECT id, org, "
+           "(SELECT total(json_extract(i.value, '$.value')) FROM json_each(d.doc, '$.items') i), "
+           "(SELECT CASE WHEN count(*) > 0 AND count(json_extract(i.value, '$.currency')) = "
+           "count(*) AND count(DISTINCT json_extract(i.value, '$.currency')) = 1 "
+           "THEN max(json_extract(i.value, '$.currency')) END "
+           "FROM json_each(d.doc, '$.items') i) "
+           "FROM declarations d WHERE "
+           "json_extract(doc, '$.transport_document.number') = ?1 AND type = ?2 "
+           "ORDER BY seq DESC LIMIT ?3");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : 0);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1), sqlite3_column_double(st, 2),
+                (const char *)sqlite3_column_text(st, 3)))
+            break;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
 cx_err decl_doc(store_conn *c, const char *id, decl_doc_fn fn, void *ctx)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations WHERE id=?1");

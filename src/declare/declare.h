@@ -242,6 +242,15 @@ cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const
 typedef bool (*decl_doc_fn)(void *ctx, const char *id, const char *doc, size_t len);
 cx_err decl_find_by_transport_doc(store_conn *c, const char *number, const char *type, int limit,
                                   decl_doc_fn fn, void *ctx);
+/* The mirror check's read: the newest `limit` declarations of type `type`
+ * on transport document `number`, newest first, read on c like the above
+ * (same index, same bound). fn gets each one's id, org, the sum of its item
+ * values and their one currency (NULL when the items mix currencies or one
+ * has none) and returns false to stop. Strings live only during the call. */
+typedef bool (*decl_mirror_fn)(void *ctx, const char *id, const char *org, double total,
+                               const char *currency);
+cx_err decl_find_mirrors(store_conn *c, const char *number, const char *type, int limit,
+                         decl_mirror_fn fn, void *ctx);
 /* The stored JSON text of one declaration, the same way; CX_ENOTFOUND. */
 cx_err decl_doc(store_conn *c, const char *id, decl_doc_fn fn, void *ctx);
 /* Every declaration in arrival order, the same way, until fn returns false. */

@@ -409,29 +409,23 @@ typedef struct {
     const char *id;
     double mine;
     const char *cur;
-    json_t *other; /* the newest of the opposite type beyond the tolerance */
+    char other[CX_ID_LEN + 1]; /* the newest of the opposite type beyond the tolerance */
+    char other_org[CX_ORG_MAX + 1];
     double theirs, diff;
 } mirror_ctx;
 
-static bool f__mirror_collect(void *ctx, const char *id, const char *doc, size_t len)
+static bool f__mirror_collect(void *ctx, const char *id, const char *org, double theirs,
+                              const char *cur)
 {
     mirror_ctx *m = ctx;
-    if (strcmp(id, m->id) == 0)
+    if (strcmp(id, m->id) == 0 || !cur || strcmp(cur, m->cur) != 0)
         return true;
-    json_t *d = json_loadb(doc, len, 0, NULL);
-    double theirs;
-    const char *cur;
-    if (!f__str(d, "id") || !f__total_value(d, &theirs, &cur) || strcmp(cur, m->cur) != 0) {
-        json_decref(d);
-        return true;
-    }
     double hi = m->mine > theirs ? m->mine : theirs;
     double diff = hi > 0 ? fabs(m->mine - theirs) / hi : 0;
-    if (diff <= LEDGER_MIRROR_TOLERANCE) {
-        json_decref(d);
+    if (diff <= LEDGER_MIRROR_TOLERANCE)
         return true;
-    }
-    m->other = d;
+    snprintf(m->other, sizeof m->other, "%s", id);
+    snprintf(m->other_org, sizeof m->other_org, "%s", org ? org : "");
     m->theirs = theirs;
     m->diff = diff;
     return false;
@@ -493,12 +487,10 @@ static cx_err f__mirror(store_conn *w, const json_t *decl, const char *decl_id, 
      * signal; more would let declarations flooding a bill make every
      * arrival on it write dozens of rows. */
     mirror_ctx m = {.id = decl_id, .mine = mine, .cur = cur};
-    cx_err e = decl_find_by_transport_doc(w, number, other, F_MIRROR_MAX, f__mirror_collect, &m);
-    if (e != CX_OK || !m.other) {
-        json_decref(m.other);
+    cx_err e = decl_find_mirrors(w, number, other, F_MIRROR_MAX, f__mirror_collect, &m);
+    if (e != CX_OK || !m.other[0])
         return e;
-    }
-    const char *o_id = f__str(m.other, "id"), *o_org = f__str(m.other, "org");
+    const char *o_id = m.other, *o_org = m.other_org;
     const char *my_org = f__str(decl, "org");
     char subject[128];
     f__mirror_subject(number, i_export ? decl_id : o_id, i_export ? o_id : decl_id, subject,
@@ -511,14 +503,13 @@ static cx_err f__mirror(store_conn *w, const json_t *decl, const char *decl_id, 
      * gap is the other's value within a few percent, and a reply, a reason
      * or a lane the declarant can see would tell it the other declaration
      * exists. */
-    bool mixed = !my_org || !o_org || strcmp(my_org, o_org) != 0;
+    bool mixed = !my_org || strcmp(my_org, o_org) != 0;
     int how = mixed ? F_CUSTOMS_ONLY : 0;
     e = f__mirror_record(w, decl_id, type, other, mine, cur, number, m.diff, idx, subject, out,
                          how | F_RAISE);
     if (e == CX_OK)
         e = f__mirror_record(w, o_id, other, type, m.theirs, cur, number, m.diff, -1, subject,
                              out, how);
-    json_decref(m.other);
     return e;
 }
 

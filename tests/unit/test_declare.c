@@ -158,7 +158,12 @@ static void test_items(void **state)
                        "\"net_mass_kg\":1,\"value\":1,\"currency\":\"EUR\"";
     char patch[512];
     snprintf(patch, sizeof patch, "{\"items\":[%s},%s,\"value\":-1}]}", base, base);
-    expect_one(patch, "/items/1/value", "0 or more");
+    expect_one(patch, "/items/1/value", "from 0 to 10^15");
+    /* sums over the items must stay finite (issue 17: 1.7e308 made -nan%) */
+    snprintf(patch, sizeof patch, "{\"items\":[%s},%s,\"value\":1.7e308}]}", base, base);
+    expect_one(patch, "/items/1/value", "from 0 to 10^15");
+    snprintf(patch, sizeof patch, "{\"items\":[%s,\"net_mass_kg\":1.000001e15}]}", base);
+    expect_one(patch, "/items/0/net_mass_kg", "from 0 to 10^15");
     snprintf(patch, sizeof patch, "{\"items\":[%s,\"gross_mass_kg\":0.5}]}", base);
     expect_one(patch, "/items/0/gross_mass_kg", "net_mass_kg");
     snprintf(patch, sizeof patch, "{\"items\":[%s,\"tax_rate\":1000.5}]}", base);
