@@ -735,32 +735,26 @@ static cx_err decl__each_doc(sqlite3_stmt *st, decl_doc_fn fn, void *ctx)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
-cx_err decl_find_by_transport_doc(store_conn *c, const char *number, const char *type, int limit,
-                                  decl_doc_fn fn, void *ctx)
+cx_err decl_find_by_transport_doc(store_conn *c, const char *number, int limit, decl_doc_fn fn,
+                                  void *ctx)
 {
-    /* the expressions must match the indexes of migrations 2 and 5; both
-     * end in seq, so newest-first stops after `limit` rows however many
-     * declarations share the number */
-    sqlite3_stmt *st =
-        type ? store_stmt(c, "SELECT id, doc FROM declarations WHERE "
-                             "json_extract(doc, '$.transport_document.number') = ?1 AND type = ?2 "
-                             "ORDER BY seq DESC LIMIT ?3")
-             : store_stmt(c, "SELECT id, doc FROM declarations WHERE "
-                             "json_extract(doc, '$.transport_document.number') = ?1 "
-                             "ORDER BY seq DESC LIMIT ?3");
+    /* the expression must match the index of migration 2, which ends in
+     * seq: newest-first stops after `limit` rows however many declarations
+     * share the number */
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations WHERE "
+                                     "json_extract(doc, '$.transport_document.number') = ?1 "
+                                     "ORDER BY seq DESC LIMIT ?2");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
-    if (type)
-        sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, limit > 0 ? limit : 0);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : 0);
     return decl__each_doc(st, fn, ctx);
 }
 
 cx_err decl_find_mirrors(store_conn *c, const char *number, const char *type, int limit,
                          decl_mirror_fn fn, void *ctx)
 {
-    /* the same index as decl_find_by_transport_doc; the total and the one
+    /* the (number, type) index of migration 5; the total and the one
      * currency come from SQLite's JSON functions, so the writer builds no
      * document for the (up to) `limit` rows it reads */
     sqlite3_stmt *st = store_stmt(

@@ -232,19 +232,18 @@ cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t
 cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const json_t *reason);
 
 /* The newest `limit` declarations whose transport document has this number
- * (any document type), of declaration type `type` ("import", "export", …;
- * NULL: any), newest first, read on c: this thread's reader, or the
- * writer's connection inside a job. Indexed and bounded in SQL: a number
- * shared by 100,000 declarations costs `limit` rows, none parsed beyond
- * them. fn gets each one's id and stored JSON text (the submitted document
- * with id, org, received_at; no status, risk or decision, which change after
- * lodging) and returns false to stop. Strings live only during the call. */
+ * (any document type), newest first, read on c: this thread's reader, or
+ * the writer's connection inside a job. Indexed and bounded in SQL: a number
+ * shared by 100,000 declarations costs `limit` rows. fn gets each one's id
+ * and stored JSON text (the submitted document with id, org, received_at; no
+ * status, risk or decision, which change after lodging) and returns false
+ * to stop. Strings live only during the call. */
 typedef bool (*decl_doc_fn)(void *ctx, const char *id, const char *doc, size_t len);
-cx_err decl_find_by_transport_doc(store_conn *c, const char *number, const char *type, int limit,
-                                  decl_doc_fn fn, void *ctx);
+cx_err decl_find_by_transport_doc(store_conn *c, const char *number, int limit, decl_doc_fn fn,
+                                  void *ctx);
 /* The mirror check's read: the newest `limit` declarations of type `type`
  * on transport document `number`, newest first, read on c like the above
- * (same index, same bound). fn gets each one's id, org, the sum of its item
+ * (an index on number and type; bounded the same way). fn gets each one's id, org, the sum of its item
  * values and their one currency (NULL when the items mix currencies or one
  * has none) and returns false to stop. Strings live only during the call. */
 typedef bool (*decl_mirror_fn)(void *ctx, const char *id, const char *org, double total,

@@ -634,7 +634,7 @@ cx_err ledger__findings_entry(ledger *lg, store_conn *w, const lentry *e, int64_
     case LT_BL_ISSUE: {
         /* declarations lodged before their bill of lading reached the ledger */
         bl_ctx b = {w, idx, out, CX_OK};
-        cx_err x = decl_find_by_transport_doc(w, f__str(e->body, "number"), NULL, F_BL_DECLS,
+        cx_err x = decl_find_by_transport_doc(w, f__str(e->body, "number"), F_BL_DECLS,
                                               f__bl_decl, &b);
         return x != CX_OK ? x : b.e;
     }
