@@ -1,0 +1,243 @@
+/* Comparing two views: local similarities of every pair of cylinders, then
+ * the Local Similarity Sort with Relaxation (LSS-R) of the MCC paper: the
+ * best one-to-one pairs are relaxed by how well each agrees geometrically
+ * with the others, and the mean similarity of the pairs that held up best
+ * is the score. Deterministic: ties break by minutia order, and the SIMD
+ * and scalar kernels compute the same IEEE operations in the same order;
+ * no allocation per comparison (the caller's work area holds everything). */
+#include "match_int.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+mcc_tables mcc__t;
+static pthread_once_t mcc__once = PTHREAD_ONCE_INIT;
+
+static double mcc__z(double v, double mu, double tau)
+{
+    return 1.0 / (1.0 + exp(-tau * (v - mu)));
+}
+
+static void mcc__init(void)
+{
+    const mcc_params *p = &mcc__params;
+    mcc__t.collect = mcc__collect_pick();
+    for (int i = 0; i < MCC_SQRT_N; i++)
+        mcc__t.sqrt_n[i] = sqrtf((float)i);
+    for (int i = 0; i < ZD_STEPS; i++)
+        mcc__t.z1[i] = (float)mcc__z(i * 0.1, p->mu1, p->tau1);
+    for (int i = 0; i < ZA_STEPS; i++) {
+        double a = (double)(i << ZA_SHIFT) * (2 * M_PI / 65536);
+        mcc__t.z2[i] = (float)mcc__z(a, p->mu2, p->tau2);
+        mcc__t.z3[i] = (float)mcc__z(a, p->mu3, p->tau3);
+    }
+    mcc__t.min_common = (unsigned)ceilf(p->min_me * (float)(M_PI / 4 * MCC_NS * MCC_NS));
+    mcc__t.gate = (unsigned)(p->delta_theta * (float)(65536 / (2 * M_PI)));
+}
+
+void mcc__reinit(void)
+{
+    pthread_once(&mcc__once, mcc__init);
+    mcc__init();
+}
+
+/* ---- the work area ------------------------------------------------------------------ */
+
+mcc_work *mcc__work_new(void)
+{
+    pthread_once(&mcc__once, mcc__init);
+    return calloc(1, sizeof(mcc_work));
+}
+
+void mcc__work_free(mcc_work *w)
+{
+    if (!w)
+        return;
+    free(w->pairs);
+    free(w);
+}
+
+static bool mcc__reserve(mcc_work *w, size_t n)
+{
+    n += MCC_LANES; /* the SIMD kernel writes whole blocks */
+    if (n <= w->cap)
+        return true;
+    size_t cap = n < 4096 ? 4096 : n;
+    mcc_pair *p = realloc(w->pairs, 2 * cap * sizeof *p);
+    if (!p)
+        return false;
+    w->pairs = p;
+    w->cap = cap;
+    return true;
+}
+
+/* ---- candidate pairs, sorted ---------------------------------------------------------
+ * The kernels (match_kernel.c) leave the pairs in the upper half of the work
+ * area in minutia order; a bucket sort on the similarity brings them down in
+ * descending order, stable, without comparisons. */
+static size_t mcc__pairs(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
+{
+    mcc_pair *tmp = w->pairs + w->cap;
+    size_t n = mcc__t.collect(a, b, tmp);
+    uint32_t count[MCC_BUCKETS], start[MCC_BUCKETS], acc = 0;
+    memset(count, 0, sizeof count);
+    for (size_t k = 0; k < n; k++)
+        count[(int)(tmp[k].s * (MCC_BUCKETS - 1))]++;
+    for (int k = MCC_BUCKETS - 1; k >= 0; k--) {
+        start[k] = acc;
+        acc += count[k];
+    }
+    for (size_t k = 0; k < n; k++)
+        w->pairs[start[(int)(tmp[k].s * (MCC_BUCKETS - 1))]++] = tmp[k];
+    return n;
+}
+
+/* ---- LSS-R ------------------------------------------------------------------------- */
+
+static int mcc__np(size_t na, size_t nb)
+{
+    const mcc_params *p = &mcc__params;
+    double m = (double)(na < nb ? na : nb);
+    return p->min_np + (int)lround(mcc__z(m, p->mu_p, p->tau_p) * (p->max_np - p->min_np));
+}
+
+static inline uint16_t mcc__ang16(float rad)
+{
+    float t = rad * (float)(65536 / (2 * M_PI));
+    return (uint16_t)(int32_t)(t >= 0 ? t + 0.5f : t - 0.5f);
+}
+
+/* atan2 as a 16-bit angle; error below 0.01 degree */
+static inline uint16_t mcc__atan2_16(float y, float x)
+{
+    float ax = fabsf(x), ay = fabsf(y);
+    float mx = ax > ay ? ax : ay, mn = ax > ay ? ay : ax;
+    if (mx == 0)
+        return 0;
+    float z = mn / mx, z2 = z * z;
+    float a = z * (0.99997726f +
+                   z2 * (-0.33262347f +
+                         z2 * (0.19354346f +
+                               z2 * (-0.11643287f + z2 * (0.05265332f + z2 * -0.01172120f)))));
+    if (ay > ax)
+        a = (float)(M_PI / 2) - a;
+    if (x < 0)
+        a = (float)M_PI - a;
+    if (y < 0)
+        a = -a;
+    return mcc__ang16(a);
+}
+
+static inline uint16_t mcc__d16(const mcc_feat *f, unsigned i)
+{
+    return f->blk[i / MCC_LANES].d16[i % MCC_LANES];
+}
+
+/* Compatibility of every two selected pairs (the paper's rho): distances,
+ * relative directions and the angles of the joining segments agree. */
+static void mcc__rho(const mcc_feat *a, const mcc_feat *b, const mcc_pair *sel, size_t ns,
+                     float *rho)
+{
+    const float rel_k = mcc__params.rel_k;
+    for (size_t t = 0; t < ns; t++) {
+        rho[t * ns + t] = 0;
+        const mcc_min *at = &a->m[sel[t].i], *bt = &b->m[sel[t].j];
+        uint16_t dat = mcc__d16(a, sel[t].i), dbt = mcc__d16(b, sel[t].j);
+        for (size_t k = t + 1; k < ns; k++) {
+            const mcc_min *ak = &a->m[sel[k].i], *bk = &b->m[sel[k].j];
+            float dxa = ak->x - at->x, dya = ak->y - at->y;
+            float dxb = bk->x - bt->x, dyb = bk->y - bt->y;
+            float la = sqrtf(dxa * dxa + dya * dya), lb = sqrtf(dxb * dxb + dyb * dyb);
+            float dd = fabsf(la - lb) - rel_k * (la + lb) * 0.5f;
+            int i1 = dd > 0 ? (int)(dd * 10 + 0.5f) : 0;
+            if (i1 >= ZD_CUT) { /* distances disagree: no support either way */
+                rho[t * ns + k] = rho[k * ns + t] = 0;
+                continue;
+            }
+            uint16_t dak = mcc__d16(a, sel[k].i), dbk = mcc__d16(b, sel[k].j);
+            float z1 = mcc__t.z1[i1];
+            float z2 = mcc__t.z2[mcc__absdiff16((uint16_t)(dat - dak), (uint16_t)(dbt - dbk)) >>
+                                 ZA_SHIFT];
+            uint16_t sa = mcc__atan2_16(dya, dxa), sb = mcc__atan2_16(dyb, dxb);
+            /* seen from k the segment points the other way: half a turn on
+             * both sides, which cancels */
+            float z3t = mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dat), (uint16_t)(sb - dbt)) >>
+                                  ZA_SHIFT];
+            float z3k = mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dak), (uint16_t)(sb - dbk)) >>
+                                  ZA_SHIFT];
+            rho[t * ns + k] = z1 * z2 * z3t;
+            rho[k * ns + t] = z1 * z2 * z3k;
+        }
+    }
+}
+
+static void mcc__relax(const float *rho, size_t ns, int iters, float wr, float *lam,
+                       float *tmp)
+{
+    float norm = ns > 1 ? (1 - wr) / (float)(ns - 1) : 0;
+    for (int it = 0; it < iters; it++) {
+        for (size_t t = 0; t < ns; t++) {
+            const float *row = rho + t * ns;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            size_t k = 0;
+            for (; k + 4 <= ns; k += 4) {
+                s0 += row[k] * lam[k];
+                s1 += row[k + 1] * lam[k + 1];
+                s2 += row[k + 2] * lam[k + 2];
+                s3 += row[k + 3] * lam[k + 3];
+            }
+            for (; k < ns; k++)
+                s0 += row[k] * lam[k];
+            tmp[t] = wr * lam[t] + norm * ((s0 + s1) + (s2 + s3));
+        }
+        memcpy(lam, tmp, ns * sizeof *lam);
+    }
+}
+
+double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
+{
+    const mcc_params *p = &mcc__params;
+    if (!a->nvalid || !b->nvalid || !mcc__reserve(w, (size_t)a->n * b->n))
+        return 0;
+    size_t np = mcc__pairs(a, b, w);
+    /* the best one-to-one pairs, greedily */
+    size_t nr = a->nvalid < b->nvalid ? a->nvalid : b->nvalid;
+    if (p->max_nr && nr > (size_t)p->max_nr)
+        nr = (size_t)p->max_nr;
+    uint8_t used_a[MCC_MAXM] = {0}, used_b[MCC_MAXM] = {0};
+    mcc_pair sel[MCC_MAXM];
+    size_t ns = 0;
+    for (size_t k = 0; k < np && ns < nr; k++) {
+        const mcc_pair *q = &w->pairs[k];
+        if (used_a[q->i] || used_b[q->j])
+            continue;
+        used_a[q->i] = used_b[q->j] = 1;
+        sel[ns++] = *q;
+    }
+    if (ns == 0)
+        return 0;
+    float lam[MCC_MAXM], tmp[MCC_MAXM];
+    for (size_t t = 0; t < ns; t++)
+        lam[t] = sel[t].s;
+    mcc__rho(a, b, sel, ns, w->rho);
+    mcc__relax(w->rho, ns, p->n_rel, p->w_r, lam, tmp);
+    /* the nP pairs whose similarity held up best */
+    size_t npick = (size_t)mcc__np(a->nvalid, b->nvalid);
+    if (npick > ns)
+        npick = ns;
+    float eff[MCC_MAXM];
+    for (size_t t = 0; t < ns; t++)
+        eff[t] = lam[t] / sel[t].s;
+    double sum = 0;
+    for (size_t k = 0; k < npick; k++) {
+        size_t best = 0;
+        for (size_t t = 1; t < ns; t++)
+            if (eff[t] > eff[best])
+                best = t;
+        sum += lam[best];
+        eff[best] = -1;
+    }
+    return sum / (double)npick;
+}

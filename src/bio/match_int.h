@@ -1,0 +1,51 @@
+/* match_int.h — what the comparison (match.c) shares with its kernels
+ * (match_kernel.c); not a door. */
+#ifndef CUSTOMS_BIO_MATCH_INT_H
+#define CUSTOMS_BIO_MATCH_INT_H
+
+#include "bio_int.h"
+
+typedef struct {
+    float s;      /* local similarity */
+    uint8_t i, j; /* minutia of a, of b */
+} mcc_pair;
+
+/* Collects every pair of valid cylinders whose directions differ by at most
+ * delta_theta and whose similarity is positive, in minutia order; out has
+ * room for a->n * b->n + 8 pairs. Returns how many. */
+typedef size_t (*mcc_collect_fn)(const mcc_feat *a, const mcc_feat *b, mcc_pair *out);
+/* The fastest kernel this CPU runs: AVX-512 with VPOPCNTDQ, the popcnt
+ * instruction, or plain C. */
+mcc_collect_fn mcc__collect_pick(void);
+
+#define MCC_SQRT_N (MCC_NS * MCC_NS * MCC_ND + 1)
+#define MCC_BUCKETS 1024
+#define ZD_STEPS 512 /* distance differences 0..51.1 px in 0.1 px */
+#define ZD_CUT 150   /* beyond 15 px the distance term is below 1e-6 */
+#define ZA_SHIFT 6   /* angle differences 0..32768 in steps of 64 (0.35 degree) */
+#define ZA_STEPS ((32768 >> ZA_SHIFT) + 1)
+
+typedef struct {
+    mcc_collect_fn collect;
+    float sqrt_n[MCC_SQRT_N];
+    float z1[ZD_STEPS], z2[ZA_STEPS], z3[ZA_STEPS];
+    unsigned min_common; /* cells valid in both cylinders */
+    unsigned gate;       /* delta_theta in 1/65536 turn */
+} mcc_tables;
+
+/* Built once (pthread_once) from mcc__params. */
+extern mcc_tables mcc__t;
+
+struct mcc_work {
+    size_t cap;      /* pairs */
+    mcc_pair *pairs; /* 2 * cap: sorted pairs, then the kernel's output */
+    float rho[MCC_MAXM * MCC_MAXM];
+};
+
+static inline unsigned mcc__absdiff16(uint16_t a, uint16_t b) /* 0..32768 */
+{
+    int16_t d = (int16_t)(uint16_t)(a - b);
+    return d < 0 ? (unsigned)(-(int)d) : (unsigned)d;
+}
+
+#endif
