@@ -37,5 +37,7 @@ int app_cmd_hs(int argc, char **argv);
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* biometrics (issue 11) */
+int app_cmd_bio(int argc, char **argv);
 
 #endif

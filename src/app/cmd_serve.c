@@ -8,6 +8,7 @@
 #include "ledger.h"
 #include "web.h"
 #include "track.h"
+#include "bio.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@ static const char help[] =
     "                     [--threads N] [--port-file F] [--quiet]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
+    "                     [--bio-key FILE]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -43,6 +45,9 @@ static const char help[] =
     "                     mqtt://[user[:password]@]host[:port]\n"
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
+    "  --bio-key FILE     serve /v1/biometrics: the master key that seals biometric\n"
+    "                     data (customs bio key); the galleries are decrypted into\n"
+    "                     memory at start (docs/biometrics.md)\n"
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
@@ -94,6 +99,7 @@ static void serve__store_metrics(void *ctx, cx_buf *out)
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
+    const char *bio_key;
     unsigned threads;
     bool quiet;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -112,6 +118,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"web-dir", required_argument, NULL, 'W'},
         {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
         {"track-config", required_argument, NULL, 'r'},
+        {"bio-key", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -129,6 +136,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
         case 'r': o->track_config = optarg; break;
+        case 'B': o->bio_key = optarg; break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
                 return app_usage("serve", "--threads must be 2 to 65536");
@@ -178,14 +186,28 @@ int app_cmd_serve(int argc, char **argv)
     track_config_defaults(&tcfg);
     if (o.track_config && track_config_load(&tcfg, o.track_config, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
-    store *s = NULL;
-    if (app_open_store(o.db, &s, err, sizeof err) != CX_OK)
+    bio_keyring *bio_key = NULL;
+    if (o.bio_key && bio_key_load(o.bio_key, &bio_key, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
+    store *s = NULL;
+    if (app_open_store(o.db, &s, err, sizeof err) != CX_OK) {
+        bio_key_free(bio_key);
+        return app_fail("serve", "%s", err);
+    }
+    /* biometrics: galleries decrypted into memory before the server answers */
+    bio_service *bio = NULL;
+    if (bio_key && bio_service_new(s, bio_key, NULL, &bio, err, sizeof err) != CX_OK) {
+        store_free(s);
+        bio_key_free(bio_key);
+        return app_fail("serve", "biometrics: %s", err);
+    }
     http_config hc = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
                       .threads = o.threads, .quiet = o.quiet};
     http_server *srv = NULL;
     if (http_server_new(&hc, &srv, err, sizeof err) != CX_OK) {
+        bio_service_free(bio);
         store_free(s);
+        bio_key_free(bio_key);
         return app_fail("serve", "%s", err);
     }
     decl_service *decl = decl_service_new(s);
@@ -204,7 +226,9 @@ int app_cmd_serve(int argc, char **argv)
         ledger_free(lg);
         risk_service_free(risk);
         decl_service_free(decl);
+        bio_service_free(bio);
         store_free(s);
+        bio_key_free(bio_key);
         return app_fail("serve", "tracking: %s", err);
     }
     if (!e)
@@ -219,6 +243,10 @@ int app_cmd_serve(int argc, char **argv)
         e = ledger_routes(lg, srv);
     if (!e)
         e = track_routes(track, srv);
+    if (!e && bio)
+        e = bio_routes(bio, srv);
+    if (!e && bio)
+        e = bio_service_start(bio, 60);
     /* The console's catch-all file route goes last: API routes win. */
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
@@ -235,7 +263,9 @@ int app_cmd_serve(int argc, char **argv)
         risk_service_free(risk);
         ledger_free(lg);
         decl_service_free(decl);
+        bio_service_free(bio);
         store_free(s);
+        bio_key_free(bio_key);
         return app_fail("serve", "%s", err);
     }
     if (o.port_file) {
@@ -262,7 +292,9 @@ int app_cmd_serve(int argc, char **argv)
     http_server_free(srv);
     risk_service_free(risk); /* its workers finish their writes first */
     track_service_free(track);
+    bio_service_free(bio);   /* the expiry sweep stops; its writes are synchronous */
     store_free(s);           /* flushes the write queue: ledger jobs still use the services */
+    bio_key_free(bio_key);
     ledger_free(lg);
     decl_service_free(decl);
     cx_log(CX_LOG_INFO, "stopped cleanly");

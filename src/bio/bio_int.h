@@ -142,6 +142,10 @@ const mcc_feat *bio__features_view(const bio_features *f, size_t i);
 /* Builds the features of a view; NULL on allocation failure. */
 mcc_feat *mcc__extract(const bio_view *v);
 void mcc__free(mcc_feat *f);
+/* The cylinders the coarse filter compares a probe with: nidx blocks. */
+void mcc__index_blocks(const mcc_feat *f, int mode, mcc_blk *out, unsigned nidx);
+/* The coarse filter's score of a probe against index blocks. */
+float mcc__coarse(const mcc_feat *probe, const mcc_blk *index, unsigned nidx);
 /* A comparison's scratch space: one per thread. */
 typedef struct mcc_work mcc_work;
 mcc_work *mcc__work_new(void);
@@ -150,5 +154,72 @@ void mcc__work_free(mcc_work *w);
 double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w);
 /* Rebuilds the lookup tables after mcc__params changed (tuning, tests). */
 void mcc__reinit(void);
+
+/* ---- storage (bstore.c, audit.c) ---------------------------------------------------- */
+
+typedef struct {
+    int64_t num; /* the row's number: the galleries' id */
+    char id[BIO_ID_MAX + 1];
+    char kind[16];
+    char org[CX_ORG_MAX + 1];
+    char watchlist[BIO_ID_MAX + 1];
+    char *name, *agency, *legal_basis; /* malloc'd by readers */
+    int64_t expires_us;
+    uint8_t wrapped[BIO_WRAPPED_BYTES];
+    char created_at[32];
+} bs_subject;
+
+typedef struct {
+    char id[CX_ID_LEN + 1];
+    int64_t subject; /* num */
+    char modality[8]; /* "finger", "face" */
+    char format[BIO_FACE_MODEL_MAX + 1]; /* template format or face model */
+    int finger;       /* -1: none */
+    const uint8_t *sealed;
+    size_t nsealed;
+} bs_template;
+
+typedef struct {
+    int64_t key_id;
+    const char *name;
+    char name_buf[256];
+    char org[CX_ORG_MAX + 1];
+    bool any_org;
+    int64_t created_by;
+    char created_at[32];
+} bs_station;
+
+typedef struct {
+    const char *action;  /* verify, identify, enrol, erase, expire */
+    const cx_principal *who;
+    const char *purpose, *watchlist, *subject, *modality;
+    int64_t station;
+    long candidates;     /* -1: not a search */
+    double top_score;    /* NAN: none */
+    const char *outcome; /* match, no_match, hits, no_hits, enrolled, erased */
+} bio_audit_rec;
+
+cx_err bs__key_check(store *s, const char *key_id, char *err, size_t errlen);
+cx_err bs__subject_insert(store *s, const bs_subject *sub, const uint8_t *wrapped, int64_t who,
+                          int64_t *num);
+cx_err bs__subject_get(store *s, const char *id, bs_subject *out);
+void bs__subject_clear(bs_subject *s);
+/* fn returns false to stop; limit 0: all. */
+cx_err bs__subject_each(store *s, const char *watchlist, int64_t after, size_t limit,
+                        bool (*fn)(void *ctx, const bs_subject *sub), void *ctx);
+cx_err bs__expired_each(store *s, int64_t now_us, bool (*fn)(void *ctx, const char *id),
+                        void *ctx);
+cx_err bs__template_insert(store *s, const bs_template *t);
+/* subject 0: every template. The sealed bytes live only during fn. */
+cx_err bs__template_each(store *s, int64_t subject,
+                         bool (*fn)(void *ctx, const bs_template *t), void *ctx);
+cx_err bs__erase(store *s, const char *id, const bio_audit_rec *audit, size_t *templates);
+bool bs__checkpoint(store *s);
+cx_err bs__station_put(store *s, const bs_station *st);
+cx_err bs__station_get(store *s, int64_t key_id, bs_station *out);
+cx_err bs__station_each(store *s, bool (*fn)(void *ctx, const bs_station *st), void *ctx);
+/* Inside a writer job, or as a job of its own (blocking). */
+cx_err bs__audit_append(store_conn *w, const bio_audit_rec *r);
+cx_err bs__audit_write(store *s, const bio_audit_rec *r);
 
 #endif

@@ -24,6 +24,7 @@ static void mcc__init(void)
 {
     const mcc_params *p = &mcc__params;
     mcc__t.collect = mcc__collect_pick();
+    mcc__t.coarse = mcc__coarse_pick();
     for (int i = 0; i < MCC_SQRT_N; i++)
         mcc__t.sqrt_n[i] = sqrtf((float)i);
     for (int i = 0; i < ZD_STEPS; i++)
@@ -240,4 +241,10 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
         eff[best] = -1;
     }
     return sum / (double)npick;
+}
+
+float mcc__coarse(const mcc_feat *probe, const mcc_blk *index, unsigned nidx)
+{
+    pthread_once(&mcc__once, mcc__init);
+    return mcc__t.coarse(probe, index, nidx);
 }

@@ -18,6 +18,15 @@ typedef size_t (*mcc_collect_fn)(const mcc_feat *a, const mcc_feat *b, mcc_pair 
  * instruction, or plain C. */
 mcc_collect_fn mcc__collect_pick(void);
 
+/* The coarse filter: each probe cylinder against the 8 index cylinders of a
+ * gallery view; the sum of the MCC_COARSE_TOP best per-probe-cylinder
+ * maxima. */
+typedef float (*mcc_coarse_fn)(const mcc_feat *probe, const mcc_blk *index, unsigned nidx);
+mcc_coarse_fn mcc__coarse_pick(void);
+#ifndef MCC_COARSE_TOP
+#define MCC_COARSE_TOP 4
+#endif
+
 #define MCC_SQRT_N (MCC_NS * MCC_NS * MCC_ND + 1)
 #define MCC_BUCKETS 1024
 #define ZD_STEPS 512 /* distance differences 0..51.1 px in 0.1 px */
@@ -27,6 +36,7 @@ mcc_collect_fn mcc__collect_pick(void);
 
 typedef struct {
     mcc_collect_fn collect;
+    mcc_coarse_fn coarse;
     float sqrt_n[MCC_SQRT_N];
     float z1[ZD_STEPS], z2[ZA_STEPS], z3[ZA_STEPS];
     unsigned min_common; /* cells valid in both cylinders */

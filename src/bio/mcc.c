@@ -265,3 +265,51 @@ void mcc__free(mcc_feat *f)
     if (f)
         free(f->blk); /* the allocation starts with the blocks */
 }
+
+void mcc__index_blocks(const mcc_feat *f, int mode, mcc_blk *out, unsigned nidx)
+{
+    memset(out, 0, nidx * sizeof *out);
+    /* the valid cylinders with the most bits set: the most neighbours, the
+     * most to recognise them by */
+    uint8_t taken[MCC_MAXM] = {0};
+    double cx = 0, cy = 0;
+    for (unsigned i = 0; i < f->n; i++) {
+        cx += f->m[i].x / f->n;
+        cy += f->m[i].y / f->n;
+    }
+    for (unsigned slot = 0; slot < MCC_LANES * nidx; slot++) {
+        mcc_blk *o = &out[slot / MCC_LANES];
+        unsigned lane = slot % MCC_LANES;
+        int best = -1;
+        double best_v = -1e300;
+        for (unsigned i = 0; i < f->n; i++) {
+            const mcc_blk *b = &f->blk[i / MCC_LANES];
+            unsigned l = i % MCC_LANES;
+            if (!b->ok[l] || taken[i])
+                continue;
+            double v;
+            if (mode == 0) {
+                v = 0;
+                for (int s = 0; s < MCC_ND; s++)
+                    v += __builtin_popcountll(b->bits[s][l]);
+            } else {
+                double dx = f->m[i].x - cx, dy = f->m[i].y - cy;
+                v = -(dx * dx + dy * dy);
+            }
+            if (v > best_v) {
+                best_v = v;
+                best = (int)i;
+            }
+        }
+        if (best < 0)
+            break;
+        taken[best] = 1;
+        const mcc_blk *b = &f->blk[best / MCC_LANES];
+        unsigned l = (unsigned)best % MCC_LANES;
+        o->mask[lane] = b->mask[l];
+        for (int s = 0; s < MCC_ND; s++)
+            o->bits[s][lane] = b->bits[s][l];
+        o->d16[lane] = b->d16[l];
+        o->ok[lane] = 1;
+    }
+}
