@@ -182,6 +182,13 @@ double bio_match_score(bio_matcher *m, const bio_features *probe, const bio_feat
 /* The calibration on its own: raw similarity -> score. */
 double bio_score_from_raw(double raw);
 
+/* The comparison kernels compute the same scores: "avx512" (AVX-512 with
+ * VPOPCNTDQ), "popcnt", "c". The fastest this CPU runs is used; tests and
+ * benchmarks may pick another for the whole process (false if this CPU
+ * cannot run it; NULL: the fastest again). Not while comparisons run. */
+bool bio_kernel_use(const char *name);
+const char *bio_kernel_name(void);
+
 /* ---- 1:N search over an in-memory gallery ---------------------------------------------
  * Each view of each enrolled template is an entry. A search first scores
  * every entry cheaply (the probe's cylinders against 8 chosen cylinders of

@@ -79,18 +79,19 @@ cx_err bio_face_from_json(const json_t *obj, const char *ptr, bio_face *out, jso
     float *v = malloc(dim * sizeof *v);
     if (!v)
         return CX_ENOMEM;
-    for (size_t i = 0; i < dim; i++) {
+    bool numbers = true;
+    for (size_t i = 0; i < dim && numbers; i++) {
         const json_t *x = json_array_get(vec, i);
         double d = json_number_value(x);
         if (!json_is_number(x) || !isfinite(d) || fabs(d) > 1e6) {
             char q[176];
             snprintf(q, sizeof q, "%s/%zu", p, i);
             cx_problem_add(problems, q, "must be a finite number of magnitude at most 1e6");
-            break;
+            numbers = false;
         }
         v[i] = (float)d;
     }
-    if (json_array_size(problems) == before && !face__normalise(v, dim))
+    if (numbers && !face__normalise(v, dim))
         cx_problem_add(problems, p, "must not be all zeros");
     if (json_array_size(problems) != before) {
         free(v);

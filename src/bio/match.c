@@ -23,8 +23,12 @@ static double mcc__z(double v, double mu, double tau)
 static void mcc__init(void)
 {
     const mcc_params *p = &mcc__params;
-    mcc__t.collect = mcc__collect_pick();
-    mcc__t.coarse = mcc__coarse_pick();
+    if (!mcc__t.kernel) {
+        static const char *const order[] = {"avx512", "popcnt", "c"};
+        for (size_t i = 0; i < 3 && !mcc__t.kernel; i++)
+            if (mcc__kernels_named(order[i], &mcc__t.collect, &mcc__t.coarse))
+                mcc__t.kernel = order[i];
+    }
     for (int i = 0; i < MCC_SQRT_N; i++)
         mcc__t.sqrt_n[i] = sqrtf((float)i);
     for (int i = 0; i < ZD_STEPS; i++)
@@ -241,6 +245,30 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
         eff[best] = -1;
     }
     return sum / (double)npick;
+}
+
+bool bio_kernel_use(const char *name)
+{
+    pthread_once(&mcc__once, mcc__init);
+    if (!name) {
+        mcc__t.kernel = NULL;
+        mcc__init();
+        return true;
+    }
+    mcc_collect_fn c;
+    mcc_coarse_fn k;
+    if (!mcc__kernels_named(name, &c, &k))
+        return false;
+    mcc__t.collect = c;
+    mcc__t.coarse = k;
+    mcc__t.kernel = name;
+    return true;
+}
+
+const char *bio_kernel_name(void)
+{
+    pthread_once(&mcc__once, mcc__init);
+    return mcc__t.kernel;
 }
 
 float mcc__coarse(const mcc_feat *probe, const mcc_blk *index, unsigned nidx)

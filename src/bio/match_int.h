@@ -14,15 +14,13 @@ typedef struct {
  * delta_theta and whose similarity is positive, in minutia order; out has
  * room for a->n * b->n + 8 pairs. Returns how many. */
 typedef size_t (*mcc_collect_fn)(const mcc_feat *a, const mcc_feat *b, mcc_pair *out);
-/* The fastest kernel this CPU runs: AVX-512 with VPOPCNTDQ, the popcnt
- * instruction, or plain C. */
-mcc_collect_fn mcc__collect_pick(void);
 
 /* The coarse filter: each probe cylinder against the 8 index cylinders of a
  * gallery view; the sum of the MCC_COARSE_TOP best per-probe-cylinder
  * maxima. */
 typedef float (*mcc_coarse_fn)(const mcc_feat *probe, const mcc_blk *index, unsigned nidx);
-mcc_coarse_fn mcc__coarse_pick(void);
+/* The kernels by name; false if unknown or not runnable here. */
+bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse);
 #ifndef MCC_COARSE_TOP
 #define MCC_COARSE_TOP 4
 #endif
@@ -37,6 +35,7 @@ mcc_coarse_fn mcc__coarse_pick(void);
 typedef struct {
     mcc_collect_fn collect;
     mcc_coarse_fn coarse;
+    const char *kernel;
     float sqrt_n[MCC_SQRT_N];
     float z1[ZD_STEPS], z2[ZA_STEPS], z3[ZA_STEPS];
     unsigned min_common; /* cells valid in both cylinders */

@@ -10,6 +10,7 @@
 #include "match_int.h"
 
 #include <math.h>
+#include <string.h>
 
 #define MCC__SCALAR(name)                                                                     \
     static size_t name(const mcc_feat *a, const mcc_feat *b, mcc_pair *out)                   \
@@ -232,31 +233,41 @@ mcc__coarse_avx512(const mcc_feat *a, const mcc_blk *idx, unsigned nidx)
     return mcc__top_sum(top);
 }
 
-mcc_coarse_fn mcc__coarse_pick(void)
+
+static bool mcc__avx512_ok(void)
 {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vpopcntdq"))
-        return mcc__coarse_avx512;
-    return __builtin_cpu_supports("popcnt") ? mcc__coarse_popcnt : mcc__coarse_c;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vpopcntdq");
 }
 
-mcc_collect_fn mcc__collect_pick(void)
+bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse)
 {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vpopcntdq"))
-        return mcc__collect_avx512;
-    return __builtin_cpu_supports("popcnt") ? mcc__collect_popcnt : mcc__collect_c;
+    if (strcmp(name, "avx512") == 0 && mcc__avx512_ok()) {
+        *collect = mcc__collect_avx512;
+        *coarse = mcc__coarse_avx512;
+    } else if (strcmp(name, "popcnt") == 0 && __builtin_cpu_supports("popcnt")) {
+        *collect = mcc__collect_popcnt;
+        *coarse = mcc__coarse_popcnt;
+    } else if (strcmp(name, "c") == 0) {
+        *collect = mcc__collect_c;
+        *coarse = mcc__coarse_c;
+    } else {
+        return false;
+    }
+    return true;
 }
+
 #else
-mcc_collect_fn mcc__collect_pick(void)
-{
-    return mcc__collect_c;
-}
 
-mcc_coarse_fn mcc__coarse_pick(void)
+
+bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse)
 {
-    return mcc__coarse_c;
+    if (strcmp(name, "c") != 0)
+        return false;
+    *collect = mcc__collect_c;
+    *coarse = mcc__coarse_c;
+    return true;
 }
 #endif

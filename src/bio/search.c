@@ -68,21 +68,22 @@ cx_err bio_identify(bio_service *b, const char *watchlist, const bio_probe *p,
         search__candidate(b, &hits[i], face, &out[i]);
     pthread_rwlock_unlock(&b->lock);
     free(hits);
-    if (e)
+    if (e && e != CX_ENOTFOUND)
         return e;
-    *n = nh;
-    /* the answer goes out only once its audit record is durable */
+    *n = e ? 0 : nh;
+    /* every attempt is recorded, and an answer goes out only once its
+     * audit record is durable */
     bio_audit_rec a = {.action = "identify", .who = ctx ? ctx->who : NULL,
                        .purpose = ctx ? ctx->purpose : NULL, .watchlist = watchlist,
                        .modality = face ? "face" : "finger",
-                       .station = ctx ? ctx->station : 0, .candidates = (long)nh,
-                       .top_score = nh ? out[0].score : NAN,
-                       .subject = nh ? out[0].subject : NULL,
-                       .outcome = nh ? "hits" : "no_hits"};
-    e = bs__audit_write(b->s, &a);
-    if (e) {
+                       .station = ctx ? ctx->station : 0, .candidates = (long)*n,
+                       .top_score = *n ? out[0].score : NAN,
+                       .subject = *n ? out[0].subject : NULL,
+                       .outcome = e ? "no_watchlist" : *n ? "hits" : "no_hits"};
+    cx_err ae = bs__audit_write(b->s, &a);
+    if (e || ae) {
         *n = 0;
-        return e;
+        return e ? e : ae;
     }
     double thr = face ? b->cfg.face_threshold : b->cfg.threshold;
     if (nh && out[0].score >= thr)
@@ -162,18 +163,23 @@ cx_err bio_verify(bio_service *b, const char *subject, const bio_probe *p,
         }
     }
     pthread_rwlock_unlock(&b->lock);
-    if (e)
+    if (e && e != CX_ENOTFOUND && e != CX_EFORBIDDEN && e != CX_ESTATE)
         return e;
-    *match = *score >= *threshold;
+    *match = !e && *score >= *threshold;
+    /* refusals are recorded too: who tried to verify whom */
     bio_audit_rec a = {.action = "verify", .who = ctx ? ctx->who : NULL,
                        .purpose = ctx ? ctx->purpose : NULL, .subject = subject,
                        .modality = face ? "face" : "finger", .station = ctx ? ctx->station : 0,
-                       .candidates = 1, .top_score = *score,
-                       .outcome = *match ? "match" : "no_match"};
-    e = bs__audit_write(b->s, &a);
-    if (e)
+                       .candidates = e ? 0 : 1, .top_score = e ? NAN : *score,
+                       .outcome = e == CX_ENOTFOUND   ? "no_subject"
+                                  : e == CX_EFORBIDDEN ? "refused"
+                                  : e == CX_ESTATE     ? "nothing_enrolled"
+                                  : *match             ? "match"
+                                                       : "no_match"};
+    cx_err ae = bs__audit_write(b->s, &a);
+    if (e || ae)
         *match = false;
-    return e;
+    return e ? e : ae;
 }
 
 /* ---- stations --------------------------------------------------------------------- */

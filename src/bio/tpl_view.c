@@ -286,6 +286,15 @@ bool tpl__extensions(tpl_ctx *c, tpl_rd *r, const tpl_flavour *f, bio_view *v)
         uint16_t type = (uint16_t)(r->p[pos] << 8 | r->p[pos + 1]);
         size_t field = (size_t)r->p[pos + 2] << 8 | r->p[pos + 3];
         size_t blen = f->len_data_only ? field + 4 : field;
+        if (f->len_data_only && blen > stop - pos && field >= 4 && field <= stop - pos) {
+            /* real 2005 records (a SourceAFIS sample among them) count the
+             * header in the length, as ANSI 378 does */
+            tpl__problem(c, pos + 2, false,
+                         "extended data block %u: length %zu counts its 4-byte header; ISO "
+                         "19794-2:2005 counts only the data",
+                         nblocks, field);
+            blen = field;
+        }
         if (blen < 4 || blen > stop - pos) {
             tpl__problem(c, pos + 2, false,
                          "extended data block %u: length %zu is not %u..%zu (what is left)",
