@@ -388,6 +388,9 @@ typedef struct {
     int64_t station;     /* key id of the capture station, 0 if none */
 } bio_context;
 
+/* Every rule a new subject must meet; each broken one appended to problems
+ * ({path, message}). */
+bool bio_subject_check(const bio_subject *s, json_t *problems);
 /* CX_EEXIST if the id is taken; problems (may be NULL) name bad fields. */
 cx_err bio_subject_create(bio_service *b, const bio_subject *s, const bio_context *ctx,
                           json_t *problems);

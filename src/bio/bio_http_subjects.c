@@ -56,6 +56,8 @@ void bh__subject_create(http_req *r, void *ctx)
     if (exp && !bio_parse_expiry(exp, &s.expires_us))
         cx_problem_add(problems, "/expires", "must be a date (YYYY-MM-DD, valid through that "
                                              "day) or an RFC 3339 date-time");
+    /* every problem at once: the subject's own rules too */
+    bio_subject_check(&s, problems);
     cx_err e = json_array_size(problems) ? CX_EINVAL : CX_OK;
     if (!e) {
         bio_context c = {.who = http_principal(r)};

@@ -138,6 +138,8 @@ typedef struct {
 #define BIO_FEATURES_MAX_VIEWS 16 /* views of one template that are matched */
 /* The features of view i (internal: the gallery reads them directly). */
 const mcc_feat *bio__features_view(const bio_features *f, size_t i);
+/* The finger recorded at enrolment overrides a one-view template's own. */
+void bio__features_set_position(bio_features *f, size_t i, unsigned position);
 
 /* Builds the features of a view; NULL on allocation failure. */
 mcc_feat *mcc__extract(const bio_view *v);

@@ -65,6 +65,12 @@ size_t bio_features_bytes(const bio_features *f)
     return f->bytes;
 }
 
+void bio__features_set_position(bio_features *f, size_t i, unsigned position)
+{
+    if (i < f->nviews)
+        f->position[i] = position;
+}
+
 const mcc_feat *bio__features_view(const bio_features *f, size_t i)
 {
     return i < f->nviews ? f->view[i] : NULL;

@@ -23,7 +23,7 @@ static bool ops__text_ok(const char *s)
     return true;
 }
 
-static bool ops__check(const bio_subject *s, json_t *problems)
+bool bio_subject_check(const bio_subject *s, json_t *problems)
 {
     bool bad = false;
 #define OPS__BAD(path, ...)                                                                   \
@@ -57,7 +57,7 @@ static bool ops__check(const bio_subject *s, json_t *problems)
 cx_err bio_subject_create(bio_service *b, const bio_subject *s, const bio_context *ctx,
                           json_t *problems)
 {
-    if (!ops__check(s, problems))
+    if (!bio_subject_check(s, problems))
         return CX_EINVAL;
     bs_subject row = {0};
     snprintf(row.id, sizeof row.id, "%s", s->id);

@@ -159,6 +159,8 @@ cx_err svc__load_template(bio_service *b, svc_subject *s, const uint8_t dk[BIO_D
         e = bio_template_parse(plain, n, fmt, BIO_PARSE_PERMISSIVE, &tpl, NULL);
         if (!e)
             e = bio_features_new(tpl, &feat);
+        if (!e && t->finger >= 0 && bio_features_nviews(feat) == 1)
+            bio__features_set_position(feat, 0, (unsigned)t->finger);
         bio_template_free(tpl);
         if (!e)
             e = bio_gallery_add(w->fingers, (uint64_t)s->num, feat);
