@@ -26,7 +26,7 @@ static void mcc__init(void)
     if (!mcc__t.kernel) {
         static const char *const order[] = {"avx512", "popcnt", "c"};
         for (size_t i = 0; i < 3 && !mcc__t.kernel; i++)
-            if (mcc__kernels_named(order[i], &mcc__t.collect, &mcc__t.coarse))
+            if (mcc__kernels_named(order[i], &mcc__t.collect, &mcc__t.coarse, &mcc__t.rho))
                 mcc__t.kernel = order[i];
     }
     for (int i = 0; i < MCC_SQRT_N; i++)
@@ -87,10 +87,15 @@ static size_t mcc__pairs(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
     mcc_pair *tmp = w->pairs + w->cap;
     size_t n = mcc__t.collect(a, b, tmp);
     uint32_t count[MCC_BUCKETS], start[MCC_BUCKETS], acc = 0;
+    int lo = MCC_BUCKETS, hi = -1;
     memset(count, 0, sizeof count);
-    for (size_t k = 0; k < n; k++)
-        count[(int)(tmp[k].s * (MCC_BUCKETS - 1))]++;
-    for (int k = MCC_BUCKETS - 1; k >= 0; k--) {
+    for (size_t k = 0; k < n; k++) {
+        int q = (int)(tmp[k].s * (MCC_BUCKETS - 1));
+        count[q]++;
+        lo = q < lo ? q : lo;
+        hi = q > hi ? q : hi;
+    }
+    for (int k = hi; k >= lo; k--) {
         start[k] = acc;
         acc += count[k];
     }
@@ -108,74 +113,9 @@ static int mcc__np(size_t na, size_t nb)
     return p->min_np + (int)lround(mcc__z(m, p->mu_p, p->tau_p) * (p->max_np - p->min_np));
 }
 
-static inline uint16_t mcc__ang16(float rad)
-{
-    float t = rad * (float)(65536 / (2 * M_PI));
-    return (uint16_t)(int32_t)(t >= 0 ? t + 0.5f : t - 0.5f);
-}
-
-/* atan2 as a 16-bit angle; error below 0.01 degree */
-static inline uint16_t mcc__atan2_16(float y, float x)
-{
-    float ax = fabsf(x), ay = fabsf(y);
-    float mx = ax > ay ? ax : ay, mn = ax > ay ? ay : ax;
-    if (mx == 0)
-        return 0;
-    float z = mn / mx, z2 = z * z;
-    float a = z * (0.99997726f +
-                   z2 * (-0.33262347f +
-                         z2 * (0.19354346f +
-                               z2 * (-0.11643287f + z2 * (0.05265332f + z2 * -0.01172120f)))));
-    if (ay > ax)
-        a = (float)(M_PI / 2) - a;
-    if (x < 0)
-        a = (float)M_PI - a;
-    if (y < 0)
-        a = -a;
-    return mcc__ang16(a);
-}
-
 static inline uint16_t mcc__d16(const mcc_feat *f, unsigned i)
 {
     return f->blk[i / MCC_LANES].d16[i % MCC_LANES];
-}
-
-/* Compatibility of every two selected pairs (the paper's rho): distances,
- * relative directions and the angles of the joining segments agree. */
-static void mcc__rho(const mcc_feat *a, const mcc_feat *b, const mcc_pair *sel, size_t ns,
-                     float *rho)
-{
-    const float rel_k = mcc__params.rel_k;
-    for (size_t t = 0; t < ns; t++) {
-        rho[t * ns + t] = 0;
-        const mcc_min *at = &a->m[sel[t].i], *bt = &b->m[sel[t].j];
-        uint16_t dat = mcc__d16(a, sel[t].i), dbt = mcc__d16(b, sel[t].j);
-        for (size_t k = t + 1; k < ns; k++) {
-            const mcc_min *ak = &a->m[sel[k].i], *bk = &b->m[sel[k].j];
-            float dxa = ak->x - at->x, dya = ak->y - at->y;
-            float dxb = bk->x - bt->x, dyb = bk->y - bt->y;
-            float la = sqrtf(dxa * dxa + dya * dya), lb = sqrtf(dxb * dxb + dyb * dyb);
-            float dd = fabsf(la - lb) - rel_k * (la + lb) * 0.5f;
-            int i1 = dd > 0 ? (int)(dd * 10 + 0.5f) : 0;
-            if (i1 >= ZD_CUT) { /* distances disagree: no support either way */
-                rho[t * ns + k] = rho[k * ns + t] = 0;
-                continue;
-            }
-            uint16_t dak = mcc__d16(a, sel[k].i), dbk = mcc__d16(b, sel[k].j);
-            float z1 = mcc__t.z1[i1];
-            float z2 = mcc__t.z2[mcc__absdiff16((uint16_t)(dat - dak), (uint16_t)(dbt - dbk)) >>
-                                 ZA_SHIFT];
-            uint16_t sa = mcc__atan2_16(dya, dxa), sb = mcc__atan2_16(dyb, dxb);
-            /* seen from k the segment points the other way: half a turn on
-             * both sides, which cancels */
-            float z3t = mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dat), (uint16_t)(sb - dbt)) >>
-                                  ZA_SHIFT];
-            float z3k = mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dak), (uint16_t)(sb - dbk)) >>
-                                  ZA_SHIFT];
-            rho[t * ns + k] = z1 * z2 * z3t;
-            rho[k * ns + t] = z1 * z2 * z3k;
-        }
-    }
 }
 
 static void mcc__relax(const float *rho, size_t ns, int iters, float wr, float *lam,
@@ -207,11 +147,22 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
     if (!a->nvalid || !b->nvalid || !mcc__reserve(w, (size_t)a->n * b->n))
         return 0;
     size_t np = mcc__pairs(a, b, w);
-    /* the best one-to-one pairs, greedily */
+    /* the best one-to-one pairs, greedily; no more than the minutiae that
+     * appear in some pair on either side can give */
     size_t nr = a->nvalid < b->nvalid ? a->nvalid : b->nvalid;
     if (p->max_nr && nr > (size_t)p->max_nr)
         nr = (size_t)p->max_nr;
     uint8_t used_a[MCC_MAXM] = {0}, used_b[MCC_MAXM] = {0};
+    size_t in_a = 0, in_b = 0;
+    for (size_t k = 0; k < np; k++) {
+        in_a += !used_a[w->pairs[k].i];
+        in_b += !used_b[w->pairs[k].j];
+        used_a[w->pairs[k].i] = used_b[w->pairs[k].j] = 1;
+    }
+    nr = nr < in_a ? nr : in_a;
+    nr = nr < in_b ? nr : in_b;
+    memset(used_a, 0, sizeof used_a);
+    memset(used_b, 0, sizeof used_b);
     mcc_pair sel[MCC_MAXM];
     size_t ns = 0;
     for (size_t k = 0; k < np && ns < nr; k++) {
@@ -226,7 +177,17 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
     float lam[MCC_MAXM], tmp[MCC_MAXM];
     for (size_t t = 0; t < ns; t++)
         lam[t] = sel[t].s;
-    mcc__rho(a, b, sel, ns, w->rho);
+    mcc_sel *rs = &w->sel;
+    for (size_t t = 0; t < ns; t++) {
+        rs->ax[t] = a->m[sel[t].i].x;
+        rs->ay[t] = a->m[sel[t].i].y;
+        rs->bx[t] = b->m[sel[t].j].x;
+        rs->by[t] = b->m[sel[t].j].y;
+        rs->da[t] = mcc__d16(a, sel[t].i);
+        rs->db[t] = mcc__d16(b, sel[t].j);
+    }
+    rs->n = ns;
+    mcc__t.rho(rs, p->rel_k, w->rho);
     mcc__relax(w->rho, ns, p->n_rel, p->w_r, lam, tmp);
     /* the nP pairs whose similarity held up best */
     size_t npick = (size_t)mcc__np(a->nvalid, b->nvalid);
@@ -257,10 +218,12 @@ bool bio_kernel_use(const char *name)
     }
     mcc_collect_fn c;
     mcc_coarse_fn k;
-    if (!mcc__kernels_named(name, &c, &k))
+    mcc_rho_fn r;
+    if (!mcc__kernels_named(name, &c, &k, &r))
         return false;
     mcc__t.collect = c;
     mcc__t.coarse = k;
+    mcc__t.rho = r;
     mcc__t.kernel = name;
     return true;
 }

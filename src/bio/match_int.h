@@ -5,6 +5,8 @@
 
 #include "bio_int.h"
 
+#include <math.h>
+
 typedef struct {
     float s;      /* local similarity */
     uint8_t i, j; /* minutia of a, of b */
@@ -19,11 +21,26 @@ typedef size_t (*mcc_collect_fn)(const mcc_feat *a, const mcc_feat *b, mcc_pair 
  * gallery view; the sum of the MCC_COARSE_TOP best per-probe-cylinder
  * maxima. */
 typedef float (*mcc_coarse_fn)(const mcc_feat *probe, const mcc_blk *index, unsigned nidx);
-/* The kernels by name; false if unknown or not runnable here. */
-bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse);
 #ifndef MCC_COARSE_TOP
 #define MCC_COARSE_TOP 4
 #endif
+
+/* The pairs chosen for the relaxation, as its compatibility kernel reads
+ * them: one minutia of a and one of b per pair, in rows (padded for the
+ * SIMD loads). */
+typedef struct {
+    _Alignas(64) float ax[MCC_MAXM + 16];
+    float ay[MCC_MAXM + 16], bx[MCC_MAXM + 16], by[MCC_MAXM + 16];
+    int32_t da[MCC_MAXM + 16], db[MCC_MAXM + 16]; /* directions, 1/65536 turn */
+    size_t n;
+} mcc_sel;
+
+/* rho[t * n + k]: how well pair k supports pair t (the MCC paper's rho). */
+typedef void (*mcc_rho_fn)(const mcc_sel *s, float rel_k, float *rho);
+
+/* The kernels by name; false if unknown or not runnable here. */
+bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse,
+                        mcc_rho_fn *rho);
 
 #define MCC_SQRT_N (MCC_NS * MCC_NS * MCC_ND + 1)
 #define MCC_BUCKETS 1024
@@ -35,6 +52,7 @@ bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn
 typedef struct {
     mcc_collect_fn collect;
     mcc_coarse_fn coarse;
+    mcc_rho_fn rho;
     const char *kernel;
     float sqrt_n[MCC_SQRT_N];
     float z1[ZD_STEPS], z2[ZA_STEPS], z3[ZA_STEPS];
@@ -48,13 +66,21 @@ extern mcc_tables mcc__t;
 struct mcc_work {
     size_t cap;      /* pairs */
     mcc_pair *pairs; /* 2 * cap: sorted pairs, then the kernel's output */
-    float rho[MCC_MAXM * MCC_MAXM];
+    mcc_sel sel;
+    _Alignas(64) float rho[MCC_MAXM * MCC_MAXM + 16];
 };
 
 static inline unsigned mcc__absdiff16(uint16_t a, uint16_t b) /* 0..32768 */
 {
     int16_t d = (int16_t)(uint16_t)(a - b);
     return d < 0 ? (unsigned)(-(int)d) : (unsigned)d;
+}
+
+/* radians -> 1/65536 turn, rounded half away from zero */
+static inline uint16_t mcc__ang16(float rad)
+{
+    float t = rad * (float)(65536 / (2 * M_PI));
+    return (uint16_t)(int32_t)(t >= 0 ? t + 0.5f : t - 0.5f);
 }
 
 #endif

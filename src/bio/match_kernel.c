@@ -9,6 +9,12 @@
  * not depend on the CPU. */
 #include "match_int.h"
 
+/* The SIMD and scalar builds must do the same IEEE operations: no fused
+ * multiply-add behind our back (GCC does not contract in ISO C mode). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <math.h>
 #include <string.h>
 
@@ -108,6 +114,72 @@ static inline float mcc__top_sum(const float *top)
     }
 
 MCC__COARSE(mcc__coarse_c)
+
+/* ---- compatibility of the selected pairs (rho) ------------------------------------------
+ * Distances, relative directions and the angles of the joining segments
+ * agree. The SIMD build below computes the very same float operations. */
+
+/* atan2 as a 16-bit angle (error below 0.01 degree): octant reduction and
+ * a polynomial, written operation by operation as the SIMD build does it */
+static inline uint16_t mcc__atan2_16(float y, float x)
+{
+    float ax = fabsf(x), ay = fabsf(y);
+    float mx = ax > ay ? ax : ay, mn = ax > ay ? ay : ax;
+    if (mx == 0)
+        return 0;
+    float z = mn / mx, z2 = z * z;
+    float p = z2 * -0.01172120f;
+    p = p + 0.05265332f;
+    p = z2 * p;
+    p = p + -0.11643287f;
+    p = z2 * p;
+    p = p + 0.19354346f;
+    p = z2 * p;
+    p = p + -0.33262347f;
+    p = z2 * p;
+    p = p + 0.99997726f;
+    float a = z * p;
+    if (ay > ax)
+        a = (float)(M_PI / 2) - a;
+    if (x < 0)
+        a = (float)M_PI - a;
+    if (y < 0)
+        a = -a;
+    return mcc__ang16(a);
+}
+
+static void mcc__rho_c(const mcc_sel *s, float rel_k, float *rho)
+{
+    const size_t ns = s->n;
+    for (size_t t = 0; t < ns; t++) {
+        rho[t * ns + t] = 0;
+        uint16_t dat = (uint16_t)s->da[t], dbt = (uint16_t)s->db[t];
+        for (size_t k = t + 1; k < ns; k++) {
+            float dxa = s->ax[k] - s->ax[t], dya = s->ay[k] - s->ay[t];
+            float dxb = s->bx[k] - s->bx[t], dyb = s->by[k] - s->by[t];
+            float la = sqrtf(dxa * dxa + dya * dya), lb = sqrtf(dxb * dxb + dyb * dyb);
+            float dd = fabsf(la - lb) - rel_k * (la + lb) * 0.5f;
+            int i1 = dd > 0 ? (int)(dd * 10 + 0.5f) : 0;
+            if (i1 >= ZD_CUT) { /* distances disagree: no support either way */
+                rho[t * ns + k] = rho[k * ns + t] = 0;
+                continue;
+            }
+            uint16_t dak = (uint16_t)s->da[k], dbk = (uint16_t)s->db[k];
+            float z12 = mcc__t.z1[i1] *
+                        mcc__t.z2[mcc__absdiff16((uint16_t)(dat - dak), (uint16_t)(dbt - dbk)) >>
+                                  ZA_SHIFT];
+            uint16_t sa = mcc__atan2_16(dya, dxa), sb = mcc__atan2_16(dyb, dxb);
+            /* seen from k the segment points the other way: half a turn on
+             * both sides, which cancels */
+            rho[t * ns + k] =
+                z12 * mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dat), (uint16_t)(sb - dbt)) >>
+                                ZA_SHIFT];
+            rho[k * ns + t] =
+                z12 * mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dak), (uint16_t)(sb - dbk)) >>
+                                ZA_SHIFT];
+        }
+    }
+}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -234,6 +306,108 @@ mcc__coarse_avx512(const mcc_feat *a, const mcc_blk *idx, unsigned nidx)
 }
 
 
+
+/* 16 lanes of mcc__atan2_16 (the same operations, branches as blends) */
+__attribute__((target(MCC__AVX512))) static inline __m512i mcc__atan2_16x(__m512 y, __m512 x)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 ax = _mm512_abs_ps(x), ay = _mm512_abs_ps(y);
+    __mmask16 xbig = _mm512_cmp_ps_mask(ax, ay, _CMP_GT_OQ);
+    __m512 mx = _mm512_mask_blend_ps(xbig, ay, ax), mn = _mm512_mask_blend_ps(xbig, ax, ay);
+    __mmask16 none = _mm512_cmp_ps_mask(mx, zero, _CMP_EQ_OQ);
+    __m512 z = _mm512_div_ps(mn, _mm512_mask_blend_ps(none, mx, _mm512_set1_ps(1))),
+           z2 = _mm512_mul_ps(z, z);
+    __m512 p = _mm512_mul_ps(z2, _mm512_set1_ps(-0.01172120f));
+    p = _mm512_add_ps(p, _mm512_set1_ps(0.05265332f));
+    p = _mm512_mul_ps(z2, p);
+    p = _mm512_add_ps(p, _mm512_set1_ps(-0.11643287f));
+    p = _mm512_mul_ps(z2, p);
+    p = _mm512_add_ps(p, _mm512_set1_ps(0.19354346f));
+    p = _mm512_mul_ps(z2, p);
+    p = _mm512_add_ps(p, _mm512_set1_ps(-0.33262347f));
+    p = _mm512_mul_ps(z2, p);
+    p = _mm512_add_ps(p, _mm512_set1_ps(0.99997726f));
+    __m512 a = _mm512_mul_ps(z, p);
+    a = _mm512_mask_sub_ps(a, _mm512_cmp_ps_mask(ay, ax, _CMP_GT_OQ),
+                           _mm512_set1_ps((float)(M_PI / 2)), a);
+    a = _mm512_mask_sub_ps(a, _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ),
+                           _mm512_set1_ps((float)M_PI), a);
+    a = _mm512_mask_sub_ps(a, _mm512_cmp_ps_mask(y, zero, _CMP_LT_OQ), zero, a);
+    __m512 t = _mm512_mul_ps(a, _mm512_set1_ps((float)(65536 / (2 * M_PI))));
+    __mmask16 neg = _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ);
+    t = _mm512_mask_blend_ps(neg, _mm512_add_ps(t, _mm512_set1_ps(0.5f)),
+                             _mm512_sub_ps(t, _mm512_set1_ps(0.5f)));
+    __m512i r = _mm512_and_si512(_mm512_cvttps_epi32(t), _mm512_set1_epi32(0xffff));
+    return _mm512_maskz_mov_epi32((__mmask16)~none, r);
+}
+
+/* |a - b| of 16-bit angles held in 32-bit lanes: 0..32768 */
+__attribute__((target(MCC__AVX512))) static inline __m512i mcc__absdiff16x(__m512i a, __m512i b)
+{
+    __m512i d = _mm512_and_si512(_mm512_sub_epi32(a, b), _mm512_set1_epi32(0xffff));
+    return _mm512_min_epu32(d, _mm512_sub_epi32(_mm512_set1_epi32(65536), d));
+}
+
+__attribute__((target(MCC__AVX512))) static void mcc__rho_avx512(const mcc_sel *s, float rel_k,
+                                                                 float *rho)
+{
+    const size_t ns = s->n;
+    const __m512 zero = _mm512_setzero_ps(), half = _mm512_set1_ps(0.5f);
+    const __m512i lo16 = _mm512_set1_epi32(0xffff), shift = _mm512_set1_epi32(ZA_SHIFT);
+    for (size_t t = 0; t < ns; t++) {
+        rho[t * ns + t] = 0;
+        const __m512 axt = _mm512_set1_ps(s->ax[t]), ayt = _mm512_set1_ps(s->ay[t]);
+        const __m512 bxt = _mm512_set1_ps(s->bx[t]), byt = _mm512_set1_ps(s->by[t]);
+        const __m512i dat = _mm512_set1_epi32(s->da[t]), dbt = _mm512_set1_epi32(s->db[t]);
+        for (size_t k = t + 1; k < ns; k += 16) {
+            __mmask16 live = ns - k >= 16 ? 0xffff : (__mmask16)((1u << (ns - k)) - 1);
+            __m512 dxa = _mm512_sub_ps(_mm512_loadu_ps(s->ax + k), axt);
+            __m512 dya = _mm512_sub_ps(_mm512_loadu_ps(s->ay + k), ayt);
+            __m512 dxb = _mm512_sub_ps(_mm512_loadu_ps(s->bx + k), bxt);
+            __m512 dyb = _mm512_sub_ps(_mm512_loadu_ps(s->by + k), byt);
+            __m512 la = _mm512_sqrt_ps(_mm512_add_ps(_mm512_mul_ps(dxa, dxa),
+                                                     _mm512_mul_ps(dya, dya)));
+            __m512 lb = _mm512_sqrt_ps(_mm512_add_ps(_mm512_mul_ps(dxb, dxb),
+                                                     _mm512_mul_ps(dyb, dyb)));
+            __m512 dd = _mm512_sub_ps(
+                _mm512_abs_ps(_mm512_sub_ps(la, lb)),
+                _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(rel_k), _mm512_add_ps(la, lb)),
+                              half));
+            __mmask16 pos = _mm512_cmp_ps_mask(dd, zero, _CMP_GT_OQ);
+            __m512i i1 = _mm512_maskz_cvttps_epi32(
+                pos, _mm512_add_ps(_mm512_mul_ps(dd, _mm512_set1_ps(10)), half));
+            __mmask16 near = live & _mm512_cmplt_epi32_mask(i1, _mm512_set1_epi32(ZD_CUT));
+            __m512i dak = _mm512_loadu_si512(s->da + k), dbk = _mm512_loadu_si512(s->db + k);
+            __m512i iz2 = _mm512_srlv_epi32(
+                mcc__absdiff16x(_mm512_and_si512(_mm512_sub_epi32(dat, dak), lo16),
+                                _mm512_and_si512(_mm512_sub_epi32(dbt, dbk), lo16)),
+                shift);
+            __m512 z1 = _mm512_mask_i32gather_ps(zero, near, i1, mcc__t.z1, 4);
+            __m512 z2 = _mm512_mask_i32gather_ps(zero, near, iz2, mcc__t.z2, 4);
+            __m512 z12 = _mm512_mul_ps(z1, z2);
+            __m512i sa = mcc__atan2_16x(dya, dxa), sb = mcc__atan2_16x(dyb, dxb);
+            __m512i i3t = _mm512_srlv_epi32(
+                mcc__absdiff16x(_mm512_and_si512(_mm512_sub_epi32(sa, dat), lo16),
+                                _mm512_and_si512(_mm512_sub_epi32(sb, dbt), lo16)),
+                shift);
+            __m512i i3k = _mm512_srlv_epi32(
+                mcc__absdiff16x(_mm512_and_si512(_mm512_sub_epi32(sa, dak), lo16),
+                                _mm512_and_si512(_mm512_sub_epi32(sb, dbk), lo16)),
+                shift);
+            __m512 rt = _mm512_mul_ps(z12, _mm512_mask_i32gather_ps(zero, near, i3t, mcc__t.z3, 4));
+            __m512 rk = _mm512_mul_ps(z12, _mm512_mask_i32gather_ps(zero, near, i3k, mcc__t.z3, 4));
+            rt = _mm512_maskz_mov_ps(near, rt);
+            rk = _mm512_maskz_mov_ps(near, rk);
+            _mm512_mask_storeu_ps(rho + t * ns + k, live, rt);
+            float col[16];
+            _mm512_storeu_ps(col, rk);
+            size_t m = ns - k < 16 ? ns - k : 16;
+            for (size_t q = 0; q < m; q++)
+                rho[(k + q) * ns + t] = col[q];
+        }
+    }
+}
+
 static bool mcc__avx512_ok(void)
 {
     __builtin_cpu_init();
@@ -241,18 +415,22 @@ static bool mcc__avx512_ok(void)
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vpopcntdq");
 }
 
-bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse)
+bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse,
+                        mcc_rho_fn *rho)
 {
     __builtin_cpu_init();
     if (strcmp(name, "avx512") == 0 && mcc__avx512_ok()) {
         *collect = mcc__collect_avx512;
         *coarse = mcc__coarse_avx512;
+        *rho = mcc__rho_avx512;
     } else if (strcmp(name, "popcnt") == 0 && __builtin_cpu_supports("popcnt")) {
         *collect = mcc__collect_popcnt;
         *coarse = mcc__coarse_popcnt;
+        *rho = mcc__rho_c;
     } else if (strcmp(name, "c") == 0) {
         *collect = mcc__collect_c;
         *coarse = mcc__coarse_c;
+        *rho = mcc__rho_c;
     } else {
         return false;
     }
@@ -262,12 +440,14 @@ bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn
 #else
 
 
-bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse)
+bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse,
+                        mcc_rho_fn *rho)
 {
     if (strcmp(name, "c") != 0)
         return false;
     *collect = mcc__collect_c;
     *coarse = mcc__coarse_c;
+    *rho = mcc__rho_c;
     return true;
 }
 #endif
