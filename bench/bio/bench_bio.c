@@ -347,9 +347,10 @@ static int run_gallery(size_t size)
     printf("  built in %.1f s: %zu templates, %.0f MB\n", now() - t0, bio_gallery_size(g),
            (double)bio_gallery_bytes(g) / 1e6);
     bio_search_opts o = {.threads = 2, .max_results = 5};
-    size_t probes = 0, first = 0, in_list = 0, compared = 0;
+    size_t probes = 0, first = 0, in_list = 0, compared = 0, reachable = 0, found = 0;
     double secs = 0;
     bio_hit hits[5];
+    bio_matcher *m = bio_matcher_new();
     for (int d = 0; d < 4; d++)
         for (int f = 0; f < 5; f++)
             for (int imp = 1; imp < 8; imp += 2) {
@@ -364,7 +365,16 @@ static int run_gallery(size_t size)
                 first += n && hits[0].id == want && hits[0].score >= BIO_THRESHOLD;
                 for (size_t k = 0; k < n; k++)
                     in_list += hits[k].id == want;
+                /* what the coarse filter costs: the mate's own full score */
+                bio_hit mate;
+                bio_gallery_best_of(g, want, feat[d][f * 8 + imp], m, &mate);
+                if (mate.score >= BIO_THRESHOLD) {
+                    reachable++;
+                    for (size_t k = 0; k < n; k++)
+                        found += hits[k].id == want;
+                }
             }
+    bio_matcher_free(m);
     double cps = (double)size * (double)probes / secs;
     /* the peer: the full matcher on every entry, 2 threads */
     bio_search_opts full = {.threads = 2, .max_results = 5, .candidate_share = 1.0};
@@ -379,8 +389,9 @@ static int run_gallery(size_t size)
     printf("  the full matcher on every entry (2 threads): %.0f comparisons/s; the coarse filter "
            "is %.1fx faster\n",
            full_cps, cps / full_cps);
-    printf("  mate first (and at or above %.0f): %zu of %zu; in the top 5: %zu\n", BIO_THRESHOLD,
-           first, probes, in_list);
+    printf("  mate first (and at or above %.0f): %zu of %zu; in the top 5: %zu; of the %zu whose "
+           "mate scores %.0f or more in full, the filtered search found %zu\n",
+           BIO_THRESHOLD, first, probes, in_list, reachable, BIO_THRESHOLD, found);
     printf("  target (>= 1,000,000 comparisons/s on 2 cores): %s\n",
            cps >= 1e6 ? "met" : "not met on this machine now");
     bio_gallery_free(g);
@@ -410,19 +421,25 @@ static int run_face(size_t size)
         }
     }
     double mb = (double)size * DIM * 4 / 1e6;
-    printf("face 1:N: %zu vectors of %d floats (%.0f MB), 2 threads; the best of 5 runs each\n",
+    printf("face 1:N: %zu vectors of %d floats (%.0f MB), 2 threads; the best of 6 runs each\n",
            size, DIM, mb);
     double best_s = 1e9, best_r = 1e9, sink = 0;
     bio_hit hits[10];
     size_t n = 0;
-    for (int rep = 0; rep < 5; rep++) {
+    for (int rep = 0; rep < 6; rep++) { /* alternating which goes first */
         double t0 = now();
-        sink += bio_faces_read_all(g, 2);
+        if (rep % 2)
+            bio_faces_search(g, probe, 2, 10, -1, hits, &n);
+        else
+            sink += bio_faces_read_all(g, 2);
         double t1 = now();
-        bio_faces_search(g, probe, 2, 10, -1, hits, &n);
+        if (rep % 2)
+            sink += bio_faces_read_all(g, 2);
+        else
+            bio_faces_search(g, probe, 2, 10, -1, hits, &n);
         double t2 = now();
-        best_r = fmin(best_r, t1 - t0);
-        best_s = fmin(best_s, t2 - t1);
+        best_r = fmin(best_r, rep % 2 ? t2 - t1 : t1 - t0);
+        best_s = fmin(best_s, rep % 2 ? t1 - t0 : t2 - t1);
     }
     printf("  plain read %.1f ms (%.1f GB/s); cosine search %.1f ms (%.1f GB/s, %.0f vectors/s): "
            "%.0f %% of the read; found the probe first: %s\n",
