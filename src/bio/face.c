@@ -2,10 +2,10 @@
  *
  * Vectors are stored unit length, each padded with zeros to a multiple of 16
  * floats (64 bytes) in one contiguous array, so a search is one pass over
- * memory: a dot product per vector, 16 lanes at a time (GCC/Clang vector
- * extensions: SSE on any x86-64), and a small
- * heap of the best. The pass is memory-bound; its peer in the benchmark is
- * a plain sum over the same array (bio_faces_read_all). */
+ * memory: a dot product per vector, 16 lanes at a time (SSE on any x86-64,
+ * AVX2 or AVX-512 where the CPU has them, all with the same lane sums), and a
+ * small heap of the best. The pass is memory-bound; its peer in the benchmark
+ * is a plain sum over the same array (bio_faces_read_all). */
 #include "bio_int.h"
 
 #include <math.h>
@@ -305,74 +305,110 @@ static void face__push(face_job *j, bio_hit h)
     }
 }
 
-/* The dot products, two vectors at a time (independent chains keep the
- * memory system busy). Each vector's sum is 16 lane sums over its 16-float
- * chunks, then a fixed tree: the SSE and AVX2 builds below compute the very
- * same lane sums in the same order, so scores do not depend on the CPU. */
-static void face__dots_sse(const float *v, const float *w, const float *p, size_t stride,
-                           float *sv, float *sw)
+/* The dot products of n vectors (stride floats apart) with p, into out.
+ * Each vector's sum is 16 lane sums over its 16-float chunks, then a fixed
+ * tree: ((l0..3 + l4..7) + (l8..11 + l12..15)), then (f0 + f1) + (f2 + f3).
+ * The SSE, AVX2 and AVX-512 builds compute the same lane sums and the same
+ * tree, so scores do not depend on the CPU. Several vectors at a time keep
+ * independent chains in flight. */
+static void face__dots_sse(const float *data, size_t n, size_t stride, const float *p,
+                           float *out)
 {
-    face_v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-    for (size_t k = 0; k < stride; k += 16) {
-        face_v4 p0 = face__load(p + k), p1 = face__load(p + k + 4), p2 = face__load(p + k + 8),
-                p3 = face__load(p + k + 12);
-        a0 += face__load(v + k) * p0;
-        a1 += face__load(v + k + 4) * p1;
-        a2 += face__load(v + k + 8) * p2;
-        a3 += face__load(v + k + 12) * p3;
-        b0 += face__load(w + k) * p0;
-        b1 += face__load(w + k + 4) * p1;
-        b2 += face__load(w + k + 8) * p2;
-        b3 += face__load(w + k + 12) * p3;
+    for (size_t i = 0; i < n; i++) {
+        const float *v = data + i * stride;
+        face_v4 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (size_t k = 0; k < stride; k += 16) {
+            a0 += face__load(v + k) * face__load(p + k);
+            a1 += face__load(v + k + 4) * face__load(p + k + 4);
+            a2 += face__load(v + k + 8) * face__load(p + k + 8);
+            a3 += face__load(v + k + 12) * face__load(p + k + 12);
+        }
+        out[i] = face__hsum(a0, a1, a2, a3);
     }
-    *sv = face__hsum(a0, a1, a2, a3);
-    *sw = face__hsum(b0, b1, b2, b3);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
 typedef float face_v8 __attribute__((vector_size(32)));
 
-__attribute__((target("avx2"))) static void face__dots_avx2(const float *v, const float *w,
-                                                            const float *p, size_t stride,
-                                                            float *sv, float *sw)
+__attribute__((target("avx2"))) static void face__dots_avx2(const float *data, size_t n,
+                                                            size_t stride, const float *p,
+                                                            float *out)
 {
-    face_v8 a01 = {0}, a23 = {0}, b01 = {0}, b23 = {0};
-    for (size_t k = 0; k < stride; k += 16) {
-        face_v8 p01, p23, x;
-        memcpy(&p01, p + k, 32);
-        memcpy(&p23, p + k + 8, 32);
-        memcpy(&x, v + k, 32);
-        a01 += x * p01;
-        memcpy(&x, v + k + 8, 32);
-        a23 += x * p23;
-        memcpy(&x, w + k, 32);
-        b01 += x * p01;
-        memcpy(&x, w + k + 8, 32);
-        b23 += x * p23;
+    for (size_t i = 0; i < n; i++) {
+        const float *v = data + i * stride;
+        face_v8 a01 = {0}, a23 = {0}, x, p01, p23;
+        for (size_t k = 0; k < stride; k += 16) {
+            memcpy(&p01, p + k, 32);
+            memcpy(&p23, p + k + 8, 32);
+            memcpy(&x, v + k, 32);
+            a01 += x * p01;
+            memcpy(&x, v + k + 8, 32);
+            a23 += x * p23;
+        }
+        /* lanes 0-3 of a01 are the SSE build's a0, 4-7 its a1, and so on */
+        face_v4 a0, a1, a2, a3;
+        memcpy(&a0, &a01, 16);
+        memcpy(&a1, (const char *)&a01 + 16, 16);
+        memcpy(&a2, &a23, 16);
+        memcpy(&a3, (const char *)&a23 + 16, 16);
+        face_v4 t = (a0 + a1) + (a2 + a3);
+        out[i] = (t[0] + t[1]) + (t[2] + t[3]);
     }
-    /* lanes 0-3 of a01 are the SSE build's a0, 4-7 its a1, and so on */
-    face_v4 a0, a1, a2, a3, b0, b1, b2, b3;
-    memcpy(&a0, &a01, 16);
-    memcpy(&a1, (const char *)&a01 + 16, 16);
-    memcpy(&a2, &a23, 16);
-    memcpy(&a3, (const char *)&a23 + 16, 16);
-    memcpy(&b0, &b01, 16);
-    memcpy(&b1, (const char *)&b01 + 16, 16);
-    memcpy(&b2, &b23, 16);
-    memcpy(&b3, (const char *)&b23 + 16, 16);
-    face_v4 va = (a0 + a1) + (a2 + a3), vb = (b0 + b1) + (b2 + b3);
-    *sv = (va[0] + va[1]) + (va[2] + va[3]);
-    *sw = (vb[0] + vb[1]) + (vb[2] + vb[3]);
+}
+
+/* Four accumulators of 16 lanes reduced by the shared tree at once: lane
+ * group g of x is the SSE build's accumulator g. */
+__attribute__((target("avx512f"))) static inline __m128 face__tree4(__m512 a, __m512 b, __m512 c,
+                                                                   __m512 d)
+{
+    /* [a0 a2 b0 b2] + [a1 a3 b1 b3] = [a01 a23 b01 b23] */
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 1, 3, 1)));
+    /* [a01 b01 c01 d01] + [a23 b23 c23 d23] */
+    __m512 v = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+    /* in each group (f0 + f1) + (f2 + f3) */
+    __m512 s = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    __m512 t = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    /* element 0 of each group: the four scores */
+    __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, t));
+}
+
+__attribute__((target("avx512f"))) static void face__dots_avx512(const float *data, size_t n,
+                                                                 size_t stride, const float *p,
+                                                                 float *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float *v = data + i * stride;
+        __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
+        for (size_t k = 0; k < stride; k += 16) {
+            __m512 pk = _mm512_loadu_ps(p + k);
+            a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_loadu_ps(v + k), pk));
+            b = _mm512_add_ps(b, _mm512_mul_ps(_mm512_loadu_ps(v + stride + k), pk));
+            c = _mm512_add_ps(c, _mm512_mul_ps(_mm512_loadu_ps(v + 2 * stride + k), pk));
+            d = _mm512_add_ps(d, _mm512_mul_ps(_mm512_loadu_ps(v + 3 * stride + k), pk));
+        }
+        _mm_storeu_ps(out + i, face__tree4(a, b, c, d));
+    }
+    if (i < n)
+        face__dots_sse(data + i * stride, n - i, stride, p, out + i);
 }
 #endif
 
-typedef void (*face_dots_fn)(const float *, const float *, const float *, size_t, float *,
-                             float *);
+typedef void (*face_dots_fn)(const float *, size_t, size_t, const float *, float *);
 
 static face_dots_fn face__dots(void)
 {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return face__dots_avx512;
     if (__builtin_cpu_supports("avx2"))
         return face__dots_avx2;
 #endif
@@ -384,16 +420,13 @@ static void *face__search_run(void *arg)
     face_job *j = arg;
     const size_t stride = j->g->stride;
     face_dots_fn dots = face__dots();
-    for (size_t i = j->from; i < j->to; i += 2) {
-        const float *v = j->g->data + i * stride;
-        /* an odd last vector pairs with itself */
-        const float *w = i + 1 < j->to ? v + stride : v;
-        float sv, sw;
-        dots(v, w, j->probe, stride, &sv, &sw);
-        if (sv >= j->min_score)
-            face__push(j, (bio_hit){j->g->ids[i], sv, sv, 0});
-        if (i + 1 < j->to && sw >= j->min_score)
-            face__push(j, (bio_hit){j->g->ids[i + 1], sw, sw, 0});
+    float scores[256];
+    for (size_t i = j->from; i < j->to; i += 256) {
+        size_t n = j->to - i < 256 ? j->to - i : 256;
+        dots(j->g->data + i * stride, n, stride, j->probe, scores);
+        for (size_t q = 0; q < n; q++)
+            if (scores[q] >= j->min_score)
+                face__push(j, (bio_hit){j->g->ids[i + q], scores[q], scores[q], 0});
     }
     return NULL;
 }
