@@ -119,6 +119,22 @@ static int bio__open(const bio_opts *o, const char *cmd, bio_env *v)
     return -1;
 }
 
+/* The one probe file argument, parsed, and the service opened. */
+static int bio__probe_and_open(int argc, char **argv, const bio_opts *o, const char *cmd,
+                               bio_features **probe, bio_env *v)
+{
+    if (argc - optind != 1)
+        return app_usage(cmd, "give one probe template");
+    char err[1024];
+    *probe = bio__load(argv[optind], false, err, sizeof err);
+    if (!*probe)
+        return app_fail(cmd, "%s", err);
+    int status = bio__open(o, cmd, v);
+    if (status >= 0)
+        bio_features_free(*probe);
+    return status;
+}
+
 static void bio__print(json_t *o)
 {
     char *t = cx_json_dump(o, NULL);
@@ -229,18 +245,11 @@ int bio__cmd_identify(int argc, char **argv)
     if (!bio__purpose_ok(o.purpose))
         return app_usage(cmd, "--purpose REF is required: the case or declaration reference "
                               "(1 to 200 characters)");
-    if (argc - optind != 1)
-        return app_usage(cmd, "give one probe template");
-    char err[1024];
-    bio_features *probe = bio__load(argv[optind], false, err, sizeof err);
-    if (!probe)
-        return app_fail(cmd, "%s", err);
+    bio_features *probe;
     bio_env v;
-    int status = bio__open(&o, cmd, &v);
-    if (status >= 0) {
-        bio_features_free(probe);
+    int status = bio__probe_and_open(argc, argv, &o, cmd, &probe, &v);
+    if (status >= 0)
         return status;
-    }
     size_t max = o.limit ? (size_t)o.limit : o.have_min ? 100 : 10;
     bio_candidate *c = calloc(max, sizeof *c);
     size_t n = 0;
@@ -277,18 +286,11 @@ int bio__cmd_verify(int argc, char **argv)
         return app_usage(cmd, "--subject ID is required");
     if (!bio__purpose_ok(o.purpose))
         return app_usage(cmd, "--purpose REF is required (1 to 200 characters)");
-    if (argc - optind != 1)
-        return app_usage(cmd, "give one probe template");
-    char err[1024];
-    bio_features *probe = bio__load(argv[optind], false, err, sizeof err);
-    if (!probe)
-        return app_fail(cmd, "%s", err);
+    bio_features *probe;
     bio_env v;
-    int status = bio__open(&o, cmd, &v);
-    if (status >= 0) {
-        bio_features_free(probe);
+    int status = bio__probe_and_open(argc, argv, &o, cmd, &probe, &v);
+    if (status >= 0)
         return status;
-    }
     bio_context ctx = {.purpose = o.purpose};
     bio_probe p = {.finger = probe};
     bool match;

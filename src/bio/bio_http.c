@@ -45,6 +45,11 @@ json_t *bh__parse(http_req *r)
     return doc;
 }
 
+json_t *bh__officer_body(http_req *r)
+{
+    return bh__officer(r) ? bh__parse(r) : NULL;
+}
+
 /* Every member of doc must be in known (NULL-terminated). */
 void bh__unknown(const json_t *doc, const char *const *known, json_t *problems)
 {
@@ -113,6 +118,16 @@ void bh__unavailable(http_req *r, cx_err e)
 {
     cx_log(CX_LOG_ERROR, "bio: %s %s failed: %s", http_method(r), http_path(r), cx_strerror(e));
     http_reply_error(r, 503, "unavailable", "the request could not be completed; retry", NULL);
+}
+
+void bh__reply(http_req *r, cx_err e, json_t *out)
+{
+    if (e) {
+        json_decref(out);
+        bh__unavailable(r, e);
+    } else {
+        http_reply_json(r, 200, out);
+    }
 }
 
 /* The problems of a template parse as API problems under ptr. */
@@ -290,9 +305,7 @@ static json_t *bh__candidates(const bio_candidate *c, size_t n)
 static void bh__identify(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
-        return;
-    json_t *doc = bh__parse(r);
+    json_t *doc = bh__officer_body(r);
     if (!doc)
         return;
     json_t *problems = json_array();

@@ -8,12 +8,17 @@
 bool bh__officer(http_req *r);
 /* The body as a JSON object, or a 400 already sent and NULL. */
 json_t *bh__parse(http_req *r);
+/* An officer's (or admin's) JSON object body, or NULL with the 403 or 400
+ * already sent. */
+json_t *bh__officer_body(http_req *r);
 void bh__unknown(const json_t *doc, const char *const *known, json_t *problems);
 const char *bh__str(const json_t *doc, const char *key, json_t *problems);
 void bh__query_known(http_req *r, const char *const *known, json_t *problems);
 /* 400 with problems (stolen). */
 void bh__problems(http_req *r, const char *code, const char *what, json_t *problems);
 void bh__unavailable(http_req *r, cx_err e);
+/* 200 with out (stolen), or 503 when e says the read failed. */
+void bh__reply(http_req *r, cx_err e, json_t *out);
 void bh__template_problems(const bio_problems *pr, const char *ptr, bool fatal_only,
                            json_t *problems);
 uint8_t *bh__base64(const char *s, const char *ptr, size_t *len, json_t *problems);

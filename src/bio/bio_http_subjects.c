@@ -29,9 +29,7 @@ static const char *bh__id(http_req *r)
 void bh__subject_create(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
-        return;
-    json_t *doc = bh__parse(r);
+    json_t *doc = bh__officer_body(r);
     if (!doc)
         return;
     json_t *problems = json_array();
@@ -123,10 +121,7 @@ void bh__subject_list(http_req *r, void *ctx)
     json_decref(problems);
     json_t *out = NULL;
     cx_err e = bio_subject_list(b, wl, after, (size_t)limit, &out);
-    if (e)
-        bh__unavailable(r, e);
-    else
-        http_reply_json(r, 200, out);
+    bh__reply(r, e, out);
 }
 
 void bh__subject_erase(http_req *r, void *ctx)
@@ -292,9 +287,7 @@ void bh__template_add(http_req *r, void *ctx)
 void bh__station_add(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
-        return;
-    json_t *doc = bh__parse(r);
+    json_t *doc = bh__officer_body(r);
     if (!doc)
         return;
     json_t *problems = json_array();
@@ -340,10 +333,7 @@ void bh__station_list(http_req *r, void *ctx)
         return;
     json_t *out = NULL;
     cx_err e = bio_station_list(b, &out);
-    if (e)
-        bh__unavailable(r, e);
-    else
-        http_reply_json(r, 200, out);
+    bh__reply(r, e, out);
 }
 
 /* ---- the audit ---------------------------------------------------------------------- */
@@ -387,8 +377,5 @@ void bh__audit(http_req *r, void *ctx)
     q.limit = (size_t)limit;
     json_t *out = NULL;
     cx_err e = bio_audit_list(b->s, &q, &out);
-    if (e)
-        bh__unavailable(r, e);
-    else
-        http_reply_json(r, 200, out);
+    bh__reply(r, e, out);
 }

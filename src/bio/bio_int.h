@@ -64,6 +64,11 @@ void tpl__check_views(tpl_ctx *c, size_t offset);
 /* Whether a finger position code is defined: ISO 2005 and ANSI 2004 know
  * 0..10; 2009 and 2011 add the multi-finger codes 13..15 and 40..50. */
 bool tpl__position_valid(unsigned code, bool multi);
+/* The 4-byte view header of ISO 2005 and ANSI 2004 (position, view and
+ * impression nibbles, quality, minutia count); the image's size and
+ * resolution come from the record header (in image). */
+bool tpl__view_header4(tpl_ctx *c, tpl_rd *r, bio_view *v, const bio_view *image,
+                       unsigned *n);
 /* The view array of t, zeroed; NULL and a fatal problem on failure. */
 bool tpl__alloc_views(tpl_ctx *c, size_t n);
 /* Converted units of every minutia of v (after res_x/res_y are known). */
@@ -223,5 +228,14 @@ cx_err bs__station_each(store *s, bool (*fn)(void *ctx, const bs_station *st), v
 /* Inside a writer job, or as a job of its own (blocking). */
 cx_err bs__audit_append(store_conn *w, const bio_audit_rec *r);
 cx_err bs__audit_write(store *s, const bio_audit_rec *r);
+
+/* ---- threads --------------------------------------------------------------------- */
+#define BIO_THREADS_MAX 64
+/* Runs fn on each of n jobs (size bytes apart) on n threads, the first on
+ * the caller's; jobs that get no thread run on the caller's too. */
+void bio__parallel(void *(*fn)(void *), void *jobs, size_t size, unsigned n);
+
+/* 1..max characters of A-Z a-z 0-9 and the bytes of extra. */
+bool bio__token_valid(const char *s, size_t max, const char *extra);
 
 #endif

@@ -19,16 +19,7 @@ typedef float face_v4 __attribute__((vector_size(16)));
 
 bool bio_face_model_valid(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > BIO_FACE_MODEL_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return bio__token_valid(s, BIO_FACE_MODEL_MAX, "._-");
 }
 
 static bool face__normalise(float *v, size_t dim)
@@ -459,22 +450,6 @@ static void *face__read_run(void *arg)
     return NULL;
 }
 
-static void face__parallel(void *(*fn)(void *), face_job *jobs, unsigned n)
-{
-    pthread_t th[64];
-    unsigned started = 0;
-    for (unsigned i = 1; i < n; i++) {
-        if (pthread_create(&th[i], NULL, fn, &jobs[i]) != 0)
-            break;
-        started = i;
-    }
-    fn(&jobs[0]);
-    for (unsigned i = started + 1; i < n; i++)
-        fn(&jobs[i]);
-    for (unsigned i = 1; i <= started; i++)
-        pthread_join(th[i], NULL);
-}
-
 static int face__cmp_hit(const void *a, const void *b)
 {
     const bio_hit *x = a, *y = b;
@@ -489,8 +464,8 @@ cx_err bio_faces_search(const bio_faces *g, const float *probe, unsigned threads
     *n = 0;
     if (threads < 1)
         threads = 1;
-    if (threads > 64)
-        threads = 64;
+    if (threads > BIO_THREADS_MAX)
+        threads = BIO_THREADS_MAX;
     if (max_results == 0 || g->n == 0)
         return CX_OK;
     float *p = aligned_alloc(64, g->stride * sizeof *p);
@@ -505,12 +480,12 @@ cx_err bio_faces_search(const bio_faces *g, const float *probe, unsigned threads
     }
     memcpy(p, probe, g->dim * sizeof *p);
     memset(p + g->dim, 0, (g->stride - g->dim) * sizeof *p);
-    face_job jobs[64];
+    face_job jobs[BIO_THREADS_MAX];
     for (unsigned t = 0; t < threads; t++)
         jobs[t] = (face_job){.g = g, .probe = p, .from = g->n * t / threads,
                              .to = g->n * (t + 1) / threads, .k = k, .min_score = min_score,
                              .heap = heaps + (size_t)t * k};
-    face__parallel(face__search_run, jobs, threads);
+    bio__parallel(face__search_run, jobs, sizeof jobs[0], threads);
     size_t total = 0;
     for (unsigned t = 0; t < threads; t++) {
         memmove(heaps + total, jobs[t].heap, jobs[t].nheap * sizeof *heaps);
@@ -533,12 +508,12 @@ double bio_faces_read_all(const bio_faces *g, unsigned threads)
 {
     if (threads < 1)
         threads = 1;
-    if (threads > 64)
-        threads = 64;
-    face_job jobs[64];
+    if (threads > BIO_THREADS_MAX)
+        threads = BIO_THREADS_MAX;
+    face_job jobs[BIO_THREADS_MAX];
     for (unsigned t = 0; t < threads; t++)
         jobs[t] = (face_job){.g = g, .from = g->n * t / threads, .to = g->n * (t + 1) / threads};
-    face__parallel(face__read_run, jobs, threads);
+    bio__parallel(face__read_run, jobs, sizeof jobs[0], threads);
     double s = 0;
     for (unsigned t = 0; t < threads; t++)
         s += jobs[t].sum;

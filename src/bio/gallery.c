@@ -229,23 +229,22 @@ static void *gal__full_run(void *arg)
     return NULL;
 }
 
-/* Runs fn over jobs[0..n) on n threads (the first on the caller's). */
-static cx_err gal__parallel(void *(*fn)(void *), gal_job *jobs, unsigned n)
+void bio__parallel(void *(*fn)(void *), void *jobs, size_t size, unsigned n)
 {
-    pthread_t th[64];
+    pthread_t th[BIO_THREADS_MAX];
     unsigned started = 0;
-    for (unsigned i = 1; i < n; i++) {
-        if (pthread_create(&th[i], NULL, fn, &jobs[i]) != 0)
+    char *job = jobs;
+    for (unsigned i = 1; i < n && i < BIO_THREADS_MAX; i++) {
+        if (pthread_create(&th[i], NULL, fn, job + i * size) != 0)
             break;
         started = i;
     }
     /* jobs that got no thread run here, in order */
-    fn(&jobs[0]);
+    fn(job);
     for (unsigned i = started + 1; i < n; i++)
-        fn(&jobs[i]);
+        fn(job + i * size);
     for (unsigned i = 1; i <= started; i++)
         pthread_join(th[i], NULL);
-    return CX_OK;
 }
 
 static int gal__cmp_cand(const void *a, const void *b)
@@ -276,8 +275,8 @@ cx_err bio_gallery_search(const bio_gallery *g, const bio_features *probe,
 {
     *n = 0;
     unsigned threads = opts->threads ? opts->threads : 1;
-    if (threads > 64)
-        threads = 64;
+    if (threads > BIO_THREADS_MAX)
+        threads = BIO_THREADS_MAX;
     size_t max_results = opts->max_results ? opts->max_results : 10;
     double share = opts->candidate_share > 0 ? opts->candidate_share : 0.01;
     size_t k = (size_t)((double)g->nentries * share + 0.5);
@@ -292,7 +291,7 @@ cx_err bio_gallery_search(const bio_gallery *g, const bio_features *probe,
         return CX_OK;
     if ((size_t)threads > g->nentries)
         threads = (unsigned)g->nentries;
-    gal_job jobs[64];
+    gal_job jobs[BIO_THREADS_MAX];
     gal_cand *heaps = malloc((size_t)threads * k * sizeof *heaps);
     if (!heaps)
         return CX_ENOMEM;
@@ -300,7 +299,7 @@ cx_err bio_gallery_search(const bio_gallery *g, const bio_features *probe,
         jobs[t] = (gal_job){.g = g, .probe = probe, .from = g->nentries * t / threads,
                             .to = g->nentries * (t + 1) / threads, .k = k,
                             .heap = heaps + (size_t)t * k};
-    gal__parallel(gal__coarse_run, jobs, threads);
+    bio__parallel(gal__coarse_run, jobs, sizeof jobs[0], threads);
     /* the best k over all threads: the candidates */
     size_t total = 0;
     for (unsigned t = 0; t < threads; t++) {
@@ -338,7 +337,7 @@ cx_err bio_gallery_search(const bio_gallery *g, const bio_features *probe,
             err = CX_ENOMEM;
     }
     if (!err)
-        gal__parallel(gal__full_run, jobs, t2);
+        bio__parallel(gal__full_run, jobs, sizeof jobs[0], t2);
     for (unsigned t = 0; t < t2; t++)
         bio_matcher_free(jobs[t].matcher);
     if (!err) {

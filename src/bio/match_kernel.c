@@ -189,13 +189,61 @@ __attribute__((target("popcnt"))) MCC__COARSE(mcc__coarse_popcnt)
 
 #define MCC__AVX512 "avx512f,avx512dq,avx512vl,avx512vpopcntdq"
 
+/* Probe cylinder i, broadcast to 8 lanes once. */
+typedef struct {
+    __m512i mask, bits[MCC_ND], dir;
+} mcc_probe8;
+
+__attribute__((target(MCC__AVX512))) static inline void mcc__probe8(const mcc_blk *ba, unsigned la,
+                                                                   mcc_probe8 *p)
+{
+    p->mask = _mm512_set1_epi64((long long)ba->mask[la]);
+    for (int s = 0; s < MCC_ND; s++)
+        p->bits[s] = _mm512_set1_epi64((long long)ba->bits[s][la]);
+    p->dir = _mm512_set1_epi64(ba->d16[la]);
+}
+
+/* The similarity of the probe cylinder against the 8 lanes of bb; *live
+ * gets the lanes that count (valid, directions close, enough common cells,
+ * a positive denominator): the same arithmetic as the scalar kernel. */
+__attribute__((target(MCC__AVX512))) static inline __m256 mcc__sim8(const mcc_probe8 *p,
+                                                                   const mcc_blk *bb,
+                                                                   __mmask8 *live)
+{
+    const __m512i lo16 = _mm512_set1_epi64(0xffff), turn = _mm512_set1_epi64(65536);
+    __m512i ok = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)bb->ok));
+    __m512i db = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)bb->d16));
+    __m512i diff = _mm512_and_si512(_mm512_sub_epi64(db, p->dir), lo16);
+    diff = _mm512_min_epu64(diff, _mm512_sub_epi64(turn, diff));
+    __mmask8 k8 = _mm512_test_epi64_mask(ok, ok) &
+                  _mm512_cmple_epu64_mask(diff, _mm512_set1_epi64(mcc__t.gate));
+    __m512i m = _mm512_and_si512(p->mask, _mm512_load_si512(bb->mask));
+    if (k8)
+        k8 &= _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(m),
+                                      _mm512_set1_epi64(mcc__t.min_common));
+    *live = k8;
+    if (!k8)
+        return _mm256_setzero_ps();
+    __m512i na = _mm512_setzero_si512(), nb = na, nx = na;
+    for (int s = 0; s < MCC_ND; s++) {
+        __m512i x = _mm512_and_si512(p->bits[s], m);
+        __m512i y = _mm512_and_si512(_mm512_load_si512(bb->bits[s]), m);
+        na = _mm512_add_epi64(na, _mm512_popcnt_epi64(x));
+        nb = _mm512_add_epi64(nb, _mm512_popcnt_epi64(y));
+        nx = _mm512_add_epi64(nx, _mm512_popcnt_epi64(_mm512_xor_si512(x, y)));
+    }
+    /* correctly rounded square roots, one add, one divide, one subtract */
+    __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm512_cvtepi64_ps(na)),
+                               _mm256_sqrt_ps(_mm512_cvtepi64_ps(nb)));
+    __m256 sim = _mm256_sub_ps(_mm256_set1_ps(1.0f),
+                               _mm256_div_ps(_mm256_sqrt_ps(_mm512_cvtepi64_ps(nx)), den));
+    *live = k8 & _mm256_cmp_ps_mask(den, _mm256_setzero_ps(), _CMP_GT_OQ);
+    return sim;
+}
+
 __attribute__((target(MCC__AVX512))) static size_t
 mcc__collect_avx512(const mcc_feat *a, const mcc_feat *b, mcc_pair *out)
 {
-    const __m512i min_common = _mm512_set1_epi64(mcc__t.min_common);
-    const __m512i gate = _mm512_set1_epi64(mcc__t.gate);
-    const __m512i lo16 = _mm512_set1_epi64(0xffff), turn = _mm512_set1_epi64(65536);
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     const __m256i lane_idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     size_t n = 0;
     for (unsigned i = 0; i < a->n; i++) {
@@ -203,41 +251,12 @@ mcc__collect_avx512(const mcc_feat *a, const mcc_feat *b, mcc_pair *out)
         unsigned la = i % MCC_LANES;
         if (!ba->ok[la])
             continue;
-        const __m512i da = _mm512_set1_epi64(ba->d16[la]);
-        const __m512i am = _mm512_set1_epi64((long long)ba->mask[la]);
-        __m512i abits[MCC_ND];
-        for (int s = 0; s < MCC_ND; s++)
-            abits[s] = _mm512_set1_epi64((long long)ba->bits[s][la]);
+        mcc_probe8 p;
+        mcc__probe8(ba, la, &p);
         for (unsigned k = 0; k < b->nblk; k++) {
-            const mcc_blk *bb = &b->blk[k];
-            /* lanes worth comparing: a valid cylinder, directions close */
-            __m512i ok = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)bb->ok));
-            __m512i db = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)bb->d16));
-            __m512i diff = _mm512_and_si512(_mm512_sub_epi64(db, da), lo16);
-            diff = _mm512_min_epu64(diff, _mm512_sub_epi64(turn, diff));
-            __mmask8 k8 = _mm512_test_epi64_mask(ok, ok) & _mm512_cmple_epu64_mask(diff, gate);
-            if (!k8)
-                continue;
-            __m512i m = _mm512_and_si512(am, _mm512_load_si512(bb->mask));
-            k8 &= _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(m), min_common);
-            if (!k8)
-                continue;
-            __m512i na = _mm512_setzero_si512(), nb = na, nx = na;
-            for (int s = 0; s < MCC_ND; s++) {
-                __m512i x = _mm512_and_si512(abits[s], m);
-                __m512i y = _mm512_and_si512(_mm512_load_si512(bb->bits[s]), m);
-                na = _mm512_add_epi64(na, _mm512_popcnt_epi64(x));
-                nb = _mm512_add_epi64(nb, _mm512_popcnt_epi64(y));
-                nx = _mm512_add_epi64(nx, _mm512_popcnt_epi64(_mm512_xor_si512(x, y)));
-            }
-            /* the same float operations as the scalar kernel: correctly
-             * rounded square roots, one add, one divide, one subtract */
-            __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm512_cvtepi64_ps(na)),
-                                       _mm256_sqrt_ps(_mm512_cvtepi64_ps(nb)));
-            __m256 sim = _mm256_sub_ps(one, _mm256_div_ps(_mm256_sqrt_ps(_mm512_cvtepi64_ps(nx)),
-                                                          den));
-            k8 &= _mm256_cmp_ps_mask(den, zero, _CMP_GT_OQ) &
-                  _mm256_cmp_ps_mask(sim, zero, _CMP_GT_OQ);
+            __mmask8 k8;
+            __m256 sim = mcc__sim8(&p, &b->blk[k], &k8);
+            k8 &= _mm256_cmp_ps_mask(sim, _mm256_setzero_ps(), _CMP_GT_OQ);
             if (!k8)
                 continue;
             float s8[MCC_LANES];
@@ -252,39 +271,6 @@ mcc__collect_avx512(const mcc_feat *a, const mcc_feat *b, mcc_pair *out)
     return n;
 }
 
-/* The best similarity of probe cylinder i against the 8 lanes of bb. */
-__attribute__((target(MCC__AVX512))) static inline __m256
-mcc__lanes_avx512(const mcc_blk *ba, unsigned la, const mcc_blk *bb)
-{
-    const __m512i lo16 = _mm512_set1_epi64(0xffff), turn = _mm512_set1_epi64(65536);
-    __m512i ok = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)bb->ok));
-    __m512i db = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)bb->d16));
-    __m512i diff = _mm512_and_si512(_mm512_sub_epi64(db, _mm512_set1_epi64(ba->d16[la])), lo16);
-    diff = _mm512_min_epu64(diff, _mm512_sub_epi64(turn, diff));
-    __mmask8 k8 = _mm512_test_epi64_mask(ok, ok) &
-                  _mm512_cmple_epu64_mask(diff, _mm512_set1_epi64(mcc__t.gate));
-    __m512i m = _mm512_and_si512(_mm512_set1_epi64((long long)ba->mask[la]),
-                                 _mm512_load_si512(bb->mask));
-    k8 &= _mm512_cmpge_epu64_mask(_mm512_popcnt_epi64(m), _mm512_set1_epi64(mcc__t.min_common));
-    if (!k8)
-        return _mm256_setzero_ps();
-    __m512i na = _mm512_setzero_si512(), nb = na, nx = na;
-    for (int s = 0; s < MCC_ND; s++) {
-        __m512i x = _mm512_and_si512(_mm512_set1_epi64((long long)ba->bits[s][la]), m);
-        __m512i y = _mm512_and_si512(_mm512_load_si512(bb->bits[s]), m);
-        na = _mm512_add_epi64(na, _mm512_popcnt_epi64(x));
-        nb = _mm512_add_epi64(nb, _mm512_popcnt_epi64(y));
-        nx = _mm512_add_epi64(nx, _mm512_popcnt_epi64(_mm512_xor_si512(x, y)));
-    }
-    __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm512_cvtepi64_ps(na)),
-                               _mm256_sqrt_ps(_mm512_cvtepi64_ps(nb)));
-    __m256 sim = _mm256_sub_ps(_mm256_set1_ps(1.0f),
-                               _mm256_div_ps(_mm256_sqrt_ps(_mm512_cvtepi64_ps(nx)), den));
-    k8 &= _mm256_cmp_ps_mask(den, _mm256_setzero_ps(), _CMP_GT_OQ);
-    /* as the scalar kernel: 0 where nothing compares, never below 0 */
-    return _mm256_max_ps(_mm256_maskz_mov_ps(k8, sim), _mm256_setzero_ps());
-}
-
 __attribute__((target(MCC__AVX512))) static float
 mcc__coarse_avx512(const mcc_feat *a, const mcc_blk *idx, unsigned nidx)
 {
@@ -294,9 +280,15 @@ mcc__coarse_avx512(const mcc_feat *a, const mcc_blk *idx, unsigned nidx)
         unsigned la = i % MCC_LANES;
         if (!ba->ok[la])
             continue;
+        mcc_probe8 p;
+        mcc__probe8(ba, la, &p);
+        /* as the scalar kernel: 0 where nothing compares, never below 0 */
         __m256 best = _mm256_setzero_ps();
-        for (unsigned k = 0; k < nidx; k++)
-            best = _mm256_max_ps(best, mcc__lanes_avx512(ba, la, &idx[k]));
+        for (unsigned k = 0; k < nidx; k++) {
+            __mmask8 k8;
+            __m256 sim = mcc__sim8(&p, &idx[k], &k8);
+            best = _mm256_max_ps(best, _mm256_maskz_mov_ps(k8, sim));
+        }
         __m128 mx = _mm_max_ps(_mm256_extractf128_ps(best, 1), _mm256_castps256_ps128(best));
         mx = _mm_max_ps(mx, _mm_movehl_ps(mx, mx));
         mx = _mm_max_ss(mx, _mm_shuffle_ps(mx, mx, 1));
@@ -304,8 +296,6 @@ mcc__coarse_avx512(const mcc_feat *a, const mcc_blk *idx, unsigned nidx)
     }
     return mcc__top_sum(top);
 }
-
-
 
 /* 16 lanes of mcc__atan2_16 (the same operations, branches as blends) */
 __attribute__((target(MCC__AVX512))) static inline __m512i mcc__atan2_16x(__m512 y, __m512 x)

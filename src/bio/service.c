@@ -14,18 +14,23 @@
 
 static const char *const kinds[] = {"operator", "broker", "forwarder", "logistics", "watchlist"};
 
-bool bio_id_valid(const char *s)
+bool bio__token_valid(const char *s, size_t max, const char *extra)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > BIO_ID_MAX)
+    if (n < 1 || n > max)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
+              strchr(extra, c)))
             return false;
     }
     return true;
+}
+
+bool bio_id_valid(const char *s)
+{
+    return bio__token_valid(s, BIO_ID_MAX, ".:_-");
 }
 
 bool bio_kind_valid(const char *s)

@@ -53,24 +53,14 @@ bool tpl__iso2005(tpl_ctx *c, tpl_rd *r, uint32_t *declared)
         tpl__problem(c, at + 11, false, "the reserved byte after the view count must be 0");
     if (!tpl__alloc_views(c, nviews))
         return false;
+    const bio_view image = {.width = width, .height = height, .res_x = rx, .res_y = ry};
     const tpl_flavour f = {.zonal = true, .len_data_only = true, .minutia_bytes = 6};
     for (unsigned i = 0; i < nviews; i++) {
         bio_view *v = &t->views[i];
         size_t vat = r->pos;
-        v->position = tpl__u8(r);
-        uint8_t vi = tpl__u8(r);
-        v->quality = tpl__u8(r);
-        unsigned n = tpl__u8(r);
-        if (r->out) {
-            tpl__truncated(c, r, "a view header");
+        unsigned n;
+        if (!tpl__view_header4(c, r, v, &image, &n))
             return false;
-        }
-        v->view = vi >> 4;
-        v->impression = vi & 0x0f;
-        v->width = width;
-        v->height = height;
-        v->res_x = rx;
-        v->res_y = ry;
         if (!tpl__position_valid(v->position, false))
             tpl__problem(c, vat, false, "view %u: finger position %u is not 0..10", i,
                          v->position);

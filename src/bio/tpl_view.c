@@ -71,6 +71,26 @@ bool tpl__position_valid(unsigned code, bool multi)
     return multi && ((code >= 13 && code <= 15) || (code >= 40 && code <= 50));
 }
 
+bool tpl__view_header4(tpl_ctx *c, tpl_rd *r, bio_view *v, const bio_view *image,
+                       unsigned *n)
+{
+    v->position = tpl__u8(r);
+    uint8_t vi = tpl__u8(r);
+    v->quality = tpl__u8(r);
+    *n = tpl__u8(r);
+    if (r->out) {
+        tpl__truncated(c, r, "a view header");
+        return false;
+    }
+    v->view = vi >> 4;
+    v->impression = vi & 0x0f;
+    v->width = image->width;
+    v->height = image->height;
+    v->res_x = image->res_x;
+    v->res_y = image->res_y;
+    return true;
+}
+
 bool tpl__alloc_views(tpl_ctx *c, size_t n)
 {
     c->t->views = n ? calloc(n, sizeof *c->t->views) : NULL;
