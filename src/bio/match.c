@@ -26,7 +26,8 @@ static void mcc__init(void)
     if (!mcc__t.kernel) {
         static const char *const order[] = {"avx512", "popcnt", "c"};
         for (size_t i = 0; i < 3 && !mcc__t.kernel; i++)
-            if (mcc__kernels_named(order[i], &mcc__t.collect, &mcc__t.coarse, &mcc__t.rho))
+            if (mcc__kernels_named(order[i], &mcc__t.collect, &mcc__t.coarse, &mcc__t.rho,
+                                   &mcc__t.relax))
                 mcc__t.kernel = order[i];
     }
     for (int i = 0; i < MCC_SQRT_N; i++)
@@ -118,29 +119,6 @@ static inline uint16_t mcc__d16(const mcc_feat *f, unsigned i)
     return f->blk[i / MCC_LANES].d16[i % MCC_LANES];
 }
 
-static void mcc__relax(const float *rho, size_t ns, int iters, float wr, float *lam,
-                       float *tmp)
-{
-    float norm = ns > 1 ? (1 - wr) / (float)(ns - 1) : 0;
-    for (int it = 0; it < iters; it++) {
-        for (size_t t = 0; t < ns; t++) {
-            const float *row = rho + t * ns;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            size_t k = 0;
-            for (; k + 4 <= ns; k += 4) {
-                s0 += row[k] * lam[k];
-                s1 += row[k + 1] * lam[k + 1];
-                s2 += row[k + 2] * lam[k + 2];
-                s3 += row[k + 3] * lam[k + 3];
-            }
-            for (; k < ns; k++)
-                s0 += row[k] * lam[k];
-            tmp[t] = wr * lam[t] + norm * ((s0 + s1) + (s2 + s3));
-        }
-        memcpy(lam, tmp, ns * sizeof *lam);
-    }
-}
-
 double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
 {
     const mcc_params *p = &mcc__params;
@@ -188,7 +166,7 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
     }
     rs->n = ns;
     mcc__t.rho(rs, p->rel_k, w->rho);
-    mcc__relax(w->rho, ns, p->n_rel, p->w_r, lam, tmp);
+    mcc__t.relax(w->rho, ns, p->n_rel, p->w_r, lam, tmp);
     /* the nP pairs whose similarity held up best */
     size_t npick = (size_t)mcc__np(a->nvalid, b->nvalid);
     if (npick > ns)
@@ -219,8 +197,10 @@ bool bio_kernel_use(const char *name)
     mcc_collect_fn c;
     mcc_coarse_fn k;
     mcc_rho_fn r;
-    if (!mcc__kernels_named(name, &c, &k, &r))
+    mcc_relax_fn x;
+    if (!mcc__kernels_named(name, &c, &k, &r, &x))
         return false;
+    mcc__t.relax = x;
     mcc__t.collect = c;
     mcc__t.coarse = k;
     mcc__t.rho = r;

@@ -37,10 +37,15 @@ typedef struct {
 
 /* rho[t * n + k]: how well pair k supports pair t (the MCC paper's rho). */
 typedef void (*mcc_rho_fn)(const mcc_sel *s, float rel_k, float *rho);
+/* iters rounds of lam[t] = w lam[t] + (1 - w) / (n - 1) * sum_k rho[t][k]
+ * lam[k]; each sum in 16 lanes (k mod 16) and a fixed tree, whatever the
+ * build. tmp has room for n floats. */
+typedef void (*mcc_relax_fn)(const float *rho, size_t n, int iters, float w, float *lam,
+                             float *tmp);
 
 /* The kernels by name; false if unknown or not runnable here. */
 bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse,
-                        mcc_rho_fn *rho);
+                        mcc_rho_fn *rho, mcc_relax_fn *relax);
 
 #define MCC_SQRT_N (MCC_NS * MCC_NS * MCC_ND + 1)
 #define MCC_BUCKETS 1024
@@ -53,6 +58,7 @@ typedef struct {
     mcc_collect_fn collect;
     mcc_coarse_fn coarse;
     mcc_rho_fn rho;
+    mcc_relax_fn relax;
     const char *kernel;
     float sqrt_n[MCC_SQRT_N];
     float z1[ZD_STEPS], z2[ZA_STEPS], z3[ZA_STEPS];

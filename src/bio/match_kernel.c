@@ -115,6 +115,34 @@ static inline float mcc__top_sum(const float *top)
 
 MCC__COARSE(mcc__coarse_c)
 
+/* ---- relaxation -------------------------------------------------------------------------- */
+
+static inline float mcc__tree16(const float *a)
+{
+    float b[8], c[4];
+    for (int i = 0; i < 8; i++)
+        b[i] = a[i] + a[i + 8];
+    for (int i = 0; i < 4; i++)
+        c[i] = b[i] + b[i + 4];
+    return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+static void mcc__relax_c(const float *rho, size_t ns, int iters, float wr, float *lam,
+                         float *tmp)
+{
+    float norm = ns > 1 ? (1 - wr) / (float)(ns - 1) : 0;
+    for (int it = 0; it < iters; it++) {
+        for (size_t t = 0; t < ns; t++) {
+            const float *row = rho + t * ns;
+            float acc[16] = {0};
+            for (size_t k = 0; k < ns; k++)
+                acc[k % 16] += row[k] * lam[k];
+            tmp[t] = wr * lam[t] + norm * mcc__tree16(acc);
+        }
+        memcpy(lam, tmp, ns * sizeof *lam);
+    }
+}
+
 /* ---- compatibility of the selected pairs (rho) ------------------------------------------
  * Distances, relative directions and the angles of the joining segments
  * agree. The SIMD build below computes the very same float operations. */
@@ -398,6 +426,34 @@ __attribute__((target(MCC__AVX512))) static void mcc__rho_avx512(const mcc_sel *
     }
 }
 
+
+__attribute__((target(MCC__AVX512))) static void mcc__relax_avx512(const float *rho, size_t ns,
+                                                                   int iters, float wr,
+                                                                   float *lam, float *tmp)
+{
+    float norm = ns > 1 ? (1 - wr) / (float)(ns - 1) : 0;
+    for (int it = 0; it < iters; it++) {
+        for (size_t t = 0; t < ns; t++) {
+            const float *row = rho + t * ns;
+            __m512 acc = _mm512_setzero_ps();
+            for (size_t k = 0; k < ns; k += 16) {
+                __mmask16 live = ns - k >= 16 ? 0xffff : (__mmask16)((1u << (ns - k)) - 1);
+                acc = _mm512_mask_add_ps(acc, live, acc,
+                                         _mm512_mul_ps(_mm512_maskz_loadu_ps(live, row + k),
+                                                       _mm512_maskz_loadu_ps(live, lam + k)));
+            }
+            /* the tree of mcc__tree16 */
+            __m256 b = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                                     _mm512_extractf32x8_ps(acc, 1));
+            __m128 c = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+            __m128 d = _mm_add_ps(c, _mm_movehl_ps(c, c));
+            float sum = _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
+            tmp[t] = wr * lam[t] + norm * sum;
+        }
+        memcpy(lam, tmp, ns * sizeof *lam);
+    }
+}
+
 static bool mcc__avx512_ok(void)
 {
     __builtin_cpu_init();
@@ -406,13 +462,15 @@ static bool mcc__avx512_ok(void)
 }
 
 bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse,
-                        mcc_rho_fn *rho)
+                        mcc_rho_fn *rho, mcc_relax_fn *relax)
 {
     __builtin_cpu_init();
+    *relax = mcc__relax_c;
     if (strcmp(name, "avx512") == 0 && mcc__avx512_ok()) {
         *collect = mcc__collect_avx512;
         *coarse = mcc__coarse_avx512;
         *rho = mcc__rho_avx512;
+        *relax = mcc__relax_avx512;
     } else if (strcmp(name, "popcnt") == 0 && __builtin_cpu_supports("popcnt")) {
         *collect = mcc__collect_popcnt;
         *coarse = mcc__coarse_popcnt;
@@ -431,10 +489,11 @@ bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn
 
 
 bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn *coarse,
-                        mcc_rho_fn *rho)
+                        mcc_rho_fn *rho, mcc_relax_fn *relax)
 {
     if (strcmp(name, "c") != 0)
         return false;
+    *relax = mcc__relax_c;
     *collect = mcc__collect_c;
     *coarse = mcc__coarse_c;
     *rho = mcc__rho_c;
