@@ -330,6 +330,7 @@ uint8_t *bio_open(const uint8_t dk[BIO_DATA_KEY_BYTES], const char *subject, con
  * verification and identification, each audited; erasure and expiry. */
 #define BIO_ID_MAX 64 /* subject ids and watchlist names: 1..64 of A-Z a-z 0-9 . _ : - */
 #define BIO_TEXT_MAX 500 /* name, source agency, legal basis: characters */
+#define BIO_TEMPLATES_MAX 64 /* templates and descriptors per subject */
 
 bool bio_id_valid(const char *s);
 /* "operator", "broker", "forwarder", "logistics", "watchlist" */
@@ -403,7 +404,8 @@ cx_err bio_subject_list(bio_service *b, const char *watchlist, int64_t after, si
 
 /* Enrols a fingerprint template (parsed permissively; its problems are
  * returned as warnings) or a face descriptor. finger: the position code to
- * record, or -1 for the template's own. tid gets the template's id. */
+ * record, or -1 for the template's own. tid gets the template's id.
+ * CX_ETOOBIG once the subject has BIO_TEMPLATES_MAX. */
 cx_err bio_enrol_template(bio_service *b, const char *subject, const uint8_t *data, size_t len,
                           bio_format fmt, int finger, const bio_context *ctx,
                           char tid[CX_ID_LEN + 1], bio_problems *problems);

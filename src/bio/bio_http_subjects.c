@@ -212,6 +212,14 @@ static bool bh__template_body(http_req *r, json_t *problems, uint8_t **bytes, si
     return *bytes != NULL;
 }
 
+static bool bh__fatal(const bio_problems *pr)
+{
+    for (size_t i = 0; i < pr->count && i < BIO_PROBLEMS_MAX; i++)
+        if (pr->items[i].fatal)
+            return true;
+    return false;
+}
+
 void bh__template_add(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
@@ -258,6 +266,10 @@ void bh__template_add(http_req *r, void *ctx)
         }
         http_reply_json(r, 201, out);
         json_decref(problems);
+    } else if (e == CX_ETOOBIG && !bh__fatal(&pr)) {
+        json_decref(problems);
+        http_reply_error(r, 409, "too_many_templates",
+                         "the subject has the most templates a subject may have", NULL);
     } else if (e == CX_EPARSE || e == CX_ETOOBIG) {
         bh__template_problems(&pr, ptr, true, problems);
         bh__problems(r, "invalid_template", "template", problems);

@@ -170,12 +170,13 @@ static cx_err ops__enrol(bio_service *b, const char *subject, const char *modali
     svc_subject *s = svc__by_id(b, subject);
     uint8_t wrapped[BIO_WRAPPED_BYTES];
     int64_t num = s ? s->num : 0;
+    bool full = s && s->templates >= BIO_TEMPLATES_MAX;
     if (s)
         memcpy(wrapped, s->wrapped, sizeof wrapped);
     pthread_rwlock_unlock(&b->lock);
-    if (!s) {
+    if (!s || full) {
         pthread_mutex_unlock(&b->change);
-        return CX_ENOTFOUND;
+        return s ? CX_ETOOBIG : CX_ENOTFOUND;
     }
     uint8_t dk[BIO_DATA_KEY_BYTES];
     cx_err e = bio_key_unwrap(b->key, subject, wrapped, sizeof wrapped, dk);

@@ -453,6 +453,12 @@ static void test_service(void **state)
     assert_int_equal(bio_subject_json(e.b, "OP-7", &sj), CX_OK);
     assert_int_equal(json_integer_value(json_object_get(sj, "templates")), 1);
     json_decref(sj);
+    /* a subject holds a bounded number of templates */
+    for (int k = 1; k < BIO_TEMPLATES_MAX; k++)
+        assert_int_equal(bio_enrol_template(e.b, "OP-7", op, n4, BIO_FMT_AUTO, -1, &cli, tid, &pr),
+                         CX_OK);
+    assert_int_equal(bio_enrol_template(e.b, "OP-7", op, n4, BIO_FMT_AUTO, -1, &cli, tid, &pr),
+                     CX_ETOOBIG);
 
     /* the database under another master key does not open */
     env_close(&e);
