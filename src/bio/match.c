@@ -83,25 +83,33 @@ static bool mcc__reserve(mcc_work *w, size_t n)
  * The kernels (match_kernel.c) leave the pairs in the upper half of the work
  * area in minutia order; a bucket sort on the similarity brings them down in
  * descending order, stable, without comparisons. */
-static size_t mcc__pairs(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
+static size_t mcc__pairs(const mcc_feat *a, const mcc_feat *b, mcc_work *w, size_t *in_a,
+                         size_t *in_b)
 {
     mcc_pair *tmp = w->pairs + w->cap;
     size_t n = mcc__t.collect(a, b, tmp);
     uint32_t count[MCC_BUCKETS], start[MCC_BUCKETS], acc = 0;
     int lo = MCC_BUCKETS, hi = -1;
+    uint8_t seen_a[MCC_MAXM] = {0}, seen_b[MCC_MAXM] = {0};
+    size_t na = 0, nb = 0;
     memset(count, 0, sizeof count);
     for (size_t k = 0; k < n; k++) {
-        int q = (int)(tmp[k].s * (MCC_BUCKETS - 1));
+        int q = tmp[k].q;
         count[q]++;
         lo = q < lo ? q : lo;
         hi = q > hi ? q : hi;
+        na += !seen_a[tmp[k].i];
+        nb += !seen_b[tmp[k].j];
+        seen_a[tmp[k].i] = seen_b[tmp[k].j] = 1;
     }
     for (int k = hi; k >= lo; k--) {
         start[k] = acc;
         acc += count[k];
     }
     for (size_t k = 0; k < n; k++)
-        w->pairs[start[(int)(tmp[k].s * (MCC_BUCKETS - 1))]++] = tmp[k];
+        w->pairs[start[tmp[k].q]++] = tmp[k];
+    *in_a = na;
+    *in_b = nb;
     return n;
 }
 
@@ -124,23 +132,16 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
     const mcc_params *p = &mcc__params;
     if (!a->nvalid || !b->nvalid || !mcc__reserve(w, (size_t)a->n * b->n))
         return 0;
-    size_t np = mcc__pairs(a, b, w);
+    size_t in_a, in_b;
+    size_t np = mcc__pairs(a, b, w, &in_a, &in_b);
     /* the best one-to-one pairs, greedily; no more than the minutiae that
      * appear in some pair on either side can give */
     size_t nr = a->nvalid < b->nvalid ? a->nvalid : b->nvalid;
     if (p->max_nr && nr > (size_t)p->max_nr)
         nr = (size_t)p->max_nr;
-    uint8_t used_a[MCC_MAXM] = {0}, used_b[MCC_MAXM] = {0};
-    size_t in_a = 0, in_b = 0;
-    for (size_t k = 0; k < np; k++) {
-        in_a += !used_a[w->pairs[k].i];
-        in_b += !used_b[w->pairs[k].j];
-        used_a[w->pairs[k].i] = used_b[w->pairs[k].j] = 1;
-    }
     nr = nr < in_a ? nr : in_a;
     nr = nr < in_b ? nr : in_b;
-    memset(used_a, 0, sizeof used_a);
-    memset(used_b, 0, sizeof used_b);
+    uint8_t used_a[MCC_MAXM] = {0}, used_b[MCC_MAXM] = {0};
     mcc_pair sel[MCC_MAXM];
     size_t ns = 0;
     for (size_t k = 0; k < np && ns < nr; k++) {

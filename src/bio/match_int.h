@@ -7,9 +7,12 @@
 
 #include <math.h>
 
+#define MCC_BUCKETS 1024
+
 typedef struct {
     float s;      /* local similarity */
     uint8_t i, j; /* minutia of a, of b */
+    uint16_t q;   /* s's bucket: (int)(s * (MCC_BUCKETS - 1)) */
 } mcc_pair;
 
 /* Collects every pair of valid cylinders whose directions differ by at most
@@ -48,7 +51,6 @@ bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn
                         mcc_rho_fn *rho, mcc_relax_fn *relax);
 
 #define MCC_SQRT_N (MCC_NS * MCC_NS * MCC_ND + 1)
-#define MCC_BUCKETS 1024
 #define ZD_STEPS 512 /* distance differences 0..51.1 px in 0.1 px */
 #define ZD_CUT 150   /* beyond 15 px the distance term is below 1e-6 */
 #define ZA_SHIFT 6   /* angle differences 0..32768 in steps of 64 (0.35 degree) */

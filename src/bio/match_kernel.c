@@ -48,7 +48,8 @@
                 float den = mcc__t.sqrt_n[na] + mcc__t.sqrt_n[nb];                            \
                 float sim = den > 0 ? 1.0f - mcc__t.sqrt_n[nx] / den : 0;                     \
                 if (sim > 0)                                                                  \
-                    out[n++] = (mcc_pair){sim, (uint8_t)i, (uint8_t)j};                       \
+                    out[n++] = (mcc_pair){sim, (uint8_t)i, (uint8_t)j,                        \
+                                          (uint16_t)(int)(sim * (MCC_BUCKETS - 1))};          \
             }                                                                                 \
         }                                                                                     \
         return n;                                                                             \
@@ -288,12 +289,16 @@ mcc__collect_avx512(const mcc_feat *a, const mcc_feat *b, mcc_pair *out)
             if (!k8)
                 continue;
             float s8[MCC_LANES];
-            int j8[MCC_LANES];
+            int j8[MCC_LANES], q8[MCC_LANES];
             _mm256_mask_compressstoreu_ps(s8, k8, sim);
             _mm256_mask_compressstoreu_epi32(j8, k8, lane_idx);
+            /* the bucket, as the scalar kernel truncates it */
+            _mm256_mask_compressstoreu_epi32(
+                q8, k8, _mm256_cvttps_epi32(_mm256_mul_ps(sim, _mm256_set1_ps(MCC_BUCKETS - 1))));
             int cnt = __builtin_popcount(k8);
             for (int c = 0; c < cnt; c++)
-                out[n++] = (mcc_pair){s8[c], (uint8_t)i, (uint8_t)(k * MCC_LANES + j8[c])};
+                out[n++] = (mcc_pair){s8[c], (uint8_t)i, (uint8_t)(k * MCC_LANES + j8[c]),
+                                      (uint16_t)q8[c]};
         }
     }
     return n;
