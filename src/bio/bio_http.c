@@ -251,7 +251,7 @@ static void bh__verify(http_req *r, void *ctx)
         cx_problem_add(problems, "/subject", "is required: a subject id");
     const char *purpose = bh__purpose(doc, problems);
     bio_features *feat = NULL;
-    bio_face face;
+    bio_face face = {0};
     if (!json_array_size(problems))
         bh__probe(doc, problems, &feat, &face);
     if (json_array_size(problems)) {
@@ -327,7 +327,7 @@ static void bh__identify(http_req *r, void *ctx)
     if (ms && (!json_is_number(ms) || !isfinite(min_score)))
         cx_problem_add(problems, "/min_score", "must be a number");
     bio_features *feat = NULL;
-    bio_face face;
+    bio_face face = {0};
     if (!json_array_size(problems))
         bh__probe(doc, problems, &feat, &face);
     if (json_array_size(problems)) {
