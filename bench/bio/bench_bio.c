@@ -455,8 +455,12 @@ static int run_face(size_t size)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "all";
-    size_t gallery = argc > 2 ? (size_t)atol(argv[2]) : 100000;
-    size_t faces = argc > 3 ? (size_t)atol(argv[3]) : 1000000;
+    int64_t gallery = 100000, faces = 1000000;
+    if ((argc > 2 && (!cx_parse_i64(argv[2], &gallery) || gallery < 1)) ||
+        (argc > 3 && (!cx_parse_i64(argv[3], &faces) || faces < 1))) {
+        fprintf(stderr, "usage: bench_bio [all|dev|gallery|faces|calibrate] [GALLERY] [FACES]\n");
+        return 2;
+    }
     if (load_dev())
         return 1;
     int rc = 0;
@@ -465,8 +469,8 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "all") || !strcmp(mode, "dev"))
         rc |= run_dev();
     if (!strcmp(mode, "all") || !strcmp(mode, "gallery"))
-        rc |= run_gallery(gallery);
+        rc |= run_gallery((size_t)gallery);
     if (!strcmp(mode, "all") || !strcmp(mode, "face"))
-        rc |= run_face(faces);
+        rc |= run_face((size_t)faces);
     return rc;
 }

@@ -70,28 +70,6 @@ int bio__help(void)
     return 0;
 }
 
-/* getopt_long takes unambiguous abbreviations (--pair for --pairs); we do
- * not: every long option must be spelled out. */
-bool bio__exact(int argc, char **argv, const struct option *opts, const char *cmd, int *rc)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0)
-            break;
-        if (strncmp(a, "--", 2) != 0)
-            continue;
-        size_t n = strcspn(a + 2, "=");
-        bool ok = false;
-        for (const struct option *o = opts; o->name && !ok; o++)
-            ok = strlen(o->name) == n && strncmp(o->name, a + 2, n) == 0;
-        if (!ok) {
-            *rc = app_usage(cmd, "unknown option '%.*s'", (int)(n + 2), a);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* ---- reading templates ---------------------------------------------------------------- */
 
 #define BIO_FILE_MAX ((size_t)1 << 20)
@@ -338,15 +316,12 @@ static int bio__cmd_match(int argc, char **argv)
                                          {"threads", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int rc;
-    if (!bio__exact(argc, argv, opts, "bio match", &rc))
-        return rc;
     const char *pairs = NULL;
     bool strict = false;
     int64_t threads = 1;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "bio match")) != -1) {
         switch (c) {
         case 'p': pairs = optarg; break;
         case 's': strict = true; break;
@@ -355,8 +330,7 @@ static int bio__cmd_match(int argc, char **argv)
                 return app_usage("bio match", "--threads must be 1 to 64");
             break;
         case 'h': return bio__help();
-        default: return app_usage("bio match", "unknown or incomplete option '%s'",
-                                  argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     char err[1024];
@@ -410,15 +384,12 @@ static int bio__cmd_eval(int argc, char **argv)
                                          {"threads", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int rc;
-    if (!bio__exact(argc, argv, opts, "bio eval", &rc))
-        return rc;
     const char *gen = NULL, *imp = NULL;
     bool json = false, strict = false;
     int64_t threads = 1;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "bio eval")) != -1) {
         switch (c) {
         case 'p': gen = optarg; break;
         case 'i': imp = optarg; break;
@@ -429,8 +400,7 @@ static int bio__cmd_eval(int argc, char **argv)
                 return app_usage("bio eval", "--threads must be 1 to 64");
             break;
         case 'h': return bio__help();
-        default: return app_usage("bio eval", "unknown or incomplete option '%s'",
-                                  argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -484,19 +454,16 @@ static int bio__cmd_show(int argc, char **argv)
     static const struct option opts[] = {{"strict", no_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int rc;
-    if (!bio__exact(argc, argv, opts, "bio show", &rc))
-        return rc;
     bool strict = false;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "bio show")) != -1) {
         if (c == 's')
             strict = true;
         else if (c == 'h')
             return bio__help();
         else
-            return app_usage("bio show", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return 2; /* app_getopt said why */
     }
     if (argc - optind != 1)
         return app_usage("bio show", "give one template file");
@@ -530,19 +497,16 @@ static int bio__cmd_key(int argc, char **argv)
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int rc;
-    if (!bio__exact(argc, argv, opts, "bio key", &rc))
-        return rc;
     const char *out = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "bio key")) != -1) {
         if (c == 'o')
             out = optarg;
         else if (c == 'h')
             return bio__help();
         else
-            return app_usage("bio key", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return 2; /* app_getopt said why */
     }
     if (!out || optind != argc)
         return app_usage("bio key", "--out FILE is required (and nothing else)");

@@ -9,8 +9,6 @@
 #include <pthread.h>
 
 int bio__help(void);
-/* Refuses abbreviated long options; sets *rc to the usage exit code. */
-bool bio__exact(int argc, char **argv, const struct option *opts, const char *cmd, int *rc);
 /* Up to 1 MiB of a file; malloc'd. */
 uint8_t *bio__read_file(const char *path, size_t *len, char *err, size_t errlen);
 /* Parses a template file into features (permissive unless strict). */

@@ -46,13 +46,10 @@ static int bio__opts(int argc, char **argv, const char *cmd, unsigned allowed, b
         if (allowed & (1u << all_opts[i].val) || all_opts[i].val == O_HELP)
             opts[n++] = all_opts[i];
     opts[n] = (struct option){NULL, 0, NULL, 0};
-    int rc;
-    if (!bio__exact(argc, argv, opts, cmd, &rc))
-        return rc;
     memset(o, 0, sizeof *o);
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, cmd)) != -1) {
         switch (c) {
         case O_DB: o->db = optarg; break;
         case O_KEY: o->key = optarg; break;
@@ -76,7 +73,7 @@ static int bio__opts(int argc, char **argv, const char *cmd, unsigned allowed, b
                 return app_usage(cmd, "--limit must be 1 to 1000");
             break;
         case O_HELP: return bio__help();
-        default: return app_usage(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (!o->db)

@@ -79,9 +79,15 @@ cx_err bs__audit_append(store_conn *w, const bio_audit_rec *r)
     return e;
 }
 
+/* The record and, for a watchlist hit, its alert: one transaction, so the
+ * alert never exists without the audited search that caused it. */
 static cx_err audit__job(store_conn *w, void *arg)
 {
-    return bs__audit_append(w, arg);
+    const bio_audit_rec *r = arg;
+    cx_err e = bs__audit_append(w, r);
+    if (!e && r->alerts && r->alert)
+        e = alert_raise_in(r->alerts, w, r->alert, NULL);
+    return e;
 }
 
 cx_err bs__audit_write(store *s, const bio_audit_rec *r)
@@ -142,6 +148,21 @@ cx_err bio_audit_list(store *s, const bio_audit_query *q, json_t **out)
     if (more)
         json_object_set_new(*out, "next_cursor", json_integer(last));
     return CX_OK;
+}
+
+cx_err bio_verified_last(store_conn *c, const char *subject, int64_t *at_us)
+{
+    *at_us = 0;
+    sqlite3_stmt *st = store_stmt(c, "SELECT max(at_us) FROM bio_audit WHERE subject=?1 AND "
+                                     "action='verify' AND outcome='match'");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *at_us = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
 cx_err bio_verified_since(store_conn *c, const char *subject, int64_t since_us, bool *ok)

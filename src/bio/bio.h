@@ -15,6 +15,7 @@
 #ifndef CUSTOMS_BIO_H
 #define CUSTOMS_BIO_H
 
+#include "alert.h"
 #include "core.h"
 #include "http.h"
 #include "store.h"
@@ -347,26 +348,17 @@ typedef struct {
     int64_t expires_us; /* erased from this instant on; 0 = no expiry */
 } bio_subject;
 
-/* Alerts leave the module through this seam (the shared alerting module
- * will take them): a watchlist hit on identification. detail is borrowed. */
-typedef struct {
-    void (*raise)(void *ctx, const char *type, const char *severity, const char *subject,
-                  const json_t *detail);
-    void *ctx;
-} bio_alert_sink;
-
-/* Which subject an API key stands for (the key-subject link of the auth
- * module); NULL when none. The answer is copied into out. */
-typedef bool (*bio_key_subject_fn)(void *ctx, int64_t key_id, char out[BIO_ID_MAX + 1]);
+/* Alerts go through the one alerting door (alert.h): a watchlist hit at or
+ * above the threshold on identification raises "watchlist_hit" (subject
+ * kind "biometric_subject") in the same writer job as its audit record.
+ * A key's subject (cx_principal.subject, `customs keys create --subject`)
+ * is what "a key never verifies itself" compares with. */
 
 typedef struct {
     unsigned threads;         /* search threads (0: 2) */
     double threshold;         /* fingerprint match threshold (0: BIO_THRESHOLD) */
     double face_threshold;    /* cosine (0: BIO_FACE_THRESHOLD) */
-    int64_t verify_window_s;  /* how recent a verification must be (0: 12 hours) */
-    bio_alert_sink alerts;
-    bio_key_subject_fn key_subject;
-    void *key_subject_ctx;
+    alert_service *alerts;    /* borrowed; NULL: no alerts (the command line) */
 } bio_config;
 
 typedef struct bio_service bio_service;
@@ -379,6 +371,8 @@ cx_err bio_service_new(store *s, const bio_keyring *key, const bio_config *cfg,
 /* Starts the expiry sweep: a thread that erases expired subjects every
  * period_s seconds (0: 60). bio_service_free stops it. */
 cx_err bio_service_start(bio_service *b, int64_t period_s);
+/* Stops the sweep (waits for a sweep in progress); safe twice, NULL a no-op. */
+void bio_service_stop(bio_service *b);
 void bio_service_free(bio_service *b);
 const bio_config *bio_service_config(const bio_service *b);
 
@@ -472,16 +466,35 @@ cx_err bio_audit_digest(store *s, int y, int m, int d, int64_t *count, uint8_t r
  * at or after since_us? Runs on any connection (the writer's inside a
  * decision, a reader elsewhere). */
 cx_err bio_verified_since(store_conn *c, const char *subject, int64_t since_us, bool *ok);
-/* The same as a gate body: with window_s (0: the service's), appends a
- * problem and returns CX_ESTATE when the subject has no recent match. */
-cx_err bio_gate_verified(bio_service *b, store_conn *c, const char *subject, json_t *problems);
+/* The latest successful verification of subject (0: none). */
+cx_err bio_verified_last(store_conn *c, const char *subject, int64_t *at_us);
+
+/* The decision gate "bio.verified" (DECL_GATE_BIO): a key with a subject
+ * may record an officer's decision only after a successful verification of
+ * that subject within host->window_s seconds (0: 12 hours); otherwise 409
+ * verification_required. Keys without a subject pass. host is borrowed
+ * and must outlive d. It needs only the audit table, so it is installed
+ * whether or not the server holds the master key. */
+typedef struct decl_service decl_service;
+typedef struct bio_host bio_host;
+cx_err bio_gate_add(decl_service *d, const bio_host *host);
 
 /* ---- HTTP --------------------------------------------------------------------------------
  * POST /v1/biometrics/subjects, GET /v1/biometrics/subjects[/{id}],
  * POST /v1/biometrics/subjects/{id}/templates, DELETE /v1/biometrics/subjects/{id},
  * POST /v1/biometrics/verify, POST /v1/biometrics/identify,
- * POST|GET /v1/biometrics/stations, GET /v1/biometrics/audit. */
-cx_err bio_routes(bio_service *b, http_server *srv);
+ * POST|GET /v1/biometrics/stations, GET /v1/biometrics/audit,
+ * GET /v1/biometrics/verification (the caller's own gate state).
+ * host->svc NULL (a server started without the master key): the same routes
+ * answer 503 biometrics_unavailable, except the audit and the verification
+ * state, which need only the store. */
+struct bio_host {
+    bio_service *svc;  /* NULL: no master key */
+    store *s;
+    int64_t window_s;  /* the verification gate's window (0: 12 hours) */
+};
+/* host is borrowed and must outlive the server. */
+cx_err bio_routes(const bio_host *host, http_server *srv);
 
 /* ---- evaluation ------------------------------------------------------------------
  * Error rates as the FVC define them: equal error rate, and the lowest false

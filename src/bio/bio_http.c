@@ -15,15 +15,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-bool bh__officer(http_req *r)
-{
-    const cx_principal *p = http_principal(r);
-    if (p->role == CX_ROLE_ADMIN || p->role == CX_ROLE_OFFICER)
-        return true;
-    http_reply_error(r, 403, "forbidden", "only officers and admins may do this", NULL);
-    return false;
-}
-
 json_t *bh__parse(http_req *r)
 {
     size_t len;
@@ -45,9 +36,9 @@ json_t *bh__parse(http_req *r)
     return doc;
 }
 
-json_t *bh__officer_body(http_req *r)
+json_t *bh__officer_body(http_req *r, const char *what)
 {
-    return bh__officer(r) ? bh__parse(r) : NULL;
+    return http_allow_officer(r, what) ? bh__parse(r) : NULL;
 }
 
 /* Every member of doc must be in known (NULL-terminated). */
@@ -81,29 +72,6 @@ const char *bh__str(const json_t *doc, const char *key, json_t *problems)
         return NULL;
     }
     return json_string_value(v);
-}
-
-typedef struct {
-    const char *const *known;
-    json_t *problems;
-} bh_query;
-
-static bool bh__query_kv(void *ctx, const char *key, const char *value)
-{
-    bh_query *q = ctx;
-    for (size_t i = 0; q->known[i]; i++)
-        if (strcmp(key, q->known[i]) == 0)
-            return true;
-    char p[160] = "";
-    cx_jptr_push(p, sizeof p, key);
-    cx_problem_add(q->problems, p, "unknown query parameter");
-    return true;
-}
-
-void bh__query_known(http_req *r, const char *const *known, json_t *problems)
-{
-    bh_query q = {known, problems};
-    http_query_each(r, bh__query_kv, &q);
 }
 
 void bh__problems(http_req *r, const char *code, const char *what, json_t *problems)
@@ -305,7 +273,7 @@ static json_t *bh__candidates(const bio_candidate *c, size_t n)
 static void bh__identify(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    json_t *doc = bh__officer_body(r);
+    json_t *doc = bh__officer_body(r, "search watchlists");
     if (!doc)
         return;
     json_t *problems = json_array();
@@ -365,35 +333,83 @@ static void bh__identify(http_req *r, void *ctx)
 
 /* ---- routes -------------------------------------------------------------------------- */
 
-cx_err bio_routes(bio_service *b, http_server *srv)
+/* The caller's own verification state: whether a decision made with this
+ * key would pass the gate now (the console's decision card asks). */
+static void bh__verification(http_req *r, void *ctx)
 {
-    cx_err e = CX_OK;
+    const bio_host *c = ctx;
+    const cx_principal *p = http_principal(r);
+    if (!p->subject[0]) {
+        http_reply_json(r, 200, json_pack("{s:n,s:b}", "subject", "required", false));
+        return;
+    }
+    store_conn *conn = store_reader(c->s);
+    int64_t last = 0;
+    cx_err e = conn ? bio_verified_last(conn, p->subject, &last) : CX_EDB;
+    if (e) {
+        bh__unavailable(r, e);
+        return;
+    }
+    int64_t window = c->window_s > 0 ? c->window_s : 12 * 3600;
+    int64_t until = last ? last + window * 1000000 : 0;
+    bool fresh = last && until > cx_now_us();
+    json_t *o = json_pack("{s:s,s:b,s:b,s:I}", "subject", p->subject, "required", !fresh,
+                          "verified", fresh, "window_hours", (json_int_t)(window / 3600));
+    char t[32];
+    if (last) {
+        cx_rfc3339_format(last, t);
+        json_object_set_new(o, "last_verified_at", json_string(t));
+        cx_rfc3339_format(until, t);
+        json_object_set_new(o, "valid_until", json_string(t));
+    }
+    http_reply_json(r, 200, o);
+}
+
+/* A server without the master key: the routes exist (the API is the same
+ * everywhere) and say why they cannot answer. */
+static void bh__unconfigured(http_req *r, void *ctx)
+{
+    (void)ctx;
+    http_reply_error(r, 503, "biometrics_unavailable",
+                     "biometrics are not enabled on this server: it was started without "
+                     "--bio-key",
+                     NULL);
+}
+
+cx_err bio_routes(const bio_host *host, http_server *srv)
+{
+    bio_service *b = host->svc;
+    const http_route_def service[] = {
+        {"POST", "/v1/biometrics/subjects", HTTP_AUTH | HTTP_JSON,
+         b ? bh__subject_create : bh__unconfigured, NULL},
+        {"GET", "/v1/biometrics/subjects", HTTP_AUTH, b ? bh__subject_list : bh__unconfigured,
+         "watchlist limit cursor"},
+        {"POST", "/v1/biometrics/subjects/{id}/templates", HTTP_AUTH,
+         b ? bh__template_add : bh__unconfigured, "format finger"},
+        {"GET", "/v1/biometrics/subjects/{id}", HTTP_AUTH, b ? bh__subject_get : bh__unconfigured,
+         NULL},
+        {"DELETE", "/v1/biometrics/subjects/{id}", HTTP_AUTH,
+         b ? bh__subject_erase : bh__unconfigured, "purpose"},
+        {"POST", "/v1/biometrics/verify", HTTP_AUTH | HTTP_JSON, b ? bh__verify : bh__unconfigured,
+         NULL},
+        {"POST", "/v1/biometrics/identify", HTTP_AUTH | HTTP_JSON,
+         b ? bh__identify : bh__unconfigured, NULL},
+        {"POST", "/v1/biometrics/stations", HTTP_AUTH | HTTP_JSON,
+         b ? bh__station_add : bh__unconfigured, NULL},
+        {"GET", "/v1/biometrics/stations", HTTP_AUTH, b ? bh__station_list : bh__unconfigured,
+         NULL},
+    };
+    const http_route_def store_only[] = {
+        {"GET", "/v1/biometrics/audit", HTTP_AUTH, bh__audit,
+         "subject action from to limit cursor"},
+    };
+    const http_route_def own[] = {
+        {"GET", "/v1/biometrics/verification", HTTP_AUTH, bh__verification, NULL},
+    };
+    cx_err e = http_routes(srv, service, sizeof service / sizeof service[0], b);
     if (!e)
-        e = http_route(srv, "POST", "/v1/biometrics/subjects", HTTP_AUTH | HTTP_JSON,
-                       bh__subject_create, b);
+        e = http_routes(srv, store_only, 1, host->s);
     if (!e)
-        e = http_route(srv, "GET", "/v1/biometrics/subjects", HTTP_AUTH, bh__subject_list, b);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/biometrics/subjects/{id}/templates", HTTP_AUTH,
-                       bh__template_add, b);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/biometrics/subjects/{id}", HTTP_AUTH, bh__subject_get,
-                       b);
-    if (!e)
-        e = http_route(srv, "DELETE", "/v1/biometrics/subjects/{id}", HTTP_AUTH,
-                       bh__subject_erase, b);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/biometrics/verify", HTTP_AUTH | HTTP_JSON, bh__verify,
-                       b);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/biometrics/identify", HTTP_AUTH | HTTP_JSON,
-                       bh__identify, b);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/biometrics/stations", HTTP_AUTH | HTTP_JSON,
-                       bh__station_add, b);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/biometrics/stations", HTTP_AUTH, bh__station_list, b);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/biometrics/audit", HTTP_AUTH, bh__audit, b);
+        e = http_routes(srv, own, 1, (void *)host);
     return e;
 }

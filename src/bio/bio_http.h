@@ -4,16 +4,13 @@
 
 #include "svc_int.h"
 
-/* 403 unless the caller is an officer or admin. */
-bool bh__officer(http_req *r);
 /* The body as a JSON object, or a 400 already sent and NULL. */
 json_t *bh__parse(http_req *r);
 /* An officer's (or admin's) JSON object body, or NULL with the 403 or 400
  * already sent. */
-json_t *bh__officer_body(http_req *r);
+json_t *bh__officer_body(http_req *r, const char *what);
 void bh__unknown(const json_t *doc, const char *const *known, json_t *problems);
 const char *bh__str(const json_t *doc, const char *key, json_t *problems);
-void bh__query_known(http_req *r, const char *const *known, json_t *problems);
 /* 400 with problems (stolen). */
 void bh__problems(http_req *r, const char *code, const char *what, json_t *problems);
 void bh__unavailable(http_req *r, cx_err e);

@@ -29,7 +29,7 @@ static const char *bh__id(http_req *r)
 void bh__subject_create(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    json_t *doc = bh__officer_body(r);
+    json_t *doc = bh__officer_body(r, "create biometric subjects");
     if (!doc)
         return;
     json_t *problems = json_array();
@@ -81,7 +81,7 @@ void bh__subject_create(http_req *r, void *ctx)
 void bh__subject_get(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
+    if (!http_allow_officer(r, "read biometric subjects"))
         return;
     const char *id = bh__id(r);
     if (!id)
@@ -99,47 +99,32 @@ void bh__subject_get(http_req *r, void *ctx)
 void bh__subject_list(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
+    if (!http_allow_officer(r, "list biometric subjects"))
         return;
     json_t *problems = json_array();
-    static const char *const known[] = {"watchlist", "limit", "cursor", NULL};
-    bh__query_known(r, known, problems);
-    const char *wl = http_query(r, "watchlist"), *ls = http_query(r, "limit"),
-               *cs = http_query(r, "cursor");
-    int64_t limit = 100, after = 0;
+    const char *wl = http_query(r, "watchlist");
+    http_page pg;
     if (wl && !bio_id_valid(wl))
         cx_problem_add(problems, "/watchlist", "must be 1 to 64 of A-Z a-z 0-9 . _ : -");
-    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 1000))
-        cx_problem_add(problems, "/limit", "must be an integer from 1 to 1000");
-    if (cs && (!cx_parse_i64(cs, &after) || after < 0))
-        cx_problem_add(problems, "/cursor", "must be a next_cursor value returned by this "
-                                            "endpoint");
+    http_page_check(r, HTTP_CURSOR_INT, 100, 1000, &pg, problems);
     if (json_array_size(problems)) {
-        http_reply_error(r, 400, "invalid_parameter", "bad query parameter", problems);
+        http_bad_queries(r, problems);
         return;
     }
     json_decref(problems);
     json_t *out = NULL;
-    cx_err e = bio_subject_list(b, wl, after, (size_t)limit, &out);
+    cx_err e = bio_subject_list(b, wl, pg.after, (size_t)pg.limit, &out);
     bh__reply(r, e, out);
 }
 
 void bh__subject_erase(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
+    if (!http_allow_officer(r, "erase biometric subjects"))
         return;
     const char *id = bh__id(r);
     if (!id)
         return;
-    json_t *problems = json_array();
-    static const char *const known[] = {"purpose", NULL};
-    bh__query_known(r, known, problems);
-    if (json_array_size(problems)) {
-        http_reply_error(r, 400, "invalid_parameter", "bad query parameter", problems);
-        return;
-    }
-    json_decref(problems);
     bio_context c = {.who = http_principal(r), .purpose = http_query(r, "purpose")};
     cx_err e = bio_erase(b, id, &c);
     if (e == CX_OK)
@@ -162,8 +147,6 @@ static bool bh__template_body(http_req *r, json_t *problems, uint8_t **bytes, si
     const char *body = http_body(r, &n);
     *doc = NULL;
     if (ct && strncmp(ct, "application/octet-stream", 24) == 0) {
-        static const char *const known[] = {"format", "finger", NULL};
-        bh__query_known(r, known, problems);
         const char *fs = http_query(r, "format"), *fg = http_query(r, "finger");
         unsigned code;
         int64_t num;
@@ -223,7 +206,7 @@ static bool bh__fatal(const bio_problems *pr)
 void bh__template_add(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
+    if (!http_allow_officer(r, "enrol biometric templates"))
         return;
     const char *id = bh__id(r);
     if (!id)
@@ -299,7 +282,7 @@ void bh__template_add(http_req *r, void *ctx)
 void bh__station_add(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    json_t *doc = bh__officer_body(r);
+    json_t *doc = bh__officer_body(r, "register capture stations");
     if (!doc)
         return;
     json_t *problems = json_array();
@@ -341,7 +324,7 @@ void bh__station_add(http_req *r, void *ctx)
 void bh__station_list(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
-    if (!bh__officer(r))
+    if (!http_allow_officer(r, "list capture stations"))
         return;
     json_t *out = NULL;
     cx_err e = bio_station_list(b, &out);
@@ -352,16 +335,12 @@ void bh__station_list(http_req *r, void *ctx)
 
 void bh__audit(http_req *r, void *ctx)
 {
-    bio_service *b = ctx;
-    if (!bh__officer(r))
+    store *s = ctx;
+    if (!http_allow_officer(r, "read the biometric audit"))
         return;
     json_t *problems = json_array();
-    static const char *const known[] = {"subject", "action", "from", "to",
-                                        "limit",   "cursor", NULL};
-    bh__query_known(r, known, problems);
     bio_audit_query q = {.subject = http_query(r, "subject"), .action = http_query(r, "action")};
-    const char *from = http_query(r, "from"), *to = http_query(r, "to"),
-               *ls = http_query(r, "limit"), *cs = http_query(r, "cursor");
+    const char *from = http_query(r, "from"), *to = http_query(r, "to");
     static const char *const actions[] = {"verify", "identify", "enrol", "erase", "expire"};
     bool action_ok = !q.action;
     for (size_t i = 0; q.action && i < 5; i++)
@@ -375,19 +354,16 @@ void bh__audit(http_req *r, void *ctx)
         cx_problem_add(problems, "/from", "must be an RFC 3339 date-time");
     if (to && cx_rfc3339_parse(to, &q.to_us) != CX_OK)
         cx_problem_add(problems, "/to", "must be an RFC 3339 date-time");
-    int64_t limit = 100;
-    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 1000))
-        cx_problem_add(problems, "/limit", "must be an integer from 1 to 1000");
-    if (cs && (!cx_parse_i64(cs, &q.before_seq) || q.before_seq < 1))
-        cx_problem_add(problems, "/cursor", "must be a next_cursor value returned by this "
-                                            "endpoint");
+    http_page pg; /* newest first: the cursor is the seq the next page stays below */
+    http_page_check(r, HTTP_CURSOR_INT, 100, 1000, &pg, problems);
     if (json_array_size(problems)) {
-        http_reply_error(r, 400, "invalid_parameter", "bad query parameter", problems);
+        http_bad_queries(r, problems);
         return;
     }
     json_decref(problems);
-    q.limit = (size_t)limit;
+    q.limit = (size_t)pg.limit;
+    q.before_seq = pg.after;
     json_t *out = NULL;
-    cx_err e = bio_audit_list(b->s, &q, &out);
+    cx_err e = bio_audit_list(s, &q, &out);
     bh__reply(r, e, out);
 }

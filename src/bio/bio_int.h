@@ -204,6 +204,9 @@ typedef struct {
     long candidates;     /* -1: not a search */
     double top_score;    /* NAN: none */
     const char *outcome; /* match, no_match, hits, no_hits, enrolled, erased */
+    /* a watchlist hit to raise in the same writer job (alert.h), or NULL */
+    alert_service *alerts;
+    const alert_new *alert;
 } bio_audit_rec;
 
 cx_err bs__key_check(store *s, const char *key_id, char *err, size_t errlen);

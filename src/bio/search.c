@@ -24,18 +24,19 @@ static void search__candidate(bio_service *b, const bio_hit *h, bool face, bio_c
     snprintf(c->legal_basis, sizeof c->legal_basis, "%s", s->legal_basis);
 }
 
-static void search__alert(bio_service *b, const char *watchlist, const bio_candidate *top,
-                          const bio_context *ctx)
+/* The watchlist hit as an alert (raised with the audit record). */
+static json_t *search__alert(const char *watchlist, const bio_candidate *top,
+                             const bio_context *ctx, alert_new *n)
 {
-    if (!b->cfg.alerts.raise)
-        return;
-    json_t *d = json_pack("{s:s,s:f,s:s,s:s}", "watchlist", watchlist, "score", top->score,
+    json_t *d = json_pack("{s:s,s:f,s:s,s:s,s:s}", "watchlist", watchlist, "score", top->score,
                           "purpose", ctx && ctx->purpose ? ctx->purpose : "", "source_agency",
-                          top->source_agency);
-    if (ctx && ctx->who)
+                          top->source_agency, "legal_basis", top->legal_basis);
+    if (d && ctx && ctx->who)
         json_object_set_new(d, "key_id", json_integer(ctx->who->key_id));
-    b->cfg.alerts.raise(b->cfg.alerts.ctx, "bio.watchlist_hit", "high", top->subject, d);
-    json_decref(d);
+    *n = (alert_new){.type = "watchlist_hit", .severity = ALERT_CRITICAL,
+                     .time_ms = cx_now_us() / 1000, .subject_kind = "biometric_subject",
+                     .subject_id = top->subject, .lat = NAN, .lon = NAN, .detail = d};
+    return d;
 }
 
 cx_err bio_identify(bio_service *b, const char *watchlist, const bio_probe *p,
@@ -80,14 +81,20 @@ cx_err bio_identify(bio_service *b, const char *watchlist, const bio_probe *p,
                        .top_score = *n ? out[0].score : NAN,
                        .subject = *n ? out[0].subject : NULL,
                        .outcome = e ? "no_watchlist" : *n ? "hits" : "no_hits"};
+    double thr = face ? b->cfg.face_threshold : b->cfg.threshold;
+    alert_new hit;
+    json_t *detail = NULL;
+    if (!e && *n && out[0].score >= thr && b->cfg.alerts) {
+        detail = search__alert(watchlist, &out[0], ctx, &hit);
+        a.alerts = b->cfg.alerts;
+        a.alert = &hit;
+    }
     cx_err ae = bs__audit_write(b->s, &a);
+    json_decref(detail);
     if (e || ae) {
         *n = 0;
         return e ? e : ae;
     }
-    double thr = face ? b->cfg.face_threshold : b->cfg.threshold;
-    if (nh && out[0].score >= thr)
-        search__alert(b, watchlist, &out[0], ctx);
     return CX_OK;
 }
 
@@ -100,9 +107,7 @@ static cx_err search__may_verify(bio_service *b, const svc_subject *s, const bio
     if (!ctx || !ctx->who)
         return CX_OK; /* the command line: local, trusted */
     const cx_principal *p = ctx->who;
-    char own[BIO_ID_MAX + 1];
-    if (b->cfg.key_subject && b->cfg.key_subject(b->cfg.key_subject_ctx, p->key_id, own) &&
-        strcmp(own, s->id) == 0) {
+    if (p->subject[0] && strcmp(p->subject, s->id) == 0) {
         snprintf(why, whylen, "a key cannot verify the subject it stands for");
         return CX_EFORBIDDEN;
     }
@@ -220,20 +225,3 @@ cx_err bio_station_list(bio_service *b, json_t **out)
     return CX_OK;
 }
 
-/* ---- the gate ------------------------------------------------------------------------ */
-
-cx_err bio_gate_verified(bio_service *b, store_conn *c, const char *subject, json_t *problems)
-{
-    bool ok = false;
-    int64_t since = cx_now_us() - b->cfg.verify_window_s * (int64_t)1000000;
-    cx_err e = bio_verified_since(c, subject, since, &ok);
-    if (e)
-        return e;
-    if (!ok) {
-        cx_problem_add(problems, "", "subject %s has no successful biometric verification in "
-                                     "the last %lld hours",
-                       subject, (long long)(b->cfg.verify_window_s / 3600));
-        return CX_ESTATE;
-    }
-    return CX_OK;
-}

@@ -242,8 +242,13 @@ cx_err bio_service_new(store *s, const bio_keyring *key, const bio_config *cfg,
         b->cfg.threshold = BIO_THRESHOLD;
     if (!(b->cfg.face_threshold > 0))
         b->cfg.face_threshold = BIO_FACE_THRESHOLD;
-    if (b->cfg.verify_window_s <= 0)
-        b->cfg.verify_window_s = 12 * 3600;
+    static const char *const alert_kinds[] = {"biometric_subject", NULL};
+    static const char *const types[] = {"watchlist_hit", NULL};
+    if (b->cfg.alerts && alert_register(b->cfg.alerts, alert_kinds, types) != CX_OK) {
+        free(b);
+        snprintf(err, errlen, "cannot register the biometric alerts");
+        return CX_ENOMEM;
+    }
     pthread_rwlock_init(&b->lock, NULL);
     pthread_mutex_init(&b->change, NULL);
     pthread_mutex_init(&b->sweep_mu, NULL);
@@ -313,17 +318,23 @@ cx_err bio_service_start(bio_service *b, int64_t period_s)
     return CX_OK;
 }
 
+void bio_service_stop(bio_service *b)
+{
+    if (!b || !b->sweeping)
+        return;
+    pthread_mutex_lock(&b->sweep_mu);
+    b->stop = true;
+    pthread_cond_signal(&b->sweep_cv);
+    pthread_mutex_unlock(&b->sweep_mu);
+    pthread_join(b->sweeper, NULL);
+    b->sweeping = false;
+}
+
 void bio_service_free(bio_service *b)
 {
     if (!b)
         return;
-    if (b->sweeping) {
-        pthread_mutex_lock(&b->sweep_mu);
-        b->stop = true;
-        pthread_cond_signal(&b->sweep_cv);
-        pthread_mutex_unlock(&b->sweep_mu);
-        pthread_join(b->sweeper, NULL);
-    }
+    bio_service_stop(b);
     pthread_mutex_destroy(&b->sweep_mu);
     pthread_cond_destroy(&b->sweep_cv);
     svc_map_free(&b->by_num, NULL);

@@ -8,8 +8,8 @@
 #include <pthread.h>
 
 /* A hash map keyed by byte strings the callers choose (subject ids,
- * watchlist names), so its hash is keyed: SipHash (crypto_shorthash) with a
- * random key per map. Values are borrowed pointers. */
+ * watchlist names), hashed with core's keyed cx_map_hash. Values are
+ * borrowed pointers; unlike cx_map, keys can be removed (erasure). */
 typedef struct {
     const void *key;
     size_t klen;
@@ -19,7 +19,6 @@ typedef struct {
 typedef struct {
     svc_slot *slots;
     size_t cap, n, used; /* used counts tombstones too */
-    uint8_t k[16];
 } svc_map;
 
 void svc_map_init(svc_map *m);

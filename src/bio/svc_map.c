@@ -1,9 +1,10 @@
-/* A small open-addressing hash map with a keyed hash (SipHash-2-4 via
- * libsodium's crypto_shorthash, a random key per map): lookups keyed by
- * values callers choose stay O(1) whatever they choose. */
+/* A small open-addressing map of borrowed pointers that can also forget a
+ * key (erasure), which core's cx_map (int64 values, no removal) cannot; it
+ * hashes with core's keyed hash (cx_map_hash: SipHash-2-4 under a secret
+ * per-process key), so lookups keyed by values callers choose stay O(1)
+ * whatever they choose. */
 #include "svc_int.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,6 @@ static const char svc__tomb; /* marks a deleted slot */
 void svc_map_init(svc_map *m)
 {
     memset(m, 0, sizeof *m);
-    randombytes_buf(m->k, sizeof m->k);
 }
 
 void svc_map_free(svc_map *m, void (*value_free)(void *))
@@ -27,11 +27,8 @@ void svc_map_free(svc_map *m, void (*value_free)(void *))
 
 static size_t svc__hash(const svc_map *m, const void *key, size_t klen)
 {
-    uint8_t h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, key, klen, m->k);
-    uint64_t v;
-    memcpy(&v, h, sizeof v);
-    return (size_t)v;
+    (void)m;
+    return (size_t)cx_map_hash(key, klen);
 }
 
 static svc_slot *svc__find(const svc_map *m, const void *key, size_t klen, bool for_insert)
