@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, key_id, run  # noqa: E402
+from harness import TempDirTestCase, create_key, declaration, key_id, run  # noqa: E402
 
 DATA = os.path.join(os.environ["CUSTOMS_DATA_DIR"], "biometrics")
 DB1 = os.path.join(DATA, "fvc-dev", "fvc2002", "DB1_B")
@@ -247,6 +247,11 @@ class BioApiTest(TempDirTestCase):
                                         "source_agency", "subject"])
         self.assertEqual((c[0]["finger"], c[0]["source_agency"], c[0]["legal_basis"]),
                          ("right_thumb", "Immigration", "MoU 2024/7"))
+        # a hit at or above the threshold is an alert, stored with its audit record
+        alerts = self.get("/v1/alerts?type=watchlist_hit").json["items"]
+        self.assertEqual([(a["subject"]["kind"], a["subject"]["id"], a["severity"])
+                          for a in alerts], [("biometric_subject", "P-1", "critical")])
+        self.assertEqual(alerts[0]["detail"]["purpose"], "CASE-2024-118")
         r = self.post("/v1/biometrics/identify", {"watchlist": "interpol",
                                                   "descriptor": {"model": "faceapi-128",
                                                                  "vector": [0.1] * 127 + [0.5]},
@@ -321,6 +326,64 @@ class BioApiTest(TempDirTestCase):
         page = self.get("/v1/biometrics/audit?limit=2").json
         older = self.get(f"/v1/biometrics/audit?limit=2&cursor={page['next_cursor']}").json
         self.assertLess(older["items"][0]["seq"], page["items"][-1]["seq"])
+
+    def test_operators_verified_before_they_act(self):
+        """The bio.verified decision gate (409 verification_required) for a key
+        issued to a person, and its verification state; keys without a subject
+        decide as before; a key never verifies its own subject."""
+        p = run("keys", "create", "--db", self.db, "--org", "KCS", "--role", "officer",
+                "--name", "op-officer", "--subject", "OP-9")
+        op = p.stdout.strip()
+        self.subject("OP-9", kind="operator", org="KCS", watchlist="operators")
+        self.enrol("OP-9", tpl(110, 1))
+        ids = []
+        for i in range(2):
+            r = self.post("/v1/declarations", declaration(f"BIO-GATE-{i}"), token=self.trader)
+            self.assertEqual(r.status, 201, r)
+            ids.append(r.json["id"])
+        state = self.get("/v1/biometrics/verification", token=op).json
+        self.assertEqual((state["subject"], state["required"], state["verified"]),
+                         ("OP-9", True, False))
+        self.assertFalse(self.get("/v1/biometrics/verification").json["required"])
+        hold = {"decision": "hold", "reason": "documents"}
+        r = self.post(f"/v1/declarations/{ids[0]}/decision", hold, token=op)
+        self.assertEqual(r.status, 409, r)
+        self.assertEqual(r.json["error"]["code"], "verification_required")
+        self.assertEqual(r.json["error"]["details"][0]["path"], "/decision")
+        self.assertIn("OP-9", r.json["error"]["message"])
+        self.assertEqual(self.get(f"/v1/declarations/{ids[0]}").json["status"], "submitted")
+        # an officer's key without a subject decides as before
+        r = self.post(f"/v1/declarations/{ids[1]}/decision", hold)
+        self.assertEqual(r.status, 200, r)
+        # the operator's own key cannot verify OP-9, not even with the right finger
+        probe = {"subject": "OP-9", "purpose": "SHIFT-START", "template_base64": b64(tpl(110, 2))}
+        r = self.post("/v1/biometrics/verify", probe, token=op)
+        self.assertEqual(r.status, 403, r)
+        self.assertIn("stands for", r.json["error"]["message"])
+        # a failed verification by an officer opens nothing
+        r = self.post("/v1/biometrics/verify", dict(probe, template_base64=b64(tpl(105, 2))))
+        self.assertFalse(r.json["match"])
+        r = self.post(f"/v1/declarations/{ids[0]}/decision", hold, token=op)
+        self.assertEqual(r.json["error"]["code"], "verification_required")
+        # a successful one by another officer does
+        r = self.post("/v1/biometrics/verify", probe)
+        self.assertTrue(r.json["match"], r)
+        state = self.get("/v1/biometrics/verification", token=op).json
+        self.assertEqual((state["required"], state["verified"], state["window_hours"]),
+                         (False, True, 12))
+        self.assertIn("valid_until", state)
+        r = self.post(f"/v1/declarations/{ids[0]}/decision", hold, token=op)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["status"], "held")
+
+    def test_without_master_key(self):
+        """Without --bio-key the routes exist and say why they cannot answer;
+        the audit (no sealed data) is still readable."""
+        self.srv.stop()
+        self.srv = self.serve()
+        r = self.post("/v1/biometrics/subjects", {"id": "P-1", "kind": "broker"})
+        self.assertEqual((r.status, r.json["error"]["code"]), (503, "biometrics_unavailable"))
+        self.assertEqual(self.get("/v1/biometrics/audit").status, 200)
 
     def test_erasure_holds(self):
         self.subject("P-7")
