@@ -2,21 +2,24 @@
  * (enrol, identify, verify, erase, expire) and the audit (audit, digest). */
 #include "cmd_bio.h"
 
+#include "ledger.h"
+
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     const char *db, *key, *watchlist, *subject, *kind, *agency, *legal_basis, *expires, *name,
-        *org, *purpose, *date;
+        *org, *purpose, *date, *ledger_key;
     double min_score;
     bool have_min;
     int64_t limit;
 } bio_opts;
 
 enum { O_DB = 1, O_KEY, O_WATCHLIST, O_SUBJECT, O_KIND, O_AGENCY, O_LEGAL, O_EXPIRES, O_NAME,
-       O_ORG, O_PURPOSE, O_MIN, O_LIMIT, O_DATE, O_HELP };
+       O_ORG, O_PURPOSE, O_MIN, O_LIMIT, O_DATE, O_LEDGER_KEY, O_HELP };
 
 static const struct option all_opts[] = {
     {"db", required_argument, NULL, O_DB},
@@ -33,6 +36,7 @@ static const struct option all_opts[] = {
     {"min-score", required_argument, NULL, O_MIN},
     {"limit", required_argument, NULL, O_LIMIT},
     {"date", required_argument, NULL, O_DATE},
+    {"ledger-key", required_argument, NULL, O_LEDGER_KEY},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -63,6 +67,7 @@ static int bio__opts(int argc, char **argv, const char *cmd, unsigned allowed, b
         case O_ORG: o->org = optarg; break;
         case O_PURPOSE: o->purpose = optarg; break;
         case O_DATE: o->date = optarg; break;
+        case O_LEDGER_KEY: o->ledger_key = optarg; break;
         case O_MIN:
             if (!cx_parse_double(optarg, &o->min_score) || !isfinite(o->min_score))
                 return app_usage(cmd, "--min-score must be a number");
@@ -380,11 +385,62 @@ int bio__cmd_audit(int argc, char **argv)
     return e ? app_fail(cmd, "%s", cx_strerror(e)) : 0;
 }
 
+/* The digest as a customs-signed audit.digest entry on this database's
+ * ledger (docs/ledger.md): the author is the key file's organisation. */
+static int bio__anchor(store *s, const char *keyfile, json_t *body, const char *cmd)
+{
+    char err[512];
+    ledger_key k;
+    if (ledger_key_load(keyfile, &k, err, sizeof err) != CX_OK) {
+        json_decref(body);
+        return app_fail(cmd, "%s", err);
+    }
+    ledger *lg = ledger_new(s, NULL);
+    json_t *trust = NULL;
+    if (!lg || ledger_trust(lg, &trust) != CX_OK ||
+        !json_string_value(json_object_get(trust, "origin"))) {
+        json_decref(body);
+        json_decref(trust);
+        ledger_free(lg);
+        sodium_memzero(&k, sizeof k);
+        return app_fail(cmd, "this database has no ledger to anchor on (customs ledger init)");
+    }
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    json_t *env = json_pack("{s:s,s:s,s:s,s:s,s:o,s:[]}", "type", "audit.digest", "org", k.org,
+                            "time", now, "ledger",
+                            json_string_value(json_object_get(trust, "origin")), "body", body,
+                            "signatures");
+    json_decref(trust);
+    char *text = env ? cx_json_dump(env, NULL) : NULL, *signed_text = NULL;
+    json_decref(env);
+    cx_err e = text ? ledger_sign(text, strlen(text), &k, NULL, &signed_text, err, sizeof err)
+                    : CX_ENOMEM;
+    sodium_memzero(&k, sizeof k);
+    free(text);
+    int rc = 0;
+    if (e) {
+        rc = app_fail(cmd, "%s", err[0] ? err : cx_strerror(e));
+    } else {
+        ledger_result res;
+        ledger_submit(lg, signed_text, strlen(signed_text), &res);
+        if (res.status == 201)
+            bio__print(json_pack("{s:I,s:s}", "index", (json_int_t)res.index, "type",
+                                 "audit.digest"));
+        else
+            rc = app_fail(cmd, "the ledger refused the digest: %s (%s)", res.message, res.code);
+        ledger_result_clear(&res);
+    }
+    free(signed_text);
+    ledger_free(lg);
+    return rc;
+}
+
 int bio__cmd_digest(int argc, char **argv)
 {
     bio_opts o;
     const char *cmd = "bio digest";
-    int rc = bio__opts(argc, argv, cmd, BIT(O_DB) | BIT(O_DATE), &o);
+    int rc = bio__opts(argc, argv, cmd, BIT(O_DB) | BIT(O_DATE) | BIT(O_LEDGER_KEY), &o);
     if (rc >= 0)
         return rc;
     int y, m, d;
@@ -398,11 +454,19 @@ int bio__cmd_digest(int argc, char **argv)
     uint8_t root[32];
     char hex[65];
     cx_err e = bio_audit_digest(s, y, m, d, &count, root);
-    store_free(s);
-    if (e)
+    if (e) {
+        store_free(s);
         return app_fail(cmd, "%s", cx_strerror(e));
+    }
     cx_hex(root, 32, hex);
-    bio__print(json_pack("{s:s,s:I,s:s}", "date", o.date, "count", (json_int_t)count, "root",
-                         hex));
-    return 0;
+    json_t *body = json_pack("{s:s,s:I,s:s}", "date", o.date, "count", (json_int_t)count,
+                             "root", hex);
+    if (o.ledger_key) {
+        rc = bio__anchor(s, o.ledger_key, body, cmd);
+    } else {
+        bio__print(body);
+        rc = 0;
+    }
+    store_free(s);
+    return rc;
 }

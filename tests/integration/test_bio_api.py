@@ -149,6 +149,38 @@ class BioCliTest(TempDirTestCase):
         p = run("bio", "digest", "--db", self.db, "--date", "2000-01-01")
         self.assertEqual(json.loads(p.stdout)["count"], 0)
 
+    def test_digest_anchored_on_the_ledger(self):
+        """The day's audit digest as a customs-signed audit.digest entry: its
+        root is the one `bio digest` computes, once per administration and day,
+        and only a customs member may author it."""
+        keys = os.path.join(self.tmp, "keys")
+        run("ledger", "demo", "--db", self.db, "--keys-dir", keys)
+        key = os.path.join(self.tmp, "bio.key")
+        run("bio", "key", "--out", key)
+        run("bio", "enrol", "--db", self.db, "--bio-key", key, "--watchlist", "wl",
+            "--subject", "P-1", tpl(106, 1))
+        run("bio", "identify", "--db", self.db, "--bio-key", key, "--watchlist", "wl",
+            "--purpose", "CASE-1", tpl(106, 2))
+        day = json.loads(run("bio", "audit", "--db", self.db).stdout.splitlines()[0])["at"][:10]
+        digest = json.loads(run("bio", "digest", "--db", self.db, "--date", day).stdout)
+        self.assertEqual(digest["count"], 2)
+        kcs = os.path.join(keys, "kcs.key")
+        p = run("bio", "digest", "--db", self.db, "--date", day, "--ledger-key", kcs)
+        index = json.loads(p.stdout)["index"]
+        entry = json.loads(run("ledger", "show", "--db", self.db, str(index)).stdout)
+        self.assertEqual(entry["type"], "audit.digest")
+        self.assertEqual(entry["entry"]["body"], digest)
+        self.assertEqual(entry["entry"]["org"], "KCS")
+        p = run("bio", "digest", "--db", self.db, "--date", day, "--ledger-key", kcs,
+                check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("already", p.stderr)
+        p = run("bio", "digest", "--db", self.db, "--date", "2000-01-01", "--ledger-key",
+                os.path.join(keys, "importer.key"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("may be authored by: customs", p.stderr)
+        run("ledger", "verify", "--db", self.db)
+
 
 class BioApiTest(TempDirTestCase):
     def setUp(self):
