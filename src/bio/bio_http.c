@@ -307,7 +307,7 @@ static void bh__identify(http_req *r, void *ctx)
     }
     json_decref(problems);
     if (!ms) /* by default only what could be a match is shown */
-        min_score = face.v ? bio_service_config(b)->face_threshold - 0.2
+        min_score = face.v ? bio_service_config(b)->face_threshold - 0.1
                            : bio_service_config(b)->threshold - 10;
     bio_context c = {.who = http_principal(r), .purpose = purpose};
     bio_probe p = {.finger = feat, .face = face.v ? &face : NULL};

@@ -24,9 +24,9 @@ static cx_err gate__check(void *ctx, const decl_gate_call *c, decl_gate_refusal 
     if (e || ok)
         return e;
     return decl_gate_refuse(no, 409, "verification_required", "/decision",
-                            "%s must be verified biometrically (POST /v1/biometrics/verify) "
-                            "before this key records a decision; the last %lld hours have no "
-                            "successful verification",
+                            "the operator this key stands for, %s, has no successful "
+                            "biometric verification in the last %lld hours: an officer or a "
+                            "capture station verifies them first (POST /v1/biometrics/verify)",
                             c->who->subject, (long long)(window / 3600));
 }
 
