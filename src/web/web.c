@@ -17,15 +17,17 @@
 
 #define WEB_MAX_FILE ((size_t)8 << 20) /* face-api's recognition weights are 6.2 MiB */
 
+/* img-src blob:: X-ray pictures are fetched with the bearer token and shown
+ * through blob: URLs (js/xray.js); nothing else is widened. */
 const char web_csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
-                       "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+                       "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; "
                        "object-src 'none'; base-uri 'none'; form-action 'self'; "
                        "frame-ancestors 'none'";
 
 /* The Identify page runs face-api (TensorFlow.js) in the browser: its WebGL
  * and WebAssembly backends compile code at run time ('wasm-unsafe-eval')
- * and the camera frame and an uploaded photo are shown from blob: URLs. Only
- * that document gets these; every other page keeps web_csp. */
+ * and the camera's stream plays from a blob:/MediaStream source (media-src).
+ * Only that document gets these; every other page keeps web_csp. */
 const char web_csp_identify[] = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
                                 "style-src 'self'; img-src 'self' data: blob:; "
                                 "media-src 'self' blob:; connect-src 'self'; font-src 'self'; "

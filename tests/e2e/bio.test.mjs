@@ -40,7 +40,7 @@ test('Identify: a photo becomes a descriptor in the browser and finds its subjec
   const resp = await page.goto(srv.base + '/identify.html');
   const csp = resp.headers()['content-security-policy'];
   assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
-  assert.match(csp, /img-src 'self' data: blob:/);
+  assert.match(csp, /media-src 'self' blob:/);
   await page.locator('main[aria-busy="false"] h1', { hasText: 'Identify' }).waitFor();
   // the face of sample 2, as face-api computed it (data/biometrics/faces)
   const v = FACES['sample2.jpg'].vector;
@@ -84,7 +84,7 @@ test('Identify: a photo becomes a descriptor in the browser and finds its subjec
   assert.ok(audit.every((a) => a.purpose === 'CASE-2026-118'));
   // the rest of the console keeps the strict policy
   const index = await page.goto(srv.base + '/');
-  assert.doesNotMatch(index.headers()['content-security-policy'], /wasm-unsafe-eval|blob:/);
+  assert.doesNotMatch(index.headers()['content-security-policy'], /wasm-unsafe-eval|media-src/);
   await page.close();
 });
 
