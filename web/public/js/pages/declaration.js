@@ -1,7 +1,7 @@
 // Declaration detail: header and items, the risk score with its reasons, the
 // inspection form, the officer's decision (release, hold, refuse), the ledger
-// anchor with an in-browser proof check, and a map of its containers' tracks
-// and alerts.
+// anchor with an in-browser proof check, a map of its containers' tracks
+// and alerts, and its X-ray scans (pictures, regions, their outcomes).
 import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, bar, announce } from '../dom.js';
 import { num, pct, money, when, laneBadge, featureTitle, findingTitle, sentence } from '../format.js';
@@ -47,10 +47,15 @@ export async function render(main, { rest }, ctx) {
   show(d);
   fill(partiesBody, partiesOf(d));
   fill(itemsBody, itemsOf(d.items || []));
+  // X-ray scans, when the declaration has any: wide, after the decision they gate
+  const xrayBody = d.xray ? h('div', { class: 'card-body' }, loading()) : null;
+  const xrayCard = xrayBody ? card('X-ray scans', xrayBody) : null;
+  if (xrayCard) xrayCard.classList.add('wide');
   main.append(h('div', { class: 'detail-grid' },
     card('Risk', riskBody),
     card('Inspection', inspBody),
     card('Decision', decisionBody),
+    xrayCard,
     card('Declaration', partiesBody),
     card('Items', itemsBody),
     card('Ledger anchor', ledgerBody),
@@ -63,8 +68,16 @@ export async function render(main, { rest }, ctx) {
   else tasks.push(import('../track.js').then(async (m) => {
     mapCleanup = await m.declarationMap(mapBody, d, signal);
   }).catch((err) => { if (err.name !== 'AbortError') fill(mapBody, errorBox(err)); }));
+  let xrayCleanup = null;
+  if (xrayBody && !officer) fill(xrayBody, empty('Only officers and administrators see X-ray scans.'));
+  else if (xrayBody) tasks.push(import('../xray.js').then(async (m) => {
+    xrayCleanup = await m.declarationScans(xrayBody, d, ctx, reload);
+  }).catch((err) => { if (err.name !== 'AbortError') fill(xrayBody, errorBox(err)); }));
   await Promise.all(tasks);
-  return () => { if (typeof mapCleanup === 'function') mapCleanup(); };
+  return () => {
+    if (typeof mapCleanup === 'function') mapCleanup();
+    if (typeof xrayCleanup === 'function') xrayCleanup();
+  };
 }
 
 function headerOf(d) {
@@ -207,6 +220,26 @@ function inspectionOf(d, ctx, reload) {
   return out;
 }
 
+// A key issued to a person (keys create --subject) decides only after that
+// person's biometric verification within the window (the bio.verified gate):
+// say so before the officer tries, and until when a verification holds.
+function verificationState(ctx) {
+  const el = h('p', { class: 'verify-state', 'aria-live': 'polite' }, loading('Checking the biometric verification…'));
+  api('/v1/biometrics/verification', { signal: ctx.signal }).then((v) => {
+    if (v.required) {
+      el.className = 'verify-state verify-required';
+      fill(el, h('strong', null, 'A fresh biometric verification is required. '),
+        `This key stands for ${v.subject}, who has no successful verification in the last ${v.window_hours} hours`,
+        v.last_verified_at ? ` (the last was ${when(v.last_verified_at)})` : '',
+        '. Ask an officer or a capture station to verify you; until then the server refuses the decision (verification_required).');
+    } else {
+      el.className = 'verify-state verify-ok';
+      fill(el, `${v.subject} was verified ${when(v.last_verified_at)}; decisions are accepted until ${when(v.valid_until)}.`);
+    }
+  }).catch((err) => { if (err.name !== 'AbortError') fill(el, errorBox(err, 'The verification state could not be read')); });
+  return el;
+}
+
 const DECISIONS = [
   ['release', 'Release the goods', 'released'],
   ['hold', 'Hold for examination', 'held'],
@@ -267,6 +300,7 @@ function decisionOf(d, ctx, reload) {
   h('div', { class: 'field' }, h('label', { for: 'decision-reason' }, 'Reason'),
     h('textarea', { id: 'decision-reason', name: 'reason', rows: '2', maxlength: '1000' })),
   submit, status);
+  if (ctx.me.subject) out.push(verificationState(ctx));
   out.push(form);
   return out;
 }
