@@ -5,6 +5,7 @@
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
+#include "revenue.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = ledger_migrate(s, err, errlen);
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = rev_migrate(s, err, errlen);
     if (e != CX_OK) {
         store_free(s);
         return e;

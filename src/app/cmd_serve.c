@@ -8,6 +8,7 @@
 #include "ledger.h"
 #include "web.h"
 #include "track.h"
+#include "revenue.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@ static const char help[] =
     "                     [--threads N] [--port-file F] [--quiet]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
+    "                     [--currency CODE]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -43,6 +45,8 @@ static const char help[] =
     "                     mqtt://[user[:password]@]host[:port]\n"
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
+    "  --currency CODE    the national currency (ISO 4217), set once and kept in the\n"
+    "                     database: declarations are then assessed (docs/revenue.md)\n"
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
@@ -93,7 +97,7 @@ static void serve__store_metrics(void *ctx, cx_buf *out)
 
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
-    const char *mqtt, *mqtt_client_id, *track_config;
+    const char *mqtt, *mqtt_client_id, *track_config, *currency;
     unsigned threads;
     bool quiet;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -112,6 +116,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"web-dir", required_argument, NULL, 'W'},
         {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
         {"track-config", required_argument, NULL, 'r'},
+        {"currency", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -129,6 +134,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
         case 'r': o->track_config = optarg; break;
+        case 'C': o->currency = optarg; break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
                 return app_usage("serve", "--threads must be 2 to 65536");
@@ -197,14 +203,27 @@ int app_cmd_serve(int argc, char **argv)
      * hook, after risk's so that its lane raises come last) */
     ledger *lg = decl ? ledger_new(s, decl) : NULL;
     cx_err e = decl && risk && lg ? CX_OK : CX_ENOMEM;
+    /* revenue: assesses every submission (enrich_text) and gates release;
+     * certificates of origin come from the ledger in phase 2 */
+    rev_service *rev = NULL;
+    rev_config rvcfg = {.currency = o.currency};
+    if (!e && (e = rev_service_new(s, decl, &rvcfg, &rev, err, sizeof err)) != CX_OK) {
+        http_server_free(srv);
+        ledger_free(lg);
+        risk_service_free(risk);
+        decl_service_free(decl);
+        store_free(s);
+        return app_fail("serve", "revenue: %s", err);
+    }
     /* track: telemetry pipeline, rules and alerts; raises lanes through declare */
     track_service *track = NULL;
     if (!e && (e = track_service_new(s, decl, &tcfg, &track, err, sizeof err)) != CX_OK) {
         http_server_free(srv);
         ledger_free(lg);
         risk_service_free(risk);
-        decl_service_free(decl);
         store_free(s);
+        rev_service_free(rev);
+        decl_service_free(decl);
         return app_fail("serve", "tracking: %s", err);
     }
     if (!e)
@@ -219,6 +238,8 @@ int app_cmd_serve(int argc, char **argv)
         e = ledger_routes(lg, srv);
     if (!e)
         e = track_routes(track, srv);
+    if (!e)
+        e = rev_routes(rev, srv);
     /* The console's catch-all file route goes last: API routes win. */
     if (!e)
         e = web_routes(srv, o.web_dir ? o.web_dir : web_default_dir());
@@ -234,8 +255,9 @@ int app_cmd_serve(int argc, char **argv)
         track_service_free(track);
         risk_service_free(risk);
         ledger_free(lg);
-        decl_service_free(decl);
         store_free(s);
+        rev_service_free(rev);
+        decl_service_free(decl);
         return app_fail("serve", "%s", err);
     }
     if (o.port_file) {
@@ -264,6 +286,7 @@ int app_cmd_serve(int argc, char **argv)
     track_service_free(track);
     store_free(s);           /* flushes the write queue: ledger jobs still use the services */
     ledger_free(lg);
+    rev_service_free(rev);   /* its hooks and payment jobs ran on the writer */
     decl_service_free(decl);
     cx_log(CX_LOG_INFO, "stopped cleanly");
     return 0;

@@ -14,6 +14,8 @@ static const app_command commands[] = {
     {"keygen", app_cmd_keygen, "create an Ed25519 signing key for the trade ledger"},
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
     {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
+    {"tariff", app_cmd_tariff, "load the tariff: lines, preferences, country groups"},
+    {"rates", app_cmd_rates, "load exchange rates into the national currency"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -97,6 +97,49 @@ static const char *decl__str(const json_t *doc, const char *key)
     return s ? s : "";
 }
 
+/* Whether key is a member a hook's module keeps in its own table. */
+static bool decl__hook_member(const decl_service *d, const char *key)
+{
+    for (size_t i = 0; i < d->nhooks; i++)
+        if (d->hooks[i].member && strcmp(d->hooks[i].member, key) == 0)
+            return true;
+    return false;
+}
+
+/* The submission's reply: the stored text, risk, and the members hooks keep
+ * in their own tables (from the document, as enrich made them). Leaves
+ * dw->text NULL when that is the stored text alone. */
+static cx_err decl__reply_text(decl_write *dw, const char *risk)
+{
+    bool extra = false;
+    for (size_t i = 0; i < dw->d->nhooks && !extra; i++)
+        extra = dw->d->hooks[i].member && json_object_get(dw->doc, dw->d->hooks[i].member);
+    if (!risk && !extra)
+        return CX_OK;
+    cx_buf api;
+    cx_buf_init(&api, SIZE_MAX / 2);
+    cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len, risk, NULL, &api);
+    for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
+        const char *name = dw->d->hooks[i].member;
+        const json_t *v = name ? json_object_get(dw->doc, name) : NULL;
+        if (!v)
+            continue;
+        json_t *key = json_string(name);
+        char *ks = cx_json_dump(key, NULL), *vs = cx_json_dump(v, NULL);
+        json_decref(key);
+        api.len--; /* reopen the object: compose ended it with '}' */
+        e = ks && vs ? cx_buf_printf(&api, ",%s:%s}", ks, vs) : CX_ENOMEM;
+        free(ks);
+        free(vs);
+    }
+    if (e == CX_OK) {
+        free(dw->text);
+        dw->text = cx_buf_steal(&api, &dw->len);
+    }
+    cx_buf_free(&api);
+    return e;
+}
+
 /* Lane raises made on this (the writer) thread; lets an insert notice that a
  * hook raised the lane of the declaration it is inserting. */
 static _Thread_local unsigned decl_raises;
@@ -112,16 +155,8 @@ static cx_err decl__refresh_risk(store_conn *w, decl_write *dw)
     cx_err e = CX_OK;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         const char *risk = (const char *)sqlite3_column_text(st, 0);
-        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0) {
-            cx_buf api;
-            cx_buf_init(&api, SIZE_MAX / 2);
-            e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len, risk, NULL, &api);
-            if (e == CX_OK) {
-                free(dw->text);
-                dw->text = cx_buf_steal(&api, &dw->len);
-            }
-            cx_buf_free(&api);
-        }
+        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0)
+            e = decl__reply_text(dw, risk);
     }
     sqlite3_reset(st);
     return e;
@@ -231,8 +266,8 @@ static cx_err decl__minify(cx_buf *out, const char *in, size_t n)
  * and nothing is re-serialised on the hot path), followed by the server's
  * members. Without a raw text (CSV
  * import) the parsed document is serialised instead. */
-static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char *raw,
-                                size_t rawlen, cx_buf *out)
+static cx_err decl__stored_text(const decl_service *d, const json_t *doc, size_t submitted,
+                                const char *raw, size_t rawlen, cx_buf *out)
 {
     cx_err e;
     if (raw) {
@@ -267,7 +302,7 @@ static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char 
     json_t *v;
     json_object_foreach((json_t *)doc, k, v)
     {
-        if (i++ < submitted || strcmp(k, "risk") == 0 || e != CX_OK)
+        if (i++ < submitted || strcmp(k, "risk") == 0 || decl__hook_member(d, k) || e != CX_OK)
             continue;
         json_t *key = json_string(k);
         char *ks = cx_json_dump(key, NULL), *vs = cx_json_dump(v, NULL);
@@ -303,6 +338,9 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     for (size_t i = 0; i < d->nhooks; i++)
         if (d->hooks[i].enrich)
             d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
+    for (size_t i = 0; i < d->nhooks; i++)
+        if (d->hooks[i].enrich_text)
+            d->hooks[i].enrich_text(d->hooks[i].ctx, who, doc, raw, rawlen);
     cx_err e = CX_OK;
     /* The risk member lives in its own column so that it can change
      * (decl_raise_lane) while the submitted document stays as stored. */
@@ -313,15 +351,12 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     cx_buf_init(&text, SIZE_MAX / 2);
     cx_buf_reserve(&text, rawlen + 160);
     if (e == CX_OK)
-        e = decl__stored_text(doc, submitted, raw, rawlen, &text);
+        e = decl__stored_text(d, doc, submitted, raw, rawlen, &text);
     dw->doc_text = cx_buf_steal(&text, &dw->doc_len);
-    /* The API form differs from the stored text only by the risk member. */
-    if (e == CX_OK && dw->risk_text) {
-        cx_buf api;
-        cx_buf_init(&api, SIZE_MAX / 2);
-        e = decl__compose(d, NULL, 0, dw->doc_text, dw->doc_len, dw->risk_text, NULL, &api);
-        dw->text = cx_buf_steal(&api, &dw->len);
-    }
+    /* The API form differs from the stored text by the risk member and the
+     * members hooks keep themselves. */
+    if (e == CX_OK)
+        e = decl__reply_text(dw, dw->risk_text);
     if (e != CX_OK) {
         decl__write_free(dw);
         return e;

@@ -83,6 +83,17 @@ typedef struct {
     cx_err (*gate)(void *ctx, store_conn *w, int64_t seq, const char *decision, const char *lane,
                    json_t *problems);
     void *ctx;
+    /* Like enrich, with the submitted JSON text (HTTP bodies and JSONL
+     * lines; NULL for CSV rows), for members computed from a number's exact
+     * spelling, e.g. money read as decimal text rather than as a double.
+     * Runs after every hook's enrich. */
+    void (*enrich_text)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                        size_t len);
+    /* A member that enrich/enrich_text adds and the hook's module keeps in
+     * its own table (written by indexed, shown by decorate): declare leaves
+     * it out of the stored document and shows it in the submission's reply
+     * (like "risk"). NULL: none. */
+    const char *member;
 } decl_hooks;
 
 /* The service borrows s; free the service before the store. */

@@ -1,0 +1,379 @@
+/* A declaration's account: its assessment (and versions), what was paid,
+ * refunded and drawn on guarantees, and the release check. Every change
+ * runs in a writer job, so a payment and a release cannot both pass on the
+ * same old balance. */
+#include "revenue_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool rev__minor(const json_t *j, int exp, int64_t *out)
+{
+    rev_dec d;
+    if (!rev_dec_from_json(j, NULL, 0, &d) || d.scale > exp)
+        return false;
+    int64_t v = d.coef;
+    for (int k = d.scale; k < exp; k++)
+        v *= 10;
+    *out = v;
+    return true;
+}
+
+static int64_t acc__amount(const json_t *a, const char *k, int exp)
+{
+    int64_t v = 0;
+    rev__minor(json_object_get(a, k), exp, &v);
+    return v;
+}
+
+cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
+                              const json_t *assessment)
+{
+    const char *currency = json_string_value(json_object_get(assessment, "currency"));
+    int exp = rev_minor_unit(currency);
+    if (exp < 0)
+        exp = 0;
+    char *text = cx_json_dump(assessment, NULL);
+    if (!text)
+        return CX_ENOMEM;
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO revenue_assessments(seq, decl_id, org, office, "
+                                     "date, currency, version, duty, excise, vat, total, "
+                                     "at_risk, problems, doc) "
+                                     "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?8,?9,?10,?11,?12,?13)");
+    cx_err e = st ? CX_OK : CX_EDB;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(doc, "id")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, json_string_value(json_object_get(doc, "org")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(doc, "office")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, json_string_value(json_object_get(doc, "date")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, currency ? currency : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, acc__amount(assessment, "total_duty", exp));
+        sqlite3_bind_int64(st, 8, acc__amount(assessment, "total_excise", exp));
+        sqlite3_bind_int64(st, 9, acc__amount(assessment, "total_vat", exp));
+        sqlite3_bind_int64(st, 10, acc__amount(assessment, "total", exp));
+        sqlite3_bind_int64(st, 11, acc__amount(assessment, "revenue_at_risk", exp));
+        sqlite3_bind_int64(st, 12, (int64_t)json_array_size(json_object_get(assessment,
+                                                                              "problems")));
+        sqlite3_bind_text(st, 13, text, -1, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    if (e == CX_OK) {
+        st = store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, version, doc, reason, "
+                           "by_org, at) VALUES(?1, 1, ?2, 'lodged', ?3, ?4)");
+        e = st ? CX_OK : CX_EDB;
+    }
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, json_string_value(json_object_get(doc, "org")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(assessment, "assessed_at")),
+                          -1, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    free(text);
+    return e;
+}
+
+cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out)
+{
+    sqlite3_stmt *st = store_stmt(r, "SELECT doc FROM revenue_assessments WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    cx_err e = CX_OK;
+    if (rc == SQLITE_ROW) {
+        e = cx_buf_puts(out, ",\"assessment\":");
+        if (e == CX_OK)
+            e = cx_buf_append(out, sqlite3_column_text(st, 0),
+                              (size_t)sqlite3_column_bytes(st, 0));
+    } else if (rc != SQLITE_DONE) {
+        e = CX_EDB;
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+cx_err rev__account_read(store_conn *c, int64_t seq, rev_account *out)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT version, total, paid, refunded, guaranteed, "
+                                     "at_risk, problems, org, decl_id, currency "
+                                     "FROM revenue_assessments WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK) {
+        memset(out, 0, sizeof *out);
+        out->seq = seq;
+        out->version = sqlite3_column_int64(st, 0);
+        out->total = sqlite3_column_int64(st, 1);
+        out->paid = sqlite3_column_int64(st, 2);
+        out->refunded = sqlite3_column_int64(st, 3);
+        out->guaranteed = sqlite3_column_int64(st, 4);
+        out->at_risk = sqlite3_column_int64(st, 5);
+        out->problems = sqlite3_column_int64(st, 6);
+        snprintf(out->org, sizeof out->org, "%s", (const char *)sqlite3_column_text(st, 7));
+        snprintf(out->decl_id, sizeof out->decl_id, "%s",
+                 (const char *)sqlite3_column_text(st, 8));
+        snprintf(out->currency, sizeof out->currency, "%s",
+                 (const char *)sqlite3_column_text(st, 9));
+        out->exp = rev_minor_unit(out->currency);
+        if (out->exp < 0)
+            out->exp = 0;
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+json_t *rev__account_json(const rev_account *a)
+{
+    int64_t net = a->paid - a->refunded;
+    int64_t unpaid = a->total > net ? a->total - net : 0;
+    int64_t short_ = rev_release_shortfall(a->total, a->paid, a->refunded, a->guaranteed);
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:I}", "declaration",
+                     a->decl_id, "currency", a->currency, "version", (json_int_t)a->version,
+                     "assessed", rev_amount_json(a->total, a->exp), "paid",
+                     rev_amount_json(a->paid, a->exp), "refunded",
+                     rev_amount_json(a->refunded, a->exp), "guaranteed",
+                     rev_amount_json(a->guaranteed, a->exp), "outstanding",
+                     rev_amount_json(unpaid, a->exp), "shortfall",
+                     rev_amount_json(short_, a->exp), "releasable",
+                     a->problems == 0 && short_ == 0, "problems", (json_int_t)a->problems);
+}
+
+static cx_err acc__set_guaranteed(store_conn *w, int64_t seq, int64_t delta)
+{
+    sqlite3_stmt *st = store_stmt(w, "UPDATE revenue_assessments SET guaranteed = guaranteed + ?2 "
+                                     "WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, delta);
+    cx_err e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+    sqlite3_reset(st);
+    return e;
+}
+
+static cx_err acc__draw(store_conn *w, const char *guarantee, int64_t seq, int64_t amount,
+                        const char *cause)
+{
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO revenue_draws(guarantee, seq, amount, at, cause) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, guarantee, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, amount);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, cause, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    st = store_stmt(w, "UPDATE revenue_guarantees SET drawn = drawn + ?2 WHERE id=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, guarantee, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, amount);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? acc__set_guaranteed(w, seq, amount) : CX_EDB;
+}
+
+cx_err rev__restore_draws(store_conn *w, int64_t seq, int64_t amount, const char *cause)
+{
+    /* what each guarantee still has out for this declaration, latest first */
+    sqlite3_stmt *st = store_stmt(w, "SELECT guarantee, sum(amount) FROM revenue_draws "
+                                     "WHERE seq=?1 GROUP BY guarantee HAVING sum(amount) > 0 "
+                                     "ORDER BY max(id) DESC");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    char ids[16][CX_ID_LEN + 1];
+    int64_t out[16];
+    int n = 0;
+    while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(ids[n], sizeof ids[n], "%s", (const char *)sqlite3_column_text(st, 0));
+        out[n++] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    cx_err e = CX_OK;
+    for (int k = 0; e == CX_OK && k < n && amount > 0; k++) {
+        int64_t give = out[k] < amount ? out[k] : amount;
+        e = acc__draw(w, ids[k], seq, -give, cause);
+        amount -= give;
+    }
+    return e;
+}
+
+/* Draws what is unpaid from the trader's valid guarantees, soonest expiring
+ * first; only when they cover all of it (else nothing is drawn). */
+static cx_err acc__draw_for(store_conn *w, const rev_account *a, int64_t need, int64_t *got)
+{
+    *got = 0;
+    char today[32];
+    cx_rfc3339_format(cx_now_us(), today);
+    today[REV_DATE_LEN] = '\0';
+    sqlite3_stmt *st = store_stmt(w, "SELECT id, amount_national - drawn FROM revenue_guarantees "
+                                     "WHERE trader=?1 AND valid_until >= ?2 "
+                                     "AND amount_national > drawn "
+                                     "ORDER BY valid_until, created_at LIMIT 16");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, a->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, today, -1, SQLITE_TRANSIENT);
+    char ids[16][CX_ID_LEN + 1];
+    int64_t avail[16], total = 0;
+    int n = 0;
+    while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(ids[n], sizeof ids[n], "%s", (const char *)sqlite3_column_text(st, 0));
+        avail[n] = sqlite3_column_int64(st, 1);
+        total += avail[n++];
+    }
+    sqlite3_reset(st);
+    if (total < need)
+        return CX_OK;
+    cx_err e = CX_OK;
+    for (int k = 0; e == CX_OK && k < n && *got < need; k++) {
+        int64_t take = avail[k] < need - *got ? avail[k] : need - *got;
+        e = acc__draw(w, ids[k], a->seq, take, "release");
+        *got += take;
+    }
+    return e;
+}
+
+cx_err rev_release_check(rev_service *r, store_conn *w, int64_t seq, json_t *problems)
+{
+    (void)r;
+    rev_account a;
+    cx_err e = rev__account_read(w, seq, &a);
+    if (e == CX_ENOTFOUND)
+        return CX_OK; /* not assessed (no national currency then): nothing to collect */
+    if (e != CX_OK)
+        return e;
+    if (a.problems) {
+        cx_problem_add(problems, "/decision",
+                       "the assessment has %lld unresolved problem%s (a missing tariff line or "
+                       "exchange rate): resolve them and re-assess "
+                       "(POST /v1/declarations/%s/assessment) before releasing",
+                       (long long)a.problems, a.problems == 1 ? "" : "s", a.decl_id);
+        return CX_ESTATE;
+    }
+    int64_t need = rev_release_shortfall(a.total, a.paid, a.refunded, a.guaranteed);
+    int64_t got = 0;
+    if (need > 0 && (e = acc__draw_for(w, &a, need, &got)) != CX_OK)
+        return e;
+    if (got < need) {
+        char t[40], p[40], g[40], s[40];
+        rev_amount_format(a.total, a.exp, true, t);
+        rev_amount_format(a.paid - a.refunded, a.exp, true, p);
+        rev_amount_format(a.guaranteed, a.exp, true, g);
+        rev_amount_format(need, a.exp, true, s);
+        cx_problem_add(problems, "/decision",
+                       "paid %s %s + guaranteed %s %s is less than the assessed %s %s: %s %s "
+                       "outstanding (POST /v1/declarations/%s/payments, or a guarantee)",
+                       p, a.currency, g, a.currency, t, a.currency, s, a.currency, a.decl_id);
+        return CX_ESTATE;
+    }
+    return rev__release_flagged(w, seq);
+}
+
+cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
+                     const char *by, rev_account *after)
+{
+    rev_account a;
+    cx_err e = rev__account_read(w, seq, &a);
+    if (e != CX_OK)
+        return e;
+    json_t *copy = json_deep_copy(assessment);
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    json_object_set_new(copy, "version", json_integer(a.version + 1));
+    json_object_set_new(copy, "assessed_at", json_string(now));
+    char *text = cx_json_dump(copy, NULL);
+    int exp = a.exp;
+    int64_t total = acc__amount(copy, "total", exp);
+    sqlite3_stmt *st = text ? store_stmt(w, "UPDATE revenue_assessments SET version=?2, duty=?3, "
+                                            "excise=?4, vat=?5, total=?6, at_risk=?7, "
+                                            "problems=?8, doc=?9 WHERE seq=?1")
+                            : NULL;
+    e = st ? CX_OK : text ? CX_EDB : CX_ENOMEM;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_int64(st, 2, a.version + 1);
+        sqlite3_bind_int64(st, 3, acc__amount(copy, "total_duty", exp));
+        sqlite3_bind_int64(st, 4, acc__amount(copy, "total_excise", exp));
+        sqlite3_bind_int64(st, 5, acc__amount(copy, "total_vat", exp));
+        sqlite3_bind_int64(st, 6, total);
+        sqlite3_bind_int64(st, 7, acc__amount(copy, "revenue_at_risk", exp));
+        sqlite3_bind_int64(st, 8, (int64_t)json_array_size(json_object_get(copy, "problems")));
+        sqlite3_bind_text(st, 9, text, -1, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    if (e == CX_OK) {
+        st = store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, version, doc, reason, "
+                           "by_org, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+        e = st ? CX_OK : CX_EDB;
+    }
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_int64(st, 2, a.version + 1);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, by, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    /* downwards below what was paid: a refund is due, recorded, not netted */
+    int64_t net = a.paid - a.refunded;
+    if (e == CX_OK && total < net) {
+        st = store_stmt(w, "INSERT INTO revenue_refunds(seq, amount, from_version, to_version, "
+                           "status, at) VALUES(?1, ?2, ?3, ?4, 'due', ?5)");
+        e = st ? CX_OK : CX_EDB;
+        if (e == CX_OK) {
+            sqlite3_bind_int64(st, 1, seq);
+            sqlite3_bind_int64(st, 2, net - total);
+            sqlite3_bind_int64(st, 3, a.version);
+            sqlite3_bind_int64(st, 4, a.version + 1);
+            sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+            e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+            sqlite3_reset(st);
+        }
+        if (e == CX_OK) {
+            st = store_stmt(w, "UPDATE revenue_assessments SET refunded = refunded + ?2 "
+                               "WHERE seq=?1");
+            e = st ? CX_OK : CX_EDB;
+        }
+        if (e == CX_OK) {
+            sqlite3_bind_int64(st, 1, seq);
+            sqlite3_bind_int64(st, 2, net - total);
+            e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+            sqlite3_reset(st);
+        }
+        net = total;
+    }
+    /* a guarantee drawn for more than is now unpaid is given back */
+    int64_t unpaid = total > net ? total - net : 0;
+    if (e == CX_OK && a.guaranteed > unpaid)
+        e = rev__restore_draws(w, seq, a.guaranteed - unpaid, "reassessment");
+    free(text);
+    json_decref(copy);
+    if (e == CX_OK && after)
+        e = rev__account_read(w, seq, after);
+    return e;
+}

@@ -1,0 +1,479 @@
+/* GET/POST /v1/declarations/{id}/assessment and GET /v1/revenue/summary. */
+#include "revenue_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUMMARY_MAX_DAYS 366
+#define SUMMARY_MAX_GROUPS 10000
+
+/* ---- reading an assessment ---------------------------------------------------------------- */
+static json_t *h__versions(store_conn *c, int64_t seq)
+{
+    json_t *out = json_array();
+    sqlite3_stmt *st = store_stmt(c, "SELECT version, reason, by_org, at FROM "
+                                     "revenue_assessment_versions WHERE seq=?1 ORDER BY version");
+    if (!st)
+        return out;
+    sqlite3_bind_int64(st, 1, seq);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(out, json_pack("{s:I,s:s,s:s?,s:s}", "version",
+                                             (json_int_t)sqlite3_column_int64(st, 0), "reason",
+                                             (const char *)sqlite3_column_text(st, 1), "by",
+                                             (const char *)sqlite3_column_text(st, 2), "at",
+                                             (const char *)sqlite3_column_text(st, 3)));
+    sqlite3_reset(st);
+    return out;
+}
+
+static json_t *h__refunds(store_conn *c, int64_t seq, int exp)
+{
+    json_t *out = json_array();
+    sqlite3_stmt *st = store_stmt(c, "SELECT amount, from_version, to_version, status, at FROM "
+                                     "revenue_refunds WHERE seq=?1 ORDER BY id");
+    if (!st)
+        return out;
+    sqlite3_bind_int64(st, 1, seq);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            out, json_pack("{s:o,s:I,s:I,s:s,s:s}", "amount",
+                           rev_amount_json(sqlite3_column_int64(st, 0), exp), "from_version",
+                           (json_int_t)sqlite3_column_int64(st, 1), "to_version",
+                           (json_int_t)sqlite3_column_int64(st, 2), "status",
+                           (const char *)sqlite3_column_text(st, 3), "at",
+                           (const char *)sqlite3_column_text(st, 4)));
+    sqlite3_reset(st);
+    return out;
+}
+
+static void h_assessment(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!rev__role(r, false, true))
+        return;
+    int64_t seq;
+    char org[CX_ORG_MAX + 1];
+    if (!rev__declaration(rs, r, &seq, org))
+        return;
+    store_conn *c = store_reader(rs->s);
+    rev_account a;
+    cx_err e = c ? rev__account_read(c, seq, &a) : CX_EDB;
+    if (e == CX_ENOTFOUND) {
+        http_reply_error(r, 404, "not_assessed", "the declaration has no assessment", NULL);
+        return;
+    }
+    sqlite3_stmt *st =
+        e == CX_OK ? store_stmt(c, "SELECT doc FROM revenue_assessments WHERE seq=?1") : NULL;
+    json_t *doc = NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, seq);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        sqlite3_reset(st);
+    }
+    if (!doc) {
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o,s:o}", "assessment", doc, "balance",
+                                      rev__account_json(&a), "versions", h__versions(c, seq),
+                                      "refunds", h__refunds(c, seq, a.exp)));
+}
+
+/* ---- re-assessment ---------------------------------------------------------------------------- */
+typedef struct {
+    rev_call c;
+    int64_t seq;
+    json_t *assessment; /* the new one, assessed on the HTTP thread */
+    json_t *doc;        /* the declaration (for a first assessment) */
+    char reason[512], by[CX_ORG_MAX + 1];
+} reassess_job;
+
+static void reassess__free(rev_call *c)
+{
+    reassess_job *j = (reassess_job *)c;
+    json_decref(j->assessment);
+    json_decref(j->doc);
+}
+
+static cx_err reassess__job(store_conn *w, void *arg)
+{
+    reassess_job *j = arg;
+    rev_account after;
+    cx_err e = rev__account_read(w, j->seq, &after);
+    if (e == CX_ENOTFOUND) {
+        /* lodged while the module was off: its first assessment */
+        char now[32];
+        cx_rfc3339_format(cx_now_us(), now);
+        json_object_set_new(j->assessment, "version", json_integer(1));
+        json_object_set_new(j->assessment, "assessed_at", json_string(now));
+        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment);
+        if (e == CX_OK)
+            e = rev__account_read(w, j->seq, &after);
+    } else if (e == CX_OK) {
+        e = rev__reassess(w, j->seq, j->assessment, j->reason, j->by, &after);
+    }
+    if (e != CX_OK)
+        return e;
+    sqlite3_stmt *st = store_stmt(w, "SELECT doc FROM revenue_assessments WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, j->seq);
+    json_t *doc = sqlite3_step(st) == SQLITE_ROW
+                      ? json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)
+                      : NULL;
+    sqlite3_reset(st);
+    j->c.ok_status = 200;
+    rev__call_body(&j->c, json_pack("{s:o*,s:o}", "assessment", doc, "balance",
+                                    rev__account_json(&after)));
+    return CX_OK;
+}
+
+typedef struct {
+    char *text;
+    size_t len;
+} doc_copy;
+
+static bool h__copy(void *ctx, const char *id, const char *doc, size_t len)
+{
+    doc_copy *d = ctx;
+    (void)id;
+    d->text = malloc(len + 1);
+    if (d->text) {
+        memcpy(d->text, doc, len);
+        d->text[len] = '\0';
+        d->len = len;
+    }
+    return false;
+}
+
+static void h_reassess(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!rev__role(r, false, false))
+        return;
+    json_t *body = decl_parse_body(r);
+    if (!body)
+        return;
+    json_t *problems = json_array();
+    static const char *const allowed[] = {"reason", NULL};
+    if (!json_is_object(body))
+        cx_problem_add(problems, "", "must be an object");
+    else
+        rev__members(body, allowed, allowed, problems);
+    const char *reason = json_string_value(json_object_get(body, "reason"));
+    size_t chars = 0;
+    if (json_object_get(body, "reason") &&
+        (!reason || !cx_utf8_count(reason, strlen(reason), &chars) || chars < 1 || chars > 500))
+        cx_problem_add(problems, "/reason", "must be a string of 1 to 500 characters");
+    if (json_array_size(problems)) {
+        json_decref(body);
+        http_reply_error(r, 400, "invalid_request", "the request has problems", problems);
+        return;
+    }
+    json_decref(problems);
+    int64_t seq;
+    char org[CX_ORG_MAX + 1];
+    if (!rs->active) {
+        json_decref(body);
+        http_reply_error(r, 409, "revenue_inactive",
+                         "no national currency is set (customs serve --currency CODE)", NULL);
+        return;
+    }
+    if (!rev__declaration(rs, r, &seq, org)) {
+        json_decref(body);
+        return;
+    }
+    doc_copy d = {NULL, 0};
+    store_conn *c = store_reader(rs->s);
+    char msg[200];
+    json_t *doc = NULL;
+    if (c && decl_doc(c, http_param(r, "id"), h__copy, &d) == CX_OK && d.text)
+        doc = decl_parse(d.text, d.len, msg, sizeof msg);
+    json_t *a = doc ? rev__assess_doc(rs, doc, d.text, d.len) : NULL;
+    free(d.text);
+    reassess_job *j = a ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        json_decref(a);
+        json_decref(doc);
+        json_decref(body);
+        http_reply_error(r, 503, "unavailable", "the declaration could not be re-assessed", NULL);
+        return;
+    }
+    j->seq = seq;
+    j->assessment = a;
+    j->doc = doc;
+    snprintf(j->reason, sizeof j->reason, "%s", reason);
+    snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
+    j->c.free_extra = reassess__free;
+    json_decref(body);
+    rev__call_submit(rs, &j->c, r, reassess__job);
+}
+
+/* ---- the summary --------------------------------------------------------------------------------- */
+typedef struct {
+    char key[REV_GROUP_MAX + CX_ORG_MAX];
+    int64_t declarations, assessed, paid, refunded, outstanding, guaranteed, at_risk, unresolved;
+} sum_row;
+
+typedef struct {
+    sum_row *rows;
+    size_t n, cap;
+    bool full;
+} sum_set;
+
+static sum_row *sum__get(sum_set *s, const char *key)
+{
+    for (size_t i = 0; i < s->n; i++) /* groups are few (offices, chapters, traders) */
+        if (strcmp(s->rows[i].key, key) == 0)
+            return &s->rows[i];
+    if (s->n == SUMMARY_MAX_GROUPS) {
+        s->full = true;
+        return NULL;
+    }
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        sum_row *p = realloc(s->rows, nc * sizeof *p);
+        if (!p)
+            return NULL;
+        s->rows = p;
+        s->cap = nc;
+    }
+    sum_row *r = &s->rows[s->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->key, sizeof r->key, "%s", key);
+    return r;
+}
+
+/* Splits a declaration's payments and guarantee over its chapters in
+ * proportion to their assessed amounts (integers; the remainder goes to the
+ * largest share, so the parts add up to the whole). */
+static void sum__split(int64_t whole, const int64_t *parts, size_t n, int64_t total,
+                       int64_t *out)
+{
+    int64_t given = 0;
+    size_t big = 0;
+    for (size_t k = 0; k < n; k++) {
+        out[k] = total > 0 ? (int64_t)((rev_i128)whole * parts[k] / total) : 0;
+        given += out[k];
+        if (parts[k] > parts[big])
+            big = k;
+    }
+    if (n)
+        out[big] += whole - given;
+}
+
+static void sum__chapters(sum_set *s, const char *doc, int exp, int64_t total, int64_t paid,
+                          int64_t refunded, int64_t guaranteed, int64_t at_risk, bool unresolved)
+{
+    json_t *a = json_loads(doc, 0, NULL);
+    const json_t *items = json_object_get(a, "items");
+    char keys[64][3];
+    int64_t amounts[64];
+    size_t n = 0, i;
+    const json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *hs = json_string_value(json_object_get(it, "hs_code"));
+        int64_t d = 0, x = 0, v = 0;
+        rev__minor(json_object_get(it, "duty"), exp, &d);
+        rev__minor(json_object_get(it, "excise"), exp, &x);
+        rev__minor(json_object_get(it, "vat"), exp, &v);
+        char ch[3] = {hs && hs[0] ? hs[0] : '?', hs && hs[0] && hs[1] ? hs[1] : '?', 0};
+        size_t k;
+        for (k = 0; k < n && strcmp(keys[k], ch) != 0; k++)
+            ;
+        if (k == n) {
+            if (n == 64)
+                continue;
+            memcpy(keys[n], ch, 3);
+            amounts[n++] = 0;
+        }
+        amounts[k] += d + x + v;
+    }
+    int64_t p[64], rf[64], g[64], risk[64], net = paid - refunded;
+    sum__split(paid, amounts, n, total, p);
+    sum__split(refunded, amounts, n, total, rf);
+    sum__split(guaranteed, amounts, n, total, g);
+    sum__split(at_risk, amounts, n, total, risk);
+    for (size_t k = 0; k < n; k++) {
+        sum_row *r = sum__get(s, keys[k]);
+        if (!r)
+            continue;
+        int64_t share_net = p[k] - rf[k];
+        r->declarations++;
+        r->assessed += amounts[k];
+        r->paid += p[k];
+        r->refunded += rf[k];
+        r->outstanding += amounts[k] > share_net ? amounts[k] - share_net : 0;
+        r->guaranteed += g[k];
+        r->at_risk += risk[k];
+        r->unresolved += unresolved;
+    }
+    (void)net;
+    json_decref(a);
+}
+
+static json_t *sum__json(const sum_row *r, int exp, const char *keyname)
+{
+    json_t *o = json_object();
+    if (keyname)
+        json_object_set_new(o, keyname, json_string(r->key));
+    json_object_set_new(o, "declarations", json_integer(r->declarations));
+    json_object_set_new(o, "assessed", rev_amount_json(r->assessed, exp));
+    json_object_set_new(o, "paid", rev_amount_json(r->paid, exp));
+    json_object_set_new(o, "refunded", rev_amount_json(r->refunded, exp));
+    json_object_set_new(o, "outstanding", rev_amount_json(r->outstanding, exp));
+    json_object_set_new(o, "guaranteed", rev_amount_json(r->guaranteed, exp));
+    json_object_set_new(o, "revenue_at_risk", rev_amount_json(r->at_risk, exp));
+    /* from risk's inspections: joined in once risk.h exposes them (phase 2) */
+    json_object_set_new(o, "recovered", json_null());
+    json_object_set_new(o, "unresolved", json_integer(r->unresolved));
+    return o;
+}
+
+typedef struct {
+    http_req *r;
+    bool bad;
+} q_check;
+
+static bool h__query_known(void *ctx, const char *key, const char *value)
+{
+    q_check *q = ctx;
+    (void)value;
+    if (strcmp(key, "from") && strcmp(key, "to") && strcmp(key, "group")) {
+        char p[96] = "";
+        cx_jptr_push(p, sizeof p, key);
+        http_reply_error1(q->r, 400, "invalid_parameter", "unknown query parameter", p,
+                          "unknown parameter: use from, to and group");
+        q->bad = true;
+        return false;
+    }
+    return true;
+}
+
+static void h_summary(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!rev__role(r, false, false))
+        return;
+    q_check q = {r, false};
+    http_query_each(r, h__query_known, &q);
+    if (q.bad)
+        return;
+    const char *group = http_query(r, "group");
+    const char *from = http_query(r, "from"), *to = http_query(r, "to");
+    if (!group)
+        group = "office";
+    if (strcmp(group, "office") && strcmp(group, "chapter") && strcmp(group, "trader")) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/group",
+                          "must be office, chapter or trader");
+        return;
+    }
+    char today[32], dfrom[16], dto[16];
+    cx_rfc3339_format(cx_now_us(), today);
+    today[REV_DATE_LEN] = '\0';
+    int y, m, d, y2, m2, d2;
+    snprintf(dto, sizeof dto, "%s", to ? to : today);
+    if (strlen(dto) != REV_DATE_LEN || !cx_date_parse(dto, &y2, &m2, &d2)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/to",
+                          "must be a date written YYYY-MM-DD");
+        return;
+    }
+    int64_t days_to = cx_days_from_civil(y2, m2, d2);
+    if (from) {
+        snprintf(dfrom, sizeof dfrom, "%s", from);
+    } else {
+        cx_civil_from_days(days_to - 29, &y, &m, &d);
+        snprintf(dfrom, sizeof dfrom, "%04d-%02d-%02d", y, m, d);
+    }
+    if (strlen(dfrom) != REV_DATE_LEN || !cx_date_parse(dfrom, &y, &m, &d)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/from",
+                          "must be a date written YYYY-MM-DD");
+        return;
+    }
+    int64_t span = days_to - cx_days_from_civil(y, m, d);
+    if (span < 0 || span >= SUMMARY_MAX_DAYS) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/from",
+                          "must be on or before to, at most 366 days before it");
+        return;
+    }
+    store_conn *c = store_reader(rs->s);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT office, org, total, paid, refunded, guaranteed, "
+                                         "at_risk, problems, doc FROM revenue_assessments "
+                                         "WHERE date >= ?1 AND date <= ?2")
+                         : NULL;
+    if (!st) {
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+        return;
+    }
+    sqlite3_bind_text(st, 1, dfrom, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, dto, -1, SQLITE_TRANSIENT);
+    sum_set set = {0};
+    sum_row all;
+    memset(&all, 0, sizeof all);
+    bool chapter = strcmp(group, "chapter") == 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t total = sqlite3_column_int64(st, 2), paid = sqlite3_column_int64(st, 3);
+        int64_t refunded = sqlite3_column_int64(st, 4), guaranteed = sqlite3_column_int64(st, 5);
+        int64_t at_risk = sqlite3_column_int64(st, 6), net = paid - refunded;
+        bool unresolved = sqlite3_column_int64(st, 7) > 0;
+        sum_row one = {.declarations = 1,
+                       .assessed = total,
+                       .paid = paid,
+                       .refunded = refunded,
+                       .outstanding = total > net ? total - net : 0,
+                       .guaranteed = guaranteed,
+                       .at_risk = at_risk,
+                       .unresolved = unresolved};
+        all.declarations++;
+        all.assessed += one.assessed;
+        all.paid += one.paid;
+        all.refunded += one.refunded;
+        all.outstanding += one.outstanding;
+        all.guaranteed += one.guaranteed;
+        all.at_risk += one.at_risk;
+        all.unresolved += one.unresolved;
+        if (chapter) {
+            sum__chapters(&set, (const char *)sqlite3_column_text(st, 8), rs->exp, total, paid,
+                          refunded, guaranteed, at_risk, unresolved);
+            continue;
+        }
+        sum_row *g = sum__get(&set, (const char *)sqlite3_column_text(
+                                        st, strcmp(group, "office") == 0 ? 0 : 1));
+        if (!g)
+            continue;
+        g->declarations++;
+        g->assessed += one.assessed;
+        g->paid += one.paid;
+        g->refunded += one.refunded;
+        g->outstanding += one.outstanding;
+        g->guaranteed += one.guaranteed;
+        g->at_risk += one.at_risk;
+        g->unresolved += one.unresolved;
+    }
+    sqlite3_reset(st);
+    json_t *groups = json_array();
+    for (size_t i = 0; i < set.n; i++)
+        json_array_append_new(groups, sum__json(&set.rows[i], rs->exp, group));
+    free(set.rows);
+    http_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:b}", "from", dfrom, "to", dto,
+                                      "group", group, "currency", rs->currency, "groups",
+                                      groups, "totals", sum__json(&all, rs->exp, NULL),
+                                      "truncated", set.full));
+}
+
+cx_err rev_routes(rev_service *r, http_server *srv)
+{
+    cx_err e = http_route(srv, "GET", "/v1/declarations/{id}/assessment", HTTP_AUTH,
+                          h_assessment, r);
+    if (!e)
+        e = http_route(srv, "POST", "/v1/declarations/{id}/assessment", HTTP_AUTH | HTTP_JSON,
+                       h_reassess, r);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/revenue/summary", HTTP_AUTH, h_summary, r);
+    if (!e)
+        e = rev__pay_routes(r, srv);
+    return e;
+}
