@@ -255,6 +255,7 @@ int app_cmd_serve(int argc, char **argv)
         track_service_free(track);
         risk_service_free(risk);
         ledger_free(lg);
+        rev_service_stop(rev);
         store_free(s);
         rev_service_free(rev);
         decl_service_free(decl);
@@ -284,6 +285,7 @@ int app_cmd_serve(int argc, char **argv)
     http_server_free(srv);
     risk_service_free(risk); /* its workers finish their writes first */
     track_service_free(track);
+    rev_service_stop(rev);   /* its statistics worker writes through the store */
     store_free(s);           /* flushes the write queue: ledger jobs still use the services */
     ledger_free(lg);
     rev_service_free(rev);   /* its hooks and payment jobs ran on the writer */

@@ -28,20 +28,25 @@ static int64_t acc__amount(const json_t *a, const char *k, int exp)
 }
 
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment)
+                              const json_t *assessment, const char *reason, const char *by)
 {
     const char *currency = json_string_value(json_object_get(assessment, "currency"));
     int exp = rev_minor_unit(currency);
     if (exp < 0)
         exp = 0;
     char *text = cx_json_dump(assessment, NULL);
-    if (!text)
-        return CX_ENOMEM;
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO revenue_assessments(seq, decl_id, org, office, "
-                                     "date, currency, version, duty, excise, vat, total, "
-                                     "at_risk, problems, doc) "
-                                     "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?8,?9,?10,?11,?12,?13)");
-    cx_err e = st ? CX_OK : CX_EDB;
+    cx_buf obs;
+    cx_buf_init(&obs, (size_t)1 << 20);
+    cx_err e = text ? rev__obs_text(doc, assessment, &obs) : CX_ENOMEM;
+    sqlite3_stmt *st =
+        e == CX_OK ? store_stmt(w, "INSERT INTO revenue_assessments(seq, decl_id, org, office, "
+                                   "date, currency, version, duty, excise, vat, total, at_risk, "
+                                   "problems, reason, by_org, assessed_at, obs, doc) "
+                                   "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
+                                   "?16,?17)")
+                   : NULL;
+    if (e == CX_OK && !st)
+        e = CX_EDB;
     if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_text(st, 2, json_string_value(json_object_get(doc, "id")), -1,
@@ -60,25 +65,17 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
         sqlite3_bind_int64(st, 11, acc__amount(assessment, "revenue_at_risk", exp));
         sqlite3_bind_int64(st, 12, (int64_t)json_array_size(json_object_get(assessment,
                                                                               "problems")));
-        sqlite3_bind_text(st, 13, text, -1, SQLITE_STATIC);
-        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
-        sqlite3_reset(st);
-    }
-    if (e == CX_OK) {
-        st = store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, version, doc, reason, "
-                           "by_org, at) VALUES(?1, 1, ?2, 'lodged', ?3, ?4)");
-        e = st ? CX_OK : CX_EDB;
-    }
-    if (e == CX_OK) {
-        sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, json_string_value(json_object_get(doc, "org")), -1,
+        sqlite3_bind_text(st, 13, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 14, by ? by : json_string_value(json_object_get(doc, "org")), -1,
                           SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(assessment, "assessed_at")),
+        sqlite3_bind_text(st, 15, json_string_value(json_object_get(assessment, "assessed_at")),
                           -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 16, obs.data ? obs.data : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 17, text, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
+    cx_buf_free(&obs);
     free(text);
     return e;
 }
@@ -306,11 +303,24 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     char *text = cx_json_dump(copy, NULL);
     int exp = a.exp;
     int64_t total = acc__amount(copy, "total", exp);
-    sqlite3_stmt *st = text ? store_stmt(w, "UPDATE revenue_assessments SET version=?2, duty=?3, "
-                                            "excise=?4, vat=?5, total=?6, at_risk=?7, "
-                                            "problems=?8, doc=?9 WHERE seq=?1")
+    /* the version being replaced goes to the history as it was */
+    sqlite3_stmt *st = text ? store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, "
+                                            "version, doc, reason, by_org, at) SELECT seq, "
+                                            "version, doc, reason, by_org, assessed_at FROM "
+                                            "revenue_assessments WHERE seq=?1")
                             : NULL;
     e = st ? CX_OK : text ? CX_EDB : CX_ENOMEM;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    if (e == CX_OK) {
+        st = store_stmt(w, "UPDATE revenue_assessments SET version=?2, duty=?3, excise=?4, "
+                           "vat=?5, total=?6, at_risk=?7, problems=?8, doc=?9, reason=?10, "
+                           "by_org=?11, assessed_at=?12 WHERE seq=?1");
+        e = st ? CX_OK : CX_EDB;
+    }
     if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_int64(st, 2, a.version + 1);
@@ -321,21 +331,9 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
         sqlite3_bind_int64(st, 7, acc__amount(copy, "revenue_at_risk", exp));
         sqlite3_bind_int64(st, 8, (int64_t)json_array_size(json_object_get(copy, "problems")));
         sqlite3_bind_text(st, 9, text, -1, SQLITE_STATIC);
-        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
-        sqlite3_reset(st);
-    }
-    if (e == CX_OK) {
-        st = store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, version, doc, reason, "
-                           "by_org, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-        e = st ? CX_OK : CX_EDB;
-    }
-    if (e == CX_OK) {
-        sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_int64(st, 2, a.version + 1);
-        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, by, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, by, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }

@@ -130,8 +130,8 @@ static bool a__quantity(assess_ctx *a, size_t i, const json_t *item, const rev_l
     if (strcmp(l->specific_unit, "KGM") == 0) {
         d->has_qty = a__dec(item, "net_mass_kg", lx, &d->qty);
         if (!d->has_qty)
-            a__problem(a, i, "net_mass_kg", "cannot be read as an exact decimal (at most 15 "
-                                            "digits, 9 after the point)");
+            a__problem(a, i, "net_mass_kg", "cannot be read as an exact decimal (at most 18 "
+                                            "digits)");
         return d->has_qty;
     }
     const char *unit = a__str(item, "unit");
@@ -148,8 +148,7 @@ static bool a__quantity(assess_ctx *a, size_t i, const json_t *item, const rev_l
     }
     d->has_qty = a__dec(item, "quantity", lx, &d->qty);
     if (!d->has_qty)
-        a__problem(a, i, "quantity", "cannot be read as an exact decimal (at most 15 digits, "
-                                     "9 after the point)");
+        a__problem(a, i, "quantity", "cannot be read as an exact decimal (at most 18 digits)");
     return d->has_qty;
 }
 
@@ -430,8 +429,7 @@ static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_le
     const rev_rate *rate = NULL;
     bool have_cv = a__dec(item, "value", lx, &value);
     if (!have_cv)
-        a__problem(a, i, "value", "cannot be read as an exact decimal (at most 15 digits, 9 "
-                                  "after the point)");
+        a__problem(a, i, "value", "cannot be read as an exact decimal (at most 18 digits)");
     if (strcmp(currency, a->national) != 0) {
         rate = rev_book_rate(a->b, currency, a->date);
         if (!rate) {

@@ -54,7 +54,7 @@ bool rev_dec_parse(const char *s, size_t n, rev_dec *out)
         if (leading && s[i] == '0')
             continue;
         leading = false;
-        if (++digits > REV_MAX_DIGITS)
+        if (++digits > REV_PARSE_DIGITS)
             return false;
         coef = coef * 10 + (s[i] - '0');
     }
@@ -62,18 +62,27 @@ bool rev_dec_parse(const char *s, size_t n, rev_dec *out)
         i++;
         if (i >= n || s[i] < '0' || s[i] > '9')
             return false;
+        int zeros = 0; /* trailing zeros seen and not yet applied */
         for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
             scale++;
-            if (leading && s[i] == '0') {
-                if (scale > 40)
+            if (s[i] == '0') {
+                if (leading ? scale > 40 : ++zeros > 40)
                     return false;
                 continue;
             }
             leading = false;
-            if (++digits > REV_MAX_DIGITS)
+            digits += zeros + 1;
+            if (digits > REV_PARSE_DIGITS)
                 return false;
+            for (; zeros; zeros--)
+                coef *= 10;
             coef = coef * 10 + (s[i] - '0');
         }
+        /* "1.50" keeps its spelling; zeros past what fits carry no value */
+        if (digits + zeros <= REV_PARSE_DIGITS && scale <= REV_PARSE_SCALE)
+            for (; zeros; zeros--, digits++)
+                coef *= 10;
+        scale -= zeros;
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
@@ -92,17 +101,17 @@ bool rev_dec_parse(const char *s, size_t n, rev_dec *out)
         return false;
     if (coef == 0)
         scale = scale < 0 ? 0 : scale;
-    /* trailing zeros beyond REV_MAX_SCALE carry no value: drop them */
-    while (scale > REV_MAX_SCALE && coef % 10 == 0 && coef != 0) {
+    /* trailing zeros beyond REV_PARSE_SCALE carry no value: drop them */
+    while (scale > REV_PARSE_SCALE && coef % 10 == 0 && coef != 0) {
         coef /= 10;
         scale--;
     }
-    if (coef == 0 && scale > REV_MAX_SCALE)
-        scale = REV_MAX_SCALE;
-    if (scale > REV_MAX_SCALE)
+    if (coef == 0 && scale > REV_PARSE_SCALE)
+        scale = REV_PARSE_SCALE;
+    if (scale > REV_PARSE_SCALE)
         return false;
     while (scale < 0) {
-        if (++digits > REV_MAX_DIGITS)
+        if (++digits > REV_PARSE_DIGITS)
             return false;
         coef *= 10;
         scale++;
@@ -112,13 +121,19 @@ bool rev_dec_parse(const char *s, size_t n, rev_dec *out)
     return true;
 }
 
+bool rev_dec_storable(rev_dec d)
+{
+    int64_t m = d.coef < 0 ? -d.coef : d.coef;
+    return d.scale <= REV_MAX_SCALE && m < pow10_i64[REV_MAX_DIGITS];
+}
+
 bool rev_dec_from_json(const json_t *j, const char *lexeme, size_t len, rev_dec *out)
 {
     if (lexeme)
         return rev_dec_parse(lexeme, len, out);
     if (json_is_integer(j)) {
         json_int_t v = json_integer_value(j);
-        if (v >= pow10_i64[REV_MAX_DIGITS] || v <= -pow10_i64[REV_MAX_DIGITS])
+        if (v >= pow10_i64[REV_PARSE_DIGITS] || v <= -pow10_i64[REV_PARSE_DIGITS])
             return false;
         out->coef = (int64_t)v;
         out->scale = 0;
@@ -132,11 +147,12 @@ bool rev_dec_from_json(const json_t *j, const char *lexeme, size_t len, rev_dec 
     double v = json_real_value(j);
     if (!isfinite(v))
         return false;
-    snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (strtod(tmp, NULL) != v)
-        return false; /* needs 16 or 17 digits: not exact money */
-    /* %g may write 1e+20 or 1.5e-07: rev_dec_parse reads exponents */
-    return rev_dec_parse(tmp, strlen(tmp), out);
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v) /* %g may write 1e+20: parse reads exponents */
+            return rev_dec_parse(tmp, strlen(tmp), out);
+    }
+    return false;
 }
 
 void rev_dec_format(rev_dec d, char out[32])
@@ -178,8 +194,8 @@ json_t *rev_dec_json(rev_dec d)
 
 int rev_dec_cmp(rev_dec a, rev_dec b)
 {
-    rev_i128 x = (rev_i128)a.coef * dec__p10(REV_MAX_SCALE - a.scale);
-    rev_i128 y = (rev_i128)b.coef * dec__p10(REV_MAX_SCALE - b.scale);
+    rev_i128 x = (rev_i128)a.coef * dec__p10(REV_PARSE_SCALE - a.scale);
+    rev_i128 y = (rev_i128)b.coef * dec__p10(REV_PARSE_SCALE - b.scale);
     return (x > y) - (x < y);
 }
 
@@ -190,10 +206,16 @@ bool rev_dec_is_zero(rev_dec d)
 
 /* ---- exact intermediates ---------------------------------------------------------- */
 
-/* |v| at scale beyond the cap (any exponent up to 4 rounds it over) */
+/* v / 10^scale as an intermediate. Digits beyond scale 18 are cut toward
+ * zero: that never moves a value across a half of any minor unit (at most
+ * 10^-4), so rounding half away from zero afterwards is still exact. */
 static rev_x x__make(rev_i128 v, int scale)
 {
     rev_x x = {0, false};
+    if (scale > REV_X_SCALE) {
+        v /= dec__p10(scale - REV_X_SCALE);
+        scale = REV_X_SCALE;
+    }
     rev_i128 limit = (rev_i128)REV_AMOUNT_MAX * dec__p10(scale); /* in whole units, exp 0 */
     rev_i128 mag = v < 0 ? -v : v;
     if (mag >= limit) {

@@ -181,7 +181,7 @@ static bool import__dec(import_ctx *c, uint64_t line, const char *col, const cha
         return false;
     }
     rev_dec d;
-    if (!rev_dec_parse(s, strlen(s), &d)) {
+    if (!rev_dec_parse(s, strlen(s), &d) || !rev_dec_storable(d)) {
         import__problem(c, line, col, "must be a decimal number such as 6.5 (at most 15 "
                                       "digits, 9 after the point)");
         return false;

@@ -132,6 +132,7 @@ static bool pay__amount_in(const json_t *body, const char *text, size_t len, con
         rev__top_lexeme(body, text, len, "amount", &at, &n);
         ok = json_is_number(j) && rev_dec_from_json(j, at, n, out);
     }
+    ok = ok && rev_dec_storable(*out);
     if (!ok) {
         cx_problem_add(problems, "/amount", "must be a decimal number (or string) of at most 15 "
                                             "digits");

@@ -9,11 +9,14 @@
 #define SUMMARY_MAX_GROUPS 10000
 
 /* ---- reading an assessment ---------------------------------------------------------------- */
+/* Every version: the earlier ones from the history, then the current. */
 static json_t *h__versions(store_conn *c, int64_t seq)
 {
     json_t *out = json_array();
     sqlite3_stmt *st = store_stmt(c, "SELECT version, reason, by_org, at FROM "
-                                     "revenue_assessment_versions WHERE seq=?1 ORDER BY version");
+                                     "revenue_assessment_versions WHERE seq=?1 UNION ALL "
+                                     "SELECT version, reason, by_org, assessed_at FROM "
+                                     "revenue_assessments WHERE seq=?1 ORDER BY 1");
     if (!st)
         return out;
     sqlite3_bind_int64(st, 1, seq);
@@ -108,7 +111,7 @@ static cx_err reassess__job(store_conn *w, void *arg)
         cx_rfc3339_format(cx_now_us(), now);
         json_object_set_new(j->assessment, "version", json_integer(1));
         json_object_set_new(j->assessment, "assessed_at", json_string(now));
-        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment);
+        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by);
         if (e == CX_OK)
             e = rev__account_read(w, j->seq, &after);
     } else if (e == CX_OK) {

@@ -22,23 +22,31 @@
 #include <jansson.h>
 
 /* ---- decimals ----------------------------------------------------------------
- * value = coef / 10^scale. At most 15 significant digits are accepted
- * anywhere money or a rate is read, so every decimal has one exact double
- * spelling and JSON numbers written from it read back to the same text. */
+ * value = coef / 10^scale. A declaration's numbers are read with up to 18
+ * significant digits and 18 decimals (any double a client printed with
+ * %.17g is read as the decimal it spells). What the module stores and
+ * writes back (tariff rates, exchange rates, payments, every amount) has
+ * at most 15 significant digits and 9 decimals, so each has exactly one
+ * double and JSON numbers written from it read back to the same text. */
+#define REV_PARSE_DIGITS 18
+#define REV_PARSE_SCALE 18
 #define REV_MAX_DIGITS 15
 #define REV_MAX_SCALE 9
 typedef struct {
     int64_t coef;
-    int scale; /* 0..REV_MAX_SCALE */
+    int scale; /* 0..REV_PARSE_SCALE */
 } rev_dec;
 
 /* Parses a JSON number's text (-?int(.frac)?(e[+-]?exp)?) exactly; false if
- * it is not one, has more than REV_MAX_DIGITS significant digits or more
- * than REV_MAX_SCALE decimals once the exponent is applied. */
+ * it is not one, has more than REV_PARSE_DIGITS significant digits or more
+ * than REV_PARSE_SCALE decimals once the exponent is applied. */
 bool rev_dec_parse(const char *s, size_t n, rev_dec *out);
+/* Whether d fits what is stored: REV_MAX_DIGITS digits, REV_MAX_SCALE decimals. */
+bool rev_dec_storable(rev_dec d);
 /* A JSON number as a decimal: from lexeme (its text in the document) when
  * given, else from jansson's value (integers exactly; reals by their
- * shortest round-trip spelling, exact for up to 15 significant digits). */
+ * shortest round-trip spelling: what was written, for up to 15 significant
+ * digits). */
 bool rev_dec_from_json(const json_t *j, const char *lexeme, size_t len, rev_dec *out);
 /* Plain decimal text ("-12.50"); out needs 32 bytes. */
 void rev_dec_format(rev_dec d, char out[32]);
@@ -286,14 +294,24 @@ typedef struct {
  * different stored one is CX_EEXIST, the message in err), loads the book,
  * and — only when a national currency is known — joins the declarations
  * spine: enrich_text ("assessment", kept in revenue_assessments), indexed
- * (stores it, updates the valuation statistics, adds risk reasons for
- * findings), decorate (the current assessment on reads) and gate (release
- * needs paid + guaranteed >= total and no problems). Without a currency the
- * module stays out of the spine (logged). Free before d and s. */
+ * (stores it with the items' unit values, adds risk reasons for findings),
+ * decorate (the current assessment on reads) and gate (release needs paid +
+ * guaranteed >= total and no problems), and starts the worker that folds
+ * unit values into the statistics. Without a currency the module stays out
+ * of the spine (logged). rev_service_stop before store_free, then
+ * rev_service_free; free d after it. */
 cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_service **out,
                        char *err, size_t errlen);
 void rev_service_free(rev_service *r);
 bool rev_service_active(const rev_service *r);
+/* Stops the worker that folds unit values into the valuation statistics
+ * (what is left is folded at the next start). Call before store_free; the
+ * service itself is freed after it, as the writer's jobs use it. */
+void rev_service_stop(rev_service *r);
+/* Assesses one validated declaration as the enrich hook does (text: its
+ * JSON text, or NULL); the assessment is returned (caller decrefs), NULL
+ * when out of memory. For benchmarks and tools. */
+json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len);
 
 /* The release check run inside the decision's writer job: CX_OK when seq may
  * be released (drawing on the trader's guarantees for what is unpaid),

@@ -82,14 +82,20 @@ struct rev_service {
     pthread_mutex_t mu;
     rev_book *book; /* current snapshot; replaced when the generation moves */
     int64_t generation;
+    pthread_cond_t cv; /* wakes the statistics worker (observe.c) */
+    pthread_t worker;
+    bool worker_started, stop;
 };
 
 /* The generation counter bumped by every import (revenue_meta). */
 cx_err rev__generation(store_conn *c, int64_t *out);
 /* Valuation statistics of key read on c (a reader or the writer). */
 bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
-/* Adds one observation (unit value, or a whole encoded bin) to key. */
-cx_err rev__uv_add(store_conn *w, const char *key, double unit_value);
+/* The items' unit values of an assessment as the obs column keeps them. */
+cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
+/* Folds every assessment after the watermark into the statistics now. */
+cx_err rev__observe_now(store *s, size_t *folded);
+void rev__observer_start(rev_service *r);
 
 /* Amount conversions shared by payments and guarantees. */
 cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, const char *date,
@@ -97,9 +103,9 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
 
 /* The assessment's storage (rstore.c). */
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment);
+                              const json_t *assessment, const char *reason, const char *by);
 cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out);
-cx_err rev__hold_flagged(store_conn *w, int64_t seq, const json_t *assessment);
+/* Folds the held (undervalued) observations of seq: on release. */
 cx_err rev__release_flagged(store_conn *w, int64_t seq);
 
 /* Assesses a declaration with the service's book and lookups (caller

@@ -11,6 +11,8 @@
 static const store_migration rev_migrations[] = {
     {1, "CREATE TABLE revenue_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
         "INSERT INTO revenue_meta VALUES('generation', '0');"
+        /* assessments up to this seq are folded into the statistics */
+        "INSERT INTO revenue_meta VALUES('observed', '0');"
         "CREATE TABLE revenue_imports(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
         " file TEXT NOT NULL, rows INTEGER NOT NULL, inserted INTEGER NOT NULL,"
         " replaced INTEGER NOT NULL, closed INTEGER NOT NULL, imported_at TEXT NOT NULL);"
@@ -31,26 +33,24 @@ static const store_migration rev_migrations[] = {
         " WITHOUT ROWID;"
         /* one row per assessed declaration (seq: the declaration's arrival
          * number); amounts in minor units of the national currency */
-        "CREATE TABLE revenue_assessments(seq INTEGER PRIMARY KEY, decl_id TEXT NOT NULL UNIQUE,"
+        "CREATE TABLE revenue_assessments(seq INTEGER PRIMARY KEY, decl_id TEXT NOT NULL,"
         " org TEXT NOT NULL, office TEXT NOT NULL, date TEXT NOT NULL, currency TEXT NOT NULL,"
         " version INTEGER NOT NULL, duty INTEGER NOT NULL, excise INTEGER NOT NULL,"
         " vat INTEGER NOT NULL, total INTEGER NOT NULL, at_risk INTEGER NOT NULL,"
         " problems INTEGER NOT NULL, paid INTEGER NOT NULL DEFAULT 0,"
         " refunded INTEGER NOT NULL DEFAULT 0, guaranteed INTEGER NOT NULL DEFAULT 0,"
-        " doc TEXT NOT NULL);"
+        " reason TEXT NOT NULL, by_org TEXT, assessed_at TEXT NOT NULL,"
+        /* the items' unit values for the valuation statistics, folded in
+         * by the service's worker (lines "KEY VALUE"; "!" = held) */
+        " obs TEXT NOT NULL DEFAULT '', doc TEXT NOT NULL);"
         "CREATE INDEX revenue_assessments_date ON revenue_assessments(date);"
-        "CREATE INDEX revenue_assessments_org ON revenue_assessments(org, date);"
+        /* earlier versions, as they were before a re-assessment replaced them */
         "CREATE TABLE revenue_assessment_versions(seq INTEGER NOT NULL, version INTEGER NOT NULL,"
         " doc TEXT NOT NULL, reason TEXT NOT NULL, by_org TEXT, at TEXT NOT NULL,"
         " PRIMARY KEY(seq, version)) WITHOUT ROWID;"
         /* valuation statistics: one log-space histogram per key */
         "CREATE TABLE revenue_uv(key TEXT PRIMARY KEY, n INTEGER NOT NULL, hist BLOB NOT NULL)"
         " WITHOUT ROWID;"
-        /* observations of items flagged as undervalued: kept out of the
-         * statistics until an officer releases the declaration */
-        "CREATE TABLE revenue_uv_held(seq INTEGER NOT NULL, key TEXT NOT NULL,"
-        " unit_value REAL NOT NULL);"
-        "CREATE INDEX revenue_uv_held_seq ON revenue_uv_held(seq);"
         "CREATE TABLE revenue_payments(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
         " payer_org TEXT NOT NULL, reference TEXT NOT NULL, amount TEXT NOT NULL,"
         " currency TEXT NOT NULL, rate TEXT, rate_date TEXT, amount_national INTEGER NOT NULL,"
@@ -607,15 +607,18 @@ cx_err rev_book_load(store *s, rev_book **out, char *err, size_t errlen)
     rev_book *b = e == CX_OK ? rev_book_new(currency) : NULL;
     if (e == CX_OK && !b)
         e = CX_ENOMEM;
-    /* one read transaction: the four tables as one import left them */
-    if (e == CX_OK)
+    /* one read transaction: the four tables as one import left them (the
+     * caller may hold one already) */
+    bool txn = e == CX_OK && sqlite3_get_autocommit(store_conn_db(c));
+    if (txn)
         e = store_exec(c, "BEGIN");
     if (e == CX_OK) {
         e = rstore__load_lines(c, b);
         if (e == CX_OK)
             e = rstore__load_rest(c, b);
-        store_exec(c, "COMMIT");
     }
+    if (txn)
+        store_exec(c, "COMMIT");
     if (e != CX_OK) {
         snprintf(err, errlen, "cannot load the tariff: %s", cx_strerror(e));
         rev_book_free(b);
@@ -647,43 +650,4 @@ bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out)
     }
     sqlite3_reset(st);
     return ok;
-}
-
-cx_err rev__uv_add(store_conn *w, const char *key, double unit_value)
-{
-    rev_hist *h = rev_hist_new();
-    if (!h)
-        return CX_ENOMEM;
-    sqlite3_stmt *st = store_stmt(w, "SELECT hist FROM revenue_uv WHERE key=?1");
-    if (!st) {
-        rev_hist_free(h);
-        return CX_EDB;
-    }
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW &&
-        !rev_hist_decode(h, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)))
-        cx_log(CX_LOG_WARN, "revenue: unit-value statistics of %s were unreadable: restarted",
-               key);
-    sqlite3_reset(st);
-    cx_err e = CX_OK;
-    if (rev_hist_add(h, unit_value, 1)) {
-        size_t n = rev_hist_encoded_size(h);
-        unsigned char *blob = malloc(n ? n : 1);
-        st = blob ? store_stmt(w, "INSERT OR REPLACE INTO revenue_uv(key, n, hist) "
-                                  "VALUES(?1, ?2, ?3)")
-                  : NULL;
-        if (st) {
-            rev_hist_encode(h, blob, n);
-            sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, rev_hist_n(h));
-            sqlite3_bind_blob(st, 3, blob, (int)n, SQLITE_STATIC);
-            e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
-            sqlite3_reset(st);
-        } else {
-            e = blob ? CX_EDB : CX_ENOMEM;
-        }
-        free(blob);
-    }
-    rev_hist_free(h);
-    return e;
 }

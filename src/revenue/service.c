@@ -59,15 +59,27 @@ static bool svc__uv(void *ctx, const char *key, rev_uv_stats *out)
 
 json_t *rev__assess_doc(rev_service *r, const json_t *doc, const char *text, size_t len)
 {
+    /* one read snapshot for the generation check and every statistic read:
+     * on a busy WAL, starting a snapshot costs more than the read itself */
+    store_conn *c = store_reader(r->s);
+    bool txn = c && sqlite3_get_autocommit(store_conn_db(c)) && store_exec(c, "BEGIN") == CX_OK;
     rev_book *b = rev__book_get(r);
-    if (!b)
-        return NULL;
-    rev_lookups lk = r->cfg.lookups;
-    lk.unit_values = svc__uv;
-    lk.uv_ctx = r->s;
-    json_t *a = rev_assess(b, doc, text, len, &lk, NULL);
+    json_t *a = NULL;
+    if (b) {
+        rev_lookups lk = r->cfg.lookups;
+        lk.unit_values = svc__uv;
+        lk.uv_ctx = r->s;
+        a = rev_assess(b, doc, text, len, &lk, NULL);
+    }
+    if (txn)
+        store_exec(c, "COMMIT");
     rev__book_put(r, b);
     return a;
+}
+
+json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len)
+{
+    return rev__assess_doc(r, doc, text, len);
 }
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
@@ -84,130 +96,6 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
     json_object_set_new(doc, "assessment", a);
-}
-
-/* Unit values of an item (national currency per kg and per unit), with
- * their statistics keys; n is how many (0..2). */
-typedef struct {
-    char key[4][REV_UV_KEY_MAX];
-    double uv[4];
-    int n;
-} item_obs;
-
-static void svc__observations(const json_t *item, const json_t *assessed, int exp,
-                              item_obs *o)
-{
-    o->n = 0;
-    const char *hs = json_string_value(json_object_get(item, "hs_code"));
-    const char *origin = json_string_value(json_object_get(item, "country_of_origin"));
-    const char *unit = json_string_value(json_object_get(item, "unit"));
-    const json_t *cv = json_object_get(assessed, "customs_value");
-    if (!hs || !origin || !json_is_number(cv))
-        return;
-    double value = json_number_value(cv);
-    (void)exp;
-    const json_t *mass = json_object_get(item, "net_mass_kg");
-    const json_t *qty = json_object_get(item, "quantity");
-    struct {
-        const char *basis;
-        const json_t *amount;
-    } m[2] = {{"KGM", mass}, {unit, qty}};
-    for (int k = 0; k < 2; k++) {
-        if (!m[k].basis || (k == 1 && strcmp(m[k].basis, "KGM") == 0) ||
-            !json_is_number(m[k].amount) || !(json_number_value(m[k].amount) > 0) ||
-            !(value > 0))
-            continue;
-        for (int level = 6; level >= 4; level -= 2) {
-            rev_uv_key(o->key[o->n], level, hs, origin, m[k].basis);
-            o->uv[o->n++] = value / json_number_value(m[k].amount);
-        }
-    }
-}
-
-static bool svc__flagged(const json_t *assessment, size_t i)
-{
-    char path[64] = "";
-    cx_jptr_push(path, sizeof path, "items");
-    cx_jptr_index(path, sizeof path, i);
-    cx_jptr_push(path, sizeof path, "value");
-    size_t k;
-    const json_t *f;
-    json_array_foreach(json_object_get(assessment, "findings"), k, f)
-    {
-        const char *rule = json_string_value(json_object_get(f, "rule"));
-        const char *p = json_string_value(json_object_get(f, "path"));
-        if (rule && p && strcmp(rule, "undervaluation") == 0 && strcmp(p, path) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Feeds the statistics with the items' unit values; items flagged as
- * undervalued wait in revenue_uv_held until the declaration is released,
- * so that undervalued declarations cannot drag the distribution down. */
-static cx_err svc__observe(store_conn *w, int64_t seq, const json_t *doc, const json_t *a,
-                           int exp)
-{
-    size_t i;
-    const json_t *item;
-    const json_t *assessed = json_object_get(a, "items");
-    json_array_foreach(json_object_get(doc, "items"), i, item)
-    {
-        item_obs o;
-        svc__observations(item, json_array_get(assessed, i), exp, &o);
-        bool held = o.n && svc__flagged(a, i);
-        for (int k = 0; k < o.n; k++) {
-            cx_err e;
-            if (held) {
-                sqlite3_stmt *st = store_stmt(w, "INSERT INTO revenue_uv_held(seq, key, "
-                                                 "unit_value) VALUES(?1, ?2, ?3)");
-                if (!st)
-                    return CX_EDB;
-                sqlite3_bind_int64(st, 1, seq);
-                sqlite3_bind_text(st, 2, o.key[k], -1, SQLITE_STATIC);
-                sqlite3_bind_double(st, 3, o.uv[k]);
-                e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
-                sqlite3_reset(st);
-            } else {
-                e = rev__uv_add(w, o.key[k], o.uv[k]);
-            }
-            if (e != CX_OK)
-                return e;
-        }
-    }
-    return CX_OK;
-}
-
-cx_err rev__release_flagged(store_conn *w, int64_t seq)
-{
-    sqlite3_stmt *st =
-        store_stmt(w, "SELECT key, unit_value FROM revenue_uv_held WHERE seq=?1");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, seq);
-    typedef struct {
-        char key[REV_UV_KEY_MAX];
-        double uv;
-    } held;
-    held h[64];
-    int n = 0, rc;
-    while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        snprintf(h[n].key, sizeof h[n].key, "%s", (const char *)sqlite3_column_text(st, 0));
-        h[n++].uv = sqlite3_column_double(st, 1);
-    }
-    sqlite3_reset(st);
-    cx_err e = CX_OK;
-    for (int k = 0; e == CX_OK && k < n; k++)
-        e = rev__uv_add(w, h[k].key, h[k].uv);
-    if (e == CX_OK && n) {
-        st = store_stmt(w, "DELETE FROM revenue_uv_held WHERE seq=?1");
-        if (!st)
-            return CX_EDB;
-        sqlite3_bind_int64(st, 1, seq);
-        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
-        sqlite3_reset(st);
-    }
-    return e;
 }
 
 /* Findings become risk reasons on the declaration (yellow: a document check
@@ -237,9 +125,8 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
     const json_t *a = json_object_get(doc, "assessment");
     if (!json_is_object(a))
         return CX_OK;
-    cx_err e = rev__assessment_insert(w, seq, doc, a);
-    if (e == CX_OK)
-        e = svc__observe(w, seq, doc, a, r->exp);
+    (void)r;
+    cx_err e = rev__assessment_insert(w, seq, doc, a, "lodged", NULL);
     if (e == CX_OK)
         e = svc__reasons(w, json_string_value(json_object_get(doc, "id")), a);
     return e;
@@ -276,6 +163,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
     if (cfg)
         r->cfg = *cfg;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     cx_err e = CX_OK;
     if (r->cfg.currency) {
         char have[4];
@@ -312,6 +200,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
                         .member = "assessment",
                         .ctx = r};
         decl_service_add_hooks(d, &h);
+        rev__observer_start(r);
     } else if (!r->active) {
         cx_log(CX_LOG_INFO, "revenue: no national currency set (customs serve --currency CODE): "
                             "declarations are not assessed");
@@ -324,8 +213,10 @@ void rev_service_free(rev_service *r)
 {
     if (!r)
         return;
+    rev_service_stop(r);
     if (r->book && --r->book->refs == 0)
         rev_book_free(r->book);
+    pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }

@@ -95,10 +95,10 @@ class AssessmentTest(RevenueCase):
         # 1.005 EUR × 1,443.20 = 1,450.416 -> 1,450 KRW
         self.assertEqual(r.json["assessment"]["items"][0]["customs_value"], 1450)
         self.assertIn('"value":1.00500', r.body)  # stored as written
-        # 18250.7500000000001 is 18250.75 as a double; the text says more than
-        # money can hold, and the assessment says so instead of rounding it away
+        # 18250.7500000000000001 is 18250.75 as a double; the text says more
+        # than money can hold, and the assessment says so instead of rounding
         body = json.dumps(declaration("R-LONG")).replace('"value": 18250.75',
-                                                         '"value": 18250.7500000000001')
+                                                         '"value": 18250.7500000000000001')
         r = self.srv.post("/v1/declarations", body, self.trader)
         self.assertEqual(r.status, 201, r)
         p = r.json["assessment"]["problems"]

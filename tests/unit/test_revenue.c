@@ -152,9 +152,15 @@ static void test_dec_parse(void **state)
     assert_true(rev_dec_parse("1.50", 4, &d));
     assert_int_equal(d.scale, 2); /* the spelling is kept */
     assert_true(rev_dec_parse("999999999999999", 15, &d));
-    assert_false(rev_dec_parse("1000000000000000", 16, &d)); /* 16 digits */
-    assert_false(rev_dec_parse("0.0000000001", 12, &d));     /* 10 decimals */
-    assert_true(rev_dec_parse("0.1000000000", 12, &d));       /* zeros drop */
+    assert_true(rev_dec_storable(d));
+    /* what a client printed with %.17g is read as it is spelled */
+    assert_true(rev_dec_parse("18733.779999999999", 18, &d));
+    assert_int_equal(d.coef, 18733779999999999LL);
+    assert_int_equal(d.scale, 12);
+    assert_false(rev_dec_storable(d)); /* but it is not stored or echoed */
+    assert_false(rev_dec_parse("1000000000000000000", 19, &d)); /* 19 digits */
+    assert_false(rev_dec_parse("0.0000000000000000001", 21, &d)); /* 19 decimals */
+    assert_true(rev_dec_parse("0.1000000000000000000000", 24, &d)); /* zeros drop */
     assert_false(rev_dec_parse("01", 2, &d));
     assert_false(rev_dec_parse(".5", 2, &d));
     assert_false(rev_dec_parse("5.", 2, &d));
@@ -180,12 +186,20 @@ static void test_dec_from_json(void **state)
     /* the lexeme wins over the double (they are the same number here) */
     assert_true(rev_dec_from_json(r, "2.67500", 7, &d));
     assert_int_equal(d.coef, 267500);
-    /* a spelling of 2.675's double with 51 digits is not exact money */
+    /* a spelling of 2.675's double with 51 digits is more than money holds */
     const char *long51 = "2.67499999999999982236431605997495353221893310546875";
     assert_false(rev_dec_from_json(r, long51, strlen(long51), &d));
+    /* 17 digits below the half: the text rounds down where the double's
+     * shortest spelling (2.675) would round up */
+    const char *below = "2.6749999999999999";
+    assert_true(rev_dec_from_json(r, below, strlen(below), &d));
+    int64_t v;
+    assert_int_equal(rev_mul(d, D("1"), 2, &v), CX_OK);
+    assert_int_equal(v, 267);
     json_decref(r);
-    r = json_real(0.1 + 0.2); /* 0.30000000000000004: needs 17 digits */
-    assert_false(rev_dec_from_json(r, NULL, 0, &d));
+    r = json_real(0.1 + 0.2); /* no text: its shortest spelling, 0.30000000000000004 */
+    assert_true(rev_dec_from_json(r, NULL, 0, &d));
+    assert_int_equal(d.scale, 17);
     json_decref(r);
     json_t *i = json_integer(24308174);
     assert_true(rev_dec_from_json(i, NULL, 0, &d));
