@@ -467,6 +467,71 @@ static void h_summary(http_req *r, void *ctx)
                                       "truncated", set.full));
 }
 
+/* GET /v1/revenue/unit-values?hs_code&origin[&basis]: the statistics the
+ * valuation control compares an item with (officers: they are thresholds). */
+static bool h__uv_query(void *ctx, const char *key, const char *value)
+{
+    q_check *q = ctx;
+    (void)value;
+    if (strcmp(key, "hs_code") && strcmp(key, "origin") && strcmp(key, "basis")) {
+        char p[96] = "";
+        cx_jptr_push(p, sizeof p, key);
+        http_reply_error1(q->r, 400, "invalid_parameter", "unknown query parameter", p,
+                          "unknown parameter: use hs_code, origin and basis");
+        q->bad = true;
+        return false;
+    }
+    return true;
+}
+
+static void h_unit_values(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!rev__role(r, false, false))
+        return;
+    q_check q = {r, false};
+    http_query_each(r, h__uv_query, &q);
+    if (q.bad)
+        return;
+    const char *hs = http_query(r, "hs_code"), *origin = http_query(r, "origin");
+    const char *basis = http_query(r, "basis");
+    size_t n = hs ? strlen(hs) : 0;
+    if (n < 6 || n > 10 || strspn(hs, "0123456789") != n) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/hs_code",
+                          "must be 6 to 10 digits");
+        return;
+    }
+    if (!origin || strlen(origin) != 2 || !decl_country_valid(origin)) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/origin",
+                          "must be an ISO 3166-1 alpha-2 country code");
+        return;
+    }
+    if (!basis)
+        basis = "KGM";
+    size_t bn = strlen(basis);
+    if (bn < 2 || bn > 3 || strspn(basis, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != bn) {
+        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/basis",
+                          "must be a UN/ECE Recommendation 20 unit code such as KGM");
+        return;
+    }
+    store_conn *c = store_reader(rs->s);
+    json_t *levels = json_array();
+    for (int level = 6; c && level >= 4; level -= 2) {
+        char key[REV_UV_KEY_MAX];
+        rev_uv_key(key, level, hs, origin, basis);
+        rev_uv_stats st;
+        json_t *o = json_pack("{s:s,s:i}", "key", key, "level", level);
+        if (rev__uv_read(c, key, &st))
+            json_object_update_new(o, json_pack("{s:I,s:f,s:f}", "n", (json_int_t)st.n, "p05",
+                                                st.p05, "median", st.median));
+        else
+            json_object_update_new(o, json_pack("{s:i,s:n,s:n}", "n", 0, "p05", "median"));
+        json_array_append_new(levels, o);
+    }
+    http_reply_json(r, 200, json_pack("{s:s,s:i,s:o}", "currency", rs->currency, "min_n",
+                                      REV_UV_MIN_N, "levels", levels));
+}
+
 cx_err rev_routes(rev_service *r, http_server *srv)
 {
     cx_err e = http_route(srv, "GET", "/v1/declarations/{id}/assessment", HTTP_AUTH,
@@ -476,6 +541,8 @@ cx_err rev_routes(rev_service *r, http_server *srv)
                        h_reassess, r);
     if (!e)
         e = http_route(srv, "GET", "/v1/revenue/summary", HTTP_AUTH, h_summary, r);
+    if (!e)
+        e = http_route(srv, "GET", "/v1/revenue/unit-values", HTTP_AUTH, h_unit_values, r);
     if (!e)
         e = rev__pay_routes(r, srv);
     return e;

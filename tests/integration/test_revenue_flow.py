@@ -3,6 +3,9 @@ the assessment at submission, payments, guarantees, the release gate,
 re-assessment with refunds, the summary and trader isolation."""
 import json
 import os
+import shutil
+import tempfile
+import time
 import unittest
 
 from harness import SOURCE, TempDirTestCase, create_key, declaration, run
@@ -23,13 +26,26 @@ def load_demo(db):
 
 
 class RevenueCase(TempDirTestCase):
+    template = None  # a database with the demo tariff and the keys, built once
+
+    @classmethod
+    def setUpClass(cls):
+        if RevenueCase.template:
+            return
+        d = tempfile.mkdtemp(prefix="customs-revenue-")
+        db = os.path.join(d, "template.db")
+        load_demo(db)
+        keys = {name: create_key(db, org, role) for name, org, role in (
+            ("trader", "ACME", "trader"), ("other", "HANBIT", "trader"),
+            ("officer", "KCS", "officer"), ("bank", "HANSEONG-BANK", "bank"))}
+        RevenueCase.template = (d, db, keys)
+
     def setUp(self):
         super().setUp()
-        load_demo(self.db)
-        self.trader = create_key(self.db, "ACME", "trader")
-        self.other = create_key(self.db, "HANBIT", "trader")
-        self.officer = create_key(self.db, "KCS", "officer")
-        self.bank = create_key(self.db, "HANSEONG-BANK", "bank")
+        _, db, keys = RevenueCase.template
+        shutil.copy(db, self.db)  # closed cleanly: no WAL left beside it
+        for name, token in keys.items():
+            setattr(self, name, token)
         # no random red lanes: the release gate of risk is not under test here
         self.srv = self.serve("--currency", "KRW", "--inspect-rate", "0", "--explore-rate", "0",
                               "--quiet")
@@ -232,6 +248,53 @@ class PaymentTest(RevenueCase):
         self.assertEqual(a["balance"]["paid"], TOTAL)  # never silently netted
 
 
+class ValuationTest(RevenueCase):
+    def uv(self):
+        r = self.srv.get("/v1/revenue/unit-values?hs_code=690722&origin=CN", self.officer)
+        self.assertEqual(r.status, 200, r)
+        return r.json["levels"][0]
+
+    def test_undervaluation_flagged_and_held_until_release(self):
+        for i in range(32):  # earlier declarations: about 10,500 KRW per kg
+            d = declaration(f"V-{i}")
+            d["items"][0]["value"] = 18000 + 25 * i
+            del d["items"][0]["tax_rate"]
+            self.assertEqual(self.srv.post("/v1/declarations", d, self.trader).status, 201)
+        deadline = time.time() + 20  # the worker folds them within a fraction of a second
+        while self.uv()["n"] < 32 and time.time() < deadline:
+            time.sleep(0.05)
+        st = self.uv()
+        self.assertEqual(st["n"], 32)
+        self.assertLess(st["p05"], st["median"])
+        # 1,000 USD for 2,300 kg: 579 KRW per kg, far below the 5th percentile
+        d = declaration("V-LOW")
+        d["items"][0]["value"] = 1000
+        del d["items"][0]["tax_rate"]
+        r = self.srv.post("/v1/declarations", d, self.trader)
+        self.assertEqual(r.status, 201, r)
+        a = r.json["assessment"]
+        f = [x for x in a["findings"] if x["rule"] == "undervaluation"][0]
+        # per kg and per m² (the item's unit) both fall short; the larger shortfall counts
+        self.assertEqual((f["path"], f["level"]), ("/items/0/value", 6))
+        self.assertIn(f["basis"], ("KGM", "MTK"))
+        self.assertGreater(f["revenue_at_risk"], 0)
+        self.assertEqual(a["revenue_at_risk"], f["revenue_at_risk"])
+        self.assertIn("is below the 5th percentile of 32 earlier declarations of 6907.22 from CN",
+                      f["message"])
+        self.assertIn("revenue.undervaluation", [x["feature"] for x in r.json["risk"]["reasons"]])
+        s = self.srv.get("/v1/revenue/summary?from=2024-03-01&to=2024-03-01",
+                         self.officer).json
+        self.assertEqual(s["totals"]["revenue_at_risk"], f["revenue_at_risk"])
+        # held out of the statistics until an officer releases it
+        time.sleep(0.5)
+        self.assertEqual(self.uv()["n"], 32)
+        self.assertEqual(self.pay(r.json["id"], a["total"], "KRW", "V-PAY").status, 201)
+        self.assertEqual(self.release(r.json["id"]).status, 200)
+        self.assertEqual(self.uv()["n"], 33)
+        self.assertEqual(self.srv.get("/v1/revenue/unit-values?hs_code=690722&origin=CN",
+                                      self.trader).status, 403)
+
+
 class IsolationAndSummaryTest(RevenueCase):
     def test_trader_isolation(self):
         d = self.submit("R-A")
@@ -309,6 +372,11 @@ class CommandLineTest(TempDirTestCase):
                 check=False, timeout=30)
         self.assertEqual(p.returncode, 1)
         self.assertIn("national currency is KRW", p.stderr)
+
+
+def tearDownModule():
+    if RevenueCase.template:
+        shutil.rmtree(RevenueCase.template[0], ignore_errors=True)
 
 
 if __name__ == "__main__":
