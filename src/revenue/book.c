@@ -128,10 +128,14 @@ static int book__rate_cmp(const void *a, const void *b)
 
 void rev_book_finish(rev_book *b)
 {
-    qsort(b->lines, b->nlines, sizeof *b->lines, book__line_cmp);
-    qsort(b->prefs, b->nprefs, sizeof *b->prefs, book__pref_cmp);
-    qsort(b->groups, b->ngroups, sizeof *b->groups, book__group_cmp);
-    qsort(b->rates, b->nrates, sizeof *b->rates, book__rate_cmp);
+    if (b->nlines)
+        qsort(b->lines, b->nlines, sizeof *b->lines, book__line_cmp);
+    if (b->nprefs)
+        qsort(b->prefs, b->nprefs, sizeof *b->prefs, book__pref_cmp);
+    if (b->ngroups)
+        qsort(b->groups, b->ngroups, sizeof *b->groups, book__group_cmp);
+    if (b->nrates)
+        qsort(b->rates, b->nrates, sizeof *b->rates, book__rate_cmp);
 }
 
 static bool book__valid_on(const char *from, const char *to, const char *date)
@@ -198,7 +202,8 @@ bool rev_book_in_group(const rev_book *b, const char *group, const char *country
     rev_group_member key;
     snprintf(key.group, sizeof key.group, "%s", group);
     snprintf(key.country, sizeof key.country, "%s", country);
-    return bsearch(&key, b->groups, b->ngroups, sizeof *b->groups, book__group_cmp) != NULL;
+    return b->ngroups &&
+           bsearch(&key, b->groups, b->ngroups, sizeof *b->groups, book__group_cmp) != NULL;
 }
 
 bool rev_book_has_group(const rev_book *b, const char *group)

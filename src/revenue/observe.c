@@ -125,6 +125,8 @@ static int obs__cmp(const void *a, const void *b)
 /* Adds every observation of the list, one read and one write per key. */
 static cx_err obs__apply(store_conn *w, obs_list *l)
 {
+    if (!l->n)
+        return CX_OK;
     qsort(l->v, l->n, sizeof *l->v, obs__cmp);
     cx_err e = CX_OK;
     rev_hist *h = rev_hist_new();
