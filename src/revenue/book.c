@@ -45,55 +45,46 @@ size_t rev_book_lines(const rev_book *b)
     return b->nlines;
 }
 
-/* Grows an array to hold one more element of size sz. */
-static cx_err book__grow(void **arr, size_t *cap, size_t n, size_t sz)
+/* Appends a copy of row (size sz) to an array, growing it by doubling. */
+static cx_err book__push(void **arr, size_t *cap, size_t *n, size_t sz, const void *row)
 {
-    if (n < *cap)
-        return CX_OK;
-    size_t nc = *cap ? *cap * 2 : 64;
-    void *p = realloc(*arr, nc * sz);
-    if (!p)
-        return CX_ENOMEM;
-    *arr = p;
-    *cap = nc;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        void *p = realloc(*arr, nc * sz);
+        if (!p)
+            return CX_ENOMEM;
+        *arr = p;
+        *cap = nc;
+    }
+    memcpy((char *)*arr + *n * sz, row, sz);
+    (*n)++;
     return CX_OK;
 }
 
 cx_err rev_book_add_line(rev_book *b, const rev_tariff_line *l)
 {
-    if (book__grow((void **)&b->lines, &b->caplines, b->nlines, sizeof *b->lines) != CX_OK)
+    rev_tariff_line copy = *l;
+    if (!(copy.description = strdup(l->description ? l->description : "")))
         return CX_ENOMEM;
-    rev_tariff_line *d = &b->lines[b->nlines];
-    *d = *l;
-    d->description = strdup(l->description ? l->description : "");
-    if (!d->description)
-        return CX_ENOMEM;
-    b->nlines++;
-    return CX_OK;
+    cx_err e = book__push((void **)&b->lines, &b->caplines, &b->nlines, sizeof copy, &copy);
+    if (e != CX_OK)
+        free(copy.description);
+    return e;
 }
 
 cx_err rev_book_add_preference(rev_book *b, const rev_preference *p)
 {
-    if (book__grow((void **)&b->prefs, &b->capprefs, b->nprefs, sizeof *b->prefs) != CX_OK)
-        return CX_ENOMEM;
-    b->prefs[b->nprefs++] = *p;
-    return CX_OK;
+    return book__push((void **)&b->prefs, &b->capprefs, &b->nprefs, sizeof *p, p);
 }
 
 cx_err rev_book_add_group(rev_book *b, const rev_group_member *g)
 {
-    if (book__grow((void **)&b->groups, &b->capgroups, b->ngroups, sizeof *b->groups) != CX_OK)
-        return CX_ENOMEM;
-    b->groups[b->ngroups++] = *g;
-    return CX_OK;
+    return book__push((void **)&b->groups, &b->capgroups, &b->ngroups, sizeof *g, g);
 }
 
 cx_err rev_book_add_rate(rev_book *b, const rev_rate *r)
 {
-    if (book__grow((void **)&b->rates, &b->caprates, b->nrates, sizeof *b->rates) != CX_OK)
-        return CX_ENOMEM;
-    b->rates[b->nrates++] = *r;
-    return CX_OK;
+    return book__push((void **)&b->rates, &b->caprates, &b->nrates, sizeof *r, r);
 }
 
 static int book__line_cmp(const void *a, const void *b)

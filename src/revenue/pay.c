@@ -191,6 +191,34 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
     return e;
 }
 
+/* Converts amount to national minor units at the rate of date with the
+ * service's book; the rate used goes to rate/rate_date ("" for national).
+ * Replies 409 no_exchange_rate or 400 `code` and returns false. */
+static bool pay__convert(rev_service *rs, http_req *r, const char *code, rev_dec amount,
+                         const char *currency, const char *date, int64_t *national,
+                         char rate[32], char rate_date[11])
+{
+    rev_book *b = rev__book_get(rs);
+    if (!b) {
+        http_reply_error(r, 503, "unavailable", "the tariff could not be loaded", NULL);
+        return false;
+    }
+    const rev_rate *used;
+    char why[160];
+    cx_err e = rev__convert(b, amount, currency, date, national, &used, why, sizeof why);
+    rate[0] = rate_date[0] = '\0';
+    if (used) {
+        rev_dec_format(used->rate, rate);
+        snprintf(rate_date, 11, "%s", used->date);
+    }
+    rev__book_put(rs, b);
+    if (e != CX_OK)
+        http_reply_error1(r, e == CX_ENOTFOUND ? 409 : 400,
+                          e == CX_ENOTFOUND ? "no_exchange_rate" : code, why,
+                          e == CX_ENOTFOUND ? "/currency" : "/amount", why);
+    return e == CX_OK;
+}
+
 /* ---- payments ------------------------------------------------------------------------------- */
 typedef struct {
     rev_call c;
@@ -341,6 +369,21 @@ bool rev__declaration(rev_service *rs, http_req *r, int64_t *seq, char org[CX_OR
     return e == CX_OK;
 }
 
+bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *a)
+{
+    int64_t seq;
+    char org[CX_ORG_MAX + 1];
+    if (!rev__declaration(rs, r, &seq, org))
+        return false;
+    *c = store_reader(rs->s);
+    cx_err e = *c ? rev__account_read(*c, seq, a) : CX_EDB;
+    if (e == CX_ENOTFOUND)
+        http_reply_error(r, 404, "not_assessed", "the declaration has no assessment", NULL);
+    else if (e != CX_OK)
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+    return e == CX_OK;
+}
+
 static void h_pay(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
@@ -384,12 +427,9 @@ static void h_pay(http_req *r, void *ctx)
         return;
     }
     pay_job *j = calloc(1, sizeof *j);
-    rev_book *b = rev__book_get(rs);
-    if (!j || !b) {
-        free(j);
-        rev__book_put(rs, b);
+    if (!j) {
         json_decref(body);
-        http_reply_error(r, 503, "unavailable", "the tariff could not be loaded", NULL);
+        http_reply_error(r, 500, "internal", "out of memory", NULL);
         return;
     }
     const cx_principal *who = http_principal(r);
@@ -406,19 +446,9 @@ static void h_pay(http_req *r, void *ctx)
     /* the rate of the day written in paid_at (its own offset) */
     char date[11];
     snprintf(date, sizeof date, "%.10s", j->paid_at);
-    const rev_rate *used;
-    char why[160];
-    cx_err e = rev__convert(b, amount, j->currency, date, &j->national, &used, why, sizeof why);
-    if (used) {
-        rev_dec_format(used->rate, j->rate);
-        snprintf(j->rate_date, sizeof j->rate_date, "%s", used->date);
-    }
-    rev__book_put(rs, b);
-    if (e != CX_OK) {
+    if (!pay__convert(rs, r, "invalid_payment", amount, j->currency, date, &j->national, j->rate,
+                      j->rate_date)) {
         free(j);
-        http_reply_error1(r, e == CX_ENOTFOUND ? 409 : 400,
-                          e == CX_ENOTFOUND ? "no_exchange_rate" : "invalid_payment", why,
-                          e == CX_ENOTFOUND ? "/currency" : "/amount", why);
         return;
     }
     rev__call_submit(rs, &j->c, r, pay__job);
@@ -429,26 +459,18 @@ static void h_payments(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!rev__role(r, true, true))
         return;
-    int64_t seq;
-    char org[CX_ORG_MAX + 1];
-    if (!rev__declaration(rs, r, &seq, org))
-        return;
     const cx_principal *who = http_principal(r);
-    store_conn *c = store_reader(rs->s);
+    store_conn *c;
     rev_account a;
-    cx_err e = c ? rev__account_read(c, seq, &a) : CX_EDB;
-    if (e == CX_ENOTFOUND) {
-        http_reply_error(r, 404, "not_assessed", "the declaration has no assessment", NULL);
+    if (!rev__account_of(rs, r, &c, &a))
         return;
-    }
-    sqlite3_stmt *st = e == CX_OK ? store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
-                                                  "WHERE seq=?1 ORDER BY id LIMIT 1000")
-                                  : NULL;
+    sqlite3_stmt *st = store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
+                                     "WHERE seq=?1 ORDER BY id LIMIT 1000");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
     }
-    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 1, a.seq);
     json_t *items = json_array();
     while (sqlite3_step(st) == SQLITE_ROW) {
         /* a bank sees the payments it made, nobody else's */
@@ -602,12 +624,9 @@ static void h_guarantee_create(http_req *r, void *ctx)
     }
     json_decref(problems);
     guarantee_job *j = calloc(1, sizeof *j);
-    rev_book *b = rev__book_get(rs);
-    if (!j || !b) {
-        free(j);
-        rev__book_put(rs, b);
+    if (!j) {
         json_decref(body);
-        http_reply_error(r, 503, "unavailable", "the tariff could not be loaded", NULL);
+        http_reply_error(r, 500, "internal", "out of memory", NULL);
         return;
     }
     snprintf(j->trader, sizeof j->trader, "%s", trader);
@@ -618,17 +637,10 @@ static void h_guarantee_create(http_req *r, void *ctx)
     rev_dec_format(amount, j->amount);
     j->exp = rs->exp;
     json_decref(body);
-    const rev_rate *used;
-    char why[160];
-    cx_err e = rev__convert(b, amount, j->currency, today, &j->national, &used, why, sizeof why);
-    if (used)
-        rev_dec_format(used->rate, j->rate);
-    rev__book_put(rs, b);
-    if (e != CX_OK) {
+    char rate_date[11];
+    if (!pay__convert(rs, r, "invalid_guarantee", amount, j->currency, today, &j->national,
+                      j->rate, rate_date)) {
         free(j);
-        http_reply_error1(r, e == CX_ENOTFOUND ? 409 : 400,
-                          e == CX_ENOTFOUND ? "no_exchange_rate" : "invalid_guarantee", why,
-                          e == CX_ENOTFOUND ? "/currency" : "/amount", why);
         return;
     }
     rev__call_submit(rs, &j->c, r, g__job);

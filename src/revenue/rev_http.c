@@ -55,19 +55,12 @@ static void h_assessment(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!rev__role(r, false, true))
         return;
-    int64_t seq;
-    char org[CX_ORG_MAX + 1];
-    if (!rev__declaration(rs, r, &seq, org))
-        return;
-    store_conn *c = store_reader(rs->s);
+    store_conn *c;
     rev_account a;
-    cx_err e = c ? rev__account_read(c, seq, &a) : CX_EDB;
-    if (e == CX_ENOTFOUND) {
-        http_reply_error(r, 404, "not_assessed", "the declaration has no assessment", NULL);
+    if (!rev__account_of(rs, r, &c, &a))
         return;
-    }
-    sqlite3_stmt *st =
-        e == CX_OK ? store_stmt(c, "SELECT doc FROM revenue_assessments WHERE seq=?1") : NULL;
+    int64_t seq = a.seq;
+    sqlite3_stmt *st = store_stmt(c, "SELECT doc FROM revenue_assessments WHERE seq=?1");
     json_t *doc = NULL;
     if (st) {
         sqlite3_bind_int64(st, 1, seq);
@@ -338,6 +331,8 @@ static json_t *sum__json(const sum_row *r, int exp, const char *keyname)
 
 typedef struct {
     http_req *r;
+    const char *const *allowed; /* NULL-terminated */
+    const char *hint;
     bool bad;
 } q_check;
 
@@ -345,15 +340,22 @@ static bool h__query_known(void *ctx, const char *key, const char *value)
 {
     q_check *q = ctx;
     (void)value;
-    if (strcmp(key, "from") && strcmp(key, "to") && strcmp(key, "group")) {
-        char p[96] = "";
-        cx_jptr_push(p, sizeof p, key);
-        http_reply_error1(q->r, 400, "invalid_parameter", "unknown query parameter", p,
-                          "unknown parameter: use from, to and group");
-        q->bad = true;
-        return false;
-    }
-    return true;
+    for (size_t i = 0; q->allowed[i]; i++)
+        if (strcmp(q->allowed[i], key) == 0)
+            return true;
+    char p[96] = "";
+    cx_jptr_push(p, sizeof p, key);
+    http_reply_error1(q->r, 400, "invalid_parameter", "unknown query parameter", p, q->hint);
+    q->bad = true;
+    return false;
+}
+
+/* Refuses unknown query parameters (400 naming the first); true if none. */
+static bool h__query_only(http_req *r, const char *const *allowed, const char *hint)
+{
+    q_check q = {r, allowed, hint, false};
+    http_query_each(r, h__query_known, &q);
+    return !q.bad;
 }
 
 static void h_summary(http_req *r, void *ctx)
@@ -361,9 +363,8 @@ static void h_summary(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!rev__role(r, false, false))
         return;
-    q_check q = {r, false};
-    http_query_each(r, h__query_known, &q);
-    if (q.bad)
+    static const char *const allowed[] = {"from", "to", "group", NULL};
+    if (!h__query_only(r, allowed, "unknown parameter: use from, to and group"))
         return;
     const char *group = http_query(r, "group");
     const char *from = http_query(r, "from"), *to = http_query(r, "to");
@@ -469,29 +470,13 @@ static void h_summary(http_req *r, void *ctx)
 
 /* GET /v1/revenue/unit-values?hs_code&origin[&basis]: the statistics the
  * valuation control compares an item with (officers: they are thresholds). */
-static bool h__uv_query(void *ctx, const char *key, const char *value)
-{
-    q_check *q = ctx;
-    (void)value;
-    if (strcmp(key, "hs_code") && strcmp(key, "origin") && strcmp(key, "basis")) {
-        char p[96] = "";
-        cx_jptr_push(p, sizeof p, key);
-        http_reply_error1(q->r, 400, "invalid_parameter", "unknown query parameter", p,
-                          "unknown parameter: use hs_code, origin and basis");
-        q->bad = true;
-        return false;
-    }
-    return true;
-}
-
 static void h_unit_values(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
     if (!rev__role(r, false, false))
         return;
-    q_check q = {r, false};
-    http_query_each(r, h__uv_query, &q);
-    if (q.bad)
+    static const char *const allowed[] = {"hs_code", "origin", "basis", NULL};
+    if (!h__query_only(r, allowed, "unknown parameter: use hs_code, origin and basis"))
         return;
     const char *hs = http_query(r, "hs_code"), *origin = http_query(r, "origin");
     const char *basis = http_query(r, "basis");

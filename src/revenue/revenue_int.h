@@ -158,6 +158,8 @@ void rev__members(const json_t *body, const char *const *allowed, const char *co
                   json_t *problems);
 /* The declaration of the {id} parameter as the caller may see it; 404s. */
 bool rev__declaration(rev_service *rs, http_req *r, int64_t *seq, char org[CX_ORG_MAX + 1]);
+/* Its account, read on this thread's reader (*c); replies 404/503. */
+bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *a);
 
 /* HTTP internals (rev_http.c, pay.c). */
 cx_err rev__pay_routes(rev_service *r, http_server *srv);

@@ -255,6 +255,18 @@ static cx_err rstore__versions(import_job *j, store_conn *w, size_t i, sqlite3_s
     return CX_OK;
 }
 
+/* Runs a row's bound INSERT and counts it as new or replacing. */
+static cx_err rstore__row_done(import_job *j, sqlite3_stmt *st, int64_t replace)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (replace)
+        j->res->replaced++;
+    else
+        j->res->inserted++;
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
 static cx_err rstore__tariff_row(import_job *j, store_conn *w, size_t i)
 {
     const rev_tariff_line *l = &j->rows->u.tariff[i];
@@ -290,13 +302,7 @@ static cx_err rstore__tariff_row(import_job *j, store_conn *w, size_t i)
     sqlite3_bind_text(st, 9, vat, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 10, l->description, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, j->import_id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (replace)
-        j->res->replaced++;
-    else
-        j->res->inserted++;
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return rstore__row_done(j, st, replace);
 }
 
 static cx_err rstore__pref_row(import_job *j, store_conn *w, size_t i)
@@ -340,13 +346,7 @@ static cx_err rstore__pref_row(import_job *j, store_conn *w, size_t i)
     sqlite3_bind_text(st, 5, p->valid_from, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, p->valid_to, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, j->import_id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (replace)
-        j->res->replaced++;
-    else
-        j->res->inserted++;
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return rstore__row_done(j, st, replace);
 }
 
 static cx_err rstore__group_rows(import_job *j, store_conn *w)
