@@ -307,7 +307,9 @@ static void a__self_assessment(assess_ctx *a, size_t i, const json_t *item,
     json_object_set_new(f, "rule", json_string("self_assessment"));
     json_object_set_new(f, "path", json_string(path));
     json_object_set_new(f, "message", json_string(msg));
-    json_object_set_new(f, "declared_pct", rev_dec_json(declared));
+    /* the trader's rate as written when it has more digits than a double keeps */
+    json_object_set_new(f, "declared_pct",
+                        rev_dec_storable(declared) ? rev_dec_json(declared) : json_string(dp));
     json_object_set_new(f, "tariff_pct", rev_dec_json(tariff));
     json_object_set_new(f, "shortfall", rev_amount_json(diff, a->exp));
     json_array_append_new(a->findings, f);
