@@ -359,6 +359,26 @@ class CommandLineTest(TempDirTestCase):
         p = run("tariff", "frobnicate", "--db", self.db, bad, check=False)
         self.assertEqual(p.returncode, 2)
 
+    def test_import_is_assessed_but_kcs_history_is_not(self):
+        load_demo(self.db)
+        self.serve("--currency", "KRW", "--quiet").stop()
+        f = os.path.join(self.tmp, "d.jsonl")
+        with open(f, "w") as out:
+            out.write(json.dumps(declaration("J-1")).replace("18250.75", "18250.750") + "\n")
+        run("import", "--db", self.db, "--org", "ACME", f)
+        kcs = os.path.join(SOURCE, "data", "customs-fraud", "df_syn_valid_eng.csv")
+        head = os.path.join(self.tmp, "kcs.csv")
+        with open(kcs) as src, open(head, "w") as dst:
+            for _ in range(3):
+                dst.write(src.readline())
+        run("import", "--db", self.db, "--org", "KCS", "--format", "kcs", head)
+        s = self.serve("--quiet")
+        t = create_key(self.db, "KCS", "officer")
+        items = s.get("/v1/declarations?limit=10", t).json["items"]
+        by_org = {d["org"]: d for d in items}
+        self.assertEqual(by_org["ACME"]["assessment"]["total"], TOTAL)
+        self.assertNotIn("assessment", by_org["KCS"])
+
     def test_currency_set_once(self):
         s = self.serve("--quiet")  # no currency: no assessment
         t = create_key(self.db, "ACME", "trader")
