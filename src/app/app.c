@@ -1,5 +1,6 @@
 #include "app.h"
 
+#include "alert.h"
 #include "auth.h"
 #include "declare.h"
 #include "risk.h"
@@ -23,6 +24,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = risk_migrate(s, err, errlen);
     if (e == CX_OK)
         e = ledger_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = alert_migrate(s, err, errlen);
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
     if (e == CX_OK)

@@ -6,7 +6,11 @@
 #define CUSTOMS_APP_H
 
 #include "core.h"
+#include "http.h"
+#include "ledger.h"
+#include "risk.h"
 #include "store.h"
+#include "track.h"
 
 #include <getopt.h>
 
@@ -19,13 +23,137 @@ typedef struct {
 /* Opens the database and runs every module's migrations. */
 cx_err app_open_store(const char *path, store **out, char *err, size_t errlen);
 
+/* ---- the services of `customs serve` (services.c) -----------------------------
+ * One place starts and stops them, in one order. Start, in the order of the
+ * table in services.c: open the store (every migration), bind the HTTP
+ * server, start each service (start), add every route (routes, then the
+ * console's catch-all last), start the server, then let each service take
+ * input (open: MQTT). Stop, on every path (a signal, or a start that failed
+ * half way): stop accepting (HTTP drain), stop each service's threads and
+ * inputs in reverse order (stop), drain the writer (every queued job done),
+ * free the HTTP server, free each service in reverse order (free), close the
+ * store. A service may look up any service started before it with
+ * app_service().
+ *
+ * Adding a module is a few lines in services.c: its options in app_config
+ * if it has any, and a row
+ *   {"revenue", revenue__start, revenue__routes, NULL, revenue__stop, revenue__free},
+ * with a start that creates it from what it needs:
+ *   static cx_err revenue__start(app_services *a, void **self, char *err, size_t errlen)
+ *   {
+ *       return revenue_service_new(app_services_store(a), app_service(a, "declare"),
+ *                                  app_service(a, "alert"), (revenue_service **)self,
+ *                                  err, errlen);
+ *   }
+ * Each callback but start may be NULL. */
+typedef struct {
+    const char *db;
+    http_config http;        /* listen, TLS, threads, quiet; the edge's limits and timeouts */
+    const char *web_dir;     /* NULL: web_default_dir() */
+    risk_policy risk;        /* lanes */
+    track_config track;      /* tracking thresholds */
+    const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
+    const char *currency;    /* national currency (revenue); NULL: the database's */
+    bool routes_only;        /* set up the routes but neither start the server nor
+                              * open inputs (serve --list-routes) */
+} app_config;
+
+typedef struct app_services app_services;
+
+typedef struct {
+    const char *name;
+    cx_err (*start)(app_services *a, void **self, char *err, size_t errlen);
+    cx_err (*routes)(void *self, http_server *srv);
+    cx_err (*open)(void *self, const app_config *cfg, char *err, size_t errlen);
+    void (*stop)(void *self);
+    void (*free)(void *self);
+} app_service_def;
+
+/* Starts everything (above); on failure everything started is stopped
+ * again and err says what failed. cfg is borrowed until app_services_stop. */
+cx_err app_services_start(const app_config *cfg, app_services **out, char *err, size_t errlen);
+/* The reverse stop (above) and free; NULL is a no-op. */
+void app_services_stop(app_services *a);
+/* A started service by name ("declare", "alert", "risk", "ledger", "track"),
+ * or NULL. */
+void *app_service(app_services *a, const char *name);
+store *app_services_store(app_services *a);
+http_server *app_services_http(app_services *a);
+const app_config *app_services_config(app_services *a);
+
 /* Prints "customs CMD: message" and a pointer to --help; returns 2. */
 int app_usage(const char *cmd, const char *fmt, ...) CX_PRINTF(2, 3);
 /* Prints "customs CMD: message"; returns 1. */
 int app_fail(const char *cmd, const char *fmt, ...) CX_PRINTF(2, 3);
 
-/* Resets getopt and parses; returns the getopt_long result. */
+/* Resets getopt for a new parse (call before the first app_getopt). */
 void app_getopt_reset(void);
+
+/* ---- demo and simulator: command-line tools, not library code ------------------- */
+/* The ledger demo (ledger_demo.c). */
+/* Seeds the demo consortium and a realistic flow on an empty ledger; key
+ * files (mode 0600) go to keys_dir. Organisation names default to KCS, ACME,
+ * SAIGON-TEXTILE, OCEANIC, HANSEONG-BANK and VCCI-HCM; up to three
+ * declarations the importer lodged before the demo are anchored too.
+ * Prints a summary to out. CX_EEXIST if the ledger is not empty. */
+typedef struct {
+    const char *keys_dir;
+    const char *customs, *importer, *exporter, *carrier, *bank, *chamber; /* NULL: default */
+} app_ledger_demo_opts;
+cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opts *o, FILE *out,
+                       char *err, size_t errlen);
+
+/* The tracking simulator (track_sim.c): telemetry over MQTT, HTTP or into a file. */
+typedef struct {
+    const char *mqtt_url;  /* publish here, or */
+    const char *http_url;  /* POST /v1/telemetry here (base URL), or */
+    const char *out_path;  /* write JSON lines here ("-" = stdout) */
+    const char *api_url;   /* for --register (defaults to http_url) */
+    const char *token;     /* bearer token for the API */
+    const char *scenario;  /* JSON scenario file; NULL = built-in journeys */
+    const char *data_dir;  /* routes and zones (default cx_data_dir()/track) */
+    unsigned devices;
+    double rate;        /* messages per second in total; 0 = as fast as possible */
+    uint64_t seed;
+    double time_scale;  /* event seconds per wall second (1 = live) */
+    int64_t start_ms;   /* event time of the first report; 0 = now */
+    double duration_s;  /* stop after; 0 = no limit */
+    uint64_t count;     /* stop after this many messages; 0 = no limit */
+    double anomalies;   /* fraction of devices with an injected anomaly */
+    bool register_all;  /* create zones, devices and consignments first */
+    bool quiet;
+    unsigned connections; /* MQTT connections to spread devices over */
+    unsigned extra_zones; /* checkpoint zones added along the routes */
+    bool live_clock;      /* stamp the wall clock at publish (not reproducible) */
+    const char *anomaly_kinds; /* comma list limiting injected anomalies */
+    double anomaly_period_s;   /* seal_cycle period */
+    const char *client_prefix;
+    const char *decl_ref_prefix; /* link consignments to these declarations (demo) */
+} app_sim_opts;
+void app_sim_defaults(app_sim_opts *o);
+/* Returns a process exit code; reports on stderr. */
+int app_track_simulate(const app_sim_opts *o);
+
+/* getopt_long for every command: long options only, each written in full
+ * (glibc would take `--port` for `--port-file`). Abbreviated, unknown and
+ * incomplete options, and options not in only (a space-separated list of
+ * option names; NULL = all of opts; --help always passes), are refused: the
+ * error names the option and lists the valid ones on stderr, and '?' is
+ * returned (the caller exits 2). Otherwise returns like getopt_long: the
+ * option's val (optarg set), or -1 after the last option. cmd names the
+ * command in messages, e.g. "track simulate". */
+int app_getopt(int argc, char **argv, const struct option *opts, const char *only,
+               const char *cmd);
+
+/* Actions of a command and the options each takes (space-separated names). */
+typedef struct {
+    const char *name;
+    const char *options;
+} app_action;
+/* The options of action in a table ending with {NULL, NULL}, NULL if the
+ * action is not in it; writes "cmd action" into name (for app_getopt). */
+const char *app_action_options(const app_action *actions, const char *cmd, const char *action,
+                               char *name, size_t cap);
 
 int app_cmd_serve(int argc, char **argv);
 int app_cmd_keys(int argc, char **argv);

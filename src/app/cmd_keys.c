@@ -11,7 +11,7 @@
 
 static const char help[] =
     "Usage:\n"
-    "  customs keys create --db PATH --org ORG --role ROLE [--name LABEL]\n"
+    "  customs keys create --db PATH --org ORG --role ROLE [--name LABEL] [--subject ID]\n"
     "  customs keys list   --db PATH [--json]\n"
     "  customs keys revoke --db PATH ID\n"
     "\n"
@@ -23,6 +23,9 @@ static const char help[] =
     "  --org ORG      organisation the key acts for (A-Z a-z 0-9 . _ -, 1..64)\n"
     "  --role ROLE    what the key may do\n"
     "  --name LABEL   a label for people reading 'keys list'\n"
+    "  --subject ID   the person or device the key is issued to (an operator's or\n"
+    "                 broker's id; 1..64 of A-Z a-z 0-9 . _ : - @): checks such as\n"
+    "                 biometric verification apply to it\n"
     "  --json         list as JSON lines\n"
     "\n"
     "Example:\n"
@@ -32,10 +35,11 @@ static void keys__print(void *ctx, const auth_key_info *k)
 {
     bool json = *(bool *)ctx;
     if (json) {
-        json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s?}", "id", (json_int_t)k->id, "org",
+        json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s?,s:s,s:s?}", "id", (json_int_t)k->id, "org",
                               k->org, "role", cx_role_name(k->role), "name",
-                              k->name ? k->name : "", "created_at", k->created_at,
-                              "revoked_at", k->revoked_at);
+                              k->name ? k->name : "", "subject",
+                              k->subject && k->subject[0] ? k->subject : NULL, "created_at",
+                              k->created_at, "revoked_at", k->revoked_at);
         char *line = o ? cx_json_dump(o, NULL) : NULL;
         if (line)
             printf("%s\n", line);
@@ -53,6 +57,7 @@ int app_cmd_keys(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},   {"org", required_argument, NULL, 'o'},
         {"role", required_argument, NULL, 'r'}, {"name", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},       {"help", no_argument, NULL, 'h'},
+        {"subject", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     if (argc < 2) {
         fputs(help, stderr);
@@ -63,25 +68,32 @@ int app_cmd_keys(int argc, char **argv)
         fputs(help, stdout);
         return 0;
     }
-    const char *db = NULL, *org = NULL, *role_s = NULL, *name = "";
+    static const app_action actions[] = {{"create", "db org role name subject"},
+                                         {"list", "db json"},
+                                         {"revoke", "db"},
+                                         {NULL, NULL}};
+    char cmd[32];
+    const char *only = app_action_options(actions, "keys", action, cmd, sizeof cmd);
+    if (!only)
+        return app_usage("keys", "unknown action '%s' (create, list or revoke)", action);
+    const char *db = NULL, *org = NULL, *role_s = NULL, *name = "", *subject = NULL;
     bool json = false;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc - 1, argv + 1, opts, only, cmd)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'o': org = optarg; break;
         case 'r': role_s = optarg; break;
         case 'n': name = optarg; break;
+        case 's': subject = optarg; break;
         case 'j': json = true; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("keys", "unknown or incomplete option '%s'", argv[optind]);
+        default: return 2; /* app_getopt said why */
         }
     }
     int rest = argc - 1 - optind;
     char **args = argv + 1 + optind;
-    if (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "revoke"))
-        return app_usage("keys", "unknown action '%s' (create, list or revoke)", action);
     if (!db)
         return app_usage("keys", "--db PATH is required");
     cx_role role = CX_ROLE_NONE;
@@ -92,6 +104,8 @@ int app_cmd_keys(int argc, char **argv)
         if (!role_s || !cx_role_parse(role_s, &role))
             return app_usage("keys", "--role must be one of admin, officer, trader, carrier, "
                                      "bank, device");
+        if (subject && !cx_subject_valid(subject))
+            return app_usage("keys", "--subject must be 1 to 64 characters of A-Z a-z 0-9 . _ : - @");
     } else if (strcmp(action, "revoke") == 0) {
         if (rest != 1 || !cx_parse_i64(args[0], &id))
             return app_usage("keys", "revoke takes one key ID (see 'customs keys list')");
@@ -104,7 +118,7 @@ int app_cmd_keys(int argc, char **argv)
     if (strcmp(action, "create") == 0) {
         char token[AUTH_TOKEN_LEN + 1];
         int64_t kid;
-        cx_err e = auth_key_create(s, org, role, name, token, &kid);
+        cx_err e = auth_key_create_subject(s, org, role, name, subject, token, &kid);
         if (e == CX_EINVAL)
             rc = app_usage("keys", "--name must be at most 128 characters without control "
                                    "characters");

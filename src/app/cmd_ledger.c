@@ -36,12 +36,12 @@ int app_cmd_keygen(int argc, char **argv)
     const char *out = NULL, *org = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "keygen")) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'g': org = optarg; break;
         case 'h': fputs(keygen_help, stdout); return 0;
-        default: return app_usage("keygen", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -135,7 +135,8 @@ typedef struct {
     int nargs;
 } lopts;
 
-static int ledger__parse(int argc, char **argv, lopts *o)
+/* only: the options the action takes (app_getopt) */
+static int ledger__parse(int argc, char **argv, lopts *o, const char *only, const char *cmd)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},         {"key", required_argument, NULL, 'k'},
@@ -154,7 +155,7 @@ static int ledger__parse(int argc, char **argv, lopts *o)
     app_getopt_reset();
     int c;
     int64_t *num = NULL;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, only, cmd)) != -1) {
         num = NULL;
         switch (c) {
         case 'd': o->db = optarg; break;
@@ -194,7 +195,7 @@ static int ledger__parse(int argc, char **argv, lopts *o)
             o->coos[o->ncoos++] = optarg;
             break;
         case 'h': fputs(ledger_help, stdout); return 0;
-        default: return app_usage("ledger", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
         if (num && (!cx_parse_i64(optarg, num) || *num < 0))
             return app_usage("ledger", "%s needs a non-negative integer", argv[optind - 2]);
@@ -234,9 +235,10 @@ static char *ledger__slurp(const char *path, size_t max, size_t *len, char *err,
         cx_buf_free(&b);
         return NULL;
     }
-    if (!b.data)
-        cx_buf_append(&b, "", 0);
-    return cx_buf_steal(&b, len);
+    char *text = cx_buf_steal(&b, len); /* "" for an empty input */
+    if (!text)
+        snprintf(err, errlen, "%s: out of memory", path);
+    return text;
 }
 
 /* One JSON value, or JSON lines: calls fn for each entry's text. */
@@ -571,8 +573,28 @@ int app_cmd_ledger(int argc, char **argv)
         fputs(ledger_help, stdout);
         return 0;
     }
+    static const app_action actions[] = {
+        {"init", "db origin threshold governor"},
+        {"sign", "key org"},
+        {"submit", "db"},
+        {"verify", "db threads"},
+        {"show", "db"},
+        {"proof", "db index size"},
+        {"consistency", "db from to"},
+        {"checkpoint", "db key"},
+        {"anchor", "db declaration key coo org"},
+        {"bundle", "db index field out"},
+        {"verify-bundle", "trust quorum"},
+        {"trust", "db out"},
+        {"erase", "db index field"},
+        {"demo", "db keys-dir customs importer exporter carrier bank chamber"},
+        {NULL, NULL}};
+    char cmd[40];
+    const char *only = app_action_options(actions, "ledger", action, cmd, sizeof cmd);
+    if (!only)
+        return app_usage("ledger", "unknown action '%s'", action);
     lopts o = {.index = -1, .from = -1, .to = -1};
-    int rc = ledger__parse(argc - 1, argv + 1, &o);
+    int rc = ledger__parse(argc - 1, argv + 1, &o, only, cmd);
     if (rc >= 0)
         return rc;
     char err[512];
@@ -738,9 +760,9 @@ int app_cmd_ledger(int argc, char **argv)
             snprintf(dir, sizeof dir, "%s", o.keys_dir);
         else
             snprintf(dir, sizeof dir, "%s.ledger-keys", o.db);
-        ledger_demo_opts d = {dir,        o.customs, o.importer, o.exporter,
+        app_ledger_demo_opts d = {dir,        o.customs, o.importer, o.exporter,
                               o.carrier, o.bank,    o.chamber};
-        e = ledger_demo(env.lg, &d, stdout, err, sizeof err);
+        e = app_ledger_demo(env.lg, env.decl, &d, stdout, err, sizeof err);
         if (e == CX_EEXIST)
             fprintf(stderr, "customs ledger demo: %s\n", err);
         else if (e != CX_OK)

@@ -141,14 +141,16 @@ static int tariff__run(const char *cmd, const char *help, int argc, char **argv,
         ;
     if (!actions[k])
         return app_usage(cmd, "unknown action '%s'", argv[1]);
+    char name[64];
+    snprintf(name, sizeof name, "%s %s", cmd, actions[k]);
     const char *db = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc - 1, argv + 1, opts, NULL, name)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage(cmd, "unknown or incomplete option '%s'", argv[optind]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (!db)

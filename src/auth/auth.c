@@ -16,6 +16,8 @@ static const store_migration auth_migrations[] = {
         " token_hash BLOB NOT NULL UNIQUE,"
         " created_at TEXT NOT NULL,"
         " revoked_at TEXT)"},
+    /* the person or device a key was issued to (cx_principal.subject) */
+    {2, "ALTER TABLE api_keys ADD COLUMN subject TEXT NOT NULL DEFAULT ''"},
 };
 
 cx_err auth_migrate(store *s, char *err, size_t errlen)
@@ -53,7 +55,7 @@ static bool auth__name_valid(const char *name)
 }
 
 typedef struct {
-    const char *org, *role, *name;
+    const char *org, *role, *name, *subject;
     uint8_t hash[AUTH_HASH_LEN];
     int64_t id;
 } create_job;
@@ -62,7 +64,7 @@ static cx_err auth__insert(store_conn *w, void *arg)
 {
     create_job *j = arg;
     sqlite3_stmt *st = store_stmt(w, "INSERT INTO api_keys(org, role, name, token_hash, "
-                                     "created_at) VALUES(?1, ?2, ?3, ?4, ?5)");
+                                     "created_at, subject) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
     if (!st)
         return CX_EDB;
     char now[32];
@@ -72,9 +74,8 @@ static cx_err auth__insert(store_conn *w, void *arg)
     sqlite3_bind_text(st, 3, j->name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 4, j->hash, AUTH_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    sqlite3_bind_text(st, 6, j->subject, -1, SQLITE_STATIC);
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     j->id = sqlite3_last_insert_rowid(store_conn_db(w));
     return CX_OK;
@@ -83,8 +84,16 @@ static cx_err auth__insert(store_conn *w, void *arg)
 cx_err auth_key_create(store *s, const char *org, cx_role role, const char *name,
                        char token[AUTH_TOKEN_LEN + 1], int64_t *id)
 {
+    return auth_key_create_subject(s, org, role, name, NULL, token, id);
+}
+
+cx_err auth_key_create_subject(store *s, const char *org, cx_role role, const char *name,
+                               const char *subject, char token[AUTH_TOKEN_LEN + 1], int64_t *id)
+{
+    if (!subject)
+        subject = "";
     if (!cx_org_valid(org) || role <= CX_ROLE_NONE || role >= CX_ROLE__COUNT ||
-        !auth__name_valid(name ? name : ""))
+        !auth__name_valid(name ? name : "") || (subject[0] && !cx_subject_valid(subject)))
         return CX_EINVAL;
     uint8_t raw[32];
     randombytes_buf(raw, sizeof raw);
@@ -92,7 +101,8 @@ cx_err auth_key_create(store *s, const char *org, cx_role role, const char *name
     sodium_bin2base64(token + 4, AUTH_TOKEN_LEN + 1 - 4, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     sodium_memzero(raw, sizeof raw);
-    create_job j = {.org = org, .role = cx_role_name(role), .name = name ? name : ""};
+    create_job j = {.org = org, .role = cx_role_name(role), .name = name ? name : "",
+                    .subject = subject};
     auth__hash(token, j.hash);
     cx_err e = store_write(s, auth__insert, &j);
     if (e != CX_OK) {
@@ -147,7 +157,8 @@ cx_err auth_key_list(store *s, void (*fn)(void *ctx, const auth_key_info *k), vo
     if (!c)
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(
-        c, "SELECT id, org, role, name, created_at, revoked_at FROM api_keys ORDER BY id");
+        c, "SELECT id, org, role, name, created_at, revoked_at, subject FROM api_keys "
+           "ORDER BY id");
     if (!st)
         return CX_EDB;
     int rc;
@@ -158,6 +169,7 @@ cx_err auth_key_list(store *s, void (*fn)(void *ctx, const auth_key_info *k), vo
             .name = (const char *)sqlite3_column_text(st, 3),
             .created_at = (const char *)sqlite3_column_text(st, 4),
             .revoked_at = (const char *)sqlite3_column_text(st, 5),
+            .subject = (const char *)sqlite3_column_text(st, 6),
         };
         if (!cx_role_parse((const char *)sqlite3_column_text(st, 2), &k.role))
             k.role = CX_ROLE_NONE;
@@ -167,12 +179,18 @@ cx_err auth_key_list(store *s, void (*fn)(void *ctx, const auth_key_info *k), vo
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
+static void auth__subject(cx_principal *out, sqlite3_stmt *st, int col)
+{
+    const char *subject = (const char *)sqlite3_column_text(st, col);
+    snprintf(out->subject, sizeof out->subject, "%s", subject ? subject : "");
+}
+
 cx_err auth_key_get(store *s, int64_t id, cx_principal *out)
 {
     store_conn *c = store_reader(s);
     if (!c)
         return CX_EDB;
-    sqlite3_stmt *st = store_stmt(c, "SELECT org, role FROM api_keys "
+    sqlite3_stmt *st = store_stmt(c, "SELECT org, role, subject FROM api_keys "
                                      "WHERE id=?1 AND revoked_at IS NULL");
     if (!st)
         return CX_EDB;
@@ -183,6 +201,7 @@ cx_err auth_key_get(store *s, int64_t id, cx_principal *out)
         cx_role_parse((const char *)sqlite3_column_text(st, 1), &out->role)) {
         out->key_id = id;
         snprintf(out->org, sizeof out->org, "%s", (const char *)sqlite3_column_text(st, 0));
+        auth__subject(out, st, 2);
         e = CX_OK;
     }
     sqlite3_reset(st);
@@ -198,7 +217,7 @@ cx_err auth_lookup(void *store_ctx, const char *token, cx_principal *out)
     store_conn *c = store_reader(store_ctx);
     if (!c)
         return CX_EDB;
-    sqlite3_stmt *st = store_stmt(c, "SELECT id, org, role, token_hash FROM api_keys "
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, org, role, token_hash, subject FROM api_keys "
                                      "WHERE token_hash=?1 AND revoked_at IS NULL");
     if (!st)
         return CX_EDB;
@@ -213,6 +232,7 @@ cx_err auth_lookup(void *store_ctx, const char *token, cx_principal *out)
             cx_role_parse((const char *)sqlite3_column_text(st, 2), &out->role)) {
             out->key_id = sqlite3_column_int64(st, 0);
             snprintf(out->org, sizeof out->org, "%s", (const char *)sqlite3_column_text(st, 1));
+            auth__subject(out, st, 4);
             e = CX_OK;
         }
     } else if (rc != SQLITE_DONE) {

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct json_t; /* jansson's, for the JSON helpers below */
+
 #ifndef CUSTOMS_VERSION
 #define CUSTOMS_VERSION "0.0.0"
 #endif
@@ -49,24 +51,118 @@ typedef enum {
 /* Static string; never NULL, even for unknown values. */
 const char *cx_strerror(cx_err e);
 
-/* ---- bounded growing buffer (curl's dynbuf habit) ----------------------- */
+/* ---- bounded growing buffer (curl's dynbuf habit) -----------------------
+ * A buffer has a hard cap fixed at init and stays failed after its first
+ * error: once an append fails (CX_ETOOBIG past the cap, CX_ENOMEM) every
+ * later append fails with that same error and changes nothing, so a reply
+ * built from many appends is checked once, at the end (cx_buf_error, or
+ * cx_buf_steal returning NULL), and a truncated body can never go out as if
+ * it were whole. cx_buf_reset and cx_buf_free clear the error. */
+#if defined(__GNUC__)
+#define CX_WUR __attribute__((warn_unused_result))
+#else
+#define CX_WUR
+#endif
+
 typedef struct {
     char *data; /* NUL-terminated after every successful append */
     size_t len;
     size_t cap;
     size_t max; /* hard cap on len, fixed at init */
+    cx_err err; /* the first error; CX_OK while the buffer is whole */
 } cx_buf;
 
 void cx_buf_init(cx_buf *b, size_t max);
-cx_err cx_buf_append(cx_buf *b, const void *p, size_t n);
-cx_err cx_buf_puts(cx_buf *b, const char *s);
-cx_err cx_buf_printf(cx_buf *b, const char *fmt, ...) CX_PRINTF(2, 3);
+CX_WUR cx_err cx_buf_append(cx_buf *b, const void *p, size_t n);
+CX_WUR cx_err cx_buf_puts(cx_buf *b, const char *s);
+CX_WUR cx_err cx_buf_printf(cx_buf *b, const char *fmt, ...) CX_PRINTF(2, 3);
+/* Appends s as a JSON string (quotes and escapes; invalid UTF-8 fails with
+ * CX_EINVAL): the one escaping helper for replies written as text. */
+CX_WUR cx_err cx_buf_json_str(cx_buf *b, const char *s);
+/* Appends a compact JSON value (cx_json_dump's form). */
+CX_WUR cx_err cx_buf_json(cx_buf *b, const struct json_t *v);
 /* Makes room for n more bytes in one allocation (still within max). */
-cx_err cx_buf_reserve(cx_buf *b, size_t n);
-void cx_buf_reset(cx_buf *b); /* len = 0, memory kept */
+CX_WUR cx_err cx_buf_reserve(cx_buf *b, size_t n);
+/* The first error, CX_OK while whole. */
+static inline cx_err cx_buf_error(const cx_buf *b)
+{
+    return b->err;
+}
+void cx_buf_reset(cx_buf *b); /* len = 0, error cleared, memory kept */
 void cx_buf_free(cx_buf *b);  /* releases memory; buffer reusable after init */
-/* Hands the bytes to the caller (free() them); the buffer is left empty. */
-char *cx_buf_steal(cx_buf *b, size_t *len);
+/* Hands the bytes to the caller (free() them); the buffer is left empty.
+ * NULL if the buffer failed (its memory is released) or on allocation
+ * failure: a failed buffer never yields a body. */
+CX_WUR char *cx_buf_steal(cx_buf *b, size_t *len);
+
+/* ---- string arena: bump allocation, freed at once --------------------------
+ * Copies live until cx_arena_free; a zeroed cx_arena is empty. */
+typedef struct cx_arena_block cx_arena_block;
+typedef struct {
+    cx_arena_block *head;
+    size_t used;
+} cx_arena;
+/* A NUL-terminated copy of s[0..n); NULL on allocation failure. */
+char *cx_arena_strndup(cx_arena *a, const void *s, size_t n);
+void cx_arena_free(cx_arena *a);
+
+/* ---- growing arrays --------------------------------------------------------
+ * Makes *arr (of *cap elements of elem bytes) hold at least need, doubling
+ * from 64; false on overflow or allocation failure (*arr is then unchanged). */
+bool cx_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
+/* ---- hash map: keys callers choose, hashed with a secret ------------------
+ * Open addressing, at most half full. Keys are bytes, copied into the map;
+ * each key gets a dense index in insertion order (0, 1, 2, ...) and carries
+ * an int64 value. The hash is SipHash-2-4 (libsodium crypto_shorthash) under
+ * a key drawn at random once per process, so a caller cannot choose ids,
+ * names or bills of lading that collide and turn lookups linear. Not for
+ * anything that must hash the same across runs. cx_map_free(NULL) and an
+ * all-zero cx_map (or cx_map_init) are fine. */
+typedef struct {
+    uint64_t hash; /* 0 = empty (hashes are never 0) */
+    uint32_t index;
+    uint32_t len;
+} cx_map_slot;
+typedef struct {
+    cx_map_slot *slots; /* hash, index and length side by side: one cache line */
+    size_t cap;
+    size_t n;           /* keys */
+    const char **keys;  /* by index, NUL-terminated copies */
+    int64_t *vals;      /* by index */
+    size_t keys_cap;
+    cx_arena keys_mem;  /* key storage */
+} cx_map;
+
+void cx_map_init(cx_map *m);
+void cx_map_free(cx_map *m);
+/* The keyed hash of n bytes; never 0. */
+uint64_t cx_map_hash(const void *key, size_t n);
+/* Index of a key, or -1. */
+int64_t cx_map_find(const cx_map *m, const void *key, size_t n);
+/* The same from the key's cx_map_hash and length, matching on hash and
+ * length alone: a false match needs two keys whose secret 64-bit hashes are
+ * equal (about 2^-64 per lookup, not something a caller can arrange), and
+ * skipping the byte comparison saves a cache miss on hot paths. */
+int64_t cx_map_find_hashed(const cx_map *m, uint64_t h, size_t n);
+/* Index of key, inserting it (value -1) if new, and *added says so; -1 on
+ * allocation failure or a key over 4 GiB. */
+int64_t cx_map_put(cx_map *m, const void *key, size_t n, bool *added);
+static inline const char *cx_map_key(const cx_map *m, size_t index)
+{
+    return m->keys[index];
+}
+static inline void cx_map_prefetch(const cx_map *m, uint64_t h)
+{
+    if (m->cap)
+        __builtin_prefetch(&m->slots[(size_t)h & (m->cap - 1)]);
+}
+/* String and integer keys with values: get returns the value or -1 when the
+ * key is absent; set adds or replaces. */
+int64_t cx_map_get(const cx_map *m, const char *key);
+cx_err cx_map_set(cx_map *m, const char *key, int64_t val);
+int64_t cx_map_iget(const cx_map *m, int64_t key);
+cx_err cx_map_iset(cx_map *m, int64_t key, int64_t val);
 
 /* ---- clock ---------------------------------------------------------------
  * Wall time in microseconds since the Unix epoch. Tests (and the binary, via
@@ -132,19 +228,38 @@ typedef enum {
 } cx_role;
 
 #define CX_ORG_MAX 64
+#define CX_SUBJECT_MAX 64
 typedef struct {
     int64_t key_id;
     cx_role role;
     char org[CX_ORG_MAX + 1];
+    /* The person or device the key was issued to (customs keys create
+     * --subject): an operator's or broker's id that modules such as bio
+     * check; "" when the key names none. */
+    char subject[CX_SUBJECT_MAX + 1];
 } cx_principal;
 
 const char *cx_role_name(cx_role r);        /* "admin", …; "none" */
 bool cx_role_parse(const char *s, cx_role *out);
 /* 1..64 chars of A-Z a-z 0-9 . _ - */
 bool cx_org_valid(const char *s);
+/* A key's subject: 1..64 chars of A-Z a-z 0-9 . _ : - @ */
+bool cx_subject_valid(const char *s);
+
+/* Sets of roles for checks: CX_ROLES(CX_ROLE_OFFICER, CX_ROLE_ADMIN). */
+#define CX_ROLE_BIT(r) (1u << (unsigned)(r))
+#define CX_ROLES_OFFICER (CX_ROLE_BIT(CX_ROLE_OFFICER) | CX_ROLE_BIT(CX_ROLE_ADMIN))
+static inline bool cx_role_in(const cx_principal *p, unsigned roles)
+{
+    return p && (unsigned)p->role < CX_ROLE__COUNT && (roles & CX_ROLE_BIT(p->role)) != 0;
+}
+/* Officers and admins: the customs side, who see every organisation's data. */
+static inline bool cx_is_officer(const cx_principal *p)
+{
+    return cx_role_in(p, CX_ROLES_OFFICER);
+}
 
 /* ---- JSON (jansson) -------------------------------------------------------- */
-struct json_t;
 /* Compact JSON text; reals use the fewest digits (15..17) that read back
  * to the same double, so 0.1 stays "0.1". Caller frees with free(). */
 char *cx_json_dump(const struct json_t *j, size_t *len);

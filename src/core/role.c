@@ -24,16 +24,26 @@ bool cx_role_parse(const char *s, cx_role *out)
     return false;
 }
 
-bool cx_org_valid(const char *s)
+static bool role__name_valid(const char *s, size_t max, const char *extra)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > CX_ORG_MAX)
+    if (n < 1 || n > max)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
+              strchr(extra, c)))
             return false;
     }
     return true;
+}
+
+bool cx_org_valid(const char *s)
+{
+    return role__name_valid(s, CX_ORG_MAX, "._-");
+}
+
+bool cx_subject_valid(const char *s)
+{
+    return role__name_valid(s, CX_SUBJECT_MAX, "._:-@");
 }

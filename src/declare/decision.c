@@ -1,10 +1,11 @@
 /* The officer's decision on a declaration: release, hold or refuse.
  *
  * submitted -> released | held | refused;  held -> released | refused.
- * released and refused are final. The check, the gates of other modules
- * (risk: a red lane needs an inspection before release), the status change
- * and the history row are one writer job, so two officers deciding at once
- * cannot both pass the check. */
+ * released, refused and historical are final. The check, the gates of other
+ * modules (declare.h: risk's "a red lane needs an inspection", revenue's
+ * "paid", bio's "verified operator"), the status change and the history row
+ * are one writer job, so two officers deciding at once cannot both pass the
+ * check. The status lives in its column only. */
 #include "decl_int.h"
 
 #include <stdio.h>
@@ -31,58 +32,19 @@ static const decision_kind *decision__kind(const char *decision)
     return NULL;
 }
 
-static bool decision__final(const char *status)
-{
-    return strcmp(status, "released") == 0 || strcmp(status, "refused") == 0;
-}
-
-/* The stored text ends with the server members, written by
- * decl__stored_text: the last `,"status":"` is that member (a submitted
- * document cannot hold a member called status, and inside a string every
- * quote is escaped). Replaces its value; caller frees the result. */
-static char *decision__retext(const char *doc, size_t len, const char *status, size_t *outlen)
-{
-    static const char key[] = ",\"status\":\"";
-    const size_t klen = sizeof key - 1;
-    const char *at = NULL;
-    for (size_t i = len >= klen ? len - klen + 1 : 0; i-- > 0;)
-        if (memcmp(doc + i, key, klen) == 0) {
-            at = doc + i;
-            break;
-        }
-    if (!at)
-        return NULL;
-    const char *v = at + klen, *end = memchr(v, '"', len - (size_t)(v - doc));
-    if (!end)
-        return NULL;
-    size_t slen = strlen(status), head = (size_t)(v - doc), tail = len - (size_t)(end - doc);
-    char *out = malloc(head + slen + tail + 1);
-    if (!out)
-        return NULL;
-    memcpy(out, doc, head);
-    memcpy(out + head, status, slen);
-    memcpy(out + head + slen, end, tail);
-    out[head + slen + tail] = '\0';
-    *outlen = head + slen + tail;
-    return out;
-}
-
 typedef struct {
     store_job job;
     decl_service *d;
-    http_req *req;
+    http_req *req; /* over HTTP: answered from the done callback */
     char id[CX_ID_LEN + 8];
     const char *decision, *status; /* static strings */
     char *reason;                  /* NULL if none */
-    char org[CX_ORG_MAX + 1];
-    const char *role;
-    int64_t key_id;
+    cx_principal who;              /* the caller, copied */
     char at[32];
     /* results */
     char from[16];
-    json_t *problems; /* why a gate refused */
-    char *text;       /* the declaration as the API shows it afterwards */
-    size_t len;
+    decl_gate_refusal refusal; /* why a gate refused (status 0: none did) */
+    decl_decision res;
 } decision_write;
 
 static void decision__free(decision_write *dw)
@@ -90,9 +52,26 @@ static void decision__free(decision_write *dw)
     if (!dw)
         return;
     free(dw->reason);
-    json_decref(dw->problems);
-    free(dw->text);
+    json_decref(dw->refusal.details);
+    decl_decision_clear(&dw->res);
     free(dw);
+}
+
+void decl_decision_clear(decl_decision *res)
+{
+    json_decref(res->details);
+    free(res->json);
+    memset(res, 0, sizeof *res);
+}
+
+static void decision__error(decl_decision *res, unsigned status, const char *code,
+                            const char *message, json_t *details)
+{
+    res->status = status;
+    snprintf(res->code, sizeof res->code, "%s", code);
+    snprintf(res->message, sizeof res->message, "%s", message);
+    json_decref(res->details);
+    res->details = details ? details : json_array();
 }
 
 static json_t *decision__json(const decision_write *dw)
@@ -101,30 +80,36 @@ static json_t *decision__json(const decision_write *dw)
                           "previous_status", dw->from);
     if (dw->reason)
         json_object_set_new(o, "reason", json_string(dw->reason));
-    json_object_set_new(o, "decided_by", json_pack("{s:s,s:s,s:I}", "org", dw->org, "role",
-                                                   dw->role, "key_id", (json_int_t)dw->key_id));
+    json_t *by = json_pack("{s:s,s:s,s:I}", "org", dw->who.org, "role", cx_role_name(dw->who.role),
+                           "key_id", (json_int_t)dw->who.key_id);
+    if (dw->who.subject[0])
+        json_object_set_new(by, "subject", json_string(dw->who.subject));
+    json_object_set_new(o, "decided_by", by);
     json_object_set_new(o, "decided_at", json_string(dw->at));
     return o;
 }
 
-static cx_err decision__gates(decision_write *dw, store_conn *w, int64_t seq, const char *risk)
+static cx_err decision__gates(decision_write *dw, store_conn *w, int64_t seq, const char *org)
 {
-    json_t *rj = risk ? json_loads(risk, 0, NULL) : NULL;
-    const char *lane = json_string_value(json_object_get(rj, "lane"));
-    cx_err e = CX_OK;
-    for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++)
-        if (dw->d->hooks[i].gate)
-            e = dw->d->hooks[i].gate(dw->d->hooks[i].ctx, w, seq, dw->decision, lane,
-                                     dw->problems);
-    json_decref(rj);
-    return e;
+    decl_gate_call call = {.w = w, .seq = seq, .id = dw->id, .org = org, .status = dw->from,
+                           .decision = dw->decision, .who = &dw->who};
+    for (size_t i = 0; i < dw->d->ngates; i++) {
+        const decl_gate *g = &dw->d->gates[i];
+        cx_err e = g->check(g->ctx, &call, &dw->refusal);
+        if (e == CX_ESTATE && !dw->refusal.status) /* a gate that forgot to say why */
+            decl_gate_refuse(&dw->refusal, 409, "decision_refused", "/decision",
+                             "the %s check refused this decision", g->name);
+        if (e != CX_OK)
+            return e;
+    }
+    return CX_OK;
 }
 
 static cx_err decision__job(store_conn *w, void *arg)
 {
     decision_write *dw = arg;
-    sqlite3_stmt *st =
-        store_stmt(w, "SELECT seq, status, doc, risk FROM declarations WHERE id=?1");
+    sqlite3_stmt *st = store_stmt(w, "SELECT seq, status, doc, risk, org FROM declarations "
+                                     "WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, dw->id, -1, SQLITE_STATIC);
@@ -136,21 +121,18 @@ static cx_err decision__job(store_conn *w, void *arg)
     int64_t seq = sqlite3_column_int64(st, 0);
     snprintf(dw->from, sizeof dw->from, "%s", (const char *)sqlite3_column_text(st, 1));
     const char *risk_col = (const char *)sqlite3_column_text(st, 3);
-    char *risk = risk_col ? strdup(risk_col) : NULL;
-    size_t len = 0;
-    char *doc = NULL, *dtext = NULL;
-    cx_err e = risk_col && !risk ? CX_ENOMEM : CX_OK;
-    if (e == CX_OK && (decision__final(dw->from) || strcmp(dw->from, dw->status) == 0))
+    const char *doc_col = (const char *)sqlite3_column_text(st, 2);
+    char org[CX_ORG_MAX + 1];
+    snprintf(org, sizeof org, "%s", (const char *)sqlite3_column_text(st, 4));
+    size_t len = (size_t)sqlite3_column_bytes(st, 2);
+    char *risk = risk_col ? strdup(risk_col) : NULL, *doc = strndup(doc_col, len);
+    char *dtext = NULL;
+    sqlite3_reset(st);
+    cx_err e = (risk_col && !risk) || !doc ? CX_ENOMEM : CX_OK;
+    if (e == CX_OK && (decl_status_final(dw->from) || strcmp(dw->from, dw->status) == 0))
         e = CX_ESTATE;
     if (e == CX_OK)
-        e = decision__gates(dw, w, seq, risk);
-    if (e == CX_OK) {
-        doc = decision__retext((const char *)sqlite3_column_text(st, 2),
-                               (size_t)sqlite3_column_bytes(st, 2), dw->status, &len);
-        if (!doc)
-            e = CX_EINVAL;
-    }
-    sqlite3_reset(st);
+        e = decision__gates(dw, w, seq, org);
     if (e == CX_OK) {
         json_t *dj = decision__json(dw);
         dtext = cx_json_dump(dj, NULL);
@@ -159,14 +141,13 @@ static cx_err decision__job(store_conn *w, void *arg)
             e = CX_ENOMEM;
     }
     if (e == CX_OK) {
-        st = store_stmt(w, "UPDATE declarations SET status=?2, doc=?3, decision=?4 WHERE seq=?1");
+        st = store_stmt(w, "UPDATE declarations SET status=?2, decision=?3 WHERE seq=?1");
         e = st ? CX_OK : CX_EDB;
     }
     if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_text(st, 2, dw->status, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, doc, (int)len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, dtext, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, dtext, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
@@ -183,10 +164,10 @@ static cx_err decision__job(store_conn *w, void *arg)
     if (e == CX_OK) {
         /* the reply shows what a GET will show once this commits */
         cx_buf out;
-        cx_buf_init(&out, (size_t)16 << 20);
-        e = decl__compose(dw->d, w, seq, doc, len, risk, dtext, &out);
-        if (e == CX_OK)
-            dw->text = cx_buf_steal(&out, &dw->len);
+        cx_buf_init(&out, DECL_TEXT_MAX);
+        e = decl__compose(dw->d, w, seq, doc, len, dw->status, risk, dtext, &out);
+        if (e == CX_OK && !(dw->res.json = cx_buf_steal(&out, &dw->res.len)))
+            e = CX_ENOMEM;
         cx_buf_free(&out);
     }
     free(risk);
@@ -195,30 +176,55 @@ static cx_err decision__job(store_conn *w, void *arg)
     return e;
 }
 
+/* The outcome as a result (writer thread, or the caller's after store_write). */
+static void decision__result(decision_write *dw, cx_err result)
+{
+    decl_decision *res = &dw->res;
+    char m[200];
+    if (result == CX_OK) {
+        res->status = 200;
+    } else if (result == CX_ENOTFOUND) {
+        decision__error(res, 404, "not_found", "no such declaration", NULL);
+    } else if (result == CX_ESTATE && dw->refusal.status) {
+        decision__error(res, dw->refusal.status, dw->refusal.code, dw->refusal.message,
+                        dw->refusal.details);
+        dw->refusal.details = NULL;
+    } else if (result == CX_ESTATE) {
+        snprintf(m, sizeof m, "the declaration is already %s", dw->from);
+        json_t *d = json_array();
+        cx_problem_add(d, "/decision", "%s",
+                       strcmp(dw->from, "historical") == 0
+                           ? "a historical declaration is a record of past trade"
+                       : decl_status_final(dw->from) ? "a release or refusal is final"
+                                                     : "the declaration already has this status");
+        decision__error(res, 409, "invalid_transition", m, d);
+    } else {
+        cx_log(CX_LOG_ERROR, "decision not stored: %s", cx_strerror(result));
+        decision__error(res, 503, "unavailable", "the decision could not be stored; retry", NULL);
+    }
+    if (result != CX_OK) {
+        free(res->json);
+        res->json = NULL;
+    }
+}
+
+static void decision__reply(http_req *r, decl_decision *res)
+{
+    if (res->status == 200) {
+        http_reply(r, 200, "application/json", res->json, res->len);
+        res->json = NULL;
+    } else {
+        http_reply_error(r, res->status, res->code, res->message, res->details);
+        res->details = NULL;
+    }
+}
+
 static void decision__done(void *arg, cx_err result)
 {
     decision_write *dw = arg;
-    http_req *r = dw->req;
-    char m[200];
-    if (result == CX_OK) {
-        http_reply(r, 200, "application/json", dw->text, dw->len);
-        dw->text = NULL;
-    } else if (result == CX_ENOTFOUND) {
-        http_reply_error(r, 404, "not_found", "no such declaration", NULL);
-    } else if (result == CX_ESTATE && json_array_size(dw->problems)) {
-        snprintf(m, sizeof m, "the declaration cannot be %s yet", dw->status);
-        http_reply_error(r, 409, "decision_refused", m, json_incref(dw->problems));
-    } else if (result == CX_ESTATE) {
-        snprintf(m, sizeof m, "the declaration is already %s", dw->from);
-        http_reply_error1(r, 409, "invalid_transition", m, "/decision",
-                          decision__final(dw->from)
-                              ? "a release or refusal is final"
-                              : "the declaration already has this status");
-    } else {
-        cx_log(CX_LOG_ERROR, "decision not stored: %s", cx_strerror(result));
-        http_reply_error(r, 503, "unavailable", "the decision could not be stored; retry", NULL);
-    }
-    http_resume(r);
+    decision__result(dw, result);
+    decision__reply(dw->req, &dw->res);
+    http_resume(dw->req);
 }
 
 static void decision__free_cb(void *arg)
@@ -261,51 +267,77 @@ static const char *decision__check(const json_t *doc, json_t *problems,
     return rs;
 }
 
+/* The checks before the job: role and body. NULL with res filled when the
+ * request is refused; else a write record for the job. */
+static decision_write *decision__prepare(decl_service *d, const cx_principal *who,
+                                         const char *id, const json_t *body, decl_decision *res)
+{
+    memset(res, 0, sizeof *res);
+    if (!cx_is_officer(who)) {
+        char m[160];
+        snprintf(m, sizeof m, "this role (%s) cannot decide on a declaration",
+                 cx_role_name(who ? who->role : CX_ROLE_NONE));
+        decision__error(res, 403, "forbidden", m, NULL);
+        return NULL;
+    }
+    json_t *problems = json_array();
+    const decision_kind *kind;
+    const char *reason = decision__check(body, problems, &kind);
+    if (json_array_size(problems)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the decision has %zu problem%s", json_array_size(problems),
+                 json_array_size(problems) == 1 ? "" : "s");
+        decision__error(res, 400, "invalid_decision", msg, problems);
+        return NULL;
+    }
+    json_decref(problems);
+    decision_write *dw = calloc(1, sizeof *dw);
+    if (!dw || (reason && !(dw->reason = strdup(reason)))) {
+        decision__free(dw);
+        decision__error(res, 503, "unavailable", "out of memory; retry", NULL);
+        return NULL;
+    }
+    dw->d = d;
+    snprintf(dw->id, sizeof dw->id, "%s", id);
+    dw->decision = kind->decision;
+    dw->status = kind->status;
+    dw->who = *who;
+    cx_rfc3339_format(cx_now_us(), dw->at);
+    dw->job.fn = decision__job;
+    dw->job.arg = dw;
+    return dw;
+}
+
+void decl_decide(decl_service *d, const cx_principal *who, const char *id, const json_t *body,
+                 decl_decision *res)
+{
+    decision_write *dw = decision__prepare(d, who, id, body, res);
+    if (!dw)
+        return;
+    decision__result(dw, store_write(d->store, decision__job, dw));
+    *res = dw->res;
+    memset(&dw->res, 0, sizeof dw->res);
+    decision__free(dw);
+}
+
 static void h_decision(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
-    const cx_principal *who = http_principal(r);
-    if (who->role != CX_ROLE_OFFICER && who->role != CX_ROLE_ADMIN) {
-        http_reply_error(r, 403, "forbidden", "only officers and admins may decide on a "
-                                              "declaration", NULL);
+    if (!http_allow_officer(r, "decide on a declaration"))
         return;
-    }
     json_t *doc = decl_parse_body(r);
     if (!doc)
         return;
-    char msg[96];
-    json_t *problems = json_array();
-    const decision_kind *kind;
-    const char *reason = decision__check(doc, problems, &kind);
-    if (json_array_size(problems)) {
-        json_decref(doc);
-        snprintf(msg, sizeof msg, "the decision has %zu problem%s", json_array_size(problems),
-                 json_array_size(problems) == 1 ? "" : "s");
-        http_reply_error(r, 400, "invalid_decision", msg, problems);
-        return;
-    }
-    decision_write *dw = calloc(1, sizeof *dw);
-    if (!dw || (reason && !(dw->reason = strdup(reason))) || !(dw->problems = json_array())) {
-        json_decref(doc);
-        json_decref(problems);
-        decision__free(dw);
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    json_decref(problems);
-    dw->d = d;
-    dw->req = r;
-    snprintf(dw->id, sizeof dw->id, "%s", http_param(r, "id"));
-    dw->decision = kind->decision;
-    dw->status = kind->status;
+    decl_decision res;
+    decision_write *dw = decision__prepare(d, http_principal(r), http_param(r, "id"), doc, &res);
     json_decref(doc);
-    snprintf(dw->org, sizeof dw->org, "%s", who->org);
-    dw->role = cx_role_name(who->role);
-    dw->key_id = who->key_id;
-    cx_rfc3339_format(cx_now_us(), dw->at);
-    dw->job.fn = decision__job;
+    if (!dw) {
+        decision__reply(r, &res);
+        decl_decision_clear(&res);
+        return;
+    }
+    dw->req = r;
     dw->job.done = decision__done;
-    dw->job.arg = dw;
     http_on_done(r, decision__free_cb, dw);
     http_defer(r);
     if (store_submit(d->store, &dw->job) != CX_OK) {
@@ -319,10 +351,8 @@ static void h_decisions(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!decl__may_declare(who)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
+    if (!http_allow(r, DECL_ROLES, "read declarations"))
         return;
-    }
     store_conn *c = store_reader(d->store);
     sqlite3_stmt *st =
         c ? store_stmt(c, "SELECT d.org, x.decision FROM declarations d "
@@ -334,8 +364,9 @@ static void h_decisions(http_req *r, void *ctx)
         return;
     }
     sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_STATIC);
+    /* a declaration has a few decisions (a hold, then a release or refusal) */
     cx_buf out;
-    cx_buf_init(&out, (size_t)16 << 20);
+    cx_buf_init(&out, (size_t)1 << 20);
     cx_err e = cx_buf_puts(&out, "{\"items\":[");
     int rc, n = 0;
     bool found = false;
@@ -345,30 +376,31 @@ static void h_decisions(http_req *r, void *ctx)
         found = true;
         if (sqlite3_column_type(st, 1) == SQLITE_NULL)
             continue;
-        e = cx_buf_printf(&out, "%s%s", n++ ? "," : "",
-                          (const char *)sqlite3_column_text(st, 1));
+        if (n++)
+            e = cx_buf_puts(&out, ",");
+        if (e == CX_OK)
+            e = cx_buf_puts(&out, (const char *)sqlite3_column_text(st, 1));
     }
+    bool db_failed = rc != SQLITE_ROW && rc != SQLITE_DONE;
     sqlite3_reset(st);
     if (e == CX_OK)
         e = cx_buf_puts(&out, "]}");
-    if (e != CX_OK) {
+    if (db_failed) {
         cx_buf_free(&out);
-        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
-    } else if (!found) {
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+    } else if (!found && e == CX_OK) {
         cx_buf_free(&out);
         http_reply_error(r, 404, "not_found", "no such declaration", NULL);
     } else {
-        size_t len;
-        char *s = cx_buf_steal(&out, &len);
-        http_reply(r, 200, "application/json", s, len);
+        http_reply_buf(r, 200, "application/json", &out);
     }
 }
 
 cx_err decl__decision_routes(decl_service *d, http_server *srv)
 {
-    cx_err e = http_route(srv, "POST", "/v1/declarations/{id}/decision", HTTP_AUTH | HTTP_JSON,
-                          h_decision, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/declarations/{id}/decisions", HTTP_AUTH, h_decisions, d);
-    return e;
+    static const http_route_def routes[] = {
+        {"POST", "/v1/declarations/{id}/decision", HTTP_AUTH | HTTP_JSON, h_decision, NULL},
+        {"GET", "/v1/declarations/{id}/decisions", HTTP_AUTH, h_decisions, NULL},
+    };
+    return http_routes(srv, routes, sizeof routes / sizeof routes[0], d);
 }

@@ -5,11 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool decl__may_declare(const cx_principal *p)
-{
-    return p->role == CX_ROLE_TRADER || p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN;
-}
-
 static void decl__write_free_cb(void *arg)
 {
     decl__write_free(arg);
@@ -20,14 +15,8 @@ static void decl__http_done(void *arg, cx_err result)
     decl_write *dw = arg;
     http_req *r = dw->req;
     if (result == CX_OK) {
-        /* the reply takes the text; without a risk member it is the stored text */
-        if (dw->text) {
-            http_reply(r, 201, "application/json", dw->text, dw->len);
-            dw->text = NULL;
-        } else {
-            http_reply(r, 201, "application/json", dw->doc_text, dw->doc_len);
-            dw->doc_text = NULL;
-        }
+        http_reply(r, 201, "application/json", dw->text, dw->len); /* takes the text */
+        dw->text = NULL;
     } else if (result == CX_EEXIST) {
         char msg[160];
         snprintf(msg, sizeof msg, "a declaration with reference %s already exists for %s",
@@ -60,10 +49,8 @@ static void h_create(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!decl__may_declare(who)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot submit declarations", NULL);
+    if (!http_allow(r, DECL_ROLES, "submit declarations"))
         return;
-    }
     size_t len;
     const char *body = http_body(r, &len);
     json_t *doc = decl_parse_body(r);
@@ -80,7 +67,7 @@ static void h_create(http_req *r, void *ctx)
     }
     json_decref(problems);
     decl_write *dw;
-    cx_err e = decl__write_new(d, who, doc, body, len, &dw);
+    cx_err e = decl__write_new(d, who, doc, body, len, false, &dw);
     json_decref(doc);
     if (e != CX_OK) {
         http_reply_error(r, 500, "internal", cx_strerror(e), NULL);
@@ -101,10 +88,8 @@ static void h_get(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!decl__may_declare(who)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
+    if (!http_allow(r, DECL_ROLES, "read declarations"))
         return;
-    }
     char *json = NULL;
     cx_err e = decl_get(d, who, http_param(r, "id"), &json);
     if (e == CX_OK)
@@ -119,51 +104,40 @@ static void h_list(http_req *r, void *ctx)
 {
     decl_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    if (!decl__may_declare(who)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot read declarations", NULL);
+    http_page page;
+    if (!http_allow(r, DECL_ROLES, "read declarations") ||
+        !http_page_parse(r, HTTP_CURSOR_INT, 100, 1000, &page))
         return;
-    }
-    int64_t limit = 100, after = 0;
-    const char *ls = http_query(r, "limit"), *cs = http_query(r, "cursor");
-    if (ls && (!cx_parse_i64(ls, &limit) || limit < 1 || limit > 1000)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/limit",
-                          "must be an integer from 1 to 1000");
-        return;
-    }
-    if (cs && (!cx_parse_i64(cs, &after) || after < 0)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/cursor",
-                          "must be a next_cursor value returned by this endpoint");
-        return;
-    }
-    cx_buf out;
-    cx_buf_init(&out, (size_t)64 << 20); /* pages stop at 8 MiB plus one item */
-    cx_err e = decl__list(d, who, after, (int)limit, &out);
+    http_pager pg;
+    http_pager_init(&pg, page.limit, DECL_PAGE_BYTES);
+    int64_t last = 0;
+    cx_err e = decl__list(d, who, page.after, &pg, &last);
     if (e != CX_OK) {
-        cx_buf_free(&out);
+        http_pager_free(&pg);
         http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
         return;
     }
-    size_t n;
-    char *s = cx_buf_steal(&out, &n);
-    http_reply(r, 200, "application/json", s, n);
+    http_pager_reply_after(&pg, r, last);
 }
 
 static void decl__metrics(void *ctx, cx_buf *out)
 {
     decl_service *d = ctx;
-    cx_buf_printf(out, "# HELP customs_declarations_stored Declarations in the database.\n"
-                       "# TYPE customs_declarations_stored gauge\n"
-                       "customs_declarations_stored %lld\n",
-                  (long long)decl_count(d));
+    if (cx_buf_printf(out, "# HELP customs_declarations_stored Declarations in the database.\n"
+                           "# TYPE customs_declarations_stored gauge\n"
+                           "customs_declarations_stored %lld\n",
+                      (long long)decl_count(d)) != CX_OK)
+        return; /* the failed buffer answers for itself */
 }
 
 cx_err decl_routes(decl_service *d, http_server *srv)
 {
-    cx_err e = http_route(srv, "POST", "/v1/declarations", HTTP_AUTH | HTTP_JSON, h_create, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/declarations", HTTP_AUTH, h_list, d);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/declarations/{id}", HTTP_AUTH, h_get, d);
+    static const http_route_def routes[] = {
+        {"POST", "/v1/declarations", HTTP_AUTH | HTTP_JSON, h_create, NULL},
+        {"GET", "/v1/declarations", HTTP_AUTH, h_list, "limit cursor"},
+        {"GET", "/v1/declarations/{id}", HTTP_AUTH, h_get, NULL},
+    };
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], d);
     if (!e)
         e = decl__decision_routes(d, srv);
     http_add_metrics(srv, decl__metrics, d);

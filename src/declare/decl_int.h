@@ -4,13 +4,17 @@
 
 #include "declare.h"
 
-#define DECL_MAX_HOOKS 8
-#define DECL_PAGE_BYTES ((size_t)8 << 20) /* a list page stops growing here */
+#define DECL_PAGE_BYTES ((size_t)4 << 20) /* a list page stops growing here */
+/* One declaration as text: a 1 MiB body (or import line, or CSV group)
+ * with the server's members and its risk reasons fits with room to spare. */
+#define DECL_TEXT_MAX ((size_t)8 << 20)
 
 struct decl_service {
     store *store;
-    decl_hooks hooks[DECL_MAX_HOOKS];
+    decl_hooks *hooks; /* by order */
     size_t nhooks;
+    decl_gate *gates;  /* by order */
+    size_t ngates;
 };
 
 /* One declaration on its way to the writer. */
@@ -24,6 +28,7 @@ typedef struct {
     char *text;      /* what the API shows: doc with risk; NULL when no risk */
     size_t len;
     int64_t seq;
+    bool historical;       /* status historical: no enrich or indexed hooks */
     http_req *req;         /* HTTP submissions */
     decl_done_fn user_done; /* bulk submissions */
     void *user_arg;
@@ -34,27 +39,28 @@ typedef struct {
 
 /* raw: the submitted JSON text if there is one (stored verbatim), else NULL. */
 cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
-                       size_t rawlen, decl_write **out);
+                       size_t rawlen, bool historical, decl_write **out);
 void decl__write_free(decl_write *dw);
 cx_err decl__insert(store_conn *w, void *arg);
 cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
-                    size_t rawlen, decl_done_fn done, void *arg, decl_after_fn after,
-                    void *after_ctx, json_t *extra);
+                    size_t rawlen, bool historical, decl_done_fn done, void *arg,
+                    decl_after_fn after, void *after_ctx, json_t *extra);
 cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *err,
                         size_t errlen);
-/* Appends the API form of a stored declaration: doc, risk, the latest
- * decision, decorations (decorations only when r is not NULL). risk and
- * decision are JSON texts or NULL. */
+/* Appends the API form of a stored declaration: doc, status (from its
+ * column), risk, the latest decision, decorations (decorations only when r
+ * is not NULL). risk and decision are JSON texts or NULL. */
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *risk, const char *decision, cx_buf *out);
+                     const char *status, const char *risk, const char *decision, cx_buf *out);
 /* The roles that submit and read declarations: trader, officer, admin. */
-bool decl__may_declare(const cx_principal *p);
+#define DECL_ROLES (CX_ROLE_BIT(CX_ROLE_TRADER) | CX_ROLES_OFFICER)
 /* Whether who (NULL: no restriction) may see a declaration of org: officers
  * and admins all, traders their own org's. */
 bool decl__visible(const cx_principal *who, const char *org);
 /* POST /v1/declarations/{id}/decision, GET /v1/declarations/{id}/decisions */
 cx_err decl__decision_routes(decl_service *d, http_server *srv);
-cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int limit,
-                  cx_buf *out);
+/* One page of declarations visible to who, after the arrival number after. */
+cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_pager *pg,
+                  int64_t *last);
 
 #endif

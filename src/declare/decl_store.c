@@ -1,6 +1,8 @@
 /* Durable storage of declarations through the group-committing writer. */
 #include "decl_int.h"
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,13 @@ static const store_migration decl_migrations[] = {
         " seq INTEGER NOT NULL REFERENCES declarations(seq),"
         " decision TEXT NOT NULL);"
         "CREATE INDEX declaration_decisions_seq ON declaration_decisions(seq, id);"},
+    /* status lives in its column only: the stored document no longer
+     * repeats it (decisions used to patch it in the text); and the view
+     * other modules join on instead of this table (declare.h) */
+    {4, "UPDATE declarations SET doc = json_remove(doc, '$.status') "
+        "WHERE json_type(doc, '$.status') IS NOT NULL;"
+        "CREATE VIEW decl_view AS SELECT seq, id, org, reference, type, date, received_at, "
+        "status, json_extract(risk, '$.lane') AS lane, risk, doc FROM declarations;"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
@@ -53,13 +62,66 @@ decl_service *decl_service_new(store *s)
 
 void decl_service_free(decl_service *d)
 {
+    if (!d)
+        return;
+    free(d->hooks);
+    free(d->gates);
     free(d);
 }
 
-void decl_service_add_hooks(decl_service *d, const decl_hooks *h)
+/* Inserts item (of size sz, with its order and name at the given offsets)
+ * into a sorted array, after every entry of the same order. */
+static cx_err decl__insert_sorted(void **arr, size_t *n, size_t sz, const void *item, int order,
+                                  const char *name, size_t order_off, size_t name_off)
 {
-    if (d->nhooks < DECL_MAX_HOOKS)
-        d->hooks[d->nhooks++] = *h;
+    char *a = *arr;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(*(const char *const *)(a + i * sz + name_off), name) == 0)
+            return CX_EEXIST;
+    char *grown = realloc(a, (*n + 1) * sz);
+    if (!grown)
+        return CX_ENOMEM;
+    size_t at = *n;
+    while (at > 0 && *(const int *)(grown + (at - 1) * sz + order_off) > order)
+        at--;
+    memmove(grown + (at + 1) * sz, grown + at * sz, (*n - at) * sz);
+    memcpy(grown + at * sz, item, sz);
+    *arr = grown;
+    (*n)++;
+    return CX_OK;
+}
+
+cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h)
+{
+    if (!h->name || !h->name[0])
+        return CX_EINVAL;
+    return decl__insert_sorted((void **)&d->hooks, &d->nhooks, sizeof *h, h, h->order, h->name,
+                               offsetof(decl_hooks, order), offsetof(decl_hooks, name));
+}
+
+cx_err decl_gate_add(decl_service *d, const decl_gate *g)
+{
+    if (!g->name || !g->name[0] || !g->check)
+        return CX_EINVAL;
+    return decl__insert_sorted((void **)&d->gates, &d->ngates, sizeof *g, g, g->order, g->name,
+                               offsetof(decl_gate, order), offsetof(decl_gate, name));
+}
+
+cx_err decl_gate_refuse(decl_gate_refusal *no, unsigned status, const char *code,
+                        const char *path, const char *fmt, ...)
+{
+    no->status = status;
+    snprintf(no->code, sizeof no->code, "%s", code);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(no->message, sizeof no->message, fmt, ap);
+    va_end(ap);
+    if (path) {
+        if (!no->details)
+            no->details = json_array();
+        cx_problem_add(no->details, path, "%s", no->message);
+    }
+    return CX_ESTATE;
 }
 
 store *decl_service_store(decl_service *d)
@@ -67,12 +129,23 @@ store *decl_service_store(decl_service *d)
     return d->store;
 }
 
+bool decl_status_final(const char *status)
+{
+    return status && (strcmp(status, "released") == 0 || strcmp(status, "refused") == 0 ||
+                      strcmp(status, "historical") == 0);
+}
+
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *risk, const char *decision, cx_buf *out)
+                     const char *status, const char *risk, const char *decision, cx_buf *out)
 {
     if (len < 2 || doc[len - 1] != '}')
         return CX_EINVAL;
     cx_err e = cx_buf_append(out, doc, len - 1);
+    if (e == CX_OK && status) {
+        e = cx_buf_puts(out, ",\"status\":");
+        if (e == CX_OK)
+            e = cx_buf_json_str(out, status);
+    }
     if (e == CX_OK && risk) {
         e = cx_buf_puts(out, ",\"risk\":");
         if (e == CX_OK)
@@ -106,35 +179,33 @@ static bool decl__hook_member(const decl_service *d, const char *key)
     return false;
 }
 
-/* The submission's reply: the stored text, risk, and the members hooks keep
- * in their own tables (from the document, as enrich made them). Leaves
- * dw->text NULL when that is the stored text alone. */
+/* The submission's reply: the stored text with its status, risk, and the
+ * members hooks keep in their own tables (from the document, as enrich made
+ * them). */
 static cx_err decl__reply_text(decl_write *dw, const char *risk)
 {
-    bool extra = false;
-    for (size_t i = 0; i < dw->d->nhooks && !extra; i++)
-        extra = dw->d->hooks[i].member && json_object_get(dw->doc, dw->d->hooks[i].member);
-    if (!risk && !extra)
-        return CX_OK;
     cx_buf api;
-    cx_buf_init(&api, SIZE_MAX / 2);
-    cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len, risk, NULL, &api);
+    cx_buf_init(&api, DECL_TEXT_MAX);
+    cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
+                             decl__str(dw->doc, "status"), risk, NULL, &api);
     for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
         const char *name = dw->d->hooks[i].member;
         const json_t *v = name ? json_object_get(dw->doc, name) : NULL;
         if (!v)
             continue;
-        json_t *key = json_string(name);
-        char *ks = cx_json_dump(key, NULL), *vs = cx_json_dump(v, NULL);
-        json_decref(key);
+        char *vs = cx_json_dump(v, NULL);
         api.len--; /* reopen the object: compose ended it with '}' */
-        e = ks && vs ? cx_buf_printf(&api, ",%s:%s}", ks, vs) : CX_ENOMEM;
-        free(ks);
+        e = cx_buf_puts(&api, ",");
+        e = e ? e : cx_buf_json_str(&api, name);
+        e = e ? e : cx_buf_puts(&api, ":");
+        e = e ? e : vs ? cx_buf_puts(&api, vs) : CX_ENOMEM;
+        e = e ? e : cx_buf_puts(&api, "}");
         free(vs);
     }
     if (e == CX_OK) {
         free(dw->text);
         dw->text = cx_buf_steal(&api, &dw->len);
+        e = dw->text ? CX_OK : CX_ENOMEM;
     }
     cx_buf_free(&api);
     return e;
@@ -199,13 +270,11 @@ cx_err decl__insert(store_conn *w, void *arg)
             return CX_EDB;
         sqlite3_bind_text(st, 1, json_string_value(c), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, dw->seq);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        if (store_done(st) != CX_OK)
             return CX_EDB;
     }
     unsigned raises = decl_raises;
-    for (size_t k = 0; k < dw->d->nhooks; k++) {
+    for (size_t k = 0; k < dw->d->nhooks && !dw->historical; k++) {
         if (!dw->d->hooks[k].indexed)
             continue;
         cx_err e = dw->d->hooks[k].indexed(dw->d->hooks[k].ctx, w, dw->seq, doc);
@@ -302,7 +371,9 @@ static cx_err decl__stored_text(const decl_service *d, const json_t *doc, size_t
     json_t *v;
     json_object_foreach((json_t *)doc, k, v)
     {
-        if (i++ < submitted || strcmp(k, "risk") == 0 || decl__hook_member(d, k) || e != CX_OK)
+        /* risk and status have columns of their own; hook members tables */
+        if (i++ < submitted || strcmp(k, "risk") == 0 || strcmp(k, "status") == 0 ||
+            decl__hook_member(d, k) || e != CX_OK)
             continue;
         json_t *key = json_string(k);
         char *ks = cx_json_dump(key, NULL), *vs = cx_json_dump(v, NULL);
@@ -320,27 +391,28 @@ static cx_err decl__stored_text(const decl_service *d, const json_t *doc, size_t
 /* Builds the write record; takes a reference on doc and adds the server's
  * members to it (id, org, status, received_at, and the enrich hooks'). */
 cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
-                       size_t rawlen, decl_write **out)
+                       size_t rawlen, bool historical, decl_write **out)
 {
     decl_write *dw = calloc(1, sizeof *dw);
     if (!dw)
         return CX_ENOMEM;
     dw->d = d;
     dw->doc = json_incref(doc);
+    dw->historical = historical;
     char id[CX_ID_LEN + 1], now[32];
     cx_id_new(id);
     cx_rfc3339_format(cx_now_us(), now);
     size_t submitted = json_object_size(doc);
     json_object_set_new(doc, "id", json_string(id));
     json_object_set_new(doc, "org", json_string(who->org));
-    json_object_set_new(doc, "status", json_string("submitted"));
+    json_object_set_new(doc, "status", json_string(historical ? "historical" : "submitted"));
     json_object_set_new(doc, "received_at", json_string(now));
-    for (size_t i = 0; i < d->nhooks; i++)
+    for (size_t i = 0; i < d->nhooks && !historical; i++) {
         if (d->hooks[i].enrich)
             d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
-    for (size_t i = 0; i < d->nhooks; i++)
         if (d->hooks[i].enrich_text)
             d->hooks[i].enrich_text(d->hooks[i].ctx, who, doc, raw, rawlen);
+    }
     cx_err e = CX_OK;
     /* The risk member lives in its own column so that it can change
      * (decl_raise_lane) while the submitted document stays as stored. */
@@ -348,13 +420,16 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     if (risk && !(dw->risk_text = cx_json_dump(risk, NULL)))
         e = CX_ENOMEM;
     cx_buf text;
-    cx_buf_init(&text, SIZE_MAX / 2);
-    cx_buf_reserve(&text, rawlen + 160);
+    cx_buf_init(&text, DECL_TEXT_MAX);
+    if (e == CX_OK)
+        e = cx_buf_reserve(&text, rawlen + 160);
     if (e == CX_OK)
         e = decl__stored_text(d, doc, submitted, raw, rawlen, &text);
     dw->doc_text = cx_buf_steal(&text, &dw->doc_len);
-    /* The API form differs from the stored text by the risk member and the
-     * members hooks keep themselves. */
+    if (e == CX_OK && !dw->doc_text)
+        e = CX_ENOMEM;
+    /* The API form is the stored text with its status, its risk member and
+     * the members hooks keep themselves. */
     if (e == CX_OK)
         e = decl__reply_text(dw, dw->risk_text);
     if (e != CX_OK) {
@@ -370,18 +445,13 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
 cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, char **stored)
 {
     decl_write *dw;
-    cx_err e = decl__write_new(d, who, doc, NULL, 0, &dw);
+    cx_err e = decl__write_new(d, who, doc, NULL, 0, false, &dw);
     if (e != CX_OK)
         return e;
     e = store_write(d->store, decl__insert, dw);
     if (e == CX_OK && stored) {
-        if (dw->text) {
-            *stored = dw->text;
-            dw->text = NULL;
-        } else {
-            *stored = dw->doc_text;
-            dw->doc_text = NULL;
-        }
+        *stored = dw->text;
+        dw->text = NULL;
     }
     decl__write_free(dw);
     return e;
@@ -395,11 +465,11 @@ static void decl__async_done(void *arg, cx_err result)
 }
 
 cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
-                    size_t rawlen, decl_done_fn done, void *arg, decl_after_fn after,
-                    void *after_ctx, json_t *extra)
+                    size_t rawlen, bool historical, decl_done_fn done, void *arg,
+                    decl_after_fn after, void *after_ctx, json_t *extra)
 {
     decl_write *dw;
-    cx_err e = decl__write_new(d, who, doc, raw, rawlen, &dw);
+    cx_err e = decl__write_new(d, who, doc, raw, rawlen, historical, &dw);
     if (e != CX_OK) {
         json_decref(extra);
         return e;
@@ -419,7 +489,7 @@ cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const
 cx_err decl_store_async(decl_service *d, const cx_principal *who, json_t *doc, decl_done_fn done,
                         void *arg)
 {
-    return decl__submit(d, who, doc, NULL, 0, done, arg, NULL, NULL, NULL);
+    return decl__submit(d, who, doc, NULL, 0, false, done, arg, NULL, NULL, NULL);
 }
 
 bool decl__visible(const cx_principal *who, const char *org)
@@ -434,8 +504,8 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
     store_conn *c = store_reader(d->store);
     if (!c)
         return CX_EDB;
-    sqlite3_stmt *st =
-        store_stmt(c, "SELECT seq, org, doc, risk, decision FROM declarations WHERE id=?1");
+    sqlite3_stmt *st = store_stmt(
+        c, "SELECT seq, org, doc, risk, decision, status FROM declarations WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -443,14 +513,15 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
     cx_err e = CX_ENOTFOUND;
     if (rc == SQLITE_ROW && decl__visible(who, (const char *)sqlite3_column_text(st, 1))) {
         cx_buf out;
-        cx_buf_init(&out, (size_t)16 << 20);
+        cx_buf_init(&out, DECL_TEXT_MAX);
         e = decl__compose(d, c, sqlite3_column_int64(st, 0),
                           (const char *)sqlite3_column_text(st, 2),
                           (size_t)sqlite3_column_bytes(st, 2),
+                          (const char *)sqlite3_column_text(st, 5),
                           (const char *)sqlite3_column_text(st, 3),
                           (const char *)sqlite3_column_text(st, 4), &out);
-        if (e == CX_OK)
-            *json = cx_buf_steal(&out, NULL);
+        if (e == CX_OK && !(*json = cx_buf_steal(&out, NULL)))
+            e = CX_ENOMEM;
         cx_buf_free(&out);
     } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         e = CX_EDB;
@@ -588,54 +659,39 @@ cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t
     return e;
 }
 
-cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, int limit, cx_buf *out)
+cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_pager *pg,
+                  int64_t *last)
 {
     store_conn *c = store_reader(d->store);
     if (!c)
         return CX_EDB;
-    bool all = who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER;
+    bool all = cx_is_officer(who);
     sqlite3_stmt *st =
-        all ? store_stmt(c, "SELECT seq, doc, risk, decision FROM declarations WHERE seq > ?1 "
-                            "ORDER BY seq LIMIT ?2")
-            : store_stmt(c, "SELECT seq, doc, risk, decision FROM declarations WHERE org = ?3 AND "
-                            "seq > ?1 ORDER BY seq LIMIT ?2");
+        all ? store_stmt(c, "SELECT seq, doc, risk, decision, status FROM declarations "
+                            "WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            : store_stmt(c, "SELECT seq, doc, risk, decision, status FROM declarations "
+                            "WHERE org = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int(st, 2, limit + 1);
+    sqlite3_bind_int64(st, 2, pg->limit + 1);
     if (!all)
         sqlite3_bind_text(st, 3, who->org, -1, SQLITE_STATIC);
-    cx_err e = cx_buf_puts(out, "{\"items\":[");
-    int n = 0, rc;
-    int64_t last = 0;
-    bool more = false;
-    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        /* a page ends at limit items or once it holds DECL_PAGE_BYTES: a
-         * client follows next_cursor either way */
-        if (n == limit || (n > 0 && out->len >= DECL_PAGE_BYTES)) {
-            more = true;
-            break;
-        }
-        if (n)
-            e = cx_buf_puts(out, ",");
-        last = sqlite3_column_int64(st, 0);
-        if (e == CX_OK)
-            e = decl__compose(d, c, last, (const char *)sqlite3_column_text(st, 1),
-                              (size_t)sqlite3_column_bytes(st, 1),
-                              (const char *)sqlite3_column_text(st, 2),
-                              (const char *)sqlite3_column_text(st, 3), out);
-        n++;
+    cx_err e = CX_OK;
+    int rc;
+    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && http_pager_item(pg)) {
+        *last = sqlite3_column_int64(st, 0);
+        e = decl__compose(d, c, *last, (const char *)sqlite3_column_text(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1),
+                          (const char *)sqlite3_column_text(st, 4),
+                          (const char *)sqlite3_column_text(st, 2),
+                          (const char *)sqlite3_column_text(st, 3), &pg->out);
     }
     if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         e = CX_EDB;
     sqlite3_reset(st);
-    if (e == CX_OK) {
-        if (more)
-            e = cx_buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)last);
-        else
-            e = cx_buf_puts(out, "],\"next_cursor\":null}");
-    }
-    return e;
+    /* a buffer failure is the reply's to report; a database failure is ours */
+    return e == CX_EDB ? e : CX_OK;
 }
 
 cx_err decl_find_by_transport_doc(store_conn *c, const char *number, decl_doc_fn fn, void *ctx)
@@ -682,6 +738,22 @@ cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx)
             break;
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+cx_err decl_risk_get(store_conn *c, int64_t seq, char **risk)
+{
+    *risk = NULL;
+    sqlite3_stmt *st = store_stmt(c, "SELECT risk FROM declarations WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+        !(*risk = strdup((const char *)sqlite3_column_text(st, 0))))
+        e = CX_ENOMEM;
+    sqlite3_reset(st);
+    return e;
 }
 
 int64_t decl_count(decl_service *d)

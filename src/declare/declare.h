@@ -57,12 +57,21 @@ json_t *decl_parse_body(http_req *r);
  * problems (a JSON array) and returns true if there were none. */
 bool decl_validate(const json_t *doc, json_t *problems);
 
+/* ---- statuses ---------------------------------------------------------------------
+ * submitted (as lodged), held, released, refused (the officer's decisions:
+ * released and refused are final) and historical (history loaded in bulk:
+ * final, never open work). NULL-terminated. */
+extern const char *const decl_statuses[];
+bool decl_status_known(const char *status);
+
 /* ---- the service ---------------------------------------------------------------- */
 typedef struct decl_service decl_service;
 
 cx_err decl_migrate(store *s, char *err, size_t errlen);
 
 /* Hooks let later modules join the spine without declare knowing them.
+ * Each set has a name and an order: every kind of hook runs in ascending
+ * order (ties in the order added), whatever order the services started in.
  * enrich runs on the submitting thread after validation and before the
  *   write; it may add server-computed members to doc. A "risk" member is
  *   kept in its own column (see decl_raise_lane) and shown with the doc.
@@ -71,22 +80,20 @@ cx_err decl_migrate(store *s, char *err, size_t errlen);
  * decorate runs whenever a declaration is read for the API (GET one, list)
  *   on the reader's connection; it appends members to the object as JSON
  *   text, each written as ,"name":value (e.g. "inspection").
- * gate runs on the writer thread inside the decision's transaction before an
- *   officer's decision ("release", "hold", "refuse") changes the status;
- *   lane is the declaration's risk lane or NULL. To refuse the decision it
- *   appends {"path","message"} objects to problems (borrowed) and returns
- *   CX_ESTATE; any other error aborts the decision. */
+ * Historical declarations (decl_import_set_historical) are records of past
+ * trade: enrich and indexed do not run for them (they are never assessed);
+ * decorate does. */
 typedef struct {
+    const char *name; /* "risk": named in errors and logs */
+    int order;        /* DECL_ORDER_* */
     void (*enrich)(void *ctx, const cx_principal *who, json_t *doc);
     cx_err (*indexed)(void *ctx, store_conn *w, int64_t seq, const json_t *doc);
     cx_err (*decorate)(void *ctx, store_conn *r, int64_t seq, cx_buf *members);
-    cx_err (*gate)(void *ctx, store_conn *w, int64_t seq, const char *decision, const char *lane,
-                   json_t *problems);
     void *ctx;
     /* Like enrich, with the submitted JSON text (HTTP bodies and JSONL
      * lines; NULL for CSV rows), for members computed from a number's exact
      * spelling, e.g. money read as decimal text rather than as a double.
-     * Runs after every hook's enrich. */
+     * Runs in the set's order, right after the set's enrich. */
     void (*enrich_text)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
                         size_t len);
     /* A member that enrich/enrich_text adds and the hook's module keeps in
@@ -96,11 +103,93 @@ typedef struct {
     const char *member;
 } decl_hooks;
 
+/* Orders in use: risk scores first (its lane is what later hooks see), the
+ * ledger's findings may then raise the lane, revenue assesses last. */
+enum { DECL_ORDER_RISK = 100, DECL_ORDER_LEDGER = 200, DECL_ORDER_REVENUE = 300 };
+
 /* The service borrows s; free the service before the store. */
 decl_service *decl_service_new(store *s);
 void decl_service_free(decl_service *d);
-void decl_service_add_hooks(decl_service *d, const decl_hooks *h);
+/* Adds a set of hooks (copied) before the server starts: CX_EINVAL without
+ * a name, CX_EEXIST when a set of that name is already there, CX_ENOMEM. */
+cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h);
 store *decl_service_store(decl_service *d);
+
+/* ---- decision gates ----------------------------------------------------------------
+ * An officer's decision (release, hold, refuse) passes every gate, in
+ * ascending order, inside the decision's writer job: the first refusal wins
+ * and the declaration is unchanged. A gate names its own HTTP status, error
+ * code and sentence, so that a client can tell "pay first"
+ * (payment_required) from "verify the operator" (verification_required)
+ * from "inspect first" (decision_refused). docs/api.md lists every code.
+ *
+ *   static cx_err paid(void *ctx, const decl_gate_call *c, decl_gate_refusal *no)
+ *   {
+ *       if (strcmp(c->decision, "release") || revenue__paid(c->w, c->seq))
+ *           return CX_OK;
+ *       return decl_gate_refuse(no, 409, "payment_required", "/decision",
+ *                               "the duties of %s are not paid", c->id);
+ *   }
+ *   decl_gate g = {.name = "revenue.paid", .order = DECL_GATE_REVENUE, .check = paid};
+ *   decl_gate_add(decl, &g);
+ */
+typedef struct {
+    store_conn *w;            /* the writer's connection: reads see the decision's transaction */
+    int64_t seq;              /* the declaration's arrival number */
+    const char *id;           /* its id */
+    const char *org;          /* the declarant's organisation */
+    const char *status;       /* current status: "submitted" or "held" */
+    const char *decision;     /* "release", "hold" or "refuse" */
+    const cx_principal *who;  /* the caller: org, role, key_id, subject */
+} decl_gate_call;
+
+typedef struct {
+    unsigned status;   /* 403, 409 … */
+    char code[48];     /* "payment_required" */
+    char message[256]; /* a sentence for the officer */
+    json_t *details;   /* [{"path","message"}]; owned; may stay NULL */
+} decl_gate_refusal;
+
+typedef struct {
+    const char *name; /* "risk.inspection" */
+    int order;        /* DECL_GATE_* */
+    /* CX_OK passes; CX_ESTATE refuses (fill *no, decl_gate_refuse does);
+     * any other error aborts the decision with 503. */
+    cx_err (*check)(void *ctx, const decl_gate_call *call, decl_gate_refusal *no);
+    void *ctx;
+} decl_gate;
+
+/* Who checks first: who may act (bio), then what must be done (risk's
+ * inspection), then what must be paid (revenue). */
+enum { DECL_GATE_BIO = 100, DECL_GATE_RISK = 200, DECL_GATE_REVENUE = 300 };
+
+/* Adds a gate (copied) before the server starts: CX_EINVAL without a name or
+ * check, CX_EEXIST for a name already there, CX_ENOMEM. */
+cx_err decl_gate_add(decl_service *d, const decl_gate *g);
+/* Fills a refusal: status, code, the sentence, and one detail at path (NULL:
+ * none; the detail repeats the sentence). Returns CX_ESTATE for the gate to
+ * return. */
+cx_err decl_gate_refuse(decl_gate_refusal *no, unsigned status, const char *code,
+                        const char *path, const char *fmt, ...) CX_PRINTF(5, 6);
+
+/* The officer's decision as POST /v1/declarations/{id}/decision makes it:
+ * body {"decision": "release"|"hold"|"refuse", "reason"} checked (400
+ * invalid_decision), the transition (409 invalid_transition), every gate
+ * (a refusal in the gate's own status and code), the new status and the
+ * history row in one writer job (503 unavailable when it cannot be stored).
+ * Blocks until durable. who must be an officer or admin (403 otherwise).
+ * Clear res with decl_decision_clear. */
+typedef struct {
+    unsigned status;   /* 200 decided; otherwise the HTTP status of the error */
+    char code[48];     /* "" on success */
+    char message[256];
+    json_t *details;   /* [{"path","message"}], owned; NULL on success */
+    char *json;        /* on success: the declaration as the API shows it now */
+    size_t len;
+} decl_decision;
+void decl_decide(decl_service *d, const cx_principal *who, const char *id, const json_t *body,
+                 decl_decision *res);
+void decl_decision_clear(decl_decision *res);
 
 /* POST/GET /v1/declarations, GET /v1/declarations/{id}, the officer's
  * decision (POST /v1/declarations/{id}/decision, GET …/decisions); metrics. */
@@ -135,7 +224,10 @@ cx_err decl_find_by_container(decl_service *d, const char *container, decl_conta
 /* Raises (never lowers) the risk lane of a declaration: green < yellow <
  * red. reason (stolen) is appended to risk.reasons, e.g.
  * {"feature":"alert.seal_opened","contribution":1,"detail":"…"}. Durable
- * when it returns CX_OK. CX_ENOTFOUND for an unknown id. */
+ * when it returns CX_OK. CX_ENOTFOUND for an unknown id. The risk member's
+ * "lane" and "reasons" are the part of it declare maintains (its other
+ * members are the enrich hook's): a declaration without one gets
+ * {"lane":…,"reasons":[…]}. */
 cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t *reason);
 
 /* The same inside a writer job of another module (w is the writer's
@@ -146,8 +238,9 @@ cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const
 /* Declarations whose transport document has this number (any document
  * type), in arrival order, read on c: this thread's reader, or the writer's
  * connection inside a job. fn gets each one's id and stored JSON text (the
- * submitted document with id, org, status, received_at; no risk) and
- * returns false to stop. Strings live only during the call. */
+ * submitted document with id, org, received_at; no status, risk or
+ * decision, which change after lodging) and returns false to stop. Strings
+ * live only during the call. */
 typedef bool (*decl_doc_fn)(void *ctx, const char *id, const char *doc, size_t len);
 cx_err decl_find_by_transport_doc(store_conn *c, const char *number, decl_doc_fn fn, void *ctx);
 /* The stored JSON text of one declaration, the same way; CX_ENOTFOUND. */
@@ -157,6 +250,26 @@ cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx);
 
 /* Number of declarations stored. */
 int64_t decl_count(decl_service *d);
+
+/* The risk member of a declaration as stored (JSON text, the enrich hook's
+ * with declare's raises), read on c; *risk is NULL when it has none.
+ * Caller frees. CX_ENOTFOUND for an unknown seq. */
+cx_err decl_risk_get(store_conn *c, int64_t seq, char **risk);
+
+/* ---- reading declarations in other modules' queries ---------------------------------
+ * Other modules never read the declarations table. For lists that join
+ * their own tables with declarations (the risk queue, training sets), the
+ * declare module's migrations keep one read-only view, decl_view:
+ *   seq INTEGER   arrival number (other modules key their rows on it)
+ *   id, org, reference, type, date, received_at TEXT
+ *   status TEXT   submitted | held | released | refused | historical
+ *   lane TEXT     green | yellow | red, or NULL when not assessed
+ *   risk TEXT     the risk member (JSON), or NULL
+ *   doc TEXT      the stored document (as decl_doc gives it)
+ * Columns are only ever added to it. Statuses that are final: released,
+ * refused, historical (decl_status_final). */
+#define DECL_VIEW "decl_view"
+bool decl_status_final(const char *status);
 
 /* ---- bulk import -----------------------------------------------------------------
  * Formats: "jsonl" (one declaration per line) and "csv" (docs/declaration.md,
@@ -202,5 +315,10 @@ void decl_import_progress(decl_import_run *run, uint64_t offset);
 typedef cx_err (*decl_after_fn)(void *ctx, store_conn *w, int64_t seq, const json_t *doc,
                                 const json_t *extra);
 void decl_import_set_after(decl_import_run *run, decl_after_fn fn, void *ctx);
+/* The run's declarations are history (past trade loaded for training and
+ * reference, e.g. KCS): status "historical", which is final; never in open
+ * queues or today's counts, never assessed (no enrich or indexed hooks),
+ * never gated. The after-hook still runs. */
+void decl_import_set_historical(decl_import_run *run);
 
 #endif

@@ -22,6 +22,7 @@ struct decl_import_run {
     uint64_t offset;
     decl_after_fn after;
     void *after_ctx;
+    bool historical;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -73,6 +74,11 @@ void decl_import_set_after(decl_import_run *run, decl_after_fn fn, void *ctx)
 {
     run->after = fn;
     run->after_ctx = ctx;
+}
+
+void decl_import_set_historical(decl_import_run *run)
+{
+    run->historical = true;
 }
 
 /* ---- outcomes ----------------------------------------------------------------- */
@@ -196,8 +202,8 @@ static bool import__emit_raw(decl_import_run *run, json_t *doc, uint64_t line,
     if (p) {
         p->run = run;
         p->line = line;
-        e = decl__submit(run->d, &run->who, doc, raw, rawlen, import__done, p, run->after,
-                         run->after_ctx, extra);
+        e = decl__submit(run->d, &run->who, doc, raw, rawlen, run->historical, import__done, p,
+                         run->after, run->after_ctx, extra);
     } else {
         json_decref(extra);
     }

@@ -639,4 +639,6 @@ static cx_err f__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *do
     return f__declaration(w, doc, id, -1, NULL);
 }
 
-const decl_hooks ledger__decl_hooks_template = {.indexed = f__indexed};
+/* after risk's: the lane a finding raises is raised over the scored one */
+const decl_hooks ledger__decl_hooks_template = {
+    .name = "ledger", .order = DECL_ORDER_LEDGER, .indexed = f__indexed};

@@ -271,18 +271,6 @@ typedef struct {
 bool ledger_verify_db(const char *path, unsigned threads, bool progress,
                       ledger_verify_report *rep);
 
-/* ---- demo ----------------------------------------------------------------------------------- */
-/* Seeds the demo consortium and a realistic flow on an empty ledger; key
- * files (mode 0600) go to keys_dir. Organisation names default to KCS, ACME,
- * SAIGON-TEXTILE, OCEANIC, HANSEONG-BANK and VCCI-HCM; up to three
- * declarations the importer lodged before the demo are anchored too.
- * Prints a summary to out. CX_EEXIST if the ledger is not empty. */
-typedef struct {
-    const char *keys_dir;
-    const char *customs, *importer, *exporter, *carrier, *bank, *chamber; /* NULL: default */
-} ledger_demo_opts;
-cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, size_t errlen);
-
 /* ---- HTTP ------------------------------------------------------------------------------------ */
 /* POST /v1/ledger/entries and the GET endpoints of docs/ledger.md. */
 cx_err ledger_routes(ledger *lg, http_server *srv);

@@ -11,18 +11,27 @@
 
 #define LIST_MAX 1000
 
+/* Every role but device reads the ledger. */
+#define LEDGER_READERS (((1u << CX_ROLE__COUNT) - 1) & ~CX_ROLE_BIT(CX_ROLE_NONE) &            \
+                        ~CX_ROLE_BIT(CX_ROLE_DEVICE))
+
 static bool h__may_read(http_req *r)
 {
-    const cx_principal *p = http_principal(r);
-    if (p && p->role != CX_ROLE_DEVICE)
-        return true;
-    http_reply_error(r, 403, "forbidden", "devices cannot read the ledger", NULL);
-    return false;
+    return http_allow(r, LEDGER_READERS, "read the ledger");
 }
 
 static void h__unavailable(http_req *r, cx_err e)
 {
     http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+}
+
+/* 200 with out, or 503 for any error the handler has not answered itself. */
+static void h__reply(http_req *r, cx_err e, json_t *out)
+{
+    if (e != CX_OK)
+        h__unavailable(r, e);
+    else
+        http_reply_json(r, 200, out);
 }
 
 /* Strict non-negative integer parameter; replies 400 and returns false. */
@@ -76,10 +85,8 @@ static void h_entry(http_req *r, void *ctx)
     cx_err e = ledger_entry_get(lg, idx, &out);
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_found", "no such entry", NULL);
-    else if (e != CX_OK)
-        h__unavailable(r, e);
     else
-        http_reply_json(r, 200, out);
+        h__reply(r, e, out);
 }
 
 static void h_proof(http_req *r, void *ctx)
@@ -90,8 +97,7 @@ static void h_proof(http_req *r, void *ctx)
     int64_t idx = -1, size = 0;
     if (!h__int(r, http_param(r, "index"), "index", 0, INT64_MAX, &idx,
                 "must be an entry index: an integer from 0") ||
-        !h__int(r, http_query(r, "tree_size"), "tree_size", 1, INT64_MAX, &size,
-                "must be a tree size: an integer from 1"))
+        !http_query_int(r, "tree_size", 1, INT64_MAX, &size))
         return;
     int64_t have = ledger_size(lg);
     if (idx >= have) {
@@ -107,10 +113,7 @@ static void h_proof(http_req *r, void *ctx)
     }
     json_t *out = NULL;
     cx_err e = ledger_proof(lg, idx, size, &out);
-    if (e != CX_OK)
-        h__unavailable(r, e);
-    else
-        http_reply_json(r, 200, out);
+    h__reply(r, e, out);
 }
 
 static void h_consistency(http_req *r, void *ctx)
@@ -119,14 +122,11 @@ static void h_consistency(http_req *r, void *ctx)
     if (!h__may_read(r))
         return;
     int64_t from = -1, to = -1;
-    if (!h__int(r, http_query(r, "from"), "from", 1, INT64_MAX, &from,
-                "must be a tree size: an integer from 1") ||
-        !h__int(r, http_query(r, "to"), "to", 1, INT64_MAX, &to,
-                "must be a tree size: an integer from 1"))
+    if (!http_query_int(r, "from", 1, INT64_MAX, &from) ||
+        !http_query_int(r, "to", 1, INT64_MAX, &to))
         return;
     if (from < 0 || to < 0) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", from < 0 ? "/from" : "/to",
-                          "is required");
+        http_bad_query(r, from < 0 ? "from" : "to", "is required: a tree size, from 1");
         return;
     }
     int64_t have = ledger_size(lg);
@@ -134,16 +134,12 @@ static void h_consistency(http_req *r, void *ctx)
         char m[160];
         snprintf(m, sizeof m, "from must be at most to, and to at most the tree size (%lld)",
                  (long long)have);
-        http_reply_error1(r, 400, "invalid_parameter", "bad parameter",
-                          to > have ? "/to" : "/from", m);
+        http_bad_query(r, to > have ? "to" : "from", "%s", m);
         return;
     }
     json_t *out = NULL;
     cx_err e = ledger_consistency(lg, from, to, &out);
-    if (e != CX_OK)
-        h__unavailable(r, e);
-    else
-        http_reply_json(r, 200, out);
+    h__reply(r, e, out);
 }
 
 /* GET /v1/ledger/entries?type=&org=&cursor=&limit=&order= */
@@ -153,30 +149,23 @@ static void h_list(http_req *r, void *ctx)
     if (!h__may_read(r))
         return;
     const char *type = http_query(r, "type"), *org = http_query(r, "org");
-    const char *order = http_query(r, "order");
-    int64_t limit = 100, cursor = -1;
+    static const char *const orders[] = {"asc", "desc", NULL};
+    int order = 0;
+    http_page page;
     ltype t;
     if (type && !ledger__type_parse(type, &t)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/type",
-                          "must be an entry type such as bl.issue");
+        http_bad_query(r, "type", "must be an entry type such as bl.issue");
         return;
     }
     if (org && !cx_org_valid(org)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/org",
-                          "must be an organisation name");
+        http_bad_query(r, "org", "must be an organisation name");
         return;
     }
-    if (order && strcmp(order, "asc") && strcmp(order, "desc")) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/order",
-                          "must be asc or desc");
+    if (!http_query_enum(r, "order", orders, &order) ||
+        !http_page_parse(r, HTTP_CURSOR_INT, 100, LIST_MAX, &page))
         return;
-    }
-    if (!h__int(r, http_query(r, "limit"), "limit", 1, LIST_MAX, &limit,
-                "must be an integer from 1 to 1000") ||
-        !h__int(r, http_query(r, "cursor"), "cursor", 0, INT64_MAX, &cursor,
-                "must be a next_cursor value returned by this endpoint"))
-        return;
-    bool desc = order && strcmp(order, "desc") == 0;
+    int64_t limit = page.limit, cursor = page.cursor ? page.after : -1;
+    bool desc = order == 1;
     store_conn *c = store_reader(lg->s);
     if (!c) {
         h__unavailable(r, CX_EDB);
@@ -211,12 +200,14 @@ static void h_list(http_req *r, void *ctx)
     json_t *items = json_array();
     int64_t last = -1;
     bool more = false;
+    size_t bytes = 0; /* a page also ends at its byte budget: entries are up to 1 MiB */
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((int64_t)json_array_size(items) == limit) {
+        if ((int64_t)json_array_size(items) == limit || bytes >= HTTP_PAGE_BUDGET) {
             more = true;
             break;
         }
+        bytes += (size_t)sqlite3_column_bytes(st, 4);
         last = sqlite3_column_int64(st, 0);
         char leaf[65] = "";
         if (sqlite3_column_bytes(st, 3) == 32)
@@ -259,10 +250,8 @@ static void h_checkpoint(http_req *r, void *ctx)
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "no_checkpoint",
                          "no checkpoint has been cosigned yet (customs ledger checkpoint)", NULL);
-    else if (e != CX_OK)
-        h__unavailable(r, e);
     else
-        http_reply_json(r, 200, out);
+        h__reply(r, e, out);
 }
 
 static void h_summary(http_req *r, void *ctx)
@@ -388,8 +377,10 @@ static void h_members(http_req *r, void *ctx)
     if (st)
         sqlite3_reset(st);
     st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='threshold'");
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        threshold = atoi((const char *)sqlite3_column_text(st, 0));
+    int64_t v = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW &&
+        cx_parse_i64((const char *)sqlite3_column_text(st, 0), &v) && v > 0 && v <= INT32_MAX)
+        threshold = (int)v;
     if (st)
         sqlite3_reset(st);
     json_t *policies = json_object();
@@ -417,10 +408,8 @@ static void h_trust(http_req *r, void *ctx)
     cx_err e = ledger_trust(lg, &out);
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_found", "the ledger is not initialised", NULL);
-    else if (e != CX_OK)
-        h__unavailable(r, e);
     else
-        http_reply_json(r, 200, out);
+        h__reply(r, e, out);
 }
 
 /* ---- findings ------------------------------------------------------------------------------------ */
@@ -451,18 +440,14 @@ static void h_findings(http_req *r, void *ctx)
     if (!h__may_read(r))
         return;
     const char *decl = http_query(r, "declaration_id"), *rule = http_query(r, "rule");
-    const char *sev = http_query(r, "severity");
-    int64_t limit = 100, cursor = 0;
-    if (sev && strcmp(sev, "low") && strcmp(sev, "medium") && strcmp(sev, "high")) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad parameter", "/severity",
-                          "must be low, medium or high");
+    static const char *const sevs[] = {"low", "medium", "high", NULL};
+    int sevi = -1;
+    http_page page;
+    if (!http_query_enum(r, "severity", sevs, &sevi) ||
+        !http_page_parse(r, HTTP_CURSOR_INT, 100, LIST_MAX, &page))
         return;
-    }
-    if (!h__int(r, http_query(r, "limit"), "limit", 1, LIST_MAX, &limit,
-                "must be an integer from 1 to 1000") ||
-        !h__int(r, http_query(r, "cursor"), "cursor", 0, INT64_MAX, &cursor,
-                "must be a next_cursor value returned by this endpoint"))
-        return;
+    const char *sev = sevi >= 0 ? sevs[sevi] : NULL;
+    int64_t limit = page.limit, cursor = page.after;
     /* findings are for customs: anyone else reads those about its own
      * org's declarations only (one statement per shape, each on its index) */
     const char *scope = ledger__findings_scope(http_principal(r));
@@ -591,8 +576,7 @@ static void h_anchors(http_req *r, void *ctx)
         return;
     const char *id = http_query(r, "declaration_id");
     if (!id || !*id || strlen(id) > 64) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/declaration_id",
-                          "is required: a declaration id");
+        http_bad_query(r, "declaration_id", "is required: a declaration id");
         return;
     }
     json_t *out;
@@ -709,7 +693,7 @@ static void h_bundle(http_req *r, void *ctx)
 static void h__metrics(void *ctx, cx_buf *out)
 {
     ledger *lg = ctx;
-    cx_buf_printf(out,
+    if (cx_buf_printf(out,
                   "# HELP customs_ledger_entries Entries on the ledger (tree size).\n"
                   "# TYPE customs_ledger_entries gauge\n"
                   "customs_ledger_entries %lld\n"
@@ -724,37 +708,31 @@ static void h__metrics(void *ctx, cx_buf *out)
                   (long long)ledger_size(lg),
                   (unsigned long long)atomic_load(&lg->n_accepted),
                   (unsigned long long)atomic_load(&lg->n_rejected),
-                  (unsigned long long)atomic_load(&lg->n_findings));
+                  (unsigned long long)atomic_load(&lg->n_findings)) != CX_OK)
+        return; /* the failed buffer answers for itself */
 }
 
 cx_err ledger_routes(ledger *lg, http_server *srv)
 {
-    static const struct {
-        const char *method, *pattern;
-        unsigned flags;
-        http_handler h;
-    } routes[] = {
-        {"POST", "/v1/ledger/entries", HTTP_AUTH | HTTP_JSON, h_post},
-        {"GET", "/v1/ledger", HTTP_AUTH, h_summary},
-        {"GET", "/v1/ledger/entries", HTTP_AUTH, h_list},
-        {"GET", "/v1/ledger/entries/{index}", HTTP_AUTH, h_entry},
-        {"GET", "/v1/ledger/entries/{index}/proof", HTTP_AUTH, h_proof},
-        {"GET", "/v1/ledger/entries/{index}/bundle", HTTP_AUTH, h_bundle},
-        {"GET", "/v1/ledger/consistency", HTTP_AUTH, h_consistency},
-        {"GET", "/v1/ledger/checkpoint", HTTP_AUTH, h_checkpoint},
-        {"GET", "/v1/ledger/findings", HTTP_AUTH, h_findings},
-        {"GET", "/v1/ledger/anchors", HTTP_AUTH, h_anchors},
-        {"GET", "/v1/ledger/anchors/{declaration_id}", HTTP_AUTH, h_anchor},
-        {"GET", "/v1/ledger/bls/{number}", HTTP_AUTH, h_bl},
-        {"GET", "/v1/ledger/members", HTTP_AUTH, h_members},
-        {"GET", "/v1/ledger/trust", HTTP_AUTH, h_trust},
+    static const http_route_def routes[] = {
+        {"POST", "/v1/ledger/entries", HTTP_AUTH | HTTP_JSON, h_post, NULL},
+        {"GET", "/v1/ledger", HTTP_AUTH, h_summary, NULL},
+        {"GET", "/v1/ledger/entries", HTTP_AUTH, h_list, "type org order limit cursor"},
+        {"GET", "/v1/ledger/entries/{index}", HTTP_AUTH, h_entry, NULL},
+        {"GET", "/v1/ledger/entries/{index}/proof", HTTP_AUTH, h_proof, "tree_size"},
+        {"GET", "/v1/ledger/entries/{index}/bundle", HTTP_AUTH, h_bundle, "fields"},
+        {"GET", "/v1/ledger/consistency", HTTP_AUTH, h_consistency, "from to"},
+        {"GET", "/v1/ledger/checkpoint", HTTP_AUTH, h_checkpoint, NULL},
+        {"GET", "/v1/ledger/findings", HTTP_AUTH, h_findings,
+         "declaration_id rule severity limit cursor"},
+        {"GET", "/v1/ledger/anchors", HTTP_AUTH, h_anchors, "declaration_id"},
+        {"GET", "/v1/ledger/anchors/{declaration_id}", HTTP_AUTH, h_anchor, NULL},
+        {"GET", "/v1/ledger/bls/{number}", HTTP_AUTH, h_bl, NULL},
+        {"GET", "/v1/ledger/members", HTTP_AUTH, h_members, NULL},
+        {"GET", "/v1/ledger/trust", HTTP_AUTH, h_trust, NULL},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        cx_err e = http_route(srv, routes[i].method, routes[i].pattern, routes[i].flags,
-                              routes[i].h, lg);
-        if (e != CX_OK)
-            return e;
-    }
-    http_add_metrics(srv, h__metrics, lg);
-    return CX_OK;
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], lg);
+    if (e == CX_OK)
+        http_add_metrics(srv, h__metrics, lg);
+    return e;
 }

@@ -69,7 +69,10 @@ ledger *ledger_new(store *s, decl_service *decl)
     if (decl) {
         decl_hooks h = ledger__decl_hooks_template;
         h.ctx = lg;
-        decl_service_add_hooks(decl, &h);
+        if (decl_service_add_hooks(decl, &h) != CX_OK) {
+            ledger_free(lg);
+            return NULL;
+        }
     }
     return lg;
 }

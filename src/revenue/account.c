@@ -260,9 +260,8 @@ static cx_err acc__draw_for(store_conn *w, const rev_account *a, int64_t need, i
     return e;
 }
 
-cx_err rev_release_check(rev_service *r, store_conn *w, int64_t seq, json_t *problems)
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no)
 {
-    (void)r;
     rev_account a;
     cx_err e = rev__account_read(w, seq, &a);
     if (e == CX_ENOTFOUND)
@@ -270,12 +269,11 @@ cx_err rev_release_check(rev_service *r, store_conn *w, int64_t seq, json_t *pro
     if (e != CX_OK)
         return e;
     if (a.problems) {
-        cx_problem_add(problems, "/decision",
+        return decl_gate_refuse(no, 409, "payment_required", "/decision",
                        "the assessment has %lld unresolved problem%s (a missing tariff line or "
                        "exchange rate): resolve them and re-assess "
                        "(POST /v1/declarations/%s/assessment) before releasing",
                        (long long)a.problems, a.problems == 1 ? "" : "s", a.decl_id);
-        return CX_ESTATE;
     }
     int64_t need = rev_release_shortfall(a.total, a.paid, a.refunded, a.guaranteed);
     int64_t got = 0;
@@ -287,11 +285,10 @@ cx_err rev_release_check(rev_service *r, store_conn *w, int64_t seq, json_t *pro
         rev_amount_format(a.paid - a.refunded, a.exp, true, p);
         rev_amount_format(a.guaranteed, a.exp, true, g);
         rev_amount_format(need, a.exp, true, s);
-        cx_problem_add(problems, "/decision",
+        return decl_gate_refuse(no, 409, "payment_required", "/decision",
                        "paid %s %s + guaranteed %s %s is less than the assessed %s %s: %s %s "
                        "outstanding (POST /v1/declarations/%s/payments, or a guarantee)",
                        p, a.currency, g, a.currency, t, a.currency, s, a.currency, a.decl_id);
-        return CX_ESTATE;
     }
     return rev__release_flagged(w, seq);
 }

@@ -68,16 +68,6 @@ void rev__call_body(rev_call *c, json_t *j)
     json_decref(j);
 }
 
-bool rev__role(http_req *r, bool bank, bool trader)
-{
-    const cx_principal *p = http_principal(r);
-    bool ok = p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN ||
-              (bank && p->role == CX_ROLE_BANK) || (trader && p->role == CX_ROLE_TRADER);
-    if (!ok)
-        http_reply_error(r, 403, "forbidden", "this role cannot use this endpoint", NULL);
-    return ok;
-}
-
 /* Checks the members of a body object against a list; appends problems. */
 void rev__members(const json_t *body, const char *const *allowed, const char *const *required,
                   json_t *problems)
@@ -387,7 +377,7 @@ bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *
 static void h_pay(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, true, false))
+    if (!http_allow(r, REV_ROLES_PAY, "record payments"))
         return;
     size_t len;
     const char *text = http_body(r, &len);
@@ -457,7 +447,7 @@ static void h_pay(http_req *r, void *ctx)
 static void h_payments(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, true, true))
+    if (!http_allow(r, REV_ROLES_ACCOUNT, "read payments"))
         return;
     const cx_principal *who = http_principal(r);
     store_conn *c;
@@ -584,7 +574,7 @@ static cx_err g__job(store_conn *w, void *arg)
 static void h_guarantee_create(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, false, false))
+    if (!http_allow_officer(r, "create guarantees"))
         return;
     size_t len;
     const char *text = http_body(r, &len);
@@ -646,16 +636,19 @@ static void h_guarantee_create(http_req *r, void *ctx)
     rev__call_submit(rs, &j->c, r, g__job);
 }
 
+/* GET /v1/guarantees[?trader][&limit&cursor]: in creation order, paged by
+ * rowid (a trader sees its own). */
 static void h_guarantees(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, false, true))
+    http_page page;
+    if (!http_allow(r, REV_ROLES_TRADER, "read guarantees") ||
+        !http_page_parse(r, HTTP_CURSOR_INT, 100, 1000, &page))
         return;
     const cx_principal *who = http_principal(r);
     const char *trader = http_query(r, "trader");
     if (trader && !cx_org_valid(trader)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/trader",
-                          "must be an organisation name");
+        http_bad_query(r, "trader", "must be an organisation name");
         return;
     }
     if (who->role == CX_ROLE_TRADER) {
@@ -667,28 +660,41 @@ static void h_guarantees(http_req *r, void *ctx)
         trader = who->org;
     }
     store_conn *c = store_reader(rs->s);
+    /* a trader's page walks its own index entries (trader, rowid) */
     sqlite3_stmt *st = !c ? NULL
-                       : trader ? store_stmt(c, "SELECT " G_COLUMNS " FROM revenue_guarantees "
-                                                "WHERE trader=?1 ORDER BY created_at LIMIT 1000")
-                                : store_stmt(c, "SELECT " G_COLUMNS " FROM revenue_guarantees "
-                                                "ORDER BY created_at LIMIT 1000");
+                       : trader ? store_stmt(c, "SELECT " G_COLUMNS ", rowid FROM "
+                                                "revenue_guarantees WHERE trader = ?2 AND "
+                                                "rowid > ?1 ORDER BY rowid LIMIT ?3")
+                                : store_stmt(c, "SELECT " G_COLUMNS ", rowid FROM "
+                                                "revenue_guarantees WHERE rowid > ?1 "
+                                                "ORDER BY rowid LIMIT ?3");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
     }
+    sqlite3_bind_int64(st, 1, page.after);
     if (trader)
-        sqlite3_bind_text(st, 1, trader, -1, SQLITE_TRANSIENT);
-    json_t *items = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(items, g__json(st, rs->exp));
+        sqlite3_bind_text(st, 2, trader, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, page.limit + 1);
+    http_pager pg;
+    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
+    int64_t last = 0;
+    cx_err e = CX_OK;
+    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+        last = sqlite3_column_int64(st, 11);
+        json_t *g = g__json(st, rs->exp);
+        e = g ? cx_buf_json(&pg.out, g) : CX_ENOMEM;
+        json_decref(g);
+    }
     sqlite3_reset(st);
-    http_reply_json(r, 200, json_pack("{s:o,s:s}", "items", items, "currency", rs->currency));
+    (void)e; /* a failed buffer answers 500/503 for itself */
+    http_pager_reply_after(&pg, r, last);
 }
 
 static void h_guarantee(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, false, true))
+    if (!http_allow(r, REV_ROLES_TRADER, "read guarantees"))
         return;
     const cx_principal *who = http_principal(r);
     store_conn *c = store_reader(rs->s);
@@ -730,16 +736,12 @@ static void h_guarantee(http_req *r, void *ctx)
 
 cx_err rev__pay_routes(rev_service *r, http_server *srv)
 {
-    cx_err e = http_route(srv, "POST", "/v1/declarations/{id}/payments", HTTP_AUTH | HTTP_JSON,
-                          h_pay, r);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/declarations/{id}/payments", HTTP_AUTH, h_payments, r);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/guarantees", HTTP_AUTH | HTTP_JSON, h_guarantee_create,
-                       r);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/guarantees", HTTP_AUTH, h_guarantees, r);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/guarantees/{id}", HTTP_AUTH, h_guarantee, r);
-    return e;
+    static const http_route_def routes[] = {
+        {"POST", "/v1/declarations/{id}/payments", HTTP_AUTH | HTTP_JSON, h_pay, NULL},
+        {"GET", "/v1/declarations/{id}/payments", HTTP_AUTH, h_payments, NULL},
+        {"POST", "/v1/guarantees", HTTP_AUTH | HTTP_JSON, h_guarantee_create, NULL},
+        {"GET", "/v1/guarantees", HTTP_AUTH, h_guarantees, "trader limit cursor"},
+        {"GET", "/v1/guarantees/{id}", HTTP_AUTH, h_guarantee, NULL},
+    };
+    return http_routes(srv, routes, sizeof routes / sizeof routes[0], r);
 }

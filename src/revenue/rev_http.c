@@ -53,7 +53,7 @@ static json_t *h__refunds(store_conn *c, int64_t seq, int exp)
 static void h_assessment(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, false, true))
+    if (!http_allow(r, REV_ROLES_TRADER, "read assessments"))
         return;
     store_conn *c;
     rev_account a;
@@ -147,7 +147,7 @@ static bool h__copy(void *ctx, const char *id, const char *doc, size_t len)
 static void h_reassess(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, false, false))
+    if (!http_allow_officer(r, "re-assess declarations"))
         return;
     json_t *body = decl_parse_body(r);
     if (!body)
@@ -329,60 +329,24 @@ static json_t *sum__json(const sum_row *r, int exp, const char *keyname)
     return o;
 }
 
-typedef struct {
-    http_req *r;
-    const char *const *allowed; /* NULL-terminated */
-    const char *hint;
-    bool bad;
-} q_check;
-
-static bool h__query_known(void *ctx, const char *key, const char *value)
-{
-    q_check *q = ctx;
-    (void)value;
-    for (size_t i = 0; q->allowed[i]; i++)
-        if (strcmp(q->allowed[i], key) == 0)
-            return true;
-    char p[96] = "";
-    cx_jptr_push(p, sizeof p, key);
-    http_reply_error1(q->r, 400, "invalid_parameter", "unknown query parameter", p, q->hint);
-    q->bad = true;
-    return false;
-}
-
-/* Refuses unknown query parameters (400 naming the first); true if none. */
-static bool h__query_only(http_req *r, const char *const *allowed, const char *hint)
-{
-    q_check q = {r, allowed, hint, false};
-    http_query_each(r, h__query_known, &q);
-    return !q.bad;
-}
-
 static void h_summary(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, false, false))
+    if (!http_allow_officer(r, "read the revenue summary"))
         return;
-    static const char *const allowed[] = {"from", "to", "group", NULL};
-    if (!h__query_only(r, allowed, "unknown parameter: use from, to and group"))
+    static const char *const groups_by[] = {"office", "chapter", "trader", NULL};
+    int by = 0;
+    if (!http_query_enum(r, "group", groups_by, &by))
         return;
-    const char *group = http_query(r, "group");
+    const char *group = groups_by[by];
     const char *from = http_query(r, "from"), *to = http_query(r, "to");
-    if (!group)
-        group = "office";
-    if (strcmp(group, "office") && strcmp(group, "chapter") && strcmp(group, "trader")) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/group",
-                          "must be office, chapter or trader");
-        return;
-    }
     char today[32], dfrom[16], dto[16];
     cx_rfc3339_format(cx_now_us(), today);
     today[REV_DATE_LEN] = '\0';
     int y, m, d, y2, m2, d2;
     snprintf(dto, sizeof dto, "%s", to ? to : today);
     if (strlen(dto) != REV_DATE_LEN || !cx_date_parse(dto, &y2, &m2, &d2)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/to",
-                          "must be a date written YYYY-MM-DD");
+        http_bad_query(r, "to", "must be a date written YYYY-MM-DD");
         return;
     }
     int64_t days_to = cx_days_from_civil(y2, m2, d2);
@@ -393,14 +357,12 @@ static void h_summary(http_req *r, void *ctx)
         snprintf(dfrom, sizeof dfrom, "%04d-%02d-%02d", y, m, d);
     }
     if (strlen(dfrom) != REV_DATE_LEN || !cx_date_parse(dfrom, &y, &m, &d)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/from",
-                          "must be a date written YYYY-MM-DD");
+        http_bad_query(r, "from", "must be a date written YYYY-MM-DD");
         return;
     }
     int64_t span = days_to - cx_days_from_civil(y, m, d);
     if (span < 0 || span >= SUMMARY_MAX_DAYS) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/from",
-                          "must be on or before to, at most 366 days before it");
+        http_bad_query(r, "from", "must be on or before to, at most 366 days before it");
         return;
     }
     store_conn *c = store_reader(rs->s);
@@ -473,30 +435,24 @@ static void h_summary(http_req *r, void *ctx)
 static void h_unit_values(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!rev__role(r, false, false))
-        return;
-    static const char *const allowed[] = {"hs_code", "origin", "basis", NULL};
-    if (!h__query_only(r, allowed, "unknown parameter: use hs_code, origin and basis"))
+    if (!http_allow_officer(r, "read valuation statistics"))
         return;
     const char *hs = http_query(r, "hs_code"), *origin = http_query(r, "origin");
     const char *basis = http_query(r, "basis");
     size_t n = hs ? strlen(hs) : 0;
     if (n < 6 || n > 10 || strspn(hs, "0123456789") != n) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/hs_code",
-                          "must be 6 to 10 digits");
+        http_bad_query(r, "hs_code", "must be 6 to 10 digits");
         return;
     }
     if (!origin || strlen(origin) != 2 || !decl_country_valid(origin)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/origin",
-                          "must be an ISO 3166-1 alpha-2 country code");
+        http_bad_query(r, "origin", "must be an ISO 3166-1 alpha-2 country code");
         return;
     }
     if (!basis)
         basis = "KGM";
     size_t bn = strlen(basis);
     if (bn < 2 || bn > 3 || strspn(basis, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != bn) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/basis",
-                          "must be a UN/ECE Recommendation 20 unit code such as KGM");
+        http_bad_query(r, "basis", "must be a UN/ECE Recommendation 20 unit code such as KGM");
         return;
     }
     store_conn *c = store_reader(rs->s);
@@ -519,16 +475,12 @@ static void h_unit_values(http_req *r, void *ctx)
 
 cx_err rev_routes(rev_service *r, http_server *srv)
 {
-    cx_err e = http_route(srv, "GET", "/v1/declarations/{id}/assessment", HTTP_AUTH,
-                          h_assessment, r);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/declarations/{id}/assessment", HTTP_AUTH | HTTP_JSON,
-                       h_reassess, r);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/revenue/summary", HTTP_AUTH, h_summary, r);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/revenue/unit-values", HTTP_AUTH, h_unit_values, r);
-    if (!e)
-        e = rev__pay_routes(r, srv);
-    return e;
+    static const http_route_def routes[] = {
+        {"GET", "/v1/declarations/{id}/assessment", HTTP_AUTH, h_assessment, NULL},
+        {"POST", "/v1/declarations/{id}/assessment", HTTP_AUTH | HTTP_JSON, h_reassess, NULL},
+        {"GET", "/v1/revenue/summary", HTTP_AUTH, h_summary, "from to group"},
+        {"GET", "/v1/revenue/unit-values", HTTP_AUTH, h_unit_values, "hs_code origin basis"},
+    };
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], r);
+    return e ? e : rev__pay_routes(r, srv);
 }

@@ -313,13 +313,6 @@ void rev_service_stop(rev_service *r);
  * when out of memory. For benchmarks and tools. */
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len);
 
-/* The release check run inside the decision's writer job: CX_OK when seq may
- * be released (drawing on the trader's guarantees for what is unpaid),
- * CX_ESTATE with a {"path","message"} in problems when it may not. Today
- * the gate hook calls it; it is the function the general decision gate
- * (payment_required) will register. */
-cx_err rev_release_check(rev_service *r, store_conn *w, int64_t seq, json_t *problems);
-
 /* POST/GET /v1/declarations/{id}/payments, GET/POST
  * /v1/declarations/{id}/assessment, POST/GET /v1/guarantees[/{id}],
  * GET /v1/revenue/summary. */

@@ -121,6 +121,10 @@ typedef struct {
     int exp;
 } rev_account;
 cx_err rev__account_read(store_conn *c, int64_t seq, rev_account *out);
+/* The payment_required gate's check, in the decision's writer job: CX_OK
+ * when seq may be released (drawing on the trader's guarantees for what is
+ * unpaid), CX_ESTATE with *no filled (409 payment_required) when not. */
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no);
 json_t *rev__account_json(const rev_account *a);
 /* A JSON amount (number) in minor units at exp; false if it has more decimals. */
 bool rev__minor(const json_t *j, int exp, int64_t *out);
@@ -152,8 +156,11 @@ void rev__call_fail(rev_call *c, unsigned status, const char *code, const char *
 void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn);
 /* Steals j as the reply body. */
 void rev__call_body(rev_call *c, json_t *j);
-/* Officers and admins always; banks and traders when allowed. Replies 403. */
-bool rev__role(http_req *r, bool bank, bool trader);
+/* Who may call what (http_allow): officers and admins always; banks record
+ * payments and read them; traders read their own declarations' accounts. */
+#define REV_ROLES_PAY (CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_BANK))
+#define REV_ROLES_TRADER (CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_TRADER))
+#define REV_ROLES_ACCOUNT (REV_ROLES_PAY | CX_ROLE_BIT(CX_ROLE_TRADER))
 void rev__members(const json_t *body, const char *const *allowed, const char *const *required,
                   json_t *problems);
 /* The declaration of the {id} parameter as the caller may see it; 404s. */
@@ -163,7 +170,6 @@ bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *
 
 /* HTTP internals (rev_http.c, pay.c). */
 cx_err rev__pay_routes(rev_service *r, http_server *srv);
-cx_err rev__summary_routes(rev_service *r, http_server *srv);
 /* A reference to the current book (reloaded if an import moved the
  * generation); release with rev__book_put. NULL if none could be loaded. */
 rev_book *rev__book_get(rev_service *r);

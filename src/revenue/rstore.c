@@ -70,6 +70,11 @@ static const store_migration rev_migrations[] = {
         " amount INTEGER NOT NULL, from_version INTEGER NOT NULL, to_version INTEGER NOT NULL,"
         " status TEXT NOT NULL, at TEXT NOT NULL);"
         "CREATE INDEX revenue_refunds_seq ON revenue_refunds(seq);"},
+    /* guarantees paged per trader; the certificates of origin that proved a
+     * preference, so a revocation finds the declarations it re-assesses */
+    {2, "CREATE INDEX revenue_guarantees_by_trader ON revenue_guarantees(trader);"
+        "CREATE TABLE revenue_certificates(issuer TEXT NOT NULL, number TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, PRIMARY KEY(issuer, number, seq)) WITHOUT ROWID;"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)

@@ -138,13 +138,15 @@ static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *memb
     return rev__decorate(rd, seq, members);
 }
 
-static cx_err svc__gate(void *ctx, store_conn *w, int64_t seq, const char *decision,
-                        const char *lane, json_t *problems)
+/* payment_required: a release needs paid − refunded + guaranteed ≥ the
+ * assessed total and an assessment without problems. Runs in the decision's
+ * writer job, where it draws guarantees and folds held statistics. */
+static cx_err svc__gate(void *ctx, const decl_gate_call *call, decl_gate_refusal *no)
 {
-    (void)lane;
-    if (strcmp(decision, "release") != 0)
+    (void)ctx;
+    if (strcmp(call->decision, "release") != 0)
         return CX_OK;
-    return rev_release_check(ctx, w, seq, problems);
+    return rev__release_check(call->w, call->seq, no);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
@@ -193,13 +195,23 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
     r->exp = rev_minor_unit(r->currency);
     r->active = r->currency[0] && r->exp >= 0;
     if (r->active && d) {
-        decl_hooks h = {.enrich_text = svc__enrich_text,
+        decl_hooks h = {.name = "revenue",
+                        .order = DECL_ORDER_REVENUE,
+                        .enrich_text = svc__enrich_text,
                         .indexed = svc__indexed,
                         .decorate = svc__decorate,
-                        .gate = svc__gate,
                         .member = "assessment",
                         .ctx = r};
-        decl_service_add_hooks(d, &h);
+        decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
+                       .check = svc__gate, .ctx = r};
+        e = decl_service_add_hooks(d, &h);
+        if (e == CX_OK)
+            e = decl_gate_add(d, &g);
+        if (e != CX_OK) {
+            snprintf(err, errlen, "cannot join the declarations spine: %s", cx_strerror(e));
+            rev_service_free(r);
+            return e;
+        }
         rev__observer_start(r);
     } else if (!r->active) {
         cx_log(CX_LOG_INFO, "revenue: no national currency set (customs serve --currency CODE): "

@@ -3,6 +3,7 @@
  * "inspection" and used as labels for training. */
 #include "risk_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,9 +29,7 @@ cx_err risk__inspection_insert(store_conn *w, risk_inspection *in)
     if (in->by_key)
         sqlite3_bind_int64(st, 9, in->by_key);
     sqlite3_bind_text(st, 10, in->at, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     in->id_out = sqlite3_last_insert_rowid(store_conn_db(w));
     return CX_OK;
@@ -102,24 +101,48 @@ cx_err risk__inspection_decorate(store_conn *r, int64_t seq, cx_buf *out)
     return e;
 }
 
+/* The declaration's lane from its risk member (which risk wrote; declare
+ * raises its lane), or "" when it has none. */
+static cx_err inspect__lane(store_conn *w, int64_t seq, char lane[8])
+{
+    char *risk = NULL;
+    cx_err e = decl_risk_get(w, seq, &risk);
+    lane[0] = '\0';
+    if (e != CX_OK || !risk)
+        return e;
+    json_t *rj = json_loads(risk, 0, NULL);
+    free(risk);
+    const char *l = json_string_value(json_object_get(rj, "lane"));
+    snprintf(lane, 8, "%s", l ? l : "");
+    json_decref(rj);
+    return CX_OK;
+}
+
 /* A red-lane declaration is released only after an inspection is recorded:
  * the lane is the selection for physical control. */
-cx_err risk__release_gate(store_conn *w, int64_t seq, const char *decision, const char *lane,
-                          json_t *problems)
+cx_err risk__release_gate(const decl_gate_call *call, decl_gate_refusal *no)
 {
-    if (strcmp(decision, "release") != 0 || !lane || strcmp(lane, "red") != 0)
+    if (strcmp(call->decision, "release") != 0)
         return CX_OK;
-    sqlite3_stmt *st = store_stmt(w, "SELECT 1 FROM risk_inspections WHERE seq=?1 LIMIT 1");
+    char lane[8];
+    cx_err e = inspect__lane(call->w, call->seq, lane);
+    if (e != CX_OK)
+        return e;
+    if (strcmp(lane, "red") != 0)
+        return CX_OK;
+    sqlite3_stmt *st = store_stmt(call->w, "SELECT 1 FROM risk_inspections WHERE seq=?1 LIMIT 1");
     if (!st)
         return CX_EDB;
-    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 1, call->seq);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return CX_OK;
     if (rc != SQLITE_DONE)
         return CX_EDB;
-    cx_problem_add(problems, "/decision",
+    decl_gate_refuse(no, 409, "decision_refused", NULL, "the declaration cannot be released yet");
+    no->details = json_array();
+    cx_problem_add(no->details, "/decision",
                    "the declaration is in the red lane: record its inspection "
                    "(POST /v1/declarations/{id}/inspection) before releasing it");
     return CX_ESTATE;

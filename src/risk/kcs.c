@@ -386,6 +386,8 @@ static cx_err kcs__reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char
                           size_t errlen)
 {
     kcs_ctx x = {.run = run, .emit = emit, .go = true};
+    /* KCS files are past trade: history for training, not open work */
+    decl_import_set_historical(run);
     decl_import_set_after(run, kcs__after, NULL);
     uint64_t line = 0;
     cx_err e = cx_csv_read(f, KCS_MAX_FIELD, kcs__row_cb, &x, &line);

@@ -7,49 +7,8 @@
 #include <math.h>
 #include <pthread.h>
 
-/* ---- string arena: bump allocation, freed at once ---------------------------- */
-typedef struct risk_arena_block risk_arena_block;
-typedef struct {
-    risk_arena_block *head;
-    size_t used, cap;
-} risk_arena;
-void risk__arena_init(risk_arena *a);
-void risk__arena_free(risk_arena *a);
-void risk__arena_reset(risk_arena *a); /* keeps the first block */
-/* NUL-terminated copy of s[0..n); NULL on allocation failure. */
-char *risk__arena_strndup(risk_arena *a, const char *s, size_t n);
-
-/* ---- string -> index map (open addressing, keys copied into an arena) ---------- */
-typedef struct {
-    uint64_t hash; /* 0 = empty (hashes are forced non-zero) */
-    uint32_t index;
-    uint32_t len;
-} risk_map_slot;
-typedef struct {
-    risk_map_slot *slots; /* hash, index and length side by side: one cache line */
-    size_t cap;           /* power of two, at most half full */
-    size_t n;
-    const char **keys; /* by index */
-    size_t keys_cap;
-    risk_arena arena;
-} risk_map;
-void risk__map_init(risk_map *m);
-void risk__map_free(risk_map *m);
-uint64_t risk__hash(const char *s, size_t n);
-/* Index of key, or -1. */
-int64_t risk__map_find(const risk_map *m, const char *key, size_t n);
-/* The same from the key's risk__hash and length. A key matches on its 64-bit
- * hash and length alone: a false match needs two keys of equal length with
- * equal 64-bit hashes (about 2^-64 per lookup), and skipping the string
- * comparison saves a cache miss on the scoring hot path. */
-int64_t risk__map_find_hashed(const risk_map *m, uint64_t h, size_t n);
-static inline void risk__map_prefetch(const risk_map *m, uint64_t h)
-{
-    if (m->cap)
-        __builtin_prefetch(&m->slots[(size_t)h & (m->cap - 1)]);
-}
-/* Index of key, inserting it if new (*added says so); -1 on allocation failure. */
-int64_t risk__map_put(risk_map *m, const char *key, size_t n, bool *added);
+/* Maps from strings to dense indices are core's cx_map (keyed hash: the
+ * keys are importers, sellers and routes that traders choose). */
 
 /* ---- features ------------------------------------------------------------------ */
 /* Target-encoded keys, in this order (risk_feature_info.n[] uses it too). */
@@ -91,6 +50,7 @@ enum {
     RF__COUNT = RF_NEAR_FIRST + 4
 };
 
+#define RISK_KEY_MAX 384 /* bytes of a key's text */
 /* Key text of a case for a target-encoded key into buf; returns its length,
  * or -1 when a component the key needs is missing (the features are then
  * missing too). */
@@ -105,14 +65,14 @@ struct risk_tables {
     double prior, smoothing;
     int folds;
     char currency[4];
-    risk_map keys[RK__COUNT];
+    cx_map keys[RK__COUNT];
     int64_t *n[RK__COUNT], *pos[RK__COUNT];
     /* unit value (log1p value - log1p mass) per HS6 and per HS6+origin */
-    risk_map uv_keys[2];
+    cx_map uv_keys[2];
     double *uv_median[2], *uv_mad[2];
     int64_t *uv_n[2];
     /* labelled cases for the nearest similar declarations */
-    risk_map near_keys[2]; /* route, hs6 */
+    cx_map near_keys[2]; /* route, hs6 */
     risk_near_group *near_groups[2];
     double *near_lv[2], *near_lm[2];
     int8_t *near_label[2];
@@ -209,10 +169,9 @@ json_t *risk__reasons(const risk_case *c, const float *x, const float *contrib,
 /* Latest inspection of a declaration as JSON members text
  * (,"inspection":{…}) appended to out; nothing when there is none. */
 cx_err risk__inspection_decorate(store_conn *r, int64_t seq, cx_buf *out);
-/* decl_hooks.gate: refuses to release a red-lane declaration that has no
- * inspection. */
-cx_err risk__release_gate(store_conn *w, int64_t seq, const char *decision, const char *lane,
-                          json_t *problems);
+/* The decision gate (declare.h): refuses to release a red-lane declaration
+ * that has no inspection (409 decision_refused). */
+cx_err risk__release_gate(const decl_gate_call *call, decl_gate_refusal *no);
 /* The latest inspection as the API shows it, or NULL (with *err CX_OK when
  * there is none). */
 json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err);

@@ -16,14 +16,14 @@
 #define MIN_HOLDOUT 100 /* fewer labelled cases: no automatic holdout */
 
 typedef struct {
-    risk_arena arena;
+    cx_arena arena;
     risk_case *v;
     size_t n, cap;
 } caseset;
 
 static void caseset__free(caseset *cs)
 {
-    risk__arena_free(&cs->arena);
+    cx_arena_free(&cs->arena);
     free(cs->v);
 }
 
@@ -31,7 +31,7 @@ static const char *train__dup(caseset *cs, const char *s, bool *ok)
 {
     if (!s[0])
         return "";
-    const char *p = risk__arena_strndup(&cs->arena, s, strlen(s));
+    const char *p = cx_arena_strndup(&cs->arena, s, strlen(s));
     if (!p) {
         *ok = false;
         return "";
@@ -74,7 +74,7 @@ static cx_err train__load(store *s, const char *until, caseset *cs, char *err, s
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(
         c, "SELECT d.seq, d.doc, i.result FROM risk_inspections i "
-           "JOIN declarations d ON d.seq = i.seq "
+           "JOIN " DECL_VIEW " d ON d.seq = i.seq "
            "WHERE i.id = (SELECT max(j.id) FROM risk_inspections j WHERE j.seq = i.seq) "
            "AND (?1 IS NULL OR d.date <= ?1) ORDER BY d.date, d.seq");
     if (!st)
@@ -313,7 +313,7 @@ cx_err risk_train(store *s, const risk_train_opts *oin, risk_train_result *res, 
         return CX_EINVAL;
     }
     caseset cs = {0};
-    risk__arena_init(&cs.arena);
+    cs.arena = (cx_arena){0};
     cx_err e = train__load(s, o.until, &cs, err, errlen);
     if (e != CX_OK) {
         caseset__free(&cs);

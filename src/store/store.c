@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,12 @@ typedef struct {
     sqlite3_stmt *stmt;
 } stmt_slot;
 
+typedef struct {
+    store_done_fn fn;
+    void *arg;
+    size_t job; /* index in the running batch */
+} after_commit;
+
 struct store_conn {
     sqlite3 *db;
     stmt_slot *slots;
@@ -27,6 +34,11 @@ struct store_conn {
     struct store *owner;          /* readers only */
     struct store_conn *next_reader, *prev_reader;
     struct store_conn *next_idle; /* in the store's idle pool */
+    /* writer only: callbacks registered by the batch's jobs */
+    bool in_job;
+    size_t job;
+    after_commit *after;
+    size_t nafter, capafter;
 };
 
 struct store {
@@ -58,6 +70,7 @@ static void conn__free(store_conn *c)
 {
     if (!c)
         return;
+    free(c->after);
     for (size_t i = 0; i < c->nslots; i++)
         if (c->slots[i].stmt)
             sqlite3_finalize(c->slots[i].stmt);
@@ -172,6 +185,13 @@ sqlite3_stmt *store_stmt(store_conn *c, const char *sql)
     return st;
 }
 
+cx_err store_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : rc == SQLITE_CONSTRAINT_UNIQUE ? CX_EEXIST : CX_EDB;
+}
+
 cx_err store_exec(store_conn *c, const char *sql)
 {
     sqlite3_stmt *st = store_stmt(c, sql);
@@ -189,8 +209,9 @@ cx_err store_exec(store_conn *c, const char *sql)
 }
 
 /* One read connection per (thread, store), found through a thread-specific
- * key. Connection threads come and go (one per HTTP connection), so the key's
- * destructor closes a thread's connection when the thread ends. */
+ * key. Threads come and go (commands, services' workers; the HTTP edge's
+ * workers are a fixed pool), so the key's destructor closes a thread's
+ * connection when the thread ends. */
 static void reader__unlink(store *s, store_conn *c)
 {
     if (c->prev_reader)
@@ -204,7 +225,7 @@ static void reader__unlink(store *s, store_conn *c)
 #define STORE_IDLE_READERS 64
 
 /* A thread ended: its reader (prepared statements and all) waits in a small
- * pool for the next connection thread; beyond the pool it is closed. */
+ * pool for the next thread; beyond the pool it is closed. */
 static void reader__thread_end(void *p)
 {
     store_conn *c = p;
@@ -289,12 +310,29 @@ static void writer__stats(store *s, size_t n, bool ok)
     pthread_mutex_unlock(&s->stats_mu);
 }
 
+cx_err store_after_commit(store_conn *w, store_done_fn fn, void *arg)
+{
+    if (!w->in_job)
+        return CX_EINVAL;
+    if (w->nafter == w->capafter) {
+        size_t cap = w->capafter ? w->capafter * 2 : 64;
+        after_commit *a = realloc(w->after, cap * sizeof *a);
+        if (!a)
+            return CX_ENOMEM;
+        w->after = a;
+        w->capafter = cap;
+    }
+    w->after[w->nafter++] = (after_commit){fn, arg, w->job};
+    return CX_OK;
+}
+
 static void writer__run_batch(store *s, store_job *batch, size_t n)
 {
     cx_err results[STORE_MAX_BATCH];
     store_conn *w = s->writer;
     cx_err txe = store_exec(w, "BEGIN IMMEDIATE");
     size_t i = 0;
+    w->nafter = 0;
     for (store_job *j = batch; j; j = j->next, i++) {
         if (txe) {
             results[i] = txe;
@@ -304,7 +342,10 @@ static void writer__run_batch(store *s, store_job *batch, size_t n)
             results[i] = CX_EDB;
             continue;
         }
+        w->in_job = true;
+        w->job = i;
         cx_err r = j->fn(w, j->arg);
+        w->in_job = false;
         if (r != CX_OK && store_exec(w, "ROLLBACK TO job") != CX_OK)
             r = CX_EDB;
         if (store_exec(w, "RELEASE job") != CX_OK && r == CX_OK)
@@ -331,11 +372,15 @@ static void writer__run_batch(store *s, store_job *batch, size_t n)
     }
     writer__stats(s, n, ok && !txe);
     i = 0;
+    size_t a = 0;
     for (store_job *j = batch, *next; j; j = next, i++) {
         next = j->next; /* done may free the job */
+        for (; a < w->nafter && w->after[a].job == i; a++)
+            w->after[a].fn(w->after[a].arg, results[i]);
         if (j->done)
             j->done(j->arg, results[i]);
     }
+    w->nafter = 0;
 }
 
 static void *writer__main(void *arg)
@@ -437,6 +482,20 @@ cx_err store_write(store *s, store_job_fn fn, void *arg)
     return e;
 }
 
+static cx_err drain__noop(store_conn *w, void *arg)
+{
+    (void)w;
+    (void)arg;
+    return CX_OK;
+}
+
+void store_drain(store *s)
+{
+    /* Jobs run in order and their done callbacks before the next batch's:
+     * once an empty job queued now is done, so is everything before it. */
+    store_write(s, drain__noop, NULL);
+}
+
 void store_get_stats(store *s, store_stats *out)
 {
     pthread_mutex_lock(&s->stats_mu);
@@ -469,13 +528,24 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->readers_mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is a directory: name the database file, e.g. %s/customs.db",
+                 path, path);
+        store_free(s);
+        return CX_EINVAL;
+    }
     /* Declarations, inspection notes and ledger salts live here: a new
      * database (and the WAL and SHM files SQLite derives from its mode) is
      * private to the service's user. */
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);
-    struct stat st;
+    else if (errno == ENOENT) {
+        snprintf(err, errlen, "cannot open database %s: its directory does not exist", path);
+        store_free(s);
+        return CX_EIO;
+    }
     if (stat(path, &st) == 0 && (st.st_mode & 077))
         cx_log(CX_LOG_WARN, "database %s is readable by other users (mode %03o); "
                             "chmod 600 it", path, (unsigned)(st.st_mode & 0777));

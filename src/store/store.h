@@ -58,6 +58,10 @@ sqlite3_stmt *store_stmt(store_conn *c, const char *sql);
 /* Runs a statement that returns no rows; CX_OK on success. */
 cx_err store_exec(store_conn *c, const char *sql);
 
+/* Steps a prepared, bound statement that returns no rows and resets it:
+ * CX_OK when it is done, CX_EEXIST on a uniqueness violation, else CX_EDB. */
+cx_err store_done(sqlite3_stmt *st);
+
 /* ---- the writer -----------------------------------------------------------
  * A job runs on the writer thread inside the open transaction and its own
  * savepoint. Returning anything but CX_OK rolls back only this job's writes. */
@@ -81,6 +85,19 @@ cx_err store_submit(store *s, store_job *job);
 
 /* Queues fn and blocks until it is durable or has failed. */
 cx_err store_write(store *s, store_job_fn fn, void *arg);
+
+/* From inside a job (w is the writer's connection): fn(arg, result) runs
+ * on the writer thread once the job's outcome is final, with the job's
+ * result (CX_OK only after the commit's fsync), just before the job's own
+ * done. For work that must happen only if the job's writes are durable,
+ * such as publishing what the job stored, whoever submitted the job. fn
+ * must not block. CX_ENOMEM (nothing registered) or CX_EINVAL outside a
+ * job. */
+cx_err store_after_commit(store_conn *w, store_done_fn fn, void *arg);
+
+/* Waits until every job queued before the call has run and its done
+ * callback returned (the writer keeps running). */
+void store_drain(store *s);
 
 /* Writer counters for /metrics. */
 typedef struct {

@@ -20,6 +20,7 @@
 #ifndef CUSTOMS_TRACK_H
 #define CUSTOMS_TRACK_H
 
+#include "alert.h"
 #include "core.h"
 #include "declare.h"
 #include "http.h"
@@ -93,6 +94,10 @@ cx_err track_decode_object(const json_t *obj, int64_t now_ms, int64_t future_ske
 cx_err track_decode_json(const char *text, size_t len, int64_t now_ms, int64_t future_skew_ms,
                          track_msg *out, track_reject *why);
 
+/* The fastest a tracked thing reports (km/h): a faster report is a broken
+ * or forged fix, refused by every decoder. */
+#define TRACK_SPEED_MAX_KMH 2100.0
+
 /* Traccar/OsmAnd: parameters arrive one by one (query string, form body),
  * or as the JSON body newer Traccar clients send. Speed is in knots, as
  * Traccar reads it; timestamp is epoch seconds, epoch ms, ISO 8601 or
@@ -145,6 +150,30 @@ json_t *track_shape_geojson(const track_shape *s);
 double track_shape_route_distance_m(const track_shape *corridor, double lat, double lon);
 /* Great-circle distance in metres on the local Gaussian sphere. */
 double track_distance_m(double lat1, double lon1, double lat2, double lon2);
+
+/* ---- request validation ------------------------------------------------------
+ * Pure functions (no database, no threads; each has a fuzz target): each
+ * checks a request body member by member, appends every problem to problems
+ * as {path, message} with ptr ("" or "/3") before each JSON Pointer, and on
+ * success returns the document to store (caller decrefs), stamped created_at
+ * now (RFC 3339). What needs the database (a device key's owner, a
+ * consignment's zones and declarations) the handler checks afterwards.
+ *
+ * Devices: {"id","kind","container","org","name","temperature_c","key_id",
+ * "osmand_key"}; org defaults to default_org; *osmand_key (may be NULL) gets
+ * the osmand_key member, which is never stored in the document. */
+json_t *track_device_check(const json_t *in, const char *default_org, const char *now,
+                           const char *ptr, json_t *problems, const char **osmand_key);
+/* Zones: {"id","name","kind","geometry"}; *shape gets the zone's shape
+ * (caller frees) when the document is returned. */
+json_t *track_zone_check(const json_t *in, const char *now, json_t *problems,
+                         track_shape **shape);
+/* Consignments: {"id","containers","declarations","route","corridor_m",
+ * "origin_zone","destination_zone","expected_arrival","temperature_c",
+ * "rules","name"}; rules are checked over base. The route is checked when its
+ * corridor is built (track_shape_corridor). */
+json_t *track_consignment_check(const json_t *in, const track_config *base, const char *org,
+                                const char *now, json_t *problems);
 
 /* ---- the rule engine ----------------------------------------------------------
  * A deliberate seam: the rules as a library, fed messages, producing alerts,
@@ -280,13 +309,18 @@ bool track_engine_consignment_state(const track_engine *e, const char *id, int64
 /* ---- the service -------------------------------------------------------------- */
 typedef struct track_service track_service;
 
+/* Runs the alert module's migrations first: track's third hands its old
+ * track_alerts rows over to the alerts table. */
 cx_err track_migrate(store *s, char *err, size_t errlen);
 
 /* Loads devices, zones, consignments and rule state from s, starts the
  * pipeline threads. decl may be NULL (no lane raising, no declaration
- * checks). cfg is copied. */
-cx_err track_service_new(store *s, decl_service *decl, const track_config *cfg,
-                         track_service **out, char *err, size_t errlen);
+ * checks). Alerts are raised through alerts (alert.h), each in the same
+ * transaction as the telemetry that raised it; its kinds and types are
+ * registered here. cfg is copied. */
+cx_err track_service_new(store *s, decl_service *decl, alert_service *alerts,
+                         const track_config *cfg, track_service **out, char *err,
+                         size_t errlen);
 /* Stops MQTT, drains the pipeline (every accepted message committed),
  * stops the threads. Safe to call twice. */
 void track_service_stop(track_service *t);
@@ -294,7 +328,8 @@ void track_service_stop(track_service *t);
 void track_service_free(track_service *t);
 
 /* /v1/devices, /v1/zones, /v1/consignments, /v1/telemetry, /osmand,
- * /v1/alerts, /v1/positions, /v1/track/… routes and metrics. */
+ * /v1/positions, /v1/track/… routes and metrics (alerts are the alert
+ * module's). */
 cx_err track_routes(track_service *t, http_server *srv);
 
 /* Subscribes to customs/telemetry/+ at QoS 1 with a persistent session.
@@ -313,36 +348,5 @@ typedef struct {
 } track_retention_stats;
 cx_err track_retention_run(store *s, const track_config *cfg, int64_t now_us,
                            track_retention_stats *st);
-
-/* ---- simulator ------------------------------------------------------------------- */
-typedef struct {
-    const char *mqtt_url;  /* publish here, or */
-    const char *http_url;  /* POST /v1/telemetry here (base URL), or */
-    const char *out_path;  /* write JSON lines here ("-" = stdout) */
-    const char *api_url;   /* for --register (defaults to http_url) */
-    const char *token;     /* bearer token for the API */
-    const char *scenario;  /* JSON scenario file; NULL = built-in journeys */
-    const char *data_dir;  /* routes and zones (default cx_data_dir()/track) */
-    unsigned devices;
-    double rate;        /* messages per second in total; 0 = as fast as possible */
-    uint64_t seed;
-    double time_scale;  /* event seconds per wall second (1 = live) */
-    int64_t start_ms;   /* event time of the first report; 0 = now */
-    double duration_s;  /* stop after; 0 = no limit */
-    uint64_t count;     /* stop after this many messages; 0 = no limit */
-    double anomalies;   /* fraction of devices with an injected anomaly */
-    bool register_all;  /* create zones, devices and consignments first */
-    bool quiet;
-    unsigned connections; /* MQTT connections to spread devices over */
-    unsigned extra_zones; /* checkpoint zones added along the routes */
-    bool live_clock;      /* stamp the wall clock at publish (not reproducible) */
-    const char *anomaly_kinds; /* comma list limiting injected anomalies */
-    double anomaly_period_s;   /* seal_cycle period */
-    const char *client_prefix;
-    const char *decl_ref_prefix; /* link consignments to these declarations (demo) */
-} track_sim_opts;
-void track_sim_defaults(track_sim_opts *o);
-/* Returns a process exit code; reports on stderr. */
-int track_simulate(const track_sim_opts *o);
 
 #endif

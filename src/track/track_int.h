@@ -31,22 +31,7 @@ cx_err track__parse_ts(const json_t *v, int64_t *ms);
 cx_err track__decode_text(const char *text, size_t len, int64_t now_ms, int64_t skew_ms,
                           const char *ptr, track_msg *out, track_reject *why);
 
-/* ---- hash maps --------------------------------------------------------------------- */
-typedef struct {
-    const char *skey;
-    int64_t ikey;
-    int64_t val; /* -1 = empty slot */
-} track_map_slot;
-typedef struct {
-    track_map_slot *slots;
-    size_t cap, used;
-    bool strings;
-} track_map;
-void track__map_free(track_map *m);
-int64_t track__map_get(const track_map *m, const char *key); /* -1 if absent */
-cx_err track__map_put(track_map *m, const char *key, int64_t val);
-int64_t track__imap_get(const track_map *m, int64_t key);
-cx_err track__imap_put(track_map *m, int64_t key, int64_t val);
+/* Hash maps (ids, containers, keys) are core's cx_map: keyed SipHash. */
 
 /* ---- engine internals used by the service ------------------------------------------ */
 /* A device whose state changed since the last call: its latest report and
@@ -94,6 +79,7 @@ track_shape *track__shape_ref(track_shape *s);
 /* ---- the pipeline ------------------------------------------------------------------- */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 enum { TRACK_SRC_MQTT, TRACK_SRC_OSMAND, TRACK_SRC_HTTP, TRACK_SRC__COUNT };
 extern const char *const track_src_names[TRACK_SRC__COUNT];
@@ -110,9 +96,12 @@ enum {
 extern const char *const track_reason_names[TRACK_R__COUNT];
 int track__reason_index(const char *code);
 
-/* An HTTP request waiting for its messages to be durable. */
+/* A request waiting for its messages to be durable. The pipeline records
+ * each message's outcome and calls done (on the writer thread) once the last
+ * one is committed; done answers and frees (track__waiter_free). */
 enum { TRACK_OUT_ACCEPTED, TRACK_OUT_DUPLICATE, TRACK_OUT_LATE, TRACK_OUT_REJECTED };
 typedef struct track_waiter {
+    void (*done)(struct track_waiter *w);
     http_req *req;
     bool osmand;
     bool whole_body;             /* the body itself was refused (400 after storing it) */
@@ -164,7 +153,6 @@ typedef struct track_cmd {
 } track_cmd;
 
 typedef struct track_service track_service;
-typedef struct track_hub track_hub;
 typedef struct track_poshub track_poshub;
 typedef struct track_mqtt track_mqtt;
 typedef struct track_batch track_batch;
@@ -172,6 +160,7 @@ typedef struct track_batch track_batch;
 struct track_service {
     store *store;
     decl_service *decl;
+    alert_service *alerts_svc;
     track_config cfg;
     track_engine *engine; /* engine thread only, after start */
 
@@ -191,10 +180,8 @@ struct track_service {
     int batches_out;
     int inflight; /* batches handed to the writer and not done (under qmu) */
 
-    int64_t next_alert_seq;    /* engine thread */
     void *consinfo;            /* engine thread: declarations per consignment */
 
-    track_hub *alerts;
     track_poshub *positions;
     track_mqtt *mqtt;
 
@@ -230,6 +217,12 @@ struct track_service {
     pthread_mutex_t mmu;
     pthread_cond_t mcv;
 
+    /* Once a batch is durable (writer thread), after the waiters' done:
+     * what the rest of the service does with it (service.c), and the MQTT
+     * acknowledgements (mqtt.c). Set before the engine starts. */
+    void (*committed)(track_service *t, track_batch *b, bool ok);
+    void (*acked)(track_service *t, uint64_t mqtt_seq, bool ok);
+
     /* metrics */
     _Atomic uint64_t m_msgs[TRACK_SRC__COUNT];
     _Atomic uint64_t m_dead[TRACK_R__COUNT];
@@ -248,22 +241,23 @@ cx_err track__enqueue(track_service *t, const track_entry *e, size_t n, int wait
                       size_t *taken);
 void track__command(track_service *t, track_cmd *c);
 void track__cmd_free(track_cmd *c);
-track_waiter *track__waiter_new(http_req *r, uint32_t n, const cx_principal *who, bool osmand);
-/* Called when a waiter's last entry is durable (writer thread). */
-void track__waiter_done(track_service *t, track_waiter *w);
+track_waiter *track__waiter_new(http_req *r, uint32_t n, const cx_principal *who, bool osmand,
+                                void (*done)(track_waiter *w));
+void track__waiter_free(track_waiter *w);
 
 /* Builds (or reuses) the corridor for a route; returns a new reference and
  * its GeoJSON text (caller frees). NULL with problems. */
 track_shape *track__corridor(track_service *t, const json_t *route, double width_m,
                              char **geojson, json_t *problems);
 
+/* Applies a command to the engine (engine thread, or the loading thread
+ * before the engine starts). */
 void track__apply(track_service *t, track_cmd *c);
 void track__device_cmd(track_cmd *cmd, int64_t key, const json_t *doc);
 
-/* storage (track_store.c) */
+/* storage (track_store.c): the schema and the batch job */
 extern const store_migration track_migrations[];
 extern const size_t track_nmigrations;
-cx_err track__load(track_service *t, char *err, size_t errlen);
 cx_err track__batch_write(store_conn *w, void *arg);
 
 /* batches (pipeline.c) */
@@ -272,14 +266,19 @@ typedef struct {
     double lat, lon, speed, heading, temp, batt;
     uint8_t seal, door, src;
 } track_pos_row;
+/* An alert on its way to the alert module: built on the engine thread,
+ * raised by the batch job on the writer thread (which owns it by then). */
 typedef struct {
-    int64_t seq, time, dev, created_us;
-    char id[CX_ID_LEN + 1];
+    int64_t time, dev;
     uint8_t type, sev;
     char org[CX_ORG_MAX + 1];
-    char consignment[TRACK_ID_MAX + 1];
-    char *doc;      /* JSON text */
-    json_t *decls;  /* declarations to escalate (critical), may be NULL */
+    char device[TRACK_ID_MAX + 1];      /* "" if none */
+    char container[16];                 /* "" if none */
+    char consignment[TRACK_ID_MAX + 1]; /* "" if none */
+    double lat, lon;
+    json_t *detail;
+    json_t *decls;  /* the consignment's declarations; NULL when none */
+    alert_ref ref;  /* filled by the batch job */
 } track_alert_row;
 typedef struct {
     int64_t recv_us;
@@ -326,17 +325,7 @@ struct track_batch {
     track_batch *next_free;
 };
 
-/* hubs (hub.c) */
-track_hub *track__hub_new(void);
-void track__hub_free(track_hub *h);
-void track__hub_publish_alert(track_hub *h, int64_t seq, track_severity sev, const char *org,
-                              const char *json, size_t len);
-void track__hub_publish_ack(track_hub *h, const char *org, const char *json, size_t len);
-void track__hub_heartbeat(track_hub *h);
-size_t track__hub_clients(track_hub *h);
-/* Starts an SSE reply for GET /v1/alerts/stream. */
-void track__hub_serve(track_service *t, track_hub *h, http_req *r);
-
+/* the live positions feed (poshub.c) */
 track_poshub *track__poshub_new(void);
 void track__poshub_free(track_poshub *p);
 /* Latest positions from a committed batch: device details from its state
@@ -347,10 +336,12 @@ void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n
 bool track__poshub_get(track_poshub *p, int64_t key, track_state_row *out);
 void track__poshub_tick(track_poshub *p);
 void track__poshub_heartbeat(track_poshub *p);
-/* {"items":[...]} of every visible device's latest position; caller frees. */
-char *track__positions_json(track_poshub *p, const cx_principal *who, size_t *len);
+/* One page of every visible device's latest position (in the order devices
+ * first reported); *next is the cursor of the page after. */
+void track__positions_page(track_poshub *p, const cx_principal *who, const http_page *page,
+                           http_pager *pg, int64_t *next);
 size_t track__poshub_clients(track_poshub *p);
-void track__poshub_serve(track_service *t, track_poshub *p, http_req *r);
+void track__poshub_serve(track_poshub *p, http_req *r);
 
 /* MQTT (mqtt.c) */
 void track__mqtt_stop(track_mqtt *m);
@@ -368,12 +359,33 @@ size_t track__decode_payload(const char *topic_device, const char *payload, size
  * "hex:" and its bytes in hex; capped at 1 KiB of input. Caller frees. */
 char *track__payload_text(const char *p, size_t len);
 
-/* escalation (pipeline.c) */
-void track__escalate(track_service *t, const track_alert_row *a);
+/* ---- the pipeline (pipeline.c) ------------------------------------------------------ */
+void *track__engine_main(void *t); /* the engine thread */
+void track__batch_free(track_batch *b);
+/* Counts entry e of waiter w in the batch (released when it commits). */
+void track__batch_waiter(track_batch *b, track_waiter *w);
+void track__deadline(struct timespec *ts, int64_t mono_us);
+void track__cond_init(pthread_cond_t *cv); /* on the monotonic clock */
 
-/* Appends a stored alert document with its acknowledgement members. */
-cx_err track__alert_compose(cx_buf *out, const char *doc, size_t len, const char *acked_at,
-                            const char *acked_by);
+/* ---- rows (rows.c): what the engine thread writes into a batch ---------------------- */
+typedef struct {
+    track_service *t;
+    track_batch *b;
+} track_alert_ctx;
+void track__on_alert(void *ctx, const track_alert *a); /* a track_alert_fn; ctx: track_alert_ctx */
+void track__entry(track_service *t, track_batch *b, track_entry *e);
+void track__dirty_dev(void *ctx, const track_dirty_dev *d);                 /* ctx: the batch */
+void track__dirty_cons(void *ctx, int64_t key, int64_t arrived_ms, bool overdue);
+cx_err track__consinfo_new(track_service *t);
+void track__consinfo_free(track_service *t);
+
+/* escalation (service.c): a committed critical alert raises the lane of
+ * its consignment's declarations */
+void track__escalate(track_service *t, const char *alert_id, const char *type,
+                     const char *consignment, int64_t time_ms, const json_t *decls);
+/* The kinds and types track raises, for alert_register. */
+extern const char *const track_alert_kinds[];
+extern const char *const track_alert_types[];
 
 /* journal indexer (positions.c) */
 cx_err track__indexer_start(track_service *t);
@@ -381,7 +393,57 @@ void track__indexer_stop(track_service *t);
 /* Moves (part of) the journal into track_positions now; reports read, -1 on error. */
 int64_t track__index_once(store *s);
 
-/* HTTP (api.c) */
-cx_err track__routes(track_service *t, http_server *srv);
+/* ---- the HTTP API (track_http.c, and a file per resource) --------------------------- */
+#define TRACK_API_MAX_ITEMS 10000
+/* Who reads devices, positions: officers, admins, and carriers (their org's). */
+#define TRACK_READERS (CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_CARRIER))
+/* The body as JSON; replies 400 invalid_json and returns NULL when it is not. */
+json_t *track__api_parse(http_req *r);
+/* 400 with code and "the <what> has N problems" (problems stolen). */
+void track__api_problems(http_req *r, const char *code, const char *what, json_t *problems);
+/* Hands job to the writer with r deferred; its done callback answers. When
+ * the writer is stopping this answers 503 and returns false: the caller
+ * then frees what the job owns. */
+bool track__api_submit(track_service *t, http_req *r, store_job *job);
+void track__api_unavailable(http_req *r);
+/* One page of a list: st selects the row key first, takes ?1 (the cursor:
+ * rows after it) and ?2 (the limit, plus one), and has its filters bound;
+ * item appends each row's JSON (CX_EINVAL for a damaged row: 500). NULL st:
+ * 503. Replies either way. */
+typedef cx_err (*track_item_fn)(void *ctx, sqlite3_stmt *st, cx_buf *out);
+void track__api_page(http_req *r, sqlite3_stmt *st, const http_page *page, track_item_fn item,
+                     void *ctx);
+cx_err track__device_routes(track_service *t, http_server *srv);
+cx_err track__zone_routes(track_service *t, http_server *srv);
+cx_err track__consignment_routes(track_service *t, http_server *srv);
+cx_err track__replay_routes(track_service *t, http_server *srv);
+cx_err track__telemetry_routes(track_service *t, http_server *srv);
+
+/* A device's /osmand key as stored: 16 bytes of salt, then BLAKE2b-256
+ * keyed with them (devices.c). */
+#define TRACK_OKEY_SALT 16
+#define TRACK_OKEY_HASH 32
+#define TRACK_OKEY_LEN (TRACK_OKEY_SALT + TRACK_OKEY_HASH)
+typedef struct {
+    bool set;
+    uint8_t v[TRACK_OKEY_LEN];
+} track_okey;
+void track__okey_new(const char *key, track_okey *out);
+/* CX_OK with the stored key; CX_ENOTFOUND for a device without one or an
+ * id that is not registered. */
+cx_err track__okey_get(track_service *t, const char *device, uint8_t out[TRACK_OKEY_LEN]);
+/* Does given match the stored key? Constant time; the same work whether or
+ * not the device has a key. */
+bool track__okey_matches(const uint8_t stored[TRACK_OKEY_LEN], bool have, const char *given);
+
+/* A consignment row (consignments.c): its document (caller decrefs), key,
+ * arrival, overdue flag and corridor GeoJSON (caller frees; may be NULL). */
+json_t *track__cons_load(store_conn *c, const char *id, int64_t *key, int64_t *arrived,
+                         bool *overdue, char **corridor);
+/* The consignment {id} of a request, or NULL after replying 404. */
+json_t *track__cons_request(http_req *r, track_service *t, store_conn **c, int64_t *arrived,
+                            bool *overdue, char **corridor);
+/* [{"key","id","container"}] of the devices on a consignment's containers. */
+json_t *track__cons_devices(store_conn *c, const json_t *doc);
 
 #endif

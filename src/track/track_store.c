@@ -105,6 +105,43 @@ const store_migration track_migrations[] = {
     /* a device's /osmand secret: 16 bytes of salt and BLAKE2b-256 keyed with
      * them (docs/track.md); NULL for devices without one */
     {2, "ALTER TABLE track_devices ADD COLUMN osmand_key BLOB"},
+    /* Alerts belong to the alert module now (alert.h): the rows move to its
+     * table (track_migrate runs alert's migrations first). Track keeps its
+     * own two records: the reports where an alert fired (retention keeps
+     * them) and the critical alerts whose declarations are still to be
+     * raised. */
+    {3, "CREATE TABLE track_alert_marks("
+        " dev INTEGER NOT NULL,"
+        " ts INTEGER NOT NULL,"
+        " PRIMARY KEY(dev, ts)) WITHOUT ROWID;"
+        "CREATE TABLE track_escalations("
+        " alert TEXT PRIMARY KEY,"
+        " type TEXT NOT NULL,"
+        " consignment TEXT NOT NULL,"
+        " time INTEGER NOT NULL,"
+        " declarations TEXT NOT NULL);"
+        "INSERT INTO alerts(seq, id, kind, subject, type, severity, time, device, consignment,"
+        " drone, doc, created, acked_at, acked_by, ack_note)"
+        " SELECT seq, id,"
+        "  CASE WHEN json_extract(doc, '$.device') IS NOT NULL THEN 'device'"
+        "   ELSE 'consignment' END,"
+        "  coalesce(json_extract(doc, '$.device'), consignment, id),"
+        "  type, severity, time, json_extract(doc, '$.device'), consignment, NULL,"
+        "  json_set(doc, '$.subject', json_object("
+        "   'kind', CASE WHEN json_extract(doc, '$.device') IS NOT NULL THEN 'device'"
+        "    ELSE 'consignment' END,"
+        "   'id', coalesce(json_extract(doc, '$.device'), consignment, id)),"
+        "   '$.drone', json('null')),"
+        "  created, acked_at, acked_by, ack_note FROM track_alerts ORDER BY seq;"
+        "INSERT INTO alert_orgs(org, seq) SELECT org, seq FROM track_alerts WHERE org IS NOT NULL;"
+        "INSERT OR IGNORE INTO track_alert_marks(dev, ts)"
+        " SELECT dev, time FROM track_alerts WHERE dev IS NOT NULL;"
+        "INSERT INTO track_escalations(alert, type, consignment, time, declarations)"
+        " SELECT id, type, consignment, time, json_extract(doc, '$.declarations')"
+        " FROM track_alerts WHERE escalated = 0 AND severity = 'critical'"
+        " AND consignment IS NOT NULL"
+        " AND json_array_length(doc, '$.declarations') > 0;"
+        "DROP TABLE track_alerts;"},
 };
 const size_t track_nmigrations = sizeof track_migrations / sizeof track_migrations[0];
 
@@ -128,9 +165,61 @@ static void st__small(sqlite3_stmt *st, int i, uint8_t v)
 
 static cx_err st__step(sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return store_done(st) == CX_OK ? CX_OK : CX_EDB;
+}
+
+/* One alert of the batch: raised through the alert module in this job (so
+ * it commits with the telemetry that raised it), the report it sits on
+ * marked for retention, a critical one queued for escalation. */
+static cx_err track__raise(track_service *t, store_conn *w, track_alert_row *a)
+{
+    const char *dev = a->device[0] ? a->device : NULL, *cons = a->consignment[0] ? a->consignment
+                                                                                  : NULL;
+    alert_new n = {
+        .type = track_alert_type_name((track_alert_type)a->type),
+        .severity = a->sev == TRACK_SEV_CRITICAL  ? ALERT_CRITICAL
+                    : a->sev == TRACK_SEV_WARNING ? ALERT_WARNING
+                                                  : ALERT_INFO,
+        .time_ms = a->time,
+        .subject_kind = dev ? "device" : "consignment",
+        .subject_id = dev ? dev : cons ? cons : "unknown",
+        .device = dev,
+        .container = a->container[0] ? a->container : NULL,
+        .consignment = cons,
+        .lat = a->lat,
+        .lon = a->lon,
+        .declarations = a->decls,
+        .detail = a->detail,
+        .orgs = {a->org[0] ? a->org : NULL},
+    };
+    cx_err e = alert_raise_in(t->alerts_svc, w, &n, &a->ref);
+    sqlite3_stmt *st;
+    if (e == CX_OK && a->dev) {
+        st = store_stmt(w, "INSERT OR IGNORE INTO track_alert_marks(dev, ts) VALUES(?1, ?2)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_int64(st, 1, a->dev);
+        sqlite3_bind_int64(st, 2, a->time);
+        e = st__step(st);
+    }
+    if (e == CX_OK && a->decls && a->sev == TRACK_SEV_CRITICAL && cons) {
+        char *decls = cx_json_dump(a->decls, NULL);
+        st = decls ? store_stmt(w, "INSERT INTO track_escalations(alert, type, consignment, "
+                                   "time, declarations) VALUES(?1, ?2, ?3, ?4, ?5)")
+                   : NULL;
+        if (!st) {
+            free(decls);
+            return decls ? CX_EDB : CX_ENOMEM;
+        }
+        sqlite3_bind_text(st, 1, a->ref.id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, n.type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, cons, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, a->time);
+        sqlite3_bind_text(st, 5, decls, -1, SQLITE_STATIC);
+        e = st__step(st);
+        free(decls);
+    }
+    return e;
 }
 
 cx_err track__batch_write(store_conn *w, void *arg)
@@ -160,31 +249,10 @@ cx_err track__batch_write(store_conn *w, void *arg)
                 return CX_EDB;
         }
     }
-    if (b->nalerts) {
-        st = store_stmt(w, "INSERT INTO track_alerts(seq, id, type, severity, time, dev, org, "
-                           "consignment, doc, created) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
-        if (!st)
-            return CX_EDB;
-        for (size_t i = 0; i < b->nalerts; i++) {
-            const track_alert_row *a = &b->alerts[i];
-            sqlite3_bind_int64(st, 1, a->seq);
-            sqlite3_bind_text(st, 2, a->id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, track_alert_type_name((track_alert_type)a->type), -1,
-                              SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, track_severity_name((track_severity)a->sev), -1,
-                              SQLITE_STATIC);
-            sqlite3_bind_int64(st, 5, a->time);
-            if (a->dev)
-                sqlite3_bind_int64(st, 6, a->dev);
-            if (a->org[0])
-                sqlite3_bind_text(st, 7, a->org, -1, SQLITE_STATIC);
-            if (a->consignment[0])
-                sqlite3_bind_text(st, 8, a->consignment, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 9, a->doc, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 10, a->created_us);
-            if (st__step(st) != CX_OK)
-                return CX_EDB;
-        }
+    for (size_t i = 0; i < b->nalerts; i++) {
+        cx_err e = track__raise(b->t, w, &b->alerts[i]);
+        if (e != CX_OK)
+            return e;
     }
     if (b->ndead) {
         st = store_stmt(w, "INSERT INTO track_dead_letters(received_at, source, reason, message, "
@@ -246,201 +314,5 @@ cx_err track__batch_write(store_conn *w, void *arg)
                 return CX_EDB;
         }
     }
-    return CX_OK;
-}
-
-/* ---- loading at start ------------------------------------------------------------------ */
-
-static cx_err ld__zones(track_service *t, store_conn *c, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = store_stmt(c, "SELECT idx, id, kind, doc FROM track_zones ORDER BY idx");
-    if (!st)
-        return CX_EDB;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
-        json_t *problems = json_array();
-        track_shape *s = doc ? track_shape_zone(json_object_get(doc, "geometry"), "/geometry",
-                                                problems)
-                             : NULL;
-        track_cmd *cmd = calloc(1, sizeof *cmd);
-        if (!s || !cmd) {
-            cx_log(CX_LOG_ERROR, "track: zone %s cannot be loaded; skipped",
-                   (const char *)sqlite3_column_text(st, 1));
-            track_shape_free(s);
-            free(cmd);
-        } else {
-            cmd->kind = TRACK_CMD_ZONE;
-            cmd->key = sqlite3_column_int64(st, 0);
-            snprintf(cmd->id, sizeof cmd->id, "%s", (const char *)sqlite3_column_text(st, 1));
-            const char *name = json_string_value(json_object_get(doc, "name"));
-            cmd->name = strdup(name ? name : cmd->id);
-            track_zone_kind_parse((const char *)sqlite3_column_text(st, 2), &cmd->zkind);
-            cmd->shape = s;
-            track__apply(t, cmd);
-            track__cmd_free(cmd);
-        }
-        json_decref(problems);
-        json_decref(doc);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        snprintf(err, errlen, "cannot load zones");
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
-}
-
-static cx_err ld__consignments(track_service *t, store_conn *c, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = store_stmt(c, "SELECT idx, id, doc, created_at, arrived_ms, overdue "
-                                     "FROM track_consignments ORDER BY idx");
-    if (!st)
-        return CX_EDB;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-        track_cmd *cmd = calloc(1, sizeof *cmd);
-        if (!doc || !cmd) {
-            json_decref(doc);
-            free(cmd);
-            continue;
-        }
-        json_t *problems = json_array();
-        char *gj = NULL;
-        cmd->shape = track__corridor(t, json_object_get(doc, "route"),
-                                     json_number_value(json_object_get(doc, "corridor_m")), &gj,
-                                     problems);
-        free(gj);
-        json_decref(problems);
-        cmd->kind = TRACK_CMD_CONS;
-        cmd->key = sqlite3_column_int64(st, 0);
-        snprintf(cmd->id, sizeof cmd->id, "%s", (const char *)sqlite3_column_text(st, 1));
-        int64_t us = 0;
-        cx_rfc3339_parse((const char *)sqlite3_column_text(st, 3), &us);
-        cmd->created_ms = us / 1000;
-        cmd->arrived_ms = sqlite3_column_int64(st, 4);
-        cmd->overdue_fired = sqlite3_column_int(st, 5) != 0;
-        cmd->doc = doc;
-        track__apply(t, cmd);
-        track__cmd_free(cmd);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        snprintf(err, errlen, "cannot load consignments");
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
-}
-
-static double ld__temp(const json_t *doc, const char *which)
-{
-    const json_t *v = json_object_get(json_object_get(doc, "temperature_c"), which);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-void track__device_cmd(track_cmd *cmd, int64_t key, const json_t *doc)
-{
-    cmd->kind = TRACK_CMD_DEVICE;
-    cmd->key = key;
-    snprintf(cmd->id, sizeof cmd->id, "%s", json_string_value(json_object_get(doc, "id")));
-    snprintf(cmd->org, sizeof cmd->org, "%s", json_string_value(json_object_get(doc, "org")));
-    const char *ct = json_string_value(json_object_get(doc, "container"));
-    snprintf(cmd->container, sizeof cmd->container, "%s", ct ? ct : "");
-    track_device_kind_parse(json_string_value(json_object_get(doc, "kind")), &cmd->dkind);
-    cmd->tmin = ld__temp(doc, "min");
-    cmd->tmax = ld__temp(doc, "max");
-    cmd->key_id = (int64_t)json_integer_value(json_object_get(doc, "key_id"));
-}
-
-static cx_err ld__devices(track_service *t, store_conn *c, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = store_stmt(c, "SELECT idx, doc FROM track_devices ORDER BY idx");
-    if (!st)
-        return CX_EDB;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-        track_cmd cmd = {0};
-        if (doc) {
-            track__device_cmd(&cmd, sqlite3_column_int64(st, 0), doc);
-            track__apply(t, &cmd);
-        }
-        json_decref(doc);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        snprintf(err, errlen, "cannot load devices");
-        return CX_EDB;
-    }
-    st = store_stmt(c, "SELECT s.dev, s.state, s.ts, s.lat, s.lon, s.speed, s.heading, s.seal, "
-                       "s.door, s.temp, s.battery, s.recv, d.id, d.org FROM track_device_state s "
-                       "JOIN track_devices d ON d.idx = s.dev");
-    if (!st)
-        return CX_EDB;
-    track_state_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t key = sqlite3_column_int64(st, 0);
-        track__engine_restore(t->engine, key, sqlite3_column_blob(st, 1),
-                              (size_t)sqlite3_column_bytes(st, 1));
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            track_state_row *nr = realloc(rows, cap * sizeof *nr);
-            if (!nr)
-                break;
-            rows = nr;
-        }
-        track_state_row *r = &rows[n++];
-        memset(r, 0, sizeof *r);
-        r->dev = key;
-        r->ts = sqlite3_column_int64(st, 2);
-        r->lat = sqlite3_column_double(st, 3);
-        r->lon = sqlite3_column_double(st, 4);
-        r->speed = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5);
-        r->heading = sqlite3_column_type(st, 6) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 6);
-        r->seal = (uint8_t)sqlite3_column_int(st, 7);
-        r->door = (uint8_t)sqlite3_column_int(st, 8);
-        r->temp = sqlite3_column_type(st, 9) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 9);
-        r->batt = sqlite3_column_type(st, 10) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 10);
-        r->recv = sqlite3_column_int64(st, 11);
-        snprintf(r->id, sizeof r->id, "%s", (const char *)sqlite3_column_text(st, 12));
-        snprintf(r->org, sizeof r->org, "%s", (const char *)sqlite3_column_text(st, 13));
-    }
-    sqlite3_reset(st);
-    track__poshub_update(t->positions, rows, n, NULL, 0);
-    free(rows);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        snprintf(err, errlen, "cannot load device state");
-        return CX_EDB;
-    }
-    return CX_OK;
-}
-
-cx_err track__load(track_service *t, char *err, size_t errlen)
-{
-    store_conn *c = store_reader(t->store);
-    if (!c) {
-        snprintf(err, errlen, "cannot open a read connection");
-        return CX_EDB;
-    }
-    /* zones first (consignments name them), consignments before devices
-     * (devices bind to the consignment of their container when added) */
-    cx_err e = ld__zones(t, c, err, errlen);
-    if (e == CX_OK)
-        e = ld__consignments(t, c, err, errlen);
-    if (e == CX_OK)
-        e = ld__devices(t, c, err, errlen);
-    if (e != CX_OK)
-        return e;
-    sqlite3_stmt *st = store_stmt(c, "SELECT coalesce(max(seq), 0) FROM track_alerts");
-    if (!st || sqlite3_step(st) != SQLITE_ROW) {
-        if (st)
-            sqlite3_reset(st);
-        snprintf(err, errlen, "cannot read the alert sequence");
-        return CX_EDB;
-    }
-    t->next_alert_seq = sqlite3_column_int64(st, 0) + 1;
-    sqlite3_reset(st);
-    track__engine_take_dirty(t->engine, true, NULL, NULL, NULL);
-    cx_log(CX_LOG_INFO, "track: %zu zones, %zu consignments, %zu devices loaded",
-           track__engine_nzones(t->engine), track__engine_nconsignments(t->engine),
-           track__engine_ndevices(t->engine));
     return CX_OK;
 }

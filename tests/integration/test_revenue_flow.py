@@ -131,7 +131,7 @@ class AssessmentTest(RevenueCase):
         h = r.json
         self.assertEqual(h["assessment"]["problems"][0]["path"], "/items/0/hs_code")
         r = self.release(h["id"])
-        self.assertEqual(r.status, 409, r)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "payment_required"), r)
         self.assertIn("unresolved problem", r.body)
         # the officer adds the line and re-assesses
         line = os.path.join(self.tmp, "horses.csv")
@@ -154,7 +154,8 @@ class PaymentTest(RevenueCase):
     def test_payments_then_release(self):
         d = self.submit("R-P")
         r = self.release(d["id"])
-        self.assertEqual(r.status, 409, r)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "payment_required"), r)
+        self.assertEqual(r.json["error"]["details"][0]["path"], "/decision")
         self.assertIn("5,906,887 KRW outstanding", r.body)
         # 2,000 USD on 2024-03-01: 1,331.90 -> 2,663,800 KRW
         r = self.pay(d["id"], 2000.00, "USD", "PAY-1")

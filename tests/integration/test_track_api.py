@@ -455,8 +455,9 @@ class TrackApiTest(TempDirTestCase):
         reason = [x for x in risk["reasons"] if x["feature"] == "alert.seal_opened"][0]
         self.assertEqual(reason["alert"], a["id"])
         self.assertIn("CONS-1", reason["detail"])
-        wait_for(lambda: db_rows(self.db, "SELECT escalated FROM track_alerts")[0][0] == 1,
-                 "the alert to be marked escalated")
+        # done: nothing left to redo at the next start
+        wait_for(lambda: db_rows(self.db, "SELECT count(*) FROM track_escalations")[0][0] == 0,
+                 "the escalation to be marked done")
 
     # ---- replay ------------------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ class TrackSseTest(TempDirTestCase):
         clients = [SSE(self.srv, "/v1/alerts/stream", self.officer) for _ in range(24)]
         for c in clients:
             self.assertEqual(c.status, 200)
-        wait_for(lambda: metric(self.srv, 'customs_track_sse_clients{stream="alerts"}') == 24,
+        wait_for(lambda: metric(self.srv, 'customs_alert_sse_clients') == 24,
                  "24 streams")
         # half of them vanish without a goodbye
         for c in clients[:12]:
@@ -63,7 +63,7 @@ class TrackSseTest(TempDirTestCase):
             seqs.add(a["seq"])
         self.assertEqual(len(seqs), 1)
         # heartbeats find the dead ones and free their slots
-        wait_for(lambda: metric(self.srv, 'customs_track_sse_clients{stream="alerts"}') == 12,
+        wait_for(lambda: metric(self.srv, 'customs_alert_sse_clients') == 12,
                  "dead streams to be noticed")
         self.open_alert()
         for c in clients[12:]:

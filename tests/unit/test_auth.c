@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "unitkit.h"
 
 static char path[64];
 static store *s;
@@ -19,10 +20,7 @@ static int setup(void **state)
 {
     if (sodium_init() < 0)
         return -1;
-    snprintf(path, sizeof path, "/tmp/customs-test-authXXXXXX");
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
+    uk_tmp_path(path, "auth");
     char err[256];
     if (store_open(path, &s, err, sizeof err) != CX_OK || auth_migrate(s, err, sizeof err))
         return -1;
@@ -32,13 +30,37 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     store_free(s);
-    char p[96];
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
+    uk_rm_db(path);
     return 0;
+}
+
+/* A key issued to a person carries its subject into every principal; a key
+ * without one has an empty subject; a bad subject creates nothing. */
+static void test_subject(void **state)
+{
+    char token[AUTH_TOKEN_LEN + 1], plain[AUTH_TOKEN_LEN + 1];
+    int64_t id;
+    assert_int_equal(auth_key_create_subject(s, "KCS", CX_ROLE_OFFICER, "desk 4", "OP-1042",
+                                             token, &id),
+                     CX_OK);
+    assert_int_equal(auth_key_create(s, "KCS", CX_ROLE_OFFICER, "", plain, NULL), CX_OK);
+    cx_principal p;
+    assert_int_equal(auth_lookup(s, token, &p), CX_OK);
+    assert_string_equal(p.subject, "OP-1042");
+    memset(&p, 'x', sizeof p);
+    assert_int_equal(auth_key_get(s, id, &p), CX_OK);
+    assert_string_equal(p.subject, "OP-1042");
+    assert_int_equal(auth_lookup(s, plain, &p), CX_OK);
+    assert_string_equal(p.subject, "");
+    assert_int_equal(auth_key_create_subject(s, "KCS", CX_ROLE_OFFICER, "", "has space", token,
+                                             NULL),
+                     CX_EINVAL);
+    char long_subject[CX_SUBJECT_MAX + 2];
+    memset(long_subject, 'a', sizeof long_subject - 1);
+    long_subject[sizeof long_subject - 1] = '\0';
+    assert_int_equal(auth_key_create_subject(s, "KCS", CX_ROLE_OFFICER, "", long_subject, token,
+                                             NULL),
+                     CX_EINVAL);
 }
 
 static void test_create_lookup_revoke(void **state)
@@ -130,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_only_hash_stored),
         cmocka_unit_test(test_tokens_are_unique),
         cmocka_unit_test(test_invalid_inputs),
+        cmocka_unit_test(test_subject),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -82,8 +82,8 @@ static void test_buf_cap(void **state)
     assert_int_equal(cx_buf_puts(&b, "hello"), CX_OK);
     assert_int_equal(cx_buf_puts(&b, "world"), CX_OK);
     assert_int_equal(b.len, 10);
+    assert_int_equal(cx_buf_error(&b), CX_OK);
     assert_int_equal(cx_buf_puts(&b, "!"), CX_ETOOBIG);
-    assert_int_equal(cx_buf_printf(&b, "%d", 1), CX_ETOOBIG);
     assert_string_equal(b.data, "helloworld");
     cx_buf_reset(&b);
     assert_int_equal(cx_buf_printf(&b, "%05d", 42), CX_OK);
@@ -91,10 +91,104 @@ static void test_buf_cap(void **state)
     size_t n;
     char *s = cx_buf_steal(&b, &n);
     assert_int_equal(n, 5);
+    assert_string_equal(s, "00042");
     free(s);
     assert_null(b.data);
     cx_buf_free(&b);
     cx_buf_free(NULL);
+}
+
+/* After its first failure a buffer stays failed: a later append that would
+ * fit is refused too, so text built from many appends cannot come out with a
+ * hole in the middle, and steal gives nothing. */
+static void test_buf_stays_failed(void **state)
+{
+    cx_buf b;
+    cx_buf_init(&b, 8);
+    assert_int_equal(cx_buf_puts(&b, "{\"a\":"), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, "\"too long\""), CX_ETOOBIG);
+    assert_int_equal(cx_buf_puts(&b, "1"), CX_ETOOBIG); /* would fit; refused */
+    assert_int_equal(cx_buf_printf(&b, "%d", 1), CX_ETOOBIG);
+    assert_int_equal(cx_buf_append(&b, "}", 1), CX_ETOOBIG);
+    assert_int_equal(cx_buf_error(&b), CX_ETOOBIG);
+    assert_string_equal(b.data, "{\"a\":");
+    size_t n = 99;
+    assert_null(cx_buf_steal(&b, &n));
+    assert_int_equal(n, 0);
+    /* steal released it: the buffer is empty and whole again */
+    assert_int_equal(cx_buf_error(&b), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, "ok"), CX_OK);
+    cx_buf_reset(&b);
+    assert_int_equal(cx_buf_reserve(&b, 9), CX_ETOOBIG);
+    assert_int_equal(cx_buf_puts(&b, "x"), CX_ETOOBIG);
+    cx_buf_reset(&b); /* reset starts over */
+    assert_int_equal(cx_buf_puts(&b, "x"), CX_OK);
+    cx_buf_free(&b);
+}
+
+/* The escaping helper writes what jansson reads back as the same string. */
+static void test_buf_json_str(void **state)
+{
+    static const char *const cases[] = {"plain", "q\"uote", "back\\slash", "tab\tnl\ncr\r",
+                                        "\x01\x1f ctl", "\xc3\xa9t\xc3\xa9", "</script>", ""};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cx_buf b;
+        cx_buf_init(&b, 256);
+        assert_int_equal(cx_buf_json_str(&b, cases[i]), CX_OK);
+        json_error_t e;
+        json_t *j = json_loads(b.data, JSON_DECODE_ANY, &e);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(j), cases[i]);
+        json_decref(j);
+        cx_buf_free(&b);
+    }
+    cx_buf b;
+    cx_buf_init(&b, 256);
+    assert_int_equal(cx_buf_json_str(&b, "bad \xff utf-8"), CX_EINVAL);
+    assert_int_equal(cx_buf_error(&b), CX_EINVAL);
+    cx_buf_free(&b);
+}
+
+/* The keyed map: indices in insertion order, values by key, ints and
+ * strings, lookups by precomputed hash; keys are copies. */
+static void test_map(void **state)
+{
+    cx_map m;
+    cx_map_init(&m);
+    assert_int_equal(cx_map_get(&m, "absent"), -1);
+    char key[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "MSCU%07d", i);
+        assert_int_equal(cx_map_set(&m, key, i * 3), CX_OK);
+    }
+    assert_int_equal(m.n, 5000);
+    for (int i = 0; i < 5000; i += 7) {
+        snprintf(key, sizeof key, "MSCU%07d", i);
+        assert_int_equal(cx_map_get(&m, key), i * 3);
+        assert_int_equal(cx_map_find(&m, key, strlen(key)), i);
+        assert_string_equal(cx_map_key(&m, (size_t)i), key);
+        assert_int_equal(cx_map_find_hashed(&m, cx_map_hash(key, strlen(key)), strlen(key)), i);
+    }
+    assert_int_equal(cx_map_set(&m, "MSCU0000007", -5), CX_OK); /* replaces */
+    assert_int_equal(cx_map_get(&m, "MSCU0000007"), -5);
+    assert_int_equal(m.n, 5000);
+    bool added = true;
+    assert_int_equal(cx_map_put(&m, "MSCU0000009", 11, &added), 9);
+    assert_false(added);
+    assert_int_equal(cx_map_put(&m, "new", 3, &added), 5000);
+    assert_true(added);
+    /* the same bytes hash the same within a process; the hash is never 0 */
+    assert_true(cx_map_hash("abc", 3) == cx_map_hash("abc", 3));
+    assert_true(cx_map_hash("", 0) != 0);
+    cx_map ints;
+    cx_map_init(&ints);
+    for (int64_t k = -1000; k < 1000; k++)
+        assert_int_equal(cx_map_iset(&ints, k * 1000003, k + 2000), CX_OK);
+    assert_int_equal(cx_map_iget(&ints, -7 * 1000003), 1993);
+    assert_int_equal(cx_map_iget(&ints, 5), -1);
+    cx_map_free(&ints);
+    cx_map_free(&m);
+    cx_map_free(NULL);
 }
 
 static void test_utf8(void **state)
@@ -199,11 +293,20 @@ static void test_roles_orgs(void **state)
     assert_false(cx_org_valid(long_org));
 }
 
+/* Every error has its own sentence: a message shared by two values, or one
+ * left at the fallback, would hide which error a log line means. */
 static void test_strerror(void **state)
 {
-    for (int e = 0; e < CX_ERR__COUNT; e++)
-        assert_non_null(cx_strerror((cx_err)e));
-    assert_string_equal(cx_strerror((cx_err)999), "unknown error");
+    const char *fallback = cx_strerror((cx_err)999);
+    assert_string_equal(fallback, "unknown error");
+    assert_string_equal(cx_strerror(CX_OK), "ok");
+    for (int e = 0; e < CX_ERR__COUNT; e++) {
+        const char *m = cx_strerror((cx_err)e);
+        assert_true(m[0] != '\0');
+        assert_string_not_equal(m, fallback);
+        for (int k = 0; k < e; k++)
+            assert_string_not_equal(m, cx_strerror((cx_err)k));
+    }
 }
 
 typedef struct {
@@ -258,6 +361,8 @@ int main(void)
         cmocka_unit_test(test_numbers),     cmocka_unit_test(test_json_dump_shortest),
         cmocka_unit_test(test_jptr),        cmocka_unit_test(test_ids),
         cmocka_unit_test(test_roles_orgs),  cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_buf_stays_failed), cmocka_unit_test(test_buf_json_str),
+        cmocka_unit_test(test_map),
         cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "declare.h"
+#include "unitkit.h"
 
 static const char *valid_doc =
     "{\"reference\":\"REF-1\",\"type\":\"import\",\"date\":\"2024-03-01\",\"office\":\"KRPUS\","
@@ -230,6 +231,26 @@ static void test_hs_rules(void **state)
     json_decref(pr);
     snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"10121\",%s}]}", item);
     expect_one(patch, "/items/0/hs_code", "6 to 10 digits");
+    /* Stored as sent: the printed form is refused with the form to send. */
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"6907.22\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "write it 690722");
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"0306.17.10\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "write it 03061710");
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"6907.2\",%s}]}", item);
+    pr = check(patch);
+    assert_true(has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
+    assert_false(has_problem(pr, "/items/0/hs_code", "write it"));
+    json_decref(pr);
+    /* UN Comtrade's 999999 "commodities not specified" is not an HS code. */
+    assert_false(decl_hs6_known("999999"));
+    assert_false(decl_hs_chapter_known("99"));
+    assert_null(decl_hs_find("999999"));
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2022-01-01\",\"items\":[{\"hs_code\":\"999999\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "not an HS 2022 subheading");
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2021-12-31\",\"items\":[{\"hs_code\":\"999999\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "chapter 99");
 }
 
 static void test_countries_currencies(void **state)
@@ -319,10 +340,8 @@ static bool found_fn(void *ctx, const char *id, const char *date)
 
 static void test_store_get_visibility(void **state)
 {
-    char path[] = "/tmp/customs-test-declXXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
+    char path[64];
+    uk_tmp_path(path, "decl");
     char err[256];
     store *s = NULL;
     assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
@@ -342,6 +361,7 @@ static void test_store_get_visibility(void **state)
     /* the server's members follow the submitted ones */
     assert_non_null(strstr(stored, ",\"id\":\""));
     assert_non_null(strstr(stored, "\"status\":\"submitted\""));
+    assert_null(strstr(strstr(stored, "\"status\"") + 1, "\"status\"")); /* once */
 
     char *got = NULL;
     assert_int_equal(decl_get(d, &acme, id, &got), CX_OK);
@@ -380,12 +400,238 @@ static void test_store_get_visibility(void **state)
     decl_service_free(d);
     decl_service_free(NULL);
     store_free(s);
-    unlink(path);
-    char wal[300];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", path);
-    unlink(wal);
+    uk_rm_db(path);
+}
+
+/* ---- decisions and gates (decision.c) ---------------------------------------------- */
+
+typedef struct {
+    char path[64];
+    store *s;
+    decl_service *d;
+    char id[2][CX_ID_LEN + 1];
+} decide_fx;
+
+static const cx_principal officer_p = {.key_id = 7, .role = CX_ROLE_OFFICER, .org = "KCS",
+                                       .subject = "OP-1042"};
+static const cx_principal trader_p = {.key_id = 8, .role = CX_ROLE_TRADER, .org = "ACME"};
+
+static int decide_setup(void **state)
+{
+    decide_fx *f = calloc(1, sizeof *f);
+    uk_tmp_path(f->path, "decide");
+    char err[256];
+    if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
+        decl_migrate(f->s, err, sizeof err) != CX_OK || !(f->d = decl_service_new(f->s)))
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        json_t *doc = json_loads(valid_doc, 0, NULL);
+        char ref[16];
+        snprintf(ref, sizeof ref, "REF-D%d", i);
+        json_object_set_new(doc, "reference", json_string(ref));
+        if (decl_store_one(f->d, &trader_p, doc, NULL) != CX_OK)
+            return -1;
+        snprintf(f->id[i], sizeof f->id[i], "%s", json_string_value(json_object_get(doc, "id")));
+        json_decref(doc);
+    }
+    *state = f;
+    return 0;
+}
+
+static int decide_teardown(void **state)
+{
+    decide_fx *f = *state;
+    decl_service_free(f->d);
+    store_free(f->s);
+    uk_rm_db(f->path);
+    free(f);
+    return 0;
+}
+
+static void decide(decide_fx *f, const cx_principal *who, int which, const char *body,
+                   decl_decision *res)
+{
+    json_t *b = json_loads(body, JSON_DECODE_ANY, NULL);
+    assert_non_null(b);
+    decl_decide(f->d, who, f->id[which], b, res);
+    json_decref(b);
+}
+
+static json_t *current(decide_fx *f, int which)
+{
+    char *text = NULL;
+    assert_int_equal(decl_get(f->d, NULL, f->id[which], &text), CX_OK);
+    json_t *j = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(j);
+    return j;
+}
+
+static void test_decision_transitions(void **state)
+{
+    decide_fx *f = *state;
+    decl_decision res;
+    /* hold needs a reason; the body is checked before anything is read */
+    decide(f, &officer_p, 0, "{\"decision\":\"hold\"}", &res);
+    assert_int_equal(res.status, 400);
+    assert_string_equal(res.code, "invalid_decision");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res.details, 0), "path")),
+                        "/reason");
+    decl_decision_clear(&res);
+    decide(f, &trader_p, 0, "{\"decision\":\"release\"}", &res);
+    assert_int_equal(res.status, 403);
+    decl_decision_clear(&res);
+
+    decide(f, &officer_p, 0, "{\"decision\":\"hold\",\"reason\":\"exam\"}", &res);
+    assert_int_equal(res.status, 200);
+    json_t *j = json_loads(res.json, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "held");
+    json_t *dec = json_object_get(j, "decision");
+    assert_string_equal(json_string_value(json_object_get(dec, "previous_status")), "submitted");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(dec, "decided_by"), "subject")),
+        "OP-1042");
+    json_decref(j);
+    decl_decision_clear(&res);
+    /* the same again is no transition */
+    decide(f, &officer_p, 0, "{\"decision\":\"hold\",\"reason\":\"again\"}", &res);
+    assert_int_equal(res.status, 409);
+    assert_string_equal(res.code, "invalid_transition");
+    decl_decision_clear(&res);
+    decide(f, &officer_p, 0, "{\"decision\":\"release\"}", &res);
+    assert_int_equal(res.status, 200);
+    decl_decision_clear(&res);
+    /* released is final */
+    decide(f, &officer_p, 0, "{\"decision\":\"refuse\",\"reason\":\"late\"}", &res);
+    assert_int_equal(res.status, 409);
+    assert_null(res.json);
+    decl_decision_clear(&res);
+    /* the status is the column's, shown once, and what a GET shows */
+    j = current(f, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "released");
+    json_decref(j);
+    decide(f, &officer_p, 1, "{\"decision\":\"refuse\",\"reason\":\"no licence\"}", &res);
+    assert_int_equal(res.status, 200);
+    decl_decision_clear(&res);
+    /* unknown declaration */
+    json_t *b = json_loads("{\"decision\":\"release\"}", 0, NULL);
+    decl_decide(f->d, &officer_p, "01ZZZZZZZZZZZZZZZZZZZZZZZZ", b, &res);
+    json_decref(b);
+    assert_int_equal(res.status, 404);
+    decl_decision_clear(&res);
+}
+
+/* Gates: called in their order whatever order they were added in, with the
+ * caller and the declaration; the first refusal answers in its own status
+ * and code and changes nothing; an error aborts with 503. */
+typedef struct {
+    char trail[64];
+    int refuse_at; /* which gate refuses (order), 0 = none */
+    bool fail;
+} gate_box;
+
+static gate_box gates_seen;
+
+static cx_err gate_fn(void *ctx, const decl_gate_call *c, decl_gate_refusal *no)
+{
+    int order = (int)(intptr_t)ctx;
+    size_t n = strlen(gates_seen.trail);
+    snprintf(gates_seen.trail + n, sizeof gates_seen.trail - n, "%d:%s:%s:%s;", order,
+             c->decision, c->status, c->who->subject);
+    assert_true(c->seq > 0);
+    assert_string_equal(c->org, "ACME");
+    if (gates_seen.fail && order == 300)
+        return CX_EDB;
+    if (order == gates_seen.refuse_at)
+        return decl_gate_refuse(no, order == 100 ? 403 : 402,
+                                order == 100 ? "verification_required" : "payment_required",
+                                "/decision", "gate %d says no", order);
+    return CX_OK;
+}
+
+static void test_decision_gates(void **state)
+{
+    decide_fx *f = *state;
+    decl_gate late = {.name = "revenue.paid", .order = 300, .check = gate_fn,
+                      .ctx = (void *)(intptr_t)300};
+    decl_gate early = {.name = "bio.verified", .order = 100, .check = gate_fn,
+                       .ctx = (void *)(intptr_t)100};
+    assert_int_equal(decl_gate_add(f->d, &late), CX_OK);
+    assert_int_equal(decl_gate_add(f->d, &early), CX_OK);
+    assert_int_equal(decl_gate_add(f->d, &early), CX_EEXIST);
+    decl_gate nameless = {.order = 1, .check = gate_fn};
+    assert_int_equal(decl_gate_add(f->d, &nameless), CX_EINVAL);
+
+    decl_decision res;
+    memset(&gates_seen, 0, sizeof gates_seen);
+    gates_seen.refuse_at = 300;
+    decide(f, &officer_p, 0, "{\"decision\":\"release\"}", &res);
+    assert_string_equal(gates_seen.trail,
+                        "100:release:submitted:OP-1042;300:release:submitted:OP-1042;");
+    assert_int_equal(res.status, 402);
+    assert_string_equal(res.code, "payment_required");
+    assert_string_equal(res.message, "gate 300 says no");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res.details, 0), "path")),
+                        "/decision");
+    decl_decision_clear(&res);
+    json_t *j = current(f, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "submitted");
+    assert_null(json_object_get(j, "decision"));
+    json_decref(j);
+
+    /* the first refusal wins: later gates are not asked */
+    memset(&gates_seen, 0, sizeof gates_seen);
+    gates_seen.refuse_at = 100;
+    decide(f, &officer_p, 0, "{\"decision\":\"release\"}", &res);
+    assert_string_equal(gates_seen.trail, "100:release:submitted:OP-1042;");
+    assert_int_equal(res.status, 403);
+    assert_string_equal(res.code, "verification_required");
+    decl_decision_clear(&res);
+
+    memset(&gates_seen, 0, sizeof gates_seen);
+    gates_seen.fail = true;
+    decide(f, &officer_p, 0, "{\"decision\":\"release\"}", &res);
+    assert_int_equal(res.status, 503);
+    decl_decision_clear(&res);
+
+    memset(&gates_seen, 0, sizeof gates_seen);
+    decide(f, &officer_p, 0, "{\"decision\":\"release\"}", &res);
+    assert_int_equal(res.status, 200);
+    decl_decision_clear(&res);
+}
+
+/* Hook sets run by order, not by the order they were added in; a second set
+ * of the same name is refused, and there is no fixed number of them. */
+static char hook_trail[64];
+
+static void hook_enrich(void *ctx, const cx_principal *who, json_t *doc)
+{
+    size_t n = strlen(hook_trail);
+    snprintf(hook_trail + n, sizeof hook_trail - n, "%s;", (const char *)ctx);
+}
+
+static void test_hook_order(void **state)
+{
+    decide_fx *f = *state;
+    static char names[12][8];
+    decl_hooks late = {.name = "late", .order = 300, .enrich = hook_enrich, .ctx = "late"};
+    decl_hooks early = {.name = "early", .order = 100, .enrich = hook_enrich, .ctx = "early"};
+    assert_int_equal(decl_service_add_hooks(f->d, &late), CX_OK);
+    assert_int_equal(decl_service_add_hooks(f->d, &early), CX_OK);
+    assert_int_equal(decl_service_add_hooks(f->d, &early), CX_EEXIST);
+    for (int i = 0; i < 12; i++) { /* more than the old fixed table of 8 */
+        snprintf(names[i], sizeof names[i], "x%d", i);
+        decl_hooks h = {.name = names[i], .order = 1000};
+        assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
+    }
+    decl_hooks nameless = {.order = 5};
+    assert_int_equal(decl_service_add_hooks(f->d, &nameless), CX_EINVAL);
+    hook_trail[0] = '\0';
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-H"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, NULL), CX_OK);
+    json_decref(doc);
+    assert_string_equal(hook_trail, "early;late;");
 }
 
 int main(void)
@@ -403,6 +649,9 @@ int main(void)
         cmocka_unit_test(test_parse_edge_cases),
         cmocka_unit_test(test_problem_cap),
         cmocka_unit_test(test_store_get_visibility),
+        cmocka_unit_test_setup_teardown(test_decision_transitions, decide_setup, decide_teardown),
+        cmocka_unit_test_setup_teardown(test_decision_gates, decide_setup, decide_teardown),
+        cmocka_unit_test_setup_teardown(test_hook_order, decide_setup, decide_teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

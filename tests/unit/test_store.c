@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "unitkit.h"
 
 typedef struct {
     char path[64];
@@ -21,10 +22,7 @@ typedef struct {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/customs-test-storeXXXXXX");
-    int fd = mkstemp(f->path);
-    close(fd);
-    unlink(f->path);
+    uk_tmp_path(f->path, "store");
     char err[256];
     if (store_open(f->path, &f->s, err, sizeof err) != CX_OK)
         return -1;
@@ -40,12 +38,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     store_free(f->s);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    uk_rm_db(f->path);
     free(f);
     return 0;
 }
@@ -137,6 +130,66 @@ static void test_group_commit(void **state)
     assert_true(after.commits - before.commits < (uint64_t)(T * N));
 }
 
+/* After-commit callbacks see their own job's outcome, run before the job's
+ * done, and only a committed job's say CX_OK; one registered outside a job
+ * is refused. */
+typedef struct {
+    store_job job;
+    const char *v;
+    bool fail;
+    int *clock;
+    int after_at, done_at;
+    cx_err after_result, done_result;
+} ac_job;
+
+static void ac_after(void *arg, cx_err result)
+{
+    ac_job *j = arg;
+    j->after_at = ++*j->clock;
+    j->after_result = result;
+}
+
+static cx_err ac_fn(store_conn *w, void *arg)
+{
+    ac_job *j = arg;
+    if (store_after_commit(w, ac_after, j) != CX_OK)
+        return CX_ENOMEM;
+    cx_err e = insert_v(w, (void *)j->v);
+    return j->fail ? CX_EINVAL : e;
+}
+
+static void ac_done(void *arg, cx_err result)
+{
+    ac_job *j = arg;
+    j->done_at = ++*j->clock;
+    j->done_result = result;
+}
+
+static void test_after_commit(void **state)
+{
+    fixture *f = *state;
+    int clock = 0;
+    ac_job a = {.v = "ac1", .clock = &clock}, b = {.v = "ac2", .fail = true, .clock = &clock},
+           c = {.v = "ac1", .clock = &clock}; /* duplicate of a: rolls back alone */
+    ac_job *jobs[] = {&a, &b, &c};
+    for (int i = 0; i < 3; i++) {
+        jobs[i]->job = (store_job){.fn = ac_fn, .done = ac_done, .arg = jobs[i]};
+        assert_int_equal(store_submit(f->s, &jobs[i]->job), CX_OK);
+    }
+    store_drain(f->s);
+    assert_int_equal(a.after_result, CX_OK);
+    assert_int_equal(b.after_result, CX_EINVAL);
+    assert_int_equal(c.after_result, CX_EEXIST);
+    for (int i = 0; i < 3; i++) {
+        assert_true(jobs[i]->after_at > 0);
+        assert_int_equal(jobs[i]->done_at, jobs[i]->after_at + 1);
+        assert_int_equal(jobs[i]->done_result, jobs[i]->after_result);
+    }
+    assert_int_equal(count_rows(f->s), 1);
+    store_conn *r = store_reader(f->s);
+    assert_int_equal(store_after_commit(r, ac_after, &a), CX_EINVAL);
+}
+
 typedef struct {
     int calls;
 } done_box;
@@ -162,10 +215,8 @@ static void flush_done(void *arg, cx_err e)
 
 static void test_free_flushes_queue(void **state)
 {
-    char path[] = "/tmp/customs-test-store3XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
+    char path[64];
+    uk_tmp_path(path, "store3");
     char err[256];
     store *s;
     assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
@@ -189,12 +240,7 @@ static void test_free_flushes_queue(void **state)
     assert_int_equal(sqlite3_column_int(st, 0), 200);
     sqlite3_reset(st);
     store_free(s);
-    unlink(path);
-    char p[96];
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
+    uk_rm_db(path);
 }
 
 static void *reader_thread(void *p)
@@ -351,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_close_with_their_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whole_transaction_rolled_back, setup, teardown),

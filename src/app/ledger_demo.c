@@ -9,7 +9,9 @@
  * rate), and an export/import pair whose values are 40% apart with a
  * container the bill of lading does not carry. Declarations already in the
  * database (make run imports some first) are anchored as well. */
-#include "ledger_int.h"
+#include "app.h"
+
+#include <sodium.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@ typedef struct {
 
 typedef struct {
     ledger *lg;
+    decl_service *decl;
     dmember m[D__COUNT];
     ledger_key gov[3];
     const char *gov_holder[3];
@@ -116,7 +119,7 @@ static cx_err demo__gov(demo *d, const char *type, json_t *body)
 
 static void demo__prev(demo *d, char hex[65])
 {
-    ledger__hex(d->last_leaf, hex);
+    cx_hex(d->last_leaf, 32, hex);
 }
 
 static cx_err demo__key_file(demo *d, const char *dir, const char *file, ledger_key *k,
@@ -153,7 +156,7 @@ static bool demo__parse_one(void *ctx, const char *id, const char *doc, size_t l
 static json_t *demo__stored(ledger *lg, const char *id)
 {
     json_t *d = NULL;
-    store_conn *c = store_reader(lg->s);
+    store_conn *c = store_reader(ledger_store(lg));
     if (c)
         decl_doc(c, id, demo__parse_one, &d);
     return d;
@@ -195,7 +198,7 @@ static char *demo__lodge(demo *d, const char *org, json_t *doc)
             snprintf(r, sizeof r, "%s-%d", base, attempt);
             json_object_set_new(doc, "reference", json_string(r));
         }
-        e = decl_store_one(d->lg->decl, &who, doc, NULL);
+        e = decl_store_one(d->decl, &who, doc, NULL);
     }
     char *id = e == CX_OK ? strdup(json_string_value(json_object_get(doc, "id"))) : NULL;
     if (!id)
@@ -267,13 +270,14 @@ static bool demo__existing_one(void *ctx, const char *id, const char *doc, size_
 
 static cx_err demo__existing(ledger *lg, json_t *ids, const char *importer, size_t max)
 {
-    store_conn *c = store_reader(lg->s);
+    store_conn *c = store_reader(ledger_store(lg));
     existing_ctx x = {ids, importer, "", max};
     snprintf(x.needle, sizeof x.needle, "\"%s\"", importer);
     return c ? decl_scan(c, demo__existing_one, &x) : CX_EDB;
 }
 
-cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, size_t errlen)
+cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opts *o, FILE *out,
+                       char *err, size_t errlen)
 {
     const char *keys_dir = o->keys_dir;
     int64_t size = ledger_size(lg);
@@ -287,11 +291,11 @@ cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, 
                  (long long)size);
         return CX_EEXIST;
     }
-    if (!lg->decl) {
+    if (!decl) {
         snprintf(err, errlen, "the demo needs the declarations service");
         return CX_EINVAL;
     }
-    demo d = {.lg = lg, .err = err, .errlen = errlen, .out = out};
+    demo d = {.lg = lg, .decl = decl, .err = err, .errlen = errlen, .out = out};
     d.findings = json_array();
     d.anchored = json_array();
     static const struct {
@@ -363,7 +367,7 @@ cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, 
         e = demo__fail(&d, "genesis rejected: %s", res.message);
     ledger_result_clear(&res);
     for (int k = 0; e == CX_OK && k < D__COUNT; k++) {
-        char pk[LEDGER_B64_32 + 1];
+        char pk[45]; /* ledger_key_public: base64 of 32 bytes */
         ledger_key_public(&d.m[k].key, pk);
         e = demo__gov(&d, "member.register",
                       json_pack("{s:s,s:s,s:s,s:s,s:[s]}", "org", d.m[k].org, "role", d.m[k].role,
@@ -570,7 +574,7 @@ cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, 
         const json_t *conts = json_object_get(doc, "containers");
         if (num && tt && strcmp(tt, "BL") == 0 && json_array_size(conts) > 0) {
             bool found = false;
-            store_conn *rc = store_reader(lg->s);
+            store_conn *rc = store_reader(ledger_store(lg));
             sqlite3_stmt *st = rc ? store_stmt(rc, "SELECT 1 FROM ledger_bls WHERE number=?1")
                                   : NULL;
             if (st) {
@@ -603,7 +607,7 @@ cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, 
         char hex[65];
         int64_t n = ledger_size(lg);
         ledger_root(lg, n, root);
-        ledger__hex(root, hex);
+        cx_hex(root, 32, hex);
         fprintf(out, "ledger %s: %lld entries, root %s\n", DEMO_ORIGIN, (long long)n, hex);
         fprintf(out, "members:");
         for (int m = 0; m < D__COUNT; m++)
@@ -616,7 +620,7 @@ cx_err ledger_demo(ledger *lg, const ledger_demo_opts *o, FILE *out, char *err, 
                     (long long)json_integer_value(json_object_get(x, "index")));
         /* findings come from entries and from declarations meeting them on
          * arrival: list what the node recorded */
-        store_conn *rc = store_reader(lg->s);
+        store_conn *rc = store_reader(ledger_store(lg));
         sqlite3_stmt *st = rc ? store_stmt(rc, "SELECT severity, rule, message, source FROM "
                                                "ledger_findings ORDER BY id")
                               : NULL;

@@ -1,0 +1,335 @@
+/* The services of `customs serve`: one ordered start, one reverse stop
+ * (app.h). The table below is the order. */
+#include "app.h"
+
+#include "alert.h"
+#include "auth.h"
+#include "declare.h"
+#include "ledger.h"
+#include "revenue.h"
+#include "web.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- each service: how it starts, what it serves, how it stops ----------------- */
+
+static cx_err svc__declare_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    if (!(*self = decl_service_new(app_services_store(a)))) {
+        snprintf(err, errlen, "out of memory");
+        return CX_ENOMEM;
+    }
+    return CX_OK;
+}
+
+static cx_err svc__declare_routes(void *self, http_server *srv)
+{
+    return decl_routes(self, srv);
+}
+
+static void svc__declare_free(void *self)
+{
+    decl_service_free(self);
+}
+
+/* alert: one alerting door; its stream is fed after each raising commit */
+static cx_err svc__alert_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    alert_config acfg = {.heartbeat_s = app_services_config(a)->track.heartbeat_s};
+    cx_err e = alert_service_new(app_services_store(a), &acfg, (alert_service **)self);
+    if (e != CX_OK)
+        snprintf(err, errlen, "the alert service cannot start: %s", cx_strerror(e));
+    return e;
+}
+
+static cx_err svc__alert_routes(void *self, http_server *srv)
+{
+    return alert_routes(self, srv);
+}
+
+static void svc__alert_stop(void *self)
+{
+    alert_service_stop(self);
+}
+
+static void svc__alert_free(void *self)
+{
+    alert_service_free(self);
+}
+
+/* risk: scores every submission (enrich hook) before it is stored */
+static cx_err svc__risk_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    risk_config rcfg = {.policy = app_services_config(a)->risk, .score_declarations = true};
+    if (!(*self = risk_service_new(app_services_store(a), app_service(a, "declare"), &rcfg))) {
+        snprintf(err, errlen, "the risk service cannot start");
+        return CX_ENOMEM;
+    }
+    return CX_OK;
+}
+
+static cx_err svc__risk_routes(void *self, http_server *srv)
+{
+    return risk_routes(self, srv);
+}
+
+static void svc__risk_stop(void *self)
+{
+    risk_service_stop(self);
+}
+
+static void svc__risk_free(void *self)
+{
+    risk_service_free(self);
+}
+
+/* ledger: cross-document findings when declarations arrive (its indexed
+ * hook is ordered after risk's) */
+static cx_err svc__ledger_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    if (!(*self = ledger_new(app_services_store(a), app_service(a, "declare")))) {
+        snprintf(err, errlen, "the ledger service cannot start");
+        return CX_ENOMEM;
+    }
+    return CX_OK;
+}
+
+static cx_err svc__ledger_routes(void *self, http_server *srv)
+{
+    return ledger_routes(self, srv);
+}
+
+static void svc__ledger_free(void *self)
+{
+    ledger_free(self);
+}
+
+/* track: telemetry pipeline and rules; raises lanes through declare */
+static cx_err svc__track_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    char why[400];
+    cx_err e = track_service_new(app_services_store(a), app_service(a, "declare"),
+                                 app_service(a, "alert"), &app_services_config(a)->track,
+                                 (track_service **)self, why, sizeof why);
+    if (e != CX_OK)
+        snprintf(err, errlen, "tracking: %s", why);
+    return e;
+}
+
+static cx_err svc__track_routes(void *self, http_server *srv)
+{
+    return track_routes(self, srv);
+}
+
+static cx_err svc__track_open(void *self, const app_config *cfg, char *err, size_t errlen)
+{
+    return cfg->mqtt ? track_mqtt_start(self, cfg->mqtt, cfg->mqtt_client_id, err, errlen)
+                     : CX_OK;
+}
+
+static void svc__track_stop(void *self)
+{
+    track_service_stop(self); /* MQTT off, pipeline drained, last acks sent */
+}
+
+static void svc__track_free(void *self)
+{
+    track_service_free(self);
+}
+
+/* revenue: assesses every submission (its hooks run after risk's and the
+ * ledger's), proves preferences with the ledger's certificates of origin,
+ * and gates release on payment */
+static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    rev_config rcfg = {.currency = app_services_config(a)->currency};
+    return rev_service_new(app_services_store(a), app_service(a, "declare"), &rcfg,
+                           (rev_service **)self, err, errlen);
+}
+
+static cx_err svc__revenue_routes(void *self, http_server *srv)
+{
+    return rev_routes(self, srv);
+}
+
+static void svc__revenue_stop(void *self)
+{
+    rev_service_stop(self); /* its statistics worker writes through the store */
+}
+
+static void svc__revenue_free(void *self)
+{
+    rev_service_free(self);
+}
+
+static const app_service_def services[] = {
+    {"declare", svc__declare_start, svc__declare_routes, NULL, NULL, svc__declare_free},
+    {"alert", svc__alert_start, svc__alert_routes, NULL, svc__alert_stop, svc__alert_free},
+    {"risk", svc__risk_start, svc__risk_routes, NULL, svc__risk_stop, svc__risk_free},
+    {"ledger", svc__ledger_start, svc__ledger_routes, NULL, NULL, svc__ledger_free},
+    {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
+     svc__track_free},
+    {"revenue", svc__revenue_start, svc__revenue_routes, NULL, svc__revenue_stop,
+     svc__revenue_free},
+};
+#define NSERVICES (sizeof services / sizeof services[0])
+
+/* ---- the lifecycle ------------------------------------------------------------ */
+
+struct app_services {
+    const app_config *cfg;
+    store *store;
+    http_server *srv;
+    void *self[NSERVICES];
+    size_t started; /* services[0..started) are running */
+};
+
+void *app_service(app_services *a, const char *name)
+{
+    for (size_t i = 0; i < a->started; i++)
+        if (strcmp(services[i].name, name) == 0)
+            return a->self[i];
+    return NULL;
+}
+
+store *app_services_store(app_services *a)
+{
+    return a->store;
+}
+
+http_server *app_services_http(app_services *a)
+{
+    return a->srv;
+}
+
+const app_config *app_services_config(app_services *a)
+{
+    return a->cfg;
+}
+
+static void h_healthz(http_req *r, void *ctx)
+{
+    (void)ctx;
+    static const char ok[] = "{\"status\":\"ok\"}";
+    http_reply_copy(r, 200, "application/json", ok, sizeof ok - 1);
+}
+
+static void h_metrics(http_req *r, void *ctx)
+{
+    cx_buf out;
+    cx_buf_init(&out, (size_t)16 << 20);
+    http_metrics_render(ctx, &out);
+    http_reply_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", &out);
+}
+
+static void svc__store_metrics(void *ctx, cx_buf *out)
+{
+    store_stats st;
+    store_get_stats(ctx, &st);
+    cx_err e = cx_buf_puts(out, "# HELP customs_store_commit_batch_size Jobs committed per "
+                                "transaction (group commit).\n"
+                                "# TYPE customs_store_commit_batch_size histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < 12 && e == CX_OK; b++) {
+        cum += st.batch_hist[b];
+        if (b < 11)
+            e = cx_buf_printf(out, "customs_store_commit_batch_size_bucket{le=\"%u\"} %llu\n",
+                              store_batch_bounds[b], (unsigned long long)cum);
+        else
+            e = cx_buf_printf(out, "customs_store_commit_batch_size_bucket{le=\"+Inf\"} %llu\n",
+                              (unsigned long long)cum);
+    }
+    if (e == CX_OK)
+        e = cx_buf_printf(out,
+                          "customs_store_commit_batch_size_sum %llu\n"
+                          "customs_store_commit_batch_size_count %llu\n"
+                          "# HELP customs_store_commits_failed_total Transactions that failed to "
+                          "commit.\n"
+                          "# TYPE customs_store_commits_failed_total counter\n"
+                          "customs_store_commits_failed_total %llu\n",
+                          (unsigned long long)st.batch_sum, (unsigned long long)st.commits,
+                          (unsigned long long)st.failed_commits);
+    (void)e; /* a failed buffer answers for itself (h_metrics) */
+}
+
+static cx_err svc__routes(app_services *a, char *err, size_t errlen)
+{
+    static const http_route_def base[] = {
+        {"GET", "/healthz", 0, h_healthz, NULL},
+    };
+    static const http_route_def metrics[] = {
+        {"GET", "/metrics", HTTP_METRICS, h_metrics, NULL},
+    };
+    cx_err e = http_routes(a->srv, base, 1, NULL);
+    if (!e)
+        e = http_routes(a->srv, metrics, 1, a->srv);
+    for (size_t i = 0; !e && i < a->started; i++)
+        if (services[i].routes && (e = services[i].routes(a->self[i], a->srv)) != CX_OK)
+            snprintf(err, errlen, "cannot set up the routes of %s: %s", services[i].name,
+                     cx_strerror(e));
+    /* The console's catch-all file route goes last: API routes win. */
+    if (!e)
+        e = web_routes(a->srv, a->cfg->web_dir ? a->cfg->web_dir : web_default_dir());
+    if (e && !err[0])
+        snprintf(err, errlen, "cannot set up routes: %s", cx_strerror(e));
+    http_add_metrics(a->srv, svc__store_metrics, a->store);
+    return e;
+}
+
+cx_err app_services_start(const app_config *cfg, app_services **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    err[0] = '\0';
+    app_services *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return CX_ENOMEM;
+    }
+    a->cfg = cfg;
+    cx_err e = app_open_store(cfg->db, &a->store, err, errlen);
+    if (e == CX_OK)
+        e = http_server_new(&cfg->http, &a->srv, err, errlen);
+    if (e == CX_OK)
+        http_set_auth(a->srv, auth_lookup, a->store);
+    for (size_t i = 0; e == CX_OK && i < NSERVICES; i++) {
+        e = services[i].start(a, &a->self[i], err, errlen);
+        if (e == CX_OK)
+            a->started = i + 1;
+        else if (!err[0])
+            snprintf(err, errlen, "%s: %s", services[i].name, cx_strerror(e));
+    }
+    if (e == CX_OK)
+        e = svc__routes(a, err, errlen);
+    if (e == CX_OK && !cfg->routes_only)
+        e = http_server_start(a->srv, err, errlen);
+    for (size_t i = 0; e == CX_OK && !cfg->routes_only && i < a->started; i++)
+        if (services[i].open)
+            e = services[i].open(a->self[i], cfg, err, errlen);
+    if (e != CX_OK) {
+        app_services_stop(a);
+        return e;
+    }
+    *out = a;
+    return CX_OK;
+}
+
+void app_services_stop(app_services *a)
+{
+    if (!a)
+        return;
+    if (a->srv)
+        http_server_drain(a->srv, 10000); /* stop accepting; requests in flight finish */
+    for (size_t i = a->started; i-- > 0;)
+        if (services[i].stop)
+            services[i].stop(a->self[i]);
+    if (a->store)
+        store_drain(a->store); /* every queued job done, while the services still exist */
+    http_server_free(a->srv);  /* no handler or stream runs after this */
+    for (size_t i = a->started; i-- > 0;)
+        if (services[i].free)
+            services[i].free(a->self[i]);
+    store_free(a->store);
+    free(a);
+}

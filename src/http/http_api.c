@@ -1,0 +1,327 @@
+/* Helpers every module's handlers share (http.h, "one way to do common
+ * things"): route tables with their query parameters, role checks, query
+ * parameter errors, paging and buffer replies. */
+#include "http_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- replies ------------------------------------------------------------------------- */
+
+void http_reply_buf(http_req *r, unsigned status, const char *ctype, cx_buf *b)
+{
+    cx_err e = cx_buf_error(b);
+    size_t n;
+    char *s = cx_buf_steal(b, &n);
+    if (s) {
+        http_reply(r, status, ctype, s, n);
+        return;
+    }
+    if (e == CX_OK)
+        e = CX_ENOMEM;
+    cx_log(CX_LOG_ERROR, "%s %s: reply not sent whole: %s", http_method(r), http_path(r),
+           cx_strerror(e));
+    if (e == CX_ENOMEM)
+        http_reply_error(r, 503, "unavailable", "the server is short of memory; retry", NULL);
+    else
+        http_reply_error(r, 500, "internal", "the reply could not be written", NULL);
+}
+
+/* ---- routes with their query parameters ---------------------------------------------- */
+
+typedef struct {
+    http_handler fn;
+    void *ctx;
+    bool any;
+    char names[]; /* " limit cursor " */
+} route_query;
+
+typedef struct {
+    const route_query *q;
+    const char *bad, *twice;
+    char seen[512];
+    char bad_name[128];
+} query_walk;
+
+static bool query__each(void *ctx, const char *key, const char *value)
+{
+    (void)value;
+    query_walk *w = ctx;
+    char word[140];
+    int n = snprintf(word, sizeof word, " %s ", key);
+    if (n < 0 || (size_t)n >= sizeof word || !key[0] || strchr(key, ' ') ||
+        !strstr(w->q->names, word)) {
+        snprintf(w->bad_name, sizeof w->bad_name, "%s", key);
+        w->bad = w->bad_name;
+        return false;
+    }
+    if (strstr(w->seen, word)) {
+        snprintf(w->bad_name, sizeof w->bad_name, "%s", key);
+        w->twice = w->bad_name;
+        return false;
+    }
+    size_t len = strlen(w->seen);
+    snprintf(w->seen + len, sizeof w->seen - len, "%s", len ? word + 1 : word);
+    return true;
+}
+
+static void query__check(http_req *r, void *ctx)
+{
+    const route_query *q = ctx;
+    if (!q->any) {
+        query_walk w = {.q = q};
+        http_query_each(r, query__each, &w);
+        if (w.bad || w.twice) {
+            char path[140] = "";
+            cx_jptr_push(path, sizeof path, w.bad ? w.bad : w.twice);
+            /* the route's own list, for the sentence */
+            char takes[400];
+            size_t n = strlen(q->names);
+            snprintf(takes, sizeof takes, "%.*s", n > 2 ? (int)(n - 2) : 0, q->names + 1);
+            for (char *p = takes; *p; p++)
+                if (*p == ' ')
+                    *p = ',';
+            char rule[600];
+            if (w.twice)
+                snprintf(rule, sizeof rule, "is given more than once");
+            else if (takes[0])
+                snprintf(rule, sizeof rule, "unknown query parameter; this route takes %s",
+                         takes);
+            else
+                snprintf(rule, sizeof rule, "unknown query parameter; this route takes none");
+            http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", path, rule);
+            return;
+        }
+    }
+    q->fn(r, q->ctx);
+}
+
+cx_err http_routes(http_server *s, const http_route_def *defs, size_t n, void *ctx)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *names = defs[i].query ? defs[i].query : "";
+        size_t len = strlen(names);
+        route_query *q = malloc(sizeof *q + len + 3);
+        if (!q)
+            return CX_ENOMEM;
+        q->fn = defs[i].fn;
+        q->ctx = ctx;
+        q->any = strcmp(names, "*") == 0;
+        snprintf(q->names, len + 3, " %s ", names);
+        cx_err e = http_route(s, defs[i].method, defs[i].pattern, defs[i].flags, query__check, q);
+        if (e != CX_OK) {
+            free(q);
+            return e;
+        }
+        s->routes[s->nroutes - 1].owned = q;
+        s->routes[s->nroutes - 1].query = q->names;
+    }
+    return CX_OK;
+}
+
+/* ---- roles ---------------------------------------------------------------------------- */
+
+bool http_allow(http_req *r, unsigned roles, const char *what)
+{
+    const cx_principal *p = http_principal(r);
+    if (cx_role_in(p, roles))
+        return true;
+    char msg[200];
+    snprintf(msg, sizeof msg, "this role (%s) cannot %s", p ? cx_role_name(p->role) : "none",
+             what);
+    http_reply_error(r, 403, "forbidden", msg, NULL);
+    return false;
+}
+
+bool http_allow_officer(http_req *r, const char *what)
+{
+    return http_allow(r, CX_ROLES_OFFICER, what);
+}
+
+/* ---- query parameters ------------------------------------------------------------------ */
+
+void http_bad_queries(http_req *r, json_t *problems)
+{
+    http_reply_error(r, 400, "invalid_parameter", "bad query parameter", problems);
+}
+
+void http_bad_query(http_req *r, const char *name, const char *fmt, ...)
+{
+    char path[140] = "";
+    cx_jptr_push(path, sizeof path, name);
+    json_t *d = json_array();
+    va_list ap;
+    va_start(ap, fmt);
+    cx_problem_addv(d, path, fmt, ap);
+    va_end(ap);
+    http_bad_queries(r, d);
+}
+
+bool http_query_int(http_req *r, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *v = http_query(r, name);
+    if (!v)
+        return true;
+    int64_t n;
+    if (!cx_parse_i64(v, &n) || n < lo || n > hi) {
+        http_bad_query(r, name, "must be an integer from %lld to %lld", (long long)lo,
+                       (long long)hi);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+bool http_query_time(http_req *r, const char *name, int64_t *us)
+{
+    const char *v = http_query(r, name);
+    if (!v)
+        return true;
+    if (cx_rfc3339_parse(v, us) != CX_OK) {
+        http_bad_query(r, name, "must be an RFC 3339 date-time with a zone");
+        return false;
+    }
+    return true;
+}
+
+bool http_query_bool(http_req *r, const char *name, bool *out)
+{
+    const char *v = http_query(r, name);
+    if (!v)
+        return true;
+    if (strcmp(v, "true") && strcmp(v, "false")) {
+        http_bad_query(r, name, "must be true or false");
+        return false;
+    }
+    *out = strcmp(v, "true") == 0;
+    return true;
+}
+
+bool http_query_enum(http_req *r, const char *name, const char *const *values, int *out)
+{
+    const char *v = http_query(r, name);
+    if (!v)
+        return true;
+    for (int i = 0; values[i]; i++)
+        if (strcmp(v, values[i]) == 0) {
+            *out = i;
+            return true;
+        }
+    char list[400] = "";
+    for (int i = 0; values[i]; i++) {
+        size_t n = strlen(list);
+        snprintf(list + n, sizeof list - n, "%s%s", i == 0 ? "" : values[i + 1] ? ", " : " or ",
+                 values[i]);
+    }
+    http_bad_query(r, name, "must be %s", list);
+    return false;
+}
+
+/* ---- paging ------------------------------------------------------------------------------ */
+
+#define HTTP_CURSOR_RULE "must be a next_cursor value returned by this endpoint"
+
+void http_page_bad_cursor(http_req *r)
+{
+    http_bad_query(r, "cursor", HTTP_CURSOR_RULE);
+}
+
+void http_page_cursor_problem(json_t *problems)
+{
+    cx_problem_add(problems, "/cursor", HTTP_CURSOR_RULE);
+}
+
+bool http_page_check(http_req *r, int kind, int64_t def, int64_t max, http_page *p,
+                     json_t *problems)
+{
+    size_t before = json_array_size(problems);
+    p->limit = def;
+    p->cursor = http_query(r, "cursor");
+    p->after = 0;
+    const char *ls = http_query(r, "limit");
+    int64_t n;
+    if (ls && (!cx_parse_i64(ls, &n) || n < 1 || n > max))
+        cx_problem_add(problems, "/limit", "must be an integer from 1 to %lld", (long long)max);
+    else if (ls)
+        p->limit = n;
+    if (p->cursor && (!p->cursor[0] || (kind == HTTP_CURSOR_INT && (!cx_parse_i64(p->cursor,
+                                                                                  &p->after) ||
+                                                                    p->after < 0))))
+        http_page_cursor_problem(problems);
+    return json_array_size(problems) == before;
+}
+
+bool http_page_parse(http_req *r, int kind, int64_t def, int64_t max, http_page *p)
+{
+    json_t *problems = json_array();
+    if (http_page_check(r, kind, def, max, p, problems)) {
+        json_decref(problems);
+        return true;
+    }
+    http_bad_queries(r, problems);
+    return false;
+}
+
+void http_pager_init(http_pager *pg, int64_t limit, size_t budget)
+{
+    cx_buf_init(&pg->out, budget + HTTP_PAGE_ITEM_MAX);
+    pg->limit = limit;
+    pg->n = 0;
+    pg->budget = budget;
+    pg->more = false;
+    if (cx_buf_puts(&pg->out, "{\"items\":[") != CX_OK)
+        return; /* the failure stays in the buffer for the reply */
+}
+
+bool http_pager_item(http_pager *pg)
+{
+    if (pg->more || pg->n == pg->limit || (pg->n > 0 && pg->out.len >= pg->budget)) {
+        pg->more = true;
+        return false;
+    }
+    /* a failed comma fails the buffer: the reply will say so */
+    if (pg->n++ > 0 && cx_buf_puts(&pg->out, ",") != CX_OK)
+        return true;
+    return true;
+}
+
+void http_pager_reply(http_pager *pg, http_req *r, const char *next_cursor)
+{
+    cx_err e = cx_buf_puts(&pg->out, "],\"next_cursor\":");
+    if (e == CX_OK)
+        e = pg->more && next_cursor ? cx_buf_json_str(&pg->out, next_cursor)
+                                    : cx_buf_puts(&pg->out, "null");
+    if (e == CX_OK)
+        e = cx_buf_puts(&pg->out, "}");
+    http_reply_buf(r, 200, "application/json", &pg->out);
+}
+
+void http_pager_reply_after(http_pager *pg, http_req *r, int64_t last)
+{
+    char cur[24];
+    snprintf(cur, sizeof cur, "%lld", (long long)last);
+    http_pager_reply(pg, r, cur);
+}
+
+void http_pager_free(http_pager *pg)
+{
+    cx_buf_free(&pg->out);
+}
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+ssize_t http_stream_drain(cx_buf *pend, size_t *off, char *buf, size_t max)
+{
+    size_t k = pend->len - *off;
+    if (k > max)
+        k = max;
+    memcpy(buf, pend->data + *off, k);
+    *off += k;
+    if (*off == pend->len) {
+        cx_buf_reset(pend);
+        *off = 0;
+    }
+    return (ssize_t)k;
+}

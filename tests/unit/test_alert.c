@@ -1,0 +1,175 @@
+/* Unit tests of the alert module: raising inside another module's writer
+ * job commits or rolls back with it; what may be raised; reads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alert.h"
+#include "unitkit.h"
+
+typedef struct {
+    char path[64];
+    store *s;
+    alert_service *a;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    uk_tmp_path(f->path, "alert");
+    char err[256];
+    if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
+        alert_migrate(f->s, err, sizeof err) != CX_OK ||
+        alert_service_new(f->s, NULL, &f->a) != CX_OK)
+        return -1;
+    static const char *const kinds[] = {"drone", NULL};
+    static const char *const types[] = {"drone_incursion", "ledger_fork", NULL};
+    if (alert_register(f->a, kinds, types) != CX_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    alert_service_free(f->a);
+    store_free(f->s);
+    uk_rm_db(f->path);
+    free(f);
+    return 0;
+}
+
+static alert_new drone_alert(void)
+{
+    return (alert_new){.type = "drone_incursion", .severity = ALERT_CRITICAL,
+                       .time_ms = 1709251200000LL, .subject_kind = "drone",
+                       .subject_id = "UAS-42", .drone = "UAS-42", .lat = 35.1, .lon = 129.04,
+                       .orgs = {"PORT-BUSAN"}};
+}
+
+typedef struct {
+    alert_service *a;
+    alert_new n;
+    bool fail_after;
+    alert_ref ref;
+    cx_err raised;
+} job_arg;
+
+/* Another module's job: its own write, then an alert, then maybe a failure. */
+static cx_err other_job(store_conn *w, void *arg)
+{
+    job_arg *j = arg;
+    if (store_exec(w, "CREATE TABLE IF NOT EXISTS other(x)") != CX_OK ||
+        store_exec(w, "INSERT INTO other VALUES(1)") != CX_OK)
+        return CX_EDB;
+    j->raised = alert_raise_in(j->a, w, &j->n, &j->ref);
+    if (j->raised != CX_OK)
+        return j->raised;
+    return j->fail_after ? CX_EINVAL : CX_OK;
+}
+
+typedef struct {
+    int n;
+    char json[2][2048];
+    double lat;
+} seen;
+
+static bool each_fn(void *ctx, const alert_row *r)
+{
+    seen *s = ctx;
+    if (s->n < 2)
+        snprintf(s->json[s->n], sizeof s->json[0], "%.*s", (int)r->len, r->json);
+    s->lat = r->lat;
+    s->n++;
+    return true;
+}
+
+static void test_raise_in_commits_with_the_job(void **state)
+{
+    fx *f = *state;
+    job_arg ok = {.a = f->a, .n = drone_alert()};
+    assert_int_equal(store_write(f->s, other_job, &ok), CX_OK);
+    assert_true(ok.ref.seq > 0);
+    assert_int_equal(strlen(ok.ref.id), CX_ID_LEN);
+    /* the same in a job that fails afterwards: neither its write nor the alert stays */
+    job_arg bad = {.a = f->a, .n = drone_alert(), .fail_after = true};
+    assert_int_equal(store_write(f->s, other_job, &bad), CX_EINVAL);
+    assert_int_equal(bad.raised, CX_OK);
+    seen s = {0};
+    alert_filter all = {0};
+    assert_int_equal(alert_each(store_reader(f->s), &all, each_fn, &s), CX_OK);
+    assert_int_equal(s.n, 1);
+    json_t *j = json_loads(s.json[0], 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "drone")), "UAS-42");
+    assert_true(json_is_null(json_object_get(j, "device")));
+    assert_true(json_is_null(json_object_get(j, "consignment")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "subject"), "kind")), "drone");
+    assert_string_equal(json_string_value(json_object_get(j, "severity")), "critical");
+    assert_string_equal(json_string_value(json_object_get(j, "time")), "2024-03-01T00:00:00.000Z");
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), ok.ref.seq);
+    assert_true(json_is_null(json_object_get(j, "acked_at")));
+    assert_true(json_is_array(json_object_get(j, "declarations")));
+    assert_true(json_is_object(json_object_get(j, "detail")));
+    json_decref(j);
+    assert_true(fabs(s.lat - 35.1) < 1e-9);
+}
+
+static void test_what_may_be_raised(void **state)
+{
+    fx *f = *state;
+    alert_new n = drone_alert();
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_OK);
+    n = drone_alert();
+    n.type = "unregistered";
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_EINVAL);
+    n = drone_alert();
+    n.subject_kind = "planet";
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_EINVAL);
+    n = drone_alert();
+    n.subject_id = "";
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_EINVAL);
+    n = drone_alert();
+    n.lon = NAN; /* both or neither */
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_EINVAL);
+    n = drone_alert();
+    n.orgs[1] = "bad org";
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_EINVAL);
+    n = drone_alert();
+    n.severity = (alert_severity)7;
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_EINVAL);
+    /* a ledger alert: no position, no references, the ledger as subject */
+    json_t *detail = json_pack("{s:I,s:s}", "size", (json_int_t)42, "peer", "node-b");
+    n = (alert_new){.type = "ledger_fork", .severity = ALERT_CRITICAL, .time_ms = 1,
+                    .subject_kind = "ledger", .subject_id = "customs.example/ledger",
+                    .lat = NAN, .lon = NAN, .detail = detail};
+    assert_int_equal(alert_raise(f->a, &n, NULL), CX_OK);
+    json_decref(detail);
+    static const char *const bad[] = {"Has-Caps", NULL};
+    assert_int_equal(alert_register(f->a, NULL, bad), CX_EINVAL);
+    seen s = {0};
+    alert_filter all = {0};
+    assert_int_equal(alert_each(store_reader(f->s), &all, each_fn, &s), CX_OK);
+    assert_int_equal(s.n, 2);
+    assert_true(isnan(s.lat));
+    assert_non_null(strstr(s.json[1], "\"peer\":\"node-b\""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_raise_in_commits_with_the_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_what_may_be_raised, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
