@@ -165,7 +165,8 @@ static void h_reassess(http_req *r, void *ctx)
         cx_problem_add(problems, "/reason", "must be a string of 1 to 500 characters");
     if (json_array_size(problems)) {
         json_decref(body);
-        http_reply_error(r, 400, "invalid_request", "the request has problems", problems);
+        http_reply_error(r, 400, "invalid_reassessment", "the re-assessment has problems",
+                         problems);
         return;
     }
     json_decref(problems);
