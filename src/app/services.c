@@ -144,7 +144,8 @@ static void svc__track_free(void *self)
  * and gates release on payment */
 static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t errlen)
 {
-    rev_config rcfg = {.currency = app_services_config(a)->currency};
+    rev_config rcfg = {.currency = app_services_config(a)->currency,
+                       .ledger = app_service(a, "ledger")};
     return rev_service_new(app_services_store(a), app_service(a, "declare"), &rcfg,
                            (rev_service **)self, err, errlen);
 }

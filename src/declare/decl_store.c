@@ -189,14 +189,16 @@ static cx_err decl__reply_text(decl_write *dw, const char *risk)
     cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
                              decl__str(dw->doc, "status"), risk, NULL, &api);
     for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
-        const char *name = dw->d->hooks[i].member;
-        const json_t *v = name ? json_object_get(dw->doc, name) : NULL;
+        const decl_hooks *h = &dw->d->hooks[i];
+        const json_t *v = h->member ? json_object_get(dw->doc, h->member) : NULL;
         if (!v)
             continue;
-        char *vs = cx_json_dump(v, NULL);
+        json_t *shown = h->member_reply ? h->member_reply(h->ctx, v) : json_incref((json_t *)v);
+        char *vs = shown ? cx_json_dump(shown, NULL) : NULL;
+        json_decref(shown);
         api.len--; /* reopen the object: compose ended it with '}' */
         e = cx_buf_puts(&api, ",");
-        e = e ? e : cx_buf_json_str(&api, name);
+        e = e ? e : cx_buf_json_str(&api, h->member);
         e = e ? e : cx_buf_puts(&api, ":");
         e = e ? e : vs ? cx_buf_puts(&api, vs) : CX_ENOMEM;
         e = e ? e : cx_buf_puts(&api, "}");

@@ -101,6 +101,9 @@ typedef struct {
      * it out of the stored document and shows it in the submission's reply
      * (like "risk"). NULL: none. */
     const char *member;
+    /* The member as the submission's reply shows it (the submitter may not
+     * see all of it); a new reference. NULL: as enrich made it. */
+    json_t *(*member_reply)(void *ctx, const json_t *member);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the

@@ -35,6 +35,65 @@ static int64_t acc__amount(const json_t *a, const char *k, int exp)
     return v;
 }
 
+json_t *rev__assessment_public(const json_t *assessment)
+{
+    json_t *p = json_deep_copy(assessment);
+    json_t *findings = json_object_get(p, "findings");
+    size_t i = json_array_size(findings);
+    while (i-- > 0) {
+        const char *rule = json_string_value(json_object_get(json_array_get(findings, i), "rule"));
+        if (rule && strcmp(rule, "undervaluation") == 0)
+            json_array_remove(findings, i);
+    }
+    json_object_del(p, "revenue_at_risk");
+    return p;
+}
+
+/* What an assessment row keeps beside its doc: the text traders may read
+ * (rev__assessment_public) and the certificates of origin that proved a
+ * preference, so that a revocation finds the declarations it re-assesses. */
+static cx_err acc__side(store_conn *w, int64_t seq, const json_t *assessment)
+{
+    json_t *pub = rev__assessment_public(assessment);
+    char *text = pub ? acc__text(pub) : NULL;
+    json_decref(pub);
+    sqlite3_stmt *st = text ? store_stmt(w, "UPDATE revenue_assessments SET public=?2 "
+                                            "WHERE seq=?1")
+                            : NULL;
+    cx_err e = st ? CX_OK : text ? CX_EDB : CX_ENOMEM;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        e = store_done(st);
+    }
+    free(text);
+    if (e == CX_OK && (st = store_stmt(w, "DELETE FROM revenue_certificates WHERE seq=?1"))) {
+        sqlite3_bind_int64(st, 1, seq);
+        e = store_done(st);
+    } else if (e == CX_OK) {
+        e = CX_EDB;
+    }
+    size_t i;
+    const json_t *item;
+    json_array_foreach(json_object_get(assessment, "items"), i, item)
+    {
+        const json_t *cert = json_object_get(json_object_get(item, "preference"), "certificate");
+        const char *issuer = json_string_value(json_object_get(cert, "issuer"));
+        const char *number = json_string_value(json_object_get(cert, "number"));
+        if (e != CX_OK || !issuer || !number)
+            continue;
+        st = store_stmt(w, "INSERT OR IGNORE INTO revenue_certificates(issuer, number, seq) "
+                           "VALUES(?1, ?2, ?3)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_text(st, 1, issuer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, number, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, seq);
+        e = store_done(st);
+    }
+    return e;
+}
+
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
                               const json_t *assessment, const char *reason, const char *by)
 {
@@ -85,12 +144,14 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
     }
     cx_buf_free(&obs);
     free(text);
-    return e;
+    return e == CX_OK ? acc__side(w, seq, assessment) : e;
 }
 
 cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out)
 {
-    sqlite3_stmt *st = store_stmt(r, "SELECT doc FROM revenue_assessments WHERE seq=?1");
+    /* decorate serves every reader, traders too: the public form */
+    sqlite3_stmt *st = store_stmt(r, "SELECT coalesce(public, doc) FROM revenue_assessments "
+                                     "WHERE seq=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, seq);
@@ -342,6 +403,8 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
+    if (e == CX_OK)
+        e = acc__side(w, seq, copy);
     /* downwards below what was paid: a refund is due, recorded, not netted */
     int64_t net = a.paid - a.refunded;
     if (e == CX_OK && total < net) {

@@ -247,7 +247,8 @@ static json_t *a__preference(assess_ctx *a, const json_t *item, const char *hs,
             return a__pref_json(p, true, &cert, reason);
         } else if (!why) {
             why = "no valid (issued, not revoked) certificate of origin on the ledger for this "
-                  "exporter, origin and HS code";
+                  "exporter, origin and HS code names this declaration (its anchor's "
+                  "certificates, or a coo.issue naming it)";
         }
     }
     (void)item;

@@ -253,44 +253,32 @@ static json_t *pay__row_json(sqlite3_stmt *st, int exp)
     "id, payer_org, reference, amount, currency, rate, rate_date, amount_national, paid_at, " \
     "recorded_at"
 
-static cx_err pay__job(store_conn *w, void *arg)
+/* Records j's payment on the writer: CX_OK with *id when new; CX_EEXIST
+ * when the same payment (payer, reference, declaration, amount, currency,
+ * paid_at) is already recorded, *id being that one; CX_ESTATE when the
+ * reference was used for another payment; CX_ENOTFOUND when the declaration
+ * has no assessment. *a is the account after. */
+static cx_err pay__record(store_conn *w, const pay_job *j, rev_account *a, int64_t *id)
 {
-    pay_job *j = arg;
-    rev_account a;
-    cx_err e = rev__account_read(w, j->seq, &a);
-    if (e == CX_ENOTFOUND) {
-        rev__call_fail(&j->c, 409, "not_assessed", "", "the declaration has no assessment to "
-                                                       "pay (the revenue module was off when it "
-                                                       "was lodged)");
-        return CX_ESTATE;
-    }
+    cx_err e = rev__account_read(w, j->seq, a);
     if (e != CX_OK)
         return e;
-    sqlite3_stmt *st = store_stmt(w, "SELECT " PAY_COLUMNS ", seq, paid_at FROM revenue_payments "
-                                     "WHERE payer_org=?1 AND reference=?2");
+    sqlite3_stmt *st = store_stmt(w, "SELECT id, seq, amount, currency, paid_at FROM "
+                                     "revenue_payments WHERE payer_org=?1 AND reference=?2");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, j->payer, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, j->reference, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        /* idempotent: the same payment again answers what the first got */
-        bool same = sqlite3_column_int64(st, 10) == j->seq &&
-                    strcmp((const char *)sqlite3_column_text(st, 3), j->amount) == 0 &&
-                    strcmp((const char *)sqlite3_column_text(st, 4), j->currency) == 0 &&
-                    strcmp((const char *)sqlite3_column_text(st, 11), j->paid_at) == 0;
-        json_t *p = same ? pay__row_json(st, a.exp) : NULL;
+        /* idempotent: the same payment again is the first one */
+        bool same = sqlite3_column_int64(st, 1) == j->seq &&
+                    strcmp((const char *)sqlite3_column_text(st, 2), j->amount) == 0 &&
+                    strcmp((const char *)sqlite3_column_text(st, 3), j->currency) == 0 &&
+                    strcmp((const char *)sqlite3_column_text(st, 4), j->paid_at) == 0;
+        *id = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
-        if (!same) {
-            rev__call_fail(&j->c, 409, "reference_conflict", "/reference",
-                           "reference %s was already used by %s for another payment",
-                           j->reference, j->payer);
-            return CX_ESTATE;
-        }
-        j->c.ok_status = 200;
-        rev__call_body(&j->c, json_pack("{s:o,s:o,s:b}", "payment", p, "balance",
-                                        rev__account_json(&a), "repeated", 1));
-        return CX_OK;
+        return same ? CX_EEXIST : CX_ESTATE;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -314,35 +302,102 @@ static cx_err pay__job(store_conn *w, void *arg)
     sqlite3_bind_text(st, 10, j->role, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, j->key_id);
     sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
-    int64_t id = sqlite3_last_insert_rowid(store_conn_db(w));
+    *id = sqlite3_last_insert_rowid(store_conn_db(w));
     st = store_stmt(w, "UPDATE revenue_assessments SET paid = paid + ?2 WHERE seq=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, j->seq);
     sqlite3_bind_int64(st, 2, j->national);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     /* money in gives back the guarantee drawn for this declaration */
-    if (a.guaranteed > 0 && (e = rev__restore_draws(w, j->seq, j->national, "payment")) != CX_OK)
+    if (a->guaranteed > 0 && (e = rev__restore_draws(w, j->seq, j->national, "payment")) != CX_OK)
         return e;
-    if ((e = rev__account_read(w, j->seq, &a)) != CX_OK)
+    return rev__account_read(w, j->seq, a);
+}
+
+static cx_err pay__job(store_conn *w, void *arg)
+{
+    pay_job *j = arg;
+    rev_account a;
+    int64_t id = 0;
+    cx_err e = pay__record(w, j, &a, &id);
+    if (e == CX_ENOTFOUND) {
+        rev__call_fail(&j->c, 409, "not_assessed", "", "the declaration has no assessment to "
+                                                       "pay (the revenue module was off when it "
+                                                       "was lodged)");
+        return CX_ESTATE;
+    }
+    if (e == CX_ESTATE) {
+        rev__call_fail(&j->c, 409, "reference_conflict", "/reference",
+                       "reference %s was already used by %s for another payment", j->reference,
+                       j->payer);
         return e;
-    st = store_stmt(w, "SELECT " PAY_COLUMNS " FROM revenue_payments WHERE id=?1");
+    }
+    if (e != CX_OK && e != CX_EEXIST)
+        return e;
+    sqlite3_stmt *st = store_stmt(w, "SELECT " PAY_COLUMNS " FROM revenue_payments WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, id);
     json_t *p = sqlite3_step(st) == SQLITE_ROW ? pay__row_json(st, a.exp) : NULL;
     sqlite3_reset(st);
-    j->c.ok_status = 201;
+    j->c.ok_status = e == CX_EEXIST ? 200 : 201;
     rev__call_body(&j->c, json_pack("{s:o*,s:o,s:b}", "payment", p, "balance",
-                                    rev__account_json(&a), "repeated", 0));
+                                    rev__account_json(&a), "repeated", e == CX_EEXIST));
     return CX_OK;
+}
+
+cx_err rev__ledger_payment(rev_service *r, store_conn *w, int64_t seq, const char *bank,
+                           const json_t *body, int64_t index)
+{
+    pay_job j;
+    memset(&j, 0, sizeof j);
+    j.seq = seq;
+    j.role = "ledger";
+    j.key_id = index; /* the entry that carried it */
+    const char *receipt = json_string_value(json_object_get(body, "receipt_no"));
+    const char *currency = json_string_value(json_object_get(body, "currency"));
+    const char *paid_at = json_string_value(json_object_get(body, "paid_at"));
+    rev_dec amount;
+    json_t *problems = json_array();
+    bool ok = receipt && currency && paid_at && strlen(paid_at) >= REV_DATE_LEN &&
+              pay__ref_ok(receipt) && rev_minor_unit(currency) >= 0 &&
+              pay__amount_in(body, NULL, 0, currency, &amount, problems);
+    json_decref(problems);
+    rev_book *b = ok ? rev__book_get(r) : NULL;
+    const rev_rate *used = NULL;
+    char why[160], date[REV_DATE_LEN + 1];
+    snprintf(date, sizeof date, "%s", paid_at ? paid_at : "");
+    cx_err e = b ? rev__convert(b, amount, currency, date, &j.national, &used, why, sizeof why)
+                 : CX_EINVAL;
+    if (used) {
+        rev_dec_format(used->rate, j.rate);
+        snprintf(j.rate_date, sizeof j.rate_date, "%s", used->date);
+    }
+    rev__book_put(r, b);
+    if (e != CX_OK) {
+        /* the entry stands on the ledger either way; revenue cannot count it */
+        cx_log(CX_LOG_WARN, "revenue: payment.receipt %s of %s at entry %lld not counted: %s",
+               receipt ? receipt : "?", bank, (long long)index,
+               ok ? why : "its amount or currency cannot be read");
+        return CX_OK;
+    }
+    snprintf(j.payer, sizeof j.payer, "%s", bank);
+    snprintf(j.reference, sizeof j.reference, "%s", receipt);
+    snprintf(j.currency, sizeof j.currency, "%s", currency);
+    snprintf(j.paid_at, sizeof j.paid_at, "%s", paid_at);
+    rev_dec_format(amount, j.amount);
+    rev_account a;
+    int64_t id;
+    e = pay__record(w, &j, &a, &id);
+    if (e == CX_ESTATE)
+        cx_log(CX_LOG_WARN, "revenue: payment.receipt %s of %s at entry %lld not counted: the "
+                            "reference was used for another payment",
+               receipt, bank, (long long)index);
+    return e == CX_EDB || e == CX_ENOMEM ? e : CX_OK;
 }
 
 /* The declaration named by {id}, visible to the caller; replies 404. */

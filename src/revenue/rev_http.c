@@ -60,7 +60,11 @@ static void h_assessment(http_req *r, void *ctx)
     if (!rev__account_of(rs, r, &c, &a))
         return;
     int64_t seq = a.seq;
-    sqlite3_stmt *st = store_stmt(c, "SELECT doc FROM revenue_assessments WHERE seq=?1");
+    /* officers see the valuation control; traders the public form */
+    sqlite3_stmt *st = cx_is_officer(http_principal(r))
+                           ? store_stmt(c, "SELECT doc FROM revenue_assessments WHERE seq=?1")
+                           : store_stmt(c, "SELECT coalesce(public, doc) FROM "
+                                           "revenue_assessments WHERE seq=?1");
     json_t *doc = NULL;
     if (st) {
         sqlite3_bind_int64(st, 1, seq);
@@ -188,7 +192,7 @@ static void h_reassess(http_req *r, void *ctx)
     json_t *doc = NULL;
     if (c && decl_doc(c, http_param(r, "id"), h__copy, &d) == CX_OK && d.text)
         doc = decl_parse(d.text, d.len, msg, sizeof msg);
-    json_t *a = doc ? rev__assess_doc(rs, doc, d.text, d.len) : NULL;
+    json_t *a = doc ? rev__assess_doc(rs, NULL, doc, d.text, d.len) : NULL;
     free(d.text);
     reassess_job *j = a ? calloc(1, sizeof *j) : NULL;
     if (!j) {

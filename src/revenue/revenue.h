@@ -17,6 +17,7 @@
 #include "core.h"
 #include "declare.h"
 #include "http.h"
+#include "ledger.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -286,8 +287,13 @@ typedef struct rev_service rev_service;
 
 typedef struct {
     const char *currency; /* national currency (serve --currency); NULL: the database's */
-    rev_lookups lookups;  /* certificate lookups (phase 2: the ledger); unit values are
-                           * the service's own and need not be set */
+    /* The ledger (NULL: none): certificates of origin prove preferences
+     * (ledger_coo_find); payment.receipt entries count as payments; a
+     * certificate that comes to name a declaration, or is revoked,
+     * re-assesses it; payment_below_duty compares with the assessment. */
+    ledger *ledger;
+    rev_lookups lookups;  /* for tools and tests without a ledger: a certificate lookup;
+                           * unit values are the service's own and need not be set */
 } rev_config;
 
 /* Creates the service: stores the national currency if given (once: a

@@ -105,12 +105,27 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
                               const json_t *assessment, const char *reason, const char *by);
 cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out);
+/* The assessment as traders see it: without the valuation control's
+ * undervaluation findings and revenue at risk, which are made of other
+ * traders' prices. Caller decrefs. */
+json_t *rev__assessment_public(const json_t *assessment);
 /* Folds the held (undervalued) observations of seq: on release. */
 cx_err rev__release_flagged(store_conn *w, int64_t seq);
 
 /* Assesses a declaration with the service's book and lookups (caller
- * decrefs); NULL when out of memory or without a book. */
-json_t *rev__assess_doc(rev_service *r, const json_t *doc, const char *text, size_t len);
+ * decrefs); NULL when out of memory or without a book. w: the writer's
+ * connection inside a job (certificates are read on it), else NULL. */
+json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
+                        size_t len);
+
+/* The ledger on revenue's side (ledger_link.c): joins r to cfg.ledger. */
+cx_err rev__ledger_join(rev_service *r);
+/* A payment.receipt entry as a payment of bank for seq (pay.c), inside the
+ * ledger's job: idempotent by (bank, receipt_no) like the API's, converted
+ * at its paid_at date. What revenue cannot count (no rate, a reference
+ * used for another payment) is logged; the entry stands either way. */
+cx_err rev__ledger_payment(rev_service *r, store_conn *w, int64_t seq, const char *bank,
+                           const json_t *body, int64_t index);
 
 /* A declaration's account (account.c): amounts in national minor units. */
 typedef struct {

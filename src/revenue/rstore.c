@@ -73,6 +73,11 @@ static const store_migration rev_migrations[] = {
     /* guarantees paged per trader; the certificates of origin that proved a
      * preference, so a revocation finds the declarations it re-assesses */
     {2, "CREATE INDEX revenue_guarantees_by_trader ON revenue_guarantees(trader);"
+        /* what traders may read of an assessment: no statistics of other
+         * traders' prices (undervaluation findings, revenue at risk) */
+        "ALTER TABLE revenue_assessments ADD COLUMN public TEXT;"
+        /* ledger entries name declarations by id */
+        "CREATE INDEX revenue_assessments_decl ON revenue_assessments(decl_id);"
         "CREATE TABLE revenue_certificates(issuer TEXT NOT NULL, number TEXT NOT NULL,"
         " seq INTEGER NOT NULL, PRIMARY KEY(issuer, number, seq)) WITHOUT ROWID;"},
 };

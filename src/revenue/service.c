@@ -57,7 +57,23 @@ static bool svc__uv(void *ctx, const char *key, rev_uv_stats *out)
     return c && rev__uv_read(c, key, out);
 }
 
-json_t *rev__assess_doc(rev_service *r, const json_t *doc, const char *text, size_t len)
+/* Certificates of origin from the ledger, read on the connection the
+ * assessment runs on (the writer's inside a ledger job, so that a
+ * revocation in that job is seen). */
+static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
+{
+    ledger_coo coo;
+    if (ledger_coo_find(ctx, q->declaration_id, q->exporter, q->origin, q->hs_code, q->date,
+                        &coo) != CX_OK)
+        return false;
+    snprintf(out->issuer, sizeof out->issuer, "%s", coo.issuer);
+    snprintf(out->number, sizeof out->number, "%s", coo.number);
+    out->index = coo.index;
+    return true;
+}
+
+json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
+                        size_t len)
 {
     /* one read snapshot for the generation check and every statistic read:
      * on a busy WAL, starting a snapshot costs more than the read itself */
@@ -69,6 +85,10 @@ json_t *rev__assess_doc(rev_service *r, const json_t *doc, const char *text, siz
         rev_lookups lk = r->cfg.lookups;
         lk.unit_values = svc__uv;
         lk.uv_ctx = r->s;
+        if (r->cfg.ledger) {
+            lk.certificate = svc__cert;
+            lk.cert_ctx = w ? w : c;
+        }
         a = rev_assess(b, doc, text, len, &lk, NULL);
     }
     if (txn)
@@ -79,7 +99,7 @@ json_t *rev__assess_doc(rev_service *r, const json_t *doc, const char *text, siz
 
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len)
 {
-    return rev__assess_doc(r, doc, text, len);
+    return rev__assess_doc(r, NULL, doc, text, len);
 }
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
@@ -88,7 +108,7 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
 {
     (void)who;
     rev_service *r = ctx;
-    json_t *a = rev__assess_doc(r, doc, text, len);
+    json_t *a = rev__assess_doc(r, NULL, doc, text, len);
     if (!a)
         return; /* out of memory: stored unassessed, re-assessable later */
     char now[32];
@@ -107,10 +127,17 @@ static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
     json_array_foreach(json_object_get(a, "findings"), k, f)
     {
         char feature[64];
-        snprintf(feature, sizeof feature, "revenue.%s",
-                 json_string_value(json_object_get(f, "rule")));
-        json_t *reason = json_pack("{s:s,s:i,s:O}", "feature", feature, "contribution", 1,
-                                   "detail", json_object_get(f, "message"));
+        const char *rule = json_string_value(json_object_get(f, "rule"));
+        snprintf(feature, sizeof feature, "revenue.%s", rule ? rule : "finding");
+        /* risk reasons reach the trader: an undervaluation says where to
+         * look, never the statistics of other traders' prices */
+        bool under = rule && strcmp(rule, "undervaluation") == 0;
+        json_t *detail = under ? json_string("the declared value is low against earlier "
+                                             "declarations of the same goods and origin "
+                                             "(valuation control)")
+                               : json_incref(json_object_get(f, "message"));
+        json_t *reason = json_pack("{s:s,s:i,s:o}", "feature", feature, "contribution", 1,
+                                   "detail", detail);
         cx_err e = reason ? decl_raise_lane_in(w, id, "yellow", reason) : CX_ENOMEM;
         json_decref(reason);
         if (e != CX_OK)
@@ -130,6 +157,13 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
     if (e == CX_OK)
         e = svc__reasons(w, json_string_value(json_object_get(doc, "id")), a);
     return e;
+}
+
+/* The 201 shows the submitter the public form (no other traders' prices). */
+static json_t *svc__member_reply(void *ctx, const json_t *member)
+{
+    (void)ctx;
+    return rev__assessment_public(member);
 }
 
 static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *members)
@@ -201,12 +235,15 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
                         .indexed = svc__indexed,
                         .decorate = svc__decorate,
                         .member = "assessment",
+                        .member_reply = svc__member_reply,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
                        .check = svc__gate, .ctx = r};
         e = decl_service_add_hooks(d, &h);
         if (e == CX_OK)
             e = decl_gate_add(d, &g);
+        if (e == CX_OK && r->cfg.ledger)
+            e = rev__ledger_join(r);
         if (e != CX_OK) {
             snprintf(err, errlen, "cannot join the declarations spine: %s", cx_strerror(e));
             rev_service_free(r);
