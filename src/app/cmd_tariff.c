@@ -39,17 +39,18 @@ static const char tariff_help[] =
 
 static const char rates_help[] =
     "Usage:\n"
-    "  customs rates import --db PATH FILE.csv\n"
+    "  customs rates import --db PATH [--currency CODE] FILE.csv\n"
     "\n"
     "Loads exchange rates: columns date,currency,rate, where rate is units of the\n"
     "national currency per unit of currency. An assessment uses the latest rate on\n"
     "or before the declaration's date; a payment the latest on or before its\n"
     "paid_at date. A row for a (currency, date) already stored replaces it. All or\n"
     "nothing, every problem with its line (exit 3). The national currency itself\n"
-    "is set once: customs serve --currency CODE.\n"
+    "is set once: --currency CODE here, or customs serve --currency CODE.\n"
     "\n"
     "Options:\n"
-    "  --db PATH   SQLite database file (created and migrated if needed)\n"
+    "  --db PATH         SQLite database file (created and migrated if needed)\n"
+    "  --currency CODE   the national currency (ISO 4217), set once\n"
     "\n"
     "Example:\n"
     "  customs rates import --db var/customs.db data/revenue/demo/rates.csv\n";
@@ -121,11 +122,34 @@ static int tariff__load(const char *cmd, rev_import_kind kind, const char *db, c
     return rc;
 }
 
+/* rates import --currency CODE: the national currency, set once (as
+ * customs serve --currency sets it). */
+static int tariff__currency(const char *cmd, const char *db, const char *code)
+{
+    char err[512], have[4] = "";
+    store *s = NULL;
+    if (rev_minor_load(NULL, err, sizeof err) != CX_OK ||
+        app_open_store(db, &s, err, sizeof err) != CX_OK)
+        return app_fail(cmd, "%s", err);
+    cx_err e = rev_currency_set(s, code, have);
+    store_free(s);
+    if (e == CX_EEXIST)
+        return app_fail(cmd, "the database's national currency is %s; it is set once and cannot "
+                             "become %s", have, code);
+    if (e == CX_EINVAL)
+        return app_usage(cmd, "--currency %s is not an ISO 4217 currency with a minor unit", code);
+    if (e != CX_OK)
+        return app_fail(cmd, "cannot store the national currency: %s", cx_strerror(e));
+    printf("national currency: %s\n", code);
+    return 0;
+}
+
 /* ACTION --db PATH FILE, for both commands. */
 static int tariff__run(const char *cmd, const char *help, int argc, char **argv,
                        const char *const *actions, const rev_import_kind *kinds)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"currency", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     if (argc < 2) {
@@ -143,12 +167,14 @@ static int tariff__run(const char *cmd, const char *help, int argc, char **argv,
         return app_usage(cmd, "unknown action '%s'", argv[1]);
     char name[64];
     snprintf(name, sizeof name, "%s %s", cmd, actions[k]);
-    const char *db = NULL;
+    const char *db = NULL, *currency = NULL;
+    bool rates = kinds[k] == REV_IMPORT_RATES;
     app_getopt_reset();
     int c;
-    while ((c = app_getopt(argc - 1, argv + 1, opts, NULL, name)) != -1) {
+    while ((c = app_getopt(argc - 1, argv + 1, opts, rates ? "db currency" : "db", name)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
+        case 'c': currency = optarg; break;
         case 'h': fputs(help, stdout); return 0;
         default: return 2; /* app_getopt said why */
         }
@@ -157,7 +183,14 @@ static int tariff__run(const char *cmd, const char *help, int argc, char **argv,
         return app_usage(cmd, "--db PATH is required");
     if (argc - 1 - optind != 1)
         return app_usage(cmd, "%s takes one CSV file", actions[k]);
-    return tariff__load(cmd, kinds[k], db, argv[1 + optind]);
+    char err[512];
+    if (currency && (decl_refdata_load(NULL, err, sizeof err) != CX_OK ||
+                     rev_minor_load(NULL, err, sizeof err) != CX_OK ||
+                     !decl_currency_valid(currency) || rev_minor_unit(currency) < 0))
+        return app_usage(cmd, "--currency %s is not an ISO 4217 currency with a minor unit",
+                         currency); /* before anything is stored */
+    int rc = tariff__load(cmd, kinds[k], db, argv[1 + optind]);
+    return rc == 0 && currency ? tariff__currency(cmd, db, currency) : rc;
 }
 
 int app_cmd_tariff(int argc, char **argv)
