@@ -339,7 +339,7 @@ static void h_summary(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!http_allow_officer(r, "read the revenue summary"))
         return;
-    static const char *const groups_by[] = {"office", "chapter", "trader", NULL};
+    static const char *const groups_by[] = {"office", "chapter", "trader", "day", NULL};
     int by = 0;
     if (!http_query_enum(r, "group", groups_by, &by))
         return;
@@ -372,7 +372,7 @@ static void h_summary(http_req *r, void *ctx)
     }
     store_conn *c = store_reader(rs->s);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT office, org, total, paid, refunded, guaranteed, "
-                                         "at_risk, problems, doc FROM revenue_assessments "
+                                         "at_risk, problems, doc, date FROM revenue_assessments "
                                          "WHERE date >= ?1 AND date <= ?2")
                          : NULL;
     if (!st) {
@@ -412,7 +412,7 @@ static void h_summary(http_req *r, void *ctx)
             continue;
         }
         sum_row *g = sum__get(&set, (const char *)sqlite3_column_text(
-                                        st, strcmp(group, "office") == 0 ? 0 : 1));
+                                        st, by == 0 ? 0 : by == 2 ? 1 : 9));
         if (!g)
             continue;
         g->declarations++;
