@@ -59,9 +59,11 @@ export async function render(main, { rest }, ctx) {
     card('Containers on the map', mapBody)));
 
   const officer = ctx.me && (ctx.me.role === 'officer' || ctx.me.role === 'admin');
-  const tasks = [ledgerSection(ledgerBody, d, signal),
-    import('../assessment.js').then((m) => m.assessmentCard(dutyBody, d.id, officer, signal))
-      .catch((err) => { if (err.name !== 'AbortError') fill(dutyBody, errorBox(err)); })];
+  const tasks = [ledgerSection(ledgerBody, d, signal)];
+  // only an assessed declaration has an assessment to ask for (no 404s)
+  if (!d.assessment) fill(dutyBody, empty('Not assessed: no national currency was set when it was lodged, or it is history.'));
+  else tasks.push(import('../assessment.js').then((m) => m.assessmentCard(dutyBody, d.id, officer, signal))
+    .catch((err) => { if (err.name !== 'AbortError') fill(dutyBody, errorBox(err)); }));
   let mapCleanup = null;
   if (!officer) fill(mapBody, empty('Only officers and administrators see the tracks of consignments.'));
   else tasks.push(import('../track.js').then(async (m) => {
