@@ -79,7 +79,7 @@ int app_cmd_import(int argc, char **argv)
     /* and assessed when the database has a national currency (KCS rows are
      * history: declare runs no hooks for them) */
     rev_service *rev = NULL;
-    rev_config rvcfg = {0};
+    rev_config rvcfg = {.quiet = true};
     if (d && rev_service_new(s, d, &rvcfg, &rev, err, sizeof err) != CX_OK) {
         risk_service_free(risk);
         decl_service_free(d);

@@ -361,7 +361,7 @@ static int ledger__open(const char *cmd, const char *db, lenv *env)
         return app_fail(cmd, "%s", err);
     env->decl = decl_service_new(env->s);
     env->lg = env->decl ? ledger_new(env->s, env->decl) : NULL;
-    rev_config rcfg = {.ledger = env->lg};
+    rev_config rcfg = {.ledger = env->lg, .quiet = true};
     if (!env->lg || rev_service_new(env->s, env->decl, &rcfg, &env->rev, err, sizeof err)) {
         ledger_free(env->lg);
         decl_service_free(env->decl);

@@ -294,6 +294,7 @@ typedef struct {
     ledger *ledger;
     rev_lookups lookups;  /* for tools and tests without a ledger: a certificate lookup;
                            * unit values are the service's own and need not be set */
+    bool quiet;           /* tools: no log line when no currency is set */
 } rev_config;
 
 /* Creates the service: stores the national currency if given (once: a

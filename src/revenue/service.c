@@ -250,7 +250,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
             return e;
         }
         rev__observer_start(r);
-    } else if (!r->active) {
+    } else if (!r->active && !r->cfg.quiet) {
         cx_log(CX_LOG_INFO, "revenue: no national currency set (customs serve --currency CODE): "
                             "declarations are not assessed");
     }
