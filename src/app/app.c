@@ -6,6 +6,7 @@
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
+#include "xray.h"
 #include "revenue.h"
 
 #include <stdio.h>
@@ -28,6 +29,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = alert_migrate(s, err, errlen);
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = xray_migrate(s, err, errlen);
     if (e == CX_OK)
         e = rev_migrate(s, err, errlen);
     if (e != CX_OK) {

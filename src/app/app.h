@@ -165,6 +165,8 @@ int app_cmd_hs(int argc, char **argv);
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* xray (issue 12) */
+int app_cmd_xray(int argc, char **argv);
 /* revenue (issue 15) */
 int app_cmd_tariff(int argc, char **argv);
 int app_cmd_rates(int argc, char **argv);
