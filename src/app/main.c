@@ -17,6 +17,7 @@ static const app_command commands[] = {
     {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
     {"tariff", app_cmd_tariff, "load the tariff: lines, preferences, country groups"},
     {"rates", app_cmd_rates, "load exchange rates into the national currency"},
+    {"bio", app_cmd_bio, "biometrics: match templates, enrol, identify, keys, audit"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -28,6 +28,7 @@ typedef enum {
     LT_PARCELS,
     LT_IPR,
     LT_FINDING,
+    LT_AUDIT_DIGEST,
     LT__COUNT
 } ltype;
 

@@ -227,6 +227,26 @@ function inspectionOf(d, ctx, reload) {
   return out;
 }
 
+// A key issued to a person (keys create --subject) decides only after that
+// person's biometric verification within the window (the bio.verified gate):
+// say so before the officer tries, and until when a verification holds.
+function verificationState(ctx) {
+  const el = h('p', { class: 'verify-state', 'aria-live': 'polite' }, loading('Checking the biometric verification…'));
+  api('/v1/biometrics/verification', { signal: ctx.signal }).then((v) => {
+    if (v.required) {
+      el.className = 'verify-state verify-required';
+      fill(el, h('strong', null, 'A fresh biometric verification is required. '),
+        `This key stands for ${v.subject}, who has no successful verification in the last ${v.window_hours} hours`,
+        v.last_verified_at ? ` (the last was ${when(v.last_verified_at)})` : '',
+        '. Ask an officer or a capture station to verify you; until then the server refuses the decision (verification_required).');
+    } else {
+      el.className = 'verify-state verify-ok';
+      fill(el, `${v.subject} was verified ${when(v.last_verified_at)}; decisions are accepted until ${when(v.valid_until)}.`);
+    }
+  }).catch((err) => { if (err.name !== 'AbortError') fill(el, errorBox(err, 'The verification state could not be read')); });
+  return el;
+}
+
 const DECISIONS = [
   ['release', 'Release the goods', 'released'],
   ['hold', 'Hold for examination', 'held'],
@@ -287,6 +307,7 @@ function decisionOf(d, ctx, reload) {
   h('div', { class: 'field' }, h('label', { for: 'decision-reason' }, 'Reason'),
     h('textarea', { id: 'decision-reason', name: 'reason', rows: '2', maxlength: '1000' })),
   submit, status);
+  if (ctx.me.subject) out.push(verificationState(ctx));
   out.push(form);
   return out;
 }
