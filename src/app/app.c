@@ -7,6 +7,7 @@
 #include "ledger.h"
 #include "track.h"
 #include "xray.h"
+#include "revenue.h"
 #include "bio.h"
 
 #include <stdio.h>
@@ -31,6 +32,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = track_migrate(s, err, errlen);
     if (e == CX_OK)
         e = xray_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = rev_migrate(s, err, errlen);
     if (e == CX_OK)
         e = bio_migrate(s, err, errlen);
     if (e != CX_OK) {

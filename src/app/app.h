@@ -53,6 +53,7 @@ typedef struct {
     risk_policy risk;        /* lanes */
     track_config track;      /* tracking thresholds */
     const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
+    const char *currency;    /* national currency (revenue); NULL: the database's */
     const char *bio_key;     /* biometrics' master key file; NULL: /v1/biometrics answers 503 */
     int64_t bio_verify_window_s; /* the verification gate's window (0: 12 hours) */
     bool routes_only;        /* set up the routes but neither start the server nor
@@ -168,6 +169,9 @@ int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
 /* xray (issue 12) */
 int app_cmd_xray(int argc, char **argv);
+/* revenue (issue 15) */
+int app_cmd_tariff(int argc, char **argv);
+int app_cmd_rates(int argc, char **argv);
 /* biometrics (issue 11) */
 int app_cmd_bio(int argc, char **argv);
 

@@ -7,6 +7,7 @@
 #include "bio.h"
 #include "declare.h"
 #include "ledger.h"
+#include "revenue.h"
 #include "web.h"
 #include "xray.h"
 
@@ -159,6 +160,32 @@ static void svc__xray_free(void *self)
     xray_service_free(self);
 }
 
+/* revenue: assesses every submission (its hooks run after risk's and the
+ * ledger's), proves preferences with the ledger's certificates of origin,
+ * and gates release on payment */
+static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    rev_config rcfg = {.currency = app_services_config(a)->currency,
+                       .ledger = app_service(a, "ledger")};
+    return rev_service_new(app_services_store(a), app_service(a, "declare"), &rcfg,
+                           (rev_service **)self, err, errlen);
+}
+
+static cx_err svc__revenue_routes(void *self, http_server *srv)
+{
+    return rev_routes(self, srv);
+}
+
+static void svc__revenue_stop(void *self)
+{
+    rev_service_stop(self); /* its statistics worker writes through the store */
+}
+
+static void svc__revenue_free(void *self)
+{
+    rev_service_free(self);
+}
+
 /* bio: the verification gate always (it reads only the audit); subjects,
  * galleries and searches when the master key is given (--bio-key) */
 typedef struct {
@@ -223,6 +250,8 @@ static const app_service_def services[] = {
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
      svc__track_free},
     {"xray", svc__xray_start, svc__xray_routes, NULL, NULL, svc__xray_free},
+    {"revenue", svc__revenue_start, svc__revenue_routes, NULL, svc__revenue_stop,
+     svc__revenue_free},
     {"bio", svc__bio_start, svc__bio_routes, NULL, svc__bio_stop, svc__bio_free},
 };
 #define NSERVICES (sizeof services / sizeof services[0])

@@ -211,6 +211,49 @@ static const char *decl__str(const json_t *doc, const char *key)
     return s ? s : "";
 }
 
+/* Whether key is a member a hook's module keeps in its own table. */
+static bool decl__hook_member(const decl_service *d, const char *key)
+{
+    for (size_t i = 0; i < d->nhooks; i++)
+        if (d->hooks[i].member && strcmp(d->hooks[i].member, key) == 0)
+            return true;
+    return false;
+}
+
+/* The submission's reply: the stored text with its status, risk, and the
+ * members hooks keep in their own tables (from the document, as enrich made
+ * them). */
+static cx_err decl__reply_text(decl_write *dw, const char *risk)
+{
+    cx_buf api;
+    cx_buf_init(&api, DECL_TEXT_MAX);
+    cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
+                             decl__str(dw->doc, "status"), risk, NULL, dw->officer, &api);
+    for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
+        const decl_hooks *h = &dw->d->hooks[i];
+        const json_t *v = h->member ? json_object_get(dw->doc, h->member) : NULL;
+        if (!v)
+            continue;
+        json_t *shown = h->member_reply ? h->member_reply(h->ctx, v) : json_incref((json_t *)v);
+        char *vs = shown ? cx_json_dump(shown, NULL) : NULL;
+        json_decref(shown);
+        api.len--; /* reopen the object: compose ended it with '}' */
+        e = cx_buf_puts(&api, ",");
+        e = e ? e : cx_buf_json_str(&api, h->member);
+        e = e ? e : cx_buf_puts(&api, ":");
+        e = e ? e : vs ? cx_buf_puts(&api, vs) : CX_ENOMEM;
+        e = e ? e : cx_buf_puts(&api, "}");
+        free(vs);
+    }
+    if (e == CX_OK) {
+        free(dw->text);
+        dw->text = cx_buf_steal(&api, &dw->len);
+        e = dw->text ? CX_OK : CX_ENOMEM;
+    }
+    cx_buf_free(&api);
+    return e;
+}
+
 /* Lane raises made on this (the writer) thread; lets an insert notice that a
  * hook raised the lane of the declaration it is inserting. */
 static _Thread_local unsigned decl_raises;
@@ -226,18 +269,8 @@ static cx_err decl__refresh_risk(store_conn *w, decl_write *dw)
     cx_err e = CX_OK;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         const char *risk = (const char *)sqlite3_column_text(st, 0);
-        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0) {
-            cx_buf api;
-            cx_buf_init(&api, DECL_TEXT_MAX);
-            e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
-                              decl__str(dw->doc, "status"), risk, NULL, dw->officer, &api);
-            if (e == CX_OK) {
-                free(dw->text);
-                dw->text = cx_buf_steal(&api, &dw->len);
-                e = dw->text ? CX_OK : CX_ENOMEM;
-            }
-            cx_buf_free(&api);
-        }
+        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0)
+            e = decl__reply_text(dw, risk);
     }
     sqlite3_reset(st);
     return e;
@@ -345,8 +378,8 @@ static cx_err decl__minify(cx_buf *out, const char *in, size_t n)
  * and nothing is re-serialised on the hot path), followed by the server's
  * members. Without a raw text (CSV
  * import) the parsed document is serialised instead. */
-static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char *raw,
-                                size_t rawlen, cx_buf *out)
+static cx_err decl__stored_text(const decl_service *d, const json_t *doc, size_t submitted,
+                                const char *raw, size_t rawlen, cx_buf *out)
 {
     cx_err e;
     if (raw) {
@@ -381,8 +414,9 @@ static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char 
     json_t *v;
     json_object_foreach((json_t *)doc, k, v)
     {
-        /* risk and status have columns of their own */
-        if (i++ < submitted || strcmp(k, "risk") == 0 || strcmp(k, "status") == 0 || e != CX_OK)
+        /* risk and status have columns of their own; hook members tables */
+        if (i++ < submitted || strcmp(k, "risk") == 0 || strcmp(k, "status") == 0 ||
+            decl__hook_member(d, k) || e != CX_OK)
             continue;
         json_t *key = json_string(k);
         char *ks = cx_json_dump(key, NULL), *vs = cx_json_dump(v, NULL);
@@ -417,9 +451,12 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     json_object_set_new(doc, "org", json_string(who->org));
     json_object_set_new(doc, "status", json_string(historical ? "historical" : "submitted"));
     json_object_set_new(doc, "received_at", json_string(now));
-    for (size_t i = 0; i < d->nhooks && !historical; i++)
+    for (size_t i = 0; i < d->nhooks && !historical; i++) {
         if (d->hooks[i].enrich)
             d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
+        if (d->hooks[i].enrich_text)
+            d->hooks[i].enrich_text(d->hooks[i].ctx, who, doc, raw, rawlen);
+    }
     cx_err e = CX_OK;
     /* The risk member lives in its own column so that it can change
      * (decl_raise_lane) while the submitted document stays as stored. */
@@ -431,20 +468,14 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     if (e == CX_OK)
         e = cx_buf_reserve(&text, rawlen + 160);
     if (e == CX_OK)
-        e = decl__stored_text(doc, submitted, raw, rawlen, &text);
+        e = decl__stored_text(d, doc, submitted, raw, rawlen, &text);
     dw->doc_text = cx_buf_steal(&text, &dw->doc_len);
     if (e == CX_OK && !dw->doc_text)
         e = CX_ENOMEM;
-    /* The API form is the stored text with its status and risk member. */
-    if (e == CX_OK) {
-        cx_buf api;
-        cx_buf_init(&api, DECL_TEXT_MAX);
-        e = decl__compose(d, NULL, 0, dw->doc_text, dw->doc_len, decl__str(doc, "status"),
-                          dw->risk_text, NULL, dw->officer, &api);
-        dw->text = cx_buf_steal(&api, &dw->len);
-        if (e == CX_OK && !dw->text)
-            e = CX_ENOMEM;
-    }
+    /* The API form is the stored text with its status, its risk member and
+     * the members hooks keep themselves. */
+    if (e == CX_OK)
+        e = decl__reply_text(dw, dw->risk_text);
     if (e != CX_OK) {
         decl__write_free(dw);
         return e;

@@ -92,6 +92,20 @@ typedef struct {
     cx_err (*indexed)(void *ctx, store_conn *w, int64_t seq, const json_t *doc);
     cx_err (*decorate)(void *ctx, store_conn *r, int64_t seq, cx_buf *members);
     void *ctx;
+    /* Like enrich, with the submitted JSON text (HTTP bodies and JSONL
+     * lines; NULL for CSV rows), for members computed from a number's exact
+     * spelling, e.g. money read as decimal text rather than as a double.
+     * Runs in the set's order, right after the set's enrich. */
+    void (*enrich_text)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                        size_t len);
+    /* A member that enrich/enrich_text adds and the hook's module keeps in
+     * its own table (written by indexed, shown by decorate): declare leaves
+     * it out of the stored document and shows it in the submission's reply
+     * (like "risk"). NULL: none. */
+    const char *member;
+    /* The member as the submission's reply shows it (the submitter may not
+     * see all of it); a new reference. NULL: as enrich made it. */
+    json_t *(*member_reply)(void *ctx, const json_t *member);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the
@@ -118,7 +132,7 @@ store *decl_service_store(decl_service *d);
  *   {
  *       if (strcmp(c->decision, "release") || revenue__paid(c->w, c->seq))
  *           return CX_OK;
- *       return decl_gate_refuse(no, 402, "payment_required", "/decision",
+ *       return decl_gate_refuse(no, 409, "payment_required", "/decision",
  *                               "the duties of %s are not paid", c->id);
  *   }
  *   decl_gate g = {.name = "revenue.paid", .order = DECL_GATE_REVENUE, .check = paid};
@@ -135,7 +149,7 @@ typedef struct {
 } decl_gate_call;
 
 typedef struct {
-    unsigned status;   /* 402, 403, 409 … */
+    unsigned status;   /* 403, 409 … */
     char code[48];     /* "payment_required" */
     char message[256]; /* a sentence for the officer */
     json_t *details;   /* [{"path","message"}]; owned; may stay NULL */

@@ -91,7 +91,7 @@ static const field tdoc_fields[] = {
 };
 
 static const char *const server_fields[] = {"id", "org", "status", "received_at", "risk",
-                                            "inspection"};
+                                            "inspection", "assessment"};
 
 static bool v__charset(const char *s, const char *extra)
 {

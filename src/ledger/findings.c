@@ -164,7 +164,7 @@ static cx_err f__raise(store_conn *w, const char *rule, const char *severity, co
 
 /* ---- facts of a declaration ------------------------------------------------------------------ */
 
-static bool f__hs_match(const char *coo_hs_list, const char *item_hs)
+bool ledger__hs_match(const char *coo_hs_list, const char *item_hs)
 {
     if (!coo_hs_list || !item_hs)
         return false;
@@ -273,7 +273,7 @@ static cx_err f__certificates(store_conn *w, const json_t *decl, const char *dec
         json_array_foreach(json_object_get(decl, "items"), k, it)
         {
             const char *origin = f__str(it, "country_of_origin");
-            if (e != CX_OK || !origin || !f__hs_match(hs, f__str(it, "hs_code")) ||
+            if (e != CX_OK || !origin || !ledger__hs_match(hs, f__str(it, "hs_code")) ||
                 strcmp(origin, country) == 0)
                 continue;
             char sub[200], item[32];
@@ -525,9 +525,42 @@ static cx_err f__declaration(store_conn *w, const json_t *decl, const char *decl
     return e;
 }
 
-static cx_err f__payment(store_conn *w, const lentry *en, const json_t *decl, int64_t idx,
-                         json_t *out)
+/* payment_below_duty from the assessment a module keeps (ledger_set_duty):
+ * everything paid for the declaration, in national currency, against its
+ * assessed total. CX_ENOTFOUND when nothing was assessed. */
+static cx_err f__payment_assessed(ledger *lg, store_conn *w, const lentry *en, int64_t idx,
+                                  json_t *out)
 {
+    const json_t *b = en->body;
+    const char *decl_id = f__str(b, "declaration_id");
+    ledger_duty d;
+    if (!lg->duty)
+        return CX_ENOTFOUND;
+    cx_err e = lg->duty(lg->duty_ctx, w, decl_id, &d);
+    if (e != CX_OK || d.paid >= d.assessed)
+        return e;
+    double scale = pow(10, d.exp);
+    char subject[160];
+    snprintf(subject, sizeof subject, "receipt:%s/%s", en->org, f__str(b, "receipt_no"));
+    return f__raise(w, "payment_below_duty", "high", decl_id, idx, subject,
+                    json_pack("{s:s,s:s,s:f,s:f,s:f,s:s,s:b}", "receipt_no",
+                              f__str(b, "receipt_no"), "bank", en->org, "assessed",
+                              (double)d.assessed / scale, "paid", (double)d.paid / scale,
+                              "shortfall", (double)(d.assessed - d.paid) / scale, "currency",
+                              d.currency, "from_assessment", 1),
+                    out,
+                    "payments recorded for declaration %s total %.*f %s, below its assessed "
+                    "duties and taxes of %.*f %s",
+                    decl_id, d.exp, (double)d.paid / scale, d.currency, d.exp,
+                    (double)d.assessed / scale, d.currency);
+}
+
+static cx_err f__payment(ledger *lg, store_conn *w, const lentry *en, const json_t *decl,
+                         int64_t idx, json_t *out)
+{
+    cx_err x = f__payment_assessed(lg, w, en, idx, out);
+    if (x != CX_ENOTFOUND)
+        return x;
     const json_t *b = en->body;
     const char *decl_id = f__str(b, "declaration_id"), *cur = f__str(b, "currency");
     double assessed;
@@ -629,7 +662,7 @@ cx_err ledger__findings_entry(ledger *lg, store_conn *w, const lentry *e, int64_
         cx_err x = f__certificates(w, decl, id, json_object_get(e->body, "certificates"), idx, out);
         return x == CX_OK ? f__declaration(w, decl, id, idx, out) : x;
     }
-    case LT_PAYMENT: return decl ? f__payment(w, e, decl, idx, out) : CX_OK;
+    case LT_PAYMENT: return decl ? f__payment(lg, w, e, decl, idx, out) : CX_OK;
     case LT_COO_REVOKE: return f__revoked(w, e, idx, out);
     case LT_BL_ISSUE: {
         /* declarations lodged before their bill of lading reached the ledger */

@@ -87,6 +87,12 @@ static const store_migration ledger_migrations[] = {
         "CREATE INDEX ledger_findings_org ON ledger_findings(org, id);"},
     /* audit.digest: one root per administration and day */
     {3, LEDGER_STATE_SQL_3},
+    /* the certificates that prove a declaration's origin (ledger_coo_find):
+     * those its anchor names, and coo.issue entries naming it */
+    {4, "CREATE INDEX ledger_anchor_certs_decl ON ledger_anchor_certs(declaration_id);"
+        "CREATE TABLE ledger_coo_links(declaration_id TEXT NOT NULL, issuer TEXT NOT NULL,"
+        " number TEXT NOT NULL, idx INTEGER NOT NULL,"
+        " PRIMARY KEY(declaration_id, issuer, number)) WITHOUT ROWID;"},
 };
 
 cx_err ledger_migrate(store *s, char *err, size_t errlen)

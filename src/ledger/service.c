@@ -432,6 +432,8 @@ static cx_err svc__job(store_conn *w, void *arg)
     ledger_frontier next = lg->tree;
     err = ledger_frontier_append(&next, e->leaf_hash, svc__emit_node, w);
     json_t *findings = json_array();
+    if (err == CX_OK)
+        err = ledger__watch_run(lg, w, e, idx);
     if (err == CX_OK && lg->decl)
         err = ledger__findings_entry(lg, w, e, idx, p->decl, findings);
     if (err != CX_OK) {

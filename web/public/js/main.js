@@ -10,12 +10,13 @@ const PAGES = {
   map: () => import('./pages/map.js'),
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
+  revenue: () => import('./pages/revenue.js'),
   biometrics: () => import('./pages/biometrics.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'biometrics']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'revenue', 'biometrics']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', biometrics: 'Biometrics' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', revenue: 'Revenue', biometrics: 'Biometrics' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
