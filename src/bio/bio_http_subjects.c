@@ -96,6 +96,18 @@ void bh__subject_get(http_req *r, void *ctx)
         bh__unavailable(r, e);
 }
 
+/* The lists give next_cursor as a row position; the client sees it sealed
+ * (http_cursor_seal), like every other list's. */
+static void bh__seal_cursor(json_t *out)
+{
+    json_t *pos = json_object_get(out, "next_cursor");
+    if (!json_is_integer(pos))
+        return;
+    char sealed[HTTP_CURSOR_MAX];
+    http_cursor_seal(json_integer_value(pos), sealed);
+    json_object_set_new(out, "next_cursor", json_string(sealed));
+}
+
 void bh__subject_list(http_req *r, void *ctx)
 {
     bio_service *b = ctx;
@@ -114,6 +126,7 @@ void bh__subject_list(http_req *r, void *ctx)
     json_decref(problems);
     json_t *out = NULL;
     cx_err e = bio_subject_list(b, wl, pg.after, (size_t)pg.limit, &out);
+    bh__seal_cursor(out);
     bh__reply(r, e, out);
 }
 
@@ -365,5 +378,6 @@ void bh__audit(http_req *r, void *ctx)
     q.before_seq = pg.after;
     json_t *out = NULL;
     cx_err e = bio_audit_list(s, &q, &out);
+    bh__seal_cursor(out);
     bh__reply(r, e, out);
 }
