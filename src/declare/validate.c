@@ -110,7 +110,7 @@ static const field tdoc_fields[] = {
 };
 
 static const char *const server_fields[] = {"id", "org", "status", "received_at", "risk",
-                                            "inspection"};
+                                            "inspection", "assessment"};
 
 static bool v__charset(const char *s, const char *extra)
 {
@@ -231,7 +231,9 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
             cx_problems_add(v, path, "must be at most 512 characters");
         return;
     case K_NUM_NONNEG:
-        v__number(v, j, path, 0, HUGE_VAL, "a number of 0 or more");
+        /* bounded so that sums over 999 items, and duty at 1000 %, stay
+         * finite: 1.7e308 once made a mirror finding say -nan% */
+        v__number(v, j, path, 0, DECL_NUM_MAX, "a number from 0 to 10^15");
         return;
     case K_TAX_RATE:
         v__number(v, j, path, 0, 1000, "a percentage from 0 to 1000");

@@ -414,7 +414,8 @@ static const sfield revoke_fields[] = {F("org", S_ORG, true), F("key", S_KEY, tr
 static const char *const policy_types[] = {
     "declaration.anchor", "bl.issue",     "bl.transfer",     "bl.surrender",
     "coo.issue",          "coo.revoke",   "aeo.status",      "payment.receipt",
-    "parcel.manifest",    "ipr.register", "finding",         NULL};
+    "parcel.manifest",    "ipr.register", "finding",         "audit.digest",
+    NULL};
 static const sfield policy_set_fields[] = {FE("type", true, policy_types),
                                            FO("policy", true, policy_fields), END};
 
@@ -505,6 +506,11 @@ static const sfield finding_fields[] = {F("rule", S_ID, true),
                                         FA("evidence", false, 0, 64, &evidence_elem, true),
                                         END};
 
+/* the day's Merkle root of an append-only audit (the biometric searches') */
+static const sfield digest_fields[] = {F("date", S_DATE, true),
+                                       FM("count", S_INT, true, 0, 9007199254740991.0),
+                                       F("root", S_HEX32, true), END};
+
 static const sfield *const type_fields[LT__COUNT] = {
     [LT_INIT] = init_fields,
     [LT_MEMBER_REGISTER] = member_fields,
@@ -522,6 +528,7 @@ static const sfield *const type_fields[LT__COUNT] = {
     [LT_PARCELS] = parcels_fields,
     [LT_IPR] = ipr_fields,
     [LT_FINDING] = finding_fields,
+    [LT_AUDIT_DIGEST] = digest_fields,
 };
 
 bool ledger__body_validate(ltype t, const json_t *body, json_t *problems, const char *base)

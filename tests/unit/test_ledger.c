@@ -1358,9 +1358,10 @@ static void test_findings_certificates(void **state)
     json_object_set_new(body, "certificates",
                         json_pack("[{s:s,s:s},{s:s,s:s}]", "issuer", "CHAMBER", "number", "C-CN",
                                   "issuer", "CHAMBER", "number", "C-NONE"));
-    /* only the declarant may anchor */
-    REJECT(submit(f, "declaration.anchor", "SAIGON", json_deep_copy(body), 1, BY(SAIGON)), 403,
-           "not_authorised");
+    /* only the declarant may anchor: to anyone else the declaration is not
+     * there (404, naming no other organisation) */
+    REJECT(submit(f, "declaration.anchor", "SAIGON", json_deep_copy(body), 1, BY(SAIGON)), 404,
+           "not_found");
     OK(submit(f, "declaration.anchor", "ACME", json_deep_copy(body), 1, BY(ACME)));
     assert_true(has_finding(f->res.findings, "origin_mismatch"));
     assert_true(has_finding(f->res.findings, "certificate_unknown"));
