@@ -6,6 +6,7 @@
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
+#include "designs.h"
 #include "xray.h"
 #include "revenue.h"
 #include "bio.h"
@@ -30,6 +31,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = alert_migrate(s, err, errlen);
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = designs_migrate(s, err, errlen);
     if (e == CX_OK)
         e = xray_migrate(s, err, errlen);
     if (e == CX_OK)

@@ -167,6 +167,8 @@ int app_cmd_hs(int argc, char **argv);
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* designs (issue 14) */
+int app_cmd_designs(int argc, char **argv);
 /* xray (issue 12) */
 int app_cmd_xray(int argc, char **argv);
 /* revenue (issue 15) */

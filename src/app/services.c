@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "bio.h"
 #include "declare.h"
+#include "designs.h"
 #include "ledger.h"
 #include "revenue.h"
 #include "web.h"
@@ -141,6 +142,30 @@ static void svc__track_free(void *self)
     track_service_free(self);
 }
 
+/* designs: uploads and watchlists; checks declared designs (hooks between
+ * risk's and the ledger's) and raises its alerts through alert */
+static cx_err svc__designs_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    designs_config dc;
+    designs_config_default(&dc);
+    dc.alerts = app_service(a, "alert");
+    cx_err e = designs_service_new(app_services_store(a), &dc, (designs_service **)self, err,
+                                   errlen);
+    if (e == CX_OK && (e = designs_join(*self, app_service(a, "declare"))) != CX_OK)
+        snprintf(err, errlen, "designs: cannot join the declarations: %s", cx_strerror(e));
+    return e;
+}
+
+static cx_err svc__designs_routes(void *self, http_server *srv)
+{
+    return designs_routes(self, srv);
+}
+
+static void svc__designs_free(void *self)
+{
+    designs_service_free(self);
+}
+
 /* xray: scans, scanners, outcomes; its findings raise lanes and alerts, its
  * gate holds release until flagged regions are inspected */
 static cx_err svc__xray_start(app_services *a, void **self, char *err, size_t errlen)
@@ -249,6 +274,7 @@ static const app_service_def services[] = {
     {"ledger", svc__ledger_start, svc__ledger_routes, NULL, NULL, svc__ledger_free},
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
      svc__track_free},
+    {"designs", svc__designs_start, svc__designs_routes, NULL, NULL, svc__designs_free},
     {"xray", svc__xray_start, svc__xray_routes, NULL, NULL, svc__xray_free},
     {"revenue", svc__revenue_start, svc__revenue_routes, NULL, svc__revenue_stop,
      svc__revenue_free},

@@ -366,6 +366,9 @@ cx_err ledger__rule_ipr(lapply *a)
     if (at >= 0)
         DENY(a, 409, "state_conflict", "/body/registration_no",
              "registration %s is already on the ledger at entry %lld", reg, (long long)at);
+    if (json_object_get(b, "design") && strcmp(r__str(b, "kind"), "design") != 0)
+        DENY(a, 400, "invalid_entry", "/body/design",
+             "only a registration of kind design carries a design's geometry");
     sqlite3_stmt *st;
     st = ledger__stmt(a->c, "INSERT INTO ledger_iprs(registration_no, holder_org, kind, mark, "
                             "idx) VALUES(?1, ?2, ?3, ?4, ?5)");

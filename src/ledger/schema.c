@@ -33,6 +33,7 @@ typedef enum {
     S_FIELDS,    /* anchor commitments: JSON Pointer -> hex */
     S_POLICIES,  /* type name -> policy */
     S_ORIGIN,    /* checkpoint origin line */
+    S_B64URL,    /* min..max characters of URL-safe base64 without padding */
 } skind;
 
 typedef struct sfield {
@@ -293,6 +294,15 @@ static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const ch
             cx_problems_add(c, path, "must be 1 to %g characters without control characters",
                             f->max);
         return;
+    case S_B64URL: {
+        if (!(s = sc__str(c, v, path)))
+            return;
+        size_t chars = strlen(s);
+        if (chars < (size_t)f->min || chars > (size_t)f->max || !sc__charset(s, "-_"))
+            cx_problems_add(c, path, "must be %g characters of URL-safe base64 (A-Z a-z 0-9 - _)",
+                            f->max);
+        return;
+    }
     case S_STRING:
         sc__str(c, v, path);
         return;
@@ -473,6 +483,10 @@ static const char *const ipr_kinds[] = {"trademark", "design", "patent", "copyri
                                         "geographical_indication", NULL};
 static const sfield hs_prefix_elem = FM("", S_HS, true, 2, 10);
 static const sfield country_elem = F("", S_COUNTRY, true);
+/* a registered design's geometry (docs/designs.md): every node can match
+ * files against it; the fingerprint is designs_fp_base64's form */
+static const sfield ipr_design_fields[] = {F("mesh_sha256", S_HEX32, true),
+                                           FM("fingerprint", S_B64URL, true, 288, 288), END};
 static const sfield ipr_fields[] = {F("registration_no", S_ID, true),
                                     FE("kind", true, ipr_kinds),
                                     FM("mark", S_TEXT, true, 0, 200),
@@ -480,6 +494,7 @@ static const sfield ipr_fields[] = {F("registration_no", S_ID, true),
                                     FA("hs_codes", false, 0, 50, &hs_prefix_elem, true),
                                     FA("countries", false, 0, 250, &country_elem, true),
                                     F("valid_until", S_DATE, true),
+                                    FO("design", false, ipr_design_fields),
                                     END};
 
 static const char *const severities[] = {"low", "medium", "high", NULL};

@@ -61,12 +61,13 @@ export async function startServer({ seed, args = [], argsFrom } = {}) {
   };
 }
 
-export async function launch() {
+/** extra: more Chromium flags (the designs page's WebGL runs in SwiftShader). */
+export async function launch(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extra],
   });
 }
 
