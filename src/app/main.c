@@ -15,7 +15,11 @@ static const app_command commands[] = {
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
     {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
     {"drones", app_cmd_drones, "Remote ID: decode messages, import captures, registry, simulate"},
+    {"designs", app_cmd_designs, "3D design files: inspect, convert, register, match"},
     {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
+    {"tariff", app_cmd_tariff, "load the tariff: lines, preferences, country groups"},
+    {"rates", app_cmd_rates, "load exchange rates into the national currency"},
+    {"bio", app_cmd_bio, "biometrics: match templates, enrol, identify, keys, audit"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -309,16 +309,26 @@ static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full)
     return o;
 }
 
-/* The list's cursor: "<last_seen µs>.<idx>" of the previous page's last drone. */
+/* The list's cursor: the previous page's last drone, its last_seen (µs) and
+ * idx, each sealed (http_cursor_seal, like every list's: opaque, no volume
+ * or time told) and joined by a dot. */
 static bool api__list_cursor(const char *v, int64_t *t, int64_t *idx)
 {
     const char *dot = v ? strchr(v, '.') : NULL;
-    char a[24];
+    char a[HTTP_CURSOR_MAX];
     if (!dot || (size_t)(dot - v) >= sizeof a)
         return false;
     memcpy(a, v, (size_t)(dot - v));
     a[dot - v] = '\0';
-    return cx_parse_i64(a, t) && cx_parse_i64(dot + 1, idx) && *t > 0 && *idx > 0;
+    return http_cursor_open(a, t) && http_cursor_open(dot + 1, idx) && *t > 0 && *idx > 0;
+}
+
+static void api__list_cursor_seal(int64_t t, int64_t idx, char out[2 * HTTP_CURSOR_MAX])
+{
+    http_cursor_seal(t, out);
+    size_t n = strlen(out);
+    out[n] = '.';
+    http_cursor_seal(idx, out + n + 1);
 }
 
 static void h_drones_list(http_req *r, void *ctx)
@@ -362,8 +372,8 @@ static void h_drones_list(http_req *r, void *ctx)
         last_idx = sqlite3_column_int64(st, 0);
     }
     sqlite3_reset(st);
-    char cur[64];
-    snprintf(cur, sizeof cur, "%lld.%lld", (long long)last_t, (long long)last_idx);
+    char cur[2 * HTTP_CURSOR_MAX];
+    api__list_cursor_seal(last_t, last_idx, cur);
     http_pager_reply(&pg, r, cur);
     http_pager_free(&pg);
 }
