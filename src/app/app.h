@@ -7,6 +7,7 @@
 
 #include "core.h"
 #include "http.h"
+#include "inspect.h"
 #include "ledger.h"
 #include "risk.h"
 #include "store.h"
@@ -52,6 +53,7 @@ typedef struct {
     const char *web_dir;     /* NULL: web_default_dir() */
     risk_policy risk;        /* lanes */
     track_config track;      /* tracking thresholds */
+    inspect_config inspect;  /* inspection: session frame retention */
     const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
     bool routes_only;        /* set up the routes but neither start the server nor
                               * open inputs (serve --list-routes) */

@@ -43,6 +43,8 @@ static const char help[] =
     "                     mqtt://[user[:password]@]host[:port]\n"
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
+    "  --session-retention-days N  remote-expert session frames are erased N days\n"
+    "                     after they were taken (default 30; docs/inspection.md)\n"
     "\n"
     "Limits (over one: 429 too_many_requests with Retry-After; see docs/api.md):\n"
     "  --max-connections N      open connections in all (default 16384)\n"
@@ -86,6 +88,7 @@ static void serve__print_route(void *ctx, const char *method, const char *patter
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
+    int64_t session_retention_days;
     unsigned threads;
     bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -161,6 +164,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"send-timeout", required_argument, NULL, 'N'},
         {"tmp-dir", required_argument, NULL, 'X'},
         {"metrics-token-file", required_argument, NULL, 'G'},
+        {"session-retention-days", required_argument, NULL, 'J'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -202,6 +206,11 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
             *(c == 'I' ? &o->risk.inspect_rate : c == 'Y' ? &o->risk.yellow_rate
                                                           : &o->risk.explore_rate) = rate;
             break;
+        case 'J':
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 36500)
+                return app_usage("serve", "--session-retention-days must be 1 to 36500");
+            o->session_retention_days = n;
+            break;
         case 'h': fputs(help, stdout); return 0;
         default: return 2; /* app_getopt said why */
         }
@@ -240,6 +249,7 @@ int app_cmd_serve(int argc, char **argv)
         .mqtt = o.mqtt,
         .mqtt_client_id = o.mqtt_client_id,
         .routes_only = o.list_routes,
+        .inspect = {.frame_retention_days = o.session_retention_days},
     };
     cfg.http.listen = o.list_routes ? "127.0.0.1:0" : o.listen;
     cfg.http.tls_cert = o.tls_cert;

@@ -5,6 +5,7 @@
 #include "alert.h"
 #include "auth.h"
 #include "declare.h"
+#include "inspect.h"
 #include "ledger.h"
 #include "web.h"
 
@@ -138,6 +139,29 @@ static void svc__track_free(void *self)
     track_service_free(self);
 }
 
+/* inspect: guides, photos and remote-expert sessions on declarations */
+static cx_err svc__inspect_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    return inspect_service_new(app_services_store(a), app_service(a, "declare"),
+                               &app_services_config(a)->inspect, (inspect_service **)self, err,
+                               errlen);
+}
+
+static cx_err svc__inspect_routes(void *self, http_server *srv)
+{
+    return inspect_routes(self, srv);
+}
+
+static void svc__inspect_stop(void *self)
+{
+    inspect_service_stop(self);
+}
+
+static void svc__inspect_free(void *self)
+{
+    inspect_service_free(self);
+}
+
 static const app_service_def services[] = {
     {"declare", svc__declare_start, svc__declare_routes, NULL, NULL, svc__declare_free},
     {"alert", svc__alert_start, svc__alert_routes, NULL, svc__alert_stop, svc__alert_free},
@@ -145,6 +169,8 @@ static const app_service_def services[] = {
     {"ledger", svc__ledger_start, svc__ledger_routes, NULL, NULL, svc__ledger_free},
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
      svc__track_free},
+    {"inspect", svc__inspect_start, svc__inspect_routes, NULL, svc__inspect_stop,
+     svc__inspect_free},
 };
 #define NSERVICES (sizeof services / sizeof services[0])
 
