@@ -52,8 +52,9 @@ static json_t *guide__json(store_conn *c, const inspect_decl *d, cx_err *e)
     }
     sqlite3_reset(st);
     sqlite3_bind_int64(ph, 1, d->seq);
-    while (rc == SQLITE_DONE && (rc = sqlite3_step(ph)) == SQLITE_ROW)
-        json_array_append_new(photos, json_string((const char *)sqlite3_column_text(ph, 0)));
+    if (rc == SQLITE_DONE)
+        while ((rc = sqlite3_step(ph)) == SQLITE_ROW)
+            json_array_append_new(photos, json_string((const char *)sqlite3_column_text(ph, 0)));
     sqlite3_reset(ph);
     if (rc != SQLITE_DONE) {
         json_decref(steps);
