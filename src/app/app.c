@@ -7,6 +7,7 @@
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
+#include "xray.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = alert_migrate(s, err, errlen);
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = xray_migrate(s, err, errlen);
     if (e == CX_OK)
         e = inspect_migrate(s, err, errlen);
     if (e != CX_OK) {

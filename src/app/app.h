@@ -166,5 +166,7 @@ int app_cmd_hs(int argc, char **argv);
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* xray (issue 12) */
+int app_cmd_xray(int argc, char **argv);
 
 #endif
