@@ -3,6 +3,8 @@
  * by SHA-256, linked to the declaration). */
 #include "inspect_int.h"
 
+#include "xray.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,25 @@ static json_t *guide__step_row(sqlite3_stmt *st)
     json_object_set_new(step, "done_by", by ? json_loads(by, 0, NULL) : json_null());
     json_object_set_new(step, "done_at", at ? json_string(at) : json_null());
     return step;
+}
+
+/* The scan member: {"id","overlay_url"} of the declaration's latest scan,
+ * or null; *regions (may be NULL) gets its regions. */
+static json_t *guide__scan(store_conn *c, int64_t seq, json_t **regions)
+{
+    char id[XRAY_ID_MAX + 1];
+    json_t *regs = NULL;
+    if (regions)
+        *regions = NULL;
+    if (xray_declaration_scan(c, seq, id, &regs) != CX_OK)
+        return json_null();
+    if (regions)
+        *regions = regs;
+    else
+        json_decref(regs);
+    char url[XRAY_ID_MAX + 64];
+    snprintf(url, sizeof url, "/v1/xray/scans/%s/overlay.png", id);
+    return json_pack("{s:s,s:s}", "id", id, "overlay_url", url);
 }
 
 /* {"declaration","lane","status","reasons","steps","scan","photos"} read on c. */
@@ -64,9 +85,10 @@ static json_t *guide__json(store_conn *c, const inspect_decl *d, cx_err *e)
     }
     const json_t *reasons = json_object_get(d->risk, "reasons");
     *e = CX_OK;
-    return json_pack("{s:s,s:s?,s:s,s:O,s:o,s:n,s:o}", "declaration", d->id, "lane",
-                     d->lane[0] ? d->lane : NULL, "status", d->status, "reasons",
-                     reasons ? reasons : json_array(), "steps", steps, "scan", "photos", photos);
+    json_t *all = reasons ? json_incref((json_t *)reasons) : json_array();
+    return json_pack("{s:s,s:s?,s:s,s:o,s:o,s:o,s:o}", "declaration", d->id, "lane",
+                     d->lane[0] ? d->lane : NULL, "status", d->status, "reasons", all, "steps",
+                     steps, "scan", guide__scan(c, d->seq, NULL), "photos", photos);
 }
 
 /* ---- GET /v1/declarations/{id}/inspection-guide ------------------------------------ */
@@ -174,7 +196,10 @@ static void h_guide(http_req *r, void *ctx)
         inspect__decl_for(r, s, &d, true); /* replies 409 not_in_inspection */
         return;
     }
-    json_t *steps = inspect_guide_steps(s->rules, d.doc, d.risk, NULL);
+    json_t *regions = NULL;
+    json_decref(guide__scan(c, d.seq, &regions));
+    json_t *steps = inspect_guide_steps(s->rules, d.doc, d.risk, regions);
+    json_decref(regions);
     if (guide__all_stored(c, d.seq, steps)) {
         json_t *g = guide__json(c, &d, &e);
         json_decref(steps);

@@ -3,6 +3,7 @@ each source (risk, tracking, checklist; the ledger's and the scan's rules
 are in test_inspect.c), step progress and photos, and live remote-expert
 sessions between two clients (frames, annotations, chat, order, reconnect,
 close, replay, retention, authorisation)."""
+import base64
 import hashlib
 import json
 import os
@@ -11,9 +12,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, declaration, wait_for  # noqa: E402
+from harness import TempDirTestCase, create_key, declaration, key_id, run, wait_for  # noqa: E402
 from trackkit import SSE, now_ms, setup_world  # noqa: E402
 
+# no random selection: lanes come from the rules only
+LANES = ("--inspect-rate", "0", "--explore-rate", "0")
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "data", "frame-640x480.jpg"), "rb") as f:
     JPEG = f.read()
@@ -46,7 +49,7 @@ class InspectTest(TempDirTestCase):
         self.officer = create_key(self.db, "KCS", "officer")
         self.expert = create_key(self.db, "KCS", "officer")
         self.trader = create_key(self.db, "ACME", "trader")
-        self.srv = self.serve("--explore-rate", "0")
+        self.srv = self.serve(*LANES)
 
     def submit(self, doc):
         r = self.srv.post("/v1/declarations", doc, token=self.trader)
@@ -150,6 +153,46 @@ class InspectTest(TempDirTestCase):
         self.assertEqual(g4["status"], "released")
         r = s.post(step, {"done": False}, token=self.officer)
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "not_in_inspection"))
+
+    def test_guide_from_the_scan(self):
+        scans = os.path.join(self.tmp, "scans")
+        run("xray", "simulate", "--seed", "5", "--n", "2", "--out", scans,
+            "--kinds", "empty_block", "--pixel-mm", "12", "--container", "20ft")
+        t = json.load(open(os.path.join(scans, "truth.json")))["scans"][0]
+        meta = json.load(open(os.path.join(scans, t["scan_id"] + ".json")))
+        with open(os.path.join(scans, t["file"]), "rb") as f:
+            img = base64.b64encode(f.read()).decode()
+        doc = dict(declaration("INSP-XR", containers=[meta["container"]]), items=[
+            {"hs_code": "860900", "description": "the container itself, empty",
+             "country_of_origin": "CN", "net_mass_kg": 0, "value": 0, "currency": "USD"}])
+        did = self.srv.post("/v1/declarations", doc, token=self.trader).json["id"]
+        create_key(self.db, "KCS", "device", "gate-3")
+        r = self.srv.post("/v1/xray/scanners", {"id": meta["scanner"], "name": "Gate 3",
+                                                "site": "KRPUS",
+                                                "key_id": key_id(self.db, "gate-3")},
+                          token=self.officer)
+        self.assertEqual(r.status, 201, r)
+        meta["declaration"] = did
+        meta.pop("declared_empty", None)
+        r = self.srv.post("/v1/xray/scans", {"meta": meta, "image_base64": img},
+                          token=self.officer)
+        self.assertEqual(r.status, 201, r)
+        regions = r.json["analysis"]["regions"]
+        self.assertTrue(regions, r.json["analysis"])
+        g = self.guide(did)
+        self.assertEqual(g["scan"], {"id": meta["scan_id"], "overlay_url":
+                                     "/v1/xray/scans/%s/overlay.png" % meta["scan_id"]})
+        xr = [st for st in g["steps"] if st["source"] == "xray"]
+        where = [st["where"] for st in xr if st["where"]]
+        self.assertEqual(len(where), len(regions))
+        for w, reg in zip(where, regions):
+            self.assertEqual((w["from_door_m"], w["height_m"], w["side"]),
+                             (reg["from_door_m"], reg["height_m"], None))
+        self.assertIn("m from the doors", xr[0]["instruction"])
+        # the finding that sent it red is a step of its own, with its check
+        self.assertTrue(any(st["title"] == "Declared empty, scan shows contents" for st in xr))
+        st, _ = raw(self.srv, "GET", g["scan"]["overlay_url"], self.officer)
+        self.assertEqual(st, 200)
 
     def test_not_in_inspection(self):
         r = self.srv.post("/v1/declarations", declaration("GREEN-1"), token=self.trader)
@@ -276,7 +319,7 @@ class InspectTest(TempDirTestCase):
             {"kind": "box", "x": 1, "y": 1, "w": 9, "h": 9}]}, token=self.officer)
         self.srv.stop()
         # 31 days later, with a 30-day retention: frames gone, the record kept
-        srv = self.serve("--session-retention-days", "30",
+        srv = self.serve("--session-retention-days", "30", *LANES,
                          env={"CUSTOMS_FAKE_NOW": "2099-01-01T00:00:00Z"})
         wait_for(lambda: raw(srv, "GET", base + "/frames/1", self.officer)[0] == 410,
                  "retention to erase the frames")
