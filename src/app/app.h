@@ -168,5 +168,7 @@ int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
 /* xray (issue 12) */
 int app_cmd_xray(int argc, char **argv);
+/* inspection training (issue 13) */
+int app_cmd_training(int argc, char **argv);
 
 #endif

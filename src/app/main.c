@@ -15,6 +15,7 @@ static const app_command commands[] = {
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
     {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
     {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
+    {"training", app_cmd_training, "inspection training: generate simulated cases"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

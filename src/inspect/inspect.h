@@ -61,6 +61,41 @@ cx_err inspect_jpeg_probe(const void *data, size_t len, unsigned *width, unsigne
 bool inspect_annotation_check(const json_t *body, unsigned width, unsigned height,
                               bool *chat, json_t *problems);
 
+/* ---- training (simulated cases; never declarations) -------------------------------
+ * A case as `customs training generate` builds it from the simulators: a
+ * declaration-like document (never stored as a declaration, never in
+ * queues or counts), its risk reasons, ledger and tracking events, a scan
+ * (8-bit PNG) with the hidden regions in its pixels, the right lane and
+ * what to tell the trainee afterwards. Every pointer is borrowed. */
+typedef struct {
+    uint64_t seed, index;           /* (seed, index) is unique: generating twice adds nothing */
+    const json_t *declaration;      /* object */
+    const json_t *reasons;          /* [{"feature","detail"}] */
+    const json_t *events;           /* [{"source":"ledger"|"track","time","text"}] */
+    const json_t *regions;          /* hidden: [{"x","y","w","h","what"}] in pixels */
+    const char *lane;               /* the right decision: red, yellow or green */
+    const char *explanation;
+    const uint8_t *png;
+    size_t png_len;
+    unsigned width, height;
+} inspect_training_case;
+/* Stores one case (blocking until durable); id gets its id. CX_EEXIST
+ * when (seed, index) is stored already. */
+cx_err inspect_training_add(store *s, const inspect_training_case *c, char id[CX_ID_LEN + 1]);
+
+/* Scores an answer: score = 100 x (0.4 x lane correct + 0.6 x F1 of the
+ * marks against the hidden regions), a mark found when its IoU with a
+ * hidden region is at least 0.3 (each region and mark matched once, best
+ * IoU first); no regions and no marks is an F1 of 1. marks and regions are
+ * arrays of {"x","y","w","h"}. */
+typedef struct {
+    double score;
+    int found, missed, false_marks;
+    bool lane_correct;
+} inspect_score;
+void inspect_training_score(const json_t *regions, const char *right_lane, const char *lane,
+                            const json_t *marks, inspect_score *out);
+
 /* ---- the service ------------------------------------------------------------------ */
 typedef struct {
     int64_t frame_retention_days; /* session frames kept this long, then erased (30) */
@@ -90,7 +125,9 @@ cx_err inspect_retention_run(inspect_service *s, int64_t now_us, uint64_t *erase
  * POST/GET /v1/declarations/{id}/sessions, GET /v1/sessions/{sid},
  * POST /v1/sessions/{sid}/frames, GET /v1/sessions/{sid}/frames/{n},
  * POST /v1/sessions/{sid}/annotations, GET /v1/sessions/{sid}/stream,
- * GET /v1/sessions/{sid}/events, POST /v1/sessions/{sid}/close; metrics. */
+ * GET /v1/sessions/{sid}/events, POST /v1/sessions/{sid}/close,
+ * GET /v1/training/cases/next, GET /v1/training/cases/{id}/image.png,
+ * POST /v1/training/cases/{id}/answer, GET /v1/training/results; metrics. */
 cx_err inspect_routes(inspect_service *s, http_server *srv);
 
 #endif

@@ -67,6 +67,7 @@ void inspect__submit(inspect_job *j);
 /* Guide and photos (guide_http.c); sessions (session.c); stream (hub.c). */
 cx_err inspect__guide_routes(inspect_service *s, http_server *srv);
 cx_err inspect__session_routes(inspect_service *s, http_server *srv);
+cx_err inspect__training_routes(inspect_service *s, http_server *srv);
 
 inspect_hub *inspect__hub_new(void);
 void inspect__hub_free(inspect_hub *h);

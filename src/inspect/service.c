@@ -31,6 +31,23 @@ static const store_migration migrations[] = {
         "CREATE TABLE inspect_events ("
         " sid TEXT NOT NULL, id INTEGER NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL,"
         " PRIMARY KEY(sid, id));"},
+    /* training: simulated cases, never declarations (issue 13) */
+    {2, "CREATE TABLE inspect_training_cases ("
+        " id TEXT PRIMARY KEY, seed INTEGER NOT NULL, idx INTEGER NOT NULL,"
+        " declaration TEXT NOT NULL, reasons TEXT NOT NULL, events TEXT NOT NULL,"
+        " truth TEXT NOT NULL, lane TEXT NOT NULL, explanation TEXT NOT NULL,"
+        " image BLOB NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,"
+        " created_at TEXT NOT NULL, UNIQUE(seed, idx));"
+        "CREATE TABLE inspect_training_served ("
+        " case_id TEXT NOT NULL, key_id INTEGER NOT NULL, at_us INTEGER NOT NULL,"
+        " PRIMARY KEY(case_id, key_id));"
+        "CREATE TABLE inspect_training_answers ("
+        " id INTEGER PRIMARY KEY, case_id TEXT NOT NULL, key_id INTEGER NOT NULL,"
+        " org TEXT NOT NULL, role TEXT NOT NULL, subject TEXT, answer TEXT NOT NULL,"
+        " score REAL NOT NULL, found INTEGER NOT NULL, missed INTEGER NOT NULL,"
+        " false_marks INTEGER NOT NULL, lane_correct INTEGER NOT NULL, seconds REAL,"
+        " answered_at TEXT NOT NULL, UNIQUE(case_id, key_id));"
+        "CREATE INDEX inspect_training_answers_key ON inspect_training_answers(key_id, id);"},
 };
 
 cx_err inspect_migrate(store *s, char *err, size_t errlen)
@@ -317,6 +334,8 @@ cx_err inspect_routes(inspect_service *s, http_server *srv)
     cx_err e = inspect__guide_routes(s, srv);
     if (e == CX_OK)
         e = inspect__session_routes(s, srv);
+    if (e == CX_OK)
+        e = inspect__training_routes(s, srv);
     if (e == CX_OK)
         http_add_metrics(srv, svc__metrics, s);
     return e;

@@ -194,6 +194,67 @@ class InspectTest(TempDirTestCase):
         st, _ = raw(self.srv, "GET", g["scan"]["overlay_url"], self.officer)
         self.assertEqual(st, 200)
 
+    def test_training(self):
+        s = self.srv
+        admin = create_key(self.db, "KCS", "admin")
+        p = run("training", "generate", "--db", self.db, "--seed", "3", "--n", "2")
+        self.assertIn("2 training cases added", p.stdout)
+        p = run("training", "generate", "--db", self.db, "--seed", "3", "--n", "2")
+        self.assertIn("0 training cases added (2 already there)", p.stdout)
+        self.assertEqual(run("training", "generate", "--db", self.db, "--se", "3", "--n", "2",
+                             check=False).returncode, 2)
+        # cases are never declarations
+        self.assertEqual(s.get("/v1/declarations", token=self.officer).json["items"], [])
+        self.assertEqual(s.get("/v1/training/cases/next", token=self.trader).status, 403)
+        c = s.get("/v1/training/cases/next", token=self.officer)
+        self.assertEqual(c.status, 200, c)
+        case = c.json
+        self.assertEqual(set(case), {"id", "declaration", "reasons", "events", "scan"})
+        self.assertTrue(case["declaration"]["training"])
+        st, png = raw(s, "GET", case["scan"]["image_url"], self.officer)
+        self.assertEqual((st, png[:8]), (200, b"\x89PNG\r\n\x1a\n"))
+        w, h = case["scan"]["width"], case["scan"]["height"]
+        self.assertEqual(int.from_bytes(png[16:20], "big"), w)
+        ans = "/v1/training/cases/%s/answer" % case["id"]
+        r = s.post(ans, {"lane": "blue", "regions": [{"x": w, "y": 0, "w": 5, "h": 5}]},
+                   token=self.officer)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(sorted(p["path"] for p in r.json["error"]["details"]),
+                         ["/lane", "/regions/0"])
+        # a wrong answer: the reply tells what was hidden
+        r = s.post(ans, {"lane": "green", "regions": [{"x": 0, "y": 0, "w": 3, "h": 3}]},
+                   token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        truth = r.json["truth"]
+        self.assertEqual(r.json["false_marks"], 1)
+        self.assertEqual(r.json["missed"], len(truth["regions"]))
+        self.assertEqual(r.json["lane_correct"], truth["lane"] == "green")
+        self.assertTrue(r.json["explanation"])
+        self.assertIsInstance(r.json["seconds"], float)
+        self.assertEqual(s.post(ans, {"lane": "red", "regions": []}, token=self.officer).status,
+                         409)
+        # the next case for this officer is the other one; another officer starts at the first
+        self.assertNotEqual(s.get("/v1/training/cases/next", token=self.officer).json["id"],
+                            case["id"])
+        self.assertEqual(s.get("/v1/training/cases/next", token=self.expert).json["id"],
+                         case["id"])
+        marks = [{k: x[k] for k in ("x", "y", "w", "h")} for x in truth["regions"]]
+        r = s.post(ans, {"lane": truth["lane"], "regions": marks}, token=self.expert)
+        self.assertEqual((r.json["score"], r.json["found"], r.json["false_marks"]),
+                         (100, len(marks), 0))
+        # results: own for officers, everyone's for supervisors (admins)
+        mine = s.get("/v1/training/results", token=self.expert).json["items"]
+        self.assertEqual([x["score"] for x in mine], [100])
+        every = s.get("/v1/training/results", token=admin).json["items"]
+        self.assertEqual(len(every), 2)
+        one = s.get("/v1/training/results?officer=%d" % mine[0]["by"]["key_id"],
+                    token=admin).json["items"]
+        self.assertEqual(one, mine)
+        r = s.get("/v1/training/results?officer=%d" % every[0]["by"]["key_id"],
+                  token=self.expert)
+        self.assertEqual(r.status, 403)
+        self.assertEqual(s.get("/v1/training/results?bogus=1", token=admin).status, 400)
+
     def test_not_in_inspection(self):
         r = self.srv.post("/v1/declarations", declaration("GREEN-1"), token=self.trader)
         did = r.json["id"]

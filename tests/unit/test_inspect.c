@@ -224,6 +224,49 @@ static void test_jpeg_probe(void **state)
     free(j);
 }
 
+static void score(const char *regions, const char *right, const char *lane, const char *marks,
+                  inspect_score *out)
+{
+    json_t *r = json_loads(regions, 0, NULL), *m = json_loads(marks, 0, NULL);
+    inspect_training_score(r, right, lane, m, out);
+    json_decref(r);
+    json_decref(m);
+}
+
+static void test_training_score(void **state)
+{
+    (void)state;
+    inspect_score sc;
+    /* one region found (IoU 81/119), one false mark, right lane: 100 x (0.4 + 0.6 x 2/3) */
+    score("[{\"x\":0,\"y\":0,\"w\":10,\"h\":10}]", "red", "red",
+          "[{\"x\":1,\"y\":1,\"w\":10,\"h\":10},{\"x\":50,\"y\":50,\"w\":5,\"h\":5}]", &sc);
+    assert_int_equal(sc.found, 1);
+    assert_int_equal(sc.missed, 0);
+    assert_int_equal(sc.false_marks, 1);
+    assert_true(sc.lane_correct);
+    assert_true(sc.score == 80.0);
+    /* IoU under 0.3 is not found: 10x10 against 10x30 overlapping 10x10 = 1/3 found, 10x40 = 1/4 not */
+    score("[{\"x\":0,\"y\":0,\"w\":10,\"h\":10}]", "red", "green",
+          "[{\"x\":0,\"y\":0,\"w\":10,\"h\":40}]", &sc);
+    assert_int_equal(sc.found, 0);
+    assert_true(sc.score == 0.0);
+    score("[{\"x\":0,\"y\":0,\"w\":10,\"h\":10}]", "red", "yellow",
+          "[{\"x\":0,\"y\":0,\"w\":10,\"h\":30}]", &sc);
+    assert_int_equal(sc.found, 1);
+    assert_true(sc.score == 60.0);
+    /* one mark cannot find two regions; two marks on one region: one found, one false */
+    score("[{\"x\":0,\"y\":0,\"w\":10,\"h\":10},{\"x\":0,\"y\":0,\"w\":10,\"h\":11}]",
+          "red", "red", "[{\"x\":0,\"y\":0,\"w\":10,\"h\":10}]", &sc);
+    assert_int_equal(sc.found, 1);
+    assert_int_equal(sc.missed, 1);
+    /* nothing hidden, nothing marked, right lane: 100; a mark there: F1 0 */
+    score("[]", "green", "green", "[]", &sc);
+    assert_true(sc.score == 100.0);
+    score("[]", "green", "green", "[{\"x\":0,\"y\":0,\"w\":1,\"h\":1}]", &sc);
+    assert_int_equal(sc.false_marks, 1);
+    assert_true(sc.score == 40.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_rules_problems_named),
         cmocka_unit_test(test_annotations),
         cmocka_unit_test(test_jpeg_probe),
+        cmocka_unit_test(test_training_score),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
