@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);

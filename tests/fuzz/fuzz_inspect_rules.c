@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *problems = json_array();
