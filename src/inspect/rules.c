@@ -421,6 +421,23 @@ static json_t *rules__region_step(const inspect_rules *r, const json_t *reg, siz
                        "xray", check);
 }
 
+/* A scan's region raises its own reason (xray.organic_mass …); the region's
+ * step, with where, says it better. */
+static bool rules__region_reason(const char *feature, const json_t *regions)
+{
+    if (strncmp(feature, "xray.", 5) != 0)
+        return false;
+    size_t i;
+    const json_t *reg;
+    json_array_foreach(regions, i, reg)
+    {
+        const char *kind = json_string_value(json_object_get(reg, "kind"));
+        if (kind && strcmp(kind, feature + 5) == 0)
+            return true;
+    }
+    return false;
+}
+
 json_t *inspect_guide_steps(const inspect_rules *r, const json_t *decl, const json_t *risk,
                             const json_t *scan_regions)
 {
@@ -431,7 +448,7 @@ json_t *inspect_guide_steps(const inspect_rules *r, const json_t *decl, const js
     json_array_foreach(json_object_get(risk, "reasons"), i, v)
     {
         const char *f = json_string_value(json_object_get(v, "feature"));
-        if (!f)
+        if (!f || rules__region_reason(f, scan_regions))
             continue;
         json_t *st = rules__reason_step(r, v, rules__nth(seen, f));
         if (st)

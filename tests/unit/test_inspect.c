@@ -52,7 +52,9 @@ static void test_steps_from_every_source(void **state)
         "{\"feature\":\"origin\",\"contribution\":-0.2,\"detail\":\"lowers the risk\"},"
         "{\"feature\":\"ledger.containers_not_on_bl\",\"contribution\":1,\"detail\":\"container "
         "MSKU4242420 is not on bill of lading BL-1\"},"
-        "{\"feature\":\"something_new\",\"contribution\":0.1,\"detail\":\"new model feature\"}]}",
+        "{\"feature\":\"something_new\",\"contribution\":0.1,\"detail\":\"new model feature\"},"
+        "{\"feature\":\"xray.dense_object\",\"contribution\":1,\"detail\":\"region 1: the "
+        "region's own reason, said by its step\"}]}",
         0, NULL);
     json_t *regions = json_loads("[{\"n\":1,\"kind\":\"dense_object\",\"from_door_m\":3.2,"
                                  "\"height_m\":0.3,\"side\":\"left\"},"
