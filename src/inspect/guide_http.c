@@ -491,15 +491,10 @@ static void h_photo_post(http_req *r, void *ctx)
     if (!http_allow_officer(r, "photograph inspections"))
         return;
     size_t len;
-    const char *body = http_body(r, &len);
+    const char *body;
     unsigned w = 0, h = 0;
-    cx_err e = inspect_jpeg_probe(body, len, &w, &h);
-    if (e != CX_OK) {
-        http_reply_error1(r, 400, "invalid_image", "the photo is not a JPEG image", "",
-                          e == CX_ETOOBIG ? "must be at most 16384 pixels a side"
-                                          : "must be a JPEG (image/jpeg) image");
+    if (!inspect__jpeg_body(r, "photo", &body, &len, &w, &h))
         return;
-    }
     inspect_decl d;
     if (!inspect__decl_for(r, s, &d, true))
         return;

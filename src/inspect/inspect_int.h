@@ -45,6 +45,11 @@ bool inspect__in_inspection(const inspect_decl *d);
  * the declaration was read and is in inspection. */
 bool inspect__decl_for(http_req *r, inspect_service *s, inspect_decl *d, bool need_inspection);
 
+/* The request's body as a JPEG (frames, photos): true with its bytes and
+ * size, or replies 400 invalid_image ("the <what> is not a JPEG image"). */
+bool inspect__jpeg_body(http_req *r, const char *what, const char **body, size_t *len,
+                        unsigned *width, unsigned *height);
+
 /* {"org","role","key_id"} of the caller. */
 json_t *inspect__by(const cx_principal *who);
 

@@ -125,6 +125,21 @@ bool inspect__decl_for(http_req *r, inspect_service *s, inspect_decl *d, bool ne
     return true;
 }
 
+bool inspect__jpeg_body(http_req *r, const char *what, const char **body, size_t *len,
+                        unsigned *width, unsigned *height)
+{
+    *body = http_body(r, len);
+    cx_err e = inspect_jpeg_probe(*body, *len, width, height);
+    if (e == CX_OK)
+        return true;
+    char m[64];
+    snprintf(m, sizeof m, "the %s is not a JPEG image", what);
+    http_reply_error1(r, 400, "invalid_image", m, "",
+                      e == CX_ETOOBIG ? "must be at most 16384 pixels a side"
+                                      : "must be a JPEG (image/jpeg) image");
+    return false;
+}
+
 json_t *inspect__by(const cx_principal *who)
 {
     return json_pack("{s:s,s:s,s:I}", "org", who->org, "role", cx_role_name(who->role), "key_id",

@@ -60,6 +60,14 @@ static cx_err sess__state(store_conn *c, const char *sid, bool *open)
     return rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
 }
 
+/* CX_OK when the session is open, CX_ESTATE when closed, CX_ENOTFOUND. */
+static cx_err sess__open_in(store_conn *w, const char *sid)
+{
+    bool open = false;
+    cx_err e = sess__state(w, sid, &open);
+    return e != CX_OK ? e : open ? CX_OK : CX_ESTATE;
+}
+
 /* Officers only, and the session must exist: replies otherwise. */
 static bool sess__known(http_req *r, inspect_service *s, const char *what)
 {
@@ -344,12 +352,9 @@ static void h_get(http_req *r, void *ctx)
 static cx_err frame__store(store_conn *w, inspect_job *j)
 {
     sess_job *sj = (sess_job *)j;
-    bool open = false;
-    cx_err e = sess__state(w, sj->sid, &open);
+    cx_err e = sess__open_in(w, sj->sid);
     if (e != CX_OK)
         return e;
-    if (!open)
-        return CX_ESTATE;
     sqlite3_stmt *up = store_stmt(w, "UPDATE inspect_sessions SET frames = frames + 1 "
                                      "WHERE sid = ?1 RETURNING frames");
     if (!up)
@@ -394,15 +399,10 @@ static void h_frame_post(http_req *r, void *ctx)
     if (!sess__known(r, s, "stream inspection frames"))
         return;
     size_t len;
-    const char *body = http_body(r, &len);
+    const char *body;
     unsigned w = 0, h = 0;
-    cx_err e = inspect_jpeg_probe(body, len, &w, &h);
-    if (e != CX_OK) {
-        http_reply_error1(r, 400, "invalid_image", "the frame is not a JPEG image", "",
-                          e == CX_ETOOBIG ? "must be at most 16384 pixels a side"
-                                          : "must be a JPEG (image/jpeg) image");
+    if (!inspect__jpeg_body(r, "frame", &body, &len, &w, &h))
         return;
-    }
     sess_job *sj = sess__job(r, s, frame__store, frame__done);
     if (!sj)
         return;
@@ -452,12 +452,9 @@ static void h_frame_get(http_req *r, void *ctx)
 static cx_err annot__store(store_conn *w, inspect_job *j)
 {
     sess_job *sj = (sess_job *)j;
-    bool open = false;
-    cx_err e = sess__state(w, sj->sid, &open);
+    cx_err e = sess__open_in(w, sj->sid);
     if (e != CX_OK)
         return e;
-    if (!open)
-        return CX_ESTATE;
     if (!sj->chat) {
         sqlite3_stmt *st =
             store_stmt(w, "UPDATE inspect_frames SET annotated = 1 WHERE sid = ?1 AND n = ?2");
@@ -540,12 +537,9 @@ static void h_annotate(http_req *r, void *ctx)
 static cx_err close__store(store_conn *w, inspect_job *j)
 {
     sess_job *sj = (sess_job *)j;
-    bool open = false;
-    cx_err e = sess__state(w, sj->sid, &open);
+    cx_err e = sess__open_in(w, sj->sid);
     if (e != CX_OK)
         return e;
-    if (!open)
-        return CX_ESTATE;
     sqlite3_stmt *st = store_stmt(
         w, "DELETE FROM inspect_frames WHERE sid = ?1 AND annotated = 0 "
            "AND n NOT IN (SELECT min(n) FROM inspect_frames WHERE sid = ?1 GROUP BY at_us / ?2) "
