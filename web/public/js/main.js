@@ -10,11 +10,12 @@ const PAGES = {
   map: () => import('./pages/map.js'),
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
+  training: () => import('./pages/training.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'model']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'training']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', training: 'Training' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
