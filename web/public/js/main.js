@@ -11,11 +11,13 @@ const PAGES = {
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
   training: () => import('./pages/training.js'),
+  assist: () => import('./pages/assist.js'),
+  inspect: () => import('./pages/inspect.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'training']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'training', 'assist', 'inspect']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', training: 'Training' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', training: 'Training', assist: 'Remote assistance', inspect: 'Inspection' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
