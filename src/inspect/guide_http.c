@@ -568,7 +568,7 @@ cx_err inspect__guide_routes(inspect_service *s, http_server *srv)
     if (e == CX_OK)
         e = http_route_ex(srv, "POST", "/v1/declarations/{id}/photos", HTTP_AUTH,
                           &(http_route_opts){.max_body = INSPECT_PHOTO_MAX, .spool = true,
-                                             .accept = jpeg},
+                                             .accept = jpeg, .query = ""},
                           h_photo_post, s);
     return e;
 }

@@ -661,7 +661,8 @@ cx_err inspect__session_routes(inspect_service *s, http_server *srv)
     static const char *const jpeg[] = {"image/jpeg", NULL};
     if (e == CX_OK)
         e = http_route_ex(srv, "POST", "/v1/sessions/{sid}/frames", HTTP_AUTH,
-                          &(http_route_opts){.max_body = INSPECT_FRAME_MAX, .accept = jpeg},
+                          &(http_route_opts){.max_body = INSPECT_FRAME_MAX, .accept = jpeg,
+                                             .query = ""},
                           h_frame_post, s);
     return e;
 }
