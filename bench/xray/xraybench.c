@@ -271,22 +271,24 @@ static int bench_quality(int argc, char **argv)
             return 2;
         }
         i++;
-        if (strcmp(a, "--seed") == 0)
-            o.seed = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--empty") == 0)
-            n_empty = atol(v);
-        else if (strcmp(a, "--blocks") == 0)
-            n_blocks = atol(v);
-        else if (strcmp(a, "--loaded") == 0)
-            n_loaded = atol(v);
-        else if (strcmp(a, "--concealed") == 0)
-            n_conc = atol(v);
-        else if (strcmp(a, "--style") == 0)
-            o.style = atoi(v);
+        int64_t num = 0;
+        bool is_num = cx_parse_i64(v, &num) && num >= 0;
+        if (strcmp(a, "--seed") == 0 && is_num)
+            o.seed = (uint64_t)num;
+        else if (strcmp(a, "--empty") == 0 && is_num)
+            n_empty = (long)num;
+        else if (strcmp(a, "--blocks") == 0 && is_num)
+            n_blocks = (long)num;
+        else if (strcmp(a, "--loaded") == 0 && is_num)
+            n_loaded = (long)num;
+        else if (strcmp(a, "--concealed") == 0 && is_num)
+            n_conc = (long)num;
+        else if (strcmp(a, "--style") == 0 && is_num && num <= 1)
+            o.style = (int)num;
         else if (strcmp(a, "--only") == 0 && xsim_kind_parse(v, &only))
             ; /* one concealment kind (indices stay those of the full run) */
         else {
-            fprintf(stderr, "xraybench: unknown option %s\n", a);
+            fprintf(stderr, "xraybench: unknown option %s, or %s is not a count\n", a, v);
             return 2;
         }
     }

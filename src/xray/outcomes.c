@@ -114,11 +114,9 @@ static bool outcome__body(http_req *r, outcome_job *j)
 static void h_outcome_post(http_req *r, void *ctx)
 {
     xray_service *x = ctx;
-    const cx_principal *who = http_principal(r);
-    if (!xray__reader_role(who)) {
-        http_reply_error(r, 403, "forbidden", "only officers record inspection outcomes", NULL);
+    if (!http_allow_officer(r, "record inspection outcomes"))
         return;
-    }
+    const cx_principal *who = http_principal(r);
     outcome_job j = {.who = *who};
     const char *id = http_param(r, "id"), *ns = http_param(r, "n");
     int64_t n;
@@ -171,13 +169,7 @@ static json_t *quality__entry(int64_t outcomes, int64_t found)
 static void h_quality(http_req *r, void *ctx)
 {
     xray_service *x = ctx;
-    const cx_principal *who = http_principal(r);
-    if (!xray__reader_role(who)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot read the analyses' quality", NULL);
-        return;
-    }
-    static const char *const allowed[] = {"since", "scanner", NULL};
-    if (!xray__params_ok(r, allowed))
+    if (!http_allow_officer(r, "read the analyses' quality"))
         return;
     const char *since = http_query(r, "since"), *scanner = http_query(r, "scanner");
     int64_t us;
@@ -187,15 +179,13 @@ static void h_quality(http_req *r, void *ctx)
     } else if (since) {
         int y, mo, d;
         if (!cx_date_parse(since, &y, &mo, &d)) {
-            http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/since",
-                              "must be a date (YYYY-MM-DD) or an RFC 3339 date-time");
+            http_bad_query(r, "since", "must be a date (YYYY-MM-DD) or an RFC 3339 date-time");
             return;
         }
         cx_rfc3339_format(cx_days_from_civil(y, mo, d) * 86400000000LL, since_ts);
     }
     if (scanner && !xray_id_valid(scanner)) {
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/scanner",
-                          "must be a scanner id");
+        http_bad_query(r, "scanner", "must be a scanner id");
         return;
     }
     store_conn *c = store_reader(x->store);
@@ -268,12 +258,15 @@ static void outcomes__metrics(void *ctx, cx_buf *out)
     (void)e; /* a failed buffer answers for itself (/metrics replies 500) */
 }
 
+static const http_route_def routes[] = {
+    {"POST", "/v1/xray/scans/{id}/regions/{n}/outcome", HTTP_AUTH | HTTP_JSON, h_outcome_post,
+     NULL},
+    {"GET", "/v1/xray/quality", HTTP_AUTH, h_quality, "since scanner"},
+};
+
 cx_err xray__outcome_routes(xray_service *x, http_server *srv)
 {
-    cx_err e = http_route(srv, "POST", "/v1/xray/scans/{id}/regions/{n}/outcome",
-                          HTTP_AUTH | HTTP_JSON, h_outcome_post, x);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/xray/quality", HTTP_AUTH, h_quality, x);
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], x);
     http_add_metrics(srv, outcomes__metrics, x);
     return e;
 }

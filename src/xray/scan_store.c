@@ -132,6 +132,19 @@ cx_err xray__blob_dir_init(const char *dir, char *err, size_t errlen)
     return CX_OK;
 }
 
+int xray__tmpfile(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+        return fd;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/upload-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
 /* ---- rows ----------------------------------------------------------------------------- */
 
 static void row__text(sqlite3_stmt *st, int col, char *out, size_t outlen)

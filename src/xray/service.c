@@ -12,7 +12,11 @@
 #include <string.h>
 #include <time.h>
 
-#define SLOT_WAIT_S 30 /* an analysis waits this long for a free slot, then 503 */
+/* An analysis waits at most this long for a free slot, and only so many
+ * wait at once (each holds an HTTP worker): the rest get 503 busy at once,
+ * so uploads never starve the other routes of workers. */
+#define SLOT_WAIT_S 10
+#define SLOT_WAITERS_PER_SLOT 2
 
 /* ---- the slots: a bounded number of analyses at once ---------------------------------- */
 
@@ -22,10 +26,15 @@ static bool svc__slot_take(xray_service *x)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += SLOT_WAIT_S;
     pthread_mutex_lock(&x->lock);
-    int rc = 0;
-    while (x->running >= x->cfg.max_concurrent && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&x->freed, &x->lock, &until);
     bool ok = x->running < x->cfg.max_concurrent;
+    if (!ok && x->waiting < x->cfg.max_concurrent * SLOT_WAITERS_PER_SLOT) {
+        x->waiting++;
+        int rc = 0;
+        while (x->running >= x->cfg.max_concurrent && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&x->freed, &x->lock, &until);
+        x->waiting--;
+        ok = x->running < x->cfg.max_concurrent;
+    }
     if (ok)
         x->running++;
     pthread_mutex_unlock(&x->lock);
@@ -288,7 +297,8 @@ static void svc__store(xray_service *x, http_req *r, const cx_principal *who, co
     xray__sha256_hex(up->image, up->len, j.row.sha256);
     json_t *mj = xray_meta_json(m), *aj = xray_result_json(res);
     j.row.meta = mj ? cx_json_dump(mj, NULL) : NULL;
-    j.row.analysis = aj ? cx_json_dump(aj, NULL) : NULL;
+    /* as `customs xray analyze` prints it: the figures are rounded (result.c) */
+    j.row.analysis = aj ? json_dumps(aj, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(mj);
     json_decref(aj);
     for (size_t i = 0; i < res->nregions; i++)
@@ -337,11 +347,9 @@ static void svc__store(xray_service *x, http_req *r, const cx_principal *who, co
 
 void xray_scans_post(xray_service *x, http_req *r, const xray_upload *up)
 {
-    const cx_principal *who = http_principal(r);
-    if (!who || (!xray__reader_role(who) && who->role != CX_ROLE_DEVICE)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot post scans", NULL);
+    if (!http_allow(r, CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_DEVICE), "post scans"))
         return;
-    }
+    const cx_principal *who = http_principal(r);
     char err[256] = "";
     xray_image *im = NULL;
     json_t *dicos = NULL, *problems = json_array();

@@ -6,57 +6,10 @@
 #include "auth.h"
 
 #include <math.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LIST_MAX 200
-
-bool xray__reader_role(const cx_principal *p)
-{
-    return p && (p->role == CX_ROLE_OFFICER || p->role == CX_ROLE_ADMIN);
-}
-
-static bool http__readers_only(http_req *r, const char *what)
-{
-    if (xray__reader_role(http_principal(r)))
-        return true;
-    char msg[96];
-    snprintf(msg, sizeof msg, "this role cannot %s", what);
-    http_reply_error(r, 403, "forbidden", msg, NULL);
-    return false;
-}
-
-/* Refuses query parameters the route does not take. */
-typedef struct {
-    const char *const *allowed;
-    const char *bad;
-} http_params;
-
-static bool http__param_check(void *ctx, const char *key, const char *value)
-{
-    (void)value;
-    http_params *p = ctx;
-    for (const char *const *a = p->allowed; *a; a++)
-        if (strcmp(*a, key) == 0)
-            return true;
-    p->bad = key;
-    return false;
-}
-
-bool xray__params_ok(http_req *r, const char *const *allowed)
-{
-    http_params p = {allowed, NULL};
-    http_query_each(r, http__param_check, &p);
-    if (!p.bad)
-        return true;
-    char path[80];
-    path[0] = '\0';
-    cx_jptr_push(path, sizeof path, p.bad);
-    http_reply_error1(r, 400, "invalid_parameter", "unknown query parameter", path,
-                      "is not a parameter of this endpoint");
-    return false;
-}
 
 static void http__unavailable(http_req *r)
 {
@@ -179,7 +132,7 @@ static void http__text_member(const json_t *in, const char *name, size_t max, ch
 static void h_scanners_post(http_req *r, void *ctx)
 {
     xray_service *x = ctx;
-    if (!http__readers_only(r, "register scanners"))
+    if (!http_allow_officer(r, "register scanners"))
         return;
     const cx_principal *who = http_principal(r);
     json_t *body = decl_parse_body(r);
@@ -256,8 +209,7 @@ static void h_scanners_post(http_req *r, void *ctx)
 static void h_scanners_list(http_req *r, void *ctx)
 {
     xray_service *x = ctx;
-    static const char *const allowed[] = {NULL};
-    if (!http__readers_only(r, "read scanners") || !xray__params_ok(r, allowed))
+    if (!http_allow_officer(r, "read scanners"))
         return;
     store_conn *c = store_reader(x->store);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT id, name, site, org, key_id, created_at FROM "
@@ -284,65 +236,9 @@ static void h_scanners_list(http_req *r, void *ctx)
 
 /* ---- scans ---------------------------------------------------------------------------- */
 
-/* Today's upload: {"meta":{…},"image_base64":"…"} within the 1 MiB body. */
-static void h_scans_post(http_req *r, void *ctx)
-{
-    xray_service *x = ctx;
-    const cx_principal *who = http_principal(r);
-    if (!who || (!xray__reader_role(who) && who->role != CX_ROLE_DEVICE)) {
-        http_reply_error(r, 403, "forbidden", "this role cannot post scans", NULL);
-        return;
-    }
-    json_t *body = decl_parse_body(r);
-    if (!body)
-        return;
-    json_t *problems = json_array();
-    const char *key;
-    json_t *v;
-    if (!json_is_object(body))
-        cx_problem_add(problems, "", "the body is {\"meta\":{…},\"image_base64\":\"…\"}");
-    json_object_foreach(body, key, v)
-    {
-        if (strcmp(key, "meta") && strcmp(key, "image_base64")) {
-            char path[80] = "";
-            cx_jptr_push(path, sizeof path, key);
-            cx_problem_add(problems, path, "is not a member of a scan upload");
-        }
-    }
-    const json_t *b64 = json_object_get(body, "image_base64");
-    if (json_is_object(body) && !json_is_string(b64))
-        cx_problem_add(problems, "/image_base64", "is required: the scan file, base64");
-    if (json_is_object(body) && !json_object_get(body, "meta"))
-        cx_problem_add(problems, "/meta", "is required: the sidecar");
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    if (!json_array_size(problems)) {
-        size_t cap = json_string_length(b64) / 4 * 3 + 3;
-        bytes = malloc(cap ? cap : 1);
-        if (!bytes || sodium_base642bin(bytes, cap, json_string_value(b64),
-                                        json_string_length(b64), " \r\n", &len, NULL,
-                                        sodium_base64_VARIANT_ORIGINAL) != 0)
-            cx_problem_add(problems, "/image_base64",
-                           "must be base64 (RFC 4648, with padding) of a PNG, TIFF or DICOS file");
-    }
-    if (json_array_size(problems)) {
-        http_reply_error(r, 400, "invalid_scan", "the upload is not valid", problems);
-        problems = NULL; /* the reply has it */
-    } else {
-        json_decref(problems);
-        problems = NULL;
-        xray_upload up = {json_object_get(body, "meta"), bytes, len, "/image_base64"};
-        xray_scans_post(x, r, &up);
-    }
-    json_decref(problems);
-    free(bytes);
-    json_decref(body);
-}
-
 typedef struct {
-    cx_buf *out;
+    http_pager *pg;
     store_conn *c;
-    int n, limit;
     int64_t last;
     cx_err e;
 } list_ctx;
@@ -350,76 +246,56 @@ typedef struct {
 static bool http__list_item(void *ctx, const xray_row *row)
 {
     list_ctx *l = ctx;
-    if (l->n == l->limit)
+    if (!http_pager_item(l->pg))
         return false;
-    if (l->n++)
-        l->e = cx_buf_puts(l->out, ",");
-    if (l->e == CX_OK)
-        l->e = xray__scan_json(l->c, row, l->out);
+    l->e = xray__scan_json(l->c, row, &l->pg->out);
     l->last = row->seq;
     return l->e == CX_OK;
 }
 
+/* Newest first; the cursor is the seq of the last scan of the previous page. */
 static void h_scans_list(http_req *r, void *ctx)
 {
     xray_service *x = ctx;
-    static const char *const allowed[] = {"declaration", "container", "scanner", "limit",
-                                          "cursor", NULL};
-    if (!http__readers_only(r, "read scans") || !xray__params_ok(r, allowed))
+    if (!http_allow_officer(r, "read scans"))
         return;
     xray_filter f = {http_query(r, "declaration"), http_query(r, "container"),
-                     http_query(r, "scanner"), 0, 50};
-    const char *ls = http_query(r, "limit"), *cs = http_query(r, "cursor");
-    int64_t n;
+                     http_query(r, "scanner"), 0, 0};
+    json_t *problems = json_array();
+    http_page pg;
     if (f.declaration && !xray_id_valid(f.declaration))
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/declaration",
-                          "must be a declaration id");
-    else if (f.container && !decl_container_valid(f.container))
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/container",
-                          "must be an ISO 6346 container number with a correct check digit");
-    else if (f.scanner && !xray_id_valid(f.scanner))
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/scanner",
-                          "must be a scanner id");
-    else if (ls && (!cx_parse_i64(ls, &n) || n < 1 || n > LIST_MAX))
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/limit",
-                          "must be 1 to 200");
-    else if (cs && (!cx_parse_i64(cs, &f.before) || f.before < 1))
-        http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/cursor",
-                          "must be a next_cursor value returned by this endpoint");
-    else {
-        if (ls)
-            f.limit = (int)n;
-        int limit = f.limit;
-        f.limit = limit + 1; /* one more tells whether there is a next page */
-        cx_buf out;
-        cx_buf_init(&out, (size_t)32 << 20);
-        list_ctx l = {&out, store_reader(x->store), 0, limit, 0, CX_OK};
-        cx_err e = cx_buf_puts(&out, "{\"items\":[");
-        if (e == CX_OK)
-            e = l.c ? xray__row_list(l.c, &f, http__list_item, &l) : CX_EDB;
-        if (e == CX_OK)
-            e = l.e;
-        if (e == CX_OK && l.n == limit)
-            e = cx_buf_printf(&out, "],\"next_cursor\":\"%lld\"}", (long long)l.last);
-        else if (e == CX_OK)
-            e = cx_buf_puts(&out, "],\"next_cursor\":null}");
-        if (e != CX_OK) {
-            cx_buf_free(&out);
-            http__unavailable(r);
-            return;
-        }
-        size_t len;
-        char *text = cx_buf_steal(&out, &len);
-        http_reply(r, 200, "application/json", text, len);
+        cx_problem_add(problems, "/declaration", "must be a declaration id");
+    if (f.container && !decl_container_valid(f.container))
+        cx_problem_add(problems, "/container",
+                       "must be an ISO 6346 container number with a correct check digit");
+    if (f.scanner && !xray_id_valid(f.scanner))
+        cx_problem_add(problems, "/scanner", "must be a scanner id");
+    if (!http_page_check(r, HTTP_CURSOR_INT, 50, LIST_MAX, &pg, problems) ||
+        json_array_size(problems)) {
+        http_bad_queries(r, problems);
+        return;
     }
+    json_decref(problems);
+    f.before = pg.after;
+    f.limit = (int)pg.limit + 1; /* one more tells whether there is a next page */
+    http_pager p;
+    http_pager_init(&p, pg.limit, HTTP_PAGE_BUDGET);
+    list_ctx l = {&p, store_reader(x->store), 0, CX_OK};
+    cx_err e = l.c ? xray__row_list(l.c, &f, http__list_item, &l) : CX_EDB;
+    if (e == CX_OK)
+        e = l.e;
+    if (e != CX_OK)
+        http__unavailable(r);
+    else
+        http_pager_reply_after(&p, r, l.last);
+    http_pager_free(&p);
 }
 
 /* The scan named in the path, for a reader, on a route without query
  * parameters; replies (403, 400, 404, 503) itself when it cannot be had. */
 static bool http__scan(xray_service *x, http_req *r, xray_row *row, store_conn **c)
 {
-    static const char *const allowed[] = {NULL};
-    if (!http__readers_only(r, "read scans") || !xray__params_ok(r, allowed))
+    if (!http_allow_officer(r, "read scans"))
         return false;
     const char *id = http_param(r, "id");
     *c = store_reader(x->store);
@@ -525,23 +401,22 @@ static void h_scan_overlay(http_req *r, void *ctx)
     http__render(r, ctx, true);
 }
 
+static const http_route_def routes[] = {
+    {"POST", "/v1/xray/scanners", HTTP_AUTH | HTTP_JSON, h_scanners_post, NULL},
+    {"GET", "/v1/xray/scanners", HTTP_AUTH, h_scanners_list, NULL},
+    {"GET", "/v1/xray/scans", HTTP_AUTH, h_scans_list, "declaration container scanner limit cursor"},
+    {"GET", "/v1/xray/scans/{id}", HTTP_AUTH, h_scan_get, NULL},
+    {"GET", "/v1/xray/scans/{id}/image.png", HTTP_AUTH, h_scan_image, NULL},
+    {"GET", "/v1/xray/scans/{id}/overlay.png", HTTP_AUTH, h_scan_overlay, NULL},
+};
+
 cx_err xray_routes(xray_service *x, http_server *srv)
 {
-    cx_err e = http_route(srv, "POST", "/v1/xray/scanners", HTTP_AUTH | HTTP_JSON,
-                          h_scanners_post, x);
+    /* the upload first: its body options are its own (64 MiB, spooled) */
+    cx_err e = http_route_ex(srv, "POST", "/v1/xray/scans", HTTP_AUTH, &xray__upload_opts,
+                             xray__h_scans_post, x);
     if (!e)
-        e = http_route(srv, "GET", "/v1/xray/scanners", HTTP_AUTH, h_scanners_list, x);
-    if (!e)
-        e = http_route(srv, "POST", "/v1/xray/scans", HTTP_AUTH | HTTP_JSON, h_scans_post, x);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/xray/scans", HTTP_AUTH, h_scans_list, x);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/xray/scans/{id}", HTTP_AUTH, h_scan_get, x);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/xray/scans/{id}/image.png", HTTP_AUTH, h_scan_image, x);
-    if (!e)
-        e = http_route(srv, "GET", "/v1/xray/scans/{id}/overlay.png", HTTP_AUTH, h_scan_overlay,
-                       x);
+        e = http_routes(srv, routes, sizeof routes / sizeof routes[0], x);
     if (!e)
         e = xray__outcome_routes(x, srv);
     return e;

@@ -55,7 +55,7 @@ struct xray_service {
     /* analyses at once: a counting gate */
     pthread_mutex_t lock;
     pthread_cond_t freed;
-    unsigned running;
+    unsigned running, waiting;
     /* metrics */
     atomic_ullong scans, rejected, duplicates, raises;
     atomic_ullong analysis_us, analyses;
@@ -64,6 +64,8 @@ struct xray_service {
 /* scan_store.c */
 void xray__sha256_hex(const uint8_t *data, size_t len, char out[65]);
 cx_err xray__blob_dir_init(const char *dir, char *err, size_t errlen);
+/* An unlinked read-write file in dir (an upload on its way in); -1 with errno. */
+int xray__tmpfile(const char *dir);
 /* Writes the bytes under their hash (fsynced, then renamed into place). */
 cx_err xray__blob_put(const char *dir, const char *hex, const uint8_t *data, size_t len);
 /* Reads them back; CX_ECRYPTO if the file no longer has that hash. *data
@@ -108,10 +110,10 @@ bool xray__declares_empty(const json_t *doc);
 cx_err xray__gate(void *ctx, const decl_gate_call *c, decl_gate_refusal *no);
 cx_err xray__decorate(void *ctx, store_conn *r, int64_t seq, cx_buf *members);
 
-/* xray_http.c */
-bool xray__reader_role(const cx_principal *p); /* officers and admins */
-/* Replies 400 and returns false for a query parameter not in allowed. */
-bool xray__params_ok(http_req *r, const char *const *allowed);
+/* upload.c: POST /v1/xray/scans (multipart or JSON, spooled) and its body
+ * options for http_route_ex. */
+extern const http_route_opts xray__upload_opts;
+void xray__h_scans_post(http_req *r, void *ctx);
 /* outcomes.c: POST …/regions/{n}/outcome, GET /v1/xray/quality, metrics. */
 cx_err xray__outcome_routes(xray_service *x, http_server *srv);
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import tempfile
 import unittest
 
@@ -62,6 +63,23 @@ class XrayApiTest(unittest.TestCase):
         for k in [k for k, v in meta_over.items() if v is None]:
             del meta[k]
         return {"meta": meta, "image_base64": base64.b64encode(img).decode()}
+
+    def multipart(self, parts):
+        """A multipart/form-data body of (name, filename or None, bytes)."""
+        b = "customs-xray-boundary-7f3a"
+        out = bytearray()
+        for name, filename, data in parts:
+            disp = 'form-data; name="%s"' % name
+            if filename:
+                disp += '; filename="%s"' % filename
+            out += ("--%s\r\nContent-Disposition: %s\r\n\r\n" % (b, disp)).encode()
+            out += data + b"\r\n"
+        out += ("--%s--\r\n" % b).encode()
+        return bytes(out), "multipart/form-data; boundary=" + b
+
+    def post_multipart(self, parts, token, path="/v1/xray/scans"):
+        body, ctype = self.multipart(parts)
+        return self.srv.request("POST", path, body=body, token=token, content_type=ctype)
 
     def ensure_scanner(self):
         r = self.srv.post("/v1/xray/scanners", {"id": "SIM-SCANNER-3", "name": "Gate 3 portal",
@@ -158,6 +176,83 @@ class XrayApiTest(unittest.TestCase):
         for sid in ("BAD-1", "BAD-2", "BAD-3", "BAD-4", "BAD-5", "BAD-6", "BAD-7"):
             self.assertEqual(self.srv.get("/v1/xray/scans/" + sid, token=self.officer).status,
                              404)
+
+    def test_multipart_upload_of_a_full_resolution_scan(self):
+        self.ensure_scanner()
+        # 4 mm pixels: a scan well over the 1 MiB every other route keeps
+        big = os.path.join(self.tmp, "big")
+        run("xray", "simulate", "--seed", "6", "--n", "1", "--out", big, "--kinds", "dense_block",
+            "--pixel-mm", "4", "--container", "20ft")
+        t = json.load(open(os.path.join(big, "truth.json")))["scans"][0]
+        with open(os.path.join(big, t["file"]), "rb") as f:
+            img = f.read()
+        self.assertGreater(len(img), 1 << 20)
+        with open(os.path.join(big, t["scan_id"] + ".json")) as f:
+            meta = json.load(f)
+        meta["scanner"] = "SIM-SCANNER-3"
+        with open(os.path.join(big, t["scan_id"] + ".json"), "w") as f:
+            json.dump(meta, f)
+        meta = json.dumps(meta).encode()
+        r = self.post_multipart([("meta", None, meta), ("image", t["file"], img)], self.officer)
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["bytes"], len(img))
+        self.assertEqual(r.json["width"], png_size(img)[0])
+        want = json.loads(run("xray", "analyze", os.path.join(big, t["file"]), "--meta",
+                              os.path.join(big, t["scan_id"] + ".json"), "--json").stdout)
+        self.assertEqual(r.json["analysis"], want)
+        # refusals name the part, and store nothing
+        m2 = json.loads(meta)
+        m2["scan_id"] = "MP-BAD-1"
+        m2 = json.dumps(m2).encode()
+        r = self.post_multipart([("meta", None, m2)], self.officer)
+        self.assertError(r, 400, "invalid_scan", "/image")
+        r = self.post_multipart([("meta", None, m2), ("image", "a.png", img[:4096]),
+                                 ("colour", None, b"red")], self.officer)
+        self.assertError(r, 400, "invalid_scan", "/colour")
+        r = self.post_multipart([("meta", None, b"{not json"), ("image", "a.png", img)],
+                                self.officer)
+        self.assertError(r, 400, "invalid_scan", "/meta")
+        r = self.post_multipart([("meta", None, m2), ("image", "a.png", img[:len(img) // 2])],
+                                self.officer)
+        self.assertError(r, 400, "invalid_image", "/image")
+        r = self.post_multipart([("meta", None, m2), ("image", "a.png", img)], self.officer,
+                                path="/v1/xray/scans?force=1")
+        self.assertError(r, 400, "invalid_parameter", "/force")
+        r = self.srv.request("POST", "/v1/xray/scans", body=img, token=self.officer,
+                             content_type="image/png")
+        self.assertEqual(r.status, 415, r)
+        self.assertEqual(self.srv.get("/v1/xray/scans/MP-BAD-1", token=self.officer).status, 404)
+        # a JSON upload is for small scans: the limit says how to send a big one
+        big_json = json.dumps({"meta": json.loads(m2),
+                               "image_base64": "A" * (17 << 20)})
+        r = self.srv.post("/v1/xray/scans", big_json, token=self.officer)
+        self.assertError(r, 413, "payload_too_large")
+        self.assertIn("multipart", r.json["error"]["message"])
+
+    def test_demo_step(self):
+        """make run's X-ray step (scripts/demo.d/50-xray) against this server:
+        three scans, each on a declaration of its own; the concealment raises
+        its declaration to red, alerts, and gates its release."""
+        var = os.path.join(self.tmp, "demo-var")
+        os.makedirs(var)
+        env = dict(os.environ, DEMO_VAR=var, OFFICER=self.officer, TRADER=self.trader)
+        step = os.path.join(harness.SOURCE, "scripts", "demo.d", "50-xray")
+        p = subprocess.run([step, "live", self.db, harness.BIN, "127.0.0.1:%d" % self.srv.port],
+                           env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        lines = p.stdout.strip().splitlines()
+        self.assertEqual(len(lines), 3, p.stdout)
+        self.assertTrue(lines[0].endswith(": no finding"), lines[0])
+        self.assertIn("anomaly", lines[1])
+        self.assertTrue(lines[2].endswith(": no finding"), lines[2])
+        scans = self.srv.get("/v1/xray/scans?scanner=KRPUS-GATE-2", token=self.officer).json
+        self.assertEqual(len(scans["items"]), 3, scans)
+        hidden = [s for s in scans["items"] if s["id"] == "SIM-2026-000001"][0]
+        d = self.srv.get("/v1/declarations/" + hidden["declaration"], token=self.officer).json
+        self.assertEqual(d["risk"]["lane"], "red")
+        self.assertGreaterEqual(d["xray"][0]["flagged"], 1)
+        r = self.srv.get("/v1/alerts?subject=scan&type=xray_anomaly", token=self.officer)
+        self.assertIn("SIM-2026-000001", [a["subject"]["id"] for a in r.json["items"]])
 
     def test_device_keys_post_as_their_scanner_only(self):
         self.ensure_scanner()
