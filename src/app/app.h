@@ -55,6 +55,9 @@ typedef struct {
     track_config track;      /* tracking thresholds */
     inspect_config inspect;  /* inspection: session frame retention */
     const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
+    const char *currency;    /* national currency (revenue); NULL: the database's */
+    const char *bio_key;     /* biometrics' master key file; NULL: /v1/biometrics answers 503 */
+    int64_t bio_verify_window_s; /* the verification gate's window (0: 12 hours) */
     bool routes_only;        /* set up the routes but neither start the server nor
                               * open inputs (serve --list-routes) */
 } app_config;
@@ -75,7 +78,7 @@ typedef struct {
 cx_err app_services_start(const app_config *cfg, app_services **out, char *err, size_t errlen);
 /* The reverse stop (above) and free; NULL is a no-op. */
 void app_services_stop(app_services *a);
-/* A started service by name ("declare", "alert", "risk", "ledger", "track"),
+/* A started service by name ("declare", "alert", "risk", "ledger", "track", "bio"),
  * or NULL. */
 void *app_service(app_services *a, const char *name);
 store *app_services_store(app_services *a);
@@ -166,9 +169,16 @@ int app_cmd_hs(int argc, char **argv);
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* designs (issue 14) */
+int app_cmd_designs(int argc, char **argv);
 /* xray (issue 12) */
 int app_cmd_xray(int argc, char **argv);
 /* inspection training (issue 13) */
 int app_cmd_training(int argc, char **argv);
+/* revenue (issue 15) */
+int app_cmd_tariff(int argc, char **argv);
+int app_cmd_rates(int argc, char **argv);
+/* biometrics (issue 11) */
+int app_cmd_bio(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@ static const char help[] =
     "                     [--threads N] [--port-file F] [--access-log] [limits and timeouts]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
+    "                     [--currency CODE] [--session-retention-days N]\n"
+    "                     [--bio-key FILE] [--bio-verify-window HOURS]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -45,7 +47,18 @@ static const char help[] =
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
     "  --session-retention-days N  remote-expert session frames are erased N days\n"
     "                     after they were taken (default 30; docs/inspection.md)\n"
-    "\n"
+    "  --currency CODE    the national currency (ISO 4217), set once and kept in the\n"
+    "                     database: declarations are then assessed (docs/revenue.md)\n"
+    "  --bio-key FILE     the master key that seals biometric data (customs bio key);\n"
+    "                     the galleries are decrypted into memory at start. Without\n"
+    "                     it /v1/biometrics answers 503 (docs/biometrics.md)\n"
+    "  --bio-verify-window HOURS  how recent an operator's biometric verification\n"
+    "                     must be for a key with a subject to record a decision\n"
+    "                     (default 12)\n"
+    "\n";
+
+/* in two pieces: C17 promises string literals up to 4095 characters */
+static const char help_limits[] =
     "Limits (over one: 429 too_many_requests with Retry-After; see docs/api.md):\n"
     "  --max-connections N      open connections in all (default 16384)\n"
     "  --max-conns-per-ip N     per client address, IPv6 per /64 (default 1024)\n"
@@ -87,8 +100,9 @@ static void serve__print_route(void *ctx, const char *method, const char *patter
 
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
-    const char *mqtt, *mqtt_client_id, *track_config;
-    int64_t session_retention_days;
+    const char *mqtt, *mqtt_client_id, *track_config, *currency;
+    const char *bio_key;
+    int64_t bio_window_s, session_retention_days;
     unsigned threads;
     bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -165,6 +179,9 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tmp-dir", required_argument, NULL, 'X'},
         {"metrics-token-file", required_argument, NULL, 'G'},
         {"session-retention-days", required_argument, NULL, 'J'},
+        {"currency", required_argument, NULL, 'U'},
+        {"bio-key", required_argument, NULL, 'b'},
+        {"bio-verify-window", required_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -191,6 +208,13 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
         case 'r': o->track_config = optarg; break;
+        case 'U': o->currency = optarg; break;
+        case 'b': o->bio_key = optarg; break;
+        case 'V':
+            if (!cx_parse_double(optarg, &rate) || rate <= 0 || rate > 24 * 366)
+                return app_usage("serve", "--bio-verify-window must be hours from 0 to 8784");
+            o->bio_window_s = (int64_t)(rate * 3600);
+            break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 1 || n > 1024)
                 return app_usage("serve", "--threads must be 1 to 1024");
@@ -211,7 +235,10 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
                 return app_usage("serve", "--session-retention-days must be 1 to 36500");
             o->session_retention_days = n;
             break;
-        case 'h': fputs(help, stdout); return 0;
+        case 'h':
+            fputs(help, stdout);
+            fputs(help_limits, stdout);
+            return 0;
         default: return 2; /* app_getopt said why */
         }
     }
@@ -248,6 +275,9 @@ int app_cmd_serve(int argc, char **argv)
         .risk = o.risk,
         .mqtt = o.mqtt,
         .mqtt_client_id = o.mqtt_client_id,
+        .currency = o.currency,
+        .bio_key = o.bio_key,
+        .bio_verify_window_s = o.bio_window_s,
         .routes_only = o.list_routes,
         .inspect = {.frame_retention_days = o.session_retention_days},
     };

@@ -28,6 +28,7 @@ typedef enum {
     LT_PARCELS,
     LT_IPR,
     LT_FINDING,
+    LT_AUDIT_DIGEST,
     LT__COUNT
 } ltype;
 
@@ -269,7 +270,22 @@ struct ledger {
     size_t seen_cap, seen_n;
     /* counters */
     _Atomic uint64_t n_accepted, n_rejected, n_findings;
+    /* other modules (ledger_watch, ledger_set_duty) */
+    struct {
+        ledger_watch_fn fn;
+        void *ctx;
+    } watch[4];
+    size_t nwatch;
+    ledger_duty_fn duty;
+    void *duty_ctx;
 };
+
+/* Links of a coo.issue naming a declaration, then every watcher (coo.c):
+ * in the append's job, before its findings. */
+cx_err ledger__watch_run(ledger *lg, store_conn *w, const lentry *e, int64_t idx);
+/* Whether a certificate's goods codes (comma list) cover item_hs (first 6
+ * digits). */
+bool ledger__hs_match(const char *coo_hs_list, const char *item_hs);
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 /* "origin\nsize\nbase64(root)\n" */

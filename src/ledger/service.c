@@ -189,14 +189,15 @@ static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, le
     snprintf(p->scope, sizeof p->scope, "%s", scope ? scope : "");
     p->decl = pending__declaration(lg, e);
     if (p->decl && e->type == LT_DECL_ANCHOR) {
-        /* Only the declarant may anchor a declaration lodged here. */
+        /* Only the declarant may anchor a declaration lodged here; to
+         * anyone else it is not there (404, as a read of it answers),
+         * and the reply names no other organisation. */
         const char *owner = json_string_value(json_object_get(p->decl, "org"));
         if (owner && strcmp(owner, e->org) != 0) {
             char m[200];
-            snprintf(m, sizeof m, "declaration %s was lodged by %s; only its declarant may "
-                                  "anchor it",
-                     json_string_value(json_object_get(e->body, "declaration_id")), owner);
-            res__set(res, 403, "not_authorised", m,
+            snprintf(m, sizeof m, "no declaration %s of %s is stored on this node",
+                     json_string_value(json_object_get(e->body, "declaration_id")), e->org);
+            res__set(res, 404, "not_found", m,
                      json_pack("[{s:s,s:s}]", "path", "/body/declaration_id", "message", m));
             pending__free(p);
             return NULL;
@@ -431,6 +432,8 @@ static cx_err svc__job(store_conn *w, void *arg)
     ledger_frontier next = lg->tree;
     err = ledger_frontier_append(&next, e->leaf_hash, svc__emit_node, w);
     json_t *findings = json_array();
+    if (err == CX_OK)
+        err = ledger__watch_run(lg, w, e, idx);
     if (err == CX_OK && lg->decl)
         err = ledger__findings_entry(lg, w, e, idx, p->decl, findings);
     if (err != CX_OK) {
