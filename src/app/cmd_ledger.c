@@ -77,14 +77,28 @@ static const char ledger_help[] =
     "  customs ledger proof --db PATH --index N [--size M]\n"
     "  customs ledger consistency --db PATH --from A --to B\n"
     "  customs ledger checkpoint --db PATH --key FILE.key\n"
-    "  customs ledger anchor --db PATH --declaration ID --key FILE.key [--coo ISSUER/NUMBER]...\n"
+    "  customs ledger anchor --db PATH --declaration ID --key FILE.key [--node-key FILE.key]\n"
+    "                        [--coo ISSUER/NUMBER]...\n"
     "  customs ledger bundle --db PATH --index N [--field POINTER]... [--out FILE]\n"
     "  customs ledger verify-bundle BUNDLE.json --trust KEYS.json [--quorum N]\n"
     "  customs ledger trust --db PATH\n"
     "  customs ledger erase --db PATH --index N [--field POINTER]\n"
     "  customs ledger demo --db PATH [--keys-dir DIR] [--customs ORG] [--importer ORG]\n"
     "                      [--exporter ORG] [--carrier ORG] [--bank ORG] [--chamber ORG]\n"
-    "\n"
+    "  customs ledger snapshot --db PATH --out FILE\n"
+    "  customs ledger network status --nats URLS [--ledger-origin NAME] [--json]\n"
+    "\n";
+
+static const char ledger_help_network[] =
+    "On a network (docs/ledger.md, \"Network\"), the commands that open the database\n"
+    "take --ledger-network nats://H1:P1,… [--ledger-origin NAME] [--ledger-trust FILE]\n"
+    "[--ledger-replicas N]: they apply the stream up to now, and what they write\n"
+    "(init, submit, demo, anchor, checkpoint) goes through the stream as a node's\n"
+    "does. --node-key FILE is the key of this database's organisation: it endorses\n"
+    "the anchors of declarations lodged here (anchor, submit).\n"
+    "\n";
+
+static const char ledger_help_actions[] =
     "The shared trade ledger (docs/ledger.md): a signed, verifiable Merkle log of\n"
     "entries by customs administrations, traders, carriers, banks and chambers.\n"
     "\n"
@@ -107,7 +121,9 @@ static const char ledger_help[] =
     "  checkpoint     cosigns the current tree head (C2SP tlog-checkpoint) with the\n"
     "                 key of a member and prints the note with all cosignatures\n"
     "  anchor         commits to a stored declaration field by field (salted), signs\n"
-    "                 as its declarant and appends; the salts stay in this database\n"
+    "                 as its declarant and appends; the salts stay in this database.\n"
+    "                 The customs administration holding the declaration endorses it\n"
+    "                 (--node-key: its key), as the anchor policy requires\n"
     "  bundle         writes a disclosure bundle: chosen fields with their salts, the\n"
     "                 entry, its inclusion proof and the latest cosigned checkpoint\n"
     "  verify-bundle  checks a bundle offline against a trust file of public keys\n"
@@ -115,14 +131,27 @@ static const char ledger_help[] =
     "  erase          deletes salts: the hidden values can no longer be proven\n"
     "  demo           seeds a demo consortium and a realistic flow on an empty ledger;\n"
     "                 anchors up to three declarations the importer lodged before\n"
+    "  snapshot       writes the ledger tables (no declarations, findings or salts) to\n"
+    "                 a new database: a new node starts from it (serve --ledger-snapshot)\n"
+    "  network status the stream's state and every node's applied sequence, latest\n"
+    "                 cosigned checkpoint and lag\n"
     "\n"
     "Example:\n"
     "  customs keygen --out kcs.key --org KCS\n"
     "  customs ledger sign --key kcs.key receipt.json > receipt.signed.json\n"
     "  customs ledger submit --db var/customs.db receipt.signed.json\n";
 
+static void ledger__help(FILE *f)
+{
+    fputs(ledger_help, f);
+    fputs(ledger_help_network, f);
+    fputs(ledger_help_actions, f);
+}
+
 typedef struct {
     const char *db, *key, *org, *origin, *out, *trust, *keys_dir, *declaration;
+    const char *network, *ledger_origin, *ledger_trust, *node_key; /* the ledger's network */
+    int64_t replicas;
     const char *customs, *importer, *exporter, *carrier, *bank, *chamber;
     int64_t threshold, index, size, from, to, threads, quorum;
     const char *governors[LEDGER_MAX_GOVERNORS];
@@ -150,6 +179,9 @@ static int ledger__parse(int argc, char **argv, lopts *o)
         {"customs", required_argument, NULL, 1},      {"importer", required_argument, NULL, 2},
         {"exporter", required_argument, NULL, 3},     {"carrier", required_argument, NULL, 4},
         {"bank", required_argument, NULL, 5},         {"chamber", required_argument, NULL, 6},
+        {"ledger-network", required_argument, NULL, 7}, {"ledger-origin", required_argument, NULL, 8},
+        {"ledger-trust", required_argument, NULL, 9}, {"ledger-replicas", required_argument, NULL, 10},
+        {"node-key", required_argument, NULL, 11},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -171,6 +203,11 @@ static int ledger__parse(int argc, char **argv, lopts *o)
         case 4: o->carrier = optarg; break;
         case 5: o->bank = optarg; break;
         case 6: o->chamber = optarg; break;
+        case 7: o->network = optarg; break;
+        case 8: o->ledger_origin = optarg; break;
+        case 9: o->ledger_trust = optarg; break;
+        case 10: num = &o->replicas; break;
+        case 11: o->node_key = optarg; break;
         case 'T': num = &o->threshold; break;
         case 'i': num = &o->index; break;
         case 's': num = &o->size; break;
@@ -193,7 +230,7 @@ static int ledger__parse(int argc, char **argv, lopts *o)
                 return app_usage("ledger", "at most 16 --coo");
             o->coos[o->ncoos++] = optarg;
             break;
-        case 'h': fputs(ledger_help, stdout); return 0;
+        case 'h': ledger__help(stdout); return 0;
         default: return app_usage("ledger", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
         if (num && (!cx_parse_i64(optarg, num) || *num < 0))
@@ -201,6 +238,9 @@ static int ledger__parse(int argc, char **argv, lopts *o)
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
+    if (!o->network && (o->ledger_origin || o->ledger_trust || o->replicas))
+        return app_usage("ledger", "--ledger-origin, --ledger-trust and --ledger-replicas need "
+                                   "--ledger-network");
     return -1;
 }
 
@@ -349,11 +389,17 @@ typedef struct {
     ledger *lg;
 } lenv;
 
-static int ledger__open(const char *cmd, const char *db, lenv *env)
+static void ledger__close(lenv *env);
+
+/* Opens the database; with --ledger-network joins the cluster (origin: the
+ * ledger's, NULL for the one it carries) and applies the stream up to now,
+ * so that what the command writes goes through the stream like a node's. */
+static int ledger__open(const char *cmd, const lopts *o, const char *origin, bool create,
+                        lenv *env)
 {
     memset(env, 0, sizeof *env);
     char err[512];
-    if (app_open_store(db, &env->s, err, sizeof err) != CX_OK)
+    if (app_open_store(o->db, &env->s, err, sizeof err) != CX_OK)
         return app_fail(cmd, "%s", err);
     env->decl = decl_service_new(env->s);
     env->lg = env->decl ? ledger_new(env->s, env->decl) : NULL;
@@ -361,6 +407,17 @@ static int ledger__open(const char *cmd, const char *db, lenv *env)
         decl_service_free(env->decl);
         store_free(env->s);
         return app_fail(cmd, "out of memory");
+    }
+    app_ledger_net_opts no = {.node_key = o->node_key, .network = o->network,
+                              .origin = origin ? origin : o->ledger_origin,
+                              .trust = o->ledger_trust, .replicas = (int)o->replicas,
+                              .create = create};
+    cx_err e = app_ledger_join(env->lg, &no, NULL, err, sizeof err);
+    if (e == CX_OK && o->network)
+        e = ledger_net_sync(env->lg, 300000, err, sizeof err);
+    if (e != CX_OK) {
+        ledger__close(env);
+        return app_fail(cmd, "%s", err);
     }
     return -1;
 }
@@ -415,7 +472,7 @@ static int ledger__init(lopts *o)
                          (long long)o->threshold, signers);
     }
     lenv env;
-    int rc = ledger__open("ledger init", o->db, &env);
+    int rc = ledger__open("ledger init", o, o->origin, true, &env);
     if (rc >= 0) {
         sodium_memzero(keys, sizeof keys);
         return rc;
@@ -456,7 +513,7 @@ static int ledger__anchor(lopts *o)
     if (ledger_key_load(o->key, &key, err, sizeof err) != CX_OK)
         return app_fail("ledger anchor", "%s", err);
     lenv env;
-    int rc = ledger__open("ledger anchor", o->db, &env);
+    int rc = ledger__open("ledger anchor", o, NULL, false, &env);
     if (rc >= 0) {
         sodium_memzero(&key, sizeof key);
         return rc;
@@ -563,14 +620,16 @@ static json_t *ledger__load_json(const char *path, const char *cmd, int *rc)
 int app_cmd_ledger(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(ledger_help, stderr);
+        ledger__help(stderr);
         return 2;
     }
     const char *action = argv[1];
     if (strcmp(action, "--help") == 0 || strcmp(action, "-h") == 0 || strcmp(action, "help") == 0) {
-        fputs(ledger_help, stdout);
+        ledger__help(stdout);
         return 0;
     }
+    if (strcmp(action, "network") == 0 || strcmp(action, "snapshot") == 0)
+        return app_cmd_ledger_net(argc - 1, argv + 1);
     lopts o = {.index = -1, .from = -1, .to = -1};
     int rc = ledger__parse(argc - 1, argv + 1, &o);
     if (rc >= 0)
@@ -581,6 +640,8 @@ int app_cmd_ledger(int argc, char **argv)
 
     if (strcmp(action, "sign") == 0)
         return ledger__sign(&o);
+    if (strcmp(action, "verify") == 0 && o.network)
+        return app_usage("ledger", "verify reads the database only: no --ledger-network");
 
     if (strcmp(action, "verify-bundle") == 0) {
         if (o.nargs != 1 || !o.trust)
@@ -669,7 +730,10 @@ int app_cmd_ledger(int argc, char **argv)
     }
 
     lenv env;
-    rc = ledger__open("ledger", o.db, &env);
+    /* the demo's ledger is the one it creates on an empty cluster */
+    bool demo = strcmp(action, "demo") == 0;
+    rc = ledger__open("ledger", &o, demo && !o.ledger_origin ? APP_LEDGER_DEMO_ORIGIN : NULL,
+                      demo, &env);
     if (rc >= 0) {
         free(input);
         if (have_key)
@@ -704,8 +768,8 @@ int app_cmd_ledger(int argc, char **argv)
             rc = app_fail("ledger consistency", "need 1 <= from <= to <= %lld",
                           (long long)ledger_size(env.lg));
     } else if (strcmp(action, "checkpoint") == 0) {
-        char *note = NULL;
-        e = ledger_checkpoint_sign(env.lg, &key, &note, err, sizeof err);
+        char *note = NULL; /* on a network, published for the other nodes too */
+        e = ledger_net_cosign(env.lg, &key, &note, err, sizeof err);
         if (e == CX_OK)
             fputs(note, stdout);
         else

@@ -14,6 +14,9 @@ static const char help[] =
     "                     [--threads N] [--port-file F] [--quiet]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
+    "                     [--org ORG --node-key FILE [--ledger-network nats://H1:P1,…\n"
+    "                      [--ledger-origin NAME] [--ledger-trust FILE] [--ledger-snapshot F]\n"
+    "                      [--ledger-replicas N]]]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -38,12 +41,29 @@ static const char help[] =
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
     "\n"
+    "The trade ledger as one organisation's node (docs/ledger.md, \"Network\"):\n"
+    "  --org ORG          the organisation this node belongs to\n"
+    "  --node-key FILE    its signing key (customs keygen; registered on the ledger):\n"
+    "                     endorses anchors of declarations lodged here, cosigns\n"
+    "  --ledger-network URLS  NATS JetStream servers (comma separated) ordering the\n"
+    "                     ledger of every node; without it the ledger is this node's\n"
+    "  --ledger-origin NAME   which ledger (the origin of customs ledger init); may\n"
+    "                     be left out when the cluster carries one\n"
+    "  --ledger-trust FILE    the consortium's trust file (customs ledger trust): a\n"
+    "                     stream whose genesis differs is refused\n"
+    "  --ledger-snapshot F    an empty database starts from this snapshot (customs\n"
+    "                     ledger snapshot), verified against the trust file\n"
+    "  --ledger-replicas N    replicas of the streams this node creates (default 3\n"
+    "                     with three or more servers, else 1)\n"
+    "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
 
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
+    const char *org, *node_key, *network, *origin, *trust, *snapshot;
+    int replicas;
     unsigned threads;
     bool quiet;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -62,6 +82,12 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"web-dir", required_argument, NULL, 'W'},
         {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
         {"track-config", required_argument, NULL, 'r'},
+        {"org", required_argument, NULL, 1},        {"node-key", required_argument, NULL, 2},
+        {"ledger-network", required_argument, NULL, 3},
+        {"ledger-origin", required_argument, NULL, 4},
+        {"ledger-trust", required_argument, NULL, 5},
+        {"ledger-snapshot", required_argument, NULL, 6},
+        {"ledger-replicas", required_argument, NULL, 7},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -79,6 +105,17 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
         case 'r': o->track_config = optarg; break;
+        case 1: o->org = optarg; break;
+        case 2: o->node_key = optarg; break;
+        case 3: o->network = optarg; break;
+        case 4: o->origin = optarg; break;
+        case 5: o->trust = optarg; break;
+        case 6: o->snapshot = optarg; break;
+        case 7:
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 5)
+                return app_usage("serve", "--ledger-replicas must be 1 to 5");
+            o->replicas = (int)n;
+            break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
                 return app_usage("serve", "--threads must be 2 to 65536");
@@ -102,6 +139,13 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         return app_usage("serve", "unexpected argument '%s'", argv[optind]);
     if (!o->db)
         return app_usage("serve", "--db PATH is required");
+    if (o->org && !cx_org_valid(o->org))
+        return app_usage("serve", "--org must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+    if (!o->network && (o->origin || o->trust || o->snapshot || o->replicas))
+        return app_usage("serve", "--ledger-origin, --ledger-trust, --ledger-snapshot and "
+                                  "--ledger-replicas need --ledger-network");
+    if (o->network && (!o->org || !o->node_key))
+        return app_usage("serve", "a ledger node needs --org ORG and --node-key FILE");
     return -1;
 }
 
@@ -132,6 +176,13 @@ int app_cmd_serve(int argc, char **argv)
         .risk = o.risk,
         .mqtt = o.mqtt,
         .mqtt_client_id = o.mqtt_client_id,
+        .ledger_node_key = o.node_key,
+        .ledger_org = o.org,
+        .ledger_network = o.network,
+        .ledger_origin = o.origin,
+        .ledger_trust = o.trust,
+        .ledger_snapshot = o.snapshot,
+        .ledger_replicas = o.replicas,
     };
     track_config_defaults(&cfg.track);
     if (o.track_config && track_config_load(&cfg.track, o.track_config, err, sizeof err) != CX_OK)

@@ -522,7 +522,7 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, const char *s
         return e;
     json_object_set_new(o, "declaration_id", json_string(id));
     /* what an offline check needs: the cosigned head and the path to it */
-    if (ledger_checkpoint_latest(lg, &cp) == CX_OK &&
+    if (ledger__checkpoint_covering(lg, idx, &cp) == CX_OK &&
         json_integer_value(json_object_get(cp, "tree_size")) > idx &&
         ledger_proof(lg, idx, json_integer_value(json_object_get(cp, "tree_size")), &proof) ==
             CX_OK) {
@@ -710,6 +710,59 @@ static void h__metrics(void *ctx, cx_buf *out)
                   (unsigned long long)atomic_load(&lg->n_accepted),
                   (unsigned long long)atomic_load(&lg->n_rejected),
                   (unsigned long long)atomic_load(&lg->n_findings));
+    if (lg->net)
+        ledger__net_metrics(lg->net, out);
+}
+
+/* GET /v1/ledger/rejected?cursor=&limit=: the stream messages every node
+ * rejected, by sequence (a network's; empty on one node). */
+static void h_rejected(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    http_page page;
+    if (!http_page_parse(r, HTTP_CURSOR_INT, 100, LIST_MAX, &page))
+        return;
+    store_conn *c = store_reader(lg->s);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT seq, entry_hash, type, org, status, code, "
+                                         "message, details, received_at FROM ledger_rejected "
+                                         "WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                         : NULL;
+    if (!st) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, page.cursor ? page.after : 0);
+    sqlite3_bind_int64(st, 2, page.limit + 1);
+    json_t *items = json_array();
+    int64_t last = 0;
+    bool more = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if ((int64_t)json_array_size(items) == page.limit) {
+            more = true;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
+        char eh[65] = "";
+        if (sqlite3_column_bytes(st, 1) == 32)
+            ledger__hex(sqlite3_column_blob(st, 1), eh);
+        json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
+        json_array_append_new(
+            items, json_pack("{s:I,s:s,s:s?,s:s?,s:i,s:s,s:s,s:o,s:s}", "seq", (json_int_t)last,
+                             "entry_hash", eh, "type", (const char *)sqlite3_column_text(st, 2),
+                             "org", (const char *)sqlite3_column_text(st, 3), "status",
+                             sqlite3_column_int(st, 4), "code",
+                             (const char *)sqlite3_column_text(st, 5), "message",
+                             (const char *)sqlite3_column_text(st, 6), "details",
+                             details ? details : json_array(), "received_at",
+                             (const char *)sqlite3_column_text(st, 8)));
+    }
+    sqlite3_reset(st);
+    char cur[24];
+    snprintf(cur, sizeof cur, "%lld", (long long)last);
+    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor",
+                                      more ? json_string(cur) : json_null()));
 }
 
 cx_err ledger_routes(ledger *lg, http_server *srv)
@@ -730,6 +783,7 @@ cx_err ledger_routes(ledger *lg, http_server *srv)
         {"GET", "/v1/ledger/bls/{number}", HTTP_AUTH, h_bl, NULL},
         {"GET", "/v1/ledger/members", HTTP_AUTH, h_members, NULL},
         {"GET", "/v1/ledger/trust", HTTP_AUTH, h_trust, NULL},
+        {"GET", "/v1/ledger/rejected", HTTP_AUTH, h_rejected, "limit cursor"},
     };
     cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], lg);
     if (e == CX_OK)

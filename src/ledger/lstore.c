@@ -79,6 +79,21 @@ static const store_migration ledger_migrations[] = {
      * recorded before this step stay NULL. */
     {2, "ALTER TABLE ledger_findings ADD COLUMN org TEXT;"
         "CREATE INDEX ledger_findings_org ON ledger_findings(org, id);"},
+    /* the network (issue 16): the stream sequence beside each leaf (NULL:
+     * ordered locally); the messages every node rejected, by sequence; the
+     * stream this database follows and how far it applied it (moved in the
+     * same transaction as each entry); forks seen in others' cosignatures */
+    {3, "ALTER TABLE ledger_entries ADD COLUMN seq INTEGER;"
+        "CREATE UNIQUE INDEX ledger_entries_seq ON ledger_entries(seq) WHERE seq IS NOT NULL;"
+        "CREATE TABLE ledger_rejected(seq INTEGER PRIMARY KEY, entry_hash BLOB, type TEXT,"
+        " org TEXT, status INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,"
+        " details TEXT NOT NULL, received_at TEXT NOT NULL);"
+        "CREATE TABLE ledger_stream(id INTEGER PRIMARY KEY CHECK(id = 1), stream TEXT NOT NULL,"
+        " origin TEXT NOT NULL, applied_seq INTEGER NOT NULL, cosign_seq INTEGER NOT NULL"
+        " DEFAULT 0);"
+        "CREATE TABLE ledger_forks(size INTEGER NOT NULL, org TEXT NOT NULL, root BLOB NOT NULL,"
+        " note TEXT NOT NULL, mine TEXT NOT NULL, detected_at TEXT NOT NULL,"
+        " PRIMARY KEY(size, org)) WITHOUT ROWID;"},
 };
 
 cx_err ledger_migrate(store *s, char *err, size_t errlen)
