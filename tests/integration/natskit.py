@@ -82,14 +82,17 @@ class Cluster:
         """Until JetStream answers with a meta leader (a stream can be made)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
+            c = None
             try:
                 c = Client(self.url(0))
                 r = c.request("$JS.API.INFO", b"", timeout=2)
-                c.close()
                 if r and b'"error"' not in r:
                     return
             except OSError:
                 pass
+            finally:
+                if c:
+                    c.close()
             time.sleep(0.2)
         raise AssertionError("the NATS cluster did not form:\n" + self.logs())
 
