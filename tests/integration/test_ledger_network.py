@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import BIN, run
+from harness import BIN, create_key, declaration, run
 import lnetkit
 import natskit
 
@@ -123,6 +123,32 @@ class LedgerNetworkTest(unittest.TestCase):
         self.assertEqual(rejected[0], rejected[1])
         self.assertEqual(rejected[1], rejected[2])
 
+    def test_3b_only_the_node_holding_a_declaration_endorses_its_anchor(self):
+        # ACME lodges a declaration with customs (the KCS node)
+        acme = create_key(self.customs.db, "ACME", "trader")
+        r = self.customs.server.post("/v1/declarations", declaration("NET-ANCHOR-1"), token=acme)
+        self.assertEqual(r.status, 201, r)
+        did = r.json["id"]
+
+        def anchor(org):
+            return {"type": "declaration.anchor", "org": org,
+                    "body": {"declaration_id": did, "fields": {"/office": "ab" * 32}}}
+
+        mine, theirs = self.net.sign([anchor("ACME")], "ACME")[0], \
+            self.net.sign([anchor("SAIGON-TEXTILE")], "SAIGON-TEXTILE")[0]
+        # the carrier's node does not hold it: nobody endorses, every rule refuses
+        r = self.carrier.post(mine)
+        self.assertEqual((r.status, r.json["error"]["code"]), (403, "policy_unsatisfied"), r)
+        # another trader cannot anchor (and so block) ACME's declaration
+        r = self.customs.post(theirs)
+        self.assertEqual((r.status, r.json["error"]["code"]), (403, "not_authorised"), r)
+        r = self.customs.post(mine)
+        self.assertEqual(r.status, 201, r)
+        self.net.converge()
+        for n in self.nodes():
+            e = n.get(f"/v1/ledger/entries/{r.json['index']}").json["entry"]
+            self.assertEqual([s["org"] for s in e["signatures"]], ["ACME", "KCS"])
+
     def test_4_replayed_entry_is_a_duplicate_on_every_node(self):
         old = self.customs.get("/v1/ledger/entries/5").json
         # through a node: its own check refuses it before the stream
@@ -178,6 +204,10 @@ class LedgerNetworkTest(unittest.TestCase):
         head = self.net.converge()
         self.assertEqual(joined.head(), head)
         self.assertIn("joined from snapshot", joined.server.output())
+        # every node's database verifies on its own, from scratch
+        for n in (chamber, joined, self.carrier):
+            out = run("ledger", "verify", "--db", n.db).stdout
+            self.assertTrue(out.startswith(f"ok {head[1]} entries root {head[2]}"), out)
         # a snapshot whose entry was altered is refused
         forged = os.path.join(self.net.dir, "forged.db")
         shutil.copy(snap, forged)
