@@ -437,11 +437,41 @@ cx_err ledger_pending_append(ledger *lg, ledger_pending *p)
     return store_submit(lg->s, &p->job);
 }
 
-/* ---- the precheck ------------------------------------------------------------------------- */
+/* ---- the precheck ------------------------------------------------------------------------- *
+ * It writes nothing that stays, so its verdict is handed back from inside
+ * the job: the submitter goes on (to publish) while the writer finishes the
+ * batch, instead of waiting for a commit that does not concern it. The job
+ * record is shared by the submitter and the store until both let go. */
 
 typedef struct {
     ledger_pending p; /* a stand-in: only lg, e and res are used */
+    store_job job;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool ready;
+    int refs; /* the submitter and the store's done */
 } precheck_job;
+
+static void app__precheck_release(precheck_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool last = --j->refs == 0;
+    pthread_mutex_unlock(&j->mu);
+    if (!last)
+        return;
+    ledger_result_clear(&j->p.res);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+static void app__precheck_ready(precheck_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->ready = true;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
 
 static cx_err app__job_precheck(store_conn *w, void *arg)
 {
@@ -449,28 +479,56 @@ static cx_err app__job_precheck(store_conn *w, void *arg)
     ledger *lg = j->p.lg;
     if (app__refresh(lg, w) != CX_OK) {
         app__unavailable(&j->p.res, "the ledger state could not be loaded");
-        return CX_EDB;
+    } else {
+        app_step s;
+        cx_err err = app__append(lg, w, &j->p, true, &s);
+        if (err == CX_OK)
+            j->p.res.status = 201;
+        else if (err != CX_ESTATE)
+            app__unavailable(&j->p.res, "the ledger state could not be read; retry");
     }
-    app_step s;
-    cx_err err = app__append(lg, w, &j->p, true, &s);
-    if (err == CX_OK)
-        j->p.res.status = 201;
-    else if (err != CX_ESTATE)
-        app__unavailable(&j->p.res, "the ledger state could not be read; retry");
+    app__precheck_ready(j);
     return CX_ESTATE; /* always rolled back: nothing of it stays */
+}
+
+static void app__precheck_done(void *arg, cx_err result)
+{
+    precheck_job *j = arg;
+    (void)result;
+    app__precheck_ready(j); /* in case the job never ran (the writer stopped) */
+    app__precheck_release(j);
 }
 
 cx_err ledger__precheck(ledger *lg, const lentry *e, ledger_result *res)
 {
-    precheck_job j;
-    memset(&j, 0, sizeof j);
-    j.p.lg = lg;
-    j.p.e = (lentry *)e;
-    j.p.mode = LP_LOCAL;
-    cx_err err = store_write(lg->s, app__job_precheck, &j);
-    if (!j.p.res.status)
-        app__unavailable(&j.p.res, err == CX_ESHUTDOWN ? "the ledger is shutting down"
-                                                       : "the ledger state could not be read");
-    *res = j.p.res;
+    memset(res, 0, sizeof *res);
+    precheck_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        app__unavailable(res, "out of memory");
+        return CX_OK;
+    }
+    j->p.lg = lg;
+    j->p.e = (lentry *)e; /* borrowed: the caller keeps it until the verdict */
+    j->p.mode = LP_LOCAL;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->refs = 2;
+    j->job = (store_job){.fn = app__job_precheck, .done = app__precheck_done, .arg = j};
+    if (store_submit(lg->s, &j->job) != CX_OK) {
+        app__unavailable(res, "the ledger is shutting down");
+        j->refs = 1;
+        app__precheck_release(j);
+        return CX_OK;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (!j->ready)
+        pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    *res = j->p.res; /* ownership moves */
+    memset(&j->p.res, 0, sizeof j->p.res);
+    j->p.e = NULL;
+    if (!res->status)
+        app__unavailable(res, "the ledger state could not be read");
+    app__precheck_release(j);
     return CX_OK;
 }

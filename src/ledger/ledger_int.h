@@ -304,6 +304,10 @@ ledger_pending *ledger__pending_prepare(ledger *lg, const char *text, size_t len
  * recorded at seq like any other. msg_hash: the Nats-Msg-Id's hash, or NULL. */
 ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len, uint64_t seq,
                                        int64_t stream_us, const uint8_t *msg_hash);
+/* The same for a message this node published itself, whose bytes it has
+ * decoded and verified already: e and decl (may be NULL) are taken over. */
+ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, uint64_t seq,
+                                           int64_t stream_us);
 /* Runs the rules for e on the writer against the current state and rolls
  * everything back: res says what an append would answer now (201 or the
  * rejection). Blocks. */

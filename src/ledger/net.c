@@ -63,6 +63,13 @@ static void net__deadline(struct timespec *ts, int64_t ms)
     }
 }
 
+void net__wake_all(ledger_net *n)
+{
+    pthread_cond_broadcast(&n->cv);
+    for (net_waiter *w = n->waiters; w; w = w->next)
+        pthread_cond_signal(&w->cv);
+}
+
 bool net__nap(ledger_net *n, int64_t ms)
 {
     struct timespec ts;
@@ -581,7 +588,7 @@ void ledger_net_stop(ledger *lg)
         return;
     pthread_mutex_lock(&n->mu);
     n->stop = true;
-    pthread_cond_broadcast(&n->cv);
+    net__wake_all(n);
     pthread_mutex_unlock(&n->mu);
     if (n->apply_started)
         pthread_join(n->apply_thread, NULL);
@@ -670,13 +677,15 @@ static const char *net__busy(ledger_net *n, char *buf, size_t cap)
     return NULL;
 }
 
-static net_waiter *net__waiter_add(ledger_net *n, const ledger_pending *p)
+static net_waiter *net__waiter_add(ledger_net *n, ledger_pending *p)
 {
     net_waiter *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     memcpy(w->hash, p->e->entry_hash, 32);
     snprintf(w->scope, sizeof w->scope, "%s", p->scope);
+    w->pending = (ledger_pending *)p;
+    pthread_cond_init(&w->cv, NULL);
     pthread_mutex_lock(&n->mu);
     w->next = n->waiters;
     n->waiters = w;
@@ -785,16 +794,18 @@ cx_err ledger__net_order(void *self, ledger_pending *p)
         ledger__res_set(&res, 503, "unavailable", "out of memory", NULL);
     if (w) {
         uint64_t seq = 0;
-        bool dup = false;
+        bool dup = false, genesis = p->e->type == LT_INIT;
         jsErrCode je = 0;
         natsStatus s = net__publish(n, p, &seq, &dup, &je);
+        /* from here on, p->e may be taken by the reader (w->seq set) */
         struct timespec ts;
         net__deadline(&ts, NET_APPLY_WAIT_MS);
         pthread_mutex_lock(&n->mu);
         if (s == NATS_OK) {
+            w->seq = seq;
             int rc = 0;
             while (!w->has_outcome && n->applied < seq && !n->stop && !n->failed[0] && rc == 0)
-                rc = pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+                rc = pthread_cond_timedwait(&w->cv, &n->mu, &ts);
         }
         net__waiter_remove(n, w);
         uint64_t applied = n->applied;
@@ -809,7 +820,7 @@ cx_err ledger__net_order(void *self, ledger_pending *p)
                                       "/v1/ledger/entries shows it once it is)",
                      (unsigned long long)seq);
             ledger__res_set(&res, 503, "unavailable", buf, NULL);
-        } else if (p->e->type == LT_INIT && je == JSStreamWrongLastSequenceErr) {
+        } else if (genesis && je == JSStreamWrongLastSequenceErr) {
             ledger__res_set(&res, 409, "state_conflict",
                             "the network already carries this ledger: a genesis goes only into "
                             "an empty stream",
@@ -821,6 +832,7 @@ cx_err ledger__net_order(void *self, ledger_pending *p)
                      natsStatus_GetText(s));
             ledger__res_set(&res, 503, "unavailable", buf, NULL);
         }
+        pthread_cond_destroy(&w->cv);
         free(w);
     }
     if (p->done)
@@ -843,15 +855,20 @@ void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
         atomic_fetch_add(&n->n_applied, 1);
         if (p->res.status != 201)
             atomic_fetch_add(&n->n_stream_rejected, 1);
+        bool given = false;
         for (net_waiter *w = n->waiters; w; w = w->next) {
-            if (w->has_outcome || !p->has_msg_hash || memcmp(w->hash, p->msg_hash, 32) != 0)
-                continue;
-            w->res = p->res; /* ownership moves: p is freed after this */
-            memset(&p->res, 0, sizeof p->res);
-            w->has_outcome = true;
-            break;
+            if (!given && !w->has_outcome && p->has_msg_hash &&
+                memcmp(w->hash, p->msg_hash, 32) == 0) {
+                w->res = p->res; /* ownership moves: p is freed after this */
+                memset(&p->res, 0, sizeof p->res);
+                w->has_outcome = given = true;
+                pthread_cond_signal(&w->cv);
+            } else if (w->seq && w->seq <= p->seq) {
+                pthread_cond_signal(&w->cv); /* a copy ordered before it was applied */
+            }
         }
     }
+    /* the reader (its window) and ledger_net_sync wait on n->cv */
     pthread_cond_broadcast(&n->cv);
     pthread_mutex_unlock(&n->mu);
 }

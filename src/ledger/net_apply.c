@@ -72,7 +72,7 @@ static void apply__fail(ledger_net *n, const char *why)
 {
     pthread_mutex_lock(&n->mu);
     snprintf(n->failed, sizeof n->failed, "%s", why);
-    pthread_cond_broadcast(&n->cv);
+    net__wake_all(n);
     pthread_mutex_unlock(&n->mu);
     cx_log(CX_LOG_ERROR, "ledger network: %s", why);
 }
@@ -154,18 +154,34 @@ static bool apply__message(ledger_net *n, natsMsg *m)
     const char *id = NULL;
     uint8_t h[32];
     bool has_id = natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && net__hex_hash(id, h);
-    ledger_pending *p = ledger__pending_stream(n->lg, data, len, seq, ts, has_id ? h : NULL);
+    /* this node's own submission, acknowledged at this very sequence: its
+     * entry was decoded and its signatures verified a moment ago, on these
+     * very bytes */
+    ledger_pending *p = NULL;
+    char scope[CX_ORG_MAX + 1] = "";
+    pthread_mutex_lock(&n->mu);
+    for (net_waiter *w = n->waiters; has_id && w; w = w->next) {
+        if (memcmp(w->hash, h, 32) != 0)
+            continue;
+        snprintf(scope, sizeof scope, "%s", w->scope);
+        lentry *e = w->pending ? w->pending->e : NULL;
+        if (w->seq == seq && e && e->canon_len == len && memcmp(e->canon, data, len) == 0) {
+            p = ledger__pending_stream_own(n->lg, e, w->pending->decl, seq, ts);
+            w->pending->e = NULL;
+            w->pending->decl = NULL;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (!p)
+        p = ledger__pending_stream(n->lg, data, len, seq, ts, has_id ? h : NULL);
     if (!p) {
         apply__fail(n, "out of memory");
         return false;
     }
-    pthread_mutex_lock(&n->mu);
     /* the submitter waiting for it (on this node) reads findings in its scope */
-    for (net_waiter *w = n->waiters; w; w = w->next)
-        if (p->has_msg_hash && memcmp(w->hash, p->msg_hash, 32) == 0) {
-            snprintf(p->scope, sizeof p->scope, "%s", w->scope);
-            break;
-        }
+    snprintf(p->scope, sizeof p->scope, "%s", scope);
+    pthread_mutex_lock(&n->mu);
     while (n->inflight >= NET_MAX_INFLIGHT && !n->stop && !n->resync)
         pthread_cond_wait(&n->cv, &n->mu);
     bool go = !n->stop && !n->resync;

@@ -23,8 +23,12 @@
 typedef struct net_waiter {
     uint8_t hash[32];               /* the entry's signing hash */
     char scope[CX_ORG_MAX + 1];     /* findings scope of the caller */
+    uint64_t seq;                   /* where the stream put it, once acknowledged */
     bool has_outcome;
     ledger_result res;              /* the outcome, once applied (owned) */
+    pthread_cond_t cv;              /* its own: one wake per entry, not a herd */
+    ledger_pending *pending;        /* the submitter's: once acknowledged, the reader may
+                                     * take its decoded entry instead of decoding again */
     struct net_waiter *next;
 } net_waiter;
 
@@ -99,6 +103,8 @@ void net__names(ledger_net *n);
 cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen);
 /* Connects n->urls and opens JetStream. */
 cx_err net__connect(ledger_net *n, char *err, size_t errlen);
+/* Wakes every thread waiting on n (stop, a failure). Under mu. */
+void net__wake_all(ledger_net *n);
 /* Sleeps ms unless stop is set; false if stopping. */
 bool net__nap(ledger_net *n, int64_t ms);
 

@@ -316,6 +316,26 @@ ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len,
     return p;
 }
 
+ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, uint64_t seq,
+                                           int64_t stream_us)
+{
+    ledger_pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        ledger__entry_free(e);
+        json_decref(decl);
+        return NULL;
+    }
+    p->lg = lg;
+    p->mode = LP_STREAM;
+    p->seq = seq;
+    p->stream_us = stream_us;
+    p->e = e;
+    p->decl = decl;
+    memcpy(p->msg_hash, e->entry_hash, 32);
+    p->has_msg_hash = true;
+    return p;
+}
+
 ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
                                    void *arg, ledger_result *res)
 {
