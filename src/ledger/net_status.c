@@ -263,6 +263,7 @@ cx_err ledger_net_status(const char *urls, const char *origin, json_t **out, cha
         }
     }
     jsCtx_Destroy(n->js);
+    n->stop = true; /* closing is not a disconnection worth a warning */
     if (n->nc)
         natsConnection_Close(n->nc);
     natsConnection_Destroy(n->nc);
