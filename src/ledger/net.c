@@ -106,8 +106,7 @@ cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen
     snprintf(n->urls_text, sizeof n->urls_text, "%s", urls);
     char *save = NULL;
     for (char *t = strtok_r(n->urls_text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n->nurls == NET_MAX_URLS || (strncmp(t, "nats://", 7) != 0 &&
-                                         strncmp(t, "tls://", 6) != 0)) {
+        if (n->nurls == NET_MAX_URLS || strncmp(t, "nats://", 7) != 0) {
             snprintf(err, errlen, "--ledger-network: '%s' is not a nats://HOST:PORT URL (at most "
                                   "%d)",
                      t, NET_MAX_URLS);
