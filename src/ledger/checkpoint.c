@@ -371,6 +371,35 @@ bool ledger__note_parse(const char *note, char *text, size_t textcap, uint64_t *
     return ledger__b64_decode(l3, root, 32);
 }
 
+bool ledger_cosignature_read(const char *note, size_t len, ledger_cosignature *out)
+{
+    char buf[512];
+    if (len >= sizeof buf || memchr(note, '\0', len))
+        return false;
+    memcpy(buf, note, len);
+    buf[len] = '\0';
+    memset(out, 0, sizeof *out);
+    const char *sigs, *line;
+    uint8_t blob[68];
+    if (!ledger__note_parse(buf, out->text, sizeof out->text, &out->size, out->root, out->origin,
+                            &sigs) ||
+        !(line = sigs, ledger__note_sig_next(&sigs, out->org, blob)) || *sigs != '\0' ||
+        (size_t)(sigs - line) >= sizeof out->line || !cx_org_valid(out->org))
+        return false;
+    /* exactly three lines of text: nothing hides between the root and the
+     * signatures */
+    int lines = 0;
+    for (const char *p = out->text; *p; p++)
+        lines += *p == '\n';
+    if (lines != 3)
+        return false;
+    memcpy(out->line, line, (size_t)(sigs - line));
+    out->key_id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 |
+                  blob[3];
+    memcpy(out->sig, blob + 4, 64);
+    return true;
+}
+
 /* One "— name base64\n" line starting at *p; advances *p. */
 bool ledger__note_sig_next(const char **p, char name[CX_ORG_MAX + 1], uint8_t blob[68])
 {

@@ -289,6 +289,22 @@ void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_gov
  * its signatures (caller frees). */
 cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, char *err,
                               size_t errlen);
+/* A cosignature as network nodes publish it: a C2SP signed note with one
+ * Ed25519 signature line, "origin\nsize\nbase64(root)\n\n— org base64\n".
+ * Reads it without verifying it (that needs the org's registered keys):
+ * false unless it is exactly that, at most 512 bytes. */
+typedef struct {
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    uint64_t size;
+    uint8_t root[32];
+    char org[CX_ORG_MAX + 1];
+    uint32_t key_id;
+    uint8_t sig[64];
+    char text[LEDGER_ORIGIN_MAX + 128]; /* the signed text: the note's first three lines */
+    char line[256];                     /* the signature line with its newline */
+} ledger_cosignature;
+bool ledger_cosignature_read(const char *note, size_t len, ledger_cosignature *out);
+
 /* The latest checkpoint as the API shows it (*out: caller decrefs);
  * CX_ENOTFOUND if none. */
 cx_err ledger_checkpoint_latest(ledger *lg, json_t **out);

@@ -209,35 +209,31 @@ static void cos__park(ledger_net *n, const char *note, const char *org, uint64_t
 typedef enum { COS_STORED, COS_PARKED, COS_BAD, COS_FORK, COS_OWN } cos_outcome;
 
 /* One received cosignature note. */
-static cos_outcome cos__receive(ledger_net *n, const char *note)
+static cos_outcome cos__receive(ledger_net *n, const char *note, size_t len)
 {
-    char text[LEDGER_ORIGIN_MAX + 128], origin[LEDGER_ORIGIN_MAX + 1], org[CX_ORG_MAX + 1];
-    uint64_t size;
-    uint8_t root[32], blob[68], pk[32], ours[32];
-    const char *sigs, *line_at = NULL;
-    if (!ledger__note_parse(note, text, sizeof text, &size, root, origin, &sigs) ||
-        strcmp(origin, n->origin) != 0 || size == 0 || size > INT64_MAX ||
-        !(line_at = sigs, ledger__note_sig_next(&sigs, org, blob)))
+    ledger_cosignature c;
+    uint8_t pk[32], ours[32], blob[68];
+    if (!ledger_cosignature_read(note, len, &c) || strcmp(c.origin, n->origin) != 0 ||
+        c.size == 0 || c.size > INT64_MAX)
         return COS_BAD;
-    int64_t have = ledger_size(n->lg);
-    uint32_t id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 |
-                  blob[3];
-    if ((int64_t)size > have) {
-        cos__park(n, note, org, size); /* this node has not reached that size yet */
+    if ((int64_t)c.size > ledger_size(n->lg)) {
+        cos__park(n, note, c.org, c.size); /* this node has not reached that size yet */
         return COS_PARKED;
     }
-    if (!cos__key(n, org, id, (int64_t)size, pk) || !ledger__note_sig_verify(org, pk, blob, text))
+    for (int i = 0; i < 4; i++) /* the signature line's blob: key ID, signature */
+        blob[i] = (uint8_t)(c.key_id >> (24 - 8 * i));
+    memcpy(blob + 4, c.sig, 64);
+    if (!cos__key(n, c.org, c.key_id, (int64_t)c.size, pk) ||
+        !ledger__note_sig_verify(c.org, pk, blob, c.text))
         return COS_BAD;
-    if (ledger_root(n->lg, (int64_t)size, ours) != CX_OK)
+    if (ledger_root(n->lg, (int64_t)c.size, ours) != CX_OK)
         return COS_BAD;
-    if (memcmp(ours, root, 32) != 0) {
-        cos__fork(n, (int64_t)size, org, root, note);
+    if (memcmp(ours, c.root, 32) != 0) {
+        cos__fork(n, (int64_t)c.size, c.org, c.root, note);
         return COS_FORK;
     }
     bool already = false;
-    char line[256]; /* the signature line as received, with its newline */
-    snprintf(line, sizeof line, "%.*s", (int)(sigs - line_at), line_at);
-    if (ledger__cosig_store(n->lg, (int64_t)size, root, org, pk, line, &already) != CX_OK)
+    if (ledger__cosig_store(n->lg, (int64_t)c.size, c.root, c.org, pk, c.line, &already) != CX_OK)
         return COS_BAD;
     if (!already)
         atomic_fetch_add(&n->n_cosigs_received, 1);
@@ -310,15 +306,12 @@ static void cos__handle(ledger_net *n, const char *note, size_t len)
     }
     memcpy(buf, note, len);
     buf[len] = '\0';
-    cos_outcome o = cos__receive(n, buf);
+    cos_outcome o = cos__receive(n, buf, len);
     if (o == COS_BAD)
         atomic_fetch_add(&n->n_cosigs_bad, 1);
-    uint64_t size;
-    char text[LEDGER_ORIGIN_MAX + 128], origin[LEDGER_ORIGIN_MAX + 1];
-    uint8_t root[32];
-    const char *sigs;
-    if (o == COS_STORED && ledger__note_parse(buf, text, sizeof text, &size, root, origin, &sigs))
-        cos__countersign(n, size);
+    ledger_cosignature c;
+    if (o == COS_STORED && ledger_cosignature_read(buf, len, &c))
+        cos__countersign(n, c.size);
 }
 
 /* Cosignatures parked until this node's tree reached their size. */
