@@ -92,7 +92,13 @@ static cx_err svc__ledger_start(app_services *a, void **self, char *err, size_t 
         snprintf(err, errlen, "the ledger service cannot start");
         return CX_ENOMEM;
     }
-    return app_ledger_node(*self, app_services_config(a), app_service(a, "alert"), err, errlen);
+    cx_err e = app_ledger_node(*self, app_services_config(a), app_service(a, "alert"), err,
+                               errlen);
+    if (e != CX_OK) { /* not started: nobody else frees it */
+        ledger_free(*self);
+        *self = NULL;
+    }
+    return e;
 }
 
 static void svc__ledger_stop(void *self)

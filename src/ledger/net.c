@@ -95,6 +95,43 @@ static void net__conn_changed(natsConnection *nc, void *closure)
                up ? "reconnected" : "disconnected from the NATS server; reconnecting");
 }
 
+static void net__conn_closed(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    ledger_net *n = closure;
+    pthread_mutex_lock(&n->mu);
+    n->closed = true;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+void net__disconnect(ledger_net *n)
+{
+    kvStore_Destroy(n->kv);
+    n->kv = NULL;
+    jsCtx_Destroy(n->js);
+    n->js = NULL;
+    if (n->nc) {
+        pthread_mutex_lock(&n->mu);
+        n->stop = true; /* closing is not a disconnection worth a warning */
+        pthread_mutex_unlock(&n->mu);
+        natsConnection_Close(n->nc);
+        /* libnats calls back on a thread of its own, the closed callback
+         * last: n must outlive every callback */
+        struct timespec ts;
+        net__deadline(&ts, 5000);
+        pthread_mutex_lock(&n->mu);
+        int rc = 0;
+        while (!n->closed && rc == 0)
+            rc = pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+        pthread_mutex_unlock(&n->mu);
+        natsConnection_Destroy(n->nc);
+        n->nc = NULL;
+    }
+    natsOptions_Destroy(n->opts);
+    n->opts = NULL;
+}
+
 /* ---- connection and streams ----------------------------------------------------------------- */
 
 cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen)
@@ -144,6 +181,8 @@ cx_err net__connect(ledger_net *n, char *err, size_t errlen)
         s = natsOptions_SetDisconnectedCB(n->opts, net__conn_changed, n);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(n->opts, net__conn_changed, n);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(n->opts, net__conn_closed, n);
     if (s == NATS_OK)
         s = natsConnection_Connect(&n->nc, n->opts);
     if (s != NATS_OK) {
@@ -606,12 +645,7 @@ void ledger__net_free(ledger_net *n)
     if (!n)
         return;
     ledger_net_stop(n->lg);
-    kvStore_Destroy(n->kv);
-    jsCtx_Destroy(n->js);
-    if (n->nc)
-        natsConnection_Close(n->nc);
-    natsConnection_Destroy(n->nc);
-    natsOptions_Destroy(n->opts);
+    net__disconnect(n);
     for (net_waiter *w = n->waiters, *next; w; w = next) {
         next = w->next;
         ledger_result_clear(&w->res);

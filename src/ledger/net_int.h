@@ -78,6 +78,7 @@ struct ledger_net {
     uint64_t stream_last; /* the stream's last sequence, as last seen */
     uint64_t start_last;  /* the stream's last sequence at start: caught up beyond it */
     bool connected;
+    bool closed; /* libnats's closed callback ran: no more callbacks */
     net_waiter *waiters;
     net_parked parked[NET_MAX_PARKED];
     int nparked;
@@ -103,6 +104,9 @@ void net__names(ledger_net *n);
 cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen);
 /* Connects n->urls and opens JetStream. */
 cx_err net__connect(ledger_net *n, char *err, size_t errlen);
+/* Closes the connection and waits for libnats's last callback (n is then
+ * free to go); safe without a connection. */
+void net__disconnect(ledger_net *n);
 /* Wakes every thread waiting on n (stop, a failure). Under mu. */
 void net__wake_all(ledger_net *n);
 /* Sleeps ms unless stop is set; false if stopping. */

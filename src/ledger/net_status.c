@@ -262,12 +262,7 @@ cx_err ledger_net_status(const char *urls, const char *origin, json_t **out, cha
             e = CX_EIO;
         }
     }
-    jsCtx_Destroy(n->js);
-    n->stop = true; /* closing is not a disconnection worth a warning */
-    if (n->nc)
-        natsConnection_Close(n->nc);
-    natsConnection_Destroy(n->nc);
-    natsOptions_Destroy(n->opts);
+    net__disconnect(n);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     free(n);

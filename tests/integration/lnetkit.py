@@ -71,6 +71,15 @@ class Node:
 
     def stop(self):
         if self.server:
+            if self.server.proc.poll() is None:
+                self.server.stop()
+            out = self.server.output()
+            # a sanitizer build reports at exit: the test fails on it
+            for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                         "WARNING: ThreadSanitizer:"):
+                i = out.find(mark)
+                if i >= 0:
+                    self.net.reports.append(f"{self.org} ({self.db}):\n{out[i:i + 4000]}")
             self.server.close()
 
 
@@ -83,6 +92,7 @@ class Network:
         self.keys = os.path.join(self.dir, "keys")
         self.seed = os.path.join(self.dir, "seed.db")
         self.nodes = []
+        self.reports = []
         run("ledger", "demo", "--db", self.seed, "--keys-dir", self.keys, "--ledger-network",
             self.cluster.urls)
         self.trust = os.path.join(self.dir, "trust.json")
@@ -137,10 +147,13 @@ class Network:
         raise AssertionError(f"the nodes did not converge: {heads}")
 
     def close(self):
+        """Stops everything; raises if a node's sanitizer reported anything."""
         for n in self.nodes:
             n.stop()
         self.cluster.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.reports:
+            raise AssertionError("sanitizer reports:\n" + "\n".join(self.reports))
 
 
 def post_all(pairs):
