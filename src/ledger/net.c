@@ -736,6 +736,40 @@ static void net__waiter_remove(ledger_net *n, net_waiter *w)
         }
 }
 
+/* The outcome at seq as this database recorded it, when the reader did not
+ * hand it over (another process on this database applied it first). */
+static void net__recorded(ledger_net *n, uint64_t seq, ledger_result *res)
+{
+    store_conn *c = store_reader(n->lg->s);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx, leaf_hash FROM ledger_entries WHERE seq=?1")
+                         : NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, (int64_t)seq);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+            res->status = 201;
+            res->index = sqlite3_column_int64(st, 0);
+            res->seq = seq;
+            memcpy(res->leaf_hash, sqlite3_column_blob(st, 1), 32);
+            res->findings = json_array();
+        }
+        sqlite3_reset(st);
+    }
+    st = !res->status && c ? store_stmt(c, "SELECT status, code, message, details FROM "
+                                           "ledger_rejected WHERE seq=?1")
+                           : NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, (int64_t)seq);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            ledger__res_set(res, (unsigned)sqlite3_column_int(st, 0),
+                            (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2),
+                            json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL));
+        sqlite3_reset(st);
+    }
+    if (!res->status)
+        ledger__res_set(res, 503, "unavailable", "the entry's outcome could not be read", NULL);
+}
+
 /* The outcome of an entry someone else put on the stream first (a
  * duplicate within JetStream's window): what this node applied at seq. */
 static void net__earlier(ledger_net *n, uint64_t seq, ledger_result *res)
@@ -845,8 +879,10 @@ cx_err ledger__net_order(void *self, ledger_pending *p)
         pthread_mutex_unlock(&n->mu);
         if (w->has_outcome) {
             res = w->res; /* ownership moves */
-        } else if (s == NATS_OK && applied >= seq) {
+        } else if (s == NATS_OK && applied >= seq && dup) {
             net__earlier(n, seq, &res);
+        } else if (s == NATS_OK && applied >= seq) {
+            net__recorded(n, seq, &res);
         } else if (s == NATS_OK) {
             snprintf(buf, sizeof buf, "the entry was ordered at stream sequence %llu but this "
                                       "node has not applied it yet; it will be (GET "
@@ -883,7 +919,14 @@ void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
     n->inflight--;
     if (failed) {
         n->resync = true;
-    } else if (!p->skipped) {
+    } else if (p->skipped) {
+        /* applied already, by another process on this database */
+        if (p->seq > n->applied)
+            n->applied = p->seq;
+        for (net_waiter *w = n->waiters; w; w = w->next)
+            if (w->seq && w->seq <= p->seq)
+                pthread_cond_signal(&w->cv);
+    } else {
         n->applied = p->seq;
         atomic_fetch_add(&n->n_applied, 1);
         if (p->res.status != 201)
