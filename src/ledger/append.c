@@ -353,9 +353,8 @@ static cx_err app__rejected_save(store_conn *w, const ledger_pending *p)
  * the sequence moves on with it. Messages come back after a reconnect: one
  * at or below the applied sequence is skipped; one past the next is a gap,
  * and the stream must be read again from the database's sequence. */
-static cx_err app__job_stream(store_conn *w, void *arg)
+static cx_err app__stream_one(store_conn *w, ledger_pending *p)
 {
-    ledger_pending *p = arg;
     ledger *lg = p->lg;
     if (app__refresh(lg, w) != CX_OK) {
         app__unavailable(&p->res, "the ledger state could not be loaded");
@@ -399,6 +398,11 @@ static cx_err app__job_stream(store_conn *w, void *arg)
     return CX_OK;
 }
 
+static cx_err app__job_stream(store_conn *w, void *arg)
+{
+    return app__stream_one(w, arg);
+}
+
 static void app__done(void *arg, cx_err result)
 {
     ledger_pending *p = arg;
@@ -435,6 +439,71 @@ cx_err ledger_pending_append(ledger *lg, ledger_pending *p)
     p->job.done = app__done;
     p->job.arg = p;
     return store_submit(lg->s, &p->job);
+}
+
+/* ---- stream messages in batches ---------------------------------------------------------- *
+ * The stream's reader hands over what it has at once: one writer job (one
+ * savepoint, one wake of the writer) for up to LEDGER_STREAM_BATCH messages
+ * in order. A failure rolls the whole batch back and the reader reads the
+ * stream again from the database's sequence. */
+
+struct ledger_stream_batch {
+    store_job job;
+    size_t n;
+    ledger_pending *p[LEDGER_STREAM_BATCH];
+};
+
+static cx_err app__job_batch(store_conn *w, void *arg)
+{
+    ledger_stream_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++) {
+        cx_err e = app__stream_one(w, b->p[i]);
+        if (e != CX_OK)
+            return e;
+    }
+    return CX_OK;
+}
+
+static void app__done_batch(void *arg, cx_err result)
+{
+    ledger_stream_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++)
+        app__done(b->p[i], result);
+    free(b);
+}
+
+ledger_stream_batch *ledger__stream_batch_new(void)
+{
+    return calloc(1, sizeof(ledger_stream_batch));
+}
+
+bool ledger__stream_batch_add(ledger_stream_batch *b, ledger_pending *p)
+{
+    if (b->n == LEDGER_STREAM_BATCH)
+        return false;
+    p->mode = LP_STREAM;
+    b->p[b->n++] = p;
+    return true;
+}
+
+size_t ledger__stream_batch_size(const ledger_stream_batch *b)
+{
+    return b->n;
+}
+
+cx_err ledger__stream_batch_append(ledger *lg, ledger_stream_batch *b)
+{
+    b->job = (store_job){.fn = app__job_batch, .done = app__done_batch, .arg = b};
+    return store_submit(lg->s, &b->job);
+}
+
+void ledger__stream_batch_free(ledger_stream_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        ledger__pending_free(b->p[i]);
+    free(b);
 }
 
 /* ---- the precheck ------------------------------------------------------------------------- *

@@ -308,6 +308,19 @@ ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len,
  * decoded and verified already: e and decl (may be NULL) are taken over. */
 ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, uint64_t seq,
                                            int64_t stream_us);
+/* Stream messages handed to the writer together (append.c): one job, in
+ * order; each pending's outcome goes to ledger__net_applied as alone. */
+#define LEDGER_STREAM_BATCH 256
+typedef struct ledger_stream_batch ledger_stream_batch;
+ledger_stream_batch *ledger__stream_batch_new(void);
+/* false when full */
+bool ledger__stream_batch_add(ledger_stream_batch *b, ledger_pending *p);
+size_t ledger__stream_batch_size(const ledger_stream_batch *b);
+/* Queues the batch on the writer (it frees it); on failure the caller
+ * still owns it. */
+cx_err ledger__stream_batch_append(ledger *lg, ledger_stream_batch *b);
+/* Frees a batch that was not appended, with its pendings. */
+void ledger__stream_batch_free(ledger_stream_batch *b);
 /* Runs the rules for e on the writer against the current state and rolls
  * everything back: res says what an append would answer now (201 or the
  * rejection). Blocks. */

@@ -118,12 +118,15 @@ static natsSubscription *apply__subscribe(ledger_net *n, uint64_t from)
     return sub;
 }
 
-/* Hands one message to the writer; false when stopping. */
-static bool apply__message(ledger_net *n, natsMsg *m)
+/* One stream message as a pending entry for the writer. *next is the
+ * sequence expected (it moves on); returns 1 with *out, 0 for nothing to
+ * apply (flow control, a message delivered again), -1 when the stream must
+ * be read again (a gap), -2 when this node must stop applying. */
+static int apply__message(ledger_net *n, natsMsg *m, uint64_t *next, ledger_pending **out)
 {
     jsMsgMetaData *md = NULL;
     if (natsMsg_GetMetaData(&md, m) != NATS_OK)
-        return true; /* not a stream message: flow control, heartbeats */
+        return 0; /* not a stream message: flow control, heartbeats */
     uint64_t seq = md->Sequence.Stream;
     int64_t ts = md->Timestamp / 1000;
     uint64_t last = seq + md->NumPending;
@@ -131,16 +134,11 @@ static bool apply__message(ledger_net *n, natsMsg *m)
     pthread_mutex_lock(&n->mu);
     if (last > n->stream_last)
         n->stream_last = last;
-    uint64_t submitted = n->submitted;
     pthread_mutex_unlock(&n->mu);
-    if (seq <= submitted)
-        return true; /* delivered again after a reset */
-    if (seq != submitted + 1) {
-        pthread_mutex_lock(&n->mu);
-        n->resync = true;
-        pthread_mutex_unlock(&n->mu);
-        return true;
-    }
+    if (seq < *next)
+        return 0; /* delivered again after a reset */
+    if (seq != *next)
+        return -1;
     const char *data = natsMsg_GetData(m);
     size_t len = (size_t)natsMsg_GetDataLength(m);
     char why[300];
@@ -149,7 +147,7 @@ static bool apply__message(ledger_net *n, natsMsg *m)
         char msg[400];
         snprintf(msg, sizeof msg, "refusing ledger %s: %s", n->origin, why);
         apply__fail(n, msg);
-        return false;
+        return -2;
     }
     const char *id = NULL;
     uint8_t h[32];
@@ -177,32 +175,80 @@ static bool apply__message(ledger_net *n, natsMsg *m)
         p = ledger__pending_stream(n->lg, data, len, seq, ts, has_id ? h : NULL);
     if (!p) {
         apply__fail(n, "out of memory");
-        return false;
+        return -2;
     }
     /* the submitter waiting for it (on this node) reads findings in its scope */
     snprintf(p->scope, sizeof p->scope, "%s", scope);
+    *next = seq + 1;
+    *out = p;
+    return 1;
+}
+
+/* Hands a batch to the writer, within the window of messages in flight;
+ * false when stopping. */
+static bool apply__flush(ledger_net *n, ledger_stream_batch *b, uint64_t last_seq)
+{
+    size_t k = ledger__stream_batch_size(b);
     pthread_mutex_lock(&n->mu);
-    while (n->inflight >= NET_MAX_INFLIGHT && !n->stop && !n->resync)
+    while (n->inflight + k > NET_MAX_INFLIGHT && !n->stop && !n->resync)
         pthread_cond_wait(&n->cv, &n->mu);
     bool go = !n->stop && !n->resync;
     if (go) {
-        n->inflight++;
-        n->submitted = seq;
+        n->inflight += k;
+        n->submitted = last_seq;
     }
     pthread_mutex_unlock(&n->mu);
-    if (!go) {
-        ledger__pending_free(p);
-        return !n->stop;
-    }
-    if (ledger_pending_append(n->lg, p) != CX_OK) {
+    if (go && ledger__stream_batch_append(n->lg, b) == CX_OK)
+        return true;
+    if (go) { /* the store is closing */
         pthread_mutex_lock(&n->mu);
-        n->inflight--;
+        n->inflight -= k;
         pthread_cond_broadcast(&n->cv);
         pthread_mutex_unlock(&n->mu);
-        ledger__pending_free(p);
-        return false; /* the store is closing */
     }
-    return true;
+    ledger__stream_batch_free(b);
+    return !n->stop && go;
+}
+
+/* The message m and whatever else libnats holds already, into one batch.
+ * false when stopping. */
+static bool apply__batch(ledger_net *n, natsSubscription *sub, natsMsg *m)
+{
+    ledger_stream_batch *b = ledger__stream_batch_new();
+    if (!b) {
+        natsMsg_Destroy(m);
+        apply__fail(n, "out of memory");
+        return false;
+    }
+    pthread_mutex_lock(&n->mu);
+    uint64_t next = n->submitted + 1;
+    pthread_mutex_unlock(&n->mu);
+    int queued = 0;
+    natsSubscription_GetPending(sub, &queued, NULL);
+    int r = 0;
+    for (;;) {
+        ledger_pending *p = NULL;
+        r = apply__message(n, m, &next, &p);
+        natsMsg_Destroy(m);
+        m = NULL;
+        if (r == 1)
+            ledger__stream_batch_add(b, p);
+        if (r < 0 || ledger__stream_batch_size(b) == LEDGER_STREAM_BATCH || queued-- <= 0 ||
+            natsSubscription_NextMsg(&m, sub, 50) != NATS_OK)
+            break;
+    }
+    natsMsg_Destroy(m);
+    if (r == -1) {
+        pthread_mutex_lock(&n->mu);
+        n->resync = true;
+        pthread_mutex_unlock(&n->mu);
+    }
+    if (r == -2 || !ledger__stream_batch_size(b)) {
+        ledger__stream_batch_free(b);
+        return r != -2;
+    }
+    /* what came before a gap still goes: it is in order */
+    return apply__flush(n, b, next - 1);
 }
 
 static void *apply__main(void *arg)
@@ -246,9 +292,7 @@ static void *apply__main(void *arg)
             net__nap(n, 250);
             continue;
         }
-        bool go = apply__message(n, m);
-        natsMsg_Destroy(m);
-        if (!go)
+        if (!apply__batch(n, sub, m))
             break;
     }
     natsSubscription_Destroy(sub);
