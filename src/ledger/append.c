@@ -190,6 +190,15 @@ static void app__unavailable(ledger_result *r, const char *why)
     ledger__res_set(r, 503, "unavailable", why, NULL);
 }
 
+/* The job failed after findings were gathered: they never happened. */
+static cx_err app__store_failed(ledger_pending *p, cx_err err)
+{
+    json_decref(p->res.findings);
+    p->res.findings = NULL;
+    app__unavailable(&p->res, "the entry could not be stored; retry");
+    return err;
+}
+
 /* What the job decided, for memory to follow once the SQL succeeded. */
 typedef struct {
     lapply a;
@@ -294,12 +303,8 @@ static cx_err app__job_local(store_conn *w, void *arg)
         return err;
     if (err == CX_OK)
         err = app__commit_memory(lg, p, &s);
-    if (err != CX_OK) {
-        json_decref(p->res.findings);
-        p->res.findings = NULL;
-        app__unavailable(&p->res, "the entry could not be stored; retry");
-        return err;
-    }
+    if (err != CX_OK)
+        return app__store_failed(p, err);
     p->job_ok = true;
     return CX_OK;
 }
@@ -386,12 +391,8 @@ static cx_err app__stream_one(store_conn *w, ledger_pending *p)
         err = app__applied_save(w, p->seq);
     if (err == CX_OK && !rejected)
         err = app__commit_memory(lg, p, &s);
-    if (err != CX_OK) {
-        json_decref(p->res.findings);
-        p->res.findings = NULL;
-        app__unavailable(&p->res, "the entry could not be stored; retry");
-        return err;
-    }
+    if (err != CX_OK)
+        return app__store_failed(p, err);
     lg->applied_seq = p->seq;
     p->res.seq = p->seq;
     p->job_ok = true;

@@ -735,34 +735,31 @@ static void h_rejected(http_req *r, void *ctx)
     }
     sqlite3_bind_int64(st, 1, page.cursor ? page.after : 0);
     sqlite3_bind_int64(st, 2, page.limit + 1);
-    json_t *items = json_array();
+    http_pager pg;
+    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    bool more = false;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if ((int64_t)json_array_size(items) == page.limit) {
-            more = true;
-            break;
-        }
+    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
         char eh[65] = "";
         if (sqlite3_column_bytes(st, 1) == 32)
             ledger__hex(sqlite3_column_blob(st, 1), eh);
         json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
-        json_array_append_new(
-            items, json_pack("{s:I,s:s,s:s?,s:s?,s:i,s:s,s:s,s:o,s:s}", "seq", (json_int_t)last,
-                             "entry_hash", eh, "type", (const char *)sqlite3_column_text(st, 2),
-                             "org", (const char *)sqlite3_column_text(st, 3), "status",
-                             sqlite3_column_int(st, 4), "code",
-                             (const char *)sqlite3_column_text(st, 5), "message",
-                             (const char *)sqlite3_column_text(st, 6), "details",
-                             details ? details : json_array(), "received_at",
-                             (const char *)sqlite3_column_text(st, 8)));
+        json_t *item = json_pack("{s:I,s:s,s:s?,s:s?,s:i,s:s,s:s,s:o,s:s}", "seq",
+                                 (json_int_t)last, "entry_hash", eh, "type",
+                                 (const char *)sqlite3_column_text(st, 2), "org",
+                                 (const char *)sqlite3_column_text(st, 3), "status",
+                                 sqlite3_column_int(st, 4), "code",
+                                 (const char *)sqlite3_column_text(st, 5), "message",
+                                 (const char *)sqlite3_column_text(st, 6), "details",
+                                 details ? details : json_array(), "received_at",
+                                 (const char *)sqlite3_column_text(st, 8));
+        cx_err e = item ? cx_buf_json(&pg.out, item) : CX_ENOMEM;
+        json_decref(item);
+        if (e != CX_OK)
+            break; /* the page's buffer failed: the reply says so */
     }
     sqlite3_reset(st);
-    char cur[24];
-    snprintf(cur, sizeof cur, "%lld", (long long)last);
-    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor",
-                                      more ? json_string(cur) : json_null()));
+    http_pager_reply_after(&pg, r, last);
 }
 
 cx_err ledger_routes(ledger *lg, http_server *srv)
