@@ -2,9 +2,7 @@
 
 A Cluster is three `nats-server` processes with JetStream, clustered on
 loopback ports, their stores in a temporary directory. Each server can be
-killed (SIGKILL) and started again on the same ports and store. The ports are
-taken by binding port 0 and handed to the servers at once; servers route to
-one another, so the cluster forms whatever the start order.
+killed (SIGKILL) and started again on the same ports and store.
 
 Client is a minimal NATS protocol client (PUB/HPUB over a socket) for what the
 tests must do behind a node's back: put a raw message on a stream.
@@ -20,43 +18,59 @@ import time
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
 class Cluster:
+    """Three nats-server processes with JetStream, clustered on loopback.
+
+    Ports are never guessed: each server binds port 0 (-1 in its config) and
+    reports what it got in a ports file; the next one routes to those
+    already up. Once all are up, each config is rewritten with the ports it
+    got and routes to all, so a killed server comes back where it was."""
+
     def __init__(self, size=3, name="lnet"):
         self.dir = tempfile.mkdtemp(prefix="customs-nats-")
-        ports = free_ports(2 * size)
-        self.client_ports = ports[:size]
-        self.route_ports = ports[size:]
-        self.procs = [None] * size
+        self.size = size
         self.name = name
-        routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.route_ports)
-        self.confs = []
+        self.client_ports = [None] * size
+        self.route_ports = [None] * size
+        self.procs = [None] * size
+        self.confs = [os.path.join(self.dir, f"n{i}.conf") for i in range(size)]
         for i in range(size):
-            store = os.path.join(self.dir, f"s{i}")
-            os.makedirs(store)
-            conf = os.path.join(self.dir, f"n{i}.conf")
-            with open(conf, "w") as f:
-                f.write(f"server_name: n{i}\n"
-                        f"listen: 127.0.0.1:{self.client_ports[i]}\n"
-                        f"jetstream {{ store_dir: \"{store}\", max_memory_store: 64MB, "
-                        f"max_file_store: 2GB }}\n"
-                        f"cluster {{ name: {name}, listen: 127.0.0.1:{self.route_ports[i]}, "
-                        f"routes: [{routes}] }}\n")
-            self.confs.append(conf)
-        for i in range(size):
+            os.makedirs(os.path.join(self.dir, f"s{i}"))
+            # a clustered JetStream needs a route configured: the first one
+            # gets a placeholder (nothing listens on port 1; it is retried
+            # quietly) and the others route to those already up
+            self._write_conf(i, -1, -1, [p for p in self.route_ports if p] or [1])
             self.start(i)
+            self.client_ports[i], self.route_ports[i] = self._ports(i)
+        for i in range(size):
+            self._write_conf(i, self.client_ports[i], self.route_ports[i], self.route_ports)
         self.wait_ready()
+
+    def _write_conf(self, i, client, route, routes):
+        r = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
+        with open(self.confs[i], "w") as f:
+            f.write(f"server_name: n{i}\n"
+                    f"listen: 127.0.0.1:{client}\n"
+                    f"ports_file_dir: \"{self.dir}\"\n"
+                    f"jetstream {{ store_dir: \"{os.path.join(self.dir, f's{i}')}\", "
+                    f"max_memory_store: 64MB, max_file_store: 2GB }}\n"
+                    f"cluster {{ name: {self.name}, listen: 127.0.0.1:{route}, "
+                    f"routes: [{r}] }}\n")
+
+    def _ports(self, i, timeout=20):
+        path = os.path.join(self.dir, f"nats-server_{self.procs[i].pid}.ports")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with open(path) as f:
+                    p = json.load(f)
+                return (int(p["nats"][0].rsplit(":", 1)[1]),
+                        int(p["cluster"][0].rsplit(":", 1)[1]))
+            except (OSError, ValueError, KeyError, IndexError):
+                if self.procs[i].poll() is not None:
+                    raise AssertionError(f"nats-server n{i} exited:\n" + self.logs())
+                time.sleep(0.05)
+        raise AssertionError(f"nats-server n{i} reported no ports:\n" + self.logs())
 
     @property
     def urls(self):
@@ -66,10 +80,9 @@ class Cluster:
         return f"nats://127.0.0.1:{self.client_ports[i]}"
 
     def start(self, i):
-        log = open(os.path.join(self.dir, f"n{i}.log"), "a")
-        self.procs[i] = subprocess.Popen([NATS_SERVER, "-c", self.confs[i]], stdout=log,
-                                         stderr=subprocess.STDOUT)
-        log.close()
+        with open(os.path.join(self.dir, f"n{i}.log"), "a") as log:
+            self.procs[i] = subprocess.Popen([NATS_SERVER, "-c", self.confs[i]], stdout=log,
+                                             stderr=subprocess.STDOUT)
 
     def kill(self, i):
         p = self.procs[i]
@@ -98,7 +111,7 @@ class Cluster:
 
     def logs(self):
         out = []
-        for i in range(len(self.procs)):
+        for i in range(self.size):
             path = os.path.join(self.dir, f"n{i}.log")
             if os.path.exists(path):
                 with open(path) as f:
@@ -106,14 +119,14 @@ class Cluster:
         return "\n".join(out)
 
     def close(self):
-        for i in range(len(self.procs)):
-            if self.procs[i] and self.procs[i].poll() is None:
-                self.procs[i].terminate()
+        for p in self.procs:
+            if p and p.poll() is None:
+                p.terminate()
                 try:
-                    self.procs[i].wait(10)
+                    p.wait(10)
                 except subprocess.TimeoutExpired:
-                    self.procs[i].kill()
-                    self.procs[i].wait()
+                    p.kill()
+                    p.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
