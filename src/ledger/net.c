@@ -461,6 +461,12 @@ static cx_err net__position(ledger_net *n, uint64_t first, uint64_t last, char *
         return CX_ESTATE;
     }
     n->applied = n->submitted = applied;
+    /* counted once: the status adds what this run rejects */
+    st = store_stmt(c, "SELECT count(*) FROM ledger_rejected");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        n->rejected_before = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
     if (!have) {
         stream_row r = {n->stream, n->origin};
         if (store_write(n->lg->s, net__row_job, &r) != CX_OK) {
@@ -536,6 +542,7 @@ static cx_err net__setup(ledger_net *n, const ledger_net_config *cfg, char *err,
         return e;
     n->replicas = cfg->replicas > 0 ? cfg->replicas : n->nurls >= 3 ? 3 : 1;
     int64_t wait = cfg->wait_ms > 0 ? cfg->wait_ms : 15000, t0 = cx_mono_us();
+    int attempt = 0;
     /* the cluster may still be electing its leaders: keep asking until wait */
     for (;;) {
         char why[512] = "";
@@ -553,6 +560,9 @@ static cx_err net__setup(ledger_net *n, const ledger_net_config *cfg, char *err,
             e = net__check_genesis(n, first, why, sizeof why);
         if (e == CX_OK && cfg->snapshot && ledger_size(n->lg) == 0)
             e = ledger__net_snapshot_import(n, cfg->snapshot, cfg->trust, why, sizeof why);
+        else if (e == CX_OK && cfg->snapshot && attempt++ == 0)
+            cx_log(CX_LOG_INFO, "ledger network: the database holds the ledger already; "
+                                "--ledger-snapshot is for an empty one and is not used");
         if (e == CX_OK)
             e = net__position(n, first, last, why, sizeof why);
         if (e == CX_OK) {

@@ -86,6 +86,7 @@ struct ledger_net {
     uint64_t signed_size;  /* the largest size this node cosigned */
     uint64_t cosign_seq;   /* the last cosignature message read */
     /* counters */
+    int64_t rejected_before; /* rejections recorded before this start */
     _Atomic uint64_t n_applied, n_stream_rejected, n_cosigs_received, n_cosigs_sent,
         n_cosigs_bad, n_publish_failed;
     _Atomic bool forked;

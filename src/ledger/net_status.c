@@ -7,18 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t st__count(ledger *lg, const char *sql)
-{
-    store_conn *c = store_reader(lg->s);
-    sqlite3_stmt *st = c ? store_stmt(c, sql) : NULL;
-    int64_t v = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    if (st)
-        sqlite3_reset(st);
-    return v;
-}
-
 /* The latest checkpoint in short: size, cosigners, final; and the latest
  * final one's size. */
 static json_t *st__checkpoint(ledger *lg)
@@ -72,7 +60,8 @@ json_t *net__status_json(ledger_net *n)
                           (json_int_t)applied, "stream_last_seq", (json_int_t)last, "lag",
                           (json_int_t)(last - applied), "tree_size", (json_int_t)size,
                           "root_hash", hex, "rejected",
-                          (json_int_t)st__count(n->lg, "SELECT count(*) FROM ledger_rejected"),
+                          (json_int_t)(n->rejected_before +
+                                       (int64_t)atomic_load(&n->n_stream_rejected)),
                           "cosignatures_received",
                           (json_int_t)atomic_load(&n->n_cosigs_received), "checkpoint",
                           st__checkpoint(n->lg), "updated_at", now);
