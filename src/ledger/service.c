@@ -426,7 +426,7 @@ cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out)
     if (!c)
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(c, "SELECT type, org, leaf_hash, entry_hash, entry, "
-                                     "received_at FROM ledger_entries WHERE idx=?1");
+                                     "received_at, seq FROM ledger_entries WHERE idx=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, index);
@@ -446,6 +446,8 @@ cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out)
                          "entry_hash", eh, "received_at",
                          (const char *)sqlite3_column_text(st, 5), "canonical", text, "entry",
                          entry ? entry : json_null());
+        if (*out && sqlite3_column_type(st, 6) != SQLITE_NULL) /* ordered by a network */
+            json_object_set_new(*out, "seq", json_integer(sqlite3_column_int64(st, 6)));
         if (!*out)
             e = CX_ENOMEM;
     }

@@ -85,12 +85,14 @@ class LedgerNetworkTest(unittest.TestCase):
         rejected = [n.rejected() for n in nodes]
         self.assertEqual(rejected[0], rejected[1])
         self.assertEqual(rejected[0], rejected[2])
-        # every acknowledged entry is the same leaf at the same index everywhere
+        # every acknowledged entry is the same leaf at the same index everywhere,
+        # with the stream sequence that ordered it beside it
         for r in replies:
             if r.status == 201:
                 for n in nodes:
                     e = n.get(f"/v1/ledger/entries/{r.json['index']}").json
                     self.assertEqual(e["leaf_hash"], r.json["leaf_hash"])
+                    self.assertEqual(e["seq"], r.json["seq"])
 
     def test_3_double_transfer_race_has_one_winner_everywhere(self):
         bl = {"type": "bl.issue", "org": "OCEANIC",
