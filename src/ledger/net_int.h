@@ -13,6 +13,7 @@
 #include "ledger_int.h"
 
 #include <nats/nats.h>
+#include <time.h>
 
 #define NET_NAME_MAX 96
 #define NET_MAX_URLS 16
@@ -108,6 +109,8 @@ cx_err net__connect(ledger_net *n, char *err, size_t errlen);
 /* Closes the connection and waits for libnats's last callback (n is then
  * free to go); safe without a connection. */
 void net__disconnect(ledger_net *n);
+/* An absolute CLOCK_REALTIME deadline ms from now, for timed waits. */
+void net__deadline(struct timespec *ts, int64_t ms);
 /* Wakes every thread waiting on n (stop, a failure). Under mu. */
 void net__wake_all(ledger_net *n);
 /* Sleeps ms unless stop is set; false if stopping. */
