@@ -155,7 +155,7 @@ static int response_complete(conn *c, int *status)
     if (!end)
         return 0;
     size_t head = (size_t)(end - c->in) + 4;
-    *status = atoi(c->in + 9);
+    *status = (int)strtol(c->in + 9, NULL, 10); /* "HTTP/1.1 201 …" */
     size_t clen = 0;
     char *cl = memmem(c->in, head, "Content-Length:", 15);
     if (!cl)
@@ -181,9 +181,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--token"))
             token = argv[i + 1];
         else if (!strcmp(argv[i], "--port"))
-            port = atoi(argv[i + 1]);
+            port = (int)strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--connections"))
-            nconn = atoi(argv[i + 1]);
+            nconn = (int)strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--seconds"))
             seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--tag"))

@@ -327,9 +327,9 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
-        case 'n': entries = atoll(optarg); break;
-        case 't': threads = atoll(optarg); break;
-        case 'w': window_size = atoll(optarg); break;
+        case 'n': entries = strtoll(optarg, NULL, 10); break;
+        case 't': threads = strtoll(optarg, NULL, 10); break;
+        case 'w': window_size = strtoll(optarg, NULL, 10); break;
         default: fprintf(stderr, "usage: bench_ledger --dir DIR [--entries N]\n"); return 2;
         }
     }

@@ -45,12 +45,19 @@ static const char *arg(int argc, char **argv, const char *name, const char *def)
     return def;
 }
 
+/* A numeric option; -1 when it is not a non-negative integer. */
+static long argnum(int argc, char **argv, const char *name, const char *def)
+{
+    int64_t v;
+    return cx_parse_i64(arg(argc, argv, name, def), &v) && v >= 0 ? (long)v : -1;
+}
+
 /* ---- gen ------------------------------------------------------------------------------------ */
 
 static int gen(int argc, char **argv)
 {
     const char *keyfile = arg(argc, argv, "--key", NULL), *org = arg(argc, argv, "--org", NULL);
-    long count = atol(arg(argc, argv, "--count", "1000"));
+    long count = argnum(argc, argv, "--count", "1000");
     const char *tag = arg(argc, argv, "--tag", "B");
     ledger_key key;
     char err[256];
@@ -148,9 +155,9 @@ static int post__read(int fd, char *buf, size_t cap)
             return -1;
     }
     buf[have] = '\0';
-    int status = atoi(buf + 9);
+    int status = (int)strtol(buf + 9, NULL, 10);
     char *cl = strcasestr(buf, "content-length:");
-    size_t body = cl ? (size_t)atol(cl + 15) : 0, got = have - (size_t)(end + 4 - buf);
+    size_t body = cl ? (size_t)strtoul(cl + 15, NULL, 10) : 0, got = have - (size_t)(end + 4 - buf);
     while (got < body) {
         ssize_t r = read(fd, buf, cap < body - got ? cap : body - got);
         if (r <= 0)
@@ -220,7 +227,7 @@ static int post(int argc, char **argv)
 {
     const char *ports = arg(argc, argv, "--ports", NULL), *tokens = arg(argc, argv, "--tokens", NULL);
     const char *file = arg(argc, argv, "--file", NULL);
-    int conns = atoi(arg(argc, argv, "--connections", "32"));
+    int conns = (int)argnum(argc, argv, "--connections", "32");
     if (!ports || !tokens || !file || conns < 1 || conns > 1024) {
         fprintf(stderr, "bench_lnet post --ports P,… --tokens T,… --file F [--connections C]\n");
         return 2;
@@ -229,7 +236,7 @@ static int post(int argc, char **argv)
     pthread_mutex_init(&run.mu, NULL);
     char *pc = strdup(ports), *tc = strdup(tokens), *save = NULL;
     for (char *t = strtok_r(pc, ",", &save); t && run.nnodes < 16; t = strtok_r(NULL, ",", &save))
-        run.ports[run.nnodes++] = atoi(t);
+        run.ports[run.nnodes++] = (int)strtol(t, NULL, 10);
     int nt = 0;
     for (char *t = strtok_r(tc, ",", &save); t && nt < 16; t = strtok_r(NULL, ",", &save))
         run.tokens[nt++] = t;
@@ -307,10 +314,10 @@ static void raw__ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, vo
 static int raw(int argc, char **argv)
 {
     const char *urls = arg(argc, argv, "--nats", NULL);
-    int bytes = atoi(arg(argc, argv, "--bytes", "600"));
-    long count = atol(arg(argc, argv, "--count", "20000"));
-    int replicas = atoi(arg(argc, argv, "--replicas", "3"));
-    if (!urls || bytes < 1 || count < 1) {
+    int bytes = (int)argnum(argc, argv, "--bytes", "600");
+    long count = argnum(argc, argv, "--count", "20000");
+    int replicas = (int)argnum(argc, argv, "--replicas", "3");
+    if (!urls || bytes < 1 || count < 1 || replicas < 1) {
         fprintf(stderr, "bench_lnet raw --nats URLS [--bytes B] [--count N] [--replicas R]\n");
         return 2;
     }

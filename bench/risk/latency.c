@@ -98,7 +98,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rows *r = calloc(1, sizeof *r);
-    r->want = argc > 3 ? (size_t)atol(argv[3]) : 5000;
+    r->want = argc > 3 ? (size_t)strtoul(argv[3], NULL, 10) : 5000;
     if (r->want > MAX_DOCS)
         r->want = MAX_DOCS;
     FILE *f = fopen(argv[2], "rb");

@@ -218,9 +218,7 @@ static void alert__after(void *arg, cx_err result)
 
 static cx_err alert__step(sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return store_done(st) == CX_OK ? CX_OK : CX_EDB;
 }
 
 static void alert__bind_opt(sqlite3_stmt *st, int i, const char *s)

@@ -203,9 +203,7 @@ static cx_err ack__job(store_conn *w, void *arg)
     sqlite3_bind_text(st, 3, aw->by, -1, SQLITE_STATIC);
     if (aw->note)
         sqlite3_bind_text(st, 4, aw->note, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     aw->fresh = sqlite3_changes(store_conn_db(w)) == 1;
     st = store_stmt(w, "SELECT seq, doc, acked_at, acked_by FROM alerts WHERE id=?1");

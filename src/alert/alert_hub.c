@@ -180,20 +180,6 @@ static bool hub__pass(const hub_sub *s, const alert_event *ev, bool ack)
     return false;
 }
 
-static ssize_t hub__drain_pend(cx_buf *pend, size_t *off, char *buf, size_t max)
-{
-    size_t k = pend->len - *off;
-    if (k > max)
-        k = max;
-    memcpy(buf, pend->data + *off, k);
-    *off += k;
-    if (*off == pend->len) {
-        cx_buf_reset(pend);
-        *off = 0;
-    }
-    return (ssize_t)k;
-}
-
 static ssize_t hub__read(void *ctx, char *buf, size_t max)
 {
     hub_sub *s = ctx;
@@ -205,7 +191,7 @@ static ssize_t hub__read(void *ctx, char *buf, size_t max)
         return -1;
     }
     if (s->pend_off < s->pend.len) {
-        ssize_t k = hub__drain_pend(&s->pend, &s->pend_off, buf, max);
+        ssize_t k = http_stream_drain(&s->pend, &s->pend_off, buf, max);
         pthread_mutex_unlock(&h->mu);
         return k;
     }
@@ -225,7 +211,7 @@ static ssize_t hub__read(void *ctx, char *buf, size_t max)
         if (n + e->len > max) {
             if (n == 0 && cx_buf_append(&s->pend, e->text, e->len) == CX_OK) {
                 s->next++;
-                ssize_t k = hub__drain_pend(&s->pend, &s->pend_off, buf, max);
+                ssize_t k = http_stream_drain(&s->pend, &s->pend_off, buf, max);
                 pthread_mutex_unlock(&h->mu);
                 return k;
             }

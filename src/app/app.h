@@ -49,7 +49,7 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen);
  * Each callback but start may be NULL. */
 typedef struct {
     const char *db;
-    http_config http;        /* listen, TLS, threads, quiet */
+    http_config http;        /* listen, TLS, threads, quiet; the edge's limits and timeouts */
     const char *web_dir;     /* NULL: web_default_dir() */
     risk_policy risk;        /* lanes */
     track_config track;      /* tracking thresholds */
@@ -60,6 +60,8 @@ typedef struct {
     const char *ledger_network;        /* nats:// URLs; NULL: the embedded ledger */
     const char *ledger_origin, *ledger_trust, *ledger_snapshot;
     int ledger_replicas;
+    bool routes_only;        /* set up the routes but neither start the server nor
+                              * open inputs (serve --list-routes) */
 } app_config;
 
 typedef struct app_services app_services;
@@ -90,7 +92,7 @@ int app_usage(const char *cmd, const char *fmt, ...) CX_PRINTF(2, 3);
 /* Prints "customs CMD: message"; returns 1. */
 int app_fail(const char *cmd, const char *fmt, ...) CX_PRINTF(2, 3);
 
-/* Resets getopt and parses; returns the getopt_long result. */
+/* Resets getopt for a new parse (call before the first app_getopt). */
 void app_getopt_reset(void);
 
 /* ---- demo and simulator: command-line tools, not library code ------------------- */
@@ -156,6 +158,26 @@ void app_sim_defaults(app_sim_opts *o);
 /* Returns a process exit code; reports on stderr. */
 int app_track_simulate(const app_sim_opts *o);
 
+/* getopt_long for every command: long options only, each written in full
+ * (glibc would take `--port` for `--port-file`). Abbreviated, unknown and
+ * incomplete options, and options not in only (a space-separated list of
+ * option names; NULL = all of opts; --help always passes), are refused: the
+ * error names the option and lists the valid ones on stderr, and '?' is
+ * returned (the caller exits 2). Otherwise returns like getopt_long: the
+ * option's val (optarg set), or -1 after the last option. cmd names the
+ * command in messages, e.g. "track simulate". */
+int app_getopt(int argc, char **argv, const struct option *opts, const char *only,
+               const char *cmd);
+
+/* Actions of a command and the options each takes (space-separated names). */
+typedef struct {
+    const char *name;
+    const char *options;
+} app_action;
+/* The options of action in a table ending with {NULL, NULL}, NULL if the
+ * action is not in it; writes "cmd action" into name (for app_getopt). */
+const char *app_action_options(const app_action *actions, const char *cmd, const char *action,
+                               char *name, size_t cap);
 
 int app_cmd_serve(int argc, char **argv);
 int app_cmd_keys(int argc, char **argv);

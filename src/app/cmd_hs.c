@@ -13,7 +13,9 @@ static const char help[] =
     "Usage: customs hs search [--limit N] [--json] DESCRIPTION...\n"
     "\n"
     "Ranks HS 2022 subheadings for a goods description (SQLite FTS5, bm25 over the\n"
-    "nomenclature text; the words of each subheading's heading and chapter count too).\n"
+    "nomenclature text; the words of each subheading's heading and chapter count too;\n"
+    "state words such as frozen, fresh or dried pick among the goods found). Codes\n"
+    "are printed as a declaration's hs_code takes them: 030617, not 0306.17.\n"
     "\n"
     "Options:\n"
     "  --limit N   how many subheadings (default 10, at most 50)\n"
@@ -38,7 +40,7 @@ int app_cmd_hs(int argc, char **argv)
     bool json = false;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc - 1, argv + 1, opts, NULL, "hs search")) != -1) {
         switch (c) {
         case 'l':
             if (!cx_parse_i64(optarg, &limit) || limit < 1 || limit > 50)
@@ -46,7 +48,7 @@ int app_cmd_hs(int argc, char **argv)
             break;
         case 'j': json = true; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("hs", "unknown or incomplete option '%s'", argv[optind]);
+        default: return 2; /* app_getopt said why */
         }
     }
     int rest = argc - 1 - optind;
@@ -89,8 +91,7 @@ int app_cmd_hs(int argc, char **argv)
         printf("no subheading matches \"%s\"\n", q);
     } else {
         for (size_t i = 0; i < n; i++)
-            printf("%.4s.%.2s  %6.2f  %s\n", hits[i].code, hits[i].code + 4, hits[i].score,
-                   hits[i].description);
+            printf("%s  %6.2f  %s\n", hits[i].code, hits[i].score, hits[i].description);
     }
     risk_hs_free(ix);
     return 0;

@@ -42,7 +42,7 @@ int app_cmd_import(int argc, char **argv)
     const char *db = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "import")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'o': o.org = optarg; break;
@@ -51,7 +51,7 @@ int app_cmd_import(int argc, char **argv)
         case 'P': o.progress = false; break;
         case 'n': o.dry_run = true; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("import", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (!db && !o.dry_run)
@@ -69,9 +69,11 @@ int app_cmd_import(int argc, char **argv)
     if (db && !o.dry_run && app_open_store(db, &s, err, sizeof err) != CX_OK)
         return app_fail("import", "%s", err);
     decl_service *d = s ? decl_service_new(s) : NULL;
-    /* imported declarations are assessed like submitted ones */
+    /* imported declarations are assessed like submitted ones; the HS check
+     * of their descriptions runs in the import, not on a queue it would end
+     * before */
     risk_config rcfg = {.policy = {10, 15, 2}, .score_declarations = true, .reload_ms = -1,
-                        .quiet = true};
+                        .quiet = true, .hs_inline = true};
     risk_service *risk = d ? risk_service_new(s, d, &rcfg) : NULL;
     decl_import_result res = {0};
     cx_err e = d || o.dry_run ? decl_import(d, &o, &res, err, sizeof err) : CX_ENOMEM;

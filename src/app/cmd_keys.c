@@ -68,11 +68,19 @@ int app_cmd_keys(int argc, char **argv)
         fputs(help, stdout);
         return 0;
     }
+    static const app_action actions[] = {{"create", "db org role name subject"},
+                                         {"list", "db json"},
+                                         {"revoke", "db"},
+                                         {NULL, NULL}};
+    char cmd[32];
+    const char *only = app_action_options(actions, "keys", action, cmd, sizeof cmd);
+    if (!only)
+        return app_usage("keys", "unknown action '%s' (create, list or revoke)", action);
     const char *db = NULL, *org = NULL, *role_s = NULL, *name = "", *subject = NULL;
     bool json = false;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc - 1, argv + 1, opts, only, cmd)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'o': org = optarg; break;
@@ -81,13 +89,11 @@ int app_cmd_keys(int argc, char **argv)
         case 's': subject = optarg; break;
         case 'j': json = true; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("keys", "unknown or incomplete option '%s'", argv[optind]);
+        default: return 2; /* app_getopt said why */
         }
     }
     int rest = argc - 1 - optind;
     char **args = argv + 1 + optind;
-    if (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "revoke"))
-        return app_usage("keys", "unknown action '%s' (create, list or revoke)", action);
     if (!db)
         return app_usage("keys", "--db PATH is required");
     cx_role role = CX_ROLE_NONE;

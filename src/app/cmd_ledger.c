@@ -36,12 +36,12 @@ int app_cmd_keygen(int argc, char **argv)
     const char *out = NULL, *org = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "keygen")) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'g': org = optarg; break;
         case 'h': fputs(keygen_help, stdout); return 0;
-        default: return app_usage("keygen", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -164,7 +164,8 @@ typedef struct {
     int nargs;
 } lopts;
 
-static int ledger__parse(int argc, char **argv, lopts *o)
+/* only: the options the action takes (app_getopt) */
+static int ledger__parse(int argc, char **argv, lopts *o, const char *only, const char *cmd)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},         {"key", required_argument, NULL, 'k'},
@@ -186,7 +187,7 @@ static int ledger__parse(int argc, char **argv, lopts *o)
     app_getopt_reset();
     int c;
     int64_t *num = NULL;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, only, cmd)) != -1) {
         num = NULL;
         switch (c) {
         case 'd': o->db = optarg; break;
@@ -231,7 +232,7 @@ static int ledger__parse(int argc, char **argv, lopts *o)
             o->coos[o->ncoos++] = optarg;
             break;
         case 'h': ledger__help(stdout); return 0;
-        default: return app_usage("ledger", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
         if (num && (!cx_parse_i64(optarg, num) || *num < 0))
             return app_usage("ledger", "%s needs a non-negative integer", argv[optind - 2]);
@@ -274,9 +275,10 @@ static char *ledger__slurp(const char *path, size_t max, size_t *len, char *err,
         cx_buf_free(&b);
         return NULL;
     }
-    if (!b.data)
-        cx_buf_append(&b, "", 0);
-    return cx_buf_steal(&b, len);
+    char *text = cx_buf_steal(&b, len); /* "" for an empty input */
+    if (!text)
+        snprintf(err, errlen, "%s: out of memory", path);
+    return text;
 }
 
 /* One JSON value, or JSON lines: calls fn for each entry's text. */
@@ -630,8 +632,31 @@ int app_cmd_ledger(int argc, char **argv)
     }
     if (strcmp(action, "network") == 0 || strcmp(action, "snapshot") == 0)
         return app_cmd_ledger_net(argc - 1, argv + 1);
+    /* NET: the options of a command that opens the database on a network */
+#define NET " ledger-network ledger-origin ledger-trust ledger-replicas"
+    static const app_action actions[] = {
+        {"init", "db origin threshold governor" NET},
+        {"sign", "key org"},
+        {"submit", "db node-key" NET},
+        {"verify", "db threads"},
+        {"show", "db" NET},
+        {"proof", "db index size" NET},
+        {"consistency", "db from to" NET},
+        {"checkpoint", "db key" NET},
+        {"anchor", "db declaration key coo org node-key" NET},
+        {"bundle", "db index field out" NET},
+        {"verify-bundle", "trust quorum"},
+        {"trust", "db out" NET},
+        {"erase", "db index field" NET},
+        {"demo", "db keys-dir customs importer exporter carrier bank chamber" NET},
+        {NULL, NULL}};
+#undef NET
+    char cmd[40];
+    const char *only = app_action_options(actions, "ledger", action, cmd, sizeof cmd);
+    if (!only)
+        return app_usage("ledger", "unknown action '%s'", action);
     lopts o = {.index = -1, .from = -1, .to = -1};
-    int rc = ledger__parse(argc - 1, argv + 1, &o);
+    int rc = ledger__parse(argc - 1, argv + 1, &o, only, cmd);
     if (rc >= 0)
         return rc;
     char err[512];
@@ -640,8 +665,6 @@ int app_cmd_ledger(int argc, char **argv)
 
     if (strcmp(action, "sign") == 0)
         return ledger__sign(&o);
-    if (strcmp(action, "verify") == 0 && o.network)
-        return app_usage("ledger", "verify reads the database only: no --ledger-network");
 
     if (strcmp(action, "verify-bundle") == 0) {
         if (o.nargs != 1 || !o.trust)

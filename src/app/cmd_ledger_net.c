@@ -88,15 +88,13 @@ static int net__status(int argc, char **argv)
     bool as_json = false;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "ledger network status")) != -1) {
         switch (c) {
         case 'n': urls = optarg; break;
         case 'o': origin = optarg; break;
         case 'j': as_json = true; break;
         case 'h': fputs(net_help, stdout); return 0;
-        default:
-            return app_usage("ledger network", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -128,14 +126,12 @@ static int net__snapshot(int argc, char **argv)
     const char *db = NULL, *out = NULL;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "ledger snapshot")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'o': out = optarg; break;
         case 'h': fputs(net_help, stdout); return 0;
-        default:
-            return app_usage("ledger snapshot", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)

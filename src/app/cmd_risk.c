@@ -285,19 +285,25 @@ int app_cmd_risk(int argc, char **argv)
         fputs(help, stdout);
         return 0;
     }
-    static const char *const actions[] = {"train", "models", "activate", "score",
-                                          "eval",  "export", "import"};
-    bool known = false;
-    for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)
-        known = known || strcmp(action, actions[i]) == 0;
-    if (!known)
+    static const app_action actions[] = {
+        {"train", "db until valid-from rounds max-depth eta threads no-activate json no-progress"},
+        {"models", "db json"},
+        {"activate", "db"},
+        {"score", "db model format out inspect-rate yellow-rate reasons threads no-progress"},
+        {"eval", "db model format json plot inspect-rate yellow-rate threads no-progress"},
+        {"export", "db model out"},
+        {"import", "db"},
+        {NULL, NULL}};
+    char cmd[32];
+    const char *only = app_action_options(actions, "risk", action, cmd, sizeof cmd);
+    if (!only)
         return app_usage("risk", "unknown action '%s' (train, models, activate, score, eval, "
                                  "export or import)", action);
     risk_opts o = {.policy = {10, 15, 0}, .progress = true};
     int64_t n;
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc - 1, argv + 1, opts, only, cmd)) != -1) {
         switch (c) {
         case 'd': o.db = optarg; break;
         case 'u': o.until = optarg; break;
@@ -338,7 +344,7 @@ int app_cmd_risk(int argc, char **argv)
         case 'R': o.reasons = true; break;
         case 'P': o.progress = false; break;
         case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("risk", "unknown or incomplete option '%s'", argv[optind]);
+        default: return 2; /* app_getopt said why */
         }
     }
     int rest = argc - 1 - optind;

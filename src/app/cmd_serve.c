@@ -11,7 +11,7 @@
 
 static const char help[] =
     "Usage: customs serve --db PATH [--listen HOST:PORT] [--tls-cert F --tls-key F]\n"
-    "                     [--threads N] [--port-file F] [--quiet]\n"
+    "                     [--threads N] [--port-file F] [--access-log] [limits and timeouts]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
     "                     [--org ORG --node-key FILE [--ledger-network nats://H1:P1,…\n"
@@ -26,11 +26,17 @@ static const char help[] =
     "  --listen HOST:PORT address to listen on (default 127.0.0.1:8080; port 0 = any)\n"
     "  --tls-cert FILE    PEM certificate; with --tls-key serves HTTPS\n"
     "  --tls-key FILE     PEM private key\n"
-    "  --threads N        connection threads, one per simultaneous connection\n"
-    "                     (default 1024; more clients wait to be accepted)\n"
+    "  --threads N        worker threads that run requests (default 16); connections\n"
+    "                     cost no thread: one event loop serves them all\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
-    "  --quiet            no access log\n"
+    "  --access-log       log every request (method, path, status, time, org) on\n"
+    "                     stderr; off by default\n"
+    "  --quiet            no access log (the default; kept for scripts)\n"
     "  --web-dir DIR      the console's files (default: the build's web/)\n"
+    "  --list-routes      print every route this server serves (METHOD PATH, 'token'\n"
+    "                     where a bearer token is needed, query=NAME,... the query\n"
+    "                     parameters it takes) and exit; the API is described in\n"
+    "                     docs/openapi.json (GET /openapi.json)\n"
     "  --inspect-rate P   percent of declarations the risk model sends red (default 10)\n"
     "  --yellow-rate P    percent in the next band, yellow: document check (default 15)\n"
     "  --explore-rate P   percent of otherwise green declarations sent red at random\n"
@@ -41,6 +47,26 @@ static const char help[] =
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
     "\n"
+    "Limits (over one: 429 too_many_requests with Retry-After; see docs/api.md):\n"
+    "  --max-connections N      open connections in all (default 16384)\n"
+    "  --max-conns-per-ip N     per client address, IPv6 per /64 (default 1024)\n"
+    "  --max-inflight-per-key N requests of one API key being served (default 256)\n"
+    "  --max-streams-per-key N  open event streams of one key (default 32)\n"
+    "  --max-streams-per-org N  ... of one organisation (default 256)\n"
+    "  --anon-rate R            requests/s per address on paths without a key\n"
+    "                           (/healthz, /metrics, /osmand, files; default 100; 0 = off)\n"
+    "  --anon-burst N           ... as a burst (default 400)\n"
+    "  --header-timeout S       request line and headers within S seconds (default 10)\n"
+    "  --body-timeout S         window for --body-min-rate (default 10)\n"
+    "  --body-min-rate B        bytes/s a body must keep up (default 1024)\n"
+    "  --idle-timeout S         keep-alive between requests (default 60)\n"
+    "  --send-timeout S         a reply the client does not read (default 60)\n"
+    "  --tmp-dir DIR            where large uploads are spooled (default $TMPDIR or /var/tmp)\n"
+    "  --metrics-token-file F   /metrics needs 'Authorization: Bearer TOKEN', the token\n"
+    "                           read from F (mode 0600)\n"
+    "\n";
+
+static const char help_ledger[] =
     "The trade ledger as one organisation's node (docs/ledger.md, \"Network\"):\n"
     "  --org ORG          the organisation this node belongs to\n"
     "  --node-key FILE    its signing key (customs keygen; registered on the ledger):\n"
@@ -59,15 +85,75 @@ static const char help[] =
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
 
+static void serve__print_route(void *ctx, const char *method, const char *pattern,
+                               unsigned flags, const char *query)
+{
+    (void)ctx;
+    printf("%-6s %s%s", method, pattern, flags & HTTP_AUTH ? " token" : "");
+    if (query) { /* " limit cursor " -> " query=limit,cursor" */
+        fputs(" query=", stdout);
+        const char *sep = "";
+        for (const char *p = query + strspn(query, " "); *p; p += strspn(p, " ")) {
+            size_t n = strcspn(p, " ");
+            printf("%s%.*s", sep, (int)n, p);
+            sep = ",";
+            p += n;
+        }
+    }
+    putchar('\n');
+}
+
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config;
     const char *org, *node_key, *network, *origin, *trust, *snapshot;
     int replicas;
     unsigned threads;
-    bool quiet;
+    bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
+    http_config edge; /* limits and timeouts (issue 17); the rest comes from the above */
 } serve_opts;
+
+/* The edge's limits and timeouts: name, unit scale, [min, max], field. */
+static int serve__edge_opt(int c, const char *arg, http_config *h)
+{
+    static const struct {
+        int c;
+        const char *name;
+        double min, max, scale;
+    } t[] = {{'C', "max-connections", 16, 1e6, 1},   {'A', "max-conns-per-ip", 1, 1e6, 1},
+             {'K', "max-inflight-per-key", 1, 1e6, 1}, {'S', "max-streams-per-key", 1, 1e6, 1},
+             {'O', "max-streams-per-org", 1, 1e6, 1}, {'R', "anon-rate", 0, 1e6, 1},
+             {'B', "anon-burst", 1, 1e6, 1},          {'H', "header-timeout", 1, 3600, 1000},
+             {'T', "body-timeout", 1, 3600, 1000},    {'M', "body-min-rate", 1, 1e9, 1},
+             {'D', "idle-timeout", 1, 86400, 1000},   {'N', "send-timeout", 1, 3600, 1000}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (t[i].c != c)
+            continue;
+        double v;
+        if (!cx_parse_double(arg, &v) || v < t[i].min || v > t[i].max ||
+            (t[i].scale == 1 && c != 'R' && v != (double)(unsigned)v))
+            return app_usage("serve", "--%s must be a number from %g to %g", t[i].name,
+                             t[i].min, t[i].max);
+        unsigned u = (unsigned)(v * t[i].scale);
+        switch (c) {
+        case 'C': h->max_connections = u; break;
+        case 'A': h->max_conns_per_addr = u; break;
+        case 'K': h->max_inflight_per_key = u; break;
+        case 'S': h->max_streams_per_key = u; break;
+        case 'O': h->max_streams_per_org = u; break;
+        case 'R': h->anon_rate = v > 0 ? v : -1; break;
+        case 'B': h->anon_burst = u; break;
+        case 'H': h->header_timeout_ms = u; break;
+        case 'T': h->body_timeout_ms = u; break;
+        case 'M': h->body_min_rate = u; break;
+        case 'D': h->idle_timeout_ms = u; break;
+        case 'N': h->send_timeout_ms = u; break;
+        }
+        return -1;
+    }
+    return app_usage("serve", "unknown option");
+}
 
 static int serve__parse(int argc, char **argv, serve_opts *o)
 {
@@ -76,12 +162,27 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"threads", required_argument, NULL, 't'},  {"port-file", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"access-log", no_argument, NULL, 'a'},     {"list-routes", no_argument, NULL, 'L'},
         {"inspect-rate", required_argument, NULL, 'I'},
         {"yellow-rate", required_argument, NULL, 'Y'},
         {"explore-rate", required_argument, NULL, 'E'},
         {"web-dir", required_argument, NULL, 'W'},
         {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
         {"track-config", required_argument, NULL, 'r'},
+        {"max-connections", required_argument, NULL, 'C'},
+        {"max-conns-per-ip", required_argument, NULL, 'A'},
+        {"max-inflight-per-key", required_argument, NULL, 'K'},
+        {"max-streams-per-key", required_argument, NULL, 'S'},
+        {"max-streams-per-org", required_argument, NULL, 'O'},
+        {"anon-rate", required_argument, NULL, 'R'},
+        {"anon-burst", required_argument, NULL, 'B'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"body-timeout", required_argument, NULL, 'T'},
+        {"body-min-rate", required_argument, NULL, 'M'},
+        {"idle-timeout", required_argument, NULL, 'D'},
+        {"send-timeout", required_argument, NULL, 'N'},
+        {"tmp-dir", required_argument, NULL, 'X'},
+        {"metrics-token-file", required_argument, NULL, 'G'},
         {"org", required_argument, NULL, 1},        {"node-key", required_argument, NULL, 2},
         {"ledger-network", required_argument, NULL, 3},
         {"ledger-origin", required_argument, NULL, 4},
@@ -93,14 +194,23 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
     int c;
     int64_t n;
     double rate;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "serve")) != -1) {
         switch (c) {
+        case 'C': case 'A': case 'K': case 'S': case 'O': case 'R': case 'B':
+        case 'H': case 'T': case 'M': case 'D': case 'N':
+            if ((n = serve__edge_opt(c, optarg, &o->edge)) >= 0)
+                return (int)n;
+            break;
+        case 'X': o->edge.tmp_dir = optarg; break;
+        case 'G': o->edge.metrics_token_file = optarg; break;
         case 'd': o->db = optarg; break;
         case 'l': o->listen = optarg; break;
         case 'c': o->tls_cert = optarg; break;
         case 'k': o->tls_key = optarg; break;
         case 'p': o->port_file = optarg; break;
-        case 'q': o->quiet = true; break;
+        case 'q': o->access_log = false; break;
+        case 'a': o->access_log = true; break;
+        case 'L': o->list_routes = true; break;
         case 'W': o->web_dir = optarg; break;
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
@@ -117,8 +227,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
             o->replicas = (int)n;
             break;
         case 't':
-            if (!cx_parse_i64(optarg, &n) || n < 2 || n > 65536)
-                return app_usage("serve", "--threads must be 2 to 65536");
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 1024)
+                return app_usage("serve", "--threads must be 1 to 1024");
             o->threads = (unsigned)n;
             break;
         case 'I':
@@ -131,8 +241,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
             *(c == 'I' ? &o->risk.inspect_rate : c == 'Y' ? &o->risk.yellow_rate
                                                           : &o->risk.explore_rate) = rate;
             break;
-        case 'h': fputs(help, stdout); return 0;
-        default: return app_usage("serve", "unknown or incomplete option '%s'", argv[optind - 1]);
+        case 'h': fputs(help, stdout); fputs(help_ledger, stdout); return 0;
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -170,12 +280,12 @@ int app_cmd_serve(int argc, char **argv)
         return app_fail("serve", "%s", err);
     app_config cfg = {
         .db = o.db,
-        .http = {.listen = o.listen, .tls_cert = o.tls_cert, .tls_key = o.tls_key,
-                 .threads = o.threads, .quiet = o.quiet},
+        .http = o.edge, /* limits and timeouts; the rest below */
         .web_dir = o.web_dir,
         .risk = o.risk,
         .mqtt = o.mqtt,
         .mqtt_client_id = o.mqtt_client_id,
+        .routes_only = o.list_routes,
         .ledger_node_key = o.node_key,
         .ledger_org = o.org,
         .ledger_network = o.network,
@@ -184,6 +294,11 @@ int app_cmd_serve(int argc, char **argv)
         .ledger_snapshot = o.snapshot,
         .ledger_replicas = o.replicas,
     };
+    cfg.http.listen = o.list_routes ? "127.0.0.1:0" : o.listen;
+    cfg.http.tls_cert = o.tls_cert;
+    cfg.http.tls_key = o.tls_key;
+    cfg.http.threads = o.threads;
+    cfg.http.quiet = !o.access_log;
     track_config_defaults(&cfg.track);
     if (o.track_config && track_config_load(&cfg.track, o.track_config, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
@@ -191,6 +306,11 @@ int app_cmd_serve(int argc, char **argv)
     if (app_services_start(&cfg, &a, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
     http_server *srv = app_services_http(a);
+    if (o.list_routes) {
+        http_routes_each(srv, serve__print_route, NULL);
+        app_services_stop(a);
+        return 0;
+    }
     if (o.port_file) {
         FILE *pf = fopen(o.port_file, "w");
         if (pf) {

@@ -110,7 +110,7 @@ static int track__simulate(int argc, char **argv)
     int c;
     int64_t n;
     double d;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "track simulate")) != -1) {
         switch (c) {
         case 'm': o.mqtt_url = optarg; break;
         case 'H': o.http_url = optarg; break;
@@ -179,9 +179,7 @@ static int track__simulate(int argc, char **argv)
             o.anomalies = d;
             break;
         case 'h': fputs(help, stdout); return 0;
-        default:
-            return app_usage("track simulate", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -209,7 +207,7 @@ static int track__retention(int argc, char **argv)
     int64_t now = cx_now_us();
     app_getopt_reset();
     int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = app_getopt(argc, argv, opts, NULL, "track retention")) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'c': cfgpath = optarg; break;
@@ -218,9 +216,7 @@ static int track__retention(int argc, char **argv)
                 return app_usage("track retention", "--now must be RFC 3339");
             break;
         case 'h': fputs(help, stdout); return 0;
-        default:
-            return app_usage("track retention", "unknown or incomplete option '%s'",
-                             argv[optind - 1]);
+        default: return 2; /* app_getopt said why */
         }
     }
     if (!db)

@@ -60,6 +60,8 @@ cx_err app_ledger_join(ledger *lg, const app_ledger_net_opts *o, alert_service *
 cx_err app_ledger_node(ledger *lg, const app_config *cfg, alert_service *alerts, char *err,
                        size_t errlen)
 {
+    if (cfg->routes_only)
+        return CX_OK; /* serve --list-routes joins no network */
     app_ledger_net_opts o = {
         .node_key = cfg->ledger_node_key,
         .org = cfg->ledger_org,

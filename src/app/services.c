@@ -251,7 +251,7 @@ static cx_err svc__routes(app_services *a, char *err, size_t errlen)
         {"GET", "/healthz", 0, h_healthz, NULL},
     };
     static const http_route_def metrics[] = {
-        {"GET", "/metrics", 0, h_metrics, NULL},
+        {"GET", "/metrics", HTTP_METRICS, h_metrics, NULL},
     };
     cx_err e = http_routes(a->srv, base, 1, a);
     if (!e)
@@ -293,9 +293,9 @@ cx_err app_services_start(const app_config *cfg, app_services **out, char *err, 
     }
     if (e == CX_OK)
         e = svc__routes(a, err, errlen);
-    if (e == CX_OK)
+    if (e == CX_OK && !cfg->routes_only)
         e = http_server_start(a->srv, err, errlen);
-    for (size_t i = 0; e == CX_OK && i < a->started; i++)
+    for (size_t i = 0; e == CX_OK && !cfg->routes_only && i < a->started; i++)
         if (services[i].open)
             e = services[i].open(a->self[i], cfg, err, errlen);
     if (e != CX_OK) {

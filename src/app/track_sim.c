@@ -679,20 +679,25 @@ int app_track_simulate(const app_sim_opts *o)
             if ((sent & 255) == 0)
                 app__sim_mq_service(&M, 0);
         } else if (http) {
-            cx_buf_puts(&batch, batch.len ? "," : "[");
-            cx_buf_append(&batch, line, len);
-            if (sent % SIM_HTTP_BATCH == 0) {
-                cx_buf_puts(&batch, "]");
-                app__sim_http_post(&H, "/v1/telemetry", cx_buf_steal(&batch, NULL), "telemetry",
-                               o->quiet);
+            cx_err be = cx_buf_puts(&batch, batch.len ? "," : "[");
+            if (be == CX_OK)
+                be = cx_buf_append(&batch, line, len);
+            if (be == CX_OK && sent % SIM_HTTP_BATCH == 0)
+                be = cx_buf_puts(&batch, "]");
+            if (be != CX_OK) {
+                fprintf(stderr, "customs track simulate: a batch does not fit: %s\n",
+                        cx_strerror(be));
+                rc = 1;
+                goto done;
             }
+            if (sent % SIM_HTTP_BATCH == 0)
+                app__sim_http_post(&H, "/v1/telemetry", cx_buf_steal(&batch, NULL), "telemetry",
+                                   o->quiet);
         }
     }
 done:
-    if (http && batch.len) {
-        cx_buf_puts(&batch, "]");
+    if (http && batch.len && rc == 0 && cx_buf_puts(&batch, "]") == CX_OK)
         app__sim_http_post(&H, "/v1/telemetry", cx_buf_steal(&batch, NULL), "telemetry", o->quiet);
-    }
     cx_buf_free(&batch);
     double secs = (double)(cx_mono_us() - t0) / 1e6;
     uint64_t acked = 0;

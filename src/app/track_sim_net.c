@@ -16,14 +16,12 @@
 
 /* ---- HTTP (libcurl) ------------------------------------------------------------------------- */
 
-
 static size_t sim__curl_write(char *p, size_t sz, size_t n, void *ud)
 {
     sim_resp *r = ud;
-    cx_buf_append(&r->body, p, sz * n);
-    return sz * n;
+    /* a reply past the cap aborts the transfer (curl sees a short write) */
+    return cx_buf_append(&r->body, p, sz * n) == CX_OK ? sz * n : 0;
 }
-
 
 
 void app__sim_http_init(sim_http *H, const char *base, const char *token)
@@ -87,6 +85,10 @@ static void sim__http_pump(sim_http *H, size_t max_running, bool quiet)
 void app__sim_http_post(sim_http *H, const char *path, char *payload, const char *what,
                            bool quiet)
 {
+    if (!payload) { /* the batch could not be taken */
+        H->failed++;
+        return;
+    }
     sim__http_pump(H, 32, quiet);
     sim_req *q = calloc(1, sizeof *q);
     CURL *h = curl_easy_init();

@@ -75,9 +75,7 @@ static cx_err auth__insert(store_conn *w, void *arg)
     sqlite3_bind_blob(st, 4, j->hash, AUTH_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 6, j->subject, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     j->id = sqlite3_last_insert_rowid(store_conn_db(w));
     return CX_OK;

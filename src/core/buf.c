@@ -188,3 +188,23 @@ char *cx_buf_steal(cx_buf *b, size_t *len)
     b->err = CX_OK;
     return p;
 }
+
+bool cx_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap : 64;
+    while (n < need) {
+        if (n > SIZE_MAX / 2)
+            return false;
+        n *= 2;
+    }
+    if (elem && n > SIZE_MAX / elem)
+        return false;
+    void *p = realloc(*arr, n * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = n;
+    return true;
+}

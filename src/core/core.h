@@ -58,7 +58,7 @@ const char *cx_strerror(cx_err e);
  * built from many appends is checked once, at the end (cx_buf_error, or
  * cx_buf_steal returning NULL), and a truncated body can never go out as if
  * it were whole. cx_buf_reset and cx_buf_free clear the error. */
-#if defined(__GNUC__) && defined(CX_ENFORCE_WUR)
+#if defined(__GNUC__)
 #define CX_WUR __attribute__((warn_unused_result))
 #else
 #define CX_WUR
@@ -95,6 +95,22 @@ void cx_buf_free(cx_buf *b);  /* releases memory; buffer reusable after init */
  * failure: a failed buffer never yields a body. */
 CX_WUR char *cx_buf_steal(cx_buf *b, size_t *len);
 
+/* ---- string arena: bump allocation, freed at once --------------------------
+ * Copies live until cx_arena_free; a zeroed cx_arena is empty. */
+typedef struct cx_arena_block cx_arena_block;
+typedef struct {
+    cx_arena_block *head;
+    size_t used;
+} cx_arena;
+/* A NUL-terminated copy of s[0..n); NULL on allocation failure. */
+char *cx_arena_strndup(cx_arena *a, const void *s, size_t n);
+void cx_arena_free(cx_arena *a);
+
+/* ---- growing arrays --------------------------------------------------------
+ * Makes *arr (of *cap elements of elem bytes) hold at least need, doubling
+ * from 64; false on overflow or allocation failure (*arr is then unchanged). */
+bool cx_grow(void **arr, size_t *cap, size_t need, size_t elem);
+
 /* ---- hash map: keys callers choose, hashed with a secret ------------------
  * Open addressing, at most half full. Keys are bytes, copied into the map;
  * each key gets a dense index in insertion order (0, 1, 2, ...) and carries
@@ -108,7 +124,6 @@ typedef struct {
     uint32_t index;
     uint32_t len;
 } cx_map_slot;
-typedef struct cx_map_block cx_map_block;
 typedef struct {
     cx_map_slot *slots; /* hash, index and length side by side: one cache line */
     size_t cap;
@@ -116,8 +131,7 @@ typedef struct {
     const char **keys;  /* by index, NUL-terminated copies */
     int64_t *vals;      /* by index */
     size_t keys_cap;
-    cx_map_block *block; /* key storage */
-    size_t block_used;
+    cx_arena keys_mem;  /* key storage */
 } cx_map;
 
 void cx_map_init(cx_map *m);

@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAP_BLOCK 65536
-
-struct cx_map_block {
-    cx_map_block *next;
-    size_t cap;
-    char data[];
-};
-
 static unsigned char map_key[crypto_shorthash_KEYBYTES];
 static pthread_once_t map_once = PTHREAD_ONCE_INIT;
 
@@ -44,10 +36,7 @@ void cx_map_free(cx_map *m)
 {
     if (!m)
         return;
-    for (cx_map_block *b = m->block, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
+    cx_arena_free(&m->keys_mem);
     free(m->slots);
     free(m->keys);
     free(m->vals);
@@ -98,27 +87,6 @@ static bool map__grow(cx_map *m)
     return true;
 }
 
-/* A NUL-terminated copy of key in the map's blocks (never moved). */
-static char *map__copy(cx_map *m, const void *key, size_t n)
-{
-    if (!m->block || m->block_used + n + 1 > m->block->cap) {
-        size_t cap = n + 1 > MAP_BLOCK ? n + 1 : MAP_BLOCK;
-        cx_map_block *b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->cap = cap;
-        b->next = m->block;
-        m->block = b;
-        m->block_used = 0;
-    }
-    char *p = m->block->data + m->block_used;
-    if (n)
-        memcpy(p, key, n);
-    p[n] = '\0';
-    m->block_used += n + 1;
-    return p;
-}
-
 int64_t cx_map_put(cx_map *m, const void *key, size_t n, bool *added)
 {
     if (added)
@@ -143,7 +111,7 @@ int64_t cx_map_put(cx_map *m, const void *key, size_t n, bool *added)
         m->vals = vals;
         m->keys_cap = kc;
     }
-    char *copy = map__copy(m, key, n);
+    char *copy = cx_arena_strndup(&m->keys_mem, key, n);
     if (!copy)
         return -1;
     size_t mask = m->cap - 1, i = (size_t)h & mask;
@@ -156,6 +124,49 @@ int64_t cx_map_put(cx_map *m, const void *key, size_t n, bool *added)
         *added = true;
     return (int64_t)m->n++;
 }
+
+/* ---- the arena ------------------------------------------------------------------------ */
+
+#define ARENA_BLOCK 65536
+
+struct cx_arena_block {
+    cx_arena_block *next;
+    size_t cap;
+    char data[];
+};
+
+char *cx_arena_strndup(cx_arena *a, const void *s, size_t n)
+{
+    if (!a->head || a->used + n + 1 > a->head->cap) {
+        size_t cap = n + 1 > ARENA_BLOCK ? n + 1 : ARENA_BLOCK;
+        cx_arena_block *b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->cap = cap;
+        /* the new block becomes the head; older full blocks stay chained */
+        b->next = a->head;
+        a->head = b;
+        a->used = 0;
+    }
+    char *p = a->head->data + a->used;
+    if (n)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    a->used += n + 1;
+    return p;
+}
+
+void cx_arena_free(cx_arena *a)
+{
+    for (cx_arena_block *b = a->head, *n; b; b = n) {
+        n = b->next;
+        free(b);
+    }
+    a->head = NULL;
+    a->used = 0;
+}
+
+/* ---- string and integer keys ------------------------------------------------------------ */
 
 int64_t cx_map_get(const cx_map *m, const char *key)
 {

@@ -239,9 +239,7 @@ cx_err decl__insert(store_conn *w, void *arg)
             return CX_EDB;
         sqlite3_bind_text(st, 1, json_string_value(c), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, dw->seq);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        if (store_done(st) != CX_OK)
             return CX_EDB;
     }
     unsigned raises = decl_raises;

@@ -57,6 +57,13 @@ json_t *decl_parse_body(http_req *r);
  * problems (a JSON array) and returns true if there were none. */
 bool decl_validate(const json_t *doc, json_t *problems);
 
+/* ---- statuses ---------------------------------------------------------------------
+ * submitted (as lodged), held, released, refused (the officer's decisions:
+ * released and refused are final) and historical (history loaded in bulk:
+ * final, never open work). NULL-terminated. */
+extern const char *const decl_statuses[];
+bool decl_status_known(const char *status);
+
 /* ---- the service ---------------------------------------------------------------- */
 typedef struct decl_service decl_service;
 

@@ -64,7 +64,7 @@ static cx_err refdata__iso(const char *dir, const char *file, const char *list, 
 
 typedef struct {
     bool header_seen;
-    int col_code, col_desc, col_parent, col_level;
+    int col_code, col_desc, col_parent, col_level, col_section;
     char err[256];
 } hs_load;
 
@@ -82,9 +82,11 @@ static bool refdata__hs_row(void *ctx, char **f, size_t n, uint64_t line, uint64
 {
     hs_load *h = ctx;
     if (!h->header_seen) {
-        h->col_code = h->col_desc = h->col_parent = h->col_level = -1;
+        h->col_code = h->col_desc = h->col_parent = h->col_level = h->col_section = -1;
         for (size_t i = 0; i < n; i++) {
-            if (strcmp(f[i], "hscode") == 0)
+            if (strcmp(f[i], "section") == 0)
+                h->col_section = (int)i;
+            else if (strcmp(f[i], "hscode") == 0)
                 h->col_code = (int)i;
             else if (strcmp(f[i], "description") == 0)
                 h->col_desc = (int)i;
@@ -112,9 +114,13 @@ static bool refdata__hs_row(void *ctx, char **f, size_t n, uint64_t line, uint64
         snprintf(h->err, sizeof h->err, "line %llu: too few columns", (unsigned long long)line);
         return false;
     }
+    /* UN Comtrade's chapter 99 ("commodities not specified according to
+     * kind", section TOTAL) is a statistical code, not part of the HS */
+    if (h->col_section >= 0 && h->col_section < (int)n && strcmp(f[h->col_section], "TOTAL") == 0)
+        return true;
     const char *code = f[h->col_code];
-    int level = atoi(f[h->col_level]);
-    if (level != 2 && level != 4 && level != 6)
+    int64_t level = 0;
+    if (!cx_parse_i64(f[h->col_level], &level) || (level != 2 && level != 4 && level != 6))
         return true; /* the TOTAL row */
     if (!refdata__digits(code, (size_t)level)) {
         snprintf(h->err, sizeof h->err, "line %llu: bad HS code '%s'", (unsigned long long)line,

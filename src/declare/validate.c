@@ -220,8 +220,22 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
         if (!(s = v__string(v, j, path)))
             return;
         n = strlen(s);
-        if (n < 6 || n > 10 || strspn(s, "0123456789") != n)
-            cx_problems_add(v, path, "must be 6 to 10 digits");
+        if (n < 6 || n > 10 || strspn(s, "0123456789") != n) {
+            /* The code is stored (and signed on the ledger) as sent, so the
+             * usual printed form 6907.22 is refused with the form to send
+             * rather than rewritten. */
+            char digits[16];
+            size_t nd = 0;
+            for (const char *c = s; *c && nd < sizeof digits - 1; c++)
+                if (*c >= '0' && *c <= '9')
+                    digits[nd++] = *c;
+            digits[nd] = '\0';
+            if (n <= 14 && strchr(s, '.') && strspn(s, "0123456789.") == n && nd >= 6 && nd <= 10)
+                cx_problems_add(v, path, "must be 6 to 10 digits without dots: write it %s",
+                                digits);
+            else
+                cx_problems_add(v, path, "must be 6 to 10 digits");
+        }
         return;
     default:
         return; /* containers are handled by their own functions */

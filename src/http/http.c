@@ -1,8 +1,9 @@
+/* The server's life: configuration, the listening socket, start, drain,
+ * stop. */
 #include "http.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <sodium.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -11,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http_int.h"
@@ -44,7 +49,7 @@ static bool http__split_hostport(const char *in, char *host, size_t hostcap, cha
     }
     if (strlen(colon + 1) + 1 > portcap || !colon[1])
         return false;
-    strcpy(port, colon + 1);
+    memcpy(port, colon + 1, strlen(colon + 1) + 1); /* its length was checked above */
     int64_t p;
     return cx_parse_i64(port, &p) && p >= 0 && p <= 65535;
 }
@@ -93,30 +98,83 @@ static cx_err http__listen(const char *spec, int *fd_out, char *err, size_t errl
     return CX_OK;
 }
 
-static char *http__slurp(const char *path, char *err, size_t errlen)
+/* The metrics token: a 0600 file (no one else may read it), kept as a hash. */
+static cx_err http__metrics_token(http_server *s, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot read the metrics token %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CX_EIO;
     }
-    cx_buf b;
-    cx_buf_init(&b, 1 << 20);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
-        if (cx_buf_append(&b, tmp, n) != CX_OK) {
-            snprintf(err, errlen, "%s is larger than 1 MiB", path);
-            fclose(f);
-            cx_buf_free(&b);
-            return NULL;
-        }
+    if (st.st_mode & 077) {
+        close(fd);
+        snprintf(err, errlen, "the metrics token %s must be readable by its owner only "
+                              "(chmod 600)", path);
+        return CX_EINVAL;
     }
-    fclose(f);
-    return cx_buf_steal(&b, NULL);
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0)
+        n = 0;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    if (n < 16 || (size_t)n >= sizeof buf - 1) {
+        sodium_memzero(buf, sizeof buf);
+        snprintf(err, errlen, "the metrics token in %s must be 16 to 500 characters", path);
+        return CX_EINVAL;
+    }
+    crypto_generichash(s->metrics_hash, sizeof s->metrics_hash, (const uint8_t *)buf,
+                       (size_t)n, NULL, 0);
+    sodium_memzero(buf, sizeof buf);
+    s->metrics_token = true;
+    return CX_OK;
 }
 
-/* ---- server lifecycle ------------------------------------------------------- */
+#define DEF(v, d) ((v) ? (v) : (d))
+
+/* Raises the descriptor limit to what max_connections needs (up to the hard
+ * limit) and lowers max_connections to what the limit allows. */
+static void http__fit_nofile(http_server *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)s->max_conns + 1024 + 1024; /* refusals, database, files */
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want) {
+        unsigned fit = rl.rlim_cur > 2048 + 64 ? (unsigned)(rl.rlim_cur - 2048) : 64;
+        cx_log(CX_LOG_WARN, "http: at most %u connections (RLIMIT_NOFILE %llu)", fit,
+               (unsigned long long)rl.rlim_cur);
+        s->max_conns = fit;
+    }
+}
+
+static void http__configure(http_server *s, const http_config *cfg)
+{
+    s->threads = DEF(cfg->threads, 16);
+    s->max_body = DEF(cfg->max_body, (size_t)1 << 20);
+    s->quiet = cfg->quiet;
+    s->max_conns = DEF(cfg->max_connections, 16384);
+    s->max_per_addr = DEF(cfg->max_conns_per_addr, 1024);
+    s->max_inflight_key = DEF(cfg->max_inflight_per_key, 256);
+    s->max_streams_key = DEF(cfg->max_streams_per_key, 32);
+    s->max_streams_org = DEF(cfg->max_streams_per_org, 256);
+    s->body_min_rate = DEF(cfg->body_min_rate, 1024);
+    s->limits = (hp_limits){.max_head = 16 * 1024, .max_target = 8 * 1024, .max_headers = 100};
+    s->timers[T_HEAD].dur_us = (int64_t)DEF(cfg->header_timeout_ms, 10000) * 1000;
+    s->timers[T_IDLE].dur_us = (int64_t)DEF(cfg->idle_timeout_ms, 60000) * 1000;
+    s->timers[T_BODY].dur_us = (int64_t)DEF(cfg->body_timeout_ms, 10000) * 1000;
+    s->timers[T_WRITE].dur_us = (int64_t)DEF(cfg->send_timeout_ms, 60000) * 1000;
+    s->timers[T_LINGER].dur_us = 5 * 1000000LL; /* between reads while lingering */
+}
 
 cx_err http_server_new(const http_config *cfg, http_server **out, char *err, size_t errlen)
 {
@@ -125,29 +183,35 @@ cx_err http_server_new(const http_config *cfg, http_server **out, char *err, siz
         snprintf(err, errlen, "--tls-cert and --tls-key go together");
         return CX_EINVAL;
     }
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium cannot start");
+        return CX_EUNAVAIL;
+    }
     http_server *s = calloc(1, sizeof *s);
     if (!s)
         return CX_ENOMEM;
-    s->listen_fd = -1;
-    s->threads = cfg->threads ? cfg->threads : 1024;
-    s->max_body = cfg->max_body ? cfg->max_body : (size_t)1 << 20;
-    s->quiet = cfg->quiet;
+    s->listen_fd = s->epfd = s->evfd = -1;
+    http__configure(s, cfg);
     pthread_mutex_init(&s->drain_mu, NULL);
     pthread_cond_init(&s->drain_cv, NULL);
-    pthread_mutex_init(&s->streams_mu, NULL);
-    if (cfg->tls_cert) {
-        s->tls_cert = http__slurp(cfg->tls_cert, err, errlen);
-        s->tls_key = s->tls_cert ? http__slurp(cfg->tls_key, err, errlen) : NULL;
-        if (!s->tls_key) {
-            http_server_free(s);
-            return CX_EIO;
-        }
-    }
-    cx_err e = http__listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &s->listen_fd, err,
-                            errlen);
+    const char *tmp = cfg->tmp_dir ? cfg->tmp_dir : getenv("TMPDIR");
+    s->tmp_dir = strdup(tmp && *tmp ? tmp : "/var/tmp");
+    cx_err e = s->tmp_dir ? CX_OK : CX_ENOMEM;
+    if (!e && cfg->tls_cert)
+        e = http__tls_init(s, cfg->tls_cert, cfg->tls_key, err, errlen);
+    if (!e && cfg->metrics_token_file)
+        e = http__metrics_token(s, cfg->metrics_token_file, err, errlen);
+    if (!e)
+        e = http__listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &s->listen_fd, err, errlen);
     if (e != CX_OK) {
         http_server_free(s);
         return e;
+    }
+    http__fit_nofile(s);
+    double rate = cfg->anon_rate < 0 ? -1 : cfg->anon_rate > 0 ? cfg->anon_rate : 100;
+    if (http__addrs_init(&s->addrs, s->max_conns, rate, DEF(cfg->anon_burst, 400)) != CX_OK) {
+        http_server_free(s);
+        return CX_ENOMEM;
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -165,7 +229,7 @@ uint16_t http_server_port(const http_server *s)
 
 bool http_server_tls(const http_server *s)
 {
-    return s->tls_cert != NULL;
+    return s->tls;
 }
 
 void http_set_auth(http_server *s, http_auth_fn fn, void *ctx)
@@ -183,62 +247,67 @@ void http_add_metrics(http_server *s, http_metrics_fn fn, void *ctx)
     }
 }
 
-static void http__mhd_log(void *cls, const char *fmt, va_list ap)
+/* A route that spools needs a writable --tmp-dir: say so at start, not on
+ * the first upload. */
+static cx_err http__check_tmp(http_server *s, char *err, size_t errlen)
 {
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    cx_log(CX_LOG_WARN, "http: %s", msg);
+    for (size_t i = 0; i < s->nroutes; i++) {
+        if (!s->routes[i].spool)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/customs-check-XXXXXX", s->tmp_dir);
+        int fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot create files in %s for large uploads (--tmp-dir): %s",
+                     s->tmp_dir, strerror(errno));
+            return CX_EIO;
+        }
+        close(fd);
+        unlink(path);
+        break;
+    }
+    return CX_OK;
 }
 
 cx_err http_server_start(http_server *s, char *err, size_t errlen)
 {
-    /* A thread per connection: a request waiting for the group commit, or
-     * a Server-Sent Events stream, blocks only its own thread. (Suspend and
-     * resume in MHD 0.9.75's epoll thread pool lost wake-ups under load.) */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (s->tls_cert)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem opts[16];
-    int n = 0;
-    /* The logger must come first so that MHD logs nothing on its own. */
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http__mhd_log, s};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_STACK_SIZE, 1 << 20, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
-                                        (intptr_t)http__completed, s};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
-    if (s->tls_cert) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+    cx_err e = http__check_tmp(s, err, errlen);
+    if (e)
+        return e;
+    e = http__pool_new(s->threads, &s->pool);
+    if (!e)
+        e = http__quota_new(&s->quota);
+    if (e) {
+        snprintf(err, errlen, "cannot start the HTTP workers");
+        return e;
     }
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, http__access, s, MHD_OPTION_ARRAY, opts,
-                              MHD_OPTION_END);
-    if (!s->mhd) {
-        snprintf(err, errlen, "cannot start the HTTP server%s",
-                 s->tls_cert ? " (check the TLS certificate and key)" : "");
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
+    struct epoll_event eev = {.events = EPOLLIN, .data.ptr = &s->evfd};
+    if (s->epfd < 0 || s->evfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &lev) ||
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &eev)) {
+        snprintf(err, errlen, "cannot start the HTTP server: %s", strerror(errno));
         return CX_EIO;
     }
+    s->accepting = true;
+    if (pthread_create(&s->loop_thread, NULL, http__loop_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the HTTP server's thread");
+        return CX_EIO;
+    }
+    pthread_setname_np(s->loop_thread, "http-loop");
+    s->started = true;
     return CX_OK;
 }
 
 void http_server_drain(http_server *s, int timeout_ms)
 {
-    if (!s || !s->mhd)
+    if (!s || !s->started)
         return;
     atomic_store(&s->draining, true);
-    MHD_socket lfd = MHD_quiesce_daemon(s->mhd);
-    if (lfd != MHD_INVALID_SOCKET) {
-        close(lfd);
-        s->listen_fd = -1;
-    }
-    http__streams_end(s);
+    int expect = 0;
+    atomic_compare_exchange_strong(&s->cmd, &expect, 1);
+    http__loop_signal(s);
     int64_t deadline = cx_mono_us() + (int64_t)timeout_ms * 1000;
     pthread_mutex_lock(&s->drain_mu);
     while (atomic_load(&s->inflight) > 0 && cx_mono_us() < deadline) {
@@ -261,19 +330,39 @@ void http_server_free(http_server *s)
 {
     if (!s)
         return;
-    if (s->mhd)
-        MHD_stop_daemon(s->mhd);
+    bool leak = false;
+    if (s->started) {
+        atomic_store(&s->draining, true);
+        atomic_store(&s->cmd, 2);
+        http__loop_signal(s);
+        pthread_join(s->loop_thread, NULL);
+        /* what is still out would come back to freed memory: keep it */
+        leak = atomic_load(&s->inflight) > 0;
+        if (leak)
+            cx_log(CX_LOG_ERROR, "http: %ld requests never answered; their memory is kept",
+                   (long)atomic_load(&s->inflight));
+        if (!leak) {
+            http__conn_free_all(s);
+            http__tasks_flush(s);
+            http__pool_free(s->pool); /* runs the last cleanups */
+        }
+    }
+    if (leak)
+        return;
+    if (s->epfd >= 0)
+        close(s->epfd);
+    if (s->evfd >= 0)
+        close(s->evfd);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    http__quota_free(s->quota);
+    http__addrs_free(&s->addrs);
+    http__tls_free(s);
     for (size_t i = 0; i < s->nroutes; i++)
         http__route_free(&s->routes[i]);
     free(s->routes);
-    free(s->tls_cert);
-    if (s->tls_key)
-        sodium_memzero(s->tls_key, strlen(s->tls_key));
-    free(s->tls_key);
+    free(s->tmp_dir);
     pthread_mutex_destroy(&s->drain_mu);
     pthread_cond_destroy(&s->drain_cv);
-    pthread_mutex_destroy(&s->streams_mu);
     free(s);
 }

@@ -116,6 +116,7 @@ cx_err http_routes(http_server *s, const http_route_def *defs, size_t n, void *c
             return e;
         }
         s->routes[s->nroutes - 1].owned = q;
+        s->routes[s->nroutes - 1].query = q->names;
     }
     return CX_OK;
 }
@@ -307,4 +308,20 @@ void http_pager_reply_after(http_pager *pg, http_req *r, int64_t last)
 void http_pager_free(http_pager *pg)
 {
     cx_buf_free(&pg->out);
+}
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+ssize_t http_stream_drain(cx_buf *pend, size_t *off, char *buf, size_t max)
+{
+    size_t k = pend->len - *off;
+    if (k > max)
+        k = max;
+    memcpy(buf, pend->data + *off, k);
+    *off += k;
+    if (*off == pend->len) {
+        cx_buf_reset(pend);
+        *off = 0;
+    }
+    return (ssize_t)k;
 }

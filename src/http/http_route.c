@@ -15,10 +15,41 @@ void http__route_free(http_route_t *rt)
     }
     free(rt->m);
     free(rt->owned);
+    for (char **a = rt->accept; a && *a; a++)
+        free(*a);
+    free(rt->accept);
+}
+
+/* A lowercase copy of a NULL-terminated list of media types. */
+static char **route__accept(const char *const *in)
+{
+    size_t n = 0;
+    while (in[n])
+        n++;
+    char **out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; out && i < n; i++) {
+        out[i] = strdup(in[i]);
+        if (!out[i]) {
+            for (size_t k = 0; k < i; k++)
+                free(out[k]);
+            free(out);
+            return NULL;
+        }
+        for (char *p = out[i]; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+    }
+    return out;
 }
 
 cx_err http_route(http_server *s, const char *method, const char *pattern, unsigned flags,
                   http_handler h, void *ctx)
+{
+    return http_route_ex(s, method, pattern, flags, NULL, h, ctx);
+}
+
+cx_err http_route_ex(http_server *s, const char *method, const char *pattern, unsigned flags,
+                     const http_route_opts *opts, http_handler h, void *ctx)
 {
     if (pattern[0] != '/')
         return CX_EINVAL;
@@ -34,6 +65,14 @@ cx_err http_route(http_server *s, const char *method, const char *pattern, unsig
     rt->flags = flags;
     rt->fn = h;
     rt->ctx = ctx;
+    if (opts) {
+        rt->max_body = opts->max_body;
+        rt->spool = opts->spool;
+        if (opts->accept && !(rt->accept = route__accept(opts->accept))) {
+            http__route_free(rt);
+            return CX_ENOMEM;
+        }
+    }
     if (!rt->method || !rt->pattern || !rt->m) {
         http__route_free(rt);
         return CX_ENOMEM;
@@ -139,4 +178,11 @@ const http_route_t *http__match(http_server *s, http_req *r, bool *method_mismat
         return rt;
     }
     return NULL;
+}
+
+void http_routes_each(const http_server *s, http_route_each_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < s->nroutes; i++)
+        fn(ctx, s->routes[i].method, s->routes[i].pattern, s->routes[i].flags,
+           s->routes[i].query);
 }

@@ -100,8 +100,9 @@ static char *cp__note(store_conn *c, const char *origin, int64_t size, const uin
     ledger__checkpoint_text(origin, (uint64_t)size, root, text, sizeof text);
     cx_buf b;
     cx_buf_init(&b, 1 << 20);
-    cx_buf_puts(&b, text);
-    cx_buf_puts(&b, "\n");
+    cx_err e = cx_buf_puts(&b, text);
+    if (e == CX_OK)
+        e = cx_buf_puts(&b, "\n");
     sqlite3_stmt *st = store_stmt(c, "SELECT line FROM ledger_cosignatures WHERE size=?1 "
                                      "ORDER BY created_at, org");
     if (!st) {
@@ -109,10 +110,10 @@ static char *cp__note(store_conn *c, const char *origin, int64_t size, const uin
         return NULL;
     }
     sqlite3_bind_int64(st, 1, size);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        cx_buf_puts(&b, (const char *)sqlite3_column_text(st, 0));
+    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW)
+        e = cx_buf_puts(&b, (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
-    return cx_buf_steal(&b, NULL);
+    return cx_buf_steal(&b, NULL); /* NULL if the note did not fit */
 }
 
 cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, char *err,

@@ -115,6 +115,10 @@ cx_err ledger__entry_from_json(json_t *doc, lentry **out, json_t *problems)
         return err == CX_ENOMEM ? CX_ENOMEM : CX_EINVAL;
     }
     e->canon = cx_buf_steal(&b, &e->canon_len);
+    if (!e->canon) {
+        ledger__entry_free(e);
+        return CX_ENOMEM;
+    }
     ledger__signing_hash(e->canon, e->canon_len, e->sig_lo, e->sig_hi, e->entry_hash);
     ledger_leaf_hash(e->canon, e->canon_len, e->leaf_hash);
     *out = e;
@@ -239,9 +243,9 @@ cx_err ledger_sign(const char *text, size_t len, const ledger_key *key, const ch
     cx_buf b;
     cx_buf_init(&b, LEDGER_MAX_ENTRY * 2);
     r = ledger_jcs(e->doc, &b);
-    if (r == CX_OK)
-        *out = cx_buf_steal(&b, NULL);
-    else
+    if (r == CX_OK && !(*out = cx_buf_steal(&b, NULL)))
+        r = CX_ENOMEM;
+    if (r != CX_OK)
         snprintf(err, errlen, "cannot write the signed entry: %s", cx_strerror(r));
     cx_buf_free(&b);
     ledger__entry_free(e);

@@ -33,7 +33,9 @@ static void jcs__digits(double v, int p, char digits[24], int *n)
         if (*c >= '0' && *c <= '9')
             digits[k++] = *c;
     digits[k] = '\0';
-    *n = atoi(c + 1) + 1;
+    /* "%.*e" writes the exponent as a sign and at least two digits */
+    int64_t exp = 0;
+    *n = (cx_parse_i64(c[1] == '+' ? c + 2 : c + 1, &exp) ? (int)exp : 0) + 1;
 }
 
 static double jcs__value(const char *digits, int n)

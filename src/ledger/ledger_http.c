@@ -25,6 +25,15 @@ static void h__unavailable(http_req *r, cx_err e)
     http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
 }
 
+/* 200 with out, or 503 for any error the handler has not answered itself. */
+static void h__reply(http_req *r, cx_err e, json_t *out)
+{
+    if (e != CX_OK)
+        h__unavailable(r, e);
+    else
+        http_reply_json(r, 200, out);
+}
+
 /* Strict non-negative integer parameter; replies 400 and returns false. */
 static bool h__int(http_req *r, const char *value, const char *name, int64_t lo, int64_t hi,
                    int64_t *out, const char *rule)
@@ -76,10 +85,8 @@ static void h_entry(http_req *r, void *ctx)
     cx_err e = ledger_entry_get(lg, idx, &out);
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_found", "no such entry", NULL);
-    else if (e != CX_OK)
-        h__unavailable(r, e);
     else
-        http_reply_json(r, 200, out);
+        h__reply(r, e, out);
 }
 
 static void h_proof(http_req *r, void *ctx)
@@ -106,10 +113,7 @@ static void h_proof(http_req *r, void *ctx)
     }
     json_t *out = NULL;
     cx_err e = ledger_proof(lg, idx, size, &out);
-    if (e != CX_OK)
-        h__unavailable(r, e);
-    else
-        http_reply_json(r, 200, out);
+    h__reply(r, e, out);
 }
 
 static void h_consistency(http_req *r, void *ctx)
@@ -135,10 +139,7 @@ static void h_consistency(http_req *r, void *ctx)
     }
     json_t *out = NULL;
     cx_err e = ledger_consistency(lg, from, to, &out);
-    if (e != CX_OK)
-        h__unavailable(r, e);
-    else
-        http_reply_json(r, 200, out);
+    h__reply(r, e, out);
 }
 
 /* GET /v1/ledger/entries?type=&org=&cursor=&limit=&order= */
@@ -249,10 +250,8 @@ static void h_checkpoint(http_req *r, void *ctx)
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "no_checkpoint",
                          "no checkpoint has been cosigned yet (customs ledger checkpoint)", NULL);
-    else if (e != CX_OK)
-        h__unavailable(r, e);
     else
-        http_reply_json(r, 200, out);
+        h__reply(r, e, out);
 }
 
 static void h_summary(http_req *r, void *ctx)
@@ -378,8 +377,10 @@ static void h_members(http_req *r, void *ctx)
     if (st)
         sqlite3_reset(st);
     st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='threshold'");
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        threshold = atoi((const char *)sqlite3_column_text(st, 0));
+    int64_t v = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW &&
+        cx_parse_i64((const char *)sqlite3_column_text(st, 0), &v) && v > 0 && v <= INT32_MAX)
+        threshold = (int)v;
     if (st)
         sqlite3_reset(st);
     json_t *policies = json_object();
@@ -407,10 +408,8 @@ static void h_trust(http_req *r, void *ctx)
     cx_err e = ledger_trust(lg, &out);
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_found", "the ledger is not initialised", NULL);
-    else if (e != CX_OK)
-        h__unavailable(r, e);
     else
-        http_reply_json(r, 200, out);
+        h__reply(r, e, out);
 }
 
 /* ---- findings ------------------------------------------------------------------------------------ */
@@ -694,7 +693,7 @@ static void h_bundle(http_req *r, void *ctx)
 static void h__metrics(void *ctx, cx_buf *out)
 {
     ledger *lg = ctx;
-    cx_buf_printf(out,
+    if (cx_buf_printf(out,
                   "# HELP customs_ledger_entries Entries on the ledger (tree size).\n"
                   "# TYPE customs_ledger_entries gauge\n"
                   "customs_ledger_entries %lld\n"
@@ -709,9 +708,10 @@ static void h__metrics(void *ctx, cx_buf *out)
                   (long long)ledger_size(lg),
                   (unsigned long long)atomic_load(&lg->n_accepted),
                   (unsigned long long)atomic_load(&lg->n_rejected),
-                  (unsigned long long)atomic_load(&lg->n_findings));
-    if (lg->net)
-        ledger__net_metrics(lg->net, out);
+                  (unsigned long long)atomic_load(&lg->n_findings)) != CX_OK)
+        return; /* the failed buffer answers for itself */
+    if (lg->net && ledger__net_metrics(lg->net, out) != CX_OK)
+        return;
 }
 
 /* GET /v1/ledger/rejected?cursor=&limit=: the stream messages every node

@@ -336,7 +336,7 @@ void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed);
 cx_err ledger__net_order(void *self, ledger_pending *p);
 void ledger__net_free(ledger_net *n);
 /* The network's Prometheus lines. */
-void ledger__net_metrics(ledger_net *n, cx_buf *out);
+cx_err ledger__net_metrics(ledger_net *n, cx_buf *out);
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 /* "origin\nsize\nbase64(root)\n" */

@@ -87,7 +87,7 @@ json_t *net__status_json(ledger_net *n)
     return o;
 }
 
-void ledger__net_metrics(ledger_net *n, cx_buf *out)
+cx_err ledger__net_metrics(ledger_net *n, cx_buf *out)
 {
     pthread_mutex_lock(&n->mu);
     uint64_t applied = n->applied, last = n->stream_last;
@@ -95,7 +95,7 @@ void ledger__net_metrics(ledger_net *n, cx_buf *out)
     pthread_mutex_unlock(&n->mu);
     if (last < applied)
         last = applied;
-    cx_buf_printf(
+    return cx_buf_printf(
         out,
         "# HELP customs_ledger_stream_applied_seq The last stream sequence this node applied.\n"
         "# TYPE customs_ledger_stream_applied_seq gauge\n"

@@ -303,7 +303,8 @@ cx_err ledger__reg_load(lconn *c, lreg *r)
             snprintf(fresh.origin, sizeof fresh.origin, "%s", v);
             fresh.initialised = true;
         } else if (strcmp(k, "threshold") == 0) {
-            fresh.threshold = atoi(v);
+            int64_t t = 0;
+            fresh.threshold = cx_parse_i64(v, &t) && t > 0 && t <= INT32_MAX ? (int)t : 0;
         }
     }
     sqlite3_reset(st);

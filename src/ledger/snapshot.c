@@ -43,9 +43,10 @@ static char *snap__qualify(const char *sql)
     for (const char *const *h = heads; *h; h++) {
         size_t n = strlen(*h);
         if (strncmp(sql, *h, n) == 0) {
-            char *out = malloc(strlen(sql) + 8);
+            size_t len = strlen(sql) + 8;
+            char *out = malloc(len);
             if (out)
-                sprintf(out, "%.*ssnap.%s", (int)n, sql, sql + n);
+                snprintf(out, len, "%.*ssnap.%s", (int)n, sql, sql + n);
             return out;
         }
     }
@@ -163,18 +164,21 @@ static cx_err snap__checkpoint(snap_info *si, const json_t *trust, char *err, si
     ledger__checkpoint_text(si->origin, (uint64_t)si->cp_size, root, text, sizeof text);
     cx_buf lines;
     cx_buf_init(&lines, 1 << 16);
+    cx_err be = CX_OK;
     if (sqlite3_prepare_v2(si->db, "SELECT line FROM ledger_cosignatures WHERE size=?1", -1, &st,
                            NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, si->cp_size);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            cx_buf_puts(&lines, (const char *)sqlite3_column_text(st, 0));
+        while (be == CX_OK && sqlite3_step(st) == SQLITE_ROW)
+            be = cx_buf_puts(&lines, (const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
-    cx_buf_puts(&lines, "");
-    char why[200];
-    si->good = lines.data ? ledger__note_trusted(lines.data, text, trust, si->cosigners,
-                                                 sizeof si->cosigners, why, sizeof why)
-                          : 0;
+    if (be == CX_OK)
+        be = cx_buf_puts(&lines, "");
+    char why[200] = "too many cosignatures to read";
+    si->good = be != CX_OK   ? -1
+               : lines.data ? ledger__note_trusted(lines.data, text, trust, si->cosigners,
+                                                   sizeof si->cosigners, why, sizeof why)
+                            : 0;
     cx_buf_free(&lines);
     int quorum = (int)json_integer_value(json_object_get(trust, "checkpoint_quorum"));
     if (quorum <= 0)

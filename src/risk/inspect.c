@@ -29,9 +29,7 @@ cx_err risk__inspection_insert(store_conn *w, risk_inspection *in)
     if (in->by_key)
         sqlite3_bind_int64(st, 9, in->by_key);
     sqlite3_bind_text(st, 10, in->at, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     in->id_out = sqlite3_last_insert_rowid(store_conn_db(w));
     return CX_OK;

@@ -253,6 +253,10 @@ typedef struct {
                               * reload_ms (0 = 2000); negative: never */
     bool score_declarations; /* false: no enrich hook (inspection API only) */
     bool quiet;              /* log which model scores at debug level only (CLI) */
+    bool hs_inline;          /* the HS check of item descriptions runs in the
+                              * assessment, before the write (bulk import:
+                              * nothing is left queued when it ends); false:
+                              * on a worker thread after the write (serve) */
 } risk_config;
 
 typedef struct risk_service risk_service;
@@ -260,9 +264,10 @@ typedef struct risk_service risk_service;
 /* Loads the active model (a broken one is logged and replaced by the rules)
  * and joins the declarations spine: enrich (the "risk" member), indexed (the
  * risk queue, and the HS check of item descriptions, which runs on a worker
- * thread after the write and raises the lane with decl_raise_lane) and
- * decorate ("inspection"). Free with risk_service_free, before d and s:
- * freeing finishes the queued HS checks. NULL on allocation failure. */
+ * thread after the write and raises the lane with decl_raise_lane, unless
+ * cfg->hs_inline) and decorate ("inspection"). Free with risk_service_free,
+ * before d and s: freeing finishes the HS check under way and skips (logs
+ * and counts as dropped) those still queued. NULL on allocation failure. */
 risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg);
 /* Stops the model reloader and the HS worker (which finishes the check under
  * way); nothing of the service starts a write afterwards. Safe to call twice. */

@@ -170,6 +170,36 @@ static bool http__charset(const char *s, size_t max, const char *extra)
     return true;
 }
 
+/* status=: one or more declaration statuses separated by commas, or "open"
+ * (the officer's open work: submitted,held). Writes the statuses to match
+ * into out as "a,b"; false if any is unknown or empty, so a typo is a 400,
+ * not an empty queue. */
+static bool queue__status(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (const char *p = in;; p++) {
+        size_t n = strcspn(p, ",");
+        char one[32];
+        if (n == 0 || n >= sizeof one)
+            return false;
+        memcpy(one, p, n);
+        one[n] = '\0';
+        const char *add = strcmp(one, "open") == 0 ? "submitted,held"
+                          : decl_status_known(one) ? one
+                                                   : NULL;
+        if (!add)
+            return false;
+        int w = snprintf(out + o, cap - o, "%s%s", o ? "," : "", add);
+        if (w < 0 || (size_t)w >= cap - o)
+            return false;
+        o += (size_t)w;
+        p += n;
+        if (!*p)
+            return true;
+    }
+}
+
 static void h_queue(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
@@ -184,9 +214,14 @@ static void h_queue(http_req *r, void *ctx)
     http_page_check(r, HTTP_CURSOR_TEXT, 50, 500, &page, problems);
     if (lane && strcmp(lane, "red") && strcmp(lane, "yellow") && strcmp(lane, "green"))
         cx_problem_add(problems, "/lane", "must be red, yellow or green");
-    if (status && !http__charset(status, 64, "_-,"))
-        cx_problem_add(problems, "/status", "must be a declaration status such as submitted, "
-                                            "or several separated by commas");
+    char statuses[128];
+    if (status && !queue__status(status, statuses, sizeof statuses)) {
+        char known[160] = "";
+        for (const char *const *k = decl_statuses; *k; k++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s, ", *k);
+        cx_problem_add(problems, "/status", "must be one or more of %sor open (= submitted,held), "
+                                            "separated by commas", known);
+    }
     if (office && !http__charset(office, 16, NULL))
         cx_problem_add(problems, "/office", "must be an office code of 1 to 16 letters or digits");
     if (org && !cx_org_valid(org))
@@ -238,7 +273,7 @@ static void h_queue(http_req *r, void *ctx)
     if (lane)
         sqlite3_bind_text(st, 3, lane, -1, SQLITE_STATIC);
     if (status)
-        sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, statuses, -1, SQLITE_STATIC);
     if (office)
         sqlite3_bind_text(st, 5, office, -1, SQLITE_STATIC);
     if (org)

@@ -7,18 +7,6 @@
 #include <math.h>
 #include <pthread.h>
 
-/* ---- string arena: bump allocation, freed at once ---------------------------- */
-typedef struct risk_arena_block risk_arena_block;
-typedef struct {
-    risk_arena_block *head;
-    size_t used, cap;
-} risk_arena;
-void risk__arena_init(risk_arena *a);
-void risk__arena_free(risk_arena *a);
-void risk__arena_reset(risk_arena *a); /* keeps the first block */
-/* NUL-terminated copy of s[0..n); NULL on allocation failure. */
-char *risk__arena_strndup(risk_arena *a, const char *s, size_t n);
-
 /* Maps from strings to dense indices are core's cx_map (keyed hash: the
  * keys are importers, sellers and routes that traders choose). */
 

@@ -250,6 +250,9 @@ static const char *svc__rules(const risk_case *cases, size_t n, json_t *reasons,
     return lane;
 }
 
+static void svc__hs_inline(risk_service *r, const json_t *doc, json_t *reasons,
+                           const char **lane);
+
 json_t *risk_service_assess(risk_service *r, const json_t *doc)
 {
     int64_t t0 = cx_mono_us();
@@ -360,6 +363,8 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
     const char *ruled = svc__rules(cases, n, reasons, lane);
     if (lane_rank(ruled) > lane_rank(lane))
         lane = ruled;
+    if (r->cfg.hs_inline)
+        svc__hs_inline(r, doc, reasons, &lane);
     json_object_set_new(risk, "lane", json_string(lane));
     json_object_set_new(risk, "explore", json_boolean(explore));
     json_object_set_new(risk, "reasons", reasons);
@@ -436,6 +441,33 @@ static void svc__hs_run(risk_service *r, hs_job *j)
     }
 }
 
+/* The HS check in the assessment itself (bulk import): each described
+ * item's reason is added now and the lane raised to at least yellow, as the
+ * worker would through decl_raise_lane after the write. */
+static void svc__hs_inline(risk_service *r, const json_t *doc, json_t *reasons,
+                           const char **lane)
+{
+    const json_t *items = json_object_get(doc, "items");
+    size_t n = json_array_size(items), i;
+    const json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *desc = jstr(it, "description");
+        if (!r->hs || strlen(desc) < 3)
+            continue;
+        char hs6[7];
+        snprintf(hs6, sizeof hs6, "%.6s", jstr(it, "hs_code"));
+        json_t *reason = svc__hs_check(r, hs6, desc, i, n);
+        atomic_fetch_add(&r->hs_checked, 1);
+        if (!reason)
+            continue;
+        atomic_fetch_add(&r->hs_mismatch, 1);
+        json_array_append_new(reasons, reason);
+        if (lane_rank(*lane) < lane_rank("yellow"))
+            *lane = "yellow";
+    }
+}
+
 static void *svc__hs_worker(void *arg)
 {
     risk_service *r = arg;
@@ -445,6 +477,7 @@ static void *svc__hs_worker(void *arg)
     struct sched_param sp = {0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
         cx_log(CX_LOG_WARN, "risk: cannot give the HS check idle priority");
+    uint64_t skipped = 0;
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (!r->hs_head && !r->hs_stop)
@@ -461,8 +494,7 @@ static void *svc__hs_worker(void *arg)
             json_decref(j->items);
             free(j);
             atomic_fetch_add(&r->hs_dropped, 1);
-            if (!r->hs_head)
-                cx_log(CX_LOG_INFO, "risk: HS checks still queued at shutdown were skipped");
+            skipped++;
             continue;
         }
         pthread_mutex_unlock(&r->mu);
@@ -472,6 +504,10 @@ static void *svc__hs_worker(void *arg)
         pthread_mutex_lock(&r->mu);
     }
     pthread_mutex_unlock(&r->mu);
+    if (skipped)
+        cx_log(CX_LOG_INFO, "risk: %llu declarations still queued for the HS check at shutdown "
+                            "were not checked (customs_risk_hs_dropped_total)",
+               (unsigned long long)skipped);
     return NULL;
 }
 
@@ -593,7 +629,7 @@ risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg
     char err[256];
     if (risk_hs_open(&r->hs, err, sizeof err) != CX_OK)
         cx_log(CX_LOG_WARN, "risk: %s: no hs_mismatch reasons, no /v1/hs/search", err);
-    else if (d && cfg->score_declarations &&
+    else if (d && cfg->score_declarations && !cfg->hs_inline &&
              pthread_create(&r->hs_worker, NULL, svc__hs_worker, r) == 0)
         r->hs_started = true;
     char id[CX_ID_LEN + 1];
@@ -706,12 +742,13 @@ void risk__service_metrics(void *ctx, cx_buf *out)
 {
     risk_service *r = ctx;
     static const char *const names[3] = {"green", "yellow", "red"};
-    cx_buf_puts(out, "# HELP customs_risk_lane_total Declarations assessed, by lane.\n"
-                     "# TYPE customs_risk_lane_total counter\n");
-    for (int i = 0; i < 3; i++)
-        cx_buf_printf(out, "customs_risk_lane_total{lane=\"%s\"} %llu\n", names[i],
-                      (unsigned long long)atomic_load(&r->lanes[i]));
-    cx_buf_printf(out,
+    cx_err e = cx_buf_puts(out, "# HELP customs_risk_lane_total Declarations assessed, by "
+                                "lane.\n# TYPE customs_risk_lane_total counter\n");
+    for (int i = 0; e == CX_OK && i < 3; i++)
+        e = cx_buf_printf(out, "customs_risk_lane_total{lane=\"%s\"} %llu\n", names[i],
+                          (unsigned long long)atomic_load(&r->lanes[i]));
+    if (e == CX_OK)
+        e = cx_buf_printf(out,
                   "# HELP customs_risk_explored_total Declarations sent red at random.\n"
                   "# TYPE customs_risk_explored_total counter\n"
                   "customs_risk_explored_total %llu\n"
@@ -738,7 +775,8 @@ void risk__service_metrics(void *ctx, cx_buf *out)
     pthread_mutex_lock(&r->mu);
     bool have = r->model != NULL;
     pthread_mutex_unlock(&r->mu);
-    cx_buf_printf(out,
+    if (e == CX_OK)
+        e = cx_buf_printf(out,
                   "# HELP customs_risk_model_loaded 1 if a model scores submissions.\n"
                   "# TYPE customs_risk_model_loaded gauge\n"
                   "customs_risk_model_loaded %d\n"
@@ -747,16 +785,18 @@ void risk__service_metrics(void *ctx, cx_buf *out)
                   "# TYPE customs_risk_assess_seconds histogram\n",
                   have ? 1 : 0);
     uint64_t cum = 0;
-    for (size_t b = 0; b <= NLAT; b++) {
+    for (size_t b = 0; e == CX_OK && b <= NLAT; b++) {
         cum += atomic_load(&r->lat_hist[b]);
         if (b < NLAT)
-            cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"%g\"} %llu\n",
+            e = cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"%g\"} %llu\n",
                           lat_bounds[b] / 1e6, (unsigned long long)cum);
         else
-            cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"+Inf\"} %llu\n",
+            e = cx_buf_printf(out, "customs_risk_assess_seconds_bucket{le=\"+Inf\"} %llu\n",
                           (unsigned long long)cum);
     }
-    cx_buf_printf(out, "customs_risk_assess_seconds_sum %.9f\ncustoms_risk_assess_seconds_count %llu\n",
+    if (e == CX_OK)
+        e = cx_buf_printf(out, "customs_risk_assess_seconds_sum %.9f\ncustoms_risk_assess_seconds_count %llu\n",
                   (double)atomic_load(&r->lat_sum_ns) / 1e9,
                   (unsigned long long)atomic_load(&r->lat_count));
+    (void)e; /* a failed buffer answers for itself (GET /metrics) */
 }

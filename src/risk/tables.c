@@ -77,22 +77,21 @@ int risk__case_key(const risk_case *c, int key, char *buf, size_t cap)
 {
     keybuf k = {buf, 0, cap, false};
     buf[0] = '\0';
+    /* The keys that are one field of the case, absent when it is empty. */
+    const char *one = key == RK_IMPORTER    ? c->importer
+                      : key == RK_DECLARANT ? c->declarant
+                      : key == RK_SELLER    ? c->seller
+                      : key == RK_OFFICE    ? c->office
+                      : key == RK_ORIGIN    ? c->origin
+                      : key == RK_DEPARTURE ? c->departure
+                                            : NULL;
+    if (one) {
+        if (!one[0])
+            return -1;
+        kb__str(&k, one);
+        return k.overflow ? -1 : (int)k.len;
+    }
     switch (key) {
-    case RK_IMPORTER:
-        if (!c->importer[0])
-            return -1;
-        kb__str(&k, c->importer);
-        break;
-    case RK_DECLARANT:
-        if (!c->declarant[0])
-            return -1;
-        kb__str(&k, c->declarant);
-        break;
-    case RK_SELLER:
-        if (!c->seller[0])
-            return -1;
-        kb__str(&k, c->seller);
-        break;
     case RK_HS6:
         kb__str(&k, c->hs6);
         break;
@@ -107,21 +106,6 @@ int risk__case_key(const risk_case *c, int key, char *buf, size_t cap)
         kb__str(&k, part);
         break;
     }
-    case RK_OFFICE:
-        if (!c->office[0])
-            return -1;
-        kb__str(&k, c->office);
-        break;
-    case RK_ORIGIN:
-        if (!c->origin[0])
-            return -1;
-        kb__str(&k, c->origin);
-        break;
-    case RK_DEPARTURE:
-        if (!c->departure[0])
-            return -1;
-        kb__str(&k, c->departure);
-        break;
     case RK_HS6_ORIGIN:
         if (!c->origin[0])
             return -1;
@@ -427,12 +411,49 @@ cx_err risk_tables_build(const risk_case *cases, size_t n, const risk_feature_op
 
 /* ---- nearest similar cases ---------------------------------------------------- */
 
+/* The nearest cases found so far: the smallest squared distance and how
+ * many cases (and frauds) are at it. */
+typedef struct {
+    const double *LM;
+    const int8_t *L;
+    const int64_t *G;
+    int64_t skip_group;
+    double lm, best;
+    int64_t n, pos;
+} near_walk;
+
+/* Takes case r at value gap dv; false once the gap alone is past the best,
+ * which ends the walk in that direction. */
+static bool near__take(near_walk *w, size_t r, double dv)
+{
+    if (dv * dv > w->best)
+        return false;
+    if (w->G && w->skip_group && w->G[r] == w->skip_group)
+        return true;
+    double d = dv * dv + (w->LM[r] - w->lm) * (w->LM[r] - w->lm);
+    if (d < w->best) {
+        w->best = d;
+        w->n = w->pos = 0;
+    }
+    if (d == w->best) {
+        w->n++;
+        w->pos += w->L[r];
+    }
+    return true;
+}
+
 bool risk__nearest(const risk_tables *t, int w, const risk_near_group *g, double lv, double lm,
                    int64_t skip_group, int64_t *n, int64_t *pos, double *dist)
 {
-    const double *LV = t->near_lv[w] + g->start, *LM = t->near_lm[w] + g->start;
-    const int8_t *L = t->near_label[w] + g->start;
-    const int64_t *G = t->near_group_id[w] ? t->near_group_id[w] + g->start : NULL;
+    const double *LV = t->near_lv[w] + g->start;
+    near_walk k = {
+        .LM = t->near_lm[w] + g->start,
+        .L = t->near_label[w] + g->start,
+        .G = t->near_group_id[w] ? t->near_group_id[w] + g->start : NULL,
+        .skip_group = skip_group,
+        .lm = lm,
+        .best = INFINITY,
+    };
     size_t cnt = g->count;
     /* first case with LV >= lv */
     size_t lo = 0, hi = cnt;
@@ -443,49 +464,17 @@ bool risk__nearest(const risk_tables *t, int w, const risk_near_group *g, double
         else
             hi = mid;
     }
-    double best = INFINITY;
-    int64_t bn = 0, bp = 0;
     /* Walk outwards while the value gap alone could still tie the best:
      * every case at the smallest distance is counted, whatever the order. */
-    for (size_t r = lo; r < cnt; r++) {
-        double dv = LV[r] - lv;
-        if (dv * dv > best)
-            break;
-        if (G && skip_group && G[r] == skip_group)
-            continue;
-        double d = dv * dv + (LM[r] - lm) * (LM[r] - lm);
-        if (d < best) {
-            best = d;
-            bn = 0;
-            bp = 0;
-        }
-        if (d == best) {
-            bn++;
-            bp += L[r];
-        }
-    }
-    for (size_t l = lo; l-- > 0;) {
-        double dv = lv - LV[l];
-        if (dv * dv > best)
-            break;
-        if (G && skip_group && G[l] == skip_group)
-            continue;
-        double d = dv * dv + (LM[l] - lm) * (LM[l] - lm);
-        if (d < best) {
-            best = d;
-            bn = 0;
-            bp = 0;
-        }
-        if (d == best) {
-            bn++;
-            bp += L[l];
-        }
-    }
-    if (bn == 0)
+    for (size_t r = lo; r < cnt && near__take(&k, r, LV[r] - lv); r++)
+        ;
+    for (size_t l = lo; l-- > 0 && near__take(&k, l, lv - LV[l]);)
+        ;
+    if (k.n == 0)
         return false;
-    *n = bn;
-    *pos = bp;
-    *dist = sqrt(best);
+    *n = k.n;
+    *pos = k.pos;
+    *dist = sqrt(k.best);
     return true;
 }
 

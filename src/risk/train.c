@@ -16,14 +16,14 @@
 #define MIN_HOLDOUT 100 /* fewer labelled cases: no automatic holdout */
 
 typedef struct {
-    risk_arena arena;
+    cx_arena arena;
     risk_case *v;
     size_t n, cap;
 } caseset;
 
 static void caseset__free(caseset *cs)
 {
-    risk__arena_free(&cs->arena);
+    cx_arena_free(&cs->arena);
     free(cs->v);
 }
 
@@ -31,7 +31,7 @@ static const char *train__dup(caseset *cs, const char *s, bool *ok)
 {
     if (!s[0])
         return "";
-    const char *p = risk__arena_strndup(&cs->arena, s, strlen(s));
+    const char *p = cx_arena_strndup(&cs->arena, s, strlen(s));
     if (!p) {
         *ok = false;
         return "";
@@ -313,7 +313,7 @@ cx_err risk_train(store *s, const risk_train_opts *oin, risk_train_result *res, 
         return CX_EINVAL;
     }
     caseset cs = {0};
-    risk__arena_init(&cs.arena);
+    cs.arena = (cx_arena){0};
     cx_err e = train__load(s, o.until, &cs, err, errlen);
     if (e != CX_OK) {
         caseset__free(&cs);

@@ -1,71 +1,9 @@
-/* Small helpers of the risk module: a string arena (bump allocation for
- * the training cases' strings), thread counts and dates. */
+/* Small helpers of the risk module: thread counts and dates. */
 #include "risk_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct risk_arena_block {
-    risk_arena_block *next;
-    size_t cap;
-    char data[];
-};
-
-#define ARENA_BLOCK 65536
-
-void risk__arena_init(risk_arena *a)
-{
-    memset(a, 0, sizeof *a);
-}
-
-void risk__arena_free(risk_arena *a)
-{
-    risk_arena_block *b = a->head;
-    while (b) {
-        risk_arena_block *n = b->next;
-        free(b);
-        b = n;
-    }
-    memset(a, 0, sizeof *a);
-}
-
-void risk__arena_reset(risk_arena *a)
-{
-    if (!a->head)
-        return;
-    risk_arena_block *b = a->head->next;
-    while (b) {
-        risk_arena_block *n = b->next;
-        free(b);
-        b = n;
-    }
-    a->head->next = NULL;
-    a->used = 0;
-    a->cap = a->head->cap;
-}
-
-char *risk__arena_strndup(risk_arena *a, const char *s, size_t n)
-{
-    if (!a->head || a->used + n + 1 > a->cap) {
-        size_t cap = n + 1 > ARENA_BLOCK ? n + 1 : ARENA_BLOCK;
-        risk_arena_block *b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->cap = cap;
-        /* The new block becomes the head; older full blocks stay chained. */
-        b->next = a->head;
-        a->head = b;
-        a->used = 0;
-        a->cap = cap;
-    }
-    char *p = a->head->data + a->used;
-    if (n)
-        memcpy(p, s, n);
-    p[n] = '\0';
-    a->used += n + 1;
-    return p;
-}
 
 int risk__default_threads(void)
 {

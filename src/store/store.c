@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -184,6 +185,13 @@ sqlite3_stmt *store_stmt(store_conn *c, const char *sql)
     return st;
 }
 
+cx_err store_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : rc == SQLITE_CONSTRAINT_UNIQUE ? CX_EEXIST : CX_EDB;
+}
+
 cx_err store_exec(store_conn *c, const char *sql)
 {
     sqlite3_stmt *st = store_stmt(c, sql);
@@ -201,8 +209,9 @@ cx_err store_exec(store_conn *c, const char *sql)
 }
 
 /* One read connection per (thread, store), found through a thread-specific
- * key. Connection threads come and go (one per HTTP connection), so the key's
- * destructor closes a thread's connection when the thread ends. */
+ * key. Threads come and go (commands, services' workers; the HTTP edge's
+ * workers are a fixed pool), so the key's destructor closes a thread's
+ * connection when the thread ends. */
 static void reader__unlink(store *s, store_conn *c)
 {
     if (c->prev_reader)
@@ -216,7 +225,7 @@ static void reader__unlink(store *s, store_conn *c)
 #define STORE_IDLE_READERS 64
 
 /* A thread ended: its reader (prepared statements and all) waits in a small
- * pool for the next connection thread; beyond the pool it is closed. */
+ * pool for the next thread; beyond the pool it is closed. */
 static void reader__thread_end(void *p)
 {
     store_conn *c = p;
@@ -519,13 +528,24 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->readers_mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is a directory: name the database file, e.g. %s/customs.db",
+                 path, path);
+        store_free(s);
+        return CX_EINVAL;
+    }
     /* Declarations, inspection notes and ledger salts live here: a new
      * database (and the WAL and SHM files SQLite derives from its mode) is
      * private to the service's user. */
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0)
         close(fd);
-    struct stat st;
+    else if (errno == ENOENT) {
+        snprintf(err, errlen, "cannot open database %s: its directory does not exist", path);
+        store_free(s);
+        return CX_EIO;
+    }
     if (stat(path, &st) == 0 && (st.st_mode & 077))
         cx_log(CX_LOG_WARN, "database %s is readable by other users (mode %03o); "
                             "chmod 600 it", path, (unsigned)(st.st_mode & 0777));

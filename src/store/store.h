@@ -58,6 +58,10 @@ sqlite3_stmt *store_stmt(store_conn *c, const char *sql);
 /* Runs a statement that returns no rows; CX_OK on success. */
 cx_err store_exec(store_conn *c, const char *sql);
 
+/* Steps a prepared, bound statement that returns no rows and resets it:
+ * CX_OK when it is done, CX_EEXIST on a uniqueness violation, else CX_EDB. */
+cx_err store_done(sqlite3_stmt *st);
+
 /* ---- the writer -----------------------------------------------------------
  * A job runs on the writer thread inside the open transaction and its own
  * savepoint. Returning anything but CX_OK rolls back only this job's writes. */

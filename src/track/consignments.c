@@ -36,9 +36,7 @@ static cx_err cons__insert(store_conn *w, void *arg)
         return CX_EDB;
     sqlite3_bind_text(st, 1, cw->corridor_key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, cw->corridor, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     char *text = cx_json_dump(cw->doc, NULL);
     if (!text)
@@ -57,13 +55,10 @@ static cx_err cons__insert(store_conn *w, void *arg)
     sqlite3_bind_text(st, 4, cw->corridor_key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, json_string_value(json_object_get(cw->doc, "created_at")), -1,
                       SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    cx_err e = store_done(st); /* CX_EEXIST: the id is taken */
     free(text);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return CX_EEXIST;
-    if (rc != SQLITE_DONE)
-        return CX_EDB;
+    if (e != CX_OK)
+        return e;
     cw->key = sqlite3_last_insert_rowid(store_conn_db(w));
     st = store_stmt(w, "INSERT OR IGNORE INTO track_consignment_containers(container, cons) "
                        "VALUES(?1, ?2)");
@@ -75,9 +70,7 @@ static cx_err cons__insert(store_conn *w, void *arg)
     {
         sqlite3_bind_text(st, 1, json_string_value(v), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, cw->key);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        if (store_done(st) != CX_OK)
             return CX_EDB;
     }
     return CX_OK;
@@ -232,6 +225,21 @@ static void h_cons_post(http_req *r, void *ctx)
         cons__done(cw, CX_ESHUTDOWN); /* replies 503 and frees */
 }
 
+static cx_err cons__item(void *ctx, sqlite3_stmt *st, cx_buf *out)
+{
+    (void)ctx;
+    json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 1),
+                             (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return CX_EINVAL;
+    }
+    cons__out(doc, sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0);
+    cx_err e = cx_buf_json(out, doc);
+    json_decref(doc);
+    return e;
+}
+
 static void h_cons_list(http_req *r, void *ctx)
 {
     track_service *t = ctx;
@@ -248,41 +256,16 @@ static void h_cons_list(http_req *r, void *ctx)
                           "WHERE idx > ?1 AND (?3 = 0 OR (?3 = 1 AND arrived_ms IS NULL) OR "
                           "(?3 = 2 AND arrived_ms IS NOT NULL)) ORDER BY idx LIMIT ?2")
           : NULL;
-    if (!st) {
-        track__api_unavailable(r);
-        return;
-    }
-    sqlite3_bind_int64(st, 1, page.after);
-    sqlite3_bind_int64(st, 2, page.limit + 1);
-    sqlite3_bind_int(st, 3, status + 1);
-    http_pager pg;
-    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
-    int64_t last = 0;
-    bool damaged = false;
-    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
-        last = sqlite3_column_int64(st, 0);
-        json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 1),
-                                 (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
-        damaged = !json_is_object(doc);
-        if (!damaged)
-            cons__out(doc, sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0);
-        cx_err e = damaged ? CX_EINVAL : cx_buf_json(&pg.out, doc);
-        json_decref(doc);
-        if (e != CX_OK)
-            break; /* a failed buffer is the reply's to report */
-    }
-    sqlite3_reset(st);
-    if (damaged) {
-        http_pager_free(&pg);
-        http_reply_error(r, 500, "internal", "a consignment is stored damaged", NULL);
-        return;
-    }
-    http_pager_reply_after(&pg, r, last);
+    if (st)
+        sqlite3_bind_int(st, 3, status + 1);
+    track__api_page(r, st, &page, cons__item, NULL);
 }
 
 json_t *track__cons_load(store_conn *c, const char *id, int64_t *key, int64_t *arrived,
                          bool *overdue, char **corridor)
 {
+    if (corridor)
+        *corridor = NULL;
     sqlite3_stmt *st = store_stmt(c, "SELECT c.idx, c.doc, c.arrived_ms, c.overdue, k.geojson "
                                      "FROM track_consignments c LEFT JOIN track_corridors k "
                                      "ON k.key = c.corridor_key WHERE c.id = ?1");
@@ -301,6 +284,21 @@ json_t *track__cons_load(store_conn *c, const char *id, int64_t *key, int64_t *a
                             : strdup((const char *)sqlite3_column_text(st, 4));
     }
     sqlite3_reset(st);
+    return doc;
+}
+
+json_t *track__cons_request(http_req *r, track_service *t, store_conn **c, int64_t *arrived,
+                            bool *overdue, char **corridor)
+{
+    int64_t key = 0;
+    *arrived = 0;
+    *overdue = false;
+    *c = store_reader(t->store);
+    json_t *doc = *c ? track__cons_load(*c, http_param(r, "id"), &key, arrived, overdue,
+                                        corridor)
+                     : NULL;
+    if (!doc)
+        http_reply_error(r, 404, "not_found", "no such consignment", NULL);
     return doc;
 }
 
@@ -331,15 +329,12 @@ static void h_cons_get(http_req *r, void *ctx)
     track_service *t = ctx;
     if (!http_allow_officer(r, "read consignments"))
         return;
-    store_conn *c = store_reader(t->store);
-    int64_t key = 0, arrived = 0;
-    bool overdue = false;
-    json_t *doc = c ? track__cons_load(c, http_param(r, "id"), &key, &arrived, &overdue, NULL)
-                    : NULL;
-    if (!doc) {
-        http_reply_error(r, 404, "not_found", "no such consignment", NULL);
+    store_conn *c;
+    int64_t arrived;
+    bool overdue;
+    json_t *doc = track__cons_request(r, t, &c, &arrived, &overdue, NULL);
+    if (!doc)
         return;
-    }
     json_t *devs = track__cons_devices(c, doc);
     json_t *ids = json_array();
     size_t i;
@@ -359,16 +354,13 @@ static void h_cons_corridor(http_req *r, void *ctx)
     track_service *t = ctx;
     if (!http_allow_officer(r, "read consignments"))
         return;
-    store_conn *c = store_reader(t->store);
-    int64_t key = 0, arrived = 0;
-    bool overdue = false;
+    store_conn *c;
+    int64_t arrived;
+    bool overdue;
     char *corridor = NULL;
-    json_t *doc = c ? track__cons_load(c, http_param(r, "id"), &key, &arrived, &overdue, &corridor)
-                    : NULL;
-    if (!doc) {
-        http_reply_error(r, 404, "not_found", "no such consignment", NULL);
+    json_t *doc = track__cons_request(r, t, &c, &arrived, &overdue, &corridor);
+    if (!doc)
         return;
-    }
     /* the corridor's GeoJSON is this module's own text, stored once per
      * route: appended as it is rather than parsed and written again */
     cx_buf out;

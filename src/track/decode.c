@@ -580,8 +580,9 @@ void track_osmand_param(track_osmand *o, const char *key, const char *value)
             osm__bad(o, "bad_timestamp", "/timestamp: must be epoch seconds or milliseconds, "
                      "ISO 8601, or yyyy-MM-dd HH:mm:ss");
     } else if (strcmp(key, "speed") == 0) {
-        if (!osm__double(value, &d) || d > 1100)
-            osm__bad(o, "bad_field", "/speed: must be a number of knots");
+        if (!osm__double(value, &d) || d * KNOT_KMH > TRACK_SPEED_MAX_KMH)
+            osm__bad(o, "bad_field", "/speed: must be a number of knots, at most %.0f",
+                     TRACK_SPEED_MAX_KMH / KNOT_KMH);
         else if (d >= 0)
             o->m.speed_kmh = d * KNOT_KMH;
     } else if (strcmp(key, "bearing") == 0 || strcmp(key, "heading") == 0) {
@@ -726,7 +727,9 @@ cx_err track_osmand_json(const char *text, size_t len, int64_t now_ms, int64_t s
 {
     msg__clear(out);
     json_error_t e;
-    json_t *o = json_loadb(text, len, 0, &e);
+    /* a member given twice is refused: which of the two speeds would be the
+     * device's? (fuzzing found "speed" twice, the second above the bound) */
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
     if (!o) {
         track__reject(why, "malformed_json", "not valid JSON: %s (line %d, column %d)", e.text,
                       e.line, e.column);
@@ -758,7 +761,14 @@ cx_err track_osmand_json(const char *text, size_t len, int64_t now_ms, int64_t s
             if (!ts)
                 out->ts_ms = now_ms;
             /* Traccar Client reports m/s here and -1 for "unknown". */
-            if (dec__number(json_object_get(coords, "speed"), &d) && d >= 0 && d < 600)
+            const json_t *sp = json_object_get(coords, "speed");
+            if (sp && (!dec__number(sp, &d) || d * 3.6 > TRACK_SPEED_MAX_KMH)) {
+                track__reject(why, "bad_field", "/location/coords/speed: must be metres per "
+                              "second, at most %.0f", TRACK_SPEED_MAX_KMH / 3.6);
+                json_decref(o);
+                return CX_EPARSE;
+            }
+            if (sp && d >= 0)
                 out->speed_kmh = d * 3.6;
             if (dec__number(json_object_get(coords, "heading"), &d) && d >= 0 && d <= 360)
                 out->heading = d == 360 ? 0 : d;

@@ -109,15 +109,12 @@ static cx_err dev__insert(store_conn *w, void *arg)
             sqlite3_bind_blob(st, 7, dw->okeys[i].v, TRACK_OKEY_LEN, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, 7);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
+        cx_err e = store_done(st);
         free(text);
-        if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        if (e == CX_EEXIST)
             dw->failed_at = i;
-            return CX_EEXIST;
-        }
-        if (rc != SQLITE_DONE)
-            return CX_EDB;
+        if (e != CX_OK)
+            return e;
         dw->keys[i] = sqlite3_last_insert_rowid(store_conn_db(w));
     }
     return CX_OK;
@@ -353,6 +350,20 @@ static json_t *dev__item(track_service *t, store_conn *c, sqlite3_stmt *st)
     "s.door, s.temp, s.battery FROM track_devices d "                                        \
     "LEFT JOIN track_device_state s ON s.dev = d.idx "
 
+typedef struct {
+    track_service *t;
+    store_conn *c;
+} dev_list;
+
+static cx_err dev__list_item(void *ctx, sqlite3_stmt *st, cx_buf *out)
+{
+    dev_list *x = ctx;
+    json_t *item = dev__item(x->t, x->c, st);
+    cx_err e = item ? cx_buf_json(out, item) : CX_EINVAL;
+    json_decref(item);
+    return e;
+}
+
 static void h_devices_list(http_req *r, void *ctx)
 {
     track_service *t = ctx;
@@ -374,29 +385,12 @@ static void h_devices_list(http_req *r, void *ctx)
                                              "AND d.container = ?4 ORDER BY d.idx LIMIT ?2")
                  : store_stmt(c, DEVICE_COLS "WHERE d.idx > ?1 AND (?3 IS NULL OR d.org = ?3) "
                                              "ORDER BY d.idx LIMIT ?2");
-    if (!st) {
-        track__api_unavailable(r);
-        return;
-    }
-    sqlite3_bind_int64(st, 1, page.after);
-    sqlite3_bind_int64(st, 2, page.limit + 1);
-    if (!cx_is_officer(who))
+    if (st && !cx_is_officer(who))
         sqlite3_bind_text(st, 3, who->org, -1, SQLITE_STATIC);
-    if (container)
+    if (st && container)
         sqlite3_bind_text(st, 4, container, -1, SQLITE_STATIC);
-    http_pager pg;
-    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
-    int64_t last = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
-        last = sqlite3_column_int64(st, 0);
-        json_t *item = dev__item(t, c, st);
-        cx_err e = item ? cx_buf_json(&pg.out, item) : CX_ENOMEM;
-        json_decref(item);
-        if (e != CX_OK)
-            break; /* the reply reports the failed page */
-    }
-    sqlite3_reset(st);
-    http_pager_reply_after(&pg, r, last);
+    dev_list x = {t, c};
+    track__api_page(r, st, &page, dev__list_item, &x);
 }
 
 static void h_device_get(http_req *r, void *ctx)

@@ -149,21 +149,6 @@ void track_engine_free(track_engine *e)
     free(e);
 }
 
-static bool eng__grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*arr, n * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = n;
-    return true;
-}
-
 static char *eng__strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -178,7 +163,7 @@ cx_err track_engine_zone(track_engine *e, const track_zone_def *z, track_shape *
         return CX_EINVAL;
     int64_t i = cx_map_iget(&e->zone_by_key, z->key);
     if (i < 0) {
-        if (!eng__grow((void **)&e->zones, &e->capz, e->nzones + 1, sizeof *e->zones)) {
+        if (!cx_grow((void **)&e->zones, &e->capz, e->nzones + 1, sizeof *e->zones)) {
             track_shape_free(shape);
             return CX_ENOMEM;
         }
@@ -248,7 +233,7 @@ cx_err track_engine_device(track_engine *e, const track_device_def *def)
     int64_t i = cx_map_iget(&e->dev_by_key, def->key);
     bool fresh = i < 0;
     if (fresh) {
-        if (!eng__grow((void **)&e->devs, &e->capd, e->ndevs + 1, sizeof *e->devs))
+        if (!cx_grow((void **)&e->devs, &e->capd, e->ndevs + 1, sizeof *e->devs))
             return CX_ENOMEM;
         i = (int64_t)e->ndevs++;
         memset(&e->devs[i], 0, sizeof e->devs[i]);
@@ -289,7 +274,7 @@ cx_err track_engine_consignment(track_engine *e, const track_consignment_def *de
         track_shape_free(corridor);
         return CX_EINVAL;
     }
-    if (!eng__grow((void **)&e->cons, &e->capc, e->ncons + 1, sizeof *e->cons)) {
+    if (!cx_grow((void **)&e->cons, &e->capc, e->ncons + 1, sizeof *e->cons)) {
         track_shape_free(corridor);
         return CX_ENOMEM;
     }
@@ -412,7 +397,7 @@ void track__eng_dirty(track_engine *e, size_t di, bool hot)
     eng_dev *d = &e->devs[di];
     d->dirty = true;
     if (hot && !d->in_hot &&
-        eng__grow((void **)&e->hot, &e->caphot, e->nhot + 1, sizeof(size_t))) {
+        cx_grow((void **)&e->hot, &e->caphot, e->nhot + 1, sizeof(size_t))) {
         d->in_hot = true;
         e->hot[e->nhot++] = di;
     }
@@ -454,7 +439,7 @@ void track__eng_dirty_cons(track_engine *e, eng_cons *c)
 {
     if (c->dirty)
         return;
-    if (!eng__grow((void **)&e->dirty_cons, &e->capdirty_cons, e->ndirty_cons + 1,
+    if (!cx_grow((void **)&e->dirty_cons, &e->capdirty_cons, e->ndirty_cons + 1,
                    sizeof(size_t)))
         return;
     c->dirty = true;

@@ -11,7 +11,7 @@
  * unioned, so a point test at run time is one prepared intersects. Shapes
  * crossing the antimeridian are built with unwrapped longitudes and cut
  * into pieces inside [-180, 180]. */
-#include "track_int.h"
+#include "geo_int.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -21,21 +21,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GEO_CHUNK_M 50000.0   /* route chunk length for the local projections */
-#define GEO_SEG_M 5000.0      /* route segments are split to at most this */
-#define GEO_DENSIFY_M 500.0   /* buffer boundary vertex spacing before unprojecting */
-#define GEO_MAX_POSITIONS 200000
-#define GEO_MAX_PROBLEMS 50
-
-#define WGS84_A 6378137.0
-#define WGS84_F (1.0 / 298.257223563)
-#define DEG (M_PI / 180.0)
 
 /* ---- one GEOS context per thread ------------------------------------------------ */
 
 static pthread_key_t geo_key;
 static pthread_once_t geo_once = PTHREAD_ONCE_INIT;
 static _Thread_local char geo_errmsg[256];
+
+const char *track__geo_errmsg(void)
+{
+    return geo_errmsg;
+}
 
 static void geo__finish(void *h)
 {
@@ -99,14 +95,8 @@ void track__problem(json_t *problems, const char *path, const char *fmt, ...)
 
 /* ---- local projection ------------------------------------------------------------ */
 
-typedef struct {
-    double lat0, lon0; /* radians */
-    double sin0, cos0;
-    double R;          /* prime-vertical radius of curvature at lat0 */
-    double kmn;        /* M0/N0: latitude rescaling */
-} geo_proj;
 
-static void geo__proj_init(geo_proj *p, double lat_deg, double lon_deg)
+void track__geo_proj_init(geo_proj *p, double lat_deg, double lon_deg)
 {
     double e2 = WGS84_F * (2 - WGS84_F);
     double s = sin(lat_deg * DEG);
@@ -122,7 +112,7 @@ static void geo__proj_init(geo_proj *p, double lat_deg, double lon_deg)
 }
 
 /* Azimuthal equidistant on the auxiliary sphere. Longitudes may be unwrapped. */
-static void geo__fwd(const geo_proj *p, double lon_deg, double lat_deg, double *x, double *y)
+void track__geo_fwd(const geo_proj *p, double lon_deg, double lat_deg, double *x, double *y)
 {
     double phi = p->lat0 + (lat_deg * DEG - p->lat0) * p->kmn;
     double dl = lon_deg * DEG - p->lon0;
@@ -159,13 +149,13 @@ static void geo__inv(const geo_proj *p, double x, double y, double *lon_deg, dou
     *lon_deg = lam / DEG;
 }
 
-static int geo__fwd_cb(double *x, double *y, void *ud)
+int track__geo_fwd_cb(double *x, double *y, void *ud)
 {
-    geo__fwd(ud, *x, *y, x, y);
+    track__geo_fwd(ud, *x, *y, x, y);
     return 1;
 }
 
-static int geo__inv_cb(double *x, double *y, void *ud)
+int track__geo_inv_cb(double *x, double *y, void *ud)
 {
     geo__inv(ud, *x, *y, x, y);
     return 1;
@@ -179,23 +169,15 @@ double track_distance_m(double lat1, double lon1, double lat2, double lon2)
     while (dlon < -180)
         dlon += 360;
     geo_proj p;
-    geo__proj_init(&p, (lat1 + lat2) / 2, lon1 + dlon / 2);
+    track__geo_proj_init(&p, (lat1 + lat2) / 2, lon1 + dlon / 2);
     double x1, y1, x2, y2;
-    geo__fwd(&p, lon1, lat1, &x1, &y1);
-    geo__fwd(&p, lon1 + dlon, lat2, &x2, &y2);
+    track__geo_fwd(&p, lon1, lat1, &x1, &y1);
+    track__geo_fwd(&p, lon1 + dlon, lat2, &x2, &y2);
     return hypot(x2 - x1, y2 - y1);
 }
 
 /* ---- shapes ------------------------------------------------------------------------ */
 
-struct track_shape {
-    _Atomic int refs;
-    GEOSGeometry *geom;               /* MultiPolygon, longitudes in [-180, 180] */
-    const GEOSPreparedGeometry *prep;
-    GEOSGeometry *route;              /* corridors: the route, unwrapped longitudes */
-    size_t nparts;
-    track_env *parts;                 /* envelope of each polygon, for the STRtree */
-};
 
 track_shape *track__shape_ref(track_shape *s)
 {
@@ -243,7 +225,7 @@ bool track__shape_covers_pt(GEOSContextHandle_t h, const track_shape *s, const G
 
 /* Cuts a geometry with unwrapped longitudes into pieces inside [-180, 180]
  * and returns them as one MultiPolygon. Consumes g. */
-static GEOSGeometry *geo__normalize(GEOSContextHandle_t h, GEOSGeometry *g)
+GEOSGeometry *track__geo_normalize(GEOSContextHandle_t h, GEOSGeometry *g)
 {
     double minx = 0, maxx = 0;
     if (!GEOSGeom_getXMin_r(h, g, &minx) || !GEOSGeom_getXMax_r(h, g, &maxx)) {
@@ -308,7 +290,7 @@ int track__shift_cb(double *x, double *y, void *ud)
 }
 
 /* Wraps the normalized geometry into a shape: prepared, with part envelopes. */
-static track_shape *geo__shape(GEOSContextHandle_t h, GEOSGeometry *g, GEOSGeometry *route)
+track_shape *track__geo_shape(GEOSContextHandle_t h, GEOSGeometry *g, GEOSGeometry *route)
 {
     track_shape *s = calloc(1, sizeof *s);
     int np = g ? GEOSGetNumGeometries_r(h, g) : 0;
@@ -343,7 +325,7 @@ static track_shape *geo__shape(GEOSContextHandle_t h, GEOSGeometry *g, GEOSGeome
 
 /* ---- GeoJSON input ------------------------------------------------------------------ */
 
-static bool geo__position(const json_t *p, const char *ptr, json_t *problems, double *lon,
+bool track__geo_position(const json_t *p, const char *ptr, json_t *problems, double *lon,
                           double *lat)
 {
     if (!json_is_array(p) || json_array_size(p) < 2 || json_array_size(p) > 3) {
@@ -403,7 +385,7 @@ static double *geo__ring(const json_t *ring, const char *ptr, json_t *problems, 
         char sub[160];
         snprintf(sub, sizeof sub, "%s/%zu", ptr, i);
         double lon, lat;
-        if (!geo__position(json_array_get(ring, i), sub, problems, &lon, &lat)) {
+        if (!track__geo_position(json_array_get(ring, i), sub, problems, &lon, &lat)) {
             ok = false;
             break;
         }
@@ -497,7 +479,7 @@ static GEOSGeometry *geo__polygon(GEOSContextHandle_t h, const json_t *rings, co
         GEOSGeometry *r = geo__linear_ring(h, xy, n, shift);
         free(xy);
         if (!r) {
-            track__problem(problems, sub, "not a valid linear ring: %s", geo_errmsg);
+            track__problem(problems, sub, "not a valid linear ring: %s", track__geo_errmsg());
             ok = false;
             break;
         }
@@ -521,7 +503,7 @@ static GEOSGeometry *geo__polygon(GEOSContextHandle_t h, const json_t *rings, co
     return poly;
 }
 
-static const char *geo__type(const json_t *g, const char *ptr, json_t *problems)
+const char *track__geo_type(const json_t *g, const char *ptr, json_t *problems)
 {
     char sub[160];
     if (!json_is_object(g)) {
@@ -540,7 +522,7 @@ static const char *geo__type(const json_t *g, const char *ptr, json_t *problems)
 track_shape *track_shape_zone(const json_t *geometry, const char *ptr, json_t *problems)
 {
     size_t before = json_array_size(problems);
-    const char *type = geo__type(geometry, ptr, problems);
+    const char *type = track__geo_type(geometry, ptr, problems);
     if (!type)
         return NULL;
     char sub[160];
@@ -612,236 +594,12 @@ track_shape *track_shape_zone(const json_t *geometry, const char *ptr, json_t *p
         return NULL;
     }
     (void)crossed;
-    g = geo__normalize(h, g);
+    g = track__geo_normalize(h, g);
     if (!g) {
         track__problem(problems, cptr, "the geometry is empty");
         return NULL;
     }
-    return geo__shape(h, g, NULL);
-}
-
-/* ---- corridors ------------------------------------------------------------------------ */
-
-typedef struct {
-    double *xy;
-    size_t n, cap;
-} geo_pts;
-
-static bool pts__push(geo_pts *p, double x, double y)
-{
-    if (p->n == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 256;
-        double *nx = realloc(p->xy, nc * 2 * sizeof *nx);
-        if (!nx)
-            return false;
-        p->xy = nx;
-        p->cap = nc;
-    }
-    p->xy[2 * p->n] = x;
-    p->xy[2 * p->n + 1] = y;
-    p->n++;
-    return true;
-}
-
-/* Buffers route[s..e] (lon, lat; unwrapped) in its own local projection and
- * returns the polygon in lon/lat. */
-static GEOSGeometry *geo__chunk_buffer(GEOSContextHandle_t h, const double *xy, size_t s,
-                                       size_t e, double half)
-{
-    double lo = xy[2 * s], hi = lo, la = xy[2 * s + 1], ha = la;
-    for (size_t i = s; i <= e; i++) {
-        lo = fmin(lo, xy[2 * i]);
-        hi = fmax(hi, xy[2 * i]);
-        la = fmin(la, xy[2 * i + 1]);
-        ha = fmax(ha, xy[2 * i + 1]);
-    }
-    geo_proj p;
-    geo__proj_init(&p, (la + ha) / 2, (lo + hi) / 2);
-    GEOSCoordSequence *cs = GEOSCoordSeq_create_r(h, (unsigned)(e - s + 1), 2);
-    if (!cs)
-        return NULL;
-    for (size_t i = s; i <= e; i++) {
-        double x, y;
-        geo__fwd(&p, xy[2 * i], xy[2 * i + 1], &x, &y);
-        GEOSCoordSeq_setXY_r(h, cs, (unsigned)(i - s), x, y);
-    }
-    GEOSGeometry *line = GEOSGeom_createLineString_r(h, cs);
-    if (!line)
-        return NULL;
-    GEOSGeometry *buf = GEOSBuffer_r(h, line, half, 16);
-    GEOSGeom_destroy_r(h, line);
-    if (!buf)
-        return NULL;
-    GEOSGeometry *dense = GEOSDensify_r(h, buf, GEO_DENSIFY_M);
-    GEOSGeom_destroy_r(h, buf);
-    if (!dense)
-        return NULL;
-    GEOSGeometry *ll = GEOSGeom_transformXY_r(h, dense, geo__inv_cb, &p);
-    GEOSGeom_destroy_r(h, dense);
-    return ll;
-}
-
-/* Validates a LineString and returns its positions (unwrapped). */
-static double *geo__route_points(const json_t *route, const char *ptr, json_t *problems,
-                                 size_t *n)
-{
-    const char *type = geo__type(route, ptr, problems);
-    if (!type)
-        return NULL;
-    char sub[160];
-    if (strcmp(type, "LineString") != 0) {
-        snprintf(sub, sizeof sub, "%s/type", ptr);
-        track__problem(problems, sub, "must be LineString");
-        return NULL;
-    }
-    const json_t *coords = json_object_get(route, "coordinates");
-    snprintf(sub, sizeof sub, "%s/coordinates", ptr);
-    if (!json_is_array(coords) || json_array_size(coords) < 2) {
-        track__problem(problems, sub, "a LineString needs at least 2 positions");
-        return NULL;
-    }
-    size_t cnt = json_array_size(coords);
-    if (cnt > GEO_MAX_POSITIONS) {
-        track__problem(problems, sub, "more than %d positions", GEO_MAX_POSITIONS);
-        return NULL;
-    }
-    double *xy = malloc(cnt * 2 * sizeof *xy);
-    if (!xy)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < cnt; i++) {
-        char pp[176];
-        snprintf(pp, sizeof pp, "%s/%zu", sub, i);
-        double lon, lat;
-        if (!geo__position(json_array_get(coords, i), pp, problems, &lon, &lat)) {
-            free(xy);
-            return NULL;
-        }
-        if (k) {
-            while (lon - xy[2 * (k - 1)] > 180)
-                lon -= 360;
-            while (lon - xy[2 * (k - 1)] < -180)
-                lon += 360;
-            if (lon == xy[2 * (k - 1)] && lat == xy[2 * (k - 1) + 1])
-                continue; /* repeated position */
-        }
-        xy[2 * k] = lon;
-        xy[2 * k + 1] = lat;
-        k++;
-    }
-    if (k < 2) {
-        track__problem(problems, sub, "a LineString needs at least 2 distinct positions");
-        free(xy);
-        return NULL;
-    }
-    *n = k;
-    return xy;
-}
-
-track_shape *track_shape_corridor(const json_t *route, double width_m, const char *ptr,
-                                  json_t *problems)
-{
-    size_t n = 0;
-    double *xy = geo__route_points(route, ptr, problems, &n);
-    if (!xy)
-        return NULL;
-    GEOSContextHandle_t h = track__geos();
-    /* Split long segments (straight in lon/lat, as RFC 7946 draws them) so
-     * every chunk can be cut at a vertex. */
-    geo_pts pts = {0};
-    bool ok = pts__push(&pts, xy[0], xy[1]);
-    for (size_t i = 1; ok && i < n; i++) {
-        double d = track_distance_m(xy[2 * (i - 1) + 1], xy[2 * (i - 1)], xy[2 * i + 1],
-                                    xy[2 * i]);
-        int steps = (int)ceil(d / GEO_SEG_M);
-        if (steps < 1)
-            steps = 1;
-        for (int s = 1; ok && s <= steps; s++) {
-            double t = (double)s / steps;
-            ok = pts__push(&pts, xy[2 * (i - 1)] + t * (xy[2 * i] - xy[2 * (i - 1)]),
-                           xy[2 * (i - 1) + 1] + t * (xy[2 * i + 1] - xy[2 * (i - 1) + 1]));
-        }
-    }
-    GEOSCoordSequence *rcs = ok ? GEOSCoordSeq_create_r(h, (unsigned)n, 2) : NULL;
-    for (size_t i = 0; rcs && i < n; i++)
-        GEOSCoordSeq_setXY_r(h, rcs, (unsigned)i, xy[2 * i], xy[2 * i + 1]);
-    GEOSGeometry *line = rcs ? GEOSGeom_createLineString_r(h, rcs) : NULL;
-    free(xy);
-    GEOSGeometry **chunks = NULL;
-    size_t nchunks = 0, cap = 0;
-    size_t start = 0;
-    double acc = 0;
-    for (size_t i = 1; ok && line && i < pts.n; i++) {
-        acc += track_distance_m(pts.xy[2 * (i - 1) + 1], pts.xy[2 * (i - 1)], pts.xy[2 * i + 1],
-                                pts.xy[2 * i]);
-        if (acc < GEO_CHUNK_M && i + 1 < pts.n)
-            continue;
-        if (nchunks == cap) {
-            cap = cap ? cap * 2 : 16;
-            GEOSGeometry **nc = realloc(chunks, cap * sizeof *nc);
-            if (!nc) {
-                ok = false;
-                break;
-            }
-            chunks = nc;
-        }
-        GEOSGeometry *b = geo__chunk_buffer(h, pts.xy, start, i, width_m / 2);
-        if (!b) {
-            ok = false;
-            break;
-        }
-        chunks[nchunks++] = b;
-        start = i;
-        acc = 0;
-    }
-    free(pts.xy);
-    GEOSGeometry *g = NULL;
-    if (ok && line && nchunks) {
-        GEOSGeometry *coll =
-            GEOSGeom_createCollection_r(h, GEOS_GEOMETRYCOLLECTION, chunks, (unsigned)nchunks);
-        nchunks = 0;
-        if (coll) {
-            g = GEOSUnaryUnion_r(h, coll);
-            GEOSGeom_destroy_r(h, coll);
-        }
-    }
-    for (size_t i = 0; i < nchunks; i++)
-        GEOSGeom_destroy_r(h, chunks[i]);
-    free(chunks);
-    if (g)
-        g = geo__normalize(h, g);
-    if (!g) {
-        if (line)
-            GEOSGeom_destroy_r(h, line);
-        track__problem(problems, ptr, "the corridor could not be built: %s",
-                       geo_errmsg[0] ? geo_errmsg : "out of memory");
-        return NULL;
-    }
-    return geo__shape(h, g, line);
-}
-
-double track__shape_route_distance(GEOSContextHandle_t h, const track_shape *s, double lat,
-                                   double lon)
-{
-    if (!s->route)
-        return NAN;
-    geo_proj p;
-    geo__proj_init(&p, lat, lon);
-    GEOSGeometry *proj = GEOSGeom_transformXY_r(h, s->route, geo__fwd_cb, &p);
-    GEOSGeometry *origin = GEOSGeom_createPointFromXY_r(h, 0, 0);
-    double d = NAN;
-    if (proj && origin && GEOSDistance_r(h, proj, origin, &d) != 1)
-        d = NAN;
-    if (proj)
-        GEOSGeom_destroy_r(h, proj);
-    if (origin)
-        GEOSGeom_destroy_r(h, origin);
-    return d;
-}
-
-double track_shape_route_distance_m(const track_shape *s, double lat, double lon)
-{
-    return track__shape_route_distance(track__geos(), s, lat, lon);
+    return track__geo_shape(h, g, NULL);
 }
 
 /* ---- output -------------------------------------------------------------------------- */
@@ -877,3 +635,4 @@ json_t *track_shape_geojson(const track_shape *s)
     }
     return json_pack("{s:s,s:o}", "type", "MultiPolygon", "coordinates", polys);
 }
+

@@ -616,7 +616,7 @@ void track__mqtt_free(track_mqtt *m)
 
 void track__mqtt_metrics(track_mqtt *m, cx_buf *out)
 {
-    cx_buf_printf(out,
+    if (cx_buf_printf(out,
                   "# HELP customs_track_mqtt_connected 1 while subscribed to the broker.\n"
                   "# TYPE customs_track_mqtt_connected gauge\n"
                   "customs_track_mqtt_connected %d\n"
@@ -632,5 +632,6 @@ void track__mqtt_metrics(track_mqtt *m, cx_buf *out)
                   atomic_load(&m->connected) ? 1 : 0,
                   (unsigned long long)atomic_load(&m->m_connects),
                   (unsigned long long)atomic_load(&m->m_losses),
-                  (unsigned long long)atomic_load(&m->m_received));
+                  (unsigned long long)atomic_load(&m->m_received)) != CX_OK)
+        return; /* the failed buffer answers for itself */
 }

@@ -182,21 +182,6 @@ static void pipe__waiter_release(track_service *t, track_waiter *w, int64_t n, b
 
 /* ---- batches ------------------------------------------------------------------------------ */
 
-bool track__grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t n = *cap ? *cap * 2 : 256;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*arr, n * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = n;
-    return true;
-}
-
 static track_batch *pipe__batch_get(track_service *t)
 {
     pthread_mutex_lock(&t->bmu);
@@ -270,7 +255,7 @@ void track__batch_waiter(track_batch *b, track_waiter *w)
         b->waiters[b->nwaiters - 1].n++;
         return;
     }
-    if (!track__grow((void **)&b->waiters, &b->capwaiters, b->nwaiters + 1, sizeof *b->waiters))
+    if (!cx_grow((void **)&b->waiters, &b->capwaiters, b->nwaiters + 1, sizeof *b->waiters))
         abort(); /* a waiter left behind would never be answered */
     b->waiters[b->nwaiters].w = w;
     b->waiters[b->nwaiters].n = 1;

@@ -12,20 +12,6 @@
 
 #define HUB_PEND_MAX ((size_t)64 << 20)
 
-static ssize_t pos__drain_pend(cx_buf *pend, size_t *off, char *buf, size_t max)
-{
-    size_t k = pend->len - *off;
-    if (k > max)
-        k = max;
-    memcpy(buf, pend->data + *off, k);
-    *off += k;
-    if (*off == pend->len) {
-        cx_buf_reset(pend);
-        *off = 0;
-    }
-    return (ssize_t)k;
-}
-
 /* ---- positions --------------------------------------------------------------------- */
 
 typedef struct {
@@ -266,7 +252,7 @@ static ssize_t pos__read(void *ctx, char *buf, size_t max)
     track_poshub *p = q->p;
     pthread_mutex_lock(&p->mu);
     if (q->pend_off < q->pend.len) {
-        ssize_t k = pos__drain_pend(&q->pend, &q->pend_off, buf, max);
+        ssize_t k = http_stream_drain(&q->pend, &q->pend_off, buf, max);
         pthread_mutex_unlock(&p->mu);
         return k;
     }
@@ -296,7 +282,7 @@ static ssize_t pos__read(void *ctx, char *buf, size_t max)
         }
         q->last_gen = p->gen;
         if (q->pend.len) {
-            ssize_t k = pos__drain_pend(&q->pend, &q->pend_off, buf, max);
+            ssize_t k = http_stream_drain(&q->pend, &q->pend_off, buf, max);
             pthread_mutex_unlock(&p->mu);
             return k;
         }
@@ -393,7 +379,11 @@ void track__poshub_serve(track_poshub *p, http_req *r)
         snprintf(q->org, sizeof q->org, "%s", who->org);
     }
     cx_buf_init(&q->pend, HUB_PEND_MAX);
-    cx_buf_puts(&q->pend, "retry: 2000\n: customs positions stream\n\n");
+    if (cx_buf_puts(&q->pend, "retry: 2000\n: customs positions stream\n\n") != CX_OK) {
+        free(q);
+        http_reply_error(r, 503, "unavailable", "out of memory; retry", NULL);
+        return;
+    }
     q->due = true; /* the first push is every device's latest position */
     pthread_mutex_lock(&p->mu);
     q->next_sub = p->subs;

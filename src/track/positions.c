@@ -79,9 +79,7 @@ static cx_err idx__move(store_conn *w, void *arg)
         idx__bind_real(st, 9, r->has[4], r->temp);
         idx__bind_real(st, 10, r->has[5], r->batt);
         sqlite3_bind_int(st, 11, r->src);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        if (store_done(st) != CX_OK)
             return CX_EDB;
         j->moved += sqlite3_changes(store_conn_db(w));
     }
@@ -91,9 +89,7 @@ static cx_err idx__move(store_conn *w, void *arg)
             return CX_EDB;
         sqlite3_bind_int64(st, 1, j->delete_from);
         sqlite3_bind_int64(st, 2, j->delete_upto);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        if (store_done(st) != CX_OK)
             return CX_EDB;
     }
     return CX_OK;

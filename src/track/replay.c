@@ -215,15 +215,12 @@ static void h_cons_track(http_req *r, void *ctx)
         http_bad_query(r, "from", "must not be after to");
         return;
     }
-    store_conn *c = store_reader(t->store);
-    int64_t key = 0, arrived = 0;
-    bool overdue = false;
-    json_t *doc = c ? track__cons_load(c, http_param(r, "id"), &key, &arrived, &overdue, NULL)
-                    : NULL;
-    if (!doc) {
-        http_reply_error(r, 404, "not_found", "no such consignment", NULL);
+    store_conn *c;
+    int64_t arrived;
+    bool overdue;
+    json_t *doc = track__cons_request(r, t, &c, &arrived, &overdue, NULL);
+    if (!doc)
         return;
-    }
     const char *cid = json_string_value(json_object_get(doc, "id"));
     track_config rules = t->cfg;
     if (json_object_get(doc, "rules"))

@@ -36,9 +36,7 @@ static cx_err ret__thin(store_conn *w, void *arg)
         sqlite3_bind_int64(st, 2, j->from);
         sqlite3_bind_int64(st, 3, j->to);
         sqlite3_bind_int64(st, 4, j->interval);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        if (store_done(st) != CX_OK)
             return CX_EDB;
         j->deleted += (uint64_t)sqlite3_changes(store_conn_db(w));
     }
@@ -48,9 +46,7 @@ static cx_err ret__thin(store_conn *w, void *arg)
         if (!st)
             return CX_EDB;
         sqlite3_bind_int64(st, 1, j->to);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        if (store_done(st) != CX_OK)
             return CX_EDB;
     }
     return CX_OK;
@@ -70,9 +66,7 @@ static cx_err ret__dead(store_conn *w, void *arg)
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, j->before);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (store_done(st) != CX_OK)
         return CX_EDB;
     j->deleted = (uint64_t)sqlite3_changes(store_conn_db(w));
     return CX_OK;

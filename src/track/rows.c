@@ -35,7 +35,7 @@ static void rows__consinfo_add(track_service *t, const char *id, const json_t *d
     cons_infos *ci = t->consinfo;
     if (cx_map_get(&ci->by_id, id) >= 0)
         return;
-    if (!track__grow((void **)&ci->v, &ci->cap, ci->n + 1, sizeof *ci->v))
+    if (!cx_grow((void **)&ci->v, &ci->cap, ci->n + 1, sizeof *ci->v))
         return;
     cons_info *c = &ci->v[ci->n];
     memset(c, 0, sizeof *c);
@@ -146,7 +146,7 @@ void track__on_alert(void *ctx, const track_alert *a)
     track_alert_ctx *x = ctx;
     track_service *t = x->t;
     track_batch *b = x->b;
-    if (!track__grow((void **)&b->alerts, &b->capalerts, b->nalerts + 1, sizeof *b->alerts)) {
+    if (!cx_grow((void **)&b->alerts, &b->capalerts, b->nalerts + 1, sizeof *b->alerts)) {
         cx_log(CX_LOG_ERROR, "track: out of memory: %s alert dropped",
                track_alert_type_name(a->type));
         return;
@@ -177,15 +177,15 @@ void track__on_alert(void *ctx, const track_alert *a)
 
 static void rows__dead_payload(track_dead *d, const track_msg *m)
 {
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "{\"device\":\"%s\",\"ts\":%lld,\"lat\":%.7f,\"lon\":%.7f}",
-                     m->device, (long long)m->ts_ms, m->lat, m->lon);
-    d->payload = n > 0 ? strndup(buf, (size_t)n) : NULL;
+    json_t *j = json_pack("{s:s,s:I,s:f,s:f}", "device", m->device, "ts", (json_int_t)m->ts_ms,
+                          "lat", m->lat, "lon", m->lon);
+    d->payload = j ? cx_json_dump(j, NULL) : NULL;
+    json_decref(j);
 }
 
 static void rows__dead_row(track_service *t, track_batch *b, const track_entry *e, track_dead *d)
 {
-    if (!track__grow((void **)&b->dead, &b->capdead, b->ndead + 1, sizeof *b->dead)) {
+    if (!cx_grow((void **)&b->dead, &b->capdead, b->ndead + 1, sizeof *b->dead)) {
         free(d->payload);
         return;
     }
@@ -251,7 +251,7 @@ void track__entry(track_service *t, track_batch *b, track_entry *e)
         if (e->w)
             e->w->outcome[e->widx] = TRACK_OUT_LATE;
     }
-    if (!track__grow((void **)&b->pos, &b->cappos, b->npos + 1, sizeof *b->pos))
+    if (!cx_grow((void **)&b->pos, &b->cappos, b->npos + 1, sizeof *b->pos))
         return;
     track_pos_row *p = &b->pos[b->npos++];
     p->dev = key;
@@ -270,8 +270,8 @@ void track__entry(track_service *t, track_batch *b, track_entry *e)
 void track__dirty_dev(void *ctx, const track_dirty_dev *d)
 {
     track_batch *b = ctx;
-    if (!track__grow((void **)&b->state, &b->capstate, b->nstate + 1, sizeof *b->state) ||
-        !track__grow((void **)&b->arena, &b->acap, b->alen + d->state_len, 1))
+    if (!cx_grow((void **)&b->state, &b->capstate, b->nstate + 1, sizeof *b->state) ||
+        !cx_grow((void **)&b->arena, &b->acap, b->alen + d->state_len, 1))
         return;
     track_state_row *r = &b->state[b->nstate++];
     r->dev = d->key;
@@ -298,7 +298,7 @@ void track__dirty_dev(void *ctx, const track_dirty_dev *d)
 void track__dirty_cons(void *ctx, int64_t key, int64_t arrived_ms, bool overdue)
 {
     track_batch *b = ctx;
-    if (!track__grow((void **)&b->cons, &b->capcons, b->ncons + 1, sizeof *b->cons))
+    if (!cx_grow((void **)&b->cons, &b->capcons, b->ncons + 1, sizeof *b->cons))
         return;
     b->cons[b->ncons++] = (track_cons_row){key, arrived_ms, overdue};
 }

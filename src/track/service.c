@@ -63,9 +63,7 @@ static cx_err svc__mark_escalated(store_conn *w, void *arg)
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return store_done(st) == CX_OK ? CX_OK : CX_EDB;
 }
 
 static void svc__escalate_one(track_service *t, esc_item *it)

@@ -94,6 +94,10 @@ cx_err track_decode_object(const json_t *obj, int64_t now_ms, int64_t future_ske
 cx_err track_decode_json(const char *text, size_t len, int64_t now_ms, int64_t future_skew_ms,
                          track_msg *out, track_reject *why);
 
+/* The fastest a tracked thing reports (km/h): a faster report is a broken
+ * or forged fix, refused by every decoder. */
+#define TRACK_SPEED_MAX_KMH 2100.0
+
 /* Traccar/OsmAnd: parameters arrive one by one (query string, form body),
  * or as the JSON body newer Traccar clients send. Speed is in knots, as
  * Traccar reads it; timestamp is epoch seconds, epoch ms, ISO 8601 or

@@ -47,6 +47,33 @@ void track__api_unavailable(http_req *r)
     http_reply_error(r, 503, "unavailable", "the database is not available; retry", NULL);
 }
 
+void track__api_page(http_req *r, sqlite3_stmt *st, const http_page *page, track_item_fn item,
+                     void *ctx)
+{
+    if (!st) {
+        track__api_unavailable(r);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, page->after);
+    sqlite3_bind_int64(st, 2, page->limit + 1);
+    http_pager pg;
+    http_pager_init(&pg, page->limit, HTTP_PAGE_BUDGET);
+    int64_t last = 0;
+    cx_err e = CX_OK;
+    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+        last = sqlite3_column_int64(st, 0);
+        e = item(ctx, st, &pg.out);
+    }
+    sqlite3_reset(st);
+    if (e != CX_OK && cx_buf_error(&pg.out) == CX_OK) {
+        /* not the buffer: a row this module wrote does not read back */
+        http_pager_free(&pg);
+        http_reply_error(r, 500, "internal", "a stored record is damaged", NULL);
+        return;
+    }
+    http_pager_reply_after(&pg, r, last);
+}
+
 /* ---- positions, dead letters, thresholds ---------------------------------------------- */
 
 static void h_positions(http_req *r, void *ctx)
@@ -71,6 +98,25 @@ static void h_positions_stream(http_req *r, void *ctx)
     track__poshub_serve(t->positions, r);
 }
 
+static cx_err api__dead_letter(void *ctx, sqlite3_stmt *st, cx_buf *out)
+{
+    (void)ctx;
+    char tm[32];
+    cx_rfc3339_format(sqlite3_column_int64(st, 1), tm);
+    const char *dev = (const char *)sqlite3_column_text(st, 5);
+    const char *pl = (const char *)sqlite3_column_text(st, 6);
+    json_t *item = json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o}", "seq",
+                             (json_int_t)sqlite3_column_int64(st, 0), "received_at", tm, "source",
+                             (const char *)sqlite3_column_text(st, 2), "reason",
+                             (const char *)sqlite3_column_text(st, 3), "message",
+                             (const char *)sqlite3_column_text(st, 4), "device",
+                             dev ? json_string(dev) : json_null(), "payload",
+                             pl ? json_string(pl) : json_null());
+    cx_err e = item ? cx_buf_json(out, item) : CX_ENOMEM;
+    json_decref(item);
+    return e;
+}
+
 static void h_dead_letters(http_req *r, void *ctx)
 {
     track_service *t = ctx;
@@ -89,37 +135,9 @@ static void h_dead_letters(http_req *r, void *ctx)
                                          "device, payload FROM track_dead_letters WHERE seq > ?1 "
                                          "AND (?3 IS NULL OR reason = ?3) ORDER BY seq LIMIT ?2")
                          : NULL;
-    if (!st) {
-        track__api_unavailable(r);
-        return;
-    }
-    sqlite3_bind_int64(st, 1, page.after);
-    sqlite3_bind_int64(st, 2, page.limit + 1);
-    if (reason)
+    if (st && reason)
         sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-    http_pager pg;
-    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
-    int64_t last = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
-        last = sqlite3_column_int64(st, 0);
-        char tm[32];
-        cx_rfc3339_format(sqlite3_column_int64(st, 1), tm);
-        const char *dev = (const char *)sqlite3_column_text(st, 5);
-        const char *pl = (const char *)sqlite3_column_text(st, 6);
-        json_t *item = json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o}", "seq", (json_int_t)last,
-                                 "received_at", tm, "source",
-                                 (const char *)sqlite3_column_text(st, 2), "reason",
-                                 (const char *)sqlite3_column_text(st, 3), "message",
-                                 (const char *)sqlite3_column_text(st, 4), "device",
-                                 dev ? json_string(dev) : json_null(), "payload",
-                                 pl ? json_string(pl) : json_null());
-        cx_err e = item ? cx_buf_json(&pg.out, item) : CX_ENOMEM;
-        json_decref(item);
-        if (e != CX_OK)
-            break; /* the page's buffer failed (or will): the reply says so */
-    }
-    sqlite3_reset(st);
-    http_pager_reply_after(&pg, r, last);
+    track__api_page(r, st, &page, api__dead_letter, NULL);
 }
 
 static void h_config(http_req *r, void *ctx)

@@ -361,7 +361,6 @@ char *track__payload_text(const char *p, size_t len);
 
 /* ---- the pipeline (pipeline.c) ------------------------------------------------------ */
 void *track__engine_main(void *t); /* the engine thread */
-bool track__grow(void **arr, size_t *cap, size_t need, size_t elem);
 void track__batch_free(track_batch *b);
 /* Counts entry e of waiter w in the batch (released when it commits). */
 void track__batch_waiter(track_batch *b, track_waiter *w);
@@ -407,6 +406,13 @@ void track__api_problems(http_req *r, const char *code, const char *what, json_t
  * then frees what the job owns. */
 bool track__api_submit(track_service *t, http_req *r, store_job *job);
 void track__api_unavailable(http_req *r);
+/* One page of a list: st selects the row key first, takes ?1 (the cursor:
+ * rows after it) and ?2 (the limit, plus one), and has its filters bound;
+ * item appends each row's JSON (CX_EINVAL for a damaged row: 500). NULL st:
+ * 503. Replies either way. */
+typedef cx_err (*track_item_fn)(void *ctx, sqlite3_stmt *st, cx_buf *out);
+void track__api_page(http_req *r, sqlite3_stmt *st, const http_page *page, track_item_fn item,
+                     void *ctx);
 cx_err track__device_routes(track_service *t, http_server *srv);
 cx_err track__zone_routes(track_service *t, http_server *srv);
 cx_err track__consignment_routes(track_service *t, http_server *srv);
@@ -434,6 +440,9 @@ bool track__okey_matches(const uint8_t stored[TRACK_OKEY_LEN], bool have, const 
  * arrival, overdue flag and corridor GeoJSON (caller frees; may be NULL). */
 json_t *track__cons_load(store_conn *c, const char *id, int64_t *key, int64_t *arrived,
                          bool *overdue, char **corridor);
+/* The consignment {id} of a request, or NULL after replying 404. */
+json_t *track__cons_request(http_req *r, track_service *t, store_conn **c, int64_t *arrived,
+                            bool *overdue, char **corridor);
 /* [{"key","id","container"}] of the devices on a consignment's containers. */
 json_t *track__cons_devices(store_conn *c, const json_t *doc);
 

@@ -165,9 +165,7 @@ static void st__small(sqlite3_stmt *st, int i, uint8_t v)
 
 static cx_err st__step(sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return store_done(st) == CX_OK ? CX_OK : CX_EDB;
 }
 
 /* One alert of the batch: raised through the alert module in this job (so

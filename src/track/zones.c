@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ZONE_PAGE_BUDGET HTTP_PAGE_BUDGET
-
 typedef struct {
     store_job job;
     track_service *t;
@@ -42,13 +40,10 @@ static cx_err zone__insert(store_conn *w, void *arg)
     sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, json_string_value(json_object_get(zw->doc, "created_at")), -1,
                       SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    cx_err e = store_done(st); /* CX_EEXIST: the id is taken */
     free(text);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return CX_EEXIST;
-    if (rc != SQLITE_DONE)
-        return CX_EDB;
+    if (e != CX_OK)
+        return e;
     zw->key = sqlite3_last_insert_rowid(store_conn_db(w));
     return CX_OK;
 }
@@ -119,6 +114,13 @@ static void h_zones_post(http_req *r, void *ctx)
         zone__write_free(zw);
 }
 
+/* the stored documents are JSON this module wrote */
+static cx_err zone__item(void *ctx, sqlite3_stmt *st, cx_buf *out)
+{
+    (void)ctx;
+    return cx_buf_append(out, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+}
+
 static void h_zones_list(http_req *r, void *ctx)
 {
     track_service *t = ctx;
@@ -136,26 +138,9 @@ static void h_zones_list(http_req *r, void *ctx)
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx, doc FROM track_zones WHERE idx > ?1 AND "
                                          "(?3 IS NULL OR kind = ?3) ORDER BY idx LIMIT ?2")
                          : NULL;
-    if (!st) {
-        track__api_unavailable(r);
-        return;
-    }
-    sqlite3_bind_int64(st, 1, page.after);
-    sqlite3_bind_int64(st, 2, page.limit + 1);
-    if (kind)
+    if (st && kind)
         sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-    http_pager pg;
-    http_pager_init(&pg, page.limit, ZONE_PAGE_BUDGET);
-    int64_t last = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
-        last = sqlite3_column_int64(st, 0);
-        /* the stored documents are JSON this module wrote */
-        if (cx_buf_append(&pg.out, sqlite3_column_text(st, 1),
-                          (size_t)sqlite3_column_bytes(st, 1)) != CX_OK)
-            break;
-    }
-    sqlite3_reset(st);
-    http_pager_reply_after(&pg, r, last);
+    track__api_page(r, st, &page, zone__item, NULL);
 }
 
 static void h_zone_get(http_req *r, void *ctx)

@@ -137,20 +137,62 @@ static void h_whoami(http_req *r, void *ctx)
                                       "subject", p->subject[0] ? p->subject : NULL));
 }
 
+/* The API description (docs/openapi.json, assembled with the console). */
+static void h_openapi(http_req *r, void *ctx)
+{
+    web__send(r, ctx, "openapi.json");
+}
+
+/* The files the pages cannot do without: ours, the API description, and
+ * what scripts/web-assemble copies from npm (web/node_modules). */
+static const char *const web_assets[] = {
+    "index.html",        "app.css",         "js/main.js",
+    "openapi.json",      "vendor/leaflet.js", "vendor/leaflet.css",
+    "vendor/uplot.js",   "vendor/uplot.css",  "vendor/countries-50m.json",
+    "vendor/topojson/index.js",
+};
+
+size_t web_missing(const char *dir, char *out, size_t cap)
+{
+    size_t n = 0, o = 0;
+    if (cap)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof web_assets / sizeof *web_assets; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, web_assets[i]);
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            continue;
+        n++;
+        int w = o < cap ? snprintf(out + o, cap - o, "%s%s", o ? ", " : "", web_assets[i]) : 0;
+        if (w > 0)
+            o += (size_t)w;
+    }
+    return n;
+}
+
 cx_err web_routes(http_server *srv, const char *dir)
 {
+    char missing[512];
+    size_t n = web_missing(dir, missing, sizeof missing);
+    if (n)
+        cx_log(CX_LOG_WARN, "console: %zu file%s missing in %s: %s. The console will lack them "
+                            "(maps, charts, the API description): run scripts/install-deps --web "
+                            "(npm ci) and make build",
+               n, n == 1 ? "" : "s", dir, missing);
     static const http_route_def api[] = {
         {"GET", "/v1/whoami", HTTP_AUTH, h_whoami, NULL},
     };
     /* Files take no query either: the console routes with the fragment (#/queue?…),
      * which browsers never send. */
     static const http_route_def files[] = {
+        {"GET", "/openapi.json", 0, h_openapi, NULL},
         {"GET", "/", 0, h_index, NULL},
         /* Registered last, so every API route wins over a file name. */
         {"GET", "/{path*}", HTTP_FALLBACK, h_file, NULL},
     };
     cx_err e = http_routes(srv, api, 1, NULL);
     if (!e)
-        e = http_routes(srv, files, 2, (void *)dir);
+        e = http_routes(srv, files, 3, (void *)dir);
     return e;
 }

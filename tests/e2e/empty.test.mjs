@@ -50,8 +50,10 @@ test('an API error is shown as a sentence with the fields it names', async () =>
   assert.equal(await page.locator('.results .error').textContent(), 'The queue could not be loaded: The database refused the write; retry.');
   await page.unroute('**/v1/risk/queue*');
   await visit(page, srv.base, '#/queue?office=' + encodeURIComponent('not valid!'), '.results .error');
+  // the field in words, not its JSON Pointer
   assert.equal(await page.locator('.results .error').textContent(),
-    'The queue could not be loaded: Bad query parameter./office: must be an office code of 1 to 16 letters or digits');
+    'The queue could not be loaded: Bad query parameter.Office: must be an office code of 1 to 16 letters or digits.');
+  assert.doesNotMatch(await page.locator('.results .error').textContent(), /\/office/);
   await shot(page, 'api-error-phone');
   assert.deepEqual(page.problems, [
     'console: Failed to load resource: the server responded with a status of 503 (Service Unavailable)',

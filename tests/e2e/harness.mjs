@@ -132,16 +132,33 @@ export function kcsSlice(src, path, { from = 0, n, columns } = {}) {
   return rows.length;
 }
 
+/** The JSON declaration of a KCS row (as the kcs import maps it). */
+function kcsDeclaration(f) {
+  const d = {
+    reference: f[0], type: 'import', date: f[1], office: f[2], declarant_id: f[8], importer_id: f[9],
+    country_of_departure: f[13], transport_mode: f[7],
+    procedure: { process_type: f[3], import_type: f[4], import_use: f[5], payment_type: f[6] },
+    items: [{ hs_code: f[12], country_of_origin: f[14], origin_indicator: f[17], net_mass_kg: Number(f[18]),
+      value: Number(f[19]), currency: 'KRW', tax_rate: Number(f[15]), tax_type: f[16] }],
+  };
+  if (f[10]) d.seller_id = f[10];
+  if (f[11]) d.courier_id = f[11];
+  return d;
+}
+
 /** A trained risk model and scored declarations: a slice of the KCS data with
- * outcomes (org KCS), `customs risk train`, then a later slice without outcomes
- * (org KCS-2021) imported and scored. */
+ * outcomes (org KCS, history: `customs import --format kcs`), `customs risk
+ * train`, then a later slice without outcomes submitted as new declarations of
+ * org KCS-2021 (JSON Lines: scored at import, so the queue has work). */
 export function seedRisk(db, dir, { train = 4000, score = 300 } = {}) {
   const data = join(SOURCE, 'data', 'customs-fraud');
   kcsSlice(join(data, 'df_syn_train_eng.csv'), join(dir, 'train.csv'), { n: train });
   customs('import', '--db', db, '--org', 'KCS', '--format', 'kcs', '--no-progress', join(dir, 'train.csv'));
   customs('risk', 'train', '--db', db);
-  kcsSlice(join(data, 'df_syn_valid_eng.csv'), join(dir, 'score.csv'), { n: score, columns: 20 });
-  customs('import', '--db', db, '--org', 'KCS-2021', '--format', 'kcs', '--no-progress', join(dir, 'score.csv'));
+  const lines = readFileSync(join(data, 'df_syn_valid_eng.csv'), 'utf8').split('\n').slice(1, 1 + score)
+    .filter(Boolean).map((l) => JSON.stringify(kcsDeclaration(l.split(','))));
+  writeFileSync(join(dir, 'score.jsonl'), lines.join('\n') + '\n');
+  customs('import', '--db', db, '--org', 'KCS-2021', '--no-progress', join(dir, 'score.jsonl'));
 }
 
 /** The demo declarations of data/demo/acme-kr.jsonl (parsed). */

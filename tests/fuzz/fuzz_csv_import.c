@@ -1,37 +1,15 @@
 /* Fuzz target: the CSV import reader (libcsv underneath), run dry so only
  * parsing, grouping and validation are exercised. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "declare.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzzkit.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char err[256];
-    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK) {
-        fprintf(stderr, "%s\n", err);
-        abort();
-    }
+    fz_refdata();
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    FILE *f = fmemopen((void *)data, size ? size : 1, "rb");
-    if (!f)
-        return 0;
-    if (!size)
-        fgetc(f);
-    decl_import_opts o = {.path = "fuzz.csv", .file = f, .dry_run = true, .format = "csv",
-                          .org = "FUZZ", .quiet = true};
-    decl_import_result res;
-    char err[256];
-    decl_import(NULL, &o, &res, err, sizeof err);
-    fclose(f);
+    fz_import(data, size, "csv");
     return 0;
 }

@@ -5,18 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "declare.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzzkit.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char err[256];
-    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK) {
-        fprintf(stderr, "%s\n", err);
-        abort();
-    }
+    fz_refdata();
     return 0;
 }
 

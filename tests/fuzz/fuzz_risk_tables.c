@@ -6,18 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzzkit.h"
 #include "risk.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char err[256];
-    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK) {
-        fprintf(stderr, "%s\n", err);
-        abort();
-    }
+    fz_refdata();
     return 0;
 }
 

@@ -7,9 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzzkit.h"
 #include "track.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOW_MS 1709251200000LL /* 2024-03-01: fixed, so runs reproduce */
 #define SKEW_MS 300000LL
@@ -86,6 +85,14 @@ static void agree(const char *text, size_t size, cx_err fast, const track_msg *m
         abort();
 }
 
+static void batch_one(const json_t *v, const char *ptr)
+{
+    track_msg m;
+    track_reject why;
+    if (track_decode_object(v, NOW_MS, SKEW_MS, ptr, &m, &why) == CX_OK)
+        check(&m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -101,17 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* a batch, as MQTT gateways and POST /v1/telemetry send it */
     json_t *j = json_loadb(text, size, 0, NULL);
-    if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            char ptr[24];
-            snprintf(ptr, sizeof ptr, "/%zu", i);
-            if (track_decode_object(v, NOW_MS, SKEW_MS, ptr, &m, &why) == CX_OK)
-                check(&m);
-        }
-    }
+    if (json_is_array(j))
+        fz_each(j, batch_one);
     json_decref(j);
     track_osmand o;
     track_osmand_begin(&o);

@@ -35,6 +35,19 @@ def run(*args, input=None, check=True, env=None, timeout=300):
     return p
 
 
+def wait_for(cond, what, limit=60.0, step=0.05, done=bool):
+    """Polls cond() until done(value) holds (by default: a truthy value);
+    fails naming what and the last value seen. The one way tests wait."""
+    deadline = time.time() + limit
+    last = None
+    while time.time() < deadline:
+        last = cond()
+        if done(last):
+            return last
+        time.sleep(step)
+    raise AssertionError(f"gave up waiting for {what}; last saw {last!r}")
+
+
 def create_key(db, org, role, name=""):
     p = run("keys", "create", "--db", db, "--org", org, "--role", role, "--name", name)
     token = p.stdout.strip()

@@ -32,6 +32,63 @@ class CliTest(TempDirTestCase):
         p = run("import", "--org", "A", check=False)
         self.assertEqual(p.returncode, 2)
 
+    def test_options_written_in_full(self):
+        """getopt_long would take a prefix: --port for --port-file. Every command
+        and action refuses abbreviated, unknown and misplaced options, names
+        the option, lists the valid ones and changes nothing."""
+        port_file = os.path.join(self.tmp, "9000")
+        p = run("serve", "--db", self.db, "--port", port_file, check=False, timeout=20)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("unknown option '--port'", p.stderr)
+        self.assertIn("did you mean --port-file?", p.stderr)
+        self.assertIn("Valid options: --db, --listen,", p.stderr)
+        self.assertFalse(os.path.exists(port_file))
+        self.assertFalse(os.path.exists(self.db))
+        cases = [
+            (["serve", "--db=" + self.db, "--liste=127.0.0.1:0"], "'--liste'"),
+            (["serve", "--db", self.db, "-q"], "'-q'"),
+            # the edge's limits parse through the same app_getopt
+            (["serve", "--db", self.db, "--max-conn", "64"], "'--max-conn'"),
+            (["serve", "--db", self.db, "--anon-rat=0"], "'--anon-rat' (did you mean --anon-rate?"),
+            (["keys", "create", "--db", self.db, "--org", "A", "--role", "officer",
+              "--subj", "OP-1"], "'--subj'"),
+            (["serve", "--db"], "'--db' needs a value"),
+            (["import", "--db", self.db, "--or", "ACME", "x.jsonl"], "'--or'"),
+            (["keys", "create", "--db", self.db, "--org", "A", "--rol", "trader"], "'--rol'"),
+            (["keys", "list", "--db", self.db, "--org", "A"], "'--org' does not apply"),
+            (["risk", "models", "--db", self.db, "--rounds", "3"], "'--rounds' does not apply"),
+            (["risk", "train", "--db", self.db, "--round", "3"], "'--round'"),
+            (["hs", "search", "--lim", "3", "beef"], "'--lim'"),
+            (["keygen", "--ou", os.path.join(self.tmp, "k.key")], "'--ou'"),
+            (["ledger", "verify", "--db", self.db, "--thread", "2"], "'--thread'"),
+            (["ledger", "show", "--db", self.db, "--key", "k.key", "0"], "'--key' does not apply"),
+            (["track", "simulate", "--out", "-", "--dev", "3"], "'--dev'"),
+            (["track", "retention", "--db", self.db, "--track-conf", "x"], "'--track-conf'"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args):
+                p = run(*args, check=False, timeout=20)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(needle, p.stderr)
+                self.assertIn("Valid options:", p.stderr)
+                self.assertEqual(p.stdout, "")
+        self.assertFalse(os.path.exists(self.db))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "k.key")))
+        # the list is the action's own
+        p = run("keys", "list", "--db", self.db, "--name", "x", check=False)
+        self.assertIn("Valid options: --db, --json, --help", p.stderr)
+
+    def test_db_is_a_directory(self):
+        for args in (["keys", "list", "--db", self.tmp],
+                     ["serve", "--db", self.tmp, "--listen", "127.0.0.1:0"]):
+            p = run(*args, check=False, timeout=20)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(f"{self.tmp} is a directory", p.stderr)
+            self.assertIn(os.path.join(self.tmp, "customs.db"), p.stderr)
+        p = run("keys", "list", "--db", os.path.join(self.tmp, "no", "x.db"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("its directory does not exist", p.stderr)
+
     def test_keys_create_prints_only_the_token(self):
         p = run("keys", "create", "--db", self.db, "--org", "ACME", "--role", "trader",
                 "--name", "ERP system")

@@ -100,6 +100,29 @@ class ImportTest(TempDirTestCase):
             self.assertEqual({k: got[k] for k in sent}, sent)
             self.assertEqual(got["org"], "ACME")
 
+    def test_hs_check_finishes_in_the_import(self):
+        """The HS description check runs in the import itself: nothing is left
+        queued (and skipped) when it ends."""
+        decls = [declaration(f"H-{i}") for i in range(30)]
+        for d in decls[::3]:  # described as beef, declared as ceramic tiles (chapter 69)
+            d["items"][0]["description"] = "frozen boneless beef"
+        path = self.write("h.jsonl", "\n".join(json.dumps(d) for d in decls) + "\n")
+        p = run("import", "--db", self.db, "--org", "ACME", path)
+        self.assertEqual(p.stdout, "imported 30, rejected 0\n")
+        self.assertNotIn("skipped", p.stderr)
+        token = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        items = srv.get("/v1/declarations?limit=100", token=token).json["items"]
+        self.assertEqual(len(items), 30)
+        for d in items:
+            risk = d["risk"]
+            mism = [r for r in risk["reasons"] if r["feature"] == "hs_mismatch"]
+            beef = d["items"][0]["description"] == "frozen boneless beef"
+            self.assertEqual(len(mism), 1 if beef else 0, (d["reference"], risk))
+            if beef:
+                self.assertIn("HS 020230", mism[0]["detail"])
+                self.assertIn(risk["lane"], ("yellow", "red"))
+
     def test_reimport_reports_duplicates_and_changes_nothing(self):
         path = self.write("d.jsonl", "\n".join(json.dumps(declaration(f"D-{i}")) for i in range(5)))
         run("import", "--db", self.db, "--org", "ACME", path)

@@ -1,4 +1,4 @@
-"""HTTPS with --tls-cert/--tls-key (GnuTLS under libmicrohttpd)."""
+"""HTTPS with --tls-cert/--tls-key (GnuTLS in the HTTP edge)."""
 import os
 import ssl
 import subprocess

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BIN, Server  # noqa: F401  (re-exported for tests)
+from harness import BIN, Server, wait_for  # noqa: F401  (re-exported for tests)
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -25,19 +25,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def wait_for(cond, what, limit=60.0, step=0.05, done=bool):
-    """Polls cond() until done(value) holds (by default: a truthy value);
-    fails naming what and the last value seen."""
-    deadline = time.time() + limit
-    last = None
-    while time.time() < deadline:
-        last = cond()
-        if done(last):
-            return last
-        time.sleep(step)
-    raise AssertionError(f"gave up waiting for {what}; last saw {last!r}")
 
 
 class Mosquitto:

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "alert.h"
+#include "unitkit.h"
 
 typedef struct {
     char path[64];
@@ -23,10 +24,7 @@ typedef struct {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/customs-test-alertXXXXXX");
-    int fd = mkstemp(f->path);
-    close(fd);
-    unlink(f->path);
+    uk_tmp_path(f->path, "alert");
     char err[256];
     if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
         alert_migrate(f->s, err, sizeof err) != CX_OK ||
@@ -45,12 +43,7 @@ static int teardown(void **state)
     fx *f = *state;
     alert_service_free(f->a);
     store_free(f->s);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    uk_rm_db(f->path);
     free(f);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "unitkit.h"
 
 static char path[64];
 static store *s;
@@ -19,10 +20,7 @@ static int setup(void **state)
 {
     if (sodium_init() < 0)
         return -1;
-    snprintf(path, sizeof path, "/tmp/customs-test-authXXXXXX");
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
+    uk_tmp_path(path, "auth");
     char err[256];
     if (store_open(path, &s, err, sizeof err) != CX_OK || auth_migrate(s, err, sizeof err))
         return -1;
@@ -32,12 +30,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     store_free(s);
-    char p[96];
-    unlink(path);
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
+    uk_rm_db(path);
     return 0;
 }
 

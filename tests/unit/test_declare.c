@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "declare.h"
+#include "unitkit.h"
 
 static const char *valid_doc =
     "{\"reference\":\"REF-1\",\"type\":\"import\",\"date\":\"2024-03-01\",\"office\":\"KRPUS\","
@@ -230,6 +231,26 @@ static void test_hs_rules(void **state)
     json_decref(pr);
     snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"10121\",%s}]}", item);
     expect_one(patch, "/items/0/hs_code", "6 to 10 digits");
+    /* Stored as sent: the printed form is refused with the form to send. */
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"6907.22\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "write it 690722");
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"0306.17.10\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "write it 03061710");
+    snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"6907.2\",%s}]}", item);
+    pr = check(patch);
+    assert_true(has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
+    assert_false(has_problem(pr, "/items/0/hs_code", "write it"));
+    json_decref(pr);
+    /* UN Comtrade's 999999 "commodities not specified" is not an HS code. */
+    assert_false(decl_hs6_known("999999"));
+    assert_false(decl_hs_chapter_known("99"));
+    assert_null(decl_hs_find("999999"));
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2022-01-01\",\"items\":[{\"hs_code\":\"999999\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "not an HS 2022 subheading");
+    snprintf(patch, sizeof patch,
+             "{\"date\":\"2021-12-31\",\"items\":[{\"hs_code\":\"999999\",%s}]}", item);
+    expect_one(patch, "/items/0/hs_code", "chapter 99");
 }
 
 static void test_countries_currencies(void **state)
@@ -319,10 +340,8 @@ static bool found_fn(void *ctx, const char *id, const char *date)
 
 static void test_store_get_visibility(void **state)
 {
-    char path[] = "/tmp/customs-test-declXXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
+    char path[64];
+    uk_tmp_path(path, "decl");
     char err[256];
     store *s = NULL;
     assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
@@ -381,12 +400,7 @@ static void test_store_get_visibility(void **state)
     decl_service_free(d);
     decl_service_free(NULL);
     store_free(s);
-    unlink(path);
-    char wal[300];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", path);
-    unlink(wal);
+    uk_rm_db(path);
 }
 
 /* ---- decisions and gates (decision.c) ---------------------------------------------- */
@@ -405,10 +419,7 @@ static const cx_principal trader_p = {.key_id = 8, .role = CX_ROLE_TRADER, .org 
 static int decide_setup(void **state)
 {
     decide_fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/customs-test-decideXXXXXX");
-    int fd = mkstemp(f->path);
-    close(fd);
-    unlink(f->path);
+    uk_tmp_path(f->path, "decide");
     char err[256];
     if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
         decl_migrate(f->s, err, sizeof err) != CX_OK || !(f->d = decl_service_new(f->s)))
@@ -432,12 +443,7 @@ static int decide_teardown(void **state)
     decide_fx *f = *state;
     decl_service_free(f->d);
     store_free(f->s);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    uk_rm_db(f->path);
     free(f);
     return 0;
 }

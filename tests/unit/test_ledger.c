@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "unitkit.h"
 
 #include "data/ledger_es6_numbers.h"
 
@@ -714,22 +715,13 @@ static json_t *member_body(fx *f, int o)
                      pk);
 }
 
+static int setup_empty(void **state);
+
 static int setup_service(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/customs-test-ledgerXXXXXX");
-    int fd = mkstemp(f->path);
-    close(fd);
-    unlink(f->path);
-    char err[256];
-    if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
-        decl_migrate(f->s, err, sizeof err) != CX_OK ||
-        ledger_migrate(f->s, err, sizeof err) != CX_OK)
+    if (setup_empty(state) != 0)
         return -1;
-    f->d = decl_service_new(f->s);
-    f->lg = ledger_new(f->s, f->d);
-    for (int i = 0; i < 3; i++)
-        ledger_key_generate(&f->gov[i]);
+    fx *f = *state;
     for (int i = 0; i < NORG; i++)
         ledger_key_generate(&f->k[i]);
     ledger_governor g[3] = {{"KCS", {0}, &f->gov[0]}, {"BANK", {0}, &f->gov[1]},
@@ -745,7 +737,6 @@ static int setup_service(void **state)
     /* this node is Korean customs': it endorses anchors of declarations it holds */
     if (ledger_set_node_key(f->lg, &f->k[KCS]) != CX_OK)
         return -1;
-    *state = f;
     return 0;
 }
 
@@ -753,15 +744,10 @@ static int teardown_service(void **state)
 {
     fx *f = *state;
     ledger_result_clear(&f->res);
-    store_free(f->s);
-    ledger_free(f->lg);
+    ledger_free(f->lg); /* the services before the store they use */
     decl_service_free(f->d);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    store_free(f->s);
+    uk_rm_db(f->path);
     free(f);
     return 0;
 }
@@ -951,10 +937,7 @@ static void test_genesis_and_governance(void **state)
 static int setup_empty(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/customs-test-ledgerXXXXXX");
-    int fd = mkstemp(f->path);
-    close(fd);
-    unlink(f->path);
+    uk_tmp_path(f->path, "ledger");
     char err[256];
     if (store_open(f->path, &f->s, err, sizeof err) != CX_OK ||
         decl_migrate(f->s, err, sizeof err) != CX_OK ||
@@ -1555,7 +1538,8 @@ static char *finding_texts(fx *f, const char *decl_id, const char *rule)
     cx_buf b;
     cx_buf_init(&b, 1 << 16);
     while (sqlite3_step(st) == SQLITE_ROW)
-        cx_buf_printf(&b, "%s\n", (const char *)sqlite3_column_text(st, 0));
+        assert_int_equal(cx_buf_printf(&b, "%s\n", (const char *)sqlite3_column_text(st, 0)),
+                         CX_OK);
     sqlite3_finalize(st);
     sqlite3_close(db);
     char *out = strndup(b.data ? b.data : "", b.len);

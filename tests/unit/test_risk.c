@@ -477,6 +477,79 @@ static void test_kcs_reader(void **state)
     assert_non_null(strstr(err, "empty"));
 }
 
+/* The HS search ranks each description of the ranking set
+ * (tests/unit/data/hs-ranking.tsv) with the expected subheadings first. */
+static void test_hs_ranking(void **state)
+{
+    char err[256];
+    risk_hs_index *ix = NULL;
+    assert_int_equal(risk_hs_open(&ix, err, sizeof err), CX_OK);
+    FILE *f = fopen(CUSTOMS_TEST_DATA "/hs-ranking.tsv", "r");
+    assert_non_null(f);
+    char line[512];
+    int cases = 0, failed = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (line[0] == '#' || !tab)
+            continue;
+        *tab = '\0';
+        const char *want = tab + 1;
+        size_t k = 1;
+        for (const char *c = want; *c; c++)
+            k += *c == ',';
+        risk_hs_hit hits[8];
+        size_t n = 0;
+        assert_true(k <= 8);
+        assert_int_equal(risk_hs_search(ix, line, hits, k, &n), CX_OK);
+        bool ok = n == k;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = strstr(want, hits[i].code) != NULL;
+        if (!ok) {
+            fprintf(stderr, "hs search \"%s\": expected %s first, got", line, want);
+            for (size_t i = 0; i < n; i++)
+                fprintf(stderr, " %s", hits[i].code);
+            fprintf(stderr, "\n");
+            failed++;
+        }
+        cases++;
+    }
+    fclose(f);
+    risk_hs_free(ix);
+    assert_true(cases >= 20);
+    assert_int_equal(failed, 0);
+}
+
+/* Words said in the negative do not count for a subheading, and state words
+ * pick among the goods the other words find. */
+static void test_hs_reading(void **state)
+{
+    char err[256];
+    risk_hs_index *ix = NULL;
+    assert_int_equal(risk_hs_open(&ix, err, sizeof err), CX_OK);
+    risk_hs_hit hits[10];
+    size_t n = 0;
+    /* 0304.52 is "Fish meat, excluding fillets": not fillets */
+    assert_int_equal(risk_hs_search(ix, "salmon fillets", hits, 10, &n), CX_OK);
+    assert_true(n == 10);
+    for (size_t i = 0; i < 2; i++)
+        assert_string_not_equal(hits[i].code, "030452");
+    /* the scores are in rank order, and a state word alone still searches */
+    for (size_t i = 1; i < n; i++)
+        assert_true(hits[i - 1].score >= hits[i].score);
+    assert_int_equal(risk_hs_search(ix, "frozen", hits, 3, &n), CX_OK);
+    assert_int_equal(n, 3);
+    /* a query of negations only finds nothing rather than anything */
+    assert_int_equal(risk_hs_search(ix, "not roasted", hits, 3, &n), CX_OK);
+    assert_int_equal(n, 0);
+    /* 999999 is not in the nomenclature the index is built from */
+    assert_int_equal(risk_hs_search(ix, "commodities not specified according to kind", hits, 10,
+                                    &n), CX_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(hits[i].code, "999999");
+    risk_hs_free(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +563,8 @@ int main(void)
         cmocka_unit_test(test_lane_ties),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_kcs_reader),
+        cmocka_unit_test(test_hs_ranking),
+        cmocka_unit_test(test_hs_reading),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "unitkit.h"
 
 typedef struct {
     char path[64];
@@ -21,10 +22,7 @@ typedef struct {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/customs-test-storeXXXXXX");
-    int fd = mkstemp(f->path);
-    close(fd);
-    unlink(f->path);
+    uk_tmp_path(f->path, "store");
     char err[256];
     if (store_open(f->path, &f->s, err, sizeof err) != CX_OK)
         return -1;
@@ -40,12 +38,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     store_free(f->s);
-    char p[96];
-    unlink(f->path);
-    snprintf(p, sizeof p, "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", f->path);
-    unlink(p);
+    uk_rm_db(f->path);
     free(f);
     return 0;
 }
@@ -222,10 +215,8 @@ static void flush_done(void *arg, cx_err e)
 
 static void test_free_flushes_queue(void **state)
 {
-    char path[] = "/tmp/customs-test-store3XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    unlink(path);
+    char path[64];
+    uk_tmp_path(path, "store3");
     char err[256];
     store *s;
     assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
@@ -249,12 +240,7 @@ static void test_free_flushes_queue(void **state)
     assert_int_equal(sqlite3_column_int(st, 0), 200);
     sqlite3_reset(st);
     store_free(s);
-    unlink(path);
-    char p[96];
-    snprintf(p, sizeof p, "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", path);
-    unlink(p);
+    uk_rm_db(path);
 }
 
 static void *reader_thread(void *p)

@@ -1,5 +1,6 @@
 // Building the page without ever parsing markup: every value from the API
 // reaches the DOM as text (textContent / text nodes), never through innerHTML.
+import { problemSentence } from './names.js';
 
 const PROPS = new Set(['value', 'checked', 'disabled', 'selected', 'hidden', 'open', 'multiple', 'required']);
 
@@ -58,7 +59,7 @@ export function errorBox(err, what) {
   return h('div', { class: 'error', role: 'alert' },
     what ? h('strong', null, what + ': ') : null, msg,
     err && err.details && err.details.length
-      ? h('ul', null, err.details.map((d) => h('li', null, d.path ? `${d.path}: ${d.message}` : d.message)))
+      ? h('ul', null, err.details.map((d) => h('li', null, problemSentence(d))))
       : null);
 }
 

@@ -40,6 +40,17 @@ export function laneBadge(lane) {
   return h('span', { class: ['lane', `lane-${l}`], title: LANE_WORDS[l] || 'Not assessed' }, l === 'none' ? 'not assessed' : l);
 }
 
+const STATUS_WORDS = {
+  submitted: 'Submitted: waiting for a decision', held: 'Held for examination',
+  released: 'Released (final)', refused: 'Refused (final)', historical: 'Loaded history (final)',
+};
+
+export function statusBadge(status) {
+  const s = String(status ?? '');
+  const known = Object.hasOwn(STATUS_WORDS, s);
+  return h('span', { class: ['status', known ? `status-${s}` : null], title: STATUS_WORDS[s] || s }, s || '—');
+}
+
 export function sevBadge(sev) {
   const s = ['critical', 'warning', 'info'].includes(sev) ? sev : 'info';
   return h('span', { class: ['sev', `sev-${s}`] }, String(sev ?? 'info'));
@@ -85,15 +96,42 @@ const ALERTS = {
   impossible_jump: 'Impossible jump (spoofing?)', overdue: 'Arrival overdue',
 };
 
+/** An alert type in words; an unknown one (a module's new type) as a phrase. */
 export function alertTitle(type) {
-  return ALERTS[type] || String(type ?? 'Alert').replace(/_/g, ' ');
+  if (ALERTS[type]) return ALERTS[type];
+  const s = String(type ?? 'alert').replace(/_/g, ' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
+/** Alerts most severe first, then newest first. */
+export function bySeverityThenTime(a, b) {
+  const s = (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3);
+  return s || String(b.time).localeCompare(String(a.time));
+}
+
+const FINDINGS = {
+  origin_mismatch: 'Origin differs from the certificate of origin',
+  certificate_unknown: 'Certificate of origin not on the ledger',
+  revoked_certificate_used: 'A revoked certificate of origin is cited',
+  containers_not_on_bl: 'Containers missing from the bill of lading',
+  payment_below_duty: 'Payments below the duty assessed',
+  suspended_aeo_used: 'A suspended or revoked AEO is named',
+  mirror_value_mismatch: 'Export and import values differ (mirror trade)',
+};
+
+/** A ledger finding's rule in words. */
+export function findingTitle(rule) {
+  if (FINDINGS[rule]) return FINDINGS[rule];
+  const s = String(rule ?? 'finding').replace(/_/g, ' ');
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 export function featureTitle(f) {
   if (typeof f !== 'string') return 'Reason';
   if (FEATURES[f]) return FEATURES[f];
-  if (f.startsWith('ledger.')) return 'Ledger finding: ' + f.slice(7).replace(/_/g, ' ');
-  if (f.startsWith('track.') || f.startsWith('alert')) return 'Tracking alert: ' + f.replace(/^[a-z]+\./, '').replace(/_/g, ' ');
+  if (f.startsWith('ledger.')) return 'Ledger finding: ' + findingTitle(f.slice(7)).toLowerCase();
+  if (f.startsWith('track.') || f.startsWith('alert')) return 'Tracking alert: ' + alertTitle(f.replace(/^[a-z]+\./, '')).toLowerCase();
   return f.replace(/[._]/g, ' ').replace(/^./, (c) => c.toUpperCase());
 }
 

@@ -6,7 +6,7 @@ import * as L from '../vendor/leaflet.js';
 import { feature } from '../vendor/topojson/index.js';
 import { api, qs } from './api.js';
 import { h, fill, empty, errorBox } from './dom.js';
-import { when, alertTitle, alertDetail, sevBadge, num } from './format.js';
+import { when, alertTitle, alertDetail, sevBadge, num, bySeverityThenTime } from './format.js';
 
 let countries = null;
 function loadCountries() {
@@ -246,7 +246,7 @@ export async function declarationMap(el, decl, signal) {
   legend.append(h('p', null, `${cons.length === 1 ? 'Consignment' : 'Consignments'} ${cons.map((c) => c.id).join(', ')}: `,
     any ? 'the solid line is the recorded track, the dashed line the declared route.' : 'no position has been recorded yet; the dashed line is the declared route.'));
   if (alerts.length) {
-    alerts.sort((a, x) => String(x.time).localeCompare(String(a.time)));
+    alerts.sort(bySeverityThenTime); // the most severe first, as on the overview
     fill(alertsList, alerts.map((a) => h('li', null, sevBadge(a.severity), ' ', alertSummary(a))));
   } else {
     fill(alertsList, h('li', { class: 'empty' }, 'No alert on these consignments.'));

@@ -4,7 +4,8 @@
 // and alerts.
 import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, bar, announce } from '../dom.js';
-import { num, pct, money, when, laneBadge, featureTitle, sentence } from '../format.js';
+import { num, pct, money, when, laneBadge, featureTitle, findingTitle, sentence } from '../format.js';
+import { officeName, transportModeName } from '../names.js';
 import { checkEntryInLog } from '../verify.js';
 
 export async function render(main, { rest }, ctx) {
@@ -73,7 +74,7 @@ function headerOf(d) {
     h('p', { class: 'decl-meta' },
       laneBadge(r.lane), ' ',
       h('span', { class: 'status' }, d.status), ' · ',
-      `${d.type} · ${d.date} · office ${d.office} · ${d.org}`,
+      `${d.type} · ${d.date} · ${officeName(d.office)} · ${d.org}`,
       d.inspection ? [' · ', h('span', { class: ['outcome', `outcome-${d.inspection.result}`] }, 'inspected: ' + d.inspection.result)] : null),
   ];
 }
@@ -84,7 +85,7 @@ function partiesOf(d) {
     ['Id', h('code', null, d.id)],
     ['Type', d.type],
     ['Date', d.date],
-    ['Office', d.office],
+    ['Office', officeName(d.office)],
     ['Organisation', d.org],
     ['Declarant', d.declarant_id],
     ['Importer', d.importer_id],
@@ -92,7 +93,7 @@ function partiesOf(d) {
     ['Seller', d.seller_id],
     ['Courier', d.courier_id],
     ['Country of departure', d.country_of_departure],
-    ['Mode of transport', d.transport_mode],
+    ['Mode of transport', d.transport_mode ? transportModeName(d.transport_mode) : null],
     ['Transport document', td ? `${td.type} ${td.number}` : null],
     ['Containers', d.containers && d.containers.length ? d.containers.join(', ') : null],
     ['Procedure', d.procedure ? Object.entries(d.procedure).map(([k, v]) => `${k.replace(/_/g, ' ')} ${v}`).join(', ') : null],
@@ -330,7 +331,7 @@ function findingsList(findings) {
   if (!findings.length) return null;
   return [h('h3', null, 'Ledger findings'), h('ul', { class: 'findings' }, findings.map((f) => h('li', null,
     h('span', { class: ['sev', `sev-${f.severity === 'high' ? 'critical' : f.severity === 'medium' ? 'warning' : 'info'}`] }, f.severity), ' ',
-    h('strong', null, String(f.rule || '').replace(/_/g, ' ')), ' — ', sentence(f.message || f.rule))))];
+    h('strong', null, findingTitle(f.rule)), ' — ', sentence(f.message || f.rule))))];
 }
 
 export function verdict(res, a) {

@@ -2,7 +2,7 @@
 // cosigners, and client-side verification of a dropped disclosure bundle.
 import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, announce } from '../dom.js';
-import { num, when, sentence, shortId } from '../format.js';
+import { num, when, sentence, shortId, findingTitle } from '../format.js';
 import { checkBundle, checkEntryInLog, checkCosignatures, parseNote, trustedKeys } from '../verify.js';
 import { verdict } from './declaration.js';
 
@@ -177,7 +177,7 @@ function describe(e) {
     case 'payment.receipt': return `receipt ${b.receipt_no}: ${b.amount} ${b.currency} for ${b.declaration_id}`;
     case 'parcel.manifest': return `manifest ${b.manifest_id}: ${(b.parcels || []).length} parcels`;
     case 'ipr.register': return `${b.kind} “${b.mark}” (${b.registration_no})`;
-    case 'finding': return `${b.severity} finding ${b.rule}: ${b.summary}`;
+    case 'finding': return `${b.severity} finding: ${findingTitle(b.rule).toLowerCase()}: ${b.summary}`;
     case 'member.register': return `member ${b.org} (${b.role}) registered`;
     case 'policy.set': return `policy for ${b.type}`;
     case 'ledger.init': return `log ${b.origin} started`;
@@ -229,7 +229,7 @@ async function findingsSection(el, signal) {
   if (!r.items.length) { fill(el, empty('No findings: the documents on the ledger agree with the declarations.')); return; }
   fill(el, h('ul', { class: 'findings' }, r.items.map((f) => h('li', null,
     h('span', { class: ['sev', `sev-${SEV[f.severity] || 'info'}`] }, f.severity), ' ',
-    h('strong', null, f.rule.replace(/_/g, ' ')), ' — ', sentence(f.message),
+    h('strong', null, findingTitle(f.rule)), ' — ', sentence(f.message),
     h('br'),
     h('span', { class: 'muted' }, [
       f.declaration_id ? ['declaration ', h('a', { href: '#/declarations/' + encodeURIComponent(f.declaration_id) }, shortId(f.declaration_id))] : null,

@@ -59,14 +59,23 @@ export async function render(main, params, { signal, me }) {
   }
   zoneLayer(zones).addTo(zonesG);
   mapEl.dataset.zones = String(zones.length);
+  const zoneName = (id) => { const z = zones.find((x) => x.id === id); return (z && z.name) || id || 'no zone'; };
+  // Where the work is: the consignments in transit, grouped by region; the
+  // map opens on the busiest region, the others are a choice away.
+  const regions = regionsOf(cons.filter((c) => c.status !== 'arrived'));
   // Zones are small at world scale: a list to fly to each (keyboard-friendly too).
-  if (zones.length) {
+  if (zones.length || regions.length) {
     const go = h('select', { id: 'zoom-to', on: { change: () => {
-      const z = zones.find((x) => x.id === go.value);
-      if (!go.value) { const all = zonesG.getBounds(); if (all.isValid()) map.fitBounds(all.pad(0.1)); return; }
+      const v = go.value;
+      if (v.startsWith('region:')) { map.fitBounds(regions[Number(v.slice(7))].bounds.pad(0.15), { maxZoom: 12 }); return; }
+      const z = zones.find((x) => x.id === v);
+      if (!v) { const all = zonesG.getBounds(); if (all.isValid()) map.fitBounds(all.pad(0.1)); return; }
       if (z && z.geometry) { const b = L.geoJSON(z.geometry).getBounds(); if (b.isValid()) map.fitBounds(b.pad(1.5), { maxZoom: 13 }); }
-    } } }, h('option', { value: '' }, 'All zones'),
-    zones.map((z) => h('option', { value: z.id }, `${z.name || z.id} (${String(z.kind || '').replace(/-/g, ' ')})`)));
+    } } },
+    regions.length ? h('optgroup', { label: 'Consignments in transit' }, regions.map((r, i) => h('option', { value: `region:${i}`, selected: i === 0 },
+      `${r.cons.length} in transit: ${routeName(r, zoneName)}`))) : null,
+    h('optgroup', { label: 'Zones' }, h('option', { value: '', selected: !regions.length }, 'All zones'),
+      zones.map((z) => h('option', { value: z.id }, `${z.name || z.id} (${String(z.kind || '').replace(/-/g, ' ')})`))));
     layersForm.after(h('div', { class: 'zoom-to' }, h('label', { for: 'zoom-to' }, 'Zoom to'), ' ', go));
   }
   const cBounds = [];
@@ -82,9 +91,15 @@ export async function render(main, params, { signal, me }) {
     }
   }));
   const zb = zonesG.getBounds();
-  if (zb.isValid()) map.fitBounds(zb.pad(0.1));
+  if (regions.length) map.fitBounds(regions[0].bounds.pad(0.15), { maxZoom: 12, animate: false });
+  else if (zb.isValid()) map.fitBounds(zb.pad(0.1), { animate: false });
+  mapEl.dataset.view = regions.length ? 'consignments' : zb.isValid() ? 'zones' : 'world';
+  if (regions.length) mapEl.dataset.viewConsignments = regions[0].cons.map((c) => c.id).join(' ');
+  mapEl.dataset.openedOn = map.getBounds().toBBoxString();
   await bordersDone;
-  fill(status, zones.length || cons.length ? `${num(zones.length)} zones, ${num(cons.length)} consignments with corridors.`
+  const plural = (n, one, many) => `${num(n)} ${n === 1 ? one : many}`;
+  const opened = regions.length ? ` The map opens on ${regions[0].cons.length === 1 ? 'the consignment' : `the ${num(regions[0].cons.length)} consignments`} in transit ${routeName(regions[0], zoneName).replace(' → ', ' to ').replace(/^/, 'from ')}${regions.length > 1 ? `; ${plural(regions.length - 1, 'other region', 'other regions')} under “Zoom to”` : ''}.` : '';
+  fill(status, zones.length || cons.length ? `${plural(zones.length, 'zone', 'zones')}, ${plural(cons.length, 'consignment', 'consignments')} with corridors.${opened}`
     : 'No zones or consignments are registered yet (POST /v1/zones, /v1/consignments): only the borders are drawn.', problems);
 
   // Positions: a snapshot, then live updates.
@@ -208,6 +223,38 @@ export async function render(main, params, { signal, me }) {
     announce(`Replaying the track of ${a.consignment}`);
   }
   return cleanup;
+}
+
+/** Consignments grouped by region (routes whose middles are within 25° of a
+ * group's first), the biggest group first: [{cons, bounds}]. */
+function regionsOf(cons) {
+  const groups = [];
+  for (const c of cons) {
+    const coords = c.route && c.route.coordinates;
+    if (!coords || !coords.length) continue;
+    const b = L.latLngBounds(unwrap(coords));
+    if (!b.isValid()) continue;
+    const m = b.getCenter();
+    let g = groups.find((x) => {
+      let dl = Math.abs(x.center.lng - m.lng) % 360;
+      if (dl > 180) dl = 360 - dl;
+      return Math.hypot(dl, x.center.lat - m.lat) < 25;
+    });
+    if (!g) { g = { center: m, cons: [], bounds: L.latLngBounds(b.getSouthWest(), b.getNorthEast()) }; groups.push(g); }
+    g.cons.push(c);
+    g.bounds.extend(b);
+  }
+  return groups.sort((a, b) => b.cons.length - a.cons.length);
+}
+
+/** A region in words: its most common origin → destination. */
+function routeName(region, zoneName) {
+  const n = new Map();
+  for (const c of region.cons) {
+    const k = `${zoneName(c.origin_zone)} → ${zoneName(c.destination_zone)}`;
+    n.set(k, (n.get(k) || 0) + 1);
+  }
+  return [...n.entries()].sort((a, b) => b[1] - a[1])[0][0];
 }
 
 function alertMark(a) {

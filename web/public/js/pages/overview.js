@@ -2,42 +2,58 @@
 // severity, the ledger's size and last cosigned checkpoint, the active model.
 import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, bar } from '../dom.js';
-import { num, pct, when, ago, startOfToday, laneBadge, LANES, shortId } from '../format.js';
+import { num, pct, when, ago, startOfToday, laneBadge, statusBadge, LANES, shortId, alertTitle, bySeverityThenTime } from '../format.js';
 
 // A module that is not part of this server answers 404 on its paths.
 function missing(err, module) {
   return err.status === 404 ? empty(`This server has no ${module} (its API answered 404).`) : null;
 }
 
+// Today's work only: rows the API marks historical (loaded history such as
+// the KCS data, status "historical") are counted apart, never as today's
+// declarations nor as open work. Nothing is guessed from dates.
 async function declarationsCard(el, signal) {
   const since = startOfToday();
   const s = await api('/v1/risk/summary' + qs({ since: since.toISOString() }), { signal });
-  if (!s.declarations) {
-    fill(el, empty(`No declarations have been received since midnight (${when(s.since)}).`));
+  const groups = s.groups || [];
+  const today = groups.filter((g) => g.status !== 'historical');
+  const historical = Number.isFinite(s.historical) ? s.historical
+    : groups.filter((g) => g.status === 'historical').reduce((a, g) => a + g.count, 0);
+  const total = today.reduce((a, g) => a + g.count, 0);
+  const histNote = historical ? h('p', { class: 'hint', 'data-testid': 'decl-historical' },
+    `${num(historical)} historical declarations (loaded history, status “historical”) are not counted here.`) : null;
+  if (!total) {
+    fill(el, empty(`No declarations have been received since midnight (${when(s.since)}).`), histNote);
     return;
   }
   const lanes = {}, statuses = {};
-  for (const g of s.groups) {
+  for (const g of today) {
     const l = g.lane || 'none';
     lanes[l] = (lanes[l] || 0) + g.count;
     statuses[g.status] = (statuses[g.status] || 0) + g.count;
   }
-  const total = s.declarations;
+  const open = (statuses.submitted || 0) + (statuses.held || 0);
   const rows = [...LANES, 'none'].filter((l) => lanes[l]).map((l) => h('tr', null,
     h('th', { scope: 'row' }, h('a', { href: '#/queue?lane=' + (l === 'none' ? '' : l) }, laneBadge(l))),
     h('td', { class: 'num' }, num(lanes[l])),
     h('td', { class: 'barcell' }, bar(lanes[l] / total, `${pct(lanes[l] / total)} of today's declarations`, `lane-${l}`)),
     h('td', { class: 'num' }, pct(lanes[l] / total))));
+  const order = ['submitted', 'held', 'released', 'refused'];
+  const stRows = Object.entries(statuses).sort(([a], [b]) => (order.indexOf(a) + 1 || 9) - (order.indexOf(b) + 1 || 9));
   fill(el,
-    h('p', { class: 'big' }, h('strong', { 'data-testid': 'decl-today' }, num(total)), ' declarations since midnight'),
+    h('p', { class: 'big' }, h('strong', { 'data-testid': 'decl-today' }, num(total)), total === 1 ? ' declaration since midnight' : ' declarations since midnight'),
+    h('p', null, h('a', { href: '#/queue', 'data-testid': 'decl-open' }, `${num(open)} open`),
+      ' (submitted or held, waiting for a decision).'),
     h('table', { class: 'compact' }, h('caption', null, 'By lane'),
       h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Lane'), h('th', { scope: 'col', class: 'num' }, 'Count'),
         h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Share bar')), h('th', { scope: 'col', class: 'num' }, 'Share'))),
       h('tbody', null, rows)),
     h('table', { class: 'compact' }, h('caption', null, 'By status'),
-      h('tbody', null, Object.entries(statuses).map(([st, n]) => h('tr', null,
-        h('th', { scope: 'row' }, st), h('td', { class: 'num' }, num(n)))))),
-    h('p', null, `${num(s.inspected)} inspected, ${num(s.fraud)} of them found fraudulent.`));
+      h('tbody', null, stRows.map(([st, n]) => h('tr', null,
+        h('th', { scope: 'row' }, h('a', { href: '#/queue?status=' + encodeURIComponent(st) }, statusBadge(st))),
+        h('td', { class: 'num' }, num(n)))))),
+    h('p', null, `${num(s.inspected)} inspected, ${num(s.fraud)} of them found fraudulent.`),
+    histNote);
 }
 
 async function alertsCard(el, signal) {
@@ -50,7 +66,7 @@ async function alertsCard(el, signal) {
       const r = await api('/v1/alerts' + qs({ acked: 'false', severity: sev, limit: 1000, order: 'desc' }), { signal });
       counts[sev] = r.items.length;
       more[sev] = !!r.next_cursor;
-      items = items.concat(r.items.slice(0, 3));
+      items = items.concat(r.items.slice(0, 4));
     }
   } catch (err) {
     const m = missing(err, 'tracking module');
@@ -59,14 +75,16 @@ async function alertsCard(el, signal) {
   }
   const total = sevs.reduce((a, s) => a + counts[s], 0);
   if (!total) { fill(el, empty('No open alerts: every alert has been acknowledged, or none was raised.')); return; }
-  items.sort((a, b) => String(b.time).localeCompare(String(a.time)));
+  // the most severe first: a critical alert never hides behind newer info
+  items.sort(bySeverityThenTime);
   fill(el,
     h('ul', { class: 'sevcounts' }, sevs.map((s) => h('li', { class: `sev-${s}` },
       h('strong', null, num(counts[s]) + (more[s] ? '+' : '')), ' ', s))),
-    h('p', null, 'Latest: '),
-    h('ul', { class: 'plain' }, items.slice(0, 4).map((a) => h('li', null,
+    h('p', null, 'Most severe first:'),
+    h('ul', { class: 'plain latest-alerts' }, items.slice(0, 4).map((a) => h('li', { 'data-severity': a.severity },
       h('span', { class: ['sev', `sev-${a.severity}`] }, a.severity), ' ',
-      String(a.type).replace(/_/g, ' '), ' — ', a.container || a.device || '', ' ', h('span', { class: 'muted' }, ago(a.time))))),
+      alertTitle(a.type), ' — ', [a.container, a.device].filter(Boolean).join(' · '), ' ',
+      h('span', { class: 'muted' }, ago(a.time))))),
     h('p', null, h('a', { href: '#/map' }, 'Open the live map')));
 }
 

@@ -1,10 +1,15 @@
 // Risk queue: declarations by risk, highest first; filters by lane, status,
-// office and organisation; paging on the API's cursor.
+// office and organisation; paging on the API's cursor. It opens on the open
+// work (submitted or held: the API's status=open); "any" lists every status.
 import { api, qs } from '../api.js';
 import { h, fill, errorBox, empty, loading, bar, announce } from '../dom.js';
-import { num, pct, laneBadge, featureTitle } from '../format.js';
+import { num, pct, laneBadge, statusBadge, featureTitle } from '../format.js';
+import { officeName } from '../names.js';
 
 const FILTERS = ['lane', 'status', 'office', 'org', 'inspected'];
+const STATUSES = [['open', 'Open work: submitted or held'], ['any', 'Any status'],
+  ['submitted', 'Submitted'], ['held', 'Held'], ['released', 'Released'], ['refused', 'Refused'],
+  ['historical', 'Historical (loaded history)']];
 
 function field(id, label, control, hint) {
   return h('div', { class: 'field' }, h('label', { for: id }, label), control, hint ? h('span', { class: 'hint' }, hint) : null);
@@ -12,6 +17,7 @@ function field(id, label, control, hint) {
 
 export async function render(main, { query }, { signal, navigate }) {
   const f = Object.fromEntries(FILTERS.map((k) => [k, query.get(k) || '']));
+  if (!f.status) f.status = 'open';
   const limit = Math.min(500, Math.max(1, Number(query.get('limit')) || 25));
   const select = (id, opts, value) => h('select', { id, name: id },
     opts.map(([v, t]) => h('option', { value: v, selected: v === value }, t)));
@@ -20,11 +26,12 @@ export async function render(main, { query }, { signal, navigate }) {
     const fd = new FormData(form);
     const p = {};
     for (const k of FILTERS) p[k] = String(fd.get(k) || '').trim();
+    if (p.status === 'open') p.status = ''; // the default
     navigate('#/queue' + qs(p));
   } } },
   field('lane', 'Lane', select('lane', [['', 'Any lane'], ['red', 'Red'], ['yellow', 'Yellow'], ['green', 'Green']], f.lane)),
-  field('status', 'Status', select('status', [['', 'Any status'], ['submitted,held', 'Open: submitted or held'],
-    ['submitted', 'Submitted'], ['held', 'Held'], ['released', 'Released'], ['refused', 'Refused']], f.status)),
+  field('status', 'Status', select('status', STATUSES.some(([v]) => v === f.status) ? STATUSES
+    : [...STATUSES, [f.status, f.status]], f.status)),
   field('office', 'Office', h('input', { id: 'office', name: 'office', value: f.office, placeholder: 'any', autocomplete: 'off', maxlength: 16 })),
   field('org', 'Organisation', h('input', { id: 'org', name: 'org', value: f.org, placeholder: 'any', autocomplete: 'off', maxlength: 64 })),
   field('inspected', 'Inspected', select('inspected', [['', 'Either'], ['false', 'Not yet'], ['true', 'Inspected']], f.inspected)),
@@ -45,16 +52,22 @@ export async function render(main, { query }, { signal, navigate }) {
     pager.replaceChildren();
     let data;
     try {
-      data = await api('/v1/risk/queue' + qs({ ...f, limit, cursor: cursors[pageNo] }), { signal });
+      data = await api('/v1/risk/queue' + qs({ ...f, status: f.status === 'any' ? '' : f.status, limit, cursor: cursors[pageNo] }), { signal });
     } catch (err) {
       if (err.name === 'AbortError') return;
       fill(results, errorBox(err, 'The queue could not be loaded'));
       return;
     }
     if (!data.items.length) {
-      const filtered = FILTERS.some((k) => f[k]);
+      const filtered = FILTERS.some((k) => k !== 'status' && f[k]);
+      // no open work: because everything is decided, or because nothing came yet?
+      const none = !pageNo && !filtered && f.status !== 'any'
+        && !(await api('/v1/risk/queue' + qs({ limit: 1 }), { signal }).catch(() => ({ items: [1] }))).items.length;
       fill(results, empty(pageNo ? 'There are no more declarations.'
-        : filtered ? 'No declaration matches these filters.' : 'The queue is empty: no declaration has been assessed yet.'));
+        : filtered ? 'No declaration matches these filters.'
+          : none || f.status === 'any' ? 'The queue is empty: no declaration has been assessed yet.'
+            : f.status === 'open' ? 'No open work: every assessed declaration has a final decision.'
+              : `No declaration is ${f.status}.`));
     } else {
       fill(results, table(data.items, pageNo * limit));
     }
@@ -76,6 +89,7 @@ function table(items, offset) {
       h('th', { scope: 'col', class: 'num' }, '#'),
       h('th', { scope: 'col' }, 'Risk'),
       h('th', { scope: 'col' }, 'Lane'),
+      h('th', { scope: 'col' }, 'Status'),
       h('th', { scope: 'col' }, 'Reference'),
       h('th', { scope: 'col' }, 'Organisation'),
       h('th', { scope: 'col' }, 'Office'),
@@ -86,15 +100,16 @@ function table(items, offset) {
       const r = d.risk || {};
       const top = (r.reasons || [])[0];
       const score = typeof r.score === 'number' ? r.score : null;
-      return h('tr', { 'data-id': d.id, 'data-score': score === null ? '' : String(score), 'data-lane': r.lane || '' },
+      return h('tr', { 'data-id': d.id, 'data-score': score === null ? '' : String(score), 'data-lane': r.lane || '', 'data-status': d.status || '' },
         h('td', { class: 'num', 'data-label': '#' }, num(offset + i + 1)),
         h('td', { class: 'score', 'data-label': 'Risk' },
           score === null ? h('span', { class: 'muted' }, 'no score') : [bar(score, `risk ${pct(score)}`, 'risk'), ' ', pct(score)]),
         h('td', { 'data-label': 'Lane' }, laneBadge(r.lane), r.explore ? h('span', { class: 'tag', title: 'Selected at random so the model keeps learning' }, 'explore') : null),
+        h('td', { 'data-label': 'Status' }, statusBadge(d.status)),
         h('td', { 'data-label': 'Reference' }, h('a', { href: '#/declarations/' + encodeURIComponent(d.id) }, d.reference)),
         h('td', { 'data-label': 'Organisation' }, d.org),
-        h('td', { 'data-label': 'Office' }, d.office),
-        h('td', { 'data-label': 'Date' }, d.date),
+        h('td', { 'data-label': 'Office' }, officeName(d.office)),
+        h('td', { class: 'date', 'data-label': 'Date' }, d.date),
         h('td', { class: 'reason', 'data-label': 'Main reason' }, top ? featureTitle(top.feature) : '—'),
         h('td', { 'data-label': 'Inspection' }, d.inspection
           ? h('span', { class: ['outcome', `outcome-${d.inspection.result}`] }, d.inspection.result)
