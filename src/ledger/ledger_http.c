@@ -309,11 +309,14 @@ static void h_summary(http_req *r, void *ctx)
         json_t *x;
         json_array_foreach(json_object_get(cp, "cosignatures"), i, x) json_object_del(x, "line");
     }
+    /* a node of a network says how it stands (docs/ledger.md, "Network") */
+    json_t *net = ledger_net_health(lg);
     http_reply_json(r, 200,
-                    json_pack("{s:s?,s:I,s:s,s:o,s:I,s:o,s:o}", "origin", origin, "tree_size",
+                    json_pack("{s:s?,s:I,s:s,s:o,s:I,s:o,s:o,s:o}", "origin", origin, "tree_size",
                               (json_int_t)size, "root_hash", hex, "entries_by_type", types,
                               "members", (json_int_t)members, "findings_by_severity", findings,
-                              "checkpoint", cp ? cp : json_null()));
+                              "checkpoint", cp ? cp : json_null(), "network",
+                              net ? net : json_null()));
 }
 
 static void h_members(http_req *r, void *ctx)
