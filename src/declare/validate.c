@@ -125,43 +125,76 @@ static void v__number(cx_problems *v, const json_t *j, const char *path, double 
         cx_problems_add(v, path, "must be %s", range);
 }
 
+/* Kinds that are a token of bounded length over letters, digits and a few
+ * more characters: one rule each, one check for all. */
+typedef struct {
+    kind k;
+    size_t min, max;
+    const char *extra; /* allowed besides A-Z a-z 0-9; NULL for none */
+    const char *rule;
+} token_rule;
+
+static const token_rule token_rules[] = {
+    {K_REFERENCE, 1, 64, "._/-", "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -"},
+    {K_OFFICE, 1, 16, NULL, "must be a customs office code of 1 to 16 letters or digits"},
+    {K_ID, 1, 64, "._/:-", "must be 1 to 64 characters of A-Z a-z 0-9 . _ / : -"},
+    {K_CODE, 1, 16, "._-", "must be a code of 1 to 16 characters of A-Z a-z 0-9 . _ -"},
+    {K_UNIT, 2, 3, NULL, "must be a UN/ECE Recommendation 20 unit code such as KGM or NAR"},
+    {K_TDOC_NUMBER, 1, 64, "._/-", "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -"},
+};
+
+/* Kinds that are one word of a closed list (NULL-terminated). */
+typedef struct {
+    kind k;
+    const char *words[5];
+    const char *rule;
+} word_rule;
+
+static const word_rule word_rules[] = {
+    {K_TYPE, {"import", "export", "transit", NULL}, "must be one of import, export, transit"},
+    {K_TDOC_TYPE, {"BL", "AWB", "CMR", "RWB", NULL}, "must be one of BL, AWB, CMR, RWB"},
+};
+
+/* True when k is a token or word kind (and j was checked against it). */
+static bool v__simple(cx_problems *v, kind k, const json_t *j, const char *path)
+{
+    for (size_t i = 0; i < sizeof token_rules / sizeof *token_rules; i++) {
+        const token_rule *r = &token_rules[i];
+        if (r->k != k)
+            continue;
+        const char *s = v__string(v, j, path);
+        size_t n = s ? strlen(s) : 0;
+        if (s && (n < r->min || n > r->max || !v__charset(s, r->extra)))
+            cx_problems_add(v, path, "%s", r->rule);
+        return true;
+    }
+    for (size_t i = 0; i < sizeof word_rules / sizeof *word_rules; i++) {
+        const word_rule *r = &word_rules[i];
+        if (r->k != k)
+            continue;
+        const char *s = v__string(v, j, path);
+        bool ok = !s;
+        for (size_t w = 0; s && r->words[w]; w++)
+            ok = ok || strcmp(s, r->words[w]) == 0;
+        if (!ok)
+            cx_problems_add(v, path, "%s", r->rule);
+        return true;
+    }
+    return false;
+}
+
 static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
 {
     const char *s;
     size_t n, chars;
+    if (v__simple(v, k, j, path))
+        return;
     switch (k) {
-    case K_REFERENCE:
-        if (!(s = v__string(v, j, path)))
-            return;
-        n = strlen(s);
-        if (n < 1 || n > 64 || !v__charset(s, "._/-"))
-            cx_problems_add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -");
-        return;
-    case K_TYPE:
-        if (!(s = v__string(v, j, path)))
-            return;
-        if (strcmp(s, "import") && strcmp(s, "export") && strcmp(s, "transit"))
-            cx_problems_add(v, path, "must be one of import, export, transit");
-        return;
     case K_DATE:
         if (!(s = v__string(v, j, path)))
             return;
         if (!cx_date_parse(s, NULL, NULL, NULL))
             cx_problems_add(v, path, "must be a real calendar date written YYYY-MM-DD");
-        return;
-    case K_OFFICE:
-        if (!(s = v__string(v, j, path)))
-            return;
-        n = strlen(s);
-        if (n < 1 || n > 16 || !v__charset(s, NULL))
-            cx_problems_add(v, path, "must be a customs office code of 1 to 16 letters or digits");
-        return;
-    case K_ID:
-        if (!(s = v__string(v, j, path)))
-            return;
-        n = strlen(s);
-        if (n < 1 || n > 64 || !v__charset(s, "._/:-"))
-            cx_problems_add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / : -");
         return;
     case K_COUNTRY:
         if (!(s = v__string(v, j, path)))
@@ -170,26 +203,11 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
             cx_problems_add(v, path,
                             "must be an ISO 3166-1 alpha-2 country code (or ZZ for unknown)");
         return;
-    case K_CODE:
-        if (!(s = v__string(v, j, path)))
-            return;
-        n = strlen(s);
-        if (n < 1 || n > 16 || !v__charset(s, "._-"))
-            cx_problems_add(v, path, "must be a code of 1 to 16 characters of A-Z a-z 0-9 . _ -");
-        return;
     case K_TEXT512:
         if (!(s = v__string(v, j, path)))
             return;
         if (!cx_utf8_count(s, strlen(s), &chars) || chars > 512)
             cx_problems_add(v, path, "must be at most 512 characters");
-        return;
-    case K_UNIT:
-        if (!(s = v__string(v, j, path)))
-            return;
-        n = strlen(s);
-        if (n < 2 || n > 3 || !v__charset(s, NULL))
-            cx_problems_add(v, path,
-                            "must be a UN/ECE Recommendation 20 unit code such as KGM or NAR");
         return;
     case K_NUM_NONNEG:
         v__number(v, j, path, 0, HUGE_VAL, "a number of 0 or more");
@@ -202,19 +220,6 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
             return;
         if (!decl_currency_valid(s))
             cx_problems_add(v, path, "must be an ISO 4217 currency code such as EUR or KRW");
-        return;
-    case K_TDOC_TYPE:
-        if (!(s = v__string(v, j, path)))
-            return;
-        if (strcmp(s, "BL") && strcmp(s, "AWB") && strcmp(s, "CMR") && strcmp(s, "RWB"))
-            cx_problems_add(v, path, "must be one of BL, AWB, CMR, RWB");
-        return;
-    case K_TDOC_NUMBER:
-        if (!(s = v__string(v, j, path)))
-            return;
-        n = strlen(s);
-        if (n < 1 || n > 64 || !v__charset(s, "._/-"))
-            cx_problems_add(v, path, "must be 1 to 64 characters of A-Z a-z 0-9 . _ / -");
         return;
     case K_HS:
         if (!(s = v__string(v, j, path)))

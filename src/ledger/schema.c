@@ -203,11 +203,81 @@ static void sc__policies(cx_problems *c, const json_t *v, const char *path)
     }
 }
 
+/* String kinds with a fixed rule: one predicate and one sentence each. */
+static bool sc__date_ok(const char *s) { return cx_date_parse(s, NULL, NULL, NULL); }
+static bool sc__time_ok(const char *s)
+{
+    int64_t us;
+    return cx_rfc3339_parse(s, &us) == CX_OK;
+}
+static bool sc__key_ok(const char *s)
+{
+    uint8_t pk[32];
+    return ledger__b64_decode(s, pk, 32);
+}
+static bool sc__sig_ok(const char *s)
+{
+    uint8_t sig[64];
+    return ledger__b64_decode(s, sig, 64);
+}
+static bool sc__role_ok(const char *s)
+{
+    lrole r;
+    return ledger__role_parse(s, &r);
+}
+static bool sc__locode_ok(const char *s)
+{
+    return strlen(s) == 5 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' &&
+           sc__charset(s + 2, NULL) && !strpbrk(s + 2, "abcdefghijklmnopqrstuvwxyz01");
+}
+
+static const struct {
+    skind kind;
+    bool (*ok)(const char *s);
+    const char *rule;
+} sc__string_rules[] = {
+    {S_ORG, cx_org_valid, "must be an organisation: 1 to 64 characters of A-Z a-z 0-9 . _ -"},
+    {S_DATE, sc__date_ok, "must be a real calendar date written YYYY-MM-DD"},
+    {S_TIME, sc__time_ok, "must be an RFC 3339 date-time such as 2024-03-01T09:30:00Z"},
+    {S_COUNTRY, decl_country_valid, "must be an ISO 3166-1 alpha-2 country code"},
+    {S_CURRENCY, decl_currency_valid, "must be an ISO 4217 currency code such as EUR or KRW"},
+    {S_HEX32, sc__is_hex32, "must be a SHA-256 hash: 64 lowercase hex digits"},
+    {S_KEY, sc__key_ok, "must be an Ed25519 public key: base64 of 32 bytes"},
+    {S_SIG, sc__sig_ok, "must be an Ed25519 signature: base64 of 64 bytes"},
+    {S_ROLE, sc__role_ok, "must be one of customs, trader, carrier, bank, chamber, agency"},
+    {S_CONTAINER, decl_container_valid,
+     "must be an ISO 6346 container number with a correct check digit"},
+    {S_LOCODE, sc__locode_ok, "must be a UN/LOCODE such as KRPUS"},
+};
+
+static void sc__string_rule(cx_problems *c, skind kind, const json_t *v, const char *path)
+{
+    for (size_t i = 0; i < sizeof sc__string_rules / sizeof *sc__string_rules; i++) {
+        if (sc__string_rules[i].kind != kind)
+            continue;
+        const char *s = sc__str(c, v, path);
+        if (s && !sc__string_rules[i].ok(s))
+            cx_problems_add(c, path, "%s", sc__string_rules[i].rule);
+        return;
+    }
+}
+
 static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const char *path)
 {
     const char *s;
     size_t n;
     switch (f->kind) {
+    case S_ORG:
+    case S_DATE:
+    case S_TIME:
+    case S_COUNTRY:
+    case S_CURRENCY:
+    case S_HEX32:
+    case S_KEY:
+    case S_SIG:
+    case S_ROLE:
+    case S_CONTAINER:
+    case S_LOCODE: sc__string_rule(c, f->kind, v, path); return;
     case S_ID:
         if (!(s = sc__str(c, v, path)))
             return;
@@ -216,13 +286,6 @@ static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const ch
             cx_problems_add(c, path, "must be 1 to %g characters of A-Z a-z 0-9 . _ / : -",
                             f->max > 0 ? f->max : 64);
         return;
-    case S_ORG:
-        if (!(s = sc__str(c, v, path)))
-            return;
-        if (!cx_org_valid(s))
-            cx_problems_add(c, path,
-                            "must be an organisation: 1 to 64 characters of A-Z a-z 0-9 . _ -");
-        return;
     case S_TEXT:
         if (!(s = sc__str(c, v, path)))
             return;
@@ -230,54 +293,6 @@ static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const ch
             cx_problems_add(c, path, "must be 1 to %g characters without control characters",
                             f->max);
         return;
-    case S_DATE:
-        if (!(s = sc__str(c, v, path)))
-            return;
-        if (!cx_date_parse(s, NULL, NULL, NULL))
-            cx_problems_add(c, path, "must be a real calendar date written YYYY-MM-DD");
-        return;
-    case S_TIME: {
-        if (!(s = sc__str(c, v, path)))
-            return;
-        int64_t us;
-        if (cx_rfc3339_parse(s, &us) != CX_OK)
-            cx_problems_add(c, path, "must be an RFC 3339 date-time such as 2024-03-01T09:30:00Z");
-        return;
-    }
-    case S_COUNTRY:
-        if (!(s = sc__str(c, v, path)))
-            return;
-        if (!decl_country_valid(s))
-            cx_problems_add(c, path, "must be an ISO 3166-1 alpha-2 country code");
-        return;
-    case S_CURRENCY:
-        if (!(s = sc__str(c, v, path)))
-            return;
-        if (!decl_currency_valid(s))
-            cx_problems_add(c, path, "must be an ISO 4217 currency code such as EUR or KRW");
-        return;
-    case S_HEX32:
-        if (!(s = sc__str(c, v, path)))
-            return;
-        if (!sc__is_hex32(s))
-            cx_problems_add(c, path, "must be a SHA-256 hash: 64 lowercase hex digits");
-        return;
-    case S_KEY: {
-        if (!(s = sc__str(c, v, path)))
-            return;
-        uint8_t pk[32];
-        if (!ledger__b64_decode(s, pk, 32))
-            cx_problems_add(c, path, "must be an Ed25519 public key: base64 of 32 bytes");
-        return;
-    }
-    case S_SIG: {
-        if (!(s = sc__str(c, v, path)))
-            return;
-        uint8_t sig[64];
-        if (!ledger__b64_decode(s, sig, 64))
-            cx_problems_add(c, path, "must be an Ed25519 signature: base64 of 64 bytes");
-        return;
-    }
     case S_STRING:
         sc__str(c, v, path);
         return;
@@ -311,30 +326,6 @@ static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const ch
             }
             cx_problems_add(c, path, "must be one of %s", list);
         }
-        return;
-    case S_ROLE: {
-        if (!(s = sc__str(c, v, path)))
-            return;
-        lrole r;
-        if (!ledger__role_parse(s, &r))
-            cx_problems_add(c, path,
-                            "must be one of customs, trader, carrier, bank, chamber, agency");
-        return;
-    }
-    case S_CONTAINER:
-        if (!(s = sc__str(c, v, path)))
-            return;
-        if (!decl_container_valid(s))
-            cx_problems_add(c, path,
-                            "must be an ISO 6346 container number with a correct check digit");
-        return;
-    case S_LOCODE:
-        if (!(s = sc__str(c, v, path)))
-            return;
-        n = strlen(s);
-        if (n != 5 || !(s[0] >= 'A' && s[0] <= 'Z') || !(s[1] >= 'A' && s[1] <= 'Z') ||
-            !sc__charset(s + 2, NULL) || strpbrk(s + 2, "abcdefghijklmnopqrstuvwxyz01"))
-            cx_problems_add(c, path, "must be a UN/LOCODE such as KRPUS");
         return;
     case S_HS:
         if (!(s = sc__str(c, v, path)))
