@@ -94,6 +94,25 @@ class LedgerNetworkTest(unittest.TestCase):
                     self.assertEqual(e["leaf_hash"], r.json["leaf_hash"])
                     self.assertEqual(e["seq"], r.json["seq"])
 
+    def test_2b_the_command_line_writes_through_the_stream(self):
+        # a fresh database: the command applies the stream up to now (one
+        # more copy), then submits as a node does; a replay is refused there
+        db = os.path.join(self.net.dir, "cli.db")
+        text = self.net.sign([self.net.manifest()], "OCEANIC")[0]
+        out = run("ledger", "submit", "--db", db, "--ledger-network", self.net.cluster.urls,
+                  "-", input=text + "\n").stdout
+        ack = json.loads(out.splitlines()[0])
+        self.assertIn("seq", ack, out)
+        seq, size, root = self.net.converge()
+        self.assertGreaterEqual(seq, ack["seq"])
+        for n in self.nodes():
+            self.assertEqual(n.get(f"/v1/ledger/entries/{ack['index']}").json["leaf_hash"],
+                             ack["leaf_hash"])
+        p = run("ledger", "submit", "--db", db, "--ledger-network", self.net.cluster.urls, "-",
+                input=text + "\n", check=False)
+        self.assertIn("duplicate_entry", p.stdout + p.stderr)
+        self.assertEqual(self.net.converge()[1], size)
+
     def test_3_double_transfer_race_has_one_winner_everywhere(self):
         bl = {"type": "bl.issue", "org": "OCEANIC",
               "body": {"number": "OCLU-RACE-1", "shipper": "Saigon Textile Export JSC",
