@@ -434,7 +434,7 @@ static void app__done(void *arg, cx_err result)
     ledger__pending_free(p);
 }
 
-cx_err ledger_pending_append(ledger *lg, ledger_pending *p)
+cx_err ledger__pending_append(ledger *lg, ledger_pending *p)
 {
     p->job.fn = p->mode == LP_STREAM ? app__job_stream : app__job_local;
     p->job.done = app__done;

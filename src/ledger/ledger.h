@@ -170,27 +170,6 @@ typedef void (*ledger_done_fn)(void *arg, ledger_result *res);
 void ledger_submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
                          ledger_done_fn done, void *arg);
 
-/* ---- ordering -------------------------------------------------------------------
- * Appends are ordered by an orderer. The embedded one hands every prepared
- * entry straight to the store's writer, whose single thread fixes the order.
- * A replicated orderer (e.g. NATS JetStream) publishes ledger_pending_bytes()
- * and, as each message comes back in stream order, calls
- * ledger_pending_append() on every node (remote nodes first rebuild the
- * pending entry with ledger_pending_new()). */
-typedef struct ledger_pending ledger_pending;
-typedef struct {
-    cx_err (*order)(void *self, ledger_pending *p);
-    void *self;
-} ledger_orderer;
-void ledger_set_orderer(ledger *lg, const ledger_orderer *o);
-/* Validates and prepares text off the writer (parse, canonical form,
- * signatures); on rejection returns NULL and fills res. */
-ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len,
-                                   ledger_done_fn done, void *arg, ledger_result *res);
-const char *ledger_pending_bytes(const ledger_pending *p, size_t *len);
-/* Queues the state transition and append on the writer. */
-cx_err ledger_pending_append(ledger *lg, ledger_pending *p);
-
 /* This node's own key (a copy is kept, zeroed on free): the node endorses
  * the anchors of declarations it holds (docs/ledger.md, "Endorsements") and,
  * on a network, cosigns its checkpoints. The key counts for the org it is
@@ -276,8 +255,8 @@ typedef struct {
 /* Appends the genesis entry (index 0): origin, M-of-N governance keys and
  * the default endorsement policies, signed by every governor whose key is
  * given; the rules refuse a genesis signed by fewer than threshold of them.
- * This is the only way in for a genesis: ledger_submit, ledger_submit_async
- * and ledger_pending_new refuse ledger.init (403 forbidden), so no API
+ * This is the only way in for a genesis: ledger_submit and
+ * ledger_submit_async refuse ledger.init (403 forbidden), so no API
  * caller can claim the governance of an empty ledger. */
 void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_governor *gov,
                  size_t ngov, ledger_result *res);

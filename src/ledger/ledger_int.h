@@ -233,6 +233,19 @@ cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX 
 extern const decl_hooks ledger__decl_hooks_template;
 
 /* ---- the service -------------------------------------------------------------------------- */
+/* Appends are ordered by an orderer: the embedded one (service.c) hands
+ * every prepared entry straight to the store's writer, whose single thread
+ * fixes the order; a node of a network (net_order.c) publishes it to the
+ * stream, and the reader hands each message back in stream order. */
+typedef struct ledger_pending ledger_pending;
+typedef struct {
+    cx_err (*order)(void *self, ledger_pending *p);
+    void *self;
+} ledger_orderer;
+void ledger__set_orderer(ledger *lg, const ledger_orderer *o);
+/* Queues the state transition and append on the writer (append.c). */
+cx_err ledger__pending_append(ledger *lg, ledger_pending *p);
+
 /* How a pending entry reaches the writer: ordered here (the embedded
  * orderer), or taken from the network's stream at a sequence. */
 typedef enum { LP_LOCAL, LP_STREAM } lp_mode;

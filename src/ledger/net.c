@@ -614,7 +614,7 @@ cx_err ledger_net_start(ledger *lg, const ledger_net_config *cfg, char *err, siz
         return e;
     }
     ledger_orderer o = {ledger__net_order, n};
-    ledger_set_orderer(lg, &o);
+    ledger__set_orderer(lg, &o);
     cx_log(CX_LOG_INFO, "ledger network: %s on stream %s (%d replicas), applied up to %llu of %llu",
            n->origin, n->stream, n->replicas, (unsigned long long)n->applied,
            (unsigned long long)n->start_last);

@@ -46,7 +46,7 @@ json_t *ledger_result_json(const ledger_result *r)
 
 static cx_err svc__order_local(void *self, ledger_pending *p)
 {
-    return ledger_pending_append(self, p);
+    return ledger__pending_append(self, p);
 }
 
 ledger *ledger_new(store *s, decl_service *decl)
@@ -94,7 +94,7 @@ store *ledger_store(ledger *lg)
     return lg->s;
 }
 
-void ledger_set_orderer(ledger *lg, const ledger_orderer *o)
+void ledger__set_orderer(ledger *lg, const ledger_orderer *o)
 {
     lg->orderer = *o;
 }
@@ -334,19 +334,6 @@ ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, 
     memcpy(p->msg_hash, e->entry_hash, 32);
     p->has_msg_hash = true;
     return p;
-}
-
-ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                                   void *arg, ledger_result *res)
-{
-    return ledger__pending_prepare(lg, text, len, done, arg, res, NULL, false);
-}
-
-const char *ledger_pending_bytes(const ledger_pending *p, size_t *len)
-{
-    if (len)
-        *len = p->e->canon_len;
-    return p->e->canon;
 }
 
 static void svc__submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
