@@ -615,8 +615,11 @@ cx_err ledger_net_start(ledger *lg, const ledger_net_config *cfg, char *err, siz
     }
     ledger_orderer o = {ledger__net_order, n};
     ledger__set_orderer(lg, &o);
+    pthread_mutex_lock(&n->mu); /* the writer applies already */
+    uint64_t applied = n->applied;
+    pthread_mutex_unlock(&n->mu);
     cx_log(CX_LOG_INFO, "ledger network: %s on stream %s (%d replicas), applied up to %llu of %llu",
-           n->origin, n->stream, n->replicas, (unsigned long long)n->applied,
+           n->origin, n->stream, n->replicas, (unsigned long long)applied,
            (unsigned long long)n->start_last);
     return CX_OK;
 }

@@ -204,10 +204,11 @@ static bool apply__flush(ledger_net *n, ledger_stream_batch *b, uint64_t last_se
         pthread_mutex_lock(&n->mu);
         n->inflight -= k;
         pthread_cond_broadcast(&n->cv);
+        go = !n->stop;
         pthread_mutex_unlock(&n->mu);
     }
     ledger__stream_batch_free(b);
-    return !n->stop && go;
+    return go;
 }
 
 /* The message m and whatever else libnats holds already, into one batch.
