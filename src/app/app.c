@@ -6,6 +6,7 @@
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
+#include "xray.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = alert_migrate(s, err, errlen);
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = xray_migrate(s, err, errlen);
     if (e != CX_OK) {
         store_free(s);
         return e;

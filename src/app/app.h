@@ -191,5 +191,7 @@ int app_cmd_ledger(int argc, char **argv);
 /* customs ledger network status, customs ledger snapshot (cmd_ledger_net.c) */
 int app_cmd_ledger_net(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* xray (issue 12) */
+int app_cmd_xray(int argc, char **argv);
 
 #endif

@@ -275,7 +275,7 @@ int app_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[512];
+    char err[512] = "";
     if (decl_refdata_load(NULL, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
     app_config cfg = {

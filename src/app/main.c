@@ -14,6 +14,7 @@ static const app_command commands[] = {
     {"keygen", app_cmd_keygen, "create an Ed25519 signing key for the trade ledger"},
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
     {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
+    {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -7,6 +7,7 @@
 #include "declare.h"
 #include "ledger.h"
 #include "web.h"
+#include "xray.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,25 @@ static void svc__track_free(void *self)
     track_service_free(self);
 }
 
+/* xray: scans, scanners, outcomes; its findings raise lanes and alerts, its
+ * gate holds release until flagged regions are inspected */
+static cx_err svc__xray_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    xray_config xc = {.alerts = app_service(a, "alert")};
+    *self = xray_service_new(app_services_store(a), app_service(a, "declare"), &xc, err, errlen);
+    return *self ? CX_OK : CX_EIO;
+}
+
+static cx_err svc__xray_routes(void *self, http_server *srv)
+{
+    return xray_routes(self, srv);
+}
+
+static void svc__xray_free(void *self)
+{
+    xray_service_free(self);
+}
+
 static const app_service_def services[] = {
     {"declare", svc__declare_start, svc__declare_routes, NULL, NULL, svc__declare_free},
     {"alert", svc__alert_start, svc__alert_routes, NULL, svc__alert_stop, svc__alert_free},
@@ -156,6 +176,7 @@ static const app_service_def services[] = {
     {"ledger", svc__ledger_start, svc__ledger_routes, NULL, svc__ledger_stop, svc__ledger_free},
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
      svc__track_free},
+    {"xray", svc__xray_start, svc__xray_routes, NULL, NULL, svc__xray_free},
 };
 #define NSERVICES (sizeof services / sizeof services[0])
 

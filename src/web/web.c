@@ -17,8 +17,10 @@
 
 #define WEB_MAX_FILE ((size_t)8 << 20)
 
+/* img-src blob:: X-ray pictures are fetched with the bearer token and shown
+ * through blob: URLs (js/xray.js); nothing else is widened. */
 const char web_csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
-                       "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+                       "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; "
                        "object-src 'none'; base-uri 'none'; form-action 'self'; "
                        "frame-ancestors 'none'";
 

@@ -128,9 +128,22 @@ export function findingTitle(rule) {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
+const XRAY_RULES = {
+  empty_check_failed: 'declared empty, but not empty',
+  goods_missing: 'goods declared, container empty',
+  mass_mismatch: 'observed mass differs from the declared',
+  density_mismatch: 'density does not fit the declared goods',
+  container_not_found: 'container not found in the image',
+  dense_object: 'dense object in the load',
+  organic_mass: 'organic mass',
+  false_wall: 'false wall',
+  anomaly: 'anomaly in the load',
+};
+
 export function featureTitle(f) {
   if (typeof f !== 'string') return 'Reason';
   if (FEATURES[f]) return FEATURES[f];
+  if (f.startsWith('xray.')) return 'X-ray: ' + (XRAY_RULES[f.slice(5)] || f.slice(5).replace(/_/g, ' '));
   if (f.startsWith('ledger.')) return 'Ledger finding: ' + findingTitle(f.slice(7)).toLowerCase();
   if (f.startsWith('track.') || f.startsWith('alert')) return 'Tracking alert: ' + alertTitle(f.replace(/^[a-z]+\./, '')).toLowerCase();
   return f.replace(/[._]/g, ' ').replace(/^./, (c) => c.toUpperCase());
