@@ -46,6 +46,7 @@ test-tsan: deps
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^test_track'
 
+bench: export CUSTOMS_BENCH = 1
 bench: deps build
 	bench/run
 

@@ -38,6 +38,7 @@ typedef struct {
 } conn;
 
 static const char *mode = "get", *path = "/healthz", *token = "", *run_tag = "B";
+static const char *hot_bl; /* --bl: every declaration on this bill of lading (bench/hotkeys) */
 static int port = 8080, nconn = 64;
 static double seconds = 5;
 static uint64_t *lat_us;
@@ -82,6 +83,12 @@ static const char *currencies[] = {"USD", "EUR", "KRW", "CNY", "JPY"};
 static size_t make_body(conn *c, char *body, size_t cap)
 {
     int items = 1 + (int)(rnd() % 5);
+    char bl[64];
+    unsigned long long bln = (unsigned long long)(rnd() % 1000000000);
+    if (hot_bl)
+        snprintf(bl, sizeof bl, "%s", hot_bl);
+    else
+        snprintf(bl, sizeof bl, "MAEU%09llu", bln);
     size_t n = (size_t)snprintf(
         body, cap,
         "{\"reference\":\"%s-%d-%llu\",\"type\":\"import\",\"date\":\"2024-%02d-%02d\","
@@ -89,11 +96,10 @@ static size_t make_body(conn *c, char *body, size_t cap)
         "\"seller_id\":\"SEL-%04llu\",\"country_of_departure\":\"%s\",\"transport_mode\":\"10\","
         "\"procedure\":{\"process_type\":\"B\",\"import_type\":\"11\",\"import_use\":\"21\","
         "\"payment_type\":\"11\"},\"containers\":[\"CSQU3054383\"],"
-        "\"transport_document\":{\"type\":\"BL\",\"number\":\"MAEU%09llu\"},\"items\":[",
+        "\"transport_document\":{\"type\":\"BL\",\"number\":\"%s\"},\"items\":[",
         run_tag, c->id, (unsigned long long)c->n, 1 + (int)(rnd() % 12), 1 + (int)(rnd() % 28),
         (int)(rnd() % 9), (unsigned long long)(rnd() % 2000), (unsigned long long)(rnd() % 90000),
-        (unsigned long long)(rnd() % 5000), origins[rnd() % 10],
-        (unsigned long long)(rnd() % 1000000000));
+        (unsigned long long)(rnd() % 5000), origins[rnd() % 10], bl);
     for (int i = 0; i < items; i++) {
         double mass = 10 + (double)(rnd() % 2000000) / 100.0;
         int g = (int)(rnd() % 12);
@@ -188,11 +194,13 @@ int main(int argc, char **argv)
             seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--tag"))
             run_tag = argv[i + 1];
+        else if (!strcmp(argv[i], "--bl"))
+            hot_bl = argv[i + 1];
         else if (!strcmp(argv[i], "--seed"))
             rng_state = strtoull(argv[i + 1], NULL, 10) | 1;
         else {
             fprintf(stderr, "usage: loadgen --mode get|post [--path P] [--token T] --port N "
-                            "[--connections C] [--seconds S] [--tag T] [--seed N]\n");
+                            "[--connections C] [--seconds S] [--tag T] [--seed N] [--bl NUMBER]\n");
             return 2;
         }
     }

@@ -6,7 +6,10 @@
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
+#include "designs.h"
 #include "xray.h"
+#include "revenue.h"
+#include "bio.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +32,13 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
     if (e == CX_OK)
+        e = designs_migrate(s, err, errlen);
+    if (e == CX_OK)
         e = xray_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = rev_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = bio_migrate(s, err, errlen);
     if (e != CX_OK) {
         store_free(s);
         return e;

@@ -60,6 +60,9 @@ typedef struct {
     const char *ledger_network;        /* nats:// URLs; NULL: the embedded ledger */
     const char *ledger_origin, *ledger_trust, *ledger_snapshot;
     int ledger_replicas;
+    const char *currency;    /* national currency (revenue); NULL: the database's */
+    const char *bio_key;     /* biometrics' master key file; NULL: /v1/biometrics answers 503 */
+    int64_t bio_verify_window_s; /* the verification gate's window (0: 12 hours) */
     bool routes_only;        /* set up the routes but neither start the server nor
                               * open inputs (serve --list-routes) */
 } app_config;
@@ -80,7 +83,7 @@ typedef struct {
 cx_err app_services_start(const app_config *cfg, app_services **out, char *err, size_t errlen);
 /* The reverse stop (above) and free; NULL is a no-op. */
 void app_services_stop(app_services *a);
-/* A started service by name ("declare", "alert", "risk", "ledger", "track"),
+/* A started service by name ("declare", "alert", "risk", "ledger", "track", "bio"),
  * or NULL. */
 void *app_service(app_services *a, const char *name);
 store *app_services_store(app_services *a);
@@ -191,7 +194,14 @@ int app_cmd_ledger(int argc, char **argv);
 /* customs ledger network status, customs ledger snapshot (cmd_ledger_net.c) */
 int app_cmd_ledger_net(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* designs (issue 14) */
+int app_cmd_designs(int argc, char **argv);
 /* xray (issue 12) */
 int app_cmd_xray(int argc, char **argv);
+/* revenue (issue 15) */
+int app_cmd_tariff(int argc, char **argv);
+int app_cmd_rates(int argc, char **argv);
+/* biometrics (issue 11) */
+int app_cmd_bio(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include "declare.h"
 #include "risk.h"
+#include "revenue.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -75,11 +76,23 @@ int app_cmd_import(int argc, char **argv)
     risk_config rcfg = {.policy = {10, 15, 2}, .score_declarations = true, .reload_ms = -1,
                         .quiet = true, .hs_inline = true};
     risk_service *risk = d ? risk_service_new(s, d, &rcfg) : NULL;
+    /* and assessed when the database has a national currency (KCS rows are
+     * history: declare runs no hooks for them) */
+    rev_service *rev = NULL;
+    rev_config rvcfg = {.quiet = true};
+    if (d && rev_service_new(s, d, &rvcfg, &rev, err, sizeof err) != CX_OK) {
+        risk_service_free(risk);
+        decl_service_free(d);
+        store_free(s);
+        return app_fail("import", "revenue: %s", err);
+    }
     decl_import_result res = {0};
     cx_err e = d || o.dry_run ? decl_import(d, &o, &res, err, sizeof err) : CX_ENOMEM;
     risk_service_free(risk);
-    decl_service_free(d);
+    rev_service_stop(rev);
     store_free(s);
+    rev_service_free(rev);
+    decl_service_free(d);
     if (e != CX_OK) {
         app_fail("import", "%s: %s", o.path, err);
         if (res.imported)

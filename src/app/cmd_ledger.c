@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include "declare.h"
+#include "revenue.h"
 #include "ledger.h"
 
 #include <errno.h>
@@ -336,6 +337,7 @@ typedef struct {
     store *s;
     decl_service *decl;
     ledger *lg;
+    rev_service *rev; /* assesses what is lodged, counts receipts (a currency is set) */
 } lenv;
 
 static void ledger__close(lenv *env);
@@ -352,10 +354,12 @@ static int ledger__open(const char *cmd, const lopts *o, const char *origin, boo
         return app_fail(cmd, "%s", err);
     env->decl = decl_service_new(env->s);
     env->lg = env->decl ? ledger_new(env->s, env->decl) : NULL;
-    if (!env->lg) {
+    rev_config rcfg = {.ledger = env->lg, .quiet = true};
+    if (!env->lg || rev_service_new(env->s, env->decl, &rcfg, &env->rev, err, sizeof err)) {
+        ledger_free(env->lg);
         decl_service_free(env->decl);
         store_free(env->s);
-        return app_fail(cmd, "out of memory");
+        return app_fail(cmd, "%s", env->lg ? err : "out of memory");
     }
     app_ledger_net_opts no = {.node_key = o->node_key, .network = o->network,
                               .origin = origin ? origin : o->ledger_origin,
@@ -373,7 +377,10 @@ static int ledger__open(const char *cmd, const lopts *o, const char *origin, boo
 
 static void ledger__close(lenv *env)
 {
+    rev_service_stop(env->rev);
+    store_drain(env->s); /* the ledger's and revenue's jobs use both services */
     ledger_free(env->lg);
+    rev_service_free(env->rev);
     decl_service_free(env->decl);
     store_free(env->s);
 }

@@ -17,6 +17,8 @@ static const char help[] =
     "                     [--org ORG --node-key FILE [--ledger-network nats://H1:P1,…\n"
     "                      [--ledger-origin NAME] [--ledger-trust FILE] [--ledger-snapshot F]\n"
     "                      [--ledger-replicas N]]]\n"
+    "                     [--currency CODE]\n"
+    "                     [--bio-key FILE] [--bio-verify-window HOURS]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
     "flight finish, flushes pending commits and exits 0.\n"
@@ -46,7 +48,18 @@ static const char help[] =
     "                     mqtt://[user[:password]@]host[:port]\n"
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
-    "\n"
+    "  --currency CODE    the national currency (ISO 4217), set once and kept in the\n"
+    "                     database: declarations are then assessed (docs/revenue.md)\n"
+    "  --bio-key FILE     the master key that seals biometric data (customs bio key);\n"
+    "                     the galleries are decrypted into memory at start. Without\n"
+    "                     it /v1/biometrics answers 503 (docs/biometrics.md)\n"
+    "  --bio-verify-window HOURS  how recent an operator's biometric verification\n"
+    "                     must be for a key with a subject to record a decision\n"
+    "                     (default 12)\n"
+    "\n";
+
+/* in two pieces: C17 promises string literals up to 4095 characters */
+static const char help_limits[] =
     "Limits (over one: 429 too_many_requests with Retry-After; see docs/api.md):\n"
     "  --max-connections N      open connections in all (default 16384)\n"
     "  --max-conns-per-ip N     per client address, IPv6 per /64 (default 1024)\n"
@@ -105,9 +118,11 @@ static void serve__print_route(void *ctx, const char *method, const char *patter
 
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
-    const char *mqtt, *mqtt_client_id, *track_config;
+    const char *mqtt, *mqtt_client_id, *track_config, *currency;
     const char *org, *node_key, *network, *origin, *trust, *snapshot;
     int replicas;
+    const char *bio_key;
+    int64_t bio_window_s;
     unsigned threads;
     bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -189,6 +204,9 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"ledger-trust", required_argument, NULL, 5},
         {"ledger-snapshot", required_argument, NULL, 6},
         {"ledger-replicas", required_argument, NULL, 7},
+        {"currency", required_argument, NULL, 'U'},
+        {"bio-key", required_argument, NULL, 'b'},
+        {"bio-verify-window", required_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -226,6 +244,13 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
                 return app_usage("serve", "--ledger-replicas must be 1 to 5");
             o->replicas = (int)n;
             break;
+        case 'U': o->currency = optarg; break;
+        case 'b': o->bio_key = optarg; break;
+        case 'V':
+            if (!cx_parse_double(optarg, &rate) || rate <= 0 || rate > 24 * 366)
+                return app_usage("serve", "--bio-verify-window must be hours from 0 to 8784");
+            o->bio_window_s = (int64_t)(rate * 3600);
+            break;
         case 't':
             if (!cx_parse_i64(optarg, &n) || n < 1 || n > 1024)
                 return app_usage("serve", "--threads must be 1 to 1024");
@@ -241,7 +266,11 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
             *(c == 'I' ? &o->risk.inspect_rate : c == 'Y' ? &o->risk.yellow_rate
                                                           : &o->risk.explore_rate) = rate;
             break;
-        case 'h': fputs(help, stdout); fputs(help_ledger, stdout); return 0;
+        case 'h':
+            fputs(help, stdout);
+            fputs(help_ledger, stdout);
+            fputs(help_limits, stdout);
+            return 0;
         default: return 2; /* app_getopt said why */
         }
     }
@@ -285,6 +314,9 @@ int app_cmd_serve(int argc, char **argv)
         .risk = o.risk,
         .mqtt = o.mqtt,
         .mqtt_client_id = o.mqtt_client_id,
+        .currency = o.currency,
+        .bio_key = o.bio_key,
+        .bio_verify_window_s = o.bio_window_s,
         .routes_only = o.list_routes,
         .ledger_node_key = o.node_key,
         .ledger_org = o.org,

@@ -219,9 +219,9 @@ static json_t *demo__declaration(const char *ref, const char *type, const char *
     if (import) {
         json_object_set_new(doc, "importer_id", json_string("IMP-KR-5520"));
         json_object_set_new(doc, "country_of_departure", json_string("VN"));
-    } else {
-        json_object_set_new(doc, "exporter_id", json_string("EXP-VN-0042"));
     }
+    /* the exporter as its certificates of origin name it */
+    json_object_set_new(doc, "exporter_id", json_string("EXP-VN-0042"));
     return doc;
 }
 
@@ -444,14 +444,14 @@ cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opt
      * certifies Chinese origin (transshipment) */
     e = demo__by(&d, "coo.issue", D_CHAMBER,
                  json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s}],s:s,s:s}", "number", "VN-HCM-24-010231",
-                           "exporter", "Saigon Textile Export JSC", "importer",
+                           "exporter", "EXP-VN-0042", "importer",
                            "ACME Trading Co., Busan", "country_of_origin", "VN", "goods",
                            "hs_code", "610910", "description", "Cotton T-shirts", "issued",
                            "2024-03-01", "valid_until", "2025-03-01"));
     if (e == CX_OK)
         e = demo__by(&d, "coo.issue", D_CHAMBER,
                      json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s}],s:s}", "number", "VN-HCM-24-010244",
-                               "exporter", "Saigon Textile Export JSC", "importer",
+                               "exporter", "EXP-VN-0042", "importer",
                                "ACME Trading Co., Busan", "country_of_origin", "CN", "goods",
                                "hs_code", "620342", "description", "Men's cotton trousers",
                                "issued", "2024-03-01"));

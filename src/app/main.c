@@ -14,7 +14,11 @@ static const app_command commands[] = {
     {"keygen", app_cmd_keygen, "create an Ed25519 signing key for the trade ledger"},
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
     {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
+    {"designs", app_cmd_designs, "3D design files: inspect, convert, register, match"},
     {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
+    {"tariff", app_cmd_tariff, "load the tariff: lines, preferences, country groups"},
+    {"rates", app_cmd_rates, "load exchange rates into the national currency"},
+    {"bio", app_cmd_bio, "biometrics: match templates, enrol, identify, keys, audit"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

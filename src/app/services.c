@@ -4,8 +4,11 @@
 
 #include "alert.h"
 #include "auth.h"
+#include "bio.h"
 #include "declare.h"
+#include "designs.h"
 #include "ledger.h"
+#include "revenue.h"
 #include "web.h"
 #include "xray.h"
 
@@ -150,6 +153,30 @@ static void svc__track_free(void *self)
     track_service_free(self);
 }
 
+/* designs: uploads and watchlists; checks declared designs (hooks between
+ * risk's and the ledger's) and raises its alerts through alert */
+static cx_err svc__designs_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    designs_config dc;
+    designs_config_default(&dc);
+    dc.alerts = app_service(a, "alert");
+    cx_err e = designs_service_new(app_services_store(a), &dc, (designs_service **)self, err,
+                                   errlen);
+    if (e == CX_OK && (e = designs_join(*self, app_service(a, "declare"))) != CX_OK)
+        snprintf(err, errlen, "designs: cannot join the declarations: %s", cx_strerror(e));
+    return e;
+}
+
+static cx_err svc__designs_routes(void *self, http_server *srv)
+{
+    return designs_routes(self, srv);
+}
+
+static void svc__designs_free(void *self)
+{
+    designs_service_free(self);
+}
+
 /* xray: scans, scanners, outcomes; its findings raise lanes and alerts, its
  * gate holds release until flagged regions are inspected */
 static cx_err svc__xray_start(app_services *a, void **self, char *err, size_t errlen)
@@ -169,6 +196,88 @@ static void svc__xray_free(void *self)
     xray_service_free(self);
 }
 
+/* revenue: assesses every submission (its hooks run after risk's and the
+ * ledger's), proves preferences with the ledger's certificates of origin,
+ * and gates release on payment */
+static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    rev_config rcfg = {.currency = app_services_config(a)->currency,
+                       .ledger = app_service(a, "ledger")};
+    return rev_service_new(app_services_store(a), app_service(a, "declare"), &rcfg,
+                           (rev_service **)self, err, errlen);
+}
+
+static cx_err svc__revenue_routes(void *self, http_server *srv)
+{
+    return rev_routes(self, srv);
+}
+
+static void svc__revenue_stop(void *self)
+{
+    rev_service_stop(self); /* its statistics worker writes through the store */
+}
+
+static void svc__revenue_free(void *self)
+{
+    rev_service_free(self);
+}
+
+/* bio: the verification gate always (it reads only the audit); subjects,
+ * galleries and searches when the master key is given (--bio-key) */
+typedef struct {
+    bio_host host; /* what the routes and the gate borrow */
+    bio_keyring *key;
+} svc_bio;
+
+static void svc__bio_free(void *self)
+{
+    svc_bio *sb = self;
+    if (!sb)
+        return;
+    bio_service_free(sb->host.svc); /* the expiry sweep stops first */
+    bio_key_free(sb->key);
+    free(sb);
+}
+
+static cx_err svc__bio_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    const app_config *cfg = app_services_config(a);
+    svc_bio *sb = calloc(1, sizeof *sb);
+    if (!sb) {
+        snprintf(err, errlen, "out of memory");
+        return CX_ENOMEM;
+    }
+    *self = sb;
+    sb->host.s = app_services_store(a);
+    sb->host.window_s = cfg->bio_verify_window_s;
+    char why[400] = "";
+    cx_err e = bio_gate_add(app_service(a, "declare"), &sb->host);
+    if (!e && cfg->bio_key) {
+        bio_config bc = {.alerts = app_service(a, "alert")};
+        e = bio_key_load(cfg->bio_key, &sb->key, why, sizeof why);
+        if (!e)
+            e = bio_service_new(sb->host.s, sb->key, &bc, &sb->host.svc, why, sizeof why);
+        if (!e)
+            e = bio_service_start(sb->host.svc, 60);
+    }
+    if (e) {
+        snprintf(err, errlen, "biometrics: %s", why[0] ? why : cx_strerror(e));
+        svc__bio_free(sb);
+        *self = NULL;
+    }
+    return e;
+}
+
+static cx_err svc__bio_routes(void *self, http_server *srv)
+{
+    return bio_routes(&((svc_bio *)self)->host, srv);
+}
+
+static void svc__bio_stop(void *self)
+{
+    bio_service_stop(((svc_bio *)self)->host.svc);
+}
+
 static const app_service_def services[] = {
     {"declare", svc__declare_start, svc__declare_routes, NULL, NULL, svc__declare_free},
     {"alert", svc__alert_start, svc__alert_routes, NULL, svc__alert_stop, svc__alert_free},
@@ -176,7 +285,11 @@ static const app_service_def services[] = {
     {"ledger", svc__ledger_start, svc__ledger_routes, NULL, svc__ledger_stop, svc__ledger_free},
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
      svc__track_free},
+    {"designs", svc__designs_start, svc__designs_routes, NULL, NULL, svc__designs_free},
     {"xray", svc__xray_start, svc__xray_routes, NULL, NULL, svc__xray_free},
+    {"revenue", svc__revenue_start, svc__revenue_routes, NULL, svc__revenue_stop,
+     svc__revenue_free},
+    {"bio", svc__bio_start, svc__bio_routes, NULL, svc__bio_stop, svc__bio_free},
 };
 #define NSERVICES (sizeof services / sizeof services[0])
 

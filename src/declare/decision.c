@@ -165,7 +165,7 @@ static cx_err decision__job(store_conn *w, void *arg)
         /* the reply shows what a GET will show once this commits */
         cx_buf out;
         cx_buf_init(&out, DECL_TEXT_MAX);
-        e = decl__compose(dw->d, w, seq, doc, len, dw->status, risk, dtext, &out);
+        e = decl__compose(dw->d, w, seq, doc, len, dw->status, risk, dtext, true, &out);
         if (e == CX_OK && !(dw->res.json = cx_buf_steal(&out, &dw->res.len)))
             e = CX_ENOMEM;
         cx_buf_free(&out);

@@ -29,6 +29,7 @@ typedef struct {
     size_t len;
     int64_t seq;
     bool historical;       /* status historical: no enrich or indexed hooks */
+    bool officer;          /* submitted by customs: the reply shows all of risk */
     http_req *req;         /* HTTP submissions */
     decl_done_fn user_done; /* bulk submissions */
     void *user_arg;
@@ -49,9 +50,12 @@ cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *
                         size_t errlen);
 /* Appends the API form of a stored declaration: doc, status (from its
  * column), risk, the latest decision, decorations (decorations only when r
- * is not NULL). risk and decision are JSON texts or NULL. */
+ * is not NULL). risk and decision are JSON texts or NULL. officer: the
+ * reader is customs; anyone else gets the risk member without the reasons
+ * and lane raises that are for customs alone (decl_raise_lane_in). */
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *status, const char *risk, const char *decision, cx_buf *out);
+                     const char *status, const char *risk, const char *decision, bool officer,
+                     cx_buf *out);
 /* The roles that submit and read declarations: trader, officer, admin. */
 #define DECL_ROLES (CX_ROLE_BIT(CX_ROLE_TRADER) | CX_ROLES_OFFICER)
 /* Whether who (NULL: no restriction) may see a declaration of org: officers

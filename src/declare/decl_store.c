@@ -43,6 +43,12 @@ static const store_migration decl_migrations[] = {
         "WHERE json_type(doc, '$.status') IS NOT NULL;"
         "CREATE VIEW decl_view AS SELECT seq, id, org, reference, type, date, received_at, "
         "status, json_extract(risk, '$.lane') AS lane, risk, doc FROM declarations;"},
+    /* hot keys (issue 17): a bill of lading or a container shared by
+     * 100,000 declarations. The mirror check reads the newest few of the
+     * opposite type straight from this index (seq is its implicit last
+     * column), and container links the newest few from the primary key. */
+    {5, "CREATE INDEX declarations_tdoc_type ON declarations("
+        "json_extract(doc, '$.transport_document.number'), type);"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
@@ -135,8 +141,40 @@ bool decl_status_final(const char *status)
                       strcmp(status, "historical") == 0);
 }
 
+/* The risk member as a declarant sees it: without the reasons for customs
+ * alone, with the lane it had before their raises, and none at all when
+ * such raises made it. */
+static cx_err decl__risk_declarant(const char *risk, cx_buf *out)
+{
+    json_t *r = json_loads(risk, 0, NULL);
+    if (!json_is_object(r)) {
+        json_decref(r);
+        return CX_EINVAL;
+    }
+    json_t *reasons = json_object_get(r, "reasons");
+    for (size_t i = json_array_size(reasons); i-- > 0;)
+        if (json_is_true(json_object_get(json_array_get(reasons, i), "customs_only")))
+            json_array_remove(reasons, i);
+    json_t *lane = json_object_get(r, "declarant_lane");
+    if (json_is_string(lane))
+        json_object_set(r, "lane", lane);
+    else if (lane)
+        json_object_del(r, "lane");
+    json_object_del(r, "declarant_lane");
+    if (reasons && !json_array_size(reasons) && json_object_size(r) == 1)
+        json_object_del(r, "reasons");
+    cx_err e = CX_OK;
+    if (json_object_size(r)) {
+        e = cx_buf_puts(out, ",\"risk\":");
+        e = e ? e : cx_buf_json(out, r);
+    }
+    json_decref(r);
+    return e;
+}
+
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *status, const char *risk, const char *decision, cx_buf *out)
+                     const char *status, const char *risk, const char *decision, bool officer,
+                     cx_buf *out)
 {
     if (len < 2 || doc[len - 1] != '}')
         return CX_EINVAL;
@@ -146,7 +184,10 @@ cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *do
         if (e == CX_OK)
             e = cx_buf_json_str(out, status);
     }
-    if (e == CX_OK && risk) {
+    /* the marker is only ever written by decl__raise */
+    if (e == CX_OK && risk && !officer && strstr(risk, "\"declarant_lane\"")) {
+        e = decl__risk_declarant(risk, out);
+    } else if (e == CX_OK && risk) {
         e = cx_buf_puts(out, ",\"risk\":");
         if (e == CX_OK)
             e = cx_buf_puts(out, risk);
@@ -170,6 +211,49 @@ static const char *decl__str(const json_t *doc, const char *key)
     return s ? s : "";
 }
 
+/* Whether key is a member a hook's module keeps in its own table. */
+static bool decl__hook_member(const decl_service *d, const char *key)
+{
+    for (size_t i = 0; i < d->nhooks; i++)
+        if (d->hooks[i].member && strcmp(d->hooks[i].member, key) == 0)
+            return true;
+    return false;
+}
+
+/* The submission's reply: the stored text with its status, risk, and the
+ * members hooks keep in their own tables (from the document, as enrich made
+ * them). */
+static cx_err decl__reply_text(decl_write *dw, const char *risk)
+{
+    cx_buf api;
+    cx_buf_init(&api, DECL_TEXT_MAX);
+    cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
+                             decl__str(dw->doc, "status"), risk, NULL, dw->officer, &api);
+    for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
+        const decl_hooks *h = &dw->d->hooks[i];
+        const json_t *v = h->member ? json_object_get(dw->doc, h->member) : NULL;
+        if (!v)
+            continue;
+        json_t *shown = h->member_reply ? h->member_reply(h->ctx, v) : json_incref((json_t *)v);
+        char *vs = shown ? cx_json_dump(shown, NULL) : NULL;
+        json_decref(shown);
+        api.len--; /* reopen the object: compose ended it with '}' */
+        e = cx_buf_puts(&api, ",");
+        e = e ? e : cx_buf_json_str(&api, h->member);
+        e = e ? e : cx_buf_puts(&api, ":");
+        e = e ? e : vs ? cx_buf_puts(&api, vs) : CX_ENOMEM;
+        e = e ? e : cx_buf_puts(&api, "}");
+        free(vs);
+    }
+    if (e == CX_OK) {
+        free(dw->text);
+        dw->text = cx_buf_steal(&api, &dw->len);
+        e = dw->text ? CX_OK : CX_ENOMEM;
+    }
+    cx_buf_free(&api);
+    return e;
+}
+
 /* Lane raises made on this (the writer) thread; lets an insert notice that a
  * hook raised the lane of the declaration it is inserting. */
 static _Thread_local unsigned decl_raises;
@@ -185,18 +269,8 @@ static cx_err decl__refresh_risk(store_conn *w, decl_write *dw)
     cx_err e = CX_OK;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         const char *risk = (const char *)sqlite3_column_text(st, 0);
-        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0) {
-            cx_buf api;
-            cx_buf_init(&api, DECL_TEXT_MAX);
-            e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
-                              decl__str(dw->doc, "status"), risk, NULL, &api);
-            if (e == CX_OK) {
-                free(dw->text);
-                dw->text = cx_buf_steal(&api, &dw->len);
-                e = dw->text ? CX_OK : CX_ENOMEM;
-            }
-            cx_buf_free(&api);
-        }
+        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0)
+            e = decl__reply_text(dw, risk);
     }
     sqlite3_reset(st);
     return e;
@@ -304,8 +378,8 @@ static cx_err decl__minify(cx_buf *out, const char *in, size_t n)
  * and nothing is re-serialised on the hot path), followed by the server's
  * members. Without a raw text (CSV
  * import) the parsed document is serialised instead. */
-static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char *raw,
-                                size_t rawlen, cx_buf *out)
+static cx_err decl__stored_text(const decl_service *d, const json_t *doc, size_t submitted,
+                                const char *raw, size_t rawlen, cx_buf *out)
 {
     cx_err e;
     if (raw) {
@@ -340,8 +414,9 @@ static cx_err decl__stored_text(const json_t *doc, size_t submitted, const char 
     json_t *v;
     json_object_foreach((json_t *)doc, k, v)
     {
-        /* risk and status have columns of their own */
-        if (i++ < submitted || strcmp(k, "risk") == 0 || strcmp(k, "status") == 0 || e != CX_OK)
+        /* risk and status have columns of their own; hook members tables */
+        if (i++ < submitted || strcmp(k, "risk") == 0 || strcmp(k, "status") == 0 ||
+            decl__hook_member(d, k) || e != CX_OK)
             continue;
         json_t *key = json_string(k);
         char *ks = cx_json_dump(key, NULL), *vs = cx_json_dump(v, NULL);
@@ -367,6 +442,7 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     dw->d = d;
     dw->doc = json_incref(doc);
     dw->historical = historical;
+    dw->officer = cx_is_officer(who);
     char id[CX_ID_LEN + 1], now[32];
     cx_id_new(id);
     cx_rfc3339_format(cx_now_us(), now);
@@ -375,9 +451,12 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     json_object_set_new(doc, "org", json_string(who->org));
     json_object_set_new(doc, "status", json_string(historical ? "historical" : "submitted"));
     json_object_set_new(doc, "received_at", json_string(now));
-    for (size_t i = 0; i < d->nhooks && !historical; i++)
+    for (size_t i = 0; i < d->nhooks && !historical; i++) {
         if (d->hooks[i].enrich)
             d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
+        if (d->hooks[i].enrich_text)
+            d->hooks[i].enrich_text(d->hooks[i].ctx, who, doc, raw, rawlen);
+    }
     cx_err e = CX_OK;
     /* The risk member lives in its own column so that it can change
      * (decl_raise_lane) while the submitted document stays as stored. */
@@ -389,20 +468,14 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     if (e == CX_OK)
         e = cx_buf_reserve(&text, rawlen + 160);
     if (e == CX_OK)
-        e = decl__stored_text(doc, submitted, raw, rawlen, &text);
+        e = decl__stored_text(d, doc, submitted, raw, rawlen, &text);
     dw->doc_text = cx_buf_steal(&text, &dw->doc_len);
     if (e == CX_OK && !dw->doc_text)
         e = CX_ENOMEM;
-    /* The API form is the stored text with its status and risk member. */
-    if (e == CX_OK) {
-        cx_buf api;
-        cx_buf_init(&api, DECL_TEXT_MAX);
-        e = decl__compose(d, NULL, 0, dw->doc_text, dw->doc_len, decl__str(doc, "status"),
-                          dw->risk_text, NULL, &api);
-        dw->text = cx_buf_steal(&api, &dw->len);
-        if (e == CX_OK && !dw->text)
-            e = CX_ENOMEM;
-    }
+    /* The API form is the stored text with its status, its risk member and
+     * the members hooks keep themselves. */
+    if (e == CX_OK)
+        e = decl__reply_text(dw, dw->risk_text);
     if (e != CX_OK) {
         decl__write_free(dw);
         return e;
@@ -490,7 +563,8 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
                           (size_t)sqlite3_column_bytes(st, 2),
                           (const char *)sqlite3_column_text(st, 5),
                           (const char *)sqlite3_column_text(st, 3),
-                          (const char *)sqlite3_column_text(st, 4), &out);
+                          (const char *)sqlite3_column_text(st, 4), !who || cx_is_officer(who),
+                          &out);
         if (e == CX_OK && !(*json = cx_buf_steal(&out, NULL)))
             e = CX_ENOMEM;
         cx_buf_free(&out);
@@ -522,18 +596,23 @@ cx_err decl_lookup(decl_service *d, const char *id, int64_t *seq, char org[CX_OR
     return e;
 }
 
-cx_err decl_find_by_container(decl_service *d, const char *container, decl_container_fn fn,
-                              void *ctx)
+cx_err decl_find_by_container(decl_service *d, const char *container, const char *since,
+                              int limit, decl_container_fn fn, void *ctx)
 {
     store_conn *c = store_reader(d->store);
     if (!c)
         return CX_EDB;
+    /* newest first straight from the primary key (container, seq): a
+     * container shared by 100,000 declarations costs `limit` rows */
     sqlite3_stmt *st = store_stmt(c, "SELECT d.id, d.date FROM declaration_containers k "
                                      "JOIN declarations d ON d.seq = k.seq "
-                                     "WHERE k.container = ?1 ORDER BY k.seq");
+                                     "WHERE k.container = ?1 AND d.date >= ?2 "
+                                     "ORDER BY k.seq DESC LIMIT ?3");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, container, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, since ? since : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : 0);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
@@ -584,6 +663,16 @@ static cx_err decl__raise(store_conn *w, void *arg)
         risk = json_object();
     }
     const char *have = json_string_value(json_object_get(risk, "lane"));
+    /* A raise for customs alone leaves the lane the declarant sees where it
+     * was (declarant_lane, kept from the first such raise on); any other
+     * raise moves both. */
+    json_t *shown = json_object_get(risk, "declarant_lane");
+    if (json_is_true(json_object_get(j->reason, "customs_only"))) {
+        if (!shown)
+            json_object_set_new(risk, "declarant_lane", have ? json_string(have) : json_null());
+    } else if (shown && decl__lane_rank(j->lane) > decl__lane_rank(json_string_value(shown))) {
+        json_object_set_new(risk, "declarant_lane", json_string(j->lane));
+    }
     if (decl__lane_rank(j->lane) > decl__lane_rank(have))
         json_object_set_new(risk, "lane", json_string(j->lane));
     json_t *reasons = json_object_get(risk, "reasons");
@@ -656,7 +745,7 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
                           (size_t)sqlite3_column_bytes(st, 1),
                           (const char *)sqlite3_column_text(st, 4),
                           (const char *)sqlite3_column_text(st, 2),
-                          (const char *)sqlite3_column_text(st, 3), &pg->out);
+                          (const char *)sqlite3_column_text(st, 3), all, &pg->out);
     }
     if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         e = CX_EDB;
@@ -665,19 +754,60 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
     return e == CX_EDB ? e : CX_OK;
 }
 
-cx_err decl_find_by_transport_doc(store_conn *c, const char *number, decl_doc_fn fn, void *ctx)
+/* Steps a statement whose first two columns are id and doc through fn. */
+static cx_err decl__each_doc(sqlite3_stmt *st, decl_doc_fn fn, void *ctx)
 {
-    /* the expression must match the index of migration 2 */
-    sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations WHERE "
-                                     "json_extract(doc, '$.transport_document.number') = ?1 "
-                                     "ORDER BY seq");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
                 (const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)))
+            break;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+cx_err decl_find_by_transport_doc(store_conn *c, const char *number, int limit, decl_doc_fn fn,
+                                  void *ctx)
+{
+    /* the expression must match the index of migration 2, which ends in
+     * seq: newest-first stops after `limit` rows however many declarations
+     * share the number */
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations WHERE "
+                                     "json_extract(doc, '$.transport_document.number') = ?1 "
+                                     "ORDER BY seq DESC LIMIT ?2");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : 0);
+    return decl__each_doc(st, fn, ctx);
+}
+
+cx_err decl_find_mirrors(store_conn *c, const char *number, const char *type, int limit,
+                         decl_mirror_fn fn, void *ctx)
+{
+    /* the (number, type) index of migration 5; the total and the one
+     * currency come from SQLite's JSON functions, so the writer builds no
+     * document for the (up to) `limit` rows it reads */
+    sqlite3_stmt *st = store_stmt(
+        c, "SELECT id, org, "
+           "(SELECT total(json_extract(i.value, '$.value')) FROM json_each(d.doc, '$.items') i), "
+           "(SELECT CASE WHEN count(*) > 0 AND count(json_extract(i.value, '$.currency')) = "
+           "count(*) AND count(DISTINCT json_extract(i.value, '$.currency')) = 1 "
+           "THEN max(json_extract(i.value, '$.currency')) END "
+           "FROM json_each(d.doc, '$.items') i) "
+           "FROM declarations d WHERE "
+           "json_extract(doc, '$.transport_document.number') = ?1 AND type = ?2 "
+           "ORDER BY seq DESC LIMIT ?3");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : 0);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
+                (const char *)sqlite3_column_text(st, 1), sqlite3_column_double(st, 2),
+                (const char *)sqlite3_column_text(st, 3)))
             break;
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
@@ -700,15 +830,7 @@ cx_err decl_doc(store_conn *c, const char *id, decl_doc_fn fn, void *ctx)
 cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations ORDER BY seq");
-    if (!st)
-        return CX_EDB;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!fn(ctx, (const char *)sqlite3_column_text(st, 0),
-                (const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)))
-            break;
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return st ? decl__each_doc(st, fn, ctx) : CX_EDB;
 }
 
 cx_err decl_risk_get(store_conn *c, int64_t seq, char **risk)

@@ -42,6 +42,8 @@ int decl_iso6346_check_digit(const char *first10);
 
 /* ---- decoding and validation ---------------------------------------------------- */
 #define DECL_MAX_ITEMS 999
+/* the largest quantity, mass or value an item may state */
+#define DECL_NUM_MAX 1e15
 #define DECL_MAX_CONTAINERS 256
 
 /* Parses JSON text; on failure returns NULL and writes a sentence (with line
@@ -90,6 +92,20 @@ typedef struct {
     cx_err (*indexed)(void *ctx, store_conn *w, int64_t seq, const json_t *doc);
     cx_err (*decorate)(void *ctx, store_conn *r, int64_t seq, cx_buf *members);
     void *ctx;
+    /* Like enrich, with the submitted JSON text (HTTP bodies and JSONL
+     * lines; NULL for CSV rows), for members computed from a number's exact
+     * spelling, e.g. money read as decimal text rather than as a double.
+     * Runs in the set's order, right after the set's enrich. */
+    void (*enrich_text)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                        size_t len);
+    /* A member that enrich/enrich_text adds and the hook's module keeps in
+     * its own table (written by indexed, shown by decorate): declare leaves
+     * it out of the stored document and shows it in the submission's reply
+     * (like "risk"). NULL: none. */
+    const char *member;
+    /* The member as the submission's reply shows it (the submitter may not
+     * see all of it); a new reference. NULL: as enrich made it. */
+    json_t *(*member_reply)(void *ctx, const json_t *member);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the
@@ -116,7 +132,7 @@ store *decl_service_store(decl_service *d);
  *   {
  *       if (strcmp(c->decision, "release") || revenue__paid(c->w, c->seq))
  *           return CX_OK;
- *       return decl_gate_refuse(no, 402, "payment_required", "/decision",
+ *       return decl_gate_refuse(no, 409, "payment_required", "/decision",
  *                               "the duties of %s are not paid", c->id);
  *   }
  *   decl_gate g = {.name = "revenue.paid", .order = DECL_GATE_REVENUE, .check = paid};
@@ -133,7 +149,7 @@ typedef struct {
 } decl_gate_call;
 
 typedef struct {
-    unsigned status;   /* 402, 403, 409 … */
+    unsigned status;   /* 403, 409 … */
     char code[48];     /* "payment_required" */
     char message[256]; /* a sentence for the officer */
     json_t *details;   /* [{"path","message"}]; owned; may stay NULL */
@@ -203,12 +219,14 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
 /* Finds a declaration's arrival number and org by id; CX_ENOTFOUND. */
 cx_err decl_lookup(decl_service *d, const char *id, int64_t *seq, char org[CX_ORG_MAX + 1]);
 
-/* Calls fn with the id and date (YYYY-MM-DD) of every declaration that
- * lists container, in arrival order; fn returns false to stop. Strings live
- * only during the call. Uses this thread's read connection. */
+/* Calls fn with the id and date (YYYY-MM-DD) of the newest `limit`
+ * declarations that list container and are dated `since` (YYYY-MM-DD; NULL:
+ * any) or later, newest first; fn returns false to stop. Bounded whatever
+ * the number of declarations on the container (indexed). Strings live only
+ * during the call. Uses this thread's read connection. */
 typedef bool (*decl_container_fn)(void *ctx, const char *id, const char *date);
-cx_err decl_find_by_container(decl_service *d, const char *container, decl_container_fn fn,
-                              void *ctx);
+cx_err decl_find_by_container(decl_service *d, const char *container, const char *since,
+                              int limit, decl_container_fn fn, void *ctx);
 
 /* Raises (never lowers) the risk lane of a declaration: green < yellow <
  * red. reason (stolen) is appended to risk.reasons, e.g.
@@ -221,17 +239,31 @@ cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t
 
 /* The same inside a writer job of another module (w is the writer's
  * connection), so the raise commits or rolls back with that job. reason is
- * borrowed. */
+ * borrowed. A reason with "customs_only": true (a finding that rests on
+ * another organisation's declaration) is for customs alone: the declarant
+ * reads neither the reason nor the raise — its view keeps the lane it saw
+ * before (risk.declarant_lane, which only customs reads). */
 cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const json_t *reason);
 
-/* Declarations whose transport document has this number (any document
- * type), in arrival order, read on c: this thread's reader, or the writer's
- * connection inside a job. fn gets each one's id and stored JSON text (the
- * submitted document with id, org, received_at; no status, risk or
- * decision, which change after lodging) and returns false to stop. Strings
- * live only during the call. */
+/* The newest `limit` declarations whose transport document has this number
+ * (any document type), newest first, read on c: this thread's reader, or
+ * the writer's connection inside a job. Indexed and bounded in SQL: a number
+ * shared by 100,000 declarations costs `limit` rows. fn gets each one's id
+ * and stored JSON text (the submitted document with id, org, received_at; no
+ * status, risk or decision, which change after lodging) and returns false
+ * to stop. Strings live only during the call. */
 typedef bool (*decl_doc_fn)(void *ctx, const char *id, const char *doc, size_t len);
-cx_err decl_find_by_transport_doc(store_conn *c, const char *number, decl_doc_fn fn, void *ctx);
+cx_err decl_find_by_transport_doc(store_conn *c, const char *number, int limit, decl_doc_fn fn,
+                                  void *ctx);
+/* The mirror check's read: the newest `limit` declarations of type `type`
+ * on transport document `number`, newest first, read on c like the above
+ * (an index on number and type; bounded the same way). fn gets each one's id, org, the sum of its item
+ * values and their one currency (NULL when the items mix currencies or one
+ * has none) and returns false to stop. Strings live only during the call. */
+typedef bool (*decl_mirror_fn)(void *ctx, const char *id, const char *org, double total,
+                               const char *currency);
+cx_err decl_find_mirrors(store_conn *c, const char *number, const char *type, int limit,
+                         decl_mirror_fn fn, void *ctx);
 /* The stored JSON text of one declaration, the same way; CX_ENOTFOUND. */
 cx_err decl_doc(store_conn *c, const char *id, decl_doc_fn fn, void *ctx);
 /* Every declaration in arrival order, the same way, until fn returns false. */

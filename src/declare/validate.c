@@ -37,6 +37,13 @@ typedef enum {
     K_TAX_RATE,
     K_TDOC_TYPE,
     K_TDOC_NUMBER,
+    K_DESIGN,
+    K_BOOL,
+    K_SHA256,
+    K_DESIGN_FORMAT,
+    K_FILE_SIZE,
+    K_LICENCE,
+    K_TEXT200,
 } kind;
 
 typedef struct {
@@ -76,6 +83,18 @@ static const field item_fields[] = {
     {"currency", K_CURRENCY, true},
     {"tax_rate", K_TAX_RATE, false},
     {"tax_type", K_CODE, false},
+    {"design", K_DESIGN, false},     /* a design file (3D printing): v__design */
+    {"transmission", K_BOOL, false}, /* the design itself crosses, no physical goods */
+};
+
+/* design: the file is uploaded to POST /v1/designs and named by its hash
+ * (docs/designs.md); the designs module checks it against the file. */
+static const field design_fields[] = {
+    {"sha256", K_SHA256, true},
+    {"format", K_DESIGN_FORMAT, true},
+    {"file_size", K_FILE_SIZE, true},
+    {"licence", K_LICENCE, true},
+    {"rights_holder", K_TEXT200, false},
 };
 
 static const field procedure_fields[] = {
@@ -91,7 +110,7 @@ static const field tdoc_fields[] = {
 };
 
 static const char *const server_fields[] = {"id", "org", "status", "received_at", "risk",
-                                            "inspection"};
+                                            "inspection", "assessment"};
 
 static bool v__charset(const char *s, const char *extra)
 {
@@ -153,6 +172,8 @@ typedef struct {
 static const word_rule word_rules[] = {
     {K_TYPE, {"import", "export", "transit", NULL}, "must be one of import, export, transit"},
     {K_TDOC_TYPE, {"BL", "AWB", "CMR", "RWB", NULL}, "must be one of BL, AWB, CMR, RWB"},
+    {K_DESIGN_FORMAT, {"stl", "3mf", "obj", NULL}, "must be stl, 3mf or obj"},
+    {K_LICENCE, {"sale", "licence", "free", NULL}, "must be sale, licence or free"},
 };
 
 /* True when k is a token or word kind (and j was checked against it). */
@@ -210,7 +231,9 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
             cx_problems_add(v, path, "must be at most 512 characters");
         return;
     case K_NUM_NONNEG:
-        v__number(v, j, path, 0, HUGE_VAL, "a number of 0 or more");
+        /* bounded so that sums over 999 items, and duty at 1000 %, stay
+         * finite: 1.7e308 once made a mirror finding say -nan% */
+        v__number(v, j, path, 0, DECL_NUM_MAX, "a number from 0 to 10^15");
         return;
     case K_TAX_RATE:
         v__number(v, j, path, 0, 1000, "a percentage from 0 to 1000");
@@ -220,6 +243,27 @@ static void v__leaf(cx_problems *v, kind k, const json_t *j, const char *path)
             return;
         if (!decl_currency_valid(s))
             cx_problems_add(v, path, "must be an ISO 4217 currency code such as EUR or KRW");
+        return;
+    case K_BOOL:
+        if (!json_is_boolean(j))
+            cx_problems_add(v, path, "must be true or false");
+        return;
+    case K_SHA256:
+        if (!(s = v__string(v, j, path)))
+            return;
+        if (strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64)
+            cx_problems_add(v, path, "must be a SHA-256 of 64 lowercase hexadecimal digits");
+        return;
+    case K_FILE_SIZE:
+        if (!json_is_integer(j) || json_integer_value(j) < 1 ||
+            json_integer_value(j) > ((json_int_t)128 << 20))
+            cx_problems_add(v, path, "must be the file's size in bytes, 1 to 134217728");
+        return;
+    case K_TEXT200:
+        if (!(s = v__string(v, j, path)))
+            return;
+        if (!cx_utf8_count(s, strlen(s), &chars) || chars < 1 || chars > 200)
+            cx_problems_add(v, path, "must be 1 to 200 characters");
         return;
     case K_HS:
         if (!(s = v__string(v, j, path)))
@@ -299,6 +343,25 @@ typedef struct {
     bool hs2022; /* the declaration's date is on or after 2022-01-01 */
 } decl_facts;
 
+/* An item's design file and whether the design alone crosses (docs/designs.md). */
+static void v__design(cx_problems *v, const json_t *item, const char *path)
+{
+    const json_t *design = json_object_get(item, "design");
+    char p[PATH_MAX_LEN];
+    v__path(p, path, "design");
+    if (design && !json_is_null(design)) {
+        if (json_is_object(design))
+            v__object(v, design, p, design_fields, sizeof design_fields / sizeof *design_fields,
+                      NULL, NULL);
+        else
+            cx_problems_add(v, p, "must be an object: sha256, format, file_size, licence");
+    }
+    if (json_is_true(json_object_get(item, "transmission")) && !json_is_object(design)) {
+        v__path(p, path, "transmission");
+        cx_problems_add(v, p, "a transmission carries a design: the item needs a design member");
+    }
+}
+
 static void v__item(cx_problems *v, const json_t *item, const char *path, const decl_facts *f)
 {
     if (!json_is_object(item)) {
@@ -306,6 +369,7 @@ static void v__item(cx_problems *v, const json_t *item, const char *path, const 
         return;
     }
     v__object(v, item, path, item_fields, sizeof item_fields / sizeof *item_fields, NULL, NULL);
+    v__design(v, item, path);
     const char *hs = json_string_value(json_object_get(item, "hs_code"));
     size_t n = hs ? strlen(hs) : 0;
     if (hs && n >= 6 && n <= 10 && strspn(hs, "0123456789") == n) {

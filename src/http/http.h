@@ -216,9 +216,17 @@ bool http_query_enum(http_req *r, const char *name, const char *const *values, i
 /* Paging: ?limit= and ?cursor=, one parser and one message for every list.
  * limit is an integer from 1 to max (def when absent); cursor is what the
  * previous page said in next_cursor. With HTTP_CURSOR_INT the cursor is the
- * last key of the previous page (after; 0 on the first page); with
+ * last key of the previous page (after; 0 on the first page), sent out
+ * sealed (http_cursor_seal: opaque, it tells no organisation how many rows
+ * others have) and opened here; with
  * HTTP_CURSOR_TEXT the route decodes it and calls http_page_bad_cursor when
  * it cannot. */
+/* An integer cursor as the client sees it: sealed under a per-process key
+ * (URL-safe, HTTP_CURSOR_MAX with its NUL); http_cursor_open gives the
+ * position back, false for anything not sealed by this process. */
+#define HTTP_CURSOR_MAX 72
+void http_cursor_seal(int64_t pos, char out[HTTP_CURSOR_MAX]);
+bool http_cursor_open(const char *text, int64_t *pos);
 typedef struct {
     int64_t limit;
     const char *cursor; /* NULL on the first page */

@@ -3,6 +3,8 @@
  * parameter errors, paging and buffer replies. */
 #include "http_int.h"
 
+#include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +235,54 @@ void http_page_cursor_problem(json_t *problems)
     cx_problem_add(problems, "/cursor", HTTP_CURSOR_RULE);
 }
 
+/* Integer cursors are positions in a table every organisation shares (row
+ * numbers): in the clear they told one organisation the others' volume.
+ * They go out sealed (XSalsa20-Poly1305 under a key drawn when the process
+ * starts, a fresh nonce each): opaque, and a cursor not made here does not
+ * open. A client paging across a restart starts again at the first page. */
+static uint8_t cursor_key[crypto_secretbox_KEYBYTES];
+static pthread_once_t cursor_once = PTHREAD_ONCE_INIT;
+
+static void http__cursor_init(void)
+{
+    if (sodium_init() < 0)
+        abort(); /* no randomness: nothing here could be trusted */
+    crypto_secretbox_keygen(cursor_key);
+}
+
+#define CURSOR_RAW (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + 8)
+
+void http_cursor_seal(int64_t pos, char out[HTTP_CURSOR_MAX])
+{
+    pthread_once(&cursor_once, http__cursor_init);
+    uint8_t m[8], c[CURSOR_RAW];
+    for (int i = 0; i < 8; i++)
+        m[i] = (uint8_t)((uint64_t)pos >> (56 - 8 * i));
+    randombytes_buf(c, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(c + crypto_secretbox_NONCEBYTES, m, sizeof m, c, cursor_key);
+    sodium_bin2base64(out, HTTP_CURSOR_MAX, c, sizeof c,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+bool http_cursor_open(const char *text, int64_t *pos)
+{
+    pthread_once(&cursor_once, http__cursor_init);
+    uint8_t c[CURSOR_RAW], m[8];
+    size_t n = 0;
+    if (strlen(text) >= HTTP_CURSOR_MAX ||
+        sodium_base642bin(c, sizeof c, text, strlen(text), NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        n != sizeof c ||
+        crypto_secretbox_open_easy(m, c + crypto_secretbox_NONCEBYTES,
+                                   sizeof c - crypto_secretbox_NONCEBYTES, c, cursor_key) != 0)
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | m[i];
+    *pos = (int64_t)v;
+    return *pos >= 0;
+}
+
 bool http_page_check(http_req *r, int kind, int64_t def, int64_t max, http_page *p,
                      json_t *problems)
 {
@@ -246,9 +296,8 @@ bool http_page_check(http_req *r, int kind, int64_t def, int64_t max, http_page 
         cx_problem_add(problems, "/limit", "must be an integer from 1 to %lld", (long long)max);
     else if (ls)
         p->limit = n;
-    if (p->cursor && (!p->cursor[0] || (kind == HTTP_CURSOR_INT && (!cx_parse_i64(p->cursor,
-                                                                                  &p->after) ||
-                                                                    p->after < 0))))
+    if (p->cursor && (!p->cursor[0] ||
+                      (kind == HTTP_CURSOR_INT && !http_cursor_open(p->cursor, &p->after))))
         http_page_cursor_problem(problems);
     return json_array_size(problems) == before;
 }
@@ -300,8 +349,8 @@ void http_pager_reply(http_pager *pg, http_req *r, const char *next_cursor)
 
 void http_pager_reply_after(http_pager *pg, http_req *r, int64_t last)
 {
-    char cur[24];
-    snprintf(cur, sizeof cur, "%lld", (long long)last);
+    char cur[HTTP_CURSOR_MAX];
+    http_cursor_seal(last, cur);
     http_pager_reply(pg, r, cur);
 }
 

@@ -259,6 +259,8 @@ static cx_err app__append(ledger *lg, store_conn *w, ledger_pending *p, bool dry
     s->next = lg->tree;
     err = ledger_frontier_append(&s->next, e->leaf_hash, app__emit_node, w);
     json_t *findings = json_array();
+    if (err == CX_OK)
+        err = ledger__watch_run(lg, w, e, idx);
     if (err == CX_OK && lg->decl)
         err = ledger__findings_entry(lg, w, e, idx, p->decl, findings);
     p->nraised = json_array_size(findings);

@@ -51,16 +51,21 @@ cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX 
     return e == CX_ENOTFOUND ? CX_OK : e;
 }
 
-/* raise: whether the declaration's lane follows the finding. */
+/* How a finding is recorded: whether the declaration's lane follows it,
+ * and whether it is for customs alone (it rests on another organisation's
+ * declaration: the declarant must learn nothing of it, not even that it
+ * exists — no finding to read, no reason, no lane it can see move). */
+enum { F_RAISE = 1, F_CUSTOMS_ONLY = 2 };
+
 static cx_err f__insert(store_conn *w, const char *source, const char *rule, const char *severity,
                         const char *decl_id, int64_t idx, const char *subject,
-                        const char *message, json_t *details, json_t *out, bool raise)
+                        const char *message, json_t *details, json_t *out, int how)
 {
     if (!details)
         details = json_object();
     /* who may read it besides customs: the org that lodged the declaration */
-    char org[CX_ORG_MAX + 1];
-    cx_err oe = ledger__decl_org(w, decl_id, org);
+    char org[CX_ORG_MAX + 1] = "";
+    cx_err oe = how & F_CUSTOMS_ONLY ? CX_OK : ledger__decl_org(w, decl_id, org);
     if (oe != CX_OK) {
         json_decref(details);
         return oe;
@@ -101,11 +106,13 @@ static cx_err f__insert(store_conn *w, const char *source, const char *rule, con
         return CX_OK;
     }
     int64_t id = sqlite3_last_insert_rowid(store_conn_db(w));
-    if (raise && decl_id && decl_id[0] && strcmp(severity, "low") != 0) {
+    if ((how & F_RAISE) && decl_id && decl_id[0] && strcmp(severity, "low") != 0) {
         char feature[80];
         snprintf(feature, sizeof feature, "ledger.%s", rule);
         json_t *reason = json_pack("{s:s,s:i,s:s}", "feature", feature, "contribution", 1,
                                    "detail", message);
+        if (reason && (how & F_CUSTOMS_ONLY))
+            json_object_set_new(reason, "customs_only", json_true());
         cx_err e = decl_raise_lane_in(w, decl_id, strcmp(severity, "high") == 0 ? "red" : "yellow",
                                       reason);
         json_decref(reason);
@@ -122,7 +129,7 @@ static cx_err f__insert(store_conn *w, const char *source, const char *rule, con
         json_object_set_new(f, "entry_index", json_integer(idx));
     else if (f)
         json_object_set_new(f, "entry_index", json_null());
-    if (f && out)
+    if (f && out && !(how & F_CUSTOMS_ONLY))
         json_array_append_new(out, f);
     else
         json_decref(f);
@@ -135,7 +142,7 @@ cx_err ledger__finding_insert(store_conn *w, const char *source, const char *rul
                               json_t *out)
 {
     return f__insert(w, source, rule, severity, decl_id, idx, subject, message, details, out,
-                     true);
+                     F_RAISE);
 }
 
 /* A detector finding: recorded and raising the lane. */
@@ -157,7 +164,7 @@ static cx_err f__raise(store_conn *w, const char *rule, const char *severity, co
 
 /* ---- facts of a declaration ------------------------------------------------------------------ */
 
-static bool f__hs_match(const char *coo_hs_list, const char *item_hs)
+bool ledger__hs_match(const char *coo_hs_list, const char *item_hs)
 {
     if (!coo_hs_list || !item_hs)
         return false;
@@ -266,7 +273,7 @@ static cx_err f__certificates(store_conn *w, const json_t *decl, const char *dec
         json_array_foreach(json_object_get(decl, "items"), k, it)
         {
             const char *origin = f__str(it, "country_of_origin");
-            if (e != CX_OK || !origin || !f__hs_match(hs, f__str(it, "hs_code")) ||
+            if (e != CX_OK || !origin || !ledger__hs_match(hs, f__str(it, "hs_code")) ||
                 strcmp(origin, country) == 0)
                 continue;
             char sub[200], item[32];
@@ -392,34 +399,43 @@ static cx_err f__aeo(store_conn *w, const json_t *decl, const char *decl_id, int
     return CX_OK;
 }
 
+/* Declarations of the opposite type on the same transport document that
+ * the mirror check compares: the newest, read from declare's index; the
+ * newest that differs beyond the tolerance (same currency) makes the pair
+ * recorded. */
+#define F_MIRROR_MAX 16
+
 typedef struct {
-    const json_t *decl;
     const char *id;
-    const char *type;
-    json_t *others; /* [{"id","doc"}] of the opposite type */
+    double mine;
+    const char *cur;
+    char other[CX_ID_LEN + 1]; /* the newest of the opposite type beyond the tolerance */
+    char other_org[CX_ORG_MAX + 1];
+    double theirs, diff;
 } mirror_ctx;
 
-static bool f__mirror_collect(void *ctx, const char *id, const char *doc, size_t len)
+static bool f__mirror_collect(void *ctx, const char *id, const char *org, double theirs,
+                              const char *cur)
 {
     mirror_ctx *m = ctx;
-    if (strcmp(id, m->id) == 0 || json_array_size(m->others) >= 16)
-        return json_array_size(m->others) < 16;
-    json_t *d = json_loadb(doc, len, 0, NULL);
-    const char *type = f__str(d, "type");
-    bool opposite = type && ((strcmp(m->type, "export") == 0 && strcmp(type, "import") == 0) ||
-                             (strcmp(m->type, "import") == 0 && strcmp(type, "export") == 0));
-    if (opposite)
-        json_array_append_new(m->others, d);
-    else
-        json_decref(d);
-    return true;
+    if (strcmp(id, m->id) == 0 || !cur || strcmp(cur, m->cur) != 0)
+        return true;
+    double hi = m->mine > theirs ? m->mine : theirs;
+    double diff = hi > 0 ? fabs(m->mine - theirs) / hi : 0;
+    if (diff <= LEDGER_MIRROR_TOLERANCE)
+        return true;
+    snprintf(m->other, sizeof m->other, "%s", id);
+    snprintf(m->other_org, sizeof m->other_org, "%s", org ? org : "");
+    m->theirs = theirs;
+    m->diff = diff;
+    return false;
 }
 
 /* The mirror finding on one declaration of the pair, in its own terms. */
 static cx_err f__mirror_record(store_conn *w, const char *decl_id, const char *type,
                                const char *other, double value, const char *cur,
                                const char *number, double diff, int64_t idx, const char *subject,
-                               json_t *out, bool raise)
+                               json_t *out, int how)
 {
     char msg[400];
     snprintf(msg, sizeof msg,
@@ -431,7 +447,25 @@ static cx_err f__mirror_record(store_conn *w, const char *decl_id, const char *t
                                "declaration", type, "mirror", other, "value", f__round2(value),
                                "currency", cur, "difference", round(diff * 1000) / 1000,
                                "tolerance", LEDGER_MIRROR_TOLERANCE),
-                     out, raise);
+                     out, how);
+}
+
+/* One subject for the pair on both sides: officers see the two findings
+ * side by side, and anchoring either declaration later finds the pair
+ * recorded. It names neither declaration. */
+static void f__mirror_subject(const char *number, const char *export_id, const char *import_id,
+                              char *subject, size_t len)
+{
+    uint8_t h[32];
+    crypto_hash_sha256_state hs;
+    crypto_hash_sha256_init(&hs);
+    crypto_hash_sha256_update(&hs, (const uint8_t *)"customs.ledger.mirror", 22);
+    crypto_hash_sha256_update(&hs, (const uint8_t *)export_id, strlen(export_id) + 1);
+    crypto_hash_sha256_update(&hs, (const uint8_t *)import_id, strlen(import_id));
+    crypto_hash_sha256_final(&hs, h);
+    char pair[17];
+    cx_hex(h, 8, pair);
+    snprintf(subject, len, "mirror:%s:%s", number, pair);
 }
 
 static cx_err f__mirror(store_conn *w, const json_t *decl, const char *decl_id, int64_t idx,
@@ -441,54 +475,41 @@ static cx_err f__mirror(store_conn *w, const json_t *decl, const char *decl_id, 
     const char *number = f__str(json_object_get(decl, "transport_document"), "number");
     if (!number || !type || (strcmp(type, "export") != 0 && strcmp(type, "import") != 0))
         return CX_OK;
-    mirror_ctx m = {decl, decl_id, type, json_array()};
-    cx_err e = decl_find_by_transport_doc(w, number, f__mirror_collect, &m);
+    bool i_export = strcmp(type, "export") == 0;
+    const char *other = i_export ? "import" : "export";
     double mine;
     const char *cur;
-    bool have = f__total_value(decl, &mine, &cur);
-    size_t i;
-    const json_t *o;
-    json_array_foreach(m.others, i, o)
-    {
-        double theirs;
-        const char *cur2, *o_id = f__str(o, "id");
-        if (e != CX_OK || !have || !o_id || !f__total_value(o, &theirs, &cur2) ||
-            strcmp(cur, cur2) != 0)
-            continue;
-        double hi = mine > theirs ? mine : theirs;
-        double diff = hi > 0 ? fabs(mine - theirs) / hi : 0;
-        if (diff <= LEDGER_MIRROR_TOLERANCE)
-            continue;
-        const char *other = strcmp(type, "export") == 0 ? "import" : "export";
-        /* one subject for the pair on both sides: officers see the two
-         * findings side by side, and anchoring either declaration later finds
-         * the pair recorded. It names neither declaration. */
-        bool i_export = strcmp(type, "export") == 0;
-        uint8_t h[32];
-        crypto_hash_sha256_state hs;
-        crypto_hash_sha256_init(&hs);
-        crypto_hash_sha256_update(&hs, (const uint8_t *)"customs.ledger.mirror", 22);
-        crypto_hash_sha256_update(&hs, (const uint8_t *)(i_export ? decl_id : o_id),
-                                  strlen(i_export ? decl_id : o_id) + 1);
-        crypto_hash_sha256_update(&hs, (const uint8_t *)(i_export ? o_id : decl_id),
-                                  strlen(i_export ? o_id : decl_id));
-        crypto_hash_sha256_final(&hs, h);
-        char subject[128], pair[17];
-        cx_hex(h, 8, pair);
-        snprintf(subject, sizeof subject, "mirror:%s:%s", number, pair);
-        /* The arriving declaration (its own org lodged or anchored it) takes
-         * the red lane. The other one, possibly another org's, gets the
-         * finding for officers but no lane change: nobody moves a
-         * competitor's declaration by lodging a mismatching mirror. Neither
-         * finding carries anything of the other declaration but the gap, not
-         * even the entry index of the arriving one's anchor (which names it). */
-        e = f__mirror_record(w, decl_id, type, other, mine, cur, number, diff, idx, subject, out,
-                             true);
-        if (e == CX_OK)
-            e = f__mirror_record(w, o_id, other, type, theirs, cur, number, diff, -1, subject,
-                                 out, false);
-    }
-    json_decref(m.others);
+    if (!f__total_value(decl, &mine, &cur))
+        return CX_OK;
+    /* only the opposite type, newest first, at most F_MIRROR_MAX of them,
+     * stopping at the first beyond the tolerance: a bill of lading shared
+     * by 100,000 declarations costs at most 16 rows. One pair is the
+     * signal; more would let declarations flooding a bill make every
+     * arrival on it write dozens of rows. */
+    mirror_ctx m = {.id = decl_id, .mine = mine, .cur = cur};
+    cx_err e = decl_find_mirrors(w, number, other, F_MIRROR_MAX, f__mirror_collect, &m);
+    if (e != CX_OK || !m.other[0])
+        return e;
+    const char *o_id = m.other, *o_org = m.other_org;
+    const char *my_org = f__str(decl, "org");
+    char subject[128];
+    f__mirror_subject(number, i_export ? decl_id : o_id, i_export ? o_id : decl_id, subject,
+                      sizeof subject);
+    /* The arriving declaration (its own org lodged or anchored it) takes the
+     * red lane. The other one, possibly another org's, gets the finding for
+     * officers but no lane change: nobody moves a competitor's declaration
+     * by lodging a mismatching mirror. When the two are of different
+     * organisations, both findings and the raise are for customs alone: the
+     * gap is the other's value within a few percent, and a reply, a reason
+     * or a lane the declarant can see would tell it the other declaration
+     * exists. */
+    bool mixed = !my_org || strcmp(my_org, o_org) != 0;
+    int how = mixed ? F_CUSTOMS_ONLY : 0;
+    e = f__mirror_record(w, decl_id, type, other, mine, cur, number, m.diff, idx, subject, out,
+                         how | F_RAISE);
+    if (e == CX_OK)
+        e = f__mirror_record(w, o_id, other, type, m.theirs, cur, number, m.diff, -1, subject,
+                             out, how);
     return e;
 }
 
@@ -504,9 +525,42 @@ static cx_err f__declaration(store_conn *w, const json_t *decl, const char *decl
     return e;
 }
 
-static cx_err f__payment(store_conn *w, const lentry *en, const json_t *decl, int64_t idx,
-                         json_t *out)
+/* payment_below_duty from the assessment a module keeps (ledger_set_duty):
+ * everything paid for the declaration, in national currency, against its
+ * assessed total. CX_ENOTFOUND when nothing was assessed. */
+static cx_err f__payment_assessed(ledger *lg, store_conn *w, const lentry *en, int64_t idx,
+                                  json_t *out)
 {
+    const json_t *b = en->body;
+    const char *decl_id = f__str(b, "declaration_id");
+    ledger_duty d;
+    if (!lg->duty)
+        return CX_ENOTFOUND;
+    cx_err e = lg->duty(lg->duty_ctx, w, decl_id, &d);
+    if (e != CX_OK || d.paid >= d.assessed)
+        return e;
+    double scale = pow(10, d.exp);
+    char subject[160];
+    snprintf(subject, sizeof subject, "receipt:%s/%s", en->org, f__str(b, "receipt_no"));
+    return f__raise(w, "payment_below_duty", "high", decl_id, idx, subject,
+                    json_pack("{s:s,s:s,s:f,s:f,s:f,s:s,s:b}", "receipt_no",
+                              f__str(b, "receipt_no"), "bank", en->org, "assessed",
+                              (double)d.assessed / scale, "paid", (double)d.paid / scale,
+                              "shortfall", (double)(d.assessed - d.paid) / scale, "currency",
+                              d.currency, "from_assessment", 1),
+                    out,
+                    "payments recorded for declaration %s total %.*f %s, below its assessed "
+                    "duties and taxes of %.*f %s",
+                    decl_id, d.exp, (double)d.paid / scale, d.currency, d.exp,
+                    (double)d.assessed / scale, d.currency);
+}
+
+static cx_err f__payment(ledger *lg, store_conn *w, const lentry *en, const json_t *decl,
+                         int64_t idx, json_t *out)
+{
+    cx_err x = f__payment_assessed(lg, w, en, idx, out);
+    if (x != CX_ENOTFOUND)
+        return x;
     const json_t *b = en->body;
     const char *decl_id = f__str(b, "declaration_id"), *cur = f__str(b, "currency");
     double assessed;
@@ -575,6 +629,11 @@ static cx_err f__revoked(store_conn *w, const lentry *en, int64_t idx, json_t *o
     return e;
 }
 
+/* Declarations lodged before their bill of lading reached the ledger that
+ * its issue checks: the newest, bounded like every lookup by a number a
+ * caller chooses. */
+#define F_BL_DECLS 1000
+
 typedef struct {
     store_conn *w;
     int64_t idx;
@@ -603,12 +662,13 @@ cx_err ledger__findings_entry(ledger *lg, store_conn *w, const lentry *e, int64_
         cx_err x = f__certificates(w, decl, id, json_object_get(e->body, "certificates"), idx, out);
         return x == CX_OK ? f__declaration(w, decl, id, idx, out) : x;
     }
-    case LT_PAYMENT: return decl ? f__payment(w, e, decl, idx, out) : CX_OK;
+    case LT_PAYMENT: return decl ? f__payment(lg, w, e, decl, idx, out) : CX_OK;
     case LT_COO_REVOKE: return f__revoked(w, e, idx, out);
     case LT_BL_ISSUE: {
         /* declarations lodged before their bill of lading reached the ledger */
         bl_ctx b = {w, idx, out, CX_OK};
-        cx_err x = decl_find_by_transport_doc(w, f__str(e->body, "number"), f__bl_decl, &b);
+        cx_err x = decl_find_by_transport_doc(w, f__str(e->body, "number"), F_BL_DECLS,
+                                              f__bl_decl, &b);
         return x != CX_OK ? x : b.e;
     }
     case LT_FINDING: {

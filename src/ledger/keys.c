@@ -14,6 +14,7 @@ const char *const ledger__type_names[LT__COUNT] = {
     "policy.set",         "declaration.anchor", "bl.issue",       "bl.transfer",
     "bl.surrender",       "coo.issue",       "coo.revoke",        "aeo.status",
     "payment.receipt",    "parcel.manifest", "ipr.register",      "finding",
+    "audit.digest",
 };
 
 const char *const ledger__role_names[LR__COUNT] = {"customs", "trader", "carrier",

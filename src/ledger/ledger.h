@@ -233,6 +233,46 @@ cx_err ledger_net_status(const char *urls, const char *origin, json_t **out, cha
  * at path: what a node started with ledger_net_config.snapshot imports. */
 cx_err ledger_snapshot(ledger *lg, const char *path, char *err, size_t errlen);
 
+/* ---- other modules on the ledger ------------------------------------------------------
+ * Set before the server starts (not thread-safe against appends).
+ *
+ * Watchers follow entries as they are appended: fn runs on the writer
+ * thread inside the append's transaction, after the ledger's own state has
+ * moved and before its findings; type is the entry type ("payment.receipt"),
+ * org the envelope's org, body the entry's body (borrowed). An error rolls
+ * the append back (503), so return one only when the database fails. */
+typedef cx_err (*ledger_watch_fn)(void *ctx, store_conn *w, const char *type, const char *org,
+                                  const json_t *body, int64_t index);
+cx_err ledger_watch(ledger *lg, ledger_watch_fn fn, void *ctx);
+
+/* What a module assessed for a declaration, for the payment_below_duty
+ * finding: the total of duties and taxes and what was paid (net of
+ * refunds), in minor units of currency (exponent exp). fn returns
+ * CX_ENOTFOUND when it assessed nothing; the finding then falls back to the
+ * declaration's own tax_rate × value. */
+typedef struct {
+    int64_t assessed, paid;
+    char currency[4];
+    int exp;
+} ledger_duty;
+typedef cx_err (*ledger_duty_fn)(void *ctx, store_conn *w, const char *declaration_id,
+                                 ledger_duty *out);
+void ledger_set_duty(ledger *lg, ledger_duty_fn fn, void *ctx);
+
+/* A certificate of origin that proves a declaration's origin: one its
+ * anchor names (certificates) or a coo.issue naming the declaration
+ * (declaration_id), issued and not revoked, for exporter, country origin
+ * and a goods code sharing hs's first 6 digits, issued on or before date
+ * and valid on it (valid_until). Read on c (this thread's reader, or the
+ * writer's connection inside a job). CX_ENOTFOUND if there is none. */
+typedef struct {
+    char issuer[CX_ORG_MAX + 1];
+    char number[LEDGER_NUMBER_MAX + 1];
+    int64_t index; /* the coo.issue entry */
+} ledger_coo;
+cx_err ledger_coo_find(store_conn *c, const char *declaration_id, const char *exporter,
+                       const char *origin, const char *hs, const char *date, ledger_coo *out);
+
 /* ---- reads ------------------------------------------------------------------------
  * On this thread's read connection. JSON results (*out) belong to the
  * caller (json_decref). CX_ENOTFOUND for an unknown index, CX_EINVAL for

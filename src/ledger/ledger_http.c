@@ -229,8 +229,8 @@ static void h_list(http_req *r, void *ctx)
     }
     json_t *out = json_pack("{s:o,s:I}", "items", items, "tree_size", (json_int_t)ledger_size(lg));
     if (more) {
-        char cur[24];
-        snprintf(cur, sizeof cur, "%lld", (long long)last);
+        char cur[HTTP_CURSOR_MAX];
+        http_cursor_seal(last, cur);
         json_object_set_new(out, "next_cursor", json_string(cur));
     } else {
         json_object_set_new(out, "next_cursor", json_null());
@@ -495,8 +495,8 @@ static void h_findings(http_req *r, void *ctx)
     }
     sqlite3_reset(st);
     json_t *out = json_pack("{s:o}", "items", items);
-    char cur[24];
-    snprintf(cur, sizeof cur, "%lld", (long long)last);
+    char cur[HTTP_CURSOR_MAX];
+    http_cursor_seal(last, cur);
     json_object_set_new(out, "next_cursor", more ? json_string(cur) : json_null());
     http_reply_json(r, 200, out);
 }

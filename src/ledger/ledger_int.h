@@ -28,6 +28,7 @@ typedef enum {
     LT_PARCELS,
     LT_IPR,
     LT_FINDING,
+    LT_AUDIT_DIGEST,
     LT__COUNT
 } ltype;
 
@@ -301,6 +302,14 @@ struct ledger {
     uint64_t applied_seq; /* the last stream sequence applied (network) */
     /* counters */
     _Atomic uint64_t n_accepted, n_rejected, n_findings;
+    /* other modules (ledger_watch, ledger_set_duty) */
+    struct {
+        ledger_watch_fn fn;
+        void *ctx;
+    } watch[4];
+    size_t nwatch;
+    ledger_duty_fn duty;
+    void *duty_ctx;
 };
 
 /* ---- results and pending entries (service.c, append.c) ------------------------------------ */
@@ -350,6 +359,12 @@ cx_err ledger__net_order(void *self, ledger_pending *p);
 void ledger__net_free(ledger_net *n);
 /* The network's Prometheus lines. */
 cx_err ledger__net_metrics(ledger_net *n, cx_buf *out);
+/* Links of a coo.issue naming a declaration, then every watcher (coo.c):
+ * in the append's job, before its findings. */
+cx_err ledger__watch_run(ledger *lg, store_conn *w, const lentry *e, int64_t idx);
+/* Whether a certificate's goods codes (comma list) cover item_hs (first 6
+ * digits). */
+bool ledger__hs_match(const char *coo_hs_list, const char *item_hs);
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 /* "origin\nsize\nbase64(root)\n" */

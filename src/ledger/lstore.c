@@ -7,6 +7,12 @@
 
 /* The state the rules consult, shared by the serving database and the
  * scratch database of `ledger verify`. */
+/* state added after the first release (migration 3): audit.digest, one
+ * root per administration and day */
+#define LEDGER_STATE_SQL_3                                                                     \
+    "CREATE TABLE ledger_audit_digests(authority TEXT NOT NULL, date TEXT NOT NULL,"          \
+    " idx INTEGER NOT NULL, PRIMARY KEY(authority, date)) WITHOUT ROWID;"
+
 #define LEDGER_STATE_SQL                                                                       \
     "CREATE TABLE ledger_anchors(declaration_id TEXT PRIMARY KEY, org TEXT NOT NULL,"         \
     " idx INTEGER NOT NULL) WITHOUT ROWID;"                                                    \
@@ -79,11 +85,19 @@ static const store_migration ledger_migrations[] = {
      * recorded before this step stay NULL. */
     {2, "ALTER TABLE ledger_findings ADD COLUMN org TEXT;"
         "CREATE INDEX ledger_findings_org ON ledger_findings(org, id);"},
+    /* audit.digest: one root per administration and day */
+    {3, LEDGER_STATE_SQL_3},
+    /* the certificates that prove a declaration's origin (ledger_coo_find):
+     * those its anchor names, and coo.issue entries naming it */
+    {4, "CREATE INDEX ledger_anchor_certs_decl ON ledger_anchor_certs(declaration_id);"
+        "CREATE TABLE ledger_coo_links(declaration_id TEXT NOT NULL, issuer TEXT NOT NULL,"
+        " number TEXT NOT NULL, idx INTEGER NOT NULL,"
+        " PRIMARY KEY(declaration_id, issuer, number)) WITHOUT ROWID;"},
     /* the network (issue 16): the stream sequence beside each leaf (NULL:
      * ordered locally); the messages every node rejected, by sequence; the
      * stream this database follows and how far it applied it (moved in the
      * same transaction as each entry); forks seen in others' cosignatures */
-    {3, "ALTER TABLE ledger_entries ADD COLUMN seq INTEGER;"
+    {5, "ALTER TABLE ledger_entries ADD COLUMN seq INTEGER;"
         "CREATE UNIQUE INDEX ledger_entries_seq ON ledger_entries(seq) WHERE seq IS NOT NULL;"
         "CREATE TABLE ledger_rejected(seq INTEGER PRIMARY KEY, entry_hash BLOB, type TEXT,"
         " org TEXT, status INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,"
@@ -107,7 +121,8 @@ cx_err ledger__scratch_schema(sqlite3 *db, char *err, size_t errlen)
     char *msg = NULL;
     static const char sql[] =
         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY;"
-        "CREATE TABLE ledger_seen(hash BLOB PRIMARY KEY) WITHOUT ROWID;" LEDGER_STATE_SQL;
+        "CREATE TABLE ledger_seen(hash BLOB PRIMARY KEY) WITHOUT ROWID;" LEDGER_STATE_SQL
+        LEDGER_STATE_SQL_3;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot create the scratch database: %s", msg ? msg : "?");
         sqlite3_free(msg);

@@ -220,6 +220,7 @@ void ledger__policy_defaults(lpolicy p[LT__COUNT])
     pol__set(&p[LT_PARCELS], R(LR_CARRIER) | R(LR_TRADER), 0);
     pol__set(&p[LT_IPR], R(LR_TRADER) | R(LR_AGENCY), 0);
     pol__set(&p[LT_FINDING], R(LR_CUSTOMS), 0);
+    pol__set(&p[LT_AUDIT_DIGEST], R(LR_CUSTOMS), 0);
 }
 
 bool ledger__policy_parse(const json_t *j, lpolicy *p)

@@ -490,6 +490,7 @@ cx_err ledger__apply(lapply *a)
     case LT_PARCELS: return ledger__rule_parcels(a);
     case LT_IPR: return ledger__rule_ipr(a);
     case LT_FINDING: return ledger__rule_finding(a);
+    case LT_AUDIT_DIGEST: return ledger__rule_digest(a);
     default: break;
     }
     return CX_OK;

@@ -44,5 +44,6 @@ cx_err ledger__rule_payment(lapply *a);
 cx_err ledger__rule_parcels(lapply *a);
 cx_err ledger__rule_ipr(lapply *a);
 cx_err ledger__rule_finding(lapply *a);
+cx_err ledger__rule_digest(lapply *a);
 
 #endif

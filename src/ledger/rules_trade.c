@@ -366,6 +366,9 @@ cx_err ledger__rule_ipr(lapply *a)
     if (at >= 0)
         DENY(a, 409, "state_conflict", "/body/registration_no",
              "registration %s is already on the ledger at entry %lld", reg, (long long)at);
+    if (json_object_get(b, "design") && strcmp(r__str(b, "kind"), "design") != 0)
+        DENY(a, 400, "invalid_entry", "/body/design",
+             "only a registration of kind design carries a design's geometry");
     sqlite3_stmt *st;
     st = ledger__stmt(a->c, "INSERT INTO ledger_iprs(registration_no, holder_org, kind, mark, "
                             "idx) VALUES(?1, ?2, ?3, ?4, ?5)");
@@ -376,6 +379,35 @@ cx_err ledger__rule_ipr(lapply *a)
     r__bind_text(st, 3, r__str(b, "kind"));
     r__bind_text(st, 4, r__str(b, "mark"));
     sqlite3_bind_int64(st, 5, a->idx);
+    return r__exec(st);
+}
+
+/* One digest per administration and day: a second root for a day already
+ * anchored would say the audit changed after the fact. */
+cx_err ledger__rule_digest(lapply *a)
+{
+    const char *date = r__str(a->e->body, "date");
+    sqlite3_stmt *st = ledger__stmt(a->c, "SELECT idx FROM ledger_audit_digests "
+                                          "WHERE authority=?1 AND date=?2");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, date);
+    int rc = sqlite3_step(st);
+    long long have = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    if (have >= 0)
+        DENY(a, 409, "state_conflict", "/body/date",
+             "%s anchored the audit digest of %s already (entry %lld)", a->e->org, date, have);
+    st = ledger__stmt(a->c, "INSERT INTO ledger_audit_digests(authority, date, idx) "
+                            "VALUES(?1, ?2, ?3)");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, a->e->org);
+    r__bind_text(st, 2, date);
+    sqlite3_bind_int64(st, 3, a->idx);
     return r__exec(st);
 }
 

@@ -33,6 +33,7 @@ typedef enum {
     S_FIELDS,    /* anchor commitments: JSON Pointer -> hex */
     S_POLICIES,  /* type name -> policy */
     S_ORIGIN,    /* checkpoint origin line */
+    S_B64URL,    /* min..max characters of URL-safe base64 without padding */
 } skind;
 
 typedef struct sfield {
@@ -293,6 +294,15 @@ static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const ch
             cx_problems_add(c, path, "must be 1 to %g characters without control characters",
                             f->max);
         return;
+    case S_B64URL: {
+        if (!(s = sc__str(c, v, path)))
+            return;
+        size_t chars = strlen(s);
+        if (chars < (size_t)f->min || chars > (size_t)f->max || !sc__charset(s, "-_"))
+            cx_problems_add(c, path, "must be %g characters of URL-safe base64 (A-Z a-z 0-9 - _)",
+                            f->max);
+        return;
+    }
     case S_STRING:
         sc__str(c, v, path);
         return;
@@ -407,7 +417,8 @@ static const sfield revoke_fields[] = {F("org", S_ORG, true), F("key", S_KEY, tr
 static const char *const policy_types[] = {
     "declaration.anchor", "bl.issue",     "bl.transfer",     "bl.surrender",
     "coo.issue",          "coo.revoke",   "aeo.status",      "payment.receipt",
-    "parcel.manifest",    "ipr.register", "finding",         "checkpoint", NULL};
+    "parcel.manifest",    "ipr.register", "finding",         "checkpoint",
+    "audit.digest",       NULL};
 static const sfield policy_set_policy_fields[] = {
     FA("authors", false, 1, LR__COUNT, &role_elem, true),
     FA("require", false, 0, LR__COUNT, &policy_req, false),
@@ -479,6 +490,10 @@ static const char *const ipr_kinds[] = {"trademark", "design", "patent", "copyri
                                         "geographical_indication", NULL};
 static const sfield hs_prefix_elem = FM("", S_HS, true, 2, 10);
 static const sfield country_elem = F("", S_COUNTRY, true);
+/* a registered design's geometry (docs/designs.md): every node can match
+ * files against it; the fingerprint is designs_fp_base64's form */
+static const sfield ipr_design_fields[] = {F("mesh_sha256", S_HEX32, true),
+                                           FM("fingerprint", S_B64URL, true, 288, 288), END};
 static const sfield ipr_fields[] = {F("registration_no", S_ID, true),
                                     FE("kind", true, ipr_kinds),
                                     FM("mark", S_TEXT, true, 0, 200),
@@ -486,6 +501,7 @@ static const sfield ipr_fields[] = {F("registration_no", S_ID, true),
                                     FA("hs_codes", false, 0, 50, &hs_prefix_elem, true),
                                     FA("countries", false, 0, 250, &country_elem, true),
                                     F("valid_until", S_DATE, true),
+                                    FO("design", false, ipr_design_fields),
                                     END};
 
 static const char *const severities[] = {"low", "medium", "high", NULL};
@@ -496,6 +512,11 @@ static const sfield finding_fields[] = {F("rule", S_ID, true),
                                         F("declaration_id", S_ID, false),
                                         FA("evidence", false, 0, 64, &evidence_elem, true),
                                         END};
+
+/* the day's Merkle root of an append-only audit (the biometric searches') */
+static const sfield digest_fields[] = {F("date", S_DATE, true),
+                                       FM("count", S_INT, true, 0, 9007199254740991.0),
+                                       F("root", S_HEX32, true), END};
 
 static const sfield *const type_fields[LT__COUNT] = {
     [LT_INIT] = init_fields,
@@ -514,6 +535,7 @@ static const sfield *const type_fields[LT__COUNT] = {
     [LT_PARCELS] = parcels_fields,
     [LT_IPR] = ipr_fields,
     [LT_FINDING] = finding_fields,
+    [LT_AUDIT_DIGEST] = digest_fields,
 };
 
 bool ledger__body_validate(ltype t, const json_t *body, json_t *problems, const char *base)

@@ -258,14 +258,15 @@ ledger_pending *ledger__pending_prepare(ledger *lg, const char *text, size_t len
     snprintf(p->scope, sizeof p->scope, "%s", scope ? scope : "");
     p->decl = pending__declaration(lg, e);
     if (p->decl && e->type == LT_DECL_ANCHOR) {
-        /* Only the declarant may anchor a declaration lodged here. */
+        /* Only the declarant may anchor a declaration lodged here; to
+         * anyone else it is not there (404, as a read of it answers),
+         * and the reply names no other organisation. */
         const char *owner = json_string_value(json_object_get(p->decl, "org"));
         if (owner && strcmp(owner, e->org) != 0) {
             char m[200];
-            snprintf(m, sizeof m, "declaration %s was lodged by %s; only its declarant may "
-                                  "anchor it",
-                     json_string_value(json_object_get(e->body, "declaration_id")), owner);
-            ledger__res_set(res, 403, "not_authorised", m,
+            snprintf(m, sizeof m, "no declaration %s of %s is stored on this node",
+                     json_string_value(json_object_get(e->body, "declaration_id")), e->org);
+            ledger__res_set(res, 404, "not_found", m,
                             json_pack("[{s:s,s:s}]", "path", "/body/declaration_id", "message",
                                       m));
             ledger__pending_free(p);

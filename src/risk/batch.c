@@ -7,6 +7,7 @@
 #include <xgboost/c_api.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@ typedef struct {
     /* eval: everything */
     float *all_score;
     int8_t *all_label;
+    double *all_revenue; /* Item Price × Tax Rate / 100 (KRW) */
     size_t nall, capall;
     uint64_t unlabelled;
     risk_thresholds th;
@@ -196,13 +198,18 @@ static bool batch__row(void *ctx, char **f, size_t n, uint64_t line, uint64_t of
             int8_t *l = realloc(b->all_label, nc);
             if (l)
                 b->all_label = l;
-            if (!s || !l) {
+            double *v = realloc(b->all_revenue, nc * sizeof *v);
+            if (v)
+                b->all_revenue = v;
+            if (!s || !l || !v) {
                 b->failed = CX_ENOMEM;
                 snprintf(b->fail_msg, sizeof b->fail_msg, "out of memory");
                 return false;
             }
             b->capall = nc;
         }
+        /* revenue at risk of a KCS row: its price × its tax rate */
+        b->all_revenue[b->nall] = isfinite(c.tax_rate) ? c.value * c.tax_rate / 100.0 : 0;
         b->all_label[b->nall++] = (int8_t)fraud;
     }
     risk_features_score(risk_model_tables(b->m), &c, b->x + b->n * RISK_NFEATURES, NULL);
@@ -279,7 +286,12 @@ static cx_err batch__run(store *s, const risk_score_opts *o, risk_score_result *
             snprintf(err, errlen, "%s: no labelled row to measure", o->path);
             e = CX_EINVAL;
         } else {
+            /* DATE: by expected recovery, probability × revenue at risk */
+            for (size_t i = 0; o->rank_revenue && i < b.nall; i++)
+                b.all_score[i] = (float)(b.all_score[i] * b.all_revenue[i]);
             risk_metrics_compute(b.all_score, b.all_label, b.nall, &res->metrics);
+            risk_revenue_recovered(b.all_score, b.all_label, b.all_revenue, b.nall,
+                                   res->recovered, &res->fraud_revenue);
             risk_metrics_curve(b.all_score, b.all_label, b.nall, res->precision, res->recall,
                                res->threshold);
         }
@@ -294,6 +306,7 @@ static cx_err batch__run(store *s, const risk_score_opts *o, risk_score_result *
     free(b.score);
     free(b.all_score);
     free(b.all_label);
+    free(b.all_revenue);
     cx_buf_free(&b.out);
     risk_model_free(b.m);
     return e;

@@ -222,3 +222,19 @@ void risk_metrics_curve(const float *score, const int8_t *label, size_t n, doubl
     }
     free(o);
 }
+
+void risk_revenue_recovered(const float *score, const int8_t *label, const double *revenue,
+                            size_t n, double out[3], double *all)
+{
+    static const double pct[] = {1, 5, 10};
+    out[0] = out[1] = out[2] = *all = 0;
+    for (size_t i = 0; i < n; i++)
+        *all += label[i] == 1 ? revenue[i] : 0;
+    scored *o = n ? metrics__order(score, n) : NULL;
+    for (int k = 0; o && k < 3; k++) {
+        size_t m = metrics__top(n, pct[k]);
+        for (size_t r = 0; r < m; r++)
+            out[k] += label[o[r].i] == 1 ? revenue[o[r].i] : 0;
+    }
+    free(o);
+}

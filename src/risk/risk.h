@@ -191,6 +191,13 @@ typedef struct {
 /* Ranking metrics of scores against 0/1 labels; top-k% takes the
  * round(n·k/100) highest scores (ties in input order). */
 void risk_metrics_compute(const float *score, const int8_t *label, size_t n, risk_metrics *out);
+/* Revenue recovered when the top 1, 5 and 10 % by score are inspected
+ * (round(n·k/100) rows, ties in input order, as risk_metrics_compute): the
+ * sum of revenue[i] over the frauds (label 1) among them; *all is the sum
+ * over every fraud. With score = probability × revenue at risk this is
+ * DATE's ranking by expected recovery. */
+void risk_revenue_recovered(const float *score, const int8_t *label, const double *revenue,
+                            size_t n, double out[3], double *all);
 /* Precision and recall at shares 1..100 % (arrays of 100), plus the score
  * threshold at each share. */
 void risk_metrics_curve(const float *score, const int8_t *label, size_t n, double *precision,
@@ -212,12 +219,16 @@ typedef struct {
     bool progress;
     bool quiet;          /* no per-row reports on stderr */
     int nthread;         /* 0 = the CPUs not already busy */
+    bool rank_revenue;   /* eval: rank by probability × revenue at risk (KCS: a row's
+                          * Item Price × Tax Rate), as DATE does, not by probability */
 } risk_score_opts;
 
 typedef struct {
     uint64_t rows, scored, skipped;
     char model_id[CX_ID_LEN + 1];
     risk_metrics metrics;        /* eval: against the file's labels */
+    double recovered[3];         /* eval: revenue recovered at 1, 5, 10 % inspected (KRW) */
+    double fraud_revenue;        /* eval: Item Price × Tax Rate over every fraud row */
     double precision[100], recall[100], threshold[100];
 } risk_score_result;
 

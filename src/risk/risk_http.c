@@ -89,9 +89,10 @@ static void h_inspection(http_req *r, void *ctx)
     else if (json_is_true(crit) && rs && strcmp(rs, "compliant") == 0)
         cx_problem_add(problems, "/critical", "can be true only when result is \"fraud\"");
     const json_t *rev = json_object_get(doc, "revenue_recovered");
+    /* bounded like declared values: the metrics sum it */
     if (rev && (!json_is_number(rev) || !isfinite(json_number_value(rev)) ||
-                json_number_value(rev) < 0))
-        cx_problem_add(problems, "/revenue_recovered", "must be a number of 0 or more");
+                json_number_value(rev) < 0 || json_number_value(rev) > DECL_NUM_MAX))
+        cx_problem_add(problems, "/revenue_recovered", "must be a number from 0 to 10^15");
     const json_t *notes = json_object_get(doc, "notes");
     size_t chars = 0;
     if (notes && (!json_is_string(notes) ||

@@ -61,8 +61,9 @@ static cx_err ret__dead(store_conn *w, void *arg)
 {
     dead_job *j = arg;
     sqlite3_stmt *st = store_stmt(w, "DELETE FROM track_dead_letters WHERE seq IN (SELECT seq "
-                                     "FROM track_dead_letters WHERE received_at < ?1 ORDER BY "
-                                     "seq LIMIT 10000)");
+                                     "FROM track_dead_letters WHERE received_at < ?1 AND "
+                                     "coalesce(last_at, received_at) < ?1 ORDER BY seq "
+                                     "LIMIT 10000)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, j->before);

@@ -11,6 +11,7 @@
 
 #define ROWS_DEAD_PAYLOAD 1024
 #define DECL_LOOKBACK_DAYS 30 /* container-matched declarations: dated since creation - 30 d */
+#define ROWS_CONTAINER_DECLS 256 /* container-matched declarations an alert links, newest */
 
 /* ---- declarations of a consignment (engine thread) ---------------------------------------- */
 
@@ -78,14 +79,13 @@ void track__consinfo_free(track_service *t)
 
 typedef struct {
     json_t *out;
-    const char *cutoff;
+    size_t linked; /* container-matched ids added so far */
 } decl_collect;
 
 static bool rows__decl_found(void *ctx, const char *id, const char *date)
 {
+    (void)date;
     decl_collect *dc = ctx;
-    if (strcmp(date, dc->cutoff) < 0)
-        return true;
     size_t i;
     json_t *v;
     json_array_foreach(dc->out, i, v)
@@ -93,13 +93,15 @@ static bool rows__decl_found(void *ctx, const char *id, const char *date)
         if (strcmp(json_string_value(v), id) == 0)
             return true;
     }
-    if (json_array_size(dc->out) < 256)
-        json_array_append_new(dc->out, json_string(id));
-    return true;
+    json_array_append_new(dc->out, json_string(id));
+    return ++dc->linked < ROWS_CONTAINER_DECLS;
 }
 
-/* The consignment's declarations: those it names and those that list one of
- * its containers (recent ones), cached for a minute. Borrowed reference. */
+/* The consignment's declarations: all those it names, and the newest of
+ * those that list one of its containers (at most ROWS_CONTAINER_DECLS, read
+ * newest first from the index, so 100,000 earlier filings on a container
+ * neither hide a new one nor cost a scan), cached for a minute. Borrowed
+ * reference. */
 static json_t *rows__declarations(track_service *t, const char *cons)
 {
     cons_infos *ci = t->consinfo;
@@ -118,11 +120,13 @@ static json_t *rows__declarations(track_service *t, const char *cons)
         json_array_append(out, v);
     }
     if (t->decl) {
-        decl_collect dc = {out, c->cutoff};
+        decl_collect dc = {out, 0};
         json_array_foreach(c->containers, k, v)
         {
-            if (json_is_string(v))
-                decl_find_by_container(t->decl, json_string_value(v), rows__decl_found, &dc);
+            if (json_is_string(v) && dc.linked < ROWS_CONTAINER_DECLS)
+                decl_find_by_container(t->decl, json_string_value(v), c->cutoff,
+                                       (int)(ROWS_CONTAINER_DECLS - dc.linked), rows__decl_found,
+                                       &dc);
         }
     }
     json_decref(c->cached);
@@ -238,6 +242,14 @@ void track__entry(track_service *t, track_batch *b, track_entry *e)
         snprintf(d.device, sizeof d.device, "%s", e->m.device);
         rows__dead_payload(&d, &e->m);
         rows__dead_row(t, b, e, &d);
+        /* Another organisation's device is answered like one that does not
+         * exist: the caller learns no id of another's; officers read the
+         * dead letter's own reason. */
+        if ((int)o == TRACK__FORBIDDEN && !(e->w && e->w->key_id) && e->w) {
+            snprintf(e->w->code[e->widx], sizeof e->w->code[0], "unknown_device");
+            snprintf(e->w->message[e->widx], sizeof e->w->message[0],
+                     "/device: no device %s is registered", e->m.device);
+        }
         return;
     }
     if (o == TRACK_DUPLICATE) {

@@ -256,6 +256,46 @@ static void tele__raw_form(cx_buf *raw, const char *s, size_t len)
     }
 }
 
+/* Hides every member named "key", at any depth. */
+static void tele__hide_keys(json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, x)
+        {
+            if (strcmp(k, "key") == 0)
+                json_object_set_new(v, k, json_string("(hidden)"));
+            else
+                tele__hide_keys(x);
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) tele__hide_keys(x);
+    }
+}
+
+/* A JSON body as a dead letter's payload: re-encoded with any "key" member
+ * hidden; a body that does not parse is kept only if it cannot hold a key. */
+static cx_err tele__raw_json(cx_buf *raw, const char *body, size_t len)
+{
+    json_t *j = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+    if (!j) {
+        if (memmem(body, len, "key", 3))
+            return cx_buf_printf(raw, "(a body that is not JSON, %zu bytes, with a key)", len);
+        return cx_buf_append(raw, body, len < TELE_DEAD_PAYLOAD ? len : TELE_DEAD_PAYLOAD);
+    }
+    tele__hide_keys(j);
+    char *text = cx_json_dump(j, NULL);
+    json_decref(j);
+    if (!text)
+        return CX_ENOMEM;
+    size_t n = strlen(text);
+    cx_err e = cx_buf_append(raw, text, n < TELE_DEAD_PAYLOAD ? n : TELE_DEAD_PAYLOAD);
+    free(text);
+    return e;
+}
+
 /* Traccar/OsmAnd. Like Traccar, the registered id is the identity; a device
  * registered with an osmand_key must also send key= (in its server URL).
  * Reports that are not so authenticated may be at most osmand_future_skew_s
@@ -285,8 +325,7 @@ static void h_osmand(http_req *r, void *ctx)
         /* Traccar Client 9+: JSON body */
         e = track_osmand_json(body, blen, now / 1000, t->cfg.future_skew_s * 1000, &m, &why);
         cx_buf_reset(&raw); /* the body is the report; the key stays hidden */
-        if (cx_buf_append(&raw, body, blen < TELE_DEAD_PAYLOAD ? blen : TELE_DEAD_PAYLOAD) !=
-            CX_OK)
+        if (tele__raw_json(&raw, body, blen) != CX_OK)
             cx_buf_reset(&raw); /* a report without its copy rather than none */
     } else {
         if (!o.have_id && blen) {

@@ -105,13 +105,18 @@ static cx_err api__dead_letter(void *ctx, sqlite3_stmt *st, cx_buf *out)
     cx_rfc3339_format(sqlite3_column_int64(st, 1), tm);
     const char *dev = (const char *)sqlite3_column_text(st, 5);
     const char *pl = (const char *)sqlite3_column_text(st, 6);
-    json_t *item = json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o}", "seq",
+    char last[32];
+    cx_rfc3339_format(sqlite3_column_type(st, 8) == SQLITE_NULL ? sqlite3_column_int64(st, 1)
+                                                                 : sqlite3_column_int64(st, 8),
+                      last);
+    json_t *item = json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:s}", "seq",
                              (json_int_t)sqlite3_column_int64(st, 0), "received_at", tm, "source",
                              (const char *)sqlite3_column_text(st, 2), "reason",
                              (const char *)sqlite3_column_text(st, 3), "message",
                              (const char *)sqlite3_column_text(st, 4), "device",
                              dev ? json_string(dev) : json_null(), "payload",
-                             pl ? json_string(pl) : json_null());
+                             pl ? json_string(pl) : json_null(), "count",
+                             (json_int_t)sqlite3_column_int64(st, 7), "last_received_at", last);
     cx_err e = item ? cx_buf_json(out, item) : CX_ENOMEM;
     json_decref(item);
     return e;
@@ -132,7 +137,8 @@ static void h_dead_letters(http_req *r, void *ctx)
     }
     store_conn *c = store_reader(t->store);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT seq, received_at, source, reason, message, "
-                                         "device, payload FROM track_dead_letters WHERE seq > ?1 "
+                                         "device, payload, count, last_at FROM "
+                                         "track_dead_letters WHERE seq > ?1 "
                                          "AND (?3 IS NULL OR reason = ?3) ORDER BY seq LIMIT ?2")
                          : NULL;
     if (st && reason)

@@ -82,6 +82,9 @@ track_shape *track__shape_ref(track_shape *s);
 #include <time.h>
 
 enum { TRACK_SRC_MQTT, TRACK_SRC_OSMAND, TRACK_SRC_HTTP, TRACK_SRC__COUNT };
+/* Rows of aggregated (unauthenticated) dead letters, one per reason and
+ * device; past it, one per reason for every other device. */
+#define TRACK_DEAD_AGG_MAX 1000
 extern const char *const track_src_names[TRACK_SRC__COUNT];
 
 /* Refusal reasons counted in metrics (dead_letters.reason). */

@@ -142,6 +142,15 @@ const store_migration track_migrations[] = {
         " AND consignment IS NOT NULL"
         " AND json_array_length(doc, '$.declarations') > 0;"
         "DROP TABLE track_alerts;"},
+    /* Unauthenticated reports (/osmand) that are refused are one row per
+     * (reason, device) with a count and the last time seen, and at most
+     * TRACK_DEAD_AGG_MAX such rows (issue 17: 10,000 reports for made-up ids
+     * wrote 10,003 rows): agg is "reason\ndevice" for them, NULL for the
+     * dead letters of authenticated callers, which stay one row each. */
+    {4, "ALTER TABLE track_dead_letters ADD COLUMN agg TEXT;"
+        "ALTER TABLE track_dead_letters ADD COLUMN count INTEGER NOT NULL DEFAULT 1;"
+        "ALTER TABLE track_dead_letters ADD COLUMN last_at INTEGER;"
+        "CREATE UNIQUE INDEX track_dead_letters_agg ON track_dead_letters(agg);"},
 };
 const size_t track_nmigrations = sizeof track_migrations / sizeof track_migrations[0];
 
@@ -166,6 +175,66 @@ static void st__small(sqlite3_stmt *st, int i, uint8_t v)
 static cx_err st__step(sqlite3_stmt *st)
 {
     return store_done(st) == CX_OK ? CX_OK : CX_EDB;
+}
+
+/* One dead letter of the batch. An authenticated caller's is a row of its
+ * own; an unauthenticated report's (/osmand: anyone can send them, as many
+ * as they like) adds to the row of its reason and device, and once there
+ * are TRACK_DEAD_AGG_MAX such rows, to the one of its reason for any other
+ * device. */
+static cx_err st__dead(store_conn *w, const track_dead_row *d)
+{
+    bool agg = d->src == TRACK_SRC_OSMAND;
+    char key[sizeof d->d.code + sizeof d->d.device + 8];
+    bool overflow = false;
+    snprintf(key, sizeof key, "%s\n%s%s", d->d.code, d->d.device[0] ? "d:" : "none",
+             d->d.device);
+    sqlite3_stmt *st;
+    if (agg) {
+        st = store_stmt(w, "UPDATE track_dead_letters SET count = count + 1, last_at = ?2, "
+                           "message = ?3, payload = ?4 WHERE agg = ?1");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, d->recv_us);
+        sqlite3_bind_text(st, 3, d->d.message, -1, SQLITE_STATIC);
+        if (d->d.payload)
+            sqlite3_bind_text(st, 4, d->d.payload, -1, SQLITE_STATIC);
+        if (st__step(st) != CX_OK)
+            return CX_EDB;
+        if (sqlite3_changes(store_conn_db(w)) > 0)
+            return CX_OK;
+        /* a new (reason, device): counted through the index, at most the cap */
+        st = store_stmt(w, "SELECT count(*) FROM (SELECT 1 FROM track_dead_letters "
+                           "WHERE agg IS NOT NULL LIMIT ?1)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_int(st, 1, TRACK_DEAD_AGG_MAX);
+        int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        sqlite3_reset(st);
+        if (n < 0)
+            return CX_EDB;
+        if ((overflow = n >= TRACK_DEAD_AGG_MAX))
+            snprintf(key, sizeof key, "%s\nother", d->d.code);
+    }
+    st = store_stmt(w, "INSERT INTO track_dead_letters(received_at, source, reason, message, "
+                       "device, payload, agg, last_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?1) "
+                       "ON CONFLICT(agg) DO UPDATE SET count = count + 1, last_at = ?1, "
+                       "message = ?4, payload = ?6");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, d->recv_us);
+    sqlite3_bind_text(st, 2, track_src_names[d->src], -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, d->d.code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, d->d.message, -1, SQLITE_STATIC);
+    /* the overflow row names no device: it stands for many */
+    if (d->d.device[0] && !overflow)
+        sqlite3_bind_text(st, 5, d->d.device, -1, SQLITE_STATIC);
+    if (d->d.payload)
+        sqlite3_bind_text(st, 6, d->d.payload, -1, SQLITE_STATIC);
+    if (agg)
+        sqlite3_bind_text(st, 7, key, -1, SQLITE_STATIC);
+    return st__step(st);
 }
 
 /* One alert of the batch: raised through the alert module in this job (so
@@ -254,25 +323,9 @@ cx_err track__batch_write(store_conn *w, void *arg)
         if (e != CX_OK)
             return e;
     }
-    if (b->ndead) {
-        st = store_stmt(w, "INSERT INTO track_dead_letters(received_at, source, reason, message, "
-                           "device, payload) VALUES(?1,?2,?3,?4,?5,?6)");
-        if (!st)
+    for (size_t i = 0; i < b->ndead; i++)
+        if (st__dead(w, &b->dead[i]) != CX_OK)
             return CX_EDB;
-        for (size_t i = 0; i < b->ndead; i++) {
-            const track_dead_row *d = &b->dead[i];
-            sqlite3_bind_int64(st, 1, d->recv_us);
-            sqlite3_bind_text(st, 2, track_src_names[d->src], -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, d->d.code, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, d->d.message, -1, SQLITE_STATIC);
-            if (d->d.device[0])
-                sqlite3_bind_text(st, 5, d->d.device, -1, SQLITE_STATIC);
-            if (d->d.payload)
-                sqlite3_bind_text(st, 6, d->d.payload, -1, SQLITE_STATIC);
-            if (st__step(st) != CX_OK)
-                return CX_EDB;
-        }
-    }
     if (b->nstate) {
         st = store_stmt(w, "INSERT INTO track_device_state(dev, ts, lat, lon, speed, heading, "
                            "seal, door, temp, battery, recv, state) "

@@ -15,7 +15,7 @@
 #define CUSTOMS_WEB_BUILD_DIR "web"
 #endif
 
-#define WEB_MAX_FILE ((size_t)8 << 20)
+#define WEB_MAX_FILE ((size_t)8 << 20) /* face-api's recognition weights are 6.2 MiB */
 
 /* img-src blob:: X-ray pictures are fetched with the bearer token and shown
  * through blob: URLs (js/xray.js); nothing else is widened. */
@@ -23,6 +23,16 @@ const char web_csp[] = "default-src 'self'; script-src 'self'; style-src 'self';
                        "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; "
                        "object-src 'none'; base-uri 'none'; form-action 'self'; "
                        "frame-ancestors 'none'";
+
+/* The Identify page runs face-api (TensorFlow.js) in the browser: its WebGL
+ * and WebAssembly backends compile code at run time ('wasm-unsafe-eval')
+ * and the camera's stream plays from a blob:/MediaStream source (media-src).
+ * Only that document gets these; every other page keeps web_csp. */
+const char web_csp_identify[] = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+                                "style-src 'self'; img-src 'self' data: blob:; "
+                                "media-src 'self' blob:; connect-src 'self'; font-src 'self'; "
+                                "object-src 'none'; base-uri 'none'; form-action 'self'; "
+                                "frame-ancestors 'none'";
 
 const char *web_default_dir(void)
 {
@@ -51,6 +61,8 @@ static const char *web__type(const char *path)
         {".woff2", "font/woff2"},
         {".map", "application/json"},
         {".txt", "text/plain; charset=utf-8"},
+        {".jpg", "image/jpeg"},
+        {".bin", "application/octet-stream"}, /* face-api's model weights */
     };
     const char *dot = strrchr(path, '.');
     for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
@@ -112,7 +124,8 @@ static void web__send(http_req *r, const char *dir, const char *rel)
         http_reply_error(r, 500, "internal", "cannot read the file", NULL);
         return;
     }
-    http_reply_header(r, "Content-Security-Policy", web_csp);
+    http_reply_header(r, "Content-Security-Policy",
+                      strcmp(rel, "identify.html") == 0 ? web_csp_identify : web_csp);
     http_reply_header(r, "Referrer-Policy", "no-referrer");
     http_reply_header(r, "X-Frame-Options", "DENY");
     http_reply_header(r, "Cache-Control", "no-cache");
@@ -151,7 +164,8 @@ static const char *const web_assets[] = {
     "index.html",        "app.css",         "js/main.js",
     "openapi.json",      "vendor/leaflet.js", "vendor/leaflet.css",
     "vendor/uplot.js",   "vendor/uplot.css",  "vendor/countries-50m.json",
-    "vendor/topojson/index.js",
+    "vendor/topojson/index.js", "identify.html", "vendor/face-api.js",
+    "vendor/face-api-model/face_recognition_model.bin",
 };
 
 size_t web_missing(const char *dir, char *out, size_t cap)

@@ -27,5 +27,7 @@ size_t web_missing(const char *dir, char *out, size_t cap);
 
 /* The policy sent with every console response. */
 extern const char web_csp[];
+/* The wider policy of identify.html only (face-api in the browser). */
+extern const char web_csp_identify[];
 
 #endif

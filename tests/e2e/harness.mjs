@@ -22,8 +22,9 @@ export function customs(...args) {
   });
 }
 
-/** Starts a server on a fresh database; seed(db) prepares data first. */
-export async function startServer({ seed, args = [] } = {}) {
+/** Starts a server on a fresh database; seed(db) prepares data first;
+ * argsFrom({db, dir, keys}) adds serve options that name seeded files. */
+export async function startServer({ seed, args = [], argsFrom } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'customs-e2e-'));
   const db = join(dir, 'customs.db');
   const keys = {
@@ -32,6 +33,7 @@ export async function startServer({ seed, args = [] } = {}) {
     trader: customs('keys', 'create', '--db', db, '--org', 'ACME-KR', '--role', 'trader').trim(),
   };
   if (seed) await seed({ db, dir, keys });
+  if (argsFrom) args = [...args, ...argsFrom({ db, dir, keys })];
   const portFile = join(dir, 'port');
   const proc = spawn(BIN, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--port-file', portFile, ...args],
     { env: { ...process.env, CUSTOMS_DATA_DIR: join(SOURCE, 'data') }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -59,12 +61,13 @@ export async function startServer({ seed, args = [] } = {}) {
   };
 }
 
-export async function launch() {
+/** extra: more Chromium flags (the designs page's WebGL runs in SwiftShader). */
+export async function launch(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extra],
   });
 }
 

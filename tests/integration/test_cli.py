@@ -6,7 +6,7 @@ import unittest
 
 from harness import BIN, TempDirTestCase, run
 
-COMMANDS = ["serve", "keys", "import", "risk", "hs", "keygen", "ledger", "track"]
+COMMANDS = ["serve", "keys", "import", "risk", "hs", "keygen", "ledger", "track", "tariff", "rates"]
 
 
 class CliTest(TempDirTestCase):

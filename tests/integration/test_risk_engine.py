@@ -22,6 +22,8 @@ VALID = os.path.join(DATA, "df_syn_valid_eng.csv")
 SLICE = 8000  # January to early March 2020
 METRIC_KEYS = {"n", "auc", "precision_at_1", "precision_at_5", "precision_at_10",
                "recall_at_5", "recall_at_10"}
+REVENUE_KEYS = {"rank", "fraud_revenue", "revenue_recovered_at_1", "revenue_recovered_at_5",
+                "revenue_recovered_at_10"}
 
 BASE = {}
 
@@ -522,13 +524,22 @@ class TestEval(RiskCase):
         lines = p.stdout.splitlines()
         self.assertEqual(len(lines), 1, p.stdout)
         m = json.loads(lines[0])
-        self.assertEqual(set(m), METRIC_KEYS)
+        self.assertEqual(set(m), METRIC_KEYS | REVENUE_KEYS)
         self.assertEqual(m["n"], 600)
         for k in METRIC_KEYS - {"n"}:
             self.assertTrue(0.0 <= m[k] <= 1.0, (k, m[k]))
+        # revenue recovered (DATE): grows with the share inspected, bounded by
+        # the fraud rows' revenue; ranking by expected recovery recovers more
+        rec = [m[f"revenue_recovered_at_{k}"] for k in (1, 5, 10)]
+        self.assertEqual(m["rank"], "score")
+        self.assertTrue(0 <= rec[0] <= rec[1] <= rec[2] <= m["fraud_revenue"], m)
+        r = json.loads(run("risk", "eval", "--db", self.db, "--format", "kcs", "--json",
+                           "--rank", "revenue", BASE["valid"]).stdout)
+        self.assertEqual((r["rank"], r["fraud_revenue"]), ("revenue", m["fraud_revenue"]))
+        self.assertGreaterEqual(r["revenue_recovered_at_10"], rec[2])
         p = run("risk", "eval", "--db", self.db, "--format", "kcs", BASE["valid"])
         for label in ("AUC", "precision@1%", "precision@5%", "precision@10%", "recall@5%",
-                      "recall@10%"):
+                      "recall@10%", "revenue@10%"):
             self.assertIn(label, p.stdout)
         svg, png = os.path.join(self.tmp, "c.svg"), os.path.join(self.tmp, "c.png")
         run("risk", "eval", "--db", self.db, "--format", "kcs", "--plot", svg, BASE["valid"])

@@ -207,11 +207,19 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(self.get("/v1/alerts", dev).status, 403)
         self.assertEqual({d["id"] for d in self.get("/v1/devices", dev).json["items"]},
                          {"CAR-1", "CAR-2"})
-        # a carrier key keeps its organisation's devices
+        # a carrier key keeps its organisation's devices; another's device is
+        # answered like one that does not exist (issue 17), officers see why
         carrier = create_key(self.db, "CARRIER-A", "carrier")
         res = self.telemetry([msg(t, 0.5, 30.6, device="CAR-2"), msg(t + 1, 0, 30.33)], carrier)
         self.assertEqual(res["accepted"], 1)
-        self.assertEqual(res["rejected"][0]["reason"], "forbidden_device")
+        ghost = self.telemetry([msg(t + 1, 0, 30.33, device="NO-SUCH")], carrier)["rejected"][0]
+        self.assertEqual(res["rejected"][0]["reason"], "unknown_device")
+        self.assertEqual({k: v.replace("TRK-1", "X") for k, v in res["rejected"][0].items()
+                          if k != "index"},
+                         {k: v.replace("NO-SUCH", "X") for k, v in ghost.items() if k != "index"})
+        self.assertEqual(self.get("/v1/telemetry/dead-letters?reason=forbidden_device")
+                         .json["items"][-1]["message"], "/device: TRK-1 belongs to another "
+                                                         "organisation")
         self.assertEqual(sorted(d["device"] for d in self.get("/v1/positions", carrier)
                                 .json["items"]), ["CAR-1", "CAR-2"])
         self.assertEqual(len(self.get("/v1/positions").json["items"]), 3)
@@ -394,17 +402,17 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual((r.status, r.body), (ghost.status, ghost.body))
 
         # officers see why, and never the keys that were sent
+        # (unauthenticated: one row per reason and device, with a count)
         dl = self.get("/v1/telemetry/dead-letters").json["items"]
-        self.assertEqual([(d["reason"], d["device"]) for d in dl],
-                         [("bad_key", "TRK-K"), ("bad_key", "TRK-K"),
-                          ("unknown_device", "GHOST-9"), ("future_timestamp", "TRK-N"),
-                          ("future_timestamp", "TRK-K"), ("future_timestamp", "GHOST-9"),
-                          ("bad_key", "TRK-K"), ("bad_key", "TRK-K")])
+        self.assertEqual([(d["reason"], d["device"], d["count"]) for d in dl],
+                         [("bad_key", "TRK-K", 4), ("unknown_device", "GHOST-9", 1),
+                          ("future_timestamp", "TRK-N", 1), ("future_timestamp", "TRK-K", 1),
+                          ("future_timestamp", "GHOST-9", 1)])
         for d in dl:
             self.assertNotIn("Pb5", d["payload"] or "")
             self.assertNotIn("Pb6", d["payload"] or "")
         self.assertIn("key=(hidden)", dl[0]["payload"])
-        self.assertIn("key=(hidden)", dl[-1]["payload"])
+        self.assertGreater(dl[0]["last_received_at"], dl[0]["received_at"])
         self.assertEqual(metric(self.srv, 'customs_track_dead_letters_total{reason="bad_key"}'),
                          4)
 

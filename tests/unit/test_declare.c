@@ -158,7 +158,12 @@ static void test_items(void **state)
                        "\"net_mass_kg\":1,\"value\":1,\"currency\":\"EUR\"";
     char patch[512];
     snprintf(patch, sizeof patch, "{\"items\":[%s},%s,\"value\":-1}]}", base, base);
-    expect_one(patch, "/items/1/value", "0 or more");
+    expect_one(patch, "/items/1/value", "from 0 to 10^15");
+    /* sums over the items must stay finite (issue 17: 1.7e308 made -nan%) */
+    snprintf(patch, sizeof patch, "{\"items\":[%s},%s,\"value\":1.7e308}]}", base, base);
+    expect_one(patch, "/items/1/value", "from 0 to 10^15");
+    snprintf(patch, sizeof patch, "{\"items\":[%s,\"net_mass_kg\":1.000001e15}]}", base);
+    expect_one(patch, "/items/0/net_mass_kg", "from 0 to 10^15");
     snprintf(patch, sizeof patch, "{\"items\":[%s,\"gross_mass_kg\":0.5}]}", base);
     expect_one(patch, "/items/0/gross_mass_kg", "net_mass_kg");
     snprintf(patch, sizeof patch, "{\"items\":[%s,\"tax_rate\":1000.5}]}", base);
@@ -383,16 +388,26 @@ static void test_store_get_visibility(void **state)
     json_decref(again);
     assert_int_equal(decl_count(d), 2);
 
-    /* lookup by container: both declarations list CSQU3054383, none lists
-     * another box; the callback can stop early */
+    /* lookup by container: both declarations list CSQU3054383, newest
+     * first, none lists another box; the callback can stop early, the limit
+     * and the date bound stop the query itself */
     struct found_box fd1 = {.stop_after = 99}, fd2 = {.stop_after = 1}, none = {.stop_after = 99};
-    assert_int_equal(decl_find_by_container(d, "CSQU3054383", found_fn, &fd1), CX_OK);
+    struct found_box one = {.stop_after = 99}, late = {.stop_after = 99};
+    assert_int_equal(decl_find_by_container(d, "CSQU3054383", NULL, 256, found_fn, &fd1), CX_OK);
     assert_int_equal(fd1.n, 2);
-    assert_string_equal(fd1.ids[0], id);
+    assert_string_equal(fd1.ids[1], id);
+    assert_string_not_equal(fd1.ids[0], id);
     assert_string_equal(fd1.date, "2024-03-01");
-    assert_int_equal(decl_find_by_container(d, "CSQU3054383", found_fn, &fd2), CX_OK);
+    assert_int_equal(decl_find_by_container(d, "CSQU3054383", NULL, 256, found_fn, &fd2), CX_OK);
     assert_int_equal(fd2.n, 1);
-    assert_int_equal(decl_find_by_container(d, "MSCU1234565", found_fn, &none), CX_OK);
+    assert_int_equal(decl_find_by_container(d, "CSQU3054383", "2024-01-01", 1, found_fn, &one),
+                     CX_OK);
+    assert_int_equal(one.n, 1);
+    assert_string_equal(one.ids[0], fd1.ids[0]);
+    assert_int_equal(decl_find_by_container(d, "CSQU3054383", "2024-03-02", 256, found_fn, &late),
+                     CX_OK);
+    assert_int_equal(late.n, 0);
+    assert_int_equal(decl_find_by_container(d, "MSCU1234565", NULL, 256, found_fn, &none), CX_OK);
     assert_int_equal(none.n, 0);
 
     free(stored);

@@ -778,6 +778,36 @@ static void test_decoder_rejections(void **state)
                   json_pack("{s:s,s:s,s:s,s:s}", "registration_no", "RAW-1", "kind", "trademark",
                             "mark", "RAW", "valid_until", "2030-01-01"),
                   ACME));
+    /* a design registration may carry its geometry (issue 14): the mesh hash
+     * and the 288-character fingerprint; a trademark may not */
+    char fp[289];
+    memset(fp, 'A', 288);
+    fp[288] = '\0';
+    const char *mesh = "2e41ec245f97f0b1bbf3567bf3d75e5370da5c5f03c5fdb623080c646e61c35b";
+    OK(submit_raw(f, "ipr.register", "ACME",
+                  json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s}}", "registration_no", "RCD-1", "kind",
+                            "design", "mark", "Rocket", "valid_until", "2030-01-01", "design",
+                            "mesh_sha256", mesh, "fingerprint", fp),
+                  ACME));
+    REJECT(submit_raw(f, "ipr.register", "ACME",
+                      json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s}}", "registration_no", "TM-D",
+                                "kind", "trademark", "mark", "R", "valid_until", "2030-01-01",
+                                "design", "mesh_sha256", mesh, "fingerprint", fp),
+                      ACME),
+           400, "invalid_entry");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(f->res.details, 0),
+                                                          "path")),
+                        "/body/design");
+    fp[5] = '+';
+    REJECT(submit_raw(f, "ipr.register", "ACME",
+                      json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s}}", "registration_no", "RCD-2",
+                                "kind", "design", "mark", "R", "valid_until", "2030-01-01",
+                                "design", "mesh_sha256", mesh, "fingerprint", fp),
+                      ACME),
+           400, "invalid_entry");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(f->res.details, 0),
+                                                          "path")),
+                        "/body/design/fingerprint");
     /* a body missing fields, with an unknown one: every problem named */
     REJECT(submit_raw(f, "bl.issue", "OCEANIC", json_pack("{s:s,s:i}", "number", "BL-1", "colour", 3),
                       OCEANIC),
@@ -832,7 +862,7 @@ static void test_decoder_rejections(void **state)
     big[LEDGER_MAX_ENTRY + 1] = '\0';
     REJECT(submit_text(f, big), 400, "entry_too_large");
     free(big);
-    assert_int_equal(ledger_size(f->lg), size + 1); /* only RAW-1 was appended */
+    assert_int_equal(ledger_size(f->lg), size + 2); /* only RAW-1 and RCD-1 were appended */
 }
 
 static void test_genesis_and_governance(void **state)
@@ -1402,9 +1432,10 @@ static void test_findings_certificates(void **state)
     json_object_set_new(body, "certificates",
                         json_pack("[{s:s,s:s},{s:s,s:s}]", "issuer", "CHAMBER", "number", "C-CN",
                                   "issuer", "CHAMBER", "number", "C-NONE"));
-    /* only the declarant may anchor */
-    REJECT(submit(f, "declaration.anchor", "SAIGON", json_deep_copy(body), 1, BY(SAIGON)), 403,
-           "not_authorised");
+    /* only the declarant may anchor: to anyone else the declaration is not
+     * there (404, naming no other organisation) */
+    REJECT(submit(f, "declaration.anchor", "SAIGON", json_deep_copy(body), 1, BY(SAIGON)), 404,
+           "not_found");
     OK(submit(f, "declaration.anchor", "ACME", json_deep_copy(body), 1, BY(ACME)));
     assert_true(has_finding(f->res.findings, "origin_mismatch"));
     assert_true(has_finding(f->res.findings, "certificate_unknown"));

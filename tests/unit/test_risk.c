@@ -365,6 +365,35 @@ static void test_lane_ties(void **state)
 
 /* ---- metrics -------------------------------------------------------------------- */
 
+/* Revenue recovered (DATE): 200 rows, top 1 % = 2 rows, 5 % = 10, 10 % = 20.
+ * By probability the top rows are small frauds; by probability × revenue
+ * the one large fraud comes first. */
+static void test_revenue_recovered(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    float p[N], key[N];
+    int8_t y[N];
+    double rev[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = (float)(N - i) / N;     /* row 0 most probable */
+        y[i] = (int8_t)(i % 4 == 0);  /* 50 frauds */
+        rev[i] = i == 152 ? 1e6 : 100; /* one large fraud, far down by probability */
+    }
+    double out[3], all;
+    risk_revenue_recovered(p, y, rev, N, out, &all);
+    assert_float_equal(all, 49 * 100 + 1e6, 1e-6);
+    assert_float_equal(out[0], 100, 1e-9);     /* rows 0, 1: one fraud */
+    assert_float_equal(out[1], 3 * 100, 1e-9); /* rows 0..9: 0, 4, 8 */
+    assert_float_equal(out[2], 5 * 100, 1e-9); /* rows 0..19 */
+    for (int i = 0; i < N; i++)
+        key[i] = (float)(p[i] * rev[i]);
+    risk_revenue_recovered(key, y, rev, N, out, &all);
+    assert_true(out[0] >= 1e6); /* the large fraud is in the top 2 */
+    risk_revenue_recovered(p, y, rev, 0, out, &all);
+    assert_float_equal(out[2] + all, 0, 0);
+}
+
 static void test_metrics(void **state)
 {
     /* 10 rows, 4 positive; ranks worked by hand. */
@@ -562,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_lane_thresholds_and_exploration),
         cmocka_unit_test(test_lane_ties),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_revenue_recovered),
         cmocka_unit_test(test_kcs_reader),
         cmocka_unit_test(test_hs_ranking),
         cmocka_unit_test(test_hs_reading),

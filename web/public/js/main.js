@@ -10,11 +10,14 @@ const PAGES = {
   map: () => import('./pages/map.js'),
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
+  designs: () => import('./pages/designs.js'),
+  revenue: () => import('./pages/revenue.js'),
+  biometrics: () => import('./pages/biometrics.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'model']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'revenue', 'biometrics']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', revenue: 'Revenue', biometrics: 'Biometrics', designs: 'Designs' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -108,8 +111,9 @@ async function show(gen) {
   nav.hidden = false;
   const officer = isOfficer(ctx.me);
   for (const a of nav.querySelectorAll('a')) {
-    const target = a.getAttribute('href').slice(2);
-    a.hidden = !officer && OFFICER_PAGES.has(target);
+    const href = a.getAttribute('href');
+    // identify.html is a document of its own (its CSP), for officers too
+    a.hidden = !officer && (OFFICER_PAGES.has(href.slice(2)) || href === 'identify.html');
   }
   renderWho();
   const { page, rest, query } = parseHash();

@@ -1,7 +1,8 @@
 // Declaration detail: header and items, the risk score with its reasons, the
 // inspection form, the officer's decision (release, hold, refuse), the ledger
-// anchor with an in-browser proof check, a map of its containers' tracks
-// and alerts, and its X-ray scans (pictures, regions, their outcomes).
+// anchor with an in-browser proof check, the duties and taxes assessed
+// (assessment.js), a map of its containers' tracks and alerts, and its
+// X-ray scans (pictures, regions, their outcomes).
 import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, bar, announce } from '../dom.js';
 import { num, pct, money, when, laneBadge, featureTitle, findingTitle, sentence } from '../format.js';
@@ -28,6 +29,7 @@ export async function render(main, { rest }, ctx) {
   const inspBody = h('div', { class: 'card-body' });
   const decisionBody = h('div', { class: 'card-body' });
   const ledgerBody = h('div', { class: 'card-body' }, loading());
+  const dutyBody = h('div', { class: 'card-body', 'data-testid': 'assessment' }, loading());
   const mapBody = h('div', { class: 'card-body' }, loading());
   const itemsBody = h('div', { class: 'card-body' });
   const partiesBody = h('div', { class: 'card-body' });
@@ -58,12 +60,17 @@ export async function render(main, { rest }, ctx) {
     xrayCard,
     card('Declaration', partiesBody),
     card('Items', itemsBody),
+    card('Duties and taxes', dutyBody),
     card('Ledger anchor', ledgerBody),
     card('Containers on the map', mapBody)));
 
-  const tasks = [ledgerSection(ledgerBody, d, signal)];
-  let mapCleanup = null;
   const officer = ctx.me && (ctx.me.role === 'officer' || ctx.me.role === 'admin');
+  const tasks = [ledgerSection(ledgerBody, d, signal)];
+  // only an assessed declaration has an assessment to ask for (no 404s)
+  if (!d.assessment) fill(dutyBody, empty('Not assessed: no national currency was set when it was lodged, or it is history.'));
+  else tasks.push(import('../assessment.js').then((m) => m.assessmentCard(dutyBody, d.id, officer, signal))
+    .catch((err) => { if (err.name !== 'AbortError') fill(dutyBody, errorBox(err)); }));
+  let mapCleanup = null;
   if (!officer) fill(mapBody, empty('Only officers and administrators see the tracks of consignments.'));
   else tasks.push(import('../track.js').then(async (m) => {
     mapCleanup = await m.declarationMap(mapBody, d, signal);
@@ -122,7 +129,9 @@ function itemsOf(items) {
     h('tbody', null, items.map((it, i) => h('tr', null,
       h('td', { 'data-label': '#' }, String(i + 1)),
       h('td', { 'data-label': 'HS code' }, h('code', null, it.hs_code)),
-      h('td', { class: 'desc', 'data-label': 'Description' }, it.description ?? h('span', { class: 'muted' }, 'none given')),
+      h('td', { class: 'desc', 'data-label': 'Description' }, it.description ?? h('span', { class: 'muted' }, 'none given'),
+        it.design ? [' ', h('a', { href: '#/designs/' + it.design.sha256 }, it.transmission ? 'design file (transmitted)' : 'design file'),
+          h('span', { class: 'muted' }, ` · ${it.design.licence}${it.design.rights_holder ? ' from ' + it.design.rights_holder : ''}`)] : null),
       h('td', { 'data-label': 'Origin' }, it.country_of_origin),
       h('td', { class: 'num', 'data-label': 'Net mass' }, `${num(it.net_mass_kg)} kg`),
       h('td', { class: 'num', 'data-label': 'Value' }, money(it.value, it.currency)),
@@ -220,6 +229,26 @@ function inspectionOf(d, ctx, reload) {
   return out;
 }
 
+// A key issued to a person (keys create --subject) decides only after that
+// person's biometric verification within the window (the bio.verified gate):
+// say so before the officer tries, and until when a verification holds.
+function verificationState(ctx) {
+  const el = h('p', { class: 'verify-state', 'aria-live': 'polite' }, loading('Checking the biometric verification…'));
+  api('/v1/biometrics/verification', { signal: ctx.signal }).then((v) => {
+    if (v.required) {
+      el.className = 'verify-state verify-required';
+      fill(el, h('strong', null, 'A fresh biometric verification is required. '),
+        `This key stands for ${v.subject}, who has no successful verification in the last ${v.window_hours} hours`,
+        v.last_verified_at ? ` (the last was ${when(v.last_verified_at)})` : '',
+        '. Ask an officer or a capture station to verify you; until then the server refuses the decision (verification_required).');
+    } else {
+      el.className = 'verify-state verify-ok';
+      fill(el, `${v.subject} was verified ${when(v.last_verified_at)}; decisions are accepted until ${when(v.valid_until)}.`);
+    }
+  }).catch((err) => { if (err.name !== 'AbortError') fill(el, errorBox(err, 'The verification state could not be read')); });
+  return el;
+}
+
 const DECISIONS = [
   ['release', 'Release the goods', 'released'],
   ['hold', 'Hold for examination', 'held'],
@@ -280,6 +309,7 @@ function decisionOf(d, ctx, reload) {
   h('div', { class: 'field' }, h('label', { for: 'decision-reason' }, 'Reason'),
     h('textarea', { id: 'decision-reason', name: 'reason', rows: '2', maxlength: '1000' })),
   submit, status);
+  if (ctx.me.subject) out.push(verificationState(ctx));
   out.push(form);
   return out;
 }

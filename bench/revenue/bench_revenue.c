@@ -1,0 +1,299 @@
+/* bench_revenue: what the revenue module adds to a durable declaration
+ * submission, with a 20,000-line tariff.
+ *
+ * One database, two declaration services on it: A with the revenue hooks
+ * (assessment at enrich, the assessment row and valuation statistics in the
+ * writer's savepoint), B without. Submissions alternate A, B, A, B… so that
+ * both see the same disk, cache and neighbours; each is durable (fsynced)
+ * before the next. Printed: p50/p90 of both, the p50 difference (the
+ * figure the issue bounds at 30 µs), and the assessment's own CPU time from
+ * the JSON text (the exact-decimal path HTTP submissions take).
+ *
+ * Usage: bench_revenue DIR [N]   (N submissions per side, default 2000) */
+#include "declare.h"
+#include "revenue.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TARIFF_LINES 20000
+#define HOT_CODES 300 /* distinct HS-6 codes declared: statistics fill up */
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* A tariff of 20,000 lines: every HS 2022 heading and subheading, then
+ * national 8-digit lines under subheadings, every duty type. */
+static char *tariff_csv(char codes[][11], size_t *ncodes, size_t *nlines)
+{
+    size_t cap = (size_t)TARIFF_LINES * 96 + 4096, len = 0, lines = 0, six = 0;
+    char *csv = malloc(cap);
+    len += (size_t)snprintf(csv, cap, "hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,"
+                                      "specific_amount,specific_unit,excise_pct,vat_pct\n");
+    for (int pass = 0; pass < 4 && lines < TARIFF_LINES; pass++) {
+        for (size_t i = 0; i < decl_hs_count() && lines < TARIFF_LINES; i++) {
+            const decl_hs_entry *e = decl_hs_at(i);
+            if (pass == 0 ? (e->level != 4 && e->level != 6) : e->level != 6)
+                continue;
+            char code[11];
+            snprintf(code, sizeof code, pass ? "%s%02d" : "%s", e->code, pass * 10);
+            unsigned adv = (unsigned)(rnd() % 14);
+            const char *excise = rnd() % 10 == 0 ? "5" : "";
+            switch (rnd() % 6) {
+            case 0:
+                len += (size_t)snprintf(csv + len, cap - len,
+                                        "%s,2020-01-01,,compound,%u,120,KGM,%s,10\n", code, adv,
+                                        excise);
+                break;
+            case 1:
+                len += (size_t)snprintf(csv + len, cap - len,
+                                        "%s,2020-01-01,,max_of,%u,120,KGM,%s,10\n", code, adv,
+                                        excise);
+                break;
+            case 2:
+                len += (size_t)snprintf(csv + len, cap - len,
+                                        "%s,2020-01-01,,specific,,120,KGM,%s,10\n", code, excise);
+                break;
+            default:
+                len += (size_t)snprintf(csv + len, cap - len,
+                                        "%s,2020-01-01,,ad_valorem,%u,,,%s,10\n", code, adv,
+                                        excise);
+            }
+            lines++;
+            if (e->level == 6 && pass == 0 && six < HOT_CODES && rnd() % 8 == 0)
+                snprintf(codes[six++], 11, "%s", e->code);
+        }
+    }
+    *ncodes = six;
+    *nlines = lines;
+    return csv;
+}
+
+static cx_err load(store *s, rev_import_kind kind, const char *csv)
+{
+    FILE *f = fmemopen((void *)csv, strlen(csv), "rb");
+    rev_rows *rows = NULL;
+    json_t *problems = json_array();
+    cx_err e = rev_rows_parse(kind, f, &rows, problems, NULL);
+    fclose(f);
+    rev_import_result res;
+    if (e == CX_OK)
+        e = rev_rows_store(s, rows, "bench", &res, problems);
+    if (e != CX_OK) {
+        char *t = json_dumps(problems, 0);
+        fprintf(stderr, "bench_revenue: import: %s %s\n", cx_strerror(e), t ? t : "");
+        free(t);
+    }
+    rev_rows_free(rows);
+    json_decref(problems);
+    return e;
+}
+
+static json_t *make_decl(size_t k, char codes[][11], size_t ncodes, char **text)
+{
+    static const char *const cur[] = {"USD", "USD", "EUR", "KRW"};
+    static const char *const origin[] = {"CN", "VN", "US", "DE", "JP"};
+    json_t *items = json_array();
+    size_t n = 1 + rnd() % 5;
+    for (size_t i = 0; i < n; i++) {
+        char value[32], mass[32];
+        double v = 100 + (double)(rnd() % 5000000) / 100.0;
+        snprintf(value, sizeof value, "%.2f", v);
+        snprintf(mass, sizeof mass, "%llu.5", (unsigned long long)(1 + rnd() % 3000));
+        json_array_append_new(
+            items, json_pack("{s:s,s:s,s:f,s:f,s:s,s:s}", "hs_code",
+                             codes[rnd() % ncodes], "country_of_origin", origin[rnd() % 5],
+                             "net_mass_kg", strtod(mass, NULL), "value", strtod(value, NULL),
+                             "currency", cur[rnd() % 4], "unit", "NAR"));
+        if (rnd() % 10 == 0) /* a few traders state their own rate */
+            json_object_set_new(json_array_get(items, i), "tax_rate", json_real(8.0));
+    }
+    char ref[32];
+    snprintf(ref, sizeof ref, "B-%zu", k);
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "reference", ref, "type",
+                            "import", "date", "2026-10-01", "office", "KRPUS", "declarant_id",
+                            "DCL-1", "importer_id", "IMP-1", "exporter_id", "EXP-1", "items",
+                            items);
+    if (text)
+        *text = cx_json_dump(doc, NULL);
+    return doc;
+}
+
+/* ---- rounds of group-committed submissions ---- */
+typedef struct {
+    atomic_size_t left;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} round_wait;
+
+static void round_done(void *arg, cx_err result, json_t *doc)
+{
+    round_wait *w = arg;
+    (void)result;
+    json_decref(doc);
+    if (atomic_fetch_sub(&w->left, 1) == 1) {
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+/* Submits docs[0..n) asynchronously (many per fsync, as under load) and
+ * returns the wall time until the last is durable. */
+static int64_t round_run(decl_service *d, const cx_principal *who, json_t **docs, size_t n)
+{
+    round_wait w;
+    atomic_init(&w.left, n);
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int64_t t0 = now_ns();
+    for (size_t i = 0; i < n; i++)
+        if (decl_store_async(d, who, docs[i], round_done, &w) != CX_OK)
+            round_done(&w, CX_ESHUTDOWN, docs[i]);
+    pthread_mutex_lock(&w.mu);
+    while (atomic_load(&w.left))
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    return now_ns() - t0;
+}
+
+static void pcts(const char *label, int64_t *t, size_t n, double *p50)
+{
+    qsort(t, n, sizeof *t, cmp_i64);
+    *p50 = (double)t[n / 2] / 1e3;
+    printf("revenue %-44s n=%zu p50=%.1f us p90=%.1f us p99=%.1f us\n", label, n, *p50,
+           (double)t[n * 9 / 10] / 1e3, (double)t[n * 99 / 100] / 1e3);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_revenue DIR [N]\n");
+        return 2;
+    }
+    size_t n = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 2000;
+    char err[512], path[1024];
+    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK ||
+        rev_minor_load(NULL, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "bench_revenue: %s\n", err);
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/bench.db", argv[1]);
+    store *s = NULL;
+    if (store_open(path, &s, err, sizeof err) != CX_OK ||
+        decl_migrate(s, err, sizeof err) != CX_OK || rev_migrate(s, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "bench_revenue: %s\n", err);
+        return 1;
+    }
+    static char codes[HOT_CODES][11];
+    size_t ncodes = 0, nlines = 0;
+    char *csv = tariff_csv(codes, &ncodes, &nlines);
+    if (load(s, REV_IMPORT_TARIFF, csv) != CX_OK ||
+        load(s, REV_IMPORT_RATES, "date,currency,rate\n2026-01-02,USD,1380.10\n"
+                                  "2026-01-02,EUR,1495.55\n") != CX_OK)
+        return 1;
+    free(csv);
+    decl_service *with = decl_service_new(s), *without = decl_service_new(s);
+    rev_config cfg = {.currency = "KRW"};
+    rev_service *rev = NULL;
+    if (rev_service_new(s, with, &cfg, &rev, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "bench_revenue: %s\n", err);
+        return 1;
+    }
+    cx_principal who = {.key_id = 1, .role = CX_ROLE_TRADER};
+    snprintf(who.org, sizeof who.org, "BENCH");
+    /* history first, so valuation control has statistics to read */
+    size_t k = 0;
+    for (size_t i = 0; i < 3000; i++) {
+        json_t *doc = make_decl(k++, codes, ncodes, NULL);
+        decl_store_one(with, &who, doc, NULL);
+        json_decref(doc);
+    }
+    struct timespec pause = {1, 0}; /* the worker folds the history into the statistics */
+    nanosleep(&pause, NULL);
+    /* the assessment alone, from the JSON text */
+    int64_t *ta = malloc(n * sizeof *ta), *tw = malloc(n * sizeof *tw),
+            *to = malloc(n * sizeof *to);
+    for (size_t i = 0; i < n; i++) {
+        char *text;
+        json_t *doc = make_decl(k++, codes, ncodes, &text);
+        json_object_set_new(doc, "id", json_string("01BENCH"));
+        int64_t t0 = now_ns();
+        json_t *a = rev_service_assess(rev, doc, text, strlen(text));
+        ta[i] = now_ns() - t0;
+        json_decref(a);
+        json_decref(doc);
+        free(text);
+    }
+    /* durable submissions, alternating with and without the module */
+    for (size_t i = 0; i < 2 * n; i++) {
+        json_t *doc = make_decl(k++, codes, ncodes, NULL);
+        int64_t t0 = now_ns();
+        cx_err e = decl_store_one(i % 2 ? without : with, &who, doc, NULL);
+        int64_t dt = now_ns() - t0;
+        json_decref(doc);
+        if (e != CX_OK) {
+            fprintf(stderr, "bench_revenue: submission failed: %s\n", cx_strerror(e));
+            return 1;
+        }
+        (i % 2 ? to : tw)[i / 2] = dt;
+    }
+    /* the same in rounds of 250 group-committed submissions, alternating */
+    enum { ROUNDS = 12, PER = 250 };
+    int64_t rw[ROUNDS], ro[ROUNDS];
+    static json_t *docs[PER];
+    for (int r = 0; r < 2 * ROUNDS; r++) {
+        for (size_t i = 0; i < PER; i++)
+            docs[i] = make_decl(k++, codes, ncodes, NULL);
+        int64_t t = round_run(r % 2 ? without : with, &who, docs, PER) / PER;
+        (r % 2 ? ro : rw)[r / 2] = t;
+    }
+    qsort(rw, ROUNDS, sizeof *rw, cmp_i64);
+    qsort(ro, ROUNDS, sizeof *ro, cmp_i64);
+    double pa, pw, po;
+    printf("revenue tariff: %zu lines; %zu distinct HS-6 codes declared, 1-5 items each\n",
+           nlines, ncodes);
+    pcts("assessment (enrich, from the JSON text)", ta, n, &pa);
+    pcts("durable submission with the revenue hooks", tw, n, &pw);
+    pcts("durable submission without them", to, n, &po);
+    printf("revenue added to a durable submission: p50 %+.1f us (target <= 30 us: %s); "
+           "assessment CPU p50 %.1f us\n",
+           pw - po, pw - po <= 30 ? "met" : "not met", pa);
+    double gw = (double)rw[ROUNDS / 2] / 1e3, go = (double)ro[ROUNDS / 2] / 1e3;
+    printf("revenue group-committed rounds (%d x %d, alternating): %.1f us per submission "
+           "with, %.1f us without: %+.1f us added (median round)\n",
+           ROUNDS, PER, gw, go, gw - go);
+    free(ta);
+    free(tw);
+    free(to);
+    rev_service_stop(rev);
+    store_free(s);
+    rev_service_free(rev);
+    decl_service_free(with);
+    decl_service_free(without);
+    return 0;
+}

@@ -1,0 +1,445 @@
+/* A declaration's account: its assessment (and versions), what was paid,
+ * refunded and drawn on guarantees, and the release check. Every change
+ * runs in a writer job, so a payment and a release cannot both pass on the
+ * same old balance. */
+#include "revenue_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An assessment's text. Every real in it came from a decimal of at most 15
+ * significant digits (rev_dec_json), so %.15g writes each exactly and the
+ * digit search of cx_json_dump is not needed on the writer's path. */
+static char *acc__text(const json_t *assessment)
+{
+    return json_dumps(assessment, JSON_COMPACT | JSON_REAL_PRECISION(15));
+}
+
+bool rev__minor(const json_t *j, int exp, int64_t *out)
+{
+    rev_dec d;
+    if (!rev_dec_from_json(j, NULL, 0, &d) || d.scale > exp)
+        return false;
+    int64_t v = d.coef;
+    for (int k = d.scale; k < exp; k++)
+        v *= 10;
+    *out = v;
+    return true;
+}
+
+static int64_t acc__amount(const json_t *a, const char *k, int exp)
+{
+    int64_t v = 0;
+    rev__minor(json_object_get(a, k), exp, &v);
+    return v;
+}
+
+json_t *rev__assessment_public(const json_t *assessment)
+{
+    json_t *p = json_deep_copy(assessment);
+    json_t *findings = json_object_get(p, "findings");
+    size_t i = json_array_size(findings);
+    while (i-- > 0) {
+        const char *rule = json_string_value(json_object_get(json_array_get(findings, i), "rule"));
+        if (rule && strcmp(rule, "undervaluation") == 0)
+            json_array_remove(findings, i);
+    }
+    json_object_del(p, "revenue_at_risk");
+    return p;
+}
+
+/* What an assessment row keeps beside its doc: the text traders may read
+ * (rev__assessment_public) and the certificates of origin that proved a
+ * preference, so that a revocation finds the declarations it re-assesses. */
+static cx_err acc__side(store_conn *w, int64_t seq, const json_t *assessment)
+{
+    json_t *pub = rev__assessment_public(assessment);
+    char *text = pub ? acc__text(pub) : NULL;
+    json_decref(pub);
+    sqlite3_stmt *st = text ? store_stmt(w, "UPDATE revenue_assessments SET public=?2 "
+                                            "WHERE seq=?1")
+                            : NULL;
+    cx_err e = st ? CX_OK : text ? CX_EDB : CX_ENOMEM;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        e = store_done(st);
+    }
+    free(text);
+    if (e == CX_OK && (st = store_stmt(w, "DELETE FROM revenue_certificates WHERE seq=?1"))) {
+        sqlite3_bind_int64(st, 1, seq);
+        e = store_done(st);
+    } else if (e == CX_OK) {
+        e = CX_EDB;
+    }
+    size_t i;
+    const json_t *item;
+    json_array_foreach(json_object_get(assessment, "items"), i, item)
+    {
+        const json_t *cert = json_object_get(json_object_get(item, "preference"), "certificate");
+        const char *issuer = json_string_value(json_object_get(cert, "issuer"));
+        const char *number = json_string_value(json_object_get(cert, "number"));
+        if (e != CX_OK || !issuer || !number)
+            continue;
+        st = store_stmt(w, "INSERT OR IGNORE INTO revenue_certificates(issuer, number, seq) "
+                           "VALUES(?1, ?2, ?3)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_text(st, 1, issuer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, number, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, seq);
+        e = store_done(st);
+    }
+    return e;
+}
+
+cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
+                              const json_t *assessment, const char *reason, const char *by)
+{
+    const char *currency = json_string_value(json_object_get(assessment, "currency"));
+    int exp = rev_minor_unit(currency);
+    if (exp < 0)
+        exp = 0;
+    char *text = acc__text(assessment);
+    cx_buf obs;
+    cx_buf_init(&obs, (size_t)1 << 20);
+    cx_err e = text ? rev__obs_text(doc, assessment, &obs) : CX_ENOMEM;
+    sqlite3_stmt *st =
+        e == CX_OK ? store_stmt(w, "INSERT INTO revenue_assessments(seq, decl_id, org, office, "
+                                   "date, currency, version, duty, excise, vat, total, at_risk, "
+                                   "problems, reason, by_org, assessed_at, obs, doc) "
+                                   "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
+                                   "?16,?17)")
+                   : NULL;
+    if (e == CX_OK && !st)
+        e = CX_EDB;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(doc, "id")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, json_string_value(json_object_get(doc, "org")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(doc, "office")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, json_string_value(json_object_get(doc, "date")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, currency ? currency : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, acc__amount(assessment, "total_duty", exp));
+        sqlite3_bind_int64(st, 8, acc__amount(assessment, "total_excise", exp));
+        sqlite3_bind_int64(st, 9, acc__amount(assessment, "total_vat", exp));
+        sqlite3_bind_int64(st, 10, acc__amount(assessment, "total", exp));
+        sqlite3_bind_int64(st, 11, acc__amount(assessment, "revenue_at_risk", exp));
+        sqlite3_bind_int64(st, 12, (int64_t)json_array_size(json_object_get(assessment,
+                                                                              "problems")));
+        sqlite3_bind_text(st, 13, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 14, by ? by : json_string_value(json_object_get(doc, "org")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 15, json_string_value(json_object_get(assessment, "assessed_at")),
+                          -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 16, obs.data ? obs.data : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 17, text, -1, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    cx_buf_free(&obs);
+    free(text);
+    return e == CX_OK ? acc__side(w, seq, assessment) : e;
+}
+
+cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out)
+{
+    /* decorate serves every reader, traders too: the public form */
+    sqlite3_stmt *st = store_stmt(r, "SELECT coalesce(public, doc) FROM revenue_assessments "
+                                     "WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    cx_err e = CX_OK;
+    if (rc == SQLITE_ROW) {
+        e = cx_buf_puts(out, ",\"assessment\":");
+        if (e == CX_OK)
+            e = cx_buf_append(out, sqlite3_column_text(st, 0),
+                              (size_t)sqlite3_column_bytes(st, 0));
+    } else if (rc != SQLITE_DONE) {
+        e = CX_EDB;
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+cx_err rev__account_read(store_conn *c, int64_t seq, rev_account *out)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT version, total, paid, refunded, guaranteed, "
+                                     "at_risk, problems, org, decl_id, currency "
+                                     "FROM revenue_assessments WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK) {
+        memset(out, 0, sizeof *out);
+        out->seq = seq;
+        out->version = sqlite3_column_int64(st, 0);
+        out->total = sqlite3_column_int64(st, 1);
+        out->paid = sqlite3_column_int64(st, 2);
+        out->refunded = sqlite3_column_int64(st, 3);
+        out->guaranteed = sqlite3_column_int64(st, 4);
+        out->at_risk = sqlite3_column_int64(st, 5);
+        out->problems = sqlite3_column_int64(st, 6);
+        snprintf(out->org, sizeof out->org, "%s", (const char *)sqlite3_column_text(st, 7));
+        snprintf(out->decl_id, sizeof out->decl_id, "%s",
+                 (const char *)sqlite3_column_text(st, 8));
+        snprintf(out->currency, sizeof out->currency, "%s",
+                 (const char *)sqlite3_column_text(st, 9));
+        out->exp = rev_minor_unit(out->currency);
+        if (out->exp < 0)
+            out->exp = 0;
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+json_t *rev__account_json(const rev_account *a)
+{
+    int64_t net = a->paid - a->refunded;
+    int64_t unpaid = a->total > net ? a->total - net : 0;
+    int64_t short_ = rev_release_shortfall(a->total, a->paid, a->refunded, a->guaranteed);
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:I}", "declaration",
+                     a->decl_id, "currency", a->currency, "version", (json_int_t)a->version,
+                     "assessed", rev_amount_json(a->total, a->exp), "paid",
+                     rev_amount_json(a->paid, a->exp), "refunded",
+                     rev_amount_json(a->refunded, a->exp), "guaranteed",
+                     rev_amount_json(a->guaranteed, a->exp), "outstanding",
+                     rev_amount_json(unpaid, a->exp), "shortfall",
+                     rev_amount_json(short_, a->exp), "releasable",
+                     a->problems == 0 && short_ == 0, "problems", (json_int_t)a->problems);
+}
+
+static cx_err acc__set_guaranteed(store_conn *w, int64_t seq, int64_t delta)
+{
+    sqlite3_stmt *st = store_stmt(w, "UPDATE revenue_assessments SET guaranteed = guaranteed + ?2 "
+                                     "WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, delta);
+    cx_err e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+    sqlite3_reset(st);
+    return e;
+}
+
+static cx_err acc__draw(store_conn *w, const char *guarantee, int64_t seq, int64_t amount,
+                        const char *cause)
+{
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO revenue_draws(guarantee, seq, amount, at, cause) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, guarantee, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, amount);
+    sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, cause, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    st = store_stmt(w, "UPDATE revenue_guarantees SET drawn = drawn + ?2 WHERE id=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, guarantee, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, amount);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? acc__set_guaranteed(w, seq, amount) : CX_EDB;
+}
+
+cx_err rev__restore_draws(store_conn *w, int64_t seq, int64_t amount, const char *cause)
+{
+    /* what each guarantee still has out for this declaration, latest first */
+    sqlite3_stmt *st = store_stmt(w, "SELECT guarantee, sum(amount) FROM revenue_draws "
+                                     "WHERE seq=?1 GROUP BY guarantee HAVING sum(amount) > 0 "
+                                     "ORDER BY max(id) DESC");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    char ids[16][CX_ID_LEN + 1];
+    int64_t out[16];
+    int n = 0;
+    while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(ids[n], sizeof ids[n], "%s", (const char *)sqlite3_column_text(st, 0));
+        out[n++] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    cx_err e = CX_OK;
+    for (int k = 0; e == CX_OK && k < n && amount > 0; k++) {
+        int64_t give = out[k] < amount ? out[k] : amount;
+        e = acc__draw(w, ids[k], seq, -give, cause);
+        amount -= give;
+    }
+    return e;
+}
+
+/* Draws what is unpaid from the trader's valid guarantees, soonest expiring
+ * first; only when they cover all of it (else nothing is drawn). */
+static cx_err acc__draw_for(store_conn *w, const rev_account *a, int64_t need, int64_t *got)
+{
+    *got = 0;
+    char today[32];
+    cx_rfc3339_format(cx_now_us(), today);
+    today[REV_DATE_LEN] = '\0';
+    sqlite3_stmt *st = store_stmt(w, "SELECT id, amount_national - drawn FROM revenue_guarantees "
+                                     "WHERE trader=?1 AND valid_until >= ?2 "
+                                     "AND amount_national > drawn "
+                                     "ORDER BY valid_until, created_at LIMIT 16");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, a->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, today, -1, SQLITE_TRANSIENT);
+    char ids[16][CX_ID_LEN + 1];
+    int64_t avail[16], total = 0;
+    int n = 0;
+    while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(ids[n], sizeof ids[n], "%s", (const char *)sqlite3_column_text(st, 0));
+        avail[n] = sqlite3_column_int64(st, 1);
+        total += avail[n++];
+    }
+    sqlite3_reset(st);
+    if (total < need)
+        return CX_OK;
+    cx_err e = CX_OK;
+    for (int k = 0; e == CX_OK && k < n && *got < need; k++) {
+        int64_t take = avail[k] < need - *got ? avail[k] : need - *got;
+        e = acc__draw(w, ids[k], a->seq, take, "release");
+        *got += take;
+    }
+    return e;
+}
+
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no)
+{
+    rev_account a;
+    cx_err e = rev__account_read(w, seq, &a);
+    if (e == CX_ENOTFOUND)
+        return CX_OK; /* not assessed (no national currency then): nothing to collect */
+    if (e != CX_OK)
+        return e;
+    if (a.problems) {
+        return decl_gate_refuse(no, 409, "payment_required", "/decision",
+                       "the assessment has %lld unresolved problem%s (a missing tariff line or "
+                       "exchange rate): resolve them and re-assess "
+                       "(POST /v1/declarations/%s/assessment) before releasing",
+                       (long long)a.problems, a.problems == 1 ? "" : "s", a.decl_id);
+    }
+    int64_t need = rev_release_shortfall(a.total, a.paid, a.refunded, a.guaranteed);
+    int64_t got = 0;
+    if (need > 0 && (e = acc__draw_for(w, &a, need, &got)) != CX_OK)
+        return e;
+    if (got < need) {
+        char t[40], p[40], g[40], s[40];
+        rev_amount_format(a.total, a.exp, true, t);
+        rev_amount_format(a.paid - a.refunded, a.exp, true, p);
+        rev_amount_format(a.guaranteed, a.exp, true, g);
+        rev_amount_format(need, a.exp, true, s);
+        return decl_gate_refuse(no, 409, "payment_required", "/decision",
+                       "paid %s %s + guaranteed %s %s is less than the assessed %s %s: %s %s "
+                       "outstanding (POST /v1/declarations/%s/payments, or a guarantee)",
+                       p, a.currency, g, a.currency, t, a.currency, s, a.currency, a.decl_id);
+    }
+    return rev__release_flagged(w, seq);
+}
+
+cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
+                     const char *by, rev_account *after)
+{
+    rev_account a;
+    cx_err e = rev__account_read(w, seq, &a);
+    if (e != CX_OK)
+        return e;
+    json_t *copy = json_deep_copy(assessment);
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    json_object_set_new(copy, "version", json_integer(a.version + 1));
+    json_object_set_new(copy, "assessed_at", json_string(now));
+    char *text = acc__text(copy);
+    int exp = a.exp;
+    int64_t total = acc__amount(copy, "total", exp);
+    /* the version being replaced goes to the history as it was */
+    sqlite3_stmt *st = text ? store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, "
+                                            "version, doc, reason, by_org, at) SELECT seq, "
+                                            "version, doc, reason, by_org, assessed_at FROM "
+                                            "revenue_assessments WHERE seq=?1")
+                            : NULL;
+    e = st ? CX_OK : text ? CX_EDB : CX_ENOMEM;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    if (e == CX_OK) {
+        st = store_stmt(w, "UPDATE revenue_assessments SET version=?2, duty=?3, excise=?4, "
+                           "vat=?5, total=?6, at_risk=?7, problems=?8, doc=?9, reason=?10, "
+                           "by_org=?11, assessed_at=?12 WHERE seq=?1");
+        e = st ? CX_OK : CX_EDB;
+    }
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_int64(st, 2, a.version + 1);
+        sqlite3_bind_int64(st, 3, acc__amount(copy, "total_duty", exp));
+        sqlite3_bind_int64(st, 4, acc__amount(copy, "total_excise", exp));
+        sqlite3_bind_int64(st, 5, acc__amount(copy, "total_vat", exp));
+        sqlite3_bind_int64(st, 6, total);
+        sqlite3_bind_int64(st, 7, acc__amount(copy, "revenue_at_risk", exp));
+        sqlite3_bind_int64(st, 8, (int64_t)json_array_size(json_object_get(copy, "problems")));
+        sqlite3_bind_text(st, 9, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, by, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+    }
+    if (e == CX_OK)
+        e = acc__side(w, seq, copy);
+    /* downwards below what was paid: a refund is due, recorded, not netted */
+    int64_t net = a.paid - a.refunded;
+    if (e == CX_OK && total < net) {
+        st = store_stmt(w, "INSERT INTO revenue_refunds(seq, amount, from_version, to_version, "
+                           "status, at) VALUES(?1, ?2, ?3, ?4, 'due', ?5)");
+        e = st ? CX_OK : CX_EDB;
+        if (e == CX_OK) {
+            sqlite3_bind_int64(st, 1, seq);
+            sqlite3_bind_int64(st, 2, net - total);
+            sqlite3_bind_int64(st, 3, a.version);
+            sqlite3_bind_int64(st, 4, a.version + 1);
+            sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+            e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+            sqlite3_reset(st);
+        }
+        if (e == CX_OK) {
+            st = store_stmt(w, "UPDATE revenue_assessments SET refunded = refunded + ?2 "
+                               "WHERE seq=?1");
+            e = st ? CX_OK : CX_EDB;
+        }
+        if (e == CX_OK) {
+            sqlite3_bind_int64(st, 1, seq);
+            sqlite3_bind_int64(st, 2, net - total);
+            e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+            sqlite3_reset(st);
+        }
+        net = total;
+    }
+    /* a guarantee drawn for more than is now unpaid is given back */
+    int64_t unpaid = total > net ? total - net : 0;
+    if (e == CX_OK && a.guaranteed > unpaid)
+        e = rev__restore_draws(w, seq, a.guaranteed - unpaid, "reassessment");
+    free(text);
+    json_decref(copy);
+    if (e == CX_OK && after)
+        e = rev__account_read(w, seq, after);
+    return e;
+}

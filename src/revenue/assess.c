@@ -1,0 +1,546 @@
+/* The assessment of one declaration, as a pure function of the declaration,
+ * the tariff book and two lookups (certificates, unit-value statistics).
+ *
+ * Per item, in this order, each from the rounded amounts before it:
+ *   customs value = value × rate
+ *   duty          = by duty type (ad valorem on the customs value, specific
+ *                   on net mass for KGM or quantity in the line's unit)
+ *   excise        = (customs value + duty) × excise_pct / 100
+ *   VAT           = (customs value + duty + excise) × vat_pct / 100
+ * each rounded half away from zero to the national currency's minor unit;
+ * totals are sums of the rounded item amounts. */
+#include "revenue_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREF_MAX 32
+
+typedef struct {
+    const rev_book *b;
+    const rev_lookups *lk;
+    const char *national, *date, *decl_id, *exporter;
+    int exp;
+    json_t *problems, *findings;
+    int64_t total_duty, total_excise, total_vat, at_risk;
+} assess_ctx;
+
+static void a__problem(assess_ctx *a, size_t item, const char *member, const char *fmt, ...)
+    CX_PRINTF(4, 5);
+
+static void a__problem(assess_ctx *a, size_t item, const char *member, const char *fmt, ...)
+{
+    char path[64] = "", msg[256];
+    if (member) {
+        cx_jptr_push(path, sizeof path, "items");
+        cx_jptr_index(path, sizeof path, item);
+        cx_jptr_push(path, sizeof path, member);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cx_problem_add(a->problems, path, "%s", msg);
+}
+
+static const char *a__str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* A number member of an item as a decimal, from its text when known. */
+static bool a__dec(const json_t *item, const char *k, const rev_lexeme *lx, rev_dec *out)
+{
+    const json_t *j = json_object_get(item, k);
+    if (!json_is_number(j))
+        return false;
+    int slot = rev__lex_member(k);
+    const char *at = lx && slot >= 0 ? lx->at[slot] : NULL;
+    return rev_dec_from_json(j, at, at ? lx->len[slot] : 0, out);
+}
+
+static json_t *a__line_json(const rev_tariff_line *l)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "hs_code", json_string(l->hs_code));
+    json_object_set_new(o, "valid_from", json_string(l->valid_from));
+    json_object_set_new(o, "valid_to", l->valid_to[0] ? json_string(l->valid_to) : json_null());
+    json_object_set_new(o, "duty_type", json_string(rev_duty_type_name(l->duty_type)));
+    json_object_set_new(o, "ad_valorem_pct",
+                        l->has_ad_valorem ? rev_dec_json(l->ad_valorem_pct) : json_null());
+    json_object_set_new(o, "specific_amount",
+                        l->has_specific ? rev_dec_json(l->specific_amount) : json_null());
+    json_object_set_new(o, "specific_unit",
+                        l->has_specific ? json_string(l->specific_unit) : json_null());
+    json_object_set_new(o, "excise_pct", rev_dec_json(l->excise_pct));
+    json_object_set_new(o, "vat_pct", rev_dec_json(l->vat_pct));
+    return o;
+}
+
+/* ---- duties ------------------------------------------------------------------------- */
+
+/* What the duty of an item depends on besides its customs value. */
+typedef struct {
+    const rev_tariff_line *line;
+    rev_dec adv;       /* the ad valorem rate applied (preference or line) */
+    bool has_qty;      /* the quantity the specific part needs */
+    rev_dec qty;
+    bool transmission; /* an electronic transmission: no customs duty */
+} duty_basis;
+
+/* Duty, excise and VAT of a customs value; CX_ETOOBIG past the cap. */
+static cx_err a__taxes(const duty_basis *d, int64_t cv, int exp, int64_t *duty, int64_t *excise,
+                       int64_t *vat)
+{
+    const rev_tariff_line *l = d->line;
+    cx_err e = CX_OK;
+    if (d->transmission) {
+        *duty = 0; /* the WTO moratorium on customs duties on electronic transmissions */
+    } else {
+        rev_x adv = l->has_ad_valorem ? rev_x_pct(cv, exp, d->adv) : rev_x_amount(0, exp);
+        rev_x spec = l->has_specific ? rev_x_mul(l->specific_amount, d->qty) : rev_x_amount(0, exp);
+        rev_x x;
+        switch (l->duty_type) {
+        case REV_DUTY_AD_VALOREM: x = adv; break;
+        case REV_DUTY_SPECIFIC: x = spec; break;
+        case REV_DUTY_COMPOUND: x = rev_x_add(adv, spec); break;
+        case REV_DUTY_MAX_OF: x = rev_x_cmp(adv, spec) >= 0 ? adv : spec; break;
+        default: x = rev_x_cmp(adv, spec) <= 0 ? adv : spec; break;
+        }
+        e = rev_x_round(x, exp, duty);
+    }
+    if (e == CX_OK)
+        e = rev_pct(cv + *duty, l->excise_pct, excise);
+    if (e == CX_OK)
+        e = rev_pct(cv + *duty + *excise, l->vat_pct, vat);
+    return e;
+}
+
+/* The quantity a specific duty is levied on: net mass for KGM, else the
+ * item's quantity in the line's unit. */
+static bool a__quantity(assess_ctx *a, size_t i, const json_t *item, const rev_lexeme *lx,
+                        const rev_tariff_line *l, duty_basis *d)
+{
+    if (!l->has_specific)
+        return true;
+    char hs[16];
+    rev_hs_dotted(l->hs_code, hs);
+    if (strcmp(l->specific_unit, "KGM") == 0) {
+        d->has_qty = a__dec(item, "net_mass_kg", lx, &d->qty);
+        if (!d->has_qty)
+            a__problem(a, i, "net_mass_kg", "cannot be read as an exact decimal (at most 18 "
+                                            "digits)");
+        return d->has_qty;
+    }
+    const char *unit = a__str(item, "unit");
+    if (!json_object_get(item, "quantity") || !unit) {
+        a__problem(a, i, "quantity", "tariff line %s levies a specific duty per %s: the item "
+                                     "needs quantity and unit %s",
+                   hs, l->specific_unit, l->specific_unit);
+        return false;
+    }
+    if (strcmp(unit, l->specific_unit) != 0) {
+        a__problem(a, i, "unit", "is %s, but tariff line %s levies its specific duty per %s",
+                   unit, hs, l->specific_unit);
+        return false;
+    }
+    d->has_qty = a__dec(item, "quantity", lx, &d->qty);
+    if (!d->has_qty)
+        a__problem(a, i, "quantity", "cannot be read as an exact decimal (at most 18 digits)");
+    return d->has_qty;
+}
+
+/* ---- preferences ------------------------------------------------------------------------ */
+typedef struct {
+    const rev_preference *p[PREF_MAX];
+    size_t n;
+} pref_list;
+
+static bool a__pref_collect(void *ctx, const rev_preference *p)
+{
+    pref_list *l = ctx;
+    if (l->n < PREF_MAX)
+        l->p[l->n++] = p;
+    return l->n < PREF_MAX;
+}
+
+static int a__pref_order(const void *x, const void *y)
+{
+    const rev_preference *a = *(const rev_preference *const *)x;
+    const rev_preference *b = *(const rev_preference *const *)y;
+    int c = rev_dec_cmp(a->ad_valorem_pct, b->ad_valorem_pct);
+    if (c)
+        return c; /* the lowest rate first: the trader's best claim */
+    return (int)strlen(b->hs_code) - (int)strlen(a->hs_code);
+}
+
+static json_t *a__pref_json(const rev_preference *p, bool applied, const rev_certificate *cert,
+                            const char *reason)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "origin", json_string(p->origin));
+    json_object_set_new(o, "applied", json_boolean(applied));
+    json_object_set_new(o, "ad_valorem_pct", rev_dec_json(p->ad_valorem_pct));
+    json_object_set_new(o, "certificate",
+                        cert ? json_pack("{s:s,s:s,s:I}", "issuer", cert->issuer, "number",
+                                         cert->number, "index", (json_int_t)cert->index)
+                             : json_null());
+    json_object_set_new(o, "reason", json_string(reason));
+    return o;
+}
+
+/* Chooses the preference for an item: the lowest rate whose conditions hold
+ * (a certificate on the ledger when required). Sets d->adv when one applies;
+ * returns the "preference" member (null when none exists for the origin). */
+static json_t *a__preference(assess_ctx *a, const json_t *item, const char *hs,
+                             const char *origin, duty_basis *d)
+{
+    pref_list l = {.n = 0};
+    rev_book_preferences(a->b, hs, origin, a->date, a__pref_collect, &l);
+    if (!l.n)
+        return json_null();
+    qsort(l.p, l.n, sizeof *l.p, a__pref_order);
+    const rev_tariff_line *line = d->line;
+    char reason[320], line_hs[16], pct[32], gen[32];
+    rev_hs_dotted(line->hs_code, line_hs);
+    const rev_preference *best = l.p[0];
+    if (!line->has_ad_valorem) {
+        snprintf(reason, sizeof reason, "tariff line %s is a specific duty: a preference "
+                                        "replaces only the ad valorem part",
+                 line_hs);
+        return a__pref_json(best, false, NULL, reason);
+    }
+    if (rev_dec_cmp(best->ad_valorem_pct, line->ad_valorem_pct) >= 0) {
+        rev_dec_format(best->ad_valorem_pct, pct);
+        rev_dec_format(line->ad_valorem_pct, gen);
+        snprintf(reason, sizeof reason,
+                 "the general rate of tariff line %s (%s %%) is not above the preferential "
+                 "rate (%s %%)",
+                 line_hs, gen, pct);
+        return a__pref_json(best, false, NULL, reason);
+    }
+    const char *why = NULL;
+    for (size_t k = 0; k < l.n; k++) {
+        const rev_preference *p = l.p[k];
+        if (rev_dec_cmp(p->ad_valorem_pct, line->ad_valorem_pct) >= 0)
+            break;
+        if (!p->requires_certificate) {
+            d->adv = p->ad_valorem_pct;
+            snprintf(reason, sizeof reason, "preferential rate for origin %s%s%s; no "
+                                            "certificate required",
+                     origin, strcmp(p->origin, origin) ? " in " : "",
+                     strcmp(p->origin, origin) ? p->origin : "");
+            return a__pref_json(p, true, NULL, reason);
+        }
+        rev_certificate cert = {.index = -1};
+        rev_cert_query q = {a->decl_id, a->exporter, origin, hs, a->date};
+        if (!a->exporter) {
+            why = "the declaration names no exporter_id, so no certificate of origin can be "
+                  "matched";
+        } else if (a->lk && a->lk->certificate && a->lk->certificate(a->lk->cert_ctx, &q, &cert)) {
+            d->adv = p->ad_valorem_pct;
+            snprintf(reason, sizeof reason,
+                     "certificate of origin %s/%s on the ledger proves origin %s", cert.issuer,
+                     cert.number, origin);
+            return a__pref_json(p, true, &cert, reason);
+        } else if (!why) {
+            why = "no valid (issued, not revoked) certificate of origin on the ledger for this "
+                  "exporter, origin and HS code names this declaration (its anchor's "
+                  "certificates, or a coo.issue naming it)";
+        }
+    }
+    (void)item;
+    rev_dec_format(line->ad_valorem_pct, gen);
+    snprintf(reason, sizeof reason, "%s: the general rate (%s %%) applies", why ? why : "", gen);
+    return a__pref_json(best, false, NULL, reason);
+}
+
+/* ---- the self-assessment check ------------------------------------------------------------ */
+
+/* The duty the tariff puts on an item, as a rate: the applied ad valorem
+ * rate for ad valorem lines, else duty / customs value (2 decimals). */
+static rev_dec a__tariff_rate(const duty_basis *d, int64_t cv, int64_t duty)
+{
+    if (d->transmission) {
+        rev_dec z = {0, 0};
+        return z;
+    }
+    if (d->line->duty_type == REV_DUTY_AD_VALOREM)
+        return d->adv;
+    rev_dec r = {0, 2};
+    if (cv > 0) {
+        rev_i128 num = (rev_i128)duty * 10000;
+        rev_i128 q = num / cv, rem = num % cv;
+        if (rem * 2 >= cv)
+            q++;
+        r.coef = (int64_t)q;
+    }
+    return r;
+}
+
+static void a__self_assessment(assess_ctx *a, size_t i, const json_t *item,
+                               const rev_lexeme *lx, const duty_basis *d, int64_t cv,
+                               int64_t duty)
+{
+    rev_dec declared;
+    if (!json_object_get(item, "tax_rate") || !a__dec(item, "tax_rate", lx, &declared))
+        return;
+    rev_dec tariff = a__tariff_rate(d, cv, duty);
+    if (rev_dec_cmp(declared, tariff) == 0)
+        return;
+    int64_t declared_duty = 0;
+    if (rev_pct(cv, declared, &declared_duty) != CX_OK)
+        return;
+    int64_t diff = duty - declared_duty;
+    char dp[32], tp[32], hs[16], amount[40], msg[256], path[64] = "";
+    rev_dec_format(declared, dp);
+    rev_dec_format(tariff, tp);
+    rev_hs_dotted(d->line->hs_code, hs);
+    rev_amount_format(diff < 0 ? -diff : diff, a->exp, true, amount);
+    snprintf(msg, sizeof msg, "declared %s %% duty, tariff line %s says %s %%: %s %s %s", dp, hs,
+             tp, amount, a->national, diff >= 0 ? "short" : "over");
+    cx_jptr_push(path, sizeof path, "items");
+    cx_jptr_index(path, sizeof path, i);
+    cx_jptr_push(path, sizeof path, "tax_rate");
+    json_t *f = json_object();
+    json_object_set_new(f, "rule", json_string("self_assessment"));
+    json_object_set_new(f, "path", json_string(path));
+    json_object_set_new(f, "message", json_string(msg));
+    /* the trader's rate as written when it has more digits than a double keeps */
+    json_object_set_new(f, "declared_pct",
+                        rev_dec_storable(declared) ? rev_dec_json(declared) : json_string(dp));
+    json_object_set_new(f, "tariff_pct", rev_dec_json(tariff));
+    json_object_set_new(f, "shortfall", rev_amount_json(diff, a->exp));
+    json_array_append_new(a->findings, f);
+}
+
+/* ---- valuation control ---------------------------------------------------------------------- */
+
+void rev_uv_key(char *out, int level, const char *hs, const char *origin, const char *unit)
+{
+    snprintf(out, REV_UV_KEY_MAX, "%d:%.*s:%s:%s", level, level, hs, origin, unit);
+}
+
+/* The statistics to compare with: HS-6 and origin, else HS-4 and origin,
+ * when at least REV_UV_MIN_N earlier declarations are there. */
+static int a__uv_stats(assess_ctx *a, const char *hs, const char *origin, const char *unit,
+                       rev_uv_stats *st)
+{
+    char key[REV_UV_KEY_MAX];
+    for (int level = 6; level >= 4; level -= 2) {
+        rev_uv_key(key, level, hs, origin, unit);
+        if (a->lk->unit_values(a->lk->uv_ctx, key, st) && st->n >= REV_UV_MIN_N)
+            return level;
+    }
+    return 0;
+}
+
+/* A statistic as a decimal of 6 significant digits (it is an estimate). */
+static rev_dec a__estimate(double v)
+{
+    char t[40];
+    rev_dec d = {0, 0};
+    snprintf(t, sizeof t, "%.6g", v);
+    if (strchr(t, 'e') || !rev_dec_parse(t, strlen(t), &d)) {
+        snprintf(t, sizeof t, "%.*f", REV_MAX_SCALE, v);
+        if (!rev_dec_parse(t, strlen(t), &d))
+            d.coef = 0, d.scale = 0;
+    }
+    return d;
+}
+
+static void a__valuation(assess_ctx *a, size_t i, const json_t *item, const rev_lexeme *lx,
+                         const duty_basis *d, int64_t cv, int64_t taxes)
+{
+    if (!a->lk || !a->lk->unit_values)
+        return;
+    const char *hs = a__str(item, "hs_code"), *origin = a__str(item, "country_of_origin");
+    const char *unit = a__str(item, "unit");
+    double value = (double)cv / pow(10, a->exp);
+    struct {
+        const char *basis, *member;
+    } measures[2] = {{"KGM", "net_mass_kg"}, {unit, "quantity"}};
+    int64_t best_risk = 0;
+    json_t *best = NULL;
+    for (int m = 0; m < 2; m++) {
+        rev_dec amount;
+        if (!measures[m].basis || (m == 1 && strcmp(measures[m].basis, "KGM") == 0) ||
+            !a__dec(item, measures[m].member, lx, &amount) || amount.coef <= 0)
+            continue;
+        double qty = (double)amount.coef / pow(10, amount.scale), uv = value / qty;
+        rev_uv_stats st;
+        int level = a__uv_stats(a, hs, origin, measures[m].basis, &st);
+        if (!level || !(uv < st.p05))
+            continue;
+        rev_dec median = a__estimate(st.median);
+        int64_t expected, duty2, excise2, vat2;
+        if (rev_mul(median, amount, a->exp, &expected) != CX_OK || expected <= cv ||
+            a__taxes(d, expected, a->exp, &duty2, &excise2, &vat2) != CX_OK)
+            continue;
+        int64_t risk = duty2 + excise2 + vat2 - taxes;
+        if (best && risk <= best_risk)
+            continue;
+        char uvs[40], meds[40], rs[40], hsd[16], msg[320], path[64] = "";
+        rev_amount_format(llround(uv * pow(10, a->exp)), a->exp, true, uvs);
+        rev_amount_format(llround(st.median * pow(10, a->exp)), a->exp, true, meds);
+        rev_amount_format(risk, a->exp, true, rs);
+        char code[8];
+        snprintf(code, sizeof code, "%.*s", level, hs);
+        rev_hs_dotted(code, hsd);
+        snprintf(msg, sizeof msg,
+                 "unit value %s %s per %s is below the 5th percentile of %lld earlier "
+                 "declarations of %s from %s (median %s): estimated revenue at risk %s %s",
+                 uvs, a->national, measures[m].basis, (long long)st.n, hsd, origin, meds, rs,
+                 a->national);
+        cx_jptr_push(path, sizeof path, "items");
+        cx_jptr_index(path, sizeof path, i);
+        cx_jptr_push(path, sizeof path, "value");
+        json_decref(best);
+        best = json_object();
+        json_object_set_new(best, "rule", json_string("undervaluation"));
+        json_object_set_new(best, "path", json_string(path));
+        json_object_set_new(best, "message", json_string(msg));
+        json_object_set_new(best, "basis", json_string(measures[m].basis));
+        json_object_set_new(best, "level", json_integer(level));
+        json_object_set_new(best, "n", json_integer(st.n));
+        json_object_set_new(best, "median_unit_value", rev_dec_json(median));
+        json_object_set_new(best, "expected_value", rev_amount_json(expected, a->exp));
+        json_object_set_new(best, "revenue_at_risk", rev_amount_json(risk, a->exp));
+        best_risk = risk;
+    }
+    if (best) {
+        json_array_append_new(a->findings, best);
+        a->at_risk += best_risk;
+    }
+}
+
+/* ---- one item --------------------------------------------------------------------------------- */
+static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_lexeme *lx)
+{
+    json_t *o = json_object();
+    const char *hs = a__str(item, "hs_code"), *origin = a__str(item, "country_of_origin");
+    const char *currency = a__str(item, "currency");
+    if (!hs || !origin || !currency) {
+        a__problem(a, i, "hs_code", "the item is not a validated declaration item");
+        return o;
+    }
+    bool transmission = json_is_true(json_object_get(item, "transmission"));
+    /* customs value in national currency */
+    rev_dec value, one = {1, 0};
+    const rev_rate *rate = NULL;
+    bool have_cv = a__dec(item, "value", lx, &value);
+    if (!have_cv)
+        a__problem(a, i, "value", "cannot be read as an exact decimal (at most 18 digits)");
+    if (strcmp(currency, a->national) != 0) {
+        rate = rev_book_rate(a->b, currency, a->date);
+        if (!rate) {
+            a__problem(a, i, "currency", "no exchange rate for %s on or before %s", currency,
+                       a->date);
+            have_cv = false;
+        }
+    }
+    int64_t cv = 0;
+    if (have_cv && rev_mul(value, rate ? rate->rate : one, a->exp, &cv) != CX_OK) {
+        a__problem(a, i, "value", "the customs value is too large to assess");
+        have_cv = false;
+    }
+    const rev_tariff_line *line = rev_book_line(a->b, hs, a->date);
+    if (!line)
+        a__problem(a, i, "hs_code", "no tariff line for %s valid on %s", hs, a->date);
+    duty_basis d = {.line = line, .transmission = transmission};
+    json_t *pref = json_null();
+    if (line) {
+        d.adv = line->ad_valorem_pct;
+        pref = a__preference(a, item, hs, origin, &d);
+    }
+    bool ok = have_cv && line && a__quantity(a, i, item, lx, line, &d);
+    int64_t duty = 0, excise = 0, vat = 0;
+    if (ok && a__taxes(&d, cv, a->exp, &duty, &excise, &vat) != CX_OK) {
+        a__problem(a, i, "value", "the duty or taxes are too large to assess");
+        ok = false;
+    }
+    json_object_set_new(o, "hs_code", json_string(hs));
+    json_object_set_new(o, "tariff_line", line ? a__line_json(line) : json_null());
+    json_object_set_new(o, "exchange_rate",
+                        rate ? json_pack("{s:s,s:o,s:s}", "currency", rate->currency, "rate",
+                                         rev_dec_json(rate->rate), "date", rate->date)
+                             : json_null());
+    json_object_set_new(o, "customs_value", have_cv ? rev_amount_json(cv, a->exp) : json_null());
+    json_object_set_new(o, "duty", ok ? rev_amount_json(duty, a->exp) : json_null());
+    json_object_set_new(o, "excise", ok ? rev_amount_json(excise, a->exp) : json_null());
+    json_object_set_new(o, "vat", ok ? rev_amount_json(vat, a->exp) : json_null());
+    json_object_set_new(o, "preference", pref);
+    if (transmission)
+        json_object_set_new(o, "transmission", json_true());
+    if (ok) {
+        a->total_duty += duty;
+        a->total_excise += excise;
+        a->total_vat += vat;
+        a__self_assessment(a, i, item, lx, &d, cv, duty);
+        a__valuation(a, i, item, lx, &d, cv, duty + excise + vat);
+    }
+    return o;
+}
+
+json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_t len,
+                   const rev_lookups *lk, rev_summary_row *row)
+{
+    assess_ctx a = {.b = b, .lk = lk, .national = rev_book_currency(b)};
+    a.problems = json_array();
+    a.findings = json_array();
+    json_t *out = json_object(), *items = json_array();
+    if (!a.problems || !a.findings || !out || !items) {
+        json_decref(a.problems);
+        json_decref(a.findings);
+        json_decref(out);
+        json_decref(items);
+        return NULL;
+    }
+    a.exp = rev_minor_unit(a.national);
+    a.date = a__str(doc, "date");
+    a.decl_id = a__str(doc, "id");
+    a.exporter = a__str(doc, "exporter_id");
+    const json_t *jitems = json_object_get(doc, "items");
+    size_t n = json_array_size(jitems);
+    if (a.exp < 0 || !a.date) {
+        cx_problem_add(a.problems, "", a.exp < 0 ? "no national currency with a minor unit is "
+                                                   "set (customs serve --currency CODE)"
+                                                 : "the declaration has no date");
+        n = 0;
+    }
+    rev_lexeme *lx = n ? calloc(n, sizeof *lx) : NULL;
+    bool exact = lx && rev__lexemes(doc, text, len, lx, n);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, a__item(&a, i, json_array_get(jitems, i),
+                                             exact ? &lx[i] : NULL));
+    free(lx);
+    int exp = a.exp < 0 ? 0 : a.exp;
+    int64_t total = a.total_duty + a.total_excise + a.total_vat;
+    if (total >= REV_AMOUNT_MAX) {
+        cx_problem_add(a.problems, "/items", "the total is too large to assess");
+        a.total_duty = a.total_excise = a.total_vat = total = 0;
+    }
+    json_object_set_new(out, "currency", json_string(a.national));
+    json_object_set_new(out, "date", a.date ? json_string(a.date) : json_null());
+    json_object_set_new(out, "items", items);
+    json_object_set_new(out, "total_duty", rev_amount_json(a.total_duty, exp));
+    json_object_set_new(out, "total_excise", rev_amount_json(a.total_excise, exp));
+    json_object_set_new(out, "total_vat", rev_amount_json(a.total_vat, exp));
+    json_object_set_new(out, "total", rev_amount_json(total, exp));
+    json_object_set_new(out, "revenue_at_risk", rev_amount_json(a.at_risk, exp));
+    json_object_set_new(out, "findings", a.findings);
+    json_object_set_new(out, "problems", a.problems);
+    if (row) {
+        row->exp = exp;
+        row->duty = a.total_duty;
+        row->excise = a.total_excise;
+        row->vat = a.total_vat;
+        row->total = total;
+        row->at_risk = a.at_risk;
+        row->problems = json_array_size(a.problems);
+        row->findings = json_array_size(a.findings);
+    }
+    return out;
+}

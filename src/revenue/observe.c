@@ -1,0 +1,329 @@
+/* Valuation statistics, fed off the submission path. Each assessment row
+ * carries its items' unit values (the obs column: "KEY VALUE" lines); a
+ * worker folds the rows after the `observed` watermark into the per-key
+ * histograms in one writer job per batch, so a hot key is read and written
+ * once per batch, not once per declaration, and a submission writes no
+ * statistics page. The watermark moves in the same job: after kill -9 the
+ * next start folds what was left, nothing twice.
+ *
+ * Items flagged as undervalued are held ("!KEY VALUE") out of the
+ * statistics until an officer releases the declaration, so that undervalued
+ * declarations cannot drag the distribution they are judged by. */
+#include "revenue_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FOLD_BATCH 2000    /* assessments per writer job */
+#define FOLD_EVERY_MS 200  /* how stale the statistics may be */
+#define OBS_MAX 64         /* observations per declaration kept (items × bases × levels) */
+
+static bool obs__flagged(const json_t *assessment, size_t i)
+{
+    char path[64] = "";
+    cx_jptr_push(path, sizeof path, "items");
+    cx_jptr_index(path, sizeof path, i);
+    cx_jptr_push(path, sizeof path, "value");
+    size_t k;
+    const json_t *f;
+    json_array_foreach(json_object_get(assessment, "findings"), k, f)
+    {
+        const char *rule = json_string_value(json_object_get(f, "rule"));
+        const char *p = json_string_value(json_object_get(f, "path"));
+        if (rule && p && strcmp(rule, "undervaluation") == 0 && strcmp(p, path) == 0)
+            return true;
+    }
+    return false;
+}
+
+cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out)
+{
+    size_t i, n = 0;
+    const json_t *item;
+    const json_t *assessed = json_object_get(assessment, "items");
+    json_array_foreach(json_object_get(doc, "items"), i, item)
+    {
+        const char *hs = json_string_value(json_object_get(item, "hs_code"));
+        const char *origin = json_string_value(json_object_get(item, "country_of_origin"));
+        const char *unit = json_string_value(json_object_get(item, "unit"));
+        const json_t *cv = json_object_get(json_array_get(assessed, i), "customs_value");
+        if (!hs || !origin || !json_is_number(cv) || !(json_number_value(cv) > 0))
+            continue;
+        bool held = obs__flagged(assessment, i);
+        struct {
+            const char *basis, *member;
+        } m[2] = {{"KGM", "net_mass_kg"}, {unit, "quantity"}};
+        for (int b = 0; b < 2; b++) {
+            const json_t *amount = json_object_get(item, m[b].member);
+            if (!m[b].basis || (b == 1 && strcmp(m[b].basis, "KGM") == 0) ||
+                !json_is_number(amount) || !(json_number_value(amount) > 0))
+                continue;
+            double uv = json_number_value(cv) / json_number_value(amount);
+            for (int level = 6; level >= 4 && n < OBS_MAX; level -= 2, n++) {
+                char key[REV_UV_KEY_MAX];
+                rev_uv_key(key, level, hs, origin, m[b].basis);
+                cx_err e = cx_buf_printf(out, "%s%s %.9g\n", held ? "!" : "", key, uv);
+                if (e != CX_OK)
+                    return e;
+            }
+        }
+    }
+    return CX_OK;
+}
+
+/* ---- folding ---------------------------------------------------------------------------- */
+typedef struct {
+    char key[REV_UV_KEY_MAX];
+    double uv;
+} obs;
+
+typedef struct {
+    obs *v;
+    size_t n, cap;
+} obs_list;
+
+/* Parses obs text; held lines are taken only when want_held. */
+static cx_err obs__parse(const char *text, bool want_held, obs_list *l)
+{
+    const char *p = text;
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        bool held = *p == '!';
+        const char *sp = memchr(p, ' ', len);
+        if (sp && held == want_held) {
+            const char *k = p + held;
+            size_t klen = (size_t)(sp - k);
+            if (l->n == l->cap) {
+                size_t nc = l->cap ? l->cap * 2 : 256;
+                obs *v = realloc(l->v, nc * sizeof *v);
+                if (!v)
+                    return CX_ENOMEM;
+                l->v = v;
+                l->cap = nc;
+            }
+            if (klen < REV_UV_KEY_MAX) {
+                memcpy(l->v[l->n].key, k, klen);
+                l->v[l->n].key[klen] = '\0';
+                l->v[l->n].uv = strtod(sp + 1, NULL);
+                if (l->v[l->n].uv > 0 && isfinite(l->v[l->n].uv))
+                    l->n++;
+            }
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    return CX_OK;
+}
+
+static int obs__cmp(const void *a, const void *b)
+{
+    return strcmp(((const obs *)a)->key, ((const obs *)b)->key);
+}
+
+/* Adds every observation of the list, one read and one write per key. */
+static cx_err obs__apply(store_conn *w, obs_list *l)
+{
+    if (!l->n)
+        return CX_OK;
+    qsort(l->v, l->n, sizeof *l->v, obs__cmp);
+    cx_err e = CX_OK;
+    rev_hist *h = rev_hist_new();
+    if (!h)
+        return CX_ENOMEM;
+    for (size_t i = 0; e == CX_OK && i < l->n;) {
+        size_t j = i;
+        while (j < l->n && strcmp(l->v[j].key, l->v[i].key) == 0)
+            j++;
+        sqlite3_stmt *st = store_stmt(w, "SELECT hist FROM revenue_uv WHERE key=?1");
+        if (!st) {
+            e = CX_EDB;
+            break;
+        }
+        sqlite3_bind_text(st, 1, l->v[i].key, -1, SQLITE_STATIC);
+        bool ok = true;
+        if (sqlite3_step(st) == SQLITE_ROW)
+            ok = rev_hist_decode(h, sqlite3_column_blob(st, 0),
+                                 (size_t)sqlite3_column_bytes(st, 0));
+        else
+            rev_hist_decode(h, NULL, 0);
+        sqlite3_reset(st);
+        if (!ok) {
+            cx_log(CX_LOG_WARN, "revenue: statistics of %s were unreadable: restarted",
+                   l->v[i].key);
+            rev_hist_decode(h, NULL, 0);
+        }
+        for (size_t k = i; k < j; k++)
+            rev_hist_add(h, l->v[k].uv, 1);
+        size_t n = rev_hist_encoded_size(h);
+        unsigned char *blob = malloc(n ? n : 1);
+        st = blob ? store_stmt(w, "INSERT OR REPLACE INTO revenue_uv(key, n, hist) "
+                                  "VALUES(?1, ?2, ?3)")
+                  : NULL;
+        if (!st) {
+            free(blob);
+            e = blob ? CX_EDB : CX_ENOMEM;
+            break;
+        }
+        rev_hist_encode(h, blob, n);
+        sqlite3_bind_text(st, 1, l->v[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, rev_hist_n(h));
+        sqlite3_bind_blob(st, 3, blob, (int)n, SQLITE_STATIC);
+        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+        sqlite3_reset(st);
+        free(blob);
+        i = j;
+    }
+    rev_hist_free(h);
+    return e;
+}
+
+typedef struct {
+    size_t folded; /* assessments folded by the job */
+} fold_job;
+
+static cx_err obs__fold(store_conn *w, void *arg)
+{
+    fold_job *j = arg;
+    j->folded = 0;
+    char mark[32];
+    int64_t from = 0;
+    sqlite3_stmt *st = store_stmt(w, "SELECT value FROM revenue_meta WHERE key='observed'");
+    if (!st)
+        return CX_EDB;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(mark, sizeof mark, "%s", (const char *)sqlite3_column_text(st, 0));
+        cx_parse_i64(mark, &from);
+    }
+    sqlite3_reset(st);
+    st = store_stmt(w, "SELECT seq, obs FROM revenue_assessments WHERE seq > ?1 ORDER BY seq "
+                       "LIMIT ?2");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int(st, 2, FOLD_BATCH);
+    obs_list l = {0};
+    int64_t last = from;
+    cx_err e = CX_OK;
+    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+        e = obs__parse((const char *)sqlite3_column_text(st, 1), false, &l);
+        j->folded++;
+    }
+    sqlite3_reset(st);
+    if (e == CX_OK && j->folded)
+        e = obs__apply(w, &l);
+    free(l.v);
+    if (e != CX_OK || !j->folded)
+        return e;
+    st = store_stmt(w, "UPDATE revenue_meta SET value=?1 WHERE key='observed'");
+    if (!st)
+        return CX_EDB;
+    snprintf(mark, sizeof mark, "%lld", (long long)last);
+    sqlite3_bind_text(st, 1, mark, -1, SQLITE_TRANSIENT);
+    e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+    sqlite3_reset(st);
+    return e;
+}
+
+cx_err rev__release_flagged(store_conn *w, int64_t seq)
+{
+    sqlite3_stmt *st = store_stmt(w, "SELECT obs FROM revenue_assessments WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    obs_list l = {0};
+    cx_buf keep;
+    cx_buf_init(&keep, (size_t)1 << 20);
+    cx_err e = CX_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        e = obs__parse(text, true, &l);
+        /* what stays for the worker: the lines that were not held */
+        for (const char *p = text; e == CX_OK && p && *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+            if (*p != '!')
+                e = cx_buf_append(&keep, p, len);
+            p = nl ? nl + 1 : NULL;
+        }
+    }
+    sqlite3_reset(st);
+    if (e == CX_OK && l.n) {
+        e = obs__apply(w, &l);
+        st = e == CX_OK ? store_stmt(w, "UPDATE revenue_assessments SET obs=?2 WHERE seq=?1")
+                        : NULL;
+        if (e == CX_OK && !st)
+            e = CX_EDB;
+        if (e == CX_OK) {
+            sqlite3_bind_int64(st, 1, seq);
+            sqlite3_bind_text(st, 2, keep.data ? keep.data : "", -1, SQLITE_STATIC);
+            e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
+            sqlite3_reset(st);
+        }
+    }
+    free(l.v);
+    cx_buf_free(&keep);
+    return e;
+}
+
+cx_err rev__observe_now(store *s, size_t *folded)
+{
+    size_t total = 0;
+    fold_job j;
+    cx_err e;
+    do {
+        e = store_write(s, obs__fold, &j);
+        total += j.folded;
+    } while (e == CX_OK && j.folded == FOLD_BATCH);
+    if (folded)
+        *folded = total;
+    return e;
+}
+
+/* ---- the worker ------------------------------------------------------------------------------- */
+static void *obs__worker(void *arg)
+{
+    rev_service *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        pthread_mutex_unlock(&r->mu);
+        size_t n = 0;
+        cx_err e = rev__observe_now(r->s, &n);
+        if (e != CX_OK && e != CX_ESHUTDOWN)
+            cx_log(CX_LOG_WARN, "revenue: valuation statistics not updated: %s",
+                   cx_strerror(e));
+        pthread_mutex_lock(&r->mu);
+        if (r->stop)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += FOLD_EVERY_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+void rev__observer_start(rev_service *r)
+{
+    if (pthread_create(&r->worker, NULL, obs__worker, r) == 0)
+        r->worker_started = true;
+    else
+        cx_log(CX_LOG_WARN, "revenue: no statistics worker: valuation control stays blind");
+}
+
+void rev_service_stop(rev_service *r)
+{
+    if (!r || !r->worker_started)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->worker, NULL);
+    r->worker_started = false;
+}

@@ -1,0 +1,491 @@
+/* GET/POST /v1/declarations/{id}/assessment and GET /v1/revenue/summary. */
+#include "revenue_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUMMARY_MAX_DAYS 366
+#define SUMMARY_MAX_GROUPS 10000
+
+/* ---- reading an assessment ---------------------------------------------------------------- */
+/* Every version: the earlier ones from the history, then the current. */
+static json_t *h__versions(store_conn *c, int64_t seq)
+{
+    json_t *out = json_array();
+    sqlite3_stmt *st = store_stmt(c, "SELECT version, reason, by_org, at FROM "
+                                     "revenue_assessment_versions WHERE seq=?1 UNION ALL "
+                                     "SELECT version, reason, by_org, assessed_at FROM "
+                                     "revenue_assessments WHERE seq=?1 ORDER BY 1");
+    if (!st)
+        return out;
+    sqlite3_bind_int64(st, 1, seq);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(out, json_pack("{s:I,s:s,s:s?,s:s}", "version",
+                                             (json_int_t)sqlite3_column_int64(st, 0), "reason",
+                                             (const char *)sqlite3_column_text(st, 1), "by",
+                                             (const char *)sqlite3_column_text(st, 2), "at",
+                                             (const char *)sqlite3_column_text(st, 3)));
+    sqlite3_reset(st);
+    return out;
+}
+
+static json_t *h__refunds(store_conn *c, int64_t seq, int exp)
+{
+    json_t *out = json_array();
+    sqlite3_stmt *st = store_stmt(c, "SELECT amount, from_version, to_version, status, at FROM "
+                                     "revenue_refunds WHERE seq=?1 ORDER BY id");
+    if (!st)
+        return out;
+    sqlite3_bind_int64(st, 1, seq);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            out, json_pack("{s:o,s:I,s:I,s:s,s:s}", "amount",
+                           rev_amount_json(sqlite3_column_int64(st, 0), exp), "from_version",
+                           (json_int_t)sqlite3_column_int64(st, 1), "to_version",
+                           (json_int_t)sqlite3_column_int64(st, 2), "status",
+                           (const char *)sqlite3_column_text(st, 3), "at",
+                           (const char *)sqlite3_column_text(st, 4)));
+    sqlite3_reset(st);
+    return out;
+}
+
+static void h_assessment(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!http_allow(r, REV_ROLES_TRADER, "read assessments"))
+        return;
+    store_conn *c;
+    rev_account a;
+    if (!rev__account_of(rs, r, &c, &a))
+        return;
+    int64_t seq = a.seq;
+    /* officers see the valuation control; traders the public form */
+    sqlite3_stmt *st = cx_is_officer(http_principal(r))
+                           ? store_stmt(c, "SELECT doc FROM revenue_assessments WHERE seq=?1")
+                           : store_stmt(c, "SELECT coalesce(public, doc) FROM "
+                                           "revenue_assessments WHERE seq=?1");
+    json_t *doc = NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, seq);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        sqlite3_reset(st);
+    }
+    if (!doc) {
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o,s:o}", "assessment", doc, "balance",
+                                      rev__account_json(&a), "versions", h__versions(c, seq),
+                                      "refunds", h__refunds(c, seq, a.exp)));
+}
+
+/* ---- re-assessment ---------------------------------------------------------------------------- */
+typedef struct {
+    rev_call c;
+    int64_t seq;
+    json_t *assessment; /* the new one, assessed on the HTTP thread */
+    json_t *doc;        /* the declaration (for a first assessment) */
+    char reason[512], by[CX_ORG_MAX + 1];
+} reassess_job;
+
+static void reassess__free(rev_call *c)
+{
+    reassess_job *j = (reassess_job *)c;
+    json_decref(j->assessment);
+    json_decref(j->doc);
+}
+
+static cx_err reassess__job(store_conn *w, void *arg)
+{
+    reassess_job *j = arg;
+    rev_account after;
+    cx_err e = rev__account_read(w, j->seq, &after);
+    if (e == CX_ENOTFOUND) {
+        /* lodged while the module was off: its first assessment */
+        char now[32];
+        cx_rfc3339_format(cx_now_us(), now);
+        json_object_set_new(j->assessment, "version", json_integer(1));
+        json_object_set_new(j->assessment, "assessed_at", json_string(now));
+        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by);
+        if (e == CX_OK)
+            e = rev__account_read(w, j->seq, &after);
+    } else if (e == CX_OK) {
+        e = rev__reassess(w, j->seq, j->assessment, j->reason, j->by, &after);
+    }
+    if (e != CX_OK)
+        return e;
+    sqlite3_stmt *st = store_stmt(w, "SELECT doc FROM revenue_assessments WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, j->seq);
+    json_t *doc = sqlite3_step(st) == SQLITE_ROW
+                      ? json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)
+                      : NULL;
+    sqlite3_reset(st);
+    j->c.ok_status = 200;
+    rev__call_body(&j->c, json_pack("{s:o*,s:o}", "assessment", doc, "balance",
+                                    rev__account_json(&after)));
+    return CX_OK;
+}
+
+typedef struct {
+    char *text;
+    size_t len;
+} doc_copy;
+
+static bool h__copy(void *ctx, const char *id, const char *doc, size_t len)
+{
+    doc_copy *d = ctx;
+    (void)id;
+    d->text = malloc(len + 1);
+    if (d->text) {
+        memcpy(d->text, doc, len);
+        d->text[len] = '\0';
+        d->len = len;
+    }
+    return false;
+}
+
+static void h_reassess(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!http_allow_officer(r, "re-assess declarations"))
+        return;
+    json_t *body = decl_parse_body(r);
+    if (!body)
+        return;
+    json_t *problems = json_array();
+    static const char *const allowed[] = {"reason", NULL};
+    if (!json_is_object(body))
+        cx_problem_add(problems, "", "must be an object");
+    else
+        rev__members(body, allowed, allowed, problems);
+    const char *reason = json_string_value(json_object_get(body, "reason"));
+    size_t chars = 0;
+    if (json_object_get(body, "reason") &&
+        (!reason || !cx_utf8_count(reason, strlen(reason), &chars) || chars < 1 || chars > 500))
+        cx_problem_add(problems, "/reason", "must be a string of 1 to 500 characters");
+    if (json_array_size(problems)) {
+        json_decref(body);
+        http_reply_error(r, 400, "invalid_reassessment", "the re-assessment has problems",
+                         problems);
+        return;
+    }
+    json_decref(problems);
+    int64_t seq;
+    char org[CX_ORG_MAX + 1];
+    if (!rs->active) {
+        json_decref(body);
+        http_reply_error(r, 409, "revenue_inactive",
+                         "no national currency is set (customs serve --currency CODE)", NULL);
+        return;
+    }
+    if (!rev__declaration(rs, r, &seq, org)) {
+        json_decref(body);
+        return;
+    }
+    doc_copy d = {NULL, 0};
+    store_conn *c = store_reader(rs->s);
+    char msg[200];
+    json_t *doc = NULL;
+    if (c && decl_doc(c, http_param(r, "id"), h__copy, &d) == CX_OK && d.text)
+        doc = decl_parse(d.text, d.len, msg, sizeof msg);
+    json_t *a = doc ? rev__assess_doc(rs, NULL, doc, d.text, d.len) : NULL;
+    free(d.text);
+    reassess_job *j = a ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        json_decref(a);
+        json_decref(doc);
+        json_decref(body);
+        http_reply_error(r, 503, "unavailable", "the declaration could not be re-assessed", NULL);
+        return;
+    }
+    j->seq = seq;
+    j->assessment = a;
+    j->doc = doc;
+    snprintf(j->reason, sizeof j->reason, "%s", reason);
+    snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
+    j->c.free_extra = reassess__free;
+    json_decref(body);
+    rev__call_submit(rs, &j->c, r, reassess__job);
+}
+
+/* ---- the summary --------------------------------------------------------------------------------- */
+typedef struct {
+    char key[REV_GROUP_MAX + CX_ORG_MAX];
+    int64_t declarations, assessed, paid, refunded, outstanding, guaranteed, at_risk, unresolved;
+} sum_row;
+
+typedef struct {
+    sum_row *rows;
+    size_t n, cap;
+    bool full;
+} sum_set;
+
+static sum_row *sum__get(sum_set *s, const char *key)
+{
+    for (size_t i = 0; i < s->n; i++) /* groups are few (offices, chapters, traders) */
+        if (strcmp(s->rows[i].key, key) == 0)
+            return &s->rows[i];
+    if (s->n == SUMMARY_MAX_GROUPS) {
+        s->full = true;
+        return NULL;
+    }
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        sum_row *p = realloc(s->rows, nc * sizeof *p);
+        if (!p)
+            return NULL;
+        s->rows = p;
+        s->cap = nc;
+    }
+    sum_row *r = &s->rows[s->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->key, sizeof r->key, "%s", key);
+    return r;
+}
+
+/* Splits a declaration's payments and guarantee over its chapters in
+ * proportion to their assessed amounts (integers; the remainder goes to the
+ * largest share, so the parts add up to the whole). */
+static void sum__split(int64_t whole, const int64_t *parts, size_t n, int64_t total,
+                       int64_t *out)
+{
+    int64_t given = 0;
+    size_t big = 0;
+    for (size_t k = 0; k < n; k++) {
+        out[k] = total > 0 ? (int64_t)((rev_i128)whole * parts[k] / total) : 0;
+        given += out[k];
+        if (parts[k] > parts[big])
+            big = k;
+    }
+    if (n)
+        out[big] += whole - given;
+}
+
+static void sum__chapters(sum_set *s, const char *doc, int exp, int64_t total, int64_t paid,
+                          int64_t refunded, int64_t guaranteed, int64_t at_risk, bool unresolved)
+{
+    json_t *a = json_loads(doc, 0, NULL);
+    const json_t *items = json_object_get(a, "items");
+    char keys[64][3];
+    int64_t amounts[64];
+    size_t n = 0, i;
+    const json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *hs = json_string_value(json_object_get(it, "hs_code"));
+        int64_t d = 0, x = 0, v = 0;
+        rev__minor(json_object_get(it, "duty"), exp, &d);
+        rev__minor(json_object_get(it, "excise"), exp, &x);
+        rev__minor(json_object_get(it, "vat"), exp, &v);
+        char ch[3] = {hs && hs[0] ? hs[0] : '?', hs && hs[0] && hs[1] ? hs[1] : '?', 0};
+        size_t k;
+        for (k = 0; k < n && strcmp(keys[k], ch) != 0; k++)
+            ;
+        if (k == n) {
+            if (n == 64)
+                continue;
+            memcpy(keys[n], ch, 3);
+            amounts[n++] = 0;
+        }
+        amounts[k] += d + x + v;
+    }
+    int64_t p[64], rf[64], g[64], risk[64], net = paid - refunded;
+    sum__split(paid, amounts, n, total, p);
+    sum__split(refunded, amounts, n, total, rf);
+    sum__split(guaranteed, amounts, n, total, g);
+    sum__split(at_risk, amounts, n, total, risk);
+    for (size_t k = 0; k < n; k++) {
+        sum_row *r = sum__get(s, keys[k]);
+        if (!r)
+            continue;
+        int64_t share_net = p[k] - rf[k];
+        r->declarations++;
+        r->assessed += amounts[k];
+        r->paid += p[k];
+        r->refunded += rf[k];
+        r->outstanding += amounts[k] > share_net ? amounts[k] - share_net : 0;
+        r->guaranteed += g[k];
+        r->at_risk += risk[k];
+        r->unresolved += unresolved;
+    }
+    (void)net;
+    json_decref(a);
+}
+
+static json_t *sum__json(const sum_row *r, int exp, const char *keyname)
+{
+    json_t *o = json_object();
+    if (keyname)
+        json_object_set_new(o, keyname, json_string(r->key));
+    json_object_set_new(o, "declarations", json_integer(r->declarations));
+    json_object_set_new(o, "assessed", rev_amount_json(r->assessed, exp));
+    json_object_set_new(o, "paid", rev_amount_json(r->paid, exp));
+    json_object_set_new(o, "refunded", rev_amount_json(r->refunded, exp));
+    json_object_set_new(o, "outstanding", rev_amount_json(r->outstanding, exp));
+    json_object_set_new(o, "guaranteed", rev_amount_json(r->guaranteed, exp));
+    json_object_set_new(o, "revenue_at_risk", rev_amount_json(r->at_risk, exp));
+    /* from risk's inspections: joined in once risk.h exposes them (phase 2) */
+    json_object_set_new(o, "recovered", json_null());
+    json_object_set_new(o, "unresolved", json_integer(r->unresolved));
+    return o;
+}
+
+static void h_summary(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!http_allow_officer(r, "read the revenue summary"))
+        return;
+    static const char *const groups_by[] = {"office", "chapter", "trader", "day", NULL};
+    int by = 0;
+    if (!http_query_enum(r, "group", groups_by, &by))
+        return;
+    const char *group = groups_by[by];
+    const char *from = http_query(r, "from"), *to = http_query(r, "to");
+    char today[32], dfrom[16], dto[16];
+    cx_rfc3339_format(cx_now_us(), today);
+    today[REV_DATE_LEN] = '\0';
+    int y, m, d, y2, m2, d2;
+    snprintf(dto, sizeof dto, "%s", to ? to : today);
+    if (strlen(dto) != REV_DATE_LEN || !cx_date_parse(dto, &y2, &m2, &d2)) {
+        http_bad_query(r, "to", "must be a date written YYYY-MM-DD");
+        return;
+    }
+    int64_t days_to = cx_days_from_civil(y2, m2, d2);
+    if (from) {
+        snprintf(dfrom, sizeof dfrom, "%s", from);
+    } else {
+        cx_civil_from_days(days_to - 29, &y, &m, &d);
+        snprintf(dfrom, sizeof dfrom, "%04d-%02d-%02d", y, m, d);
+    }
+    if (strlen(dfrom) != REV_DATE_LEN || !cx_date_parse(dfrom, &y, &m, &d)) {
+        http_bad_query(r, "from", "must be a date written YYYY-MM-DD");
+        return;
+    }
+    int64_t span = days_to - cx_days_from_civil(y, m, d);
+    if (span < 0 || span >= SUMMARY_MAX_DAYS) {
+        http_bad_query(r, "from", "must be on or before to, at most 366 days before it");
+        return;
+    }
+    store_conn *c = store_reader(rs->s);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT office, org, total, paid, refunded, guaranteed, "
+                                         "at_risk, problems, doc, date FROM revenue_assessments "
+                                         "WHERE date >= ?1 AND date <= ?2")
+                         : NULL;
+    if (!st) {
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+        return;
+    }
+    sqlite3_bind_text(st, 1, dfrom, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, dto, -1, SQLITE_TRANSIENT);
+    sum_set set = {0};
+    sum_row all;
+    memset(&all, 0, sizeof all);
+    bool chapter = strcmp(group, "chapter") == 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t total = sqlite3_column_int64(st, 2), paid = sqlite3_column_int64(st, 3);
+        int64_t refunded = sqlite3_column_int64(st, 4), guaranteed = sqlite3_column_int64(st, 5);
+        int64_t at_risk = sqlite3_column_int64(st, 6), net = paid - refunded;
+        bool unresolved = sqlite3_column_int64(st, 7) > 0;
+        sum_row one = {.declarations = 1,
+                       .assessed = total,
+                       .paid = paid,
+                       .refunded = refunded,
+                       .outstanding = total > net ? total - net : 0,
+                       .guaranteed = guaranteed,
+                       .at_risk = at_risk,
+                       .unresolved = unresolved};
+        all.declarations++;
+        all.assessed += one.assessed;
+        all.paid += one.paid;
+        all.refunded += one.refunded;
+        all.outstanding += one.outstanding;
+        all.guaranteed += one.guaranteed;
+        all.at_risk += one.at_risk;
+        all.unresolved += one.unresolved;
+        if (chapter) {
+            sum__chapters(&set, (const char *)sqlite3_column_text(st, 8), rs->exp, total, paid,
+                          refunded, guaranteed, at_risk, unresolved);
+            continue;
+        }
+        sum_row *g = sum__get(&set, (const char *)sqlite3_column_text(
+                                        st, by == 0 ? 0 : by == 2 ? 1 : 9));
+        if (!g)
+            continue;
+        g->declarations++;
+        g->assessed += one.assessed;
+        g->paid += one.paid;
+        g->refunded += one.refunded;
+        g->outstanding += one.outstanding;
+        g->guaranteed += one.guaranteed;
+        g->at_risk += one.at_risk;
+        g->unresolved += one.unresolved;
+    }
+    sqlite3_reset(st);
+    json_t *groups = json_array();
+    for (size_t i = 0; i < set.n; i++)
+        json_array_append_new(groups, sum__json(&set.rows[i], rs->exp, group));
+    free(set.rows);
+    http_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:b}", "from", dfrom, "to", dto,
+                                      "group", group, "currency", rs->currency, "groups",
+                                      groups, "totals", sum__json(&all, rs->exp, NULL),
+                                      "truncated", set.full));
+}
+
+/* GET /v1/revenue/unit-values?hs_code&origin[&basis]: the statistics the
+ * valuation control compares an item with (officers: they are thresholds). */
+static void h_unit_values(http_req *r, void *ctx)
+{
+    rev_service *rs = ctx;
+    if (!http_allow_officer(r, "read valuation statistics"))
+        return;
+    const char *hs = http_query(r, "hs_code"), *origin = http_query(r, "origin");
+    const char *basis = http_query(r, "basis");
+    size_t n = hs ? strlen(hs) : 0;
+    if (n < 6 || n > 10 || strspn(hs, "0123456789") != n) {
+        http_bad_query(r, "hs_code", "must be 6 to 10 digits");
+        return;
+    }
+    if (!origin || strlen(origin) != 2 || !decl_country_valid(origin)) {
+        http_bad_query(r, "origin", "must be an ISO 3166-1 alpha-2 country code");
+        return;
+    }
+    if (!basis)
+        basis = "KGM";
+    size_t bn = strlen(basis);
+    if (bn < 2 || bn > 3 || strspn(basis, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != bn) {
+        http_bad_query(r, "basis", "must be a UN/ECE Recommendation 20 unit code such as KGM");
+        return;
+    }
+    store_conn *c = store_reader(rs->s);
+    json_t *levels = json_array();
+    for (int level = 6; c && level >= 4; level -= 2) {
+        char key[REV_UV_KEY_MAX];
+        rev_uv_key(key, level, hs, origin, basis);
+        rev_uv_stats st;
+        json_t *o = json_pack("{s:s,s:i}", "key", key, "level", level);
+        if (rev__uv_read(c, key, &st))
+            json_object_update_new(o, json_pack("{s:I,s:f,s:f}", "n", (json_int_t)st.n, "p05",
+                                                st.p05, "median", st.median));
+        else
+            json_object_update_new(o, json_pack("{s:i,s:n,s:n}", "n", 0, "p05", "median"));
+        json_array_append_new(levels, o);
+    }
+    http_reply_json(r, 200, json_pack("{s:s,s:i,s:o}", "currency", rs->currency, "min_n",
+                                      REV_UV_MIN_N, "levels", levels));
+}
+
+cx_err rev_routes(rev_service *r, http_server *srv)
+{
+    static const http_route_def routes[] = {
+        {"GET", "/v1/declarations/{id}/assessment", HTTP_AUTH, h_assessment, NULL},
+        {"POST", "/v1/declarations/{id}/assessment", HTTP_AUTH | HTTP_JSON, h_reassess, NULL},
+        {"GET", "/v1/revenue/summary", HTTP_AUTH, h_summary, "from to group"},
+        {"GET", "/v1/revenue/unit-values", HTTP_AUTH, h_unit_values, "hs_code origin basis"},
+    };
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], r);
+    return e ? e : rev__pay_routes(r, srv);
+}

@@ -1,0 +1,193 @@
+/* Internal to the revenue module. */
+#ifndef CUSTOMS_REVENUE_INT_H
+#define CUSTOMS_REVENUE_INT_H
+
+#include "revenue.h"
+
+#include <pthread.h>
+
+/* 128-bit intermediates: a product of two 15-digit coefficients at scale up
+ * to 18 fits with room to spare (|v| < 10^33 once aligned, 2^127 ~ 1.7e38). */
+__extension__ typedef __int128 rev_i128;
+
+/* An exact intermediate amount: v / 10^REV_X_SCALE, or over the cap. */
+#define REV_X_SCALE 18
+typedef struct {
+    rev_i128 v;
+    bool over; /* beyond REV_AMOUNT_MAX at any exponent: treated as +infinity */
+} rev_x;
+
+rev_x rev_x_mul(rev_dec a, rev_dec b);         /* a × b */
+rev_x rev_x_pct(int64_t amount, int exp, rev_dec pct); /* amount × pct / 100 */
+rev_x rev_x_add(rev_x a, rev_x b);
+int rev_x_cmp(rev_x a, rev_x b);
+/* round half away from zero to exp; CX_ETOOBIG when over the cap */
+cx_err rev_x_round(rev_x x, int exp, int64_t *out);
+rev_x rev_x_amount(int64_t amount, int exp);
+
+/* ---- exact number spellings of items (lexeme.c) ----
+ * For each item, the text of value, quantity, net_mass_kg and tax_rate as
+ * written (at NULL when absent or when there is no text). */
+#define REV_LEX_MEMBERS 4
+enum { REV_LEX_VALUE, REV_LEX_QUANTITY, REV_LEX_NET_MASS, REV_LEX_TAX_RATE };
+typedef struct {
+    const char *at[REV_LEX_MEMBERS];
+    size_t len[REV_LEX_MEMBERS];
+} rev_lexeme;
+int rev__lex_member(const char *name);
+/* Fills out[0..nitems) from text; false (and all NULL) when text is NULL
+ * or does not match doc. */
+bool rev__lexemes(const json_t *doc, const char *text, size_t len, rev_lexeme *out,
+                  size_t nitems);
+
+/* The text of a top-level number member of doc (e.g. a payment's amount). */
+bool rev__top_lexeme(const json_t *doc, const char *text, size_t len, const char *key,
+                     const char **at, size_t *n);
+
+/* ---- the book's internals (book.c) ---- */
+struct rev_book {
+    char currency[4];
+    int refs; /* the service's snapshot references (service.c) */
+    rev_tariff_line *lines; /* sorted by hs_code, valid_from */
+    size_t nlines, caplines;
+    rev_preference *prefs; /* sorted by hs_code, origin, valid_from */
+    size_t nprefs, capprefs;
+    rev_group_member *groups; /* sorted by group, country */
+    size_t ngroups, capgroups;
+    rev_rate *rates; /* sorted by currency, date */
+    size_t nrates, caprates;
+};
+
+/* ---- parsed CSV rows (import.c) ---- */
+struct rev_rows {
+    rev_import_kind kind;
+    size_t n, cap;
+    uint64_t *lines; /* the CSV line of each row */
+    union {
+        rev_tariff_line *tariff;
+        rev_preference *prefs;
+        rev_group_member *groups;
+        rev_rate *rates;
+    } u;
+};
+
+/* ---- the service (service.c) ---- */
+struct rev_service {
+    store *s;
+    decl_service *d;
+    rev_config cfg;
+    char currency[4];
+    int exp;
+    bool active;
+    pthread_mutex_t mu;
+    rev_book *book; /* current snapshot; replaced when the generation moves */
+    int64_t generation;
+    pthread_cond_t cv; /* wakes the statistics worker (observe.c) */
+    pthread_t worker;
+    bool worker_started, stop;
+};
+
+/* The generation counter bumped by every import (revenue_meta). */
+cx_err rev__generation(store_conn *c, int64_t *out);
+/* Valuation statistics of key read on c (a reader or the writer). */
+bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
+/* The items' unit values of an assessment as the obs column keeps them. */
+cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
+/* Folds every assessment after the watermark into the statistics now. */
+cx_err rev__observe_now(store *s, size_t *folded);
+void rev__observer_start(rev_service *r);
+
+/* Amount conversions shared by payments and guarantees. */
+cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, const char *date,
+                    int64_t *national, const rev_rate **used, char *why, size_t whylen);
+
+/* The assessment's storage (rstore.c). */
+cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
+                              const json_t *assessment, const char *reason, const char *by);
+cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out);
+/* The assessment as traders see it: without the valuation control's
+ * undervaluation findings and revenue at risk, which are made of other
+ * traders' prices. Caller decrefs. */
+json_t *rev__assessment_public(const json_t *assessment);
+/* Folds the held (undervalued) observations of seq: on release. */
+cx_err rev__release_flagged(store_conn *w, int64_t seq);
+
+/* Assesses a declaration with the service's book and lookups (caller
+ * decrefs); NULL when out of memory or without a book. w: the writer's
+ * connection inside a job (certificates are read on it), else NULL. */
+json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
+                        size_t len);
+
+/* The ledger on revenue's side (ledger_link.c): joins r to cfg.ledger. */
+cx_err rev__ledger_join(rev_service *r);
+/* A payment.receipt entry as a payment of bank for seq (pay.c), inside the
+ * ledger's job: idempotent by (bank, receipt_no) like the API's, converted
+ * at its paid_at date. What revenue cannot count (no rate, a reference
+ * used for another payment) is logged; the entry stands either way. */
+cx_err rev__ledger_payment(rev_service *r, store_conn *w, int64_t seq, const char *bank,
+                           const json_t *body, int64_t index);
+
+/* A declaration's account (account.c): amounts in national minor units. */
+typedef struct {
+    int64_t seq, version, total, paid, refunded, guaranteed, at_risk, problems;
+    char org[CX_ORG_MAX + 1];
+    char decl_id[CX_ID_LEN + 1];
+    char currency[4];
+    int exp;
+} rev_account;
+cx_err rev__account_read(store_conn *c, int64_t seq, rev_account *out);
+/* The payment_required gate's check, in the decision's writer job: CX_OK
+ * when seq may be released (drawing on the trader's guarantees for what is
+ * unpaid), CX_ESTATE with *no filled (409 payment_required) when not. */
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no);
+json_t *rev__account_json(const rev_account *a);
+/* A JSON amount (number) in minor units at exp; false if it has more decimals. */
+bool rev__minor(const json_t *j, int exp, int64_t *out);
+/* Gives back up to `amount` of the guarantee drawn for seq (payments,
+ * re-assessment downwards); updates the account. */
+cx_err rev__restore_draws(store_conn *w, int64_t seq, int64_t amount, const char *cause);
+/* Re-assessment: stores a new version for seq (the caller assessed it),
+ * records a refund when the new total falls below what was paid and
+ * restores guarantees no longer needed. */
+cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
+                     const char *by, rev_account *after);
+
+/* ---- HTTP plumbing (pay.c) ----
+ * A request that writes: the job runs on the writer and either fills body
+ * (replied with ok_status) or calls rev__call_fail and returns an error. */
+typedef struct rev_call {
+    store_job job;
+    http_req *req;
+    rev_service *r;
+    unsigned status, ok_status;
+    char code[40], path[64], msg[256];
+    char *body;
+    size_t len;
+    void (*free_extra)(struct rev_call *c);
+} rev_call;
+void rev__call_fail(rev_call *c, unsigned status, const char *code, const char *path,
+                    const char *fmt, ...) CX_PRINTF(5, 6);
+/* Defers r and queues the job; the reply comes from the writer's done. */
+void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn);
+/* Steals j as the reply body. */
+void rev__call_body(rev_call *c, json_t *j);
+/* Who may call what (http_allow): officers and admins always; banks record
+ * payments and read them; traders read their own declarations' accounts. */
+#define REV_ROLES_PAY (CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_BANK))
+#define REV_ROLES_TRADER (CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_TRADER))
+#define REV_ROLES_ACCOUNT (REV_ROLES_PAY | CX_ROLE_BIT(CX_ROLE_TRADER))
+void rev__members(const json_t *body, const char *const *allowed, const char *const *required,
+                  json_t *problems);
+/* The declaration of the {id} parameter as the caller may see it; 404s. */
+bool rev__declaration(rev_service *rs, http_req *r, int64_t *seq, char org[CX_ORG_MAX + 1]);
+/* Its account, read on this thread's reader (*c); replies 404/503. */
+bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *a);
+
+/* HTTP internals (rev_http.c, pay.c). */
+cx_err rev__pay_routes(rev_service *r, http_server *srv);
+/* A reference to the current book (reloaded if an import moved the
+ * generation); release with rev__book_put. NULL if none could be loaded. */
+rev_book *rev__book_get(rev_service *r);
+void rev__book_put(rev_service *r, rev_book *b);
+
+#endif

@@ -1,0 +1,276 @@
+/* The revenue service on the declarations spine: enrich_text assesses every
+ * submission (on the submitting thread, from the book snapshot), indexed
+ * stores the assessment in revenue_assessments and feeds the valuation
+ * statistics (writer thread, the declaration's savepoint), decorate shows
+ * it, and the gate refuses a release that is not paid or guaranteed. */
+#include "revenue_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the book snapshot --------------------------------------------------------------- */
+rev_book *rev__book_get(rev_service *r)
+{
+    store_conn *c = store_reader(r->s);
+    int64_t gen = -1;
+    if (c)
+        rev__generation(c, &gen);
+    pthread_mutex_lock(&r->mu);
+    if (gen >= 0 && gen != r->generation) {
+        /* an import moved on: load the new book (rare; others wait briefly) */
+        rev_book *b = NULL;
+        char err[256];
+        if (rev_book_load(r->s, &b, err, sizeof err) == CX_OK) {
+            b->refs = 1;
+            if (r->book && --r->book->refs == 0)
+                rev_book_free(r->book);
+            r->book = b;
+            r->generation = gen;
+        } else {
+            cx_log(CX_LOG_ERROR, "revenue: %s (the previous tariff stays in use)", err);
+        }
+    }
+    rev_book *b = r->book;
+    if (b)
+        b->refs++;
+    pthread_mutex_unlock(&r->mu);
+    return b;
+}
+
+void rev__book_put(rev_service *r, rev_book *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&r->mu);
+    bool last = --b->refs == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (last)
+        rev_book_free(b);
+}
+
+/* ---- lookups ------------------------------------------------------------------------------- */
+static bool svc__uv(void *ctx, const char *key, rev_uv_stats *out)
+{
+    store_conn *c = store_reader(ctx);
+    return c && rev__uv_read(c, key, out);
+}
+
+/* Certificates of origin from the ledger, read on the connection the
+ * assessment runs on (the writer's inside a ledger job, so that a
+ * revocation in that job is seen). */
+static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
+{
+    ledger_coo coo;
+    if (ledger_coo_find(ctx, q->declaration_id, q->exporter, q->origin, q->hs_code, q->date,
+                        &coo) != CX_OK)
+        return false;
+    snprintf(out->issuer, sizeof out->issuer, "%s", coo.issuer);
+    snprintf(out->number, sizeof out->number, "%s", coo.number);
+    out->index = coo.index;
+    return true;
+}
+
+json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
+                        size_t len)
+{
+    /* one read snapshot for the generation check and every statistic read:
+     * on a busy WAL, starting a snapshot costs more than the read itself */
+    store_conn *c = store_reader(r->s);
+    bool txn = c && sqlite3_get_autocommit(store_conn_db(c)) && store_exec(c, "BEGIN") == CX_OK;
+    rev_book *b = rev__book_get(r);
+    json_t *a = NULL;
+    if (b) {
+        rev_lookups lk = r->cfg.lookups;
+        lk.unit_values = svc__uv;
+        lk.uv_ctx = r->s;
+        if (r->cfg.ledger) {
+            lk.certificate = svc__cert;
+            lk.cert_ctx = w ? w : c;
+        }
+        a = rev_assess(b, doc, text, len, &lk, NULL);
+    }
+    if (txn)
+        store_exec(c, "COMMIT");
+    rev__book_put(r, b);
+    return a;
+}
+
+json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len)
+{
+    return rev__assess_doc(r, NULL, doc, text, len);
+}
+
+/* ---- hooks ----------------------------------------------------------------------------------- */
+static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                             size_t len)
+{
+    (void)who;
+    rev_service *r = ctx;
+    json_t *a = rev__assess_doc(r, NULL, doc, text, len);
+    if (!a)
+        return; /* out of memory: stored unassessed, re-assessable later */
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    json_object_set_new(a, "version", json_integer(1));
+    json_object_set_new(a, "assessed_at", json_string(now));
+    json_object_set_new(doc, "assessment", a);
+}
+
+/* Findings become risk reasons on the declaration (yellow: a document check
+ * of the invoice and the rate). */
+static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
+{
+    size_t k;
+    const json_t *f;
+    json_array_foreach(json_object_get(a, "findings"), k, f)
+    {
+        char feature[64];
+        const char *rule = json_string_value(json_object_get(f, "rule"));
+        snprintf(feature, sizeof feature, "revenue.%s", rule ? rule : "finding");
+        /* risk reasons reach the trader: an undervaluation says where to
+         * look, never the statistics of other traders' prices */
+        bool under = rule && strcmp(rule, "undervaluation") == 0;
+        json_t *detail = under ? json_string("the declared value is low against earlier "
+                                             "declarations of the same goods and origin "
+                                             "(valuation control)")
+                               : json_incref(json_object_get(f, "message"));
+        json_t *reason = json_pack("{s:s,s:i,s:o}", "feature", feature, "contribution", 1,
+                                   "detail", detail);
+        cx_err e = reason ? decl_raise_lane_in(w, id, "yellow", reason) : CX_ENOMEM;
+        json_decref(reason);
+        if (e != CX_OK)
+            return e;
+    }
+    return CX_OK;
+}
+
+static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
+{
+    rev_service *r = ctx;
+    const json_t *a = json_object_get(doc, "assessment");
+    if (!json_is_object(a))
+        return CX_OK;
+    (void)r;
+    cx_err e = rev__assessment_insert(w, seq, doc, a, "lodged", NULL);
+    if (e == CX_OK)
+        e = svc__reasons(w, json_string_value(json_object_get(doc, "id")), a);
+    return e;
+}
+
+/* The 201 shows the submitter the public form (no other traders' prices). */
+static json_t *svc__member_reply(void *ctx, const json_t *member)
+{
+    (void)ctx;
+    return rev__assessment_public(member);
+}
+
+static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *members)
+{
+    (void)ctx;
+    return rev__decorate(rd, seq, members);
+}
+
+/* payment_required: a release needs paid − refunded + guaranteed ≥ the
+ * assessed total and an assessment without problems. Runs in the decision's
+ * writer job, where it draws guarantees and folds held statistics. */
+static cx_err svc__gate(void *ctx, const decl_gate_call *call, decl_gate_refusal *no)
+{
+    (void)ctx;
+    if (strcmp(call->decision, "release") != 0)
+        return CX_OK;
+    return rev__release_check(call->w, call->seq, no);
+}
+
+/* ---- life cycle -------------------------------------------------------------------------------- */
+cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_service **out,
+                       char *err, size_t errlen)
+{
+    *out = NULL;
+    if (rev_minor_load(NULL, err, errlen) != CX_OK)
+        return CX_EIO;
+    rev_service *r = calloc(1, sizeof *r);
+    if (!r)
+        return CX_ENOMEM;
+    r->s = s;
+    r->d = d;
+    r->generation = -1;
+    if (cfg)
+        r->cfg = *cfg;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    cx_err e = CX_OK;
+    if (r->cfg.currency) {
+        char have[4];
+        e = rev_currency_set(s, r->cfg.currency, have);
+        if (e == CX_EEXIST)
+            snprintf(err, errlen, "the database's national currency is %s; it is set once and "
+                                  "cannot become %s",
+                     have, r->cfg.currency);
+        else if (e == CX_EINVAL)
+            snprintf(err, errlen, "--currency %s is not an ISO 4217 currency with a minor unit",
+                     r->cfg.currency);
+        else if (e != CX_OK)
+            snprintf(err, errlen, "cannot store the national currency: %s", cx_strerror(e));
+    }
+    if (e == CX_OK)
+        e = rev_currency_get(s, r->currency);
+    rev_book *b = e == CX_OK ? rev__book_get(r) : NULL;
+    if (e == CX_OK && !b) {
+        snprintf(err, errlen, "cannot load the tariff");
+        e = CX_EDB;
+    }
+    rev__book_put(r, b);
+    if (e != CX_OK) {
+        rev_service_free(r);
+        return e;
+    }
+    r->exp = rev_minor_unit(r->currency);
+    r->active = r->currency[0] && r->exp >= 0;
+    if (r->active && d) {
+        decl_hooks h = {.name = "revenue",
+                        .order = DECL_ORDER_REVENUE,
+                        .enrich_text = svc__enrich_text,
+                        .indexed = svc__indexed,
+                        .decorate = svc__decorate,
+                        .member = "assessment",
+                        .member_reply = svc__member_reply,
+                        .ctx = r};
+        decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
+                       .check = svc__gate, .ctx = r};
+        e = decl_service_add_hooks(d, &h);
+        if (e == CX_OK)
+            e = decl_gate_add(d, &g);
+        if (e == CX_OK && r->cfg.ledger)
+            e = rev__ledger_join(r);
+        if (e != CX_OK) {
+            snprintf(err, errlen, "cannot join the declarations spine: %s", cx_strerror(e));
+            rev_service_free(r);
+            return e;
+        }
+        rev__observer_start(r);
+    } else if (!r->active && !r->cfg.quiet) {
+        cx_log(CX_LOG_INFO, "revenue: no national currency set (customs serve --currency CODE): "
+                            "declarations are not assessed");
+    }
+    *out = r;
+    return CX_OK;
+}
+
+void rev_service_free(rev_service *r)
+{
+    if (!r)
+        return;
+    rev_service_stop(r);
+    if (r->book && --r->book->refs == 0)
+        rev_book_free(r->book);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+bool rev_service_active(const rev_service *r)
+{
+    return r && r->active;
+}

@@ -1,0 +1,90 @@
+// Revenue in the console: the assessment card on the declaration page
+// (lines, the preference a ledger certificate proves, the balance, a
+// payment), the release refused until paid, the trader's view without the
+// valuation control, and the revenue page (by day, by chapter), on a desktop
+// and a phone. Data: the demo tariff, declarations imported with KRW set,
+// and the ledger demo (its certificate proves an ASEAN preference).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launch, newPage, shot, signIn, visit, settled, customs, demoDeclarations, SOURCE, PHONE } from './harness.mjs';
+
+let srv, browser, preferred, unpaid;
+
+before(async () => {
+  srv = await startServer({
+    seed: ({ db, dir }) => {
+      const demo = join(SOURCE, 'data', 'revenue', 'demo');
+      customs('tariff', 'groups', '--db', db, join(demo, 'groups.csv'));
+      customs('tariff', 'import', '--db', db, join(demo, 'tariff.csv'));
+      customs('tariff', 'import', '--db', db, join(demo, 'tariff-chapters.csv'));
+      customs('tariff', 'preferences', '--db', db, join(demo, 'preferences.csv'));
+      customs('rates', 'import', '--db', db, '--currency', 'KRW', join(demo, 'rates.csv'));
+      const file = join(dir, 'acme.jsonl');
+      writeFileSync(file, demoDeclarations(6).map((d) => JSON.stringify(d)).join('\n') + '\n');
+      customs('import', '--db', db, '--org', 'ACME-KR', '--no-progress', file);
+      customs('ledger', 'demo', '--db', db, '--customs', 'KCS', '--importer', 'ACME-KR', '--keys-dir', join(dir, 'keys'));
+    },
+  });
+  const mine = (await srv.api('GET', '/v1/declarations?limit=100', srv.keys.officer)).body.items;
+  preferred = mine.find((d) => d.assessment && d.assessment.items.some((i) => i.preference && i.preference.applied && i.preference.certificate));
+  unpaid = mine.find((d) => d.assessment && d.assessment.total > 0 && d !== preferred && !d.assessment.problems.length);
+  assert.ok(preferred, 'the ledger demo\'s certificate proves a preference');
+  assert.ok(unpaid, 'an assessed declaration with duties to pay');
+  browser = await launch();
+});
+after(async () => { await browser?.close(); await srv?.stop(); });
+
+test('the assessment card shows lines, the certificate, the balance; release waits for payment', async () => {
+  const page = await newPage(browser);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, `#/declarations/${preferred.id}`, '[data-testid=preference]');
+  const card = page.locator('[data-testid=assessment]');
+  const pref = card.locator('.pref-applied').first();
+  assert.match(await pref.textContent(), /Preference .*0 %.*certificate .*VN-HCM-24-010231/);
+  assert.match(await card.locator('[data-testid=assessed-total]').textContent(), /KRW assessed \(version 2/);
+  await card.scrollIntoViewIfNeeded();
+  await shot(page, 'revenue-assessment-card');
+
+  await visit(page, srv.base, `#/declarations/${unpaid.id}`, '[data-testid=balance]');
+  assert.match(await page.locator('[data-testid=balance]').textContent(), /Outstanding .* KRW/);
+  const release = await srv.api('POST', `/v1/declarations/${unpaid.id}/decision`, srv.keys.officer, { decision: 'release' });
+  assert.equal(release.status, 409);
+  assert.ok(['payment_required', 'decision_refused'].includes(release.body.error.code));
+  const pay = await srv.api('POST', `/v1/declarations/${unpaid.id}/payments`, srv.keys.officer,
+    { amount: unpaid.assessment.total, currency: 'KRW', reference: 'E2E-CASH-1', paid_at: '2026-11-20T10:00:00+09:00' });
+  assert.equal(pay.status, 201);
+  await settled(page, () => page.reload());
+  await page.locator('[data-testid=balance].ok').waitFor();
+  assert.match(await page.locator('[data-testid=assessment]').textContent(), /E2E-CASH-1/);
+  await page.locator('[data-testid=assessment]').scrollIntoViewIfNeeded();
+  await shot(page, 'revenue-assessment-paid');
+  assert.deepEqual(page.problems, []);
+});
+
+test('the revenue page plots by day and lists chapters; on a phone too', async () => {
+  for (const [viewport, name] of [[undefined, 'revenue-page'], [PHONE, 'revenue-page-phone']]) {
+    const page = await newPage(browser, viewport);
+    await signIn(page, srv.base, srv.keys.officer);
+    await visit(page, srv.base, '#/revenue?from=2026-08-01&to=2026-12-31', '[data-testid=chapters]');
+    await page.locator('.uplot').waitFor();
+    const chapters = await page.locator('[data-testid=chapters] tbody th').allTextContents();
+    assert.ok(chapters.length > 0);
+    assert.match(await page.locator('main').textContent(), /Assessed[\s\S]*KRW/);
+    await shot(page, name);
+    assert.deepEqual(page.problems, []);
+  }
+});
+
+test('a trader sees its assessment without the valuation control, and no revenue page', async () => {
+  const page = await newPage(browser, PHONE);
+  await signIn(page, srv.base, srv.keys.trader);
+  assert.equal(await page.locator('#nav a[href="#/revenue"]').isHidden(), true);
+  await visit(page, srv.base, `#/declarations/${unpaid.id}`, '[data-testid=balance]');
+  const text = await page.locator('[data-testid=assessment]').textContent();
+  assert.doesNotMatch(text, /revenue at risk|Re-assess/i);
+  await page.locator('[data-testid=assessment]').scrollIntoViewIfNeeded();
+  await shot(page, 'revenue-trader-phone');
+  assert.deepEqual(page.problems, []);
+});

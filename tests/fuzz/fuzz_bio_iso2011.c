@@ -1,0 +1,11 @@
+/* Fuzz target: the ISO/IEC 19794-2:2011 parser, strict and permissive,
+ * and the matcher on whatever it accepts (fuzz_bio.h has the properties). */
+#include "fuzz_bio.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_bio_one(data, size, BIO_FMT_ISO2011);
+    return 0;
+}

@@ -1,0 +1,10 @@
+/* Fuzz target: the STL reader (binary and ASCII), then measuring. */
+#include "fuzz_designs_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_designs_read(data, size, "fuzz.stl");
+    return 0;
+}
