@@ -160,9 +160,10 @@ class LedgerNetworkTest(unittest.TestCase):
         # the carrier's node does not hold it: nobody endorses, every rule refuses
         r = self.carrier.post(mine)
         self.assertEqual((r.status, r.json["error"]["code"]), (403, "policy_unsatisfied"), r)
-        # another trader cannot anchor (and so block) ACME's declaration
+        # another trader cannot anchor (and so block) ACME's declaration:
+        # to it the declaration is not there
         r = self.customs.post(theirs)
-        self.assertEqual((r.status, r.json["error"]["code"]), (403, "not_authorised"), r)
+        self.assertEqual((r.status, r.json["error"]["code"]), (404, "not_found"), r)
         r = self.customs.post(mine)
         self.assertEqual(r.status, 201, r)
         self.net.converge()
