@@ -94,6 +94,7 @@ const ALERTS = {
   unscheduled_stop: 'Unscheduled stop', seal_opened: 'Seal opened', seal_tampered: 'Seal tampered',
   door_open: 'Door opened', temperature: 'Temperature out of range', signal_loss: 'Signal lost',
   impossible_jump: 'Impossible jump (spoofing?)', overdue: 'Arrival overdue',
+  ledger_fork: 'Ledger fork: a different root cosigned',
 };
 
 /** An alert type in words; an unknown one (a module's new type) as a phrase. */
@@ -189,6 +190,8 @@ export function alertDetail(a) {
       return `No report${n(d.silent_s) ? ` for ${mins(d.silent_s)}` : ''}${d.last_report ? ` since ${when(d.last_report)}` : ''}.`;
     case 'impossible_jump':
       return `Moved ${n(d.distance_m) ? km(d.distance_m) : 'far'}${n(d.seconds) ? ` in ${mins(d.seconds)}` : ''}${n(d.speed_kmh) ? ` (${num(Math.round(d.speed_kmh))} km/h)` : ''}: a spoofed or moved tracker?`;
+    case 'ledger_fork':
+      return `${d.org || 'Another organisation'} cosigned root ${String(d.root_theirs || '').slice(0, 12)}… for tree size ${n(d.tree_size) ? num(d.tree_size) : '?'} of ${d.origin || 'the ledger'}; this node has ${String(d.root_ours || '').slice(0, 12)}… and stopped cosigning. Both signed notes are in the alert.`;
     case 'overdue':
       return `Expected by ${when(d.expected_arrival)}${n(d.grace_s) ? ` (+${mins(d.grace_s)} grace)` : ''}; not arrived.`;
     default:
