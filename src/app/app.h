@@ -8,6 +8,7 @@
 #include "alert.h"
 #include "core.h"
 #include "http.h"
+#include "inspect.h"
 #include "ledger.h"
 #include "risk.h"
 #include "store.h"
@@ -53,6 +54,7 @@ typedef struct {
     const char *web_dir;     /* NULL: web_default_dir() */
     risk_policy risk;        /* lanes */
     track_config track;      /* tracking thresholds */
+    inspect_config inspect;  /* inspection: session frame retention */
     const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
     /* the ledger as a node of a network (docs/ledger.md, "Network") */
     const char *ledger_node_key;       /* this node's key file: endorses, cosigns; NULL */
@@ -198,6 +200,8 @@ int app_cmd_track(int argc, char **argv);
 int app_cmd_designs(int argc, char **argv);
 /* xray (issue 12) */
 int app_cmd_xray(int argc, char **argv);
+/* inspection training (issue 13) */
+int app_cmd_training(int argc, char **argv);
 /* revenue (issue 15) */
 int app_cmd_tariff(int argc, char **argv);
 int app_cmd_rates(int argc, char **argv);

@@ -17,7 +17,7 @@ static const char help[] =
     "                     [--org ORG --node-key FILE [--ledger-network nats://H1:P1,…\n"
     "                      [--ledger-origin NAME] [--ledger-trust FILE] [--ledger-snapshot F]\n"
     "                      [--ledger-replicas N]]]\n"
-    "                     [--currency CODE]\n"
+    "                     [--currency CODE] [--session-retention-days N]\n"
     "                     [--bio-key FILE] [--bio-verify-window HOURS]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
@@ -48,6 +48,8 @@ static const char help[] =
     "                     mqtt://[user[:password]@]host[:port]\n"
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
+    "  --session-retention-days N  remote-expert session frames are erased N days\n"
+    "                     after they were taken (default 30; docs/inspection.md)\n"
     "  --currency CODE    the national currency (ISO 4217), set once and kept in the\n"
     "                     database: declarations are then assessed (docs/revenue.md)\n"
     "  --bio-key FILE     the master key that seals biometric data (customs bio key);\n"
@@ -122,7 +124,7 @@ typedef struct {
     const char *org, *node_key, *network, *origin, *trust, *snapshot;
     int replicas;
     const char *bio_key;
-    int64_t bio_window_s;
+    int64_t bio_window_s, session_retention_days;
     unsigned threads;
     bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -198,6 +200,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"send-timeout", required_argument, NULL, 'N'},
         {"tmp-dir", required_argument, NULL, 'X'},
         {"metrics-token-file", required_argument, NULL, 'G'},
+        {"session-retention-days", required_argument, NULL, 'J'},
         {"org", required_argument, NULL, 1},        {"node-key", required_argument, NULL, 2},
         {"ledger-network", required_argument, NULL, 3},
         {"ledger-origin", required_argument, NULL, 4},
@@ -266,6 +269,11 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
             *(c == 'I' ? &o->risk.inspect_rate : c == 'Y' ? &o->risk.yellow_rate
                                                           : &o->risk.explore_rate) = rate;
             break;
+        case 'J':
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 36500)
+                return app_usage("serve", "--session-retention-days must be 1 to 36500");
+            o->session_retention_days = n;
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(help_ledger, stdout);
@@ -318,6 +326,7 @@ int app_cmd_serve(int argc, char **argv)
         .bio_key = o.bio_key,
         .bio_verify_window_s = o.bio_window_s,
         .routes_only = o.list_routes,
+        .inspect = {.frame_retention_days = o.session_retention_days},
         .ledger_node_key = o.node_key,
         .ledger_org = o.org,
         .ledger_network = o.network,

@@ -7,6 +7,7 @@
 #include "bio.h"
 #include "declare.h"
 #include "designs.h"
+#include "inspect.h"
 #include "ledger.h"
 #include "revenue.h"
 #include "web.h"
@@ -196,6 +197,29 @@ static void svc__xray_free(void *self)
     xray_service_free(self);
 }
 
+/* inspect: guides, photos and remote-expert sessions on declarations */
+static cx_err svc__inspect_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    return inspect_service_new(app_services_store(a), app_service(a, "declare"),
+                               &app_services_config(a)->inspect, (inspect_service **)self, err,
+                               errlen);
+}
+
+static cx_err svc__inspect_routes(void *self, http_server *srv)
+{
+    return inspect_routes(self, srv);
+}
+
+static void svc__inspect_stop(void *self)
+{
+    inspect_service_stop(self);
+}
+
+static void svc__inspect_free(void *self)
+{
+    inspect_service_free(self);
+}
+
 /* revenue: assesses every submission (its hooks run after risk's and the
  * ledger's), proves preferences with the ledger's certificates of origin,
  * and gates release on payment */
@@ -287,6 +311,8 @@ static const app_service_def services[] = {
      svc__track_free},
     {"designs", svc__designs_start, svc__designs_routes, NULL, NULL, svc__designs_free},
     {"xray", svc__xray_start, svc__xray_routes, NULL, NULL, svc__xray_free},
+    {"inspect", svc__inspect_start, svc__inspect_routes, NULL, svc__inspect_stop,
+     svc__inspect_free},
     {"revenue", svc__revenue_start, svc__revenue_routes, NULL, svc__revenue_stop,
      svc__revenue_free},
     {"bio", svc__bio_start, svc__bio_routes, NULL, svc__bio_stop, svc__bio_free},

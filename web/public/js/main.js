@@ -10,14 +10,17 @@ const PAGES = {
   map: () => import('./pages/map.js'),
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
+  training: () => import('./pages/training.js'),
+  assist: () => import('./pages/assist.js'),
+  inspect: () => import('./pages/inspect.js'),
   designs: () => import('./pages/designs.js'),
   revenue: () => import('./pages/revenue.js'),
   biometrics: () => import('./pages/biometrics.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'revenue', 'biometrics']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'training', 'assist', 'inspect', 'revenue', 'biometrics']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', revenue: 'Revenue', biometrics: 'Biometrics', designs: 'Designs' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', training: 'Training', assist: 'Remote assistance', inspect: 'Inspection', revenue: 'Revenue', biometrics: 'Biometrics', designs: 'Designs' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
