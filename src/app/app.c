@@ -3,6 +3,7 @@
 #include "alert.h"
 #include "auth.h"
 #include "declare.h"
+#include "inspect.h"
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
@@ -38,6 +39,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = designs_migrate(s, err, errlen);
     if (e == CX_OK)
         e = xray_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = inspect_migrate(s, err, errlen);
     if (e == CX_OK)
         e = rev_migrate(s, err, errlen);
     if (e == CX_OK)

@@ -5,8 +5,10 @@
 #ifndef CUSTOMS_APP_H
 #define CUSTOMS_APP_H
 
+#include "alert.h"
 #include "core.h"
 #include "http.h"
+#include "inspect.h"
 #include "ledger.h"
 #include "risk.h"
 #include "store.h"
@@ -55,7 +57,14 @@ typedef struct {
     track_config track;      /* tracking thresholds */
     drones_config drones;    /* drone rule thresholds */
     const char *drone_zones; /* GeoJSON FeatureCollection of zones for the drone rules */
+    inspect_config inspect;  /* inspection: session frame retention */
     const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
+    /* the ledger as a node of a network (docs/ledger.md, "Network") */
+    const char *ledger_node_key;       /* this node's key file: endorses, cosigns; NULL */
+    const char *ledger_org;            /* this node's organisation */
+    const char *ledger_network;        /* nats:// URLs; NULL: the embedded ledger */
+    const char *ledger_origin, *ledger_trust, *ledger_snapshot;
+    int ledger_replicas;
     const char *currency;    /* national currency (revenue); NULL: the database's */
     const char *bio_key;     /* biometrics' master key file; NULL: /v1/biometrics answers 503 */
     int64_t bio_verify_window_s; /* the verification gate's window (0: 12 hours) */
@@ -101,12 +110,30 @@ void app_getopt_reset(void);
  * SAIGON-TEXTILE, OCEANIC, HANSEONG-BANK and VCCI-HCM; up to three
  * declarations the importer lodged before the demo are anchored too.
  * Prints a summary to out. CX_EEXIST if the ledger is not empty. */
+#define APP_LEDGER_DEMO_ORIGIN "ledger.customs.example/demo"
 typedef struct {
     const char *keys_dir;
     const char *customs, *importer, *exporter, *carrier, *bank, *chamber; /* NULL: default */
 } app_ledger_demo_opts;
 cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opts *o, FILE *out,
                        char *err, size_t errlen);
+
+/* The ledger as a node of a network (ledger_node.c): loads the node's key
+ * (it endorses anchors of declarations held here and cosigns), and with a
+ * network the trust file, then joins the cluster (ledger_net_start). node:
+ * a serving node (cosigns every second, publishes its status). */
+typedef struct {
+    const char *node_key, *org, *network, *origin, *trust, *snapshot;
+    int replicas;
+    bool node;
+    bool create;     /* create the ledger's streams if missing */
+    int64_t wait_ms; /* 0: ledger_net_start's default */
+} app_ledger_net_opts;
+cx_err app_ledger_join(ledger *lg, const app_ledger_net_opts *o, alert_service *alerts, char *err,
+                       size_t errlen);
+/* The same from customs serve's configuration. */
+cx_err app_ledger_node(ledger *lg, const app_config *cfg, alert_service *alerts, char *err,
+                       size_t errlen);
 
 /* The tracking simulator (track_sim.c): telemetry over MQTT, HTTP or into a file. */
 typedef struct {
@@ -169,6 +196,8 @@ int app_cmd_hs(int argc, char **argv);
 /* ledger (issue 4) */
 int app_cmd_keygen(int argc, char **argv);
 int app_cmd_ledger(int argc, char **argv);
+/* customs ledger network status, customs ledger snapshot (cmd_ledger_net.c) */
+int app_cmd_ledger_net(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
 /* drones (issue 10) */
 int app_cmd_drones(int argc, char **argv);
@@ -176,6 +205,8 @@ int app_cmd_drones(int argc, char **argv);
 int app_cmd_designs(int argc, char **argv);
 /* xray (issue 12) */
 int app_cmd_xray(int argc, char **argv);
+/* inspection training (issue 13) */
+int app_cmd_training(int argc, char **argv);
 /* revenue (issue 15) */
 int app_cmd_tariff(int argc, char **argv);
 int app_cmd_rates(int argc, char **argv);

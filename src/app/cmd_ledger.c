@@ -1,4 +1,4 @@
-/* customs keygen and customs ledger: the trade ledger from the command line. */
+/* customs ledger: the trade ledger from the command line (keygen: cmd_keygen.c). */
 #include "app.h"
 
 #include "declare.h"
@@ -13,59 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char keygen_help[] =
-    "Usage: customs keygen --out FILE.key [--org ORG]\n"
-    "\n"
-    "Creates an Ed25519 signing key for the trade ledger. The file (mode 0600,\n"
-    "never overwritten) holds the secret seed; the public key is printed on\n"
-    "stdout in base64, ready for 'customs ledger init --governor' or a\n"
-    "member.register entry.\n"
-    "\n"
-    "Options:\n"
-    "  --out FILE   where to write the key (must not exist)\n"
-    "  --org ORG    the organisation the key signs for (default for 'sign')\n"
-    "\n"
-    "Example:\n"
-    "  customs keygen --out kcs.key --org KCS\n";
-
-int app_cmd_keygen(int argc, char **argv)
-{
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"org", required_argument, NULL, 'g'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *out = NULL, *org = NULL;
-    app_getopt_reset();
-    int c;
-    while ((c = app_getopt(argc, argv, opts, NULL, "keygen")) != -1) {
-        switch (c) {
-        case 'o': out = optarg; break;
-        case 'g': org = optarg; break;
-        case 'h': fputs(keygen_help, stdout); return 0;
-        default: return 2; /* app_getopt said why */
-        }
-    }
-    if (optind != argc)
-        return app_usage("keygen", "unexpected argument '%s'", argv[optind]);
-    if (!out)
-        return app_usage("keygen", "--out FILE.key is required");
-    if (org && !cx_org_valid(org))
-        return app_usage("keygen", "--org must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
-    ledger_key k;
-    ledger_key_generate(&k);
-    if (org)
-        snprintf(k.org, sizeof k.org, "%s", org);
-    char err[512];
-    cx_err e = ledger_key_save(&k, out, err, sizeof err);
-    char pub[45];
-    ledger_key_public(&k, pub);
-    sodium_memzero(&k, sizeof k);
-    if (e != CX_OK)
-        return app_fail("keygen", "%s", err);
-    printf("%s\n", pub);
-    return 0;
-}
-
 /* ---- customs ledger ---------------------------------------------------------------------- */
 
 static const char ledger_help[] =
@@ -78,14 +25,28 @@ static const char ledger_help[] =
     "  customs ledger proof --db PATH --index N [--size M]\n"
     "  customs ledger consistency --db PATH --from A --to B\n"
     "  customs ledger checkpoint --db PATH --key FILE.key\n"
-    "  customs ledger anchor --db PATH --declaration ID --key FILE.key [--coo ISSUER/NUMBER]...\n"
+    "  customs ledger anchor --db PATH --declaration ID --key FILE.key [--node-key FILE.key]\n"
+    "                        [--coo ISSUER/NUMBER]...\n"
     "  customs ledger bundle --db PATH --index N [--field POINTER]... [--out FILE]\n"
     "  customs ledger verify-bundle BUNDLE.json --trust KEYS.json [--quorum N]\n"
     "  customs ledger trust --db PATH\n"
     "  customs ledger erase --db PATH --index N [--field POINTER]\n"
     "  customs ledger demo --db PATH [--keys-dir DIR] [--customs ORG] [--importer ORG]\n"
     "                      [--exporter ORG] [--carrier ORG] [--bank ORG] [--chamber ORG]\n"
-    "\n"
+    "  customs ledger snapshot --db PATH --out FILE\n"
+    "  customs ledger network status --nats URLS [--ledger-origin NAME] [--json]\n"
+    "\n";
+
+static const char ledger_help_network[] =
+    "On a network (docs/ledger.md, \"Network\"), the commands that open the database\n"
+    "take --ledger-network nats://H1:P1,… [--ledger-origin NAME] [--ledger-trust FILE]\n"
+    "[--ledger-replicas N]: they apply the stream up to now, and what they write\n"
+    "(init, submit, demo, anchor, checkpoint) goes through the stream as a node's\n"
+    "does. --node-key FILE is the key of this database's organisation: it endorses\n"
+    "the anchors of declarations lodged here (anchor, submit).\n"
+    "\n";
+
+static const char ledger_help_actions[] =
     "The shared trade ledger (docs/ledger.md): a signed, verifiable Merkle log of\n"
     "entries by customs administrations, traders, carriers, banks and chambers.\n"
     "\n"
@@ -108,7 +69,9 @@ static const char ledger_help[] =
     "  checkpoint     cosigns the current tree head (C2SP tlog-checkpoint) with the\n"
     "                 key of a member and prints the note with all cosignatures\n"
     "  anchor         commits to a stored declaration field by field (salted), signs\n"
-    "                 as its declarant and appends; the salts stay in this database\n"
+    "                 as its declarant and appends; the salts stay in this database.\n"
+    "                 The customs administration holding the declaration endorses it\n"
+    "                 (--node-key: its key), as the anchor policy requires\n"
     "  bundle         writes a disclosure bundle: chosen fields with their salts, the\n"
     "                 entry, its inclusion proof and the latest cosigned checkpoint\n"
     "  verify-bundle  checks a bundle offline against a trust file of public keys\n"
@@ -116,14 +79,27 @@ static const char ledger_help[] =
     "  erase          deletes salts: the hidden values can no longer be proven\n"
     "  demo           seeds a demo consortium and a realistic flow on an empty ledger;\n"
     "                 anchors up to three declarations the importer lodged before\n"
+    "  snapshot       writes the ledger tables (no declarations, findings or salts) to\n"
+    "                 a new database: a new node starts from it (serve --ledger-snapshot)\n"
+    "  network status the stream's state and every node's applied sequence, latest\n"
+    "                 cosigned checkpoint and lag\n"
     "\n"
     "Example:\n"
     "  customs keygen --out kcs.key --org KCS\n"
     "  customs ledger sign --key kcs.key receipt.json > receipt.signed.json\n"
     "  customs ledger submit --db var/customs.db receipt.signed.json\n";
 
+static void ledger__help(FILE *f)
+{
+    fputs(ledger_help, f);
+    fputs(ledger_help_network, f);
+    fputs(ledger_help_actions, f);
+}
+
 typedef struct {
     const char *db, *key, *org, *origin, *out, *trust, *keys_dir, *declaration;
+    const char *network, *ledger_origin, *ledger_trust, *node_key; /* the ledger's network */
+    int64_t replicas;
     const char *customs, *importer, *exporter, *carrier, *bank, *chamber;
     int64_t threshold, index, size, from, to, threads, quorum;
     const char *governors[LEDGER_MAX_GOVERNORS];
@@ -152,6 +128,9 @@ static int ledger__parse(int argc, char **argv, lopts *o, const char *only, cons
         {"customs", required_argument, NULL, 1},      {"importer", required_argument, NULL, 2},
         {"exporter", required_argument, NULL, 3},     {"carrier", required_argument, NULL, 4},
         {"bank", required_argument, NULL, 5},         {"chamber", required_argument, NULL, 6},
+        {"ledger-network", required_argument, NULL, 7}, {"ledger-origin", required_argument, NULL, 8},
+        {"ledger-trust", required_argument, NULL, 9}, {"ledger-replicas", required_argument, NULL, 10},
+        {"node-key", required_argument, NULL, 11},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -173,6 +152,11 @@ static int ledger__parse(int argc, char **argv, lopts *o, const char *only, cons
         case 4: o->carrier = optarg; break;
         case 5: o->bank = optarg; break;
         case 6: o->chamber = optarg; break;
+        case 7: o->network = optarg; break;
+        case 8: o->ledger_origin = optarg; break;
+        case 9: o->ledger_trust = optarg; break;
+        case 10: num = &o->replicas; break;
+        case 11: o->node_key = optarg; break;
         case 'T': num = &o->threshold; break;
         case 'i': num = &o->index; break;
         case 's': num = &o->size; break;
@@ -195,7 +179,7 @@ static int ledger__parse(int argc, char **argv, lopts *o, const char *only, cons
                 return app_usage("ledger", "at most 16 --coo");
             o->coos[o->ncoos++] = optarg;
             break;
-        case 'h': fputs(ledger_help, stdout); return 0;
+        case 'h': ledger__help(stdout); return 0;
         default: return 2; /* app_getopt said why */
         }
         if (num && (!cx_parse_i64(optarg, num) || *num < 0))
@@ -203,6 +187,9 @@ static int ledger__parse(int argc, char **argv, lopts *o, const char *only, cons
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
+    if (!o->network && (o->ledger_origin || o->ledger_trust || o->replicas))
+        return app_usage("ledger", "--ledger-origin, --ledger-trust and --ledger-replicas need "
+                                   "--ledger-network");
     return -1;
 }
 
@@ -353,11 +340,17 @@ typedef struct {
     rev_service *rev; /* assesses what is lodged, counts receipts (a currency is set) */
 } lenv;
 
-static int ledger__open(const char *cmd, const char *db, lenv *env)
+static void ledger__close(lenv *env);
+
+/* Opens the database; with --ledger-network joins the cluster (origin: the
+ * ledger's, NULL for the one it carries) and applies the stream up to now,
+ * so that what the command writes goes through the stream like a node's. */
+static int ledger__open(const char *cmd, const lopts *o, const char *origin, bool create,
+                        lenv *env)
 {
     memset(env, 0, sizeof *env);
     char err[512];
-    if (app_open_store(db, &env->s, err, sizeof err) != CX_OK)
+    if (app_open_store(o->db, &env->s, err, sizeof err) != CX_OK)
         return app_fail(cmd, "%s", err);
     env->decl = decl_service_new(env->s);
     env->lg = env->decl ? ledger_new(env->s, env->decl) : NULL;
@@ -367,6 +360,17 @@ static int ledger__open(const char *cmd, const char *db, lenv *env)
         decl_service_free(env->decl);
         store_free(env->s);
         return app_fail(cmd, "%s", env->lg ? err : "out of memory");
+    }
+    app_ledger_net_opts no = {.node_key = o->node_key, .network = o->network,
+                              .origin = origin ? origin : o->ledger_origin,
+                              .trust = o->ledger_trust, .replicas = (int)o->replicas,
+                              .create = create};
+    cx_err e = app_ledger_join(env->lg, &no, NULL, err, sizeof err);
+    if (e == CX_OK && o->network)
+        e = ledger_net_sync(env->lg, 300000, err, sizeof err);
+    if (e != CX_OK) {
+        ledger__close(env);
+        return app_fail(cmd, "%s", err);
     }
     return -1;
 }
@@ -424,7 +428,7 @@ static int ledger__init(lopts *o)
                          (long long)o->threshold, signers);
     }
     lenv env;
-    int rc = ledger__open("ledger init", o->db, &env);
+    int rc = ledger__open("ledger init", o, o->origin, true, &env);
     if (rc >= 0) {
         sodium_memzero(keys, sizeof keys);
         return rc;
@@ -465,7 +469,7 @@ static int ledger__anchor(lopts *o)
     if (ledger_key_load(o->key, &key, err, sizeof err) != CX_OK)
         return app_fail("ledger anchor", "%s", err);
     lenv env;
-    int rc = ledger__open("ledger anchor", o->db, &env);
+    int rc = ledger__open("ledger anchor", o, NULL, false, &env);
     if (rc >= 0) {
         sodium_memzero(&key, sizeof key);
         return rc;
@@ -572,30 +576,35 @@ static json_t *ledger__load_json(const char *path, const char *cmd, int *rc)
 int app_cmd_ledger(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(ledger_help, stderr);
+        ledger__help(stderr);
         return 2;
     }
     const char *action = argv[1];
     if (strcmp(action, "--help") == 0 || strcmp(action, "-h") == 0 || strcmp(action, "help") == 0) {
-        fputs(ledger_help, stdout);
+        ledger__help(stdout);
         return 0;
     }
+    if (strcmp(action, "network") == 0 || strcmp(action, "snapshot") == 0)
+        return app_cmd_ledger_net(argc - 1, argv + 1);
+    /* NET: the options of a command that opens the database on a network */
+#define NET " ledger-network ledger-origin ledger-trust ledger-replicas"
     static const app_action actions[] = {
-        {"init", "db origin threshold governor"},
+        {"init", "db origin threshold governor" NET},
         {"sign", "key org"},
-        {"submit", "db"},
+        {"submit", "db node-key" NET},
         {"verify", "db threads"},
-        {"show", "db"},
-        {"proof", "db index size"},
-        {"consistency", "db from to"},
-        {"checkpoint", "db key"},
-        {"anchor", "db declaration key coo org"},
-        {"bundle", "db index field out"},
+        {"show", "db" NET},
+        {"proof", "db index size" NET},
+        {"consistency", "db from to" NET},
+        {"checkpoint", "db key" NET},
+        {"anchor", "db declaration key coo org node-key" NET},
+        {"bundle", "db index field out" NET},
         {"verify-bundle", "trust quorum"},
-        {"trust", "db out"},
-        {"erase", "db index field"},
-        {"demo", "db keys-dir customs importer exporter carrier bank chamber"},
+        {"trust", "db out" NET},
+        {"erase", "db index field" NET},
+        {"demo", "db keys-dir customs importer exporter carrier bank chamber" NET},
         {NULL, NULL}};
+#undef NET
     char cmd[40];
     const char *only = app_action_options(actions, "ledger", action, cmd, sizeof cmd);
     if (!only)
@@ -698,7 +707,10 @@ int app_cmd_ledger(int argc, char **argv)
     }
 
     lenv env;
-    rc = ledger__open("ledger", o.db, &env);
+    /* the demo's ledger is the one it creates on an empty cluster */
+    bool demo = strcmp(action, "demo") == 0;
+    rc = ledger__open("ledger", &o, demo && !o.ledger_origin ? APP_LEDGER_DEMO_ORIGIN : NULL,
+                      demo, &env);
     if (rc >= 0) {
         free(input);
         if (have_key)
@@ -733,8 +745,8 @@ int app_cmd_ledger(int argc, char **argv)
             rc = app_fail("ledger consistency", "need 1 <= from <= to <= %lld",
                           (long long)ledger_size(env.lg));
     } else if (strcmp(action, "checkpoint") == 0) {
-        char *note = NULL;
-        e = ledger_checkpoint_sign(env.lg, &key, &note, err, sizeof err);
+        char *note = NULL; /* on a network, published for the other nodes too */
+        e = ledger_net_cosign(env.lg, &key, &note, err, sizeof err);
         if (e == CX_OK)
             fputs(note, stdout);
         else

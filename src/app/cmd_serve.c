@@ -14,7 +14,10 @@ static const char help[] =
     "                     [--threads N] [--port-file F] [--access-log] [limits and timeouts]\n"
     "                     [--inspect-rate P] [--yellow-rate P] [--explore-rate P]\n"
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
-    "                     [--currency CODE]\n"
+    "                     [--org ORG --node-key FILE [--ledger-network nats://H1:P1,…\n"
+    "                      [--ledger-origin NAME] [--ledger-trust FILE] [--ledger-snapshot F]\n"
+    "                      [--ledger-replicas N]]]\n"
+    "                     [--currency CODE] [--session-retention-days N]\n"
     "                     [--bio-key FILE] [--bio-verify-window HOURS]\n"
     "\n"
     "Serves the /v1 API. SIGTERM or SIGINT stops accepting, lets requests in\n"
@@ -48,6 +51,8 @@ static const char help[] =
     "  --drone-zones F    zones for the drone rules (GeoJSON FeatureCollection; kinds\n"
     "                     territory, restricted, port, bonded-warehouse, customs-office)\n"
     "  --drones-config F  drone rule thresholds (JSON object; see docs/drones.md)\n"
+    "  --session-retention-days N  remote-expert session frames are erased N days\n"
+    "                     after they were taken (default 30; docs/inspection.md)\n"
     "  --currency CODE    the national currency (ISO 4217), set once and kept in the\n"
     "                     database: declarations are then assessed (docs/revenue.md)\n"
     "  --bio-key FILE     the master key that seals biometric data (customs bio key);\n"
@@ -77,6 +82,23 @@ static const char help_limits[] =
     "  --tmp-dir DIR            where large uploads are spooled (default $TMPDIR or /var/tmp)\n"
     "  --metrics-token-file F   /metrics needs 'Authorization: Bearer TOKEN', the token\n"
     "                           read from F (mode 0600)\n"
+    "\n";
+
+static const char help_ledger[] =
+    "The trade ledger as one organisation's node (docs/ledger.md, \"Network\"):\n"
+    "  --org ORG          the organisation this node belongs to\n"
+    "  --node-key FILE    its signing key (customs keygen; registered on the ledger):\n"
+    "                     endorses anchors of declarations lodged here, cosigns\n"
+    "  --ledger-network URLS  NATS JetStream servers (comma separated) ordering the\n"
+    "                     ledger of every node; without it the ledger is this node's\n"
+    "  --ledger-origin NAME   which ledger (the origin of customs ledger init); may\n"
+    "                     be left out when the cluster carries one\n"
+    "  --ledger-trust FILE    the consortium's trust file (customs ledger trust): a\n"
+    "                     stream whose genesis differs is refused\n"
+    "  --ledger-snapshot F    an empty database starts from this snapshot (customs\n"
+    "                     ledger snapshot), verified against the trust file\n"
+    "  --ledger-replicas N    replicas of the streams this node creates (default 3\n"
+    "                     with three or more servers, else 1)\n"
     "\n"
     "Example:\n"
     "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
@@ -103,8 +125,10 @@ typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config, *currency;
     const char *drone_zones, *drones_config;
+    const char *org, *node_key, *network, *origin, *trust, *snapshot;
+    int replicas;
     const char *bio_key;
-    int64_t bio_window_s;
+    int64_t bio_window_s, session_retention_days;
     unsigned threads;
     bool access_log, list_routes;
     risk_policy risk; /* lanes: inspect, yellow and explore rates (percent) */
@@ -182,6 +206,13 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"send-timeout", required_argument, NULL, 'N'},
         {"tmp-dir", required_argument, NULL, 'X'},
         {"metrics-token-file", required_argument, NULL, 'G'},
+        {"session-retention-days", required_argument, NULL, 'J'},
+        {"org", required_argument, NULL, 1},        {"node-key", required_argument, NULL, 2},
+        {"ledger-network", required_argument, NULL, 3},
+        {"ledger-origin", required_argument, NULL, 4},
+        {"ledger-trust", required_argument, NULL, 5},
+        {"ledger-snapshot", required_argument, NULL, 6},
+        {"ledger-replicas", required_argument, NULL, 7},
         {"currency", required_argument, NULL, 'U'},
         {"bio-key", required_argument, NULL, 'b'},
         {"bio-verify-window", required_argument, NULL, 'V'},
@@ -213,6 +244,17 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'r': o->track_config = optarg; break;
         case 'z': o->drone_zones = optarg; break;
         case 'P': o->drones_config = optarg; break;
+        case 1: o->org = optarg; break;
+        case 2: o->node_key = optarg; break;
+        case 3: o->network = optarg; break;
+        case 4: o->origin = optarg; break;
+        case 5: o->trust = optarg; break;
+        case 6: o->snapshot = optarg; break;
+        case 7:
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 5)
+                return app_usage("serve", "--ledger-replicas must be 1 to 5");
+            o->replicas = (int)n;
+            break;
         case 'U': o->currency = optarg; break;
         case 'b': o->bio_key = optarg; break;
         case 'V':
@@ -235,8 +277,14 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
             *(c == 'I' ? &o->risk.inspect_rate : c == 'Y' ? &o->risk.yellow_rate
                                                           : &o->risk.explore_rate) = rate;
             break;
+        case 'J':
+            if (!cx_parse_i64(optarg, &n) || n < 1 || n > 36500)
+                return app_usage("serve", "--session-retention-days must be 1 to 36500");
+            o->session_retention_days = n;
+            break;
         case 'h':
             fputs(help, stdout);
+            fputs(help_ledger, stdout);
             fputs(help_limits, stdout);
             return 0;
         default: return 2; /* app_getopt said why */
@@ -246,6 +294,13 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         return app_usage("serve", "unexpected argument '%s'", argv[optind]);
     if (!o->db)
         return app_usage("serve", "--db PATH is required");
+    if (o->org && !cx_org_valid(o->org))
+        return app_usage("serve", "--org must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+    if (!o->network && (o->origin || o->trust || o->snapshot || o->replicas))
+        return app_usage("serve", "--ledger-origin, --ledger-trust, --ledger-snapshot and "
+                                  "--ledger-replicas need --ledger-network");
+    if (o->network && (!o->org || !o->node_key))
+        return app_usage("serve", "a ledger node needs --org ORG and --node-key FILE");
     return -1;
 }
 
@@ -279,6 +334,14 @@ int app_cmd_serve(int argc, char **argv)
         .bio_key = o.bio_key,
         .bio_verify_window_s = o.bio_window_s,
         .routes_only = o.list_routes,
+        .inspect = {.frame_retention_days = o.session_retention_days},
+        .ledger_node_key = o.node_key,
+        .ledger_org = o.org,
+        .ledger_network = o.network,
+        .ledger_origin = o.origin,
+        .ledger_trust = o.trust,
+        .ledger_snapshot = o.snapshot,
+        .ledger_replicas = o.replicas,
     };
     cfg.http.listen = o.list_routes ? "127.0.0.1:0" : o.listen;
     cfg.http.tls_cert = o.tls_cert;

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DEMO_ORIGIN "ledger.customs.example/demo"
+#define DEMO_ORIGIN APP_LEDGER_DEMO_ORIGIN
 
 typedef enum { D_KCS, D_IMPORTER, D_EXPORTER, D_CARRIER, D_BANK, D_CHAMBER, D__COUNT } dorg;
 
@@ -225,7 +225,8 @@ static json_t *demo__declaration(const char *ref, const char *type, const char *
     return doc;
 }
 
-/* Anchors a stored declaration as its declarant, keeping the salts. */
+/* Anchors a stored declaration as its declarant, keeping the salts; customs,
+ * which holds the declaration, endorses it (the anchor policy). */
 static cx_err demo__anchor(demo *d, dorg who, const char *id, json_t *certs)
 {
     json_t *decl = demo__stored(d->lg, id), *body = NULL, *salts = NULL;
@@ -237,7 +238,7 @@ static cx_err demo__anchor(demo *d, dorg who, const char *id, json_t *certs)
     }
     if (certs)
         json_object_set_new(body, "certificates", certs);
-    e = demo__by(d, "declaration.anchor", who, body);
+    e = demo__by2(d, "declaration.anchor", who, D_KCS, body);
     if (e == CX_OK)
         e = ledger_salts_put(d->lg, d->last_index, salts);
     if (e == CX_OK)
@@ -600,7 +601,8 @@ cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opt
     for (size_t s = 0; e == CX_OK && s < sizeof cosigners / sizeof cosigners[0]; s++) {
         free(note);
         note = NULL;
-        e = ledger_checkpoint_sign(lg, &d.m[cosigners[s]].key, &note, err, errlen);
+        /* on a network each cosignature is published for the nodes too */
+        e = ledger_net_cosign(lg, &d.m[cosigners[s]].key, &note, err, errlen);
     }
     if (e == CX_OK) {
         uint8_t root[32];

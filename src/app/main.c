@@ -17,6 +17,7 @@ static const app_command commands[] = {
     {"drones", app_cmd_drones, "Remote ID: decode messages, import captures, registry, simulate"},
     {"designs", app_cmd_designs, "3D design files: inspect, convert, register, match"},
     {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
+    {"training", app_cmd_training, "inspection training: generate simulated cases"},
     {"tariff", app_cmd_tariff, "load the tariff: lines, preferences, country groups"},
     {"rates", app_cmd_rates, "load exchange rates into the national currency"},
     {"bio", app_cmd_bio, "biometrics: match templates, enrol, identify, keys, audit"},

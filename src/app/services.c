@@ -7,6 +7,7 @@
 #include "bio.h"
 #include "declare.h"
 #include "designs.h"
+#include "inspect.h"
 #include "ledger.h"
 #include "revenue.h"
 #include "web.h"
@@ -96,7 +97,18 @@ static cx_err svc__ledger_start(app_services *a, void **self, char *err, size_t 
         snprintf(err, errlen, "the ledger service cannot start");
         return CX_ENOMEM;
     }
-    return CX_OK;
+    cx_err e = app_ledger_node(*self, app_services_config(a), app_service(a, "alert"), err,
+                               errlen);
+    if (e != CX_OK) { /* not started: nobody else frees it */
+        ledger_free(*self);
+        *self = NULL;
+    }
+    return e;
+}
+
+static void svc__ledger_stop(void *self)
+{
+    ledger_net_stop(self); /* the stream's reader hands work to the writer */
 }
 
 static cx_err svc__ledger_routes(void *self, http_server *srv)
@@ -232,6 +244,29 @@ static void svc__xray_free(void *self)
     xray_service_free(self);
 }
 
+/* inspect: guides, photos and remote-expert sessions on declarations */
+static cx_err svc__inspect_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    return inspect_service_new(app_services_store(a), app_service(a, "declare"),
+                               &app_services_config(a)->inspect, (inspect_service **)self, err,
+                               errlen);
+}
+
+static cx_err svc__inspect_routes(void *self, http_server *srv)
+{
+    return inspect_routes(self, srv);
+}
+
+static void svc__inspect_stop(void *self)
+{
+    inspect_service_stop(self);
+}
+
+static void svc__inspect_free(void *self)
+{
+    inspect_service_free(self);
+}
+
 /* revenue: assesses every submission (its hooks run after risk's and the
  * ledger's), proves preferences with the ledger's certificates of origin,
  * and gates release on payment */
@@ -318,13 +353,15 @@ static const app_service_def services[] = {
     {"declare", svc__declare_start, svc__declare_routes, NULL, NULL, svc__declare_free},
     {"alert", svc__alert_start, svc__alert_routes, NULL, svc__alert_stop, svc__alert_free},
     {"risk", svc__risk_start, svc__risk_routes, NULL, svc__risk_stop, svc__risk_free},
-    {"ledger", svc__ledger_start, svc__ledger_routes, NULL, NULL, svc__ledger_free},
+    {"ledger", svc__ledger_start, svc__ledger_routes, NULL, svc__ledger_stop, svc__ledger_free},
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
      svc__track_free},
     {"drones", svc__drones_start, svc__drones_routes, NULL, svc__drones_stop,
      svc__drones_free},
     {"designs", svc__designs_start, svc__designs_routes, NULL, NULL, svc__designs_free},
     {"xray", svc__xray_start, svc__xray_routes, NULL, NULL, svc__xray_free},
+    {"inspect", svc__inspect_start, svc__inspect_routes, NULL, svc__inspect_stop,
+     svc__inspect_free},
     {"revenue", svc__revenue_start, svc__revenue_routes, NULL, svc__revenue_stop,
      svc__revenue_free},
     {"bio", svc__bio_start, svc__bio_routes, NULL, svc__bio_stop, svc__bio_free},
@@ -366,9 +403,17 @@ const app_config *app_services_config(app_services *a)
 
 static void h_healthz(http_req *r, void *ctx)
 {
-    (void)ctx;
-    static const char ok[] = "{\"status\":\"ok\"}";
-    http_reply_copy(r, 200, "application/json", ok, sizeof ok - 1);
+    /* a networked ledger says how it is (catching up, a fork, …) */
+    json_t *lg = ledger_net_health(app_service(ctx, "ledger"));
+    if (!lg) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        http_reply_copy(r, 200, "application/json", ok, sizeof ok - 1);
+        return;
+    }
+    const char *state = json_string_value(json_object_get(lg, "state"));
+    http_reply_json(r, 200, json_pack("{s:s,s:o}", "status",
+                                      state && strcmp(state, "ok") == 0 ? "ok" : "degraded",
+                                      "ledger", lg));
 }
 
 static void h_metrics(http_req *r, void *ctx)
@@ -417,7 +462,7 @@ static cx_err svc__routes(app_services *a, char *err, size_t errlen)
     static const http_route_def metrics[] = {
         {"GET", "/metrics", HTTP_METRICS, h_metrics, NULL},
     };
-    cx_err e = http_routes(a->srv, base, 1, NULL);
+    cx_err e = http_routes(a->srv, base, 1, a);
     if (!e)
         e = http_routes(a->srv, metrics, 1, a->srv);
     for (size_t i = 0; !e && i < a->started; i++)

@@ -17,24 +17,11 @@
 
 static const unsigned dhttp_designers = CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_TRADER);
 
-/* POST /v1/designs is added with http_route_ex (it spools its body), which
- * passes any query on: it takes ?name= only, and refuses the rest here the
- * way route tables do. */
-static bool dhttp__only_name(void *ctx, const char *key, const char *value)
-{
-    (void)value;
-    const char **bad = ctx;
-    if (strcmp(key, "name") == 0)
-        return true;
-    *bad = key;
-    return false;
-}
-
 /* ---- POST /v1/designs ------------------------------------------------------------------ */
 
 /* Media types a design file may come as; multipart/form-data carries it as
- * a file part. Checked by the handler, after the query (an unknown query
- * parameter is refused first, as on every route). */
+ * a file part. Checked by the handler; an unknown query parameter is
+ * refused before (the route's opts.query). */
 static const char *const dhttp_file_types[] = {
     "application/octet-stream", "model/stl", "model/x.stl-binary", "model/x.stl-ascii",
     "application/sla", "application/vnd.ms-pki.stl", "model/3mf",
@@ -188,14 +175,8 @@ static void h_upload(http_req *r, void *ctx)
 {
     designs_service *d = ctx;
     const cx_principal *who = http_principal(r);
-    const char *bad = NULL;
     if (!http_allow(r, dhttp_designers, "upload designs"))
         return;
-    http_query_each(r, dhttp__only_name, &bad);
-    if (bad) {
-        http_bad_query(r, bad, "unknown query parameter; this route takes name");
-        return;
-    }
     const char *ct = http_header(r, "Content-Type");
     if (!dhttp__file_type(ct)) {
         http_reply_error(r, 415, "unsupported_media_type",
@@ -566,9 +547,9 @@ cx_err designs_routes(designs_service *d, http_server *srv)
         {"GET", "/v1/designs/{sha256}", HTTP_AUTH, h_get, NULL},
         {"GET", "/v1/designs/{sha256}/file", HTTP_AUTH, h_file, NULL},
     };
-    /* uploads: up to 128 MiB, spooled to a temporary file as they arrive */
-    const http_route_opts upload = {
-        .max_body = DHTTP_UPLOAD_MAX, .spool = true};
+    /* uploads: up to 128 MiB, spooled to a temporary file as they arrive;
+     * ?name= only, other query parameters refused before the body is read */
+    const http_route_opts upload = {.max_body = DHTTP_UPLOAD_MAX, .spool = true, .query = "name"};
     cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], d);
     if (!e)
         e = http_route_ex(srv, "POST", "/v1/designs", HTTP_AUTH, &upload, h_upload, d);

@@ -92,6 +92,9 @@ typedef struct {
                                   {"image/jpeg", "application/octet-stream", NULL} or
                                   {"multipart/form-data", NULL}; NULL = any (with HTTP_JSON:
                                   application/json). Copied. */
+    const char *query;         /* the query parameters it takes, as http_routes names them
+                                  ("limit cursor", "" none, "*" any): others are refused with
+                                  400 before the body is read. NULL = any, unchecked. */
 } http_route_opts;
 
 /* http_route with body options; opts may be NULL. A body over max_body is

@@ -41,7 +41,7 @@ typedef struct {
 } route_query;
 
 typedef struct {
-    const route_query *q;
+    const char *names; /* " limit cursor " */
     const char *bad, *twice;
     char seen[512];
     char bad_name[128];
@@ -54,7 +54,7 @@ static bool query__each(void *ctx, const char *key, const char *value)
     char word[140];
     int n = snprintf(word, sizeof word, " %s ", key);
     if (n < 0 || (size_t)n >= sizeof word || !key[0] || strchr(key, ' ') ||
-        !strstr(w->q->names, word)) {
+        !strstr(w->names, word)) {
         snprintf(w->bad_name, sizeof w->bad_name, "%s", key);
         w->bad = w->bad_name;
         return false;
@@ -69,56 +69,74 @@ static bool query__each(void *ctx, const char *key, const char *value)
     return true;
 }
 
+bool http__query_ok(http_req *r, const char *names)
+{
+    if (strcmp(names, " * ") == 0)
+        return true;
+    query_walk w = {.names = names};
+    http_query_each(r, query__each, &w);
+    if (!w.bad && !w.twice)
+        return true;
+    char path[140] = "";
+    cx_jptr_push(path, sizeof path, w.bad ? w.bad : w.twice);
+    /* the route's own list, for the sentence */
+    char takes[400];
+    size_t n = strlen(names);
+    snprintf(takes, sizeof takes, "%.*s", n > 2 ? (int)(n - 2) : 0, names + 1);
+    for (char *p = takes; *p; p++)
+        if (*p == ' ')
+            *p = ',';
+    char rule[600];
+    if (w.twice)
+        snprintf(rule, sizeof rule, "is given more than once");
+    else if (takes[0])
+        snprintf(rule, sizeof rule, "unknown query parameter; this route takes %s", takes);
+    else
+        snprintf(rule, sizeof rule, "unknown query parameter; this route takes none");
+    http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", path, rule);
+    return false;
+}
+
 static void query__check(http_req *r, void *ctx)
 {
     const route_query *q = ctx;
-    if (!q->any) {
-        query_walk w = {.q = q};
-        http_query_each(r, query__each, &w);
-        if (w.bad || w.twice) {
-            char path[140] = "";
-            cx_jptr_push(path, sizeof path, w.bad ? w.bad : w.twice);
-            /* the route's own list, for the sentence */
-            char takes[400];
-            size_t n = strlen(q->names);
-            snprintf(takes, sizeof takes, "%.*s", n > 2 ? (int)(n - 2) : 0, q->names + 1);
-            for (char *p = takes; *p; p++)
-                if (*p == ' ')
-                    *p = ',';
-            char rule[600];
-            if (w.twice)
-                snprintf(rule, sizeof rule, "is given more than once");
-            else if (takes[0])
-                snprintf(rule, sizeof rule, "unknown query parameter; this route takes %s",
-                         takes);
-            else
-                snprintf(rule, sizeof rule, "unknown query parameter; this route takes none");
-            http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", path, rule);
-            return;
-        }
+    if (q->any || http__query_ok(r, q->names))
+        q->fn(r, q->ctx);
+}
+
+/* A route whose handler first checks the query against names (http_routes,
+ * and http_route_ex with opts->query). */
+cx_err http__route_checked(http_server *s, const char *method, const char *pattern,
+                           unsigned flags, const http_route_opts *opts, const char *names,
+                           http_handler fn, void *ctx)
+{
+    size_t len = strlen(names);
+    route_query *q = malloc(sizeof *q + len + 3);
+    if (!q)
+        return CX_ENOMEM;
+    q->fn = fn;
+    q->ctx = ctx;
+    q->any = strcmp(names, "*") == 0;
+    snprintf(q->names, len + 3, " %s ", names);
+    http_route_opts o = opts ? *opts : (http_route_opts){0};
+    o.query = NULL;
+    cx_err e = http_route_ex(s, method, pattern, flags, &o, query__check, q);
+    if (e != CX_OK) {
+        free(q);
+        return e;
     }
-    q->fn(r, q->ctx);
+    s->routes[s->nroutes - 1].owned = q;
+    s->routes[s->nroutes - 1].query = q->names;
+    return CX_OK;
 }
 
 cx_err http_routes(http_server *s, const http_route_def *defs, size_t n, void *ctx)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *names = defs[i].query ? defs[i].query : "";
-        size_t len = strlen(names);
-        route_query *q = malloc(sizeof *q + len + 3);
-        if (!q)
-            return CX_ENOMEM;
-        q->fn = defs[i].fn;
-        q->ctx = ctx;
-        q->any = strcmp(names, "*") == 0;
-        snprintf(q->names, len + 3, " %s ", names);
-        cx_err e = http_route(s, defs[i].method, defs[i].pattern, defs[i].flags, query__check, q);
-        if (e != CX_OK) {
-            free(q);
+        cx_err e = http__route_checked(s, defs[i].method, defs[i].pattern, defs[i].flags, NULL,
+                                       defs[i].query ? defs[i].query : "", defs[i].fn, ctx);
+        if (e != CX_OK)
             return e;
-        }
-        s->routes[s->nroutes - 1].owned = q;
-        s->routes[s->nroutes - 1].query = q->names;
     }
     return CX_OK;
 }

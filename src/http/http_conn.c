@@ -176,6 +176,11 @@ static void conn__route(http_conn *c)
         return;
     }
     if (r->has_body) {
+        /* an unknown query parameter is named before the body is judged */
+        if (rt->query && !http__query_ok(r, rt->query)) {
+            conn__answer(c, false);
+            return;
+        }
         if (!http__ctype_ok(r, rt)) {
             conn__answer(c, false);
             return;

@@ -275,6 +275,14 @@ void http__req_serialise(http_req *r);
 /* Runs on a worker: authentication (PH_AUTH) or the handler (PH_HANDLE). */
 void http__req_run(http_task *t);
 bool http__ctype_ok(http_req *r, const http_route_t *rt);
+/* True if every query parameter of r is in names (" limit cursor ", " * "
+ * any), each once; otherwise replies 400 invalid_parameter naming it. */
+bool http__query_ok(http_req *r, const char *names);
+/* http_route_ex whose handler runs only for a query in names (http_routes'
+ * form: "limit cursor", "" none, "*" any); the route lists names. */
+cx_err http__route_checked(http_server *s, const char *method, const char *pattern,
+                           unsigned flags, const http_route_opts *opts, const char *names,
+                           http_handler fn, void *ctx);
 bool http__metrics_allowed(http_server *s, http_req *r);
 void http__log(http_server *s, http_req *r, bool answered);
 

@@ -53,6 +53,8 @@ cx_err http_route_ex(http_server *s, const char *method, const char *pattern, un
 {
     if (pattern[0] != '/')
         return CX_EINVAL;
+    if (opts && opts->query)
+        return http__route_checked(s, method, pattern, flags, opts, opts->query, h, ctx);
     http_route_t *routes = realloc(s->routes, (s->nroutes + 1) * sizeof *routes);
     if (!routes)
         return CX_ENOMEM;

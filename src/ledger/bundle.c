@@ -219,7 +219,7 @@ cx_err ledger_bundle(ledger *lg, int64_t index, const char *const *names, size_t
         snprintf(err, errlen, "no entry %lld on the ledger", (long long)index);
         return e;
     }
-    e = ledger_checkpoint_latest(lg, &cp);
+    e = ledger__checkpoint_covering(lg, index, &cp);
     int64_t size = cp ? json_integer_value(json_object_get(cp, "tree_size")) : 0;
     if (e != CX_OK || size <= index) {
         snprintf(err, errlen, "no cosigned checkpoint covers entry %lld yet; run customs ledger "
@@ -313,8 +313,16 @@ cx_err ledger_trust(ledger *lg, json_t **out)
         }
     }
     sqlite3_reset(st);
-    *out = json_pack("{s:o,s:i,s:o}", "origin", origin, "checkpoint_quorum", 2, "members",
-                     members);
+    /* the genesis's leaf hash: a network node given this file refuses a
+     * stream that starts with another genesis */
+    char genesis[65] = "";
+    st = store_stmt(c, "SELECT leaf_hash FROM ledger_entries WHERE idx=0");
+    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32)
+        ledger__hex(sqlite3_column_blob(st, 0), genesis);
+    if (st)
+        sqlite3_reset(st);
+    *out = json_pack("{s:o,s:s,s:i,s:o}", "origin", origin, "genesis", genesis,
+                     "checkpoint_quorum", ledger__checkpoint_threshold(c), "members", members);
     return *out ? CX_OK : CX_ENOMEM;
 }
 
@@ -338,6 +346,54 @@ static bool b__trusted(const json_t *trust, const char *org, const uint8_t pk[32
         }
     }
     return false;
+}
+
+int ledger__note_trusted(const char *sigs, const char *text, const json_t *trust,
+                         char *cosigners, size_t cap, char *why, size_t whycap)
+{
+    int good = 0;
+    cosigners[0] = '\0';
+    while (*sigs) {
+        char name[CX_ORG_MAX + 1];
+        uint8_t blob[68];
+        if (!ledger__note_sig_next(&sigs, name, blob)) {
+            const char *nl = strchr(sigs, '\n'); /* another algorithm: ignore the line */
+            if (!nl)
+                break;
+            sigs = nl + 1;
+            continue;
+        }
+        bool known = false;
+        size_t i, k;
+        const json_t *m, *key;
+        uint32_t id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 |
+                      blob[3];
+        json_array_foreach(json_object_get(trust, "members"), i, m)
+        {
+            const char *org = json_string_value(json_object_get(m, "org"));
+            if (!org || strcmp(org, name) != 0)
+                continue;
+            json_array_foreach(json_object_get(m, "keys"), k, key)
+            {
+                uint8_t pk[32];
+                if (!ledger__b64_decode(json_string_value(key), pk, 32) ||
+                    id != ledger_note_key_id(name, pk))
+                    continue;
+                known = true;
+                if (!ledger__note_sig_verify(name, pk, blob, text)) {
+                    snprintf(why, whycap, "the checkpoint signature of %s does not verify", name);
+                    return -1;
+                }
+            }
+        }
+        if (known && !strstr(cosigners, name)) {
+            good++;
+            if (cosigners[0])
+                strncat(cosigners, ", ", cap - strlen(cosigners) - 1);
+            strncat(cosigners, name, cap - strlen(cosigners) - 1);
+        }
+    }
+    return good;
 }
 
 #define FAIL(...)                                                                              \
@@ -400,47 +456,11 @@ bool ledger_bundle_verify(const json_t *bundle, const json_t *trust, int quorum,
         FAIL("the checkpoint is not a tlog-checkpoint signed note");
     if (strcmp(norigin, trusted_origin) != 0)
         FAIL("the checkpoint is for log %s, not %s", norigin, trusted_origin);
-    char cosigners[512] = "";
-    int good = 0;
-    while (*sigs) {
-        char name[CX_ORG_MAX + 1];
-        uint8_t blob[68];
-        if (!ledger__note_sig_next(&sigs, name, blob)) {
-            const char *nl = strchr(sigs, '\n'); /* another algorithm: ignore the line */
-            if (!nl)
-                break;
-            sigs = nl + 1;
-            continue;
-        }
-        bool known = false;
-        size_t i, k;
-        const json_t *m, *key;
-        json_array_foreach(json_object_get(trust, "members"), i, m)
-        {
-            const char *org = json_string_value(json_object_get(m, "org"));
-            if (!org || strcmp(org, name) != 0)
-                continue;
-            json_array_foreach(json_object_get(m, "keys"), k, key)
-            {
-                uint8_t pk[32];
-                if (!ledger__b64_decode(json_string_value(key), pk, 32))
-                    continue;
-                uint32_t id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 |
-                              (uint32_t)blob[2] << 8 | blob[3];
-                if (id != ledger_note_key_id(name, pk))
-                    continue;
-                known = true;
-                if (!ledger__note_sig_verify(name, pk, blob, ntext))
-                    FAIL("the checkpoint signature of %s does not verify", name);
-            }
-        }
-        if (known && !strstr(cosigners, name)) {
-            good++;
-            if (cosigners[0])
-                strncat(cosigners, ", ", sizeof cosigners - strlen(cosigners) - 1);
-            strncat(cosigners, name, sizeof cosigners - strlen(cosigners) - 1);
-        }
-    }
+    char cosigners[512] = "", why[200];
+    int good = ledger__note_trusted(sigs, ntext, trust, cosigners, sizeof cosigners, why,
+                                    sizeof why);
+    if (good < 0)
+        FAIL("%s", why);
     if (good < quorum)
         FAIL("the checkpoint is cosigned by %d trusted organisation%s (%s); %d are required",
              good, good == 1 ? "" : "s", good ? cosigners : "none", quorum);

@@ -24,12 +24,27 @@ bool ledger__key_valid_at_size(int64_t added, int64_t revoked, int64_t size)
     return size > 0 && added < size && (revoked == INT64_MAX || revoked >= size - 1);
 }
 
+int ledger__checkpoint_threshold(store_conn *c)
+{
+    int t = 0;
+    sqlite3_stmt *st = store_stmt(c, "SELECT coalesce((SELECT json_extract(policy, "
+                                     "'$.threshold') FROM ledger_policies WHERE "
+                                     "type='checkpoint'), (SELECT v FROM ledger_meta WHERE "
+                                     "k='threshold'), 1)");
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        t = sqlite3_column_int(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    return t > 0 ? t : 1;
+}
+
 typedef struct {
     int64_t size;
     uint8_t root[32];
     char org[CX_ORG_MAX + 1];
     const uint8_t *pk;
     char line[256];
+    bool exact; /* this size, even below the latest checkpoint (a network's) */
     bool retry;
     bool already;
 } cosign_job;
@@ -42,14 +57,14 @@ static cx_err cp__store(store_conn *w, void *arg)
         return CX_EDB;
     int64_t latest = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
-    if (latest > j->size) { /* a newer head was checkpointed meanwhile */
+    if (latest > j->size && !j->exact) { /* a newer head was checkpointed meanwhile */
         j->retry = true;
         return CX_ESTATE;
     }
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
-    if (latest < j->size) {
-        st = store_stmt(w, "INSERT INTO ledger_checkpoints(size, root, created_at) "
+    if (latest < j->size || j->exact) {
+        st = store_stmt(w, "INSERT OR IGNORE INTO ledger_checkpoints(size, root, created_at) "
                            "VALUES(?1, ?2, ?3)");
         if (!st)
             return CX_EDB;
@@ -105,6 +120,23 @@ cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, ch
                               size_t errlen)
 {
     *note = NULL;
+    char line[256];
+    int64_t size;
+    uint8_t root[32];
+    cx_err e = ledger__checkpoint_cosign(lg, key, 0, line, &size, root, err, errlen);
+    if (e != CX_OK)
+        return e;
+    store_conn *c = store_reader(lg->s);
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    if (!c || cp__origin(c, origin) != CX_OK)
+        return CX_EDB;
+    *note = cp__note(c, origin, size, root);
+    return *note ? CX_OK : CX_ENOMEM;
+}
+
+cx_err ledger__checkpoint_cosign(ledger *lg, const ledger_key *key, int64_t at, char line[256],
+                                 int64_t *size_out, uint8_t root[32], char *err, size_t errlen)
+{
     store_conn *c = store_reader(lg->s);
     if (!c)
         return CX_EDB;
@@ -136,10 +168,13 @@ cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, ch
                  (long long)revoked);
         return CX_EAUTH;
     }
+    j.exact = at > 0;
     for (int attempt = 0; attempt < 8; attempt++) {
-        j.size = ledger__tree_size(c);
-        if (j.size <= 0) {
-            snprintf(err, errlen, "the ledger is empty");
+        int64_t have = ledger__tree_size(c);
+        j.size = at > 0 ? at : have;
+        if (j.size <= 0 || j.size > have) {
+            snprintf(err, errlen, j.size <= 0 ? "the ledger is empty"
+                                              : "the tree has no head of that size yet");
             return CX_ESTATE;
         }
         if (!ledger__key_valid_at_size(added, revoked, j.size)) {
@@ -160,47 +195,87 @@ cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, ch
             snprintf(err, errlen, "cannot store the checkpoint: %s", cx_strerror(e));
             return e;
         }
-        *note = cp__note(c, origin, j.size, j.root);
-        return *note ? CX_OK : CX_ENOMEM;
+        snprintf(line, 256, "%s", j.line);
+        *size_out = j.size;
+        memcpy(root, j.root, 32);
+        return CX_OK;
     }
     snprintf(err, errlen, "the log keeps growing; try again");
     return CX_EBUSY;
 }
 
-cx_err ledger_checkpoint_latest(ledger *lg, json_t **out)
+typedef struct {
+    int64_t size;
+    uint8_t root[32];
+} cp_pick;
+
+/* The latest checkpoint above min_size that threshold organisations
+ * cosigned, else the latest above it; false if none. */
+static bool cp__pick(store_conn *c, int64_t min_size, int threshold, cp_pick *out, bool *final)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT size, root FROM ledger_checkpoints p WHERE "
+                                     "size > ?1 AND (SELECT count(*) FROM ledger_cosignatures "
+                                     "WHERE size = p.size) >= ?2 ORDER BY size DESC LIMIT 1");
+    for (int pass = 0; st && pass < 2; pass++) {
+        sqlite3_bind_int64(st, 1, min_size);
+        sqlite3_bind_int(st, 2, pass == 0 ? threshold : 1);
+        bool ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32;
+        if (ok) {
+            out->size = sqlite3_column_int64(st, 0);
+            memcpy(out->root, sqlite3_column_blob(st, 1), 32);
+        }
+        sqlite3_reset(st);
+        if (ok) {
+            *final = pass == 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+char *ledger__checkpoint_note(ledger *lg, int64_t size, const uint8_t root[32])
 {
     store_conn *c = store_reader(lg->s);
-    if (!c)
-        return CX_EDB;
     char origin[LEDGER_ORIGIN_MAX + 1];
-    cx_err e = cp__origin(c, origin);
-    if (e != CX_OK)
-        return e;
-    sqlite3_stmt *st = store_stmt(c, "SELECT size, root, created_at FROM ledger_checkpoints "
-                                     "ORDER BY size DESC LIMIT 1");
-    if (!st)
-        return CX_EDB;
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 1) != 32) {
-        sqlite3_reset(st);
-        return rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
-    }
-    int64_t size = sqlite3_column_int64(st, 0);
-    uint8_t root[32];
-    memcpy(root, sqlite3_column_blob(st, 1), 32);
-    char created[40];
-    snprintf(created, sizeof created, "%s", (const char *)sqlite3_column_text(st, 2));
-    sqlite3_reset(st);
-    char hex[65], b64[LEDGER_B64_32 + 1];
+    if (!c || cp__origin(c, origin) != CX_OK)
+        return NULL;
+    return cp__note(c, origin, size, root);
+}
+
+cx_err ledger__cosig_store(ledger *lg, int64_t size, const uint8_t root[32], const char *org,
+                           const uint8_t pk[32], const char *line, bool *already)
+{
+    cosign_job j = {.size = size, .pk = pk, .exact = true};
+    memcpy(j.root, root, 32);
+    snprintf(j.org, sizeof j.org, "%s", org);
+    snprintf(j.line, sizeof j.line, "%s", line);
+    cx_err e = store_write(lg->s, cp__store, &j);
+    if (already)
+        *already = j.already;
+    return e;
+}
+
+/* A checkpoint as the API shows it, with every cosignature gathered. */
+static json_t *cp__json(store_conn *c, const char *origin, int64_t size, const uint8_t root[32],
+                        int threshold)
+{
+    char hex[65], b64[LEDGER_B64_32 + 1], created[40] = "";
     ledger__hex(root, hex);
     ledger__b64_encode(root, 32, b64);
+    sqlite3_stmt *st = store_stmt(c, "SELECT created_at FROM ledger_checkpoints WHERE size=?1");
+    if (!st)
+        return NULL;
+    sqlite3_bind_int64(st, 1, size);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(created, sizeof created, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
     json_t *cos = json_array();
     st = store_stmt(c, "SELECT c.org, c.key, c.line, c.created_at, m.role FROM "
                        "ledger_cosignatures c LEFT JOIN ledger_members m ON m.org = c.org "
                        "WHERE c.size=?1 ORDER BY c.created_at, c.org");
     if (!st) {
         json_decref(cos);
-        return CX_EDB;
+        return NULL;
     }
     sqlite3_bind_int64(st, 1, size);
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -220,11 +295,48 @@ cx_err ledger_checkpoint_latest(ledger *lg, json_t **out)
                                              (const char *)sqlite3_column_text(st, 3)));
     }
     sqlite3_reset(st);
+    size_t n = json_array_size(cos);
     char *note = cp__note(c, origin, size, root);
-    *out = json_pack("{s:s,s:I,s:s,s:s,s:s,s:o,s:s}", "origin", origin, "tree_size",
-                     (json_int_t)size, "root_hash", hex, "root", b64, "note", note ? note : "",
-                     "cosignatures", cos, "created_at", created);
+    json_t *out = json_pack("{s:s,s:I,s:s,s:s,s:s,s:o,s:s,s:i,s:b}", "origin", origin,
+                            "tree_size", (json_int_t)size, "root_hash", hex, "root", b64, "note",
+                            note ? note : "", "cosignatures", cos, "created_at", created,
+                            "threshold", threshold, "final", (int)(n >= (size_t)threshold));
     free(note);
+    return out;
+}
+
+cx_err ledger_checkpoint_latest(ledger *lg, json_t **out)
+{
+    return ledger__checkpoint_covering(lg, -1, out);
+}
+
+cx_err ledger__checkpoint_covering(ledger *lg, int64_t index, json_t **out)
+{
+    *out = NULL;
+    store_conn *c = store_reader(lg->s);
+    if (!c)
+        return CX_EDB;
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    cx_err e = cp__origin(c, origin);
+    if (e != CX_OK)
+        return e;
+    int threshold = ledger__checkpoint_threshold(c);
+    cp_pick latest, final;
+    bool is_final = false, have_final = false;
+    /* the newest checkpoint (index < 0), or the one a proof of index should
+     * use: the newest final one covering it, else the newest covering it */
+    bool found = index < 0 ? cp__pick(c, 0, 1, &latest, &is_final)
+                           : cp__pick(c, index, threshold, &latest, &is_final);
+    if (!found)
+        return CX_ENOTFOUND;
+    if (index < 0)
+        have_final = cp__pick(c, 0, threshold, &final, &is_final) && is_final;
+    *out = cp__json(c, origin, latest.size, latest.root, threshold);
+    if (*out && have_final && final.size != latest.size) {
+        /* the newest is still gathering cosignatures: the final one too */
+        json_t *f = cp__json(c, origin, final.size, final.root, threshold);
+        json_object_set_new(*out, "final_checkpoint", f ? f : json_null());
+    }
     return *out ? CX_OK : CX_ENOMEM;
 }
 
@@ -258,6 +370,35 @@ bool ledger__note_parse(const char *note, char *text, size_t textcap, uint64_t *
     snprintf(origin, LEDGER_ORIGIN_MAX + 1, "%s", l1);
     *size = (uint64_t)n;
     return ledger__b64_decode(l3, root, 32);
+}
+
+bool ledger_cosignature_read(const char *note, size_t len, ledger_cosignature *out)
+{
+    char buf[512];
+    if (len >= sizeof buf || memchr(note, '\0', len))
+        return false;
+    memcpy(buf, note, len);
+    buf[len] = '\0';
+    memset(out, 0, sizeof *out);
+    const char *sigs, *line;
+    uint8_t blob[68];
+    if (!ledger__note_parse(buf, out->text, sizeof out->text, &out->size, out->root, out->origin,
+                            &sigs) ||
+        !(line = sigs, ledger__note_sig_next(&sigs, out->org, blob)) || *sigs != '\0' ||
+        (size_t)(sigs - line) >= sizeof out->line || !cx_org_valid(out->org))
+        return false;
+    /* exactly three lines of text: nothing hides between the root and the
+     * signatures */
+    int lines = 0;
+    for (const char *p = out->text; *p; p++)
+        lines += *p == '\n';
+    if (lines != 3)
+        return false;
+    memcpy(out->line, line, (size_t)(sigs - line));
+    out->key_id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 |
+                  blob[3];
+    memcpy(out->sig, blob + 4, 64);
+    return true;
 }
 
 /* One "— name base64\n" line starting at *p; advances *p. */

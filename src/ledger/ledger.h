@@ -16,6 +16,7 @@
 #ifndef CUSTOMS_LEDGER_H
 #define CUSTOMS_LEDGER_H
 
+#include "alert.h"
 #include "core.h"
 #include "declare.h"
 #include "http.h"
@@ -28,6 +29,8 @@
 #define LEDGER_MAX_GOVERNORS 16
 #define LEDGER_ORIGIN_MAX 128
 #define LEDGER_NUMBER_MAX 32
+/* policy.set {"type":"checkpoint","policy":{"threshold":N}}: at most */
+#define LEDGER_MAX_CHECKPOINT_THRESHOLD 64
 /* Export and import declarations of one transport document whose values
  * differ by more than this share of the larger raise a mirror finding. */
 #define LEDGER_MIRROR_TOLERANCE 0.10
@@ -144,6 +147,7 @@ typedef struct {
     char message[256];
     json_t *details;  /* [{"path","message"}], owned */
     int64_t index;    /* on success */
+    uint64_t seq;     /* the stream sequence on a network (0: ordered locally) */
     uint8_t leaf_hash[32];
     json_t *findings; /* array of findings raised, owned */
 } ledger_result;
@@ -166,26 +170,68 @@ typedef void (*ledger_done_fn)(void *arg, ledger_result *res);
 void ledger_submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
                          ledger_done_fn done, void *arg);
 
-/* ---- ordering -------------------------------------------------------------------
- * Appends are ordered by an orderer. The embedded one hands every prepared
- * entry straight to the store's writer, whose single thread fixes the order.
- * A replicated orderer (e.g. NATS JetStream) publishes ledger_pending_bytes()
- * and, as each message comes back in stream order, calls
- * ledger_pending_append() on every node (remote nodes first rebuild the
- * pending entry with ledger_pending_new()). */
-typedef struct ledger_pending ledger_pending;
+/* This node's own key (a copy is kept, zeroed on free): the node endorses
+ * the anchors of declarations it holds (docs/ledger.md, "Endorsements") and,
+ * on a network, cosigns its checkpoints. The key counts for the org it is
+ * registered to on the ledger; an unregistered key endorses nothing. */
+cx_err ledger_set_node_key(ledger *lg, const ledger_key *key);
+
+/* ---- the network -----------------------------------------------------------------
+ * Every organisation runs a node with its own database; one NATS JetStream
+ * stream per ledger origin orders the entries (docs/ledger.md, "Network").
+ * Once started, ledger_submit and ledger_submit_async check an entry
+ * against this node's state, publish it with Nats-Msg-Id = the hex signing
+ * hash and answer only once the stream acknowledged it and this node
+ * applied it in stream order: 201, or the rejection every node recorded at
+ * that sequence; 503 unavailable when the stream cannot take it (no quorum):
+ * never a local-only append. A node cosigns checkpoints of its tree every
+ * second of activity, collects the others' cosignatures, and raises a
+ * critical ledger_fork alert (and stops cosigning) when another
+ * organisation cosigns a different root for a size. */
 typedef struct {
-    cx_err (*order)(void *self, ledger_pending *p);
-    void *self;
-} ledger_orderer;
-void ledger_set_orderer(ledger *lg, const ledger_orderer *o);
-/* Validates and prepares text off the writer (parse, canonical form,
- * signatures); on rejection returns NULL and fills res. */
-ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len,
-                                   ledger_done_fn done, void *arg, ledger_result *res);
-const char *ledger_pending_bytes(const ledger_pending *p, size_t *len);
-/* Queues the state transition and append on the writer. */
-cx_err ledger_pending_append(ledger *lg, ledger_pending *p);
+    const char *urls;      /* "nats://h1:p1,nats://h2:p2,…" */
+    const char *origin;    /* NULL: the one ledger the cluster carries */
+    const char *org;       /* this node's organisation: its status key; NULL: none */
+    const json_t *trust;   /* trust file (customs ledger trust): a stream whose genesis
+                            * differs is refused; NULL: none (borrowed during start) */
+    const char *snapshot;  /* an empty ledger starts from this snapshot; NULL: replay */
+    int replicas;          /* when this node creates the stream: 0 = 3 with three or more
+                            * URLs, else 1 */
+    bool node;             /* a serving node: cosigns (with ledger_set_node_key's key)
+                            * and publishes its status every second */
+    bool create;           /* create the streams if the cluster has none for origin */
+    alert_service *alerts; /* ledger_fork alerts (borrowed); NULL: none */
+    int64_t wait_ms;       /* how long start waits for the cluster: 0 = 15 s */
+} ledger_net_config;
+/* Connects, finds (or creates) the stream, checks its genesis against the
+ * trust file and the database's position against the stream (refusing a
+ * stream this database did not follow), imports the snapshot if any, and
+ * starts reading the stream from the last sequence applied. Fails (err says
+ * why) on any mismatch, or when the cluster does not answer in wait_ms. */
+cx_err ledger_net_start(ledger *lg, const ledger_net_config *cfg, char *err, size_t errlen);
+/* Blocks until this node applied what the stream held when called. */
+cx_err ledger_net_sync(ledger *lg, int64_t timeout_ms, char *err, size_t errlen);
+/* Cosigns the current head with key like ledger_checkpoint_sign and, on a
+ * network, publishes the cosignature for the other nodes. *note is the note
+ * with every cosignature gathered here for that size (caller frees). */
+cx_err ledger_net_cosign(ledger *lg, const ledger_key *key, char **note, char *err,
+                         size_t errlen);
+/* Stops the network's threads (submissions then answer 503); ledger_free
+ * does it too. Safe without a network. */
+void ledger_net_stop(ledger *lg);
+/* {"state","origin","stream","applied_seq","stream_last_seq","lag",…} for
+ * /healthz, or NULL without a network (caller decrefs). state is "ok",
+ * "catching_up", "connecting", "fork" or "failed". */
+json_t *ledger_net_health(ledger *lg);
+/* The network as `customs ledger network status` shows it: the stream's
+ * state and every node's applied sequence, latest cosigned checkpoint and
+ * lag (*out: caller decrefs). */
+cx_err ledger_net_status(const char *urls, const char *origin, json_t **out, char *err,
+                         size_t errlen);
+/* Writes the ledger tables (entries, tree, registry, state, checkpoints, the
+ * stream position; never declarations, findings or salts) to a new database
+ * at path: what a node started with ledger_net_config.snapshot imports. */
+cx_err ledger_snapshot(ledger *lg, const char *path, char *err, size_t errlen);
 
 /* ---- other modules on the ledger ------------------------------------------------------
  * Set before the server starts (not thread-safe against appends).
@@ -249,8 +295,8 @@ typedef struct {
 /* Appends the genesis entry (index 0): origin, M-of-N governance keys and
  * the default endorsement policies, signed by every governor whose key is
  * given; the rules refuse a genesis signed by fewer than threshold of them.
- * This is the only way in for a genesis: ledger_submit, ledger_submit_async
- * and ledger_pending_new refuse ledger.init (403 forbidden), so no API
+ * This is the only way in for a genesis: ledger_submit and
+ * ledger_submit_async refuse ledger.init (403 forbidden), so no API
  * caller can claim the governance of an empty ledger. */
 void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_governor *gov,
                  size_t ngov, ledger_result *res);
@@ -262,6 +308,22 @@ void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_gov
  * its signatures (caller frees). */
 cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, char *err,
                               size_t errlen);
+/* A cosignature as network nodes publish it: a C2SP signed note with one
+ * Ed25519 signature line, "origin\nsize\nbase64(root)\n\n— org base64\n".
+ * Reads it without verifying it (that needs the org's registered keys):
+ * false unless it is exactly that, at most 512 bytes. */
+typedef struct {
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    uint64_t size;
+    uint8_t root[32];
+    char org[CX_ORG_MAX + 1];
+    uint32_t key_id;
+    uint8_t sig[64];
+    char text[LEDGER_ORIGIN_MAX + 128]; /* the signed text: the note's first three lines */
+    char line[256];                     /* the signature line with its newline */
+} ledger_cosignature;
+bool ledger_cosignature_read(const char *note, size_t len, ledger_cosignature *out);
+
 /* The latest checkpoint as the API shows it (*out: caller decrefs);
  * CX_ENOTFOUND if none. */
 cx_err ledger_checkpoint_latest(ledger *lg, json_t **out);

@@ -309,11 +309,14 @@ static void h_summary(http_req *r, void *ctx)
         json_t *x;
         json_array_foreach(json_object_get(cp, "cosignatures"), i, x) json_object_del(x, "line");
     }
+    /* a node of a network says how it stands (docs/ledger.md, "Network") */
+    json_t *net = ledger_net_health(lg);
     http_reply_json(r, 200,
-                    json_pack("{s:s?,s:I,s:s,s:o,s:I,s:o,s:o}", "origin", origin, "tree_size",
+                    json_pack("{s:s?,s:I,s:s,s:o,s:I,s:o,s:o,s:o}", "origin", origin, "tree_size",
                               (json_int_t)size, "root_hash", hex, "entries_by_type", types,
                               "members", (json_int_t)members, "findings_by_severity", findings,
-                              "checkpoint", cp ? cp : json_null()));
+                              "checkpoint", cp ? cp : json_null(), "network",
+                              net ? net : json_null()));
 }
 
 static void h_members(http_req *r, void *ctx)
@@ -521,7 +524,7 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, const char *s
         return e;
     json_object_set_new(o, "declaration_id", json_string(id));
     /* what an offline check needs: the cosigned head and the path to it */
-    if (ledger_checkpoint_latest(lg, &cp) == CX_OK &&
+    if (ledger__checkpoint_covering(lg, idx, &cp) == CX_OK &&
         json_integer_value(json_object_get(cp, "tree_size")) > idx &&
         ledger_proof(lg, idx, json_integer_value(json_object_get(cp, "tree_size")), &proof) ==
             CX_OK) {
@@ -710,6 +713,56 @@ static void h__metrics(void *ctx, cx_buf *out)
                   (unsigned long long)atomic_load(&lg->n_rejected),
                   (unsigned long long)atomic_load(&lg->n_findings)) != CX_OK)
         return; /* the failed buffer answers for itself */
+    if (lg->net && ledger__net_metrics(lg->net, out) != CX_OK)
+        return;
+}
+
+/* GET /v1/ledger/rejected?cursor=&limit=: the stream messages every node
+ * rejected, by sequence (a network's; empty on one node). */
+static void h_rejected(http_req *r, void *ctx)
+{
+    ledger *lg = ctx;
+    if (!h__may_read(r))
+        return;
+    http_page page;
+    if (!http_page_parse(r, HTTP_CURSOR_INT, 100, LIST_MAX, &page))
+        return;
+    store_conn *c = store_reader(lg->s);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT seq, entry_hash, type, org, status, code, "
+                                         "message, details, received_at FROM ledger_rejected "
+                                         "WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                         : NULL;
+    if (!st) {
+        h__unavailable(r, CX_EDB);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, page.cursor ? page.after : 0);
+    sqlite3_bind_int64(st, 2, page.limit + 1);
+    http_pager pg;
+    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
+    int64_t last = 0;
+    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+        last = sqlite3_column_int64(st, 0);
+        char eh[65] = "";
+        if (sqlite3_column_bytes(st, 1) == 32)
+            ledger__hex(sqlite3_column_blob(st, 1), eh);
+        json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
+        json_t *item = json_pack("{s:I,s:s,s:s?,s:s?,s:i,s:s,s:s,s:o,s:s}", "seq",
+                                 (json_int_t)last, "entry_hash", eh, "type",
+                                 (const char *)sqlite3_column_text(st, 2), "org",
+                                 (const char *)sqlite3_column_text(st, 3), "status",
+                                 sqlite3_column_int(st, 4), "code",
+                                 (const char *)sqlite3_column_text(st, 5), "message",
+                                 (const char *)sqlite3_column_text(st, 6), "details",
+                                 details ? details : json_array(), "received_at",
+                                 (const char *)sqlite3_column_text(st, 8));
+        cx_err e = item ? cx_buf_json(&pg.out, item) : CX_ENOMEM;
+        json_decref(item);
+        if (e != CX_OK)
+            break; /* the page's buffer failed: the reply says so */
+    }
+    sqlite3_reset(st);
+    http_pager_reply_after(&pg, r, last);
 }
 
 cx_err ledger_routes(ledger *lg, http_server *srv)
@@ -730,6 +783,7 @@ cx_err ledger_routes(ledger *lg, http_server *srv)
         {"GET", "/v1/ledger/bls/{number}", HTTP_AUTH, h_bl, NULL},
         {"GET", "/v1/ledger/members", HTTP_AUTH, h_members, NULL},
         {"GET", "/v1/ledger/trust", HTTP_AUTH, h_trust, NULL},
+        {"GET", "/v1/ledger/rejected", HTTP_AUTH, h_rejected, "limit cursor"},
     };
     cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], lg);
     if (e == CX_OK)

@@ -234,15 +234,42 @@ cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX 
 extern const decl_hooks ledger__decl_hooks_template;
 
 /* ---- the service -------------------------------------------------------------------------- */
+/* Appends are ordered by an orderer: the embedded one (service.c) hands
+ * every prepared entry straight to the store's writer, whose single thread
+ * fixes the order; a node of a network (net_order.c) publishes it to the
+ * stream, and the reader hands each message back in stream order. */
+typedef struct ledger_pending ledger_pending;
+typedef struct {
+    cx_err (*order)(void *self, ledger_pending *p);
+    void *self;
+} ledger_orderer;
+void ledger__set_orderer(ledger *lg, const ledger_orderer *o);
+/* Queues the state transition and append on the writer (append.c). */
+cx_err ledger__pending_append(ledger *lg, ledger_pending *p);
+
+/* How a pending entry reaches the writer: ordered here (the embedded
+ * orderer), or taken from the network's stream at a sequence. */
+typedef enum { LP_LOCAL, LP_STREAM } lp_mode;
+
 struct ledger_pending {
     store_job job;
     ledger *lg;
-    lentry *e;
+    lentry *e;          /* NULL for a stream message that does not decode */
     json_t *decl;
     ledger_result res;
     ledger_done_fn done;
     void *arg;
     bool job_ok;
+    lp_mode mode;
+    /* LP_STREAM: the stream sequence, the stream's timestamp (received_at on
+     * every node), the entry's signing hash as its Nats-Msg-Id gave it (the
+     * key of the submitter waiting for it), and whether the writer found it
+     * applied already (a redelivery) */
+    uint64_t seq;
+    int64_t stream_us;
+    uint8_t msg_hash[32];
+    bool has_msg_hash;
+    bool skipped;
     /* the API caller's org when it may see only its own declarations'
      * findings (see ledger__findings_scope); "" for every finding */
     char scope[CX_ORG_MAX + 1];
@@ -253,10 +280,14 @@ struct ledger_pending {
     bool *finished;
 };
 
+typedef struct ledger_net ledger_net;
+
 struct ledger {
     store *s;
     decl_service *decl;
     ledger_orderer orderer;
+    ledger_key *node_key; /* this node's key (endorses, cosigns), or NULL; zeroed on free */
+    ledger_net *net;      /* NULL without a network */
     /* writer-thread state: only the writer thread touches these */
     bool loaded;
     bool stale;
@@ -268,6 +299,7 @@ struct ledger {
     uint64_t *seen_key;
     int64_t *seen_idx;
     size_t seen_cap, seen_n;
+    uint64_t applied_seq; /* the last stream sequence applied (network) */
     /* counters */
     _Atomic uint64_t n_accepted, n_rejected, n_findings;
     /* other modules (ledger_watch, ledger_set_duty) */
@@ -280,6 +312,53 @@ struct ledger {
     void *duty_ctx;
 };
 
+/* ---- results and pending entries (service.c, append.c) ------------------------------------ */
+void ledger__res_set(ledger_result *r, unsigned status, const char *code, const char *message,
+                     json_t *details);
+void ledger__pending_free(ledger_pending *p);
+/* Prepares text for the writer: decode, canonical form, signatures (off the
+ * writer). For the embedded orderer and the network's submitting node. */
+ledger_pending *ledger__pending_prepare(ledger *lg, const char *text, size_t len,
+                                        ledger_done_fn done, void *arg, ledger_result *res,
+                                        const cx_principal *who, bool genesis);
+/* A message from the stream at seq: always a pending (NULL only when out of
+ * memory); one that does not decode carries its rejection in res, to be
+ * recorded at seq like any other. msg_hash: the Nats-Msg-Id's hash, or NULL. */
+ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len, uint64_t seq,
+                                       int64_t stream_us, const uint8_t *msg_hash);
+/* The same for a message this node published itself, whose bytes it has
+ * decoded and verified already: e and decl (may be NULL) are taken over. */
+ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, uint64_t seq,
+                                           int64_t stream_us);
+/* Stream messages handed to the writer together (append.c): one job, in
+ * order; each pending's outcome goes to ledger__net_applied as alone. */
+#define LEDGER_STREAM_BATCH 256
+typedef struct ledger_stream_batch ledger_stream_batch;
+ledger_stream_batch *ledger__stream_batch_new(void);
+/* false when full */
+bool ledger__stream_batch_add(ledger_stream_batch *b, ledger_pending *p);
+size_t ledger__stream_batch_size(const ledger_stream_batch *b);
+/* Queues the batch on the writer (it frees it); on failure the caller
+ * still owns it. */
+cx_err ledger__stream_batch_append(ledger *lg, ledger_stream_batch *b);
+/* Frees a batch that was not appended, with its pendings. */
+void ledger__stream_batch_free(ledger_stream_batch *b);
+/* Runs the rules for e on the writer against the current state and rolls
+ * everything back: res says what an append would answer now (201 or the
+ * rejection). Blocks. */
+cx_err ledger__precheck(ledger *lg, const lentry *e, ledger_result *res);
+
+/* ---- the network (net*.c) ------------------------------------------------------------------ */
+/* The writer applied (or recorded the rejection of) the stream message of p,
+ * durably; on the writer thread, must not block. failed: the job or its
+ * commit failed (the stream must be read again from the database's
+ * sequence). */
+void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed);
+/* The orderer of a node on a network. */
+cx_err ledger__net_order(void *self, ledger_pending *p);
+void ledger__net_free(ledger_net *n);
+/* The network's Prometheus lines. */
+cx_err ledger__net_metrics(ledger_net *n, cx_buf *out);
 /* Links of a coo.issue naming a declaration, then every watcher (coo.c):
  * in the append's job, before its findings. */
 cx_err ledger__watch_run(ledger *lg, store_conn *w, const lentry *e, int64_t idx);
@@ -293,6 +372,25 @@ void ledger__checkpoint_text(const char *origin, uint64_t size, const uint8_t ro
                              char *out, size_t cap);
 
 bool ledger__key_valid_at_size(int64_t added, int64_t revoked, int64_t size);
+/* Cosigns checkpoint size (0: the current head) with key and stores it;
+ * line is the signature line, *size_out and root what was signed. */
+cx_err ledger__checkpoint_cosign(ledger *lg, const ledger_key *key, int64_t size, char line[256],
+                                 int64_t *size_out, uint8_t root[32], char *err, size_t errlen);
+/* The number of organisations whose cosignatures make a checkpoint final:
+ * the checkpoint policy (policy.set "checkpoint"), else the governance
+ * threshold. */
+int ledger__checkpoint_threshold(store_conn *c);
+/* The signed note of checkpoint size with every cosignature gathered
+ * (caller frees); NULL if none. */
+char *ledger__checkpoint_note(ledger *lg, int64_t size, const uint8_t root[32]);
+/* Stores a cosignature (line, by org with pk) of checkpoint size whose root
+ * this node computed; *already if it was stored before. */
+cx_err ledger__cosig_store(ledger *lg, int64_t size, const uint8_t root[32], const char *org,
+                           const uint8_t pk[32], const char *line, bool *already);
+/* The checkpoint a proof of entry index should use: the newest that the
+ * consortium's threshold cosigned covering it, else the newest covering it
+ * (CX_ENOTFOUND: none covers it). As ledger_checkpoint_latest shows it. */
+cx_err ledger__checkpoint_covering(ledger *lg, int64_t index, json_t **out);
 /* Splits a checkpoint note into its text (up to the last blank line), the
  * three lines it starts with, and the signature lines (*sigs). */
 bool ledger__note_parse(const char *note, char *text, size_t textcap, uint64_t *size,
@@ -301,6 +399,12 @@ bool ledger__note_parse(const char *note, char *text, size_t textcap, uint64_t *
 bool ledger__note_sig_next(const char **p, char name[CX_ORG_MAX + 1], uint8_t blob[68]);
 bool ledger__note_sig_verify(const char *name, const uint8_t pk[32], const uint8_t blob[68],
                              const char *text);
+
+/* Counts the distinct organisations of a trust file whose keys signed text
+ * in the signature lines sigs (a note's tail); their names go to cosigners.
+ * -1 if a trusted key's signature does not verify (why says whose). */
+int ledger__note_trusted(const char *sigs, const char *text, const json_t *trust,
+                         char *cosigners, size_t cap, char *why, size_t whycap);
 
 /* ---- field commitments ------------------------------------------------------------------- */
 cx_err ledger__commit(const uint8_t salt[32], const char *name, const json_t *value,

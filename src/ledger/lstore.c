@@ -93,6 +93,21 @@ static const store_migration ledger_migrations[] = {
         "CREATE TABLE ledger_coo_links(declaration_id TEXT NOT NULL, issuer TEXT NOT NULL,"
         " number TEXT NOT NULL, idx INTEGER NOT NULL,"
         " PRIMARY KEY(declaration_id, issuer, number)) WITHOUT ROWID;"},
+    /* the network (issue 16): the stream sequence beside each leaf (NULL:
+     * ordered locally); the messages every node rejected, by sequence; the
+     * stream this database follows and how far it applied it (moved in the
+     * same transaction as each entry); forks seen in others' cosignatures */
+    {5, "ALTER TABLE ledger_entries ADD COLUMN seq INTEGER;"
+        "CREATE UNIQUE INDEX ledger_entries_seq ON ledger_entries(seq) WHERE seq IS NOT NULL;"
+        "CREATE TABLE ledger_rejected(seq INTEGER PRIMARY KEY, entry_hash BLOB, type TEXT,"
+        " org TEXT, status INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,"
+        " details TEXT NOT NULL, received_at TEXT NOT NULL);"
+        "CREATE TABLE ledger_stream(id INTEGER PRIMARY KEY CHECK(id = 1), stream TEXT NOT NULL,"
+        " origin TEXT NOT NULL, applied_seq INTEGER NOT NULL, cosign_seq INTEGER NOT NULL"
+        " DEFAULT 0);"
+        "CREATE TABLE ledger_forks(size INTEGER NOT NULL, org TEXT NOT NULL, root BLOB NOT NULL,"
+        " note TEXT NOT NULL, mine TEXT NOT NULL, detected_at TEXT NOT NULL,"
+        " PRIMARY KEY(size, org)) WITHOUT ROWID;"},
 };
 
 cx_err ledger_migrate(store *s, char *err, size_t errlen)

@@ -207,7 +207,9 @@ static void pol__set(lpolicy *p, unsigned authors, int nreq, ...)
 void ledger__policy_defaults(lpolicy p[LT__COUNT])
 {
     memset(p, 0, sizeof(lpolicy) * LT__COUNT);
-    pol__set(&p[LT_DECL_ANCHOR], R(LR_TRADER) | R(LR_AGENCY), 0);
+    /* the customs administration holding the declaration endorses its anchor:
+     * replaying the log then needs no one's private data */
+    pol__set(&p[LT_DECL_ANCHOR], R(LR_TRADER) | R(LR_AGENCY), 1, LR_CUSTOMS, 1);
     pol__set(&p[LT_BL_ISSUE], R(LR_CARRIER), 0);
     pol__set(&p[LT_BL_TRANSFER], R(LR_TRADER) | R(LR_CARRIER) | R(LR_BANK), 0);
     pol__set(&p[LT_BL_SURRENDER], R(LR_TRADER) | R(LR_CARRIER) | R(LR_BANK), 1, LR_CARRIER, 1);

@@ -394,9 +394,40 @@ static void r__commit_policy(lreg *r, const lentry *e, int64_t idx)
         ledger__policy_parse(json_object_get(e->body, "policy"), &r->policy[t]);
 }
 
+/* {"type":"checkpoint","policy":{"threshold":N}}: the number of
+ * organisations whose cosignatures make a checkpoint final (default: the
+ * governance threshold). It changes nothing the rules decide. */
+static cx_err r__checkpoint_policy(lapply *a, const json_t *pol)
+{
+    if (json_object_get(pol, "authors") || json_object_get(pol, "require"))
+        DENY(a, 400, "invalid_entry", "/body/policy",
+             "the checkpoint policy takes only a threshold");
+    const json_t *t = json_object_get(pol, "threshold");
+    if (!t)
+        DENY(a, 400, "invalid_entry", "/body/policy/threshold",
+             "is required: the number of organisations that make a checkpoint final");
+    if (!a->serving)
+        return CX_OK;
+    char text[48];
+    snprintf(text, sizeof text, "{\"threshold\":%lld}", (long long)json_integer_value(t));
+    sqlite3_stmt *st = ledger__stmt(a->c, "INSERT INTO ledger_policies(type, policy, idx) "
+                                          "VALUES('checkpoint', ?1, ?2) ON CONFLICT(type) DO "
+                                          "UPDATE SET policy=excluded.policy, idx=excluded.idx");
+    if (!st)
+        return CX_EDB;
+    r__bind_text(st, 1, text);
+    sqlite3_bind_int64(st, 2, a->idx);
+    return r__exec(st);
+}
+
 static cx_err r__policy_set(lapply *a)
 {
     const json_t *b = a->e->body;
+    if (strcmp(r__str(b, "type"), "checkpoint") == 0)
+        return r__checkpoint_policy(a, json_object_get(b, "policy"));
+    if (json_object_get(json_object_get(b, "policy"), "threshold"))
+        DENY(a, 400, "invalid_entry", "/body/policy/threshold",
+             "only the checkpoint policy takes a threshold");
     lpolicy p;
     if (!ledger__policy_parse(json_object_get(b, "policy"), &p))
         DENY(a, 400, "invalid_entry", "/body/policy", "must name at least one author role");

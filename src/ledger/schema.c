@@ -411,13 +411,20 @@ static const sfield rotate_fields[] = {F("org", S_ORG, true), F("add", S_KEY, tr
                                        F("retire", S_KEY, false), END};
 static const sfield revoke_fields[] = {F("org", S_ORG, true), F("key", S_KEY, true),
                                        FM("reason", S_TEXT, false, 0, 500), END};
+/* "checkpoint" sets how many organisations make a checkpoint final
+ * ({"threshold":N}); the entry types set endorsement policies. The rules
+ * check which members each kind needs. */
 static const char *const policy_types[] = {
     "declaration.anchor", "bl.issue",     "bl.transfer",     "bl.surrender",
     "coo.issue",          "coo.revoke",   "aeo.status",      "payment.receipt",
-    "parcel.manifest",    "ipr.register", "finding",         "audit.digest",
-    NULL};
+    "parcel.manifest",    "ipr.register", "finding",         "checkpoint",
+    "audit.digest",       NULL};
+static const sfield policy_set_policy_fields[] = {
+    FA("authors", false, 1, LR__COUNT, &role_elem, true),
+    FA("require", false, 0, LR__COUNT, &policy_req, false),
+    FM("threshold", S_INT, false, 1, LEDGER_MAX_CHECKPOINT_THRESHOLD), END};
 static const sfield policy_set_fields[] = {FE("type", true, policy_types),
-                                           FO("policy", true, policy_fields), END};
+                                           FO("policy", true, policy_set_policy_fields), END};
 
 static const sfield cert_fields[] = {F("issuer", S_ORG, true), F("number", S_ID, true), END};
 static const sfield cert_elem = FO("", true, cert_fields);

@@ -17,7 +17,7 @@ void ledger_result_clear(ledger_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static void res__set(ledger_result *r, unsigned status, const char *code, const char *message,
+void ledger__res_set(ledger_result *r, unsigned status, const char *code, const char *message,
                      json_t *details)
 {
     json_decref(r->details);
@@ -27,29 +27,26 @@ static void res__set(ledger_result *r, unsigned status, const char *code, const 
     r->details = details ? details : json_array();
 }
 
-static void res__from_verdict(ledger_result *r, lverdict *v)
-{
-    res__set(r, v->status, v->code ? v->code : "rejected", v->message, v->details);
-    v->details = NULL;
-}
-
 json_t *ledger_result_json(const ledger_result *r)
 {
     if (r->status == 201) {
         char hex[65];
         ledger__hex(r->leaf_hash, hex);
-        return json_pack("{s:I,s:s,s:O}", "index", (json_int_t)r->index, "leaf_hash", hex,
-                         "findings", r->findings ? r->findings : json_array());
+        json_t *o = json_pack("{s:I,s:s,s:o}", "index", (json_int_t)r->index, "leaf_hash", hex,
+                              "findings", r->findings ? json_incref(r->findings) : json_array());
+        if (o && r->seq) /* the stream sequence that ordered it, on a network */
+            json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
+        return o;
     }
-    return json_pack("{s:{s:s,s:s,s:O}}", "error", "code", r->code, "message", r->message,
-                     "details", r->details ? r->details : json_array());
+    return json_pack("{s:{s:s,s:s,s:o}}", "error", "code", r->code, "message", r->message,
+                     "details", r->details ? json_incref(r->details) : json_array());
 }
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
 static cx_err svc__order_local(void *self, ledger_pending *p)
 {
-    return ledger_pending_append(self, p);
+    return ledger__pending_append(self, p);
 }
 
 ledger *ledger_new(store *s, decl_service *decl)
@@ -81,6 +78,11 @@ void ledger_free(ledger *lg)
 {
     if (!lg)
         return;
+    ledger__net_free(lg->net); /* its threads submit to the writer: stop them first */
+    if (lg->node_key) {
+        sodium_memzero(lg->node_key, sizeof *lg->node_key);
+        free(lg->node_key);
+    }
     free(lg->seen_key);
     free(lg->seen_idx);
     ledger__reg_free(lg->reg);
@@ -92,14 +94,22 @@ store *ledger_store(ledger *lg)
     return lg->s;
 }
 
-void ledger_set_orderer(ledger *lg, const ledger_orderer *o)
+void ledger__set_orderer(ledger *lg, const ledger_orderer *o)
 {
     lg->orderer = *o;
 }
 
+cx_err ledger_set_node_key(ledger *lg, const ledger_key *key)
+{
+    if (!lg->node_key && !(lg->node_key = malloc(sizeof *lg->node_key)))
+        return CX_ENOMEM;
+    *lg->node_key = *key;
+    return CX_OK;
+}
+
 /* ---- preparation (caller's thread) ------------------------------------------------------------ */
 
-static void pending__free(ledger_pending *p)
+void ledger__pending_free(ledger_pending *p)
 {
     if (!p)
         return;
@@ -128,57 +138,116 @@ static json_t *pending__declaration(ledger *lg, const lentry *e)
     return d;
 }
 
-/* genesis: whether a ledger.init may pass. Only ledger_init (customs ledger
- * init) lets one through: a genesis that arrived over the API would let any
- * caller name the governance of an empty ledger. */
-static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                                    void *arg, ledger_result *res, const cx_principal *who,
-                                    bool genesis)
+/* Decodes and checks an entry on its own: JSON, envelope and body rules,
+ * canonical form, signatures. genesis: whether a ledger.init may pass. On
+ * failure res says why and NULL is returned. */
+static lentry *pending__decode(const char *text, size_t len, ledger_result *res, bool genesis)
 {
-    memset(res, 0, sizeof *res);
     json_t *problems = json_array();
     lentry *e = NULL;
     char msg[200];
     cx_err err = ledger__entry_decode(text, len, &e, problems, msg, sizeof msg);
     if (err == CX_EPARSE) {
         cx_problem_add(problems, "", "%s", msg);
-        res__set(res, 400, "invalid_json", "the body is not valid JSON", problems);
+        ledger__res_set(res, 400, "invalid_json", "the body is not valid JSON", problems);
         return NULL;
     }
     if (err == CX_ETOOBIG) {
         cx_problem_add(problems, "", "%s", msg);
-        res__set(res, 400, "entry_too_large", msg, problems);
+        ledger__res_set(res, 400, "entry_too_large", msg, problems);
         return NULL;
     }
     if (err != CX_OK) {
-        res__set(res, err == CX_ENOMEM ? 503 : 400, "invalid_entry", msg, problems);
+        ledger__res_set(res, err == CX_ENOMEM ? 503 : 400, "invalid_entry", msg, problems);
         return NULL;
     }
     if (e->type == LT_INIT && !genesis) {
         cx_problem_add(problems, "/type",
                        "ledger.init cannot be submitted: the genesis is created with customs "
                        "ledger init");
-        res__set(res, 403, "forbidden", "the genesis entry cannot be submitted", problems);
+        ledger__res_set(res, 403, "forbidden", "the genesis entry cannot be submitted", problems);
         ledger__entry_free(e);
         return NULL;
     }
     if (e->nsigs == 0) {
         cx_problem_add(problems, "/signatures",
                        "at least one signature is required: sign with customs ledger sign");
-        res__set(res, 400, "invalid_entry", "the entry is not signed", problems);
+        ledger__res_set(res, 400, "invalid_entry", "the entry is not signed", problems);
         ledger__entry_free(e);
         return NULL;
     }
     if (ledger__entry_check_sigs(e, problems) != CX_OK) {
-        res__set(res, 403, "bad_signature", "a signature does not verify", problems);
+        ledger__res_set(res, 403, "bad_signature", "a signature does not verify", problems);
         ledger__entry_free(e);
         return NULL;
     }
     json_decref(problems);
+    return e;
+}
+
+/* The org this node's key is registered to, or false. */
+static bool pending__node_org(ledger *lg, char org[CX_ORG_MAX + 1])
+{
+    store_conn *c = lg->node_key ? store_reader(lg->s) : NULL;
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT org FROM ledger_keys WHERE key=?1 AND "
+                                         "revoked_idx IS NULL")
+                         : NULL;
+    if (!st)
+        return false;
+    sqlite3_bind_blob(st, 1, lg->node_key->pk, 32, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_ROW;
+    if (ok)
+        snprintf(org, CX_ORG_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return ok;
+}
+
+/* The endorsement of an anchor: the node that holds the declaration (the
+ * customs administration it was lodged with) signs the entry, having
+ * checked that its author is the declarant. The default policy of
+ * declaration.anchor requires a customs signature, so replaying the log
+ * needs nothing but the log, and no organisation can anchor (and so block)
+ * another's declaration through a node that does not hold it. */
+static cx_err pending__endorse(ledger_pending *p, ledger_result *res)
+{
+    ledger *lg = p->lg;
+    char org[CX_ORG_MAX + 1];
+    if (!pending__node_org(lg, org))
+        return CX_OK; /* this node endorses nothing: the rules decide */
+    for (size_t i = 0; i < p->e->nsigs; i++)
+        if (strcmp(p->e->sigs[i].org, org) == 0)
+            return CX_OK;
+    char *text = NULL, err[256];
+    if (ledger_sign(p->e->canon, p->e->canon_len, lg->node_key, org, &text, err, sizeof err) !=
+        CX_OK) {
+        ledger__res_set(res, 503, "unavailable", err, NULL);
+        return CX_ECRYPTO;
+    }
+    ledger_result tmp;
+    memset(&tmp, 0, sizeof tmp);
+    lentry *e = pending__decode(text, strlen(text), &tmp, false);
+    free(text);
+    if (!e) {
+        *res = tmp;
+        return CX_EINVAL;
+    }
+    ledger__entry_free(p->e);
+    p->e = e;
+    return CX_OK;
+}
+
+ledger_pending *ledger__pending_prepare(ledger *lg, const char *text, size_t len,
+                                        ledger_done_fn done, void *arg, ledger_result *res,
+                                        const cx_principal *who, bool genesis)
+{
+    memset(res, 0, sizeof *res);
+    lentry *e = pending__decode(text, len, res, genesis);
+    if (!e)
+        return NULL;
     ledger_pending *p = calloc(1, sizeof *p);
     if (!p) {
         ledger__entry_free(e);
-        res__set(res, 503, "unavailable", "out of memory", NULL);
+        ledger__res_set(res, 503, "unavailable", "out of memory", NULL);
         return NULL;
     }
     p->lg = lg;
@@ -197,314 +266,82 @@ static ledger_pending *pending__new(ledger *lg, const char *text, size_t len, le
             char m[200];
             snprintf(m, sizeof m, "no declaration %s of %s is stored on this node",
                      json_string_value(json_object_get(e->body, "declaration_id")), e->org);
-            res__set(res, 404, "not_found", m,
-                     json_pack("[{s:s,s:s}]", "path", "/body/declaration_id", "message", m));
-            pending__free(p);
+            ledger__res_set(res, 404, "not_found", m,
+                            json_pack("[{s:s,s:s}]", "path", "/body/declaration_id", "message",
+                                      m));
+            ledger__pending_free(p);
+            return NULL;
+        }
+        if (owner && pending__endorse(p, res) != CX_OK) {
+            ledger__pending_free(p);
             return NULL;
         }
     }
     return p;
 }
 
-ledger_pending *ledger_pending_new(ledger *lg, const char *text, size_t len, ledger_done_fn done,
-                                   void *arg, ledger_result *res)
+ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len, uint64_t seq,
+                                       int64_t stream_us, const uint8_t *msg_hash)
 {
-    return pending__new(lg, text, len, done, arg, res, NULL, false);
-}
-
-const char *ledger_pending_bytes(const ledger_pending *p, size_t *len)
-{
-    if (len)
-        *len = p->e->canon_len;
-    return p->e->canon;
-}
-
-/* ---- the writer job ------------------------------------------------------------------------- */
-
-/* ---- the replay set (writer thread) ------------------------------------------------------- */
-
-static uint64_t seen__key(const uint8_t h[32])
-{
-    uint64_t k;
-    memcpy(&k, h, 8);
-    return k | 1; /* 0 marks an empty slot */
-}
-
-static cx_err seen__put(ledger *lg, const uint8_t h[32], int64_t idx)
-{
-    if ((lg->seen_n + 1) * 2 > lg->seen_cap) {
-        size_t cap = lg->seen_cap ? lg->seen_cap * 2 : 1024;
-        uint64_t *k = calloc(cap, sizeof *k);
-        int64_t *v = calloc(cap, sizeof *v);
-        if (!k || !v) {
-            free(k);
-            free(v);
-            return CX_ENOMEM;
-        }
-        for (size_t i = 0; i < lg->seen_cap; i++) {
-            if (!lg->seen_key[i])
-                continue;
-            size_t j = (size_t)(lg->seen_key[i] * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
-            while (k[j])
-                j = (j + 1) & (cap - 1);
-            k[j] = lg->seen_key[i];
-            v[j] = lg->seen_idx[i];
-        }
-        free(lg->seen_key);
-        free(lg->seen_idx);
-        lg->seen_key = k;
-        lg->seen_idx = v;
-        lg->seen_cap = cap;
+    ledger_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->lg = lg;
+    p->mode = LP_STREAM;
+    p->seq = seq;
+    p->stream_us = stream_us;
+    if (msg_hash) {
+        memcpy(p->msg_hash, msg_hash, 32);
+        p->has_msg_hash = true;
     }
-    uint64_t key = seen__key(h);
-    size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 20) & (lg->seen_cap - 1);
-    while (lg->seen_key[j])
-        j = (j + 1) & (lg->seen_cap - 1);
-    lg->seen_key[j] = key;
-    lg->seen_idx[j] = idx;
-    lg->seen_n++;
-    return CX_OK;
-}
-
-/* The index of the entry with signing hash h, or -1. */
-static int64_t seen__find(ledger *lg, store_conn *w, const uint8_t h[32])
-{
-    if (!lg->seen_cap)
-        return -1;
-    uint64_t key = seen__key(h);
-    size_t j = (size_t)(key * 0x9E3779B97F4A7C15ULL >> 20) & (lg->seen_cap - 1);
-    for (; lg->seen_key[j]; j = (j + 1) & (lg->seen_cap - 1)) {
-        if (lg->seen_key[j] != key)
-            continue;
-        /* 64 bits match: compare the whole hash as stored */
-        sqlite3_stmt *st = store_stmt(w, "SELECT entry_hash FROM ledger_entries WHERE idx=?1");
-        if (!st)
-            return -2;
-        sqlite3_bind_int64(st, 1, lg->seen_idx[j]);
-        bool same = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32 &&
-                    memcmp(sqlite3_column_blob(st, 0), h, 32) == 0;
-        sqlite3_reset(st);
-        if (same)
-            return lg->seen_idx[j];
-    }
-    return -1;
-}
-
-/* Adds the signing hashes of entries from index `from` on. */
-static cx_err seen__load(ledger *lg, store_conn *w, int64_t from)
-{
-    sqlite3_stmt *st =
-        store_stmt(w, "SELECT idx, entry_hash FROM ledger_entries WHERE idx >= ?1 ORDER BY idx");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, from);
-    cx_err e = CX_OK;
-    int rc;
-    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (sqlite3_column_bytes(st, 1) == 32)
-            e = seen__put(lg, sqlite3_column_blob(st, 1), sqlite3_column_int64(st, 0));
-    sqlite3_reset(st);
-    return e;
-}
-
-/* Writer-thread state follows the database: reloaded on first use, after a
- * failed commit, and when another process (a CLI next to the server) has
- * committed in the meantime. */
-static cx_err svc__refresh(ledger *lg, store_conn *w)
-{
-    sqlite3_stmt *st = store_stmt(w, "PRAGMA data_version");
-    if (!st)
-        return CX_EDB;
-    int64_t dv = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_reset(st);
-    if (lg->loaded && !lg->stale && dv == lg->data_version)
-        return CX_OK;
-    lconn c = {.sc = w};
-    cx_err e = ledger__reg_load(&c, lg->reg);
-    int64_t known = (int64_t)lg->tree.size;
-    if (!lg->loaded || lg->stale) {
-        /* memory may hold what a failed commit lost: start over */
-        free(lg->seen_key);
-        free(lg->seen_idx);
-        lg->seen_key = NULL;
-        lg->seen_idx = NULL;
-        lg->seen_cap = lg->seen_n = 0;
-        known = 0;
-    }
-    if (e == CX_OK)
-        e = ledger__frontier_load(w, &lg->tree);
-    /* entries are only ever appended: another process added [known, size) */
-    if (e == CX_OK)
-        e = seen__load(lg, w, known);
-    if (e != CX_OK) {
-        lg->stale = true;
-        return e;
-    }
-    lg->loaded = true;
-    lg->stale = false;
-    lg->data_version = dv;
-    return CX_OK;
-}
-
-static cx_err svc__emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t h[32])
-{
-    store_conn *w = ctx;
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO ledger_nodes(id, hash) VALUES(?1, ?2)");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, (int64_t)((uint64_t)level << 48 | index));
-    sqlite3_bind_blob(st, 2, h, 32, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
-}
-
-/* Findings are for customs: an API caller that is not gets back only those
- * about declarations its own org lodged. */
-static cx_err svc__scope_findings(store_conn *w, const char *org, json_t *findings)
-{
-    for (size_t i = json_array_size(findings); i-- > 0;) {
-        char owner[CX_ORG_MAX + 1];
-        const json_t *f = json_array_get(findings, i);
-        cx_err e = ledger__decl_org(w, json_string_value(json_object_get(f, "declaration_id")),
-                                    owner);
-        if (e != CX_OK)
-            return e;
-        if (strcmp(owner, org) != 0)
-            json_array_remove(findings, i);
-    }
-    return CX_OK;
-}
-
-static cx_err svc__job(store_conn *w, void *arg)
-{
-    ledger_pending *p = arg;
-    ledger *lg = p->lg;
-    const lentry *e = p->e;
-    cx_err err = svc__refresh(lg, w);
-    if (err != CX_OK) {
-        res__set(&p->res, 503, "unavailable", "the ledger state could not be loaded", NULL);
-        return err;
-    }
-    int64_t dup = seen__find(lg, w, e->entry_hash);
-    if (dup < -1)
-        return CX_EDB;
-    if (dup >= 0) {
-        char m[160];
-        snprintf(m, sizeof m, "this entry is already on the ledger at index %lld",
-                 (long long)dup);
-        res__set(&p->res, 409, "duplicate_entry", m,
-                 json_pack("[{s:s,s:s}]", "path", "", "message", m));
-        return CX_EEXIST;
-    }
-    int64_t idx = (int64_t)lg->tree.size;
-    char now[32];
-    cx_rfc3339_format(cx_now_us(), now);
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO ledger_entries(idx, entry_hash, leaf_hash, type, "
-                                     "org, entry, received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, idx);
-    sqlite3_bind_blob(st, 2, e->entry_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, e->leaf_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, ledger__type_names[e->type], -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, e->org, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, e->canon, (int)e->canon_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
-        return CX_EDB;
-    }
-    lconn c = {.sc = w};
-    lapply a = {.c = &c, .reg = lg->reg, .e = e, .idx = idx, .serving = true};
-    err = ledger__apply(&a);
-    if (err == CX_ESTATE) {
-        res__from_verdict(&p->res, &a.v);
-        return err;
-    }
-    ledger__verdict_clear(&a.v);
-    if (err != CX_OK) {
-        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
-        return err;
-    }
-    ledger_frontier next = lg->tree;
-    err = ledger_frontier_append(&next, e->leaf_hash, svc__emit_node, w);
-    json_t *findings = json_array();
-    if (err == CX_OK)
-        err = ledger__watch_run(lg, w, e, idx);
-    if (err == CX_OK && lg->decl)
-        err = ledger__findings_entry(lg, w, e, idx, p->decl, findings);
-    if (err != CX_OK) {
-        json_decref(findings);
-        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
-        return err;
-    }
-    p->nraised = json_array_size(findings);
-    if (p->scope[0])
-        err = svc__scope_findings(w, p->scope, findings);
-    if (err != CX_OK) {
-        json_decref(findings);
-        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
-        return err;
-    }
-    /* Everything in SQL succeeded: memory may follow. */
-    if (seen__put(lg, e->entry_hash, idx) != CX_OK) {
-        json_decref(findings);
-        lg->stale = true;
-        res__set(&p->res, 503, "unavailable", "out of memory", NULL);
-        return CX_ENOMEM;
-    }
-    if (a.commit)
-        a.commit(lg->reg, e, idx);
-    lg->tree = next;
-    p->res.status = 201;
-    p->res.index = idx;
-    memcpy(p->res.leaf_hash, e->leaf_hash, 32);
-    p->res.findings = findings;
-    p->job_ok = true;
-    return CX_OK;
-}
-
-static void svc__done(void *arg, cx_err result)
-{
-    ledger_pending *p = arg;
-    ledger *lg = p->lg;
-    if (result != CX_OK && p->job_ok) {
-        /* the batch's commit failed after this job succeeded: memory is
-         * ahead of the database */
-        lg->stale = true;
-        json_decref(p->res.findings);
-        p->res.findings = NULL;
-        res__set(&p->res, 503, "unavailable", "the entry could not be made durable; retry", NULL);
-    } else if (result != CX_OK && !p->res.status) {
-        res__set(&p->res, 503, "unavailable", "the entry could not be stored; retry", NULL);
-    }
-    if (p->res.status == 201) {
-        atomic_fetch_add(&lg->n_accepted, 1);
-        atomic_fetch_add(&lg->n_findings, p->nraised);
+    /* the receiving node's own checks (the declarant's) are not rules: they
+     * became the endorsement the rules require */
+    p->e = pending__decode(data, len, &p->res, true);
+    if (p->e) {
+        memcpy(p->msg_hash, p->e->entry_hash, 32);
+        p->has_msg_hash = true;
+        p->decl = pending__declaration(lg, p->e);
+    } else if (p->res.status == 503) {
+        ledger__pending_free(p); /* out of memory is not a verdict */
+        return NULL;
     } else {
-        atomic_fetch_add(&lg->n_rejected, 1);
+        /* rejected: recorded under its own signing hash when it has one */
+        lentry *raw = NULL;
+        char msg[200];
+        if (ledger__entry_decode(data, len, &raw, NULL, msg, sizeof msg) == CX_OK) {
+            memcpy(p->msg_hash, raw->entry_hash, 32);
+            p->has_msg_hash = true;
+        }
+        ledger__entry_free(raw);
     }
-    if (p->done)
-        p->done(p->arg, &p->res);
-    pending__free(p);
+    return p;
 }
 
-cx_err ledger_pending_append(ledger *lg, ledger_pending *p)
+ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, uint64_t seq,
+                                           int64_t stream_us)
 {
-    p->job.fn = svc__job;
-    p->job.done = svc__done;
-    p->job.arg = p;
-    return store_submit(lg->s, &p->job);
+    ledger_pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        ledger__entry_free(e);
+        json_decref(decl);
+        return NULL;
+    }
+    p->lg = lg;
+    p->mode = LP_STREAM;
+    p->seq = seq;
+    p->stream_us = stream_us;
+    p->e = e;
+    p->decl = decl;
+    memcpy(p->msg_hash, e->entry_hash, 32);
+    p->has_msg_hash = true;
+    return p;
 }
 
 static void svc__submit_async(ledger *lg, const cx_principal *who, const char *text, size_t len,
                               ledger_done_fn done, void *arg, bool genesis)
 {
     ledger_result res;
-    ledger_pending *p = pending__new(lg, text, len, done, arg, &res, who, genesis);
+    ledger_pending *p = ledger__pending_prepare(lg, text, len, done, arg, &res, who, genesis);
     if (!p) {
         atomic_fetch_add(&lg->n_rejected, 1);
         done(arg, &res);
@@ -512,10 +349,10 @@ static void svc__submit_async(ledger *lg, const cx_principal *who, const char *t
         return;
     }
     if (lg->orderer.order(lg->orderer.self, p) != CX_OK) {
-        res__set(&res, 503, "unavailable", "the ledger is shutting down", NULL);
+        ledger__res_set(&res, 503, "unavailable", "the ledger is shutting down", NULL);
         done(arg, &res);
         ledger_result_clear(&res);
-        pending__free(p);
+        ledger__pending_free(p);
     }
 }
 
@@ -577,7 +414,7 @@ cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out)
     if (!c)
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(c, "SELECT type, org, leaf_hash, entry_hash, entry, "
-                                     "received_at FROM ledger_entries WHERE idx=?1");
+                                     "received_at, seq FROM ledger_entries WHERE idx=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, index);
@@ -597,6 +434,8 @@ cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out)
                          "entry_hash", eh, "received_at",
                          (const char *)sqlite3_column_text(st, 5), "canonical", text, "entry",
                          entry ? entry : json_null());
+        if (*out && sqlite3_column_type(st, 6) != SQLITE_NULL) /* ordered by a network */
+            json_object_set_new(*out, "seq", json_integer(sqlite3_column_int64(st, 6)));
         if (!*out)
             e = CX_ENOMEM;
     }
@@ -749,7 +588,7 @@ void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_gov
             free(text);
             char path[48];
             snprintf(path, sizeof path, "/body/governance/keys/%zu", i);
-            res__set(res, 400, "invalid_entry", err,
+            ledger__res_set(res, 400, "invalid_entry", err,
                      json_pack("[{s:s,s:s}]", "path", path, "message", err));
             return;
         }
@@ -757,7 +596,7 @@ void ledger_init(ledger *lg, const char *origin, int threshold, const ledger_gov
         text = next;
     }
     if (!text) {
-        res__set(res, 503, "unavailable", "out of memory", NULL);
+        ledger__res_set(res, 503, "unavailable", "out of memory", NULL);
         return;
     }
     svc__submit(lg, text, strlen(text), res, true);

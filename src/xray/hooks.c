@@ -88,3 +88,35 @@ cx_err xray__decorate(void *ctx, store_conn *r, int64_t seq, cx_buf *members)
     free(text);
     return e;
 }
+
+cx_err xray_declaration_scan(store_conn *c, int64_t decl_seq, char id[XRAY_ID_MAX + 1],
+                             json_t **regions)
+{
+    *regions = NULL;
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, analysis FROM xray_scans WHERE decl_seq = ?1 "
+                                     "ORDER BY seq DESC LIMIT 1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, decl_seq);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK) {
+        snprintf(id, XRAY_ID_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+        json_t *a = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+        json_t *list = json_array();
+        size_t i;
+        json_t *reg;
+        json_array_foreach(json_object_get(a, "regions"), i, reg)
+        {
+            json_t *copy = json_deep_copy(reg);
+            json_object_set_new(copy, "n", json_integer((json_int_t)i + 1));
+            if (!json_object_get(copy, "side"))
+                json_object_set_new(copy, "side", json_null());
+            json_array_append_new(list, copy);
+        }
+        json_decref(a);
+        *regions = list;
+    }
+    sqlite3_reset(st);
+    return e;
+}

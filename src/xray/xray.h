@@ -256,6 +256,15 @@ xray_service *xray_service_new(store *s, decl_service *decl, const xray_config *
 void xray_service_free(xray_service *x);
 cx_err xray_routes(xray_service *x, http_server *srv);
 
+/* The latest scan linked to a declaration (seq, its arrival number), read
+ * on c (this thread's reader or a writer job's connection): its id and a
+ * new array of its regions as the analysis gave them, each with "n" (its
+ * number on the overlay, from 1) and "side" (null: side view only). Caller
+ * decrefs *regions. CX_ENOTFOUND when the declaration has no scan. For the
+ * inspection guide (issue 13). */
+cx_err xray_declaration_scan(store_conn *c, int64_t decl_seq, char id[XRAY_ID_MAX + 1],
+                             json_t **regions);
+
 /* The upload seam: everything POST /v1/xray/scans needs, however the body
  * came (JSON with base64 today; multipart spooled to a file later). The
  * bytes are borrowed for the call. */

@@ -39,7 +39,9 @@ export async function startServer({ seed, args = [], argsFrom } = {}) {
     { env: { ...process.env, CUSTOMS_DATA_DIR: join(SOURCE, 'data') }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr.on('data', (d) => { log += d; });
-  for (let i = 0; i < 400 && !existsSync(portFile); i++) await new Promise((r) => setTimeout(r, 25));
+  // the file may exist before the port is written in it (seen under load: port 0)
+  const written = () => existsSync(portFile) && readFileSync(portFile, 'utf8').trim() !== '';
+  for (let i = 0; i < 800 && !written(); i++) await new Promise((r) => setTimeout(r, 25));
   const port = Number(readFileSync(portFile, 'utf8').trim());
   const base = `http://127.0.0.1:${port}`;
   return {
@@ -61,7 +63,8 @@ export async function startServer({ seed, args = [], argsFrom } = {}) {
   };
 }
 
-/** extra: more Chromium flags (the designs page's WebGL runs in SwiftShader). */
+/** Chromium; extra: more switches (the inspection test's fake camera; the
+ *  designs page's WebGL runs in SwiftShader). */
 export async function launch(extra = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

@@ -127,6 +127,9 @@ test('the ledger explorer shows entries by type, findings and the cosigned check
   assert.equal(await page.locator('ul.findings li').count(), findings.length);
   const cosigners = summary.checkpoint.cosignatures.map((c) => c.org);
   assert.deepEqual(await page.locator('ul.cosigners li strong').allTextContents(), cosigners);
+  // one node, no network (tests/e2e/lnet.test.mjs has a node of one)
+  assert.equal(summary.network, null);
+  assert.equal(await page.locator('.card', { hasText: 'This node in the network' }).count(), 0);
   await page.getByRole('button', { name: 'Verify cosignatures' }).click();
   await page.locator('.verdict[data-verdict=ok]', { hasText: cosigners.join(', ') }).waitFor();
   await shot(page, 'ledger-explorer');

@@ -62,6 +62,13 @@ class CliTest(TempDirTestCase):
             (["keygen", "--ou", os.path.join(self.tmp, "k.key")], "'--ou'"),
             (["ledger", "verify", "--db", self.db, "--thread", "2"], "'--thread'"),
             (["ledger", "show", "--db", self.db, "--key", "k.key", "0"], "'--key' does not apply"),
+            # the ledger network's options (issue 16)
+            (["serve", "--db", self.db, "--ledger-net", "nats://127.0.0.1:1"], "'--ledger-net'"),
+            (["ledger", "submit", "--db", self.db, "--ledger-orig", "x", "-"], "'--ledger-orig'"),
+            (["ledger", "verify", "--db", self.db, "--ledger-network", "nats://127.0.0.1:1"],
+             "'--ledger-network' does not apply"),
+            (["ledger", "network", "status", "--nat", "nats://127.0.0.1:1"], "'--nat'"),
+            (["ledger", "snapshot", "--db", self.db, "--ou", "x.db"], "'--ou'"),
             (["track", "simulate", "--out", "-", "--dev", "3"], "'--dev'"),
             (["track", "retention", "--db", self.db, "--track-conf", "x"], "'--track-conf'"),
         ]

@@ -333,8 +333,9 @@ class FlowTest(LedgerCase):
         self.assertEqual(s.get("/v1/declarations/" + imp, token=self.officer).json["risk"],
                          theirs["risk"])
         # an anchor is public, the findings about it are not
+        # customs holds the declaration: its key endorses the anchor (the policy)
         run("ledger", "anchor", "--db", self.db, "--declaration", imp, "--key",
-            self.members["ACME"])
+            self.members["ACME"], "--node-key", self.members["KCS"])
         a = s.get("/v1/ledger/anchors/" + imp, token=beta)
         self.assertEqual(a.status, 200, a)
         self.assertEqual(a.json["findings"], [])

@@ -734,6 +734,9 @@ static int setup_service(void **state)
     for (int o = 0; o < NORG; o++)
         if (submit(f, "member.register", "KCS", member_body(f, o), 2, GOV(0), GOV(1)) != 201)
             return -1;
+    /* this node is Korean customs': it endorses anchors of declarations it holds */
+    if (ledger_set_node_key(f->lg, &f->k[KCS]) != CX_OK)
+        return -1;
     return 0;
 }
 
@@ -1344,6 +1347,78 @@ static json_t *anchor_of(fx *f, const char *id, json_t **salts)
     assert_int_equal(ledger_anchor_body(decl, &body, salts), CX_OK);
     json_decref(decl);
     return body;
+}
+
+/* An anchor needs the endorsement of the customs administration holding the
+ * declaration (the default policy): this node (KCS) signs the anchors of the
+ * declarations lodged here, by their declarant, and nobody else's; an anchor
+ * of a declaration it does not hold goes unendorsed and the rules refuse it,
+ * so no organisation can anchor (and so block) another's declaration. */
+static void test_anchor_endorsement(void **state)
+{
+    fx *f = *state;
+    json_t *body = json_pack("{s:s,s:{s:s}}", "declaration_id", "01ELSEWHERE00000000000000A",
+                             "fields", "/office",
+                             "b1f2b5b1e48d1c7ee0e7c1a0b3d6b1a2c3d4e5f60718293a4b5c6d7e8f901234");
+    REJECT(submit(f, "declaration.anchor", "ACME", json_deep_copy(body), 1, BY(ACME)), 403,
+           "policy_unsatisfied");
+    /* endorsed by a customs member (elsewhere), the rules accept it */
+    OK(submit(f, "declaration.anchor", "ACME", body, 2, BY(ACME), BY(KCS)));
+    char *d1 = lodge(f, "ACME", "E-1", "import", "BL-E1", json_pack("[s]", "CSQU3054383"),
+                     "610910", "VN", 10000, 13, "IMP-1");
+    json_t *salts;
+    body = anchor_of(f, d1, &salts);
+    json_decref(salts);
+    /* to anyone but its declarant it is not there (issue 17) */
+    REJECT(submit(f, "declaration.anchor", "SAIGON", json_deep_copy(body), 1, BY(SAIGON)), 404,
+           "not_found");
+    OK(submit(f, "declaration.anchor", "ACME", body, 1, BY(ACME)));
+    json_t *e = NULL;
+    assert_int_equal(ledger_entry_get(f->lg, f->res.index, &e), CX_OK);
+    const json_t *sigs = json_object_get(json_object_get(e, "entry"), "signatures");
+    assert_int_equal(json_array_size(sigs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(sigs, 1), "org")), "KCS");
+    json_decref(e);
+    free(d1);
+}
+
+/* The checkpoint policy: {"type":"checkpoint","policy":{"threshold":N}}
+ * decides when a checkpoint is final (default: the governance threshold). */
+static void test_checkpoint_policy(void **state)
+{
+    fx *f = *state;
+    char *note = NULL, err[256];
+    assert_int_equal(ledger_checkpoint_sign(f->lg, &f->k[KCS], &note, err, sizeof err), CX_OK);
+    free(note);
+    json_t *cp = NULL;
+    assert_int_equal(ledger_checkpoint_latest(f->lg, &cp), CX_OK);
+    assert_int_equal(json_integer_value(json_object_get(cp, "threshold")), 2);
+    assert_true(json_is_false(json_object_get(cp, "final")));
+    json_decref(cp);
+    REJECT(submit(f, "policy.set", "KCS",
+                  json_pack("{s:s,s:{s:i,s:[s]}}", "type", "checkpoint", "policy", "threshold", 3,
+                            "authors", "customs"),
+                  2, GOV(0), GOV(1)),
+           400, "invalid_entry");
+    REJECT(submit(f, "policy.set", "KCS",
+                  json_pack("{s:s,s:{s:[s],s:i}}", "type", "bl.issue", "policy", "authors",
+                            "carrier", "threshold", 2),
+                  2, GOV(0), GOV(1)),
+           400, "invalid_entry");
+    OK(submit(f, "policy.set", "KCS",
+              json_pack("{s:s,s:{s:i}}", "type", "checkpoint", "policy", "threshold", 1), 2,
+              GOV(0), GOV(1)));
+    assert_int_equal(ledger_checkpoint_sign(f->lg, &f->k[OCEANIC], &note, err, sizeof err), CX_OK);
+    free(note);
+    assert_int_equal(ledger_checkpoint_latest(f->lg, &cp), CX_OK);
+    assert_int_equal(json_integer_value(json_object_get(cp, "threshold")), 1);
+    assert_true(json_is_true(json_object_get(cp, "final")));
+    json_decref(cp);
+    json_t *trust = NULL;
+    assert_int_equal(ledger_trust(f->lg, &trust), CX_OK);
+    assert_int_equal(json_integer_value(json_object_get(trust, "checkpoint_quorum")), 1);
+    assert_int_equal(strlen(json_string_value(json_object_get(trust, "genesis"))), 64);
+    json_decref(trust);
 }
 
 static void test_findings_certificates(void **state)
@@ -1982,6 +2057,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_certificates_aeo_payments, setup_service,
                                         teardown_service),
         cmocka_unit_test_setup_teardown(test_policy_set, setup_service, teardown_service),
+        cmocka_unit_test_setup_teardown(test_anchor_endorsement, setup_service, teardown_service),
+        cmocka_unit_test_setup_teardown(test_checkpoint_policy, setup_service, teardown_service),
         cmocka_unit_test_setup_teardown(test_rejections_change_nothing, setup_service,
                                         teardown_service),
         cmocka_unit_test_setup_teardown(test_findings_certificates, setup_service,

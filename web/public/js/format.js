@@ -96,6 +96,7 @@ const ALERTS = {
   impossible_jump: 'Impossible jump (spoofing?)', overdue: 'Arrival overdue',
   drone_border_crossing: 'Drone crossed the border', drone_restricted_zone: 'Drone in a restricted zone',
   drone_drop_pattern: 'Drone drop pattern', drone_unregistered: 'Unregistered drone', drone_spoofing: 'Drone spoofing',
+  ledger_fork: 'Ledger fork: a different root cosigned',
 };
 
 /** An alert type in words; an unknown one (a module's new type) as a phrase. */
@@ -191,6 +192,8 @@ export function alertDetail(a) {
       return `No report${n(d.silent_s) ? ` for ${mins(d.silent_s)}` : ''}${d.last_report ? ` since ${when(d.last_report)}` : ''}.`;
     case 'impossible_jump':
       return `Moved ${n(d.distance_m) ? km(d.distance_m) : 'far'}${n(d.seconds) ? ` in ${mins(d.seconds)}` : ''}${n(d.speed_kmh) ? ` (${num(Math.round(d.speed_kmh))} km/h)` : ''}: a spoofed or moved tracker?`;
+    case 'ledger_fork':
+      return `${d.org || 'Another organisation'} cosigned root ${String(d.root_theirs || '').slice(0, 12)}… for tree size ${n(d.tree_size) ? num(d.tree_size) : '?'} of ${d.origin || 'the ledger'}; this node has ${String(d.root_ours || '').slice(0, 12)}… and stopped cosigning. Both signed notes are in the alert.`;
     case 'overdue':
       return `Expected by ${when(d.expected_arrival)}${n(d.grace_s) ? ` (+${mins(d.grace_s)} grace)` : ''}; not arrived.`;
     case 'drone_border_crossing':

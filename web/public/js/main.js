@@ -11,14 +11,17 @@ const PAGES = {
   drones: () => import('./pages/drones.js'),
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
+  training: () => import('./pages/training.js'),
+  assist: () => import('./pages/assist.js'),
+  inspect: () => import('./pages/inspect.js'),
   designs: () => import('./pages/designs.js'),
   revenue: () => import('./pages/revenue.js'),
   biometrics: () => import('./pages/biometrics.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'drones', 'model', 'revenue', 'biometrics']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'drones', 'model', 'training', 'assist', 'inspect', 'revenue', 'biometrics']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', drones: 'Drones', ledger: 'Ledger', model: 'Model', revenue: 'Revenue', biometrics: 'Biometrics', designs: 'Designs' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', drones: 'Drones', ledger: 'Ledger', model: 'Model', training: 'Training', assist: 'Remote assistance', inspect: 'Inspection', revenue: 'Revenue', biometrics: 'Biometrics', designs: 'Designs' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');

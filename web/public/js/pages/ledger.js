@@ -1,5 +1,6 @@
 // Ledger explorer: entries by type, findings, the checkpoint and its
-// cosigners, and client-side verification of a dropped disclosure bundle.
+// cosigners, client-side verification of a dropped disclosure bundle, and —
+// on a node of a ledger network — how this node stands in it.
 import { api, qs } from '../api.js';
 import { h, fill, card, errorBox, empty, loading, dl, announce } from '../dom.js';
 import { num, when, sentence, shortId, findingTitle } from '../format.js';
@@ -28,14 +29,17 @@ export async function render(main, { query }, { signal, navigate }) {
   const entriesBody = h('div', { class: 'card-body' });
   const findingsBody = h('div', { class: 'card-body' }, loading());
   const bundleBody = h('div', { class: 'card-body' });
+  const netBody = summary.network ? h('div', { class: 'card-body' }) : null;
   main.append(
     h('p', { class: 'lead' }, `${summary.origin}: ${num(summary.tree_size)} entries signed by ${num(summary.members)} member organisations, hashed into an RFC 6962 Merkle tree.`),
     h('div', { class: 'ledger-grid' },
+      netBody ? card('This node in the network', netBody) : null,
       card('Checkpoint and cosigners', cpBody),
       card('Verify a disclosure bundle', bundleBody),
       card('Entries by type', entriesBody),
       card('Findings', findingsBody)));
 
+  if (netBody) networkSection(netBody, summary.network, signal);
   checkpointSection(cpBody, summary, trust, signal);
   bundleSection(bundleBody, trust);
   entriesSection(entriesBody, summary, query, { signal, navigate, trust });
@@ -74,11 +78,58 @@ function checkpointSection(el, summary, trust, signal) {
       ['Root hash', h('code', { class: 'hash' }, cp.root_hash)],
       ['Created', when(cp.created_at)],
       ['Log now', summary.tree_size > cp.tree_size ? `${num(summary.tree_size)} entries (${num(summary.tree_size - cp.tree_size)} not yet covered)` : 'fully covered'],
-    ]),
+      cp.threshold ? ['Final', cp.final ? `yes: ${num((cp.cosignatures || []).length)} organisations cosigned, ${num(cp.threshold)} needed`
+        : `not yet: ${num((cp.cosignatures || []).length)} of the ${num(cp.threshold)} cosignatures needed`] : null,
+    ].filter(Boolean)),
     h('h3', null, 'Cosigners'),
     h('ul', { class: 'cosigners' }, (cp.cosignatures || []).map((c) => h('li', null,
       h('strong', null, c.org), ` (${c.role || 'member'}) · key ${c.key_id || ''} · ${when(c.created_at)}`))),
     button, result);
+}
+
+const NET_STATE = {
+  ok: ['ok', 'In step with the stream'],
+  catching_up: ['warning', 'Catching up with the stream'],
+  connecting: ['warning', 'Not connected to the NATS cluster: submissions answer 503 until it is back'],
+  fork: ['critical', 'Fork: another organisation cosigned a different root; this node stopped cosigning'],
+  failed: ['critical', 'Stopped applying the stream'],
+};
+
+// A node of a ledger network (docs/ledger.md, "Network"): its state, how far
+// it has applied the stream, and what the stream brought that the rules
+// rejected on every node.
+function networkSection(el, n, signal) {
+  const [sev, words] = NET_STATE[n.state] || ['warning', String(n.state)];
+  const rejected = h('div', { 'aria-live': 'polite' });
+  fill(el,
+    h('p', { class: ['verdict', sev === 'ok' ? 'ok' : 'bad'], 'data-state': n.state }, `${words}.`),
+    n.failed ? h('p', null, sentence(n.failed)) : null,
+    n.fork ? h('p', null, `${n.fork.org} cosigned a different root for tree size ${num(n.fork.tree_size)} (${when(n.fork.detected_at)}); the ledger_fork alert holds both signed notes.`) : null,
+    dl([
+      ['Organisation', n.org],
+      ['Stream', h('code', null, n.stream)],
+      ['Applied', `sequence ${num(n.applied_seq)} of ${num(n.stream_last_seq)}${n.lag ? ` (${num(n.lag)} behind)` : ''}`],
+      ['Tree', `${num(n.tree_size)} entries`],
+      ['Rejected by the rules', num(n.rejected)],
+      ['Cosignatures received', num(n.cosignatures_received)],
+      ['As of', when(n.updated_at)],
+    ]),
+    rejected);
+  if (n.rejected) rejectedList(rejected, signal);
+}
+
+async function rejectedList(el, signal) {
+  let r;
+  try { r = await api('/v1/ledger/rejected' + qs({ limit: 20 }), { signal }); } catch (err) {
+    if (err.name !== 'AbortError') fill(el, errorBox(err, 'The rejected entries could not be loaded'));
+    return;
+  }
+  fill(el, h('h3', null, 'Rejected at'),
+    h('ul', { class: 'findings' }, r.items.map((x) => h('li', null,
+      h('strong', null, `sequence ${num(x.seq)}`), ' ', h('code', null, x.type || 'entry'), x.org ? ` by ${x.org}` : '', ' — ',
+      sentence(x.message), h('br'),
+      h('span', { class: 'muted' }, `${x.status} ${x.code} · ${when(x.received_at)}`)))),
+    r.next_cursor ? h('p', { class: 'hint' }, 'Showing the first 20 (GET /v1/ledger/rejected pages through all).') : null);
 }
 
 function bundleSection(el, trust) {

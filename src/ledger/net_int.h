@@ -1,0 +1,149 @@
+/* Internal to the ledger module's network part (net*.c): a node's
+ * connection to the NATS JetStream cluster that orders the ledger.
+ *
+ * Threads: the submitting threads (HTTP workers, the command line) check,
+ * publish and wait in ledger__net_order; one reader thread (net_apply.c)
+ * takes the entry stream in order and hands each message to the store's
+ * writer; on a serving node one cosigner thread (net_cosign.c) takes the
+ * cosignature stream, cosigns every second of activity and publishes the
+ * node's status. Everything they share is under mu. */
+#ifndef CUSTOMS_LEDGER_NET_INT_H
+#define CUSTOMS_LEDGER_NET_INT_H
+
+#include "ledger_int.h"
+
+#include <nats/nats.h>
+#include <time.h>
+
+#define NET_NAME_MAX 96
+#define NET_MAX_URLS 16
+#define NET_MAX_INFLIGHT 4096 /* stream messages handed to the writer, not yet applied */
+#define NET_MAX_PARKED 64     /* cosignatures ahead of this node's tree, kept for later */
+
+/* A submission waiting for its entry to come back from the stream. */
+typedef struct net_waiter {
+    uint8_t hash[32];               /* the entry's signing hash */
+    char scope[CX_ORG_MAX + 1];     /* findings scope of the caller */
+    uint64_t seq;                   /* where the stream put it, once acknowledged */
+    bool has_outcome;
+    ledger_result res;              /* the outcome, once applied (owned) */
+    pthread_cond_t cv;              /* its own: one wake per entry, not a herd */
+    ledger_pending *pending;        /* the submitter's: once acknowledged, the reader may
+                                     * take its decoded entry instead of decoding again */
+    struct net_waiter *next;
+} net_waiter;
+
+typedef struct {
+    char note[512]; /* a cosignature note: text and one signature line */
+    char org[CX_ORG_MAX + 1];
+    uint64_t size;
+} net_parked;
+
+struct ledger_net {
+    ledger *lg;
+    /* configuration */
+    char urls_text[1024];
+    char *urls[NET_MAX_URLS];
+    int nurls;
+    char org[CX_ORG_MAX + 1];
+    char origin[LEDGER_ORIGIN_MAX + 1];
+    char token[64];                  /* origin as a NATS name: [A-Za-z0-9_-] */
+    char stream[NET_NAME_MAX];       /* the entries */
+    char subject[NET_NAME_MAX + 32];
+    char cosign_stream[NET_NAME_MAX];
+    char cosign_subject[NET_NAME_MAX + 32];
+    char bucket[NET_NAME_MAX];       /* nodes' status (key-value) */
+    int replicas;
+    bool node;
+    alert_service *alerts;
+    uint8_t trust_genesis[32];
+    bool has_trust_genesis;
+    char trust_origin[LEDGER_ORIGIN_MAX + 1];
+    /* NATS */
+    natsOptions *opts;
+    natsConnection *nc;
+    jsCtx *js;
+    kvStore *kv;
+    /* threads */
+    pthread_t apply_thread, cosign_thread;
+    bool apply_started, cosign_started;
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    bool resync;          /* read the stream again from the database's sequence */
+    char failed[256];     /* a fatal condition (genesis mismatch, …): no more applying */
+    uint64_t applied;     /* the last sequence applied durably */
+    uint64_t submitted;   /* the last sequence handed to the writer */
+    uint64_t inflight;    /* handed to the writer, not yet done */
+    uint64_t stream_last; /* the stream's last sequence, as last seen */
+    uint64_t start_last;  /* the stream's last sequence at start: caught up beyond it */
+    bool connected;
+    bool closed; /* libnats's closed callback ran: no more callbacks */
+    net_waiter *waiters;
+    net_parked parked[NET_MAX_PARKED];
+    int nparked;
+    /* cosigner state (its thread) */
+    uint64_t signed_size;  /* the largest size this node cosigned */
+    uint64_t cosign_seq;   /* the last cosignature message read */
+    /* counters */
+    int64_t rejected_before; /* rejections recorded before this start */
+    _Atomic uint64_t n_applied, n_stream_rejected, n_cosigs_received, n_cosigs_sent,
+        n_cosigs_bad, n_publish_failed;
+    _Atomic bool forked;
+};
+
+/* ---- net.c ------------------------------------------------------------------------------- */
+/* Hex of 32 bytes; false if s is not exactly that. */
+bool net__hex_hash(const char *s, uint8_t out[32]);
+/* origin → [A-Za-z0-9_-] token (readable part and a short hash). */
+void net__token(const char *origin, char out[64]);
+/* The origin a ledger's entry stream carries (from its description), or
+ * NULL for any other stream. */
+const char *net__stream_origin(const jsStreamConfig *c);
+/* The stream names of an origin token. */
+void net__names(ledger_net *n);
+cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen);
+/* Connects n->urls and opens JetStream. */
+cx_err net__connect(ledger_net *n, char *err, size_t errlen);
+/* Closes the connection and waits for libnats's last callback (n is then
+ * free to go); safe without a connection. */
+void net__disconnect(ledger_net *n);
+/* An absolute CLOCK_REALTIME deadline ms from now, for timed waits. */
+void net__deadline(struct timespec *ts, int64_t ms);
+/* Wakes every thread waiting on n (stop, a failure). Under mu. */
+void net__wake_all(ledger_net *n);
+/* Sleeps ms unless stop is set; false if stopping. */
+bool net__nap(ledger_net *n, int64_t ms);
+
+/* ---- net_apply.c ------------------------------------------------------------------------- */
+cx_err net__apply_start(ledger_net *n);
+/* The signing hash under which the reader records a stream message: the
+ * entry's own when it decodes, else its Nats-Msg-Id's; false for neither. */
+bool net__message_hash(natsMsg *m, uint8_t out[32]);
+/* What this database recorded at seq: 1 and its signing hash, 0 a record
+ * without one, -1 none. */
+int net__hash_at(store_conn *c, uint64_t seq, uint8_t out[32]);
+/* Checks a genesis message against the trust file; why says what differs. */
+bool net__genesis_ok(ledger_net *n, const char *data, size_t len, char *why, size_t cap);
+
+/* ---- net_cosign.c ------------------------------------------------------------------------ */
+cx_err net__cosign_start(ledger_net *n);
+/* Signs the current head with key, stores it and publishes the cosignature. */
+cx_err net__cosign_publish(ledger_net *n, const ledger_key *key, int64_t size, char **note,
+                           char *err, size_t errlen);
+/* Whether a fork was recorded in this database. */
+bool net__fork_recorded(ledger *lg);
+
+/* ---- snapshot.c -------------------------------------------------------------------------- */
+/* Verifies the snapshot at path (the log recomputed, genesis and quorum
+ * against trust, what its checkpoint does not cover against the stream) and
+ * copies its tables into this node's empty database. */
+cx_err ledger__net_snapshot_import(ledger_net *n, const char *path, const json_t *trust, char *err,
+                                   size_t errlen);
+
+/* ---- net_status.c ------------------------------------------------------------------------ */
+/* This node's status (the key-value value and part of /healthz). */
+json_t *net__status_json(ledger_net *n);
+
+#endif

@@ -1,0 +1,120 @@
+// At the container and at headquarters: the inspect page with Chromium's
+// fake camera (a generated video) at phone size — the scan's region placed
+// on the container overlay for a known marker alignment, a step ticked —
+// and a live session: the expert's page (another browser context) gets the
+// officer's frames, draws a box, and the officer's page shows it on the
+// frame it was drawn on.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launch, newPage, shot, signIn, visit, until, customs, PHONE } from './harness.mjs';
+
+let srv, browser, decl, guide;
+
+/** A Y4M video (what --use-file-for-fake-video-capture plays): moving bars. */
+function y4m(path, w = 320, hgt = 240, frames = 10) {
+  const parts = [Buffer.from(`YUV4MPEG2 W${w} H${hgt} F5:1 Ip A1:1 C420jpeg\n`)];
+  for (let f = 0; f < frames; f++) {
+    const y = Buffer.alloc(w * hgt);
+    for (let r = 0; r < hgt; r++) for (let c = 0; c < w; c++) y[r * w + c] = ((c + f * 8) >> 5) & 1 ? 200 : 60;
+    parts.push(Buffer.from('FRAME\n'), y, Buffer.alloc(w * hgt / 4, 128), Buffer.alloc(w * hgt / 4, 128));
+  }
+  writeFileSync(path, Buffer.concat(parts));
+}
+
+before(async () => {
+  let dir;
+  srv = await startServer({
+    args: ['--inspect-rate', '0', '--explore-rate', '0'],
+    seed: ({ db, dir: d }) => {
+      dir = d;
+      customs('xray', 'simulate', '--seed', '5', '--n', '1', '--out', join(d, 'scans'), '--kinds', 'empty_block',
+        '--pixel-mm', '12', '--container', '20ft');
+      y4m(join(d, 'camera.y4m'));
+    },
+  });
+  const t = JSON.parse(readFileSync(join(dir, 'scans', 'truth.json'), 'utf8')).scans[0];
+  const meta = JSON.parse(readFileSync(join(dir, 'scans', t.scan_id + '.json'), 'utf8'));
+  const d = await srv.api('POST', '/v1/declarations', srv.keys.trader, {
+    reference: 'E2E-INSPECT', type: 'import', date: '2024-03-01', office: 'KRPUS', declarant_id: 'D', importer_id: 'I',
+    containers: [meta.container], items: [{ hs_code: '860900', description: 'the container itself, empty',
+      country_of_origin: 'CN', net_mass_kg: 0, value: 0, currency: 'USD' }] });
+  decl = d.body.id;
+  await srv.api('POST', '/v1/xray/scanners', srv.keys.officer, { id: meta.scanner, name: 'Gate', site: 'KRPUS' });
+  meta.declaration = decl;
+  delete meta.declared_empty;
+  const img = readFileSync(join(dir, 'scans', t.file)).toString('base64');
+  const s = await srv.api('POST', '/v1/xray/scans', srv.keys.officer, { meta, image_base64: img });
+  assert.equal(s.status, 201, JSON.stringify(s.body));
+  guide = (await srv.api('GET', `/v1/declarations/${decl}/inspection-guide`, srv.keys.officer)).body;
+  browser = await launch(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+    `--use-file-for-fake-video-capture=${join(dir, 'camera.y4m')}`]);
+});
+after(async () => { await browser?.close(); await srv?.stop(); });
+
+test('the overlay puts the scan\'s region where the markers say, and a live session', async () => {
+  const region = guide.steps.find((s) => s.source === 'xray' && s.where);
+  assert.ok(region, 'the guide has a region with where');
+  const page = await newPage(browser, PHONE);
+  await page.context().grantPermissions(['camera']);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, `#/inspect/${decl}`, 'canvas.overlay');
+  await page.locator('.hint', { hasText: 'Camera on (320×240)' }).waitFor();
+  // align: the doors' marker at 10 % of the picture, the front wall at 90 %, both at 80 % height
+  const ov = page.locator('canvas.overlay');
+  const box = await ov.boundingBox();
+  const drag = async (from, to) => {
+    await page.mouse.move(box.x + from.x * box.width, box.y + from.y * box.height);
+    await page.mouse.down();
+    await page.mouse.move(box.x + to.x * box.width, box.y + to.y * box.height, { steps: 4 });
+    await page.mouse.up();
+  };
+  const m = JSON.parse(await ov.getAttribute('data-markers'));
+  await drag({ x: m[0].x / 320, y: m[0].y / 240 }, { x: 0.1, y: 0.8 });
+  await drag({ x: m[1].x / 320, y: m[1].y / 240 }, { x: 0.9, y: 0.8 });
+  const markers = JSON.parse(await ov.getAttribute('data-markers'));
+  assert.ok(Math.abs(markers[0].x - 32) <= 2 && Math.abs(markers[1].x - 288) <= 2, JSON.stringify(markers));
+  const placed = JSON.parse(await ov.getAttribute('data-regions'));
+  const n = guide.steps.filter((s) => s.source === 'xray' && s.where).indexOf(region);
+  const lengthM = 5.9; // 20 ft inside
+  const want = markers[0].x + (markers[1].x - markers[0].x) * region.where.from_door_m / lengthM;
+  assert.ok(Math.abs(placed[n].x - want) <= 2, `region at x ${placed[n].x}, expected ${want.toFixed(1)}`);
+  // a step ticked is stored
+  await page.locator('#step-1').check();
+  await until(async () => (await srv.api('GET', `/v1/declarations/${decl}/inspection-guide`, srv.keys.officer)).body.steps[0].done, 'step 1 stored');
+  await shot(page, 'inspect-overlay-phone');
+  // the expert
+  await page.getByRole('button', { name: 'Call an expert' }).click();
+  const link = page.locator('a[data-session]');
+  const sid = await link.getAttribute('data-session');
+  const expertPage = await newPage(browser);
+  await signIn(expertPage, srv.base, srv.keys.admin);
+  await visit(expertPage, srv.base, `#/assist/${sid}`, 'canvas.frame');
+  await expertPage.waitForFunction(() => Number(document.querySelector('canvas.frame')?.dataset.frame) > 0);
+  const fc = expertPage.locator('canvas.frame');
+  const fb = await fc.boundingBox();
+  await expertPage.mouse.move(fb.x + fb.width * 0.2, fb.y + fb.height * 0.2);
+  await expertPage.mouse.down();
+  await expertPage.mouse.move(fb.x + fb.width * 0.5, fb.y + fb.height * 0.6, { steps: 4 });
+  await expertPage.mouse.up();
+  const drawnOn = Number(await fc.getAttribute('data-frame'));
+  await expertPage.getByLabel('Message').fill('open the cartons behind this');
+  await expertPage.getByRole('button', { name: 'Send' }).click();
+  await shot(expertPage, 'assist-expert');
+  // on the officer's phone: the marked frame, the one it was drawn on
+  const marked = page.locator('canvas.frame[data-frame]');
+  await marked.waitFor();
+  assert.equal(Number(await marked.getAttribute('data-frame')), drawnOn);
+  await page.locator('ol.chat li', { hasText: 'open the cartons behind this' }).waitFor();
+  await marked.scrollIntoViewIfNeeded();
+  await shot(page, 'inspect-expert-mark-phone');
+  const ev = (await srv.api('GET', `/v1/sessions/${sid}/events?limit=1000`, srv.keys.officer)).body.items;
+  const a = ev.find((e) => e.event === 'annotation');
+  assert.equal(a.data.frame, drawnOn);
+  assert.equal(a.data.shapes[0].kind, 'box');
+  await page.getByRole('button', { name: 'End session' }).click();
+  await until(async () => (await srv.api('GET', `/v1/sessions/${sid}`, srv.keys.officer)).body.status === 'closed', 'the session closed');
+  assert.deepEqual(page.problems, []);
+  assert.deepEqual(expertPage.problems, []);
+});
