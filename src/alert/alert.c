@@ -317,6 +317,97 @@ cx_err alert_raise(alert_service *a, const alert_new *n, alert_ref *out)
     return store_write(a->store, alert__raise_job, &j);
 }
 
+/* ---- escalation ---------------------------------------------------------------------- */
+
+static void alert__after_update(void *arg, cx_err result)
+{
+    alert_pub *p = arg;
+    if (result == CX_OK)
+        alert__hub_update(p->a->hub, &p->ev, p->text, strlen(p->text));
+    free(p->text);
+    free(p);
+}
+
+cx_err alert_escalate_in(alert_service *a, store_conn *w, const char *kind, const char *subject,
+                         const char *type, alert_severity sev, const json_t *detail,
+                         alert_ref *out)
+{
+    if ((unsigned)sev >= ALERT_SEV__COUNT || (detail && !json_is_object(detail)))
+        return CX_EINVAL;
+    sqlite3_stmt *st = store_stmt(w, "SELECT seq, id, doc, acked_at, acked_by, drone FROM alerts "
+                                     "WHERE kind = ?1 AND subject = ?2 AND type = ?3 "
+                                     "ORDER BY seq DESC LIMIT 1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return CX_ENOTFOUND;
+    }
+    alert_pub *p = calloc(1, sizeof *p);
+    json_t *doc = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+    if (!p || !doc) {
+        sqlite3_reset(st);
+        free(p);
+        json_decref(doc);
+        return CX_ENOMEM;
+    }
+    p->a = a;
+    p->ev.seq = sqlite3_column_int64(st, 0);
+    p->ev.sev = sev;
+    snprintf(p->ev.type, sizeof p->ev.type, "%s", type);
+    snprintf(p->ev.kind, sizeof p->ev.kind, "%s", kind);
+    if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+        snprintf(p->ev.drone, sizeof p->ev.drone, "%s", (const char *)sqlite3_column_text(st, 5));
+    if (out) {
+        out->seq = p->ev.seq;
+        snprintf(out->id, sizeof out->id, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    char *acked_at = sqlite3_column_type(st, 3) == SQLITE_NULL
+                         ? NULL : strdup((const char *)sqlite3_column_text(st, 3));
+    char *acked_by = sqlite3_column_type(st, 4) == SQLITE_NULL
+                         ? NULL : strdup((const char *)sqlite3_column_text(st, 4));
+    sqlite3_reset(st);
+    json_object_set_new(doc, "severity", json_string(alert_severity_name(sev)));
+    json_t *d = json_object_get(doc, "detail");
+    if (detail && json_is_object(d))
+        json_object_update(d, (json_t *)detail);
+    char *text = cx_json_dump(doc, NULL);
+    json_decref(doc);
+    cx_err e = text ? CX_OK : CX_ENOMEM;
+    if (e == CX_OK && !(st = store_stmt(w, "UPDATE alerts SET severity = ?2, doc = ?3 "
+                                           "WHERE seq = ?1")))
+        e = CX_EDB;
+    if (e == CX_OK) {
+        sqlite3_bind_int64(st, 1, p->ev.seq);
+        sqlite3_bind_text(st, 2, alert_severity_name(sev), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+        e = alert__step(st);
+    }
+    /* the stream shows the alert as GET /v1/alerts/{id} does */
+    cx_buf b;
+    cx_buf_init(&b, (size_t)2 << 20);
+    if (e == CX_OK)
+        e = alert__compose(&b, text, strlen(text), acked_at, acked_by);
+    free(text);
+    free(acked_at);
+    free(acked_by);
+    size_t n;
+    p->text = e == CX_OK ? cx_buf_steal(&b, &n) : NULL;
+    cx_buf_free(&b);
+    if (e == CX_OK && !p->text)
+        e = CX_ENOMEM;
+    if (e == CX_OK)
+        e = store_after_commit(w, alert__after_update, p);
+    if (e != CX_OK) {
+        free(p->text);
+        free(p);
+    }
+    return e;
+}
+
 /* ---- composing and reading ----------------------------------------------------------- */
 
 cx_err alert__compose(cx_buf *out, const char *doc, size_t len, const char *acked_at,
@@ -347,7 +438,7 @@ cx_err alert_each(store_conn *c, const alert_filter *f, bool (*fn)(void *ctx, co
         c, "SELECT seq, time, doc, acked_at, acked_by, json_extract(doc, '$.lat'), "
            "json_extract(doc, '$.lon') FROM alerts WHERE (?1 IS NULL OR consignment = ?1) AND "
            "(?2 IS NULL OR device = ?2) AND time >= ?3 AND (?4 = 0 OR time <= ?4) "
-           "ORDER BY seq LIMIT ?5");
+           "AND (?6 IS NULL OR drone = ?6) ORDER BY seq LIMIT ?5");
     if (!st)
         return CX_EDB;
     alert__bind_opt(st, 1, f->consignment);
@@ -355,6 +446,7 @@ cx_err alert_each(store_conn *c, const alert_filter *f, bool (*fn)(void *ctx, co
     sqlite3_bind_int64(st, 3, f->from_ms);
     sqlite3_bind_int64(st, 4, f->to_ms);
     sqlite3_bind_int(st, 5, ALERT_EACH_MAX);
+    alert__bind_opt(st, 6, f->drone);
     cx_buf b;
     cx_buf_init(&b, (size_t)2 << 20);
     int rc;

@@ -122,10 +122,21 @@ cx_err alert_raise_in(alert_service *a, store_conn *w, const alert_new *n, alert
 /* The same in a writer job of its own; blocks until durable. */
 cx_err alert_raise(alert_service *a, const alert_new *n, alert_ref *out);
 
+/* Raises the severity of the latest alert of this subject (kind, id) and
+ * type to sev, inside the caller's writer job, and merges the members of
+ * detail (may be NULL) into its detail: an episode that turned worse stays
+ * one alert (drones: a drop pattern followed by a border crossing). Once
+ * durable, the stream sends "event: update" with the whole alert (no id:
+ * the alert keeps its seq). CX_ENOTFOUND when there is no such alert. */
+cx_err alert_escalate_in(alert_service *a, store_conn *w, const char *kind, const char *subject,
+                         const char *type, alert_severity sev, const json_t *detail,
+                         alert_ref *out);
+
 /* ---- reading alerts in other modules -------------------------------------------- */
 typedef struct {
     const char *consignment; /* NULL: any */
     const char *device;      /* NULL: any */
+    const char *drone;       /* NULL: any */
     int64_t from_ms, to_ms;  /* event time, inclusive; to_ms 0 = no bound */
 } alert_filter;
 typedef struct {

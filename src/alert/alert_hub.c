@@ -19,7 +19,8 @@
 
 typedef struct {
     alert_event ev;
-    bool ack;
+    bool ack; /* not an alert of its own (ack, update): no id, not a seq */
+    bool update;
     char *text;
     size_t len;
 } hub_ev;
@@ -89,10 +90,12 @@ bool alert__visible(const cx_principal *who, const alert_event *ev)
     return false;
 }
 
-static void hub__push(alert_hub *h, const alert_event *ev, bool ack, const char *json, size_t len)
+static void hub__push(alert_hub *h, const alert_event *ev, bool ack, bool update,
+                      const char *json, size_t len)
 {
     char head[64];
-    int hl = ack ? snprintf(head, sizeof head, "event: ack\ndata: ")
+    int hl = update ? snprintf(head, sizeof head, "event: update\ndata: ")
+             : ack  ? snprintf(head, sizeof head, "event: ack\ndata: ")
                  : snprintf(head, sizeof head, "id: %lld\nevent: alert\ndata: ", (long long)ev->seq);
     cx_buf b;
     cx_buf_init(&b, len + 256);
@@ -115,6 +118,7 @@ static void hub__push(alert_hub *h, const alert_event *ev, bool ack, const char 
     free(slot->text);
     slot->ev = *ev;
     slot->ack = ack;
+    slot->update = update;
     slot->text = text;
     slot->len = n;
     h->head++;
@@ -127,12 +131,17 @@ static void hub__push(alert_hub *h, const alert_event *ev, bool ack, const char 
 
 void alert__hub_alert(alert_hub *h, const alert_event *ev, const char *json, size_t len)
 {
-    hub__push(h, ev, false, json, len);
+    hub__push(h, ev, false, false, json, len);
 }
 
 void alert__hub_ack(alert_hub *h, const alert_event *ev, const char *json, size_t len)
 {
-    hub__push(h, ev, true, json, len);
+    hub__push(h, ev, true, false, json, len);
+}
+
+void alert__hub_update(alert_hub *h, const alert_event *ev, const char *json, size_t len)
+{
+    hub__push(h, ev, true, true, json, len);
 }
 
 void alert__hub_start_at(alert_hub *h, int64_t last_seq)
@@ -160,11 +169,11 @@ size_t alert__hub_clients(alert_hub *h)
     return n;
 }
 
-static bool hub__pass(const hub_sub *s, const alert_event *ev, bool ack)
+static bool hub__pass(const hub_sub *s, const alert_event *ev, bool ack, bool update)
 {
     if (!alert__visible(&s->who, ev))
         return false;
-    if (ack)
+    if (ack && !update)
         return true;
     if (ev->sev < s->min_sev)
         return false;
@@ -204,7 +213,7 @@ static ssize_t hub__read(void *ctx, char *buf, size_t max)
     size_t n = 0;
     while (s->next < h->head) {
         const hub_ev *e = &h->ring[s->next % HUB_RING];
-        if (!hub__pass(s, &e->ev, e->ack)) {
+        if (!hub__pass(s, &e->ev, e->ack, e->update)) {
             s->next++;
             continue;
         }
@@ -286,7 +295,7 @@ static void hub__catch_up(alert_service *a, hub_sub *s, int64_t after, int64_t u
         for (int i = 0; i < ALERT_MAX_ORGS && sqlite3_step(orgs) == SQLITE_ROW; i++)
             snprintf(ev.orgs[i], sizeof ev.orgs[i], "%s", (const char *)sqlite3_column_text(orgs, 0));
         sqlite3_reset(orgs);
-        if (!hub__pass(s, &ev, false))
+        if (!hub__pass(s, &ev, false, false))
             continue;
         cx_err e = cx_buf_printf(&s->pend, "id: %lld\nevent: alert\ndata: ", (long long)ev.seq);
         if (e == CX_OK)

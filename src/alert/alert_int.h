@@ -57,6 +57,8 @@ void alert__hub_free(alert_hub *h);
 void alert__hub_alert(alert_hub *h, const alert_event *ev, const char *json, size_t len);
 /* Publishes an acknowledgement to those who may see the alert. */
 void alert__hub_ack(alert_hub *h, const alert_event *ev, const char *json, size_t len);
+/* Publishes an escalated alert (json: the whole alert, with ack members). */
+void alert__hub_update(alert_hub *h, const alert_event *ev, const char *json, size_t len);
 void alert__hub_heartbeat(alert_hub *h);
 /* The last alert stored before this process started: catch-up reads up to it. */
 void alert__hub_start_at(alert_hub *h, int64_t last_seq);

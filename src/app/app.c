@@ -7,6 +7,7 @@
 #include "risk.h"
 #include "ledger.h"
 #include "track.h"
+#include "drones.h"
 #include "designs.h"
 #include "xray.h"
 #include "revenue.h"
@@ -32,6 +33,8 @@ cx_err app_open_store(const char *path, store **out, char *err, size_t errlen)
         e = alert_migrate(s, err, errlen);
     if (e == CX_OK)
         e = track_migrate(s, err, errlen);
+    if (e == CX_OK)
+        e = drones_migrate(s, err, errlen);
     if (e == CX_OK)
         e = designs_migrate(s, err, errlen);
     if (e == CX_OK)

@@ -13,6 +13,7 @@
 #include "risk.h"
 #include "store.h"
 #include "track.h"
+#include "drones.h"
 
 #include <getopt.h>
 
@@ -54,6 +55,8 @@ typedef struct {
     const char *web_dir;     /* NULL: web_default_dir() */
     risk_policy risk;        /* lanes */
     track_config track;      /* tracking thresholds */
+    drones_config drones;    /* drone rule thresholds */
+    const char *drone_zones; /* GeoJSON FeatureCollection of zones for the drone rules */
     inspect_config inspect;  /* inspection: session frame retention */
     const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
     /* the ledger as a node of a network (docs/ledger.md, "Network") */
@@ -196,6 +199,8 @@ int app_cmd_ledger(int argc, char **argv);
 /* customs ledger network status, customs ledger snapshot (cmd_ledger_net.c) */
 int app_cmd_ledger_net(int argc, char **argv);
 int app_cmd_track(int argc, char **argv);
+/* drones (issue 10) */
+int app_cmd_drones(int argc, char **argv);
 /* designs (issue 14) */
 int app_cmd_designs(int argc, char **argv);
 /* xray (issue 12) */

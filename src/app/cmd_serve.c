@@ -48,6 +48,9 @@ static const char help[] =
     "                     mqtt://[user[:password]@]host[:port]\n"
     "  --mqtt-client-id ID  MQTT client id, the key of the session (default customs-serve)\n"
     "  --track-config F   tracking thresholds (JSON object; see docs/track.md)\n"
+    "  --drone-zones F    zones for the drone rules (GeoJSON FeatureCollection; kinds\n"
+    "                     territory, restricted, port, bonded-warehouse, customs-office)\n"
+    "  --drones-config F  drone rule thresholds (JSON object; see docs/drones.md)\n"
     "  --session-retention-days N  remote-expert session frames are erased N days\n"
     "                     after they were taken (default 30; docs/inspection.md)\n"
     "  --currency CODE    the national currency (ISO 4217), set once and kept in the\n"
@@ -121,6 +124,7 @@ static void serve__print_route(void *ctx, const char *method, const char *patter
 typedef struct {
     const char *db, *listen, *tls_cert, *tls_key, *port_file, *web_dir;
     const char *mqtt, *mqtt_client_id, *track_config, *currency;
+    const char *drone_zones, *drones_config;
     const char *org, *node_key, *network, *origin, *trust, *snapshot;
     int replicas;
     const char *bio_key;
@@ -186,6 +190,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"web-dir", required_argument, NULL, 'W'},
         {"mqtt", required_argument, NULL, 'm'},     {"mqtt-client-id", required_argument, NULL, 'i'},
         {"track-config", required_argument, NULL, 'r'},
+        {"drone-zones", required_argument, NULL, 'z'},
+        {"drones-config", required_argument, NULL, 'P'},
         {"max-connections", required_argument, NULL, 'C'},
         {"max-conns-per-ip", required_argument, NULL, 'A'},
         {"max-inflight-per-key", required_argument, NULL, 'K'},
@@ -236,6 +242,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'm': o->mqtt = optarg; break;
         case 'i': o->mqtt_client_id = optarg; break;
         case 'r': o->track_config = optarg; break;
+        case 'z': o->drone_zones = optarg; break;
+        case 'P': o->drones_config = optarg; break;
         case 1: o->org = optarg; break;
         case 2: o->node_key = optarg; break;
         case 3: o->network = optarg; break;
@@ -343,6 +351,10 @@ int app_cmd_serve(int argc, char **argv)
     track_config_defaults(&cfg.track);
     if (o.track_config && track_config_load(&cfg.track, o.track_config, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);
+    drones_config_defaults(&cfg.drones);
+    if (o.drones_config && drones_config_load(&cfg.drones, o.drones_config, err, sizeof err) != CX_OK)
+        return app_fail("serve", "%s", err);
+    cfg.drone_zones = o.drone_zones;
     app_services *a = NULL;
     if (app_services_start(&cfg, &a, err, sizeof err) != CX_OK)
         return app_fail("serve", "%s", err);

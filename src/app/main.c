@@ -14,6 +14,7 @@ static const app_command commands[] = {
     {"keygen", app_cmd_keygen, "create an Ed25519 signing key for the trade ledger"},
     {"ledger", app_cmd_ledger, "the shared trade ledger: sign, submit, verify, prove, demo"},
     {"track", app_cmd_track, "tracking tools: simulate telemetry, run retention"},
+    {"drones", app_cmd_drones, "Remote ID: decode messages, import captures, registry, simulate"},
     {"designs", app_cmd_designs, "3D design files: inspect, convert, register, match"},
     {"xray", app_cmd_xray, "X-ray scans: analyse, render, simulate"},
     {"training", app_cmd_training, "inspection training: generate simulated cases"},

@@ -154,6 +154,53 @@ static void svc__track_free(void *self)
     track_service_free(self);
 }
 
+/* drones: Remote ID observations, rules, the position stream; alerts
+ * through the alert service, MQTT customs/remoteid/+ through track's broker
+ * connection */
+static void svc__remoteid_ack(void *ticket, bool stored)
+{
+    track_mqtt_done(ticket, stored);
+}
+
+static void svc__remoteid(void *self, const char *receiver, const char *payload, size_t len,
+                          track_mqtt_ticket *ticket)
+{
+    drones_service_ingest_message(self, receiver, payload, len, svc__remoteid_ack, ticket);
+}
+
+static cx_err svc__drones_start(app_services *a, void **self, char *err, size_t errlen)
+{
+    const app_config *cfg = app_services_config(a);
+    char why[400];
+    cx_err e = drones_service_new(app_services_store(a), app_service(a, "alert"), &cfg->drones,
+                                  cfg->drone_zones, NULL, (drones_service **)self, why,
+                                  sizeof why);
+    if (e != CX_OK)
+        snprintf(err, errlen, "drones: %s", why);
+    else if ((e = track_mqtt_subscribe(app_service(a, "track"), "customs/remoteid/",
+                                       svc__remoteid, *self)) != CX_OK) {
+        snprintf(err, errlen, "drones: cannot share the MQTT connection: %s", cx_strerror(e));
+        drones_service_free(*self);
+        *self = NULL;
+    }
+    return e;
+}
+
+static cx_err svc__drones_routes(void *self, http_server *srv)
+{
+    return drones_routes(self, srv);
+}
+
+static void svc__drones_stop(void *self)
+{
+    drones_service_stop(self);
+}
+
+static void svc__drones_free(void *self)
+{
+    drones_service_free(self);
+}
+
 /* designs: uploads and watchlists; checks declared designs (hooks between
  * risk's and the ledger's) and raises its alerts through alert */
 static cx_err svc__designs_start(app_services *a, void **self, char *err, size_t errlen)
@@ -309,6 +356,8 @@ static const app_service_def services[] = {
     {"ledger", svc__ledger_start, svc__ledger_routes, NULL, svc__ledger_stop, svc__ledger_free},
     {"track", svc__track_start, svc__track_routes, svc__track_open, svc__track_stop,
      svc__track_free},
+    {"drones", svc__drones_start, svc__drones_routes, NULL, svc__drones_stop,
+     svc__drones_free},
     {"designs", svc__designs_start, svc__designs_routes, NULL, NULL, svc__designs_free},
     {"xray", svc__xray_start, svc__xray_routes, NULL, NULL, svc__xray_free},
     {"inspect", svc__inspect_start, svc__inspect_routes, NULL, svc__inspect_stop,

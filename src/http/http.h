@@ -202,6 +202,11 @@ bool http_allow(http_req *r, unsigned roles, const char *what);
 /* Officers and admins only. */
 bool http_allow_officer(http_req *r, const char *what);
 
+/* The request body parsed as JSON (duplicate keys refused); the caller
+ * decrefs it. NULL after replying 400 invalid_json with the parser's
+ * sentence, line and column. */
+json_t *http_body_json(http_req *r);
+
 /* Query-parameter errors: 400 invalid_parameter "bad query parameter" with
  * the detail {"/<name>", rule}; several at once with http_bad_queries
  * (problems built with cx_problem_add; stolen). */

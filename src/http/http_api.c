@@ -155,6 +155,20 @@ bool http_allow(http_req *r, unsigned roles, const char *what)
     return false;
 }
 
+json_t *http_body_json(http_req *r)
+{
+    size_t len;
+    const char *body = http_body(r, &len);
+    json_error_t e;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    if (!doc) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s (line %d, column %d)", e.text, e.line, e.column);
+        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+    }
+    return doc;
+}
+
 bool http_allow_officer(http_req *r, const char *what)
 {
     return http_allow(r, CX_ROLES_OFFICER, what);

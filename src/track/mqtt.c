@@ -29,6 +29,7 @@
 #define MQ_BURST 8192            /* packets per read burst */
 #define MQ_PEND 4096             /* entries gathered before handing them to the engine */
 #define MQ_MAX_PAYLOAD 65536
+#define MQ_MAX_FOREIGN 256        /* other modules' messages waiting for their commit */
 #define MQ_MAX_ARRAY 1000
 #define MQ_BACKOFF_MIN_MS 500
 #define MQ_BACKOFF_MAX_MS 30000
@@ -177,6 +178,57 @@ size_t track__decode_payload(const char *topic_device, const char *payload, size
 
 /* ---- callbacks (MQTT thread) --------------------------------------------------------- */
 
+/* Nothing another module took is still waiting for its commit. */
+static bool mq__foreign_idle(track_service *t)
+{
+    return atomic_load(&t->mqtt_foreign_pending) == 0;
+}
+
+/* Another module's topic: handed over, acknowledged with the rest once it
+ * is stored (track_mqtt_done). */
+static bool mq__foreign(track_mqtt *m, const struct mosquitto_message *msg)
+{
+    track_service *t = m->t;
+    for (size_t i = 0; msg->topic && i < t->mqtt_nsubs; i++) {
+        size_t n = strlen(t->mqtt_subs[i].prefix);
+        if (strncmp(msg->topic, t->mqtt_subs[i].prefix, n) != 0 || strchr(msg->topic + n, '/'))
+            continue;
+        atomic_fetch_add(&t->mqtt_foreign_pending, 1);
+        t->mqtt_subs[i].fn(t->mqtt_subs[i].ctx, msg->topic + n,
+                           msg->payload ? msg->payload : "",
+                           msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+                           (track_mqtt_ticket *)t);
+        return true;
+    }
+    return false;
+}
+
+void track_mqtt_done(track_mqtt_ticket *ticket, bool stored)
+{
+    track_service *t = (track_service *)ticket;
+    pthread_mutex_lock(&t->mmu);
+    if (!stored)
+        atomic_store(&t->mqtt_commit_failed, true);
+    atomic_fetch_sub(&t->mqtt_foreign_pending, 1);
+    pthread_cond_broadcast(&t->mcv);
+    pthread_mutex_unlock(&t->mmu);
+}
+
+cx_err track_mqtt_subscribe(track_service *t, const char *prefix, track_mqtt_fn fn, void *ctx)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (t->mqtt || !fn || n < 2 || n >= sizeof t->mqtt_subs[0].prefix || prefix[n - 1] != '/' ||
+        strpbrk(prefix, "+#"))
+        return CX_EINVAL;
+    if (t->mqtt_nsubs == TRACK_MQTT_SUBS)
+        return CX_ETOOBIG;
+    snprintf(t->mqtt_subs[t->mqtt_nsubs].prefix, sizeof t->mqtt_subs[0].prefix, "%s", prefix);
+    t->mqtt_subs[t->mqtt_nsubs].fn = fn;
+    t->mqtt_subs[t->mqtt_nsubs].ctx = ctx;
+    t->mqtt_nsubs++;
+    return CX_OK;
+}
+
 static void mq__flush(track_mqtt *m)
 {
     if (!m->npend)
@@ -203,8 +255,10 @@ static void mq__on_message(struct mosquitto *mosq, void *obj, const struct mosqu
     (void)mosq;
     (void)props;
     track_mqtt *m = obj;
-    uint64_t seq = ++m->read_seq;
     atomic_fetch_add(&m->m_received, 1);
+    if (mq__foreign(m, msg))
+        return;
+    uint64_t seq = ++m->read_seq;
     if (m->npend + MQ_MAX_ARRAY > MQ_PEND)
         mq__flush(m);
     const char *slash = msg->topic ? strrchr(msg->topic, '/') : NULL;
@@ -241,6 +295,13 @@ static void mq__on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     int r = mosquitto_subscribe_v5(mosq, NULL, m->topic, 1, 0, NULL);
     if (r != MOSQ_ERR_SUCCESS)
         cx_log(CX_LOG_ERROR, "mqtt: cannot subscribe to %s: %s", m->topic, mosquitto_strerror(r));
+    for (size_t i = 0; i < m->t->mqtt_nsubs; i++) {
+        char topic[80];
+        snprintf(topic, sizeof topic, "%s+", m->t->mqtt_subs[i].prefix);
+        if ((r = mosquitto_subscribe_v5(mosq, NULL, topic, 1, 0, NULL)) != MOSQ_ERR_SUCCESS)
+            cx_log(CX_LOG_ERROR, "mqtt: cannot subscribe to %s: %s", topic,
+                   mosquitto_strerror(r));
+    }
 }
 
 static void mq__on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *qos,
@@ -283,8 +344,8 @@ static bool mq__wait_committed(track_mqtt *m, uint64_t seq, int64_t us)
     track_service *t = m->t;
     int64_t until = cx_mono_us() + us;
     pthread_mutex_lock(&t->mmu);
-    while (atomic_load(&t->mqtt_committed) < seq && !atomic_load(&t->mqtt_commit_failed) &&
-           cx_mono_us() < until) {
+    while ((atomic_load(&t->mqtt_committed) < seq || !mq__foreign_idle(t)) &&
+           !atomic_load(&t->mqtt_commit_failed) && cx_mono_us() < until) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 2000000;
@@ -294,7 +355,7 @@ static bool mq__wait_committed(track_mqtt *m, uint64_t seq, int64_t us)
         }
         pthread_cond_timedwait(&t->mcv, &t->mmu, &ts);
     }
-    bool ok = atomic_load(&t->mqtt_committed) >= seq;
+    bool ok = atomic_load(&t->mqtt_committed) >= seq && mq__foreign_idle(t);
     pthread_mutex_unlock(&t->mmu);
     return ok;
 }
@@ -368,7 +429,7 @@ static void mq__serve(track_mqtt *m)
             mq__lost(m, MOSQ_ERR_CONN_LOST);
             return;
         }
-        bool durable = committed >= m->read_seq;
+        bool durable = committed >= m->read_seq && mq__foreign_idle(t);
         int64_t now = cx_mono_us();
         if (durable) {
             unacked_since = 0;
@@ -378,6 +439,9 @@ static void mq__serve(track_mqtt *m)
                                      m->read_seq - committed > MQ_MAX_UNACKED)) {
             mq__flush(m);
             mq__wait_committed(m, m->read_seq, 5000);
+            continue;
+        } else if (atomic_load(&t->mqtt_foreign_pending) > MQ_MAX_FOREIGN) {
+            mq__wait_committed(m, m->read_seq, 5000); /* other modules' writes catch up */
             continue;
         }
         struct pollfd p = {fd, POLLIN, 0};

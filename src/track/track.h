@@ -339,6 +339,24 @@ cx_err track_routes(track_service *t, http_server *srv);
 cx_err track_mqtt_start(track_service *t, const char *url, const char *client_id, char *err,
                         size_t errlen);
 
+/* Another module's messages on the same broker connection and session
+ * (drones: customs/remoteid/+), so one deployment has one MQTT client.
+ * prefix is a topic ending in '/' ("customs/remoteid/"); prefix + "+" is
+ * subscribed at QoS 1. fn runs on the MQTT thread with the topic's last
+ * level and the payload (both borrowed for the call) and calls
+ * track_mqtt_done(ticket, stored) exactly once, from any thread: stored
+ * once the message is durable, or refused for good (a malformed message
+ * is not redelivered); false when it could not be stored now, which drops
+ * the connection unacknowledged so that the broker redelivers. Messages
+ * are acknowledged only when nothing read before is pending. Register
+ * before track_mqtt_start; at most TRACK_MQTT_SUBS. */
+#define TRACK_MQTT_SUBS 4
+typedef struct track_mqtt_ticket track_mqtt_ticket;
+typedef void (*track_mqtt_fn)(void *ctx, const char *topic_last, const char *payload,
+                              size_t len, track_mqtt_ticket *ticket);
+cx_err track_mqtt_subscribe(track_service *t, const char *prefix, track_mqtt_fn fn, void *ctx);
+void track_mqtt_done(track_mqtt_ticket *ticket, bool stored);
+
 /* Thins raw positions older than retention_days and deletes old dead
  * letters, as of now_us, in short writer jobs. */
 typedef struct {

@@ -217,6 +217,15 @@ struct track_service {
     /* MQTT acknowledgement: highest MQTT sequence number that is durable */
     _Atomic uint64_t mqtt_committed;
     _Atomic bool mqtt_commit_failed;
+    /* other modules' topics on the same connection (track_mqtt_subscribe):
+     * their messages are acknowledged once none is pending */
+    struct {
+        char prefix[64];
+        track_mqtt_fn fn;
+        void *ctx;
+    } mqtt_subs[TRACK_MQTT_SUBS];
+    size_t mqtt_nsubs;
+    _Atomic uint64_t mqtt_foreign_pending;
     pthread_mutex_t mmu;
     pthread_cond_t mcv;
 

@@ -125,6 +125,52 @@ static void test_raise_in_commits_with_the_job(void **state)
     assert_true(fabs(s.lat - 35.1) < 1e-9);
 }
 
+typedef struct {
+    alert_service *a;
+    const char *subject;
+    json_t *detail;
+    alert_ref ref;
+} esc_arg;
+
+static cx_err esc_job(store_conn *w, void *arg)
+{
+    esc_arg *e = arg;
+    return alert_escalate_in(e->a, w, "drone", e->subject, "drone_incursion", ALERT_CRITICAL,
+                             e->detail, &e->ref);
+}
+
+/* An episode that turns worse stays one alert: severity raised in place,
+ * detail merged, the drone filter of alert_each finds it. */
+static void test_escalate_in_place(void **state)
+{
+    fx *f = *state;
+    alert_new n = drone_alert();
+    n.severity = ALERT_WARNING;
+    n.detail = json_pack("{s:i}", "hover_s", 20);
+    alert_ref first;
+    assert_int_equal(alert_raise(f->a, &n, &first), CX_OK);
+    json_decref((json_t *)n.detail);
+    esc_arg e = {.a = f->a, .subject = "UAS-42", .detail = json_pack("{s:i}", "hover_s", 31)};
+    assert_int_equal(store_write(f->s, esc_job, &e), CX_OK);
+    assert_int_equal(e.ref.seq, first.seq);
+    assert_string_equal(e.ref.id, first.id);
+    esc_arg none = {.a = f->a, .subject = "UAS-7"};
+    assert_int_equal(store_write(f->s, esc_job, &none), CX_ENOTFOUND);
+    seen s = {0};
+    alert_filter mine = {.drone = "UAS-42"}, other = {.drone = "UAS-7"};
+    assert_int_equal(alert_each(store_reader(f->s), &mine, each_fn, &s), CX_OK);
+    assert_int_equal(s.n, 1);
+    json_t *j = json_loads(s.json[0], 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "severity")), "critical");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "detail"), "hover_s")),
+                     31);
+    json_decref(j);
+    json_decref(e.detail);
+    seen none_seen = {0};
+    assert_int_equal(alert_each(store_reader(f->s), &other, each_fn, &none_seen), CX_OK);
+    assert_int_equal(none_seen.n, 0);
+}
+
 static void test_what_may_be_raised(void **state)
 {
     fx *f = *state;
@@ -170,6 +216,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_raise_in_commits_with_the_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_what_may_be_raised, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalate_in_place, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

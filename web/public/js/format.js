@@ -94,6 +94,8 @@ const ALERTS = {
   unscheduled_stop: 'Unscheduled stop', seal_opened: 'Seal opened', seal_tampered: 'Seal tampered',
   door_open: 'Door opened', temperature: 'Temperature out of range', signal_loss: 'Signal lost',
   impossible_jump: 'Impossible jump (spoofing?)', overdue: 'Arrival overdue',
+  drone_border_crossing: 'Drone crossed the border', drone_restricted_zone: 'Drone in a restricted zone',
+  drone_drop_pattern: 'Drone drop pattern', drone_unregistered: 'Unregistered drone', drone_spoofing: 'Drone spoofing',
   ledger_fork: 'Ledger fork: a different root cosigned',
 };
 
@@ -194,6 +196,17 @@ export function alertDetail(a) {
       return `${d.org || 'Another organisation'} cosigned root ${String(d.root_theirs || '').slice(0, 12)}… for tree size ${n(d.tree_size) ? num(d.tree_size) : '?'} of ${d.origin || 'the ledger'}; this node has ${String(d.root_ours || '').slice(0, 12)}… and stopped cosigning. Both signed notes are in the alert.`;
     case 'overdue':
       return `Expected by ${when(d.expected_arrival)}${n(d.grace_s) ? ` (+${mins(d.grace_s)} grace)` : ''}; not arrived.`;
+    case 'drone_border_crossing':
+      return `Flew ${d.direction === 'out' ? 'out of' : 'into'} ${d.zone || 'the territory'}${n(d.height_m) ? ` at ${num(d.height_m, 0)} m` : ''}.`;
+    case 'drone_restricted_zone':
+      return `Over ${d.zone || 'a zone'}${d.zone_kind ? ` (${String(d.zone_kind).replace(/-/g, ' ')})` : ''}.`;
+    case 'drone_drop_pattern':
+      return `Hovered${n(d.hover_s) ? ` ${mins(d.hover_s)}` : ''}${n(d.height_m) ? ` at ${num(d.height_m, 0)} m` : ''}${n(d.distance_to_border_m) ? `, ${km(d.distance_to_border_m)} from the border` : ''}.`;
+    case 'drone_unregistered':
+      return `${d.uas_id || 'The drone'}${d.operator_id ? ` (operator ${d.operator_id})` : ''} is not in the registry.`;
+    case 'drone_spoofing':
+      return n(d.pilot_jump_m) ? `The pilot moved ${km(d.pilot_jump_m)}${n(d.seconds) ? ` in ${mins(d.seconds)}` : ''}.`
+        : `Implied speed ${n(d.speed_mps) ? `${num(Math.round(d.speed_mps))} m/s` : 'impossible'}${n(d.seconds) ? ` over ${mins(d.seconds)}` : ''}.`;
     default:
       return Object.entries(d).map(([k, v]) => `${k.replace(/_/g, ' ')}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('; ');
   }

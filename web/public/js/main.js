@@ -8,6 +8,7 @@ const PAGES = {
   queue: () => import('./pages/queue.js'),
   declarations: () => import('./pages/declaration.js'),
   map: () => import('./pages/map.js'),
+  drones: () => import('./pages/drones.js'),
   ledger: () => import('./pages/ledger.js'),
   model: () => import('./pages/model.js'),
   training: () => import('./pages/training.js'),
@@ -18,9 +19,9 @@ const PAGES = {
   biometrics: () => import('./pages/biometrics.js'),
 };
 // Pages whose API only officers and administrators may read.
-const OFFICER_PAGES = new Set(['queue', 'map', 'model', 'training', 'assist', 'inspect', 'revenue', 'biometrics']);
+const OFFICER_PAGES = new Set(['queue', 'map', 'drones', 'model', 'training', 'assist', 'inspect', 'revenue', 'biometrics']);
 export const isOfficer = (me) => !!me && (me.role === 'officer' || me.role === 'admin');
-const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', ledger: 'Ledger', model: 'Model', training: 'Training', assist: 'Remote assistance', inspect: 'Inspection', revenue: 'Revenue', biometrics: 'Biometrics', designs: 'Designs' };
+const TITLES = { overview: 'Overview', queue: 'Risk queue', declarations: 'Declaration', map: 'Live map', drones: 'Drones', ledger: 'Ledger', model: 'Model', training: 'Training', assist: 'Remote assistance', inspect: 'Inspection', revenue: 'Revenue', biometrics: 'Biometrics', designs: 'Designs' };
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');

@@ -1,10 +1,12 @@
 // Live map: borders drawn offline, zones and corridors, device positions
-// moving live over Server-Sent Events, the alerts list beside the map;
-// selecting an alert replays its consignment's track.
+// and drones moving live over Server-Sent Events, the alerts list beside
+// the map; selecting an alert replays its consignment's track or its
+// drone's flight.
 import { api, qs, stream } from '../api.js';
 import { h, fill, errorBox, empty, loading, announce } from '../dom.js';
 import { when, ago, alertTitle, alertDetail, num } from '../format.js';
 import { L, baseMap, zoneLayer, allPages, drawTrack, animate, alertSummary, unwrap } from '../track.js';
+import { liveDrones, replayFlight, droneName } from '../drones.js';
 
 const MAX_ALERTS = 200;
 
@@ -20,13 +22,14 @@ export async function render(main, params, { signal, me }) {
       h('div', { class: 'map-col' }, h('div', { class: 'map-tools' }, layersForm), replayBar, mapEl, status),
       h('aside', { class: 'alerts-col', 'aria-labelledby': 'alerts-h' },
         h('h2', { id: 'alerts-h' }, 'Alerts ', liveEl),
-        h('p', { class: 'hint' }, 'Newest first. Select one to replay its consignment’s track.'),
+        h('p', { class: 'hint' }, 'Newest first. Select one to replay its consignment’s track or its drone’s flight.'),
         listEl)));
 
   const { map, borders } = baseMap(mapEl);
   const zonesG = L.featureGroup().addTo(map);
   const corridorsG = L.featureGroup().addTo(map);
   const devicesG = L.featureGroup().addTo(map);
+  const dronesG = L.featureGroup().addTo(map);
   const replayG = L.featureGroup().addTo(map);
   const markers = new Map();
   const problems = [];
@@ -39,6 +42,7 @@ export async function render(main, params, { signal, me }) {
   toggle('Zones', zonesG, 'show-zones');
   toggle('Corridors', corridorsG, 'show-corridors');
   toggle('Devices', devicesG, 'show-devices');
+  toggle('Drones', dronesG, 'show-drones');
 
   const cleanup = () => { stopReplay(); map.remove(); };
   signal.addEventListener('abort', () => { stopReplay(); }, { once: true });
@@ -47,10 +51,14 @@ export async function render(main, params, { signal, me }) {
   const bordersDone = borders.catch((e) => { problems.push(errorBox(e)); });
   let zones = [], cons = [];
   try {
-    [zones, cons] = await Promise.all([
+    let droneZones;
+    [zones, cons, droneZones] = await Promise.all([
       allPages('/v1/zones', { limit: 1000 }, signal),
       allPages('/v1/consignments', { limit: 1000 }, signal).catch((e) => { if (e.status === 403) return []; throw e; }),
+      // the zones of the drone rules (territory, restricted airspace…), drawn with tracking's
+      api('/v1/drones/zones', { signal }).then((r) => r.items || []).catch((e) => { if (e.status === 403 || e.status === 404) return []; throw e; }),
     ]);
+    zones = zones.concat(droneZones.map((z) => ({ ...z, drone: true })));
   } catch (err) {
     if (err.name === 'AbortError') return cleanup;
     await bordersDone;
@@ -141,6 +149,18 @@ export async function render(main, params, { signal, me }) {
     },
   });
 
+  // Drones: where each was last heard, then live.
+  try {
+    // with nothing else to show, the map opens on the drones
+    if (await liveDrones(dronesG, mapEl, signal) && mapEl.dataset.view !== 'consignments' && dronesG.getBounds().isValid()) {
+      map.fitBounds(dronesG.getBounds().pad(0.3), { maxZoom: 12, animate: false });
+      mapEl.dataset.view = 'drones';
+    }
+  } catch (err) {
+    if (err.name === 'AbortError') return cleanup;
+    status.append(errorBox(err, 'Drones could not be loaded'));
+  }
+
   // Alerts: the latest, then live.
   const seen = new Map();
   const officer = me && (me.role === 'officer' || me.role === 'admin');
@@ -182,7 +202,11 @@ export async function render(main, params, { signal, me }) {
       if (ev.event === 'alert') {
         const a = JSON.parse(ev.data);
         addAlert(a, true);
-        announce(`New ${a.severity} alert: ${alertTitle(a.type)} ${a.container || a.device || ''}`);
+        announce(`New ${a.severity} alert: ${alertTitle(a.type)} ${a.container || a.device || droneName(a.drone) || ''}`);
+      } else if (ev.event === 'update') { // an alert turned worse (a drone's drop pattern that crossed)
+        const a = JSON.parse(ev.data);
+        if (seen.has(a.id)) addAlert(a, false);
+        announce(`Alert now ${a.severity}: ${alertTitle(a.type)} ${a.container || a.device || droneName(a.drone) || ''}`);
       } else if (ev.event === 'ack') {
         const a = JSON.parse(ev.data);
         const li = a && seen.get(a.id);
@@ -195,6 +219,7 @@ export async function render(main, params, { signal, me }) {
     stopReplay();
     replayG.clearLayers();
     replayBar.hidden = false;
+    if (a.drone) return replayDrone(a);
     if (!a.consignment) {
       fill(replayBar, `This alert’s device ${a.device || ''} is on no consignment, so there is no track to replay.`);
       if (Number.isFinite(a.lat)) { map.setView([a.lat, a.lon], Math.max(map.getZoom(), 9)); alertMark(a).addTo(replayG); }
@@ -221,6 +246,23 @@ export async function render(main, params, { signal, me }) {
     };
     if (paths.length) run();
     announce(`Replaying the track of ${a.consignment}`);
+  }
+
+  async function replayDrone(a) {
+    fill(replayBar, loading(`Loading the flight of ${droneName(a.drone)}…`));
+    const clock = h('span', { class: 'clock' });
+    try {
+      const f = await replayFlight(replayG, map, a.drone, signal, (k, t) => { clock.textContent = t ? when(t) : `${Math.round(k * 100)} %`; });
+      stopReplay = f.stop;
+    } catch (err) {
+      if (err.name !== 'AbortError') fill(replayBar, errorBox(err, `The flight of ${droneName(a.drone)} could not be loaded`));
+      return;
+    }
+    mapEl.dataset.replay = a.drone;
+    const close = h('button', { type: 'button', on: { click: () => { stopReplay(); replayG.clearLayers(); replayBar.hidden = true; delete mapEl.dataset.replay; } } }, 'Close replay');
+    fill(replayBar, h('strong', null, `Flight of ${droneName(a.drone)}`), ' ', clock, ' ',
+      h('a', { href: '#/drones/' + encodeURIComponent(a.drone) }, 'Drone page'), ' ', close);
+    announce(`Replaying the flight of ${droneName(a.drone)}`);
   }
   return cleanup;
 }
@@ -273,10 +315,10 @@ function deviceTip(p) {
 function alertItem(a, fresh, officer, { replay, signal }) {
   const li = h('li', { class: ['alert', `alert-${a.severity}`, fresh ? 'new' : null, a.acked_at ? 'acked' : null], 'data-id': a.id, 'data-type': a.type });
   const main = h('button', { type: 'button', class: 'alert-main', on: { click: replay },
-    'aria-label': `${a.severity} alert: ${alertTitle(a.type)}, ${a.container || a.device || ''}, ${when(a.time)}. Replay the track.` },
+    'aria-label': `${a.severity} alert: ${alertTitle(a.type)}, ${a.container || a.device || droneName(a.drone) || ''}, ${when(a.time)}. Replay the ${a.drone ? 'flight' : 'track'}.` },
   h('span', { class: ['sev', `sev-${a.severity}`] }, a.severity), ' ',
   h('span', { class: 'alert-title' }, alertTitle(a.type)),
-  h('span', { class: 'alert-where' }, [a.container, a.device, a.consignment].filter(Boolean).join(' · ')),
+  h('span', { class: 'alert-where' }, [a.container, a.device, a.consignment, a.drone && `drone ${droneName(a.drone)}`].filter(Boolean).join(' · ')),
   a.detail ? h('span', { class: 'alert-detail' }, alertDetail(a)) : null,
   h('span', { class: 'alert-time', title: when(a.time) }, ago(a.time)));
   li.append(main);

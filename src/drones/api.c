@@ -1,0 +1,626 @@
+/* The /v1/drones routes. Roles: observations from admin, officer, or a
+ * device key bound to the receiver named; receivers by admin and officer;
+ * drones, tracks and the stream for admin and officer only (where drones
+ * fly near the border is surveillance data). */
+#include "drones_svc.h"
+
+#include "auth.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+/* Whether k is in known (NULL-terminated). */
+static bool api__known(const char *const *known, const char *k)
+{
+    size_t i = 0;
+    while (known[i] && strcmp(known[i], k) != 0)
+        i++;
+    return known[i] != NULL;
+}
+
+/* Refuses members not in known. */
+static void api__unknown(const json_t *o, const char *const *known, const char *prefix,
+                         json_t *problems)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (!api__known(known, k)) {
+            char ptr[128];
+            snprintf(ptr, sizeof ptr, "%s", prefix);
+            cx_jptr_push(ptr, sizeof ptr, k);
+            cx_problem_add(problems, ptr, "unknown member");
+        }
+    }
+}
+
+/* ---- POST /v1/drones/observations ---------------------------------------------------------- */
+
+static void api__ingested(void *ctx, cx_err result, size_t accepted, const char *rejected)
+{
+    http_req *r = ctx;
+    if (result == CX_OK) {
+        json_t *rej = json_loads(rejected ? rejected : "[]", 0, NULL);
+        http_reply_json(r, 202, json_pack("{s:I,s:o}", "accepted", (json_int_t)accepted,
+                                          "rejected", rej ? rej : json_array()));
+    } else {
+        http_reply_error(r, 503, "unavailable", "the observations could not be stored; retry",
+                         NULL);
+    }
+    http_resume(r);
+}
+
+static void h_observations(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    const cx_principal *who = http_principal(r);
+    if (!http_allow(r, CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_DEVICE), "post drone observations"))
+        return;
+    json_t *doc = http_body_json(r);
+    if (!doc)
+        return;
+    json_t *problems = json_array();
+    http_defer(r);
+    cx_err e = drones_service_ingest(d, doc, NULL, who->role == CX_ROLE_DEVICE ? who->key_id : 0,
+                                     problems, api__ingested, r);
+    json_decref(doc);
+    if (e == CX_EINVAL)
+        http_reply_error(r, 400, "invalid_observations", "the batch cannot be taken", problems);
+    else
+        json_decref(problems);
+    if (e == CX_EFORBIDDEN)
+        http_reply_error1(r, 403, "forbidden", "this device key is not bound to that receiver",
+                          "/receiver", "a device key posts for its own receiver only");
+    else if (e != CX_OK && e != CX_EINVAL)
+        http_reply_error(r, 503, "unavailable", e == CX_ESHUTDOWN ? "the server is shutting down"
+                                                                   : "cannot take the batch now",
+                         NULL);
+    if (e != CX_OK)
+        http_resume(r);
+}
+
+/* ---- receivers ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *id, *name;
+    double lat, lon;
+    int64_t key_id;
+    char created[32];
+} rx_new;
+
+static cx_err api__rx_job(store_conn *w, void *arg)
+{
+    rx_new *x = arg;
+    sqlite3_stmt *st = store_stmt(w, "INSERT INTO drones_receivers(id, name, lat, lon, key_id,"
+                                     " created_at) VALUES(?1,?2,?3,?4,?5,?6)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, x->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, x->name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, x->lat);
+    sqlite3_bind_double(st, 4, x->lon);
+    if (x->key_id)
+        sqlite3_bind_int64(st, 5, x->key_id);
+    sqlite3_bind_text(st, 6, x->created, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : (rc & 0xff) == SQLITE_CONSTRAINT ? CX_EEXIST : CX_EDB;
+}
+
+static json_t *api__rx_json(const char *id, const char *name, double lat, double lon,
+                            int64_t key_id, const char *created)
+{
+    return json_pack("{s:s,s:s,s:f,s:f,s:o,s:s}", "id", id, "name", name, "lat", lat, "lon",
+                     lon, "key_id", key_id ? json_integer(key_id) : json_null(), "created_at",
+                     created);
+}
+
+static void h_receivers_post(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!http_allow_officer(r, "read or manage drone data"))
+        return;
+    json_t *doc = http_body_json(r);
+    if (!doc)
+        return;
+    static const char *const known[] = {"id", "name", "lat", "lon", "key_id", NULL};
+    json_t *problems = json_array();
+    rx_new x = {0};
+    if (!json_is_object(doc)) {
+        cx_problem_add(problems, "", "a receiver is a JSON object");
+    } else {
+        api__unknown(doc, known, "", problems);
+        x.id = json_string_value(json_object_get(doc, "id"));
+        if (!drones_receiver_id_valid(x.id))
+            cx_problem_add(problems, "/id", "required, 1 to 64 of A-Z a-z 0-9 . _ : -");
+        x.name = json_string_value(json_object_get(doc, "name"));
+        size_t cp;
+        if (!x.name || !cx_utf8_count(x.name, strlen(x.name), &cp) || cp < 1 || cp > 200)
+            cx_problem_add(problems, "/name", "required, 1 to 200 characters");
+        json_t *la = json_object_get(doc, "lat"), *lo = json_object_get(doc, "lon");
+        x.lat = json_number_value(la);
+        x.lon = json_number_value(lo);
+        if (!json_is_number(la) || !(x.lat >= -90 && x.lat <= 90))
+            cx_problem_add(problems, "/lat", "required, degrees from -90 to 90");
+        if (!json_is_number(lo) || !(x.lon >= -180 && x.lon <= 180))
+            cx_problem_add(problems, "/lon", "required, degrees from -180 to 180");
+        json_t *kid = json_object_get(doc, "key_id");
+        if (kid && !json_is_null(kid)) {
+            cx_principal k;
+            cx_err e = CX_ENOTFOUND;
+            if (json_is_integer(kid) && json_integer_value(kid) > 0)
+                e = auth_key_get(d->store, (int64_t)json_integer_value(kid), &k);
+            if (e != CX_OK || k.role != CX_ROLE_DEVICE)
+                cx_problem_add(problems, "/key_id", "the id of a key of role device that is "
+                                                    "not revoked (customs keys list)");
+            else
+                x.key_id = (int64_t)json_integer_value(kid);
+        }
+    }
+    if (json_array_size(problems)) {
+        http_reply_error(r, 400, "invalid_receiver", "the receiver has problems", problems);
+        json_decref(doc);
+        return;
+    }
+    json_decref(problems);
+    cx_rfc3339_format(cx_now_us(), x.created);
+    cx_err e = store_write(d->store, api__rx_job, &x);
+    if (e == CX_EEXIST)
+        http_reply_error1(r, 409, "duplicate_receiver", "a receiver with that id, or bound to that key, "
+                          "exists", "/id", "already registered");
+    else if (e)
+        http_reply_error(r, 503, "unavailable", "the receiver could not be stored; retry", NULL);
+    else
+        http_reply_json(r, 201, api__rx_json(x.id, x.name, x.lat, x.lon, x.key_id, x.created));
+    json_decref(doc);
+}
+
+static void h_receivers_get(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!http_allow_officer(r, "read or manage drone data"))
+        return;
+    sqlite3_stmt *st = store_stmt(store_reader(d->store),
+                                  "SELECT id, name, lat, lon, key_id, created_at FROM"
+                                  " drones_receivers ORDER BY id LIMIT 10000");
+    if (!st) {
+        http_reply_error(r, 503, "unavailable", "database unavailable", NULL);
+        return;
+    }
+    json_t *items = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(items, api__rx_json((const char *)sqlite3_column_text(st, 0),
+                                                  (const char *)sqlite3_column_text(st, 1),
+                                                  sqlite3_column_double(st, 2),
+                                                  sqlite3_column_double(st, 3),
+                                                  sqlite3_column_int64(st, 4),
+                                                  (const char *)sqlite3_column_text(st, 5)));
+    sqlite3_reset(st);
+    http_reply_json(r, 200, json_pack("{s:o}", "items", items));
+}
+
+/* ---- drones ------------------------------------------------------------------------------------- */
+
+#define DRONE_COLS                                                                          \
+    "idx, uas_id, id_type, ua_type, first_seen, last_seen, pos_time, lat, lon, alt_geo,"    \
+    " height, speed_h, speed_v, direction, op_time, op_lat, op_lon, operator_id, self_id,"  \
+    " registered, auth, has_uas"
+
+static json_t *api__time(int64_t us)
+{
+    if (!us)
+        return json_null();
+    char t[32];
+    cx_rfc3339_format(us, t);
+    return json_string(t);
+}
+
+static json_t *api__col_int(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()
+                                                     : json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *api__col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *api__receivers_of(store_conn *c, int64_t drone)
+{
+    json_t *a = json_array();
+    sqlite3_stmt *st = store_stmt(c, "SELECT receiver FROM drones_heard WHERE drone = ?1"
+                                     " ORDER BY receiver LIMIT 100");
+    if (!st)
+        return a;
+    sqlite3_bind_int64(st, 1, drone);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(a, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_reset(st);
+    return a;
+}
+
+static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full)
+{
+    int64_t idx = sqlite3_column_int64(st, 0);
+    json_t *o = json_object();
+    json_object_set_new(o, "uas_id", api__col_text(st, 1));
+    json_object_set_new(o, "id_type", api__col_int(st, 2));
+    json_object_set_new(o, "ua_type", api__col_int(st, 3));
+    json_object_set_new(o, "first_seen", api__time(sqlite3_column_int64(st, 4)));
+    json_object_set_new(o, "last_seen", api__time(sqlite3_column_int64(st, 5)));
+    json_object_set_new(o, "lat", drones__num(drones__col_real(st, 7)));
+    json_object_set_new(o, "lon", drones__num(drones__col_real(st, 8)));
+    json_object_set_new(o, "height_m", drones__num(drones__col_real(st, 10)));
+    json_object_set_new(o, "speed_h_mps", drones__num(drones__col_real(st, 11)));
+    json_object_set_new(o, "direction_deg", drones__num(drones__col_real(st, 13)));
+    json_object_set_new(o, "operator_lat", drones__num(drones__col_real(st, 15)));
+    json_object_set_new(o, "operator_lon", drones__num(drones__col_real(st, 16)));
+    json_object_set_new(o, "operator_id", api__col_text(st, 17));
+    json_object_set_new(o, "registered", sqlite3_column_type(st, 19) == SQLITE_NULL
+                                             ? json_null()
+                                             : json_boolean(sqlite3_column_int(st, 19)));
+    json_object_set_new(o, "receivers", api__receivers_of(c, idx));
+    if (!full)
+        return o;
+    json_object_set_new(o, "has_uas_id", json_boolean(sqlite3_column_int(st, 21)));
+    json_object_set_new(o, "position_time", api__time(sqlite3_column_int64(st, 6)));
+    json_object_set_new(o, "alt_geo_m", drones__num(drones__col_real(st, 9)));
+    json_object_set_new(o, "speed_v_mps", drones__num(drones__col_real(st, 12)));
+    json_object_set_new(o, "operator_time", api__time(sqlite3_column_int64(st, 14)));
+    json_object_set_new(o, "self_id", api__col_text(st, 18));
+    const unsigned char *auth = sqlite3_column_text(st, 20);
+    json_t *a = auth ? json_loads((const char *)auth, 0, NULL) : NULL;
+    if (a) {
+        int64_t ts = json_integer_value(json_object_get(a, "timestamp"));
+        json_object_set_new(a, "timestamp", ts ? api__time(ts * 1000000) : json_null());
+    }
+    json_object_set_new(o, "authentication", a ? a : json_null());
+    json_t *aliases = json_array(), *macs = json_array();
+    sqlite3_stmt *q = store_stmt(c, "SELECT uas_id FROM drones_aliases WHERE drone = ?1"
+                                    " ORDER BY uas_id LIMIT 100");
+    if (q) {
+        sqlite3_bind_int64(q, 1, idx);
+        while (sqlite3_step(q) == SQLITE_ROW)
+            json_array_append_new(aliases, json_string((const char *)sqlite3_column_text(q, 0)));
+        sqlite3_reset(q);
+    }
+    q = store_stmt(c, "SELECT transport, mac FROM drones_macs WHERE drone = ?1 LIMIT 100");
+    if (q) {
+        sqlite3_bind_int64(q, 1, idx);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            char mac[18] = "";
+            if (sqlite3_column_bytes(q, 1) == 6)
+                drones_mac_format(sqlite3_column_blob(q, 1), mac);
+            json_array_append_new(macs, json_pack("{s:s,s:s}", "transport",
+                                                  drones_transport_name(
+                                                      (drones_transport)sqlite3_column_int(q, 0)),
+                                                  "mac", mac));
+        }
+        sqlite3_reset(q);
+    }
+    json_object_set_new(o, "uas_ids", aliases);
+    json_object_set_new(o, "broadcasters", macs);
+    return o;
+}
+
+/* The list's cursor: the previous page's last drone, its last_seen (µs) and
+ * idx, each sealed (http_cursor_seal, like every list's: opaque, no volume
+ * or time told) and joined by a dot. */
+static bool api__list_cursor(const char *v, int64_t *t, int64_t *idx)
+{
+    const char *dot = v ? strchr(v, '.') : NULL;
+    char a[HTTP_CURSOR_MAX];
+    if (!dot || (size_t)(dot - v) >= sizeof a)
+        return false;
+    memcpy(a, v, (size_t)(dot - v));
+    a[dot - v] = '\0';
+    return http_cursor_open(a, t) && http_cursor_open(dot + 1, idx) && *t > 0 && *idx > 0;
+}
+
+static void api__list_cursor_seal(int64_t t, int64_t idx, char out[2 * HTTP_CURSOR_MAX])
+{
+    http_cursor_seal(t, out);
+    size_t n = strlen(out);
+    out[n] = '.';
+    http_cursor_seal(idx, out + n + 1);
+}
+
+static void h_drones_list(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!http_allow_officer(r, "list drones"))
+        return;
+    http_page page;
+    bool reg = false;
+    int64_t cur_t = INT64_MAX, cur_idx = INT64_MAX;
+    if (!http_page_parse(r, HTTP_CURSOR_TEXT, 100, 1000, &page) ||
+        !http_query_bool(r, "registered", &reg))
+        return;
+    if (page.cursor && !api__list_cursor(page.cursor, &cur_t, &cur_idx)) {
+        http_page_bad_cursor(r);
+        return;
+    }
+    store_conn *c = store_reader(d->store);
+    sqlite3_stmt *st = store_stmt(c, "SELECT " DRONE_COLS " FROM drones_drones"
+                                     " WHERE (last_seen < ?1 OR (last_seen = ?1 AND idx < ?2))"
+                                     " AND (?3 < 0 OR registered = ?3)"
+                                     " ORDER BY last_seen DESC, idx DESC LIMIT ?4");
+    if (!st) {
+        http_reply_error(r, 503, "unavailable", "database unavailable", NULL);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, cur_t);
+    sqlite3_bind_int64(st, 2, cur_idx);
+    sqlite3_bind_int(st, 3, http_query(r, "registered") ? reg : -1);
+    sqlite3_bind_int64(st, 4, page.limit + 1);
+    http_pager pg;
+    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
+    int64_t last_t = 0, last_idx = 0;
+    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+        json_t *item = api__drone_item(c, st, false);
+        cx_err e = cx_buf_json(&pg.out, item);
+        json_decref(item);
+        if (e != CX_OK)
+            break; /* the failed buffer answers for itself */
+        last_t = sqlite3_column_int64(st, 5);
+        last_idx = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    char cur[2 * HTTP_CURSOR_MAX];
+    api__list_cursor_seal(last_t, last_idx, cur);
+    http_pager_reply(&pg, r, cur);
+    http_pager_free(&pg);
+}
+
+/* The drone's row by its name or one of its UAS IDs; st is stepped. */
+static sqlite3_stmt *api__find(store_conn *c, const char *id)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT " DRONE_COLS " FROM drones_drones WHERE"
+                                     " uas_id = ?1 OR idx = (SELECT drone FROM drones_aliases"
+                                     " WHERE uas_id = ?1)");
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* The drone the path names, or a 404 (NULL). */
+static sqlite3_stmt *api__find_or_404(http_req *r, store_conn *c)
+{
+    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
+    if (!st)
+        http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
+                          "no drone was heard with this UAS ID or name");
+    return st;
+}
+
+static void h_drone_get(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!http_allow_officer(r, "read or manage drone data"))
+        return;
+    store_conn *c = store_reader(d->store);
+    sqlite3_stmt *st = api__find_or_404(r, c);
+    if (!st)
+        return;
+    json_t *o = api__drone_item(c, st, true);
+    sqlite3_reset(st);
+    http_reply_json(r, 200, o);
+}
+
+typedef struct {
+    int64_t from, to, max;
+} track_q;
+
+/* Rows of a (drone, time) table in [from, to], thinned evenly to max (the
+ * first and last kept). */
+static void api__series(store_conn *c, const char *count_sql, const char *sql, int64_t drone,
+                        const track_q *q, void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
+{
+    sqlite3_stmt *st = store_stmt(c, count_sql);
+    int64_t total = 0;
+    if (st) {
+        sqlite3_bind_int64(st, 1, drone);
+        sqlite3_bind_int64(st, 2, q->from);
+        sqlite3_bind_int64(st, 3, q->to);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            total = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+    }
+    st = store_stmt(c, sql);
+    if (!st || !total)
+        return;
+    sqlite3_bind_int64(st, 1, drone);
+    sqlite3_bind_int64(st, 2, q->from);
+    sqlite3_bind_int64(st, 3, q->to);
+    double step = total > q->max ? (double)(total - 1) / (double)(q->max - 1) : 1.0;
+    double next = 0;
+    for (int64_t i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
+        if (i + 1 < total && (double)i + 1e-9 < next)
+            continue;
+        row(ctx, st);
+        next += step;
+    }
+    sqlite3_reset(st);
+}
+
+typedef struct {
+    json_t *coords, *times, *heights;
+} flight_acc;
+
+static void api__flight_row(void *ctx, sqlite3_stmt *st)
+{
+    flight_acc *a = ctx;
+    json_array_append_new(a->coords, json_pack("[f,f]", sqlite3_column_double(st, 2),
+                                               sqlite3_column_double(st, 1)));
+    json_array_append_new(a->times, api__time(sqlite3_column_int64(st, 0)));
+    json_array_append_new(a->heights, drones__num(drones__col_real(st, 3)));
+}
+
+static void api__pilot_row(void *ctx, sqlite3_stmt *st)
+{
+    json_array_append_new(
+        ctx, json_pack("{s:s,s:{s:s,s:o},s:{s:s,s:[f,f]}}", "type", "Feature", "properties",
+                       "kind", "pilot", "time", api__time(sqlite3_column_int64(st, 0)),
+                       "geometry", "type", "Point", "coordinates", sqlite3_column_double(st, 2),
+                       sqlite3_column_double(st, 1)));
+}
+
+static bool api__alert_row_placed(void *ctx, const alert_row *row)
+{
+    if (!isfinite(row->lat) || !isfinite(row->lon))
+        return true;
+    json_t *alert = json_loadb(row->json, row->len, 0, NULL);
+    if (!alert)
+        return true;
+    json_t *props = json_pack("{s:s,s:O,s:O,s:O,s:O,s:O}", "kind", "alert", "id",
+                              json_object_get(alert, "id"), "type", json_object_get(alert, "type"),
+                              "severity", json_object_get(alert, "severity"), "time",
+                              json_object_get(alert, "time"), "detail",
+                              json_object_get(alert, "detail"));
+    json_array_append_new(ctx, json_pack("{s:s,s:o,s:{s:s,s:[f,f]}}", "type", "Feature",
+                                         "properties", props, "geometry", "type", "Point",
+                                         "coordinates", row->lon, row->lat));
+    json_decref(alert);
+    return json_array_size(ctx) < 25000;
+}
+
+/* The drone's alerts with a place, as Points (the alerting door's rows). */
+static void api__alert_points(drones_service *d, store_conn *c, const char *name,
+                              const track_q *q, json_t *features)
+{
+    if (!d->alerts)
+        return;
+    alert_filter f = {.drone = name,
+                      .from_ms = q->from == INT64_MIN ? 0 : q->from / 1000,
+                      .to_ms = q->to == INT64_MAX ? 0 : q->to / 1000};
+    json_t *points = json_array();
+    if (alert_each(c, &f, api__alert_row_placed, points) == CX_OK)
+        json_array_extend(features, points);
+    json_decref(points);
+}
+
+static void h_drone_track(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!http_allow_officer(r, "read or manage drone data"))
+        return;
+    track_q q = {.from = INT64_MIN, .to = INT64_MAX, .max = 5000};
+    if (!http_query_time(r, "from", &q.from) || !http_query_time(r, "to", &q.to) ||
+        !http_query_int(r, "max_points", 2, 20000, &q.max))
+        return;
+    store_conn *c = store_reader(d->store);
+    sqlite3_stmt *st = api__find_or_404(r, c);
+    if (!st)
+        return;
+    int64_t idx = sqlite3_column_int64(st, 0);
+    char name[DRONES_ID_MAX];
+    snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 1));
+    sqlite3_reset(st);
+    json_t *features = json_array();
+    flight_acc a = {json_array(), json_array(), json_array()};
+    api__series(c,
+                "SELECT count(*) FROM drones_positions WHERE drone = ?1 AND time BETWEEN ?2 AND ?3",
+                "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time",
+                idx, &q, api__flight_row, &a);
+    size_t np = json_array_size(a.coords);
+    if (np) {
+        json_t *geom = np == 1 ? json_pack("{s:s,s:O}", "type", "Point", "coordinates",
+                                           json_array_get(a.coords, 0))
+                               : json_pack("{s:s,s:O}", "type", "LineString", "coordinates",
+                                           a.coords);
+        json_array_append_new(features,
+                              json_pack("{s:s,s:{s:s,s:s,s:I,s:O,s:O},s:o}", "type", "Feature",
+                                        "properties", "kind", "flight", "uas_id", name,
+                                        "points", (json_int_t)np, "times", a.times, "heights_m",
+                                        a.heights, "geometry", geom));
+    }
+    json_decref(a.coords);
+    json_decref(a.times);
+    json_decref(a.heights);
+    api__series(c,
+                "SELECT count(*) FROM drones_pilots WHERE drone = ?1 AND time BETWEEN ?2 AND ?3",
+                "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time",
+                idx, &q, api__pilot_row, features);
+    api__alert_points(d, c, name, &q, features);
+    http_reply_json(r, 200, json_pack("{s:s,s:o}", "type", "FeatureCollection", "features",
+                                      features));
+}
+
+static void h_stream(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (http_allow_officer(r, "follow drones"))
+        drones__hub_serve(d->hub, r);
+}
+
+static void h_zones(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (http_allow_officer(r, "read the drone zones"))
+        http_reply_copy(r, 200, "application/json", d->zones_json, strlen(d->zones_json));
+}
+
+static void h_config(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!http_allow_officer(r, "read or manage drone data"))
+        return;
+    http_reply_json(r, 200, drones_config_json(&d->cfg));
+}
+
+static void api__metrics(void *ctx, cx_buf *out)
+{
+    drones_service *d = ctx;
+    pthread_mutex_lock(&d->mu);
+    unsigned long long obs = d->obs_total, rej = d->rejected_total;
+    unsigned long long al = atomic_load(&d->alerts_total);
+    size_t drones = drones_engine_drone_count(d->engine);
+    pthread_mutex_unlock(&d->mu);
+    cx_err e = cx_buf_printf(out,
+                  "# HELP customs_drones_observations_total Remote ID observations accepted.\n"
+                  "# TYPE customs_drones_observations_total counter\n"
+                  "customs_drones_observations_total %llu\n"
+                  "# HELP customs_drones_rejected_total Observations refused.\n"
+                  "# TYPE customs_drones_rejected_total counter\n"
+                  "customs_drones_rejected_total %llu\n"
+                  "# HELP customs_drones_alerts_total Drone alerts raised.\n"
+                  "# TYPE customs_drones_alerts_total counter\n"
+                  "customs_drones_alerts_total %llu\n"
+                  "# HELP customs_drones_known Drones the engine knows.\n"
+                  "# TYPE customs_drones_known gauge\n"
+                  "customs_drones_known %zu\n",
+                  obs, rej, al, drones);
+    (void)e; /* a failed buffer answers for itself */
+}
+
+cx_err drones_routes(drones_service *d, http_server *srv)
+{
+    static const http_route_def routes[] = {
+        {"POST", "/v1/drones/observations", HTTP_AUTH | HTTP_JSON, h_observations, NULL},
+        {"POST", "/v1/drones/receivers", HTTP_AUTH | HTTP_JSON, h_receivers_post, NULL},
+        {"GET", "/v1/drones/receivers", HTTP_AUTH, h_receivers_get, NULL},
+        {"GET", "/v1/drones/stream", HTTP_AUTH, h_stream, NULL},
+        {"GET", "/v1/drones/config", HTTP_AUTH, h_config, NULL},
+        {"GET", "/v1/drones/zones", HTTP_AUTH, h_zones, NULL},
+        {"GET", "/v1/drones", HTTP_AUTH, h_drones_list, "limit cursor registered"},
+        {"GET", "/v1/drones/{uas_id}/track", HTTP_AUTH, h_drone_track, "from to max_points"},
+        {"GET", "/v1/drones/{uas_id}", HTTP_AUTH, h_drone_get, NULL},
+    };
+    cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], d);
+    if (!e)
+        http_add_metrics(srv, api__metrics, d);
+    return e;
+}

@@ -1,0 +1,133 @@
+/* The service side of the drones module (service.c, dstore.c, api.c,
+ * stream.c): batches for the writer, the position stream. */
+#ifndef CUSTOMS_DRONES_SVC_H
+#define CUSTOMS_DRONES_SVC_H
+
+#include "drones_int.h"
+#include "alert.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct {
+    int64_t time_us, drone;
+    uint8_t transport, mac[6];
+    int rssi;
+    bool have_rssi;
+    uint8_t messages;
+    size_t payload_off, payload_len;
+} dobs_row;
+
+typedef struct {
+    int64_t drone;
+    drones_fix f;
+} dpos_row;
+
+typedef struct {
+    int64_t drone, time_us;
+} dheard_row;
+
+typedef struct {
+    uint8_t transport, mac[6];
+    int64_t drone;
+} dmac_row;
+
+typedef struct {
+    char id[DRONES_ID_MAX];
+    int64_t drone;
+} dalias_row;
+
+typedef struct {
+    int64_t from, into;
+} dmerge_row;
+
+typedef struct {
+    drones_alert_type type;
+    drones_severity sev;
+    int64_t time_us, drone_key;
+    char drone[DRONES_ID_MAX];
+    double lat, lon;
+    bool escalation;
+    char *detail; /* JSON text */
+} dalert_row;
+
+/* One writer job's worth of processed observations. Arrays grow; the batch
+ * is reused after a commit. */
+typedef struct dbatch {
+    store_job job;
+    alert_service *door; /* where the batch's alerts are raised (NULL: logged) */
+    const char *receiver; /* borrowed for the batch's life */
+    dobs_row *obs;
+    size_t nobs, cobs;
+    uint8_t *payload;
+    size_t npayload, cpayload;
+    dpos_row *pos, *pilots;
+    size_t npos, cpos, npilots, cpilots;
+    drones_state *drones;
+    size_t ndrones, cdrones;
+    drones_map drone_at; /* key -> index + 1 in drones */
+    dmac_row *macs;
+    size_t nmacs, cmacs;
+    drones_map mac_seen;
+    dalias_row *aliases;
+    size_t naliases, caliases;
+    dmerge_row *merges;
+    size_t nmerges, cmerges;
+    dheard_row *heard;
+    size_t nheard, cheard;
+    drones_map heard_at;
+    dalert_row *alerts;
+    size_t nalerts, calerts;
+} dbatch;
+
+void drones__batch_init(dbatch *b);
+void drones__batch_reset(dbatch *b);
+void drones__batch_free(dbatch *b);
+cx_err drones__batch_write(store_conn *w, void *arg);
+
+/* Runs one observation through the engine into the batch (payload copied). */
+cx_err drones__observe(drones_engine *e, dbatch *b, const drones_obs *o, int rssi,
+                       bool have_rssi, const uint8_t *payload, size_t len);
+
+cx_err drones__load(store *s, drones_engine *e);
+cx_err drones__registry_read(store *s, drones_registry **out);
+double drones__col_real(sqlite3_stmt *st, int i);
+
+/* ---- the live position stream (stream.c) ---------------------------------------------------- */
+typedef struct drones_hub drones_hub;
+drones_hub *drones__hub_new(void);
+void drones__hub_free(drones_hub *h);
+/* Publishes a position if the drone's last one went out a second or more
+ * (event time) before. */
+void drones__hub_position(drones_hub *h, const drones_state *s, int64_t time_us);
+void drones__hub_tick(drones_hub *h);
+void drones__hub_close(drones_hub *h);
+void drones__hub_serve(drones_hub *h, http_req *r);
+
+struct drones_service {
+    store *store;
+    drones_config cfg;
+    pthread_mutex_t mu; /* the engine, the registry and the order of jobs */
+    drones_engine *engine;
+    drones_registry *registry;
+    alert_service *alerts; /* the shared alerting door (NULL: alerts are logged) */
+    char *zones_json;      /* GET /v1/drones/zones: {"items":[{id,name,kind,geometry}]} */
+    drones_alert_sink tap; /* a copy of each alert once durable (import --alerts) */
+    drones_hub *hub;
+    pthread_t ticker;
+    bool ticker_on, stopping;
+    pthread_mutex_t tick_mu;
+    pthread_cond_t tick_cv;
+    uint64_t obs_total, rejected_total; /* under mu */
+    _Atomic uint64_t alerts_total;     /* counted on the writer thread */
+};
+
+/* Raises the batch's alerts through the alerting door (alerts.c), inside
+ * the batch's writer job; an escalation raises the earlier alert. */
+cx_err drones__raise_alerts(store_conn *w, dbatch *b);
+/* After the commit: counts, the tap (import --alerts), or the log. */
+void drones__deliver_alerts(drones_service *d, dbatch *b);
+/* The alert types and subject kind, registered with the door. */
+cx_err drones__alert_register(alert_service *a);
+
+#endif
