@@ -196,9 +196,9 @@ class FlowTest(LedgerCase):
     def setUp(self):
         super().setUp()
         self.consortium()
-        # no random exploration: lanes here must follow from the findings
-        # alone (an explored declaration goes red by chance)
-        self.srv = self.serve("--explore-rate", "0")
+        # no random red lanes (exploration, and inspection at random while no
+        # model is active): lanes here must follow from the findings alone
+        self.srv = self.serve("--inspect-rate", "0", "--explore-rate", "0")
         self.officer = create_key(self.db, "KCS", "officer")
         self.trader = create_key(self.db, "ACME", "trader")
         self.device = create_key(self.db, "SENSOR", "device")
