@@ -17,16 +17,9 @@
 
 json_t *bh__parse(http_req *r)
 {
-    size_t len;
-    const char *body = http_body(r, &len);
-    json_error_t e;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
-    if (!doc) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "%s (line %d, column %d)", e.text, e.line, e.column);
-        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
+    json_t *doc = http_body_json(r);
+    if (!doc)
         return NULL;
-    }
     if (!json_is_object(doc)) {
         json_decref(doc);
         http_reply_error1(r, 400, "invalid_body", "the body must be a JSON object", "",

@@ -12,16 +12,7 @@
 
 json_t *track__api_parse(http_req *r)
 {
-    size_t len;
-    const char *body = http_body(r, &len);
-    json_error_t e;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
-    if (!doc) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "%s (line %d, column %d)", e.text, e.line, e.column);
-        http_reply_error1(r, 400, "invalid_json", "the body is not valid JSON", "", msg);
-    }
-    return doc;
+    return http_body_json(r);
 }
 
 void track__api_problems(http_req *r, const char *code, const char *what, json_t *problems)
