@@ -206,6 +206,9 @@ static json_t *a__preference(assess_ctx *a, const json_t *item, const char *hs,
     char reason[320], line_hs[16], pct[32], gen[32];
     rev_hs_dotted(line->hs_code, line_hs);
     const rev_preference *best = l.p[0];
+    if (d->transmission) /* no duty to reduce: no certificate is looked up either */
+        return a__pref_json(best, false, NULL, "an electronic transmission bears no customs "
+                                               "duty (WTO moratorium): no preference is needed");
     if (!line->has_ad_valorem) {
         snprintf(reason, sizeof reason, "tariff line %s is a specific duty: a preference "
                                         "replaces only the ad valorem part",
@@ -299,8 +302,12 @@ static void a__self_assessment(assess_ctx *a, size_t i, const json_t *item,
     rev_dec_format(tariff, tp);
     rev_hs_dotted(d->line->hs_code, hs);
     rev_amount_format(diff < 0 ? -diff : diff, a->exp, true, amount);
-    snprintf(msg, sizeof msg, "declared %s %% duty, tariff line %s says %s %%: %s %s %s", dp, hs,
-             tp, amount, a->national, diff >= 0 ? "short" : "over");
+    if (d->transmission)
+        snprintf(msg, sizeof msg, "declared %s %% duty, but an electronic transmission bears no "
+                 "customs duty (WTO moratorium): %s %s over", dp, amount, a->national);
+    else
+        snprintf(msg, sizeof msg, "declared %s %% duty, tariff line %s says %s %%: %s %s %s", dp,
+                 hs, tp, amount, a->national, diff >= 0 ? "short" : "over");
     cx_jptr_push(path, sizeof path, "items");
     cx_jptr_index(path, sizeof path, i);
     cx_jptr_push(path, sizeof path, "tax_rate");
@@ -455,7 +462,8 @@ static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_le
         d.adv = line->ad_valorem_pct;
         pref = a__preference(a, item, hs, origin, &d);
     }
-    bool ok = have_cv && line && a__quantity(a, i, item, lx, line, &d);
+    /* a transmission's duty is 0 whatever the line levies it on */
+    bool ok = have_cv && line && (transmission || a__quantity(a, i, item, lx, line, &d));
     int64_t duty = 0, excise = 0, vat = 0;
     if (ok && a__taxes(&d, cv, a->exp, &duty, &excise, &vat) != CX_OK) {
         a__problem(a, i, "value", "the duty or taxes are too large to assess");
@@ -472,14 +480,19 @@ static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_le
     json_object_set_new(o, "excise", ok ? rev_amount_json(excise, a->exp) : json_null());
     json_object_set_new(o, "vat", ok ? rev_amount_json(vat, a->exp) : json_null());
     json_object_set_new(o, "preference", pref);
-    if (transmission)
+    if (transmission) {
         json_object_set_new(o, "transmission", json_true());
+        json_object_set_new(o, "duty_rule", json_string("wto_moratorium"));
+    }
     if (ok) {
         a->total_duty += duty;
         a->total_excise += excise;
         a->total_vat += vat;
         a__self_assessment(a, i, item, lx, &d, cv, duty);
-        a__valuation(a, i, item, lx, &d, cv, duty + excise + vat);
+        /* a design's licence value says nothing about the unit value of the
+         * printed article: transmissions are not compared with it */
+        if (!transmission)
+            a__valuation(a, i, item, lx, &d, cv, duty + excise + vat);
     }
     return o;
 }

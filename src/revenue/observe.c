@@ -49,7 +49,9 @@ cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out)
         const char *origin = json_string_value(json_object_get(item, "country_of_origin"));
         const char *unit = json_string_value(json_object_get(item, "unit"));
         const json_t *cv = json_object_get(json_array_get(assessed, i), "customs_value");
-        if (!hs || !origin || !json_is_number(cv) || !(json_number_value(cv) > 0))
+        /* a transmission's value is a design licence's, not a price of the goods */
+        if (!hs || !origin || !json_is_number(cv) || !(json_number_value(cv) > 0) ||
+            json_is_true(json_object_get(item, "transmission")))
             continue;
         bool held = obs__flagged(assessment, i);
         struct {

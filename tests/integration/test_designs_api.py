@@ -543,12 +543,20 @@ class DesignsDemoTest(TempDirTestCase):
         step = os.path.join(SOURCE, "scripts", "demo.d", "50-designs")
         env = dict(os.environ, TRADER2=create_key(self.db, "HANBIT", "trader"))
         officer = create_key(self.db, "KCS", "officer")
+        # with the revenue demo before it, as make run does: the transmissions
+        # pay no customs duty (WTO moratorium), the printed figurine does
+        subprocess.run([os.path.join(SOURCE, "scripts", "demo.d", "15-revenue"), "prepare",
+                        self.db, BIN, "-"], check=True, capture_output=True)
         subprocess.run([step, "prepare", self.db, BIN, "-"], env=env, check=True,
                        capture_output=True)
         srv = self.serve()
         out = subprocess.run([step, "live", self.db, BIN, f"127.0.0.1:{srv.port}"], env=env,
                              check=True, capture_output=True, text=True).stdout
         self.assertIn("HB-3DP-0002: lane red", out)
+        # 120 EUR at 1,495.55 = 179,466 KRW; 9503 and 84: 8 % duty, 10 % VAT
+        self.assertIn("HB-3DP-0001: lane yellow, duty 0 + VAT 17947 KRW (wto_moratorium)", out)
+        self.assertIn("HB-3DP-0002: lane red, duty 0 + VAT 17947 KRW (wto_moratorium)", out)
+        self.assertIn("HB-3DP-0003: lane yellow, duty 14357 + VAT 19382 KRW\n", out)
         items = srv.get("/v1/declarations", token=officer).json["items"]
         reasons = {d["reference"]: [r["feature"] for r in d["risk"]["reasons"]] for d in items}
         self.assertIn("designs.ipr", reasons["HB-3DP-0001"])

@@ -103,6 +103,37 @@ class AssessmentTest(RevenueCase):
         self.assertEqual(r.status, 400)
         self.assertIn("assigned by the server", r.body)
 
+    def test_transmission_has_no_duty_but_printed_goods_do(self):
+        # one design (a chair, 9403.60: 8 % duty, 10 % VAT) sent as a file and
+        # the same chair printed abroad and shipped
+        design = {"sha256": "ab" * 32, "format": "stl", "file_size": 684, "licence": "sale"}
+        decl = declaration("R-3DP", items=2)
+        for i, tx in enumerate((True, False)):
+            decl["items"][i].update({"hs_code": "940360", "description": "Chair design",
+                                     "country_of_origin": "DE", "value": 500000,
+                                     "currency": "KRW", "design": design})
+            decl["items"][i].pop("tax_rate")
+        decl["items"][0].update({"transmission": True, "net_mass_kg": 0, "gross_mass_kg": 0})
+        r = self.srv.post("/v1/declarations", decl, self.trader)
+        self.assertEqual(r.status, 201, r)
+        d = r.json
+        tx, printed = d["assessment"]["items"]
+        self.assertEqual((tx["customs_value"], tx["duty"], tx["excise"], tx["vat"]),
+                         (500000, 0, 0, 50000))
+        self.assertEqual(tx["duty_rule"], "wto_moratorium")
+        self.assertTrue(tx["transmission"])
+        self.assertEqual(tx["tariff_line"]["hs_code"], "940360")  # the article's line
+        self.assertEqual(tx["tariff_line"]["vat_pct"], 10)
+        self.assertEqual((printed["duty"], printed["vat"]), (40000, 54000))
+        self.assertNotIn("duty_rule", printed)
+        self.assertNotIn("transmission", printed)
+        a = d["assessment"]
+        self.assertEqual((a["total_duty"], a["total_vat"], a["total"]), (40000, 104000, 144000))
+        # stored so: the balance asks for exactly that
+        b = self.srv.get(f"/v1/declarations/{d['id']}/assessment", self.officer).json
+        self.assertEqual(b["assessment"]["items"][0]["duty_rule"], "wto_moratorium")
+        self.assertEqual(b["balance"]["assessed"], 144000)
+
     def test_exact_decimal_text(self):
         decl = declaration("R-EUR")
         decl["items"][0].update({"value": 1.005, "currency": "EUR"})

@@ -587,6 +587,69 @@ static void test_transmission_and_self_assessment(void **state)
     rev_book_free(b);
 }
 
+/* Electronic transmissions (issue 14): customs duty 0 whatever the line
+ * levies and whatever preference exists, excise and VAT as the line says on
+ * the customs value alone, rounded like any item; the rule is named. */
+static void test_transmission_rules(void **state)
+{
+    (void)state;
+    rev_book *b = demo_book("KRW");
+    /* cars: 8 % duty, 5 % excise, 10 % VAT; a preference for DE exists */
+    json_t *a = assess1(b, "2024-03-01",
+                        "{\"hs_code\":\"870323\",\"country_of_origin\":\"DE\","
+                        "\"net_mass_kg\":0,\"value\":1000000,\"currency\":\"KRW\","
+                        "\"transmission\":true}",
+                        NULL);
+    assert_int_equal(amount(item0(a), "duty", 0), 0);
+    assert_int_equal(amount(item0(a), "excise", 0), 50000);  /* 1,000,000 × 5 % */
+    assert_int_equal(amount(item0(a), "vat", 0), 105000);    /* 1,050,000 × 10 % */
+    assert_int_equal(amount(a, "total", 0), 155000);
+    assert_string_equal(json_string_value(json_object_get(item0(a), "duty_rule")),
+                        "wto_moratorium");
+    const json_t *p = json_object_get(item0(a), "preference");
+    assert_true(json_is_false(json_object_get(p, "applied")));
+    assert_non_null(strstr(json_string_value(json_object_get(p, "reason")), "WTO moratorium"));
+    json_decref(a);
+    /* the same car printed here from the design: the general duty */
+    a = assess1(b, "2024-03-01",
+                "{\"hs_code\":\"870323\",\"country_of_origin\":\"CN\","
+                "\"net_mass_kg\":1200,\"value\":1000000,\"currency\":\"KRW\"}",
+                NULL);
+    assert_int_equal(amount(item0(a), "duty", 0), 80000);
+    assert_int_equal(amount(item0(a), "excise", 0), 54000);  /* 1,080,000 × 5 % */
+    assert_int_equal(amount(item0(a), "vat", 0), 113400);    /* 1,134,000 × 10 % */
+    assert_null(json_object_get(item0(a), "duty_rule"));
+    json_decref(a);
+    /* a specific line needs no quantity for a transmission: there is no duty */
+    a = assess1(b, "2024-03-01",
+                "{\"hs_code\":\"240220\",\"country_of_origin\":\"US\","
+                "\"net_mass_kg\":0,\"value\":10001,\"currency\":\"KRW\","
+                "\"transmission\":true,\"tax_rate\":8}",
+                NULL);
+    assert_int_equal(json_array_size(json_object_get(a, "problems")), 0);
+    assert_int_equal(amount(item0(a), "duty", 0), 0);
+    assert_int_equal(amount(item0(a), "excise", 0), 7701); /* 10,001 × 77 % = 7,700.77 */
+    assert_int_equal(amount(item0(a), "vat", 0), 1770);    /* 17,702 × 10 % = 1,770.2 */
+    const json_t *f = json_array_get(json_object_get(a, "findings"), 0);
+    assert_string_equal(json_string_value(json_object_get(f, "message")),
+                        "declared 8 % duty, but an electronic transmission bears no customs "
+                        "duty (WTO moratorium): 800 KRW over");
+    json_decref(a);
+    rev_book_free(b);
+    /* rounding at exponent 2: VAT 10 % of 1,005.05 EUR is 100.505, half away: 100.51 */
+    b = demo_book("EUR");
+    a = assess1(b, "2024-03-01",
+                "{\"hs_code\":\"940360\",\"country_of_origin\":\"US\","
+                "\"net_mass_kg\":0,\"value\":1005.05,\"currency\":\"EUR\","
+                "\"transmission\":true}",
+                NULL);
+    assert_int_equal(amount(item0(a), "customs_value", 2), 100505);
+    assert_int_equal(amount(item0(a), "duty", 2), 0);
+    assert_int_equal(amount(item0(a), "vat", 2), 10051);
+    json_decref(a);
+    rev_book_free(b);
+}
+
 /* ---- exact text --------------------------------------------------------------------------------- */
 static void test_lexemes_from_text(void **state)
 {
@@ -872,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_missing_line_and_rate),
         cmocka_unit_test(test_preference_with_and_without_certificate),
         cmocka_unit_test(test_transmission_and_self_assessment),
+        cmocka_unit_test(test_transmission_rules),
         cmocka_unit_test(test_lexemes_from_text),
         cmocka_unit_test(test_histogram_and_undervaluation),
         cmocka_unit_test(test_import_problems_with_lines),
