@@ -295,7 +295,7 @@ static cx_err acc__draw_for(store_conn *w, const rev_account *a, int64_t need, i
     today[REV_DATE_LEN] = '\0';
     sqlite3_stmt *st = store_stmt(w, "SELECT id, amount_national - drawn FROM revenue_guarantees "
                                      "WHERE trader=?1 AND valid_until >= ?2 "
-                                     "AND amount_national > drawn "
+                                     "AND amount_national > drawn AND status = 'active' "
                                      "ORDER BY valid_until, created_at LIMIT 16");
     if (!st)
         return CX_EDB;

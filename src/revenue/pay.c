@@ -93,7 +93,7 @@ void rev__members(const json_t *body, const char *const *allowed, const char *co
         }
 }
 
-static bool pay__ref_ok(const char *s)
+bool rev__ref_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n < 1 || n > REF_MAX)
@@ -109,7 +109,7 @@ static bool pay__ref_ok(const char *s)
 
 /* An amount member: a JSON number (read from its text) or a decimal string,
  * > 0, with no more decimals than the currency's minor unit. */
-static bool pay__amount_in(const json_t *body, const char *text, size_t len, const char *currency,
+bool rev__amount_in(const json_t *body, const char *text, size_t len, const char *currency,
                     rev_dec *out, json_t *problems)
 {
     const json_t *j = json_object_get(body, "amount");
@@ -150,6 +150,22 @@ static bool pay__amount_in(const json_t *body, const char *text, size_t len, con
     return exp >= 0;
 }
 
+const char *rev__paid_at_in(const json_t *body, json_t *problems)
+{
+    const char *paid_at = json_string_value(json_object_get(body, "paid_at"));
+    int64_t at_us = 0;
+    if (!paid_at || strlen(paid_at) > 40 || cx_rfc3339_parse(paid_at, &at_us) != CX_OK) {
+        cx_problem_add(problems, "/paid_at", "must be an RFC 3339 date-time such as "
+                                             "2026-10-02T09:15:00+09:00");
+        return NULL;
+    }
+    if (at_us > cx_now_us() + 300 * 1000000LL) {
+        cx_problem_add(problems, "/paid_at", "must not be in the future");
+        return NULL;
+    }
+    return paid_at;
+}
+
 /* A currency member that has a minor unit. */
 static const char *pay__currency_in(const json_t *body, json_t *problems)
 {
@@ -184,7 +200,7 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
 /* Converts amount to national minor units at the rate of date with the
  * service's book; the rate used goes to rate/rate_date ("" for national).
  * Replies 409 no_exchange_rate or 400 `code` and returns false. */
-static bool pay__convert(rev_service *rs, http_req *r, const char *code, rev_dec amount,
+bool rev__convert_in(rev_service *rs, http_req *r, const char *code, rev_dec amount,
                          const char *currency, const char *date, int64_t *national,
                          char rate[32], char rate_date[11])
 {
@@ -364,8 +380,8 @@ cx_err rev__ledger_payment(rev_service *r, store_conn *w, int64_t seq, const cha
     rev_dec amount;
     json_t *problems = json_array();
     bool ok = receipt && currency && paid_at && strlen(paid_at) >= REV_DATE_LEN &&
-              pay__ref_ok(receipt) && rev_minor_unit(currency) >= 0 &&
-              pay__amount_in(body, NULL, 0, currency, &amount, problems);
+              rev__ref_ok(receipt) && rev_minor_unit(currency) >= 0 &&
+              rev__amount_in(body, NULL, 0, currency, &amount, problems);
     json_decref(problems);
     rev_book *b = ok ? rev__book_get(r) : NULL;
     const rev_rate *used = NULL;
@@ -447,18 +463,12 @@ static void h_pay(http_req *r, void *ctx)
         rev__members(body, allowed, allowed, problems);
     const char *currency = pay__currency_in(body, problems);
     rev_dec amount = {0, 0};
-    pay__amount_in(body, text, len, currency, &amount, problems);
+    rev__amount_in(body, text, len, currency, &amount, problems);
     const char *ref = json_string_value(json_object_get(body, "reference"));
-    if (!pay__ref_ok(ref))
+    if (!rev__ref_ok(ref))
         cx_problem_add(problems, "/reference", "must be 1 to 64 characters of A-Z a-z 0-9 . _ "
                                                "/ -");
-    const char *paid_at = json_string_value(json_object_get(body, "paid_at"));
-    int64_t at_us = 0;
-    if (!paid_at || strlen(paid_at) > 40 || cx_rfc3339_parse(paid_at, &at_us) != CX_OK)
-        cx_problem_add(problems, "/paid_at", "must be an RFC 3339 date-time such as "
-                                             "2026-10-02T09:15:00+09:00");
-    else if (at_us > cx_now_us() + 300 * 1000000LL)
-        cx_problem_add(problems, "/paid_at", "must not be in the future");
+    const char *paid_at = rev__paid_at_in(body, problems);
     int64_t seq;
     char org[CX_ORG_MAX + 1];
     if (json_array_size(problems)) {
@@ -491,7 +501,7 @@ static void h_pay(http_req *r, void *ctx)
     /* the rate of the day written in paid_at (its own offset) */
     char date[11];
     snprintf(date, sizeof date, "%.10s", j->paid_at);
-    if (!pay__convert(rs, r, "invalid_payment", amount, j->currency, date, &j->national, j->rate,
+    if (!rev__convert_in(rs, r, "invalid_payment", amount, j->currency, date, &j->national, j->rate,
                       j->rate_date)) {
         free(j);
         return;
@@ -538,11 +548,7 @@ typedef struct {
     int exp;
 } guarantee_job;
 
-#define G_COLUMNS                                                                            \
-    "id, trader, reference, amount, currency, rate, amount_national, valid_until, drawn, " \
-    "created_by, created_at"
-
-static json_t *g__json(sqlite3_stmt *st, int exp)
+json_t *rev__guarantee_json(sqlite3_stmt *st, int exp)
 {
     rev_dec amount;
     const char *at = (const char *)sqlite3_column_text(st, 3);
@@ -561,13 +567,16 @@ static json_t *g__json(sqlite3_stmt *st, int exp)
     json_object_set_new(o, "valid_until", json_string((const char *)sqlite3_column_text(st, 7)));
     json_object_set_new(o, "created_by", json_string((const char *)sqlite3_column_text(st, 9)));
     json_object_set_new(o, "created_at", json_string((const char *)sqlite3_column_text(st, 10)));
+    json_object_set_new(o, "status", json_string((const char *)sqlite3_column_text(st, 11)));
+    const char *cancelled = (const char *)sqlite3_column_text(st, 12);
+    json_object_set_new(o, "cancelled_at", cancelled ? json_string(cancelled) : json_null());
     return o;
 }
 
 static cx_err g__job(store_conn *w, void *arg)
 {
     guarantee_job *j = arg;
-    sqlite3_stmt *st = store_stmt(w, "SELECT " G_COLUMNS " FROM revenue_guarantees "
+    sqlite3_stmt *st = store_stmt(w, "SELECT " REV_G_COLUMNS " FROM revenue_guarantees "
                                      "WHERE reference=?1");
     if (!st)
         return CX_EDB;
@@ -578,7 +587,7 @@ static cx_err g__job(store_conn *w, void *arg)
                     strcmp((const char *)sqlite3_column_text(st, 3), j->amount) == 0 &&
                     strcmp((const char *)sqlite3_column_text(st, 4), j->currency) == 0 &&
                     strcmp((const char *)sqlite3_column_text(st, 7), j->valid_until) == 0;
-        json_t *g = same ? g__json(st, j->exp) : NULL;
+        json_t *g = same ? rev__guarantee_json(st, j->exp) : NULL;
         sqlite3_reset(st);
         if (!same) {
             rev__call_fail(&j->c, 409, "reference_conflict", "/reference",
@@ -615,11 +624,11 @@ static cx_err g__job(store_conn *w, void *arg)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return CX_EDB;
-    st = store_stmt(w, "SELECT " G_COLUMNS " FROM revenue_guarantees WHERE id=?1");
+    st = store_stmt(w, "SELECT " REV_G_COLUMNS " FROM revenue_guarantees WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-    json_t *g = sqlite3_step(st) == SQLITE_ROW ? g__json(st, j->exp) : NULL;
+    json_t *g = sqlite3_step(st) == SQLITE_ROW ? rev__guarantee_json(st, j->exp) : NULL;
     sqlite3_reset(st);
     j->c.ok_status = 201;
     rev__call_body(&j->c, g);
@@ -649,9 +658,9 @@ static void h_guarantee_create(http_req *r, void *ctx)
                                             "a-z 0-9 . _ -)");
     const char *currency = pay__currency_in(body, problems);
     rev_dec amount = {0, 0};
-    pay__amount_in(body, text, len, currency, &amount, problems);
+    rev__amount_in(body, text, len, currency, &amount, problems);
     const char *ref = json_string_value(json_object_get(body, "reference"));
-    if (!pay__ref_ok(ref))
+    if (!rev__ref_ok(ref))
         cx_problem_add(problems, "/reference", "must be 1 to 64 characters of A-Z a-z 0-9 . _ "
                                                "/ -");
     const char *until = json_string_value(json_object_get(body, "valid_until"));
@@ -683,7 +692,7 @@ static void h_guarantee_create(http_req *r, void *ctx)
     j->exp = rs->exp;
     json_decref(body);
     char rate_date[11];
-    if (!pay__convert(rs, r, "invalid_guarantee", amount, j->currency, today, &j->national,
+    if (!rev__convert_in(rs, r, "invalid_guarantee", amount, j->currency, today, &j->national,
                       j->rate, rate_date)) {
         free(j);
         return;
@@ -717,10 +726,10 @@ static void h_guarantees(http_req *r, void *ctx)
     store_conn *c = store_reader(rs->s);
     /* a trader's page walks its own index entries (trader, rowid) */
     sqlite3_stmt *st = !c ? NULL
-                       : trader ? store_stmt(c, "SELECT " G_COLUMNS ", rowid FROM "
+                       : trader ? store_stmt(c, "SELECT " REV_G_COLUMNS ", rowid FROM "
                                                 "revenue_guarantees WHERE trader = ?2 AND "
                                                 "rowid > ?1 ORDER BY rowid LIMIT ?3")
-                                : store_stmt(c, "SELECT " G_COLUMNS ", rowid FROM "
+                                : store_stmt(c, "SELECT " REV_G_COLUMNS ", rowid FROM "
                                                 "revenue_guarantees WHERE rowid > ?1 "
                                                 "ORDER BY rowid LIMIT ?3");
     if (!st) {
@@ -736,8 +745,8 @@ static void h_guarantees(http_req *r, void *ctx)
     int64_t last = 0;
     cx_err e = CX_OK;
     while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
-        last = sqlite3_column_int64(st, 11);
-        json_t *g = g__json(st, rs->exp);
+        last = sqlite3_column_int64(st, REV_G_NCOLUMNS);
+        json_t *g = rev__guarantee_json(st, rs->exp);
         e = g ? cx_buf_json(&pg.out, g) : CX_ENOMEM;
         json_decref(g);
     }
@@ -754,7 +763,7 @@ static void h_guarantee(http_req *r, void *ctx)
     const cx_principal *who = http_principal(r);
     store_conn *c = store_reader(rs->s);
     sqlite3_stmt *st =
-        c ? store_stmt(c, "SELECT " G_COLUMNS " FROM revenue_guarantees WHERE id=?1") : NULL;
+        c ? store_stmt(c, "SELECT " REV_G_COLUMNS " FROM revenue_guarantees WHERE id=?1") : NULL;
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
@@ -764,7 +773,7 @@ static void h_guarantee(http_req *r, void *ctx)
     if (sqlite3_step(st) == SQLITE_ROW &&
         (who->role != CX_ROLE_TRADER ||
          strcmp((const char *)sqlite3_column_text(st, 1), who->org) == 0))
-        g = g__json(st, rs->exp);
+        g = rev__guarantee_json(st, rs->exp);
     sqlite3_reset(st);
     if (!g) {
         http_reply_error(r, 404, "not_found", "no such guarantee", NULL);
@@ -786,6 +795,7 @@ static void h_guarantee(http_req *r, void *ctx)
         sqlite3_reset(st);
     }
     json_object_set_new(g, "draws", draws);
+    json_object_set_new(g, "changes", rev__guarantee_changes(c, http_param(r, "id")));
     http_reply_json(r, 200, g);
 }
 

@@ -33,19 +33,14 @@ static json_t *h__versions(store_conn *c, int64_t seq)
 static json_t *h__refunds(store_conn *c, int64_t seq, int exp)
 {
     json_t *out = json_array();
-    sqlite3_stmt *st = store_stmt(c, "SELECT amount, from_version, to_version, status, at FROM "
-                                     "revenue_refunds WHERE seq=?1 ORDER BY id");
+    sqlite3_stmt *st = store_stmt(c, "SELECT " REV_REFUND_COLUMNS " FROM revenue_refunds f "
+                                     "LEFT JOIN revenue_assessments a ON a.seq = f.seq "
+                                     "WHERE f.seq=?1 ORDER BY f.id");
     if (!st)
         return out;
     sqlite3_bind_int64(st, 1, seq);
     while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(
-            out, json_pack("{s:o,s:I,s:I,s:s,s:s}", "amount",
-                           rev_amount_json(sqlite3_column_int64(st, 0), exp), "from_version",
-                           (json_int_t)sqlite3_column_int64(st, 1), "to_version",
-                           (json_int_t)sqlite3_column_int64(st, 2), "status",
-                           (const char *)sqlite3_column_text(st, 3), "at",
-                           (const char *)sqlite3_column_text(st, 4)));
+        json_array_append_new(out, rev__refund_json(st, exp));
     sqlite3_reset(st);
     return out;
 }
@@ -487,5 +482,6 @@ cx_err rev_routes(rev_service *r, http_server *srv)
         {"GET", "/v1/revenue/unit-values", HTTP_AUTH, h_unit_values, "hs_code origin basis"},
     };
     cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], r);
-    return e ? e : rev__pay_routes(r, srv);
+    e = e ? e : rev__pay_routes(r, srv);
+    return e ? e : rev__settle_routes(r, srv);
 }

@@ -183,6 +183,34 @@ bool rev__declaration(rev_service *rs, http_req *r, int64_t *seq, char org[CX_OR
 /* Its account, read on this thread's reader (*c); replies 404/503. */
 bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *a);
 
+/* Request members shared by payments, guarantees and payouts (pay.c); each
+ * appends its problem (JSON Pointer) and returns false/NULL when bad. */
+bool rev__ref_ok(const char *s); /* 1..64 of A-Z a-z 0-9 . _ / - */
+bool rev__amount_in(const json_t *body, const char *text, size_t len, const char *currency,
+                    rev_dec *out, json_t *problems);
+const char *rev__paid_at_in(const json_t *body, json_t *problems); /* RFC 3339, not future */
+/* Converts amount to national minor units at the rate of date with the
+ * service's book; the rate used goes to rate/rate_date ("" for national).
+ * Replies 409 no_exchange_rate or 400 `code` and returns false. */
+bool rev__convert_in(rev_service *rs, http_req *r, const char *code, rev_dec amount,
+                     const char *currency, const char *date, int64_t *national, char rate[32],
+                     char rate_date[11]);
+/* A guarantee row selected with REV_G_COLUMNS as JSON (caller owns it). */
+#define REV_G_COLUMNS                                                                        \
+    "id, trader, reference, amount, currency, rate, amount_national, valid_until, drawn, " \
+    "created_by, created_at, status, cancelled_at"
+#define REV_G_NCOLUMNS 13
+json_t *rev__guarantee_json(sqlite3_stmt *st, int exp);
+/* Refund payouts and guarantee amend/cancel routes (settle.c). */
+cx_err rev__settle_routes(rev_service *r, http_server *srv);
+/* A refund row selected with REV_REFUND_COLUMNS as JSON (caller owns it). */
+#define REV_REFUND_COLUMNS                                                                    \
+    "f.id, a.decl_id, f.amount, a.currency, f.from_version, f.to_version, f.status, f.at, " \
+    "f.payout_reference, f.paid_at, f.paid_by, f.paid_recorded_at"
+json_t *rev__refund_json(sqlite3_stmt *st, int exp);
+/* A guarantee's amendments and cancellation, oldest first (caller owns). */
+json_t *rev__guarantee_changes(store_conn *c, const char *id);
+
 /* HTTP internals (rev_http.c, pay.c). */
 cx_err rev__pay_routes(rev_service *r, http_server *srv);
 /* A reference to the current book (reloaded if an import moved the

@@ -80,6 +80,21 @@ static const store_migration rev_migrations[] = {
         "CREATE INDEX revenue_assessments_decl ON revenue_assessments(decl_id);"
         "CREATE TABLE revenue_certificates(issuer TEXT NOT NULL, number TEXT NOT NULL,"
         " seq INTEGER NOT NULL, PRIMARY KEY(issuer, number, seq)) WITHOUT ROWID;"},
+    /* refunds paid out (idempotent by the payer's reference); guarantees
+     * amended or cancelled, with what changed */
+    {3, "ALTER TABLE revenue_refunds ADD COLUMN payout_reference TEXT;"
+        "ALTER TABLE revenue_refunds ADD COLUMN paid_at TEXT;"
+        "ALTER TABLE revenue_refunds ADD COLUMN paid_by TEXT;"
+        "ALTER TABLE revenue_refunds ADD COLUMN paid_recorded_at TEXT;"
+        "CREATE UNIQUE INDEX revenue_refunds_payout ON revenue_refunds(paid_by, "
+        " payout_reference);"
+        "CREATE INDEX revenue_refunds_status ON revenue_refunds(status, id);"
+        "ALTER TABLE revenue_guarantees ADD COLUMN status TEXT NOT NULL DEFAULT 'active';"
+        "ALTER TABLE revenue_guarantees ADD COLUMN cancelled_at TEXT;"
+        "CREATE TABLE revenue_guarantee_changes(id INTEGER PRIMARY KEY,"
+        " guarantee TEXT NOT NULL, kind TEXT NOT NULL, before TEXT NOT NULL,"
+        " after TEXT NOT NULL, reason TEXT, by_org TEXT NOT NULL, at TEXT NOT NULL);"
+        "CREATE INDEX revenue_guarantee_changes_g ON revenue_guarantee_changes(guarantee, id);"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)

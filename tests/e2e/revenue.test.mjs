@@ -60,6 +60,25 @@ test('the assessment card shows lines, the certificate, the balance; release wai
   assert.match(await page.locator('[data-testid=assessment]').textContent(), /E2E-CASH-1/);
   await page.locator('[data-testid=assessment]').scrollIntoViewIfNeeded();
   await shot(page, 'revenue-assessment-paid');
+
+  // the line is corrected to 0 % and the declaration re-assessed: a refund
+  // is due, and the officer records its payout on the card
+  const line = unpaid.assessment.items[0].tariff_line;
+  const fix = join(srv.dir, 'fix.csv');
+  writeFileSync(fix, 'hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n' +
+    `${line.hs_code},${line.valid_from},${line.valid_to || ''},ad_valorem,0,0\n`);
+  customs('tariff', 'import', '--db', srv.db, fix);
+  const re = await srv.api('POST', `/v1/declarations/${unpaid.id}/assessment`, srv.keys.officer, { reason: 'e2e: rate corrected' });
+  assert.equal(re.status, 200);
+  assert.ok(re.body.balance.refunded > 0);
+  await page.reload(); // a reload restarts the router's page count: wait for the form
+  const form = page.locator('[data-testid=assessment] form:has(input[name=reference])');
+  await form.waitFor();
+  await form.locator('input[name=reference]').fill('E2E-RF-1');
+  await form.locator('button').click();
+  await page.getByText(/paid out by KCS, ref\. E2E-RF-1/).waitFor();
+  await page.getByText(/paid out by KCS/).scrollIntoViewIfNeeded();
+  await shot(page, 'revenue-refund-paid-out');
   assert.deepEqual(page.problems, []);
 });
 

@@ -30,7 +30,10 @@ function linesOf(a) {
   const rows = (a.items || []).map((it, i) => h('tr', null,
     h('td', null, String(i + 1)),
     h('td', null, it.tariff_line ? it.tariff_line.hs_code : h('span', { class: 'warn' }, 'no line'),
-      h('div', { class: 'hint' }, rateOf(it.tariff_line)), preferenceOf(it.preference)),
+      h('div', { class: 'hint' }, rateOf(it.tariff_line)),
+      it.duty_rule === 'wto_moratorium' ? h('p', { class: 'pref', 'data-testid': 'moratorium' },
+        h('strong', null, 'Electronic transmission'), h('br'), 'No customs duty (WTO moratorium); excise and VAT as the line says.') : null,
+      preferenceOf(it.preference)),
     h('td', { class: 'num' }, money(it.customs_value, cur)),
     h('td', { class: 'num' }, money(it.duty, cur)),
     h('td', { class: 'num' }, money(it.excise, cur)),
@@ -83,6 +86,33 @@ function reassessForm(id, reload) {
   } } }, h('label', { for: 'reassess-reason' }, 'Re-assess with today’s tariff and rates'), reason, button, status);
 }
 
+function payoutForm(refund, reload) {
+  const id = `payout-ref-${refund.id}`;
+  const reference = h('input', { id, name: 'reference', required: true, maxlength: '64', placeholder: 'payment order reference' });
+  const status = h('div', { class: 'form-status' });
+  const button = h('button', { type: 'submit' }, 'Record payout');
+  return h('form', { class: 'inline', on: { submit: async (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    status.replaceChildren();
+    try {
+      const paidAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      await api(`/v1/refunds/${refund.id}/payout`, { method: 'POST', body: { reference: reference.value.trim(), paid_at: paidAt } });
+      announce('Refund paid out');
+      await reload();
+    } catch (err) {
+      status.append(errorBox(err, 'The payout could not be recorded'));
+      button.disabled = false;
+    }
+  } } }, h('label', { for: id }, 'Paid out today under reference'), reference, button, status);
+}
+
+function refundOf(r, cur, officer, reload) {
+  const what = `${money(r.amount, cur)} from version ${r.from_version} to ${r.to_version}`;
+  if (r.payout) return `${what}: paid out by ${r.payout.by}, ref. ${r.payout.reference}, ${when(r.payout.paid_at)}`;
+  return [`${what}: due`, officer ? payoutForm(r, reload) : null];
+}
+
 /** Fills el with the assessment of declaration id; officer: see the control and re-assess. */
 export async function assessmentCard(el, id, officer, signal) {
   const enc = encodeURIComponent(id);
@@ -106,7 +136,7 @@ export async function assessmentCard(el, id, officer, signal) {
       officer && as.revenue_at_risk ? h('p', { class: 'warn' }, `Valuation control: ${money(as.revenue_at_risk, cur)} revenue at risk.`) : null,
       findingsOf(as),
       listOf('Payments', pays && pays.items, (p) => `${money(p.amount, p.currency)} (${money(p.amount_national, cur)}) by ${p.payer}, ref. ${p.reference}, ${when(p.paid_at)}`),
-      listOf('Refunds due', a.refunds, (r) => `${money(r.amount, cur)} from version ${r.from_version} to ${r.to_version} (${r.status})`),
+      listOf('Refunds', a.refunds, (r) => refundOf(r, cur, officer, reload)),
       a.versions && a.versions.length > 1 ? listOf('Versions', a.versions, (v) => `${v.version}: ${v.reason}${v.by ? ' by ' + v.by : ''}, ${when(v.at)}`) : null,
       officer ? reassessForm(id, reload) : null);
   };

@@ -1,0 +1,176 @@
+"""Revenue (issue 15) after the fact, through the real binary: refunds paid
+out (idempotent by reference, never twice) and guarantees amended or
+cancelled (refused while drawn), with roles and isolation."""
+import os
+import unittest
+
+from harness import run
+from test_revenue_flow import TOTAL, RevenueCase
+
+PAID_AT = "2024-03-05T10:00:00+09:00"
+
+
+class RefundPayoutTest(RevenueCase):
+    def refund(self):
+        """A declaration paid in full, then re-assessed downwards: a refund due."""
+        d = self.submit("R-PO")
+        self.assertEqual(self.pay(d["id"], TOTAL, "KRW", "FULL").status, 201)
+        fix = os.path.join(self.tmp, "fix.csv")
+        with open(fix, "w") as f:
+            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
+                    "690722,2020-01-01,2025-12-31,ad_valorem,6,10\n")
+        run("tariff", "import", "--db", self.db, fix)
+        r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
+                          {"reason": "rate corrected"}, self.officer)
+        self.assertEqual(r.status, 200, r)
+        return d, r.json["balance"]["refunded"]
+
+    def test_payout_once_idempotent_by_reference(self):
+        d, amount = self.refund()
+        # the bank finds it among the refunds due
+        r = self.srv.get("/v1/refunds?status=due", self.bank)
+        self.assertEqual(r.status, 200, r)
+        (f,) = [x for x in r.json["items"] if x["declaration"] == d["id"]]
+        self.assertEqual((f["amount"], f["currency"], f["status"], f["payout"]),
+                         (amount, "KRW", "due", None))
+        body = {"reference": "RF-2024-0001", "paid_at": PAID_AT}
+        r = self.srv.post(f"/v1/refunds/{f['id']}/payout", body, self.bank)
+        self.assertEqual(r.status, 200, r)
+        self.assertFalse(r.json["repeated"])
+        self.assertEqual(r.json["refund"]["status"], "paid")
+        self.assertEqual(r.json["refund"]["payout"]["reference"], "RF-2024-0001")
+        self.assertEqual(r.json["refund"]["payout"]["by"], "HANSEONG-BANK")
+        # the same payout again (a retry): the first one, nothing new
+        r = self.srv.post(f"/v1/refunds/{f['id']}/payout", body, self.bank)
+        self.assertEqual((r.status, r.json["repeated"]), (200, True), r)
+        # paid out a second time under another reference: refused
+        r = self.srv.post(f"/v1/refunds/{f['id']}/payout",
+                          {"reference": "RF-OTHER", "paid_at": PAID_AT}, self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "refund_paid"), r)
+        self.assertIn("already paid out by HANSEONG-BANK", r.json["error"]["message"])
+        # the declaration's account shows it paid out; the balance is unchanged
+        a = self.srv.get(f"/v1/declarations/{d['id']}/assessment", self.trader).json
+        self.assertEqual(a["refunds"][0]["status"], "paid")
+        self.assertEqual(a["refunds"][0]["payout"]["paid_at"], PAID_AT)
+        self.assertEqual(a["balance"]["refunded"], amount)
+        self.assertEqual(self.srv.get("/v1/refunds?status=due", self.officer).json["items"], [])
+        self.assertEqual(len(self.srv.get("/v1/refunds?status=paid", self.officer)
+                             .json["items"]), 1)
+
+    def test_payout_refusals(self):
+        d, _ = self.refund()
+        f = self.srv.get("/v1/refunds", self.officer).json["items"][0]
+        url = f"/v1/refunds/{f['id']}/payout"
+        good = {"reference": "RF-1", "paid_at": PAID_AT}
+        # traders neither list nor pay out refunds
+        self.assertEqual(self.srv.post(url, good, self.trader).status, 403)
+        self.assertEqual(self.srv.get("/v1/refunds", self.trader).status, 403)
+        # unknown refunds are 404; bad bodies name the field and change nothing
+        self.assertEqual(self.srv.post("/v1/refunds/999999/payout", good, self.bank).status, 404)
+        self.assertEqual(self.srv.post("/v1/refunds/x1/payout", good, self.bank).status, 404)
+        r = self.srv.post(url, {"reference": "bad ref!", "paid_at": "2999-01-01T00:00:00Z",
+                                "amount": 1}, self.bank)
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "invalid_payout"), r)
+        self.assertEqual(sorted(p["path"] for p in r.json["error"]["details"]),
+                         ["/amount", "/paid_at", "/reference"])
+        r = self.srv.get("/v1/refunds?status=open", self.officer)
+        self.assertEqual(r.status, 400)
+        self.assertEqual(self.srv.get("/v1/refunds?status=due", self.officer)
+                         .json["items"][0]["status"], "due")
+        # a payer's reference names one payout: reused for another refund it is refused
+        self.assertEqual(self.srv.post(url, good, self.bank).status, 200)
+        d2, _ = self.refund_again()
+        f2 = self.srv.get("/v1/refunds?status=due", self.officer).json["items"][0]
+        self.assertEqual(f2["declaration"], d2["id"])
+        r = self.srv.post(f"/v1/refunds/{f2['id']}/payout", good, self.bank)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "reference_conflict"), r)
+
+    def refund_again(self):
+        d = self.submit("R-PO2")
+        self.assertEqual(self.pay(d["id"], 5000000, "KRW", "SECOND").status, 201)
+        fix = os.path.join(self.tmp, "fix2.csv")
+        with open(fix, "w") as f:
+            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
+                    "690722,2020-01-01,2025-12-31,ad_valorem,0,0\n")
+        run("tariff", "import", "--db", self.db, fix)
+        r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
+                          {"reason": "duty free"}, self.officer)
+        self.assertEqual(r.status, 200, r)
+        return d, r.json["balance"]["refunded"]
+
+
+class GuaranteeChangeTest(RevenueCase):
+    def guarantee(self, ref="GUA-A", amount=10000000, trader="ACME"):
+        r = self.srv.post("/v1/guarantees", {"trader": trader, "amount": amount,
+                                              "currency": "KRW", "valid_until": "2099-12-31",
+                                              "reference": ref}, self.officer)
+        self.assertEqual(r.status, 201, r)
+        return r.json
+
+    def test_amend_and_cancel(self):
+        g = self.guarantee()
+        url = f"/v1/guarantees/{g['id']}"
+        r = self.srv.post(url + "/amend", {"amount": 7000000, "valid_until": "2098-06-30",
+                                           "reason": "bank lowered the bond"}, self.officer)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["amount"], r.json["available"], r.json["valid_until"]),
+                         (7000000, 7000000, "2098-06-30"))
+        ch = r.json["changes"][0]
+        self.assertEqual((ch["kind"], ch["before"]["amount"], ch["after"]["amount"], ch["by"]),
+                         ("amend", 10000000, 7000000, "KCS"))
+        # bad changes name the field and change nothing
+        for body, path in (({}, ""), ({"amount": -5}, "/amount"),
+                           ({"valid_until": "2001-01-01"}, "/valid_until"),
+                           ({"currency": "USD", "amount": 5}, "/currency")):
+            r = self.srv.post(url + "/amend", body, self.officer)
+            self.assertEqual((r.status, r.json["error"]["code"]), (400, "invalid_guarantee"), r)
+            self.assertIn(path, [p["path"] for p in r.json["error"]["details"]])
+        self.assertEqual(self.srv.get(url, self.officer).json["amount"], 7000000)
+        # cancelled, twice (the second is the first), then it cannot be amended
+        r = self.srv.post(url + "/cancel", {"reason": "replaced"}, self.officer)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["status"], "cancelled")
+        self.assertIsNotNone(r.json["cancelled_at"])
+        r2 = self.srv.post(url + "/cancel", {}, self.officer)
+        self.assertEqual((r2.status, r2.json["cancelled_at"]), (200, r.json["cancelled_at"]))
+        self.assertEqual(len(r2.json["changes"]), 2)
+        r = self.srv.post(url + "/amend", {"amount": 1}, self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "guarantee_cancelled"), r)
+        # a cancelled guarantee no longer stands in for payment
+        d = self.submit("R-GC")
+        r = self.release(d["id"])
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "payment_required"), r)
+
+    def test_drawn_guarantee_cannot_be_cancelled_or_cut_below_its_draws(self):
+        g = self.guarantee(ref="GUA-D")
+        url = f"/v1/guarantees/{g['id']}"
+        d = self.submit("R-GD")
+        self.assertEqual(self.release(d["id"]).status, 200)  # drawn for TOTAL
+        r = self.srv.post(url + "/cancel", {}, self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "guarantee_drawn"), r)
+        self.assertIn("5,906,887", r.json["error"]["message"])
+        r = self.srv.post(url + "/amend", {"amount": 1000000}, self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "guarantee_drawn"), r)
+        self.assertEqual(r.json["error"]["details"][0]["path"], "/amount")
+        self.assertEqual(self.srv.get(url, self.officer).json["status"], "active")
+        # once the declaration is paid the draw is given back: it can go
+        self.assertEqual(self.pay(d["id"], TOTAL, "KRW", "LATE").status, 201)
+        r = self.srv.post(url + "/cancel", {}, self.officer)
+        self.assertEqual((r.status, r.json["status"]), (200, "cancelled"), r)
+
+    def test_roles_and_isolation(self):
+        g = self.guarantee(ref="GUA-H", trader="HANBIT")
+        url = f"/v1/guarantees/{g['id']}"
+        # only officers and admins change guarantees; the holder reads its own
+        for token in (self.trader, self.other, self.bank):
+            self.assertEqual(self.srv.post(url + "/cancel", {}, token).status, 403)
+            self.assertEqual(self.srv.post(url + "/amend", {"amount": 1}, token).status, 403)
+        self.assertEqual(self.srv.get(url, self.other).json["status"], "active")
+        # another trader's guarantee is not found, not forbidden
+        self.assertEqual(self.srv.get(url, self.trader).status, 404)
+        self.assertEqual(self.srv.post("/v1/guarantees/NOPE/cancel", {}, self.officer).status,
+                         404)
+
+
+if __name__ == "__main__":
+    unittest.main()
