@@ -35,9 +35,107 @@ static int64_t acc__amount(const json_t *a, const char *k, int exp)
     return v;
 }
 
+/* Whether the valuation control flagged an item: only then do the trader's
+ * and the officer's forms differ by more than revenue_at_risk. */
+static bool acc__has_undervaluation(const json_t *assessment)
+{
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(assessment, "findings"), i, f)
+    {
+        const char *rule = json_string_value(json_object_get(f, "rule"));
+        if (rule && strcmp(rule, "undervaluation") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The stored form: everything but revenue_at_risk (a column of the row,
+ * put back for officers) and the texts carried for the writer. */
+static char *acc__stored_text(const json_t *assessment)
+{
+    json_t *c = json_copy((json_t *)assessment); /* shallow: members shared, not changed */
+    if (!c)
+        return NULL;
+    json_object_del(c, "revenue_at_risk");
+    json_object_del(c, REV_STORED_KEY);
+    char *t = acc__text(c);
+    json_decref(c);
+    return t;
+}
+
+cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out)
+{
+    memset(out, 0, sizeof *out);
+    out->doc = acc__stored_text(assessment);
+    if (acc__has_undervaluation(assessment)) {
+        json_t *pub = rev__assessment_public(assessment);
+        out->pub = pub ? acc__text(pub) : NULL;
+        json_decref(pub);
+        if (!out->pub) {
+            free(out->doc);
+            out->doc = NULL;
+        }
+    }
+    if (!out->doc)
+        return CX_ENOMEM;
+    cx_buf obs;
+    cx_buf_init(&obs, (size_t)1 << 20);
+    cx_err e = rev__obs_text(doc, assessment, &obs);
+    out->obs = e == CX_OK ? cx_buf_steal(&obs, NULL) : NULL;
+    cx_buf_free(&obs);
+    if (e == CX_OK && !out->obs)
+        out->obs = strdup("");
+    if (!out->obs) {
+        rev__texts_free(out);
+        return e ? e : CX_ENOMEM;
+    }
+    return CX_OK;
+}
+
+void rev__texts_free(rev_texts *t)
+{
+    free(t->doc);
+    free(t->pub);
+    free(t->obs);
+    memset(t, 0, sizeof *t);
+}
+
+cx_err rev__assessment_carry(const json_t *doc, json_t *assessment)
+{
+    rev_texts t;
+    cx_err e = rev__assessment_texts(doc, assessment, &t);
+    if (e != CX_OK)
+        return e;
+    json_t *c = json_pack("{s:s,s:s?,s:s}", "doc", t.doc, "public", t.pub, "obs", t.obs);
+    rev__texts_free(&t);
+    if (!c)
+        return CX_ENOMEM;
+    return json_object_set_new(assessment, REV_STORED_KEY, c) ? CX_ENOMEM : CX_OK;
+}
+
+/* The texts carried by the submitting thread (REV_STORED_KEY), or computed. */
+static cx_err acc__texts_of(const json_t *doc, const json_t *assessment, rev_texts *out)
+{
+    const json_t *c = json_object_get(assessment, REV_STORED_KEY);
+    if (!c)
+        return rev__assessment_texts(doc, assessment, out);
+    const char *pub = json_string_value(json_object_get(c, "public"));
+    memset(out, 0, sizeof *out);
+    out->doc = strdup(json_string_value(json_object_get(c, "doc")));
+    out->pub = pub ? strdup(pub) : NULL;
+    out->obs = strdup(json_string_value(json_object_get(c, "obs")));
+    if (!out->doc || !out->obs || (pub && !out->pub)) {
+        rev__texts_free(out);
+        return CX_ENOMEM;
+    }
+    return CX_OK;
+}
+
 json_t *rev__assessment_public(const json_t *assessment)
 {
     json_t *p = json_deep_copy(assessment);
+    json_object_del(p, REV_STORED_KEY);
     json_t *findings = json_object_get(p, "findings");
     size_t i = json_array_size(findings);
     while (i-- > 0) {
@@ -52,27 +150,10 @@ json_t *rev__assessment_public(const json_t *assessment)
 /* What an assessment row keeps beside its doc: the text traders may read
  * (rev__assessment_public) and the certificates of origin that proved a
  * preference, so that a revocation finds the declarations it re-assesses. */
-static cx_err acc__side(store_conn *w, int64_t seq, const json_t *assessment)
+static cx_err acc__certificates(store_conn *w, int64_t seq, const json_t *assessment)
 {
-    json_t *pub = rev__assessment_public(assessment);
-    char *text = pub ? acc__text(pub) : NULL;
-    json_decref(pub);
-    sqlite3_stmt *st = text ? store_stmt(w, "UPDATE revenue_assessments SET public=?2 "
-                                            "WHERE seq=?1")
-                            : NULL;
-    cx_err e = st ? CX_OK : text ? CX_EDB : CX_ENOMEM;
-    if (e == CX_OK) {
-        sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-        e = store_done(st);
-    }
-    free(text);
-    if (e == CX_OK && (st = store_stmt(w, "DELETE FROM revenue_certificates WHERE seq=?1"))) {
-        sqlite3_bind_int64(st, 1, seq);
-        e = store_done(st);
-    } else if (e == CX_OK) {
-        e = CX_EDB;
-    }
+    cx_err e = CX_OK;
+    sqlite3_stmt *st;
     size_t i;
     const json_t *item;
     json_array_foreach(json_object_get(assessment, "items"), i, item)
@@ -101,16 +182,15 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
     int exp = rev_minor_unit(currency);
     if (exp < 0)
         exp = 0;
-    char *text = acc__text(assessment);
-    cx_buf obs;
-    cx_buf_init(&obs, (size_t)1 << 20);
-    cx_err e = text ? rev__obs_text(doc, assessment, &obs) : CX_ENOMEM;
+    rev_texts t;
+    cx_err e = acc__texts_of(doc, assessment, &t);
+    /* one row, written once: a new seq has no certificates to forget */
     sqlite3_stmt *st =
         e == CX_OK ? store_stmt(w, "INSERT INTO revenue_assessments(seq, decl_id, org, office, "
                                    "date, currency, version, duty, excise, vat, total, at_risk, "
-                                   "problems, reason, by_org, assessed_at, obs, doc) "
+                                   "problems, reason, by_org, assessed_at, obs, doc, public) "
                                    "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-                                   "?16,?17)")
+                                   "?16,?17,?18)")
                    : NULL;
     if (e == CX_OK && !st)
         e = CX_EDB;
@@ -137,14 +217,39 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
                           SQLITE_STATIC);
         sqlite3_bind_text(st, 15, json_string_value(json_object_get(assessment, "assessed_at")),
                           -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 16, obs.data ? obs.data : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 17, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 16, t.obs, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 17, t.doc, -1, SQLITE_STATIC);
+        if (t.pub)
+            sqlite3_bind_text(st, 18, t.pub, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 18);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
-    cx_buf_free(&obs);
-    free(text);
-    return e == CX_OK ? acc__side(w, seq, assessment) : e;
+    rev__texts_free(&t);
+    return e == CX_OK ? acc__certificates(w, seq, assessment) : e;
+}
+
+json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer)
+{
+    /* officers: the full form, revenue_at_risk from its column; others the public one */
+    sqlite3_stmt *st = officer ? store_stmt(c, "SELECT doc, at_risk, currency FROM "
+                                               "revenue_assessments WHERE seq=?1")
+                               : store_stmt(c, "SELECT coalesce(public, doc) FROM "
+                                               "revenue_assessments WHERE seq=?1");
+    if (!st)
+        return NULL;
+    sqlite3_bind_int64(st, 1, seq);
+    json_t *doc = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        int exp = officer ? rev_minor_unit((const char *)sqlite3_column_text(st, 2)) : -1;
+        if (doc && officer)
+            json_object_set_new(doc, "revenue_at_risk",
+                                rev_amount_json(sqlite3_column_int64(st, 1), exp < 0 ? 0 : exp));
+    }
+    sqlite3_reset(st);
+    return doc;
 }
 
 cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out)
@@ -366,7 +471,9 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(copy, "version", json_integer(a.version + 1));
     json_object_set_new(copy, "assessed_at", json_string(now));
-    char *text = acc__text(copy);
+    rev_texts t;
+    e = rev__assessment_texts(NULL, copy, &t);
+    char *text = e == CX_OK ? t.doc : NULL;
     int exp = a.exp;
     int64_t total = acc__amount(copy, "total", exp);
     /* the version being replaced goes to the history as it was */
@@ -403,8 +510,25 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
+    if (e == CX_OK && (st = store_stmt(w, "UPDATE revenue_assessments SET public=?2 "
+                                          "WHERE seq=?1"))) {
+        sqlite3_bind_int64(st, 1, seq);
+        if (t.pub)
+            sqlite3_bind_text(st, 2, t.pub, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 2);
+        e = store_done(st);
+    } else if (e == CX_OK) {
+        e = CX_EDB;
+    }
+    if (e == CX_OK && (st = store_stmt(w, "DELETE FROM revenue_certificates WHERE seq=?1"))) {
+        sqlite3_bind_int64(st, 1, seq);
+        e = store_done(st);
+    } else if (e == CX_OK) {
+        e = CX_EDB;
+    }
     if (e == CX_OK)
-        e = acc__side(w, seq, copy);
+        e = acc__certificates(w, seq, copy);
     /* downwards below what was paid: a refund is due, recorded, not netted */
     int64_t net = a.paid - a.refunded;
     if (e == CX_OK && total < net) {
@@ -437,7 +561,7 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     int64_t unpaid = total > net ? total - net : 0;
     if (e == CX_OK && a.guaranteed > unpaid)
         e = rev__restore_draws(w, seq, a.guaranteed - unpaid, "reassessment");
-    free(text);
+    rev__texts_free(&t);
     json_decref(copy);
     if (e == CX_OK && after)
         e = rev__account_read(w, seq, after);

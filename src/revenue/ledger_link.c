@@ -21,7 +21,9 @@ static const char *link__str(const json_t *o, const char *k)
 /* The arrival number of an assessed declaration; CX_ENOTFOUND if none. */
 static cx_err link__seq(store_conn *w, const char *decl_id, int64_t *seq)
 {
-    sqlite3_stmt *st = store_stmt(w, "SELECT seq FROM revenue_assessments WHERE decl_id=?1");
+    /* through declare's id index: one index fewer to write per submission */
+    sqlite3_stmt *st = store_stmt(w, "SELECT a.seq FROM decl_view v JOIN revenue_assessments a "
+                                     "ON a.seq = v.seq WHERE v.id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, decl_id, -1, SQLITE_STATIC);

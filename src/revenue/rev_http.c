@@ -56,17 +56,7 @@ static void h_assessment(http_req *r, void *ctx)
         return;
     int64_t seq = a.seq;
     /* officers see the valuation control; traders the public form */
-    sqlite3_stmt *st = cx_is_officer(http_principal(r))
-                           ? store_stmt(c, "SELECT doc FROM revenue_assessments WHERE seq=?1")
-                           : store_stmt(c, "SELECT coalesce(public, doc) FROM "
-                                           "revenue_assessments WHERE seq=?1");
-    json_t *doc = NULL;
-    if (st) {
-        sqlite3_bind_int64(st, 1, seq);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-        sqlite3_reset(st);
-    }
+    json_t *doc = rev__assessment_read(c, seq, cx_is_officer(http_principal(r)));
     if (!doc) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
@@ -111,14 +101,7 @@ static cx_err reassess__job(store_conn *w, void *arg)
     }
     if (e != CX_OK)
         return e;
-    sqlite3_stmt *st = store_stmt(w, "SELECT doc FROM revenue_assessments WHERE seq=?1");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, j->seq);
-    json_t *doc = sqlite3_step(st) == SQLITE_ROW
-                      ? json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL)
-                      : NULL;
-    sqlite3_reset(st);
+    json_t *doc = rev__assessment_read(w, j->seq, true); /* officers and admins only */
     j->c.ok_status = 200;
     rev__call_body(&j->c, json_pack("{s:o*,s:o}", "assessment", doc, "balance",
                                     rev__account_json(&after)));

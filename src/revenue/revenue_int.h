@@ -101,6 +101,23 @@ void rev__observer_start(rev_service *r);
 cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, const char *date,
                     int64_t *national, const rev_rate **used, char *why, size_t whylen);
 
+/* The texts an assessment is stored as: doc (without revenue_at_risk, a
+ * column of the row), pub (the trader's form, NULL when it is doc: no item
+ * flagged by the valuation control) and obs (the unit values). They are
+ * made on the submitting thread and carried to the writer inside the
+ * assessment under REV_STORED_KEY, which no reply or stored text shows. */
+#define REV_STORED_KEY "\x01stored"
+typedef struct {
+    char *doc, *pub, *obs;
+} rev_texts;
+cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out);
+void rev__texts_free(rev_texts *t);
+/* Adds the texts to assessment (the enrich hook, off the writer). */
+cx_err rev__assessment_carry(const json_t *doc, json_t *assessment);
+/* The current assessment of seq as officers (full) or others (public) read
+ * it; NULL if none. Caller owns it. */
+json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer);
+
 /* The assessment's storage (rstore.c). */
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
                               const json_t *assessment, const char *reason, const char *by);

@@ -115,6 +115,9 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
+    /* the stored texts are made here, not on the writer (one thread for all) */
+    if (rev__assessment_carry(doc, a) != CX_OK)
+        cx_log(CX_LOG_WARN, "revenue: out of memory: the writer makes the assessment's texts");
     json_object_set_new(doc, "assessment", a);
 }
 

@@ -130,9 +130,15 @@ class AssessmentTest(RevenueCase):
         a = d["assessment"]
         self.assertEqual((a["total_duty"], a["total_vat"], a["total"]), (40000, 104000, 144000))
         # stored so: the balance asks for exactly that
-        b = self.srv.get(f"/v1/declarations/{d['id']}/assessment", self.officer).json
-        self.assertEqual(b["assessment"]["items"][0]["duty_rule"], "wto_moratorium")
-        self.assertEqual(b["balance"]["assessed"], 144000)
+        b = self.srv.get(f"/v1/declarations/{d['id']}/assessment", self.officer)
+        self.assertEqual(b.json["assessment"]["items"][0]["duty_rule"], "wto_moratorium")
+        self.assertEqual(b.json["balance"]["assessed"], 144000)
+        self.assertEqual(b.json["assessment"]["revenue_at_risk"], 0)  # officers: from its column
+        # the texts the writer stores are made at submission and never shown
+        g = self.srv.get(f"/v1/declarations/{d['id']}", self.trader)
+        for body in (r.body, b.body, g.body):
+            self.assertNotIn("stored", body)
+        self.assertNotIn("revenue_at_risk", g.json["assessment"])
 
     def test_exact_decimal_text(self):
         decl = declaration("R-EUR")
