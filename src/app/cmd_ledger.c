@@ -92,8 +92,7 @@ static void ledger__help(FILE *f)
 {
     fputs(ledger_help, f);
     fputs(ledger_help_network, f);
-    fputs(app_nats_help, f);
-    fputs("\n", f);
+    fprintf(f, "%s\n", app_nats_help);
     fputs(ledger_help_actions, f);
 }
 
