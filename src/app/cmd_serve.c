@@ -30,8 +30,7 @@ static const char help[] =
     "  --listen HOST:PORT address to listen on (default 127.0.0.1:8080; port 0 = any)\n"
     "  --tls-cert FILE    PEM certificate; with --tls-key serves HTTPS\n"
     "  --tls-key FILE     PEM private key\n"
-    "  --threads N        worker threads that run requests (default 16, 128 on a\n"
-    "                     ledger network node); connections\n"
+    "  --threads N        worker threads that run requests (default 16); connections\n"
     "                     cost no thread: one event loop serves them all\n"
     "  --port-file FILE   write the port actually bound (useful with port 0)\n"
     "  --access-log       log every request (method, path, status, time, org) on\n"
@@ -364,10 +363,7 @@ int app_cmd_serve(int argc, char **argv)
     cfg.http.listen = o.list_routes ? "127.0.0.1:0" : o.listen;
     cfg.http.tls_cert = o.tls_cert;
     cfg.http.tls_key = o.tls_key;
-    /* a network node's POST /v1/ledger/entries holds its worker until the
-     * stream acknowledged and this node applied the entry (tens of ms):
-     * the pool bounds how many entries are being ordered at once */
-    cfg.http.threads = o.threads ? o.threads : o.network ? 128 : 0;
+    cfg.http.threads = o.threads;
     cfg.http.quiet = !o.access_log;
     track_config_defaults(&cfg.track);
     if (o.track_config && track_config_load(&cfg.track, o.track_config, err, sizeof err) != CX_OK)
