@@ -334,6 +334,45 @@ static void raw__ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, vo
     natsMsg_Destroy(msg);
 }
 
+/* A JetStream publisher on urls: asynchronous, 4096 in flight, acks counted
+ * by raw__ack; false (said why) when it cannot connect. */
+typedef struct {
+    natsOptions *o;
+    natsConnection *nc;
+    jsCtx *js;
+} pub;
+
+static bool pub__open(pub *p, const char *urls, int64_t wait_ms)
+{
+    const char *servers[16];
+    int ns = 0;
+    char *copy = strdup(urls), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t && ns < 16; t = strtok_r(NULL, ",", &save))
+        servers[ns++] = t;
+    memset(p, 0, sizeof *p);
+    natsOptions_Create(&p->o);
+    natsOptions_SetServers(p->o, servers, ns);
+    bool ok = natsConnection_Connect(&p->nc, p->o) == NATS_OK;
+    free(copy); /* libnats copied the URLs */
+    if (!ok) {
+        fprintf(stderr, "cannot connect to %s\n", urls);
+        return false;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = 4096;
+    jo.PublishAsync.AckHandler = raw__ack;
+    jo.Wait = wait_ms;
+    return natsConnection_JetStream(&p->js, p->nc, &jo) == NATS_OK;
+}
+
+static void pub__close(pub *p)
+{
+    jsCtx_Destroy(p->js);
+    natsConnection_Destroy(p->nc);
+    natsOptions_Destroy(p->o);
+}
+
 static int raw(int argc, char **argv)
 {
     const char *urls = arg(argc, argv, "--nats", NULL);
@@ -344,26 +383,10 @@ static int raw(int argc, char **argv)
         fprintf(stderr, "bench_lnet raw --nats URLS [--bytes B] [--count N] [--replicas R]\n");
         return 2;
     }
-    const char *servers[16];
-    int ns = 0;
-    char *copy = strdup(urls), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t && ns < 16; t = strtok_r(NULL, ",", &save))
-        servers[ns++] = t;
-    natsOptions *o = NULL;
-    natsConnection *nc = NULL;
-    jsCtx *js = NULL;
-    natsOptions_Create(&o);
-    natsOptions_SetServers(o, servers, ns);
-    if (natsConnection_Connect(&nc, o) != NATS_OK) {
-        fprintf(stderr, "cannot connect to %s\n", urls);
+    pub pb;
+    if (!pub__open(&pb, urls, 10000))
         return 1;
-    }
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = 4096;
-    jo.PublishAsync.AckHandler = raw__ack;
-    jo.Wait = 10000;
-    natsConnection_JetStream(&js, nc, &jo);
+    jsCtx *js = pb.js;
     char name[64];
     snprintf(name, sizeof name, "BENCH_RAW_%d", (int)getpid());
     char subj[80];
@@ -406,11 +429,8 @@ static int raw(int argc, char **argv)
            (unsigned long long)atomic_load(&raw_acked),
            (unsigned long long)atomic_load(&raw_failed));
     js_DeleteStream(js, name, NULL, &je);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
-    natsOptions_Destroy(o);
+    pub__close(&pb);
     free(payload);
-    free(copy);
     return 0;
 }
 
@@ -428,26 +448,10 @@ static int feed(int argc, char **argv)
     }
     if (gen__key(argc, argv, &key, &org) != 0)
         return 2;
-    const char *servers[16];
-    int ns = 0;
-    char *copy = strdup(urls), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t && ns < 16; t = strtok_r(NULL, ",", &save))
-        servers[ns++] = t;
-    natsOptions *o = NULL;
-    natsConnection *nc = NULL;
-    jsCtx *js = NULL;
-    natsOptions_Create(&o);
-    natsOptions_SetServers(o, servers, ns);
-    if (natsConnection_Connect(&nc, o) != NATS_OK) {
-        fprintf(stderr, "cannot connect to %s\n", urls);
+    pub pb;
+    if (!pub__open(&pb, urls, 30000))
         return 1;
-    }
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = 4096;
-    jo.PublishAsync.AckHandler = raw__ack;
-    jo.Wait = 30000;
-    natsConnection_JetStream(&js, nc, &jo);
+    jsCtx *js = pb.js;
     int rc = 0;
     int64_t t0 = now_us();
     for (long i = 0; rc == 0 && i < count; i++) {
@@ -471,10 +475,7 @@ static int feed(int argc, char **argv)
            (unsigned long long)atomic_load(&raw_acked),
            (unsigned long long)atomic_load(&raw_failed));
     sodium_memzero(&key, sizeof key);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
-    natsOptions_Destroy(o);
-    free(copy);
+    pub__close(&pb);
     /* the entries are independent: what was not acknowledged is just not there */
     return rc || !atomic_load(&raw_acked) ? 1 : 0;
 }
