@@ -12,6 +12,11 @@
  *       the ordering ceiling: a plain libnats publisher putting N messages of
  *       B bytes into a fresh JetStream stream (file storage, R replicas) with
  *       acknowledgements (asynchronous, 4096 in flight); prints {"rps"}.
+ *   bench_lnet feed --nats URLS --subject S --key FILE --org ORG --count N --tag T
+ *       N parcel manifests signed by ORG (as gen makes them) straight onto a
+ *       ledger's entry stream (the signed canonical text; no Nats-Msg-Id:
+ *       a plain publisher, nothing to deduplicate), asynchronously with 4096
+ *       in flight: the backlog a new node then catches up; prints {"rps"}.
  */
 #include "ledger.h"
 
@@ -54,48 +59,66 @@ static long argnum(int argc, char **argv, const char *name, const char *def)
 
 /* ---- gen ------------------------------------------------------------------------------------ */
 
-static int gen(int argc, char **argv)
+/* Parcel manifest i of tag, signed by org with key: *out (caller frees). */
+static int gen__entry(const ledger_key *key, const char *org, const char *tag, long i, char **out)
 {
-    const char *keyfile = arg(argc, argv, "--key", NULL), *org = arg(argc, argv, "--org", NULL);
-    long count = argnum(argc, argv, "--count", "1000");
-    const char *tag = arg(argc, argv, "--tag", "B");
-    ledger_key key;
     char err[256];
-    if (!keyfile || !org || ledger_key_load(keyfile, &key, err, sizeof err) != CX_OK) {
-        fprintf(stderr, "bench_lnet gen --key FILE --org ORG --count N: %s\n",
+    char id[64];
+    snprintf(id, sizeof id, "ECOM-%s-%08ld", tag, i);
+    json_t *parcels = json_array();
+    for (int k = 0; k < 3; k++) {
+        uint8_t h[32];
+        char hex[65], seed[96];
+        snprintf(seed, sizeof seed, "%s/%d", id, k);
+        crypto_hash_sha256(h, (const uint8_t *)seed, strlen(seed));
+        cx_hex(h, 32, hex);
+        json_array_append_new(parcels, json_string(hex));
+    }
+    json_t *env = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:o},s:[]}", "type",
+                            "parcel.manifest", "org", org, "time", "2024-03-02T09:00:00Z",
+                            "ledger", "ledger.customs.example/demo", "body", "manifest_id",
+                            id, "transport_document", "OCLU-VNSGN-24-0001", "parcels",
+                            parcels, "signatures");
+    char *text = cx_json_dump(env, NULL);
+    json_decref(env);
+    *out = NULL;
+    if (!text || ledger_sign(text, strlen(text), key, org, out, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "sign: %s\n", err);
+        free(text);
+        return 1;
+    }
+    free(text);
+    return 0;
+}
+
+/* The key and org of gen and feed; 2 with a message when missing. */
+static int gen__key(int argc, char **argv, ledger_key *key, const char **org)
+{
+    const char *keyfile = arg(argc, argv, "--key", NULL);
+    char err[256];
+    *org = arg(argc, argv, "--org", NULL);
+    if (!keyfile || !*org || ledger_key_load(keyfile, key, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "bench_lnet %s --key FILE --org ORG …: %s\n", argv[1],
                 keyfile ? err : "arguments");
         return 2;
     }
-    for (long i = 0; i < count; i++) {
-        char id[64];
-        snprintf(id, sizeof id, "ECOM-%s-%08ld", tag, i);
-        json_t *parcels = json_array();
-        for (int k = 0; k < 3; k++) {
-            uint8_t h[32];
-            char hex[65], seed[96];
-            snprintf(seed, sizeof seed, "%s/%d", id, k);
-            crypto_hash_sha256(h, (const uint8_t *)seed, strlen(seed));
-            cx_hex(h, 32, hex);
-            json_array_append_new(parcels, json_string(hex));
-        }
-        json_t *env = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:o},s:[]}", "type",
-                                "parcel.manifest", "org", org, "time", "2024-03-02T09:00:00Z",
-                                "ledger", "ledger.customs.example/demo", "body", "manifest_id",
-                                id, "transport_document", "OCLU-VNSGN-24-0001", "parcels",
-                                parcels, "signatures");
-        char *text = cx_json_dump(env, NULL), *signed_text = NULL;
-        json_decref(env);
-        if (!text || ledger_sign(text, strlen(text), &key, org, &signed_text, err, sizeof err) !=
-                         CX_OK) {
-            fprintf(stderr, "sign: %s\n", err);
-            return 1;
-        }
-        printf("%s\n", signed_text);
+    return 0;
+}
+
+static int gen(int argc, char **argv)
+{
+    long count = argnum(argc, argv, "--count", "1000");
+    const char *tag = arg(argc, argv, "--tag", "B"), *org;
+    ledger_key key;
+    int rc = gen__key(argc, argv, &key, &org);
+    for (long i = 0; rc == 0 && i < count; i++) {
+        char *text = NULL;
+        if ((rc = gen__entry(&key, org, tag, i, &text)) == 0)
+            printf("%s\n", text);
         free(text);
-        free(signed_text);
     }
     sodium_memzero(&key, sizeof key);
-    return 0;
+    return rc;
 }
 
 /* ---- post ----------------------------------------------------------------------------------- */
@@ -311,6 +334,45 @@ static void raw__ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, vo
     natsMsg_Destroy(msg);
 }
 
+/* A JetStream publisher on urls: asynchronous, 4096 in flight, acks counted
+ * by raw__ack; false (said why) when it cannot connect. */
+typedef struct {
+    natsOptions *o;
+    natsConnection *nc;
+    jsCtx *js;
+} pub;
+
+static bool pub__open(pub *p, const char *urls, int64_t wait_ms)
+{
+    const char *servers[16];
+    int ns = 0;
+    char *copy = strdup(urls), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t && ns < 16; t = strtok_r(NULL, ",", &save))
+        servers[ns++] = t;
+    memset(p, 0, sizeof *p);
+    natsOptions_Create(&p->o);
+    natsOptions_SetServers(p->o, servers, ns);
+    bool ok = natsConnection_Connect(&p->nc, p->o) == NATS_OK;
+    free(copy); /* libnats copied the URLs */
+    if (!ok) {
+        fprintf(stderr, "cannot connect to %s\n", urls);
+        return false;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = 4096;
+    jo.PublishAsync.AckHandler = raw__ack;
+    jo.Wait = wait_ms;
+    return natsConnection_JetStream(&p->js, p->nc, &jo) == NATS_OK;
+}
+
+static void pub__close(pub *p)
+{
+    jsCtx_Destroy(p->js);
+    natsConnection_Destroy(p->nc);
+    natsOptions_Destroy(p->o);
+}
+
 static int raw(int argc, char **argv)
 {
     const char *urls = arg(argc, argv, "--nats", NULL);
@@ -321,26 +383,10 @@ static int raw(int argc, char **argv)
         fprintf(stderr, "bench_lnet raw --nats URLS [--bytes B] [--count N] [--replicas R]\n");
         return 2;
     }
-    const char *servers[16];
-    int ns = 0;
-    char *copy = strdup(urls), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t && ns < 16; t = strtok_r(NULL, ",", &save))
-        servers[ns++] = t;
-    natsOptions *o = NULL;
-    natsConnection *nc = NULL;
-    jsCtx *js = NULL;
-    natsOptions_Create(&o);
-    natsOptions_SetServers(o, servers, ns);
-    if (natsConnection_Connect(&nc, o) != NATS_OK) {
-        fprintf(stderr, "cannot connect to %s\n", urls);
+    pub pb;
+    if (!pub__open(&pb, urls, 10000))
         return 1;
-    }
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.PublishAsync.MaxPending = 4096;
-    jo.PublishAsync.AckHandler = raw__ack;
-    jo.Wait = 10000;
-    natsConnection_JetStream(&js, nc, &jo);
+    jsCtx *js = pb.js;
     char name[64];
     snprintf(name, sizeof name, "BENCH_RAW_%d", (int)getpid());
     char subj[80];
@@ -383,12 +429,55 @@ static int raw(int argc, char **argv)
            (unsigned long long)atomic_load(&raw_acked),
            (unsigned long long)atomic_load(&raw_failed));
     js_DeleteStream(js, name, NULL, &je);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
-    natsOptions_Destroy(o);
+    pub__close(&pb);
     free(payload);
-    free(copy);
     return 0;
+}
+
+/* ---- feed ----------------------------------------------------------------------------------- */
+
+static int feed(int argc, char **argv)
+{
+    const char *urls = arg(argc, argv, "--nats", NULL), *subj = arg(argc, argv, "--subject", NULL);
+    long count = argnum(argc, argv, "--count", "1000");
+    const char *tag = arg(argc, argv, "--tag", "F"), *org;
+    ledger_key key;
+    if (!urls || !subj || count < 1) {
+        fprintf(stderr, "bench_lnet feed --nats URLS --subject S --key F --org O --count N\n");
+        return 2;
+    }
+    if (gen__key(argc, argv, &key, &org) != 0)
+        return 2;
+    pub pb;
+    if (!pub__open(&pb, urls, 30000))
+        return 1;
+    jsCtx *js = pb.js;
+    int rc = 0;
+    int64_t t0 = now_us();
+    for (long i = 0; rc == 0 && i < count; i++) {
+        char *text = NULL;
+        natsMsg *m = NULL;
+        if ((rc = gen__entry(&key, org, tag, i, &text)) == 0 &&
+            (natsMsg_Create(&m, subj, NULL, text, (int)strlen(text)) != NATS_OK ||
+             js_PublishMsgAsync(js, &m, NULL) != NATS_OK)) {
+            natsMsg_Destroy(m);
+            atomic_fetch_add(&raw_failed, 1);
+        }
+        free(text);
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 120000;
+    js_PublishAsyncComplete(js, &po);
+    double secs = (double)(now_us() - t0) / 1e6;
+    printf("{\"messages\":%ld,\"seconds\":%.3f,\"rps\":%.1f,\"acked\":%llu,\"failed\":%llu}\n",
+           count, secs, (double)atomic_load(&raw_acked) / secs,
+           (unsigned long long)atomic_load(&raw_acked),
+           (unsigned long long)atomic_load(&raw_failed));
+    sodium_memzero(&key, sizeof key);
+    pub__close(&pb);
+    /* the entries are independent: what was not acknowledged is just not there */
+    return rc || !atomic_load(&raw_acked) ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -401,6 +490,8 @@ int main(int argc, char **argv)
         return post(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "raw") == 0)
         return raw(argc, argv);
-    fprintf(stderr, "usage: bench_lnet gen|post|raw …\n");
+    if (argc >= 2 && strcmp(argv[1], "feed") == 0)
+        return feed(argc, argv);
+    fprintf(stderr, "usage: bench_lnet gen|post|raw|feed …\n");
     return 2;
 }

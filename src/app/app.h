@@ -65,6 +65,7 @@ typedef struct {
     const char *ledger_network;        /* nats:// URLs; NULL: the embedded ledger */
     const char *ledger_origin, *ledger_trust, *ledger_snapshot;
     int ledger_replicas;
+    ledger_nats_auth ledger_nats;      /* TLS and credentials for the NATS cluster */
     const char *currency;    /* national currency (revenue); NULL: the database's */
     const char *bio_key;     /* biometrics' master key file; NULL: /v1/biometrics answers 503 */
     int64_t bio_verify_window_s; /* the verification gate's window (0: 12 hours) */
@@ -128,9 +129,33 @@ typedef struct {
     bool node;
     bool create;     /* create the ledger's streams if missing */
     int64_t wait_ms; /* 0: ledger_net_start's default */
+    ledger_nats_auth nats; /* TLS and credentials for the NATS cluster */
 } app_ledger_net_opts;
 cx_err app_ledger_join(ledger *lg, const app_ledger_net_opts *o, alert_service *alerts, char *err,
                        size_t errlen);
+/* The NATS security options of every command that joins a ledger network
+ * (ledger_node.c): APP_NATS_OPTIONS goes into its getopt table,
+ * APP_NATS_NAMES into its actions' option lists, app_nats_help into its
+ * --help, and each option app_getopt returns to app_nats_opt. */
+enum {
+    APP_NATS_CA = 0x300, APP_NATS_CERT, APP_NATS_KEY, APP_NATS_CREDS, APP_NATS_USER,
+    APP_NATS_PASSWORD, APP_NATS_TOKEN
+};
+#define APP_NATS_OPTIONS                                                                       \
+    {"nats-ca", required_argument, NULL, APP_NATS_CA},                                         \
+        {"nats-cert", required_argument, NULL, APP_NATS_CERT},                                 \
+        {"nats-key", required_argument, NULL, APP_NATS_KEY},                                   \
+        {"nats-creds", required_argument, NULL, APP_NATS_CREDS},                               \
+        {"nats-user", required_argument, NULL, APP_NATS_USER},                                 \
+        {"nats-password-file", required_argument, NULL, APP_NATS_PASSWORD},                    \
+        {"nats-token-file", required_argument, NULL, APP_NATS_TOKEN}
+#define APP_NATS_NAMES                                                                         \
+    " nats-ca nats-cert nats-key nats-creds nats-user nats-password-file nats-token-file"
+extern const char app_nats_help[];
+/* Takes option c with its value into a; false when c is no NATS option. */
+bool app_nats_opt(int c, const char *arg, ledger_nats_auth *a);
+/* Whether any NATS security option is set. */
+bool app_nats_any(const ledger_nats_auth *a);
 /* The same from customs serve's configuration. */
 cx_err app_ledger_node(ledger *lg, const app_config *cfg, alert_service *alerts, char *err,
                        size_t errlen);

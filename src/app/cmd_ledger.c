@@ -43,8 +43,7 @@ static const char ledger_help_network[] =
     "[--ledger-replicas N]: they apply the stream up to now, and what they write\n"
     "(init, submit, demo, anchor, checkpoint) goes through the stream as a node's\n"
     "does. --node-key FILE is the key of this database's organisation: it endorses\n"
-    "the anchors of declarations lodged here (anchor, submit).\n"
-    "\n";
+    "the anchors of declarations lodged here (anchor, submit). TLS and credentials:\n";
 
 static const char ledger_help_actions[] =
     "The shared trade ledger (docs/ledger.md): a signed, verifiable Merkle log of\n"
@@ -93,6 +92,7 @@ static void ledger__help(FILE *f)
 {
     fputs(ledger_help, f);
     fputs(ledger_help_network, f);
+    fprintf(f, "%s\n", app_nats_help);
     fputs(ledger_help_actions, f);
 }
 
@@ -100,6 +100,7 @@ typedef struct {
     const char *db, *key, *org, *origin, *out, *trust, *keys_dir, *declaration;
     const char *network, *ledger_origin, *ledger_trust, *node_key; /* the ledger's network */
     int64_t replicas;
+    ledger_nats_auth nats;
     const char *customs, *importer, *exporter, *carrier, *bank, *chamber;
     int64_t threshold, index, size, from, to, threads, quorum;
     const char *governors[LEDGER_MAX_GOVERNORS];
@@ -130,7 +131,7 @@ static int ledger__parse(int argc, char **argv, lopts *o, const char *only, cons
         {"bank", required_argument, NULL, 5},         {"chamber", required_argument, NULL, 6},
         {"ledger-network", required_argument, NULL, 7}, {"ledger-origin", required_argument, NULL, 8},
         {"ledger-trust", required_argument, NULL, 9}, {"ledger-replicas", required_argument, NULL, 10},
-        {"node-key", required_argument, NULL, 11},
+        {"node-key", required_argument, NULL, 11},    APP_NATS_OPTIONS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     app_getopt_reset();
     int c;
@@ -180,16 +181,19 @@ static int ledger__parse(int argc, char **argv, lopts *o, const char *only, cons
             o->coos[o->ncoos++] = optarg;
             break;
         case 'h': ledger__help(stdout); return 0;
-        default: return 2; /* app_getopt said why */
+        default:
+            if (!app_nats_opt(c, optarg, &o->nats))
+                return 2; /* app_getopt said why */
         }
         if (num && (!cx_parse_i64(optarg, num) || *num < 0))
             return app_usage("ledger", "%s needs a non-negative integer", argv[optind - 2]);
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
-    if (!o->network && (o->ledger_origin || o->ledger_trust || o->replicas))
-        return app_usage("ledger", "--ledger-origin, --ledger-trust and --ledger-replicas need "
-                                   "--ledger-network");
+    if (!o->network && (o->ledger_origin || o->ledger_trust || o->replicas ||
+                        app_nats_any(&o->nats)))
+        return app_usage("ledger", "--ledger-origin, --ledger-trust, --ledger-replicas and "
+                                   "--nats-* need --ledger-network");
     return -1;
 }
 
@@ -364,7 +368,7 @@ static int ledger__open(const char *cmd, const lopts *o, const char *origin, boo
     app_ledger_net_opts no = {.node_key = o->node_key, .network = o->network,
                               .origin = origin ? origin : o->ledger_origin,
                               .trust = o->ledger_trust, .replicas = (int)o->replicas,
-                              .create = create};
+                              .create = create, .nats = o->nats};
     cx_err e = app_ledger_join(env->lg, &no, NULL, err, sizeof err);
     if (e == CX_OK && o->network)
         e = ledger_net_sync(env->lg, 300000, err, sizeof err);
@@ -587,7 +591,7 @@ int app_cmd_ledger(int argc, char **argv)
     if (strcmp(action, "network") == 0 || strcmp(action, "snapshot") == 0)
         return app_cmd_ledger_net(argc - 1, argv + 1);
     /* NET: the options of a command that opens the database on a network */
-#define NET " ledger-network ledger-origin ledger-trust ledger-replicas"
+#define NET " ledger-network ledger-origin ledger-trust ledger-replicas" APP_NATS_NAMES
     static const app_action actions[] = {
         {"init", "db origin threshold governor" NET},
         {"sign", "key org"},

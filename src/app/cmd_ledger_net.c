@@ -12,6 +12,8 @@
 static const char net_help[] =
     "Usage:\n"
     "  customs ledger network status --nats URLS [--ledger-origin NAME] [--json]\n"
+    "                 [--nats-ca F] [--nats-cert F --nats-key F] [--nats-creds F |\n"
+    "                  --nats-user U --nats-password-file F | --nats-token-file F]\n"
     "  customs ledger snapshot --db PATH --out FILE\n"
     "\n"
     "  network status  the ledger's stream on the NATS cluster (messages, sequences,\n"
@@ -23,8 +25,19 @@ static const char net_help[] =
     "                  salts) to a new database, for a new node to start from\n"
     "                  (customs serve --ledger-snapshot FILE --ledger-trust TRUST)\n"
     "\n"
+    "TLS and credentials for the NATS cluster:\n";
+
+static const char net_help_example[] =
+    "\n"
     "Example:\n"
     "  customs ledger network status --nats nats://10.0.0.1:4222,nats://10.0.0.2:4222\n";
+
+static void net__help(void)
+{
+    fputs(net_help, stdout);
+    fputs(app_nats_help, stdout);
+    fputs(net_help_example, stdout);
+}
 
 static void net__print_status(const json_t *st)
 {
@@ -82,9 +95,11 @@ static int net__status(int argc, char **argv)
                                          {"ledger-network", required_argument, NULL, 'n'},
                                          {"ledger-origin", required_argument, NULL, 'o'},
                                          {"json", no_argument, NULL, 'j'},
+                                         APP_NATS_OPTIONS,
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *urls = NULL, *origin = NULL;
+    ledger_nats_auth auth = {0};
     bool as_json = false;
     app_getopt_reset();
     int c;
@@ -93,8 +108,10 @@ static int net__status(int argc, char **argv)
         case 'n': urls = optarg; break;
         case 'o': origin = optarg; break;
         case 'j': as_json = true; break;
-        case 'h': fputs(net_help, stdout); return 0;
-        default: return 2; /* app_getopt said why */
+        case 'h': net__help(); return 0;
+        default:
+            if (!app_nats_opt(c, optarg, &auth))
+                return 2; /* app_getopt said why */
         }
     }
     if (optind != argc)
@@ -103,7 +120,7 @@ static int net__status(int argc, char **argv)
         return app_usage("ledger network", "status needs --nats nats://HOST:PORT,…");
     json_t *st = NULL;
     char err[512];
-    if (ledger_net_status(urls, origin, &st, err, sizeof err) != CX_OK)
+    if (ledger_net_status(urls, &auth, origin, &st, err, sizeof err) != CX_OK)
         return app_fail("ledger network status", "%s", err);
     if (as_json) {
         char *text = json_dumps(st, JSON_INDENT(2));
@@ -130,7 +147,7 @@ static int net__snapshot(int argc, char **argv)
         switch (c) {
         case 'd': db = optarg; break;
         case 'o': out = optarg; break;
-        case 'h': fputs(net_help, stdout); return 0;
+        case 'h': net__help(); return 0;
         default: return 2; /* app_getopt said why */
         }
     }
@@ -159,7 +176,7 @@ int app_cmd_ledger_net(int argc, char **argv)
         return net__snapshot(argc, argv);
     if (argc < 2 || strcmp(argv[1], "status") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
-            fputs(net_help, stdout);
+            net__help();
             return 0;
         }
         return app_usage("ledger network", "the action is status");

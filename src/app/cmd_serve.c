@@ -16,7 +16,9 @@ static const char help[] =
     "                     [--mqtt mqtt://HOST:PORT] [--mqtt-client-id ID] [--track-config F]\n"
     "                     [--org ORG --node-key FILE [--ledger-network nats://H1:P1,…\n"
     "                      [--ledger-origin NAME] [--ledger-trust FILE] [--ledger-snapshot F]\n"
-    "                      [--ledger-replicas N]]]\n"
+    "                      [--ledger-replicas N] [--nats-ca F] [--nats-cert F --nats-key F]\n"
+    "                      [--nats-creds F | --nats-user U --nats-password-file F |\n"
+    "                       --nats-token-file F]]]\n"
     "                     [--currency CODE] [--session-retention-days N]\n"
     "                     [--bio-key FILE] [--bio-verify-window HOURS]\n"
     "\n"
@@ -99,9 +101,13 @@ static const char help_ledger[] =
     "                     ledger snapshot), verified against the trust file\n"
     "  --ledger-replicas N    replicas of the streams this node creates (default 3\n"
     "                     with three or more servers, else 1)\n"
+    "A consortium's NATS cluster asks for TLS and credentials:\n";
+
+static const char help_example[] =
     "\n"
     "Example:\n"
-    "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n";
+    "  customs serve --db var/customs.db --listen 127.0.0.1:8080\n"
+    "\n";
 
 static void serve__print_route(void *ctx, const char *method, const char *pattern,
                                unsigned flags, const char *query)
@@ -127,6 +133,7 @@ typedef struct {
     const char *drone_zones, *drones_config;
     const char *org, *node_key, *network, *origin, *trust, *snapshot;
     int replicas;
+    ledger_nats_auth nats;
     const char *bio_key;
     int64_t bio_window_s, session_retention_days;
     unsigned threads;
@@ -213,6 +220,7 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         {"ledger-trust", required_argument, NULL, 5},
         {"ledger-snapshot", required_argument, NULL, 6},
         {"ledger-replicas", required_argument, NULL, 7},
+        APP_NATS_OPTIONS,
         {"currency", required_argument, NULL, 'U'},
         {"bio-key", required_argument, NULL, 'b'},
         {"bio-verify-window", required_argument, NULL, 'V'},
@@ -255,6 +263,10 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
                 return app_usage("serve", "--ledger-replicas must be 1 to 5");
             o->replicas = (int)n;
             break;
+        case APP_NATS_CA: case APP_NATS_CERT: case APP_NATS_KEY: case APP_NATS_CREDS:
+        case APP_NATS_USER: case APP_NATS_PASSWORD: case APP_NATS_TOKEN:
+            app_nats_opt(c, optarg, &o->nats);
+            break;
         case 'U': o->currency = optarg; break;
         case 'b': o->bio_key = optarg; break;
         case 'V':
@@ -285,6 +297,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
         case 'h':
             fputs(help, stdout);
             fputs(help_ledger, stdout);
+            fputs(app_nats_help, stdout);
+            fputs(help_example, stdout);
             fputs(help_limits, stdout);
             return 0;
         default: return 2; /* app_getopt said why */
@@ -299,6 +313,8 @@ static int serve__parse(int argc, char **argv, serve_opts *o)
     if (!o->network && (o->origin || o->trust || o->snapshot || o->replicas))
         return app_usage("serve", "--ledger-origin, --ledger-trust, --ledger-snapshot and "
                                   "--ledger-replicas need --ledger-network");
+    if (!o->network && app_nats_any(&o->nats))
+        return app_usage("serve", "the --nats-* options need --ledger-network");
     if (o->network && (!o->org || !o->node_key))
         return app_usage("serve", "a ledger node needs --org ORG and --node-key FILE");
     return -1;
@@ -342,6 +358,7 @@ int app_cmd_serve(int argc, char **argv)
         .ledger_trust = o.trust,
         .ledger_snapshot = o.snapshot,
         .ledger_replicas = o.replicas,
+        .ledger_nats = o.nats,
     };
     cfg.http.listen = o.list_routes ? "127.0.0.1:0" : o.listen;
     cfg.http.tls_cert = o.tls_cert;

@@ -7,6 +7,36 @@
 #include <stdio.h>
 #include <string.h>
 
+const char app_nats_help[] =
+    "  --nats-ca FILE     TLS to the NATS servers, their certificates verified against\n"
+    "                     this CA (PEM); tls:// URLs ask for TLS too\n"
+    "  --nats-cert FILE --nats-key FILE  this node's client certificate (PEM) and\n"
+    "                     its key (mode 0600), for servers that verify clients\n"
+    "  --nats-creds FILE  NATS credentials (user JWT and NKey seed; mode 0600)\n"
+    "  --nats-user NAME --nats-password-file FILE  user and password (first line of\n"
+    "                     FILE, mode 0600)\n"
+    "  --nats-token-file FILE  an authentication token (first line, mode 0600)\n";
+
+bool app_nats_opt(int c, const char *arg, ledger_nats_auth *a)
+{
+    switch (c) {
+    case APP_NATS_CA: a->ca = arg; return true;
+    case APP_NATS_CERT: a->cert = arg; return true;
+    case APP_NATS_KEY: a->key = arg; return true;
+    case APP_NATS_CREDS: a->creds = arg; return true;
+    case APP_NATS_USER: a->user = arg; return true;
+    case APP_NATS_PASSWORD: a->password_file = arg; return true;
+    case APP_NATS_TOKEN: a->token_file = arg; return true;
+    default: return false;
+    }
+}
+
+bool app_nats_any(const ledger_nats_auth *a)
+{
+    return a->ca || a->cert || a->key || a->creds || a->user || a->password_file ||
+           a->token_file;
+}
+
 cx_err app_ledger_join(ledger *lg, const app_ledger_net_opts *o, alert_service *alerts, char *err,
                        size_t errlen)
 {
@@ -42,6 +72,7 @@ cx_err app_ledger_join(ledger *lg, const app_ledger_net_opts *o, alert_service *
     }
     ledger_net_config nc = {
         .urls = o->network,
+        .auth = o->nats,
         .origin = o->origin,
         .org = o->org,
         .trust = trust,
@@ -70,6 +101,7 @@ cx_err app_ledger_node(ledger *lg, const app_config *cfg, alert_service *alerts,
         .trust = cfg->ledger_trust,
         .snapshot = cfg->ledger_snapshot,
         .replicas = cfg->ledger_replicas,
+        .nats = cfg->ledger_nats,
         .node = true,
         .create = true, /* a node may wait for the genesis */
     };

@@ -188,8 +188,22 @@ cx_err ledger_set_node_key(ledger *lg, const ledger_key *key);
  * second of activity, collects the others' cosignatures, and raises a
  * critical ledger_fork alert (and stops cosigning) when another
  * organisation cosigns a different root for a size. */
+/* How a node proves itself to the NATS cluster and checks the cluster's
+ * servers (every string borrowed, NULL: not used). Secret files (key, creds,
+ * password, token) must be readable by their owner only. */
 typedef struct {
-    const char *urls;      /* "nats://h1:p1,nats://h2:p2,…" */
+    const char *ca;            /* PEM CA certificates: TLS, the servers' certificates
+                                * verified against them */
+    const char *cert, *key;    /* PEM client certificate chain and its key (mutual TLS) */
+    const char *creds;         /* NATS credentials file (user JWT and NKey seed) */
+    const char *user;          /* user name, with password_file */
+    const char *password_file; /* the user's password (first line) */
+    const char *token_file;    /* an authentication token (first line) */
+} ledger_nats_auth;
+
+typedef struct {
+    const char *urls;      /* "nats://h1:p1,nats://h2:p2,…" (tls:// too) */
+    ledger_nats_auth auth; /* TLS and credentials */
     const char *origin;    /* NULL: the one ledger the cluster carries */
     const char *org;       /* this node's organisation: its status key; NULL: none */
     const json_t *trust;   /* trust file (customs ledger trust): a stream whose genesis
@@ -226,8 +240,8 @@ json_t *ledger_net_health(ledger *lg);
 /* The network as `customs ledger network status` shows it: the stream's
  * state and every node's applied sequence, latest cosigned checkpoint and
  * lag (*out: caller decrefs). */
-cx_err ledger_net_status(const char *urls, const char *origin, json_t **out, char *err,
-                         size_t errlen);
+cx_err ledger_net_status(const char *urls, const ledger_nats_auth *auth, const char *origin,
+                         json_t **out, char *err, size_t errlen);
 /* Writes the ledger tables (entries, tree, registry, state, checkpoints, the
  * stream position; never declarations, findings or salts) to a new database
  * at path: what a node started with ledger_net_config.snapshot imports. */

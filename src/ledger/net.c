@@ -135,12 +135,14 @@ cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen
     snprintf(n->urls_text, sizeof n->urls_text, "%s", urls);
     char *save = NULL;
     for (char *t = strtok_r(n->urls_text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n->nurls == NET_MAX_URLS || strncmp(t, "nats://", 7) != 0) {
-            snprintf(err, errlen, "--ledger-network: '%s' is not a nats://HOST:PORT URL (at most "
-                                  "%d)",
+        bool tls = strncmp(t, "tls://", 6) == 0;
+        if (n->nurls == NET_MAX_URLS || (!tls && strncmp(t, "nats://", 7) != 0)) {
+            snprintf(err, errlen, "--ledger-network: '%s' is not a nats://HOST:PORT or "
+                                  "tls://HOST:PORT URL (at most %d)",
                      t, NET_MAX_URLS);
             return CX_EINVAL;
         }
+        n->tls_urls |= tls;
         n->urls[n->nurls++] = t;
     }
     if (!n->nurls) {
@@ -150,10 +152,12 @@ cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen
     return CX_OK;
 }
 
-cx_err net__connect(ledger_net *n, char *err, size_t errlen)
+cx_err net__connect(ledger_net *n, const ledger_nats_auth *auth, char *err, size_t errlen)
 {
     char name[CX_ORG_MAX + 32];
     snprintf(name, sizeof name, "customs-ledger-%s", n->org[0] ? n->org : "cli");
+    natsOptions_Destroy(n->opts); /* a retry's */
+    n->opts = NULL;
     natsStatus s = natsOptions_Create(&n->opts);
     if (s == NATS_OK)
         s = natsOptions_SetServers(n->opts, (const char **)n->urls, n->nurls);
@@ -175,13 +179,15 @@ cx_err net__connect(ledger_net *n, char *err, size_t errlen)
         s = natsOptions_SetReconnectedCB(n->opts, net__conn_changed, n);
     if (s == NATS_OK)
         s = natsOptions_SetClosedCB(n->opts, net__conn_closed, n);
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&n->nc, n->opts);
     if (s != NATS_OK) {
-        snprintf(err, errlen, "cannot reach the NATS cluster at %s: %s", n->urls[0],
-                 natsStatus_GetText(s));
-        return CX_EIO;
+        snprintf(err, errlen, "NATS options: %s", natsStatus_GetText(s));
+        return CX_ENOMEM;
     }
+    cx_err e = net__auth_apply(n->opts, auth, n->tls_urls, err, errlen);
+    if (e != CX_OK)
+        return e;
+    if ((s = natsConnection_Connect(&n->nc, n->opts)) != NATS_OK)
+        return net__connect_error(s, n->urls[0], auth && auth->ca, err, errlen);
     n->connected = true;
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -538,7 +544,7 @@ static cx_err net__setup(ledger_net *n, const ledger_net_config *cfg, char *err,
     /* the cluster may still be electing its leaders: keep asking until wait */
     for (;;) {
         char why[512] = "";
-        e = n->nc ? CX_OK : net__connect(n, why, sizeof why);
+        e = n->nc ? CX_OK : net__connect(n, &cfg->auth, why, sizeof why);
         if (e == CX_OK && !n->origin[0])
             e = net__only_origin(n, why, sizeof why);
         uint64_t first = 0, last = 0;
@@ -563,7 +569,7 @@ static cx_err net__setup(ledger_net *n, const ledger_net_config *cfg, char *err,
         }
         /* a mismatch is final; an unanswered cluster is worth another try */
         bool final = e == CX_ESTATE || e == CX_EINVAL || e == CX_EDB || e == CX_ENOTFOUND ||
-                     e == CX_ECRYPTO;
+                     e == CX_ECRYPTO || e == CX_EAUTH || e == CX_ENOMEM;
         if (final || (cx_mono_us() - t0) / 1000 >= wait) {
             snprintf(err, errlen, "%s", why);
             return e;

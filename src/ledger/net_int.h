@@ -45,6 +45,7 @@ struct ledger_net {
     char urls_text[1024];
     char *urls[NET_MAX_URLS];
     int nurls;
+    bool tls_urls; /* a tls:// URL: TLS whatever the options */
     char org[CX_ORG_MAX + 1];
     char origin[LEDGER_ORIGIN_MAX + 1];
     char token[64];                  /* origin as a NATS name: [A-Za-z0-9_-] */
@@ -104,8 +105,10 @@ const char *net__stream_origin(const jsStreamConfig *c);
 /* The stream names of an origin token. */
 void net__names(ledger_net *n);
 cx_err net__parse_urls(ledger_net *n, const char *urls, char *err, size_t errlen);
-/* Connects n->urls and opens JetStream. */
-cx_err net__connect(ledger_net *n, char *err, size_t errlen);
+/* Connects n->urls (with auth's TLS and credentials; NULL: none) and opens
+ * JetStream. A refused certificate or credential is CX_ECRYPTO/CX_EAUTH,
+ * an unreachable cluster CX_EIO. */
+cx_err net__connect(ledger_net *n, const ledger_nats_auth *auth, char *err, size_t errlen);
 /* Closes the connection and waits for libnats's last callback (n is then
  * free to go); safe without a connection. */
 void net__disconnect(ledger_net *n);
@@ -115,6 +118,15 @@ void net__deadline(struct timespec *ts, int64_t ms);
 void net__wake_all(ledger_net *n);
 /* Sleeps ms unless stop is set; false if stopping. */
 bool net__nap(ledger_net *n, int64_t ms);
+
+/* ---- net_auth.c -------------------------------------------------------------------------- */
+/* Sets TLS and credentials on o (tls_urls: a tls:// URL was given); refuses
+ * a combination that makes no sense and a secret file others may read. */
+cx_err net__auth_apply(natsOptions *o, const ledger_nats_auth *a, bool tls_urls, char *err,
+                       size_t errlen);
+/* Why natsConnection_Connect failed with s, in words that name the option
+ * to fix (ca_given: --nats-ca was given); the cx_err says whether to retry. */
+cx_err net__connect_error(natsStatus s, const char *url, bool ca_given, char *err, size_t errlen);
 
 /* ---- net_apply.c ------------------------------------------------------------------------- */
 cx_err net__apply_start(ledger_net *n);

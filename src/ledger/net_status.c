@@ -218,8 +218,8 @@ static cx_err st__ledger(ledger_net *n, json_t *ledgers, char *err, size_t errle
     return CX_OK;
 }
 
-cx_err ledger_net_status(const char *urls, const char *origin, json_t **out, char *err,
-                         size_t errlen)
+cx_err ledger_net_status(const char *urls, const ledger_nats_auth *auth, const char *origin,
+                         json_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     ledger_net *n = calloc(1, sizeof *n);
@@ -230,7 +230,7 @@ cx_err ledger_net_status(const char *urls, const char *origin, json_t **out, cha
     json_t *ledgers = json_array();
     cx_err e = net__parse_urls(n, urls, err, errlen);
     if (e == CX_OK)
-        e = net__connect(n, err, errlen);
+        e = net__connect(n, auth, err, errlen);
     if (e == CX_OK && origin) {
         snprintf(n->origin, sizeof n->origin, "%s", origin);
         e = st__ledger(n, ledgers, err, errlen);
