@@ -145,3 +145,41 @@ test('the overlay puts the scan\'s region where the markers say, and a live sess
   assert.deepEqual(page.problems, []);
   assert.deepEqual(expertPage.problems, []);
 });
+
+test('AR mode is offered only where WebXR has immersive-ar; the markers stay otherwise', async () => {
+  // this Chromium has no immersive AR: no AR button, the markers' overlay is there
+  const page = await newPage(browser, PHONE);
+  await page.context().grantPermissions(['camera']);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, `#/inspect/${decl}`, 'canvas.overlay');
+  const has = await page.evaluate(async () => !!(navigator.xr && await navigator.xr.isSessionSupported('immersive-ar').catch(() => false)));
+  assert.equal(has, false);
+  await page.locator('.hint', { hasText: 'Camera on' }).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'AR mode' }).count(), 0);
+  assert.ok(await page.locator('canvas.overlay').getAttribute('data-markers'));
+  // the placement in the room: metres along the axis the two taps give, up, and across
+  const p = await page.evaluate(async () => {
+    const { arPoint } = await import('/js/inspect-ar.js');
+    const door = { x: 1, y: 0.1, z: 2 }, ahead = { x: 1, y: 0, z: -2 };
+    return [arPoint(door, ahead, 3, 0.5), arPoint(door, ahead, 0, 0, 1)];
+  });
+  assert.deepEqual(p, [{ x: 1, y: 0.6, z: -1 }, { x: 2, y: 0.1, z: 2 }]);
+  // a browser that says it has immersive-ar gets the button; a session that
+  // cannot start says so and the markers stay
+  const ar = await newPage(browser, PHONE);
+  await ar.context().grantPermissions(['camera']);
+  await ar.addInitScript(() => Object.defineProperty(navigator, 'xr', { configurable: true, value: {
+    isSessionSupported: async (mode) => mode === 'immersive-ar',
+    requestSession: async () => { throw new DOMException('no AR device here', 'NotSupportedError'); } } }));
+  await signIn(ar, srv.base, srv.keys.officer);
+  await visit(ar, srv.base, `#/inspect/${decl}`, 'canvas.overlay');
+  const btn = ar.getByRole('button', { name: 'AR mode' });
+  await btn.waitFor();
+  await ar.locator('.hint', { hasText: 'Camera on' }).waitFor();
+  await btn.click();
+  await ar.locator('.hint', { hasText: 'AR mode could not start (NotSupportedError)' }).waitFor();
+  // the camera, stopped for the session, is back for the markers
+  await ar.waitForFunction(() => document.querySelector('.camera video').srcObject?.getVideoTracks()[0]?.readyState === 'live');
+  assert.deepEqual(page.problems, []);
+  assert.deepEqual(ar.problems, []);
+});

@@ -8,6 +8,7 @@
 import { api, stream } from '../api.js';
 import { h, fill, errorBox, card, announce } from '../dom.js';
 import { bitmap, postJpeg, drawShapes } from '../session-view.js';
+import { arSupported, startAR } from '../inspect-ar.js';
 
 const LENGTH_M = { '20': 5.9, '40': 12.03 }; // inside length, doors to front wall
 const HEIGHT_M = 2.39;
@@ -86,7 +87,7 @@ export async function render(main, { rest }, { signal }) {
   overlay.addEventListener('pointermove', (e) => { if (grab !== null) { markers[grab] = at(e); redraw(); } });
   overlay.addEventListener('pointerup', () => { grab = null; });
   let media = null;
-  (async () => {
+  const startCamera = async () => {
     try {
       media = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
       if (ac.signal.aborted) { media.getTracks().forEach((t) => t.stop()); return; }
@@ -102,8 +103,30 @@ export async function render(main, { rest }, { signal }) {
     } catch (err) {
       camState.textContent = `The camera is not available (${err.name || err.message}): on a phone the console must be opened over HTTPS (docs/inspection.md).`;
     }
-  })();
+  };
+  startCamera();
   redraw();
+  // ---- AR mode, only where the browser has WebXR immersive-ar; the markers stay the default ----
+  const arSay = h('p', { 'aria-live': 'polite' });
+  let arSession = null;
+  const arRoot = h('div', { class: 'ar-overlay', hidden: true }, arSay,
+    h('button', { type: 'button', on: { click: () => arSession?.end() } }, 'Leave AR'));
+  const arState = h('p', { class: 'hint', 'aria-live': 'polite' });
+  const arButton = h('button', { type: 'button', hidden: true, on: { click: async () => {
+    arButton.disabled = true;
+    if (media) { media.getTracks().forEach((t) => t.stop()); media = null; } // the session needs the camera
+    arRoot.hidden = false;
+    try {
+      arSession = await startAR(arRoot, { lengthM: LENGTH_M[size.value], regions, say: (t) => { arSay.textContent = t; },
+        onEnd: () => { arSession = null; arRoot.hidden = true; arButton.disabled = false; startCamera(); } });
+    } catch (err) {
+      arRoot.hidden = true;
+      arButton.disabled = false;
+      arState.textContent = `AR mode could not start (${err.name || err.message}); the markers work as before.`;
+      startCamera();
+    }
+  } } }, 'AR mode');
+  arSupported().then((yes) => { if (yes && !ac.signal.aborted) arButton.hidden = false; });
   // ---- steps (a POST replaces the step's state: send all of it) ----
   const saveStep = (s, change) => api(`${path}/inspection-guide/steps/${s.n}`, { method: 'POST', signal,
     body: { done: s.done, note: s.note ?? null, photos: s.photos, ...change } });
@@ -228,7 +251,7 @@ export async function render(main, { rest }, { signal }) {
   fill(main, h('h1', null, 'Inspection'),
     h('p', null, `Declaration `, h('a', { href: `#/declarations/${encodeURIComponent(id)}` }, id), ` — lane ${guide.lane}, ${guide.status}.`),
     card('Camera', camState, h('div', { class: 'camera' }, video, overlay),
-      h('div', { class: 'field' }, h('label', { for: 'csize' }, 'Container'), size),
+      h('div', { class: 'field' }, h('label', { for: 'csize' }, 'Container'), size), arButton, arState, arRoot,
       h('div', { class: 'field' }, h('label', { for: 'photo-step' }, 'Photo for'), forStep, shutter), shotState),
     card('Steps', h('ol', { class: 'steps-guide' }, guide.steps.map(stepItem))),
     card('Outcome', h('div', { class: 'field' }, h('label', { for: 'outcome-result' }, 'Result'), result),
@@ -239,6 +262,7 @@ export async function render(main, { rest }, { signal }) {
   for (const s of guide.steps) for (const sha of s.photos) showPhoto(s.n, sha);
   return () => {
     ac.abort();
+    arSession?.end();
     clearInterval(timer);
     if (media) media.getTracks().forEach((t) => t.stop());
   };
