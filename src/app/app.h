@@ -167,6 +167,7 @@ typedef struct {
     const char *out_path;  /* write JSON lines here ("-" = stdout) */
     const char *api_url;   /* for --register (defaults to http_url) */
     const char *token;     /* bearer token for the API */
+    const char *cacert;    /* PEM CA file trusted for https URLs (NULL: the system's) */
     const char *scenario;  /* JSON scenario file; NULL = built-in journeys */
     const char *data_dir;  /* routes and zones (default cx_data_dir()/track) */
     unsigned devices;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char help[] =
     "Usage:\n"
@@ -15,7 +16,8 @@ static const char help[] =
     "                         [--start RFC3339|-DURATION] [--anomalies FRACTION]\n"
     "                         [--register --api URL --token T] [--connections N]\n"
     "                         [--declarations REF-PREFIX|*] [--zones N] [--live-clock]\n"
-    "                         [--anomaly-kinds LIST] [--anomaly-period S] [--quiet]\n"
+    "                         [--anomaly-kinds LIST] [--anomaly-period S] [--cacert FILE]\n"
+    "                         [--quiet]\n"
     "  customs track retention --db PATH [--track-config FILE] [--now RFC3339]\n"
     "\n"
     "simulate publishes realistic journeys of containers along the routes in\n"
@@ -40,6 +42,8 @@ static const char help[] =
     "  --register         create the zones, devices and consignments through the API first\n"
     "  --api URL          API base URL for --register (default: the --http URL)\n"
     "  --token T          bearer token (officer or admin for --register)\n"
+    "  --cacert FILE      for https URLs trust the PEM certificates in FILE instead of the\n"
+    "                     system's (make run TLS=1's self-signed one); always verified\n"
     "  --connections N    MQTT connections to spread the devices over (default 4)\n"
     "  --declarations P   carry the containers of stored declarations whose reference\n"
     "                     starts with P (* for any) and link the consignments to them\n"
@@ -102,6 +106,7 @@ static int track__simulate(int argc, char **argv)
         {"zones", required_argument, NULL, 'Z'},     {"live-clock", no_argument, NULL, 'L'},
         {"anomaly-kinds", required_argument, NULL, 'K'},
         {"anomaly-period", required_argument, NULL, 'P'},
+        {"cacert", required_argument, NULL, 'E'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     app_sim_opts o;
@@ -118,6 +123,11 @@ static int track__simulate(int argc, char **argv)
         case 'S': o.scenario = optarg; break;
         case 'A': o.api_url = optarg; break;
         case 'T': o.token = optarg; break;
+        case 'E':
+            if (access(optarg, R_OK) != 0)
+                return app_usage("track simulate", "--cacert: cannot read %s", optarg);
+            o.cacert = optarg;
+            break;
         case 'D': o.decl_ref_prefix = optarg; break;
         case 'R': o.register_all = true; break;
         case 'q': o.quiet = true; break;

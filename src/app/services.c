@@ -63,10 +63,20 @@ static void svc__alert_free(void *self)
     alert_service_free(self);
 }
 
+/* the inspection record's photos are inspect's (risk does not link it) */
+static cx_err svc__risk_photos(void *ctx, store_conn *w, int64_t seq, const char *sent,
+                               json_t *problems, char **all)
+{
+    (void)ctx;
+    return inspect_outcome_photos(w, seq, sent, problems, all);
+}
+
 /* risk: scores every submission (enrich hook) before it is stored */
 static cx_err svc__risk_start(app_services *a, void **self, char *err, size_t errlen)
 {
-    risk_config rcfg = {.policy = app_services_config(a)->risk, .score_declarations = true};
+    risk_config rcfg = {.policy = app_services_config(a)->risk,
+                        .score_declarations = true,
+                        .photos = svc__risk_photos};
     if (!(*self = risk_service_new(app_services_store(a), app_service(a, "declare"), &rcfg))) {
         snprintf(err, errlen, "the risk service cannot start");
         return CX_ENOMEM;

@@ -569,7 +569,7 @@ int app_track_simulate(const app_sim_opts *o)
     if (!rc && o->mqtt_url)
         rc = app__sim_mq_open(&S, &M);
     if (!rc && http)
-        app__sim_http_init(&H, o->http_url, o->token);
+        app__sim_http_init(&H, o->http_url, o->token, o->cacert);
     if (rc) {
         cx_buf_free(&batch);
         sim__free(&S);

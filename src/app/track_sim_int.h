@@ -70,6 +70,7 @@ typedef struct {
     size_t running;
     uint64_t ok, conflict, failed;
     char base[512];
+    const char *cacert; /* borrowed; NULL: the system's CAs */
 } sim_http;
 
 typedef struct {
@@ -94,7 +95,7 @@ typedef struct {
     int port;
 } sim_mq;
 
-void app__sim_http_init(sim_http *H, const char *base, const char *token);
+void app__sim_http_init(sim_http *H, const char *base, const char *token, const char *cacert);
 void app__sim_http_post(sim_http *H, const char *path, char *payload, const char *what,
                            bool quiet);
 void app__sim_http_finish(sim_http *H, bool quiet);

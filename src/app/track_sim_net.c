@@ -24,9 +24,18 @@ static size_t sim__curl_write(char *p, size_t sz, size_t n, void *ud)
 }
 
 
-void app__sim_http_init(sim_http *H, const char *base, const char *token)
+/* Trusts cacert (a self-signed demo server's certificate) explicitly:
+ * verification stays on. */
+static void sim__trust(CURL *h, const char *cacert)
+{
+    if (cacert)
+        curl_easy_setopt(h, CURLOPT_CAINFO, cacert);
+}
+
+void app__sim_http_init(sim_http *H, const char *base, const char *token, const char *cacert)
 {
     memset(H, 0, sizeof *H);
+    H->cacert = cacert;
     snprintf(H->base, sizeof H->base, "%s", base);
     size_t bl = strlen(H->base);
     while (bl && H->base[bl - 1] == '/')
@@ -115,6 +124,7 @@ void app__sim_http_post(sim_http *H, const char *path, char *payload, const char
     curl_easy_setopt(h, CURLOPT_PRIVATE, q);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    sim__trust(h, H->cacert);
     curl_multi_add_handle(H->multi, h);
     H->running++;
     int still;
@@ -130,7 +140,8 @@ void app__sim_http_finish(sim_http *H, bool quiet)
 }
 
 /* GET returning the body (caller frees), NULL on failure. */
-static char *sim__http_get(const char *base, const char *path, const char *token, long *status)
+static char *sim__http_get(const char *base, const char *path, const char *token,
+                           const char *cacert, long *status)
 {
     CURL *h = curl_easy_init();
     if (!h)
@@ -146,6 +157,7 @@ static char *sim__http_get(const char *base, const char *path, const char *token
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sim__curl_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    sim__trust(h, cacert);
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(h);
@@ -165,7 +177,7 @@ static void sim__link_declarations(sim *S, const char *base)
     char path[256] = "/v1/declarations?limit=1000";
     for (int page = 0; page < 100 && used < S->ndevs; page++) {
         long st = 0;
-        char *body = sim__http_get(base, path, o->token, &st);
+        char *body = sim__http_get(base, path, o->token, o->cacert, &st);
         json_t *j = body && st == 200 ? json_loads(body, 0, NULL) : NULL;
         free(body);
         if (!j)
@@ -205,7 +217,7 @@ int app__sim_register(sim *S)
     if (o->decl_ref_prefix)
         sim__link_declarations(S, base);
     sim_http H;
-    app__sim_http_init(&H, base, o->token);
+    app__sim_http_init(&H, base, o->token, o->cacert);
     size_t i;
     json_t *z;
     json_array_foreach(S->zones, i, z)

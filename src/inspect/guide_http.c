@@ -247,15 +247,17 @@ static bool step__sha(const char *s)
     return true;
 }
 
-static cx_err step__store(store_conn *w, inspect_job *j)
+/* Each hash of the JSON text photos that was not uploaded for declaration
+ * seq goes to problems as /photos/<i>. */
+static cx_err guide__photos_known(store_conn *w, int64_t seq, const char *photos_text,
+                                  json_t *problems)
 {
-    step_job *sj = (step_job *)j;
-    json_t *photos = json_loads(sj->photos, 0, NULL);
+    json_t *photos = json_loads(photos_text, 0, NULL);
     sqlite3_stmt *ph = store_stmt(w, "SELECT 1 FROM inspect_photo_links WHERE seq = ?1 AND "
                                      "sha256 = ?2");
     if (!photos || !ph) {
         json_decref(photos);
-        return CX_EDB;
+        return photos ? CX_EDB : CX_EINVAL;
     }
     size_t i;
     json_t *v;
@@ -263,14 +265,58 @@ static cx_err step__store(store_conn *w, inspect_job *j)
     {
         char p[32];
         snprintf(p, sizeof p, "/photos/%zu", i);
-        sqlite3_bind_int64(ph, 1, sj->seq);
+        sqlite3_bind_int64(ph, 1, seq);
         sqlite3_bind_text(ph, 2, json_string_value(v), -1, SQLITE_STATIC);
-        if (sqlite3_step(ph) != SQLITE_ROW)
-            cx_problem_add(sj->problems, p, "no photo with this SHA-256 was uploaded for this "
-                                            "declaration (POST …/photos first)");
+        int rc = sqlite3_step(ph);
         sqlite3_reset(ph);
+        if (rc == SQLITE_DONE)
+            cx_problem_add(problems, p, "no photo with this SHA-256 was uploaded for this "
+                                        "declaration (POST …/photos first)");
+        else if (rc != SQLITE_ROW) {
+            json_decref(photos);
+            return CX_EDB;
+        }
     }
     json_decref(photos);
+    return CX_OK;
+}
+
+cx_err inspect_outcome_photos(store_conn *w, int64_t seq, const char *sent, json_t *problems,
+                              char **all)
+{
+    *all = NULL;
+    cx_err e = guide__photos_known(w, seq, sent, problems);
+    if (e != CX_OK || json_array_size(problems))
+        return e;
+    /* sent first, then the steps' in step order; each hash once */
+    sqlite3_stmt *st = store_stmt(
+        w, "WITH p(h, o) AS (SELECT value, key FROM json_each(?2) UNION ALL "
+           "SELECT j.value, 1000000 + s.n * 1000 + j.key FROM inspect_guide_steps s, "
+           "json_each(s.photos) j WHERE s.seq = ?1) "
+           "SELECT h FROM p GROUP BY h ORDER BY min(o)");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, sent, -1, SQLITE_STATIC);
+    json_t *out = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(out, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        *all = cx_json_dump(out, NULL);
+    json_decref(out);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    return *all ? CX_OK : CX_ENOMEM;
+}
+
+static cx_err step__store(store_conn *w, inspect_job *j)
+{
+    step_job *sj = (step_job *)j;
+    cx_err e = guide__photos_known(w, sj->seq, sj->photos, sj->problems);
+    if (e != CX_OK)
+        return e;
     if (json_array_size(sj->problems))
         return CX_EINVAL;
     sqlite3_stmt *st = store_stmt(

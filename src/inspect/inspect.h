@@ -120,6 +120,15 @@ void inspect_service_free(inspect_service *s);
  * *erased (may be NULL) gets the number of frames erased. */
 cx_err inspect_retention_run(inspect_service *s, int64_t now_us, uint64_t *erased);
 
+/* The photos of the inspection record (the risk module's outcome, through
+ * risk_config.photos; app_services wires it): run on the writer w inside
+ * the record's job. Each hash of sent (JSON text of an array of SHA-256s)
+ * not uploaded for declaration seq goes to problems as /photos/<i>;
+ * otherwise *all gets the JSON text of sent followed by the photos linked
+ * to the guide's steps (step order), each once. Caller frees *all. */
+cx_err inspect_outcome_photos(store_conn *w, int64_t seq, const char *sent, json_t *problems,
+                              char **all);
+
 /* GET /v1/declarations/{id}/inspection-guide, POST …/inspection-guide/steps/{n},
  * POST /v1/declarations/{id}/photos, GET /v1/photos/{sha256},
  * POST/GET /v1/declarations/{id}/sessions, GET /v1/sessions/{sid},

@@ -11,7 +11,8 @@ cx_err risk__inspection_insert(store_conn *w, risk_inspection *in)
 {
     sqlite3_stmt *st = store_stmt(
         w, "INSERT INTO risk_inspections(seq, result, critical, revenue_recovered, notes, "
-           "source, by_org, by_role, by_key, inspected_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+           "source, by_org, by_role, by_key, inspected_at, photos) "
+           "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, in->seq);
@@ -29,6 +30,8 @@ cx_err risk__inspection_insert(store_conn *w, risk_inspection *in)
     if (in->by_key)
         sqlite3_bind_int64(st, 9, in->by_key);
     sqlite3_bind_text(st, 10, in->at, -1, SQLITE_STATIC);
+    if (in->photos)
+        sqlite3_bind_text(st, 11, in->photos, -1, SQLITE_STATIC);
     if (store_done(st) != CX_OK)
         return CX_EDB;
     in->id_out = sqlite3_last_insert_rowid(store_conn_db(w));
@@ -37,7 +40,7 @@ cx_err risk__inspection_insert(store_conn *w, risk_inspection *in)
 
 /* The inspection object of the API from a row of
  * SELECT result, critical, revenue_recovered, notes, source, by_org, by_role,
- * by_key, inspected_at starting at column col. */
+ * by_key, inspected_at, photos starting at column col. */
 static json_t *inspect__object(sqlite3_stmt *st, int col)
 {
     json_t *o = json_object();
@@ -59,6 +62,11 @@ static json_t *inspect__object(sqlite3_stmt *st, int col)
     json_object_set_new(o, "inspected_by", by);
     json_object_set_new(o, "inspected_at",
                         json_string((const char *)sqlite3_column_text(st, col + 8)));
+    const char *photos = (const char *)sqlite3_column_text(st, col + 9);
+    json_t *pj = photos ? json_loads(photos, 0, NULL) : NULL;
+    json_object_set_new(o, "photos", json_is_array(pj) ? pj : json_array());
+    if (pj && !json_is_array(pj))
+        json_decref(pj);
     return o;
 }
 
@@ -67,7 +75,7 @@ json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err)
     *err = CX_OK;
     sqlite3_stmt *st = store_stmt(
         r, "SELECT result, critical, revenue_recovered, notes, source, by_org, by_role, by_key, "
-           "inspected_at, (SELECT count(*) FROM risk_inspections WHERE seq=?1) "
+           "inspected_at, photos, (SELECT count(*) FROM risk_inspections WHERE seq=?1) "
            "FROM risk_inspections WHERE seq=?1 ORDER BY id DESC LIMIT 1");
     if (!st) {
         *err = CX_EDB;
@@ -78,7 +86,7 @@ json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err)
     json_t *o = NULL;
     if (rc == SQLITE_ROW) {
         o = inspect__object(st, 0);
-        json_object_set_new(o, "inspections", json_integer(sqlite3_column_int64(st, 9)));
+        json_object_set_new(o, "inspections", json_integer(sqlite3_column_int64(st, 10)));
     } else if (rc != SQLITE_DONE) {
         *err = CX_EDB;
     }

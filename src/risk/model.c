@@ -47,6 +47,8 @@ static const store_migration risk_migrations[] = {
         " office TEXT NOT NULL,"
         " model_id TEXT);"
         "CREATE INDEX risk_scores_rank ON risk_scores(rank DESC, seq DESC);"},
+    /* the photos of findings an inspection record points to (issue 13) */
+    {2, "ALTER TABLE risk_inspections ADD COLUMN photos TEXT;"},
 };
 
 cx_err risk_migrate(store *s, char *err, size_t errlen)

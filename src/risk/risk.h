@@ -256,6 +256,16 @@ cx_err risk_hs_search(risk_hs_index *ix, const char *text, risk_hs_hit *hits, si
                       size_t *n);
 
 /* ---- the service: scoring at submission, inspections, API ----------------------- */
+/* The photos of an inspection record, answered by whoever keeps photos
+ * (the inspection module, wired by app_services): on w, inside the
+ * record's writer job, checks that every SHA-256 in sent (the JSON text of
+ * the body's "photos" array of hashes) was uploaded for declaration seq —
+ * each one that was not goes to problems as /photos/<i> — and sets *all to
+ * the JSON text of the record's photos: sent and those linked to the
+ * guide's steps, each once (caller frees). */
+typedef cx_err (*risk_photos_fn)(void *ctx, store_conn *w, int64_t seq, const char *sent,
+                                 json_t *problems, char **all);
+
 typedef struct {
     risk_policy policy;
     risk_rng_fn rng;         /* NULL: libsodium */
@@ -268,6 +278,8 @@ typedef struct {
                               * assessment, before the write (bulk import:
                               * nothing is left queued when it ends); false:
                               * on a worker thread after the write (serve) */
+    risk_photos_fn photos;   /* NULL: records carry no photos, a body's are refused */
+    void *photos_ctx;
 } risk_config;
 
 typedef struct risk_service risk_service;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #define NOTES_MAX 2000
+#define PHOTOS_MAX 64 /* hashes sent with one outcome */
 
 /* ---- POST /v1/declarations/{id}/inspection ------------------------------------------ */
 
@@ -13,16 +14,52 @@ typedef struct {
     store_job job;
     http_req *req;
     risk_inspection in;
+    const risk_config *cfg;
     char declaration[CX_ID_LEN + 8];
     char *notes;
+    char *sent;       /* JSON text of the body's photos ("[]" when none) */
+    char *photos;     /* the record's photos (JSON text), set by the job */
+    json_t *problems; /* photos the job refused; made and read on the writer thread */
     char org[CX_ORG_MAX + 1];
     char at[32];
 } inspect_write;
 
+static void inspect__free(inspect_write *iw)
+{
+    free(iw->notes);
+    free(iw->sent);
+    free(iw->photos);
+    json_decref(iw->problems);
+    free(iw);
+}
+
+/* The photos are checked here, in the record's own transaction, so the
+ * record lists exactly the step photos linked when it was written. */
 static cx_err inspect__job(store_conn *w, void *arg)
 {
     inspect_write *iw = arg;
+    if (iw->cfg->photos) {
+        iw->problems = json_array();
+        cx_err e = iw->problems ? iw->cfg->photos(iw->cfg->photos_ctx, w, iw->in.seq, iw->sent,
+                                                  iw->problems, &iw->photos)
+                                : CX_ENOMEM;
+        if (e != CX_OK)
+            return e;
+        if (json_array_size(iw->problems))
+            return CX_EINVAL;
+        iw->in.photos = iw->photos;
+    }
     return risk__inspection_insert(w, &iw->in);
+}
+
+/* The "photos" member of the reply: the record's, or [] without a keeper. */
+static json_t *inspect__photos(const inspect_write *iw)
+{
+    json_t *p = iw->photos ? json_loads(iw->photos, 0, NULL) : NULL;
+    if (json_is_array(p))
+        return p;
+    json_decref(p);
+    return json_array();
 }
 
 static void inspect__done(void *arg, cx_err result)
@@ -41,15 +78,51 @@ static void inspect__done(void *arg, cx_err result)
                             json_pack("{s:s,s:s,s:I}", "org", iw->org, "role", iw->in.by_role,
                                       "key_id", (json_int_t)iw->in.by_key));
         json_object_set_new(o, "inspected_at", json_string(iw->at));
+        json_object_set_new(o, "photos", inspect__photos(iw));
         http_reply_json(r, 201, o);
+    } else if (result == CX_EINVAL && json_array_size(iw->problems)) {
+        char m[96];
+        size_t n = json_array_size(iw->problems);
+        snprintf(m, sizeof m, "the inspection has %zu problem%s", n, n == 1 ? "" : "s");
+        http_reply_error(r, 400, "invalid_inspection", m, json_incref(iw->problems));
     } else {
         cx_log(CX_LOG_ERROR, "inspection not stored: %s", cx_strerror(result));
         http_reply_error(r, 503, "unavailable", "the inspection could not be stored; retry",
                          NULL);
     }
-    free(iw->notes);
-    free(iw);
+    inspect__free(iw);
     http_resume(r);
+}
+
+/* The body's photos: at most PHOTOS_MAX SHA-256s (64 lowercase hex digits);
+ * whether each was uploaded is the job's question. */
+static void inspect__photos_check(risk_service *svc, const json_t *photos, json_t *problems)
+{
+    if (!photos)
+        return;
+    if (!risk__service_config(svc)->photos) {
+        cx_problem_add(problems, "/photos", "this server keeps no inspection photos");
+        return;
+    }
+    if (!json_is_array(photos) || json_array_size(photos) > PHOTOS_MAX) {
+        cx_problem_add(problems, "/photos", "must be an array of at most %d SHA-256 hashes",
+                       PHOTOS_MAX);
+        return;
+    }
+    size_t i;
+    const json_t *v;
+    json_array_foreach(photos, i, v)
+    {
+        const char *h = json_string_value(v);
+        size_t k = 0;
+        while (h && k < 64 && ((h[k] >= '0' && h[k] <= '9') || (h[k] >= 'a' && h[k] <= 'f')))
+            k++;
+        if (!h || k != 64 || h[k]) {
+            char p[32];
+            snprintf(p, sizeof p, "/photos/%zu", i);
+            cx_problem_add(problems, p, "must be a photo's SHA-256: 64 lowercase hex digits");
+        }
+    }
 }
 
 static void h_inspection(http_req *r, void *ctx)
@@ -70,7 +143,8 @@ static void h_inspection(http_req *r, void *ctx)
         json_object_foreach(doc, key, v)
         {
             if (strcmp(key, "result") && strcmp(key, "critical") &&
-                strcmp(key, "revenue_recovered") && strcmp(key, "notes")) {
+                strcmp(key, "revenue_recovered") && strcmp(key, "notes") &&
+                strcmp(key, "photos")) {
                 char p[128] = "";
                 cx_jptr_push(p, sizeof p, key);
                 cx_problem_add(problems, p, "unknown field");
@@ -99,6 +173,8 @@ static void h_inspection(http_req *r, void *ctx)
                   !cx_utf8_count(json_string_value(notes), json_string_length(notes), &chars) ||
                   chars > NOTES_MAX))
         cx_problem_add(problems, "/notes", "must be a string of at most 2000 characters");
+    const json_t *photos = json_object_get(doc, "photos");
+    inspect__photos_check(svc, photos, problems);
     if (json_array_size(problems)) {
         char m[96];
         snprintf(m, sizeof m, "the inspection has %zu problem%s", json_array_size(problems),
@@ -120,13 +196,16 @@ static void h_inspection(http_req *r, void *ctx)
         return;
     }
     inspect_write *iw = calloc(1, sizeof *iw);
-    if (!iw || (notes && !(iw->notes = strdup(json_string_value(notes))))) {
-        free(iw);
+    if (!iw || (notes && !(iw->notes = strdup(json_string_value(notes)))) ||
+        !(iw->sent = photos ? cx_json_dump(photos, NULL) : strdup("[]"))) {
+        if (iw)
+            inspect__free(iw);
         json_decref(doc);
         http_reply_error(r, 500, "internal", "out of memory", NULL);
         return;
     }
     iw->req = r;
+    iw->cfg = risk__service_config(svc);
     snprintf(iw->declaration, sizeof iw->declaration, "%s", id);
     snprintf(iw->org, sizeof iw->org, "%s", who->org);
     cx_rfc3339_format(cx_now_us(), iw->at);
@@ -148,8 +227,7 @@ static void h_inspection(http_req *r, void *ctx)
     iw->job.arg = iw;
     http_defer(r);
     if (store_submit(risk__service_store(svc), &iw->job) != CX_OK) {
-        free(iw->notes);
-        free(iw);
+        inspect__free(iw);
         http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
         http_resume(r);
     }

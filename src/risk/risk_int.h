@@ -179,6 +179,7 @@ json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err);
 /* The service, for the HTTP handlers (service.c). */
 store *risk__service_store(risk_service *r);
 decl_service *risk__service_decl(risk_service *r);
+const risk_config *risk__service_config(risk_service *r);
 risk_hs_index *risk__service_hs(risk_service *r);
 void risk__service_reload(risk_service *r);
 json_t *risk__service_status(risk_service *r);
@@ -195,6 +196,7 @@ typedef struct {
     const char *by_role;
     int64_t by_key;
     const char *at; /* RFC 3339 */
+    const char *photos; /* JSON text of the SHA-256s, or NULL (none) */
     int64_t id_out;
 } risk_inspection;
 cx_err risk__inspection_insert(store_conn *w, risk_inspection *in);

@@ -704,6 +704,11 @@ decl_service *risk__service_decl(risk_service *r)
     return r->d;
 }
 
+const risk_config *risk__service_config(risk_service *r)
+{
+    return &r->cfg;
+}
+
 risk_hs_index *risk__service_hs(risk_service *r)
 {
     return r->hs;

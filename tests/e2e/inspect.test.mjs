@@ -3,9 +3,11 @@
 // on the container overlay for a known marker alignment, a step ticked —
 // and a live session: the expert's page (another browser context) gets the
 // officer's frames, draws a box, and the officer's page shows it on the
-// frame it was drawn on.
+// frame it was drawn on; then a finding is photographed for a step and the
+// outcome recorded from the page carries the photo's hash.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, launch, newPage, shot, signIn, visit, until, customs, PHONE } from './harness.mjs';
@@ -80,9 +82,21 @@ test('the overlay puts the scan\'s region where the markers say, and a live sess
   const lengthM = 5.9; // 20 ft inside
   const want = markers[0].x + (markers[1].x - markers[0].x) * region.where.from_door_m / lengthM;
   assert.ok(Math.abs(placed[n].x - want) <= 2, `region at x ${placed[n].x}, expected ${want.toFixed(1)}`);
+  // this Chromium has no immersive AR: no AR button, the markers are the way
+  const hasAR = await page.evaluate(async () => !!(navigator.xr && await navigator.xr.isSessionSupported('immersive-ar').catch(() => false)));
+  assert.equal(hasAR, false);
+  assert.equal(await page.getByRole('button', { name: 'AR mode' }).count(), 0);
+  // AR's placement in the room: metres along the axis the two taps give, up, and across
+  const arp = await page.evaluate(async () => {
+    const { arPoint } = await import('/js/inspect-ar.js');
+    const door = { x: 1, y: 0.1, z: 2 }, ahead = { x: 1, y: 0, z: -2 };
+    return [arPoint(door, ahead, 3, 0.5), arPoint(door, ahead, 0, 0, 1)];
+  });
+  assert.deepEqual(arp, [{ x: 1, y: 0.6, z: -1 }, { x: 2, y: 0.1, z: 2 }]);
   // a step ticked is stored
   await page.locator('#step-1').check();
   await until(async () => (await srv.api('GET', `/v1/declarations/${decl}/inspection-guide`, srv.keys.officer)).body.steps[0].done, 'step 1 stored');
+  await ov.evaluate((el) => el.scrollIntoView({ block: 'center' }));
   await shot(page, 'inspect-overlay-phone');
   // the expert
   await page.getByRole('button', { name: 'Call an expert' }).click();
@@ -115,6 +129,51 @@ test('the overlay puts the scan\'s region where the markers say, and a live sess
   assert.equal(a.data.shapes[0].kind, 'box');
   await page.getByRole('button', { name: 'End session' }).click();
   await until(async () => (await srv.api('GET', `/v1/sessions/${sid}`, srv.keys.officer)).body.status === 'closed', 'the session closed');
+  // a finding photographed for step 1: the live frame, uploaded, linked, shown
+  await page.locator('#photo-step').selectOption('1');
+  await page.getByRole('button', { name: 'Take photo' }).click();
+  const th = page.locator('.thumbs[data-step="1"] canvas.thumb');
+  await th.waitFor();
+  const sha = await th.getAttribute('data-sha');
+  const step1 = (await srv.api('GET', `/v1/declarations/${decl}/inspection-guide`, srv.keys.officer)).body.steps[0];
+  assert.deepEqual([step1.photos, step1.done], [[sha], true]); // the tick was kept
+  const jpeg = await fetch(`${srv.base}/v1/declarations/${decl}/photos/${sha}`,
+    { headers: { Authorization: `Bearer ${srv.keys.officer}` } });
+  const bytes = Buffer.from(await jpeg.arrayBuffer());
+  assert.equal(createHash('sha256').update(bytes).digest('hex'), sha);
+  assert.deepEqual([...bytes.subarray(0, 2)], [0xff, 0xd8]); // a JPEG, from canvas.toBlob
+  await th.scrollIntoViewIfNeeded();
+  await shot(page, 'inspect-photo-phone');
+  // the outcome from the page: the step's photo is on the record
+  await page.getByRole('button', { name: 'Record outcome' }).click();
+  const rec = page.locator('[data-photos]');
+  await rec.waitFor();
+  assert.deepEqual(JSON.parse(await rec.getAttribute('data-photos')), [sha]);
+  const d = (await srv.api('GET', `/v1/declarations/${decl}`, srv.keys.officer)).body;
+  assert.deepEqual([d.inspection.photos, d.inspection.result], [[sha], 'compliant']);
+  await rec.scrollIntoViewIfNeeded();
+  await shot(page, 'inspect-outcome-phone');
   assert.deepEqual(page.problems, []);
   assert.deepEqual(expertPage.problems, []);
+});
+
+test('AR mode is offered only where WebXR has immersive-ar; the markers stay otherwise', async () => {
+  // (this Chromium, without immersive AR, shows no AR button: the test above)
+  // a browser that says it has immersive-ar gets the button; a session that
+  // cannot start says so and the markers stay
+  const ar = await newPage(browser, PHONE);
+  await ar.context().grantPermissions(['camera']);
+  await ar.addInitScript(() => Object.defineProperty(navigator, 'xr', { configurable: true, value: {
+    isSessionSupported: async (mode) => mode === 'immersive-ar',
+    requestSession: async () => { throw new DOMException('no AR device here', 'NotSupportedError'); } } }));
+  await signIn(ar, srv.base, srv.keys.officer);
+  await visit(ar, srv.base, `#/inspect/${decl}`, 'canvas.overlay');
+  const btn = ar.getByRole('button', { name: 'AR mode' });
+  await btn.waitFor();
+  await ar.locator('.hint', { hasText: 'Camera on' }).waitFor();
+  await btn.click();
+  await ar.locator('.hint', { hasText: 'AR mode could not start (NotSupportedError)' }).waitFor();
+  // the camera, stopped for the session, is back for the markers
+  await ar.waitForFunction(() => document.querySelector('.camera video').srcObject?.getVideoTracks()[0]?.readyState === 'live');
+  assert.deepEqual(ar.problems, []);
 });

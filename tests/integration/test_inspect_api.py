@@ -141,10 +141,32 @@ class InspectTest(TempDirTestCase):
         g3 = self.guide(did)
         self.assertTrue(g3["steps"][0]["done"])
         self.assertEqual(g3["photos"], [sha])
-        # after the decision the guide is kept as it was
-        r = s.post("/v1/declarations/%s/inspection" % did, {"result": "compliant"},
+        # the outcome: its photos must be this declaration's uploads; a
+        # refused outcome stores nothing (the red lane still holds release)
+        path = "/v1/declarations/%s/inspection" % did
+        r = s.post(path, {"result": "compliant", "photos": [sha, "0" * 64, "ABC"]},
                    token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "invalid_inspection"), r)
+        self.assertEqual([p["path"] for p in r.json["error"]["details"]], ["/photos/2"])
+        r = s.post(path, {"result": "compliant", "photos": [sha, "0" * 64]}, token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "invalid_inspection"), r)
+        self.assertEqual([p["path"] for p in r.json["error"]["details"]], ["/photos/1"])
+        self.assertNotIn("inspection", s.get("/v1/declarations/" + did, token=self.officer).json)
+        r = s.post("/v1/declarations/%s/decision" % did, {"decision": "release"},
+                   token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "decision_refused"), r)
+        # the record: the photos sent, then the steps' (each once)
+        other = JPEG + b"\0"  # bytes after the end of the image: another photo
+        sha2 = hashlib.sha256(other).hexdigest()
+        st, body = raw(s, "POST", "/v1/declarations/%s/photos" % did, self.officer, other,
+                       "image/jpeg")
+        self.assertEqual(st, 201, body)
+        r = s.post(path, {"result": "compliant", "photos": [sha2, sha2]}, token=self.officer)
         self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["photos"], [sha2, sha])
+        rec = s.get("/v1/declarations/" + did, token=self.officer).json["inspection"]
+        self.assertEqual((rec["photos"], rec["result"]), ([sha2, sha], "compliant"))
+        # after the decision the guide is kept as it was
         r = s.post("/v1/declarations/%s/decision" % did, {"decision": "release"},
                    token=self.officer)
         self.assertEqual(r.status, 200, r)
