@@ -325,4 +325,18 @@ json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, 
  * GET /v1/revenue/summary. */
 cx_err rev_routes(rev_service *r, http_server *srv);
 
+/* ---- values in national currency, for statistics (risk's features) -------------------------
+ * Other modules compare values across declarations in one currency without
+ * reading revenue's tables. The result is a double: fit for a feature or a
+ * ratio, never for money (assessments use the exact functions above).
+ * True with *out = value × the rate of currency on date (the latest on or
+ * before it; value itself in the national currency) when the book's
+ * national currency is `to`; false without a rate or for another `to`. */
+bool rev_book_value_in(const rev_book *b, double value, const char *currency, const char *date,
+                       const char *to, double *out);
+/* The same with the service's current book (thread-safe; false when the
+ * service is not active). */
+bool rev_service_value_in(rev_service *r, double value, const char *currency, const char *date,
+                          const char *to, double *out);
+
 #endif

@@ -566,6 +566,49 @@ class TestEval(RiskCase):
         self.assertEqual(len(rows_out), 20)
         self.assertEqual(len(rows_out[0]["reasons"].split(";")), 3)
 
+    def test_foreign_currency_values_are_compared_in_krw(self):
+        """Issue 15: an item priced in USD is scored on its value in KRW at
+        the database's exchange rate (revenue's), not flagged for its
+        currency; without a rate its value is not comparable, as before."""
+        self.trained()
+        self.keys()
+        header, rows = read_rows(BASE["valid"])
+        path = os.path.join(self.tmp, "usd.csv")
+        write_rows(path, header + ["Currency"],
+                   [r + ["USD" if i % 4 == 0 else "KRW"] for i, r in enumerate(rows)])
+
+        def ev(f):
+            return json.loads(run("risk", "eval", "--db", self.db, "--json", f).stdout)
+        krw, before = ev(BASE["valid"]), ev(path)
+        # without a rate the USD rows have no value (and no revenue at risk)
+        self.assertLess(before["fraud_revenue"], krw["fraud_revenue"])
+        self.assertNotEqual(before["auc"], krw["auc"])
+        rates = os.path.join(self.tmp, "rates.csv")
+        with open(rates, "w") as f:
+            f.write("date,currency,rate\n2020-01-01,USD,1\n")
+        run("rates", "import", "--db", self.db, "--currency", "KRW", rates)
+        self.assertEqual(ev(path), krw)  # 1 KRW per USD: the very same figures
+        bad = os.path.join(self.tmp, "bad.csv")
+        write_rows(bad, header + ["Currency"], [rows[0] + ["US"], rows[1] + ["KRW"]])
+        p = run("risk", "eval", "--db", self.db, "--json", bad, check=False)
+        self.assertEqual(p.returncode, 3)  # a row skipped, as for any bad cell
+        self.assertIn("column Currency: \"US\" is not an ISO 4217 currency code", p.stderr)
+        # at submission: the same row in USD scores as in KRW; in EUR (no
+        # rate) its value is not comparable and the score moves
+        srv = self.serve()
+        row = BASE["valid_rows"][3]
+        risk = {}
+        for cur in ("KRW", "USD", "EUR"):
+            d = declaration(row, f"C-{cur}")
+            d["items"][0]["currency"] = cur
+            r = srv.post("/v1/declarations", d, token=self.trader)
+            self.assertEqual(r.status, 201, r)
+            risk[cur] = r.json["risk"]
+        self.assertEqual(risk["USD"]["score"], risk["KRW"]["score"])
+        for cur in ("KRW", "USD"):
+            self.assertNotIn("exchange rate", json.dumps(risk[cur]["reasons"]))
+        self.assertNotEqual(risk["EUR"]["score"], risk["KRW"]["score"])
+
     def test_score_skips_bad_rows(self):
         self.trained()
         header, rows = read_rows(BASE["valid"], 10)
