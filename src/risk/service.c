@@ -600,6 +600,20 @@ static void svc__enrich(void *ctx, const cx_principal *who, json_t *doc)
     json_object_set_new(doc, "risk", risk_service_assess(ctx, doc));
 }
 
+/* What a fraud in this declaration would cost, in national currency: the
+ * valuation control's estimate when it found one, otherwise the duties and
+ * taxes assessed (as eval takes a KCS row's price × tax rate). The
+ * assessment is the member revenue's hook added before the write (risk's
+ * indexed hook sees the whole document); 0 without one. */
+static double svc__at_risk(const json_t *doc)
+{
+    const json_t *a = json_object_get(doc, "assessment");
+    double flagged = json_number_value(json_object_get(a, "revenue_at_risk"));
+    double total = json_number_value(json_object_get(a, "total"));
+    double v = flagged > 0 ? flagged : total;
+    return isfinite(v) && v > 0 ? v : 0;
+}
+
 static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
 {
     svc__hs_enqueue(ctx, doc);
@@ -608,15 +622,20 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
         return CX_OK;
     const json_t *score = json_object_get(risk, "score");
     sqlite3_stmt *st = store_stmt(w, "INSERT OR REPLACE INTO risk_scores(seq, score, rank, "
-                                     "office, model_id) VALUES(?1, ?2, ?3, ?4, ?5)");
+                                     "office, model_id, at_risk, expected) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, seq);
+    double at_risk = svc__at_risk(doc);
+    sqlite3_bind_double(st, 6, at_risk);
     if (json_is_number(score)) {
         sqlite3_bind_double(st, 2, json_number_value(score));
         sqlite3_bind_double(st, 3, json_number_value(score));
+        sqlite3_bind_double(st, 7, json_number_value(score) * at_risk);
     } else {
         sqlite3_bind_double(st, 3, -1); /* unscored: after every score */
+        sqlite3_bind_double(st, 7, -1);
     }
     sqlite3_bind_text(st, 4, jstr(doc, "office"), -1, SQLITE_STATIC);
     const char *model = json_string_value(json_object_get(risk, "model"));

@@ -710,6 +710,66 @@ class TestApi(RiskCase):
         self.assertEqual({p["path"] for p in r.json["error"]["details"]},
                          {"/lane", "/limit", "/cursor"})
 
+    def test_risk_queue_by_revenue_at_risk(self):
+        """Issue 15: ?rank=revenue orders the queue by probability × revenue
+        at risk (the assessment's), pages with sealed cursors, and refuses
+        an unknown rank naming the parameter."""
+        self.trained()
+        self.keys()
+        chapters = sorted({row[12][:2] for row in BASE["valid_rows"][:40]})
+        tariff = os.path.join(self.tmp, "tariff.csv")
+        with open(tariff, "w") as f:
+            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,specific_amount,"
+                    "specific_unit,excise_pct,vat_pct,description\n")
+            for ch in chapters:  # duty grows with the chapter: totals differ from scores
+                f.write(f"{ch},2020-01-01,,ad_valorem,{int(ch) % 13},,,,10,chapter {ch}\n")
+        rates = os.path.join(self.tmp, "rates.csv")
+        with open(rates, "w") as f:
+            f.write("date,currency,rate\n2020-01-01,USD,1300\n")
+        run("rates", "import", "--db", self.db, "--currency", "KRW", rates)
+        run("tariff", "import", "--db", self.db, tariff)
+        srv = self.serve()
+        subs = self.submit(srv, 40, prefix="RV")
+        totals = {d["id"]: d["assessment"]["total"] for _, d in subs}
+        self.assertGreater(len(set(totals.values())), 10)
+
+        def walk(rank, limit):
+            seen, cursor = [], None
+            while True:
+                q = f"/v1/risk/queue?org=ACME&rank={rank}&limit={limit}"
+                r = srv.get(q + (f"&cursor={cursor}" if cursor else ""), token=self.officer)
+                self.assertEqual(r.status, 200, r)
+                seen += r.json["items"]
+                cursor = r.json["next_cursor"]
+                if not cursor:
+                    return seen
+                self.assertNotIn(":", cursor)  # sealed, not "rank:seq"
+                self.assertNotIn(str(r.json["items"][-1]["risk"]["score"]), cursor)
+        by_rev = walk("revenue", 7)
+        self.assertEqual(len(by_rev), 40)
+        self.assertEqual({i["id"] for i in by_rev}, set(totals))
+        for i in by_rev:
+            self.assertEqual(i["revenue_at_risk"], totals[i["id"]])
+        expected = [i["risk"]["score"] * i["revenue_at_risk"] for i in by_rev]
+        self.assertEqual(expected, sorted(expected, reverse=True))
+        by_score = walk("score", 9)
+        self.assertEqual([i["id"] for i in by_score],
+                         [i["id"] for i in walk("score", 500)])
+        self.assertNotEqual([i["id"] for i in by_rev], [i["id"] for i in by_score])
+        scores = [i["risk"]["score"] for i in by_score]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        # the default is rank=score, with the same sealed cursors
+        r = srv.get("/v1/risk/queue?org=ACME&limit=9", token=self.officer)
+        self.assertEqual([i["id"] for i in r.json["items"]], [i["id"] for i in by_score[:9]])
+        for bad in ("rank=expected", "rank=Revenue", "rank="):
+            r = srv.get(f"/v1/risk/queue?{bad}", token=self.officer)
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertEqual([p["path"] for p in r.json["error"]["details"]], ["/rank"])
+        for bad in (f"{by_score[0]['risk']['score']}:1", "1", "zz"):
+            r = srv.get(f"/v1/risk/queue?rank=revenue&cursor={bad}", token=self.officer)
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertEqual([p["path"] for p in r.json["error"]["details"]], ["/cursor"])
+
     def test_risk_summary(self):
         """Declarations received since a moment by lane and status, inspected and fraud:
         the console's overview. The clock is frozen on a later day, so only this test's
