@@ -276,6 +276,12 @@ static bool svc__value_in(void *ctx, double value, const char *currency, const c
     return rev_service_value_in(ctx, value, currency, date, to, out);
 }
 
+static int svc__inspection(void *ctx, store_conn *c, int64_t seq)
+{
+    (void)ctx;
+    return risk_inspection_result(c, seq);
+}
+
 static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t errlen)
 {
     rev_config rcfg = {.currency = app_services_config(a)->currency,
@@ -288,6 +294,9 @@ static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t
     risk_service *risk = app_service(a, "risk");
     if (e == CX_OK && risk)
         risk_service_set_values(risk, (risk_values){svc__value_in, *self});
+    /* the summary's "recovered" asks risk what inspections found */
+    if (e == CX_OK)
+        rev_service_set_inspections(*self, svc__inspection, NULL);
     return e;
 }
 

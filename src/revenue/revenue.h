@@ -339,4 +339,13 @@ bool rev_book_value_in(const rev_book *b, double value, const char *currency, co
 bool rev_service_value_in(rev_service *r, double value, const char *currency, const char *date,
                           const char *to, double *out);
 
+/* ---- what inspections found, for the summary's `recovered` -----------------------------------
+ * Inspection outcomes are risk's; revenue asks through a callback the app
+ * wires to risk's door (revenue does not read risk's tables). fn returns 1
+ * when the latest inspection of declaration seq found a discrepancy (fraud),
+ * 0 otherwise (compliant, or none), read on c. Set before the server starts;
+ * without it the summary's `recovered` is null (not measured). */
+typedef int (*rev_inspection_fn)(void *ctx, store_conn *c, int64_t seq);
+void rev_service_set_inspections(rev_service *r, rev_inspection_fn fn, void *ctx);
+
 #endif

@@ -309,6 +309,9 @@ void risk_service_free(risk_service *r);
 /* Scores one validated declaration document as enrich does; the risk
  * member is returned (caller decrefs). */
 json_t *risk_service_assess(risk_service *r, const json_t *doc);
+/* The latest inspection of declaration seq, read on c: 1 when it found
+ * fraud, 0 when compliant, -1 when there is none (or it cannot be read). */
+int risk_inspection_result(store_conn *c, int64_t seq);
 /* POST /v1/declarations/{id}/inspection, GET /v1/risk/queue,
  * GET /v1/risk/models[/active|/{id}], POST /v1/risk/models/{id}/activate,
  * GET /v1/hs/search; risk metrics. */
