@@ -16,7 +16,7 @@ before(async () => {
       customs('tariff', 'import', '--db', db, join(demo, 'tariff.csv'));
       customs('tariff', 'import', '--db', db, join(demo, 'tariff-chapters.csv'));
       customs('rates', 'import', '--db', db, '--currency', 'KRW', join(demo, 'rates.csv'));
-      seedRisk(db, dir, { score: 60 });
+      seedRisk(db, dir, { train: 2000, score: 5 });
     },
   });
   for (const d of demoDeclarations(20)) {
