@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include "declare.h"
+#include "revenue.h"
 #include "risk.h"
 
 #include <errno.h>
@@ -86,6 +87,27 @@ static bool parse_rate(const char *s, double *out)
     return cx_parse_double(s, out) && *out >= 0 && *out <= 100;
 }
 
+/* Items in another currency than the model's count at the database's
+ * exchange rates, through revenue's door (docs/risk.md). */
+static bool risk__value_in(void *ctx, double value, const char *currency, const char *date,
+                           const char *to, double *out)
+{
+    return rev_book_value_in(ctx, value, currency, date, to, out);
+}
+
+/* The rates of the database (*book NULL when they cannot be read: then
+ * only values in the model's currency count, as the message says). */
+static risk_values risk__values(store *s, rev_book **book)
+{
+    char err[256];
+    *book = NULL;
+    if (rev_book_load(s, book, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "customs risk: %s: values in other currencies are not compared\n", err);
+        return (risk_values){0};
+    }
+    return (risk_values){risk__value_in, *book};
+}
+
 static int risk__train(risk_opts *o)
 {
     char err[1024];
@@ -98,9 +120,12 @@ static int risk__train(risk_opts *o)
                           .max_depth = o->max_depth, .eta = o->eta, .nthread = o->threads,
                           .progress = o->progress, .activate = !o->no_activate,
                           .created_by = "customs risk train"};
+    rev_book *book;
+    to.values = risk__values(s, &book);
     risk_train_result r;
     err[0] = '\0';
     cx_err e = risk_train(s, &to, &r, err, sizeof err);
+    rev_book_free(book);
     store_free(s);
     if (e != CX_OK)
         return app_fail("risk", "train: %s", err[0] ? err : cx_strerror(e));
@@ -193,12 +218,15 @@ static int risk__batch(risk_opts *o, const char *action, const char *file)
     risk_score_opts so = {.path = file, .format = o->format, .model = o->model, .out = out,
                           .policy = o->policy, .reasons = o->reasons, .progress = o->progress,
                           .nthread = o->threads, .rank_revenue = o->rank_revenue};
+    rev_book *book;
+    so.values = risk__values(s, &book);
     risk_score_result *r = calloc(1, sizeof *r);
     cx_err e = r ? CX_OK : CX_ENOMEM;
     err[0] = '\0';
     if (e == CX_OK)
         e = eval ? risk_eval_file(s, &so, r, err, sizeof err)
                  : risk_score_file(s, &so, r, err, sizeof err);
+    rev_book_free(book);
     store_free(s);
     if (out != stdout && fclose(out) != 0 && e == CX_OK) {
         snprintf(err, sizeof err, "cannot write %s: %s", o->out, strerror(errno));

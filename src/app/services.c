@@ -280,12 +280,34 @@ static void svc__inspect_free(void *self)
 /* revenue: assesses every submission (its hooks run after risk's and the
  * ledger's), proves preferences with the ledger's certificates of origin,
  * and gates release on payment */
+static bool svc__value_in(void *ctx, double value, const char *currency, const char *date,
+                          const char *to, double *out)
+{
+    return rev_service_value_in(ctx, value, currency, date, to, out);
+}
+
+static int svc__inspection(void *ctx, store_conn *c, int64_t seq)
+{
+    (void)ctx;
+    return risk_inspection_result(c, seq);
+}
+
 static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t errlen)
 {
     rev_config rcfg = {.currency = app_services_config(a)->currency,
                        .ledger = app_service(a, "ledger")};
-    return rev_service_new(app_services_store(a), app_service(a, "declare"), &rcfg,
-                           (rev_service **)self, err, errlen);
+    cx_err e = rev_service_new(app_services_store(a), app_service(a, "declare"), &rcfg,
+                               (rev_service **)self, err, errlen);
+    /* risk's features read values in national currency at revenue's rates;
+     * revenue is freed only after the server and the imports have stopped,
+     * so no scoring outlives it */
+    risk_service *risk = app_service(a, "risk");
+    if (e == CX_OK && risk)
+        risk_service_set_values(risk, (risk_values){svc__value_in, *self});
+    /* the summary's "recovered" asks risk what inspections found */
+    if (e == CX_OK)
+        rev_service_set_inspections(*self, svc__inspection, NULL);
+    return e;
 }
 
 static cx_err svc__revenue_routes(void *self, http_server *srv)

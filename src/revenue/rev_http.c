@@ -194,6 +194,7 @@ static void h_reassess(http_req *r, void *ctx)
 typedef struct {
     char key[REV_GROUP_MAX + CX_ORG_MAX];
     int64_t declarations, assessed, paid, refunded, outstanding, guaranteed, at_risk, unresolved;
+    int64_t recovered;
 } sum_row;
 
 typedef struct {
@@ -243,9 +244,9 @@ static void sum__split(int64_t whole, const int64_t *parts, size_t n, int64_t to
         out[big] += whole - given;
 }
 
-static void sum__chapters(sum_set *s, const char *doc, int exp, int64_t total, int64_t paid,
-                          int64_t refunded, int64_t guaranteed, int64_t at_risk, bool unresolved)
+static void sum__chapters(sum_set *s, const char *doc, int exp, const sum_row *one)
 {
+    int64_t total = one->assessed, paid = one->paid, refunded = one->refunded;
     json_t *a = json_loads(doc, 0, NULL);
     const json_t *items = json_object_get(a, "items");
     char keys[64][3];
@@ -271,11 +272,12 @@ static void sum__chapters(sum_set *s, const char *doc, int exp, int64_t total, i
         }
         amounts[k] += d + x + v;
     }
-    int64_t p[64], rf[64], g[64], risk[64], net = paid - refunded;
+    int64_t p[64], rf[64], g[64], risk[64], rec[64];
     sum__split(paid, amounts, n, total, p);
     sum__split(refunded, amounts, n, total, rf);
-    sum__split(guaranteed, amounts, n, total, g);
-    sum__split(at_risk, amounts, n, total, risk);
+    sum__split(one->guaranteed, amounts, n, total, g);
+    sum__split(one->at_risk, amounts, n, total, risk);
+    sum__split(one->recovered, amounts, n, total, rec);
     for (size_t k = 0; k < n; k++) {
         sum_row *r = sum__get(s, keys[k]);
         if (!r)
@@ -288,13 +290,13 @@ static void sum__chapters(sum_set *s, const char *doc, int exp, int64_t total, i
         r->outstanding += amounts[k] > share_net ? amounts[k] - share_net : 0;
         r->guaranteed += g[k];
         r->at_risk += risk[k];
-        r->unresolved += unresolved;
+        r->recovered += rec[k];
+        r->unresolved += one->unresolved;
     }
-    (void)net;
     json_decref(a);
 }
 
-static json_t *sum__json(const sum_row *r, int exp, const char *keyname)
+static json_t *sum__json(const sum_row *r, int exp, const char *keyname, bool measured)
 {
     json_t *o = json_object();
     if (keyname)
@@ -306,10 +308,50 @@ static json_t *sum__json(const sum_row *r, int exp, const char *keyname)
     json_object_set_new(o, "outstanding", rev_amount_json(r->outstanding, exp));
     json_object_set_new(o, "guaranteed", rev_amount_json(r->guaranteed, exp));
     json_object_set_new(o, "revenue_at_risk", rev_amount_json(r->at_risk, exp));
-    /* from risk's inspections: joined in once risk.h exposes them (phase 2) */
-    json_object_set_new(o, "recovered", json_null());
+    json_object_set_new(o, "recovered", measured ? rev_amount_json(r->recovered, exp)
+                                                  : json_null());
     json_object_set_new(o, "unresolved", json_integer(r->unresolved));
     return o;
+}
+
+static void sum__add(sum_row *to, const sum_row *one)
+{
+    to->declarations += one->declarations;
+    to->assessed += one->assessed;
+    to->paid += one->paid;
+    to->refunded += one->refunded;
+    to->outstanding += one->outstanding;
+    to->guaranteed += one->guaranteed;
+    to->at_risk += one->at_risk;
+    to->recovered += one->recovered;
+    to->unresolved += one->unresolved;
+}
+
+/* Recovered by inspections: how far a declaration's assessed total rose
+ * above its total at lodgement (version 1), when its latest inspection
+ * found a discrepancy. Only re-assessed declarations (version > 1) are
+ * asked about, so the summary makes no call for the rest. */
+static int64_t sum__recovered(rev_service *rs, store_conn *c, int64_t seq, int64_t version,
+                              int64_t total)
+{
+    if (!rs->inspection || version < 2)
+        return 0;
+    sqlite3_stmt *st = store_stmt(c, "SELECT doc FROM revenue_assessment_versions "
+                                     "WHERE seq = ?1 AND version = 1");
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, seq);
+    int64_t first = total;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *a = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        if (!rev__minor(json_object_get(a, "total"), rs->exp, &first))
+            first = total;
+        json_decref(a);
+    }
+    sqlite3_reset(st);
+    if (total <= first || rs->inspection(rs->inspection_ctx, c, seq) != 1)
+        return 0;
+    return total - first;
 }
 
 static void h_summary(http_req *r, void *ctx)
@@ -350,7 +392,8 @@ static void h_summary(http_req *r, void *ctx)
     }
     store_conn *c = store_reader(rs->s);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT office, org, total, paid, refunded, guaranteed, "
-                                         "at_risk, problems, doc, date FROM revenue_assessments "
+                                         "at_risk, problems, doc, date, seq, version "
+                                         "FROM revenue_assessments "
                                          "WHERE date >= ?1 AND date <= ?2")
                          : NULL;
     if (!st) {
@@ -362,6 +405,7 @@ static void h_summary(http_req *r, void *ctx)
     sum_set set = {0};
     sum_row all;
     memset(&all, 0, sizeof all);
+    bool measured = rs->inspection != NULL;
     bool chapter = strcmp(group, "chapter") == 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         int64_t total = sqlite3_column_int64(st, 2), paid = sqlite3_column_int64(st, 3);
@@ -375,41 +419,27 @@ static void h_summary(http_req *r, void *ctx)
                        .outstanding = total > net ? total - net : 0,
                        .guaranteed = guaranteed,
                        .at_risk = at_risk,
-                       .unresolved = unresolved};
-        all.declarations++;
-        all.assessed += one.assessed;
-        all.paid += one.paid;
-        all.refunded += one.refunded;
-        all.outstanding += one.outstanding;
-        all.guaranteed += one.guaranteed;
-        all.at_risk += one.at_risk;
-        all.unresolved += one.unresolved;
+                       .unresolved = unresolved,
+                       .recovered = sum__recovered(rs, c, sqlite3_column_int64(st, 10),
+                                                   sqlite3_column_int64(st, 11), total)};
+        sum__add(&all, &one);
         if (chapter) {
-            sum__chapters(&set, (const char *)sqlite3_column_text(st, 8), rs->exp, total, paid,
-                          refunded, guaranteed, at_risk, unresolved);
+            sum__chapters(&set, (const char *)sqlite3_column_text(st, 8), rs->exp, &one);
             continue;
         }
         sum_row *g = sum__get(&set, (const char *)sqlite3_column_text(
                                         st, by == 0 ? 0 : by == 2 ? 1 : 9));
-        if (!g)
-            continue;
-        g->declarations++;
-        g->assessed += one.assessed;
-        g->paid += one.paid;
-        g->refunded += one.refunded;
-        g->outstanding += one.outstanding;
-        g->guaranteed += one.guaranteed;
-        g->at_risk += one.at_risk;
-        g->unresolved += one.unresolved;
+        if (g)
+            sum__add(g, &one);
     }
     sqlite3_reset(st);
     json_t *groups = json_array();
     for (size_t i = 0; i < set.n; i++)
-        json_array_append_new(groups, sum__json(&set.rows[i], rs->exp, group));
+        json_array_append_new(groups, sum__json(&set.rows[i], rs->exp, group, measured));
     free(set.rows);
     http_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:b}", "from", dfrom, "to", dto,
                                       "group", group, "currency", rs->currency, "groups",
-                                      groups, "totals", sum__json(&all, rs->exp, NULL),
+                                      groups, "totals", sum__json(&all, rs->exp, NULL, measured),
                                       "truncated", set.full));
 }
 
@@ -467,4 +497,10 @@ cx_err rev_routes(rev_service *r, http_server *srv)
     cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], r);
     e = e ? e : rev__pay_routes(r, srv);
     return e ? e : rev__settle_routes(r, srv);
+}
+
+void rev_service_set_inspections(rev_service *r, rev_inspection_fn fn, void *ctx)
+{
+    r->inspection = fn;
+    r->inspection_ctx = ctx;
 }

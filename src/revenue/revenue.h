@@ -325,4 +325,27 @@ json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, 
  * GET /v1/revenue/summary. */
 cx_err rev_routes(rev_service *r, http_server *srv);
 
+/* ---- values in national currency, for statistics (risk's features) -------------------------
+ * Other modules compare values across declarations in one currency without
+ * reading revenue's tables. The result is a double: fit for a feature or a
+ * ratio, never for money (assessments use the exact functions above).
+ * True with *out = value × the rate of currency on date (the latest on or
+ * before it; value itself in the national currency) when the book's
+ * national currency is `to`; false without a rate or for another `to`. */
+bool rev_book_value_in(const rev_book *b, double value, const char *currency, const char *date,
+                       const char *to, double *out);
+/* The same with the service's current book (thread-safe; false when the
+ * service is not active). */
+bool rev_service_value_in(rev_service *r, double value, const char *currency, const char *date,
+                          const char *to, double *out);
+
+/* ---- what inspections found, for the summary's `recovered` -----------------------------------
+ * Inspection outcomes are risk's; revenue asks through a callback the app
+ * wires to risk's door (revenue does not read risk's tables). fn returns 1
+ * when the latest inspection of declaration seq found a discrepancy (fraud),
+ * 0 otherwise (compliant, or none), read on c. Set before the server starts;
+ * without it the summary's `recovered` is null (not measured). */
+typedef int (*rev_inspection_fn)(void *ctx, store_conn *c, int64_t seq);
+void rev_service_set_inspections(rev_service *r, rev_inspection_fn fn, void *ctx);
+
 #endif

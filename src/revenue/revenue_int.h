@@ -85,6 +85,8 @@ struct rev_service {
     pthread_cond_t cv; /* wakes the statistics worker (observe.c) */
     pthread_t worker;
     bool worker_started, stop;
+    rev_inspection_fn inspection; /* risk's outcomes (the summary's recovered) */
+    void *inspection_ctx;
 };
 
 /* The generation counter bumped by every import (revenue_meta). */

@@ -33,7 +33,7 @@ typedef struct {
     /* eval: everything */
     float *all_score;
     int8_t *all_label;
-    double *all_revenue; /* Item Price × Tax Rate / 100 (KRW) */
+    double *all_revenue; /* Item Price × Tax Rate / 100 (KRW; 0 when not convertible) */
     size_t nall, capall;
     uint64_t unlabelled;
     risk_thresholds th;
@@ -178,12 +178,15 @@ static bool batch__row(void *ctx, char **f, size_t n, uint64_t line, uint64_t of
     b->res->rows++;
     cx_progress_set(b->pg, offset, b->res->rows);
     risk_case c;
+    const char *currency;
     int fraud, critical;
     char msg[256];
-    if (!risk__kcs_row(&b->h, f, n, &c, &fraud, &critical, msg, sizeof msg)) {
+    if (!risk__kcs_row(&b->h, f, n, &c, &currency, &fraud, &critical, msg, sizeof msg)) {
         batch__report(b, line, msg);
         return true;
     }
+    const char *to = risk_model_currency(b->m);
+    c.value = risk__value_in(&b->o->values, c.value, currency, f[b->h.map[KCS_DATE]], to);
     if (b->eval) {
         if (fraud < 0) {
             b->unlabelled++;
@@ -209,7 +212,8 @@ static bool batch__row(void *ctx, char **f, size_t n, uint64_t line, uint64_t of
             b->capall = nc;
         }
         /* revenue at risk of a KCS row: its price × its tax rate */
-        b->all_revenue[b->nall] = isfinite(c.tax_rate) ? c.value * c.tax_rate / 100.0 : 0;
+        b->all_revenue[b->nall] =
+            isfinite(c.tax_rate) && isfinite(c.value) ? c.value * c.tax_rate / 100.0 : 0;
         b->all_label[b->nall++] = (int8_t)fraud;
     }
     risk_features_score(risk_model_tables(b->m), &c, b->x + b->n * RISK_NFEATURES, NULL);

@@ -114,7 +114,8 @@ static void sentence(const family *f, const risk_case *c, const float *x,
     char a[48], b[48], what[160];
     if (strcmp(name, "same_declarations") == 0) {
         if (!isfinite(x[RF_TE_FIRST + 2 * RK_SAME]))
-            snprintf(d, cap, "value not comparable with earlier declarations (not in KRW)");
+            snprintf(d, cap, "value not comparable with earlier declarations (no exchange "
+                             "rate to KRW)");
         else if (in->n[RK_SAME] > 0)
             snprintf(d, cap, "%lld earlier declaration%s with the same goods (HS %s), route "
                              "(%s origin, from %s), tax, value and mass: %lld fraudulent",
@@ -127,7 +128,8 @@ static void sentence(const family *f, const risk_case *c, const float *x,
     } else if (strcmp(name, "same_goods_value") == 0) {
         fmt_amount(c->value, a, sizeof a);
         if (!isfinite(c->value))
-            snprintf(d, cap, "value not comparable with earlier declarations (not in KRW)");
+            snprintf(d, cap, "value not comparable with earlier declarations (no exchange "
+                             "rate to KRW)");
         else if (in->n[RK_SAME_HS6_VALUE] > 0)
             snprintf(d, cap, "%lld earlier declaration%s of HS %s at exactly %s KRW: %lld "
                              "fraudulent",
@@ -163,7 +165,7 @@ static void sentence(const family *f, const risk_case *c, const float *x,
         sentence_te(d, cap, what, in, k);
     } else if (strcmp(name, "unit_value") == 0) {
         if (!isfinite(c->value) || !isfinite(c->mass)) {
-            snprintf(d, cap, "unit value not compared: the value is not in KRW");
+            snprintf(d, cap, "unit value not compared: no exchange rate to KRW for the value");
             return;
         }
         double uv = (c->value + 1) / (c->mass + 1);
@@ -195,7 +197,7 @@ static void sentence(const family *f, const risk_case *c, const float *x,
         if (isfinite(c->value))
             snprintf(d, cap, "declared value %s KRW", a);
         else
-            snprintf(d, cap, "declared value not in KRW");
+            snprintf(d, cap, "declared value not comparable (no exchange rate to KRW)");
     } else if (strcmp(name, "mass") == 0) {
         fmt_amount(c->mass, a, sizeof a);
         snprintf(d, cap, "net mass %s kg", a);

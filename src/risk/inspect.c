@@ -94,6 +94,20 @@ json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err)
     return o;
 }
 
+int risk_inspection_result(store_conn *c, int64_t seq)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT result FROM risk_inspections WHERE seq=?1 "
+                                     "ORDER BY id DESC LIMIT 1");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, seq);
+    int out = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        out = strcmp((const char *)sqlite3_column_text(st, 0), "fraud") == 0;
+    sqlite3_reset(st);
+    return out;
+}
+
 cx_err risk__inspection_decorate(store_conn *r, int64_t seq, cx_buf *out)
 {
     cx_err e;

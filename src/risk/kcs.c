@@ -16,7 +16,7 @@ const char *const risk__kcs_columns[KCS__COUNT] = {
     "Payment Type", "Mode of Transport", "Declarant ID", "Importer ID", "Seller ID",
     "Courier ID", "HS6 Code", "Country of Departure", "Country of Origin", "Tax Rate",
     "Tax Type", "Country of Origin Indicator", "Net Mass", "Item Price", "Fraud",
-    "Critical Fraud",
+    "Critical Fraud", "Currency",
 };
 
 /* Where each column lands in the declaration (JSON Pointer), so that the
@@ -27,6 +27,7 @@ static const char *const kcs_paths[KCS__COUNT] = {
     "/importer_id", "/seller_id", "/courier_id", "/items/0/hs_code", "/country_of_departure",
     "/items/0/country_of_origin", "/items/0/tax_rate", "/items/0/tax_type",
     "/items/0/origin_indicator", "/items/0/net_mass_kg", "/items/0/value", "", "",
+    "/items/0/currency",
 };
 
 cx_err risk__kcs_header(char **f, size_t n, risk_kcs_header *h, char *err, size_t errlen)
@@ -47,7 +48,8 @@ cx_err risk__kcs_header(char **f, size_t n, risk_kcs_header *h, char *err, size_
         if (k == KCS__COUNT) {
             snprintf(err, errlen,
                      "line 1: unknown column \"%.80s\": not a KCS header (expected "
-                     "Declaration ID, Date, Office ID, … Item Price[, Fraud, Critical Fraud])",
+                     "Declaration ID, Date, Office ID, … Item Price[, Fraud, Critical Fraud, "
+                     "Currency])",
                      name);
             return CX_EINVAL;
         }
@@ -127,10 +129,18 @@ static bool kcs__labels(const char *fs, const char *cs, int *fraud, int *critica
     return true;
 }
 
-bool risk__kcs_row(const risk_kcs_header *h, char **f, size_t n, risk_case *c, int *fraud,
-                   int *critical, char *msg, size_t msglen)
+/* Item Price's currency: the Currency column when there is one. */
+static const char *kcs__currency(const risk_kcs_header *h, char **f)
+{
+    const char *cur = kcs__cell(h, f, KCS_CURRENCY);
+    return cur[0] ? cur : "KRW";
+}
+
+bool risk__kcs_row(const risk_kcs_header *h, char **f, size_t n, risk_case *c,
+                   const char **currency, int *fraud, int *critical, char *msg, size_t msglen)
 {
     memset(c, 0, sizeof *c);
+    *currency = "KRW";
     *fraud = *critical = -1;
     if (n != h->width) {
         snprintf(msg, msglen, "the row has %zu cells; the header has %zu", n, h->width);
@@ -196,7 +206,13 @@ bool risk__kcs_row(const risk_kcs_header *h, char **f, size_t n, risk_case *c, i
         return false;
     }
     if (!kcs__number(kcs__cell(h, f, KCS_PRICE), &c->value) || c->value < 0) {
-        snprintf(msg, msglen, "column Item Price: must be an amount in KRW, 0 or more");
+        snprintf(msg, msglen, "column Item Price: must be an amount, 0 or more");
+        return false;
+    }
+    *currency = kcs__currency(h, f);
+    if (!decl_currency_valid(*currency)) {
+        snprintf(msg, msglen, "column Currency: \"%.20s\" is not an ISO 4217 currency code",
+                 *currency);
         return false;
     }
     c->label = -1;
@@ -269,7 +285,7 @@ static json_t *kcs__doc(const risk_kcs_header *h, char **f)
     cell = kcs__cell(h, f, KCS_PRICE);
     if (cell[0])
         json_object_set_new(item, "value", kcs__num_or_string(cell));
-    json_object_set_new(item, "currency", json_string("KRW"));
+    json_object_set_new(item, "currency", json_string(kcs__currency(h, f)));
     cell = kcs__cell(h, f, KCS_TAX_RATE);
     if (cell[0])
         json_object_set_new(item, "tax_rate", kcs__num_or_string(cell));

@@ -49,6 +49,12 @@ static const store_migration risk_migrations[] = {
         "CREATE INDEX risk_scores_rank ON risk_scores(rank DESC, seq DESC);"},
     /* the photos of findings an inspection record points to (issue 13) */
     {2, "ALTER TABLE risk_inspections ADD COLUMN photos TEXT;"},
+    /* the queue by expected recovery (rank=revenue): probability × revenue at
+     * risk, indexed so that a page reads only its rows; -1 = unscored */
+    {3, "ALTER TABLE risk_scores ADD COLUMN at_risk REAL NOT NULL DEFAULT 0;"
+        "ALTER TABLE risk_scores ADD COLUMN expected REAL NOT NULL DEFAULT 0;"
+        "UPDATE risk_scores SET expected = -1 WHERE score IS NULL;"
+        "CREATE INDEX risk_scores_expected ON risk_scores(expected DESC, rank DESC, seq DESC);"},
 };
 
 cx_err risk_migrate(store *s, char *err, size_t errlen)

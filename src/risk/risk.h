@@ -27,7 +27,9 @@ cx_err risk_kcs_register(void);
 /* ---- cases and features ----------------------------------------------------
  * A case is one item of a declaration, flattened for the model. Strings are
  * never NULL ("" when absent) and are borrowed. value is in the model's
- * currency (KRW) or NAN when not comparable; mass, tax_rate NAN if absent. */
+ * currency (KRW): an item in another currency is converted through
+ * risk_values, and is NAN (not comparable) when it cannot be; mass,
+ * tax_rate NAN if absent. */
 typedef struct {
     const char *reference;
     const char *office, *importer, *declarant, *seller, *courier;
@@ -38,6 +40,19 @@ typedef struct {
     int8_t label;    /* -1 unknown, 0 compliant, 1 fraud */
     int64_t group;   /* the declaration: items of one declaration share it */
 } risk_case;
+
+/* Values in one currency: risk keeps no exchange rates (revenue owns them and
+ * the app wires its door in, docs/risk.md says why). fn converts value, in
+ * currency on date (YYYY-MM-DD), to currency `to`: true with *out set, false
+ * when it cannot (no rate, another national currency). A double is enough
+ * for a feature, never for money. fn NULL: only values already in `to`
+ * count. fn must be thread-safe. */
+typedef bool (*risk_value_fn)(void *ctx, double value, const char *currency, const char *date,
+                              const char *to, double *out);
+typedef struct {
+    risk_value_fn fn;
+    void *ctx;
+} risk_values;
 
 #define RISK_NFEATURES 46
 extern const char *const risk_feature_names[RISK_NFEATURES];
@@ -148,6 +163,7 @@ typedef struct {
     bool progress;          /* progress bar on a terminal */
     bool activate;          /* make the new model active (default in the CLI) */
     const char *created_by; /* shown in the registry */
+    risk_values values;     /* items in another currency than KRW (none: NAN) */
 } risk_train_opts;
 
 typedef struct {
@@ -221,6 +237,7 @@ typedef struct {
     int nthread;         /* 0 = the CPUs not already busy */
     bool rank_revenue;   /* eval: rank by probability × revenue at risk (KCS: a row's
                           * Item Price × Tax Rate), as DATE does, not by probability */
+    risk_values values;  /* rows whose Currency is not the model's (none: NAN) */
 } risk_score_opts;
 
 typedef struct {
@@ -292,6 +309,10 @@ typedef struct risk_service risk_service;
  * before d and s: freeing finishes the HS check under way and skips (logs
  * and counts as dropped) those still queued. NULL on allocation failure. */
 risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg);
+/* Converts items in another currency than the model's (see risk_values)
+ * from now on; set before the server starts (the revenue service, which
+ * owns the rates, starts after risk). */
+void risk_service_set_values(risk_service *r, risk_values v);
 /* Stops the model reloader and the HS worker (which finishes the check under
  * way); nothing of the service starts a write afterwards. Safe to call twice. */
 void risk_service_stop(risk_service *r);
@@ -300,6 +321,9 @@ void risk_service_free(risk_service *r);
 /* Scores one validated declaration document as enrich does; the risk
  * member is returned (caller decrefs). */
 json_t *risk_service_assess(risk_service *r, const json_t *doc);
+/* The latest inspection of declaration seq, read on c: 1 when it found
+ * fraud, 0 when compliant, -1 when there is none (or it cannot be read). */
+int risk_inspection_result(store_conn *c, int64_t seq);
 /* POST /v1/declarations/{id}/inspection, GET /v1/risk/queue,
  * GET /v1/risk/models[/active|/{id}], POST /v1/risk/models/{id}/activate,
  * GET /v1/hs/search; risk metrics. */

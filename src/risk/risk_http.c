@@ -289,8 +289,12 @@ static void h_queue(http_req *r, void *ctx)
     const char *insp = http_query(r, "inspected");
     json_t *problems = json_array();
     http_page page;
-    /* the cursor is "rank:seq" of the last item, decoded below */
-    http_page_check(r, HTTP_CURSOR_TEXT, 50, 500, &page, problems);
+    http_page_check(r, HTTP_CURSOR_INT, 50, 500, &page, problems);
+    const char *rank_by = http_query(r, "rank");
+    if (rank_by && strcmp(rank_by, "score") && strcmp(rank_by, "revenue"))
+        cx_problem_add(problems, "/rank",
+                       "must be score (probability of fraud) or revenue (probability × "
+                       "revenue at risk)");
     if (lane && strcmp(lane, "red") && strcmp(lane, "yellow") && strcmp(lane, "green"))
         cx_problem_add(problems, "/lane", "must be red, yellow or green");
     char statuses[128];
@@ -308,19 +312,24 @@ static void h_queue(http_req *r, void *ctx)
     if (insp && strcmp(insp, "true") && strcmp(insp, "false"))
         cx_problem_add(problems, "/inspected", "must be true or false");
     int64_t limit = page.limit;
-    double rank = 1e308;
+    bool by_revenue = rank_by && strcmp(rank_by, "revenue") == 0;
+    store_conn *c = store_reader(risk__service_store(svc));
+    /* the cursor is the sealed seq of the last item: the next page starts
+     * after that row's place in the order */
+    double expected = 1e308, rank = 1e308;
     int64_t after = INT64_MAX;
-    const char *cs = page.cursor;
-    if (cs && cs[0]) {
-        const char *colon = strchr(cs, ':');
-        char num[64];
-        if (!colon || (size_t)(colon - cs) >= sizeof num) {
-            http_page_cursor_problem(problems);
-        } else {
-            memcpy(num, cs, (size_t)(colon - cs));
-            num[colon - cs] = '\0';
-            if (!cx_parse_double(num, &rank) || !cx_parse_i64(colon + 1, &after))
+    if (c && page.cursor && !json_array_size(problems)) {
+        sqlite3_stmt *at = store_stmt(c, "SELECT expected, rank FROM risk_scores WHERE seq = ?1");
+        if (at) {
+            sqlite3_bind_int64(at, 1, page.after);
+            if (sqlite3_step(at) == SQLITE_ROW) {
+                expected = sqlite3_column_double(at, 0);
+                rank = sqlite3_column_double(at, 1);
+                after = page.after;
+            } else {
                 http_page_cursor_problem(problems);
+            }
+            sqlite3_reset(at);
         }
     }
     if (json_array_size(problems)) {
@@ -328,25 +337,31 @@ static void h_queue(http_req *r, void *ctx)
         return;
     }
     json_decref(problems);
-    store_conn *c = store_reader(risk__service_store(svc));
+#define QUEUE_SELECT                                                                        \
+    "SELECT s.seq, s.score, s.rank, s.office, d.id, d.org, d.reference, d.date, d.status, "  \
+    "d.received_at, d.risk, s.at_risk FROM risk_scores s JOIN " DECL_VIEW " d ON d.seq = s.seq "
+#define QUEUE_FILTERS                                                                       \
+    "AND (?3 IS NULL OR d.lane = ?3) "                                                      \
+    "AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || d.status || ',') > 0) "              \
+    "AND (?5 IS NULL OR s.office = ?5) "                                                    \
+    "AND (?6 IS NULL OR d.org = ?6) "                                                       \
+    "AND (?7 IS NULL OR EXISTS(SELECT 1 FROM risk_inspections i WHERE i.seq = s.seq) = ?7) "
+    /* both orders walk an index (risk_scores_rank, risk_scores_expected) */
     sqlite3_stmt *st =
-        c ? store_stmt(c,
-                       "SELECT s.seq, s.score, s.rank, s.office, d.id, d.org, d.reference, "
-                       "d.date, d.status, d.received_at, d.risk "
-                       "FROM risk_scores s JOIN " DECL_VIEW " d ON d.seq = s.seq "
-                       "WHERE (s.rank, s.seq) < (?1, ?2) "
-                       "AND (?3 IS NULL OR d.lane = ?3) "
-                       "AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || d.status || ',') > 0) "
-                       "AND (?5 IS NULL OR s.office = ?5) "
-                       "AND (?6 IS NULL OR d.org = ?6) "
-                       "AND (?7 IS NULL OR EXISTS(SELECT 1 FROM risk_inspections i "
-                       "WHERE i.seq = s.seq) = ?7) "
-                       "ORDER BY s.rank DESC, s.seq DESC LIMIT ?8")
-          : NULL;
+        !c ? NULL
+        : by_revenue
+            ? store_stmt(c, QUEUE_SELECT "WHERE (s.expected, s.rank, s.seq) < (?9, ?1, ?2) "
+                                         QUEUE_FILTERS
+                                         "ORDER BY s.expected DESC, s.rank DESC, s.seq DESC "
+                                         "LIMIT ?8")
+            : store_stmt(c, QUEUE_SELECT "WHERE (s.rank, s.seq) < (?1, ?2) " QUEUE_FILTERS
+                                         "ORDER BY s.rank DESC, s.seq DESC LIMIT ?8");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "cannot read the risk queue", NULL);
         return;
     }
+    if (by_revenue)
+        sqlite3_bind_double(st, 9, expected);
     sqlite3_bind_double(st, 1, rank);
     sqlite3_bind_int64(st, 2, after);
     if (lane)
@@ -362,7 +377,6 @@ static void h_queue(http_req *r, void *ctx)
     sqlite3_bind_int64(st, 8, limit + 1);
     json_t *items = json_array();
     int rc, n = 0;
-    double last_rank = 0;
     int64_t last_seq = 0;
     bool more = false;
     cx_err e = CX_OK;
@@ -373,7 +387,6 @@ static void h_queue(http_req *r, void *ctx)
         }
         int64_t seq = sqlite3_column_int64(st, 0);
         last_seq = seq;
-        last_rank = sqlite3_column_double(st, 2);
         json_t *it = json_object();
         json_object_set_new(it, "id", json_string((const char *)sqlite3_column_text(st, 4)));
         json_object_set_new(it, "reference",
@@ -382,6 +395,7 @@ static void h_queue(http_req *r, void *ctx)
         json_object_set_new(it, "office", json_string((const char *)sqlite3_column_text(st, 3)));
         json_object_set_new(it, "date", json_string((const char *)sqlite3_column_text(st, 7)));
         json_object_set_new(it, "status", json_string((const char *)sqlite3_column_text(st, 8)));
+        json_object_set_new(it, "revenue_at_risk", json_real(sqlite3_column_double(st, 11)));
         json_object_set_new(it, "received_at",
                             json_string((const char *)sqlite3_column_text(st, 9)));
         const char *risk = (const char *)sqlite3_column_text(st, 10);
@@ -406,8 +420,8 @@ static void h_queue(http_req *r, void *ctx)
     json_t *o = json_object();
     json_object_set_new(o, "items", items);
     if (more) {
-        char cur[96];
-        snprintf(cur, sizeof cur, "%.17g:%lld", last_rank, (long long)last_seq);
+        char cur[HTTP_CURSOR_MAX];
+        http_cursor_seal(last_seq, cur);
         json_object_set_new(o, "next_cursor", json_string(cur));
     } else {
         json_object_set_new(o, "next_cursor", json_null());
@@ -616,7 +630,7 @@ cx_err risk_routes(risk_service *svc, http_server *srv)
     static const http_route_def routes[] = {
         {"POST", "/v1/declarations/{id}/inspection", HTTP_AUTH | HTTP_JSON, h_inspection, NULL},
         {"GET", "/v1/risk/queue", HTTP_AUTH, h_queue,
-         "lane status office org inspected limit cursor"},
+         "lane status office org inspected rank limit cursor"},
         {"GET", "/v1/risk/summary", HTTP_AUTH, h_summary, "since"},
         {"GET", "/v1/risk/models", HTTP_AUTH, h_models, NULL},
         {"GET", "/v1/risk/models/active", HTTP_AUTH, h_model, NULL},

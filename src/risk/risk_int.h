@@ -111,6 +111,7 @@ enum {
     KCS_PRICE,
     KCS_FRAUD,
     KCS_CRITICAL,
+    KCS_CURRENCY, /* optional, not in KCS's own files: Item Price's currency (KRW) */
     KCS__COUNT
 };
 extern const char *const risk__kcs_columns[KCS__COUNT];
@@ -124,10 +125,12 @@ typedef struct {
 /* Checks the header row; err names the problem ("line 1: …"). */
 cx_err risk__kcs_header(char **f, size_t n, risk_kcs_header *h, char *err, size_t errlen);
 /* Parses a data row into c (strings point into f). fraud/critical get -1
- * when the file has no labels. On a bad row returns false and writes
- * "column X: rule" into msg. */
-bool risk__kcs_row(const risk_kcs_header *h, char **f, size_t n, risk_case *c, int *fraud,
-                   int *critical, char *msg, size_t msglen);
+ * when the file has no labels; *currency is Item Price's currency (the
+ * Currency column, KRW without one); c->value is Item Price as written,
+ * whatever its currency (the caller converts). On a bad row returns false
+ * and writes "column X: rule" into msg. */
+bool risk__kcs_row(const risk_kcs_header *h, char **f, size_t n, risk_case *c,
+                   const char **currency, int *fraud, int *critical, char *msg, size_t msglen);
 
 /* ---- models --------------------------------------------------------------------- */
 struct risk_model {
@@ -157,9 +160,14 @@ cx_err risk__model_store(store *s, const char *id, const char *created_at, const
 
 /* Cases from a declaration document, one per item (at most max); strings
  * are borrowed from doc, except each HS6 which is copied into hs6[i].
- * Values in another currency than the model's are NAN (not comparable). */
-size_t risk__doc_cases(const json_t *doc, const char *currency, risk_case *cases,
-                       char (*hs6)[7], size_t max);
+ * Values in another currency than the model's are converted through v
+ * (may be NULL), NAN (not comparable) when they cannot be. */
+size_t risk__doc_cases(const json_t *doc, const char *currency, const risk_values *v,
+                       risk_case *cases, char (*hs6)[7], size_t max);
+/* value, in currency on date, in the model's currency `to` (see
+ * risk_values); NAN when it cannot be converted. */
+double risk__value_in(const risk_values *v, double value, const char *currency,
+                      const char *date, const char *to);
 
 /* Reasons in plain words from contributions and feature info. Returns a
  * JSON array (caller decrefs), most important first, 3..5 entries. */

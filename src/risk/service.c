@@ -29,6 +29,7 @@ struct risk_service {
     pthread_mutex_t mu;
     risk_model *model;      /* current; NULL = rules */
     risk_thresholds th;
+    risk_values values;     /* items in another currency (revenue's rates) */
     char active_id[CX_ID_LEN + 1]; /* what the registry says ("" = none) */
     char model_error[400];  /* why the active model is not used */
     pthread_t reloader;
@@ -61,8 +62,21 @@ static double jnum(const json_t *o, const char *k)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-size_t risk__doc_cases(const json_t *doc, const char *currency, risk_case *cases,
-                       char (*hs6)[7], size_t max)
+double risk__value_in(const risk_values *v, double value, const char *currency,
+                      const char *date, const char *to)
+{
+    double out;
+    if (!isfinite(value))
+        return NAN;
+    if (strcmp(currency, to) == 0)
+        return value;
+    if (v && v->fn && v->fn(v->ctx, value, currency, date, to, &out) && isfinite(out))
+        return out;
+    return NAN;
+}
+
+size_t risk__doc_cases(const json_t *doc, const char *currency, const risk_values *v,
+                       risk_case *cases, char (*hs6)[7], size_t max)
 {
     const json_t *items = json_object_get(doc, "items");
     size_t n = json_array_size(items);
@@ -88,7 +102,8 @@ size_t risk__doc_cases(const json_t *doc, const char *currency, risk_case *cases
         c->tax_type = jstr(it, "tax_type");
         c->tax_rate = jnum(it, "tax_rate");
         c->mass = jnum(it, "net_mass_kg");
-        c->value = strcmp(jstr(it, "currency"), currency) == 0 ? jnum(it, "value") : NAN;
+        c->value = risk__value_in(v, jnum(it, "value"), jstr(it, "currency"), jstr(doc, "date"),
+                                  currency);
         c->day = day;
         c->label = -1;
     }
@@ -97,9 +112,11 @@ size_t risk__doc_cases(const json_t *doc, const char *currency, risk_case *cases
 
 /* ---- the model in use ------------------------------------------------------------ */
 
-static risk_model *svc__acquire(risk_service *r, risk_thresholds *th, char *why, size_t whylen)
+static risk_model *svc__acquire(risk_service *r, risk_thresholds *th, risk_values *v,
+                                char *why, size_t whylen)
 {
     pthread_mutex_lock(&r->mu);
+    *v = r->values;
     risk_model *m = r->model;
     if (m) {
         m->refs++;
@@ -258,7 +275,8 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
     int64_t t0 = cx_mono_us();
     risk_thresholds th;
     char why[400] = "";
-    risk_model *m = svc__acquire(r, &th, why, sizeof why);
+    risk_values values;
+    risk_model *m = svc__acquire(r, &th, &values, why, sizeof why);
     /* most declarations have a few items: no allocation for up to 16 */
     risk_case cases_small[16];
     char hs6_small[16][7];
@@ -278,7 +296,8 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
             nitems = 16;
         }
     }
-    size_t n = risk__doc_cases(doc, m ? risk_model_currency(m) : "KRW", cases, hs6, nitems);
+    size_t n = risk__doc_cases(doc, m ? risk_model_currency(m) : "KRW", &values, cases, hs6,
+                               nitems);
     json_t *risk = json_object();
     json_t *reasons = json_array();
     const char *lane = "green";
@@ -386,6 +405,13 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc)
     atomic_fetch_add(&r->lat_count, 1);
     atomic_fetch_add(&r->lat_sum_ns, (uint64_t)us * 1000);
     return risk;
+}
+
+void risk_service_set_values(risk_service *r, risk_values v)
+{
+    pthread_mutex_lock(&r->mu);
+    r->values = v;
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* ---- the HS check, after the write ------------------------------------------------ */
@@ -574,6 +600,20 @@ static void svc__enrich(void *ctx, const cx_principal *who, json_t *doc)
     json_object_set_new(doc, "risk", risk_service_assess(ctx, doc));
 }
 
+/* What a fraud in this declaration would cost, in national currency: the
+ * valuation control's estimate when it found one, otherwise the duties and
+ * taxes assessed (as eval takes a KCS row's price × tax rate). The
+ * assessment is the member revenue's hook added before the write (risk's
+ * indexed hook sees the whole document); 0 without one. */
+static double svc__at_risk(const json_t *doc)
+{
+    const json_t *a = json_object_get(doc, "assessment");
+    double flagged = json_number_value(json_object_get(a, "revenue_at_risk"));
+    double total = json_number_value(json_object_get(a, "total"));
+    double v = flagged > 0 ? flagged : total;
+    return isfinite(v) && v > 0 ? v : 0;
+}
+
 static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
 {
     svc__hs_enqueue(ctx, doc);
@@ -582,15 +622,20 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
         return CX_OK;
     const json_t *score = json_object_get(risk, "score");
     sqlite3_stmt *st = store_stmt(w, "INSERT OR REPLACE INTO risk_scores(seq, score, rank, "
-                                     "office, model_id) VALUES(?1, ?2, ?3, ?4, ?5)");
+                                     "office, model_id, at_risk, expected) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, seq);
+    double at_risk = svc__at_risk(doc);
+    sqlite3_bind_double(st, 6, at_risk);
     if (json_is_number(score)) {
         sqlite3_bind_double(st, 2, json_number_value(score));
         sqlite3_bind_double(st, 3, json_number_value(score));
+        sqlite3_bind_double(st, 7, json_number_value(score) * at_risk);
     } else {
         sqlite3_bind_double(st, 3, -1); /* unscored: after every score */
+        sqlite3_bind_double(st, 7, -1);
     }
     sqlite3_bind_text(st, 4, jstr(doc, "office"), -1, SQLITE_STATIC);
     const char *model = json_string_value(json_object_get(risk, "model"));

@@ -67,7 +67,8 @@ static bool train__push(caseset *cs, const risk_case *c)
 }
 
 /* Every declaration with an inspection outcome, dated until `until`. */
-static cx_err train__load(store *s, const char *until, caseset *cs, char *err, size_t errlen)
+static cx_err train__load(store *s, const char *until, const risk_values *v, caseset *cs,
+                          char *err, size_t errlen)
 {
     store_conn *c = store_reader(s);
     if (!c)
@@ -96,7 +97,7 @@ static cx_err train__load(store *s, const char *until, caseset *cs, char *err, s
             break;
         }
         int8_t label = strcmp((const char *)sqlite3_column_text(st, 2), "fraud") == 0;
-        size_t n = risk__doc_cases(doc, "KRW", tmp, hs6, DECL_MAX_ITEMS);
+        size_t n = risk__doc_cases(doc, "KRW", v, tmp, hs6, DECL_MAX_ITEMS);
         for (size_t i = 0; i < n && e == CX_OK; i++) {
             tmp[i].label = label;
             tmp[i].group = seq;
@@ -314,7 +315,7 @@ cx_err risk_train(store *s, const risk_train_opts *oin, risk_train_result *res, 
     }
     caseset cs = {0};
     cs.arena = (cx_arena){0};
-    cx_err e = train__load(s, o.until, &cs, err, errlen);
+    cx_err e = train__load(s, o.until, &o.values, &cs, err, errlen);
     if (e != CX_OK) {
         caseset__free(&cs);
         return e;

@@ -91,6 +91,8 @@ test('the revenue page plots by day and lists chapters; on a phone too', async (
     const chapters = await page.locator('[data-testid=chapters] tbody th').allTextContents();
     assert.ok(chapters.length > 0);
     assert.match(await page.locator('main').textContent(), /Assessed[\s\S]*KRW/);
+    // issue 15: recovered by inspections is measured (a sum in KRW, not "not measured")
+    assert.match(await page.locator('main').textContent(), /Recovered by inspections\s*[0-9,]+ KRW/);
     await shot(page, name);
     assert.deepEqual(page.problems, []);
   }

@@ -385,7 +385,7 @@ class IsolationAndSummaryTest(RevenueCase):
         self.assertEqual(by["ACME"]["outstanding"], by["ACME"]["assessed"] - 1000000)
         self.assertEqual(s["totals"]["declarations"], 2)
         self.assertEqual(s["totals"]["assessed"], d1["assessment"]["total"] + TOTAL)
-        self.assertIsNone(s["totals"]["recovered"])
+        self.assertEqual(s["totals"]["recovered"], 0)  # nothing re-assessed after inspection
         c = self.srv.get(q + "&group=chapter", self.officer).json
         self.assertEqual([g["chapter"] for g in c["groups"]], ["69"])
         self.assertEqual(c["groups"][0]["assessed"], s["totals"]["assessed"])
@@ -396,6 +396,41 @@ class IsolationAndSummaryTest(RevenueCase):
                     "?from=2020-01-01&to=2024-03-01"):
             r = self.srv.get("/v1/revenue/summary" + bad, self.officer)
             self.assertEqual(r.status, 400, bad)
+
+
+    def test_summary_recovered_by_inspections(self):
+        """recovered = how far the assessed total rose above the total at
+        lodgement, on declarations whose latest inspection found fraud."""
+        found, clean, uninspected = (self.submit(r) for r in ("RC-1", "RC-2", "RC-3"))
+        for d, result in ((found, "fraud"), (clean, "compliant")):
+            r = self.srv.post(f"/v1/declarations/{d['id']}/inspection", {"result": result},
+                              self.officer)
+            self.assertEqual(r.status, 201, r)
+        # the inspections show the goods belong under a 20 % line: re-assessed upwards
+        fix = os.path.join(self.tmp, "fix.csv")
+        with open(fix, "w") as f:
+            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
+                    "690722,2020-01-01,2025-12-31,ad_valorem,20,10\n")
+        run("tariff", "import", "--db", self.db, fix)
+        after = {}
+        for d in (found, clean, uninspected):
+            r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
+                              {"reason": "inspection: misclassified"}, self.officer)
+            self.assertEqual(r.status, 200, r)
+            after[d["id"]] = r.json["assessment"]["total"]
+            self.assertGreater(after[d["id"]], d["assessment"]["total"])
+        rise = after[found["id"]] - found["assessment"]["total"]
+        q = "/v1/revenue/summary?from=2024-03-01&to=2024-03-01"
+        s = self.srv.get(q, self.officer).json
+        self.assertEqual(s["totals"]["recovered"], rise)
+        self.assertEqual(s["groups"][0]["recovered"], rise)
+        self.assertEqual(s["totals"]["assessed"], sum(after.values()))
+        c = self.srv.get(q + "&group=chapter", self.officer).json
+        self.assertEqual(sum(g["recovered"] for g in c["groups"]), rise)
+        # a later compliant inspection of the same declaration: no longer counted
+        self.srv.post(f"/v1/declarations/{found['id']}/inspection", {"result": "compliant"},
+                      self.officer)
+        self.assertEqual(self.srv.get(q, self.officer).json["totals"]["recovered"], 0)
 
 
 class CommandLineTest(TempDirTestCase):

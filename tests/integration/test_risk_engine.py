@@ -566,6 +566,49 @@ class TestEval(RiskCase):
         self.assertEqual(len(rows_out), 20)
         self.assertEqual(len(rows_out[0]["reasons"].split(";")), 3)
 
+    def test_foreign_currency_values_are_compared_in_krw(self):
+        """Issue 15: an item priced in USD is scored on its value in KRW at
+        the database's exchange rate (revenue's), not flagged for its
+        currency; without a rate its value is not comparable, as before."""
+        self.trained()
+        self.keys()
+        header, rows = read_rows(BASE["valid"])
+        path = os.path.join(self.tmp, "usd.csv")
+        write_rows(path, header + ["Currency"],
+                   [r + ["USD" if i % 4 == 0 else "KRW"] for i, r in enumerate(rows)])
+
+        def ev(f):
+            return json.loads(run("risk", "eval", "--db", self.db, "--json", f).stdout)
+        krw, before = ev(BASE["valid"]), ev(path)
+        # without a rate the USD rows have no value (and no revenue at risk)
+        self.assertLess(before["fraud_revenue"], krw["fraud_revenue"])
+        self.assertNotEqual(before["auc"], krw["auc"])
+        rates = os.path.join(self.tmp, "rates.csv")
+        with open(rates, "w") as f:
+            f.write("date,currency,rate\n2020-01-01,USD,1\n")
+        run("rates", "import", "--db", self.db, "--currency", "KRW", rates)
+        self.assertEqual(ev(path), krw)  # 1 KRW per USD: the very same figures
+        bad = os.path.join(self.tmp, "bad.csv")
+        write_rows(bad, header + ["Currency"], [rows[0] + ["US"], rows[1] + ["KRW"]])
+        p = run("risk", "eval", "--db", self.db, "--json", bad, check=False)
+        self.assertEqual(p.returncode, 3)  # a row skipped, as for any bad cell
+        self.assertIn("column Currency: \"US\" is not an ISO 4217 currency code", p.stderr)
+        # at submission: the same row in USD scores as in KRW; in EUR (no
+        # rate) its value is not comparable and the score moves
+        srv = self.serve()
+        row = BASE["valid_rows"][3]
+        risk = {}
+        for cur in ("KRW", "USD", "EUR"):
+            d = declaration(row, f"C-{cur}")
+            d["items"][0]["currency"] = cur
+            r = srv.post("/v1/declarations", d, token=self.trader)
+            self.assertEqual(r.status, 201, r)
+            risk[cur] = r.json["risk"]
+        self.assertEqual(risk["USD"]["score"], risk["KRW"]["score"])
+        for cur in ("KRW", "USD"):
+            self.assertNotIn("exchange rate", json.dumps(risk[cur]["reasons"]))
+        self.assertNotEqual(risk["EUR"]["score"], risk["KRW"]["score"])
+
     def test_score_skips_bad_rows(self):
         self.trained()
         header, rows = read_rows(BASE["valid"], 10)
@@ -666,6 +709,66 @@ class TestApi(RiskCase):
         self.assertEqual(r.status, 400)
         self.assertEqual({p["path"] for p in r.json["error"]["details"]},
                          {"/lane", "/limit", "/cursor"})
+
+    def test_risk_queue_by_revenue_at_risk(self):
+        """Issue 15: ?rank=revenue orders the queue by probability × revenue
+        at risk (the assessment's), pages with sealed cursors, and refuses
+        an unknown rank naming the parameter."""
+        self.trained()
+        self.keys()
+        chapters = sorted({row[12][:2] for row in BASE["valid_rows"][:40]})
+        tariff = os.path.join(self.tmp, "tariff.csv")
+        with open(tariff, "w") as f:
+            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,specific_amount,"
+                    "specific_unit,excise_pct,vat_pct,description\n")
+            for ch in chapters:  # duty grows with the chapter: totals differ from scores
+                f.write(f"{ch},2020-01-01,,ad_valorem,{int(ch) % 13},,,,10,chapter {ch}\n")
+        rates = os.path.join(self.tmp, "rates.csv")
+        with open(rates, "w") as f:
+            f.write("date,currency,rate\n2020-01-01,USD,1300\n")
+        run("rates", "import", "--db", self.db, "--currency", "KRW", rates)
+        run("tariff", "import", "--db", self.db, tariff)
+        srv = self.serve()
+        subs = self.submit(srv, 40, prefix="RV")
+        totals = {d["id"]: d["assessment"]["total"] for _, d in subs}
+        self.assertGreater(len(set(totals.values())), 10)
+
+        def walk(rank, limit):
+            seen, cursor = [], None
+            while True:
+                q = f"/v1/risk/queue?org=ACME&rank={rank}&limit={limit}"
+                r = srv.get(q + (f"&cursor={cursor}" if cursor else ""), token=self.officer)
+                self.assertEqual(r.status, 200, r)
+                seen += r.json["items"]
+                cursor = r.json["next_cursor"]
+                if not cursor:
+                    return seen
+                self.assertNotIn(":", cursor)  # sealed, not "rank:seq"
+                self.assertNotIn(str(r.json["items"][-1]["risk"]["score"]), cursor)
+        by_rev = walk("revenue", 7)
+        self.assertEqual(len(by_rev), 40)
+        self.assertEqual({i["id"] for i in by_rev}, set(totals))
+        for i in by_rev:
+            self.assertEqual(i["revenue_at_risk"], totals[i["id"]])
+        expected = [i["risk"]["score"] * i["revenue_at_risk"] for i in by_rev]
+        self.assertEqual(expected, sorted(expected, reverse=True))
+        by_score = walk("score", 9)
+        self.assertEqual([i["id"] for i in by_score],
+                         [i["id"] for i in walk("score", 500)])
+        self.assertNotEqual([i["id"] for i in by_rev], [i["id"] for i in by_score])
+        scores = [i["risk"]["score"] for i in by_score]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        # the default is rank=score, with the same sealed cursors
+        r = srv.get("/v1/risk/queue?org=ACME&limit=9", token=self.officer)
+        self.assertEqual([i["id"] for i in r.json["items"]], [i["id"] for i in by_score[:9]])
+        for bad in ("rank=expected", "rank=Revenue", "rank="):
+            r = srv.get(f"/v1/risk/queue?{bad}", token=self.officer)
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertEqual([p["path"] for p in r.json["error"]["details"]], ["/rank"])
+        for bad in (f"{by_score[0]['risk']['score']}:1", "1", "zz"):
+            r = srv.get(f"/v1/risk/queue?rank=revenue&cursor={bad}", token=self.officer)
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertEqual([p["path"] for p in r.json["error"]["details"]], ["/cursor"])
 
     def test_risk_summary(self):
         """Declarations received since a moment by lane and status, inspected and fraud:

@@ -317,6 +317,26 @@ static void test_rate_by_date(void **state)
     rev_book_free(b);
 }
 
+/* Values for statistics (risk's features) in national currency, at the
+ * rate of the date; nothing for a currency without a rate or another `to`. */
+static void test_value_in_national_currency(void **state)
+{
+    rev_book *b = demo_book("KRW");
+    double v = 0;
+    assert_true(rev_book_value_in(b, 100, "USD", "2024-02-15", "KRW", &v));
+    assert_true(fabs(v - 129750) < 1e-6);
+    assert_true(rev_book_value_in(b, 100, "USD", "2024-03-01", "KRW", &v));
+    assert_true(fabs(v - 133190) < 1e-6);
+    assert_true(rev_book_value_in(b, 250.5, "KRW", "2019-01-01", "KRW", &v));
+    assert_true(v == 250.5);
+    assert_false(rev_book_value_in(b, 100, "USD", "2024-01-01", "KRW", &v)); /* before */
+    assert_false(rev_book_value_in(b, 100, "GBP", "2024-03-01", "KRW", &v));
+    assert_false(rev_book_value_in(b, 100, "USD", "2024-03-01", "EUR", &v)); /* not ours */
+    assert_false(rev_book_value_in(b, NAN, "USD", "2024-03-01", "KRW", &v));
+    assert_false(rev_book_value_in(NULL, 1, "KRW", "2024-03-01", "KRW", &v));
+    rev_book_free(b);
+}
+
 static void test_longest_prefix_with_validity(void **state)
 {
     rev_book *b = demo_book("KRW");
@@ -927,6 +947,7 @@ int main(void)
         cmocka_unit_test(test_rounding_exponents),
         cmocka_unit_test(test_minor_units),
         cmocka_unit_test(test_rate_by_date),
+        cmocka_unit_test(test_value_in_national_currency),
         cmocka_unit_test(test_longest_prefix_with_validity),
         cmocka_unit_test(test_ad_valorem_excise_vat),
         cmocka_unit_test(test_specific_kgm_and_other_units),

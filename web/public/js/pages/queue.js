@@ -1,12 +1,15 @@
-// Risk queue: declarations by risk, highest first; filters by lane, status,
-// office and organisation; paging on the API's cursor. It opens on the open
-// work (submitted or held: the API's status=open); "any" lists every status.
+// Risk queue: declarations by risk, highest first, or by revenue at risk
+// (probability × what a fraud would cost: the API's rank=revenue); filters by
+// lane, status, office and organisation; paging on the API's cursor. It opens
+// on the open work (submitted or held: the API's status=open); "any" lists
+// every status.
 import { api, qs } from '../api.js';
 import { h, fill, errorBox, empty, loading, bar, announce } from '../dom.js';
 import { num, pct, laneBadge, statusBadge, featureTitle } from '../format.js';
 import { officeName } from '../names.js';
 
-const FILTERS = ['lane', 'status', 'office', 'org', 'inspected'];
+const FILTERS = ['lane', 'status', 'office', 'org', 'inspected', 'rank'];
+const RANKS = [['', 'Risk'], ['revenue', 'Revenue at risk']];
 const STATUSES = [['open', 'Open work: submitted or held'], ['any', 'Any status'],
   ['submitted', 'Submitted'], ['held', 'Held'], ['released', 'Released'], ['refused', 'Refused'],
   ['historical', 'Historical (loaded history)']];
@@ -29,6 +32,7 @@ export async function render(main, { query }, { signal, navigate }) {
     if (p.status === 'open') p.status = ''; // the default
     navigate('#/queue' + qs(p));
   } } },
+  field('rank', 'Rank by', select('rank', RANKS, f.rank)),
   field('lane', 'Lane', select('lane', [['', 'Any lane'], ['red', 'Red'], ['yellow', 'Yellow'], ['green', 'Green']], f.lane)),
   field('status', 'Status', select('status', STATUSES.some(([v]) => v === f.status) ? STATUSES
     : [...STATUSES, [f.status, f.status]], f.status)),
@@ -41,7 +45,9 @@ export async function render(main, { query }, { signal, navigate }) {
   const results = h('div', { class: 'results', 'aria-live': 'polite' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Queue pages' });
   main.append(h('h1', null, 'Risk queue'),
-    h('p', { class: 'lead' }, 'Declarations ordered by their risk score, highest first. Select a reference to see why it scored so and to record an inspection.'),
+    h('p', { class: 'lead' }, f.rank === 'revenue'
+      ? 'Declarations ordered by expected recovery: risk score × revenue at risk, highest first. Select a reference to see why it scored so and to record an inspection.'
+      : 'Declarations ordered by their risk score, highest first. Select a reference to see why it scored so and to record an inspection.'),
     form, results, pager);
 
   const cursors = [null];
@@ -59,7 +65,7 @@ export async function render(main, { query }, { signal, navigate }) {
       return;
     }
     if (!data.items.length) {
-      const filtered = FILTERS.some((k) => k !== 'status' && f[k]);
+      const filtered = FILTERS.some((k) => k !== 'status' && k !== 'rank' && f[k]);
       // no open work: because everything is decided, or because nothing came yet?
       const none = !pageNo && !filtered && f.status !== 'any'
         && !(await api('/v1/risk/queue' + qs({ limit: 1 }), { signal }).catch(() => ({ items: [1] }))).items.length;
@@ -69,7 +75,7 @@ export async function render(main, { query }, { signal, navigate }) {
             : f.status === 'open' ? 'No open work: every assessed declaration has a final decision.'
               : `No declaration is ${f.status}.`));
     } else {
-      fill(results, table(data.items, pageNo * limit));
+      fill(results, table(data.items, pageNo * limit, f.rank === 'revenue'));
     }
     if (data.next_cursor) cursors[pageNo + 1] = data.next_cursor;
     fill(pager,
@@ -82,12 +88,13 @@ export async function render(main, { query }, { signal, navigate }) {
   await load();
 }
 
-function table(items, offset) {
+function table(items, offset, byRevenue) {
   return h('div', { class: 'table-wrap' }, h('table', { class: 'queue' },
     h('caption', { class: 'visually-hidden' }, 'Declarations by risk'),
     h('thead', null, h('tr', null,
       h('th', { scope: 'col', class: 'num' }, '#'),
       h('th', { scope: 'col' }, 'Risk'),
+      byRevenue ? h('th', { scope: 'col', class: 'num' }, 'Revenue at risk') : null,
       h('th', { scope: 'col' }, 'Lane'),
       h('th', { scope: 'col' }, 'Status'),
       h('th', { scope: 'col' }, 'Reference'),
@@ -100,10 +107,12 @@ function table(items, offset) {
       const r = d.risk || {};
       const top = (r.reasons || [])[0];
       const score = typeof r.score === 'number' ? r.score : null;
-      return h('tr', { 'data-id': d.id, 'data-score': score === null ? '' : String(score), 'data-lane': r.lane || '', 'data-status': d.status || '' },
+      return h('tr', { 'data-id': d.id, 'data-score': score === null ? '' : String(score), 'data-lane': r.lane || '', 'data-status': d.status || '', 'data-at-risk': String(d.revenue_at_risk ?? '') },
         h('td', { class: 'num', 'data-label': '#' }, num(offset + i + 1)),
         h('td', { class: 'score', 'data-label': 'Risk' },
           score === null ? h('span', { class: 'muted' }, 'no score') : [bar(score, `risk ${pct(score)}`, 'risk'), ' ', pct(score)]),
+        byRevenue ? h('td', { class: 'num', 'data-label': 'Revenue at risk' },
+          num(d.revenue_at_risk)) : null,
         h('td', { 'data-label': 'Lane' }, laneBadge(r.lane), r.explore ? h('span', { class: 'tag', title: 'Selected at random so the model keeps learning' }, 'explore') : null),
         h('td', { 'data-label': 'Status' }, statusBadge(d.status)),
         h('td', { 'data-label': 'Reference' }, h('a', { href: '#/declarations/' + encodeURIComponent(d.id) }, d.reference)),

@@ -45,7 +45,7 @@ export async function render(main, { query }, { signal }) {
     ['Guaranteed', money(t.guaranteed, cur)],
     ['Refunded', money(t.refunded, cur)],
     ['Revenue at risk flagged', money(t.revenue_at_risk, cur)],
-    ['Recovered by inspections', t.recovered === null ? 'not yet measured' : money(t.recovered, cur)],
+    ['Recovered by inspections', t.recovered === null ? 'not measured' : money(t.recovered, cur)],
     ['Waiting for an officer (problems)', num(t.unresolved)],
   ]));
   const chart = dayChart(dayBody, byDay.groups, cur, from, to);
