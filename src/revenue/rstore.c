@@ -80,6 +80,12 @@ static const store_migration rev_migrations[] = {
         "CREATE INDEX revenue_assessments_decl ON revenue_assessments(decl_id);"
         "CREATE TABLE revenue_certificates(issuer TEXT NOT NULL, number TEXT NOT NULL,"
         " seq INTEGER NOT NULL, PRIMARY KEY(issuer, number, seq)) WITHOUT ROWID;"},
+    /* hot keys (issue 17): a re-assessment forgets its declaration's
+     * certificates by seq (it read the whole table), and a trader's guarantees
+     * are drawn in (valid_until, created_at) order without sorting them all */
+    {3, "CREATE INDEX revenue_certificates_seq ON revenue_certificates(seq);"
+        "CREATE INDEX revenue_guarantees_due ON revenue_guarantees(trader, valid_until,"
+        " created_at);"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)
