@@ -1,6 +1,7 @@
 """bench/hotkeys, drones (issue 17): posts N observations of one UAS ID (the
-hot drone) and 100 of another (its peer), in batches of 1,000, to a running
-server, and waits until both are stored. Usage: drones.py PORT TOKEN N"""
+hot drone), N/10 of another (warm) and 100 of a third (cold), in batches of
+1,000, to a running server, and waits until all are stored.
+Usage: drones.py PORT TOKEN N"""
 import datetime
 import http.client
 import json
@@ -54,14 +55,13 @@ def main():
     port, token, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     post(port, token, "/v1/drones/receivers",
          {"id": "RX-1", "name": "Mast", "lat": 45.5, "lon": 9.2}, 201)
-    for start in range(0, n, 1000):
-        post(port, token, "/v1/drones/observations", {"receiver": "RX-1", "observations": [
-            obs("HOTDRONE0000001", "60:60:1f:00:00:01", i)
-            for i in range(start, min(n, start + 1000))]}, 202)
-    cold = [obs("COLDDRONE000001", "60:60:1f:00:00:02", i) for i in range(100)]
-    post(port, token, "/v1/drones/observations", {"receiver": "RX-1", "observations": cold}, 202)
-    stored(port, token, "HOTDRONE0000001", obs("", "", n - 1))
-    stored(port, token, "COLDDRONE000001", cold[-1])
+    for uas, mac, count in (("HOTDRONE0000001", "60:60:1f:00:00:01", n),
+                            ("WARMDRONE000001", "60:60:1f:00:00:03", n // 10),
+                            ("COLDDRONE000001", "60:60:1f:00:00:02", 100)):
+        for start in range(0, count, 1000):
+            post(port, token, "/v1/drones/observations", {"receiver": "RX-1", "observations": [
+                obs(uas, mac, i) for i in range(start, min(count, start + 1000))]}, 202)
+        stored(port, token, uas, obs("", "", count - 1))
 
 
 main()
