@@ -42,6 +42,13 @@ static const store_migration designs_migrations[] = {
         " removed_at TEXT);"
         "CREATE INDEX designs_watchlist_list ON designs_watchlist(watchlist, idx);"
         "CREATE INDEX designs_watchlist_sha ON designs_watchlist(sha256, watchlist);"},
+    /* hot keys (issue 17): the newest uploads of a file uploaded 100,000
+     * times, and pages of a watchlist that skip no removed entries */
+    {2, "CREATE INDEX designs_uploads_sha_id ON designs_uploads(sha256, id);"
+        "CREATE INDEX designs_watchlist_live ON designs_watchlist(watchlist, idx)"
+        " WHERE removed_at IS NULL;"
+        "CREATE INDEX designs_watchlist_live_all ON designs_watchlist(idx)"
+        " WHERE removed_at IS NULL;"},
 };
 
 cx_err designs_migrate(store *s, char *err, size_t errlen)

@@ -422,20 +422,41 @@ typedef struct {
     int64_t from, to, max;
 } track_q;
 
-/* Rows of a (drone, time) table in [from, to], thinned evenly to max (the
- * first and last kept). */
-static void api__series(store_conn *c, const char *count_sql, const char *sql, int64_t drone,
-                        const track_q *q, void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
+/* Rows of a (drone, time) table in [from, to], at most max of them, the
+ * first and last always. The work is bounded by max, never by how many rows
+ * the drone has (one UAS ID may have 100,000 positions): up to max+1 rows
+ * are counted; a range with more is sampled at max evenly spaced times, each
+ * sample one seek on the (drone, time) key. sql takes ?1 drone, ?2..?3 the
+ * range and ?4 a limit, ascending by time; last_sql is the same descending. */
+static void api__series(store_conn *c, const char *count_sql, const char *sql,
+                        const char *last_sql, int64_t drone, const track_q *q,
+                        void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
 {
     sqlite3_stmt *st = store_stmt(c, count_sql);
-    int64_t total = 0;
+    int64_t total = 0, first = 0, last = 0;
     if (st) {
         sqlite3_bind_int64(st, 1, drone);
         sqlite3_bind_int64(st, 2, q->from);
         sqlite3_bind_int64(st, 3, q->to);
+        sqlite3_bind_int64(st, 4, q->max + 1);
         if (sqlite3_step(st) == SQLITE_ROW)
             total = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
+    }
+    if (total > q->max) {
+        st = store_stmt(c, last_sql);
+        bool found = false;
+        if (st) {
+            sqlite3_bind_int64(st, 1, drone);
+            sqlite3_bind_int64(st, 2, q->from);
+            sqlite3_bind_int64(st, 3, q->to);
+            sqlite3_bind_int64(st, 4, 1);
+            found = sqlite3_step(st) == SQLITE_ROW;
+            last = found ? sqlite3_column_int64(st, 0) : 0;
+            sqlite3_reset(st);
+        }
+        if (!found)
+            return;
     }
     st = store_stmt(c, sql);
     if (!st || !total)
@@ -443,15 +464,30 @@ static void api__series(store_conn *c, const char *count_sql, const char *sql, i
     sqlite3_bind_int64(st, 1, drone);
     sqlite3_bind_int64(st, 2, q->from);
     sqlite3_bind_int64(st, 3, q->to);
-    double step = total > q->max ? (double)(total - 1) / (double)(q->max - 1) : 1.0;
-    double next = 0;
-    for (int64_t i = 0; sqlite3_step(st) == SQLITE_ROW; i++) {
-        if (i + 1 < total && (double)i + 1e-9 < next)
-            continue;
-        row(ctx, st);
-        next += step;
+    if (total <= q->max) {
+        sqlite3_bind_int64(st, 4, q->max);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            row(ctx, st);
+        sqlite3_reset(st);
+        return;
     }
+    sqlite3_bind_int64(st, 4, 1);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        first = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
+    int64_t prev = INT64_MIN;
+    for (int64_t k = 0; k < q->max; k++) {
+        int64_t t = k == q->max - 1
+                        ? last
+                        : first + (int64_t)((double)(last - first) * (double)k /
+                                            (double)(q->max - 1));
+        sqlite3_bind_int64(st, 2, t);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > prev) {
+            prev = sqlite3_column_int64(st, 0);
+            row(ctx, st);
+        }
+        sqlite3_reset(st);
+    }
 }
 
 typedef struct {
@@ -530,9 +566,12 @@ static void h_drone_track(http_req *r, void *ctx)
     json_t *features = json_array();
     flight_acc a = {json_array(), json_array(), json_array()};
     api__series(c,
-                "SELECT count(*) FROM drones_positions WHERE drone = ?1 AND time BETWEEN ?2 AND ?3",
+                "SELECT count(*) FROM (SELECT 1 FROM drones_positions WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 LIMIT ?4)",
                 "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 ORDER BY time",
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4",
+                "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4",
                 idx, &q, api__flight_row, &a);
     size_t np = json_array_size(a.coords);
     if (np) {
@@ -550,9 +589,12 @@ static void h_drone_track(http_req *r, void *ctx)
     json_decref(a.times);
     json_decref(a.heights);
     api__series(c,
-                "SELECT count(*) FROM drones_pilots WHERE drone = ?1 AND time BETWEEN ?2 AND ?3",
+                "SELECT count(*) FROM (SELECT 1 FROM drones_pilots WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 LIMIT ?4)",
                 "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 ORDER BY time",
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4",
+                "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
+                " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4",
                 idx, &q, api__pilot_row, features);
     api__alert_points(d, c, name, &q, features);
     http_reply_json(r, 200, json_pack("{s:s,s:o}", "type", "FeatureCollection", "features",

@@ -48,6 +48,8 @@ static const store_migration migrations[] = {
         " false_marks INTEGER NOT NULL, lane_correct INTEGER NOT NULL, seconds REAL,"
         " answered_at TEXT NOT NULL, UNIQUE(case_id, key_id));"
         "CREATE INDEX inspect_training_answers_key ON inspect_training_answers(key_id, id);"},
+    /* hot keys (issue 17): a declaration's photos in the guide's order */
+    {3, "CREATE INDEX inspect_photo_links_at ON inspect_photo_links(seq, at, sha256);"},
 };
 
 cx_err inspect_migrate(store *s, char *err, size_t errlen)

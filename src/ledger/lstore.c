@@ -108,6 +108,9 @@ static const store_migration ledger_migrations[] = {
         "CREATE TABLE ledger_forks(size INTEGER NOT NULL, org TEXT NOT NULL, root BLOB NOT NULL,"
         " note TEXT NOT NULL, mine TEXT NOT NULL, detected_at TEXT NOT NULL,"
         " PRIMARY KEY(size, org)) WITHOUT ROWID;"},
+    /* hot keys (issue 17): a certificate cited by 100,000 declarations is
+     * read newest-anchored first by its own key, not sorted whole */
+    {6, "CREATE INDEX ledger_anchor_certs_cert ON ledger_anchor_certs(issuer, number, idx);"},
 };
 
 cx_err ledger_migrate(store *s, char *err, size_t errlen)

@@ -519,21 +519,21 @@ static void h_payments(http_req *r, void *ctx)
     rev_account a;
     if (!rev__account_of(rs, r, &c, &a))
         return;
+    /* a bank sees the payments it made, nobody else's: filtered before the
+     * cap, so 1,000 payments of others cannot hide its own */
     sqlite3_stmt *st = store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
-                                     "WHERE seq=?1 ORDER BY id LIMIT 1000");
+                                     "WHERE seq=?1 AND (?2 IS NULL OR payer_org=?2) "
+                                     "ORDER BY id LIMIT 1000");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
     }
     sqlite3_bind_int64(st, 1, a.seq);
+    if (who->role == CX_ROLE_BANK)
+        sqlite3_bind_text(st, 2, who->org, -1, SQLITE_STATIC);
     json_t *items = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        /* a bank sees the payments it made, nobody else's */
-        if (who->role == CX_ROLE_BANK &&
-            strcmp((const char *)sqlite3_column_text(st, 1), who->org) != 0)
-            continue;
+    while (sqlite3_step(st) == SQLITE_ROW)
         json_array_append_new(items, pay__row_json(st, a.exp));
-    }
     sqlite3_reset(st);
     http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "balance",
                                       rev__account_json(&a)));

@@ -98,6 +98,12 @@ static const store_migration rev_migrations[] = {
         /* ledger entries find declarations through declare's id index
          * (decl_view): a submission writes one index page fewer */
         "DROP INDEX revenue_assessments_decl;"},
+    /* hot keys (issue 17): a re-assessment forgets its declaration's
+     * certificates by seq (it read the whole table), and a trader's guarantees
+     * are drawn in (valid_until, created_at) order without sorting them all */
+    {4, "CREATE INDEX revenue_certificates_seq ON revenue_certificates(seq);"
+        "CREATE INDEX revenue_guarantees_due ON revenue_guarantees(trader, valid_until,"
+        " created_at);"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)

@@ -107,5 +107,74 @@ class HotKeysTest(TempDirTestCase):
         wait_for(lambda: self.lane(srv, named) == "red", "the named declaration to turn red")
 
 
+BASIC = "00125353455654464739333730303037300000000000000000"  # UAS ID SSEVTFG93700070
+LOCATION = bytes.fromhex("122624160a42bf241b6ed1b4b69808ac0870086b53150e0200")
+T0 = datetime.datetime(2024, 6, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def flight(n, start=0):
+    """n observations of one drone, a second apart, each a Basic ID and a
+    Location a little further north, stamped in tenths of the hour."""
+    out = []
+    for i in range(start, start + n):
+        t = T0 + datetime.timedelta(seconds=i)
+        loc = bytearray(LOCATION)
+        lat = int.from_bytes(loc[5:9], "little", signed=True) + 10 * i
+        loc[5:9] = lat.to_bytes(4, "little", signed=True)
+        loc[21:23] = ((t.minute * 60 + t.second) * 10).to_bytes(2, "little")
+        out.append({"time": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "transport": "ble4",
+                    "mac": "60:60:1f:00:00:01", "payload_hex": "f01902" + BASIC + loc.hex()})
+    return out
+
+
+def stamp(i):
+    """Observation i's time as the API writes it."""
+    return (T0 + datetime.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class DroneHotKeysTest(TempDirTestCase):
+    def test_a_track_of_10000_positions_is_sampled_not_read_whole(self):
+        """One UAS ID heard 10,000 times: its track answers at most
+        max_points, first and last kept, evenly spaced in time — the server
+        reads those rows by the (drone, time) key, not all 10,000."""
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        r = srv.post("/v1/drones/receivers", {"id": "RX-1", "name": "Mast", "lat": 45.5,
+                                              "lon": 9.2}, officer)
+        self.assertEqual(r.status, 201, r)
+        n = 10000
+        for start in range(0, n, 1000):  # a body is at most 1 MiB
+            r = srv.post("/v1/drones/observations",
+                         {"receiver": "RX-1", "observations": flight(1000, start)}, officer)
+            self.assertEqual(r.status, 202, r)
+            self.assertEqual(r.json["accepted"], 1000, r)
+        wait_for(lambda: srv.get("/v1/drones/SSEVTFG93700070", officer).json
+                 .get("position_time") == stamp(n - 1), "the last position to be stored")
+
+        def track(q):
+            r = srv.get("/v1/drones/SSEVTFG93700070/track?" + q, officer)
+            self.assertEqual(r.status, 200, r)
+            f = [x for x in r.json["features"] if x["properties"]["kind"] == "flight"]
+            return f[0]["properties"]
+
+        got = track("max_points=100")
+        self.assertEqual(got["points"], 100)
+        self.assertEqual((got["times"][0], got["times"][-1]), (stamp(0), stamp(n - 1)))
+        # evenly spaced in time: 9,999 s over 99 gaps, each 101 s give or take one
+        secs = [int((datetime.datetime.fromisoformat(t.replace("Z", "+00:00")) - T0)
+                    .total_seconds()) for t in got["times"]]
+        self.assertEqual(secs, sorted(set(secs)))
+        self.assertTrue(all(100 <= b - a <= 102 for a, b in zip(secs, secs[1:])), secs)
+        got = track("")  # the default, 5,000
+        self.assertEqual(got["points"], 5000)
+        self.assertEqual((got["times"][0], got["times"][-1]), (stamp(0), stamp(n - 1)))
+        # a window with no more than max_points: every position, in order
+        got = track(f"from={stamp(5000)}&to={stamp(5049)}&max_points=50")
+        self.assertEqual(got["times"], [stamp(i) for i in range(5000, 5050)])
+        got = track(f"from={stamp(5000)}&to={stamp(5050)}&max_points=50")
+        self.assertEqual(got["points"], 50)
+        self.assertEqual((got["times"][0], got["times"][-1]), (stamp(5000), stamp(5050)))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -263,6 +263,41 @@ class FlowTest(LedgerCase):
         bl = s.get("/v1/ledger/bls/BL-H1", token=self.trader).json
         self.assertEqual((bl["holder"], bl["status"], bl["history"]), ("ACME", "issued", [idx]))
 
+    def test_bill_history_is_paged(self):
+        """A bill's history comes a page at a time (issue 17: a bill with
+        100,000 events is not read whole per request); a short history
+        answers as it always did, with a null history_next_cursor."""
+        s = self.srv
+        r = s.post("/v1/ledger/entries", self.sign(self.bl("BL-PAGED"), self.members["OCEANIC"]),
+                   token=self.trader)
+        self.assertEqual(r.status, 201, r)
+        events = [r.json["index"]]
+        holder = "ACME"
+        for to in ("BANK", "ACME", "BANK"):
+            prev = s.get("/v1/ledger/bls/BL-PAGED", token=self.trader).json["last_leaf_hash"]
+            e = {"type": "bl.transfer", "org": holder,
+                 "body": {"number": "BL-PAGED", "to": to, "prev": prev}, "signatures": []}
+            r = s.post("/v1/ledger/entries", self.sign(e, self.members[holder]), token=self.trader)
+            self.assertEqual(r.status, 201, r)
+            events.append(r.json["index"])
+            holder = to
+        whole = s.get("/v1/ledger/bls/BL-PAGED", token=self.trader).json
+        self.assertEqual((whole["history"], whole["history_next_cursor"]), (events, None))
+        self.assertEqual(whole["holder"], "BANK")
+        first = s.get("/v1/ledger/bls/BL-PAGED?limit=3", token=self.trader).json
+        self.assertEqual(first["history"], events[:3])
+        self.assertEqual(first["holder"], "BANK")
+        cur = first["history_next_cursor"]
+        self.assertIsInstance(cur, str)
+        self.assertNotEqual(cur, str(events[2]))  # opaque, not the entry index
+        rest = s.get("/v1/ledger/bls/BL-PAGED?limit=3&cursor=" + cur, token=self.trader).json
+        self.assertEqual((rest["history"], rest["history_next_cursor"]), (events[3:], None))
+        for q, param in (("limit=0", "/limit"), ("limit=1001", "/limit"),
+                         ("cursor=" + str(events[0]), "/cursor"), ("after=1", "/after")):
+            r = s.get("/v1/ledger/bls/BL-PAGED?" + q, token=self.trader)
+            self.assertEqual(r.status, 400, (q, r))
+            self.assertEqual(r.json["error"]["details"][0]["path"], param, q)
+
     def test_findings_are_for_customs_and_the_declarant(self):
         """Findings about one org's declaration are not another org's to read,
         not through the findings, the anchors, the summary nor the risk

@@ -1,0 +1,169 @@
+"""Hot keys (issue 17), for every module at once: each SQL statement in src/
+that takes a value from its caller (a parameter) is explained against a
+database migrated by the binary, and must read by an index — no full scan of
+a table and no sort of every row a key has (a hot key's 100,000) — unless it
+is listed below with the reason its rows are few. A new statement that
+scans, or a migration that drops the index a statement needs, fails here.
+
+The statements are the C string literals that start with SELECT, INSERT,
+UPDATE, DELETE or WITH, with adjacent literals and simple string macros
+("#define COLS \"a, b\"") joined; statements assembled at run time are not
+seen, and their routes are tested by behaviour (test_hot_keys)."""
+import glob
+import os
+import re
+import sqlite3
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import SOURCE, TempDirTestCase, create_key  # noqa: E402
+
+# (file, a piece of the statement): why it may scan or sort
+ALLOWED = {
+    ("src/bio/audit.c", "SELECT leaf FROM bio_audit WHERE at_us"):
+        "one day's records, for that day's digest",
+    ("src/bio/bstore.c", "FROM bio_templates WHERE subject=?1 ORDER BY id"):
+        "a subject's templates, at most BIO_TEMPLATES_MAX (64)",
+    ("src/inspect/guide_http.c", "INSERT INTO inspect_guide_steps"): "one constant row",
+    ("src/inspect/session.c", "DELETE FROM inspect_frames WHERE sid = ?1 AND annotated = 0"):
+        "a session's frames, thinned once when it closes (see docs/performance.md)",
+    ("src/ledger/checkpoint.c", "FROM ledger_cosignatures WHERE size=?1"):
+        "a checkpoint's cosignatures: one per member",
+    ("src/ledger/checkpoint.c", "FROM ledger_cosignatures c LEFT JOIN"):
+        "a checkpoint's cosignatures: one per member",
+    ("src/ledger/coo.c", "FROM ledger_anchor_certs WHERE declaration_id=?1"):
+        "the certificates one declaration cites",
+    ("src/ledger/coo.c", "FROM ledger_coo_links WHERE declaration_id=?1"):
+        "the certificates one declaration cites",
+    ("src/ledger/ledger_http.c", "FROM ledger_findings WHERE org=?1 GROUP BY severity"):
+        "an organisation counts its own findings (by its index), grouped by severity",
+    ("src/ledger/rules.c", "INSERT INTO ledger_meta"): "two constant rows",
+    ("src/ledger/snapshot.c", "FROM main.sqlite_master"): "the schema",
+    ("src/ledger/snapshot.c", "FROM ledger_checkpoints WHERE ?1 = ?1"):
+        "the newest checkpoint: the primary key read backwards, LIMIT 1",
+    ("src/revenue/account.c", "FROM revenue_draws WHERE seq=?1"):
+        "one declaration's draws on guarantees",
+    ("src/risk/model.c", "FROM risk_active a WHERE a.model_id=m.id"):
+        "the active models: one per lane model",
+    ("src/track/devices.c", "FROM track_consignment_containers k JOIN"):
+        "the open consignments of one container",
+    ("src/track/positions.c", "FROM track_journal ORDER BY rowid LIMIT"):
+        "the journal is a queue read from its head, LIMIT",
+    ("src/track/replay.c", "UNION SELECT ts, lat, lon FROM track_journal"):
+        "the journal holds the few positions not yet moved",
+    ("src/track/retention.c", "DELETE FROM track_positions WHERE dev = ?1"):
+        "one device's positions in one retention window",
+    ("src/track/retention.c", "DELETE FROM track_dead_letters WHERE seq IN"):
+        "dead letters are capped (TRACK_DEAD_AGG_MAX), deleted 10,000 at a time",
+    ("src/inspect/training.c", "FROM inspect_training_cases t WHERE NOT EXISTS"):
+        "the generated training set, in order, up to the first case the key has not answered",
+    ("src/xray/outcomes.c", "FROM xray_scans WHERE received_at >= ?1"):
+        "the scans of the metrics window (officers' dashboard)",
+    ("src/xray/outcomes.c", "FROM xray_outcomes WHERE at >= ?1"):
+        "the outcomes of the metrics window (officers' dashboard)",
+}
+
+STRING = r'"(?:[^"\\\n]|\\.)*"'
+
+
+def string_macros(sources):
+    """NAME -> text of every #define whose body is string literals only."""
+    out = {}
+    for text in sources.values():
+        for m in re.finditer(r'^#define\s+([A-Z_][A-Z0-9_]*)[ \t]+((?:.*\\\n)*.*)$', text,
+                             re.M):
+            body = m.group(2).replace("\\\n", " ").strip()
+            if body and re.fullmatch(r'(?:%s\s*)+' % STRING, body):
+                out[m.group(1)] = "".join(unquote(s) for s in re.findall(STRING, body))
+    return out
+
+
+def unquote(lit):
+    return lit[1:-1].replace('\\"', '"').replace("\\n", " ").replace("\\\\", "\\")
+
+
+def statements(sources, macros):
+    """(file, line, sql) of every SQL literal."""
+    names = "|".join(sorted(macros, key=len, reverse=True)) or "(?!)"
+    piece = r'(?:%s|\b(?:%s)\b)' % (STRING, names)
+    for path, text in sources.items():
+        text = re.sub(r'/\*.*?\*/', lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+        text = re.sub(r'^#define.*(?:\\\n.*)*$', lambda m: "\n" * m.group(0).count("\n"),
+                      text, flags=re.M)
+        for m in re.finditer(r'%s(?:\s*%s)*' % (piece, piece), text):
+            parts = re.findall(piece, m.group(0))
+            sql = "".join(unquote(p) if p.startswith('"') else macros[p] for p in parts)
+            if re.match(r'\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b', sql, re.I) and "%" not in sql:
+                yield path, text.count("\n", 0, m.start()) + 1, sql
+
+
+def bad_steps(db, sql):
+    """The plan's full scans and sorts, or None when it cannot be explained here."""
+    try:
+        try:
+            plan = db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
+        except sqlite3.ProgrammingError as e:
+            n = int(re.search(r"uses (\d+)", str(e)).group(1))
+            plan = db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n).fetchall()
+    except sqlite3.Error:
+        return None
+    # SCAN is a walk of a whole table or index (SEARCH reads by a key); a
+    # document's json_each and a subquery's rows are not tables
+    return [p[3] for p in plan
+            if (p[3].startswith("SCAN ") and not re.match(
+                r"SCAN (\(subquery|CONSTANT ROW|\d+ CONSTANT ROWS|\w+ VIRTUAL TABLE)", p[3]))
+            or ("TEMP B-TREE" in p[3] and "DISTINCT" not in p[3])]
+
+
+class QueryPlansTest(TempDirTestCase):
+    def test_every_keyed_statement_reads_by_an_index(self):
+        create_key(self.db, "ACME", "trader")  # every module's migrations
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        sources = {}
+        for p in sorted(glob.glob(os.path.join(SOURCE, "src", "*", "*.c"))):
+            with open(p, encoding="utf-8") as f:
+                sources[os.path.relpath(p, SOURCE)] = f.read()
+        macros = string_macros(sources)
+        seen, explained, used = 0, 0, set()
+        problems = []
+        for path, line, sql in statements(sources, macros):
+            if "?" not in sql:
+                continue  # not keyed by a caller's value
+            seen += 1
+            bad = bad_steps(db, sql)
+            if bad is None:
+                continue
+            explained += 1
+            allowed = [k for k in ALLOWED if k[0] == path and k[1] in sql]
+            used.update(allowed)
+            if bad and not allowed:
+                problems.append(f"{path}:{line}: {bad}: {sql[:160]}")
+        self.assertEqual(problems, [], "statements keyed by a caller's value that scan or sort")
+        # the net is cast: most keyed statements are seen and explained, and
+        # every exception still names a statement that exists
+        self.assertGreater(explained, 300, seen)
+        self.assertGreater(explained, seen * 0.9, seen)
+        self.assertEqual(set(ALLOWED) - used, set(), "exceptions for statements that are gone")
+
+    def test_a_scan_is_caught(self):
+        """The check itself: a keyed read of a column with no index fails it."""
+        db = sqlite3.connect(":memory:")
+        self.addCleanup(db.close)
+        db.execute("CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c TEXT)")
+        db.execute("CREATE INDEX t_b ON t(b)")
+        self.assertEqual(bad_steps(db, "SELECT a FROM t WHERE b = ?1"), [])
+        self.assertTrue(bad_steps(db, "SELECT a FROM t WHERE c = ?1"))
+        self.assertTrue(bad_steps(db, "SELECT a FROM t WHERE b = ?1 ORDER BY c LIMIT 5"))
+        self.assertTrue(bad_steps(db, "SELECT a FROM t WHERE ?1 IS NULL OR b = ?1"))
+        got = list(statements({"x.c": '#define COLS "a, b"\n'
+                                      'st = f(c, "SELECT " COLS " FROM t "\n'
+                                      '          "WHERE b = ?1");\n'},
+                              string_macros({"x.c": '#define COLS "a, b"\n'})))
+        self.assertEqual(got, [("x.c", 2, "SELECT a, b FROM t WHERE b = ?1")])
+
+
+if __name__ == "__main__":
+    unittest.main()
