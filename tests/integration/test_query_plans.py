@@ -27,6 +27,9 @@ ALLOWED = {
     ("src/bio/bstore.c", "FROM bio_templates WHERE subject=?1 ORDER BY id"):
         "a subject's templates, at most BIO_TEMPLATES_MAX (64)",
     ("src/inspect/guide_http.c", "INSERT INTO inspect_guide_steps"): "one constant row",
+    ("src/inspect/guide_http.c", "WITH p(h, o) AS (SELECT value, key FROM json_each(?2)"):
+        "an inspection record's photos: at most 64 sent and GUIDE_PHOTOS_MAX (20) per step "
+        "of one declaration's guide, read by the steps' key",
     ("src/inspect/session.c", "DELETE FROM inspect_frames WHERE sid = ?1 AND annotated = 0"):
         "a session's frames, thinned once when it closes (see docs/performance.md)",
     ("src/ledger/checkpoint.c", "FROM ledger_cosignatures WHERE size=?1"):
