@@ -90,18 +90,25 @@ static size_t mcc__pairs(const mcc_feat *a, const mcc_feat *b, mcc_work *w, size
     size_t n = mcc__t.collect(a, b, tmp);
     uint32_t count[MCC_BUCKETS], start[MCC_BUCKETS], acc = 0;
     int lo = MCC_BUCKETS, hi = -1;
-    uint8_t seen_a[MCC_MAXM] = {0}, seen_b[MCC_MAXM] = {0};
+    uint8_t seen_b[MCC_MAXM + 1];
     size_t na = 0, nb = 0;
+    unsigned last_i = MCC_MAXM + 1;
     memset(count, 0, sizeof count);
+    memset(seen_b, 0, b->n);
+    /* the pairs come in minutia order of a: a new i is a new minutia of a;
+     * b's are marked (plain stores, no read-modify-write chain) and counted
+     * after */
     for (size_t k = 0; k < n; k++) {
         int q = tmp[k].q;
         count[q]++;
         lo = q < lo ? q : lo;
         hi = q > hi ? q : hi;
-        na += !seen_a[tmp[k].i];
-        nb += !seen_b[tmp[k].j];
-        seen_a[tmp[k].i] = seen_b[tmp[k].j] = 1;
+        na += tmp[k].i != last_i;
+        last_i = tmp[k].i;
+        seen_b[tmp[k].j] = 1;
     }
+    for (unsigned j = 0; j < b->n; j++)
+        nb += seen_b[j];
     for (int k = hi; k >= lo; k--) {
         start[k] = acc;
         acc += count[k];
@@ -144,12 +151,14 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
     uint8_t used_a[MCC_MAXM] = {0}, used_b[MCC_MAXM] = {0};
     mcc_pair sel[MCC_MAXM];
     size_t ns = 0;
+    /* without branches: whether a pair is taken is data, not a guess */
     for (size_t k = 0; k < np && ns < nr; k++) {
-        const mcc_pair *q = &w->pairs[k];
-        if (used_a[q->i] || used_b[q->j])
-            continue;
-        used_a[q->i] = used_b[q->j] = 1;
-        sel[ns++] = *q;
+        const mcc_pair q = w->pairs[k];
+        uint8_t take = !(used_a[q.i] | used_b[q.j]);
+        sel[ns] = q;
+        ns += take;
+        used_a[q.i] |= take;
+        used_b[q.j] |= take;
     }
     if (ns == 0)
         return 0;
@@ -172,18 +181,26 @@ double mcc__compare(const mcc_feat *a, const mcc_feat *b, mcc_work *w)
     size_t npick = (size_t)mcc__np(a->nvalid, b->nvalid);
     if (npick > ns)
         npick = ns;
-    float eff[MCC_MAXM];
-    for (size_t t = 0; t < ns; t++)
-        eff[t] = lam[t] / sel[t].s;
-    double sum = 0;
-    for (size_t k = 0; k < npick; k++) {
-        size_t best = 0;
-        for (size_t t = 1; t < ns; t++)
-            if (eff[t] > eff[best])
-                best = t;
-        sum += lam[best];
-        eff[best] = -1;
+    /* one pass keeping the npick best, in order: efficiency descending,
+     * ties to the earlier pair (the order the sum runs in) */
+    float top_e[MCC_MAXM];
+    size_t top_t[MCC_MAXM], nt = 0;
+    for (size_t t = 0; t < ns; t++) {
+        float e = lam[t] / sel[t].s;
+        if (nt == npick && !(e > top_e[nt - 1]))
+            continue;
+        size_t k = nt < npick ? nt++ : nt - 1;
+        while (k > 0 && e > top_e[k - 1]) {
+            top_e[k] = top_e[k - 1];
+            top_t[k] = top_t[k - 1];
+            k--;
+        }
+        top_e[k] = e;
+        top_t[k] = t;
     }
+    double sum = 0;
+    for (size_t k = 0; k < npick; k++)
+        sum += lam[top_t[k]];
     return sum / (double)npick;
 }
 

@@ -38,11 +38,12 @@ typedef struct {
     size_t n;
 } mcc_sel;
 
-/* rho[t * n + k]: how well pair k supports pair t (the MCC paper's rho). */
+/* rho[k * n + t]: how well pair k supports pair t (the MCC paper's rho),
+ * so that the relaxation reads pair k's support of every t in a row. */
 typedef void (*mcc_rho_fn)(const mcc_sel *s, float rel_k, float *rho);
-/* iters rounds of lam[t] = w lam[t] + (1 - w) / (n - 1) * sum_k rho[t][k]
- * lam[k]; each sum in 16 lanes (k mod 16) and a fixed tree, whatever the
- * build. tmp has room for n floats. */
+/* iters rounds of lam[t] = w lam[t] + (1 - w) / (n - 1) * sum_k rho[k][t]
+ * lam[k]; each sum over k in order, whatever the build. tmp has room for n
+ * floats. */
 typedef void (*mcc_relax_fn)(const float *rho, size_t n, int iters, float w, float *lam,
                              float *tmp);
 
@@ -54,7 +55,19 @@ bool mcc__kernels_named(const char *name, mcc_collect_fn *collect, mcc_coarse_fn
 #define ZD_STEPS 512 /* distance differences 0..51.1 px in 0.1 px */
 #define ZD_CUT 150   /* beyond 15 px the distance term is below 1e-6 */
 #define ZA_SHIFT 6   /* angle differences 0..32768 in steps of 64 (0.35 degree) */
-#define ZA_STEPS ((32768 >> ZA_SHIFT) + 1)
+/* Angle terms are tabulated up to 44.3 degrees and read as there beyond: with
+ * the parameters' 15 degrees and 30/rad the term is below 2e-7 by then. 128
+ * entries fit eight SIMD registers, so the SIMD build looks them up with
+ * permutes instead of gathers. */
+#define ZA_STEPS 128
+#define ZD_LUT 160 /* z1 entries the SIMD build keeps in registers (>= ZD_CUT) */
+
+/* An angle difference (0..32768) as an index into z2, z3 */
+static inline unsigned mcc__za(unsigned d)
+{
+    d >>= ZA_SHIFT;
+    return d < ZA_STEPS ? d : ZA_STEPS - 1;
+}
 
 typedef struct {
     mcc_collect_fn collect;

@@ -118,27 +118,19 @@ MCC__COARSE(mcc__coarse_c)
 
 /* ---- relaxation -------------------------------------------------------------------------- */
 
-static inline float mcc__tree16(const float *a)
-{
-    float b[8], c[4];
-    for (int i = 0; i < 8; i++)
-        b[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++)
-        c[i] = b[i] + b[i + 4];
-    return (c[0] + c[2]) + (c[1] + c[3]);
-}
-
+/* Each lam[t]'s sum runs over k in order, one multiply and one add per
+ * term: the SIMD build keeps 16 such sums (16 values of t) side by side,
+ * so both builds do the same operations. */
 static void mcc__relax_c(const float *rho, size_t ns, int iters, float wr, float *lam,
                          float *tmp)
 {
     float norm = ns > 1 ? (1 - wr) / (float)(ns - 1) : 0;
     for (int it = 0; it < iters; it++) {
         for (size_t t = 0; t < ns; t++) {
-            const float *row = rho + t * ns;
-            float acc[16] = {0};
+            float acc = 0;
             for (size_t k = 0; k < ns; k++)
-                acc[k % 16] += row[k] * lam[k];
-            tmp[t] = wr * lam[t] + norm * mcc__tree16(acc);
+                acc += rho[k * ns + t] * lam[k];
+            tmp[t] = wr * lam[t] + norm * acc;
         }
         memcpy(lam, tmp, ns * sizeof *lam);
     }
@@ -177,36 +169,39 @@ static inline uint16_t mcc__atan2_16(float y, float x)
     return mcc__ang16(a);
 }
 
+/* Pairs t < k, both directions. */
+static inline void mcc__rho_one(const mcc_sel *s, float rel_k, size_t t, size_t k, float *rho)
+{
+    const size_t ns = s->n;
+    float dxa = s->ax[k] - s->ax[t], dya = s->ay[k] - s->ay[t];
+    float dxb = s->bx[k] - s->bx[t], dyb = s->by[k] - s->by[t];
+    float la = sqrtf(dxa * dxa + dya * dya), lb = sqrtf(dxb * dxb + dyb * dyb);
+    float dd = fabsf(la - lb) - rel_k * (la + lb) * 0.5f;
+    int i1 = dd > 0 ? (int)(dd * 10 + 0.5f) : 0;
+    if (i1 >= ZD_CUT) { /* distances disagree: no support either way */
+        rho[t * ns + k] = rho[k * ns + t] = 0;
+        return;
+    }
+    uint16_t dat = (uint16_t)s->da[t], dbt = (uint16_t)s->db[t];
+    uint16_t dak = (uint16_t)s->da[k], dbk = (uint16_t)s->db[k];
+    float z12 = mcc__t.z1[i1] *
+                mcc__t.z2[mcc__za(mcc__absdiff16((uint16_t)(dat - dak), (uint16_t)(dbt - dbk)))];
+    uint16_t sa = mcc__atan2_16(dya, dxa), sb = mcc__atan2_16(dyb, dxb);
+    /* seen from k the segment points the other way: half a turn on both
+     * sides, which cancels */
+    rho[k * ns + t] =
+        z12 * mcc__t.z3[mcc__za(mcc__absdiff16((uint16_t)(sa - dat), (uint16_t)(sb - dbt)))];
+    rho[t * ns + k] =
+        z12 * mcc__t.z3[mcc__za(mcc__absdiff16((uint16_t)(sa - dak), (uint16_t)(sb - dbk)))];
+}
+
 static void mcc__rho_c(const mcc_sel *s, float rel_k, float *rho)
 {
     const size_t ns = s->n;
     for (size_t t = 0; t < ns; t++) {
         rho[t * ns + t] = 0;
-        uint16_t dat = (uint16_t)s->da[t], dbt = (uint16_t)s->db[t];
-        for (size_t k = t + 1; k < ns; k++) {
-            float dxa = s->ax[k] - s->ax[t], dya = s->ay[k] - s->ay[t];
-            float dxb = s->bx[k] - s->bx[t], dyb = s->by[k] - s->by[t];
-            float la = sqrtf(dxa * dxa + dya * dya), lb = sqrtf(dxb * dxb + dyb * dyb);
-            float dd = fabsf(la - lb) - rel_k * (la + lb) * 0.5f;
-            int i1 = dd > 0 ? (int)(dd * 10 + 0.5f) : 0;
-            if (i1 >= ZD_CUT) { /* distances disagree: no support either way */
-                rho[t * ns + k] = rho[k * ns + t] = 0;
-                continue;
-            }
-            uint16_t dak = (uint16_t)s->da[k], dbk = (uint16_t)s->db[k];
-            float z12 = mcc__t.z1[i1] *
-                        mcc__t.z2[mcc__absdiff16((uint16_t)(dat - dak), (uint16_t)(dbt - dbk)) >>
-                                  ZA_SHIFT];
-            uint16_t sa = mcc__atan2_16(dya, dxa), sb = mcc__atan2_16(dyb, dxb);
-            /* seen from k the segment points the other way: half a turn on
-             * both sides, which cancels */
-            rho[t * ns + k] =
-                z12 * mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dat), (uint16_t)(sb - dbt)) >>
-                                ZA_SHIFT];
-            rho[k * ns + t] =
-                z12 * mcc__t.z3[mcc__absdiff16((uint16_t)(sa - dak), (uint16_t)(sb - dbk)) >>
-                                ZA_SHIFT];
-        }
+        for (size_t k = t + 1; k < ns; k++)
+            mcc__rho_one(s, rel_k, t, k, rho);
     }
 }
 
@@ -270,10 +265,16 @@ __attribute__((target(MCC__AVX512))) static inline __m256 mcc__sim8(const mcc_pr
     return sim;
 }
 
+/* The pairs are built 8 at a time in registers (similarity in the low
+ * half of each 64-bit lane, i, j and the bucket above it, as mcc_pair lays
+ * them out) and compressed in a register: the compress-to-memory form is
+ * microcoded and slow on some CPUs. The area has MCC_LANES pairs of slack. */
 __attribute__((target(MCC__AVX512))) static size_t
 mcc__collect_avx512(const mcc_feat *a, const mcc_feat *b, mcc_pair *out)
 {
+    _Static_assert(sizeof(mcc_pair) == 8, "mcc_pair is one 64-bit lane");
     const __m256i lane_idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 scale = _mm256_set1_ps(MCC_BUCKETS - 1);
     size_t n = 0;
     for (unsigned i = 0; i < a->n; i++) {
         const mcc_blk *ba = &a->blk[i / MCC_LANES];
@@ -288,17 +289,16 @@ mcc__collect_avx512(const mcc_feat *a, const mcc_feat *b, mcc_pair *out)
             k8 &= _mm256_cmp_ps_mask(sim, _mm256_setzero_ps(), _CMP_GT_OQ);
             if (!k8)
                 continue;
-            float s8[MCC_LANES];
-            int j8[MCC_LANES], q8[MCC_LANES];
-            _mm256_mask_compressstoreu_ps(s8, k8, sim);
-            _mm256_mask_compressstoreu_epi32(j8, k8, lane_idx);
             /* the bucket, as the scalar kernel truncates it */
-            _mm256_mask_compressstoreu_epi32(
-                q8, k8, _mm256_cvttps_epi32(_mm256_mul_ps(sim, _mm256_set1_ps(MCC_BUCKETS - 1))));
-            int cnt = __builtin_popcount(k8);
-            for (int c = 0; c < cnt; c++)
-                out[n++] = (mcc_pair){s8[c], (uint8_t)i, (uint8_t)(k * MCC_LANES + j8[c]),
-                                      (uint16_t)q8[c]};
+            __m256i q = _mm256_cvttps_epi32(_mm256_mul_ps(sim, scale));
+            __m256i j = _mm256_add_epi32(_mm256_set1_epi32((int)(k * MCC_LANES)), lane_idx);
+            __m256i meta = _mm256_or_si256(
+                _mm256_set1_epi32((int)i),
+                _mm256_or_si256(_mm256_slli_epi32(j, 8), _mm256_slli_epi32(q, 16)));
+            __m512i pr = _mm512_or_si512(_mm512_cvtepu32_epi64(_mm256_castps_si256(sim)),
+                                         _mm512_slli_epi64(_mm512_cvtepu32_epi64(meta), 32));
+            _mm512_storeu_si512(out + n, _mm512_maskz_compress_epi64(k8, pr));
+            n += (size_t)__builtin_popcount(k8);
         }
     }
     return n;
@@ -371,12 +371,53 @@ __attribute__((target(MCC__AVX512))) static inline __m512i mcc__absdiff16x(__m51
     return _mm512_min_epu32(d, _mm512_sub_epi32(_mm512_set1_epi32(65536), d));
 }
 
+/* Table lookups from registers: 32 entries per two-register permute, the
+ * index's higher bits choosing among them. */
+typedef struct {
+    __m512 r[10];
+} mcc_lut;
+
+__attribute__((target(MCC__AVX512))) static inline void mcc__lut_load(mcc_lut *l, const float *tab,
+                                                                     int regs)
+{
+    for (int i = 0; i < regs; i++)
+        l->r[i] = _mm512_loadu_ps(tab + 16 * i);
+}
+
+/* 128 entries: idx in 0..127 */
+__attribute__((target(MCC__AVX512))) static inline __m512 mcc__lut128(const mcc_lut *l, __m512i idx)
+{
+    __m512 p0 = _mm512_permutex2var_ps(l->r[0], idx, l->r[1]);
+    __m512 p1 = _mm512_permutex2var_ps(l->r[2], idx, l->r[3]);
+    __m512 p2 = _mm512_permutex2var_ps(l->r[4], idx, l->r[5]);
+    __m512 p3 = _mm512_permutex2var_ps(l->r[6], idx, l->r[7]);
+    __mmask16 b5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
+    __mmask16 b6 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64));
+    return _mm512_mask_blend_ps(b6, _mm512_mask_blend_ps(b5, p0, p1),
+                                _mm512_mask_blend_ps(b5, p2, p3));
+}
+
+/* 160 entries: idx in 0..159 */
+__attribute__((target(MCC__AVX512))) static inline __m512 mcc__lut160(const mcc_lut *l, __m512i idx)
+{
+    __m512 lo = mcc__lut128(l, idx);
+    __m512 p4 = _mm512_permutex2var_ps(l->r[8], idx, l->r[9]);
+    return _mm512_mask_blend_ps(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(128)), lo, p4);
+}
+
 __attribute__((target(MCC__AVX512))) static void mcc__rho_avx512(const mcc_sel *s, float rel_k,
                                                                  float *rho)
 {
     const size_t ns = s->n;
     const __m512 zero = _mm512_setzero_ps(), half = _mm512_set1_ps(0.5f);
     const __m512i lo16 = _mm512_set1_epi32(0xffff), shift = _mm512_set1_epi32(ZA_SHIFT);
+    const __m512i za_max = _mm512_set1_epi32(ZA_STEPS - 1);
+    _Static_assert(ZA_STEPS == 128 && ZD_LUT == 160 && ZD_CUT <= ZD_LUT && ZD_LUT <= ZD_STEPS,
+                   "the register tables");
+    mcc_lut l1, l2, l3;
+    mcc__lut_load(&l1, mcc__t.z1, 10);
+    mcc__lut_load(&l2, mcc__t.z2, 8);
+    mcc__lut_load(&l3, mcc__t.z3, 8);
     for (size_t t = 0; t < ns; t++) {
         rho[t * ns + t] = 0;
         const __m512 axt = _mm512_set1_ps(s->ax[t]), ayt = _mm512_set1_ps(s->ay[t]);
@@ -400,31 +441,32 @@ __attribute__((target(MCC__AVX512))) static void mcc__rho_avx512(const mcc_sel *
             __m512i i1 = _mm512_maskz_cvttps_epi32(
                 pos, _mm512_add_ps(_mm512_mul_ps(dd, _mm512_set1_ps(10)), half));
             __mmask16 near = live & _mm512_cmplt_epi32_mask(i1, _mm512_set1_epi32(ZD_CUT));
+            size_t m = ns - k < 16 ? ns - k : 16;
             __m512i dak = _mm512_loadu_si512(s->da + k), dbk = _mm512_loadu_si512(s->db + k);
-            __m512i iz2 = _mm512_srlv_epi32(
+            __m512i iz2 = _mm512_min_epu32(za_max, _mm512_srlv_epi32(
                 mcc__absdiff16x(_mm512_and_si512(_mm512_sub_epi32(dat, dak), lo16),
                                 _mm512_and_si512(_mm512_sub_epi32(dbt, dbk), lo16)),
-                shift);
-            __m512 z1 = _mm512_mask_i32gather_ps(zero, near, i1, mcc__t.z1, 4);
-            __m512 z2 = _mm512_mask_i32gather_ps(zero, near, iz2, mcc__t.z2, 4);
+                shift));
+            /* lanes not near read some entry; they are zeroed below */
+            __m512 z1 = mcc__lut160(&l1, i1);
+            __m512 z2 = mcc__lut128(&l2, iz2);
             __m512 z12 = _mm512_mul_ps(z1, z2);
             __m512i sa = mcc__atan2_16x(dya, dxa), sb = mcc__atan2_16x(dyb, dxb);
-            __m512i i3t = _mm512_srlv_epi32(
+            __m512i i3t = _mm512_min_epu32(za_max, _mm512_srlv_epi32(
                 mcc__absdiff16x(_mm512_and_si512(_mm512_sub_epi32(sa, dat), lo16),
                                 _mm512_and_si512(_mm512_sub_epi32(sb, dbt), lo16)),
-                shift);
-            __m512i i3k = _mm512_srlv_epi32(
+                shift));
+            __m512i i3k = _mm512_min_epu32(za_max, _mm512_srlv_epi32(
                 mcc__absdiff16x(_mm512_and_si512(_mm512_sub_epi32(sa, dak), lo16),
                                 _mm512_and_si512(_mm512_sub_epi32(sb, dbk), lo16)),
-                shift);
-            __m512 rt = _mm512_mul_ps(z12, _mm512_mask_i32gather_ps(zero, near, i3t, mcc__t.z3, 4));
-            __m512 rk = _mm512_mul_ps(z12, _mm512_mask_i32gather_ps(zero, near, i3k, mcc__t.z3, 4));
+                shift));
+            __m512 rt = _mm512_mul_ps(z12, mcc__lut128(&l3, i3t));
+            __m512 rk = _mm512_mul_ps(z12, mcc__lut128(&l3, i3k));
             rt = _mm512_maskz_mov_ps(near, rt);
             rk = _mm512_maskz_mov_ps(near, rk);
-            _mm512_mask_storeu_ps(rho + t * ns + k, live, rt);
+            _mm512_mask_storeu_ps(rho + t * ns + k, live, rk);
             float col[16];
-            _mm512_storeu_ps(col, rk);
-            size_t m = ns - k < 16 ? ns - k : 16;
+            _mm512_storeu_ps(col, rt);
             for (size_t q = 0; q < m; q++)
                 rho[(k + q) * ns + t] = col[q];
         }
@@ -438,22 +480,16 @@ __attribute__((target(MCC__AVX512))) static void mcc__relax_avx512(const float *
 {
     float norm = ns > 1 ? (1 - wr) / (float)(ns - 1) : 0;
     for (int it = 0; it < iters; it++) {
-        for (size_t t = 0; t < ns; t++) {
-            const float *row = rho + t * ns;
+        for (size_t t = 0; t < ns; t += 16) {
+            __mmask16 live = ns - t >= 16 ? 0xffff : (__mmask16)((1u << (ns - t)) - 1);
             __m512 acc = _mm512_setzero_ps();
-            for (size_t k = 0; k < ns; k += 16) {
-                __mmask16 live = ns - k >= 16 ? 0xffff : (__mmask16)((1u << (ns - k)) - 1);
-                acc = _mm512_mask_add_ps(acc, live, acc,
-                                         _mm512_mul_ps(_mm512_maskz_loadu_ps(live, row + k),
-                                                       _mm512_maskz_loadu_ps(live, lam + k)));
-            }
-            /* the tree of mcc__tree16 */
-            __m256 b = _mm256_add_ps(_mm512_castps512_ps256(acc),
-                                     _mm512_extractf32x8_ps(acc, 1));
-            __m128 c = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
-            __m128 d = _mm_add_ps(c, _mm_movehl_ps(c, c));
-            float sum = _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps(d, d, 1)));
-            tmp[t] = wr * lam[t] + norm * sum;
+            for (size_t k = 0; k < ns; k++)
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_maskz_loadu_ps(live, rho + k * ns + t),
+                                                       _mm512_set1_ps(lam[k])));
+            __m512 l = _mm512_maskz_loadu_ps(live, lam + t);
+            __m512 r = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(wr), l),
+                                     _mm512_mul_ps(_mm512_set1_ps(norm), acc));
+            _mm512_mask_storeu_ps(tmp + t, live, r);
         }
         memcpy(lam, tmp, ns * sizeof *lam);
     }

@@ -97,6 +97,14 @@ test('subjects and audit pages; on a phone too', async () => {
   const wl101 = page.locator('table.subjects tbody tr', { hasText: 'WL-101' }).locator('td');
   assert.equal(await wl101.nth(5).textContent(), 'Immigration Service');
   assert.equal(await wl101.nth(6).textContent(), 'MoU 2024/7 art. 4');
+  // the watchlists, summed up: subjects, agencies, the soonest expiry
+  await page.locator('table.watchlists').waitFor();
+  const interpol = page.locator('table.watchlists tbody tr', { hasText: 'interpol' }).locator('td');
+  assert.match(await interpol.nth(3).textContent(), /Immigration Service/);
+  assert.match(await interpol.nth(4).textContent(), /31 Dec 2099|1 Jan 2100/); // WL-101's, valid through 31 Dec
+  const ops = page.locator('table.watchlists tbody tr', { hasText: 'operators' }).locator('td');
+  assert.equal(await ops.nth(1).textContent(), '1');
+  assert.equal(await ops.nth(4).textContent(), 'no expiry');
   await shot(page, 'bio-subjects');
   await visit(page, srv.base, '#/biometrics/WL-101', 'text=Audit of this subject');
   await page.locator('table.audit').waitFor();

@@ -6,14 +6,16 @@ erasure that holds across a restart, and the append-only audit."""
 import base64
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, declaration, key_id, run  # noqa: E402
+from harness import TempDirTestCase, create_key, declaration, run  # noqa: E402
 
 DATA = os.path.join(os.environ["CUSTOMS_DATA_DIR"], "biometrics")
 DB1 = os.path.join(DATA, "fvc-dev", "fvc2002", "DB1_B")
@@ -183,15 +185,36 @@ class BioCliTest(TempDirTestCase):
 
 
 class BioApiTest(TempDirTestCase):
+    @classmethod
+    def setUpClass(cls):
+        """The master key and the API keys every test uses, made once (each
+        `customs` run is a process start, the bulk of this file's time);
+        every test gets its own copy of that database and key file."""
+        cls.seed = tempfile.mkdtemp(prefix="customs-bio-seed-")
+        cls.seed_db = os.path.join(cls.seed, "customs.db")
+        cls.seed_key = os.path.join(cls.seed, "bio.key")
+        run("bio", "key", "--out", cls.seed_key)
+        cls.tokens = {name: create_key(cls.seed_db, org, role, name) for org, role, name in (
+            ("KCS", "officer", "officer"), ("KCS", "admin", "admin"),
+            ("BROKER-X", "trader", "trader"), ("BROKER-X", "device", "kiosk"),
+            ("KCS", "device", "gate-kiosk"))}
+        p = run("keys", "list", "--db", cls.seed_db, "--json")
+        cls.key_ids = {k["name"]: k["id"] for k in map(json.loads, p.stdout.splitlines())}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.seed, ignore_errors=True)
+
     def setUp(self):
         super().setUp()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.seed_db + suffix):
+                shutil.copyfile(self.seed_db + suffix, self.db + suffix)
         self.key = os.path.join(self.tmp, "bio.key")
-        run("bio", "key", "--out", self.key)
-        self.officer = create_key(self.db, "KCS", "officer", "officer")
-        self.admin = create_key(self.db, "KCS", "admin", "admin")
-        self.trader = create_key(self.db, "BROKER-X", "trader", "trader")
-        self.kiosk = create_key(self.db, "BROKER-X", "device", "kiosk")
-        self.customs_kiosk = create_key(self.db, "KCS", "device", "gate-kiosk")
+        shutil.copyfile(self.seed_key, self.key)
+        os.chmod(self.key, 0o600)
+        self.officer, self.admin, self.trader, self.kiosk, self.customs_kiosk = (
+            self.tokens[n] for n in ("officer", "admin", "trader", "kiosk", "gate-kiosk"))
         self.srv = self.serve("--bio-key", self.key)
 
     def post(self, path, body, token=None, **kw):
@@ -320,11 +343,11 @@ class BioApiTest(TempDirTestCase):
         r = self.post("/v1/biometrics/verify", body, token=self.kiosk)
         self.assertEqual(r.status, 403, r)
         self.assertIn("not registered", r.json["error"]["message"])
-        kid = key_id(self.db, "kiosk")
+        kid = self.key_ids["kiosk"]
         r = self.post("/v1/biometrics/stations", {"key_id": kid, "name": "Broker X booth"},
                       token=self.trader)
         self.assertEqual(r.status, 403)
-        r = self.post("/v1/biometrics/stations", {"key_id": key_id(self.db, "trader")})
+        r = self.post("/v1/biometrics/stations", {"key_id": self.key_ids["trader"]})
         self.assertEqual(r.status, 400)  # not a device key
         r = self.post("/v1/biometrics/stations", {"key_id": kid, "any_org": True})
         self.assertEqual(r.status, 400)  # only an admin widens a station
@@ -336,7 +359,7 @@ class BioApiTest(TempDirTestCase):
         # its own organisation's subjects only
         r = self.post("/v1/biometrics/verify", dict(body, subject="OP-2"), token=self.kiosk)
         self.assertEqual(r.status, 403, r)
-        gate = key_id(self.db, "gate-kiosk")
+        gate = self.key_ids["gate-kiosk"]
         r = self.post("/v1/biometrics/stations", {"key_id": gate, "any_org": True},
                       token=self.admin)
         self.assertEqual(r.status, 201, r)

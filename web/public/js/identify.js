@@ -1,10 +1,13 @@
 // The Identify page (identify.html): a photo, a camera frame or a
 // fingerprint template → 1:N search in a watchlist → candidates with their
-// source agency and legal basis. Faces become a 128-d descriptor here, in the
+// source agency and legal basis; or the same probe enrolled as a subject's
+// template (enrol.js). Faces become a 128-d descriptor here, in the
 // browser (face-api, models served by this server); the image never leaves
 // the page. Every search is audited on the server with its purpose.
 import { api, getToken } from './api.js';
 import { h, fill, errorBox, announce, card } from './dom.js';
+import { enrolForm } from './enrol.js';
+import { watchlistSummary } from './watchlists.js';
 
 const MODELS = 'vendor/face-api-model';
 const SAMPLES = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg', 'sample5.jpg', 'sample6.jpg'];
@@ -76,18 +79,6 @@ function results(res, face) {
   , h('p', { class: 'hint' }, face
     ? `Cosine similarity of face descriptors; ${thr} or more is a match (face-api’s distance 0.6).`
     : `Calibrated score; ${thr} or more is a match at a false match rate of 0.1 %.`));
-}
-
-async function watchlists(signal) {
-  const seen = new Set();
-  let cursor = '';
-  for (let i = 0; i < 20; i++) { // at most 20,000 subjects scanned for the list of watchlists
-    const page = await api(`/v1/biometrics/subjects?limit=1000${cursor ? '&cursor=' + encodeURIComponent(cursor) : ''}`, { signal });
-    for (const s of page.items) if (s.watchlist) seen.add(s.watchlist);
-    if (!page.next_cursor) break;
-    cursor = String(page.next_cursor);
-  }
-  return [...seen].sort();
 }
 
 function render(me) {
@@ -182,14 +173,21 @@ function render(me) {
   h('fieldset', { class: 'probe' }, h('legend', null, 'Fingerprint'),
     h('div', { class: 'field' }, h('label', { for: 'template' }, 'A minutiae template (ISO/IEC 19794-2 or ANSI 378)'), tpl)),
   submit, status);
+  const loadWatchlists = (chosen) => watchlistSummary().then((lists) => {
+    const names = lists.map((w) => w.name);
+    fill(wl, names.length ? names.map((n) => h('option', { value: n }, n)) : h('option', { value: '' }, 'no watchlist has subjects yet'));
+    if (chosen && names.includes(chosen)) wl.value = chosen;
+  }).catch((err) => fill(status, errorBox(err, 'The watchlists could not be read')));
+  const enrol = enrolForm({
+    probe: () => probe, descriptor: describe, base64, watchlist: () => wl.value,
+    enrolled: (name) => loadWatchlists(wl.value || name),
+  });
   fill(main,
     h('h1', null, 'Identify'),
-    h('p', { class: 'lead' }, `Search a watchlist shared by another agency. Signed in as ${me.org} (${me.role}).`),
-    h('div', { class: 'grid' }, card('Probe', form), card('Candidates', out)));
+    h('p', { class: 'lead' }, `Search a watchlist shared by another agency, or enrol the probe as a subject’s template. Signed in as ${me.org} (${me.role}).`),
+    h('div', { class: 'grid' }, card('Probe', form), card('Candidates', out), card('Enrol', enrol)));
   main.setAttribute('aria-busy', 'false');
-  watchlists().then((names) => {
-    fill(wl, names.length ? names.map((n) => h('option', { value: n }, n)) : h('option', { value: '' }, 'no watchlist has subjects yet'));
-  }).catch((err) => fill(status, errorBox(err, 'The watchlists could not be read')));
+  loadWatchlists();
   window.addEventListener('pagehide', stopCamera);
 }
 

@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h, fill, errorBox, empty, loading, card, dl, announce } from '../dom.js';
 import { when } from '../format.js';
+import { watchlistSummary } from '../watchlists.js';
 
 const ACTIONS = ['verify', 'identify', 'enrol', 'erase', 'expire'];
 
@@ -13,6 +14,16 @@ function expiry(s) {
   const days = (Date.parse(s.expires) - Date.now()) / 86400000;
   return h('span', { class: days < 30 ? 'bad' : null, title: s.expires }, when(s.expires),
     days < 30 ? ` (in ${Math.max(0, Math.ceil(days))} days)` : '');
+}
+
+function watchlistTable(lists) {
+  if (!lists.length) return empty('No watchlist holds a subject yet.');
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'compact watchlists' },
+    h('thead', null, h('tr', null, ['Watchlist', 'Subjects', 'Templates', 'Source agencies', 'Next expiry'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', null, lists.map((w) => h('tr', null,
+      h('td', null, h('a', { href: `#/biometrics?watchlist=${encodeURIComponent(w.name)}` }, w.name)),
+      h('td', { class: 'num' }, String(w.subjects)), h('td', { class: 'num' }, String(w.templates)),
+      h('td', null, w.agencies.join(', ') || '—'), h('td', null, expiry(w)))))));
 }
 
 function pager(next, go) {
@@ -29,10 +40,13 @@ async function subjects(main, query, ctx) {
   } } },
   h('div', { class: 'field' }, h('label', { for: 'wl' }, 'Watchlist'), h('input', { id: 'wl', name: 'watchlist', value: wl, placeholder: 'all' })),
   h('button', { type: 'submit' }, 'Show'));
+  const lists = h('div', null, loading());
   fill(main, h('h1', null, 'Biometric subjects'),
     h('p', { class: 'lead' }, 'Operators verified before they act and people on watchlists shared by other agencies. Templates are sealed; nothing here shows biometric data. ',
-      h('a', { href: 'identify.html' }, 'Identify a person'), ' · ', h('a', { href: '#/biometrics/audit' }, 'Audit log')),
-    filter, body);
+      h('a', { href: 'identify.html' }, 'Identify or enrol a person'), ' · ', h('a', { href: '#/biometrics/audit' }, 'Audit log')),
+    h('h2', null, 'Watchlists'), lists, h('h2', null, wl ? `Subjects in ${wl}` : 'Subjects'), filter, body);
+  watchlistSummary(ctx.signal).then((l) => fill(lists, watchlistTable(l)))
+    .catch((err) => { if (err.name !== 'AbortError') fill(lists, errorBox(err, 'The watchlists could not be read')); });
   const show = async (cursor) => {
     const q = new URLSearchParams({ limit: '100' });
     if (wl) q.set('watchlist', wl);
