@@ -490,26 +490,6 @@ cx_err alert_each(store_conn *c, const alert_filter *f, bool (*fn)(void *ctx, co
 
 /* ---- the service --------------------------------------------------------------------- */
 
-static void *alert__beat_main(void *arg)
-{
-    alert_service *a = arg;
-    pthread_mutex_lock(&a->beat_mu);
-    while (!a->beat_stop) {
-        struct timespec ts;
-        int64_t at = cx_mono_us() + a->cfg.heartbeat_s * 1000000;
-        ts.tv_sec = (time_t)(at / 1000000);
-        ts.tv_nsec = (long)(at % 1000000) * 1000;
-        pthread_cond_timedwait(&a->beat_cv, &a->beat_mu, &ts);
-        if (a->beat_stop)
-            break;
-        pthread_mutex_unlock(&a->beat_mu);
-        alert__hub_heartbeat(a->hub);
-        pthread_mutex_lock(&a->beat_mu);
-    }
-    pthread_mutex_unlock(&a->beat_mu);
-    return NULL;
-}
-
 cx_err alert_service_new(store *s, const alert_config *cfg, alert_service **out)
 {
     *out = NULL;
@@ -520,16 +500,10 @@ cx_err alert_service_new(store *s, const alert_config *cfg, alert_service **out)
     a->cfg.heartbeat_s = cfg && cfg->heartbeat_s > 0 ? cfg->heartbeat_s : 15;
     pthread_mutex_init(&a->reg_mu, NULL);
     pthread_mutex_init(&a->m_mu, NULL);
-    pthread_mutex_init(&a->beat_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->beat_cv, &ca);
-    pthread_condattr_destroy(&ca);
     static const char *const known[] = {"device", "container", "consignment", "drone",
                                         "ledger", "scan", "declaration", "design", NULL};
-    a->hub = alert__hub_new();
-    cx_err e = a->hub ? alert_register(a, known, NULL) : CX_ENOMEM;
+    cx_err e = alert__hub_new((unsigned)a->cfg.heartbeat_s, &a->hub);
+    e = e ? e : alert_register(a, known, NULL);
     store_conn *c = e == CX_OK ? store_reader(s) : NULL;
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT coalesce(max(seq), 0) FROM alerts") : NULL;
     if (e == CX_OK && (!st || sqlite3_step(st) != SQLITE_ROW))
@@ -538,28 +512,18 @@ cx_err alert_service_new(store *s, const alert_config *cfg, alert_service **out)
         alert__hub_start_at(a->hub, sqlite3_column_int64(st, 0));
     if (st)
         sqlite3_reset(st);
-    if (e == CX_OK && pthread_create(&a->beat, NULL, alert__beat_main, a) != 0)
-        e = CX_EUNAVAIL;
     if (e != CX_OK) {
         alert_service_free(a);
         return e;
     }
-    a->beat_started = true;
-    pthread_setname_np(a->beat, "alert-beat");
     *out = a;
     return CX_OK;
 }
 
 void alert_service_stop(alert_service *a)
 {
-    if (!a || !a->beat_started)
-        return;
-    pthread_mutex_lock(&a->beat_mu);
-    a->beat_stop = true;
-    pthread_cond_signal(&a->beat_cv);
-    pthread_mutex_unlock(&a->beat_mu);
-    pthread_join(a->beat, NULL);
-    a->beat_started = false;
+    if (a)
+        alert__hub_close(a->hub);
 }
 
 void alert_service_free(alert_service *a)
@@ -575,7 +539,5 @@ void alert_service_free(alert_service *a)
     cx_map_free(&a->m_types);
     pthread_mutex_destroy(&a->reg_mu);
     pthread_mutex_destroy(&a->m_mu);
-    pthread_mutex_destroy(&a->beat_mu);
-    pthread_cond_destroy(&a->beat_cv);
     free(a);
 }

@@ -72,10 +72,10 @@ typedef struct {
     int64_t heartbeat_s; /* a comment line on every stream this often (0 = 15) */
 } alert_config;
 
-/* Starts the service (its heartbeat thread). s is borrowed and must outlive
+/* Starts the service (its stream's hub, with its heartbeat thread). s is borrowed and must outlive
  * it. *out is freed with alert_service_free. */
 cx_err alert_service_new(store *s, const alert_config *cfg, alert_service **out);
-/* Stops the heartbeat thread; safe to call twice. */
+/* Stops the heartbeats and ends the streams; safe to call twice. */
 void alert_service_stop(alert_service *a);
 /* Stops if needed and frees; streams must be gone (http_server_free first).
  * NULL is a no-op. */

@@ -1,12 +1,13 @@
-/* The alert stream (Server-Sent Events).
+/* The alert stream (Server-Sent Events) on an http_hub.
  *
  * A ring of the last HUB_RING events, each already framed as SSE text
  * ("id: <seq>\nevent: alert\ndata: {...}\n\n") with what the filters need;
  * every client has a cursor into it. A client that falls behind the ring is
  * disconnected and resumes with Last-Event-ID, which is served from the
- * database. Comment lines every heartbeat keep proxies open and let a write
- * fail on a dead client, which frees its slot. Events enter the ring only
- * after the transaction that stored them is durable (alert.c). */
+ * database, a chunk at a time, before the ring. The hub sends the
+ * heartbeats (comment lines that keep proxies open and let a write fail on
+ * a dead client, which frees its slot). Events enter the ring only after
+ * the transaction that stored them is durable (alert.c). */
 #include "alert_int.h"
 
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #define HUB_RING 8192
 #define HUB_CATCHUP 10000
 #define HUB_PEND_MAX ((size_t)64 << 20)
+#define HUB_CHUNK ((size_t)64 << 10) /* text one fill appends, about */
 
 typedef struct {
     alert_event ev;
@@ -25,56 +27,62 @@ typedef struct {
     size_t len;
 } hub_ev;
 
-typedef struct hub_sub {
+/* A subscriber: its filters and its cursors (the stream is the http_hub's). */
+typedef struct {
     alert_hub *hub;
-    http_stream *st;
-    uint64_t next;
-    bool hb;
+    alert_service *a;
+    uint64_t next;           /* the next ring event to look at */
+    int64_t cu_after, cu_upto; /* stored alerts (cu_after, cu_upto] still to send */
+    int64_t gap_from;        /* > 0: announce that alerts gap_from..cu_after are skipped */
     cx_principal who;
     alert_severity min_sev;
     char types[ALERT_FILTER_TYPES][ALERT_NAME_MAX + 1];
     size_t ntypes; /* 0 = all */
     char kind[ALERT_NAME_MAX + 1];   /* "" = all */
     char drone[ALERT_ID_MAX + 1];    /* "" = all */
-    cx_buf pend;
-    size_t pend_off;
-    struct hub_sub *prev, *next_sub;
-    bool linked;
 } hub_sub;
 
 struct alert_hub {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* the ring */
     hub_ev *ring;
     uint64_t head; /* events published so far */
     int64_t last_seq;
-    hub_sub *subs;
-    size_t nsubs;
+    http_hub *streams;
 };
 
-alert_hub *alert__hub_new(void)
+cx_err alert__hub_new(unsigned heartbeat_s, alert_hub **out)
 {
+    *out = NULL;
     alert_hub *h = calloc(1, sizeof *h);
     if (!h)
-        return NULL;
+        return CX_ENOMEM;
     h->ring = calloc(HUB_RING, sizeof *h->ring);
-    if (!h->ring) {
+    http_hub_config hc = {.hello = "retry: 2000\n: customs alert stream\n\n",
+                          .heartbeat_s = heartbeat_s, .pend_max = HUB_PEND_MAX};
+    cx_err e = h->ring ? http_hub_new(&hc, &h->streams) : CX_ENOMEM;
+    if (e != CX_OK) {
+        free(h->ring);
         free(h);
-        return NULL;
+        return e;
     }
     pthread_mutex_init(&h->mu, NULL);
-    return h;
+    *out = h;
+    return CX_OK;
+}
+
+void alert__hub_close(alert_hub *h)
+{
+    if (h)
+        http_hub_close(h->streams);
 }
 
 void alert__hub_free(alert_hub *h)
 {
     if (!h)
         return;
+    http_hub_free(h->streams);
     for (size_t i = 0; i < HUB_RING; i++)
         free(h->ring[i].text);
-    /* Streams end before the service is freed (http_server_free first);
-     * a subscriber still here would point at a freed hub. */
-    for (hub_sub *s = h->subs; s; s = s->next_sub)
-        s->linked = false;
     pthread_mutex_destroy(&h->mu);
     free(h->ring);
     free(h);
@@ -124,9 +132,8 @@ static void hub__push(alert_hub *h, const alert_event *ev, bool ack, bool update
     h->head++;
     if (!ack)
         h->last_seq = ev->seq;
-    for (hub_sub *s = h->subs; s; s = s->next_sub)
-        http_stream_wake(s->st);
     pthread_mutex_unlock(&h->mu);
+    http_hub_wake(h->streams, NULL);
 }
 
 void alert__hub_alert(alert_hub *h, const alert_event *ev, const char *json, size_t len)
@@ -151,22 +158,9 @@ void alert__hub_start_at(alert_hub *h, int64_t last_seq)
     pthread_mutex_unlock(&h->mu);
 }
 
-void alert__hub_heartbeat(alert_hub *h)
-{
-    pthread_mutex_lock(&h->mu);
-    for (hub_sub *s = h->subs; s; s = s->next_sub) {
-        s->hb = true;
-        http_stream_wake(s->st);
-    }
-    pthread_mutex_unlock(&h->mu);
-}
-
 size_t alert__hub_clients(alert_hub *h)
 {
-    pthread_mutex_lock(&h->mu);
-    size_t n = h->nsubs;
-    pthread_mutex_unlock(&h->mu);
-    return n;
+    return http_hub_clients(h->streams);
 }
 
 static bool hub__pass(const hub_sub *s, const alert_event *ev, bool ack, bool update)
@@ -189,126 +183,85 @@ static bool hub__pass(const hub_sub *s, const alert_event *ev, bool ack, bool up
     return false;
 }
 
-static ssize_t hub__read(void *ctx, char *buf, size_t max)
+/* Appends up to HUB_CHUNK bytes of stored alerts in (cu_after, cu_upto]. */
+static cx_err hub__catch_up(hub_sub *s, cx_buf *out)
 {
-    hub_sub *s = ctx;
-    alert_hub *h = s->hub;
-    pthread_mutex_lock(&h->mu);
-    if (cx_buf_error(&s->pend)) {
-        /* the catch-up did not fit: end; the client resumes from where it got */
-        pthread_mutex_unlock(&h->mu);
-        return -1;
+    if (s->gap_from) {
+        cx_err e = cx_buf_printf(out, "event: gap\ndata: {\"from_seq\":%lld,\"to_seq\":%lld}\n\n",
+                                 (long long)s->gap_from, (long long)s->cu_after);
+        if (e != CX_OK)
+            return e;
+        s->gap_from = 0;
     }
-    if (s->pend_off < s->pend.len) {
-        ssize_t k = http_stream_drain(&s->pend, &s->pend_off, buf, max);
-        pthread_mutex_unlock(&h->mu);
-        return k;
-    }
-    if (h->head > HUB_RING && s->next < h->head - HUB_RING) {
-        /* Fell behind the ring: end the stream; the client reconnects with
-         * Last-Event-ID and catches up from the database. */
-        pthread_mutex_unlock(&h->mu);
-        return -1;
-    }
-    size_t n = 0;
-    while (s->next < h->head) {
-        const hub_ev *e = &h->ring[s->next % HUB_RING];
-        if (!hub__pass(s, &e->ev, e->ack, e->update)) {
-            s->next++;
-            continue;
-        }
-        if (n + e->len > max) {
-            if (n == 0 && cx_buf_append(&s->pend, e->text, e->len) == CX_OK) {
-                s->next++;
-                ssize_t k = http_stream_drain(&s->pend, &s->pend_off, buf, max);
-                pthread_mutex_unlock(&h->mu);
-                return k;
-            }
-            break;
-        }
-        memcpy(buf + n, e->text, e->len);
-        n += e->len;
-        s->next++;
-    }
-    if (n == 0 && s->hb) {
-        char now[32];
-        cx_rfc3339_format(cx_now_us(), now);
-        int k = snprintf(buf, max, ": ping %s\n\n", now);
-        n = k > 0 && (size_t)k < max ? (size_t)k : 0;
-    }
-    s->hb = false;
-    pthread_mutex_unlock(&h->mu);
-    return (ssize_t)n;
-}
-
-static void hub__free(void *ctx)
-{
-    hub_sub *s = ctx;
-    alert_hub *h = s->hub;
-    pthread_mutex_lock(&h->mu);
-    if (s->linked) {
-        if (s->prev)
-            s->prev->next_sub = s->next_sub;
-        else
-            h->subs = s->next_sub;
-        if (s->next_sub)
-            s->next_sub->prev = s->prev;
-        h->nsubs--;
-        s->linked = false;
-    }
-    pthread_mutex_unlock(&h->mu);
-    cx_buf_free(&s->pend);
-    free(s);
-}
-
-/* Appends stored alerts (seq in (after, upto]) to the client's pending text. */
-static void hub__catch_up(alert_service *a, hub_sub *s, int64_t after, int64_t upto)
-{
-    if (upto <= after)
-        return;
-    int64_t from = after;
-    if (upto - after > HUB_CATCHUP) {
-        from = upto - HUB_CATCHUP;
-        if (cx_buf_printf(&s->pend, "event: gap\ndata: {\"from_seq\":%lld,\"to_seq\":%lld}\n\n",
-                          (long long)(after + 1), (long long)from) != CX_OK)
-            return;
-    }
-    store_conn *c = store_reader(a->store);
+    store_conn *c = store_reader(s->a->store);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT seq, severity, type, kind, drone, doc, "
                                          "acked_at, acked_by FROM alerts "
-                                         "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")
+                                         "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT 256")
                          : NULL;
     sqlite3_stmt *orgs = c ? store_stmt(c, "SELECT org FROM alert_orgs WHERE seq = ?1 LIMIT 4")
                            : NULL;
     if (!st || !orgs)
-        return;
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int64(st, 2, upto);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        alert_event ev = {.seq = sqlite3_column_int64(st, 0)};
-        alert_severity_parse((const char *)sqlite3_column_text(st, 1), &ev.sev);
-        snprintf(ev.type, sizeof ev.type, "%s", (const char *)sqlite3_column_text(st, 2));
-        snprintf(ev.kind, sizeof ev.kind, "%s", (const char *)sqlite3_column_text(st, 3));
-        const char *drone = (const char *)sqlite3_column_text(st, 4);
-        snprintf(ev.drone, sizeof ev.drone, "%s", drone ? drone : "");
-        sqlite3_bind_int64(orgs, 1, ev.seq);
-        for (int i = 0; i < ALERT_MAX_ORGS && sqlite3_step(orgs) == SQLITE_ROW; i++)
-            snprintf(ev.orgs[i], sizeof ev.orgs[i], "%s", (const char *)sqlite3_column_text(orgs, 0));
-        sqlite3_reset(orgs);
-        if (!hub__pass(s, &ev, false, false))
-            continue;
-        cx_err e = cx_buf_printf(&s->pend, "id: %lld\nevent: alert\ndata: ", (long long)ev.seq);
-        if (e == CX_OK)
-            e = alert__compose(&s->pend, (const char *)sqlite3_column_text(st, 5),
-                               (size_t)sqlite3_column_bytes(st, 5),
-                               (const char *)sqlite3_column_text(st, 6),
-                               (const char *)sqlite3_column_text(st, 7));
-        if (e == CX_OK)
-            e = cx_buf_puts(&s->pend, "\n\n");
-        if (e != CX_OK)
-            break; /* the stream ends at the first read (hub__read) */
+        return CX_EDB;
+    cx_err e = CX_OK;
+    while (e == CX_OK && s->cu_after < s->cu_upto && out->len < HUB_CHUNK) {
+        sqlite3_bind_int64(st, 1, s->cu_after);
+        sqlite3_bind_int64(st, 2, s->cu_upto);
+        int rows = 0, rc;
+        while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            alert_event ev = {.seq = sqlite3_column_int64(st, 0)};
+            rows++;
+            s->cu_after = ev.seq;
+            alert_severity_parse((const char *)sqlite3_column_text(st, 1), &ev.sev);
+            snprintf(ev.type, sizeof ev.type, "%s", (const char *)sqlite3_column_text(st, 2));
+            snprintf(ev.kind, sizeof ev.kind, "%s", (const char *)sqlite3_column_text(st, 3));
+            const char *drone = (const char *)sqlite3_column_text(st, 4);
+            snprintf(ev.drone, sizeof ev.drone, "%s", drone ? drone : "");
+            sqlite3_bind_int64(orgs, 1, ev.seq);
+            for (int i = 0; i < ALERT_MAX_ORGS && sqlite3_step(orgs) == SQLITE_ROW; i++)
+                snprintf(ev.orgs[i], sizeof ev.orgs[i], "%s",
+                         (const char *)sqlite3_column_text(orgs, 0));
+            sqlite3_reset(orgs);
+            if (!hub__pass(s, &ev, false, false))
+                continue;
+            e = cx_buf_printf(out, "id: %lld\nevent: alert\ndata: ", (long long)ev.seq);
+            e = e ? e : alert__compose(out, (const char *)sqlite3_column_text(st, 5),
+                                       (size_t)sqlite3_column_bytes(st, 5),
+                                       (const char *)sqlite3_column_text(st, 6),
+                                       (const char *)sqlite3_column_text(st, 7));
+            e = e ? e : cx_buf_puts(out, "\n\n");
+        }
+        if (e == CX_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+            e = CX_EDB;
+        sqlite3_reset(st);
+        if (e == CX_OK && rows < 256)
+            s->cu_after = s->cu_upto; /* nothing more stored in the range */
     }
-    sqlite3_reset(st);
+    return e;
+}
+
+/* The stream's fill (http_hub): the catch-up first, then the ring. */
+static cx_err hub__fill(void *ctx, cx_buf *out, bool *last)
+{
+    (void)last;
+    hub_sub *s = ctx;
+    alert_hub *h = s->hub;
+    if (s->cu_after < s->cu_upto)
+        return hub__catch_up(s, out);
+    pthread_mutex_lock(&h->mu);
+    if (h->head > HUB_RING && s->next < h->head - HUB_RING) {
+        /* Fell behind the ring: end the stream; the client reconnects with
+         * Last-Event-ID and catches up from the database. */
+        pthread_mutex_unlock(&h->mu);
+        return CX_EUNAVAIL;
+    }
+    cx_err e = CX_OK;
+    while (e == CX_OK && s->next < h->head && out->len < HUB_CHUNK) {
+        const hub_ev *ev = &h->ring[s->next++ % HUB_RING];
+        if (hub__pass(s, &ev->ev, ev->ack, ev->update))
+            e = cx_buf_append(out, ev->text, ev->len);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return e;
 }
 
 void alert__hub_serve(alert_service *a, http_req *r)
@@ -359,29 +312,20 @@ void alert__hub_serve(alert_service *a, http_req *r)
         }
     }
     s->hub = h;
+    s->a = a;
     s->who = *who;
     s->min_sev = min_sev;
     snprintf(s->kind, sizeof s->kind, "%s", kind ? kind : "");
     snprintf(s->drone, sizeof s->drone, "%s", drone ? drone : "");
-    cx_buf_init(&s->pend, HUB_PEND_MAX);
+    /* live from the ring's head; before it, what was stored after `after` */
     pthread_mutex_lock(&h->mu);
     s->next = h->head;
-    int64_t upto = h->last_seq;
-    s->next_sub = h->subs;
-    if (h->subs)
-        h->subs->prev = s;
-    h->subs = s;
-    h->nsubs++;
-    s->linked = true;
+    s->cu_upto = h->last_seq;
     pthread_mutex_unlock(&h->mu);
-    /* retry: tells EventSource to reconnect quickly after a server restart */
-    if (cx_buf_puts(&s->pend, "retry: 2000\n: customs alert stream\n\n") == CX_OK && after >= 0)
-        hub__catch_up(a, s, after, upto);
-    http_stream *st = http_reply_stream(r, 200, "text/event-stream; charset=utf-8", hub__read, s,
-                                        hub__free);
-    if (st) {
-        pthread_mutex_lock(&h->mu);
-        s->st = st;
-        pthread_mutex_unlock(&h->mu);
+    s->cu_after = after < 0 ? s->cu_upto : after;
+    if (s->cu_upto - s->cu_after > HUB_CATCHUP) {
+        s->gap_from = s->cu_after + 1;
+        s->cu_after = s->cu_upto - HUB_CATCHUP;
     }
+    http_hub_serve(h->streams, r, NULL, hub__fill, s, free);
 }

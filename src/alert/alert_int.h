@@ -29,11 +29,6 @@ struct alert_service {
     char *kinds[ALERT_MAX_NAMES], *types[ALERT_MAX_NAMES];
     size_t nkinds, ntypes;
     alert_hub *hub;
-    /* heartbeats */
-    pthread_t beat;
-    bool beat_started, beat_stop;
-    pthread_mutex_t beat_mu;
-    pthread_cond_t beat_cv;
     /* metrics: raised by this process */
     pthread_mutex_t m_mu;
     cx_map m_types; /* type -> index into m_counts */
@@ -51,7 +46,10 @@ cx_err alert__compose(cx_buf *out, const char *doc, size_t len, const char *acke
                       const char *acked_by);
 
 /* The stream (alert_hub.c). */
-alert_hub *alert__hub_new(void);
+/* Its streams beat every heartbeat_s. */
+cx_err alert__hub_new(unsigned heartbeat_s, alert_hub **out);
+/* Ends the streams and their heartbeats (stop); safe twice. */
+void alert__hub_close(alert_hub *h);
 void alert__hub_free(alert_hub *h);
 /* Publishes a committed alert (json: its document, without ack members). */
 void alert__hub_alert(alert_hub *h, const alert_event *ev, const char *json, size_t len);
@@ -59,7 +57,6 @@ void alert__hub_alert(alert_hub *h, const alert_event *ev, const char *json, siz
 void alert__hub_ack(alert_hub *h, const alert_event *ev, const char *json, size_t len);
 /* Publishes an escalated alert (json: the whole alert, with ack members). */
 void alert__hub_update(alert_hub *h, const alert_event *ev, const char *json, size_t len);
-void alert__hub_heartbeat(alert_hub *h);
 /* The last alert stored before this process started: catch-up reads up to it. */
 void alert__hub_start_at(alert_hub *h, int64_t last_seq);
 size_t alert__hub_clients(alert_hub *h);

@@ -212,6 +212,10 @@ typedef struct {
  * action is not in it; writes "cmd action" into name (for app_getopt). */
 const char *app_action_options(const app_action *actions, const char *cmd, const char *action,
                                char *name, size_t cap);
+/* The start of a command with actions ("customs CMD ACTION …"): without an
+ * action, help goes to stderr (returns 2); --help or -h prints it to stdout
+ * (returns 0); otherwise -1: go on with argv[1]. */
+int app_action_help(int argc, char **argv, const char *help);
 
 int app_cmd_serve(int argc, char **argv);
 int app_cmd_keys(int argc, char **argv);

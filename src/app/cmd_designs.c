@@ -439,15 +439,10 @@ static int designs__list(int argc, char **argv)
 
 int app_cmd_designs(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(help, stderr);
-        return 2;
-    }
+    int shown = app_action_help(argc, argv, help);
+    if (shown >= 0)
+        return shown;
     const char *action = argv[1];
-    if (strcmp(action, "--help") == 0 || strcmp(action, "-h") == 0) {
-        fputs(help, stdout);
-        return 0;
-    }
     if (strcmp(action, "inspect") == 0)
         return designs__inspect(argc - 1, argv + 1);
     if (strcmp(action, "convert") == 0)

@@ -59,15 +59,10 @@ int app_cmd_keys(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},       {"help", no_argument, NULL, 'h'},
         {"subject", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
-    if (argc < 2) {
-        fputs(help, stderr);
-        return 2;
-    }
+    int shown = app_action_help(argc, argv, help);
+    if (shown >= 0)
+        return shown;
     const char *action = argv[1];
-    if (strcmp(action, "--help") == 0 || strcmp(action, "-h") == 0) {
-        fputs(help, stdout);
-        return 0;
-    }
     static const app_action actions[] = {{"create", "db org role name subject"},
                                          {"list", "db json"},
                                          {"revoke", "db"},

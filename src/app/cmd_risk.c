@@ -325,15 +325,10 @@ int app_cmd_risk(int argc, char **argv)
         {"no-progress", no_argument, NULL, 'P'},       {"help", no_argument, NULL, 'h'},
         {"rank", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0}};
-    if (argc < 2) {
-        fputs(help, stderr);
-        return 2;
-    }
+    int shown = app_action_help(argc, argv, help);
+    if (shown >= 0)
+        return shown;
     const char *action = argv[1];
-    if (strcmp(action, "--help") == 0 || strcmp(action, "-h") == 0) {
-        fputs(help, stdout);
-        return 0;
-    }
     static const app_action actions[] = {
         {"train", "db until valid-from rounds max-depth eta threads no-activate json no-progress"},
         {"models", "db json"},

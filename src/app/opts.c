@@ -97,3 +97,16 @@ const char *app_action_options(const app_action *actions, const char *cmd, const
             return a->options;
     return NULL;
 }
+
+int app_action_help(int argc, char **argv, const char *help)
+{
+    if (argc < 2) {
+        fputs(help, stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(help, stdout);
+        return 0;
+    }
+    return -1;
+}

@@ -257,9 +257,11 @@ static void svc__xray_free(void *self)
 /* inspect: guides, photos and remote-expert sessions on declarations */
 static cx_err svc__inspect_start(app_services *a, void **self, char *err, size_t errlen)
 {
-    return inspect_service_new(app_services_store(a), app_service(a, "declare"),
-                               &app_services_config(a)->inspect, (inspect_service **)self, err,
-                               errlen);
+    /* every SSE stream beats at the one interval the alert stream uses */
+    inspect_config icfg = app_services_config(a)->inspect;
+    icfg.heartbeat_s = (unsigned)app_services_config(a)->track.heartbeat_s;
+    return inspect_service_new(app_services_store(a), app_service(a, "declare"), &icfg,
+                               (inspect_service **)self, err, errlen);
 }
 
 static cx_err svc__inspect_routes(void *self, http_server *srv)

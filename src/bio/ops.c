@@ -264,8 +264,8 @@ void svc__forget(bio_service *b, svc_subject *s)
             bio_faces_remove(w->faces[i], (uint64_t)s->num);
         w->subjects--;
     }
-    svc_map_del(&b->by_num, &s->num, sizeof s->num);
-    svc_map_del(&b->by_id, s->id, strlen(s->id));
+    cx_map_del(&b->by_num, &s->num, sizeof s->num, NULL);
+    cx_map_del(&b->by_id, s->id, strlen(s->id), NULL);
     free(s->agency);
     free(s->legal_basis);
     sodium_memzero(s, sizeof *s);

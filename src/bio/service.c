@@ -71,17 +71,17 @@ static void svc__watchlist_free(void *p)
 
 svc_subject *svc__by_id(bio_service *b, const char *id)
 {
-    return svc_map_get(&b->by_id, id, strlen(id));
+    return cx_map_ptr(&b->by_id, id, strlen(id));
 }
 
 svc_subject *svc__by_num(bio_service *b, int64_t num)
 {
-    return svc_map_get(&b->by_num, &num, sizeof num);
+    return cx_map_ptr(&b->by_num, &num, sizeof num);
 }
 
 svc_watchlist *svc__watchlist(bio_service *b, const char *name, bool create)
 {
-    svc_watchlist *w = svc_map_get(&b->lists, name, strlen(name));
+    svc_watchlist *w = cx_map_ptr(&b->lists, name, strlen(name));
     if (w || !create)
         return w;
     w = calloc(1, sizeof *w);
@@ -90,7 +90,7 @@ svc_watchlist *svc__watchlist(bio_service *b, const char *name, bool create)
         return NULL;
     }
     snprintf(w->name, sizeof w->name, "%s", name);
-    if (svc_map_put(&b->lists, w->name, strlen(w->name), w) != CX_OK) {
+    if (cx_map_set_ptr(&b->lists, w->name, strlen(w->name), w) != CX_OK) {
         svc__watchlist_free(w);
         return NULL;
     }
@@ -126,12 +126,12 @@ svc_subject *svc__remember(bio_service *b, const bs_subject *row)
     s->expires_us = row->expires_us;
     memcpy(s->wrapped, row->wrapped, sizeof s->wrapped);
     if (!s->agency || !s->legal_basis || !svc__watchlist(b, s->watchlist, true) ||
-        svc_map_put(&b->by_id, s->id, strlen(s->id), s) != CX_OK) {
+        cx_map_set_ptr(&b->by_id, s->id, strlen(s->id), s) != CX_OK) {
         svc__subject_free(s);
         return NULL;
     }
-    if (svc_map_put(&b->by_num, &s->num, sizeof s->num, s) != CX_OK) {
-        svc_map_del(&b->by_id, s->id, strlen(s->id));
+    if (cx_map_set_ptr(&b->by_num, &s->num, sizeof s->num, s) != CX_OK) {
+        cx_map_del(&b->by_id, s->id, strlen(s->id), NULL);
         svc__subject_free(s);
         return NULL;
     }
@@ -253,9 +253,9 @@ cx_err bio_service_new(store *s, const bio_keyring *key, const bio_config *cfg,
     pthread_mutex_init(&b->change, NULL);
     pthread_mutex_init(&b->sweep_mu, NULL);
     pthread_cond_init(&b->sweep_cv, NULL);
-    svc_map_init(&b->by_id);
-    svc_map_init(&b->by_num);
-    svc_map_init(&b->lists);
+    cx_map_init(&b->by_id);
+    cx_map_init(&b->by_num);
+    cx_map_init(&b->lists);
     char kid[BIO_KEY_ID_LEN + 1];
     bio_key_id(key, kid);
     int64_t t0 = cx_mono_us();
@@ -277,7 +277,8 @@ cx_err bio_service_new(store *s, const bio_keyring *key, const bio_config *cfg,
         return e;
     }
     size_t templates = 0;
-    svc_map_each(&b->by_id, svc__count_templates, &templates);
+    for (size_t i = 0; i < b->by_id.n; i++)
+        svc__count_templates(&templates, cx_map_ptr_at(&b->by_id, i));
     cx_log(CX_LOG_INFO, "bio: %zu subjects, %zu templates decrypted into memory in %.2f s",
            b->by_id.n, templates, (double)(cx_mono_us() - t0) / 1e6);
     *out = b;
@@ -337,9 +338,13 @@ void bio_service_free(bio_service *b)
     bio_service_stop(b);
     pthread_mutex_destroy(&b->sweep_mu);
     pthread_cond_destroy(&b->sweep_cv);
-    svc_map_free(&b->by_num, NULL);
-    svc_map_free(&b->by_id, svc__subject_free);
-    svc_map_free(&b->lists, svc__watchlist_free);
+    for (size_t i = 0; i < b->by_id.n; i++)
+        svc__subject_free(cx_map_ptr_at(&b->by_id, i));
+    for (size_t i = 0; i < b->lists.n; i++)
+        svc__watchlist_free(cx_map_ptr_at(&b->lists, i));
+    cx_map_free(&b->by_num);
+    cx_map_free(&b->by_id);
+    cx_map_free(&b->lists);
     pthread_rwlock_destroy(&b->lock);
     pthread_mutex_destroy(&b->change);
     free(b);

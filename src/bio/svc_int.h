@@ -1,4 +1,4 @@
-/* svc_int.h — what the service's files share (service.c, svc_map.c,
+/* svc_int.h — what the service's files share (service.c,
  * ops.c, search.c, bio_http.c); not a door. */
 #ifndef CUSTOMS_BIO_SVC_INT_H
 #define CUSTOMS_BIO_SVC_INT_H
@@ -6,30 +6,6 @@
 #include "bio_int.h"
 
 #include <pthread.h>
-
-/* A hash map keyed by byte strings the callers choose (subject ids,
- * watchlist names), hashed with core's keyed cx_map_hash. Values are
- * borrowed pointers; unlike cx_map, keys can be removed (erasure). */
-typedef struct {
-    const void *key;
-    size_t klen;
-    void *value;
-} svc_slot;
-
-typedef struct {
-    svc_slot *slots;
-    size_t cap, n, used; /* used counts tombstones too */
-} svc_map;
-
-void svc_map_init(svc_map *m);
-/* Frees the table; value_free (may be NULL) runs on every value. */
-void svc_map_free(svc_map *m, void (*value_free)(void *));
-/* The key's bytes must live as long as the entry (point into the value). */
-cx_err svc_map_put(svc_map *m, const void *key, size_t klen, void *value);
-void *svc_map_get(const svc_map *m, const void *key, size_t klen);
-void *svc_map_del(svc_map *m, const void *key, size_t klen);
-/* fn returns false to stop. */
-void svc_map_each(const svc_map *m, bool (*fn)(void *ctx, void *value), void *ctx);
 
 #define SVC_MODELS_MAX 8 /* face models per watchlist */
 
@@ -59,7 +35,7 @@ struct bio_service {
     bio_config cfg;
     pthread_rwlock_t lock;   /* the maps and galleries: searches read, changes write */
     pthread_mutex_t change;  /* one change (enrol, erase) at a time */
-    svc_map by_id, by_num, lists;
+    cx_map by_id, by_num, lists; /* id, num, watchlist name -> pointer (cx_map_ptr) */
     /* the expiry sweep */
     pthread_t sweeper;
     bool sweeping, stop;

@@ -130,8 +130,10 @@ typedef struct {
     size_t n;           /* keys */
     const char **keys;  /* by index, NUL-terminated copies */
     int64_t *vals;      /* by index */
+    uint32_t *lens;     /* by index: key lengths */
     size_t keys_cap;
     cx_arena keys_mem;  /* key storage */
+    size_t key_bytes, dead_bytes; /* in keys_mem: live keys, removed ones */
 } cx_map;
 
 void cx_map_init(cx_map *m);
@@ -163,6 +165,18 @@ int64_t cx_map_get(const cx_map *m, const char *key);
 cx_err cx_map_set(cx_map *m, const char *key, int64_t val);
 int64_t cx_map_iget(const cx_map *m, int64_t key);
 cx_err cx_map_iset(cx_map *m, int64_t key, int64_t val);
+/* Removes a key; false when it is absent. *val (may be NULL) gets its
+ * value. The last entry moves into the freed index, so an index taken
+ * before a removal may name another key after it; key storage is reclaimed
+ * once removed keys outweigh live ones. */
+bool cx_map_del(cx_map *m, const void *key, size_t n, int64_t *val);
+/* Pointer values, borrowed (the map never frees them): NULL when absent. */
+void *cx_map_ptr(const cx_map *m, const void *key, size_t n);
+cx_err cx_map_set_ptr(cx_map *m, const void *key, size_t n, void *p);
+static inline void *cx_map_ptr_at(const cx_map *m, size_t index)
+{
+    return (void *)(intptr_t)m->vals[index];
+}
 
 /* ---- clock ---------------------------------------------------------------
  * Wall time in microseconds since the Unix epoch. Tests (and the binary, via

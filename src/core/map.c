@@ -40,6 +40,7 @@ void cx_map_free(cx_map *m)
     free(m->slots);
     free(m->keys);
     free(m->vals);
+    free(m->lens);
     memset(m, 0, sizeof *m);
 }
 
@@ -109,6 +110,10 @@ int64_t cx_map_put(cx_map *m, const void *key, size_t n, bool *added)
         if (!vals)
             return -1;
         m->vals = vals;
+        uint32_t *lens = realloc(m->lens, kc * sizeof *lens);
+        if (!lens)
+            return -1;
+        m->lens = lens;
         m->keys_cap = kc;
     }
     char *copy = cx_arena_strndup(&m->keys_mem, key, n);
@@ -120,9 +125,98 @@ int64_t cx_map_put(cx_map *m, const void *key, size_t n, bool *added)
     m->slots[i] = (cx_map_slot){h, (uint32_t)m->n, (uint32_t)n};
     m->keys[m->n] = copy;
     m->vals[m->n] = -1;
+    m->lens[m->n] = (uint32_t)n;
+    m->key_bytes += n + 1;
     if (added)
         *added = true;
     return (int64_t)m->n++;
+}
+
+/* The slot of an entry (it is there). */
+static size_t map__slot_of(const cx_map *m, uint64_t h, size_t index)
+{
+    size_t mask = m->cap - 1, i = (size_t)h & mask;
+    while (m->slots[i].hash != h || m->slots[i].index != index)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Empties slot i and shifts later entries of its probe run back into the
+ * hole (linear probing without tombstones). */
+static void map__unslot(cx_map *m, size_t i)
+{
+    size_t mask = m->cap - 1;
+    for (size_t j = (i + 1) & mask; m->slots[j].hash; j = (j + 1) & mask) {
+        size_t home = (size_t)m->slots[j].hash & mask;
+        /* j may move to i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i] = (cx_map_slot){0};
+}
+
+/* Copies the live keys into a fresh arena, dropping removed ones. */
+static void map__compact(cx_map *m)
+{
+    cx_arena fresh = {0};
+    const char **keys = malloc(m->n * sizeof *keys + 1);
+    for (size_t i = 0; keys && i < m->n; i++)
+        if (!(keys[i] = cx_arena_strndup(&fresh, m->keys[i], m->lens[i]))) {
+            free(keys);
+            keys = NULL;
+        }
+    if (!keys) { /* no memory now: keep the old storage, try at the next removal */
+        cx_arena_free(&fresh);
+        return;
+    }
+    memcpy(m->keys, keys, m->n * sizeof *keys);
+    free(keys);
+    cx_arena_free(&m->keys_mem);
+    m->keys_mem = fresh;
+    m->dead_bytes = 0;
+}
+
+bool cx_map_del(cx_map *m, const void *key, size_t n, int64_t *val)
+{
+    uint64_t h = m->cap ? cx_map_hash(key, n) : 0;
+    int64_t idx = m->cap ? map__probe(m, h, key, n) : -1;
+    if (idx < 0)
+        return false;
+    if (val)
+        *val = m->vals[idx];
+    map__unslot(m, map__slot_of(m, h, (size_t)idx));
+    size_t last = m->n - 1;
+    if ((size_t)idx != last) {
+        uint64_t lh = cx_map_hash(m->keys[last], m->lens[last]);
+        m->slots[map__slot_of(m, lh, last)].index = (uint32_t)idx;
+        m->keys[idx] = m->keys[last];
+        m->vals[idx] = m->vals[last];
+        m->lens[idx] = m->lens[last];
+    }
+    m->n--;
+    m->key_bytes -= n + 1;
+    m->dead_bytes += n + 1;
+    if (m->dead_bytes > 65536 && m->dead_bytes > m->key_bytes)
+        map__compact(m);
+    return true;
+}
+
+void *cx_map_ptr(const cx_map *m, const void *key, size_t n)
+{
+    int64_t i = cx_map_find(m, key, n);
+    return i < 0 ? NULL : cx_map_ptr_at(m, (size_t)i);
+}
+
+cx_err cx_map_set_ptr(cx_map *m, const void *key, size_t n, void *p)
+{
+    int64_t i = cx_map_put(m, key, n, NULL);
+    if (i < 0)
+        return CX_ENOMEM;
+    m->vals[i] = (int64_t)(intptr_t)p;
+    return CX_OK;
 }
 
 /* ---- the arena ------------------------------------------------------------------------ */

@@ -292,6 +292,48 @@ ssize_t http_stream_drain(cx_buf *pend, size_t *off, char *buf, size_t max);
 /* Over the per-key or per-organisation stream limit, http_reply_stream
  * answers 429 too_many_requests itself, calls free_ctx and returns NULL. */
 
+/* ---- SSE hubs (http_hub.c) --------------------------------------------------
+ * The open streams of one kind (the alert stream, a session's stream): the
+ * hub keeps their list, wakes them (all, or one topic's), holds the text
+ * waiting to go out (capped), sends cfg.hello first and a comment line
+ * ": ping <time>" to every stream that sent nothing since the last
+ * heartbeat (a thread of its own, every heartbeat_s), and ends them all at
+ * http_hub_close. The owner keeps the events and each subscriber's cursor:
+ *
+ *   fill(ctx, out, &last) appends to out what ctx has not sent yet (a
+ *   bounded amount: it is called again once out is sent, and after every
+ *   wake); it sets last to end the stream once out is sent; an error ends
+ *   the stream now (the client resumes with Last-Event-ID). It runs on a
+ *   worker, one call at a time per stream.
+ *
+ * Free the hub after the server has ended its streams (http_server_free). */
+typedef struct http_hub http_hub;
+typedef struct {
+    const char *hello;    /* first text of every stream, e.g. "retry: 2000\n: customs
+                             alert stream\n\n"; copied; < 256 bytes */
+    unsigned heartbeat_s; /* 0 = 15 */
+    size_t pend_max;      /* text one stream may have waiting; 0 = 4 MiB */
+} http_hub_config;
+typedef cx_err (*http_hub_fill_fn)(void *ctx, cx_buf *out, bool *last);
+
+/* Starts the hub's heartbeat thread. *out is freed with http_hub_free. */
+cx_err http_hub_new(const http_hub_config *cfg, http_hub **out);
+/* Replies to r with a stream of h. topic (NULL = none; < 128 bytes) picks
+ * which http_hub_wake calls wake it. ctx belongs to the stream from here:
+ * free_ctx(ctx) runs once, when it ends or when this cannot start it (the
+ * reply is then an error: 429 over the stream limits, 503). */
+void http_hub_serve(http_hub *h, http_req *r, const char *topic, http_hub_fill_fn fill,
+                    void *ctx, void (*free_ctx)(void *ctx));
+/* Wakes the streams of topic (NULL: every stream). Any thread. */
+void http_hub_wake(http_hub *h, const char *topic);
+/* A heartbeat now (the thread calls it every heartbeat_s). */
+void http_hub_beat(http_hub *h);
+size_t http_hub_clients(http_hub *h);
+/* Stops the heartbeats and ends every stream at its next pull; safe twice. */
+void http_hub_close(http_hub *h);
+/* Closes if needed and frees. NULL is a no-op. */
+void http_hub_free(http_hub *h);
+
 /* ---- multipart/form-data (RFC 7578) --------------------------------------
  * A bounded streaming reader: parts come one after another, each read in
  * pieces, so a 64 MiB file part never has to be in memory.

@@ -100,6 +100,7 @@ void inspect_training_score(const json_t *regions, const char *right_lane, const
 typedef struct {
     int64_t frame_retention_days; /* session frames kept this long, then erased (30) */
     const char *data_dir;         /* guide rules; NULL: cx_data_dir()/inspection */
+    unsigned heartbeat_s;         /* a comment line on quiet session streams this often (15) */
 } inspect_config;
 
 typedef struct inspect_service inspect_service;

@@ -8,14 +8,12 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 
-typedef struct inspect_hub inspect_hub;
-
 struct inspect_service {
     store *store;
     decl_service *decl;
     inspect_config cfg;
     inspect_rules *rules;
-    inspect_hub *hub;
+    http_hub *hub; /* the session streams; topic: the session id */
     /* retention */
     pthread_t ret;
     bool ret_started, ret_stop;
@@ -74,14 +72,6 @@ cx_err inspect__guide_routes(inspect_service *s, http_server *srv);
 cx_err inspect__session_routes(inspect_service *s, http_server *srv);
 cx_err inspect__training_routes(inspect_service *s, http_server *srv);
 
-inspect_hub *inspect__hub_new(void);
-void inspect__hub_free(inspect_hub *h);
-/* Wakes the streams of session sid (after its events committed). */
-void inspect__hub_wake(inspect_hub *h, const char *sid);
-/* Ends every stream (stop). */
-void inspect__hub_close(inspect_hub *h);
-size_t inspect__hub_clients(inspect_hub *h);
-/* GET /v1/sessions/{sid}/stream, once the session is known. */
 void inspect__hub_serve(inspect_service *s, http_req *r, const char *sid, int64_t after);
 
 /* Replies with the body text of problems: 400 code "the X has N problems". */

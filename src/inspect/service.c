@@ -269,10 +269,10 @@ cx_err inspect_service_new(store *st, decl_service *decl, const inspect_config *
     pthread_mutex_init(&s->ret_mu, NULL);
     pthread_cond_init(&s->ret_cv, NULL);
     cx_err e = inspect_rules_load(s->cfg.data_dir, &s->rules, err, errlen);
-    if (e == CX_OK && !(s->hub = inspect__hub_new())) {
-        snprintf(err, errlen, "out of memory");
-        e = CX_ENOMEM;
-    }
+    http_hub_config hc = {.hello = "retry: 1000\n: customs session stream\n\n",
+                          .heartbeat_s = s->cfg.heartbeat_s};
+    if (e == CX_OK && (e = http_hub_new(&hc, &s->hub)) != CX_OK)
+        snprintf(err, errlen, "cannot start the session streams: %s", cx_strerror(e));
     if (e == CX_OK && pthread_create(&s->ret, NULL, ret__thread, s) != 0) {
         snprintf(err, errlen, "cannot start the retention thread");
         e = CX_ENOMEM;
@@ -298,8 +298,7 @@ void inspect_service_stop(inspect_service *s)
         pthread_join(s->ret, NULL);
         s->ret_started = false;
     }
-    if (s->hub)
-        inspect__hub_close(s->hub);
+    http_hub_close(s->hub);
 }
 
 void inspect_service_free(inspect_service *s)
@@ -307,7 +306,7 @@ void inspect_service_free(inspect_service *s)
     if (!s)
         return;
     inspect_service_stop(s);
-    inspect__hub_free(s->hub);
+    http_hub_free(s->hub);
     inspect_rules_free(s->rules);
     pthread_mutex_destroy(&s->ret_mu);
     pthread_cond_destroy(&s->ret_cv);
@@ -338,7 +337,7 @@ static void svc__metrics(void *ctx, cx_buf *out)
         {"customs_inspect_frames_erased_total", "counter", "Session frames erased by retention",
          atomic_load(&s->m_erased)},
         {"customs_inspect_stream_clients", "gauge", "Open session event streams",
-         s->hub ? inspect__hub_clients(s->hub) : 0},
+         s->hub ? http_hub_clients(s->hub) : 0},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (cx_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help,

@@ -86,7 +86,7 @@ static bool sess__known(http_req *r, inspect_service *s, const char *what)
 /* ---- events -------------------------------------------------------------------------- */
 
 typedef struct {
-    inspect_hub *hub;
+    http_hub *hub;
     char sid[CX_ID_LEN + 1];
 } wake_arg;
 
@@ -94,7 +94,7 @@ static void sess__wake(void *arg, cx_err result)
 {
     wake_arg *w = arg;
     if (result == CX_OK)
-        inspect__hub_wake(w->hub, w->sid);
+        http_hub_wake(w->hub, w->sid);
     free(w);
 }
 

@@ -138,10 +138,10 @@ typedef struct lreg {
     int ngov;
     lreg_org *orgs;
     size_t norgs, corgs;
-    int32_t *org_index; /* open addressing over orgs, size corgs*2 */
+    cx_map org_index; /* org name -> position in orgs */
     lreg_key *keys;
     size_t nkeys, ckeys;
-    int32_t *key_index;
+    cx_map key_index; /* public key (32 bytes) -> position in keys */
     lpolicy policy[LT__COUNT];
 } lreg;
 

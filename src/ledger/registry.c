@@ -23,66 +23,22 @@ void ledger__reg_free(lreg *r)
     if (!r)
         return;
     free(r->orgs);
-    free(r->org_index);
+    cx_map_free(&r->org_index);
     free(r->keys);
-    free(r->key_index);
+    cx_map_free(&r->key_index);
     free(r);
-}
-
-static uint64_t reg__hash(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-/* Index tables hold position + 1; 0 is an empty slot. Capacity is twice
- * the array's, a power of two. */
-static void reg__index_put(int32_t *index, size_t cap, uint64_t h, int32_t pos)
-{
-    size_t mask = cap - 1, j = (size_t)h & mask;
-    while (index[j])
-        j = (j + 1) & mask;
-    index[j] = pos + 1;
-}
-
-static const char *reg__org_key(const lreg *r, int32_t i)
-{
-    return r->orgs[i].org;
 }
 
 const lreg_org *ledger__reg_org(const lreg *r, const char *org)
 {
-    if (!r->corgs || !org)
-        return NULL;
-    size_t cap = r->corgs * 2, mask = cap - 1;
-    size_t j = (size_t)reg__hash(org, strlen(org)) & mask;
-    while (r->org_index[j]) {
-        int32_t i = r->org_index[j] - 1;
-        if (strcmp(reg__org_key(r, i), org) == 0)
-            return &r->orgs[i];
-        j = (j + 1) & mask;
-    }
-    return NULL;
+    int64_t i = org ? cx_map_get(&r->org_index, org) : -1;
+    return i < 0 ? NULL : &r->orgs[i];
 }
 
 const lreg_key *ledger__reg_key(const lreg *r, const uint8_t pk[32])
 {
-    if (!r->ckeys)
-        return NULL;
-    size_t cap = r->ckeys * 2, mask = cap - 1;
-    size_t j = (size_t)reg__hash(pk, 32) & mask;
-    while (r->key_index[j]) {
-        int32_t i = r->key_index[j] - 1;
-        if (memcmp(r->keys[i].pk, pk, 32) == 0)
-            return &r->keys[i];
-        j = (j + 1) & mask;
-    }
-    return NULL;
+    int64_t i = cx_map_find(&r->key_index, pk, 32);
+    return i < 0 ? NULL : &r->keys[r->key_index.vals[i]];
 }
 
 int ledger__reg_gov(const lreg *r, const uint8_t pk[32])
@@ -93,56 +49,14 @@ int ledger__reg_gov(const lreg *r, const uint8_t pk[32])
     return -1;
 }
 
-static cx_err reg__grow_orgs(lreg *r)
-{
-    if (r->norgs < r->corgs)
-        return CX_OK;
-    size_t cap = r->corgs ? r->corgs * 2 : 16;
-    lreg_org *o = realloc(r->orgs, cap * sizeof *o);
-    int32_t *idx = calloc(cap * 2, sizeof *idx);
-    if (!o || !idx) {
-        if (o)
-            r->orgs = o;
-        free(idx);
-        return CX_ENOMEM;
-    }
-    r->orgs = o;
-    free(r->org_index);
-    r->org_index = idx;
-    r->corgs = cap;
-    for (size_t i = 0; i < r->norgs; i++)
-        reg__index_put(idx, cap * 2, reg__hash(o[i].org, strlen(o[i].org)), (int32_t)i);
-    return CX_OK;
-}
-
-static cx_err reg__grow_keys(lreg *r)
-{
-    if (r->nkeys < r->ckeys)
-        return CX_OK;
-    size_t cap = r->ckeys ? r->ckeys * 2 : 32;
-    lreg_key *k = realloc(r->keys, cap * sizeof *k);
-    int32_t *idx = calloc(cap * 2, sizeof *idx);
-    if (!k || !idx) {
-        if (k)
-            r->keys = k;
-        free(idx);
-        return CX_ENOMEM;
-    }
-    r->keys = k;
-    free(r->key_index);
-    r->key_index = idx;
-    r->ckeys = cap;
-    for (size_t i = 0; i < r->nkeys; i++)
-        reg__index_put(idx, cap * 2, reg__hash(k[i].pk, 32), (int32_t)i);
-    return CX_OK;
-}
-
 cx_err ledger__reg_add_org(lreg *r, const char *org, lrole role, int64_t idx);
 cx_err ledger__reg_add_org(lreg *r, const char *org, lrole role, int64_t idx)
 {
     if (ledger__reg_org(r, org))
         return CX_EEXIST;
-    cx_err e = reg__grow_orgs(r);
+    cx_err e = cx_grow((void **)&r->orgs, &r->corgs, r->norgs + 1, sizeof *r->orgs)
+                   ? cx_map_set(&r->org_index, org, (int64_t)r->norgs)
+                   : CX_ENOMEM;
     if (e != CX_OK)
         return e;
     lreg_org *o = &r->orgs[r->norgs];
@@ -150,7 +64,6 @@ cx_err ledger__reg_add_org(lreg *r, const char *org, lrole role, int64_t idx)
     snprintf(o->org, sizeof o->org, "%s", org);
     o->role = role;
     o->idx = idx;
-    reg__index_put(r->org_index, r->corgs * 2, reg__hash(org, strlen(org)), (int32_t)r->norgs);
     r->norgs++;
     return CX_OK;
 }
@@ -165,15 +78,17 @@ cx_err ledger__reg_add_key(lreg *r, const char *org, const uint8_t pk[32], int64
         return CX_ENOTFOUND;
     if (ledger__reg_key(r, pk))
         return CX_EEXIST;
-    cx_err e = reg__grow_keys(r);
-    if (e != CX_OK)
-        return e;
+    int64_t at = cx_grow((void **)&r->keys, &r->ckeys, r->nkeys + 1, sizeof *r->keys)
+                     ? cx_map_put(&r->key_index, pk, 32, NULL)
+                     : -1;
+    if (at < 0)
+        return CX_ENOMEM;
+    r->key_index.vals[at] = (int64_t)r->nkeys;
     lreg_key *k = &r->keys[r->nkeys];
     memcpy(k->pk, pk, 32);
     k->org = (int32_t)(o - r->orgs);
     k->added = added;
     k->revoked = revoked;
-    reg__index_put(r->key_index, r->ckeys * 2, reg__hash(pk, 32), (int32_t)r->nkeys);
     r->nkeys++;
     return CX_OK;
 }
@@ -360,15 +275,15 @@ cx_err ledger__reg_load(lconn *c, lreg *r)
         sqlite3_reset(st);
     if (e != CX_OK) {
         free(fresh.orgs);
-        free(fresh.org_index);
+        cx_map_free(&fresh.org_index);
         free(fresh.keys);
-        free(fresh.key_index);
+        cx_map_free(&fresh.key_index);
         return e;
     }
     free(r->orgs);
-    free(r->org_index);
+    cx_map_free(&r->org_index);
     free(r->keys);
-    free(r->key_index);
+    cx_map_free(&r->key_index);
     *r = fresh;
     return CX_OK;
 }

@@ -277,6 +277,23 @@ class InspectTest(TempDirTestCase):
         self.assertEqual(r.status, 403)
         self.assertEqual(s.get("/v1/training/results?bogus=1", token=admin).status, 400)
 
+    def test_session_stream_heartbeat(self):
+        # the one SSE heartbeat setting (heartbeat_s) reaches session streams too
+        self.srv.stop()
+        cfg = os.path.join(self.tmp, "track.json")
+        with open(cfg, "w") as f:
+            json.dump({"heartbeat_s": 1}, f)
+        self.srv = s = self.serve("--track-config", cfg, *LANES)
+        did = self.submit(tobacco("INSP-HB"))
+        r = s.post("/v1/declarations/%s/sessions" % did, None, token=self.officer)
+        self.assertEqual(r.status, 201, r)
+        st = SSE(s, "/v1/sessions/%s/stream" % r.json["session"], self.officer)
+        self.assertEqual(st.next()["retry"], "1000")
+        ev = st.next()
+        while not any(c.startswith("ping ") for c in ev["comments"]):
+            ev = st.next()
+        st.close()
+
     def test_not_in_inspection(self):
         r = self.srv.post("/v1/declarations", declaration("GREEN-1"), token=self.trader)
         did = r.json["id"]

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,60 @@ static void test_buf_json_str(void **state)
     assert_int_equal(cx_buf_json_str(&b, "bad \xff utf-8"), CX_EINVAL);
     assert_int_equal(cx_buf_error(&b), CX_EINVAL);
     cx_buf_free(&b);
+}
+
+/* Removal against a plain reference: keys come and go in a pseudo-random
+ * order (enough to wrap probe runs, shift them back and compact the key
+ * storage several times); after every step each key is found exactly when
+ * the reference has it, with its value, and the indices stay dense. */
+static void test_map_del(void **state)
+{
+    (void)state;
+    enum { KEYS = 3000 };
+    static int64_t ref[KEYS]; /* value, or -1 when absent */
+    cx_map m;
+    cx_map_init(&m);
+    assert_false(cx_map_del(&m, "x", 1, NULL));
+    for (size_t k = 0; k < KEYS; k++)
+        ref[k] = -1;
+    uint64_t x = 88172645463325252u, live = 0;
+    char key[48];
+    for (int step = 0; step < 60000; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t k = (size_t)(x % KEYS);
+        int n = snprintf(key, sizeof key, "subject-%zu-%s", k, k % 3 ? "long-enough-key" : "");
+        if (ref[k] < 0 && (x >> 32) % 3) {
+            assert_int_equal(cx_map_set(&m, key, step), CX_OK);
+            ref[k] = step, live++;
+        } else {
+            int64_t v = -2;
+            assert_int_equal(cx_map_del(&m, key, (size_t)n, &v), ref[k] >= 0);
+            assert_int_equal(v, ref[k] >= 0 ? ref[k] : -2);
+            live -= ref[k] >= 0;
+            ref[k] = -1;
+        }
+        assert_int_equal(m.n, live);
+        if (step % 997)
+            continue;
+        for (size_t j = 0; j < KEYS; j++) {
+            n = snprintf(key, sizeof key, "subject-%zu-%s", j, j % 3 ? "long-enough-key" : "");
+            int64_t i = cx_map_find(&m, key, (size_t)n);
+            assert_int_equal(cx_map_get(&m, key), ref[j]);
+            if (i >= 0)
+                assert_memory_equal(cx_map_key(&m, (size_t)i), key, (size_t)n + 1);
+        }
+    }
+    assert_true(m.dead_bytes < 65536 || m.dead_bytes <= m.key_bytes); /* compacted */
+    /* pointer values */
+    static int a, b;
+    assert_int_equal(cx_map_set_ptr(&m, "pa", 2, &a), CX_OK);
+    assert_int_equal(cx_map_set_ptr(&m, "pb", 2, &b), CX_OK);
+    assert_ptr_equal(cx_map_ptr(&m, "pa", 2), &a);
+    assert_ptr_equal(cx_map_ptr_at(&m, (size_t)cx_map_find(&m, "pb", 2)), &b);
+    assert_true(cx_map_del(&m, "pa", 2, NULL));
+    assert_null(cx_map_ptr(&m, "pa", 2));
+    assert_ptr_equal(cx_map_ptr(&m, "pb", 2), &b);
+    cx_map_free(&m);
 }
 
 /* The keyed map: indices in insertion order, values by key, ints and
@@ -363,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_roles_orgs),  cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_buf_stays_failed), cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_map),
+        cmocka_unit_test(test_map_del),
         cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

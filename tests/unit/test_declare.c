@@ -49,23 +49,10 @@ static json_t *check(const char *patch)
     return problems;
 }
 
-static bool has_problem(json_t *problems, const char *path, const char *needle)
-{
-    size_t i;
-    json_t *p;
-    json_array_foreach(problems, i, p)
-    {
-        if (strcmp(json_string_value(json_object_get(p, "path")), path) == 0 &&
-            (!needle || strstr(json_string_value(json_object_get(p, "message")), needle)))
-            return true;
-    }
-    return false;
-}
-
 static void expect_one(const char *patch, const char *path, const char *needle)
 {
     json_t *pr = check(patch);
-    if (!has_problem(pr, path, needle) || json_array_size(pr) != 1) {
+    if (!uk_has_problem(pr, path, needle) || json_array_size(pr) != 1) {
         char *s = json_dumps(pr, 0);
         fail_msg("patch %s: expected exactly one problem at %s (%s), got %s", patch, path,
                  needle ? needle : "", s);
@@ -132,7 +119,7 @@ static void test_importer_required_for_import(void **state)
     json_object_del(doc, "importer_id");
     json_t *pr = json_array();
     assert_false(decl_validate(doc, pr));
-    assert_true(has_problem(pr, "/importer_id", "import"));
+    assert_true(uk_has_problem(pr, "/importer_id", "import"));
     json_decref(pr);
     json_object_set_new(doc, "type", json_string("export"));
     pr = json_array();
@@ -177,11 +164,11 @@ static void test_items(void **state)
 
     /* every problem is listed, not just the first */
     json_t *pr = check("{\"items\":[{\"hs_code\":\"12\",\"value\":-1}]}");
-    assert_true(has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
-    assert_true(has_problem(pr, "/items/0/value", NULL));
-    assert_true(has_problem(pr, "/items/0/country_of_origin", "required"));
-    assert_true(has_problem(pr, "/items/0/net_mass_kg", "required"));
-    assert_true(has_problem(pr, "/items/0/currency", "required"));
+    assert_true(uk_has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
+    assert_true(uk_has_problem(pr, "/items/0/value", NULL));
+    assert_true(uk_has_problem(pr, "/items/0/country_of_origin", "required"));
+    assert_true(uk_has_problem(pr, "/items/0/net_mass_kg", "required"));
+    assert_true(uk_has_problem(pr, "/items/0/currency", "required"));
     assert_int_equal(json_array_size(pr), 5);
     json_decref(pr);
 }
@@ -243,8 +230,8 @@ static void test_hs_rules(void **state)
     expect_one(patch, "/items/0/hs_code", "write it 03061710");
     snprintf(patch, sizeof patch, "{\"items\":[{\"hs_code\":\"6907.2\",%s}]}", item);
     pr = check(patch);
-    assert_true(has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
-    assert_false(has_problem(pr, "/items/0/hs_code", "write it"));
+    assert_true(uk_has_problem(pr, "/items/0/hs_code", "6 to 10 digits"));
+    assert_false(uk_has_problem(pr, "/items/0/hs_code", "write it"));
     json_decref(pr);
     /* UN Comtrade's 999999 "commodities not specified" is not an HS code. */
     assert_false(decl_hs6_known("999999"));
@@ -296,7 +283,7 @@ static void test_parse_edge_cases(void **state)
     assert_non_null(j);
     json_t *pr = json_array();
     assert_false(decl_validate(j, pr));
-    assert_true(has_problem(pr, "", "JSON object"));
+    assert_true(uk_has_problem(pr, "", "JSON object"));
     json_decref(pr);
     json_decref(j);
     /* Strings are kept exactly, escapes and all non-ASCII included. */

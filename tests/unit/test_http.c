@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -497,6 +498,53 @@ static void h_stream(http_req *r, void *ctx)
     http_reply_stream(r, 200, "text/event-stream", tick_read, t, free);
 }
 
+/* An http_hub over a tiny log of (topic, text) events; "end" ends a stream. */
+static http_hub *hub;
+static pthread_mutex_t hub_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char topic[8], text[16];
+} hub_log[16];
+static size_t hub_n;
+
+typedef struct {
+    char topic[8];
+    size_t next;
+} hub_reader;
+
+static cx_err hub_fill(void *ctx, cx_buf *out, bool *last)
+{
+    hub_reader *h = ctx;
+    cx_err e = CX_OK;
+    pthread_mutex_lock(&hub_mu);
+    for (; e == CX_OK && !*last && h->next < hub_n; h->next++)
+        if (strcmp(hub_log[h->next].topic, h->topic) == 0) {
+            e = cx_buf_printf(out, "data: %s\n\n", hub_log[h->next].text);
+            *last = strcmp(hub_log[h->next].text, "end") == 0;
+        }
+    pthread_mutex_unlock(&hub_mu);
+    return e;
+}
+
+static void hub_publish(const char *topic, const char *text)
+{
+    pthread_mutex_lock(&hub_mu);
+    snprintf(hub_log[hub_n].topic, sizeof hub_log[0].topic, "%s", topic);
+    snprintf(hub_log[hub_n].text, sizeof hub_log[0].text, "%s", text);
+    hub_n++;
+    pthread_mutex_unlock(&hub_mu);
+    http_hub_wake(hub, topic);
+}
+
+static void h_hub(http_req *r, void *ctx)
+{
+    hub_reader *h = calloc(1, sizeof *h);
+    snprintf(h->topic, sizeof h->topic, "%s", http_param(r, "topic"));
+    pthread_mutex_lock(&hub_mu);
+    h->next = hub_n; /* live from now */
+    pthread_mutex_unlock(&hub_mu);
+    http_hub_serve(hub, r, h->topic, hub_fill, h, free);
+}
+
 static cx_err test_auth(void *ctx, const char *token, cx_principal *out)
 {
     if (strcmp(token, "good") != 0)
@@ -526,6 +574,11 @@ static int server_up(void **state)
     http_route_ex(srv, "POST", "/small", 0, &small, h_upload, NULL);
     http_route(srv, "GET", "/deferred", 0, h_deferred, NULL);
     http_route(srv, "GET", "/stream", HTTP_AUTH, h_stream, NULL);
+    http_route(srv, "GET", "/hub/{topic}", 0, h_hub, NULL);
+    /* heartbeats only when the test beats */
+    http_hub_config hc = {.hello = "retry: 5\n: test hub\n\n", .heartbeat_s = 3600};
+    if (http_hub_new(&hc, &hub) != CX_OK)
+        return -1;
     if (http_server_start(srv, err, sizeof err) != CX_OK)
         return -1;
     port = http_server_port(srv);
@@ -536,6 +589,7 @@ static int server_down(void **state)
 {
     http_server_drain(srv, 2000);
     http_server_free(srv);
+    http_hub_free(hub);
     return 0;
 }
 
@@ -702,6 +756,72 @@ static void test_server_defer_and_streams(void **state)
     free(out);
 }
 
+/* Opens GET path and returns the socket. */
+static int stream_open(const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = 30}; /* a guard against a hang, not a measure */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char head[256];
+    int n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    assert_true(send(fd, head, (size_t)n, MSG_NOSIGNAL) == n);
+    return fd;
+}
+
+/* Reads from fd into acc until it holds want (after *seen); true if it
+ * did, false at the end of the stream. */
+static bool stream_until(int fd, char *acc, size_t cap, size_t *len, size_t *seen,
+                         const char *want)
+{
+    for (;;) {
+        acc[*len] = '\0';
+        char *at = strstr(acc + *seen, want);
+        if (at) {
+            *seen = (size_t)(at - acc) + strlen(want);
+            return true;
+        }
+        ssize_t n = recv(fd, acc + *len, cap - *len - 1, 0);
+        if (n <= 0)
+            return false;
+        *len += (size_t)n;
+    }
+}
+
+static void test_server_hub(void **state)
+{
+    static char a[8192], b[8192];
+    size_t alen = 0, aseen = 0, blen = 0, bseen = 0;
+    int fa = stream_open("/hub/a"), fb = stream_open("/hub/b");
+    /* the hello first, on every stream */
+    assert_true(stream_until(fa, a, sizeof a, &alen, &aseen, "retry: 5\n: test hub\n\n"));
+    assert_true(stream_until(fb, b, sizeof b, &blen, &bseen, "retry: 5\n: test hub\n\n"));
+    assert_int_equal(http_hub_clients(hub), 2);
+    /* a topic's events reach its streams, in order */
+    hub_publish("a", "one");
+    hub_publish("a", "two");
+    assert_true(stream_until(fa, a, sizeof a, &alen, &aseen, "data: one\n\n"));
+    assert_true(stream_until(fa, a, sizeof a, &alen, &aseen, "data: two\n\n"));
+    /* a heartbeat: a comment line on a stream with nothing to send */
+    http_hub_beat(hub);
+    assert_true(stream_until(fb, b, sizeof b, &blen, &bseen, ": ping "));
+    assert_null(strstr(b, "data:")); /* b saw nothing of a */
+    /* "end" ends a's stream after it is sent; close ends b's */
+    hub_publish("b", "three");
+    assert_true(stream_until(fb, b, sizeof b, &blen, &bseen, "data: three\n\n"));
+    hub_publish("a", "end");
+    assert_true(stream_until(fa, a, sizeof a, &alen, &aseen, "data: end\n\n\r\n0\r\n\r\n"));
+    assert_false(stream_until(fa, a, sizeof a, &alen, &aseen, "more"));
+    http_hub_close(hub);
+    assert_true(stream_until(fb, b, sizeof b, &blen, &bseen, "0\r\n\r\n"));
+    assert_false(stream_until(fb, b, sizeof b, &blen, &bseen, "more"));
+    assert_int_equal(http_hub_clients(hub), 0); /* both ended before their sockets closed */
+    close(fa);
+    close(fb);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -721,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_server_spools_large_uploads),
         cmocka_unit_test(test_server_multipart),
         cmocka_unit_test(test_server_defer_and_streams),
+        cmocka_unit_test(test_server_hub),
     };
     int fails = cmocka_run_group_tests_name("parser", parser, NULL, NULL);
     fails += cmocka_run_group_tests_name("server", server, server_up, server_down);

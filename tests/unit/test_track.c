@@ -123,19 +123,6 @@ static void test_zone_antimeridian_both_forms(void **state)
     track_shape_free(across);
 }
 
-static bool has_path(json_t *problems, const char *path, const char *needle)
-{
-    size_t i;
-    json_t *p;
-    json_array_foreach(problems, i, p)
-    {
-        if (strcmp(json_string_value(json_object_get(p, "path")), path) == 0 &&
-            (!needle || strstr(json_string_value(json_object_get(p, "message")), needle)))
-            return true;
-    }
-    return false;
-}
-
 static void test_zone_invalid(void **state)
 {
     static const struct {
@@ -159,7 +146,7 @@ static void test_zone_invalid(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *g = J(cases[i].geo), *p = json_array();
         assert_null(track_shape_zone(g, "/geometry", p));
-        if (!has_path(p, cases[i].path, cases[i].needle)) {
+        if (!uk_has_problem(p, cases[i].path, cases[i].needle)) {
             char *t = json_dumps(p, 0);
             fail_msg("case %zu: wanted %s (%s), got %s", i, cases[i].path, cases[i].needle, t);
         }
@@ -1028,9 +1015,9 @@ static void test_config_overrides(void **state)
     assert_true(c.corridor_critical_m == 2500.5);
     assert_true(c.jump_max_kmh == 250);  /* refused, default kept */
     assert_int_equal(c.zone_debounce_s, 30);
-    assert_true(has_path(p, "/jump_max_kmh", "from 1"));
-    assert_true(has_path(p, "/zone_debounce_s", "whole number"));
-    assert_true(has_path(p, "/nonsense", "unknown"));
+    assert_true(uk_has_problem(p, "/jump_max_kmh", "from 1"));
+    assert_true(uk_has_problem(p, "/zone_debounce_s", "whole number"));
+    assert_true(uk_has_problem(p, "/nonsense", "unknown"));
     json_t *out = track_config_json(&c);
     assert_int_equal(json_integer_value(json_object_get(out, "stop_min_s")), 600);
     assert_int_equal(json_integer_value(json_object_get(out, "signal_loss_s")), 900);
