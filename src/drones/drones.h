@@ -36,6 +36,7 @@
 #define DRONES_PACK_MAX 9
 #define DRONES_UAS_ID_MAX 61 /* decoded text: 20 bytes, each at most 3 UTF-8 bytes, + NUL */
 #define DRONES_TEXT_MAX 70   /* Self-ID description: 23 bytes likewise */
+#define DRONES_PAYLOAD_MAX (3 + DRONES_PACK_MAX * DRONES_MSG_SIZE) /* a full Message Pack */
 
 typedef enum {
     DRONES_MT_BASIC_ID = 0,
@@ -405,6 +406,34 @@ size_t drones_engine_drone_count(const drones_engine *e);
 int64_t drones_event_time(int64_t obs_us, double timestamp_s);
 /* Distance in metres (spherical, mean radius). */
 double drones_distance_m(double lat1, double lon1, double lat2, double lon2);
+
+/* ---- receivers' observations: the JSON of POST /v1/drones/observations ---------------
+ * Pure functions (no database, no clock of their own; fuzz_drones_ingest
+ * feeds them anything). A batch is {"receiver","observations":[...]}, the
+ * same JSON as an MQTT message of customs/remoteid/<receiver>. */
+#define DRONES_BATCH_MAX 10000 /* observations in one batch */
+#define DRONES_FUTURE_S 300    /* an observation further ahead of the clock is refused */
+
+/* The batch's own members: every problem to problems ({path, message});
+ * the receiver id (borrowed from doc) when there was none, else NULL. */
+const char *drones_batch_check(const json_t *doc, json_t *problems);
+
+/* One observation {"time","transport","mac","rssi","payload_hex"}, checked,
+ * with its payload's bytes and decoded messages. */
+typedef struct {
+    int64_t time_us;
+    drones_transport transport;
+    uint8_t mac[6];
+    int rssi; /* dBm, when have_rssi */
+    bool have_rssi;
+    uint8_t payload[DRONES_PAYLOAD_MAX];
+    size_t len;
+} drones_obs_in;
+/* Checks one observation against now_us (the clock, for "in the future")
+ * and decodes its payload into msgs (*nmsgs of them). false with the reason,
+ * "/member: rule", in why. */
+bool drones_obs_check(const json_t *o, int64_t now_us, drones_obs_in *out,
+                      drones_msg msgs[DRONES_PACK_MAX], size_t *nmsgs, char *why, size_t wn);
 
 /* ---- the service: storage, live observations, routes ----------------------------------- */
 typedef struct drones_service drones_service;
