@@ -131,6 +131,7 @@ cx_err drones_service_ingest(drones_service *d, const json_t *doc, const char *r
                                                       "reason", why));
     }
     pthread_mutex_lock(&d->mu);
+    drones__zones_apply(d); /* zones created since the last batch count from now on */
     for (i = 0; i < nin && !err; i++) {
         obs_in *x = &in[i];
         if (!x->ok)
