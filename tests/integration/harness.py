@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -20,6 +21,21 @@ SOURCE = os.environ.get("CUSTOMS_SOURCE_DIR", os.path.abspath(os.path.join(HERE,
 BIN = os.environ.get("CUSTOMS_BIN", os.path.join(SOURCE, "build", "customs"))
 os.environ.setdefault("CUSTOMS_DATA_DIR", os.path.join(SOURCE, "data"))
 os.environ.setdefault("CUSTOMS_NO_PROGRESS", "1")
+
+
+def _sigterm_on_parent_death():
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def child_options():
+    """Popen keyword arguments for a long-lived child (server, broker): it gets
+    SIGTERM when this test process dies, so a test killed by CTest's timeout
+    leaves no server behind. Linux ties the signal to the forking thread, so
+    it is set only from the main thread."""
+    if threading.current_thread() is threading.main_thread():
+        return {"preexec_fn": _sigterm_on_parent_death}
+    return {}
 
 
 def run(*args, input=None, check=True, env=None, timeout=300):
@@ -92,7 +108,8 @@ class Server:
             e.update(env)
         cmd = [BIN, "serve", "--db", db, "--listen", "127.0.0.1:0",
                "--port-file", self.port_file, *args]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e,
+                                     **child_options())
         self.port = None
         if wait:
             self.wait_ready()

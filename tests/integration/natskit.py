@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 import time
 
+from harness import child_options
+
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 
@@ -82,7 +84,7 @@ class Cluster:
     def start(self, i):
         with open(os.path.join(self.dir, f"n{i}.log"), "a") as log:
             self.procs[i] = subprocess.Popen([NATS_SERVER, "-c", self.confs[i]], stdout=log,
-                                             stderr=subprocess.STDOUT)
+                                             stderr=subprocess.STDOUT, **child_options())
 
     def kill(self, i):
         p = self.procs[i]

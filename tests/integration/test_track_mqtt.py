@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import BIN, TempDirTestCase, create_key  # noqa: E402
+from harness import BIN, TempDirTestCase, child_options, create_key  # noqa: E402
 from trackkit import Mosquitto, db_rows, metric, now_ms, setup_world, wait_for  # noqa: E402
 
 PUB = "/usr/bin/mosquitto_pub"
@@ -70,7 +70,7 @@ class TrackMqttTest(TempDirTestCase):
         cmd = [BIN, "track", "simulate", "--mqtt", self.broker.url, "--devices", str(devices),
                "--rate", str(rate), "--count", str(count), "--seed", str(seed),
                "--start", "-2h", "--time-scale", "1", "--connections", "2"]
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **child_options()), log
 
     def register(self, srv, devices=20):
         p = subprocess.run([BIN, "track", "simulate", "--register", "--api",

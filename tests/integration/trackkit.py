@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BIN, Server, wait_for  # noqa: F401  (re-exported for tests)
+from harness import BIN, Server, child_options, wait_for  # noqa: F401  (re-exported for tests)
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -59,7 +59,7 @@ class Mosquitto:
     def start(self):
         self.log = open(os.path.join(self.dir, "broker.log"), "a")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, **child_options())
         wait_for(self._listening, f"mosquitto on port {self.port}", limit=20)
 
     def _listening(self):
