@@ -21,34 +21,44 @@ static void zone__write_free(zone_write *zw)
     free(zw);
 }
 
-static cx_err zone__insert(store_conn *w, void *arg)
+/* One zone document into track_zones. keep: an id already stored keeps its
+ * zone (*added false); otherwise it is CX_EEXIST. */
+static cx_err zone__put(store_conn *w, const json_t *doc, bool keep, bool *added)
 {
-    zone_write *zw = arg;
-    char *text = cx_json_dump(zw->doc, NULL);
+    char *text = cx_json_dump(doc, NULL);
     if (!text)
         return CX_ENOMEM;
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO track_zones(id, kind, doc, created_at) "
-                                     "VALUES(?1,?2,?3,?4)");
+    sqlite3_stmt *st =
+        keep ? store_stmt(w, "INSERT INTO track_zones(id, kind, doc, created_at) "
+                             "VALUES(?1,?2,?3,?4) ON CONFLICT(id) DO NOTHING")
+             : store_stmt(w, "INSERT INTO track_zones(id, kind, doc, created_at) "
+                             "VALUES(?1,?2,?3,?4)");
     if (!st) {
         free(text);
         return CX_EDB;
     }
-    sqlite3_bind_text(st, 1, json_string_value(json_object_get(zw->doc, "id")), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, json_string_value(json_object_get(zw->doc, "kind")), -1,
+    sqlite3_bind_text(st, 1, json_string_value(json_object_get(doc, "id")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, json_string_value(json_object_get(doc, "kind")), -1,
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, json_string_value(json_object_get(zw->doc, "created_at")), -1,
+    sqlite3_bind_text(st, 4, json_string_value(json_object_get(doc, "created_at")), -1,
                       SQLITE_STATIC);
     cx_err e = store_done(st); /* CX_EEXIST: the id is taken */
     free(text);
-    if (e != CX_OK)
-        return e;
-    zw->key = sqlite3_last_insert_rowid(store_conn_db(w));
-    return CX_OK;
+    *added = e == CX_OK && sqlite3_changes(store_conn_db(w)) > 0;
+    return e;
 }
 
-/* The other modules watching zones (drones) hear of a new one. */
+static cx_err zone__insert(store_conn *w, void *arg)
+{
+    zone_write *zw = arg;
+    bool added;
+    cx_err e = zone__put(w, zw->doc, false, &added);
+    if (e == CX_OK)
+        zw->key = sqlite3_last_insert_rowid(store_conn_db(w));
+    return e;
+}
+
 static void zone__tell(const track_service *t, const json_t *doc)
 {
     for (size_t i = 0; i < t->nzone_watch; i++)
@@ -224,33 +234,17 @@ typedef struct {
 static cx_err zone__load_write(store_conn *w, void *arg)
 {
     zone_load *zl = arg;
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO track_zones(id, kind, doc, created_at) "
-                                     "VALUES(?1,?2,?3,?4) ON CONFLICT(id) DO NOTHING");
-    if (!st)
-        return CX_EDB;
     zl->added = zl->kept = 0;
     size_t i;
     json_t *doc;
     json_array_foreach(zl->docs, i, doc)
     {
-        char *text = cx_json_dump(doc, NULL);
-        if (!text)
-            return CX_ENOMEM;
-        sqlite3_bind_text(st, 1, json_string_value(json_object_get(doc, "id")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, json_string_value(json_object_get(doc, "kind")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(doc, "created_at")), -1,
-                          SQLITE_STATIC);
-        cx_err e = store_done(st);
-        free(text);
+        bool added;
+        cx_err e = zone__put(w, doc, true, &added);
         if (e != CX_OK)
             return e;
-        if (sqlite3_changes(store_conn_db(w)))
-            zl->added++;
-        else
-            zl->kept++;
+        zl->added += added;
+        zl->kept += !added;
     }
     return CX_OK;
 }
