@@ -56,7 +56,7 @@ typedef struct {
     risk_policy risk;        /* lanes */
     track_config track;      /* tracking thresholds */
     drones_config drones;    /* drone rule thresholds */
-    const char *drone_zones; /* GeoJSON FeatureCollection of zones for the drone rules */
+    const char *drone_zones; /* GeoJSON FeatureCollection added to the zones at start */
     inspect_config inspect;  /* inspection: session frame retention */
     const char *mqtt, *mqtt_client_id; /* telemetry broker; NULL: none */
     /* the ledger as a node of a network (docs/ledger.md, "Network") */

@@ -5,6 +5,7 @@
 #include "app_drones.h"
 
 #include "drones.h"
+#include "track.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -44,7 +45,9 @@ static const char help[] =
     "--start says otherwise; POSTs 15 minutes ago (now with --realtime).\n"
     "\n"
     "Options of import: --receiver ID names the receiver that heard the\n"
-    "capture; --zones FILE.geojson the zones (data/drones/zones.geojson);\n"
+    "capture; --zones FILE.geojson adds the file's zones to the database's zones\n"
+    "(tracking's /v1/zones; ids already there are kept) before the import, as\n"
+    "data/drones/zones.geojson;\n"
     "--drones-config FILE the thresholds; --alerts FILE writes the alerts as\n"
     "JSON lines.\n"
     "\n"
@@ -155,6 +158,17 @@ static int drones__import(int argc, char **argv)
             fclose(af);
         return app_fail("drones import", "%s", err);
     }
+    /* the file's zones join the database's zones (tracking's), which the
+     * drone rules read */
+    size_t zadded = 0, zkept = 0;
+    if (zones && track_zones_load_file(s, zones, &zadded, &zkept, err, sizeof err) != CX_OK) {
+        store_free(s);
+        if (af)
+            fclose(af);
+        return app_fail("drones import", "%s", err);
+    }
+    if (zones)
+        fprintf(stderr, "zones: %zu added, %zu already stored (kept)\n", zadded, zkept);
     /* alerts go into the alerts table through the alerting door, as live */
     drones_alert_sink sink = {drones__alert_line, af};
     alert_service *as = NULL;
@@ -164,7 +178,7 @@ static int drones__import(int argc, char **argv)
     if (e != CX_OK)
         snprintf(err, sizeof err, "the alert service cannot start: %s", cx_strerror(e));
     else
-        e = drones_service_new(s, as, &cfg, zones, af ? &sink : NULL, &d, err, sizeof err);
+        e = drones_service_new(s, as, &cfg, af ? &sink : NULL, &d, err, sizeof err);
     if (e != CX_OK) {
         alert_service_free(as);
         store_free(s);

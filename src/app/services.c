@@ -135,6 +135,18 @@ static void svc__ledger_free(void *self)
 static cx_err svc__track_start(app_services *a, void **self, char *err, size_t errlen)
 {
     char why[400];
+    const char *zpath = app_services_config(a)->drone_zones;
+    size_t added, kept;
+    if (zpath) { /* --drone-zones: into the zones, before tracking reads them */
+        cx_err e = track_zones_load_file(app_services_store(a), zpath, &added, &kept, why,
+                                         sizeof why);
+        if (e != CX_OK) {
+            snprintf(err, errlen, "--drone-zones: %s", why);
+            return e;
+        }
+        cx_log(CX_LOG_INFO, "zones of %s: %zu added, %zu already stored (kept)", zpath, added,
+               kept);
+    }
     cx_err e = track_service_new(app_services_store(a), app_service(a, "declare"),
                                  app_service(a, "alert"), &app_services_config(a)->track,
                                  (track_service **)self, why, sizeof why);
@@ -183,13 +195,16 @@ static cx_err svc__drones_start(app_services *a, void **self, char *err, size_t 
     const app_config *cfg = app_services_config(a);
     char why[400];
     cx_err e = drones_service_new(app_services_store(a), app_service(a, "alert"), &cfg->drones,
-                                  cfg->drone_zones, NULL, (drones_service **)self, why,
-                                  sizeof why);
+                                  NULL, (drones_service **)self, why, sizeof why);
     if (e != CX_OK)
         snprintf(err, errlen, "drones: %s", why);
     else if ((e = track_mqtt_subscribe(app_service(a, "track"), "customs/remoteid/",
-                                       svc__remoteid, *self)) != CX_OK) {
-        snprintf(err, errlen, "drones: cannot share the MQTT connection: %s", cx_strerror(e));
+                                       svc__remoteid, *self)) != CX_OK ||
+             /* zones created at runtime reach the drone rules */
+             (e = track_zones_watch(app_service(a, "track"), drones_service_zone, *self)) !=
+                 CX_OK) {
+        snprintf(err, errlen, "drones: cannot share tracking's MQTT connection or zones: %s",
+                 cx_strerror(e));
         drones_service_free(*self);
         *self = NULL;
     }

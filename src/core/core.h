@@ -307,6 +307,36 @@ typedef struct {
 } cx_problems;
 void cx_problems_add(cx_problems *p, const char *path, const char *fmt, ...) CX_PRINTF(3, 4);
 
+/* ---- thresholds: a struct of numbers set from a JSON object ----------------
+ * A module describes its thresholds once, as a table of fields (name,
+ * offset, integer or real, range, unit); the table gives the JSON
+ * overrides (--track-config, --drones-config, a consignment's "rules"), the
+ * file loader and the effective set as JSON, the same way for every module.
+ * Integers are int64_t members (a whole JSON number is taken: 30.0 is 30),
+ * reals are double members. */
+typedef struct {
+    const char *name;
+    size_t off;
+    bool real;
+    double lo, hi;
+    const char *unit; /* "seconds", "metres", … */
+} cx_conf_field;
+#define CX_CONF_INT(type, n, lo, hi, unit) {#n, offsetof(type, n), false, lo, hi, unit}
+#define CX_CONF_REAL(type, n, lo, hi, unit) {#n, offsetof(type, n), true, lo, hi, unit}
+
+/* Applies the members of obj over the struct at c. Unknown members and bad
+ * values are appended to problems (may be NULL) as {path, message} and
+ * leave their field as it was; returns true if there were none. */
+bool cx_conf_apply(void *c, const cx_conf_field *f, size_t n, const struct json_t *obj,
+                   struct json_t *problems);
+/* Reads a JSON file of overrides over c; a sentence naming the file, and the
+ * line or the member, in err on failure (CX_EPARSE, CX_EINVAL). */
+cx_err cx_conf_load(void *c, const cx_conf_field *f, size_t n, const char *path, char *err,
+                    size_t errlen);
+/* Every field's value as a JSON object (caller decrefs): integers, and
+ * reals as JSON reals. */
+struct json_t *cx_conf_json(const void *c, const cx_conf_field *f, size_t n);
+
 /* ---- CSV (libcsv) -----------------------------------------------------------
  * Reads RFC 4180 CSV row by row. Fields are NUL-terminated and kept exactly
  * (no trimming); a field longer than max_field, or a row of more than 256

@@ -608,13 +608,6 @@ static void h_stream(http_req *r, void *ctx)
         drones__hub_serve(d->hub, r);
 }
 
-static void h_zones(http_req *r, void *ctx)
-{
-    drones_service *d = ctx;
-    if (http_allow_officer(r, "read the drone zones"))
-        http_reply_copy(r, 200, "application/json", d->zones_json, strlen(d->zones_json));
-}
-
 static void h_config(http_req *r, void *ctx)
 {
     drones_service *d = ctx;
@@ -656,7 +649,6 @@ cx_err drones_routes(drones_service *d, http_server *srv)
         {"GET", "/v1/drones/receivers", HTTP_AUTH, h_receivers_get, NULL},
         {"GET", "/v1/drones/stream", HTTP_AUTH, h_stream, NULL},
         {"GET", "/v1/drones/config", HTTP_AUTH, h_config, NULL},
-        {"GET", "/v1/drones/zones", HTTP_AUTH, h_zones, NULL},
         {"GET", "/v1/drones", HTTP_AUTH, h_drones_list, "limit cursor registered"},
         {"GET", "/v1/drones/{uas_id}/track", HTTP_AUTH, h_drone_track, "from to max_points"},
         {"GET", "/v1/drones/{uas_id}", HTTP_AUTH, h_drone_get, NULL},

@@ -1,30 +1,26 @@
 /* Thresholds of the drone rules and the registry of known drones. */
 #include "drones_int.h"
 
-#include <math.h>
-#include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const char *name;
-    size_t off;
-    bool real;
-    double lo, hi;
-} cfg_field;
+#define CFG_I(n, lo, hi, u) CX_CONF_INT(drones_config, n, lo, hi, u)
+#define CFG_R(n, lo, hi, u) CX_CONF_REAL(drones_config, n, lo, hi, u)
 
-#define CFG_I(n, lo, hi) {#n, offsetof(drones_config, n), false, lo, hi}
-#define CFG_R(n, lo, hi) {#n, offsetof(drones_config, n), true, lo, hi}
-
-static const cfg_field cfg_fields[] = {
-    CFG_R(drone_drop_zone_m, 0, 1e6),        CFG_R(drone_drop_height_m, 0, 10000),
-    CFG_R(drone_hover_mps, 0, 100),          CFG_I(drone_hover_s, 1, 86400),
-    CFG_R(drone_max_mps, 1, 10000),          CFG_R(drone_spoof_min_m, 0, 1e6),
-    CFG_R(drone_pilot_jump_m, 1, 1e7),       CFG_I(drone_pilot_jump_s, 1, 86400),
-    CFG_I(drone_spoof_episode_s, 0, 86400),  CFG_R(drone_crossing_margin_m, 0, 10000),
-    CFG_I(drone_gap_s, 1, 86400),            CFG_I(drone_flight_gap_s, 1, 7 * 86400),
-    CFG_I(drone_time_skew_s, 0, 1800),
+static const cx_conf_field cfg_fields[] = {
+    CFG_R(drone_drop_zone_m, 0, 1e6, "metres"),
+    CFG_R(drone_drop_height_m, 0, 10000, "metres"),
+    CFG_R(drone_hover_mps, 0, 100, "m/s"),
+    CFG_I(drone_hover_s, 1, 86400, "seconds"),
+    CFG_R(drone_max_mps, 1, 10000, "m/s"),
+    CFG_R(drone_spoof_min_m, 0, 1e6, "metres"),
+    CFG_R(drone_pilot_jump_m, 1, 1e7, "metres"),
+    CFG_I(drone_pilot_jump_s, 1, 86400, "seconds"),
+    CFG_I(drone_spoof_episode_s, 0, 86400, "seconds"),
+    CFG_R(drone_crossing_margin_m, 0, 10000, "metres"),
+    CFG_I(drone_gap_s, 1, 86400, "seconds"),
+    CFG_I(drone_flight_gap_s, 1, 7 * 86400, "seconds"),
+    CFG_I(drone_time_skew_s, 0, 1800, "seconds"),
 };
 #define NCFG (sizeof cfg_fields / sizeof cfg_fields[0])
 
@@ -49,73 +45,17 @@ void drones_config_defaults(drones_config *c)
 
 bool drones_config_apply(drones_config *c, const json_t *obj, json_t *problems)
 {
-    if (!json_is_object(obj)) {
-        cx_problem_add(problems, "", "thresholds are a JSON object");
-        return false;
-    }
-    bool ok = true;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        char ptr[96] = "";
-        cx_jptr_push(ptr, sizeof ptr, key);
-        const cfg_field *f = NULL;
-        for (size_t i = 0; i < NCFG && !f; i++)
-            if (strcmp(cfg_fields[i].name, key) == 0)
-                f = &cfg_fields[i];
-        if (!f) {
-            cx_problem_add(problems, ptr, "unknown threshold");
-            ok = false;
-            continue;
-        }
-        double d = json_number_value(v);
-        if (!json_is_number(v) || (!f->real && !json_is_integer(v)) || !(d >= f->lo) ||
-            !(d <= f->hi)) {
-            cx_problem_add(problems, ptr, "must be %s from %g to %g",
-                           f->real ? "a number" : "an integer", f->lo, f->hi);
-            ok = false;
-            continue;
-        }
-        if (f->real)
-            *(double *)((char *)c + f->off) = d;
-        else
-            *(int64_t *)((char *)c + f->off) = (int64_t)json_integer_value(v);
-    }
-    return ok;
+    return cx_conf_apply(c, cfg_fields, NCFG, obj, problems);
 }
 
 cx_err drones_config_load(drones_config *c, const char *path, char *err, size_t errlen)
 {
-    json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!j) {
-        snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
-        return CX_EPARSE;
-    }
-    json_t *problems = json_array();
-    bool ok = drones_config_apply(c, j, problems);
-    if (!ok) {
-        json_t *p = json_array_get(problems, 0);
-        snprintf(err, errlen, "%s: %s: %s", path,
-                 json_string_value(json_object_get(p, "path")),
-                 json_string_value(json_object_get(p, "message")));
-    }
-    json_decref(problems);
-    json_decref(j);
-    return ok ? CX_OK : CX_EINVAL;
+    return cx_conf_load(c, cfg_fields, NCFG, path, err, errlen);
 }
 
 json_t *drones_config_json(const drones_config *c)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; i < NCFG; i++) {
-        const cfg_field *f = &cfg_fields[i];
-        const char *p = (const char *)c + f->off;
-        json_object_set_new(o, f->name, f->real ? drones__num(*(const double *)p)
-                                                : json_integer(*(const int64_t *)p));
-    }
-    return o;
+    return cx_conf_json(c, cfg_fields, NCFG);
 }
 
 /* ---- registry -------------------------------------------------------------------------- */

@@ -36,6 +36,7 @@
 #define DRONES_PACK_MAX 9
 #define DRONES_UAS_ID_MAX 61 /* decoded text: 20 bytes, each at most 3 UTF-8 bytes, + NUL */
 #define DRONES_TEXT_MAX 70   /* Self-ID description: 23 bytes likewise */
+#define DRONES_PAYLOAD_MAX (3 + DRONES_PACK_MAX * DRONES_MSG_SIZE) /* a full Message Pack */
 
 typedef enum {
     DRONES_MT_BASIC_ID = 0,
@@ -376,9 +377,6 @@ cx_err drones_engine_zone(drones_engine *e, const char *id, const char *name, co
 struct GEOSGeom_t;
 cx_err drones_engine_zone_geos(drones_engine *e, const char *id, const char *name,
                                const char *kind, struct GEOSGeom_t *geometry);
-/* A GeoJSON FeatureCollection whose features have properties id, kind and
- * optionally name (the format of data/drones/zones.geojson). */
-cx_err drones_engine_zones_file(drones_engine *e, const char *path, char *err, size_t errlen);
 size_t drones_engine_zone_count(const drones_engine *e);
 
 /* Known drones, restored from storage at start: the engine resumes their
@@ -406,20 +404,56 @@ int64_t drones_event_time(int64_t obs_us, double timestamp_s);
 /* Distance in metres (spherical, mean radius). */
 double drones_distance_m(double lat1, double lon1, double lat2, double lon2);
 
+/* ---- receivers' observations: the JSON of POST /v1/drones/observations ---------------
+ * Pure functions (no database, no clock of their own; fuzz_drones_ingest
+ * feeds them anything). A batch is {"receiver","observations":[...]}, the
+ * same JSON as an MQTT message of customs/remoteid/<receiver>. */
+#define DRONES_BATCH_MAX 10000 /* observations in one batch */
+#define DRONES_FUTURE_S 300    /* an observation further ahead of the clock is refused */
+
+/* The batch's own members: every problem to problems ({path, message});
+ * the receiver id (borrowed from doc) when there was none, else NULL. */
+const char *drones_batch_check(const json_t *doc, json_t *problems);
+
+/* One observation {"time","transport","mac","rssi","payload_hex"}, checked,
+ * with its payload's bytes and decoded messages. */
+typedef struct {
+    int64_t time_us;
+    drones_transport transport;
+    uint8_t mac[6];
+    int rssi; /* dBm, when have_rssi */
+    bool have_rssi;
+    uint8_t payload[DRONES_PAYLOAD_MAX];
+    size_t len;
+} drones_obs_in;
+/* Checks one observation against now_us (the clock, for "in the future")
+ * and decodes its payload into msgs (*nmsgs of them). false with the reason,
+ * "/member: rule", in why. */
+bool drones_obs_check(const json_t *o, int64_t now_us, drones_obs_in *out,
+                      drones_msg msgs[DRONES_PACK_MAX], size_t *nmsgs, char *why, size_t wn);
+
 /* ---- the service: storage, live observations, routes ----------------------------------- */
 typedef struct drones_service drones_service;
 
 cx_err drones_migrate(store *s, char *err, size_t errlen);
 
 /* Loads the drones and the registry from s and starts the engine. cfg is
- * copied; zones_path (may be NULL) is a GeoJSON FeatureCollection of zones
- * (drones_engine_zones_file). Alerts are raised through the alerting door
- * (borrowed; it must outlive the service) inside each batch's writer job,
- * with subject kind "drone"; alerts NULL: they are only logged. tap (may be
- * NULL) also gets each alert once durable (the import's --alerts file). */
+ * copied. The zones are the deployment's zones, tracking's (track.h,
+ * track_zones_each): those of kind territory, restricted, port,
+ * bonded-warehouse and customs-office. Alerts are raised through the
+ * alerting door (borrowed; it must outlive the service) inside each batch's
+ * writer job, with subject kind "drone"; alerts NULL: they are only logged.
+ * tap (may be NULL) also gets each alert once durable (the import's
+ * --alerts file). */
 cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *cfg,
-                          const char *zones_path, const drones_alert_sink *tap,
-                          drones_service **out, char *err, size_t errlen);
+                          const drones_alert_sink *tap, drones_service **out, char *err,
+                          size_t errlen);
+/* A zone created while the service runs (the shape of track_zone_fn, for
+ * track_zones_watch): copied now, from any thread, without waiting; the
+ * rules use it from the next observation on. Kinds the drone rules do not
+ * use are ignored. */
+void drones_service_zone(void *d, const char *id, const char *name, const char *kind,
+                         const json_t *geometry);
 /* Reloads the registry from storage (after customs drones registry). */
 cx_err drones_service_reload_registry(drones_service *d);
 /* Waits for pending writes, stops the stream ticker. Safe to call twice. */
@@ -455,7 +489,8 @@ void drones_service_ingest_message(drones_service *d, const char *receiver, cons
 
 /* POST /v1/drones/observations, POST/GET /v1/drones/receivers, GET
  * /v1/drones, /v1/drones/{uas_id}, /v1/drones/{uas_id}/track,
- * /v1/drones/stream, GET /v1/drones/config. */
+ * /v1/drones/stream, GET /v1/drones/config. The zones are tracking's
+ * /v1/zones. */
 cx_err drones_routes(drones_service *d, http_server *srv);
 
 /* Imports a capture as if live: every observation stored, the rules run in

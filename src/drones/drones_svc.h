@@ -111,7 +111,11 @@ struct drones_service {
     drones_engine *engine;
     drones_registry *registry;
     alert_service *alerts; /* the shared alerting door (NULL: alerts are logged) */
-    char *zones_json;      /* GET /v1/drones/zones: {"items":[{id,name,kind,geometry}]} */
+    /* zones created while running (drones_service_zone), copied as text
+     * until the next batch adds them to the engine under mu */
+    pthread_mutex_t zone_mu;
+    struct dzone *zones_new;
+    _Atomic bool zones_changed;
     drones_alert_sink tap; /* a copy of each alert once durable (import --alerts) */
     drones_hub *hub;
     pthread_t ticker;
@@ -121,6 +125,9 @@ struct drones_service {
     uint64_t obs_total, rejected_total; /* under mu */
     _Atomic uint64_t alerts_total;     /* counted on the writer thread */
 };
+
+/* Adds the zones created since the last call to the engine; mu held. */
+void drones__zones_apply(drones_service *d);
 
 /* Raises the batch's alerts through the alerting door (alerts.c), inside
  * the batch's writer job; an escalation raises the earlier alert. */

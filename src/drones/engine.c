@@ -208,50 +208,6 @@ cx_err drones_engine_zone(drones_engine *e, const char *id, const char *name, co
     return err;
 }
 
-cx_err drones_engine_zones_file(drones_engine *e, const char *path, char *err, size_t errlen)
-{
-    json_error_t je;
-    json_t *fc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!fc) {
-        snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
-        return CX_EPARSE;
-    }
-    json_t *features = json_object_get(fc, "features");
-    cx_err e2 = json_is_array(features) ? CX_OK : CX_EINVAL;
-    if (e2)
-        snprintf(err, errlen, "%s: not a GeoJSON FeatureCollection", path);
-    size_t i;
-    json_t *f;
-    json_array_foreach(features, i, f)
-    {
-        if (e2)
-            break;
-        json_t *props = json_object_get(f, "properties");
-        const char *id = json_string_value(json_object_get(props, "id"));
-        const char *kind = json_string_value(json_object_get(props, "kind"));
-        const char *name = json_string_value(json_object_get(props, "name"));
-        char ptr[64];
-        snprintf(ptr, sizeof ptr, "/features/%zu", i);
-        if (!id || !kind) {
-            snprintf(err, errlen, "%s: %s/properties: needs \"id\" and \"kind\"", path, ptr);
-            e2 = CX_EINVAL;
-            break;
-        }
-        json_t *problems = json_array();
-        strncat(ptr, "/geometry", sizeof ptr - strlen(ptr) - 1);
-        e2 = drones_engine_zone(e, id, name, kind, json_object_get(f, "geometry"), ptr, problems);
-        if (e2) {
-            json_t *p = json_array_get(problems, 0);
-            snprintf(err, errlen, "%s: %s: %s", path,
-                     p ? json_string_value(json_object_get(p, "path")) : ptr,
-                     p ? json_string_value(json_object_get(p, "message")) : cx_strerror(e2));
-        }
-        json_decref(problems);
-    }
-    json_decref(fc);
-    return e2;
-}
-
 /* ---- drones ------------------------------------------------------------------------------ */
 
 static drone *eng__resolve(drone *d)

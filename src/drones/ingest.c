@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ING_MAX_OBS 10000
-#define ING_FUTURE_S 300
-#define ING_PAYLOAD_HEX_MAX (2 * (3 + DRONES_PACK_MAX * DRONES_MSG_SIZE))
 
 typedef struct {
     dbatch b;
@@ -60,87 +57,11 @@ static void ing__done(void *arg, cx_err result)
     ing__free(j);
 }
 
-static bool ing__known(const char *k)
-{
-    static const char *const known[] = {"time", "transport", "mac", "rssi", "payload_hex", NULL};
-    size_t i = 0;
-    while (known[i] && strcmp(known[i], k) != 0)
-        i++;
-    return known[i] != NULL;
-}
-
-/* One observation: CX_OK with msgs decoded, or a reason. */
-static bool ing__one(const json_t *o, int64_t now, drones_obs *ob, drones_msg *msgs,
-                         uint8_t *payload, size_t *plen, int *rssi, bool *have_rssi,
-                         char *why, size_t wn)
-{
-    if (!json_is_object(o)) {
-        snprintf(why, wn, "an observation is a JSON object");
-        return false;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        if (!ing__known(k)) {
-            snprintf(why, wn, "/%s: unknown member", k);
-            return false;
-        }
-    }
-    const char *t = json_string_value(json_object_get(o, "time"));
-    if (!t || cx_rfc3339_parse(t, &ob->time_us) != CX_OK) {
-        snprintf(why, wn, "/time: required, an RFC 3339 date-time");
-        return false;
-    }
-    if (ob->time_us > now + ING_FUTURE_S * 1000000LL) {
-        snprintf(why, wn, "/time: more than %d s in the future", ING_FUTURE_S);
-        return false;
-    }
-    const char *tr = json_string_value(json_object_get(o, "transport"));
-    if (!tr || !drones_transport_parse(tr, &ob->transport)) {
-        snprintf(why, wn, "/transport: required, one of wifi_beacon, wifi_nan, ble4, ble5");
-        return false;
-    }
-    const char *mac = json_string_value(json_object_get(o, "mac"));
-    if (!mac || !drones_mac_parse(mac, ob->mac)) {
-        snprintf(why, wn, "/mac: required, six hex bytes like 60:60:1f:00:00:01");
-        return false;
-    }
-    json_t *rs = json_object_get(o, "rssi");
-    *have_rssi = rs && !json_is_null(rs);
-    if (*have_rssi) {
-        if (!json_is_integer(rs) || json_integer_value(rs) < -150 || json_integer_value(rs) > 30) {
-            snprintf(why, wn, "/rssi: an integer from -150 to 30 dBm, or null");
-            return false;
-        }
-        *rssi = (int)json_integer_value(rs);
-    }
-    const char *hex = json_string_value(json_object_get(o, "payload_hex"));
-    size_t n = hex ? strlen(hex) : 0;
-    if (!hex || n == 0 || n % 2 || n > ING_PAYLOAD_HEX_MAX || !cx_unhex(hex, payload, n / 2)) {
-        snprintf(why, wn, "/payload_hex: required, a message or message pack in hex (at most "
-                          "%d digits)", ING_PAYLOAD_HEX_MAX);
-        return false;
-    }
-    *plen = n / 2;
-    bool pack;
-    char dwhy[160];
-    if (drones_payload_decode(payload, *plen, true, msgs, &ob->nmsgs, &pack, dwhy, sizeof dwhy)) {
-        snprintf(why, wn, "/payload_hex: %s", dwhy);
-        return false;
-    }
-    ob->msgs = msgs;
-    return true;
-}
-
-/* A validated observation: its payload is decoded again under the lock
+/* A checked observation: its payload is decoded again under the lock
  * (cheap), so a batch costs a few hundred bytes an observation. */
 typedef struct {
-    drones_obs ob;
-    uint8_t payload[3 + DRONES_PACK_MAX * DRONES_MSG_SIZE];
-    size_t plen;
-    int rssi;
-    bool have_rssi, ok;
+    drones_obs_in in;
+    bool ok;
 } obs_in;
 
 /* The batch's receiver: registered, the one the caller names (a topic),
@@ -172,29 +93,10 @@ cx_err drones_service_ingest(drones_service *d, const json_t *doc, const char *r
                              int64_t device_key, json_t *problems, drones_ingest_fn done,
                              void *ctx)
 {
-    const char *k;
-    json_t *v;
-    if (!json_is_object(doc)) {
-        cx_problem_add(problems, "", "the body is a JSON object");
+    const char *rx = drones_batch_check(doc, problems);
+    if (!rx)
         return CX_EINVAL;
-    }
-    json_object_foreach((json_t *)doc, k, v)
-    {
-        if (strcmp(k, "receiver") && strcmp(k, "observations")) {
-            char ptr[96] = "";
-            cx_jptr_push(ptr, sizeof ptr, k);
-            cx_problem_add(problems, ptr, "unknown member");
-        }
-    }
-    const char *rx = json_string_value(json_object_get(doc, "receiver"));
     json_t *arr = json_object_get(doc, "observations");
-    if (!drones_receiver_id_valid(rx))
-        cx_problem_add(problems, "/receiver", "required, 1 to 64 of A-Z a-z 0-9 . _ : -");
-    if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > ING_MAX_OBS)
-        cx_problem_add(problems, "/observations", "required, an array of 1 to %d observations",
-                       ING_MAX_OBS);
-    if (json_array_size(problems))
-        return CX_EINVAL;
     cx_err err = ing__receiver(d, rx, receiver, device_key, problems);
     if (err)
         return err;
@@ -222,23 +124,25 @@ cx_err drones_service_ingest(drones_service *d, const json_t *doc, const char *r
         char why[240];
         obs_in *x = &in[i];
         drones_msg msgs[DRONES_PACK_MAX];
-        x->ok = ing__one(o, now, &x->ob, msgs, x->payload, &x->plen, &x->rssi, &x->have_rssi,
-                         why, sizeof why);
+        size_t nmsgs;
+        x->ok = drones_obs_check(o, now, &x->in, msgs, &nmsgs, why, sizeof why);
         if (!x->ok)
             json_array_append_new(rejected, json_pack("{s:I,s:s}", "index", (json_int_t)i,
                                                       "reason", why));
     }
     pthread_mutex_lock(&d->mu);
+    drones__zones_apply(d); /* zones created since the last batch count from now on */
     for (i = 0; i < nin && !err; i++) {
         obs_in *x = &in[i];
         if (!x->ok)
             continue;
         drones_msg msgs[DRONES_PACK_MAX];
         bool pack;
-        drones_payload_decode(x->payload, x->plen, true, msgs, &x->ob.nmsgs, &pack, NULL, 0);
-        x->ob.msgs = msgs;
-        err = drones__observe(d->engine, &j->b, &x->ob, x->rssi, x->have_rssi, x->payload,
-                              x->plen);
+        drones_obs ob = {.time_us = x->in.time_us, .transport = x->in.transport, .msgs = msgs};
+        memcpy(ob.mac, x->in.mac, sizeof ob.mac);
+        drones_payload_decode(x->in.payload, x->in.len, true, msgs, &ob.nmsgs, &pack, NULL, 0);
+        err = drones__observe(d->engine, &j->b, &ob, x->in.rssi, x->in.have_rssi,
+                              x->in.payload, x->in.len);
         j->accepted += !err;
     }
     for (size_t n = i; err && n < nin; n++) /* what an engine failure left undone */

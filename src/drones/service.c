@@ -3,6 +3,7 @@
  * processed, alerts delivered once their batch is durable; captures
  * imported through the same path as live observations. */
 #include "drones_svc.h"
+#include "track.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -251,33 +252,98 @@ static void *svc__ticker(void *arg)
     return NULL;
 }
 
-/* The zones as GET /v1/drones/zones shows them (the file was checked by
- * the engine already), in the shape of tracking's zones. */
-static char *svc__zones_json(const char *path)
+/* ---- zones: tracking's, those the drone rules use ------------------------------------------ */
+
+typedef struct dzone {
+    struct dzone *next;
+    char *id, *name, *kind, *geometry; /* geometry: GeoJSON text */
+} dzone;
+
+static void svc__dzone_free(dzone *z)
 {
-    json_t *items = json_array();
-    json_t *fc = path ? json_load_file(path, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(fc, "features"), i, f)
-    {
-        json_t *p = json_object_get(f, "properties");
-        json_t *name = json_object_get(p, "name");
-        json_array_append_new(items, json_pack("{s:O,s:O,s:O,s:O}", "id", json_object_get(p, "id"),
-                                               "name", name ? name : json_null(), "kind",
-                                               json_object_get(p, "kind"), "geometry",
-                                               json_object_get(f, "geometry")));
+    while (z) {
+        dzone *next = z->next;
+        free(z->id);
+        free(z->name);
+        free(z->kind);
+        free(z->geometry);
+        free(z);
+        z = next;
     }
-    json_decref(fc);
-    json_t *doc = json_pack("{s:o}", "items", items);
-    char *text = doc ? cx_json_dump(doc, NULL) : NULL;
-    json_decref(doc);
-    return text;
+}
+
+/* One zone into the engine; a zone the engine cannot take (a geometry
+ * tracking accepts and GEOS here does not) is logged and skipped, so one
+ * zone cannot stop the drone rules. */
+static void svc__zone_add(drones_engine *e, const char *id, const char *name, const char *kind,
+                          const json_t *geometry)
+{
+    if (drones_zone_kind_parse(kind) == DRONES_ZONE_OTHER)
+        return;
+    json_t *problems = json_array();
+    cx_err err = drones_engine_zone(e, id, name, kind, geometry, "/geometry", problems);
+    if (err) {
+        json_t *p = json_array_get(problems, 0);
+        cx_log(CX_LOG_WARN, "drones: zone %.64s is not used by the drone rules: %s", id,
+               p ? json_string_value(json_object_get(p, "message")) : cx_strerror(err));
+    }
+    json_decref(problems);
+}
+
+static void svc__zone_load(void *ctx, const char *id, const char *name, const char *kind,
+                           const json_t *geometry)
+{
+    svc__zone_add(ctx, id, name, kind, geometry);
+}
+
+void drones_service_zone(void *ctx, const char *id, const char *name, const char *kind,
+                         const json_t *geometry)
+{
+    drones_service *d = ctx;
+    if (drones_zone_kind_parse(kind) == DRONES_ZONE_OTHER)
+        return;
+    dzone *z = calloc(1, sizeof *z);
+    if (z) {
+        z->id = strdup(id ? id : "");
+        z->name = strdup(name ? name : "");
+        z->kind = strdup(kind);
+        z->geometry = cx_json_dump(geometry, NULL);
+    }
+    if (!z || !z->id || !z->name || !z->kind || !z->geometry) {
+        cx_log(CX_LOG_ERROR, "drones: out of memory: zone %.64s is not used by the drone rules",
+               id ? id : "");
+        svc__dzone_free(z);
+        return;
+    }
+    pthread_mutex_lock(&d->zone_mu);
+    dzone **tail = &d->zones_new;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = z;
+    atomic_store(&d->zones_changed, true);
+    pthread_mutex_unlock(&d->zone_mu);
+}
+
+void drones__zones_apply(drones_service *d)
+{
+    if (!atomic_load(&d->zones_changed))
+        return;
+    pthread_mutex_lock(&d->zone_mu);
+    dzone *z = d->zones_new;
+    d->zones_new = NULL;
+    atomic_store(&d->zones_changed, false);
+    pthread_mutex_unlock(&d->zone_mu);
+    for (dzone *x = z; x; x = x->next) {
+        json_t *g = json_loads(x->geometry, 0, NULL);
+        svc__zone_add(d->engine, x->id, x->name, x->kind, g);
+        json_decref(g);
+    }
+    svc__dzone_free(z);
 }
 
 cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *cfg,
-                          const char *zones_path, const drones_alert_sink *tap,
-                          drones_service **out, char *err, size_t errlen)
+                          const drones_alert_sink *tap, drones_service **out, char *err,
+                          size_t errlen)
 {
     drones_service *d = calloc(1, sizeof *d);
     if (!d)
@@ -286,6 +352,7 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
     d->cfg = *cfg;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->tick_mu, NULL);
+    pthread_mutex_init(&d->zone_mu, NULL);
     pthread_cond_init(&d->tick_cv, NULL);
     d->alerts = alerts;
     if (tap)
@@ -302,10 +369,8 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
         snprintf(err, errlen, "cannot load drones: %s", cx_strerror(e));
     else if (e)
         snprintf(err, errlen, "cannot start the drones service: %s", cx_strerror(e));
-    if (!e && zones_path)
-        e = drones_engine_zones_file(d->engine, zones_path, err, errlen);
-    if (!e && !(d->zones_json = svc__zones_json(zones_path)))
-        e = CX_ENOMEM;
+    if (!e && (e = track_zones_each(s, svc__zone_load, d->engine)) != CX_OK)
+        snprintf(err, errlen, "cannot read the zones: %s", cx_strerror(e));
     if (!e) {
         d->ticker_on = pthread_create(&d->ticker, NULL, svc__ticker, d) == 0;
         e = d->ticker_on ? CX_OK : CX_ENOMEM;
@@ -357,7 +422,8 @@ void drones_service_free(drones_service *d)
     drones_engine_free(d->engine);
     drones_registry_free(d->registry);
     drones__hub_free(d->hub);
-    free(d->zones_json);
+    svc__dzone_free(d->zones_new);
+    pthread_mutex_destroy(&d->zone_mu);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->tick_mu);
     pthread_cond_destroy(&d->tick_cv);

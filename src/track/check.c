@@ -164,7 +164,8 @@ json_t *track_zone_check(const json_t *in, const char *now, json_t *problems, tr
     track_zone_kind zk;
     if (!track_zone_kind_parse(json_string_value(json_object_get(in, "kind")), &zk))
         track__problem(problems, "/kind",
-                       "must be bonded-warehouse, port, customs-office, border or restricted");
+                       "must be bonded-warehouse, port, customs-office, border, restricted or "
+                       "territory");
     track_shape *s = NULL;
     const json_t *geom = json_object_get(in, "geometry");
     if (!geom)

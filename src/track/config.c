@@ -1,23 +1,11 @@
-/* Thresholds: defaults, JSON overrides, the effective set as JSON. */
+/* Thresholds: defaults, JSON overrides, the effective set as JSON (the
+ * table below; core's cx_conf does the rest). */
 #include "track_int.h"
 
-#include <stddef.h>
-#include <math.h>
-#include <stdio.h>
-#include <string.h>
+#define F_I(n, lo, hi, u) CX_CONF_INT(track_config, n, lo, hi, u)
+#define F_R(n, lo, hi, u) CX_CONF_REAL(track_config, n, lo, hi, u)
 
-typedef struct {
-    const char *name;
-    size_t off;
-    bool real;
-    double lo, hi;
-    const char *unit;
-} cfg_field;
-
-#define F_I(n, lo, hi, u) {#n, offsetof(track_config, n), false, lo, hi, u}
-#define F_R(n, lo, hi, u) {#n, offsetof(track_config, n), true, lo, hi, u}
-
-static const cfg_field fields[] = {
+static const cx_conf_field fields[] = {
     F_I(zone_debounce_s, 0, 86400, "seconds"),
     F_I(corridor_grace_s, 0, 86400, "seconds"),
     F_I(corridor_return_s, 0, 86400, "seconds"),
@@ -65,70 +53,15 @@ void track_config_defaults(track_config *c)
 
 bool track_config_apply(track_config *c, const json_t *obj, json_t *problems)
 {
-    size_t before = json_array_size(problems);
-    if (!json_is_object(obj)) {
-        track__problem(problems, "", "thresholds are a JSON object");
-        return false;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        char ptr[96] = "";
-        cx_jptr_push(ptr, sizeof ptr, key);
-        const cfg_field *f = NULL;
-        for (size_t i = 0; i < NFIELDS; i++)
-            if (strcmp(fields[i].name, key) == 0)
-                f = &fields[i];
-        if (!f) {
-            track__problem(problems, ptr, "unknown threshold");
-            continue;
-        }
-        double d = json_number_value(v);
-        if (!json_is_number(v) || !isfinite(d) || d < f->lo || d > f->hi ||
-            (!f->real && d != floor(d))) {
-            track__problem(problems, ptr, "must be %s from %g to %g %s",
-                           f->real ? "a number" : "a whole number", f->lo, f->hi, f->unit);
-            continue;
-        }
-        if (f->real)
-            *(double *)((char *)c + f->off) = d;
-        else
-            *(int64_t *)((char *)c + f->off) = (int64_t)d;
-    }
-    return json_array_size(problems) == before;
+    return cx_conf_apply(c, fields, NFIELDS, obj, problems);
 }
 
 cx_err track_config_load(track_config *c, const char *path, char *err, size_t errlen)
 {
-    json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!j) {
-        snprintf(err, errlen, "%s: %s (line %d)", path, je.text, je.line);
-        return CX_EPARSE;
-    }
-    json_t *problems = json_array();
-    bool ok = track_config_apply(c, j, problems);
-    if (!ok) {
-        json_t *p = json_array_get(problems, 0);
-        snprintf(err, errlen, "%s: %s: %s", path, json_string_value(json_object_get(p, "path")),
-                 json_string_value(json_object_get(p, "message")));
-    }
-    json_decref(problems);
-    json_decref(j);
-    return ok ? CX_OK : CX_EINVAL;
+    return cx_conf_load(c, fields, NFIELDS, path, err, errlen);
 }
 
 json_t *track_config_json(const track_config *c)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; i < NFIELDS; i++) {
-        const cfg_field *f = &fields[i];
-        if (f->real)
-            json_object_set_new(o, f->name, json_real(*(const double *)((const char *)c + f->off)));
-        else
-            json_object_set_new(o, f->name,
-                                json_integer(*(const int64_t *)((const char *)c + f->off)));
-    }
-    return o;
+    return cx_conf_json(c, fields, NFIELDS);
 }

@@ -18,7 +18,7 @@
 /* ---- names ------------------------------------------------------------------------ */
 
 static const char *const zone_kinds[TRACK_ZONE__COUNT] = {
-    "bonded-warehouse", "port", "customs-office", "border", "restricted"};
+    "bonded-warehouse", "port", "customs-office", "border", "restricted", "territory"};
 static const char *const dev_kinds[TRACK_KIND__COUNT] = {"gps-tracker", "e-seal", "reefer"};
 static const char *const alert_types[TRACK_A__COUNT] = {
     "zone_enter", "zone_exit",  "corridor_deviation", "unscheduled_stop",
@@ -159,6 +159,10 @@ static char *eng__strdup(const char *s)
 
 cx_err track_engine_zone(track_engine *e, const track_zone_def *z, track_shape *shape)
 {
+    if (z->kind == TRACK_ZONE_TERRITORY) { /* the drone rules' zone, no container rule's */
+        track_shape_free(shape);
+        return CX_OK;
+    }
     if (!shape || !z->id)
         return CX_EINVAL;
     int64_t i = cx_map_iget(&e->zone_by_key, z->key);

@@ -184,6 +184,7 @@ typedef enum {
     TRACK_ZONE_CUSTOMS_OFFICE,
     TRACK_ZONE_BORDER,
     TRACK_ZONE_RESTRICTED,
+    TRACK_ZONE_TERRITORY, /* the national territory: drone rules only, the engine ignores it */
     TRACK_ZONE__COUNT
 } track_zone_kind;
 const char *track_zone_kind_name(track_zone_kind k);
@@ -356,6 +357,31 @@ typedef void (*track_mqtt_fn)(void *ctx, const char *topic_last, const char *pay
                               size_t len, track_mqtt_ticket *ticket);
 cx_err track_mqtt_subscribe(track_service *t, const char *prefix, track_mqtt_fn fn, void *ctx);
 void track_mqtt_done(track_mqtt_ticket *ticket, bool stored);
+
+/* ---- zones for other modules (drones) --------------------------------------------
+ * The zones of /v1/zones are the deployment's one set of zones: the
+ * container rules use every kind but territory, the drone rules territory,
+ * restricted, port, bonded-warehouse and customs-office. fn gets a zone as
+ * stored (id, name, kind as its name, GeoJSON geometry; all borrowed for
+ * the call). */
+typedef void (*track_zone_fn)(void *ctx, const char *id, const char *name, const char *kind,
+                              const json_t *geometry);
+/* Every stored zone, oldest first (the calling thread's reader). */
+cx_err track_zones_each(store *s, track_zone_fn fn, void *ctx);
+/* fn for each zone created from now on, once it is durable and before the
+ * request that created it is answered. It runs on the store's writer
+ * thread: copy what it needs and return; never wait for the writer. Register
+ * before the routes serve; at most TRACK_ZONE_WATCHERS. */
+#define TRACK_ZONE_WATCHERS 4
+cx_err track_zones_watch(track_service *t, track_zone_fn fn, void *ctx);
+/* Adds the zones of a GeoJSON FeatureCollection file (each feature's
+ * properties id, kind and optionally name; its geometry a Polygon or
+ * MultiPolygon) to the stored zones, checked as POST /v1/zones checks
+ * them, all or nothing: a problem names the feature and member and adds
+ * none. Ids already stored keep their zone (*kept counts them). Call it
+ * before the track service starts on s (it reads the zones at start). */
+cx_err track_zones_load_file(store *s, const char *path, size_t *added, size_t *kept, char *err,
+                             size_t errlen);
 
 /* Thins raw positions older than retention_days and deletes old dead
  * letters, as of now_us, in short writer jobs. */

@@ -225,6 +225,12 @@ struct track_service {
         void *ctx;
     } mqtt_subs[TRACK_MQTT_SUBS];
     size_t mqtt_nsubs;
+    /* other modules told of each zone created (track_zones_watch) */
+    struct {
+        track_zone_fn fn;
+        void *ctx;
+    } zone_watch[TRACK_ZONE_WATCHERS];
+    size_t nzone_watch;
     _Atomic uint64_t mqtt_foreign_pending;
     pthread_mutex_t mmu;
     pthread_cond_t mcv;

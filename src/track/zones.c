@@ -21,31 +21,51 @@ static void zone__write_free(zone_write *zw)
     free(zw);
 }
 
-static cx_err zone__insert(store_conn *w, void *arg)
+/* One zone document into track_zones. keep: an id already stored keeps its
+ * zone (*added false); otherwise it is CX_EEXIST. */
+static cx_err zone__put(store_conn *w, const json_t *doc, bool keep, bool *added)
 {
-    zone_write *zw = arg;
-    char *text = cx_json_dump(zw->doc, NULL);
+    char *text = cx_json_dump(doc, NULL);
     if (!text)
         return CX_ENOMEM;
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO track_zones(id, kind, doc, created_at) "
-                                     "VALUES(?1,?2,?3,?4)");
+    sqlite3_stmt *st =
+        keep ? store_stmt(w, "INSERT INTO track_zones(id, kind, doc, created_at) "
+                             "VALUES(?1,?2,?3,?4) ON CONFLICT(id) DO NOTHING")
+             : store_stmt(w, "INSERT INTO track_zones(id, kind, doc, created_at) "
+                             "VALUES(?1,?2,?3,?4)");
     if (!st) {
         free(text);
         return CX_EDB;
     }
-    sqlite3_bind_text(st, 1, json_string_value(json_object_get(zw->doc, "id")), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, json_string_value(json_object_get(zw->doc, "kind")), -1,
+    sqlite3_bind_text(st, 1, json_string_value(json_object_get(doc, "id")), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, json_string_value(json_object_get(doc, "kind")), -1,
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, json_string_value(json_object_get(zw->doc, "created_at")), -1,
+    sqlite3_bind_text(st, 4, json_string_value(json_object_get(doc, "created_at")), -1,
                       SQLITE_STATIC);
     cx_err e = store_done(st); /* CX_EEXIST: the id is taken */
     free(text);
-    if (e != CX_OK)
-        return e;
-    zw->key = sqlite3_last_insert_rowid(store_conn_db(w));
-    return CX_OK;
+    *added = e == CX_OK && sqlite3_changes(store_conn_db(w)) > 0;
+    return e;
+}
+
+static cx_err zone__insert(store_conn *w, void *arg)
+{
+    zone_write *zw = arg;
+    bool added;
+    cx_err e = zone__put(w, zw->doc, false, &added);
+    if (e == CX_OK)
+        zw->key = sqlite3_last_insert_rowid(store_conn_db(w));
+    return e;
+}
+
+static void zone__tell(const track_service *t, const json_t *doc)
+{
+    for (size_t i = 0; i < t->nzone_watch; i++)
+        t->zone_watch[i].fn(t->zone_watch[i].ctx, json_string_value(json_object_get(doc, "id")),
+                            json_string_value(json_object_get(doc, "name")),
+                            json_string_value(json_object_get(doc, "kind")),
+                            json_object_get(doc, "geometry"));
 }
 
 static void zone__done(void *arg, cx_err result)
@@ -66,6 +86,7 @@ static void zone__done(void *arg, cx_err result)
             zw->shape = NULL;
             track__command(zw->t, c);
         }
+        zone__tell(zw->t, zw->doc);
         http_reply_json(r, 201, json_incref(zw->doc));
     } else if (result == CX_EEXIST) {
         http_reply_error1(r, 409, "duplicate_zone", "a zone with this id already exists", "/id",
@@ -130,8 +151,8 @@ static void h_zones_list(http_req *r, void *ctx)
     const char *kind = http_query(r, "kind");
     track_zone_kind zk;
     if (kind && !track_zone_kind_parse(kind, &zk)) {
-        http_bad_query(r, "kind", "must be bonded-warehouse, port, customs-office, border or "
-                                  "restricted");
+        http_bad_query(r, "kind", "must be bonded-warehouse, port, customs-office, border, "
+                                  "restricted or territory");
         return;
     }
     store_conn *c = store_reader(t->store);
@@ -169,4 +190,135 @@ cx_err track__zone_routes(track_service *t, http_server *srv)
         {"GET", "/v1/zones/{id}", HTTP_AUTH, h_zone_get, NULL},
     };
     return http_routes(srv, routes, sizeof routes / sizeof routes[0], t);
+}
+
+/* ---- zones for other modules ------------------------------------------------------------ */
+
+cx_err track_zones_watch(track_service *t, track_zone_fn fn, void *ctx)
+{
+    if (!fn)
+        return CX_EINVAL;
+    if (t->nzone_watch == TRACK_ZONE_WATCHERS)
+        return CX_ETOOBIG;
+    t->zone_watch[t->nzone_watch].fn = fn;
+    t->zone_watch[t->nzone_watch].ctx = ctx;
+    t->nzone_watch++;
+    return CX_OK;
+}
+
+cx_err track_zones_each(store *s, track_zone_fn fn, void *ctx)
+{
+    store_conn *c = store_reader(s);
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT doc FROM track_zones ORDER BY idx") : NULL;
+    if (!st)
+        return CX_EDB;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 0),
+                                 (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+        if (doc)
+            fn(ctx, json_string_value(json_object_get(doc, "id")),
+               json_string_value(json_object_get(doc, "name")),
+               json_string_value(json_object_get(doc, "kind")), json_object_get(doc, "geometry"));
+        json_decref(doc);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+typedef struct {
+    json_t *docs; /* checked zone documents */
+    size_t added, kept;
+} zone_load;
+
+static cx_err zone__load_write(store_conn *w, void *arg)
+{
+    zone_load *zl = arg;
+    zl->added = zl->kept = 0;
+    size_t i;
+    json_t *doc;
+    json_array_foreach(zl->docs, i, doc)
+    {
+        bool added;
+        cx_err e = zone__put(w, doc, true, &added);
+        if (e != CX_OK)
+            return e;
+        zl->added += added;
+        zl->kept += !added;
+    }
+    return CX_OK;
+}
+
+/* A feature as the body of POST /v1/zones, checked the same way. */
+static json_t *zone__feature(const json_t *f, const char *now, const char *ptr,
+                             json_t *problems)
+{
+    const json_t *props = json_object_get(f, "properties");
+    json_t *in = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)props, key, v)
+        json_object_set(in, key, v);
+    json_object_set(in, "geometry", json_object_get(f, "geometry"));
+    json_t *p = json_array();
+    track_shape *shape = NULL;
+    json_t *doc = track_zone_check(in, now, p, &shape);
+    track_shape_free(shape);
+    json_t *first = json_array_get(p, 0);
+    if (first) {
+        const char *path = json_string_value(json_object_get(first, "path"));
+        bool geom = path && strncmp(path, "/geometry", 9) == 0;
+        cx_problem_add(problems, "", "%s%s%s: %s", ptr, geom ? "" : "/properties", path,
+                       json_string_value(json_object_get(first, "message")));
+    }
+    json_decref(p);
+    json_decref(in);
+    return doc;
+}
+
+cx_err track_zones_load_file(store *s, const char *path, size_t *added, size_t *kept, char *err,
+                             size_t errlen)
+{
+    json_error_t je;
+    json_t *fc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!fc) {
+        snprintf(err, errlen, "%s: %s (line %d)", path, je.text, je.line);
+        return CX_EPARSE;
+    }
+    json_t *features = json_object_get(fc, "features");
+    if (!json_is_array(features)) {
+        snprintf(err, errlen, "%s: not a GeoJSON FeatureCollection", path);
+        json_decref(fc);
+        return CX_EINVAL;
+    }
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    zone_load zl = {.docs = json_array()};
+    json_t *problems = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach(features, i, f)
+    {
+        char ptr[48];
+        snprintf(ptr, sizeof ptr, "/features/%zu", i);
+        json_t *doc = zone__feature(f, now, ptr, problems);
+        if (!doc)
+            break;
+        json_array_append_new(zl.docs, doc);
+    }
+    cx_err e = CX_OK;
+    json_t *p = json_array_get(problems, 0);
+    if (p) {
+        snprintf(err, errlen, "%s: %s", path, json_string_value(json_object_get(p, "message")));
+        e = CX_EINVAL;
+    } else if ((e = store_write(s, zone__load_write, &zl)) != CX_OK) {
+        snprintf(err, errlen, "%s: the zones could not be stored: %s", path, cx_strerror(e));
+    } else {
+        *added = zl.added;
+        *kept = zl.kept;
+    }
+    json_decref(problems);
+    json_decref(zl.docs);
+    json_decref(fc);
+    return e;
 }

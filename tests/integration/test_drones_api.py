@@ -395,5 +395,75 @@ class LiveApi(TempDirTestCase):
         self.assertEqual(events[0]["lat"], 45.539309)
 
 
+def location(lat, lon, tenths):
+    """The worked Location message moved to lat/lon, its timestamp at tenths
+    of a second after the hour."""
+    b = bytearray.fromhex(LOCATION)
+    b[5:9] = round(lat * 1e7).to_bytes(4, "little", signed=True)
+    b[9:13] = round(lon * 1e7).to_bytes(4, "little", signed=True)
+    b[21:23] = tenths.to_bytes(2, "little")
+    return b.hex()
+
+
+def square(lon0, lat0, lon1, lat1):
+    return {"type": "Polygon", "coordinates": [[[lon0, lat0], [lon1, lat0], [lon1, lat1],
+                                                [lon0, lat1], [lon0, lat0]]]}
+
+
+class Zones(TempDirTestCase):
+    """The drone rules use tracking's zones (/v1/zones), also those created
+    while the server runs: from the next observation on."""
+
+    def setUp(self):
+        super().setUp()
+        self.officer = create_key(self.db, "CUSTOMS", "officer", "officer")
+        self.srv = self.serve()
+        rx = {"id": "RX-1", "name": "Mast 1", "lat": 45.5, "lon": -122.9}
+        self.assertEqual(self.srv.post("/v1/drones/receivers", rx, self.officer).status, 201)
+
+    def observe(self, mac, second, lat, lon):
+        obs = [{"time": "2024-06-01T10:%02d:%02dZ" % (second // 60, second % 60),
+                "transport": "ble4", "mac": mac, "payload_hex": location(lat, lon, second * 10)}]
+        r = self.srv.post("/v1/drones/observations", {"receiver": "RX-1", "observations": obs},
+                          self.officer)
+        self.assertEqual((r.status, r.json["accepted"]), (202, 1), r)
+
+    def alerts(self, mac):
+        drone = "mac:ble4:" + mac
+        return [(a["type"], a["detail"].get("zone")) for a in
+                self.srv.get("/v1/alerts?drone=" + drone, self.officer).json["items"]]
+
+    def test_zones_created_at_runtime(self):
+        a, b = "60:60:1f:00:00:10", "60:60:1f:00:00:11"
+        self.observe(a, 0, 45.5393, -122.9664)  # no zone there yet: nothing
+        self.assertEqual(self.alerts(a), [])
+        zone = {"id": "RZ-1", "name": "Airfield", "kind": "restricted",
+                "geometry": square(-122.97, 45.53, -122.96, 45.545)}
+        self.assertEqual(self.srv.post("/v1/zones", zone, self.officer).status, 201)
+        self.observe(b, 1, 45.5393, -122.9664)
+        self.assertEqual(self.alerts(b), [("drone_restricted_zone", "RZ-1")])
+        self.observe(a, 2, 45.5394, -122.9664)  # a drone already flying sees it too
+        self.assertEqual(self.alerts(a), [("drone_restricted_zone", "RZ-1")])
+        # territory: a new kind of tracking's zones, listed with the others
+        terr = {"id": "TERR", "name": "Territory", "kind": "territory",
+                "geometry": square(-122.98, 45.50, -122.90, 45.60)}
+        self.assertEqual(self.srv.post("/v1/zones", terr, self.officer).status, 201)
+        kinds = self.srv.get("/v1/zones?kind=territory", self.officer).json["items"]
+        self.assertEqual([z["id"] for z in kinds], ["TERR"])
+        c = "60:60:1f:00:00:12"
+        self.observe(c, 10, 45.5393, -123.0)   # outside, 1.5 km west of the line
+        self.observe(c, 70, 45.5393, -122.95)  # a minute later inside
+        self.assertIn(("drone_border_crossing", "TERR"), self.alerts(c))
+
+    def test_zones_file_joins_the_zones(self):
+        self.srv.stop()
+        srv = self.serve("--drone-zones", ZONES)
+        ids = sorted(z["id"] for z in srv.get("/v1/zones", self.officer).json["items"])
+        self.assertEqual(ids, ["AIRBASE-1", "BW-VILNIUS", "CO-MEDININKAI", "LT-EAST"])
+        srv.stop()
+        srv = self.serve("--drone-zones", ZONES)  # again: kept, not doubled
+        self.assertEqual(len(srv.get("/v1/zones", self.officer).json["items"]), 4)
+
+
 if __name__ == "__main__":
     unittest.main()

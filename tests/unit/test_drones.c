@@ -558,6 +558,93 @@ static void t_transport_walkers(void **state)
     assert_false(drones_mac_parse("aa-bb-cc-dd-ee-ff", mac6));
 }
 
+/* Thresholds through core's shared table: whole numbers for integers (30.0
+ * is 30), the range and unit named, refused members left as they were,
+ * and the effective set written back. */
+static void t_config(void **state)
+{
+    (void)state;
+    drones_config c;
+    drones_config_defaults(&c);
+    json_t *p = json_array();
+    json_t *in = json_loads("{\"drone_hover_s\":30.0,\"drone_max_mps\":0,\"drone_gap_s\":2.5,"
+                            "\"drone_drop_zone_m\":2500.5,\"colour\":1}", 0, NULL);
+    assert_false(drones_config_apply(&c, in, p));
+    assert_int_equal(c.drone_hover_s, 30);
+    assert_true(c.drone_drop_zone_m == 2500.5);
+    assert_true(c.drone_max_mps == 100); /* refused: the default stands */
+    assert_int_equal(c.drone_gap_s, 10);
+    assert_int_equal(json_array_size(p), 3);
+    size_t i;
+    json_t *x;
+    int seen = 0;
+    json_array_foreach(p, i, x)
+    {
+        const char *path = json_string_value(json_object_get(x, "path"));
+        const char *msg = json_string_value(json_object_get(x, "message"));
+        if (strcmp(path, "/drone_max_mps") == 0 && strstr(msg, "from 1 to 10000 m/s"))
+            seen |= 1;
+        if (strcmp(path, "/drone_gap_s") == 0 && strstr(msg, "whole number"))
+            seen |= 2;
+        if (strcmp(path, "/colour") == 0 && strstr(msg, "unknown"))
+            seen |= 4;
+    }
+    assert_int_equal(seen, 7);
+    json_t *out = drones_config_json(&c);
+    assert_int_equal(json_integer_value(json_object_get(out, "drone_hover_s")), 30);
+    assert_true(json_real_value(json_object_get(out, "drone_drop_zone_m")) == 2500.5);
+    drones_config again;
+    drones_config_defaults(&again);
+    assert_true(drones_config_apply(&again, out, NULL));
+    assert_memory_equal(&again, &c, sizeof c);
+    json_decref(out);
+    json_decref(in);
+    json_decref(p);
+}
+
+/* The receivers' JSON: a batch's own problems all at once; an observation
+ * checked member by member, its payload decoded. */
+static void t_observation_checks(void **state)
+{
+    (void)state;
+    json_t *p = json_array();
+    json_t *bad = json_loads("{\"receiver\":\"RX 1\",\"observations\":[],\"x\":1}", 0, NULL);
+    assert_null(drones_batch_check(bad, p));
+    assert_int_equal(json_array_size(p), 3);
+    json_t *ok = json_loads("{\"receiver\":\"RX-1\",\"observations\":[{}]}", 0, NULL);
+    assert_string_equal(drones_batch_check(ok, p), "RX-1");
+    int64_t now;
+    assert_int_equal(cx_rfc3339_parse("2025-06-01T10:00:00Z", &now), CX_OK);
+    drones_obs_in in;
+    drones_msg m[DRONES_PACK_MAX];
+    size_t n = 0;
+    char why[240];
+    json_t *o = json_loads("{\"time\":\"2025-06-01T10:04:59Z\",\"transport\":\"ble4\","
+                           "\"mac\":\"AA:bb:cc:dd:ee:01\",\"rssi\":-71,\"payload_hex\":"
+                           "\"50004742522d4f502d31323341424344000000000000000000\"}", 0, NULL);
+    assert_true(drones_obs_check(o, now, &in, m, &n, why, sizeof why));
+    assert_int_equal(n, 1);
+    assert_int_equal(in.transport, DRONES_T_BLE4);
+    assert_int_equal(in.mac[0], 0xaa);
+    assert_true(in.have_rssi && in.rssi == -71);
+    assert_string_equal(m[0].u.op.op_id, "GBR-OP-123ABCD");
+    json_object_set_new(o, "time", json_string("2025-06-01T10:05:01Z")); /* 301 s ahead */
+    assert_false(drones_obs_check(o, now, &in, m, &n, why, sizeof why));
+    assert_non_null(strstr(why, "/time"));
+    json_object_set_new(o, "time", json_string("2025-06-01T10:00:00Z"));
+    json_object_set_new(o, "a/b", json_true());
+    assert_false(drones_obs_check(o, now, &in, m, &n, why, sizeof why));
+    assert_string_equal(why, "/a~1b: unknown member");
+    json_object_del(o, "a/b");
+    json_object_set_new(o, "payload_hex", json_string("f0"));
+    assert_false(drones_obs_check(o, now, &in, m, &n, why, sizeof why));
+    assert_non_null(strstr(why, "/payload_hex"));
+    json_decref(o);
+    json_decref(ok);
+    json_decref(bad);
+    json_decref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +661,8 @@ int main(void)
         cmocka_unit_test(t_capture_wifi_nan),
         cmocka_unit_test(t_capture_bt5),
         cmocka_unit_test(t_transport_walkers),
+        cmocka_unit_test(t_config),
+        cmocka_unit_test(t_observation_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

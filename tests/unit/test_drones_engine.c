@@ -82,15 +82,21 @@ static drones_engine *zoned_engine(void)
     drones_config c;
     drones_config_defaults(&c);
     drones_engine *e = drones_engine_new(&c, NULL);
-    char path[] = "/tmp/drones-zones-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, zones_json, strlen(zones_json)), (ssize_t)strlen(zones_json));
-    close(fd);
-    char err[256];
-    if (drones_engine_zones_file(e, path, err, sizeof err))
-        fail_msg("%s", err);
-    unlink(path);
+    json_t *fc = json_loads(zones_json, 0, NULL);
+    json_t *problems = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(fc, "features"), i, f)
+    {
+        json_t *p = json_object_get(f, "properties");
+        if (drones_engine_zone(e, json_string_value(json_object_get(p, "id")),
+                               json_string_value(json_object_get(p, "name")),
+                               json_string_value(json_object_get(p, "kind")),
+                               json_object_get(f, "geometry"), "/geometry", problems))
+            fail_msg("zone %zu refused", i);
+    }
+    json_decref(problems);
+    json_decref(fc);
     assert_int_equal(drones_engine_zone_count(e), 4);
     return e;
 }

@@ -621,6 +621,33 @@ static void test_rule_restricted_zone_critical(void **state)
     assert_int_equal(f->s.sev[find(&f->s, TRACK_A_ZONE_ENTER)], TRACK_SEV_CRITICAL);
 }
 
+/* A territory (the drone rules' national territory) is no zone to the
+ * container rules: entering it raises nothing; a zone of another kind on
+ * the same ground does. */
+static void test_rule_territory_ignored(void **state)
+{
+    fx *f = *state;
+    const char *sq = "{\"type\":\"Polygon\",\"coordinates\":[[[30.4,0.6],[30.6,0.6],[30.6,0.8],"
+                     "[30.4,0.8],[30.4,0.6]]]}";
+    fx_zone(f->e, 99, "TERR", TRACK_ZONE_TERRITORY, sq);
+    int64_t t = T0;
+    send(f, "LOOSE-1", t, 0.55, 30.5, NULL);
+    for (int i = 0; i < 4; i++) {
+        t += 20 * SEC;
+        send(f, "LOOSE-1", t, 0.7, 30.5 + i * 0.001, NULL);
+    }
+    assert_int_equal(count(&f->s, TRACK_A_ZONE_ENTER), 0);
+    fx_zone(f->e, 100, "POST", TRACK_ZONE_BORDER, sq);
+    t += 20 * SEC;
+    send(f, "LOOSE-1", t, 0.55, 30.5, NULL);
+    for (int i = 0; i < 4; i++) {
+        t += 20 * SEC;
+        send(f, "LOOSE-1", t, 0.7, 30.5 + i * 0.001, NULL);
+    }
+    assert_int_equal(count(&f->s, TRACK_A_ZONE_ENTER), 1);
+    assert_non_null(strstr(f->s.detail[find(&f->s, TRACK_A_ZONE_ENTER)], "\"POST\""));
+}
+
 /* Drives TRK-1 along the route at 1 km per 30 s, calling back before each
  * report so a test can bend the track. */
 static void test_rule_corridor_deviation(void **state)
@@ -1044,6 +1071,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rule_zone_debounce, setup_engine, teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_zone_hole, setup_engine, teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_restricted_zone_critical, setup_engine,
+                                        teardown_engine),
+        cmocka_unit_test_setup_teardown(test_rule_territory_ignored, setup_engine,
                                         teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_corridor_deviation, setup_engine,
                                         teardown_engine),

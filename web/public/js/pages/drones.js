@@ -3,7 +3,7 @@
 import { api, qs } from '../api.js';
 import { h, fill, errorBox, empty, loading, announce } from '../dom.js';
 import { when, ago, num, alertTitle, alertDetail, sevBadge } from '../format.js';
-import { L, baseMap, zoneLayer } from '../track.js';
+import { L, baseMap, zoneLayer, allPages } from '../track.js';
 import { droneName, registryText, replayFlight } from '../drones.js';
 
 export async function render(main, { rest, query }, { signal }) {
@@ -60,7 +60,7 @@ async function detail(main, id, signal) {
   const { map, borders } = baseMap(mapEl);
   borders.catch((e) => bar.append(errorBox(e)));
   const group = L.featureGroup().addTo(map);
-  api('/v1/drones/zones', { signal }).then((r) => zoneLayer(r.items || []).addTo(map)).catch(() => {});
+  allPages('/v1/zones', { limit: 1000 }, signal).then((zs) => zoneLayer(zs).addTo(map)).catch(() => {});
   let stop = () => {};
   const cleanup = () => { stop(); map.remove(); };
   let d;

@@ -51,14 +51,11 @@ export async function render(main, params, { signal, me }) {
   const bordersDone = borders.catch((e) => { problems.push(errorBox(e)); });
   let zones = [], cons = [];
   try {
-    let droneZones;
-    [zones, cons, droneZones] = await Promise.all([
+    // one set of zones: tracking's kinds and the drone rules' territory
+    [zones, cons] = await Promise.all([
       allPages('/v1/zones', { limit: 1000 }, signal),
       allPages('/v1/consignments', { limit: 1000 }, signal).catch((e) => { if (e.status === 403) return []; throw e; }),
-      // the zones of the drone rules (territory, restricted airspace…), drawn with tracking's
-      api('/v1/drones/zones', { signal }).then((r) => r.items || []).catch((e) => { if (e.status === 403 || e.status === 404) return []; throw e; }),
     ]);
-    zones = zones.concat(droneZones.map((z) => ({ ...z, drone: true })));
   } catch (err) {
     if (err.name === 'AbortError') return cleanup;
     await bordersDone;
