@@ -152,14 +152,9 @@ static int tariff__run(const char *cmd, const char *help, int argc, char **argv,
                                          {"currency", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    if (argc < 2) {
-        fputs(help, stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(help, stdout);
-        return 0;
-    }
+    int shown = app_action_help(argc, argv, help);
+    if (shown >= 0)
+        return shown;
     size_t k;
     for (k = 0; actions[k] && strcmp(actions[k], argv[1]) != 0; k++)
         ;
