@@ -28,6 +28,13 @@ before(async () => {
 after(async () => { await browser?.close(); await srv?.stop(); });
 
 const ids = (page) => page.locator('table.queue tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.id));
+// The rows are drawn after the header (and redrawn on Apply): wait up to 10 s
+// for the expected order, then compare, so a wrong order still fails with its diff.
+async function rowsAre(page, want) {
+  await page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('table.queue tbody tr')]
+    .map((t) => t.dataset.id)) === JSON.stringify(w), want, { timeout: 10000 }).catch(() => {});
+  assert.deepEqual(await ids(page), want);
+}
 
 test('rank by revenue at risk: the API\'s order, the amount shown, back to risk; on a phone too', async () => {
   const byRevenue = (await srv.api('GET', '/v1/risk/queue?status=open&rank=revenue&limit=25', srv.keys.officer)).body.items;
@@ -39,25 +46,25 @@ test('rank by revenue at risk: the API\'s order, the amount shown, back to risk;
   const page = await newPage(browser);
   await signIn(page, srv.base, srv.keys.officer);
   await visit(page, srv.base, '#/queue', 'table.queue tbody tr');
-  assert.deepEqual(await ids(page), byRisk.map((d) => d.id));
+  await rowsAre(page, byRisk.map((d) => d.id));
   await page.getByLabel('Rank by').selectOption('revenue');
   await page.getByRole('button', { name: 'Apply' }).click();
   await page.locator('table.queue thead th', { hasText: 'Revenue at risk' }).waitFor();
   assert.match(page.url(), /#\/queue\?rank=revenue$/);
-  assert.deepEqual(await ids(page), byRevenue.map((d) => d.id));
+  await rowsAre(page, byRevenue.map((d) => d.id));
   const first = await page.locator('table.queue tbody tr').first().locator('td[data-label="Revenue at risk"]').textContent();
   assert.equal(first.replace(/[^0-9]/g, ''), String(Math.round(byRevenue[0].revenue_at_risk)));
   await shot(page, 'queue-rank-revenue');
   await page.getByLabel('Rank by').selectOption('');
   await page.getByRole('button', { name: 'Apply' }).click();
   await page.locator('table.queue thead th', { hasText: 'Revenue at risk' }).waitFor({ state: 'detached' });
-  assert.deepEqual(await ids(page), byRisk.map((d) => d.id));
+  await rowsAre(page, byRisk.map((d) => d.id));
   assert.deepEqual(page.problems, []);
 
   const phone = await newPage(browser, PHONE);
   await signIn(phone, srv.base, srv.keys.officer);
   await visit(phone, srv.base, '#/queue?rank=revenue', 'table.queue tbody tr');
-  assert.deepEqual(await ids(phone), byRevenue.map((d) => d.id));
+  await rowsAre(phone, byRevenue.map((d) => d.id));
   await shot(phone, 'queue-rank-revenue-phone');
   assert.deepEqual(phone.problems, []);
 });
