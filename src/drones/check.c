@@ -115,5 +115,10 @@ bool drones_obs_check(const json_t *o, int64_t now_us, drones_obs_in *out,
         snprintf(why, wn, "/payload_hex: %s", dwhy);
         return false;
     }
+    /* a pack that says it carries 0 messages observes nothing */
+    if (*nmsgs == 0) {
+        snprintf(why, wn, "/payload_hex: a message pack with no messages (1 to 9)");
+        return false;
+    }
     return true;
 }

@@ -639,6 +639,10 @@ static void t_observation_checks(void **state)
     json_object_set_new(o, "payload_hex", json_string("f0"));
     assert_false(drones_obs_check(o, now, &in, m, &n, why, sizeof why));
     assert_non_null(strstr(why, "/payload_hex"));
+    /* a pack header that counts 0 messages (found by fuzz_drones_ingest) */
+    json_object_set_new(o, "payload_hex", json_string("f21900"));
+    assert_false(drones_obs_check(o, now, &in, m, &n, why, sizeof why));
+    assert_non_null(strstr(why, "no messages"));
     json_decref(o);
     json_decref(ok);
     json_decref(bad);
