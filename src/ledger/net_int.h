@@ -6,11 +6,11 @@
  * publishes it asynchronously, libnats's thread records the stream's
  * acknowledgement, and the writer answers it once it applied the entry;
  * an orderer thread retries publishes and answers timeouts. One reader
- * thread (net_apply.c)
- * takes the entry stream in order and hands each message to the store's
- * writer; on a serving node one cosigner thread (net_cosign.c) takes the
- * cosignature stream, cosigns every second of activity and publishes the
- * node's status. Everything they share is under mu. */
+ * thread (net_apply.c) takes the entry stream in order and hands each
+ * message to the store's writer; on a serving node one cosigner thread
+ * (net_cosign.c) takes the cosignature stream, cosigns every second of
+ * activity and publishes the node's status. Everything they share is under
+ * mu. */
 #ifndef CUSTOMS_LEDGER_NET_INT_H
 #define CUSTOMS_LEDGER_NET_INT_H
 
