@@ -32,7 +32,6 @@ typedef enum {
     NW_RETRY,     /* a publish failed in a way worth another try, at due */
     NW_ACKED,     /* the stream took it at seq: waiting for this node to apply it */
     NW_RESOLVE,   /* applied, but its outcome must be read from the database */
-    NW_CLAIMED,   /* taken off the list by whoever answers it */
 } net_wstate;
 
 /* A submission in flight: checked, published and applied as steps of
