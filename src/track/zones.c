@@ -258,7 +258,8 @@ static json_t *zone__feature(const json_t *f, const char *now, const char *ptr,
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)props, key, v)
-        json_object_set(in, key, v);
+        if (strcmp(key, "geometry") != 0) /* the feature's own, never a property's */
+            json_object_set(in, key, v);
     json_object_set(in, "geometry", json_object_get(f, "geometry"));
     json_t *p = json_array();
     track_shape *shape = NULL;

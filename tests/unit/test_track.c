@@ -1062,6 +1062,17 @@ static void test_zones_file_all_or_nothing(void **state)
     assert_int_equal(track_zones_load_file(s, file, &added, &kept, err, sizeof err), CX_EINVAL);
     assert_non_null(strstr(err, "/features/1/properties/id"));
     assert_int_equal(count_sql(s, "SELECT count(*) FROM track_zones"), 0);
+    /* a feature without geometry does not take one from its properties */
+    FILE *g = fopen(file, "w");
+    assert_non_null(g);
+    fputs("{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\","
+          "\"properties\":{\"id\":\"z9\",\"kind\":\"port\",\"geometry\":{\"type\":"
+          "\"Polygon\",\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}}}]}",
+          g);
+    fclose(g);
+    assert_int_equal(track_zones_load_file(s, file, &added, &kept, err, sizeof err), CX_EINVAL);
+    assert_non_null(strstr(err, "/features/0/geometry"));
+    assert_int_equal(count_sql(s, "SELECT count(*) FROM track_zones"), 0);
     /* two ids: both added; loaded again, both kept */
     zones_file(file, "z2");
     assert_int_equal(track_zones_load_file(s, file, &added, &kept, err, sizeof err), CX_OK);
