@@ -60,6 +60,22 @@ void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn
     }
 }
 
+void *rev__job_new(http_req *r, json_t *problems, const char *code, const char *what,
+                   size_t size)
+{
+    if (json_array_size(problems)) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "the %s has problems", what);
+        http_reply_error(r, 400, code, msg, problems);
+        return NULL;
+    }
+    json_decref(problems);
+    void *j = calloc(1, size);
+    if (!j)
+        http_reply_error(r, 500, "internal", "out of memory", NULL);
+    return j;
+}
+
 void rev__call_body(rev_call *c, json_t *j)
 {
     c->body = cx_json_dump(j, &c->len);
@@ -345,22 +361,18 @@ static void h_pay(http_req *r, void *ctx)
         return;
     json_t *problems = json_array();
     rev_payment_in in;
-    bool ok = rev_payment_check(body, text, len, cx_now_us(), &in, problems);
+    rev_payment_check(body, text, len, cx_now_us(), &in, problems);
     json_decref(body);
-    if (!ok) {
-        http_reply_error(r, 400, "invalid_payment", "the payment has problems", problems);
+    int64_t seq = 0;
+    char org[CX_ORG_MAX + 1] = "";
+    /* a bad body is refused before the declaration is looked up */
+    if (!json_array_size(problems) && !rev__declaration(rs, r, &seq, org)) {
+        json_decref(problems);
         return;
     }
-    json_decref(problems);
-    int64_t seq;
-    char org[CX_ORG_MAX + 1];
-    if (!rev__declaration(rs, r, &seq, org))
+    pay_job *j = rev__job_new(r, problems, "invalid_payment", "payment", sizeof *j);
+    if (!j)
         return;
-    pay_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
     const cx_principal *who = http_principal(r);
     j->seq = seq;
     snprintf(j->decl_org, sizeof j->decl_org, "%s", org);
@@ -521,18 +533,11 @@ static void h_guarantee_create(http_req *r, void *ctx)
     json_t *problems = json_array();
     rev_guarantee_in in;
     int64_t now = cx_now_us();
-    bool ok = rev_guarantee_check(body, text, len, now, &in, problems);
+    rev_guarantee_check(body, text, len, now, &in, problems);
     json_decref(body);
-    if (!ok) {
-        http_reply_error(r, 400, "invalid_guarantee", "the guarantee has problems", problems);
+    guarantee_job *j = rev__job_new(r, problems, "invalid_guarantee", "guarantee", sizeof *j);
+    if (!j)
         return;
-    }
-    json_decref(problems);
-    guarantee_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
     snprintf(j->trader, sizeof j->trader, "%s", in.trader);
     snprintf(j->reference, sizeof j->reference, "%s", in.reference);
     snprintf(j->currency, sizeof j->currency, "%s", in.currency);

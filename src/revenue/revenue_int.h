@@ -188,6 +188,11 @@ void rev__call_fail(rev_call *c, unsigned status, const char *code, const char *
                     const char *fmt, ...) CX_PRINTF(5, 6);
 /* Defers r and queues the job; the reply comes from the writer's done. */
 void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn);
+/* After a body check: with problems, replies 400 `code` "the <what> has
+ * problems" naming them; else a zeroed job of size bytes (caller frees),
+ * or 500 when out of memory. NULL when it replied. Takes problems. */
+void *rev__job_new(http_req *r, json_t *problems, const char *code, const char *what,
+                   size_t size);
 /* Steals j as the reply body. */
 void rev__call_body(rev_call *c, json_t *j);
 /* Who may call what (http_allow): officers and admins always; banks record

@@ -143,18 +143,11 @@ static void h_payout(http_req *r, void *ctx)
         return;
     json_t *problems = json_array();
     rev_payout_in in;
-    bool ok = rev_payout_check(body, cx_now_us(), &in, problems);
+    rev_payout_check(body, cx_now_us(), &in, problems);
     json_decref(body);
-    if (!ok) {
-        http_reply_error(r, 400, "invalid_payout", "the payout has problems", problems);
+    payout_job *j = rev__job_new(r, problems, "invalid_payout", "payout", sizeof *j);
+    if (!j)
         return;
-    }
-    json_decref(problems);
-    payout_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
     j->id = id;
     j->exp = rs->exp;
     snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
@@ -418,18 +411,11 @@ static void h_guarantee_change(http_req *r, rev_service *rs, bool cancel)
     json_t *problems = json_array();
     rev_gchange_in in;
     int64_t now = cx_now_us();
-    bool ok = rev_gchange_check(body, text, len, currency, cancel, now, &in, problems);
+    rev_gchange_check(body, text, len, currency, cancel, now, &in, problems);
     json_decref(body);
-    if (!ok) {
-        http_reply_error(r, 400, "invalid_guarantee", "the change has problems", problems);
+    gchange_job *j = rev__job_new(r, problems, "invalid_guarantee", "change", sizeof *j);
+    if (!j)
         return;
-    }
-    json_decref(problems);
-    gchange_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
     snprintf(j->id, sizeof j->id, "%s", http_param(r, "id"));
     snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
     snprintf(j->currency, sizeof j->currency, "%s", currency);
