@@ -394,21 +394,25 @@ static void h_pay(http_req *r, void *ctx)
     rev__call_submit(rs, &j->c, r, pay__job);
 }
 
+/* GET /v1/declarations/{id}/payments[?limit&cursor]: oldest first, paged
+ * by id with a sealed cursor; each page carries the account's balance. */
 static void h_payments(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!http_allow(r, REV_ROLES_ACCOUNT, "read payments"))
+    http_page page;
+    if (!http_allow(r, REV_ROLES_ACCOUNT, "read payments") ||
+        !http_page_parse(r, HTTP_CURSOR_INT, 1000, 1000, &page))
         return;
     const cx_principal *who = http_principal(r);
     store_conn *c;
     rev_account a;
     if (!rev__account_of(rs, r, &c, &a))
         return;
-    /* a bank sees the payments it made, nobody else's: filtered before the
-     * cap, so 1,000 payments of others cannot hide its own */
+    /* a bank sees the payments it made, nobody else's: filtered in the
+     * index walk, so 1,000 payments of others cannot hide its own */
     sqlite3_stmt *st = store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
-                                     "WHERE seq=?1 AND (?2 IS NULL OR payer_org=?2) "
-                                     "ORDER BY id LIMIT 1000");
+                                     "WHERE seq=?1 AND (?2 IS NULL OR payer_org=?2) AND id > ?3 "
+                                     "ORDER BY id LIMIT ?4");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
@@ -416,12 +420,31 @@ static void h_payments(http_req *r, void *ctx)
     sqlite3_bind_int64(st, 1, a.seq);
     if (who->role == CX_ROLE_BANK)
         sqlite3_bind_text(st, 2, who->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, page.after);
+    sqlite3_bind_int64(st, 4, page.limit + 1);
     json_t *items = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW)
+    int64_t last = 0;
+    bool more = false;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((int64_t)json_array_size(items) == page.limit) {
+            more = true;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
         json_array_append_new(items, pay__row_json(st, a.exp));
+    }
     sqlite3_reset(st);
-    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "balance",
-                                      rev__account_json(&a)));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(items);
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+        return;
+    }
+    char cur[HTTP_CURSOR_MAX];
+    http_cursor_seal(last, cur);
+    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "items", items, "balance",
+                                      rev__account_json(&a), "next_cursor",
+                                      more ? json_string(cur) : json_null()));
 }
 
 /* ---- guarantees --------------------------------------------------------------------------------- */
@@ -660,7 +683,7 @@ cx_err rev__pay_routes(rev_service *r, http_server *srv)
 {
     static const http_route_def routes[] = {
         {"POST", "/v1/declarations/{id}/payments", HTTP_AUTH | HTTP_JSON, h_pay, NULL},
-        {"GET", "/v1/declarations/{id}/payments", HTTP_AUTH, h_payments, NULL},
+        {"GET", "/v1/declarations/{id}/payments", HTTP_AUTH, h_payments, "limit cursor"},
         {"POST", "/v1/guarantees", HTTP_AUTH | HTTP_JSON, h_guarantee_create, NULL},
         {"GET", "/v1/guarantees", HTTP_AUTH, h_guarantees, "trader limit cursor"},
         {"GET", "/v1/guarantees/{id}", HTTP_AUTH, h_guarantee, NULL},
