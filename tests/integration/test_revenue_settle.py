@@ -1,12 +1,11 @@
 """Revenue (issue 15) after the fact, through the real binary: refunds paid
 out (idempotent by reference, never twice) and guarantees amended or
 cancelled (refused while drawn), with roles and isolation."""
-import os
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import run
-from test_revenue_flow import TOTAL, RevenueCase
+from revenue_fixture import (TOTAL, RevenueCase,
+                             tearDownModule)  # noqa: F401 (unittest calls tearDownModule)
 
 PAID_AT = "2024-03-05T10:00:00+09:00"
 
@@ -14,17 +13,8 @@ PAID_AT = "2024-03-05T10:00:00+09:00"
 class RefundPayoutTest(RevenueCase):
     def refund(self):
         """A declaration paid in full, then re-assessed downwards: a refund due."""
-        d = self.submit("R-PO")
-        self.assertEqual(self.pay(d["id"], TOTAL, "KRW", "FULL").status, 201)
-        fix = os.path.join(self.tmp, "fix.csv")
-        with open(fix, "w") as f:
-            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
-                    "690722,2020-01-01,2025-12-31,ad_valorem,6,10\n")
-        run("tariff", "import", "--db", self.db, fix)
-        r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
-                          {"reason": "rate corrected"}, self.officer)
-        self.assertEqual(r.status, 200, r)
-        return d, r.json["balance"]["refunded"]
+        d, r = self.paid_then_lowered("R-PO", TOTAL, "FULL", 6, 10)
+        return d, r["balance"]["refunded"]
 
     def test_payout_once_idempotent_by_reference(self):
         d, amount = self.refund()
@@ -87,17 +77,8 @@ class RefundPayoutTest(RevenueCase):
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "reference_conflict"), r)
 
     def refund_again(self):
-        d = self.submit("R-PO2")
-        self.assertEqual(self.pay(d["id"], 5000000, "KRW", "SECOND").status, 201)
-        fix = os.path.join(self.tmp, "fix2.csv")
-        with open(fix, "w") as f:
-            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
-                    "690722,2020-01-01,2025-12-31,ad_valorem,0,0\n")
-        run("tariff", "import", "--db", self.db, fix)
-        r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
-                          {"reason": "duty free"}, self.officer)
-        self.assertEqual(r.status, 200, r)
-        return d, r.json["balance"]["refunded"]
+        d, r = self.paid_then_lowered("R-PO2", 5000000, "SECOND", 0, 0)
+        return d, r["balance"]["refunded"]
 
 
 class GuaranteeChangeTest(RevenueCase):
