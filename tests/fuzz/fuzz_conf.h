@@ -14,25 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static inline void fz_conf_problems(const json_t *in, const json_t *problems, bool ok)
-{
-    if (ok != (json_array_size(problems) == 0))
-        abort();
-    size_t i;
-    json_t *p;
-    json_array_foreach(problems, i, p)
-    {
-        const char *path = json_string_value(json_object_get(p, "path"));
-        if (!path || !json_string_value(json_object_get(p, "message")))
-            abort();
-        if (json_is_object(in) && path[0] != '/')
-            abort();
-    }
-}
+#include "fuzzkit.h"
 
 /* The target for config type T with T_defaults, T_apply and T_json, and
  * in_range(const T *) for what the type's fields must hold. */
@@ -50,7 +32,8 @@ static inline void fz_conf_problems(const json_t *in, const json_t *problems, bo
         T_defaults(&def);                                                                \
         T_defaults(&again);                                                              \
         json_t *problems = json_array();                                                 \
-        fz_conf_problems(in, problems, T_apply(&c, in, problems));                       \
+        bool ok = T_apply(&c, in, problems);                                             \
+        fz_problems(problems, ok, json_is_object(in) ? "/" : NULL);                      \
         json_t *back = T_json(&c);                                                       \
         if (!T_apply(&again, back, NULL) || memcmp(&again, &c, sizeof c) != 0 ||         \
             !in_range(&c) || (!json_is_object(in) && memcmp(&c, &def, sizeof c) != 0))   \
