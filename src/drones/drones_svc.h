@@ -100,7 +100,7 @@ void drones__hub_free(drones_hub *h);
 /* Publishes a position if the drone's last one went out a second or more
  * (event time) before. */
 void drones__hub_position(drones_hub *h, const drones_state *s, int64_t time_us);
-void drones__hub_tick(drones_hub *h);
+/* Ends every stream at its next pull (the service's stop); safe twice. */
 void drones__hub_close(drones_hub *h);
 void drones__hub_serve(drones_hub *h, http_req *r);
 
@@ -118,10 +118,6 @@ struct drones_service {
     _Atomic bool zones_changed;
     drones_alert_sink tap; /* a copy of each alert once durable (import --alerts) */
     drones_hub *hub;
-    pthread_t ticker;
-    bool ticker_on, stopping;
-    pthread_mutex_t tick_mu;
-    pthread_cond_t tick_cv;
     uint64_t obs_total, rejected_total; /* under mu */
     _Atomic uint64_t alerts_total;     /* counted on the writer thread */
 };

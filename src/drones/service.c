@@ -236,22 +236,6 @@ void drones__deliver_alerts(drones_service *d, dbatch *b)
 
 /* ---- the service -------------------------------------------------------------------------------- */
 
-static void *svc__ticker(void *arg)
-{
-    drones_service *d = arg;
-    pthread_mutex_lock(&d->tick_mu);
-    while (!d->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 5;
-        pthread_cond_timedwait(&d->tick_cv, &d->tick_mu, &ts);
-        if (!d->stopping)
-            drones__hub_tick(d->hub);
-    }
-    pthread_mutex_unlock(&d->tick_mu);
-    return NULL;
-}
-
 /* ---- zones: tracking's, those the drone rules use ------------------------------------------ */
 
 typedef struct dzone {
@@ -351,9 +335,7 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
     d->store = s;
     d->cfg = *cfg;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_mutex_init(&d->tick_mu, NULL);
     pthread_mutex_init(&d->zone_mu, NULL);
-    pthread_cond_init(&d->tick_cv, NULL);
     d->alerts = alerts;
     if (tap)
         d->tap = *tap;
@@ -371,10 +353,6 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
         snprintf(err, errlen, "cannot start the drones service: %s", cx_strerror(e));
     if (!e && (e = track_zones_each(s, svc__zone_load, d->engine)) != CX_OK)
         snprintf(err, errlen, "cannot read the zones: %s", cx_strerror(e));
-    if (!e) {
-        d->ticker_on = pthread_create(&d->ticker, NULL, svc__ticker, d) == 0;
-        e = d->ticker_on ? CX_OK : CX_ENOMEM;
-    }
     if (e) {
         drones_service_free(d);
         return e;
@@ -402,14 +380,6 @@ void drones_service_stop(drones_service *d)
 {
     if (!d)
         return;
-    pthread_mutex_lock(&d->tick_mu);
-    d->stopping = true;
-    pthread_cond_broadcast(&d->tick_cv);
-    pthread_mutex_unlock(&d->tick_mu);
-    if (d->ticker_on) {
-        pthread_join(d->ticker, NULL);
-        d->ticker_on = false;
-    }
     if (d->hub)
         drones__hub_close(d->hub);
 }
@@ -425,8 +395,6 @@ void drones_service_free(drones_service *d)
     svc__dzone_free(d->zones_new);
     pthread_mutex_destroy(&d->zone_mu);
     pthread_mutex_destroy(&d->mu);
-    pthread_mutex_destroy(&d->tick_mu);
-    pthread_cond_destroy(&d->tick_cv);
     free(d);
 }
 
