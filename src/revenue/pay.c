@@ -675,7 +675,7 @@ static void h_guarantee(http_req *r, void *ctx)
         sqlite3_reset(st);
     }
     json_object_set_new(g, "draws", draws);
-    json_object_set_new(g, "changes", rev__guarantee_changes(c, http_param(r, "id")));
+    rev__guarantee_changes_set(c, http_param(r, "id"), g);
     http_reply_json(r, 200, g);
 }
 
