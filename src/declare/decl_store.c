@@ -49,6 +49,12 @@ static const store_migration decl_migrations[] = {
      * column), and container links the newest few from the primary key. */
     {5, "CREATE INDEX declarations_tdoc_type ON declarations("
         "json_extract(doc, '$.transport_document.number'), type);"},
+    /* server members that hooks have declare keep (decl_hooks.member_texts,
+     * e.g. revenue's assessment): one row and one text per declaration
+     * instead of a second table's row; kept_shown is the declarant's form
+     * when it differs */
+    {6, "ALTER TABLE declarations ADD COLUMN kept TEXT;"
+        "ALTER TABLE declarations ADD COLUMN kept_shown TEXT;"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
@@ -173,8 +179,8 @@ static cx_err decl__risk_declarant(const char *risk, cx_buf *out)
 }
 
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *status, const char *risk, const char *decision, bool officer,
-                     cx_buf *out)
+                     const char *status, const char *risk, const char *decision,
+                     const char *kept, bool officer, cx_buf *out)
 {
     if (len < 2 || doc[len - 1] != '}')
         return CX_EINVAL;
@@ -196,6 +202,12 @@ cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *do
         e = cx_buf_puts(out, ",\"decision\":");
         if (e == CX_OK)
             e = cx_buf_puts(out, decision);
+    }
+    /* kept members: the object's members, as its text has them */
+    size_t kl = kept ? strlen(kept) : 0;
+    if (e == CX_OK && kl > 2 && kept[0] == '{' && kept[kl - 1] == '}') {
+        e = cx_buf_puts(out, ",");
+        e = e ? e : cx_buf_append(out, kept + 1, kl - 2);
     }
     for (size_t i = 0; r && e == CX_OK && i < d->nhooks; i++)
         if (d->hooks[i].decorate)
@@ -220,18 +232,21 @@ static bool decl__hook_member(const decl_service *d, const char *key)
     return false;
 }
 
-/* The submission's reply: the stored text with its status, risk, and the
- * members hooks keep in their own tables (from the document, as enrich made
- * them). */
+/* The submission's reply: the stored text with its status, risk, the
+ * members declare keeps (their texts) and the members hooks keep in their
+ * own tables (from the document, as enrich made them). */
 static cx_err decl__reply_text(decl_write *dw, const char *risk)
 {
     cx_buf api;
     cx_buf_init(&api, DECL_TEXT_MAX);
     cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
-                             decl__str(dw->doc, "status"), risk, NULL, dw->officer, &api);
+                             decl__str(dw->doc, "status"), risk, NULL,
+                             dw->officer || !dw->kept_shown ? dw->kept : dw->kept_shown,
+                             dw->officer, &api);
     for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
         const decl_hooks *h = &dw->d->hooks[i];
-        const json_t *v = h->member ? json_object_get(dw->doc, h->member) : NULL;
+        const json_t *v =
+            h->member && !h->member_texts ? json_object_get(dw->doc, h->member) : NULL;
         if (!v)
             continue;
         json_t *shown = h->member_reply ? h->member_reply(h->ctx, v) : json_incref((json_t *)v);
@@ -281,8 +296,8 @@ cx_err decl__insert(store_conn *w, void *arg)
     decl_write *dw = arg;
     const json_t *doc = dw->doc;
     sqlite3_stmt *st = store_stmt(w, "INSERT INTO declarations(id, org, reference, type, date, "
-                                     "status, received_at, doc, risk) "
-                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+                                     "status, received_at, doc, risk, kept, kept_shown) "
+                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, decl__str(doc, "id"), -1, SQLITE_STATIC);
@@ -295,6 +310,10 @@ cx_err decl__insert(store_conn *w, void *arg)
     sqlite3_bind_text(st, 8, dw->doc_text, (int)dw->doc_len, SQLITE_STATIC);
     if (dw->risk_text)
         sqlite3_bind_text(st, 9, dw->risk_text, -1, SQLITE_STATIC);
+    if (dw->kept)
+        sqlite3_bind_text(st, 10, dw->kept, -1, SQLITE_STATIC);
+    if (dw->kept_shown)
+        sqlite3_bind_text(st, 11, dw->kept_shown, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -341,6 +360,8 @@ void decl__write_free(decl_write *dw)
     free(dw->text);
     free(dw->doc_text);
     free(dw->risk_text);
+    free(dw->kept);
+    free(dw->kept_shown);
     free(dw);
 }
 
@@ -431,6 +452,50 @@ static cx_err decl__stored_text(const decl_service *d, const json_t *doc, size_t
     return e == CX_OK ? cx_buf_puts(out, "}") : e;
 }
 
+/* The members hooks have declare keep (member_texts), as two object texts:
+ * customs' form and, when any member differs, the declarant's. */
+static cx_err decl__kept_texts(decl_write *dw)
+{
+    cx_buf full, shown;
+    cx_buf_init(&full, DECL_TEXT_MAX);
+    cx_buf_init(&shown, DECL_TEXT_MAX);
+    cx_err e = CX_OK;
+    bool any = false, differ = false;
+    for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
+        const decl_hooks *h = &dw->d->hooks[i];
+        const json_t *v = h->member && h->member_texts ? json_object_get(dw->doc, h->member)
+                                                       : NULL;
+        if (!v)
+            continue;
+        char *f = NULL, *s = NULL;
+        e = h->member_texts(h->ctx, v, &f, &s);
+        if (e == CX_OK && !f)
+            e = CX_ENOMEM;
+        for (int k = 0; k < 2 && e == CX_OK; k++) {
+            cx_buf *b = k ? &shown : &full;
+            e = cx_buf_puts(b, any ? "," : "{");
+            e = e ? e : cx_buf_json_str(b, h->member);
+            e = e ? e : cx_buf_puts(b, ":");
+            e = e ? e : cx_buf_puts(b, k && s ? s : f);
+        }
+        differ = differ || s;
+        any = true;
+        free(f);
+        free(s);
+    }
+    if (e == CX_OK && any) {
+        e = cx_buf_puts(&full, "}");
+        e = e ? e : cx_buf_puts(&shown, "}");
+        dw->kept = e == CX_OK ? cx_buf_steal(&full, NULL) : NULL;
+        dw->kept_shown = e == CX_OK && differ ? cx_buf_steal(&shown, NULL) : NULL;
+        if (e == CX_OK && (!dw->kept || (differ && !dw->kept_shown)))
+            e = CX_ENOMEM;
+    }
+    cx_buf_free(&full);
+    cx_buf_free(&shown);
+    return e;
+}
+
 /* Builds the write record; takes a reference on doc and adds the server's
  * members to it (id, org, status, received_at, and the enrich hooks'). */
 cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
@@ -463,6 +528,8 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     json_t *risk = json_object_get(doc, "risk");
     if (risk && !(dw->risk_text = cx_json_dump(risk, NULL)))
         e = CX_ENOMEM;
+    if (e == CX_OK && !historical)
+        e = decl__kept_texts(dw);
     cx_buf text;
     cx_buf_init(&text, DECL_TEXT_MAX);
     if (e == CX_OK)
@@ -549,10 +616,13 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
     if (!c)
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(
-        c, "SELECT seq, org, doc, risk, decision, status FROM declarations WHERE id=?1");
+        c, "SELECT seq, org, doc, risk, decision, status, "
+           "CASE WHEN ?2 THEN kept ELSE coalesce(kept_shown, kept) END "
+           "FROM declarations WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, !who || cx_is_officer(who));
     int rc = sqlite3_step(st);
     cx_err e = CX_ENOTFOUND;
     if (rc == SQLITE_ROW && decl__visible(who, (const char *)sqlite3_column_text(st, 1))) {
@@ -563,7 +633,8 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
                           (size_t)sqlite3_column_bytes(st, 2),
                           (const char *)sqlite3_column_text(st, 5),
                           (const char *)sqlite3_column_text(st, 3),
-                          (const char *)sqlite3_column_text(st, 4), !who || cx_is_officer(who),
+                          (const char *)sqlite3_column_text(st, 4),
+                          (const char *)sqlite3_column_text(st, 6), !who || cx_is_officer(who),
                           &out);
         if (e == CX_OK && !(*json = cx_buf_steal(&out, NULL)))
             e = CX_ENOMEM;
@@ -727,9 +798,10 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
         return CX_EDB;
     bool all = cx_is_officer(who);
     sqlite3_stmt *st =
-        all ? store_stmt(c, "SELECT seq, doc, risk, decision, status FROM declarations "
+        all ? store_stmt(c, "SELECT seq, doc, risk, decision, status, kept FROM declarations "
                             "WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-            : store_stmt(c, "SELECT seq, doc, risk, decision, status FROM declarations "
+            : store_stmt(c, "SELECT seq, doc, risk, decision, status, "
+                            "coalesce(kept_shown, kept) FROM declarations "
                             "WHERE org = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2");
     if (!st)
         return CX_EDB;
@@ -745,7 +817,8 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
                           (size_t)sqlite3_column_bytes(st, 1),
                           (const char *)sqlite3_column_text(st, 4),
                           (const char *)sqlite3_column_text(st, 2),
-                          (const char *)sqlite3_column_text(st, 3), all, &pg->out);
+                          (const char *)sqlite3_column_text(st, 3),
+                          (const char *)sqlite3_column_text(st, 5), all, &pg->out);
     }
     if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         e = CX_EDB;
@@ -831,6 +904,67 @@ cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT id, doc FROM declarations ORDER BY seq");
     return st ? decl__each_doc(st, fn, ctx) : CX_EDB;
+}
+
+/* The JSON path of a kept member: $."name" (hook names are plain words). */
+static bool decl__member_path(const char *name, char out[80])
+{
+    size_t n = strlen(name);
+    if (!n || n > 64 || strpbrk(name, "\"\\"))
+        return false;
+    snprintf(out, 80, "$.\"%s\"", name);
+    return true;
+}
+
+cx_err decl_member_set_in(store_conn *w, int64_t seq, const char *name, const char *full,
+                          const char *shown)
+{
+    char path[80];
+    if (!full || !decl__member_path(name, path))
+        return CX_EINVAL;
+    /* SQLite's JSON functions keep number texts as written; every SET
+     * expression reads the row as it was, so the declarant's form of the
+     * other members is their kept form when they had no other */
+    sqlite3_stmt *st = store_stmt(
+        w, "UPDATE declarations SET kept = json_set(coalesce(kept, '{}'), ?2, json(?3)), "
+           "kept_shown = CASE WHEN ?4 IS NULL AND kept_shown IS NULL THEN NULL "
+           "ELSE json_set(coalesce(kept_shown, kept, '{}'), ?2, json(coalesce(?4, ?3))) END "
+           "WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, full, -1, SQLITE_STATIC);
+    if (shown)
+        sqlite3_bind_text(st, 4, shown, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    return sqlite3_changes(store_conn_db(w)) ? CX_OK : CX_ENOTFOUND;
+}
+
+cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, char **text)
+{
+    *text = NULL;
+    char path[80];
+    if (!decl__member_path(name, path))
+        return CX_EINVAL;
+    sqlite3_stmt *st = store_stmt(c, "SELECT json_extract(CASE WHEN ?3 THEN kept ELSE "
+                                     "coalesce(kept_shown, kept) END, ?2) "
+                                     "FROM declarations WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, full);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+        !(*text = strdup((const char *)sqlite3_column_text(st, 0))))
+        e = CX_ENOMEM;
+    sqlite3_reset(st);
+    return e;
 }
 
 cx_err decl_risk_get(store_conn *c, int64_t seq, char **risk)

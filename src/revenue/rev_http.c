@@ -93,7 +93,7 @@ static cx_err reassess__job(store_conn *w, void *arg)
         cx_rfc3339_format(cx_now_us(), now);
         json_object_set_new(j->assessment, "version", json_integer(1));
         json_object_set_new(j->assessment, "assessed_at", json_string(now));
-        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by);
+        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by, true);
         if (e == CX_OK)
             e = rev__account_read(w, j->seq, &after);
     } else if (e == CX_OK) {
@@ -392,7 +392,7 @@ static void h_summary(http_req *r, void *ctx)
     }
     store_conn *c = store_reader(rs->s);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT office, org, total, paid, refunded, guaranteed, "
-                                         "at_risk, problems, doc, date, seq, version "
+                                         "at_risk, problems, NULL, date, seq, version "
                                          "FROM revenue_assessments "
                                          "WHERE date >= ?1 AND date <= ?2")
                          : NULL;
@@ -424,7 +424,11 @@ static void h_summary(http_req *r, void *ctx)
                                                    sqlite3_column_int64(st, 11), total)};
         sum__add(&all, &one);
         if (chapter) {
-            sum__chapters(&set, (const char *)sqlite3_column_text(st, 8), rs->exp, &one);
+            /* the items' amounts: the assessment declare keeps with the declaration */
+            char *doc = NULL;
+            decl_member_get(c, sqlite3_column_int64(st, 10), "assessment", true, &doc);
+            sum__chapters(&set, doc ? doc : "{}", rs->exp, &one);
+            free(doc);
             continue;
         }
         sum_row *g = sum__get(&set, (const char *)sqlite3_column_text(

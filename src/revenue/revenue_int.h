@@ -105,25 +105,37 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
 
 /* The texts an assessment is stored as: doc (without revenue_at_risk, a
  * column of the row), pub (the trader's form, NULL when it is doc: no item
- * flagged by the valuation control) and obs (the unit values). They are
- * made on the submitting thread and carried to the writer inside the
- * assessment under REV_STORED_KEY, which no reply or stored text shows. */
+ * flagged by the valuation control), both kept by declare with the
+ * declaration, and obs (the unit values, a column of revenue's row). At
+ * submission declare has the first two made (rev__member_texts) and obs is
+ * carried to the writer inside the assessment under REV_STORED_KEY, which
+ * no reply or stored text shows. */
 #define REV_STORED_KEY "\x01stored"
 typedef struct {
     char *doc, *pub, *obs;
 } rev_texts;
 cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out);
 void rev__texts_free(rev_texts *t);
-/* Adds the texts to assessment (the enrich hook, off the writer). */
+/* Adds the obs text to assessment (the enrich hook, off the writer). */
 cx_err rev__assessment_carry(const json_t *doc, json_t *assessment);
 /* The current assessment of seq as officers (full) or others (public) read
- * it; NULL if none. Caller owns it. */
+ * it; NULL if none. Caller owns it. The document is the member declare
+ * keeps with the declaration (decl_member_get); the row has its amounts. */
 json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer);
+/* declare's texts of the member (decl_hooks.member_texts): the stored form
+ * and, when the valuation control flagged an item, the trader's. */
+cx_err rev__member_texts(const json_t *assessment, char **full, char **shown);
 
-/* The assessment's storage (rstore.c). */
+/* The assessment's row (account.c): its amounts, the lean columns queries
+ * need, and the unit values. keep: also have declare keep the document
+ * (a first assessment after lodging; the submission's hook has declare
+ * keep it already). */
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment, const char *reason, const char *by);
-cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out);
+                              const json_t *assessment, const char *reason, const char *by,
+                              bool keep);
+/* Moves the documents of rows written before declare kept them into the
+ * declarations (once, at start). */
+cx_err rev__assessments_move(store *s);
 /* The assessment as traders see it: without the valuation control's
  * undervaluation findings and revenue at risk, which are made of other
  * traders' prices. Caller decrefs. */

@@ -1,8 +1,10 @@
 /* The revenue service on the declarations spine: enrich_text assesses every
- * submission (on the submitting thread, from the book snapshot), indexed
- * stores the assessment in revenue_assessments and feeds the valuation
- * statistics (writer thread, the declaration's savepoint), decorate shows
- * it, and the gate refuses a release that is not paid or guaranteed. */
+ * submission (on the submitting thread, from the book snapshot), declare
+ * keeps the assessment with the declaration (member_texts: its texts, made
+ * once on the submitting thread, are the row's and the 201's), indexed
+ * writes its lean row in revenue_assessments with the unit values for the
+ * valuation statistics (writer thread, the declaration's savepoint), and
+ * the gate refuses a release that is not paid or guaranteed. */
 #include "revenue_int.h"
 
 #include <math.h>
@@ -115,9 +117,9 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
-    /* the stored texts are made here, not on the writer (one thread for all) */
+    /* the unit values' text is made here, not on the writer (one thread for all) */
     if (rev__assessment_carry(doc, a) != CX_OK)
-        cx_log(CX_LOG_WARN, "revenue: out of memory: the writer makes the assessment's texts");
+        cx_log(CX_LOG_WARN, "revenue: out of memory: the writer makes the unit values' text");
     json_object_set_new(doc, "assessment", a);
 }
 
@@ -156,23 +158,18 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
     if (!json_is_object(a))
         return CX_OK;
     (void)r;
-    cx_err e = rev__assessment_insert(w, seq, doc, a, "lodged", NULL);
+    cx_err e = rev__assessment_insert(w, seq, doc, a, "lodged", NULL, false);
     if (e == CX_OK)
         e = svc__reasons(w, json_string_value(json_object_get(doc, "id")), a);
     return e;
 }
 
-/* The 201 shows the submitter the public form (no other traders' prices). */
-static json_t *svc__member_reply(void *ctx, const json_t *member)
+/* What declare keeps: the stored form for customs, the public form (no
+ * other traders' prices) for the declarant when they differ. */
+static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, char **shown)
 {
     (void)ctx;
-    return rev__assessment_public(member);
-}
-
-static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *members)
-{
-    (void)ctx;
-    return rev__decorate(rd, seq, members);
+    return rev__member_texts(member, full, shown);
 }
 
 /* payment_required: a release needs paid − refunded + guaranteed ≥ the
@@ -236,9 +233,8 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
                         .order = DECL_ORDER_REVENUE,
                         .enrich_text = svc__enrich_text,
                         .indexed = svc__indexed,
-                        .decorate = svc__decorate,
                         .member = "assessment",
-                        .member_reply = svc__member_reply,
+                        .member_texts = svc__member_texts,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
                        .check = svc__gate, .ctx = r};
@@ -247,6 +243,8 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
             e = decl_gate_add(d, &g);
         if (e == CX_OK && r->cfg.ledger)
             e = rev__ledger_join(r);
+        if (e == CX_OK)
+            e = rev__assessments_move(s);
         if (e != CX_OK) {
             snprintf(err, errlen, "cannot join the declarations spine: %s", cx_strerror(e));
             rev_service_free(r);
