@@ -293,6 +293,8 @@ static void *obs__worker(void *arg)
         pthread_mutex_unlock(&r->mu);
         size_t n = 0;
         cx_err e = rev__observe_now(r->s, &n);
+        if (n)
+            rev__uvcache_clear(&r->uv); /* committed: what the cache holds is old */
         if (e != CX_OK && e != CX_ESHUTDOWN)
             cx_log(CX_LOG_WARN, "revenue: valuation statistics not updated: %s",
                    cx_strerror(e));

@@ -71,6 +71,24 @@ struct rev_rows {
     } u;
 };
 
+/* ---- the cache of valuation statistics (uvcache.c) ---- */
+typedef struct {
+    pthread_mutex_t mu;
+    cx_map keys;         /* statistics key -> index into vals */
+    rev_uv_stats *vals;  /* n = 0: the key has no statistics */
+    size_t cap;
+    uint64_t epoch;      /* moves with every clear */
+} rev_uvcache;
+void rev__uvcache_init(rev_uvcache *c);
+void rev__uvcache_free(rev_uvcache *c);
+/* Empties it: after statistics changed (a fold or a release committed). */
+void rev__uvcache_clear(rev_uvcache *c);
+/* true with *out on a hit; *epoch is the epoch to hand rev__uvcache_put
+ * after a read of the database (taken before that read). */
+bool rev__uvcache_get(rev_uvcache *c, const char *key, rev_uv_stats *out, uint64_t *epoch);
+/* Keeps what was read unless the cache was cleared since epoch. */
+void rev__uvcache_put(rev_uvcache *c, const char *key, const rev_uv_stats *st, uint64_t epoch);
+
 /* ---- the service (service.c) ---- */
 struct rev_service {
     store *s;
@@ -87,6 +105,7 @@ struct rev_service {
     bool worker_started, stop;
     rev_inspection_fn inspection; /* risk's outcomes (the summary's recovered) */
     void *inspection_ctx;
+    rev_uvcache uv; /* hot statistics keys */
 };
 
 /* The generation counter bumped by every import (revenue_meta). */

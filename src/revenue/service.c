@@ -53,10 +53,32 @@ void rev__book_put(rev_service *r, rev_book *b)
 }
 
 /* ---- lookups ------------------------------------------------------------------------------- */
+/* One assessment's statistics reads: from the cache, else in one read
+ * snapshot begun at the first miss (on a busy WAL, starting a snapshot
+ * costs more than the read itself). */
+typedef struct {
+    rev_service *r;
+    store_conn *c;
+    bool txn;
+} svc_uv_call;
+
 static bool svc__uv(void *ctx, const char *key, rev_uv_stats *out)
 {
-    store_conn *c = store_reader(ctx);
-    return c && rev__uv_read(c, key, out);
+    svc_uv_call *u = ctx;
+    uint64_t epoch;
+    if (rev__uvcache_get(&u->r->uv, key, out, &epoch))
+        return out->n > 0;
+    if (!u->c)
+        return false;
+    if (!u->txn && sqlite3_get_autocommit(store_conn_db(u->c)))
+        u->txn = store_exec(u->c, "BEGIN") == CX_OK;
+    rev_uv_stats st = {0, 0, 0};
+    bool ok = rev__uv_read(u->c, key, &st);
+    if (!ok)
+        st.n = 0;
+    rev__uvcache_put(&u->r->uv, key, &st, epoch);
+    *out = st;
+    return ok;
 }
 
 /* Certificates of origin from the ledger, read on the connection the
@@ -77,23 +99,21 @@ static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
 json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
                         size_t len)
 {
-    /* one read snapshot for the generation check and every statistic read:
-     * on a busy WAL, starting a snapshot costs more than the read itself */
     store_conn *c = store_reader(r->s);
-    bool txn = c && sqlite3_get_autocommit(store_conn_db(c)) && store_exec(c, "BEGIN") == CX_OK;
+    svc_uv_call u = {r, c, false};
     rev_book *b = rev__book_get(r);
     json_t *a = NULL;
     if (b) {
         rev_lookups lk = r->cfg.lookups;
         lk.unit_values = svc__uv;
-        lk.uv_ctx = r->s;
+        lk.uv_ctx = &u;
         if (r->cfg.ledger) {
             lk.certificate = svc__cert;
             lk.cert_ctx = w ? w : c;
         }
         a = rev_assess(b, doc, text, len, &lk, NULL);
     }
-    if (txn)
+    if (u.txn)
         store_exec(c, "COMMIT");
     rev__book_put(r, b);
     return a;
@@ -175,12 +195,23 @@ static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, ch
 /* payment_required: a release needs paid − refunded + guaranteed ≥ the
  * assessed total and an assessment without problems. Runs in the decision's
  * writer job, where it draws guarantees and folds held statistics. */
+/* A release folds the held unit values: the cached statistics are old once
+ * it commits. */
+static void svc__uv_changed(void *arg, cx_err result)
+{
+    rev_service *r = arg;
+    if (result == CX_OK)
+        rev__uvcache_clear(&r->uv);
+}
+
 static cx_err svc__gate(void *ctx, const decl_gate_call *call, decl_gate_refusal *no)
 {
-    (void)ctx;
     if (strcmp(call->decision, "release") != 0)
         return CX_OK;
-    return rev__release_check(call->w, call->seq, no);
+    cx_err e = rev__release_check(call->w, call->seq, no);
+    if (e == CX_OK)
+        e = store_after_commit(call->w, svc__uv_changed, ctx);
+    return e;
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
@@ -200,6 +231,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
         r->cfg = *cfg;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    rev__uvcache_init(&r->uv);
     cx_err e = CX_OK;
     if (r->cfg.currency) {
         char have[4];
@@ -268,6 +300,7 @@ void rev_service_free(rev_service *r)
         rev_book_free(r->book);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
+    rev__uvcache_free(&r->uv);
     free(r);
 }
 
