@@ -712,6 +712,46 @@ typedef struct {
     json_t *reason;
 } raise_job;
 
+/* Raises the lane of a risk member (an object) and appends reason (may be
+ * NULL), as decl_raise_lane_in documents. */
+static void decl__raise_risk(json_t *risk, const char *lane, const json_t *reason)
+{
+    const char *have = json_string_value(json_object_get(risk, "lane"));
+    /* A raise for customs alone leaves the lane the declarant sees where it
+     * was (declarant_lane, kept from the first such raise on); any other
+     * raise moves both. */
+    json_t *shown = json_object_get(risk, "declarant_lane");
+    if (json_is_true(json_object_get(reason, "customs_only"))) {
+        if (!shown)
+            json_object_set_new(risk, "declarant_lane", have ? json_string(have) : json_null());
+    } else if (shown && decl__lane_rank(lane) > decl__lane_rank(json_string_value(shown))) {
+        json_object_set_new(risk, "declarant_lane", json_string(lane));
+    }
+    if (decl__lane_rank(lane) > decl__lane_rank(have))
+        json_object_set_new(risk, "lane", json_string(lane));
+    json_t *reasons = json_object_get(risk, "reasons");
+    if (!json_is_array(reasons)) {
+        reasons = json_array();
+        json_object_set_new(risk, "reasons", reasons);
+    }
+    if (reason)
+        json_array_append(reasons, (json_t *)reason);
+}
+
+cx_err decl_raise_lane_doc(json_t *doc, const char *lane, const json_t *reason)
+{
+    if (decl__lane_rank(lane) < 0)
+        return CX_EINVAL;
+    json_t *risk = json_object_get(doc, "risk");
+    if (!json_is_object(risk)) {
+        risk = json_object();
+        if (!risk || json_object_set_new(doc, "risk", risk))
+            return CX_ENOMEM;
+    }
+    decl__raise_risk(risk, lane, reason);
+    return CX_OK;
+}
+
 static cx_err decl__raise(store_conn *w, void *arg)
 {
     decl_raises++;
@@ -733,26 +773,7 @@ static cx_err decl__raise(store_conn *w, void *arg)
         json_decref(risk);
         risk = json_object();
     }
-    const char *have = json_string_value(json_object_get(risk, "lane"));
-    /* A raise for customs alone leaves the lane the declarant sees where it
-     * was (declarant_lane, kept from the first such raise on); any other
-     * raise moves both. */
-    json_t *shown = json_object_get(risk, "declarant_lane");
-    if (json_is_true(json_object_get(j->reason, "customs_only"))) {
-        if (!shown)
-            json_object_set_new(risk, "declarant_lane", have ? json_string(have) : json_null());
-    } else if (shown && decl__lane_rank(j->lane) > decl__lane_rank(json_string_value(shown))) {
-        json_object_set_new(risk, "declarant_lane", json_string(j->lane));
-    }
-    if (decl__lane_rank(j->lane) > decl__lane_rank(have))
-        json_object_set_new(risk, "lane", json_string(j->lane));
-    json_t *reasons = json_object_get(risk, "reasons");
-    if (!json_is_array(reasons)) {
-        reasons = json_array();
-        json_object_set_new(risk, "reasons", reasons);
-    }
-    if (j->reason)
-        json_array_append(reasons, j->reason);
+    decl__raise_risk(risk, j->lane, j->reason);
     char *out = cx_json_dump(risk, NULL);
     json_decref(risk);
     if (!out)

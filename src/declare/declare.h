@@ -254,6 +254,12 @@ cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t
  * before (risk.declarant_lane, which only customs reads). */
 cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const json_t *reason);
 
+/* The same for a declaration being submitted, from an enrich hook: raises
+ * the risk member of doc (adding one when it has none), so that the row is
+ * written once with the raise and the 201 shows it — no update of the row
+ * on the writer. reason is borrowed. CX_EINVAL for an unknown lane. */
+cx_err decl_raise_lane_doc(json_t *doc, const char *lane, const json_t *reason);
+
 /* The newest `limit` declarations whose transport document has this number
  * (any document type), newest first, read on c: this thread's reader, or
  * the writer's connection inside a job. Indexed and bounded in SQL: a number

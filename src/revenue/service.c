@@ -125,6 +125,8 @@ json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, 
 }
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
+static cx_err svc__reasons(json_t *doc, const json_t *a);
+
 static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, const char *text,
                              size_t len)
 {
@@ -141,11 +143,14 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     if (rev__assessment_carry(doc, a) != CX_OK)
         cx_log(CX_LOG_WARN, "revenue: out of memory: the writer makes the unit values' text");
     json_object_set_new(doc, "assessment", a);
+    /* the findings' reasons go with the row (no update of it on the writer) */
+    if (svc__reasons(doc, a) != CX_OK)
+        cx_log(CX_LOG_WARN, "revenue: out of memory: a finding's risk reason is missing");
 }
 
 /* Findings become risk reasons on the declaration (yellow: a document check
- * of the invoice and the rate). */
-static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
+ * of the invoice and the rate), raised on the document before it is stored. */
+static cx_err svc__reasons(json_t *doc, const json_t *a)
 {
     size_t k;
     const json_t *f;
@@ -163,7 +168,7 @@ static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
                                : json_incref(json_object_get(f, "message"));
         json_t *reason = json_pack("{s:s,s:i,s:o}", "feature", feature, "contribution", 1,
                                    "detail", detail);
-        cx_err e = reason ? decl_raise_lane_in(w, id, "yellow", reason) : CX_ENOMEM;
+        cx_err e = reason ? decl_raise_lane_doc(doc, "yellow", reason) : CX_ENOMEM;
         json_decref(reason);
         if (e != CX_OK)
             return e;
@@ -173,15 +178,11 @@ static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
 
 static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
 {
-    rev_service *r = ctx;
+    (void)ctx;
     const json_t *a = json_object_get(doc, "assessment");
     if (!json_is_object(a))
         return CX_OK;
-    (void)r;
-    cx_err e = rev__assessment_insert(w, seq, doc, a, "lodged", NULL, false);
-    if (e == CX_OK)
-        e = svc__reasons(w, json_string_value(json_object_get(doc, "id")), a);
-    return e;
+    return rev__assessment_insert(w, seq, doc, a, "lodged", NULL, false);
 }
 
 /* What declare keeps: the stored form for customs, the public form (no

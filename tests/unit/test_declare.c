@@ -735,6 +735,30 @@ static void test_kept_member(void **state)
     assert_int_equal(decl_count(f->d), before);
 }
 
+/* A raise on a document being submitted: a risk member is added when there
+ * is none, the lane only goes up, reasons are appended, and a raise for
+ * customs alone keeps the lane the declarant saw. */
+static void test_raise_lane_doc(void **state)
+{
+    (void)state;
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_t *r1 = json_pack("{s:s}", "feature", "a");
+    json_t *r2 = json_pack("{s:s,s:b}", "feature", "b", "customs_only", 1);
+    assert_int_equal(decl_raise_lane_doc(doc, "purple", r1), CX_EINVAL);
+    assert_null(json_object_get(doc, "risk"));
+    assert_int_equal(decl_raise_lane_doc(doc, "yellow", r1), CX_OK);
+    assert_int_equal(decl_raise_lane_doc(doc, "green", r1), CX_OK);
+    const json_t *risk = json_object_get(doc, "risk");
+    assert_string_equal(json_string_value(json_object_get(risk, "lane")), "yellow");
+    assert_int_equal(json_array_size(json_object_get(risk, "reasons")), 2);
+    assert_int_equal(decl_raise_lane_doc(doc, "red", r2), CX_OK);
+    assert_string_equal(json_string_value(json_object_get(risk, "lane")), "red");
+    assert_string_equal(json_string_value(json_object_get(risk, "declarant_lane")), "yellow");
+    json_decref(r1);
+    json_decref(r2);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -754,6 +778,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decision_gates, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_hook_order, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_kept_member, decide_setup, decide_teardown),
+        cmocka_unit_test(test_raise_lane_doc),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
