@@ -466,7 +466,8 @@ static cx_err acc__draw_for(store_conn *w, const rev_account *a, int64_t need, i
     return e;
 }
 
-cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no)
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
+                          rev_uvcache *cache)
 {
     rev_account a;
     cx_err e = rev__account_read(w, seq, &a);
@@ -496,7 +497,7 @@ cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no)
                        "outstanding (POST /v1/declarations/%s/payments, or a guarantee)",
                        p, a.currency, g, a.currency, t, a.currency, s, a.currency, a.decl_id);
     }
-    return rev__release_flagged(w, seq);
+    return rev__release_flagged(w, seq, cache);
 }
 
 cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,

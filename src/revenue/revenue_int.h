@@ -81,7 +81,20 @@ typedef struct {
 } rev_uvcache;
 void rev__uvcache_init(rev_uvcache *c);
 void rev__uvcache_free(rev_uvcache *c);
-/* Empties it: after statistics changed (a fold or a release committed). */
+/* Statistics of keys as a committed job left them. */
+typedef struct {
+    char key[REV_UV_KEY_MAX];
+    rev_uv_stats st;
+} rev_uv_fresh;
+typedef struct {
+    rev_uv_fresh *v;
+    size_t n, cap;
+} rev_uv_freshlist;
+cx_err rev__uv_fresh_add(rev_uv_freshlist *l, const char *key, const rev_uv_stats *st);
+/* Puts fresh statistics in (inside the job that changed them, and again
+ * once it committed). */
+void rev__uvcache_refresh(rev_uvcache *c, const rev_uv_fresh *v, size_t n);
+/* Empties it (a job that refreshed it rolled back). */
 void rev__uvcache_clear(rev_uvcache *c);
 /* true with *out on a hit; *epoch is the epoch to hand rev__uvcache_put
  * after a read of the database (taken before that read). */
@@ -114,8 +127,11 @@ cx_err rev__generation(store_conn *c, int64_t *out);
 bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
 /* The items' unit values of an assessment as the obs column keeps them. */
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
-/* Folds every assessment after the watermark into the statistics now. */
-cx_err rev__observe_now(store *s, size_t *folded);
+/* Folds every assessment after the watermark into the statistics now, and
+ * refreshes cache (may be NULL) with the keys it changed. */
+cx_err rev__observe_now(store *s, rev_uvcache *cache, size_t *folded);
+/* The statistics a histogram gives. */
+void rev__uv_stats_of(const rev_hist *h, rev_uv_stats *out);
 void rev__observer_start(rev_service *r);
 
 /* Amount conversions shared by payments and guarantees. */
@@ -159,8 +175,9 @@ cx_err rev__assessments_move(store *s);
  * undervaluation findings and revenue at risk, which are made of other
  * traders' prices. Caller decrefs. */
 json_t *rev__assessment_public(const json_t *assessment);
-/* Folds the held (undervalued) observations of seq: on release. */
-cx_err rev__release_flagged(store_conn *w, int64_t seq);
+/* Folds the held (undervalued) observations of seq: on release; cache
+ * (may be NULL) is refreshed once the job commits. */
+cx_err rev__release_flagged(store_conn *w, int64_t seq, rev_uvcache *cache);
 
 /* Assesses a declaration with the service's book and lookups (caller
  * decrefs); NULL when out of memory or without a book. w: the writer's
@@ -189,7 +206,8 @@ cx_err rev__account_read(store_conn *c, int64_t seq, rev_account *out);
 /* The payment_required gate's check, in the decision's writer job: CX_OK
  * when seq may be released (drawing on the trader's guarantees for what is
  * unpaid), CX_ESTATE with *no filled (409 payment_required) when not. */
-cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no);
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
+                          rev_uvcache *cache);
 json_t *rev__account_json(const rev_account *a);
 /* A JSON amount (number) in minor units at exp; false if it has more decimals. */
 bool rev__minor(const json_t *j, int exp, int64_t *out);

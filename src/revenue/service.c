@@ -196,23 +196,12 @@ static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, ch
 /* payment_required: a release needs paid − refunded + guaranteed ≥ the
  * assessed total and an assessment without problems. Runs in the decision's
  * writer job, where it draws guarantees and folds held statistics. */
-/* A release folds the held unit values: the cached statistics are old once
- * it commits. */
-static void svc__uv_changed(void *arg, cx_err result)
-{
-    rev_service *r = arg;
-    if (result == CX_OK)
-        rev__uvcache_clear(&r->uv);
-}
-
 static cx_err svc__gate(void *ctx, const decl_gate_call *call, decl_gate_refusal *no)
 {
+    rev_service *r = ctx;
     if (strcmp(call->decision, "release") != 0)
         return CX_OK;
-    cx_err e = rev__release_check(call->w, call->seq, no);
-    if (e == CX_OK)
-        e = store_after_commit(call->w, svc__uv_changed, ctx);
-    return e;
+    return rev__release_check(call->w, call->seq, no, &r->uv);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
