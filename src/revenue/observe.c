@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define FOLD_BATCH 2000    /* assessments per writer job */
-#define FOLD_EVERY_MS 200  /* how stale the statistics may be */
+#define FOLD_EVERY_MS 1000 /* how stale the statistics may be */
 #define OBS_MAX 64         /* observations per declaration kept (items × bases × levels) */
 
 static bool obs__flagged(const json_t *assessment, size_t i)
