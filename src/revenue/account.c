@@ -500,6 +500,21 @@ cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
     return rev__release_flagged(w, seq, cache);
 }
 
+cx_err rev__tell_reassessed(rev_service *r, store_conn *w, int64_t seq)
+{
+    rev_account a;
+    if (!r->reassessed)
+        return CX_OK;
+    cx_err e = rev__account_read(w, seq, &a);
+    if (e != CX_OK)
+        return e;
+    double unit = 1;
+    for (int k = 0; k < a.exp; k++)
+        unit *= 10;
+    return r->reassessed(r->reassessed_ctx, w, seq, (double)a.at_risk / unit,
+                         (double)a.total / unit);
+}
+
 cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
                      const char *by, rev_account *after)
 {

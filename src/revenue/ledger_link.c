@@ -102,6 +102,8 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
     rev_account after;
     e = rev__reassess(w, seq, a, why, "ledger", &after);
     json_decref(a);
+    if (e == CX_OK)
+        e = rev__tell_reassessed(r, w, seq);
     if (e == CX_OK && revoked) {
         /* a finding on the declaration: the preference it had is gone */
         char b[40], t[40], detail[400];

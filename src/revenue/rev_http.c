@@ -99,6 +99,8 @@ static cx_err reassess__job(store_conn *w, void *arg)
     } else if (e == CX_OK) {
         e = rev__reassess(w, j->seq, j->assessment, j->reason, j->by, &after);
     }
+    if (e == CX_OK)
+        e = rev__tell_reassessed(j->c.r, w, j->seq);
     if (e != CX_OK)
         return e;
     json_t *doc = rev__assessment_read(w, j->seq, true); /* officers and admins only */
@@ -501,6 +503,14 @@ cx_err rev_routes(rev_service *r, http_server *srv)
     cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], r);
     e = e ? e : rev__pay_routes(r, srv);
     return e ? e : rev__settle_routes(r, srv);
+}
+
+void rev_service_set_reassessed(rev_service *r, rev_reassessed_fn fn, void *ctx)
+{
+    if (!r)
+        return;
+    r->reassessed = fn;
+    r->reassessed_ctx = ctx;
 }
 
 void rev_service_set_inspections(rev_service *r, rev_inspection_fn fn, void *ctx)

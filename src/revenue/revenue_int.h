@@ -119,7 +119,12 @@ struct rev_service {
     rev_inspection_fn inspection; /* risk's outcomes (the summary's recovered) */
     void *inspection_ctx;
     rev_uvcache uv; /* hot statistics keys */
+    rev_reassessed_fn reassessed; /* risk re-ranks (rev_service_set_reassessed) */
+    void *reassessed_ctx;
 };
+/* Tells r->reassessed what seq's current assessment puts at risk (inside
+ * the re-assessment's job w). */
+cx_err rev__tell_reassessed(rev_service *r, store_conn *w, int64_t seq);
 
 /* The generation counter bumped by every import (revenue_meta). */
 cx_err rev__generation(store_conn *c, int64_t *out);
