@@ -44,6 +44,9 @@ typedef struct {
 cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
                        size_t rawlen, bool historical, decl_write **out);
 void decl__write_free(decl_write *dw);
+/* The members hooks have declare keep (member_texts), made into dw->kept
+ * and dw->kept_shown (kept.c). */
+cx_err decl__kept_texts(decl_write *dw);
 cx_err decl__insert(store_conn *w, void *arg);
 cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
                     size_t rawlen, bool historical, decl_done_fn done, void *arg,
