@@ -93,6 +93,13 @@ cx_err drones__load(store *s, drones_engine *e);
 cx_err drones__registry_read(store *s, drones_registry **out);
 double drones__col_real(sqlite3_stmt *st, int i);
 
+/* Folds (fold.c): moves the rows of folded drones in bounded writer jobs
+ * until none waits; the ticker runs it (kicked after a batch that folded). */
+cx_err drones__fold_run(drones_service *d);
+void drones__fold_kick(drones_service *d);
+/* Up to max drones still folding into drone, into out; how many. */
+size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max);
+
 /* ---- the live position stream (stream.c) ---------------------------------------------------- */
 typedef struct drones_hub drones_hub;
 drones_hub *drones__hub_new(void);
@@ -122,6 +129,8 @@ struct drones_service {
     bool ticker_on, stopping;
     pthread_mutex_t tick_mu;
     pthread_cond_t tick_cv;
+    bool fold_kick;                  /* under tick_mu: a batch folded a drone */
+    _Atomic uint64_t fold_jobs;      /* writer jobs that moved folded rows */
     uint64_t obs_total, rejected_total; /* under mu */
     _Atomic uint64_t alerts_total;     /* counted on the writer thread */
 };

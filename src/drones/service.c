@@ -236,17 +236,32 @@ void drones__deliver_alerts(drones_service *d, dbatch *b)
 
 /* ---- the service -------------------------------------------------------------------------------- */
 
+/* The stream's heartbeat every 5 s; folds at start (what a restart left)
+ * and when a batch folded a drone. */
 static void *svc__ticker(void *arg)
 {
     drones_service *d = arg;
     pthread_mutex_lock(&d->tick_mu);
+    d->fold_kick = true;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
     while (!d->stopping) {
-        struct timespec ts;
+        if (d->fold_kick) {
+            d->fold_kick = false;
+            pthread_mutex_unlock(&d->tick_mu);
+            cx_err e = drones__fold_run(d);
+            if (e && e != CX_ESHUTDOWN)
+                cx_log(CX_LOG_WARN, "drones: moving a folded drone's rows failed: %s",
+                       cx_strerror(e));
+            pthread_mutex_lock(&d->tick_mu);
+            continue;
+        }
+        if (pthread_cond_timedwait(&d->tick_cv, &d->tick_mu, &ts) == 0 || d->stopping)
+            continue;
+        drones__hub_tick(d->hub);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 5;
-        pthread_cond_timedwait(&d->tick_cv, &d->tick_mu, &ts);
-        if (!d->stopping)
-            drones__hub_tick(d->hub);
     }
     pthread_mutex_unlock(&d->tick_mu);
     return NULL;
@@ -468,6 +483,8 @@ static bool imp__flush(imp_ctx *c)
         return false;
     }
     c->st->alerts += c->b.nalerts;
+    if (c->b.nmerges)
+        drones__fold_kick(c->d);
     drones__deliver_alerts(c->d, &c->b);
     drones__batch_reset(&c->b);
     return true;

@@ -1,0 +1,134 @@
+/* Folding a MAC-only drone into its UAS ID, in bounded writer jobs (issue
+ * 17). The batch that learns the UAS ID moves the few rows (MACs, aliases,
+ * receivers heard) and records the fold in drones_folds; the observations,
+ * positions and pilot positions under the folded key move afterwards, at
+ * most DRONES_FOLD_CHUNK rows of each table a job, driven by the ticker
+ * thread (at start too: a restart resumes). Until a fold is done, a track
+ * reads the rows still under the folded keys as well (drones__fold_sources). */
+#include "drones_svc.h"
+
+#include <stdint.h>
+
+#define DRONES_FOLD_CHUNK 1000
+
+typedef struct {
+    bool idle;   /* no fold waits */
+    bool rest;   /* this fold has rows left */
+    int64_t from, into;
+} fold_job;
+
+/* The time of the chunk's last row under `from`, or INT64_MAX (and no rest)
+ * when fewer than a chunk are left. */
+static cx_err fold__end(store_conn *w, const char *sql, fold_job *j, int64_t *end)
+{
+    sqlite3_stmt *st = store_stmt(w, sql);
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, j->from);
+    sqlite3_bind_int(st, 2, DRONES_FOLD_CHUNK - 1);
+    int rc = sqlite3_step(st);
+    *end = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
+    j->rest |= rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+/* Runs sql with ?1 from, ?2 into, ?3 end (those it has). */
+static cx_err fold__exec(store_conn *w, const char *sql, const fold_job *j, int64_t end)
+{
+    sqlite3_stmt *st = store_stmt(w, sql);
+    if (!st)
+        return CX_EDB;
+    const int64_t v[] = {j->from, j->into, end};
+    for (int i = 0; i < sqlite3_bind_parameter_count(st) && i < 3; i++)
+        sqlite3_bind_int64(st, i + 1, v[i]);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+/* One chunk of the first waiting fold. A row the target already has at the
+ * same time stays the target's (as when folds moved everything at once). */
+static cx_err fold__step(store_conn *w, void *arg)
+{
+    fold_job *j = arg;
+    sqlite3_stmt *st = store_stmt(w, "SELECT from_drone, into_drone FROM drones_folds "
+                                     "WHERE from_drone >= ?1 ORDER BY from_drone LIMIT 1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, INT64_MIN);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        j->from = sqlite3_column_int64(st, 0);
+        j->into = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    j->idle = rc == SQLITE_DONE;
+    j->rest = false;
+    if (rc != SQLITE_ROW)
+        return j->idle ? CX_OK : CX_EDB;
+    int64_t end;
+    cx_err e = fold__end(w, "SELECT time FROM drones_positions WHERE drone = ?1 "
+                            "ORDER BY time LIMIT 1 OFFSET ?2", j, &end);
+    e = e ? e : fold__exec(w, "INSERT OR IGNORE INTO drones_positions(drone, time, lat, lon,"
+                              " alt_geo, height, speed_h, speed_v, direction) SELECT ?2, time,"
+                              " lat, lon, alt_geo, height, speed_h, speed_v, direction"
+                              " FROM drones_positions WHERE drone = ?1 AND time <= ?3", j, end);
+    e = e ? e : fold__exec(w, "DELETE FROM drones_positions WHERE drone = ?1 AND time <= ?3",
+                           j, end);
+    e = e ? e : fold__end(w, "SELECT time FROM drones_pilots WHERE drone = ?1 "
+                             "ORDER BY time LIMIT 1 OFFSET ?2", j, &end);
+    e = e ? e : fold__exec(w, "INSERT OR IGNORE INTO drones_pilots(drone, time, lat, lon)"
+                              " SELECT ?2, time, lat, lon FROM drones_pilots"
+                              " WHERE drone = ?1 AND time <= ?3", j, end);
+    e = e ? e : fold__exec(w, "DELETE FROM drones_pilots WHERE drone = ?1 AND time <= ?3", j,
+                           end);
+    e = e ? e : fold__exec(w, "UPDATE drones_observations SET drone = ?2 WHERE seq IN"
+                              " (SELECT seq FROM drones_observations WHERE drone = ?1"
+                              " ORDER BY time LIMIT ?3)", j, DRONES_FOLD_CHUNK);
+    if (e)
+        return e;
+    j->rest |= sqlite3_changes(store_conn_db(w)) == DRONES_FOLD_CHUNK;
+    if (!j->rest)
+        e = fold__exec(w, "DELETE FROM drones_folds WHERE from_drone = ?1", j, 0);
+    return e;
+}
+
+cx_err drones__fold_run(drones_service *d)
+{
+    fold_job j = {0};
+    cx_err e;
+    bool stopping = false;
+    do { /* one short job at a time, so that everyone's writes keep flowing */
+        e = store_write(d->store, fold__step, &j);
+        if (e == CX_OK && !j.idle)
+            atomic_fetch_add(&d->fold_jobs, 1);
+        pthread_mutex_lock(&d->tick_mu);
+        stopping = d->stopping; /* the rest waits for the next start */
+        pthread_mutex_unlock(&d->tick_mu);
+    } while (e == CX_OK && !j.idle && !stopping);
+    return e;
+}
+
+size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT from_drone FROM drones_folds WHERE into_drone = ?1"
+                                     " ORDER BY from_drone LIMIT ?2");
+    size_t n = 0;
+    if (!st)
+        return 0;
+    sqlite3_bind_int64(st, 1, drone);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        out[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+void drones__fold_kick(drones_service *d)
+{
+    pthread_mutex_lock(&d->tick_mu);
+    d->fold_kick = true;
+    pthread_cond_broadcast(&d->tick_cv);
+    pthread_mutex_unlock(&d->tick_mu);
+}
