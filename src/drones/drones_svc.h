@@ -93,6 +93,22 @@ cx_err drones__load(store *s, drones_engine *e);
 cx_err drones__registry_read(store *s, drones_registry **out);
 double drones__col_real(sqlite3_stmt *st, int i);
 
+/* The overview of positions (overview.c): levels 1..DRONES_LOD_LEVELS keep
+ * one position per 2^level seconds (drones migration 3 fills them for the
+ * positions before it: keep its 20 in step). lod_add runs in the writer job
+ * that stored a new position. lod_level: the finest level with at most
+ * 2 * max buckets from first to last, or 0. lod_read calls fn for up to
+ * max - 2 positions of that level strictly between first and last (those two
+ * are the caller's, exact), in time order. */
+#define DRONES_LOD_LEVELS 20
+cx_err drones__lod_add(store_conn *w, int64_t drone, int64_t time_us, double lat, double lon,
+                       double height);
+int drones__lod_level(int64_t first, int64_t last, int64_t max);
+void drones__lod_read(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
+                      int64_t max,
+                      void (*fn)(void *ctx, int64_t time, double lat, double lon, double h),
+                      void *ctx);
+
 /* Folds (fold.c): moves the rows of folded drones in bounded writer jobs
  * until none waits; the ticker runs it (kicked after a batch that folded). */
 cx_err drones__fold_run(drones_service *d);

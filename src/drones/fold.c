@@ -33,18 +33,49 @@ static cx_err fold__end(store_conn *w, const char *sql, fold_job *j, int64_t *en
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
-/* Runs sql with ?1 from, ?2 into, ?3 end (those it has). */
-static cx_err fold__exec(store_conn *w, const char *sql, const fold_job *j, int64_t end)
+/* Runs sql with ?1 from, ?2 into, ?3 end (and ?4 end2), those it has. */
+static cx_err fold__exec2(store_conn *w, const char *sql, const fold_job *j, int64_t end,
+                          int64_t end2)
 {
     sqlite3_stmt *st = store_stmt(w, sql);
     if (!st)
         return CX_EDB;
-    const int64_t v[] = {j->from, j->into, end};
-    for (int i = 0; i < sqlite3_bind_parameter_count(st) && i < 3; i++)
+    const int64_t v[] = {j->from, j->into, end, end2};
+    for (int i = 0; i < sqlite3_bind_parameter_count(st) && i < 4; i++)
         sqlite3_bind_int64(st, i + 1, v[i]);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+static cx_err fold__exec(store_conn *w, const char *sql, const fold_job *j, int64_t end)
+{
+    return fold__exec2(w, sql, j, end, 0);
+}
+
+/* The overview's rows (overview.c): by (level, bucket); a bucket the target
+ * has keeps the target's row, and every level stays whole once all moved. */
+static cx_err fold__overview(store_conn *w, fold_job *j)
+{
+    sqlite3_stmt *st = store_stmt(w, "SELECT level, bucket FROM drones_track_lod WHERE drone = ?1"
+                                     " ORDER BY level, bucket LIMIT 1 OFFSET ?2");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, j->from);
+    sqlite3_bind_int(st, 2, DRONES_FOLD_CHUNK - 1);
+    int rc = sqlite3_step(st);
+    int64_t level = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : INT64_MAX;
+    int64_t bucket = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : INT64_MAX;
+    j->rest |= rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    cx_err e = fold__exec2(w, "INSERT OR IGNORE INTO drones_track_lod(drone, level, bucket, time,"
+                              " lat, lon, height) SELECT ?2, level, bucket, time, lat, lon,"
+                              " height FROM drones_track_lod WHERE drone = ?1"
+                              " AND (level, bucket) <= (?3, ?4)", j, level, bucket);
+    return e ? e : fold__exec2(w, "DELETE FROM drones_track_lod WHERE drone = ?1"
+                                  " AND (level, bucket) <= (?3, ?4)", j, level, bucket);
 }
 
 /* One chunk of the first waiting fold. A row the target already has at the
@@ -76,6 +107,7 @@ static cx_err fold__step(store_conn *w, void *arg)
                               " FROM drones_positions WHERE drone = ?1 AND time <= ?3", j, end);
     e = e ? e : fold__exec(w, "DELETE FROM drones_positions WHERE drone = ?1 AND time <= ?3",
                            j, end);
+    e = e ? e : fold__overview(w, j);
     e = e ? e : fold__end(w, "SELECT time FROM drones_pilots WHERE drone = ?1 "
                              "ORDER BY time LIMIT 1 OFFSET ?2", j, &end);
     e = e ? e : fold__exec(w, "INSERT OR IGNORE INTO drones_pilots(drone, time, lat, lon)"

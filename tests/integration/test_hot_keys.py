@@ -160,11 +160,16 @@ class DroneHotKeysTest(TempDirTestCase):
         got = track("max_points=100")
         self.assertEqual(got["points"], 100)
         self.assertEqual((got["times"][0], got["times"][-1]), (stamp(0), stamp(n - 1)))
-        # evenly spaced in time: 9,999 s over 99 gaps, each 101 s give or take one
-        secs = [int((datetime.datetime.fromisoformat(t.replace("Z", "+00:00")) - T0)
-                    .total_seconds()) for t in got["times"]]
-        self.assertEqual(secs, sorted(set(secs)))
-        self.assertTrue(all(100 <= b - a <= 102 for a, b in zip(secs, secs[1:])), secs)
+        # from the overview: between the exact ends, the first position of
+        # every 64-second bucket (the finest level with at most 200 buckets
+        # over 9,999 s), 98 of its 156 evenly, so gaps of 64 or 128 s — read
+        # as neighbouring rows, not 100 seeks over the whole flight
+        epoch = [int(datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp())
+                 for t in got["times"]]
+        self.assertEqual(epoch, sorted(set(epoch)))
+        self.assertTrue(all(s % 64 == 0 for s in epoch[1:-1]), epoch)
+        self.assertTrue(all(b - a in (64, 128) for a, b in zip(epoch[1:-1], epoch[2:-1])),
+                        epoch)
         got = track("")  # the default, 5,000
         self.assertEqual(got["points"], 5000)
         self.assertEqual((got["times"][0], got["times"][-1]), (stamp(0), stamp(n - 1)))
@@ -225,7 +230,11 @@ class DroneHotKeysTest(TempDirTestCase):
         wait_for(lambda: metric("customs_drones_folds_waiting") == 0, "the fold to finish")
         self.assertGreaterEqual(metric("customs_drones_fold_jobs_total"), n // 1000)
         self.assertEqual(times("max_points=20000"), every)
-        self.assertEqual(times("max_points=100"), sampled)
+        # the folded positions' overview moved too: 100 points over the whole flight
+        overview = times("max_points=100")
+        self.assertEqual((len(overview), overview[0], overview[-1]), (100, every[0], every[-1]))
+        self.assertTrue(set(overview) <= set(every))
+        self.assertEqual(overview, sorted(overview))
 
 
 if __name__ == "__main__":
