@@ -422,10 +422,6 @@ typedef struct {
     int64_t from, to, max;
 } track_q;
 
-/* Drones still folding into one that a track reads too: a MAC-only drone
- * per transport may learn the same UAS ID at once; more wait their turn. */
-#define API_FOLDS_MAX 8
-
 /* Rows of a (drone, time) table in [from, to], at most max of them, the
  * first and last always. The work is bounded by max, never by how many rows
  * the drone has (one UAS ID may have 100,000 positions): up to max+1 rows
@@ -494,86 +490,18 @@ static void api__series(store_conn *c, const char *count_sql, const char *sql,
     }
 }
 
-/* api__series over a drone and the drones still folding into it (a short
- * while after a MAC-only drone learnt its UAS ID): each key's rows by the
- * same seeks, merged by time; a time both have is the drone's own row. */
-static void api__series_keys(store_conn *c, const char *count_sql, const char *sql,
-                             const char *last_sql, const int64_t *keys, size_t nk,
-                             const track_q *q, void (*row)(void *ctx, sqlite3_stmt *st),
-                             void *ctx)
-{
-    int64_t total = 0, first = INT64_MAX, last = INT64_MIN;
-    sqlite3_stmt *st[1 + API_FOLDS_MAX] = {0};
-    bool ok = true;
-    for (size_t k = 0; k < nk && ok; k++) {
-        sqlite3_stmt *cs = store_stmt(c, count_sql), *ls = store_stmt(c, last_sql);
-        ok = cs && ls && sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st[k], NULL) == SQLITE_OK;
-        for (int i = 0; ok && i < 3; i++) {
-            sqlite3_stmt *x = i == 0 ? cs : i == 1 ? ls : st[k];
-            sqlite3_bind_int64(x, 1, keys[k]);
-            sqlite3_bind_int64(x, 2, q->from);
-            sqlite3_bind_int64(x, 3, q->to);
-            sqlite3_bind_int64(x, 4, i == 0 ? q->max + 1 : i == 1 ? 1 : q->max);
-        }
-        if (ok && sqlite3_step(cs) == SQLITE_ROW)
-            total += sqlite3_column_int64(cs, 0);
-        if (ok && sqlite3_step(ls) == SQLITE_ROW && sqlite3_column_int64(ls, 0) > last)
-            last = sqlite3_column_int64(ls, 0);
-        if (cs)
-            sqlite3_reset(cs);
-        if (ls)
-            sqlite3_reset(ls);
-    }
-    bool have[1 + API_FOLDS_MAX] = {0};
-    for (size_t k = 0; ok && k < nk; k++) {
-        have[k] = sqlite3_step(st[k]) == SQLITE_ROW;
-        if (have[k] && sqlite3_column_int64(st[k], 0) < first)
-            first = sqlite3_column_int64(st[k], 0);
-    }
-    int64_t prev = INT64_MIN;
-    for (int64_t n = 0; ok && total && n < q->max; n++) {
-        if (total > q->max) { /* sampled: each key's first row at or after t */
-            int64_t t = n == q->max - 1 ? last
-                                        : first + (int64_t)((double)(last - first) * (double)n /
-                                                            (double)(q->max - 1));
-            for (size_t k = 0; k < nk; k++) {
-                sqlite3_reset(st[k]);
-                sqlite3_bind_int64(st[k], 2, t);
-                sqlite3_bind_int64(st[k], 4, 1);
-                have[k] = sqlite3_step(st[k]) == SQLITE_ROW;
-            }
-        }
-        size_t best = nk;
-        for (size_t k = 0; k < nk; k++)
-            if (have[k] && sqlite3_column_int64(st[k], 0) > prev &&
-                (best == nk || sqlite3_column_int64(st[k], 0) < sqlite3_column_int64(st[best], 0)))
-                best = k;
-        if (best == nk) {
-            if (total <= q->max)
-                break;
-            continue;
-        }
-        prev = sqlite3_column_int64(st[best], 0);
-        row(ctx, st[best]);
-        for (size_t k = 0; total <= q->max && k < nk; k++) /* past this time in every key */
-            while (have[k] && sqlite3_column_int64(st[k], 0) <= prev)
-                have[k] = sqlite3_step(st[k]) == SQLITE_ROW;
-    }
-    for (size_t k = 0; k < nk; k++)
-        sqlite3_finalize(st[k]);
-}
-
 /* A drone's rows in one of its tables, with those still folding into it. */
 static void api__drone_series(store_conn *c, const char *count_sql, const char *sql,
                               const char *last_sql, int64_t drone, const track_q *q,
                               void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
 {
-    int64_t keys[1 + API_FOLDS_MAX] = {drone};
-    size_t nk = 1 + drones__fold_sources(c, drone, keys + 1, API_FOLDS_MAX);
+    int64_t keys[1 + DRONES_FOLDS_READ] = {drone};
+    size_t nk = 1 + drones__fold_sources(c, drone, keys + 1, DRONES_FOLDS_READ);
     if (nk == 1)
         api__series(c, count_sql, sql, last_sql, drone, q, row, ctx);
     else
-        api__series_keys(c, count_sql, sql, last_sql, keys, nk, q, row, ctx);
+        drones__fold_series(c, count_sql, sql, last_sql, keys, nk, q->from, q->to, q->max, row,
+                            ctx);
 }
 
 typedef struct {
@@ -633,8 +561,8 @@ static bool api__flight_end(store_conn *c, const char *sql, int64_t drone, const
  * are read by api__drone_series. */
 static bool api__flight_overview(store_conn *c, int64_t drone, const track_q *q, flight_acc *a)
 {
-    int64_t from_keys[API_FOLDS_MAX], first, last, total = 0;
-    if (drones__fold_sources(c, drone, from_keys, API_FOLDS_MAX))
+    int64_t from_keys[DRONES_FOLDS_READ], first, last, total = 0;
+    if (drones__fold_sources(c, drone, from_keys, DRONES_FOLDS_READ))
         return false;
     sqlite3_stmt *st = store_stmt(c, POS_COUNT_SQL);
     if (!st)

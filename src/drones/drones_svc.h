@@ -115,6 +115,19 @@ cx_err drones__fold_run(drones_service *d);
 void drones__fold_kick(drones_service *d);
 /* Up to max drones still folding into drone, into out; how many. */
 size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max);
+/* Drones still folding into one that a track reads too: a MAC-only drone
+ * per transport may learn the same UAS ID at once; more wait their turn. */
+#define DRONES_FOLDS_READ 8
+/* A drone's rows in one of its (drone, time) tables in [from, to] (as the
+ * track's own sampling: every row up to max, else max at evenly spaced
+ * times, first and last kept) over keys[0], the drone, and keys[1..nk), the
+ * drones still folding into it: each key's rows by the same statements,
+ * merged by time; a time two keys have is the first key's row. count_sql,
+ * sql and last_sql take ?1 drone, ?2..?3 the range, ?4 a limit. */
+void drones__fold_series(store_conn *c, const char *count_sql, const char *sql,
+                         const char *last_sql, const int64_t *keys, size_t nk, int64_t from,
+                         int64_t to, int64_t max, void (*row)(void *ctx, sqlite3_stmt *st),
+                         void *ctx);
 
 /* ---- the live position stream (stream.c) ---------------------------------------------------- */
 typedef struct drones_hub drones_hub;
