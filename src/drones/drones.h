@@ -456,7 +456,7 @@ void drones_service_zone(void *d, const char *id, const char *name, const char *
                          const json_t *geometry);
 /* Reloads the registry from storage (after customs drones registry). */
 cx_err drones_service_reload_registry(drones_service *d);
-/* Waits for pending writes, stops the stream ticker. Safe to call twice. */
+/* Waits for pending writes, ends the position streams. Safe to call twice. */
 void drones_service_stop(drones_service *d);
 /* Streams must be gone (http_server_free first). NULL is a no-op. */
 void drones_service_free(drones_service *d);

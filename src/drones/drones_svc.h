@@ -109,9 +109,15 @@ void drones__lod_read(store_conn *c, int64_t drone, int level, int64_t first, in
                       void (*fn)(void *ctx, int64_t time, double lat, double lon, double h),
                       void *ctx);
 
-/* Folds (fold.c): moves the rows of folded drones in bounded writer jobs
- * until none waits; the ticker runs it (kicked after a batch that folded). */
-cx_err drones__fold_run(drones_service *d);
+/* Folds (fold.c): a thread moves the rows of folded drones in bounded
+ * writer jobs until none waits, at start (what a restart left) and when
+ * kicked after a batch that folded. init before anything may kick, start
+ * once the store is readable, stop (safe twice) before the store drains,
+ * destroy last. */
+void drones__fold_init(drones_service *d);
+cx_err drones__fold_start(drones_service *d);
+void drones__fold_stop(drones_service *d);
+void drones__fold_destroy(drones_service *d);
 void drones__fold_kick(drones_service *d);
 /* Up to max drones still folding into drone, into out; how many. */
 size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max);
@@ -136,7 +142,7 @@ void drones__hub_free(drones_hub *h);
 /* Publishes a position if the drone's last one went out a second or more
  * (event time) before. */
 void drones__hub_position(drones_hub *h, const drones_state *s, int64_t time_us);
-void drones__hub_tick(drones_hub *h);
+/* Ends every stream at its next pull (the service's stop); safe twice. */
 void drones__hub_close(drones_hub *h);
 void drones__hub_serve(drones_hub *h, http_req *r);
 
@@ -154,12 +160,12 @@ struct drones_service {
     _Atomic bool zones_changed;
     drones_alert_sink tap; /* a copy of each alert once durable (import --alerts) */
     drones_hub *hub;
-    pthread_t ticker;
-    bool ticker_on, stopping;
-    pthread_mutex_t tick_mu;
-    pthread_cond_t tick_cv;
-    bool fold_kick;                  /* under tick_mu: a batch folded a drone */
-    _Atomic uint64_t fold_jobs;      /* writer jobs that moved folded rows */
+    /* folds (fold.c): a thread moves folded drones' rows */
+    pthread_t folder;
+    bool folder_on, fold_stop, fold_kick; /* under fold_mu */
+    pthread_mutex_t fold_mu;
+    pthread_cond_t fold_cv;
+    _Atomic uint64_t fold_jobs; /* writer jobs that moved folded rows */
     uint64_t obs_total, rejected_total; /* under mu */
     _Atomic uint64_t alerts_total;     /* counted on the writer thread */
 };

@@ -2,8 +2,8 @@
  * 17). The batch that learns the UAS ID moves the few rows (MACs, aliases,
  * receivers heard) and records the fold in drones_folds; the observations,
  * positions, their overview and pilot positions under the folded key move
- * afterwards, at most DRONES_FOLD_CHUNK rows of each table a job, driven by
- * the ticker thread (at start too: a restart resumes). Until a fold is done,
+ * afterwards, at most DRONES_FOLD_CHUNK rows of each table a job, on a
+ * thread of their own (at start too: a restart resumes). Until a fold is done,
  * a track reads the rows still under the folded keys as well
  * (drones__fold_sources, drones__fold_series). */
 #include "drones_svc.h"
@@ -128,20 +128,70 @@ static cx_err fold__step(store_conn *w, void *arg)
     return e;
 }
 
-cx_err drones__fold_run(drones_service *d)
+static void fold__run(drones_service *d)
 {
     fold_job j = {0};
     cx_err e;
-    bool stopping = false;
+    bool stop = false;
     do { /* one short job at a time, so that everyone's writes keep flowing */
         e = store_write(d->store, fold__step, &j);
         if (e == CX_OK && !j.idle)
             atomic_fetch_add(&d->fold_jobs, 1);
-        pthread_mutex_lock(&d->tick_mu);
-        stopping = d->stopping; /* the rest waits for the next start */
-        pthread_mutex_unlock(&d->tick_mu);
-    } while (e == CX_OK && !j.idle && !stopping);
-    return e;
+        pthread_mutex_lock(&d->fold_mu);
+        stop = d->fold_stop; /* the rest waits for the next start */
+        pthread_mutex_unlock(&d->fold_mu);
+    } while (e == CX_OK && !j.idle && !stop);
+    if (e && e != CX_ESHUTDOWN)
+        cx_log(CX_LOG_WARN, "drones: moving a folded drone's rows failed: %s", cx_strerror(e));
+}
+
+static void *fold__thread(void *arg)
+{
+    drones_service *d = arg;
+    pthread_mutex_lock(&d->fold_mu);
+    while (!d->fold_stop) {
+        if (!d->fold_kick) {
+            pthread_cond_wait(&d->fold_cv, &d->fold_mu);
+            continue;
+        }
+        d->fold_kick = false;
+        pthread_mutex_unlock(&d->fold_mu);
+        fold__run(d);
+        pthread_mutex_lock(&d->fold_mu);
+    }
+    pthread_mutex_unlock(&d->fold_mu);
+    return NULL;
+}
+
+void drones__fold_init(drones_service *d)
+{
+    pthread_mutex_init(&d->fold_mu, NULL);
+    pthread_cond_init(&d->fold_cv, NULL);
+}
+
+cx_err drones__fold_start(drones_service *d)
+{
+    d->fold_kick = true; /* what a restart left */
+    d->folder_on = pthread_create(&d->folder, NULL, fold__thread, d) == 0;
+    return d->folder_on ? CX_OK : CX_ENOMEM;
+}
+
+void drones__fold_stop(drones_service *d)
+{
+    pthread_mutex_lock(&d->fold_mu);
+    d->fold_stop = true;
+    pthread_cond_broadcast(&d->fold_cv);
+    pthread_mutex_unlock(&d->fold_mu);
+    if (d->folder_on) {
+        pthread_join(d->folder, NULL);
+        d->folder_on = false;
+    }
+}
+
+void drones__fold_destroy(drones_service *d)
+{
+    pthread_cond_destroy(&d->fold_cv);
+    pthread_mutex_destroy(&d->fold_mu);
 }
 
 size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max)
@@ -161,10 +211,10 @@ size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t m
 
 void drones__fold_kick(drones_service *d)
 {
-    pthread_mutex_lock(&d->tick_mu);
+    pthread_mutex_lock(&d->fold_mu);
     d->fold_kick = true;
-    pthread_cond_broadcast(&d->tick_cv);
-    pthread_mutex_unlock(&d->tick_mu);
+    pthread_cond_broadcast(&d->fold_cv);
+    pthread_mutex_unlock(&d->fold_mu);
 }
 
 void drones__fold_series(store_conn *c, const char *count_sql, const char *sql,

@@ -236,37 +236,6 @@ void drones__deliver_alerts(drones_service *d, dbatch *b)
 
 /* ---- the service -------------------------------------------------------------------------------- */
 
-/* The stream's heartbeat every 5 s; folds at start (what a restart left)
- * and when a batch folded a drone. */
-static void *svc__ticker(void *arg)
-{
-    drones_service *d = arg;
-    pthread_mutex_lock(&d->tick_mu);
-    d->fold_kick = true;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 5;
-    while (!d->stopping) {
-        if (d->fold_kick) {
-            d->fold_kick = false;
-            pthread_mutex_unlock(&d->tick_mu);
-            cx_err e = drones__fold_run(d);
-            if (e && e != CX_ESHUTDOWN)
-                cx_log(CX_LOG_WARN, "drones: moving a folded drone's rows failed: %s",
-                       cx_strerror(e));
-            pthread_mutex_lock(&d->tick_mu);
-            continue;
-        }
-        if (pthread_cond_timedwait(&d->tick_cv, &d->tick_mu, &ts) == 0 || d->stopping)
-            continue;
-        drones__hub_tick(d->hub);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 5;
-    }
-    pthread_mutex_unlock(&d->tick_mu);
-    return NULL;
-}
-
 /* ---- zones: tracking's, those the drone rules use ------------------------------------------ */
 
 typedef struct dzone {
@@ -366,9 +335,8 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
     d->store = s;
     d->cfg = *cfg;
     pthread_mutex_init(&d->mu, NULL);
-    pthread_mutex_init(&d->tick_mu, NULL);
     pthread_mutex_init(&d->zone_mu, NULL);
-    pthread_cond_init(&d->tick_cv, NULL);
+    drones__fold_init(d);
     d->alerts = alerts;
     if (tap)
         d->tap = *tap;
@@ -386,10 +354,8 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
         snprintf(err, errlen, "cannot start the drones service: %s", cx_strerror(e));
     if (!e && (e = track_zones_each(s, svc__zone_load, d->engine)) != CX_OK)
         snprintf(err, errlen, "cannot read the zones: %s", cx_strerror(e));
-    if (!e) {
-        d->ticker_on = pthread_create(&d->ticker, NULL, svc__ticker, d) == 0;
-        e = d->ticker_on ? CX_OK : CX_ENOMEM;
-    }
+    if (!e && (e = drones__fold_start(d)) != CX_OK)
+        snprintf(err, errlen, "cannot start the fold thread");
     if (e) {
         drones_service_free(d);
         return e;
@@ -417,16 +383,9 @@ void drones_service_stop(drones_service *d)
 {
     if (!d)
         return;
-    pthread_mutex_lock(&d->tick_mu);
-    d->stopping = true;
-    pthread_cond_broadcast(&d->tick_cv);
-    pthread_mutex_unlock(&d->tick_mu);
-    if (d->ticker_on) {
-        pthread_join(d->ticker, NULL);
-        d->ticker_on = false;
-    }
     if (d->hub)
         drones__hub_close(d->hub);
+    drones__fold_stop(d);
 }
 
 void drones_service_free(drones_service *d)
@@ -438,10 +397,9 @@ void drones_service_free(drones_service *d)
     drones_registry_free(d->registry);
     drones__hub_free(d->hub);
     svc__dzone_free(d->zones_new);
+    drones__fold_destroy(d);
     pthread_mutex_destroy(&d->zone_mu);
     pthread_mutex_destroy(&d->mu);
-    pthread_mutex_destroy(&d->tick_mu);
-    pthread_cond_destroy(&d->tick_cv);
     free(d);
 }
 

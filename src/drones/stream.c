@@ -2,8 +2,9 @@
  * per drone per second of event time. A ring of the last HUB_RING events,
  * each framed already; every client has a cursor into it. A client that
  * falls behind the ring is disconnected (EventSource reconnects and starts
- * from the live edge: positions are a picture of now, not a log). A comment
- * line every HUB_PING_S keeps proxies open and frees dead clients' slots. */
+ * from the live edge: positions are a picture of now, not a log). The hub
+ * sends a comment line every HUB_PING_S to a quiet stream, which keeps
+ * proxies open and frees dead clients' slots. */
 #include "drones_svc.h"
 
 #include <math.h>
@@ -16,25 +17,14 @@
 #define HUB_PING_S 15
 #define HUB_PEND_MAX ((size_t)1 << 20)
 
-typedef struct hub_sub hub_sub;
+/* The subscribers, the hello, the heartbeats and the pending text are
+ * src/http's hub (http_hub); the ring and each client's cursor are here. */
 struct drones_hub {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* the ring and last */
     char *ring[HUB_RING];
     uint64_t head;
     drones_map last; /* drone key -> event time of its last published position */
-    hub_sub *subs[HUB_SUBS + 64]; /* slack for handlers racing past the check */
-    size_t nsubs;
-    bool closed;
-};
-
-struct hub_sub {
-    drones_hub *h;
-    http_stream *st;
-    uint64_t next;
-    int64_t last_write;
-    bool hello;
-    cx_buf pend;
-    size_t off;
+    http_hub *sse;
 };
 
 drones_hub *drones__hub_new(void)
@@ -42,6 +32,13 @@ drones_hub *drones__hub_new(void)
     drones_hub *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    http_hub_config cfg = {.hello = "retry: 2000\n: customs drone positions\n\n",
+                           .heartbeat_s = HUB_PING_S,
+                           .pend_max = HUB_PEND_MAX};
+    if (http_hub_new(&cfg, &h->sse) != CX_OK) {
+        free(h);
+        return NULL;
+    }
     pthread_mutex_init(&h->mu, NULL);
     drones__map_init(&h->last);
     return h;
@@ -51,17 +48,12 @@ void drones__hub_free(drones_hub *h)
 {
     if (!h)
         return;
+    http_hub_free(h->sse);
     for (size_t i = 0; i < HUB_RING; i++)
         free(h->ring[i]);
     drones__map_free(&h->last);
     pthread_mutex_destroy(&h->mu);
     free(h);
-}
-
-static void hub__wake_all(drones_hub *h)
-{
-    for (size_t i = 0; i < h->nsubs; i++)
-        http_stream_wake(h->subs[i]->st);
 }
 
 void drones__hub_position(drones_hub *h, const drones_state *s, int64_t t)
@@ -93,108 +85,52 @@ void drones__hub_position(drones_hub *h, const drones_state *s, int64_t t)
             free(h->ring[h->head % HUB_RING]);
             h->ring[h->head % HUB_RING] = ev;
             h->head++;
-            hub__wake_all(h);
         }
         free(data);
     }
     pthread_mutex_unlock(&h->mu);
-}
-
-void drones__hub_tick(drones_hub *h)
-{
-    pthread_mutex_lock(&h->mu);
-    hub__wake_all(h);
-    pthread_mutex_unlock(&h->mu);
+    http_hub_wake(h->sse, NULL);
 }
 
 void drones__hub_close(drones_hub *h)
 {
-    pthread_mutex_lock(&h->mu);
-    h->closed = true;
-    hub__wake_all(h);
-    pthread_mutex_unlock(&h->mu);
+    http_hub_close(h->sse);
 }
 
-static ssize_t hub__read(void *ctx, char *buf, size_t max)
+/* A client's cursor into the ring. */
+typedef struct {
+    drones_hub *h;
+    uint64_t next;
+} hub_sub;
+
+static cx_err hub__fill(void *ctx, cx_buf *out, bool *last)
 {
+    (void)last;
     hub_sub *s = ctx;
     drones_hub *h = s->h;
     pthread_mutex_lock(&h->mu);
-    if (h->closed) {
-        pthread_mutex_unlock(&h->mu);
-        return -1;
-    }
-    if (s->off >= s->pend.len) {
-        cx_buf_reset(&s->pend);
-        s->off = 0;
-        cx_err e = CX_OK;
-        if (!s->hello) {
-            e = cx_buf_puts(&s->pend, "retry: 2000\n: customs drone positions\n\n");
-            s->hello = true;
-        }
-        if (h->head > s->next + HUB_RING) {
-            pthread_mutex_unlock(&h->mu);
-            return -1; /* too far behind */
-        }
-        while (e == CX_OK && s->next < h->head && s->pend.len < HUB_PEND_MAX / 2)
-            e = cx_buf_puts(&s->pend, h->ring[s->next++ % HUB_RING]);
-        int64_t now = cx_mono_us();
-        if (e == CX_OK && !s->pend.len && now - s->last_write >= HUB_PING_S * 1000000LL)
-            e = cx_buf_puts(&s->pend, ": ping\n\n");
-        if (e != CX_OK) { /* a stream that lost an event ends; the client reconnects */
-            pthread_mutex_unlock(&h->mu);
-            return -1;
-        }
-        if (s->pend.len)
-            s->last_write = now;
-    }
-    ssize_t n = http_stream_drain(&s->pend, &s->off, buf, max);
+    /* a client too far behind ends (positions are a picture of now) */
+    cx_err e = h->head > s->next + HUB_RING ? CX_ESTATE : CX_OK;
+    while (e == CX_OK && s->next < h->head && out->len < HUB_PEND_MAX / 2)
+        e = cx_buf_puts(out, h->ring[s->next++ % HUB_RING]);
     pthread_mutex_unlock(&h->mu);
-    return n;
-}
-
-static void hub__free_sub(void *ctx)
-{
-    hub_sub *s = ctx;
-    drones_hub *h = s->h;
-    pthread_mutex_lock(&h->mu);
-    for (size_t i = 0; i < h->nsubs; i++)
-        if (h->subs[i] == s) {
-            h->subs[i] = h->subs[--h->nsubs];
-            break;
-        }
-    pthread_mutex_unlock(&h->mu);
-    cx_buf_free(&s->pend);
-    free(s);
+    return e; /* a stream that lost an event ends; the client reconnects */
 }
 
 void drones__hub_serve(drones_hub *h, http_req *r)
 {
+    if (http_hub_clients(h->sse) >= HUB_SUBS) {
+        http_reply_error(r, 503, "unavailable", "too many position streams; retry later", NULL);
+        return;
+    }
     hub_sub *s = calloc(1, sizeof *s);
     if (!s) {
         http_reply_error(r, 503, "unavailable", "out of memory", NULL);
         return;
     }
     s->h = h;
-    s->last_write = cx_mono_us();
-    cx_buf_init(&s->pend, HUB_PEND_MAX);
     pthread_mutex_lock(&h->mu);
-    bool full = h->nsubs >= HUB_SUBS || h->closed;
-    s->next = h->head;
+    s->next = h->head; /* from the live edge */
     pthread_mutex_unlock(&h->mu);
-    if (full) {
-        cx_buf_free(&s->pend);
-        free(s);
-        http_reply_error(r, 503, "unavailable", "too many position streams; retry later", NULL);
-        return;
-    }
-    http_stream *st = http_reply_stream(r, 200, "text/event-stream; charset=utf-8", hub__read, s,
-                                        hub__free_sub);
-    if (!st)
-        return; /* hub__free_sub has run */
-    pthread_mutex_lock(&h->mu);
-    s->st = st;
-    if (h->nsubs < sizeof h->subs / sizeof h->subs[0])
-        h->subs[h->nsubs++] = s;
-    pthread_mutex_unlock(&h->mu);
+    http_hub_serve(h->sse, r, NULL, hub__fill, s, free);
 }

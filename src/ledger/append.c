@@ -510,39 +510,29 @@ void ledger__stream_batch_free(ledger_stream_batch *b)
 }
 
 /* ---- the precheck ------------------------------------------------------------------------- *
- * It writes nothing that stays, so its verdict is handed back from inside
- * the job: the submitter goes on (to publish) while the writer finishes the
- * batch, instead of waiting for a commit that does not concern it. The job
- * record is shared by the submitter and the store until both let go. */
+ * It writes nothing that stays, so its verdict is handed on from inside the
+ * job: the submitter's next step (the publish) starts while the writer
+ * finishes the batch, instead of after a commit that does not concern it.
+ * Nobody waits for it: the verdict goes to a callback. */
 
 typedef struct {
     ledger_pending p; /* a stand-in: only lg, e and res are used */
     store_job job;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool ready;
-    int refs; /* the submitter and the store's done */
+    ledger_check_fn ready;
+    void *arg;
+    bool called;
 } precheck_job;
 
-static void app__precheck_release(precheck_job *j)
+static void app__precheck_call(precheck_job *j)
 {
-    pthread_mutex_lock(&j->mu);
-    bool last = --j->refs == 0;
-    pthread_mutex_unlock(&j->mu);
-    if (!last)
+    if (j->called)
         return;
+    j->called = true;
+    if (!j->p.res.status)
+        app__unavailable(&j->p.res, "the ledger state could not be read");
+    j->ready(j->arg, &j->p.res);
     ledger_result_clear(&j->p.res);
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
-    free(j);
-}
-
-static void app__precheck_ready(precheck_job *j)
-{
-    pthread_mutex_lock(&j->mu);
-    j->ready = true;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
+    j->p.e = NULL; /* the caller's again */
 }
 
 static cx_err app__job_precheck(store_conn *w, void *arg)
@@ -559,7 +549,7 @@ static cx_err app__job_precheck(store_conn *w, void *arg)
         else if (err != CX_ESTATE)
             app__unavailable(&j->p.res, "the ledger state could not be read; retry");
     }
-    app__precheck_ready(j);
+    app__precheck_call(j);
     return CX_ESTATE; /* always rolled back: nothing of it stays */
 }
 
@@ -567,40 +557,30 @@ static void app__precheck_done(void *arg, cx_err result)
 {
     precheck_job *j = arg;
     (void)result;
-    app__precheck_ready(j); /* in case the job never ran (the writer stopped) */
-    app__precheck_release(j);
+    app__precheck_call(j); /* in case the job never ran (the writer stopped) */
+    free(j);
 }
 
-cx_err ledger__precheck(ledger *lg, const lentry *e, ledger_result *res)
+void ledger__precheck(ledger *lg, const lentry *e, ledger_check_fn ready, void *arg)
 {
-    memset(res, 0, sizeof *res);
     precheck_job *j = calloc(1, sizeof *j);
     if (!j) {
-        app__unavailable(res, "out of memory");
-        return CX_OK;
+        ledger_result res;
+        memset(&res, 0, sizeof res);
+        app__unavailable(&res, "out of memory");
+        ready(arg, &res);
+        ledger_result_clear(&res);
+        return;
     }
     j->p.lg = lg;
-    j->p.e = (lentry *)e; /* borrowed: the caller keeps it until the verdict */
+    j->p.e = (lentry *)e; /* borrowed until ready */
     j->p.mode = LP_LOCAL;
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-    j->refs = 2;
+    j->ready = ready;
+    j->arg = arg;
     j->job = (store_job){.fn = app__job_precheck, .done = app__precheck_done, .arg = j};
     if (store_submit(lg->s, &j->job) != CX_OK) {
-        app__unavailable(res, "the ledger is shutting down");
-        j->refs = 1;
-        app__precheck_release(j);
-        return CX_OK;
+        app__unavailable(&j->p.res, "the ledger is shutting down");
+        app__precheck_call(j);
+        free(j);
     }
-    pthread_mutex_lock(&j->mu);
-    while (!j->ready)
-        pthread_cond_wait(&j->cv, &j->mu);
-    pthread_mutex_unlock(&j->mu);
-    *res = j->p.res; /* ownership moves */
-    memset(&j->p.res, 0, sizeof j->p.res);
-    j->p.e = NULL;
-    if (!res->status)
-        app__unavailable(res, "the ledger state could not be read");
-    app__precheck_release(j);
-    return CX_OK;
 }

@@ -161,8 +161,10 @@ json_t *ledger_result_json(const ledger_result *r);
  * refused (403 forbidden, /type): the genesis comes from ledger_init only. */
 void ledger_submit(ledger *lg, const char *text, size_t len, ledger_result *res);
 
-/* Asynchronous form: done runs on the writer thread once the outcome is
- * final (must not block); res is valid only during the call. who is the API
+/* Asynchronous form: done runs once the outcome is final (must not block),
+ * on the writer thread — or, on a network node, on another of the ledger's
+ * threads (a check's rejection, a publish the stream refused, a timeout);
+ * no thread waits for it meanwhile. res is valid only during the call. who is the API
  * caller (NULL: no restriction): findings are for customs, so unless who is
  * an officer or admin res->findings keeps only those about declarations
  * its own org lodged (every finding is recorded all the same). */

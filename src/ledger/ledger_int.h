@@ -344,9 +344,13 @@ cx_err ledger__stream_batch_append(ledger *lg, ledger_stream_batch *b);
 /* Frees a batch that was not appended, with its pendings. */
 void ledger__stream_batch_free(ledger_stream_batch *b);
 /* Runs the rules for e on the writer against the current state and rolls
- * everything back: res says what an append would answer now (201 or the
- * rejection). Blocks. */
-cx_err ledger__precheck(ledger *lg, const lentry *e, ledger_result *res);
+ * everything back: ready(arg, res) is called exactly once with what an
+ * append would answer now (201 or the rejection) — on the writer's thread,
+ * from inside its job, or on this thread when the writer takes no job; it
+ * must not block. res is the callee's to take (it may move the members out;
+ * what is left is cleared after). e is borrowed until ready is called. */
+typedef void (*ledger_check_fn)(void *arg, ledger_result *res);
+void ledger__precheck(ledger *lg, const lentry *e, ledger_check_fn ready, void *arg);
 
 /* ---- the network (net*.c) ------------------------------------------------------------------ */
 /* The writer applied (or recorded the rejection of) the stream message of p,

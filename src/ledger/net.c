@@ -58,8 +58,7 @@ void net__deadline(struct timespec *ts, int64_t ms)
 void net__wake_all(ledger_net *n)
 {
     pthread_cond_broadcast(&n->cv);
-    for (net_waiter *w = n->waiters; w; w = w->next)
-        pthread_cond_signal(&w->cv);
+    pthread_cond_signal(&n->ord_cv);
 }
 
 bool net__nap(ledger_net *n, int64_t ms)
@@ -192,6 +191,11 @@ cx_err net__connect(ledger_net *n, const ledger_nats_auth *auth, char *err, size
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = 5000;
+    /* submissions are published asynchronously (net_order.c): never more
+     * in flight than it lets in, so a publish never stalls the writer */
+    jo.PublishAsync.MaxPending = 2 * NET_MAX_WAITERS;
+    jo.PublishAsync.AckHandler = net__publish_acked;
+    jo.PublishAsync.AckHandlerClosure = n;
     if ((s = natsConnection_JetStream(&n->js, n->nc, &jo)) != NATS_OK) {
         snprintf(err, errlen, "JetStream: %s", natsStatus_GetText(s));
         return CX_EIO;
@@ -598,6 +602,7 @@ cx_err ledger_net_start(ledger *lg, const ledger_net_config *cfg, char *err, siz
         snprintf(n->org, sizeof n->org, "%s", cfg->org);
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cv, NULL);
+    pthread_cond_init(&n->ord_cv, NULL);
     lg->net = n; /* the snapshot import and the reader use it */
     cx_err e = net__setup(n, cfg, err, errlen);
     if (e == CX_OK && n->alerts) {
@@ -607,6 +612,8 @@ cx_err ledger_net_start(ledger *lg, const ledger_net_config *cfg, char *err, siz
             snprintf(err, errlen, "cannot register the ledger_fork alert");
     }
     atomic_store(&n->forked, net__fork_recorded(lg));
+    if (e == CX_OK)
+        e = net__order_start(n);
     if (e == CX_OK)
         e = net__apply_start(n);
     if (e == CX_OK && n->node)
@@ -643,12 +650,15 @@ void ledger_net_stop(ledger *lg)
         pthread_join(n->apply_thread, NULL);
     if (n->cosign_started)
         pthread_join(n->cosign_thread, NULL);
-    n->apply_started = n->cosign_started = false;
+    if (n->order_started)
+        pthread_join(n->order_thread, NULL);
+    n->apply_started = n->cosign_started = n->order_started = false;
     /* the writer's done callbacks of messages handed to it use n */
     pthread_mutex_lock(&n->mu);
     while (n->inflight > 0)
         pthread_cond_wait(&n->cv, &n->mu);
     pthread_mutex_unlock(&n->mu);
+    net__order_flush(n); /* every submission still in flight gets its answer */
 }
 
 void ledger__net_free(ledger_net *n)
@@ -657,13 +667,9 @@ void ledger__net_free(ledger_net *n)
         return;
     ledger_net_stop(n->lg);
     net__disconnect(n);
-    for (net_waiter *w = n->waiters, *next; w; w = next) {
-        next = w->next;
-        ledger_result_clear(&w->res);
-        free(w);
-    }
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
+    pthread_cond_destroy(&n->ord_cv);
     free(n);
 }
 

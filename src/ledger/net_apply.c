@@ -152,9 +152,10 @@ static int apply__message(ledger_net *n, natsMsg *m, uint64_t *next, ledger_pend
     const char *id = NULL;
     uint8_t h[32];
     bool has_id = natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && net__hex_hash(id, h);
-    /* this node's own submission, acknowledged at this very sequence: its
-     * entry was decoded and its signatures verified a moment ago, on these
-     * very bytes */
+    /* this node's own submission, published and not acknowledged at
+     * another sequence: its entry was decoded and its signatures verified a
+     * moment ago, on these very bytes (the sequence is noted: the
+     * acknowledgement may come after this, or be lost) */
     ledger_pending *p = NULL;
     char scope[CX_ORG_MAX + 1] = "";
     pthread_mutex_lock(&n->mu);
@@ -163,12 +164,15 @@ static int apply__message(ledger_net *n, natsMsg *m, uint64_t *next, ledger_pend
             continue;
         snprintf(scope, sizeof scope, "%s", w->scope);
         lentry *e = w->pending ? w->pending->e : NULL;
-        if (w->seq == seq && e && e->canon_len == len && memcmp(e->canon, data, len) == 0) {
+        bool here = w->state == NW_ACKED ? w->seq == seq
+                                         : w->state == NW_PUBLISHED || w->state == NW_RETRY;
+        if (here && e && e->canon_len == len && memcmp(e->canon, data, len) == 0) {
             p = ledger__pending_stream_own(n->lg, e, w->pending->decl, seq, ts);
             w->pending->e = NULL;
             w->pending->decl = NULL;
+            w->seq = seq;
+            break;
         }
-        break;
     }
     pthread_mutex_unlock(&n->mu);
     if (!p)

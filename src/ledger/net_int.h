@@ -1,12 +1,16 @@
 /* Internal to the ledger module's network part (net*.c): a node's
  * connection to the NATS JetStream cluster that orders the ledger.
  *
- * Threads: the submitting threads (HTTP workers, the command line) check,
- * publish and wait in ledger__net_order; one reader thread (net_apply.c)
- * takes the entry stream in order and hands each message to the store's
- * writer; on a serving node one cosigner thread (net_cosign.c) takes the
- * cosignature stream, cosigns every second of activity and publishes the
- * node's status. Everything they share is under mu. */
+ * Threads: a submission (net_order.c) holds no thread while it waits: the
+ * submitting thread hands it to the writer for the check, the writer
+ * publishes it asynchronously, libnats's thread records the stream's
+ * acknowledgement, and the writer answers it once it applied the entry;
+ * an orderer thread retries publishes and answers timeouts. One reader
+ * thread (net_apply.c) takes the entry stream in order and hands each
+ * message to the store's writer; on a serving node one cosigner thread
+ * (net_cosign.c) takes the cosignature stream, cosigns every second of
+ * activity and publishes the node's status. Everything they share is under
+ * mu. */
 #ifndef CUSTOMS_LEDGER_NET_INT_H
 #define CUSTOMS_LEDGER_NET_INT_H
 
@@ -19,17 +23,32 @@
 #define NET_MAX_URLS 16
 #define NET_MAX_INFLIGHT 4096 /* stream messages handed to the writer, not yet applied */
 #define NET_MAX_PARKED 64     /* cosignatures ahead of this node's tree, kept for later */
+#define NET_MAX_WAITERS 1024  /* submissions in flight on one node; more get 503 */
 
-/* A submission waiting for its entry to come back from the stream. */
+/* Where a submission is on its way (net_order.c). */
+typedef enum {
+    NW_CHECK,     /* the writer checks it against this node's state */
+    NW_PUBLISHED, /* on its way to the stream, no acknowledgement yet */
+    NW_RETRY,     /* a publish failed in a way worth another try, at due */
+    NW_ACKED,     /* the stream took it at seq: waiting for this node to apply it */
+    NW_RESOLVE,   /* applied, but its outcome must be read from the database */
+} net_wstate;
+
+/* A submission in flight: checked, published and applied as steps of
+ * their own, with no thread waiting for it; whoever takes the last step
+ * answers through pending->done and frees it. */
 typedef struct net_waiter {
     uint8_t hash[32];               /* the entry's signing hash */
     char scope[CX_ORG_MAX + 1];     /* findings scope of the caller */
+    net_wstate state;
     uint64_t seq;                   /* where the stream put it, once acknowledged */
-    bool has_outcome;
-    ledger_result res;              /* the outcome, once applied (owned) */
-    pthread_cond_t cv;              /* its own: one wake per entry, not a herd */
-    ledger_pending *pending;        /* the submitter's: once acknowledged, the reader may
-                                     * take its decoded entry instead of decoding again */
+    bool dup;                       /* the acknowledgement said: a copy was there already */
+    int64_t first_us;               /* the first publish (cx_mono_us), for the deadline */
+    int64_t due_us;                 /* NW_RETRY: when; NW_ACKED: the apply's deadline */
+    natsStatus err;                 /* the last publish error */
+    jsErrCode je;
+    ledger_pending *pending;        /* owned; once acknowledged, the reader may take its
+                                     * decoded entry instead of decoding again */
     struct net_waiter *next;
 } net_waiter;
 
@@ -82,6 +101,11 @@ struct ledger_net {
     bool connected;
     bool closed; /* libnats's closed callback ran: no more callbacks */
     net_waiter *waiters;
+    int nwaiters;         /* on the list: bounded by NET_MAX_WAITERS */
+    int nchecking;        /* of them in NW_CHECK: their precheck job holds them */
+    pthread_cond_t ord_cv; /* wakes the orderer's thread (retries, timeouts, lookups) */
+    pthread_t order_thread;
+    bool order_started;
     net_parked parked[NET_MAX_PARKED];
     int nparked;
     /* cosigner state (its thread) */
@@ -127,6 +151,14 @@ cx_err net__auth_apply(natsOptions *o, const ledger_nats_auth *a, bool tls_urls,
 /* Why natsConnection_Connect failed with s, in words that name the option
  * to fix (ca_given: --nats-ca was given); the cx_err says whether to retry. */
 cx_err net__connect_error(natsStatus s, const char *url, bool ca_given, char *err, size_t errlen);
+
+/* ---- net_order.c ------------------------------------------------------------------------- */
+cx_err net__order_start(ledger_net *n);
+/* Answers every submission still in flight with 503 (stopping); waits for
+ * those the writer is checking. The orderer's thread must be joined. */
+void net__order_flush(ledger_net *n);
+/* libnats's callback for every asynchronous publish (jsOptions.PublishAsync). */
+void net__publish_acked(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure);
 
 /* ---- net_apply.c ------------------------------------------------------------------------- */
 cx_err net__apply_start(ledger_net *n);

@@ -2,7 +2,17 @@
  * state, published with Nats-Msg-Id = its hex signing hash (JetStream's
  * duplicate window makes a retried publish safe), and answered only once
  * the stream acknowledged it and this node's reader applied it — so the
- * submitter gets the verdict every node reached at that sequence. */
+ * submitter gets the verdict every node reached at that sequence.
+ *
+ * No thread waits for a submission: each step hands it to the next. The
+ * submitting thread queues the check on the writer; the writer, from inside
+ * the check's job, publishes asynchronously (libnats keeps the pending
+ * window); libnats's thread records the acknowledgement (net__publish_acked);
+ * the writer answers it when it applies the entry (ledger__net_applied), in
+ * the same commit as the other entries of its batch. The orderer's thread
+ * takes the rare steps: publish retries, answers read from the database,
+ * timeouts. A submission is answered once, by whoever takes it off the list
+ * under mu. */
 #include "net_int.h"
 
 #include <stdio.h>
@@ -11,12 +21,12 @@
 
 #define NET_PUBLISH_WAIT_MS 2000     /* one publish attempt */
 #define NET_PUBLISH_DEADLINE_MS 6000 /* all attempts (a leader election takes a few seconds) */
+#define NET_RETRY_MS 200             /* between attempts */
 #define NET_APPLY_WAIT_MS 15000      /* acknowledged, waiting for this node to apply it */
-
-/* ---- the orderer ------------------------------------------------------------------------------- */
+#define NET_ORDER_TICK_MS 100        /* the orderer's thread looks at the clock this often */
 
 /* Why this node takes no submission now, or NULL. Under mu. */
-static const char *net__busy(ledger_net *n, char *buf, size_t cap)
+static const char *ord__busy(ledger_net *n, char *buf, size_t cap)
 {
     if (n->stop)
         return "the ledger is shutting down";
@@ -30,38 +40,296 @@ static const char *net__busy(ledger_net *n, char *buf, size_t cap)
                  (unsigned long long)n->applied, (unsigned long long)n->start_last);
         return buf;
     }
+    if (n->nwaiters >= NET_MAX_WAITERS) {
+        snprintf(buf, cap, "this node has %d entries being ordered; retry shortly",
+                 n->nwaiters);
+        return buf;
+    }
     return NULL;
 }
 
-static net_waiter *net__waiter_add(ledger_net *n, ledger_pending *p)
-{
-    net_waiter *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
-    memcpy(w->hash, p->e->entry_hash, 32);
-    snprintf(w->scope, sizeof w->scope, "%s", p->scope);
-    w->pending = (ledger_pending *)p;
-    pthread_cond_init(&w->cv, NULL);
-    pthread_mutex_lock(&n->mu);
-    w->next = n->waiters;
-    n->waiters = w;
-    pthread_mutex_unlock(&n->mu);
-    return w;
-}
-
-/* Under mu. */
-static void net__waiter_remove(ledger_net *n, net_waiter *w)
+/* Takes w off the list; whoever does answers it. Under mu. */
+static void ord__unlink(ledger_net *n, net_waiter *w)
 {
     for (net_waiter **pp = &n->waiters; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
+            n->nwaiters--;
             return;
         }
 }
 
+/* A published submission with this hash (any of them: the same entry). Under mu. */
+static net_waiter *ord__find(ledger_net *n, const uint8_t hash[32], bool acked_too)
+{
+    for (net_waiter *w = n->waiters; w; w = w->next)
+        if ((w->state == NW_PUBLISHED || (acked_too && w->state == NW_ACKED)) &&
+            memcmp(w->hash, hash, 32) == 0)
+            return w;
+    return NULL;
+}
+
+/* Answers w, taken off the list, and frees it; res is cleared. Not under mu. */
+static void ord__answer(net_waiter *w, ledger_result *res)
+{
+    ledger_pending *p = w->pending;
+    if (p->done)
+        p->done(p->arg, res);
+    ledger_result_clear(res);
+    ledger__pending_free(p);
+    free(w);
+}
+
+static void ord__answer_503(net_waiter *w, const char *why)
+{
+    ledger_result res;
+    memset(&res, 0, sizeof res);
+    ledger__res_set(&res, 503, "unavailable", why, NULL);
+    ord__answer(w, &res);
+}
+
+/* ---- publishing ------------------------------------------------------------------------------ */
+
+static bool ord__retryable(natsStatus s)
+{
+    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
+           s == NATS_CONNECTION_DISCONNECTED || s == NATS_NO_SERVER || s == NATS_IO_ERROR ||
+           s == NATS_NOT_YET_CONNECTED || s == NATS_STALE_CONNECTION;
+}
+
+/* The message of entry e, ready for ord__send (the caller's until then). */
+static natsMsg *ord__message(ledger_net *n, const lentry *e)
+{
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, n->subject, NULL, e->canon, (int)e->canon_len) != NATS_OK)
+        return NULL;
+    return m;
+}
+
+static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsErrCode je);
+
+/* Publishes m asynchronously (taken): the acknowledgement or the error comes
+ * to net__publish_acked; a call that fails at once goes the same way. */
+static void ord__send(ledger_net *n, natsMsg *m, const uint8_t hash[32], bool genesis)
+{
+    char id[65];
+    ledger__hex(hash, id);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = id;
+    po.MaxWait = NET_PUBLISH_WAIT_MS; /* the acknowledgement's timeout */
+    /* a genesis goes only into an empty stream: two inits cannot race */
+    po.ExpectNoMessage = genesis;
+    natsStatus s = m ? js_PublishMsgAsync(n->js, &m, &po) : NATS_NO_MEMORY;
+    natsMsg_Destroy(m); /* NULL once libnats took it */
+    if (s != NATS_OK)
+        ord__failed(n, hash, s, 0);
+}
+
+/* The check's verdict (on the writer's thread, from inside its job). */
+static void ord__checked(void *arg, ledger_result *res)
+{
+    net_waiter *w = arg;
+    ledger_pending *p = w->pending;
+    ledger_net *n = p->lg->net;
+    natsMsg *m = res->status == 201 ? ord__message(n, p->e) : NULL;
+    bool genesis = p->e->type == LT_INIT;
+    uint8_t hash[32];
+    memcpy(hash, w->hash, 32);
+    pthread_mutex_lock(&n->mu);
+    n->nchecking--;
+    bool go = res->status == 201 && !n->stop;
+    if (go) {
+        /* from here on the acknowledgement (another thread) may take it */
+        w->state = NW_PUBLISHED;
+        w->first_us = cx_mono_us();
+    } else {
+        ord__unlink(n, w);
+    }
+    pthread_cond_broadcast(&n->cv); /* net__order_flush waits for the checks */
+    pthread_mutex_unlock(&n->mu);
+    if (go) {
+        ord__send(n, m, hash, genesis);
+        return;
+    }
+    natsMsg_Destroy(m);
+    if (res->status == 201) {
+        ord__answer_503(w, "the ledger is shutting down");
+        return;
+    }
+    /* this node's verdict: a bad entry never reaches the stream */
+    if (res->status != 503)
+        atomic_fetch_add(&p->lg->n_rejected, 1);
+    ledger_result mine = *res; /* ownership moves */
+    memset(res, 0, sizeof *res);
+    ord__answer(w, &mine);
+}
+
+cx_err ledger__net_order(void *self, ledger_pending *p)
+{
+    ledger_net *n = self;
+    char buf[320];
+    net_waiter *w = calloc(1, sizeof *w);
+    const char *busy = w ? NULL : "out of memory";
+    if (w) {
+        memcpy(w->hash, p->e->entry_hash, 32);
+        snprintf(w->scope, sizeof w->scope, "%s", p->scope);
+        w->pending = p;
+        w->state = NW_CHECK;
+    }
+    pthread_mutex_lock(&n->mu);
+    if (!busy)
+        busy = ord__busy(n, buf, sizeof buf);
+    if (!busy) {
+        w->next = n->waiters;
+        n->waiters = w;
+        n->nwaiters++;
+        n->nchecking++;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (busy) {
+        free(w);
+        ledger_result res;
+        memset(&res, 0, sizeof res);
+        ledger__res_set(&res, 503, "unavailable", busy, NULL);
+        if (p->done)
+            p->done(p->arg, &res);
+        ledger_result_clear(&res);
+        ledger__pending_free(p);
+        return CX_OK;
+    }
+    ledger__precheck(n->lg, p->e, ord__checked, w);
+    return CX_OK;
+}
+
+/* ---- the stream's acknowledgements (libnats's thread) ----------------------------------------- */
+
+/* Acknowledged at seq. Under mu. */
+static void ord__set_acked(ledger_net *n, net_waiter *w, uint64_t seq)
+{
+    w->seq = seq;
+    w->state = n->applied >= seq ? NW_RESOLVE : NW_ACKED;
+    w->due_us = cx_mono_us() + NET_APPLY_WAIT_MS * 1000LL;
+    if (w->state == NW_RESOLVE)
+        pthread_cond_signal(&n->ord_cv);
+}
+
+static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsErrCode je)
+{
+    pthread_mutex_lock(&n->mu);
+    net_waiter *w = ord__find(n, hash, false);
+    if (!w) {
+        pthread_mutex_unlock(&n->mu);
+        return; /* answered already (applied, stopped) */
+    }
+    w->err = s;
+    w->je = je;
+    if (w->pending->e == NULL) {
+        /* the reader took its entry at w->seq: it is on the stream */
+        ord__set_acked(n, w, w->seq);
+        pthread_mutex_unlock(&n->mu);
+        return;
+    }
+    int64_t now = cx_mono_us();
+    if (ord__retryable(s) && !n->stop && (now - w->first_us) / 1000 < NET_PUBLISH_DEADLINE_MS) {
+        /* the same Nats-Msg-Id: the stream keeps one copy however often it comes */
+        w->state = NW_RETRY;
+        w->due_us = now + NET_RETRY_MS * 1000LL;
+        pthread_mutex_unlock(&n->mu);
+        return;
+    }
+    ord__unlink(n, w);
+    pthread_mutex_unlock(&n->mu);
+    ledger_result res;
+    memset(&res, 0, sizeof res);
+    if (w->pending->e->type == LT_INIT && je == JSStreamWrongLastSequenceErr) {
+        ledger__res_set(&res, 409, "state_conflict",
+                        "the network already carries this ledger: a genesis goes only into "
+                        "an empty stream",
+                        NULL);
+    } else {
+        atomic_fetch_add(&n->n_publish_failed, 1);
+        char buf[320];
+        snprintf(buf, sizeof buf, "the ledger's stream did not take the entry (%s): it is "
+                                  "not stored; retrying is safe",
+                 natsStatus_GetText(s));
+        ledger__res_set(&res, 503, "unavailable", buf, NULL);
+    }
+    ord__answer(w, &res);
+}
+
+void net__publish_acked(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    (void)js;
+    ledger_net *n = closure;
+    const char *id = NULL;
+    uint8_t hash[32];
+    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && net__hex_hash(id, hash)) {
+        if (pa) {
+            pthread_mutex_lock(&n->mu);
+            net_waiter *w = ord__find(n, hash, false);
+            if (w) {
+                w->dup = pa->Duplicate;
+                ord__set_acked(n, w, pa->Sequence);
+            }
+            pthread_mutex_unlock(&n->mu);
+        } else {
+            ord__failed(n, hash, pae ? pae->Err : NATS_ERR, pae ? pae->ErrCode : 0);
+        }
+    }
+    natsMsg_Destroy(m);
+}
+
+/* ---- the writer's outcomes -------------------------------------------------------------------- */
+
+void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
+{
+    net_waiter *mine = NULL;
+    pthread_mutex_lock(&n->mu);
+    n->inflight--;
+    if (failed) {
+        n->resync = true;
+    } else {
+        if (!p->skipped) {
+            n->applied = p->seq;
+            atomic_fetch_add(&n->n_applied, 1);
+            if (p->res.status != 201)
+                atomic_fetch_add(&n->n_stream_rejected, 1);
+        } else if (p->seq > n->applied) {
+            n->applied = p->seq; /* applied already, by another process on this database */
+        }
+        /* the submitter of this entry, wherever its acknowledgement is */
+        for (net_waiter *w = n->waiters; !p->skipped && p->has_msg_hash && w; w = w->next)
+            if (w->state != NW_CHECK && w->state != NW_RESOLVE &&
+                memcmp(w->hash, p->msg_hash, 32) == 0) {
+                mine = w;
+                ord__unlink(n, w);
+                break;
+            }
+        /* a copy acknowledged at or before this sequence that was not given
+         * this outcome (a duplicate, or applied by another process): its
+         * answer is read from the database */
+        for (net_waiter *w = n->waiters; w; w = w->next)
+            if (w->state == NW_ACKED && w->seq <= p->seq) {
+                w->state = NW_RESOLVE;
+                pthread_cond_signal(&n->ord_cv);
+            }
+    }
+    /* the reader (its window) and ledger_net_sync wait on n->cv */
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+    if (mine) {
+        ledger_result res = p->res; /* ownership moves: p is freed after this */
+        memset(&p->res, 0, sizeof p->res);
+        ord__answer(mine, &res);
+    }
+}
+
+/* ---- the orderer's thread: retries, answers from the database, timeouts ------------------------ */
+
 /* The outcome at seq as this database recorded it, when the reader did not
  * hand it over (another process on this database applied it first). */
-static void net__recorded(ledger_net *n, uint64_t seq, ledger_result *res)
+static void ord__recorded(ledger_net *n, uint64_t seq, ledger_result *res)
 {
     store_conn *c = store_reader(n->lg->s);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx, leaf_hash FROM ledger_entries WHERE seq=?1")
@@ -95,7 +363,7 @@ static void net__recorded(ledger_net *n, uint64_t seq, ledger_result *res)
 
 /* The outcome of an entry someone else put on the stream first (a
  * duplicate within JetStream's window): what this node applied at seq. */
-static void net__earlier(ledger_net *n, uint64_t seq, ledger_result *res)
+static void ord__earlier(ledger_net *n, uint64_t seq, ledger_result *res)
 {
     store_conn *c = store_reader(n->lg->s);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx FROM ledger_entries WHERE seq=?1") : NULL;
@@ -119,156 +387,133 @@ static void net__earlier(ledger_net *n, uint64_t seq, ledger_result *res)
                     json_pack("[{s:s,s:s}]", "path", "", "message", m));
 }
 
-static bool net__retryable(natsStatus s)
+/* Answers w, taken off the list, from where it stood; applied and why_failed
+ * as read under mu. */
+static void ord__settle(ledger_net *n, net_waiter *w, uint64_t applied, const char *why_failed)
 {
-    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED ||
-           s == NATS_CONNECTION_DISCONNECTED || s == NATS_NO_SERVER || s == NATS_IO_ERROR ||
-           s == NATS_NOT_YET_CONNECTED || s == NATS_STALE_CONNECTION;
-}
-
-/* Publishes p's canonical bytes; *seq and *dup from the acknowledgement. */
-static natsStatus net__publish(ledger_net *n, const ledger_pending *p, uint64_t *seq, bool *dup,
-                               jsErrCode *je)
-{
-    char id[65];
-    ledger__hex(p->e->entry_hash, id);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = id;
-    po.MaxWait = NET_PUBLISH_WAIT_MS;
-    /* a genesis goes only into an empty stream: two inits cannot race */
-    po.ExpectNoMessage = p->e->type == LT_INIT;
-    int64_t t0 = cx_mono_us();
-    natsStatus s;
-    for (;;) {
-        jsPubAck *pa = NULL;
-        *je = 0;
-        s = js_Publish(&pa, n->js, n->subject, p->e->canon, (int)p->e->canon_len, &po, je);
-        if (s == NATS_OK) {
-            *seq = pa->Sequence;
-            *dup = pa->Duplicate;
-            jsPubAck_Destroy(pa);
-            return s;
-        }
-        jsPubAck_Destroy(pa);
-        if (!net__retryable(s) || (cx_mono_us() - t0) / 1000 >= NET_PUBLISH_DEADLINE_MS)
-            return s;
-        /* the same Nats-Msg-Id: the stream keeps one copy however often it comes */
-        if (!net__nap(n, 200))
-            return s;
-    }
-}
-
-cx_err ledger__net_order(void *self, ledger_pending *p)
-{
-    ledger_net *n = self;
-    ledger *lg = n->lg;
     ledger_result res;
     memset(&res, 0, sizeof res);
-    char buf[320];
-    pthread_mutex_lock(&n->mu);
-    const char *busy = net__busy(n, buf, sizeof buf);
-    if (busy)
-        ledger__res_set(&res, 503, "unavailable", busy, NULL);
-    pthread_mutex_unlock(&n->mu);
-    net_waiter *w = NULL;
-    if (!busy) {
-        /* this node's verdict first: a bad entry never reaches the stream */
-        ledger__precheck(lg, p->e, &res);
-        if (res.status == 201)
-            ledger_result_clear(&res);
-        else if (res.status != 503)
-            atomic_fetch_add(&lg->n_rejected, 1);
+    char buf[400];
+    bool on_stream = w->state == NW_ACKED || w->state == NW_RESOLVE;
+    if (on_stream && applied >= w->seq) {
+        if (w->dup)
+            ord__earlier(n, w->seq, &res);
+        else
+            ord__recorded(n, w->seq, &res);
+    } else if (on_stream) {
+        snprintf(buf, sizeof buf, "the entry was ordered at stream sequence %llu but this node "
+                                  "has not applied it yet; it will be (GET /v1/ledger/entries "
+                                  "shows it once it is)",
+                 (unsigned long long)w->seq);
+        ledger__res_set(&res, 503, "unavailable", buf, NULL);
+    } else if (why_failed) {
+        ledger__res_set(&res, 503, "unavailable", why_failed, NULL);
+    } else {
+        atomic_fetch_add(&n->n_publish_failed, 1);
+        snprintf(buf, sizeof buf, "the ledger's stream did not take the entry (%s): it is not "
+                                  "stored; retrying is safe",
+                 natsStatus_GetText(w->err ? w->err : NATS_TIMEOUT));
+        ledger__res_set(&res, 503, "unavailable", buf, NULL);
     }
-    if (!busy && !res.status && !(w = net__waiter_add(n, p)))
-        ledger__res_set(&res, 503, "unavailable", "out of memory", NULL);
-    if (w) {
-        uint64_t seq = 0;
-        bool dup = false, genesis = p->e->type == LT_INIT;
-        jsErrCode je = 0;
-        natsStatus s = net__publish(n, p, &seq, &dup, &je);
-        /* from here on, p->e may be taken by the reader (w->seq set) */
-        struct timespec ts;
-        net__deadline(&ts, NET_APPLY_WAIT_MS);
-        pthread_mutex_lock(&n->mu);
-        if (s == NATS_OK) {
-            w->seq = seq;
-            int rc = 0;
-            while (!w->has_outcome && n->applied < seq && !n->stop && !n->failed[0] && rc == 0)
-                rc = pthread_cond_timedwait(&w->cv, &n->mu, &ts);
+    ord__answer(w, &res);
+}
+
+/* What is due now, taken off the list (settle) or marked published again
+ * with its message (resend). Under mu. */
+static void ord__due(ledger_net *n, net_waiter **settle, natsMsg **resend, uint8_t (*hashes)[32],
+                     bool *genesis, int *nresend, int cap)
+{
+    int64_t now = cx_mono_us();
+    bool failed = n->failed[0] != 0;
+    /* libnats times every publish out itself; this only catches a lost callback */
+    int64_t lost = (NET_PUBLISH_DEADLINE_MS + 2 * NET_PUBLISH_WAIT_MS) * 1000LL;
+    for (net_waiter **pp = &n->waiters, *w; (w = *pp);) {
+        bool take = w->state == NW_RESOLVE ||
+                    (w->state == NW_ACKED && (w->due_us <= now || failed)) ||
+                    (w->state == NW_PUBLISHED && (now - w->first_us > lost || failed)) ||
+                    (w->state == NW_RETRY && failed);
+        if (w->state == NW_RETRY && !take && w->due_us <= now && *nresend < cap) {
+            if (!w->pending->e) { /* the reader took it from the stream meanwhile */
+                ord__set_acked(n, w, w->seq);
+            } else {
+                resend[*nresend] = ord__message(n, w->pending->e);
+                memcpy(hashes[*nresend], w->hash, 32);
+                genesis[(*nresend)++] = w->pending->e->type == LT_INIT;
+                w->state = NW_PUBLISHED;
+            }
         }
-        net__waiter_remove(n, w);
-        uint64_t applied = n->applied;
-        pthread_mutex_unlock(&n->mu);
-        if (w->has_outcome) {
-            res = w->res; /* ownership moves */
-        } else if (s == NATS_OK && applied >= seq && dup) {
-            net__earlier(n, seq, &res);
-        } else if (s == NATS_OK && applied >= seq) {
-            net__recorded(n, seq, &res);
-        } else if (s == NATS_OK) {
-            snprintf(buf, sizeof buf, "the entry was ordered at stream sequence %llu but this "
-                                      "node has not applied it yet; it will be (GET "
-                                      "/v1/ledger/entries shows it once it is)",
-                     (unsigned long long)seq);
-            ledger__res_set(&res, 503, "unavailable", buf, NULL);
-        } else if (genesis && je == JSStreamWrongLastSequenceErr) {
-            ledger__res_set(&res, 409, "state_conflict",
-                            "the network already carries this ledger: a genesis goes only into "
-                            "an empty stream",
-                            NULL);
+        if (take) {
+            *pp = w->next;
+            n->nwaiters--;
+            w->next = *settle;
+            *settle = w;
         } else {
-            atomic_fetch_add(&n->n_publish_failed, 1);
-            snprintf(buf, sizeof buf, "the ledger's stream did not take the entry (%s): it is "
-                                      "not stored; retrying is safe",
-                     natsStatus_GetText(s));
-            ledger__res_set(&res, 503, "unavailable", buf, NULL);
+            pp = &w->next;
         }
-        pthread_cond_destroy(&w->cv);
-        free(w);
     }
-    if (p->done)
-        p->done(p->arg, &res);
-    ledger_result_clear(&res);
-    ledger__pending_free(p);
+}
+
+#define ORD_RESEND_MAX 64
+
+static void *ord__main(void *arg)
+{
+    ledger_net *n = arg;
+    pthread_mutex_lock(&n->mu);
+    while (!n->stop) {
+        net_waiter *settle = NULL;
+        natsMsg *resend[ORD_RESEND_MAX];
+        uint8_t hashes[ORD_RESEND_MAX][32];
+        bool genesis[ORD_RESEND_MAX];
+        int nresend = 0;
+        ord__due(n, &settle, resend, hashes, genesis, &nresend, ORD_RESEND_MAX);
+        uint64_t applied = n->applied;
+        char failed[sizeof n->failed + 64] = "";
+        if (n->failed[0])
+            snprintf(failed, sizeof failed, "this node stopped applying the ledger: %s",
+                     n->failed);
+        if (!settle && !nresend) {
+            struct timespec ts;
+            net__deadline(&ts, NET_ORDER_TICK_MS);
+            pthread_cond_timedwait(&n->ord_cv, &n->mu, &ts);
+            continue;
+        }
+        pthread_mutex_unlock(&n->mu);
+        for (int i = 0; i < nresend; i++)
+            ord__send(n, resend[i], hashes[i], genesis[i]);
+        for (net_waiter *w = settle, *next; w; w = next) {
+            next = w->next;
+            ord__settle(n, w, applied, failed[0] ? failed : NULL);
+        }
+        pthread_mutex_lock(&n->mu);
+    }
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+cx_err net__order_start(ledger_net *n)
+{
+    if (pthread_create(&n->order_thread, NULL, ord__main, n) != 0)
+        return CX_ENOMEM;
+    n->order_started = true;
     return CX_OK;
 }
 
-/* ---- the reader's outcomes -------------------------------------------------------------------- */
-
-void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
+void net__order_flush(ledger_net *n)
 {
     pthread_mutex_lock(&n->mu);
-    n->inflight--;
-    if (failed) {
-        n->resync = true;
-    } else if (p->skipped) {
-        /* applied already, by another process on this database */
-        if (p->seq > n->applied)
-            n->applied = p->seq;
-        for (net_waiter *w = n->waiters; w; w = w->next)
-            if (w->seq && w->seq <= p->seq)
-                pthread_cond_signal(&w->cv);
-    } else {
-        n->applied = p->seq;
-        atomic_fetch_add(&n->n_applied, 1);
-        if (p->res.status != 201)
-            atomic_fetch_add(&n->n_stream_rejected, 1);
-        bool given = false;
-        for (net_waiter *w = n->waiters; w; w = w->next) {
-            if (!given && !w->has_outcome && p->has_msg_hash &&
-                memcmp(w->hash, p->msg_hash, 32) == 0) {
-                w->res = p->res; /* ownership moves: p is freed after this */
-                memset(&p->res, 0, sizeof p->res);
-                w->has_outcome = given = true;
-                pthread_cond_signal(&w->cv);
-            } else if (w->seq && w->seq <= p->seq) {
-                pthread_cond_signal(&w->cv); /* a copy ordered before it was applied */
-            }
-        }
-    }
-    /* the reader (its window) and ledger_net_sync wait on n->cv */
-    pthread_cond_broadcast(&n->cv);
+    while (n->nchecking > 0) /* the writer answers them (stopping: 503) */
+        pthread_cond_wait(&n->cv, &n->mu);
+    net_waiter *all = n->waiters;
+    n->waiters = NULL;
+    n->nwaiters = 0;
+    uint64_t applied = n->applied;
     pthread_mutex_unlock(&n->mu);
+    for (net_waiter *w = all, *next; w; w = next) {
+        next = w->next;
+        if ((w->state == NW_ACKED || w->state == NW_RESOLVE) && applied >= w->seq)
+            ord__settle(n, w, applied, NULL);
+        else
+            ord__answer_503(w, "the ledger is shutting down; the entry may or may not be "
+                               "ordered: retrying is safe");
+    }
 }
-

@@ -92,6 +92,7 @@ cx_err ledger__net_metrics(ledger_net *n, cx_buf *out)
     pthread_mutex_lock(&n->mu);
     uint64_t applied = n->applied, last = n->stream_last;
     bool connected = n->connected, failed = n->failed[0] != '\0';
+    int ordering = n->nwaiters;
     pthread_mutex_unlock(&n->mu);
     if (last < applied)
         last = applied;
@@ -132,7 +133,11 @@ cx_err ledger__net_metrics(ledger_net *n, cx_buf *out)
         "customs_ledger_fork %d\n"
         "# HELP customs_ledger_network_up 1 while connected and applying the stream.\n"
         "# TYPE customs_ledger_network_up gauge\n"
-        "customs_ledger_network_up %d\n",
+        "customs_ledger_network_up %d\n"
+        "# HELP customs_ledger_submissions_in_flight Submissions to this node being checked, "
+        "published or applied (at most 1024; more are answered 503).\n"
+        "# TYPE customs_ledger_submissions_in_flight gauge\n"
+        "customs_ledger_submissions_in_flight %d\n",
         (unsigned long long)applied, (unsigned long long)last,
         (unsigned long long)(last - applied), (unsigned long long)atomic_load(&n->n_applied),
         (unsigned long long)atomic_load(&n->n_stream_rejected),
@@ -140,7 +145,7 @@ cx_err ledger__net_metrics(ledger_net *n, cx_buf *out)
         (unsigned long long)atomic_load(&n->n_cosigs_sent),
         (unsigned long long)atomic_load(&n->n_cosigs_bad),
         (unsigned long long)atomic_load(&n->n_publish_failed), atomic_load(&n->forked) ? 1 : 0,
-        connected && !failed ? 1 : 0);
+        connected && !failed ? 1 : 0, ordering);
 }
 
 /* ---- customs ledger network status ---------------------------------------------------------- */

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REF_MAX 64
-
 /* ---- shared request plumbing ------------------------------------------------------------ */
 void rev__call_fail(rev_call *c, unsigned status, const char *code, const char *path,
                     const char *fmt, ...)
@@ -62,120 +60,26 @@ void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn
     }
 }
 
+void *rev__job_new(http_req *r, json_t *problems, const char *code, const char *what,
+                   size_t size)
+{
+    if (json_array_size(problems)) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "the %s has problems", what);
+        http_reply_error(r, 400, code, msg, problems);
+        return NULL;
+    }
+    json_decref(problems);
+    void *j = calloc(1, size);
+    if (!j)
+        http_reply_error(r, 500, "internal", "out of memory", NULL);
+    return j;
+}
+
 void rev__call_body(rev_call *c, json_t *j)
 {
     c->body = cx_json_dump(j, &c->len);
     json_decref(j);
-}
-
-/* Checks the members of a body object against a list; appends problems. */
-void rev__members(const json_t *body, const char *const *allowed, const char *const *required,
-                  json_t *problems)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)body, k, v)
-    {
-        bool known = false;
-        for (size_t i = 0; allowed[i] && !known; i++)
-            known = strcmp(allowed[i], k) == 0;
-        if (!known) {
-            char p[96] = "";
-            cx_jptr_push(p, sizeof p, k);
-            cx_problem_add(problems, p, "unknown field");
-        }
-    }
-    for (size_t i = 0; required[i]; i++)
-        if (!json_object_get(body, required[i])) {
-            char p[96] = "";
-            cx_jptr_push(p, sizeof p, required[i]);
-            cx_problem_add(problems, p, "is required");
-        }
-}
-
-bool rev__ref_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > REF_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              strchr("._/-", c)))
-            return false;
-    }
-    return true;
-}
-
-/* An amount member: a JSON number (read from its text) or a decimal string,
- * > 0, with no more decimals than the currency's minor unit. */
-bool rev__amount_in(const json_t *body, const char *text, size_t len, const char *currency,
-                    rev_dec *out, json_t *problems)
-{
-    const json_t *j = json_object_get(body, "amount");
-    bool ok;
-    if (json_is_string(j)) {
-        ok = rev_dec_parse(json_string_value(j), json_string_length(j), out);
-    } else {
-        const char *at;
-        size_t n;
-        rev__top_lexeme(body, text, len, "amount", &at, &n);
-        ok = json_is_number(j) && rev_dec_from_json(j, at, n, out);
-    }
-    ok = ok && rev_dec_storable(*out);
-    if (!ok) {
-        cx_problem_add(problems, "/amount", "must be a decimal number (or string) of at most 15 "
-                                            "digits");
-        return false;
-    }
-    int exp = currency ? rev_minor_unit(currency) : -1;
-    if (out->coef <= 0) {
-        cx_problem_add(problems, "/amount", "must be more than 0");
-        return false;
-    }
-    if (exp >= 0 && out->scale > exp) {
-        /* 12.50 is fine for EUR; 12.505 is not */
-        rev_dec d = *out;
-        while (d.scale > exp && d.coef % 10 == 0) {
-            d.coef /= 10;
-            d.scale--;
-        }
-        if (d.scale > exp) {
-            cx_problem_add(problems, "/amount", "has more decimals than %s has (%d)", currency,
-                           exp);
-            return false;
-        }
-        *out = d;
-    }
-    return exp >= 0;
-}
-
-const char *rev__paid_at_in(const json_t *body, json_t *problems)
-{
-    const char *paid_at = json_string_value(json_object_get(body, "paid_at"));
-    int64_t at_us = 0;
-    if (!paid_at || strlen(paid_at) > 40 || cx_rfc3339_parse(paid_at, &at_us) != CX_OK) {
-        cx_problem_add(problems, "/paid_at", "must be an RFC 3339 date-time such as "
-                                             "2026-10-02T09:15:00+09:00");
-        return NULL;
-    }
-    if (at_us > cx_now_us() + 300 * 1000000LL) {
-        cx_problem_add(problems, "/paid_at", "must not be in the future");
-        return NULL;
-    }
-    return paid_at;
-}
-
-/* A currency member that has a minor unit. */
-static const char *pay__currency_in(const json_t *body, json_t *problems)
-{
-    const char *c = json_string_value(json_object_get(body, "currency"));
-    if (!c || !decl_currency_valid(c) || rev_minor_unit(c) < 0) {
-        cx_problem_add(problems, "/currency", "must be an ISO 4217 currency code such as KRW or "
-                                              "USD");
-        return NULL;
-    }
-    return c;
 }
 
 cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, const char *date,
@@ -233,7 +137,7 @@ typedef struct {
     char payer[CX_ORG_MAX + 1];
     const char *role;
     int64_t key_id;
-    char reference[REF_MAX + 1], currency[4], paid_at[64], amount[32], rate[32], rate_date[11];
+    char reference[REV_REF_MAX + 1], currency[4], paid_at[REV_PAID_AT_MAX + 1], amount[32], rate[32], rate_date[11];
     int64_t national;
 } pay_job;
 
@@ -456,74 +360,59 @@ static void h_pay(http_req *r, void *ctx)
     if (!body)
         return;
     json_t *problems = json_array();
-    static const char *const allowed[] = {"amount", "currency", "reference", "paid_at", NULL};
-    if (!json_is_object(body))
-        cx_problem_add(problems, "", "must be an object");
-    else
-        rev__members(body, allowed, allowed, problems);
-    const char *currency = pay__currency_in(body, problems);
-    rev_dec amount = {0, 0};
-    rev__amount_in(body, text, len, currency, &amount, problems);
-    const char *ref = json_string_value(json_object_get(body, "reference"));
-    if (!rev__ref_ok(ref))
-        cx_problem_add(problems, "/reference", "must be 1 to 64 characters of A-Z a-z 0-9 . _ "
-                                               "/ -");
-    const char *paid_at = rev__paid_at_in(body, problems);
-    int64_t seq;
-    char org[CX_ORG_MAX + 1];
-    if (json_array_size(problems)) {
-        json_decref(body);
-        http_reply_error(r, 400, "invalid_payment", "the payment has problems", problems);
+    rev_payment_in in;
+    rev_payment_check(body, text, len, cx_now_us(), &in, problems);
+    json_decref(body);
+    int64_t seq = 0;
+    char org[CX_ORG_MAX + 1] = "";
+    /* a bad body is refused before the declaration is looked up */
+    if (!json_array_size(problems) && !rev__declaration(rs, r, &seq, org)) {
+        json_decref(problems);
         return;
     }
-    json_decref(problems);
-    if (!rev__declaration(rs, r, &seq, org)) {
-        json_decref(body);
+    pay_job *j = rev__job_new(r, problems, "invalid_payment", "payment", sizeof *j);
+    if (!j)
         return;
-    }
-    pay_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        json_decref(body);
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
     const cx_principal *who = http_principal(r);
     j->seq = seq;
     snprintf(j->decl_org, sizeof j->decl_org, "%s", org);
     snprintf(j->payer, sizeof j->payer, "%s", who->org);
     j->role = cx_role_name(who->role);
     j->key_id = who->key_id;
-    snprintf(j->reference, sizeof j->reference, "%s", ref);
-    snprintf(j->currency, sizeof j->currency, "%s", currency);
-    snprintf(j->paid_at, sizeof j->paid_at, "%s", paid_at);
-    rev_dec_format(amount, j->amount);
-    json_decref(body);
+    snprintf(j->reference, sizeof j->reference, "%s", in.reference);
+    snprintf(j->currency, sizeof j->currency, "%s", in.currency);
+    snprintf(j->paid_at, sizeof j->paid_at, "%s", in.paid_at);
+    rev_dec_format(in.amount, j->amount);
     /* the rate of the day written in paid_at (its own offset) */
     char date[11];
     snprintf(date, sizeof date, "%.10s", j->paid_at);
-    if (!rev__convert_in(rs, r, "invalid_payment", amount, j->currency, date, &j->national, j->rate,
-                      j->rate_date)) {
+    if (!rev__convert_in(rs, r, "invalid_payment", in.amount, j->currency, date, &j->national,
+                         j->rate, j->rate_date)) {
         free(j);
         return;
     }
     rev__call_submit(rs, &j->c, r, pay__job);
 }
 
+/* GET /v1/declarations/{id}/payments[?limit&cursor]: oldest first, paged
+ * by id with a sealed cursor; each page carries the account's balance. */
 static void h_payments(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
-    if (!http_allow(r, REV_ROLES_ACCOUNT, "read payments"))
+    http_page page;
+    if (!http_allow(r, REV_ROLES_ACCOUNT, "read payments") ||
+        !http_page_parse(r, HTTP_CURSOR_INT, 1000, 1000, &page))
         return;
     const cx_principal *who = http_principal(r);
     store_conn *c;
     rev_account a;
     if (!rev__account_of(rs, r, &c, &a))
         return;
-    /* a bank sees the payments it made, nobody else's: filtered before the
-     * cap, so 1,000 payments of others cannot hide its own */
+    /* a bank sees the payments it made, nobody else's: filtered in the
+     * index walk, so 1,000 payments of others cannot hide its own */
     sqlite3_stmt *st = store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
-                                     "WHERE seq=?1 AND (?2 IS NULL OR payer_org=?2) "
-                                     "ORDER BY id LIMIT 1000");
+                                     "WHERE seq=?1 AND (?2 IS NULL OR payer_org=?2) AND id > ?3 "
+                                     "ORDER BY id LIMIT ?4");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
@@ -531,18 +420,37 @@ static void h_payments(http_req *r, void *ctx)
     sqlite3_bind_int64(st, 1, a.seq);
     if (who->role == CX_ROLE_BANK)
         sqlite3_bind_text(st, 2, who->org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, page.after);
+    sqlite3_bind_int64(st, 4, page.limit + 1);
     json_t *items = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW)
+    int64_t last = 0;
+    bool more = false;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((int64_t)json_array_size(items) == page.limit) {
+            more = true;
+            break;
+        }
+        last = sqlite3_column_int64(st, 0);
         json_array_append_new(items, pay__row_json(st, a.exp));
+    }
     sqlite3_reset(st);
-    http_reply_json(r, 200, json_pack("{s:o,s:o}", "items", items, "balance",
-                                      rev__account_json(&a)));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        json_decref(items);
+        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+        return;
+    }
+    char cur[HTTP_CURSOR_MAX];
+    http_cursor_seal(last, cur);
+    http_reply_json(r, 200, json_pack("{s:o,s:o,s:o}", "items", items, "balance",
+                                      rev__account_json(&a), "next_cursor",
+                                      more ? json_string(cur) : json_null()));
 }
 
 /* ---- guarantees --------------------------------------------------------------------------------- */
 typedef struct {
     rev_call c;
-    char id[CX_ID_LEN + 1], trader[CX_ORG_MAX + 1], reference[REF_MAX + 1];
+    char id[CX_ID_LEN + 1], trader[CX_ORG_MAX + 1], reference[REV_REF_MAX + 1];
     char amount[32], currency[4], rate[32], valid_until[11], by[CX_ORG_MAX + 1];
     int64_t national;
     int exp;
@@ -646,54 +554,26 @@ static void h_guarantee_create(http_req *r, void *ctx)
     if (!body)
         return;
     json_t *problems = json_array();
-    static const char *const allowed[] = {"trader", "amount", "currency", "valid_until",
-                                          "reference", NULL};
-    if (!json_is_object(body))
-        cx_problem_add(problems, "", "must be an object");
-    else
-        rev__members(body, allowed, allowed, problems);
-    const char *trader = json_string_value(json_object_get(body, "trader"));
-    if (!trader || !cx_org_valid(trader))
-        cx_problem_add(problems, "/trader", "must be the trader's organisation (1 to 64 of A-Z "
-                                            "a-z 0-9 . _ -)");
-    const char *currency = pay__currency_in(body, problems);
-    rev_dec amount = {0, 0};
-    rev__amount_in(body, text, len, currency, &amount, problems);
-    const char *ref = json_string_value(json_object_get(body, "reference"));
-    if (!rev__ref_ok(ref))
-        cx_problem_add(problems, "/reference", "must be 1 to 64 characters of A-Z a-z 0-9 . _ "
-                                               "/ -");
-    const char *until = json_string_value(json_object_get(body, "valid_until"));
-    char today[32];
-    cx_rfc3339_format(cx_now_us(), today);
-    today[REV_DATE_LEN] = '\0';
-    if (!until || strlen(until) != REV_DATE_LEN || !cx_date_parse(until, NULL, NULL, NULL))
-        cx_problem_add(problems, "/valid_until", "must be a date written YYYY-MM-DD");
-    else if (strcmp(until, today) < 0)
-        cx_problem_add(problems, "/valid_until", "must not be in the past");
-    if (json_array_size(problems)) {
-        json_decref(body);
-        http_reply_error(r, 400, "invalid_guarantee", "the guarantee has problems", problems);
-        return;
-    }
-    json_decref(problems);
-    guarantee_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        json_decref(body);
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    snprintf(j->trader, sizeof j->trader, "%s", trader);
-    snprintf(j->reference, sizeof j->reference, "%s", ref);
-    snprintf(j->currency, sizeof j->currency, "%s", currency);
-    snprintf(j->valid_until, sizeof j->valid_until, "%s", until);
-    snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
-    rev_dec_format(amount, j->amount);
-    j->exp = rs->exp;
+    rev_guarantee_in in;
+    int64_t now = cx_now_us();
+    rev_guarantee_check(body, text, len, now, &in, problems);
     json_decref(body);
+    guarantee_job *j = rev__job_new(r, problems, "invalid_guarantee", "guarantee", sizeof *j);
+    if (!j)
+        return;
+    snprintf(j->trader, sizeof j->trader, "%s", in.trader);
+    snprintf(j->reference, sizeof j->reference, "%s", in.reference);
+    snprintf(j->currency, sizeof j->currency, "%s", in.currency);
+    snprintf(j->valid_until, sizeof j->valid_until, "%s", in.valid_until);
+    snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
+    rev_dec_format(in.amount, j->amount);
+    j->exp = rs->exp;
+    char today[32];
+    cx_rfc3339_format(now, today);
+    today[REV_DATE_LEN] = '\0';
     char rate_date[11];
-    if (!rev__convert_in(rs, r, "invalid_guarantee", amount, j->currency, today, &j->national,
-                      j->rate, rate_date)) {
+    if (!rev__convert_in(rs, r, "invalid_guarantee", in.amount, j->currency, today, &j->national,
+                         j->rate, rate_date)) {
         free(j);
         return;
     }
@@ -803,7 +683,7 @@ cx_err rev__pay_routes(rev_service *r, http_server *srv)
 {
     static const http_route_def routes[] = {
         {"POST", "/v1/declarations/{id}/payments", HTTP_AUTH | HTTP_JSON, h_pay, NULL},
-        {"GET", "/v1/declarations/{id}/payments", HTTP_AUTH, h_payments, NULL},
+        {"GET", "/v1/declarations/{id}/payments", HTTP_AUTH, h_payments, "limit cursor"},
         {"POST", "/v1/guarantees", HTTP_AUTH | HTTP_JSON, h_guarantee_create, NULL},
         {"GET", "/v1/guarantees", HTTP_AUTH, h_guarantees, "trader limit cursor"},
         {"GET", "/v1/guarantees/{id}", HTTP_AUTH, h_guarantee, NULL},

@@ -320,6 +320,51 @@ void rev_service_stop(rev_service *r);
  * when out of memory. For benchmarks and tools. */
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len);
 
+/* ---- request bodies (body.c) -------------------------------------------------------------
+ * The bodies of POST /v1/declarations/{id}/payments, /v1/refunds/{id}/payout,
+ * /v1/guarantees and /v1/guarantees/{id}/amend|cancel, checked without the
+ * database or the book: each fills *out and appends {"path","message"}
+ * problems (JSON Pointers), and returns true when there were none (out is
+ * whole only then). text/len: the body's text, for the amount's exact
+ * spelling (NULL: jansson's value). now_us: the clock for "not in the
+ * future" (paid_at) and "not in the past" (valid_until, a UTC date).
+ * Needs rev_minor_load and the reference data (currencies). */
+#define REV_REF_MAX 64      /* references: 1..64 of A-Z a-z 0-9 . _ / - */
+#define REV_PAID_AT_MAX 40  /* an RFC 3339 date-time */
+#define REV_REASON_MAX 500  /* a guarantee change's reason, in bytes */
+typedef struct {
+    rev_dec amount; /* > 0, at most the currency's decimals */
+    char currency[4];
+    char reference[REV_REF_MAX + 1];
+    char paid_at[REV_PAID_AT_MAX + 1];
+} rev_payment_in;
+bool rev_payment_check(const json_t *body, const char *text, size_t len, int64_t now_us,
+                       rev_payment_in *out, json_t *problems);
+typedef struct {
+    char reference[REV_REF_MAX + 1];
+    char paid_at[REV_PAID_AT_MAX + 1];
+} rev_payout_in;
+bool rev_payout_check(const json_t *body, int64_t now_us, rev_payout_in *out, json_t *problems);
+typedef struct {
+    char trader[CX_ORG_MAX + 1];
+    rev_dec amount;
+    char currency[4];
+    char reference[REV_REF_MAX + 1];
+    char valid_until[REV_DATE_LEN + 1];
+} rev_guarantee_in;
+bool rev_guarantee_check(const json_t *body, const char *text, size_t len, int64_t now_us,
+                         rev_guarantee_in *out, json_t *problems);
+/* An amendment (cancel false: amount and/or valid_until, in the
+ * guarantee's currency) or a cancellation (only a reason). */
+typedef struct {
+    bool has_amount;
+    rev_dec amount;
+    char valid_until[REV_DATE_LEN + 1]; /* "" = unchanged */
+    char reason[REV_REASON_MAX + 1];    /* "" = none */
+} rev_gchange_in;
+bool rev_gchange_check(const json_t *body, const char *text, size_t len, const char *currency,
+                       bool cancel, int64_t now_us, rev_gchange_in *out, json_t *problems);
+
 /* POST/GET /v1/declarations/{id}/payments, GET/POST
  * /v1/declarations/{id}/assessment, POST/GET /v1/guarantees[/{id}],
  * GET /v1/revenue/summary. */

@@ -188,6 +188,11 @@ void rev__call_fail(rev_call *c, unsigned status, const char *code, const char *
                     const char *fmt, ...) CX_PRINTF(5, 6);
 /* Defers r and queues the job; the reply comes from the writer's done. */
 void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn);
+/* After a body check: with problems, replies 400 `code` "the <what> has
+ * problems" naming them; else a zeroed job of size bytes (caller frees),
+ * or 500 when out of memory. NULL when it replied. Takes problems. */
+void *rev__job_new(http_req *r, json_t *problems, const char *code, const char *what,
+                   size_t size);
 /* Steals j as the reply body. */
 void rev__call_body(rev_call *c, json_t *j);
 /* Who may call what (http_allow): officers and admins always; banks record
@@ -195,6 +200,7 @@ void rev__call_body(rev_call *c, json_t *j);
 #define REV_ROLES_PAY (CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_BANK))
 #define REV_ROLES_TRADER (CX_ROLES_OFFICER | CX_ROLE_BIT(CX_ROLE_TRADER))
 #define REV_ROLES_ACCOUNT (REV_ROLES_PAY | CX_ROLE_BIT(CX_ROLE_TRADER))
+/* The members of a body object against lists (body.c); appends problems. */
 void rev__members(const json_t *body, const char *const *allowed, const char *const *required,
                   json_t *problems);
 /* The declaration of the {id} parameter as the caller may see it; 404s. */
@@ -202,12 +208,11 @@ bool rev__declaration(rev_service *rs, http_req *r, int64_t *seq, char org[CX_OR
 /* Its account, read on this thread's reader (*c); replies 404/503. */
 bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *a);
 
-/* Request members shared by payments, guarantees and payouts (pay.c); each
- * appends its problem (JSON Pointer) and returns false/NULL when bad. */
+/* Request members shared by the body checks and the ledger's receipts
+ * (body.c); rev__amount_in appends its problem at /amount. */
 bool rev__ref_ok(const char *s); /* 1..64 of A-Z a-z 0-9 . _ / - */
 bool rev__amount_in(const json_t *body, const char *text, size_t len, const char *currency,
                     rev_dec *out, json_t *problems);
-const char *rev__paid_at_in(const json_t *body, json_t *problems); /* RFC 3339, not future */
 /* Converts amount to national minor units at the rate of date with the
  * service's book; the rate used goes to rate/rate_date ("" for national).
  * Replies 409 no_exchange_rate or 400 `code` and returns false. */

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REASON_MAX 500
-
 /* ---- refunds ----------------------------------------------------------------------------- */
 json_t *rev__refund_json(sqlite3_stmt *st, int exp)
 {
@@ -47,7 +45,7 @@ static json_t *settle__refund(store_conn *c, int64_t id, int exp)
 typedef struct {
     rev_call c;
     int64_t id;
-    char by[CX_ORG_MAX + 1], reference[65], paid_at[64];
+    char by[CX_ORG_MAX + 1], reference[REV_REF_MAX + 1], paid_at[REV_PAID_AT_MAX + 1];
     int exp;
 } payout_job;
 
@@ -144,34 +142,17 @@ static void h_payout(http_req *r, void *ctx)
     if (!body)
         return;
     json_t *problems = json_array();
-    static const char *const allowed[] = {"reference", "paid_at", NULL};
-    if (!json_is_object(body))
-        cx_problem_add(problems, "", "must be an object");
-    else
-        rev__members(body, allowed, allowed, problems);
-    const char *ref = json_string_value(json_object_get(body, "reference"));
-    if (!rev__ref_ok(ref))
-        cx_problem_add(problems, "/reference", "must be 1 to 64 characters of A-Z a-z 0-9 . _ "
-                                               "/ -");
-    const char *paid_at = rev__paid_at_in(body, problems);
-    if (json_array_size(problems)) {
-        json_decref(body);
-        http_reply_error(r, 400, "invalid_payout", "the payout has problems", problems);
+    rev_payout_in in;
+    rev_payout_check(body, cx_now_us(), &in, problems);
+    json_decref(body);
+    payout_job *j = rev__job_new(r, problems, "invalid_payout", "payout", sizeof *j);
+    if (!j)
         return;
-    }
-    json_decref(problems);
-    payout_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        json_decref(body);
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
     j->id = id;
     j->exp = rs->exp;
     snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
-    snprintf(j->reference, sizeof j->reference, "%s", ref);
-    snprintf(j->paid_at, sizeof j->paid_at, "%s", paid_at);
-    json_decref(body);
+    snprintf(j->reference, sizeof j->reference, "%s", in.reference);
+    snprintf(j->paid_at, sizeof j->paid_at, "%s", in.paid_at);
     rev__call_submit(rs, &j->c, r, payout__job);
 }
 
@@ -222,7 +203,7 @@ static void h_refunds(http_req *r, void *ctx)
 /* ---- guarantees ----------------------------------------------------------------------------- */
 typedef struct {
     rev_call c;
-    char id[CX_ID_LEN + 1], by[CX_ORG_MAX + 1], reason[REASON_MAX + 1];
+    char id[CX_ID_LEN + 1], by[CX_ORG_MAX + 1], reason[REV_REASON_MAX + 1];
     bool cancel, has_amount;
     char amount[32], currency[4], rate[32], valid_until[11];
     int64_t national;
@@ -395,17 +376,6 @@ static cx_err gchange__job(store_conn *w, void *arg)
     return CX_OK;
 }
 
-/* The reason member of an amend or cancel body: optional, 1..500 bytes. */
-static void gchange__reason(const json_t *body, gchange_job *j, json_t *problems)
-{
-    const json_t *reason = json_object_get(body, "reason");
-    size_t n = json_string_length(reason);
-    if (reason && (!json_is_string(reason) || n < 1 || n > REASON_MAX))
-        cx_problem_add(problems, "/reason", "must be a sentence of 1 to %d bytes", REASON_MAX);
-    else if (reason)
-        snprintf(j->reason, sizeof j->reason, "%s", json_string_value(reason));
-}
-
 /* The guarantee of {id} on this thread's reader; replies 404/503. */
 static bool settle__guarantee_of(rev_service *rs, http_req *r, char currency[4])
 {
@@ -438,60 +408,30 @@ static void h_guarantee_change(http_req *r, rev_service *rs, bool cancel)
     json_t *body = decl_parse_body(r);
     if (!body)
         return;
-    gchange_job *j = calloc(1, sizeof *j);
     json_t *problems = json_array();
-    if (!j || !problems) {
-        free(j);
-        json_decref(problems);
-        json_decref(body);
-        http_reply_error(r, 500, "internal", "out of memory", NULL);
-        return;
-    }
-    static const char *const amend_allowed[] = {"amount", "valid_until", "reason", NULL};
-    static const char *const cancel_allowed[] = {"reason", NULL};
-    static const char *const none[] = {NULL};
-    if (!json_is_object(body))
-        cx_problem_add(problems, "", "must be an object");
-    else
-        rev__members(body, cancel ? cancel_allowed : amend_allowed, none, problems);
-    gchange__reason(body, j, problems);
-    rev_dec amount = {0, 0};
-    char today[32];
-    cx_rfc3339_format(cx_now_us(), today);
-    today[REV_DATE_LEN] = '\0';
-    if (!cancel) {
-        j->has_amount = json_object_get(body, "amount") != NULL;
-        if (j->has_amount)
-            rev__amount_in(body, text, len, currency, &amount, problems);
-        const json_t *until = json_object_get(body, "valid_until");
-        const char *u = json_string_value(until);
-        if (until && (!u || strlen(u) != REV_DATE_LEN || !cx_date_parse(u, NULL, NULL, NULL)))
-            cx_problem_add(problems, "/valid_until", "must be a date written YYYY-MM-DD");
-        else if (u && strcmp(u, today) < 0)
-            cx_problem_add(problems, "/valid_until", "must not be in the past");
-        else if (u)
-            snprintf(j->valid_until, sizeof j->valid_until, "%s", u);
-        if (json_is_object(body) && !j->has_amount && !until)
-            cx_problem_add(problems, "", "must change amount or valid_until (or both)");
-    }
+    rev_gchange_in in;
+    int64_t now = cx_now_us();
+    rev_gchange_check(body, text, len, currency, cancel, now, &in, problems);
     json_decref(body);
-    if (json_array_size(problems)) {
-        free(j);
-        http_reply_error(r, 400, "invalid_guarantee", "the change has problems", problems);
+    gchange_job *j = rev__job_new(r, problems, "invalid_guarantee", "change", sizeof *j);
+    if (!j)
         return;
-    }
-    json_decref(problems);
     snprintf(j->id, sizeof j->id, "%s", http_param(r, "id"));
     snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
     snprintf(j->currency, sizeof j->currency, "%s", currency);
+    snprintf(j->reason, sizeof j->reason, "%s", in.reason);
+    snprintf(j->valid_until, sizeof j->valid_until, "%s", in.valid_until);
     j->cancel = cancel;
+    j->has_amount = in.has_amount;
     j->exp = rs->exp;
     if (j->has_amount) {
-        rev_dec_format(amount, j->amount);
-        char rate_date[11];
+        rev_dec_format(in.amount, j->amount);
+        char today[32], rate_date[11];
+        cx_rfc3339_format(now, today);
+        today[REV_DATE_LEN] = '\0';
         /* the national amount at today's rate, as a new guarantee is */
-        if (!rev__convert_in(rs, r, "invalid_guarantee", amount, currency, today, &j->national,
-                             j->rate, rate_date)) {
+        if (!rev__convert_in(rs, r, "invalid_guarantee", in.amount, currency, today,
+                             &j->national, j->rate, rate_date)) {
             free(j);
             return;
         }

@@ -360,9 +360,15 @@ static void writer__run_batch(store *s, store_job *batch, size_t n)
                 results[k] = CX_EIO;
         }
     }
-    bool ok = true;
+    bool ok = true, keep = false;
+    for (size_t k = 0; k < n && !keep; k++)
+        keep = results[k] == CX_OK;
     if (txe == CX_EIO && sqlite3_get_autocommit(w->db)) {
         ok = false; /* rolled back under us: nothing of this batch is stored */
+    } else if (!txe && !keep) {
+        /* every job rolled its savepoint back: nothing to keep. A COMMIT
+         * would still write the pages they touched to the WAL and fsync */
+        sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
     } else if (!txe && store_exec(w, "COMMIT") != CX_OK) {
         ok = false;
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);

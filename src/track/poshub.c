@@ -1,8 +1,11 @@
 /* The live positions feed (Server-Sent Events) and GET /v1/positions: the
  * latest durable report of every device with a generation number; each
  * client gets the devices that changed since its last push, at most every
- * interval_ms, optionally within a bounding box. Comment lines every
- * heartbeat_s keep proxies open. (The alert stream is the alert module's.) */
+ * interval_ms, optionally within a bounding box. The streams themselves
+ * (their list, hello, pending text, the comment line every heartbeat_s that
+ * keeps proxies open) are src/http's hub; the service's ticker wakes them
+ * every 250 ms and each push decides whether it is due. (The alert stream
+ * is the alert module's.) */
 #include "track_int.h"
 
 #include <math.h>
@@ -26,20 +29,15 @@ typedef struct {
     uint8_t seal, door;
 } pos_slot;
 
+/* A stream's filter and cursor (GET /v1/positions uses the filter alone). */
 typedef struct pos_sub {
     track_poshub *p;
-    http_stream *st;
     uint64_t last_gen;
     int64_t interval_us, next_due;
-    bool due, hb;
     bool restricted;
     char org[CX_ORG_MAX + 1];
     bool bbox;
     double minlon, minlat, maxlon, maxlat;
-    cx_buf pend;
-    size_t pend_off;
-    struct pos_sub *prev, *next_sub;
-    bool linked;
 } pos_sub;
 
 struct track_poshub {
@@ -48,24 +46,36 @@ struct track_poshub {
     size_t n, cap;
     cx_map by_key;
     uint64_t gen;
-    pos_sub *subs;
-    size_t nsubs;
+    http_hub *sse;
 };
 
-track_poshub *track__poshub_new(void)
+track_poshub *track__poshub_new(unsigned heartbeat_s)
 {
     track_poshub *p = calloc(1, sizeof *p);
-    if (p)
-        pthread_mutex_init(&p->mu, NULL);
+    if (!p)
+        return NULL;
+    http_hub_config cfg = {.hello = "retry: 2000\n: customs positions stream\n\n",
+                           .heartbeat_s = heartbeat_s,
+                           .pend_max = HUB_PEND_MAX};
+    if (http_hub_new(&cfg, &p->sse) != CX_OK) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
     return p;
+}
+
+void track__poshub_close(track_poshub *p)
+{
+    if (p)
+        http_hub_close(p->sse);
 }
 
 void track__poshub_free(track_poshub *p)
 {
     if (!p)
         return;
-    for (pos_sub *s = p->subs; s; s = s->next_sub)
-        s->linked = false;
+    http_hub_free(p->sse);
     free(p->v);
     cx_map_free(&p->by_key);
     pthread_mutex_destroy(&p->mu);
@@ -165,24 +175,12 @@ bool track__poshub_get(track_poshub *p, int64_t key, track_state_row *out)
 
 void track__poshub_tick(track_poshub *p)
 {
-    int64_t now = cx_mono_us();
-    pthread_mutex_lock(&p->mu);
-    for (pos_sub *s = p->subs; s; s = s->next_sub) {
-        if (now >= s->next_due) {
-            s->due = true;
-            s->next_due = now + s->interval_us;
-            http_stream_wake(s->st);
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
+    http_hub_wake(p->sse, NULL);
 }
 
 size_t track__poshub_clients(track_poshub *p)
 {
-    pthread_mutex_lock(&p->mu);
-    size_t n = p->nsubs;
-    pthread_mutex_unlock(&p->mu);
-    return n;
+    return http_hub_clients(p->sse);
 }
 
 static cx_err pos__num(cx_buf *b, const char *name, double v, int prec)
@@ -246,85 +244,39 @@ static bool pos__pass(const pos_sub *q, const pos_slot *s)
     return s->lon >= q->minlon || s->lon <= q->maxlon; /* box across the antimeridian */
 }
 
-static ssize_t pos__read(void *ctx, char *buf, size_t max)
+/* The hub's fill: when the stream's interval has come, one event with the
+ * devices it may see that changed since its last push. */
+static cx_err pos__fill(void *ctx, cx_buf *out, bool *last)
 {
+    (void)last;
     pos_sub *q = ctx;
     track_poshub *p = q->p;
+    int64_t now = cx_mono_us();
+    if (now < q->next_due)
+        return CX_OK;
+    q->next_due = now + q->interval_us;
     pthread_mutex_lock(&p->mu);
-    if (q->pend_off < q->pend.len) {
-        ssize_t k = http_stream_drain(&q->pend, &q->pend_off, buf, max);
-        pthread_mutex_unlock(&p->mu);
-        return k;
+    size_t items = 0;
+    cx_err e = CX_OK;
+    for (size_t i = 0; i < p->n && e == CX_OK; i++) {
+        const pos_slot *s = &p->v[i];
+        if (s->gen <= q->last_gen || !pos__pass(q, s))
+            continue;
+        e = cx_buf_puts(out, items ? "," : "event: positions\ndata: {\"items\":[");
+        if (e == CX_OK)
+            e = pos__item(out, s);
+        items++;
     }
-    if (q->due) {
-        q->due = false;
-        size_t items = 0;
-        cx_err e = CX_OK;
-        for (size_t i = 0; i < p->n && e == CX_OK; i++) {
-            const pos_slot *s = &p->v[i];
-            if (s->gen <= q->last_gen || !pos__pass(q, s))
-                continue;
-            e = cx_buf_puts(&q->pend, items ? "," : "event: positions\ndata: {\"items\":[");
-            if (e == CX_OK)
-                e = pos__item(&q->pend, s);
-            items++;
-        }
-        if (items && e == CX_OK) {
-            char tm[32];
-            cx_rfc3339_format(cx_now_us(), tm);
-            e = cx_buf_printf(&q->pend, "],\"at\":\"%s\"}\n\n", tm);
-        }
-        if (e != CX_OK) {
-            /* a push that does not fit its buffer: end the stream rather than
-             * send half an event; the client reconnects */
-            pthread_mutex_unlock(&p->mu);
-            return -1;
-        }
-        q->last_gen = p->gen;
-        if (q->pend.len) {
-            ssize_t k = http_stream_drain(&q->pend, &q->pend_off, buf, max);
-            pthread_mutex_unlock(&p->mu);
-            return k;
-        }
+    if (items && e == CX_OK) {
+        char tm[32];
+        cx_rfc3339_format(cx_now_us(), tm);
+        e = cx_buf_printf(out, "],\"at\":\"%s\"}\n\n", tm);
     }
-    ssize_t n = 0;
-    if (q->hb) {
-        int k = snprintf(buf, max, ": ping\n\n");
-        n = k > 0 && (size_t)k < max ? k : 0;
-        q->hb = false;
-    }
+    q->last_gen = p->gen;
     pthread_mutex_unlock(&p->mu);
-    return n;
-}
-
-static void pos__free(void *ctx)
-{
-    pos_sub *q = ctx;
-    track_poshub *p = q->p;
-    pthread_mutex_lock(&p->mu);
-    if (q->linked) {
-        if (q->prev)
-            q->prev->next_sub = q->next_sub;
-        else
-            p->subs = q->next_sub;
-        if (q->next_sub)
-            q->next_sub->prev = q->prev;
-        p->nsubs--;
-        q->linked = false;
-    }
-    pthread_mutex_unlock(&p->mu);
-    cx_buf_free(&q->pend);
-    free(q);
-}
-
-void track__poshub_heartbeat(track_poshub *p)
-{
-    pthread_mutex_lock(&p->mu);
-    for (pos_sub *s = p->subs; s; s = s->next_sub) {
-        s->hb = true;
-        http_stream_wake(s->st);
-    }
-    pthread_mutex_unlock(&p->mu);
+    /* a push that does not fit its buffer ends the stream rather than send
+     * half an event; the client reconnects */
+    return e;
 }
 
 /* Parses "minlon,minlat,maxlon,maxlat". */
@@ -378,29 +330,8 @@ void track__poshub_serve(track_poshub *p, http_req *r)
         q->restricted = true;
         snprintf(q->org, sizeof q->org, "%s", who->org);
     }
-    cx_buf_init(&q->pend, HUB_PEND_MAX);
-    if (cx_buf_puts(&q->pend, "retry: 2000\n: customs positions stream\n\n") != CX_OK) {
-        free(q);
-        http_reply_error(r, 503, "unavailable", "out of memory; retry", NULL);
-        return;
-    }
-    q->due = true; /* the first push is every device's latest position */
-    pthread_mutex_lock(&p->mu);
-    q->next_sub = p->subs;
-    if (p->subs)
-        p->subs->prev = q;
-    p->subs = q;
-    p->nsubs++;
-    q->linked = true;
-    q->next_due = cx_mono_us() + q->interval_us;
-    pthread_mutex_unlock(&p->mu);
-    http_stream *st = http_reply_stream(r, 200, "text/event-stream; charset=utf-8", pos__read, q,
-                                        pos__free);
-    if (st) {
-        pthread_mutex_lock(&p->mu);
-        q->st = st;
-        pthread_mutex_unlock(&p->mu);
-    }
+    /* next_due 0: the first push is every device's latest position */
+    http_hub_serve(p->sse, r, NULL, pos__fill, q, free);
 }
 
 /* GET /v1/positions: every device's latest durable report, one page. */

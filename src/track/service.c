@@ -165,12 +165,11 @@ static void *svc__esc_main(void *arg)
     return NULL;
 }
 
-/* ---- ticker: SSE heartbeats and position pushes ------------------------------------------------ */
+/* ---- ticker: position pushes (the hub sends the heartbeats) ------------------------------------ */
 
 static void *svc__ticker_main(void *arg)
 {
     track_service *t = arg;
-    int64_t next_hb = cx_mono_us() + t->cfg.heartbeat_s * 1000000;
     pthread_mutex_lock(&t->tmu);
     while (!t->ticker_stop) {
         struct timespec ts;
@@ -180,10 +179,6 @@ static void *svc__ticker_main(void *arg)
             break;
         pthread_mutex_unlock(&t->tmu);
         track__poshub_tick(t->positions);
-        if (cx_mono_us() >= next_hb) {
-            track__poshub_heartbeat(t->positions);
-            next_hb = cx_mono_us() + t->cfg.heartbeat_s * 1000000;
-        }
         pthread_mutex_lock(&t->tmu);
     }
     pthread_mutex_unlock(&t->tmu);
@@ -501,7 +496,7 @@ cx_err track_service_new(store *s, decl_service *decl, alert_service *alerts,
     t->ring = calloc(t->qcap, sizeof *t->ring);
     t->engine = track_engine_new(cfg);
     track__consinfo_new(t);
-    t->positions = track__poshub_new();
+    t->positions = track__poshub_new((unsigned)cfg->heartbeat_s);
     pthread_mutex_init(&t->qmu, NULL);
     track__cond_init(&t->q_data);
     track__cond_init(&t->q_space);
@@ -588,6 +583,7 @@ void track_service_stop(track_service *t)
     if (t->ticker_started)
         pthread_join(t->ticker, NULL);
     t->ticker_started = false;
+    track__poshub_close(t->positions);
 }
 
 void track_service_free(track_service *t)

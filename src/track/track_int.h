@@ -344,7 +344,11 @@ struct track_batch {
 };
 
 /* the live positions feed (poshub.c) */
-track_poshub *track__poshub_new(void);
+/* heartbeat_s: the comment line a quiet stream gets (0 = 15). */
+track_poshub *track__poshub_new(unsigned heartbeat_s);
+/* Ends every stream at its next pull (the service's stop); safe twice. */
+void track__poshub_close(track_poshub *p);
+/* Streams must be gone (http_server_free first). NULL is a no-op. */
 void track__poshub_free(track_poshub *p);
 /* Latest positions from a committed batch: device details from its state
  * rows, positions from its position rows. */
@@ -352,8 +356,8 @@ void track__poshub_update(track_poshub *p, const track_state_row *rows, size_t n
                           const track_pos_row *pos, size_t npos);
 /* Copies a device's latest position; false if none is known. */
 bool track__poshub_get(track_poshub *p, int64_t key, track_state_row *out);
+/* Wakes the streams: each pushes if its interval has come (every 250 ms). */
 void track__poshub_tick(track_poshub *p);
-void track__poshub_heartbeat(track_poshub *p);
 /* One page of every visible device's latest position (in the order devices
  * first reported); *next is the cursor of the page after. */
 void track__positions_page(track_poshub *p, const cx_principal *who, const http_page *page,

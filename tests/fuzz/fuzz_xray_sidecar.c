@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzzkit.h"
 #include "xray.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -17,16 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *problems = json_array();
     xray_meta m;
     bool ok = xray_meta_parse(j, "/meta", true, &m, problems, NULL);
-    if (ok != (json_array_size(problems) == 0))
-        abort();
-    size_t i;
-    json_t *p;
-    json_array_foreach(problems, i, p)
-    {
-        const char *path = json_string_value(json_object_get(p, "path"));
-        if (!path || strncmp(path, "/meta", 5) != 0)
-            abort();
-    }
+    fz_problems(problems, ok, "/meta");
     if (ok) {
         json_t *again = xray_meta_json(&m);
         xray_meta m2;

@@ -1,10 +1,12 @@
 /* What the fuzz targets share (header-only): the reference data, a dry-run
- * import of the input, and walking a value or an array of them. */
+ * import of the input, walking a value or an array of them, and the
+ * properties of a check's problems. */
 #ifndef CUSTOMS_FUZZKIT_H
 #define CUSTOMS_FUZZKIT_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "declare.h"
 
@@ -52,6 +54,26 @@ static inline void fz_each(const json_t *j, void (*fn)(const json_t *v, const ch
         char ptr[24];
         snprintf(ptr, sizeof ptr, "/%zu", i);
         fn(v, ptr);
+    }
+}
+
+/* A check's result against its problems, or abort: ok exactly when there
+ * are none; each has a message and a path that starts with prefix (NULL:
+ * any JSON Pointer, "" for the whole input included). */
+static inline void fz_problems(const json_t *problems, bool ok, const char *prefix)
+{
+    if (ok != (json_array_size(problems) == 0))
+        abort();
+    size_t i;
+    json_t *p;
+    json_array_foreach(problems, i, p)
+    {
+        const char *path = json_string_value(json_object_get(p, "path"));
+        const char *msg = json_string_value(json_object_get(p, "message"));
+        if (!path || !msg || !msg[0])
+            abort();
+        if (prefix ? strncmp(path, prefix, strlen(prefix)) != 0 : path[0] && path[0] != '/')
+            abort();
     }
 }
 

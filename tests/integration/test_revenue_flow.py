@@ -4,68 +4,12 @@ re-assessment with refunds, the summary and trader isolation."""
 import json
 import os
 import shutil
-import tempfile
-import time
 import unittest
 
 import test_ledger_flow as lf
 from harness import SOURCE, TempDirTestCase, create_key, declaration, run, wait_for
-
-DEMO = os.path.join(SOURCE, "data", "revenue", "demo")
-
-# 18,250.75 USD at 1,331.90 (2024-03-01) = 24,308,173.925 -> 24,308,174 KRW;
-# 690722 until 2025: 13 % duty, 10 % VAT on value + duty.
-CV, DUTY, VAT = 24308174, 3160063, 2746824
-TOTAL = DUTY + VAT
-
-
-def load_demo(db):
-    run("tariff", "groups", "--db", db, os.path.join(DEMO, "groups.csv"))
-    run("tariff", "import", "--db", db, os.path.join(DEMO, "tariff.csv"))
-    run("tariff", "preferences", "--db", db, os.path.join(DEMO, "preferences.csv"))
-    run("rates", "import", "--db", db, os.path.join(DEMO, "rates.csv"))
-
-
-class RevenueCase(TempDirTestCase):
-    template = None  # a database with the demo tariff and the keys, built once
-
-    @classmethod
-    def setUpClass(cls):
-        if RevenueCase.template:
-            return
-        d = tempfile.mkdtemp(prefix="customs-revenue-")
-        db = os.path.join(d, "template.db")
-        load_demo(db)
-        keys = {name: create_key(db, org, role) for name, org, role in (
-            ("trader", "ACME", "trader"), ("other", "HANBIT", "trader"),
-            ("officer", "KCS", "officer"), ("bank", "HANSEONG-BANK", "bank"))}
-        RevenueCase.template = (d, db, keys)
-
-    def setUp(self):
-        super().setUp()
-        _, db, keys = RevenueCase.template
-        shutil.copy(db, self.db)  # closed cleanly: no WAL left beside it
-        for name, token in keys.items():
-            setattr(self, name, token)
-        # no random red lanes: the release gate of risk is not under test here
-        self.srv = self.serve("--currency", "KRW", "--inspect-rate", "0", "--explore-rate", "0",
-                              "--quiet")
-
-    def submit(self, ref, token=None, **over):
-        r = self.srv.post("/v1/declarations", declaration(ref, **over), token or self.trader)
-        self.assertEqual(r.status, 201, r)
-        return r.json
-
-    def release(self, decl_id):
-        return self.srv.post(f"/v1/declarations/{decl_id}/decision", {"decision": "release"},
-                             self.officer)
-
-    def pay(self, decl_id, amount, currency, reference, paid_at="2024-03-01T10:00:00+09:00",
-            token=None):
-        return self.srv.post(f"/v1/declarations/{decl_id}/payments",
-                             {"amount": amount, "currency": currency, "reference": reference,
-                              "paid_at": paid_at}, token or self.bank)
-
+from revenue_fixture import (CV, DEMO, DUTY, LINE_690722, TOTAL, VAT, RevenueCase, load_demo,
+                             tearDownModule)  # noqa: F401 (unittest calls tearDownModule)
 
 class AssessmentTest(RevenueCase):
     def test_assessed_at_submission_and_stored(self):
@@ -172,17 +116,11 @@ class AssessmentTest(RevenueCase):
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "payment_required"), r)
         self.assertIn("unresolved problem", r.body)
         # the officer adds the line and re-assesses
-        line = os.path.join(self.tmp, "horses.csv")
-        with open(line, "w") as f:
-            f.write("hs_code,valid_from,duty_type,ad_valorem_pct,vat_pct\n"
-                    "0101,2020-01-01,ad_valorem,0,0\n")
-        run("tariff", "import", "--db", self.db, line)
-        r = self.srv.post(f"/v1/declarations/{h['id']}/assessment",
-                          {"reason": "line 0101 added"}, self.officer)
-        self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json["assessment"]["problems"], [])
-        self.assertEqual(r.json["assessment"]["version"], 2)
-        self.assertTrue(r.json["balance"]["releasable"])  # 0 % and 0 %: nothing to pay
+        r = self.reassess(h["id"], "hs_code,valid_from,duty_type,ad_valorem_pct,vat_pct\n"
+                                   "0101,2020-01-01,ad_valorem,0,0\n", "line 0101 added")
+        self.assertEqual(r["assessment"]["problems"], [])
+        self.assertEqual(r["assessment"]["version"], 2)
+        self.assertTrue(r["balance"]["releasable"])  # 0 % and 0 %: nothing to pay
         self.assertEqual(self.release(h["id"]).status, 200)
         # the first declaration is still unpaid
         self.assertEqual(self.release(d["id"]).status, 409)
@@ -265,21 +203,12 @@ class PaymentTest(RevenueCase):
         self.assertEqual(r.status, 403)
 
     def test_refund_on_reassessment_downwards(self):
-        d = self.submit("R-RF")
-        self.assertEqual(self.pay(d["id"], TOTAL, "KRW", "FULL").status, 201)
         # the 13 % line is corrected to 6 % (same start: a replacement)
-        fix = os.path.join(self.tmp, "fix.csv")
-        with open(fix, "w") as f:
-            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
-                    "690722,2020-01-01,2025-12-31,ad_valorem,6,10\n")
-        run("tariff", "import", "--db", self.db, fix)
-        r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
-                          {"reason": "rate corrected"}, self.officer)
-        self.assertEqual(r.status, 200, r)
+        d, r = self.paid_then_lowered("R-RF", TOTAL, "FULL", 6, 10)
         duty = 1458490  # 6 % of 24,308,174 = 1,458,490.44
         vat = 2576666   # 10 % of 25,766,664 = 2,576,666.4
-        self.assertEqual(r.json["assessment"]["total"], duty + vat)
-        self.assertEqual(r.json["balance"]["refunded"], TOTAL - duty - vat)
+        self.assertEqual(r["assessment"]["total"], duty + vat)
+        self.assertEqual(r["balance"]["refunded"], TOTAL - duty - vat)
         a = self.srv.get(f"/v1/declarations/{d['id']}/assessment", self.officer).json
         self.assertEqual(a["refunds"][0]["amount"], TOTAL - duty - vat)
         self.assertEqual(a["refunds"][0]["status"], "due")
@@ -409,8 +338,7 @@ class IsolationAndSummaryTest(RevenueCase):
         # the inspections show the goods belong under a 20 % line: re-assessed upwards
         fix = os.path.join(self.tmp, "fix.csv")
         with open(fix, "w") as f:
-            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
-                    "690722,2020-01-01,2025-12-31,ad_valorem,20,10\n")
+            f.write(LINE_690722.format(duty=20, vat=10))
         run("tariff", "import", "--db", self.db, fix)
         after = {}
         for d in (found, clean, uninspected):
@@ -574,11 +502,6 @@ class LedgerTest(RevenueCase):
         rest = a["balance"]["outstanding"]
         self.assertEqual(self.pay(decl["id"], rest, "KRW", "REST").status, 201)
         self.assertEqual(self.release(decl["id"]).status, 200)
-
-
-def tearDownModule():
-    if RevenueCase.template:
-        shutil.rmtree(RevenueCase.template[0], ignore_errors=True)
 
 
 if __name__ == "__main__":

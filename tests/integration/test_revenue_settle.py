@@ -1,11 +1,11 @@
 """Revenue (issue 15) after the fact, through the real binary: refunds paid
 out (idempotent by reference, never twice) and guarantees amended or
 cancelled (refused while drawn), with roles and isolation."""
-import os
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
-from harness import run
-from test_revenue_flow import TOTAL, RevenueCase
+from revenue_fixture import (TOTAL, RevenueCase,
+                             tearDownModule)  # noqa: F401 (unittest calls tearDownModule)
 
 PAID_AT = "2024-03-05T10:00:00+09:00"
 
@@ -13,17 +13,8 @@ PAID_AT = "2024-03-05T10:00:00+09:00"
 class RefundPayoutTest(RevenueCase):
     def refund(self):
         """A declaration paid in full, then re-assessed downwards: a refund due."""
-        d = self.submit("R-PO")
-        self.assertEqual(self.pay(d["id"], TOTAL, "KRW", "FULL").status, 201)
-        fix = os.path.join(self.tmp, "fix.csv")
-        with open(fix, "w") as f:
-            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
-                    "690722,2020-01-01,2025-12-31,ad_valorem,6,10\n")
-        run("tariff", "import", "--db", self.db, fix)
-        r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
-                          {"reason": "rate corrected"}, self.officer)
-        self.assertEqual(r.status, 200, r)
-        return d, r.json["balance"]["refunded"]
+        d, r = self.paid_then_lowered("R-PO", TOTAL, "FULL", 6, 10)
+        return d, r["balance"]["refunded"]
 
     def test_payout_once_idempotent_by_reference(self):
         d, amount = self.refund()
@@ -86,17 +77,8 @@ class RefundPayoutTest(RevenueCase):
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "reference_conflict"), r)
 
     def refund_again(self):
-        d = self.submit("R-PO2")
-        self.assertEqual(self.pay(d["id"], 5000000, "KRW", "SECOND").status, 201)
-        fix = os.path.join(self.tmp, "fix2.csv")
-        with open(fix, "w") as f:
-            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
-                    "690722,2020-01-01,2025-12-31,ad_valorem,0,0\n")
-        run("tariff", "import", "--db", self.db, fix)
-        r = self.srv.post(f"/v1/declarations/{d['id']}/assessment",
-                          {"reason": "duty free"}, self.officer)
-        self.assertEqual(r.status, 200, r)
-        return d, r.json["balance"]["refunded"]
+        d, r = self.paid_then_lowered("R-PO2", 5000000, "SECOND", 0, 0)
+        return d, r["balance"]["refunded"]
 
 
 class GuaranteeChangeTest(RevenueCase):
@@ -170,6 +152,64 @@ class GuaranteeChangeTest(RevenueCase):
         self.assertEqual(self.srv.get(url, self.trader).status, 404)
         self.assertEqual(self.srv.post("/v1/guarantees/NOPE/cancel", {}, self.officer).status,
                          404)
+
+
+class PaymentPagesTest(RevenueCase):
+    def test_more_than_a_thousand_payments_are_paged(self):
+        """1,001 payments of one bank and 2 of the officer on one declaration:
+        every role reads them all, page by page, with sealed cursors."""
+        d = self.submit("R-PAGES")
+        url = f"/v1/declarations/{d['id']}/payments"
+
+        def pay_many(refs, token):
+            conn = self.srv.connection()  # one kept-alive connection per thread
+            try:
+                return [self.srv.post(url, {"amount": 1, "currency": "KRW", "reference": ref,
+                                            "paid_at": PAID_AT}, token, conn=conn).status
+                        for ref in refs]
+            finally:
+                conn.close()
+
+        refs = [f"P-{i:04d}" for i in range(1001)]
+        with ThreadPoolExecutor(8) as ex:  # concurrent: the writer commits them in groups
+            statuses = sum(ex.map(lambda k: pay_many(refs[k::8], self.bank), range(8)), [])
+        self.assertEqual(statuses, [201] * 1001)
+        self.assertEqual(pay_many(["K-1", "K-2"], self.officer), [201, 201])
+
+        def read_all(token, limit=None):
+            pages, cursor = [], None
+            while True:
+                q = [f"limit={limit}"] if limit else []
+                if cursor:
+                    q.append("cursor=" + cursor)
+                r = self.srv.get(url + ("?" + "&".join(q) if q else ""), token)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json["balance"]["paid"], 1003)  # every page, all payments
+                pages.append(r.json["items"])
+                cursor = r.json["next_cursor"]
+                if cursor is None:
+                    return pages
+                self.assertNotIn(str(pages[-1][-1]["id"]), cursor)  # sealed, not the id
+
+        pages = read_all(self.officer)
+        self.assertEqual([len(p) for p in pages], [1000, 3])
+        ids = [x["id"] for p in pages for x in p]
+        self.assertEqual(ids, sorted(set(ids)))  # oldest first, none twice
+        self.assertEqual(sorted(x["reference"] for p in pages for x in p),
+                         sorted(refs + ["K-1", "K-2"]))
+        self.assertEqual(sum(len(p) for p in read_all(self.trader, 400)), 1003)
+        # a bank pages through its own payments only
+        pages = read_all(self.bank, 500)
+        self.assertEqual([len(p) for p in pages], [500, 500, 1])
+        self.assertEqual({x["payer"] for p in pages for x in p}, {"HANSEONG-BANK"})
+        self.assertEqual(sorted(x["reference"] for p in pages for x in p), refs)
+        # paging parameters are checked; other declarations are not found
+        for q, path in (("limit=0", "/limit"), ("limit=1001", "/limit"),
+                        ("cursor=1000", "/cursor"), ("page=2", "/page")):
+            r = self.srv.get(f"{url}?{q}", self.officer)
+            self.assertEqual(r.status, 400, r)
+            self.assertEqual(r.json["error"]["details"][0]["path"], path)
+        self.assertEqual(self.srv.get(url, self.other).status, 404)
 
 
 if __name__ == "__main__":

@@ -134,13 +134,15 @@ class TrackSseTest(TempDirTestCase):
             s.close()
 
     def test_heartbeat_comments(self):
-        s = SSE(self.srv, "/v1/alerts/stream", self.officer)
-        first = s.next()
-        self.assertEqual(first["retry"], "2000")
-        ev = s.next()
-        while not any(c.startswith("ping") for c in ev["comments"]):
+        # every stream on the shared hub: the hello, then pings once quiet
+        for path in ("/v1/alerts/stream", "/v1/positions/stream"):
+            s = SSE(self.srv, path, self.officer)
+            first = s.next()
+            self.assertEqual(first["retry"], "2000")
             ev = s.next()
-        s.close()
+            while not any(c.startswith("ping") for c in ev["comments"]):
+                ev = s.next()
+            s.close()
 
     def test_positions_feed(self):
         self.srv.post("/v1/devices", {"id": "FAR-1", "kind": "gps-tracker"}, token=self.officer)

@@ -88,6 +88,31 @@ static void test_failed_job_rolls_back_alone(void **state)
     assert_int_equal(count_rows(f->s), 1);
 }
 
+static off_t wal_size(const char *db)
+{
+    char wal[96];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    struct stat st;
+    return stat(wal, &st) == 0 ? st.st_size : -1;
+}
+
+/* A batch whose every job rolled back keeps nothing: it is rolled back,
+ * not committed, so it writes no page to the WAL (and needs no fsync) —
+ * what a network node's checks (always rolled back) rely on. */
+static void test_rolled_back_batch_writes_nothing(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(store_write(f->s, insert_v, "kept"), CX_OK);
+    off_t before = wal_size(f->path);
+    assert_true(before > 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_write(f->s, insert_two_then_fail, NULL), CX_EINVAL);
+    assert_int_equal(wal_size(f->path), before);
+    assert_int_equal(count_rows(f->s), 1);
+    assert_int_equal(store_write(f->s, insert_v, "next"), CX_OK);
+    assert_true(wal_size(f->path) > before);
+}
+
 typedef struct {
     store *s;
     int id;
@@ -396,6 +421,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_batch_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
