@@ -309,6 +309,13 @@ static int svc__inspection(void *ctx, store_conn *c, int64_t seq)
     return risk_inspection_result(c, seq);
 }
 
+static cx_err svc__reassessed(void *ctx, store_conn *w, int64_t seq, double flagged,
+                              double total)
+{
+    (void)ctx;
+    return risk_revenue_changed_in(w, seq, flagged, total);
+}
+
 static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t errlen)
 {
     rev_config rcfg = {.currency = app_services_config(a)->currency,
@@ -324,6 +331,9 @@ static cx_err svc__revenue_start(app_services *a, void **self, char *err, size_t
     /* the summary's "recovered" asks risk what inspections found */
     if (e == CX_OK)
         rev_service_set_inspections(*self, svc__inspection, NULL);
+    /* a re-assessment re-ranks the declaration in risk's rank=revenue queue */
+    if (e == CX_OK && risk)
+        rev_service_set_reassessed(*self, svc__reassessed, NULL);
     return e;
 }
 

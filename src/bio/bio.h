@@ -203,8 +203,13 @@ bio_gallery *bio_gallery_new(void);
 void bio_gallery_free(bio_gallery *g);
 /* Takes f (freed by the gallery, also on failure). id is the caller's. */
 cx_err bio_gallery_add(bio_gallery *g, uint64_t id, bio_features *f);
-/* Removes (and frees) every template added with id; returns how many. */
+/* Removes (and frees) every template added with id; returns how many. Costs
+ * id's own templates and views (the last rows move into the holes), not the
+ * gallery's size; results of later searches are those of a gallery built
+ * from the remaining templates in the order they were added. */
 size_t bio_gallery_remove(bio_gallery *g, uint64_t id);
+/* Rows (templates and views) moved by removals so far: an erasure's cost. */
+uint64_t bio_gallery_moved(const bio_gallery *g);
 size_t bio_gallery_size(const bio_gallery *g); /* templates */
 size_t bio_gallery_bytes(const bio_gallery *g);
 
@@ -277,7 +282,11 @@ size_t bio_faces_dim(const bio_faces *g);
 size_t bio_faces_size(const bio_faces *g);
 /* Copies the vector (dim floats, unit length). */
 cx_err bio_faces_add(bio_faces *g, uint64_t id, const float *v);
+/* Removes id's vectors; the last vectors move into the holes, so it costs
+ * id's own vectors, not the gallery's size. */
 size_t bio_faces_remove(bio_faces *g, uint64_t id);
+/* Vectors moved by removals so far: an erasure's cost. */
+uint64_t bio_faces_moved(const bio_faces *g);
 /* The best max_results by cosine similarity at least min_score, one per id,
  * best first, on `threads` threads. score in the hits is the cosine. */
 cx_err bio_faces_search(const bio_faces *g, const float *probe, unsigned threads,

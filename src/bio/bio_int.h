@@ -241,4 +241,30 @@ void bio__parallel(void *(*fn)(void *), void *jobs, size_t size, unsigned n);
 /* 1..max characters of A-Z a-z 0-9 and the bytes of extra. */
 bool bio__token_valid(const char *s, size_t max, const char *extra);
 
+/* ---- slots by id (gallery.c, face.c) ----------------------------------------------
+ * The in-memory galleries keep their rows in dense arrays and remove by
+ * moving the last row into the hole, so an erasure costs the subject's rows,
+ * not the gallery's. This keeps each id's slots in a doubly linked list in
+ * insertion order (the keyed map gives an id its first slot), and is told
+ * when a row moves. Not thread-safe: under the gallery's writer. */
+#define BIO_SLOT_NONE UINT32_MAX
+typedef struct {
+    cx_map first;    /* id -> its first slot */
+    uint32_t *next, *prev; /* by slot */
+    size_t cap;
+} bio_slots;
+
+void bio__slots_free(bio_slots *l);
+/* Appends slot to id's list (O(the id's slots)); false when out of memory. */
+bool bio__slots_add(bio_slots *l, uint64_t id, uint32_t slot);
+/* id's first slot, or BIO_SLOT_NONE; the next is l->next[slot]. */
+uint32_t bio__slots_first(const bio_slots *l, uint64_t id);
+/* The row of id at slot `from` now lives at `to`. */
+void bio__slots_move(bio_slots *l, uint64_t id, uint32_t from, uint32_t to);
+/* Forgets id's list (its slots are being removed). */
+void bio__slots_drop(bio_slots *l, uint64_t id);
+/* id's slots, highest first, into a malloc'd array (*n of them); NULL with
+ * *n = 0 when there are none or memory is short (*nomem says which). */
+uint32_t *bio__slots_take(const bio_slots *l, uint64_t id, size_t *n, bool *nomem);
+
 #endif

@@ -152,6 +152,8 @@ struct bio_faces {
     float *data;        /* n * stride, 64-byte aligned */
     uint64_t *ids;
     size_t n, cap;
+    bio_slots by_id; /* id -> its vectors; removal moves the last into the hole */
+    uint64_t moved;
 };
 
 bio_faces *bio_faces_new(const char *model, size_t dim)
@@ -173,6 +175,7 @@ void bio_faces_free(bio_faces *g)
         return;
     free(g->data);
     free(g->ids);
+    bio__slots_free(&g->by_id);
     free(g);
 }
 
@@ -210,6 +213,8 @@ cx_err bio_faces_add(bio_faces *g, uint64_t id, const float *v)
         g->ids = ids;
         g->cap = cap;
     }
+    if (g->n >= UINT32_MAX - 1 || !bio__slots_add(&g->by_id, id, (uint32_t)g->n))
+        return CX_ENOMEM;
     float *dst = g->data + g->n * g->stride;
     memcpy(dst, v, g->dim * sizeof *dst);
     memset(dst + g->dim, 0, (g->stride - g->dim) * sizeof *dst);
@@ -219,20 +224,30 @@ cx_err bio_faces_add(bio_faces *g, uint64_t id, const float *v)
 
 size_t bio_faces_remove(bio_faces *g, uint64_t id)
 {
-    size_t w = 0, removed = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        if (g->ids[i] == id) {
-            removed++;
+    size_t n;
+    bool nomem;
+    uint32_t *slots = bio__slots_take(&g->by_id, id, &n, &nomem);
+    if (!slots)
+        return 0;
+    /* highest first: what moves into a hole is never one of id's own */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t s = slots[i], last = (uint32_t)--g->n;
+        if (s == last)
             continue;
-        }
-        if (w != i) {
-            memcpy(g->data + w * g->stride, g->data + i * g->stride, g->stride * sizeof(float));
-            g->ids[w] = g->ids[i];
-        }
-        w++;
+        memcpy(g->data + (size_t)s * g->stride, g->data + (size_t)last * g->stride,
+               g->stride * sizeof(float));
+        g->ids[s] = g->ids[last];
+        bio__slots_move(&g->by_id, g->ids[s], last, s);
+        g->moved++;
     }
-    g->n = w;
-    return removed;
+    bio__slots_drop(&g->by_id, id);
+    free(slots);
+    return n;
+}
+
+uint64_t bio_faces_moved(const bio_faces *g)
+{
+    return g->moved;
 }
 
 static inline face_v4 face__load(const float *p)
@@ -524,9 +539,8 @@ cx_err bio_faces_best_of(const bio_faces *g, uint64_t id, const float *probe, do
 {
     bool found = false;
     *cosine = -1;
-    for (size_t i = 0; i < g->n; i++) {
-        if (g->ids[i] != id)
-            continue;
+    for (uint32_t i = bio__slots_first(&g->by_id, id); i != BIO_SLOT_NONE;
+         i = g->by_id.next[i]) {
         const float *v = g->data + i * g->stride;
         double s = 0;
         for (size_t k = 0; k < g->dim; k++)

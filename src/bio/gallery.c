@@ -11,20 +11,28 @@
 
 typedef struct {
     mcc_blk idx[GAL_INDEX_BLOCKS];
+    uint64_t order;    /* (template's add sequence, view): ties in the coarse filter */
     uint32_t tpl;      /* index into templates */
     uint32_t position; /* the view's finger position */
 } gal_entry;
 
 typedef struct {
     uint64_t id;
+    uint64_t seq; /* order of adding: results do not depend on where rows moved */
     bio_features *f;
+    uint32_t *ent; /* its views' entries, nviews of them */
 } gal_template;
 
+/* Removal moves the last template (and the last entries) into the holes:
+ * an erasure costs the subject's rows, whatever the gallery's size. */
 struct bio_gallery {
     gal_entry *entries;
     size_t nentries, cap_entries;
     gal_template *tpl;
     size_t ntpl, cap_tpl;
+    bio_slots by_id; /* id -> its templates */
+    uint64_t seq;
+    uint64_t moved; /* rows moved by removals, for the tests */
     size_t bytes;
 };
 
@@ -37,8 +45,11 @@ void bio_gallery_free(bio_gallery *g)
 {
     if (!g)
         return;
-    for (size_t i = 0; i < g->ntpl; i++)
+    for (size_t i = 0; i < g->ntpl; i++) {
         bio_features_free(g->tpl[i].f);
+        free(g->tpl[i].ent);
+    }
+    bio__slots_free(&g->by_id);
     free(g->entries);
     free(g->tpl);
     free(g);
@@ -62,59 +73,102 @@ static bool gal__grow(void **p, size_t *cap, size_t need, size_t size, size_t al
     return true;
 }
 
+static size_t gal__bytes_of(const bio_features *f, size_t nv)
+{
+    return bio_features_bytes(f) + nv * (sizeof(gal_entry) + sizeof(uint32_t)) +
+           sizeof(gal_template);
+}
+
 cx_err bio_gallery_add(bio_gallery *g, uint64_t id, bio_features *f)
 {
     size_t nv = bio_features_nviews(f);
-    if (g->ntpl >= UINT32_MAX || !gal__grow((void **)&g->tpl, &g->cap_tpl, g->ntpl + 1,
-                                            sizeof *g->tpl, 0) ||
+    uint32_t *ent = malloc((nv ? nv : 1) * sizeof *ent);
+    if (!ent || g->ntpl >= UINT32_MAX - 1 || g->nentries + nv >= UINT32_MAX ||
+        !gal__grow((void **)&g->tpl, &g->cap_tpl, g->ntpl + 1, sizeof *g->tpl, 0) ||
         !gal__grow((void **)&g->entries, &g->cap_entries, g->nentries + nv, sizeof *g->entries,
-                   64)) {
+                   64) ||
+        !bio__slots_add(&g->by_id, id, (uint32_t)g->ntpl)) {
+        free(ent);
         bio_features_free(f);
         return CX_ENOMEM;
     }
     uint32_t t = (uint32_t)g->ntpl++;
-    g->tpl[t] = (gal_template){id, f};
+    uint64_t seq = g->seq++;
+    g->tpl[t] = (gal_template){id, seq, f, ent};
     for (size_t v = 0; v < nv; v++) {
+        ent[v] = (uint32_t)g->nentries;
         gal_entry *e = &g->entries[g->nentries++];
         mcc__index_blocks(bio__features_view(f, v), 1, e->idx, GAL_INDEX_BLOCKS);
+        e->order = seq << 16 | v; /* views per template are far fewer than 2^16 */
         e->tpl = t;
         e->position = bio_features_position(f, v);
     }
-    g->bytes += bio_features_bytes(f) + nv * sizeof(gal_entry) + sizeof(gal_template);
+    g->bytes += gal__bytes_of(f, nv);
     return CX_OK;
+}
+
+/* Entry e leaves: the last entry moves into its place. */
+static void gal__entry_remove(bio_gallery *g, uint32_t e)
+{
+    uint32_t last = (uint32_t)--g->nentries;
+    if (e == last)
+        return;
+    g->entries[e] = g->entries[last];
+    gal_template *o = &g->tpl[g->entries[e].tpl];
+    size_t nv = bio_features_nviews(o->f);
+    for (size_t v = 0; v < nv; v++)
+        if (o->ent[v] == last)
+            o->ent[v] = e;
+    g->moved++;
+}
+
+/* Template t leaves (its entries already gone): the last moves into its place. */
+static void gal__tpl_remove(bio_gallery *g, uint32_t t)
+{
+    uint32_t last = (uint32_t)--g->ntpl;
+    if (t == last)
+        return;
+    g->tpl[t] = g->tpl[last];
+    size_t nv = bio_features_nviews(g->tpl[t].f);
+    for (size_t v = 0; v < nv; v++)
+        g->entries[g->tpl[t].ent[v]].tpl = t;
+    bio__slots_move(&g->by_id, g->tpl[t].id, last, t);
+    g->moved++;
+}
+
+static int gal__cmp_u32_desc(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x < y) - (x > y);
 }
 
 size_t bio_gallery_remove(bio_gallery *g, uint64_t id)
 {
-    /* rare (erasure, expiry): compact both arrays in one pass each */
-    uint32_t *map = malloc((g->ntpl ? g->ntpl : 1) * sizeof *map);
-    if (!map)
+    size_t n;
+    bool nomem;
+    uint32_t *slots = bio__slots_take(&g->by_id, id, &n, &nomem);
+    if (!slots)
         return 0;
-    size_t removed = 0, nt = 0;
-    for (size_t i = 0; i < g->ntpl; i++) {
-        if (g->tpl[i].id == id) {
-            size_t nv = bio_features_nviews(g->tpl[i].f);
-            g->bytes -= bio_features_bytes(g->tpl[i].f) + nv * sizeof(gal_entry) +
-                        sizeof(gal_template);
-            bio_features_free(g->tpl[i].f);
-            map[i] = UINT32_MAX;
-            removed++;
-            continue;
-        }
-        map[i] = (uint32_t)nt;
-        g->tpl[nt++] = g->tpl[i];
+    /* highest first: what moves into a hole is never one of id's own rows */
+    for (size_t i = 0; i < n; i++) {
+        gal_template *t = &g->tpl[slots[i]];
+        size_t nv = bio_features_nviews(t->f);
+        g->bytes -= gal__bytes_of(t->f, nv);
+        qsort(t->ent, nv, sizeof *t->ent, gal__cmp_u32_desc);
+        for (size_t v = 0; v < nv; v++)
+            gal__entry_remove(g, t->ent[v]);
+        bio_features_free(t->f);
+        free(t->ent);
+        gal__tpl_remove(g, slots[i]);
     }
-    g->ntpl = nt;
-    size_t ne = 0;
-    for (size_t i = 0; i < g->nentries; i++) {
-        if (map[g->entries[i].tpl] == UINT32_MAX)
-            continue;
-        g->entries[ne] = g->entries[i];
-        g->entries[ne++].tpl = map[g->entries[i].tpl];
-    }
-    g->nentries = ne;
-    free(map);
-    return removed;
+    bio__slots_drop(&g->by_id, id);
+    free(slots);
+    return n;
+}
+
+uint64_t bio_gallery_moved(const bio_gallery *g)
+{
+    return g->moved;
 }
 
 size_t bio_gallery_size(const bio_gallery *g)
@@ -132,13 +186,15 @@ size_t bio_gallery_bytes(const bio_gallery *g)
 typedef struct {
     float score;
     uint32_t entry;
+    uint64_t order; /* the entry's */
 } gal_cand;
 
-/* Order: higher score first, then lower entry: total, so results do not
- * depend on how the gallery was split among threads. */
+/* Order: higher score first, then the entry added first: total, so results
+ * depend neither on how the gallery was split among threads nor on where
+ * removals moved rows. */
 static bool gal__before(const gal_cand *a, const gal_cand *b)
 {
-    return a->score > b->score || (a->score == b->score && a->entry < b->entry);
+    return a->score > b->score || (a->score == b->score && a->order < b->order);
 }
 
 /* A bounded min-heap of the best k candidates (the worst at the root). */
@@ -209,7 +265,7 @@ static void *gal__coarse_run(void *arg)
                 best = s;
         }
         if (best >= 0)
-            gal__heap_push(j->heap, &j->nheap, j->k, (gal_cand){best, (uint32_t)e});
+            gal__heap_push(j->heap, &j->nheap, j->k, (gal_cand){best, (uint32_t)e, en->order});
     }
     return NULL;
 }
@@ -263,9 +319,16 @@ static int gal__cmp_hit(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static int gal__cmp_u32(const void *a, const void *b)
+typedef struct {
+    uint64_t seq;
+    uint32_t tpl;
+} gal_pick;
+
+_Static_assert(sizeof(gal_pick) <= sizeof(gal_cand), "picks reuse the candidates' memory");
+
+static int gal__cmp_pick(const void *a, const void *b)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t x = ((const gal_pick *)a)->seq, y = ((const gal_pick *)b)->seq;
     return (x > y) - (x < y);
 }
 
@@ -318,16 +381,18 @@ cx_err bio_gallery_search(const bio_gallery *g, const bio_features *probe,
         free(hits);
         return CX_ENOMEM;
     }
+    /* in the order of adding, as the full comparisons' ties are broken */
+    gal_pick *picks = (gal_pick *)heaps; /* as large as the candidates, no longer needed */
+    for (size_t i = 0; i < total; i++) {
+        uint32_t t = g->entries[heaps[i].entry].tpl;
+        picks[i] = (gal_pick){g->tpl[t].seq, t};
+    }
+    qsort(picks, total, sizeof *picks, gal__cmp_pick);
     size_t nt = 0;
     for (size_t i = 0; i < total; i++)
-        tpls[nt++] = g->entries[heaps[i].entry].tpl;
+        if (nt == 0 || tpls[nt - 1] != picks[i].tpl)
+            tpls[nt++] = picks[i].tpl;
     free(heaps);
-    qsort(tpls, nt, sizeof *tpls, gal__cmp_u32);
-    size_t u = 0;
-    for (size_t i = 0; i < nt; i++)
-        if (u == 0 || tpls[u - 1] != tpls[i])
-            tpls[u++] = tpls[i];
-    nt = u;
     unsigned t2 = threads < nt ? threads : (unsigned)(nt ? nt : 1);
     cx_err err = CX_OK;
     for (unsigned t = 0; t < t2; t++) {
@@ -365,9 +430,8 @@ cx_err bio_gallery_best_of(const bio_gallery *g, uint64_t id, const bio_features
 {
     bool found = false;
     *out = (bio_hit){id, 0, 0, 0};
-    for (size_t i = 0; i < g->ntpl; i++) {
-        if (g->tpl[i].id != id)
-            continue;
+    for (uint32_t i = bio__slots_first(&g->by_id, id); i != BIO_SLOT_NONE;
+         i = g->by_id.next[i]) {
         bio_match_result r;
         bio_match(m, probe, g->tpl[i].f, &r);
         if (!found || r.raw > out->raw) {

@@ -108,8 +108,8 @@ static cx_err decision__gates(decision_write *dw, store_conn *w, int64_t seq, co
 static cx_err decision__job(store_conn *w, void *arg)
 {
     decision_write *dw = arg;
-    sqlite3_stmt *st = store_stmt(w, "SELECT seq, status, doc, risk, org FROM declarations "
-                                     "WHERE id=?1");
+    sqlite3_stmt *st = store_stmt(w, "SELECT seq, status, doc, risk, org, kept "
+                                     "FROM declarations WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, dw->id, -1, SQLITE_STATIC);
@@ -125,10 +125,12 @@ static cx_err decision__job(store_conn *w, void *arg)
     char org[CX_ORG_MAX + 1];
     snprintf(org, sizeof org, "%s", (const char *)sqlite3_column_text(st, 4));
     size_t len = (size_t)sqlite3_column_bytes(st, 2);
+    const char *kept_col = (const char *)sqlite3_column_text(st, 5);
     char *risk = risk_col ? strdup(risk_col) : NULL, *doc = strndup(doc_col, len);
+    char *kept = kept_col ? strdup(kept_col) : NULL;
     char *dtext = NULL;
     sqlite3_reset(st);
-    cx_err e = (risk_col && !risk) || !doc ? CX_ENOMEM : CX_OK;
+    cx_err e = (risk_col && !risk) || !doc || (kept_col && !kept) ? CX_ENOMEM : CX_OK;
     if (e == CX_OK && (decl_status_final(dw->from) || strcmp(dw->from, dw->status) == 0))
         e = CX_ESTATE;
     if (e == CX_OK)
@@ -165,12 +167,13 @@ static cx_err decision__job(store_conn *w, void *arg)
         /* the reply shows what a GET will show once this commits */
         cx_buf out;
         cx_buf_init(&out, DECL_TEXT_MAX);
-        e = decl__compose(dw->d, w, seq, doc, len, dw->status, risk, dtext, true, &out);
+        e = decl__compose(dw->d, w, seq, doc, len, dw->status, risk, dtext, kept, true, &out);
         if (e == CX_OK && !(dw->res.json = cx_buf_steal(&out, &dw->res.len)))
             e = CX_ENOMEM;
         cx_buf_free(&out);
     }
     free(risk);
+    free(kept);
     free(doc);
     free(dtext);
     return e;

@@ -25,6 +25,8 @@ typedef struct {
     char *doc_text;  /* JSON text stored in the doc column (no risk) */
     size_t doc_len;
     char *risk_text; /* the risk member, stored in its own column; may be NULL */
+    char *kept;      /* members kept for hooks (member_texts): {"name":full,…}; may be NULL */
+    char *kept_shown; /* the same as the declarant sees them; NULL: as kept */
     char *text;      /* what the API shows: doc with risk; NULL when no risk */
     size_t len;
     int64_t seq;
@@ -42,6 +44,9 @@ typedef struct {
 cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
                        size_t rawlen, bool historical, decl_write **out);
 void decl__write_free(decl_write *dw);
+/* The members hooks have declare keep (member_texts), made into dw->kept
+ * and dw->kept_shown (kept.c). */
+cx_err decl__kept_texts(decl_write *dw);
 cx_err decl__insert(store_conn *w, void *arg);
 cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
                     size_t rawlen, bool historical, decl_done_fn done, void *arg,
@@ -49,13 +54,15 @@ cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const
 cx_err decl__csv_reader(FILE *f, decl_import_run *run, decl_emit_fn emit, char *err,
                         size_t errlen);
 /* Appends the API form of a stored declaration: doc, status (from its
- * column), risk, the latest decision, decorations (decorations only when r
- * is not NULL). risk and decision are JSON texts or NULL. officer: the
- * reader is customs; anyone else gets the risk member without the reasons
- * and lane raises that are for customs alone (decl_raise_lane_in). */
+ * column), risk, the latest decision, the members kept for hooks, then
+ * decorations (only when r is not NULL). risk and decision are JSON texts
+ * or NULL; kept is the kept members' object text for this reader (NULL:
+ * none). officer: the reader is customs; anyone else gets the risk member
+ * without the reasons and lane raises that are for customs alone
+ * (decl_raise_lane_in). */
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *status, const char *risk, const char *decision, bool officer,
-                     cx_buf *out);
+                     const char *status, const char *risk, const char *decision,
+                     const char *kept, bool officer, cx_buf *out);
 /* The roles that submit and read declarations: trader, officer, admin. */
 #define DECL_ROLES (CX_ROLE_BIT(CX_ROLE_TRADER) | CX_ROLES_OFFICER)
 /* Whether who (NULL: no restriction) may see a declaration of org: officers

@@ -49,6 +49,12 @@ static const store_migration decl_migrations[] = {
      * column), and container links the newest few from the primary key. */
     {5, "CREATE INDEX declarations_tdoc_type ON declarations("
         "json_extract(doc, '$.transport_document.number'), type);"},
+    /* server members that hooks have declare keep (decl_hooks.member_texts,
+     * e.g. revenue's assessment): one row and one text per declaration
+     * instead of a second table's row; kept_shown is the declarant's form
+     * when it differs */
+    {6, "ALTER TABLE declarations ADD COLUMN kept TEXT;"
+        "ALTER TABLE declarations ADD COLUMN kept_shown TEXT;"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
@@ -173,8 +179,8 @@ static cx_err decl__risk_declarant(const char *risk, cx_buf *out)
 }
 
 cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *doc, size_t len,
-                     const char *status, const char *risk, const char *decision, bool officer,
-                     cx_buf *out)
+                     const char *status, const char *risk, const char *decision,
+                     const char *kept, bool officer, cx_buf *out)
 {
     if (len < 2 || doc[len - 1] != '}')
         return CX_EINVAL;
@@ -196,6 +202,12 @@ cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *do
         e = cx_buf_puts(out, ",\"decision\":");
         if (e == CX_OK)
             e = cx_buf_puts(out, decision);
+    }
+    /* kept members: the object's members, as its text has them */
+    size_t kl = kept ? strlen(kept) : 0;
+    if (e == CX_OK && kl > 2 && kept[0] == '{' && kept[kl - 1] == '}') {
+        e = cx_buf_puts(out, ",");
+        e = e ? e : cx_buf_append(out, kept + 1, kl - 2);
     }
     for (size_t i = 0; r && e == CX_OK && i < d->nhooks; i++)
         if (d->hooks[i].decorate)
@@ -220,18 +232,21 @@ static bool decl__hook_member(const decl_service *d, const char *key)
     return false;
 }
 
-/* The submission's reply: the stored text with its status, risk, and the
- * members hooks keep in their own tables (from the document, as enrich made
- * them). */
+/* The submission's reply: the stored text with its status, risk, the
+ * members declare keeps (their texts) and the members hooks keep in their
+ * own tables (from the document, as enrich made them). */
 static cx_err decl__reply_text(decl_write *dw, const char *risk)
 {
     cx_buf api;
     cx_buf_init(&api, DECL_TEXT_MAX);
     cx_err e = decl__compose(dw->d, NULL, 0, dw->doc_text, dw->doc_len,
-                             decl__str(dw->doc, "status"), risk, NULL, dw->officer, &api);
+                             decl__str(dw->doc, "status"), risk, NULL,
+                             dw->officer || !dw->kept_shown ? dw->kept : dw->kept_shown,
+                             dw->officer, &api);
     for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
         const decl_hooks *h = &dw->d->hooks[i];
-        const json_t *v = h->member ? json_object_get(dw->doc, h->member) : NULL;
+        const json_t *v =
+            h->member && !h->member_texts ? json_object_get(dw->doc, h->member) : NULL;
         if (!v)
             continue;
         json_t *shown = h->member_reply ? h->member_reply(h->ctx, v) : json_incref((json_t *)v);
@@ -281,8 +296,8 @@ cx_err decl__insert(store_conn *w, void *arg)
     decl_write *dw = arg;
     const json_t *doc = dw->doc;
     sqlite3_stmt *st = store_stmt(w, "INSERT INTO declarations(id, org, reference, type, date, "
-                                     "status, received_at, doc, risk) "
-                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+                                     "status, received_at, doc, risk, kept, kept_shown) "
+                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, decl__str(doc, "id"), -1, SQLITE_STATIC);
@@ -295,6 +310,10 @@ cx_err decl__insert(store_conn *w, void *arg)
     sqlite3_bind_text(st, 8, dw->doc_text, (int)dw->doc_len, SQLITE_STATIC);
     if (dw->risk_text)
         sqlite3_bind_text(st, 9, dw->risk_text, -1, SQLITE_STATIC);
+    if (dw->kept)
+        sqlite3_bind_text(st, 10, dw->kept, -1, SQLITE_STATIC);
+    if (dw->kept_shown)
+        sqlite3_bind_text(st, 11, dw->kept_shown, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -341,6 +360,8 @@ void decl__write_free(decl_write *dw)
     free(dw->text);
     free(dw->doc_text);
     free(dw->risk_text);
+    free(dw->kept);
+    free(dw->kept_shown);
     free(dw);
 }
 
@@ -463,6 +484,8 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     json_t *risk = json_object_get(doc, "risk");
     if (risk && !(dw->risk_text = cx_json_dump(risk, NULL)))
         e = CX_ENOMEM;
+    if (e == CX_OK && !historical)
+        e = decl__kept_texts(dw);
     cx_buf text;
     cx_buf_init(&text, DECL_TEXT_MAX);
     if (e == CX_OK)
@@ -549,10 +572,13 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
     if (!c)
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(
-        c, "SELECT seq, org, doc, risk, decision, status FROM declarations WHERE id=?1");
+        c, "SELECT seq, org, doc, risk, decision, status, "
+           "CASE WHEN ?2 THEN kept ELSE coalesce(kept_shown, kept) END "
+           "FROM declarations WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, !who || cx_is_officer(who));
     int rc = sqlite3_step(st);
     cx_err e = CX_ENOTFOUND;
     if (rc == SQLITE_ROW && decl__visible(who, (const char *)sqlite3_column_text(st, 1))) {
@@ -563,7 +589,8 @@ cx_err decl_get(decl_service *d, const cx_principal *who, const char *id, char *
                           (size_t)sqlite3_column_bytes(st, 2),
                           (const char *)sqlite3_column_text(st, 5),
                           (const char *)sqlite3_column_text(st, 3),
-                          (const char *)sqlite3_column_text(st, 4), !who || cx_is_officer(who),
+                          (const char *)sqlite3_column_text(st, 4),
+                          (const char *)sqlite3_column_text(st, 6), !who || cx_is_officer(who),
                           &out);
         if (e == CX_OK && !(*json = cx_buf_steal(&out, NULL)))
             e = CX_ENOMEM;
@@ -641,6 +668,46 @@ typedef struct {
     json_t *reason;
 } raise_job;
 
+/* Raises the lane of a risk member (an object) and appends reason (may be
+ * NULL), as decl_raise_lane_in documents. */
+static void decl__raise_risk(json_t *risk, const char *lane, const json_t *reason)
+{
+    const char *have = json_string_value(json_object_get(risk, "lane"));
+    /* A raise for customs alone leaves the lane the declarant sees where it
+     * was (declarant_lane, kept from the first such raise on); any other
+     * raise moves both. */
+    json_t *shown = json_object_get(risk, "declarant_lane");
+    if (json_is_true(json_object_get(reason, "customs_only"))) {
+        if (!shown)
+            json_object_set_new(risk, "declarant_lane", have ? json_string(have) : json_null());
+    } else if (shown && decl__lane_rank(lane) > decl__lane_rank(json_string_value(shown))) {
+        json_object_set_new(risk, "declarant_lane", json_string(lane));
+    }
+    if (decl__lane_rank(lane) > decl__lane_rank(have))
+        json_object_set_new(risk, "lane", json_string(lane));
+    json_t *reasons = json_object_get(risk, "reasons");
+    if (!json_is_array(reasons)) {
+        reasons = json_array();
+        json_object_set_new(risk, "reasons", reasons);
+    }
+    if (reason)
+        json_array_append(reasons, (json_t *)reason);
+}
+
+cx_err decl_raise_lane_doc(json_t *doc, const char *lane, const json_t *reason)
+{
+    if (decl__lane_rank(lane) < 0)
+        return CX_EINVAL;
+    json_t *risk = json_object_get(doc, "risk");
+    if (!json_is_object(risk)) {
+        risk = json_object();
+        if (!risk || json_object_set_new(doc, "risk", risk))
+            return CX_ENOMEM;
+    }
+    decl__raise_risk(risk, lane, reason);
+    return CX_OK;
+}
+
 static cx_err decl__raise(store_conn *w, void *arg)
 {
     decl_raises++;
@@ -662,26 +729,7 @@ static cx_err decl__raise(store_conn *w, void *arg)
         json_decref(risk);
         risk = json_object();
     }
-    const char *have = json_string_value(json_object_get(risk, "lane"));
-    /* A raise for customs alone leaves the lane the declarant sees where it
-     * was (declarant_lane, kept from the first such raise on); any other
-     * raise moves both. */
-    json_t *shown = json_object_get(risk, "declarant_lane");
-    if (json_is_true(json_object_get(j->reason, "customs_only"))) {
-        if (!shown)
-            json_object_set_new(risk, "declarant_lane", have ? json_string(have) : json_null());
-    } else if (shown && decl__lane_rank(j->lane) > decl__lane_rank(json_string_value(shown))) {
-        json_object_set_new(risk, "declarant_lane", json_string(j->lane));
-    }
-    if (decl__lane_rank(j->lane) > decl__lane_rank(have))
-        json_object_set_new(risk, "lane", json_string(j->lane));
-    json_t *reasons = json_object_get(risk, "reasons");
-    if (!json_is_array(reasons)) {
-        reasons = json_array();
-        json_object_set_new(risk, "reasons", reasons);
-    }
-    if (j->reason)
-        json_array_append(reasons, j->reason);
+    decl__raise_risk(risk, j->lane, j->reason);
     char *out = cx_json_dump(risk, NULL);
     json_decref(risk);
     if (!out)
@@ -727,9 +775,10 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
         return CX_EDB;
     bool all = cx_is_officer(who);
     sqlite3_stmt *st =
-        all ? store_stmt(c, "SELECT seq, doc, risk, decision, status FROM declarations "
+        all ? store_stmt(c, "SELECT seq, doc, risk, decision, status, kept FROM declarations "
                             "WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-            : store_stmt(c, "SELECT seq, doc, risk, decision, status FROM declarations "
+            : store_stmt(c, "SELECT seq, doc, risk, decision, status, "
+                            "coalesce(kept_shown, kept) FROM declarations "
                             "WHERE org = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2");
     if (!st)
         return CX_EDB;
@@ -745,7 +794,8 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
                           (size_t)sqlite3_column_bytes(st, 1),
                           (const char *)sqlite3_column_text(st, 4),
                           (const char *)sqlite3_column_text(st, 2),
-                          (const char *)sqlite3_column_text(st, 3), all, &pg->out);
+                          (const char *)sqlite3_column_text(st, 3),
+                          (const char *)sqlite3_column_text(st, 5), all, &pg->out);
     }
     if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         e = CX_EDB;

@@ -106,6 +106,15 @@ typedef struct {
     /* The member as the submission's reply shows it (the submitter may not
      * see all of it); a new reference. NULL: as enrich made it. */
     json_t *(*member_reply)(void *ctx, const json_t *member);
+    /* Instead of a table of its own: declare keeps the member in the
+     * declaration's row, as the texts this makes once, on the submitting
+     * thread: *full (what customs reads) and *shown (what the declarant and
+     * other non-customs readers see; NULL: the same), both malloc'd, owned
+     * by declare after the call. The 201 reply and every read show the
+     * member from them (no decorate, no member_reply); indexed still gets
+     * the member in doc; decl_member_set_in replaces it later. CX_OK or an
+     * error that refuses the submission (503). */
+    cx_err (*member_texts)(void *ctx, const json_t *member, char **full, char **shown);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the
@@ -245,6 +254,12 @@ cx_err decl_raise_lane(decl_service *d, const char *id, const char *lane, json_t
  * before (risk.declarant_lane, which only customs reads). */
 cx_err decl_raise_lane_in(store_conn *w, const char *id, const char *lane, const json_t *reason);
 
+/* The same for a declaration being submitted, from an enrich hook: raises
+ * the risk member of doc (adding one when it has none), so that the row is
+ * written once with the raise and the 201 shows it — no update of the row
+ * on the writer. reason is borrowed. CX_EINVAL for an unknown lane. */
+cx_err decl_raise_lane_doc(json_t *doc, const char *lane, const json_t *reason);
+
 /* The newest `limit` declarations whose transport document has this number
  * (any document type), newest first, read on c: this thread's reader, or
  * the writer's connection inside a job. Indexed and bounded in SQL: a number
@@ -271,6 +286,17 @@ cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx);
 
 /* Number of declarations stored. */
 int64_t decl_count(decl_service *d);
+
+/* A member declare keeps for a hook (decl_hooks.member_texts): replaces
+ * it inside a writer job (w) with full (customs' form) and shown (the
+ * declarant's; NULL: the same as full), both JSON texts, borrowed; name is
+ * the hook's member. CX_ENOTFOUND for an unknown seq. */
+cx_err decl_member_set_in(store_conn *w, int64_t seq, const char *name, const char *full,
+                          const char *shown);
+/* Such a member's text read on c, full (customs' form) or as shown to the
+ * declarant; *text is NULL when the declaration has none. Caller frees.
+ * CX_ENOTFOUND for an unknown seq. */
+cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, char **text);
 
 /* The risk member of a declaration as stored (JSON text, the enrich hook's
  * with declare's raises), read on c; *risk is NULL when it has none.

@@ -490,17 +490,99 @@ static void api__series(store_conn *c, const char *count_sql, const char *sql,
     }
 }
 
+/* A drone's rows in one of its tables, with those still folding into it. */
+static void api__drone_series(store_conn *c, const char *count_sql, const char *sql,
+                              const char *last_sql, int64_t drone, const track_q *q,
+                              void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
+{
+    int64_t keys[1 + DRONES_FOLDS_READ] = {drone};
+    size_t nk = 1 + drones__fold_sources(c, drone, keys + 1, DRONES_FOLDS_READ);
+    if (nk == 1)
+        api__series(c, count_sql, sql, last_sql, drone, q, row, ctx);
+    else
+        drones__fold_series(c, count_sql, sql, last_sql, keys, nk, q->from, q->to, q->max, row,
+                            ctx);
+}
+
 typedef struct {
     json_t *coords, *times, *heights;
 } flight_acc;
 
-static void api__flight_row(void *ctx, sqlite3_stmt *st)
+static void api__flight_add(void *ctx, int64_t time, double lat, double lon, double height)
 {
     flight_acc *a = ctx;
-    json_array_append_new(a->coords, json_pack("[f,f]", sqlite3_column_double(st, 2),
-                                               sqlite3_column_double(st, 1)));
-    json_array_append_new(a->times, api__time(sqlite3_column_int64(st, 0)));
-    json_array_append_new(a->heights, drones__num(drones__col_real(st, 3)));
+    json_array_append_new(a->coords, json_pack("[f,f]", lon, lat));
+    json_array_append_new(a->times, api__time(time));
+    json_array_append_new(a->heights, drones__num(height));
+}
+
+static void api__flight_row(void *ctx, sqlite3_stmt *st)
+{
+    api__flight_add(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
+                    sqlite3_column_double(st, 2), drones__col_real(st, 3));
+}
+
+#define POS_COUNT_SQL                                                                         \
+    "SELECT count(*) FROM (SELECT 1 FROM drones_positions WHERE drone = ?1"                  \
+    " AND time BETWEEN ?2 AND ?3 LIMIT ?4)"
+#define POS_SQL                                                                               \
+    "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"                   \
+    " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4"
+#define POS_LAST_SQL                                                                          \
+    "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"                   \
+    " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4"
+
+/* The range's first or last position (sql: POS_SQL or POS_LAST_SQL) into a. */
+static bool api__flight_end(store_conn *c, const char *sql, int64_t drone, const track_q *q,
+                            int64_t *time, flight_acc *a)
+{
+    sqlite3_stmt *st = store_stmt(c, sql);
+    if (!st)
+        return false;
+    sqlite3_bind_int64(st, 1, drone);
+    sqlite3_bind_int64(st, 2, q->from);
+    sqlite3_bind_int64(st, 3, q->to);
+    sqlite3_bind_int64(st, 4, 1);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        *time = sqlite3_column_int64(st, 0);
+        if (a)
+            api__flight_row(a, st);
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+/* A range with more than 2 x max positions, from the overview: the first
+ * and last positions exact, between them neighbouring rows of one level
+ * (overview.c). False, having added nothing, when the range has fewer (all
+ * of them, or max sampled, are then read on a few neighbouring pages), a
+ * fold still moves rows into the drone, or no level fits: then positions
+ * are read by api__drone_series. */
+static bool api__flight_overview(store_conn *c, int64_t drone, const track_q *q, flight_acc *a)
+{
+    int64_t from_keys[DRONES_FOLDS_READ], first, last, total = 0;
+    if (drones__fold_sources(c, drone, from_keys, DRONES_FOLDS_READ))
+        return false;
+    sqlite3_stmt *st = store_stmt(c, POS_COUNT_SQL);
+    if (!st)
+        return false;
+    sqlite3_bind_int64(st, 1, drone);
+    sqlite3_bind_int64(st, 2, q->from);
+    sqlite3_bind_int64(st, 3, q->to);
+    sqlite3_bind_int64(st, 4, 2 * q->max + 1);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        total = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    int level;
+    if (total <= 2 * q->max || !api__flight_end(c, POS_LAST_SQL, drone, q, &last, NULL) ||
+        !api__flight_end(c, POS_SQL, drone, q, &first, NULL) ||
+        !(level = drones__lod_level(first, last, q->max)))
+        return false;
+    api__flight_end(c, POS_SQL, drone, q, &first, a);
+    drones__lod_read(c, drone, level, first, last, q->max, api__flight_add, a);
+    api__flight_end(c, POS_LAST_SQL, drone, q, &last, a);
+    return true;
 }
 
 static void api__pilot_row(void *ctx, sqlite3_stmt *st)
@@ -565,14 +647,8 @@ static void h_drone_track(http_req *r, void *ctx)
     sqlite3_reset(st);
     json_t *features = json_array();
     flight_acc a = {json_array(), json_array(), json_array()};
-    api__series(c,
-                "SELECT count(*) FROM (SELECT 1 FROM drones_positions WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 LIMIT ?4)",
-                "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4",
-                "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4",
-                idx, &q, api__flight_row, &a);
+    if (!api__flight_overview(c, idx, &q, &a))
+        api__drone_series(c, POS_COUNT_SQL, POS_SQL, POS_LAST_SQL, idx, &q, api__flight_row, &a);
     size_t np = json_array_size(a.coords);
     if (np) {
         json_t *geom = np == 1 ? json_pack("{s:s,s:O}", "type", "Point", "coordinates",
@@ -588,7 +664,7 @@ static void h_drone_track(http_req *r, void *ctx)
     json_decref(a.coords);
     json_decref(a.times);
     json_decref(a.heights);
-    api__series(c,
+    api__drone_series(c,
                 "SELECT count(*) FROM (SELECT 1 FROM drones_pilots WHERE drone = ?1"
                 " AND time BETWEEN ?2 AND ?3 LIMIT ?4)",
                 "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
@@ -624,6 +700,12 @@ static void api__metrics(void *ctx, cx_buf *out)
     unsigned long long al = atomic_load(&d->alerts_total);
     size_t drones = drones_engine_drone_count(d->engine);
     pthread_mutex_unlock(&d->mu);
+    long long folds = -1; /* few rows: each waits a short while */
+    sqlite3_stmt *fs = store_stmt(store_reader(d->store), "SELECT count(*) FROM drones_folds");
+    if (fs && sqlite3_step(fs) == SQLITE_ROW)
+        folds = sqlite3_column_int64(fs, 0);
+    if (fs)
+        sqlite3_reset(fs);
     cx_err e = cx_buf_printf(out,
                   "# HELP customs_drones_observations_total Remote ID observations accepted.\n"
                   "# TYPE customs_drones_observations_total counter\n"
@@ -636,8 +718,16 @@ static void api__metrics(void *ctx, cx_buf *out)
                   "customs_drones_alerts_total %llu\n"
                   "# HELP customs_drones_known Drones the engine knows.\n"
                   "# TYPE customs_drones_known gauge\n"
-                  "customs_drones_known %zu\n",
-                  obs, rej, al, drones);
+                  "customs_drones_known %zu\n"
+                  "# HELP customs_drones_folds_waiting Folded drones whose rows still move.\n"
+                  "# TYPE customs_drones_folds_waiting gauge\n"
+                  "customs_drones_folds_waiting %lld\n"
+                  "# HELP customs_drones_fold_jobs_total Writer jobs that moved folded rows "
+                  "(each at most 1000 rows a table).\n"
+                  "# TYPE customs_drones_fold_jobs_total counter\n"
+                  "customs_drones_fold_jobs_total %llu\n",
+                  obs, rej, al, drones, folds,
+                  (unsigned long long)atomic_load(&d->fold_jobs));
     (void)e; /* a failed buffer answers for itself */
 }
 

@@ -93,6 +93,48 @@ cx_err drones__load(store *s, drones_engine *e);
 cx_err drones__registry_read(store *s, drones_registry **out);
 double drones__col_real(sqlite3_stmt *st, int i);
 
+/* The overview of positions (overview.c): levels 1..DRONES_LOD_LEVELS keep
+ * one position per 2^level seconds (drones migration 3 fills them for the
+ * positions before it: keep its 20 in step). lod_add runs in the writer job
+ * that stored a new position. lod_level: the finest level with at most
+ * 2 * max buckets from first to last, or 0. lod_read calls fn for up to
+ * max - 2 positions of that level strictly between first and last (those two
+ * are the caller's, exact), in time order. */
+#define DRONES_LOD_LEVELS 20
+cx_err drones__lod_add(store_conn *w, int64_t drone, int64_t time_us, double lat, double lon,
+                       double height);
+int drones__lod_level(int64_t first, int64_t last, int64_t max);
+void drones__lod_read(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
+                      int64_t max,
+                      void (*fn)(void *ctx, int64_t time, double lat, double lon, double h),
+                      void *ctx);
+
+/* Folds (fold.c): a thread moves the rows of folded drones in bounded
+ * writer jobs until none waits, at start (what a restart left) and when
+ * kicked after a batch that folded. init before anything may kick, start
+ * once the store is readable, stop (safe twice) before the store drains,
+ * destroy last. */
+void drones__fold_init(drones_service *d);
+cx_err drones__fold_start(drones_service *d);
+void drones__fold_stop(drones_service *d);
+void drones__fold_destroy(drones_service *d);
+void drones__fold_kick(drones_service *d);
+/* Up to max drones still folding into drone, into out; how many. */
+size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max);
+/* Drones still folding into one that a track reads too: a MAC-only drone
+ * per transport may learn the same UAS ID at once; more wait their turn. */
+#define DRONES_FOLDS_READ 8
+/* A drone's rows in one of its (drone, time) tables in [from, to] (as the
+ * track's own sampling: every row up to max, else max at evenly spaced
+ * times, first and last kept) over keys[0], the drone, and keys[1..nk), the
+ * drones still folding into it: each key's rows by the same statements,
+ * merged by time; a time two keys have is the first key's row. count_sql,
+ * sql and last_sql take ?1 drone, ?2..?3 the range, ?4 a limit. */
+void drones__fold_series(store_conn *c, const char *count_sql, const char *sql,
+                         const char *last_sql, const int64_t *keys, size_t nk, int64_t from,
+                         int64_t to, int64_t max, void (*row)(void *ctx, sqlite3_stmt *st),
+                         void *ctx);
+
 /* ---- the live position stream (stream.c) ---------------------------------------------------- */
 typedef struct drones_hub drones_hub;
 drones_hub *drones__hub_new(void);
@@ -118,6 +160,12 @@ struct drones_service {
     _Atomic bool zones_changed;
     drones_alert_sink tap; /* a copy of each alert once durable (import --alerts) */
     drones_hub *hub;
+    /* folds (fold.c): a thread moves folded drones' rows */
+    pthread_t folder;
+    bool folder_on, fold_stop, fold_kick; /* under fold_mu */
+    pthread_mutex_t fold_mu;
+    pthread_cond_t fold_cv;
+    _Atomic uint64_t fold_jobs; /* writer jobs that moved folded rows */
     uint64_t obs_total, rejected_total; /* under mu */
     _Atomic uint64_t alerts_total;     /* counted on the writer thread */
 };

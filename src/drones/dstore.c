@@ -52,6 +52,18 @@ static const store_migration migrations[] = {
         " operator_id TEXT, holder TEXT, valid_until TEXT);"
         "CREATE INDEX drones_registry_uas ON drones_registry(uas_id);"
         "CREATE INDEX drones_registry_op ON drones_registry(operator_id);"},
+    /* hot keys (issue 17): a MAC-only drone folded into its UAS ID, whose
+     * rows still move (fold.c) */
+    {2, "CREATE TABLE drones_folds(from_drone INTEGER PRIMARY KEY, into_drone INTEGER NOT NULL);"
+        "CREATE INDEX drones_folds_into ON drones_folds(into_drone, from_drone);"},
+    /* hot keys (issue 17): the overview of positions (overview.c), filled
+     * for the positions stored so far */
+    {3, "CREATE TABLE drones_track_lod(drone INTEGER NOT NULL, level INTEGER NOT NULL,"
+        " bucket INTEGER NOT NULL, time INTEGER NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL,"
+        " height REAL, PRIMARY KEY(drone, level, bucket)) WITHOUT ROWID;"
+        "WITH RECURSIVE lv(l) AS (SELECT 1 UNION ALL SELECT l + 1 FROM lv WHERE l < 20)"
+        " INSERT OR IGNORE INTO drones_track_lod SELECT p.drone, l, p.time / ((1 << l) * 1000000),"
+        " p.time, p.lat, p.lon, p.height FROM lv, drones_positions p ORDER BY p.drone, p.time;"},
 };
 
 cx_err drones_migrate(store *s, char *err, size_t errlen)
@@ -92,14 +104,14 @@ double drones__col_real(sqlite3_stmt *st, int i)
 
 /* ---- the batch job ------------------------------------------------------------------------- */
 
+/* The few rows move now; observations and positions, as many as the drone
+ * was heard, move later in bounded jobs (fold.c). A fold still moving into
+ * `from` now moves into `into`. */
 static cx_err st__merge(store_conn *w, int64_t from, int64_t into)
 {
     static const char *const sql[] = {
-        "UPDATE drones_observations SET drone = ?2 WHERE drone = ?1",
-        "UPDATE OR IGNORE drones_positions SET drone = ?2 WHERE drone = ?1",
-        "DELETE FROM drones_positions WHERE drone = ?1",
-        "UPDATE OR IGNORE drones_pilots SET drone = ?2 WHERE drone = ?1",
-        "DELETE FROM drones_pilots WHERE drone = ?1",
+        "UPDATE drones_folds SET into_drone = ?2 WHERE into_drone = ?1",
+        "INSERT OR REPLACE INTO drones_folds(from_drone, into_drone) VALUES(?1, ?2)",
         "UPDATE OR IGNORE drones_heard SET drone = ?2 WHERE drone = ?1",
         "DELETE FROM drones_heard WHERE drone = ?1",
         "UPDATE drones_macs SET drone = ?2 WHERE drone = ?1",
@@ -241,6 +253,9 @@ cx_err drones__batch_write(store_conn *w, void *arg)
         st__real(st, 8, p->f.speed_v_mps);
         st__real(st, 9, p->f.direction_deg);
         if (st__done(st))
+            return CX_EDB;
+        if (sqlite3_changes(store_conn_db(w)) &&
+            drones__lod_add(w, p->drone, p->f.time_us, p->f.lat, p->f.lon, p->f.height_m))
             return CX_EDB;
     }
     if (!st)

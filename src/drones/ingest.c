@@ -50,6 +50,8 @@ static void ing__done(void *arg, cx_err result)
 {
     ing_job *j = arg;
     if (result == CX_OK) {
+        if (j->b.nmerges)
+            drones__fold_kick(j->d);
         drones__deliver_alerts(j->d, &j->b);
         ing__publish(j->d->hub, &j->b);
     }

@@ -336,6 +336,7 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
     d->cfg = *cfg;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->zone_mu, NULL);
+    drones__fold_init(d);
     d->alerts = alerts;
     if (tap)
         d->tap = *tap;
@@ -353,6 +354,8 @@ cx_err drones_service_new(store *s, alert_service *alerts, const drones_config *
         snprintf(err, errlen, "cannot start the drones service: %s", cx_strerror(e));
     if (!e && (e = track_zones_each(s, svc__zone_load, d->engine)) != CX_OK)
         snprintf(err, errlen, "cannot read the zones: %s", cx_strerror(e));
+    if (!e && (e = drones__fold_start(d)) != CX_OK)
+        snprintf(err, errlen, "cannot start the fold thread");
     if (e) {
         drones_service_free(d);
         return e;
@@ -382,6 +385,7 @@ void drones_service_stop(drones_service *d)
         return;
     if (d->hub)
         drones__hub_close(d->hub);
+    drones__fold_stop(d);
 }
 
 void drones_service_free(drones_service *d)
@@ -393,6 +397,7 @@ void drones_service_free(drones_service *d)
     drones_registry_free(d->registry);
     drones__hub_free(d->hub);
     svc__dzone_free(d->zones_new);
+    drones__fold_destroy(d);
     pthread_mutex_destroy(&d->zone_mu);
     pthread_mutex_destroy(&d->mu);
     free(d);
@@ -436,6 +441,8 @@ static bool imp__flush(imp_ctx *c)
         return false;
     }
     c->st->alerts += c->b.nalerts;
+    if (c->b.nmerges)
+        drones__fold_kick(c->d);
     drones__deliver_alerts(c->d, &c->b);
     drones__batch_reset(&c->b);
     return true;

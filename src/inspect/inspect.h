@@ -120,6 +120,11 @@ void inspect_service_free(inspect_service *s);
  * retention; sessions, annotations, chat, guides and outcomes stay.
  * *erased (may be NULL) gets the number of frames erased. */
 cx_err inspect_retention_run(inspect_service *s, int64_t now_us, uint64_t *erased);
+/* Thins the frames of closed sessions (see docs/inspection.md) in writer
+ * jobs of at most 500 frames each, until none waits; the retention thread
+ * runs it at start (what a restart interrupted) and after each close.
+ * *thinned (may be NULL) gets the frames deleted. */
+cx_err inspect_thin_run(inspect_service *s, uint64_t *thinned);
 
 /* The photos of the inspection record (the risk module's outcome, through
  * risk_config.photos; app_services wires it): run on the writer w inside

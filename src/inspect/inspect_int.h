@@ -16,12 +16,12 @@ struct inspect_service {
     http_hub *hub; /* the session streams; topic: the session id */
     /* retention */
     pthread_t ret;
-    bool ret_started, ret_stop;
+    bool ret_started, ret_stop, ret_kick;
     pthread_mutex_t ret_mu;
     pthread_cond_t ret_cv;
     /* metrics */
     atomic_uint_fast64_t m_frames, m_frame_bytes, m_annotations, m_chats, m_sessions,
-        m_photos, m_guides, m_erased;
+        m_photos, m_guides, m_erased, m_thinned, m_thin_jobs;
 };
 
 /* A declaration as the guide needs it, read from decl_view. */
@@ -66,6 +66,8 @@ struct inspect_job {
     void (*free_fn)(inspect_job *j);
 };
 void inspect__submit(inspect_job *j);
+/* Wakes the retention thread to thin what a close left (session.c). */
+void inspect__thin_kick(inspect_service *s);
 
 /* Guide and photos (guide_http.c); sessions (session.c); stream (hub.c). */
 cx_err inspect__guide_routes(inspect_service *s, http_server *srv);

@@ -50,6 +50,12 @@ static const store_migration migrations[] = {
         "CREATE INDEX inspect_training_answers_key ON inspect_training_answers(key_id, id);"},
     /* hot keys (issue 17): a declaration's photos in the guide's order */
     {3, "CREATE INDEX inspect_photo_links_at ON inspect_photo_links(seq, at, sha256);"},
+    /* hot keys (issue 17): a closed session's frames are thinned in bounded jobs,
+     * from (thin_at, thin_n) on; the index serves the walk and the 2-second buckets */
+    {4, "ALTER TABLE inspect_sessions ADD COLUMN thin_at INTEGER;"
+        "ALTER TABLE inspect_sessions ADD COLUMN thin_n INTEGER;"
+        "CREATE INDEX inspect_sessions_thin ON inspect_sessions(thin_n) WHERE thin_n IS NOT NULL;"
+        "CREATE INDEX inspect_frames_sid_at ON inspect_frames(sid, at_us, n, annotated);"},
 };
 
 cx_err inspect_migrate(store *s, char *err, size_t errlen)
@@ -225,24 +231,44 @@ cx_err inspect_retention_run(inspect_service *s, int64_t now_us, uint64_t *erase
     return e;
 }
 
+void inspect__thin_kick(inspect_service *s)
+{
+    pthread_mutex_lock(&s->ret_mu);
+    s->ret_kick = true;
+    pthread_cond_broadcast(&s->ret_cv);
+    pthread_mutex_unlock(&s->ret_mu);
+}
+
+/* Thins closed sessions (at start: what a restart interrupted, then when a
+ * close kicks) and erases frames past retention (at start, then hourly). */
 static void *ret__thread(void *arg)
 {
     inspect_service *s = arg;
+    struct timespec until = {0};
     pthread_mutex_lock(&s->ret_mu);
     while (!s->ret_stop) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        bool retention = now.tv_sec >= until.tv_sec;
+        s->ret_kick = false;
         pthread_mutex_unlock(&s->ret_mu);
         uint64_t n = 0;
-        cx_err e = inspect_retention_run(s, cx_now_us(), &n);
+        cx_err e = inspect_thin_run(s, &n);
         if (e != CX_OK && e != CX_ESHUTDOWN)
+            cx_log(CX_LOG_WARN, "inspect: thinning closed sessions failed: %s", cx_strerror(e));
+        if (retention && (e = inspect_retention_run(s, cx_now_us(), &n)) != CX_OK &&
+            e != CX_ESHUTDOWN)
             cx_log(CX_LOG_WARN, "inspect: frame retention failed: %s", cx_strerror(e));
-        else if (n)
+        else if (retention && n)
             cx_log(CX_LOG_INFO, "inspect: %llu session frames past retention erased",
                    (unsigned long long)n);
         pthread_mutex_lock(&s->ret_mu);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += RET_EVERY_S;
-        while (!s->ret_stop && pthread_cond_timedwait(&s->ret_cv, &s->ret_mu, &until) == 0)
+        if (retention) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += RET_EVERY_S;
+        }
+        while (!s->ret_stop && !s->ret_kick &&
+               pthread_cond_timedwait(&s->ret_cv, &s->ret_mu, &until) == 0)
             ;
     }
     pthread_mutex_unlock(&s->ret_mu);
@@ -336,6 +362,11 @@ static void svc__metrics(void *ctx, cx_buf *out)
          atomic_load(&s->m_chats)},
         {"customs_inspect_frames_erased_total", "counter", "Session frames erased by retention",
          atomic_load(&s->m_erased)},
+        {"customs_inspect_frames_thinned_total", "counter",
+         "Frames of closed sessions thinned away", atomic_load(&s->m_thinned)},
+        {"customs_inspect_thin_jobs_total", "counter",
+         "Writer jobs that thinned closed sessions (each at most 500 frames)",
+         atomic_load(&s->m_thin_jobs)},
         {"customs_inspect_stream_clients", "gauge", "Open session event streams",
          s->hub ? http_hub_clients(s->hub) : 0},
     };

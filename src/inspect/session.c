@@ -9,14 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define THIN_US 2000000LL
+/* ---- thinning -------------------------------------------------------------------------
+ * A closed session keeps its annotated frames, its last, and the first of
+ * each 2-second bucket (by at_us). The others are deleted after the close by
+ * the retention thread, THIN_CHUNK frames a writer job in (at_us, n) order,
+ * the position kept in inspect_sessions(thin_at, thin_n) so a restart
+ * resumes; NULL when done. Meanwhile reads treat a frame still waiting as
+ * gone, so the session looks thinned from the moment it closed. Nothing
+ * changes the predicate underneath: a closed session takes no frames or
+ * annotations, and the first of a bucket and the last are never deleted. */
+#define THIN_CHUNK 500
+#define THIN_DOOMED                                                                             \
+    "f.annotated = 0 AND f.n <> (SELECT max(m.n) FROM inspect_frames m WHERE m.sid = f.sid) "   \
+    "AND EXISTS (SELECT 1 FROM inspect_frames x WHERE x.sid = f.sid "                         \
+    "AND x.at_us >= f.at_us / 2000000 * 2000000 AND x.at_us < (f.at_us / 2000000 + 1) * 2000000 " \
+    "AND x.n < f.n) "
+/* on a row f of inspect_frames joined with its session s */
+#define THIN_WAITING                                                                            \
+    "(s.thin_n IS NOT NULL AND (f.at_us, f.n) > (s.thin_at, s.thin_n) AND " THIN_DOOMED ")"
 
 /* ---- the session as the API shows it ------------------------------------------------ */
 
 static json_t *sess__row_json(sqlite3_stmt *st)
 {
     const char *closed = (const char *)sqlite3_column_text(st, 5);
-    return json_pack("{s:s,s:s,s:s,s:o,s:s,s:s?,s:I,s:I,s:I}", "session",
+    return json_pack("{s:s,s:s,s:s,s:o,s:s,s:s?,s:I,s:I,s:I,s:b}", "session",
                      (const char *)sqlite3_column_text(st, 0), "declaration",
                      (const char *)sqlite3_column_text(st, 1), "status",
                      (const char *)sqlite3_column_text(st, 2), "opened_by",
@@ -24,12 +41,14 @@ static json_t *sess__row_json(sqlite3_stmt *st)
                      (const char *)sqlite3_column_text(st, 4), "closed_at", closed, "frames",
                      (json_int_t)sqlite3_column_int64(st, 6), "frames_kept",
                      (json_int_t)sqlite3_column_int64(st, 7), "events",
-                     (json_int_t)sqlite3_column_int64(st, 8));
+                     (json_int_t)sqlite3_column_int64(st, 8), "thinning",
+                     sqlite3_column_int(st, 9));
 }
 
 #define SESS_COLS                                                                              \
     "sid, declaration, status, opened_by, opened_at, closed_at, frames, "                      \
-    "(SELECT count(*) FROM inspect_frames f WHERE f.sid = s.sid), last_event "
+    "(SELECT count(*) FROM inspect_frames f WHERE f.sid = s.sid AND NOT " THIN_WAITING "), "   \
+    "last_event, thin_n IS NOT NULL "
 
 static json_t *sess__json(store_conn *c, const char *sid, cx_err *e)
 {
@@ -424,8 +443,9 @@ static void h_frame_get(http_req *r, void *ctx)
         return;
     }
     store_conn *c = store_reader(s->store);
-    sqlite3_stmt *st = store_stmt(c, "SELECT (SELECT bytes FROM inspect_frames WHERE sid = ?1 "
-                                     "AND n = ?2), frames FROM inspect_sessions WHERE sid = ?1");
+    sqlite3_stmt *st = store_stmt(c, "SELECT (SELECT bytes FROM inspect_frames f WHERE f.sid = ?1 "
+                                     "AND f.n = ?2 AND NOT " THIN_WAITING "), frames "
+                                     "FROM inspect_sessions s WHERE sid = ?1");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the frame cannot be read; retry", NULL);
         return;
@@ -532,6 +552,96 @@ static void h_annotate(http_req *r, void *ctx)
     inspect__submit(&sj->base);
 }
 
+/* ---- thinning jobs --------------------------------------------------------------------- */
+
+typedef struct {
+    bool idle; /* no session waits */
+    uint64_t deleted;
+} thin_job;
+
+/* One chunk of one waiting session: at most THIN_CHUNK frames looked at. */
+static cx_err thin__chunk(store_conn *w, void *arg)
+{
+    thin_job *j = arg;
+    j->deleted = 0;
+    sqlite3_stmt *st = store_stmt(w, "SELECT sid, thin_at, thin_n FROM inspect_sessions "
+                                     "WHERE thin_n >= ?1 LIMIT 1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, 0);
+    int rc = sqlite3_step(st);
+    char sid[CX_ID_LEN + 1] = "";
+    int64_t at = 0, n = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(sid, sizeof sid, "%s", (const char *)sqlite3_column_text(st, 0));
+        at = sqlite3_column_int64(st, 1);
+        n = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    j->idle = rc == SQLITE_DONE;
+    if (rc != SQLITE_ROW)
+        return j->idle ? CX_OK : CX_EDB;
+    /* where this chunk ends: the THIN_CHUNK-th frame after the position */
+    st = store_stmt(w, "SELECT at_us, n FROM inspect_frames WHERE sid = ?1 "
+                       "AND (at_us, n) > (?2, ?3) ORDER BY at_us, n LIMIT 1 OFFSET ?4");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_int64(st, 3, n);
+    sqlite3_bind_int(st, 4, THIN_CHUNK - 1);
+    rc = sqlite3_step(st);
+    bool last = rc != SQLITE_ROW;
+    int64_t end_at = last ? INT64_MAX : sqlite3_column_int64(st, 0);
+    int64_t end_n = last ? INT64_MAX : sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return CX_EDB;
+    st = store_stmt(w, "DELETE FROM inspect_frames AS f WHERE f.sid = ?1 "
+                       "AND (f.at_us, f.n) > (?2, ?3) AND (f.at_us, f.n) <= (?4, ?5) "
+                       "AND " THIN_DOOMED);
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, at);
+    sqlite3_bind_int64(st, 3, n);
+    sqlite3_bind_int64(st, 4, end_at);
+    sqlite3_bind_int64(st, 5, end_n);
+    if (store_done(st) != CX_OK)
+        return CX_EDB;
+    j->deleted = (uint64_t)sqlite3_changes(store_conn_db(w));
+    st = store_stmt(w, "UPDATE inspect_sessions SET thin_at = ?2, thin_n = ?3 WHERE sid = ?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+    if (last) {
+        sqlite3_bind_null(st, 2);
+        sqlite3_bind_null(st, 3);
+    } else {
+        sqlite3_bind_int64(st, 2, end_at);
+        sqlite3_bind_int64(st, 3, end_n);
+    }
+    return store_done(st);
+}
+
+cx_err inspect_thin_run(inspect_service *s, uint64_t *thinned)
+{
+    thin_job j = {0};
+    uint64_t total = 0;
+    cx_err e;
+    do { /* one short job at a time, so that live sessions keep flowing */
+        e = store_write(s->store, thin__chunk, &j);
+        if (e == CX_OK && !j.idle) {
+            total += j.deleted;
+            atomic_fetch_add(&s->m_thin_jobs, 1);
+        }
+    } while (e == CX_OK && !j.idle);
+    atomic_fetch_add(&s->m_thinned, total);
+    if (thinned)
+        *thinned = total;
+    return e;
+}
+
 /* ---- close ----------------------------------------------------------------------------- */
 
 static cx_err close__store(store_conn *w, inspect_job *j)
@@ -540,23 +650,16 @@ static cx_err close__store(store_conn *w, inspect_job *j)
     cx_err e = sess__open_in(w, sj->sid);
     if (e != CX_OK)
         return e;
-    sqlite3_stmt *st = store_stmt(
-        w, "DELETE FROM inspect_frames WHERE sid = ?1 AND annotated = 0 "
-           "AND n NOT IN (SELECT min(n) FROM inspect_frames WHERE sid = ?1 GROUP BY at_us / ?2) "
-           "AND n <> (SELECT max(n) FROM inspect_frames WHERE sid = ?1)");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_text(st, 1, sj->sid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, THIN_US);
-    if (store_done(st) != CX_OK)
-        return CX_EDB;
-    st = store_stmt(w, "UPDATE inspect_sessions SET status = 'closed', closed_at = ?2, "
-                       "closed_us = ?3 WHERE sid = ?1");
+    /* the frames are thinned after, in bounded jobs (inspect_thin_run) */
+    sqlite3_stmt *st = store_stmt(w, "UPDATE inspect_sessions SET status = 'closed', "
+                                     "closed_at = ?2, closed_us = ?3, thin_at = ?4, thin_n = 0 "
+                                     "WHERE sid = ?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, sj->sid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, sj->at, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, sj->at_us);
+    sqlite3_bind_int64(st, 4, INT64_MIN);
     if (store_done(st) != CX_OK)
         return CX_EDB;
     json_t *data = json_object();
@@ -572,6 +675,8 @@ static void close__done(inspect_job *j, cx_err result)
     sess_job *sj = (sess_job *)j;
     if (sess__closed_reply(j->req, result))
         return;
+    if (result == CX_OK)
+        inspect__thin_kick(j->svc);
     http_reply_json(j->req, 200, sj->reply);
     sj->reply = NULL;
 }

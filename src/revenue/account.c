@@ -64,33 +64,44 @@ static char *acc__stored_text(const json_t *assessment)
     return t;
 }
 
-cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out)
+/* The document's texts: the stored form and, only when the valuation
+ * control flagged an item, the trader's (NULL otherwise: the same). */
+static cx_err acc__doc_texts(const json_t *assessment, char **doc, char **pub)
 {
-    memset(out, 0, sizeof *out);
-    out->doc = acc__stored_text(assessment);
-    if (acc__has_undervaluation(assessment)) {
-        json_t *pub = rev__assessment_public(assessment);
-        out->pub = pub ? acc__text(pub) : NULL;
-        json_decref(pub);
-        if (!out->pub) {
-            free(out->doc);
-            out->doc = NULL;
+    *pub = NULL;
+    *doc = acc__stored_text(assessment);
+    if (*doc && acc__has_undervaluation(assessment)) {
+        json_t *p = rev__assessment_public(assessment);
+        *pub = p ? acc__text(p) : NULL;
+        json_decref(p);
+        if (!*pub) {
+            free(*doc);
+            *doc = NULL;
         }
     }
-    if (!out->doc)
-        return CX_ENOMEM;
+    return *doc ? CX_OK : CX_ENOMEM;
+}
+
+/* The unit values' text (the obs column). */
+static char *acc__obs(const json_t *doc, const json_t *assessment)
+{
     cx_buf obs;
     cx_buf_init(&obs, (size_t)1 << 20);
     cx_err e = rev__obs_text(doc, assessment, &obs);
-    out->obs = e == CX_OK ? cx_buf_steal(&obs, NULL) : NULL;
+    char *out = e == CX_OK ? cx_buf_steal(&obs, NULL) : NULL;
     cx_buf_free(&obs);
-    if (e == CX_OK && !out->obs)
-        out->obs = strdup("");
-    if (!out->obs) {
+    return e == CX_OK && !out ? strdup("") : out;
+}
+
+cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out)
+{
+    memset(out, 0, sizeof *out);
+    cx_err e = acc__doc_texts(assessment, &out->doc, &out->pub);
+    if (e == CX_OK && !(out->obs = acc__obs(doc, assessment)))
+        e = CX_ENOMEM;
+    if (e != CX_OK)
         rev__texts_free(out);
-        return e ? e : CX_ENOMEM;
-    }
-    return CX_OK;
+    return e;
 }
 
 void rev__texts_free(rev_texts *t)
@@ -103,46 +114,41 @@ void rev__texts_free(rev_texts *t)
 
 cx_err rev__assessment_carry(const json_t *doc, json_t *assessment)
 {
-    rev_texts t;
-    cx_err e = rev__assessment_texts(doc, assessment, &t);
-    if (e != CX_OK)
-        return e;
-    json_t *c = json_pack("{s:s,s:s?,s:s}", "doc", t.doc, "public", t.pub, "obs", t.obs);
-    rev__texts_free(&t);
+    char *obs = acc__obs(doc, assessment);
+    json_t *c = obs ? json_string(obs) : NULL;
+    free(obs);
     if (!c)
         return CX_ENOMEM;
     return json_object_set_new(assessment, REV_STORED_KEY, c) ? CX_ENOMEM : CX_OK;
 }
 
-/* The texts carried by the submitting thread (REV_STORED_KEY), or computed. */
-static cx_err acc__texts_of(const json_t *doc, const json_t *assessment, rev_texts *out)
+cx_err rev__member_texts(const json_t *assessment, char **full, char **shown)
 {
-    const json_t *c = json_object_get(assessment, REV_STORED_KEY);
-    if (!c)
-        return rev__assessment_texts(doc, assessment, out);
-    const char *pub = json_string_value(json_object_get(c, "public"));
-    memset(out, 0, sizeof *out);
-    out->doc = strdup(json_string_value(json_object_get(c, "doc")));
-    out->pub = pub ? strdup(pub) : NULL;
-    out->obs = strdup(json_string_value(json_object_get(c, "obs")));
-    if (!out->doc || !out->obs || (pub && !out->pub)) {
-        rev__texts_free(out);
-        return CX_ENOMEM;
-    }
-    return CX_OK;
+    return acc__doc_texts(assessment, full, shown);
 }
 
 json_t *rev__assessment_public(const json_t *assessment)
 {
-    json_t *p = json_deep_copy(assessment);
-    json_object_del(p, REV_STORED_KEY);
-    json_t *findings = json_object_get(p, "findings");
-    size_t i = json_array_size(findings);
-    while (i-- > 0) {
-        const char *rule = json_string_value(json_object_get(json_array_get(findings, i), "rule"));
-        if (rule && strcmp(rule, "undervaluation") == 0)
-            json_array_remove(findings, i);
+    /* shallow copies: the members are shared, never changed (no deep copy) */
+    json_t *p = json_copy((json_t *)assessment);
+    json_t *findings = json_array();
+    if (!p || !findings) {
+        json_decref(p);
+        json_decref(findings);
+        return NULL;
     }
+    json_object_del(p, REV_STORED_KEY);
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(assessment, "findings"), i, f)
+    {
+        const char *rule = json_string_value(json_object_get(f, "rule"));
+        if (!rule || strcmp(rule, "undervaluation") != 0)
+            json_array_append(findings, f);
+    }
+    if (json_object_get(p, "findings"))
+        json_object_set(p, "findings", findings);
+    json_decref(findings);
     json_object_del(p, "revenue_at_risk");
     return p;
 }
@@ -176,21 +182,28 @@ static cx_err acc__certificates(store_conn *w, int64_t seq, const json_t *assess
 }
 
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment, const char *reason, const char *by)
+                              const json_t *assessment, const char *reason, const char *by,
+                              bool keep)
 {
     const char *currency = json_string_value(json_object_get(assessment, "currency"));
     int exp = rev_minor_unit(currency);
     if (exp < 0)
         exp = 0;
-    rev_texts t;
-    cx_err e = acc__texts_of(doc, assessment, &t);
-    /* one row, written once: a new seq has no certificates to forget */
+    /* the unit values the submitting thread carried (REV_STORED_KEY), or made here */
+    rev_texts t = {0};
+    const char *carried = json_string_value(json_object_get(assessment, REV_STORED_KEY));
+    t.obs = carried ? strdup(carried) : acc__obs(doc, assessment);
+    cx_err e = t.obs ? CX_OK : CX_ENOMEM;
+    if (e == CX_OK && keep)
+        e = acc__doc_texts(assessment, &t.doc, &t.pub);
+    /* one lean row, written once (the document is declare's member): a new
+     * seq has no certificates to forget */
     sqlite3_stmt *st =
         e == CX_OK ? store_stmt(w, "INSERT INTO revenue_assessments(seq, decl_id, org, office, "
                                    "date, currency, version, duty, excise, vat, total, at_risk, "
-                                   "problems, reason, by_org, assessed_at, obs, doc, public) "
+                                   "problems, reason, by_org, assessed_at, obs, doc) "
                                    "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-                                   "?16,?17,?18)")
+                                   "?16,'')")
                    : NULL;
     if (e == CX_OK && !st)
         e = CX_EDB;
@@ -218,59 +231,86 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
         sqlite3_bind_text(st, 15, json_string_value(json_object_get(assessment, "assessed_at")),
                           -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 16, t.obs, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 17, t.doc, -1, SQLITE_STATIC);
-        if (t.pub)
-            sqlite3_bind_text(st, 18, t.pub, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 18);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
+    if (e == CX_OK && keep)
+        e = decl_member_set_in(w, seq, "assessment", t.doc, t.pub);
     rev__texts_free(&t);
     return e == CX_OK ? acc__certificates(w, seq, assessment) : e;
 }
 
 json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer)
 {
-    /* officers: the full form, revenue_at_risk from its column; others the public one */
-    sqlite3_stmt *st = officer ? store_stmt(c, "SELECT doc, at_risk, currency FROM "
-                                               "revenue_assessments WHERE seq=?1")
-                               : store_stmt(c, "SELECT coalesce(public, doc) FROM "
-                                               "revenue_assessments WHERE seq=?1");
+    /* the document from declare (officers: the full form, others the
+     * public one); officers also get revenue_at_risk from its column */
+    sqlite3_stmt *st = store_stmt(c, "SELECT at_risk, currency FROM revenue_assessments "
+                                     "WHERE seq=?1");
     if (!st)
         return NULL;
     sqlite3_bind_int64(st, 1, seq);
     json_t *doc = NULL;
     if (sqlite3_step(st) == SQLITE_ROW) {
-        doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-        int exp = officer ? rev_minor_unit((const char *)sqlite3_column_text(st, 2)) : -1;
+        int64_t at_risk = sqlite3_column_int64(st, 0);
+        int exp = rev_minor_unit((const char *)sqlite3_column_text(st, 1));
+        char *text = NULL;
+        if (decl_member_get(c, seq, "assessment", officer, &text) == CX_OK && text)
+            doc = json_loads(text, 0, NULL);
+        free(text);
         if (doc && officer)
             json_object_set_new(doc, "revenue_at_risk",
-                                rev_amount_json(sqlite3_column_int64(st, 1), exp < 0 ? 0 : exp));
+                                rev_amount_json(at_risk, exp < 0 ? 0 : exp));
     }
     sqlite3_reset(st);
     return doc;
 }
 
-cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out)
+/* ---- moving documents into the declarations ----------------------------------------------- */
+typedef struct {
+    int64_t after; /* the last seq moved */
+    size_t moved;
+} move_job;
+
+static cx_err acc__move(store_conn *w, void *arg)
 {
-    /* decorate serves every reader, traders too: the public form */
-    sqlite3_stmt *st = store_stmt(r, "SELECT coalesce(public, doc) FROM revenue_assessments "
-                                     "WHERE seq=?1");
+    move_job *j = arg;
+    j->moved = 0;
+    sqlite3_stmt *st = store_stmt(w, "SELECT seq, doc, public FROM revenue_assessments "
+                                     "WHERE seq > ?1 AND doc != '' ORDER BY seq LIMIT 500");
     if (!st)
         return CX_EDB;
-    sqlite3_bind_int64(st, 1, seq);
-    int rc = sqlite3_step(st);
+    sqlite3_bind_int64(st, 1, j->after);
     cx_err e = CX_OK;
-    if (rc == SQLITE_ROW) {
-        e = cx_buf_puts(out, ",\"assessment\":");
-        if (e == CX_OK)
-            e = cx_buf_append(out, sqlite3_column_text(st, 0),
-                              (size_t)sqlite3_column_bytes(st, 0));
-    } else if (rc != SQLITE_DONE) {
-        e = CX_EDB;
+    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+        j->after = sqlite3_column_int64(st, 0);
+        e = decl_member_set_in(w, j->after, "assessment",
+                               (const char *)sqlite3_column_text(st, 1),
+                               (const char *)sqlite3_column_text(st, 2));
+        if (e == CX_ENOTFOUND)
+            e = CX_OK; /* no declaration: nothing shows it */
+        j->moved++;
     }
     sqlite3_reset(st);
+    st = e == CX_OK && j->moved
+             ? store_stmt(w, "UPDATE revenue_assessments SET doc = '', public = NULL "
+                             "WHERE seq <= ?1 AND doc != ''")
+             : NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, j->after);
+        e = store_done(st);
+    } else if (e == CX_OK && j->moved) {
+        e = CX_EDB;
+    }
+    return e;
+}
+
+cx_err rev__assessments_move(store *s)
+{
+    move_job j = {0, 0};
+    cx_err e;
+    do
+        e = store_write(s, acc__move, &j);
+    while (e == CX_OK && j.moved);
     return e;
 }
 
@@ -426,7 +466,8 @@ static cx_err acc__draw_for(store_conn *w, const rev_account *a, int64_t need, i
     return e;
 }
 
-cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no)
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
+                          rev_uvcache *cache)
 {
     rev_account a;
     cx_err e = rev__account_read(w, seq, &a);
@@ -456,7 +497,22 @@ cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no)
                        "outstanding (POST /v1/declarations/%s/payments, or a guarantee)",
                        p, a.currency, g, a.currency, t, a.currency, s, a.currency, a.decl_id);
     }
-    return rev__release_flagged(w, seq);
+    return rev__release_flagged(w, seq, cache);
+}
+
+cx_err rev__tell_reassessed(rev_service *r, store_conn *w, int64_t seq)
+{
+    rev_account a;
+    if (!r->reassessed)
+        return CX_OK;
+    cx_err e = rev__account_read(w, seq, &a);
+    if (e != CX_OK)
+        return e;
+    double unit = 1;
+    for (int k = 0; k < a.exp; k++)
+        unit *= 10;
+    return r->reassessed(r->reassessed_ctx, w, seq, (double)a.at_risk / unit,
+                         (double)a.total / unit);
 }
 
 cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
@@ -477,20 +533,26 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     int exp = a.exp;
     int64_t total = acc__amount(copy, "total", exp);
     /* the version being replaced goes to the history as it was */
-    sqlite3_stmt *st = text ? store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, "
-                                            "version, doc, reason, by_org, at) SELECT seq, "
-                                            "version, doc, reason, by_org, assessed_at FROM "
-                                            "revenue_assessments WHERE seq=?1")
-                            : NULL;
-    e = st ? CX_OK : text ? CX_EDB : CX_ENOMEM;
+    char *old = NULL;
+    if (text && decl_member_get(w, seq, "assessment", true, &old) == CX_OK && !old)
+        old = strdup("{}");
+    sqlite3_stmt *st = text && old
+                           ? store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, "
+                                           "version, doc, reason, by_org, at) SELECT seq, "
+                                           "version, ?2, reason, by_org, assessed_at FROM "
+                                           "revenue_assessments WHERE seq=?1")
+                           : NULL;
+    e = st ? CX_OK : text && old ? CX_EDB : CX_ENOMEM;
     if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
+        sqlite3_bind_text(st, 2, old, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
+    free(old);
     if (e == CX_OK) {
         st = store_stmt(w, "UPDATE revenue_assessments SET version=?2, duty=?3, excise=?4, "
-                           "vat=?5, total=?6, at_risk=?7, problems=?8, doc=?9, reason=?10, "
+                           "vat=?5, total=?6, at_risk=?7, problems=?8, reason=?10, "
                            "by_org=?11, assessed_at=?12 WHERE seq=?1");
         e = st ? CX_OK : CX_EDB;
     }
@@ -503,24 +565,14 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
         sqlite3_bind_int64(st, 6, total);
         sqlite3_bind_int64(st, 7, acc__amount(copy, "revenue_at_risk", exp));
         sqlite3_bind_int64(st, 8, (int64_t)json_array_size(json_object_get(copy, "problems")));
-        sqlite3_bind_text(st, 9, text, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 10, reason, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 11, by, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
     }
-    if (e == CX_OK && (st = store_stmt(w, "UPDATE revenue_assessments SET public=?2 "
-                                          "WHERE seq=?1"))) {
-        sqlite3_bind_int64(st, 1, seq);
-        if (t.pub)
-            sqlite3_bind_text(st, 2, t.pub, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 2);
-        e = store_done(st);
-    } else if (e == CX_OK) {
-        e = CX_EDB;
-    }
+    if (e == CX_OK)
+        e = decl_member_set_in(w, seq, "assessment", text, t.pub);
     if (e == CX_OK && (st = store_stmt(w, "DELETE FROM revenue_certificates WHERE seq=?1"))) {
         sqlite3_bind_int64(st, 1, seq);
         e = store_done(st);

@@ -79,14 +79,17 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
     json_decref(doc);
     if (!a)
         return CX_ENOMEM;
-    sqlite3_stmt *st = store_stmt(w, "SELECT doc, total FROM revenue_assessments WHERE seq=?1");
+    sqlite3_stmt *st = store_stmt(w, "SELECT total FROM revenue_assessments WHERE seq=?1");
     json_t *old = NULL;
     int64_t before = 0;
     if (st) {
         sqlite3_bind_int64(st, 1, seq);
         if (sqlite3_step(st) == SQLITE_ROW) {
-            old = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-            before = sqlite3_column_int64(st, 1);
+            before = sqlite3_column_int64(st, 0);
+            char *text = NULL;
+            if (decl_member_get(w, seq, "assessment", true, &text) == CX_OK && text)
+                old = json_loads(text, 0, NULL);
+            free(text);
         }
         sqlite3_reset(st);
     }
@@ -99,6 +102,8 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
     rev_account after;
     e = rev__reassess(w, seq, a, why, "ledger", &after);
     json_decref(a);
+    if (e == CX_OK)
+        e = rev__tell_reassessed(r, w, seq);
     if (e == CX_OK && revoked) {
         /* a finding on the declaration: the preference it had is gone */
         char b[40], t[40], detail[400];

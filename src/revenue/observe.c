@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define FOLD_BATCH 2000    /* assessments per writer job */
-#define FOLD_EVERY_MS 200  /* how stale the statistics may be */
+#define FOLD_EVERY_MS 1000 /* how stale the statistics may be */
 #define OBS_MAX 64         /* observations per declaration kept (items × bases × levels) */
 
 static bool obs__flagged(const json_t *assessment, size_t i)
@@ -124,8 +124,9 @@ static int obs__cmp(const void *a, const void *b)
     return strcmp(((const obs *)a)->key, ((const obs *)b)->key);
 }
 
-/* Adds every observation of the list, one read and one write per key. */
-static cx_err obs__apply(store_conn *w, obs_list *l)
+/* Adds every observation of the list, one read and one write per key;
+ * the keys' new statistics go to fresh. */
+static cx_err obs__apply(store_conn *w, obs_list *l, rev_uv_freshlist *fresh)
 {
     if (!l->n)
         return CX_OK;
@@ -175,6 +176,10 @@ static cx_err obs__apply(store_conn *w, obs_list *l)
         e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
         sqlite3_reset(st);
         free(blob);
+        rev_uv_stats now;
+        rev__uv_stats_of(h, &now);
+        if (e == CX_OK)
+            e = rev__uv_fresh_add(fresh, l->v[i].key, &now);
         i = j;
     }
     rev_hist_free(h);
@@ -183,12 +188,15 @@ static cx_err obs__apply(store_conn *w, obs_list *l)
 
 typedef struct {
     size_t folded; /* assessments folded by the job */
+    rev_uv_freshlist fresh; /* the keys it changed */
+    rev_uvcache *cache; /* refreshed with them; may be NULL */
 } fold_job;
 
 static cx_err obs__fold(store_conn *w, void *arg)
 {
     fold_job *j = arg;
     j->folded = 0;
+    j->fresh.n = 0;
     char mark[32];
     int64_t from = 0;
     sqlite3_stmt *st = store_stmt(w, "SELECT value FROM revenue_meta WHERE key='observed'");
@@ -215,7 +223,9 @@ static cx_err obs__fold(store_conn *w, void *arg)
     }
     sqlite3_reset(st);
     if (e == CX_OK && j->folded)
-        e = obs__apply(w, &l);
+        e = obs__apply(w, &l, &j->fresh);
+    if (e == CX_OK && j->cache)
+        rev__uvcache_refresh(j->cache, j->fresh.v, j->fresh.n);
     free(l.v);
     if (e != CX_OK || !j->folded)
         return e;
@@ -229,7 +239,23 @@ static cx_err obs__fold(store_conn *w, void *arg)
     return e;
 }
 
-cx_err rev__release_flagged(store_conn *w, int64_t seq)
+typedef struct {
+    rev_uvcache *cache;
+    rev_uv_freshlist fresh;
+} release_fresh;
+
+static void obs__release_committed(void *arg, cx_err result)
+{
+    release_fresh *f = arg;
+    if (result == CX_OK)
+        rev__uvcache_refresh(f->cache, f->fresh.v, f->fresh.n);
+    else
+        rev__uvcache_clear(f->cache);
+    free(f->fresh.v);
+    free(f);
+}
+
+cx_err rev__release_flagged(store_conn *w, int64_t seq, rev_uvcache *cache)
 {
     sqlite3_stmt *st = store_stmt(w, "SELECT obs FROM revenue_assessments WHERE seq=?1");
     if (!st)
@@ -252,8 +278,18 @@ cx_err rev__release_flagged(store_conn *w, int64_t seq)
         }
     }
     sqlite3_reset(st);
+    release_fresh *f = l.n ? calloc(1, sizeof *f) : NULL;
+    if (e == CX_OK && l.n && !f)
+        e = CX_ENOMEM;
     if (e == CX_OK && l.n) {
-        e = obs__apply(w, &l);
+        f->cache = cache;
+        e = obs__apply(w, &l, &f->fresh);
+        if (e == CX_OK && cache) {
+            rev__uvcache_refresh(cache, f->fresh.v, f->fresh.n);
+            e = store_after_commit(w, obs__release_committed, f);
+            if (e == CX_OK)
+                f = NULL; /* the callback's now */
+        }
         st = e == CX_OK ? store_stmt(w, "UPDATE revenue_assessments SET obs=?2 WHERE seq=?1")
                         : NULL;
         if (e == CX_OK && !st)
@@ -267,18 +303,26 @@ cx_err rev__release_flagged(store_conn *w, int64_t seq)
     }
     free(l.v);
     cx_buf_free(&keep);
+    if (f)
+        free(f->fresh.v);
+    free(f);
     return e;
 }
 
-cx_err rev__observe_now(store *s, size_t *folded)
+cx_err rev__observe_now(store *s, rev_uvcache *cache, size_t *folded)
 {
     size_t total = 0;
-    fold_job j;
+    fold_job j = {.cache = cache};
     cx_err e;
     do {
         e = store_write(s, obs__fold, &j);
+        if (e == CX_OK && cache) /* committed: what readers read before is replaced */
+            rev__uvcache_refresh(cache, j.fresh.v, j.fresh.n);
+        else if (cache && j.fresh.n)
+            rev__uvcache_clear(cache); /* rolled back after the job's refresh */
         total += j.folded;
     } while (e == CX_OK && j.folded == FOLD_BATCH);
+    free(j.fresh.v);
     if (folded)
         *folded = total;
     return e;
@@ -292,7 +336,7 @@ static void *obs__worker(void *arg)
     while (!r->stop) {
         pthread_mutex_unlock(&r->mu);
         size_t n = 0;
-        cx_err e = rev__observe_now(r->s, &n);
+        cx_err e = rev__observe_now(r->s, &r->uv, &n);
         if (e != CX_OK && e != CX_ESHUTDOWN)
             cx_log(CX_LOG_WARN, "revenue: valuation statistics not updated: %s",
                    cx_strerror(e));

@@ -93,12 +93,14 @@ static cx_err reassess__job(store_conn *w, void *arg)
         cx_rfc3339_format(cx_now_us(), now);
         json_object_set_new(j->assessment, "version", json_integer(1));
         json_object_set_new(j->assessment, "assessed_at", json_string(now));
-        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by);
+        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by, true);
         if (e == CX_OK)
             e = rev__account_read(w, j->seq, &after);
     } else if (e == CX_OK) {
         e = rev__reassess(w, j->seq, j->assessment, j->reason, j->by, &after);
     }
+    if (e == CX_OK)
+        e = rev__tell_reassessed(j->c.r, w, j->seq);
     if (e != CX_OK)
         return e;
     json_t *doc = rev__assessment_read(w, j->seq, true); /* officers and admins only */
@@ -392,7 +394,7 @@ static void h_summary(http_req *r, void *ctx)
     }
     store_conn *c = store_reader(rs->s);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT office, org, total, paid, refunded, guaranteed, "
-                                         "at_risk, problems, doc, date, seq, version "
+                                         "at_risk, problems, NULL, date, seq, version "
                                          "FROM revenue_assessments "
                                          "WHERE date >= ?1 AND date <= ?2")
                          : NULL;
@@ -424,7 +426,11 @@ static void h_summary(http_req *r, void *ctx)
                                                    sqlite3_column_int64(st, 11), total)};
         sum__add(&all, &one);
         if (chapter) {
-            sum__chapters(&set, (const char *)sqlite3_column_text(st, 8), rs->exp, &one);
+            /* the items' amounts: the assessment declare keeps with the declaration */
+            char *doc = NULL;
+            decl_member_get(c, sqlite3_column_int64(st, 10), "assessment", true, &doc);
+            sum__chapters(&set, doc ? doc : "{}", rs->exp, &one);
+            free(doc);
             continue;
         }
         sum_row *g = sum__get(&set, (const char *)sqlite3_column_text(
@@ -497,6 +503,14 @@ cx_err rev_routes(rev_service *r, http_server *srv)
     cx_err e = http_routes(srv, routes, sizeof routes / sizeof routes[0], r);
     e = e ? e : rev__pay_routes(r, srv);
     return e ? e : rev__settle_routes(r, srv);
+}
+
+void rev_service_set_reassessed(rev_service *r, rev_reassessed_fn fn, void *ctx)
+{
+    if (!r)
+        return;
+    r->reassessed = fn;
+    r->reassessed_ctx = ctx;
 }
 
 void rev_service_set_inspections(rev_service *r, rev_inspection_fn fn, void *ctx)

@@ -392,5 +392,14 @@ bool rev_service_value_in(rev_service *r, double value, const char *currency, co
  * without it the summary's `recovered` is null (not measured). */
 typedef int (*rev_inspection_fn)(void *ctx, store_conn *c, int64_t seq);
 void rev_service_set_inspections(rev_service *r, rev_inspection_fn fn, void *ctx);
+/* Called inside the writer job of every re-assessment (and a first
+ * assessment after lodging) with what a fraud would now cost: flagged, the
+ * valuation control's revenue at risk, and the total assessed, in national
+ * currency — so that risk re-ranks the declaration (its rank=revenue
+ * queue). An error rolls the re-assessment back. Set before the server
+ * starts; NULL: nobody is told. */
+typedef cx_err (*rev_reassessed_fn)(void *ctx, store_conn *w, int64_t seq, double flagged,
+                                    double total);
+void rev_service_set_reassessed(rev_service *r, rev_reassessed_fn fn, void *ctx);
 
 #endif

@@ -71,6 +71,37 @@ struct rev_rows {
     } u;
 };
 
+/* ---- the cache of valuation statistics (uvcache.c) ---- */
+typedef struct {
+    pthread_mutex_t mu;
+    cx_map keys;         /* statistics key -> index into vals */
+    rev_uv_stats *vals;  /* n = 0: the key has no statistics */
+    size_t cap;
+    uint64_t epoch;      /* moves with every clear */
+} rev_uvcache;
+void rev__uvcache_init(rev_uvcache *c);
+void rev__uvcache_free(rev_uvcache *c);
+/* Statistics of keys as a committed job left them. */
+typedef struct {
+    char key[REV_UV_KEY_MAX];
+    rev_uv_stats st;
+} rev_uv_fresh;
+typedef struct {
+    rev_uv_fresh *v;
+    size_t n, cap;
+} rev_uv_freshlist;
+cx_err rev__uv_fresh_add(rev_uv_freshlist *l, const char *key, const rev_uv_stats *st);
+/* Puts fresh statistics in (inside the job that changed them, and again
+ * once it committed). */
+void rev__uvcache_refresh(rev_uvcache *c, const rev_uv_fresh *v, size_t n);
+/* Empties it (a job that refreshed it rolled back). */
+void rev__uvcache_clear(rev_uvcache *c);
+/* true with *out on a hit; *epoch is the epoch to hand rev__uvcache_put
+ * after a read of the database (taken before that read). */
+bool rev__uvcache_get(rev_uvcache *c, const char *key, rev_uv_stats *out, uint64_t *epoch);
+/* Keeps what was read unless the cache was cleared since epoch. */
+void rev__uvcache_put(rev_uvcache *c, const char *key, const rev_uv_stats *st, uint64_t epoch);
+
 /* ---- the service (service.c) ---- */
 struct rev_service {
     store *s;
@@ -87,7 +118,13 @@ struct rev_service {
     bool worker_started, stop;
     rev_inspection_fn inspection; /* risk's outcomes (the summary's recovered) */
     void *inspection_ctx;
+    rev_uvcache uv; /* hot statistics keys */
+    rev_reassessed_fn reassessed; /* risk re-ranks (rev_service_set_reassessed) */
+    void *reassessed_ctx;
 };
+/* Tells r->reassessed what seq's current assessment puts at risk (inside
+ * the re-assessment's job w). */
+cx_err rev__tell_reassessed(rev_service *r, store_conn *w, int64_t seq);
 
 /* The generation counter bumped by every import (revenue_meta). */
 cx_err rev__generation(store_conn *c, int64_t *out);
@@ -95,8 +132,11 @@ cx_err rev__generation(store_conn *c, int64_t *out);
 bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
 /* The items' unit values of an assessment as the obs column keeps them. */
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
-/* Folds every assessment after the watermark into the statistics now. */
-cx_err rev__observe_now(store *s, size_t *folded);
+/* Folds every assessment after the watermark into the statistics now, and
+ * refreshes cache (may be NULL) with the keys it changed. */
+cx_err rev__observe_now(store *s, rev_uvcache *cache, size_t *folded);
+/* The statistics a histogram gives. */
+void rev__uv_stats_of(const rev_hist *h, rev_uv_stats *out);
 void rev__observer_start(rev_service *r);
 
 /* Amount conversions shared by payments and guarantees. */
@@ -105,31 +145,44 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
 
 /* The texts an assessment is stored as: doc (without revenue_at_risk, a
  * column of the row), pub (the trader's form, NULL when it is doc: no item
- * flagged by the valuation control) and obs (the unit values). They are
- * made on the submitting thread and carried to the writer inside the
- * assessment under REV_STORED_KEY, which no reply or stored text shows. */
+ * flagged by the valuation control), both kept by declare with the
+ * declaration, and obs (the unit values, a column of revenue's row). At
+ * submission declare has the first two made (rev__member_texts) and obs is
+ * carried to the writer inside the assessment under REV_STORED_KEY, which
+ * no reply or stored text shows. */
 #define REV_STORED_KEY "\x01stored"
 typedef struct {
     char *doc, *pub, *obs;
 } rev_texts;
 cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out);
 void rev__texts_free(rev_texts *t);
-/* Adds the texts to assessment (the enrich hook, off the writer). */
+/* Adds the obs text to assessment (the enrich hook, off the writer). */
 cx_err rev__assessment_carry(const json_t *doc, json_t *assessment);
 /* The current assessment of seq as officers (full) or others (public) read
- * it; NULL if none. Caller owns it. */
+ * it; NULL if none. Caller owns it. The document is the member declare
+ * keeps with the declaration (decl_member_get); the row has its amounts. */
 json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer);
+/* declare's texts of the member (decl_hooks.member_texts): the stored form
+ * and, when the valuation control flagged an item, the trader's. */
+cx_err rev__member_texts(const json_t *assessment, char **full, char **shown);
 
-/* The assessment's storage (rstore.c). */
+/* The assessment's row (account.c): its amounts, the lean columns queries
+ * need, and the unit values. keep: also have declare keep the document
+ * (a first assessment after lodging; the submission's hook has declare
+ * keep it already). */
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment, const char *reason, const char *by);
-cx_err rev__decorate(store_conn *r, int64_t seq, cx_buf *out);
+                              const json_t *assessment, const char *reason, const char *by,
+                              bool keep);
+/* Moves the documents of rows written before declare kept them into the
+ * declarations (once, at start). */
+cx_err rev__assessments_move(store *s);
 /* The assessment as traders see it: without the valuation control's
  * undervaluation findings and revenue at risk, which are made of other
  * traders' prices. Caller decrefs. */
 json_t *rev__assessment_public(const json_t *assessment);
-/* Folds the held (undervalued) observations of seq: on release. */
-cx_err rev__release_flagged(store_conn *w, int64_t seq);
+/* Folds the held (undervalued) observations of seq: on release; cache
+ * (may be NULL) is refreshed once the job commits. */
+cx_err rev__release_flagged(store_conn *w, int64_t seq, rev_uvcache *cache);
 
 /* Assesses a declaration with the service's book and lookups (caller
  * decrefs); NULL when out of memory or without a book. w: the writer's
@@ -158,7 +211,8 @@ cx_err rev__account_read(store_conn *c, int64_t seq, rev_account *out);
 /* The payment_required gate's check, in the decision's writer job: CX_OK
  * when seq may be released (drawing on the trader's guarantees for what is
  * unpaid), CX_ESTATE with *no filled (409 payment_required) when not. */
-cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no);
+cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
+                          rev_uvcache *cache);
 json_t *rev__account_json(const rev_account *a);
 /* A JSON amount (number) in minor units at exp; false if it has more decimals. */
 bool rev__minor(const json_t *j, int exp, int64_t *out);

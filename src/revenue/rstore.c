@@ -664,6 +664,13 @@ cx_err rev_book_load(store *s, rev_book **out, char *err, size_t errlen)
 }
 
 /* ---- valuation statistics ------------------------------------------------------------------- */
+void rev__uv_stats_of(const rev_hist *h, rev_uv_stats *out)
+{
+    out->n = rev_hist_n(h);
+    out->p05 = rev_hist_quantile(h, 0.05);
+    out->median = rev_hist_quantile(h, 0.5);
+}
+
 bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT hist FROM revenue_uv WHERE key=?1");
@@ -675,9 +682,7 @@ bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out)
         rev_hist *h = rev_hist_new();
         if (h && rev_hist_decode(h, sqlite3_column_blob(st, 0),
                                  (size_t)sqlite3_column_bytes(st, 0))) {
-            out->n = rev_hist_n(h);
-            out->p05 = rev_hist_quantile(h, 0.05);
-            out->median = rev_hist_quantile(h, 0.5);
+            rev__uv_stats_of(h, out);
             ok = out->n > 0;
         }
         rev_hist_free(h);

@@ -1,8 +1,10 @@
 /* The revenue service on the declarations spine: enrich_text assesses every
- * submission (on the submitting thread, from the book snapshot), indexed
- * stores the assessment in revenue_assessments and feeds the valuation
- * statistics (writer thread, the declaration's savepoint), decorate shows
- * it, and the gate refuses a release that is not paid or guaranteed. */
+ * submission (on the submitting thread, from the book snapshot), declare
+ * keeps the assessment with the declaration (member_texts: its texts, made
+ * once on the submitting thread, are the row's and the 201's), indexed
+ * writes its lean row in revenue_assessments with the unit values for the
+ * valuation statistics (writer thread, the declaration's savepoint), and
+ * the gate refuses a release that is not paid or guaranteed. */
 #include "revenue_int.h"
 
 #include <math.h>
@@ -51,10 +53,32 @@ void rev__book_put(rev_service *r, rev_book *b)
 }
 
 /* ---- lookups ------------------------------------------------------------------------------- */
+/* One assessment's statistics reads: from the cache, else in one read
+ * snapshot begun at the first miss (on a busy WAL, starting a snapshot
+ * costs more than the read itself). */
+typedef struct {
+    rev_service *r;
+    store_conn *c;
+    bool txn;
+} svc_uv_call;
+
 static bool svc__uv(void *ctx, const char *key, rev_uv_stats *out)
 {
-    store_conn *c = store_reader(ctx);
-    return c && rev__uv_read(c, key, out);
+    svc_uv_call *u = ctx;
+    uint64_t epoch;
+    if (rev__uvcache_get(&u->r->uv, key, out, &epoch))
+        return out->n > 0;
+    if (!u->c)
+        return false;
+    if (!u->txn && sqlite3_get_autocommit(store_conn_db(u->c)))
+        u->txn = store_exec(u->c, "BEGIN") == CX_OK;
+    rev_uv_stats st = {0, 0, 0};
+    bool ok = rev__uv_read(u->c, key, &st);
+    if (!ok)
+        st.n = 0;
+    rev__uvcache_put(&u->r->uv, key, &st, epoch);
+    *out = st;
+    return ok;
 }
 
 /* Certificates of origin from the ledger, read on the connection the
@@ -75,23 +99,21 @@ static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
 json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
                         size_t len)
 {
-    /* one read snapshot for the generation check and every statistic read:
-     * on a busy WAL, starting a snapshot costs more than the read itself */
     store_conn *c = store_reader(r->s);
-    bool txn = c && sqlite3_get_autocommit(store_conn_db(c)) && store_exec(c, "BEGIN") == CX_OK;
+    svc_uv_call u = {r, c, false};
     rev_book *b = rev__book_get(r);
     json_t *a = NULL;
     if (b) {
         rev_lookups lk = r->cfg.lookups;
         lk.unit_values = svc__uv;
-        lk.uv_ctx = r->s;
+        lk.uv_ctx = &u;
         if (r->cfg.ledger) {
             lk.certificate = svc__cert;
             lk.cert_ctx = w ? w : c;
         }
         a = rev_assess(b, doc, text, len, &lk, NULL);
     }
-    if (txn)
+    if (u.txn)
         store_exec(c, "COMMIT");
     rev__book_put(r, b);
     return a;
@@ -103,6 +125,8 @@ json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, 
 }
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
+static cx_err svc__reasons(json_t *doc, const json_t *a);
+
 static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, const char *text,
                              size_t len)
 {
@@ -115,15 +139,18 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
-    /* the stored texts are made here, not on the writer (one thread for all) */
+    /* the unit values' text is made here, not on the writer (one thread for all) */
     if (rev__assessment_carry(doc, a) != CX_OK)
-        cx_log(CX_LOG_WARN, "revenue: out of memory: the writer makes the assessment's texts");
+        cx_log(CX_LOG_WARN, "revenue: out of memory: the writer makes the unit values' text");
     json_object_set_new(doc, "assessment", a);
+    /* the findings' reasons go with the row (no update of it on the writer) */
+    if (svc__reasons(doc, a) != CX_OK)
+        cx_log(CX_LOG_WARN, "revenue: out of memory: a finding's risk reason is missing");
 }
 
 /* Findings become risk reasons on the declaration (yellow: a document check
- * of the invoice and the rate). */
-static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
+ * of the invoice and the rate), raised on the document before it is stored. */
+static cx_err svc__reasons(json_t *doc, const json_t *a)
 {
     size_t k;
     const json_t *f;
@@ -141,7 +168,7 @@ static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
                                : json_incref(json_object_get(f, "message"));
         json_t *reason = json_pack("{s:s,s:i,s:o}", "feature", feature, "contribution", 1,
                                    "detail", detail);
-        cx_err e = reason ? decl_raise_lane_in(w, id, "yellow", reason) : CX_ENOMEM;
+        cx_err e = reason ? decl_raise_lane_doc(doc, "yellow", reason) : CX_ENOMEM;
         json_decref(reason);
         if (e != CX_OK)
             return e;
@@ -151,28 +178,19 @@ static cx_err svc__reasons(store_conn *w, const char *id, const json_t *a)
 
 static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
 {
-    rev_service *r = ctx;
+    (void)ctx;
     const json_t *a = json_object_get(doc, "assessment");
     if (!json_is_object(a))
         return CX_OK;
-    (void)r;
-    cx_err e = rev__assessment_insert(w, seq, doc, a, "lodged", NULL);
-    if (e == CX_OK)
-        e = svc__reasons(w, json_string_value(json_object_get(doc, "id")), a);
-    return e;
+    return rev__assessment_insert(w, seq, doc, a, "lodged", NULL, false);
 }
 
-/* The 201 shows the submitter the public form (no other traders' prices). */
-static json_t *svc__member_reply(void *ctx, const json_t *member)
+/* What declare keeps: the stored form for customs, the public form (no
+ * other traders' prices) for the declarant when they differ. */
+static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, char **shown)
 {
     (void)ctx;
-    return rev__assessment_public(member);
-}
-
-static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *members)
-{
-    (void)ctx;
-    return rev__decorate(rd, seq, members);
+    return rev__member_texts(member, full, shown);
 }
 
 /* payment_required: a release needs paid − refunded + guaranteed ≥ the
@@ -180,10 +198,10 @@ static cx_err svc__decorate(void *ctx, store_conn *rd, int64_t seq, cx_buf *memb
  * writer job, where it draws guarantees and folds held statistics. */
 static cx_err svc__gate(void *ctx, const decl_gate_call *call, decl_gate_refusal *no)
 {
-    (void)ctx;
+    rev_service *r = ctx;
     if (strcmp(call->decision, "release") != 0)
         return CX_OK;
-    return rev__release_check(call->w, call->seq, no);
+    return rev__release_check(call->w, call->seq, no, &r->uv);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------------- */
@@ -203,6 +221,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
         r->cfg = *cfg;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    rev__uvcache_init(&r->uv);
     cx_err e = CX_OK;
     if (r->cfg.currency) {
         char have[4];
@@ -236,9 +255,8 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
                         .order = DECL_ORDER_REVENUE,
                         .enrich_text = svc__enrich_text,
                         .indexed = svc__indexed,
-                        .decorate = svc__decorate,
                         .member = "assessment",
-                        .member_reply = svc__member_reply,
+                        .member_texts = svc__member_texts,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
                        .check = svc__gate, .ctx = r};
@@ -247,6 +265,8 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
             e = decl_gate_add(d, &g);
         if (e == CX_OK && r->cfg.ledger)
             e = rev__ledger_join(r);
+        if (e == CX_OK)
+            e = rev__assessments_move(s);
         if (e != CX_OK) {
             snprintf(err, errlen, "cannot join the declarations spine: %s", cx_strerror(e));
             rev_service_free(r);
@@ -270,6 +290,7 @@ void rev_service_free(rev_service *r)
         rev_book_free(r->book);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
+    rev__uvcache_free(&r->uv);
     free(r);
 }
 

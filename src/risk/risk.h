@@ -324,6 +324,12 @@ json_t *risk_service_assess(risk_service *r, const json_t *doc);
 /* The latest inspection of declaration seq, read on c: 1 when it found
  * fraud, 0 when compliant, -1 when there is none (or it cannot be read). */
 int risk_inspection_result(store_conn *c, int64_t seq);
+/* A re-assessment changed what a fraud in declaration seq would cost:
+ * flagged is the valuation control's revenue at risk, total the duties and
+ * taxes assessed (national currency). Re-ranks it in the queue's
+ * rank=revenue order (probability × revenue at risk) inside the caller's
+ * writer job w. CX_OK also when risk never scored it. */
+cx_err risk_revenue_changed_in(store_conn *w, int64_t seq, double flagged, double total);
 /* POST /v1/declarations/{id}/inspection, GET /v1/risk/queue,
  * GET /v1/risk/models[/active|/{id}], POST /v1/risk/models/{id}/activate,
  * GET /v1/hs/search; risk metrics. */

@@ -605,13 +605,29 @@ static void svc__enrich(void *ctx, const cx_principal *who, json_t *doc)
  * taxes assessed (as eval takes a KCS row's price × tax rate). The
  * assessment is the member revenue's hook added before the write (risk's
  * indexed hook sees the whole document); 0 without one. */
+static double svc__revenue_value(double flagged, double total)
+{
+    double v = flagged > 0 ? flagged : total;
+    return isfinite(v) && v > 0 ? v : 0;
+}
+
 static double svc__at_risk(const json_t *doc)
 {
     const json_t *a = json_object_get(doc, "assessment");
-    double flagged = json_number_value(json_object_get(a, "revenue_at_risk"));
-    double total = json_number_value(json_object_get(a, "total"));
-    double v = flagged > 0 ? flagged : total;
-    return isfinite(v) && v > 0 ? v : 0;
+    return svc__revenue_value(json_number_value(json_object_get(a, "revenue_at_risk")),
+                              json_number_value(json_object_get(a, "total")));
+}
+
+cx_err risk_revenue_changed_in(store_conn *w, int64_t seq, double flagged, double total)
+{
+    sqlite3_stmt *st = store_stmt(w, "UPDATE risk_scores SET at_risk = ?2, expected = "
+                                     "CASE WHEN score IS NULL THEN -1 ELSE score * ?2 END "
+                                     "WHERE seq = ?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_double(st, 2, svc__revenue_value(flagged, total));
+    return store_done(st);
 }
 
 static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)

@@ -160,11 +160,16 @@ class DroneHotKeysTest(TempDirTestCase):
         got = track("max_points=100")
         self.assertEqual(got["points"], 100)
         self.assertEqual((got["times"][0], got["times"][-1]), (stamp(0), stamp(n - 1)))
-        # evenly spaced in time: 9,999 s over 99 gaps, each 101 s give or take one
-        secs = [int((datetime.datetime.fromisoformat(t.replace("Z", "+00:00")) - T0)
-                    .total_seconds()) for t in got["times"]]
-        self.assertEqual(secs, sorted(set(secs)))
-        self.assertTrue(all(100 <= b - a <= 102 for a, b in zip(secs, secs[1:])), secs)
+        # from the overview: between the exact ends, the first position of
+        # every 64-second bucket (the finest level with at most 200 buckets
+        # over 9,999 s), 98 of its 156 evenly, so gaps of 64 or 128 s — read
+        # as neighbouring rows, not 100 seeks over the whole flight
+        epoch = [int(datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp())
+                 for t in got["times"]]
+        self.assertEqual(epoch, sorted(set(epoch)))
+        self.assertTrue(all(s % 64 == 0 for s in epoch[1:-1]), epoch)
+        self.assertTrue(all(b - a in (64, 128) for a, b in zip(epoch[1:-1], epoch[2:-1])),
+                        epoch)
         got = track("")  # the default, 5,000
         self.assertEqual(got["points"], 5000)
         self.assertEqual((got["times"][0], got["times"][-1]), (stamp(0), stamp(n - 1)))
@@ -174,6 +179,62 @@ class DroneHotKeysTest(TempDirTestCase):
         got = track(f"from={stamp(5000)}&to={stamp(5050)}&max_points=50")
         self.assertEqual(got["points"], 50)
         self.assertEqual((got["times"][0], got["times"][-1]), (stamp(5000), stamp(5050)))
+
+    def test_folding_a_mac_only_drone_moves_its_rows_in_bounded_jobs(self):
+        """A drone known by its UAS ID; a second broadcaster heard 5,000
+        times without the Basic ID, then once with the same UAS ID: the
+        MAC-only drone folds into the UAS ID. Its rows move in writer jobs of
+        at most 1,000 rows a table, and the track reads every position
+        meanwhile."""
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        r = srv.post("/v1/drones/receivers", {"id": "RX-1", "name": "Mast", "lat": 45.5,
+                                              "lon": 9.2}, officer)
+        self.assertEqual(r.status, 201, r)
+        n = 5000
+        known = flight(1, n)
+        known[0]["mac"] = "60:60:1f:00:00:02"
+        r = srv.post("/v1/drones/observations", {"receiver": "RX-1", "observations": known},
+                     officer)
+        self.assertEqual(r.status, 202, r)
+        for start in range(0, n, 1000):
+            obs = flight(1000, start)
+            for o in obs:  # the Location alone: no UAS ID yet
+                o["payload_hex"] = o["payload_hex"][6 + len(BASIC):]
+            r = srv.post("/v1/drones/observations", {"receiver": "RX-1", "observations": obs},
+                         officer)
+            self.assertEqual(r.status, 202, r)
+        mac = "mac:ble4:60:60:1f:00:00:01"
+        wait_for(lambda: srv.get("/v1/drones/" + mac, officer).json
+                 .get("position_time") == stamp(n - 1), "the MAC-only positions to be stored")
+        r = srv.post("/v1/drones/observations", {"receiver": "RX-1",
+                                                 "observations": flight(1, n + 1)}, officer)
+        self.assertEqual(r.status, 202, r)
+
+        def times(q):
+            r = srv.get("/v1/drones/SSEVTFG93700070/track?" + q, officer)
+            self.assertEqual(r.status, 200, r)
+            f = [x for x in r.json["features"] if x["properties"]["kind"] == "flight"]
+            return f[0]["properties"]["times"] if f else []
+
+        def metric(name):
+            text = srv.get("/metrics").body
+            return int(next(line.split()[1] for line in text.splitlines()
+                            if line.startswith(name + " ")))
+
+        every = [stamp(i) for i in range(n + 2)]
+        wait_for(lambda: times("max_points=20000") == every,
+                 "the UAS ID's track to hold every position")
+        sampled = times("max_points=100")  # whether or not the fold is done
+        self.assertEqual((len(sampled), sampled[0], sampled[-1]), (100, every[0], every[-1]))
+        wait_for(lambda: metric("customs_drones_folds_waiting") == 0, "the fold to finish")
+        self.assertGreaterEqual(metric("customs_drones_fold_jobs_total"), n // 1000)
+        self.assertEqual(times("max_points=20000"), every)
+        # the folded positions' overview moved too: 100 points over the whole flight
+        overview = times("max_points=100")
+        self.assertEqual((len(overview), overview[0], overview[-1]), (100, every[0], every[-1]))
+        self.assertTrue(set(overview) <= set(every))
+        self.assertEqual(overview, sorted(overview))
 
 
 if __name__ == "__main__":

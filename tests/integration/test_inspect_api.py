@@ -408,6 +408,91 @@ class InspectTest(TempDirTestCase):
         officer.close()
         expert.close()
 
+    def test_close_thins_in_bounded_jobs(self):
+        """Hot keys (issue 17): a session of 20,000 frames is thinned after
+        its close in writer jobs of at most 500 frames, resumes after a
+        kill -9, and reads as thinned from the moment it closed."""
+        import sqlite3
+        sessions = []
+        for ref in ("INSP-BIG-1", "INSP-BIG-2"):
+            did = self.submit(tobacco(ref))
+            sid = self.srv.post("/v1/declarations/%s/sessions" % did, {},
+                                token=self.officer).json["session"]
+            for _ in range(2):
+                raw(self.srv, "POST", "/v1/sessions/%s/frames" % sid, self.officer, JPEG,
+                    "image/jpeg")
+            sessions.append(sid)
+        self.srv.stop()
+        # 20,000 more frames each, ten a second, every seventh a little late
+        # (frames arrive out of order): set up directly, posting them would
+        # take minutes; small bodies keep the database small
+        db = sqlite3.connect(self.db)
+        expect = {}
+        for sid in sessions:
+            base = db.execute("SELECT max(at_us) FROM inspect_frames WHERE sid = ?",
+                              (sid,)).fetchone()[0] + 10_000_000
+            rows = [(sid, n, b"\xff\xd8%d\xff\xd9" % n, 640, 480, base + n * 100_000 - (n % 7 == 3) * 250_000,
+                     int(n == 1005)) for n in range(3, 20003)]
+            db.executemany("INSERT INTO inspect_frames(sid, n, bytes, width, height, at_us, "
+                           "annotated) VALUES(?, ?, ?, ?, ?, ?, ?)", rows)
+            db.execute("UPDATE inspect_sessions SET frames = 20002 WHERE sid = ?", (sid,))
+            first = {}
+            frames = db.execute("SELECT n, at_us, annotated FROM inspect_frames WHERE sid = ?",
+                                (sid,)).fetchall()
+            for n, at, _ in frames:
+                first[at // 2_000_000] = min(n, first.get(at // 2_000_000, n))
+            expect[sid] = {n for n, at, a in frames
+                           if a or n == 20002 or first[at // 2_000_000] == n}
+        db.commit()
+        db.close()
+        self.assertTrue(900 < len(expect[sessions[0]]) < 1100)
+        gone = min(set(range(1, 20003)) - expect[sessions[0]])
+
+        def frame(srv, sid, n):
+            return raw(srv, "GET", "/v1/sessions/%s/frames/%d" % (sid, n), self.officer)[0]
+
+        def metric(srv, name):
+            text = srv.get("/metrics").body
+            return int(next(line.split()[1] for line in text.splitlines()
+                            if line.startswith(name + " ")))
+
+        # 1: the close answers at once; thinning follows, 500 frames a job
+        srv = self.serve(*LANES)
+        sid = sessions[0]
+        r = srv.post("/v1/sessions/%s/close" % sid, None, token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["frames"], r.json["frames_kept"]),
+                         (20002, len(expect[sid])))
+        self.assertIs(r.json["thinning"], True)  # the reply is the close's own job
+        self.assertEqual(frame(srv, sid, gone), 410)  # gone at once, whatever is left
+        self.assertEqual(frame(srv, sid, 1005), 200)  # annotated
+        self.assertEqual(frame(srv, sid, 20002), 200)  # the last
+        wait_for(lambda: srv.get("/v1/sessions/" + sid, token=self.officer)
+                 .json["thinning"] is False, "the thinning to finish")
+        self.assertEqual(srv.get("/v1/sessions/" + sid, token=self.officer).json["frames_kept"],
+                         len(expect[sid]))
+        self.assertGreaterEqual(metric(srv, "customs_inspect_thin_jobs_total"), 20002 // 500)
+        self.assertEqual(metric(srv, "customs_inspect_frames_thinned_total"),
+                         20002 - len(expect[sid]))
+        # 2: killed right after a close, the next start finishes the work
+        sid = sessions[1]
+        r = srv.post("/v1/sessions/%s/close" % sid, None, token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        srv.kill9()
+        srv = self.serve(*LANES)
+        self.assertEqual(srv.get("/v1/sessions/" + sid, token=self.officer).json["frames_kept"],
+                         len(expect[sid]))
+        self.assertEqual(frame(srv, sid, gone), 410)
+        wait_for(lambda: srv.get("/v1/sessions/" + sid, token=self.officer)
+                 .json["thinning"] is False, "the thinning to resume and finish")
+        srv.stop()
+        db = sqlite3.connect(self.db)
+        for sid in sessions:
+            kept = {n for (n,) in db.execute("SELECT n FROM inspect_frames WHERE sid = ?",
+                                             (sid,))}
+            self.assertEqual(kept, expect[sid])
+        db.close()
+
     def test_frames_erased_after_retention(self):
         did = self.submit(tobacco("INSP-3"))
         sid = self.srv.post("/v1/declarations/%s/sessions" % did, {},

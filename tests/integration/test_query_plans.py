@@ -30,8 +30,6 @@ ALLOWED = {
     ("src/inspect/guide_http.c", "WITH p(h, o) AS (SELECT value, key FROM json_each(?2)"):
         "an inspection record's photos: at most 64 sent and GUIDE_PHOTOS_MAX (20) per step "
         "of one declaration's guide, read by the steps' key",
-    ("src/inspect/session.c", "DELETE FROM inspect_frames WHERE sid = ?1 AND annotated = 0"):
-        "a session's frames, thinned once when it closes (see docs/performance.md)",
     ("src/ledger/checkpoint.c", "FROM ledger_cosignatures WHERE size=?1"):
         "a checkpoint's cosignatures: one per member",
     ("src/ledger/checkpoint.c", "FROM ledger_cosignatures c LEFT JOIN"):
@@ -72,15 +70,24 @@ STRING = r'"(?:[^"\\\n]|\\.)*"'
 
 
 def string_macros(sources):
-    """NAME -> text of every #define whose body is string literals only."""
-    out = {}
+    """NAME -> text of every #define whose body is string literals and
+    string macros only."""
+    bodies = {}
     for text in sources.values():
         for m in re.finditer(r'^#define\s+([A-Z_][A-Z0-9_]*)[ \t]+((?:.*\\\n)*.*)$', text,
                              re.M):
-            body = m.group(2).replace("\\\n", " ").strip()
-            if body and re.fullmatch(r'(?:%s\s*)+' % STRING, body):
-                out[m.group(1)] = "".join(unquote(s) for s in re.findall(STRING, body))
-    return out
+            bodies[m.group(1)] = m.group(2).replace("\\\n", " ").strip()
+    out = {}
+    while True:  # until no macro made of known pieces is left
+        names = "|".join(sorted(out, key=len, reverse=True)) or "(?!)"
+        piece = r'(?:%s|\b(?:%s)\b)' % (STRING, names)
+        new = {k: "".join(unquote(p) if p.startswith('"') else out[p]
+                          for p in re.findall(piece, b))
+               for k, b in bodies.items()
+               if k not in out and b and re.fullmatch(r'(?:%s\s*)+' % piece, b)}
+        if not new:
+            return out
+        out.update(new)
 
 
 def unquote(lit):

@@ -769,6 +769,28 @@ class TestApi(RiskCase):
             r = srv.get(f"/v1/risk/queue?rank=revenue&cursor={bad}", token=self.officer)
             self.assertEqual(r.status, 400, (bad, r))
             self.assertEqual([p["path"] for p in r.json["error"]["details"]], ["/cursor"])
+        # a re-assessment re-ranks: the last declaration of the revenue order,
+        # re-assessed after its chapters' duty went up, climbs with its new total
+        last = [i for i in by_rev if i["risk"]["score"] > 0][-1]
+        doc = [d for _, d in subs if d["id"] == last["id"]][0]
+        with open(tariff, "w") as f:
+            f.write("hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,specific_amount,"
+                    "specific_unit,excise_pct,vat_pct,description\n")
+            for ch in sorted({it["hs_code"][:2] for it in doc["items"]}):
+                f.write(f"{ch},2020-01-01,,ad_valorem,900,,,,10,chapter {ch}\n")
+        run("tariff", "import", "--db", self.db, tariff)
+        r = srv.post(f"/v1/declarations/{last['id']}/assessment",
+                     {"reason": "duty corrected"}, token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        total = r.json["assessment"]["total"]
+        self.assertGreater(total, totals[last["id"]])
+        again = walk("revenue", 7)
+        moved = [i for i in again if i["id"] == last["id"]][0]
+        self.assertEqual(moved["revenue_at_risk"], total)
+        expected = [i["risk"]["score"] * i["revenue_at_risk"] for i in again]
+        self.assertEqual(expected, sorted(expected, reverse=True))
+        self.assertLess([i["id"] for i in again].index(last["id"]),
+                        [i["id"] for i in by_rev].index(last["id"]))
 
     def test_risk_summary(self):
         """Declarations received since a moment by lane and status, inspected and fraud:

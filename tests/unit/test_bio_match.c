@@ -294,6 +294,122 @@ static void test_dev_database(void **state)
     bio_matcher_free(mt);
 }
 
+/* The gallery after many random enrolments and erasures answers exactly as
+ * one built from the remaining templates in the order they were added, and
+ * an erasure moves only the erased subject's rows (issue 17: removal costs
+ * the subject, not the gallery). */
+typedef struct {
+    uint64_t id;
+    int tpl; /* which of the 80 */
+    bool live;
+} gal_op;
+
+static void gal_expect_same(bio_gallery *g, const gal_op *ops, size_t nops,
+                            bio_features *const *probes, size_t nprobes, bio_matcher *mt)
+{
+    bio_gallery *ref = bio_gallery_new();
+    size_t live = 0;
+    for (size_t i = 0; i < nops; i++)
+        if (ops[i].live) {
+            assert_int_equal(bio_gallery_add(ref, ops[i].id, load_again(ops[i].tpl)), CX_OK);
+            live++;
+        }
+    assert_int_equal(bio_gallery_size(g), live);
+    for (size_t p = 0; p < nprobes; p++) {
+        bio_hit a[8], b[8];
+        size_t na, nb;
+        bio_search_stats sa, sb;
+        bio_search_opts o = {.threads = 1 + (unsigned)p % 3, .max_results = 8,
+                             .min_candidates = 6};
+        assert_int_equal(bio_gallery_search(g, probes[p], &o, a, &na, &sa), CX_OK);
+        assert_int_equal(bio_gallery_search(ref, probes[p], &o, b, &nb, &sb), CX_OK);
+        assert_int_equal(na, nb);
+        assert_int_equal(sa.entries, sb.entries);
+        assert_int_equal(sa.compared, sb.compared);
+        for (size_t k = 0; k < na; k++) {
+            assert_int_equal(a[k].id, b[k].id);
+            assert_true(a[k].score == b[k].score && a[k].raw == b[k].raw);
+            assert_int_equal(a[k].position, b[k].position);
+        }
+    }
+    for (uint64_t id = 0; id < 12; id++) {
+        bio_hit a, b;
+        cx_err ea = bio_gallery_best_of(g, id, probes[0], mt, &a);
+        assert_int_equal(ea, bio_gallery_best_of(ref, id, probes[0], mt, &b));
+        assert_true(ea || (a.raw == b.raw && a.position == b.position));
+    }
+    bio_gallery_free(ref);
+}
+
+static void test_gallery_erase(void **state)
+{
+    (void)state;
+    bio_matcher *mt = bio_matcher_new();
+    bio_features *probes[4];
+    for (int i = 0; i < 4; i++)
+        probes[i] = load_again(7 + 16 * i);
+    /* erasing in the middle: the rest is found, the erased never */
+    bio_gallery *g = bio_gallery_new();
+    for (int i = 0; i < 80; i++)
+        if (i % 8 != 7)
+            assert_int_equal(bio_gallery_add(g, (uint64_t)(i / 8), load_again(i)), CX_OK);
+    assert_int_equal(bio_gallery_remove(g, 4), 7);
+    assert_int_equal(bio_gallery_remove(g, 4), 0);
+    /* seven templates of one view each: at most 7 views and 7 templates move */
+    assert_true(bio_gallery_moved(g) <= 14);
+    assert_int_equal(bio_gallery_size(g), 63);
+    int first_right = 0;
+    for (int s = 0; s < 10; s++) {
+        bio_hit hits[10];
+        size_t n;
+        bio_features *probe = load_again(8 * s + 7);
+        bio_search_opts o = {.threads = 2, .max_results = 10, .min_candidates = 8};
+        assert_int_equal(bio_gallery_search(g, probe, &o, hits, &n, NULL), CX_OK);
+        for (size_t k = 0; k < n; k++)
+            assert_true(hits[k].id != 4);
+        first_right += s != 4 && n > 0 && hits[0].id == (uint64_t)s;
+        bio_hit one;
+        assert_int_equal(bio_gallery_best_of(g, (uint64_t)s, probe, mt, &one),
+                         s == 4 ? CX_ENOTFOUND : CX_OK);
+        bio_features_free(probe);
+    }
+    assert_true(first_right >= 8); /* as over the whole database: 9 of 10 there */
+    bio_gallery_free(g);
+
+    /* random enrolments and erasures against the reference */
+    enum { OPS = 240 };
+    gal_op ops[OPS];
+    size_t nops = 0;
+    uint32_t seed = 17;
+    g = bio_gallery_new();
+    for (int step = 0; step < OPS; step++) {
+        seed = seed * 1664525u + 1013904223u;
+        uint64_t id = (seed >> 8) % 12;
+        if ((seed >> 20) % 3) {
+            int tpl = (int)((seed >> 4) % 80);
+            assert_int_equal(bio_gallery_add(g, id, load_again(tpl)), CX_OK);
+            ops[nops++] = (gal_op){id, tpl, true};
+        } else {
+            size_t had = 0;
+            for (size_t i = 0; i < nops; i++)
+                if (ops[i].live && ops[i].id == id) {
+                    ops[i].live = false;
+                    had++;
+                }
+            uint64_t before = bio_gallery_moved(g);
+            assert_int_equal(bio_gallery_remove(g, id), had);
+            /* one view per template here: each leaving row moves at most one */
+            assert_true(bio_gallery_moved(g) - before <= 2 * had);
+        }
+        if (step % 30 == 29)
+            gal_expect_same(g, ops, nops, probes, 4, mt);
+    }
+    bio_gallery_free(g);
+    for (int i = 0; i < 4; i++)
+        bio_features_free(probes[i]);
+    bio_matcher_free(mt);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -302,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_identity_and_invariance),
         cmocka_unit_test(test_dropout_and_spurious),
         cmocka_unit_test(test_dev_database),
+        cmocka_unit_test(test_gallery_erase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,6 +234,78 @@ static void test_faces(void **state)
     bio_faces_free(gal);
 }
 
+/* Face vectors after random enrolments and erasures: the same answers as a
+ * gallery built from what remains, and an erasure moves only as many
+ * vectors as it removes (issue 17). */
+static void faces_random(uint32_t *seed, float *v, int dim)
+{
+    double ss = 0;
+    for (int d = 0; d < dim; d++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        v[d] = (float)((double)(*seed >> 8) / (1 << 24) - 0.5);
+        ss += v[d] * v[d];
+    }
+    for (int d = 0; d < dim; d++)
+        v[d] = (float)(v[d] / sqrt(ss));
+}
+
+static void test_faces_erase(void **state)
+{
+    (void)state;
+    enum { DIM = 19, OPS = 600, IDS = 40 };
+    static float vec[OPS][DIM];
+    uint64_t ids[OPS];
+    bool live[OPS];
+    size_t nv = 0;
+    uint32_t seed = 5;
+    bio_faces *g = bio_faces_new("m", DIM);
+    for (int step = 0; step < OPS; step++) {
+        seed = seed * 1664525u + 1013904223u;
+        uint64_t id = (seed >> 8) % IDS;
+        if ((seed >> 20) % 4) {
+            faces_random(&seed, vec[nv], DIM);
+            assert_int_equal(bio_faces_add(g, id, vec[nv]), CX_OK);
+            ids[nv] = id;
+            live[nv++] = true;
+        } else {
+            size_t had = 0;
+            for (size_t i = 0; i < nv; i++)
+                if (live[i] && ids[i] == id) {
+                    live[i] = false;
+                    had++;
+                }
+            uint64_t before = bio_faces_moved(g);
+            assert_int_equal(bio_faces_remove(g, id), had);
+            assert_true(bio_faces_moved(g) - before <= had);
+        }
+        if (step % 50 != 49)
+            continue;
+        bio_faces *ref = bio_faces_new("m", DIM);
+        for (size_t i = 0; i < nv; i++)
+            if (live[i])
+                assert_int_equal(bio_faces_add(ref, ids[i], vec[i]), CX_OK);
+        assert_int_equal(bio_faces_size(g), bio_faces_size(ref));
+        float probe[DIM];
+        faces_random(&seed, probe, DIM);
+        bio_hit a[6], b[6];
+        size_t na, nb;
+        unsigned threads = 1 + (unsigned)step % 3;
+        assert_int_equal(bio_faces_search(g, probe, threads, 6, -1, a, &na), CX_OK);
+        assert_int_equal(bio_faces_search(ref, probe, 1, 6, -1, b, &nb), CX_OK);
+        assert_int_equal(na, nb);
+        for (size_t k = 0; k < na; k++)
+            assert_true(a[k].id == b[k].id && a[k].score == b[k].score);
+        for (uint64_t who = 0; who < IDS; who++) {
+            double ca, cb;
+            cx_err e = bio_faces_best_of(g, who, probe, &ca);
+            assert_int_equal(e, bio_faces_best_of(ref, who, probe, &cb));
+            assert_true(e || ca == cb);
+        }
+        bio_faces_free(ref);
+    }
+    bio_faces_free(g);
+}
+
 /* ---- the service ----------------------------------------------------------------- */
 
 typedef struct {
@@ -506,7 +578,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_and_seals),
-        cmocka_unit_test(test_faces),
+        cmocka_unit_test(test_faces), cmocka_unit_test(test_faces_erase),
         cmocka_unit_test(test_service),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

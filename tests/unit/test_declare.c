@@ -636,6 +636,129 @@ static void test_hook_order(void **state)
     assert_string_equal(hook_trail, "early;late;");
 }
 
+/* A member declare keeps for a hook (member_texts): customs reads the full
+ * text, the declarant the shown one, in the 201 and on every read; the
+ * stored document does not repeat it; decl_member_set_in replaces it. */
+static bool kept_fail;
+
+static void kept_enrich(void *ctx, const cx_principal *who, json_t *doc)
+{
+    (void)ctx;
+    (void)who;
+    json_object_set_new(doc, "note", json_pack("{s:s}", "open", "x"));
+}
+
+static cx_err kept_texts(void *ctx, const json_t *member, char **full, char **shown)
+{
+    (void)ctx;
+    assert_string_equal(json_string_value(json_object_get(member, "open")), "x");
+    if (kept_fail)
+        return CX_ENOMEM;
+    /* number texts are kept as written (1.10, not 1.1) */
+    *full = strdup("{\"open\":\"x\",\"secret\":1.10}");
+    *shown = strdup("{\"open\":\"x\"}");
+    return CX_OK;
+}
+
+typedef struct {
+    int64_t seq;
+    const char *full, *shown;
+} kept_set;
+
+static cx_err kept_set_job(store_conn *w, void *arg)
+{
+    kept_set *k = arg;
+    return decl_member_set_in(w, k->seq, "note", k->full, k->shown);
+}
+
+static void test_kept_member(void **state)
+{
+    decide_fx *f = *state;
+    decl_hooks h = {.name = "kept", .order = 300, .enrich = kept_enrich, .member = "note",
+                    .member_texts = kept_texts};
+    assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
+    char *reply = NULL, *got = NULL;
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-K1"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, &reply), CX_OK);
+    char id[CX_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "id")));
+    json_decref(doc);
+    assert_non_null(strstr(reply, "\"note\":{\"open\":\"x\"}"));
+    assert_null(strstr(reply, "secret"));
+    free(reply);
+    doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-K2"));
+    assert_int_equal(decl_store_one(f->d, &officer_p, doc, &reply), CX_OK);
+    json_decref(doc);
+    assert_non_null(strstr(reply, "\"note\":{\"open\":\"x\",\"secret\":1.10}"));
+    free(reply);
+
+    /* reads: the declarant the shown form, customs the full one */
+    assert_int_equal(decl_get(f->d, &trader_p, id, &got), CX_OK);
+    assert_non_null(strstr(got, "\"note\":{\"open\":\"x\"}"));
+    assert_null(strstr(got, "secret"));
+    free(got);
+    assert_int_equal(decl_get(f->d, &officer_p, id, &got), CX_OK);
+    assert_non_null(strstr(got, "\"secret\":1.10"));
+    free(got);
+    int64_t seq;
+    assert_int_equal(decl_lookup(f->d, id, &seq, NULL), CX_OK);
+    store_conn *c = store_reader(f->s);
+    assert_int_equal(decl_member_get(c, seq, "note", true, &got), CX_OK);
+    assert_string_equal(got, "{\"open\":\"x\",\"secret\":1.10}");
+    free(got);
+    assert_int_equal(decl_member_get(c, seq, "note", false, &got), CX_OK);
+    assert_string_equal(got, "{\"open\":\"x\"}");
+    free(got);
+    assert_int_equal(decl_member_get(c, seq, "other", true, &got), CX_OK);
+    assert_null(got);
+
+    /* replaced in a writer job; one form for all when shown is NULL */
+    kept_set k = {seq, "{\"v\":2.50}", NULL};
+    assert_int_equal(store_write(f->s, kept_set_job, &k), CX_OK);
+    assert_int_equal(decl_get(f->d, &trader_p, id, &got), CX_OK);
+    assert_non_null(strstr(got, "\"note\":{\"v\":2.50}"));
+    assert_null(strstr(got, "open"));
+    free(got);
+    k.seq = 999999;
+    assert_int_equal(store_write(f->s, kept_set_job, &k), CX_ENOTFOUND);
+
+    /* a member that cannot be made refuses the submission: nothing stored */
+    int64_t before = decl_count(f->d);
+    kept_fail = true;
+    doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-K3"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, NULL), CX_ENOMEM);
+    json_decref(doc);
+    kept_fail = false;
+    assert_int_equal(decl_count(f->d), before);
+}
+
+/* A raise on a document being submitted: a risk member is added when there
+ * is none, the lane only goes up, reasons are appended, and a raise for
+ * customs alone keeps the lane the declarant saw. */
+static void test_raise_lane_doc(void **state)
+{
+    (void)state;
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_t *r1 = json_pack("{s:s}", "feature", "a");
+    json_t *r2 = json_pack("{s:s,s:b}", "feature", "b", "customs_only", 1);
+    assert_int_equal(decl_raise_lane_doc(doc, "purple", r1), CX_EINVAL);
+    assert_null(json_object_get(doc, "risk"));
+    assert_int_equal(decl_raise_lane_doc(doc, "yellow", r1), CX_OK);
+    assert_int_equal(decl_raise_lane_doc(doc, "green", r1), CX_OK);
+    const json_t *risk = json_object_get(doc, "risk");
+    assert_string_equal(json_string_value(json_object_get(risk, "lane")), "yellow");
+    assert_int_equal(json_array_size(json_object_get(risk, "reasons")), 2);
+    assert_int_equal(decl_raise_lane_doc(doc, "red", r2), CX_OK);
+    assert_string_equal(json_string_value(json_object_get(risk, "lane")), "red");
+    assert_string_equal(json_string_value(json_object_get(risk, "declarant_lane")), "yellow");
+    json_decref(r1);
+    json_decref(r2);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +777,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decision_transitions, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_decision_gates, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_hook_order, decide_setup, decide_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_member, decide_setup, decide_teardown),
+        cmocka_unit_test(test_raise_lane_doc),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

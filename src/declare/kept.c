@@ -1,0 +1,113 @@
+/* Members declare keeps for hooks (decl_hooks.member_texts): their texts
+ * at submission, and replacing and reading them later. Composition for
+ * readers is decl__compose's (decl_store.c). */
+#include "decl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The members hooks have declare keep (member_texts), as two object texts:
+ * customs' form and, when any member differs, the declarant's. */
+cx_err decl__kept_texts(decl_write *dw)
+{
+    cx_buf full, shown;
+    cx_buf_init(&full, DECL_TEXT_MAX);
+    cx_buf_init(&shown, DECL_TEXT_MAX);
+    cx_err e = CX_OK;
+    bool any = false, differ = false;
+    for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
+        const decl_hooks *h = &dw->d->hooks[i];
+        const json_t *v = h->member && h->member_texts ? json_object_get(dw->doc, h->member)
+                                                       : NULL;
+        if (!v)
+            continue;
+        char *f = NULL, *s = NULL;
+        e = h->member_texts(h->ctx, v, &f, &s);
+        if (e == CX_OK && !f)
+            e = CX_ENOMEM;
+        for (int k = 0; k < 2 && e == CX_OK; k++) {
+            cx_buf *b = k ? &shown : &full;
+            e = cx_buf_puts(b, any ? "," : "{");
+            e = e ? e : cx_buf_json_str(b, h->member);
+            e = e ? e : cx_buf_puts(b, ":");
+            e = e ? e : cx_buf_puts(b, k && s ? s : f);
+        }
+        differ = differ || s;
+        any = true;
+        free(f);
+        free(s);
+    }
+    if (e == CX_OK && any) {
+        e = cx_buf_puts(&full, "}");
+        e = e ? e : cx_buf_puts(&shown, "}");
+        dw->kept = e == CX_OK ? cx_buf_steal(&full, NULL) : NULL;
+        dw->kept_shown = e == CX_OK && differ ? cx_buf_steal(&shown, NULL) : NULL;
+        if (e == CX_OK && (!dw->kept || (differ && !dw->kept_shown)))
+            e = CX_ENOMEM;
+    }
+    cx_buf_free(&full);
+    cx_buf_free(&shown);
+    return e;
+}
+
+/* The JSON path of a kept member: $."name" (hook names are plain words). */
+static bool decl__member_path(const char *name, char out[80])
+{
+    size_t n = strlen(name);
+    if (!n || n > 64 || strpbrk(name, "\"\\"))
+        return false;
+    snprintf(out, 80, "$.\"%s\"", name);
+    return true;
+}
+
+cx_err decl_member_set_in(store_conn *w, int64_t seq, const char *name, const char *full,
+                          const char *shown)
+{
+    char path[80];
+    if (!full || !decl__member_path(name, path))
+        return CX_EINVAL;
+    /* SQLite's JSON functions keep number texts as written; every SET
+     * expression reads the row as it was, so the declarant's form of the
+     * other members is their kept form when they had no other */
+    sqlite3_stmt *st = store_stmt(
+        w, "UPDATE declarations SET kept = json_set(coalesce(kept, '{}'), ?2, json(?3)), "
+           "kept_shown = CASE WHEN ?4 IS NULL AND kept_shown IS NULL THEN NULL "
+           "ELSE json_set(coalesce(kept_shown, kept, '{}'), ?2, json(coalesce(?4, ?3))) END "
+           "WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, full, -1, SQLITE_STATIC);
+    if (shown)
+        sqlite3_bind_text(st, 4, shown, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    return sqlite3_changes(store_conn_db(w)) ? CX_OK : CX_ENOTFOUND;
+}
+
+cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, char **text)
+{
+    *text = NULL;
+    char path[80];
+    if (!decl__member_path(name, path))
+        return CX_EINVAL;
+    sqlite3_stmt *st = store_stmt(c, "SELECT json_extract(CASE WHEN ?3 THEN kept ELSE "
+                                     "coalesce(kept_shown, kept) END, ?2) "
+                                     "FROM declarations WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, full);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+        !(*text = strdup((const char *)sqlite3_column_text(st, 0))))
+        e = CX_ENOMEM;
+    sqlite3_reset(st);
+    return e;
+}
