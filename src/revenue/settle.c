@@ -51,7 +51,8 @@ typedef struct {
 } payout_job;
 
 /* A bank's business with a refund: it recorded a payment on the refund's
- * declaration (revenue_payments_seq). ?9 is the bank, NULL for officers. */
+ * declaration (sought on revenue_payments_payer). ?9 is the bank, NULL for
+ * officers. */
 #define SETTLE_BANK_OF(f)                                                                       \
     "(?9 IS NULL OR EXISTS(SELECT 1 FROM revenue_payments p WHERE p.seq = " f ".seq AND "       \
     "p.payer_org = ?9))"
