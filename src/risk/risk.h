@@ -119,6 +119,11 @@ cx_err risk_model_predict(risk_model *m, const float *x, size_t n, float *out);
 /* SHAP contributions of one row: RISK_NFEATURES values then the bias, in
  * log-odds; their sum is the margin. Thread-safe. */
 cx_err risk_model_explain(risk_model *m, const float *x, float *contrib);
+/* on: score and explain through XGBoost's own predictor instead of the
+ * flattened trees (which give the same bits a few µs sooner); the reference
+ * the tests and bench_risk_latency compare against. Not thread-safe: set it
+ * before the model is shared. */
+void risk_model_use_library(risk_model *m, bool on);
 /* Score quantiles on out-of-time data (q[i] = quantile i/(nq-1)). */
 const double *risk_model_quantiles(const risk_model *m, size_t *nq);
 
@@ -297,6 +302,9 @@ typedef struct {
                               * on a worker thread after the write (serve) */
     risk_photos_fn photos;   /* NULL: records carry no photos, a body's are refused */
     void *photos_ctx;
+    bool xgboost_predictor;  /* score through XGBoost's own predictor, not the
+                              * flattened trees (same bits, slower): the
+                              * reference bench_risk_latency compares with */
 } risk_config;
 
 typedef struct risk_service risk_service;

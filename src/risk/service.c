@@ -192,6 +192,7 @@ static void svc__load_active(risk_service *r, const char *id)
         svc__swap(r, NULL, id, err);
         return;
     }
+    risk_model_use_library(m, r->cfg.xgboost_predictor);
     svc__swap(r, m, id, NULL);
     cx_log(info, "risk: scoring with model %s (red above %.4g, yellow above %.4g)", id,
            r->th.red, r->th.yellow);
