@@ -560,6 +560,8 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
     if (e == CX_OK && pthread_create(&s->thread, NULL, writer__main, s) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
         e = CX_EUNAVAIL;
+    } else if (e == CX_OK) {
+        pthread_setname_np(s->thread, "store-writer"); /* top -H, perf, bench/ingest */
     }
     if (e != CX_OK) {
         store_free(s);
