@@ -17,7 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TREES_MAX_DEPTH 32 /* deeper models keep the library's path */
+#define TREES_MAX_DEPTH 32   /* deeper models keep the library's path */
+#define TREES_MAX_NODES 8192 /* per tree, likewise */
+/* A tree's SHAP values depend on the row only through which way it goes at
+ * each split: a tree of at most this many splits keeps its values for every
+ * combination (2^8 at most), computed at load by the same TreeSHAP, so a
+ * submission adds them up instead of walking every path. */
+#define TREES_MEMO_SPLITS 8
 
 typedef struct {
     int32_t left, right; /* -1: a leaf */
@@ -28,12 +34,26 @@ typedef struct {
     bool default_left;
 } trees__node;
 
+typedef struct {
+    bool on;          /* the tree is small enough: its values are kept */
+    uint8_t nsplit;   /* bit j of a combination: split[j] goes left */
+    uint8_t nfeat;    /* the distinct features it splits on */
+    int32_t split[TREES_MEMO_SPLITS];
+    uint8_t feat[TREES_MEMO_SPLITS];
+    size_t off;       /* values[off + combination * nfeat + j]: feature feat[j] */
+} trees__memo;
+
 struct risk_trees {
     trees__node *nodes;
     size_t *first; /* tree t's nodes start at nodes + first[t] */
+    size_t *count; /* and there are count[t] of them */
+    trees__memo *memo;
+    float *values;
     size_t ntrees;
     float base_margin;
 };
+
+static void trees__memoize(risk_trees *t);
 
 /* Like XGBoost's FillNodeMeanValues (children always have larger indices:
  * checked on load, so the recursion ends). */
@@ -99,7 +119,7 @@ static bool trees__one(const json_t *t, trees__node *n, size_t count)
                              .hess = (float)json_number_value(hi),
                              .default_left = json_integer_value(json_array_get(d, i)) != 0};
     }
-    return count > 0 && trees__depth(n, 0) <= TREES_MAX_DEPTH;
+    return count > 0 && count <= TREES_MAX_NODES && trees__depth(n, 0) <= TREES_MAX_DEPTH;
 }
 
 cx_err risk__trees_load(const char *json, size_t len, risk_trees **out)
@@ -129,7 +149,8 @@ cx_err risk__trees_load(const char *json, size_t len, risk_trees **out)
     }
     e = CX_ENOMEM;
     if (!(t = calloc(1, sizeof *t)) || !(t->nodes = malloc(total * sizeof *t->nodes)) ||
-        !(t->first = malloc(nt * sizeof *t->first)))
+        !(t->first = malloc(nt * sizeof *t->first)) ||
+        !(t->count = malloc(nt * sizeof *t->count)) || !(t->memo = calloc(nt, sizeof *t->memo)))
         goto done;
     e = CX_EUNAVAIL;
     size_t at = 0;
@@ -140,10 +161,12 @@ cx_err risk__trees_load(const char *json, size_t len, risk_trees **out)
             goto done;
         trees__fill_mean(t->nodes + at, 0);
         t->first[i] = at;
+        t->count[i] = count;
         at += count;
     }
     t->ntrees = nt;
     t->base_margin = -logf(1.0f / b - 1.0f); /* LogisticRegression::ProbToMargin */
+    trees__memoize(t); /* without memory for it, every tree is walked */
     e = CX_OK;
 done:
     json_decref(root);
@@ -160,6 +183,9 @@ void risk__trees_free(risk_trees *t)
         return;
     free(t->nodes);
     free(t->first);
+    free(t->count);
+    free(t->memo);
+    free(t->values);
     free(t);
 }
 
@@ -244,7 +270,8 @@ static float trees__unwound_sum(const trees__path *p, unsigned depth, unsigned a
     return total;
 }
 
-static void trees__shap(const trees__node *nodes, const float *x, float *phi, int32_t ni,
+/* left[i]: the row goes left at split i (the row's only part in it) */
+static void trees__shap(const trees__node *nodes, const uint8_t *left, float *phi, int32_t ni,
                         unsigned depth, trees__path *parent, float pzero, float pone, int pfeature)
 {
     const trees__node *n = &nodes[ni];
@@ -258,7 +285,7 @@ static void trees__shap(const trees__node *nodes, const float *x, float *phi, in
         }
         return;
     }
-    const int32_t hot = trees__next(n, x);
+    const int32_t hot = left[ni] ? n->left : n->right;
     const int32_t cold = hot == n->left ? n->right : n->left;
     const float w = n->hess;
     const float hot_zero = nodes[hot].hess / w, cold_zero = nodes[cold].hess / w;
@@ -273,21 +300,89 @@ static void trees__shap(const trees__node *nodes, const float *x, float *phi, in
         trees__unwind(p, depth, at);
         depth -= 1;
     }
-    trees__shap(nodes, x, phi, hot, depth + 1, p, hot_zero * in_zero, in_one, (int)n->feature);
-    trees__shap(nodes, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0, (int)n->feature);
+    trees__shap(nodes, left, phi, hot, depth + 1, p, hot_zero * in_zero, in_one, (int)n->feature);
+    trees__shap(nodes, left, phi, cold, depth + 1, p, cold_zero * in_zero, 0, (int)n->feature);
+}
+
+/* One tree's values into tree[] (zeroed first), as CalculateContributions. */
+static void trees__tree_shap(const trees__node *nodes, const uint8_t *left, float *tree)
+{
+    /* XGBoost allocates (maxd * (maxd + 1)) / 2 path elements, maxd = depth + 2 */
+    trees__path path[(TREES_MAX_DEPTH + 2) * (TREES_MAX_DEPTH + 3) / 2];
+    memset(tree, 0, (RISK_NFEATURES + 1) * sizeof *tree);
+    tree[RISK_NFEATURES] += nodes[0].mean;
+    trees__shap(nodes, left, tree, 0, 0, path, 1, 1, -1);
+}
+
+static void trees__memoize(risk_trees *t)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < t->ntrees; k++) {
+        const trees__node *nodes = t->nodes + t->first[k];
+        trees__memo *m = &t->memo[k];
+        size_t ns = 0;
+        for (size_t i = 0; i < t->count[k]; i++)
+            ns += nodes[i].left >= 0;
+        if (ns > TREES_MEMO_SPLITS)
+            continue;
+        for (size_t i = 0; i < t->count[k]; i++) {
+            if (nodes[i].left < 0)
+                continue;
+            m->split[m->nsplit++] = (int32_t)i;
+            size_t f = 0;
+            while (f < m->nfeat && m->feat[f] != nodes[i].feature)
+                f++;
+            if (f == m->nfeat)
+                m->feat[m->nfeat++] = (uint8_t)nodes[i].feature;
+        }
+        m->on = true;
+        m->off = total;
+        total += ((size_t)1 << m->nsplit) * m->nfeat;
+    }
+    if (total && !(t->values = malloc(total * sizeof *t->values))) {
+        for (size_t k = 0; k < t->ntrees; k++)
+            t->memo[k].on = false;
+        return;
+    }
+    uint8_t left[TREES_MAX_NODES];
+    float tree[RISK_NFEATURES + 1];
+    for (size_t k = 0; k < t->ntrees; k++) {
+        const trees__memo *m = &t->memo[k];
+        for (unsigned c = 0; m->on && c < 1u << m->nsplit; c++) {
+            for (unsigned j = 0; j < m->nsplit; j++)
+                left[m->split[j]] = (c >> j) & 1;
+            trees__tree_shap(t->nodes + t->first[k], left, tree);
+            for (unsigned j = 0; j < m->nfeat; j++)
+                t->values[m->off + c * m->nfeat + j] = tree[m->feat[j]];
+        }
+    }
 }
 
 void risk__trees_explain(const risk_trees *t, const float *x, float *contrib)
 {
-    /* XGBoost allocates (maxd * (maxd + 1)) / 2 path elements, maxd = depth + 2 */
-    trees__path path[(TREES_MAX_DEPTH + 2) * (TREES_MAX_DEPTH + 3) / 2];
+    uint8_t left[TREES_MAX_NODES];
     float tree[RISK_NFEATURES + 1];
     memset(contrib, 0, (RISK_NFEATURES + 1) * sizeof *contrib);
     for (size_t k = 0; k < t->ntrees; k++) {
         const trees__node *nodes = t->nodes + t->first[k];
-        memset(tree, 0, sizeof tree);
-        tree[RISK_NFEATURES] += nodes[0].mean;
-        trees__shap(nodes, x, tree, 0, 0, path, 1, 1, -1);
+        const trees__memo *m = &t->memo[k];
+        if (m->on) {
+            /* the features a tree does not split on get +0 from it in XGBoost:
+             * adding that changes no sum (the sums start at +0, never -0) */
+            unsigned c = 0;
+            for (unsigned j = 0; j < m->nsplit; j++)
+                c |= (unsigned)(trees__next(&nodes[m->split[j]], x) ==
+                                nodes[m->split[j]].left) << j;
+            const float *v = t->values + m->off + c * m->nfeat;
+            for (unsigned j = 0; j < m->nfeat; j++)
+                contrib[m->feat[j]] += v[j] * 1.0f;
+            contrib[RISK_NFEATURES] += nodes[0].mean * 1.0f;
+            continue;
+        }
+        for (size_t i = 0; i < t->count[k]; i++)
+            if (nodes[i].left >= 0)
+                left[i] = trees__next(&nodes[i], x) == nodes[i].left;
+        trees__tree_shap(nodes, left, tree);
         for (int f = 0; f <= RISK_NFEATURES; f++)
             contrib[f] += tree[f] * 1.0f;
     }

@@ -2,7 +2,8 @@
  * probabilities and the same SHAP contributions, bit for bit, on rows that
  * sit on, just below and just above the model's own split values and that
  * miss features, for the model `customs risk train` makes (100 trees of
- * depth 3) and for a deep one (depth 8, features repeated along a path).
+ * depth 3: each tree's SHAP values kept for every way through it) and for a
+ * deep one (depth 8, features repeated along a path: most trees walked).
  * risk_int.h is the deliberate seam: the test compares the hand-written
  * piece with the library it replaces on the submission path. */
 #include <setjmp.h>
