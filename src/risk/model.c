@@ -136,7 +136,7 @@ void risk_model_free(risk_model *m)
         return;
     if (m->booster)
         XGBoosterFree(m->booster);
-    risk__trees_free(m->trees);
+    risk_trees_free(m->trees);
     risk_tables_free(m->tables);
     free(m->quantiles);
     pthread_mutex_destroy(&m->explain_mu);
@@ -215,7 +215,7 @@ static cx_err model__from_row(const char *id, int feature_set, const char *featu
         risk_model_free(m);
         return e;
     }
-    if (risk__trees_load(booster, blen, &m->trees) != CX_OK)
+    if (risk_trees_load(booster, blen, &m->trees) != CX_OK)
         cx_log(CX_LOG_INFO, "risk: model %s is scored through XGBoost's predictor only", id);
     json_error_t je;
     json_t *tj = json_loadb(tables, tlen, 0, &je);
@@ -303,7 +303,7 @@ cx_err risk_model_predict(risk_model *m, const float *x, size_t n, float *out)
     if (n == 0)
         return CX_OK;
     if (m->trees && !m->library) {
-        risk__trees_predict(m->trees, x, n, out);
+        risk_trees_predict(m->trees, x, n, out);
         return CX_OK;
     }
     char arr[160];
@@ -327,7 +327,7 @@ cx_err risk_model_predict(risk_model *m, const float *x, size_t n, float *out)
 cx_err risk_model_explain(risk_model *m, const float *x, float *contrib)
 {
     if (m->trees && !m->library) {
-        risk__trees_explain(m->trees, x, contrib);
+        risk_trees_explain(m->trees, x, contrib);
         return CX_OK;
     }
     DMatrixHandle dm = NULL;

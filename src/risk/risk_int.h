@@ -133,8 +133,6 @@ bool risk__kcs_row(const risk_kcs_header *h, char **f, size_t n, risk_case *c,
                    const char **currency, int *fraud, int *critical, char *msg, size_t msglen);
 
 /* ---- models --------------------------------------------------------------------- */
-typedef struct risk_trees risk_trees;
-
 struct risk_model {
     char id[CX_ID_LEN + 1];
     void *booster; /* BoosterHandle */
@@ -148,16 +146,6 @@ struct risk_model {
     bool library;               /* risk_model_use_library */
 };
 
-/* The booster's trees flattened for one row at a time, bit for bit what
- * XGBoost 1.7's CPU predictor computes (trees.c). CX_EUNAVAIL for a model
- * they do not cover (objective other than binary:logistic, categorical
- * splits, several classes or targets, dart): it keeps the library's path. */
-cx_err risk__trees_load(const char *json, size_t len, risk_trees **out);
-void risk__trees_free(risk_trees *t);
-/* Probabilities of n rows of RISK_NFEATURES floats (NAN = missing). */
-void risk__trees_predict(const risk_trees *t, const float *x, size_t n, float *out);
-/* SHAP contributions of one row (RISK_NFEATURES values, then the bias). */
-void risk__trees_explain(const risk_trees *t, const float *x, float *contrib);
 
 /* Creates a booster from XGBoost JSON and checks its feature names. */
 cx_err risk__booster_load(const char *json, size_t len, int nthread, void **out, char *err,

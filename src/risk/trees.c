@@ -10,7 +10,7 @@
  * library's (test_risk compares them on every row of a trained model);
  * bench_risk_latency measures both in the same run. Models this file does
  * not know (another objective, categorical splits, vector leaves, several
- * classes, dart) keep the library's path: risk__trees_load refuses them. */
+ * classes, dart) keep the library's path: risk_trees_load refuses them. */
 #include "risk_int.h"
 
 #include <math.h>
@@ -97,8 +97,12 @@ static bool trees__one(const json_t *t, trees__node *n, size_t count)
     for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++)
         if (json_array_size(arrays[a]) != count)
             return false;
-    if (!trees__str_is(json_object_get(t, "tree_param"), "size_leaf_vector", "0"))
+    if (count == 0 || count > TREES_MAX_NODES ||
+        !trees__str_is(json_object_get(t, "tree_param"), "size_leaf_vector", "0"))
         return false;
+    /* a tree: every node below the root has one parent (a node reached
+     * twice would make the walks below exponential) */
+    uint8_t parents[TREES_MAX_NODES] = {0};
     for (size_t i = 0; i < count; i++) {
         json_int_t li = json_integer_value(json_array_get(l, i)),
                    ri = json_integer_value(json_array_get(r, i)),
@@ -112,6 +116,8 @@ static bool trees__one(const json_t *t, trees__node *n, size_t count)
             (!leaf && (li <= (json_int_t)i || ri <= (json_int_t)i || li >= (json_int_t)count ||
                        ri >= (json_int_t)count || fi < 0 || fi >= RISK_NFEATURES)))
             return false;
+        if (!leaf && (parents[li]++ || parents[ri]++))
+            return false;
         n[i] = (trees__node){.left = (int32_t)li,
                              .right = (int32_t)ri,
                              .feature = leaf ? 0 : (uint32_t)fi,
@@ -119,10 +125,10 @@ static bool trees__one(const json_t *t, trees__node *n, size_t count)
                              .hess = (float)json_number_value(hi),
                              .default_left = json_integer_value(json_array_get(d, i)) != 0};
     }
-    return count > 0 && count <= TREES_MAX_NODES && trees__depth(n, 0) <= TREES_MAX_DEPTH;
+    return trees__depth(n, 0) <= TREES_MAX_DEPTH;
 }
 
-cx_err risk__trees_load(const char *json, size_t len, risk_trees **out)
+cx_err risk_trees_load(const char *json, size_t len, risk_trees **out)
 {
     *out = NULL;
     json_t *root = json_loadb(json, len, 0, NULL);
@@ -173,11 +179,11 @@ done:
     if (e == CX_OK)
         *out = t;
     else
-        risk__trees_free(t);
+        risk_trees_free(t);
     return e;
 }
 
-void risk__trees_free(risk_trees *t)
+void risk_trees_free(risk_trees *t)
 {
     if (!t)
         return;
@@ -197,7 +203,7 @@ static int32_t trees__next(const trees__node *n, const float *x)
     return v < n->cond ? n->left : n->right;
 }
 
-void risk__trees_predict(const risk_trees *t, const float *x, size_t n, float *out)
+void risk_trees_predict(const risk_trees *t, const float *x, size_t n, float *out)
 {
     for (size_t r = 0; r < n; r++) {
         const float *row = x + r * RISK_NFEATURES;
@@ -358,7 +364,7 @@ static void trees__memoize(risk_trees *t)
     }
 }
 
-void risk__trees_explain(const risk_trees *t, const float *x, float *contrib)
+void risk_trees_explain(const risk_trees *t, const float *x, float *contrib)
 {
     uint8_t left[TREES_MAX_NODES];
     float tree[RISK_NFEATURES + 1];
