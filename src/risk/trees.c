@@ -88,7 +88,8 @@ static bool trees__str_is(const json_t *o, const char *key, const char *want)
 /* One tree's arrays into n[0..count); false when anything is off. */
 static bool trees__one(const json_t *t, trees__node *n, size_t count)
 {
-    const json_t *l = json_object_get(t, "left_children"), *r = json_object_get(t, "right_children"),
+    const json_t *l = json_object_get(t, "left_children"),
+                 *r = json_object_get(t, "right_children"),
                  *f = json_object_get(t, "split_indices"),
                  *c = json_object_get(t, "split_conditions"),
                  *d = json_object_get(t, "default_left"), *h = json_object_get(t, "sum_hessian"),
@@ -249,7 +250,8 @@ static void trees__unwind(trees__path *p, unsigned depth, unsigned at)
             p[i].pweight = next * (float)(depth + 1) / ((float)(i + 1) * one);
             next = tmp - p[i].pweight * zero * (float)(depth - (unsigned)i) / (float)(depth + 1);
         } else {
-            p[i].pweight = (p[i].pweight * (float)(depth + 1)) / (zero * (float)(depth - (unsigned)i));
+            p[i].pweight =
+                (p[i].pweight * (float)(depth + 1)) / (zero * (float)(depth - (unsigned)i));
         }
     }
     for (unsigned i = at; i < depth; ++i) {

@@ -97,7 +97,9 @@ static void rows(const cuts *c, float *x, size_t n)
                 *v = (float)(next(&s) % 2001) / 100.0f - 10.0f;
             } else {
                 float cut = c->v[f][next(&s) % (uint64_t)c->n[f]];
-                *v = pick < 4 ? cut : pick < 6 ? nextafterf(cut, -INFINITY) : nextafterf(cut, INFINITY);
+                *v = pick < 4   ? cut
+                     : pick < 6 ? nextafterf(cut, -INFINITY)
+                                : nextafterf(cut, INFINITY);
             }
         }
 }
