@@ -127,29 +127,40 @@ static void cons__done(void *arg, cx_err result)
     cons__write_free(cw);
 }
 
-static bool cons__zone_exists(store_conn *c, const char *id)
+/* The kind of zone id (its name, e.g. "port"), or false when there is none. */
+static bool cons__zone_kind(store_conn *c, const char *id, char kind[32])
 {
-    sqlite3_stmt *st = store_stmt(c, "SELECT 1 FROM track_zones WHERE id = ?1");
+    sqlite3_stmt *st = store_stmt(c, "SELECT kind FROM track_zones WHERE id = ?1");
     if (!st)
         return false;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     bool ok = sqlite3_step(st) == SQLITE_ROW;
+    if (ok)
+        snprintf(kind, 32, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
     return ok;
 }
 
 /* What the request names must exist: its zones and declarations (checked
- * whatever else is wrong with it, so that every problem is named at once). */
+ * whatever else is wrong with it, so that every problem is named at once).
+ * A territory zone is the drone rules' alone: the engine never loads it, so
+ * a consignment could not be seen leaving or reaching it. */
 static void cons__references(track_service *t, const json_t *in, json_t *problems)
 {
     store_conn *rc = store_reader(t->store);
     static const char *const zones[] = {"origin_zone", "destination_zone"};
     for (int i = 0; rc && i < 2; i++) {
         const char *z = json_string_value(json_object_get(in, zones[i]));
-        char p[32];
+        char p[32], kind[32];
         snprintf(p, sizeof p, "/%s", zones[i]);
-        if (z && track_id_valid(z) && !cons__zone_exists(rc, z))
+        if (!z || !track_id_valid(z))
+            continue;
+        if (!cons__zone_kind(rc, z, kind))
             track__problem(problems, p, "no such zone");
+        else if (strcmp(kind, track_zone_kind_name(TRACK_ZONE_TERRITORY)) == 0)
+            track__problem(problems, p, "is a territory zone (drone rules only): name a port, "
+                                        "bonded-warehouse, customs-office, border or "
+                                        "restricted zone");
     }
     size_t i;
     json_t *v;

@@ -258,7 +258,8 @@ static json_t *zone__feature(const json_t *f, const char *now, const char *ptr,
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)props, key, v)
-        json_object_set(in, key, v);
+        if (strcmp(key, "geometry") != 0) /* the feature's own, never a property's */
+            json_object_set(in, key, v);
     json_object_set(in, "geometry", json_object_get(f, "geometry"));
     json_t *p = json_array();
     track_shape *shape = NULL;
@@ -295,6 +296,8 @@ cx_err track_zones_load_file(store *s, const char *path, size_t *added, size_t *
     cx_rfc3339_format(cx_now_us(), now);
     zone_load zl = {.docs = json_array()};
     json_t *problems = json_array();
+    cx_map ids; /* the file's ids: one written, its repeat not "kept" */
+    cx_map_init(&ids);
     size_t i;
     json_t *f;
     json_array_foreach(features, i, f)
@@ -302,10 +305,28 @@ cx_err track_zones_load_file(store *s, const char *path, size_t *added, size_t *
         char ptr[48];
         snprintf(ptr, sizeof ptr, "/features/%zu", i);
         json_t *doc = zone__feature(f, now, ptr, problems);
-        if (!doc)
+        if (!doc) {
+            if (!json_array_size(problems)) /* nothing is written without a reason */
+                cx_problem_add(problems, "", "%s: out of memory", ptr);
             break;
+        }
         json_array_append_new(zl.docs, doc);
+        const char *id = json_string_value(json_object_get(doc, "id"));
+        bool fresh = false;
+        int64_t at = cx_map_put(&ids, id, strlen(id), &fresh);
+        if (at < 0) {
+            cx_problem_add(problems, "", "%s: out of memory", ptr);
+            break;
+        }
+        if (!fresh) {
+            cx_problem_add(problems, "", "%s/properties/id: %s is already the id of "
+                                         "/features/%lld",
+                           ptr, id, (long long)ids.vals[at]);
+            break;
+        }
+        ids.vals[at] = (int64_t)i;
     }
+    cx_map_free(&ids);
     cx_err e = CX_OK;
     json_t *p = json_array_get(problems, 0);
     if (p) {

@@ -127,6 +127,24 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(self.get("/v1/consignments", trader).status, 403)
         self.assertEqual(self.get("/v1/alerts", trader).status, 403)
 
+    def test_consignment_zones_are_places_the_engine_sees(self):
+        # a territory zone is the drone rules' alone: tracking never loads
+        # it, so no consignment may leave or reach it (it would never arrive)
+        for zid, kind in (("LAND", "territory"), ("PORT", "port")):
+            r = self.post("/v1/zones", {"id": zid, "kind": kind, "geometry": square(0, 0, 1)})
+            self.assertEqual(r.status, 201, r)
+        cons = {"id": "CONS-T", "containers": ["CSQU3054383"], "corridor_m": 2000,
+                "route": {"type": "LineString", "coordinates": [[0.5, 0.1], [3, 0.1]]},
+                "origin_zone": "PORT", "destination_zone": "LAND",
+                "expected_arrival": "2099-01-01T00:00:00Z"}
+        r = self.post("/v1/consignments", cons)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/destination_zone"])
+        self.assertIn("territory", r.json["error"]["details"][0]["message"])
+        self.assertEqual(self.get("/v1/consignments/CONS-T").status, 404)
+        cons["destination_zone"] = "PORT"
+        self.assertEqual(self.post("/v1/consignments", cons).status, 201)
+
     def test_thresholds_are_for_customs_only(self):
         """The thresholds say how long a truck may stop or stray unseen:
         officers and admins read them, the tracked parties do not."""

@@ -1030,6 +1030,63 @@ static void test_retention_thins_old_positions(void **state)
     uk_rm_db(path);
 }
 
+/* A zones file (--drone-zones, drones import --zones) is all or nothing: a
+ * feature that repeats an id of the same file is refused by its pointer,
+ * not counted as "already stored" while the first one is written. */
+static void zones_file(const char *path, const char *id2)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"type\":\"FeatureCollection\",\"features\":["
+               "{\"type\":\"Feature\",\"properties\":{\"id\":\"z1\",\"kind\":\"port\"},"
+               "\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}},"
+               "{\"type\":\"Feature\",\"properties\":{\"id\":\"%s\",\"kind\":\"restricted\"},"
+               "\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[5,5],[6,5],[6,6],[5,5]]]}}"
+               "]}",
+            id2);
+    fclose(f);
+}
+
+static void test_zones_file_all_or_nothing(void **state)
+{
+    (void)state;
+    char path[64], file[80];
+    uk_tmp_path(path, "zonesf");
+    snprintf(file, sizeof file, "%s.geojson", path);
+    char err[256];
+    store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
+    assert_int_equal(track_migrate(s, err, sizeof err), CX_OK);
+    size_t added = 99, kept = 99;
+    zones_file(file, "z1");
+    assert_int_equal(track_zones_load_file(s, file, &added, &kept, err, sizeof err), CX_EINVAL);
+    assert_non_null(strstr(err, "/features/1/properties/id"));
+    assert_int_equal(count_sql(s, "SELECT count(*) FROM track_zones"), 0);
+    /* a feature without geometry does not take one from its properties */
+    FILE *g = fopen(file, "w");
+    assert_non_null(g);
+    fputs("{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\","
+          "\"properties\":{\"id\":\"z9\",\"kind\":\"port\",\"geometry\":{\"type\":"
+          "\"Polygon\",\"coordinates\":[[[0,0],[1,0],[1,1],[0,0]]]}}}]}",
+          g);
+    fclose(g);
+    assert_int_equal(track_zones_load_file(s, file, &added, &kept, err, sizeof err), CX_EINVAL);
+    assert_non_null(strstr(err, "/features/0/geometry"));
+    assert_int_equal(count_sql(s, "SELECT count(*) FROM track_zones"), 0);
+    /* two ids: both added; loaded again, both kept */
+    zones_file(file, "z2");
+    assert_int_equal(track_zones_load_file(s, file, &added, &kept, err, sizeof err), CX_OK);
+    assert_int_equal(added, 2);
+    assert_int_equal(kept, 0);
+    assert_int_equal(track_zones_load_file(s, file, &added, &kept, err, sizeof err), CX_OK);
+    assert_int_equal(added, 0);
+    assert_int_equal(kept, 2);
+    assert_int_equal(count_sql(s, "SELECT count(*) FROM track_zones"), 2);
+    store_free(s);
+    uk_rm_db(path);
+    unlink(file);
+}
+
 static void test_config_overrides(void **state)
 {
     track_config c;
@@ -1068,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_decode_osmand),
         cmocka_unit_test(test_retention_thins_old_positions),
         cmocka_unit_test(test_config_overrides),
+        cmocka_unit_test(test_zones_file_all_or_nothing),
         cmocka_unit_test_setup_teardown(test_rule_zone_debounce, setup_engine, teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_zone_hole, setup_engine, teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_restricted_zone_critical, setup_engine,
