@@ -63,22 +63,78 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void measure(risk_service *svc, rows *r, const char *label)
+static int64_t cpu_ns(void)
 {
-    int64_t *t = malloc(r->n * sizeof *t);
-    for (size_t i = 0; i < 200 && i < r->n; i++) /* warm caches */
-        json_decref(risk_service_assess(svc, r->docs[i]));
-    for (size_t i = 0; i < r->n; i++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The same sequence for every service: lanes drawn at random (exploration,
+ * ties) come out alike, so two services' answers can be compared whole. */
+static uint64_t fixed_rng(void *ctx)
+{
+    uint64_t *s = ctx;
+    *s = *s * 6364136223846793005u + 1442695040888963407u;
+    return *s >> 11;
+}
+
+static void measure(risk_service *svc, uint64_t *rng, json_t **docs, size_t n, const char *label,
+                    json_t **answers)
+{
+    int64_t *t = malloc(n * sizeof *t);
+    for (size_t i = 0; i < 200 && i < n; i++) /* warm caches */
+        json_decref(risk_service_assess(svc, docs[i]));
+    *rng = 42;
+    int64_t c0 = cpu_ns();
+    for (size_t i = 0; i < n; i++) {
         int64_t t0 = now_ns();
-        json_t *risk = risk_service_assess(svc, r->docs[i]);
+        json_t *risk = risk_service_assess(svc, docs[i]);
         t[i] = now_ns() - t0;
-        json_decref(risk);
+        if (answers && !answers[i])
+            answers[i] = risk;
+        else
+            json_decref(risk);
     }
-    qsort(t, r->n, sizeof *t, cmp_i64);
-    printf("risk latency %-18s n=%zu p50=%.1f us p90=%.1f us p99=%.1f us\n", label, r->n,
-           (double)t[r->n / 2] / 1e3, (double)t[r->n * 9 / 10] / 1e3,
-           (double)t[r->n * 99 / 100] / 1e3);
+    int64_t cpu = cpu_ns() - c0;
+    qsort(t, n, sizeof *t, cmp_i64);
+    printf("risk latency %-28s n=%zu p50=%.1f us p90=%.1f us p99=%.1f us, CPU %.1f us each\n",
+           label, n, (double)t[n / 2] / 1e3, (double)t[n * 9 / 10] / 1e3,
+           (double)t[n * 99 / 100] / 1e3, (double)cpu / 1e3 / (double)n);
     free(t);
+}
+
+/* The flattened trees against XGBoost's predictor, alternating A B A B in
+ * one run, and whether every answer (score, lane, reasons) is the same. */
+static void compare(store *s, json_t **docs, size_t n, const char *what)
+{
+    uint64_t rng[2];
+    risk_service *svc[2];
+    json_t **answers[2];
+    for (int k = 0; k < 2; k++) {
+        risk_config cfg = {.policy = {10, 15, 2}, .score_declarations = true, .reload_ms = -1,
+                           .quiet = true, .rng = fixed_rng, .rng_ctx = &rng[k],
+                           .xgboost_predictor = k == 1};
+        svc[k] = risk_service_new(s, NULL, &cfg);
+        answers[k] = calloc(n, sizeof(json_t *));
+    }
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 2; k++) {
+            char label[64];
+            snprintf(label, sizeof label, "%s, %s", what, k ? "XGBoost" : "flat trees");
+            measure(svc[k], &rng[k], docs, n, label, answers[k]);
+        }
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) {
+        same += json_equal(answers[0][i], answers[1][i]);
+        json_decref(answers[0][i]);
+        json_decref(answers[1][i]);
+    }
+    printf("risk answers %-28s %zu of %zu identical (score, lane, reasons)\n", what, same, n);
+    for (int k = 0; k < 2; k++) {
+        free(answers[k]);
+        risk_service_free(svc[k]);
+    }
 }
 
 int main(int argc, char **argv)
@@ -117,7 +173,21 @@ int main(int argc, char **argv)
         return 1;
     }
     json_decref(probe);
-    measure(svc, r, "(submission)");
+    compare(s, r->docs, r->n, "(1 item)");
+    /* declarations of three items: the probabilities of all three, then the
+     * reasons of the riskiest */
+    size_t n3 = r->n / 3;
+    json_t **multi = malloc(n3 * sizeof *multi);
+    for (size_t i = 0; i < n3; i++) {
+        multi[i] = json_deep_copy(r->docs[3 * i]);
+        json_t *items = json_object_get(multi[i], "items");
+        for (size_t k = 1; k < 3; k++)
+            json_array_extend(items, json_object_get(r->docs[3 * i + k], "items"));
+    }
+    compare(s, multi, n3, "(3 items)");
+    for (size_t i = 0; i < n3; i++)
+        json_decref(multi[i]);
+    free(multi);
     /* Descriptions as traders write them vary: take the first words of each
      * item's own HS subheading text. */
     risk_hs_index *ix = NULL;

@@ -136,6 +136,7 @@ void risk_model_free(risk_model *m)
         return;
     if (m->booster)
         XGBoosterFree(m->booster);
+    risk_trees_free(m->trees);
     risk_tables_free(m->tables);
     free(m->quantiles);
     pthread_mutex_destroy(&m->explain_mu);
@@ -214,6 +215,8 @@ static cx_err model__from_row(const char *id, int feature_set, const char *featu
         risk_model_free(m);
         return e;
     }
+    if (risk_trees_load(booster, blen, &m->trees) != CX_OK)
+        cx_log(CX_LOG_INFO, "risk: model %s is scored through XGBoost's predictor only", id);
     json_error_t je;
     json_t *tj = json_loadb(tables, tlen, 0, &je);
     if (!tj) {
@@ -290,10 +293,19 @@ cx_err risk_model_load(store *s, const char *id, int nthread, risk_model **out, 
 
 /* ---- prediction -------------------------------------------------------------------- */
 
+void risk_model_use_library(risk_model *m, bool on)
+{
+    m->library = on;
+}
+
 cx_err risk_model_predict(risk_model *m, const float *x, size_t n, float *out)
 {
     if (n == 0)
         return CX_OK;
+    if (m->trees && !m->library) {
+        risk_trees_predict(m->trees, x, n, out);
+        return CX_OK;
+    }
     char arr[160];
     snprintf(arr, sizeof arr,
              "{\"data\":[%llu,true],\"shape\":[%llu,%d],\"typestr\":\"<f4\",\"version\":3}",
@@ -314,6 +326,10 @@ cx_err risk_model_predict(risk_model *m, const float *x, size_t n, float *out)
 
 cx_err risk_model_explain(risk_model *m, const float *x, float *contrib)
 {
+    if (m->trees && !m->library) {
+        risk_trees_explain(m->trees, x, contrib);
+        return CX_OK;
+    }
     DMatrixHandle dm = NULL;
     cx_err e = CX_OK;
     pthread_mutex_lock(&m->explain_mu);

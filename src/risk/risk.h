@@ -119,6 +119,26 @@ cx_err risk_model_predict(risk_model *m, const float *x, size_t n, float *out);
 /* SHAP contributions of one row: RISK_NFEATURES values then the bias, in
  * log-odds; their sum is the margin. Thread-safe. */
 cx_err risk_model_explain(risk_model *m, const float *x, float *contrib);
+/* on: score and explain through XGBoost's own predictor instead of the
+ * flattened trees (which give the same bits a few µs sooner); the reference
+ * the tests and bench_risk_latency compare against. Not thread-safe: set it
+ * before the model is shared. */
+void risk_model_use_library(risk_model *m, bool on);
+/* A booster's trees flattened for one row at a time (trees.c): bit for bit
+ * what XGBoost 1.7's CPU predictor computes, without its per-call setup.
+ * risk_trees_load reads XGBoost's JSON model and answers CX_EUNAVAIL for a
+ * model it does not cover (an objective other than binary:logistic,
+ * categorical splits, several classes or targets, dart, a node graph that is
+ * not a tree, deeper than 32 or wider than 8,192 nodes a tree): such a model
+ * keeps the library's path. *out is freed with risk_trees_free (NULL: a
+ * no-op); a loaded value is read-only, safe to share between threads. */
+typedef struct risk_trees risk_trees;
+cx_err risk_trees_load(const char *json, size_t len, risk_trees **out);
+void risk_trees_free(risk_trees *t);
+/* Probabilities of n rows of RISK_NFEATURES floats (NAN = missing). */
+void risk_trees_predict(const risk_trees *t, const float *x, size_t n, float *out);
+/* SHAP contributions of one row: RISK_NFEATURES values, then the bias. */
+void risk_trees_explain(const risk_trees *t, const float *x, float *contrib);
 /* Score quantiles on out-of-time data (q[i] = quantile i/(nq-1)). */
 const double *risk_model_quantiles(const risk_model *m, size_t *nq);
 
@@ -297,6 +317,9 @@ typedef struct {
                               * on a worker thread after the write (serve) */
     risk_photos_fn photos;   /* NULL: records carry no photos, a body's are refused */
     void *photos_ctx;
+    bool xgboost_predictor;  /* score through XGBoost's own predictor, not the
+                              * flattened trees (same bits, slower): the
+                              * reference bench_risk_latency compares with */
 } risk_config;
 
 typedef struct risk_service risk_service;

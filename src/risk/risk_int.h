@@ -142,7 +142,10 @@ struct risk_model {
     int nthread;
     pthread_mutex_t explain_mu; /* contributions go through a DMatrix */
     int refs;                   /* guarded by the service's lock */
+    risk_trees *trees;          /* NULL: a model only XGBoost scores (trees.c) */
+    bool library;               /* risk_model_use_library */
 };
+
 
 /* Creates a booster from XGBoost JSON and checks its feature names. */
 cx_err risk__booster_load(const char *json, size_t len, int nthread, void **out, char *err,

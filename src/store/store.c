@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #define STORE_MAX_BATCH 4096
+/* WAL frames after which the checkpointer copies them into the database
+ * (SQLite's own automatic checkpoint starts at the same size) */
+#define STORE_CHECKPOINT_FRAMES 1000
+#define STORE_WAL_MAX_FRAMES (4 * STORE_CHECKPOINT_FRAMES)
 #define STORE_BUSY_MS 30000
 
 const unsigned store_batch_bounds[11] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
@@ -61,6 +65,14 @@ struct store {
 
     pthread_mutex_t stats_mu;
     store_stats stats;
+    /* Checkpoints run on their own thread and connection, not on the writer
+     * after a commit: every job waits for the writer, none for them. */
+    store_conn *ckpt;
+    pthread_t ckpt_thread;
+    bool ckpt_started, ckpt_wanted, ckpt_stop;
+    int ckpt_at; /* the WAL's length at the last request (the writer's) */
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
 };
 
 
@@ -509,6 +521,95 @@ void store_get_stats(store *s, store_stats *out)
     pthread_mutex_unlock(&s->stats_mu);
 }
 
+/* ---- the checkpointer ------------------------------------------------------- */
+
+/* On the writer, after each commit: frames is the WAL's length. The WAL
+ * starts again from its beginning only when a write finds it all copied;
+ * under steady writes the checkpointer is always a few commits behind, so
+ * past STORE_WAL_MAX_FRAMES the writer copies the rest itself (little: the
+ * checkpointer has copied the bulk), as SQLite's automatic checkpoint
+ * would, and the WAL stays bounded. */
+static int ckpt__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    store *s = arg;
+    if (frames >= STORE_WAL_MAX_FRAMES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->stats_mu);
+        s->stats.writer_checkpoints++;
+        pthread_mutex_unlock(&s->stats_mu);
+        return SQLITE_OK;
+    }
+    if (frames < s->ckpt_at)
+        s->ckpt_at = 0; /* the WAL started again */
+    /* one request per STORE_CHECKPOINT_FRAMES new frames: each checkpoint
+     * syncs the database file */
+    if (frames >= s->ckpt_at + STORE_CHECKPOINT_FRAMES) {
+        s->ckpt_at = frames;
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_wanted = true;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt__main(void *arg)
+{
+    store *s = arg;
+    pthread_mutex_lock(&s->ckpt_mu);
+    for (;;) {
+        while (!s->ckpt_wanted && !s->ckpt_stop)
+            pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
+        if (s->ckpt_stop)
+            break;
+        s->ckpt_wanted = false;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        /* PASSIVE, as SQLite's automatic checkpoint: it copies what no
+         * reader still needs and waits for no one; the writer restarts the
+         * WAL from its start once a checkpoint has copied all of it */
+        int rc = sqlite3_wal_checkpoint_v2(s->ckpt->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            cx_log(CX_LOG_WARN, "database checkpoint failed: %s", sqlite3_errmsg(s->ckpt->db));
+        pthread_mutex_lock(&s->stats_mu);
+        s->stats.checkpoints++;
+        pthread_mutex_unlock(&s->stats_mu);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
+/* Without a thread or a connection for it, SQLite's automatic checkpoint
+ * on the writer stays. */
+static void ckpt__start(store *s)
+{
+    char err[256] = "no connection";
+    if (conn__open(s->path, false, &s->ckpt, err, sizeof err) != CX_OK ||
+        sqlite3_exec(s->ckpt->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
+        pthread_create(&s->ckpt_thread, NULL, ckpt__main, s) != 0) {
+        cx_log(CX_LOG_WARN, "database checkpoints stay on the writer: %s", err);
+        conn__free(s->ckpt);
+        s->ckpt = NULL;
+        return;
+    }
+    s->ckpt_started = true;
+    pthread_setname_np(s->ckpt_thread, "store-ckpt");
+    sqlite3_wal_hook(s->writer->db, ckpt__wal_hook, s); /* replaces the automatic checkpoint */
+}
+
+static void ckpt__stop(store *s)
+{
+    if (!s->ckpt_started)
+        return;
+    pthread_mutex_lock(&s->ckpt_mu);
+    s->ckpt_stop = true;
+    pthread_cond_signal(&s->ckpt_cv);
+    pthread_mutex_unlock(&s->ckpt_mu);
+    pthread_join(s->ckpt_thread, NULL);
+    s->ckpt_started = false;
+}
+
 /* ---- lifecycle -------------------------------------------------------------- */
 
 cx_err store_open(const char *path, store **out, char *err, size_t errlen)
@@ -534,6 +635,8 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->readers_mu, NULL);
     pthread_mutex_init(&s->stats_mu, NULL);
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "%s is a directory: name the database file, e.g. %s/customs.db",
@@ -566,7 +669,11 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
     if (e == CX_OK && pthread_create(&s->thread, NULL, writer__main, s) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
         e = CX_EUNAVAIL;
+    } else if (e == CX_OK) {
+        pthread_setname_np(s->thread, "store-writer"); /* top -H, perf, bench/ingest */
     }
+    if (e == CX_OK)
+        ckpt__start(s);
     if (e != CX_OK) {
         store_free(s);
         return e;
@@ -587,6 +694,7 @@ void store_free(store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
+    ckpt__stop(s); /* the writer, which wakes it, has stopped */
     /* Threads still alive keep a dangling value under a deleted key: never
      * read again, as no thread may use the store after this. */
     if (s->reader_key_made)
@@ -595,7 +703,10 @@ void store_free(store *s)
         next = c->next_reader;
         conn__free(c);
     }
+    conn__free(s->ckpt);
     conn__free(s->writer);
+    pthread_mutex_destroy(&s->ckpt_mu);
+    pthread_cond_destroy(&s->ckpt_cv);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->readers_mu);

@@ -106,6 +106,8 @@ typedef struct {
     uint64_t failed_commits;
     uint64_t batch_hist[12]; /* batch size buckets: <=1,2,4,…,1024,+Inf */
     uint64_t batch_sum;
+    uint64_t checkpoints;        /* WAL checkpoints run on their own thread */
+    uint64_t writer_checkpoints; /* the rest of a long WAL copied by the writer */
 } store_stats;
 void store_get_stats(store *s, store_stats *out);
 extern const unsigned store_batch_bounds[11];

@@ -61,6 +61,43 @@ static int64_t count_rows(store *s)
     return n;
 }
 
+static cx_err insert_big(store_conn *w, void *arg)
+{
+    (void)arg;
+    char v[4001];
+    static int n;
+    snprintf(v, sizeof v, "%04000d", n++);
+    return insert_v(w, v);
+}
+
+/* The WAL is copied into the database by the checkpointer thread (the
+ * writer does not: its automatic checkpoint is off), so the database file
+ * grows while the store is open and the WAL does not grow without bound. */
+static void test_checkpoints_off_the_writer(void **state)
+{
+    fixture *f = *state;
+    store_stats st;
+    store_get_stats(f->s, &st);
+    assert_int_equal(st.checkpoints, 0);
+    for (int i = 0; i < 1500; i++) /* 1,500 commits of a page or more each */
+        assert_int_equal(store_write(f->s, insert_big, NULL), CX_OK);
+    /* waits for an outcome, bounded; asserts no timing */
+    for (int i = 0; i < 2000 && st.checkpoints == 0; i++) {
+        usleep(10000);
+        store_get_stats(f->s, &st);
+    }
+    assert_true(st.checkpoints >= 1);
+    struct stat db, wal;
+    char walpath[80];
+    snprintf(walpath, sizeof walpath, "%s-wal", f->path);
+    assert_int_equal(stat(f->path, &db), 0);
+    assert_true(db.st_size >= 1000 * 4096);
+    assert_int_equal(stat(walpath, &wal), 0);
+    /* restarted: 1,500 commits of 4 pages or more do not fit in 4,100 */
+    assert_true(wal.st_size < 4100 * (4096 + 24));
+    assert_int_equal(count_rows(f->s), 1500);
+}
+
 static void test_write_and_read(void **state)
 {
     fixture *f = *state;
@@ -420,6 +457,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_and_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_batch_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
