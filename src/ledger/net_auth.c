@@ -55,8 +55,11 @@ static cx_err auth__read_secret(const char *opt, const char *path, char out[AUTH
     if (n < 0)
         n = 0;
     out[n] = '\0';
-    out[strcspn(out, "\r\n")] = '\0';
-    if (!out[0] || (size_t)n == AUTH_SECRET_MAX - 1) {
+    size_t line = strcspn(out, "\r\n");
+    out[line] = '\0';
+    /* too long only when no line end came within what was read: what
+     * follows a short first line (a comment, a second line) is not read */
+    if (!out[0] || (line == (size_t)n && (size_t)n == AUTH_SECRET_MAX - 1)) {
         snprintf(err, errlen, "%s %s: the first line must hold 1 to %d characters", opt, path,
                  AUTH_SECRET_MAX - 2);
         return CX_EINVAL;

@@ -408,17 +408,20 @@ static void h_payments(http_req *r, void *ctx)
     rev_account a;
     if (!rev__account_of(rs, r, &c, &a))
         return;
-    /* a bank sees the payments it made, nobody else's: filtered in the
-     * index walk, so 1,000 payments of others cannot hide its own */
-    sqlite3_stmt *st = store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
-                                     "WHERE seq=?1 AND (?2 IS NULL OR payer_org=?2) AND id > ?3 "
-                                     "ORDER BY id LIMIT ?4");
+    /* a bank sees the payments it made, nobody else's: sought on
+     * revenue_payments_payer, so others' payments are never walked */
+    bool bank = who->role == CX_ROLE_BANK;
+    sqlite3_stmt *st = bank ? store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
+                                            "WHERE seq=?1 AND payer_org=?2 AND id > ?3 "
+                                            "ORDER BY id LIMIT ?4")
+                            : store_stmt(c, "SELECT " PAY_COLUMNS " FROM revenue_payments "
+                                            "WHERE seq=?1 AND id > ?3 ORDER BY id LIMIT ?4");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
     }
     sqlite3_bind_int64(st, 1, a.seq);
-    if (who->role == CX_ROLE_BANK)
+    if (bank)
         sqlite3_bind_text(st, 2, who->org, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, page.after);
     sqlite3_bind_int64(st, 4, page.limit + 1);
@@ -675,7 +678,7 @@ static void h_guarantee(http_req *r, void *ctx)
         sqlite3_reset(st);
     }
     json_object_set_new(g, "draws", draws);
-    json_object_set_new(g, "changes", rev__guarantee_changes(c, http_param(r, "id")));
+    rev__guarantee_changes_set(c, http_param(r, "id"), g);
     http_reply_json(r, 200, g);
 }
 

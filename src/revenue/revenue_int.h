@@ -286,8 +286,10 @@ cx_err rev__settle_routes(rev_service *r, http_server *srv);
     "f.id, a.decl_id, f.amount, a.currency, f.from_version, f.to_version, f.status, f.at, " \
     "f.payout_reference, f.paid_at, f.paid_by, f.paid_recorded_at"
 json_t *rev__refund_json(sqlite3_stmt *st, int exp);
-/* A guarantee's amendments and cancellation, oldest first (caller owns). */
-json_t *rev__guarantee_changes(store_conn *c, const char *id);
+/* A guarantee's newest REV_CHANGES_MAX changes, oldest first, set on g as
+ * "changes" with "changes_truncated" (older ones left out). */
+#define REV_CHANGES_MAX 1000
+void rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g);
 
 /* HTTP internals (rev_http.c, pay.c). */
 cx_err rev__pay_routes(rev_service *r, http_server *srv);

@@ -104,6 +104,9 @@ static const store_migration rev_migrations[] = {
     {4, "CREATE INDEX revenue_certificates_seq ON revenue_certificates(seq);"
         "CREATE INDEX revenue_guarantees_due ON revenue_guarantees(trader, valid_until,"
         " created_at);"},
+    /* a bank's page of a declaration's payments (and its refunds' check) seeks
+     * its own rows, in id order, without walking other banks' */
+    {5, "CREATE INDEX revenue_payments_payer ON revenue_payments(seq, payer_org);"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)

@@ -46,20 +46,38 @@ typedef struct {
     rev_call c;
     int64_t id;
     char by[CX_ORG_MAX + 1], reference[REV_REF_MAX + 1], paid_at[REV_PAID_AT_MAX + 1];
+    bool bank; /* by is a bank: it pays out only refunds of declarations it paid on */
     int exp;
 } payout_job;
+
+/* A bank's business with a refund: it recorded a payment on the refund's
+ * declaration (sought on revenue_payments_payer). ?9 is the bank, NULL for
+ * officers. */
+#define SETTLE_BANK_OF(f)                                                                       \
+    "(?9 IS NULL OR EXISTS(SELECT 1 FROM revenue_payments p WHERE p.seq = " f ".seq AND "       \
+    "p.payer_org = ?9))"
 
 static cx_err payout__job(store_conn *w, void *arg)
 {
     payout_job *j = arg;
-    sqlite3_stmt *st = store_stmt(w, "SELECT status, payout_reference, paid_at, paid_by "
-                                     "FROM revenue_refunds WHERE id=?1");
+    sqlite3_stmt *st = store_stmt(w, "SELECT status, payout_reference, paid_at, paid_by, at "
+                                     "FROM revenue_refunds f WHERE id=?1 AND "
+                                     SETTLE_BANK_OF("f"));
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, j->id);
+    if (j->bank)
+        sqlite3_bind_text(st, 9, j->by, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    bool paid = false, same = false;
-    char was[160] = "";
+    bool paid = false, same = false, early = false;
+    char was[160] = "", due[32] = "";
+    if (rc == SQLITE_ROW) {
+        /* money is not paid out before it was due */
+        int64_t at_us = 0, paid_us = 0;
+        snprintf(due, sizeof due, "%s", (const char *)sqlite3_column_text(st, 4));
+        early = cx_rfc3339_parse(due, &at_us) == CX_OK &&
+                cx_rfc3339_parse(j->paid_at, &paid_us) == CX_OK && paid_us < at_us;
+    }
     if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "paid") == 0) {
         const char *ref = (const char *)sqlite3_column_text(st, 1);
         const char *at = (const char *)sqlite3_column_text(st, 2);
@@ -77,6 +95,11 @@ static cx_err payout__job(store_conn *w, void *arg)
     }
     if (rc != SQLITE_ROW)
         return CX_EDB;
+    if (early) {
+        rev__call_fail(&j->c, 400, "invalid_payout", "/paid_at",
+                       "must not be earlier than the refund itself (%s)", due);
+        return CX_EINVAL;
+    }
     if (paid && !same) {
         rev__call_fail(&j->c, 409, "refund_paid", "", "refund %lld was already paid out by %s",
                        (long long)j->id, was);
@@ -151,12 +174,14 @@ static void h_payout(http_req *r, void *ctx)
     j->id = id;
     j->exp = rs->exp;
     snprintf(j->by, sizeof j->by, "%s", http_principal(r)->org);
+    j->bank = http_principal(r)->role == CX_ROLE_BANK;
     snprintf(j->reference, sizeof j->reference, "%s", in.reference);
     snprintf(j->paid_at, sizeof j->paid_at, "%s", in.paid_at);
     rev__call_submit(rs, &j->c, r, payout__job);
 }
 
-/* GET /v1/refunds?status=due|paid: oldest first, paged by id. */
+/* GET /v1/refunds?status=due|paid: oldest first, paged by id; a bank sees
+ * only the refunds of declarations it paid on. */
 static void h_refunds(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
@@ -173,10 +198,10 @@ static void h_refunds(http_req *r, void *ctx)
         : status >= 0
             ? store_stmt(c, "SELECT " REV_REFUND_COLUMNS " FROM revenue_refunds f LEFT JOIN "
                             "revenue_assessments a ON a.seq = f.seq WHERE f.status = ?2 AND "
-                            "f.id > ?1 ORDER BY f.id LIMIT ?3")
+                            "f.id > ?1 AND " SETTLE_BANK_OF("f") " ORDER BY f.id LIMIT ?3")
             : store_stmt(c, "SELECT " REV_REFUND_COLUMNS " FROM revenue_refunds f LEFT JOIN "
-                            "revenue_assessments a ON a.seq = f.seq WHERE f.id > ?1 "
-                            "ORDER BY f.id LIMIT ?3");
+                            "revenue_assessments a ON a.seq = f.seq WHERE f.id > ?1 AND "
+                            SETTLE_BANK_OF("f") " ORDER BY f.id LIMIT ?3");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
@@ -185,6 +210,9 @@ static void h_refunds(http_req *r, void *ctx)
     if (status >= 0)
         sqlite3_bind_text(st, 2, statuses[status], -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, page.limit + 1);
+    const cx_principal *who = http_principal(r);
+    if (who->role == CX_ROLE_BANK)
+        sqlite3_bind_text(st, 9, who->org, -1, SQLITE_STATIC);
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
@@ -223,26 +251,39 @@ static json_t *settle__guarantee(store_conn *c, const char *id, int exp)
     return g;
 }
 
-json_t *rev__guarantee_changes(store_conn *c, const char *id)
+/* The newest REV_CHANGES_MAX changes of guarantee id, oldest first, as
+ * g's "changes"; "changes_truncated" says whether older ones were left out. */
+void rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g)
 {
     json_t *out = json_array();
+    bool more = false;
+    /* newest first off the (guarantee, id) index; each put in front */
     sqlite3_stmt *st = store_stmt(c, "SELECT kind, before, after, reason, by_org, at FROM "
                                      "revenue_guarantee_changes WHERE guarantee=?1 "
-                                     "ORDER BY id LIMIT 1000");
-    if (!st)
-        return out;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(
-            out, json_pack("{s:s,s:o,s:o,s:s?,s:s,s:s}", "kind",
-                           (const char *)sqlite3_column_text(st, 0), "before",
-                           json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL),
-                           "after", json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL),
-                           "reason", (const char *)sqlite3_column_text(st, 3), "by",
-                           (const char *)sqlite3_column_text(st, 4), "at",
-                           (const char *)sqlite3_column_text(st, 5)));
-    sqlite3_reset(st);
-    return out;
+                                     "ORDER BY id DESC LIMIT ?2");
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 2, REV_CHANGES_MAX + 1);
+    }
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        if (json_array_size(out) == REV_CHANGES_MAX) {
+            more = true;
+            break;
+        }
+        json_array_insert_new(
+            out, 0,
+            json_pack("{s:s,s:o,s:o,s:s?,s:s,s:s}", "kind",
+                      (const char *)sqlite3_column_text(st, 0), "before",
+                      json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL), "after",
+                      json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL), "reason",
+                      (const char *)sqlite3_column_text(st, 3), "by",
+                      (const char *)sqlite3_column_text(st, 4), "at",
+                      (const char *)sqlite3_column_text(st, 5)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    json_object_set_new(g, "changes", out);
+    json_object_set_new(g, "changes_truncated", json_boolean(more));
 }
 
 /* What a change touches, as kept in the history. */
@@ -370,7 +411,7 @@ static cx_err gchange__job(store_conn *w, void *arg)
         json_decref(after);
         return e;
     }
-    json_object_set_new(after, "changes", rev__guarantee_changes(w, j->id));
+    rev__guarantee_changes_set(w, j->id, after);
     j->c.ok_status = 200;
     rev__call_body(&j->c, after);
     return CX_OK;

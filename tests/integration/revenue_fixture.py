@@ -40,7 +40,8 @@ class RevenueCase(TempDirTestCase):
         load_demo(db)
         keys = {name: create_key(db, org, role) for name, org, role in (
             ("trader", "ACME", "trader"), ("other", "HANBIT", "trader"),
-            ("officer", "KCS", "officer"), ("bank", "HANSEONG-BANK", "bank"))}
+            ("officer", "KCS", "officer"), ("bank", "HANSEONG-BANK", "bank"),
+            ("bank2", "DAEHAN-BANK", "bank"))}
         RevenueCase.template = (d, db, keys)
 
     def setUp(self):
@@ -80,11 +81,12 @@ class RevenueCase(TempDirTestCase):
         self.assertEqual(r.status, 200, r)
         return r.json
 
-    def paid_then_lowered(self, ref, amount, pay_ref, duty_pct, vat_pct):
-        """A declaration paid `amount`, then re-assessed with 690722 at
-        duty_pct/vat_pct: (the declaration, the re-assessment's reply)."""
-        d = self.submit(ref)
-        self.assertEqual(self.pay(d["id"], amount, "KRW", pay_ref).status, 201)
+    def paid_then_lowered(self, ref, amount, pay_ref, duty_pct, vat_pct, trader=None,
+                          bank=None):
+        """A declaration of trader paid `amount` by bank, then re-assessed with
+        690722 at duty_pct/vat_pct: (the declaration, the re-assessment's reply)."""
+        d = self.submit(ref, trader)
+        self.assertEqual(self.pay(d["id"], amount, "KRW", pay_ref, token=bank).status, 201)
         return d, self.reassess(d["id"], LINE_690722.format(duty=duty_pct, vat=vat_pct),
                                 "rate corrected")
 

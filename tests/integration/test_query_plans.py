@@ -158,6 +158,22 @@ class QueryPlansTest(TempDirTestCase):
         self.assertGreater(explained, seen * 0.9, seen)
         self.assertEqual(set(ALLOWED) - used, set(), "exceptions for statements that are gone")
 
+    def test_a_bank_seeks_its_own_payments(self):
+        """A bank's page of a declaration's payments, and the check that a
+        refund is a bank's, seek (seq, payer_org): other banks' payments on
+        the same declaration are not walked (revenue migration 5)."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        for sql in ("SELECT id FROM revenue_payments WHERE seq=?1 AND payer_org=?2 AND id > ?3 "
+                    "ORDER BY id LIMIT ?4",
+                    "SELECT 1 FROM revenue_payments p WHERE p.seq = ?1 AND p.payer_org = ?2"):
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [1, "B", 0, 9][
+                :sql.count("?")])]
+            self.assertTrue(any("revenue_payments_payer (seq=? AND payer_org=?" in p
+                                for p in plan), plan)
+            self.assertEqual(bad_steps(db, sql), [], plan)
+
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
         db = sqlite3.connect(":memory:")

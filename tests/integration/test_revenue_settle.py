@@ -1,13 +1,23 @@
 """Revenue (issue 15) after the fact, through the real binary: refunds paid
 out (idempotent by reference, never twice) and guarantees amended or
 cancelled (refused while drawn), with roles and isolation."""
+import json
+import sqlite3
 import unittest
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
-from revenue_fixture import (TOTAL, RevenueCase,
+from revenue_fixture import (LINE_690722, TOTAL, RevenueCase,
                              tearDownModule)  # noqa: F401 (unittest calls tearDownModule)
 
-PAID_AT = "2024-03-05T10:00:00+09:00"
+PAID_AT = "2024-03-05T10:00:00+09:00"  # a payment's date (before any refund of this run)
+
+
+def payout_at():
+    """A payout's paid_at: after the refunds a test has made (due now), and
+    not in the future as the server sees it (it allows 5 minutes)."""
+    return (datetime.now(timezone(timedelta(hours=9))) + timedelta(seconds=60)).isoformat(
+        timespec="seconds")
 
 
 class RefundPayoutTest(RevenueCase):
@@ -24,7 +34,7 @@ class RefundPayoutTest(RevenueCase):
         (f,) = [x for x in r.json["items"] if x["declaration"] == d["id"]]
         self.assertEqual((f["amount"], f["currency"], f["status"], f["payout"]),
                          (amount, "KRW", "due", None))
-        body = {"reference": "RF-2024-0001", "paid_at": PAID_AT}
+        body = {"reference": "RF-2024-0001", "paid_at": payout_at()}
         r = self.srv.post(f"/v1/refunds/{f['id']}/payout", body, self.bank)
         self.assertEqual(r.status, 200, r)
         self.assertFalse(r.json["repeated"])
@@ -36,13 +46,13 @@ class RefundPayoutTest(RevenueCase):
         self.assertEqual((r.status, r.json["repeated"]), (200, True), r)
         # paid out a second time under another reference: refused
         r = self.srv.post(f"/v1/refunds/{f['id']}/payout",
-                          {"reference": "RF-OTHER", "paid_at": PAID_AT}, self.officer)
+                          {"reference": "RF-OTHER", "paid_at": payout_at()}, self.officer)
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "refund_paid"), r)
         self.assertIn("already paid out by HANSEONG-BANK", r.json["error"]["message"])
         # the declaration's account shows it paid out; the balance is unchanged
         a = self.srv.get(f"/v1/declarations/{d['id']}/assessment", self.trader).json
         self.assertEqual(a["refunds"][0]["status"], "paid")
-        self.assertEqual(a["refunds"][0]["payout"]["paid_at"], PAID_AT)
+        self.assertEqual(a["refunds"][0]["payout"]["paid_at"], body["paid_at"])
         self.assertEqual(a["balance"]["refunded"], amount)
         self.assertEqual(self.srv.get("/v1/refunds?status=due", self.officer).json["items"], [])
         self.assertEqual(len(self.srv.get("/v1/refunds?status=paid", self.officer)
@@ -52,7 +62,7 @@ class RefundPayoutTest(RevenueCase):
         d, _ = self.refund()
         f = self.srv.get("/v1/refunds", self.officer).json["items"][0]
         url = f"/v1/refunds/{f['id']}/payout"
-        good = {"reference": "RF-1", "paid_at": PAID_AT}
+        good = {"reference": "RF-1", "paid_at": payout_at()}
         # traders neither list nor pay out refunds
         self.assertEqual(self.srv.post(url, good, self.trader).status, 403)
         self.assertEqual(self.srv.get("/v1/refunds", self.trader).status, 403)
@@ -76,6 +86,59 @@ class RefundPayoutTest(RevenueCase):
         r = self.srv.post(f"/v1/refunds/{f2['id']}/payout", good, self.bank)
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "reference_conflict"), r)
 
+    def test_banks_see_and_pay_out_only_refunds_they_paid_on(self):
+        """Two traders, two banks: each bank paid one declaration, both
+        re-assessed downwards. A bank lists and pays out only the refund of
+        the declaration it paid on; the other one is not found (review R1)."""
+        d1 = self.submit("R-B1")
+        d2 = self.submit("R-B2", self.other)
+        self.assertEqual(self.pay(d1["id"], TOTAL, "KRW", "B1-PAY").status, 201)
+        self.assertEqual(self.pay(d2["id"], TOTAL, "KRW", "B2-PAY", token=self.bank2).status,
+                         201)
+        self.reassess(d1["id"], LINE_690722.format(duty=6, vat=10), "rate corrected")
+        self.assertEqual(self.srv.post(f"/v1/declarations/{d2['id']}/assessment",
+                                       {"reason": "rate corrected"}, self.officer).status, 200)
+        every = {x["declaration"]: x for x in self.srv.get("/v1/refunds", self.officer)
+                 .json["items"]}
+        self.assertEqual(set(every), {d1["id"], d2["id"]})
+        f1, f2 = every[d1["id"]], every[d2["id"]]
+        for token, mine in ((self.bank, f1), (self.bank2, f2)):
+            for q in ("", "?status=due"):
+                r = self.srv.get("/v1/refunds" + q, token)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual([x["id"] for x in r.json["items"]], [mine["id"]])
+        # the other bank's refund: not found, and nothing changes
+        url2 = f"/v1/refunds/{f2['id']}/payout"
+        r = self.srv.post(url2, {"reference": "B1-RF", "paid_at": payout_at()}, self.bank)
+        self.assertEqual((r.status, r.json["error"]["code"]), (404, "not_found"), r)
+        self.assertEqual(self.srv.get("/v1/refunds?status=due", self.officer).json["items"],
+                         [f1, f2])
+        # its own bank pays it out; the first bank sees nothing of it
+        r = self.srv.post(url2, {"reference": "B2-RF", "paid_at": payout_at()}, self.bank2)
+        self.assertEqual((r.status, r.json["refund"]["payout"]["by"]), (200, "DAEHAN-BANK"), r)
+        self.assertEqual(self.srv.get("/v1/refunds?status=paid", self.bank).json["items"], [])
+        self.assertEqual([x["id"] for x in self.srv.get("/v1/refunds?status=paid", self.bank2)
+                          .json["items"]], [f2["id"]])
+        # the officer, as before, may pay out any refund
+        r = self.srv.post(f"/v1/refunds/{f1['id']}/payout",
+                          {"reference": "KCS-RF", "paid_at": payout_at()}, self.officer)
+        self.assertEqual((r.status, r.json["refund"]["payout"]["by"]), (200, "KCS"), r)
+
+    def test_payout_not_before_the_refund(self):
+        """A refund cannot be paid out before it was due (review R2)."""
+        self.refund()
+        f = self.srv.get("/v1/refunds", self.officer).json["items"][0]
+        url = f"/v1/refunds/{f['id']}/payout"
+        r = self.srv.post(url, {"reference": "RF-EARLY", "paid_at": "1990-01-01T00:00:00Z"},
+                          self.bank)
+        self.assertEqual((r.status, r.json["error"]["code"]), (400, "invalid_payout"), r)
+        self.assertEqual(r.json["error"]["details"][0]["path"], "/paid_at")
+        self.assertIn(f["at"], r.json["error"]["details"][0]["message"])
+        self.assertEqual(self.srv.get("/v1/refunds?status=due", self.officer).json["items"], [f])
+        # the refund's own instant is not earlier
+        r = self.srv.post(url, {"reference": "RF-ON-TIME", "paid_at": f["at"]}, self.bank)
+        self.assertEqual((r.status, r.json["refund"]["payout"]["paid_at"]), (200, f["at"]), r)
+
     def refund_again(self):
         d, r = self.paid_then_lowered("R-PO2", 5000000, "SECOND", 0, 0)
         return d, r["balance"]["refunded"]
@@ -97,6 +160,7 @@ class GuaranteeChangeTest(RevenueCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual((r.json["amount"], r.json["available"], r.json["valid_until"]),
                          (7000000, 7000000, "2098-06-30"))
+        self.assertFalse(r.json["changes_truncated"])
         ch = r.json["changes"][0]
         self.assertEqual((ch["kind"], ch["before"]["amount"], ch["after"]["amount"], ch["by"]),
                          ("amend", 10000000, 7000000, "KCS"))
@@ -122,6 +186,29 @@ class GuaranteeChangeTest(RevenueCase):
         d = self.submit("R-GC")
         r = self.release(d["id"])
         self.assertEqual((r.status, r.json["error"]["code"]), (409, "payment_required"), r)
+
+    def test_changes_keep_the_newest_with_a_flag(self):
+        """1,000 older changes written beside the server, then an amendment
+        through it: the reply and the guarantee show the newest 1,000 changes,
+        oldest first, and say that older ones were left out (review R3)."""
+        g = self.guarantee(ref="GUA-MANY")
+        url = f"/v1/guarantees/{g['id']}"
+        terms = json.dumps({"amount": 10000000, "amount_national": 10000000,
+                            "valid_until": "2099-12-31", "status": "active"})
+        with sqlite3.connect(self.db, timeout=30) as db:
+            db.executemany("INSERT INTO revenue_guarantee_changes(guarantee, kind, before, "
+                           "after, reason, by_org, at) VALUES(?, 'amend', ?, ?, ?, 'KCS', "
+                           "'2025-01-01T00:00:00.000Z')",
+                           [(g["id"], terms, terms, f"old-{i}") for i in range(1000)])
+        db.close()
+        self.assertFalse(self.srv.get(url, self.officer).json["changes_truncated"])
+        r = self.srv.post(url + "/amend", {"amount": 9000000, "reason": "newest"}, self.officer)
+        self.assertEqual(r.status, 200, r)
+        for doc in (r.json, self.srv.get(url, self.officer).json):
+            reasons = [c["reason"] for c in doc["changes"]]
+            self.assertEqual(len(reasons), 1000)
+            self.assertEqual((reasons[0], reasons[-2], reasons[-1]), ("old-1", "old-999", "newest"))
+            self.assertTrue(doc["changes_truncated"])
 
     def test_drawn_guarantee_cannot_be_cancelled_or_cut_below_its_draws(self):
         g = self.guarantee(ref="GUA-D")

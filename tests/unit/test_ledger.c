@@ -2030,6 +2030,53 @@ static void test_concurrent_appends(void **state)
     assert_int_equal(ledger_root(f->lg, before + 240, root), CX_OK);
     assert_memory_equal(root, rep.root, 32);
 }
+/* Writes text to a 0600 secret file at path. */
+static void write_secret(const char *path, const char *text, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+}
+
+/* A token file is read to its first line end: what follows a short first
+ * line (however long) is not a reason to refuse it (review R4); a first
+ * line too long or empty still is. Nothing listens on port 1, so a file
+ * that is accepted fails on the connection instead. */
+static void test_nats_token_file_first_line(void **state)
+{
+    (void)state;
+    char path[64], err[512], big[2100];
+    uk_tmp_path(path, "token");
+    ledger_nats_auth a = {.token_file = path};
+    json_t *out = NULL;
+    memset(big, '0', sizeof big);
+    memcpy(big, "tok\n", 4); /* 4 + 2,096 bytes: the whole file is over 1,023 */
+    write_secret(path, big, sizeof big);
+    assert_int_not_equal(ledger_net_status("nats://127.0.0.1:1", &a, NULL, &out, err, sizeof err),
+                         CX_OK);
+    assert_null(strstr(err, "first line"));
+    assert_non_null(strstr(err, "127.0.0.1:1"));
+    memcpy(big + 1090, "\n# comment\n", 11); /* and a second line after it */
+    write_secret(path, big, sizeof big);
+    assert_int_not_equal(ledger_net_status("nats://127.0.0.1:1", &a, NULL, &out, err, sizeof err),
+                         CX_OK);
+    assert_null(strstr(err, "first line"));
+    /* a first line of 1,100 characters, and an empty one, are refused */
+    memset(big, 'x', sizeof big);
+    big[1100] = '\n';
+    write_secret(path, big, sizeof big);
+    assert_int_equal(ledger_net_status("nats://127.0.0.1:1", &a, NULL, &out, err, sizeof err),
+                     CX_EINVAL);
+    assert_non_null(strstr(err, "first line"));
+    write_secret(path, "\nsecond\n", 8);
+    assert_int_equal(ledger_net_status("nats://127.0.0.1:1", &a, NULL, &out, err, sizeof err),
+                     CX_EINVAL);
+    assert_non_null(strstr(err, "first line"));
+    assert_null(out);
+    unlink(path);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -2040,6 +2087,7 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nats_token_file_first_line),
         cmocka_unit_test(test_jcs_rfc_examples),
         cmocka_unit_test(test_jcs_numbers),
         cmocka_unit_test(test_jcs_key_order),
