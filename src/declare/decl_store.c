@@ -105,8 +105,8 @@ static cx_err decl__insert_sorted(void **arr, size_t *n, size_t sz, const void *
 
 cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h)
 {
-    if (!h->name || !h->name[0])
-        return CX_EINVAL;
+    if (!h->name || !h->name[0] || !h->member != !h->member_texts)
+        return CX_EINVAL; /* a member is kept only through its texts */
     return decl__insert_sorted((void **)&d->hooks, &d->nhooks, sizeof *h, h, h->order, h->name,
                                offsetof(decl_hooks, order), offsetof(decl_hooks, name));
 }
@@ -223,7 +223,7 @@ static const char *decl__str(const json_t *doc, const char *key)
     return s ? s : "";
 }
 
-/* Whether key is a member a hook's module keeps in its own table. */
+/* Whether key is a member declare keeps for a hook (in its own column). */
 static bool decl__hook_member(const decl_service *d, const char *key)
 {
     for (size_t i = 0; i < d->nhooks; i++)
@@ -232,9 +232,8 @@ static bool decl__hook_member(const decl_service *d, const char *key)
     return false;
 }
 
-/* The submission's reply: the stored text with its status, risk, the
- * members declare keeps (their texts) and the members hooks keep in their
- * own tables (from the document, as enrich made them). */
+/* The submission's reply: the stored text with its status, risk and the
+ * members declare keeps (their texts). */
 static cx_err decl__reply_text(decl_write *dw, const char *risk)
 {
     cx_buf api;
@@ -243,23 +242,6 @@ static cx_err decl__reply_text(decl_write *dw, const char *risk)
                              decl__str(dw->doc, "status"), risk, NULL,
                              dw->officer || !dw->kept_shown ? dw->kept : dw->kept_shown,
                              dw->officer, &api);
-    for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
-        const decl_hooks *h = &dw->d->hooks[i];
-        const json_t *v =
-            h->member && !h->member_texts ? json_object_get(dw->doc, h->member) : NULL;
-        if (!v)
-            continue;
-        json_t *shown = h->member_reply ? h->member_reply(h->ctx, v) : json_incref((json_t *)v);
-        char *vs = shown ? cx_json_dump(shown, NULL) : NULL;
-        json_decref(shown);
-        api.len--; /* reopen the object: compose ended it with '}' */
-        e = cx_buf_puts(&api, ",");
-        e = e ? e : cx_buf_json_str(&api, h->member);
-        e = e ? e : cx_buf_puts(&api, ":");
-        e = e ? e : vs ? cx_buf_puts(&api, vs) : CX_ENOMEM;
-        e = e ? e : cx_buf_puts(&api, "}");
-        free(vs);
-    }
     if (e == CX_OK) {
         free(dw->text);
         dw->text = cx_buf_steal(&api, &dw->len);
@@ -435,7 +417,7 @@ static cx_err decl__stored_text(const decl_service *d, const json_t *doc, size_t
     json_t *v;
     json_object_foreach((json_t *)doc, k, v)
     {
-        /* risk and status have columns of their own; hook members tables */
+        /* risk, status and kept members have columns of their own */
         if (i++ < submitted || strcmp(k, "risk") == 0 || strcmp(k, "status") == 0 ||
             decl__hook_member(d, k) || e != CX_OK)
             continue;
@@ -496,7 +478,7 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     if (e == CX_OK && !dw->doc_text)
         e = CX_ENOMEM;
     /* The API form is the stored text with its status, its risk member and
-     * the members hooks keep themselves. */
+     * the members declare keeps. */
     if (e == CX_OK)
         e = decl__reply_text(dw, dw->risk_text);
     if (e != CX_OK) {

@@ -98,22 +98,15 @@ typedef struct {
      * Runs in the set's order, right after the set's enrich. */
     void (*enrich_text)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
                         size_t len);
-    /* A member that enrich/enrich_text adds and the hook's module keeps in
-     * its own table (written by indexed, shown by decorate): declare leaves
-     * it out of the stored document and shows it in the submission's reply
-     * (like "risk"). NULL: none. */
+    /* A member that enrich/enrich_text adds and declare keeps in the
+     * declaration's row as the texts member_texts makes once, on the
+     * submitting thread: *full (what customs reads) and *shown (what the
+     * declarant and other non-customs readers see; NULL: the same), both
+     * malloc'd, owned by declare after the call. The 201 reply and every read
+     * show the member from them; indexed still gets the member in doc;
+     * decl_member_set_in replaces it later. member_texts returns CX_OK or an
+     * error that refuses the submission (503). NULL member: none. */
     const char *member;
-    /* The member as the submission's reply shows it (the submitter may not
-     * see all of it); a new reference. NULL: as enrich made it. */
-    json_t *(*member_reply)(void *ctx, const json_t *member);
-    /* Instead of a table of its own: declare keeps the member in the
-     * declaration's row, as the texts this makes once, on the submitting
-     * thread: *full (what customs reads) and *shown (what the declarant and
-     * other non-customs readers see; NULL: the same), both malloc'd, owned
-     * by declare after the call. The 201 reply and every read show the
-     * member from them (no decorate, no member_reply); indexed still gets
-     * the member in doc; decl_member_set_in replaces it later. CX_OK or an
-     * error that refuses the submission (503). */
     cx_err (*member_texts)(void *ctx, const json_t *member, char **full, char **shown);
 } decl_hooks;
 
