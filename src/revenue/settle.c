@@ -72,11 +72,13 @@ static cx_err payout__job(store_conn *w, void *arg)
     bool paid = false, same = false, early = false;
     char was[160] = "", due[32] = "";
     if (rc == SQLITE_ROW) {
-        /* money is not paid out before it was due */
+        /* money is not paid out before it was due; to the second, as banks
+         * record times (a payout made in the refund's own second is on time) */
         int64_t at_us = 0, paid_us = 0;
         snprintf(due, sizeof due, "%s", (const char *)sqlite3_column_text(st, 4));
         early = cx_rfc3339_parse(due, &at_us) == CX_OK &&
-                cx_rfc3339_parse(j->paid_at, &paid_us) == CX_OK && paid_us < at_us;
+                cx_rfc3339_parse(j->paid_at, &paid_us) == CX_OK &&
+                paid_us < at_us - (at_us % 1000000 + 1000000) % 1000000;
     }
     if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "paid") == 0) {
         const char *ref = (const char *)sqlite3_column_text(st, 1);
