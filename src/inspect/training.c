@@ -402,9 +402,12 @@ static void h_answer(http_req *r, void *ctx)
                              "found", a->sc.found, "missed", a->sc.missed, "false_marks",
                              a->sc.false_marks, "lane_correct", a->sc.lane_correct,
                              "explanation", expl, "truth", "lane", lane, "regions", truth);
-        inspect__submit(&a->base);
     }
+    /* before the submit: the reply shares truth, and jansson's reference
+     * counts are not atomic, so the writer must be its only holder */
     json_decref(truth);
+    if (a)
+        inspect__submit(&a->base);
     json_decref(body);
 }
 
