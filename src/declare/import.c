@@ -121,6 +121,7 @@ static void import__report(decl_import_run *run, uint64_t line, const char *refe
 typedef struct {
     decl_import_run *run;
     uint64_t line;
+    json_t *doc; /* the importer's reference, dropped here on the writer */
 } pending;
 
 static void import__done(void *arg, cx_err result, json_t *doc)
@@ -150,6 +151,7 @@ static void import__done(void *arg, cx_err result, json_t *doc)
     run->inflight--;
     pthread_cond_signal(&run->cv);
     pthread_mutex_unlock(&run->mu);
+    json_decref(p->doc);
     free(p);
 }
 
@@ -202,13 +204,16 @@ static bool import__emit_raw(decl_import_run *run, json_t *doc, uint64_t line,
     if (p) {
         p->run = run;
         p->line = line;
+        /* the writer drops both references to doc (jansson's counts are
+         * not atomic), so the importer hands its own to import__done */
+        p->doc = doc;
         e = decl__submit(run->d, &run->who, doc, raw, rawlen, run->historical, import__done, p,
                          run->after, run->after_ctx, extra);
     } else {
         json_decref(extra);
     }
-    json_decref(doc);
     if (e != CX_OK) {
+        json_decref(doc);
         free(p);
         pthread_mutex_lock(&run->mu);
         run->inflight--;
