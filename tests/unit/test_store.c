@@ -150,6 +150,47 @@ static void test_rolled_back_batch_writes_nothing(void **state)
     assert_true(wal_size(f->path) > before);
 }
 
+/* Whether this process holds an SQLite temporary file open (unlinked at
+ * once, so only /proc/self/fd shows it). */
+static bool holds_sqlite_temp_file(void)
+{
+    bool found = false;
+    char link[64], target[512];
+    for (int fd = 0; fd < 1024 && !found; fd++) {
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = 0;
+            found = strstr(target, "etilqs_") != NULL;
+        }
+    }
+    return found;
+}
+
+/* Rewrites every row (inside the writer's savepoint): far more than the
+ * sub-journal's 64 KiB. */
+static cx_err rewrite_all(store_conn *w, void *arg)
+{
+    bool *spilled = arg;
+    if (store_exec(w, "UPDATE t SET v = v || 'x'") != CX_OK)
+        return CX_EDB;
+    *spilled = holds_sqlite_temp_file();
+    return CX_OK;
+}
+
+/* The savepoints' sub-journal stays in memory: a batch that changes many
+ * pages creates (and unlinks) no temporary file, once per commit. */
+static void test_savepoint_journal_in_memory(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(store_write(f->s, insert_big, NULL), CX_OK);
+    bool spilled = true;
+    assert_int_equal(store_write(f->s, rewrite_all, &spilled), CX_OK);
+    assert_false(spilled);
+    assert_int_equal(count_rows(f->s), 100);
+}
+
 typedef struct {
     store *s;
     int id;
@@ -460,6 +501,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_batch_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoint_journal_in_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
