@@ -205,24 +205,10 @@ typedef struct {
     ledger_frontier next;
 } app_step;
 
-/* The entry's row, its transition, its nodes. CX_ESTATE with res filled for
- * a rejection (the caller rolls back); other errors are the database's.
- * dry: the precheck, which needs neither nodes nor findings. */
-static cx_err app__append(ledger *lg, store_conn *w, ledger_pending *p, bool dry, app_step *s)
+/* The entry's row: appended at idx (a stream message's sequence beside it). */
+static cx_err app__entry_row(store_conn *w, const ledger_pending *p, int64_t idx)
 {
     const lentry *e = p->e;
-    int64_t dup = seen__find(lg, w, e->entry_hash);
-    if (dup < -1)
-        return CX_EDB;
-    if (dup >= 0) {
-        char m[160];
-        snprintf(m, sizeof m, "this entry is already on the ledger at index %lld",
-                 (long long)dup);
-        ledger__res_set(&p->res, 409, "duplicate_entry", m,
-                        json_pack("[{s:s,s:s}]", "path", "", "message", m));
-        return CX_ESTATE;
-    }
-    int64_t idx = (int64_t)lg->tree.size;
     char now[32];
     cx_rfc3339_format(p->mode == LP_STREAM ? p->stream_us : cx_now_us(), now);
     sqlite3_stmt *st =
@@ -241,7 +227,29 @@ static cx_err app__append(ledger *lg, store_conn *w, ledger_pending *p, bool dry
         sqlite3_bind_int64(st, 8, (int64_t)p->seq);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}
+
+/* The entry's row, its transition, its nodes. CX_ESTATE with res filled for
+ * a rejection (the caller rolls back); other errors are the database's.
+ * dry: the precheck, which needs no row (no rule reads the entry's own
+ * row; the check is rolled back anyway), no nodes and no findings. */
+static cx_err app__append(ledger *lg, store_conn *w, ledger_pending *p, bool dry, app_step *s)
+{
+    const lentry *e = p->e;
+    int64_t dup = seen__find(lg, w, e->entry_hash);
+    if (dup < -1)
+        return CX_EDB;
+    if (dup >= 0) {
+        char m[160];
+        snprintf(m, sizeof m, "this entry is already on the ledger at index %lld",
+                 (long long)dup);
+        ledger__res_set(&p->res, 409, "duplicate_entry", m,
+                        json_pack("[{s:s,s:s}]", "path", "", "message", m));
+        return CX_ESTATE;
+    }
+    int64_t idx = (int64_t)lg->tree.size;
+    if (!dry && app__entry_row(w, p, idx) != CX_OK)
         return CX_EDB;
     lconn c = {.sc = w};
     s->a = (lapply){.c = &c, .reg = lg->reg, .e = e, .idx = idx, .serving = true};
