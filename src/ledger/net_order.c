@@ -298,22 +298,26 @@ void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
         } else if (p->seq > n->applied) {
             n->applied = p->seq; /* applied already, by another process on this database */
         }
-        /* the submitter of this entry, wherever its acknowledgement is */
-        for (net_waiter *w = n->waiters; !p->skipped && p->has_msg_hash && w; w = w->next)
-            if (w->state != NW_CHECK && w->state != NW_RESOLVE &&
+        /* one pass: the submitter of this entry, wherever its
+         * acknowledgement is, is taken off the list; a copy acknowledged at
+         * or before this sequence that was not given this outcome (a
+         * duplicate, or applied by another process) has its answer read
+         * from the database */
+        bool want = !p->skipped && p->has_msg_hash;
+        for (net_waiter **pp = &n->waiters, *w; (w = *pp);) {
+            if (want && !mine && w->state != NW_CHECK && w->state != NW_RESOLVE &&
                 memcmp(w->hash, p->msg_hash, 32) == 0) {
                 mine = w;
-                ord__unlink(n, w);
-                break;
+                *pp = w->next;
+                n->nwaiters--;
+                continue;
             }
-        /* a copy acknowledged at or before this sequence that was not given
-         * this outcome (a duplicate, or applied by another process): its
-         * answer is read from the database */
-        for (net_waiter *w = n->waiters; w; w = w->next)
             if (w->state == NW_ACKED && w->seq <= p->seq) {
                 w->state = NW_RESOLVE;
                 pthread_cond_signal(&n->ord_cv);
             }
+            pp = &w->next;
+        }
     }
     /* the reader (its window) and ledger_net_sync wait on n->cv */
     pthread_cond_broadcast(&n->cv);
