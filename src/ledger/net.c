@@ -98,10 +98,8 @@ static void net__conn_closed(natsConnection *nc, void *closure)
 
 void net__disconnect(ledger_net *n)
 {
-    kvStore_Destroy(n->kv);
-    n->kv = NULL;
-    jsCtx_Destroy(n->js);
-    n->js = NULL;
+    /* the connection is closed first: until then libnats's threads may
+     * still deliver an acknowledgement or time a publish out on js */
     if (n->nc) {
         pthread_mutex_lock(&n->mu);
         n->stop = true; /* closing is not a disconnection worth a warning */
@@ -116,9 +114,13 @@ void net__disconnect(ledger_net *n)
         while (!n->closed && rc == 0)
             rc = pthread_cond_timedwait(&n->cv, &n->mu, &ts);
         pthread_mutex_unlock(&n->mu);
-        natsConnection_Destroy(n->nc);
-        n->nc = NULL;
     }
+    kvStore_Destroy(n->kv);
+    n->kv = NULL;
+    jsCtx_Destroy(n->js);
+    n->js = NULL;
+    natsConnection_Destroy(n->nc);
+    n->nc = NULL;
     natsOptions_Destroy(n->opts);
     n->opts = NULL;
 }
