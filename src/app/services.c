@@ -74,9 +74,18 @@ static cx_err svc__risk_photos(void *ctx, store_conn *w, int64_t seq, const char
 /* risk: scores every submission (enrich hook) before it is stored */
 static cx_err svc__risk_start(app_services *a, void **self, char *err, size_t errlen)
 {
+    /* bench/ingest runs a peer server on XGBoost's own predictor; a value
+     * misspelt would make it compare the flattened trees with themselves */
+    const char *pred = getenv("CUSTOMS_RISK_PREDICTOR");
+    if (pred && *pred && strcmp(pred, "xgboost") != 0) {
+        snprintf(err, errlen, "CUSTOMS_RISK_PREDICTOR: unknown value '%.40s' (the one value "
+                 "is xgboost; unset: the flattened trees)", pred);
+        return CX_EINVAL;
+    }
     risk_config rcfg = {.policy = app_services_config(a)->risk,
                         .score_declarations = true,
-                        .photos = svc__risk_photos};
+                        .photos = svc__risk_photos,
+                        .xgboost_predictor = pred && *pred};
     if (!(*self = risk_service_new(app_services_store(a), app_service(a, "declare"), &rcfg))) {
         snprintf(err, errlen, "the risk service cannot start");
         return CX_ENOMEM;
