@@ -74,9 +74,18 @@ static cx_err svc__risk_photos(void *ctx, store_conn *w, int64_t seq, const char
 /* risk: scores every submission (enrich hook) before it is stored */
 static cx_err svc__risk_start(app_services *a, void **self, char *err, size_t errlen)
 {
+    /* bench/ingest runs a peer server on XGBoost's own predictor; a value
+     * misspelt would make it compare the flattened trees with themselves */
+    const char *pred = getenv("CUSTOMS_RISK_PREDICTOR");
+    if (pred && *pred && strcmp(pred, "xgboost") != 0) {
+        snprintf(err, errlen, "CUSTOMS_RISK_PREDICTOR: unknown value '%.40s' (the one value "
+                 "is xgboost; unset: the flattened trees)", pred);
+        return CX_EINVAL;
+    }
     risk_config rcfg = {.policy = app_services_config(a)->risk,
                         .score_declarations = true,
-                        .photos = svc__risk_photos};
+                        .photos = svc__risk_photos,
+                        .xgboost_predictor = pred && *pred};
     if (!(*self = risk_service_new(app_services_store(a), app_service(a, "declare"), &rcfg))) {
         snprintf(err, errlen, "the risk service cannot start");
         return CX_ENOMEM;
@@ -507,9 +516,19 @@ static void svc__store_metrics(void *ctx, cx_buf *out)
                           "# HELP customs_store_commits_failed_total Transactions that failed to "
                           "commit.\n"
                           "# TYPE customs_store_commits_failed_total counter\n"
-                          "customs_store_commits_failed_total %llu\n",
+                          "customs_store_commits_failed_total %llu\n"
+                          "# HELP customs_store_checkpoints_total WAL checkpoints run by the "
+                          "checkpointer thread.\n"
+                          "# TYPE customs_store_checkpoints_total counter\n"
+                          "customs_store_checkpoints_total %llu\n"
+                          "# HELP customs_store_writer_checkpoints_total WAL checkpoints the "
+                          "writer ran itself (the WAL past its bound).\n"
+                          "# TYPE customs_store_writer_checkpoints_total counter\n"
+                          "customs_store_writer_checkpoints_total %llu\n",
                           (unsigned long long)st.batch_sum, (unsigned long long)st.commits,
-                          (unsigned long long)st.failed_commits);
+                          (unsigned long long)st.failed_commits,
+                          (unsigned long long)st.checkpoints,
+                          (unsigned long long)st.writer_checkpoints);
     (void)e; /* a failed buffer answers for itself (h_metrics) */
 }
 

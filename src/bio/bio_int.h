@@ -261,10 +261,9 @@ bool bio__slots_add(bio_slots *l, uint64_t id, uint32_t slot);
 uint32_t bio__slots_first(const bio_slots *l, uint64_t id);
 /* The row of id at slot `from` now lives at `to`. */
 void bio__slots_move(bio_slots *l, uint64_t id, uint32_t from, uint32_t to);
-/* Forgets id's list (its slots are being removed). */
-void bio__slots_drop(bio_slots *l, uint64_t id);
-/* id's slots, highest first, into a malloc'd array (*n of them); NULL with
- * *n = 0 when there are none or memory is short (*nomem says which). */
-uint32_t *bio__slots_take(const bio_slots *l, uint64_t id, size_t *n, bool *nomem);
+/* Unlinks and returns id's highest slot (BIO_SLOT_NONE: it has none left),
+ * O(the id's slots). Removing an id's rows highest first, what moves into
+ * a hole is never one of its own, and no memory is needed. */
+uint32_t bio__slots_pop(bio_slots *l, uint64_t id);
 
 #endif

@@ -224,14 +224,9 @@ cx_err bio_faces_add(bio_faces *g, uint64_t id, const float *v)
 
 size_t bio_faces_remove(bio_faces *g, uint64_t id)
 {
-    size_t n;
-    bool nomem;
-    uint32_t *slots = bio__slots_take(&g->by_id, id, &n, &nomem);
-    if (!slots)
-        return 0;
-    /* highest first: what moves into a hole is never one of id's own */
-    for (size_t i = 0; i < n; i++) {
-        uint32_t s = slots[i], last = (uint32_t)--g->n;
+    size_t n = 0;
+    for (uint32_t s; (s = bio__slots_pop(&g->by_id, id)) != BIO_SLOT_NONE; n++) {
+        uint32_t last = (uint32_t)--g->n;
         if (s == last)
             continue;
         memcpy(g->data + (size_t)s * g->stride, g->data + (size_t)last * g->stride,
@@ -240,8 +235,6 @@ size_t bio_faces_remove(bio_faces *g, uint64_t id)
         bio__slots_move(&g->by_id, g->ids[s], last, s);
         g->moved++;
     }
-    bio__slots_drop(&g->by_id, id);
-    free(slots);
     return n;
 }
 

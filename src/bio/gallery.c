@@ -144,25 +144,19 @@ static int gal__cmp_u32_desc(const void *a, const void *b)
 
 size_t bio_gallery_remove(bio_gallery *g, uint64_t id)
 {
-    size_t n;
-    bool nomem;
-    uint32_t *slots = bio__slots_take(&g->by_id, id, &n, &nomem);
-    if (!slots)
-        return 0;
-    /* highest first: what moves into a hole is never one of id's own rows */
-    for (size_t i = 0; i < n; i++) {
-        gal_template *t = &g->tpl[slots[i]];
+    size_t n = 0;
+    for (uint32_t s; (s = bio__slots_pop(&g->by_id, id)) != BIO_SLOT_NONE; n++) {
+        gal_template *t = &g->tpl[s];
         size_t nv = bio_features_nviews(t->f);
         g->bytes -= gal__bytes_of(t->f, nv);
+        /* highest first, as the templates: nothing of t moves into a hole */
         qsort(t->ent, nv, sizeof *t->ent, gal__cmp_u32_desc);
         for (size_t v = 0; v < nv; v++)
             gal__entry_remove(g, t->ent[v]);
         bio_features_free(t->f);
         free(t->ent);
-        gal__tpl_remove(g, slots[i]);
+        gal__tpl_remove(g, s);
     }
-    bio__slots_drop(&g->by_id, id);
-    free(slots);
     return n;
 }
 

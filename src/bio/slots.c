@@ -65,34 +65,24 @@ void bio__slots_move(bio_slots *l, uint64_t id, uint32_t from, uint32_t to)
         l->prev[n] = to;
 }
 
-void bio__slots_drop(bio_slots *l, uint64_t id)
+uint32_t bio__slots_pop(bio_slots *l, uint64_t id)
 {
-    int64_t key = (int64_t)id;
-    cx_map_del(&l->first, &key, sizeof key, NULL);
-}
-
-static int slots__cmp_desc(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x < y) - (x > y);
-}
-
-uint32_t *bio__slots_take(const bio_slots *l, uint64_t id, size_t *n, bool *nomem)
-{
-    *n = 0;
-    *nomem = false;
-    size_t count = 0;
+    uint32_t hi = BIO_SLOT_NONE;
     for (uint32_t s = bio__slots_first(l, id); s != BIO_SLOT_NONE; s = l->next[s])
-        count++;
-    if (!count)
-        return NULL;
-    uint32_t *out = malloc(count * sizeof *out);
-    if (!out) {
-        *nomem = true;
-        return NULL;
+        if (hi == BIO_SLOT_NONE || s > hi)
+            hi = s;
+    if (hi == BIO_SLOT_NONE)
+        return hi;
+    uint32_t p = l->prev[hi], n = l->next[hi];
+    if (n != BIO_SLOT_NONE)
+        l->prev[n] = p;
+    if (p != BIO_SLOT_NONE) {
+        l->next[p] = n;
+    } else if (n != BIO_SLOT_NONE) {
+        cx_map_iset(&l->first, (int64_t)id, n); /* the key exists: no allocation */
+    } else {
+        int64_t key = (int64_t)id;
+        cx_map_del(&l->first, &key, sizeof key, NULL);
     }
-    for (uint32_t s = bio__slots_first(l, id); s != BIO_SLOT_NONE; s = l->next[s])
-        out[(*n)++] = s;
-    qsort(out, *n, sizeof *out, slots__cmp_desc);
-    return out;
+    return hi;
 }

@@ -49,6 +49,7 @@ static json_t *sess__row_json(sqlite3_stmt *st)
     "sid, declaration, status, opened_by, opened_at, closed_at, frames, "                      \
     "(SELECT count(*) FROM inspect_frames f WHERE f.sid = s.sid AND NOT " THIN_WAITING "), "   \
     "last_event, thin_n IS NOT NULL "
+#define SESS_NCOLS 10 /* the columns of SESS_COLS */
 
 static json_t *sess__json(store_conn *c, const char *sid, cx_err *e)
 {
@@ -342,7 +343,7 @@ static void h_list(http_req *r, void *ctx)
         json_t *o = sess__row_json(st);
         e = cx_buf_json(&p.out, o);
         json_decref(o);
-        last = sqlite3_column_int64(st, 9);
+        last = sqlite3_column_int64(st, SESS_NCOLS); /* the rowid, after SESS_COLS */
     }
     sqlite3_reset(st);
     inspect__decl_clear(&d);

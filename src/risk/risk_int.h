@@ -146,7 +146,6 @@ struct risk_model {
     bool library;               /* risk_model_use_library */
 };
 
-
 /* Creates a booster from XGBoost JSON and checks its feature names. */
 cx_err risk__booster_load(const char *json, size_t len, int nthread, void **out, char *err,
                           size_t errlen);

@@ -685,10 +685,6 @@ risk_service *risk_service_new(store *s, decl_service *d, const risk_config *cfg
     r->s = s;
     r->d = d;
     r->cfg = *cfg;
-    /* bench/ingest runs a peer server on XGBoost's own predictor */
-    const char *pred = getenv("CUSTOMS_RISK_PREDICTOR");
-    if (pred && strcmp(pred, "xgboost") == 0)
-        r->cfg.xgboost_predictor = true;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     pthread_cond_init(&r->hs_cv, NULL);

@@ -114,7 +114,10 @@ class Server:
         if wait:
             self.wait_ready()
 
-    def wait_ready(self, timeout=20):
+    def wait_ready(self, timeout=60):
+        # a ThreadSanitizer build on a loaded machine takes 10-20 s and more
+        # to migrate a fresh database and listen; a working server answers
+        # as soon as it listens, so only a broken one waits this long
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -334,6 +334,8 @@ class ApiTest(TempDirTestCase):
         self.assertIn("customs_declarations_stored 1\n", t)
         self.assertRegex(t, r"customs_store_commit_batch_size_count \d+")
         self.assertIn("# TYPE customs_store_commit_batch_size histogram", t)
+        self.assertRegex(t, r"\ncustoms_store_checkpoints_total \d+\n")
+        self.assertRegex(t, r"\ncustoms_store_writer_checkpoints_total \d+\n")
 
     def test_connections_do_not_leak_resources(self):
         # every connection gets a thread of its own; what the thread opened

@@ -85,6 +85,14 @@ class CliTest(TempDirTestCase):
         p = run("keys", "list", "--db", self.db, "--name", "x", check=False)
         self.assertIn("Valid options: --db, --json, --help", p.stderr)
 
+    def test_unknown_risk_predictor_is_refused(self):
+        """CUSTOMS_RISK_PREDICTOR takes xgboost only: a misspelt value is
+        refused by name, not run as the flattened trees it did not ask for."""
+        p = run("serve", "--db", self.db, "--listen", "127.0.0.1:0", check=False, timeout=60,
+                env={"CUSTOMS_RISK_PREDICTOR": "XGBoost"})
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("CUSTOMS_RISK_PREDICTOR: unknown value 'XGBoost'", p.stderr)
+
     def test_db_is_a_directory(self):
         for args in (["keys", "list", "--db", self.tmp],
                      ["serve", "--db", self.tmp, "--listen", "127.0.0.1:0"]):

@@ -398,6 +398,23 @@ class InspectTest(TempDirTestCase):
         self.assertEqual(r.status, 201, r)
         lst = s.get("/v1/declarations/%s/sessions" % did, token=self.officer).json["items"]
         self.assertEqual([x["status"] for x in lst], ["closed", "open"])
+        # page by page, the same sessions once each (the cursor is the row's)
+        r = s.post("/v1/sessions/%s/close" % lst[1]["session"], None, token=self.officer)
+        self.assertEqual(r.status, 200, r)
+        r = s.post("/v1/declarations/%s/sessions" % did, {}, token=self.expert)
+        self.assertEqual(r.status, 201, r)
+        paged, cursor = [], ""
+        for _ in range(4):
+            r = s.get("/v1/declarations/%s/sessions?limit=1%s" % (did, cursor),
+                      token=self.officer)
+            self.assertEqual(r.status, 200, r)
+            paged += [x["session"] for x in r.json["items"]]
+            if not r.json.get("next_cursor"):
+                break
+            cursor = "&cursor=" + r.json["next_cursor"]
+        lst = s.get("/v1/declarations/%s/sessions" % did, token=self.officer).json["items"]
+        self.assertEqual(paged, [x["session"] for x in lst])
+        self.assertEqual(len(lst), 3)
         # a supervisor replays it, page by page
         r = s.get(base + "/events?limit=5", token=self.officer)
         self.assertEqual([e["event"] for e in r.json["items"]],
