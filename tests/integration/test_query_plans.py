@@ -201,6 +201,29 @@ class QueryPlansTest(TempDirTestCase):
             self.assertEqual(bad_steps(db, sql), [], plan)
         self.assertEqual(seen, want)
 
+    def test_a_banks_refunds_are_read_from_its_own_rows(self):
+        """A bank's refund list, read from the source, seeks its own rows of
+        revenue_refund_payers (payer_org, refund) in id order (revenue
+        migration 6), with or without ?status: no other bank's refund is
+        walked and nothing is sorted."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        sources = {}
+        for path in ("src/revenue/settle.c", "src/revenue/revenue_int.h"):
+            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+                sources[path] = f.read()
+        macros = string_macros(sources)
+        listing = [sql for _, _, sql in statements({"src/revenue/settle.c":
+                                                    sources["src/revenue/settle.c"]}, macros)
+                   if "FROM revenue_refund_payers b JOIN" in sql and "LIMIT" in sql]
+        self.assertEqual(len(listing), 2, listing)
+        for sql in listing:
+            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+            self.assertIn("SEARCH b USING PRIMARY KEY (payer_org=? AND refund>?)", plan)
+            self.assertEqual(bad_steps(db, sql), [], plan)
+
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
         db = sqlite3.connect(":memory:")
