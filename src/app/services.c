@@ -507,9 +507,19 @@ static void svc__store_metrics(void *ctx, cx_buf *out)
                           "# HELP customs_store_commits_failed_total Transactions that failed to "
                           "commit.\n"
                           "# TYPE customs_store_commits_failed_total counter\n"
-                          "customs_store_commits_failed_total %llu\n",
+                          "customs_store_commits_failed_total %llu\n"
+                          "# HELP customs_store_checkpoints_total WAL checkpoints run by the "
+                          "checkpointer thread.\n"
+                          "# TYPE customs_store_checkpoints_total counter\n"
+                          "customs_store_checkpoints_total %llu\n"
+                          "# HELP customs_store_writer_checkpoints_total WAL checkpoints the "
+                          "writer ran itself (the WAL outgrew the checkpointer).\n"
+                          "# TYPE customs_store_writer_checkpoints_total counter\n"
+                          "customs_store_writer_checkpoints_total %llu\n",
                           (unsigned long long)st.batch_sum, (unsigned long long)st.commits,
-                          (unsigned long long)st.failed_commits);
+                          (unsigned long long)st.failed_commits,
+                          (unsigned long long)st.checkpoints,
+                          (unsigned long long)st.writer_checkpoints);
     (void)e; /* a failed buffer answers for itself (h_metrics) */
 }
 
