@@ -298,15 +298,18 @@ void alert__hub_serve(alert_service *a, http_req *r)
         char buf[ALERT_FILTER_TYPES * (ALERT_NAME_MAX + 1) + 1];
         bool ok = strlen(ty) < sizeof buf;
         snprintf(buf, sizeof buf, "%s", ty);
-        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); ok && tok;
-             tok = strtok_r(NULL, ",", &save)) {
-            ok = alert__type_known(a, tok) && s->ntypes < ALERT_FILTER_TYPES;
+        /* strsep, not strtok_r: an empty value ("a,,b", "a,") is refused,
+         * not skipped */
+        char *rest = buf;
+        for (char *tok; ok && (tok = strsep(&rest, ",")) != NULL;) {
+            ok = tok[0] && alert__type_known(a, tok) && s->ntypes < ALERT_FILTER_TYPES;
             if (ok)
                 snprintf(s->types[s->ntypes++], sizeof s->types[0], "%s", tok);
         }
         if (!ok || !s->ntypes) {
             free(s);
-            http_bad_query(r, "type", "must be up to %d alert types separated by commas",
+            http_bad_query(r, "type",
+                           "must be up to %d alert types separated by commas, none empty",
                            ALERT_FILTER_TYPES);
             return;
         }

@@ -522,7 +522,7 @@ static void svc__store_metrics(void *ctx, cx_buf *out)
                           "# TYPE customs_store_checkpoints_total counter\n"
                           "customs_store_checkpoints_total %llu\n"
                           "# HELP customs_store_writer_checkpoints_total WAL checkpoints the "
-                          "writer ran itself (the WAL past its bound).\n"
+                          "writer ran itself (the WAL outgrew the checkpointer).\n"
                           "# TYPE customs_store_writer_checkpoints_total counter\n"
                           "customs_store_writer_checkpoints_total %llu\n",
                           (unsigned long long)st.batch_sum, (unsigned long long)st.commits,

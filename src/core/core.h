@@ -203,6 +203,9 @@ void cx_rfc3339_format(int64_t us, char out[32]);
 /* ---- text ---------------------------------------------------------------- */
 /* Number of code points in valid UTF-8 s[0..n); false if not valid UTF-8. */
 bool cx_utf8_count(const char *s, size_t n, size_t *count);
+/* The length, at most n, of s[0..n) without a multi-byte character that a
+ * cut at n split (what is left to keep after truncating UTF-8 text). */
+size_t cx_utf8_cut(const char *s, size_t n);
 /* Strict decimal parsing of a whole string; false on junk or overflow. */
 bool cx_parse_i64(const char *s, int64_t *out);
 bool cx_parse_double(const char *s, double *out);
@@ -286,7 +289,7 @@ void cx_jptr_index(char *out, size_t cap, size_t index);
  * An API error's details are an array of {"path": JSON Pointer, "message":
  * rule} (docs/conventions.md). cx_problem_add appends one to `problems`
  * (borrowed; NULL: nothing happens). The message is printf-formatted and cut
- * to 255 bytes; a problem that is not valid JSON text (a NULL or non-UTF-8
+ * to 255 bytes, never inside a UTF-8 character; a problem that is not valid JSON text (a NULL or non-UTF-8
  * path or message) is left out. Returns the new problem object, borrowed
  * (problems owns it), for callers that add members such as "column"; NULL
  * when nothing was added. */

@@ -74,15 +74,7 @@ void cx_jptr_push(char *out, size_t cap, const char *token)
     }
     /* A cut inside a multi-byte character would leave invalid UTF-8 (which
      * JSON strings cannot hold): drop the partial character. */
-    size_t start = n;
-    while (start > 0 && ((unsigned char)out[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start > 0 && ((unsigned char)out[start - 1] & 0x80)) {
-        unsigned char lead = (unsigned char)out[start - 1];
-        size_t want = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
-        if (n - (start - 1) < want)
-            n = start - 1;
-    }
+    n = cx_utf8_cut(out, n);
     out[n] = '\0';
 }
 

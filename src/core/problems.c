@@ -9,7 +9,11 @@ json_t *cx_problem_addv(json_t *problems, const char *path, const char *fmt, va_
     if (!problems)
         return NULL;
     char msg[256];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int len = vsnprintf(msg, sizeof msg, fmt, ap);
+    /* A cut inside a multi-byte character would make the message invalid
+     * UTF-8 and json_pack would drop the problem: keep whole characters. */
+    if (len >= (int)sizeof msg)
+        msg[cx_utf8_cut(msg, sizeof msg - 1)] = '\0';
     json_t *p = json_pack("{s:s,s:s}", "path", path, "message", msg);
     if (json_array_append_new(problems, p) != 0)
         return NULL;

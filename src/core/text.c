@@ -5,6 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t cx_utf8_cut(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t start = n;
+    while (start > 0 && (s[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0 || !(s[start - 1] & 0x80))
+        return n;
+    unsigned char lead = s[start - 1];
+    size_t want = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
+    return n - (start - 1) < want ? start - 1 : n;
+}
+
 bool cx_utf8_count(const char *str, size_t n, size_t *count)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -596,6 +596,8 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
             e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
             sqlite3_reset(st);
         }
+        if (e == CX_OK)
+            e = rev__refund_payers_in(w, seq);
         if (e == CX_OK) {
             st = store_stmt(w, "UPDATE revenue_assessments SET refunded = refunded + ?2 "
                                "WHERE seq=?1");

@@ -286,6 +286,10 @@ cx_err rev__settle_routes(rev_service *r, http_server *srv);
     "f.id, a.decl_id, f.amount, a.currency, f.from_version, f.to_version, f.status, f.at, " \
     "f.payout_reference, f.paid_at, f.paid_by, f.paid_recorded_at"
 json_t *rev__refund_json(sqlite3_stmt *st, int exp);
+/* Inside the writer job that just recorded seq's newest refund: records
+ * which organisations had paid on seq, the banks that may list and pay it
+ * out (settle.c). */
+cx_err rev__refund_payers_in(store_conn *w, int64_t seq);
 /* A guarantee's newest REV_CHANGES_MAX changes, oldest first, set on g as
  * "changes" with "changes_truncated" (older ones left out). */
 #define REV_CHANGES_MAX 1000

@@ -107,6 +107,14 @@ static const store_migration rev_migrations[] = {
     /* a bank's page of a declaration's payments (and its refunds' check) seeks
      * its own rows, in id order, without walking other banks' */
     {5, "CREATE INDEX revenue_payments_payer ON revenue_payments(seq, payer_org);"},
+    /* a bank's refunds, by (payer_org, refund id): its list seeks its own
+     * rows in id order instead of walking every bank's refunds; filled for
+     * the refunds already recorded */
+    {6, "CREATE TABLE revenue_refund_payers(payer_org TEXT NOT NULL, refund INTEGER NOT NULL,"
+        " PRIMARY KEY(payer_org, refund)) WITHOUT ROWID;"
+        "INSERT OR IGNORE INTO revenue_refund_payers(payer_org, refund)"
+        " SELECT DISTINCT p.payer_org, f.id FROM revenue_refunds f"
+        " JOIN revenue_payments p ON p.seq = f.seq;"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)

@@ -50,12 +50,25 @@ typedef struct {
     int exp;
 } payout_job;
 
-/* A bank's business with a refund: it recorded a payment on the refund's
- * declaration (sought on revenue_payments_payer). ?9 is the bank, NULL for
- * officers. */
+/* A bank's business with a refund: it had recorded a payment on the
+ * refund's declaration when the refund was recorded (revenue_refund_payers,
+ * sought by its primary key). ?9 is the bank, NULL for officers. */
 #define SETTLE_BANK_OF(f)                                                                       \
-    "(?9 IS NULL OR EXISTS(SELECT 1 FROM revenue_payments p WHERE p.seq = " f ".seq AND "       \
-    "p.payer_org = ?9))"
+    "(?9 IS NULL OR EXISTS(SELECT 1 FROM revenue_refund_payers b WHERE b.payer_org = ?9 AND "   \
+    "b.refund = " f ".id))"
+
+cx_err rev__refund_payers_in(store_conn *w, int64_t seq)
+{
+    /* the refund just recorded is the declaration's newest */
+    sqlite3_stmt *st = store_stmt(w, "INSERT OR IGNORE INTO revenue_refund_payers(payer_org, "
+                                     "refund) SELECT DISTINCT p.payer_org, (SELECT max(f.id) "
+                                     "FROM revenue_refunds f WHERE f.seq = ?1) "
+                                     "FROM revenue_payments p WHERE p.seq = ?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    return store_done(st);
+}
 
 static cx_err payout__job(store_conn *w, void *arg)
 {
@@ -183,7 +196,8 @@ static void h_payout(http_req *r, void *ctx)
 }
 
 /* GET /v1/refunds?status=due|paid: oldest first, paged by id; a bank sees
- * only the refunds of declarations it paid on. */
+ * only the refunds of declarations it paid on, read from its own rows of
+ * revenue_refund_payers (payer_org, refund): others' refunds are not walked. */
 static void h_refunds(http_req *r, void *ctx)
 {
     rev_service *rs = ctx;
@@ -195,15 +209,24 @@ static void h_refunds(http_req *r, void *ctx)
         !http_query_enum(r, "status", statuses, &status))
         return;
     store_conn *c = store_reader(rs->s);
-    sqlite3_stmt *st =
-        !c ? NULL
-        : status >= 0
-            ? store_stmt(c, "SELECT " REV_REFUND_COLUMNS " FROM revenue_refunds f LEFT JOIN "
-                            "revenue_assessments a ON a.seq = f.seq WHERE f.status = ?2 AND "
-                            "f.id > ?1 AND " SETTLE_BANK_OF("f") " ORDER BY f.id LIMIT ?3")
-            : store_stmt(c, "SELECT " REV_REFUND_COLUMNS " FROM revenue_refunds f LEFT JOIN "
-                            "revenue_assessments a ON a.seq = f.seq WHERE f.id > ?1 AND "
-                            SETTLE_BANK_OF("f") " ORDER BY f.id LIMIT ?3");
+    const cx_principal *who = http_principal(r);
+    bool bank = who->role == CX_ROLE_BANK;
+#define SETTLE_OF_BANK                                                                          \
+    "SELECT " REV_REFUND_COLUMNS " FROM revenue_refund_payers b JOIN revenue_refunds f ON "     \
+    "f.id = b.refund LEFT JOIN revenue_assessments a ON a.seq = f.seq WHERE b.payer_org = ?9 "  \
+    "AND b.refund > ?1 "
+#define SETTLE_OF_ALL                                                                           \
+    "SELECT " REV_REFUND_COLUMNS " FROM revenue_refunds f LEFT JOIN revenue_assessments a ON "  \
+    "a.seq = f.seq WHERE f.id > ?1 "
+    sqlite3_stmt *st = NULL;
+    if (c && bank && status >= 0)
+        st = store_stmt(c, SETTLE_OF_BANK "AND f.status = ?2 ORDER BY b.refund LIMIT ?3");
+    else if (c && bank)
+        st = store_stmt(c, SETTLE_OF_BANK "ORDER BY b.refund LIMIT ?3");
+    else if (c && status >= 0)
+        st = store_stmt(c, SETTLE_OF_ALL "AND f.status = ?2 ORDER BY f.id LIMIT ?3");
+    else if (c)
+        st = store_stmt(c, SETTLE_OF_ALL "ORDER BY f.id LIMIT ?3");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
@@ -212,8 +235,7 @@ static void h_refunds(http_req *r, void *ctx)
     if (status >= 0)
         sqlite3_bind_text(st, 2, statuses[status], -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, page.limit + 1);
-    const cx_principal *who = http_principal(r);
-    if (who->role == CX_ROLE_BANK)
+    if (bank)
         sqlite3_bind_text(st, 9, who->org, -1, SQLITE_STATIC);
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);

@@ -55,6 +55,13 @@ static const store_migration risk_migrations[] = {
         "ALTER TABLE risk_scores ADD COLUMN expected REAL NOT NULL DEFAULT 0;"
         "UPDATE risk_scores SET expected = -1 WHERE score IS NULL;"
         "CREATE INDEX risk_scores_expected ON risk_scores(expected DESC, rank DESC, seq DESC);"},
+    /* the queue of one organisation (?org=) in both orders: a small trader's
+     * page seeks its own rows instead of walking everyone's to fill it */
+    {4, "ALTER TABLE risk_scores ADD COLUMN org TEXT;"
+        "UPDATE risk_scores SET org = (SELECT d.org FROM decl_view d WHERE d.seq = risk_scores.seq);"
+        "CREATE INDEX risk_scores_org ON risk_scores(org, rank DESC, seq DESC);"
+        "CREATE INDEX risk_scores_org_expected ON risk_scores(org, expected DESC, rank DESC, "
+        "seq DESC);"},
 };
 
 cx_err risk_migrate(store *s, char *err, size_t errlen)

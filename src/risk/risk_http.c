@@ -344,18 +344,26 @@ static void h_queue(http_req *r, void *ctx)
     "AND (?3 IS NULL OR d.lane = ?3) "                                                      \
     "AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || d.status || ',') > 0) "              \
     "AND (?5 IS NULL OR s.office = ?5) "                                                    \
-    "AND (?6 IS NULL OR d.org = ?6) "                                                       \
     "AND (?7 IS NULL OR EXISTS(SELECT 1 FROM risk_inspections i WHERE i.seq = s.seq) = ?7) "
-    /* both orders walk an index (risk_scores_rank, risk_scores_expected) */
-    sqlite3_stmt *st =
-        !c ? NULL
-        : by_revenue
-            ? store_stmt(c, QUEUE_SELECT "WHERE (s.expected, s.rank, s.seq) < (?9, ?1, ?2) "
-                                         QUEUE_FILTERS
-                                         "ORDER BY s.expected DESC, s.rank DESC, s.seq DESC "
-                                         "LIMIT ?8")
-            : store_stmt(c, QUEUE_SELECT "WHERE (s.rank, s.seq) < (?1, ?2) " QUEUE_FILTERS
-                                         "ORDER BY s.rank DESC, s.seq DESC LIMIT ?8");
+#define QUEUE_BY_SCORE "ORDER BY s.rank DESC, s.seq DESC LIMIT ?8"
+#define QUEUE_BY_REVENUE "ORDER BY s.expected DESC, s.rank DESC, s.seq DESC LIMIT ?8"
+    /* each order walks an index (risk_scores_rank, risk_scores_expected); one
+     * organisation's queue seeks its own rows in the same order
+     * (risk_scores_org, risk_scores_org_expected), so a small trader's page
+     * never walks everyone else's to fill it */
+    sqlite3_stmt *st = NULL;
+    if (c && by_revenue && org)
+        st = store_stmt(c, QUEUE_SELECT "WHERE s.org = ?6 AND (s.expected, s.rank, s.seq) < "
+                                        "(?9, ?1, ?2) " QUEUE_FILTERS QUEUE_BY_REVENUE);
+    else if (c && by_revenue)
+        st = store_stmt(c, QUEUE_SELECT "WHERE (s.expected, s.rank, s.seq) < (?9, ?1, ?2) "
+                                        QUEUE_FILTERS QUEUE_BY_REVENUE);
+    else if (c && org)
+        st = store_stmt(c, QUEUE_SELECT "WHERE s.org = ?6 AND (s.rank, s.seq) < (?1, ?2) "
+                                        QUEUE_FILTERS QUEUE_BY_SCORE);
+    else if (c)
+        st = store_stmt(c, QUEUE_SELECT "WHERE (s.rank, s.seq) < (?1, ?2) " QUEUE_FILTERS
+                                        QUEUE_BY_SCORE);
     if (!st) {
         http_reply_error(r, 503, "unavailable", "cannot read the risk queue", NULL);
         return;
@@ -411,6 +419,7 @@ static void h_queue(http_req *r, void *ctx)
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         e = CX_EDB;
+    risk__service_queue_read(svc, (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1));
     sqlite3_reset(st);
     if (e != CX_OK) {
         json_decref(items);

@@ -188,6 +188,8 @@ json_t *risk__inspection_json(store_conn *r, int64_t seq, cx_err *err);
 
 /* The service, for the HTTP handlers (service.c). */
 store *risk__service_store(risk_service *r);
+/* Counts one page of the queue and the SQLite VM steps it took (metrics). */
+void risk__service_queue_read(risk_service *r, uint64_t vm_steps);
 decl_service *risk__service_decl(risk_service *r);
 const risk_config *risk__service_config(risk_service *r);
 risk_hs_index *risk__service_hs(risk_service *r);

@@ -46,6 +46,7 @@ struct risk_service {
     atomic_uint_fast64_t lanes[3], explored, rules, hs_mismatch, hs_checked, hs_dropped;
     atomic_uint_fast64_t lat_hist[NLAT + 1], lat_count;
     atomic_uint_fast64_t lat_sum_ns;
+    atomic_uint_fast64_t queue_pages, queue_steps;
 };
 
 /* ---- declarations as cases ---------------------------------------------------- */
@@ -639,8 +640,8 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
         return CX_OK;
     const json_t *score = json_object_get(risk, "score");
     sqlite3_stmt *st = store_stmt(w, "INSERT OR REPLACE INTO risk_scores(seq, score, rank, "
-                                     "office, model_id, at_risk, expected) "
-                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                                     "office, model_id, at_risk, expected, org) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, seq);
@@ -655,6 +656,7 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
         sqlite3_bind_double(st, 7, -1);
     }
     sqlite3_bind_text(st, 4, jstr(doc, "office"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, jstr(doc, "org"), -1, SQLITE_STATIC);
     const char *model = json_string_value(json_object_get(risk, "model"));
     if (model)
         sqlite3_bind_text(st, 5, model, -1, SQLITE_STATIC);
@@ -757,6 +759,12 @@ void risk_service_free(risk_service *r)
 }
 
 /* ---- for risk_http.c ------------------------------------------------------------------------ */
+
+void risk__service_queue_read(risk_service *r, uint64_t vm_steps)
+{
+    atomic_fetch_add(&r->queue_pages, 1);
+    atomic_fetch_add(&r->queue_steps, vm_steps);
+}
 
 store *risk__service_store(risk_service *r)
 {
@@ -867,5 +875,16 @@ void risk__service_metrics(void *ctx, cx_buf *out)
         e = cx_buf_printf(out, "customs_risk_assess_seconds_sum %.9f\ncustoms_risk_assess_seconds_count %llu\n",
                   (double)atomic_load(&r->lat_sum_ns) / 1e9,
                   (unsigned long long)atomic_load(&r->lat_count));
+    if (e == CX_OK)
+        e = cx_buf_printf(out,
+                  "# HELP customs_risk_queue_pages_total Pages of the risk queue read.\n"
+                  "# TYPE customs_risk_queue_pages_total counter\n"
+                  "customs_risk_queue_pages_total %llu\n"
+                  "# HELP customs_risk_queue_vm_steps_total SQLite virtual-machine steps those "
+                  "pages took (rows walked and not shown count here).\n"
+                  "# TYPE customs_risk_queue_vm_steps_total counter\n"
+                  "customs_risk_queue_vm_steps_total %llu\n",
+                  (unsigned long long)atomic_load(&r->queue_pages),
+                  (unsigned long long)atomic_load(&r->queue_steps));
     (void)e; /* a failed buffer answers for itself (GET /metrics) */
 }

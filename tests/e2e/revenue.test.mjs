@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launch, newPage, shot, signIn, visit, settled, customs, demoDeclarations, SOURCE, PHONE } from './harness.mjs';
+import { startServer, launch, newPage, shot, signIn, visit, settled, until, customs, demoDeclarations, SOURCE, PHONE } from './harness.mjs';
 
 let srv, browser, preferred, unpaid;
 
@@ -107,5 +107,32 @@ test('a trader sees its assessment without the valuation control, and no revenue
   assert.doesNotMatch(text, /revenue at risk|Re-assess/i);
   await page.locator('[data-testid=assessment]').scrollIntoViewIfNeeded();
   await shot(page, 'revenue-trader-phone');
+  assert.deepEqual(page.problems, []);
+});
+
+test('a declaration paid in 55 parts lists them 50 at a time, then all after "More payments"', async () => {
+  const mine = (await srv.api('GET', '/v1/declarations?limit=100', srv.keys.officer)).body.items;
+  const many = mine.find((d) => d.assessment && d.assessment.total > 0 && d.id !== preferred.id && d.id !== unpaid.id);
+  assert.ok(many, 'a third assessed declaration');
+  for (let i = 1; i <= 55; i++) {
+    const r = await srv.api('POST', `/v1/declarations/${many.id}/payments`, srv.keys.officer,
+      { amount: 1000, currency: 'KRW', reference: `E2E-PART-${String(i).padStart(2, '0')}`, paid_at: '2026-11-20T10:00:00+09:00' });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+  const page = await newPage(browser, PHONE);
+  await signIn(page, srv.base, srv.keys.officer);
+  await visit(page, srv.base, `#/declarations/${many.id}`, '[data-testid=payments]');
+  const items = page.locator('[data-testid=payments] li');
+  assert.equal(await items.count(), 50);
+  assert.match(await items.first().textContent(), /E2E-PART-01/);
+  const more = page.getByRole('button', { name: 'More payments' });
+  assert.match(await page.locator('[data-testid=assessment]').textContent(), /Showing the first 50\./);
+  await more.scrollIntoViewIfNeeded();
+  await shot(page, 'revenue-payments-paged-phone');
+  await more.click();
+  await until(async () => (await items.count()) === 55, 'the next page of payments');
+  assert.match(await items.last().textContent(), /E2E-PART-55/);
+  assert.equal(await more.count(), 0);
+  assert.doesNotMatch(await page.locator('[data-testid=assessment]').textContent(), /Showing the first/);
   assert.deepEqual(page.problems, []);
 });

@@ -337,6 +337,35 @@ class ApiTest(TempDirTestCase):
         self.assertRegex(t, r"\ncustoms_store_checkpoints_total \d+\n")
         self.assertRegex(t, r"\ncustoms_store_writer_checkpoints_total \d+\n")
 
+    def test_store_checkpoint_metrics(self):
+        """The checkpointer's counters are on /metrics and move: a reader
+        holding one snapshot keeps the WAL from starting again, so writes
+        grow it past 1,000 frames (the checkpointer runs) and past 4,000
+        (the writer copies the rest itself)."""
+        def counters():
+            t = self.srv.get("/metrics").body
+            return tuple(int(re.search(r"^%s (\d+)$" % n, t, re.M).group(1))
+                         for n in ("customs_store_checkpoints_total",
+                                   "customs_store_writer_checkpoints_total"))
+        self.assertIn("# TYPE customs_store_checkpoints_total counter",
+                      self.srv.get("/metrics").body)
+        before = counters()
+        reader = sqlite3.connect(self.db, isolation_level=None)
+        self.addCleanup(reader.close)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM declarations").fetchone()  # the snapshot
+        conn = self.srv.connection()
+        self.addCleanup(conn.close)
+        for i in range(3000):  # a bound, far above what 4,000 frames take
+            r = self.srv.post("/v1/declarations", declaration(f"WAL-{i}"), token=self.acme,
+                              conn=conn)
+            self.assertEqual(r.status, 201, r)
+            if i % 50 == 49 and counters()[1] > before[1]:
+                break
+        wait_for(counters, "both checkpoint counters to move",
+                 done=lambda c: c[0] > before[0] and c[1] > before[1])
+        reader.execute("COMMIT")
+
     def test_connections_do_not_leak_resources(self):
         # every connection gets a thread of its own; what the thread opened
         # (its database reader) must close with it

@@ -13,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import TempDirTestCase, create_key, declaration, run  # noqa: E402
-from trackkit import now_ms, setup_world, wait_for  # noqa: E402
+from trackkit import metric, now_ms, setup_world, wait_for  # noqa: E402
 
 BL = "MAEU-HOT-0001"
 BOX = "CSQU3054383"
@@ -105,6 +105,37 @@ class HotKeysTest(TempDirTestCase):
         self.assertEqual(alert["declarations"][:2], [named, newest])
         wait_for(lambda: self.lane(srv, newest) == "red", "the newest declaration to turn red")
         wait_for(lambda: self.lane(srv, named) == "red", "the named declaration to turn red")
+
+    def test_a_small_traders_queue_does_not_walk_the_big_ones(self):
+        """?org= on the risk queue seeks that organisation's rows in the
+        queue's order (risk migration 4), in both orders: paging a trader with
+        3 declarations behind 3,000 of another takes SQLite steps in
+        proportion to the page, not to the other trader's rows (the metric
+        customs_risk_queue_vm_steps_total counts them)."""
+        small = os.path.join(self.tmp, "small.jsonl")
+        bulk(small, 3, "SMALL")
+        big = os.path.join(self.tmp, "big.jsonl")
+        bulk(big, 3000, "BIG")
+        for org, path, n in (("SMALL", small, 3), ("BIG", big, 3000)):
+            p = run("import", "--db", self.db, "--org", org, "--format", "jsonl",
+                    "--no-progress", path)
+            self.assertIn("imported %d, rejected 0" % n, p.stdout)
+        srv = self.serve()
+        for rank in ("score", "revenue"):
+            steps = metric(srv, "customs_risk_queue_vm_steps_total")
+            url = "/v1/risk/queue?org=SMALL&limit=2&rank=" + rank
+            first = srv.get(url, token=self.officer).json
+            second = srv.get(url + "&cursor=" + first["next_cursor"], token=self.officer).json
+            got = [d["reference"] for d in first["items"] + second["items"]]
+            self.assertEqual(sorted(got), ["SMALL-0", "SMALL-1", "SMALL-2"], rank)
+            self.assertIsNone(second["next_cursor"])
+            # two pages of at most 3 rows each; walking BIG's 3,000 takes tens of thousands
+            used = metric(srv, "customs_risk_queue_vm_steps_total") - steps
+            self.assertLess(used, 2000, rank)
+        # the big trader's own queue is unchanged: newest first
+        big_page = srv.get("/v1/risk/queue?org=BIG&limit=3", token=self.officer).json
+        self.assertEqual([d["reference"] for d in big_page["items"]],
+                         ["BIG-2999", "BIG-2998", "BIG-2997"])
 
 
 BASIC = "00125353455654464739333730303037300000000000000000"  # UAS ID SSEVTFG93700070

@@ -260,6 +260,12 @@ class FlowTest(LedgerCase):
         r = s.get("/v1/ledger/entries/abc", token=self.trader)
         self.assertEqual(r.status, 400)
         self.assertEqual(r.json["error"]["details"][0]["path"], "/index")
+        # a disclosure's field list: an empty pointer is refused, not skipped
+        carrier = create_key(self.db, "OCEANIC", "carrier")
+        for q in ("/body/number,", "/body/number,,/body/holder", ",".join(["/a"] * 65)):
+            r = s.get("/v1/ledger/entries/%d/bundle?fields=%s" % (idx, q), token=carrier)
+            self.assertEqual(r.status, 400, (q, r))
+            self.assertEqual(r.json["error"]["details"][0]["path"], "/fields", q)
         bl = s.get("/v1/ledger/bls/BL-H1", token=self.trader).json
         self.assertEqual((bl["holder"], bl["status"], bl["history"]), ("ACME", "issued", [idx]))
 

@@ -174,6 +174,56 @@ class QueryPlansTest(TempDirTestCase):
                                 for p in plan), plan)
             self.assertEqual(bad_steps(db, sql), [], plan)
 
+    def test_one_orgs_risk_queue_seeks_its_rows_in_the_queues_order(self):
+        """The risk queue's ?org= statements, read from the source, seek
+        (org, order key…) for both orders (risk migration 4): the index walk
+        is already in the queue's order, so no other organisation's row is
+        read and nothing is sorted."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        sources = {}
+        for path in ("src/risk/risk_http.c", "src/declare/declare.h"):  # DECL_VIEW
+            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+                sources[path] = f.read()
+        macros = string_macros(sources)
+        queue = [sql for _, _, sql in statements({k: sources[k] for k in sources
+                                                   if k.endswith(".c")}, macros)
+                 if "FROM risk_scores s" in sql and "s.org = ?6" in sql]
+        self.assertEqual(len(queue), 2, queue)
+        want = {"risk_scores_org (org=? AND rank<?)",
+                "risk_scores_org_expected (org=? AND (expected,rank)<(?,?))"}
+        seen = set()
+        for sql in queue:
+            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+            seen |= {w for w in want if any("USING INDEX " + w in p for p in plan)}
+            self.assertEqual(bad_steps(db, sql), [], plan)
+        self.assertEqual(seen, want)
+
+    def test_a_banks_refunds_are_read_from_its_own_rows(self):
+        """A bank's refund list, read from the source, seeks its own rows of
+        revenue_refund_payers (payer_org, refund) in id order (revenue
+        migration 6), with or without ?status: no other bank's refund is
+        walked and nothing is sorted."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        sources = {}
+        for path in ("src/revenue/settle.c", "src/revenue/revenue_int.h"):
+            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+                sources[path] = f.read()
+        macros = string_macros(sources)
+        listing = [sql for _, _, sql in statements({"src/revenue/settle.c":
+                                                    sources["src/revenue/settle.c"]}, macros)
+                   if "FROM revenue_refund_payers b JOIN" in sql and "LIMIT" in sql]
+        self.assertEqual(len(listing), 2, listing)
+        for sql in listing:
+            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+            self.assertIn("SEARCH b USING PRIMARY KEY (payer_org=? AND refund>?)", plan)
+            self.assertEqual(bad_steps(db, sql), [], plan)
+
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
         db = sqlite3.connect(":memory:")

@@ -127,6 +127,38 @@ class RefundPayoutTest(RevenueCase):
                           {"reference": "KCS-RF", "paid_at": payout_at()}, self.officer)
         self.assertEqual((r.status, r.json["refund"]["payout"]["by"]), (200, "KCS"), r)
 
+    def test_a_refund_of_two_banks_payments_is_listed_by_both(self):
+        """Two banks paid parts of one declaration: the refund of its
+        re-assessment is in both banks' lists (kept per bank in
+        revenue_refund_payers, revenue migration 6), either may pay it out,
+        once; a declaration neither paid on stays out of their lists."""
+        d = self.submit("R-SHARED")
+        self.assertEqual(self.pay(d["id"], TOTAL - 1000, "KRW", "SH-1").status, 201)
+        self.assertEqual(self.pay(d["id"], 1000, "KRW", "SH-2", token=self.bank2).status, 201)
+        other = self.submit("R-NOBANK")
+        self.assertEqual(self.pay(other["id"], TOTAL, "KRW", "KCS-PAY", token=self.officer)
+                         .status, 201)
+        self.reassess(d["id"], LINE_690722.format(duty=6, vat=10), "rate corrected")
+        self.assertEqual(self.srv.post(f"/v1/declarations/{other['id']}/assessment",
+                                       {"reason": "rate corrected"}, self.officer).status, 200)
+        every = {x["declaration"]: x["id"] for x in self.srv.get("/v1/refunds", self.officer)
+                 .json["items"]}
+        self.assertEqual(set(every), {d["id"], other["id"]})
+        for token in (self.bank, self.bank2):
+            for q in ("", "?status=due", "?limit=1"):
+                r = self.srv.get("/v1/refunds" + q, token)
+                self.assertEqual([x["id"] for x in r.json["items"]], [every[d["id"]]], q)
+                self.assertIsNone(r.json["next_cursor"], q)
+        url = f"/v1/refunds/{every[d['id']]}/payout"
+        r = self.srv.post(url, {"reference": "SH-RF", "paid_at": payout_at()}, self.bank2)
+        self.assertEqual((r.status, r.json["refund"]["payout"]["by"]), (200, "DAEHAN-BANK"), r)
+        r = self.srv.post(url, {"reference": "SH-RF2", "paid_at": payout_at()}, self.bank)
+        self.assertEqual((r.status, r.json["error"]["code"]), (409, "refund_paid"), r)
+        self.assertEqual(self.srv.get("/v1/refunds?status=due", self.bank).json["items"], [])
+        r = self.srv.post(f"/v1/refunds/{every[other['id']]}/payout",
+                          {"reference": "NB-RF", "paid_at": payout_at()}, self.bank)
+        self.assertEqual(r.status, 404, r)
+
     def test_payout_not_before_the_refund(self):
         """A refund cannot be paid out before it was due (review R2)."""
         self.refund()

@@ -99,6 +99,15 @@ class TrackSseTest(TempDirTestCase):
         self.assertEqual(ids, list(range(1, 7)))
         s.close()
 
+    def assertRefused(self, path, pointer):
+        """A stream request refused with a 400 naming the parameter (checked
+        before reading, so an accepted stream fails at once, not at a timeout)."""
+        s = SSE(self.srv, path, self.officer)
+        self.assertEqual(s.status, 400, path)
+        err = json.loads(s.resp.read())["error"]
+        s.close()
+        self.assertEqual(err["details"][0]["path"], pointer, path)
+
     def test_filters_and_visibility(self):
         self.srv.post("/v1/devices", {"id": "CAR-1", "kind": "e-seal", "org": "CARRIER-A"},
                       token=self.officer)
@@ -107,6 +116,9 @@ class TrackSseTest(TempDirTestCase):
         crit = SSE(self.srv, "/v1/alerts/stream?min_severity=critical", self.officer)
         doors = SSE(self.srv, "/v1/alerts/stream?type=door_open,temperature", self.officer)
         self.assertEqual(SSE(self.srv, "/v1/alerts/stream?type=bogus", self.officer).status, 400)
+        # an empty value in the list is refused, not skipped
+        for q in ("door_open,", "door_open,,temperature", ",door_open"):
+            self.assertRefused("/v1/alerts/stream?type=" + q, "/type")
         trader = create_key(self.db, "ACME", "trader")
         self.assertEqual(SSE(self.srv, "/v1/alerts/stream", trader).status, 403)
         t = self.t
@@ -166,6 +178,8 @@ class TrackSseTest(TempDirTestCase):
         s.close()
         self.assertEqual(SSE(self.srv, "/v1/positions/stream?bbox=1,2,3", self.officer).status,
                          400)
+        for q in ("140,,-40,160,-20", "140,-40,160,-20,", "140,-40,160,-20" + "0" * 200):
+            self.assertRefused("/v1/positions/stream?bbox=" + q, "/bbox")
 
     def test_shutdown_with_open_streams(self):
         streams = [SSE(self.srv, "/v1/alerts/stream", self.officer) for _ in range(5)]

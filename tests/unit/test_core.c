@@ -318,6 +318,32 @@ static void test_jptr(void **state)
     assert_int_equal(strlen(small), 5);
 }
 
+/* A message cut at 255 bytes inside a multi-byte character keeps the problem
+ * (jansson refuses invalid UTF-8, which used to drop it silently). */
+static void test_problem_long_multibyte(void **state)
+{
+    (void)state;
+    char text[400];
+    for (size_t i = 0; i + 2 < sizeof text; i += 2)
+        memcpy(text + i, "\xc3\xa9", 2); /* 'é' after 'é': byte 255 splits one */
+    text[398] = '\0';
+    json_t *problems = json_array();
+    json_t *p = cx_problem_add(problems, "/name", "%s", text);
+    assert_non_null(p);
+    assert_int_equal(json_array_size(problems), 1);
+    const char *m = json_string_value(json_object_get(p, "message"));
+    assert_int_equal(strlen(m), 254);
+    assert_true(cx_utf8_count(m, strlen(m), NULL));
+    /* the same through a capped list */
+    cx_problems list = {.list = problems, .max = 10};
+    cx_problems_add(&list, "/name", "%s%s", "\xe2\x82\xacx", text);
+    assert_int_equal(json_array_size(problems), 2);
+    assert_int_equal(cx_utf8_cut("ab\xe2\x82", 4), 2);
+    assert_int_equal(cx_utf8_cut("ab\xe2\x82\xac", 5), 5);
+    assert_int_equal(cx_utf8_cut("abc", 3), 3);
+    json_decref(problems);
+}
+
 static void test_ids(void **state)
 {
     char a[CX_ID_LEN + 1], b[CX_ID_LEN + 1];
@@ -415,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),     cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_numbers),     cmocka_unit_test(test_json_dump_shortest),
         cmocka_unit_test(test_jptr),        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_problem_long_multibyte),
         cmocka_unit_test(test_roles_orgs),  cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_buf_stays_failed), cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_map),

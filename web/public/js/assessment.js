@@ -7,6 +7,8 @@ import { api } from './api.js';
 import { h, fill, empty, errorBox, loading, dl, announce } from './dom.js';
 import { money, when, sentence } from './format.js';
 
+const PAYMENTS_PAGE = 50;
+
 const DUTY_TYPES = { ad_valorem: 'ad valorem', specific: 'specific', compound: 'compound', max_of: 'the higher of', min_of: 'the lower of' };
 
 function rateOf(line) {
@@ -107,6 +109,28 @@ function payoutForm(refund, reload) {
   } } }, h('label', { for: id }, 'Paid out today under reference'), reference, button, status);
 }
 
+// The declaration's payments, oldest first, a page at a time through the
+// route's cursor: "More payments" appends the next page until none is left.
+function paymentsOf(enc, first, cur, signal) {
+  if (!first || !first.items.length) return null;
+  const list = h('ul', { class: 'plain', 'data-testid': 'payments' });
+  const more = h('div');
+  const show = (page) => {
+    for (const p of page.items) list.append(h('li', null, `${money(p.amount, p.currency)} (${money(p.amount_national, cur)}) by ${p.payer}, ref. ${p.reference}, ${when(p.paid_at)}`));
+    const button = h('button', { type: 'button', on: { click: async () => {
+      button.disabled = true;
+      try {
+        show(await api(`/v1/declarations/${enc}/payments?limit=${PAYMENTS_PAGE}&cursor=${encodeURIComponent(page.next_cursor)}`, { signal }));
+      } catch (err) {
+        if (err.name !== 'AbortError') fill(more, errorBox(err, 'The next payments could not be loaded'));
+      }
+    } } }, 'More payments');
+    fill(more, page.next_cursor ? [h('p', { class: 'hint' }, `Showing the first ${list.children.length}.`), button] : null);
+  };
+  show(first);
+  return [h('h3', null, 'Payments'), list, more];
+}
+
 function refundOf(r, cur, officer, reload) {
   const what = `${money(r.amount, cur)} from version ${r.from_version} to ${r.to_version}`;
   if (r.payout) return `${what}: paid out by ${r.payout.by}, ref. ${r.payout.reference}, ${when(r.payout.paid_at)}`;
@@ -121,7 +145,7 @@ export async function assessmentCard(el, id, officer, signal) {
     let a, pays;
     try {
       [a, pays] = await Promise.all([api(`/v1/declarations/${enc}/assessment`, { signal }),
-        api(`/v1/declarations/${enc}/payments`, { signal }).catch(() => null)]);
+        api(`/v1/declarations/${enc}/payments?limit=${PAYMENTS_PAGE}`, { signal }).catch(() => null)]);
     } catch (err) {
       if (err.name === 'AbortError') return;
       fill(el, err.status === 404 ? empty('Not assessed: the declaration was lodged while no national currency was set, or it is history.') : errorBox(err, 'The assessment could not be loaded'));
@@ -135,7 +159,7 @@ export async function assessmentCard(el, id, officer, signal) {
       linesOf(as),
       officer && as.revenue_at_risk ? h('p', { class: 'warn' }, `Valuation control: ${money(as.revenue_at_risk, cur)} revenue at risk.`) : null,
       findingsOf(as),
-      listOf('Payments', pays && pays.items, (p) => `${money(p.amount, p.currency)} (${money(p.amount_national, cur)}) by ${p.payer}, ref. ${p.reference}, ${when(p.paid_at)}`),
+      paymentsOf(enc, pays, cur, signal),
       listOf('Refunds', a.refunds, (r) => refundOf(r, cur, officer, reload)),
       a.versions && a.versions.length > 1 ? listOf('Versions', a.versions, (v) => `${v.version}: ${v.reason}${v.by ? ' by ' + v.by : ''}, ${when(v.at)}`) : null,
       officer ? reassessForm(id, reload) : null);
