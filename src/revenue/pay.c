@@ -180,7 +180,9 @@ static json_t *pay__row_json(sqlite3_stmt *st, int exp)
  * has no assessment. *a is the account after. */
 static cx_err pay__record(store_conn *w, const pay_job *j, rev_account *a, int64_t *id)
 {
-    cx_err e = rev__account_read(w, j->seq, a);
+    cx_err e = rev__row_ensure_in(w, j->seq);
+    if (e == CX_OK)
+        e = rev__account_read(w, j->seq, a);
     if (e != CX_OK)
         return e;
     sqlite3_stmt *st = store_stmt(w, "SELECT id, seq, amount, currency, paid_at FROM "
@@ -342,6 +344,9 @@ bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *
         return false;
     *c = store_reader(rs->s);
     cx_err e = *c ? rev__account_read(*c, seq, a) : CX_EDB;
+    /* read before the worker derived its row: made now, then read */
+    if (e == CX_ENOTFOUND && (e = rev__row_ensure(rs->s, seq)) == CX_OK)
+        e = rev__account_read(*c, seq, a);
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_assessed", "the declaration has no assessment", NULL);
     else if (e != CX_OK)

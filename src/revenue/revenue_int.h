@@ -132,8 +132,9 @@ cx_err rev__generation(store_conn *c, int64_t *out);
 bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
 /* The items' unit values of an assessment as the obs column keeps them. */
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
-/* Folds every assessment after the watermark into the statistics now, and
- * refreshes cache (may be NULL) with the keys it changed. */
+/* Folds every derived row after the watermark (up to the `derived` cursor)
+ * into the statistics now, and refreshes cache (may be NULL) with the keys
+ * it changed. */
 cx_err rev__observe_now(store *s, rev_uvcache *cache, size_t *folded);
 /* The statistics a histogram gives. */
 void rev__uv_stats_of(const rev_hist *h, rev_uv_stats *out);
@@ -143,36 +144,56 @@ void rev__observer_start(rev_service *r);
 cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, const char *date,
                     int64_t *national, const rev_rate **used, char *why, size_t whylen);
 
-/* The texts an assessment is stored as: doc (without revenue_at_risk, a
- * column of the row), pub (the trader's form, NULL when it is doc: no item
- * flagged by the valuation control), both kept by declare with the
- * declaration, and obs (the unit values, a column of revenue's row). At
- * submission declare has the first two made (rev__member_texts) and obs is
- * carried to the writer inside the assessment under REV_STORED_KEY, which
- * no reply or stored text shows. */
-#define REV_STORED_KEY "\x01stored"
-typedef struct {
-    char *doc, *pub, *obs;
-} rev_texts;
-cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out);
-void rev__texts_free(rev_texts *t);
-/* Adds the obs text to assessment (the enrich hook, off the writer). */
-cx_err rev__assessment_carry(const json_t *doc, json_t *assessment);
 /* The current assessment of seq as officers (full) or others (public) read
  * it; NULL if none. Caller owns it. The document is the member declare
  * keeps with the declaration (decl_member_get); the row has its amounts. */
 json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer);
 /* declare's texts of the member (decl_hooks.member_texts): the stored form
- * and, when the valuation control flagged an item, the trader's. */
+ * (without revenue_at_risk, which the row keeps) and, when the valuation
+ * control flagged an item, the trader's (else NULL). */
 cx_err rev__member_texts(const json_t *assessment, char **full, char **shown);
 
-/* The assessment's row (account.c): its amounts, the lean columns queries
- * need, and the unit values. keep: also have declare keep the document
- * (a first assessment after lodging; the submission's hook has declare
- * keep it already). */
+/* The lean row of an assessment (derive.c): amounts in minor units, who
+ * and when, the unit values for the statistics (obs) and the certificates
+ * of origin that proved a preference. Made from the declaration and its
+ * assessment on any thread; plain data (no json_t), so a worker can hand
+ * rows to the writer. */
+typedef struct {
+    char issuer[CX_ORG_MAX + 1];
+    char number[65];
+} rev_row_cert;
+typedef struct {
+    int64_t seq, version, duty, excise, vat, total, at_risk, problems;
+    char decl_id[CX_ID_LEN + 1], org[CX_ORG_MAX + 1], office[17], date[REV_DATE_LEN + 1];
+    char currency[4], assessed_at[40];
+    char *obs;
+    rev_row_cert *certs;
+    size_t ncerts;
+} rev_row;
+cx_err rev__row_of(int64_t seq, const json_t *doc, const json_t *assessment, rev_row *out);
+void rev__row_free(rev_row *r);
+cx_err rev__row_certs(const json_t *assessment, rev_row_cert **out, size_t *n);
+cx_err rev__certs_insert(store_conn *w, int64_t seq, const rev_row_cert *c, size_t n);
+/* Inserts the row unless seq has one (which is kept: it may carry payments
+ * or a later version); the certificates only with a new row. */
+cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, const char *by);
+/* Makes seq's row from the member declare keeps, inside a writer job,
+ * unless it exists: what needs the row before the worker derived it calls
+ * this first. CX_ENOTFOUND: the declaration has no assessment. */
+cx_err rev__row_ensure_in(store_conn *w, int64_t seq);
+/* The same in a writer job of its own (readers that found no row). */
+cx_err rev__row_ensure(store *s, int64_t seq);
+/* Derives the rows of every declaration after the cursor inside job w. */
+cx_err rev__derive_in(store_conn *w);
+/* Derives pending rows in batches (read here, one writer job each); *more
+ * (may be NULL): stopped with more pending. */
+cx_err rev__derive_now(store *s, bool *more);
+/* Starts the cursor after the declarations already stored (once). */
+cx_err rev__derive_init(store *s);
+/* A first assessment after lodging: the row, and the document declare
+ * keeps with the declaration. */
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment, const char *reason, const char *by,
-                              bool keep);
+                              const json_t *assessment, const char *reason, const char *by);
 /* Moves the documents of rows written before declare kept them into the
  * declarations (once, at start). */
 cx_err rev__assessments_move(store *s);
