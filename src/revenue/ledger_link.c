@@ -76,7 +76,7 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
     }
     char msg[200];
     json_t *doc = decl_parse(d.text, d.len, msg, sizeof msg);
-    json_t *a = doc ? rev__assess_doc(r, w, doc, d.text, d.len) : NULL;
+    json_t *a = doc ? rev__assess_doc(r, w, doc, d.text, d.len, false) : NULL;
     free(d.text);
     json_decref(doc);
     if (!a)

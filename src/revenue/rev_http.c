@@ -174,7 +174,7 @@ static void h_reassess(http_req *r, void *ctx)
     json_t *doc = NULL;
     if (c && decl_doc(c, http_param(r, "id"), h__copy, &d) == CX_OK && d.text)
         doc = decl_parse(d.text, d.len, msg, sizeof msg);
-    json_t *a = doc ? rev__assess_doc(rs, NULL, doc, d.text, d.len) : NULL;
+    json_t *a = doc ? rev__assess_doc(rs, NULL, doc, d.text, d.len, false) : NULL;
     free(d.text);
     reassess_job *j = a ? calloc(1, sizeof *j) : NULL;
     if (!j) {

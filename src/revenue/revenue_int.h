@@ -113,6 +113,7 @@ struct rev_service {
     pthread_mutex_t mu;
     rev_book *book; /* current snapshot; replaced when the generation moves */
     int64_t generation;
+    int64_t gen_bumps, gen_checked_us; /* what the last generation read covered */
     pthread_cond_t cv; /* wakes the statistics worker (observe.c) */
     pthread_t worker;
     bool worker_started, stop;
@@ -207,9 +208,10 @@ cx_err rev__release_flagged(store_conn *w, int64_t seq, rev_uvcache *cache);
 
 /* Assesses a declaration with the service's book and lookups (caller
  * decrefs); NULL when out of memory or without a book. w: the writer's
- * connection inside a job (certificates are read on it), else NULL. */
+ * connection inside a job (certificates are read on it), else NULL.
+ * lodging: the submission path's book (rev__book_get_lodging). */
 json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
-                        size_t len);
+                        size_t len, bool lodging);
 
 /* The ledger on revenue's side (ledger_link.c): joins r to cfg.ledger. */
 cx_err rev__ledger_join(rev_service *r);
@@ -315,8 +317,16 @@ void rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g);
 /* HTTP internals (rev_http.c, pay.c). */
 cx_err rev__pay_routes(rev_service *r, http_server *srv);
 /* A reference to the current book (reloaded if an import moved the
- * generation); release with rev__book_put. NULL if none could be loaded. */
+ * generation, read from the database every call); release with
+ * rev__book_put. NULL if none could be loaded. */
 rev_book *rev__book_get(rev_service *r);
+/* The same for the submission path: the generation is read only when an
+ * import in this process committed since the last read, or the last read
+ * is REV_GEN_CHECK_MS old (an import by another process). */
+#define REV_GEN_CHECK_MS 100
+rev_book *rev__book_get_lodging(rev_service *r);
+/* Imports and currency changes committed by this process so far. */
+int64_t rev__generation_bumps(void);
 void rev__book_put(rev_service *r, rev_book *b);
 
 #endif

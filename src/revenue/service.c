@@ -13,14 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the book snapshot --------------------------------------------------------------- */
+/* ---- the book snapshot ---------------------------------------------------------------
+ * Which tariff a lodging uses: an import in this process is seen at once
+ * (rev__generation_bumps moves after its commit); one by another process
+ * (customs tariff import --db while serve runs) within REV_GEN_CHECK_MS,
+ * as the generation in the database is read at most that often on the
+ * submission path. Re-assessments, payments and the ledger read it every
+ * time. */
+rev_book *rev__book_get_lodging(rev_service *r)
+{
+    int64_t now = cx_mono_us(), bumps = rev__generation_bumps();
+    pthread_mutex_lock(&r->mu);
+    bool check = !r->book || bumps != r->gen_bumps ||
+                 now - r->gen_checked_us >= (int64_t)REV_GEN_CHECK_MS * 1000;
+    rev_book *b = check ? NULL : r->book;
+    if (b)
+        b->refs++;
+    pthread_mutex_unlock(&r->mu);
+    return b ? b : rev__book_get(r);
+}
+
 rev_book *rev__book_get(rev_service *r)
 {
+    /* what this read covers: bumps before it, and the time it was made */
+    int64_t now = cx_mono_us(), bumps = rev__generation_bumps();
     store_conn *c = store_reader(r->s);
     int64_t gen = -1;
     if (c)
         rev__generation(c, &gen);
     pthread_mutex_lock(&r->mu);
+    if (gen >= 0) {
+        r->gen_bumps = bumps;
+        r->gen_checked_us = now;
+    }
     if (gen >= 0 && gen != r->generation) {
         /* an import moved on: load the new book (rare; others wait briefly) */
         rev_book *b = NULL;
@@ -98,11 +123,11 @@ static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
 }
 
 json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
-                        size_t len)
+                        size_t len, bool lodging)
 {
     store_conn *c = store_reader(r->s);
     svc_uv_call u = {r, c, false};
-    rev_book *b = rev__book_get(r);
+    rev_book *b = lodging ? rev__book_get_lodging(r) : rev__book_get(r);
     json_t *a = NULL;
     if (b) {
         rev_lookups lk = r->cfg.lookups;
@@ -122,7 +147,7 @@ json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const 
 
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len)
 {
-    return rev__assess_doc(r, NULL, doc, text, len);
+    return rev__assess_doc(r, NULL, doc, text, len, true);
 }
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
@@ -133,7 +158,7 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
 {
     (void)who;
     rev_service *r = ctx;
-    json_t *a = rev__assess_doc(r, NULL, doc, text, len);
+    json_t *a = rev__assess_doc(r, NULL, doc, text, len, true);
     if (!a)
         return; /* out of memory: stored unassessed, re-assessable later */
     char now[32];
