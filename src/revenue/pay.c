@@ -60,6 +60,14 @@ void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn
     }
 }
 
+bool rev__body(http_req *r, rev_body *b)
+{
+    b->text = http_body(r, &b->len);
+    b->json = decl_parse_body(r);
+    b->problems = b->json ? json_array() : NULL;
+    return b->json != NULL;
+}
+
 void *rev__job_new(http_req *r, json_t *problems, const char *code, const char *what,
                    size_t size)
 {
@@ -359,15 +367,13 @@ static void h_pay(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!http_allow(r, REV_ROLES_PAY, "record payments"))
         return;
-    size_t len;
-    const char *text = http_body(r, &len);
-    json_t *body = decl_parse_body(r);
-    if (!body)
+    rev_body b;
+    if (!rev__body(r, &b))
         return;
-    json_t *problems = json_array();
+    json_t *problems = b.problems;
     rev_payment_in in;
-    rev_payment_check(body, text, len, cx_now_us(), &in, problems);
-    json_decref(body);
+    rev_payment_check(b.json, b.text, b.len, cx_now_us(), &in, problems);
+    json_decref(b.json);
     int64_t seq = 0;
     char org[CX_ORG_MAX + 1] = "";
     /* a bad body is refused before the declaration is looked up */
@@ -556,16 +562,14 @@ static void h_guarantee_create(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!http_allow_officer(r, "create guarantees"))
         return;
-    size_t len;
-    const char *text = http_body(r, &len);
-    json_t *body = decl_parse_body(r);
-    if (!body)
+    rev_body b;
+    if (!rev__body(r, &b))
         return;
-    json_t *problems = json_array();
+    json_t *problems = b.problems;
     rev_guarantee_in in;
     int64_t now = cx_now_us();
-    rev_guarantee_check(body, text, len, now, &in, problems);
-    json_decref(body);
+    rev_guarantee_check(b.json, b.text, b.len, now, &in, problems);
+    json_decref(b.json);
     guarantee_job *j = rev__job_new(r, problems, "invalid_guarantee", "guarantee", sizeof *j);
     if (!j)
         return;

@@ -265,6 +265,16 @@ void rev__call_fail(rev_call *c, unsigned status, const char *code, const char *
                     const char *fmt, ...) CX_PRINTF(5, 6);
 /* Defers r and queues the job; the reply comes from the writer's done. */
 void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn);
+/* A request body to check: parsed (false after decl_parse_body replied
+ * 400), with its text for the exact spelling of amounts and an empty list
+ * for the check's problems, which go on to rev__job_new. The caller
+ * decrefs json after the check. */
+typedef struct {
+    json_t *json, *problems;
+    const char *text;
+    size_t len;
+} rev_body;
+bool rev__body(http_req *r, rev_body *b);
 /* After a body check: with problems, replies 400 `code` "the <what> has
  * problems" naming them; else a zeroed job of size bytes (caller frees),
  * or 500 when out of memory. NULL when it replied. Takes problems. */
