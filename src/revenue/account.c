@@ -28,7 +28,7 @@ bool rev__minor(const json_t *j, int exp, int64_t *out)
     return true;
 }
 
-static int64_t acc__amount(const json_t *a, const char *k, int exp)
+int64_t rev__amount_of(const json_t *a, const char *k, int exp)
 {
     int64_t v = 0;
     rev__minor(json_object_get(a, k), exp, &v);
@@ -422,7 +422,7 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     char *text = NULL, *pub = NULL;
     e = acc__doc_texts(copy, &text, &pub);
     int exp = a.exp;
-    int64_t total = acc__amount(copy, "total", exp);
+    int64_t total = rev__amount_of(copy, "total", exp);
     /* the version being replaced goes to the history as it was */
     char *old = NULL;
     if (text && decl_member_get(w, seq, "assessment", true, &old) == CX_OK && !old)
@@ -450,11 +450,11 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_int64(st, 2, a.version + 1);
-        sqlite3_bind_int64(st, 3, acc__amount(copy, "total_duty", exp));
-        sqlite3_bind_int64(st, 4, acc__amount(copy, "total_excise", exp));
-        sqlite3_bind_int64(st, 5, acc__amount(copy, "total_vat", exp));
+        sqlite3_bind_int64(st, 3, rev__amount_of(copy, "total_duty", exp));
+        sqlite3_bind_int64(st, 4, rev__amount_of(copy, "total_excise", exp));
+        sqlite3_bind_int64(st, 5, rev__amount_of(copy, "total_vat", exp));
         sqlite3_bind_int64(st, 6, total);
-        sqlite3_bind_int64(st, 7, acc__amount(copy, "revenue_at_risk", exp));
+        sqlite3_bind_int64(st, 7, rev__amount_of(copy, "revenue_at_risk", exp));
         sqlite3_bind_int64(st, 8, (int64_t)json_array_size(json_object_get(copy, "problems")));
         sqlite3_bind_text(st, 10, reason, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 11, by, -1, SQLITE_STATIC);

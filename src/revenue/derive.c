@@ -32,26 +32,19 @@ static const char *der__str(const json_t *o, const char *k)
     return s ? s : "";
 }
 
-static int64_t der__amount(const json_t *a, const char *k, int exp)
-{
-    int64_t v = 0;
-    rev__minor(json_object_get(a, k), exp, &v);
-    return v;
-}
-
 /* revenue_at_risk is not in the stored form (traders never read it): the
  * valuation control's findings carry each item's share. */
 static int64_t der__at_risk(const json_t *a, int exp)
 {
     if (json_object_get(a, "revenue_at_risk"))
-        return der__amount(a, "revenue_at_risk", exp);
+        return rev__amount_of(a, "revenue_at_risk", exp);
     int64_t sum = 0;
     size_t i;
     const json_t *f;
     json_array_foreach(json_object_get(a, "findings"), i, f)
     {
         if (strcmp(der__str(f, "rule"), "undervaluation") == 0)
-            sum += der__amount(f, "revenue_at_risk", exp);
+            sum += rev__amount_of(f, "revenue_at_risk", exp);
     }
     return sum;
 }
@@ -93,10 +86,10 @@ cx_err rev__row_of(int64_t seq, const json_t *doc, const json_t *assessment, rev
         exp = 0;
     json_int_t v = json_integer_value(json_object_get(assessment, "version"));
     out->version = v > 0 ? v : 1;
-    out->duty = der__amount(assessment, "total_duty", exp);
-    out->excise = der__amount(assessment, "total_excise", exp);
-    out->vat = der__amount(assessment, "total_vat", exp);
-    out->total = der__amount(assessment, "total", exp);
+    out->duty = rev__amount_of(assessment, "total_duty", exp);
+    out->excise = rev__amount_of(assessment, "total_excise", exp);
+    out->vat = rev__amount_of(assessment, "total_vat", exp);
+    out->total = rev__amount_of(assessment, "total", exp);
     out->at_risk = der__at_risk(assessment, exp);
     out->problems = (int64_t)json_array_size(json_object_get(assessment, "problems"));
     snprintf(out->assessed_at, sizeof out->assessed_at, "%s",

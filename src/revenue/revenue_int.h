@@ -239,6 +239,8 @@ cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
 json_t *rev__account_json(const rev_account *a);
 /* A JSON amount (number) in minor units at exp; false if it has more decimals. */
 bool rev__minor(const json_t *j, int exp, int64_t *out);
+/* Member k of a as such an amount; 0 when absent or not one. */
+int64_t rev__amount_of(const json_t *a, const char *k, int exp);
 /* Gives back up to `amount` of the guarantee drawn for seq (payments,
  * re-assessment downwards); updates the account. */
 cx_err rev__restore_draws(store_conn *w, int64_t seq, int64_t amount, const char *cause);
