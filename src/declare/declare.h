@@ -291,6 +291,20 @@ cx_err decl_member_set_in(store_conn *w, int64_t seq, const char *name, const ch
  * CX_ENOTFOUND for an unknown seq. */
 cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, char **text);
 
+/* The declarations after arrival number `after` that keep member `name`,
+ * for a module that derives its own rows from them in batches, read on c
+ * (a reader, or the writer inside a job): at most `limit` declarations are
+ * looked at, in arrival order, and fn gets each one's seq, stored document
+ * text (as decl_doc gives it) and the member's full (customs') text; fn
+ * returns false to stop. *last is the last seq looked at (after when none),
+ * where the next batch starts — declarations without the member (history,
+ * lodged while the module was off) are passed over, never looked at twice.
+ * Strings live only during the call. */
+typedef bool (*decl_kept_fn)(void *ctx, int64_t seq, const char *doc, size_t len,
+                             const char *member);
+cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit,
+                       int64_t *last, decl_kept_fn fn, void *ctx);
+
 /* The risk member of a declaration as stored (JSON text, the enrich hook's
  * with declare's raises), read on c; *risk is NULL when it has none.
  * Caller frees. CX_ENOTFOUND for an unknown seq. */

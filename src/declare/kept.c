@@ -111,3 +111,32 @@ cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, 
     sqlite3_reset(st);
     return e;
 }
+
+cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit,
+                       int64_t *last, decl_kept_fn fn, void *ctx)
+{
+    *last = after;
+    char path[80];
+    if (!decl__member_path(name, path) || limit < 1)
+        return CX_EINVAL;
+    /* the primary key's range: `limit` rows whatever lies between */
+    sqlite3_stmt *st = store_stmt(c, "SELECT seq, doc, json_extract(kept, ?2) FROM declarations "
+                                     "WHERE seq > ?1 ORDER BY seq LIMIT ?3");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 3, limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *last = sqlite3_column_int64(st, 0);
+        const char *member = (const char *)sqlite3_column_text(st, 2);
+        if (member && !fn(ctx, *last, (const char *)sqlite3_column_text(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1), member)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+}

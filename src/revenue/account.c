@@ -28,7 +28,7 @@ bool rev__minor(const json_t *j, int exp, int64_t *out)
     return true;
 }
 
-static int64_t acc__amount(const json_t *a, const char *k, int exp)
+int64_t rev__amount_of(const json_t *a, const char *k, int exp)
 {
     int64_t v = 0;
     rev__minor(json_object_get(a, k), exp, &v);
@@ -51,14 +51,13 @@ static bool acc__has_undervaluation(const json_t *assessment)
 }
 
 /* The stored form: everything but revenue_at_risk (a column of the row,
- * put back for officers) and the texts carried for the writer. */
+ * put back for officers). */
 static char *acc__stored_text(const json_t *assessment)
 {
     json_t *c = json_copy((json_t *)assessment); /* shallow: members shared, not changed */
     if (!c)
         return NULL;
     json_object_del(c, "revenue_at_risk");
-    json_object_del(c, REV_STORED_KEY);
     char *t = acc__text(c);
     json_decref(c);
     return t;
@@ -82,46 +81,6 @@ static cx_err acc__doc_texts(const json_t *assessment, char **doc, char **pub)
     return *doc ? CX_OK : CX_ENOMEM;
 }
 
-/* The unit values' text (the obs column). */
-static char *acc__obs(const json_t *doc, const json_t *assessment)
-{
-    cx_buf obs;
-    cx_buf_init(&obs, (size_t)1 << 20);
-    cx_err e = rev__obs_text(doc, assessment, &obs);
-    char *out = e == CX_OK ? cx_buf_steal(&obs, NULL) : NULL;
-    cx_buf_free(&obs);
-    return e == CX_OK && !out ? strdup("") : out;
-}
-
-cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out)
-{
-    memset(out, 0, sizeof *out);
-    cx_err e = acc__doc_texts(assessment, &out->doc, &out->pub);
-    if (e == CX_OK && !(out->obs = acc__obs(doc, assessment)))
-        e = CX_ENOMEM;
-    if (e != CX_OK)
-        rev__texts_free(out);
-    return e;
-}
-
-void rev__texts_free(rev_texts *t)
-{
-    free(t->doc);
-    free(t->pub);
-    free(t->obs);
-    memset(t, 0, sizeof *t);
-}
-
-cx_err rev__assessment_carry(const json_t *doc, json_t *assessment)
-{
-    char *obs = acc__obs(doc, assessment);
-    json_t *c = obs ? json_string(obs) : NULL;
-    free(obs);
-    if (!c)
-        return CX_ENOMEM;
-    return json_object_set_new(assessment, REV_STORED_KEY, c) ? CX_ENOMEM : CX_OK;
-}
-
 cx_err rev__member_texts(const json_t *assessment, char **full, char **shown)
 {
     return acc__doc_texts(assessment, full, shown);
@@ -137,7 +96,6 @@ json_t *rev__assessment_public(const json_t *assessment)
         json_decref(findings);
         return NULL;
     }
-    json_object_del(p, REV_STORED_KEY);
     size_t i;
     json_t *f;
     json_array_foreach(json_object_get(assessment, "findings"), i, f)
@@ -153,91 +111,21 @@ json_t *rev__assessment_public(const json_t *assessment)
     return p;
 }
 
-/* What an assessment row keeps beside its doc: the text traders may read
- * (rev__assessment_public) and the certificates of origin that proved a
- * preference, so that a revocation finds the declarations it re-assesses. */
-static cx_err acc__certificates(store_conn *w, int64_t seq, const json_t *assessment)
-{
-    cx_err e = CX_OK;
-    sqlite3_stmt *st;
-    size_t i;
-    const json_t *item;
-    json_array_foreach(json_object_get(assessment, "items"), i, item)
-    {
-        const json_t *cert = json_object_get(json_object_get(item, "preference"), "certificate");
-        const char *issuer = json_string_value(json_object_get(cert, "issuer"));
-        const char *number = json_string_value(json_object_get(cert, "number"));
-        if (e != CX_OK || !issuer || !number)
-            continue;
-        st = store_stmt(w, "INSERT OR IGNORE INTO revenue_certificates(issuer, number, seq) "
-                           "VALUES(?1, ?2, ?3)");
-        if (!st)
-            return CX_EDB;
-        sqlite3_bind_text(st, 1, issuer, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, number, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, seq);
-        e = store_done(st);
-    }
-    return e;
-}
-
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment, const char *reason, const char *by,
-                              bool keep)
+                              const json_t *assessment, const char *reason, const char *by)
 {
-    const char *currency = json_string_value(json_object_get(assessment, "currency"));
-    int exp = rev_minor_unit(currency);
-    if (exp < 0)
-        exp = 0;
-    /* the unit values the submitting thread carried (REV_STORED_KEY), or made here */
-    rev_texts t = {0};
-    const char *carried = json_string_value(json_object_get(assessment, REV_STORED_KEY));
-    t.obs = carried ? strdup(carried) : acc__obs(doc, assessment);
-    cx_err e = t.obs ? CX_OK : CX_ENOMEM;
-    if (e == CX_OK && keep)
-        e = acc__doc_texts(assessment, &t.doc, &t.pub);
-    /* one lean row, written once (the document is declare's member): a new
-     * seq has no certificates to forget */
-    sqlite3_stmt *st =
-        e == CX_OK ? store_stmt(w, "INSERT INTO revenue_assessments(seq, decl_id, org, office, "
-                                   "date, currency, version, duty, excise, vat, total, at_risk, "
-                                   "problems, reason, by_org, assessed_at, obs, doc) "
-                                   "VALUES(?1,?2,?3,?4,?5,?6,1,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-                                   "?16,'')")
-                   : NULL;
-    if (e == CX_OK && !st)
-        e = CX_EDB;
-    if (e == CX_OK) {
-        sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_text(st, 2, json_string_value(json_object_get(doc, "id")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, json_string_value(json_object_get(doc, "org")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(doc, "office")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, json_string_value(json_object_get(doc, "date")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, currency ? currency : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, acc__amount(assessment, "total_duty", exp));
-        sqlite3_bind_int64(st, 8, acc__amount(assessment, "total_excise", exp));
-        sqlite3_bind_int64(st, 9, acc__amount(assessment, "total_vat", exp));
-        sqlite3_bind_int64(st, 10, acc__amount(assessment, "total", exp));
-        sqlite3_bind_int64(st, 11, acc__amount(assessment, "revenue_at_risk", exp));
-        sqlite3_bind_int64(st, 12, (int64_t)json_array_size(json_object_get(assessment,
-                                                                              "problems")));
-        sqlite3_bind_text(st, 13, reason, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 14, by ? by : json_string_value(json_object_get(doc, "org")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 15, json_string_value(json_object_get(assessment, "assessed_at")),
-                          -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 16, t.obs, -1, SQLITE_STATIC);
-        e = sqlite3_step(st) == SQLITE_DONE ? CX_OK : CX_EDB;
-        sqlite3_reset(st);
-    }
-    if (e == CX_OK && keep)
-        e = decl_member_set_in(w, seq, "assessment", t.doc, t.pub);
-    rev__texts_free(&t);
-    return e == CX_OK ? acc__certificates(w, seq, assessment) : e;
+    /* the lean row, and the document declare keeps with the declaration */
+    rev_row row;
+    char *full = NULL, *shown = NULL;
+    cx_err e = rev__row_of(seq, doc, assessment, &row);
+    if (e == CX_OK && (e = acc__doc_texts(assessment, &full, &shown)) == CX_OK)
+        e = rev__row_insert(w, &row, reason, by);
+    if (e == CX_OK)
+        e = decl_member_set_in(w, seq, "assessment", full, shown);
+    free(full);
+    free(shown);
+    rev__row_free(&row);
+    return e;
 }
 
 json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer)
@@ -470,7 +358,9 @@ cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
                           rev_uvcache *cache)
 {
     rev_account a;
-    cx_err e = rev__account_read(w, seq, &a);
+    cx_err e = rev__row_ensure_in(w, seq);
+    if (e == CX_OK)
+        e = rev__account_read(w, seq, &a);
     if (e == CX_ENOTFOUND)
         return CX_OK; /* not assessed (no national currency then): nothing to collect */
     if (e != CX_OK)
@@ -519,7 +409,9 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
                      const char *by, rev_account *after)
 {
     rev_account a;
-    cx_err e = rev__account_read(w, seq, &a);
+    cx_err e = rev__row_ensure_in(w, seq);
+    if (e == CX_OK)
+        e = rev__account_read(w, seq, &a);
     if (e != CX_OK)
         return e;
     json_t *copy = json_deep_copy(assessment);
@@ -527,11 +419,10 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(copy, "version", json_integer(a.version + 1));
     json_object_set_new(copy, "assessed_at", json_string(now));
-    rev_texts t;
-    e = rev__assessment_texts(NULL, copy, &t);
-    char *text = e == CX_OK ? t.doc : NULL;
+    char *text = NULL, *pub = NULL;
+    e = acc__doc_texts(copy, &text, &pub);
     int exp = a.exp;
-    int64_t total = acc__amount(copy, "total", exp);
+    int64_t total = rev__amount_of(copy, "total", exp);
     /* the version being replaced goes to the history as it was */
     char *old = NULL;
     if (text && decl_member_get(w, seq, "assessment", true, &old) == CX_OK && !old)
@@ -559,11 +450,11 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     if (e == CX_OK) {
         sqlite3_bind_int64(st, 1, seq);
         sqlite3_bind_int64(st, 2, a.version + 1);
-        sqlite3_bind_int64(st, 3, acc__amount(copy, "total_duty", exp));
-        sqlite3_bind_int64(st, 4, acc__amount(copy, "total_excise", exp));
-        sqlite3_bind_int64(st, 5, acc__amount(copy, "total_vat", exp));
+        sqlite3_bind_int64(st, 3, rev__amount_of(copy, "total_duty", exp));
+        sqlite3_bind_int64(st, 4, rev__amount_of(copy, "total_excise", exp));
+        sqlite3_bind_int64(st, 5, rev__amount_of(copy, "total_vat", exp));
         sqlite3_bind_int64(st, 6, total);
-        sqlite3_bind_int64(st, 7, acc__amount(copy, "revenue_at_risk", exp));
+        sqlite3_bind_int64(st, 7, rev__amount_of(copy, "revenue_at_risk", exp));
         sqlite3_bind_int64(st, 8, (int64_t)json_array_size(json_object_get(copy, "problems")));
         sqlite3_bind_text(st, 10, reason, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 11, by, -1, SQLITE_STATIC);
@@ -572,15 +463,18 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
         sqlite3_reset(st);
     }
     if (e == CX_OK)
-        e = decl_member_set_in(w, seq, "assessment", text, t.pub);
+        e = decl_member_set_in(w, seq, "assessment", text, pub);
     if (e == CX_OK && (st = store_stmt(w, "DELETE FROM revenue_certificates WHERE seq=?1"))) {
         sqlite3_bind_int64(st, 1, seq);
         e = store_done(st);
     } else if (e == CX_OK) {
         e = CX_EDB;
     }
-    if (e == CX_OK)
-        e = acc__certificates(w, seq, copy);
+    rev_row_cert *certs = NULL;
+    size_t ncerts = 0;
+    if (e == CX_OK && (e = rev__row_certs(copy, &certs, &ncerts)) == CX_OK)
+        e = rev__certs_insert(w, seq, certs, ncerts);
+    free(certs);
     /* downwards below what was paid: a refund is due, recorded, not netted */
     int64_t net = a.paid - a.refunded;
     if (e == CX_OK && total < net) {
@@ -615,7 +509,8 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     int64_t unpaid = total > net ? total - net : 0;
     if (e == CX_OK && a.guaranteed > unpaid)
         e = rev__restore_draws(w, seq, a.guaranteed - unpaid, "reassessment");
-    rev__texts_free(&t);
+    free(text);
+    free(pub);
     json_decref(copy);
     if (e == CX_OK && after)
         e = rev__account_read(w, seq, after);

@@ -18,19 +18,21 @@ static const char *link__str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-/* The arrival number of an assessed declaration; CX_ENOTFOUND if none. */
+/* The arrival number of an assessed declaration, its row made if the
+ * worker has not yet; CX_ENOTFOUND if none. */
 static cx_err link__seq(store_conn *w, const char *decl_id, int64_t *seq)
 {
     /* through declare's id index: one index fewer to write per submission */
-    sqlite3_stmt *st = store_stmt(w, "SELECT a.seq FROM decl_view v JOIN revenue_assessments a "
-                                     "ON a.seq = v.seq WHERE v.id=?1");
+    sqlite3_stmt *st = store_stmt(w, "SELECT seq FROM " DECL_VIEW " WHERE id=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, decl_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     *seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (rc == SQLITE_ROW)
+        return rev__row_ensure_in(w, *seq);
+    return rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
 }
 
 typedef struct {
@@ -74,7 +76,7 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
     }
     char msg[200];
     json_t *doc = decl_parse(d.text, d.len, msg, sizeof msg);
-    json_t *a = doc ? rev__assess_doc(r, w, doc, d.text, d.len) : NULL;
+    json_t *a = doc ? rev__assess_doc(r, w, doc, d.text, d.len, false) : NULL;
     free(d.text);
     json_decref(doc);
     if (!a)
@@ -123,6 +125,10 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
 static cx_err link__revoked(rev_service *r, store_conn *w, const char *issuer, const json_t *body)
 {
     const char *number = link__str(body, "number");
+    /* every certificate a pending declaration names is in the table first */
+    cx_err e = number ? rev__derive_in(w) : CX_OK;
+    if (e != CX_OK)
+        return e;
     sqlite3_stmt *st = store_stmt(w, "SELECT c.seq, a.decl_id FROM revenue_certificates c "
                                      "JOIN revenue_assessments a ON a.seq = c.seq "
                                      "WHERE c.issuer=?1 AND c.number=?2 ORDER BY c.seq "
@@ -154,7 +160,6 @@ static cx_err link__revoked(rev_service *r, store_conn *w, const char *issuer, c
     char why[300];
     snprintf(why, sizeof why, "certificate of origin %s/%s revoked (%s)", issuer, number,
              link__str(body, "reason") ? link__str(body, "reason") : "no reason given");
-    cx_err e = CX_OK;
     for (size_t i = 0; i < n && e == CX_OK; i++)
         e = link__reassess(r, w, hits[i].seq, hits[i].id, why, true);
     free(hits);

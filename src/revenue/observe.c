@@ -1,7 +1,8 @@
 /* Valuation statistics, fed off the submission path. Each assessment row
  * carries its items' unit values (the obs column: "KEY VALUE" lines); a
- * worker folds the rows after the `observed` watermark into the per-key
- * histograms in one writer job per batch, so a hot key is read and written
+ * worker derives the rows (derive.c) and folds those after the `observed`
+ * watermark, up to the `derived` cursor, into the per-key histograms in
+ * one writer job per batch, so a hot key is read and written
  * once per batch, not once per declaration, and a submission writes no
  * statistics page. The watermark moves in the same job: after kill -9 the
  * next start folds what was left, nothing twice.
@@ -207,8 +208,11 @@ static cx_err obs__fold(store_conn *w, void *arg)
         cx_parse_i64(mark, &from);
     }
     sqlite3_reset(st);
-    st = store_stmt(w, "SELECT seq, obs FROM revenue_assessments WHERE seq > ?1 ORDER BY seq "
-                       "LIMIT ?2");
+    /* rows made ahead of the cursor (a payment's) wait for it: the
+     * watermark never passes a seq whose row is still to be derived */
+    st = store_stmt(w, "SELECT seq, obs FROM revenue_assessments WHERE seq > ?1 AND seq <= "
+                       "(SELECT CAST(value AS INTEGER) FROM revenue_meta WHERE key='derived') "
+                       "ORDER BY seq LIMIT ?2");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, from);
@@ -336,13 +340,19 @@ static void *obs__worker(void *arg)
     while (!r->stop) {
         pthread_mutex_unlock(&r->mu);
         size_t n = 0;
-        cx_err e = rev__observe_now(r->s, &r->uv, &n);
+        bool more = false;
+        cx_err e = rev__derive_now(r->s, &more);
+        if (e == CX_OK)
+            e = rev__observe_now(r->s, &r->uv, &n);
         if (e != CX_OK && e != CX_ESHUTDOWN)
-            cx_log(CX_LOG_WARN, "revenue: valuation statistics not updated: %s",
+            cx_log(CX_LOG_WARN, "revenue: assessment rows or valuation statistics not "
+                                "updated: %s",
                    cx_strerror(e));
         pthread_mutex_lock(&r->mu);
         if (r->stop)
             break;
+        if (more)
+            continue; /* far behind: the next batches now */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += FOLD_EVERY_MS * 1000000L;
@@ -372,4 +382,15 @@ void rev_service_stop(rev_service *r)
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->worker, NULL);
     r->worker_started = false;
+}
+
+cx_err rev_service_catch_up(rev_service *r)
+{
+    if (!rev_service_active(r))
+        return CX_OK;
+    bool more = true;
+    cx_err e = CX_OK;
+    for (int k = 0; e == CX_OK && more && k < 16; k++)
+        e = rev__derive_now(r->s, &more);
+    return e == CX_OK ? rev__observe_now(r->s, &r->uv, NULL) : e;
 }

@@ -60,6 +60,14 @@ void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn
     }
 }
 
+bool rev__body(http_req *r, rev_body *b)
+{
+    b->text = http_body(r, &b->len);
+    b->json = decl_parse_body(r);
+    b->problems = b->json ? json_array() : NULL;
+    return b->json != NULL;
+}
+
 void *rev__job_new(http_req *r, json_t *problems, const char *code, const char *what,
                    size_t size)
 {
@@ -180,7 +188,9 @@ static json_t *pay__row_json(sqlite3_stmt *st, int exp)
  * has no assessment. *a is the account after. */
 static cx_err pay__record(store_conn *w, const pay_job *j, rev_account *a, int64_t *id)
 {
-    cx_err e = rev__account_read(w, j->seq, a);
+    cx_err e = rev__row_ensure_in(w, j->seq);
+    if (e == CX_OK)
+        e = rev__account_read(w, j->seq, a);
     if (e != CX_OK)
         return e;
     sqlite3_stmt *st = store_stmt(w, "SELECT id, seq, amount, currency, paid_at FROM "
@@ -342,6 +352,9 @@ bool rev__account_of(rev_service *rs, http_req *r, store_conn **c, rev_account *
         return false;
     *c = store_reader(rs->s);
     cx_err e = *c ? rev__account_read(*c, seq, a) : CX_EDB;
+    /* read before the worker derived its row: made now, then read */
+    if (e == CX_ENOTFOUND && (e = rev__row_ensure(rs->s, seq)) == CX_OK)
+        e = rev__account_read(*c, seq, a);
     if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_assessed", "the declaration has no assessment", NULL);
     else if (e != CX_OK)
@@ -354,15 +367,13 @@ static void h_pay(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!http_allow(r, REV_ROLES_PAY, "record payments"))
         return;
-    size_t len;
-    const char *text = http_body(r, &len);
-    json_t *body = decl_parse_body(r);
-    if (!body)
+    rev_body b;
+    if (!rev__body(r, &b))
         return;
-    json_t *problems = json_array();
+    json_t *problems = b.problems;
     rev_payment_in in;
-    rev_payment_check(body, text, len, cx_now_us(), &in, problems);
-    json_decref(body);
+    rev_payment_check(b.json, b.text, b.len, cx_now_us(), &in, problems);
+    json_decref(b.json);
     int64_t seq = 0;
     char org[CX_ORG_MAX + 1] = "";
     /* a bad body is refused before the declaration is looked up */
@@ -551,16 +562,14 @@ static void h_guarantee_create(http_req *r, void *ctx)
     rev_service *rs = ctx;
     if (!http_allow_officer(r, "create guarantees"))
         return;
-    size_t len;
-    const char *text = http_body(r, &len);
-    json_t *body = decl_parse_body(r);
-    if (!body)
+    rev_body b;
+    if (!rev__body(r, &b))
         return;
-    json_t *problems = json_array();
+    json_t *problems = b.problems;
     rev_guarantee_in in;
     int64_t now = cx_now_us();
-    rev_guarantee_check(body, text, len, now, &in, problems);
-    json_decref(body);
+    rev_guarantee_check(b.json, b.text, b.len, now, &in, problems);
+    json_decref(b.json);
     guarantee_job *j = rev__job_new(r, problems, "invalid_guarantee", "guarantee", sizeof *j);
     if (!j)
         return;

@@ -86,14 +86,16 @@ static cx_err reassess__job(store_conn *w, void *arg)
 {
     reassess_job *j = arg;
     rev_account after;
-    cx_err e = rev__account_read(w, j->seq, &after);
+    cx_err e = rev__row_ensure_in(w, j->seq);
+    if (e == CX_OK)
+        e = rev__account_read(w, j->seq, &after);
     if (e == CX_ENOTFOUND) {
         /* lodged while the module was off: its first assessment */
         char now[32];
         cx_rfc3339_format(cx_now_us(), now);
         json_object_set_new(j->assessment, "version", json_integer(1));
         json_object_set_new(j->assessment, "assessed_at", json_string(now));
-        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by, true);
+        e = rev__assessment_insert(w, j->seq, j->doc, j->assessment, j->reason, j->by);
         if (e == CX_OK)
             e = rev__account_read(w, j->seq, &after);
     } else if (e == CX_OK) {
@@ -172,7 +174,7 @@ static void h_reassess(http_req *r, void *ctx)
     json_t *doc = NULL;
     if (c && decl_doc(c, http_param(r, "id"), h__copy, &d) == CX_OK && d.text)
         doc = decl_parse(d.text, d.len, msg, sizeof msg);
-    json_t *a = doc ? rev__assess_doc(rs, NULL, doc, d.text, d.len) : NULL;
+    json_t *a = doc ? rev__assess_doc(rs, NULL, doc, d.text, d.len, false) : NULL;
     free(d.text);
     reassess_job *j = a ? calloc(1, sizeof *j) : NULL;
     if (!j) {
@@ -392,7 +394,9 @@ static void h_summary(http_req *r, void *ctx)
         http_bad_query(r, "from", "must be on or before to, at most 366 days before it");
         return;
     }
-    store_conn *c = store_reader(rs->s);
+    /* every submission so far is in the sums, derived or not */
+    cx_err ce = rev_service_catch_up(rs);
+    store_conn *c = ce == CX_OK ? store_reader(rs->s) : NULL;
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT office, org, total, paid, refunded, guaranteed, "
                                          "at_risk, problems, NULL, date, seq, version "
                                          "FROM revenue_assessments "

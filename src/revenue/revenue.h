@@ -295,24 +295,32 @@ typedef struct {
     rev_lookups lookups;  /* for tools and tests without a ledger: a certificate lookup;
                            * unit values are the service's own and need not be set */
     bool quiet;           /* tools: no log line when no currency is set */
+    /* tools and tests: no worker; assessment rows and valuation statistics
+     * are derived when something needs them (rev_service_catch_up) or at
+     * the next start with a worker */
+    bool no_worker;
 } rev_config;
 
 /* Creates the service: stores the national currency if given (once: a
  * different stored one is CX_EEXIST, the message in err), loads the book,
  * and — only when a national currency is known — joins the declarations
- * spine: enrich_text ("assessment", kept in revenue_assessments), indexed
- * (stores it with the items' unit values, adds risk reasons for findings),
- * decorate (the current assessment on reads) and gate (release needs paid +
- * guaranteed >= total and no problems), and starts the worker that folds
- * unit values into the statistics. Without a currency the module stays out
+ * spine: enrich_text (the "assessment" member, with risk reasons for its
+ * findings), member_texts (declare keeps it with the declaration: the only
+ * revenue state a submission writes) and gate (release needs paid +
+ * guaranteed >= total and no problems), and starts the worker that derives
+ * the assessment rows from the declarations in batches and folds unit
+ * values into the statistics. Without a currency the module stays out
  * of the spine (logged). rev_service_stop before store_free, then
  * rev_service_free; free d after it. */
 cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_service **out,
                        char *err, size_t errlen);
 void rev_service_free(rev_service *r);
 bool rev_service_active(const rev_service *r);
-/* Stops the worker that folds unit values into the valuation statistics
- * (what is left is folded at the next start). Call before store_free; the
+/* Derives every pending assessment row and folds the statistics now
+ * (blocking; the summary does it before it sums). */
+cx_err rev_service_catch_up(rev_service *r);
+/* Stops the worker that derives rows and folds unit values into the
+ * valuation statistics (what is left is done at the next start). Call before store_free; the
  * service itself is freed after it, as the writer's jobs use it. */
 void rev_service_stop(rev_service *r);
 /* Assesses one validated declaration as the enrich hook does (text: its

@@ -113,6 +113,7 @@ struct rev_service {
     pthread_mutex_t mu;
     rev_book *book; /* current snapshot; replaced when the generation moves */
     int64_t generation;
+    int64_t gen_bumps, gen_checked_us; /* what the last generation read covered */
     pthread_cond_t cv; /* wakes the statistics worker (observe.c) */
     pthread_t worker;
     bool worker_started, stop;
@@ -132,8 +133,9 @@ cx_err rev__generation(store_conn *c, int64_t *out);
 bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
 /* The items' unit values of an assessment as the obs column keeps them. */
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
-/* Folds every assessment after the watermark into the statistics now, and
- * refreshes cache (may be NULL) with the keys it changed. */
+/* Folds every derived row after the watermark (up to the `derived` cursor)
+ * into the statistics now, and refreshes cache (may be NULL) with the keys
+ * it changed. */
 cx_err rev__observe_now(store *s, rev_uvcache *cache, size_t *folded);
 /* The statistics a histogram gives. */
 void rev__uv_stats_of(const rev_hist *h, rev_uv_stats *out);
@@ -143,36 +145,56 @@ void rev__observer_start(rev_service *r);
 cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, const char *date,
                     int64_t *national, const rev_rate **used, char *why, size_t whylen);
 
-/* The texts an assessment is stored as: doc (without revenue_at_risk, a
- * column of the row), pub (the trader's form, NULL when it is doc: no item
- * flagged by the valuation control), both kept by declare with the
- * declaration, and obs (the unit values, a column of revenue's row). At
- * submission declare has the first two made (rev__member_texts) and obs is
- * carried to the writer inside the assessment under REV_STORED_KEY, which
- * no reply or stored text shows. */
-#define REV_STORED_KEY "\x01stored"
-typedef struct {
-    char *doc, *pub, *obs;
-} rev_texts;
-cx_err rev__assessment_texts(const json_t *doc, const json_t *assessment, rev_texts *out);
-void rev__texts_free(rev_texts *t);
-/* Adds the obs text to assessment (the enrich hook, off the writer). */
-cx_err rev__assessment_carry(const json_t *doc, json_t *assessment);
 /* The current assessment of seq as officers (full) or others (public) read
  * it; NULL if none. Caller owns it. The document is the member declare
  * keeps with the declaration (decl_member_get); the row has its amounts. */
 json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer);
 /* declare's texts of the member (decl_hooks.member_texts): the stored form
- * and, when the valuation control flagged an item, the trader's. */
+ * (without revenue_at_risk, which the row keeps) and, when the valuation
+ * control flagged an item, the trader's (else NULL). */
 cx_err rev__member_texts(const json_t *assessment, char **full, char **shown);
 
-/* The assessment's row (account.c): its amounts, the lean columns queries
- * need, and the unit values. keep: also have declare keep the document
- * (a first assessment after lodging; the submission's hook has declare
- * keep it already). */
+/* The lean row of an assessment (derive.c): amounts in minor units, who
+ * and when, the unit values for the statistics (obs) and the certificates
+ * of origin that proved a preference. Made from the declaration and its
+ * assessment on any thread; plain data (no json_t), so a worker can hand
+ * rows to the writer. */
+typedef struct {
+    char issuer[CX_ORG_MAX + 1];
+    char number[65];
+} rev_row_cert;
+typedef struct {
+    int64_t seq, version, duty, excise, vat, total, at_risk, problems;
+    char decl_id[CX_ID_LEN + 1], org[CX_ORG_MAX + 1], office[17], date[REV_DATE_LEN + 1];
+    char currency[4], assessed_at[40];
+    char *obs;
+    rev_row_cert *certs;
+    size_t ncerts;
+} rev_row;
+cx_err rev__row_of(int64_t seq, const json_t *doc, const json_t *assessment, rev_row *out);
+void rev__row_free(rev_row *r);
+cx_err rev__row_certs(const json_t *assessment, rev_row_cert **out, size_t *n);
+cx_err rev__certs_insert(store_conn *w, int64_t seq, const rev_row_cert *c, size_t n);
+/* Inserts the row unless seq has one (which is kept: it may carry payments
+ * or a later version); the certificates only with a new row. */
+cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, const char *by);
+/* Makes seq's row from the member declare keeps, inside a writer job,
+ * unless it exists: what needs the row before the worker derived it calls
+ * this first. CX_ENOTFOUND: the declaration has no assessment. */
+cx_err rev__row_ensure_in(store_conn *w, int64_t seq);
+/* The same in a writer job of its own (readers that found no row). */
+cx_err rev__row_ensure(store *s, int64_t seq);
+/* Derives the rows of every declaration after the cursor inside job w. */
+cx_err rev__derive_in(store_conn *w);
+/* Derives pending rows in batches (read here, one writer job each); *more
+ * (may be NULL): stopped with more pending. */
+cx_err rev__derive_now(store *s, bool *more);
+/* Starts the cursor after the declarations already stored (once). */
+cx_err rev__derive_init(store *s);
+/* A first assessment after lodging: the row, and the document declare
+ * keeps with the declaration. */
 cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
-                              const json_t *assessment, const char *reason, const char *by,
-                              bool keep);
+                              const json_t *assessment, const char *reason, const char *by);
 /* Moves the documents of rows written before declare kept them into the
  * declarations (once, at start). */
 cx_err rev__assessments_move(store *s);
@@ -186,9 +208,10 @@ cx_err rev__release_flagged(store_conn *w, int64_t seq, rev_uvcache *cache);
 
 /* Assesses a declaration with the service's book and lookups (caller
  * decrefs); NULL when out of memory or without a book. w: the writer's
- * connection inside a job (certificates are read on it), else NULL. */
+ * connection inside a job (certificates are read on it), else NULL.
+ * lodging: the submission path's book (rev__book_get_lodging). */
 json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
-                        size_t len);
+                        size_t len, bool lodging);
 
 /* The ledger on revenue's side (ledger_link.c): joins r to cfg.ledger. */
 cx_err rev__ledger_join(rev_service *r);
@@ -216,6 +239,8 @@ cx_err rev__release_check(store_conn *w, int64_t seq, decl_gate_refusal *no,
 json_t *rev__account_json(const rev_account *a);
 /* A JSON amount (number) in minor units at exp; false if it has more decimals. */
 bool rev__minor(const json_t *j, int exp, int64_t *out);
+/* Member k of a as such an amount; 0 when absent or not one. */
+int64_t rev__amount_of(const json_t *a, const char *k, int exp);
 /* Gives back up to `amount` of the guarantee drawn for seq (payments,
  * re-assessment downwards); updates the account. */
 cx_err rev__restore_draws(store_conn *w, int64_t seq, int64_t amount, const char *cause);
@@ -242,6 +267,16 @@ void rev__call_fail(rev_call *c, unsigned status, const char *code, const char *
                     const char *fmt, ...) CX_PRINTF(5, 6);
 /* Defers r and queues the job; the reply comes from the writer's done. */
 void rev__call_submit(rev_service *rs, rev_call *c, http_req *r, store_job_fn fn);
+/* A request body to check: parsed (false after decl_parse_body replied
+ * 400), with its text for the exact spelling of amounts and an empty list
+ * for the check's problems, which go on to rev__job_new. The caller
+ * decrefs json after the check. */
+typedef struct {
+    json_t *json, *problems;
+    const char *text;
+    size_t len;
+} rev_body;
+bool rev__body(http_req *r, rev_body *b);
 /* After a body check: with problems, replies 400 `code` "the <what> has
  * problems" naming them; else a zeroed job of size bytes (caller frees),
  * or 500 when out of memory. NULL when it replied. Takes problems. */
@@ -298,8 +333,16 @@ void rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g);
 /* HTTP internals (rev_http.c, pay.c). */
 cx_err rev__pay_routes(rev_service *r, http_server *srv);
 /* A reference to the current book (reloaded if an import moved the
- * generation); release with rev__book_put. NULL if none could be loaded. */
+ * generation, read from the database every call); release with
+ * rev__book_put. NULL if none could be loaded. */
 rev_book *rev__book_get(rev_service *r);
+/* The same for the submission path: the generation is read only when an
+ * import in this process committed since the last read, or the last read
+ * is REV_GEN_CHECK_MS old (an import by another process). */
+#define REV_GEN_CHECK_MS 100
+rev_book *rev__book_get_lodging(rev_service *r);
+/* Imports and currency changes committed by this process so far. */
+int64_t rev__generation_bumps(void);
 void rev__book_put(rev_service *r, rev_book *b);
 
 #endif

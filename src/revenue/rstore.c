@@ -4,6 +4,7 @@
 #include "revenue_int.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,13 @@ static cx_err rstore__exec1(store_conn *w, const char *sql, const char *a, const
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
+static atomic_int_fast64_t rstore__bumps;
+
+int64_t rev__generation_bumps(void)
+{
+    return atomic_load(&rstore__bumps);
+}
+
 cx_err rev__generation(store_conn *c, int64_t *out)
 {
     char v[32];
@@ -201,7 +209,10 @@ cx_err rev_currency_set(store *s, const char *currency, char have[4])
     if (!currency || strlen(currency) != 3 || rev_minor_unit(currency) < 0)
         return CX_EINVAL;
     currency_job j = {currency, have};
-    return store_write(s, rstore__currency_set, &j);
+    cx_err e = store_write(s, rstore__currency_set, &j);
+    if (e == CX_OK) /* committed: lodgings in this process read the generation again */
+        atomic_fetch_add(&rstore__bumps, 1);
+    return e;
 }
 
 /* ---- imports ------------------------------------------------------------------------------ */
@@ -543,6 +554,8 @@ cx_err rev_rows_store(store *s, const rev_rows *r, const char *file, rev_import_
     res->rows = r->n;
     import_job j = {.rows = r, .file = file, .res = res, .problems = problems};
     cx_err e = store_write(s, rstore__import, &j);
+    if (e == CX_OK)
+        atomic_fetch_add(&rstore__bumps, 1);
     if (e != CX_OK) {
         uint64_t rows = res->rows;
         memset(res, 0, sizeof *res);

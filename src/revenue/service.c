@@ -1,10 +1,11 @@
 /* The revenue service on the declarations spine: enrich_text assesses every
  * submission (on the submitting thread, from the book snapshot), declare
  * keeps the assessment with the declaration (member_texts: its texts, made
- * once on the submitting thread, are the row's and the 201's), indexed
- * writes its lean row in revenue_assessments with the unit values for the
- * valuation statistics (writer thread, the declaration's savepoint), and
- * the gate refuses a release that is not paid or guaranteed. */
+ * once on the submitting thread, are the row's and the 201's) — the only
+ * revenue state a submission writes; the lean row in revenue_assessments
+ * and the valuation statistics are derived from it off the submission path
+ * (derive.c, observe.c); and the gate refuses a release that is not paid
+ * or guaranteed. */
 #include "revenue_int.h"
 
 #include <math.h>
@@ -12,14 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the book snapshot --------------------------------------------------------------- */
+/* ---- the book snapshot ---------------------------------------------------------------
+ * Which tariff a lodging uses: an import in this process is seen at once
+ * (rev__generation_bumps moves after its commit); one by another process
+ * (customs tariff import --db while serve runs) within REV_GEN_CHECK_MS,
+ * as the generation in the database is read at most that often on the
+ * submission path. Re-assessments, payments and the ledger read it every
+ * time. */
+rev_book *rev__book_get_lodging(rev_service *r)
+{
+    int64_t now = cx_mono_us(), bumps = rev__generation_bumps();
+    pthread_mutex_lock(&r->mu);
+    bool check = !r->book || bumps != r->gen_bumps ||
+                 now - r->gen_checked_us >= (int64_t)REV_GEN_CHECK_MS * 1000;
+    rev_book *b = check ? NULL : r->book;
+    if (b)
+        b->refs++;
+    pthread_mutex_unlock(&r->mu);
+    return b ? b : rev__book_get(r);
+}
+
 rev_book *rev__book_get(rev_service *r)
 {
+    /* what this read covers: bumps before it, and the time it was made */
+    int64_t now = cx_mono_us(), bumps = rev__generation_bumps();
     store_conn *c = store_reader(r->s);
     int64_t gen = -1;
     if (c)
         rev__generation(c, &gen);
     pthread_mutex_lock(&r->mu);
+    if (gen >= 0) {
+        r->gen_bumps = bumps;
+        r->gen_checked_us = now;
+    }
     if (gen >= 0 && gen != r->generation) {
         /* an import moved on: load the new book (rare; others wait briefly) */
         rev_book *b = NULL;
@@ -97,11 +123,11 @@ static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
 }
 
 json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
-                        size_t len)
+                        size_t len, bool lodging)
 {
     store_conn *c = store_reader(r->s);
     svc_uv_call u = {r, c, false};
-    rev_book *b = rev__book_get(r);
+    rev_book *b = lodging ? rev__book_get_lodging(r) : rev__book_get(r);
     json_t *a = NULL;
     if (b) {
         rev_lookups lk = r->cfg.lookups;
@@ -121,7 +147,7 @@ json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const 
 
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len)
 {
-    return rev__assess_doc(r, NULL, doc, text, len);
+    return rev__assess_doc(r, NULL, doc, text, len, true);
 }
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
@@ -132,16 +158,13 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
 {
     (void)who;
     rev_service *r = ctx;
-    json_t *a = rev__assess_doc(r, NULL, doc, text, len);
+    json_t *a = rev__assess_doc(r, NULL, doc, text, len, true);
     if (!a)
         return; /* out of memory: stored unassessed, re-assessable later */
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
-    /* the unit values' text is made here, not on the writer (one thread for all) */
-    if (rev__assessment_carry(doc, a) != CX_OK)
-        cx_log(CX_LOG_WARN, "revenue: out of memory: the writer makes the unit values' text");
     json_object_set_new(doc, "assessment", a);
     /* the findings' reasons go with the row (no update of it on the writer) */
     if (svc__reasons(doc, a) != CX_OK)
@@ -174,15 +197,6 @@ static cx_err svc__reasons(json_t *doc, const json_t *a)
             return e;
     }
     return CX_OK;
-}
-
-static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
-{
-    (void)ctx;
-    const json_t *a = json_object_get(doc, "assessment");
-    if (!json_is_object(a))
-        return CX_OK;
-    return rev__assessment_insert(w, seq, doc, a, "lodged", NULL, false);
 }
 
 /* What declare keeps: the stored form for customs, the public form (no
@@ -254,13 +268,15 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
         decl_hooks h = {.name = "revenue",
                         .order = DECL_ORDER_REVENUE,
                         .enrich_text = svc__enrich_text,
-                        .indexed = svc__indexed,
                         .member = "assessment",
                         .member_texts = svc__member_texts,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
                        .check = svc__gate, .ctx = r};
-        e = decl_service_add_hooks(d, &h);
+        /* the cursor of derived rows starts before the first submission */
+        e = rev__derive_init(s);
+        if (e == CX_OK)
+            e = decl_service_add_hooks(d, &h);
         if (e == CX_OK)
             e = decl_gate_add(d, &g);
         if (e == CX_OK && r->cfg.ledger)
@@ -272,7 +288,8 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
             rev_service_free(r);
             return e;
         }
-        rev__observer_start(r);
+        if (!r->cfg.no_worker)
+            rev__observer_start(r);
     } else if (!r->active && !r->cfg.quiet) {
         cx_log(CX_LOG_INFO, "revenue: no national currency set (customs serve --currency CODE): "
                             "declarations are not assessed");

@@ -176,13 +176,13 @@ static void h_payout(http_req *r, void *ctx)
     if (!http_allow(r, REV_ROLES_PAY, "pay out refunds") ||
         !settle__int_id(r, &id, "no such refund"))
         return;
-    json_t *body = decl_parse_body(r);
-    if (!body)
+    rev_body b;
+    if (!rev__body(r, &b))
         return;
-    json_t *problems = json_array();
+    json_t *problems = b.problems;
     rev_payout_in in;
-    rev_payout_check(body, cx_now_us(), &in, problems);
-    json_decref(body);
+    rev_payout_check(b.json, cx_now_us(), &in, problems);
+    json_decref(b.json);
     payout_job *j = rev__job_new(r, problems, "invalid_payout", "payout", sizeof *j);
     if (!j)
         return;
@@ -468,16 +468,14 @@ static void h_guarantee_change(http_req *r, rev_service *rs, bool cancel)
     char currency[4];
     if (!settle__guarantee_of(rs, r, currency))
         return;
-    size_t len;
-    const char *text = http_body(r, &len);
-    json_t *body = decl_parse_body(r);
-    if (!body)
+    rev_body b;
+    if (!rev__body(r, &b))
         return;
-    json_t *problems = json_array();
+    json_t *problems = b.problems;
     rev_gchange_in in;
     int64_t now = cx_now_us();
-    rev_gchange_check(body, text, len, currency, cancel, now, &in, problems);
-    json_decref(body);
+    rev_gchange_check(b.json, b.text, b.len, currency, cancel, now, &in, problems);
+    json_decref(b.json);
     gchange_job *j = rev__job_new(r, problems, "invalid_guarantee", "change", sizeof *j);
     if (!j)
         return;

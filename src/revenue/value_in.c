@@ -27,7 +27,7 @@ bool rev_service_value_in(rev_service *r, double value, const char *currency, co
 {
     if (!r || !rev_service_active(r))
         return false;
-    rev_book *b = rev__book_get(r);
+    rev_book *b = rev__book_get_lodging(r); /* risk's features, at every lodging */
     bool ok = rev_book_value_in(b, value, currency, date, to, out);
     rev__book_put(r, b);
     return ok;

@@ -4,6 +4,7 @@ re-assessment with refunds, the summary and trader isolation."""
 import json
 import os
 import shutil
+import time
 import unittest
 
 import test_ledger_flow as lf
@@ -102,6 +103,20 @@ class AssessmentTest(RevenueCase):
         p = r.json["assessment"]["problems"]
         self.assertEqual(p[0]["path"], "/items/0/value")
         self.assertIn("exact decimal", p[0]["message"])
+
+    def test_tariff_imported_by_another_process_is_used(self):
+        """A submission reads the tariff's generation at most every 100 ms
+        (docs/revenue.md): a line imported by `customs tariff import --db`
+        while serve runs is used by the submissions after that."""
+        self.assertEqual(self.submit("GEN-1")["assessment"]["total"], TOTAL)
+        path = os.path.join(self.tmp, "gen.csv")
+        with open(path, "w") as f:
+            f.write(LINE_690722.format(duty=30, vat=10))
+        run("tariff", "import", "--db", self.db, path)
+        time.sleep(0.25)  # past the rule's 100 ms: the order of events, not a timing check
+        a = self.submit("GEN-2")["assessment"]
+        self.assertEqual(a["items"][0]["tariff_line"]["ad_valorem_pct"], 30)
+        self.assertGreater(a["total"], TOTAL)
 
     def test_problems_block_release_until_reassessed(self):
         d = self.submit("R-HORSE", items=1)

@@ -671,6 +671,24 @@ static cx_err kept_set_job(store_conn *w, void *arg)
     return decl_member_set_in(w, k->seq, "note", k->full, k->shown);
 }
 
+typedef struct {
+    int n;
+    int64_t seq[4];
+    char *member[4];
+} kept_seen;
+
+static bool kept_collect(void *ctx, int64_t seq, const char *doc, size_t len,
+                         const char *member)
+{
+    kept_seen *k = ctx;
+    assert_true(len > 0 && doc[0] == '{');
+    assert_true(k->n < 4);
+    free(k->member[k->n]);
+    k->seq[k->n] = seq;
+    k->member[k->n++] = strdup(member);
+    return true;
+}
+
 static void test_kept_member(void **state)
 {
     decide_fx *f = *state;
@@ -733,6 +751,31 @@ static void test_kept_member(void **state)
     json_decref(doc);
     kept_fail = false;
     assert_int_equal(decl_count(f->d), before);
+
+    /* the kept members after a seq, in arrival order, for a deriving module:
+     * REF-K1 (replaced) and REF-K2 only; rows without one are passed over */
+    kept_seen seen = {0};
+    int64_t last = -1;
+    assert_int_equal(decl_kept_after(c, "note", 0, 1000, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.seq[0], seq);
+    assert_string_equal(seen.member[0], "{\"v\":2.50}");
+    assert_true(seen.seq[1] > seq);
+    assert_string_equal(seen.member[1], "{\"open\":\"x\",\"secret\":1.10}");
+    assert_int_equal(last, seen.seq[1]); /* the newest declaration has the member */
+    /* a bounded batch: one row looked at, the next batch starts after it */
+    seen.n = 0;
+    assert_int_equal(decl_kept_after(c, "note", seq, 1, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(last, seen.seq[0]);
+    seen.n = 0;
+    assert_int_equal(decl_kept_after(c, "note", last, 10, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(decl_kept_after(c, "other", 0, 1000, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(decl_kept_after(c, "note", 0, 0, &last, kept_collect, &seen), CX_EINVAL);
+    for (int i = 0; i < 4; i++)
+        free(seen.member[i]);
 }
 
 /* A raise on a document being submitted: a risk member is added when there

@@ -1,0 +1,419 @@
+/* The lean assessment rows, derived from the declarations. At submission
+ * the only durable revenue state is the assessment member declare keeps in
+ * the declaration's row (made once, on the submitting thread). The row in
+ * revenue_assessments (amounts, who, when, the unit values for the
+ * statistics) and revenue_certificates are derived from it:
+ *
+ * - in batches by the service's worker, off the submission path: it reads
+ *   the members after the `derived` cursor (revenue_meta) on a reader,
+ *   makes the rows there, and writes a batch in one writer job that moves
+ *   the cursor — a job that finds the cursor moved on does nothing;
+ * - at once, inside its own writer job, by whatever needs the row before
+ *   the worker got to it (a payment, a guarantee draw, the release gate, a
+ *   re-assessment, the ledger, a read of the account): rev__row_ensure_in;
+ * - all that is pending, by a certificate revocation (inside its job) and
+ *   by the summary (rev_service_catch_up), so that their sums are exact.
+ *
+ * Rows are inserted OR IGNORE: one already made is never replaced (it may
+ * carry payments or a later version). kill -9 loses nothing acknowledged:
+ * the member is in the declaration's row, and the next start resumes from
+ * the cursor. */
+#include "revenue_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DERIVE_BATCH 1000 /* declarations looked at per writer job */
+
+static const char *der__str(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* revenue_at_risk is not in the stored form (traders never read it): the
+ * valuation control's findings carry each item's share. */
+static int64_t der__at_risk(const json_t *a, int exp)
+{
+    if (json_object_get(a, "revenue_at_risk"))
+        return rev__amount_of(a, "revenue_at_risk", exp);
+    int64_t sum = 0;
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(a, "findings"), i, f)
+    {
+        if (strcmp(der__str(f, "rule"), "undervaluation") == 0)
+            sum += rev__amount_of(f, "revenue_at_risk", exp);
+    }
+    return sum;
+}
+
+cx_err rev__row_certs(const json_t *assessment, rev_row_cert **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t i, cap = 0;
+    const json_t *item;
+    json_array_foreach(json_object_get(assessment, "items"), i, item)
+    {
+        const json_t *cert = json_object_get(json_object_get(item, "preference"), "certificate");
+        const char *issuer = json_string_value(json_object_get(cert, "issuer"));
+        const char *number = json_string_value(json_object_get(cert, "number"));
+        if (!issuer || !number)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 4;
+            rev_row_cert *v = realloc(*out, cap * sizeof *v);
+            if (!v)
+                return CX_ENOMEM;
+            *out = v;
+        }
+        snprintf((*out)[*n].issuer, sizeof(*out)[*n].issuer, "%s", issuer);
+        snprintf((*out)[*n].number, sizeof(*out)[*n].number, "%s", number);
+        (*n)++;
+    }
+    return CX_OK;
+}
+
+cx_err rev__row_of(int64_t seq, const json_t *doc, const json_t *assessment, rev_row *out)
+{
+    memset(out, 0, sizeof *out);
+    out->seq = seq;
+    snprintf(out->currency, sizeof out->currency, "%s", der__str(assessment, "currency"));
+    int exp = rev_minor_unit(out->currency);
+    if (exp < 0)
+        exp = 0;
+    json_int_t v = json_integer_value(json_object_get(assessment, "version"));
+    out->version = v > 0 ? v : 1;
+    out->duty = rev__amount_of(assessment, "total_duty", exp);
+    out->excise = rev__amount_of(assessment, "total_excise", exp);
+    out->vat = rev__amount_of(assessment, "total_vat", exp);
+    out->total = rev__amount_of(assessment, "total", exp);
+    out->at_risk = der__at_risk(assessment, exp);
+    out->problems = (int64_t)json_array_size(json_object_get(assessment, "problems"));
+    snprintf(out->assessed_at, sizeof out->assessed_at, "%s",
+             der__str(assessment, "assessed_at"));
+    snprintf(out->decl_id, sizeof out->decl_id, "%s", der__str(doc, "id"));
+    snprintf(out->org, sizeof out->org, "%s", der__str(doc, "org"));
+    snprintf(out->office, sizeof out->office, "%s", der__str(doc, "office"));
+    snprintf(out->date, sizeof out->date, "%s", der__str(doc, "date"));
+    cx_buf obs;
+    cx_buf_init(&obs, (size_t)1 << 20);
+    cx_err e = rev__obs_text(doc, assessment, &obs);
+    out->obs = e == CX_OK ? cx_buf_steal(&obs, NULL) : NULL;
+    cx_buf_free(&obs);
+    if (e == CX_OK && !out->obs)
+        out->obs = strdup("");
+    if (e == CX_OK && !out->obs)
+        e = CX_ENOMEM;
+    if (e == CX_OK)
+        e = rev__row_certs(assessment, &out->certs, &out->ncerts);
+    if (e != CX_OK)
+        rev__row_free(out);
+    return e;
+}
+
+/* The row of a declaration from its stored texts. */
+static cx_err der__row_of_texts(int64_t seq, const char *doc_text, size_t len,
+                                const char *member, rev_row *out)
+{
+    json_t *doc = json_loadb(doc_text, len, 0, NULL);
+    json_t *a = json_loads(member, 0, NULL);
+    cx_err e = doc && a ? rev__row_of(seq, doc, a, out) : CX_EPARSE;
+    json_decref(doc);
+    json_decref(a);
+    return e;
+}
+
+void rev__row_free(rev_row *r)
+{
+    free(r->obs);
+    free(r->certs);
+    r->obs = NULL;
+    r->certs = NULL;
+    r->ncerts = 0;
+}
+
+cx_err rev__certs_insert(store_conn *w, int64_t seq, const rev_row_cert *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = store_stmt(w, "INSERT OR IGNORE INTO revenue_certificates(issuer, "
+                                         "number, seq) VALUES(?1, ?2, ?3)");
+        if (!st)
+            return CX_EDB;
+        sqlite3_bind_text(st, 1, c[i].issuer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c[i].number, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, seq);
+        cx_err e = store_done(st);
+        if (e != CX_OK)
+            return e;
+    }
+    return CX_OK;
+}
+
+cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, const char *by)
+{
+    sqlite3_stmt *st = store_stmt(w, "INSERT OR IGNORE INTO revenue_assessments(seq, decl_id, "
+                                     "org, office, date, currency, version, duty, excise, vat, "
+                                     "total, at_risk, problems, reason, by_org, assessed_at, "
+                                     "obs, doc) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+                                     "?13,?14,?15,?16,?17,'')");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, r->seq);
+    sqlite3_bind_text(st, 2, r->decl_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->office, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->date, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, r->currency, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, r->version);
+    sqlite3_bind_int64(st, 8, r->duty);
+    sqlite3_bind_int64(st, 9, r->excise);
+    sqlite3_bind_int64(st, 10, r->vat);
+    sqlite3_bind_int64(st, 11, r->total);
+    sqlite3_bind_int64(st, 12, r->at_risk);
+    sqlite3_bind_int64(st, 13, r->problems);
+    sqlite3_bind_text(st, 14, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, by ? by : r->org, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, r->assessed_at, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 17, r->obs ? r->obs : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    /* a row already there keeps its certificates (a re-assessment's) */
+    if (!sqlite3_changes(store_conn_db(w)))
+        return CX_OK;
+    return rev__certs_insert(w, r->seq, r->certs, r->ncerts);
+}
+
+/* ---- one declaration, now ------------------------------------------------------------------ */
+typedef struct {
+    int64_t seq;
+    rev_row row;
+    bool found;
+    cx_err e;
+} ensure_one;
+
+static bool der__one(void *ctx, int64_t seq, const char *doc, size_t len, const char *member)
+{
+    ensure_one *o = ctx;
+    if (seq == o->seq) {
+        o->e = der__row_of_texts(seq, doc, len, member, &o->row);
+        o->found = o->e == CX_OK;
+    }
+    return false;
+}
+
+cx_err rev__row_ensure_in(store_conn *w, int64_t seq)
+{
+    sqlite3_stmt *st = store_stmt(w, "SELECT 1 FROM revenue_assessments WHERE seq=?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return CX_OK;
+    if (rc != SQLITE_DONE)
+        return CX_EDB;
+    ensure_one o = {.seq = seq, .e = CX_OK};
+    int64_t last;
+    cx_err e = decl_kept_after(w, "assessment", seq - 1, 1, &last, der__one, &o);
+    if (e == CX_OK)
+        e = o.e;
+    if (e == CX_OK && !o.found)
+        e = CX_ENOTFOUND; /* not assessed (lodged while the module was off, or history) */
+    if (e == CX_OK)
+        e = rev__row_insert(w, &o.row, "lodged", NULL);
+    rev__row_free(&o.row);
+    return e;
+}
+
+static cx_err der__ensure_job(store_conn *w, void *arg)
+{
+    return rev__row_ensure_in(w, *(const int64_t *)arg);
+}
+
+cx_err rev__row_ensure(store *s, int64_t seq)
+{
+    return store_write(s, der__ensure_job, &seq);
+}
+
+/* ---- batches ----------------------------------------------------------------------------------- */
+typedef struct {
+    rev_row *v;
+    size_t n, cap;
+    cx_err e;
+} row_list;
+
+static bool der__collect(void *ctx, int64_t seq, const char *doc, size_t len,
+                         const char *member)
+{
+    row_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        rev_row *v = realloc(l->v, nc * sizeof *v);
+        if (!v) {
+            l->e = CX_ENOMEM;
+            return false;
+        }
+        l->v = v;
+        l->cap = nc;
+    }
+    cx_err e = der__row_of_texts(seq, doc, len, member, &l->v[l->n]);
+    if (e == CX_OK)
+        l->n++;
+    else if (e == CX_EPARSE) /* a member that does not parse: nothing to derive */
+        cx_log(CX_LOG_WARN, "revenue: the assessment of declaration %lld cannot be read",
+               (long long)seq);
+    else
+        l->e = e;
+    return l->e == CX_OK;
+}
+
+static void der__list_free(row_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        rev__row_free(&l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static cx_err der__cursor(store_conn *c, int64_t *out)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT CAST(value AS INTEGER) FROM revenue_meta "
+                                     "WHERE key='derived'");
+    if (!st)
+        return CX_EDB;
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+}
+
+static cx_err der__cursor_set(store_conn *w, int64_t to)
+{
+    sqlite3_stmt *st = store_stmt(w, "UPDATE revenue_meta SET value=?1 WHERE key='derived'");
+    if (!st)
+        return CX_EDB;
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)to);
+    sqlite3_bind_text(st, 1, v, -1, SQLITE_TRANSIENT);
+    return store_done(st);
+}
+
+static cx_err der__insert_all(store_conn *w, const row_list *l)
+{
+    cx_err e = CX_OK;
+    for (size_t i = 0; e == CX_OK && i < l->n; i++)
+        e = rev__row_insert(w, &l->v[i], "lodged", NULL);
+    return e;
+}
+
+typedef struct {
+    int64_t from, to;
+    row_list rows;
+    bool stale; /* the cursor had moved on: nothing written */
+} batch_job;
+
+static cx_err der__batch_job(store_conn *w, void *arg)
+{
+    batch_job *j = arg;
+    int64_t at;
+    cx_err e = der__cursor(w, &at);
+    if (e != CX_OK)
+        return e;
+    if ((j->stale = at != j->from))
+        return CX_OK;
+    e = der__insert_all(w, &j->rows);
+    return e == CX_OK ? der__cursor_set(w, j->to) : e;
+}
+
+/* One batch: read and made on this thread, written in one job. *more: the
+ * batch was full (more may follow). */
+static cx_err der__batch(store *s, bool *more)
+{
+    *more = false;
+    store_conn *c = store_reader(s);
+    if (!c)
+        return CX_EDB;
+    batch_job j = {0};
+    cx_err e = store_exec(c, "BEGIN"); /* the cursor and the members in one snapshot */
+    if (e == CX_OK) {
+        e = der__cursor(c, &j.from);
+        if (e == CX_OK)
+            e = decl_kept_after(c, "assessment", j.from, DERIVE_BATCH, &j.to, der__collect,
+                                &j.rows);
+        if (e == CX_OK)
+            e = j.rows.e;
+        store_exec(c, "COMMIT");
+    }
+    if (e == CX_OK && j.to > j.from)
+        e = store_write(s, der__batch_job, &j);
+    *more = e == CX_OK && (j.stale || j.to - j.from >= DERIVE_BATCH);
+    der__list_free(&j.rows);
+    return e;
+}
+
+cx_err rev__derive_now(store *s, bool *more)
+{
+    bool again = true;
+    cx_err e = CX_OK;
+    /* bounded: a worker that falls far behind catches up over several calls */
+    for (int k = 0; e == CX_OK && again && k < 64; k++)
+        e = der__batch(s, &again);
+    if (more)
+        *more = again;
+    return e;
+}
+
+typedef struct {
+    rev_row row;
+    store_conn *w;
+    cx_err e;
+} in_job;
+
+static bool der__insert_one(void *ctx, int64_t seq, const char *doc, size_t len,
+                            const char *member)
+{
+    in_job *j = ctx;
+    cx_err e = der__row_of_texts(seq, doc, len, member, &j->row);
+    if (e == CX_OK)
+        e = rev__row_insert(j->w, &j->row, "lodged", NULL);
+    rev__row_free(&j->row);
+    j->e = e == CX_EPARSE ? CX_OK : e;
+    return j->e == CX_OK;
+}
+
+cx_err rev__derive_in(store_conn *w)
+{
+    int64_t from, to;
+    cx_err e = der__cursor(w, &from);
+    in_job j = {.w = w, .e = CX_OK};
+    while (e == CX_OK) {
+        e = decl_kept_after(w, "assessment", from, DERIVE_BATCH, &to, der__insert_one, &j);
+        if (e == CX_OK)
+            e = j.e;
+        if (e != CX_OK || to == from)
+            break;
+        from = to;
+    }
+    return e == CX_OK ? der__cursor_set(w, from) : e;
+}
+
+/* The cursor starts after every declaration stored before the module
+ * derived rows: those have their rows already, or no assessment. */
+static cx_err der__init_job(store_conn *w, void *arg)
+{
+    (void)arg;
+    sqlite3_stmt *st = store_stmt(w, "INSERT OR IGNORE INTO revenue_meta(key, value) "
+                                     "SELECT 'derived', coalesce(max(seq), 0) FROM " DECL_VIEW);
+    return st ? store_done(st) : CX_EDB;
+}
+
+cx_err rev__derive_init(store *s)
+{
+    return store_write(s, der__init_job, NULL);
+}

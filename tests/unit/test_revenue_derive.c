@@ -1,0 +1,199 @@
+/* Unit tests of the revenue service on a real store: the assessment rows
+ * derived from the declarations off the submission path (the release gate
+ * before the worker ran; a restart after nothing was derived, as after
+ * kill -9, derives the rows and the statistics) and the tariff generation
+ * a lodging sees (an import in the same process at once). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "revenue.h"
+
+typedef struct {
+    char dir[64];
+    store *s;
+    decl_service *d;
+    rev_service *r;
+} fx;
+
+static void fx__csv(store *s, rev_import_kind kind, const char *text)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "rb");
+    assert_non_null(f);
+    rev_rows *rows = NULL;
+    json_t *problems = json_array();
+    assert_int_equal(rev_rows_parse(kind, f, &rows, problems, NULL), CX_OK);
+    fclose(f);
+    rev_import_result res;
+    assert_int_equal(rev_rows_store(s, rows, "test.csv", &res, problems), CX_OK);
+    rev_rows_free(rows);
+    json_decref(problems);
+}
+
+/* The service as serve starts it, without its worker: nothing is derived
+ * until something needs it. */
+static void fx__start(fx *f)
+{
+    char err[256];
+    f->d = decl_service_new(f->s);
+    assert_non_null(f->d);
+    rev_config cfg = {.currency = "KRW", .no_worker = true, .quiet = true};
+    assert_int_equal(rev_service_new(f->s, f->d, &cfg, &f->r, err, sizeof err), CX_OK);
+}
+
+static void fx__stop(fx *f)
+{
+    rev_service_stop(f->r);
+    store_drain(f->s);
+    rev_service_free(f->r);
+    decl_service_free(f->d);
+    f->r = NULL;
+    f->d = NULL;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test-revenue-derive-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/r.db", f->dir);
+    assert_int_equal(store_open(path, &f->s, err, sizeof err), CX_OK);
+    assert_int_equal(decl_migrate(f->s, err, sizeof err), CX_OK);
+    assert_int_equal(rev_migrate(f->s, err, sizeof err), CX_OK);
+    fx__csv(f->s, REV_IMPORT_TARIFF, "hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,"
+                                     "vat_pct\n6907,2020-01-01,,ad_valorem,8,10\n");
+    fx__start(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    fx__stop(f);
+    store_free(f->s);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static const cx_principal trader = {.org = "TRADER-1", .role = CX_ROLE_TRADER, .key_id = 1};
+static const cx_principal officer = {.org = "CUSTOMS", .role = CX_ROLE_OFFICER, .key_id = 2};
+
+/* One item of 690722 from CN: value KRW, mass kg. The stored document is
+ * returned (caller decrefs). */
+static json_t *submit(fx *f, const char *ref, const char *value, const char *mass)
+{
+    char text[700];
+    snprintf(text, sizeof text,
+             "{\"reference\":\"%s\",\"type\":\"import\",\"date\":\"2024-03-01\","
+             "\"office\":\"KRPUS\",\"declarant_id\":\"DCL-1\",\"importer_id\":\"IMP-1\","
+             "\"exporter_id\":\"EXP-1\",\"items\":[{\"hs_code\":\"690722\","
+             "\"description\":\"Tiles\",\"country_of_origin\":\"CN\",\"quantity\":10,"
+             "\"unit\":\"NAR\",\"net_mass_kg\":%s,\"value\":%s,\"currency\":\"KRW\"}]}",
+             ref, mass, value);
+    json_t *doc = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+    assert_non_null(doc);
+    char *stored = NULL;
+    assert_int_equal(decl_store_one(f->d, &trader, doc, &stored), CX_OK);
+    json_decref(doc);
+    json_t *out = json_loads(stored, 0, NULL);
+    free(stored);
+    assert_non_null(out);
+    return out;
+}
+
+static double total_of(const json_t *doc)
+{
+    return json_number_value(json_object_get(json_object_get(doc, "assessment"), "total"));
+}
+
+/* Release straight after lodging, before any row was derived: the gate makes
+ * the row from the declaration's member and refuses the unpaid duty. */
+static void test_gate_before_derivation(void **state)
+{
+    fx *f = *state;
+    json_t *doc = submit(f, "D-1", "100000", "50");
+    assert_true(total_of(doc) > 0);
+    json_t *body = json_pack("{s:s}", "decision", "release");
+    decl_decision res;
+    decl_decide(f->d, &officer, json_string_value(json_object_get(doc, "id")), body, &res);
+    assert_int_equal(res.status, 409);
+    assert_string_equal(res.code, "payment_required");
+    assert_non_null(strstr(res.message, "18,800")); /* 8 % duty, 10 % VAT on 108,000 */
+    decl_decision_clear(&res);
+    json_decref(body);
+    json_decref(doc);
+}
+
+/* Nothing derived before the process stopped (as after kill -9 between the
+ * 201 and the worker's batch): the next start derives the rows from the
+ * cursor and folds their unit values, so the valuation control has the
+ * statistics of every acknowledged declaration. */
+static void test_restart_derives_rows_and_statistics(void **state)
+{
+    fx *f = *state;
+    char ref[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ref, sizeof ref, "H-%d", i);
+        json_decref(submit(f, ref, i % 2 ? "100000" : "110000", "50"));
+    }
+    fx__stop(f);
+    fx__start(f);
+    assert_int_equal(rev_service_catch_up(f->r), CX_OK);
+    /* a tenth of the usual unit value: below the 5th percentile of 40; the
+     * declarant reads the valuation control's risk reason (not its figures) */
+    json_t *low = submit(f, "LOW", "10000", "50");
+    const json_t *reasons = json_object_get(json_object_get(low, "risk"), "reasons");
+    bool flagged = false;
+    size_t i;
+    const json_t *x;
+    json_array_foreach(reasons, i, x)
+    {
+        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
+                                    "revenue.undervaluation") == 0;
+    }
+    assert_true(flagged);
+    json_decref(low);
+}
+
+/* A tariff imported in this process is used by the very next lodging. */
+static void test_import_in_process_seen_at_once(void **state)
+{
+    fx *f = *state;
+    json_t *before = submit(f, "T-1", "100000", "50");
+    assert_true(total_of(before) == 18800); /* 8 % duty, 10 % VAT */
+    fx__csv(f->s, REV_IMPORT_TARIFF, "hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,"
+                                     "vat_pct\n6907,2020-01-01,,ad_valorem,20,10\n");
+    json_t *after = submit(f, "T-2", "100000", "50");
+    assert_true(total_of(after) == 32000); /* 20 % duty, 10 % VAT on 120,000 */
+    json_decref(before);
+    json_decref(after);
+}
+
+int main(void)
+{
+    char err[256];
+    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK ||
+        rev_minor_load(NULL, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_gate_before_derivation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_derives_rows_and_statistics, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_import_in_process_seen_at_once, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
