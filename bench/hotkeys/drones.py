@@ -17,7 +17,10 @@ def obs(uas, mac, i):
     """Observation i of a flight: a Basic ID and a Location, half a second apart."""
     t = T0 + datetime.timedelta(milliseconds=500 * i)
     loc = bytearray(LOCATION)
-    lat = int.from_bytes(loc[5:9], "little", signed=True) + (i % 20000)
+    # north and back, 1e-7 degree a step: every drone flies the same kind of
+    # track (a wrap back to the start would be a 445 m/s jump, a spoofing
+    # alert only the hot drone raised, whose points its track then carried)
+    lat = int.from_bytes(loc[5:9], "little", signed=True) + min(i % 40000, 40000 - i % 40000)
     loc[5:9] = lat.to_bytes(4, "little", signed=True)
     loc[21:23] = (((t.minute * 60 + t.second) * 10 + t.microsecond // 100000) % 36000) \
         .to_bytes(2, "little")

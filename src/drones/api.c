@@ -422,176 +422,47 @@ typedef struct {
     int64_t from, to, max;
 } track_q;
 
-/* Rows of a (drone, time) table in [from, to], at most max of them, the
- * first and last always. The work is bounded by max, never by how many rows
- * the drone has (one UAS ID may have 100,000 positions): up to max+1 rows
- * are counted; a range with more is sampled at max evenly spaced times, each
- * sample one seek on the (drone, time) key. sql takes ?1 drone, ?2..?3 the
- * range and ?4 a limit, ascending by time; last_sql is the same descending. */
-static void api__series(store_conn *c, const char *count_sql, const char *sql,
-                        const char *last_sql, int64_t drone, const track_q *q,
-                        void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
-{
-    sqlite3_stmt *st = store_stmt(c, count_sql);
-    int64_t total = 0, first = 0, last = 0;
-    if (st) {
-        sqlite3_bind_int64(st, 1, drone);
-        sqlite3_bind_int64(st, 2, q->from);
-        sqlite3_bind_int64(st, 3, q->to);
-        sqlite3_bind_int64(st, 4, q->max + 1);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            total = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-    }
-    if (total > q->max) {
-        st = store_stmt(c, last_sql);
-        bool found = false;
-        if (st) {
-            sqlite3_bind_int64(st, 1, drone);
-            sqlite3_bind_int64(st, 2, q->from);
-            sqlite3_bind_int64(st, 3, q->to);
-            sqlite3_bind_int64(st, 4, 1);
-            found = sqlite3_step(st) == SQLITE_ROW;
-            last = found ? sqlite3_column_int64(st, 0) : 0;
-            sqlite3_reset(st);
-        }
-        if (!found)
-            return;
-    }
-    st = store_stmt(c, sql);
-    if (!st || !total)
-        return;
-    sqlite3_bind_int64(st, 1, drone);
-    sqlite3_bind_int64(st, 2, q->from);
-    sqlite3_bind_int64(st, 3, q->to);
-    if (total <= q->max) {
-        sqlite3_bind_int64(st, 4, q->max);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            row(ctx, st);
-        sqlite3_reset(st);
-        return;
-    }
-    sqlite3_bind_int64(st, 4, 1);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        first = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    int64_t prev = INT64_MIN;
-    for (int64_t k = 0; k < q->max; k++) {
-        int64_t t = k == q->max - 1
-                        ? last
-                        : first + (int64_t)((double)(last - first) * (double)k /
-                                            (double)(q->max - 1));
-        sqlite3_bind_int64(st, 2, t);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > prev) {
-            prev = sqlite3_column_int64(st, 0);
-            row(ctx, st);
-        }
-        sqlite3_reset(st);
-    }
-}
-
-/* A drone's rows in one of its tables, with those still folding into it. */
-static void api__drone_series(store_conn *c, const char *count_sql, const char *sql,
-                              const char *last_sql, int64_t drone, const track_q *q,
-                              void (*row)(void *ctx, sqlite3_stmt *st), void *ctx)
-{
-    int64_t keys[1 + DRONES_FOLDS_READ] = {drone};
-    size_t nk = 1 + drones__fold_sources(c, drone, keys + 1, DRONES_FOLDS_READ);
-    if (nk == 1)
-        api__series(c, count_sql, sql, last_sql, drone, q, row, ctx);
-    else
-        drones__fold_series(c, count_sql, sql, last_sql, keys, nk, q->from, q->to, q->max, row,
-                            ctx);
-}
-
 typedef struct {
     json_t *coords, *times, *heights;
 } flight_acc;
 
-static void api__flight_add(void *ctx, int64_t time, double lat, double lon, double height)
+static void api__flight_add(void *ctx, const drones_pt *p)
 {
     flight_acc *a = ctx;
-    json_array_append_new(a->coords, json_pack("[f,f]", lon, lat));
-    json_array_append_new(a->times, api__time(time));
-    json_array_append_new(a->heights, drones__num(height));
+    json_t *xy = json_array();
+    json_array_append_new(xy, json_real(p->lon));
+    json_array_append_new(xy, json_real(p->lat));
+    json_array_append_new(a->coords, xy);
+    json_array_append_new(a->times, api__time(p->time));
+    json_array_append_new(a->heights, drones__num(p->h));
 }
 
-static void api__flight_row(void *ctx, sqlite3_stmt *st)
-{
-    api__flight_add(ctx, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
-                    sqlite3_column_double(st, 2), drones__col_real(st, 3));
-}
+static const drones_series_sql api__positions = {
+    "SELECT count(*) FROM (SELECT 1 FROM drones_positions WHERE drone = ?1"
+    " AND time BETWEEN ?2 AND ?3 LIMIT ?4)",
+    "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
+    " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4",
+    "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"
+    " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4",
+    true,
+};
 
-#define POS_COUNT_SQL                                                                         \
-    "SELECT count(*) FROM (SELECT 1 FROM drones_positions WHERE drone = ?1"                  \
-    " AND time BETWEEN ?2 AND ?3 LIMIT ?4)"
-#define POS_SQL                                                                               \
-    "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"                   \
-    " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4"
-#define POS_LAST_SQL                                                                          \
-    "SELECT time, lat, lon, height FROM drones_positions WHERE drone = ?1"                   \
-    " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4"
+static const drones_series_sql api__pilots = {
+    "SELECT count(*) FROM (SELECT 1 FROM drones_pilots WHERE drone = ?1"
+    " AND time BETWEEN ?2 AND ?3 LIMIT ?4)",
+    "SELECT time, lat, lon, NULL FROM drones_pilots WHERE drone = ?1"
+    " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4",
+    "SELECT time, lat, lon, NULL FROM drones_pilots WHERE drone = ?1"
+    " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4",
+    false,
+};
 
-/* The range's first or last position (sql: POS_SQL or POS_LAST_SQL) into a. */
-static bool api__flight_end(store_conn *c, const char *sql, int64_t drone, const track_q *q,
-                            int64_t *time, flight_acc *a)
-{
-    sqlite3_stmt *st = store_stmt(c, sql);
-    if (!st)
-        return false;
-    sqlite3_bind_int64(st, 1, drone);
-    sqlite3_bind_int64(st, 2, q->from);
-    sqlite3_bind_int64(st, 3, q->to);
-    sqlite3_bind_int64(st, 4, 1);
-    bool found = sqlite3_step(st) == SQLITE_ROW;
-    if (found) {
-        *time = sqlite3_column_int64(st, 0);
-        if (a)
-            api__flight_row(a, st);
-    }
-    sqlite3_reset(st);
-    return found;
-}
-
-/* A range with more than 2 x max positions, from the overview: the first
- * and last positions exact, between them neighbouring rows of one level
- * (overview.c). False, having added nothing, when the range has fewer (all
- * of them, or max sampled, are then read on a few neighbouring pages), a
- * fold still moves rows into the drone, or no level fits: then positions
- * are read by api__drone_series. */
-static bool api__flight_overview(store_conn *c, int64_t drone, const track_q *q, flight_acc *a)
-{
-    int64_t from_keys[DRONES_FOLDS_READ], first, last, total = 0;
-    if (drones__fold_sources(c, drone, from_keys, DRONES_FOLDS_READ))
-        return false;
-    sqlite3_stmt *st = store_stmt(c, POS_COUNT_SQL);
-    if (!st)
-        return false;
-    sqlite3_bind_int64(st, 1, drone);
-    sqlite3_bind_int64(st, 2, q->from);
-    sqlite3_bind_int64(st, 3, q->to);
-    sqlite3_bind_int64(st, 4, 2 * q->max + 1);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        total = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    int level;
-    if (total <= 2 * q->max || !api__flight_end(c, POS_LAST_SQL, drone, q, &last, NULL) ||
-        !api__flight_end(c, POS_SQL, drone, q, &first, NULL) ||
-        !(level = drones__lod_level(first, last, q->max)))
-        return false;
-    api__flight_end(c, POS_SQL, drone, q, &first, a);
-    drones__lod_read(c, drone, level, first, last, q->max, api__flight_add, a);
-    api__flight_end(c, POS_LAST_SQL, drone, q, &last, a);
-    return true;
-}
-
-static void api__pilot_row(void *ctx, sqlite3_stmt *st)
+static void api__pilot_add(void *ctx, const drones_pt *p)
 {
     json_array_append_new(
         ctx, json_pack("{s:s,s:{s:s,s:o},s:{s:s,s:[f,f]}}", "type", "Feature", "properties",
-                       "kind", "pilot", "time", api__time(sqlite3_column_int64(st, 0)),
-                       "geometry", "type", "Point", "coordinates", sqlite3_column_double(st, 2),
-                       sqlite3_column_double(st, 1)));
+                       "kind", "pilot", "time", api__time(p->time), "geometry", "type", "Point",
+                       "coordinates", p->lon, p->lat));
 }
 
 static bool api__alert_row_placed(void *ctx, const alert_row *row)
@@ -628,27 +499,19 @@ static void api__alert_points(drones_service *d, store_conn *c, const char *name
     json_decref(points);
 }
 
-static void h_drone_track(http_req *r, void *ctx)
+/* The track's features, or NULL with a 404 sent. */
+static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const track_q *q)
 {
-    drones_service *d = ctx;
-    if (!http_allow_officer(r, "read or manage drone data"))
-        return;
-    track_q q = {.from = INT64_MIN, .to = INT64_MAX, .max = 5000};
-    if (!http_query_time(r, "from", &q.from) || !http_query_time(r, "to", &q.to) ||
-        !http_query_int(r, "max_points", 2, 20000, &q.max))
-        return;
-    store_conn *c = store_reader(d->store);
     sqlite3_stmt *st = api__find_or_404(r, c);
     if (!st)
-        return;
+        return NULL;
     int64_t idx = sqlite3_column_int64(st, 0);
     char name[DRONES_ID_MAX];
     snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 1));
     sqlite3_reset(st);
     json_t *features = json_array();
     flight_acc a = {json_array(), json_array(), json_array()};
-    if (!api__flight_overview(c, idx, &q, &a))
-        api__drone_series(c, POS_COUNT_SQL, POS_SQL, POS_LAST_SQL, idx, &q, api__flight_row, &a);
+    drones__series(c, &api__positions, idx, q->from, q->to, q->max, api__flight_add, &a);
     size_t np = json_array_size(a.coords);
     if (np) {
         json_t *geom = np == 1 ? json_pack("{s:s,s:O}", "type", "Point", "coordinates",
@@ -664,17 +527,31 @@ static void h_drone_track(http_req *r, void *ctx)
     json_decref(a.coords);
     json_decref(a.times);
     json_decref(a.heights);
-    api__drone_series(c,
-                "SELECT count(*) FROM (SELECT 1 FROM drones_pilots WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 LIMIT ?4)",
-                "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 ORDER BY time LIMIT ?4",
-                "SELECT time, lat, lon FROM drones_pilots WHERE drone = ?1"
-                " AND time BETWEEN ?2 AND ?3 ORDER BY time DESC LIMIT ?4",
-                idx, &q, api__pilot_row, features);
-    api__alert_points(d, c, name, &q, features);
-    http_reply_json(r, 200, json_pack("{s:s,s:o}", "type", "FeatureCollection", "features",
-                                      features));
+    drones__series(c, &api__pilots, idx, q->from, q->to, q->max, api__pilot_add, features);
+    api__alert_points(d, c, name, q, features);
+    return features;
+}
+
+static void h_drone_track(http_req *r, void *ctx)
+{
+    drones_service *d = ctx;
+    if (!http_allow_officer(r, "read or manage drone data"))
+        return;
+    track_q q = {.from = INT64_MIN, .to = INT64_MAX, .max = 5000};
+    if (!http_query_time(r, "from", &q.from) || !http_query_time(r, "to", &q.to) ||
+        !http_query_int(r, "max_points", 2, 20000, &q.max))
+        return;
+    store_conn *c = store_reader(d->store);
+    /* one read transaction: one snapshot (a fold chunk committing between
+     * two reads can neither hide nor double a row) and one acquisition of
+     * SQLite's locks instead of one per statement */
+    bool txn = sqlite3_get_autocommit(store_conn_db(c)) && store_exec(c, "BEGIN") == CX_OK;
+    json_t *features = api__track(d, r, c, &q);
+    if (txn)
+        store_exec(c, "COMMIT");
+    if (features)
+        http_reply_json(r, 200, json_pack("{s:s,s:o}", "type", "FeatureCollection", "features",
+                                          features));
 }
 
 static void h_stream(http_req *r, void *ctx)

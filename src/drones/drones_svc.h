@@ -93,21 +93,27 @@ cx_err drones__load(store *s, drones_engine *e);
 cx_err drones__registry_read(store *s, drones_registry **out);
 double drones__col_real(sqlite3_stmt *st, int i);
 
+/* A row of a (drone, time) table as a track reads it (height NaN: none). */
+typedef struct {
+    int64_t time;
+    double lat, lon, h;
+} drones_pt;
+typedef void (*drones_pt_fn)(void *ctx, const drones_pt *p);
+
 /* The overview of positions (overview.c): levels 1..DRONES_LOD_LEVELS keep
  * one position per 2^level seconds (drones migration 3 fills them for the
  * positions before it: keep its 20 in step). lod_add runs in the writer job
  * that stored a new position. lod_level: the finest level with at most
- * 2 * max buckets from first to last, or 0. lod_read calls fn for up to
- * max - 2 positions of that level strictly between first and last (those two
- * are the caller's, exact), in time order. */
+ * 2 * max buckets from first to last, or 0; lod_buckets: how many buckets
+ * of level span first..last. lod_fill puts drone's rows of that level into
+ * the empty slots (time INT64_MIN) of slot[bucket - first's bucket]. */
 #define DRONES_LOD_LEVELS 20
 cx_err drones__lod_add(store_conn *w, int64_t drone, int64_t time_us, double lat, double lon,
                        double height);
 int drones__lod_level(int64_t first, int64_t last, int64_t max);
-void drones__lod_read(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
-                      int64_t max,
-                      void (*fn)(void *ctx, int64_t time, double lat, double lon, double h),
-                      void *ctx);
+int64_t drones__lod_buckets(int level, int64_t first, int64_t last);
+void drones__lod_fill(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
+                      drones_pt *slot);
 
 /* Folds (fold.c): a thread moves the rows of folded drones in bounded
  * writer jobs until none waits, at start (what a restart left) and when
@@ -119,21 +125,21 @@ cx_err drones__fold_start(drones_service *d);
 void drones__fold_stop(drones_service *d);
 void drones__fold_destroy(drones_service *d);
 void drones__fold_kick(drones_service *d);
-/* Up to max drones still folding into drone, into out; how many. */
-size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max);
-/* Drones still folding into one that a track reads too: a MAC-only drone
- * per transport may learn the same UAS ID at once; more wait their turn. */
-#define DRONES_FOLDS_READ 8
-/* A drone's rows in one of its (drone, time) tables in [from, to] (as the
- * track's own sampling: every row up to max, else max at evenly spaced
- * times, first and last kept) over keys[0], the drone, and keys[1..nk), the
- * drones still folding into it: each key's rows by the same statements,
- * merged by time; a time two keys have is the first key's row. count_sql,
- * sql and last_sql take ?1 drone, ?2..?3 the range, ?4 a limit. */
-void drones__fold_series(store_conn *c, const char *count_sql, const char *sql,
-                         const char *last_sql, const int64_t *keys, size_t nk, int64_t from,
-                         int64_t to, int64_t max, void (*row)(void *ctx, sqlite3_stmt *st),
-                         void *ctx);
+
+/* A track's read of one (drone, time) table (series.c). The statements take
+ * ?1 drone, ?2..?3 the range, ?4 a limit and give time, lat, lon, height:
+ * count_sql counts up to the limit, sql ascending by time, last_sql
+ * descending. overview: positions, read from the overview when long. */
+typedef struct {
+    const char *count_sql, *sql, *last_sql;
+    bool overview;
+} drones_series_sql;
+/* Calls fn, in time order, for drone's rows in [from, to] and those of the
+ * drones still folding into it: all of them up to max, else max of them
+ * (first and last exact); a time two keys have once. Run it inside a read
+ * transaction (one snapshot). */
+void drones__series(store_conn *c, const drones_series_sql *q, int64_t drone, int64_t from,
+                    int64_t to, int64_t max, drones_pt_fn fn, void *ctx);
 
 /* ---- the live position stream (stream.c) ---------------------------------------------------- */
 typedef struct drones_hub drones_hub;

@@ -4,8 +4,7 @@
  * positions, their overview and pilot positions under the folded key move
  * afterwards, at most DRONES_FOLD_CHUNK rows of each table a job, on a
  * thread of their own (at start too: a restart resumes). Until a fold is done,
- * a track reads the rows still under the folded keys as well
- * (drones__fold_sources, drones__fold_series). */
+ * a track reads the rows still under the folded keys as well (series.c). */
 #include "drones_svc.h"
 
 #include <stdint.h>
@@ -194,91 +193,10 @@ void drones__fold_destroy(drones_service *d)
     pthread_mutex_destroy(&d->fold_mu);
 }
 
-size_t drones__fold_sources(store_conn *c, int64_t drone, int64_t *out, size_t max)
-{
-    sqlite3_stmt *st = store_stmt(c, "SELECT from_drone FROM drones_folds WHERE into_drone = ?1"
-                                     " ORDER BY from_drone LIMIT ?2");
-    size_t n = 0;
-    if (!st)
-        return 0;
-    sqlite3_bind_int64(st, 1, drone);
-    sqlite3_bind_int64(st, 2, (int64_t)max);
-    while (n < max && sqlite3_step(st) == SQLITE_ROW)
-        out[n++] = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return n;
-}
-
 void drones__fold_kick(drones_service *d)
 {
     pthread_mutex_lock(&d->fold_mu);
     d->fold_kick = true;
     pthread_cond_broadcast(&d->fold_cv);
     pthread_mutex_unlock(&d->fold_mu);
-}
-
-void drones__fold_series(store_conn *c, const char *count_sql, const char *sql,
-                         const char *last_sql, const int64_t *keys, size_t nk, int64_t from,
-                         int64_t to, int64_t max, void (*row)(void *ctx, sqlite3_stmt *st),
-                         void *ctx)
-{
-    int64_t total = 0, first = INT64_MAX, last = INT64_MIN;
-    sqlite3_stmt *st[1 + DRONES_FOLDS_READ] = {0};
-    bool ok = true;
-    for (size_t k = 0; k < nk && ok; k++) {
-        sqlite3_stmt *cs = store_stmt(c, count_sql), *ls = store_stmt(c, last_sql);
-        ok = cs && ls && sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st[k], NULL) == SQLITE_OK;
-        for (int i = 0; ok && i < 3; i++) {
-            sqlite3_stmt *x = i == 0 ? cs : i == 1 ? ls : st[k];
-            sqlite3_bind_int64(x, 1, keys[k]);
-            sqlite3_bind_int64(x, 2, from);
-            sqlite3_bind_int64(x, 3, to);
-            sqlite3_bind_int64(x, 4, i == 0 ? max + 1 : i == 1 ? 1 : max);
-        }
-        if (ok && sqlite3_step(cs) == SQLITE_ROW)
-            total += sqlite3_column_int64(cs, 0);
-        if (ok && sqlite3_step(ls) == SQLITE_ROW && sqlite3_column_int64(ls, 0) > last)
-            last = sqlite3_column_int64(ls, 0);
-        if (cs)
-            sqlite3_reset(cs);
-        if (ls)
-            sqlite3_reset(ls);
-    }
-    bool have[1 + DRONES_FOLDS_READ] = {0};
-    for (size_t k = 0; ok && k < nk; k++) {
-        have[k] = sqlite3_step(st[k]) == SQLITE_ROW;
-        if (have[k] && sqlite3_column_int64(st[k], 0) < first)
-            first = sqlite3_column_int64(st[k], 0);
-    }
-    int64_t prev = INT64_MIN;
-    for (int64_t n = 0; ok && total && n < max; n++) {
-        if (total > max) { /* sampled: each key's first row at or after t */
-            int64_t t = n == max - 1 ? last
-                                        : first + (int64_t)((double)(last - first) * (double)n /
-                                                            (double)(max - 1));
-            for (size_t k = 0; k < nk; k++) {
-                sqlite3_reset(st[k]);
-                sqlite3_bind_int64(st[k], 2, t);
-                sqlite3_bind_int64(st[k], 4, 1);
-                have[k] = sqlite3_step(st[k]) == SQLITE_ROW;
-            }
-        }
-        size_t best = nk;
-        for (size_t k = 0; k < nk; k++)
-            if (have[k] && sqlite3_column_int64(st[k], 0) > prev &&
-                (best == nk || sqlite3_column_int64(st[k], 0) < sqlite3_column_int64(st[best], 0)))
-                best = k;
-        if (best == nk) {
-            if (total <= max)
-                break;
-            continue;
-        }
-        prev = sqlite3_column_int64(st[best], 0);
-        row(ctx, st[best]);
-        for (size_t k = 0; total <= max && k < nk; k++) /* past this time in every key */
-            while (have[k] && sqlite3_column_int64(st[k], 0) <= prev)
-                have[k] = sqlite3_step(st[k]) == SQLITE_ROW;
-    }
-    for (size_t k = 0; k < nk; k++)
-        sqlite3_finalize(st[k]);
 }

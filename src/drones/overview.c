@@ -10,7 +10,6 @@
 #include "drones_svc.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 static int64_t lod__width(int level)
 {
@@ -46,49 +45,37 @@ cx_err drones__lod_add(store_conn *w, int64_t drone, int64_t time_us, double lat
     return CX_OK;
 }
 
-typedef struct {
-    int64_t time;
-    double lat, lon, height;
-} lod_row;
-
 int drones__lod_level(int64_t first, int64_t last, int64_t max)
 {
     for (int level = 1; max >= 3 && level <= DRONES_LOD_LEVELS; level++)
-        if (last / lod__width(level) - first / lod__width(level) + 1 <= 2 * max)
+        if (drones__lod_buckets(level, first, last) <= 2 * max)
             return level;
     return 0;
 }
 
-void drones__lod_read(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
-                      int64_t max,
-                      void (*fn)(void *ctx, int64_t time, double lat, double lon, double h),
-                      void *ctx)
+int64_t drones__lod_buckets(int level, int64_t first, int64_t last)
 {
-    sqlite3_stmt *st = store_stmt(c, "SELECT time, lat, lon, height FROM drones_track_lod"
+    return last / lod__width(level) - first / lod__width(level) + 1;
+}
+
+void drones__lod_fill(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
+                      drones_pt *slot)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT bucket, time, lat, lon, height FROM drones_track_lod"
                                      " WHERE drone = ?1 AND level = ?2 AND bucket BETWEEN ?3"
-                                     " AND ?4 ORDER BY bucket");
-    lod_row *rows = malloc((size_t)(2 * max + 1) * sizeof *rows);
-    if (!st || !rows) {
-        free(rows);
+                                     " AND ?4");
+    if (!st)
         return;
-    }
+    int64_t b0 = first / lod__width(level);
     sqlite3_bind_int64(st, 1, drone);
     sqlite3_bind_int(st, 2, level);
-    sqlite3_bind_int64(st, 3, first / lod__width(level));
+    sqlite3_bind_int64(st, 3, b0);
     sqlite3_bind_int64(st, 4, last / lod__width(level));
-    size_t n = 0;
-    while (n < (size_t)(2 * max + 1) && sqlite3_step(st) == SQLITE_ROW) {
-        int64_t t = sqlite3_column_int64(st, 0);
-        if (t > first && t < last) /* the ends are the caller's, exact */
-            rows[n++] = (lod_row){t, sqlite3_column_double(st, 1), sqlite3_column_double(st, 2),
-                                  drones__col_real(st, 3)};
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        drones_pt *p = &slot[sqlite3_column_int64(st, 0) - b0];
+        if (p->time == INT64_MIN)
+            *p = (drones_pt){sqlite3_column_int64(st, 1), sqlite3_column_double(st, 2),
+                             sqlite3_column_double(st, 3), drones__col_real(st, 4)};
     }
     sqlite3_reset(st);
-    /* max - 2 of them, evenly by index: neighbouring rows, one read */
-    size_t m = (size_t)max - 2 < n ? (size_t)max - 2 : n;
-    for (size_t k = 0; k < m; k++) {
-        const lod_row *r = &rows[k * n / m];
-        fn(ctx, r->time, r->lat, r->lon, r->height);
-    }
-    free(rows);
 }

@@ -149,7 +149,7 @@ json_t *track_device_check(const json_t *in, const char *default_org, const char
 
 json_t *track_zone_check(const json_t *in, const char *now, json_t *problems, track_shape **shape)
 {
-    static const char *const known[] = {"id", "name", "kind", "geometry", NULL};
+    static const char *const known[] = {"id", "name", "kind", "geometry", "properties", NULL};
     *shape = NULL;
     if (!json_is_object(in)) {
         track__problem(problems, "", "a zone is a JSON object");
@@ -166,6 +166,13 @@ json_t *track_zone_check(const json_t *in, const char *now, json_t *problems, tr
         track__problem(problems, "/kind",
                        "must be bonded-warehouse, port, customs-office, border, restricted or "
                        "territory");
+    /* others' members (a GeoJSON feature's properties: QGIS's fid,
+     * description, …): kept as given, never read */
+    const json_t *props = json_object_get(in, "properties");
+    if (props && (!json_is_object(props) ||
+                  json_dumpb(props, NULL, 0, JSON_COMPACT) > TRACK_ZONE_PROPERTIES_MAX))
+        track__problem(problems, "/properties", "must be a JSON object of at most %d bytes",
+                       TRACK_ZONE_PROPERTIES_MAX);
     track_shape *s = NULL;
     const json_t *geom = json_object_get(in, "geometry");
     if (!geom)
@@ -177,6 +184,8 @@ json_t *track_zone_check(const json_t *in, const char *now, json_t *problems, tr
                       : json_pack("{s:s,s:s,s:s,s:O,s:s}", "id", id, "name", name ? name : id,
                                   "kind", track_zone_kind_name(zk), "geometry", geom,
                                   "created_at", now);
+    if (doc && props)
+        json_object_set(doc, "properties", (json_t *)props);
     if (!doc) {
         track_shape_free(s);
         return NULL;

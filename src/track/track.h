@@ -164,8 +164,11 @@ double track_distance_m(double lat1, double lon1, double lat2, double lon2);
  * the osmand_key member, which is never stored in the document. */
 json_t *track_device_check(const json_t *in, const char *default_org, const char *now,
                            const char *ptr, json_t *problems, const char **osmand_key);
-/* Zones: {"id","name","kind","geometry"}; *shape gets the zone's shape
- * (caller frees) when the document is returned. */
+/* Zones: {"id","name","kind","geometry","properties"}; properties is an
+ * open object (others' members, stored and given back as they came, never
+ * read), at most TRACK_ZONE_PROPERTIES_MAX bytes as compact JSON; *shape
+ * gets the zone's shape (caller frees) when the document is returned. */
+#define TRACK_ZONE_PROPERTIES_MAX 65536
 json_t *track_zone_check(const json_t *in, const char *now, json_t *problems,
                          track_shape **shape);
 /* Consignments: {"id","containers","declarations","route","corridor_m",
@@ -375,10 +378,10 @@ cx_err track_zones_each(store *s, track_zone_fn fn, void *ctx);
 #define TRACK_ZONE_WATCHERS 4
 cx_err track_zones_watch(track_service *t, track_zone_fn fn, void *ctx);
 /* Adds the zones of a GeoJSON FeatureCollection file (each feature's
- * properties id, kind and optionally name; its geometry a Polygon or
- * MultiPolygon) to the stored zones, checked as POST /v1/zones checks
- * them, all or nothing: a problem names the feature and member and adds
- * none. Ids already stored keep their zone (*kept counts them). Call it
+ * properties id, kind and optionally name, its other properties kept as the
+ * zone's properties; its geometry a Polygon or MultiPolygon) to the stored
+ * zones, checked as POST /v1/zones checks them, all or nothing: a problem
+ * names the feature and member and adds none. Ids already stored keep their zone (*kept counts them). Call it
  * before the track service starts on s (it reads the zones at start). */
 cx_err track_zones_load_file(store *s, const char *path, size_t *added, size_t *kept, char *err,
                              size_t errlen);

@@ -249,17 +249,27 @@ static cx_err zone__load_write(store_conn *w, void *arg)
     return CX_OK;
 }
 
-/* A feature as the body of POST /v1/zones, checked the same way. */
+/* A feature as the body of POST /v1/zones, checked the same way: its
+ * properties id, name and kind are ours, the others (GeoJSON's properties
+ * are an open object, RFC 7946 §3.2) the zone's properties. */
 static json_t *zone__feature(const json_t *f, const char *now, const char *ptr,
                              json_t *problems)
 {
+    static const char *const ours[] = {"id", "name", "kind"};
     const json_t *props = json_object_get(f, "properties");
-    json_t *in = json_object();
+    json_t *in = json_object(), *theirs = json_object();
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)props, key, v)
-        if (strcmp(key, "geometry") != 0) /* the feature's own, never a property's */
-            json_object_set(in, key, v);
+    {
+        bool our = false;
+        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+            our = our || strcmp(key, ours[i]) == 0;
+        json_object_set(our ? in : theirs, key, v);
+    }
+    if (json_object_size(theirs))
+        json_object_set(in, "properties", theirs);
+    json_decref(theirs);
     json_object_set(in, "geometry", json_object_get(f, "geometry"));
     json_t *p = json_array();
     track_shape *shape = NULL;
@@ -269,6 +279,8 @@ static json_t *zone__feature(const json_t *f, const char *now, const char *ptr,
     if (first) {
         const char *path = json_string_value(json_object_get(first, "path"));
         bool geom = path && strncmp(path, "/geometry", 9) == 0;
+        if (path && strncmp(path, "/properties", 11) == 0)
+            path += 11; /* the feature's other properties, as a whole */
         cx_problem_add(problems, "", "%s%s%s: %s", ptr, geom ? "" : "/properties", path,
                        json_string_value(json_object_get(first, "message")));
     }

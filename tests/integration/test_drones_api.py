@@ -11,7 +11,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import BIN, SOURCE, TempDirTestCase, create_key, key_id, run, wait_for
+from harness import BIN, SOURCE, Server, TempDirTestCase, create_key, key_id, run, wait_for
 from trackkit import Mosquitto
 
 DATA = os.path.join(SOURCE, "data")
@@ -463,6 +463,55 @@ class Zones(TempDirTestCase):
         srv.stop()
         srv = self.serve("--drone-zones", ZONES)  # again: kept, not doubled
         self.assertEqual(len(srv.get("/v1/zones", self.officer).json["items"]), 4)
+
+    def test_a_qgis_zones_file_keeps_its_own_properties(self):
+        """QGIS (and most GIS tools) write their own members into a feature's
+        properties — fid, description, styles. GeoJSON's properties are an
+        open object (RFC 7946 §3.2): the loaders take id, kind and name and
+        keep the rest, as given, as the zone's properties; the drone rules
+        use the zone as before."""
+        with open(ZONES) as f:
+            fc = json.load(f)
+        theirs = []
+        for i, feat in enumerate(fc["features"]):
+            extra = {"fid": i + 1, "description": f"layer row {i + 1}",
+                     "qgis": {"layer": "zones", "style": {"fill": "#80ff0000", "width": 0.26},
+                              "tags": ["border", None, 3]}, "geometry": "not ours either"}
+            feat["properties"].update(extra)
+            theirs.append((feat["properties"]["id"], extra))
+        path = os.path.join(self.tmp, "qgis.geojson")
+        with open(path, "w") as f:
+            json.dump(fc, f)
+        self.srv.stop()
+        srv = self.serve("--drone-zones", path)
+        for zid, extra in theirs:
+            z = srv.get("/v1/zones/" + zid, self.officer).json
+            self.assertEqual(z["properties"], extra, zid)
+            self.assertEqual(sorted(z), ["created_at", "geometry", "id", "kind", "name",
+                                         "properties"])
+        srv.stop()
+        # the import's loader too, and the rules read the zones as before
+        pcap = os.path.join(self.tmp, "sim.pcap")
+        alerts = os.path.join(self.tmp, "alerts.jsonl")
+        db2 = os.path.join(self.tmp, "import.db")
+        run("drones", "simulate", "--out", pcap, "--seed", "3", "--quiet")
+        run("drones", "import", "--db", db2, "--zones", path, "--alerts", alerts, pcap)
+        with open(alerts) as f:
+            types = {json.loads(line)["type"] for line in f}
+        self.assertTrue({"drone_border_crossing", "drone_restricted_zone"} <= types, types)
+        officer2 = create_key(db2, "KCS", "officer")
+        srv = Server(db2)
+        self.servers.append(srv)
+        for zid, extra in theirs:
+            self.assertEqual(srv.get("/v1/zones/" + zid, officer2).json["properties"], extra)
+        srv.stop()
+        # ours are still checked: a bad kind names the feature's member
+        fc["features"][0]["properties"]["kind"] = "harbour"
+        with open(path, "w") as f:
+            json.dump(fc, f)
+        p = run("drones", "import", "--db", db2, "--zones", path, pcap, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("/features/0/properties/kind", p.stderr)
 
 
 if __name__ == "__main__":

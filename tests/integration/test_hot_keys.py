@@ -7,6 +7,7 @@ declaration red. Behaviour only; the figures are bench/hotkeys's."""
 import datetime
 import json
 import os
+import sqlite3
 import sys
 import unittest
 
@@ -141,26 +142,35 @@ class HotKeysTest(TempDirTestCase):
 BASIC = "00125353455654464739333730303037300000000000000000"  # UAS ID SSEVTFG93700070
 LOCATION = bytes.fromhex("122624160a42bf241b6ed1b4b69808ac0870086b53150e0200")
 T0 = datetime.datetime(2024, 6, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
+T0_US = int(T0.timestamp()) * 10 ** 6
+# the overview of a drone's positions, as drones migration 3 fills it
+LOD_FILL = ("WITH RECURSIVE lv(l) AS (SELECT 1 UNION ALL SELECT l + 1 FROM lv WHERE l < 20)"
+            " INSERT OR IGNORE INTO drones_track_lod SELECT p.drone, l,"
+            " p.time / ((1 << l) * 1000000), p.time, p.lat, p.lon, p.height"
+            " FROM lv, drones_positions p WHERE p.drone = ?1 ORDER BY p.time")
 
 
-def flight(n, start=0):
-    """n observations of one drone, a second apart, each a Basic ID and a
-    Location a little further north, stamped in tenths of the hour."""
+def flight(n, start=0, tenths=10):
+    """n observations of one drone, `tenths` tenths of a second apart (a
+    second by default), each a Basic ID and a Location a little further
+    north, stamped in tenths of the hour."""
     out = []
     for i in range(start, start + n):
-        t = T0 + datetime.timedelta(seconds=i)
+        t = T0 + datetime.timedelta(microseconds=i * tenths * 100000)
         loc = bytearray(LOCATION)
         lat = int.from_bytes(loc[5:9], "little", signed=True) + 10 * i
         loc[5:9] = lat.to_bytes(4, "little", signed=True)
-        loc[21:23] = ((t.minute * 60 + t.second) * 10).to_bytes(2, "little")
-        out.append({"time": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "transport": "ble4",
+        loc[21:23] = ((t.minute * 60 + t.second) * 10 + t.microsecond // 100000) \
+            .to_bytes(2, "little")
+        out.append({"time": t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", "transport": "ble4",
                     "mac": "60:60:1f:00:00:01", "payload_hex": "f01902" + BASIC + loc.hex()})
     return out
 
 
-def stamp(i):
+def stamp(i, tenths=10):
     """Observation i's time as the API writes it."""
-    return (T0 + datetime.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    t = T0 + datetime.timedelta(microseconds=i * tenths * 100000)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class DroneHotKeysTest(TempDirTestCase):
@@ -266,6 +276,103 @@ class DroneHotKeysTest(TempDirTestCase):
         self.assertEqual((len(overview), overview[0], overview[-1]), (100, every[0], every[-1]))
         self.assertTrue(set(overview) <= set(every))
         self.assertEqual(overview, sorted(overview))
+
+    def test_a_10_hz_flight_gives_max_points(self):
+        """A drone heard ten times a second for 100 s: 1,000 positions, more
+        than 2 x max_points, but the overview's finest level (2 s) has only
+        50 buckets in the range. The track still answers max_points: the
+        first position at or after each of max_points evenly spaced times."""
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        r = srv.post("/v1/drones/receivers", {"id": "RX-1", "name": "Mast", "lat": 45.5,
+                                              "lon": 9.2}, officer)
+        self.assertEqual(r.status, 201, r)
+        n = 1000
+        r = srv.post("/v1/drones/observations",
+                     {"receiver": "RX-1", "observations": flight(n, 0, tenths=1)}, officer)
+        self.assertEqual((r.status, r.json["accepted"]), (202, n), r)
+        wait_for(lambda: srv.get("/v1/drones/SSEVTFG93700070", officer).json
+                 .get("position_time") == stamp(n - 1, 1), "the last position to be stored")
+        for m in (100, 400):
+            r = srv.get(f"/v1/drones/SSEVTFG93700070/track?max_points={m}", officer)
+            self.assertEqual(r.status, 200, r)
+            got = r.json["features"][0]["properties"]
+            # sample j: the first position at or after first + (last - first) * j / (m - 1)
+            span_us = (n - 1) * 100000
+            want = [stamp(-(-int(float(span_us) * j / (m - 1)) // 100000), 1) for j in range(m)]
+            self.assertEqual((got["points"], got["times"]), (m, want))
+
+    def test_a_track_reads_every_drone_folding_in_however_many(self):
+        """Twelve MAC-only drones fold into one UAS ID at once (a drone per
+        transport and a few rotated addresses; more than the eight a track
+        used to read). The database is left as the folding batch leaves it
+        (drones_folds rows, MACs and aliases moved, the MAC-only drones gone)
+        with 5,000 positions under each folded key, interleaved in time;
+        their fold then takes hundreds of writer jobs. Every track read, while
+        they move and after, holds every position of the window."""
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        r = srv.post("/v1/drones/receivers", {"id": "RX-1", "name": "Mast", "lat": 45.5,
+                                              "lon": 9.2}, officer)
+        self.assertEqual(r.status, 201, r)
+        known = flight(1, -1)  # the UAS ID, heard once before the window
+        known[0]["mac"] = "60:60:1f:00:00:02"
+        k, n = 12, 5000
+        macs = [f"60:60:1f:00:01:{i:02x}" for i in range(k)]
+        heard = []
+        for i, mac in enumerate(macs):  # each MAC-only drone heard once, far later
+            o = flight(1, 10 ** 6 + i)[0]
+            o["mac"], o["payload_hex"] = mac, o["payload_hex"][6 + len(BASIC):]
+            heard.append(o)
+        r = srv.post("/v1/drones/observations", {"receiver": "RX-1",
+                                                 "observations": known + heard}, officer)
+        self.assertEqual((r.status, r.json["accepted"]), (202, k + 1), r)
+        for mac in macs:
+            wait_for(lambda: srv.get("/v1/drones/mac:ble4:" + mac, officer).status == 200,
+                     "the MAC-only drone to be stored")
+        srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("BEGIN")
+        into = db.execute("SELECT idx FROM drones_drones WHERE uas_id = ?",
+                          ("SSEVTFG93700070",)).fetchone()[0]
+        for i, mac in enumerate(macs):
+            src = db.execute("SELECT idx FROM drones_drones WHERE uas_id = ?",
+                             ("mac:ble4:" + mac,)).fetchone()[0]
+            for sql in ("DELETE FROM drones_positions WHERE drone = ?1",
+                        "DELETE FROM drones_track_lod WHERE drone = ?1",
+                        "INSERT INTO drones_folds(from_drone, into_drone) VALUES(?1, ?2)",
+                        "UPDATE OR IGNORE drones_heard SET drone = ?2 WHERE drone = ?1",
+                        "DELETE FROM drones_heard WHERE drone = ?1",
+                        "UPDATE drones_macs SET drone = ?2 WHERE drone = ?1",
+                        "UPDATE drones_aliases SET drone = ?2 WHERE drone = ?1",
+                        "DELETE FROM drones_drones WHERE idx = ?1"):
+                db.execute(sql, (src, into)[:sql.count("?")])
+            db.executemany("INSERT INTO drones_positions(drone, time, lat, lon, height)"
+                           " VALUES(?, ?, 45.5, 9.2, 80)",
+                           [(src, T0_US + (i + k * j) * 10 ** 6) for j in range(n)])
+            db.execute(LOD_FILL, (src,))
+        db.execute("COMMIT")
+        db.close()
+        srv = self.serve()
+        window = [stamp(t) for t in range(k * 100)]  # 100 positions of every folded key
+
+        def whole():
+            r = srv.get(f"/v1/drones/SSEVTFG93700070/track?to={window[-1]}&max_points=20000",
+                        officer)
+            self.assertEqual(r.status, 200, r)
+            got = r.json["features"][0]["properties"]["times"]
+            self.assertEqual(got, [stamp(-1)] + window)
+            r = srv.get("/v1/drones/SSEVTFG93700070/track?max_points=100", officer)
+            got = r.json["features"][0]["properties"]["times"]
+            self.assertEqual((len(got), got[0], got[-1]), (100, stamp(-1), stamp(k * n - 1)))
+            self.assertEqual(got, sorted(set(got)))
+            text = srv.get("/metrics").body
+            return next(int(line.split()[1]) for line in text.splitlines()
+                        if line.startswith("customs_drones_folds_waiting "))
+
+        self.assertGreater(whole(), 8)  # read while more than eight still fold
+        wait_for(lambda: whole() == 0, "the folds to finish")
+        whole()
 
 
 if __name__ == "__main__":

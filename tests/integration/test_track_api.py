@@ -68,6 +68,22 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(r.status, 201, r)
         self.assertEqual(self.post("/v1/zones", {"id": "YARD", "kind": "port",
                                                  "geometry": square(5, 5, .1)}).status, 409)
+        # others' members go in properties (an open object, kept as given,
+        # never read); ours stay closed
+        theirs = {"fid": 7, "description": "Gate 3 — night shift", "style": {
+            "stroke": "#ff0000", "width": 1.5, "dash": [4, 2], "label": None}}
+        r = self.post("/v1/zones", {"id": "GATE", "kind": "port", "geometry": square(3, 3, .1),
+                                    "properties": theirs})
+        self.assertEqual((r.status, r.json["properties"]), (201, theirs), r)
+        self.assertEqual(self.get("/v1/zones/GATE").json["properties"], theirs)
+        self.assertNotIn("properties", self.get("/v1/zones/YARD").json)
+        for bad, path in (({"properties": [1]}, "/properties"),
+                          ({"properties": {"x": "y" * 70000}}, "/properties"),
+                          ({"fid": 7}, "/fid")):
+            r = self.post("/v1/zones", {"id": "GATE2", "kind": "port",
+                                        "geometry": square(3, 4, .1), **bad})
+            self.assertEqual((r.status, [d["path"] for d in r.json["error"]["details"]]),
+                             (400, [path]), r)
         r = self.post("/v1/zones", {"id": "FJ", "kind": "customs-office", "geometry": {
             "type": "Polygon", "coordinates": [[[179.9, -16.9], [-179.9, -16.9], [-179.9, -16.7],
                                                 [179.9, -16.7], [179.9, -16.9]]]}})
@@ -119,7 +135,7 @@ class TrackApiTest(TempDirTestCase):
         r = self.get("/v1/devices/TRK-1")
         self.assertEqual(r.json["consignment"], "CONS-1")
         self.assertIsNone(r.json["last"])
-        self.assertEqual(len(self.get("/v1/zones").json["items"]), 2)
+        self.assertEqual(len(self.get("/v1/zones").json["items"]), 3)
 
         trader = create_key(self.db, "ACME", "trader")
         self.assertEqual(self.post("/v1/devices", {"id": "X", "kind": "e-seal"}, trader).status,
