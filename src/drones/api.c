@@ -499,7 +499,7 @@ static void api__alert_points(drones_service *d, store_conn *c, const char *name
     json_decref(points);
 }
 
-/* The track's features, or NULL with a 404 sent. */
+/* The track's features, or NULL with the answer (404, 500) sent. */
 static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const track_q *q)
 {
     sqlite3_stmt *st = api__find_or_404(r, c);
@@ -511,7 +511,9 @@ static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const t
     sqlite3_reset(st);
     json_t *features = json_array();
     flight_acc a = {json_array(), json_array(), json_array()};
-    drones__series(c, &api__positions, idx, q->from, q->to, q->max, api__flight_add, &a);
+    /* a read cut short is never sent as a whole track */
+    bool whole = drones__series(c, &api__positions, idx, q->from, q->to, q->max,
+                                api__flight_add, &a);
     size_t np = json_array_size(a.coords);
     if (np) {
         json_t *geom = np == 1 ? json_pack("{s:s,s:O}", "type", "Point", "coordinates",
@@ -527,7 +529,14 @@ static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const t
     json_decref(a.coords);
     json_decref(a.times);
     json_decref(a.heights);
-    drones__series(c, &api__pilots, idx, q->from, q->to, q->max, api__pilot_add, features);
+    whole = whole && drones__series(c, &api__pilots, idx, q->from, q->to, q->max,
+                                    api__pilot_add, features);
+    if (!whole) {
+        json_decref(features);
+        http_reply_error(r, 500, "internal", "the track could not be read whole; retrying is safe",
+                         NULL);
+        return NULL;
+    }
     api__alert_points(d, c, name, q, features);
     return features;
 }

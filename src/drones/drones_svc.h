@@ -106,13 +106,14 @@ typedef void (*drones_pt_fn)(void *ctx, const drones_pt *p);
  * that stored a new position. lod_level: the finest level with at most
  * 2 * max buckets from first to last, or 0; lod_buckets: how many buckets
  * of level span first..last. lod_fill puts drone's rows of that level into
- * the empty slots (time INT64_MIN) of slot[bucket - first's bucket]. */
+ * the empty slots (time INT64_MIN) of slot[bucket - first's bucket]; false
+ * when the read failed. */
 #define DRONES_LOD_LEVELS 20
 cx_err drones__lod_add(store_conn *w, int64_t drone, int64_t time_us, double lat, double lon,
                        double height);
 int drones__lod_level(int64_t first, int64_t last, int64_t max);
 int64_t drones__lod_buckets(int level, int64_t first, int64_t last);
-void drones__lod_fill(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
+bool drones__lod_fill(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
                       drones_pt *slot);
 
 /* Folds (fold.c): a thread moves the rows of folded drones in bounded
@@ -137,8 +138,9 @@ typedef struct {
 /* Calls fn, in time order, for drone's rows in [from, to] and those of the
  * drones still folding into it: all of them up to max, else max of them
  * (first and last exact); a time two keys have once. Run it inside a read
- * transaction (one snapshot). */
-void drones__series(store_conn *c, const drones_series_sql *q, int64_t drone, int64_t from,
+ * transaction (one snapshot). False when a statement or an allocation
+ * failed: what fn was given is then not the whole answer. */
+bool drones__series(store_conn *c, const drones_series_sql *q, int64_t drone, int64_t from,
                     int64_t to, int64_t max, drones_pt_fn fn, void *ctx);
 
 /* ---- the live position stream (stream.c) ---------------------------------------------------- */

@@ -58,24 +58,26 @@ int64_t drones__lod_buckets(int level, int64_t first, int64_t last)
     return last / lod__width(level) - first / lod__width(level) + 1;
 }
 
-void drones__lod_fill(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
+bool drones__lod_fill(store_conn *c, int64_t drone, int level, int64_t first, int64_t last,
                       drones_pt *slot)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT bucket, time, lat, lon, height FROM drones_track_lod"
                                      " WHERE drone = ?1 AND level = ?2 AND bucket BETWEEN ?3"
                                      " AND ?4");
     if (!st)
-        return;
+        return false;
     int64_t b0 = first / lod__width(level);
     sqlite3_bind_int64(st, 1, drone);
     sqlite3_bind_int(st, 2, level);
     sqlite3_bind_int64(st, 3, b0);
     sqlite3_bind_int64(st, 4, last / lod__width(level));
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         drones_pt *p = &slot[sqlite3_column_int64(st, 0) - b0];
         if (p->time == INT64_MIN)
             *p = (drones_pt){sqlite3_column_int64(st, 1), sqlite3_column_double(st, 2),
                              sqlite3_column_double(st, 3), drones__col_real(st, 4)};
     }
     sqlite3_reset(st);
+    return rc == SQLITE_DONE;
 }

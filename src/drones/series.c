@@ -24,7 +24,8 @@ typedef struct {
     int64_t drone;
     int64_t keys[SERIES_PAGE];
     size_t n, i;
-    int pages; /* read so far; 0: the drone itself comes next */
+    int pages;   /* read so far; 0: the drone itself comes next */
+    bool failed; /* a statement or an allocation failed: the read is not whole */
 } series_keys;
 
 static void series__keys_reset(series_keys *k)
@@ -48,14 +49,19 @@ static bool series__key(series_keys *k, int64_t *key)
         sqlite3_stmt *st = store_stmt(k->c, "SELECT from_drone FROM drones_folds"
                                             " WHERE into_drone = ?1 AND from_drone > ?2"
                                             " ORDER BY from_drone LIMIT ?3");
-        if (!st)
+        if (!st) {
+            k->failed = true;
             return false;
+        }
         sqlite3_bind_int64(st, 1, k->drone);
         sqlite3_bind_int64(st, 2, k->pages == 1 ? INT64_MIN : k->keys[k->n - 1]);
         sqlite3_bind_int(st, 3, SERIES_PAGE);
         k->n = k->i = 0;
-        while (k->n < SERIES_PAGE && sqlite3_step(st) == SQLITE_ROW)
+        int rc = SQLITE_DONE;
+        while (k->n < SERIES_PAGE && (rc = sqlite3_step(st)) == SQLITE_ROW)
             k->keys[k->n++] = sqlite3_column_int64(st, 0);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            k->failed = true;
         sqlite3_reset(st);
         k->pages++;
         if (k->n == 0)
@@ -86,16 +92,18 @@ static drones_pt series__pt(sqlite3_stmt *st)
 }
 
 /* The first row of sql (ascending or descending) for key in the range. */
-static bool series__one(store_conn *c, const char *sql, int64_t key, int64_t from, int64_t to,
+static bool series__one(series_keys *k, const char *sql, int64_t key, int64_t from, int64_t to,
                         drones_pt *out)
 {
-    sqlite3_stmt *st = series__stmt(c, sql, key, from, to, 1);
-    bool found = st && sqlite3_step(st) == SQLITE_ROW;
-    if (found)
+    sqlite3_stmt *st = series__stmt(k->c, sql, key, from, to, 1);
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    if (rc == SQLITE_ROW)
         *out = series__pt(st);
+    else if (rc != SQLITE_DONE)
+        k->failed = true;
     if (st)
         sqlite3_reset(st);
-    return found;
+    return rc == SQLITE_ROW;
 }
 
 typedef struct {
@@ -118,11 +126,15 @@ static void series__whole(series_keys *k, const drones_series_sql *q, int64_t fr
     series_row *rows = malloc((size_t)total * sizeof *rows);
     size_t n = 0, order = 0;
     int64_t key;
+    k->failed |= !rows;
     series__keys_reset(k);
     while (rows && series__key(k, &key)) {
         sqlite3_stmt *st = series__stmt(k->c, q->sql, key, from, to, total);
-        while (st && n < (size_t)total && sqlite3_step(st) == SQLITE_ROW)
+        int rc = st ? SQLITE_DONE : SQLITE_ERROR;
+        while (st && n < (size_t)total && (rc = sqlite3_step(st)) == SQLITE_ROW)
             rows[n++] = (series_row){series__pt(st), order};
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            k->failed = true;
         if (st)
             sqlite3_reset(st);
         order++;
@@ -143,8 +155,10 @@ static void series__sampled(series_keys *k, const drones_series_sql *q, int64_t 
                             drones_pt_fn fn, void *ctx)
 {
     drones_pt *best = malloc((size_t)max * sizeof *best);
-    if (!best)
+    if (!best) {
+        k->failed = true;
         return;
+    }
     for (int64_t j = 0; j < max; j++)
         best[j].time = INT64_MAX;
     int64_t key;
@@ -155,7 +169,7 @@ static void series__sampled(series_keys *k, const drones_series_sql *q, int64_t 
             int64_t t = j == max - 1 ? last->time
                                      : first->time + (int64_t)((double)(last->time - first->time) *
                                                                (double)j / (double)(max - 1));
-            if (cur.time < t && !series__one(k->c, q->sql, key, t, to, &cur))
+            if (cur.time < t && !series__one(k, q->sql, key, t, to, &cur))
                 break; /* none at or after t: none later either */
             if (cur.time < best[j].time)
                 best[j] = cur;
@@ -178,14 +192,16 @@ static void series__overview(series_keys *k, int level, const drones_pt *first,
 {
     int64_t nb = drones__lod_buckets(level, first->time, last->time);
     drones_pt *slot = malloc((size_t)nb * sizeof *slot);
-    if (!slot)
+    if (!slot) {
+        k->failed = true;
         return;
+    }
     for (int64_t i = 0; i < nb; i++)
         slot[i].time = INT64_MIN;
     int64_t key;
     series__keys_reset(k);
     while (series__key(k, &key))
-        drones__lod_fill(k->c, key, level, first->time, last->time, slot);
+        k->failed |= !drones__lod_fill(k->c, key, level, first->time, last->time, slot);
     size_t n = 0;
     for (int64_t i = 0; i < nb; i++)
         if (slot[i].time > first->time && slot[i].time < last->time)
@@ -198,7 +214,7 @@ static void series__overview(series_keys *k, int level, const drones_pt *first,
     free(slot);
 }
 
-void drones__series(store_conn *c, const drones_series_sql *q, int64_t drone, int64_t from,
+bool drones__series(store_conn *c, const drones_series_sql *q, int64_t drone, int64_t from,
                     int64_t to, int64_t max, drones_pt_fn fn, void *ctx)
 {
     series_keys k = {.c = c, .drone = drone};
@@ -207,27 +223,32 @@ void drones__series(store_conn *c, const drones_series_sql *q, int64_t drone, in
         sqlite3_stmt *st = series__stmt(c, q->count_sql, key, from, to, cap + 1 - total);
         if (st && sqlite3_step(st) == SQLITE_ROW)
             total += sqlite3_column_int64(st, 0);
+        else
+            k.failed = true; /* a count always gives its row */
         if (st)
             sqlite3_reset(st);
     }
+    if (k.failed)
+        return false;
     if (total <= max) {
         if (total)
             series__whole(&k, q, from, to, total, fn, ctx);
-        return;
+        return !k.failed;
     }
     drones_pt first = {INT64_MAX, 0, 0, 0}, last = {INT64_MIN, 0, 0, 0}, p;
     series__keys_reset(&k);
     while (series__key(&k, &key)) { /* ties: the earlier key's row */
-        if (series__one(c, q->sql, key, from, to, &p) && p.time < first.time)
+        if (series__one(&k, q->sql, key, from, to, &p) && p.time < first.time)
             first = p;
-        if (series__one(c, q->last_sql, key, from, to, &p) && p.time > last.time)
+        if (series__one(&k, q->last_sql, key, from, to, &p) && p.time > last.time)
             last = p;
     }
-    if (first.time > last.time)
-        return;
+    if (k.failed || first.time > last.time)
+        return !k.failed;
     int level = q->overview && total > 2 * max ? drones__lod_level(first.time, last.time, max) : 0;
     if (level && drones__lod_buckets(level, first.time, last.time) >= max)
         series__overview(&k, level, &first, &last, max, fn, ctx);
     else
         series__sampled(&k, q, to, &first, &last, max, fn, ctx);
+    return !k.failed;
 }

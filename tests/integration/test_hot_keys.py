@@ -302,6 +302,34 @@ class DroneHotKeysTest(TempDirTestCase):
             want = [stamp(-(-int(float(span_us) * j / (m - 1)) // 100000), 1) for j in range(m)]
             self.assertEqual((got["points"], got["times"]), (m, want))
 
+    def test_a_track_that_cannot_be_read_whole_is_not_a_200(self):
+        """A long track is read from the overview; when that read fails, the
+        answer is a 500, never a 200 carrying only the track's two ends."""
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        r = srv.post("/v1/drones/receivers", {"id": "RX-1", "name": "Mast", "lat": 45.5,
+                                              "lon": 9.2}, officer)
+        self.assertEqual(r.status, 201, r)
+        n = 1000
+        r = srv.post("/v1/drones/observations",
+                     {"receiver": "RX-1", "observations": flight(n, 0)}, officer)
+        self.assertEqual((r.status, r.json["accepted"]), (202, n), r)
+        wait_for(lambda: srv.get("/v1/drones/SSEVTFG93700070", officer).json
+                 .get("position_time") == stamp(n - 1), "the last position to be stored")
+        path = "/v1/drones/SSEVTFG93700070/track?max_points=100"
+        r = srv.get(path, officer)
+        self.assertEqual((r.status, r.json["features"][0]["properties"]["points"]), (200, 100), r)
+        srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("DROP TABLE drones_track_lod")  # the overview's read now fails
+        db.close()
+        srv = self.serve()
+        r = srv.get(path, officer)
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(r.json["error"]["code"], "internal", r)
+        r = srv.get("/v1/drones/SSEVTFG93700070/track?max_points=2000", officer)
+        self.assertEqual((r.status, r.json["features"][0]["properties"]["points"]), (200, n), r)
+
     def test_a_track_reads_every_drone_folding_in_however_many(self):
         """Twelve MAC-only drones fold into one UAS ID at once (a drone per
         transport and a few rotated addresses; more than the eight a track
