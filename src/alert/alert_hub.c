@@ -296,17 +296,15 @@ void alert__hub_serve(alert_service *a, http_req *r)
     }
     if (ty) {
         char buf[ALERT_FILTER_TYPES * (ALERT_NAME_MAX + 1) + 1];
-        bool ok = strlen(ty) < sizeof buf;
-        snprintf(buf, sizeof buf, "%s", ty);
-        /* strsep, not strtok_r: an empty value ("a,,b", "a,") is refused,
-         * not skipped */
-        char *rest = buf;
-        for (char *tok; ok && (tok = strsep(&rest, ",")) != NULL;) {
-            ok = tok[0] && alert__type_known(a, tok) && s->ntypes < ALERT_FILTER_TYPES;
+        const char *tok[ALERT_FILTER_TYPES];
+        int n = cx_split(ty, ',', buf, sizeof buf, tok, ALERT_FILTER_TYPES);
+        bool ok = n > 0;
+        for (int i = 0; ok && i < n; i++) {
+            ok = alert__type_known(a, tok[i]);
             if (ok)
-                snprintf(s->types[s->ntypes++], sizeof s->types[0], "%s", tok);
+                snprintf(s->types[s->ntypes++], sizeof s->types[0], "%s", tok[i]);
         }
-        if (!ok || !s->ntypes) {
+        if (!ok) {
             free(s);
             http_bad_query(r, "type",
                            "must be up to %d alert types separated by commas, none empty",

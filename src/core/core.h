@@ -206,6 +206,11 @@ bool cx_utf8_count(const char *s, size_t n, size_t *count);
 /* The length, at most n, of s[0..n) without a multi-byte character that a
  * cut at n split (what is left to keep after truncating UTF-8 text). */
 size_t cx_utf8_cut(const char *s, size_t n);
+/* Splits s at each sep into at most max items, copied into buf (cap bytes)
+ * and pointed to by items. Returns how many, or -1 when s does not fit in
+ * buf, an item is empty ("a,,b", "a,", "") or there are more than max: a
+ * list that cannot be taken whole is refused, never cut or skipped. */
+int cx_split(const char *s, char sep, char *buf, size_t cap, const char **items, int max);
 /* Strict decimal parsing of a whole string; false on junk or overflow. */
 bool cx_parse_i64(const char *s, int64_t *out);
 bool cx_parse_double(const char *s, double *out);

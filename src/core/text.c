@@ -5,6 +5,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cx_split(const char *s, char sep, char *buf, size_t cap, const char **items, int max)
+{
+    size_t len = strlen(s);
+    if (len >= cap)
+        return -1;
+    memcpy(buf, s, len + 1);
+    int n = 0;
+    for (char *p = buf;; p++) {
+        char *end = strchr(p, sep);
+        if (end)
+            *end = '\0';
+        if (!*p || n == max)
+            return -1;
+        items[n++] = p;
+        if (!end)
+            return n;
+        p = end;
+    }
+}
+
 size_t cx_utf8_cut(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -705,22 +705,14 @@ static void h_bundle(http_req *r, void *ctx)
     const char *names[64];
     size_t n = 0;
     if (fields) {
-        /* strsep, not strtok_r: an empty value ("/a,,/b", "/a,") is refused,
-         * not skipped; so are more names than fit, never cut silently */
-        bool ok = strlen(fields) < sizeof buf;
-        snprintf(buf, sizeof buf, "%s", fields);
-        char *rest = buf;
-        for (char *t; ok && (t = strsep(&rest, ",")) != NULL;) {
-            ok = t[0] && n < sizeof names / sizeof names[0];
-            if (ok)
-                names[n++] = t;
-        }
-        if (!ok) {
+        int k = cx_split(fields, ',', buf, sizeof buf, names, 64);
+        if (k < 0) {
             http_bad_query(r, "fields",
                            "must be up to 64 JSON Pointers separated by commas, none empty "
                            "(4,095 bytes at most)");
             return;
         }
+        n = (size_t)k;
     }
     json_t *out = NULL;
     char err[256] = "";

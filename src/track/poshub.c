@@ -283,17 +283,14 @@ static cx_err pos__fill(void *ctx, cx_buf *out, bool *last)
 static bool pos__bbox(const char *v, pos_sub *q)
 {
     char buf[128];
-    if (strlen(v) >= sizeof buf)
-        return false;
-    snprintf(buf, sizeof buf, "%s", v);
+    const char *tok[4];
     double d[4];
-    int n = 0;
-    /* strsep, not strtok_r: an empty value ("1,,2,3,4") is refused, not skipped */
-    char *rest = buf;
-    for (char *tok; (tok = strsep(&rest, ",")) != NULL;)
-        if (n >= 4 || !cx_parse_double(tok, &d[n++]))
+    if (cx_split(v, ',', buf, sizeof buf, tok, 4) != 4)
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (!cx_parse_double(tok[i], &d[i]))
             return false;
-    if (n != 4 || d[1] > d[3] || d[0] < -180 || d[2] > 180 || d[1] < -90 || d[3] > 90)
+    if (d[1] > d[3] || d[0] < -180 || d[2] > 180 || d[1] < -90 || d[3] > 90)
         return false;
     q->bbox = true;
     q->minlon = d[0];

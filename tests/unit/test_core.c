@@ -320,6 +320,28 @@ static void test_jptr(void **state)
 
 /* A message cut at 255 bytes inside a multi-byte character keeps the problem
  * (jansson refuses invalid UTF-8, which used to drop it silently). */
+static void test_split(void **state)
+{
+    (void)state;
+    char buf[16];
+    const char *it[3];
+    assert_int_equal(cx_split("a,bb,c", ',', buf, sizeof buf, it, 3), 3);
+    assert_string_equal(it[0], "a");
+    assert_string_equal(it[1], "bb");
+    assert_string_equal(it[2], "c");
+    assert_int_equal(cx_split("one", ',', buf, sizeof buf, it, 3), 1);
+    assert_string_equal(it[0], "one");
+    /* empty items are refused, not skipped */
+    assert_int_equal(cx_split("a,,b", ',', buf, sizeof buf, it, 3), -1);
+    assert_int_equal(cx_split("a,", ',', buf, sizeof buf, it, 3), -1);
+    assert_int_equal(cx_split(",a", ',', buf, sizeof buf, it, 3), -1);
+    assert_int_equal(cx_split("", ',', buf, sizeof buf, it, 3), -1);
+    /* more items than max, or more text than buf: refused, never cut */
+    assert_int_equal(cx_split("a,b,c,d", ',', buf, sizeof buf, it, 3), -1);
+    assert_int_equal(cx_split("0123456789abcdef", ',', buf, sizeof buf, it, 3), -1);
+    assert_int_equal(cx_split("0123456789abcde", ',', buf, sizeof buf, it, 3), 1);
+}
+
 static void test_problem_long_multibyte(void **state)
 {
     (void)state;
@@ -442,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_numbers),     cmocka_unit_test(test_json_dump_shortest),
         cmocka_unit_test(test_jptr),        cmocka_unit_test(test_ids),
         cmocka_unit_test(test_problem_long_multibyte),
+        cmocka_unit_test(test_split),
         cmocka_unit_test(test_roles_orgs),  cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_buf_stays_failed), cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_map),
