@@ -620,11 +620,16 @@ static double svc__at_risk(const json_t *doc)
                               json_number_value(json_object_get(a, "total")));
 }
 
+/* The queue's revenue order (rank=revenue): probability x revenue at risk,
+ * -1 when unscored (after every score). One rule for the insert at lodging
+ * and the update after a re-assessment, so the two cannot drift. */
+#define SVC__EXPECTED(score, at_risk)                                                          \
+    "CASE WHEN " score " IS NULL THEN -1 ELSE " score " * " at_risk " END"
+
 cx_err risk_revenue_changed_in(store_conn *w, int64_t seq, double flagged, double total)
 {
     sqlite3_stmt *st = store_stmt(w, "UPDATE risk_scores SET at_risk = ?2, expected = "
-                                     "CASE WHEN score IS NULL THEN -1 ELSE score * ?2 END "
-                                     "WHERE seq = ?1");
+                                     SVC__EXPECTED("score", "?2") " WHERE seq = ?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, seq);
@@ -641,22 +646,20 @@ static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *
     const json_t *score = json_object_get(risk, "score");
     sqlite3_stmt *st = store_stmt(w, "INSERT OR REPLACE INTO risk_scores(seq, score, rank, "
                                      "office, model_id, at_risk, expected, org) "
-                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, " SVC__EXPECTED("?2", "?6")
+                                     ", ?7)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, seq);
-    double at_risk = svc__at_risk(doc);
-    sqlite3_bind_double(st, 6, at_risk);
+    sqlite3_bind_double(st, 6, svc__at_risk(doc));
     if (json_is_number(score)) {
         sqlite3_bind_double(st, 2, json_number_value(score));
         sqlite3_bind_double(st, 3, json_number_value(score));
-        sqlite3_bind_double(st, 7, json_number_value(score) * at_risk);
     } else {
-        sqlite3_bind_double(st, 3, -1); /* unscored: after every score */
-        sqlite3_bind_double(st, 7, -1);
+        sqlite3_bind_double(st, 3, -1); /* unscored (?2 NULL): after every score */
     }
     sqlite3_bind_text(st, 4, jstr(doc, "office"), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, jstr(doc, "org"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, jstr(doc, "org"), -1, SQLITE_STATIC);
     const char *model = json_string_value(json_object_get(risk, "model"));
     if (model)
         sqlite3_bind_text(st, 5, model, -1, SQLITE_STATIC);
