@@ -630,7 +630,12 @@ cx_err inspect_thin_run(inspect_service *s, uint64_t *thinned)
     thin_job j = {0};
     uint64_t total = 0;
     cx_err e;
-    do { /* one short job at a time, so that live sessions keep flowing */
+    do { /* one short job at a time, so that live sessions keep flowing; a
+          * stop ends it between jobs (the position is kept for the restart) */
+        if (inspect__stopping(s)) {
+            e = CX_ESHUTDOWN;
+            break;
+        }
         e = store_write(s->store, thin__chunk, &j);
         if (e == CX_OK && !j.idle) {
             total += j.deleted;
