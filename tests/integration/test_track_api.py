@@ -104,9 +104,8 @@ class TrackApiTest(TempDirTestCase):
                                        "temperature_c": {"min": 2, "max": 8}} for i in range(3)])
         self.assertEqual(r.status, 201, r)
         self.assertEqual([d["id"] for d in r.json["items"]], ["B-0", "B-1", "B-2"])
-        r = self.post("/v1/devices", [{"id": "C-1", "kind": "reefer"},
-                                      {"id": "C-1", "kind": "reefer"}])
-        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/1/id"])
+        r = self.post("/v1/devices", [{"id": "C-1", "kind": "reefer"}] * 3)
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/1/id", "/2/id"])
 
         r = self.post("/v1/consignments", {
             "id": "CONS-1", "containers": ["CSQU3054383", "CSQU3054383"],
