@@ -674,10 +674,9 @@ cx_err ledger__findings_entry(ledger *lg, store_conn *w, const lentry *e, int64_
     case LT_FINDING: {
         char subject[40];
         snprintf(subject, sizeof subject, "entry:%lld", (long long)idx);
-        json_t *details = json_pack("{s:s,s:O}", "author", e->org, "evidence",
-                                    json_object_get(e->body, "evidence")
-                                        ? json_object_get(e->body, "evidence")
-                                        : json_array());
+        json_t *ev = json_object_get(e->body, "evidence");
+        json_t *details = json_pack("{s:s,s:o}", "author", e->org, "evidence",
+                                    ev ? json_incref(ev) : json_array());
         return ledger__finding_insert(w, "ledger", f__str(e->body, "rule"),
                                       f__str(e->body, "severity"),
                                       f__str(e->body, "declaration_id"), idx, subject,
