@@ -182,27 +182,35 @@ cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, cons
  * hook), so that deriving reads ~0.3 KB instead of the declaration's and the
  * member's texts: [version, duty, excise, vat, total, at_risk, problems,
  * currency, assessed_at, decl_id, org, office, date, obs, [[issuer,number]…]]. */
-#define DER_REC_FMT "[IIIIIIIsssssssO]"
+#define DER_REC_FMT "[IIIIIIIssssssso]" /* json_unpack: strings and certs borrowed */
 
+/* Written piece by piece (no tree to build and free on the submitting
+ * thread); read back with jansson. */
 char *rev__record_text(const rev_row *r)
 {
-    json_t *certs = json_array();
-    for (size_t i = 0; certs && i < r->ncerts; i++)
-        if (json_array_append_new(certs, json_pack("[ss]", r->certs[i].issuer,
-                                                   r->certs[i].number)) != 0) {
-            json_decref(certs);
-            certs = NULL;
-        }
-    json_t *a = certs ? json_pack(DER_REC_FMT, (json_int_t)r->version, (json_int_t)r->duty,
-                                  (json_int_t)r->excise, (json_int_t)r->vat,
-                                  (json_int_t)r->total, (json_int_t)r->at_risk,
-                                  (json_int_t)r->problems, r->currency, r->assessed_at,
-                                  r->decl_id, r->org, r->office, r->date,
-                                  r->obs ? r->obs : "", certs)
-                      : NULL;
-    char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
-    json_decref(a);
-    json_decref(certs);
+    cx_buf b;
+    cx_buf_init(&b, (size_t)1 << 20);
+    cx_err e = cx_buf_printf(&b, "[%lld,%lld,%lld,%lld,%lld,%lld,%lld", (long long)r->version,
+                             (long long)r->duty, (long long)r->excise, (long long)r->vat,
+                             (long long)r->total, (long long)r->at_risk,
+                             (long long)r->problems);
+    const char *s[] = {r->currency, r->assessed_at, r->decl_id, r->org,
+                       r->office,   r->date,        r->obs ? r->obs : ""};
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
+        e = e ? e : cx_buf_puts(&b, ",");
+        e = e ? e : cx_buf_json_str(&b, s[i]);
+    }
+    e = e ? e : cx_buf_puts(&b, ",[");
+    for (size_t i = 0; i < r->ncerts; i++) {
+        e = e ? e : cx_buf_puts(&b, i ? ",[" : "[");
+        e = e ? e : cx_buf_json_str(&b, r->certs[i].issuer);
+        e = e ? e : cx_buf_puts(&b, ",");
+        e = e ? e : cx_buf_json_str(&b, r->certs[i].number);
+        e = e ? e : cx_buf_puts(&b, "]");
+    }
+    e = e ? e : cx_buf_puts(&b, "]]");
+    char *t = e == CX_OK ? cx_buf_steal(&b, NULL) : NULL;
+    cx_buf_free(&b);
     return t;
 }
 
