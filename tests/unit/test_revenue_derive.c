@@ -1,8 +1,10 @@
 /* Unit tests of the revenue service on a real store: the assessment rows
  * derived from the declarations off the submission path (the release gate
  * before the worker ran; a restart after nothing was derived, as after
- * kill -9, derives the rows and the statistics) and the tariff generation
- * a lodging sees (an import in the same process at once). */
+ * kill -9, derives the rows and the statistics from the compact records;
+ * declarations of the previous version, without records, from their texts)
+ * and the tariff generation a lodging sees (an import in the same process
+ * at once). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,6 +143,25 @@ static double total_of(const json_t *doc)
     return json_number_value(json_object_get(json_object_get(doc, "assessment"), "total"));
 }
 
+/* A tenth of the usual unit value, after 40 declarations at it: below the
+ * 5th percentile; the declarant reads the valuation control's risk reason
+ * (not its figures). */
+static void assert_low_flagged(fx *f)
+{
+    json_t *low = submit(f, "LOW", "10000", "50");
+    const json_t *reasons = json_object_get(json_object_get(low, "risk"), "reasons");
+    bool flagged = false;
+    size_t i;
+    const json_t *x;
+    json_array_foreach(reasons, i, x)
+    {
+        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
+                                    "revenue.undervaluation") == 0;
+    }
+    assert_true(flagged);
+    json_decref(low);
+}
+
 /* Release straight after lodging, before any row was derived: the gate makes
  * the row from the declaration's member and refuses the unpaid duty. */
 static void test_gate_before_derivation(void **state)
@@ -189,20 +210,7 @@ static void test_restart_derives_rows_and_statistics(void **state)
                      40);
     /* spent records are deleted */
     assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 0);
-    /* a tenth of the usual unit value: below the 5th percentile of 40; the
-     * declarant reads the valuation control's risk reason (not its figures) */
-    json_t *low = submit(f, "LOW", "10000", "50");
-    const json_t *reasons = json_object_get(json_object_get(low, "risk"), "reasons");
-    bool flagged = false;
-    size_t i;
-    const json_t *x;
-    json_array_foreach(reasons, i, x)
-    {
-        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
-                                    "revenue.undervaluation") == 0;
-    }
-    assert_true(flagged);
-    json_decref(low);
+    assert_low_flagged(f);
 }
 
 /* Declarations lodged by the previous version have no record: a start of
@@ -242,18 +250,7 @@ static void test_upgrade_derives_from_texts(void **state)
                      42);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 0);
     /* the old declarations' unit values are in the statistics */
-    json_t *low = submit(f, "LOW", "10000", "50");
-    const json_t *reasons = json_object_get(json_object_get(low, "risk"), "reasons");
-    bool flagged = false;
-    size_t i;
-    const json_t *x;
-    json_array_foreach(reasons, i, x)
-    {
-        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
-                                    "revenue.undervaluation") == 0;
-    }
-    assert_true(flagged);
-    json_decref(low);
+    assert_low_flagged(f);
 }
 
 /* A tariff imported in this process is used by the very next lodging. */
