@@ -8,7 +8,9 @@
 #include <string.h>
 
 /* The members hooks have declare keep (member_texts), as two object texts:
- * customs' form and, when any member differs, the declarant's. */
+ * customs' form and, when any member differs, the declarant's — built only
+ * from the first member that differs on (the members before it are the
+ * same in both), so a set whose forms agree copies nothing twice. */
 cx_err decl__kept_texts(decl_write *dw)
 {
     cx_buf full, shown;
@@ -26,21 +28,24 @@ cx_err decl__kept_texts(decl_write *dw)
         e = h->member_texts(h->ctx, v, &f, &s);
         if (e == CX_OK && !f)
             e = CX_ENOMEM;
-        for (int k = 0; k < 2 && e == CX_OK; k++) {
+        if (e == CX_OK && s && !differ) /* the same members so far */
+            e = full.len ? cx_buf_append(&shown, full.data, full.len) : CX_OK;
+        differ = differ || s;
+        for (int k = 0; k < 1 + differ && e == CX_OK; k++) {
             cx_buf *b = k ? &shown : &full;
             e = cx_buf_puts(b, any ? "," : "{");
             e = e ? e : cx_buf_json_str(b, h->member);
             e = e ? e : cx_buf_puts(b, ":");
             e = e ? e : cx_buf_puts(b, k && s ? s : f);
         }
-        differ = differ || s;
         any = true;
         free(f);
         free(s);
     }
     if (e == CX_OK && any) {
         e = cx_buf_puts(&full, "}");
-        e = e ? e : cx_buf_puts(&shown, "}");
+        if (e == CX_OK && differ)
+            e = cx_buf_puts(&shown, "}");
         dw->kept = e == CX_OK ? cx_buf_steal(&full, NULL) : NULL;
         dw->kept_shown = e == CX_OK && differ ? cx_buf_steal(&shown, NULL) : NULL;
         if (e == CX_OK && (!dw->kept || (differ && !dw->kept_shown)))

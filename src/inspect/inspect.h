@@ -118,12 +118,16 @@ void inspect_service_free(inspect_service *s);
 
 /* Erases the frames of sessions that ended before now_us minus the
  * retention; sessions, annotations, chat, guides and outcomes stay.
- * *erased (may be NULL) gets the number of frames erased. */
+ * *erased (may be NULL) gets the number of frames erased. Once the
+ * service is stopping it ends between writer jobs with CX_ESHUTDOWN (the
+ * next start runs it again). */
 cx_err inspect_retention_run(inspect_service *s, int64_t now_us, uint64_t *erased);
 /* Thins the frames of closed sessions (see docs/inspection.md) in writer
  * jobs of at most 500 frames each, until none waits; the retention thread
  * runs it at start (what a restart interrupted) and after each close.
- * *thinned (may be NULL) gets the frames deleted. */
+ * *thinned (may be NULL) gets the frames deleted. Once the service is
+ * stopping it ends between jobs with CX_ESHUTDOWN; the position is kept,
+ * so the next start resumes. */
 cx_err inspect_thin_run(inspect_service *s, uint64_t *thinned);
 
 /* The photos of the inspection record (the risk module's outcome, through

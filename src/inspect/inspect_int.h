@@ -68,6 +68,9 @@ struct inspect_job {
 void inspect__submit(inspect_job *j);
 /* Wakes the retention thread to thin what a close left (session.c). */
 void inspect__thin_kick(inspect_service *s);
+/* Whether inspect_service_stop has begun: the thinning and retention loops
+ * end between writer jobs then, so a stop does not wait for a backlog. */
+bool inspect__stopping(inspect_service *s);
 
 /* Guide and photos (guide_http.c); sessions (session.c); stream (hub.c). */
 cx_err inspect__guide_routes(inspect_service *s, http_server *srv);

@@ -221,7 +221,12 @@ cx_err inspect_retention_run(inspect_service *s, int64_t now_us, uint64_t *erase
     ret_job j = {.before = now_us - s->cfg.frame_retention_days * 86400LL * 1000000LL};
     uint64_t total = 0;
     cx_err e;
-    do { /* short jobs, so that live sessions keep flowing */
+    do { /* short jobs, so that live sessions keep flowing; a stop ends it
+          * between jobs (retention runs again at start) */
+        if (inspect__stopping(s)) {
+            e = CX_ESHUTDOWN;
+            break;
+        }
         e = store_write(s->store, ret__chunk, &j);
         total += e == CX_OK ? j.deleted : 0;
     } while (e == CX_OK && j.deleted == RET_CHUNK);
@@ -229,6 +234,14 @@ cx_err inspect_retention_run(inspect_service *s, int64_t now_us, uint64_t *erase
     if (erased)
         *erased = total;
     return e;
+}
+
+bool inspect__stopping(inspect_service *s)
+{
+    pthread_mutex_lock(&s->ret_mu);
+    bool stop = s->ret_stop;
+    pthread_mutex_unlock(&s->ret_mu);
+    return stop;
 }
 
 void inspect__thin_kick(inspect_service *s)

@@ -15,9 +15,12 @@
  * the retention thread, THIN_CHUNK frames a writer job in (at_us, n) order,
  * the position kept in inspect_sessions(thin_at, thin_n) so a restart
  * resumes; NULL when done. Meanwhile reads treat a frame still waiting as
- * gone, so the session looks thinned from the moment it closed. Nothing
- * changes the predicate underneath: a closed session takes no frames or
- * annotations, and the first of a bucket and the last are never deleted. */
+ * gone, so the session looks thinned from the moment it closed. Thinning
+ * itself never changes the predicate underneath: a closed session takes no
+ * frames or annotations, and thinning never deletes a bucket's first or the
+ * last. Retention can: when it erases a bucket's first frame before thinning
+ * reaches it, the bucket's next frame is then kept too (one frame more,
+ * never one fewer). */
 #define THIN_CHUNK 500
 #define THIN_DOOMED                                                                             \
     "f.annotated = 0 AND f.n <> (SELECT max(m.n) FROM inspect_frames m WHERE m.sid = f.sid) "   \
@@ -630,7 +633,12 @@ cx_err inspect_thin_run(inspect_service *s, uint64_t *thinned)
     thin_job j = {0};
     uint64_t total = 0;
     cx_err e;
-    do { /* one short job at a time, so that live sessions keep flowing */
+    do { /* one short job at a time, so that live sessions keep flowing; a
+          * stop ends it between jobs (the position is kept for the restart) */
+        if (inspect__stopping(s)) {
+            e = CX_ESHUTDOWN;
+            break;
+        }
         e = store_write(s->store, thin__chunk, &j);
         if (e == CX_OK && !j.idle) {
             total += j.deleted;

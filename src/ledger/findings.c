@@ -25,16 +25,6 @@ static const char *f__str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static bool f__org_of(void *ctx, const char *id, const char *doc, size_t len)
-{
-    (void)id;
-    json_t *d = json_loadb(doc, len, 0, NULL);
-    const char *org = f__str(d, "org");
-    snprintf(ctx, CX_ORG_MAX + 1, "%s", org ? org : "");
-    json_decref(d);
-    return false;
-}
-
 const char *ledger__findings_scope(const cx_principal *who)
 {
     if (!who || who->role == CX_ROLE_ADMIN || who->role == CX_ROLE_OFFICER)
@@ -47,8 +37,18 @@ cx_err ledger__decl_org(store_conn *c, const char *decl_id, char org[CX_ORG_MAX 
     org[0] = '\0';
     if (!decl_id || !decl_id[0])
         return CX_OK;
-    cx_err e = decl_doc(c, decl_id, f__org_of, org);
-    return e == CX_ENOTFOUND ? CX_OK : e;
+    /* one column of the declare module's view, not its whole document parsed:
+     * this runs for every finding an entry raises, and again for each one a
+     * non-customs caller is shown */
+    sqlite3_stmt *st = store_stmt(c, "SELECT org FROM " DECL_VIEW " WHERE id = ?1");
+    if (!st)
+        return CX_EDB;
+    sqlite3_bind_text(st, 1, decl_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(org, CX_ORG_MAX + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
 /* How a finding is recorded: whether the declaration's lane follows it,
@@ -674,10 +674,9 @@ cx_err ledger__findings_entry(ledger *lg, store_conn *w, const lentry *e, int64_
     case LT_FINDING: {
         char subject[40];
         snprintf(subject, sizeof subject, "entry:%lld", (long long)idx);
-        json_t *details = json_pack("{s:s,s:O}", "author", e->org, "evidence",
-                                    json_object_get(e->body, "evidence")
-                                        ? json_object_get(e->body, "evidence")
-                                        : json_array());
+        json_t *ev = json_object_get(e->body, "evidence");
+        json_t *details = json_pack("{s:s,s:o}", "author", e->org, "evidence",
+                                    ev ? json_incref(ev) : json_array());
         return ledger__finding_insert(w, "ledger", f__str(e->body, "rule"),
                                       f__str(e->body, "severity"),
                                       f__str(e->body, "declaration_id"), idx, subject,

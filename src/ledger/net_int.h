@@ -44,6 +44,8 @@ typedef struct net_waiter {
     uint64_t seq;                   /* where the stream put it, once acknowledged */
     bool dup;                       /* the acknowledgement said: a copy was there already */
     int64_t first_us;               /* the first publish (cx_mono_us), for the deadline */
+    int64_t sent_us;                /* the latest publish: no acknowledgement by
+                                     * NET_PUBLISH_WAIT_MS after it is a timeout */
     int64_t due_us;                 /* NW_RETRY: when; NW_ACKED: the apply's deadline */
     natsStatus err;                 /* the last publish error */
     jsErrCode je;
@@ -103,6 +105,8 @@ struct ledger_net {
     net_waiter *waiters;
     int nwaiters;         /* on the list: bounded by NET_MAX_WAITERS */
     int nchecking;        /* of them in NW_CHECK: their precheck job holds them */
+    bool purge_acks;      /* a publish timed out: libnats still holds it, waiting for an
+                           * acknowledgement that will not come (net_order.c) */
     pthread_cond_t ord_cv; /* wakes the orderer's thread (retries, timeouts, lookups) */
     pthread_t order_thread;
     bool order_started;

@@ -10,9 +10,15 @@
  * window); libnats's thread records the acknowledgement (net__publish_acked);
  * the writer answers it when it applies the entry (ledger__net_applied), in
  * the same commit as the other entries of its batch. The orderer's thread
- * takes the rare steps: publish retries, answers read from the database,
- * timeouts. A submission is answered once, by whoever takes it off the list
- * under mu. */
+ * takes the rare steps: publish timeouts and retries, answers read from the
+ * database, timeouts. A submission is answered once, by whoever takes it off
+ * the list under mu.
+ *
+ * Publish timeouts are the orderer's, not libnats's: with jsPubOptions.MaxWait
+ * libnats arms a deadline for every publish and, once it passes, hands the
+ * acknowledgement thread a timeout message for it even when the
+ * acknowledgement came long before — a second wake and an allocation per
+ * entry. The orderer already looks at every submission each tick. */
 #include "net_int.h"
 
 #include <stdio.h>
@@ -116,8 +122,7 @@ static void ord__send(ledger_net *n, natsMsg *m, const uint8_t hash[32], bool ge
     ledger__hex(hash, id);
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MsgId = id;
-    po.MaxWait = NET_PUBLISH_WAIT_MS; /* the acknowledgement's timeout */
+    po.MsgId = id; /* no MaxWait: the orderer times the acknowledgement (see above) */
     /* a genesis goes only into an empty stream: two inits cannot race */
     po.ExpectNoMessage = genesis;
     natsStatus s = m ? js_PublishMsgAsync(n->js, &m, &po) : NATS_NO_MEMORY;
@@ -142,7 +147,7 @@ static void ord__checked(void *arg, ledger_result *res)
     if (go) {
         /* from here on the acknowledgement (another thread) may take it */
         w->state = NW_PUBLISHED;
-        w->first_us = cx_mono_us();
+        w->first_us = w->sent_us = cx_mono_us();
     } else {
         ord__unlink(n, w);
     }
@@ -214,29 +219,33 @@ static void ord__set_acked(ledger_net *n, net_waiter *w, uint64_t seq)
         pthread_cond_signal(&n->ord_cv);
 }
 
-static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsErrCode je)
+/* A publish of w failed with s: true if w stays on the list (it is on the
+ * stream after all, or is retried at due); false to answer it. Under mu. */
+static bool ord__keep(ledger_net *n, net_waiter *w, natsStatus s, jsErrCode je, int64_t now)
 {
-    pthread_mutex_lock(&n->mu);
-    net_waiter *w = ord__find(n, hash, false);
-    if (!w) {
-        pthread_mutex_unlock(&n->mu);
-        return; /* answered already (applied, stopped) */
-    }
     w->err = s;
     w->je = je;
     if (w->pending->e == NULL) {
         /* the reader took its entry at w->seq: it is on the stream */
         ord__set_acked(n, w, w->seq);
-        pthread_mutex_unlock(&n->mu);
-        return;
+        return true;
     }
-    int64_t now = cx_mono_us();
     if (ord__retryable(s) && !n->stop && (now - w->first_us) / 1000 < NET_PUBLISH_DEADLINE_MS) {
         /* the same Nats-Msg-Id: the stream keeps one copy however often it comes */
         w->state = NW_RETRY;
         w->due_us = now + NET_RETRY_MS * 1000LL;
+        return true;
+    }
+    return false;
+}
+
+static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsErrCode je)
+{
+    pthread_mutex_lock(&n->mu);
+    net_waiter *w = ord__find(n, hash, false);
+    if (!w || ord__keep(n, w, s, je, cx_mono_us())) {
         pthread_mutex_unlock(&n->mu);
-        return;
+        return; /* answered already (applied, stopped), or kept */
     }
     ord__unlink(n, w);
     pthread_mutex_unlock(&n->mu);
@@ -429,13 +438,17 @@ static void ord__due(ledger_net *n, net_waiter **settle, natsMsg **resend, uint8
 {
     int64_t now = cx_mono_us();
     bool failed = n->failed[0] != 0;
-    /* libnats times every publish out itself; this only catches a lost callback */
-    int64_t lost = (NET_PUBLISH_DEADLINE_MS + 2 * NET_PUBLISH_WAIT_MS) * 1000LL;
     for (net_waiter **pp = &n->waiters, *w; (w = *pp);) {
-        bool take = w->state == NW_RESOLVE ||
+        /* no acknowledgement in time: a timeout, retried as any other
+         * (libnats keeps the message until purged, see ord__purge) */
+        bool timed_out = w->state == NW_PUBLISHED && !failed &&
+                         now - w->sent_us >= NET_PUBLISH_WAIT_MS * 1000LL;
+        if (timed_out)
+            n->purge_acks = true;
+        bool take = (timed_out && !ord__keep(n, w, NATS_TIMEOUT, 0, now)) ||
+                    w->state == NW_RESOLVE ||
                     (w->state == NW_ACKED && (w->due_us <= now || failed)) ||
-                    (w->state == NW_PUBLISHED && (now - w->first_us > lost || failed)) ||
-                    (w->state == NW_RETRY && failed);
+                    (w->state == NW_PUBLISHED && failed) || (w->state == NW_RETRY && failed);
         if (w->state == NW_RETRY && !take && w->due_us <= now && *nresend < cap) {
             if (!w->pending->e) { /* the reader took it from the stream meanwhile */
                 ord__set_acked(n, w, w->seq);
@@ -444,6 +457,7 @@ static void ord__due(ledger_net *n, net_waiter **settle, natsMsg **resend, uint8
                 memcpy(hashes[*nresend], w->hash, 32);
                 genesis[(*nresend)++] = w->pending->e->type == LT_INIT;
                 w->state = NW_PUBLISHED;
+                w->sent_us = now;
             }
         }
         if (take) {
@@ -459,6 +473,19 @@ static void ord__due(ledger_net *n, net_waiter **settle, natsMsg **resend, uint8
 
 #define ORD_RESEND_MAX 64
 
+/* Drops the messages libnats holds for acknowledgements not yet received:
+ * after a timeout, one of them will never come (it went down with a
+ * server), and without MaxWait nothing else frees it or its place in
+ * PublishAsync.MaxPending. A publish still in flight loses only its
+ * acknowledgement: the reader answers it when the stream brings it, or the
+ * orderer times it out and publishes it again (the same Nats-Msg-Id). */
+static void ord__purge(ledger_net *n)
+{
+    natsMsgList lost = {0};
+    if (js_PublishAsyncGetPendingList(&lost, n->js) == NATS_OK)
+        natsMsgList_Destroy(&lost);
+}
+
 static void *ord__main(void *arg)
 {
     ledger_net *n = arg;
@@ -470,18 +497,22 @@ static void *ord__main(void *arg)
         bool genesis[ORD_RESEND_MAX];
         int nresend = 0;
         ord__due(n, &settle, resend, hashes, genesis, &nresend, ORD_RESEND_MAX);
+        bool purge = n->purge_acks;
+        n->purge_acks = false;
         uint64_t applied = n->applied;
         char failed[sizeof n->failed + 64] = "";
         if (n->failed[0])
             snprintf(failed, sizeof failed, "this node stopped applying the ledger: %s",
                      n->failed);
-        if (!settle && !nresend) {
+        if (!settle && !nresend && !purge) {
             struct timespec ts;
             net__deadline(&ts, NET_ORDER_TICK_MS);
             pthread_cond_timedwait(&n->ord_cv, &n->mu, &ts);
             continue;
         }
         pthread_mutex_unlock(&n->mu);
+        if (purge) /* before the resends, which are awaited anew */
+            ord__purge(n);
         for (int i = 0; i < nresend; i++)
             ord__send(n, resend[i], hashes[i], genesis[i]);
         for (net_waiter *w = settle, *next; w; w = next) {

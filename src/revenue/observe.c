@@ -63,11 +63,18 @@ cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out)
             if (!m[b].basis || (b == 1 && strcmp(m[b].basis, "KGM") == 0) ||
                 !json_is_number(amount) || !(json_number_value(amount) > 0))
                 continue;
-            double uv = json_number_value(cv) / json_number_value(amount);
+            /* one spelling of the value for both levels (printf of a
+             * double is most of this function's time on the submission) */
+            char uv[32];
+            snprintf(uv, sizeof uv, "%.9g", json_number_value(cv) / json_number_value(amount));
             for (int level = 6; level >= 4 && n < OBS_MAX; level -= 2, n++) {
                 char key[REV_UV_KEY_MAX];
                 rev_uv_key(key, level, hs, origin, m[b].basis);
-                cx_err e = cx_buf_printf(out, "%s%s %.9g\n", held ? "!" : "", key, uv);
+                cx_err e = cx_buf_puts(out, held ? "!" : "");
+                e = e ? e : cx_buf_puts(out, key);
+                e = e ? e : cx_buf_puts(out, " ");
+                e = e ? e : cx_buf_puts(out, uv);
+                e = e ? e : cx_buf_puts(out, "\n");
                 if (e != CX_OK)
                     return e;
             }

@@ -1,10 +1,11 @@
 /* The revenue service on the declarations spine: enrich_text assesses every
  * submission (on the submitting thread, from the book snapshot), declare
  * keeps the assessment with the declaration (member_texts: its texts, made
- * once on the submitting thread, are the row's and the 201's) — the only
- * revenue state a submission writes; the lean row in revenue_assessments
- * and the valuation statistics are derived from it off the submission path
- * (derive.c, observe.c); and the gate refuses a release that is not paid
+ * once on the submitting thread, are the row's and the 201's), and the
+ * indexed hook writes its compact derivation record in the same job — the
+ * only revenue state a submission writes; the lean row in
+ * revenue_assessments and the valuation statistics are derived from the
+ * record off the submission path (derive.c, observe.c); and the gate refuses a release that is not paid
  * or guaranteed. */
 #include "revenue_int.h"
 
@@ -165,6 +166,16 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
+    /* the derivation record, written with the declaration (svc__indexed);
+     * without one the submission is refused there (out of memory) */
+    rev_row row;
+    if (rev__row_of(0, doc, a, &row) == CX_OK) {
+        char *rec = rev__record_text(&row);
+        if (rec)
+            json_object_set_new(a, REV_RECORD_KEY, json_string_nocheck(rec));
+        free(rec);
+        rev__row_free(&row);
+    }
     json_object_set_new(doc, "assessment", a);
     /* the findings' reasons go with the row (no update of it on the writer) */
     if (svc__reasons(doc, a) != CX_OK)
@@ -197,6 +208,18 @@ static cx_err svc__reasons(json_t *doc, const json_t *a)
             return e;
     }
     return CX_OK;
+}
+
+/* The assessment's derivation record goes into the declaration's job: kill
+ * -9 after the 201 loses neither (derive.c). */
+static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
+{
+    (void)ctx;
+    const json_t *a = json_object_get(doc, "assessment");
+    if (!a)
+        return CX_OK; /* not assessed (out of memory at enrich): nothing to derive */
+    const char *rec = json_string_value(json_object_get(a, REV_RECORD_KEY));
+    return rec ? rev__record_insert(w, seq, rec) : CX_ENOMEM;
 }
 
 /* What declare keeps: the stored form for customs, the public form (no
@@ -268,6 +291,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
         decl_hooks h = {.name = "revenue",
                         .order = DECL_ORDER_REVENUE,
                         .enrich_text = svc__enrich_text,
+                        .indexed = svc__indexed,
                         .member = "assessment",
                         .member_texts = svc__member_texts,
                         .ctx = r};

@@ -99,16 +99,27 @@ cx_err risk__booster_load(const char *json, size_t len, int nthread, void **out,
         snprintf(err, errlen, "cannot create a booster: %s", risk__xgb_error());
         return CX_EUNAVAIL;
     }
+    /* XGBoost 1.7 takes nthread when it configures the learner, and reads a
+     * model's trees in parallel on the threads its context has then: set
+     * after the load, the load ran on an OpenMP pool of every CPU (one more
+     * pool per thread that loads). So the empty learner is configured first;
+     * that needs a feature count, which the model's own replaces. */
+    char nt[16], nfeat[16];
+    snprintf(nt, sizeof nt, "%d", nthread > 0 ? nthread : 0);
+    snprintf(nfeat, sizeof nfeat, "%d", RISK_NFEATURES);
+    bst_ulong nf = 0;
+    if (XGBoosterSetParam(h, "nthread", nt) != 0 ||
+        XGBoosterSetParam(h, "num_feature", nfeat) != 0 || XGBoosterGetNumFeature(h, &nf) != 0) {
+        snprintf(err, errlen, "cannot configure a booster: %s", risk__xgb_error());
+        XGBoosterFree(h);
+        return CX_EUNAVAIL;
+    }
     if (len == 0 || XGBoosterLoadModelFromBuffer(h, json, len) != 0) {
         snprintf(err, errlen, "the model's booster is corrupt: %.300s",
                  len ? risk__xgb_error() : "empty");
         XGBoosterFree(h);
         return CX_EPARSE;
     }
-    char nt[16];
-    snprintf(nt, sizeof nt, "%d", nthread > 0 ? nthread : 0);
-    XGBoosterSetParam(h, "nthread", nt);
-    bst_ulong nf = 0;
     const char **names = NULL;
     if (XGBoosterGetNumFeature(h, &nf) != 0 || nf != RISK_NFEATURES) {
         snprintf(err, errlen, "feature mismatch: the model expects %llu features, this program "

@@ -670,14 +670,16 @@ cx_err store_open(const char *path, store **out, char *err, size_t errlen)
                  sqlite3_errmsg(s->writer->db));
         e = CX_EDB;
     }
+    /* the WAL hook is set on the writer's connection (NOMUTEX) before the
+     * writer thread uses it, not while it runs */
+    if (e == CX_OK)
+        ckpt__start(s);
     if (e == CX_OK && pthread_create(&s->thread, NULL, writer__main, s) != 0) {
         snprintf(err, errlen, "cannot start the database writer thread");
         e = CX_EUNAVAIL;
     } else if (e == CX_OK) {
         pthread_setname_np(s->thread, "store-writer"); /* top -H, perf, bench/ingest */
     }
-    if (e == CX_OK)
-        ckpt__start(s);
     if (e != CX_OK) {
         store_free(s);
         return e;

@@ -211,11 +211,15 @@ json_t *track_consignment_check(const json_t *in, const track_config *base, cons
     check__unknown(in, known, problems, "");
     if (!track_id_valid(json_string_value(json_object_get(in, "id"))))
         track__problem(problems, "/id", "must be 1 to 64 of A-Z a-z 0-9 . _ : -");
+    /* an array over its limit is one problem: its items are not walked (a
+     * 1 MiB body holds 70,000 containers, and the repeat check is quadratic) */
     const json_t *cs = json_object_get(in, "containers");
     if (!json_is_array(cs) || json_array_size(cs) == 0 ||
-        json_array_size(cs) > DECL_MAX_CONTAINERS)
+        json_array_size(cs) > DECL_MAX_CONTAINERS) {
         track__problem(problems, "/containers", "must be an array of 1 to %d container numbers",
                        DECL_MAX_CONTAINERS);
+        cs = NULL;
+    }
     size_t i;
     json_t *v;
     json_array_foreach(cs, i, v)
@@ -226,13 +230,17 @@ json_t *track_consignment_check(const json_t *in, const track_config *base, cons
             track__problem(problems, p, "must be an ISO 6346 container number with a correct "
                                         "check digit");
         for (size_t k = 0; k < i && json_is_string(v); k++)
-            if (json_equal(v, json_array_get(cs, k)))
+            if (json_equal(v, json_array_get(cs, k))) {
                 track__problem(problems, p, "repeats container %zu", k);
+                break; /* the first is enough */
+            }
     }
     const json_t *ds = json_object_get(in, "declarations");
-    if (ds && (!json_is_array(ds) || json_array_size(ds) > 256))
+    if (ds && (!json_is_array(ds) || json_array_size(ds) > 256)) {
         track__problem(problems, "/declarations", "must be an array of up to 256 declaration "
                                                   "ids");
+        ds = NULL;
+    }
     json_array_foreach(ds, i, v)
     {
         char p[40];

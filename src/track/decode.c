@@ -782,6 +782,22 @@ cx_err track_osmand_json(const char *text, size_t len, int64_t now_ms, int64_t s
     return r;
 }
 
+void track__dead_entry(track_entry *e, uint8_t src, const char *code, const char *message,
+                       const char *device, const char *payload, size_t len)
+{
+    memset(e, 0, sizeof *e);
+    e->kind = TRACK_ENT_DEAD;
+    e->source = src;
+    e->recv_us = cx_now_us();
+    e->dead = calloc(1, sizeof *e->dead);
+    if (!e->dead)
+        return;
+    snprintf(e->dead->code, sizeof e->dead->code, "%s", code);
+    snprintf(e->dead->message, sizeof e->dead->message, "%s", message);
+    snprintf(e->dead->device, sizeof e->dead->device, "%s", device ? device : "");
+    e->dead->payload = track__payload_text(payload, len);
+}
+
 char *track__payload_text(const char *p, size_t len)
 {
     bool capped = len > 1024;

@@ -210,6 +210,9 @@ static void h_devices_post(http_req *r, void *ctx)
         return;
     }
     json_t *problems = json_array();
+    cx_map ids; /* the request's ids: a batch of 10,000 is not 50M comparisons */
+    cx_map_init(&ids);
+    bool oom = false;
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
     for (size_t i = 0; i < n; i++) {
@@ -223,19 +226,30 @@ static void h_devices_post(http_req *r, void *ctx)
             dev__key_check(t, in, who->org, prefix, problems);
         if (!doc)
             continue;
-        /* the same id twice in one request */
-        for (size_t k = 0; k < json_array_size(dw->docs); k++)
-            if (strcmp(json_string_value(json_object_get(json_array_get(dw->docs, k), "id")),
-                       json_string_value(json_object_get(doc, "id"))) == 0) {
-                char p[48];
-                snprintf(p, sizeof p, "%s/id", prefix);
-                track__problem(problems, p, "repeats an earlier device in this request");
-            }
+        const char *id = json_string_value(json_object_get(doc, "id"));
+        bool added = false;
+        if (cx_map_put(&ids, id, strlen(id), &added) < 0) {
+            json_decref(doc);
+            oom = true;
+            break;
+        }
+        if (!added) {
+            char p[48];
+            snprintf(p, sizeof p, "%s/id", prefix);
+            track__problem(problems, p, "repeats an earlier device in this request");
+        }
         if (okey)
             track__okey_new(okey, &dw->okeys[json_array_size(dw->docs)]);
         json_array_append_new(dw->docs, doc);
     }
     json_decref(body);
+    cx_map_free(&ids);
+    if (oom) {
+        json_decref(problems);
+        dev__write_free(dw);
+        http_reply_error(r, 503, "unavailable", "out of memory; retry", NULL);
+        return;
+    }
     if (json_array_size(problems)) {
         dev__write_free(dw);
         track__api_problems(r, "invalid_device", single ? "device" : "request", problems);

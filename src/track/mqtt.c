@@ -68,17 +68,8 @@ static void mq__lib_init(void)
 static void mq__dead(track_entry *e, const char *code, const char *msg, const char *device,
                      const char *payload, size_t len)
 {
-    memset(e, 0, sizeof *e);
-    e->kind = TRACK_ENT_DEAD;
-    e->source = TRACK_SRC_MQTT;
-    e->dead = calloc(1, sizeof *e->dead);
-    if (!e->dead)
-        return;
-    snprintf(e->dead->code, sizeof e->dead->code, "%s", code);
-    snprintf(e->dead->message, sizeof e->dead->message, "%s", msg);
-    snprintf(e->dead->device, sizeof e->dead->device, "%s",
-             device && track_id_valid(device) ? device : "");
-    e->dead->payload = track__payload_text(payload, len);
+    track__dead_entry(e, TRACK_SRC_MQTT, code, msg,
+                      device && track_id_valid(device) ? device : NULL, payload, len);
 }
 
 static size_t mq__one(const char *topic_device, const json_t *item, const char *ptr,

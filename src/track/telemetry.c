@@ -70,22 +70,6 @@ static void tele__answer(track_waiter *w)
 }
 
 
-static void tele__dead_entry(track_entry *e, uint8_t src, const track_reject *why,
-                            const char *device, const char *payload, size_t plen)
-{
-    memset(e, 0, sizeof *e);
-    e->kind = TRACK_ENT_DEAD;
-    e->source = src;
-    e->recv_us = cx_now_us();
-    e->dead = calloc(1, sizeof *e->dead);
-    if (!e->dead)
-        return;
-    snprintf(e->dead->code, sizeof e->dead->code, "%s", why->code);
-    snprintf(e->dead->message, sizeof e->dead->message, "%s", why->message);
-    snprintf(e->dead->device, sizeof e->dead->device, "%s", device ? device : "");
-    e->dead->payload = track__payload_text(payload, plen);
-}
-
 /* Enqueues entries for a waiter and defers the reply until they are durable. */
 static void tele__ingest(track_service *t, http_req *r, track_waiter *w, track_entry *ents,
                         size_t n)
@@ -138,7 +122,7 @@ static void h_telemetry_post(http_req *r, void *ctx)
             http_reply_error(r, 503, "unavailable", "out of memory; retry", NULL);
             return;
         }
-        tele__dead_entry(&ent, TRACK_SRC_HTTP, &why, NULL, body, len);
+        track__dead_entry(&ent, TRACK_SRC_HTTP, why.code, why.message, NULL, body, len);
         ent.w = w;
         w->whole_body = true;
         tele__ingest(t, r, w, &ent, 1);
@@ -172,8 +156,9 @@ static void h_telemetry_post(http_req *r, void *ctx)
             CX_OK) {
             char *text = cx_json_dump(item, NULL);
             const char *dev = json_string_value(json_object_get(item, "device"));
-            tele__dead_entry(e, TRACK_SRC_HTTP, &why, dev && track_id_valid(dev) ? dev : NULL,
-                            text ? text : "", text ? strlen(text) : 0);
+            track__dead_entry(e, TRACK_SRC_HTTP, why.code, why.message,
+                              dev && track_id_valid(dev) ? dev : NULL, text ? text : "",
+                              text ? strlen(text) : 0);
             free(text);
         } else {
             e->kind = TRACK_ENT_MSG;
@@ -365,8 +350,8 @@ static void h_osmand(http_req *r, void *ctx)
     }
     track_entry ent;
     if (e != CX_OK) {
-        tele__dead_entry(&ent, TRACK_SRC_OSMAND, &why, m.device[0] ? m.device : NULL,
-                        raw.data ? raw.data : "", raw.len);
+        track__dead_entry(&ent, TRACK_SRC_OSMAND, why.code, why.message,
+                          m.device[0] ? m.device : NULL, raw.data ? raw.data : "", raw.len);
     } else {
         memset(&ent, 0, sizeof ent);
         ent.kind = TRACK_ENT_MSG;

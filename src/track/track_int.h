@@ -380,6 +380,11 @@ size_t track__decode_payload(const char *topic_device, const char *payload, size
 /* A payload as storable text: itself if it is UTF-8 without NUL, else
  * "hex:" and its bytes in hex; capped at 1 KiB of input. Caller frees. */
 char *track__payload_text(const char *p, size_t len);
+/* Fills e as a dead letter from source src (why: code and message; the
+ * device as given, NULL for none; the payload as track__payload_text keeps
+ * it). e->dead is NULL when out of memory. */
+void track__dead_entry(track_entry *e, uint8_t src, const char *code, const char *message,
+                       const char *device, const char *payload, size_t len);
 
 /* ---- the pipeline (pipeline.c) ------------------------------------------------------ */
 void *track__engine_main(void *t); /* the engine thread */

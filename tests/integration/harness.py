@@ -176,6 +176,16 @@ class Server:
     def post(self, path, body, token=None, **kw):
         return self.request("POST", path, body=body, token=token, **kw)
 
+    def metric(self, name):
+        """The sum of a Prometheus metric's samples (all its labels; name may
+        carry labels to pick one), None when the server has none."""
+        total, found = 0.0, False
+        for line in self.get("/metrics").body.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+        return total if found else None
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -51,10 +51,7 @@ class Node:
         return json.loads(self.server.get("/healthz").body)
 
     def metric(self, name):
-        for line in self.server.get("/metrics").body.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return None
+        return self.server.metric(name)
 
     def head(self):
         """(applied sequence, tree size, root)."""

@@ -14,7 +14,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import TempDirTestCase, create_key, declaration, run  # noqa: E402
-from trackkit import metric, now_ms, setup_world, wait_for  # noqa: E402
+from trackkit import now_ms, setup_world, wait_for  # noqa: E402
 
 BL = "MAEU-HOT-0001"
 BOX = "CSQU3054383"
@@ -123,7 +123,7 @@ class HotKeysTest(TempDirTestCase):
             self.assertIn("imported %d, rejected 0" % n, p.stdout)
         srv = self.serve()
         for rank in ("score", "revenue"):
-            steps = metric(srv, "customs_risk_queue_vm_steps_total")
+            steps = srv.metric("customs_risk_queue_vm_steps_total")
             url = "/v1/risk/queue?org=SMALL&limit=2&rank=" + rank
             first = srv.get(url, token=self.officer).json
             second = srv.get(url + "&cursor=" + first["next_cursor"], token=self.officer).json
@@ -131,7 +131,7 @@ class HotKeysTest(TempDirTestCase):
             self.assertEqual(sorted(got), ["SMALL-0", "SMALL-1", "SMALL-2"], rank)
             self.assertIsNone(second["next_cursor"])
             # two pages of at most 3 rows each; walking BIG's 3,000 takes tens of thousands
-            used = metric(srv, "customs_risk_queue_vm_steps_total") - steps
+            used = srv.metric("customs_risk_queue_vm_steps_total") - steps
             self.assertLess(used, 2000, rank)
         # the big trader's own queue is unchanged: newest first
         big_page = srv.get("/v1/risk/queue?org=BIG&limit=3", token=self.officer).json
@@ -258,18 +258,13 @@ class DroneHotKeysTest(TempDirTestCase):
             f = [x for x in r.json["features"] if x["properties"]["kind"] == "flight"]
             return f[0]["properties"]["times"] if f else []
 
-        def metric(name):
-            text = srv.get("/metrics").body
-            return int(next(line.split()[1] for line in text.splitlines()
-                            if line.startswith(name + " ")))
-
         every = [stamp(i) for i in range(n + 2)]
         wait_for(lambda: times("max_points=20000") == every,
                  "the UAS ID's track to hold every position")
         sampled = times("max_points=100")  # whether or not the fold is done
         self.assertEqual((len(sampled), sampled[0], sampled[-1]), (100, every[0], every[-1]))
-        wait_for(lambda: metric("customs_drones_folds_waiting") == 0, "the fold to finish")
-        self.assertGreaterEqual(metric("customs_drones_fold_jobs_total"), n // 1000)
+        wait_for(lambda: srv.metric("customs_drones_folds_waiting") == 0, "the fold to finish")
+        self.assertGreaterEqual(srv.metric("customs_drones_fold_jobs_total"), n // 1000)
         self.assertEqual(times("max_points=20000"), every)
         # the folded positions' overview moved too: 100 points over the whole flight
         overview = times("max_points=100")
@@ -394,9 +389,7 @@ class DroneHotKeysTest(TempDirTestCase):
             got = r.json["features"][0]["properties"]["times"]
             self.assertEqual((len(got), got[0], got[-1]), (100, stamp(-1), stamp(k * n - 1)))
             self.assertEqual(got, sorted(set(got)))
-            text = srv.get("/metrics").body
-            return next(int(line.split()[1]) for line in text.splitlines()
-                        if line.startswith("customs_drones_folds_waiting "))
+            return srv.metric("customs_drones_folds_waiting")
 
         self.assertGreater(whole(), 8)  # read while more than eight still fold
         wait_for(lambda: whole() == 0, "the folds to finish")

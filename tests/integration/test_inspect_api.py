@@ -468,11 +468,6 @@ class InspectTest(TempDirTestCase):
         def frame(srv, sid, n):
             return raw(srv, "GET", "/v1/sessions/%s/frames/%d" % (sid, n), self.officer)[0]
 
-        def metric(srv, name):
-            text = srv.get("/metrics").body
-            return int(next(line.split()[1] for line in text.splitlines()
-                            if line.startswith(name + " ")))
-
         # 1: the close answers at once; thinning follows, 500 frames a job
         srv = self.serve(*LANES)
         sid = sessions[0]
@@ -488,8 +483,8 @@ class InspectTest(TempDirTestCase):
                  .json["thinning"] is False, "the thinning to finish")
         self.assertEqual(srv.get("/v1/sessions/" + sid, token=self.officer).json["frames_kept"],
                          len(expect[sid]))
-        self.assertGreaterEqual(metric(srv, "customs_inspect_thin_jobs_total"), 20002 // 500)
-        self.assertEqual(metric(srv, "customs_inspect_frames_thinned_total"),
+        self.assertGreaterEqual(srv.metric("customs_inspect_thin_jobs_total"), 20002 // 500)
+        self.assertEqual(srv.metric("customs_inspect_frames_thinned_total"),
                          20002 - len(expect[sid]))
         # 2: killed right after a close, the next start finishes the work
         sid = sessions[1]

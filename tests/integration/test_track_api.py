@@ -11,7 +11,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import TempDirTestCase, create_key, declaration, key_id, run  # noqa: E402
-from trackkit import SSE, db_rows, metric, now_ms, setup_world, square, wait_for  # noqa: E402
+from trackkit import SSE, db_rows, now_ms, setup_world, square, wait_for  # noqa: E402
 
 T0 = 1709251200000  # 2024-03-01T00:00:00Z
 MIN = 60000
@@ -104,9 +104,8 @@ class TrackApiTest(TempDirTestCase):
                                        "temperature_c": {"min": 2, "max": 8}} for i in range(3)])
         self.assertEqual(r.status, 201, r)
         self.assertEqual([d["id"] for d in r.json["items"]], ["B-0", "B-1", "B-2"])
-        r = self.post("/v1/devices", [{"id": "C-1", "kind": "reefer"},
-                                      {"id": "C-1", "kind": "reefer"}])
-        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/1/id"])
+        r = self.post("/v1/devices", [{"id": "C-1", "kind": "reefer"}] * 3)
+        self.assertEqual([d["path"] for d in r.json["error"]["details"]], ["/1/id", "/2/id"])
 
         r = self.post("/v1/consignments", {
             "id": "CONS-1", "containers": ["CSQU3054383", "CSQU3054383"],
@@ -215,7 +214,7 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(dl[4]["device"], "GHOST")
         self.assertIn("GHOST", dl[4]["payload"])
         self.assertEqual(dl[6]["payload"], "{\"device\": ")
-        self.assertEqual(metric(self.srv, "customs_track_dead_letters_total"), 9)
+        self.assertEqual(self.srv.metric("customs_track_dead_letters_total"), 9)
         # ingestion goes on: the device's last position is the newest good one
         last = self.get("/v1/devices/TRK-1").json["last"]
         self.assertEqual(last["lon"], 30.31)
@@ -354,7 +353,7 @@ class TrackApiTest(TempDirTestCase):
         dl = self.get("/v1/telemetry/dead-letters").json["items"]
         self.assertEqual([(d["source"], d["reason"]) for d in dl],
                          [("osmand", "unknown_device"), ("osmand", "missing_field")])
-        self.assertEqual(metric(self.srv, 'customs_track_messages_total{source="osmand"}'), 11)
+        self.assertEqual(self.srv.metric('customs_track_messages_total{source="osmand"}'), 11)
 
     def test_osmand_device_keys(self):
         """/osmand has no bearer token (trackers cannot send headers): a device
@@ -447,7 +446,7 @@ class TrackApiTest(TempDirTestCase):
             self.assertNotIn("Pb6", d["payload"] or "")
         self.assertIn("key=(hidden)", dl[0]["payload"])
         self.assertGreater(dl[0]["last_received_at"], dl[0]["received_at"])
-        self.assertEqual(metric(self.srv, 'customs_track_dead_letters_total{reason="bad_key"}'),
+        self.assertEqual(self.srv.metric('customs_track_dead_letters_total{reason="bad_key"}'),
                          4)
 
     # ---- alerts, acknowledgement, lane raising ------------------------------------------------

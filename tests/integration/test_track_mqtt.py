@@ -13,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import BIN, TempDirTestCase, child_options, create_key  # noqa: E402
-from trackkit import Mosquitto, db_rows, metric, now_ms, setup_world, wait_for  # noqa: E402
+from trackkit import Mosquitto, db_rows, now_ms, setup_world, wait_for  # noqa: E402
 
 PUB = "/usr/bin/mosquitto_pub"
 
@@ -82,7 +82,7 @@ class TrackMqttTest(TempDirTestCase):
     def test_ingest_and_dead_letters(self):
         srv = self.serve_mqtt()
         setup_world(srv, self.officer)
-        wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "a subscription")
+        wait_for(lambda: srv.metric("customs_track_mqtt_connected") == 1, "a subscription")
         t = now_ms() - 10000
         self.pub("customs/telemetry/TRK-1", "{\"device\":\"TRK-1\",\"ts\":%d,\"lat\":0,"
                  "\"lon\":30.3,\"seal\":\"closed\"}" % t)
@@ -99,7 +99,7 @@ class TrackMqttTest(TempDirTestCase):
                  "[{\"device\":\"TRK-1\",\"ts\":%d,\"lat\":0,\"lon\":30.31,\"seal\":\"closed\"},"
                  "{\"device\":\"TRK-1\",\"ts\":%d,\"lat\":0,\"lon\":30.32,\"seal\":\"open\"}]"
                  % (t + 4, t + 5))
-        wait_for(lambda: metric(srv, 'customs_track_messages_total{source="mqtt"}') == 8,
+        wait_for(lambda: srv.metric('customs_track_messages_total{source="mqtt"}') == 8,
                  "eight messages through the pipeline")
         wait_for(lambda: db_rows(self.db, "SELECT (SELECT count(*) FROM track_positions_all), "
                                           "(SELECT count(*) FROM track_dead_letters)")[0] == (3, 5),
@@ -125,17 +125,17 @@ class TrackMqttTest(TempDirTestCase):
                 raise AssertionError(f"{e}; gaps {self.gaps()}; broker:\n"
                                      f"{self.broker.output()[-4000:]}\nserver:\n"
                                      f"{f.read()[-3000:]}") from None
-        self.assertEqual(metric(srv, "customs_track_dead_letters_total"), 0)
+        self.assertEqual(srv.metric("customs_track_dead_letters_total"), 0)
 
     def test_broker_restart_mid_stream(self):
         """The broker restarts while the simulator publishes: both clients
         reconnect, and whatever was not acknowledged is sent again."""
         srv = self.serve_mqtt()
         self.register(srv)
-        wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "a subscription")
+        wait_for(lambda: srv.metric("customs_track_mqtt_connected") == 1, "a subscription")
         n = 6000
         sim, log = self.simulate(n, 1000)
-        wait_for(lambda: metric(srv, "customs_track_positions_stored_total") >= 1500,
+        wait_for(lambda: srv.metric("customs_track_positions_stored_total") >= 1500,
                  "the stream to be under way")
         self.broker.restart()
         self.assertEqual(sim.wait(timeout=300), 0)
@@ -143,8 +143,8 @@ class TrackMqttTest(TempDirTestCase):
         with open(log.name) as f:
             self.assertIn(f"sent={n} ", f.read())
         self.check_all_stored(srv, n)
-        wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "the resubscription")
-        self.assertGreaterEqual(metric(srv, "customs_track_mqtt_connects_total"), 2)
+        wait_for(lambda: srv.metric("customs_track_mqtt_connected") == 1, "the resubscription")
+        self.assertGreaterEqual(srv.metric("customs_track_mqtt_connects_total"), 2)
         rc = srv.stop()
         with open(srv.log_path) as f:
             self.assertEqual(rc, 0, f.read()[-3000:])
@@ -156,7 +156,7 @@ class TrackMqttTest(TempDirTestCase):
         once the lock is released every one of them is stored."""
         srv = self.serve_mqtt()
         self.register(srv)
-        wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "a subscription")
+        wait_for(lambda: srv.metric("customs_track_mqtt_connected") == 1, "a subscription")
         blocker = sqlite3.connect(self.db, timeout=30, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
         n = 20000
@@ -184,7 +184,7 @@ class TrackMqttTest(TempDirTestCase):
         must arrive once it is back."""
         srv = self.serve_mqtt(client_id="customs-crash")
         self.register(srv)
-        wait_for(lambda: metric(srv, "customs_track_mqtt_connected") == 1, "a subscription")
+        wait_for(lambda: srv.metric("customs_track_mqtt_connected") == 1, "a subscription")
         blocker = sqlite3.connect(self.db, timeout=30, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
         n = 20000
@@ -192,7 +192,7 @@ class TrackMqttTest(TempDirTestCase):
         try:
             # nothing read from now on can be stored: any acknowledgement
             # sent before the kill would lose that message
-            wait_for(lambda: metric(srv, "customs_track_mqtt_received_total") >= 100,
+            wait_for(lambda: srv.metric("customs_track_mqtt_received_total") >= 100,
                      "customs to read messages it cannot store", step=0.01)
             srv.kill9()
         finally:

@@ -13,7 +13,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import TempDirTestCase, create_key  # noqa: E402
-from trackkit import SSE, metric, now_ms, setup_world, wait_for  # noqa: E402
+from trackkit import SSE, now_ms, setup_world, wait_for  # noqa: E402
 
 
 class TrackSseTest(TempDirTestCase):
@@ -50,7 +50,7 @@ class TrackSseTest(TempDirTestCase):
         clients = [SSE(self.srv, "/v1/alerts/stream", self.officer) for _ in range(24)]
         for c in clients:
             self.assertEqual(c.status, 200)
-        wait_for(lambda: metric(self.srv, 'customs_alert_sse_clients') == 24,
+        wait_for(lambda: self.srv.metric('customs_alert_sse_clients') == 24,
                  "24 streams")
         # half of them vanish without a goodbye
         for c in clients[:12]:
@@ -63,7 +63,7 @@ class TrackSseTest(TempDirTestCase):
             seqs.add(a["seq"])
         self.assertEqual(len(seqs), 1)
         # heartbeats find the dead ones and free their slots
-        wait_for(lambda: metric(self.srv, 'customs_alert_sse_clients') == 12,
+        wait_for(lambda: self.srv.metric('customs_alert_sse_clients') == 12,
                  "dead streams to be noticed")
         self.open_alert()
         for c in clients[12:]:

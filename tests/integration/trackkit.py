@@ -175,17 +175,6 @@ def db_rows(db, sql, args=()):
         con.close()
 
 
-def metric(server, name):
-    """Sum of a Prometheus metric's samples (all labels)."""
-    body = server.get("/metrics").body
-    total = 0.0
-    found = False
-    for line in body.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-            found = True
-    return total if found else None
-
 
 def setup_world(server, token, with_consignment=True, declarations=None):
     """An origin port, a destination depot, a customs office and a route

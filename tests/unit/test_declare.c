@@ -778,6 +778,76 @@ static void test_kept_member(void **state)
         free(seen.member[i]);
 }
 
+/* Kept members of two hooks, the first the same for everyone, the second
+ * not: the declarant's form has the first member's text too; with only
+ * members the same for everyone no second form is stored. */
+static void plain_enrich(void *ctx, const cx_principal *who, json_t *doc)
+{
+    (void)ctx;
+    (void)who;
+    json_object_set_new(doc, "plain", json_pack("{s:i}", "p", 1));
+}
+
+static cx_err plain_texts(void *ctx, const json_t *member, char **full, char **shown)
+{
+    (void)ctx;
+    (void)member;
+    *full = strdup("{\"p\":1}");
+    *shown = NULL;
+    return CX_OK;
+}
+
+static int64_t kept_shown_nulls(decide_fx *f)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_conn_db(store_reader(f->s)),
+                                        "SELECT count(*) FROM declarations WHERE kept IS NOT "
+                                        "NULL AND kept_shown IS NULL",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void test_kept_members_mixed(void **state)
+{
+    decide_fx *f = *state;
+    decl_hooks p = {.name = "plain", .order = 250, .enrich = plain_enrich, .member = "plain",
+                    .member_texts = plain_texts};
+    assert_int_equal(decl_service_add_hooks(f->d, &p), CX_OK);
+    char *reply = NULL;
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-M1"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, &reply), CX_OK);
+    json_decref(doc);
+    assert_non_null(strstr(reply, "\"plain\":{\"p\":1}"));
+    free(reply);
+    assert_int_equal(kept_shown_nulls(f), 1);
+
+    decl_hooks h = {.name = "kept", .order = 300, .enrich = kept_enrich, .member = "note",
+                    .member_texts = kept_texts};
+    assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
+    doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-M2"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, &reply), CX_OK);
+    char id[CX_ID_LEN + 1];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "id")));
+    json_decref(doc);
+    assert_non_null(strstr(reply, "\"plain\":{\"p\":1},\"note\":{\"open\":\"x\"}"));
+    free(reply);
+    assert_int_equal(kept_shown_nulls(f), 1);
+    char *got = NULL;
+    assert_int_equal(decl_get(f->d, &trader_p, id, &got), CX_OK);
+    assert_non_null(strstr(got, "\"plain\":{\"p\":1},\"note\":{\"open\":\"x\"}"));
+    assert_null(strstr(got, "secret"));
+    free(got);
+    assert_int_equal(decl_get(f->d, &officer_p, id, &got), CX_OK);
+    assert_non_null(strstr(got, "\"plain\":{\"p\":1},\"note\":{\"open\":\"x\",\"secret\":1.10}"));
+    free(got);
+}
+
 /* A raise on a document being submitted: a risk member is added when there
  * is none, the lane only goes up, reasons are appended, and a raise for
  * customs alone keeps the lane the declarant saw. */
@@ -821,6 +891,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decision_gates, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_hook_order, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_kept_member, decide_setup, decide_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_members_mixed, decide_setup,
+                                        decide_teardown),
         cmocka_unit_test(test_raise_lane_doc),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -1,5 +1,6 @@
 /* The inspection module's pure parts: guide rules, the steps each source
- * gives, annotation checks and the JPEG probe. */
+ * gives, annotation checks and the JPEG probe; and the service's thinning
+ * and retention across a stop and a restart. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "inspect.h"
+#include "unitkit.h"
 
 #include <jpeglib.h>
 #include <stdio.h>
@@ -269,6 +271,92 @@ static void test_training_score(void **state)
     assert_true(sc.score == 40.0);
 }
 
+/* ---- the service: a stop leaves the backlog for the next start ---------------------- */
+
+#define BIG_FRAMES 1500 /* three thinning jobs */
+
+static cx_err seed__job(store_conn *w, void *arg)
+{
+    (void)arg;
+    cx_err e = store_exec(w, "INSERT INTO inspect_sessions(sid, seq, declaration, status, "
+                             "opened_by, opened_at, closed_at, closed_us, frames, thin_at, thin_n) "
+                             "VALUES('S-BIG', 1, 'D-1', 'closed', '{}', 'x', 'x', 1, 1500, "
+                             "-9223372036854775808, 0), "
+                             "('S-OLD', 2, 'D-2', 'closed', '{}', 'x', 'x', 1, 1500, NULL, NULL)");
+    /* S-BIG: ten frames a second from a recent time, none annotated: the
+     * first of each 2-second bucket (every 20th) and the last stay.
+     * S-OLD: thinned long ago, its frames past any retention. */
+    sqlite3_stmt *st = e == CX_OK ? store_stmt(w, "INSERT INTO inspect_frames(sid, n, bytes, "
+                                                  "width, height, at_us) VALUES(?1, ?2, x'00', "
+                                                  "1, 1, ?3)")
+                                  : NULL;
+    for (int i = 1; st && e == CX_OK && i <= 2 * BIG_FRAMES; i++) {
+        bool big = i <= BIG_FRAMES;
+        int n = big ? i : i - BIG_FRAMES;
+        sqlite3_bind_text(st, 1, big ? "S-BIG" : "S-OLD", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, n);
+        sqlite3_bind_int64(st, 3, (big ? 4000000000000000LL : 1000000LL) + (n - 1) * 100000LL);
+        e = store_done(st);
+    }
+    return st ? e : CX_EDB;
+}
+
+static int64_t frames_of(store *s, const char *sid)
+{
+    sqlite3_stmt *st = store_stmt(store_reader(s), "SELECT count(*) FROM inspect_frames "
+                                                   "WHERE sid = ?1");
+    assert_non_null(st);
+    sqlite3_bind_text(st, 1, sid, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return n;
+}
+
+static inspect_service *service(store *s)
+{
+    char err[512] = "";
+    inspect_config cfg = {.frame_retention_days = 30};
+    inspect_service *svc = NULL;
+    cx_err e = inspect_service_new(s, NULL, &cfg, &svc, err, sizeof err);
+    if (e != CX_OK)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(e, CX_OK);
+    return svc;
+}
+
+static void test_stop_leaves_backlog_to_restart(void **state)
+{
+    (void)state;
+    char path[64], err[256];
+    uk_tmp_path(path, "inspect");
+    store *s = NULL;
+    assert_int_equal(store_open(path, &s, err, sizeof err), CX_OK);
+    assert_int_equal(inspect_migrate(s, err, sizeof err), CX_OK);
+    /* the backlog arrives after the first service's start-up pass is over */
+    inspect_service *svc = service(s);
+    inspect_service_stop(svc);
+    assert_int_equal(store_write(s, seed__job, NULL), CX_OK);
+    /* stopping: neither loop starts another writer job, the work waits */
+    uint64_t n = 99;
+    assert_int_equal(inspect_thin_run(svc, &n), CX_ESHUTDOWN);
+    assert_int_equal(n, 0);
+    assert_int_equal(inspect_retention_run(svc, cx_now_us(), &n), CX_ESHUTDOWN);
+    assert_int_equal(n, 0);
+    assert_int_equal(frames_of(s, "S-BIG"), BIG_FRAMES);
+    assert_int_equal(frames_of(s, "S-OLD"), BIG_FRAMES);
+    inspect_service_free(svc);
+    /* the next start does it all (its thread and these calls share the work) */
+    svc = service(s);
+    assert_int_equal(inspect_thin_run(svc, NULL), CX_OK);
+    assert_int_equal(inspect_retention_run(svc, cx_now_us(), NULL), CX_OK);
+    assert_int_equal(frames_of(s, "S-BIG"), BIG_FRAMES / 20 + 1);
+    assert_int_equal(frames_of(s, "S-OLD"), 0);
+    inspect_service_free(svc);
+    store_free(s);
+    uk_rm_db(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_annotations),
         cmocka_unit_test(test_jpeg_probe),
         cmocka_unit_test(test_training_score),
+        cmocka_unit_test(test_stop_leaves_backlog_to_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /* Unit tests of the revenue service on a real store: the assessment rows
  * derived from the declarations off the submission path (the release gate
  * before the worker ran; a restart after nothing was derived, as after
- * kill -9, derives the rows and the statistics) and the tariff generation
- * a lodging sees (an import in the same process at once). */
+ * kill -9, derives the rows and the statistics from the compact records;
+ * declarations of the previous version, without records, from their texts)
+ * and the tariff generation a lodging sees (an import in the same process
+ * at once). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,9 +115,51 @@ static json_t *submit(fx *f, const char *ref, const char *value, const char *mas
     return out;
 }
 
+/* One integer from SQL on this thread's reader (revenue's own tables, and
+ * declare's where a test plays the previous version). */
+static int64_t sql_int(fx *f, const char *sql)
+{
+    sqlite3 *db = store_conn_db(store_reader(f->s));
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static cx_err sql__job(store_conn *w, void *arg)
+{
+    return store_exec(w, arg);
+}
+
+static void sql_write(fx *f, const char *sql)
+{
+    assert_int_equal(store_write(f->s, sql__job, (void *)sql), CX_OK);
+}
+
 static double total_of(const json_t *doc)
 {
     return json_number_value(json_object_get(json_object_get(doc, "assessment"), "total"));
+}
+
+/* A tenth of the usual unit value, after 40 declarations at it: below the
+ * 5th percentile; the declarant reads the valuation control's risk reason
+ * (not its figures). */
+static void assert_low_flagged(fx *f)
+{
+    json_t *low = submit(f, "LOW", "10000", "50");
+    const json_t *reasons = json_object_get(json_object_get(low, "risk"), "reasons");
+    bool flagged = false;
+    size_t i;
+    const json_t *x;
+    json_array_foreach(reasons, i, x)
+    {
+        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
+                                    "revenue.undervaluation") == 0;
+    }
+    assert_true(flagged);
+    json_decref(low);
 }
 
 /* Release straight after lodging, before any row was derived: the gate makes
@@ -125,6 +169,11 @@ static void test_gate_before_derivation(void **state)
     fx *f = *state;
     json_t *doc = submit(f, "D-1", "100000", "50");
     assert_true(total_of(doc) > 0);
+    /* the compact record was written with the declaration; no row yet */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_assessments"), 0);
+    /* the row is made from the record alone: not from the texts */
+    sql_write(f, "UPDATE declarations SET kept = NULL, kept_shown = NULL");
     json_t *body = json_pack("{s:s}", "decision", "release");
     decl_decision res;
     decl_decide(f->d, &officer, json_string_value(json_object_get(doc, "id")), body, &res);
@@ -148,23 +197,60 @@ static void test_restart_derives_rows_and_statistics(void **state)
         snprintf(ref, sizeof ref, "H-%d", i);
         json_decref(submit(f, ref, i % 2 ? "100000" : "110000", "50"));
     }
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 40);
     fx__stop(f);
     fx__start(f);
+    /* derived from the records (each kept with its declaration), not the texts */
+    sql_write(f, "UPDATE declarations SET kept = NULL, kept_shown = NULL");
     assert_int_equal(rev_service_catch_up(f->r), CX_OK);
-    /* a tenth of the usual unit value: below the 5th percentile of 40; the
-     * declarant reads the valuation control's risk reason (not its figures) */
-    json_t *low = submit(f, "LOW", "10000", "50");
-    const json_t *reasons = json_object_get(json_object_get(low, "risk"), "reasons");
-    bool flagged = false;
-    size_t i;
-    const json_t *x;
-    json_array_foreach(reasons, i, x)
-    {
-        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
-                                    "revenue.undervaluation") == 0;
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_assessments WHERE "
+                                "decl_id != '' AND org = 'TRADER-1' AND office = 'KRPUS' "
+                                "AND date = '2024-03-01' AND currency = 'KRW' AND version = 1 "
+                                "AND total IN (18800, 20680) AND obs != ''"),
+                     40);
+    /* spent records are deleted */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 0);
+    assert_low_flagged(f);
+}
+
+/* Declarations lodged by the previous version have no record: a start of
+ * this version derives them from their texts (records start after them),
+ * with their statistics, and a release before that is gated on their
+ * amounts; later ones come from their records. */
+static void test_upgrade_derives_from_texts(void **state)
+{
+    fx *f = *state;
+    char ref[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ref, sizeof ref, "OLD-%d", i);
+        json_decref(submit(f, ref, i % 2 ? "100000" : "110000", "50"));
     }
-    assert_true(flagged);
-    json_decref(low);
+    json_t *old = submit(f, "OLD-GATE", "100000", "50");
+    /* what the previous version left: no records, no records_from */
+    fx__stop(f);
+    sql_write(f, "DELETE FROM revenue_lodged");
+    sql_write(f, "DELETE FROM revenue_meta WHERE key = 'records_from'");
+    fx__start(f);
+    assert_int_equal(sql_int(f, "SELECT CAST(value AS INTEGER) FROM revenue_meta "
+                                "WHERE key = 'records_from'"),
+                     41);
+    json_t *body = json_pack("{s:s}", "decision", "release");
+    decl_decision res;
+    decl_decide(f->d, &officer, json_string_value(json_object_get(old, "id")), body, &res);
+    assert_int_equal(res.status, 409);
+    assert_non_null(strstr(res.message, "18,800"));
+    decl_decision_clear(&res);
+    json_decref(body);
+    json_decref(old);
+    json_t *fresh = submit(f, "NEW-1", "100000", "50");
+    json_decref(fresh);
+    assert_int_equal(rev_service_catch_up(f->r), CX_OK);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_assessments WHERE "
+                                "total IN (18800, 20680) AND obs != ''"),
+                     42);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 0);
+    /* the old declarations' unit values are in the statistics */
+    assert_low_flagged(f);
 }
 
 /* A tariff imported in this process is used by the very next lodging. */
@@ -193,6 +279,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gate_before_derivation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_derives_rows_and_statistics, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_derives_from_texts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_in_process_seen_at_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1110,6 +1110,41 @@ static void test_config_overrides(void **state)
     json_decref(p);
 }
 
+/* An array over its limit is one problem, its items unread; a container
+ * repeated is named once, after its first. */
+static void test_consignment_arrays_bounded(void **state)
+{
+    (void)state;
+    track_config base;
+    track_config_defaults(&base);
+    json_t *in = json_pack("{s:s,s:[],s:[],s:i,s:s,s:s,s:s,s:{s:s,s:[[i,i],[i,i]]}}", "id", "C-1",
+                           "containers", "declarations", "corridor_m", 100, "origin_zone", "A",
+                           "destination_zone", "B", "expected_arrival", "2024-03-01T00:00:00Z",
+                           "route", "type", "LineString", "coordinates", 0, 0, 1, 1);
+    assert_non_null(in);
+    json_t *cs = json_object_get(in, "containers"), *ds = json_object_get(in, "declarations");
+    for (int i = 0; i < 300; i++) {
+        json_array_append_new(cs, json_string("CSQU3054383"));
+        json_array_append_new(ds, json_integer(i));
+    }
+    json_t *problems = json_array();
+    assert_null(track_consignment_check(in, &base, "KCS", "x", problems));
+    assert_int_equal(json_array_size(problems), 2);
+    assert_true(uk_has_problem(problems, "/containers", "1 to 256"));
+    assert_true(uk_has_problem(problems, "/declarations", "up to 256"));
+    json_decref(problems);
+    json_array_clear(ds);
+    while (json_array_size(cs) > 3)
+        json_array_remove(cs, 0);
+    problems = json_array();
+    assert_null(track_consignment_check(in, &base, "KCS", "x", problems));
+    assert_int_equal(json_array_size(problems), 2);
+    assert_true(uk_has_problem(problems, "/containers/1", "repeats container 0"));
+    assert_true(uk_has_problem(problems, "/containers/2", "repeats container 0"));
+    json_decref(problems);
+    json_decref(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1125,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_decode_osmand),
         cmocka_unit_test(test_retention_thins_old_positions),
         cmocka_unit_test(test_config_overrides),
+        cmocka_unit_test(test_consignment_arrays_bounded),
         cmocka_unit_test(test_zones_file_all_or_nothing),
         cmocka_unit_test_setup_teardown(test_rule_zone_debounce, setup_engine, teardown_engine),
         cmocka_unit_test_setup_teardown(test_rule_zone_hole, setup_engine, teardown_engine),
