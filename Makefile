@@ -46,7 +46,7 @@ test-asan: deps
 # five 261 s (api 102, mqtt 82, sse 52, sim 23), test_import 82 (writer jobs
 # from importer threads), test_ledger_network 87 and _faults 59 (libnats
 # threads, shutdown order), test_inspect_api 56 (sessions, thinning,
-# retention): about +2.5 minutes of CI at -j2. Left out for time: test_bio_api
+# retention): +1.5 minutes of CI at -j2 quiet. Left out for time: test_bio_api
 # (132 s), test_revenue_flow, test_drones_api, and test_risk_engine (445-600+
 # s; 1800 s TIMEOUT under TSan). Another selection, by test names:
 #   make test-tsan TSAN_TESTS=test_risk_engine
