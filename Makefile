@@ -38,13 +38,28 @@ test-asan: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-# The tracking tests under ThreadSanitizer: its pipeline hands messages,
-# documents and replies between threads. A report fails the test (the
-# harness reads the servers' output).
+# Tests under ThreadSanitizer: those whose threads hand work between HTTP
+# handlers, the store's writer and workers. A report fails the test (the
+# harness and lnetkit read the servers' output; a command exits 66). CI runs
+# TSAN_TESTS, chosen by value per second; each alone under TSan on the 2-core
+# machine at load 9-18 (s6-ci, docs/conventions.md has the table): tracking's
+# five 261 s (api 102, mqtt 82, sse 52, sim 23), test_import 82 (writer jobs
+# from importer threads), test_ledger_network 87 and _faults 59 (libnats
+# threads, shutdown order), test_inspect_api 56 (sessions, thinning,
+# retention): +1.5 minutes of CI at -j2 quiet. Left out for time: test_bio_api
+# (132 s), test_revenue_flow, test_drones_api, and test_risk_engine (445-600+
+# s; 1800 s TIMEOUT under TSan). Another selection, by test names:
+#   make test-tsan TSAN_TESTS=test_risk_engine
+#   make test-tsan TSAN_TESTS='test_.*'     (every test)
+TSAN_TESTS ?= test_track test_track_api test_track_sse test_track_mqtt test_track_sim \
+              test_import test_inspect_api test_ledger_network test_ledger_network_faults
+empty :=
+space := $(empty) $(empty)
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCUSTOMS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
-	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -R '^test_track'
+	cd $(TSAN_BUILD) && ctest --output-on-failure --no-tests=error -j $(JOBS) \
+	  -R '^($(subst $(space),|,$(strip $(TSAN_TESTS))))$$'
 
 bench: export CUSTOMS_BENCH = 1
 bench: deps build

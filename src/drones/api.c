@@ -465,8 +465,21 @@ static void api__pilot_add(void *ctx, const drones_pt *p)
                        "coordinates", p->lon, p->lat));
 }
 
+/* The drone's alerts in the window, read up to what the reply shows. */
+typedef struct {
+    json_t *points;
+    int64_t read, max; /* alerts read, of at most max */
+    bool more;         /* the window has alerts past max: the reply says so */
+} alert_acc;
+
 static bool api__alert_row_placed(void *ctx, const alert_row *row)
 {
+    alert_acc *acc = ctx;
+    if (acc->read == acc->max) {
+        acc->more = true;
+        return false;
+    }
+    acc->read++;
     if (!isfinite(row->lat) || !isfinite(row->lon))
         return true;
     json_t *alert = json_loadb(row->json, row->len, 0, NULL);
@@ -477,30 +490,38 @@ static bool api__alert_row_placed(void *ctx, const alert_row *row)
                               "severity", json_object_get(alert, "severity"), "time",
                               json_object_get(alert, "time"), "detail",
                               json_object_get(alert, "detail"));
-    json_array_append_new(ctx, json_pack("{s:s,s:o,s:{s:s,s:[f,f]}}", "type", "Feature",
-                                         "properties", props, "geometry", "type", "Point",
-                                         "coordinates", row->lon, row->lat));
+    json_array_append_new(acc->points,
+                          json_pack("{s:s,s:o,s:{s:s,s:[f,f]}}", "type", "Feature", "properties",
+                                    props, "geometry", "type", "Point", "coordinates", row->lon,
+                                    row->lat));
     json_decref(alert);
-    return json_array_size(ctx) < 25000;
+    return true;
 }
 
-/* The drone's alerts with a place, as Points (the alerting door's rows). */
+/* The drone's alerts with a place, as Points (the alerting door's rows): the
+ * window's first max_points alerts in the order they were raised, so the
+ * work is bounded by the request as the positions' is; *more when the
+ * window has further alerts (a narrower from/to shows them). */
 static void api__alert_points(drones_service *d, store_conn *c, const char *name,
-                              const track_q *q, json_t *features)
+                              const track_q *q, json_t *features, bool *more)
 {
+    *more = false;
     if (!d->alerts)
         return;
     alert_filter f = {.drone = name,
                       .from_ms = q->from == INT64_MIN ? 0 : q->from / 1000,
                       .to_ms = q->to == INT64_MAX ? 0 : q->to / 1000};
-    json_t *points = json_array();
-    if (alert_each(c, &f, api__alert_row_placed, points) == CX_OK)
-        json_array_extend(features, points);
-    json_decref(points);
+    alert_acc acc = {json_array(), 0, q->max, false};
+    if (alert_each(c, &f, api__alert_row_placed, &acc) == CX_OK) {
+        json_array_extend(features, acc.points);
+        *more = acc.more;
+    }
+    json_decref(acc.points);
 }
 
 /* The track's features, or NULL with the answer (404, 500) sent. */
-static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const track_q *q)
+static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const track_q *q,
+                          bool *alerts_more)
 {
     sqlite3_stmt *st = api__find_or_404(r, c);
     if (!st)
@@ -537,7 +558,7 @@ static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const t
                          NULL);
         return NULL;
     }
-    api__alert_points(d, c, name, q, features);
+    api__alert_points(d, c, name, q, features, alerts_more);
     return features;
 }
 
@@ -555,12 +576,14 @@ static void h_drone_track(http_req *r, void *ctx)
      * two reads can neither hide nor double a row) and one acquisition of
      * SQLite's locks instead of one per statement */
     bool txn = sqlite3_get_autocommit(store_conn_db(c)) && store_exec(c, "BEGIN") == CX_OK;
-    json_t *features = api__track(d, r, c, &q);
+    bool alerts_more = false;
+    json_t *features = api__track(d, r, c, &q, &alerts_more);
     if (txn)
         store_exec(c, "COMMIT");
     if (features)
-        http_reply_json(r, 200, json_pack("{s:s,s:o}", "type", "FeatureCollection", "features",
-                                          features));
+        http_reply_json(r, 200, json_pack("{s:s,s:o,s:b}", "type", "FeatureCollection",
+                                          "features", features, "alerts_truncated",
+                                          alerts_more));
 }
 
 static void h_stream(http_req *r, void *ctx)

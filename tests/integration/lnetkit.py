@@ -34,6 +34,8 @@ class Node:
         self.start(wait)
 
     def start(self, wait=True):
+        if self.server:  # a restart: what the last process printed still counts
+            self.stop()
         self.server = Server(self.db, ["--org", self.org, "--node-key", self.net.key(self.org),
                                        "--ledger-network", self.net.cluster.urls,
                                        "--ledger-trust", self.net.trust, "--quiet", *self.extra],

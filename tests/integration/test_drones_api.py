@@ -200,11 +200,24 @@ class Simulated(TempDirTestCase):
         self.assertEqual(srv.get("/v1/alerts?subject=drone&type=drone_spoofing", tok)
                          .json["items"][0]["drone"], spoof)
         # and on the flight's map: alerts as Points
-        feats = srv.get("/v1/drones/%s/track" % smug, tok).json["features"]
-        points = [f for f in feats if f["properties"]["kind"] == "alert"]
+        track = srv.get("/v1/drones/%s/track" % smug, tok).json
+        points = [f for f in track["features"] if f["properties"]["kind"] == "alert"]
         self.assertEqual(sorted(f["properties"]["id"] for f in points),
                          sorted(a["id"] for a in stored if a["lat"] is not None))
         self.assertTrue(all(f["geometry"]["type"] == "Point" for f in points))
+        self.assertIs(track["alerts_truncated"], False)
+        # the alerts read are bounded by what the reply shows: max_points of
+        # them, the first raised, and the reply says there are more
+        self.assertGreater(len(stored), 2)
+        track = srv.get("/v1/drones/%s/track?max_points=2" % smug, tok).json
+        first = sorted(stored, key=lambda a: a["seq"])[:2]
+        self.assertEqual([f["properties"]["id"] for f in track["features"]
+                          if f["properties"]["kind"] == "alert"],
+                         [a["id"] for a in first if a["lat"] is not None])
+        self.assertIs(track["alerts_truncated"], True)
+        n = len(stored)
+        track = srv.get("/v1/drones/%s/track?max_points=%d" % (smug, n), tok).json
+        self.assertIs(track["alerts_truncated"], False)
 
     def test_drop_pattern_escalates_one_alert(self):
         """A hover outside, near the border, then a crossing: the warning
