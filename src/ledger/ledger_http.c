@@ -452,6 +452,11 @@ static void h_findings(http_req *r, void *ctx)
     if (!http_query_enum(r, "severity", sevs, &sevi) ||
         !http_page_parse(r, HTTP_CURSOR_INT, 100, LIST_MAX, &page))
         return;
+    if (rule && !ledger__id_ok(rule, 64)) {
+        /* rules are open-ended (any finding entry's), so only their form */
+        http_bad_query(r, "rule", "must be 1 to 64 characters of A-Z a-z 0-9 . _ / : -");
+        return;
+    }
     const char *sev = sevi >= 0 ? sevs[sevi] : NULL;
     int64_t limit = page.limit, cursor = page.after;
     /* findings are for customs: anyone else reads those about its own

@@ -91,6 +91,8 @@ void ledger__entry_free(lentry *e);
 /* Checks every signature against its own key over entry_hash; appends a
  * problem per bad one. CX_ECRYPTO if any fails. */
 cx_err ledger__entry_check_sigs(const lentry *e, json_t *problems);
+/* An id of entries and queries (S_ID): 1..max of A-Z a-z 0-9 . _ / : - */
+bool ledger__id_ok(const char *s, size_t max);
 /* Body schema of one type; appends problems under base. */
 bool ledger__body_validate(ltype t, const json_t *body, json_t *problems, const char *base);
 /* The signing hash of an envelope's canonical text without signatures. */

@@ -57,6 +57,12 @@ static bool sc__charset(const char *s, const char *extra)
     return true;
 }
 
+bool ledger__id_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= max && sc__charset(s, "._/:-");
+}
+
 static bool sc__text_ok(const char *s, size_t len, size_t max)
 {
     size_t chars;
@@ -282,8 +288,7 @@ static void sc__value(cx_problems *c, const sfield *f, const json_t *v, const ch
     case S_ID:
         if (!(s = sc__str(c, v, path)))
             return;
-        n = strlen(s);
-        if (n < 1 || n > (f->max > 0 ? (size_t)f->max : 64) || !sc__charset(s, "._/:-"))
+        if (!ledger__id_ok(s, f->max > 0 ? (size_t)f->max : 64))
             cx_problems_add(c, path, "must be 1 to %g characters of A-Z a-z 0-9 . _ / : -",
                             f->max > 0 ? f->max : 64);
         return;

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.parse
 
 from harness import BIN, TempDirTestCase, create_key, declaration, run
 
@@ -406,6 +407,11 @@ class FlowTest(LedgerCase):
         self.assertNotIn(imp, json.dumps(r.json))
         both = s.get("/v1/ledger/findings?rule=containers_not_on_bl", token=self.officer).json
         self.assertEqual({f["declaration_id"] for f in both["items"]}, {imp, exp})
+        # a rule that no entry could name is refused, not answered empty
+        for bad in ("containers not on bl", "x" * 65, ""):
+            r = s.get("/v1/ledger/findings?rule=" + urllib.parse.quote(bad), token=self.officer)
+            self.assertEqual(r.status, 400, bad)
+            self.assertEqual(r.json["error"]["details"][0]["path"], "/rule")
 
     def test_proofs_verify_independently(self):
         s = self.srv
