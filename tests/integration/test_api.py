@@ -336,6 +336,16 @@ class ApiTest(TempDirTestCase):
         self.assertIn("# TYPE customs_store_commit_batch_size histogram", t)
         self.assertRegex(t, r"\ncustoms_store_checkpoints_total \d+\n")
         self.assertRegex(t, r"\ncustoms_store_writer_checkpoints_total \d+\n")
+        # every sample's family is described (# HELP and # TYPE), as scrapers expect
+        typed = {l.split()[2] for l in t.splitlines() if l.startswith("# TYPE ")}
+        helped = {l.split()[2] for l in t.splitlines() if l.startswith("# HELP ")}
+        for line in t.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name = line.split("{")[0].split(" ")[0]
+            family = next((f for f in (name, name.rsplit("_", 1)[0]) if f in typed), None)
+            self.assertIsNotNone(family, "no # TYPE for " + name)
+            self.assertIn(family, helped, "no # HELP for " + name)
 
     def test_store_checkpoint_metrics(self):
         """The checkpointer's counters are on /metrics and move: a reader
