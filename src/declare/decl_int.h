@@ -27,6 +27,7 @@ typedef struct {
     char *risk_text; /* the risk member, stored in its own column; may be NULL */
     char *kept;      /* members kept for hooks (member_texts): {"name":full,…}; may be NULL */
     char *kept_shown; /* the same as the declarant sees them; NULL: as kept */
+    char *kept_records; /* hooks' records (member_record): {"name":record,…}; may be NULL */
     char *text;      /* what the API shows: doc with risk; NULL when no risk */
     size_t len;
     int64_t seq;
@@ -45,7 +46,8 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
                        size_t rawlen, bool historical, decl_write **out);
 void decl__write_free(decl_write *dw);
 /* The members hooks have declare keep (member_texts), made into dw->kept
- * and dw->kept_shown (kept.c). */
+ * and dw->kept_shown, and their records (member_record) into
+ * dw->kept_records (kept.c). */
 cx_err decl__kept_texts(decl_write *dw);
 cx_err decl__insert(store_conn *w, void *arg);
 cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,

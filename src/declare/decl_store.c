@@ -55,6 +55,10 @@ static const store_migration decl_migrations[] = {
      * when it differs */
     {6, "ALTER TABLE declarations ADD COLUMN kept TEXT;"
         "ALTER TABLE declarations ADD COLUMN kept_shown TEXT;"},
+    /* hooks' private records of their members (decl_hooks.member_record),
+     * {"name":record,…}: written with the row, never shown to anyone, read
+     * back only through decl_kept_after — no side table's page per commit */
+    {7, "ALTER TABLE declarations ADD COLUMN kept_records TEXT;"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)
@@ -105,8 +109,9 @@ static cx_err decl__insert_sorted(void **arr, size_t *n, size_t sz, const void *
 
 cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h)
 {
-    if (!h->name || !h->name[0] || !h->member != !h->member_texts)
-        return CX_EINVAL; /* a member is kept only through its texts */
+    if (!h->name || !h->name[0] || !h->member != !h->member_texts ||
+        (h->member_record && !h->member))
+        return CX_EINVAL; /* a member is kept only through its texts; a record with one */
     return decl__insert_sorted((void **)&d->hooks, &d->nhooks, sizeof *h, h, h->order, h->name,
                                offsetof(decl_hooks, order), offsetof(decl_hooks, name));
 }
@@ -278,8 +283,9 @@ cx_err decl__insert(store_conn *w, void *arg)
     decl_write *dw = arg;
     const json_t *doc = dw->doc;
     sqlite3_stmt *st = store_stmt(w, "INSERT INTO declarations(id, org, reference, type, date, "
-                                     "status, received_at, doc, risk, kept, kept_shown) "
-                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+                                     "status, received_at, doc, risk, kept, kept_shown, "
+                                     "kept_records) "
+                                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, decl__str(doc, "id"), -1, SQLITE_STATIC);
@@ -296,6 +302,8 @@ cx_err decl__insert(store_conn *w, void *arg)
         sqlite3_bind_text(st, 10, dw->kept, -1, SQLITE_STATIC);
     if (dw->kept_shown)
         sqlite3_bind_text(st, 11, dw->kept_shown, -1, SQLITE_STATIC);
+    if (dw->kept_records)
+        sqlite3_bind_text(st, 12, dw->kept_records, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -344,6 +352,7 @@ void decl__write_free(decl_write *dw)
     free(dw->risk_text);
     free(dw->kept);
     free(dw->kept_shown);
+    free(dw->kept_records);
     free(dw);
 }
 

@@ -108,6 +108,15 @@ typedef struct {
      * error that refuses the submission (503). NULL member: none. */
     const char *member;
     cx_err (*member_texts)(void *ctx, const json_t *member, char **full, char **shown);
+    /* Optional, with member_texts: the hook's private record of the member
+     * (e.g. what it derives its own rows from), called right after
+     * member_texts on the submitting thread. *record is a malloc'd JSON
+     * value text owned by declare after the call, or NULL (none). Declare
+     * stores it in the declaration's row, in the same write, and never
+     * shows it (no read, 201, list or export has it); only decl_kept_after
+     * hands it back. It stays as made at submission (decl_member_set_in
+     * does not change it). An error refuses the submission (503). */
+    cx_err (*member_record)(void *ctx, const json_t *member, char **record);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the
@@ -295,13 +304,16 @@ cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, 
  * for a module that derives its own rows from them in batches, read on c
  * (a reader, or the writer inside a job): at most `limit` declarations are
  * looked at, in arrival order, and fn gets each one's seq, stored document
- * text (as decl_doc gives it) and the member's full (customs') text; fn
- * returns false to stop. *last is the last seq looked at (after when none),
- * where the next batch starts — declarations without the member (history,
- * lodged while the module was off) are passed over, never looked at twice.
- * Strings live only during the call. */
+ * text (as decl_doc gives it), the member's full (customs') text and the
+ * hook's record of it (decl_hooks.member_record: its JSON text; NULL when
+ * none, e.g. declarations stored before records or by a hook without
+ * them); member may be NULL when only the record is there. fn returns false
+ * to stop. *last is the last seq looked at (after when none), where the
+ * next batch starts — declarations with neither (history, lodged while the
+ * module was off) are passed over, never looked at twice. Strings live only
+ * during the call. */
 typedef bool (*decl_kept_fn)(void *ctx, int64_t seq, const char *doc, size_t len,
-                             const char *member);
+                             const char *member, const char *record);
 cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit,
                        int64_t *last, decl_kept_fn fn, void *ctx);
 

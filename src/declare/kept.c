@@ -7,15 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The hooks' records of their members (member_record), as one object text
+ * {"name":record,…} in dw->kept_records (NULL when none made one). */
+static cx_err decl__kept_record(const decl_hooks *h, const json_t *v, cx_buf *b)
+{
+    char *r = NULL;
+    cx_err e = h->member_record(h->ctx, v, &r);
+    if (e == CX_OK && r) {
+        e = cx_buf_puts(b, b->len ? "," : "{");
+        e = e ? e : cx_buf_json_str(b, h->member);
+        e = e ? e : cx_buf_puts(b, ":");
+        e = e ? e : cx_buf_puts(b, r);
+    }
+    free(r);
+    return e;
+}
+
 /* The members hooks have declare keep (member_texts), as two object texts:
  * customs' form and, when any member differs, the declarant's — built only
  * from the first member that differs on (the members before it are the
  * same in both), so a set whose forms agree copies nothing twice. */
 cx_err decl__kept_texts(decl_write *dw)
 {
-    cx_buf full, shown;
+    cx_buf full, shown, recs;
     cx_buf_init(&full, DECL_TEXT_MAX);
     cx_buf_init(&shown, DECL_TEXT_MAX);
+    cx_buf_init(&recs, DECL_TEXT_MAX);
     cx_err e = CX_OK;
     bool any = false, differ = false;
     for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
@@ -41,6 +58,8 @@ cx_err decl__kept_texts(decl_write *dw)
         any = true;
         free(f);
         free(s);
+        if (e == CX_OK && h->member_record)
+            e = decl__kept_record(h, v, &recs);
     }
     if (e == CX_OK && any) {
         e = cx_buf_puts(&full, "}");
@@ -51,8 +70,15 @@ cx_err decl__kept_texts(decl_write *dw)
         if (e == CX_OK && (!dw->kept || (differ && !dw->kept_shown)))
             e = CX_ENOMEM;
     }
+    if (e == CX_OK && recs.len) {
+        e = cx_buf_puts(&recs, "}");
+        dw->kept_records = e == CX_OK ? cx_buf_steal(&recs, NULL) : NULL;
+        if (e == CX_OK && !dw->kept_records)
+            e = CX_ENOMEM;
+    }
     cx_buf_free(&full);
     cx_buf_free(&shown);
+    cx_buf_free(&recs);
     return e;
 }
 
@@ -124,9 +150,10 @@ cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit
     char path[80];
     if (!decl__member_path(name, path) || limit < 1)
         return CX_EINVAL;
-    /* the primary key's range: `limit` rows whatever lies between */
-    sqlite3_stmt *st = store_stmt(c, "SELECT seq, doc, json_extract(kept, ?2) FROM declarations "
-                                     "WHERE seq > ?1 ORDER BY seq LIMIT ?3");
+    /* the primary key's range: `limit` rows whatever lies between; `->`
+     * gives a record as JSON text whatever its type */
+    sqlite3_stmt *st = store_stmt(c, "SELECT seq, doc, json_extract(kept, ?2), kept_records -> ?2 "
+                                     "FROM declarations WHERE seq > ?1 ORDER BY seq LIMIT ?3");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, after);
@@ -136,8 +163,9 @@ cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         *last = sqlite3_column_int64(st, 0);
         const char *member = (const char *)sqlite3_column_text(st, 2);
-        if (member && !fn(ctx, *last, (const char *)sqlite3_column_text(st, 1),
-                          (size_t)sqlite3_column_bytes(st, 1), member)) {
+        const char *record = (const char *)sqlite3_column_text(st, 3);
+        if ((member || record) && !fn(ctx, *last, (const char *)sqlite3_column_text(st, 1),
+                                      (size_t)sqlite3_column_bytes(st, 1), member, record)) {
             rc = SQLITE_DONE;
             break;
         }

@@ -1,11 +1,12 @@
 /* The lean assessment rows, derived from the declarations. At submission
  * the only durable revenue state is the assessment member declare keeps in
- * the declaration's row (made once, on the submitting thread). The row in
+ * the declaration's row with its compact record (both made once, on the
+ * submitting thread; the record is never shown). The row in
  * revenue_assessments (amounts, who, when, the unit values for the
  * statistics) and revenue_certificates are derived from it:
  *
  * - in batches by the service's worker, off the submission path: it reads
- *   the members after the `derived` cursor (revenue_meta) on a reader,
+ *   the records after the `derived` cursor (revenue_meta) on a reader,
  *   makes the rows there, and writes a batch in one writer job that moves
  *   the cursor — a job that finds the cursor moved on does nothing;
  * - at once, inside its own writer job, by whatever needs the row before
@@ -178,9 +179,9 @@ cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, cons
 
 /* ---- the compact record ---------------------------------------------------------------------
  * Everything the row needs, made on the submitting thread (which has every
- * number in hand) and written with the declaration in its job (the indexed
- * hook), so that deriving reads ~0.3 KB instead of the declaration's and the
- * member's texts: [version, duty, excise, vat, total, at_risk, problems,
+ * number in hand) and kept by declare in the declaration's row (the
+ * member_record hook: no page of a table of its own per commit), so that
+ * deriving parses ~0.3 KB instead of the declaration's and the member's texts: [version, duty, excise, vat, total, at_risk, problems,
  * currency, assessed_at, decl_id, org, office, date, obs, [[issuer,number]…]]. */
 #define DER_REC_FMT "[IIIIIIIssssssso]" /* json_unpack: strings and certs borrowed */
 
@@ -261,16 +262,6 @@ static cx_err der__row_of_record(int64_t seq, const char *rec, size_t len, rev_r
     return e;
 }
 
-cx_err rev__record_insert(store_conn *w, int64_t seq, const char *rec)
-{
-    sqlite3_stmt *st = store_stmt(w, "INSERT INTO revenue_lodged(seq, rec) VALUES(?1, ?2)");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_text(st, 2, rec, -1, SQLITE_STATIC);
-    return store_done(st);
-}
-
 /* ---- reading rows to derive -------------------------------------------------------------------- */
 typedef struct {
     rev_row *v;
@@ -315,13 +306,17 @@ static rev_row *der__slot(row_list *l)
     return &l->v[l->n];
 }
 
-/* A declaration lodged before records existed: its stored texts. */
-static bool der__texts(void *ctx, int64_t seq, const char *doc, size_t len, const char *member)
+/* One declaration's row: from its record, or — lodged by a version without
+ * records (the upgrade path) — from its stored texts. */
+static bool der__one(void *ctx, int64_t seq, const char *doc, size_t len, const char *member,
+                     const char *record)
 {
     row_list *l = ctx;
     rev_row *r = der__slot(l);
     if (!r)
         return false;
+    if (record)
+        return der__add(l, seq, der__row_of_record(seq, record, strlen(record), r));
     json_t *d = json_loadb(doc, len, 0, NULL);
     json_t *a = json_loads(member, 0, NULL);
     cx_err e = d && a ? rev__row_of(seq, d, a, r) : CX_EPARSE;
@@ -345,39 +340,13 @@ static cx_err der__meta(store_conn *c, const char *key, int64_t *out)
 
 /* The rows of the declarations after `from`, at most `limit` looked at, read
  * on c into l; *to: the last seq looked at (from when none), *full: limit
- * reached. Declarations up to `records_from` (lodged by a version without
- * records) are read from their texts; later ones from their records. */
+ * reached. */
 static cx_err der__read(store_conn *c, int64_t from, int limit, int64_t *to, bool *full,
                         row_list *l)
 {
-    int64_t rf = 0;
-    cx_err e = der__meta(c, "records_from", &rf);
-    if (e != CX_OK && e != CX_ENOTFOUND)
-        return e;
-    if (from < rf) {
-        e = decl_kept_after(c, "assessment", from, limit, to, der__texts, l);
-        *full = *to - from >= limit;
-        return e == CX_OK ? l->e : e;
-    }
-    *to = from;
-    sqlite3_stmt *st = store_stmt(c, "SELECT seq, rec FROM revenue_lodged WHERE seq > ?1 "
-                                     "ORDER BY seq LIMIT ?2");
-    if (!st)
-        return CX_EDB;
-    sqlite3_bind_int64(st, 1, from);
-    sqlite3_bind_int(st, 2, limit);
-    int rc, n = 0;
-    rev_row *r;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && (r = der__slot(l))) {
-        *to = sqlite3_column_int64(st, 0);
-        n++;
-        if (!der__add(l, *to, der__row_of_record(*to, (const char *)sqlite3_column_text(st, 1),
-                                                 (size_t)sqlite3_column_bytes(st, 1), r)))
-            break;
-    }
-    sqlite3_reset(st);
-    *full = n >= limit;
-    return l->e != CX_OK ? l->e : rc == SQLITE_DONE || rc == SQLITE_ROW ? CX_OK : CX_EDB;
+    cx_err e = decl_kept_after(c, "assessment", from, limit, to, der__one, l);
+    *full = *to - from >= limit;
+    return e == CX_OK ? l->e : e;
 }
 
 /* ---- writing them ------------------------------------------------------------------------------ */
@@ -389,14 +358,7 @@ static cx_err der__cursor_set(store_conn *w, int64_t to)
     char v[32];
     snprintf(v, sizeof v, "%lld", (long long)to);
     sqlite3_bind_text(st, 1, v, -1, SQLITE_TRANSIENT);
-    cx_err e = store_done(st);
-    /* the records of what is derived are spent */
-    st = e == CX_OK ? store_stmt(w, "DELETE FROM revenue_lodged WHERE seq <= ?1") : NULL;
-    if (e == CX_OK && !st)
-        return CX_EDB;
-    if (e == CX_OK)
-        sqlite3_bind_int64(st, 1, to);
-    return e == CX_OK ? store_done(st) : e;
+    return store_done(st);
 }
 
 static cx_err der__insert_all(store_conn *w, const row_list *l)
@@ -517,19 +479,13 @@ cx_err rev__derive_in(store_conn *w)
 }
 
 /* The cursor starts after every declaration stored before the module
- * derived rows: those have their rows already, or no assessment; records
- * start after every declaration stored before this version wrote them
- * (those in between are derived from their texts). */
+ * derived rows: those have their rows already, or no assessment. */
 static cx_err der__init_job(store_conn *w, void *arg)
 {
     (void)arg;
     sqlite3_stmt *st = store_stmt(w, "INSERT OR IGNORE INTO revenue_meta(key, value) "
                                      "SELECT 'derived', coalesce(max(seq), 0) FROM " DECL_VIEW);
-    cx_err e = st ? store_done(st) : CX_EDB;
-    st = e == CX_OK ? store_stmt(w, "INSERT OR IGNORE INTO revenue_meta(key, value) SELECT "
-                                    "'records_from', coalesce(max(seq), 0) FROM " DECL_VIEW)
-                    : NULL;
-    return e != CX_OK ? e : st ? store_done(st) : CX_EDB;
+    return st ? store_done(st) : CX_EDB;
 }
 
 cx_err rev__derive_init(store *s)

@@ -180,14 +180,13 @@ cx_err rev__certs_insert(store_conn *w, int64_t seq, const rev_row_cert *c, size
 cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, const char *by);
 /* The compact derivation record of a row (derive.c): a short JSON text the
  * submitting thread makes (caller frees; NULL when out of memory), carried
- * to the indexed hook as the assessment's REV_RECORD_KEY member (never
- * stored or shown with it) and written with the declaration into
- * revenue_lodged by rev__record_insert (rec borrowed). */
+ * to the member_record hook as the assessment's REV_RECORD_KEY member (never
+ * stored in the member or shown with it) and kept by declare in the
+ * declaration's row (decl_hooks.member_record). */
 #define REV_RECORD_KEY "_record"
 char *rev__record_text(const rev_row *r);
-cx_err rev__record_insert(store_conn *w, int64_t seq, const char *rec);
-/* Makes seq's row from its record (or, lodged before records, the member
- * declare keeps), inside a writer job, unless it exists: what needs the row before the worker derived it calls
+/* Makes seq's row from its record (or, lodged before records, the member's
+ * text declare keeps), inside a writer job, unless it exists: what needs the row before the worker derived it calls
  * this first. CX_ENOTFOUND: the declaration has no assessment. */
 cx_err rev__row_ensure_in(store_conn *w, int64_t seq);
 /* The same in a writer job of its own (readers that found no row). */

@@ -116,10 +116,6 @@ static const store_migration rev_migrations[] = {
         "INSERT OR IGNORE INTO revenue_refund_payers(payer_org, refund)"
         " SELECT DISTINCT p.payer_org, f.id FROM revenue_refunds f"
         " JOIN revenue_payments p ON p.seq = f.seq;"},
-    /* the compact derivation record of each submission (derive.c), written
-     * with the declaration in its job and deleted once its row is derived:
-     * the worker reads ~0.3 KB per declaration, not its ~4 KB of texts */
-    {7, "CREATE TABLE revenue_lodged(seq INTEGER PRIMARY KEY, rec TEXT NOT NULL);"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)

@@ -1,12 +1,12 @@
 /* The revenue service on the declarations spine: enrich_text assesses every
  * submission (on the submitting thread, from the book snapshot), declare
  * keeps the assessment with the declaration (member_texts: its texts, made
- * once on the submitting thread, are the row's and the 201's), and the
- * indexed hook writes its compact derivation record in the same job — the
- * only revenue state a submission writes; the lean row in
- * revenue_assessments and the valuation statistics are derived from the
- * record off the submission path (derive.c, observe.c); and the gate refuses a release that is not paid
- * or guaranteed. */
+ * once on the submitting thread, are the row's and the 201's) with its
+ * compact derivation record (member_record, never shown) in the
+ * declaration's own row — the only revenue state a submission writes; the
+ * lean row in revenue_assessments and the valuation statistics are derived
+ * from the record off the submission path (derive.c, observe.c); and the
+ * gate refuses a release that is not paid or guaranteed. */
 #include "revenue_int.h"
 
 #include <math.h>
@@ -166,8 +166,8 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
-    /* the derivation record, written with the declaration (svc__indexed);
-     * without one the submission is refused there (out of memory) */
+    /* the derivation record, kept by declare in the declaration's row
+     * (svc__member_record); without one the submission is refused there */
     rev_row row;
     if (rev__row_of(0, doc, a, &row) == CX_OK) {
         char *rec = rev__record_text(&row);
@@ -210,24 +210,23 @@ static cx_err svc__reasons(json_t *doc, const json_t *a)
     return CX_OK;
 }
 
-/* The assessment's derivation record goes into the declaration's job: kill
- * -9 after the 201 loses neither (derive.c). */
-static cx_err svc__indexed(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
-{
-    (void)ctx;
-    const json_t *a = json_object_get(doc, "assessment");
-    if (!a)
-        return CX_OK; /* not assessed (out of memory at enrich): nothing to derive */
-    const char *rec = json_string_value(json_object_get(a, REV_RECORD_KEY));
-    return rec ? rev__record_insert(w, seq, rec) : CX_ENOMEM;
-}
-
 /* What declare keeps: the stored form for customs, the public form (no
  * other traders' prices) for the declarant when they differ. */
 static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, char **shown)
 {
     (void)ctx;
     return rev__member_texts(member, full, shown);
+}
+
+/* The derivation record made at enrich, kept by declare in the
+ * declaration's row with the member (never shown): without one the
+ * submission is refused (out of memory), since its row could not be derived. */
+static cx_err svc__member_record(void *ctx, const json_t *member, char **record)
+{
+    (void)ctx;
+    const char *rec = json_string_value(json_object_get(member, REV_RECORD_KEY));
+    *record = rec ? strdup(rec) : NULL;
+    return *record ? CX_OK : CX_ENOMEM;
 }
 
 /* payment_required: a release needs paid − refunded + guaranteed ≥ the
@@ -291,9 +290,9 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
         decl_hooks h = {.name = "revenue",
                         .order = DECL_ORDER_REVENUE,
                         .enrich_text = svc__enrich_text,
-                        .indexed = svc__indexed,
                         .member = "assessment",
                         .member_texts = svc__member_texts,
+                        .member_record = svc__member_record,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
                        .check = svc__gate, .ctx = r};

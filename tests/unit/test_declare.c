@@ -675,18 +675,29 @@ typedef struct {
     int n;
     int64_t seq[4];
     char *member[4];
+    char *record[4];
 } kept_seen;
 
 static bool kept_collect(void *ctx, int64_t seq, const char *doc, size_t len,
-                         const char *member)
+                         const char *member, const char *record)
 {
     kept_seen *k = ctx;
     assert_true(len > 0 && doc[0] == '{');
     assert_true(k->n < 4);
     free(k->member[k->n]);
+    free(k->record[k->n]);
     k->seq[k->n] = seq;
-    k->member[k->n++] = strdup(member);
+    k->member[k->n] = member ? strdup(member) : NULL;
+    k->record[k->n++] = record ? strdup(record) : NULL;
     return true;
+}
+
+static void kept_seen_free(kept_seen *k)
+{
+    for (int i = 0; i < 4; i++) {
+        free(k->member[i]);
+        free(k->record[i]);
+    }
 }
 
 static void test_kept_member(void **state)
@@ -762,6 +773,7 @@ static void test_kept_member(void **state)
     assert_string_equal(seen.member[0], "{\"v\":2.50}");
     assert_true(seen.seq[1] > seq);
     assert_string_equal(seen.member[1], "{\"open\":\"x\",\"secret\":1.10}");
+    assert_null(seen.record[0]); /* a hook without member_record */
     assert_int_equal(last, seen.seq[1]); /* the newest declaration has the member */
     /* a bounded batch: one row looked at, the next batch starts after it */
     seen.n = 0;
@@ -774,8 +786,106 @@ static void test_kept_member(void **state)
     assert_int_equal(decl_kept_after(c, "other", 0, 1000, &last, kept_collect, &seen), CX_OK);
     assert_int_equal(seen.n, 0);
     assert_int_equal(decl_kept_after(c, "note", 0, 0, &last, kept_collect, &seen), CX_EINVAL);
-    for (int i = 0; i < 4; i++)
-        free(seen.member[i]);
+    kept_seen_free(&seen);
+}
+
+/* A hook's private record of its member (member_record): stored in the
+ * declaration's row with the 201, handed back by decl_kept_after (also
+ * when the member's texts are gone), never shown to anyone. */
+static int kept_record_mode; /* 0: a record, 1: none, 2: an error */
+
+static cx_err kept_record(void *ctx, const json_t *member, char **record)
+{
+    (void)ctx;
+    assert_string_equal(json_string_value(json_object_get(member, "open")), "x");
+    *record = kept_record_mode == 0 ? strdup("[7,\"RECMARK\",{\"a\":1.50}]") : NULL;
+    return kept_record_mode == 2 ? CX_ENOMEM : CX_OK;
+}
+
+static cx_err kept_wipe_job(store_conn *w, void *arg)
+{
+    (void)arg;
+    return store_exec(w, "UPDATE declarations SET kept = NULL, kept_shown = NULL");
+}
+
+static bool doc_no_mark(void *ctx, const char *id, const char *doc, size_t len)
+{
+    (void)id;
+    char *t = strndup(doc, len);
+    assert_null(strstr(t, "RECMARK"));
+    free(t);
+    (*(int *)ctx)++;
+    return true;
+}
+
+static void test_kept_record(void **state)
+{
+    decide_fx *f = *state;
+    decl_hooks bad = {.name = "bad", .order = 300, .member_record = kept_record};
+    assert_int_equal(decl_service_add_hooks(f->d, &bad), CX_EINVAL); /* a record needs a member */
+    decl_hooks h = {.name = "kept", .order = 300, .enrich = kept_enrich, .member = "note",
+                    .member_texts = kept_texts, .member_record = kept_record};
+    assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
+    char *reply = NULL, *got = NULL;
+    const cx_principal *who[] = {&trader_p, &officer_p};
+    char id[2][CX_ID_LEN + 1];
+    for (int i = 0; i < 2; i++) {
+        json_t *doc = json_loads(valid_doc, 0, NULL);
+        json_object_set_new(doc, "reference", json_string(i ? "REF-R2" : "REF-R1"));
+        assert_int_equal(decl_store_one(f->d, who[i], doc, &reply), CX_OK);
+        snprintf(id[i], sizeof id[i], "%s", json_string_value(json_object_get(doc, "id")));
+        json_decref(doc);
+        assert_non_null(strstr(reply, "\"note\":{\"open\":\"x\""));
+        assert_null(strstr(reply, "RECMARK")); /* not in the 201 */
+        free(reply);
+        for (int k = i; k < 2; k++) { /* nor in any reader's GET (of one's own, or customs') */
+            assert_int_equal(decl_get(f->d, who[k], id[i], &got), CX_OK);
+            assert_non_null(strstr(got, "\"note\":"));
+            assert_null(strstr(got, "RECMARK"));
+            free(got);
+        }
+    }
+    /* no record made: NULL; an error refuses the submission */
+    kept_record_mode = 1;
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-R3"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, NULL), CX_OK);
+    json_decref(doc);
+    int64_t before = decl_count(f->d);
+    kept_record_mode = 2;
+    doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-R4"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, NULL), CX_ENOMEM);
+    json_decref(doc);
+    kept_record_mode = 0;
+    assert_int_equal(decl_count(f->d), before);
+
+    store_conn *c = store_reader(f->s);
+    int docs = 0; /* nor in the stored documents (exports and scans) */
+    assert_int_equal(decl_scan(c, doc_no_mark, &docs), CX_OK);
+    assert_int_equal(docs, decl_count(f->d)); /* every stored document looked at */
+    int64_t seq;
+    assert_int_equal(decl_lookup(f->d, id[0], &seq, NULL), CX_OK);
+    assert_int_equal(decl_member_get(c, seq, "note", true, &got), CX_OK);
+    assert_null(strstr(got, "RECMARK"));
+    free(got);
+
+    kept_seen seen = {0};
+    int64_t last;
+    assert_int_equal(decl_kept_after(c, "note", 0, 10, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.record[0], "[7,\"RECMARK\",{\"a\":1.50}]");
+    assert_string_equal(seen.record[1], "[7,\"RECMARK\",{\"a\":1.50}]");
+    assert_null(seen.record[2]);
+    assert_non_null(seen.member[2]);
+    /* the members' texts gone: the rows with a record still come */
+    assert_int_equal(store_write(f->s, kept_wipe_job, NULL), CX_OK);
+    seen.n = 0;
+    assert_int_equal(decl_kept_after(c, "note", 0, 10, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(seen.n, 2);
+    assert_null(seen.member[0]);
+    assert_string_equal(seen.record[1], "[7,\"RECMARK\",{\"a\":1.50}]");
+    kept_seen_free(&seen);
 }
 
 /* Kept members of two hooks, the first the same for everyone, the second
@@ -891,6 +1001,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decision_gates, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_hook_order, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_kept_member, decide_setup, decide_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_record, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_kept_members_mixed, decide_setup,
                                         decide_teardown),
         cmocka_unit_test(test_raise_lane_doc),

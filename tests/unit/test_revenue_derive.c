@@ -169,8 +169,13 @@ static void test_gate_before_derivation(void **state)
     fx *f = *state;
     json_t *doc = submit(f, "D-1", "100000", "50");
     assert_true(total_of(doc) > 0);
-    /* the compact record was written with the declaration; no row yet */
-    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 1);
+    /* the compact record is in the declaration's row, not in the member's
+     * texts; no row yet */
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM declarations WHERE kept_records -> '$.assessment' IS NOT NULL"), 1);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM declarations WHERE "
+                                "instr(kept, '_record') OR instr(kept_shown, '_record') OR "
+                                "instr(doc, '_record')"),
+                     0);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_assessments"), 0);
     /* the row is made from the record alone: not from the texts */
     sql_write(f, "UPDATE declarations SET kept = NULL, kept_shown = NULL");
@@ -197,7 +202,7 @@ static void test_restart_derives_rows_and_statistics(void **state)
         snprintf(ref, sizeof ref, "H-%d", i);
         json_decref(submit(f, ref, i % 2 ? "100000" : "110000", "50"));
     }
-    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 40);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM declarations WHERE kept_records -> '$.assessment' IS NOT NULL"), 40);
     fx__stop(f);
     fx__start(f);
     /* derived from the records (each kept with its declaration), not the texts */
@@ -208,15 +213,13 @@ static void test_restart_derives_rows_and_statistics(void **state)
                                 "AND date = '2024-03-01' AND currency = 'KRW' AND version = 1 "
                                 "AND total IN (18800, 20680) AND obs != ''"),
                      40);
-    /* spent records are deleted */
-    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 0);
     assert_low_flagged(f);
 }
 
 /* Declarations lodged by the previous version have no record: a start of
- * this version derives them from their texts (records start after them),
- * with their statistics, and a release before that is gated on their
- * amounts; later ones come from their records. */
+ * this version derives them from their texts, with their statistics, and a
+ * release before that is gated on their amounts; later ones come from their
+ * records. */
 static void test_upgrade_derives_from_texts(void **state)
 {
     fx *f = *state;
@@ -226,14 +229,10 @@ static void test_upgrade_derives_from_texts(void **state)
         json_decref(submit(f, ref, i % 2 ? "100000" : "110000", "50"));
     }
     json_t *old = submit(f, "OLD-GATE", "100000", "50");
-    /* what the previous version left: no records, no records_from */
+    /* what the previous version left: no records */
     fx__stop(f);
-    sql_write(f, "DELETE FROM revenue_lodged");
-    sql_write(f, "DELETE FROM revenue_meta WHERE key = 'records_from'");
+    sql_write(f, "UPDATE declarations SET kept_records = NULL");
     fx__start(f);
-    assert_int_equal(sql_int(f, "SELECT CAST(value AS INTEGER) FROM revenue_meta "
-                                "WHERE key = 'records_from'"),
-                     41);
     json_t *body = json_pack("{s:s}", "decision", "release");
     decl_decision res;
     decl_decide(f->d, &officer, json_string_value(json_object_get(old, "id")), body, &res);
@@ -244,11 +243,11 @@ static void test_upgrade_derives_from_texts(void **state)
     json_decref(old);
     json_t *fresh = submit(f, "NEW-1", "100000", "50");
     json_decref(fresh);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM declarations WHERE kept_records -> '$.assessment' IS NOT NULL"), 1);
     assert_int_equal(rev_service_catch_up(f->r), CX_OK);
     assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_assessments WHERE "
                                 "total IN (18800, 20680) AND obs != ''"),
                      42);
-    assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_lodged"), 0);
     /* the old declarations' unit values are in the statistics */
     assert_low_flagged(f);
 }
