@@ -593,10 +593,22 @@ track_shape *track_shape_zone(const json_t *geometry, const char *ptr, json_t *p
             GEOSGeom_destroy_r(h, g);
         return NULL;
     }
-    (void)crossed;
     g = track__geo_normalize(h, g);
     if (!g) {
         track__problem(problems, cptr, "the geometry is empty");
+        return NULL;
+    }
+    /* Polygons checked apart in unwrapped longitudes may meet once cut back
+     * into [-180, 180] (one drawn eastward, one westward across the
+     * antimeridian): refused as any overlap is, so that a zone taken is one
+     * whose written form is taken again. */
+    if (crossed && GEOSisValid_r(h, g) != 1) {
+        char *reason = GEOSisValidReason_r(h, g);
+        track__problem(problems, cptr, "the polygons overlap across the antimeridian: %s",
+                       reason ? reason : "?");
+        if (reason)
+            GEOSFree_r(h, reason);
+        GEOSGeom_destroy_r(h, g);
         return NULL;
     }
     return track__geo_shape(h, g, NULL);

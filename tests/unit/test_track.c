@@ -142,6 +142,11 @@ static void test_zone_invalid(void **state)
         {"{\"type\":\"MultiPolygon\",\"coordinates\":[[[[0,0],[2,0],[2,2],[0,2],[0,0]]],"
          "[[[1,1],[3,1],[3,3],[1,3],[1,1]]]]}",
          "/geometry/coordinates", "overlap"},
+        /* apart in unwrapped longitudes (179..180 and -181.5..-179), over
+         * each other once the second is cut back into [-180, 180] */
+        {"{\"type\":\"MultiPolygon\",\"coordinates\":[[[[179,0],[180,0],[180,1],[179,1],[179,0]]],"
+         "[[[-179,0.2],[-179,0.8],[178.5,0.8],[178.5,0.2],[-179,0.2]]]]}",
+         "/geometry/coordinates", "overlap across the antimeridian"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *g = J(cases[i].geo), *p = json_array();
