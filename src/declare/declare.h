@@ -109,14 +109,14 @@ typedef struct {
     const char *member;
     cx_err (*member_texts)(void *ctx, const json_t *member, char **full, char **shown);
     /* Optional, with member_texts: the hook's private record of the member
-     * (e.g. what it derives its own rows from), called right after
-     * member_texts on the submitting thread. *record is a malloc'd JSON
+     * (e.g. what it derives its own rows from), made from the document and
+     * the member, called right after member_texts on the submitting thread. *record is a malloc'd JSON
      * value text owned by declare after the call, or NULL (none). Declare
      * stores it in the declaration's row, in the same write, and never
      * shows it (no read, 201, list or export has it); only decl_kept_after
      * hands it back. It stays as made at submission (decl_member_set_in
      * does not change it). An error refuses the submission (503). */
-    cx_err (*member_record)(void *ctx, const json_t *member, char **record);
+    cx_err (*member_record)(void *ctx, const json_t *doc, const json_t *member, char **record);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the

@@ -9,10 +9,11 @@
 
 /* The hooks' records of their members (member_record), as one object text
  * {"name":record,…} in dw->kept_records (NULL when none made one). */
-static cx_err decl__kept_record(const decl_hooks *h, const json_t *v, cx_buf *b)
+static cx_err decl__kept_record(const decl_hooks *h, const json_t *doc, const json_t *v,
+                                cx_buf *b)
 {
     char *r = NULL;
-    cx_err e = h->member_record(h->ctx, v, &r);
+    cx_err e = h->member_record(h->ctx, doc, v, &r);
     if (e == CX_OK && r) {
         e = cx_buf_puts(b, b->len ? "," : "{");
         e = e ? e : cx_buf_json_str(b, h->member);
@@ -59,7 +60,7 @@ cx_err decl__kept_texts(decl_write *dw)
         free(f);
         free(s);
         if (e == CX_OK && h->member_record)
-            e = decl__kept_record(h, v, &recs);
+            e = decl__kept_record(h, dw->doc, v, &recs);
     }
     if (e == CX_OK && any) {
         e = cx_buf_puts(&full, "}");

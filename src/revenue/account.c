@@ -58,7 +58,6 @@ static char *acc__stored_text(const json_t *assessment)
     if (!c)
         return NULL;
     json_object_del(c, "revenue_at_risk");
-    json_object_del(c, REV_RECORD_KEY);
     char *t = acc__text(c);
     json_decref(c);
     return t;
@@ -109,7 +108,6 @@ json_t *rev__assessment_public(const json_t *assessment)
         json_object_set(p, "findings", findings);
     json_decref(findings);
     json_object_del(p, "revenue_at_risk");
-    json_object_del(p, REV_RECORD_KEY);
     return p;
 }
 

@@ -179,11 +179,8 @@ cx_err rev__certs_insert(store_conn *w, int64_t seq, const rev_row_cert *c, size
  * or a later version); the certificates only with a new row. */
 cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, const char *by);
 /* The compact derivation record of a row (derive.c): a short JSON text the
- * submitting thread makes (caller frees; NULL when out of memory), carried
- * to the member_record hook as the assessment's REV_RECORD_KEY member (never
- * stored in the member or shown with it) and kept by declare in the
- * declaration's row (decl_hooks.member_record). */
-#define REV_RECORD_KEY "_record"
+ * member_record hook makes on the submitting thread (caller frees; NULL when
+ * out of memory), kept by declare in the declaration's row, never shown. */
 char *rev__record_text(const rev_row *r);
 /* Makes seq's row from its record (or, lodged before records, the member's
  * text declare keeps), inside a writer job, unless it exists: what needs the row before the worker derived it calls

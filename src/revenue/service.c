@@ -166,16 +166,6 @@ static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, co
     cx_rfc3339_format(cx_now_us(), now);
     json_object_set_new(a, "version", json_integer(1));
     json_object_set_new(a, "assessed_at", json_string(now));
-    /* the derivation record, kept by declare in the declaration's row
-     * (svc__member_record); without one the submission is refused there */
-    rev_row row;
-    if (rev__row_of(0, doc, a, &row) == CX_OK) {
-        char *rec = rev__record_text(&row);
-        if (rec)
-            json_object_set_new(a, REV_RECORD_KEY, json_string_nocheck(rec));
-        free(rec);
-        rev__row_free(&row);
-    }
     json_object_set_new(doc, "assessment", a);
     /* the findings' reasons go with the row (no update of it on the writer) */
     if (svc__reasons(doc, a) != CX_OK)
@@ -218,14 +208,19 @@ static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, ch
     return rev__member_texts(member, full, shown);
 }
 
-/* The derivation record made at enrich, kept by declare in the
+/* The derivation record of the assessment, kept by declare in the
  * declaration's row with the member (never shown): without one the
- * submission is refused (out of memory), since its row could not be derived. */
-static cx_err svc__member_record(void *ctx, const json_t *member, char **record)
+ * submission is refused, since its row could not be derived. */
+static cx_err svc__member_record(void *ctx, const json_t *doc, const json_t *member,
+                                 char **record)
 {
     (void)ctx;
-    const char *rec = json_string_value(json_object_get(member, REV_RECORD_KEY));
-    *record = rec ? strdup(rec) : NULL;
+    rev_row row;
+    cx_err e = rev__row_of(0, doc, member, &row);
+    if (e != CX_OK)
+        return e;
+    *record = rev__record_text(&row);
+    rev__row_free(&row);
     return *record ? CX_OK : CX_ENOMEM;
 }
 

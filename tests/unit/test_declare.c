@@ -794,9 +794,10 @@ static void test_kept_member(void **state)
  * when the member's texts are gone), never shown to anyone. */
 static int kept_record_mode; /* 0: a record, 1: none, 2: an error */
 
-static cx_err kept_record(void *ctx, const json_t *member, char **record)
+static cx_err kept_record(void *ctx, const json_t *doc, const json_t *member, char **record)
 {
     (void)ctx;
+    assert_non_null(json_object_get(doc, "id"));
     assert_string_equal(json_string_value(json_object_get(member, "open")), "x");
     *record = kept_record_mode == 0 ? strdup("[7,\"RECMARK\",{\"a\":1.50}]") : NULL;
     return kept_record_mode == 2 ? CX_ENOMEM : CX_OK;
