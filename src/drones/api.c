@@ -501,22 +501,25 @@ static bool api__alert_row_placed(void *ctx, const alert_row *row)
 /* The drone's alerts with a place, as Points (the alerting door's rows): the
  * window's first max_points alerts in the order they were raised, so the
  * work is bounded by the request as the positions' is; *more when the
- * window has further alerts (a narrower from/to shows them). */
-static void api__alert_points(drones_service *d, store_conn *c, const char *name,
+ * window has further alerts (a narrower from/to shows them). False when
+ * the read failed. */
+static bool api__alert_points(drones_service *d, store_conn *c, const char *name,
                               const track_q *q, json_t *features, bool *more)
 {
     *more = false;
     if (!d->alerts)
-        return;
+        return true;
     alert_filter f = {.drone = name,
                       .from_ms = q->from == INT64_MIN ? 0 : q->from / 1000,
                       .to_ms = q->to == INT64_MAX ? 0 : q->to / 1000};
     alert_acc acc = {json_array(), 0, q->max, false};
-    if (alert_each(c, &f, api__alert_row_placed, &acc) == CX_OK) {
+    bool ok = alert_each(c, &f, api__alert_row_placed, &acc) == CX_OK;
+    if (ok) {
         json_array_extend(features, acc.points);
         *more = acc.more;
     }
     json_decref(acc.points);
+    return ok;
 }
 
 /* The track's features, or NULL with the answer (404, 500) sent. */
@@ -552,13 +555,13 @@ static json_t *api__track(drones_service *d, http_req *r, store_conn *c, const t
     json_decref(a.heights);
     whole = whole && drones__series(c, &api__pilots, idx, q->from, q->to, q->max,
                                     api__pilot_add, features);
+    whole = whole && api__alert_points(d, c, name, q, features, alerts_more);
     if (!whole) {
         json_decref(features);
         http_reply_error(r, 500, "internal", "the track could not be read whole; retrying is safe",
                          NULL);
         return NULL;
     }
-    api__alert_points(d, c, name, q, features, alerts_more);
     return features;
 }
 

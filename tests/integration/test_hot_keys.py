@@ -316,6 +316,15 @@ class DroneHotKeysTest(TempDirTestCase):
         self.assertEqual((r.status, r.json["features"][0]["properties"]["points"]), (200, 100), r)
         srv.stop()
         db = sqlite3.connect(self.db, isolation_level=None)
+        # an alert whose stored document is not JSON: the alerts' read fails
+        db.execute("INSERT INTO alerts(id, kind, subject, type, severity, time, drone, doc, "
+                   "created) VALUES('AL-BAD', 'drone', 'SSEVTFG93700070', 'zone', 'high', 1, "
+                   "'SSEVTFG93700070', '{', 0)")
+        srv = self.serve()
+        r = srv.get(path, officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (500, "internal"), r)
+        srv.stop()
+        db.execute("DELETE FROM alerts WHERE id = 'AL-BAD'")
         db.execute("DROP TABLE drones_track_lod")  # the overview's read now fails
         db.close()
         srv = self.serve()
