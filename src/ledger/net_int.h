@@ -48,6 +48,9 @@ typedef struct net_waiter {
                                      * NET_PUBLISH_WAIT_MS after it is a timeout */
     int64_t due_us;                 /* NW_RETRY: when; NW_ACKED: the apply's deadline */
     natsStatus err;                 /* the last publish error */
+    bool maybe_taken;               /* an attempt failed in a way that does not say the
+                                     * stream lacks it (a timeout, a lost connection): a
+                                     * Raft proposal may still commit once quorum returns */
     jsErrCode je;
     ledger_pending *pending;        /* owned; once acknowledged, the reader may take its
                                      * decoded entry instead of decoding again */

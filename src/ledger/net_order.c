@@ -225,6 +225,8 @@ static bool ord__keep(ledger_net *n, net_waiter *w, natsStatus s, jsErrCode je, 
 {
     w->err = s;
     w->je = je;
+    if (s != NATS_NO_RESPONDERS && je == 0)
+        w->maybe_taken = true;
     if (w->pending->e == NULL) {
         /* the reader took its entry at w->seq: it is on the stream */
         ord__set_acked(n, w, w->seq);
@@ -237,6 +239,28 @@ static bool ord__keep(ledger_net *n, net_waiter *w, natsStatus s, jsErrCode je, 
         return true;
     }
     return false;
+}
+
+/* The 503 of a publish that got no acknowledgement. Only a stream that
+ * answered "no responders" (or refused with an error code) to every attempt
+ * is known not to have taken it from this request; after a timeout or a lost
+ * connection the proposal may still commit once quorum returns, so the answer
+ * says so and how a retry tells. */
+static void ord__not_taken(const net_waiter *w, ledger_result *res)
+{
+    char buf[400];
+    const char *why = natsStatus_GetText(w->err ? w->err : NATS_TIMEOUT);
+    if (w->maybe_taken)
+        snprintf(buf, sizeof buf,
+                 "the ledger's stream did not acknowledge the entry (%s): it may still be "
+                 "ordered once the stream recovers; retrying the same entry is safe, and "
+                 "answers 409 duplicate_entry with its index if it was",
+                 why);
+    else /* this request put nothing on the stream; an earlier one may have */
+        snprintf(buf, sizeof buf, "the ledger's stream did not take the entry from this "
+                                  "request (%s); retrying is safe",
+                 why);
+    ledger__res_set(res, 503, "unavailable", buf, NULL);
 }
 
 static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsErrCode je)
@@ -258,11 +282,7 @@ static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsE
                         NULL);
     } else {
         atomic_fetch_add(&n->n_publish_failed, 1);
-        char buf[320];
-        snprintf(buf, sizeof buf, "the ledger's stream did not take the entry (%s): it is "
-                                  "not stored; retrying is safe",
-                 natsStatus_GetText(s));
-        ledger__res_set(&res, 503, "unavailable", buf, NULL);
+        ord__not_taken(w, &res);
     }
     ord__answer(w, &res);
 }
@@ -423,10 +443,7 @@ static void ord__settle(ledger_net *n, net_waiter *w, uint64_t applied, const ch
         ledger__res_set(&res, 503, "unavailable", why_failed, NULL);
     } else {
         atomic_fetch_add(&n->n_publish_failed, 1);
-        snprintf(buf, sizeof buf, "the ledger's stream did not take the entry (%s): it is not "
-                                  "stored; retrying is safe",
-                 natsStatus_GetText(w->err ? w->err : NATS_TIMEOUT));
-        ledger__res_set(&res, 503, "unavailable", buf, NULL);
+        ord__not_taken(w, &res);
     }
     ord__answer(w, &res);
 }

@@ -1,7 +1,8 @@
 """The ledger network when NATS servers fail (issue 16): with one of three
 servers killed under load the nodes go on and nothing acknowledged is lost;
-with two killed a submission answers 503 unavailable and nothing is stored
-anywhere, and the nodes resume once the servers are back."""
+with two killed a submission answers 503 unavailable and nothing is applied
+anywhere, and the nodes resume once the servers are back — an entry whose
+publish timed out may be ordered then, once, and a retry says where."""
 import threading
 import time
 import unittest
@@ -44,8 +45,8 @@ class LedgerNetworkFaultsTest(unittest.TestCase):
             t.join()
         ok = [r for r in replies if r.status == 201]
         other = [r for r in replies if r.status != 201]
-        # a submission caught by the failover may answer 503 (not stored,
-        # safe to retry); nothing else
+        # a submission caught by the failover may answer 503 (safe to
+        # retry); nothing else
         self.assertTrue(all(r.status == 503 and r.json["error"]["code"] == "unavailable"
                             for r in other), other[:3])
         self.assertGreater(len(ok), 60, other[:3])
@@ -71,15 +72,30 @@ class LedgerNetworkFaultsTest(unittest.TestCase):
             self.assertEqual(n.head()[1], before[1])
         self.net.cluster.start(1)
         self.net.cluster.start(2)
+        answers = [r]
         deadline = time.time() + 90
         while time.time() < deadline:
             r = self.nodes[1].post(text)
+            answers.append(r)
             if r.status != 503:
                 break
             time.sleep(1)
-        self.assertEqual(r.status, 201, r)
         seq, size, root = self.net.converge(timeout=60)
+        # exactly one copy, wherever it came from: this retry (201), or an
+        # earlier attempt committed when quorum returned, which the retry
+        # names (409 duplicate_entry with that index)
         self.assertEqual(size, before[1] + 1)
+        if r.status == 409:
+            self.assertEqual(r.json["error"]["code"], "duplicate_entry", r)
+            self.assertIn(f"at index {before[1]} ", r.json["error"]["message"])
+            # then an earlier 503 came after a publish with no answer (a
+            # timeout while the servers came back), and it must not have
+            # promised the entry was absent
+            said = [a.json["error"]["message"] for a in answers[:-1]]
+            self.assertTrue(any("may still be ordered" in m for m in said), said)
+        else:
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.json["index"], before[1])
         for n in self.nodes:
             self.assertEqual(n.health()["ledger"]["state"], "ok")
 
