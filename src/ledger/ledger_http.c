@@ -440,6 +440,35 @@ static json_t *h__finding_row(sqlite3_stmt *st)
     return f;
 }
 
+#define FINDING_COLS                                                                          \
+    "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, details, source, " \
+    "created_at FROM ledger_findings "
+#define FINDING_REST "ORDER BY id LIMIT ?5"
+
+/* The statement for these filters, driven by the index of the most selective
+ * one given; the others (unary + keeps SQLite off their indexes) only filter
+ * what it reads, so a rare rule or a hot declaration never walks the table.
+ * Parameters: ?1 after id, ?2 declaration, ?3 rule, ?4 severity, ?5 limit,
+ * ?6 the reader's org (NULL: customs). */
+static sqlite3_stmt *h__findings_stmt(store_conn *c, bool decl, bool rule, bool sev, bool scope)
+{
+    if (decl) /* one declaration's: its org's, if scoped */
+        return store_stmt(c, FINDING_COLS "WHERE declaration_id=?2 AND id > ?1 AND "
+                                          "(?6 IS NULL OR +org=?6) AND "
+                                          "(?3 IS NULL OR +rule=?3) AND "
+                                          "(?4 IS NULL OR +severity=?4) " FINDING_REST);
+    if (scope) /* an organisation reads among its own findings only */
+        return store_stmt(c, FINDING_COLS "WHERE org=?6 AND id > ?1 AND "
+                                          "(?3 IS NULL OR +rule=?3) AND "
+                                          "(?4 IS NULL OR +severity=?4) " FINDING_REST);
+    if (rule)
+        return store_stmt(c, FINDING_COLS "WHERE rule=?3 AND id > ?1 AND "
+                                          "(?4 IS NULL OR +severity=?4) " FINDING_REST);
+    if (sev)
+        return store_stmt(c, FINDING_COLS "WHERE severity=?4 AND id > ?1 " FINDING_REST);
+    return store_stmt(c, FINDING_COLS "WHERE id > ?1 " FINDING_REST);
+}
+
 static void h_findings(http_req *r, void *ctx)
 {
     ledger *lg = ctx;
@@ -458,55 +487,38 @@ static void h_findings(http_req *r, void *ctx)
         return;
     }
     const char *sev = sevi >= 0 ? sevs[sevi] : NULL;
-    int64_t limit = page.limit, cursor = page.after;
     /* findings are for customs: anyone else reads those about its own
-     * org's declarations only (one statement per shape, each on its index) */
+     * org's declarations only */
     const char *scope = ledger__findings_scope(http_principal(r));
     store_conn *c = store_reader(lg->s);
-    sqlite3_stmt *st = NULL;
-    if (c && !scope)
-        st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
-                           "message, details, source, created_at FROM ledger_findings "
-                           "WHERE id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
-                           "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
-                           "ORDER BY id LIMIT ?5");
-    else if (c)
-        st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, "
-                           "message, details, source, created_at FROM ledger_findings "
-                           "WHERE org=?6 AND id > ?1 AND (?2 IS NULL OR declaration_id=?2) AND "
-                           "(?3 IS NULL OR rule=?3) AND (?4 IS NULL OR severity=?4) "
-                           "ORDER BY id LIMIT ?5");
+    sqlite3_stmt *st = c ? h__findings_stmt(c, decl, rule, sev, scope) : NULL;
     if (!st) {
         h__unavailable(r, CX_EDB);
         return;
     }
-    if (scope)
-        sqlite3_bind_text(st, 6, scope, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 1, cursor);
+    sqlite3_bind_int64(st, 1, page.after);
     if (decl)
         sqlite3_bind_text(st, 2, decl, -1, SQLITE_STATIC);
     if (rule)
         sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
     if (sev)
         sqlite3_bind_text(st, 4, sev, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, limit + 1);
-    json_t *items = json_array();
+    sqlite3_bind_int64(st, 5, page.limit + 1);
+    if (scope)
+        sqlite3_bind_text(st, 6, scope, -1, SQLITE_STATIC);
+    http_pager pg;
+    http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    bool more = false;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if ((int64_t)json_array_size(items) == limit) {
-            more = true;
-            break;
-        }
+    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
-        json_array_append_new(items, h__finding_row(st));
+        json_t *item = h__finding_row(st);
+        cx_err e = item ? cx_buf_json(&pg.out, item) : CX_ENOMEM;
+        json_decref(item);
+        if (e != CX_OK)
+            break; /* the page's buffer failed: the reply says so */
     }
     sqlite3_reset(st);
-    json_t *out = json_pack("{s:o}", "items", items);
-    char cur[HTTP_CURSOR_MAX];
-    http_cursor_seal(last, cur);
-    json_object_set_new(out, "next_cursor", more ? json_string(cur) : json_null());
-    http_reply_json(r, 200, out);
+    http_pager_reply_after(&pg, r, last);
 }
 
 /* ---- anchors, bills of lading, bundles -------------------------------------------------------- */

@@ -407,6 +407,30 @@ class FlowTest(LedgerCase):
         self.assertNotIn(imp, json.dumps(r.json))
         both = s.get("/v1/ledger/findings?rule=containers_not_on_bl", token=self.officer).json
         self.assertEqual({f["declaration_id"] for f in both["items"]}, {imp, exp})
+        # each filter, alone and with the others, on customs' and on BETA's
+        # reads: the same rows as filtering everything by hand
+        every = s.get("/v1/ledger/findings?limit=1000", token=self.officer).json["items"]
+        sev = both["items"][0]["severity"]
+        for q, want in (
+                (f"severity={sev}", [f for f in every if f["severity"] == sev]),
+                (f"rule=containers_not_on_bl&severity={sev}",
+                 [f for f in every if f["rule"] == "containers_not_on_bl" and f["severity"] == sev]),
+                (f"declaration_id={exp}&rule=containers_not_on_bl",
+                 [f for f in every if f["declaration_id"] == exp
+                  and f["rule"] == "containers_not_on_bl"]),
+                (f"declaration_id={exp}&rule=nothing_here", []),
+                ("severity=" + ("low" if sev != "low" else "high"),
+                 [f for f in every if f["severity"] == ("low" if sev != "low" else "high")])):
+            got = s.get("/v1/ledger/findings?" + q, token=self.officer).json["items"]
+            self.assertEqual([f["id"] for f in got], [f["id"] for f in want], q)
+        mine = s.get("/v1/ledger/findings?rule=containers_not_on_bl", token=beta).json["items"]
+        self.assertEqual([f["declaration_id"] for f in mine], [exp])
+        paged = s.get("/v1/ledger/findings?rule=containers_not_on_bl&limit=1",
+                      token=self.officer).json
+        nxt = s.get("/v1/ledger/findings?rule=containers_not_on_bl&limit=1&cursor="
+                    + paged["next_cursor"], token=self.officer).json
+        self.assertEqual([f["id"] for f in paged["items"] + nxt["items"]],
+                         [f["id"] for f in both["items"]])
         # a rule that no entry could name is refused, not answered empty
         for bad in ("containers not on bl", "x" * 65, ""):
             r = s.get("/v1/ledger/findings?rule=" + urllib.parse.quote(bad), token=self.officer)

@@ -224,6 +224,34 @@ class QueryPlansTest(TempDirTestCase):
             self.assertIn("SEARCH b USING PRIMARY KEY (payer_org=? AND refund>?)", plan)
             self.assertEqual(bad_steps(db, sql), [], plan)
 
+    def test_findings_are_listed_by_the_index_of_their_filter(self):
+        """GET /v1/ledger/findings, read from the source: each filter drives
+        its own index in id order (declaration, the reader's org, rule,
+        severity: ledger migration 7), so a rare rule among a million
+        findings is not a walk of the table by id; the other filters only
+        narrow what that index gives."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        path = "src/ledger/ledger_http.c"
+        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+            sources = {path: f.read()}
+        listing = [sql for _, _, sql in statements(sources, string_macros(sources))
+                   if "FROM ledger_findings WHERE" in sql and "LIMIT ?5" in sql]
+        want = {"ledger_findings_decl (declaration_id=? AND rowid>?)",
+                "ledger_findings_org (org=? AND id>?)",
+                "ledger_findings_rule (rule=? AND id>?)",
+                "ledger_findings_severity (severity=? AND id>?)",
+                "INTEGER PRIMARY KEY (rowid>?)"}
+        seen = set()
+        for sql in listing:
+            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+            seen |= {w for w in want if any(w in p for p in plan)}
+            self.assertEqual(bad_steps(db, sql), [], plan)
+        self.assertEqual(seen, want)
+        self.assertEqual(len(listing), len(want), listing)
+
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
         db = sqlite3.connect(":memory:")
