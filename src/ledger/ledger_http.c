@@ -143,6 +143,31 @@ static void h_consistency(http_req *r, void *ctx)
 }
 
 /* GET /v1/ledger/entries?type=&org=&cursor=&limit=&order= */
+#define ENTRY_COLS "SELECT idx, type, org, leaf_hash, entry, received_at FROM ledger_entries "
+
+/* One statement per shape, each on its index in the page's order: by org
+ * (org, idx) with the type only narrowing that org's entries, by type
+ * (type, idx), or the whole log. ?1 type, ?2 after/before idx, ?3 org,
+ * ?4 limit. */
+static sqlite3_stmt *h__list_stmt(store_conn *c, bool type, bool org, bool desc)
+{
+    if (org && desc)
+        return store_stmt(c, ENTRY_COLS "WHERE org=?3 AND idx < ?2 AND "
+                                        "(?1 IS NULL OR +type=?1) ORDER BY org DESC, idx DESC "
+                                        "LIMIT ?4");
+    if (org)
+        return store_stmt(c, ENTRY_COLS "WHERE org=?3 AND idx > ?2 AND "
+                                        "(?1 IS NULL OR +type=?1) ORDER BY org, idx LIMIT ?4");
+    if (type && desc)
+        return store_stmt(c, ENTRY_COLS "WHERE type=?1 AND idx < ?2 "
+                                        "ORDER BY type DESC, idx DESC LIMIT ?4");
+    if (type)
+        return store_stmt(c, ENTRY_COLS "WHERE type=?1 AND idx > ?2 ORDER BY type, idx LIMIT ?4");
+    if (desc)
+        return store_stmt(c, ENTRY_COLS "WHERE idx < ?2 ORDER BY idx DESC LIMIT ?4");
+    return store_stmt(c, ENTRY_COLS "WHERE idx > ?2 ORDER BY idx LIMIT ?4");
+}
+
 static void h_list(http_req *r, void *ctx)
 {
     ledger *lg = ctx;
@@ -171,22 +196,7 @@ static void h_list(http_req *r, void *ctx)
         h__unavailable(r, CX_EDB);
         return;
     }
-    /* one statement per shape so each uses its index */
-    sqlite3_stmt *st;
-    if (desc)
-        st = type ? store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
-                                  "ledger_entries WHERE type=?1 AND idx < ?2 AND (?3 IS NULL OR "
-                                  "org=?3) ORDER BY type DESC, idx DESC LIMIT ?4")
-                  : store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
-                                  "ledger_entries WHERE idx < ?2 AND (?3 IS NULL OR org=?3) "
-                                  "ORDER BY idx DESC LIMIT ?4");
-    else
-        st = type ? store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
-                                  "ledger_entries WHERE type=?1 AND idx > ?2 AND (?3 IS NULL OR "
-                                  "org=?3) ORDER BY type, idx LIMIT ?4")
-                  : store_stmt(c, "SELECT idx, type, org, leaf_hash, entry, received_at FROM "
-                                  "ledger_entries WHERE idx > ?2 AND (?3 IS NULL OR org=?3) "
-                                  "ORDER BY idx LIMIT ?4");
+    sqlite3_stmt *st = h__list_stmt(c, type != NULL, org != NULL, desc);
     if (!st) {
         h__unavailable(r, CX_EDB);
         return;

@@ -111,10 +111,12 @@ static const store_migration ledger_migrations[] = {
     /* hot keys (issue 17): a certificate cited by 100,000 declarations is
      * read newest-anchored first by its own key, not sorted whole */
     {6, "CREATE INDEX ledger_anchor_certs_cert ON ledger_anchor_certs(issuer, number, idx);"},
-    /* findings listed by rule or severity read their own index in id order
-     * (a rare rule among a million findings is not a walk of the table) */
+    /* findings listed by rule or severity, and entries listed by org, read
+     * their own index in id order (a rare rule among a million findings, or
+     * a small member's entries in a long log, are not a walk of the table) */
     {7, "CREATE INDEX ledger_findings_rule ON ledger_findings(rule, id);"
-        "CREATE INDEX ledger_findings_severity ON ledger_findings(severity, id);"},
+        "CREATE INDEX ledger_findings_severity ON ledger_findings(severity, id);"
+        "CREATE INDEX ledger_entries_org ON ledger_entries(org, idx);"},
 };
 
 cx_err ledger_migrate(store *s, char *err, size_t errlen)

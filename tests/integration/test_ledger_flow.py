@@ -520,6 +520,26 @@ class FlowTest(LedgerCase):
         self.assertEqual(seen, sorted(seen))
         desc = s.get("/v1/ledger/entries?order=desc&limit=3", token=self.officer).json
         self.assertEqual([x["index"] for x in desc["items"]], [size - 1, size - 2, size - 3])
+        # by org, with and without type, both orders, paged: the same entries
+        # as filtering the whole log by hand
+        every = s.get("/v1/ledger/entries?limit=1000", token=self.officer).json["items"]
+        orgs = {x["org"] for x in every}
+        self.assertGreater(len(orgs), 1, orgs)
+        for org in sorted(orgs):
+            for extra, keep in (("", lambda x: True),
+                                ("&type=ipr.register", lambda x: x["type"] == "ipr.register")):
+                want = [x["index"] for x in every if x["org"] == org and keep(x)]
+                for order, expect in (("asc", want), ("desc", want[::-1])):
+                    got, cursor = [], None
+                    while True:
+                        page = s.get(f"/v1/ledger/entries?org={org}{extra}&order={order}&limit=2"
+                                     + ("&cursor=" + cursor if cursor else ""),
+                                     token=self.officer).json
+                        got += [x["index"] for x in page["items"]]
+                        cursor = page["next_cursor"]
+                        if not cursor:
+                            break
+                    self.assertEqual(got, expect, (org, extra, order))
         self.assertIn("customs_ledger_entries %d" % size, s.get("/metrics").body)
 
 

@@ -252,6 +252,28 @@ class QueryPlansTest(TempDirTestCase):
         self.assertEqual(seen, want)
         self.assertEqual(len(listing), len(want), listing)
 
+    def test_ledger_entries_are_listed_by_the_index_of_their_filter(self):
+        """GET /v1/ledger/entries, read from the source: ?org= seeks
+        (org, idx) (ledger migration 7; a small member's entries in a long
+        log were found by walking it), ?type= seeks (type, idx), both orders,
+        nothing sorted."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        path = "src/ledger/ledger_http.c"
+        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+            sources = {path: f.read()}
+        listing = [sql for _, _, sql in statements(sources, string_macros(sources))
+                   if "FROM ledger_entries WHERE" in sql and "LIMIT ?4" in sql]
+        self.assertEqual(len(listing), 6, listing)
+        seen = set()
+        for sql in listing:
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * 4)]
+            seen |= {w for w in ("ledger_entries_org (org=? AND idx",
+                                 "ledger_entries_type (type=? AND idx") if any(w in p for p in plan)}
+            self.assertEqual(bad_steps(db, sql), [], plan)
+        self.assertEqual(len(seen), 2, seen)
+
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
         db = sqlite3.connect(":memory:")
