@@ -59,6 +59,11 @@ static const store_migration decl_migrations[] = {
      * {"name":record,…}: written with the row, never shown to anyone, read
      * back only through decl_kept_after — no side table's page per commit */
     {7, "ALTER TABLE declarations ADD COLUMN kept_records TEXT;"},
+    /* the open work (submitted or held): the officers' queue reads these few
+     * rows instead of walking every decided declaration to find them
+     * (declare.h: DECL_OPEN_WHERE must match this WHERE for SQLite to use it) */
+    {8, "CREATE INDEX declarations_open ON declarations(seq) "
+        "WHERE status IN ('submitted', 'held');"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)

@@ -335,6 +335,11 @@ cx_err decl_risk_get(store_conn *c, int64_t seq, char **risk);
  * Columns are only ever added to it. Statuses that are final: released,
  * refused, historical (decl_status_final). */
 #define DECL_VIEW "decl_view"
+/* A term on DECL_VIEW's status (prefix it with the view's alias: "d."
+ * DECL_OPEN_WHERE) that holds exactly for the open work, submitted or held,
+ * in the words of declare's partial index on those rows: a statement that
+ * says it reads only the open declarations, from that index. */
+#define DECL_OPEN_WHERE "status IN ('submitted', 'held')"
 bool decl_status_final(const char *status);
 
 /* ---- bulk import -----------------------------------------------------------------

@@ -279,6 +279,20 @@ static bool queue__status(const char *in, char *out, size_t cap)
     }
 }
 
+/* True when every status in "a,b" is open work (submitted, held). */
+static bool queue__open_only(const char *statuses)
+{
+    for (const char *p = statuses; *p;) {
+        size_t n = strcspn(p, ",");
+        if (!((n == 9 && strncmp(p, "submitted", 9) == 0) || (n == 4 && strncmp(p, "held", 4) == 0)))
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return statuses[0] != '\0';
+}
+
 static void h_queue(http_req *r, void *ctx)
 {
     risk_service *svc = ctx;
@@ -313,6 +327,7 @@ static void h_queue(http_req *r, void *ctx)
         cx_problem_add(problems, "/inspected", "must be true or false");
     int64_t limit = page.limit;
     bool by_revenue = rank_by && strcmp(rank_by, "revenue") == 0;
+    bool open_only = status && queue__open_only(statuses);
     store_conn *c = store_reader(risk__service_store(svc));
     /* the cursor is the sealed seq of the last item: the next page starts
      * after that row's place in the order */
@@ -345,6 +360,13 @@ static void h_queue(http_req *r, void *ctx)
     "AND (?4 IS NULL OR instr(',' || ?4 || ',', ',' || d.status || ',') > 0) "              \
     "AND (?5 IS NULL OR s.office = ?5) "                                                    \
     "AND (?7 IS NULL OR EXISTS(SELECT 1 FROM risk_inspections i WHERE i.seq = s.seq) = ?7) "
+/* the open work (status=open, or any of submitted and held) is read from
+ * declare's index of open declarations and sorted into the queue's order:
+ * the decided ones, however many, are not walked to find it */
+#define QUEUE_OPEN_SELECT                                                                   \
+    "SELECT s.seq, s.score, s.rank, s.office, d.id, d.org, d.reference, d.date, d.status, "  \
+    "d.received_at, d.risk, s.at_risk FROM " DECL_VIEW " d CROSS JOIN risk_scores s "        \
+    "ON s.seq = d.seq WHERE d." DECL_OPEN_WHERE " AND (?6 IS NULL OR +s.org = ?6) "
 #define QUEUE_BY_SCORE "ORDER BY s.rank DESC, s.seq DESC LIMIT ?8"
 #define QUEUE_BY_REVENUE "ORDER BY s.expected DESC, s.rank DESC, s.seq DESC LIMIT ?8"
     /* each order walks an index (risk_scores_rank, risk_scores_expected); one
@@ -352,7 +374,13 @@ static void h_queue(http_req *r, void *ctx)
      * (risk_scores_org, risk_scores_org_expected), so a small trader's page
      * never walks everyone else's to fill it */
     sqlite3_stmt *st = NULL;
-    if (c && by_revenue && org)
+    if (c && open_only && by_revenue)
+        st = store_stmt(c, QUEUE_OPEN_SELECT "AND (s.expected, s.rank, s.seq) < (?9, ?1, ?2) "
+                                             QUEUE_FILTERS QUEUE_BY_REVENUE);
+    else if (c && open_only)
+        st = store_stmt(c, QUEUE_OPEN_SELECT "AND (s.rank, s.seq) < (?1, ?2) " QUEUE_FILTERS
+                                             QUEUE_BY_SCORE);
+    else if (c && by_revenue && org)
         st = store_stmt(c, QUEUE_SELECT "WHERE s.org = ?6 AND (s.expected, s.rank, s.seq) < "
                                         "(?9, ?1, ?2) " QUEUE_FILTERS QUEUE_BY_REVENUE);
     else if (c && by_revenue)

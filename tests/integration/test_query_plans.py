@@ -189,7 +189,7 @@ class QueryPlansTest(TempDirTestCase):
         macros = string_macros(sources)
         queue = [sql for _, _, sql in statements({k: sources[k] for k in sources
                                                    if k.endswith(".c")}, macros)
-                 if "FROM risk_scores s" in sql and "s.org = ?6" in sql]
+                 if "FROM risk_scores s" in sql and "WHERE s.org = ?6" in sql]
         self.assertEqual(len(queue), 2, queue)
         want = {"risk_scores_org (org=? AND rank<?)",
                 "risk_scores_org_expected (org=? AND (expected,rank)<(?,?))"}
@@ -200,6 +200,31 @@ class QueryPlansTest(TempDirTestCase):
             seen |= {w for w in want if any("USING INDEX " + w in p for p in plan)}
             self.assertEqual(bad_steps(db, sql), [], plan)
         self.assertEqual(seen, want)
+
+    def test_the_open_queue_reads_only_open_declarations(self):
+        """The risk queue's status=open statements, read from the source,
+        read declare's partial index of open declarations (declare migration
+        8) and look each one's score up: a million decided declarations are
+        not walked to find the open work; only that is sorted."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        sources = {}
+        for path in ("src/risk/risk_http.c", "src/declare/declare.h"):
+            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+                sources[path] = f.read()
+        macros = string_macros(sources)
+        queue = [sql for _, _, sql in statements({"src/risk/risk_http.c":
+                                                   sources["src/risk/risk_http.c"]}, macros)
+                 if "CROSS JOIN risk_scores s" in sql]
+        self.assertEqual(len(queue), 2, queue)
+        for sql in queue:
+            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+            self.assertIn("SCAN declarations USING INDEX declarations_open", plan)
+            self.assertIn("SEARCH s USING INTEGER PRIMARY KEY (rowid=?)", plan)
+            self.assertEqual([p for p in plan if p.startswith("SCAN ")],
+                             ["SCAN declarations USING INDEX declarations_open"], plan)
 
     def test_a_banks_refunds_are_read_from_its_own_rows(self):
         """A bank's refund list, read from the source, seeks its own rows of

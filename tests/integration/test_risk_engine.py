@@ -709,6 +709,36 @@ class TestApi(RiskCase):
         self.assertEqual(r.status, 400)
         self.assertEqual({p["path"] for p in r.json["error"]["details"]},
                          {"/lane", "/limit", "/cursor"})
+        # the open work (read from declare's index of open declarations):
+        # refused ones leave it, held ones stay; every page in the queue's
+        # order, the same as the whole queue filtered by hand
+        for x in seen[1:6]:
+            r = srv.post(f"/v1/declarations/{x['id']}/decision",
+                         {"decision": "refuse", "reason": "test"}, token=self.officer)
+            self.assertEqual(r.status, 200, r)
+        for x in seen[6:9]:
+            r = srv.post(f"/v1/declarations/{x['id']}/decision",
+                         {"decision": "hold", "reason": "test"}, token=self.officer)
+            self.assertEqual(r.status, 200, r)
+        whole = srv.get("/v1/risk/queue?limit=500", token=self.officer).json["items"]
+        for status in ("open", "submitted,held", "held", "submitted"):
+            allowed = {"open": {"submitted", "held"}}.get(status, set(status.split(",")))
+            for extra in ("", "&org=ACME", "&rank=revenue", "&lane=" + seen[0]["risk"]["lane"]):
+                got, cursor = [], None
+                while True:
+                    r = srv.get(f"/v1/risk/queue?status={status}{extra}&limit=4"
+                                + (f"&cursor={cursor}" if cursor else ""), token=self.officer)
+                    self.assertEqual(r.status, 200, r)
+                    got += [i["id"] for i in r.json["items"]]
+                    cursor = r.json["next_cursor"]
+                    if not cursor:
+                        break
+                ref = whole if "rank=" not in extra else srv.get(
+                    "/v1/risk/queue?limit=500" + extra, token=self.officer).json["items"]
+                want = [i["id"] for i in ref if i["status"] in allowed
+                        and ("lane=" not in extra or i["risk"]["lane"] == seen[0]["risk"]["lane"])]
+                self.assertEqual(got, want, (status, extra))
+        self.assertEqual(len([i for i in whole if i["status"] in ("submitted", "held")]), 20)
 
     def test_risk_queue_by_revenue_at_risk(self):
         """Issue 15: ?rank=revenue orders the queue by probability × revenue
