@@ -61,9 +61,12 @@ static const store_migration decl_migrations[] = {
     {7, "ALTER TABLE declarations ADD COLUMN kept_records TEXT;"},
     /* the open work (submitted or held): the officers' queue reads these few
      * rows instead of walking every decided declaration to find them
-     * (declare.h: DECL_OPEN_WHERE must match this WHERE for SQLite to use it) */
+     * (declare.h: DECL_OPEN_WHERE must match this WHERE for SQLite to use it);
+     * and the day's declarations (the risk summary, since=) by arrival time
+     * instead of reading every declaration ever received */
     {8, "CREATE INDEX declarations_open ON declarations(seq) "
-        "WHERE status IN ('submitted', 'held');"},
+        "WHERE status IN ('submitted', 'held');"
+        "CREATE INDEX declarations_received ON declarations(received_at);"},
 };
 
 cx_err decl_migrate(store *s, char *err, size_t errlen)

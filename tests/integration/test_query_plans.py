@@ -226,6 +226,27 @@ class QueryPlansTest(TempDirTestCase):
             self.assertEqual([p for p in plan if p.startswith("SCAN ")],
                              ["SCAN declarations USING INDEX declarations_open"], plan)
 
+    def test_the_risk_summary_reads_the_days_declarations_only(self):
+        """GET /v1/risk/summary (the console's overview, since= the start of
+        the day) seeks declarations by arrival time (declare migration 8):
+        a year of history is not read to count today's work."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        sources = {}
+        for path in ("src/risk/risk_http.c", "src/declare/declare.h"):
+            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+                sources[path] = f.read()
+        macros = string_macros(sources)
+        summary = [sql for _, _, sql in statements({"src/risk/risk_http.c":
+                                                     sources["src/risk/risk_http.c"]}, macros)
+                   if "d.received_at >= ?1 GROUP BY" in sql]
+        self.assertEqual(len(summary), 1, summary)
+        plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + summary[0], [None])]
+        self.assertTrue(any(p.startswith("SEARCH declarations USING INDEX declarations_received")
+                            for p in plan), plan)
+        self.assertFalse(any(p.startswith("SCAN declarations") for p in plan), plan)
+
     def test_a_banks_refunds_are_read_from_its_own_rows(self):
         """A bank's refund list, read from the source, seeks its own rows of
         revenue_refund_payers (payer_org, refund) in id order (revenue
