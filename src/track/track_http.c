@@ -212,14 +212,19 @@ static cx_err track__metrics_counters(track_service *t, cx_buf *out)
             "customs_track_queue_high_water %lld\n"
             "# HELP customs_track_sse_clients Open position streams.\n"
             "# TYPE customs_track_sse_clients gauge\n"
-            "customs_track_sse_clients{stream=\"positions\"} %zu\n",
+            "customs_track_sse_clients{stream=\"positions\"} %zu\n"
+            "# HELP customs_track_corridors_cached Routes whose corridor is kept for "
+            "consignments on the same route.\n"
+            "# TYPE customs_track_corridors_cached gauge\n"
+            "customs_track_corridors_cached %zu\n",
             (unsigned long long)atomic_load(&t->m_positions),
             (unsigned long long)atomic_load(&t->m_late), (unsigned long long)atomic_load(&t->m_dup),
             (unsigned long long)atomic_load(&t->m_batches),
             (unsigned long long)atomic_load(&t->m_batch_failed),
             (unsigned long long)atomic_load(&t->m_escalations),
             (unsigned long long)atomic_load(&t->m_escalation_failed),
-            (long long)atomic_load(&t->m_queue_hwm), track__poshub_clients(t->positions));
+            (long long)atomic_load(&t->m_queue_hwm), track__poshub_clients(t->positions),
+            track__corridors_cached(t));
     return e;
 }
 

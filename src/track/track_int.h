@@ -188,9 +188,9 @@ struct track_service {
     track_poshub *positions;
     track_mqtt *mqtt;
 
-    /* corridor cache: route + width -> shape */
+    /* corridor cache: route + width -> shape (service.c) */
     pthread_mutex_t cmu;
-    void *corridors;
+    void *corridors; /* cx_map of corridor entries */
 
     /* escalation of critical alerts to declarations */
     pthread_mutex_t emu;
@@ -267,6 +267,8 @@ void track__waiter_free(track_waiter *w);
  * its GeoJSON text (caller frees). NULL with problems. */
 track_shape *track__corridor(track_service *t, const json_t *route, double width_m,
                              char **geojson, json_t *problems);
+/* Routes whose corridor is cached. */
+size_t track__corridors_cached(track_service *t);
 
 /* Applies a command to the engine (engine thread, or the loading thread
  * before the engine starts). */

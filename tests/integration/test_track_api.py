@@ -556,6 +556,30 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(self.get("/v1/consignments/NOPE/track").status, 404)
         self.assertEqual(self.get("/v1/consignments/CONS-1/track?from=yesterday").status, 400)
 
+    def test_consignments_on_one_route_share_its_corridor(self):
+        """The corridor of a route and width is built once and kept for the
+        next consignment on it (customs_track_corridors_cached counts the
+        routes kept), also when the consignments are loaded at start."""
+        setup_world(self.srv, self.officer)  # CONS-1: (30, 0) to (31, 0), 2,000 m
+        self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 1)
+        route = {"type": "LineString", "coordinates": [[30.0, 0.0], [31.0, 0.0]]}
+        other = {"type": "LineString", "coordinates": [[30.0, 0.0], [30.5, 0.2]]}
+        for cid, rt, width in (("CONS-2", route, 2000), ("CONS-3", other, 2000),
+                               ("CONS-4", route, 3000), ("CONS-5", other, 2000)):
+            r = self.post("/v1/consignments", {
+                "id": cid, "containers": ["CSQU3054383"], "route": rt, "corridor_m": width,
+                "origin_zone": "ORIGIN", "destination_zone": "DEST",
+                "expected_arrival": "2099-01-01T00:00:00Z"})
+            self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 3)
+        corridor = self.get("/v1/consignments/CONS-1/corridor").json["geometry"]
+        self.assertEqual(self.get("/v1/consignments/CONS-2/corridor").json["geometry"], corridor)
+        self.assertNotEqual(self.get("/v1/consignments/CONS-4/corridor").json["geometry"],
+                            corridor)
+        self.srv.stop()
+        self.srv = self.serve()
+        self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 3)
+
     def test_a_consignment_that_does_not_read_back_is_a_500(self):
         """A consignment whose stored document does not parse is the
         server's fault, as the list already said (500): GET by id, its
