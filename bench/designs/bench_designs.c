@@ -424,7 +424,8 @@ static void quality(base_t *b, int nb, query_t *q, int nq, bool verbose)
            100.0 * false_above / false_n, false_n, DESIGNS_MATCH_THRESHOLD);
     printf("true pairs matched        %.2f %% at the threshold\n", 100.0 * above / nq);
     printf("by variant (top-1):      ");
-    for (int k = 0; k < MAX_VARIANTS; k++)
+    /* the named variants only: kind_names has fewer than MAX_VARIANTS */
+    for (size_t k = 0; k < sizeof kind_names / sizeof kind_names[0]; k++)
         if (kind_n[k])
             printf(" %s %d/%d;", kind_names[k], kind_ok[k], kind_n[k]);
     printf("\n");

@@ -36,6 +36,11 @@ static const store_migration alert_migrations[] = {
     /* who may see one alert: read for every alert shown or streamed (the
      * primary key starts with org, so this read the whole table) */
     {2, "CREATE INDEX alert_orgs_seq ON alert_orgs(seq);"},
+    /* alert_each's windows by drone and by device, read in event-time order
+     * (the rowid, seq, is each index's last column): the (…, seq) indexes
+     * walked every alert the subject ever had to find a window's few */
+    {3, "CREATE INDEX alerts_drone_time ON alerts(drone, time) WHERE drone IS NOT NULL;"
+        "CREATE INDEX alerts_device_time ON alerts(device, time) WHERE device IS NOT NULL;"},
 };
 
 cx_err alert_migrate(store *s, char *err, size_t errlen)
@@ -434,29 +439,51 @@ cx_err alert__compose(cx_buf *out, const char *doc, size_t len, const char *acke
 
 #define ALERT_EACH_MAX 100000
 
+/* alert_each's statements: one per subject, so each reads its own index (an
+ * "?1 IS NULL OR" filter reads the whole table), in each order. Each index
+ * is (subject, time) — alerts_time alone for no subject —, so the window is
+ * a range of it and its order is the index's: nothing outside the window is
+ * read and nothing is sorted. */
+#define ALERT_EACH_COLS                                                                        \
+    "SELECT seq, time, doc, acked_at, acked_by, json_extract(doc, '$.lat'), "                 \
+    "json_extract(doc, '$.lon') FROM alerts WHERE "
+#define ALERT_EACH_WINDOW                                                                      \
+    " AND (?1 IS NULL OR consignment = ?1) AND (?2 IS NULL OR device = ?2)"                    \
+    " AND (?6 IS NULL OR drone = ?6) AND time >= ?3 AND time <= ?4"
+#define ALERT_EACH_ASC " ORDER BY time, seq LIMIT ?5"
+#define ALERT_EACH_DESC " ORDER BY time DESC, seq DESC LIMIT ?5"
+
+static sqlite3_stmt *alert__each_stmt(store_conn *c, const alert_filter *f)
+{
+    if (f->drone)
+        return f->newest_first
+                   ? store_stmt(c, ALERT_EACH_COLS "drone = ?6" ALERT_EACH_WINDOW ALERT_EACH_DESC)
+                   : store_stmt(c, ALERT_EACH_COLS "drone = ?6" ALERT_EACH_WINDOW ALERT_EACH_ASC);
+    if (f->consignment)
+        return f->newest_first ? store_stmt(c, ALERT_EACH_COLS "consignment = ?1" ALERT_EACH_WINDOW
+                                                   ALERT_EACH_DESC)
+                               : store_stmt(c, ALERT_EACH_COLS "consignment = ?1" ALERT_EACH_WINDOW
+                                                   ALERT_EACH_ASC);
+    if (f->device)
+        return f->newest_first
+                   ? store_stmt(c, ALERT_EACH_COLS "device = ?2" ALERT_EACH_WINDOW ALERT_EACH_DESC)
+                   : store_stmt(c, ALERT_EACH_COLS "device = ?2" ALERT_EACH_WINDOW ALERT_EACH_ASC);
+    return f->newest_first ? store_stmt(c, ALERT_EACH_COLS "1" ALERT_EACH_WINDOW ALERT_EACH_DESC)
+                           : store_stmt(c, ALERT_EACH_COLS "1" ALERT_EACH_WINDOW ALERT_EACH_ASC);
+}
+
 cx_err alert_each(store_conn *c, const alert_filter *f, bool (*fn)(void *ctx, const alert_row *r),
                   void *ctx)
 {
-    /* one statement per subject so each reads its own index (an "?1 IS NULL
-     * OR" filter reads the whole table): a drone's track asks for its few
-     * alerts among everyone's */
-#define ALERT_EACH_SQL(subject)                                                                \
-    "SELECT seq, time, doc, acked_at, acked_by, json_extract(doc, '$.lat'), "                 \
-    "json_extract(doc, '$.lon') FROM alerts WHERE " subject " AND (?1 IS NULL OR "             \
-    "consignment = ?1) AND (?2 IS NULL OR device = ?2) AND time >= ?3 AND (?4 = 0 OR "         \
-    "time <= ?4) AND (?6 IS NULL OR drone = ?6) ORDER BY seq LIMIT ?5"
-    sqlite3_stmt *st =
-        f->drone         ? store_stmt(c, ALERT_EACH_SQL("drone = ?6"))
-        : f->consignment ? store_stmt(c, ALERT_EACH_SQL("consignment = ?1"))
-        : f->device      ? store_stmt(c, ALERT_EACH_SQL("device = ?2"))
-                         : store_stmt(c, ALERT_EACH_SQL("1"));
-#undef ALERT_EACH_SQL
+    sqlite3_stmt *st = alert__each_stmt(c, f);
     if (!st)
         return CX_EDB;
     alert__bind_opt(st, 1, f->consignment);
     alert__bind_opt(st, 2, f->device);
     sqlite3_bind_int64(st, 3, f->from_ms);
-    sqlite3_bind_int64(st, 4, f->to_ms);
+    /* no upper bound as the index's largest time, so that both bounds are
+     * the index range's (a "?4 = 0 OR" would leave the newest end open) */
+    sqlite3_bind_int64(st, 4, f->to_ms ? f->to_ms : INT64_MAX);
     sqlite3_bind_int(st, 5, ALERT_EACH_MAX);
     alert__bind_opt(st, 6, f->drone);
     cx_buf b;

@@ -138,6 +138,7 @@ typedef struct {
     const char *device;      /* NULL: any */
     const char *drone;       /* NULL: any */
     int64_t from_ms, to_ms;  /* event time, inclusive; to_ms 0 = no bound */
+    bool newest_first;       /* the window's newest alerts first */
 } alert_filter;
 typedef struct {
     int64_t seq;
@@ -146,9 +147,11 @@ typedef struct {
     const char *json;  /* the alert as the API shows it */
     size_t len;
 } alert_row;
-/* Calls fn for each matching alert in seq order, on c (this thread's reader,
- * or the writer's connection in a job), until fn returns false. Strings live
- * only during the call. At most 100,000 rows. */
+/* Calls fn for each matching alert in event-time order (ties in seq order),
+ * oldest first or, with newest_first, newest first, on c (this thread's
+ * reader, or the writer's connection in a job), until fn returns false. A
+ * window is read by a (subject, time) index: what a subject raised outside
+ * it is not read. Strings live only during the call. At most 100,000 rows. */
 cx_err alert_each(store_conn *c, const alert_filter *f, bool (*fn)(void *ctx, const alert_row *r),
                   void *ctx);
 

@@ -499,10 +499,10 @@ static bool api__alert_row_placed(void *ctx, const alert_row *row)
 }
 
 /* The drone's alerts with a place, as Points (the alerting door's rows): the
- * window's first max_points alerts in the order they were raised, so the
- * work is bounded by the request as the positions' is; *more when the
- * window has further alerts (a narrower from/to shows them). False when
- * the read failed. */
+ * window's newest max_points alerts, newest first (what an officer looks
+ * for), so the work is bounded by the request as the positions' is; *more
+ * when the window has older alerts (a narrower from/to shows them). False
+ * when the read failed. */
 static bool api__alert_points(drones_service *d, store_conn *c, const char *name,
                               const track_q *q, json_t *features, bool *more)
 {
@@ -511,7 +511,8 @@ static bool api__alert_points(drones_service *d, store_conn *c, const char *name
         return true;
     alert_filter f = {.drone = name,
                       .from_ms = q->from == INT64_MIN ? 0 : q->from / 1000,
-                      .to_ms = q->to == INT64_MAX ? 0 : q->to / 1000};
+                      .to_ms = q->to == INT64_MAX ? 0 : q->to / 1000,
+                      .newest_first = true};
     alert_acc acc = {json_array(), 0, q->max, false};
     bool ok = alert_each(c, &f, api__alert_row_placed, &acc) == CX_OK;
     if (ok) {

@@ -51,7 +51,7 @@ static void annot__shape(const json_t *s, const char *path, unsigned width, unsi
         snprintf(p, sizeof p, "%s/kind", path);
         cx_problem_add(problems, p, "must be \"box\" or \"arrow\"");
     }
-    double x, y, w, h;
+    double x = 0, y = 0, w = 0, h = 0; /* GCC 12 -O2 cannot see annot__num sets each when ok */
     bool ok = annot__num(s, "x", path, &x, problems);
     ok = annot__num(s, "y", path, &y, problems) && ok;
     ok = annot__num(s, "w", path, &w, problems) && ok;

@@ -272,30 +272,37 @@ static void h_cons_list(http_req *r, void *ctx)
     track__api_page(r, st, &page, cons__item, NULL);
 }
 
-json_t *track__cons_load(store_conn *c, const char *id, int64_t *key, int64_t *arrived,
-                         bool *overdue, char **corridor)
+cx_err track__cons_load(store_conn *c, const char *id, json_t **doc, int64_t *key,
+                        int64_t *arrived, bool *overdue, char **corridor)
 {
+    *doc = NULL;
     if (corridor)
         *corridor = NULL;
     sqlite3_stmt *st = store_stmt(c, "SELECT c.idx, c.doc, c.arrived_ms, c.overdue, k.geojson "
                                      "FROM track_consignments c LEFT JOIN track_corridors k "
                                      "ON k.key = c.corridor_key WHERE c.id = ?1");
     if (!st)
-        return NULL;
+        return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    json_t *doc = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        doc = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+    int rc = sqlite3_step(st);
+    cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    if (e == CX_OK) {
+        *doc = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
         *key = sqlite3_column_int64(st, 0);
         *arrived = sqlite3_column_int64(st, 2);
         *overdue = sqlite3_column_int(st, 3) != 0;
-        if (corridor)
-            *corridor = sqlite3_column_type(st, 4) == SQLITE_NULL
-                            ? NULL
-                            : strdup((const char *)sqlite3_column_text(st, 4));
+        if (!json_is_object(*doc))
+            e = CX_EINVAL;
+        else if (corridor && sqlite3_column_type(st, 4) != SQLITE_NULL &&
+                 !(*corridor = strdup((const char *)sqlite3_column_text(st, 4))))
+            e = CX_ENOMEM;
     }
     sqlite3_reset(st);
-    return doc;
+    if (e != CX_OK) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return e;
 }
 
 json_t *track__cons_request(http_req *r, track_service *t, store_conn **c, int64_t *arrived,
@@ -304,33 +311,50 @@ json_t *track__cons_request(http_req *r, track_service *t, store_conn **c, int64
     int64_t key = 0;
     *arrived = 0;
     *overdue = false;
+    if (corridor)
+        *corridor = NULL;
     *c = store_reader(t->store);
-    json_t *doc = *c ? track__cons_load(*c, http_param(r, "id"), &key, arrived, overdue,
-                                        corridor)
-                     : NULL;
-    if (!doc)
+    if (!*c) {
+        track__api_unavailable(r);
+        return NULL;
+    }
+    json_t *doc = NULL;
+    cx_err e = track__cons_load(*c, http_param(r, "id"), &doc, &key, arrived, overdue, corridor);
+    /* only a consignment that is not there is a 404: one whose row does not
+     * read back is this server's fault, as in the list */
+    if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_found", "no such consignment", NULL);
+    else if (e == CX_EINVAL)
+        http_reply_error(r, 500, "internal", "a stored record is damaged", NULL);
+    else if (e != CX_OK)
+        http_reply_error(r, 500, "internal", "the consignment could not be read", NULL);
     return doc;
 }
 
 json_t *track__cons_devices(store_conn *c, const json_t *doc)
 {
-    json_t *out = json_array();
     sqlite3_stmt *st = store_stmt(c, "SELECT idx, id FROM track_devices WHERE container = ?1 "
                                      "ORDER BY idx");
-    if (!st)
-        return out;
+    json_t *out = st ? json_array() : NULL;
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(doc, "containers"), i, v)
     {
+        if (!out)
+            break;
         sqlite3_bind_text(st, 1, json_string_value(v), -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(out, json_pack("{s:I,s:s,s:O}", "key",
-                                                 (json_int_t)sqlite3_column_int64(st, 0), "id",
-                                                 (const char *)sqlite3_column_text(st, 1),
-                                                 "container", v));
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            if (json_array_append_new(out, json_pack("{s:I,s:s,s:O}", "key",
+                                                     (json_int_t)sqlite3_column_int64(st, 0),
+                                                     "id", (const char *)sqlite3_column_text(st, 1),
+                                                     "container", v)) != 0)
+                break;
         sqlite3_reset(st);
+        if (rc != SQLITE_DONE) { /* a read cut short is not the whole list */
+            json_decref(out);
+            out = NULL;
+        }
     }
     return out;
 }
@@ -347,6 +371,11 @@ static void h_cons_get(http_req *r, void *ctx)
     if (!doc)
         return;
     json_t *devs = track__cons_devices(c, doc);
+    if (!devs) {
+        json_decref(doc);
+        http_reply_error(r, 500, "internal", "the consignment's devices could not be read", NULL);
+        return;
+    }
     json_t *ids = json_array();
     size_t i;
     json_t *v;

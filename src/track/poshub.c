@@ -290,7 +290,12 @@ static bool pos__bbox(const char *v, pos_sub *q)
     for (int i = 0; i < 4; i++)
         if (!cx_parse_double(tok[i], &d[i]))
             return false;
-    if (d[1] > d[3] || d[0] < -180 || d[2] > 180 || d[1] < -90 || d[3] > 90)
+    /* each corner in range (a minlon east of maxlon is a box across the
+     * antimeridian, so each longitude is checked on its own) */
+    for (int i = 0; i < 4; i += 2)
+        if (d[i] < -180 || d[i] > 180 || d[i + 1] < -90 || d[i + 1] > 90)
+            return false;
+    if (d[1] > d[3])
         return false;
     q->bbox = true;
     q->minlon = d[0];
@@ -323,7 +328,8 @@ void track__poshub_serve(track_poshub *p, http_req *r)
     if (bb && !pos__bbox(bb, q)) {
         free(q);
         http_reply_error1(r, 400, "invalid_parameter", "bad query parameter", "/bbox",
-                          "must be minlon,minlat,maxlon,maxlat");
+                          "must be minlon,minlat,maxlon,maxlat: longitudes -180 to 180, "
+                          "latitudes -90 to 90, minlat not above maxlat");
         return;
     }
     if (who->role == CX_ROLE_CARRIER) {

@@ -162,8 +162,9 @@ static bool replay__alert(void *ctx, const alert_row *a)
 }
 
 /* Every device's path and stops, read from the indexed positions and the
- * journal not yet moved into them. */
-static void replay__devices(store_conn *c, const json_t *devs, const track_config *rules,
+ * journal not yet moved into them. False when a device's positions could
+ * not all be read (the buffer's own failure is the buffer's to report). */
+static bool replay__devices(store_conn *c, const json_t *devs, const track_config *rules,
                             int64_t from, int64_t to, int64_t maxp, cx_buf *out)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT ts, lat, lon FROM track_positions WHERE dev = ?1 "
@@ -172,19 +173,28 @@ static void replay__devices(store_conn *c, const json_t *devs, const track_confi
                                      "AND ts >= ?2 AND ts <= ?3 ORDER BY ts");
     size_t i;
     json_t *dv;
+    if (!st)
+        return false;
     json_array_foreach(devs, i, dv)
     {
-        if (!st || cx_buf_error(out))
+        if (cx_buf_error(out))
             break;
         replay_track tr = {0};
         sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(dv, "key")));
         sqlite3_bind_int64(st, 2, from);
         sqlite3_bind_int64(st, 3, to);
-        while (sqlite3_step(st) == SQLITE_ROW)
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             if (!replay__push(&tr, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
                               sqlite3_column_double(st, 2)))
                 break;
         sqlite3_reset(st);
+        if (rc != SQLITE_DONE) { /* a path cut short is never sent as the path */
+            free(tr.lat);
+            free(tr.lon);
+            free(tr.ts);
+            return false;
+        }
         if (tr.n) {
             size_t stride = tr.n > (size_t)maxp ? (tr.n + (size_t)maxp - 2) / (size_t)(maxp - 1)
                                                 : 1;
@@ -200,6 +210,7 @@ static void replay__devices(store_conn *c, const json_t *devs, const track_confi
         free(tr.lon);
         free(tr.ts);
     }
+    return true;
 }
 
 static void h_cons_track(http_req *r, void *ctx)
@@ -242,14 +253,16 @@ static void h_cons_track(http_req *r, void *ctx)
         e = cx_buf_printf(&out, ",\"corridor_m\":%.10g}}",
                           json_number_value(json_object_get(doc, "corridor_m")));
     json_t *devs = track__cons_devices(c, doc);
-    replay__devices(c, devs, &rules, from, to, maxp, &out);
+    bool whole = devs && replay__devices(c, devs, &rules, from, to, maxp, &out);
     json_decref(devs);
     alert_filter af = {.consignment = cid, .from_ms = from, .to_ms = to};
-    if (cx_buf_error(&out) == CX_OK && alert_each(c, &af, replay__alert, &out) != CX_OK &&
-        cx_buf_error(&out) == CX_OK) {
+    whole = whole && (alert_each(c, &af, replay__alert, &out) == CX_OK || cx_buf_error(&out));
+    if (!whole) {
+        /* a read that failed part-way: never part of a journey as a 200 */
         cx_buf_free(&out);
         json_decref(doc);
-        track__api_unavailable(r);
+        http_reply_error(r, 500, "internal", "the consignment's journey could not be read",
+                         NULL);
         return;
     }
     e = cx_buf_puts(&out, "]}");

@@ -6,6 +6,7 @@
 #include "track_int.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,77 +188,120 @@ static void *svc__ticker_main(void *arg)
 
 /* ---- corridor cache --------------------------------------------------------------------------- */
 
-typedef struct corridor_entry {
-    struct corridor_entry *next;
-    char *key;
-    track_shape *shape;
+/* Consignments on the same route share its corridor (built once: a long
+ * route takes a while) and its GeoJSON. An entry is found by the BLAKE2b-256
+ * of width and route in a keyed map (t->corridors, a cx_map of entries):
+ * the list this replaces compared the whole route text of every entry with
+ * strcmp, under the lock, on every POST and for every consignment loaded at
+ * start (quadratic in the consignments), and kept a copy of each route's
+ * text besides. */
+#define CORRIDOR_KEY_LEN 32
+
+typedef struct {
+    unsigned char key[CORRIDOR_KEY_LEN];
+    track_shape *shape; /* the cache's reference */
     char *geojson;
 } corridor_entry;
+
+static void svc__corridor_free(corridor_entry *c)
+{
+    if (!c)
+        return;
+    free(c->geojson);
+    track_shape_free(c->shape);
+    free(c);
+}
+
+static bool svc__corridor_key(const json_t *route, double width_m,
+                              unsigned char key[CORRIDOR_KEY_LEN])
+{
+    char *rt = cx_json_dump(route, NULL);
+    if (!rt)
+        return false;
+    char w[32];
+    snprintf(w, sizeof w, "%.17g|", width_m);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, CORRIDOR_KEY_LEN);
+    crypto_generichash_update(&st, (const unsigned char *)w, strlen(w));
+    crypto_generichash_update(&st, (const unsigned char *)rt, strlen(rt));
+    crypto_generichash_final(&st, key, CORRIDOR_KEY_LEN);
+    free(rt);
+    return true;
+}
+
+/* Keeps c (t->cmu held); frees it when another request kept the same route
+ * meanwhile or it cannot be indexed. */
+static void svc__corridor_keep(track_service *t, corridor_entry *c)
+{
+    cx_map *m = t->corridors;
+    if (!m && !(m = t->corridors = calloc(1, sizeof *m))) {
+        svc__corridor_free(c);
+        return;
+    }
+    if (cx_map_ptr(m, c->key, CORRIDOR_KEY_LEN) ||
+        cx_map_set_ptr(m, c->key, CORRIDOR_KEY_LEN, c) != CX_OK)
+        svc__corridor_free(c);
+}
+
+size_t track__corridors_cached(track_service *t)
+{
+    pthread_mutex_lock(&t->cmu);
+    size_t n = t->corridors ? ((cx_map *)t->corridors)->n : 0;
+    pthread_mutex_unlock(&t->cmu);
+    return n;
+}
 
 track_shape *track__corridor(track_service *t, const json_t *route, double width_m,
                              char **geojson, json_t *problems)
 {
-    char *rt = cx_json_dump(route, NULL);
-    if (!rt)
+    unsigned char key[CORRIDOR_KEY_LEN];
+    if (!svc__corridor_key(route, width_m, key))
         return NULL;
-    size_t klen = strlen(rt) + 32;
-    char *key = malloc(klen);
-    if (!key) {
-        free(rt);
-        return NULL;
-    }
-    snprintf(key, klen, "%.17g|%s", width_m, rt);
-    free(rt);
     pthread_mutex_lock(&t->cmu);
-    for (corridor_entry *c = t->corridors; c; c = c->next)
-        if (strcmp(c->key, key) == 0) {
-            track_shape *s = track__shape_ref(c->shape);
-            *geojson = strdup(c->geojson);
-            pthread_mutex_unlock(&t->cmu);
-            free(key);
-            if (!*geojson) {
-                track_shape_free(s);
-                return NULL;
-            }
-            return s;
+    corridor_entry *c = t->corridors ? cx_map_ptr(t->corridors, key, CORRIDOR_KEY_LEN) : NULL;
+    if (c) {
+        track_shape *s = track__shape_ref(c->shape);
+        *geojson = strdup(c->geojson);
+        pthread_mutex_unlock(&t->cmu);
+        if (!*geojson) {
+            track_shape_free(s);
+            return NULL;
         }
+        return s;
+    }
     pthread_mutex_unlock(&t->cmu);
     /* Built outside the lock: long routes take a while. */
     track_shape *s = track_shape_corridor(route, width_m, "/route", problems);
-    if (!s) {
-        free(key);
+    if (!s)
         return NULL;
-    }
     json_t *gj = track_shape_geojson(s);
     char *text = gj ? cx_json_dump(gj, NULL) : NULL;
     json_decref(gj);
-    corridor_entry *c = calloc(1, sizeof *c);
+    c = calloc(1, sizeof *c);
     if (!text || !c || !(*geojson = strdup(text))) {
         free(text);
         free(c);
-        free(key);
         track_shape_free(s);
         return NULL;
     }
-    c->key = key;
+    memcpy(c->key, key, sizeof c->key);
     c->shape = track__shape_ref(s);
     c->geojson = text;
     pthread_mutex_lock(&t->cmu);
-    c->next = t->corridors;
-    t->corridors = c;
+    svc__corridor_keep(t, c);
     pthread_mutex_unlock(&t->cmu);
     return s;
 }
 
 static void svc__corridors_free(track_service *t)
 {
-    for (corridor_entry *c = t->corridors, *next; c; c = next) {
-        next = c->next;
-        free(c->key);
-        free(c->geojson);
-        track_shape_free(c->shape);
-        free(c);
-    }
+    cx_map *m = t->corridors;
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        svc__corridor_free(cx_map_ptr_at(m, i));
+    cx_map_free(m);
+    free(m);
     t->corridors = NULL;
 }
 

@@ -51,7 +51,8 @@ void track__api_page(http_req *r, sqlite3_stmt *st, const http_page *page, track
     http_pager_init(&pg, page->limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
     cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+    int rc = SQLITE_DONE;
+    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
         e = item(ctx, st, &pg.out);
     }
@@ -60,6 +61,12 @@ void track__api_page(http_req *r, sqlite3_stmt *st, const http_page *page, track
         /* not the buffer: a row this module wrote does not read back */
         http_pager_free(&pg);
         http_reply_error(r, 500, "internal", "a stored record is damaged", NULL);
+        return;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        /* the read failed part-way: the rows so far are not the page */
+        http_pager_free(&pg);
+        http_reply_error(r, 500, "internal", "the list could not be read", NULL);
         return;
     }
     http_pager_reply_after(&pg, r, last);
@@ -205,14 +212,19 @@ static cx_err track__metrics_counters(track_service *t, cx_buf *out)
             "customs_track_queue_high_water %lld\n"
             "# HELP customs_track_sse_clients Open position streams.\n"
             "# TYPE customs_track_sse_clients gauge\n"
-            "customs_track_sse_clients{stream=\"positions\"} %zu\n",
+            "customs_track_sse_clients{stream=\"positions\"} %zu\n"
+            "# HELP customs_track_corridors_cached Routes whose corridor is kept for "
+            "consignments on the same route.\n"
+            "# TYPE customs_track_corridors_cached gauge\n"
+            "customs_track_corridors_cached %zu\n",
             (unsigned long long)atomic_load(&t->m_positions),
             (unsigned long long)atomic_load(&t->m_late), (unsigned long long)atomic_load(&t->m_dup),
             (unsigned long long)atomic_load(&t->m_batches),
             (unsigned long long)atomic_load(&t->m_batch_failed),
             (unsigned long long)atomic_load(&t->m_escalations),
             (unsigned long long)atomic_load(&t->m_escalation_failed),
-            (long long)atomic_load(&t->m_queue_hwm), track__poshub_clients(t->positions));
+            (long long)atomic_load(&t->m_queue_hwm), track__poshub_clients(t->positions),
+            track__corridors_cached(t));
     return e;
 }
 

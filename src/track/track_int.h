@@ -188,9 +188,9 @@ struct track_service {
     track_poshub *positions;
     track_mqtt *mqtt;
 
-    /* corridor cache: route + width -> shape */
+    /* corridor cache: route + width -> shape (service.c) */
     pthread_mutex_t cmu;
-    void *corridors;
+    void *corridors; /* cx_map of corridor entries */
 
     /* escalation of critical alerts to declarations */
     pthread_mutex_t emu;
@@ -267,6 +267,8 @@ void track__waiter_free(track_waiter *w);
  * its GeoJSON text (caller frees). NULL with problems. */
 track_shape *track__corridor(track_service *t, const json_t *route, double width_m,
                              char **geojson, json_t *problems);
+/* Routes whose corridor is cached. */
+size_t track__corridors_cached(track_service *t);
 
 /* Applies a command to the engine (engine thread, or the loading thread
  * before the engine starts). */
@@ -463,14 +465,18 @@ cx_err track__okey_get(track_service *t, const char *device, uint8_t out[TRACK_O
  * not the device has a key. */
 bool track__okey_matches(const uint8_t stored[TRACK_OKEY_LEN], bool have, const char *given);
 
-/* A consignment row (consignments.c): its document (caller decrefs), key,
- * arrival, overdue flag and corridor GeoJSON (caller frees; may be NULL). */
-json_t *track__cons_load(store_conn *c, const char *id, int64_t *key, int64_t *arrived,
-                         bool *overdue, char **corridor);
-/* The consignment {id} of a request, or NULL after replying 404. */
+/* A consignment row (consignments.c): its document (*doc, caller decrefs),
+ * key, arrival, overdue flag and corridor GeoJSON (caller frees; may be
+ * NULL). CX_ENOTFOUND: no such row; CX_EINVAL: its document does not read
+ * back; CX_EDB, CX_ENOMEM. *doc is NULL unless CX_OK. */
+cx_err track__cons_load(store_conn *c, const char *id, json_t **doc, int64_t *key,
+                        int64_t *arrived, bool *overdue, char **corridor);
+/* The consignment {id} of a request, or NULL after replying 404 (none),
+ * 500 (it cannot be read) or 503 (no database connection). */
 json_t *track__cons_request(http_req *r, track_service *t, store_conn **c, int64_t *arrived,
                             bool *overdue, char **corridor);
-/* [{"key","id","container"}] of the devices on a consignment's containers. */
+/* [{"key","id","container"}] of the devices on a consignment's containers
+ * (caller decrefs), or NULL when they could not all be read. */
 json_t *track__cons_devices(store_conn *c, const json_t *doc);
 
 #endif

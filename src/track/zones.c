@@ -174,11 +174,14 @@ static void h_zone_get(http_req *r, void *ctx)
         return;
     }
     sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
         http_reply_copy(r, 200, "application/json", (const char *)sqlite3_column_text(st, 0),
                         (size_t)sqlite3_column_bytes(st, 0));
-    else
+    else if (rc == SQLITE_DONE)
         http_reply_error(r, 404, "not_found", "no such zone", NULL);
+    else /* a failed read is not an absent zone */
+        http_reply_error(r, 500, "internal", "the zone could not be read", NULL);
     sqlite3_reset(st);
 }
 

@@ -207,13 +207,14 @@ class Simulated(TempDirTestCase):
         self.assertTrue(all(f["geometry"]["type"] == "Point" for f in points))
         self.assertIs(track["alerts_truncated"], False)
         # the alerts read are bounded by what the reply shows: max_points of
-        # them, the first raised, and the reply says there are more
+        # them, the newest (event time, then seq) first, and the reply says
+        # there are more
         self.assertGreater(len(stored), 2)
         track = srv.get("/v1/drones/%s/track?max_points=2" % smug, tok).json
-        first = sorted(stored, key=lambda a: a["seq"])[:2]
+        newest = sorted(stored, key=lambda a: (a["time"], a["seq"]), reverse=True)[:2]
         self.assertEqual([f["properties"]["id"] for f in track["features"]
                           if f["properties"]["kind"] == "alert"],
-                         [a["id"] for a in first if a["lat"] is not None])
+                         [a["id"] for a in newest if a["lat"] is not None])
         self.assertIs(track["alerts_truncated"], True)
         n = len(stored)
         track = srv.get("/v1/drones/%s/track?max_points=%d" % (smug, n), tok).json

@@ -334,6 +334,54 @@ class DroneHotKeysTest(TempDirTestCase):
         r = srv.get("/v1/drones/SSEVTFG93700070/track?max_points=2000", officer)
         self.assertEqual((r.status, r.json["features"][0]["properties"]["points"]), (200, n), r)
 
+    def test_a_drones_alerts_are_its_windows_newest_first(self):
+        """A drone with 100,000 alerts from long before, and five in the
+        track's window, raised out of order: the track shows the window's
+        alerts newest first (event time), the newest max_points of them when
+        there are more, and none of the old ones (read by the alerts'
+        (drone, time) index: test_query_plans)."""
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        r = srv.post("/v1/drones/receivers", {"id": "RX-1", "name": "Mast", "lat": 45.5,
+                                              "lon": 9.2}, officer)
+        self.assertEqual(r.status, 201, r)
+        n = 20
+        r = srv.post("/v1/drones/observations", {"receiver": "RX-1",
+                                                 "observations": flight(n)}, officer)
+        self.assertEqual((r.status, r.json["accepted"]), (202, n), r)
+        wait_for(lambda: srv.get("/v1/drones/SSEVTFG93700070", officer).json
+                 .get("position_time") == stamp(n - 1), "the last position to be stored")
+        srv.stop()
+        t0_ms = T0_US // 1000
+
+        def row(i, at_ms):
+            doc = {"id": f"AL-{i}", "seq": i, "type": "drone_incursion", "severity": "warning",
+                   "time": at_ms, "lat": 45.5, "lon": 9.2, "detail": {"n": i}}
+            return (f"AL-{i}", "drone", "SSEVTFG93700070", "drone_incursion", "warning", at_ms,
+                    "SSEVTFG93700070", json.dumps(doc), 0)
+
+        window = [12, 2, 15, 5, 9]  # seconds into the flight, in the order raised
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("BEGIN")
+        sql = ("INSERT INTO alerts(id, kind, subject, type, severity, time, drone, doc, created)"
+               " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        db.executemany(sql, (row(i, t0_ms - 86400000 + i) for i in range(100000)))
+        db.executemany(sql, (row(100000 + i, t0_ms + s * 1000) for i, s in enumerate(window)))
+        db.execute("COMMIT")
+        db.close()
+        srv = self.serve()
+
+        def alerts(q):
+            r = srv.get(f"/v1/drones/SSEVTFG93700070/track?from={stamp(0)}&to={stamp(n - 1)}"
+                        + q, officer)
+            self.assertEqual(r.status, 200, r)
+            return ([f["properties"]["detail"]["n"] - 100000 for f in r.json["features"]
+                     if f["properties"]["kind"] == "alert"], r.json["alerts_truncated"])
+
+        newest = sorted(range(len(window)), key=lambda i: -window[i])  # 15, 12, 9, 5, 2
+        self.assertEqual(alerts("&max_points=20"), (newest, False))
+        self.assertEqual(alerts("&max_points=3"), (newest[:3], True))
+
     def test_a_track_reads_every_drone_folding_in_however_many(self):
         """Twelve MAC-only drones fold into one UAS ID at once (a drone per
         transport and a few rotated addresses; more than the eight a track

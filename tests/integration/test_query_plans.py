@@ -109,7 +109,7 @@ def statements(sources, macros):
     piece = r'(?:%s|\b(?:%s)\b)' % (STRING, names)
     for path, text in sources.items():
         text = re.sub(r'/\*.*?\*/', lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
-        text = re.sub(r'^#define.*(?:\\\n.*)*$', lambda m: "\n" * m.group(0).count("\n"),
+        text = re.sub(r'^#define(?:.*\\\n)*.*$', lambda m: "\n" * m.group(0).count("\n"),
                       text, flags=re.M)
         for m in re.finditer(r'%s(?:\s*%s)*' % (piece, piece), text):
             parts = re.findall(piece, m.group(0))
@@ -331,6 +331,36 @@ class QueryPlansTest(TempDirTestCase):
             self.assertEqual(bad_steps(db, sql), [], plan)
         self.assertEqual(len(seen), 2, seen)
 
+    def test_alert_windows_are_ranges_of_their_subjects_index(self):
+        """alert_each's statements, read from the source: for a drone (its
+        track's alert points), a device, a consignment or none, both orders
+        seek (subject, time) between the window's two ends (alert migration
+        3 for drones and devices) and walk it in the index's order. The
+        drone's used the (drone, seq) index: every alert the drone ever
+        raised was read to find a window's few."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        path = "src/alert/alert.c"
+        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+            sources = {path: f.read()}
+        each = [sql for _, _, sql in statements(sources, string_macros(sources))
+                if "json_extract(doc, '$.lat')" in sql]
+        self.assertEqual(len(each), 8, each)
+        want = {"WHERE drone = ?6": "alerts_drone_time (drone=? AND time>? AND time<?)",
+                "WHERE device = ?2": "alerts_device_time (device=? AND time>? AND time<?)",
+                "WHERE consignment = ?1":
+                    "alerts_consignment (consignment=? AND time>? AND time<?)",
+                "WHERE 1 ": "alerts_time (time>? AND time<?)"}
+        seen = []
+        for sql in each:
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * 6)]
+            key = [k for k in want if k in sql]
+            self.assertEqual(len(key), 1, sql)
+            self.assertEqual(plan, ["SEARCH alerts USING INDEX " + want[key[0]]], sql)
+            seen.append((key[0], "DESC" in sql))
+        self.assertEqual(sorted(seen), sorted((k, d) for k in want for d in (False, True)))
+
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
         db = sqlite3.connect(":memory:")
@@ -346,6 +376,10 @@ class QueryPlansTest(TempDirTestCase):
                                       '          "WHERE b = ?1");\n'},
                               string_macros({"x.c": '#define COLS "a, b"\n'})))
         self.assertEqual(got, [("x.c", 2, "SELECT a, b FROM t WHERE b = ?1")])
+        # a macro's continued lines are the macro's, not a statement of their own
+        text = '#define Q \\\n    "SELECT a FROM t " \\\n    "WHERE "\nst = f(c, Q "b = ?1");\n'
+        got = list(statements({"x.c": text}, string_macros({"x.c": text})))
+        self.assertEqual(got, [("x.c", 4, "SELECT a FROM t WHERE b = ?1")])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ acknowledgement and lane raising, replay as GeoJSON, state across a
 restart, and a recorded journey replayed at once."""
 import json
 import os
+import sqlite3
 import sys
 import unittest
 import urllib.parse
@@ -554,6 +555,62 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(coords[-1], path["geometry"]["coordinates"][-1])
         self.assertEqual(self.get("/v1/consignments/NOPE/track").status, 404)
         self.assertEqual(self.get("/v1/consignments/CONS-1/track?from=yesterday").status, 400)
+
+    def test_consignments_on_one_route_share_its_corridor(self):
+        """The corridor of a route and width is built once and kept for the
+        next consignment on it (customs_track_corridors_cached counts the
+        routes kept), also when the consignments are loaded at start."""
+        setup_world(self.srv, self.officer)  # CONS-1: (30, 0) to (31, 0), 2,000 m
+        self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 1)
+        route = {"type": "LineString", "coordinates": [[30.0, 0.0], [31.0, 0.0]]}
+        other = {"type": "LineString", "coordinates": [[30.0, 0.0], [30.5, 0.2]]}
+        for cid, rt, width in (("CONS-2", route, 2000), ("CONS-3", other, 2000),
+                               ("CONS-4", route, 3000), ("CONS-5", other, 2000)):
+            r = self.post("/v1/consignments", {
+                "id": cid, "containers": ["CSQU3054383"], "route": rt, "corridor_m": width,
+                "origin_zone": "ORIGIN", "destination_zone": "DEST",
+                "expected_arrival": "2099-01-01T00:00:00Z"})
+            self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 3)
+        corridor = self.get("/v1/consignments/CONS-1/corridor").json["geometry"]
+        self.assertEqual(self.get("/v1/consignments/CONS-2/corridor").json["geometry"], corridor)
+        self.assertNotEqual(self.get("/v1/consignments/CONS-4/corridor").json["geometry"],
+                            corridor)
+        self.srv.stop()
+        self.srv = self.serve()
+        self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 3)
+
+    def test_a_consignment_that_does_not_read_back_is_a_500(self):
+        """A consignment whose stored document does not parse is the
+        server's fault, as the list already said (500): GET by id, its
+        corridor and its journey answered 404 no such consignment. A journey
+        whose alerts cannot be read is a 500 too, never the rest as a 200."""
+        setup_world(self.srv, self.officer)
+        self.telemetry([msg(T0, 0, 30.05), msg(T0 + MIN, 0, 30.06)])
+        paths = ("/v1/consignments/CONS-1", "/v1/consignments/CONS-1/corridor",
+                 "/v1/consignments/CONS-1/track")
+        for p in paths:
+            self.assertEqual(self.get(p).status, 200, p)
+        self.srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        # an alert of the consignment whose document is not JSON
+        db.execute("INSERT INTO alerts(id, kind, subject, type, severity, time, consignment, "
+                   "doc, created) VALUES('AL-BAD', 'consignment', 'CONS-1', 'seal_opened', "
+                   "'critical', 1, 'CONS-1', '{', 0)")
+        self.srv = self.serve()
+        r = self.get(paths[2])
+        self.assertEqual((r.status, r.json["error"]["code"]), (500, "internal"), r)
+        self.srv.stop()
+        db.execute("DELETE FROM alerts WHERE id = 'AL-BAD'")
+        db.execute("UPDATE track_consignments SET doc = '{' WHERE id = 'CONS-1'")
+        db.close()
+        self.srv = self.serve()
+        for p in paths:
+            r = self.get(p)
+            self.assertEqual((r.status, r.json["error"]["code"]), (500, "internal"), (p, r))
+        r = self.get("/v1/consignments")
+        self.assertEqual((r.status, r.json["error"]["code"]), (500, "internal"), r)
+        self.assertEqual(self.get("/v1/consignments/NOPE").status, 404)
 
     def test_antimeridian_journey(self):
         for z in [{"id": "MATEI", "kind": "port", "geometry": square(-179.877, -16.69, 0.005)},

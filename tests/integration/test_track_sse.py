@@ -178,7 +178,10 @@ class TrackSseTest(TempDirTestCase):
         s.close()
         self.assertEqual(SSE(self.srv, "/v1/positions/stream?bbox=1,2,3", self.officer).status,
                          400)
-        for q in ("140,,-40,160,-20", "140,-40,160,-20,", "140,-40,160,-20" + "0" * 200):
+        # ... and a corner off the globe: minlon east of 180 or maxlon west
+        # of -180 was taken as a box across the antimeridian
+        for q in ("140,,-40,160,-20", "140,-40,160,-20,", "140,-40,160,-20" + "0" * 200,
+                  "500,-40,160,-20", "140,-40,-500,-20", "140,-100,160,-20", "140,-40,160,95"):
             self.assertRefused("/v1/positions/stream?bbox=" + q, "/bbox")
 
     def test_shutdown_with_open_streams(self):

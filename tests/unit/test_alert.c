@@ -80,15 +80,16 @@ static cx_err other_job(store_conn *w, void *arg)
 typedef struct {
     int n;
     char json[2][2048];
-    double lat;
+    double lat[2];
 } seen;
 
 static bool each_fn(void *ctx, const alert_row *r)
 {
     seen *s = ctx;
-    if (s->n < 2)
+    if (s->n < 2) {
         snprintf(s->json[s->n], sizeof s->json[0], "%.*s", (int)r->len, r->json);
-    s->lat = r->lat;
+        s->lat[s->n] = r->lat;
+    }
     s->n++;
     return true;
 }
@@ -122,7 +123,7 @@ static void test_raise_in_commits_with_the_job(void **state)
     assert_true(json_is_array(json_object_get(j, "declarations")));
     assert_true(json_is_object(json_object_get(j, "detail")));
     json_decref(j);
-    assert_true(fabs(s.lat - 35.1) < 1e-9);
+    assert_true(fabs(s.lat[0] - 35.1) < 1e-9);
 }
 
 typedef struct {
@@ -207,8 +208,76 @@ static void test_what_may_be_raised(void **state)
     alert_filter all = {0};
     assert_int_equal(alert_each(store_reader(f->s), &all, each_fn, &s), CX_OK);
     assert_int_equal(s.n, 2);
-    assert_true(isnan(s.lat));
-    assert_non_null(strstr(s.json[1], "\"peer\":\"node-b\""));
+    /* in event-time order: the ledger alert (time 1) before the drone's */
+    assert_true(isnan(s.lat[0]));
+    assert_non_null(strstr(s.json[0], "\"peer\":\"node-b\""));
+    assert_true(fabs(s.lat[1] - 35.1) < 1e-9);
+}
+
+typedef struct {
+    int n, max;
+    int64_t time_ms[8];
+} times_seen;
+
+static bool times_fn(void *ctx, const alert_row *r)
+{
+    times_seen *t = ctx;
+    t->time_ms[t->n++] = r->time_ms;
+    return t->n < t->max;
+}
+
+static times_seen each_times(fx *f, const alert_filter *flt, int max)
+{
+    times_seen t = {.max = max};
+    assert_int_equal(alert_each(store_reader(f->s), flt, times_fn, &t), CX_OK);
+    return t;
+}
+
+/* alert_each reads a drone's window, and nothing of it outside, in event-time
+ * order either way: oldest first, or newest first so that a reader that
+ * stops after n has the window's newest n (a drone's track). An alert
+ * raised late for an earlier event is in its event time's place. */
+static void test_each_reads_a_window_either_way(void **state)
+{
+    fx *f = *state;
+    const int64_t t0 = 1709251200000LL;
+    const int64_t at[] = {0, 3000, 1000, 2000, 5000, 10000}; /* raised in this order */
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        alert_new n = drone_alert();
+        n.time_ms = t0 + at[i];
+        assert_int_equal(alert_raise(f->a, &n, NULL), CX_OK);
+    }
+    alert_new other = drone_alert();
+    other.subject_id = other.drone = "UAS-7";
+    other.time_ms = t0 + 2000;
+    assert_int_equal(alert_raise(f->a, &other, NULL), CX_OK);
+
+    alert_filter w = {.drone = "UAS-42", .from_ms = t0 + 1000, .to_ms = t0 + 5000};
+    times_seen t = each_times(f, &w, 8);
+    assert_int_equal(t.n, 4);
+    const int64_t oldest[] = {1000, 2000, 3000, 5000};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(t.time_ms[i], t0 + oldest[i]);
+    w.newest_first = true;
+    t = each_times(f, &w, 8);
+    assert_int_equal(t.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(t.time_ms[i], t0 + oldest[3 - i]);
+    t = each_times(f, &w, 2); /* the window's newest two */
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.time_ms[0], t0 + 5000);
+    assert_int_equal(t.time_ms[1], t0 + 3000);
+    /* no upper bound: newest first starts at the drone's newest */
+    w.to_ms = 0;
+    t = each_times(f, &w, 8);
+    assert_int_equal(t.n, 5);
+    assert_int_equal(t.time_ms[0], t0 + 10000);
+    assert_int_equal(t.time_ms[4], t0 + 1000);
+    /* the other drone's alert at 2000 is its own */
+    alert_filter o = {.drone = "UAS-7", .newest_first = true};
+    t = each_times(f, &o, 8);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.time_ms[0], t0 + 2000);
 }
 
 int main(void)
@@ -217,6 +286,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raise_in_commits_with_the_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_what_may_be_raised, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escalate_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_reads_a_window_either_way, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
