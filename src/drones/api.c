@@ -507,8 +507,8 @@ static bool api__alert_points(drones_service *d, store_conn *c, const char *name
                               const track_q *q, json_t *features, bool *more)
 {
     *more = false;
-    if (!d->alerts)
-        return true;
+    if (!d->alerts || (q->to != INT64_MAX && q->to < 1000))
+        return true; /* a window ending before 1 ms holds no alert; to_ms 0 would mean none */
     alert_filter f = {.drone = name,
                       .from_ms = q->from == INT64_MIN ? 0 : q->from / 1000,
                       .to_ms = q->to == INT64_MAX ? 0 : q->to / 1000,
