@@ -219,6 +219,13 @@ class Simulated(TempDirTestCase):
         n = len(stored)
         track = srv.get("/v1/drones/%s/track?max_points=%d" % (smug, n), tok).json
         self.assertIs(track["alerts_truncated"], False)
+        # a window that ends within the epoch's first millisecond holds none
+        # of them (the door's to_ms 0 means "no bound", not "before 1 ms")
+        track = srv.get("/v1/drones/%s/track?from=1970-01-01T00:00:00Z"
+                        "&to=1970-01-01T00:00:00.0005Z" % smug, tok)
+        self.assertEqual(track.status, 200, track)
+        self.assertEqual([f for f in track.json["features"]
+                          if f["properties"]["kind"] == "alert"], [])
 
     def test_drop_pattern_escalates_one_alert(self):
         """A hover outside, near the border, then a crossing: the warning
