@@ -378,6 +378,21 @@ static cx_err dev__list_item(void *ctx, sqlite3_stmt *st, cx_buf *out)
     return e;
 }
 
+/* One statement per shape, each on its index in idx order: a container's
+ * devices (container, idx), an organisation's own (org, idx) — a tenant's
+ * page never walks the other tenants' devices — or all of them. ?1 after,
+ * ?2 limit, ?3 org, ?4 container. */
+static sqlite3_stmt *dev__list_stmt(store_conn *c, bool scoped, bool container)
+{
+    if (container)
+        return store_stmt(c, DEVICE_COLS "WHERE d.container = ?4 AND d.idx > ?1 AND "
+                                         "(?3 IS NULL OR +d.org = ?3) ORDER BY d.idx LIMIT ?2");
+    if (scoped)
+        return store_stmt(c, DEVICE_COLS "WHERE d.org = ?3 AND d.idx > ?1 "
+                                         "ORDER BY d.idx LIMIT ?2");
+    return store_stmt(c, DEVICE_COLS "WHERE d.idx > ?1 ORDER BY d.idx LIMIT ?2");
+}
+
 static void h_devices_list(http_req *r, void *ctx)
 {
     track_service *t = ctx;
@@ -392,14 +407,9 @@ static void h_devices_list(http_req *r, void *ctx)
         return;
     }
     store_conn *c = store_reader(t->store);
-    sqlite3_stmt *st =
-        !c ? NULL
-           : container
-                 ? store_stmt(c, DEVICE_COLS "WHERE d.idx > ?1 AND (?3 IS NULL OR d.org = ?3) "
-                                             "AND d.container = ?4 ORDER BY d.idx LIMIT ?2")
-                 : store_stmt(c, DEVICE_COLS "WHERE d.idx > ?1 AND (?3 IS NULL OR d.org = ?3) "
-                                             "ORDER BY d.idx LIMIT ?2");
-    if (st && !cx_is_officer(who))
+    bool scoped = !cx_is_officer(who);
+    sqlite3_stmt *st = c ? dev__list_stmt(c, scoped, container != NULL) : NULL;
+    if (st && scoped)
         sqlite3_bind_text(st, 3, who->org, -1, SQLITE_STATIC);
     if (st && container)
         sqlite3_bind_text(st, 4, container, -1, SQLITE_STATIC);

@@ -361,6 +361,30 @@ class QueryPlansTest(TempDirTestCase):
             seen.append((key[0], "DESC" in sql))
         self.assertEqual(sorted(seen), sorted((k, d) for k in want for d in (False, True)))
 
+    def test_a_tenants_devices_are_read_from_its_own_rows(self):
+        """GET /v1/devices, read from the source: an organisation's page
+        seeks (org, idx), a container's (container, idx), so a tenant with
+        ten devices does not walk everyone's million to fill its page."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        path = "src/track/devices.c"
+        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
+            sources = {path: f.read()}
+        listing = [sql for _, _, sql in statements(sources, string_macros(sources))
+                   if "FROM track_devices d" in sql and "LIMIT ?2" in sql]
+        self.assertEqual(len(listing), 3, listing)
+        want = {"track_devices_org (org=? AND idx>?)",
+                "track_devices_container (container=? AND rowid>?)",
+                "USING INTEGER PRIMARY KEY (rowid>?)"}
+        seen = set()
+        for sql in listing:
+            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
+            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+            seen |= {w for w in want if any(w in p for p in plan)}
+            self.assertEqual(bad_steps(db, sql), [], plan)
+        self.assertEqual(seen, want)
+
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
         db = sqlite3.connect(":memory:")

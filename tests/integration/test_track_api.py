@@ -247,6 +247,19 @@ class TrackApiTest(TempDirTestCase):
         res = self.telemetry([msg(t, 0.5, 30.6, device="CAR-2"), msg(t + 1, 0, 30.33)], carrier)
         self.assertEqual(res["accepted"], 1)
         ghost = self.telemetry([msg(t + 1, 0, 30.33, device="NO-SUCH")], carrier)["rejected"][0]
+        # its list is its own devices, page by page (read by (org, idx)); an
+        # officer's is everyone's
+        every = self.get("/v1/devices?limit=10000").json["items"]
+        self.assertGreater(len({d["org"] for d in every}), 1)
+        got, cursor = [], None
+        while True:
+            page = self.get("/v1/devices?limit=1" + ("&cursor=" + cursor if cursor else ""),
+                            carrier).json
+            got += [d["id"] for d in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(got, [d["id"] for d in every if d["org"] == "CARRIER-A"])
         self.assertEqual(res["rejected"][0]["reason"], "unknown_device")
         self.assertEqual({k: v.replace("TRK-1", "X") for k, v in res["rejected"][0].items()
                           if k != "index"},
