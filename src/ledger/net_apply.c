@@ -216,7 +216,13 @@ static bool apply__flush(ledger_net *n, ledger_stream_batch *b, uint64_t last_se
 }
 
 /* The message m and whatever else libnats holds already, into one batch.
- * false when stopping. */
+ * false when stopping.
+ *
+ * The messages are destroyed together once the batch is decoded: libnats
+ * frees a received message on its garbage collector's thread, and
+ * natsMsg_Destroy wakes that thread whenever it is waiting — one wake (a
+ * futex call and a context switch on each side) per stream message when
+ * they are destroyed one by one between decodes, one per batch this way. */
 static bool apply__batch(ledger_net *n, natsSubscription *sub, natsMsg *m)
 {
     ledger_stream_batch *b = ledger__stream_batch_new();
@@ -231,18 +237,24 @@ static bool apply__batch(ledger_net *n, natsSubscription *sub, natsMsg *m)
     int queued = 0;
     natsSubscription_GetPending(sub, &queued, NULL);
     int r = 0;
+    /* every message taken counts, flow control included: the batch stays
+     * within its bound too */
+    natsMsg *taken[LEDGER_STREAM_BATCH];
+    size_t ntaken = 0;
     for (;;) {
         ledger_pending *p = NULL;
         r = apply__message(n, m, &next, &p);
-        natsMsg_Destroy(m);
+        taken[ntaken++] = m;
         m = NULL;
         if (r == 1)
             ledger__stream_batch_add(b, p);
-        if (r < 0 || ledger__stream_batch_size(b) == LEDGER_STREAM_BATCH || queued-- <= 0 ||
+        if (r < 0 || ntaken == LEDGER_STREAM_BATCH || queued-- <= 0 ||
             natsSubscription_NextMsg(&m, sub, 50) != NATS_OK)
             break;
     }
     natsMsg_Destroy(m);
+    for (size_t i = 0; i < ntaken; i++)
+        natsMsg_Destroy(taken[i]);
     if (r == -1) {
         pthread_mutex_lock(&n->mu);
         n->resync = true;
