@@ -51,10 +51,14 @@ cx_err decl__kept_texts(decl_write *dw)
         differ = differ || s;
         for (int k = 0; k < 1 + differ && e == CX_OK; k++) {
             cx_buf *b = k ? &shown : &full;
-            e = cx_buf_puts(b, any ? "," : "{");
+            const char *t = k && s ? s : f;
+            /* one allocation for a member of a few KB, not a series of
+             * doublings */
+            e = cx_buf_reserve(b, strlen(t) + strlen(h->member) + 8);
+            e = e ? e : cx_buf_puts(b, any ? "," : "{");
             e = e ? e : cx_buf_json_str(b, h->member);
             e = e ? e : cx_buf_puts(b, ":");
-            e = e ? e : cx_buf_puts(b, k && s ? s : f);
+            e = e ? e : cx_buf_puts(b, t);
         }
         any = true;
         free(f);
