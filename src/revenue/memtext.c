@@ -124,7 +124,12 @@ static cx_err mt__value(mt_out *o, const json_t *v, bool skip)
         }
         return e ? e : cx_buf_puts(&o->b, "]");
     }
-    case JSON_STRING: return mt__str(o, json_string_value(v));
+    case JSON_STRING:
+        if (strlen(json_string_value(v)) != json_string_length(v)) {
+            o->jansson = true; /* a NUL inside: jansson writes \u0000 */
+            return CX_EINVAL;
+        }
+        return mt__str(o, json_string_value(v));
     case JSON_INTEGER: return mt__int(o, json_integer_value(v));
     case JSON_REAL: return mt__real(o, json_real_value(v));
     case JSON_TRUE: return cx_buf_puts(&o->b, "true");

@@ -875,12 +875,13 @@ static void test_member_texts_as_jansson(void **state)
         "{\"revenue_at_risk\":0,\"findings\":[{\"rule\":\"undervaluation\"},{\"rule\":\"x\"},"
         "{\"rule\":\"undervaluation\",\"m\":\"\\b\"}],\"z\":\"\\f\\u0001\\u001f\"}",
         "{\"findings\":[{\"rule\":\"undervaluation\"}],\"k\\u0007ey\":1,\"problems\":[]}",
+        "{\"nul\":\"a\\u0000b\",\"findings\":[]}",
         "{\"findings\":[{\"rule\":\"self_assessment\"},{\"rule\":\"undervaluation\"}],"
         "\"items\":[{\"findings\":[{\"rule\":\"undervaluation\"}]}]}",
     };
     for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) {
         json_error_t je;
-        json_t *t = json_loads(trees[i], 0, &je);
+        json_t *t = json_loads(trees[i], JSON_ALLOW_NUL, &je);
         if (!t)
             fail_msg("bad test JSON %zu: %s", i, je.text);
         same_texts(t);
