@@ -307,7 +307,9 @@ cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, 
  * text (as decl_doc gives it), the member's full (customs') text and the
  * hook's record of it (decl_hooks.member_record: its JSON text; NULL when
  * none, e.g. declarations stored before records or by a hook without
- * them); member may be NULL when only the record is there. fn returns false
+ * them); member is given only when there is no record (the record is what
+ * a deriving module reads: extracting every row's member cost more than
+ * the rest of the read), and may be NULL then too. fn returns false
  * to stop. *last is the last seq looked at (after when none), where the
  * next batch starts — declarations with neither (history, lodged while the
  * module was off) are passed over, never looked at twice. Strings live only

@@ -8,14 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An assessment's text. Every real in it came from a decimal of at most 15
- * significant digits (rev_dec_json), so %.15g writes each exactly and the
- * digit search of cx_json_dump is not needed on the writer's path. */
-static char *acc__text(const json_t *assessment)
-{
-    return json_dumps(assessment, JSON_COMPACT | JSON_REAL_PRECISION(15));
-}
-
 bool rev__minor(const json_t *j, int exp, int64_t *out)
 {
     rev_dec d;
@@ -33,57 +25,6 @@ int64_t rev__amount_of(const json_t *a, const char *k, int exp)
     int64_t v = 0;
     rev__minor(json_object_get(a, k), exp, &v);
     return v;
-}
-
-/* Whether the valuation control flagged an item: only then do the trader's
- * and the officer's forms differ by more than revenue_at_risk. */
-static bool acc__has_undervaluation(const json_t *assessment)
-{
-    size_t i;
-    const json_t *f;
-    json_array_foreach(json_object_get(assessment, "findings"), i, f)
-    {
-        const char *rule = json_string_value(json_object_get(f, "rule"));
-        if (rule && strcmp(rule, "undervaluation") == 0)
-            return true;
-    }
-    return false;
-}
-
-/* The stored form: everything but revenue_at_risk (a column of the row,
- * put back for officers). */
-static char *acc__stored_text(const json_t *assessment)
-{
-    json_t *c = json_copy((json_t *)assessment); /* shallow: members shared, not changed */
-    if (!c)
-        return NULL;
-    json_object_del(c, "revenue_at_risk");
-    char *t = acc__text(c);
-    json_decref(c);
-    return t;
-}
-
-/* The document's texts: the stored form and, only when the valuation
- * control flagged an item, the trader's (NULL otherwise: the same). */
-static cx_err acc__doc_texts(const json_t *assessment, char **doc, char **pub)
-{
-    *pub = NULL;
-    *doc = acc__stored_text(assessment);
-    if (*doc && acc__has_undervaluation(assessment)) {
-        json_t *p = rev__assessment_public(assessment);
-        *pub = p ? acc__text(p) : NULL;
-        json_decref(p);
-        if (!*pub) {
-            free(*doc);
-            *doc = NULL;
-        }
-    }
-    return *doc ? CX_OK : CX_ENOMEM;
-}
-
-cx_err rev__member_texts(const json_t *assessment, char **full, char **shown)
-{
-    return acc__doc_texts(assessment, full, shown);
 }
 
 json_t *rev__assessment_public(const json_t *assessment)
@@ -118,7 +59,7 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
     rev_row row;
     char *full = NULL, *shown = NULL;
     cx_err e = rev__row_of(seq, doc, assessment, &row);
-    if (e == CX_OK && (e = acc__doc_texts(assessment, &full, &shown)) == CX_OK)
+    if (e == CX_OK && (e = rev__member_texts(assessment, &full, &shown)) == CX_OK)
         e = rev__row_insert(w, &row, reason, by);
     if (e == CX_OK)
         e = decl_member_set_in(w, seq, "assessment", full, shown);
@@ -420,7 +361,7 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     json_object_set_new(copy, "version", json_integer(a.version + 1));
     json_object_set_new(copy, "assessed_at", json_string(now));
     char *text = NULL, *pub = NULL;
-    e = acc__doc_texts(copy, &text, &pub);
+    e = rev__member_texts(copy, &text, &pub);
     int exp = a.exp;
     int64_t total = rev__amount_of(copy, "total", exp);
     /* the version being replaced goes to the history as it was */

@@ -253,6 +253,14 @@ typedef struct {
  * only when out of memory. */
 json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_t len,
                    const rev_lookups *lk, rev_summary_row *row);
+/* The texts declare keeps of an assessment (the `assessment` member): the
+ * stored form, customs' (every member but revenue_at_risk, which the row
+ * keeps), and — only when the valuation control flagged an item — the
+ * trader's (also without the undervaluation findings; else *shown NULL).
+ * Byte for byte json_dumps(JSON_COMPACT | JSON_REAL_PRECISION(15)) of those
+ * forms, written without copying the tree. Caller frees both; CX_ENOMEM
+ * (both NULL) when out of memory. */
+cx_err rev_assessment_texts(const json_t *assessment, char **stored, char **shown);
 /* The keys of an item's unit-value statistics: level 6 or 4, per "KGM" or
  * per the item's unit. out needs REV_UV_KEY_MAX bytes. */
 #define REV_UV_KEY_MAX 48

@@ -879,6 +879,9 @@ static void test_kept_record(void **state)
     assert_string_equal(seen.record[1], "[7,\"RECMARK\",{\"a\":1.50}]");
     assert_null(seen.record[2]);
     assert_non_null(seen.member[2]);
+    /* with a record, the member's text is not extracted for the reader */
+    assert_null(seen.member[0]);
+    assert_null(seen.member[1]);
     /* the members' texts gone: the rows with a record still come */
     assert_int_equal(store_write(f->s, kept_wipe_job, NULL), CX_OK);
     seen.n = 0;

@@ -765,6 +765,132 @@ static void test_histogram_and_undervaluation(void **state)
     rev_hist_free(h);
 }
 
+/* ---- the member's texts ------------------------------------------------------------------------ */
+/* What declare kept before rev_assessment_texts wrote the texts itself:
+ * json_dumps of a copy without revenue_at_risk and, when an item was
+ * flagged, of one whose findings leave out the undervaluation. */
+static void old_texts(const json_t *a, char **stored, char **shown)
+{
+    json_t *c = json_copy((json_t *)a);
+    json_object_del(c, "revenue_at_risk");
+    *stored = json_dumps(c, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    *shown = NULL;
+    json_t *kept = json_array();
+    size_t i;
+    json_t *f;
+    bool flagged = false;
+    json_array_foreach(json_object_get(a, "findings"), i, f)
+    {
+        const char *rule = json_string_value(json_object_get(f, "rule"));
+        if (rule && strcmp(rule, "undervaluation") == 0)
+            flagged = true;
+        else
+            json_array_append(kept, f);
+    }
+    if (flagged) {
+        json_object_set(c, "findings", kept);
+        *shown = json_dumps(c, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    }
+    json_decref(kept);
+    json_decref(c);
+}
+
+static void same_texts(const json_t *a)
+{
+    char *stored, *shown, *was, *was_shown;
+    assert_int_equal(rev_assessment_texts(a, &stored, &shown), CX_OK);
+    old_texts(a, &was, &was_shown);
+    assert_non_null(was);
+    assert_string_equal(stored, was);
+    if (was_shown)
+        assert_string_equal(shown, was_shown);
+    else
+        assert_null(shown);
+    free(stored);
+    free(shown);
+    free(was);
+    free(was_shown);
+}
+
+static void test_member_texts_as_jansson(void **state)
+{
+    rev_book *b = demo_book("KRW");
+    rev_hist *h = rev_hist_new();
+    for (int i = 0; i < 200; i++)
+        assert_true(rev_hist_add(h, 10000.0 * exp((i - 100) / 400.0), 1));
+    int calls = 0;
+    rev_lookups uv = {.unit_values = uv_stats, .uv_ctx = h};
+    rev_lookups cert = {.certificate = cert_found, .cert_ctx = &calls};
+    /* real assessments: foreign currency (a real rate), undervaluation (the
+     * trader's form differs), a proved preference (a certificate object), a
+     * compound line, a transmission (true and a duty rule), a problem, and
+     * the self-assessment check with a rate a double cannot keep */
+    struct {
+        const char *date, *item;
+        const rev_lookups *lk;
+    } cases[] = {
+        {"2024-03-01", "{\"hs_code\":\"690722\",\"country_of_origin\":\"CN\",\"net_mass_kg\":1000,"
+                       "\"value\":1234.56,\"currency\":\"USD\",\"tax_rate\":8}", NULL},
+        {"2024-03-01", "{\"hs_code\":\"690722\",\"country_of_origin\":\"CN\",\"net_mass_kg\":1000,"
+                       "\"value\":1000000,\"currency\":\"KRW\",\"tax_rate\":8.5}", &uv},
+        {"2024-03-01", "{\"hs_code\":\"690722\",\"country_of_origin\":\"TH\",\"net_mass_kg\":1000,"
+                       "\"value\":1000000,\"currency\":\"KRW\"}", &cert},
+        {"2024-03-01", "{\"hs_code\":\"220300\",\"country_of_origin\":\"VN\",\"net_mass_kg\":10,"
+                       "\"quantity\":10.25,\"unit\":\"LTR\",\"value\":50000.5,\"currency\":\"EUR\"}",
+         &cert},
+        {"2024-03-01", "{\"hs_code\":\"940360\",\"country_of_origin\":\"DE\",\"net_mass_kg\":0.5,"
+                       "\"value\":99.99,\"currency\":\"USD\",\"transmission\":true,"
+                       "\"design\":\"D-1\",\"tax_rate\":8}", NULL},
+        {"2019-03-01", "{\"hs_code\":\"690722\",\"country_of_origin\":\"CN\",\"net_mass_kg\":1,"
+                       "\"value\":1,\"currency\":\"CHF\"}", NULL},
+        {"2024-03-01", "{\"hs_code\":\"690722\",\"country_of_origin\":\"CN\",\"net_mass_kg\":1,"
+                       "\"value\":1,\"currency\":\"KRW\",\"tax_rate\":0.1234567890123456789}",
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *a = assess1(b, cases[i].date, cases[i].item, cases[i].lk);
+        json_object_set_new(a, "version", json_integer(1));
+        json_object_set_new(a, "assessed_at", json_string("2026-12-07T07:25:38.840Z"));
+        same_texts(a);
+        if (i == 1) { /* the case must have exercised the trader's form */
+            char *stored, *shown;
+            assert_int_equal(rev_assessment_texts(a, &stored, &shown), CX_OK);
+            assert_non_null(shown);
+            assert_non_null(strstr(stored, "undervaluation"));
+            assert_null(strstr(shown, "undervaluation"));
+            free(stored);
+            free(shown);
+        }
+        json_decref(a);
+    }
+    /* every JSON type and spelling: reals jansson writes with an exponent or
+     * ".0", negative and extreme integers, escapes, UTF-8, empty containers;
+     * and control characters cx_buf_json_str spells otherwise (\b, \f, \u001f
+     * where jansson writes \u001F): the texts are still jansson's */
+    const char *trees[] = {
+        "{\"a\":1e-7,\"b\":1e20,\"c\":-2.5e-300,\"d\":3.0,\"e\":0.1,\"f\":123456789012345.6,"
+        "\"g\":-9223372036854775807,\"h\":0,\"i\":-1,\"j\":true,\"k\":false,\"l\":null,"
+        "\"m\":[],\"n\":{},\"o\":[[1,[2,{\"p\":[]}]]],\"revenue_at_risk\":5,"
+        "\"q\":\"tab\\t nl\\n cr\\r quote\\\" back\\\\ slash/ \\u00e9\\u4e2d\\ud83d\\ude00\"}",
+        "{\"revenue_at_risk\":0,\"findings\":[{\"rule\":\"undervaluation\"},{\"rule\":\"x\"},"
+        "{\"rule\":\"undervaluation\",\"m\":\"\\b\"}],\"z\":\"\\f\\u0001\\u001f\"}",
+        "{\"findings\":[{\"rule\":\"undervaluation\"}],\"k\\u0007ey\":1,\"problems\":[]}",
+        "{\"nul\":\"a\\u0000b\",\"findings\":[]}",
+        "{\"findings\":[{\"rule\":\"self_assessment\"},{\"rule\":\"undervaluation\"}],"
+        "\"items\":[{\"findings\":[{\"rule\":\"undervaluation\"}]}]}",
+    };
+    for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) {
+        json_error_t je;
+        json_t *t = json_loads(trees[i], JSON_ALLOW_NUL, &je);
+        if (!t)
+            fail_msg("bad test JSON %zu: %s", i, je.text);
+        same_texts(t);
+        json_decref(t);
+    }
+    rev_book_free(b);
+    rev_hist_free(h);
+}
+
 /* ---- CSV importers ---------------------------------------------------------------------------- */
 static void test_import_problems_with_lines(void **state)
 {
@@ -959,6 +1085,7 @@ int main(void)
         cmocka_unit_test(test_transmission_rules),
         cmocka_unit_test(test_lexemes_from_text),
         cmocka_unit_test(test_histogram_and_undervaluation),
+        cmocka_unit_test(test_member_texts_as_jansson),
         cmocka_unit_test(test_import_problems_with_lines),
         cmocka_unit_test_setup_teardown(test_store_versions, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_currency_set_once, db_setup, db_teardown),
