@@ -7,7 +7,9 @@ figure is the server's CPU per request from /proc (user + system), beside
 the wall rates a loaded machine bends. Medians over ROUNDS.
 Usage: drone_alerts_ab.py BIN_A BIN_B LOADGEN ROUNDS SECONDS
   e.g. drone_alerts_ab.py /tmp/base/build/customs build/customs build/bench/loadgen 5 4"""
-import datetime, http.client, json, os, sqlite3, statistics, subprocess, sys, tempfile, time
+import datetime, json, os, sqlite3, statistics, subprocess, sys, tempfile, time
+
+from drones import call  # noqa: E402  (bench/hotkeys/drones.py, beside this file)
 
 BASIC = "0012{}0000000000000000"
 LOCATION = bytes.fromhex("122624160a42bf241b6ed1b4b69808ac0870086b53150e0200")
@@ -28,16 +30,6 @@ def obs(uas, mac, i):
 
 def stamp(i):
     return (T0 + datetime.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def call(port, token, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, json.dumps(body) if body is not None else None,
-              {"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    r = c.getresponse()
-    d = r.read()
-    c.close()
-    return r.status, d
 
 
 def serve(binary, db, tmp):

@@ -67,4 +67,5 @@ def main():
         stored(port, token, uas, obs("", "", count - 1))
 
 
-main()
+if __name__ == "__main__":
+    main()

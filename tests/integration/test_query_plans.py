@@ -185,54 +185,55 @@ class QueryPlansTest(TempDirTestCase):
                                 for p in plan), plan)
             self.assertEqual(bad_steps(db, sql), [], plan)
 
+    def plans(self, path, keep, headers=()):
+        """(sql, plan, bad) of each statement in the source file path
+        (macros from it and from headers) for which keep(sql), explained
+        against a database every module migrated; bad is its scans and
+        sorts (bad_steps)."""
+        create_key(self.db, "ACME", "trader")
+        db = sqlite3.connect(self.db)
+        self.addCleanup(db.close)
+        sources = {}
+        for name in (path,) + tuple(headers):
+            with open(os.path.join(SOURCE, name), encoding="utf-8") as f:
+                sources[name] = f.read()
+        out = []
+        for _, _, sql in statements({path: sources[path]}, string_macros(sources)):
+            if keep(sql):
+                n = max([int(x) for x in re.findall(r"\?(\d+)", sql)] or [0])
+                plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+                out.append((sql, plan, bad_steps(db, sql)))
+        return out
+
+    def assert_indexes(self, plans, want, count=None):
+        """Each of want (a piece of a plan step) is used by one of plans,
+        and no plan walks a table or sorts."""
+        seen = {w for w in want for _, plan, _ in plans if any(w in p for p in plan)}
+        self.assertEqual(seen, set(want), plans)
+        self.assertEqual([bad for _, _, bad in plans if bad], [], plans)
+        self.assertEqual(len(plans), len(want) if count is None else count, plans)
+
     def test_one_orgs_risk_queue_seeks_its_rows_in_the_queues_order(self):
         """The risk queue's ?org= statements, read from the source, seek
         (org, order key…) for both orders (risk migration 4): the index walk
         is already in the queue's order, so no other organisation's row is
         read and nothing is sorted."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        sources = {}
-        for path in ("src/risk/risk_http.c", "src/declare/declare.h"):  # DECL_VIEW
-            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-                sources[path] = f.read()
-        macros = string_macros(sources)
-        queue = [sql for _, _, sql in statements({k: sources[k] for k in sources
-                                                   if k.endswith(".c")}, macros)
-                 if "FROM risk_scores s" in sql and "WHERE s.org = ?6" in sql]
-        self.assertEqual(len(queue), 2, queue)
-        want = {"risk_scores_org (org=? AND rank<?)",
-                "risk_scores_org_expected (org=? AND (expected,rank)<(?,?))"}
-        seen = set()
-        for sql in queue:
-            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
-            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
-            seen |= {w for w in want if any("USING INDEX " + w in p for p in plan)}
-            self.assertEqual(bad_steps(db, sql), [], plan)
-        self.assertEqual(seen, want)
+        self.assert_indexes(
+            self.plans("src/risk/risk_http.c",
+                       lambda q: "FROM risk_scores s" in q and "WHERE s.org = ?6" in q,
+                       ["src/declare/declare.h"]),
+            {"USING INDEX risk_scores_org (org=? AND rank<?)",
+             "USING INDEX risk_scores_org_expected (org=? AND (expected,rank)<(?,?))"})
 
     def test_the_open_queue_reads_only_open_declarations(self):
         """The risk queue's status=open statements, read from the source,
         read declare's partial index of open declarations (declare migration
         8) and look each one's score up: a million decided declarations are
         not walked to find the open work; only that is sorted."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        sources = {}
-        for path in ("src/risk/risk_http.c", "src/declare/declare.h"):
-            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-                sources[path] = f.read()
-        macros = string_macros(sources)
-        queue = [sql for _, _, sql in statements({"src/risk/risk_http.c":
-                                                   sources["src/risk/risk_http.c"]}, macros)
-                 if "CROSS JOIN risk_scores s" in sql]
+        queue = self.plans("src/risk/risk_http.c", lambda q: "CROSS JOIN risk_scores s" in q,
+                           ["src/declare/declare.h"])
         self.assertEqual(len(queue), 2, queue)
-        for sql in queue:
-            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
-            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
-            self.assertIn("SCAN declarations USING INDEX declarations_open", plan)
+        for _, plan, _ in queue:
             self.assertIn("SEARCH s USING INTEGER PRIMARY KEY (rowid=?)", plan)
             self.assertEqual([p for p in plan if p.startswith("SCAN ")],
                              ["SCAN declarations USING INDEX declarations_open"], plan)
@@ -241,19 +242,10 @@ class QueryPlansTest(TempDirTestCase):
         """GET /v1/risk/summary (the console's overview, since= the start of
         the day) seeks declarations by arrival time (declare migration 8):
         a year of history is not read to count today's work."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        sources = {}
-        for path in ("src/risk/risk_http.c", "src/declare/declare.h"):
-            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-                sources[path] = f.read()
-        macros = string_macros(sources)
-        summary = [sql for _, _, sql in statements({"src/risk/risk_http.c":
-                                                     sources["src/risk/risk_http.c"]}, macros)
-                   if "d.received_at >= ?1 GROUP BY" in sql]
+        summary = self.plans("src/risk/risk_http.c", lambda q: "d.received_at >= ?1 GROUP BY" in q,
+                             ["src/declare/declare.h"])
         self.assertEqual(len(summary), 1, summary)
-        plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + summary[0], [None])]
+        plan = summary[0][1]
         self.assertTrue(any(p.startswith("SEARCH declarations USING INDEX declarations_received")
                             for p in plan), plan)
         self.assertFalse(any(p.startswith("SCAN declarations") for p in plan), plan)
@@ -263,23 +255,13 @@ class QueryPlansTest(TempDirTestCase):
         revenue_refund_payers (payer_org, refund) in id order (revenue
         migration 6), with or without ?status: no other bank's refund is
         walked and nothing is sorted."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        sources = {}
-        for path in ("src/revenue/settle.c", "src/revenue/revenue_int.h"):
-            with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-                sources[path] = f.read()
-        macros = string_macros(sources)
-        listing = [sql for _, _, sql in statements({"src/revenue/settle.c":
-                                                    sources["src/revenue/settle.c"]}, macros)
-                   if "FROM revenue_refund_payers b JOIN" in sql and "LIMIT" in sql]
+        listing = self.plans("src/revenue/settle.c",
+                             lambda q: "FROM revenue_refund_payers b JOIN" in q and "LIMIT" in q,
+                             ["src/revenue/revenue_int.h"])
         self.assertEqual(len(listing), 2, listing)
-        for sql in listing:
-            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
-            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
+        for _, plan, bad in listing:
             self.assertIn("SEARCH b USING PRIMARY KEY (payer_org=? AND refund>?)", plan)
-            self.assertEqual(bad_steps(db, sql), [], plan)
+            self.assertEqual(bad, [], plan)
 
     def test_findings_are_listed_by_the_index_of_their_filter(self):
         """GET /v1/ledger/findings, read from the source: each filter drives
@@ -287,49 +269,23 @@ class QueryPlansTest(TempDirTestCase):
         severity: ledger migration 7), so a rare rule among a million
         findings is not a walk of the table by id; the other filters only
         narrow what that index gives."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        path = "src/ledger/ledger_http.c"
-        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-            sources = {path: f.read()}
-        listing = [sql for _, _, sql in statements(sources, string_macros(sources))
-                   if "FROM ledger_findings WHERE" in sql and "LIMIT ?5" in sql]
-        want = {"ledger_findings_decl (declaration_id=? AND rowid>?)",
-                "ledger_findings_org (org=? AND id>?)",
-                "ledger_findings_rule (rule=? AND id>?)",
-                "ledger_findings_severity (severity=? AND id>?)",
-                "INTEGER PRIMARY KEY (rowid>?)"}
-        seen = set()
-        for sql in listing:
-            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
-            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
-            seen |= {w for w in want if any(w in p for p in plan)}
-            self.assertEqual(bad_steps(db, sql), [], plan)
-        self.assertEqual(seen, want)
-        self.assertEqual(len(listing), len(want), listing)
+        self.assert_indexes(
+            self.plans("src/ledger/ledger_http.c",
+                       lambda q: "FROM ledger_findings WHERE" in q and "LIMIT ?5" in q),
+            {"ledger_findings_decl (declaration_id=? AND rowid>?)",
+             "ledger_findings_org (org=? AND id>?)", "ledger_findings_rule (rule=? AND id>?)",
+             "ledger_findings_severity (severity=? AND id>?)", "INTEGER PRIMARY KEY (rowid>?)"})
 
     def test_ledger_entries_are_listed_by_the_index_of_their_filter(self):
         """GET /v1/ledger/entries, read from the source: ?org= seeks
         (org, idx) (ledger migration 7; a small member's entries in a long
         log were found by walking it), ?type= seeks (type, idx), both orders,
         nothing sorted."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        path = "src/ledger/ledger_http.c"
-        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-            sources = {path: f.read()}
-        listing = [sql for _, _, sql in statements(sources, string_macros(sources))
-                   if "FROM ledger_entries WHERE" in sql and "LIMIT ?4" in sql]
-        self.assertEqual(len(listing), 6, listing)
-        seen = set()
-        for sql in listing:
-            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * 4)]
-            seen |= {w for w in ("ledger_entries_org (org=? AND idx",
-                                 "ledger_entries_type (type=? AND idx") if any(w in p for p in plan)}
-            self.assertEqual(bad_steps(db, sql), [], plan)
-        self.assertEqual(len(seen), 2, seen)
+        self.assert_indexes(
+            self.plans("src/ledger/ledger_http.c",
+                       lambda q: "FROM ledger_entries WHERE" in q and "LIMIT ?4" in q),
+            {"ledger_entries_org (org=? AND idx", "ledger_entries_type (type=? AND idx",
+             "INTEGER PRIMARY KEY (rowid"}, count=6)
 
     def test_alert_windows_are_ranges_of_their_subjects_index(self):
         """alert_each's statements, read from the source: for a drone (its
@@ -338,14 +294,7 @@ class QueryPlansTest(TempDirTestCase):
         3 for drones and devices) and walk it in the index's order. The
         drone's used the (drone, seq) index: every alert the drone ever
         raised was read to find a window's few."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        path = "src/alert/alert.c"
-        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-            sources = {path: f.read()}
-        each = [sql for _, _, sql in statements(sources, string_macros(sources))
-                if "json_extract(doc, '$.lat')" in sql]
+        each = self.plans("src/alert/alert.c", lambda q: "json_extract(doc, '$.lat')" in q)
         self.assertEqual(len(each), 8, each)
         want = {"WHERE drone = ?6": "alerts_drone_time (drone=? AND time>? AND time<?)",
                 "WHERE device = ?2": "alerts_device_time (device=? AND time>? AND time<?)",
@@ -353,8 +302,7 @@ class QueryPlansTest(TempDirTestCase):
                     "alerts_consignment (consignment=? AND time>? AND time<?)",
                 "WHERE 1 ": "alerts_time (time>? AND time<?)"}
         seen = []
-        for sql in each:
-            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * 6)]
+        for sql, plan, _ in each:
             key = [k for k in want if k in sql]
             self.assertEqual(len(key), 1, sql)
             self.assertEqual(plan, ["SEARCH alerts USING INDEX " + want[key[0]]], sql)
@@ -365,25 +313,12 @@ class QueryPlansTest(TempDirTestCase):
         """GET /v1/devices, read from the source: an organisation's page
         seeks (org, idx), a container's (container, idx), so a tenant with
         ten devices does not walk everyone's million to fill its page."""
-        create_key(self.db, "ACME", "trader")
-        db = sqlite3.connect(self.db)
-        self.addCleanup(db.close)
-        path = "src/track/devices.c"
-        with open(os.path.join(SOURCE, path), encoding="utf-8") as f:
-            sources = {path: f.read()}
-        listing = [sql for _, _, sql in statements(sources, string_macros(sources))
-                   if "FROM track_devices d" in sql and "LIMIT ?2" in sql]
-        self.assertEqual(len(listing), 3, listing)
-        want = {"track_devices_org (org=? AND idx>?)",
-                "track_devices_container (container=? AND rowid>?)",
-                "USING INTEGER PRIMARY KEY (rowid>?)"}
-        seen = set()
-        for sql in listing:
-            n = max(int(x) for x in re.findall(r"\?(\d+)", sql))
-            plan = [p[3] for p in db.execute("EXPLAIN QUERY PLAN " + sql, [None] * n)]
-            seen |= {w for w in want if any(w in p for p in plan)}
-            self.assertEqual(bad_steps(db, sql), [], plan)
-        self.assertEqual(seen, want)
+        self.assert_indexes(
+            self.plans("src/track/devices.c",
+                       lambda q: "FROM track_devices d" in q and "LIMIT ?2" in q),
+            {"track_devices_org (org=? AND idx>?)",
+             "track_devices_container (container=? AND rowid>?)",
+             "USING INTEGER PRIMARY KEY (rowid>?)"})
 
     def test_a_scan_is_caught(self):
         """The check itself: a keyed read of a column with no index fails it."""
