@@ -522,15 +522,30 @@ void ledger__stream_batch_free(ledger_stream_batch *b)
  * It writes nothing that stays, so its verdict is handed on from inside the
  * job: the submitter's next step (the publish) starts while the writer
  * finishes the batch, instead of after a commit that does not concern it.
- * Nobody waits for it: the verdict goes to a callback. */
+ * Nobody waits for it: the verdict goes to a callback.
+ *
+ * The checks queued while the writer was busy go as one job: each in a
+ * savepoint of its own, rolled back, and then their verdicts one after the
+ * other. On a network node each verdict is a publish, so the entries a node
+ * checked together reach the stream's leader together, where its Raft
+ * replicates them as one proposal batch; the NATS servers' CPU per entry
+ * falls with the publishes that arrive together (docs/performance.md). */
 
-typedef struct {
+typedef struct precheck_job {
     ledger_pending p; /* a stand-in: only lg, e and res are used */
-    store_job job;
     ledger_check_fn ready;
     void *arg;
     bool called;
+    struct precheck_job *next;
 } precheck_job;
+
+/* One writer job for the checks queued when it was made and after. */
+typedef struct {
+    store_job job;
+    ledger *lg;
+    precheck_job *taken; /* by the job's run; what is left to its done */
+    bool ran;
+} precheck_batch;
 
 static void app__precheck_call(precheck_job *j)
 {
@@ -544,35 +559,72 @@ static void app__precheck_call(precheck_job *j)
     j->p.e = NULL; /* the caller's again */
 }
 
+/* The queue, taken whole; the next check queues a job of its own. */
+static precheck_job *app__precheck_take(ledger *lg)
+{
+    pthread_mutex_lock(&lg->chk_mu);
+    precheck_job *l = lg->chk_head;
+    lg->chk_head = lg->chk_tail = NULL;
+    lg->chk_queued = false;
+    pthread_mutex_unlock(&lg->chk_mu);
+    return l;
+}
+
+static void app__precheck_one(ledger *lg, store_conn *w, precheck_job *j)
+{
+    if (store_exec(w, "SAVEPOINT ledger_check") != CX_OK) {
+        app__unavailable(&j->p.res, "the ledger state could not be read; retry");
+        return;
+    }
+    app_step s;
+    cx_err err = app__append(lg, w, &j->p, true, &s);
+    if (err == CX_OK)
+        j->p.res.status = 201;
+    else if (err != CX_ESTATE)
+        app__unavailable(&j->p.res, "the ledger state could not be read; retry");
+    if (store_exec(w, "ROLLBACK TO ledger_check") != CX_OK ||
+        store_exec(w, "RELEASE ledger_check") != CX_OK) {
+        ledger_result_clear(&j->p.res); /* a later check could see this one's rows */
+        app__unavailable(&j->p.res, "the ledger state could not be read; retry");
+    }
+}
+
 static cx_err app__job_precheck(store_conn *w, void *arg)
 {
-    precheck_job *j = arg;
-    ledger *lg = j->p.lg;
+    precheck_batch *b = arg;
+    ledger *lg = b->lg;
+    b->ran = true;
+    b->taken = app__precheck_take(lg);
     if (app__refresh(lg, w) != CX_OK) {
-        app__unavailable(&j->p.res, "the ledger state could not be loaded");
+        for (precheck_job *j = b->taken; j; j = j->next)
+            app__unavailable(&j->p.res, "the ledger state could not be loaded");
     } else {
-        app_step s;
-        cx_err err = app__append(lg, w, &j->p, true, &s);
-        if (err == CX_OK)
-            j->p.res.status = 201;
-        else if (err != CX_ESTATE)
-            app__unavailable(&j->p.res, "the ledger state could not be read; retry");
+        for (precheck_job *j = b->taken; j; j = j->next)
+            app__precheck_one(lg, w, j);
     }
-    app__precheck_call(j);
+    for (precheck_job *j = b->taken; j; j = j->next)
+        app__precheck_call(j);
     return CX_ESTATE; /* always rolled back: nothing of it stays */
 }
 
 static void app__precheck_done(void *arg, cx_err result)
 {
-    precheck_job *j = arg;
+    precheck_batch *b = arg;
     (void)result;
-    app__precheck_call(j); /* in case the job never ran (the writer stopped) */
-    free(j);
+    /* the job never ran (the writer stopped): what it would have taken */
+    precheck_job *l = b->ran ? b->taken : app__precheck_take(b->lg);
+    for (precheck_job *j = l, *next; j; j = next) {
+        next = j->next;
+        app__precheck_call(j);
+        free(j);
+    }
+    free(b);
 }
 
 void ledger__precheck(ledger *lg, const lentry *e, ledger_check_fn ready, void *arg)
 {
     precheck_job *j = calloc(1, sizeof *j);
+    precheck_batch *b = NULL;
     if (!j) {
         ledger_result res;
         memset(&res, 0, sizeof res);
@@ -586,10 +638,33 @@ void ledger__precheck(ledger *lg, const lentry *e, ledger_check_fn ready, void *
     j->p.mode = LP_LOCAL;
     j->ready = ready;
     j->arg = arg;
-    j->job = (store_job){.fn = app__job_precheck, .done = app__precheck_done, .arg = j};
-    if (store_submit(lg->s, &j->job) != CX_OK) {
-        app__unavailable(&j->p.res, "the ledger is shutting down");
+    pthread_mutex_lock(&lg->chk_mu);
+    bool submit = !lg->chk_queued;
+    if (submit && !(b = calloc(1, sizeof *b))) {
+        pthread_mutex_unlock(&lg->chk_mu);
+        app__unavailable(&j->p.res, "out of memory");
         app__precheck_call(j);
         free(j);
+        return;
+    }
+    if (lg->chk_tail)
+        lg->chk_tail->next = j;
+    else
+        lg->chk_head = j;
+    lg->chk_tail = j;
+    lg->chk_queued = true;
+    pthread_mutex_unlock(&lg->chk_mu);
+    if (!submit)
+        return; /* the job queued already takes it */
+    b->lg = lg;
+    b->job = (store_job){.fn = app__job_precheck, .done = app__precheck_done, .arg = b};
+    if (store_submit(lg->s, &b->job) != CX_OK) {
+        for (precheck_job *k = app__precheck_take(lg), *next; k; k = next) {
+            next = k->next;
+            app__unavailable(&k->p.res, "the ledger is shutting down");
+            app__precheck_call(k);
+            free(k);
+        }
+        free(b);
     }
 }

@@ -302,6 +302,11 @@ struct ledger {
     int64_t *seen_idx;
     size_t seen_cap, seen_n;
     uint64_t applied_seq; /* the last stream sequence applied (network) */
+    /* prechecks waiting for their writer job (append.c), under chk_mu:
+     * chk_queued says a job that will take them is queued */
+    pthread_mutex_t chk_mu;
+    struct precheck_job *chk_head, *chk_tail;
+    bool chk_queued;
     /* counters */
     _Atomic uint64_t n_accepted, n_rejected, n_findings;
     /* other modules (ledger_watch, ledger_set_duty) */

@@ -61,6 +61,7 @@ ledger *ledger_new(store *s, decl_service *decl)
         free(lg);
         return NULL;
     }
+    pthread_mutex_init(&lg->chk_mu, NULL);
     lg->orderer.order = svc__order_local;
     lg->orderer.self = lg;
     if (decl) {
@@ -86,6 +87,7 @@ void ledger_free(ledger *lg)
     free(lg->seen_key);
     free(lg->seen_idx);
     ledger__reg_free(lg->reg);
+    pthread_mutex_destroy(&lg->chk_mu);
     free(lg);
 }
 
