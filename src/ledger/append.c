@@ -527,8 +527,7 @@ void ledger__stream_batch_free(ledger_stream_batch *b)
  * The checks queued while the writer was busy go as one job: each in a
  * savepoint of its own, rolled back, and then their verdicts one after the
  * other. On a network node each verdict is a publish, so the entries a node
- * checked together reach the stream's leader together, where its Raft
- * replicates them as one proposal batch; the NATS servers' CPU per entry
+ * checked together reach the NATS servers together: their CPU per entry
  * falls with the publishes that arrive together (docs/performance.md). */
 
 typedef struct precheck_job {
