@@ -455,21 +455,19 @@ cx_err alert__compose(cx_buf *out, const char *doc, size_t len, const char *acke
 
 static sqlite3_stmt *alert__each_stmt(store_conn *c, const alert_filter *f)
 {
-    if (f->drone)
-        return f->newest_first
-                   ? store_stmt(c, ALERT_EACH_COLS "drone = ?6" ALERT_EACH_WINDOW ALERT_EACH_DESC)
-                   : store_stmt(c, ALERT_EACH_COLS "drone = ?6" ALERT_EACH_WINDOW ALERT_EACH_ASC);
-    if (f->consignment)
-        return f->newest_first ? store_stmt(c, ALERT_EACH_COLS "consignment = ?1" ALERT_EACH_WINDOW
-                                                   ALERT_EACH_DESC)
-                               : store_stmt(c, ALERT_EACH_COLS "consignment = ?1" ALERT_EACH_WINDOW
-                                                   ALERT_EACH_ASC);
-    if (f->device)
-        return f->newest_first
-                   ? store_stmt(c, ALERT_EACH_COLS "device = ?2" ALERT_EACH_WINDOW ALERT_EACH_DESC)
-                   : store_stmt(c, ALERT_EACH_COLS "device = ?2" ALERT_EACH_WINDOW ALERT_EACH_ASC);
-    return f->newest_first ? store_stmt(c, ALERT_EACH_COLS "1" ALERT_EACH_WINDOW ALERT_EACH_DESC)
-                           : store_stmt(c, ALERT_EACH_COLS "1" ALERT_EACH_WINDOW ALERT_EACH_ASC);
+    /* [subject][newest_first] */
+    static const char *const sql[4][2] = {
+        {ALERT_EACH_COLS "drone = ?6" ALERT_EACH_WINDOW ALERT_EACH_ASC,
+         ALERT_EACH_COLS "drone = ?6" ALERT_EACH_WINDOW ALERT_EACH_DESC},
+        {ALERT_EACH_COLS "consignment = ?1" ALERT_EACH_WINDOW ALERT_EACH_ASC,
+         ALERT_EACH_COLS "consignment = ?1" ALERT_EACH_WINDOW ALERT_EACH_DESC},
+        {ALERT_EACH_COLS "device = ?2" ALERT_EACH_WINDOW ALERT_EACH_ASC,
+         ALERT_EACH_COLS "device = ?2" ALERT_EACH_WINDOW ALERT_EACH_DESC},
+        {ALERT_EACH_COLS "1" ALERT_EACH_WINDOW ALERT_EACH_ASC,
+         ALERT_EACH_COLS "1" ALERT_EACH_WINDOW ALERT_EACH_DESC},
+    };
+    int subject = f->drone ? 0 : f->consignment ? 1 : f->device ? 2 : 3;
+    return store_stmt(c, sql[subject][f->newest_first ? 1 : 0]);
 }
 
 cx_err alert_each(store_conn *c, const alert_filter *f, bool (*fn)(void *ctx, const alert_row *r),

@@ -251,12 +251,13 @@ static bool http__charset(const char *s, size_t max, const char *extra)
 
 /* status=: one or more declaration statuses separated by commas, or "open"
  * (the officer's open work: submitted,held). Writes the statuses to match
- * into out as "a,b"; false if any is unknown or empty, so a typo is a 400,
- * not an empty queue. */
-static bool queue__status(const char *in, char *out, size_t cap)
+ * into out as "a,b" and whether all of them are open work into *open_only;
+ * false if any is unknown or empty, so a typo is a 400, not an empty queue. */
+static bool queue__status(const char *in, char *out, size_t cap, bool *open_only)
 {
     size_t o = 0;
     out[0] = '\0';
+    *open_only = true;
     for (const char *p = in;; p++) {
         size_t n = strcspn(p, ",");
         char one[32];
@@ -269,6 +270,8 @@ static bool queue__status(const char *in, char *out, size_t cap)
                                                    : NULL;
         if (!add)
             return false;
+        *open_only = *open_only && (strcmp(one, "open") == 0 || strcmp(one, "submitted") == 0 ||
+                                    strcmp(one, "held") == 0);
         int w = snprintf(out + o, cap - o, "%s%s", o ? "," : "", add);
         if (w < 0 || (size_t)w >= cap - o)
             return false;
@@ -277,20 +280,6 @@ static bool queue__status(const char *in, char *out, size_t cap)
         if (!*p)
             return true;
     }
-}
-
-/* True when every status in "a,b" is open work (submitted, held). */
-static bool queue__open_only(const char *statuses)
-{
-    for (const char *p = statuses; *p;) {
-        size_t n = strcspn(p, ",");
-        if (!((n == 9 && strncmp(p, "submitted", 9) == 0) || (n == 4 && strncmp(p, "held", 4) == 0)))
-            return false;
-        p += n;
-        if (*p == ',')
-            p++;
-    }
-    return statuses[0] != '\0';
 }
 
 static void h_queue(http_req *r, void *ctx)
@@ -312,7 +301,8 @@ static void h_queue(http_req *r, void *ctx)
     if (lane && strcmp(lane, "red") && strcmp(lane, "yellow") && strcmp(lane, "green"))
         cx_problem_add(problems, "/lane", "must be red, yellow or green");
     char statuses[128];
-    if (status && !queue__status(status, statuses, sizeof statuses)) {
+    bool open_only = false;
+    if (status && !queue__status(status, statuses, sizeof statuses, &open_only)) {
         char known[160] = "";
         for (const char *const *k = decl_statuses; *k; k++)
             snprintf(known + strlen(known), sizeof known - strlen(known), "%s, ", *k);
@@ -327,7 +317,6 @@ static void h_queue(http_req *r, void *ctx)
         cx_problem_add(problems, "/inspected", "must be true or false");
     int64_t limit = page.limit;
     bool by_revenue = rank_by && strcmp(rank_by, "revenue") == 0;
-    bool open_only = status && queue__open_only(statuses);
     store_conn *c = store_reader(risk__service_store(svc));
     /* the cursor is the sealed seq of the last item: the next page starts
      * after that row's place in the order */
