@@ -344,7 +344,10 @@ static cx_err der__meta(store_conn *c, const char *key, int64_t *out)
 static cx_err der__read(store_conn *c, int64_t from, int limit, int64_t *to, bool *full,
                         row_list *l)
 {
-    cx_err e = decl_kept_after(c, "assessment", from, limit, to, der__one, l);
+    /* no expansion (NULL): the member comes only with rows without a
+     * record — lodged before records, or moved from revenue's old rows —
+     * and those keep their tariff lines in full */
+    cx_err e = decl_kept_after(NULL, c, "assessment", from, limit, to, der__one, l);
     *full = *to - from >= limit;
     return e == CX_OK ? l->e : e;
 }
