@@ -349,6 +349,72 @@ static void test_older_tariff_gets_texts_at_start(void **state)
     lodged_free(&l);
 }
 
+static char *sql_text(fx *f, const char *sql, const char *arg)
+{
+    sqlite3 *db = store_conn_db(store_reader(f->s));
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *t = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return t;
+}
+
+/* The derivation record keeps the items' unit values at level 6 only; the
+ * derived row has both levels, as from the texts. */
+static void test_record_obs_level6_row_both(void **state)
+{
+    fx *f = *state;
+    lodged l = {0};
+    lodge(f, "L-6", &l);
+    char *rec = sql_text(f, "SELECT kept_records -> '$.assessment' FROM declarations "
+                            "WHERE id=?1", l.id);
+    assert_non_null(strstr(rec, "6:690722:CN:KGM "));
+    assert_null(strstr(rec, "4:6907:CN:KGM"));
+    assert_int_equal(rev_service_catch_up(f->r), CX_OK);
+    char *obs = sql_text(f, "SELECT obs FROM revenue_assessments WHERE decl_id=?1", l.id);
+    /* the tiles' value per kg and per unit (NAR), the beer's and the
+     * laptops' per kg and per unit, the horse's: each at both levels */
+    char want[512];
+    snprintf(want, sizeof want,
+             "6:690722:CN:KGM 2000.02\n4:6907:CN:KGM 2000.02\n"
+             "6:690722:CN:NAR 10000.1\n4:6907:CN:NAR 10000.1\n"
+             "6:220300:DE:KGM 3200\n4:2203:DE:KGM 3200\n"
+             "6:847130:CN:KGM 350000\n4:8471:CN:KGM 350000\n"
+             "6:847130:CN:NAR 700000\n4:8471:CN:NAR 700000\n"
+             "6:010121:FR:KGM 18000\n4:0101:FR:KGM 18000\n"
+             "6:010121:FR:NAR 9000000\n4:0101:FR:NAR 9000000\n");
+    assert_string_equal(obs, want);
+    /* a record made before (both levels) derives the same row */
+    fx__stop(f);
+    sqlite3 *db = NULL;
+    char path[128];
+    snprintf(path, sizeof path, "%s/r.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE declarations SET kept_records = json_set("
+                                      "kept_records, '$.assessment[13]', (SELECT obs FROM "
+                                      "revenue_assessments));"
+                                      "DELETE FROM revenue_assessments;"
+                                      "UPDATE revenue_meta SET value='0' WHERE key='derived';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    free(rec);
+    rec = sql_text(f, "SELECT kept_records -> '$.assessment' FROM declarations WHERE id=?1",
+                   l.id);
+    assert_non_null(strstr(rec, "4:6907:CN:KGM"));
+    fx__start(f);
+    assert_int_equal(rev_service_catch_up(f->r), CX_OK);
+    free(obs);
+    obs = sql_text(f, "SELECT obs FROM revenue_assessments WHERE decl_id=?1", l.id);
+    assert_string_equal(obs, want);
+    free(rec);
+    free(obs);
+    lodged_free(&l);
+}
+
 int main(void)
 {
     char err[256];
@@ -363,6 +429,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_lines_leave_earlier_members, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_older_tariff_gets_texts_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_obs_level6_row_both, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
