@@ -213,13 +213,15 @@ static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, ch
 }
 
 /* Every read of the member through declare expands the items' references
- * to their line versions (linetext.c); c may be NULL (the 201, whose lines
- * the assessment just put in the cache), else misses are read on it. */
+ * to their line versions (linetext.c), misses read on c. c is NULL for the
+ * 201, whose lines the assessment just put in the cache; should the cache
+ * have started again empty in between, this thread's reader has them (a
+ * text is committed before any book refers to it). */
 static cx_err svc__member_expand(void *ctx, store_conn *c, const char *text, size_t len,
                                  cx_buf *out)
 {
     rev_service *r = ctx;
-    return rev__line_expand(&r->lines, c, text, len, out);
+    return rev__line_expand(&r->lines, c ? c : store_reader(r->s), text, len, out);
 }
 
 static cx_err svc__fill_texts(store_conn *w, void *arg)
