@@ -49,6 +49,10 @@ void decl__write_free(decl_write *dw);
  * and dw->kept_shown, and their records (member_record) into
  * dw->kept_records (kept.c). */
 cx_err decl__kept_texts(decl_write *dw);
+/* Appends text[0..len), kept members' text, to out as readers see it:
+ * expanded by the hooks' member_expand (kept.c); d NULL: as it is. */
+cx_err decl__kept_expand(const decl_service *d, store_conn *c, const char *text, size_t len,
+                         cx_buf *out);
 cx_err decl__insert(store_conn *w, void *arg);
 cx_err decl__submit(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
                     size_t rawlen, bool historical, decl_done_fn done, void *arg,

@@ -118,7 +118,7 @@ static cx_err decl__insert_sorted(void **arr, size_t *n, size_t sz, const void *
 cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h)
 {
     if (!h->name || !h->name[0] || !h->member != !h->member_texts ||
-        (h->member_record && !h->member))
+        (h->member_record && !h->member) || (h->member_expand && !h->member))
         return CX_EINVAL; /* a member is kept only through its texts; a record with one */
     return decl__insert_sorted((void **)&d->hooks, &d->nhooks, sizeof *h, h, h->order, h->name,
                                offsetof(decl_hooks, order), offsetof(decl_hooks, name));
@@ -220,7 +220,7 @@ cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *do
     size_t kl = kept ? strlen(kept) : 0;
     if (e == CX_OK && kl > 2 && kept[0] == '{' && kept[kl - 1] == '}') {
         e = cx_buf_puts(out, ",");
-        e = e ? e : cx_buf_append(out, kept + 1, kl - 2);
+        e = e ? e : decl__kept_expand(d, r, kept + 1, kl - 2, out);
     }
     for (size_t i = 0; r && e == CX_OK && i < d->nhooks; i++)
         if (d->hooks[i].decorate)

@@ -117,6 +117,18 @@ typedef struct {
      * hands it back. It stays as made at submission (decl_member_set_in
      * does not change it). An error refuses the submission (503). */
     cx_err (*member_record)(void *ctx, const json_t *doc, const json_t *member, char **record);
+    /* Optional, with member_texts: the member's texts may be stored short
+     * (e.g. referring to immutable rows of the hook's own instead of
+     * copying them); member_expand appends text[0..len) — the kept members'
+     * text or a part of it — to out with the hook's references in it
+     * replaced by what they stand for, byte for byte the text it would
+     * have had unshortened, and leaves everything else as it is (texts
+     * stored unshortened pass through). c: a connection to read on (a
+     * reader, or the writer inside a job); NULL for the 201 reply, composed
+     * right after member_texts on the submitting thread. Declare calls it
+     * on every read of kept members: the 201, GET, lists, exports,
+     * decisions, decl_member_get and decl_kept_after. */
+    cx_err (*member_expand)(void *ctx, store_conn *c, const char *text, size_t len, cx_buf *out);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the
@@ -296,9 +308,11 @@ int64_t decl_count(decl_service *d);
 cx_err decl_member_set_in(store_conn *w, int64_t seq, const char *name, const char *full,
                           const char *shown);
 /* Such a member's text read on c, full (customs' form) or as shown to the
- * declarant; *text is NULL when the declaration has none. Caller frees.
+ * declarant, expanded by d's hooks (member_expand; d NULL: as stored);
+ * *text is NULL when the declaration has none. Caller frees.
  * CX_ENOTFOUND for an unknown seq. */
-cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, char **text);
+cx_err decl_member_get(decl_service *d, store_conn *c, int64_t seq, const char *name, bool full,
+                       char **text);
 
 /* The declarations after arrival number `after` that keep member `name`,
  * for a module that derives its own rows from them in batches, read on c
@@ -312,12 +326,13 @@ cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, 
  * the rest of the read), and may be NULL then too. fn returns false
  * to stop. *last is the last seq looked at (after when none), where the
  * next batch starts — declarations with neither (history, lodged while the
- * module was off) are passed over, never looked at twice. Strings live only
- * during the call. */
+ * module was off) are passed over, never looked at twice. The member is
+ * expanded by d's hooks (member_expand; d NULL: as stored). Strings live
+ * only during the call. */
 typedef bool (*decl_kept_fn)(void *ctx, int64_t seq, const char *doc, size_t len,
                              const char *member, const char *record);
-cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit,
-                       int64_t *last, decl_kept_fn fn, void *ctx);
+cx_err decl_kept_after(decl_service *d, store_conn *c, const char *name, int64_t after,
+                       int limit, int64_t *last, decl_kept_fn fn, void *ctx);
 
 /* The risk member of a declaration as stored (JSON text, the enrich hook's
  * with declare's raises), read on c; *risk is NULL when it has none.

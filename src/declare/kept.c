@@ -87,6 +87,49 @@ cx_err decl__kept_texts(decl_write *dw)
     return e;
 }
 
+cx_err decl__kept_expand(const decl_service *d, store_conn *c, const char *text, size_t len,
+                         cx_buf *out)
+{
+    const decl_hooks *x[8];
+    size_t n = 0;
+    for (size_t i = 0; d && i < d->nhooks; i++)
+        if (d->hooks[i].member_expand) {
+            if (n == sizeof x / sizeof x[0])
+                return CX_EINVAL;
+            x[n++] = &d->hooks[i];
+        }
+    if (!n)
+        return cx_buf_append(out, text, len);
+    /* each hook's expansion of the one before it; the last writes to out */
+    cx_buf t[2];
+    cx_buf_init(&t[0], DECL_TEXT_MAX);
+    cx_buf_init(&t[1], DECL_TEXT_MAX);
+    cx_err e = CX_OK;
+    for (size_t i = 0; e == CX_OK && i < n; i++) {
+        cx_buf *to = i + 1 == n ? out : &t[i % 2];
+        if (to != out)
+            cx_buf_reset(to);
+        e = x[i]->member_expand(x[i]->ctx, c, text, len, to);
+        text = to->data;
+        len = to->len;
+    }
+    cx_buf_free(&t[0]);
+    cx_buf_free(&t[1]);
+    return e;
+}
+
+/* Copies text into *out (NUL-terminated), expanded by d's hooks. */
+static cx_err decl__expanded_dup(const decl_service *d, store_conn *c, const char *text,
+                                 char **out)
+{
+    cx_buf b;
+    cx_buf_init(&b, DECL_TEXT_MAX);
+    cx_err e = decl__kept_expand(d, c, text, strlen(text), &b);
+    *out = e == CX_OK ? cx_buf_steal(&b, NULL) : NULL;
+    cx_buf_free(&b);
+    return e ? e : *out ? CX_OK : CX_ENOMEM;
+}
+
 /* The JSON path of a kept member: $."name" (hook names are plain words). */
 static bool decl__member_path(const char *name, char out[80])
 {
@@ -125,7 +168,8 @@ cx_err decl_member_set_in(store_conn *w, int64_t seq, const char *name, const ch
     return sqlite3_changes(store_conn_db(w)) ? CX_OK : CX_ENOTFOUND;
 }
 
-cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, char **text)
+cx_err decl_member_get(decl_service *d, store_conn *c, int64_t seq, const char *name, bool full,
+                       char **text)
 {
     *text = NULL;
     char path[80];
@@ -141,15 +185,20 @@ cx_err decl_member_get(store_conn *c, int64_t seq, const char *name, bool full, 
     sqlite3_bind_int(st, 3, full);
     int rc = sqlite3_step(st);
     cx_err e = rc == SQLITE_ROW ? CX_OK : rc == SQLITE_DONE ? CX_ENOTFOUND : CX_EDB;
+    char *stored = NULL;
     if (e == CX_OK && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-        !(*text = strdup((const char *)sqlite3_column_text(st, 0))))
+        !(stored = strdup((const char *)sqlite3_column_text(st, 0))))
         e = CX_ENOMEM;
     sqlite3_reset(st);
+    /* expanded after the reset: a hook may read on c */
+    if (e == CX_OK && stored)
+        e = decl__expanded_dup(d, c, stored, text);
+    free(stored);
     return e;
 }
 
-cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit,
-                       int64_t *last, decl_kept_fn fn, void *ctx)
+cx_err decl_kept_after(decl_service *d, store_conn *c, const char *name, int64_t after,
+                       int limit, int64_t *last, decl_kept_fn fn, void *ctx)
 {
     *last = after;
     char path[80];
@@ -173,8 +222,16 @@ cx_err decl_kept_after(store_conn *c, const char *name, int64_t after, int limit
         *last = sqlite3_column_int64(st, 0);
         const char *member = (const char *)sqlite3_column_text(st, 2);
         const char *record = (const char *)sqlite3_column_text(st, 3);
-        if ((member || record) && !fn(ctx, *last, (const char *)sqlite3_column_text(st, 1),
-                                      (size_t)sqlite3_column_bytes(st, 1), member, record)) {
+        char *wide = NULL; /* the member expanded (read on c while st steps) */
+        if (member && decl__expanded_dup(d, c, member, &wide) != CX_OK) {
+            rc = SQLITE_ERROR;
+            break;
+        }
+        bool more = !(member || record) ||
+                    fn(ctx, *last, (const char *)sqlite3_column_text(st, 1),
+                       (size_t)sqlite3_column_bytes(st, 1), wide, record);
+        free(wide);
+        if (!more) {
             rc = SQLITE_DONE;
             break;
         }

@@ -69,7 +69,7 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
     return e;
 }
 
-json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer)
+json_t *rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool officer)
 {
     /* the document from declare (officers: the full form, others the
      * public one); officers also get revenue_at_risk from its column */
@@ -83,7 +83,7 @@ json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer)
         int64_t at_risk = sqlite3_column_int64(st, 0);
         int exp = rev_minor_unit((const char *)sqlite3_column_text(st, 1));
         char *text = NULL;
-        if (decl_member_get(c, seq, "assessment", officer, &text) == CX_OK && text)
+        if (decl_member_get(d, c, seq, "assessment", officer, &text) == CX_OK && text)
             doc = json_loads(text, 0, NULL);
         free(text);
         if (doc && officer)
@@ -346,7 +346,7 @@ cx_err rev__tell_reassessed(rev_service *r, store_conn *w, int64_t seq)
                          (double)a.total / unit);
 }
 
-cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
+cx_err rev__reassess(decl_service *d, store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
                      const char *by, rev_account *after)
 {
     rev_account a;
@@ -366,7 +366,7 @@ cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const
     int64_t total = rev__amount_of(copy, "total", exp);
     /* the version being replaced goes to the history as it was */
     char *old = NULL;
-    if (text && decl_member_get(w, seq, "assessment", true, &old) == CX_OK && !old)
+    if (text && decl_member_get(d, w, seq, "assessment", true, &old) == CX_OK && !old)
         old = strdup("{}");
     sqlite3_stmt *st = text && old
                            ? store_stmt(w, "INSERT INTO revenue_assessment_versions(seq, "

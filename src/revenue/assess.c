@@ -61,7 +61,7 @@ static bool a__dec(const json_t *item, const char *k, const rev_lexeme *lx, rev_
     return rev_dec_from_json(j, at, at ? lx->len[slot] : 0, out);
 }
 
-static json_t *a__line_json(const rev_tariff_line *l)
+json_t *rev__line_json(const rev_tariff_line *l)
 {
     json_t *o = json_object();
     json_object_set_new(o, "hs_code", json_string(l->hs_code));
@@ -470,7 +470,10 @@ static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_le
         ok = false;
     }
     json_object_set_new(o, "hs_code", json_string(hs));
-    json_object_set_new(o, "tariff_line", line ? a__line_json(line) : json_null());
+    int64_t ref = line && a->lk && a->lk->line_ref ? a->lk->line_ref(a->lk->line_ctx, line) : 0;
+    json_object_set_new(o, "tariff_line", ref > 0 ? json_integer(ref)
+                                          : line  ? rev__line_json(line)
+                                                  : json_null());
     json_object_set_new(o, "exchange_rate",
                         rate ? json_pack("{s:s,s:o,s:s}", "currency", rate->currency, "rate",
                                          rev_dec_json(rate->rate), "date", rate->date)

@@ -182,7 +182,8 @@ cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, cons
  * number in hand) and kept by declare in the declaration's row (the
  * member_record hook: no page of a table of its own per commit), so that
  * deriving parses ~0.3 KB instead of the declaration's and the member's texts: [version, duty, excise, vat, total, at_risk, problems,
- * currency, assessed_at, decl_id, org, office, date, obs, [[issuer,number]…]]. */
+ * currency, assessed_at, decl_id, org, office, date, obs, [[issuer,number]…]]
+ * (obs: level-6 lines only since the line texts; older records have both). */
 #define DER_REC_FMT "[IIIIIIIssssssso]" /* json_unpack: strings and certs borrowed */
 
 /* Written piece by piece (no tree to build and free on the submitting
@@ -195,12 +196,25 @@ char *rev__record_text(const rev_row *r)
                              (long long)r->duty, (long long)r->excise, (long long)r->vat,
                              (long long)r->total, (long long)r->at_risk,
                              (long long)r->problems);
-    const char *s[] = {r->currency, r->assessed_at, r->decl_id, r->org,
-                       r->office,   r->date,        r->obs ? r->obs : ""};
+    const char *s[] = {r->currency, r->assessed_at, r->decl_id, r->org, r->office, r->date};
     for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
         e = e ? e : cx_buf_puts(&b, ",");
         e = e ? e : cx_buf_json_str(&b, s[i]);
     }
+    /* the obs' level-6 lines only: each level-4 line repeats its level-6
+     * line's value under the heading's key (der__obs_levels puts it back) */
+    cx_buf o;
+    cx_buf_init(&o, (size_t)1 << 20);
+    for (const char *p = r->obs ? r->obs : ""; e == CX_OK && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        if (strncmp(p + (*p == '!'), "4:", 2) != 0)
+            e = cx_buf_append(&o, p, n);
+        p += n;
+    }
+    e = e ? e : cx_buf_puts(&b, ",");
+    e = e ? e : cx_buf_json_str(&b, o.len ? o.data : "");
+    cx_buf_free(&o);
     e = e ? e : cx_buf_puts(&b, ",[");
     for (size_t i = 0; i < r->ncerts; i++) {
         e = e ? e : cx_buf_puts(&b, i ? ",[" : "[");
@@ -213,6 +227,40 @@ char *rev__record_text(const rev_row *r)
     char *t = e == CX_OK ? cx_buf_steal(&b, NULL) : NULL;
     cx_buf_free(&b);
     return t;
+}
+
+/* The obs of a record as the row keeps them: each level-6 line followed by
+ * its level-4 line (the same value under the heading's key), as
+ * rev__obs_text writes them. A record made before records kept level 6
+ * only has its level-4 lines already and is copied. */
+static char *der__obs_levels(const char *obs)
+{
+    bool both = strncmp(obs, "4:", 2) == 0 || strncmp(obs, "!4:", 3) == 0 ||
+                strstr(obs, "\n4:") || strstr(obs, "\n!4:");
+    if (both)
+        return strdup(obs);
+    cx_buf b;
+    cx_buf_init(&b, (size_t)1 << 20);
+    cx_err e = CX_OK;
+    for (const char *p = obs; e == CX_OK && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        e = cx_buf_append(&b, p, n);
+        /* "[!]6:HS6:ORIGIN:BASIS VALUE\n" -> "[!]4:HS4:ORIGIN:BASIS VALUE\n" */
+        const char *k = p + (*p == '!');
+        const char *hs = k + 2, *rest = strchr(hs, ':');
+        if (e == CX_OK && strncmp(k, "6:", 2) == 0 && rest && rest < p + n) {
+            size_t h = (size_t)(rest - hs) < 4 ? (size_t)(rest - hs) : 4;
+            e = cx_buf_append(&b, p, (size_t)(k - p));
+            e = e ? e : cx_buf_puts(&b, "4:");
+            e = e ? e : cx_buf_append(&b, hs, h);
+            e = e ? e : cx_buf_append(&b, rest, (size_t)(p + n - rest));
+        }
+        p += n;
+    }
+    char *t = e == CX_OK ? cx_buf_steal(&b, NULL) : NULL;
+    cx_buf_free(&b);
+    return t ? t : e == CX_OK ? strdup("") : NULL;
 }
 
 static cx_err der__row_of_record(int64_t seq, const char *rec, size_t len, rev_row *out)
@@ -241,7 +289,7 @@ static cx_err der__row_of_record(int64_t seq, const char *rec, size_t len, rev_r
         snprintf(out->org, sizeof out->org, "%s", s[3]);
         snprintf(out->office, sizeof out->office, "%s", s[4]);
         snprintf(out->date, sizeof out->date, "%s", s[5]);
-        out->obs = strdup(s[6]);
+        out->obs = der__obs_levels(s[6]);
         out->ncerts = json_array_size(certs);
         out->certs = out->ncerts ? calloc(out->ncerts, sizeof *out->certs) : NULL;
         if (!out->obs || (out->ncerts && !out->certs))
@@ -344,7 +392,10 @@ static cx_err der__meta(store_conn *c, const char *key, int64_t *out)
 static cx_err der__read(store_conn *c, int64_t from, int limit, int64_t *to, bool *full,
                         row_list *l)
 {
-    cx_err e = decl_kept_after(c, "assessment", from, limit, to, der__one, l);
+    /* no expansion (NULL): the member comes only with rows without a
+     * record — lodged before records, or moved from revenue's old rows —
+     * and those keep their tariff lines in full */
+    cx_err e = decl_kept_after(NULL, c, "assessment", from, limit, to, der__one, l);
     *full = *to - from >= limit;
     return e == CX_OK ? l->e : e;
 }

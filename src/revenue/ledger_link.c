@@ -89,7 +89,7 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
         if (sqlite3_step(st) == SQLITE_ROW) {
             before = sqlite3_column_int64(st, 0);
             char *text = NULL;
-            if (decl_member_get(w, seq, "assessment", true, &text) == CX_OK && text)
+            if (decl_member_get(r->d, w, seq, "assessment", true, &text) == CX_OK && text)
                 old = json_loads(text, 0, NULL);
             free(text);
         }
@@ -102,7 +102,7 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
     }
     json_decref(old);
     rev_account after;
-    e = rev__reassess(w, seq, a, why, "ledger", &after);
+    e = rev__reassess(r->d, w, seq, a, why, "ledger", &after);
     json_decref(a);
     if (e == CX_OK)
         e = rev__tell_reassessed(r, w, seq);

@@ -175,6 +175,22 @@ static char *mt__form(const json_t *a, bool public)
     return t;
 }
 
+char *rev__line_text(const rev_tariff_line *l)
+{
+    json_t *j = rev__line_json(l);
+    if (!j)
+        return NULL;
+    mt_out o = {.jansson = false};
+    cx_buf_init(&o.b, (size_t)1 << 20);
+    cx_err e = mt__value(&o, j, false);
+    char *t = e == CX_OK ? cx_buf_steal(&o.b, NULL) : NULL;
+    cx_buf_free(&o.b);
+    if (!t && o.jansson)
+        t = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(j);
+    return t;
+}
+
 static bool mt__has_undervaluation(const json_t *a)
 {
     size_t i;

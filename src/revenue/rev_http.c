@@ -56,7 +56,7 @@ static void h_assessment(http_req *r, void *ctx)
         return;
     int64_t seq = a.seq;
     /* officers see the valuation control; traders the public form */
-    json_t *doc = rev__assessment_read(c, seq, cx_is_officer(http_principal(r)));
+    json_t *doc = rev__assessment_read(rs->d, c, seq, cx_is_officer(http_principal(r)));
     if (!doc) {
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
@@ -99,13 +99,13 @@ static cx_err reassess__job(store_conn *w, void *arg)
         if (e == CX_OK)
             e = rev__account_read(w, j->seq, &after);
     } else if (e == CX_OK) {
-        e = rev__reassess(w, j->seq, j->assessment, j->reason, j->by, &after);
+        e = rev__reassess(j->c.r->d, w, j->seq, j->assessment, j->reason, j->by, &after);
     }
     if (e == CX_OK)
         e = rev__tell_reassessed(j->c.r, w, j->seq);
     if (e != CX_OK)
         return e;
-    json_t *doc = rev__assessment_read(w, j->seq, true); /* officers and admins only */
+    json_t *doc = rev__assessment_read(j->c.r->d, w, j->seq, true); /* officers and admins only */
     j->c.ok_status = 200;
     rev__call_body(&j->c, json_pack("{s:o*,s:o}", "assessment", doc, "balance",
                                     rev__account_json(&after)));
@@ -432,7 +432,7 @@ static void h_summary(http_req *r, void *ctx)
         if (chapter) {
             /* the items' amounts: the assessment declare keeps with the declaration */
             char *doc = NULL;
-            decl_member_get(c, sqlite3_column_int64(st, 10), "assessment", true, &doc);
+            decl_member_get(rs->d, c, sqlite3_column_int64(st, 10), "assessment", true, &doc);
             sum__chapters(&set, doc ? doc : "{}", rs->exp, &one);
             free(doc);
             continue;

@@ -109,6 +109,11 @@ typedef struct {
     char specific_unit[4];
     rev_dec excise_pct, vat_pct;
     char *description; /* owned by whoever owns the row */
+    /* the immutable text of this version of the line (revenue_line_texts,
+     * written by the import and never changed): what a stored assessment
+     * refers to instead of copying the line; 0: none (a book not loaded
+     * from a database) */
+    int64_t text_id;
 } rev_tariff_line;
 
 typedef struct {
@@ -236,6 +241,11 @@ typedef struct {
     void *cert_ctx;
     rev_uv_fn unit_values;   /* NULL: no valuation control */
     void *uv_ctx;
+    /* NULL, or the id an item's `tariff_line` holds instead of the line's
+     * object (its text_id once the line's text is at hand for expansion;
+     * 0: the object) — the short stored form, see rev_member_expand */
+    int64_t (*line_ref)(void *ctx, const rev_tariff_line *l);
+    void *line_ctx;
 } rev_lookups;
 
 /* What the writer needs from an assessment without reparsing it. */

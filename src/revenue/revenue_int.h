@@ -102,6 +102,38 @@ bool rev__uvcache_get(rev_uvcache *c, const char *key, rev_uv_stats *out, uint64
 /* Keeps what was read unless the cache was cleared since epoch. */
 void rev__uvcache_put(rev_uvcache *c, const char *key, const rev_uv_stats *st, uint64_t epoch);
 
+/* ---- the tariff lines' immutable texts (linetext.c) ---- */
+typedef struct {
+    pthread_mutex_t mu;
+    cx_map ids;   /* text id -> index into texts */
+    char **texts; /* a line version's object text, as the member had it */
+    size_t cap;
+} rev_linecache;
+void rev__linecache_init(rev_linecache *c);
+void rev__linecache_free(rev_linecache *c);
+/* rev_lookups.line_ref over a cache (ctx): l->text_id once l's text is in
+ * the cache (so the 201 expands without a read), 0 when l has none. */
+int64_t rev__line_ref(void *ctx, const rev_tariff_line *l);
+/* Appends text[0..len) to out with every "tariff_line":ID replaced by the
+ * text of line version ID, from the cache or read on conn (NULL: the cache
+ * only). CX_ENOTFOUND for an id without a text. */
+cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, size_t len,
+                        cx_buf *out);
+/* Gives every revenue_tariff row without a text (new, changed, or stored
+ * before texts) its text id, adding texts not stored yet (a writer job). */
+cx_err rev__line_texts_fill(store_conn *w);
+/* Whether any revenue_tariff row has no text yet (a read). */
+bool rev__line_texts_missing(store *s);
+/* The tariff line of a revenue_tariff row selected as hs_code, valid_from,
+ * valid_to, duty_type, ad_valorem_pct, specific_amount, specific_unit,
+ * excise_pct, vat_pct, description[, text_id] (rstore.c); description is
+ * the statement's. */
+cx_err rev__tariff_row_line(sqlite3_stmt *st, rev_tariff_line *l);
+/* An item's tariff_line object (assess.c) and its text, the bytes the
+ * member's writer gives it (memtext.c); caller frees. */
+json_t *rev__line_json(const rev_tariff_line *l);
+char *rev__line_text(const rev_tariff_line *l);
+
 /* ---- the service (service.c) ---- */
 struct rev_service {
     store *s;
@@ -120,6 +152,7 @@ struct rev_service {
     rev_inspection_fn inspection; /* risk's outcomes (the summary's recovered) */
     void *inspection_ctx;
     rev_uvcache uv; /* hot statistics keys */
+    rev_linecache lines; /* the line versions' texts stored members refer to */
     rev_reassessed_fn reassessed; /* risk re-ranks (rev_service_set_reassessed) */
     void *reassessed_ctx;
 };
@@ -148,7 +181,7 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
 /* The current assessment of seq as officers (full) or others (public) read
  * it; NULL if none. Caller owns it. The document is the member declare
  * keeps with the declaration (decl_member_get); the row has its amounts. */
-json_t *rev__assessment_read(store_conn *c, int64_t seq, bool officer);
+json_t *rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool officer);
 /* declare's texts of the member (decl_hooks.member_texts): the stored form
  * (without revenue_at_risk, which the row keeps) and, when the valuation
  * control flagged an item, the trader's (else NULL). */
@@ -251,7 +284,7 @@ cx_err rev__restore_draws(store_conn *w, int64_t seq, int64_t amount, const char
 /* Re-assessment: stores a new version for seq (the caller assessed it),
  * records a refund when the new total falls below what was paid and
  * restores guarantees no longer needed. */
-cx_err rev__reassess(store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
+cx_err rev__reassess(decl_service *d, store_conn *w, int64_t seq, const json_t *assessment, const char *reason,
                      const char *by, rev_account *after);
 
 /* ---- HTTP plumbing (pay.c) ----

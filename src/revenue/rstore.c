@@ -116,6 +116,12 @@ static const store_migration rev_migrations[] = {
         "INSERT OR IGNORE INTO revenue_refund_payers(payer_org, refund)"
         " SELECT DISTINCT p.payer_org, f.id FROM revenue_refunds f"
         " JOIN revenue_payments p ON p.seq = f.seq;"},
+    /* the immutable texts of tariff line versions a stored assessment
+     * refers to (linetext.c): content addressed, never updated or deleted;
+     * text_id names the text of a row's current content (NULL: to be made,
+     * by the import that changed it or once at start for older rows) */
+    {7, "CREATE TABLE revenue_line_texts(id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);"
+        "ALTER TABLE revenue_tariff ADD COLUMN text_id INTEGER;"},
 };
 
 cx_err rev_migrate(store *s, char *err, size_t errlen)
@@ -295,7 +301,8 @@ static cx_err rstore__versions(import_job *j, store_conn *w, size_t i, sqlite3_s
         char end[REV_DATE_LEN + 1];
         rstore__day_before(from, end);
         sqlite3_stmt *u = store_stmt(w, j->rows->kind == REV_IMPORT_TARIFF
-                                            ? "UPDATE revenue_tariff SET valid_to=?2 WHERE id=?1"
+                                            ? "UPDATE revenue_tariff SET valid_to=?2, "
+                                              "text_id=NULL WHERE id=?1"
                                             : "UPDATE revenue_preferences SET valid_to=?2 "
                                               "WHERE id=?1");
         if (!u)
@@ -544,6 +551,10 @@ static cx_err rstore__import(store_conn *w, void *arg)
         sqlite3_reset(st);
         e = rc == SQLITE_DONE ? rstore__bump(w) : CX_EDB;
     }
+    /* the texts of the versions this import made or changed, in its job:
+     * a book that loads the rows has their texts committed with them */
+    if (e == CX_OK && r->kind == REV_IMPORT_TARIFF)
+        e = rev__line_texts_fill(w);
     return e;
 }
 
@@ -577,31 +588,39 @@ static void rstore__col_str(sqlite3_stmt *st, int col, char *out, size_t cap)
     snprintf(out, cap, "%s", t ? t : "");
 }
 
+cx_err rev__tariff_row_line(sqlite3_stmt *st, rev_tariff_line *l)
+{
+    memset(l, 0, sizeof *l);
+    rstore__col_str(st, 0, l->hs_code, sizeof l->hs_code);
+    rstore__col_str(st, 1, l->valid_from, sizeof l->valid_from);
+    rstore__col_str(st, 2, l->valid_to, sizeof l->valid_to);
+    const char *type = (const char *)sqlite3_column_text(st, 3);
+    for (int t = 0; t <= REV_DUTY_MIN_OF; t++)
+        if (type && strcmp(type, rev_duty_type_name((rev_duty_type)t)) == 0)
+            l->duty_type = (rev_duty_type)t;
+    l->has_ad_valorem = rstore__col_dec(st, 4, &l->ad_valorem_pct);
+    l->has_specific = rstore__col_dec(st, 5, &l->specific_amount);
+    rstore__col_str(st, 6, l->specific_unit, sizeof l->specific_unit);
+    if (!rstore__col_dec(st, 7, &l->excise_pct) || !rstore__col_dec(st, 8, &l->vat_pct))
+        return CX_EDB;
+    l->description = (char *)sqlite3_column_text(st, 9);
+    return CX_OK;
+}
+
 static cx_err rstore__load_lines(store_conn *c, rev_book *b)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT hs_code, valid_from, valid_to, duty_type, "
                                      "ad_valorem_pct, specific_amount, specific_unit, "
-                                     "excise_pct, vat_pct, description FROM revenue_tariff");
+                                     "excise_pct, vat_pct, description, text_id "
+                                     "FROM revenue_tariff");
     if (!st)
         return CX_EDB;
     int rc;
     cx_err e = CX_OK;
     while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         rev_tariff_line l;
-        memset(&l, 0, sizeof l);
-        rstore__col_str(st, 0, l.hs_code, sizeof l.hs_code);
-        rstore__col_str(st, 1, l.valid_from, sizeof l.valid_from);
-        rstore__col_str(st, 2, l.valid_to, sizeof l.valid_to);
-        const char *type = (const char *)sqlite3_column_text(st, 3);
-        for (int t = 0; t <= REV_DUTY_MIN_OF; t++)
-            if (type && strcmp(type, rev_duty_type_name((rev_duty_type)t)) == 0)
-                l.duty_type = (rev_duty_type)t;
-        l.has_ad_valorem = rstore__col_dec(st, 4, &l.ad_valorem_pct);
-        l.has_specific = rstore__col_dec(st, 5, &l.specific_amount);
-        rstore__col_str(st, 6, l.specific_unit, sizeof l.specific_unit);
-        if (!rstore__col_dec(st, 7, &l.excise_pct) || !rstore__col_dec(st, 8, &l.vat_pct))
-            e = CX_EDB;
-        l.description = (char *)sqlite3_column_text(st, 9);
+        e = rev__tariff_row_line(st, &l);
+        l.text_id = sqlite3_column_int64(st, 10); /* NULL: 0, the line copied */
         if (e == CX_OK)
             e = rev_book_add_line(b, &l);
     }

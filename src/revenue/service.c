@@ -134,6 +134,10 @@ json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const 
         rev_lookups lk = r->cfg.lookups;
         lk.unit_values = svc__uv;
         lk.uv_ctx = &u;
+        if (lodging) { /* a submission's member refers to the line versions */
+            lk.line_ref = rev__line_ref;
+            lk.line_ctx = &r->lines;
+        }
         if (r->cfg.ledger) {
             lk.certificate = svc__cert;
             lk.cert_ctx = w ? w : c;
@@ -208,6 +212,24 @@ static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, ch
     return rev__member_texts(member, full, shown);
 }
 
+/* Every read of the member through declare expands the items' references
+ * to their line versions (linetext.c), misses read on c. c is NULL for the
+ * 201, whose lines the assessment just put in the cache; should the cache
+ * have started again empty in between, this thread's reader has them (a
+ * text is committed before any book refers to it). */
+static cx_err svc__member_expand(void *ctx, store_conn *c, const char *text, size_t len,
+                                 cx_buf *out)
+{
+    rev_service *r = ctx;
+    return rev__line_expand(&r->lines, c ? c : store_reader(r->s), text, len, out);
+}
+
+static cx_err svc__fill_texts(store_conn *w, void *arg)
+{
+    (void)arg;
+    return rev__line_texts_fill(w);
+}
+
 /* The derivation record of the assessment, kept by declare in the
  * declaration's row with the member (never shown): without one the
  * submission is refused, since its row could not be derived. */
@@ -253,6 +275,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     rev__uvcache_init(&r->uv);
+    rev__linecache_init(&r->lines);
     cx_err e = CX_OK;
     if (r->cfg.currency) {
         char have[4];
@@ -269,6 +292,9 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
     }
     if (e == CX_OK)
         e = rev_currency_get(s, r->currency);
+    /* lines stored before their texts were kept get them once */
+    if (e == CX_OK && rev__line_texts_missing(s))
+        e = store_write(s, svc__fill_texts, NULL);
     rev_book *b = e == CX_OK ? rev__book_get(r) : NULL;
     if (e == CX_OK && !b) {
         snprintf(err, errlen, "cannot load the tariff");
@@ -288,6 +314,7 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
                         .member = "assessment",
                         .member_texts = svc__member_texts,
                         .member_record = svc__member_record,
+                        .member_expand = svc__member_expand,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
                        .check = svc__gate, .ctx = r};
@@ -326,6 +353,7 @@ void rev_service_free(rev_service *r)
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     rev__uvcache_free(&r->uv);
+    rev__linecache_free(&r->lines);
     free(r);
 }
 

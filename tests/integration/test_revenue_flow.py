@@ -4,6 +4,7 @@ re-assessment with refunds, the summary and trader isolation."""
 import json
 import os
 import shutil
+import sqlite3
 import time
 import unittest
 
@@ -47,6 +48,38 @@ class AssessmentTest(RevenueCase):
         r = self.srv.post("/v1/declarations", bad, self.trader)
         self.assertEqual(r.status, 400)
         self.assertIn("assigned by the server", r.body)
+
+    def test_lines_stored_by_reference_read_in_full(self):
+        # docs/revenue.md, "The tariff lines are stored by reference": the row
+        # refers to the line's immutable text; GET and the list show the line
+        # (the list item is the GET's very text), for the declarant and for
+        # customs; a correction of the line leaves them as they were
+        d = self.submit("R-REF")
+        self.assertEqual(d["assessment"]["items"][0]["tariff_line"]["ad_valorem_pct"], 13)
+        db = sqlite3.connect(self.db)
+        kept, = db.execute("SELECT kept FROM declarations WHERE id=?", (d["id"],)).fetchone()
+        db.close()
+        self.assertNotIn('"tariff_line":{', kept)
+        self.assertRegex(kept, r'"tariff_line":\d')
+
+        def bodies():
+            out = []
+            for tok in (self.trader, self.officer):
+                g = self.srv.get(f"/v1/declarations/{d['id']}", tok)
+                listed = self.srv.get("/v1/declarations?limit=1000", tok)
+                self.assertIn(g.body, listed.body)
+                out.append(g.body)
+            return out
+        before = bodies()
+        self.assertEqual(json.loads(before[0])["assessment"], d["assessment"])
+        path = os.path.join(self.tmp, "corrected.csv")
+        with open(path, "w") as f:
+            f.write(LINE_690722.format(duty=20, vat=10))
+        run("tariff", "import", "--db", self.db, path)
+        self.assertEqual(bodies(), before)
+        time.sleep(0.15)  # another process's import: seen within 100 ms
+        later = self.submit("R-REF2")
+        self.assertEqual(later["assessment"]["items"][0]["tariff_line"]["ad_valorem_pct"], 20)
 
     def test_transmission_has_no_duty_but_printed_goods_do(self):
         # one design (a chair, 9403.60: 8 % duty, 10 % VAT) sent as a file and

@@ -734,13 +734,13 @@ static void test_kept_member(void **state)
     int64_t seq;
     assert_int_equal(decl_lookup(f->d, id, &seq, NULL), CX_OK);
     store_conn *c = store_reader(f->s);
-    assert_int_equal(decl_member_get(c, seq, "note", true, &got), CX_OK);
+    assert_int_equal(decl_member_get(NULL, c, seq, "note", true, &got), CX_OK);
     assert_string_equal(got, "{\"open\":\"x\",\"secret\":1.10}");
     free(got);
-    assert_int_equal(decl_member_get(c, seq, "note", false, &got), CX_OK);
+    assert_int_equal(decl_member_get(NULL, c, seq, "note", false, &got), CX_OK);
     assert_string_equal(got, "{\"open\":\"x\"}");
     free(got);
-    assert_int_equal(decl_member_get(c, seq, "other", true, &got), CX_OK);
+    assert_int_equal(decl_member_get(NULL, c, seq, "other", true, &got), CX_OK);
     assert_null(got);
 
     /* replaced in a writer job; one form for all when shown is NULL */
@@ -767,7 +767,7 @@ static void test_kept_member(void **state)
      * REF-K1 (replaced) and REF-K2 only; rows without one are passed over */
     kept_seen seen = {0};
     int64_t last = -1;
-    assert_int_equal(decl_kept_after(c, "note", 0, 1000, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(decl_kept_after(NULL, c, "note", 0, 1000, &last, kept_collect, &seen), CX_OK);
     assert_int_equal(seen.n, 2);
     assert_int_equal(seen.seq[0], seq);
     assert_string_equal(seen.member[0], "{\"v\":2.50}");
@@ -777,15 +777,15 @@ static void test_kept_member(void **state)
     assert_int_equal(last, seen.seq[1]); /* the newest declaration has the member */
     /* a bounded batch: one row looked at, the next batch starts after it */
     seen.n = 0;
-    assert_int_equal(decl_kept_after(c, "note", seq, 1, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(decl_kept_after(NULL, c, "note", seq, 1, &last, kept_collect, &seen), CX_OK);
     assert_int_equal(seen.n, 1);
     assert_int_equal(last, seen.seq[0]);
     seen.n = 0;
-    assert_int_equal(decl_kept_after(c, "note", last, 10, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(decl_kept_after(NULL, c, "note", last, 10, &last, kept_collect, &seen), CX_OK);
     assert_int_equal(seen.n, 0);
-    assert_int_equal(decl_kept_after(c, "other", 0, 1000, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(decl_kept_after(NULL, c, "other", 0, 1000, &last, kept_collect, &seen), CX_OK);
     assert_int_equal(seen.n, 0);
-    assert_int_equal(decl_kept_after(c, "note", 0, 0, &last, kept_collect, &seen), CX_EINVAL);
+    assert_int_equal(decl_kept_after(NULL, c, "note", 0, 0, &last, kept_collect, &seen), CX_EINVAL);
     kept_seen_free(&seen);
 }
 
@@ -867,13 +867,13 @@ static void test_kept_record(void **state)
     assert_int_equal(docs, decl_count(f->d)); /* every stored document looked at */
     int64_t seq;
     assert_int_equal(decl_lookup(f->d, id[0], &seq, NULL), CX_OK);
-    assert_int_equal(decl_member_get(c, seq, "note", true, &got), CX_OK);
+    assert_int_equal(decl_member_get(NULL, c, seq, "note", true, &got), CX_OK);
     assert_null(strstr(got, "RECMARK"));
     free(got);
 
     kept_seen seen = {0};
     int64_t last;
-    assert_int_equal(decl_kept_after(c, "note", 0, 10, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(decl_kept_after(NULL, c, "note", 0, 10, &last, kept_collect, &seen), CX_OK);
     assert_int_equal(seen.n, 3);
     assert_string_equal(seen.record[0], "[7,\"RECMARK\",{\"a\":1.50}]");
     assert_string_equal(seen.record[1], "[7,\"RECMARK\",{\"a\":1.50}]");
@@ -885,7 +885,7 @@ static void test_kept_record(void **state)
     /* the members' texts gone: the rows with a record still come */
     assert_int_equal(store_write(f->s, kept_wipe_job, NULL), CX_OK);
     seen.n = 0;
-    assert_int_equal(decl_kept_after(c, "note", 0, 10, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(decl_kept_after(NULL, c, "note", 0, 10, &last, kept_collect, &seen), CX_OK);
     assert_int_equal(seen.n, 2);
     assert_null(seen.member[0]);
     assert_string_equal(seen.record[1], "[7,\"RECMARK\",{\"a\":1.50}]");
