@@ -376,7 +376,9 @@ void track_mqtt_done(track_mqtt_ticket *ticket, bool stored);
  * the call). */
 typedef void (*track_zone_fn)(void *ctx, const char *id, const char *name, const char *kind,
                               const json_t *geometry);
-/* Every stored zone, oldest first (the calling thread's reader). */
+/* Every stored zone, oldest first (the calling thread's reader). A stored
+ * zone that cannot be read is logged as an error, by id, and not given to
+ * fn; the others are. */
 cx_err track_zones_each(store *s, track_zone_fn fn, void *ctx);
 /* fn for each zone created from now on, once it is durable and before the
  * request that created it is answered. It runs on the store's writer
