@@ -139,6 +139,73 @@ class HotKeysTest(TempDirTestCase):
                          ["BIG-2999", "BIG-2998", "BIG-2997"])
 
 
+class TrackHotKeysTest(TempDirTestCase):
+    def test_a_hot_devices_replay_is_thinned_exactly_in_one_pass(self):
+        """A device with 100,000 positions in the replay's window (written
+        straight into the database), a few more in the journal not moved
+        yet — one twice, one a time already stored —, and a 40-minute stop
+        in the middle. The journey is read in one pass, keeping only
+        the points it answers: every stride-th position and the last, the
+        stop found among all of them, each time once, whatever max_points."""
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        setup_world(srv, officer)
+        srv.stop()
+        t0, n = 1709251200000, 100000  # 2024-03-01, a position every 10 s
+
+        def pos(i):  # 0.002 degrees (222 m) east a step, standing still from 50,000 to 50,240
+            k = i if i < 50000 else 50000 if i <= 50240 else i - 240
+            return (t0 + i * 10000, 0.0, 30.0 + (k % 2000) * 0.002)
+
+        db = sqlite3.connect(self.db, isolation_level=None)
+        dev = db.execute("SELECT idx FROM track_devices WHERE id = 'TRK-1'").fetchone()[0]
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO track_positions(dev, ts, lat, lon, src) VALUES(?, ?, ?, ?, 0)",
+                       ((dev,) + pos(i) for i in range(n - 3)))
+        # the last three in the journal, one of them twice; and a report
+        # again for a time already stored, another fix: the move keeps the
+        # stored one (INSERT OR IGNORE), and so does the replay before it
+        db.executemany("INSERT INTO track_journal(dev, ts, lat, lon, src) VALUES(?, ?, ?, ?, 0)",
+                       ((dev,) + pos(i) for i in (n - 3, n - 2, n - 2, n - 1)))
+        db.execute("INSERT INTO track_journal(dev, ts, lat, lon, src) VALUES(?, ?, 0.5, 30, 0)",
+                   (dev, pos(n - 4)[0]))
+        db.execute("COMMIT")
+        db.close()
+        srv = self.serve()
+        stamp = [datetime.datetime.fromtimestamp(pos(i)[0] / 1000, datetime.timezone.utc)
+                 .strftime("%Y-%m-%dT%H:%M:%S.000Z") for i in range(n)]
+
+        def journey(q):
+            r = srv.get("/v1/consignments/CONS-1/track?" + q, token=officer)
+            self.assertEqual(r.status, 200, r)
+            return r.json["features"]
+
+        for maxp in (1000, 2, 99999, 100000):
+            f = journey(f"max_points={maxp}")
+            self.assertEqual([x["properties"]["kind"] for x in f], ["route", "path", "stop"])
+            path = f[1]
+            stride = -(-(n - 1) // (maxp - 1)) if n > maxp else 1
+            keep = list(range(0, n, stride)) + ([n - 1] if (n - 1) % stride else [])
+            self.assertLessEqual(len(keep), maxp)
+            self.assertEqual(path["properties"]["points"], len(keep), maxp)
+            # compared whole, not through assertEqual's diff of 100,000 items
+            got = path["properties"]["times"]
+            self.assertTrue(got == [stamp[i] for i in keep],
+                            (maxp, len(got), got[:3], got[-3:]))
+            got = path["geometry"]["coordinates"]
+            self.assertTrue(got == [[round(pos(i)[2], 7), 0] for i in keep],
+                            (maxp, len(got), got[:3], got[-3:]))
+            self.assertEqual((path["properties"]["from"], path["properties"]["to"]),
+                             (stamp[0], stamp[-1]))
+            self.assertEqual(f[2]["properties"]["from"], stamp[50000])
+            self.assertEqual(f[2]["properties"]["to"], stamp[50240])
+            self.assertEqual(f[2]["properties"]["duration_s"], 2400)
+        # a window around the stop: every position in it
+        f = journey(f"from={stamp[49990]}&to={stamp[50250]}&max_points=1000")
+        self.assertTrue(f[1]["properties"]["times"] == stamp[49990:50251])
+        self.assertEqual(f[2]["properties"]["duration_s"], 2400)
+
+
 BASIC = "00125353455654464739333730303037300000000000000000"  # UAS ID SSEVTFG93700070
 LOCATION = bytes.fromhex("122624160a42bf241b6ed1b4b69808ac0870086b53150e0200")
 T0 = datetime.datetime(2024, 6, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
