@@ -139,6 +139,169 @@ class HotKeysTest(TempDirTestCase):
                          ["BIG-2999", "BIG-2998", "BIG-2997"])
 
 
+STEPS = "customs_store_read_vm_steps_total"
+LITTLE = 50000  # steps: a page of a few rows is about 0, a walk of 100,000 rows 300,000
+
+
+def clone(db, table, n, template, **over):
+    """n copies of one row of table (WHERE template), written straight into
+    the database before the server starts, columns given as SQL over the
+    copy's number k (1..n), e.g. id="'DEV-' || k"."""
+    cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+    pk = [r[1] for r in db.execute(f"PRAGMA table_info({table})") if r[5]]
+    exprs = [over.get(c, "NULL" if c in pk and c not in over else c) for c in cols]
+    db.execute(f"WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < {n})"
+               f" INSERT INTO {table}({', '.join(cols)}) SELECT {', '.join(exprs)}"
+               f" FROM n, (SELECT * FROM {table} WHERE {template})")
+
+
+class ReadBoundsTest(TempDirTestCase):
+    """The listings' index fixes, at scale: a rare key among 100,000 rows of
+    another, written straight into the database. Each page is right and
+    reads in proportion to itself: the readers' SQLite steps for it
+    (customs_store_read_vm_steps_total, counted by 1,000s) stay under
+    LITTLE, where one walk of the 100,000 rows is about 300,000 (each case
+    fails so without its index: the open queue, the day's overview, findings
+    by severity and a member's entries with the index dropped, a carrier's
+    devices with the statement before 4cfe4b6)."""
+
+    def steps(self, srv, fn):
+        before = srv.metric(STEPS)
+        out = fn()
+        return out, srv.metric(STEPS) - before
+
+    def test_a_carriers_devices_among_100000_of_others(self):
+        officer = create_key(self.db, "KCS", "officer")
+        carrier = create_key(self.db, "SMALL", "carrier")
+        srv = self.serve()
+        for dev, org in (("SMALL-1", "SMALL"), ("BIG-0", "BIG")):
+            r = srv.post("/v1/devices", {"id": dev, "kind": "gps-tracker", "org": org}, officer)
+            self.assertEqual(r.status, 201, r)
+        srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("BEGIN")
+        clone(db, "track_devices", 100000, "id = 'BIG-0'", id="'BIG-' || k",
+              doc="json_set(doc, '$.id', 'BIG-' || k)")
+        clone(db, "track_devices", 1, "id = 'SMALL-1'", id="'SMALL-2'",
+              doc="json_set(doc, '$.id', 'SMALL-2')")
+        db.execute("COMMIT")
+        db.close()
+        srv = self.serve()
+        page, used = self.steps(srv, lambda: srv.get("/v1/devices?limit=10", carrier).json)
+        self.assertEqual([d["id"] for d in page["items"]], ["SMALL-1", "SMALL-2"])
+        self.assertIsNone(page["next_cursor"])
+        self.assertLess(used, LITTLE)
+        # the officer's list is everyone's: the same walk read whole
+        got, whole = self.steps(srv, lambda: srv.get("/v1/devices?limit=10000", officer).json)
+        self.assertEqual(len(got["items"]), 10000)
+        self.assertGreater(whole, LITTLE)  # the steps are counted: 10,000 rows read
+
+    def test_a_rare_rule_and_severity_among_100000_findings(self):
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("BEGIN")
+        sql = ("INSERT INTO ledger_findings(rule, severity, declaration_id, subject, message,"
+               " details, source, created_at, org) VALUES(?, ?, ?, 'S', 'm', '{}', 'check',"
+               " '2024-01-01T00:00:00Z', 'ACME')")
+        db.execute(sql, ("containers_not_on_bl", "high", "DECL-RARE-0"))
+        db.execute(sql, ("mirror_value_mismatch", "medium", "DECL-0"))
+        clone(db, "ledger_findings", 100000, "declaration_id = 'DECL-0'",
+              declaration_id="'DECL-' || k")
+        db.execute(sql, ("containers_not_on_bl", "high", "DECL-RARE-1"))
+        db.execute("COMMIT")
+        db.close()
+        srv = self.serve()
+        for q in ("rule=containers_not_on_bl", "severity=high",
+                  "rule=containers_not_on_bl&severity=high"):
+            page, used = self.steps(srv, lambda: srv.get("/v1/ledger/findings?limit=10&" + q,
+                                                         officer).json)
+            self.assertEqual(sorted(f["declaration_id"] for f in page["items"]),
+                             ["DECL-RARE-0", "DECL-RARE-1"], q)
+            self.assertIsNone(page["next_cursor"], q)
+            self.assertLess(used, LITTLE, q)
+        page = srv.get("/v1/ledger/findings?limit=10&rule=mirror_value_mismatch", officer).json
+        self.assertEqual(len(page["items"]), 10)
+
+    def declarations_behind(self, n):
+        """Three declarations received now, as the API takes them, behind n
+        released a year ago (copies of the first, with its score)."""
+        trader = create_key(self.db, "ACME", "trader")
+        srv = self.serve()
+        ids = []
+        for i in range(3):
+            r = srv.post("/v1/declarations", declaration(f"NOW-{i}"), token=trader)
+            self.assertEqual(r.status, 201, r)
+            ids.append(r.json["id"])
+        srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("BEGIN")
+        seq = db.execute("SELECT seq FROM declarations WHERE id = ?", (ids[0],)).fetchone()[0]
+        clone(db, "declarations", n, f"seq = {seq}", id="'OLD-' || k", reference="'OLD-' || k",
+              status="'released'", received_at="'2025-01-01T00:00:00.000Z'")
+        db.execute("INSERT INTO risk_scores(seq, score, rank, office, model_id, at_risk, expected,"
+                   " org) SELECT d.seq, s.score, s.rank, s.office, s.model_id, s.at_risk,"
+                   " s.expected, s.org FROM declarations d, risk_scores s"
+                   " WHERE d.id LIKE 'OLD-%' AND s.seq = ?", (seq,))
+        db.execute("COMMIT")
+        db.close()
+        return ids
+
+    def test_the_days_overview_among_100000_older_declarations(self):
+        officer = create_key(self.db, "KCS", "officer")
+        self.declarations_behind(100000)
+        srv = self.serve()
+        day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT00:00:00Z")
+        got, used = self.steps(srv, lambda: srv.get("/v1/risk/summary?since=" + day,
+                                                    officer).json)
+        self.assertEqual(got["declarations"], 3, got)
+        self.assertEqual(sum(g["count"] for g in got["groups"]), 3, got)
+        self.assertLess(used, LITTLE)
+        # the year's: every one of them, read whole
+        got = srv.get("/v1/risk/summary?since=2024-06-01T00:00:00Z", officer).json
+        self.assertEqual(got["declarations"], 100003)
+
+    def test_the_open_queue_among_100000_released_declarations(self):
+        officer = create_key(self.db, "KCS", "officer")
+        ids = self.declarations_behind(100000)
+        srv = self.serve()
+        open_ids = [d for d in ids if srv.get("/v1/declarations/" + d, token=officer)
+                    .json["status"] in ("submitted", "held")]
+        self.assertTrue(open_ids)
+        for q in ("status=open", "status=open&rank=revenue", "status=submitted,held"):
+            got, used = self.steps(srv, lambda: srv.get("/v1/risk/queue?limit=10&" + q,
+                                                        token=officer).json)
+            self.assertEqual(sorted(d["id"] for d in got["items"]), sorted(open_ids), q)
+            self.assertIsNone(got["next_cursor"], q)
+            self.assertLess(used, LITTLE, q)
+        got = srv.get("/v1/risk/queue?limit=10&status=released", token=officer).json
+        self.assertEqual(len(got["items"]), 10)
+
+    def test_a_members_ledger_entries_among_100000_of_another(self):
+        officer = create_key(self.db, "KCS", "officer")
+        srv = self.serve()
+        srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("BEGIN")
+        sql = ("INSERT INTO ledger_entries(idx, entry_hash, leaf_hash, type, org, entry,"
+               " received_at) VALUES(?, zeroblob(32), zeroblob(32), 'bl.issue', ?, '{}',"
+               " '2024-01-01T00:00:00Z')")
+        db.execute(sql, (0, "SMALL"))
+        db.execute(sql, (1, "BIG"))
+        clone(db, "ledger_entries", 100000, "idx = 1", idx="1 + k")
+        db.execute(sql, (100002, "SMALL"))
+        db.execute("COMMIT")
+        db.close()
+        srv = self.serve()
+        for q in ("org=SMALL", "org=SMALL&order=desc", "org=SMALL&type=bl.issue"):
+            got, used = self.steps(srv, lambda: srv.get("/v1/ledger/entries?limit=10&" + q,
+                                                        token=officer).json)
+            self.assertEqual(sorted(x["index"] for x in got["items"]), [0, 100002], q)
+            self.assertIsNone(got["next_cursor"], q)
+            self.assertLess(used, LITTLE, q)
+
+
 class TrackHotKeysTest(TempDirTestCase):
     def test_a_hot_devices_replay_is_thinned_exactly_in_one_pass(self):
         """A device with 100,000 positions in the replay's window (written
