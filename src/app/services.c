@@ -524,11 +524,16 @@ static void svc__store_metrics(void *ctx, cx_buf *out)
                           "# HELP customs_store_writer_checkpoints_total WAL checkpoints the "
                           "writer ran itself (the WAL outgrew the checkpointer).\n"
                           "# TYPE customs_store_writer_checkpoints_total counter\n"
-                          "customs_store_writer_checkpoints_total %llu\n",
+                          "customs_store_writer_checkpoints_total %llu\n"
+                          "# HELP customs_store_read_vm_steps_total SQLite virtual-machine "
+                          "steps run by the readers (counted by 1,000s): what requests read.\n"
+                          "# TYPE customs_store_read_vm_steps_total counter\n"
+                          "customs_store_read_vm_steps_total %llu\n",
                           (unsigned long long)st.batch_sum, (unsigned long long)st.commits,
                           (unsigned long long)st.failed_commits,
                           (unsigned long long)st.checkpoints,
-                          (unsigned long long)st.writer_checkpoints);
+                          (unsigned long long)st.writer_checkpoints,
+                          (unsigned long long)st.read_vm_steps);
     (void)e; /* a failed buffer answers for itself (h_metrics) */
 }
 

@@ -99,7 +99,7 @@ cx_err store_after_commit(store_conn *w, store_done_fn fn, void *arg);
  * callback returned (the writer keeps running). */
 void store_drain(store *s);
 
-/* Writer counters for /metrics. */
+/* Writer counters, and the readers' VM steps, for /metrics. */
 typedef struct {
     uint64_t commits;
     uint64_t jobs;
@@ -108,6 +108,7 @@ typedef struct {
     uint64_t batch_sum;
     uint64_t checkpoints;        /* WAL checkpoints run on their own thread */
     uint64_t writer_checkpoints; /* the rest of a long WAL copied by the writer */
+    uint64_t read_vm_steps;      /* SQLite VM steps of every reader, by 1,000s */
 } store_stats;
 void store_get_stats(store *s, store_stats *out);
 extern const unsigned store_batch_bounds[11];

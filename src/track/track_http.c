@@ -216,7 +216,15 @@ static cx_err track__metrics_counters(track_service *t, cx_buf *out)
             "# HELP customs_track_corridors_cached Routes whose corridor is kept for "
             "consignments on the same route.\n"
             "# TYPE customs_track_corridors_cached gauge\n"
-            "customs_track_corridors_cached %zu\n",
+            "customs_track_corridors_cached %zu\n"
+            "# HELP customs_track_corridors_built_total Corridors built from their route "
+            "(GEOS buffers).\n"
+            "# TYPE customs_track_corridors_built_total counter\n"
+            "customs_track_corridors_built_total %llu\n"
+            "# HELP customs_track_corridors_read_total Corridors read back from their "
+            "stored GeoJSON at start instead of built.\n"
+            "# TYPE customs_track_corridors_read_total counter\n"
+            "customs_track_corridors_read_total %llu\n",
             (unsigned long long)atomic_load(&t->m_positions),
             (unsigned long long)atomic_load(&t->m_late), (unsigned long long)atomic_load(&t->m_dup),
             (unsigned long long)atomic_load(&t->m_batches),
@@ -224,7 +232,9 @@ static cx_err track__metrics_counters(track_service *t, cx_buf *out)
             (unsigned long long)atomic_load(&t->m_escalations),
             (unsigned long long)atomic_load(&t->m_escalation_failed),
             (long long)atomic_load(&t->m_queue_hwm), track__poshub_clients(t->positions),
-            track__corridors_cached(t));
+            track__corridors_cached(t),
+            (unsigned long long)atomic_load(&t->m_corridors_built),
+            (unsigned long long)atomic_load(&t->m_corridors_read));
     return e;
 }
 

@@ -191,6 +191,7 @@ struct track_service {
     /* corridor cache: route + width -> shape (service.c) */
     pthread_mutex_t cmu;
     void *corridors; /* cx_map of corridor entries */
+    _Atomic uint64_t m_corridors_built, m_corridors_read; /* from routes, from stored GeoJSON */
 
     /* escalation of critical alerts to declarations */
     pthread_mutex_t emu;
@@ -264,9 +265,11 @@ track_waiter *track__waiter_new(http_req *r, uint32_t n, const cx_principal *who
 void track__waiter_free(track_waiter *w);
 
 /* Builds (or reuses) the corridor for a route; returns a new reference and
- * its GeoJSON text (caller frees). NULL with problems. */
+ * its GeoJSON text (caller frees). stored: the corridor's GeoJSON as stored
+ * (or NULL), read instead of building it when the route is not cached yet
+ * (at start). NULL with problems. */
 track_shape *track__corridor(track_service *t, const json_t *route, double width_m,
-                             char **geojson, json_t *problems);
+                             const char *stored, char **geojson, json_t *problems);
 /* Routes whose corridor is cached. */
 size_t track__corridors_cached(track_service *t);
 

@@ -212,17 +212,23 @@ cx_err track_zones_watch(track_service *t, track_zone_fn fn, void *ctx)
 cx_err track_zones_each(store *s, track_zone_fn fn, void *ctx)
 {
     store_conn *c = store_reader(s);
-    sqlite3_stmt *st = c ? store_stmt(c, "SELECT doc FROM track_zones ORDER BY idx") : NULL;
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT id, doc FROM track_zones ORDER BY idx") : NULL;
     if (!st)
         return CX_EDB;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 0),
-                                 (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
-        if (doc)
-            fn(ctx, json_string_value(json_object_get(doc, "id")),
-               json_string_value(json_object_get(doc, "name")),
-               json_string_value(json_object_get(doc, "kind")), json_object_get(doc, "geometry"));
+        json_error_t je;
+        json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 1),
+                                 (size_t)sqlite3_column_bytes(st, 1), 0, &je);
+        const char *id = json_string_value(json_object_get(doc, "id"));
+        const char *kind = json_string_value(json_object_get(doc, "kind"));
+        const json_t *geometry = json_object_get(doc, "geometry");
+        if (id && kind && json_is_object(geometry))
+            fn(ctx, id, json_string_value(json_object_get(doc, "name")), kind, geometry);
+        else /* a zone the rules do not see is said, never skipped unnoticed */
+            cx_log(CX_LOG_ERROR, "track: zone %.64s cannot be read (%s); its readers (the "
+                   "drone rules) skip it", (const char *)sqlite3_column_text(st, 0),
+                   doc ? "its document has no id, kind or geometry" : je.text);
         json_decref(doc);
     }
     sqlite3_reset(st);

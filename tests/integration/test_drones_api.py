@@ -8,6 +8,7 @@ docs/drones.md): 274 BT5 frames of which 30 failed their CRC at capture.
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import unittest
 
@@ -475,6 +476,25 @@ class Zones(TempDirTestCase):
         self.observe(c, 10, 45.5393, -123.0)   # outside, 1.5 km west of the line
         self.observe(c, 70, 45.5393, -122.95)  # a minute later inside
         self.assertIn(("drone_border_crossing", "TERR"), self.alerts(c))
+
+    def test_a_zone_that_cannot_be_read_is_said_and_the_others_used(self):
+        """A stored zone whose document no longer reads is named in the
+        server's log as one the drone rules skip, never skipped unnoticed;
+        the other zones still raise their alerts."""
+        for zid, lon0 in (("RZ-BAD", -122.99), ("RZ-OK", -122.97)):
+            zone = {"id": zid, "name": zid, "kind": "restricted",
+                    "geometry": square(lon0, 45.53, lon0 + 0.01, 45.545)}
+            self.assertEqual(self.srv.post("/v1/zones", zone, self.officer).status, 201)
+        self.srv.stop()
+        db = sqlite3.connect(self.db, isolation_level=None)
+        db.execute("UPDATE track_zones SET doc = '{\"id\":' WHERE id = 'RZ-BAD'")
+        db.close()
+        self.srv = self.serve()
+        self.assertIn("zone RZ-BAD cannot be read", self.srv.output())
+        self.assertIn("the drone rules) skip it", self.srv.output())
+        a = "60:60:1f:00:00:20"
+        self.observe(a, 0, 45.5393, -122.9664)
+        self.assertEqual(self.alerts(a), [("drone_restricted_zone", "RZ-OK")])
 
     def test_zones_file_joins_the_zones(self):
         self.srv.stop()

@@ -61,8 +61,8 @@ ALLOWED = {
         "the open consignments of one container",
     ("src/track/positions.c", "FROM track_journal ORDER BY rowid LIMIT"):
         "the journal is a queue read from its head, LIMIT",
-    ("src/track/replay.c", "UNION SELECT ts, lat, lon FROM track_journal"):
-        "the journal holds the few positions not yet moved",
+    ("src/track/replay.c", "FROM track_journal j WHERE dev = ?1"):
+        "the journal holds the few positions not yet moved (counted, then read)",
     ("src/track/retention.c", "DELETE FROM track_positions WHERE dev = ?1"):
         "one device's positions in one retention window",
     ("src/track/retention.c", "DELETE FROM track_dead_letters WHERE seq IN"):

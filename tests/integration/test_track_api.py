@@ -589,9 +589,62 @@ class TrackApiTest(TempDirTestCase):
         self.assertEqual(self.get("/v1/consignments/CONS-2/corridor").json["geometry"], corridor)
         self.assertNotEqual(self.get("/v1/consignments/CONS-4/corridor").json["geometry"],
                             corridor)
+        self.assertEqual(self.srv.metric("customs_track_corridors_built_total"), 3)
         self.srv.stop()
         self.srv = self.serve()
         self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 3)
+        # at start each is read back from its stored row, none built again
+        self.assertEqual(self.srv.metric("customs_track_corridors_built_total"), 0)
+        self.assertEqual(self.srv.metric("customs_track_corridors_read_total"), 3)
+        self.assertEqual(self.get("/v1/consignments/CONS-2/corridor").json["geometry"], corridor)
+        # and what was read is the corridor: a device 1.5 km off the route
+        # is outside it (grace 0: at once), one 0.5 km off is not
+        r = self.post("/v1/devices", {"id": "TRK-9", "kind": "e-seal",
+                                      "container": "MSCU1234566"})
+        self.assertEqual(r.status, 201, r)
+        r = self.post("/v1/consignments", {
+            "id": "CONS-9", "containers": ["MSCU1234566"], "route": route, "corridor_m": 2000,
+            "origin_zone": "ORIGIN", "destination_zone": "DEST", "rules": {"corridor_grace_s": 0},
+            "expected_arrival": "2099-01-01T00:00:00Z"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.srv.metric("customs_track_corridors_built_total"), 0)
+        off = 1500 / 111320
+        self.telemetry([msg(T0, 0.5 / 111.32, 30.4, device="TRK-9"),
+                        msg(T0 + MIN, off, 30.5, device="TRK-9"),
+                        msg(T0 + 2 * MIN, off, 30.6, device="TRK-9")])
+        got = wait_for(lambda: self.get("/v1/alerts?type=corridor_deviation").json["items"],
+                       "the deviation alert")
+        self.assertEqual([a["subject"]["id"] for a in got], ["TRK-9"])
+        self.assertAlmostEqual(got[0]["detail"]["distance_m"], 1500, delta=20)
+
+    def test_a_route_too_long_for_its_corridor_is_refused(self):
+        """A corridor's cost grows with its route: more than 10,000 km or
+        5,000 positions is a 400 naming /route/coordinates and the rule, and
+        writes nothing; a 9,900-km route is taken."""
+        setup_world(self.srv, self.officer, with_consignment=False)
+
+        def cons(cid, coords):
+            return self.post("/v1/consignments", {
+                "id": cid, "containers": ["CSQU3054383"], "corridor_m": 2000,
+                "route": {"type": "LineString", "coordinates": coords},
+                "origin_zone": "ORIGIN", "destination_zone": "DEST",
+                "expected_arrival": "2099-01-01T00:00:00Z"})
+
+        r = cons("HALF-GLOBE", [[-87, 0.5], [87, 0.5]])
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["error"]["details"],
+                         [{"path": "/route/coordinates",
+                           "message": "the route is 19368 km long; at most 10000 km"}])
+        r = cons("WIGGLY", [[30 + i * 0.0001, 0] for i in range(5001)])
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json["error"]["details"],
+                         [{"path": "/route/coordinates", "message": "more than 5000 positions"}])
+        self.assertEqual(self.get("/v1/consignments").json["items"], [])
+        self.assertEqual(self.srv.metric("customs_track_corridors_cached"), 0)
+        r = cons("LONG", [[-44.5, 0], [44.5, 0]])
+        self.assertEqual(r.status, 201, r)
+        corridor = self.get("/v1/consignments/LONG/corridor").json["geometry"]
+        self.assertEqual(corridor["type"], "MultiPolygon")
 
     def test_a_consignment_that_does_not_read_back_is_a_500(self):
         """A consignment whose stored document does not parse is the

@@ -246,6 +246,95 @@ static void test_corridor_long_route(void **state)
     track_shape_free(s);
 }
 
+/* A corridor's cost grows with its route's length and positions: beyond
+ * 10,000 km or 5,000 positions the route is refused, naming the member and
+ * the rule; a route just under both limits is built. */
+static void test_corridor_route_bounded(void **state)
+{
+    json_t *p = json_array();
+    json_t *g = J("{\"type\":\"LineString\",\"coordinates\":[[-87,0.5],[87,0.5]]}");
+    assert_null(track_shape_corridor(g, 2000, "/route", p));
+    assert_true(uk_has_problem(p, "/route/coordinates", "19368 km long; at most 10000 km"));
+    json_decref(g);
+    json_decref(p);
+    /* 5,001 positions 1 km apart: short, but too many */
+    json_t *c = json_array();
+    for (int i = 0; i <= 5000; i++)
+        json_array_append_new(c, json_pack("[f,f]", i * 0.009, 0.0));
+    g = json_pack("{s:s,s:o}", "type", "LineString", "coordinates", c);
+    p = json_array();
+    assert_null(track_shape_corridor(g, 2000, "/route", p));
+    assert_true(uk_has_problem(p, "/route/coordinates", "more than 5000 positions"));
+    json_decref(p);
+    /* 5,000 of them are taken */
+    json_array_remove(c, 5000);
+    p = json_array();
+    track_shape *s = track_shape_corridor(g, 2000, "/route", p);
+    assert_non_null(s);
+    assert_true(track_shape_covers(s, 0, 44.99));
+    assert_false(track_shape_covers(s, 0, 45.01));
+    track_shape_free(s);
+    json_decref(p);
+    json_decref(g);
+    /* 9,900 km along the equator: legal, and the corridor is all along it */
+    s = corridor("{\"type\":\"LineString\",\"coordinates\":[[-44.5,0],[44.5,0]]}", 2000);
+    for (double lon = -44.4; lon < 44.5; lon += 0.7) {
+        assert_true(track_shape_covers(s, 0, lon));
+        assert_true(track_shape_covers(s, north_deg(0, 900), lon));
+        assert_false(track_shape_covers(s, north_deg(0, 1100), lon));
+    }
+    track_shape_free(s);
+}
+
+/* A corridor read back from the GeoJSON it was stored as (at start) has the
+ * shape built from the route, its route distance too, across the
+ * antimeridian as well; text that is not a MultiPolygon is not read. */
+static void test_corridor_read_back_from_stored(void **state)
+{
+    const char *routes[] = {
+        "{\"type\":\"LineString\",\"coordinates\":[[39.66,-4.06],[37.47,-2.08],[36.83,-1.29],"
+        "[34.28,0.64],[32.58,0.31]]}",
+        "{\"type\":\"LineString\",\"coordinates\":[[179.9,-16.8],[-179.9,-16.8]]}"};
+    for (size_t r = 0; r < 2; r++) {
+        json_t *route = J(routes[r]);
+        track_shape *s = corridor(routes[r], 4000);
+        json_t *gj = track_shape_geojson(s);
+        char *text = json_dumps(gj, JSON_COMPACT);
+        track_shape *back = track_shape_corridor_stored(route, text);
+        assert_non_null(back);
+        json_t *again = track_shape_geojson(back);
+        assert_true(json_equal(gj, again));
+        size_t n = json_array_size(json_object_get(route, "coordinates"));
+        for (size_t i = 0; i + 1 < n; i++) {
+            const json_t *a = json_array_get(json_object_get(route, "coordinates"), i);
+            const json_t *b = json_array_get(json_object_get(route, "coordinates"), i + 1);
+            double lon = (json_number_value(json_array_get(a, 0)) +
+                          json_number_value(json_array_get(b, 0))) / 2;
+            if (fabs(json_number_value(json_array_get(a, 0)) -
+                     json_number_value(json_array_get(b, 0))) > 180)
+                lon = 180; /* the antimeridian leg */
+            double lat = (json_number_value(json_array_get(a, 1)) +
+                          json_number_value(json_array_get(b, 1))) / 2;
+            for (int k = -30; k <= 30; k++) {
+                double la = lat + north_deg(lat, 100.0 * k);
+                assert_int_equal(track_shape_covers(s, la, lon), track_shape_covers(back, la, lon));
+                assert_true(fabs(track_shape_route_distance_m(s, la, lon) -
+                                 track_shape_route_distance_m(back, la, lon)) < 1e-6);
+            }
+        }
+        json_decref(again);
+        track_shape_free(back);
+        free(text);
+        json_decref(gj);
+        track_shape_free(s);
+        json_decref(route);
+    }
+    json_t *route = J(routes[0]);
+    assert_null(track_shape_corridor_stored(route, "{\"type\":\"Point\",\"coordinates\":[0,0]}"));
+    assert_null(track_shape_corridor_stored(route, "{"));
+    json_decref(route);
+}
+
 /* ---- decoders -------------------------------------------------------------------------- */
 
 static int64_t now_ms(void)
@@ -1161,6 +1250,8 @@ int main(void)
         cmocka_unit_test(test_corridor_doubles_back),
         cmocka_unit_test(test_corridor_antimeridian),
         cmocka_unit_test(test_corridor_long_route),
+        cmocka_unit_test(test_corridor_route_bounded),
+        cmocka_unit_test(test_corridor_read_back_from_stored),
         cmocka_unit_test(test_decode_json),
         cmocka_unit_test(test_decode_osmand),
         cmocka_unit_test(test_retention_thins_old_positions),
