@@ -25,6 +25,21 @@
 #define NET_MAX_PARKED 64     /* cosignatures ahead of this node's tree, kept for later */
 #define NET_MAX_WAITERS 1024  /* submissions in flight on one node; more get 503 */
 
+/* The header that marks a stream message carrying several entries
+ * (ledger_batch_split); without it a message is one entry. */
+#define NET_BATCH_HEADER "Ledger-Batch"
+
+/* A batch this node published: its id and its body, kept so a retry
+ * publishes the identical message (JetStream's duplicate window then keeps
+ * one copy). Shared by its entries' submissions; freed with the last. */
+typedef struct net_pub {
+    _Atomic int refs;
+    uint8_t id[32]; /* the Nats-Msg-Id: ledger_batch_id over its entries */
+    int count;
+    size_t len;
+    char body[];
+} net_pub;
+
 /* Where a submission is on its way (net_order.c). */
 typedef enum {
     NW_CHECK,     /* the writer checks it against this node's state */
@@ -54,6 +69,9 @@ typedef struct net_waiter {
     jsErrCode je;
     ledger_pending *pending;        /* owned; once acknowledged, the reader may take its
                                      * decoded entry instead of decoding again */
+    net_pub *pub;                   /* the batch it was published in (a reference), or
+                                     * NULL: a message of its own, whose id is hash */
+    int pos;                        /* its position in pub */
     struct net_waiter *next;
 } net_waiter;
 
@@ -169,6 +187,8 @@ void net__publish_acked(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, v
 
 /* ---- net_apply.c ------------------------------------------------------------------------- */
 cx_err net__apply_start(ledger_net *n);
+/* A stream message's Ledger-Batch header, or NULL for a message of one entry. */
+const char *net__batch_count(natsMsg *m);
 /* The signing hash under which the reader records a stream message: the
  * entry's own when it decodes, else its Nats-Msg-Id's; false for neither. */
 bool net__message_hash(natsMsg *m, uint8_t out[32]);
