@@ -477,7 +477,7 @@ cx_err ledger__pending_append(ledger *lg, ledger_pending *p)
 struct ledger_stream_batch {
     store_job job;
     size_t n;
-    ledger_pending *p[LEDGER_STREAM_BATCH];
+    ledger_pending *p[LEDGER_STREAM_BATCH_CAP];
 };
 
 static cx_err app__job_batch(store_conn *w, void *arg)
@@ -508,7 +508,7 @@ ledger_stream_batch *ledger__stream_batch_new(void)
 
 bool ledger__stream_batch_add(ledger_stream_batch *b, ledger_pending *p)
 {
-    if (b->n == LEDGER_STREAM_BATCH)
+    if (b->n == LEDGER_STREAM_BATCH_CAP)
         return false;
     p->mode = LP_STREAM;
     b->p[b->n++] = p;

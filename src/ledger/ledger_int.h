@@ -347,6 +347,9 @@ ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, 
 /* Stream messages handed to the writer together (append.c): one job, in
  * order; each pending's outcome goes to ledger__net_applied as alone. */
 #define LEDGER_STREAM_BATCH 256
+/* entries one job holds: the reader stops taking messages at
+ * LEDGER_STREAM_BATCH entries, and the last message may be a batch */
+#define LEDGER_STREAM_BATCH_CAP (LEDGER_STREAM_BATCH + LEDGER_BATCH_MAX)
 typedef struct ledger_stream_batch ledger_stream_batch;
 ledger_stream_batch *ledger__stream_batch_new(void);
 /* false when full */

@@ -4,7 +4,12 @@
  * (append.c). An ordered consumer delivers the stream without gaps and
  * recreates itself after a server dies; when the writer reports a gap or a
  * failed commit the reader waits for what it handed over, reads the
- * database's sequence again and resubscribes from there. */
+ * database's sequence again and resubscribes from there.
+ *
+ * A message is one entry, or a batch (header Ledger-Batch: n, n canonical
+ * texts joined by '\n', docs/ledger.md "Stream format"): its entries are
+ * pendings at (seq, 0..n-1), all in the same writer job, so the applied
+ * sequence only ever moves past whole messages. */
 #include "net_int.h"
 
 #include <stdio.h>
@@ -342,11 +347,11 @@ static bool apply__batch(ledger_net *n, natsSubscription *sub, natsMsg *m)
         m = NULL;
         for (int i = 0; i < r; i++)
             ledger__stream_batch_add(b, p[i]);
-        /* a message's entries go in one writer job: stop while a whole
-         * batch still fits */
+        /* a message's entries go in one writer job: the job holds
+         * LEDGER_STREAM_BATCH entries and one more message's */
         if (r < 0 || ntaken == LEDGER_STREAM_BATCH ||
-            ledger__stream_batch_size(b) + LEDGER_BATCH_MAX > LEDGER_STREAM_BATCH ||
-            queued-- <= 0 || natsSubscription_NextMsg(&m, sub, 50) != NATS_OK)
+            ledger__stream_batch_size(b) >= LEDGER_STREAM_BATCH || queued-- <= 0 ||
+            natsSubscription_NextMsg(&m, sub, 50) != NATS_OK)
             break;
     }
     natsMsg_Destroy(m);

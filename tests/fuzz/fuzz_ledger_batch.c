@@ -7,6 +7,7 @@
  * '\n' are the body; a body over LEDGER_BATCH_BYTES, a header that is not a
  * plain count in range, an empty line or a count that differs is refused
  * with a reason. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* what a correct parser decides */
     bool plain = clen > 0 && clen <= 2 && count[0] >= '1' && count[0] <= '9' &&
                  (clen == 1 || (count[1] >= '0' && count[1] <= '9'));
-    int want = plain ? atoi(count) : -1;
+    int want = !plain ? -1 : clen == 1 ? count[0] - '0' : (count[0] - '0') * 10 + count[1] - '0';
     if (want > LEDGER_BATCH_MAX)
         want = -1;
     size_t lines = 1;
