@@ -245,12 +245,18 @@ void ledger__net_checks_end(ledger_net *n)
 {
     ord_group *g = &ord__grp;
     g->open = false;
-    /* batches of at most LEDGER_BATCH_MAX entries and LEDGER_BATCH_BYTES */
+    /* batches of at most LEDGER_BATCH_MAX entries and LEDGER_BATCH_BYTES,
+     * within what the server takes in one message (its max_payload, less
+     * room for the headers) */
+    size_t cap = LEDGER_BATCH_BYTES;
+    int64_t mp = n->nc ? natsConnection_GetMaxPayload(n->nc) : 0;
+    if (mp > 4096 && (uint64_t)mp - 1024 < cap)
+        cap = (size_t)mp - 1024;
     size_t from = 0, bytes = 0;
     for (size_t i = 0; i <= g->n; i++) {
         size_t len = i < g->n ? g->w[i]->pending->e->canon_len + 1 : 0;
         if (i > from && (i == g->n || i - from == LEDGER_BATCH_MAX ||
-                         bytes + len > LEDGER_BATCH_BYTES)) {
+                         bytes + len > cap)) {
             ord__publish_group(n, g->w + from, i - from, bytes);
             from = i;
             bytes = 0;
