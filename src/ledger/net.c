@@ -677,6 +677,7 @@ void ledger__net_free(ledger_net *n)
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     pthread_cond_destroy(&n->ord_cv);
+    free(n->group.w);
     free(n);
 }
 

@@ -75,6 +75,15 @@ typedef struct net_waiter {
     struct net_waiter *next;
 } net_waiter;
 
+/* The submissions that passed their checks in the writer's current job,
+ * still in NW_CHECK (nobody else touches them), published at its end
+ * (ledger__net_checks_end). */
+typedef struct {
+    bool open;
+    net_waiter **w;
+    size_t n, cap;
+} net_group;
+
 typedef struct {
     char note[512]; /* a cosignature note: text and one signature line */
     char org[CX_ORG_MAX + 1];
@@ -131,6 +140,7 @@ struct ledger_net {
     pthread_cond_t ord_cv; /* wakes the orderer's thread (retries, timeouts, lookups) */
     pthread_t order_thread;
     bool order_started;
+    net_group group; /* the writer's thread only */
     net_parked parked[NET_MAX_PARKED];
     int nparked;
     /* cosigner state (its thread) */

@@ -162,21 +162,10 @@ static void ord__send(ledger_net *n, natsMsg *m, const uint8_t hash[32], bool ge
         ord__failed(n, hash, s, 0);
 }
 
-/* The submissions that passed their checks in the writer's current job,
- * still in NW_CHECK (nobody else touches them), published at its end
- * (ledger__net_checks_end). The writer's thread only. */
-typedef struct {
-    bool open;
-    net_waiter **w;
-    size_t n, cap;
-} ord_group;
-static _Thread_local ord_group ord__grp;
-
 void ledger__net_checks_begin(ledger_net *n)
 {
-    (void)n;
-    ord__grp.open = true;
-    ord__grp.n = 0;
+    n->group.open = true;
+    n->group.n = 0;
 }
 
 /* Publishes w[0..k) as one message: alone as before when k is 1. */
@@ -243,7 +232,7 @@ static void ord__publish_group(ledger_net *n, net_waiter **w, size_t k, size_t b
 
 void ledger__net_checks_end(ledger_net *n)
 {
-    ord_group *g = &ord__grp;
+    net_group *g = &n->group;
     g->open = false;
     /* batches of at most LEDGER_BATCH_MAX entries and LEDGER_BATCH_BYTES,
      * within what the server takes in one message (its max_payload, less
@@ -272,9 +261,9 @@ void ledger__net_checks_end(ledger_net *n)
 }
 
 /* Keeps w for the batch of the current job; false if it cannot. */
-static bool ord__group_add(net_waiter *w)
+static bool ord__group_add(ledger_net *n, net_waiter *w)
 {
-    ord_group *g = &ord__grp;
+    net_group *g = &n->group;
     if (!g->open)
         return false;
     if (g->n == g->cap) {
@@ -298,7 +287,7 @@ static void ord__checked(void *arg, ledger_result *res)
     bool genesis = p->e->type == LT_INIT;
     /* a genesis goes alone (it must be the stream's first message) */
     if (res->status == 201 && !genesis && p->e->canon_len < LEDGER_BATCH_BYTES &&
-        ord__group_add(w))
+        ord__group_add(n, w))
         return;
     natsMsg *m = res->status == 201 ? ord__message(n, p->e) : NULL;
     uint8_t hash[32];
