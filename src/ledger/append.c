@@ -214,7 +214,7 @@ static cx_err app__entry_row(store_conn *w, const ledger_pending *p, int64_t idx
     cx_rfc3339_format(p->mode == LP_STREAM ? p->stream_us : cx_now_us(), now);
     sqlite3_stmt *st =
         store_stmt(w, "INSERT INTO ledger_entries(idx, entry_hash, leaf_hash, type, org, entry, "
-                      "received_at, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                      "received_at, seq, pos) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, idx);
@@ -226,6 +226,7 @@ static cx_err app__entry_row(store_conn *w, const ledger_pending *p, int64_t idx
     sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
     if (p->mode == LP_STREAM)
         sqlite3_bind_int64(st, 8, (int64_t)p->seq);
+    sqlite3_bind_int(st, 9, p->mode == LP_STREAM ? p->pos : 0);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
@@ -338,7 +339,8 @@ static cx_err app__rejected_save(store_conn *w, const ledger_pending *p)
 {
     sqlite3_stmt *st =
         store_stmt(w, "INSERT INTO ledger_rejected(seq, entry_hash, type, org, status, code, "
-                      "message, details, received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+                      "message, details, received_at, pos) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                      "?8, ?9, ?10)");
     if (!st)
         return CX_EDB;
     char now[32];
@@ -359,16 +361,20 @@ static cx_err app__rejected_save(store_conn *w, const ledger_pending *p)
     sqlite3_bind_text(st, 7, p->res.message, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, details, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, p->pos);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     free(details);
     return rc == SQLITE_DONE ? CX_OK : CX_EDB;
 }
 
-/* A stream message at p->seq: applied, or recorded as rejected; either way
- * the sequence moves on with it. Messages come back after a reconnect: one
- * at or below the applied sequence is skipped; one past the next is a gap,
- * and the stream must be read again from the database's sequence. */
+/* A stream message's entry at p->seq, position p->pos of p->of: applied,
+ * or recorded as rejected; either way the sequence moves on with the
+ * message's last entry. Messages come back after a reconnect: one at or
+ * below the applied sequence is skipped; one past the next (or an entry out
+ * of its place in its message) is a gap, and the stream must be read again
+ * from the database's sequence. A message's entries are handed to the
+ * writer in one job, so the applied sequence never stands inside one. */
 static cx_err app__stream_one(store_conn *w, ledger_pending *p)
 {
     ledger *lg = p->lg;
@@ -380,7 +386,8 @@ static cx_err app__stream_one(store_conn *w, ledger_pending *p)
         p->skipped = true;
         return CX_OK;
     }
-    if (p->seq != lg->applied_seq + 1) {
+    bool last = p->pos + 1 >= p->of;
+    if (p->seq != lg->applied_seq + 1 || p->pos != lg->stream_pos) {
         app__unavailable(&p->res, "a gap in the stream; reading it again");
         return CX_ESTATE;
     }
@@ -398,21 +405,29 @@ static cx_err app__stream_one(store_conn *w, ledger_pending *p)
     }
     if (err == CX_OK && rejected)
         err = app__rejected_save(w, p);
-    if (err == CX_OK)
+    if (err == CX_OK && last)
         err = app__applied_save(w, p->seq);
     if (err == CX_OK && !rejected)
         err = app__commit_memory(lg, p, &s);
     if (err != CX_OK)
         return app__store_failed(p, err);
-    lg->applied_seq = p->seq;
+    if (last) {
+        lg->applied_seq = p->seq;
+        lg->stream_pos = 0;
+    } else {
+        lg->stream_pos = (uint16_t)(p->pos + 1);
+    }
     p->res.seq = p->seq;
+    p->res.pos = p->pos;
     p->job_ok = true;
     return CX_OK;
 }
 
 static cx_err app__job_stream(store_conn *w, void *arg)
 {
-    return app__stream_one(w, arg);
+    ledger_pending *p = arg;
+    p->lg->stream_pos = 0; /* a message starts in the job that applies it */
+    return app__stream_one(w, p);
 }
 
 static void app__done(void *arg, cx_err result)
@@ -462,12 +477,14 @@ cx_err ledger__pending_append(ledger *lg, ledger_pending *p)
 struct ledger_stream_batch {
     store_job job;
     size_t n;
-    ledger_pending *p[LEDGER_STREAM_BATCH];
+    ledger_pending *p[LEDGER_STREAM_BATCH_CAP];
 };
 
 static cx_err app__job_batch(store_conn *w, void *arg)
 {
     ledger_stream_batch *b = arg;
+    if (b->n)
+        b->p[0]->lg->stream_pos = 0; /* a message starts in the job that applies it */
     for (size_t i = 0; i < b->n; i++) {
         cx_err e = app__stream_one(w, b->p[i]);
         if (e != CX_OK)
@@ -491,7 +508,7 @@ ledger_stream_batch *ledger__stream_batch_new(void)
 
 bool ledger__stream_batch_add(ledger_stream_batch *b, ledger_pending *p)
 {
-    if (b->n == LEDGER_STREAM_BATCH)
+    if (b->n == LEDGER_STREAM_BATCH_CAP)
         return false;
     p->mode = LP_STREAM;
     b->p[b->n++] = p;
@@ -601,8 +618,12 @@ static cx_err app__job_precheck(store_conn *w, void *arg)
         for (precheck_job *j = b->taken; j; j = j->next)
             app__precheck_one(lg, w, j);
     }
+    if (lg->net)
+        ledger__net_checks_begin(lg->net);
     for (precheck_job *j = b->taken; j; j = j->next)
         app__precheck_call(j);
+    if (lg->net) /* their publishes: batches of several entries per message */
+        ledger__net_checks_end(lg->net);
     return CX_ESTATE; /* always rolled back: nothing of it stays */
 }
 

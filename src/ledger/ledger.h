@@ -148,6 +148,7 @@ typedef struct {
     json_t *details;  /* [{"path","message"}], owned */
     int64_t index;    /* on success */
     uint64_t seq;     /* the stream sequence on a network (0: ordered locally) */
+    unsigned pos;     /* and the entry's position in that message (0: first or alone) */
     uint8_t leaf_hash[32];
     json_t *findings; /* array of findings raised, owned */
 } ledger_result;
@@ -339,6 +340,25 @@ typedef struct {
     char line[256];                     /* the signature line with its newline */
 } ledger_cosignature;
 bool ledger_cosignature_read(const char *note, size_t len, ledger_cosignature *out);
+
+/* A batch of the network's entry stream: several entries in one stream
+ * message (docs/ledger.md, "Stream format"). The message carries the header
+ * Ledger-Batch: <n> and a body of n canonical entry texts joined by '\n'
+ * (JCS never writes a raw newline). ledger_batch_split checks the header's
+ * count (decimal, 1..LEDGER_BATCH_MAX, no sign or leading zero), the body's
+ * size (<= LEDGER_BATCH_BYTES) and that it splits into exactly n non-empty
+ * lines; it fills off/len with each line's place and returns n, or -1 with
+ * why (the same verdict on every node). It does not decode the entries:
+ * each line is then an entry of its own, accepted or rejected alone. */
+#define LEDGER_BATCH_MAX 64
+#define LEDGER_BATCH_BYTES ((size_t)256 << 10)
+int ledger_batch_split(const char *count, const char *body, size_t blen,
+                       size_t off[LEDGER_BATCH_MAX], size_t len[LEDGER_BATCH_MAX], char *why,
+                       size_t cap);
+/* A batch's Nats-Msg-Id hash: SHA-256 over a fixed prefix and its entries'
+ * signing hashes in order, so a retry of the same batch is the same id and
+ * no batch id is an entry's own. */
+void ledger_batch_id(const uint8_t (*hashes)[32], size_t n, uint8_t out[32]);
 
 /* The latest checkpoint as the API shows it (*out: caller decrefs);
  * CX_ENOTFOUND if none. */

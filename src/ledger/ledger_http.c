@@ -791,9 +791,12 @@ static void h_rejected(http_req *r, void *ctx)
     if (!http_page_parse(r, HTTP_CURSOR_INT, 100, LIST_MAX, &page))
         return;
     store_conn *c = store_reader(lg->s);
+    /* the cursor is the rowid: the order of applying (a row from before
+     * batches has its sequence as rowid) */
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT seq, entry_hash, type, org, status, code, "
-                                         "message, details, received_at FROM ledger_rejected "
-                                         "WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                                         "message, details, received_at, pos, rowid FROM "
+                                         "ledger_rejected WHERE rowid > ?1 ORDER BY rowid "
+                                         "LIMIT ?2")
                          : NULL;
     if (!st) {
         h__unavailable(r, CX_EDB);
@@ -805,13 +808,14 @@ static void h_rejected(http_req *r, void *ctx)
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
     while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
-        last = sqlite3_column_int64(st, 0);
+        last = sqlite3_column_int64(st, 10);
         char eh[65] = "";
         if (sqlite3_column_bytes(st, 1) == 32)
             ledger__hex(sqlite3_column_blob(st, 1), eh);
         json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
-        json_t *item = json_pack("{s:I,s:s,s:s?,s:s?,s:i,s:s,s:s,s:o,s:s}", "seq",
-                                 (json_int_t)last, "entry_hash", eh, "type",
+        json_t *item = json_pack("{s:I,s:i,s:s,s:s?,s:s?,s:i,s:s,s:s,s:o,s:s}", "seq",
+                                 (json_int_t)sqlite3_column_int64(st, 0), "pos",
+                                 sqlite3_column_int(st, 9), "entry_hash", eh, "type",
                                  (const char *)sqlite3_column_text(st, 2), "org",
                                  (const char *)sqlite3_column_text(st, 3), "status",
                                  sqlite3_column_int(st, 4), "code",

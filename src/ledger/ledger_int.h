@@ -268,6 +268,7 @@ struct ledger_pending {
      * key of the submitter waiting for it), and whether the writer found it
      * applied already (a redelivery) */
     uint64_t seq;
+    uint16_t pos, of; /* the entry's place in its message, of how many (0: alone) */
     int64_t stream_us;
     uint8_t msg_hash[32];
     bool has_msg_hash;
@@ -302,6 +303,8 @@ struct ledger {
     int64_t *seen_idx;
     size_t seen_cap, seen_n;
     uint64_t applied_seq; /* the last stream sequence applied (network) */
+    uint16_t stream_pos;  /* the next position expected in message applied_seq + 1: a
+                           * message's entries are applied in one writer job */
     /* prechecks waiting for their writer job (append.c), under chk_mu:
      * chk_queued says a job that will take them is queued */
     pthread_mutex_t chk_mu;
@@ -333,6 +336,10 @@ ledger_pending *ledger__pending_prepare(ledger *lg, const char *text, size_t len
  * recorded at seq like any other. msg_hash: the Nats-Msg-Id's hash, or NULL. */
 ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len, uint64_t seq,
                                        int64_t stream_us, const uint8_t *msg_hash);
+/* A stream message at seq that claims to be a batch and is not one
+ * (ledger_batch_split's why): one rejection, recorded at (seq, 0). */
+ledger_pending *ledger__pending_stream_bad(ledger *lg, uint64_t seq, int64_t stream_us,
+                                           const char *why);
 /* The same for a message this node published itself, whose bytes it has
  * decoded and verified already: e and decl (may be NULL) are taken over. */
 ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, uint64_t seq,
@@ -340,6 +347,9 @@ ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, 
 /* Stream messages handed to the writer together (append.c): one job, in
  * order; each pending's outcome goes to ledger__net_applied as alone. */
 #define LEDGER_STREAM_BATCH 256
+/* entries one job holds: the reader stops taking messages at
+ * LEDGER_STREAM_BATCH entries, and the last message may be a batch */
+#define LEDGER_STREAM_BATCH_CAP (LEDGER_STREAM_BATCH + LEDGER_BATCH_MAX)
 typedef struct ledger_stream_batch ledger_stream_batch;
 ledger_stream_batch *ledger__stream_batch_new(void);
 /* false when full */
@@ -367,6 +377,11 @@ void ledger__precheck(ledger *lg, const lentry *e, ledger_check_fn ready, void *
 void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed);
 /* The orderer of a node on a network. */
 cx_err ledger__net_order(void *self, ledger_pending *p);
+/* Around the verdicts of checks run as one writer job (on the writer's
+ * thread): the entries that pass between the two calls are published as
+ * batches (several entries per stream message) at the end. */
+void ledger__net_checks_begin(ledger_net *n);
+void ledger__net_checks_end(ledger_net *n);
 void ledger__net_free(ledger_net *n);
 /* The network's Prometheus lines. */
 cx_err ledger__net_metrics(ledger_net *n, cx_buf *out);

@@ -117,6 +117,23 @@ static const store_migration ledger_migrations[] = {
     {7, "CREATE INDEX ledger_findings_rule ON ledger_findings(rule, id);"
         "CREATE INDEX ledger_findings_severity ON ledger_findings(severity, id);"
         "CREATE INDEX ledger_entries_org ON ledger_entries(org, idx);"},
+    /* several entries per stream message (docs/ledger.md, "Stream format"):
+     * an entry's place on the stream is its sequence and its position in
+     * the message (0 for a message of one entry, as every earlier one).
+     * ledger_rejected is rebuilt for its key; its rows keep their sequence
+     * as rowid, which the listing's cursor is */
+    {8, "ALTER TABLE ledger_entries ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;"
+        "DROP INDEX ledger_entries_seq;"
+        "CREATE UNIQUE INDEX ledger_entries_seq ON ledger_entries(seq, pos) WHERE seq IS NOT NULL;"
+        "CREATE TABLE ledger_rejected_8(seq INTEGER NOT NULL, pos INTEGER NOT NULL DEFAULT 0,"
+        " entry_hash BLOB, type TEXT, org TEXT, status INTEGER NOT NULL, code TEXT NOT NULL,"
+        " message TEXT NOT NULL, details TEXT NOT NULL, received_at TEXT NOT NULL,"
+        " UNIQUE(seq, pos));"
+        "INSERT INTO ledger_rejected_8(rowid, seq, pos, entry_hash, type, org, status, code,"
+        " message, details, received_at) SELECT seq, seq, 0, entry_hash, type, org, status,"
+        " code, message, details, received_at FROM ledger_rejected ORDER BY seq;"
+        "DROP TABLE ledger_rejected;"
+        "ALTER TABLE ledger_rejected_8 RENAME TO ledger_rejected;"},
 };
 
 cx_err ledger_migrate(store *s, char *err, size_t errlen)

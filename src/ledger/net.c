@@ -369,8 +369,9 @@ static cx_err net__row_job(store_conn *w, void *arg)
 
 int net__hash_at(store_conn *c, uint64_t seq, uint8_t out[32])
 {
-    sqlite3_stmt *st = store_stmt(c, "SELECT entry_hash FROM ledger_entries WHERE seq=?1 UNION "
-                                     "ALL SELECT entry_hash FROM ledger_rejected WHERE seq=?1");
+    sqlite3_stmt *st = store_stmt(c, "SELECT entry_hash FROM ledger_entries WHERE seq=?1 AND "
+                                     "pos=0 UNION ALL SELECT entry_hash FROM ledger_rejected "
+                                     "WHERE seq=?1 AND pos=0");
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, (int64_t)seq);
@@ -676,6 +677,7 @@ void ledger__net_free(ledger_net *n)
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
     pthread_cond_destroy(&n->ord_cv);
+    free(n->group.w);
     free(n);
 }
 

@@ -4,7 +4,12 @@
  * (append.c). An ordered consumer delivers the stream without gaps and
  * recreates itself after a server dies; when the writer reports a gap or a
  * failed commit the reader waits for what it handed over, reads the
- * database's sequence again and resubscribes from there. */
+ * database's sequence again and resubscribes from there.
+ *
+ * A message is one entry, or a batch (header Ledger-Batch: n, n canonical
+ * texts joined by '\n', docs/ledger.md "Stream format"): its entries are
+ * pendings at (seq, 0..n-1), all in the same writer job, so the applied
+ * sequence only ever moves past whole messages. */
 #include "net_int.h"
 
 #include <stdio.h>
@@ -37,16 +42,31 @@ bool net__genesis_ok(ledger_net *n, const char *data, size_t len, char *why, siz
     return ok;
 }
 
+const char *net__batch_count(natsMsg *m)
+{
+    const char *v = NULL;
+    return natsMsgHeader_Get(m, NET_BATCH_HEADER, &v) == NATS_OK ? v : NULL;
+}
+
 bool net__message_hash(natsMsg *m, uint8_t out[32])
 {
     lentry *e = NULL;
     char msg[200];
     bool ok = false;
-    if (ledger__entry_decode(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &e, NULL, msg,
-                             sizeof msg) == CX_OK) {
+    const char *data = natsMsg_GetData(m);
+    size_t len = (size_t)natsMsg_GetDataLength(m);
+    const char *count = net__batch_count(m);
+    if (count) { /* a batch: its first entry, as recorded at (seq, 0) */
+        size_t off[LEDGER_BATCH_MAX], lens[LEDGER_BATCH_MAX];
+        if (ledger_batch_split(count, data, len, off, lens, msg, sizeof msg) < 1)
+            return false;
+        data += off[0];
+        len = lens[0];
+    }
+    if (ledger__entry_decode(data, len, &e, NULL, msg, sizeof msg) == CX_OK) {
         memcpy(out, e->entry_hash, 32);
         ok = true;
-    } else {
+    } else if (!count) {
         const char *id = NULL;
         ok = natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && net__hex_hash(id, out);
     }
@@ -118,10 +138,72 @@ static natsSubscription *apply__subscribe(ledger_net *n, uint64_t from)
     return sub;
 }
 
-/* One stream message as a pending entry for the writer. *next is the
- * sequence expected (it moves on); returns 1 with *out, 0 for nothing to
- * apply (flow control, a message delivered again), -1 when the stream must
- * be read again (a gap), -2 when this node must stop applying. */
+/* The entries of a batch message at seq (count: its Ledger-Batch header)
+ * as pending entries, out[0..k); k, or 0 when out of memory. One that does
+ * not parse is one rejection at (seq, 0). This node's own entries, published
+ * in this batch (the same Nats-Msg-Id, the same position, the same bytes),
+ * are taken decoded and verified, as for a message of one entry. */
+static size_t apply__batch_entries(ledger_net *n, natsMsg *m, const char *count, uint64_t seq,
+                                   int64_t ts, ledger_pending **out)
+{
+    const char *data = natsMsg_GetData(m);
+    size_t len = (size_t)natsMsg_GetDataLength(m);
+    size_t off[LEDGER_BATCH_MAX], lens[LEDGER_BATCH_MAX];
+    char why[200];
+    int k = ledger_batch_split(count, data, len, off, lens, why, sizeof why);
+    if (k < 1) {
+        out[0] = ledger__pending_stream_bad(n->lg, seq, ts, why);
+        return out[0] ? 1 : 0;
+    }
+    memset(out, 0, sizeof *out * (size_t)k);
+    char scope[LEDGER_BATCH_MAX][CX_ORG_MAX + 1];
+    const char *id = NULL;
+    uint8_t h[32];
+    bool has_id = natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && net__hex_hash(id, h);
+    pthread_mutex_lock(&n->mu);
+    for (net_waiter *w = n->waiters; has_id && w; w = w->next) {
+        if (!w->pub || memcmp(w->pub->id, h, 32) != 0 || w->pos >= k || out[w->pos])
+            continue;
+        lentry *e = w->pending ? w->pending->e : NULL;
+        bool here = w->state == NW_ACKED ? w->seq == seq
+                                         : w->state == NW_PUBLISHED || w->state == NW_RETRY;
+        size_t i = w->pos;
+        if (here && e && e->canon_len == lens[i] && memcmp(e->canon, data + off[i], lens[i]) == 0) {
+            out[i] = ledger__pending_stream_own(n->lg, e, w->pending->decl, seq, ts);
+            w->pending->e = NULL;
+            w->pending->decl = NULL;
+            w->seq = seq;
+            snprintf(scope[i], sizeof scope[i], "%s", w->scope);
+            if (!out[i])
+                break;
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    bool ok = true;
+    for (int i = 0; i < k; i++) {
+        if (!out[i])
+            out[i] = ledger__pending_stream(n->lg, data + off[i], lens[i], seq, ts, NULL);
+        else
+            snprintf(out[i]->scope, sizeof out[i]->scope, "%s", scope[i]);
+        if (!out[i])
+            ok = false;
+        else {
+            out[i]->pos = (uint16_t)i;
+            out[i]->of = (uint16_t)k;
+        }
+    }
+    if (ok)
+        return (size_t)k;
+    for (int i = 0; i < k; i++)
+        ledger__pending_free(out[i]);
+    return 0;
+}
+
+/* One stream message as pending entries for the writer (one, or a batch's,
+ * at most LEDGER_BATCH_MAX). *next is the sequence expected (it moves on);
+ * returns the number put in out, 0 for nothing to apply (flow control, a
+ * message delivered again), -1 when the stream must be read again (a gap),
+ * -2 when this node must stop applying. */
 static int apply__message(ledger_net *n, natsMsg *m, uint64_t *next, ledger_pending **out)
 {
     jsMsgMetaData *md = NULL;
@@ -142,6 +224,23 @@ static int apply__message(ledger_net *n, natsMsg *m, uint64_t *next, ledger_pend
     const char *data = natsMsg_GetData(m);
     size_t len = (size_t)natsMsg_GetDataLength(m);
     char why[300];
+    const char *count = net__batch_count(m);
+    if (count && seq == 1 && (n->trust_origin[0] || n->has_trust_genesis)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "refusing ledger %s: its first message is a batch, not a "
+                                  "genesis", n->origin);
+        apply__fail(n, msg);
+        return -2;
+    }
+    if (count) {
+        size_t k = apply__batch_entries(n, m, count, seq, ts, out);
+        if (!k) {
+            apply__fail(n, "out of memory");
+            return -2;
+        }
+        *next = seq + 1;
+        return (int)k;
+    }
     if (seq == 1 && (n->trust_origin[0] || n->has_trust_genesis) &&
         !net__genesis_ok(n, data, len, why, sizeof why)) {
         char msg[400];
@@ -184,7 +283,7 @@ static int apply__message(ledger_net *n, natsMsg *m, uint64_t *next, ledger_pend
     /* the submitter waiting for it (on this node) reads findings in its scope */
     snprintf(p->scope, sizeof p->scope, "%s", scope);
     *next = seq + 1;
-    *out = p;
+    out[0] = p;
     return 1;
 }
 
@@ -242,13 +341,16 @@ static bool apply__batch(ledger_net *n, natsSubscription *sub, natsMsg *m)
     natsMsg *taken[LEDGER_STREAM_BATCH];
     size_t ntaken = 0;
     for (;;) {
-        ledger_pending *p = NULL;
-        r = apply__message(n, m, &next, &p);
+        ledger_pending *p[LEDGER_BATCH_MAX];
+        r = apply__message(n, m, &next, p);
         taken[ntaken++] = m;
         m = NULL;
-        if (r == 1)
-            ledger__stream_batch_add(b, p);
-        if (r < 0 || ntaken == LEDGER_STREAM_BATCH || queued-- <= 0 ||
+        for (int i = 0; i < r; i++)
+            ledger__stream_batch_add(b, p[i]);
+        /* a message's entries go in one writer job: the job holds
+         * LEDGER_STREAM_BATCH entries and one more message's */
+        if (r < 0 || ntaken == LEDGER_STREAM_BATCH ||
+            ledger__stream_batch_size(b) >= LEDGER_STREAM_BATCH || queued-- <= 0 ||
             natsSubscription_NextMsg(&m, sub, 50) != NATS_OK)
             break;
     }

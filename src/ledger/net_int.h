@@ -25,6 +25,21 @@
 #define NET_MAX_PARKED 64     /* cosignatures ahead of this node's tree, kept for later */
 #define NET_MAX_WAITERS 1024  /* submissions in flight on one node; more get 503 */
 
+/* The header that marks a stream message carrying several entries
+ * (ledger_batch_split); without it a message is one entry. */
+#define NET_BATCH_HEADER "Ledger-Batch"
+
+/* A batch this node published: its id and its body, kept so a retry
+ * publishes the identical message (JetStream's duplicate window then keeps
+ * one copy). Shared by its entries' submissions; freed with the last. */
+typedef struct net_pub {
+    _Atomic int refs;
+    uint8_t id[32]; /* the Nats-Msg-Id: ledger_batch_id over its entries */
+    int count;
+    size_t len;
+    char body[];
+} net_pub;
+
 /* Where a submission is on its way (net_order.c). */
 typedef enum {
     NW_CHECK,     /* the writer checks it against this node's state */
@@ -54,8 +69,20 @@ typedef struct net_waiter {
     jsErrCode je;
     ledger_pending *pending;        /* owned; once acknowledged, the reader may take its
                                      * decoded entry instead of decoding again */
+    net_pub *pub;                   /* the batch it was published in (a reference), or
+                                     * NULL: a message of its own, whose id is hash */
+    int pos;                        /* its position in pub */
     struct net_waiter *next;
 } net_waiter;
+
+/* The submissions that passed their checks in the writer's current job,
+ * still in NW_CHECK (nobody else touches them), published at its end
+ * (ledger__net_checks_end). */
+typedef struct {
+    bool open;
+    net_waiter **w;
+    size_t n, cap;
+} net_group;
 
 typedef struct {
     char note[512]; /* a cosignature note: text and one signature line */
@@ -113,6 +140,7 @@ struct ledger_net {
     pthread_cond_t ord_cv; /* wakes the orderer's thread (retries, timeouts, lookups) */
     pthread_t order_thread;
     bool order_started;
+    net_group group; /* the writer's thread only */
     net_parked parked[NET_MAX_PARKED];
     int nparked;
     /* cosigner state (its thread) */
@@ -169,6 +197,8 @@ void net__publish_acked(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, v
 
 /* ---- net_apply.c ------------------------------------------------------------------------- */
 cx_err net__apply_start(ledger_net *n);
+/* A stream message's Ledger-Batch header, or NULL for a message of one entry. */
+const char *net__batch_count(natsMsg *m);
 /* The signing hash under which the reader records a stream message: the
  * entry's own when it decodes, else its Nats-Msg-Id's; false for neither. */
 bool net__message_hash(natsMsg *m, uint8_t out[32]);

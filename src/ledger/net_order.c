@@ -18,7 +18,18 @@
  * libnats arms a deadline for every publish and, once it passes, hands the
  * acknowledgement thread a timeout message for it even when the
  * acknowledgement came long before — a second wake and an allocation per
- * entry. The orderer already looks at every submission each tick. */
+ * entry. The orderer already looks at every submission each tick.
+ *
+ * Batches: the entries whose checks passed in one writer job (a node's
+ * queued checks run together) are published as few messages, each carrying
+ * up to LEDGER_BATCH_MAX entries (header Ledger-Batch: n, the canonical
+ * texts joined by '\n'), so the NATS servers store, replicate, acknowledge
+ * and deliver one message per batch. A batch's Nats-Msg-Id is
+ * ledger_batch_id over its entries' hashes and its body is kept (net_pub):
+ * a retry publishes the identical message, which JetStream's duplicate
+ * window keeps once. Every submission of a batch follows the batch's
+ * acknowledgement; each waits for its own entry's application. One entry
+ * alone is published as before, a message of its own. */
 #include "net_int.h"
 
 #include <stdio.h>
@@ -65,14 +76,17 @@ static void ord__unlink(ledger_net *n, net_waiter *w)
         }
 }
 
-/* A published submission with this hash (any of them: the same entry). Under mu. */
-static net_waiter *ord__find(ledger_net *n, const uint8_t hash[32], bool acked_too)
+
+/* The Nats-Msg-Id (as a hash) of the message w was published in. */
+static const uint8_t *ord__id(const net_waiter *w)
 {
-    for (net_waiter *w = n->waiters; w; w = w->next)
-        if ((w->state == NW_PUBLISHED || (acked_too && w->state == NW_ACKED)) &&
-            memcmp(w->hash, hash, 32) == 0)
-            return w;
-    return NULL;
+    return w->pub ? w->pub->id : w->hash;
+}
+
+static void ord__pub_unref(net_pub *pb)
+{
+    if (pb && atomic_fetch_sub(&pb->refs, 1) == 1)
+        free(pb);
 }
 
 /* Answers w, taken off the list, and frees it; res is cleared. Not under mu. */
@@ -83,6 +97,7 @@ static void ord__answer(net_waiter *w, ledger_result *res)
         p->done(p->arg, res);
     ledger_result_clear(res);
     ledger__pending_free(p);
+    ord__pub_unref(w->pub);
     free(w);
 }
 
@@ -112,7 +127,23 @@ static natsMsg *ord__message(ledger_net *n, const lentry *e)
     return m;
 }
 
-static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsErrCode je);
+/* The message of batch pb: the same bytes every time it is sent. */
+static natsMsg *ord__pub_message(ledger_net *n, const net_pub *pb)
+{
+    natsMsg *m = NULL;
+    char count[16];
+    snprintf(count, sizeof count, "%d", pb->count);
+    if (natsMsg_Create(&m, n->subject, NULL, pb->body, (int)pb->len) != NATS_OK)
+        return NULL;
+    if (natsMsgHeader_Set(m, NET_BATCH_HEADER, count) != NATS_OK) {
+        natsMsg_Destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void ord__failed(ledger_net *n, const uint8_t id[32], natsStatus s, jsErrCode je);
+static void ord__answer_failed(ledger_net *n, net_waiter *w, jsErrCode je);
 
 /* Publishes m asynchronously (taken): the acknowledgement or the error comes
  * to net__publish_acked; a call that fails at once goes the same way. */
@@ -131,14 +162,134 @@ static void ord__send(ledger_net *n, natsMsg *m, const uint8_t hash[32], bool ge
         ord__failed(n, hash, s, 0);
 }
 
+void ledger__net_checks_begin(ledger_net *n)
+{
+    n->group.open = true;
+    n->group.n = 0;
+}
+
+/* Publishes w[0..k) as one message: alone as before when k is 1. */
+static void ord__publish_group(ledger_net *n, net_waiter **w, size_t k, size_t bytes)
+{
+    net_pub *pb = NULL;
+    if (k > 1 && (pb = malloc(sizeof *pb + bytes))) {
+        uint8_t (*hashes)[32] = malloc(k * 32);
+        if (!hashes) {
+            free(pb);
+            pb = NULL;
+        } else {
+            size_t at = 0;
+            for (size_t i = 0; i < k; i++) {
+                const lentry *e = w[i]->pending->e;
+                if (i)
+                    pb->body[at++] = '\n';
+                memcpy(pb->body + at, e->canon, e->canon_len);
+                at += e->canon_len;
+                memcpy(hashes[i], w[i]->hash, 32);
+            }
+            pb->len = at;
+            pb->count = (int)k;
+            atomic_init(&pb->refs, (int)k);
+            ledger_batch_id((const uint8_t(*)[32])hashes, k, pb->id);
+            free(hashes);
+        }
+    }
+    if (k > 1 && !pb) { /* out of memory for the batch: one by one */
+        for (size_t i = 0; i < k; i++)
+            ord__publish_group(n, w + i, 1, 0);
+        return;
+    }
+    natsMsg *m = pb ? ord__pub_message(n, pb) : ord__message(n, w[0]->pending->e);
+    uint8_t id[32];
+    memcpy(id, pb ? pb->id : w[0]->hash, 32);
+    int64_t now = cx_mono_us();
+    pthread_mutex_lock(&n->mu);
+    n->nchecking -= (int)k;
+    bool go = !n->stop;
+    for (size_t i = 0; i < k; i++) {
+        if (go) {
+            /* from here on the acknowledgement (another thread) may take it */
+            w[i]->state = NW_PUBLISHED;
+            w[i]->first_us = w[i]->sent_us = now;
+            w[i]->pub = pb;
+            w[i]->pos = (int)i;
+        } else {
+            ord__unlink(n, w[i]);
+        }
+    }
+    pthread_cond_broadcast(&n->cv); /* net__order_flush waits for the checks */
+    pthread_mutex_unlock(&n->mu);
+    if (go) {
+        ord__send(n, m, id, false);
+        return;
+    }
+    natsMsg_Destroy(m);
+    for (size_t i = 0; i < k; i++) {
+        w[i]->pub = pb; /* its reference goes with it */
+        ord__answer_503(w[i], "the ledger is shutting down");
+    }
+}
+
+void ledger__net_checks_end(ledger_net *n)
+{
+    net_group *g = &n->group;
+    g->open = false;
+    /* batches of at most LEDGER_BATCH_MAX entries and LEDGER_BATCH_BYTES,
+     * within what the server takes in one message (its max_payload, less
+     * room for the headers) */
+    size_t cap = LEDGER_BATCH_BYTES;
+    int64_t mp = n->nc ? natsConnection_GetMaxPayload(n->nc) : 0;
+    if (mp > 4096 && (uint64_t)mp - 1024 < cap)
+        cap = (size_t)mp - 1024;
+    size_t from = 0, bytes = 0;
+    for (size_t i = 0; i <= g->n; i++) {
+        size_t len = i < g->n ? g->w[i]->pending->e->canon_len + 1 : 0;
+        if (i > from && (i == g->n || i - from == LEDGER_BATCH_MAX ||
+                         bytes + len > cap)) {
+            ord__publish_group(n, g->w + from, i - from, bytes);
+            from = i;
+            bytes = 0;
+        }
+        bytes += len;
+    }
+    g->n = 0;
+    if (g->cap > 256) { /* a burst's array does not stay */
+        free(g->w);
+        g->w = NULL;
+        g->cap = 0;
+    }
+}
+
+/* Keeps w for the batch of the current job; false if it cannot. */
+static bool ord__group_add(ledger_net *n, net_waiter *w)
+{
+    net_group *g = &n->group;
+    if (!g->open)
+        return false;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        net_waiter **a = realloc(g->w, cap * sizeof *a);
+        if (!a)
+            return false;
+        g->w = a;
+        g->cap = cap;
+    }
+    g->w[g->n++] = w;
+    return true;
+}
+
 /* The check's verdict (on the writer's thread, from inside its job). */
 static void ord__checked(void *arg, ledger_result *res)
 {
     net_waiter *w = arg;
     ledger_pending *p = w->pending;
     ledger_net *n = p->lg->net;
-    natsMsg *m = res->status == 201 ? ord__message(n, p->e) : NULL;
     bool genesis = p->e->type == LT_INIT;
+    /* a genesis goes alone (it must be the stream's first message) */
+    if (res->status == 201 && !genesis && p->e->canon_len < LEDGER_BATCH_BYTES &&
+        ord__group_add(n, w))
+        return;
+    natsMsg *m = res->status == 201 ? ord__message(n, p->e) : NULL;
     uint8_t hash[32];
     memcpy(hash, w->hash, 32);
     pthread_mutex_lock(&n->mu);
@@ -263,19 +414,36 @@ static void ord__not_taken(const net_waiter *w, ledger_result *res)
     ledger__res_set(res, 503, "unavailable", buf, NULL);
 }
 
-static void ord__failed(ledger_net *n, const uint8_t hash[32], natsStatus s, jsErrCode je)
+/* A publish of the message with this id failed: every submission in it
+ * (one, or a batch's) is kept for a retry or answered. */
+static void ord__failed(ledger_net *n, const uint8_t id[32], natsStatus s, jsErrCode je)
 {
+    net_waiter *done = NULL;
+    int64_t now = cx_mono_us();
     pthread_mutex_lock(&n->mu);
-    net_waiter *w = ord__find(n, hash, false);
-    if (!w || ord__keep(n, w, s, je, cx_mono_us())) {
-        pthread_mutex_unlock(&n->mu);
-        return; /* answered already (applied, stopped), or kept */
+    for (net_waiter **pp = &n->waiters, *w; (w = *pp);) {
+        if (w->state != NW_PUBLISHED || memcmp(ord__id(w), id, 32) != 0 ||
+            ord__keep(n, w, s, je, now)) {
+            pp = &w->next;
+            continue; /* not this message's, or kept */
+        }
+        *pp = w->next;
+        n->nwaiters--;
+        w->next = done;
+        done = w;
     }
-    ord__unlink(n, w);
     pthread_mutex_unlock(&n->mu);
+    for (net_waiter *w = done, *next; w; w = next) {
+        next = w->next;
+        ord__answer_failed(n, w, je);
+    }
+}
+
+static void ord__answer_failed(ledger_net *n, net_waiter *w, jsErrCode je)
+{
     ledger_result res;
     memset(&res, 0, sizeof res);
-    if (w->pending->e->type == LT_INIT && je == JSStreamWrongLastSequenceErr) {
+    if (w->pending->e && w->pending->e->type == LT_INIT && je == JSStreamWrongLastSequenceErr) {
         ledger__res_set(&res, 409, "state_conflict",
                         "the network already carries this ledger: a genesis goes only into "
                         "an empty stream",
@@ -295,12 +463,14 @@ void net__publish_acked(jsCtx *js, natsMsg *m, jsPubAck *pa, jsPubAckErr *pae, v
     uint8_t hash[32];
     if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && net__hex_hash(id, hash)) {
         if (pa) {
+            /* every submission in the message (a duplicate acknowledgement
+             * of a batch: all of its entries are on the stream) */
             pthread_mutex_lock(&n->mu);
-            net_waiter *w = ord__find(n, hash, false);
-            if (w) {
-                w->dup = pa->Duplicate;
-                ord__set_acked(n, w, pa->Sequence);
-            }
+            for (net_waiter *w = n->waiters; w; w = w->next)
+                if (w->state == NW_PUBLISHED && memcmp(ord__id(w), hash, 32) == 0) {
+                    w->dup = pa->Duplicate;
+                    ord__set_acked(n, w, pa->Sequence);
+                }
             pthread_mutex_unlock(&n->mu);
         } else {
             ord__failed(n, hash, pae ? pae->Err : NATS_ERR, pae ? pae->ErrCode : 0);
@@ -316,15 +486,19 @@ void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
     net_waiter *mine = NULL;
     pthread_mutex_lock(&n->mu);
     n->inflight--;
+    /* a batch's entries are applied in one job and their outcomes come in
+     * order after its commit: the sequence is whole with the last */
+    bool last = p->pos + 1 >= p->of;
     if (failed) {
         n->resync = true;
     } else {
         if (!p->skipped) {
-            n->applied = p->seq;
+            if (last)
+                n->applied = p->seq;
             atomic_fetch_add(&n->n_applied, 1);
             if (p->res.status != 201)
                 atomic_fetch_add(&n->n_stream_rejected, 1);
-        } else if (p->seq > n->applied) {
+        } else if (last && p->seq > n->applied) {
             n->applied = p->seq; /* applied already, by another process on this database */
         }
         /* one pass: the submitter of this entry, wherever its
@@ -341,7 +515,7 @@ void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
                 n->nwaiters--;
                 continue;
             }
-            if (w->state == NW_ACKED && w->seq <= p->seq) {
+            if (w->state == NW_ACKED && (w->seq < p->seq || (w->seq == p->seq && last))) {
                 w->state = NW_RESOLVE;
                 pthread_cond_signal(&n->ord_cv);
             }
@@ -360,29 +534,35 @@ void ledger__net_applied(ledger_net *n, ledger_pending *p, bool failed)
 
 /* ---- the orderer's thread: retries, answers from the database, timeouts ------------------------ */
 
-/* The outcome at seq as this database recorded it, when the reader did not
- * hand it over (another process on this database applied it first). */
-static void ord__recorded(ledger_net *n, uint64_t seq, ledger_result *res)
+/* The outcome of the entry hash at seq (alone or in a batch) as this
+ * database recorded it, when the reader did not hand it over (another
+ * process on this database applied it first). */
+static void ord__recorded(ledger_net *n, uint64_t seq, const uint8_t hash[32], ledger_result *res)
 {
     store_conn *c = store_reader(n->lg->s);
-    sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx, leaf_hash FROM ledger_entries WHERE seq=?1")
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx, leaf_hash, pos FROM ledger_entries WHERE "
+                                         "seq=?1 AND entry_hash=?2")
                          : NULL;
     if (st) {
         sqlite3_bind_int64(st, 1, (int64_t)seq);
+        sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
             res->status = 201;
             res->index = sqlite3_column_int64(st, 0);
             res->seq = seq;
+            res->pos = (unsigned)sqlite3_column_int(st, 2);
             memcpy(res->leaf_hash, sqlite3_column_blob(st, 1), 32);
             res->findings = json_array();
         }
         sqlite3_reset(st);
     }
     st = !res->status && c ? store_stmt(c, "SELECT status, code, message, details FROM "
-                                           "ledger_rejected WHERE seq=?1")
+                                           "ledger_rejected WHERE seq=?1 AND (entry_hash=?2 OR "
+                                           "entry_hash IS NULL) ORDER BY pos LIMIT 1")
                            : NULL;
     if (st) {
         sqlite3_bind_int64(st, 1, (int64_t)seq);
+        sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             ledger__res_set(res, (unsigned)sqlite3_column_int(st, 0),
                             (const char *)sqlite3_column_text(st, 1),
@@ -396,13 +576,16 @@ static void ord__recorded(ledger_net *n, uint64_t seq, ledger_result *res)
 
 /* The outcome of an entry someone else put on the stream first (a
  * duplicate within JetStream's window): what this node applied at seq. */
-static void ord__earlier(ledger_net *n, uint64_t seq, ledger_result *res)
+static void ord__earlier(ledger_net *n, uint64_t seq, const uint8_t hash[32], ledger_result *res)
 {
     store_conn *c = store_reader(n->lg->s);
-    sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx FROM ledger_entries WHERE seq=?1") : NULL;
+    sqlite3_stmt *st = c ? store_stmt(c, "SELECT idx FROM ledger_entries WHERE seq=?1 AND "
+                                         "entry_hash=?2")
+                         : NULL;
     int64_t idx = -1;
     if (st) {
         sqlite3_bind_int64(st, 1, (int64_t)seq);
+        sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             idx = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
@@ -430,9 +613,9 @@ static void ord__settle(ledger_net *n, net_waiter *w, uint64_t applied, const ch
     bool on_stream = w->state == NW_ACKED || w->state == NW_RESOLVE;
     if (on_stream && applied >= w->seq) {
         if (w->dup)
-            ord__earlier(n, w->seq, &res);
+            ord__earlier(n, w->seq, w->hash, &res);
         else
-            ord__recorded(n, w->seq, &res);
+            ord__recorded(n, w->seq, w->hash, &res);
     } else if (on_stream) {
         snprintf(buf, sizeof buf, "the entry was ordered at stream sequence %llu but this node "
                                   "has not applied it yet; it will be (GET /v1/ledger/entries "
@@ -469,6 +652,16 @@ static void ord__due(ledger_net *n, net_waiter **settle, natsMsg **resend, uint8
         if (w->state == NW_RETRY && !take && w->due_us <= now && *nresend < cap) {
             if (!w->pending->e) { /* the reader took it from the stream meanwhile */
                 ord__set_acked(n, w, w->seq);
+            } else if (w->pub) {
+                /* the identical batch again, for all of its submissions */
+                resend[*nresend] = ord__pub_message(n, w->pub);
+                memcpy(hashes[*nresend], w->pub->id, 32);
+                genesis[(*nresend)++] = false;
+                for (net_waiter *o = n->waiters; o; o = o->next)
+                    if (o->pub == w->pub && o->state == NW_RETRY) {
+                        o->state = NW_PUBLISHED;
+                        o->sent_us = now;
+                    }
             } else {
                 resend[*nresend] = ord__message(n, w->pending->e);
                 memcpy(hashes[*nresend], w->hash, 32);

@@ -34,8 +34,10 @@ json_t *ledger_result_json(const ledger_result *r)
         ledger__hex(r->leaf_hash, hex);
         json_t *o = json_pack("{s:I,s:s,s:o}", "index", (json_int_t)r->index, "leaf_hash", hex,
                               "findings", r->findings ? json_incref(r->findings) : json_array());
-        if (o && r->seq) /* the stream sequence that ordered it, on a network */
+        if (o && r->seq) { /* the stream sequence that ordered it, on a network */
             json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
+            json_object_set_new(o, "pos", json_integer((json_int_t)r->pos));
+        }
         return o;
     }
     return json_pack("{s:{s:s,s:s,s:o}}", "error", "code", r->code, "message", r->message,
@@ -319,6 +321,23 @@ ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len,
     return p;
 }
 
+ledger_pending *ledger__pending_stream_bad(ledger *lg, uint64_t seq, int64_t stream_us,
+                                           const char *why)
+{
+    ledger_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->lg = lg;
+    p->mode = LP_STREAM;
+    p->seq = seq;
+    p->stream_us = stream_us;
+    char m[320];
+    snprintf(m, sizeof m, "the stream message is not a valid batch of entries: %s", why);
+    ledger__res_set(&p->res, 400, "invalid_batch", m,
+                    json_pack("[{s:s,s:s}]", "path", "", "message", m));
+    return p;
+}
+
 ledger_pending *ledger__pending_stream_own(ledger *lg, lentry *e, json_t *decl, uint64_t seq,
                                            int64_t stream_us)
 {
@@ -416,7 +435,7 @@ cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out)
     if (!c)
         return CX_EDB;
     sqlite3_stmt *st = store_stmt(c, "SELECT type, org, leaf_hash, entry_hash, entry, "
-                                     "received_at, seq FROM ledger_entries WHERE idx=?1");
+                                     "received_at, seq, pos FROM ledger_entries WHERE idx=?1");
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, index);
@@ -436,8 +455,10 @@ cx_err ledger_entry_get(ledger *lg, int64_t index, json_t **out)
                          "entry_hash", eh, "received_at",
                          (const char *)sqlite3_column_text(st, 5), "canonical", text, "entry",
                          entry ? entry : json_null());
-        if (*out && sqlite3_column_type(st, 6) != SQLITE_NULL) /* ordered by a network */
+        if (*out && sqlite3_column_type(st, 6) != SQLITE_NULL) { /* ordered by a network */
             json_object_set_new(*out, "seq", json_integer(sqlite3_column_int64(st, 6)));
+            json_object_set_new(*out, "pos", json_integer(sqlite3_column_int64(st, 7)));
+        }
         if (!*out)
             e = CX_ENOMEM;
     }

@@ -216,8 +216,9 @@ static cx_err snap__uncovered(ledger_net *n, snap_info *si, char *err, size_t er
         return CX_ESTATE;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(si->db, "SELECT entry_hash FROM ledger_entries WHERE seq=?1 UNION ALL "
-                                   "SELECT entry_hash FROM ledger_rejected WHERE seq=?1",
+    if (sqlite3_prepare_v2(si->db, "SELECT entry_hash FROM ledger_entries WHERE seq=?1 AND pos=0 "
+                                   "UNION ALL SELECT entry_hash FROM ledger_rejected WHERE "
+                                   "seq=?1 AND pos=0",
                            -1, &st, NULL) != SQLITE_OK)
         return CX_EDB;
     cx_err e = CX_OK;

@@ -194,9 +194,12 @@ class Client:
             if line == b"PING":
                 self.sock.sendall(b"PONG\r\n")
 
-    def js_publish(self, subject, payload, msg_id=None):
+    def js_publish(self, subject, payload, msg_id=None, headers=None):
         """A JetStream publish: the stream's acknowledgement as a dict."""
-        r = self.request(subject, payload, {"Nats-Msg-Id": msg_id} if msg_id else None)
+        h = dict(headers or {})
+        if msg_id:
+            h["Nats-Msg-Id"] = msg_id
+        r = self.request(subject, payload, h or None)
         return json.loads(r) if r else None
 
     def close(self):
