@@ -348,10 +348,14 @@ static void cos__tick(ledger_net *n, uint64_t *saved_seq)
         json_t *st = net__status_json(n);
         char *text = st ? cx_json_dump(st, NULL) : NULL;
         uint64_t rev;
-        if (text)
-            kvStore_PutString(&rev, n->kv, n->org, text);
+        bool put = text && kvStore_PutString(&rev, n->kv, n->org, text) == NATS_OK;
         free(text);
         json_decref(st);
+        /* latched: once batches are on the stream, a node that cannot read
+         * them cannot follow it anyway (and a read of the keys costs the
+         * servers a consumer) */
+        if (put && !atomic_load(&n->batch_ok))
+            atomic_store(&n->batch_ok, net__peers_read_batches(n));
     }
 }
 

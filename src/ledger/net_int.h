@@ -23,6 +23,7 @@
 #define NET_MAX_URLS 16
 #define NET_MAX_INFLIGHT 4096 /* stream messages handed to the writer, not yet applied */
 #define NET_MAX_PARKED 64     /* cosignatures ahead of this node's tree, kept for later */
+#define NET_STREAM_FORMAT 2     /* 2: a message may carry a batch (Ledger-Batch) */
 #define NET_MAX_WAITERS 1024  /* submissions in flight on one node; more get 503 */
 
 /* The header that marks a stream message carrying several entries
@@ -151,6 +152,8 @@ struct ledger_net {
     _Atomic uint64_t n_applied, n_stream_rejected, n_cosigs_received, n_cosigs_sent,
         n_cosigs_bad, n_publish_failed;
     _Atomic bool forked;
+    _Atomic bool batch_ok; /* every node's status reads batches (net_status.c) */
+    char batch_blocker[CX_ORG_MAX + 2]; /* the node last named as not reading them */
 };
 
 /* ---- net.c ------------------------------------------------------------------------------- */
@@ -226,5 +229,9 @@ cx_err ledger__net_snapshot_import(ledger_net *n, const char *path, const json_t
 /* ---- net_status.c ------------------------------------------------------------------------ */
 /* This node's status (the key-value value and part of /healthz). */
 json_t *net__status_json(ledger_net *n);
+/* Whether every node's entry in the status bucket says it reads several
+ * entries per stream message (stream_format >= NET_STREAM_FORMAT); logs a
+ * change of the answer. On the cosigner's thread, once a second. */
+bool net__peers_read_batches(ledger_net *n);
 
 #endif

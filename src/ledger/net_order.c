@@ -286,8 +286,9 @@ static void ord__checked(void *arg, ledger_result *res)
     ledger_net *n = p->lg->net;
     bool genesis = p->e->type == LT_INIT;
     /* a genesis goes alone (it must be the stream's first message) */
+    /* batched only once every node reads batches (net__peers_read_batches) */
     if (res->status == 201 && !genesis && p->e->canon_len < LEDGER_BATCH_BYTES &&
-        ord__group_add(n, w))
+        atomic_load(&n->batch_ok) && ord__group_add(n, w))
         return;
     natsMsg *m = res->status == 201 ? ord__message(n, p->e) : NULL;
     uint8_t hash[32];

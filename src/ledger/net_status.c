@@ -65,6 +65,7 @@ json_t *net__status_json(ledger_net *n)
                           "cosignatures_received",
                           (json_int_t)atomic_load(&n->n_cosigs_received), "checkpoint",
                           st__checkpoint(n->lg), "updated_at", now);
+    json_object_set_new(o, "stream_format", json_integer(NET_STREAM_FORMAT));
     if (failed[0])
         json_object_set_new(o, "failed", json_string(failed));
     if (forked) {
@@ -200,6 +201,37 @@ static json_t *st__nodes(ledger_net *n, uint64_t last)
     }
     kvStore_Destroy(kv);
     return nodes;
+}
+
+bool net__peers_read_batches(ledger_net *n)
+{
+    kvKeysList keys = {0};
+    bool all = n->kv && kvStore_Keys(&keys, n->kv, NULL) == NATS_OK && keys.Count > 0;
+    char who[CX_ORG_MAX + 1] = "";
+    for (int i = 0; all && i < keys.Count; i++) {
+        kvEntry *e = NULL;
+        json_t *v = NULL;
+        if (kvStore_Get(&e, n->kv, keys.Keys[i]) == NATS_OK)
+            v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, NULL);
+        /* a status without the member is from a version that reads one
+         * entry per message: it would take a batch for a bad entry */
+        all = json_integer_value(json_object_get(v, "stream_format")) >= NET_STREAM_FORMAT;
+        if (!all)
+            snprintf(who, sizeof who, "%s", keys.Keys[i]);
+        json_decref(v);
+        kvEntry_Destroy(e);
+    }
+    if (keys.Keys)
+        kvKeysList_Destroy(&keys);
+    if (all)
+        cx_log(CX_LOG_INFO, "ledger network: every node reads batched stream messages: "
+                            "publishing the entries checked together as one message");
+    else if (strcmp(who, n->batch_blocker) != 0) /* once per node that holds it back */
+        cx_log(CX_LOG_WARN, "ledger network: node %s does not say it reads batched stream "
+                            "messages (stream_format %d): publishing one entry per message",
+               who[0] ? who : "(no status yet)", NET_STREAM_FORMAT);
+    snprintf(n->batch_blocker, sizeof n->batch_blocker, "%s", who);
+    return all;
 }
 
 static cx_err st__ledger(ledger_net *n, json_t *ledgers, char *err, size_t errlen)

@@ -10,6 +10,7 @@ good ones is rejected alone, a malformed batch is one rejection, messages of
 one entry (the format before batches) are still read, and a node stopped
 while batches arrive resumes from the middle of the stream."""
 import hashlib
+import json
 import unittest
 
 import lnetkit
@@ -163,6 +164,40 @@ class LedgerBatchTest(unittest.TestCase):
                 self.assertEqual([(e["seq"], e["pos"]) for e in
                                   self.entries_at(n, 0, size) if e.get("seq") == a["seq"]],
                                  [(a["seq"], i) for i in range(4)])
+
+    def test_6_a_node_that_does_not_say_it_reads_batches_holds_them_back(self):
+        """A status without stream_format (a node of the version before
+        batches, which would take a batch for one bad entry) keeps a node
+        that starts after it to one entry per message, until it says it
+        reads them."""
+        self.net.converge()
+        stream = self.customs.health()["ledger"]["stream"]
+        key = f"$KV.{stream}_NODES.OLD-NODE"
+        c = natskit.Client(self.net.cluster.url(0))
+        old = {"state": "ok", "org": "OLD-NODE", "stream": stream}
+        self.assertIn("seq", c.js_publish(key, json.dumps(old).encode()))
+        self.bank.start()  # a new process: it has seen no status yet
+
+        def round_of(n):
+            texts = self.net.sign([self.net.manifest() for _ in range(n)], "OCEANIC")
+            replies = lnetkit.post_all([(self.bank, t) for t in texts])
+            self.assertEqual([r.status for r in replies], [201] * n,
+                             [r for r in replies if r.status != 201][:3])
+            return [r.json["pos"] for r in replies]
+
+        for _ in range(3):
+            self.assertEqual(round_of(24), [0] * 24)
+        # the node says it reads batches now: the bank's own batches form
+        old["stream_format"] = 2
+        self.assertIn("seq", c.js_publish(key, json.dumps(old).encode()))
+        c.close()
+        batched = False
+        for _ in range(30):
+            if max(round_of(24)) > 0:
+                batched = True
+                break
+        self.assertTrue(batched, "no batch formed once every node reads them")
+        self.net.converge()
 
 
 if __name__ == "__main__":
