@@ -206,6 +206,24 @@ static cx_err snap__checkpoint(snap_info *si, const json_t *trust, char *err, si
     return CX_OK;
 }
 
+/* Whether table in schema has column: a snapshot from the version before
+ * batches lacks `pos`. */
+static bool snap__has_column(sqlite3 *db, const char *schema, const char *table,
+                             const char *column)
+{
+    sqlite3_stmt *st = NULL;
+    bool has = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1, ?2) WHERE name=?3", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, schema, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, column, -1, SQLITE_STATIC);
+        has = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return has;
+}
+
 /* What the checkpoint does not cover is checked against the stream itself. */
 static cx_err snap__uncovered(ledger_net *n, snap_info *si, char *err, size_t errlen)
 {
@@ -216,9 +234,13 @@ static cx_err snap__uncovered(ledger_net *n, snap_info *si, char *err, size_t er
         return CX_ESTATE;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(si->db, "SELECT entry_hash FROM ledger_entries WHERE seq=?1 AND pos=0 "
-                                   "UNION ALL SELECT entry_hash FROM ledger_rejected WHERE "
-                                   "seq=?1 AND pos=0",
+    bool pos = snap__has_column(si->db, "main", "ledger_entries", "pos");
+    if (sqlite3_prepare_v2(si->db,
+                           pos ? "SELECT entry_hash FROM ledger_entries WHERE seq=?1 AND pos=0 "
+                                 "UNION ALL SELECT entry_hash FROM ledger_rejected WHERE "
+                                 "seq=?1 AND pos=0"
+                               : "SELECT entry_hash FROM ledger_entries WHERE seq=?1 "
+                                 "UNION ALL SELECT entry_hash FROM ledger_rejected WHERE seq=?1",
                            -1, &st, NULL) != SQLITE_OK)
         return CX_EDB;
     cx_err e = CX_OK;
@@ -285,6 +307,42 @@ static cx_err snap__inspect(ledger_net *n, snap_info *si, const json_t *trust, c
     return e == CX_OK ? snap__uncovered(n, si, err, errlen) : e;
 }
 
+/* Copies one table by the columns this node's table and the snapshot's
+ * both have: a snapshot of an earlier schema lacks later columns (`pos`),
+ * which take their defaults. */
+static cx_err snap__import_table(sqlite3 *db, const char *table, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    cx_buf cols;
+    cx_buf_init(&cols, 4096);
+    if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1, 'main') WHERE name IN "
+                               "(SELECT name FROM pragma_table_info(?1, 'snap')) ORDER BY cid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        cx_buf_free(&cols);
+        return CX_EDB;
+    }
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    cx_err e = CX_OK;
+    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) /* the schema's own names: [a-z_] */
+        e = cx_buf_printf(&cols, "%s\"%s\"", cols.len ? "," : "",
+                          (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (e == CX_OK && !cols.len) {
+        snprintf(err, errlen, "the snapshot has no table %s", table);
+        e = CX_ESTATE;
+    }
+    char *sql = e == CX_OK ? sqlite3_mprintf("INSERT OR REPLACE INTO main.%s(%s) SELECT %s FROM "
+                                             "snap.%s", table, cols.data,
+                                             cols.data, table)
+                           : NULL;
+    if (e == CX_OK)
+        e = sql ? snap__exec(db, sql, err, errlen) : CX_ENOMEM;
+    sqlite3_free(sql);
+    cx_buf_free(&cols);
+    return e;
+}
+
 /* Copies the verified tables into this node's (empty) database. */
 static cx_err snap__import(ledger *lg, const char *path, char *err, size_t errlen)
 {
@@ -306,11 +364,8 @@ static cx_err snap__import(ledger *lg, const char *path, char *err, size_t errle
         snprintf(err, errlen, "cannot read the snapshot: %s", sqlite3_errmsg(db));
     if (e == CX_OK)
         e = snap__exec(db, "BEGIN IMMEDIATE", err, errlen);
-    for (const char *const *t = snap_tables; e == CX_OK && *t; t++) {
-        char sql[200];
-        snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO main.%s SELECT * FROM snap.%s", *t, *t);
-        e = snap__exec(db, sql, err, errlen);
-    }
+    for (const char *const *t = snap_tables; e == CX_OK && *t; t++)
+        e = snap__import_table(db, *t, err, errlen);
     if (e == CX_OK)
         e = snap__exec(db, "COMMIT", err, errlen);
     else

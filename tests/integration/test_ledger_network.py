@@ -226,8 +226,34 @@ class LedgerNetworkTest(unittest.TestCase):
         head = self.net.converge()
         self.assertEqual(joined.head(), head)
         self.assertIn("joined from snapshot", joined.server.output())
+        # a snapshot taken by the version before batches (ledger schema 7:
+        # no `pos`) is imported too: the seed's, whose demo entries went to
+        # the stream one per message, as that version's did
+        older = os.path.join(self.net.dir, "snap7.db")
+        run("ledger", "snapshot", "--db", self.net.seed, "--out", older)
+        con = sqlite3.connect(older)
+        self.assertEqual(con.execute("SELECT max(pos) FROM ledger_entries").fetchone(), (0,))
+        con.executescript(
+            "DROP INDEX ledger_entries_seq;"
+            "ALTER TABLE ledger_entries DROP COLUMN pos;"
+            "CREATE UNIQUE INDEX ledger_entries_seq ON ledger_entries(seq) WHERE seq IS NOT NULL;"
+            "CREATE TABLE r7(seq INTEGER PRIMARY KEY, entry_hash BLOB, type TEXT, org TEXT,"
+            " status INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,"
+            " details TEXT NOT NULL, received_at TEXT NOT NULL);"
+            "INSERT INTO r7 SELECT seq, entry_hash, type, org, status, code, message, details,"
+            " received_at FROM ledger_rejected;"
+            "DROP TABLE ledger_rejected; ALTER TABLE r7 RENAME TO ledger_rejected;")
+        con.close()
+        joined7 = self.net.node("VCCI-HCM", extra=["--ledger-snapshot", older])
+        head = self.net.converge()
+        self.assertEqual(joined7.head(), head)
+        self.assertIn("joined from snapshot", joined7.server.output())
+        e = joined7.get("/v1/ledger/entries/3").json
+        self.assertEqual((e["seq"], e["pos"]),
+                         tuple(self.customs.get("/v1/ledger/entries/3").json[k]
+                               for k in ("seq", "pos")))
         # every node's database verifies on its own, from scratch
-        for n in (chamber, joined, self.carrier):
+        for n in (chamber, joined, joined7, self.carrier):
             out = run("ledger", "verify", "--db", n.db).stdout
             self.assertTrue(out.startswith(f"ok {head[1]} entries root {head[2]}"), out)
         # a snapshot whose entry was altered is refused
