@@ -316,7 +316,7 @@ static cx_err snap__import_table(sqlite3 *db, const char *table, char *err, size
     cx_buf cols;
     cx_buf_init(&cols, 4096);
     if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1, 'main') WHERE name IN "
-                               "(SELECT name FROM pragma_table_info(?1, 'snap')) ORDER BY cid",
+                               "(SELECT name FROM pragma_table_info(?1, 'snap'))",
                            -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(db));
         cx_buf_free(&cols);
