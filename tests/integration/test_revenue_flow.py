@@ -84,8 +84,8 @@ class AssessmentTest(RevenueCase):
     def test_a_lost_line_text_is_a_database_failure_not_a_partial_reply(self):
         # a stored assessment that refers to a line text the database no
         # longer has: every read refuses it (503, the text named in the log)
-        # — never a 404 for a declaration that exists or a 200 list with half
-        # an item in it
+        # — never a 404 for a declaration that exists, a 200 list with half
+        # an item in it, or a summary that leaves its amounts out
         d = self.submit("R-LOST")
         db = sqlite3.connect(self.db, timeout=30)
         lost = "replace({0}, '\"tariff_line\":', '\"tariff_line\":90000000')"
@@ -106,6 +106,9 @@ class AssessmentTest(RevenueCase):
             self.assertEqual(listed.status, 503, listed)
             a = self.srv.get(f"/v1/declarations/{d['id']}/assessment", tok)
             self.assertEqual(a.status, 503, a)
+        s = self.srv.get("/v1/revenue/summary?from=2024-03-01&to=2024-03-01&group=chapter",
+                         self.officer)
+        self.assertEqual(s.status, 503, s)
         self.assertIn("tariff line text 90000000", self.srv.output())
         self.assertIn("is missing", self.srv.output())
 
