@@ -315,6 +315,9 @@ static cx_err snap__import_table(sqlite3 *db, const char *table, char *err, size
     sqlite3_stmt *st = NULL;
     cx_buf cols;
     cx_buf_init(&cols, 4096);
+    /* no ORDER BY: the one list names the columns on both sides of the
+     * copy, so their order does not matter (and a sort is what
+     * test_query_plans refuses in a keyed statement) */
     if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1, 'main') WHERE name IN "
                                "(SELECT name FROM pragma_table_info(?1, 'snap'))",
                            -1, &st, NULL) != SQLITE_OK) {

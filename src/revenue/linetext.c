@@ -140,6 +140,17 @@ cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, si
         while (v < end && *v >= '0' && *v <= '9' && id < INT64_MAX / 10)
             id = id * 10 + (*v++ - '0');
         e = e ? e : lt__append(c, conn, id, out);
+        if (e == CX_ENOTFOUND) {
+            /* a stored member refers to a text that is not there: the
+             * database lost it. Never a reader's "not found" (declare's GET
+             * would answer 404 for a declaration that exists) nor a list
+             * that goes on with a half-written item: a database failure,
+             * named here since no reply says which text */
+            cx_log(CX_LOG_ERROR, "revenue: tariff line text %lld, referred to by a stored "
+                                 "assessment, is missing from revenue_line_texts",
+                   (long long)id);
+            e = CX_EDB;
+        }
         p = v;
     }
     return e;

@@ -413,7 +413,8 @@ static void h_summary(http_req *r, void *ctx)
     memset(&all, 0, sizeof all);
     bool measured = rs->inspection != NULL;
     bool chapter = strcmp(group, "chapter") == 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err me = CX_OK; /* an assessment that cannot be read: no partial sums */
+    while (me == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
         int64_t total = sqlite3_column_int64(st, 2), paid = sqlite3_column_int64(st, 3);
         int64_t refunded = sqlite3_column_int64(st, 4), guaranteed = sqlite3_column_int64(st, 5);
         int64_t at_risk = sqlite3_column_int64(st, 6), net = paid - refunded;
@@ -432,8 +433,10 @@ static void h_summary(http_req *r, void *ctx)
         if (chapter) {
             /* the items' amounts: the assessment declare keeps with the declaration */
             char *doc = NULL;
-            decl_member_get(rs->d, c, sqlite3_column_int64(st, 10), "assessment", true, &doc);
-            sum__chapters(&set, doc ? doc : "{}", rs->exp, &one);
+            me = decl_member_get(rs->d, c, sqlite3_column_int64(st, 10), "assessment", true,
+                                 &doc);
+            if (me == CX_OK)
+                sum__chapters(&set, doc ? doc : "{}", rs->exp, &one);
             free(doc);
             continue;
         }
@@ -443,6 +446,11 @@ static void h_summary(http_req *r, void *ctx)
             sum__add(g, &one);
     }
     sqlite3_reset(st);
+    if (me != CX_OK) {
+        free(set.rows);
+        http_reply_error(r, 503, "unavailable", "an assessment cannot be read", NULL);
+        return;
+    }
     json_t *groups = json_array();
     for (size_t i = 0; i < set.n; i++)
         json_array_append_new(groups, sum__json(&set.rows[i], rs->exp, group, measured));

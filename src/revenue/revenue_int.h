@@ -116,7 +116,8 @@ void rev__linecache_free(rev_linecache *c);
 int64_t rev__line_ref(void *ctx, const rev_tariff_line *l);
 /* Appends text[0..len) to out with every "tariff_line":ID replaced by the
  * text of line version ID, from the cache or read on conn (NULL: the cache
- * only). CX_ENOTFOUND for an id without a text. */
+ * only). CX_EDB, logged, for an id without a text (a lost row: a reader's
+ * CX_ENOTFOUND would read as an unknown declaration). */
 cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, size_t len,
                         cx_buf *out);
 /* Gives every revenue_tariff row without a text (new, changed, or stored

@@ -81,6 +81,37 @@ class AssessmentTest(RevenueCase):
         later = self.submit("R-REF2")
         self.assertEqual(later["assessment"]["items"][0]["tariff_line"]["ad_valorem_pct"], 20)
 
+    def test_a_lost_line_text_is_a_database_failure_not_a_partial_reply(self):
+        # a stored assessment that refers to a line text the database no
+        # longer has: every read refuses it (503, the text named in the log)
+        # — never a 404 for a declaration that exists, a 200 list with half
+        # an item in it, or a summary that leaves its amounts out
+        d = self.submit("R-LOST")
+        db = sqlite3.connect(self.db, timeout=30)
+        lost = "replace({0}, '\"tariff_line\":', '\"tariff_line\":90000000')"
+        with db:
+            n = db.execute(f"UPDATE declarations SET kept={lost.format('kept')}, "
+                           f"kept_shown={lost.format('kept_shown')} WHERE id=?",
+                           (d["id"],)).rowcount
+        gone, = db.execute("SELECT count(*) FROM revenue_line_texts WHERE id IN (SELECT "
+                           "CAST(substr(k, 1, instr(k || ',', ',') - 1) AS INTEGER) FROM "
+                           "(SELECT substr(kept, instr(kept, '\"tariff_line\":') + 14) "
+                           "AS k FROM declarations WHERE id=?))", (d["id"],)).fetchone()
+        db.close()
+        self.assertEqual((n, gone), (1, 0))
+        for tok in (self.trader, self.officer):
+            g = self.srv.get(f"/v1/declarations/{d['id']}", tok)
+            self.assertEqual(g.status, 503, g)
+            listed = self.srv.get("/v1/declarations?limit=1000", tok)
+            self.assertEqual(listed.status, 503, listed)
+            a = self.srv.get(f"/v1/declarations/{d['id']}/assessment", tok)
+            self.assertEqual(a.status, 503, a)
+        s = self.srv.get("/v1/revenue/summary?from=2024-03-01&to=2024-03-01&group=chapter",
+                         self.officer)
+        self.assertEqual(s.status, 503, s)
+        self.assertIn("tariff line text 90000000", self.srv.output())
+        self.assertIn("is missing", self.srv.output())
+
     def test_transmission_has_no_duty_but_printed_goods_do(self):
         # one design (a chair, 9403.60: 8 % duty, 10 % VAT) sent as a file and
         # the same chair printed abroad and shipped
