@@ -799,8 +799,10 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
     if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         e = CX_EDB;
     sqlite3_reset(st);
-    /* a buffer failure is the reply's to report; a database failure is ours */
-    return e == CX_EDB ? e : CX_OK;
+    /* a buffer failure is the reply's to report; any other failure (the
+     * database, a member that would not expand) is ours: the item it cut
+     * short must not go out in a 200 */
+    return cx_buf_error(&pg->out) != CX_OK ? CX_OK : e;
 }
 
 /* Steps a statement whose first two columns are id and doc through fn. */
