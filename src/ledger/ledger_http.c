@@ -791,11 +791,11 @@ static void h_rejected(http_req *r, void *ctx)
     if (!http_page_parse(r, HTTP_CURSOR_INT, 100, LIST_MAX, &page))
         return;
     store_conn *c = store_reader(lg->s);
-    /* the cursor is the rowid: the order of applying (a row from before
-     * batches has its sequence as rowid) */
+    /* the cursor is the id: the order of applying, kept by VACUUM and
+     * carried by snapshots (a row from before batches has its sequence) */
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT seq, entry_hash, type, org, status, code, "
-                                         "message, details, received_at, pos, rowid FROM "
-                                         "ledger_rejected WHERE rowid > ?1 ORDER BY rowid "
+                                         "message, details, received_at, pos, id FROM "
+                                         "ledger_rejected WHERE id > ?1 ORDER BY id "
                                          "LIMIT ?2")
                          : NULL;
     if (!st) {

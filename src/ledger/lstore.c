@@ -121,15 +121,17 @@ static const store_migration ledger_migrations[] = {
      * an entry's place on the stream is its sequence and its position in
      * the message (0 for a message of one entry, as every earlier one).
      * ledger_rejected is rebuilt for its key; its rows keep their sequence
-     * as rowid, which the listing's cursor is */
+     * as id, the listing's cursor (an INTEGER PRIMARY KEY: VACUUM keeps it
+     * and a snapshot carries it, so a cursor means the same on every copy) */
     {8, "ALTER TABLE ledger_entries ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;"
         "DROP INDEX ledger_entries_seq;"
         "CREATE UNIQUE INDEX ledger_entries_seq ON ledger_entries(seq, pos) WHERE seq IS NOT NULL;"
-        "CREATE TABLE ledger_rejected_8(seq INTEGER NOT NULL, pos INTEGER NOT NULL DEFAULT 0,"
+        "CREATE TABLE ledger_rejected_8(id INTEGER PRIMARY KEY,"
+        " seq INTEGER NOT NULL, pos INTEGER NOT NULL DEFAULT 0,"
         " entry_hash BLOB, type TEXT, org TEXT, status INTEGER NOT NULL, code TEXT NOT NULL,"
         " message TEXT NOT NULL, details TEXT NOT NULL, received_at TEXT NOT NULL,"
         " UNIQUE(seq, pos));"
-        "INSERT INTO ledger_rejected_8(rowid, seq, pos, entry_hash, type, org, status, code,"
+        "INSERT INTO ledger_rejected_8(id, seq, pos, entry_hash, type, org, status, code,"
         " message, details, received_at) SELECT seq, seq, 0, entry_hash, type, org, status,"
         " code, message, details, received_at FROM ledger_rejected ORDER BY seq;"
         "DROP TABLE ledger_rejected;"

@@ -226,6 +226,17 @@ class LedgerNetworkTest(unittest.TestCase):
         head = self.net.converge()
         self.assertEqual(joined.head(), head)
         self.assertIn("joined from snapshot", joined.server.output())
+        # a copy made from a snapshot pages its rejections as the source does
+        def rejected_pages(n):
+            out, cursor = [], ""
+            while cursor is not None:
+                r = n.get("/v1/ledger/rejected?limit=1" + (f"&cursor={cursor}" if cursor
+                                                            else "")).json
+                out += [(x["seq"], x["pos"], x["code"]) for x in r["items"]]
+                cursor = r["next_cursor"]
+            return out
+        self.assertTrue(rejected_pages(self.customs), "no rejection to page through")
+        self.assertEqual(rejected_pages(joined), rejected_pages(self.customs))
         # a snapshot taken by the version before batches (ledger schema 7:
         # no `pos`) is imported too: the seed's, whose demo entries went to
         # the stream one per message, as that version's did
