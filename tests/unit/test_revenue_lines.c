@@ -20,46 +20,7 @@
 #include <unistd.h>
 
 #include "revenue.h"
-
-typedef struct {
-    char dir[64];
-    store *s;
-    decl_service *d;
-    rev_service *r;
-} fx;
-
-static void fx__csv(store *s, rev_import_kind kind, const char *text)
-{
-    FILE *f = fmemopen((void *)text, strlen(text), "rb");
-    assert_non_null(f);
-    rev_rows *rows = NULL;
-    json_t *problems = json_array();
-    assert_int_equal(rev_rows_parse(kind, f, &rows, problems, NULL), CX_OK);
-    fclose(f);
-    rev_import_result res;
-    assert_int_equal(rev_rows_store(s, rows, "test.csv", &res, problems), CX_OK);
-    rev_rows_free(rows);
-    json_decref(problems);
-}
-
-static void fx__start(fx *f)
-{
-    char err[256];
-    f->d = decl_service_new(f->s);
-    assert_non_null(f->d);
-    rev_config cfg = {.currency = "KRW", .no_worker = true, .quiet = true};
-    assert_int_equal(rev_service_new(f->s, f->d, &cfg, &f->r, err, sizeof err), CX_OK);
-}
-
-static void fx__stop(fx *f)
-{
-    rev_service_stop(f->r);
-    store_drain(f->s);
-    rev_service_free(f->r);
-    decl_service_free(f->d);
-    f->r = NULL;
-    f->d = NULL;
-}
+#include "revkit.h"
 
 #define TARIFF_HEAD                                                                            \
     "hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,specific_amount,specific_unit,"      \
@@ -67,14 +28,7 @@ static void fx__stop(fx *f)
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/test-revenue-lines-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    char path[128], err[256];
-    snprintf(path, sizeof path, "%s/r.db", f->dir);
-    assert_int_equal(store_open(path, &f->s, err, sizeof err), CX_OK);
-    assert_int_equal(decl_migrate(f->s, err, sizeof err), CX_OK);
-    assert_int_equal(rev_migrate(f->s, err, sizeof err), CX_OK);
+    fx *f = fx__open("revenue-lines");
     /* every duty type's line shape: decimals, a specific unit, a closed
      * validity, an empty excise */
     fx__csv(f->s, REV_IMPORT_TARIFF, TARIFF_HEAD "6907,2020-01-01,,ad_valorem,8.5,,,0,10\n"
@@ -91,18 +45,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    fx__stop(f);
-    store_free(f->s);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
+    return fx__close(*state);
 }
 
-static const cx_principal trader = {.org = "TRADER-1", .role = CX_ROLE_TRADER, .key_id = 1};
-static const cx_principal officer = {.org = "CUSTOMS", .role = CX_ROLE_OFFICER, .key_id = 2};
 
 /* Four items: ad valorem (with the trader's own, wrong, rate: a finding),
  * specific per kg, compound per unit, and a code without a tariff line (a
