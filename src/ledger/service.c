@@ -284,16 +284,25 @@ ledger_pending *ledger__pending_prepare(ledger *lg, const char *text, size_t len
     return p;
 }
 
+/* A stream message's pending, before its verdict. */
+static ledger_pending *pending__stream_new(ledger *lg, uint64_t seq, int64_t stream_us)
+{
+    ledger_pending *p = calloc(1, sizeof *p);
+    if (p) {
+        p->lg = lg;
+        p->mode = LP_STREAM;
+        p->seq = seq;
+        p->stream_us = stream_us;
+    }
+    return p;
+}
+
 ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len, uint64_t seq,
                                        int64_t stream_us, const uint8_t *msg_hash)
 {
-    ledger_pending *p = calloc(1, sizeof *p);
+    ledger_pending *p = pending__stream_new(lg, seq, stream_us);
     if (!p)
         return NULL;
-    p->lg = lg;
-    p->mode = LP_STREAM;
-    p->seq = seq;
-    p->stream_us = stream_us;
     if (msg_hash) {
         memcpy(p->msg_hash, msg_hash, 32);
         p->has_msg_hash = true;
@@ -324,13 +333,9 @@ ledger_pending *ledger__pending_stream(ledger *lg, const char *data, size_t len,
 ledger_pending *ledger__pending_stream_bad(ledger *lg, uint64_t seq, int64_t stream_us,
                                            const char *why)
 {
-    ledger_pending *p = calloc(1, sizeof *p);
+    ledger_pending *p = pending__stream_new(lg, seq, stream_us);
     if (!p)
         return NULL;
-    p->lg = lg;
-    p->mode = LP_STREAM;
-    p->seq = seq;
-    p->stream_us = stream_us;
     char m[320];
     snprintf(m, sizeof m, "the stream message is not a valid batch of entries: %s", why);
     ledger__res_set(&p->res, 400, "invalid_batch", m,
