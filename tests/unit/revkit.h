@@ -82,4 +82,17 @@ static inline int fx__close(fx *f)
     return 0;
 }
 
+/* The reference data assessments read (country codes, minor units): 0 once
+ * loaded, else the reason on stderr and 1, main's exit status. */
+static inline int fx__refdata(void)
+{
+    char err[256];
+    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK ||
+        rev_minor_load(NULL, err, sizeof err) != CX_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 #endif

@@ -211,12 +211,8 @@ static void test_import_in_process_seen_at_once(void **state)
 
 int main(void)
 {
-    char err[256];
-    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK ||
-        rev_minor_load(NULL, err, sizeof err) != CX_OK) {
-        fprintf(stderr, "%s\n", err);
+    if (fx__refdata())
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_gate_before_derivation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_derives_rows_and_statistics, setup,

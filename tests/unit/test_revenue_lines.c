@@ -362,12 +362,8 @@ static void test_record_obs_level6_row_both(void **state)
 
 int main(void)
 {
-    char err[256];
-    if (decl_refdata_load(NULL, err, sizeof err) != CX_OK ||
-        rev_minor_load(NULL, err, sizeof err) != CX_OK) {
-        fprintf(stderr, "%s\n", err);
+    if (fx__refdata())
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_short_member_reads_as_before, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decision_reply_unshortened, setup, teardown),
