@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 import time
+import unittest
 
 from harness import Server, create_key, run
 import natskit
@@ -170,3 +171,23 @@ def post_all(pairs):
     for t in threads:
         t.join()
     return out
+
+
+class ThreeNodes(unittest.TestCase):
+    """A cluster and the customs, carrier and bank nodes on it, converged
+    once for the whole class and closed after it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.net = Network()
+        cls.customs = cls.net.node("KCS")
+        cls.carrier = cls.net.node("OCEANIC")
+        cls.bank = cls.net.node("HANSEONG-BANK")
+        cls.net.converge()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.net.close()
+
+    def nodes(self):
+        return [self.customs, self.carrier, self.bank]

@@ -21,22 +21,7 @@ import lnetkit
 import natskit
 
 
-class LedgerNetworkTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.net = lnetkit.Network()
-        cls.customs = cls.net.node("KCS")
-        cls.carrier = cls.net.node("OCEANIC")
-        cls.bank = cls.net.node("HANSEONG-BANK")
-        cls.net.converge()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.net.close()
-
-    def nodes(self):
-        return [self.customs, self.carrier, self.bank]
-
+class LedgerNetworkTest(lnetkit.ThreeNodes):
     def test_1_nodes_replay_the_demo_and_cosign_one_history(self):
         seq, size, root = self.net.converge()
         self.assertEqual(size, 25)

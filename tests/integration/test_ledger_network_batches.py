@@ -21,22 +21,11 @@ def batch_id(body):
     return hashlib.sha256(body).hexdigest()
 
 
-class LedgerBatchTest(unittest.TestCase):
+class LedgerBatchTest(lnetkit.ThreeNodes):
     @classmethod
     def setUpClass(cls):
-        cls.net = lnetkit.Network()
-        cls.customs = cls.net.node("KCS")
-        cls.carrier = cls.net.node("OCEANIC")
-        cls.bank = cls.net.node("HANSEONG-BANK")
-        cls.net.converge()
+        super().setUpClass()
         cls.subject = cls.net.stream_subject()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.net.close()
-
-    def nodes(self):
-        return [self.customs, self.carrier, self.bank]
 
     def publish(self, lines, count=None, msg_id=None, raw=None):
         body = raw if raw is not None else "\n".join(lines).encode()
