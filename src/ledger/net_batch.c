@@ -11,24 +11,25 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The header's count: 1 to LEDGER_BATCH_MAX in plain digits, else -1. */
+static int batch__count(const char *count)
+{
+    int n = 0;
+    if (!count || count[0] < '1' || count[0] > '9')
+        return -1;
+    for (const char *c = count; *c; c++) {
+        if (*c < '0' || *c > '9' || (n = n * 10 + (*c - '0')) > LEDGER_BATCH_MAX)
+            return -1;
+    }
+    return n;
+}
+
 int ledger_batch_split(const char *count, const char *body, size_t blen,
                        size_t off[LEDGER_BATCH_MAX], size_t len[LEDGER_BATCH_MAX], char *why,
                        size_t cap)
 {
-    int n = 0;
-    if (!count || count[0] < '1' || count[0] > '9') {
-        snprintf(why, cap, "its Ledger-Batch header is not a count of 1 to %d", LEDGER_BATCH_MAX);
-        return -1;
-    }
-    for (const char *c = count; *c; c++) {
-        if (*c < '0' || *c > '9' || n > LEDGER_BATCH_MAX) {
-            snprintf(why, cap, "its Ledger-Batch header is not a count of 1 to %d",
-                     LEDGER_BATCH_MAX);
-            return -1;
-        }
-        n = n * 10 + (*c - '0');
-    }
-    if (n > LEDGER_BATCH_MAX) {
+    int n = batch__count(count);
+    if (n < 0) {
         snprintf(why, cap, "its Ledger-Batch header is not a count of 1 to %d", LEDGER_BATCH_MAX);
         return -1;
     }
