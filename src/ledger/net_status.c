@@ -169,60 +169,84 @@ static json_t *st__stream(jsStreamInfo *si)
                      "leader", ci ? ci->Leader : NULL, "peers", peers);
 }
 
+/* Calls fn for each node's entry in the status bucket, with its status
+ * (NULL when it cannot be read or is not an object; the iterator keeps the
+ * reference) and when it was put, until fn returns false. False if the keys
+ * could not be listed or the bucket is empty. */
+typedef bool (*st__status_fn)(void *ctx, const char *node, json_t *status, int64_t put_ns);
+
+static bool st__each_status(kvStore *kv, st__status_fn fn, void *ctx)
+{
+    kvKeysList keys = {0};
+    if (!kv || kvStore_Keys(&keys, kv, NULL) != NATS_OK)
+        return false;
+    bool any = keys.Count > 0, go = true;
+    for (int i = 0; go && i < keys.Count; i++) {
+        kvEntry *e = NULL;
+        json_t *v = NULL;
+        if (kvStore_Get(&e, kv, keys.Keys[i]) == NATS_OK)
+            v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, NULL);
+        if (!json_is_object(v)) {
+            json_decref(v);
+            v = NULL;
+        }
+        go = fn(ctx, keys.Keys[i], v, e ? kvEntry_Created(e) : 0);
+        json_decref(v);
+        kvEntry_Destroy(e);
+    }
+    kvKeysList_Destroy(&keys);
+    return any;
+}
+
+typedef struct {
+    json_t *nodes;
+    uint64_t last;
+} st_nodes;
+
+static bool st__node(void *ctx, const char *node, json_t *v, int64_t put_ns)
+{
+    st_nodes *sn = ctx;
+    (void)node;
+    if (!v)
+        return true;
+    json_int_t applied = json_integer_value(json_object_get(v, "applied_seq"));
+    json_object_set_new(v, "lag", json_integer((json_int_t)sn->last > applied
+                                                   ? (json_int_t)sn->last - applied
+                                                   : 0));
+    json_object_set_new(v, "status_age_s",
+                        json_integer((cx_now_us() / 1000000) - put_ns / 1000000000LL));
+    json_array_append(sn->nodes, v);
+    return true;
+}
+
 /* Every node's last status, with its lag behind last. */
 static json_t *st__nodes(ledger_net *n, uint64_t last)
 {
-    json_t *nodes = json_array();
+    st_nodes sn = {json_array(), last};
     kvStore *kv = NULL;
     if (js_KeyValue(&kv, n->js, n->bucket) != NATS_OK)
-        return nodes;
-    kvKeysList keys = {0};
-    if (kvStore_Keys(&keys, kv, NULL) == NATS_OK) {
-        for (int i = 0; i < keys.Count; i++) {
-            kvEntry *e = NULL;
-            if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK)
-                continue;
-            json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, NULL);
-            if (json_is_object(v)) {
-                json_int_t applied = json_integer_value(json_object_get(v, "applied_seq"));
-                json_object_set_new(v, "lag", json_integer((json_int_t)last > applied
-                                                               ? (json_int_t)last - applied
-                                                               : 0));
-                json_object_set_new(v, "status_age_s",
-                                    json_integer((cx_now_us() / 1000000) -
-                                                 kvEntry_Created(e) / 1000000000LL));
-                json_array_append_new(nodes, v);
-            } else {
-                json_decref(v);
-            }
-            kvEntry_Destroy(e);
-        }
-        kvKeysList_Destroy(&keys);
-    }
+        return sn.nodes;
+    st__each_status(kv, st__node, &sn);
     kvStore_Destroy(kv);
-    return nodes;
+    return sn.nodes;
+}
+
+/* A status without the member is from a version that reads one entry per
+ * message: it would take a batch for a bad entry. who: the first such. */
+static bool st__reads_batches(void *ctx, const char *node, json_t *v, int64_t put_ns)
+{
+    char *who = ctx;
+    (void)put_ns;
+    if (json_integer_value(json_object_get(v, "stream_format")) >= NET_STREAM_FORMAT)
+        return true;
+    snprintf(who, CX_ORG_MAX + 1, "%s", node);
+    return false;
 }
 
 bool net__peers_read_batches(ledger_net *n)
 {
-    kvKeysList keys = {0};
-    bool all = n->kv && kvStore_Keys(&keys, n->kv, NULL) == NATS_OK && keys.Count > 0;
     char who[CX_ORG_MAX + 1] = "";
-    for (int i = 0; all && i < keys.Count; i++) {
-        kvEntry *e = NULL;
-        json_t *v = NULL;
-        if (kvStore_Get(&e, n->kv, keys.Keys[i]) == NATS_OK)
-            v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, NULL);
-        /* a status without the member is from a version that reads one
-         * entry per message: it would take a batch for a bad entry */
-        all = json_integer_value(json_object_get(v, "stream_format")) >= NET_STREAM_FORMAT;
-        if (!all)
-            snprintf(who, sizeof who, "%s", keys.Keys[i]);
-        json_decref(v);
-        kvEntry_Destroy(e);
-    }
-    if (keys.Keys)
-        kvKeysList_Destroy(&keys);
+    bool all = st__each_status(n->kv, st__reads_batches, who) && !who[0];
     if (all)
         cx_log(CX_LOG_INFO, "ledger network: every node reads batched stream messages: "
                             "publishing the entries checked together as one message");
