@@ -19,6 +19,7 @@
 /* Queues r's serialised reply; the connection writes it next. */
 static void conn__queue_reply(http_conn *c, http_req *r)
 {
+    http__req_release_quota(r);
     http__conn_write(c, r->out_head, r->out_head_len, true);
     r->out_head = NULL;
     if (r->rlen && !r->stream) {

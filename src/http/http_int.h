@@ -266,6 +266,7 @@ struct http_req {
 
 http_req *http__req_new(http_server *s, http_conn *c);
 void http__req_free(http_req *r); /* loop thread; runs http_on_done's fn on a worker */
+void http__req_release_quota(http_req *r); /* gives back the in-flight slot, once */
 /* Serialises the reply (500 if there is none) and posts it to the loop. On
  * a worker (direct), a plain-HTTP reply is also sent right away as far as the
  * socket takes it: the loop only writes what is left. */

@@ -231,6 +231,7 @@ static void reply__send_now(http_req *r)
 void http__req_complete(http_req *r, bool direct)
 {
     http__req_serialise(r);
+    http__req_release_quota(r);
     if (direct && !r->srv->tls && !r->stream)
         reply__send_now(r);
     r->ev.kind = EV_REPLY;

@@ -88,11 +88,21 @@ http_req *http__req_new(http_server *s, http_conn *c)
     return r;
 }
 
+/* A request stops counting against its key once its reply is complete: before
+ * any byte of it is sent, so a client that waits for each answer never finds
+ * its previous request still counted. */
+void http__req_release_quota(http_req *r)
+{
+    if (!r->quota_held)
+        return;
+    r->quota_held = false;
+    http__quota_give(r->srv->quota, r->principal.key_id, r->principal.org, QUOTA_INFLIGHT);
+}
+
 void http__req_free(http_req *r)
 {
     http_server *s = r->srv;
-    if (r->quota_held)
-        http__quota_give(s->quota, r->principal.key_id, r->principal.org, QUOTA_INFLIGHT);
+    http__req_release_quota(r);
     if (r->stream)
         http__stream_discard(r->stream);
     http__body_free(r);

@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, declaration, wait_for  # noqa: E402
+from harness import BIN, TempDirTestCase, create_key, declaration, wait_for  # noqa: E402
 
 
 def raise_nofile(want):
@@ -249,6 +249,25 @@ class EarlyAnswerTest(EdgeCase):
 
 
 class LimitsTest(EdgeCase):
+    def test_a_client_that_waits_for_each_answer_is_never_refused(self):
+        # One request in flight per key: a client that sends its next request
+        # only after reading the last answer whole never has two, so it must
+        # never hear 429 (the slot is given back before the answer is sent).
+        acme = create_key(self.db, "ACME", "trader")
+        srv = self.serve("--max-inflight-per-key", "1")
+        raw = (f"GET /v1/declarations?limit=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {acme}"
+               "\r\n\r\n").encode()
+        statuses = [exchange(srv.port, raw)[0] for _ in range(300)]
+        self.assertEqual(statuses, [200] * 300)
+        s = connect(srv.port)  # and on one kept-alive connection
+        try:
+            for _ in range(100):
+                s.sendall(raw)
+                st, _, body = read_response(s)
+                self.assertEqual(st, 200, body)
+        finally:
+            s.close()
+
     def test_limits_answer_429_with_retry_after(self):
         officer = create_key(self.db, "KCS", "officer")
         acme = create_key(self.db, "ACME", "trader")
@@ -344,7 +363,7 @@ class LimitsTest(EdgeCase):
         with open(tok, "w") as f:
             f.write("s3cret-metrics-token-0123456789\n")
         os.chmod(tok, 0o644)
-        p = subprocess.run([os.environ.get("CUSTOMS_BIN", "customs"), "serve", "--db", self.db,
+        p = subprocess.run([BIN, "serve", "--db", self.db,
                             "--listen", "127.0.0.1:0", "--metrics-token-file", tok],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 1)
