@@ -510,8 +510,14 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
 
 cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, char **stored)
 {
+    return decl_store_text(d, who, doc, NULL, 0, stored);
+}
+
+cx_err decl_store_text(decl_service *d, const cx_principal *who, json_t *doc, const char *text,
+                       size_t len, char **stored)
+{
     decl_write *dw;
-    cx_err e = decl__write_new(d, who, doc, NULL, 0, false, &dw);
+    cx_err e = decl__write_new(d, who, doc, text, len, false, &dw);
     if (e != CX_OK)
         return e;
     e = store_write(d->store, decl__insert, dw);

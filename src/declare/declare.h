@@ -228,6 +228,12 @@ cx_err decl_routes(decl_service *d, http_server *srv);
  * reference. The stored JSON text is returned in *stored if not NULL
  * (caller frees). */
 cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, char **stored);
+/* The same for a caller that holds the submitted JSON text doc was parsed
+ * from (len bytes, borrowed), as POST /v1/declarations does: the text is
+ * stored as written (whitespace between tokens dropped) and the enrich
+ * hooks read its exact numbers. */
+cx_err decl_store_text(decl_service *d, const cx_principal *who, json_t *doc, const char *text,
+                       size_t len, char **stored);
 
 /* Asynchronous form for bulk loads: done(arg, result, doc) runs on the
  * writer thread after the commit. doc is borrowed by the call until done. */
