@@ -110,22 +110,17 @@ static void h_list(http_req *r, void *ctx)
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && http_pager_item(&pg)) {
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
+        /* a failed append is in the buffer already; else the stored doc is damaged */
         if (alert__compose(&pg.out, (const char *)sqlite3_column_text(st, 1),
                            (size_t)sqlite3_column_bytes(st, 1),
                            (const char *)sqlite3_column_text(st, 2),
                            (const char *)sqlite3_column_text(st, 3)) != CX_OK)
-            break; /* the page's buffer has failed: the reply says so */
+            http_pager_fail(&pg, CX_EPARSE);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        http_pager_free(&pg);
-        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
-        return;
-    }
-    http_pager_reply_after(&pg, r, last);
+    http_pager_reply_after(&pg, r, last); /* or the page's error */
 }
 
 /* Whether who may see alert seq (officers: all; others: alerts naming their org). */

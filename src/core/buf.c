@@ -22,6 +22,12 @@ static cx_err buf__fail(cx_buf *b, cx_err e)
     return b->err;
 }
 
+void cx_buf_fail(cx_buf *b, cx_err e)
+{
+    if (e != CX_OK)
+        buf__fail(b, e);
+}
+
 /* Room for need bytes plus the NUL, growing by doubling up to max + 1. */
 static cx_err buf__grow(cx_buf *b, size_t need)
 {

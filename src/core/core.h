@@ -88,6 +88,12 @@ static inline cx_err cx_buf_error(const cx_buf *b)
 {
     return b->err;
 }
+/* Marks b failed with e, as a failed append would: for a failure found
+ * outside the buffer (a row that would not read, an item that would not
+ * build) that leaves what b holds short of whole, so it is refused like a
+ * cut body. The first error stays; e == CX_OK changes nothing, so a step's
+ * result can be passed as it is. */
+void cx_buf_fail(cx_buf *b, cx_err e);
 void cx_buf_reset(cx_buf *b); /* len = 0, error cleared, memory kept */
 void cx_buf_free(cx_buf *b);  /* releases memory; buffer reusable after init */
 /* Hands the bytes to the caller (free() them); the buffer is left empty.

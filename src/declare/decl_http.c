@@ -111,13 +111,8 @@ static void h_list(http_req *r, void *ctx)
     http_pager pg;
     http_pager_init(&pg, page.limit, DECL_PAGE_BYTES);
     int64_t last = 0;
-    cx_err e = decl__list(d, who, page.after, &pg, &last);
-    if (e != CX_OK) {
-        http_pager_free(&pg);
-        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
-        return;
-    }
-    http_pager_reply_after(&pg, r, last);
+    http_pager_fail(&pg, decl__list(d, who, page.after, &pg, &last));
+    http_pager_reply_after(&pg, r, last); /* or the page's error */
 }
 
 static void decl__metrics(void *ctx, cx_buf *out)

@@ -76,7 +76,9 @@ cx_err decl__compose(decl_service *d, store_conn *r, int64_t seq, const char *do
 bool decl__visible(const cx_principal *who, const char *org);
 /* POST /v1/declarations/{id}/decision, GET /v1/declarations/{id}/decisions */
 cx_err decl__decision_routes(decl_service *d, http_server *srv);
-/* One page of declarations visible to who, after the arrival number after. */
+/* One page of declarations visible to who, after the arrival number after;
+ * a row that would not read or compose fails pg (its reply is the error).
+ * CX_EDB when the statement could not be had (nothing was written). */
 cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_pager *pg,
                   int64_t *last);
 

@@ -791,24 +791,21 @@ cx_err decl__list(decl_service *d, const cx_principal *who, int64_t after, http_
     sqlite3_bind_int64(st, 2, pg->limit + 1);
     if (!all)
         sqlite3_bind_text(st, 3, who->org, -1, SQLITE_STATIC);
-    cx_err e = CX_OK;
-    int rc;
-    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && http_pager_item(pg)) {
+    while (store_row(st, &pg->out) && http_pager_item(pg)) {
         *last = sqlite3_column_int64(st, 0);
-        e = decl__compose(d, c, *last, (const char *)sqlite3_column_text(st, 1),
-                          (size_t)sqlite3_column_bytes(st, 1),
-                          (const char *)sqlite3_column_text(st, 4),
-                          (const char *)sqlite3_column_text(st, 2),
-                          (const char *)sqlite3_column_text(st, 3),
-                          (const char *)sqlite3_column_text(st, 5), all, &pg->out);
+        cx_err e = decl__compose(d, c, *last, (const char *)sqlite3_column_text(st, 1),
+                                 (size_t)sqlite3_column_bytes(st, 1),
+                                 (const char *)sqlite3_column_text(st, 4),
+                                 (const char *)sqlite3_column_text(st, 2),
+                                 (const char *)sqlite3_column_text(st, 3),
+                                 (const char *)sqlite3_column_text(st, 5), all, &pg->out);
+        /* a failed append is in the buffer already (it stays the error);
+         * CX_EINVAL otherwise is a stored doc that does not read back; any
+         * other (a member that would not expand, a hook's read) as it is */
+        http_pager_fail(pg, e == CX_EINVAL ? CX_EPARSE : e);
     }
-    if (e == CX_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        e = CX_EDB;
     sqlite3_reset(st);
-    /* a buffer failure is the reply's to report; any other failure (the
-     * database, a member that would not expand) is ours: the item it cut
-     * short must not go out in a 200 */
-    return cx_buf_error(&pg->out) != CX_OK ? CX_OK : e;
+    return CX_OK;
 }
 
 /* Steps a statement whose first two columns are id and doc through fn. */

@@ -460,28 +460,19 @@ static void h_list(http_req *r, void *ctx)
     json_t *items = json_array();
     int64_t last = 0, rows[DHTTP_LIST_MAX + 1];
     store_conn *c = store_reader(d->store);
-    cx_err e = c ? dsvc__list(c, w < 0 ? NULL : lists[w], page.after, page.limit + 1,
-                              cx_is_officer(who), items, rows, &last)
-                 : CX_EDB;
-    if (e) {
-        json_decref(items);
-        dhttp__fail(r, e);
-        return;
-    }
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
+    /* a list that could not be read fails the page: its reply is the error */
+    http_pager_fail(&pg, c ? dsvc__list(c, w < 0 ? NULL : lists[w], page.after, page.limit + 1,
+                                        cx_is_officer(who), items, rows, &last)
+                           : CX_EDB);
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it)
     {
         if (!http_pager_item(&pg))
             break;
-        char *text = cx_json_dump(it, NULL);
-        if (!text || cx_buf_puts(&pg.out, text) != CX_OK) {
-            free(text);
-            break; /* the page's buffer has failed: the reply says so */
-        }
-        free(text);
+        http_pager_json_new(&pg, json_incref(it));
         last = rows[i];
     }
     json_decref(items);

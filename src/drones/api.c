@@ -362,19 +362,15 @@ static void h_drones_list(http_req *r, void *ctx)
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last_t = 0, last_idx = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
-        json_t *item = api__drone_item(c, st, false);
-        cx_err e = cx_buf_json(&pg.out, item);
-        json_decref(item);
-        if (e != CX_OK)
-            break; /* the failed buffer answers for itself */
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
+        http_pager_json_new(&pg, api__drone_item(c, st, false));
         last_t = sqlite3_column_int64(st, 5);
         last_idx = sqlite3_column_int64(st, 0);
     }
     sqlite3_reset(st);
     char cur[2 * HTTP_CURSOR_MAX];
     api__list_cursor_seal(last_t, last_idx, cur);
-    http_pager_reply(&pg, r, cur);
+    http_pager_reply(&pg, r, cur); /* or the page's error */
     http_pager_free(&pg);
 }
 

@@ -175,9 +175,12 @@ void http_resume(http_req *r);
  * Every module's handlers use these, so that the same mistake gets the same
  * answer everywhere. */
 
-/* Replies with the bytes of b (taken; b is left empty), or, if b failed (an
- * append past its cap, out of memory), 503 unavailable or 500 internal:
- * a body that lost a piece never goes out as a 200. */
+/* Replies with the bytes of b (taken; b is left empty), or, if b failed,
+ * an error for the first failure instead: a body that lost a piece never
+ * goes out as a 200. CX_ENOMEM and CX_EDB (a read that failed; store_row)
+ * answer 503 unavailable (retry); CX_EPARSE (a stored record that does not
+ * read back) 500 internal "a stored record is damaged"; any other (an
+ * append past the cap) 500 internal. */
 void http_reply_buf(http_req *r, unsigned status, const char *ctype, cx_buf *b);
 
 /* A route for http_routes. query names the query parameters the route
@@ -255,7 +258,15 @@ void http_page_cursor_problem(json_t *problems);
  * item), whichever comes first; the client follows next_cursor either way,
  * so no list is bounded by memory. Call http_pager_item before each row:
  * false means the page is full (more is then true: this row starts the next
- * page); true means append the item's JSON to out. */
+ * page) or has failed; true means append the item's JSON to out.
+ * A page is whole or not sent: an item that cannot be built or a row that
+ * cannot be read fails it (http_pager_fail, http_pager_json_new, store_row
+ * on &pg.out), and the reply is then the error for that failure
+ * (http_reply_buf), never a 200 whose list stops early. Typical loop:
+ *     while (store_row(st, &pg.out) && http_pager_item(&pg))
+ *         http_pager_json_new(&pg, row_json(st));
+ *     sqlite3_reset(st);
+ *     http_pager_reply_after(&pg, r, last); */
 #define HTTP_PAGE_BUDGET ((size_t)4 << 20)
 #define HTTP_PAGE_ITEM_MAX ((size_t)16 << 20) /* one item may exceed the budget by this */
 typedef struct {
@@ -266,11 +277,21 @@ typedef struct {
 } http_pager;
 void http_pager_init(http_pager *pg, int64_t limit, size_t budget);
 bool http_pager_item(http_pager *pg);
+/* Fails the page with e (cx_buf_fail on out: the first failure stays;
+ * CX_OK changes nothing): CX_EPARSE for a stored row that does not read
+ * back, CX_ENOMEM for an item that could not be built. */
+void http_pager_fail(http_pager *pg, cx_err e);
+/* Appends item (taken) as the current item; NULL, an item that could not be
+ * built, fails the page with CX_ENOMEM. */
+void http_pager_json_new(http_pager *pg, json_t *item);
 /* Closes the page with next_cursor (text, used only when more) and replies
- * 200 through http_reply_buf. */
+ * 200 through http_reply_buf, or the page's error if it failed. */
 void http_pager_reply(http_pager *pg, http_req *r, const char *next_cursor);
 /* The same with an integer cursor. */
 void http_pager_reply_after(http_pager *pg, http_req *r, int64_t last);
+/* The same with more members after "items": those of extra (an object,
+ * taken; NULL, one that could not be built, fails the page). */
+void http_pager_reply_after_with(http_pager *pg, http_req *r, int64_t last, json_t *extra);
 void http_pager_free(http_pager *pg);
 
 /* ---- streams -------------------------------------------------------------

@@ -27,6 +27,10 @@ void http_reply_buf(http_req *r, unsigned status, const char *ctype, cx_buf *b)
            cx_strerror(e));
     if (e == CX_ENOMEM)
         http_reply_error(r, 503, "unavailable", "the server is short of memory; retry", NULL);
+    else if (e == CX_EDB)
+        http_reply_error(r, 503, "unavailable", "the database could not be read; retry", NULL);
+    else if (e == CX_EPARSE)
+        http_reply_error(r, 500, "internal", "a stored record is damaged", NULL);
     else
         http_reply_error(r, 500, "internal", "the reply could not be written", NULL);
 }
@@ -352,38 +356,75 @@ void http_pager_init(http_pager *pg, int64_t limit, size_t budget)
     pg->n = 0;
     pg->budget = budget;
     pg->more = false;
-    if (cx_buf_puts(&pg->out, "{\"items\":[") != CX_OK)
-        return; /* the failure stays in the buffer for the reply */
+    /* a failure stays in the buffer for the reply */
+    cx_buf_fail(&pg->out, cx_buf_puts(&pg->out, "{\"items\":["));
 }
 
 bool http_pager_item(http_pager *pg)
 {
+    if (cx_buf_error(&pg->out) != CX_OK)
+        return false; /* the reply will be the error: build nothing more */
     if (pg->more || pg->n == pg->limit || (pg->n > 0 && pg->out.len >= pg->budget)) {
         pg->more = true;
         return false;
     }
     /* a failed comma fails the buffer: the reply will say so */
-    if (pg->n++ > 0 && cx_buf_puts(&pg->out, ",") != CX_OK)
-        return true;
+    if (pg->n++ > 0)
+        cx_buf_fail(&pg->out, cx_buf_puts(&pg->out, ","));
     return true;
+}
+
+void http_pager_fail(http_pager *pg, cx_err e)
+{
+    cx_buf_fail(&pg->out, e);
+}
+
+void http_pager_json_new(http_pager *pg, json_t *item)
+{
+    cx_buf_fail(&pg->out, item ? cx_buf_json(&pg->out, item) : CX_ENOMEM);
+    json_decref(item);
+}
+
+static void pager__reply(http_pager *pg, http_req *r, const char *next_cursor, json_t *extra)
+{
+    cx_err e = cx_buf_puts(&pg->out, "]");
+    const char *k;
+    json_t *v;
+    json_object_foreach(extra, k, v)
+    {
+        e = e ? e : cx_buf_puts(&pg->out, ",");
+        e = e ? e : cx_buf_json_str(&pg->out, k);
+        e = e ? e : cx_buf_puts(&pg->out, ":");
+        e = e ? e : cx_buf_json(&pg->out, v);
+    }
+    json_decref(extra);
+    e = e ? e : cx_buf_puts(&pg->out, ",\"next_cursor\":");
+    e = e ? e
+          : pg->more && next_cursor ? cx_buf_json_str(&pg->out, next_cursor)
+                                    : cx_buf_puts(&pg->out, "null");
+    cx_buf_fail(&pg->out, e ? e : cx_buf_puts(&pg->out, "}"));
+    http_reply_buf(r, 200, "application/json", &pg->out);
 }
 
 void http_pager_reply(http_pager *pg, http_req *r, const char *next_cursor)
 {
-    cx_err e = cx_buf_puts(&pg->out, "],\"next_cursor\":");
-    if (e == CX_OK)
-        e = pg->more && next_cursor ? cx_buf_json_str(&pg->out, next_cursor)
-                                    : cx_buf_puts(&pg->out, "null");
-    if (e == CX_OK)
-        e = cx_buf_puts(&pg->out, "}");
-    http_reply_buf(r, 200, "application/json", &pg->out);
+    pager__reply(pg, r, next_cursor, NULL);
 }
 
 void http_pager_reply_after(http_pager *pg, http_req *r, int64_t last)
 {
     char cur[HTTP_CURSOR_MAX];
     http_cursor_seal(last, cur);
-    http_pager_reply(pg, r, cur);
+    pager__reply(pg, r, cur, NULL);
+}
+
+void http_pager_reply_after_with(http_pager *pg, http_req *r, int64_t last, json_t *extra)
+{
+    if (!extra)
+        http_pager_fail(pg, CX_ENOMEM);
+    char cur[HTTP_CURSOR_MAX];
+    http_cursor_seal(last, cur);
+    pager__reply(pg, r, cur, extra);
 }
 
 void http_pager_free(http_pager *pg)

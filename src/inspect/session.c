@@ -341,16 +341,13 @@ static void h_list(http_req *r, void *ctx)
     sqlite3_bind_int64(st, 1, d.seq);
     sqlite3_bind_int64(st, 2, pg.after);
     int64_t last = 0;
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&p)) {
-        json_t *o = sess__row_json(st);
-        e = cx_buf_json(&p.out, o);
-        json_decref(o);
+    while (store_row(st, &p.out) && http_pager_item(&p)) {
+        http_pager_json_new(&p, sess__row_json(st));
         last = sqlite3_column_int64(st, SESS_NCOLS); /* the rowid, after SESS_COLS */
     }
     sqlite3_reset(st);
     inspect__decl_clear(&d);
-    http_pager_reply_after(&p, r, last);
+    http_pager_reply_after(&p, r, last); /* or the page's error */
     http_pager_free(&p);
 }
 
@@ -744,18 +741,18 @@ static void h_events(http_req *r, void *ctx)
     sqlite3_bind_text(st, 1, http_param(r, "sid"), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, pg.after);
     int64_t last = 0;
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&p)) {
+    while (store_row(st, &p.out) && http_pager_item(&p)) {
         last = sqlite3_column_int64(st, 0);
-        e = cx_buf_printf(&p.out, "{\"id\":%lld,\"event\":", (long long)last);
+        /* a failed append fails the page: the buffer keeps the first error */
+        cx_err e = cx_buf_printf(&p.out, "{\"id\":%lld,\"event\":", (long long)last);
         e = e ? e : cx_buf_json_str(&p.out, (const char *)sqlite3_column_text(st, 1));
         e = e ? e : cx_buf_puts(&p.out, ",\"data\":");
         e = e ? e : cx_buf_append(&p.out, sqlite3_column_text(st, 2),
                                   (size_t)sqlite3_column_bytes(st, 2));
-        e = e ? e : cx_buf_puts(&p.out, "}");
+        http_pager_fail(&p, e ? e : cx_buf_puts(&p.out, "}"));
     }
     sqlite3_reset(st);
-    http_pager_reply_after(&p, r, last);
+    http_pager_reply_after(&p, r, last); /* or the page's error */
     http_pager_free(&p);
 }
 

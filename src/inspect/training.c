@@ -449,8 +449,7 @@ static void h_results(http_req *r, void *ctx)
     http_pager p;
     http_pager_init(&p, pg.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&p)) {
+    while (store_row(st, &p.out) && http_pager_item(&p)) {
         last = sqlite3_column_int64(st, 0);
         const char *subject = (const char *)sqlite3_column_text(st, 5);
         json_t *o = json_pack(
@@ -466,11 +465,10 @@ static void h_results(http_req *r, void *ctx)
                            ? json_null()
                            : json_real(round(sqlite3_column_double(st, 11) * 10) / 10),
             "answered_at", (const char *)sqlite3_column_text(st, 12));
-        e = o ? cx_buf_json(&p.out, o) : CX_ENOMEM;
-        json_decref(o);
+        http_pager_json_new(&p, o);
     }
     sqlite3_reset(st);
-    http_pager_reply_after(&p, r, last);
+    http_pager_reply_after(&p, r, last); /* or the page's error */
     http_pager_free(&p);
 }
 

@@ -20,6 +20,22 @@ static bool h__may_read(http_req *r)
     return http_allow(r, LEDGER_READERS, "read the ledger");
 }
 
+/* The JSON text this module stored in column col, parsed; NULL with *e =
+ * CX_EPARSE (unless *e already holds an error) if it does not parse: the row
+ * is damaged, and what it was part of must fail rather than show it as
+ * null or empty. Column 0 is the row's id, for the log. */
+static json_t *h__stored_json(sqlite3_stmt *st, int col, cx_err *e)
+{
+    json_t *v = json_loads((const char *)sqlite3_column_text(st, col), 0, NULL);
+    if (!v) {
+        cx_log(CX_LOG_ERROR, "ledger: stored %s of row %lld does not parse",
+               sqlite3_column_name(st, col), (long long)sqlite3_column_int64(st, 0));
+        if (*e == CX_OK)
+            *e = CX_EPARSE;
+    }
+    return v;
+}
+
 static void h__unavailable(http_req *r, cx_err e)
 {
     http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
@@ -207,45 +223,30 @@ static void h_list(http_req *r, void *ctx)
     if (org)
         sqlite3_bind_text(st, 3, org, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, limit + 1);
-    json_t *items = json_array();
+    http_pager pg; /* a page ends at its byte budget too: entries are up to 1 MiB */
+    http_pager_init(&pg, limit, HTTP_PAGE_BUDGET);
     int64_t last = -1;
-    bool more = false;
-    size_t bytes = 0; /* a page also ends at its byte budget: entries are up to 1 MiB */
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((int64_t)json_array_size(items) == limit || bytes >= HTTP_PAGE_BUDGET) {
-            more = true;
-            break;
-        }
-        bytes += (size_t)sqlite3_column_bytes(st, 4);
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
         char leaf[65] = "";
         if (sqlite3_column_bytes(st, 3) == 32)
             ledger__hex(sqlite3_column_blob(st, 3), leaf);
-        json_t *entry = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
-        json_array_append_new(items, json_pack("{s:I,s:s,s:s,s:s,s:s,s:o}", "index",
-                                               (json_int_t)last, "type",
-                                               (const char *)sqlite3_column_text(st, 1), "org",
-                                               (const char *)sqlite3_column_text(st, 2),
-                                               "leaf_hash", leaf, "received_at",
-                                               (const char *)sqlite3_column_text(st, 5), "entry",
-                                               entry ? entry : json_null()));
+        cx_err e = CX_OK;
+        json_t *entry = h__stored_json(st, 4, &e);
+        http_pager_fail(&pg, e); /* damaged: never "entry": null in a 200 */
+        if (!entry)
+            break;
+        http_pager_json_new(&pg, json_pack("{s:I,s:s,s:s,s:s,s:s,s:o}", "index", (json_int_t)last,
+                                           "type", (const char *)sqlite3_column_text(st, 1),
+                                           "org", (const char *)sqlite3_column_text(st, 2),
+                                           "leaf_hash", leaf, "received_at",
+                                           (const char *)sqlite3_column_text(st, 5), "entry",
+                                           entry));
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        json_decref(items);
-        h__unavailable(r, CX_EDB);
-        return;
-    }
-    json_t *out = json_pack("{s:o,s:I}", "items", items, "tree_size", (json_int_t)ledger_size(lg));
-    if (more) {
-        char cur[HTTP_CURSOR_MAX];
-        http_cursor_seal(last, cur);
-        json_object_set_new(out, "next_cursor", json_string(cur));
-    } else {
-        json_object_set_new(out, "next_cursor", json_null());
-    }
-    http_reply_json(r, 200, out);
+    /* the tree's size once the rows are read: it covers every index listed */
+    http_pager_reply_after_with(&pg, r, last,
+                                json_pack("{s:I}", "tree_size", (json_int_t)ledger_size(lg)));
 }
 
 /* ---- checkpoint, summary, members, trust ------------------------------------------------------ */
@@ -430,18 +431,22 @@ static void h_trust(http_req *r, void *ctx)
 
 /* ---- findings ------------------------------------------------------------------------------------ */
 
-static json_t *h__finding_row(sqlite3_stmt *st)
+/* A finding row as JSON; NULL if it could not be built, with *e = CX_EPARSE
+ * when its details are damaged. */
+static json_t *h__finding_row(sqlite3_stmt *st, cx_err *e)
 {
     const char *decl = (const char *)sqlite3_column_text(st, 3);
-    json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
+    json_t *details = h__stored_json(st, 7, e);
+    if (!details)
+        return NULL;
     json_t *f = json_pack("{s:I,s:s,s:s,s:s?,s:s,s:s,s:o,s:s,s:s}", "id",
                           (json_int_t)sqlite3_column_int64(st, 0), "rule",
                           (const char *)sqlite3_column_text(st, 1), "severity",
                           (const char *)sqlite3_column_text(st, 2), "declaration_id",
                           decl && decl[0] ? decl : NULL, "subject",
                           (const char *)sqlite3_column_text(st, 5), "message",
-                          (const char *)sqlite3_column_text(st, 6), "details",
-                          details ? details : json_object(), "source",
+                          (const char *)sqlite3_column_text(st, 6), "details", details,
+                          "source",
                           (const char *)sqlite3_column_text(st, 8), "created_at",
                           (const char *)sqlite3_column_text(st, 9));
     json_object_set_new(f, "entry_index", sqlite3_column_type(st, 4) == SQLITE_NULL
@@ -519,16 +524,15 @@ static void h_findings(http_req *r, void *ctx)
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
-        json_t *item = h__finding_row(st);
-        cx_err e = item ? cx_buf_json(&pg.out, item) : CX_ENOMEM;
-        json_decref(item);
-        if (e != CX_OK)
-            break; /* the page's buffer failed: the reply says so */
+        cx_err e = CX_OK;
+        json_t *item = h__finding_row(st, &e);
+        http_pager_fail(&pg, e); /* damaged: that, before json_new's CX_ENOMEM */
+        http_pager_json_new(&pg, item);
     }
     sqlite3_reset(st);
-    http_pager_reply_after(&pg, r, last);
+    http_pager_reply_after(&pg, r, last); /* or the page's error */
 }
 
 /* ---- anchors, bills of lading, bundles -------------------------------------------------------- */
@@ -573,9 +577,14 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, const char *s
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         if (scope)
             sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(findings, h__finding_row(st));
+        while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(findings, h__finding_row(st, &e));
         sqlite3_reset(st);
+    }
+    if (e != CX_OK) { /* a damaged finding is not shown with empty details */
+        json_decref(findings);
+        json_decref(o);
+        return e;
     }
     json_object_set_new(o, "findings", findings);
     *out = o;
@@ -807,12 +816,16 @@ static void h_rejected(http_req *r, void *ctx)
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 10);
         char eh[65] = "";
         if (sqlite3_column_bytes(st, 1) == 32)
             ledger__hex(sqlite3_column_blob(st, 1), eh);
-        json_t *details = json_loads((const char *)sqlite3_column_text(st, 7), 0, NULL);
+        cx_err e = CX_OK;
+        json_t *details = h__stored_json(st, 7, &e);
+        http_pager_fail(&pg, e);
+        if (!details)
+            break;
         json_t *item = json_pack("{s:I,s:i,s:s,s:s?,s:s?,s:i,s:s,s:s,s:o,s:s}", "seq",
                                  (json_int_t)sqlite3_column_int64(st, 0), "pos",
                                  sqlite3_column_int(st, 9), "entry_hash", eh, "type",
@@ -821,15 +834,12 @@ static void h_rejected(http_req *r, void *ctx)
                                  sqlite3_column_int(st, 4), "code",
                                  (const char *)sqlite3_column_text(st, 5), "message",
                                  (const char *)sqlite3_column_text(st, 6), "details",
-                                 details ? details : json_array(), "received_at",
+                                 details, "received_at",
                                  (const char *)sqlite3_column_text(st, 8));
-        cx_err e = item ? cx_buf_json(&pg.out, item) : CX_ENOMEM;
-        json_decref(item);
-        if (e != CX_OK)
-            break; /* the page's buffer failed: the reply says so */
+        http_pager_json_new(&pg, item);
     }
     sqlite3_reset(st);
-    http_pager_reply_after(&pg, r, last);
+    http_pager_reply_after(&pg, r, last); /* or the page's error */
 }
 
 cx_err ledger_routes(ledger *lg, http_server *srv)

@@ -635,16 +635,12 @@ static void h_guarantees(http_req *r, void *ctx)
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, REV_G_NCOLUMNS);
-        json_t *g = rev__guarantee_json(st, rs->exp);
-        e = g ? cx_buf_json(&pg.out, g) : CX_ENOMEM;
-        json_decref(g);
+        http_pager_json_new(&pg, rev__guarantee_json(st, rs->exp));
     }
     sqlite3_reset(st);
-    (void)e; /* a failed buffer answers 500/503 for itself */
-    http_pager_reply_after(&pg, r, last);
+    http_pager_reply_after(&pg, r, last); /* or the page's error */
 }
 
 static void h_guarantee(http_req *r, void *ctx)

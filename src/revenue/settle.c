@@ -240,16 +240,12 @@ static void h_refunds(http_req *r, void *ctx)
     http_pager pg;
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW && http_pager_item(&pg)) {
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
-        json_t *o = rev__refund_json(st, rs->exp);
-        e = o ? cx_buf_json(&pg.out, o) : CX_ENOMEM;
-        json_decref(o);
+        http_pager_json_new(&pg, rev__refund_json(st, rs->exp));
     }
     sqlite3_reset(st);
-    (void)e; /* a failed buffer answers 500/503 for itself */
-    http_pager_reply_after(&pg, r, last);
+    http_pager_reply_after(&pg, r, last); /* or the page's error */
 }
 
 /* ---- guarantees ----------------------------------------------------------------------------- */

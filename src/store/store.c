@@ -211,6 +211,21 @@ cx_err store_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? CX_OK : rc == SQLITE_CONSTRAINT_UNIQUE ? CX_EEXIST : CX_EDB;
 }
 
+bool store_row(sqlite3_stmt *st, cx_buf *b)
+{
+    if (cx_buf_error(b) != CX_OK)
+        return false;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return true;
+    if (rc != SQLITE_DONE) {
+        cx_log(CX_LOG_ERROR, "sql step failed: %s: %s", sqlite3_errmsg(sqlite3_db_handle(st)),
+               sqlite3_sql(st));
+        cx_buf_fail(b, CX_EDB);
+    }
+    return false;
+}
+
 cx_err store_exec(store_conn *c, const char *sql)
 {
     sqlite3_stmt *st = store_stmt(c, sql);

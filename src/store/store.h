@@ -62,6 +62,15 @@ cx_err store_exec(store_conn *c, const char *sql);
  * CX_OK when it is done, CX_EEXIST on a uniqueness violation, else CX_EDB. */
 cx_err store_done(sqlite3_stmt *st);
 
+/* Steps a statement that returns rows into something built from them (a
+ * page, a reply): true on a row; false when the rows are done, or when the
+ * step failed (busy, I/O, damaged file, out of memory): that failure is
+ * logged and fails b with CX_EDB (cx_buf_fail), so what b holds is refused
+ * rather than sent as if the rows had ended there. A b that has already
+ * failed is not stepped (false): nothing more is read into it. The caller
+ * resets st. */
+bool store_row(sqlite3_stmt *st, cx_buf *b);
+
 /* ---- the writer -----------------------------------------------------------
  * A job runs on the writer thread inside the open transaction and its own
  * savepoint. Returning anything but CX_OK rolls back only this job's writes. */

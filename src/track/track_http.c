@@ -50,26 +50,15 @@ void track__api_page(http_req *r, sqlite3_stmt *st, const http_page *page, track
     http_pager pg;
     http_pager_init(&pg, page->limit, HTTP_PAGE_BUDGET);
     int64_t last = 0;
-    cx_err e = CX_OK;
-    int rc = SQLITE_DONE;
-    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && http_pager_item(&pg)) {
+    while (store_row(st, &pg.out) && http_pager_item(&pg)) {
         last = sqlite3_column_int64(st, 0);
-        e = item(ctx, st, &pg.out);
+        /* a failed append is in the buffer already (it stays the error);
+         * CX_EINVAL otherwise is a row this module wrote that does not read back */
+        cx_err e = item(ctx, st, &pg.out);
+        http_pager_fail(&pg, e == CX_EINVAL ? CX_EPARSE : e);
     }
     sqlite3_reset(st);
-    if (e != CX_OK && cx_buf_error(&pg.out) == CX_OK) {
-        /* not the buffer: a row this module wrote does not read back */
-        http_pager_free(&pg);
-        http_reply_error(r, 500, "internal", "a stored record is damaged", NULL);
-        return;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        /* the read failed part-way: the rows so far are not the page */
-        http_pager_free(&pg);
-        http_reply_error(r, 500, "internal", "the list could not be read", NULL);
-        return;
-    }
-    http_pager_reply_after(&pg, r, last);
+    http_pager_reply_after(&pg, r, last); /* or the page's error */
 }
 
 /* ---- positions, dead letters, thresholds ---------------------------------------------- */

@@ -440,8 +440,9 @@ bool track__api_submit(track_service *t, http_req *r, store_job *job);
 void track__api_unavailable(http_req *r);
 /* One page of a list: st selects the row key first, takes ?1 (the cursor:
  * rows after it) and ?2 (the limit, plus one), and has its filters bound;
- * item appends each row's JSON (CX_EINVAL for a damaged row: 500). NULL st:
- * 503. Replies either way. */
+ * item appends each row's JSON (CX_EINVAL for a damaged row: 500); a
+ * row that cannot be read fails the page (503). NULL st: 503. Replies
+ * either way: never a 200 with the list cut short. */
 typedef cx_err (*track_item_fn)(void *ctx, sqlite3_stmt *st, cx_buf *out);
 void track__api_page(http_req *r, sqlite3_stmt *st, const http_page *page, track_item_fn item,
                      void *ctx);

@@ -281,13 +281,10 @@ static void h_scans_list(http_req *r, void *ctx)
     http_pager p;
     http_pager_init(&p, pg.limit, HTTP_PAGE_BUDGET);
     list_ctx l = {&p, store_reader(x->store), 0, CX_OK};
-    cx_err e = l.c ? xray__row_list(l.c, &f, http__list_item, &l) : CX_EDB;
-    if (e == CX_OK)
-        e = l.e;
-    if (e != CX_OK)
-        http__unavailable(r);
-    else
-        http_pager_reply_after(&p, r, l.last);
+    /* a scan that would not build or a row that would not read fails the page */
+    http_pager_fail(&p, l.c ? xray__row_list(l.c, &f, http__list_item, &l) : CX_EDB);
+    http_pager_fail(&p, l.e);
+    http_pager_reply_after(&p, r, l.last); /* or the page's error */
     http_pager_free(&p);
 }
 

@@ -270,6 +270,36 @@ class FlowTest(LedgerCase):
         bl = s.get("/v1/ledger/bls/BL-H1", token=self.trader).json
         self.assertEqual((bl["holder"], bl["status"], bl["history"]), ("ACME", "issued", [idx]))
 
+    def test_a_damaged_entry_fails_its_page(self):
+        """An entry whose stored text no longer parses fails the page that
+        holds it: 500 "a stored record is damaged", never a 200 that shows it
+        as "entry": null (nor one cut short with next_cursor null). The pages
+        before it still read."""
+        s = self.srv
+        first = s.get("/v1/ledger/entries?limit=2", token=self.officer)
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual([x["index"] for x in first.json["items"]], [0, 1])
+        self.assertEqual(set(first.json["items"][0]),
+                         {"index", "type", "org", "leaf_hash", "received_at", "entry"})
+        self.assertGreater(first.json["tree_size"], 3)
+        self.assertIsInstance(first.json["next_cursor"], str)
+        s.stop()
+        import sqlite3
+        con = sqlite3.connect(self.db)
+        con.execute("""UPDATE ledger_entries SET entry = '{"type": "member.reg' WHERE idx = 3""")
+        con.commit()
+        con.close()
+        s = self.serve()
+        again = s.get("/v1/ledger/entries?limit=2", token=self.officer)
+        self.assertEqual((again.status, again.json["items"]), (200, first.json["items"]))
+        for q in ("?limit=2&cursor=" + again.json["next_cursor"], "", "?order=desc",
+                  "?org=KCS"):
+            r = s.get("/v1/ledger/entries" + q, token=self.officer)
+            self.assertEqual(r.status, 500, (q, r))
+            self.assertEqual(r.json["error"]["code"], "internal", q)
+            self.assertEqual(r.json["error"]["message"], "a stored record is damaged", q)
+        self.assertIn("stored entry of row 3 does not parse", s.output())
+
     def test_bill_history_is_paged(self):
         """A bill's history comes a page at a time (issue 17: a bill with
         100,000 events is not read whole per request); a short history

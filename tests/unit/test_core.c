@@ -127,6 +127,37 @@ static void test_buf_stays_failed(void **state)
     cx_buf_free(&b);
 }
 
+/* A failure found outside the buffer fails it like a failed append: later
+ * appends are refused, steal gives nothing, and the first error stays. */
+static void test_buf_fail(void **state)
+{
+    cx_buf b;
+    cx_buf_init(&b, 64);
+    assert_int_equal(cx_buf_puts(&b, "[1,"), CX_OK);
+    cx_buf_fail(&b, CX_OK); /* a step that went well changes nothing */
+    assert_int_equal(cx_buf_error(&b), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, "2,"), CX_OK);
+    cx_buf_fail(&b, CX_EDB);
+    assert_int_equal(cx_buf_error(&b), CX_EDB);
+    assert_int_equal(cx_buf_puts(&b, "3]"), CX_EDB); /* would fit; refused */
+    assert_int_equal(cx_buf_json_str(&b, "x"), CX_EDB);
+    cx_buf_fail(&b, CX_ENOMEM); /* the first error stays */
+    cx_buf_fail(&b, CX_OK);
+    assert_int_equal(cx_buf_error(&b), CX_EDB);
+    assert_string_equal(b.data, "[1,2,");
+    size_t n = 99;
+    assert_null(cx_buf_steal(&b, &n));
+    assert_int_equal(n, 0);
+    /* a buffer failed by an append keeps that error too */
+    cx_buf_init(&b, 2);
+    assert_int_equal(cx_buf_puts(&b, "abc"), CX_ETOOBIG);
+    cx_buf_fail(&b, CX_EDB);
+    assert_int_equal(cx_buf_error(&b), CX_ETOOBIG);
+    cx_buf_reset(&b); /* reset clears it, as it clears an append's error */
+    assert_int_equal(cx_buf_puts(&b, "ok"), CX_OK);
+    cx_buf_free(&b);
+}
+
 /* The escaping helper writes what jansson reads back as the same string. */
 static void test_buf_json_str(void **state)
 {
@@ -466,7 +497,8 @@ int main(void)
         cmocka_unit_test(test_problem_long_multibyte),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_roles_orgs),  cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_buf_stays_failed), cmocka_unit_test(test_buf_json_str),
+        cmocka_unit_test(test_buf_stays_failed), cmocka_unit_test(test_buf_fail),
+        cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_map),
         cmocka_unit_test(test_map_del),
         cmocka_unit_test(test_csv),

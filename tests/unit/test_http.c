@@ -545,6 +545,33 @@ static void h_hub(http_req *r, void *ctx)
     http_hub_serve(hub, r, h->topic, hub_fill, h, free);
 }
 
+/* A list of three rows paged two at a time, broken as {how} says: "whole";
+ * "item" (the second item cannot be built); "read" (the second row cannot
+ * be read: what store_row does to the page); "damaged" (the second row does
+ * not read back); "extra" (whole, with a member after the items). */
+static void h_page(http_req *r, void *ctx)
+{
+    const char *how = http_param(r, "how");
+    http_pager pg;
+    http_pager_init(&pg, 2, HTTP_PAGE_BUDGET);
+    int64_t last = 0;
+    for (int64_t i = 1; i <= 3; i++) {
+        if (i == 2 && strcmp(how, "read") == 0)
+            http_pager_fail(&pg, CX_EDB);
+        if (!http_pager_item(&pg))
+            break;
+        bool broken = i == 2 && strcmp(how, "item") == 0;
+        if (i == 2 && strcmp(how, "damaged") == 0)
+            http_pager_fail(&pg, CX_EPARSE); /* then json_new's CX_ENOMEM does not count */
+        http_pager_json_new(&pg, broken ? NULL : json_pack("{s:I}", "n", (json_int_t)i));
+        last = i;
+    }
+    if (strcmp(how, "extra") == 0)
+        http_pager_reply_after_with(&pg, r, last, json_pack("{s:i}", "tree_size", 3));
+    else
+        http_pager_reply_after(&pg, r, last);
+}
+
 static cx_err test_auth(void *ctx, const char *token, cx_principal *out)
 {
     if (strcmp(token, "good") != 0)
@@ -575,6 +602,7 @@ static int server_up(void **state)
     http_route(srv, "GET", "/deferred", 0, h_deferred, NULL);
     http_route(srv, "GET", "/stream", HTTP_AUTH, h_stream, NULL);
     http_route(srv, "GET", "/hub/{topic}", 0, h_hub, NULL);
+    http_route(srv, "GET", "/page/{how}", 0, h_page, NULL);
     /* heartbeats only when the test beats */
     http_hub_config hc = {.hello = "retry: 5\n: test hub\n\n", .heartbeat_s = 3600};
     if (http_hub_new(&hc, &hub) != CX_OK)
@@ -756,6 +784,47 @@ static void test_server_defer_and_streams(void **state)
     free(out);
 }
 
+static char *get_page(const char *how)
+{
+    char head[128];
+    snprintf(head, sizeof head, "GET /page/%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+             how);
+    size_t len;
+    return roundtrip(head, NULL, 0, &len);
+}
+
+/* A page is whole or not sent: an item that could not be built or a row
+ * that could not be read turns the reply into the platform's error for that
+ * failure, never a 200 whose list stops early with next_cursor null. */
+static void test_server_pager(void **state)
+{
+    char *out = get_page("whole");
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\n{\"items\":[{\"n\":1},{\"n\":2}],\"next_cursor\":\""));
+    free(out);
+    out = get_page("extra");
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(out, "{\"items\":[{\"n\":1},{\"n\":2}],\"tree_size\":3,\"next_cursor\":\""));
+    free(out);
+    out = get_page("item");
+    assert_non_null(strstr(out, "HTTP/1.1 503 "));
+    assert_non_null(strstr(out, "\"code\":\"unavailable\""));
+    assert_non_null(strstr(out, "short of memory; retry"));
+    assert_null(strstr(out, "items"));
+    free(out);
+    out = get_page("read");
+    assert_non_null(strstr(out, "HTTP/1.1 503 "));
+    assert_non_null(strstr(out, "the database could not be read; retry"));
+    assert_null(strstr(out, "items"));
+    free(out);
+    out = get_page("damaged");
+    assert_non_null(strstr(out, "HTTP/1.1 500 "));
+    assert_non_null(strstr(out, "\"code\":\"internal\""));
+    assert_non_null(strstr(out, "a stored record is damaged"));
+    assert_null(strstr(out, "items"));
+    free(out);
+}
+
 /* Opens GET path and returns the socket. */
 static int stream_open(const char *path)
 {
@@ -842,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_server_multipart),
         cmocka_unit_test(test_server_defer_and_streams),
         cmocka_unit_test(test_server_hub),
+        cmocka_unit_test(test_server_pager),
     };
     int fails = cmocka_run_group_tests_name("parser", parser, NULL, NULL);
     fails += cmocka_run_group_tests_name("server", server, server_up, server_down);

@@ -107,6 +107,39 @@ static void test_write_and_read(void **state)
     assert_int_equal(count_rows(f->s), 2);
 }
 
+/* store_row: rows, then the end; a step that fails part-way (here a value
+ * that json() refuses, on the third row) is not the end: it fails the
+ * buffer built from the rows, so what was built is never sent as whole. */
+static void test_row_fails_the_buffer(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(store_write(f->s, insert_v, "1"), CX_OK);
+    assert_int_equal(store_write(f->s, insert_v, "2"), CX_OK);
+    store_conn *c = store_reader(f->s);
+    sqlite3_stmt *st = store_stmt(c, "SELECT json(v) FROM t ORDER BY k");
+    cx_buf b;
+    cx_buf_init(&b, 1024);
+    int rows = 0;
+    while (store_row(st, &b))
+        rows++;
+    sqlite3_reset(st);
+    assert_int_equal(rows, 2);
+    assert_int_equal(cx_buf_error(&b), CX_OK); /* the end is not an error */
+    assert_int_equal(store_write(f->s, insert_v, "not json"), CX_OK);
+    rows = 0;
+    while (store_row(st, &b)) {
+        assert_int_equal(cx_buf_puts(&b, (const char *)sqlite3_column_text(st, 0)), CX_OK);
+        rows++;
+    }
+    sqlite3_reset(st);
+    assert_int_equal(rows, 2);
+    assert_int_equal(cx_buf_error(&b), CX_EDB);
+    /* a failed buffer is not read into: no step, no row */
+    assert_false(store_row(st, &b));
+    assert_int_equal(cx_buf_error(&b), CX_EDB);
+    cx_buf_free(&b);
+}
+
 /* Two writes in one transaction after the first failed: the failure rolls
  * back only its own savepoint. */
 static cx_err insert_two_then_fail(store_conn *w, void *arg)
@@ -498,6 +531,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_and_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_fails_the_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_batch_writes_nothing, setup, teardown),
