@@ -85,6 +85,10 @@ cx_err decl_migrate(store *s, char *err, size_t errlen);
  * Historical declarations (decl_import_set_historical) are records of past
  * trade: enrich and indexed do not run for them (they are never assessed);
  * decorate does. */
+/* What an enrich_kept hook hands declare of its member (see decl_hooks). */
+typedef struct {
+    char *full, *shown, *record;
+} decl_kept_made;
 typedef struct {
     const char *name; /* "risk": named in errors and logs */
     int order;        /* DECL_ORDER_* */
@@ -129,6 +133,19 @@ typedef struct {
      * on every read of kept members: the 201, GET, lists, exports,
      * decisions, decl_member_get and decl_kept_after. */
     cx_err (*member_expand)(void *ctx, store_conn *c, const char *text, size_t len, cx_buf *out);
+    /* Optional, with member_texts, in place of enrich_text at submission:
+     * makes the member and hands declare at once what member_texts and
+     * member_record would make of it (made->full, ->shown, ->record, as
+     * those hooks' results: malloc'd, owned by declare after the call;
+     * full NULL: no member), so that the hook need not build a tree of the
+     * member for declare to walk. Like enrich it may add members to doc
+     * (e.g. risk reasons); what it puts under the member's name is only
+     * for the indexed hooks (never stored or shown: e.g. the few values
+     * they read). Declare calls member_texts and member_record for this
+     * set only for members set later (decl_member_set_in's callers). An
+     * error refuses the submission (503). */
+    cx_err (*enrich_kept)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                          size_t len, decl_kept_made *made);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the
