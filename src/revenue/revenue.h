@@ -271,6 +271,17 @@ json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_
  * forms, written without copying the tree. Caller frees both; CX_ENOMEM
  * (both NULL) when out of memory. */
 cx_err rev_assessment_texts(const json_t *assessment, char **stored, char **shown);
+/* What a submission keeps of doc's assessment (version 1, assessed at `at`):
+ * the stored member's text, the trader's (NULL: the same) and the
+ * derivation record (never shown), all malloc'd. via_tree false: written
+ * straight from the assessment's result, the submission's path (CX_EINVAL:
+ * a string only jansson spells right, which the submission then writes
+ * through the tree); true: through the `assessment` tree, its texts
+ * (rev_assessment_texts) and the row made of it. Byte for byte the same
+ * (test_revenue_texts). */
+cx_err rev_assess_kept(const rev_book *b, const json_t *doc, const char *text, size_t len,
+                       const rev_lookups *lk, const char *at, bool via_tree, char **full,
+                       char **shown, char **record);
 /* The keys of an item's unit-value statistics: level 6 or 4, per "KGM" or
  * per the item's unit. out needs REV_UV_KEY_MAX bytes. */
 #define REV_UV_KEY_MAX 48
