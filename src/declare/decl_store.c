@@ -117,9 +117,9 @@ static cx_err decl__insert_sorted(void **arr, size_t *n, size_t sz, const void *
 
 cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h)
 {
-    if (!h->name || !h->name[0] || !h->member != !h->member_texts ||
-        (h->member_record && !h->member) || (h->member_expand && !h->member) ||
-        (h->enrich_kept && !h->member))
+    if (!h->name || !h->name[0] || !h->member != !(h->member_texts || h->enrich_kept) ||
+        (h->member_texts && h->enrich_kept) || (h->member_record && !h->member_texts) ||
+        (h->member_expand && !h->member))
         return CX_EINVAL; /* a member is kept only through its texts; a record with one */
     return decl__insert_sorted((void **)&d->hooks, &d->nhooks, sizeof *h, h, h->order, h->name,
                                offsetof(decl_hooks, order), offsetof(decl_hooks, name));

@@ -1,12 +1,12 @@
-/* The revenue service on the declarations spine: enrich_text assesses every
- * submission (on the submitting thread, from the book snapshot), declare
- * keeps the assessment with the declaration (member_texts: its texts, made
- * once on the submitting thread, are the row's and the 201's) with its
- * compact derivation record (member_record, never shown) in the
- * declaration's own row — the only revenue state a submission writes; the
- * lean row in revenue_assessments and the valuation statistics are derived
- * from the record off the submission path (derive.c, observe.c); and the
- * gate refuses a release that is not paid or guaranteed. */
+/* The revenue service on the declarations spine: enrich_kept assesses every
+ * submission (on the submitting thread, from the book snapshot) and hands
+ * declare the assessment's texts and its compact derivation record (never
+ * shown), written straight from the result (aswrite.c); declare keeps them
+ * in the declaration's own row — the only revenue state a submission
+ * writes, its texts the row's and the 201's; the lean row in
+ * revenue_assessments and the valuation statistics are derived from the
+ * record off the submission path (derive.c, observe.c); and the gate
+ * refuses a release that is not paid or guaranteed. */
 #include "revenue_int.h"
 
 #include <math.h>
@@ -237,14 +237,6 @@ static cx_err svc__enrich_kept(void *ctx, const cx_principal *who, json_t *doc,
     return CX_OK;
 }
 
-/* What declare keeps: the stored form for customs, the public form (no
- * other traders' prices) for the declarant when they differ. */
-static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, char **shown)
-{
-    (void)ctx;
-    return rev__member_texts(member, full, shown);
-}
-
 /* Every read of the member through declare expands the items' references
  * to their line versions (linetext.c), misses read on c. c is NULL for the
  * 201, whose lines the assessment just put in the cache; should the cache
@@ -261,22 +253,6 @@ static cx_err svc__fill_texts(store_conn *w, void *arg)
 {
     (void)arg;
     return rev__line_texts_fill(w);
-}
-
-/* The derivation record of the assessment, kept by declare in the
- * declaration's row with the member (never shown): without one the
- * submission is refused, since its row could not be derived. */
-static cx_err svc__member_record(void *ctx, const json_t *doc, const json_t *member,
-                                 char **record)
-{
-    (void)ctx;
-    rev_row row;
-    cx_err e = rev__row_of(0, doc, member, &row);
-    if (e != CX_OK)
-        return e;
-    *record = rev__record_text(&row);
-    rev__row_free(&row);
-    return *record ? CX_OK : CX_ENOMEM;
 }
 
 /* payment_required: a release needs paid − refunded + guaranteed ≥ the
@@ -345,8 +321,6 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
                         .order = DECL_ORDER_REVENUE,
                         .enrich_kept = svc__enrich_kept,
                         .member = "assessment",
-                        .member_texts = svc__member_texts,
-                        .member_record = svc__member_record,
                         .member_expand = svc__member_expand,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,
