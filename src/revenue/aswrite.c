@@ -433,7 +433,8 @@ static cx_err w__row(const rev_result *res, const json_t *doc, const char *at, r
             held[res->f[k].item] = true;
     cx_buf obs;
     cx_buf_init(&obs, (size_t)1 << 20);
-    e = e ? e : rev__obs_write(doc, cv, held, res->n, &obs);
+    /* level 6 only: the record drops the level-4 lines (rev__record_text) */
+    e = e ? e : rev__obs_write(doc, cv, held, res->n, 6, &obs);
     free(cv);
     free(held);
     row->obs = e == CX_OK ? cx_buf_steal(&obs, NULL) : NULL;

@@ -51,14 +51,14 @@ cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out)
         cv[i] = json_is_number(v) ? json_number_value(v) : NAN;
         held[i] = obs__flagged(assessment, i);
     }
-    e = e ? e : rev__obs_write(doc, cv, held, n, out);
+    e = e ? e : rev__obs_write(doc, cv, held, n, 4, out);
     free(cv);
     free(held);
     return e;
 }
 
 cx_err rev__obs_write(const json_t *doc, const double *cvs, const bool *flagged, size_t ncv,
-                      cx_buf *out)
+                      int lowest, cx_buf *out)
 {
     size_t i, n = 0;
     const json_t *item;
@@ -84,7 +84,11 @@ cx_err rev__obs_write(const json_t *doc, const double *cvs, const bool *flagged,
              * double is most of this function's time on the submission) */
             char uv[32];
             snprintf(uv, sizeof uv, "%.9g", cv / json_number_value(amount));
+            /* n counts both levels' lines whichever are written, so that a
+             * record's level-6 lines are those of the row's obs */
             for (int level = 6; level >= 4 && n < OBS_MAX; level -= 2, n++) {
+                if (level < lowest)
+                    continue;
                 char key[REV_UV_KEY_MAX];
                 rev_uv_key(key, level, hs, origin, m[b].basis);
                 cx_err e = cx_buf_puts(out, held ? "!" : "");

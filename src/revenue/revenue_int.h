@@ -241,9 +241,10 @@ bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
 /* The items' unit values of an assessment as the obs column keeps them. */
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
 /* The same from each item's customs value as the tree's number (NAN: none)
- * and whether the valuation control flagged it (ncv: the arrays' size). */
+ * and whether the valuation control flagged it (ncv: the arrays' size);
+ * lowest 6: the level-6 lines only (what a record keeps), 4: both. */
 cx_err rev__obs_write(const json_t *doc, const double *cv, const bool *flagged, size_t ncv,
-                      cx_buf *out);
+                      int lowest, cx_buf *out);
 /* Folds every derived row after the watermark (up to the `derived` cursor)
  * into the statistics now, and refreshes cache (may be NULL) with the keys
  * it changed. */
