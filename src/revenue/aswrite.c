@@ -181,10 +181,24 @@ static void w__str(w_out *o, const char *s)
     o->e = cx_buf_json_str(&o->b, s);
 }
 
+/* u's decimal digits, ending at end; returns where they start. */
+static char *w__digits(char *end, uint64_t u)
+{
+    do
+        *--end = (char)('0' + u % 10);
+    while (u /= 10);
+    return end;
+}
+
 static void w__int(w_out *o, int64_t v)
 {
-    if (o->e == CX_OK)
-        o->e = cx_buf_printf(&o->b, "%lld", (long long)v);
+    if (o->e != CX_OK)
+        return;
+    char t[24], *end = t + sizeof t;
+    char *p = w__digits(end, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    if (v < 0)
+        *--p = '-';
+    o->e = cx_buf_append(&o->b, p, (size_t)(end - p));
 }
 
 /* rev_dec_json's value as jansson writes it. */
@@ -192,35 +206,43 @@ static void w__dec(w_out *o, rev_dec d)
 {
     if (o->e != CX_OK)
         return;
-    char t[32];
-    rev_dec_format(d, t);
-    char *dot = strchr(t, '.');
-    if (!dot) {
-        o->e = cx_buf_puts(&o->b, t);
+    uint64_t mag = d.coef < 0 ? 0 - (uint64_t)d.coef : (uint64_t)d.coef;
+    int scale = d.scale;
+    while (scale > 0 && mag % 10 == 0) /* the same number: whole, or fewer decimals */
+        mag /= 10, scale--;
+    char t[48], dg[24], *end = dg + sizeof dg;
+    char *p = w__digits(end, mag);
+    int n = (int)(end - p), k = 0;
+    if (d.coef < 0 && mag)
+        t[k++] = '-';
+    if (scale == 0) { /* whole: an integer in the tree */
+        memcpy(t + k, p, (size_t)n);
+        o->e = cx_buf_append(&o->b, t, (size_t)(k + n));
         return;
     }
-    size_t n = strlen(t);
-    while (t[n - 1] == '0')
-        t[--n] = '\0';
-    if (t[n - 1] == '.') { /* whole: an integer in the tree */
-        t[n - 1] = '\0';
-        o->e = cx_buf_puts(&o->b, strcmp(t, "-0") == 0 ? "0" : t);
+    /* a real: "%.15g" is the decimal itself with at most 15 significant
+     * digits and at least 1e-4; otherwise it goes through the double */
+    if (n > 15 || n - scale < -3) {
+        char f[32];
+        rev_dec_format(d, f);
+        o->e = rev__json_real(&o->b, strtod(f, NULL));
         return;
     }
-    /* significant digits, and whether |d| >= 1e-4 (else "%.15g" has an exponent) */
-    const char *p = t + (t[0] == '-');
-    size_t sig = 0;
-    bool lead = true, small = strncmp(p, "0.0000", 6) == 0;
-    for (const char *q = p; *q; q++) {
-        if (*q == '.' || (lead && *q == '0'))
-            continue;
-        lead = false;
-        sig++;
+    if (n > scale) {
+        memcpy(t + k, p, (size_t)(n - scale));
+        k += n - scale;
+        t[k++] = '.';
+        memcpy(t + k, p + n - scale, (size_t)scale);
+        k += scale;
+    } else {
+        t[k++] = '0';
+        t[k++] = '.';
+        for (int z = n; z < scale; z++)
+            t[k++] = '0';
+        memcpy(t + k, p, (size_t)n);
+        k += n;
     }
-    if (sig <= 15 && !small)
-        o->e = cx_buf_puts(&o->b, t);
-    else
-        o->e = rev__json_real(&o->b, strtod(t, NULL));
+    o->e = cx_buf_append(&o->b, t, (size_t)k);
 }
 
 static void w__amount(w_out *o, int64_t v, int exp)
