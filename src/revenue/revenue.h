@@ -356,6 +356,11 @@ void rev_service_stop(rev_service *r);
  * JSON text, or NULL); the assessment is returned (caller decrefs), NULL
  * when out of memory. For benchmarks and tools. */
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len);
+/* What a submission makes of it (the enrich_kept hook, without the risk
+ * reasons): the member's texts and the derivation record, written from the
+ * assessment's result (rev_assess_kept); all malloc'd. For benchmarks. */
+cx_err rev_service_assess_kept(rev_service *r, const json_t *doc, const char *text, size_t len,
+                               char **full, char **shown, char **record);
 
 /* ---- request bodies (body.c) -------------------------------------------------------------
  * The bodies of POST /v1/declarations/{id}/payments, /v1/refunds/{id}/payout,

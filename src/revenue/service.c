@@ -181,6 +181,30 @@ json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, 
     return rev__assess_doc(r, NULL, doc, text, len, true);
 }
 
+typedef struct {
+    const json_t *doc;
+    char **full, **shown, **record;
+} svc_texts_call;
+
+static cx_err svc__texts(void *arg, const rev_result *res)
+{
+    svc_texts_call *t = arg;
+    char now[32];
+    cx_rfc3339_format(cx_now_us(), now);
+    cx_err e = rev__result_texts(res, t->doc, now, t->full, t->shown, t->record);
+    if (e == CX_EINVAL)
+        e = rev__result_tree_texts(res, t->doc, now, t->full, t->shown, t->record);
+    return e;
+}
+
+cx_err rev_service_assess_kept(rev_service *r, const json_t *doc, const char *text, size_t len,
+                               char **full, char **shown, char **record)
+{
+    *full = *shown = *record = NULL;
+    svc_texts_call t = {doc, full, shown, record};
+    return svc__assess(r, NULL, doc, text, len, true, svc__texts, &t);
+}
+
 /* ---- hooks ----------------------------------------------------------------------------------- */
 /* A submission's assessment: its texts and record written from the result
  * (aswrite.c), its findings raised as risk reasons on the document, and
@@ -194,13 +218,8 @@ typedef struct {
 static cx_err svc__kept(void *arg, const rev_result *res)
 {
     svc_kept_call *k = arg;
-    char now[32];
-    cx_rfc3339_format(cx_now_us(), now);
-    cx_err e = rev__result_texts(res, k->doc, now, &k->made->full, &k->made->shown,
-                                 &k->made->record);
-    if (e == CX_EINVAL) /* a string only jansson spells right: the tree's texts */
-        e = rev__result_tree_texts(res, k->doc, now, &k->made->full, &k->made->shown,
-                                   &k->made->record);
+    svc_texts_call t = {k->doc, &k->made->full, &k->made->shown, &k->made->record};
+    cx_err e = svc__texts(&t, res);
     /* the findings' reasons go with the row (no update of it on the writer) */
     for (size_t i = 0; e == CX_OK && i < res->nf; i++) {
         json_t *reason = rev__finding_reason(&res->f[i]);
