@@ -352,9 +352,10 @@ cx_err rev_service_catch_up(rev_service *r);
  * valuation statistics (what is left is done at the next start). Call before store_free; the
  * service itself is freed after it, as the writer's jobs use it. */
 void rev_service_stop(rev_service *r);
-/* Assesses one validated declaration as the enrich hook does (text: its
- * JSON text, or NULL); the assessment is returned (caller decrefs), NULL
- * when out of memory. For benchmarks and tools. */
+/* Assesses one validated declaration with the submission's book and
+ * lookups (text: its JSON text, or NULL); the `assessment` tree is returned
+ * (caller decrefs), NULL when out of memory. A submission writes its texts
+ * without the tree (rev_service_assess_kept). For benchmarks and tools. */
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len);
 /* What a submission makes of it (the enrich_kept hook, without the risk
  * reasons): the member's texts and the derivation record, written from the
