@@ -28,6 +28,7 @@ typedef struct {
     char *kept;      /* members kept for hooks (member_texts): {"name":full,…}; may be NULL */
     char *kept_shown; /* the same as the declarant sees them; NULL: as kept */
     char *kept_records; /* hooks' records (member_record): {"name":record,…}; may be NULL */
+    decl_kept_made *made; /* per hook, what enrich_kept made; NULL when no hook has one */
     char *text;      /* what the API shows: doc with risk; NULL when no risk */
     size_t len;
     int64_t seq;

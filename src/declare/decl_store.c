@@ -117,8 +117,9 @@ static cx_err decl__insert_sorted(void **arr, size_t *n, size_t sz, const void *
 
 cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h)
 {
-    if (!h->name || !h->name[0] || !h->member != !h->member_texts ||
-        (h->member_record && !h->member) || (h->member_expand && !h->member))
+    if (!h->name || !h->name[0] || !h->member != !(h->member_texts || h->enrich_kept) ||
+        (h->member_texts && h->enrich_kept) || (h->member_record && !h->member_texts) ||
+        (h->member_expand && !h->member))
         return CX_EINVAL; /* a member is kept only through its texts; a record with one */
     return decl__insert_sorted((void **)&d->hooks, &d->nhooks, sizeof *h, h, h->order, h->name,
                                offsetof(decl_hooks, order), offsetof(decl_hooks, name));
@@ -361,6 +362,12 @@ void decl__write_free(decl_write *dw)
     free(dw->kept);
     free(dw->kept_shown);
     free(dw->kept_records);
+    for (size_t i = 0; dw->made && i < dw->d->nhooks; i++) {
+        free(dw->made[i].full);
+        free(dw->made[i].shown);
+        free(dw->made[i].record);
+    }
+    free(dw->made);
     free(dw);
 }
 
@@ -471,13 +478,20 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     json_object_set_new(doc, "org", json_string(who->org));
     json_object_set_new(doc, "status", json_string(historical ? "historical" : "submitted"));
     json_object_set_new(doc, "received_at", json_string(now));
-    for (size_t i = 0; i < d->nhooks && !historical; i++) {
-        if (d->hooks[i].enrich)
-            d->hooks[i].enrich(d->hooks[i].ctx, who, doc);
-        if (d->hooks[i].enrich_text)
-            d->hooks[i].enrich_text(d->hooks[i].ctx, who, doc, raw, rawlen);
-    }
     cx_err e = CX_OK;
+    for (size_t i = 0; i < d->nhooks && !historical && e == CX_OK; i++) {
+        const decl_hooks *h = &d->hooks[i];
+        if (h->enrich)
+            h->enrich(h->ctx, who, doc);
+        if (h->enrich_kept) {
+            if (!dw->made && !(dw->made = calloc(d->nhooks, sizeof *dw->made)))
+                e = CX_ENOMEM;
+            if (e == CX_OK)
+                e = h->enrich_kept(h->ctx, who, doc, raw, rawlen, &dw->made[i]);
+        } else if (h->enrich_text) {
+            h->enrich_text(h->ctx, who, doc, raw, rawlen);
+        }
+    }
     /* The risk member lives in its own column so that it can change
      * (decl_raise_lane) while the submitted document stays as stored. */
     json_t *risk = json_object_get(doc, "risk");

@@ -85,6 +85,10 @@ cx_err decl_migrate(store *s, char *err, size_t errlen);
  * Historical declarations (decl_import_set_historical) are records of past
  * trade: enrich and indexed do not run for them (they are never assessed);
  * decorate does. */
+/* What an enrich_kept hook hands declare of its member (see decl_hooks). */
+typedef struct {
+    char *full, *shown, *record;
+} decl_kept_made;
 typedef struct {
     const char *name; /* "risk": named in errors and logs */
     int order;        /* DECL_ORDER_* */
@@ -117,7 +121,7 @@ typedef struct {
      * hands it back. It stays as made at submission (decl_member_set_in
      * does not change it). An error refuses the submission (503). */
     cx_err (*member_record)(void *ctx, const json_t *doc, const json_t *member, char **record);
-    /* Optional, with member_texts: the member's texts may be stored short
+    /* Optional, with member: the member's texts may be stored short
      * (e.g. referring to immutable rows of the hook's own instead of
      * copying them); member_expand appends text[0..len) — the kept members'
      * text or a part of it — to out with the hook's references in it
@@ -129,6 +133,18 @@ typedef struct {
      * on every read of kept members: the 201, GET, lists, exports,
      * decisions, decl_member_get and decl_kept_after. */
     cx_err (*member_expand)(void *ctx, store_conn *c, const char *text, size_t len, cx_buf *out);
+    /* With member, in place of enrich_text and of member_texts and
+     * member_record (a set has it or member_texts): makes the member at
+     * submission and hands declare at once its texts and record, as those
+     * hooks give them (made->full, ->shown, ->record: malloc'd, owned by
+     * declare after the call; full NULL: no member), so that the hook
+     * need not build a tree of the member for declare to walk. Like
+     * enrich it may add members to doc (e.g. risk reasons); what it puts
+     * under the member's name is only for the indexed hooks (never stored
+     * or shown: e.g. the few values they read). An error refuses the
+     * submission (503). */
+    cx_err (*enrich_kept)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                          size_t len, decl_kept_made *made);
 } decl_hooks;
 
 /* Orders in use: risk scores first (its lane is what later hooks see), the

@@ -7,14 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The hooks' records of their members (member_record), as one object text
- * {"name":record,…} in dw->kept_records (NULL when none made one). */
-static cx_err decl__kept_record(const decl_hooks *h, const json_t *doc, const json_t *v,
-                                cx_buf *b)
+/* A hook's record of its member (member_record, or what enrich_kept made:
+ * r, taken) appended to the object text {"name":record,…} in b. */
+static cx_err decl__kept_record(const decl_hooks *h, char *r, cx_buf *b)
 {
-    char *r = NULL;
-    cx_err e = h->member_record(h->ctx, doc, v, &r);
-    if (e == CX_OK && r) {
+    cx_err e = CX_OK;
+    if (r) {
         e = cx_buf_puts(b, b->len ? "," : "{");
         e = e ? e : cx_buf_json_str(b, h->member);
         e = e ? e : cx_buf_puts(b, ":");
@@ -38,12 +36,22 @@ cx_err decl__kept_texts(decl_write *dw)
     bool any = false, differ = false;
     for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
         const decl_hooks *h = &dw->d->hooks[i];
-        const json_t *v = h->member && h->member_texts ? json_object_get(dw->doc, h->member)
-                                                       : NULL;
-        if (!v)
+        /* made at enrich (enrich_kept), else of the member in doc */
+        decl_kept_made *m = h->enrich_kept && dw->made ? &dw->made[i] : NULL;
+        const json_t *v = !h->enrich_kept && h->member && h->member_texts
+                              ? json_object_get(dw->doc, h->member)
+                              : NULL;
+        if (!v && !(m && m->full))
             continue;
-        char *f = NULL, *s = NULL;
-        e = h->member_texts(h->ctx, v, &f, &s);
+        char *f = NULL, *s = NULL, *r = NULL;
+        if (m) {
+            f = m->full, s = m->shown, r = m->record;
+            m->full = m->shown = m->record = NULL;
+        } else {
+            e = h->member_texts(h->ctx, v, &f, &s);
+            if (e == CX_OK && h->member_record)
+                e = h->member_record(h->ctx, dw->doc, v, &r);
+        }
         if (e == CX_OK && !f)
             e = CX_ENOMEM;
         if (e == CX_OK && s && !differ) /* the same members so far */
@@ -63,8 +71,10 @@ cx_err decl__kept_texts(decl_write *dw)
         any = true;
         free(f);
         free(s);
-        if (e == CX_OK && h->member_record)
-            e = decl__kept_record(h, dw->doc, v, &recs);
+        if (e == CX_OK)
+            e = decl__kept_record(h, r, &recs);
+        else
+            free(r);
     }
     if (e == CX_OK && any) {
         e = cx_buf_puts(&full, "}");

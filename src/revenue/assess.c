@@ -23,16 +23,60 @@ typedef struct {
     const rev_lookups *lk;
     const char *national, *date, *decl_id, *exporter;
     int exp;
-    json_t *problems, *findings;
-    int64_t total_duty, total_excise, total_vat, at_risk;
+    rev_result *res;
 } assess_ctx;
+
+/* A problem: its message as a__problem always cut it (at 255 bytes); the
+ * tree's writer hands it to cx_problem_add as "%s". */
+static void a__problemv(rev_result *r, const char *path, const char *fmt, va_list ap)
+{
+    if (r->np == r->capp) {
+        size_t cap = r->capp ? r->capp * 2 : 4;
+        rev_problem *v = realloc(r->p, cap * sizeof *v);
+        if (!v) {
+            r->nomem = true;
+            return;
+        }
+        r->p = v;
+        r->capp = cap;
+    }
+    rev_problem *p = &r->p[r->np++];
+    snprintf(p->path, sizeof p->path, "%s", path);
+    vsnprintf(p->message, sizeof p->message, fmt, ap);
+}
+
+static void a__global(rev_result *r, const char *path, const char *fmt, ...) CX_PRINTF(3, 4);
+static void a__global(rev_result *r, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    a__problemv(r, path, fmt, ap);
+    va_end(ap);
+}
+
+static rev_finding *a__finding(rev_result *r)
+{
+    if (r->nf == r->capf) {
+        size_t cap = r->capf ? r->capf * 2 : 4;
+        rev_finding *v = realloc(r->f, cap * sizeof *v);
+        if (!v) {
+            r->nomem = true;
+            return NULL;
+        }
+        r->f = v;
+        r->capf = cap;
+    }
+    rev_finding *f = &r->f[r->nf++];
+    memset(f, 0, sizeof *f);
+    return f;
+}
 
 static void a__problem(assess_ctx *a, size_t item, const char *member, const char *fmt, ...)
     CX_PRINTF(4, 5);
 
 static void a__problem(assess_ctx *a, size_t item, const char *member, const char *fmt, ...)
 {
-    char path[64] = "", msg[256];
+    char path[64] = "";
     if (member) {
         cx_jptr_push(path, sizeof path, "items");
         cx_jptr_index(path, sizeof path, item);
@@ -40,9 +84,8 @@ static void a__problem(assess_ctx *a, size_t item, const char *member, const cha
     }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    a__problemv(a->res, path, fmt, ap);
     va_end(ap);
-    cx_problem_add(a->problems, path, "%s", msg);
 }
 
 static const char *a__str(const json_t *o, const char *k)
@@ -176,44 +219,43 @@ static int a__pref_order(const void *x, const void *y)
     return (int)strlen(b->hs_code) - (int)strlen(a->hs_code);
 }
 
-static json_t *a__pref_json(const rev_preference *p, bool applied, const rev_certificate *cert,
-                            const char *reason)
+static void a__pref_set(rev_pref_res *o, const rev_preference *p, bool applied,
+                        const rev_certificate *cert, const char *reason)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "origin", json_string(p->origin));
-    json_object_set_new(o, "applied", json_boolean(applied));
-    json_object_set_new(o, "ad_valorem_pct", rev_dec_json(p->ad_valorem_pct));
-    json_object_set_new(o, "certificate",
-                        cert ? json_pack("{s:s,s:s,s:I}", "issuer", cert->issuer, "number",
-                                         cert->number, "index", (json_int_t)cert->index)
-                             : json_null());
-    json_object_set_new(o, "reason", json_string(reason));
-    return o;
+    o->p = p;
+    o->applied = applied;
+    o->has_cert = cert != NULL;
+    if (cert)
+        o->cert = *cert;
+    snprintf(o->reason, sizeof o->reason, "%s", reason);
 }
 
 /* Chooses the preference for an item: the lowest rate whose conditions hold
  * (a certificate on the ledger when required). Sets d->adv when one applies;
- * returns the "preference" member (null when none exists for the origin). */
-static json_t *a__preference(assess_ctx *a, const json_t *item, const char *hs,
-                             const char *origin, duty_basis *d)
+ * fills the "preference" member (p NULL when none exists for the origin). */
+static void a__preference(assess_ctx *a, const char *hs, const char *origin, duty_basis *d,
+                          rev_pref_res *out)
 {
     pref_list l = {.n = 0};
     rev_book_preferences(a->b, hs, origin, a->date, a__pref_collect, &l);
     if (!l.n)
-        return json_null();
+        return;
     qsort(l.p, l.n, sizeof *l.p, a__pref_order);
     const rev_tariff_line *line = d->line;
     char reason[320], line_hs[16], pct[32], gen[32];
     rev_hs_dotted(line->hs_code, line_hs);
     const rev_preference *best = l.p[0];
-    if (d->transmission) /* no duty to reduce: no certificate is looked up either */
-        return a__pref_json(best, false, NULL, "an electronic transmission bears no customs "
-                                               "duty (WTO moratorium): no preference is needed");
+    if (d->transmission) { /* no duty to reduce: no certificate is looked up either */
+        a__pref_set(out, best, false, NULL, "an electronic transmission bears no customs "
+                                            "duty (WTO moratorium): no preference is needed");
+        return;
+    }
     if (!line->has_ad_valorem) {
         snprintf(reason, sizeof reason, "tariff line %s is a specific duty: a preference "
                                         "replaces only the ad valorem part",
                  line_hs);
-        return a__pref_json(best, false, NULL, reason);
+        a__pref_set(out, best, false, NULL, reason);
+        return;
     }
     if (rev_dec_cmp(best->ad_valorem_pct, line->ad_valorem_pct) >= 0) {
         rev_dec_format(best->ad_valorem_pct, pct);
@@ -222,7 +264,8 @@ static json_t *a__preference(assess_ctx *a, const json_t *item, const char *hs,
                  "the general rate of tariff line %s (%s %%) is not above the preferential "
                  "rate (%s %%)",
                  line_hs, gen, pct);
-        return a__pref_json(best, false, NULL, reason);
+        a__pref_set(out, best, false, NULL, reason);
+        return;
     }
     const char *why = NULL;
     for (size_t k = 0; k < l.n; k++) {
@@ -235,7 +278,8 @@ static json_t *a__preference(assess_ctx *a, const json_t *item, const char *hs,
                                             "certificate required",
                      origin, strcmp(p->origin, origin) ? " in " : "",
                      strcmp(p->origin, origin) ? p->origin : "");
-            return a__pref_json(p, true, NULL, reason);
+            a__pref_set(out, p, true, NULL, reason);
+            return;
         }
         rev_certificate cert = {.index = -1};
         rev_cert_query q = {a->decl_id, a->exporter, origin, hs, a->date};
@@ -247,17 +291,17 @@ static json_t *a__preference(assess_ctx *a, const json_t *item, const char *hs,
             snprintf(reason, sizeof reason,
                      "certificate of origin %s/%s on the ledger proves origin %s", cert.issuer,
                      cert.number, origin);
-            return a__pref_json(p, true, &cert, reason);
+            a__pref_set(out, p, true, &cert, reason);
+            return;
         } else if (!why) {
             why = "no valid (issued, not revoked) certificate of origin on the ledger for this "
                   "exporter, origin and HS code names this declaration (its anchor's "
                   "certificates, or a coo.issue naming it)";
         }
     }
-    (void)item;
     rev_dec_format(line->ad_valorem_pct, gen);
     snprintf(reason, sizeof reason, "%s: the general rate (%s %%) applies", why ? why : "", gen);
-    return a__pref_json(best, false, NULL, reason);
+    a__pref_set(out, best, false, NULL, reason);
 }
 
 /* ---- the self-assessment check ------------------------------------------------------------ */
@@ -297,7 +341,7 @@ static void a__self_assessment(assess_ctx *a, size_t i, const json_t *item,
     if (rev_pct(cv, declared, &declared_duty) != CX_OK)
         return;
     int64_t diff = duty - declared_duty;
-    char dp[32], tp[32], hs[16], amount[40], msg[256], path[64] = "";
+    char dp[32], tp[32], hs[16], amount[40], msg[256];
     rev_dec_format(declared, dp);
     rev_dec_format(tariff, tp);
     rev_hs_dotted(d->line->hs_code, hs);
@@ -308,19 +352,21 @@ static void a__self_assessment(assess_ctx *a, size_t i, const json_t *item,
     else
         snprintf(msg, sizeof msg, "declared %s %% duty, tariff line %s says %s %%: %s %s %s", dp,
                  hs, tp, amount, a->national, diff >= 0 ? "short" : "over");
-    cx_jptr_push(path, sizeof path, "items");
-    cx_jptr_index(path, sizeof path, i);
-    cx_jptr_push(path, sizeof path, "tax_rate");
-    json_t *f = json_object();
-    json_object_set_new(f, "rule", json_string("self_assessment"));
-    json_object_set_new(f, "path", json_string(path));
-    json_object_set_new(f, "message", json_string(msg));
+    rev_finding *f = a__finding(a->res);
+    if (!f)
+        return;
+    f->rule = REV_F_SELF_ASSESSMENT;
+    f->item = i;
+    cx_jptr_push(f->path, sizeof f->path, "items");
+    cx_jptr_index(f->path, sizeof f->path, i);
+    cx_jptr_push(f->path, sizeof f->path, "tax_rate");
+    snprintf(f->message, sizeof f->message, "%s", msg);
+    f->declared = declared;
     /* the trader's rate as written when it has more digits than a double keeps */
-    json_object_set_new(f, "declared_pct",
-                        rev_dec_storable(declared) ? rev_dec_json(declared) : json_string(dp));
-    json_object_set_new(f, "tariff_pct", rev_dec_json(tariff));
-    json_object_set_new(f, "shortfall", rev_amount_json(diff, a->exp));
-    json_array_append_new(a->findings, f);
+    if (!rev_dec_storable(declared))
+        snprintf(f->declared_text, sizeof f->declared_text, "%s", dp);
+    f->tariff = tariff;
+    f->shortfall = diff;
 }
 
 /* ---- valuation control ---------------------------------------------------------------------- */
@@ -370,7 +416,8 @@ static void a__valuation(assess_ctx *a, size_t i, const json_t *item, const rev_
         const char *basis, *member;
     } measures[2] = {{"KGM", "net_mass_kg"}, {unit, "quantity"}};
     int64_t best_risk = 0;
-    json_t *best = NULL;
+    bool found = false;
+    rev_finding best;
     for (int m = 0; m < 2; m++) {
         rev_dec amount;
         if (!measures[m].basis || (m == 1 && strcmp(measures[m].basis, "KGM") == 0) ||
@@ -387,53 +434,56 @@ static void a__valuation(assess_ctx *a, size_t i, const json_t *item, const rev_
             a__taxes(d, expected, a->exp, &duty2, &excise2, &vat2) != CX_OK)
             continue;
         int64_t risk = duty2 + excise2 + vat2 - taxes;
-        if (best && risk <= best_risk)
+        if (found && risk <= best_risk)
             continue;
-        char uvs[40], meds[40], rs[40], hsd[16], msg[320], path[64] = "";
+        char uvs[40], meds[40], rs[40], hsd[16];
         rev_amount_format(llround(uv * pow(10, a->exp)), a->exp, true, uvs);
         rev_amount_format(llround(st.median * pow(10, a->exp)), a->exp, true, meds);
         rev_amount_format(risk, a->exp, true, rs);
         char code[8];
         snprintf(code, sizeof code, "%.*s", level, hs);
         rev_hs_dotted(code, hsd);
-        snprintf(msg, sizeof msg,
+        memset(&best, 0, sizeof best);
+        snprintf(best.message, sizeof best.message,
                  "unit value %s %s per %s is below the 5th percentile of %lld earlier "
                  "declarations of %s from %s (median %s): estimated revenue at risk %s %s",
                  uvs, a->national, measures[m].basis, (long long)st.n, hsd, origin, meds, rs,
                  a->national);
-        cx_jptr_push(path, sizeof path, "items");
-        cx_jptr_index(path, sizeof path, i);
-        cx_jptr_push(path, sizeof path, "value");
-        json_decref(best);
-        best = json_object();
-        json_object_set_new(best, "rule", json_string("undervaluation"));
-        json_object_set_new(best, "path", json_string(path));
-        json_object_set_new(best, "message", json_string(msg));
-        json_object_set_new(best, "basis", json_string(measures[m].basis));
-        json_object_set_new(best, "level", json_integer(level));
-        json_object_set_new(best, "n", json_integer(st.n));
-        json_object_set_new(best, "median_unit_value", rev_dec_json(median));
-        json_object_set_new(best, "expected_value", rev_amount_json(expected, a->exp));
-        json_object_set_new(best, "revenue_at_risk", rev_amount_json(risk, a->exp));
+        cx_jptr_push(best.path, sizeof best.path, "items");
+        cx_jptr_index(best.path, sizeof best.path, i);
+        cx_jptr_push(best.path, sizeof best.path, "value");
+        best.rule = REV_F_UNDERVALUATION;
+        best.item = i;
+        best.basis = measures[m].basis;
+        best.level = level;
+        best.n = st.n;
+        best.median = median;
+        best.expected = expected;
+        best.at_risk = risk;
         best_risk = risk;
+        found = true;
     }
-    if (best) {
-        json_array_append_new(a->findings, best);
-        a->at_risk += best_risk;
+    rev_finding *f = found ? a__finding(a->res) : NULL;
+    if (f) {
+        *f = best;
+        a->res->at_risk += best_risk;
     }
 }
 
 /* ---- one item --------------------------------------------------------------------------------- */
-static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_lexeme *lx)
+static void a__item(assess_ctx *a, size_t i, const json_t *item, const rev_lexeme *lx,
+                    rev_item_res *o)
 {
-    json_t *o = json_object();
     const char *hs = a__str(item, "hs_code"), *origin = a__str(item, "country_of_origin");
     const char *currency = a__str(item, "currency");
     if (!hs || !origin || !currency) {
         a__problem(a, i, "hs_code", "the item is not a validated declaration item");
-        return o;
+        o->empty = true;
+        return;
     }
+    o->hs = hs;
     bool transmission = json_is_true(json_object_get(item, "transmission"));
+    o->transmission = transmission;
     /* customs value in national currency */
     rev_dec value, one = {1, 0};
     const rev_rate *rate = NULL;
@@ -457,10 +507,9 @@ static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_le
     if (!line)
         a__problem(a, i, "hs_code", "no tariff line for %s valid on %s", hs, a->date);
     duty_basis d = {.line = line, .transmission = transmission};
-    json_t *pref = json_null();
     if (line) {
         d.adv = line->ad_valorem_pct;
-        pref = a__preference(a, item, hs, origin, &d);
+        a__preference(a, hs, origin, &d, &o->pref);
     }
     /* a transmission's duty is 0 whatever the line levies it on */
     bool ok = have_cv && line && (transmission || a__quantity(a, i, item, lx, line, &d));
@@ -469,94 +518,96 @@ static json_t *a__item(assess_ctx *a, size_t i, const json_t *item, const rev_le
         a__problem(a, i, "value", "the duty or taxes are too large to assess");
         ok = false;
     }
-    json_object_set_new(o, "hs_code", json_string(hs));
-    int64_t ref = line && a->lk && a->lk->line_ref ? a->lk->line_ref(a->lk->line_ctx, line) : 0;
-    json_object_set_new(o, "tariff_line", ref > 0 ? json_integer(ref)
-                                          : line  ? rev__line_json(line)
-                                                  : json_null());
-    json_object_set_new(o, "exchange_rate",
-                        rate ? json_pack("{s:s,s:o,s:s}", "currency", rate->currency, "rate",
-                                         rev_dec_json(rate->rate), "date", rate->date)
-                             : json_null());
-    json_object_set_new(o, "customs_value", have_cv ? rev_amount_json(cv, a->exp) : json_null());
-    json_object_set_new(o, "duty", ok ? rev_amount_json(duty, a->exp) : json_null());
-    json_object_set_new(o, "excise", ok ? rev_amount_json(excise, a->exp) : json_null());
-    json_object_set_new(o, "vat", ok ? rev_amount_json(vat, a->exp) : json_null());
-    json_object_set_new(o, "preference", pref);
-    if (transmission) {
-        json_object_set_new(o, "transmission", json_true());
-        json_object_set_new(o, "duty_rule", json_string("wto_moratorium"));
-    }
+    o->line = line;
+    o->ref = line && a->lk && a->lk->line_ref ? a->lk->line_ref(a->lk->line_ctx, line) : 0;
+    o->rate = rate;
+    o->have_cv = have_cv;
+    o->cv = cv;
+    o->ok = ok;
+    o->duty = duty;
+    o->excise = excise;
+    o->vat = vat;
     if (ok) {
-        a->total_duty += duty;
-        a->total_excise += excise;
-        a->total_vat += vat;
+        a->res->duty += duty;
+        a->res->excise += excise;
+        a->res->vat += vat;
         a__self_assessment(a, i, item, lx, &d, cv, duty);
         /* a design's licence value says nothing about the unit value of the
          * printed article: transmissions are not compared with it */
         if (!transmission)
             a__valuation(a, i, item, lx, &d, cv, duty + excise + vat);
     }
-    return o;
 }
 
-json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_t len,
-                   const rev_lookups *lk, rev_summary_row *row)
+cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, size_t len,
+                       const rev_lookups *lk, rev_result *res)
 {
-    assess_ctx a = {.b = b, .lk = lk, .national = rev_book_currency(b)};
-    a.problems = json_array();
-    a.findings = json_array();
-    json_t *out = json_object(), *items = json_array();
-    if (!a.problems || !a.findings || !out || !items) {
-        json_decref(a.problems);
-        json_decref(a.findings);
-        json_decref(out);
-        json_decref(items);
-        return NULL;
-    }
+    memset(res, 0, sizeof *res);
+    assess_ctx a = {.b = b, .lk = lk, .national = rev_book_currency(b), .res = res};
+    res->national = a.national;
     a.exp = rev_minor_unit(a.national);
+    res->exp = a.exp;
     a.date = a__str(doc, "date");
+    res->date = a.date;
     a.decl_id = a__str(doc, "id");
     a.exporter = a__str(doc, "exporter_id");
     const json_t *jitems = json_object_get(doc, "items");
     size_t n = json_array_size(jitems);
     if (a.exp < 0 || !a.date) {
-        cx_problem_add(a.problems, "", a.exp < 0 ? "no national currency with a minor unit is "
-                                                   "set (customs serve --currency CODE)"
-                                                 : "the declaration has no date");
+        a__global(res, "", "%s", a.exp < 0 ? "no national currency with a minor unit is "
+                                             "set (customs serve --currency CODE)"
+                                           : "the declaration has no date");
         n = 0;
     }
+    res->items = n ? calloc(n, sizeof *res->items) : NULL;
     rev_lexeme *lx = n ? calloc(n, sizeof *lx) : NULL;
+    if (n && (!res->items || !lx)) {
+        free(lx);
+        rev__result_free(res);
+        return CX_ENOMEM;
+    }
+    res->n = n;
     bool exact = lx && rev__lexemes(doc, text, len, lx, n);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, a__item(&a, i, json_array_get(jitems, i),
-                                             exact ? &lx[i] : NULL));
+        a__item(&a, i, json_array_get(jitems, i), exact ? &lx[i] : NULL, &res->items[i]);
     free(lx);
-    int exp = a.exp < 0 ? 0 : a.exp;
-    int64_t total = a.total_duty + a.total_excise + a.total_vat;
-    if (total >= REV_AMOUNT_MAX) {
-        cx_problem_add(a.problems, "/items", "the total is too large to assess");
-        a.total_duty = a.total_excise = a.total_vat = total = 0;
+    res->total = res->duty + res->excise + res->vat;
+    if (res->total >= REV_AMOUNT_MAX) {
+        a__global(res, "/items", "the total is too large to assess");
+        res->duty = res->excise = res->vat = res->total = 0;
     }
-    json_object_set_new(out, "currency", json_string(a.national));
-    json_object_set_new(out, "date", a.date ? json_string(a.date) : json_null());
-    json_object_set_new(out, "items", items);
-    json_object_set_new(out, "total_duty", rev_amount_json(a.total_duty, exp));
-    json_object_set_new(out, "total_excise", rev_amount_json(a.total_excise, exp));
-    json_object_set_new(out, "total_vat", rev_amount_json(a.total_vat, exp));
-    json_object_set_new(out, "total", rev_amount_json(total, exp));
-    json_object_set_new(out, "revenue_at_risk", rev_amount_json(a.at_risk, exp));
-    json_object_set_new(out, "findings", a.findings);
-    json_object_set_new(out, "problems", a.problems);
-    if (row) {
-        row->exp = exp;
-        row->duty = a.total_duty;
-        row->excise = a.total_excise;
-        row->vat = a.total_vat;
-        row->total = total;
-        row->at_risk = a.at_risk;
-        row->problems = json_array_size(a.problems);
-        row->findings = json_array_size(a.findings);
+    if (res->nomem) {
+        rev__result_free(res);
+        return CX_ENOMEM;
     }
+    return CX_OK;
+}
+
+void rev__result_free(rev_result *res)
+{
+    free(res->items);
+    free(res->f);
+    free(res->p);
+    memset(res, 0, sizeof *res);
+}
+
+json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_t len,
+                   const rev_lookups *lk, rev_summary_row *row)
+{
+    rev_result res;
+    if (rev__assess_run(b, doc, text, len, lk, &res) != CX_OK)
+        return NULL;
+    json_t *out = rev__result_json(&res);
+    if (out && row) {
+        row->exp = res.exp < 0 ? 0 : res.exp;
+        row->duty = res.duty;
+        row->excise = res.excise;
+        row->vat = res.vat;
+        row->total = res.total;
+        row->at_risk = res.at_risk;
+        row->problems = json_array_size(json_object_get(out, "problems"));
+        row->findings = json_array_size(json_object_get(out, "findings"));
+    }
+    rev__result_free(&res);
     return out;
 }

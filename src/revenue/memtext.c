@@ -46,7 +46,7 @@ static cx_err mt__str(mt_out *o, const char *s)
 /* jansson's jsonp_dtostr at precision 15: "%.15g", ".0" when that reads as
  * an integer, the exponent without '+' and leading zeros. (No locale: the
  * program never calls setlocale, so printf's decimal point is '.'.) */
-static cx_err mt__real(mt_out *o, double v)
+cx_err rev__json_real(cx_buf *b, double v)
 {
     char t[40];
     int n = snprintf(t, sizeof t, "%.15g", v);
@@ -68,7 +68,7 @@ static cx_err mt__real(mt_out *o, double v)
         memmove(p, q, strlen(q) + 1);
         n = (int)strlen(t);
     }
-    return cx_buf_append(&o->b, t, (size_t)n);
+    return cx_buf_append(b, t, (size_t)n);
 }
 
 static cx_err mt__int(mt_out *o, json_int_t v)
@@ -131,7 +131,7 @@ static cx_err mt__value(mt_out *o, const json_t *v, bool skip)
         }
         return mt__str(o, json_string_value(v));
     case JSON_INTEGER: return mt__int(o, json_integer_value(v));
-    case JSON_REAL: return mt__real(o, json_real_value(v));
+    case JSON_REAL: return rev__json_real(&o->b, json_real_value(v));
     case JSON_TRUE: return cx_buf_puts(&o->b, "true");
     case JSON_FALSE: return cx_buf_puts(&o->b, "false");
     case JSON_NULL: return cx_buf_puts(&o->b, "null");

@@ -41,20 +41,37 @@ static bool obs__flagged(const json_t *assessment, size_t i)
 
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out)
 {
+    const json_t *assessed = json_object_get(assessment, "items");
+    size_t n = json_array_size(json_object_get(doc, "items"));
+    double *cv = n ? calloc(n, sizeof *cv) : NULL;
+    bool *held = n ? calloc(n, sizeof *held) : NULL;
+    cx_err e = n && (!cv || !held) ? CX_ENOMEM : CX_OK;
+    for (size_t i = 0; e == CX_OK && i < n; i++) {
+        const json_t *v = json_object_get(json_array_get(assessed, i), "customs_value");
+        cv[i] = json_is_number(v) ? json_number_value(v) : NAN;
+        held[i] = obs__flagged(assessment, i);
+    }
+    e = e ? e : rev__obs_write(doc, cv, held, n, 4, out);
+    free(cv);
+    free(held);
+    return e;
+}
+
+cx_err rev__obs_write(const json_t *doc, const double *cvs, const bool *flagged, size_t ncv,
+                      int lowest, cx_buf *out)
+{
     size_t i, n = 0;
     const json_t *item;
-    const json_t *assessed = json_object_get(assessment, "items");
     json_array_foreach(json_object_get(doc, "items"), i, item)
     {
         const char *hs = json_string_value(json_object_get(item, "hs_code"));
         const char *origin = json_string_value(json_object_get(item, "country_of_origin"));
         const char *unit = json_string_value(json_object_get(item, "unit"));
-        const json_t *cv = json_object_get(json_array_get(assessed, i), "customs_value");
+        double cv = i < ncv ? cvs[i] : NAN;
         /* a transmission's value is a design licence's, not a price of the goods */
-        if (!hs || !origin || !json_is_number(cv) || !(json_number_value(cv) > 0) ||
-            json_is_true(json_object_get(item, "transmission")))
+        if (!hs || !origin || !(cv > 0) || json_is_true(json_object_get(item, "transmission")))
             continue;
-        bool held = obs__flagged(assessment, i);
+        bool held = flagged[i];
         struct {
             const char *basis, *member;
         } m[2] = {{"KGM", "net_mass_kg"}, {unit, "quantity"}};
@@ -66,8 +83,12 @@ cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out)
             /* one spelling of the value for both levels (printf of a
              * double is most of this function's time on the submission) */
             char uv[32];
-            snprintf(uv, sizeof uv, "%.9g", json_number_value(cv) / json_number_value(amount));
+            snprintf(uv, sizeof uv, "%.9g", cv / json_number_value(amount));
+            /* n counts both levels' lines whichever are written, so that a
+             * record's level-6 lines are those of the row's obs */
             for (int level = 6; level >= 4 && n < OBS_MAX; level -= 2, n++) {
+                if (level < lowest)
+                    continue;
                 char key[REV_UV_KEY_MAX];
                 rev_uv_key(key, level, hs, origin, m[b].basis);
                 cx_err e = cx_buf_puts(out, held ? "!" : "");

@@ -271,6 +271,17 @@ json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_
  * forms, written without copying the tree. Caller frees both; CX_ENOMEM
  * (both NULL) when out of memory. */
 cx_err rev_assessment_texts(const json_t *assessment, char **stored, char **shown);
+/* What a submission keeps of doc's assessment (version 1, assessed at `at`):
+ * the stored member's text, the trader's (NULL: the same) and the
+ * derivation record (never shown), all malloc'd. via_tree false: written
+ * straight from the assessment's result, the submission's path (CX_EINVAL:
+ * a string only jansson spells right, which the submission then writes
+ * through the tree); true: through the `assessment` tree, its texts
+ * (rev_assessment_texts) and the row made of it. Byte for byte the same
+ * (test_revenue_texts). */
+cx_err rev_assess_kept(const rev_book *b, const json_t *doc, const char *text, size_t len,
+                       const rev_lookups *lk, const char *at, bool via_tree, char **full,
+                       char **shown, char **record);
 /* The keys of an item's unit-value statistics: level 6 or 4, per "KGM" or
  * per the item's unit. out needs REV_UV_KEY_MAX bytes. */
 #define REV_UV_KEY_MAX 48
@@ -341,10 +352,16 @@ cx_err rev_service_catch_up(rev_service *r);
  * valuation statistics (what is left is done at the next start). Call before store_free; the
  * service itself is freed after it, as the writer's jobs use it. */
 void rev_service_stop(rev_service *r);
-/* Assesses one validated declaration as the enrich hook does (text: its
- * JSON text, or NULL); the assessment is returned (caller decrefs), NULL
- * when out of memory. For benchmarks and tools. */
+/* Assesses one validated declaration with the submission's book and
+ * lookups (text: its JSON text, or NULL); the `assessment` tree is returned
+ * (caller decrefs), NULL when out of memory. A submission writes its texts
+ * without the tree (rev_service_assess_kept). For benchmarks and tools. */
 json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, size_t len);
+/* What a submission makes of it (the enrich_kept hook, without the risk
+ * reasons): the member's texts and the derivation record, written from the
+ * assessment's result (rev_assess_kept); all malloc'd. For benchmarks. */
+cx_err rev_service_assess_kept(rev_service *r, const json_t *doc, const char *text, size_t len,
+                               char **full, char **shown, char **record);
 
 /* ---- request bodies (body.c) -------------------------------------------------------------
  * The bodies of POST /v1/declarations/{id}/payments, /v1/refunds/{id}/payout,

@@ -135,6 +135,79 @@ cx_err rev__tariff_row_line(sqlite3_stmt *st, rev_tariff_line *l);
 json_t *rev__line_json(const rev_tariff_line *l);
 char *rev__line_text(const rev_tariff_line *l);
 
+/* ---- an assessment's result (assess.c), written once as a tree (rev_assess)
+ * or straight as the member's texts, record and reasons (aswrite.c) ---- */
+typedef struct {
+    const rev_preference *p; /* NULL: no preference for the origin (null) */
+    bool applied;
+    bool has_cert;
+    rev_certificate cert;
+    char reason[320];
+} rev_pref_res;
+typedef struct {
+    bool empty;         /* not a validated item: {} */
+    const char *hs;     /* the item's (borrowed from the document) */
+    const rev_tariff_line *line; /* the book's */
+    int64_t ref;        /* the line's text id (> 0), else the line in full */
+    const rev_rate *rate; /* NULL: the national currency */
+    bool have_cv, ok, transmission;
+    int64_t cv, duty, excise, vat;
+    rev_pref_res pref;
+} rev_item_res;
+enum { REV_F_SELF_ASSESSMENT, REV_F_UNDERVALUATION };
+typedef struct {
+    int rule;
+    size_t item;
+    char path[64], message[320];
+    /* self_assessment: declared as text when it has more digits than a double keeps */
+    rev_dec declared, tariff;
+    char declared_text[32];
+    int64_t shortfall;
+    /* undervaluation */
+    const char *basis; /* "KGM" or the item's unit (borrowed) */
+    int level;
+    int64_t n, expected, at_risk;
+    rev_dec median;
+} rev_finding;
+typedef struct {
+    char path[64], message[256];
+} rev_problem;
+typedef struct {
+    const char *national, *date; /* the book's, the document's (NULL: none) */
+    int exp;                     /* the minor unit as looked up (< 0: none) */
+    rev_item_res *items;
+    size_t n;
+    rev_finding *f;
+    size_t nf, capf;
+    rev_problem *p;
+    size_t np, capp;
+    bool nomem;
+    int64_t duty, excise, vat, total, at_risk;
+} rev_result;
+/* The assessment of doc (rev_assess's rules) into res, which borrows from
+ * b and doc: write it before either goes. CX_ENOMEM only. */
+cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, size_t len,
+                       const rev_lookups *lk, rev_result *res);
+void rev__result_free(rev_result *res);
+/* The `assessment` object of a result (caller decrefs; NULL: no memory). */
+json_t *rev__result_json(const rev_result *res);
+/* What a submission keeps of a result, version 1 assessed at `at`, written
+ * from the structs (aswrite.c): the stored form and the trader's (NULL:
+ * the same), the bytes rev__member_texts writes of rev__result_json's tree
+ * with version and assessed_at; the derivation record, rev__record_text of
+ * rev__row_of's row. CX_EINVAL: a string the writer does not spell as
+ * jansson does (the caller writes the tree instead). */
+cx_err rev__result_texts(const rev_result *res, const json_t *doc, const char *at,
+                         char **full, char **shown, char **record);
+/* The same through the tree (rev__result_json, rev__member_texts,
+ * rev__row_of, rev__record_text). */
+cx_err rev__result_tree_texts(const rev_result *res, const json_t *doc, const char *at,
+                              char **full, char **shown, char **record);
+/* The risk reason of a finding (caller decrefs). */
+json_t *rev__finding_reason(const rev_finding *f);
+/* A number as jansson writes a real at JSON_REAL_PRECISION(15) (memtext.c). */
+cx_err rev__json_real(cx_buf *b, double v);
+
 /* ---- the service (service.c) ---- */
 struct rev_service {
     store *s;
@@ -167,6 +240,11 @@ cx_err rev__generation(store_conn *c, int64_t *out);
 bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
 /* The items' unit values of an assessment as the obs column keeps them. */
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
+/* The same from each item's customs value as the tree's number (NAN: none)
+ * and whether the valuation control flagged it (ncv: the arrays' size);
+ * lowest 6: the level-6 lines only (what a record keeps), 4: both. */
+cx_err rev__obs_write(const json_t *doc, const double *cv, const bool *flagged, size_t ncv,
+                      int lowest, cx_buf *out);
 /* Folds every derived row after the watermark (up to the `derived` cursor)
  * into the statistics now, and refreshes cache (may be NULL) with the keys
  * it changed. */

@@ -1,12 +1,12 @@
-/* The revenue service on the declarations spine: enrich_text assesses every
- * submission (on the submitting thread, from the book snapshot), declare
- * keeps the assessment with the declaration (member_texts: its texts, made
- * once on the submitting thread, are the row's and the 201's) with its
- * compact derivation record (member_record, never shown) in the
- * declaration's own row — the only revenue state a submission writes; the
- * lean row in revenue_assessments and the valuation statistics are derived
- * from the record off the submission path (derive.c, observe.c); and the
- * gate refuses a release that is not paid or guaranteed. */
+/* The revenue service on the declarations spine: enrich_kept assesses every
+ * submission (on the submitting thread, from the book snapshot) and hands
+ * declare the assessment's texts and its compact derivation record (never
+ * shown), written straight from the result (aswrite.c); declare keeps them
+ * in the declaration's own row — the only revenue state a submission
+ * writes, its texts the row's and the 201's; the lean row in
+ * revenue_assessments and the valuation statistics are derived from the
+ * record off the submission path (derive.c, observe.c); and the gate
+ * refuses a release that is not paid or guaranteed. */
 #include "revenue_int.h"
 
 #include <math.h>
@@ -123,13 +123,17 @@ static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
     return true;
 }
 
-json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
-                        size_t len, bool lodging)
+/* Runs fn on the result of doc's assessment while the book it borrows from
+ * is held. CX_ENOTFOUND: no book. */
+typedef cx_err (*svc_result_fn)(void *arg, const rev_result *res);
+
+static cx_err svc__assess(rev_service *r, store_conn *w, const json_t *doc, const char *text,
+                          size_t len, bool lodging, svc_result_fn fn, void *arg)
 {
     store_conn *c = store_reader(r->s);
     svc_uv_call u = {r, c, false};
     rev_book *b = lodging ? rev__book_get_lodging(r) : rev__book_get(r);
-    json_t *a = NULL;
+    cx_err e = CX_ENOTFOUND;
     if (b) {
         rev_lookups lk = r->cfg.lookups;
         lk.unit_values = svc__uv;
@@ -142,11 +146,33 @@ json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const 
             lk.certificate = svc__cert;
             lk.cert_ctx = w ? w : c;
         }
-        a = rev_assess(b, doc, text, len, &lk, NULL);
+        rev_result res;
+        e = rev__assess_run(b, doc, text, len, &lk, &res);
+        if (u.txn) /* the statistics' snapshot ends before the writing */
+            store_exec(c, "COMMIT");
+        u.txn = false;
+        if (e == CX_OK)
+            e = fn(arg, &res);
+        rev__result_free(&res);
     }
     if (u.txn)
         store_exec(c, "COMMIT");
     rev__book_put(r, b);
+    return e;
+}
+
+static cx_err svc__tree(void *arg, const rev_result *res)
+{
+    json_t **a = arg;
+    *a = rev__result_json(res);
+    return *a ? CX_OK : CX_ENOMEM;
+}
+
+json_t *rev__assess_doc(rev_service *r, store_conn *w, const json_t *doc, const char *text,
+                        size_t len, bool lodging)
+{
+    json_t *a = NULL;
+    svc__assess(r, w, doc, text, len, lodging, svc__tree, &a);
     return a;
 }
 
@@ -155,61 +181,79 @@ json_t *rev_service_assess(rev_service *r, const json_t *doc, const char *text, 
     return rev__assess_doc(r, NULL, doc, text, len, true);
 }
 
-/* ---- hooks ----------------------------------------------------------------------------------- */
-static cx_err svc__reasons(json_t *doc, const json_t *a);
+typedef struct {
+    const json_t *doc;
+    char **full, **shown, **record;
+} svc_texts_call;
 
-static void svc__enrich_text(void *ctx, const cx_principal *who, json_t *doc, const char *text,
-                             size_t len)
+static cx_err svc__texts(void *arg, const rev_result *res)
 {
-    (void)who;
-    rev_service *r = ctx;
-    json_t *a = rev__assess_doc(r, NULL, doc, text, len, true);
-    if (!a)
-        return; /* out of memory: stored unassessed, re-assessable later */
+    svc_texts_call *t = arg;
     char now[32];
     cx_rfc3339_format(cx_now_us(), now);
-    json_object_set_new(a, "version", json_integer(1));
-    json_object_set_new(a, "assessed_at", json_string(now));
-    json_object_set_new(doc, "assessment", a);
-    /* the findings' reasons go with the row (no update of it on the writer) */
-    if (svc__reasons(doc, a) != CX_OK)
-        cx_log(CX_LOG_WARN, "revenue: out of memory: a finding's risk reason is missing");
+    cx_err e = rev__result_texts(res, t->doc, now, t->full, t->shown, t->record);
+    if (e == CX_EINVAL)
+        e = rev__result_tree_texts(res, t->doc, now, t->full, t->shown, t->record);
+    return e;
 }
 
-/* Findings become risk reasons on the declaration (yellow: a document check
- * of the invoice and the rate), raised on the document before it is stored. */
-static cx_err svc__reasons(json_t *doc, const json_t *a)
+cx_err rev_service_assess_kept(rev_service *r, const json_t *doc, const char *text, size_t len,
+                               char **full, char **shown, char **record)
 {
-    size_t k;
-    const json_t *f;
-    json_array_foreach(json_object_get(a, "findings"), k, f)
-    {
-        char feature[64];
-        const char *rule = json_string_value(json_object_get(f, "rule"));
-        snprintf(feature, sizeof feature, "revenue.%s", rule ? rule : "finding");
-        /* risk reasons reach the trader: an undervaluation says where to
-         * look, never the statistics of other traders' prices */
-        bool under = rule && strcmp(rule, "undervaluation") == 0;
-        json_t *detail = under ? json_string("the declared value is low against earlier "
-                                             "declarations of the same goods and origin "
-                                             "(valuation control)")
-                               : json_incref(json_object_get(f, "message"));
-        json_t *reason = json_pack("{s:s,s:i,s:o}", "feature", feature, "contribution", 1,
-                                   "detail", detail);
-        cx_err e = reason ? decl_raise_lane_doc(doc, "yellow", reason) : CX_ENOMEM;
+    *full = *shown = *record = NULL;
+    svc_texts_call t = {doc, full, shown, record};
+    return svc__assess(r, NULL, doc, text, len, true, svc__texts, &t);
+}
+
+/* ---- hooks ----------------------------------------------------------------------------------- */
+/* A submission's assessment: its texts and record written from the result
+ * (aswrite.c), its findings raised as risk reasons on the document, and
+ * under "assessment" in doc only what risk's indexed hook reads of it (the
+ * total and the revenue at risk). */
+typedef struct {
+    json_t *doc;
+    decl_kept_made *made;
+} svc_kept_call;
+
+static cx_err svc__kept(void *arg, const rev_result *res)
+{
+    svc_kept_call *k = arg;
+    svc_texts_call t = {k->doc, &k->made->full, &k->made->shown, &k->made->record};
+    cx_err e = svc__texts(&t, res);
+    /* the findings' reasons go with the row (no update of it on the writer) */
+    for (size_t i = 0; e == CX_OK && i < res->nf; i++) {
+        json_t *reason = rev__finding_reason(&res->f[i]);
+        if (!reason || decl_raise_lane_doc(k->doc, "yellow", reason) != CX_OK)
+            cx_log(CX_LOG_WARN, "revenue: out of memory: a finding's risk reason is missing");
         json_decref(reason);
-        if (e != CX_OK)
-            return e;
+    }
+    int exp = res->exp < 0 ? 0 : res->exp;
+    json_t *seen = e == CX_OK ? json_object() : NULL;
+    if (seen) {
+        json_object_set_new(seen, "total", rev_amount_json(res->total, exp));
+        json_object_set_new(seen, "revenue_at_risk", rev_amount_json(res->at_risk, exp));
+        json_object_set_new(k->doc, "assessment", seen);
+    }
+    return e;
+}
+
+static cx_err svc__enrich_kept(void *ctx, const cx_principal *who, json_t *doc,
+                               const char *text, size_t len, decl_kept_made *made)
+{
+    (void)who;
+    svc_kept_call k = {doc, made};
+    cx_err e = svc__assess(ctx, NULL, doc, text, len, true, svc__kept, &k);
+    if (e != CX_OK) {
+        /* out of memory, or no book: stored unassessed, re-assessable later */
+        free(made->full);
+        free(made->shown);
+        free(made->record);
+        made->full = made->shown = made->record = NULL;
+        json_object_del(doc, "assessment");
+        if (e != CX_ENOTFOUND)
+            cx_log(CX_LOG_WARN, "revenue: a submission was not assessed: %s", cx_strerror(e));
     }
     return CX_OK;
-}
-
-/* What declare keeps: the stored form for customs, the public form (no
- * other traders' prices) for the declarant when they differ. */
-static cx_err svc__member_texts(void *ctx, const json_t *member, char **full, char **shown)
-{
-    (void)ctx;
-    return rev__member_texts(member, full, shown);
 }
 
 /* Every read of the member through declare expands the items' references
@@ -228,22 +272,6 @@ static cx_err svc__fill_texts(store_conn *w, void *arg)
 {
     (void)arg;
     return rev__line_texts_fill(w);
-}
-
-/* The derivation record of the assessment, kept by declare in the
- * declaration's row with the member (never shown): without one the
- * submission is refused, since its row could not be derived. */
-static cx_err svc__member_record(void *ctx, const json_t *doc, const json_t *member,
-                                 char **record)
-{
-    (void)ctx;
-    rev_row row;
-    cx_err e = rev__row_of(0, doc, member, &row);
-    if (e != CX_OK)
-        return e;
-    *record = rev__record_text(&row);
-    rev__row_free(&row);
-    return *record ? CX_OK : CX_ENOMEM;
 }
 
 /* payment_required: a release needs paid − refunded + guaranteed ≥ the
@@ -310,10 +338,8 @@ cx_err rev_service_new(store *s, decl_service *d, const rev_config *cfg, rev_ser
     if (r->active && d) {
         decl_hooks h = {.name = "revenue",
                         .order = DECL_ORDER_REVENUE,
-                        .enrich_text = svc__enrich_text,
+                        .enrich_kept = svc__enrich_kept,
                         .member = "assessment",
-                        .member_texts = svc__member_texts,
-                        .member_record = svc__member_record,
                         .member_expand = svc__member_expand,
                         .ctx = r};
         decl_gate g = {.name = "revenue.payment", .order = DECL_GATE_REVENUE,

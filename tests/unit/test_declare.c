@@ -925,6 +925,116 @@ static int64_t kept_shown_nulls(decide_fx *f)
     return n;
 }
 
+/* A member made with its texts and record at once (enrich_kept): kept and
+ * shown as member_texts' are, its record handed back, what the hook put in
+ * doc under the member's name seen by indexed hooks and never stored;
+ * no texts: no member; an error refuses the submission. */
+static int made_mode; /* 0: texts and record, 1: no member, 2: an error */
+static int made_indexed;
+
+static cx_err made_enrich(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                          size_t len, decl_kept_made *made)
+{
+    (void)ctx;
+    (void)who;
+    (void)text;
+    (void)len;
+    assert_non_null(json_object_get(doc, "id"));
+    if (made_mode == 2)
+        return CX_ENOMEM;
+    json_object_set_new(doc, "note", json_pack("{s:i}", "seen", 5));
+    if (made_mode == 0) {
+        made->full = strdup("{\"open\":\"y\",\"secret\":2.50}");
+        made->shown = strdup("{\"open\":\"y\"}");
+        made->record = strdup("[\"MADEREC\"]");
+    }
+    return CX_OK;
+}
+
+static cx_err made_index(void *ctx, store_conn *w, int64_t seq, const json_t *doc)
+{
+    (void)ctx;
+    (void)w;
+    (void)seq;
+    if (json_integer_value(json_object_get(json_object_get(doc, "note"), "seen")) == 5)
+        made_indexed++;
+    return CX_OK;
+}
+
+static bool doc_no_seen(void *ctx, const char *id, const char *doc, size_t len)
+{
+    (void)id;
+    char *t = strndup(doc, len);
+    assert_null(strstr(t, "\"seen\""));
+    assert_null(strstr(t, "MADEREC"));
+    free(t);
+    (*(int *)ctx)++;
+    return true;
+}
+
+static void test_kept_made_at_enrich(void **state)
+{
+    decide_fx *f = *state;
+    decl_hooks bad[] = {
+        {.name = "bad", .order = 300, .enrich_kept = made_enrich},
+        {.name = "bad", .order = 300, .member = "note", .enrich_kept = made_enrich,
+         .member_texts = kept_texts},
+    };
+    for (size_t i = 0; i < 2; i++) /* it needs a member, and is the member's only maker */
+        assert_int_equal(decl_service_add_hooks(f->d, &bad[i]), CX_EINVAL);
+    decl_hooks h = {.name = "made", .order = 300, .member = "note", .enrich_kept = made_enrich,
+                    .indexed = made_index};
+    assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
+    char *reply = NULL, *got = NULL;
+    const cx_principal *who[] = {&trader_p, &officer_p};
+    char id[CX_ID_LEN + 1];
+    for (int i = 0; i < 2; i++) {
+        json_t *doc = json_loads(valid_doc, 0, NULL);
+        json_object_set_new(doc, "reference", json_string(i ? "REF-M2" : "REF-M1"));
+        assert_int_equal(decl_store_one(f->d, who[i], doc, &reply), CX_OK);
+        if (!i)
+            snprintf(id, sizeof id, "%s", json_string_value(json_object_get(doc, "id")));
+        json_decref(doc);
+        assert_non_null(strstr(reply, i ? "\"note\":{\"open\":\"y\",\"secret\":2.50}"
+                                        : "\"note\":{\"open\":\"y\"}"));
+        assert_null(strstr(reply, "seen"));
+        assert_null(strstr(reply, "MADEREC"));
+        free(reply);
+    }
+    assert_int_equal(made_indexed, 2);
+    assert_int_equal(decl_get(f->d, &trader_p, id, &got), CX_OK);
+    assert_non_null(strstr(got, "\"note\":{\"open\":\"y\"}"));
+    assert_null(strstr(got, "secret"));
+    free(got);
+    /* no texts: no member; an error: nothing stored */
+    made_mode = 1;
+    json_t *doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-M3"));
+    assert_int_equal(decl_store_one(f->d, &officer_p, doc, &reply), CX_OK);
+    json_decref(doc);
+    assert_null(strstr(reply, "\"note\""));
+    free(reply);
+    int64_t before = decl_count(f->d);
+    made_mode = 2;
+    doc = json_loads(valid_doc, 0, NULL);
+    json_object_set_new(doc, "reference", json_string("REF-M4"));
+    assert_int_equal(decl_store_one(f->d, &trader_p, doc, NULL), CX_ENOMEM);
+    json_decref(doc);
+    made_mode = 0;
+    assert_int_equal(decl_count(f->d), before);
+    store_conn *c = store_reader(f->s);
+    int docs = 0;
+    assert_int_equal(decl_scan(c, doc_no_seen, &docs), CX_OK);
+    assert_int_equal(docs, decl_count(f->d));
+    kept_seen seen = {0};
+    int64_t last = -1;
+    assert_int_equal(decl_kept_after(NULL, c, "note", 0, 1000, &last, kept_collect, &seen), CX_OK);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.record[0], "[\"MADEREC\"]");
+    assert_string_equal(seen.record[1], "[\"MADEREC\"]");
+    kept_seen_free(&seen);
+}
+
 static void test_kept_members_mixed(void **state)
 {
     decide_fx *f = *state;
@@ -1006,6 +1116,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_order, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_kept_member, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_kept_record, decide_setup, decide_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_made_at_enrich, decide_setup, decide_teardown),
         cmocka_unit_test_setup_teardown(test_kept_members_mixed, decide_setup,
                                         decide_teardown),
         cmocka_unit_test(test_raise_lane_doc),
