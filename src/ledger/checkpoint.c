@@ -210,16 +210,20 @@ typedef struct {
 } cp_pick;
 
 /* The latest checkpoint above min_size that threshold organisations
- * cosigned, else the latest above it; false if none. */
-static bool cp__pick(store_conn *c, int64_t min_size, int threshold, cp_pick *out, bool *final)
+ * cosigned, else the latest above it; false if none, or if it could not be
+ * read (*e = CX_EDB: not "no checkpoint yet"). */
+static bool cp__pick(store_conn *c, int64_t min_size, int threshold, cp_pick *out, bool *final,
+                     cx_err *e)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT size, root FROM ledger_checkpoints p WHERE "
                                      "size > ?1 AND (SELECT count(*) FROM ledger_cosignatures "
                                      "WHERE size = p.size) >= ?2 ORDER BY size DESC LIMIT 1");
+    if (!st)
+        *e = CX_EDB;
     for (int pass = 0; st && pass < 2; pass++) {
         sqlite3_bind_int64(st, 1, min_size);
         sqlite3_bind_int(st, 2, pass == 0 ? threshold : 1);
-        bool ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32;
+        bool ok = store_next(st, e) && sqlite3_column_bytes(st, 1) == 32;
         if (ok) {
             out->size = sqlite3_column_int64(st, 0);
             memcpy(out->root, sqlite3_column_blob(st, 1), 32);
@@ -337,13 +341,14 @@ cx_err ledger__checkpoint_covering(ledger *lg, int64_t index, json_t **out)
     bool is_final = false, have_final = false;
     /* the newest checkpoint (index < 0), or the one a proof of index should
      * use: the newest final one covering it, else the newest covering it */
-    bool found = index < 0 ? cp__pick(c, 0, 1, &latest, &is_final)
-                           : cp__pick(c, index, threshold, &latest, &is_final);
+    bool found = index < 0 ? cp__pick(c, 0, 1, &latest, &is_final, &e)
+                           : cp__pick(c, index, threshold, &latest, &is_final, &e);
     if (!found)
-        return CX_ENOTFOUND;
+        return e != CX_OK ? e : CX_ENOTFOUND;
     if (index < 0)
-        have_final = cp__pick(c, 0, threshold, &final, &is_final) && is_final;
-    e = CX_OK;
+        have_final = cp__pick(c, 0, threshold, &final, &is_final, &e) && is_final;
+    if (e != CX_OK)
+        return e;
     *out = cp__json(c, origin, latest.size, latest.root, threshold, &e);
     if (*out && have_final && final.size != latest.size) {
         /* the newest is still gathering cosignatures: the final one too */

@@ -699,9 +699,13 @@ static void h_bl(http_req *r, void *ctx)
         return;
     }
     sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    cx_err e = CX_OK;
+    if (!store_next(st, &e)) {
         sqlite3_reset(st);
-        http_reply_error(r, 404, "not_found", "no such bill of lading on the ledger", NULL);
+        if (e != CX_OK) /* a read that failed is not "no such bill" */
+            h__unavailable(r, e);
+        else
+            http_reply_error(r, 404, "not_found", "no such bill of lading on the ledger", NULL);
         return;
     }
     char leaf[65] = "";
