@@ -401,27 +401,34 @@ static void h_drones_list(http_req *r, void *ctx)
     http_pager_free(&pg);
 }
 
-/* The drone's row by its name or one of its UAS IDs; st is stepped. */
-static sqlite3_stmt *api__find(store_conn *c, const char *id)
+/* The drone's row by its name or one of its UAS IDs; st is stepped. NULL
+ * when there is none, or with *e set when it could not be read. */
+static sqlite3_stmt *api__find(store_conn *c, const char *id, cx_err *e)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT " DRONE_COLS " FROM drones_drones WHERE"
                                      " uas_id = ?1 OR idx = (SELECT drone FROM drones_aliases"
                                      " WHERE uas_id = ?1)");
-    if (!st)
+    if (!st) {
+        *e = CX_EDB;
         return NULL;
+    }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (!store_next(st, e)) {
         sqlite3_reset(st);
         return NULL;
     }
     return st;
 }
 
-/* The drone the path names, or a 404 (NULL). */
+/* The drone the path names, or a 404 (NULL); a read that failed is not a
+ * 404 but a 503 (retry). */
 static sqlite3_stmt *api__find_or_404(http_req *r, store_conn *c)
 {
-    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
-    if (!st)
+    cx_err e = CX_OK;
+    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"), &e);
+    if (e != CX_OK)
+        http_reply_failed(r, e);
+    else if (!st)
         http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
                           "no drone was heard with this UAS ID or name");
     return st;
