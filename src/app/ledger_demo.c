@@ -627,7 +627,9 @@ cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opt
                                                "ledger_findings ORDER BY id")
                               : NULL;
         fprintf(out, "findings:\n");
-        while (st && sqlite3_step(st) == SQLITE_ROW)
+        if (!st)
+            e = CX_EDB;
+        while (st && store_next(st, &e)) /* a step error fails the demo, not a short list */
             fprintf(out, "  [%s] %s%s: %s\n", (const char *)sqlite3_column_text(st, 0),
                     (const char *)sqlite3_column_text(st, 1),
                     strcmp((const char *)sqlite3_column_text(st, 3), "ledger") == 0
@@ -636,6 +638,8 @@ cx_err app_ledger_demo(ledger *lg, decl_service *decl, const app_ledger_demo_opt
                     (const char *)sqlite3_column_text(st, 2));
         if (st)
             sqlite3_reset(st);
+        if (e != CX_OK)
+            snprintf(err, errlen, "cannot read the findings: %s", cx_strerror(e));
         fprintf(out, "checkpoint:\n%s", note);
         fprintf(out, "keys (mode 0600) in %s\n", keys_dir);
     }

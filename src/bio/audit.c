@@ -131,8 +131,13 @@ cx_err bio_audit_list(store *s, const bio_audit_query *q, json_t **out)
         if (n == limit)
             break;
         json_t *rec = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
-        if (!rec)
-            continue;
+        if (!rec) { /* an audit trail with a record left out is not shown */
+            cx_log(CX_LOG_ERROR, "bio: stored audit record %lld does not parse",
+                   (long long)sqlite3_column_int64(st, 0));
+            sqlite3_reset(st);
+            json_decref(items);
+            return CX_EPARSE;
+        }
         last = sqlite3_column_int64(st, 0);
         json_object_set_new(rec, "seq", json_integer(last));
         json_array_append_new(items, rec);

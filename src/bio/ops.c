@@ -127,6 +127,7 @@ typedef struct {
     bio_service *b;
     json_t *items;
     int64_t last;
+    cx_err e; /* an item that would not build: the list is refused, not short */
 } ops_list;
 
 static bool ops__list_one(void *ctx, const bs_subject *s)
@@ -136,9 +137,9 @@ static bool ops__list_one(void *ctx, const bs_subject *s)
     svc_subject *m = svc__by_id(l->b, s->id);
     size_t templates = m ? m->templates : 0;
     pthread_rwlock_unlock(&l->b->lock);
-    json_array_append_new(l->items, ops__subject_json(s, templates));
+    cx_json_push(l->items, ops__subject_json(s, templates), &l->e);
     l->last = s->num;
-    return true;
+    return l->e == CX_OK;
 }
 
 cx_err bio_subject_list(bio_service *b, const char *watchlist, int64_t after, size_t limit,
@@ -148,6 +149,8 @@ cx_err bio_subject_list(bio_service *b, const char *watchlist, int64_t after, si
     if (limit == 0 || limit > 1000)
         limit = 100;
     cx_err e = bs__subject_each(b->s, watchlist, after, limit, ops__list_one, &l);
+    if (e == CX_OK)
+        e = l.e;
     if (e) {
         json_decref(l.items);
         return e;

@@ -291,6 +291,11 @@ static inline bool cx_is_officer(const cx_principal *p)
 /* Compact JSON text; reals use the fewest digits (15..17) that read back
  * to the same double, so 0.1 stays "0.1". Caller frees with free(). */
 char *cx_json_dump(const struct json_t *j, size_t *len);
+/* Appends v to the array a and releases it (json_array_append_new). A v
+ * that is NULL (it would not build) or that could not be appended sets *e
+ * to CX_ENOMEM unless *e already holds an error, so a list built in a loop
+ * is known to be short instead of silently missing an item. */
+void cx_json_push(struct json_t *a, struct json_t *v, cx_err *e);
 /* Appends "/" + token to an RFC 6901 JSON Pointer, escaping ~ and /.
  * Truncates safely if out is too small. */
 void cx_jptr_push(char *out, size_t cap, const char *token);

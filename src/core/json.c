@@ -55,6 +55,12 @@ char *cx_json_dump(const json_t *j, size_t *len)
     return s;
 }
 
+void cx_json_push(json_t *a, json_t *v, cx_err *e)
+{
+    if (json_array_append_new(a, v) != 0 && *e == CX_OK)
+        *e = CX_ENOMEM;
+}
+
 void cx_jptr_push(char *out, size_t cap, const char *token)
 {
     size_t n = strlen(out);

@@ -307,18 +307,17 @@ cx_err dsvc__uploads(store_conn *r, const char *sha, const char *org, json_t *it
     sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
     if (org)
         sqlite3_bind_text(st, 2, org, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* an upload that would not build is not left out */
+    while (store_next(st, &e)) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
-        json_array_append_new(items, json_pack("{s:I, s:s?, s:s, s:s}", "upload_id",
-                                               (json_int_t)sqlite3_column_int64(st, 0), "name",
-                                               name, "org",
-                                               (const char *)sqlite3_column_text(st, 2),
-                                               "uploaded_at",
-                                               (const char *)sqlite3_column_text(st, 3)));
+        cx_json_push(items, json_pack("{s:I, s:s?, s:s, s:s}", "upload_id",
+                                      (json_int_t)sqlite3_column_int64(st, 0), "name", name, "org",
+                                      (const char *)sqlite3_column_text(st, 2), "uploaded_at",
+                                      (const char *)sqlite3_column_text(st, 3)),
+                     &e);
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return e;
 }
 
 /* Whether sha is on a watchlist (even removed): the registered file may be

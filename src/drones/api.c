@@ -192,14 +192,20 @@ static void h_receivers_get(http_req *r, void *ctx)
         return;
     }
     json_t *items = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(items, api__rx_json((const char *)sqlite3_column_text(st, 0),
-                                                  (const char *)sqlite3_column_text(st, 1),
-                                                  sqlite3_column_double(st, 2),
-                                                  sqlite3_column_double(st, 3),
-                                                  sqlite3_column_int64(st, 4),
-                                                  (const char *)sqlite3_column_text(st, 5)));
+    cx_err e = CX_OK;
+    while (store_next(st, &e))
+        cx_json_push(items, api__rx_json((const char *)sqlite3_column_text(st, 0),
+                                         (const char *)sqlite3_column_text(st, 1),
+                                         sqlite3_column_double(st, 2),
+                                         sqlite3_column_double(st, 3),
+                                         sqlite3_column_int64(st, 4),
+                                         (const char *)sqlite3_column_text(st, 5)), &e);
     sqlite3_reset(st);
+    if (e) {
+        json_decref(items);
+        http_reply_failed(r, e);
+        return;
+    }
     http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 
@@ -231,21 +237,43 @@ static json_t *api__col_text(sqlite3_stmt *st, int i)
     return t ? json_string((const char *)t) : json_null();
 }
 
-static json_t *api__receivers_of(store_conn *c, int64_t drone)
+/* A statement of the drone's nested lists, bound to it; NULL with *e set
+ * to CX_EDB when it would not prepare (an empty list is not the answer). */
+static sqlite3_stmt *api__of_drone(store_conn *c, const char *sql, int64_t drone, cx_err *e)
+{
+    sqlite3_stmt *st = store_stmt(c, sql);
+    if (st)
+        sqlite3_bind_int64(st, 1, drone);
+    else if (*e == CX_OK)
+        *e = CX_EDB;
+    return st;
+}
+
+static json_t *api__receivers_of(store_conn *c, int64_t drone, cx_err *e)
 {
     json_t *a = json_array();
-    sqlite3_stmt *st = store_stmt(c, "SELECT receiver FROM drones_heard WHERE drone = ?1"
-                                     " ORDER BY receiver LIMIT 100");
-    if (!st)
-        return a;
-    sqlite3_bind_int64(st, 1, drone);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(a, json_string((const char *)sqlite3_column_text(st, 0)));
-    sqlite3_reset(st);
+    sqlite3_stmt *st = api__of_drone(c, "SELECT receiver FROM drones_heard WHERE drone = ?1"
+                                        " ORDER BY receiver LIMIT 100", drone, e);
+    while (st && store_next(st, e))
+        cx_json_push(a, json_string((const char *)sqlite3_column_text(st, 0)), e);
+    if (st)
+        sqlite3_reset(st);
     return a;
 }
 
-static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full)
+/* o, or NULL (o released) when *e says a nested list is short. */
+static json_t *api__whole(json_t *o, cx_err e)
+{
+    if (e == CX_OK)
+        return o;
+    json_decref(o);
+    return NULL;
+}
+
+/* The drone of st's row with its nested lists read whole; or NULL and *e
+ * says why not (CX_EDB a read that failed, CX_ENOMEM an item that would not
+ * build): the caller fails its reply with *e instead of sending a short list. */
+static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full, cx_err *e)
 {
     int64_t idx = sqlite3_column_int64(st, 0);
     json_t *o = json_object();
@@ -265,9 +293,9 @@ static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full)
     json_object_set_new(o, "registered", sqlite3_column_type(st, 19) == SQLITE_NULL
                                              ? json_null()
                                              : json_boolean(sqlite3_column_int(st, 19)));
-    json_object_set_new(o, "receivers", api__receivers_of(c, idx));
+    json_object_set_new(o, "receivers", api__receivers_of(c, idx, e));
     if (!full)
-        return o;
+        return api__whole(o, *e);
     json_object_set_new(o, "has_uas_id", json_boolean(sqlite3_column_int(st, 21)));
     json_object_set_new(o, "position_time", api__time(sqlite3_column_int64(st, 6)));
     json_object_set_new(o, "alt_geo_m", drones__num(drones__col_real(st, 9)));
@@ -282,31 +310,27 @@ static json_t *api__drone_item(store_conn *c, sqlite3_stmt *st, bool full)
     }
     json_object_set_new(o, "authentication", a ? a : json_null());
     json_t *aliases = json_array(), *macs = json_array();
-    sqlite3_stmt *q = store_stmt(c, "SELECT uas_id FROM drones_aliases WHERE drone = ?1"
-                                    " ORDER BY uas_id LIMIT 100");
-    if (q) {
-        sqlite3_bind_int64(q, 1, idx);
-        while (sqlite3_step(q) == SQLITE_ROW)
-            json_array_append_new(aliases, json_string((const char *)sqlite3_column_text(q, 0)));
+    sqlite3_stmt *q = api__of_drone(c, "SELECT uas_id FROM drones_aliases WHERE drone = ?1"
+                                       " ORDER BY uas_id LIMIT 100", idx, e);
+    while (q && store_next(q, e))
+        cx_json_push(aliases, json_string((const char *)sqlite3_column_text(q, 0)), e);
+    if (q)
         sqlite3_reset(q);
+    q = api__of_drone(c, "SELECT transport, mac FROM drones_macs WHERE drone = ?1 LIMIT 100",
+                      idx, e);
+    while (q && store_next(q, e)) {
+        char mac[18] = "";
+        if (sqlite3_column_bytes(q, 1) == 6)
+            drones_mac_format(sqlite3_column_blob(q, 1), mac);
+        cx_json_push(macs, json_pack("{s:s,s:s}", "transport",
+                                     drones_transport_name((drones_transport)sqlite3_column_int(q, 0)),
+                                     "mac", mac), e);
     }
-    q = store_stmt(c, "SELECT transport, mac FROM drones_macs WHERE drone = ?1 LIMIT 100");
-    if (q) {
-        sqlite3_bind_int64(q, 1, idx);
-        while (sqlite3_step(q) == SQLITE_ROW) {
-            char mac[18] = "";
-            if (sqlite3_column_bytes(q, 1) == 6)
-                drones_mac_format(sqlite3_column_blob(q, 1), mac);
-            json_array_append_new(macs, json_pack("{s:s,s:s}", "transport",
-                                                  drones_transport_name(
-                                                      (drones_transport)sqlite3_column_int(q, 0)),
-                                                  "mac", mac));
-        }
+    if (q)
         sqlite3_reset(q);
-    }
     json_object_set_new(o, "uas_ids", aliases);
     json_object_set_new(o, "broadcasters", macs);
-    return o;
+    return api__whole(o, *e);
 }
 
 /* The list's cursor: the previous page's last drone, its last_seen (µs) and
@@ -363,7 +387,10 @@ static void h_drones_list(http_req *r, void *ctx)
     http_pager_init(&pg, page.limit, HTTP_PAGE_BUDGET);
     int64_t last_t = 0, last_idx = 0;
     while (store_row(st, &pg.out) && http_pager_item(&pg)) {
-        http_pager_json_new(&pg, api__drone_item(c, st, false));
+        cx_err e = CX_OK;
+        json_t *o = api__drone_item(c, st, false, &e);
+        http_pager_fail(&pg, e); /* a nested list could not be read whole: o is NULL */
+        http_pager_json_new(&pg, o);
         last_t = sqlite3_column_int64(st, 5);
         last_idx = sqlite3_column_int64(st, 0);
     }
@@ -374,27 +401,34 @@ static void h_drones_list(http_req *r, void *ctx)
     http_pager_free(&pg);
 }
 
-/* The drone's row by its name or one of its UAS IDs; st is stepped. */
-static sqlite3_stmt *api__find(store_conn *c, const char *id)
+/* The drone's row by its name or one of its UAS IDs; st is stepped. NULL
+ * when there is none, or with *e set when it could not be read. */
+static sqlite3_stmt *api__find(store_conn *c, const char *id, cx_err *e)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT " DRONE_COLS " FROM drones_drones WHERE"
                                      " uas_id = ?1 OR idx = (SELECT drone FROM drones_aliases"
                                      " WHERE uas_id = ?1)");
-    if (!st)
+    if (!st) {
+        *e = CX_EDB;
         return NULL;
+    }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (!store_next(st, e)) {
         sqlite3_reset(st);
         return NULL;
     }
     return st;
 }
 
-/* The drone the path names, or a 404 (NULL). */
+/* The drone the path names, or a 404 (NULL); a read that failed is not a
+ * 404 but a 503 (retry). */
 static sqlite3_stmt *api__find_or_404(http_req *r, store_conn *c)
 {
-    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"));
-    if (!st)
+    cx_err e = CX_OK;
+    sqlite3_stmt *st = api__find(c, http_param(r, "uas_id"), &e);
+    if (e != CX_OK)
+        http_reply_failed(r, e);
+    else if (!st)
         http_reply_error1(r, 404, "not_found", "no such drone", "/uas_id",
                           "no drone was heard with this UAS ID or name");
     return st;
@@ -409,8 +443,13 @@ static void h_drone_get(http_req *r, void *ctx)
     sqlite3_stmt *st = api__find_or_404(r, c);
     if (!st)
         return;
-    json_t *o = api__drone_item(c, st, true);
+    cx_err e = CX_OK;
+    json_t *o = api__drone_item(c, st, true, &e);
     sqlite3_reset(st);
+    if (!o) {
+        http_reply_failed(r, e);
+        return;
+    }
     http_reply_json(r, 200, o);
 }
 

@@ -301,8 +301,8 @@ cx_err drones__load(store *s, drones_engine *e)
     if (!st)
         return CX_EDB;
     int64_t maxkey = 0;
-    cx_err err = CX_OK;
-    while (!err && sqlite3_step(st) == SQLITE_ROW) {
+    cx_err err = CX_OK; /* a drone not read would also lower the next key */
+    while (store_next(st, &err)) {
         drones_state d;
         memset(&d, 0, sizeof d);
         d.key = sqlite3_column_int64(st, 0);
@@ -331,13 +331,15 @@ cx_err drones__load(store *s, drones_engine *e)
         d.auth_type = -1;
         t = sqlite3_column_text(st, 21);
         snprintf(d.rules, sizeof d.rules, "%s", t ? (const char *)t : "");
-        err = drones_engine_restore(e, &d);
+        err = drones_engine_restore(e, &d); /* a failure stops store_next */
         if (d.key > maxkey)
             maxkey = d.key;
     }
     sqlite3_reset(st);
     st = store_stmt(c, "SELECT transport, mac, drone FROM drones_macs");
-    while (!err && st && sqlite3_step(st) == SQLITE_ROW) {
+    if (!st && !err)
+        err = CX_EDB;
+    while (st && store_next(st, &err)) {
         if (sqlite3_column_bytes(st, 1) == 6)
             drones_engine_restore_mac(e, sqlite3_column_int64(st, 2),
                                       (drones_transport)sqlite3_column_int(st, 0),
@@ -346,7 +348,9 @@ cx_err drones__load(store *s, drones_engine *e)
     if (st)
         sqlite3_reset(st);
     st = store_stmt(c, "SELECT uas_id, drone FROM drones_aliases");
-    while (!err && st && sqlite3_step(st) == SQLITE_ROW)
+    if (!st && !err)
+        err = CX_EDB;
+    while (st && store_next(st, &err))
         drones_engine_restore_alias(e, sqlite3_column_int64(st, 1),
                                     (const char *)sqlite3_column_text(st, 0));
     if (st)
@@ -366,7 +370,8 @@ cx_err drones__registry_read(store *s, drones_registry **out)
         drones_registry_free(r);
         return CX_EDB;
     }
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a registry read in part would call registered drones unregistered */
+    while (store_next(st, &e)) {
         const char *until = (const char *)sqlite3_column_text(st, 2);
         int y, m, d;
         int64_t days = INT64_MAX;
@@ -376,6 +381,10 @@ cx_err drones__registry_read(store *s, drones_registry **out)
                             (const char *)sqlite3_column_text(st, 1), days);
     }
     sqlite3_reset(st);
+    if (e != CX_OK) {
+        drones_registry_free(r);
+        return e;
+    }
     *out = r;
     return CX_OK;
 }

@@ -182,6 +182,10 @@ void http_resume(http_req *r);
  * read back) 500 internal "a stored record is damaged"; any other (an
  * append past the cap) 500 internal. */
 void http_reply_buf(http_req *r, unsigned status, const char *ctype, cx_buf *b);
+/* The same error for a reply built some other way (a JSON object with
+ * nested lists, store_next) that could not be built whole: e as above
+ * (CX_OK counts as CX_ENOMEM: something failed without saying what). */
+void http_reply_failed(http_req *r, cx_err e);
 
 /* A route for http_routes. query names the query parameters the route
  * takes, separated by spaces ("limit cursor lane"); NULL or "" takes none;

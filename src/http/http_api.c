@@ -21,6 +21,11 @@ void http_reply_buf(http_req *r, unsigned status, const char *ctype, cx_buf *b)
         http_reply(r, status, ctype, s, n);
         return;
     }
+    http_reply_failed(r, e);
+}
+
+void http_reply_failed(http_req *r, cx_err e)
+{
     if (e == CX_OK)
         e = CX_ENOMEM;
     cx_log(CX_LOG_ERROR, "%s %s: reply not sent whole: %s", http_method(r), http_path(r),

@@ -730,8 +730,10 @@ static void h_events(http_req *r, void *ctx)
     if (!http_page_parse(r, HTTP_CURSOR_INT, 200, 1000, &pg))
         return;
     store_conn *c = store_reader(s->store);
-    sqlite3_stmt *st = store_stmt(c, "SELECT id, kind, data FROM inspect_events "
-                                     "WHERE sid = ?1 AND id > ?2 ORDER BY id");
+    /* data is copied into the page as it is stored: json_valid keeps a
+     * damaged row from making the whole 200 something that does not parse */
+    sqlite3_stmt *st = store_stmt(c, "SELECT id, kind, data, json_valid(data) IS 1 "
+                                     "FROM inspect_events WHERE sid = ?1 AND id > ?2 ORDER BY id");
     if (!st) {
         http_reply_error(r, 503, "unavailable", "the events cannot be read; retry", NULL);
         return;
@@ -743,6 +745,12 @@ static void h_events(http_req *r, void *ctx)
     int64_t last = 0;
     while (store_row(st, &p.out) && http_pager_item(&p)) {
         last = sqlite3_column_int64(st, 0);
+        if (!sqlite3_column_int(st, 3)) {
+            cx_log(CX_LOG_ERROR, "inspect: stored data of event %lld does not parse",
+                   (long long)last);
+            http_pager_fail(&p, CX_EPARSE); /* 500 "a stored record is damaged" */
+            break;
+        }
         /* a failed append fails the page: the buffer keeps the first error */
         cx_err e = cx_buf_printf(&p.out, "{\"id\":%lld,\"event\":", (long long)last);
         e = e ? e : cx_buf_json_str(&p.out, (const char *)sqlite3_column_text(st, 1));

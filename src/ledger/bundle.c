@@ -220,6 +220,12 @@ cx_err ledger_bundle(ledger *lg, int64_t index, const char *const *names, size_t
         return e;
     }
     e = ledger__checkpoint_covering(lg, index, &cp);
+    if (e != CX_OK && e != CX_ENOTFOUND) { /* unreadable is not "not yet" */
+        snprintf(err, errlen, "the checkpoint covering entry %lld could not be read",
+                 (long long)index);
+        json_decref(entry);
+        return e;
+    }
     int64_t size = cp ? json_integer_value(json_object_get(cp, "tree_size")) : 0;
     if (e != CX_OK || size <= index) {
         snprintf(err, errlen, "no cosigned checkpoint covers entry %lld yet; run customs ledger "
@@ -284,12 +290,12 @@ cx_err ledger_trust(ledger *lg, json_t **out)
     sqlite3_stmt *st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='origin'");
     if (!st)
         return CX_EDB;
-    json_t *origin = sqlite3_step(st) == SQLITE_ROW
-                         ? json_string((const char *)sqlite3_column_text(st, 0))
-                         : NULL;
+    cx_err e = CX_OK; /* a trust file missing a member or key is never written */
+    json_t *origin = store_next(st, &e) ? json_string((const char *)sqlite3_column_text(st, 0))
+                                        : NULL;
     sqlite3_reset(st);
     if (!origin)
-        return CX_ENOTFOUND;
+        return e != CX_OK ? e : CX_ENOTFOUND;
     json_t *members = json_array();
     st = store_stmt(c, "SELECT m.org, m.role, k.key FROM ledger_members m JOIN ledger_keys k "
                        "ON k.org = m.org WHERE k.revoked_idx IS NULL ORDER BY m.org, k.added_idx");
@@ -299,28 +305,37 @@ cx_err ledger_trust(ledger *lg, json_t **out)
         return CX_EDB;
     }
     json_t *cur = NULL;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, &e)) {
         const char *org = (const char *)sqlite3_column_text(st, 0);
         if (!cur || strcmp(json_string_value(json_object_get(cur, "org")), org) != 0) {
             cur = json_pack("{s:s,s:s,s:[]}", "org", org, "role",
                             (const char *)sqlite3_column_text(st, 1), "keys");
-            json_array_append_new(members, cur);
+            cx_json_push(members, cur, &e);
+            if (e != CX_OK) /* cur was not appended (and is released) */
+                break;
         }
         char pk[LEDGER_B64_32 + 1];
         if (sqlite3_column_bytes(st, 2) == 32) {
             ledger__b64_encode(sqlite3_column_blob(st, 2), 32, pk);
-            json_array_append_new(json_object_get(cur, "keys"), json_string(pk));
+            cx_json_push(json_object_get(cur, "keys"), json_string(pk), &e);
         }
     }
     sqlite3_reset(st);
     /* the genesis's leaf hash: a network node given this file refuses a
      * stream that starts with another genesis */
     char genesis[65] = "";
-    st = store_stmt(c, "SELECT leaf_hash FROM ledger_entries WHERE idx=0");
-    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32)
+    st = e == CX_OK ? store_stmt(c, "SELECT leaf_hash FROM ledger_entries WHERE idx=0") : NULL;
+    if (st && store_next(st, &e) && sqlite3_column_bytes(st, 0) == 32)
         ledger__hex(sqlite3_column_blob(st, 0), genesis);
     if (st)
         sqlite3_reset(st);
+    else if (e == CX_OK)
+        e = CX_EDB;
+    if (e != CX_OK) {
+        json_decref(origin);
+        json_decref(members);
+        return e;
+    }
     *out = json_pack("{s:o,s:s,s:i,s:o}", "origin", origin, "genesis", genesis,
                      "checkpoint_quorum", ledger__checkpoint_threshold(c), "members", members);
     return *out ? CX_OK : CX_ENOMEM;

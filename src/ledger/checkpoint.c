@@ -110,10 +110,10 @@ static char *cp__note(store_conn *c, const char *origin, int64_t size, const uin
         return NULL;
     }
     sqlite3_bind_int64(st, 1, size);
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW)
+    while (e == CX_OK && store_row(st, &b))
         e = cx_buf_puts(&b, (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
-    return cx_buf_steal(&b, NULL); /* NULL if the note did not fit */
+    return cx_buf_steal(&b, NULL); /* NULL if the note did not fit or could not be read */
 }
 
 cx_err ledger_checkpoint_sign(ledger *lg, const ledger_key *key, char **note, char *err,
@@ -210,16 +210,20 @@ typedef struct {
 } cp_pick;
 
 /* The latest checkpoint above min_size that threshold organisations
- * cosigned, else the latest above it; false if none. */
-static bool cp__pick(store_conn *c, int64_t min_size, int threshold, cp_pick *out, bool *final)
+ * cosigned, else the latest above it; false if none, or if it could not be
+ * read (*e = CX_EDB: not "no checkpoint yet"). */
+static bool cp__pick(store_conn *c, int64_t min_size, int threshold, cp_pick *out, bool *final,
+                     cx_err *e)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT size, root FROM ledger_checkpoints p WHERE "
                                      "size > ?1 AND (SELECT count(*) FROM ledger_cosignatures "
                                      "WHERE size = p.size) >= ?2 ORDER BY size DESC LIMIT 1");
+    if (!st)
+        *e = CX_EDB;
     for (int pass = 0; st && pass < 2; pass++) {
         sqlite3_bind_int64(st, 1, min_size);
         sqlite3_bind_int(st, 2, pass == 0 ? threshold : 1);
-        bool ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32;
+        bool ok = store_next(st, e) && sqlite3_column_bytes(st, 1) == 32;
         if (ok) {
             out->size = sqlite3_column_int64(st, 0);
             memcpy(out->root, sqlite3_column_blob(st, 1), 32);
@@ -255,18 +259,22 @@ cx_err ledger__cosig_store(ledger *lg, int64_t size, const uint8_t root[32], con
     return e;
 }
 
-/* A checkpoint as the API shows it, with every cosignature gathered. */
+/* A checkpoint as the API shows it, with every cosignature gathered; NULL
+ * with *e set (CX_EDB a read that failed, CX_ENOMEM) rather than a checkpoint
+ * with fewer cosignatures, which would also read as not final. */
 static json_t *cp__json(store_conn *c, const char *origin, int64_t size, const uint8_t root[32],
-                        int threshold)
+                        int threshold, cx_err *e)
 {
     char hex[65], b64[LEDGER_B64_32 + 1], created[40] = "";
     ledger__hex(root, hex);
     ledger__b64_encode(root, 32, b64);
     sqlite3_stmt *st = store_stmt(c, "SELECT created_at FROM ledger_checkpoints WHERE size=?1");
-    if (!st)
+    if (!st) {
+        *e = CX_EDB;
         return NULL;
+    }
     sqlite3_bind_int64(st, 1, size);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (store_next(st, e))
         snprintf(created, sizeof created, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
     json_t *cos = json_array();
@@ -275,10 +283,11 @@ static json_t *cp__json(store_conn *c, const char *origin, int64_t size, const u
                        "WHERE c.size=?1 ORDER BY c.created_at, c.org");
     if (!st) {
         json_decref(cos);
+        *e = CX_EDB;
         return NULL;
     }
     sqlite3_bind_int64(st, 1, size);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, e)) {
         char pk[LEDGER_B64_32 + 1] = "", kid[9];
         const char *org = (const char *)sqlite3_column_text(st, 0);
         if (sqlite3_column_bytes(st, 1) == 32) {
@@ -287,21 +296,28 @@ static json_t *cp__json(store_conn *c, const char *origin, int64_t size, const u
         } else {
             kid[0] = '\0';
         }
-        json_array_append_new(cos, json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s}", "org", org, "role",
-                                             (const char *)sqlite3_column_text(st, 4), "key", pk,
-                                             "key_id", kid, "line",
-                                             (const char *)sqlite3_column_text(st, 2),
-                                             "created_at",
-                                             (const char *)sqlite3_column_text(st, 3)));
+        cx_json_push(cos, json_pack("{s:s,s:s?,s:s,s:s,s:s,s:s}", "org", org, "role",
+                                    (const char *)sqlite3_column_text(st, 4), "key", pk, "key_id",
+                                    kid, "line", (const char *)sqlite3_column_text(st, 2),
+                                    "created_at", (const char *)sqlite3_column_text(st, 3)),
+                     e);
     }
     sqlite3_reset(st);
     size_t n = json_array_size(cos);
-    char *note = cp__note(c, origin, size, root);
+    char *note = *e == CX_OK ? cp__note(c, origin, size, root) : NULL;
+    if (!note) { /* cp__note logged a read that failed */
+        json_decref(cos);
+        if (*e == CX_OK)
+            *e = CX_ENOMEM;
+        return NULL;
+    }
     json_t *out = json_pack("{s:s,s:I,s:s,s:s,s:s,s:o,s:s,s:i,s:b}", "origin", origin,
                             "tree_size", (json_int_t)size, "root_hash", hex, "root", b64, "note",
-                            note ? note : "", "cosignatures", cos, "created_at", created,
+                            note, "cosignatures", cos, "created_at", created,
                             "threshold", threshold, "final", (int)(n >= (size_t)threshold));
     free(note);
+    if (!out && *e == CX_OK)
+        *e = CX_ENOMEM;
     return out;
 }
 
@@ -325,19 +341,26 @@ cx_err ledger__checkpoint_covering(ledger *lg, int64_t index, json_t **out)
     bool is_final = false, have_final = false;
     /* the newest checkpoint (index < 0), or the one a proof of index should
      * use: the newest final one covering it, else the newest covering it */
-    bool found = index < 0 ? cp__pick(c, 0, 1, &latest, &is_final)
-                           : cp__pick(c, index, threshold, &latest, &is_final);
+    bool found = index < 0 ? cp__pick(c, 0, 1, &latest, &is_final, &e)
+                           : cp__pick(c, index, threshold, &latest, &is_final, &e);
     if (!found)
-        return CX_ENOTFOUND;
+        return e != CX_OK ? e : CX_ENOTFOUND;
     if (index < 0)
-        have_final = cp__pick(c, 0, threshold, &final, &is_final) && is_final;
-    *out = cp__json(c, origin, latest.size, latest.root, threshold);
+        have_final = cp__pick(c, 0, threshold, &final, &is_final, &e) && is_final;
+    if (e != CX_OK)
+        return e;
+    *out = cp__json(c, origin, latest.size, latest.root, threshold, &e);
     if (*out && have_final && final.size != latest.size) {
         /* the newest is still gathering cosignatures: the final one too */
-        json_t *f = cp__json(c, origin, final.size, final.root, threshold);
-        json_object_set_new(*out, "final_checkpoint", f ? f : json_null());
+        json_t *f = cp__json(c, origin, final.size, final.root, threshold, &e);
+        if (!f) { /* not a null final_checkpoint: it exists and could not be read */
+            json_decref(*out);
+            *out = NULL;
+            return e;
+        }
+        json_object_set_new(*out, "final_checkpoint", f);
     }
-    return *out ? CX_OK : CX_ENOMEM;
+    return e;
 }
 
 /* ---- reading notes (verify, bundles) ----------------------------------------------------- */

@@ -41,6 +41,17 @@ static void h__unavailable(http_req *r, cx_err e)
     http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
 }
 
+/* c's statement for sql, or NULL with *e = CX_EDB: a statement that would
+ * not prepare is a read that failed, not a list with no rows. NULL too
+ * when *e already holds an error. */
+static sqlite3_stmt *h__stmt(store_conn *c, const char *sql, cx_err *e)
+{
+    sqlite3_stmt *st = *e == CX_OK ? store_stmt(c, sql) : NULL;
+    if (!st && *e == CX_OK)
+        *e = CX_EDB;
+    return st;
+}
+
 /* 200 with out, or 503 for any error the handler has not answered itself. */
 static void h__reply(http_req *r, cx_err e, json_t *out)
 {
@@ -281,8 +292,9 @@ static void h_summary(http_req *r, void *ctx)
     if (ledger_root(lg, size, root) == CX_OK)
         ledger__hex(root, hex);
     json_t *types = json_object();
-    sqlite3_stmt *st = store_stmt(c, "SELECT type, count(*) FROM ledger_entries GROUP BY type");
-    while (st && sqlite3_step(st) == SQLITE_ROW)
+    cx_err e = CX_OK; /* a count that could not be read is not a smaller count */
+    sqlite3_stmt *st = h__stmt(c, "SELECT type, count(*) FROM ledger_entries GROUP BY type", &e);
+    while (st && store_next(st, &e))
         json_object_set_new(types, (const char *)sqlite3_column_text(st, 0),
                             json_integer(sqlite3_column_int64(st, 1)));
     if (st)
@@ -290,34 +302,44 @@ static void h_summary(http_req *r, void *ctx)
     json_t *findings = json_object();
     const char *scope = ledger__findings_scope(http_principal(r));
     /* an organisation counts its own findings by its index, not everyone's */
-    st = scope ? store_stmt(c, "SELECT severity, count(*) FROM ledger_findings "
-                               "WHERE org=?1 GROUP BY severity")
-               : store_stmt(c, "SELECT severity, count(*) FROM ledger_findings "
-                               "GROUP BY severity");
+    st = scope ? h__stmt(c, "SELECT severity, count(*) FROM ledger_findings "
+                            "WHERE org=?1 GROUP BY severity", &e)
+               : h__stmt(c, "SELECT severity, count(*) FROM ledger_findings "
+                            "GROUP BY severity", &e);
     if (st && scope)
         sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
-    while (st && sqlite3_step(st) == SQLITE_ROW)
+    while (st && store_next(st, &e))
         json_object_set_new(findings, (const char *)sqlite3_column_text(st, 0),
                             json_integer(sqlite3_column_int64(st, 1)));
     if (st)
         sqlite3_reset(st);
     int64_t members = 0;
-    st = store_stmt(c, "SELECT count(*) FROM ledger_members");
-    if (st && sqlite3_step(st) == SQLITE_ROW)
+    st = h__stmt(c, "SELECT count(*) FROM ledger_members", &e);
+    if (st && store_next(st, &e))
         members = sqlite3_column_int64(st, 0);
     if (st)
         sqlite3_reset(st);
     const char *origin = NULL;
     char obuf[LEDGER_ORIGIN_MAX + 1];
-    st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='origin'");
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
+    st = h__stmt(c, "SELECT v FROM ledger_meta WHERE k='origin'", &e);
+    if (st && store_next(st, &e)) {
         snprintf(obuf, sizeof obuf, "%s", (const char *)sqlite3_column_text(st, 0));
         origin = obuf;
     }
     if (st)
         sqlite3_reset(st);
     json_t *cp = NULL;
-    if (ledger_checkpoint_latest(lg, &cp) == CX_OK) {
+    cx_err ce = e == CX_OK ? ledger_checkpoint_latest(lg, &cp) : CX_OK;
+    if (ce != CX_ENOTFOUND && e == CX_OK) /* none yet is null; unreadable is not */
+        e = ce;
+    if (e != CX_OK) {
+        json_decref(types);
+        json_decref(findings);
+        json_decref(cp);
+        h__unavailable(r, e);
+        return;
+    }
+    if (cp) {
         json_object_del(cp, "note");
         size_t i;
         json_t *x;
@@ -344,24 +366,25 @@ static void h_members(http_req *r, void *ctx)
         return;
     }
     json_t *members = json_array();
-    sqlite3_stmt *st = store_stmt(c, "SELECT org, role, name, country, idx FROM ledger_members "
-                                     "ORDER BY org");
-    while (st && sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(members,
-                              json_pack("{s:s,s:s,s:s,s:s?,s:I,s:[]}", "org",
-                                        (const char *)sqlite3_column_text(st, 0), "role",
-                                        (const char *)sqlite3_column_text(st, 1), "name",
-                                        (const char *)sqlite3_column_text(st, 2), "country",
-                                        (const char *)sqlite3_column_text(st, 3),
-                                        "registered_at_index",
-                                        (json_int_t)sqlite3_column_int64(st, 4), "keys"));
+    cx_err e = CX_OK; /* a member, key or policy that could not be read fails the reply */
+    sqlite3_stmt *st = h__stmt(c, "SELECT org, role, name, country, idx FROM ledger_members "
+                                  "ORDER BY org", &e);
+    while (st && store_next(st, &e))
+        cx_json_push(members,
+                     json_pack("{s:s,s:s,s:s,s:s?,s:I,s:[]}", "org",
+                               (const char *)sqlite3_column_text(st, 0), "role",
+                               (const char *)sqlite3_column_text(st, 1), "name",
+                               (const char *)sqlite3_column_text(st, 2), "country",
+                               (const char *)sqlite3_column_text(st, 3), "registered_at_index",
+                               (json_int_t)sqlite3_column_int64(st, 4), "keys"),
+                     &e);
     if (st)
         sqlite3_reset(st);
-    st = store_stmt(c, "SELECT org, key, added_idx, revoked_idx FROM ledger_keys "
-                       "ORDER BY org, added_idx");
+    st = h__stmt(c, "SELECT org, key, added_idx, revoked_idx FROM ledger_keys "
+                    "ORDER BY org, added_idx", &e);
     size_t i;
     json_t *m;
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && store_next(st, &e)) {
         const char *org = (const char *)sqlite3_column_text(st, 0);
         if (sqlite3_column_bytes(st, 1) != 32)
             continue;
@@ -370,47 +393,60 @@ static void h_members(http_req *r, void *ctx)
         snprintf(kid, sizeof kid, "%08x", ledger_note_key_id(org, sqlite3_column_blob(st, 1)));
         json_t *k = json_pack("{s:s,s:s,s:I}", "key", pk, "note_key_id", kid, "added_at_index",
                               (json_int_t)sqlite3_column_int64(st, 2));
+        if (!k) {
+            e = CX_ENOMEM;
+            break;
+        }
         json_object_set_new(k, "revoked_at_index",
                             sqlite3_column_type(st, 3) == SQLITE_NULL
                                 ? json_null()
                                 : json_integer(sqlite3_column_int64(st, 3)));
         json_array_foreach(members, i, m) if (strcmp(json_string_value(json_object_get(m, "org")),
                                                      org) == 0)
-            json_array_append(json_object_get(m, "keys"), k);
+            if (json_array_append(json_object_get(m, "keys"), k) != 0)
+                e = CX_ENOMEM;
         json_decref(k);
     }
     if (st)
         sqlite3_reset(st);
     json_t *gov = json_array();
     int threshold = 0;
-    st = store_stmt(c, "SELECT holder, key FROM ledger_governors ORDER BY rowid");
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    st = h__stmt(c, "SELECT holder, key FROM ledger_governors ORDER BY rowid", &e);
+    while (st && store_next(st, &e)) {
         char pk[LEDGER_B64_32 + 1] = "";
         if (sqlite3_column_bytes(st, 1) == 32)
             ledger__b64_encode(sqlite3_column_blob(st, 1), 32, pk);
-        json_array_append_new(gov, json_pack("{s:s,s:s}", "holder",
-                                             (const char *)sqlite3_column_text(st, 0), "key", pk));
+        cx_json_push(gov, json_pack("{s:s,s:s}", "holder", (const char *)sqlite3_column_text(st, 0),
+                                    "key", pk),
+                     &e);
     }
     if (st)
         sqlite3_reset(st);
-    st = store_stmt(c, "SELECT v FROM ledger_meta WHERE k='threshold'");
+    st = h__stmt(c, "SELECT v FROM ledger_meta WHERE k='threshold'", &e);
     int64_t v = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW &&
+    if (st && store_next(st, &e) &&
         cx_parse_i64((const char *)sqlite3_column_text(st, 0), &v) && v > 0 && v <= INT32_MAX)
         threshold = (int)v;
     if (st)
         sqlite3_reset(st);
     json_t *policies = json_object();
-    st = store_stmt(c, "SELECT type, policy, idx FROM ledger_policies ORDER BY type");
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *p = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+    st = h__stmt(c, "SELECT idx, policy, type FROM ledger_policies ORDER BY type", &e);
+    while (st && store_next(st, &e)) {
+        json_t *p = h__stored_json(st, 1, &e); /* a damaged policy is not left out */
         if (p) {
-            json_object_set_new(p, "set_at_index", json_integer(sqlite3_column_int64(st, 2)));
-            json_object_set_new(policies, (const char *)sqlite3_column_text(st, 0), p);
+            json_object_set_new(p, "set_at_index", json_integer(sqlite3_column_int64(st, 0)));
+            json_object_set_new(policies, (const char *)sqlite3_column_text(st, 2), p);
         }
     }
     if (st)
         sqlite3_reset(st);
+    if (e != CX_OK) {
+        json_decref(members);
+        json_decref(gov);
+        json_decref(policies);
+        h__unavailable(r, e);
+        return;
+    }
     http_reply_json(r, 200,
                     json_pack("{s:{s:i,s:o},s:o,s:o}", "governance", "threshold", threshold,
                               "keys", gov, "members", members, "policies", policies));
@@ -548,17 +584,23 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, const char *s
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int64_t idx = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    cx_err e = CX_OK; /* a read that failed is not "not anchored", nor fewer findings */
+    int64_t idx = store_next(st, &e) ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
     if (idx < 0)
-        return CX_OK;
+        return e;
     json_t *o = NULL, *cp = NULL, *proof = NULL;
-    cx_err e = ledger_entry_get(lg, idx, &o);
+    e = ledger_entry_get(lg, idx, &o);
     if (e != CX_OK)
         return e;
     json_object_set_new(o, "declaration_id", json_string(id));
     /* what an offline check needs: the cosigned head and the path to it */
-    if (ledger__checkpoint_covering(lg, idx, &cp) == CX_OK &&
+    cx_err ce = ledger__checkpoint_covering(lg, idx, &cp);
+    if (ce != CX_OK && ce != CX_ENOTFOUND) { /* none yet is null; unreadable is not */
+        json_decref(o);
+        return ce;
+    }
+    if (ce == CX_OK &&
         json_integer_value(json_object_get(cp, "tree_size")) > idx &&
         ledger_proof(lg, idx, json_integer_value(json_object_get(cp, "tree_size")), &proof) ==
             CX_OK) {
@@ -570,15 +612,16 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, const char *s
         json_object_set_new(o, "proof", json_null());
     }
     json_t *findings = json_array();
-    st = store_stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, "
-                       "details, source, created_at FROM ledger_findings "
-                       "WHERE declaration_id=?1 AND (?2 IS NULL OR org=?2) ORDER BY id LIMIT 1000");
+    st = h__stmt(c, "SELECT id, rule, severity, declaration_id, entry_idx, subject, message, "
+                    "details, source, created_at FROM ledger_findings "
+                    "WHERE declaration_id=?1 AND (?2 IS NULL OR org=?2) ORDER BY id LIMIT 1000",
+                 &e);
     if (st) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         if (scope)
             sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
-        while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(findings, h__finding_row(st, &e));
+        while (store_next(st, &e))
+            cx_json_push(findings, h__finding_row(st, &e), &e);
         sqlite3_reset(st);
     }
     if (e != CX_OK) { /* a damaged finding is not shown with empty details */
@@ -656,9 +699,13 @@ static void h_bl(http_req *r, void *ctx)
         return;
     }
     sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    cx_err e = CX_OK;
+    if (!store_next(st, &e)) {
         sqlite3_reset(st);
-        http_reply_error(r, 404, "not_found", "no such bill of lading on the ledger", NULL);
+        if (e != CX_OK) /* a read that failed is not "no such bill" */
+            h__unavailable(r, e);
+        else
+            http_reply_error(r, 404, "not_found", "no such bill of lading on the ledger", NULL);
         return;
     }
     char leaf[65] = "";

@@ -63,11 +63,15 @@ static cx_err snap__copy_table(sqlite3 *db, const char *table, char *err, size_t
         return CX_EDB;
     }
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK, rd = CX_OK; /* a table or index left out is not a snapshot */
+    while (e == CX_OK && store_next(st, &rd)) {
         char *q = snap__qualify((const char *)sqlite3_column_text(st, 0));
         e = q ? snap__exec(db, q, err, errlen) : CX_EDB;
         free(q);
+    }
+    if (rd != CX_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        e = rd;
     }
     sqlite3_finalize(st);
     char sql[160];
@@ -168,7 +172,7 @@ static cx_err snap__checkpoint(snap_info *si, const json_t *trust, char *err, si
     if (sqlite3_prepare_v2(si->db, "SELECT line FROM ledger_cosignatures WHERE size=?1", -1, &st,
                            NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, si->cp_size);
-        while (be == CX_OK && sqlite3_step(st) == SQLITE_ROW)
+        while (be == CX_OK && store_row(st, &lines)) /* a step error fails lines */
             be = cx_buf_puts(&lines, (const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
@@ -326,10 +330,14 @@ static cx_err snap__import_table(sqlite3 *db, const char *table, char *err, size
         return CX_EDB;
     }
     sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) /* the schema's own names: [a-z_] */
+    cx_err e = CX_OK, rd = CX_OK; /* a column left out would not be restored */
+    while (e == CX_OK && store_next(st, &rd)) /* the schema's own names: [a-z_] */
         e = cx_buf_printf(&cols, "%s\"%s\"", cols.len ? "," : "",
                           (const char *)sqlite3_column_text(st, 0));
+    if (rd != CX_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        e = rd;
+    }
     sqlite3_finalize(st);
     if (e == CX_OK && !cols.len) {
         snprintf(err, errlen, "the snapshot has no table %s", table);

@@ -205,7 +205,8 @@ static bool v__cosigs(sqlite3 *db, const lreg *reg, const char *origin, const vc
     sqlite3_bind_int64(st, 1, cp->size);
     bool ok = true;
     int n = 0;
-    while (ok && sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK;
+    while (ok && store_next(st, &e)) {
         n++;
         const char *org = (const char *)sqlite3_column_text(st, 0);
         const char *line = (const char *)sqlite3_column_text(st, 2);
@@ -231,6 +232,11 @@ static bool v__cosigs(sqlite3 *db, const lreg *reg, const char *origin, const vc
                      (long long)cp->size, org);
             ok = false;
         }
+    }
+    if (e != CX_OK) { /* fewer cosignatures checked is not a verdict */
+        snprintf(why, cap, "checkpoint at size %lld: cannot read its cosignatures: %s",
+                 (long long)cp->size, sqlite3_errmsg(db));
+        ok = false;
     }
     sqlite3_finalize(st);
     if (ok && n == 0) {
@@ -302,11 +308,17 @@ bool ledger_verify_db(const char *path, unsigned threads, bool progress, ledger_
                            -1, &st, NULL) != SQLITE_OK)
         VFAIL(-1, "%s has no ledger (%s)", path, sqlite3_errmsg(db));
     int64_t n = 0, count = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err rd = CX_OK; /* a read that failed: the verdict is "cannot read", never ok */
+    char rd_why[256];
+    if (store_next(st, &rd)) {
         n = sqlite3_column_int64(st, 0);
         count = sqlite3_column_int64(st, 1);
     }
+    if (rd != CX_OK)
+        snprintf(rd_why, sizeof rd_why, "cannot count entries: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
+    if (rd != CX_OK)
+        VFAIL(-1, "%s", rd_why);
     if (n == 0)
         VFAIL(-1, "the ledger is empty");
     nodes.n = (uint64_t)n;
@@ -317,7 +329,7 @@ bool ledger_verify_db(const char *path, unsigned threads, bool progress, ledger_
     if (sqlite3_prepare_v2(db, "SELECT size, root FROM ledger_checkpoints ORDER BY size", -1, &st,
                            NULL) != SQLITE_OK)
         VFAIL(-1, "cannot read checkpoints: %s", sqlite3_errmsg(db));
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, &rd)) {
         vcheckpoint *g = realloc(cps, (ncps + 1) * sizeof *cps);
         if (!g) {
             sqlite3_finalize(st);
@@ -330,7 +342,11 @@ bool ledger_verify_db(const char *path, unsigned threads, bool progress, ledger_
             memcpy(cps[ncps].root, sqlite3_column_blob(st, 1), 32);
         ncps++;
     }
+    if (rd != CX_OK) /* fewer checkpoints checked must not end in ok */
+        snprintf(rd_why, sizeof rd_why, "cannot read checkpoints: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
+    if (rd != CX_OK)
+        VFAIL(-1, "%s", rd_why);
     if (ncps && cps[ncps - 1].size > n)
         VFAIL(n, "checkpoint at size %lld is beyond the log's %lld entries: entries were removed",
               (long long)cps[ncps - 1].size, (long long)n);
@@ -435,7 +451,7 @@ bool ledger_verify_db(const char *path, unsigned threads, bool progress, ledger_
         want_nodes += (uint64_t)n >> l;
     int64_t worst = -1;
     char node_why[200] = "";
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, &rd)) {
         uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
         unsigned level = (unsigned)(id >> 48);
         uint64_t index = id & (((uint64_t)1 << 48) - 1);
@@ -454,7 +470,11 @@ bool ledger_verify_db(const char *path, unsigned threads, bool progress, ledger_
             }
         }
     }
+    if (rd != CX_OK) /* not "nodes were removed": they could not be read */
+        snprintf(rd_why, sizeof rd_why, "cannot read the tree: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
+    if (rd != CX_OK)
+        VFAIL(-1, "%s", rd_why);
     if (worst >= 0)
         VFAIL(worst, "%s", node_why);
     if (got_nodes != want_nodes)

@@ -425,13 +425,18 @@ static void h_queue(http_req *r, void *ctx)
                             json_string((const char *)sqlite3_column_text(st, 9)));
         const char *risk = (const char *)sqlite3_column_text(st, 10);
         json_t *rj = risk ? json_loads(risk, 0, NULL) : NULL;
+        if (risk && !rj && e == CX_OK) { /* damaged: not shown as "not scored" */
+            cx_log(CX_LOG_ERROR, "risk: stored risk of queue row %lld does not parse",
+                   (long long)seq);
+            e = CX_EPARSE;
+        }
         json_object_set_new(it, "risk", rj ? rj : json_null());
         cx_err ie;
         json_t *ij = risk__inspection_json(c, seq, &ie);
         if (ie != CX_OK)
             e = ie;
         json_object_set_new(it, "inspection", ij ? ij : json_null());
-        json_array_append_new(items, it);
+        cx_json_push(items, it, &e);
         n++;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)

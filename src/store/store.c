@@ -211,9 +211,9 @@ cx_err store_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? CX_OK : rc == SQLITE_CONSTRAINT_UNIQUE ? CX_EEXIST : CX_EDB;
 }
 
-bool store_row(sqlite3_stmt *st, cx_buf *b)
+bool store_next(sqlite3_stmt *st, cx_err *e)
 {
-    if (cx_buf_error(b) != CX_OK)
+    if (*e != CX_OK)
         return false;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -221,8 +221,17 @@ bool store_row(sqlite3_stmt *st, cx_buf *b)
     if (rc != SQLITE_DONE) {
         cx_log(CX_LOG_ERROR, "sql step failed: %s: %s", sqlite3_errmsg(sqlite3_db_handle(st)),
                sqlite3_sql(st));
-        cx_buf_fail(b, CX_EDB);
+        *e = CX_EDB;
     }
+    return false;
+}
+
+bool store_row(sqlite3_stmt *st, cx_buf *b)
+{
+    cx_err e = cx_buf_error(b);
+    if (store_next(st, &e))
+        return true;
+    cx_buf_fail(b, e); /* CX_OK at the end changes nothing; a failed b keeps its error */
     return false;
 }
 

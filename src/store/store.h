@@ -71,6 +71,14 @@ cx_err store_done(sqlite3_stmt *st);
  * resets st. */
 bool store_row(sqlite3_stmt *st, cx_buf *b);
 
+/* The same for rows read into anything else (a JSON tree, a count, a
+ * verifier's walk): true on a row; false when the rows are done, or when
+ * the step failed, which is logged and stored in *e as CX_EDB. Callers
+ * start with *e = CX_OK and, after the loop, fail with *e if it is set;
+ * when *e already holds an error (an earlier item that would not build)
+ * nothing is stepped (false) and that error stays. The caller resets st. */
+bool store_next(sqlite3_stmt *st, cx_err *e);
+
 /* ---- the writer -----------------------------------------------------------
  * A job runs on the writer thread inside the open transaction and its own
  * savepoint. Returning anything but CX_OK rolls back only this job's writes. */

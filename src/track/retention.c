@@ -97,7 +97,9 @@ cx_err track_retention_run(store *s, const track_config *cfg, int64_t now_us,
         q = store_stmt(c, "SELECT idx FROM track_devices ORDER BY idx");
         if (!q)
             return CX_EDB;
-        while (sqlite3_step(q) == SQLITE_ROW) {
+        /* a device left out here would keep its old positions for good:
+         * the mark below moves past them */
+        while (store_next(q, &e)) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 1024;
                 int64_t *nd = realloc(devs, cap * sizeof *nd);
@@ -111,6 +113,10 @@ cx_err track_retention_run(store *s, const track_config *cfg, int64_t now_us,
             devs[n++] = sqlite3_column_int64(q, 0);
         }
         sqlite3_reset(q);
+        if (e != CX_OK) {
+            free(devs);
+            return e;
+        }
         for (size_t i = 0; e == CX_OK && (i < n || (n == 0 && i == 0)); i += RET_DEVICES) {
             ret_job j = {.devs = devs + i, .n = n - i < RET_DEVICES ? n - i : RET_DEVICES,
                          .from = from, .to = cutoff, .interval = interval,

@@ -109,7 +109,8 @@ static void svc__esc_pending(track_service *t)
                          : NULL;
     if (!st)
         return;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a step error is logged (the rest wait for the next start) */
+    while (store_next(st, &e)) {
         json_t *decls = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
         if (json_array_size(decls))
             track__escalate(t, (const char *)sqlite3_column_text(st, 0),

@@ -208,7 +208,8 @@ static void h_quality(http_req *r, void *ctx)
     sqlite3_bind_text(st, 1, since_ts, -1, SQLITE_STATIC);
     if (scanner)
         sqlite3_bind_text(st, 2, scanner, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a kind that could not be read is not a kind with no scans */
+    while (store_next(st, &e)) {
         int64_t n = sqlite3_column_int64(st, 1), f = sqlite3_column_int64(st, 2);
         json_object_set_new(kinds, (const char *)sqlite3_column_text(st, 0), quality__entry(n, f));
         all += n;
@@ -219,11 +220,16 @@ static void h_quality(http_req *r, void *ctx)
     if (scanner)
         sqlite3_bind_text(sc, 2, scanner, -1, SQLITE_STATIC);
     int64_t scans = 0, flagged = 0;
-    if (sqlite3_step(sc) == SQLITE_ROW) {
+    if (store_next(sc, &e)) {
         scans = sqlite3_column_int64(sc, 0);
         flagged = sqlite3_column_int64(sc, 1);
     }
     sqlite3_reset(sc);
+    if (e != CX_OK) {
+        json_decref(kinds);
+        http_reply_failed(r, e);
+        return;
+    }
     http_reply_json(r, 200,
                     json_pack("{s:s?,s:s?,s:I,s:I,s:o,s:o}", "since", since ? since_ts : NULL,
                               "scanner", scanner, "scans", (json_int_t)scans, "scans_flagged",

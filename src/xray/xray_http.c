@@ -220,7 +220,8 @@ static void h_scanners_list(http_req *r, void *ctx)
         return;
     }
     json_t *items = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a scanner that could not be read or built: no short list */
+    while (store_next(st, &e)) {
         xray_scanner s = {0};
         snprintf(s.id, sizeof s.id, "%s", (const char *)sqlite3_column_text(st, 0));
         snprintf(s.name, sizeof s.name, "%s", (const char *)sqlite3_column_text(st, 1));
@@ -228,9 +229,14 @@ static void h_scanners_list(http_req *r, void *ctx)
         snprintf(s.org, sizeof s.org, "%s", (const char *)sqlite3_column_text(st, 3));
         s.key_id = sqlite3_column_int64(st, 4);
         snprintf(s.created_at, sizeof s.created_at, "%s", (const char *)sqlite3_column_text(st, 5));
-        json_array_append_new(items, http__scanner_json(&s));
+        cx_json_push(items, http__scanner_json(&s), &e);
     }
     sqlite3_reset(st);
+    if (e != CX_OK) {
+        json_decref(items);
+        http_reply_failed(r, e);
+        return;
+    }
     http_reply_json(r, 200, json_pack("{s:o}", "items", items));
 }
 

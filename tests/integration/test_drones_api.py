@@ -118,6 +118,27 @@ class Captures(TempDirTestCase):
         self.assertEqual(len(flight[0]["geometry"]["coordinates"]),
                          len(flight[0]["properties"]["times"]))
 
+    def test_receivers_that_cannot_be_read_fail_the_drone(self):
+        # a drone's nested receivers list is read whole or the reply fails:
+        # with drones_heard unreadable (its root page damaged) the drone and
+        # the list answer 503 "retry", not "receivers": [] in a 200
+        import sqlite3
+        self.imp("odid_bt5_lr_sample.pcapng", "--receiver", "RX-BT")
+        con = sqlite3.connect(self.db)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = con.execute("PRAGMA page_size").fetchone()[0]
+        root = con.execute("SELECT rootpage FROM sqlite_master"
+                           " WHERE name='drones_heard'").fetchone()[0]
+        con.close()
+        with open(self.db, "r+b") as f:
+            f.seek((root - 1) * page)
+            f.write(b"\x00")  # not a b-tree page type
+        srv = self.serve()
+        tok = create_key(self.db, "CUSTOMS", "officer")
+        for path in ("/v1/drones/SSEVTFG93700070", "/v1/drones"):
+            r = srv.get(path, tok)
+            self.assertEqual((r.status, r.json["error"]["code"]), (503, "unavailable"), path)
+
     def test_bad_capture(self):
         path = os.path.join(self.tmp, "x.pcap")
         with open(path, "wb") as f:

@@ -505,6 +505,25 @@ class InspectTest(TempDirTestCase):
             self.assertEqual(kept, expect[sid])
         db.close()
 
+    def test_a_damaged_event_fails_its_page(self):
+        # an event's data goes into the page as stored: a damaged one must
+        # fail the page (500), not make the 200 something that does not parse
+        import sqlite3
+        did = self.submit(tobacco("INSP-4"))
+        sid = self.srv.post("/v1/declarations/%s/sessions" % did, {},
+                            token=self.officer).json["session"]
+        base = "/v1/sessions/" + sid
+        raw(self.srv, "POST", base + "/frames", self.officer, JPEG, "image/jpeg")
+        r = self.srv.get(base + "/events", token=self.officer)
+        self.assertEqual((r.status, [e["event"] for e in r.json["items"]]), (200, ["frame"]))
+        db = sqlite3.connect(self.db)
+        with db:
+            db.execute("UPDATE inspect_events SET data = substr(data, 2) WHERE sid = ?", (sid,))
+        db.close()
+        r = self.srv.get(base + "/events", token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (500, "internal"), r)
+        self.assertNotIn("items", r.json)
+
     def test_frames_erased_after_retention(self):
         did = self.submit(tobacco("INSP-3"))
         sid = self.srv.post("/v1/declarations/%s/sessions" % did, {},

@@ -642,6 +642,28 @@ class DemoTest(LedgerCase):
         self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
         self.assertTrue(bad.stdout.startswith("bad index %d:" % target), bad.stdout)
 
+    def test_verify_fails_when_checkpoints_cannot_be_read(self):
+        # a verifier that cannot read a checkpoint must not say ok: damage
+        # the checkpoints table's root page so that reading it fails
+        # (SQLITE_CORRUPT); entries and tree still read and check
+        run("ledger", "demo", "--db", self.db)
+        self.assertRegex(run("ledger", "verify", "--db", self.db).stderr,
+                         r"^[1-9]\d* checkpoints? verified")
+        import sqlite3
+        con = sqlite3.connect(self.db)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = con.execute("PRAGMA page_size").fetchone()[0]
+        root = con.execute("SELECT rootpage FROM sqlite_master"
+                           " WHERE name='ledger_checkpoints'").fetchone()[0]
+        con.close()
+        self.assertGreater(root, 1)
+        with open(self.db, "r+b") as f:
+            f.seek((root - 1) * page)
+            f.write(b"\x00")  # not a b-tree page type
+        bad = run("ledger", "verify", "--db", self.db, check=False)
+        self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+        self.assertTrue(bad.stdout.startswith("bad: cannot read checkpoints: "), bad.stdout)
+
     def test_demo_anchors_existing_declarations(self):
         decls = [declaration("EXIST-%d" % i, containers=["CSQU3054383"],
                              transport_document={"type": "BL", "number": "MAEU-EX-%d" % i})

@@ -127,6 +127,25 @@ static void test_buf_stays_failed(void **state)
     cx_buf_free(&b);
 }
 
+/* cx_json_push: an item that would not build (NULL) is not silently
+ * dropped: *e says the list is short; the first error stays. */
+static void test_json_push(void **state)
+{
+    json_t *a = json_array();
+    cx_err e = CX_OK;
+    cx_json_push(a, json_integer(1), &e);
+    assert_int_equal(e, CX_OK);
+    cx_json_push(a, NULL, &e);
+    assert_int_equal(e, CX_ENOMEM);
+    assert_int_equal(json_array_size(a), 1);
+    e = CX_EDB;
+    cx_json_push(a, NULL, &e);
+    assert_int_equal(e, CX_EDB);
+    cx_json_push(a, json_integer(2), &e);
+    assert_int_equal(json_array_size(a), 2);
+    json_decref(a);
+}
+
 /* A failure found outside the buffer fails it like a failed append: later
  * appends are refused, steal gives nothing, and the first error stays. */
 static void test_buf_fail(void **state)
@@ -498,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_roles_orgs),  cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_buf_stays_failed), cmocka_unit_test(test_buf_fail),
+        cmocka_unit_test(test_json_push),
         cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_map),
         cmocka_unit_test(test_map_del),

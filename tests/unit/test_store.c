@@ -140,6 +140,38 @@ static void test_row_fails_the_buffer(void **state)
     cx_buf_free(&b);
 }
 
+/* store_next: the same for rows read into anything else. A step error
+ * part-way through (the third row's json(v) is malformed) ends the rows
+ * with CX_EDB in *e, not as the end; an error already in *e stops the
+ * walk without a step and stays. */
+static void test_next_keeps_the_step_error(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(store_write(f->s, insert_v, "1"), CX_OK);
+    assert_int_equal(store_write(f->s, insert_v, "2"), CX_OK);
+    store_conn *c = store_reader(f->s);
+    sqlite3_stmt *st = store_stmt(c, "SELECT json(v) FROM t ORDER BY k");
+    cx_err e = CX_OK;
+    int rows = 0;
+    while (store_next(st, &e))
+        rows++;
+    sqlite3_reset(st);
+    assert_int_equal(rows, 2);
+    assert_int_equal(e, CX_OK); /* the end is not an error */
+    assert_int_equal(store_write(f->s, insert_v, "not json"), CX_OK);
+    rows = 0;
+    while (store_next(st, &e))
+        rows++;
+    sqlite3_reset(st);
+    assert_int_equal(rows, 2);
+    assert_int_equal(e, CX_EDB);
+    /* an earlier failure (an item that would not build) is kept: no step */
+    e = CX_ENOMEM;
+    assert_false(store_next(st, &e));
+    assert_int_equal(e, CX_ENOMEM);
+    sqlite3_reset(st);
+}
+
 /* Two writes in one transaction after the first failed: the failure rolls
  * back only its own savepoint. */
 static cx_err insert_two_then_fail(store_conn *w, void *arg)
@@ -532,6 +564,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_fails_the_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_next_keeps_the_step_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_off_the_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_job_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_batch_writes_nothing, setup, teardown),
