@@ -25,9 +25,9 @@ typedef struct {
     char *doc_text;  /* JSON text stored in the doc column (no risk) */
     size_t doc_len;
     char *risk_text; /* the risk member, stored in its own column; may be NULL */
-    char *kept;      /* members kept for hooks (member_texts): {"name":full,…}; may be NULL */
+    char *kept;      /* members kept for hooks (enrich_kept): {"name":full,…}; may be NULL */
     char *kept_shown; /* the same as the declarant sees them; NULL: as kept */
-    char *kept_records; /* hooks' records (member_record): {"name":record,…}; may be NULL */
+    char *kept_records; /* hooks' records (enrich_kept): {"name":record,…}; may be NULL */
     decl_kept_made *made; /* per hook, what enrich_kept made; NULL when no hook has one */
     char *text;      /* what the API shows: doc with risk; NULL when no risk */
     size_t len;
@@ -46,8 +46,8 @@ typedef struct {
 cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
                        size_t rawlen, bool historical, decl_write **out);
 void decl__write_free(decl_write *dw);
-/* The members hooks have declare keep (member_texts), made into dw->kept
- * and dw->kept_shown, and their records (member_record) into
+/* The members hooks have declare keep (enrich_kept), made into dw->kept
+ * and dw->kept_shown, and their records into
  * dw->kept_records (kept.c). */
 cx_err decl__kept_texts(decl_write *dw);
 /* Appends text[0..len), kept members' text, to out as readers see it:

@@ -49,13 +49,13 @@ static const store_migration decl_migrations[] = {
      * column), and container links the newest few from the primary key. */
     {5, "CREATE INDEX declarations_tdoc_type ON declarations("
         "json_extract(doc, '$.transport_document.number'), type);"},
-    /* server members that hooks have declare keep (decl_hooks.member_texts,
+    /* server members that hooks have declare keep (decl_hooks.enrich_kept,
      * e.g. revenue's assessment): one row and one text per declaration
      * instead of a second table's row; kept_shown is the declarant's form
      * when it differs */
     {6, "ALTER TABLE declarations ADD COLUMN kept TEXT;"
         "ALTER TABLE declarations ADD COLUMN kept_shown TEXT;"},
-    /* hooks' private records of their members (decl_hooks.member_record),
+    /* hooks' private records of their members (enrich_kept's record),
      * {"name":record,…}: written with the row, never shown to anyone, read
      * back only through decl_kept_after — no side table's page per commit */
     {7, "ALTER TABLE declarations ADD COLUMN kept_records TEXT;"},
@@ -117,10 +117,9 @@ static cx_err decl__insert_sorted(void **arr, size_t *n, size_t sz, const void *
 
 cx_err decl_service_add_hooks(decl_service *d, const decl_hooks *h)
 {
-    if (!h->name || !h->name[0] || !h->member != !(h->member_texts || h->enrich_kept) ||
-        (h->member_texts && h->enrich_kept) || (h->member_record && !h->member_texts) ||
+    if (!h->name || !h->name[0] || !h->member != !h->enrich_kept ||
         (h->member_expand && !h->member))
-        return CX_EINVAL; /* a member is kept only through its texts; a record with one */
+        return CX_EINVAL; /* a member is kept only as enrich_kept makes it */
     return decl__insert_sorted((void **)&d->hooks, &d->nhooks, sizeof *h, h, h->order, h->name,
                                offsetof(decl_hooks, order), offsetof(decl_hooks, name));
 }

@@ -102,25 +102,11 @@ typedef struct {
      * Runs in the set's order, right after the set's enrich. */
     void (*enrich_text)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
                         size_t len);
-    /* A member that enrich/enrich_text adds and declare keeps in the
-     * declaration's row as the texts member_texts makes once, on the
-     * submitting thread: *full (what customs reads) and *shown (what the
-     * declarant and other non-customs readers see; NULL: the same), both
-     * malloc'd, owned by declare after the call. The 201 reply and every read
-     * show the member from them; indexed still gets the member in doc;
-     * decl_member_set_in replaces it later. member_texts returns CX_OK or an
-     * error that refuses the submission (503). NULL member: none. */
+    /* A member declare keeps in the declaration's row (NULL: none), made by
+     * enrich_kept below: declare stores its texts and record as made, shows
+     * the member from them in the 201 and every read, and
+     * decl_member_set_in replaces it later. */
     const char *member;
-    cx_err (*member_texts)(void *ctx, const json_t *member, char **full, char **shown);
-    /* Optional, with member_texts: the hook's private record of the member
-     * (e.g. what it derives its own rows from), made from the document and
-     * the member, called right after member_texts on the submitting thread. *record is a malloc'd JSON
-     * value text owned by declare after the call, or NULL (none). Declare
-     * stores it in the declaration's row, in the same write, and never
-     * shows it (no read, 201, list or export has it); only decl_kept_after
-     * hands it back. It stays as made at submission (decl_member_set_in
-     * does not change it). An error refuses the submission (503). */
-    cx_err (*member_record)(void *ctx, const json_t *doc, const json_t *member, char **record);
     /* Optional, with member: the member's texts may be stored short
      * (e.g. referring to immutable rows of the hook's own instead of
      * copying them); member_expand appends text[0..len) — the kept members'
@@ -129,20 +115,22 @@ typedef struct {
      * have had unshortened, and leaves everything else as it is (texts
      * stored unshortened pass through). c: a connection to read on (a
      * reader, or the writer inside a job); NULL for the 201 reply, composed
-     * right after member_texts on the submitting thread. Declare calls it
+     * right after enrich_kept on the submitting thread. Declare calls it
      * on every read of kept members: the 201, GET, lists, exports,
      * decisions, decl_member_get and decl_kept_after. */
     cx_err (*member_expand)(void *ctx, store_conn *c, const char *text, size_t len, cx_buf *out);
-    /* With member, in place of enrich_text and of member_texts and
-     * member_record (a set has it or member_texts): makes the member at
-     * submission and hands declare at once its texts and record, as those
-     * hooks give them (made->full, ->shown, ->record: malloc'd, owned by
-     * declare after the call; full NULL: no member), so that the hook
-     * need not build a tree of the member for declare to walk. Like
+    /* With member: makes the member at submission (on the submitting
+     * thread, after the set's enrich and enrich_text) and hands declare its
+     * texts: made->full (what customs reads), made->shown (what the
+     * declarant and other non-customs readers see; NULL: the same) and
+     * made->record (the hook's private record of the member, e.g. what it
+     * derives its own rows from; NULL: none) — malloc'd, owned by declare
+     * after the call; full NULL: no member. The record is stored in the same
+     * write and never shown (no read, 201, list or export has it); only
+     * decl_kept_after hands it back, and it stays as made at submission. Like
      * enrich it may add members to doc (e.g. risk reasons); what it puts
      * under the member's name is only for the indexed hooks (never stored
-     * or shown: e.g. the few values they read). An error refuses the
-     * submission (503). */
+     * or shown). An error refuses the submission (503). */
     cx_err (*enrich_kept)(void *ctx, const cx_principal *who, json_t *doc, const char *text,
                           size_t len, decl_kept_made *made);
 } decl_hooks;
@@ -323,7 +311,7 @@ cx_err decl_scan(store_conn *c, decl_doc_fn fn, void *ctx);
 /* Number of declarations stored. */
 int64_t decl_count(decl_service *d);
 
-/* A member declare keeps for a hook (decl_hooks.member_texts): replaces
+/* A member declare keeps for a hook (decl_hooks.member): replaces
  * it inside a writer job (w) with full (customs' form) and shown (the
  * declarant's; NULL: the same as full), both JSON texts, borrowed; name is
  * the hook's member. CX_ENOTFOUND for an unknown seq. */
@@ -341,7 +329,7 @@ cx_err decl_member_get(decl_service *d, store_conn *c, int64_t seq, const char *
  * (a reader, or the writer inside a job): at most `limit` declarations are
  * looked at, in arrival order, and fn gets each one's seq, stored document
  * text (as decl_doc gives it), the member's full (customs') text and the
- * hook's record of it (decl_hooks.member_record: its JSON text; NULL when
+ * hook's record of it (enrich_kept's made->record: its JSON text; NULL when
  * none, e.g. declarations stored before records or by a hook without
  * them); member is given only when there is no record (the record is what
  * a deriving module reads: extracting every row's member cost more than

@@ -1,4 +1,4 @@
-/* Members declare keeps for hooks (decl_hooks.member_texts): their texts
+/* Members declare keeps for hooks (decl_hooks.enrich_kept): their texts
  * at submission, and replacing and reading them later. Composition for
  * readers is decl__compose's (decl_store.c). */
 #include "decl_int.h"
@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A hook's record of its member (member_record, or what enrich_kept made:
- * r, taken) appended to the object text {"name":record,…} in b. */
+/* A hook's record of its member (what enrich_kept made: r, taken) appended to the object text {"name":record,…} in b. */
 static cx_err decl__kept_record(const decl_hooks *h, char *r, cx_buf *b)
 {
     cx_err e = CX_OK;
@@ -22,7 +21,7 @@ static cx_err decl__kept_record(const decl_hooks *h, char *r, cx_buf *b)
     return e;
 }
 
-/* The members hooks have declare keep (member_texts), as two object texts:
+/* The members hooks have declare keep (enrich_kept), as two object texts:
  * customs' form and, when any member differs, the declarant's — built only
  * from the first member that differs on (the members before it are the
  * same in both), so a set whose forms agree copies nothing twice. */
@@ -36,22 +35,11 @@ cx_err decl__kept_texts(decl_write *dw)
     bool any = false, differ = false;
     for (size_t i = 0; e == CX_OK && i < dw->d->nhooks; i++) {
         const decl_hooks *h = &dw->d->hooks[i];
-        /* made at enrich (enrich_kept), else of the member in doc */
         decl_kept_made *m = h->enrich_kept && dw->made ? &dw->made[i] : NULL;
-        const json_t *v = !h->enrich_kept && h->member && h->member_texts
-                              ? json_object_get(dw->doc, h->member)
-                              : NULL;
-        if (!v && !(m && m->full))
+        if (!m || !m->full)
             continue;
-        char *f = NULL, *s = NULL, *r = NULL;
-        if (m) {
-            f = m->full, s = m->shown, r = m->record;
-            m->full = m->shown = m->record = NULL;
-        } else {
-            e = h->member_texts(h->ctx, v, &f, &s);
-            if (e == CX_OK && h->member_record)
-                e = h->member_record(h->ctx, dw->doc, v, &r);
-        }
+        char *f = m->full, *s = m->shown, *r = m->record;
+        m->full = m->shown = m->record = NULL;
         if (e == CX_OK && !f)
             e = CX_ENOMEM;
         if (e == CX_OK && s && !differ) /* the same members so far */

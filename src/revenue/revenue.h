@@ -333,9 +333,9 @@ typedef struct {
 /* Creates the service: stores the national currency if given (once: a
  * different stored one is CX_EEXIST, the message in err), loads the book,
  * and — only when a national currency is known — joins the declarations
- * spine: enrich_text (the "assessment" member, with risk reasons for its
- * findings), member_texts (declare keeps it with the declaration: the only
- * revenue state a submission writes) and gate (release needs paid +
+ * spine: enrich_kept (the "assessment" member and its derivation record,
+ * which declare keeps with the declaration — the only revenue state a
+ * submission writes — with risk reasons for its findings) and gate (release needs paid +
  * guaranteed >= total and no problems), and starts the worker that derives
  * the assessment rows from the declarations in batches and folds unit
  * values into the statistics. Without a currency the module stays out

@@ -636,28 +636,29 @@ static void test_hook_order(void **state)
     assert_string_equal(hook_trail, "early;late;");
 }
 
-/* A member declare keeps for a hook (member_texts): customs reads the full
+/* A member declare keeps for a hook (enrich_kept): customs reads the full
  * text, the declarant the shown one, in the 201 and on every read; the
- * stored document does not repeat it; decl_member_set_in replaces it. */
-static bool kept_fail;
+ * stored document does not repeat it; decl_member_set_in replaces it. The
+ * hook of test_kept_record makes a record too. */
+static bool kept_fail, kept_records_on;
+static int kept_record_mode; /* 0: a record, 1: none, 2: an error */
 
-static void kept_enrich(void *ctx, const cx_principal *who, json_t *doc)
+static cx_err kept_made(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                        size_t len, decl_kept_made *made)
 {
     (void)ctx;
     (void)who;
-    json_object_set_new(doc, "note", json_pack("{s:s}", "open", "x"));
-}
-
-static cx_err kept_texts(void *ctx, const json_t *member, char **full, char **shown)
-{
-    (void)ctx;
-    assert_string_equal(json_string_value(json_object_get(member, "open")), "x");
+    (void)text;
+    (void)len;
+    assert_non_null(json_object_get(doc, "id"));
     if (kept_fail)
         return CX_ENOMEM;
     /* number texts are kept as written (1.10, not 1.1) */
-    *full = strdup("{\"open\":\"x\",\"secret\":1.10}");
-    *shown = strdup("{\"open\":\"x\"}");
-    return CX_OK;
+    made->full = strdup("{\"open\":\"x\",\"secret\":1.10}");
+    made->shown = strdup("{\"open\":\"x\"}");
+    if (kept_records_on && kept_record_mode == 0)
+        made->record = strdup("[7,\"RECMARK\",{\"a\":1.50}]");
+    return kept_records_on && kept_record_mode == 2 ? CX_ENOMEM : CX_OK;
 }
 
 typedef struct {
@@ -703,8 +704,7 @@ static void kept_seen_free(kept_seen *k)
 static void test_kept_member(void **state)
 {
     decide_fx *f = *state;
-    decl_hooks h = {.name = "kept", .order = 300, .enrich = kept_enrich, .member = "note",
-                    .member_texts = kept_texts};
+    decl_hooks h = {.name = "kept", .order = 300, .member = "note", .enrich_kept = kept_made};
     assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
     char *reply = NULL, *got = NULL;
     json_t *doc = json_loads(valid_doc, 0, NULL);
@@ -773,7 +773,7 @@ static void test_kept_member(void **state)
     assert_string_equal(seen.member[0], "{\"v\":2.50}");
     assert_true(seen.seq[1] > seq);
     assert_string_equal(seen.member[1], "{\"open\":\"x\",\"secret\":1.10}");
-    assert_null(seen.record[0]); /* a hook without member_record */
+    assert_null(seen.record[0]); /* a hook that makes no record */
     assert_int_equal(last, seen.seq[1]); /* the newest declaration has the member */
     /* a bounded batch: one row looked at, the next batch starts after it */
     seen.n = 0;
@@ -789,20 +789,9 @@ static void test_kept_member(void **state)
     kept_seen_free(&seen);
 }
 
-/* A hook's private record of its member (member_record): stored in the
- * declaration's row with the 201, handed back by decl_kept_after (also
- * when the member's texts are gone), never shown to anyone. */
-static int kept_record_mode; /* 0: a record, 1: none, 2: an error */
-
-static cx_err kept_record(void *ctx, const json_t *doc, const json_t *member, char **record)
-{
-    (void)ctx;
-    assert_non_null(json_object_get(doc, "id"));
-    assert_string_equal(json_string_value(json_object_get(member, "open")), "x");
-    *record = kept_record_mode == 0 ? strdup("[7,\"RECMARK\",{\"a\":1.50}]") : NULL;
-    return kept_record_mode == 2 ? CX_ENOMEM : CX_OK;
-}
-
+/* A hook's private record of its member (enrich_kept's made->record): stored
+ * in the declaration's row with the 201, handed back by decl_kept_after
+ * (also when the member's texts are gone), never shown to anyone. */
 static cx_err kept_wipe_job(store_conn *w, void *arg)
 {
     (void)arg;
@@ -822,11 +811,9 @@ static bool doc_no_mark(void *ctx, const char *id, const char *doc, size_t len)
 static void test_kept_record(void **state)
 {
     decide_fx *f = *state;
-    decl_hooks bad = {.name = "bad", .order = 300, .member_record = kept_record};
-    assert_int_equal(decl_service_add_hooks(f->d, &bad), CX_EINVAL); /* a record needs a member */
-    decl_hooks h = {.name = "kept", .order = 300, .enrich = kept_enrich, .member = "note",
-                    .member_texts = kept_texts, .member_record = kept_record};
+    decl_hooks h = {.name = "kept", .order = 300, .member = "note", .enrich_kept = kept_made};
     assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
+    kept_records_on = true;
     char *reply = NULL, *got = NULL;
     const cx_principal *who[] = {&trader_p, &officer_p};
     char id[2][CX_ID_LEN + 1];
@@ -890,24 +877,21 @@ static void test_kept_record(void **state)
     assert_null(seen.member[0]);
     assert_string_equal(seen.record[1], "[7,\"RECMARK\",{\"a\":1.50}]");
     kept_seen_free(&seen);
+    kept_records_on = false;
 }
 
 /* Kept members of two hooks, the first the same for everyone, the second
  * not: the declarant's form has the first member's text too; with only
  * members the same for everyone no second form is stored. */
-static void plain_enrich(void *ctx, const cx_principal *who, json_t *doc)
+static cx_err plain_made(void *ctx, const cx_principal *who, json_t *doc, const char *text,
+                         size_t len, decl_kept_made *made)
 {
     (void)ctx;
     (void)who;
-    json_object_set_new(doc, "plain", json_pack("{s:i}", "p", 1));
-}
-
-static cx_err plain_texts(void *ctx, const json_t *member, char **full, char **shown)
-{
-    (void)ctx;
-    (void)member;
-    *full = strdup("{\"p\":1}");
-    *shown = NULL;
+    (void)doc;
+    (void)text;
+    (void)len;
+    made->full = strdup("{\"p\":1}"); /* shown NULL: the same for everyone */
     return CX_OK;
 }
 
@@ -926,7 +910,7 @@ static int64_t kept_shown_nulls(decide_fx *f)
 }
 
 /* A member made with its texts and record at once (enrich_kept): kept and
- * shown as member_texts' are, its record handed back, what the hook put in
+ * shown in their forms, its record handed back, what the hook put in
  * doc under the member's name seen by indexed hooks and never stored;
  * no texts: no member; an error refuses the submission. */
 static int made_mode; /* 0: texts and record, 1: no member, 2: an error */
@@ -977,10 +961,9 @@ static void test_kept_made_at_enrich(void **state)
     decide_fx *f = *state;
     decl_hooks bad[] = {
         {.name = "bad", .order = 300, .enrich_kept = made_enrich},
-        {.name = "bad", .order = 300, .member = "note", .enrich_kept = made_enrich,
-         .member_texts = kept_texts},
+        {.name = "bad", .order = 300, .member = "note"},
     };
-    for (size_t i = 0; i < 2; i++) /* it needs a member, and is the member's only maker */
+    for (size_t i = 0; i < 2; i++) /* it needs a member, and a member needs it */
         assert_int_equal(decl_service_add_hooks(f->d, &bad[i]), CX_EINVAL);
     decl_hooks h = {.name = "made", .order = 300, .member = "note", .enrich_kept = made_enrich,
                     .indexed = made_index};
@@ -1038,8 +1021,7 @@ static void test_kept_made_at_enrich(void **state)
 static void test_kept_members_mixed(void **state)
 {
     decide_fx *f = *state;
-    decl_hooks p = {.name = "plain", .order = 250, .enrich = plain_enrich, .member = "plain",
-                    .member_texts = plain_texts};
+    decl_hooks p = {.name = "plain", .order = 250, .member = "plain", .enrich_kept = plain_made};
     assert_int_equal(decl_service_add_hooks(f->d, &p), CX_OK);
     char *reply = NULL;
     json_t *doc = json_loads(valid_doc, 0, NULL);
@@ -1050,8 +1032,7 @@ static void test_kept_members_mixed(void **state)
     free(reply);
     assert_int_equal(kept_shown_nulls(f), 1);
 
-    decl_hooks h = {.name = "kept", .order = 300, .enrich = kept_enrich, .member = "note",
-                    .member_texts = kept_texts};
+    decl_hooks h = {.name = "kept", .order = 300, .member = "note", .enrich_kept = kept_made};
     assert_int_equal(decl_service_add_hooks(f->d, &h), CX_OK);
     doc = json_loads(valid_doc, 0, NULL);
     json_object_set_new(doc, "reference", json_string("REF-M2"));
