@@ -1,5 +1,5 @@
-/* The texts of the assessment member declare keeps (decl_hooks.member_texts),
- * written straight from the tree on the submitting thread.
+/* The texts of the assessment member declare keeps, written from its tree
+ * (re-assessments; a submission's are aswrite.c's, from the structs).
  *
  * They were json_dumps of a shallow copy (and of a second copy for the
  * trader's form): jansson's dump checks every container for loops (a

@@ -261,9 +261,10 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
  * it; NULL if none. Caller owns it. The document is the member declare
  * keeps with the declaration (decl_member_get); the row has its amounts. */
 json_t *rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool officer);
-/* declare's texts of the member (decl_hooks.member_texts): the stored form
- * (without revenue_at_risk, which the row keeps) and, when the valuation
- * control flagged an item, the trader's (else NULL). */
+/* The member's texts from its tree (re-assessments; a submission's come
+ * from aswrite.c, the same bytes): the stored form (without
+ * revenue_at_risk, which the row keeps) and, when the valuation control
+ * flagged an item, the trader's (else NULL). */
 cx_err rev__member_texts(const json_t *assessment, char **full, char **shown);
 
 /* The lean row of an assessment (derive.c): amounts in minor units, who
@@ -290,9 +291,10 @@ cx_err rev__certs_insert(store_conn *w, int64_t seq, const rev_row_cert *c, size
 /* Inserts the row unless seq has one (which is kept: it may carry payments
  * or a later version); the certificates only with a new row. */
 cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, const char *by);
-/* The compact derivation record of a row (derive.c): a short JSON text the
- * member_record hook makes on the submitting thread (caller frees; NULL when
- * out of memory), kept by declare in the declaration's row, never shown. */
+/* The compact derivation record of a row (derive.c), from the tree path (a
+ * submission's is aswrite.c's, the same bytes): a short JSON text kept by
+ * declare in the declaration's row, never shown (caller frees; NULL when
+ * out of memory). */
 char *rev__record_text(const rev_row *r);
 /* Makes seq's row from its record (or, lodged before records, the member's
  * text declare keeps), inside a writer job, unless it exists: what needs the row before the worker derived it calls
