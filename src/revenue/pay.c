@@ -272,8 +272,11 @@ static cx_err pay__job(store_conn *w, void *arg)
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, id);
-    json_t *p = sqlite3_step(st) == SQLITE_ROW ? pay__row_json(st, a.exp) : NULL;
+    cx_err pe = CX_OK; /* just written or found: not there is a failed read, not "payment": null */
+    json_t *p = store_next(st, &pe) ? pay__row_json(st, a.exp) : NULL;
     sqlite3_reset(st);
+    if (!p)
+        return pe != CX_OK ? pe : CX_EDB;
     j->c.ok_status = e == CX_EEXIST ? 200 : 201;
     rev__call_body(&j->c, json_pack("{s:o*,s:o,s:b}", "payment", p, "balance",
                                     rev__account_json(&a), "repeated", e == CX_EEXIST));

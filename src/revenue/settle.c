@@ -461,11 +461,14 @@ static bool settle__guarantee_of(rev_service *rs, http_req *r, char currency[4])
         return false;
     }
     sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_TRANSIENT);
-    bool found = sqlite3_step(st) == SQLITE_ROW;
+    cx_err e = CX_OK;
+    bool found = store_next(st, &e);
     if (found)
         snprintf(currency, 4, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
-    if (!found)
+    if (e != CX_OK)
+        http_reply_failed(r, e); /* not "no such guarantee": it could not be read */
+    else if (!found)
         http_reply_error(r, 404, "not_found", "no such guarantee", NULL);
     return found;
 }
