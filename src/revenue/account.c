@@ -110,7 +110,7 @@ static cx_err acc__move(store_conn *w, void *arg)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, j->after);
     cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, &e)) {
         j->after = sqlite3_column_int64(st, 0);
         e = decl_member_set_in(w, j->after, "assessment",
                                (const char *)sqlite3_column_text(st, 1),
@@ -245,12 +245,12 @@ cx_err rev__restore_draws(store_conn *w, int64_t seq, int64_t amount, const char
     char ids[16][CX_ID_LEN + 1];
     int64_t out[16];
     int n = 0;
-    while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a step error fails the job: never restore part */
+    while (n < 16 && store_next(st, &e)) {
         snprintf(ids[n], sizeof ids[n], "%s", (const char *)sqlite3_column_text(st, 0));
         out[n++] = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    cx_err e = CX_OK;
     for (int k = 0; e == CX_OK && k < n && amount > 0; k++) {
         int64_t give = out[k] < amount ? out[k] : amount;
         e = acc__draw(w, ids[k], seq, -give, cause);
@@ -278,15 +278,15 @@ static cx_err acc__draw_for(store_conn *w, const rev_account *a, int64_t need, i
     char ids[16][CX_ID_LEN + 1];
     int64_t avail[16], total = 0;
     int n = 0;
-    while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a step error is not "the guarantees do not cover it" */
+    while (n < 16 && store_next(st, &e)) {
         snprintf(ids[n], sizeof ids[n], "%s", (const char *)sqlite3_column_text(st, 0));
         avail[n] = sqlite3_column_int64(st, 1);
         total += avail[n++];
     }
     sqlite3_reset(st);
-    if (total < need)
-        return CX_OK;
-    cx_err e = CX_OK;
+    if (e != CX_OK || total < need)
+        return e;
     for (int k = 0; e == CX_OK && k < n && *got < need; k++) {
         int64_t take = avail[k] < need - *got ? avail[k] : need - *got;
         e = acc__draw(w, ids[k], a->seq, take, "release");

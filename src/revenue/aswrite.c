@@ -96,7 +96,12 @@ json_t *rev__result_json(const rev_result *res)
 {
     json_t *out = json_object(), *items = json_array(), *findings = json_array(),
            *problems = json_array();
-    if (!out || !items || !findings || !problems) {
+    cx_err e = CX_OK; /* an item or finding that would not build: no assessment */
+    for (size_t i = 0; items && i < res->n; i++)
+        cx_json_push(items, w__item_json(&res->items[i], res->exp), &e);
+    for (size_t i = 0; findings && i < res->nf; i++)
+        cx_json_push(findings, w__finding_json(&res->f[i], res->exp), &e);
+    if (!out || !items || !findings || !problems || e != CX_OK) {
         json_decref(out);
         json_decref(items);
         json_decref(findings);
@@ -104,10 +109,6 @@ json_t *rev__result_json(const rev_result *res)
         return NULL;
     }
     int exp = res->exp < 0 ? 0 : res->exp;
-    for (size_t i = 0; i < res->n; i++)
-        json_array_append_new(items, w__item_json(&res->items[i], res->exp));
-    for (size_t i = 0; i < res->nf; i++)
-        json_array_append_new(findings, w__finding_json(&res->f[i], res->exp));
     for (size_t i = 0; i < res->np; i++)
         cx_problem_add(problems, res->p[i].path, "%s", res->p[i].message);
     json_object_set_new(out, "currency", json_string(res->national));

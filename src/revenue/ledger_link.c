@@ -86,7 +86,7 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
     int64_t before = 0;
     if (st) {
         sqlite3_bind_int64(st, 1, seq);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        if (store_next(st, &e)) {
             before = sqlite3_column_int64(st, 0);
             char *text = NULL;
             if (decl_member_get(r->d, w, seq, "assessment", true, &text) == CX_OK && text)
@@ -95,10 +95,10 @@ static cx_err link__reassess(rev_service *r, store_conn *w, int64_t seq, const c
         }
         sqlite3_reset(st);
     }
-    if (!st || (old && link__same(old, a))) {
+    if (!st || e != CX_OK || (old && link__same(old, a))) {
         json_decref(old);
         json_decref(a);
-        return st ? CX_OK : CX_EDB;
+        return st ? e : CX_EDB;
     }
     json_decref(old);
     rev_account after;
@@ -143,14 +143,17 @@ static cx_err link__revoked(rev_service *r, store_conn *w, const char *issuer, c
         char id[CX_ID_LEN + 1];
     } *hits = calloc(LINK_REVOKE_MAX + 1, sizeof *hits);
     size_t n = 0;
-    while (hits && n <= LINK_REVOKE_MAX && sqlite3_step(st) == SQLITE_ROW) {
+    /* a step error fails the job (it is retried): never revoke only some */
+    while (hits && n <= LINK_REVOKE_MAX && store_next(st, &e)) {
         hits[n].seq = sqlite3_column_int64(st, 0);
         snprintf(hits[n].id, sizeof hits[n].id, "%s", (const char *)sqlite3_column_text(st, 1));
         n++;
     }
     sqlite3_reset(st);
-    if (!hits)
-        return CX_ENOMEM;
+    if (!hits || e != CX_OK) {
+        free(hits);
+        return hits ? e : CX_ENOMEM;
+    }
     if (n > LINK_REVOKE_MAX) {
         cx_log(CX_LOG_WARN, "revenue: certificate %s/%s proved more than %d assessments; the "
                             "first %d are re-assessed, re-assess the others",

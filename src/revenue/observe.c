@@ -175,12 +175,14 @@ static cx_err obs__apply(store_conn *w, obs_list *l, rev_uv_freshlist *fresh)
         }
         sqlite3_bind_text(st, 1, l->v[i].key, -1, SQLITE_STATIC);
         bool ok = true;
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if (store_next(st, &e))
             ok = rev_hist_decode(h, sqlite3_column_blob(st, 0),
                                  (size_t)sqlite3_column_bytes(st, 0));
         else
             rev_hist_decode(h, NULL, 0);
         sqlite3_reset(st);
+        if (e != CX_OK)
+            break; /* not "no statistics yet": they would be written over */
         if (!ok) {
             cx_log(CX_LOG_WARN, "revenue: statistics of %s were unreadable: restarted",
                    l->v[i].key);
@@ -231,11 +233,14 @@ static cx_err obs__fold(store_conn *w, void *arg)
     sqlite3_stmt *st = store_stmt(w, "SELECT value FROM revenue_meta WHERE key='observed'");
     if (!st)
         return CX_EDB;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* an unread mark is not 0: all would be counted twice */
+    if (store_next(st, &e)) {
         snprintf(mark, sizeof mark, "%s", (const char *)sqlite3_column_text(st, 0));
         cx_parse_i64(mark, &from);
     }
     sqlite3_reset(st);
+    if (e != CX_OK)
+        return e;
     /* rows made ahead of the cursor (a payment's) wait for it: the
      * watermark never passes a seq whose row is still to be derived */
     st = store_stmt(w, "SELECT seq, obs FROM revenue_assessments WHERE seq > ?1 AND seq <= "
@@ -247,8 +252,7 @@ static cx_err obs__fold(store_conn *w, void *arg)
     sqlite3_bind_int(st, 2, FOLD_BATCH);
     obs_list l = {0};
     int64_t last = from;
-    cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, &e)) {
         last = sqlite3_column_int64(st, 0);
         e = obs__parse((const char *)sqlite3_column_text(st, 1), false, &l);
         j->folded++;

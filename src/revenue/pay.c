@@ -272,8 +272,11 @@ static cx_err pay__job(store_conn *w, void *arg)
     if (!st)
         return CX_EDB;
     sqlite3_bind_int64(st, 1, id);
-    json_t *p = sqlite3_step(st) == SQLITE_ROW ? pay__row_json(st, a.exp) : NULL;
+    cx_err pe = CX_OK; /* just written or found: not there is a failed read, not "payment": null */
+    json_t *p = store_next(st, &pe) ? pay__row_json(st, a.exp) : NULL;
     sqlite3_reset(st);
+    if (!p)
+        return pe != CX_OK ? pe : CX_EDB;
     j->c.ok_status = e == CX_EEXIST ? 200 : 201;
     rev__call_body(&j->c, json_pack("{s:o*,s:o,s:b}", "payment", p, "balance",
                                     rev__account_json(&a), "repeated", e == CX_EEXIST));
@@ -439,19 +442,19 @@ static void h_payments(http_req *r, void *ctx)
     json_t *items = json_array();
     int64_t last = 0;
     bool more = false;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cx_err e = CX_OK;
+    while (store_next(st, &e)) {
         if ((int64_t)json_array_size(items) == page.limit) {
             more = true;
             break;
         }
         last = sqlite3_column_int64(st, 0);
-        json_array_append_new(items, pay__row_json(st, a.exp));
+        cx_json_push(items, pay__row_json(st, a.exp), &e);
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (e != CX_OK) {
         json_decref(items);
-        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+        http_reply_failed(r, e);
         return;
     }
     char cur[HTTP_CURSOR_MAX];
@@ -658,11 +661,15 @@ static void h_guarantee(http_req *r, void *ctx)
     }
     sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_TRANSIENT);
     json_t *g = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW &&
-        (who->role != CX_ROLE_TRADER ||
-         strcmp((const char *)sqlite3_column_text(st, 1), who->org) == 0))
+    cx_err e = CX_OK;
+    if (store_next(st, &e) && (who->role != CX_ROLE_TRADER ||
+                               strcmp((const char *)sqlite3_column_text(st, 1), who->org) == 0))
         g = rev__guarantee_json(st, rs->exp);
     sqlite3_reset(st);
+    if (e != CX_OK) {
+        http_reply_failed(r, e); /* not "no such guarantee": it could not be read */
+        return;
+    }
     if (!g) {
         http_reply_error(r, 404, "not_found", "no such guarantee", NULL);
         return;
@@ -671,19 +678,27 @@ static void h_guarantee(http_req *r, void *ctx)
                        "LEFT JOIN revenue_assessments a ON a.seq = d.seq "
                        "WHERE d.guarantee=?1 ORDER BY d.id DESC LIMIT 1000");
     json_t *draws = json_array();
+    e = st ? CX_OK : CX_EDB;
     if (st) {
         sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_TRANSIENT);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(
+        while (store_next(st, &e))
+            cx_json_push(
                 draws, json_pack("{s:s?,s:o,s:s,s:s}", "declaration",
                                  (const char *)sqlite3_column_text(st, 4), "amount",
                                  rev_amount_json(sqlite3_column_int64(st, 1), rs->exp), "at",
                                  (const char *)sqlite3_column_text(st, 2), "cause",
-                                 (const char *)sqlite3_column_text(st, 3)));
+                                 (const char *)sqlite3_column_text(st, 3)),
+                &e);
         sqlite3_reset(st);
     }
     json_object_set_new(g, "draws", draws);
-    rev__guarantee_changes_set(c, http_param(r, "id"), g);
+    if (e == CX_OK)
+        e = rev__guarantee_changes_set(c, http_param(r, "id"), g);
+    if (e != CX_OK) {
+        json_decref(g);
+        http_reply_failed(r, e);
+        return;
+    }
     http_reply_json(r, 200, g);
 }
 

@@ -9,38 +9,45 @@
 #define SUMMARY_MAX_GROUPS 10000
 
 /* ---- reading an assessment ---------------------------------------------------------------- */
-/* Every version: the earlier ones from the history, then the current. */
-static json_t *h__versions(store_conn *c, int64_t seq)
+/* Every version: the earlier ones from the history, then the current.
+ * A read or an item that fails sets *e (the list is short). */
+static json_t *h__versions(store_conn *c, int64_t seq, cx_err *e)
 {
     json_t *out = json_array();
     sqlite3_stmt *st = store_stmt(c, "SELECT version, reason, by_org, at FROM "
                                      "revenue_assessment_versions WHERE seq=?1 UNION ALL "
                                      "SELECT version, reason, by_org, assessed_at FROM "
                                      "revenue_assessments WHERE seq=?1 ORDER BY 1");
-    if (!st)
+    if (!st) {
+        *e = CX_EDB;
         return out;
+    }
     sqlite3_bind_int64(st, 1, seq);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(out, json_pack("{s:I,s:s,s:s?,s:s}", "version",
-                                             (json_int_t)sqlite3_column_int64(st, 0), "reason",
-                                             (const char *)sqlite3_column_text(st, 1), "by",
-                                             (const char *)sqlite3_column_text(st, 2), "at",
-                                             (const char *)sqlite3_column_text(st, 3)));
+    while (store_next(st, e))
+        cx_json_push(out,
+                     json_pack("{s:I,s:s,s:s?,s:s}", "version",
+                               (json_int_t)sqlite3_column_int64(st, 0), "reason",
+                               (const char *)sqlite3_column_text(st, 1), "by",
+                               (const char *)sqlite3_column_text(st, 2), "at",
+                               (const char *)sqlite3_column_text(st, 3)),
+                     e);
     sqlite3_reset(st);
     return out;
 }
 
-static json_t *h__refunds(store_conn *c, int64_t seq, int exp)
+static json_t *h__refunds(store_conn *c, int64_t seq, int exp, cx_err *e)
 {
     json_t *out = json_array();
     sqlite3_stmt *st = store_stmt(c, "SELECT " REV_REFUND_COLUMNS " FROM revenue_refunds f "
                                      "LEFT JOIN revenue_assessments a ON a.seq = f.seq "
                                      "WHERE f.seq=?1 ORDER BY f.id");
-    if (!st)
+    if (!st) {
+        *e = CX_EDB;
         return out;
+    }
     sqlite3_bind_int64(st, 1, seq);
-    while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(out, rev__refund_json(st, exp));
+    while (store_next(st, e))
+        cx_json_push(out, rev__refund_json(st, exp), e);
     sqlite3_reset(st);
     return out;
 }
@@ -61,9 +68,18 @@ static void h_assessment(http_req *r, void *ctx)
         http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
         return;
     }
+    cx_err e = CX_OK;
+    json_t *versions = h__versions(c, seq, &e), *refunds = h__refunds(c, seq, a.exp, &e);
+    if (e != CX_OK) {
+        json_decref(doc);
+        json_decref(versions);
+        json_decref(refunds);
+        http_reply_failed(r, e);
+        return;
+    }
     http_reply_json(r, 200, json_pack("{s:o,s:o,s:o,s:o}", "assessment", doc, "balance",
-                                      rev__account_json(&a), "versions", h__versions(c, seq),
-                                      "refunds", h__refunds(c, seq, a.exp)));
+                                      rev__account_json(&a), "versions", versions, "refunds",
+                                      refunds));
 }
 
 /* ---- re-assessment ---------------------------------------------------------------------------- */
@@ -414,7 +430,7 @@ static void h_summary(http_req *r, void *ctx)
     bool measured = rs->inspection != NULL;
     bool chapter = strcmp(group, "chapter") == 0;
     cx_err me = CX_OK; /* an assessment that cannot be read: no partial sums */
-    while (me == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, &me)) {
         int64_t total = sqlite3_column_int64(st, 2), paid = sqlite3_column_int64(st, 3);
         int64_t refunded = sqlite3_column_int64(st, 4), guaranteed = sqlite3_column_int64(st, 5);
         int64_t at_risk = sqlite3_column_int64(st, 6), net = paid - refunded;
@@ -453,8 +469,13 @@ static void h_summary(http_req *r, void *ctx)
     }
     json_t *groups = json_array();
     for (size_t i = 0; i < set.n; i++)
-        json_array_append_new(groups, sum__json(&set.rows[i], rs->exp, group, measured));
+        cx_json_push(groups, sum__json(&set.rows[i], rs->exp, group, measured), &me);
     free(set.rows);
+    if (me != CX_OK) {
+        json_decref(groups);
+        http_reply_failed(r, me);
+        return;
+    }
     http_reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:b}", "from", dfrom, "to", dto,
                                       "group", group, "currency", rs->currency, "groups",
                                       groups, "totals", sum__json(&all, rs->exp, NULL, measured),

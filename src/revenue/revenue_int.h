@@ -444,9 +444,10 @@ json_t *rev__refund_json(sqlite3_stmt *st, int exp);
  * out (settle.c). */
 cx_err rev__refund_payers_in(store_conn *w, int64_t seq);
 /* A guarantee's newest REV_CHANGES_MAX changes, oldest first, set on g as
- * "changes" with "changes_truncated" (older ones left out). */
+ * "changes" with "changes_truncated" (older ones left out). A read or a
+ * change that fails is returned (CX_EDB, CX_ENOMEM) and g is left as is. */
 #define REV_CHANGES_MAX 1000
-void rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g);
+cx_err rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g);
 
 /* HTTP internals (rev_http.c, pay.c). */
 cx_err rev__pay_routes(rev_service *r, http_server *srv);

@@ -228,6 +228,7 @@ typedef struct {
     rev_import_result *res;
     json_t *problems;
     size_t nproblems;
+    cx_err listed; /* CX_ENOMEM: a problem would not go in the list */
     int64_t import_id;
 } import_job;
 
@@ -243,8 +244,9 @@ static void rstore__problem(import_job *j, size_t i, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_array_append_new(j->problems, json_pack("{s:I,s:s}", "line",
-                                                 (json_int_t)j->rows->lines[i], "message", msg));
+    cx_json_push(j->problems,
+                 json_pack("{s:I,s:s}", "line", (json_int_t)j->rows->lines[i], "message", msg),
+                 &j->listed);
 }
 
 static void rstore__dec_text(const rev_dec *d, bool has, char out[32])
@@ -536,8 +538,8 @@ static cx_err rstore__import(store_conn *w, void *arg)
             e = rstore__rate_row(j, w, i);
     }
     free(idx);
-    if (e == CX_OK && j->nproblems)
-        return CX_EINVAL; /* all or nothing: the savepoint rolls back */
+    if (e == CX_OK && j->nproblems) /* all or nothing: the savepoint rolls back */
+        return j->listed != CX_OK ? j->listed : CX_EINVAL; /* not a short list */
     if (e == CX_OK) {
         st = store_stmt(w, "UPDATE revenue_imports SET inserted=?2, replaced=?3, closed=?4 "
                            "WHERE id=?1");
@@ -615,9 +617,8 @@ static cx_err rstore__load_lines(store_conn *c, rev_book *b)
                                      "FROM revenue_tariff");
     if (!st)
         return CX_EDB;
-    int rc;
-    cx_err e = CX_OK;
-    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a step error is not the end: never a book missing lines */
+    while (store_next(st, &e)) {
         rev_tariff_line l;
         e = rev__tariff_row_line(st, &l);
         l.text_id = sqlite3_column_int64(st, 10); /* NULL: 0, the line copied */
@@ -636,7 +637,7 @@ static cx_err rstore__load_rest(store_conn *c, rev_book *b)
     if (!st)
         return CX_EDB;
     cx_err e = CX_OK;
-    while (e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (store_next(st, &e)) {
         rev_preference p;
         memset(&p, 0, sizeof p);
         rstore__col_str(st, 0, p.hs_code, sizeof p.hs_code);
@@ -651,7 +652,7 @@ static cx_err rstore__load_rest(store_conn *c, rev_book *b)
     }
     sqlite3_reset(st);
     st = e == CX_OK ? store_stmt(c, "SELECT grp, country FROM revenue_groups") : NULL;
-    while (st && e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && store_next(st, &e)) {
         rev_group_member g;
         rstore__col_str(st, 0, g.group, sizeof g.group);
         rstore__col_str(st, 1, g.country, sizeof g.country);
@@ -660,7 +661,7 @@ static cx_err rstore__load_rest(store_conn *c, rev_book *b)
     if (st)
         sqlite3_reset(st);
     st = e == CX_OK ? store_stmt(c, "SELECT currency, date, rate FROM revenue_rates") : NULL;
-    while (st && e == CX_OK && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && store_next(st, &e)) {
         rev_rate r;
         rstore__col_str(st, 0, r.currency, sizeof r.currency);
         rstore__col_str(st, 1, r.date, sizeof r.date);

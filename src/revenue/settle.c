@@ -273,8 +273,9 @@ static json_t *settle__guarantee(store_conn *c, const char *id, int exp)
 
 /* The newest REV_CHANGES_MAX changes of guarantee id, oldest first, as
  * g's "changes"; "changes_truncated" says whether older ones were left out. */
-void rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g)
+cx_err rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g)
 {
+    cx_err e = CX_OK;
     json_t *out = json_array();
     bool more = false;
     /* newest first off the (guarantee, id) index; each put in front */
@@ -284,26 +285,34 @@ void rev__guarantee_changes_set(store_conn *c, const char *id, json_t *g)
     if (st) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(st, 2, REV_CHANGES_MAX + 1);
+    } else {
+        e = CX_EDB;
     }
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && store_next(st, &e)) {
         if (json_array_size(out) == REV_CHANGES_MAX) {
             more = true;
             break;
         }
-        json_array_insert_new(
-            out, 0,
+        json_t *one =
             json_pack("{s:s,s:o,s:o,s:s?,s:s,s:s}", "kind",
                       (const char *)sqlite3_column_text(st, 0), "before",
                       json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL), "after",
                       json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL), "reason",
                       (const char *)sqlite3_column_text(st, 3), "by",
                       (const char *)sqlite3_column_text(st, 4), "at",
-                      (const char *)sqlite3_column_text(st, 5)));
+                      (const char *)sqlite3_column_text(st, 5));
+        if (json_array_insert_new(out, 0, one) != 0)
+            e = CX_ENOMEM; /* would not build: the history is not shown short */
     }
     if (st)
         sqlite3_reset(st);
+    if (e != CX_OK) {
+        json_decref(out);
+        return e;
+    }
     json_object_set_new(g, "changes", out);
     json_object_set_new(g, "changes_truncated", json_boolean(more));
+    return CX_OK;
 }
 
 /* What a change touches, as kept in the history. */
@@ -431,7 +440,11 @@ static cx_err gchange__job(store_conn *w, void *arg)
         json_decref(after);
         return e;
     }
-    rev__guarantee_changes_set(w, j->id, after);
+    e = rev__guarantee_changes_set(w, j->id, after);
+    if (e != CX_OK) {
+        json_decref(after);
+        return e;
+    }
     j->c.ok_status = 200;
     rev__call_body(&j->c, after);
     return CX_OK;
@@ -448,11 +461,14 @@ static bool settle__guarantee_of(rev_service *rs, http_req *r, char currency[4])
         return false;
     }
     sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_TRANSIENT);
-    bool found = sqlite3_step(st) == SQLITE_ROW;
+    cx_err e = CX_OK;
+    bool found = store_next(st, &e);
     if (found)
         snprintf(currency, 4, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
-    if (!found)
+    if (e != CX_OK)
+        http_reply_failed(r, e); /* not "no such guarantee": it could not be read */
+    else if (!found)
         http_reply_error(r, 404, "not_found", "no such guarantee", NULL);
     return found;
 }

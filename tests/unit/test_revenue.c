@@ -1037,6 +1037,40 @@ static void test_store_versions(void **state)
     json_decref(problems);
 }
 
+static cx_err exec_job(store_conn *w, void *sql)
+{
+    return store_exec(w, sql);
+}
+
+/* A step error while the book loads is not the end of the rows: the load
+ * fails (a book missing rates, lines or preferences would assess wrongly).
+ * The rates are made a view whose only row's json() is malformed, so the
+ * step of that row fails (SQLITE_ERROR) as a damaged page would. */
+static void test_book_load_fails_on_a_step_error(void **state)
+{
+    db_fixture *f = *state;
+    json_t *problems = json_array();
+    assert_int_equal(store_csv(f->s, REV_IMPORT_TARIFF,
+                               "hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,vat_pct\n"
+                               "6907,2020-01-01,,ad_valorem,8,10\n",
+                               problems),
+                     CX_OK);
+    json_decref(problems);
+    rev_book *b = NULL;
+    char err[256] = "";
+    assert_int_equal(rev_book_load(f->s, &b, err, sizeof err), CX_OK);
+    rev_book_free(b);
+    assert_int_equal(store_write(f->s, exec_job, "DROP TABLE revenue_rates"), CX_OK);
+    assert_int_equal(store_write(f->s, exec_job,
+                                 "CREATE VIEW revenue_rates AS SELECT 'USD' AS currency, "
+                                 "'2024-01-01' AS date, json('not json') AS rate"),
+                     CX_OK);
+    b = NULL;
+    assert_int_equal(rev_book_load(f->s, &b, err, sizeof err), CX_EDB);
+    assert_null(b);
+    assert_non_null(strstr(err, "cannot load the tariff"));
+}
+
 static void test_currency_set_once(void **state)
 {
     db_fixture *f = *state;
@@ -1088,6 +1122,8 @@ int main(void)
         cmocka_unit_test(test_member_texts_as_jansson),
         cmocka_unit_test(test_import_problems_with_lines),
         cmocka_unit_test_setup_teardown(test_store_versions, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_book_load_fails_on_a_step_error, db_setup,
+                                        db_teardown),
         cmocka_unit_test_setup_teardown(test_currency_set_once, db_setup, db_teardown),
         cmocka_unit_test(test_release_shortfall),
     };
