@@ -508,18 +508,25 @@ static void h_unit_values(http_req *r, void *ctx)
         return;
     }
     store_conn *c = store_reader(rs->s);
+    cx_err e = c ? CX_OK : CX_EDB;
     json_t *levels = json_array();
-    for (int level = 6; c && level >= 4; level -= 2) {
+    for (int level = 6; e == CX_OK && level >= 4; level -= 2) {
         char key[REV_UV_KEY_MAX];
         rev_uv_key(key, level, hs, origin, basis);
         rev_uv_stats st;
-        json_t *o = json_pack("{s:s,s:i}", "key", key, "level", level);
-        if (rev__uv_read(c, key, &st))
-            json_object_update_new(o, json_pack("{s:I,s:f,s:f}", "n", (json_int_t)st.n, "p05",
-                                                st.p05, "median", st.median));
-        else
-            json_object_update_new(o, json_pack("{s:i,s:n,s:n}", "n", 0, "p05", "median"));
-        json_array_append_new(levels, o);
+        e = rev__uv_read(c, key, &st);
+        json_t *o = e ? NULL
+                    : st.n > 0
+                        ? json_pack("{s:s,s:i,s:I,s:f,s:f}", "key", key, "level", level, "n",
+                                    (json_int_t)st.n, "p05", st.p05, "median", st.median)
+                        : json_pack("{s:s,s:i,s:i,s:n,s:n}", "key", key, "level", level, "n", 0,
+                                    "p05", "median");
+        cx_json_push(levels, o, &e);
+    }
+    if (e != CX_OK) { /* never a level shown as "no statistics" because it was not read */
+        json_decref(levels);
+        http_reply_failed(r, e);
+        return;
     }
     http_reply_json(r, 200, json_pack("{s:s,s:i,s:o}", "currency", rs->currency, "min_n",
                                       REV_UV_MIN_N, "levels", levels));

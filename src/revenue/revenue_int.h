@@ -236,8 +236,10 @@ cx_err rev__tell_reassessed(rev_service *r, store_conn *w, int64_t seq);
 
 /* The generation counter bumped by every import (revenue_meta). */
 cx_err rev__generation(store_conn *c, int64_t *out);
-/* Valuation statistics of key read on c (a reader or the writer). */
-bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
+/* Valuation statistics of key read on c (a reader or the writer): CX_OK
+ * with out->n = 0 when the key has none; CX_EDB when they could not be
+ * read, CX_EPARSE when the stored histogram is damaged, CX_ENOMEM. */
+cx_err rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out);
 /* The items' unit values of an assessment as the obs column keeps them. */
 cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out);
 /* The same from each item's customs value as the tree's number (NAN: none)

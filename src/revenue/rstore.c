@@ -715,22 +715,25 @@ void rev__uv_stats_of(const rev_hist *h, rev_uv_stats *out)
     out->median = rev_hist_quantile(h, 0.5);
 }
 
-bool rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out)
+cx_err rev__uv_read(store_conn *c, const char *key, rev_uv_stats *out)
 {
+    *out = (rev_uv_stats){0};
     sqlite3_stmt *st = store_stmt(c, "SELECT hist FROM revenue_uv WHERE key=?1");
     if (!st)
-        return false;
+        return CX_EDB;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    bool ok = false;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK;
+    if (store_next(st, &e)) {
         rev_hist *h = rev_hist_new();
-        if (h && rev_hist_decode(h, sqlite3_column_blob(st, 0),
-                                 (size_t)sqlite3_column_bytes(st, 0))) {
+        if (!h)
+            e = CX_ENOMEM;
+        else if (!rev_hist_decode(h, sqlite3_column_blob(st, 0),
+                                  (size_t)sqlite3_column_bytes(st, 0)))
+            e = CX_EPARSE;
+        else
             rev__uv_stats_of(h, out);
-            ok = out->n > 0;
-        }
         rev_hist_free(h);
     }
     sqlite3_reset(st);
-    return ok;
+    return e;
 }

@@ -99,13 +99,18 @@ static bool svc__uv(void *ctx, const char *key, rev_uv_stats *out)
         return false;
     if (!u->txn && sqlite3_get_autocommit(store_conn_db(u->c)))
         u->txn = store_exec(u->c, "BEGIN") == CX_OK;
-    rev_uv_stats st = {0, 0, 0};
-    bool ok = rev__uv_read(u->c, key, &st);
-    if (!ok)
-        st.n = 0;
+    rev_uv_stats st;
+    cx_err e = rev__uv_read(u->c, key, &st);
+    if (e != CX_OK) { /* not cached as "none": the next assessment reads it again */
+        cx_log(CX_LOG_WARN,
+               "revenue: the valuation statistics of %s could not be read (%s): "
+               "this item is assessed without valuation control",
+               key, cx_strerror(e));
+        return false;
+    }
     rev__uvcache_put(&u->r->uv, key, &st, epoch);
     *out = st;
-    return ok;
+    return st.n > 0;
 }
 
 /* Certificates of origin from the ledger, read on the connection the

@@ -362,6 +362,14 @@ class ValuationTest(RevenueCase):
                  done=lambda x: x["n"] == 34)
         self.assertEqual(self.srv.get("/v1/revenue/unit-values?hs_code=690722&origin=CN",
                                       self.trader).status, 403)
+        # a damaged histogram is said so, never shown as "no statistics"
+        db = sqlite3.connect(self.db, timeout=10)
+        with db:
+            db.execute("UPDATE revenue_uv SET hist = x'00' WHERE key = '6:690722:CN:KGM'")
+        db.close()
+        r = self.srv.get("/v1/revenue/unit-values?hs_code=690722&origin=CN", self.officer)
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(r.json["error"]["code"], "internal")
 
 
 class IsolationAndSummaryTest(RevenueCase):
