@@ -36,9 +36,14 @@ static json_t *h__stored_json(sqlite3_stmt *st, int col, cx_err *e)
     return v;
 }
 
+/* A read that failed: 503 to retry, but a damaged record is not cured by
+ * retrying (500, as every list page answers it). */
 static void h__unavailable(http_req *r, cx_err e)
 {
-    http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+    if (e == CX_EPARSE || e == CX_EDB || e == CX_ENOMEM)
+        http_reply_failed(r, e);
+    else
+        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
 }
 
 /* c's statement for sql, or NULL with *e = CX_EDB: a statement that would
