@@ -64,6 +64,22 @@ def wait_for(cond, what, limit=60.0, step=0.05, done=bool):
     raise AssertionError(f"gave up waiting for {what}; last saw {last!r}")
 
 
+def damage_table(db, table):
+    """Makes table unreadable in db (no server holding it open): its root
+    page gets a byte that is no b-tree page type, so reading it fails with
+    SQLITE_CORRUPT while the other tables still read."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    root = con.execute("SELECT rootpage FROM sqlite_master WHERE name=?", (table,)).fetchone()[0]
+    con.close()
+    assert root > 1, (table, root)
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page)
+        f.write(b"\x00")
+
+
 def create_key(db, org, role, name=""):
     p = run("keys", "create", "--db", db, "--org", org, "--role", role, "--name", name)
     token = p.stdout.strip()

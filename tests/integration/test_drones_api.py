@@ -12,7 +12,8 @@ import sqlite3
 import subprocess
 import unittest
 
-from harness import BIN, SOURCE, Server, TempDirTestCase, create_key, key_id, run, wait_for
+from harness import (BIN, SOURCE, Server, TempDirTestCase, create_key, damage_table, key_id,
+                     run, wait_for)
 from trackkit import Mosquitto
 
 DATA = os.path.join(SOURCE, "data")
@@ -122,17 +123,8 @@ class Captures(TempDirTestCase):
         # a drone's nested receivers list is read whole or the reply fails:
         # with drones_heard unreadable (its root page damaged) the drone and
         # the list answer 503 "retry", not "receivers": [] in a 200
-        import sqlite3
         self.imp("odid_bt5_lr_sample.pcapng", "--receiver", "RX-BT")
-        con = sqlite3.connect(self.db)
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        page = con.execute("PRAGMA page_size").fetchone()[0]
-        root = con.execute("SELECT rootpage FROM sqlite_master"
-                           " WHERE name='drones_heard'").fetchone()[0]
-        con.close()
-        with open(self.db, "r+b") as f:
-            f.seek((root - 1) * page)
-            f.write(b"\x00")  # not a b-tree page type
+        damage_table(self.db, "drones_heard")
         srv = self.serve()
         tok = create_key(self.db, "CUSTOMS", "officer")
         for path in ("/v1/drones/SSEVTFG93700070", "/v1/drones"):

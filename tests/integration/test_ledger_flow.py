@@ -14,7 +14,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import BIN, TempDirTestCase, create_key, declaration, run
+from harness import BIN, TempDirTestCase, create_key, damage_table, declaration, run
 
 ORIGIN = "ledger.test.example/it"
 
@@ -649,17 +649,7 @@ class DemoTest(LedgerCase):
         run("ledger", "demo", "--db", self.db)
         self.assertRegex(run("ledger", "verify", "--db", self.db).stderr,
                          r"^[1-9]\d* checkpoints? verified")
-        import sqlite3
-        con = sqlite3.connect(self.db)
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        page = con.execute("PRAGMA page_size").fetchone()[0]
-        root = con.execute("SELECT rootpage FROM sqlite_master"
-                           " WHERE name='ledger_checkpoints'").fetchone()[0]
-        con.close()
-        self.assertGreater(root, 1)
-        with open(self.db, "r+b") as f:
-            f.seek((root - 1) * page)
-            f.write(b"\x00")  # not a b-tree page type
+        damage_table(self.db, "ledger_checkpoints")
         bad = run("ledger", "verify", "--db", self.db, check=False)
         self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
         self.assertTrue(bad.stdout.startswith("bad: cannot read checkpoints: "), bad.stdout)

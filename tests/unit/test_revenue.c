@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "revenue.h"
+#include "revbook.h"
 
 /* ---- helpers -------------------------------------------------------------------------- */
 static rev_dec D(const char *s)
@@ -54,20 +55,6 @@ static rev_rows *parse_csv(rev_import_kind kind, const char *text, json_t *probl
     return rows;
 }
 
-static void add_csv(rev_book *b, rev_import_kind kind, const char *text)
-{
-    json_t *problems = json_array();
-    rev_rows *rows = parse_csv(kind, text, problems);
-    if (!rows) {
-        char *s = json_dumps(problems, 0);
-        fail_msg("CSV refused: %s", s);
-        free(s);
-    }
-    assert_int_equal(rev_rows_to_book(rows, b), CX_OK);
-    rev_rows_free(rows);
-    json_decref(problems);
-}
-
 static const char tariff_csv[] =
     "hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,specific_amount,specific_unit,"
     "excise_pct,vat_pct,description\n"
@@ -86,17 +73,17 @@ static const char tariff_csv[] =
 static rev_book *demo_book(const char *currency)
 {
     rev_book *b = rev_book_new(currency);
-    add_csv(b, REV_IMPORT_TARIFF, tariff_csv);
-    add_csv(b, REV_IMPORT_GROUPS, "group,country\nASEAN,VN\nASEAN,TH\n");
-    add_csv(b, REV_IMPORT_PREFERENCES,
-            "hs_code,origin,ad_valorem_pct,requires_certificate,valid_from,valid_to\n"
-            "6907,ASEAN,0,yes,2020-01-01,\n"
-            "6907,VN,4,no,2020-01-01,\n"
-            "8703,DE,0,no,2020-01-01,\n"
-            "2203,VN,0,no,2020-01-01,\n");
-    add_csv(b, REV_IMPORT_RATES,
-            "date,currency,rate\n2024-01-02,USD,1297.50\n2024-03-01,USD,1331.90\n"
-            "2024-03-01,EUR,1443.20\n2024-03-01,KRW,0.000693\n");
+    book__csv(b, REV_IMPORT_TARIFF, tariff_csv);
+    book__csv(b, REV_IMPORT_GROUPS, "group,country\nASEAN,VN\nASEAN,TH\n");
+    book__csv(b, REV_IMPORT_PREFERENCES,
+              "hs_code,origin,ad_valorem_pct,requires_certificate,valid_from,valid_to\n"
+              "6907,ASEAN,0,yes,2020-01-01,\n"
+              "6907,VN,4,no,2020-01-01,\n"
+              "8703,DE,0,no,2020-01-01,\n"
+              "2203,VN,0,no,2020-01-01,\n");
+    book__csv(b, REV_IMPORT_RATES,
+              "date,currency,rate\n2024-01-02,USD,1297.50\n2024-03-01,USD,1331.90\n"
+              "2024-03-01,EUR,1443.20\n2024-03-01,KRW,0.000693\n");
     rev_book_finish(b);
     return b;
 }
@@ -478,9 +465,9 @@ static void test_compound_max_min(void **state)
 static void test_exponent_three(void **state)
 {
     rev_book *b = rev_book_new("BHD");
-    add_csv(b, REV_IMPORT_TARIFF,
-            "hs_code,valid_from,duty_type,ad_valorem_pct,vat_pct\n"
-            "8471,2020-01-01,ad_valorem,5,10\n");
+    book__csv(b, REV_IMPORT_TARIFF,
+              "hs_code,valid_from,duty_type,ad_valorem_pct,vat_pct\n"
+              "8471,2020-01-01,ad_valorem,5,10\n");
     rev_book_finish(b);
     json_t *a = assess1(b, "2024-03-01",
                         "{\"hs_code\":\"847130\",\"country_of_origin\":\"CN\","
@@ -674,8 +661,9 @@ static void test_transmission_rules(void **state)
 static void test_lexemes_from_text(void **state)
 {
     rev_book *b = rev_book_new("EUR");
-    add_csv(b, REV_IMPORT_TARIFF,
-            "hs_code,valid_from,duty_type,ad_valorem_pct,vat_pct\n69,2020-01-01,ad_valorem,0,0\n");
+    book__csv(b, REV_IMPORT_TARIFF,
+              "hs_code,valid_from,duty_type,ad_valorem_pct,vat_pct\n"
+              "69,2020-01-01,ad_valorem,0,0\n");
     rev_book_finish(b);
     /* 0.125 is exact in binary; 1.005 is not: read from the text it rounds up */
     const char *text = "{\"reference\":\"R\",\"type\":\"import\",\"date\":\"2024-03-01\","

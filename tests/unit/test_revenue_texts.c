@@ -19,23 +19,7 @@
 #include <string.h>
 
 #include "revenue.h"
-
-static void add_csv(rev_book *b, rev_import_kind kind, const char *text)
-{
-    FILE *f = fmemopen((void *)text, strlen(text), "rb");
-    assert_non_null(f);
-    rev_rows *rows = NULL;
-    size_t n = 0;
-    json_t *problems = json_array();
-    if (rev_rows_parse(kind, f, &rows, problems, &n) != CX_OK) {
-        char *t = json_dumps(problems, 0);
-        fail_msg("CSV refused: %s", t);
-    }
-    fclose(f);
-    assert_int_equal(rev_rows_to_book(rows, b), CX_OK);
-    rev_rows_free(rows);
-    json_decref(problems);
-}
+#include "revbook.h"
 
 static const char tariff_csv[] =
     "hs_code,valid_from,valid_to,duty_type,ad_valorem_pct,specific_amount,specific_unit,"
@@ -54,21 +38,21 @@ static const char tariff_csv[] =
 static rev_book *book(const char *currency)
 {
     rev_book *b = rev_book_new(currency);
-    add_csv(b, REV_IMPORT_TARIFF, tariff_csv);
-    add_csv(b, REV_IMPORT_GROUPS, "group,country\nASEAN,VN\nASEAN,TH\n");
-    add_csv(b, REV_IMPORT_PREFERENCES,
-            "hs_code,origin,ad_valorem_pct,requires_certificate,valid_from,valid_to\n"
-            "6907,ASEAN,0,yes,2020-01-01,\n"
-            "6907,VN,4,no,2020-01-01,\n"
-            "8703,DE,0,no,2020-01-01,\n"
-            "8703,TH,2.5,yes,2020-01-01,\n"
-            "0306,TH,0,yes,2020-01-01,\n"
-            "2204,CN,20,no,2020-01-01,\n"
-            "2203,VN,0,no,2020-01-01,\n");
-    add_csv(b, REV_IMPORT_RATES,
-            "date,currency,rate\n2024-03-01,USD,1331.90\n2024-03-01,EUR,1443.2\n"
-            "2024-03-01,KRW,0.000693\n2024-03-01,JPY,8.86123456\n2024-03-01,KWD,4321.005\n"
-            "2024-03-01,VND,0.00005412\n");
+    book__csv(b, REV_IMPORT_TARIFF, tariff_csv);
+    book__csv(b, REV_IMPORT_GROUPS, "group,country\nASEAN,VN\nASEAN,TH\n");
+    book__csv(b, REV_IMPORT_PREFERENCES,
+              "hs_code,origin,ad_valorem_pct,requires_certificate,valid_from,valid_to\n"
+              "6907,ASEAN,0,yes,2020-01-01,\n"
+              "6907,VN,4,no,2020-01-01,\n"
+              "8703,DE,0,no,2020-01-01,\n"
+              "8703,TH,2.5,yes,2020-01-01,\n"
+              "0306,TH,0,yes,2020-01-01,\n"
+              "2204,CN,20,no,2020-01-01,\n"
+              "2203,VN,0,no,2020-01-01,\n");
+    book__csv(b, REV_IMPORT_RATES,
+              "date,currency,rate\n2024-03-01,USD,1331.90\n2024-03-01,EUR,1443.2\n"
+              "2024-03-01,KRW,0.000693\n2024-03-01,JPY,8.86123456\n2024-03-01,KWD,4321.005\n"
+              "2024-03-01,VND,0.00005412\n");
     rev_book_finish(b);
     return b;
 }
