@@ -141,7 +141,12 @@ cx_err ledger__checkpoint_cosign(ledger *lg, const ledger_key *key, int64_t at, 
     if (!c)
         return CX_EDB;
     char origin[LEDGER_ORIGIN_MAX + 1];
-    if (cp__origin(c, origin) != CX_OK) {
+    cx_err oe = cp__origin(c, origin);
+    if (oe != CX_OK && oe != CX_ENOTFOUND) { /* unreadable is not "not initialised" */
+        snprintf(err, errlen, "the ledger cannot be read; retry");
+        return oe;
+    }
+    if (oe != CX_OK) {
         snprintf(err, errlen, "the ledger is not initialised (customs ledger init)");
         return CX_ESTATE;
     }
@@ -152,13 +157,18 @@ cx_err ledger__checkpoint_cosign(ledger *lg, const ledger_key *key, int64_t at, 
     sqlite3_bind_blob(st, 1, key->pk, 32, SQLITE_STATIC);
     cosign_job j = {.pk = key->pk};
     int64_t added = -1, revoked = INT64_MAX;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err ke = CX_OK; /* a read that failed is not "this key is not registered" */
+    if (store_next(st, &ke)) {
         snprintf(j.org, sizeof j.org, "%s", (const char *)sqlite3_column_text(st, 0));
         added = sqlite3_column_int64(st, 1);
         if (sqlite3_column_type(st, 2) != SQLITE_NULL)
             revoked = sqlite3_column_int64(st, 2);
     }
     sqlite3_reset(st);
+    if (ke != CX_OK) {
+        snprintf(err, errlen, "the ledger's keys cannot be read; retry");
+        return ke;
+    }
     if (added < 0) {
         snprintf(err, errlen, "this key is not registered to any member of the ledger");
         return CX_EAUTH;
