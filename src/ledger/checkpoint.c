@@ -31,10 +31,16 @@ int ledger__checkpoint_threshold(store_conn *c)
                                      "'$.threshold') FROM ledger_policies WHERE "
                                      "type='checkpoint'), (SELECT v FROM ledger_meta WHERE "
                                      "k='threshold'), 1)");
-    if (st && sqlite3_step(st) == SQLITE_ROW)
+    if (!st)
+        return -1;
+    /* unreadable is not a quorum of 1: a checkpoint would be shown final,
+     * and a bundle tell offline verifiers, with one cosignature */
+    cx_err e = CX_OK;
+    if (store_next(st, &e))
         t = sqlite3_column_int(st, 0);
-    if (st)
-        sqlite3_reset(st);
+    sqlite3_reset(st);
+    if (e != CX_OK)
+        return -1;
     return t > 0 ? t : 1;
 }
 
@@ -347,6 +353,8 @@ cx_err ledger__checkpoint_covering(ledger *lg, int64_t index, json_t **out)
     if (e != CX_OK)
         return e;
     int threshold = ledger__checkpoint_threshold(c);
+    if (threshold < 0)
+        return CX_EDB;
     cp_pick latest, final;
     bool is_final = false, have_final = false;
     /* the newest checkpoint (index < 0), or the one a proof of index should
