@@ -350,9 +350,10 @@ cx_err alert_escalate_in(alert_service *a, store_conn *w, const char *kind, cons
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    cx_err se = CX_OK; /* a read that failed is not "no such alert": that would raise a second */
+    if (!store_next(st, &se)) {
         sqlite3_reset(st);
-        return CX_ENOTFOUND;
+        return se != CX_OK ? se : CX_ENOTFOUND;
     }
     alert_pub *p = calloc(1, sizeof *p);
     json_t *doc = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);

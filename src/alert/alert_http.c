@@ -205,8 +205,8 @@ static cx_err ack__job(store_conn *w, void *arg)
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, aw->id, -1, SQLITE_STATIC);
-    cx_err e = CX_OK;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a read-back that failed is not "no such alert": the job fails */
+    if (store_next(st, &e)) {
         aw->found = true;
         aw->ev.seq = sqlite3_column_int64(st, 0);
         e = alert__compose(&aw->out, (const char *)sqlite3_column_text(st, 1),
@@ -215,15 +215,20 @@ static cx_err ack__job(store_conn *w, void *arg)
                            (const char *)sqlite3_column_text(st, 3));
     }
     sqlite3_reset(st);
+    if (e == CX_EDB)
+        return e;
     sqlite3_stmt *orgs = aw->found ? store_stmt(w, "SELECT org FROM alert_orgs WHERE seq = ?1 "
                                                    "LIMIT 4")
                                    : NULL;
     if (orgs) {
         sqlite3_bind_int64(orgs, 1, aw->ev.seq);
-        for (int i = 0; i < ALERT_MAX_ORGS && sqlite3_step(orgs) == SQLITE_ROW; i++)
+        cx_err oe = CX_OK; /* fewer organisations would hide the update from one */
+        for (int i = 0; i < ALERT_MAX_ORGS && store_next(orgs, &oe); i++)
             snprintf(aw->ev.orgs[i], sizeof aw->ev.orgs[i], "%s",
                      (const char *)sqlite3_column_text(orgs, 0));
         sqlite3_reset(orgs);
+        if (oe != CX_OK)
+            return oe;
     }
     /* an acknowledgement that cannot be shown is not stored either */
     return e == CX_ETOOBIG || e == CX_ENOMEM ? e : CX_OK;

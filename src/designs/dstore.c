@@ -132,12 +132,14 @@ cx_err dsvc__job_register(store_conn *w, void *arg)
         return CX_EDB;
     sqlite3_bind_text(st, 1, j->file.sha, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, designs_watchlist_name(j->entry.watchlist), -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (store_next(st, &e)) {
         snprintf(j->existing, sizeof j->existing, "%s", (const char *)sqlite3_column_text(st, 0));
         sqlite3_reset(st);
         return CX_EEXIST;
     }
     sqlite3_reset(st);
+    if (e != CX_OK) /* a read that failed is not "not on the watchlist yet" */
+        return e;
     st = store_stmt(w, "INSERT INTO designs_watchlist(id, watchlist, sha256, holder, title, "
                        "reference, registration, valid_until, registered_by, created_at) "
                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");

@@ -590,10 +590,13 @@ static void h_photo_get(http_req *r, void *ctx)
     }
     sqlite3_bind_int64(st, 1, d.seq);
     sqlite3_bind_text(st, 2, http_param(r, "sha256"), -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK;
+    if (store_next(st, &e)) {
         http_reply_header(r, "Cache-Control", "private, max-age=31536000, immutable");
         http_reply_copy(r, 200, "image/jpeg", sqlite3_column_blob(st, 0),
                         (size_t)sqlite3_column_bytes(st, 0));
+    } else if (e != CX_OK) {
+        http_reply_error(r, 503, "unavailable", "the photo cannot be read; retry", NULL);
     } else {
         http_reply_error(r, 404, "not_found", "no such photo for this declaration", NULL);
     }

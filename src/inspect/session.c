@@ -254,10 +254,11 @@ static cx_err open__store(store_conn *w, inspect_job *j)
         if (!st)
             return CX_EDB;
         sqlite3_bind_int64(st, 1, sj->seq);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        e = CX_OK; /* a read that failed: not a 409 naming no session */
+        if (store_next(st, &e))
             snprintf(sj->sid, sizeof sj->sid, "%s", (const char *)sqlite3_column_text(st, 0));
         sqlite3_reset(st);
-        return CX_EEXIST;
+        return e != CX_OK ? e : CX_EEXIST;
     }
     if (e != CX_OK)
         return CX_EDB;

@@ -364,10 +364,14 @@ static void h_answer(http_req *r, void *ctx)
         return;
     }
     sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    cx_err e = CX_OK;
+    if (!store_next(st, &e)) {
         sqlite3_reset(st);
         json_decref(body);
-        http_reply_error(r, 404, "not_found", "no such training case", NULL);
+        if (e != CX_OK)
+            http_reply_error(r, 503, "unavailable", "the case cannot be read; retry", NULL);
+        else
+            http_reply_error(r, 404, "not_found", "no such training case", NULL);
         return;
     }
     json_t *truth = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);

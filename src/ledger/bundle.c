@@ -331,13 +331,16 @@ cx_err ledger_trust(ledger *lg, json_t **out)
         sqlite3_reset(st);
     else if (e == CX_OK)
         e = CX_EDB;
+    int quorum = e == CX_OK ? ledger__checkpoint_threshold(c) : 0;
+    if (e == CX_OK && quorum < 0)
+        e = CX_EDB;
     if (e != CX_OK) {
         json_decref(origin);
         json_decref(members);
         return e;
     }
     *out = json_pack("{s:o,s:s,s:i,s:o}", "origin", origin, "genesis", genesis,
-                     "checkpoint_quorum", ledger__checkpoint_threshold(c), "members", members);
+                     "checkpoint_quorum", quorum, "members", members);
     return *out ? CX_OK : CX_ENOMEM;
 }
 

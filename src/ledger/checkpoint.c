@@ -31,10 +31,16 @@ int ledger__checkpoint_threshold(store_conn *c)
                                      "'$.threshold') FROM ledger_policies WHERE "
                                      "type='checkpoint'), (SELECT v FROM ledger_meta WHERE "
                                      "k='threshold'), 1)");
-    if (st && sqlite3_step(st) == SQLITE_ROW)
+    if (!st)
+        return -1;
+    /* unreadable is not a quorum of 1: a checkpoint would be shown final,
+     * and a bundle tell offline verifiers, with one cosignature */
+    cx_err e = CX_OK;
+    if (store_next(st, &e))
         t = sqlite3_column_int(st, 0);
-    if (st)
-        sqlite3_reset(st);
+    sqlite3_reset(st);
+    if (e != CX_OK)
+        return -1;
     return t > 0 ? t : 1;
 }
 
@@ -141,7 +147,12 @@ cx_err ledger__checkpoint_cosign(ledger *lg, const ledger_key *key, int64_t at, 
     if (!c)
         return CX_EDB;
     char origin[LEDGER_ORIGIN_MAX + 1];
-    if (cp__origin(c, origin) != CX_OK) {
+    cx_err oe = cp__origin(c, origin);
+    if (oe != CX_OK && oe != CX_ENOTFOUND) { /* unreadable is not "not initialised" */
+        snprintf(err, errlen, "the ledger cannot be read; retry");
+        return oe;
+    }
+    if (oe != CX_OK) {
         snprintf(err, errlen, "the ledger is not initialised (customs ledger init)");
         return CX_ESTATE;
     }
@@ -152,13 +163,18 @@ cx_err ledger__checkpoint_cosign(ledger *lg, const ledger_key *key, int64_t at, 
     sqlite3_bind_blob(st, 1, key->pk, 32, SQLITE_STATIC);
     cosign_job j = {.pk = key->pk};
     int64_t added = -1, revoked = INT64_MAX;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err ke = CX_OK; /* a read that failed is not "this key is not registered" */
+    if (store_next(st, &ke)) {
         snprintf(j.org, sizeof j.org, "%s", (const char *)sqlite3_column_text(st, 0));
         added = sqlite3_column_int64(st, 1);
         if (sqlite3_column_type(st, 2) != SQLITE_NULL)
             revoked = sqlite3_column_int64(st, 2);
     }
     sqlite3_reset(st);
+    if (ke != CX_OK) {
+        snprintf(err, errlen, "the ledger's keys cannot be read; retry");
+        return ke;
+    }
     if (added < 0) {
         snprintf(err, errlen, "this key is not registered to any member of the ledger");
         return CX_EAUTH;
@@ -337,6 +353,8 @@ cx_err ledger__checkpoint_covering(ledger *lg, int64_t index, json_t **out)
     if (e != CX_OK)
         return e;
     int threshold = ledger__checkpoint_threshold(c);
+    if (threshold < 0)
+        return CX_EDB;
     cp_pick latest, final;
     bool is_final = false, have_final = false;
     /* the newest checkpoint (index < 0), or the one a proof of index should

@@ -103,7 +103,8 @@ static cx_err coo__scan(store_conn *c, sqlite3_stmt *st, coo_want *w)
     } cand[COO_LINKS_MAX];
     size_t n = 0;
     int rc;
-    while (n < COO_LINKS_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cx_err se = CX_OK; /* a read that failed is not "no certificate": fewer candidates */
+    while (n < COO_LINKS_MAX && store_next(st, &se)) {
         snprintf(cand[n].issuer, sizeof cand[n].issuer, "%s",
                  (const char *)sqlite3_column_text(st, 0));
         snprintf(cand[n].number, sizeof cand[n].number, "%s",
@@ -111,6 +112,8 @@ static cx_err coo__scan(store_conn *c, sqlite3_stmt *st, coo_want *w)
         n++;
     }
     sqlite3_reset(st);
+    if (se != CX_OK)
+        return se;
     for (size_t k = 0; k < n && !w->found; k++) {
         sqlite3_stmt *q = store_stmt(c, "SELECT issue_idx FROM ledger_coos WHERE issuer=?1 AND "
                                         "number=?2 AND status='valid' AND country=?3");

@@ -294,10 +294,11 @@ static void h_summary(http_req *r, void *ctx)
     int64_t size = ledger__tree_size(c);
     uint8_t root[32];
     char hex[65] = "";
-    if (ledger_root(lg, size, root) == CX_OK)
+    /* a root that could not be computed is not an empty root_hash */
+    cx_err e = size < 0 ? CX_EDB : ledger_root(lg, size, root);
+    if (e == CX_OK)
         ledger__hex(root, hex);
-    json_t *types = json_object();
-    cx_err e = CX_OK; /* a count that could not be read is not a smaller count */
+    json_t *types = json_object(); /* a count that could not be read is not a smaller count */
     sqlite3_stmt *st = h__stmt(c, "SELECT type, count(*) FROM ledger_entries GROUP BY type", &e);
     while (st && store_next(st, &e))
         json_object_set_new(types, (const char *)sqlite3_column_text(st, 0),
@@ -605,10 +606,14 @@ static cx_err h__anchor(ledger *lg, store_conn *c, const char *id, const char *s
         json_decref(o);
         return ce;
     }
-    if (ce == CX_OK &&
-        json_integer_value(json_object_get(cp, "tree_size")) > idx &&
-        ledger_proof(lg, idx, json_integer_value(json_object_get(cp, "tree_size")), &proof) ==
-            CX_OK) {
+    if (ce == CX_OK && json_integer_value(json_object_get(cp, "tree_size")) > idx) {
+        /* a proof that could not be read is not "no proof yet" */
+        ce = ledger_proof(lg, idx, json_integer_value(json_object_get(cp, "tree_size")), &proof);
+        if (ce != CX_OK) {
+            json_decref(cp);
+            json_decref(o);
+            return ce;
+        }
         json_object_set_new(o, "checkpoint", cp);
         json_object_set_new(o, "proof", proof);
     } else {

@@ -404,7 +404,7 @@ cx_err ledger__checkpoint_cosign(ledger *lg, const ledger_key *key, int64_t size
                                  int64_t *size_out, uint8_t root[32], char *err, size_t errlen);
 /* The number of organisations whose cosignatures make a checkpoint final:
  * the checkpoint policy (policy.set "checkpoint"), else the governance
- * threshold. */
+ * threshold; -1 when it cannot be read. */
 int ledger__checkpoint_threshold(store_conn *c);
 /* The signed note of checkpoint size with every cosignature gathered
  * (caller frees); NULL if none. */

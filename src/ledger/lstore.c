@@ -229,7 +229,8 @@ int64_t ledger__tree_size(store_conn *c)
     sqlite3_stmt *st = store_stmt(c, "SELECT coalesce(max(idx) + 1, 0) FROM ledger_entries");
     if (!st)
         return -1;
-    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    cx_err e = CX_OK; /* a step error is logged, and -1 like a statement that would not prepare */
+    int64_t n = store_next(st, &e) ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
     return n;
 }

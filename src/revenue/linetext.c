@@ -201,7 +201,7 @@ cx_err rev__line_texts_fill(store_conn *w)
         e = store_done(ins);
         sqlite3_bind_text(get, 1, p[i].text, -1, SQLITE_STATIC);
         int64_t id = 0;
-        if (e == CX_OK && sqlite3_step(get) == SQLITE_ROW)
+        if (e == CX_OK && store_next(get, &e))
             id = sqlite3_column_int64(get, 0);
         sqlite3_reset(get);
         if (e == CX_OK && id <= 0)
@@ -226,7 +226,8 @@ bool rev__line_texts_missing(store *s)
                          : NULL;
     if (!st)
         return true; /* the job finds out */
-    bool any = sqlite3_step(st) == SQLITE_ROW;
+    cx_err e = CX_OK;
+    bool any = store_next(st, &e) || e != CX_OK; /* unreadable: the job finds out */
     sqlite3_reset(st);
     return any;
 }

@@ -300,8 +300,8 @@ cx_err rev__release_flagged(store_conn *w, int64_t seq, rev_uvcache *cache)
     obs_list l = {0};
     cx_buf keep;
     cx_buf_init(&keep, (size_t)1 << 20);
-    cx_err e = CX_OK;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* a read that failed is not "nothing held": the release fails */
+    if (store_next(st, &e)) {
         const char *text = (const char *)sqlite3_column_text(st, 0);
         e = obs__parse(text, true, &l);
         /* what stays for the worker: the lines that were not held */

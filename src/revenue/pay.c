@@ -553,7 +553,8 @@ static cx_err g__job(store_conn *w, void *arg)
     if (!st)
         return CX_EDB;
     sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-    json_t *g = sqlite3_step(st) == SQLITE_ROW ? rev__guarantee_json(st, j->exp) : NULL;
+    cx_err e = CX_OK; /* fails below on NULL; the step error is logged */
+    json_t *g = store_next(st, &e) ? rev__guarantee_json(st, j->exp) : NULL;
     sqlite3_reset(st);
     j->c.ok_status = 201;
     rev__call_body(&j->c, g);

@@ -352,17 +352,19 @@ static void sum__add(sum_row *to, const sum_row *one)
  * found a discrepancy. Only re-assessed declarations (version > 1) are
  * asked about, so the summary makes no call for the rest. */
 static int64_t sum__recovered(rev_service *rs, store_conn *c, int64_t seq, int64_t version,
-                              int64_t total)
+                              int64_t total, cx_err *e)
 {
     if (!rs->inspection || version < 2)
         return 0;
     sqlite3_stmt *st = store_stmt(c, "SELECT doc FROM revenue_assessment_versions "
                                      "WHERE seq = ?1 AND version = 1");
-    if (!st)
+    if (!st) {
+        *e = CX_EDB;
         return 0;
+    }
     sqlite3_bind_int64(st, 1, seq);
     int64_t first = total;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (store_next(st, e)) { /* a read that failed is not "nothing recovered" */
         json_t *a = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
         if (!rev__minor(json_object_get(a, "total"), rs->exp, &first))
             first = total;
@@ -444,13 +446,14 @@ static void h_summary(http_req *r, void *ctx)
                        .at_risk = at_risk,
                        .unresolved = unresolved,
                        .recovered = sum__recovered(rs, c, sqlite3_column_int64(st, 10),
-                                                   sqlite3_column_int64(st, 11), total)};
+                                                   sqlite3_column_int64(st, 11), total, &me)};
         sum__add(&all, &one);
         if (chapter) {
             /* the items' amounts: the assessment declare keeps with the declaration */
             char *doc = NULL;
-            me = decl_member_get(rs->d, c, sqlite3_column_int64(st, 10), "assessment", true,
-                                 &doc);
+            if (me == CX_OK) /* not over sum__recovered's error */
+                me = decl_member_get(rs->d, c, sqlite3_column_int64(st, 10), "assessment",
+                                     true, &doc);
             if (me == CX_OK)
                 sum__chapters(&set, doc ? doc : "{}", rs->exp, &one);
             free(doc);

@@ -116,11 +116,20 @@ static bool svc__uv(void *ctx, const char *key, rev_uv_stats *out)
 /* Certificates of origin from the ledger, read on the connection the
  * assessment runs on (the writer's inside a ledger job, so that a
  * revocation in that job is seen). */
+typedef struct {
+    store_conn *c;
+    cx_err failed; /* a certificate that could not be read: the assessment fails */
+} svc_cert_call;
+
 static bool svc__cert(void *ctx, const rev_cert_query *q, rev_certificate *out)
 {
+    svc_cert_call *k = ctx;
     ledger_coo coo;
-    if (ledger_coo_find(ctx, q->declaration_id, q->exporter, q->origin, q->hs_code, q->date,
-                        &coo) != CX_OK)
+    cx_err e = ledger_coo_find(k->c, q->declaration_id, q->exporter, q->origin, q->hs_code,
+                               q->date, &coo);
+    if (e != CX_OK && e != CX_ENOTFOUND && k->failed == CX_OK)
+        k->failed = e;
+    if (e != CX_OK)
         return false;
     snprintf(out->issuer, sizeof out->issuer, "%s", coo.issuer);
     snprintf(out->number, sizeof out->number, "%s", coo.number);
@@ -137,6 +146,7 @@ static cx_err svc__assess(rev_service *r, store_conn *w, const json_t *doc, cons
 {
     store_conn *c = store_reader(r->s);
     svc_uv_call u = {r, c, false};
+    svc_cert_call k = {w ? w : c, CX_OK};
     rev_book *b = lodging ? rev__book_get_lodging(r) : rev__book_get(r);
     cx_err e = CX_ENOTFOUND;
     if (b) {
@@ -149,10 +159,15 @@ static cx_err svc__assess(rev_service *r, store_conn *w, const json_t *doc, cons
         }
         if (r->cfg.ledger) {
             lk.certificate = svc__cert;
-            lk.cert_ctx = w ? w : c;
+            lk.cert_ctx = &k;
         }
         rev_result res;
         e = rev__assess_run(b, doc, text, len, &lk, &res);
+        if (e == CX_OK && k.failed != CX_OK) { /* not a preference refused for want of it */
+            cx_log(CX_LOG_ERROR, "revenue: a certificate of origin could not be read (%s)",
+                   cx_strerror(k.failed));
+            e = k.failed;
+        }
         if (u.txn) /* the statistics' snapshot ends before the writing */
             store_exec(c, "COMMIT");
         u.txn = false;

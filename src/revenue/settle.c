@@ -37,7 +37,8 @@ static json_t *settle__refund(store_conn *c, int64_t id, int exp)
     if (!st)
         return NULL;
     sqlite3_bind_int64(st, 1, id);
-    json_t *o = sqlite3_step(st) == SQLITE_ROW ? rev__refund_json(st, exp) : NULL;
+    cx_err e = CX_OK; /* the caller fails on NULL; the step error is logged */
+    json_t *o = store_next(st, &e) ? rev__refund_json(st, exp) : NULL;
     sqlite3_reset(st);
     return o;
 }
@@ -258,16 +259,23 @@ typedef struct {
     int exp;
 } gchange_job;
 
-/* The guarantee as JSON on c, with its changes when asked. */
-static json_t *settle__guarantee(store_conn *c, const char *id, int exp)
+/* The guarantee as JSON on c, with its changes when asked; NULL with *e
+ * still CX_OK when there is no such guarantee, else *e says why (a read
+ * that failed is not "no such guarantee"). */
+static json_t *settle__guarantee(store_conn *c, const char *id, int exp, cx_err *e)
 {
     sqlite3_stmt *st = store_stmt(c, "SELECT " REV_G_COLUMNS " FROM revenue_guarantees "
                                      "WHERE id=?1");
-    if (!st)
+    if (!st) {
+        *e = CX_EDB;
         return NULL;
+    }
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    json_t *g = sqlite3_step(st) == SQLITE_ROW ? rev__guarantee_json(st, exp) : NULL;
+    bool found = store_next(st, e);
+    json_t *g = found ? rev__guarantee_json(st, exp) : NULL;
     sqlite3_reset(st);
+    if (found && !g)
+        *e = CX_ENOMEM;
     return g;
 }
 
@@ -379,7 +387,10 @@ static bool gchange__covers(gchange_job *j, const json_t *g, int64_t keep)
 static cx_err gchange__job(store_conn *w, void *arg)
 {
     gchange_job *j = arg;
-    json_t *before = settle__guarantee(w, j->id, j->exp);
+    cx_err ge = CX_OK;
+    json_t *before = settle__guarantee(w, j->id, j->exp, &ge);
+    if (!before && ge != CX_OK)
+        return ge;
     if (!before) {
         rev__call_fail(&j->c, 404, "not_found", "", "no such guarantee");
         return CX_ENOTFOUND;
@@ -430,7 +441,7 @@ static cx_err gchange__job(store_conn *w, void *arg)
     }
     if (e == CX_OK && st)
         e = store_done(st);
-    json_t *after = e == CX_OK ? settle__guarantee(w, j->id, j->exp) : NULL;
+    json_t *after = e == CX_OK ? settle__guarantee(w, j->id, j->exp, &e) : NULL;
     if (e == CX_OK && !after)
         e = CX_EDB;
     if (e == CX_OK && st)

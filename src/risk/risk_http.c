@@ -326,14 +326,20 @@ static void h_queue(http_req *r, void *ctx)
         sqlite3_stmt *at = store_stmt(c, "SELECT expected, rank FROM risk_scores WHERE seq = ?1");
         if (at) {
             sqlite3_bind_int64(at, 1, page.after);
-            if (sqlite3_step(at) == SQLITE_ROW) {
+            cx_err ae = CX_OK; /* a read that failed is not a bad cursor */
+            if (store_next(at, &ae)) {
                 expected = sqlite3_column_double(at, 0);
                 rank = sqlite3_column_double(at, 1);
                 after = page.after;
-            } else {
+            } else if (ae == CX_OK) {
                 http_page_cursor_problem(problems);
             }
             sqlite3_reset(at);
+            if (ae != CX_OK) {
+                json_decref(problems);
+                http_reply_failed(r, ae);
+                return;
+            }
         }
     }
     if (json_array_size(problems)) {

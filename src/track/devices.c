@@ -434,9 +434,13 @@ static void h_device_get(http_req *r, void *ctx)
     sqlite3_bind_text(st, 1, http_param(r, "id"), -1, SQLITE_STATIC);
     if (!cx_is_officer(who))
         sqlite3_bind_text(st, 2, who->org, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    cx_err e = CX_OK;
+    if (!store_next(st, &e)) {
         sqlite3_reset(st);
-        http_reply_error(r, 404, "not_found", "no such device", NULL);
+        if (e != CX_OK)
+            track__api_unavailable(r);
+        else
+            http_reply_error(r, 404, "not_found", "no such device", NULL);
         return;
     }
     json_t *item = dev__item(t, c, st);

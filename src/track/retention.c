@@ -87,10 +87,12 @@ cx_err track_retention_run(store *s, const track_config *cfg, int64_t now_us,
     sqlite3_stmt *q = store_stmt(c, "SELECT value FROM track_meta WHERE key = 'thinned_before'");
     if (!q)
         return CX_EDB;
-    if (sqlite3_step(q) == SQLITE_ROW)
+    cx_err e = CX_OK; /* unreadable is not "never thinned": that would walk it all again */
+    if (store_next(q, &e))
         from = sqlite3_column_int64(q, 0);
     sqlite3_reset(q);
-    cx_err e = CX_OK;
+    if (e != CX_OK)
+        return e;
     if (cutoff > from) {
         int64_t *devs = NULL;
         size_t n = 0, cap = 0;

@@ -12,7 +12,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TempDirTestCase, create_key, declaration, key_id, run, wait_for  # noqa: E402
+from harness import (TempDirTestCase, create_key, damage_table, declaration, key_id, run,  # noqa: E402
+                     wait_for)
 from trackkit import SSE, now_ms, setup_world  # noqa: E402
 
 # no random selection: lanes come from the rules only
@@ -215,6 +216,19 @@ class InspectTest(TempDirTestCase):
         self.assertTrue(any(st["title"] == "Declared empty, scan shows contents" for st in xr))
         st, _ = raw(self.srv, "GET", g["scan"]["overlay_url"], self.officer)
         self.assertEqual(st, 200)
+
+    def test_a_training_case_that_cannot_be_read_is_not_missing(self):
+        # with the cases unreadable (the table's root page damaged) an answer
+        # is 503 "retry", not 404 "no such training case": a client told 404
+        # gives up
+        run("training", "generate", "--db", self.db, "--seed", "3", "--n", "1")
+        case = self.srv.get("/v1/training/cases/next", token=self.officer).json
+        self.srv.stop()
+        damage_table(self.db, "inspect_training_cases")
+        self.srv = self.serve(*LANES)
+        r = self.srv.post("/v1/training/cases/%s/answer" % case["id"],
+                          {"lane": "green", "regions": []}, token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (503, "unavailable"), r)
 
     def test_training(self):
         s = self.srv
