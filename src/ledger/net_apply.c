@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 bool net__genesis_ok(ledger_net *n, const char *data, size_t len, char *why, size_t cap)
 {
@@ -74,18 +75,21 @@ bool net__message_hash(natsMsg *m, uint8_t out[32])
     return ok;
 }
 
-/* The database's applied sequence (after a failure, the truth). */
-static uint64_t apply__db_seq(ledger_net *n)
+/* The database's applied sequence (after a failure, the truth); false when
+ * it could not be read (logged): never 0 for "unknown", which would have the
+ * reader fetch the whole stream again. */
+static bool apply__db_seq(ledger_net *n, uint64_t *seq)
 {
     store_conn *c = store_reader(n->lg->s);
     sqlite3_stmt *st = c ? store_stmt(c, "SELECT applied_seq FROM ledger_stream WHERE id=1")
                          : NULL;
-    uint64_t seq = 0;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        seq = (uint64_t)sqlite3_column_int64(st, 0);
+    cx_err e = st ? CX_OK : CX_EDB;
+    bool row = st && store_next(st, &e);
+    if (row)
+        *seq = (uint64_t)sqlite3_column_int64(st, 0);
     if (st)
         sqlite3_reset(st);
-    return seq;
+    return row && e == CX_OK;
 }
 
 static void apply__fail(ledger_net *n, const char *why)
@@ -106,9 +110,21 @@ static bool apply__settle(ledger_net *n)
         pthread_cond_wait(&n->cv, &n->mu);
     bool go = !n->stop;
     pthread_mutex_unlock(&n->mu);
+    uint64_t seq = 0;
+    while (go && !apply__db_seq(n, &seq)) { /* try again shortly, as after a lost server */
+        cx_log(CX_LOG_WARN, "ledger network: cannot read this node's applied sequence; "
+                            "retrying in a second");
+        pthread_mutex_lock(&n->mu);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        if (!n->stop)
+            pthread_cond_timedwait(&n->cv, &n->mu, &until);
+        go = !n->stop;
+        pthread_mutex_unlock(&n->mu);
+    }
     if (!go)
         return false;
-    uint64_t seq = apply__db_seq(n);
     pthread_mutex_lock(&n->mu);
     n->applied = n->submitted = seq;
     n->resync = false;
