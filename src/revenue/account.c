@@ -69,29 +69,40 @@ cx_err rev__assessment_insert(store_conn *w, int64_t seq, const json_t *doc,
     return e;
 }
 
-json_t *rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool officer)
+cx_err rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool officer,
+                            json_t **out)
 {
     /* the document from declare (officers: the full form, others the
      * public one); officers also get revenue_at_risk from its column */
+    *out = NULL;
     sqlite3_stmt *st = store_stmt(c, "SELECT at_risk, currency FROM revenue_assessments "
                                      "WHERE seq=?1");
     if (!st)
-        return NULL;
+        return CX_EDB;
     sqlite3_bind_int64(st, 1, seq);
-    json_t *doc = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t at_risk = sqlite3_column_int64(st, 0);
-        int exp = rev_minor_unit((const char *)sqlite3_column_text(st, 1));
-        char *text = NULL;
-        if (decl_member_get(d, c, seq, "assessment", officer, &text) == CX_OK && text)
-            doc = json_loads(text, 0, NULL);
-        free(text);
-        if (doc && officer)
-            json_object_set_new(doc, "revenue_at_risk",
-                                rev_amount_json(at_risk, exp < 0 ? 0 : exp));
+    cx_err e = CX_OK;
+    if (!store_next(st, &e)) {
+        sqlite3_reset(st);
+        return e != CX_OK ? e : CX_ENOTFOUND;
     }
+    int64_t at_risk = sqlite3_column_int64(st, 0);
+    int exp = rev_minor_unit((const char *)sqlite3_column_text(st, 1));
     sqlite3_reset(st);
-    return doc;
+    char *text = NULL;
+    e = decl_member_get(d, c, seq, "assessment", officer, &text);
+    json_t *doc = e == CX_OK && text ? json_loads(text, 0, NULL) : NULL;
+    if (e == CX_OK)
+        e = !text ? CX_ENOTFOUND : !doc ? CX_EPARSE : CX_OK;
+    free(text);
+    if (e == CX_OK && officer &&
+        json_object_set_new(doc, "revenue_at_risk", rev_amount_json(at_risk, exp < 0 ? 0 : exp)))
+        e = CX_ENOMEM;
+    if (e != CX_OK) {
+        json_decref(doc);
+        return e;
+    }
+    *out = doc;
+    return CX_OK;
 }
 
 /* ---- moving documents into the declarations ----------------------------------------------- */

@@ -63,12 +63,16 @@ static void h_assessment(http_req *r, void *ctx)
         return;
     int64_t seq = a.seq;
     /* officers see the valuation control; traders the public form */
-    json_t *doc = rev__assessment_read(rs->d, c, seq, cx_is_officer(http_principal(r)));
-    if (!doc) {
-        http_reply_error(r, 503, "unavailable", "the database is not available", NULL);
+    json_t *doc;
+    cx_err e = rev__assessment_read(rs->d, c, seq, cx_is_officer(http_principal(r)), &doc);
+    if (e == CX_ENOTFOUND) {
+        http_reply_error(r, 404, "not_found", "this declaration has no assessment", NULL);
         return;
     }
-    cx_err e = CX_OK;
+    if (e != CX_OK) {
+        http_reply_failed(r, e);
+        return;
+    }
     json_t *versions = h__versions(c, seq, &e), *refunds = h__refunds(c, seq, a.exp, &e);
     if (e != CX_OK) {
         json_decref(doc);
@@ -121,9 +125,12 @@ static cx_err reassess__job(store_conn *w, void *arg)
         e = rev__tell_reassessed(j->c.r, w, j->seq);
     if (e != CX_OK)
         return e;
-    json_t *doc = rev__assessment_read(j->c.r->d, w, j->seq, true); /* officers and admins only */
+    json_t *doc; /* officers and admins only: the full form */
+    e = rev__assessment_read(j->c.r->d, w, j->seq, true, &doc);
+    if (e != CX_OK) /* never "assessment": null in a 200: the job fails, nothing is kept */
+        return e;
     j->c.ok_status = 200;
-    rev__call_body(&j->c, json_pack("{s:o*,s:o}", "assessment", doc, "balance",
+    rev__call_body(&j->c, json_pack("{s:o,s:o}", "assessment", doc, "balance",
                                     rev__account_json(&after)));
     return CX_OK;
 }

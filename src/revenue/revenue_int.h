@@ -260,9 +260,12 @@ cx_err rev__convert(const rev_book *b, rev_dec amount, const char *currency, con
                     int64_t *national, const rev_rate **used, char *why, size_t whylen);
 
 /* The current assessment of seq as officers (full) or others (public) read
- * it; NULL if none. Caller owns it. The document is the member declare
- * keeps with the declaration (decl_member_get); the row has its amounts. */
-json_t *rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool officer);
+ * it, in *out (caller owns it). The document is the member declare keeps
+ * with the declaration (decl_member_get); the row has its amounts.
+ * CX_ENOTFOUND when seq has none; CX_EDB when it could not be read,
+ * CX_EPARSE when the stored member is damaged, CX_ENOMEM. */
+cx_err rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool officer,
+                            json_t **out);
 /* The member's texts from its tree (re-assessments; a submission's come
  * from aswrite.c, the same bytes): the stored form (without
  * revenue_at_risk, which the row keeps) and, when the valuation control
