@@ -139,6 +139,8 @@ cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, si
         int64_t id = 0;
         while (v < end && *v >= '0' && *v <= '9' && id < INT64_MAX / 10)
             id = id * 10 + (*v++ - '0');
+        if (v < end && *v >= '0' && *v <= '9') /* no id this module wrote: damaged */
+            return CX_EPARSE;
         e = e ? e : lt__append(c, conn, id, out);
         if (e == CX_ENOTFOUND) {
             /* a stored member refers to a text that is not there: the
