@@ -149,37 +149,12 @@ static void w__puts(w_out *o, const char *s)
         o->e = cx_buf_puts(&o->b, s);
 }
 
-/* A string jansson writes as cx_buf_json_str does: valid UTF-8 (jansson
- * refuses the rest) without control characters but \n, \r, \t. */
+/* A string as jansson writes it, or CX_EINVAL where cx_buf_json_str would
+ * write it otherwise or refuse it (invalid UTF-8). */
 static void w__str(w_out *o, const char *s)
 {
-    if (o->e != CX_OK)
-        return;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                             : (c & 0xF8) == 0xF0    ? 4
-                                                     : 0;
-        if (!n || (c < 0x20 && c != '\n' && c != '\r' && c != '\t') || (n == 2 && c < 0xC2) ||
-            (n == 4 && c > 0xF4)) {
-            o->e = CX_EINVAL;
-            return;
-        }
-        for (size_t k = 1; k < n; k++)
-            if ((p[k] & 0xC0) != 0x80) {
-                o->e = CX_EINVAL;
-                return;
-            }
-        /* overlong 3-byte forms, surrogates, beyond U+10FFFF */
-        if ((n == 3 && c == 0xE0 && p[1] < 0xA0) || (n == 3 && c == 0xED && p[1] >= 0xA0) ||
-            (n == 4 && c == 0xF0 && p[1] < 0x90) || (n == 4 && c == 0xF4 && p[1] >= 0x90)) {
-            o->e = CX_EINVAL;
-            return;
-        }
-        p += n;
-    }
-    o->e = cx_buf_json_str(&o->b, s);
+    if (o->e == CX_OK)
+        o->e = rev__json_plain(s) ? cx_buf_json_str(&o->b, s) : CX_EINVAL;
 }
 
 /* u's decimal digits, ending at end; returns where they start. */
@@ -193,13 +168,8 @@ static char *w__digits(char *end, uint64_t u)
 
 static void w__int(w_out *o, int64_t v)
 {
-    if (o->e != CX_OK)
-        return;
-    char t[24], *end = t + sizeof t;
-    char *p = w__digits(end, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
-    if (v < 0)
-        *--p = '-';
-    o->e = cx_buf_append(&o->b, p, (size_t)(end - p));
+    if (o->e == CX_OK)
+        o->e = rev__json_int(&o->b, v);
 }
 
 /* rev_dec_json's value as jansson writes it. */

@@ -24,9 +24,7 @@ typedef struct {
     bool jansson; /* a string cx_buf_json_str would spell differently */
 } mt_out;
 
-/* Whether cx_buf_json_str writes s as jansson does: it does unless s has
- * a control character other than \n, \r, \t. */
-static bool mt__plain(const char *s)
+bool rev__json_plain(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t')
@@ -36,7 +34,7 @@ static bool mt__plain(const char *s)
 
 static cx_err mt__str(mt_out *o, const char *s)
 {
-    if (!mt__plain(s)) {
+    if (!rev__json_plain(s)) {
         o->jansson = true;
         return CX_EINVAL;
     }
@@ -71,16 +69,16 @@ cx_err rev__json_real(cx_buf *b, double v)
     return cx_buf_append(b, t, (size_t)n);
 }
 
-static cx_err mt__int(mt_out *o, json_int_t v)
+cx_err rev__json_int(cx_buf *b, int64_t v)
 {
     char t[24], *p = t + sizeof t;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     do
         *--p = (char)('0' + u % 10);
     while (u /= 10);
     if (v < 0)
         *--p = '-';
-    return cx_buf_append(&o->b, p, (size_t)(t + sizeof t - p));
+    return cx_buf_append(b, p, (size_t)(t + sizeof t - p));
 }
 
 static bool mt__undervaluation(const json_t *f)
@@ -130,7 +128,7 @@ static cx_err mt__value(mt_out *o, const json_t *v, bool skip)
             return CX_EINVAL;
         }
         return mt__str(o, json_string_value(v));
-    case JSON_INTEGER: return mt__int(o, json_integer_value(v));
+    case JSON_INTEGER: return rev__json_int(&o->b, json_integer_value(v));
     case JSON_REAL: return rev__json_real(&o->b, json_real_value(v));
     case JSON_TRUE: return cx_buf_puts(&o->b, "true");
     case JSON_FALSE: return cx_buf_puts(&o->b, "false");

@@ -271,6 +271,11 @@ cx_err rev__assessment_read(decl_service *d, store_conn *c, int64_t seq, bool of
  * revenue_at_risk, which the row keeps) and, when the valuation control
  * flagged an item, the trader's (else NULL). */
 cx_err rev__member_texts(const json_t *assessment, char **full, char **shown);
+/* Whether cx_buf_json_str writes s as jansson does (both refuse invalid
+ * UTF-8): it does unless s has a control character other than \n, \r, \t. */
+bool rev__json_plain(const char *s);
+/* v in decimal, as jansson writes an integer. */
+cx_err rev__json_int(cx_buf *b, int64_t v);
 
 /* The lean row of an assessment (derive.c): amounts in minor units, who
  * and when, the unit values for the statistics (obs) and the certificates
