@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A hook's record of its member (what enrich_kept made: r, taken) appended to the object text {"name":record,…} in b. */
+/* A hook's record of its member (what enrich_kept made: r, taken),
+ * appended to the object text {"name":record,…} in b. */
 static cx_err decl__kept_record(const decl_hooks *h, char *r, cx_buf *b)
 {
     cx_err e = CX_OK;
