@@ -69,8 +69,8 @@ static void h_create(http_req *r, void *ctx)
     decl_write *dw;
     cx_err e = decl__write_new(d, who, doc, body, len, false, &dw);
     json_decref(doc);
-    if (e != CX_OK) {
-        http_reply_error(r, 500, "internal", cx_strerror(e), NULL);
+    if (e != CX_OK) { /* a hook's read that failed, or no memory: nothing stored */
+        http_reply_failed(r, e);
         return;
     }
     dw->req = r;

@@ -263,17 +263,20 @@ static cx_err svc__enrich_kept(void *ctx, const cx_principal *who, json_t *doc,
     (void)who;
     svc_kept_call k = {doc, made};
     cx_err e = svc__assess(ctx, NULL, doc, text, len, true, svc__kept, &k);
-    if (e != CX_OK) {
-        /* out of memory, or no book: stored unassessed, re-assessable later */
-        free(made->full);
-        free(made->shown);
-        free(made->record);
-        made->full = made->shown = made->record = NULL;
-        json_object_del(doc, "assessment");
-        if (e != CX_ENOTFOUND)
-            cx_log(CX_LOG_WARN, "revenue: a submission was not assessed: %s", cx_strerror(e));
-    }
-    return CX_OK;
+    if (e == CX_OK)
+        return CX_OK;
+    free(made->full);
+    free(made->shown);
+    free(made->record);
+    made->full = made->shown = made->record = NULL;
+    json_object_del(doc, "assessment");
+    if (e == CX_ENOTFOUND)
+        return CX_OK; /* no tariff loaded: stored unassessed, re-assessable later */
+    /* a read that failed (a certificate, a rate) or no memory: refused, so
+     * nothing is stored that the release gate would take for "nothing to
+     * collect"; the client retries */
+    cx_log(CX_LOG_WARN, "revenue: a submission could not be assessed: %s", cx_strerror(e));
+    return e;
 }
 
 /* Every read of the member through declare expands the items' references
