@@ -96,8 +96,8 @@ static void h_get(http_req *r, void *ctx)
         http_reply(r, 200, "application/json", json, strlen(json));
     else if (e == CX_ENOTFOUND)
         http_reply_error(r, 404, "not_found", "no such declaration", NULL);
-    else
-        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+    else /* 503 for a read to retry; a damaged stored member is no such thing */
+        http_reply_failed(r, e);
 }
 
 static void h_list(http_req *r, void *ctx)

@@ -5,10 +5,12 @@
  *   ledger's checks, the API's assess call and the tests read;
  * - straight as what a submission keeps (rev__result_texts): the stored
  *   member, the trader's form, the derivation record — no tree built,
- *   walked twice and freed on the submitting thread. The bytes are those
- *   the tree path writes (rev__member_texts of the tree, rev__record_text
- *   of rev__row_of's row): test_revenue_texts compares both on many
- *   assessments. A string this writer would spell otherwise than jansson
+ *   walked twice and freed on the submitting thread. The member's texts
+ *   are stored compact (compact.c says the form and expands them on every
+ *   read); expanded, and in full form (rev__result_full_texts), the bytes
+ *   are those the tree path writes (rev__member_texts of the tree,
+ *   rev__record_text of rev__row_of's row): test_revenue_texts compares
+ *   them on many assessments. A string this writer would spell otherwise than jansson
  *   (a control character, invalid UTF-8, which jansson drops) makes it
  *   give up (CX_EINVAL): the caller writes the tree instead.
  *
@@ -390,6 +392,137 @@ static char *w__form(const rev_result *res, const char *at, bool public, cx_err 
     return t;
 }
 
+/* The compact stored form (compact.c reads it back): positional, the
+ * items' exchange rates once each, the same lexemes and strings. */
+static bool w__same_rate(const rev_rate *a, const rev_rate *b)
+{
+    return a == b || (strcmp(a->currency, b->currency) == 0 && strcmp(a->date, b->date) == 0 &&
+                      a->rate.coef == b->rate.coef && a->rate.scale == b->rate.scale);
+}
+
+static void w__citem(w_out *o, const rev_item_res *r, int exp, size_t rate)
+{
+    if (r->empty) {
+        w__puts(o, "[]");
+        return;
+    }
+    w__puts(o, "[");
+    w__str(o, r->hs);
+    w__puts(o, ",");
+    if (r->ref > 0) {
+        w__int(o, r->ref);
+    } else if (r->line) {
+        char *t = rev__line_text(r->line);
+        if (!t && o->e == CX_OK)
+            o->e = CX_ENOMEM;
+        w__puts(o, t ? t : "");
+        free(t);
+    } else {
+        w__puts(o, "null");
+    }
+    w__puts(o, ",");
+    if (r->rate)
+        w__int(o, (int64_t)rate);
+    else
+        w__puts(o, "null");
+    w__puts(o, ",");
+    if (r->have_cv)
+        w__amount(o, r->cv, exp);
+    else
+        w__puts(o, "null");
+    int64_t v[3] = {r->duty, r->excise, r->vat};
+    for (int i = 0; i < 3; i++) {
+        w__puts(o, ",");
+        if (r->ok)
+            w__amount(o, v[i], exp);
+        else
+            w__puts(o, "null");
+    }
+    w__puts(o, ",");
+    w__pref(o, &r->pref);
+    w__puts(o, r->transmission ? ",1]" : "]");
+}
+
+static char *w__compact(const rev_result *res, const char *at, bool public, cx_err *err)
+{
+    w_out o = {.e = CX_OK};
+    cx_buf_init(&o.b, (size_t)64 << 20);
+    int exp = res->exp < 0 ? 0 : res->exp;
+    o.e = cx_buf_reserve(&o.b, 512 + 160 * res->n);
+    /* each item's index into the distinct rates, in order of first use */
+    size_t *ri = res->n ? malloc(res->n * sizeof *ri) : NULL;
+    if (res->n && !ri)
+        o.e = CX_ENOMEM;
+    w__puts(&o, "[\"rev2\",");
+    w__str(&o, res->national);
+    w__puts(&o, ",");
+    if (res->date)
+        w__str(&o, res->date);
+    else
+        w__puts(&o, "null");
+    w__puts(&o, ",[");
+    size_t nr = 0;
+    for (size_t i = 0; o.e == CX_OK && i < res->n; i++) {
+        const rev_rate *r = res->items[i].rate;
+        if (res->items[i].empty || !r)
+            continue;
+        size_t j = 0;
+        while (j < i && (res->items[j].empty || !res->items[j].rate ||
+                         !w__same_rate(res->items[j].rate, r)))
+            j++;
+        if (j < i) {
+            ri[i] = ri[j];
+            continue;
+        }
+        ri[i] = nr;
+        w__puts(&o, nr++ ? ",[" : "[");
+        w__str(&o, r->currency);
+        w__puts(&o, ",");
+        w__dec(&o, r->rate);
+        w__puts(&o, ",");
+        w__str(&o, r->date);
+        w__puts(&o, "]");
+    }
+    w__puts(&o, "],[");
+    for (size_t i = 0; o.e == CX_OK && i < res->n; i++) {
+        w__puts(&o, i ? "," : "");
+        w__citem(&o, &res->items[i], res->exp, ri[i]);
+    }
+    free(ri);
+    w__puts(&o, "]");
+    int64_t v[4] = {res->duty, res->excise, res->vat, res->total};
+    for (int i = 0; i < 4; i++) {
+        w__puts(&o, ",");
+        w__amount(&o, v[i], exp);
+    }
+    w__puts(&o, ",[");
+    bool first = true;
+    for (size_t i = 0; i < res->nf; i++) {
+        if (public && res->f[i].rule == REV_F_UNDERVALUATION)
+            continue;
+        w__puts(&o, first ? "" : ",");
+        w__finding(&o, &res->f[i], res->exp);
+        first = false;
+    }
+    w__puts(&o, "],[");
+    for (size_t i = 0; i < res->np; i++) {
+        w__puts(&o, "{\"path\":");
+        w__str(&o, res->p[i].path);
+        w__puts(&o, ",\"message\":");
+        w__str(&o, res->p[i].message);
+        w__puts(&o, i + 1 < res->np ? "}," : "}");
+    }
+    w__puts(&o, "],");
+    w__str(&o, at);
+    w__puts(&o, "]");
+    char *t = o.e == CX_OK ? cx_buf_steal(&o.b, NULL) : NULL;
+    if (o.e == CX_OK && !t)
+        o.e = CX_ENOMEM;
+    cx_buf_free(&o.b);
+    *err = o.e;
+    return t;
+}
+
 /* The row rev__row_of makes of the tree, from the structs. */
 static cx_err w__row(const rev_result *res, const json_t *doc, const char *at, rev_row *row)
 {
@@ -459,17 +592,19 @@ static cx_err w__row(const rev_result *res, const json_t *doc, const char *at, r
     return e;
 }
 
-cx_err rev__result_texts(const rev_result *res, const json_t *doc, const char *at,
-                         char **full, char **shown, char **record)
+static cx_err w__texts(const rev_result *res, const json_t *doc, const char *at, bool compact,
+                       char **full, char **shown, char **record)
 {
     *full = *shown = *record = NULL;
     cx_err e = CX_OK;
-    *full = w__form(res, at, false, &e);
+    char *(*form)(const rev_result *, const char *, bool, cx_err *) = compact ? w__compact
+                                                                              : w__form;
+    *full = form(res, at, false, &e);
     bool under = false;
     for (size_t i = 0; i < res->nf; i++)
         under = under || res->f[i].rule == REV_F_UNDERVALUATION;
     if (e == CX_OK && under)
-        *shown = w__form(res, at, true, &e);
+        *shown = form(res, at, true, &e);
     rev_row row;
     if (e == CX_OK && (e = w__row(res, doc, at, &row)) == CX_OK) {
         *record = rev__record_text(&row);
@@ -484,6 +619,18 @@ cx_err rev__result_texts(const rev_result *res, const json_t *doc, const char *a
         *full = *shown = *record = NULL;
     }
     return e;
+}
+
+cx_err rev__result_texts(const rev_result *res, const json_t *doc, const char *at,
+                         char **full, char **shown, char **record)
+{
+    return w__texts(res, doc, at, true, full, shown, record);
+}
+
+cx_err rev__result_full_texts(const rev_result *res, const json_t *doc, const char *at,
+                              char **full, char **shown, char **record)
+{
+    return w__texts(res, doc, at, false, full, shown, record);
 }
 
 cx_err rev__result_tree_texts(const rev_result *res, const json_t *doc, const char *at,
@@ -512,7 +659,7 @@ cx_err rev__result_tree_texts(const rev_result *res, const json_t *doc, const ch
 }
 
 cx_err rev_assess_kept(const rev_book *b, const json_t *doc, const char *text, size_t len,
-                       const rev_lookups *lk, const char *at, bool via_tree, char **full,
+                       const rev_lookups *lk, const char *at, rev_kept_form form, char **full,
                        char **shown, char **record)
 {
     *full = *shown = *record = NULL;
@@ -520,8 +667,9 @@ cx_err rev_assess_kept(const rev_book *b, const json_t *doc, const char *text, s
     cx_err e = rev__assess_run(b, doc, text, len, lk, &res);
     if (e != CX_OK)
         return e;
-    e = via_tree ? rev__result_tree_texts(&res, doc, at, full, shown, record)
-                 : rev__result_texts(&res, doc, at, full, shown, record);
+    e = form == REV_KEPT_TREE     ? rev__result_tree_texts(&res, doc, at, full, shown, record)
+        : form == REV_KEPT_DIRECT ? rev__result_full_texts(&res, doc, at, full, shown, record)
+                                  : rev__result_texts(&res, doc, at, full, shown, record);
     rev__result_free(&res);
     return e;
 }

@@ -365,9 +365,15 @@ static bool der__one(void *ctx, int64_t seq, const char *doc, size_t len, const 
         return false;
     if (record)
         return der__add(l, seq, der__row_of_record(seq, record, strlen(record), r));
+    /* a compact member without its record (the record lost): its full
+     * form, line references as ids as in the full forms stored with them */
+    cx_buf wide;
+    cx_buf_init(&wide, (size_t)64 << 20);
+    cx_err e = rev__line_expand(NULL, NULL, member, strlen(member), &wide);
     json_t *d = json_loadb(doc, len, 0, NULL);
-    json_t *a = json_loads(member, 0, NULL);
-    cx_err e = d && a ? rev__row_of(seq, d, a, r) : CX_EPARSE;
+    json_t *a = e == CX_OK ? json_loadb(wide.data, wide.len, 0, NULL) : NULL;
+    cx_buf_free(&wide);
+    e = e ? e : d && a ? rev__row_of(seq, d, a, r) : CX_EPARSE;
     json_decref(d);
     json_decref(a);
     return der__add(l, seq, e);
@@ -394,7 +400,8 @@ static cx_err der__read(store_conn *c, int64_t from, int limit, int64_t *to, boo
 {
     /* no expansion (NULL): the member comes only with rows without a
      * record — lodged before records, or moved from revenue's old rows —
-     * and those keep their tariff lines in full */
+     * and those keep their tariff lines in full (der__one expands a
+     * compact one, should a record have gone) */
     cx_err e = decl_kept_after(NULL, c, "assessment", from, limit, to, der__one, l);
     *full = *to - from >= limit;
     return e == CX_OK ? l->e : e;

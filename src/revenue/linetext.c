@@ -115,13 +115,35 @@ static cx_err lt__append(rev_linecache *c, store_conn *conn, int64_t id, cx_buf 
     return e;
 }
 
+cx_err rev__line_put(rev_linecache *c, store_conn *conn, int64_t id, cx_buf *out)
+{
+    if (!c)
+        return rev__json_int(out, id);
+    cx_err e = lt__append(c, conn, id, out);
+    if (e == CX_ENOTFOUND) {
+        /* a stored member refers to a text that is not there: the
+         * database lost it. Never a reader's "not found" (declare's GET
+         * would answer 404 for a declaration that exists) nor a list
+         * that goes on with a half-written item: a database failure,
+         * named here since no reply says which text */
+        cx_log(CX_LOG_ERROR, "revenue: tariff line text %lld, referred to by a stored "
+                             "assessment, is missing from revenue_line_texts",
+               (long long)id);
+        e = CX_EDB;
+    }
+    return e;
+}
+
 /* "tariff_line": as a key cannot occur inside a JSON string (its quotes
  * would be escaped there), so every occurrence is an item's member. */
 static const char lt_key[] = "\"tariff_line\":";
 
-cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, size_t len,
-                        cx_buf *out)
+/* A full-form member's references (c NULL: as they are). */
+static cx_err lt__refs(rev_linecache *c, store_conn *conn, const char *text, size_t len,
+                       cx_buf *out)
 {
+    if (!c)
+        return cx_buf_append(out, text, len);
     const size_t kl = sizeof lt_key - 1;
     const char *p = text, *end = text + len;
     cx_err e = CX_OK;
@@ -141,19 +163,27 @@ cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, si
             id = id * 10 + (*v++ - '0');
         if (v < end && *v >= '0' && *v <= '9') /* no id this module wrote: damaged */
             return CX_EPARSE;
-        e = e ? e : lt__append(c, conn, id, out);
-        if (e == CX_ENOTFOUND) {
-            /* a stored member refers to a text that is not there: the
-             * database lost it. Never a reader's "not found" (declare's GET
-             * would answer 404 for a declaration that exists) nor a list
-             * that goes on with a half-written item: a database failure,
-             * named here since no reply says which text */
-            cx_log(CX_LOG_ERROR, "revenue: tariff line text %lld, referred to by a stored "
-                                 "assessment, is missing from revenue_line_texts",
-                   (long long)id);
-            e = CX_EDB;
-        }
+        e = e ? e : rev__line_put(c, conn, id, out);
         p = v;
+    }
+    return e;
+}
+
+cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, size_t len,
+                        cx_buf *out)
+{
+    /* compact members (compact.c) wherever they are; the rest is full form */
+    const size_t tl = strlen(rev_compact_tag);
+    const char *p = text, *end = text + len;
+    cx_err e = CX_OK;
+    while (e == CX_OK && p < end) {
+        const char *k = memmem(p, (size_t)(end - p), rev_compact_tag, tl);
+        e = lt__refs(c, conn, p, (size_t)((k ? k : end) - p), out);
+        if (!k || e != CX_OK)
+            break;
+        size_t used = 0;
+        e = rev__compact_expand(c, conn, k, (size_t)(end - k), &used, out);
+        p = k + used;
     }
     return e;
 }

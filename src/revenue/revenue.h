@@ -273,15 +273,26 @@ json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_
 cx_err rev_assessment_texts(const json_t *assessment, char **stored, char **shown);
 /* What a submission keeps of doc's assessment (version 1, assessed at `at`):
  * the stored member's text, the trader's (NULL: the same) and the
- * derivation record (never shown), all malloc'd. via_tree false: written
- * straight from the assessment's result, the submission's path (CX_EINVAL:
- * a string only jansson spells right, which the submission then writes
- * through the tree); true: through the `assessment` tree, its texts
- * (rev_assessment_texts) and the row made of it. Byte for byte the same
- * (test_revenue_texts). */
+ * derivation record (never shown), all malloc'd. REV_KEPT_COMPACT: the
+ * submission's path, the member's compact stored form written straight
+ * from the assessment's result (see rev_member_expand; CX_EINVAL: a string
+ * only jansson spells right, which the submission then writes through the
+ * tree in full form); REV_KEPT_DIRECT: the full form, straight from the
+ * result; REV_KEPT_TREE: through the `assessment` tree, its texts
+ * (rev_assessment_texts) and the row made of it. The full forms are byte
+ * for byte the same, and so is the compact form once expanded
+ * (test_revenue_texts); the record is the same in all three. */
+typedef enum { REV_KEPT_COMPACT, REV_KEPT_DIRECT, REV_KEPT_TREE } rev_kept_form;
 cx_err rev_assess_kept(const rev_book *b, const json_t *doc, const char *text, size_t len,
-                       const rev_lookups *lk, const char *at, bool via_tree, char **full,
+                       const rev_lookups *lk, const char *at, rev_kept_form form, char **full,
                        char **shown, char **record);
+/* Appends text[0..len) to out with every compact assessment member in it
+ * (alone, or inside a kept object or a list) replaced by its full form,
+ * byte for byte the text the full-form writer writes; everything else
+ * (full-form members too) is copied as it is, line references as ids (the
+ * service's member_expand also expands those). CX_EPARSE: a damaged compact
+ * member (out then holds a part: discard it). */
+cx_err rev_member_expand(const char *text, size_t len, cx_buf *out);
 /* The keys of an item's unit-value statistics: level 6 or 4, per "KGM" or
  * per the item's unit. out needs REV_UV_KEY_MAX bytes. */
 #define REV_UV_KEY_MAX 48

@@ -114,12 +114,21 @@ void rev__linecache_free(rev_linecache *c);
 /* rev_lookups.line_ref over a cache (ctx): l->text_id once l's text is in
  * the cache (so the 201 expands without a read), 0 when l has none. */
 int64_t rev__line_ref(void *ctx, const rev_tariff_line *l);
-/* Appends text[0..len) to out with every "tariff_line":ID replaced by the
- * text of line version ID, from the cache or read on conn (NULL: the cache
- * only). CX_EDB, logged, for an id without a text (a lost row: a reader's
- * CX_ENOTFOUND would read as an unknown declaration). */
+/* Appends text[0..len) to out with every compact member (compact.c)
+ * expanded and every "tariff_line":ID replaced by the text of line version
+ * ID, from the cache or read on conn (NULL: the cache only); c NULL: ids
+ * stay ids. CX_EDB, logged, for an id without a text (a lost row: a
+ * reader's CX_ENOTFOUND would read as an unknown declaration); CX_EPARSE:
+ * a damaged member. */
 cx_err rev__line_expand(rev_linecache *c, store_conn *conn, const char *text, size_t len,
                         cx_buf *out);
+/* Appends the text of line version id (c NULL: id), as rev__line_expand. */
+cx_err rev__line_put(rev_linecache *c, store_conn *conn, int64_t id, cx_buf *out);
+/* The compact member's first bytes, and its expansion: text starts with
+ * the tag; *used: the bytes of the member read (compact.c). */
+extern const char rev_compact_tag[];
+cx_err rev__compact_expand(rev_linecache *c, store_conn *conn, const char *text, size_t len,
+                           size_t *used, cx_buf *out);
 /* Gives every revenue_tariff row without a text (new, changed, or stored
  * before texts) its text id, adding texts not stored yet (a writer job). */
 cx_err rev__line_texts_fill(store_conn *w);
@@ -193,12 +202,16 @@ void rev__result_free(rev_result *res);
 json_t *rev__result_json(const rev_result *res);
 /* What a submission keeps of a result, version 1 assessed at `at`, written
  * from the structs (aswrite.c): the stored form and the trader's (NULL:
- * the same), the bytes rev__member_texts writes of rev__result_json's tree
- * with version and assessed_at; the derivation record, rev__record_text of
- * rev__row_of's row. CX_EINVAL: a string the writer does not spell as
- * jansson does (the caller writes the tree instead). */
+ * the same), compact (compact.c: expanded, they are the bytes
+ * rev__member_texts writes of rev__result_json's tree with version and
+ * assessed_at); the derivation record, rev__record_text of rev__row_of's
+ * row. CX_EINVAL: a string the writer does not spell as jansson does (the
+ * caller writes the tree instead). */
 cx_err rev__result_texts(const rev_result *res, const json_t *doc, const char *at,
                          char **full, char **shown, char **record);
+/* The same with the member's texts in full form. */
+cx_err rev__result_full_texts(const rev_result *res, const json_t *doc, const char *at,
+                              char **full, char **shown, char **record);
 /* The same through the tree (rev__result_json, rev__member_texts,
  * rev__row_of, rev__record_text). */
 cx_err rev__result_tree_texts(const rev_result *res, const json_t *doc, const char *at,

@@ -59,8 +59,10 @@ class AssessmentTest(RevenueCase):
         db = sqlite3.connect(self.db)
         kept, = db.execute("SELECT kept FROM declarations WHERE id=?", (d["id"],)).fetchone()
         db.close()
-        self.assertNotIn('"tariff_line":{', kept)
-        self.assertRegex(kept, r'"tariff_line":\d')
+        # the compact stored form (docs/revenue.md): the item's second
+        # element is the line's reference
+        self.assertNotIn('"tariff_line"', kept)
+        self.assertRegex(kept, r'^\{"assessment":\["rev2",.*\[\["690722",\d+,')
 
         def bodies():
             out = []
@@ -90,14 +92,14 @@ class AssessmentTest(RevenueCase):
         # an item in it, or a summary that leaves its amounts out
         d = self.submit("R-LOST")
         db = sqlite3.connect(self.db, timeout=30)
-        lost = "replace({0}, '\"tariff_line\":', '\"tariff_line\":90000000')"
+        lost = "replace({0}, '[\"690722\",', '[\"690722\",90000000')"
         with db:
             n = db.execute(f"UPDATE declarations SET kept={lost.format('kept')}, "
                            f"kept_shown={lost.format('kept_shown')} WHERE id=?",
                            (d["id"],)).rowcount
         gone, = db.execute("SELECT count(*) FROM revenue_line_texts WHERE id IN (SELECT "
                            "CAST(substr(k, 1, instr(k || ',', ',') - 1) AS INTEGER) FROM "
-                           "(SELECT substr(kept, instr(kept, '\"tariff_line\":') + 14) "
+                           "(SELECT substr(kept, instr(kept, '[\"690722\",') + 10) "
                            "AS k FROM declarations WHERE id=?))", (d["id"],)).fetchone()
         db.close()
         self.assertEqual((n, gone), (1, 0))
@@ -113,6 +115,28 @@ class AssessmentTest(RevenueCase):
         self.assertEqual(s.status, 503, s)
         self.assertIn("tariff line text 90000000", self.srv.output())
         self.assertIn("is missing", self.srv.output())
+
+    def test_a_damaged_compact_member_is_a_500_not_a_shorter_member(self):
+        # the stored member is compact (docs/revenue.md): a total that is not
+        # a number, or an element too few, makes every read fail as damaged
+        for ref, edit in (("R-DMG1", "replace({0}, ',[{{\"rule\"', ',\"x\",[{{\"rule\"')"),
+                          ("R-DMG2", "replace({0}, ',[],\"', ',\"')")):
+            d = self.submit(ref)
+            db = sqlite3.connect(self.db, timeout=30)
+            with db:
+                n = db.execute(f"UPDATE declarations SET kept={edit.format('kept')} "
+                               "WHERE id=? AND kept LIKE '{\"assessment\":[\"rev2\",%'",
+                               (d["id"],)).rowcount
+            db.close()
+            self.assertEqual(n, 1, ref)
+            g = self.srv.get(f"/v1/declarations/{d['id']}", self.officer)
+            self.assertEqual(g.status, 500, g)
+            self.assertEqual(g.json["error"]["message"], "a stored record is damaged")
+            for tok in (self.trader, self.officer):  # one form: no valuation finding
+                listed = self.srv.get("/v1/declarations?limit=1000", tok)
+                self.assertEqual(listed.status, 500, listed)
+                a = self.srv.get(f"/v1/declarations/{d['id']}/assessment", tok)
+                self.assertEqual(a.status, 500, a)
 
     def test_transmission_has_no_duty_but_printed_goods_do(self):
         # one design (a chair, 9403.60: 8 % duty, 10 % VAT) sent as a file and

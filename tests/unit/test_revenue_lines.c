@@ -182,6 +182,9 @@ static void test_short_member_reads_as_before(void **state)
     assert_true(sql_int(f, "SELECT length(kept) FROM declarations WHERE id=?1", l.id) + 500 <
                 (int64_t)strlen(l.full));
     assert_int_equal(sql_int(f, "SELECT count(*) FROM revenue_line_texts", NULL), 3);
+    /* in the compact form (compact.c), whose items hold the references */
+    assert_int_equal(sql_int(f, "SELECT instr(kept, '{\"assessment\":[\"rev2\",') FROM "
+                                "declarations WHERE id=?1", l.id), 1);
     /* decl_member_get, both forms */
     char *m = member(f, l.seq, true);
     assert_string_equal(m, l.full);

@@ -120,6 +120,10 @@ static void item(cx_buf *b)
     static const char *origin[] = {"CN", "TH", "VN", "DE", "US"};
     static const char *cur[] = {"KRW", "USD", "EUR", "JPY", "KWD", "VND", "CHF", "EUR"};
     static const char *unit[] = {"LTR", "NAR", "KGM", "PCE"};
+    if (rnd(40) == 0) { /* not a validated item: {} in the assessment */
+        assert_int_equal(cx_buf_puts(b, "{\"hs_code\":\"690722\"}"), CX_OK);
+        return;
+    }
     char v[40], m[40], q[40], r[40];
     number(v, sizeof v, 9, 3);
     number(m, sizeof m, 5, 3);
@@ -138,7 +142,8 @@ static void item(cx_buf *b)
 }
 
 typedef struct {
-    size_t cases, shown, self, under, problems, certs, refs, full_lines, rates;
+    size_t cases, shown, self, under, problems, certs, refs, full_lines, rates, prefs, empty,
+        transmission, shared_rates;
 } tally;
 
 static void count(const char *full, const char *shown, tally *t)
@@ -163,8 +168,33 @@ static void count(const char *full, const char *shown, tally *t)
         t->refs += json_is_integer(json_object_get(x, "tariff_line"));
         t->full_lines += json_is_object(json_object_get(x, "tariff_line"));
         t->rates += json_is_object(json_object_get(x, "exchange_rate"));
+        t->prefs += json_is_object(p);
+        t->empty += json_object_size(x) == 0;
+        t->transmission += json_is_true(json_object_get(x, "transmission"));
     }
     json_decref(a);
+}
+
+/* text expanded (rev_member_expand) equals want, alone and as declare's
+ * kept object has it. */
+static void expands_to(const char *text, const char *want)
+{
+    cx_buf b;
+    cx_buf_init(&b, 1 << 24);
+    assert_int_equal(rev_member_expand(text, strlen(text), &b), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, ""), CX_OK);
+    if (strcmp(b.data, want))
+        fail_msg("the compact member expands otherwise:\n  %s\n  %s\n  %s", text, b.data, want);
+    cx_buf_reset(&b);
+    char *kept = NULL, *wkept = NULL;
+    assert_true(asprintf(&kept, "{\"other\":[1],\"assessment\":%s}", text) > 0);
+    assert_true(asprintf(&wkept, "{\"other\":[1],\"assessment\":%s}", want) > 0);
+    assert_int_equal(rev_member_expand(kept, strlen(kept), &b), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, ""), CX_OK);
+    assert_string_equal(b.data, wkept);
+    free(kept);
+    free(wkept);
+    cx_buf_free(&b);
 }
 
 static void compare(const rev_book *b, const char *text, const rev_lookups *lk, bool exact,
@@ -177,20 +207,45 @@ static void compare(const rev_book *b, const char *text, const rev_lookups *lk, 
     const char *at = "2026-12-07T13:30:00.123Z";
     const char *tx = exact ? text : NULL;
     size_t len = exact ? strlen(text) : 0;
-    char *full, *shown, *record, *tf, *ts, *tr;
-    assert_int_equal(rev_assess_kept(b, doc, tx, len, lk, at, false, &full, &shown, &record),
+    char *full, *shown, *record, *tf, *ts, *tr, *cf, *cs, *cr;
+    assert_int_equal(rev_assess_kept(b, doc, tx, len, lk, at, REV_KEPT_DIRECT, &full, &shown,
+                                     &record),
                      CX_OK);
-    assert_int_equal(rev_assess_kept(b, doc, tx, len, lk, at, true, &tf, &ts, &tr), CX_OK);
+    assert_int_equal(rev_assess_kept(b, doc, tx, len, lk, at, REV_KEPT_TREE, &tf, &ts, &tr),
+                     CX_OK);
+    assert_int_equal(rev_assess_kept(b, doc, tx, len, lk, at, REV_KEPT_COMPACT, &cf, &cs, &cr),
+                     CX_OK);
     if (strcmp(full, tf) || strcmp(record, tr) || !shown != !ts || (shown && strcmp(shown, ts)))
         fail_msg("the texts differ for %s:\n  %s\n  %s\n  %s\n  %s\n  %s\n  %s", text, full, tf,
                  shown ? shown : "(none)", ts ? ts : "(none)", record, tr);
+    /* the compact form: shorter, and the full form once expanded */
+    assert_string_equal(cr, tr);
+    assert_true(!cs == !ts);
+    assert_true(strlen(cf) < strlen(tf));
+    expands_to(cf, tf);
+    expands_to(full, full); /* the full form passes through */
+    if (cs)
+        expands_to(cs, ts);
     count(full, shown, t);
+    /* the items' exchange rates are stored once each */
+    json_t *a = json_loads(full, 0, NULL), *c = json_loads(cf, 0, NULL);
+    assert_non_null(c);
+    size_t i, with = 0;
+    const json_t *x;
+    json_array_foreach(json_object_get(a, "items"), i, x)
+        with += json_is_object(json_object_get(x, "exchange_rate"));
+    t->shared_rates += json_array_size(json_array_get(c, 3)) < with;
+    json_decref(c);
+    json_decref(a);
     free(full);
     free(shown);
     free(record);
     free(tf);
     free(ts);
     free(tr);
+    free(cf);
+    free(cs);
+    free(cr);
     json_decref(doc);
 }
 
@@ -227,6 +282,7 @@ static void test_texts_as_the_tree(void **state)
     assert_true(t.self > 100 && t.under > 100);
     assert_true(t.problems > 100 && t.certs > 20 && t.refs > 100 && t.full_lines > 100);
     assert_true(t.rates > 100);
+    assert_true(t.prefs > 100 && t.empty > 20 && t.transmission > 100 && t.shared_rates > 20);
 }
 
 /* A string the writer would spell otherwise than jansson (here a unit with
@@ -242,11 +298,15 @@ static void test_control_character_gives_up(void **state)
     json_t *doc = json_loads(text, 0, NULL);
     assert_non_null(doc);
     char *full, *shown, *record;
-    assert_int_equal(rev_assess_kept(b, doc, NULL, 0, NULL, "t", false, &full, &shown, &record),
-                     CX_EINVAL);
-    assert_null(full);
-    assert_null(record);
-    assert_int_equal(rev_assess_kept(b, doc, NULL, 0, NULL, "t", true, &full, &shown, &record),
+    for (int f = REV_KEPT_COMPACT; f <= REV_KEPT_DIRECT; f++) {
+        assert_int_equal(rev_assess_kept(b, doc, NULL, 0, NULL, "t", (rev_kept_form)f, &full,
+                                         &shown, &record),
+                         CX_EINVAL);
+        assert_null(full);
+        assert_null(record);
+    }
+    assert_int_equal(rev_assess_kept(b, doc, NULL, 0, NULL, "t", REV_KEPT_TREE, &full, &shown,
+                                     &record),
                      CX_OK);
     assert_non_null(strstr(full, "L\\bTR"));
     free(full);
@@ -254,6 +314,106 @@ static void test_control_character_gives_up(void **state)
     free(record);
     json_decref(doc);
     rev_book_free(b);
+}
+
+/* A compact member that does not read exactly as written is damaged:
+ * CX_EPARSE, never a shorter or invalid member. */
+static const char good[] =
+    "[\"rev2\",\"KRW\",\"2024-03-01\",[[\"USD\",1331.9,\"2024-03-01\"]],"
+    "[[\"690722\",12,0,1331900,173147,0,150504,null],[],"
+    "[\"940360\",null,null,5e-3,0,0,0,{\"origin\":\"DE\"},1]],"
+    "173147,0,150504,323651,[],[{\"path\":\"/x\",\"message\":\"a \\\"b\\\" \\u00e9\"}],"
+    "\"2026-12-07T13:30:00.123Z\"]";
+
+static cx_err expand(const char *text, cx_buf *b)
+{
+    cx_buf_reset(b);
+    return rev_member_expand(text, strlen(text), b);
+}
+
+/* good with the first `from` replaced by `to` */
+static cx_err expand_edited(const char *from, const char *to)
+{
+    const char *at = strstr(good, from);
+    assert_non_null(at);
+    char t[1024];
+    snprintf(t, sizeof t, "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
+    cx_buf b;
+    cx_buf_init(&b, 1 << 20);
+    cx_err e = expand(t, &b);
+    cx_buf_free(&b);
+    return e;
+}
+
+static void test_compact_member_read(void **state)
+{
+    (void)state;
+    cx_buf b;
+    cx_buf_init(&b, 1 << 20);
+    assert_int_equal(expand(good, &b), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, ""), CX_OK);
+    assert_string_equal(
+        b.data,
+        "{\"currency\":\"KRW\",\"date\":\"2024-03-01\",\"items\":[{\"hs_code\":\"690722\","
+        "\"tariff_line\":12,\"exchange_rate\":{\"currency\":\"USD\",\"rate\":1331.9,"
+        "\"date\":\"2024-03-01\"},\"customs_value\":1331900,\"duty\":173147,\"excise\":0,"
+        "\"vat\":150504,\"preference\":null},{},{\"hs_code\":\"940360\",\"tariff_line\":null,"
+        "\"exchange_rate\":null,\"customs_value\":5e-3,\"duty\":0,\"excise\":0,\"vat\":0,"
+        "\"preference\":{\"origin\":\"DE\"},\"transmission\":true,"
+        "\"duty_rule\":\"wto_moratorium\"}],\"total_duty\":173147,\"total_excise\":0,"
+        "\"total_vat\":150504,\"total\":323651,\"findings\":[],\"problems\":[{\"path\":\"/x\","
+        "\"message\":\"a \\\"b\\\" \\u00e9\"}],\"version\":1,"
+        "\"assessed_at\":\"2026-12-07T13:30:00.123Z\"}");
+    /* text around members is copied; a tag inside a string is escaped */
+    const char *plain = "{\"note\":\"[\\\"rev2\\\",\",\"assessment\":{\"total\":1}}";
+    assert_int_equal(expand(plain, &b), CX_OK);
+    assert_int_equal(cx_buf_puts(&b, ""), CX_OK);
+    assert_string_equal(b.data, plain);
+    assert_int_equal(expand("", &b), CX_OK);
+    assert_int_equal(b.len, 0);
+    /* two members in one text (a list) */
+    char two[2048];
+    snprintf(two, sizeof two, "[%s,%s]", good, good);
+    assert_int_equal(expand(two, &b), CX_OK);
+    json_t *j = json_loadb(b.data, b.len, 0, NULL);
+    assert_int_equal(json_array_size(j), 2);
+    json_decref(j);
+    /* every cut short is damaged */
+    for (size_t n = 0; n < strlen(good); n++) {
+        char t[1024];
+        snprintf(t, sizeof t, "{\"assessment\":%.*s", (int)n, good);
+        cx_buf_reset(&b);
+        cx_err e = rev_member_expand(t, strlen(t), &b);
+        if (n >= 8 && e != CX_EPARSE)
+            fail_msg("cut at %zu: %d", n, (int)e);
+    }
+    cx_buf_free(&b);
+    /* wrong arity, a non-number where a number goes, bad references */
+    assert_int_equal(expand_edited(",\"2026-12-07T13:30:00.123Z\"]", "]"), CX_EPARSE);
+    assert_int_equal(expand_edited("\"2026-12-07T13:30:00.123Z\"]", "\"x\",1]"), CX_EPARSE);
+    assert_int_equal(expand_edited("173147,0,150504,323651", "173147,0,150504"), CX_EPARSE);
+    assert_int_equal(expand_edited("173147,0,150504,323651", "\"173147\",0,150504,323651"),
+                     CX_EPARSE);
+    assert_int_equal(expand_edited(",150504,null]", ",null]"), CX_EPARSE);
+    assert_int_equal(expand_edited(",150504,null]", ",150504,null,null]"), CX_EPARSE);
+    assert_int_equal(expand_edited("{\"origin\":\"DE\"},1]", "{\"origin\":\"DE\"},2]"),
+                     CX_EPARSE);
+    assert_int_equal(expand_edited("1331900", "1331900.") , CX_EPARSE);
+    assert_int_equal(expand_edited("1331900", "01331900"), CX_EPARSE);
+    assert_int_equal(expand_edited("1331900", "true"), CX_EPARSE);
+    assert_int_equal(expand_edited("\"690722\",12,0", "\"690722\",\"12\",0"), CX_EPARSE);
+    assert_int_equal(expand_edited("\"690722\",12,0", "\"690722\",0,0"), CX_EPARSE);
+    assert_int_equal(expand_edited("\"690722\",12,0", "\"690722\",12,1"), CX_EPARSE);
+    assert_int_equal(expand_edited("\"690722\",12,0", "\"690722\",[],0"), CX_EPARSE);
+    assert_int_equal(expand_edited("[],[\"940360\"", "{},[\"940360\""), CX_EPARSE);
+    assert_int_equal(expand_edited("{\"origin\":\"DE\"}", "{\"origin\":}"), CX_EPARSE);
+    assert_int_equal(expand_edited("[],[{\"path", "{},[{\"path"), CX_EPARSE);
+    assert_int_equal(expand_edited("\\u00e9", "\\u00g9"), CX_EPARSE);
+    assert_int_equal(expand_edited("\"KRW\"", "KRW"), CX_EPARSE);
+    /* the edits themselves are sound: the same edit that keeps the form reads */
+    assert_int_equal(expand_edited("1331900", "1331900.5"), CX_OK);
+    assert_int_equal(expand_edited("\"690722\",12,0", "\"690722\",123456789012345678,0"),
+                     CX_OK);
 }
 
 int main(void)
@@ -267,6 +427,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_texts_as_the_tree),
         cmocka_unit_test(test_control_character_gives_up),
+        cmocka_unit_test(test_compact_member_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
