@@ -50,6 +50,16 @@ struct rev_book {
     int refs; /* the service's snapshot references (service.c) */
     rev_tariff_line *lines; /* sorted by hs_code, valid_from */
     size_t nlines, caplines;
+    /* the lines' index (rev_book_finish), NULL when a code is not 2 to 10
+     * digits (a book not made by the import) or out of memory: the code of
+     * lines[i] as an integer, its digits padded with zeros to 10 then its
+     * length (lkeys[i] = pad * 16 + length, which sorts as the strings do),
+     * 8 bytes a probe instead of a line's cache miss; the lines of chapter
+     * c are [lchap[c], lchap[c + 1]); bit L of llens: some code has L
+     * digits */
+    uint64_t *lkeys;
+    uint32_t lchap[101];
+    uint32_t llens;
     rev_preference *prefs; /* sorted by hs_code, origin, valid_from */
     size_t nprefs, capprefs;
     rev_group_member *groups; /* sorted by group, country */
