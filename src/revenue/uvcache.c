@@ -81,8 +81,13 @@ cx_err rev__uv_fresh_add(rev_uv_freshlist *l, const char *key, const rev_uv_stat
 
 bool rev__uvcache_get(rev_uvcache *c, const char *key, rev_uv_stats *out, uint64_t *epoch)
 {
+    /* hashed outside the lock; found by the secret hash and length alone
+     * (cx_map_find_hashed: two keys would need equal 64-bit keyed hashes),
+     * which spares the cold key's cache misses on a submission */
+    size_t n = strlen(key);
+    uint64_t h = cx_map_hash(key, n);
     pthread_mutex_lock(&c->mu);
-    int64_t i = cx_map_find(&c->keys, key, strlen(key));
+    int64_t i = cx_map_find_hashed(&c->keys, h, n);
     if (i >= 0)
         *out = c->vals[i];
     *epoch = c->epoch;

@@ -3,7 +3,8 @@
  * (the longest prefix at every length, versions by date, codes with no
  * line, 10-digit codes and longer ones, the first and last chapters) and
  * against a plain scan of the rule on a random book; a book whose codes are
- * not all digits (no index) answers by the same rule. */
+ * not all digits (no index) answers by the same rule. And the keys of
+ * valuation statistics, written by hand, as printf wrote them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -236,6 +237,39 @@ static void test_random_book_follows_the_rule(void **state)
     free(v);
 }
 
+/* ---- the keys of valuation statistics -------------------------------------------------- */
+static void random_text(char *out, size_t max)
+{
+    size_t n = rnd((unsigned)max + 1);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)("0123456789ABCKGMNR:"[rnd(19)]);
+    out[n] = '\0';
+}
+
+static void test_uv_key_as_printf(void **state)
+{
+    (void)state;
+    char want[REV_UV_KEY_MAX], got[REV_UV_KEY_MAX];
+    rev_uv_key(got, 6, "690722", "CN", "KGM");
+    assert_string_equal(got, "6:690722:CN:KGM");
+    rev_uv_key(got, 4, "6907221000", "CN", "NAR");
+    assert_string_equal(got, "4:6907:CN:NAR");
+    /* the stored keys are printf's: the same bytes, cut at the size too */
+    for (int q = 0; q < 5000; q++) {
+        char hs[24], origin[24], unit[40];
+        random_text(hs, 16);
+        random_text(origin, 20);
+        random_text(unit, 36);
+        int level = (int)rnd(14) - 2;
+        if (rnd(20) == 0)
+            level = rnd(2) ? -1000000 : 1234567;
+        snprintf(want, sizeof want, "%d:%.*s:%s:%s", level, level, hs, origin, unit);
+        memset(got, 'x', sizeof got);
+        rev_uv_key(got, level, hs, origin, unit);
+        assert_string_equal(got, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_codes_without_a_line),
         cmocka_unit_test(test_codes_not_digits),
         cmocka_unit_test(test_random_book_follows_the_rule),
+        cmocka_unit_test(test_uv_key_as_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
