@@ -2,8 +2,9 @@
  * rates, searched by binary search (no caller-chosen key can make a lookup
  * slow, and there is no hash to flood). The lines, searched once per
  * prefix length on every item of every submission, also have a dense
- * index of integer keys by chapter (rev_book_finish): a search probes a
- * few cache lines of 8-byte keys rather than a 130-byte line a probe. */
+ * index of integer keys by heading (rev_book_finish): a search reads the
+ * heading's bounds and a few 8-byte keys rather than a 130-byte line a
+ * probe over the whole tariff. */
 #include "revenue_int.h"
 
 #include <stdlib.h>
@@ -33,6 +34,7 @@ void rev_book_free(rev_book *b)
         free(b->lines[i].description);
     free(b->lines);
     free(b->lkeys);
+    free(b->lhead);
     free(b->prefs);
     free(b->groups);
     free(b->rates);
@@ -148,7 +150,9 @@ static uint64_t book__key(uint64_t pad, size_t len)
 static void book__index_lines(rev_book *b)
 {
     free(b->lkeys);
+    free(b->lhead);
     b->lkeys = NULL;
+    b->lhead = NULL;
     b->llens = 0;
     if (!b->nlines || b->nlines > UINT32_MAX)
         return;
@@ -166,13 +170,19 @@ static void book__index_lines(rev_book *b)
         k[i] = book__key(book__pad(c, n), n);
         lens |= 1u << n;
     }
+    uint32_t *head = malloc((REV_HEADINGS + 1) * sizeof *head);
+    if (!head) {
+        free(k);
+        return;
+    }
     size_t i = 0;
-    for (uint64_t ch = 0; ch <= 100; ch++) { /* lchap[ch]: the first line of chapter >= ch */
-        while (i < b->nlines && k[i] / 16 / book_p10[REV_HS_MAX - 2] < ch)
+    for (uint64_t h = 0; h <= REV_HEADINGS; h++) { /* the first line of heading >= h */
+        while (i < b->nlines && k[i] / 16 / book_p10[REV_HS_MAX - 4] < h)
             i++;
-        b->lchap[ch] = (uint32_t)i;
+        head[h] = (uint32_t)i;
     }
     b->lkeys = k;
+    b->lhead = head;
     b->llens = lens;
 }
 
@@ -225,8 +235,8 @@ static const rev_tariff_line *book__version(const rev_book *b, size_t i, size_t 
 
 /* rev_book_line on the index: the code's prefixes are digits (a line's
  * code is), so the longest candidate is hs's leading digits; each length
- * some line has is searched among its chapter's keys, each shorter
- * prefix's key below the longer one's. */
+ * some line has is searched among the keys of its heading (a 2- or 3-digit
+ * code pads to the heading ending in zeros). */
 static const rev_tariff_line *book__line_indexed(const rev_book *b, const char *hs, size_t n,
                                                  const char *date)
 {
@@ -236,15 +246,13 @@ static const rev_tariff_line *book__line_indexed(const rev_book *b, const char *
     if (d < 2)
         return NULL;
     uint64_t pad = book__pad(hs, d);
-    size_t ch = (size_t)(hs[0] - '0') * 10 + (size_t)(hs[1] - '0');
-    size_t lo0 = b->lchap[ch], hi = b->lchap[ch + 1];
     const uint64_t *k = b->lkeys;
     for (size_t len = d; len >= 2; len--) {
         if (!(b->llens >> len & 1))
             continue;
-        uint64_t unit = book_p10[REV_HS_MAX - len];
-        uint64_t key = book__key(pad / unit * unit, len);
-        size_t lo = lo0, top = hi;
+        uint64_t unit = book_p10[REV_HS_MAX - len], p = pad / unit * unit;
+        uint64_t key = book__key(p, len), h = p / book_p10[REV_HS_MAX - 4];
+        size_t lo = b->lhead[h], top = b->lhead[h + 1];
         while (lo < top) {
             size_t mid = lo + (top - lo) / 2;
             if (k[mid] < key)
@@ -252,7 +260,6 @@ static const rev_tariff_line *book__line_indexed(const rev_book *b, const char *
             else
                 top = mid;
         }
-        hi = lo; /* a shorter prefix's key is smaller */
         size_t end = lo;
         while (end < b->nlines && k[end] == key)
             end++;

@@ -45,6 +45,7 @@ bool rev__top_lexeme(const json_t *doc, const char *text, size_t len, const char
                      const char **at, size_t *n);
 
 /* ---- the book's internals (book.c) ---- */
+#define REV_HEADINGS 10000 /* 4-digit prefixes */
 struct rev_book {
     char currency[4];
     int refs; /* the service's snapshot references (service.c) */
@@ -54,11 +55,11 @@ struct rev_book {
      * digits (a book not made by the import) or out of memory: the code of
      * lines[i] as an integer, its digits padded with zeros to 10 then its
      * length (lkeys[i] = pad * 16 + length, which sorts as the strings do),
-     * 8 bytes a probe instead of a line's cache miss; the lines of chapter
-     * c are [lchap[c], lchap[c + 1]); bit L of llens: some code has L
-     * digits */
+     * 8 bytes a probe instead of a line's cache miss; the lines whose
+     * padded code starts with the 4 digits h are [lhead[h], lhead[h + 1]);
+     * bit L of llens: some code has L digits */
     uint64_t *lkeys;
-    uint32_t lchap[101];
+    uint32_t *lhead; /* REV_HEADINGS + 1 */
     uint32_t llens;
     rev_preference *prefs; /* sorted by hs_code, origin, valid_from */
     size_t nprefs, capprefs;
