@@ -3,14 +3,16 @@
  * (the longest prefix at every length, versions by date, codes with no
  * line, 10-digit codes and longer ones, the first and last chapters) and
  * against a plain scan of the rule on a random book; a book whose codes are
- * not all digits (no index) answers by the same rule. And the keys of
- * valuation statistics, written by hand, as printf wrote them. */
+ * not all digits (no index) answers by the same rule. And the keys and
+ * unit-value texts of valuation statistics, written by hand, as printf
+ * wrote them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +272,43 @@ static void test_uv_key_as_printf(void **state)
     }
 }
 
+/* The unit values' text: printf's "%.9g", the same bytes. */
+static void uv_same(double v)
+{
+    char want[64], got[REV_UV_TEXT_MAX];
+    snprintf(want, sizeof want, "%.9g", v);
+    size_t n = rev_uv_text(got, v);
+    if (strcmp(got, want) != 0 || n != strlen(want))
+        fail_msg("%.17g: %s (%zu), printf %s", v, got, n, want);
+}
+
+static void test_uv_text_as_printf(void **state)
+{
+    (void)state;
+    static const double fixed[] = {1e-4,        1e-5,         9.99999999e-5, 0.000123456789,
+                                   0.1,         0.5,          1,             5,
+                                   10,          99999999.95,  99999999.949,  100000000,
+                                   123456789,   123456789.5,  999999999.4,   999999999.5,
+                                   999999999.6, 1e9,          1e10,          12345.6789012,
+                                   2.5e-4,      1234567.885,  0.30000000000000004, 7e22,
+                                   1e-300,      1e300,        0};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        uv_same(fixed[i]);
+    for (int q = 0; q < 40000; q++) {
+        double m = (double)(rnd(1000000000) + 1) / 1e9 * 10, v;
+        int e = (int)rnd(18) - 7;
+        v = e >= 0 ? m * pow(10, e) : m / pow(10, -e);
+        uv_same(v);
+        /* 9 digits and a half exactly, as close as a double gets: the ties */
+        double tie = ((double)(100000000 + rnd(900000000)) + 0.5) * pow(10, (int)rnd(12) - 12);
+        uv_same(tie);
+        uv_same(nextafter(tie, 0));
+        uv_same(nextafter(tie, 1e300));
+        /* a quotient as the obs make them: a value over a mass */
+        uv_same((double)(rnd(5000000) + 100) / ((double)(rnd(30000) + 1) / 10));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_codes_not_digits),
         cmocka_unit_test(test_random_book_follows_the_rule),
         cmocka_unit_test(test_uv_key_as_printf),
+        cmocka_unit_test(test_uv_text_as_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
