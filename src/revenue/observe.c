@@ -20,6 +20,11 @@
 #define FOLD_BATCH 2000    /* assessments per writer job */
 #define FOLD_EVERY_MS 1000 /* how stale the statistics may be */
 #define OBS_MAX 64         /* observations per declaration kept (items × bases × levels) */
+/* the worker reads the tariff generation this long after the last read,
+ * ahead of the lodgings' REV_GEN_CHECK_MS, while a lodging came within
+ * GEN_LODGING_RECENT_MS (an idle service is not woken for it) */
+#define GEN_AHEAD_US ((int64_t)REV_GEN_CHECK_MS * 800)
+#define GEN_LODGING_RECENT_MS 1000
 
 static bool obs__flagged(const json_t *assessment, size_t i)
 {
@@ -422,28 +427,54 @@ static void *obs__worker(void *arg)
 {
     rev_service *r = arg;
     pthread_mutex_lock(&r->mu);
+    int64_t next_fold = 0, gen_tried = 0;
     while (!r->stop) {
+        int64_t now = cx_mono_us();
+        bool fold = now >= next_fold;
+        /* while submissions come, the tariff generation is read here before
+         * a lodging would have to (REV_GEN_CHECK_MS): that read, a fresh
+         * snapshot after the writer's commits, cost a submitting thread
+         * ~100-250 us every 100 ms; a new book loads here too. A read that
+         * failed is tried again no sooner either. */
+        int64_t gen_at = (r->gen_checked_us > gen_tried ? r->gen_checked_us : gen_tried) +
+                         GEN_AHEAD_US;
+        bool gen = now - r->last_lodging_us < GEN_LODGING_RECENT_MS * 1000 && now >= gen_at;
         pthread_mutex_unlock(&r->mu);
-        size_t n = 0;
+        if (gen) {
+            gen_tried = now;
+            rev__book_put(r, rev__book_get(r));
+        }
         bool more = false;
-        cx_err e = rev__derive_now(r->s, &more);
-        if (e == CX_OK)
-            e = rev__observe_now(r->s, &r->uv, &n);
-        if (e != CX_OK && e != CX_ESHUTDOWN)
-            cx_log(CX_LOG_WARN, "revenue: assessment rows or valuation statistics not "
-                                "updated: %s",
-                   cx_strerror(e));
+        if (fold) {
+            size_t n = 0;
+            cx_err e = rev__derive_now(r->s, &more);
+            if (e == CX_OK)
+                e = rev__observe_now(r->s, &r->uv, &n);
+            if (e != CX_OK && e != CX_ESHUTDOWN)
+                cx_log(CX_LOG_WARN, "revenue: assessment rows or valuation statistics not "
+                                    "updated: %s",
+                       cx_strerror(e));
+        }
         pthread_mutex_lock(&r->mu);
         if (r->stop)
             break;
         if (more)
             continue; /* far behind: the next batches now */
+        now = cx_mono_us();
+        if (fold)
+            next_fold = now + (int64_t)FOLD_EVERY_MS * 1000;
+        int64_t until = next_fold;
+        gen_at = (r->gen_checked_us > gen_tried ? r->gen_checked_us : gen_tried) + GEN_AHEAD_US;
+        if (now - r->last_lodging_us < GEN_LODGING_RECENT_MS * 1000 && gen_at < until)
+            until = gen_at;
+        int64_t wait_us = until > now ? until - now : 0;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += FOLD_EVERY_MS * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
+        ts.tv_sec += (time_t)(wait_us / 1000000) + ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        if (wait_us > 0)
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;

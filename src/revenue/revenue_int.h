@@ -231,6 +231,7 @@ struct rev_service {
     rev_book *book; /* current snapshot; replaced when the generation moves */
     int64_t generation;
     int64_t gen_bumps, gen_checked_us; /* what the last generation read covered */
+    int64_t last_lodging_us; /* the worker reads the generation ahead while lodgings come */
     pthread_cond_t cv; /* wakes the statistics worker (observe.c) */
     pthread_t worker;
     bool worker_started, stop;
