@@ -84,10 +84,14 @@ struct rev_rows {
 
 /* ---- the cache of valuation statistics (uvcache.c) ---- */
 typedef struct {
+    uint64_t hash; /* the key's cx_map_hash; 0: empty */
+    uint32_t len;  /* the key's length */
+    rev_uv_stats st; /* n = 0: the key has no statistics */
+} rev_uv_slot;
+typedef struct {
     pthread_mutex_t mu;
-    cx_map keys;         /* statistics key -> index into vals */
-    rev_uv_stats *vals;  /* n = 0: the key has no statistics */
-    size_t cap;
+    rev_uv_slot *slots; /* open addressing, cap a power of 2, at most half full */
+    size_t cap, n;
     uint64_t epoch;      /* moves with every clear */
 } rev_uvcache;
 void rev__uvcache_init(rev_uvcache *c);
