@@ -12,6 +12,7 @@
 #include "revenue_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ typedef struct {
 static void a__problemv(rev_result *r, const char *path, const char *fmt, va_list ap)
 {
     if (r->np == r->capp) {
-        size_t cap = r->capp ? r->capp * 2 : 4;
+        size_t cap = r->capp ? r->capp * 2 : 2;
         rev_problem *v = realloc(r->p, cap * sizeof *v);
         if (!v) {
             r->nomem = true;
@@ -57,7 +58,7 @@ static void a__global(rev_result *r, const char *path, const char *fmt, ...)
 static rev_finding *a__finding(rev_result *r)
 {
     if (r->nf == r->capf) {
-        size_t cap = r->capf ? r->capf * 2 : 4;
+        size_t cap = r->capf ? r->capf * 2 : 1; /* 528 bytes: under malloc's 1 KiB */
         rev_finding *v = realloc(r->f, cap * sizeof *v);
         if (!v) {
             r->nomem = true;
@@ -580,7 +581,7 @@ static void a__item(assess_ctx *a, size_t i, const json_t *item, const rev_lexem
 cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, size_t len,
                        const rev_lookups *lk, rev_result *res)
 {
-    memset(res, 0, sizeof *res);
+    memset(res, 0, offsetof(rev_result, few));
     assess_ctx a = {.b = b, .lk = lk, .national = rev_book_currency(b), .res = res};
     res->national = a.national;
     a.exp = rev_minor_unit(a.national);
@@ -597,7 +598,9 @@ cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, s
                                            : "the declaration has no date");
         n = 0;
     }
-    res->items = n ? calloc(n, sizeof *res->items) : NULL;
+    res->items = n > REV_ITEMS_FEW ? calloc(n, sizeof *res->items) : n ? res->few : NULL;
+    if (res->items == res->few)
+        memset(res->few, 0, n * sizeof *res->few);
     rev_lexeme *lx = n ? calloc(n, sizeof *lx) : NULL;
     if (n && (!res->items || !lx)) {
         free(lx);
@@ -623,10 +626,11 @@ cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, s
 
 void rev__result_free(rev_result *res)
 {
-    free(res->items);
+    if (res->items != res->few)
+        free(res->items);
     free(res->f);
     free(res->p);
-    memset(res, 0, sizeof *res);
+    memset(res, 0, offsetof(rev_result, few));
 }
 
 json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_t len,
