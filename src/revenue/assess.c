@@ -12,6 +12,7 @@
 #include "revenue_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ typedef struct {
 static void a__problemv(rev_result *r, const char *path, const char *fmt, va_list ap)
 {
     if (r->np == r->capp) {
-        size_t cap = r->capp ? r->capp * 2 : 4;
+        size_t cap = r->capp ? r->capp * 2 : 2;
         rev_problem *v = realloc(r->p, cap * sizeof *v);
         if (!v) {
             r->nomem = true;
@@ -57,7 +58,7 @@ static void a__global(rev_result *r, const char *path, const char *fmt, ...)
 static rev_finding *a__finding(rev_result *r)
 {
     if (r->nf == r->capf) {
-        size_t cap = r->capf ? r->capf * 2 : 4;
+        size_t cap = r->capf ? r->capf * 2 : 1; /* 528 bytes: under malloc's 1 KiB */
         rev_finding *v = realloc(r->f, cap * sizeof *v);
         if (!v) {
             r->nomem = true;
@@ -371,9 +372,37 @@ static void a__self_assessment(assess_ctx *a, size_t i, const json_t *item,
 
 /* ---- valuation control ---------------------------------------------------------------------- */
 
+/* Appends n bytes of s to out[0..*k), at most up to cap. */
+static void a__key_put(char *out, size_t *k, size_t cap, const char *s, size_t n)
+{
+    if (n > cap - *k)
+        n = cap - *k;
+    memcpy(out + *k, s, n);
+    *k += n;
+}
+
 void rev_uv_key(char *out, int level, const char *hs, const char *origin, const char *unit)
 {
-    snprintf(out, REV_UV_KEY_MAX, "%d:%.*s:%s:%s", level, level, hs, origin, unit);
+    /* snprintf(out, REV_UV_KEY_MAX, "%d:%.*s:%s:%s", level, level, hs, origin,
+     * unit), the same bytes written by hand: every item of a submission
+     * makes up to four keys, and two more for its record */
+    size_t k = 0, cap = REV_UV_KEY_MAX - 1;
+    char num[16], *end = num + sizeof num, *p = end;
+    unsigned u = level < 0 ? 0u - (unsigned)level : (unsigned)level;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (level < 0)
+        *--p = '-';
+    a__key_put(out, &k, cap, p, (size_t)(end - p));
+    a__key_put(out, &k, cap, ":", 1);
+    /* a negative precision is no precision */
+    a__key_put(out, &k, cap, hs, level < 0 ? strlen(hs) : strnlen(hs, (size_t)level));
+    a__key_put(out, &k, cap, ":", 1);
+    a__key_put(out, &k, cap, origin, strlen(origin));
+    a__key_put(out, &k, cap, ":", 1);
+    a__key_put(out, &k, cap, unit, strlen(unit));
+    out[k] = '\0';
 }
 
 /* The statistics to compare with: HS-6 and origin, else HS-4 and origin,
@@ -404,6 +433,16 @@ static rev_dec a__estimate(double v)
     return d;
 }
 
+/* 10^k as pow(10, k) gives it: exact, from a table up to 10^22 (every one
+ * a double), pow beyond. */
+static double a__p10(int k)
+{
+    static const double t[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    return k >= 0 && k < (int)(sizeof t / sizeof *t) ? t[k] : pow(10, k);
+}
+
 static void a__valuation(assess_ctx *a, size_t i, const json_t *item, const rev_lexeme *lx,
                          const duty_basis *d, int64_t cv, int64_t taxes)
 {
@@ -411,7 +450,7 @@ static void a__valuation(assess_ctx *a, size_t i, const json_t *item, const rev_
         return;
     const char *hs = a__str(item, "hs_code"), *origin = a__str(item, "country_of_origin");
     const char *unit = a__str(item, "unit");
-    double value = (double)cv / pow(10, a->exp);
+    double value = (double)cv / a__p10(a->exp);
     struct {
         const char *basis, *member;
     } measures[2] = {{"KGM", "net_mass_kg"}, {unit, "quantity"}};
@@ -423,7 +462,7 @@ static void a__valuation(assess_ctx *a, size_t i, const json_t *item, const rev_
         if (!measures[m].basis || (m == 1 && strcmp(measures[m].basis, "KGM") == 0) ||
             !a__dec(item, measures[m].member, lx, &amount) || amount.coef <= 0)
             continue;
-        double qty = (double)amount.coef / pow(10, amount.scale), uv = value / qty;
+        double qty = (double)amount.coef / a__p10(amount.scale), uv = value / qty;
         rev_uv_stats st;
         int level = a__uv_stats(a, hs, origin, measures[m].basis, &st);
         if (!level || !(uv < st.p05))
@@ -437,8 +476,8 @@ static void a__valuation(assess_ctx *a, size_t i, const json_t *item, const rev_
         if (found && risk <= best_risk)
             continue;
         char uvs[40], meds[40], rs[40], hsd[16];
-        rev_amount_format(llround(uv * pow(10, a->exp)), a->exp, true, uvs);
-        rev_amount_format(llround(st.median * pow(10, a->exp)), a->exp, true, meds);
+        rev_amount_format(llround(uv * a__p10(a->exp)), a->exp, true, uvs);
+        rev_amount_format(llround(st.median * a__p10(a->exp)), a->exp, true, meds);
         rev_amount_format(risk, a->exp, true, rs);
         char code[8];
         snprintf(code, sizeof code, "%.*s", level, hs);
@@ -542,7 +581,7 @@ static void a__item(assess_ctx *a, size_t i, const json_t *item, const rev_lexem
 cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, size_t len,
                        const rev_lookups *lk, rev_result *res)
 {
-    memset(res, 0, sizeof *res);
+    memset(res, 0, offsetof(rev_result, few));
     assess_ctx a = {.b = b, .lk = lk, .national = rev_book_currency(b), .res = res};
     res->national = a.national;
     a.exp = rev_minor_unit(a.national);
@@ -559,7 +598,9 @@ cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, s
                                            : "the declaration has no date");
         n = 0;
     }
-    res->items = n ? calloc(n, sizeof *res->items) : NULL;
+    res->items = n > REV_ITEMS_FEW ? calloc(n, sizeof *res->items) : n ? res->few : NULL;
+    if (res->items == res->few)
+        memset(res->few, 0, n * sizeof *res->few);
     rev_lexeme *lx = n ? calloc(n, sizeof *lx) : NULL;
     if (n && (!res->items || !lx)) {
         free(lx);
@@ -585,10 +626,11 @@ cx_err rev__assess_run(const rev_book *b, const json_t *doc, const char *text, s
 
 void rev__result_free(rev_result *res)
 {
-    free(res->items);
+    if (res->items != res->few)
+        free(res->items);
     free(res->f);
     free(res->p);
-    memset(res, 0, sizeof *res);
+    memset(res, 0, offsetof(rev_result, few));
 }
 
 json_t *rev_assess(const rev_book *b, const json_t *doc, const char *text, size_t len,

@@ -1,6 +1,10 @@
 /* The tariff book: sorted arrays of lines, preferences, group members and
  * rates, searched by binary search (no caller-chosen key can make a lookup
- * slow, and there is no hash to flood). */
+ * slow, and there is no hash to flood). The lines, searched once per
+ * prefix length on every item of every submission, also have a dense
+ * index of integer keys by heading (rev_book_finish): a search reads the
+ * heading's bounds and a few 8-byte keys rather than a 130-byte line a
+ * probe over the whole tariff. */
 #include "revenue_int.h"
 
 #include <stdlib.h>
@@ -29,6 +33,8 @@ void rev_book_free(rev_book *b)
     for (size_t i = 0; i < b->nlines; i++)
         free(b->lines[i].description);
     free(b->lines);
+    free(b->lkeys);
+    free(b->lhead);
     free(b->prefs);
     free(b->groups);
     free(b->rates);
@@ -117,10 +123,74 @@ static int book__rate_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->date, y->date);
 }
 
+static const uint64_t book_p10[REV_HS_MAX + 1] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000};
+
+/* The first n (<= REV_HS_MAX) characters of code, all digits, padded with
+ * zeros to REV_HS_MAX digits. */
+static uint64_t book__pad(const char *code, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < REV_HS_MAX; i++)
+        v = v * 10 + (i < n ? (uint64_t)(code[i] - '0') : 0);
+    return v;
+}
+
+/* The key of a code of len digits whose padded value is pad: ordered as
+ * strcmp orders the codes (a prefix pads to no more than the longer code
+ * and has the smaller length; otherwise the first differing digit decides
+ * the padded value). */
+static uint64_t book__key(uint64_t pad, size_t len)
+{
+    return pad * 16 + len;
+}
+
+/* Builds the lines' index, or leaves none (the lookup then searches the
+ * lines themselves). */
+static void book__index_lines(rev_book *b)
+{
+    free(b->lkeys);
+    free(b->lhead);
+    b->lkeys = NULL;
+    b->lhead = NULL;
+    b->llens = 0;
+    if (!b->nlines || b->nlines > UINT32_MAX)
+        return;
+    uint64_t *k = malloc(b->nlines * sizeof *k);
+    if (!k)
+        return;
+    uint32_t lens = 0;
+    for (size_t i = 0; i < b->nlines; i++) {
+        const char *c = b->lines[i].hs_code;
+        size_t n = strlen(c);
+        if (n < 2 || n > REV_HS_MAX || strspn(c, "0123456789") != n) {
+            free(k);
+            return;
+        }
+        k[i] = book__key(book__pad(c, n), n);
+        lens |= 1u << n;
+    }
+    uint32_t *head = malloc((REV_HEADINGS + 1) * sizeof *head);
+    if (!head) {
+        free(k);
+        return;
+    }
+    size_t i = 0;
+    for (uint64_t h = 0; h <= REV_HEADINGS; h++) { /* the first line of heading >= h */
+        while (i < b->nlines && k[i] / 16 / book_p10[REV_HS_MAX - 4] < h)
+            i++;
+        head[h] = (uint32_t)i;
+    }
+    b->lkeys = k;
+    b->lhead = head;
+    b->llens = lens;
+}
+
 void rev_book_finish(rev_book *b)
 {
     if (b->nlines)
         qsort(b->lines, b->nlines, sizeof *b->lines, book__line_cmp);
+    book__index_lines(b);
     if (b->nprefs)
         qsort(b->prefs, b->nprefs, sizeof *b->prefs, book__pref_cmp);
     if (b->ngroups)
@@ -148,26 +218,75 @@ static size_t book__lines_lower(const rev_book *b, const char *code)
     return lo;
 }
 
+/* The line of a code among lines [i, ...) of that code, valid on date. */
+static const rev_tariff_line *book__version(const rev_book *b, size_t i, size_t end,
+                                            const char *date)
+{
+    /* versions of one code do not overlap (the import refuses it): the
+     * last one starting on or before date is the only candidate */
+    const rev_tariff_line *best = NULL;
+    for (; i < end; i++) {
+        if (strcmp(b->lines[i].valid_from, date) > 0)
+            break;
+        best = &b->lines[i];
+    }
+    return best && book__valid_on(best->valid_from, best->valid_to, date) ? best : NULL;
+}
+
+/* rev_book_line on the index: the code's prefixes are digits (a line's
+ * code is), so the longest candidate is hs's leading digits; each length
+ * some line has is searched among the keys of its heading (a 2- or 3-digit
+ * code pads to the heading ending in zeros). */
+static const rev_tariff_line *book__line_indexed(const rev_book *b, const char *hs, size_t n,
+                                                 const char *date)
+{
+    size_t d = 0;
+    while (d < n && hs[d] >= '0' && hs[d] <= '9')
+        d++;
+    if (d < 2)
+        return NULL;
+    uint64_t pad = book__pad(hs, d);
+    const uint64_t *k = b->lkeys;
+    for (size_t len = d; len >= 2; len--) {
+        if (!(b->llens >> len & 1))
+            continue;
+        uint64_t unit = book_p10[REV_HS_MAX - len], p = pad / unit * unit;
+        uint64_t key = book__key(p, len), h = p / book_p10[REV_HS_MAX - 4];
+        size_t lo = b->lhead[h], top = b->lhead[h + 1];
+        while (lo < top) {
+            size_t mid = lo + (top - lo) / 2;
+            if (k[mid] < key)
+                lo = mid + 1;
+            else
+                top = mid;
+        }
+        size_t end = lo;
+        while (end < b->nlines && k[end] == key)
+            end++;
+        const rev_tariff_line *l = lo < end ? book__version(b, lo, end, date) : NULL;
+        if (l)
+            return l;
+    }
+    return NULL;
+}
+
 const rev_tariff_line *rev_book_line(const rev_book *b, const char *hs, const char *date)
 {
     char prefix[REV_HS_MAX + 1];
     size_t n = strlen(hs);
     if (n > REV_HS_MAX)
         n = REV_HS_MAX;
+    if (b->lkeys)
+        return book__line_indexed(b, hs, n, date);
     for (size_t len = n; len >= 2; len--) {
         memcpy(prefix, hs, len);
         prefix[len] = '\0';
-        size_t i = book__lines_lower(b, prefix);
-        /* versions of one code do not overlap (the import refuses it): the
-         * last one starting on or before date is the only candidate */
-        const rev_tariff_line *best = NULL;
-        for (; i < b->nlines && strcmp(b->lines[i].hs_code, prefix) == 0; i++) {
-            if (strcmp(b->lines[i].valid_from, date) > 0)
-                break;
-            best = &b->lines[i];
-        }
-        if (best && book__valid_on(best->valid_from, best->valid_to, date))
-            return best;
+        size_t i = book__lines_lower(b, prefix), end = i;
+        while (end < b->nlines && strcmp(b->lines[end].hs_code, prefix) == 0)
+            end++;
+        const rev_tariff_line *l = book__version(b, i, end, date);
+        if (l)
+            return l;
     }
     return NULL;
 }

@@ -188,24 +188,39 @@ cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, cons
 
 /* Written piece by piece (no tree to build and free on the submitting
  * thread); read back with jansson. */
+/* Whether obs has a level-4 line. */
+static bool der__has_level4(const char *obs)
+{
+    return strncmp(obs, "4:", 2) == 0 || strncmp(obs, "!4:", 3) == 0 ||
+           strstr(obs, "\n4:") || strstr(obs, "\n!4:");
+}
+
 char *rev__record_text(const rev_row *r)
 {
+    /* on the submitting thread: integers written as %lld writes them, one
+     * allocation for the usual record */
     cx_buf b;
     cx_buf_init(&b, (size_t)1 << 20);
-    cx_err e = cx_buf_printf(&b, "[%lld,%lld,%lld,%lld,%lld,%lld,%lld", (long long)r->version,
-                             (long long)r->duty, (long long)r->excise, (long long)r->vat,
-                             (long long)r->total, (long long)r->at_risk,
-                             (long long)r->problems);
+    const char *obs = r->obs ? r->obs : "";
+    size_t olen = strlen(obs);
+    cx_err e = cx_buf_reserve(&b, 384 + olen + olen / 8 + r->ncerts * 160);
+    int64_t v[7] = {r->version, r->duty, r->excise, r->vat, r->total, r->at_risk, r->problems};
+    for (int i = 0; i < 7; i++) {
+        e = e ? e : cx_buf_puts(&b, i ? "," : "[");
+        e = e ? e : rev__json_int(&b, v[i]);
+    }
     const char *s[] = {r->currency, r->assessed_at, r->decl_id, r->org, r->office, r->date};
     for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
         e = e ? e : cx_buf_puts(&b, ",");
         e = e ? e : cx_buf_json_str(&b, s[i]);
     }
     /* the obs' level-6 lines only: each level-4 line repeats its level-6
-     * line's value under the heading's key (der__obs_levels puts it back) */
+     * line's value under the heading's key (der__obs_levels puts it back);
+     * a submission's obs has none (aswrite.c writes level 6 only) */
+    bool four = der__has_level4(obs);
     cx_buf o;
     cx_buf_init(&o, (size_t)1 << 20);
-    for (const char *p = r->obs ? r->obs : ""; e == CX_OK && *p;) {
+    for (const char *p = four ? obs : ""; e == CX_OK && *p;) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
         if (strncmp(p + (*p == '!'), "4:", 2) != 0)
@@ -213,7 +228,7 @@ char *rev__record_text(const rev_row *r)
         p += n;
     }
     e = e ? e : cx_buf_puts(&b, ",");
-    e = e ? e : cx_buf_json_str(&b, o.len ? o.data : "");
+    e = e ? e : cx_buf_json_str(&b, !four ? obs : o.len ? o.data : "");
     cx_buf_free(&o);
     e = e ? e : cx_buf_puts(&b, ",[");
     for (size_t i = 0; i < r->ncerts; i++) {
@@ -235,9 +250,7 @@ char *rev__record_text(const rev_row *r)
  * only has its level-4 lines already and is copied. */
 static char *der__obs_levels(const char *obs)
 {
-    bool both = strncmp(obs, "4:", 2) == 0 || strncmp(obs, "!4:", 3) == 0 ||
-                strstr(obs, "\n4:") || strstr(obs, "\n!4:");
-    if (both)
+    if (der__has_level4(obs))
         return strdup(obs);
     cx_buf b;
     cx_buf_init(&b, (size_t)1 << 20);

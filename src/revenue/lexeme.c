@@ -18,22 +18,38 @@ typedef struct {
     bool bad;
 } lex_scan;
 
+static bool lex__num_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
+}
+
 /* The next number lexeme at or after pos, outside strings. */
 static bool lex__next(lex_scan *s, const char **at, size_t *n)
 {
     const char *t = s->text;
     while (s->pos < s->len) {
         char c = t[s->pos];
-        if (c == '"') {
-            for (s->pos++; s->pos < s->len && t[s->pos] != '"'; s->pos++)
-                if (t[s->pos] == '\\')
-                    s->pos++;
-            s->pos++;
+        if (c == '"') { /* to the closing quote, an escape's next character skipped */
+            size_t p = s->pos + 1;
+            for (;;) {
+                const char *q = p < s->len ? memchr(t + p, '"', s->len - p) : NULL;
+                if (!q) {
+                    p = s->len;
+                    break;
+                }
+                const char *bs = memchr(t + p, '\\', (size_t)(q - t) - p);
+                if (!bs) {
+                    p = (size_t)(q - t);
+                    break;
+                }
+                p = (size_t)(bs - t) + 2;
+            }
+            s->pos = p + 1;
             continue;
         }
         if (c == '-' || (c >= '0' && c <= '9')) {
             size_t start = s->pos;
-            while (s->pos < s->len && strchr("0123456789+-.eE", t[s->pos]) && t[s->pos])
+            while (s->pos < s->len && lex__num_char(t[s->pos]))
                 s->pos++;
             *at = t + start;
             *n = s->pos - start;
@@ -95,10 +111,16 @@ static const char *const lex_members[REV_LEX_MEMBERS] = {"value", "quantity", "n
 
 int rev__lex_member(const char *name)
 {
-    for (int k = 0; k < REV_LEX_MEMBERS; k++)
-        if (strcmp(lex_members[k], name) == 0)
-            return k;
-    return -1;
+    /* every member of every item asks: one comparison, by the first letter */
+    int k;
+    switch (name[0]) {
+    case 'v': k = REV_LEX_VALUE; break;
+    case 'q': k = REV_LEX_QUANTITY; break;
+    case 'n': k = REV_LEX_NET_MASS; break;
+    case 't': k = REV_LEX_TAX_RATE; break;
+    default: return -1;
+    }
+    return strcmp(lex_members[k], name) == 0 ? k : -1;
 }
 
 bool rev__lexemes(const json_t *doc, const char *text, size_t len, rev_lexeme *out,

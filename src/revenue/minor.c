@@ -107,8 +107,15 @@ int rev_minor_unit(const char *currency)
         cx_log(CX_LOG_ERROR, "revenue: %s", err);
         return -1;
     }
+    /* the table never changes once loaded: each thread keeps its last
+     * answer (the national currency, asked on every assessment) */
+    static _Thread_local minor_row last;
+    if (last.code[0] && strcmp(currency, last.code) == 0)
+        return last.exp;
     minor_row key = {{0}, 0};
     snprintf(key.code, sizeof key.code, "%s", currency);
     const minor_row *r = bsearch(&key, minor_rows, minor_n, sizeof *minor_rows, minor__cmp);
-    return r ? r->exp : -1;
+    key.exp = (int8_t)(r ? r->exp : -1);
+    last = key;
+    return key.exp;
 }

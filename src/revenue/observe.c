@@ -20,6 +20,11 @@
 #define FOLD_BATCH 2000    /* assessments per writer job */
 #define FOLD_EVERY_MS 1000 /* how stale the statistics may be */
 #define OBS_MAX 64         /* observations per declaration kept (items × bases × levels) */
+/* the worker reads the tariff generation this long after the last read,
+ * ahead of the lodgings' REV_GEN_CHECK_MS, while a lodging came within
+ * GEN_LODGING_RECENT_MS (an idle service is not woken for it) */
+#define GEN_AHEAD_US ((int64_t)REV_GEN_CHECK_MS * 800)
+#define GEN_LODGING_RECENT_MS 1000
 
 static bool obs__flagged(const json_t *assessment, size_t i)
 {
@@ -57,6 +62,55 @@ cx_err rev__obs_text(const json_t *doc, const json_t *assessment, cx_buf *out)
     return e;
 }
 
+size_t rev_uv_text(char *out, double uv)
+{
+    /* "%.9g" by hand where its rounding is certain (printf of a double was
+     * most of the obs' time on a submission): from 1e-4 to below 1e9 it is
+     * the value to 9 significant digits in fixed notation, trailing zeros
+     * dropped. uv × 10^(8 - E) (an exact power, one rounding: off by at
+     * most 2^-24 below 2^30) is rounded to the 9 digits unless it is within
+     * 1e-6 of a tie or of the decade's ends, where printf decides. */
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
+                                 1e7, 1e8, 1e9, 1e10, 1e11, 1e12};
+    static const double dec[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2,
+                                 1e3,  1e4,  1e5,  1e6,  1e7, 1e8};
+    if (uv >= 1e-4 && uv < 1e9) {
+        int e = 8;
+        while (e > -4 && uv < dec[e + 4])
+            e--;
+        double scaled = uv * p10[8 - e], whole = floor(scaled), frac = scaled - whole;
+        if (scaled >= 1e8 + 1e-6 && scaled < 999999999.5 - 1e-6 && fabs(frac - 0.5) > 1e-6) {
+            uint64_t d = (uint64_t)whole + (frac > 0.5);
+            char dg[9];
+            for (int i = 8; i >= 0; i--, d /= 10)
+                dg[i] = (char)('0' + d % 10);
+            size_t k = 0;
+            if (e >= 0) {
+                memcpy(out, dg, (size_t)e + 1);
+                k = (size_t)e + 1;
+                out[k++] = '.';
+                memcpy(out + k, dg + e + 1, (size_t)(8 - e));
+                k += (size_t)(8 - e);
+            } else {
+                out[k++] = '0';
+                out[k++] = '.';
+                for (int z = -1; z > e; z--)
+                    out[k++] = '0';
+                memcpy(out + k, dg, 9);
+                k += 9;
+            }
+            while (out[k - 1] == '0')
+                k--;
+            if (out[k - 1] == '.')
+                k--;
+            out[k] = '\0';
+            return k;
+        }
+    }
+    int n = snprintf(out, REV_UV_TEXT_MAX, "%.9g", uv);
+    return n < 0 ? 0 : (size_t)n;
+}
+
 cx_err rev__obs_write(const json_t *doc, const double *cvs, const bool *flagged, size_t ncv,
                       int lowest, cx_buf *out)
 {
@@ -82,20 +136,24 @@ cx_err rev__obs_write(const json_t *doc, const double *cvs, const bool *flagged,
                 continue;
             /* one spelling of the value for both levels (printf of a
              * double is most of this function's time on the submission) */
-            char uv[32];
-            snprintf(uv, sizeof uv, "%.9g", cv / json_number_value(amount));
+            char uv[REV_UV_TEXT_MAX];
+            size_t uvn = rev_uv_text(uv, cv / json_number_value(amount));
             /* n counts both levels' lines whichever are written, so that a
              * record's level-6 lines are those of the row's obs */
             for (int level = 6; level >= 4 && n < OBS_MAX; level -= 2, n++) {
                 if (level < lowest)
                     continue;
-                char key[REV_UV_KEY_MAX];
-                rev_uv_key(key, level, hs, origin, m[b].basis);
-                cx_err e = cx_buf_puts(out, held ? "!" : "");
-                e = e ? e : cx_buf_puts(out, key);
-                e = e ? e : cx_buf_puts(out, " ");
-                e = e ? e : cx_buf_puts(out, uv);
-                e = e ? e : cx_buf_puts(out, "\n");
+                char line[1 + REV_UV_KEY_MAX + REV_UV_TEXT_MAX + 2];
+                size_t k = 0;
+                if (held)
+                    line[k++] = '!';
+                rev_uv_key(line + k, level, hs, origin, m[b].basis);
+                k += strlen(line + k);
+                line[k++] = ' ';
+                memcpy(line + k, uv, uvn);
+                k += uvn;
+                line[k++] = '\n';
+                cx_err e = cx_buf_append(out, line, k);
                 if (e != CX_OK)
                     return e;
             }
@@ -369,28 +427,54 @@ static void *obs__worker(void *arg)
 {
     rev_service *r = arg;
     pthread_mutex_lock(&r->mu);
+    int64_t next_fold = 0, gen_tried = 0;
     while (!r->stop) {
+        int64_t now = cx_mono_us();
+        bool fold = now >= next_fold;
+        /* while submissions come, the tariff generation is read here before
+         * a lodging would have to (REV_GEN_CHECK_MS): that read, a fresh
+         * snapshot after the writer's commits, cost a submitting thread
+         * ~100-250 us every 100 ms; a new book loads here too. A read that
+         * failed is tried again no sooner either. */
+        int64_t gen_at = (r->gen_checked_us > gen_tried ? r->gen_checked_us : gen_tried) +
+                         GEN_AHEAD_US;
+        bool gen = now - r->last_lodging_us < GEN_LODGING_RECENT_MS * 1000 && now >= gen_at;
         pthread_mutex_unlock(&r->mu);
-        size_t n = 0;
+        if (gen) {
+            gen_tried = now;
+            rev__book_put(r, rev__book_get(r));
+        }
         bool more = false;
-        cx_err e = rev__derive_now(r->s, &more);
-        if (e == CX_OK)
-            e = rev__observe_now(r->s, &r->uv, &n);
-        if (e != CX_OK && e != CX_ESHUTDOWN)
-            cx_log(CX_LOG_WARN, "revenue: assessment rows or valuation statistics not "
-                                "updated: %s",
-                   cx_strerror(e));
+        if (fold) {
+            size_t n = 0;
+            cx_err e = rev__derive_now(r->s, &more);
+            if (e == CX_OK)
+                e = rev__observe_now(r->s, &r->uv, &n);
+            if (e != CX_OK && e != CX_ESHUTDOWN)
+                cx_log(CX_LOG_WARN, "revenue: assessment rows or valuation statistics not "
+                                    "updated: %s",
+                       cx_strerror(e));
+        }
         pthread_mutex_lock(&r->mu);
         if (r->stop)
             break;
         if (more)
             continue; /* far behind: the next batches now */
+        now = cx_mono_us();
+        if (fold)
+            next_fold = now + (int64_t)FOLD_EVERY_MS * 1000;
+        int64_t until = next_fold;
+        gen_at = (r->gen_checked_us > gen_tried ? r->gen_checked_us : gen_tried) + GEN_AHEAD_US;
+        if (now - r->last_lodging_us < GEN_LODGING_RECENT_MS * 1000 && gen_at < until)
+            until = gen_at;
+        int64_t wait_us = until > now ? until - now : 0;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += FOLD_EVERY_MS * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
+        ts.tv_sec += (time_t)(wait_us / 1000000) + ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        if (wait_us > 0)
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;

@@ -297,6 +297,10 @@ cx_err rev_member_expand(const char *text, size_t len, cx_buf *out);
  * per the item's unit. out needs REV_UV_KEY_MAX bytes. */
 #define REV_UV_KEY_MAX 48
 void rev_uv_key(char *out, int level, const char *hs, const char *origin, const char *unit);
+/* A unit value as the obs lines keep it: printf's "%.9g" (out needs
+ * REV_UV_TEXT_MAX bytes); returns the length. */
+#define REV_UV_TEXT_MAX 32
+size_t rev_uv_text(char *out, double uv);
 
 /* ---- valuation statistics: log-space histograms --------------------------------------------
  * Bins of width 1/REV_UV_BINS_PER_E in ln(unit value); a key's histogram is

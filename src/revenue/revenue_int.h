@@ -45,11 +45,22 @@ bool rev__top_lexeme(const json_t *doc, const char *text, size_t len, const char
                      const char **at, size_t *n);
 
 /* ---- the book's internals (book.c) ---- */
+#define REV_HEADINGS 10000 /* 4-digit prefixes */
 struct rev_book {
     char currency[4];
     int refs; /* the service's snapshot references (service.c) */
     rev_tariff_line *lines; /* sorted by hs_code, valid_from */
     size_t nlines, caplines;
+    /* the lines' index (rev_book_finish), NULL when a code is not 2 to 10
+     * digits (a book not made by the import) or out of memory: the code of
+     * lines[i] as an integer, its digits padded with zeros to 10 then its
+     * length (lkeys[i] = pad * 16 + length, which sorts as the strings do),
+     * 8 bytes a probe instead of a line's cache miss; the lines whose
+     * padded code starts with the 4 digits h are [lhead[h], lhead[h + 1]);
+     * bit L of llens: some code has L digits */
+    uint64_t *lkeys;
+    uint32_t *lhead; /* REV_HEADINGS + 1 */
+    uint32_t llens;
     rev_preference *prefs; /* sorted by hs_code, origin, valid_from */
     size_t nprefs, capprefs;
     rev_group_member *groups; /* sorted by group, country */
@@ -73,10 +84,14 @@ struct rev_rows {
 
 /* ---- the cache of valuation statistics (uvcache.c) ---- */
 typedef struct {
+    uint64_t hash; /* the key's cx_map_hash; 0: empty */
+    uint32_t len;  /* the key's length */
+    rev_uv_stats st; /* n = 0: the key has no statistics */
+} rev_uv_slot;
+typedef struct {
     pthread_mutex_t mu;
-    cx_map keys;         /* statistics key -> index into vals */
-    rev_uv_stats *vals;  /* n = 0: the key has no statistics */
-    size_t cap;
+    rev_uv_slot *slots; /* open addressing, cap a power of 2, at most half full */
+    size_t cap, n;
     uint64_t epoch;      /* moves with every clear */
 } rev_uvcache;
 void rev__uvcache_init(rev_uvcache *c);
@@ -164,6 +179,7 @@ typedef struct {
     rev_pref_res pref;
 } rev_item_res;
 enum { REV_F_SELF_ASSESSMENT, REV_F_UNDERVALUATION };
+#define REV_ITEMS_FEW 5
 typedef struct {
     int rule;
     size_t item;
@@ -192,6 +208,10 @@ typedef struct {
     size_t np, capp;
     bool nomem;
     int64_t duty, excise, vat, total, at_risk;
+    /* items when there are at most REV_ITEMS_FEW (most declarations): a
+     * calloc of over 1 KiB (560 bytes an item) made malloc consolidate its
+     * fast bins on every submission. Left out of the result's zeroing. */
+    rev_item_res few[REV_ITEMS_FEW];
 } rev_result;
 /* The assessment of doc (rev_assess's rules) into res, which borrows from
  * b and doc: write it before either goes. CX_ENOMEM only. */
@@ -233,6 +253,7 @@ struct rev_service {
     rev_book *book; /* current snapshot; replaced when the generation moves */
     int64_t generation;
     int64_t gen_bumps, gen_checked_us; /* what the last generation read covered */
+    int64_t last_lodging_us; /* the worker reads the generation ahead while lodgings come */
     pthread_cond_t cv; /* wakes the statistics worker (observe.c) */
     pthread_t worker;
     bool worker_started, stop;

@@ -19,12 +19,14 @@
  * (rev__generation_bumps moves after its commit); one by another process
  * (customs tariff import --db while serve runs) within REV_GEN_CHECK_MS,
  * as the generation in the database is read at most that often on the
- * submission path. Re-assessments, payments and the ledger read it every
+ * submission path — and, while submissions come, by the statistics worker
+ * a little before that (observe.c), so that a lodging seldom reads it. Re-assessments, payments and the ledger read it every
  * time. */
 rev_book *rev__book_get_lodging(rev_service *r)
 {
     int64_t now = cx_mono_us(), bumps = rev__generation_bumps();
     pthread_mutex_lock(&r->mu);
+    r->last_lodging_us = now;
     bool check = !r->book || bumps != r->gen_bumps ||
                  now - r->gen_checked_us >= (int64_t)REV_GEN_CHECK_MS * 1000;
     rev_book *b = check ? NULL : r->book;

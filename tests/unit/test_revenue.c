@@ -687,6 +687,24 @@ static void test_lexemes_from_text(void **state)
                      101); /* 1.005's double is 1.00499…, but its shortest spelling is 1.005 */
     json_decref(a);
     json_decref(doc);
+    /* 1.00499999999999999 has 1.005's double: only its text rounds down; the
+     * strings before it (escaped quotes and backslashes, digits) are skipped */
+    text = "{\"reference\":\"R\\\"1.5\\\\\",\"type\":\"import\",\"date\":\"2024-03-01\","
+           "\"office\":\"X\\\\\",\"declarant_id\":\"\\\"\",\"importer_id\":\"I\","
+           "\"items\":[{\"hs_code\":\"690722\",\"description\":\"2 \\\\\\\"3\\\\\","
+           "\"country_of_origin\":\"CN\",\"net_mass_kg\":10,\"value\":1.00499999999999999,"
+           "\"currency\":\"EUR\"}]}";
+    doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    a = rev_assess(b, doc, text, strlen(text), NULL, NULL);
+    assert_int_equal(amount(json_array_get(json_object_get(a, "items"), 0), "customs_value", 2),
+                     100);
+    json_decref(a);
+    a = rev_assess(b, doc, NULL, 0, NULL, NULL);
+    assert_int_equal(amount(json_array_get(json_object_get(a, "items"), 0), "customs_value", 2),
+                     101);
+    json_decref(a);
+    json_decref(doc);
     rev_book_free(b);
 }
 

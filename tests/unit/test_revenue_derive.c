@@ -35,18 +35,19 @@ static int teardown(void **state)
 }
 
 
-/* One item of 690722 from CN: value KRW, mass kg. The stored document is
- * returned (caller decrefs). */
-static json_t *submit(fx *f, const char *ref, const char *value, const char *mass)
+/* One item of 690722 from origin: value KRW, mass kg. The stored document
+ * is returned (caller decrefs). */
+static json_t *submit_from(fx *f, const char *ref, const char *origin, const char *value,
+                           const char *mass)
 {
     char text[700];
     snprintf(text, sizeof text,
              "{\"reference\":\"%s\",\"type\":\"import\",\"date\":\"2024-03-01\","
              "\"office\":\"KRPUS\",\"declarant_id\":\"DCL-1\",\"importer_id\":\"IMP-1\","
              "\"exporter_id\":\"EXP-1\",\"items\":[{\"hs_code\":\"690722\","
-             "\"description\":\"Tiles\",\"country_of_origin\":\"CN\",\"quantity\":10,"
+             "\"description\":\"Tiles\",\"country_of_origin\":\"%s\",\"quantity\":10,"
              "\"unit\":\"NAR\",\"net_mass_kg\":%s,\"value\":%s,\"currency\":\"KRW\"}]}",
-             ref, mass, value);
+             ref, origin, mass, value);
     json_t *doc = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
     assert_non_null(doc);
     char *stored = NULL;
@@ -56,6 +57,11 @@ static json_t *submit(fx *f, const char *ref, const char *value, const char *mas
     free(stored);
     assert_non_null(out);
     return out;
+}
+
+static json_t *submit(fx *f, const char *ref, const char *value, const char *mass)
+{
+    return submit_from(f, ref, "CN", value, mass);
 }
 
 /* One integer from SQL on this thread's reader (revenue's own tables, and
@@ -103,6 +109,49 @@ static void assert_low_flagged(fx *f)
     }
     assert_true(flagged);
     json_decref(low);
+}
+
+static bool flagged_from(fx *f, const char *ref, const char *origin)
+{
+    json_t *doc = submit_from(f, ref, origin, "10000", "50");
+    const json_t *reasons = json_object_get(json_object_get(doc, "risk"), "reasons");
+    bool flagged = false;
+    size_t i;
+    const json_t *x;
+    json_array_foreach(reasons, i, x)
+    {
+        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
+                                    "revenue.undervaluation") == 0;
+    }
+    json_decref(doc);
+    return flagged;
+}
+
+/* The statistics cache of the lodgings (hashed slots that grow, keys
+ * without statistics kept too): after many keys of origins without
+ * statistics went in, the one origin with statistics is still told apart
+ * from the others, first read and then cached. */
+static void test_statistics_cache_keys(void **state)
+{
+    fx *f = *state;
+    static const char *const origins[] = {
+        "AD", "AE", "AF", "AG", "AL", "AM", "AO", "AR", "AT", "AU", "AZ", "BA", "BB", "BD",
+        "BE", "BF", "BG", "BH", "BI", "BJ", "BN", "BO", "BR", "BS", "BT", "BW", "BY", "BZ",
+        "CA", "CD", "CF", "CG", "CH", "CI", "CL", "CM", "CO", "CR", "CU", "CV"};
+    char ref[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ref, sizeof ref, "H-%d", i);
+        json_decref(submit(f, ref, i % 2 ? "100000" : "110000", "50"));
+    }
+    assert_int_equal(rev_service_catch_up(f->r), CX_OK); /* CN's keys put in */
+    for (int round = 0; round < 2; round++) {              /* read, then cached */
+        for (size_t k = 0; k < sizeof origins / sizeof *origins; k++) {
+            snprintf(ref, sizeof ref, "O-%d-%s", round, origins[k]);
+            assert_false(flagged_from(f, ref, origins[k]));
+        }
+        snprintf(ref, sizeof ref, "CN-%d", round);
+        assert_true(flagged_from(f, ref, "CN"));
+    }
 }
 
 /* Release straight after lodging, before any row was derived: the gate makes
@@ -219,6 +268,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_derives_from_texts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_in_process_seen_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statistics_cache_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
