@@ -334,13 +334,17 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < 2 * n; i++) {
         char *text;
         json_t *doc = make_decl(k++, codes, ncodes, &text);
+        /* with the reply's text, which POST /v1/declarations answers 201 with */
+        char *reply = NULL;
         int64_t c0 = cpu_ns(), s0 = thread_ns(), t0 = now_ns();
-        cx_err e = decl_store_text(i % 2 ? without : with, &who, doc, text, strlen(text), NULL);
+        cx_err e =
+            decl_store_text(i % 2 ? without : with, &who, doc, text, strlen(text), &reply);
         int64_t dt = now_ns() - t0;
         (i % 2 ? xo : xw)[i / 2] = cpu_ns() - c0;
         (i % 2 ? so : sw)[i / 2] = thread_ns() - s0;
         json_decref(doc);
         free(text);
+        free(reply);
         if (e != CX_OK) {
             fprintf(stderr, "bench_revenue: submission failed: %s\n", cx_strerror(e));
             return 1;

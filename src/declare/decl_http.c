@@ -10,13 +10,27 @@ static void decl__write_free_cb(void *arg)
     decl__write_free(arg);
 }
 
-static void decl__http_done(void *arg, cx_err result)
+/* The last of the reply's maker and the job's done answers. */
+static void decl__http_finish(decl_write *dw)
 {
-    decl_write *dw = arg;
     http_req *r = dw->req;
-    if (result == CX_OK) {
+    cx_err result = dw->result;
+    if (result == CX_OK && dw->reply_err == CX_OK)
+        dw->reply_err = decl__write_reply(dw, true);
+    if (result == CX_OK && dw->reply_err == CX_OK) {
         http_reply(r, 201, "application/json", dw->text, dw->len); /* takes the text */
         dw->text = NULL;
+    } else if (result == CX_OK) {
+        /* durable, so never a "retry" that would only find a duplicate */
+        char msg[200];
+        cx_log(CX_LOG_ERROR, "declaration %s stored, its reply not made: %s",
+               json_string_value(json_object_get(dw->doc, "id")), cx_strerror(dw->reply_err));
+        snprintf(msg, sizeof msg,
+                 "the declaration was stored as %s but its reply could not be made; read it "
+                 "with GET /v1/declarations/%s",
+                 json_string_value(json_object_get(dw->doc, "id")),
+                 json_string_value(json_object_get(dw->doc, "id")));
+        http_reply_error(r, 500, "internal", msg, NULL);
     } else if (result == CX_EEXIST) {
         char msg[160];
         snprintf(msg, sizeof msg, "a declaration with reference %s already exists for %s",
@@ -32,6 +46,14 @@ static void decl__http_done(void *arg, cx_err result)
     /* freeing the document is left to the worker: the writer is the one
      * thread every declaration waits for */
     http_resume(r);
+}
+
+static void decl__http_done(void *arg, cx_err result)
+{
+    decl_write *dw = arg;
+    dw->result = result;
+    if (decl__write_last(dw))
+        decl__http_finish(dw);
 }
 
 json_t *decl_parse_body(http_req *r)
@@ -81,7 +103,12 @@ static void h_create(http_req *r, void *ctx)
     if (e != CX_OK) {
         http_reply_error(r, 503, "unavailable", "the server is shutting down", NULL);
         http_resume(r);
+        return;
     }
+    /* the 201's text is made here while the writer commits */
+    dw->reply_err = decl__write_reply(dw, false);
+    if (decl__write_last(dw))
+        decl__http_finish(dw);
 }
 
 static void h_get(http_req *r, void *ctx)

@@ -29,8 +29,18 @@ typedef struct {
     char *kept_shown; /* the same as the declarant sees them; NULL: as kept */
     char *kept_records; /* hooks' records (enrich_kept): {"name":record,…}; may be NULL */
     decl_kept_made *made; /* per hook, what enrich_kept made; NULL when no hook has one */
-    char *text;      /* what the API shows: doc with risk; NULL when no risk */
+    char *text;      /* what the API shows (decl__write_reply); NULL until made */
     size_t len;
+    /* the risk member a hook left in the row at insert, when it differs
+     * from risk_text (decl__refresh_risk): the reply is made again with it */
+    char *risk_refreshed;
+    /* The reply is made while the writer commits (decl_store_text, the
+     * HTTP create): both the maker and the job's done take one of these,
+     * and the last of the two finishes the submission. */
+    _Atomic int parties;
+    cx_err result;    /* the job's */
+    cx_err reply_err; /* the reply's making */
+    void *waiter;     /* decl_store_text's */
     int64_t seq;
     bool historical;       /* status historical: no enrich or indexed hooks */
     bool officer;          /* submitted by customs: the reply shows all of risk */
@@ -46,6 +56,13 @@ typedef struct {
 cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, const char *raw,
                        size_t rawlen, bool historical, decl_write **out);
 void decl__write_free(decl_write *dw);
+/* Makes dw->text, the submission's reply (the API form of what is
+ * stored). Before the job is done (after_job false) it reads only what
+ * decl__write_new made, so it may run while the writer inserts dw; after
+ * it, it makes the reply again only if the insert left another risk. */
+cx_err decl__write_reply(decl_write *dw, bool after_job);
+/* Whether the caller is the last of dw's parties (see parties). */
+bool decl__write_last(decl_write *dw);
 /* The members hooks have declare keep (enrich_kept), made into dw->kept
  * and dw->kept_shown, and their records into
  * dw->kept_records (kept.c). */

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,7 +270,7 @@ static cx_err decl__reply_text(decl_write *dw, const char *risk)
  * hook raised the lane of the declaration it is inserting. */
 static _Thread_local unsigned decl_raises;
 
-/* Rebuilds the API form after a hook changed the stored risk member, so the
+/* Notes the stored risk member when a hook changed it at insert, so the
  * 201 shows what the database holds. */
 static cx_err decl__refresh_risk(store_conn *w, decl_write *dw)
 {
@@ -279,8 +281,13 @@ static cx_err decl__refresh_risk(store_conn *w, decl_write *dw)
     cx_err e = CX_OK;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         const char *risk = (const char *)sqlite3_column_text(st, 0);
-        if (!dw->risk_text || strcmp(risk, dw->risk_text) != 0)
-            e = decl__reply_text(dw, risk);
+        /* kept for whoever finishes the submission: the reply may be in
+         * the making on another thread */
+        free(dw->risk_refreshed);
+        dw->risk_refreshed = NULL;
+        if ((!dw->risk_text || strcmp(risk, dw->risk_text) != 0) &&
+            !(dw->risk_refreshed = strdup(risk)))
+            e = CX_ENOMEM;
     }
     sqlite3_reset(st);
     return e;
@@ -361,6 +368,7 @@ void decl__write_free(decl_write *dw)
     free(dw->kept);
     free(dw->kept_shown);
     free(dw->kept_records);
+    free(dw->risk_refreshed);
     for (size_t i = 0; dw->made && i < dw->d->nhooks; i++) {
         free(dw->made[i].full);
         free(dw->made[i].shown);
@@ -507,23 +515,54 @@ cx_err decl__write_new(decl_service *d, const cx_principal *who, json_t *doc, co
     dw->doc_text = cx_buf_steal(&text, &dw->doc_len);
     if (e == CX_OK && !dw->doc_text)
         e = CX_ENOMEM;
-    /* The API form is the stored text with its status, its risk member and
-     * the members declare keeps. */
-    if (e == CX_OK)
-        e = decl__reply_text(dw, dw->risk_text);
+    /* The API form (decl__write_reply) is made by whoever needs it, while
+     * the writer commits. */
     if (e != CX_OK) {
         decl__write_free(dw);
         return e;
     }
     dw->job.fn = decl__insert;
     dw->job.arg = dw;
+    atomic_init(&dw->parties, 2);
     *out = dw;
     return CX_OK;
+}
+
+cx_err decl__write_reply(decl_write *dw, bool after_job)
+{
+    /* the API form is the stored text with its status, its risk member and
+     * the members declare keeps; risk_refreshed is the writer's until the
+     * job is done */
+    if (!after_job)
+        return decl__reply_text(dw, dw->risk_text);
+    return dw->risk_refreshed ? decl__reply_text(dw, dw->risk_refreshed) : CX_OK;
+}
+
+bool decl__write_last(decl_write *dw)
+{
+    return atomic_fetch_sub_explicit(&dw->parties, 1, memory_order_acq_rel) == 1;
 }
 
 cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, char **stored)
 {
     return decl_store_text(d, who, doc, NULL, 0, stored);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} decl_waiter;
+
+static void decl__sync_done(void *arg, cx_err result)
+{
+    decl_write *dw = arg;
+    decl_waiter *w = dw->waiter;
+    pthread_mutex_lock(&w->mu);
+    dw->result = result;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 cx_err decl_store_text(decl_service *d, const cx_principal *who, json_t *doc, const char *text,
@@ -533,11 +572,32 @@ cx_err decl_store_text(decl_service *d, const cx_principal *who, json_t *doc, co
     cx_err e = decl__write_new(d, who, doc, text, len, false, &dw);
     if (e != CX_OK)
         return e;
-    e = store_write(d->store, decl__insert, dw);
+    decl_waiter w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    dw->waiter = &w;
+    dw->job.done = decl__sync_done;
+    e = store_submit(d->store, &dw->job);
+    /* the reply is made while the writer inserts and commits */
+    cx_err re = e == CX_OK && stored ? decl__write_reply(dw, false) : CX_OK;
+    if (e == CX_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        e = dw->result;
+    }
+    if (e == CX_OK && stored && re == CX_OK)
+        re = decl__write_reply(dw, true);
     if (e == CX_OK && stored) {
-        *stored = dw->text;
+        /* stored, but no reply could be made (no memory, a hook's text
+         * unreadable): the caller reads it back */
+        e = re;
+        *stored = re == CX_OK ? dw->text : NULL;
         dw->text = NULL;
     }
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
     decl__write_free(dw);
     return e;
 }

@@ -18,6 +18,7 @@
  * are passed through untouched. */
 #include "revenue_int.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ void rev__linecache_init(rev_linecache *c)
 
 static void lt__empty(rev_linecache *c)
 {
+    for (size_t i = 0; i < REV_LT_SEEN; i++)
+        atomic_store_explicit(&c->seen[i], 0, memory_order_relaxed);
     for (size_t i = 0; i < c->ids.n; i++)
         free(c->texts[i]);
     cx_map_free(&c->ids);
@@ -70,8 +73,15 @@ int64_t rev__line_ref(void *ctx, const rev_tariff_line *l)
     rev_linecache *c = ctx;
     if (l->text_id <= 0)
         return 0;
+    /* the lock and the map's cold lines cost every item of every
+     * submission; a line the cache holds is seen here most of the time */
+    _Atomic int64_t *seen = &c->seen[(uint64_t)l->text_id % REV_LT_SEEN];
+    if (atomic_load_explicit(seen, memory_order_relaxed) == l->text_id)
+        return l->text_id;
     pthread_mutex_lock(&c->mu);
     bool have = cx_map_iget(&c->ids, l->text_id) >= 0;
+    if (have)
+        atomic_store_explicit(seen, l->text_id, memory_order_relaxed);
     pthread_mutex_unlock(&c->mu);
     if (have)
         return l->text_id;
@@ -81,6 +91,8 @@ int64_t rev__line_ref(void *ctx, const rev_tariff_line *l)
         return 0;
     pthread_mutex_lock(&c->mu);
     lt__put(c, l->text_id, t);
+    if (cx_map_iget(&c->ids, l->text_id) >= 0)
+        atomic_store_explicit(seen, l->text_id, memory_order_relaxed);
     pthread_mutex_unlock(&c->mu);
     return l->text_id;
 }

@@ -118,11 +118,16 @@ bool rev__uvcache_get(rev_uvcache *c, const char *key, rev_uv_stats *out, uint64
 void rev__uvcache_put(rev_uvcache *c, const char *key, const rev_uv_stats *st, uint64_t epoch);
 
 /* ---- the tariff lines' immutable texts (linetext.c) ---- */
+#define REV_LT_SEEN 1024
 typedef struct {
     pthread_mutex_t mu;
     cx_map ids;   /* text id -> index into texts */
     char **texts; /* a line version's object text, as the member had it */
     size_t cap;
+    /* ids known to be in the cache, read without the lock by
+     * rev__line_ref on every item (slot id % REV_LT_SEEN; cleared with
+     * the cache: a stale hit only makes the 201 read the text back) */
+    _Atomic int64_t seen[REV_LT_SEEN];
 } rev_linecache;
 void rev__linecache_init(rev_linecache *c);
 void rev__linecache_free(rev_linecache *c);
