@@ -349,6 +349,42 @@ static void w__finding(w_out *o, const rev_finding *f, int exp)
     w__puts(o, "}");
 }
 
+/* Both forms' findings (public: without the undervaluation ones, which
+ * are customs' alone) and problems, each array's elements. */
+static void w__findings(w_out *o, const rev_result *res, bool public)
+{
+    bool first = true;
+    for (size_t i = 0; i < res->nf; i++) {
+        if (public && res->f[i].rule == REV_F_UNDERVALUATION)
+            continue;
+        w__puts(o, first ? "" : ",");
+        w__finding(o, &res->f[i], res->exp);
+        first = false;
+    }
+}
+
+static void w__problems(w_out *o, const rev_result *res)
+{
+    for (size_t i = 0; i < res->np; i++) {
+        w__puts(o, "{\"path\":");
+        w__str(o, res->p[i].path);
+        w__puts(o, ",\"message\":");
+        w__str(o, res->p[i].message);
+        w__puts(o, i + 1 < res->np ? "}," : "}");
+    }
+}
+
+/* The text written, or NULL with *err (the first error kept). */
+static char *w__steal(w_out *o, cx_err *err)
+{
+    char *t = o->e == CX_OK ? cx_buf_steal(&o->b, NULL) : NULL;
+    if (o->e == CX_OK && !t)
+        o->e = CX_ENOMEM;
+    cx_buf_free(&o->b);
+    *err = o->e;
+    return t;
+}
+
 /* The stored form (public: the trader's, without the undervaluation findings). */
 static char *w__form(const rev_result *res, const char *at, bool public, cx_err *err)
 {
@@ -376,31 +412,13 @@ static char *w__form(const rev_result *res, const char *at, bool public, cx_err 
         w__amount(&o, v[i], exp);
     }
     w__puts(&o, ",\"findings\":[");
-    bool first = true;
-    for (size_t i = 0; i < res->nf; i++) {
-        if (public && res->f[i].rule == REV_F_UNDERVALUATION)
-            continue;
-        w__puts(&o, first ? "" : ",");
-        w__finding(&o, &res->f[i], res->exp);
-        first = false;
-    }
+    w__findings(&o, res, public);
     w__puts(&o, "],\"problems\":[");
-    for (size_t i = 0; i < res->np; i++) {
-        w__puts(&o, "{\"path\":");
-        w__str(&o, res->p[i].path);
-        w__puts(&o, ",\"message\":");
-        w__str(&o, res->p[i].message);
-        w__puts(&o, i + 1 < res->np ? "}," : "}");
-    }
+    w__problems(&o, res);
     w__puts(&o, "],\"version\":1,\"assessed_at\":");
     w__str(&o, at);
     w__puts(&o, "}");
-    char *t = o.e == CX_OK ? cx_buf_steal(&o.b, NULL) : NULL;
-    if (o.e == CX_OK && !t)
-        o.e = CX_ENOMEM;
-    cx_buf_free(&o.b);
-    *err = o.e;
-    return t;
+    return w__steal(&o, err);
 }
 
 /* The compact stored form (compact.c reads it back): positional, the
@@ -507,34 +525,15 @@ static char *w__compact(const rev_result *res, const char *at, bool public, cx_e
         w__amount(&o, v[i], exp);
     }
     w__puts(&o, ",[");
-    bool first = true;
-    for (size_t i = 0; i < res->nf; i++) {
-        if (public && res->f[i].rule == REV_F_UNDERVALUATION)
-            continue;
-        w__puts(&o, first ? "" : ",");
-        w__finding(&o, &res->f[i], res->exp);
-        first = false;
-    }
+    w__findings(&o, res, public);
     w__puts(&o, "],[");
-    for (size_t i = 0; i < res->np; i++) {
-        w__puts(&o, "{\"path\":");
-        w__str(&o, res->p[i].path);
-        w__puts(&o, ",\"message\":");
-        w__str(&o, res->p[i].message);
-        w__puts(&o, i + 1 < res->np ? "}," : "}");
-    }
+    w__problems(&o, res);
     w__puts(&o, "],");
     w__str(&o, at);
     w__puts(&o, "]");
-    char *t = o.e == CX_OK ? cx_buf_steal(&o.b, NULL) : NULL;
-    if (o.e == CX_OK && !t)
-        o.e = CX_ENOMEM;
-    cx_buf_free(&o.b);
-    *err = o.e;
-    return t;
+    return w__steal(&o, err);
 }
 
-/* The row rev__row_of makes of the tree, from the structs. */
 /* snprintf(dst, cap, "%s", src) without printf's parse of its format (the
  * row's six strings were ~1 µs of a submission's assessment). */
 static void w__copy(char *dst, size_t cap, const char *src)
@@ -543,6 +542,8 @@ static void w__copy(char *dst, size_t cap, const char *src)
     memcpy(dst, src, n);
     dst[n] = '\0';
 }
+
+/* The row rev__row_of makes of the tree, from the structs. */
 
 static cx_err w__row(const rev_result *res, const json_t *doc, const char *at, rev_row *row)
 {
