@@ -261,15 +261,9 @@ static void w__pref(w_out *o, const rev_pref_res *p)
     w__puts(o, "}");
 }
 
-static void w__item(w_out *o, const rev_item_res *r, int exp)
+/* An item's tariff_line: its text's id, the line in full, or null. */
+static void w__line(w_out *o, const rev_item_res *r)
 {
-    if (r->empty) {
-        w__puts(o, "{}");
-        return;
-    }
-    w__puts(o, "{\"hs_code\":");
-    w__str(o, r->hs);
-    w__puts(o, ",\"tariff_line\":");
     if (r->ref > 0) {
         w__int(o, r->ref);
     } else if (r->line) {
@@ -281,6 +275,32 @@ static void w__item(w_out *o, const rev_item_res *r, int exp)
     } else {
         w__puts(o, "null");
     }
+}
+
+/* An item's customs value, duty, excise and VAT (null when not made),
+ * each after its separator. */
+static void w__amounts(w_out *o, const rev_item_res *r, int exp, const char *const sep[4])
+{
+    int64_t v[4] = {r->cv, r->duty, r->excise, r->vat};
+    for (int i = 0; i < 4; i++) {
+        w__puts(o, sep[i]);
+        if (i ? r->ok : r->have_cv)
+            w__amount(o, v[i], exp);
+        else
+            w__puts(o, "null");
+    }
+}
+
+static void w__item(w_out *o, const rev_item_res *r, int exp)
+{
+    if (r->empty) {
+        w__puts(o, "{}");
+        return;
+    }
+    w__puts(o, "{\"hs_code\":");
+    w__str(o, r->hs);
+    w__puts(o, ",\"tariff_line\":");
+    w__line(o, r);
     w__puts(o, ",\"exchange_rate\":");
     if (r->rate) {
         w__puts(o, "{\"currency\":");
@@ -293,20 +313,9 @@ static void w__item(w_out *o, const rev_item_res *r, int exp)
     } else {
         w__puts(o, "null");
     }
-    w__puts(o, ",\"customs_value\":");
-    if (r->have_cv)
-        w__amount(o, r->cv, exp);
-    else
-        w__puts(o, "null");
-    const char *k[3] = {",\"duty\":", ",\"excise\":", ",\"vat\":"};
-    int64_t v[3] = {r->duty, r->excise, r->vat};
-    for (int i = 0; i < 3; i++) {
-        w__puts(o, k[i]);
-        if (r->ok)
-            w__amount(o, v[i], exp);
-        else
-            w__puts(o, "null");
-    }
+    static const char *const keys[4] = {",\"customs_value\":", ",\"duty\":", ",\"excise\":",
+                                        ",\"vat\":"};
+    w__amounts(o, r, exp, keys);
     w__puts(o, ",\"preference\":");
     w__pref(o, &r->pref);
     w__puts(o, r->transmission ? ",\"transmission\":true,\"duty_rule\":\"wto_moratorium\"}"
@@ -438,35 +447,14 @@ static void w__citem(w_out *o, const rev_item_res *r, int exp, size_t rate)
     w__puts(o, "[");
     w__str(o, r->hs);
     w__puts(o, ",");
-    if (r->ref > 0) {
-        w__int(o, r->ref);
-    } else if (r->line) {
-        char *t = rev__line_text(r->line);
-        if (!t && o->e == CX_OK)
-            o->e = CX_ENOMEM;
-        w__puts(o, t ? t : "");
-        free(t);
-    } else {
-        w__puts(o, "null");
-    }
+    w__line(o, r);
     w__puts(o, ",");
     if (r->rate)
         w__int(o, (int64_t)rate);
     else
         w__puts(o, "null");
-    w__puts(o, ",");
-    if (r->have_cv)
-        w__amount(o, r->cv, exp);
-    else
-        w__puts(o, "null");
-    int64_t v[3] = {r->duty, r->excise, r->vat};
-    for (int i = 0; i < 3; i++) {
-        w__puts(o, ",");
-        if (r->ok)
-            w__amount(o, v[i], exp);
-        else
-            w__puts(o, "null");
-    }
+    static const char *const commas[4] = {",", ",", ",", ","};
+    w__amounts(o, r, exp, commas);
     w__puts(o, ",");
     w__pref(o, &r->pref);
     w__puts(o, r->transmission ? ",1]" : "]");
