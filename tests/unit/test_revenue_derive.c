@@ -95,25 +95,9 @@ static double total_of(const json_t *doc)
 /* A tenth of the usual unit value, after 40 declarations at it: below the
  * 5th percentile; the declarant reads the valuation control's risk reason
  * (not its figures). */
-static void assert_low_flagged(fx *f)
+/* Whether a stored declaration carries the undervaluation risk reason. */
+static bool undervalued(const json_t *doc)
 {
-    json_t *low = submit(f, "LOW", "10000", "50");
-    const json_t *reasons = json_object_get(json_object_get(low, "risk"), "reasons");
-    bool flagged = false;
-    size_t i;
-    const json_t *x;
-    json_array_foreach(reasons, i, x)
-    {
-        flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
-                                    "revenue.undervaluation") == 0;
-    }
-    assert_true(flagged);
-    json_decref(low);
-}
-
-static bool flagged_from(fx *f, const char *ref, const char *origin)
-{
-    json_t *doc = submit_from(f, ref, origin, "10000", "50");
     const json_t *reasons = json_object_get(json_object_get(doc, "risk"), "reasons");
     bool flagged = false;
     size_t i;
@@ -123,6 +107,20 @@ static bool flagged_from(fx *f, const char *ref, const char *origin)
         flagged = flagged || strcmp(json_string_value(json_object_get(x, "feature")),
                                     "revenue.undervaluation") == 0;
     }
+    return flagged;
+}
+
+static void assert_low_flagged(fx *f)
+{
+    json_t *low = submit(f, "LOW", "10000", "50");
+    assert_true(undervalued(low));
+    json_decref(low);
+}
+
+static bool flagged_from(fx *f, const char *ref, const char *origin)
+{
+    json_t *doc = submit_from(f, ref, origin, "10000", "50");
+    bool flagged = undervalued(doc);
     json_decref(doc);
     return flagged;
 }
