@@ -38,9 +38,8 @@ typedef struct {
      * HTTP create): both the maker and the job's done take one of these,
      * and the last of the two finishes the submission. */
     _Atomic int parties;
-    cx_err result;    /* the job's */
-    cx_err reply_err; /* the reply's making */
-    void *waiter;     /* decl_store_text's */
+    cx_err result;    /* the job's (HTTP) */
+    cx_err reply_err; /* the reply's making (HTTP) */
     int64_t seq;
     bool historical;       /* status historical: no enrich or indexed hooks */
     bool officer;          /* submitted by customs: the reply shows all of risk */

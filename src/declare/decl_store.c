@@ -2,10 +2,9 @@
 #include "decl_int.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -549,20 +548,14 @@ cx_err decl_store_one(decl_service *d, const cx_principal *who, json_t *doc, cha
 }
 
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-} decl_waiter;
+    decl_write *dw;
+    cx_err err; /* the reply's making */
+} decl_early_reply;
 
-static void decl__sync_done(void *arg, cx_err result)
+static void decl__reply_early(void *arg)
 {
-    decl_write *dw = arg;
-    decl_waiter *w = dw->waiter;
-    pthread_mutex_lock(&w->mu);
-    dw->result = result;
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    decl_early_reply *x = arg;
+    x->err = decl__write_reply(x->dw, false);
 }
 
 cx_err decl_store_text(decl_service *d, const cx_principal *who, json_t *doc, const char *text,
@@ -572,32 +565,16 @@ cx_err decl_store_text(decl_service *d, const cx_principal *who, json_t *doc, co
     cx_err e = decl__write_new(d, who, doc, text, len, false, &dw);
     if (e != CX_OK)
         return e;
-    decl_waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    dw->waiter = &w;
-    dw->job.done = decl__sync_done;
-    e = store_submit(d->store, &dw->job);
     /* the reply is made while the writer inserts and commits */
-    cx_err re = e == CX_OK && stored ? decl__write_reply(dw, false) : CX_OK;
-    if (e == CX_OK) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-        e = dw->result;
-    }
-    if (e == CX_OK && stored && re == CX_OK)
-        re = decl__write_reply(dw, true);
+    decl_early_reply x = {dw, CX_OK};
+    e = store_write_during(d->store, decl__insert, dw, stored ? decl__reply_early : NULL, &x);
     if (e == CX_OK && stored) {
         /* stored, but no reply could be made (no memory, a hook's text
          * unreadable): the caller reads it back */
-        e = re;
-        *stored = re == CX_OK ? dw->text : NULL;
+        e = x.err == CX_OK ? decl__write_reply(dw, true) : x.err;
+        *stored = e == CX_OK ? dw->text : NULL;
         dw->text = NULL;
     }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
     decl__write_free(dw);
     return e;
 }

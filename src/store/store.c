@@ -526,11 +526,19 @@ static void write__trampoline_done(void *arg, cx_err result)
 
 cx_err store_write(store *s, store_job_fn fn, void *arg)
 {
+    return store_write_during(s, fn, arg, NULL, NULL);
+}
+
+cx_err store_write_during(store *s, store_job_fn fn, void *arg, void (*meanwhile)(void *),
+                          void *mctx)
+{
     write_call wc = {.fn = fn, .arg = arg};
     pthread_mutex_init(&wc.wait.mu, NULL);
     pthread_cond_init(&wc.wait.cv, NULL);
     store_job job = {.fn = write__trampoline, .done = write__trampoline_done, .arg = &wc};
     cx_err e = store_submit(s, &job);
+    if (e == CX_OK && meanwhile)
+        meanwhile(mctx);
     if (e == CX_OK) {
         pthread_mutex_lock(&wc.wait.mu);
         while (!wc.wait.done)

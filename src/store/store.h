@@ -102,6 +102,10 @@ cx_err store_submit(store *s, store_job *job);
 
 /* Queues fn and blocks until it is durable or has failed. */
 cx_err store_write(store *s, store_job_fn fn, void *arg);
+/* The same, running meanwhile(mctx) on this thread once fn is queued
+ * (work that overlaps the commit; not run when the store is closing). */
+cx_err store_write_during(store *s, store_job_fn fn, void *arg, void (*meanwhile)(void *),
+                          void *mctx);
 
 /* From inside a job (w is the writer's connection): fn(arg, result) runs
  * on the writer thread once the job's outcome is final, with the job's
