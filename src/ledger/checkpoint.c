@@ -303,7 +303,15 @@ static json_t *cp__json(store_conn *c, const char *origin, int64_t size, const u
         return NULL;
     }
     sqlite3_bind_int64(st, 1, size);
+    /* the signed note with every cosignature, from the same rows */
+    char text[LEDGER_ORIGIN_MAX + 128];
+    ledger__checkpoint_text(origin, (uint64_t)size, root, text, sizeof text);
+    cx_buf nb;
+    cx_buf_init(&nb, 1 << 20);
+    cx_buf_fail(&nb, cx_buf_puts(&nb, text)); /* a failure stays in nb */
+    cx_buf_fail(&nb, cx_buf_puts(&nb, "\n"));
     while (store_next(st, e)) {
+        cx_buf_fail(&nb, cx_buf_puts(&nb, (const char *)sqlite3_column_text(st, 2)));
         char pk[LEDGER_B64_32 + 1] = "", kid[9];
         const char *org = (const char *)sqlite3_column_text(st, 0);
         if (sqlite3_column_bytes(st, 1) == 32) {
@@ -320,8 +328,9 @@ static json_t *cp__json(store_conn *c, const char *origin, int64_t size, const u
     }
     sqlite3_reset(st);
     size_t n = json_array_size(cos);
-    char *note = *e == CX_OK ? cp__note(c, origin, size, root) : NULL;
-    if (!note) { /* cp__note logged a read that failed */
+    char *note = *e == CX_OK ? cx_buf_steal(&nb, NULL) : NULL; /* NULL: it did not fit */
+    cx_buf_free(&nb);
+    if (!note) {
         json_decref(cos);
         if (*e == CX_OK)
             *e = CX_ENOMEM;

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 bool net__genesis_ok(ledger_net *n, const char *data, size_t len, char *why, size_t cap)
 {
@@ -114,14 +113,7 @@ static bool apply__settle(ledger_net *n)
     while (go && !apply__db_seq(n, &seq)) { /* try again shortly, as after a lost server */
         cx_log(CX_LOG_WARN, "ledger network: cannot read this node's applied sequence; "
                             "retrying in a second");
-        pthread_mutex_lock(&n->mu);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
-        if (!n->stop)
-            pthread_cond_timedwait(&n->cv, &n->mu, &until);
-        go = !n->stop;
-        pthread_mutex_unlock(&n->mu);
+        go = net__nap(n, 1000);
     }
     if (!go)
         return false;
