@@ -256,19 +256,16 @@ cx_err dsvc__list(store_conn *r, const char *watchlist, int64_t after, int64_t l
         sqlite3_bind_text(st, 1, watchlist, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int64(st, 3, limit);
-    int rc = SQLITE_DONE;
-    cx_err e = CX_OK;
+    cx_err e = CX_OK; /* an entry that could not be built must not vanish from the list */
     *last = 0;
-    while (e == CX_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        /* an entry that could not be built must not vanish from the list */
-        if (json_array_append_new(items, dstore__entry_json(st, officer)) != 0)
-            e = CX_ENOMEM;
+    while (store_next(st, &e)) {
+        cx_json_push(items, dstore__entry_json(st, officer), &e);
         *last = sqlite3_column_int64(st, 0);
         if (rows && e == CX_OK)
             rows[json_array_size(items) - 1] = *last;
     }
     sqlite3_reset(st);
-    return e ? e : rc == SQLITE_DONE ? CX_OK : CX_EDB;
+    return e;
 }
 
 cx_err dsvc__load(designs_service *d, store_conn *r)

@@ -407,11 +407,11 @@ static void h_queue(http_req *r, void *ctx)
         sqlite3_bind_int(st, 7, strcmp(insp, "true") == 0);
     sqlite3_bind_int64(st, 8, limit + 1);
     json_t *items = json_array();
-    int rc, n = 0;
+    int n = 0;
     int64_t last_seq = 0;
     bool more = false;
-    cx_err e = CX_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    cx_err e = CX_OK; /* the first failure stops the read: the reply is an error */
+    while (store_next(st, &e)) {
         if (n == limit) {
             more = true;
             break;
@@ -439,14 +439,12 @@ static void h_queue(http_req *r, void *ctx)
         json_object_set_new(it, "risk", rj ? rj : json_null());
         cx_err ie;
         json_t *ij = risk__inspection_json(c, seq, &ie);
-        if (ie != CX_OK)
+        if (ie != CX_OK && e == CX_OK)
             e = ie;
         json_object_set_new(it, "inspection", ij ? ij : json_null());
         cx_json_push(items, it, &e);
         n++;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        e = CX_EDB;
     risk__service_queue_read(svc, (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1));
     sqlite3_reset(st);
     if (e != CX_OK) {
