@@ -184,7 +184,7 @@ cx_err rev__row_insert(store_conn *w, const rev_row *r, const char *reason, cons
  * deriving parses ~0.3 KB instead of the declaration's and the member's texts: [version, duty, excise, vat, total, at_risk, problems,
  * currency, assessed_at, decl_id, org, office, date, obs, [[issuer,number]…]]
  * (obs: level-6 lines only since the line texts; older records have both). */
-#define DER_REC_FMT "[IIIIIIIssssssso]" /* json_unpack: strings and certs borrowed */
+#define DER_REC_FMT "[IIIIIIIssssssso!]" /* json_unpack: strings and certs borrowed */
 
 /* Written piece by piece (no tree to build and free on the submitting
  * thread); read back with jansson. */
@@ -247,22 +247,27 @@ char *rev__record_text(const rev_row *r)
 /* The obs of a record as the row keeps them: each level-6 line followed by
  * its level-4 line (the same value under the heading's key), as
  * rev__obs_text writes them. A record made before records kept level 6
- * only has its level-4 lines already and is copied. */
-static char *der__obs_levels(const char *obs)
+ * only has its level-4 lines already and is copied. CX_EPARSE: a last
+ * line without its newline (every line a record is made with has one). */
+static cx_err der__obs_levels(const char *obs, char **out)
 {
+    size_t len = strlen(obs);
+    *out = NULL;
+    if (len && obs[len - 1] != '\n')
+        return CX_EPARSE;
     if (der__has_level4(obs))
-        return strdup(obs);
+        return (*out = strdup(obs)) ? CX_OK : CX_ENOMEM;
     cx_buf b;
     cx_buf_init(&b, (size_t)1 << 20);
     cx_err e = CX_OK;
     for (const char *p = obs; e == CX_OK && *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        size_t n = (size_t)(strchr(p, '\n') - p) + 1;
         e = cx_buf_append(&b, p, n);
         /* "[!]6:HS6:ORIGIN:BASIS VALUE\n" -> "[!]4:HS4:ORIGIN:BASIS VALUE\n" */
         const char *k = p + (*p == '!');
-        const char *hs = k + 2, *rest = strchr(hs, ':');
-        if (e == CX_OK && strncmp(k, "6:", 2) == 0 && rest && rest < p + n) {
+        const char *hs = strncmp(k, "6:", 2) == 0 ? k + 2 : NULL;
+        const char *rest = hs ? memchr(hs, ':', (size_t)(p + n - hs)) : NULL;
+        if (e == CX_OK && rest) {
             size_t h = (size_t)(rest - hs) < 4 ? (size_t)(rest - hs) : 4;
             e = cx_buf_append(&b, p, (size_t)(k - p));
             e = e ? e : cx_buf_puts(&b, "4:");
@@ -271,9 +276,11 @@ static char *der__obs_levels(const char *obs)
         }
         p += n;
     }
-    char *t = e == CX_OK ? cx_buf_steal(&b, NULL) : NULL;
+    *out = e == CX_OK ? cx_buf_steal(&b, NULL) : NULL;
     cx_buf_free(&b);
-    return t ? t : e == CX_OK ? strdup("") : NULL;
+    if (e == CX_OK && !*out && !(*out = strdup("")))
+        e = CX_ENOMEM;
+    return e;
 }
 
 static cx_err der__row_of_record(int64_t seq, const char *rec, size_t len, rev_row *out)
@@ -302,15 +309,15 @@ static cx_err der__row_of_record(int64_t seq, const char *rec, size_t len, rev_r
         snprintf(out->org, sizeof out->org, "%s", s[3]);
         snprintf(out->office, sizeof out->office, "%s", s[4]);
         snprintf(out->date, sizeof out->date, "%s", s[5]);
-        out->obs = der__obs_levels(s[6]);
+        e = der__obs_levels(s[6], &out->obs);
         out->ncerts = json_array_size(certs);
         out->certs = out->ncerts ? calloc(out->ncerts, sizeof *out->certs) : NULL;
-        if (!out->obs || (out->ncerts && !out->certs))
+        if (e == CX_OK && out->ncerts && !out->certs)
             e = CX_ENOMEM;
     }
     for (size_t i = 0; e == CX_OK && i < out->ncerts; i++) {
         const char *issuer, *number;
-        if (json_unpack(json_array_get(certs, i), "[ss]", &issuer, &number) != 0) {
+        if (json_unpack(json_array_get(certs, i), "[ss!]", &issuer, &number) != 0) {
             e = CX_EPARSE;
             break;
         }
@@ -321,6 +328,18 @@ static cx_err der__row_of_record(int64_t seq, const char *rec, size_t len, rev_r
     if (e != CX_OK)
         rev__row_free(out);
     return e;
+}
+
+cx_err rev_record_normal(const char *rec, size_t len, char **out)
+{
+    *out = NULL;
+    rev_row r;
+    cx_err e = der__row_of_record(0, rec, len, &r);
+    if (e != CX_OK)
+        return e;
+    *out = rev__record_text(&r);
+    rev__row_free(&r);
+    return *out ? CX_OK : CX_ENOMEM;
 }
 
 /* ---- reading rows to derive -------------------------------------------------------------------- */

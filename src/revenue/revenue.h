@@ -293,6 +293,11 @@ cx_err rev_assess_kept(const rev_book *b, const json_t *doc, const char *text, s
  * service's member_expand also expands those). CX_EPARSE: a damaged compact
  * member (out then holds a part: discard it). */
 cx_err rev_member_expand(const char *text, size_t len, cx_buf *out);
+/* A derivation record (what rev_assess_kept makes as *record) read as the
+ * service's worker reads it and written again: *out (malloc'd) is its
+ * normal form — a submission's record comes back byte for byte. CX_EPARSE:
+ * a damaged record (the worker logs it and passes over it); CX_ENOMEM. */
+cx_err rev_record_normal(const char *rec, size_t len, char **out);
 /* The keys of an item's unit-value statistics: level 6 or 4, per "KGM" or
  * per the item's unit. out needs REV_UV_KEY_MAX bytes. */
 #define REV_UV_KEY_MAX 48

@@ -220,6 +220,11 @@ static void compare(const rev_book *b, const char *text, const rev_lookups *lk, 
                  shown ? shown : "(none)", ts ? ts : "(none)", record, tr);
     /* the compact form: shorter, and the full form once expanded */
     assert_string_equal(cr, tr);
+    /* the worker reads the record back as it was made */
+    char *rn;
+    assert_int_equal(rev_record_normal(record, strlen(record), &rn), CX_OK);
+    assert_string_equal(rn, record);
+    free(rn);
     assert_true(!cs == !ts);
     assert_true(strlen(cf) < strlen(tf));
     expands_to(cf, tf);
@@ -345,6 +350,67 @@ static cx_err expand_edited(const char *from, const char *to)
     return e;
 }
 
+/* The derivation record as the worker reads it (rev_record_normal): an
+ * older record, which kept the level-4 obs lines too, reads as the
+ * level-6 lines it is made of now; a damaged one is CX_EPARSE. */
+static const char rec_new[] =
+    "[1,5258830,1383642,10338222,16980694,0,0,\"KRW\",\"2026-12-07T19:38:49.216Z\","
+    "\"01M99085G08WAJAV9QBS8QAX3X\",\"BENCH\",\"KRPUS\",\"2026-10-01\","
+    "\"6:321000:JP:KGM 3514010.67\\n!6:370253:VN:KGM 120305.34\\n\","
+    "[[\"KR-CCI\",\"COO-1\"]]]";
+
+static cx_err record_edited(const char *from, const char *to)
+{
+    const char *at = strstr(rec_new, from);
+    assert_non_null(at);
+    char t[1024], *out;
+    snprintf(t, sizeof t, "%.*s%s%s", (int)(at - rec_new), rec_new, to, at + strlen(from));
+    cx_err e = rev_record_normal(t, strlen(t), &out);
+    assert_true(e == CX_OK || !out);
+    free(out);
+    return e;
+}
+
+static void test_record_read(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(rev_record_normal(rec_new, strlen(rec_new), &out), CX_OK);
+    assert_string_equal(out, rec_new);
+    free(out);
+    /* the older form: each level-6 line followed by its level-4 line */
+    char old[1024];
+    const char *obs = strstr(rec_new, "\"6:");
+    snprintf(old, sizeof old,
+             "%.*s\"6:321000:JP:KGM 3514010.67\\n4:3210:JP:KGM 3514010.67\\n"
+             "!6:370253:VN:KGM 120305.34\\n!4:3702:VN:KGM 120305.34\\n\","
+             "[[\"KR-CCI\",\"COO-1\"]]]",
+             (int)(obs - rec_new), rec_new);
+    assert_int_equal(rev_record_normal(old, strlen(old), &out), CX_OK);
+    assert_string_equal(out, rec_new);
+    free(out);
+    /* damaged: cut short, wrong arity, a text where a number goes, a
+     * certificate that is not a pair, not JSON */
+    for (size_t n = 0; n < strlen(rec_new); n++) {
+        assert_int_equal(rev_record_normal(rec_new, n, &out), CX_EPARSE);
+        assert_null(out);
+    }
+    assert_int_equal(record_edited("[1,", "["), CX_EPARSE);
+    assert_int_equal(record_edited("[1,", "[\"1\","), CX_EPARSE);
+    assert_int_equal(record_edited("\"KRPUS\",", ""), CX_EPARSE);
+    assert_int_equal(record_edited("\"KRPUS\"", "7"), CX_EPARSE);
+    assert_int_equal(record_edited("[[\"KR-CCI\",\"COO-1\"]]", "[[\"KR-CCI\"]]"), CX_EPARSE);
+    assert_int_equal(record_edited("[[\"KR-CCI\",\"COO-1\"]]", "{}"), CX_EPARSE);
+    assert_int_equal(record_edited("]]]", "]],1]"), CX_EPARSE);
+    /* an obs line without its newline (records end every line) */
+    assert_int_equal(record_edited("120305.34\\n\"", "120305.34\""), CX_EPARSE);
+    assert_int_equal(record_edited("120305.34\\n\"", "120305.34\\n/\""), CX_EPARSE);
+    assert_int_equal(record_edited("\"COO-1\"]", "\"COO-1\",\"x\"]"), CX_EPARSE);
+    /* the edits are sound: one that keeps the form reads */
+    assert_int_equal(record_edited("\"KRPUS\"", "\"KRINC\""), CX_OK);
+    assert_int_equal(record_edited("[[\"KR-CCI\",\"COO-1\"]]", "[]"), CX_OK);
+}
+
 static void test_compact_member_read(void **state)
 {
     (void)state;
@@ -428,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_texts_as_the_tree),
         cmocka_unit_test(test_control_character_gives_up),
         cmocka_unit_test(test_compact_member_read),
+        cmocka_unit_test(test_record_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
