@@ -1,4 +1,4 @@
-#include "store.h"
+#include "store_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -100,7 +100,7 @@ static cx_err conn__open(const char *path, bool writer, store_conn **out, char *
     if (!c)
         return CX_ENOMEM;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(path, &c->db, flags, store__vfs());
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
