@@ -447,9 +447,9 @@ static void h_queue(http_req *r, void *ctx)
     }
     risk__service_queue_read(svc, (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1));
     sqlite3_reset(st);
-    if (e != CX_OK) {
+    if (e != CX_OK) { /* a damaged stored risk is a 500, a read that failed a 503 */
         json_decref(items);
-        http_reply_error(r, 503, "unavailable", cx_strerror(e), NULL);
+        http_reply_failed(r, e);
         return;
     }
     json_t *o = json_object();

@@ -1006,6 +1006,16 @@ class TestDecision(RiskCase):
         self.assertEqual((g["status"], g["decision"]["decision"]), ("released", "release"))
         lst = srv.get("/v1/declarations?limit=1000", token=self.trader).json["items"]
         self.assertEqual([x["status"] for x in lst if x["id"] == d["id"]], ["released"])
+        # a stored risk that does not parse fails the page as every other
+        # damaged record does (500), never a 200 that shows it as unscored
+        con = sqlite3.connect(self.db, timeout=30)
+        with con:
+            con.execute("UPDATE declarations SET risk = '{\"lane\":' WHERE id = ?", (d["id"],))
+        con.close()
+        r = srv.get("/v1/risk/queue?status=released", token=self.officer)
+        self.assertEqual((r.status, r.json["error"]["code"]), (500, "internal"), r)
+        self.assertEqual(r.json["error"]["message"], "a stored record is damaged")
+        srv.stop()
 
     def test_red_lane_needs_an_inspection(self):
         self.trained()
