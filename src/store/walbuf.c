@@ -147,8 +147,9 @@ static int wb__caps(sqlite3_file *p)
     return WB_REAL(p)->pMethods->xDeviceCharacteristics(WB_REAL(p));
 }
 
-/* Files other than a writer's WAL are the platform's own file, opened in
- * place; a WAL file is wrapped. */
+/* Files other than a WAL are the platform's own file, opened in place; a
+ * WAL file opened for writing is wrapped (a connection that never writes
+ * never fills its buffer: its reads find it empty). */
 static int wb__open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p, int flags,
                     int *out_flags)
 {
