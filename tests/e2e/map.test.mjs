@@ -54,6 +54,9 @@ test('the live map draws country borders offline, the zones and the corridor', a
   await page.locator('#nav').getByRole('link', { name: 'Live map' }).click();
   await page.locator('#live-map[data-borders]').waitFor();
   await page.locator('#live-map[data-zones]').waitFor();
+  // the corridors are fetched after the zones are drawn; data-view is set
+  // once they are (map.js), so the counts below are not read mid-way
+  await page.locator('#live-map[data-view]').waitFor();
   assert.ok(await page.locator('path.country').count() > 200, 'the countries of Natural Earth');
   assert.equal(await page.locator('path.zone').count(), ZONES.length);
   assert.equal(await page.locator('path.zone-port').count(), 1);
